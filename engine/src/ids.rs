@@ -1,0 +1,182 @@
+//! Identities and time: the newtypes every other module speaks in.
+//!
+//! Invariant: a `MemberId` names one registration of one job on one node
+//! incarnation. A job that faults and registers again, or whose node restarts
+//! or is excluded from the cluster, comes back under a new `MemberId`, so
+//! anything addressed to its old life can be told apart and dropped.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// A node of the cluster. Nodes are numbered from 0 and written `n0`, `n1`, ...
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u16);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// One life of a node's engine: it grows every time the engine boots, and
+/// again when the engine learns that the cluster excluded it.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Incarnation(pub u64);
+
+/// A cheap, shared name (a job or a group).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Name(pub Arc<str>);
+
+impl Name {
+    pub fn new(s: &str) -> Name {
+        Name(Arc::from(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A member of a group: one registration of a job on a node.
+///
+/// Ordered by job, then node, then incarnation, so member lists read
+/// `db@n0, db@n1, ...`. Displayed as `job@node`; `{:?}` adds the
+/// incarnation (`db@n2#3.1`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MemberId {
+    pub job: Name,
+    pub node: NodeId,
+    /// The node incarnation the registration was made in.
+    pub node_incarnation: Incarnation,
+    /// Counts registrations on that node incarnation.
+    pub registration: u32,
+}
+
+impl fmt::Display for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.job, self.node)
+    }
+}
+impl fmt::Debug for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{}#{}.{}",
+            self.job, self.node, self.node_incarnation.0, self.registration
+        )
+    }
+}
+
+/// Identifies a view, of the node membership or of one group.
+///
+/// View ids are unique across the whole cluster and every partition of it:
+/// a leader only issues ids that are congruent to its own node number modulo
+/// the cluster size, and each leader's ids strictly grow (the highest one is
+/// kept durable across restarts). So two leaders never issue the same id,
+/// and a plain integer still reads naturally.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct ViewId(pub u64);
+
+impl fmt::Display for ViewId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Simulated or real time, in nanoseconds since an arbitrary origin.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Time(pub u64);
+
+/// A span of time in nanoseconds.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Dur(pub u64);
+
+impl Dur {
+    pub const fn from_millis(ms: u64) -> Dur {
+        Dur(ms * 1_000_000)
+    }
+    pub fn from_std(d: std::time::Duration) -> Dur {
+        Dur(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+    pub fn to_std(self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0)
+    }
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+}
+
+impl Time {
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    pub fn saturating_sub(self, earlier: Time) -> Dur {
+        Dur(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl std::ops::Add<Dur> for Time {
+    type Output = Time;
+    fn add(self, d: Dur) -> Time {
+        Time(self.0.saturating_add(d.0))
+    }
+}
+
+impl std::ops::Mul<u64> for Dur {
+    type Output = Dur;
+    fn mul(self, k: u64) -> Dur {
+        Dur(self.0.saturating_mul(k))
+    }
+}
+
+impl std::ops::Add for Dur {
+    type Output = Dur;
+    fn add(self, d: Dur) -> Dur {
+        Dur(self.0.saturating_add(d.0))
+    }
+}
+
+/// Why a member left a group, as carried by a membership change.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum LeaveReason {
+    /// The job's main thread unregistered because a work thread faulted.
+    Fault,
+    /// The job unregistered gracefully.
+    Leave,
+    /// The job died without unregistering; its own node's engine noticed.
+    JobLost,
+    /// The member's node stopped answering: crash, pause or partition.
+    NodeDown,
+}
+
+impl LeaveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Fault => "fault",
+            LeaveReason::Leave => "leave",
+            LeaveReason::JobLost => "job-lost",
+            LeaveReason::NodeDown => "node-down",
+        }
+    }
+}
+
+impl fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,29 @@
+//! vigil's cluster engine and job model, as deterministic state machines.
+//!
+//! Nothing in this crate touches a socket, a clock, a task or a random
+//! number: time arrives as an argument, packets and local requests arrive as
+//! [`Input`]s, and everything the engine wants done leaves as an [`Output`].
+//! The simulator in `vigil-sim` drives it on madsim; a real network driver
+//! could drive the same code.
+//!
+//! - [`ids`]: identities (`NodeId`, `MemberId`, `ViewId`) and time.
+//! - [`link`]: reliable FIFO links over a lossy, reordering network.
+//! - [`engine`]: node liveness, node views, group views, member messages.
+//! - [`job`]: a job's main thread as a router, between the engine and the
+//!   job's work threads.
+
+pub mod engine;
+pub mod ids;
+pub mod job;
+pub mod link;
+
+pub use engine::{
+    Body, Config, Dest, Durable, Engine, EngineStats, Event, GroupView, Input, LocalKey, MembershipChange, NodeView,
+    Output, Packet,
+};
+pub use ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewId};
+
+#[cfg(test)]
+mod testnet;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+//! Reliable FIFO links between two engines, over a network that drops,
+//! delays and reorders packets.
+//!
+//! Invariant: within one sender session every message is delivered at most
+//! once and in send order. A sender opens a new session whenever it
+//! recreates the link (a new view that changed the peer's incarnation, or
+//! the peer's return after it left the view); the receiver drops anything
+//! from an older session, so nothing from a previous life leaks into the
+//! next one.
+
+use crate::ids::{Dur, Time};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Most messages a link holds unacknowledged; beyond it new messages are
+/// dropped (the peer is about to be declared down anyway).
+pub const LINK_UNACKED_MAX: usize = 4096;
+/// Most messages one packet carries, first sends and retransmissions alike.
+pub const PACKET_MSGS_MAX: usize = 256;
+/// Most out-of-order messages a receiver buffers.
+pub const RECV_BUFFER_MAX: usize = 4096;
+
+/// Acknowledges every message of `session` up to, not including, `next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAck {
+    pub session: u64,
+    pub next: u64,
+}
+
+/// The part of a packet that the link layer owns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkData<M> {
+    pub session: u64,
+    pub first_seq: u64,
+    pub msgs: Vec<M>,
+}
+
+/// One direction of sending and one of receiving, towards one peer.
+#[derive(Debug)]
+pub struct Link<M> {
+    send_session: u64,
+    next_seq: u64,
+    /// Sent but not yet acknowledged, oldest first: (seq, message).
+    unacked: VecDeque<(u64, M)>,
+    /// How many of `unacked` (from the front) have been sent at least once.
+    sent_count: usize,
+    last_send_at: Time,
+    recv_session: u64,
+    recv_next: u64,
+    recv_buffer: BTreeMap<u64, M>,
+    /// Set when we received data whose acknowledgement we still owe.
+    ack_owed_since: Option<Time>,
+    pub dropped_overflow: u64,
+}
+
+impl<M: Clone> Link<M> {
+    /// A link whose sends belong to `session`. Sessions must grow for a given
+    /// sender and peer incarnation.
+    pub fn new(session: u64) -> Link<M> {
+        Link {
+            send_session: session,
+            next_seq: 0,
+            unacked: VecDeque::new(),
+            sent_count: 0,
+            last_send_at: Time(0),
+            recv_session: 0,
+            recv_next: 0,
+            recv_buffer: BTreeMap::new(),
+            ack_owed_since: None,
+            dropped_overflow: 0,
+        }
+    }
+
+    /// Queues a message; `take_new` or `take_retransmit` puts it in a packet.
+    pub fn push(&mut self, msg: M) {
+        if self.unacked.len() >= LINK_UNACKED_MAX {
+            self.dropped_overflow += 1;
+            return;
+        }
+        self.unacked.push_back((self.next_seq, msg));
+        self.next_seq += 1;
+    }
+
+    pub fn has_unsent(&self) -> bool {
+        self.sent_count < self.unacked.len()
+    }
+
+    /// Messages queued since the last send, as one packet's worth.
+    pub fn take_new(&mut self, now: Time) -> Option<LinkData<M>> {
+        if !self.has_unsent() {
+            return None;
+        }
+        let start = self.sent_count;
+        let end = self.unacked.len().min(start + PACKET_MSGS_MAX);
+        let first_seq = self.unacked[start].0;
+        let msgs = self.unacked.range(start..end).map(|(_, m)| m.clone()).collect();
+        self.sent_count = end;
+        self.last_send_at = now;
+        Some(LinkData { session: self.send_session, first_seq, msgs })
+    }
+
+    /// The oldest unacknowledged messages again, if they have waited `rto`.
+    pub fn take_retransmit(&mut self, now: Time, rto: Dur) -> Option<LinkData<M>> {
+        if self.sent_count == 0 || now < self.last_send_at + rto {
+            return None;
+        }
+        let end = self.sent_count.min(PACKET_MSGS_MAX);
+        let first_seq = self.unacked[0].0;
+        let msgs = self.unacked.range(0..end).map(|(_, m)| m.clone()).collect();
+        self.last_send_at = now;
+        Some(LinkData { session: self.send_session, first_seq, msgs })
+    }
+
+    /// When this link next needs attention for a retransmission.
+    pub fn retransmit_at(&self, rto: Dur) -> Option<Time> {
+        (self.sent_count > 0).then(|| self.last_send_at + rto)
+    }
+
+    pub fn on_ack(&mut self, ack: LinkAck) {
+        if ack.session != self.send_session {
+            return;
+        }
+        while let Some((seq, _)) = self.unacked.front() {
+            if *seq >= ack.next {
+                break;
+            }
+            self.unacked.pop_front();
+            self.sent_count = self.sent_count.saturating_sub(1);
+        }
+        assert!(self.sent_count <= self.unacked.len());
+    }
+
+    /// Accepts a data packet; returns the messages now deliverable, in order.
+    pub fn on_data(&mut self, now: Time, data: LinkData<M>, delivered: &mut Vec<M>) {
+        if data.session < self.recv_session {
+            return;
+        }
+        if data.session > self.recv_session {
+            self.recv_session = data.session;
+            self.recv_next = 0;
+            self.recv_buffer.clear();
+        }
+        self.ack_owed_since.get_or_insert(now);
+        for (i, msg) in data.msgs.into_iter().enumerate() {
+            let seq = data.first_seq + i as u64;
+            if seq < self.recv_next {
+                continue; // a duplicate: delivered already
+            }
+            if self.recv_buffer.len() < RECV_BUFFER_MAX || self.recv_buffer.contains_key(&seq) {
+                self.recv_buffer.insert(seq, msg);
+            }
+        }
+        while let Some(msg) = self.recv_buffer.remove(&self.recv_next) {
+            delivered.push(msg);
+            self.recv_next += 1;
+        }
+    }
+
+    /// The acknowledgement to piggyback on anything sent to the peer.
+    pub fn ack(&self) -> Option<LinkAck> {
+        (self.recv_session != 0 || self.recv_next != 0)
+            .then_some(LinkAck { session: self.recv_session, next: self.recv_next })
+    }
+
+    /// Called when an ack went out to the peer.
+    pub fn ack_sent(&mut self) {
+        self.ack_owed_since = None;
+    }
+
+    /// When a standalone ack must go out if nothing else carried one.
+    pub fn ack_due_at(&self, delay: Dur) -> Option<Time> {
+        self.ack_owed_since.map(|t| t + delay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivers_in_order_once_despite_reorder_and_duplicates() {
+        let mut tx: Link<u32> = Link::new(5);
+        let mut rx: Link<u32> = Link::new(1);
+        for m in 0..6 {
+            tx.push(m);
+        }
+        let first = tx.take_new(Time(0)).expect("data");
+        let split = LinkData { session: 5, first_seq: 3, msgs: first.msgs[3..].to_vec() };
+        let head = LinkData { session: 5, first_seq: 0, msgs: first.msgs[..3].to_vec() };
+        let mut got = vec![];
+        rx.on_data(Time(1), split.clone(), &mut got);
+        assert!(got.is_empty(), "nothing before the gap fills");
+        rx.on_data(Time(2), head.clone(), &mut got);
+        rx.on_data(Time(3), head, &mut got);
+        rx.on_data(Time(3), split, &mut got);
+        assert_eq!(got, vec![0, 1, 2, 3, 4, 5]);
+        tx.on_ack(rx.ack().expect("ack"));
+        assert!(tx.take_retransmit(Time(u64::MAX / 2), Dur(1)).is_none());
+    }
+
+    #[test]
+    fn older_session_is_dropped_newer_resets() {
+        let mut rx: Link<u32> = Link::new(1);
+        let mut got = vec![];
+        rx.on_data(Time(0), LinkData { session: 7, first_seq: 0, msgs: vec![1] }, &mut got);
+        rx.on_data(Time(0), LinkData { session: 6, first_seq: 1, msgs: vec![2] }, &mut got);
+        rx.on_data(Time(0), LinkData { session: 9, first_seq: 0, msgs: vec![3] }, &mut got);
+        assert_eq!(got, vec![1, 3]);
+    }
+
+    #[test]
+    fn retransmits_after_rto_until_acked() {
+        let mut tx: Link<u32> = Link::new(1);
+        tx.push(1);
+        assert!(tx.take_new(Time(0)).is_some());
+        assert!(tx.take_retransmit(Time(5), Dur(10)).is_none());
+        let again = tx.take_retransmit(Time(10), Dur(10)).expect("retransmit");
+        assert_eq!(again.msgs, vec![1]);
+        tx.on_ack(LinkAck { session: 1, next: 1 });
+        assert!(tx.retransmit_at(Dur(10)).is_none());
+    }
+}

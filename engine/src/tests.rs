@@ -1,0 +1,171 @@
+//! The engine driven directly, with no simulator: given a cluster, then
+//! faults, then what every survivor must have seen.
+
+use crate::engine::{Event, MembershipChange};
+use crate::ids::{LeaveReason, NodeId, Time};
+use crate::testnet::{ms, Net};
+
+fn names(c: &MembershipChange) -> Vec<String> {
+    c.members.iter().map(|m| m.to_string()).collect()
+}
+fn left(c: &MembershipChange) -> Vec<String> {
+    c.left.iter().map(|(m, r)| format!("{m}:{r}")).collect()
+}
+
+/// A cluster of `nodes` with job `db` (key = node number) in group `g` on each.
+fn cluster(nodes: u16, seed: u64) -> Net {
+    let mut net = Net::new(nodes, seed);
+    for k in 0..nodes {
+        net.register(k, u64::from(k), "db", "g");
+    }
+    net.run_for(ms(3000));
+    net
+}
+
+fn all(nodes: u16) -> Vec<String> {
+    (0..nodes).map(|k| format!("db@n{k}")).collect()
+}
+
+#[test]
+fn boot_forms_one_view_with_every_member() {
+    for seed in 0..20 {
+        let net = cluster(5, seed);
+        let first = net.last_view(0, 0).expect("a view");
+        assert_eq!(names(&first), all(5), "seed {seed}");
+        for k in 0..5 {
+            let v = net.last_view(k, u64::from(k)).expect("a view");
+            assert_eq!((v.view, names(&v)), (first.view, names(&first)), "seed {seed} node {k}");
+        }
+        let leaders: Vec<_> = net.engines.values().map(|e| e.node_view().leader()).collect();
+        assert!(leaders.iter().all(|l| *l == NodeId(0)), "seed {seed}: {leaders:?}");
+    }
+}
+
+#[test]
+fn a_fault_unregister_reaches_every_survivor_with_its_reason() {
+    let mut net = cluster(5, 1);
+    net.unregister(2, 2, LeaveReason::Fault);
+    let t0 = net.now;
+    net.run_for(ms(500));
+    for k in [0u16, 1, 3, 4] {
+        let views = net.views(k, u64::from(k));
+        let (at, last) = views.last().expect("a view");
+        assert_eq!(left(last), vec!["db@n2:fault"], "node {k}");
+        assert_eq!(names(last), vec!["db@n0", "db@n1", "db@n3", "db@n4"]);
+        assert!(*at >= t0 && at.saturating_sub(t0) < ms(100), "node {k}: {at:?}");
+    }
+}
+
+#[test]
+fn a_crashed_node_is_reported_node_down_also_when_it_was_the_leader() {
+    for victim in [3u16, 0] {
+        let mut net = cluster(5, 2);
+        net.crash(NodeId(victim));
+        let t0 = net.now;
+        net.run_for(ms(5000));
+        for k in (0..5).filter(|k| *k != victim) {
+            let views = net.views(k, u64::from(k));
+            let (at, last) = views.last().expect("a view");
+            assert_eq!(left(last), vec![format!("db@n{victim}:node-down")], "victim {victim} node {k}");
+            assert!(at.saturating_sub(t0) <= net.cfg.notify_bound(), "victim {victim}: took {:?}", at.saturating_sub(t0));
+        }
+    }
+}
+
+#[test]
+fn a_restarted_node_rejoins_under_a_new_incarnation() {
+    let mut net = cluster(3, 3);
+    net.crash(NodeId(1));
+    net.run_for(ms(3000));
+    net.boot(NodeId(1));
+    net.register(1, 10, "db", "g");
+    net.run_for(ms(4000));
+    let v0 = net.last_view(0, 0).expect("view");
+    let v1 = net.last_view(1, 10).expect("view");
+    assert_eq!(names(&v0), all(3));
+    assert_eq!((v0.view, &v0.members), (v1.view, &v1.members));
+    assert_eq!(v0.joined.iter().map(|m| m.to_string()).collect::<Vec<_>>(), vec!["db@n1"]);
+}
+
+#[test]
+fn partition_sides_go_on_alone_then_merge_after_heal() {
+    let mut net = cluster(5, 4);
+    net.partition(&[&[0, 1, 2], &[3, 4]]);
+    net.run_for(ms(5000));
+    let a = net.last_view(0, 0).expect("view");
+    let b = net.last_view(3, 3).expect("view");
+    assert_eq!(names(&a), vec!["db@n0", "db@n1", "db@n2"]);
+    assert_eq!(names(&b), vec!["db@n3", "db@n4"]);
+    assert_ne!(a.view, b.view, "two sides never share a view id");
+    assert_eq!(left(&b), vec!["db@n0:node-down", "db@n1:node-down", "db@n2:node-down"]);
+    net.blocked.clear();
+    net.run_for(ms(5000));
+    let ids: Vec<_> = (0..5u16).map(|k| net.last_view(k, u64::from(k)).expect("view")).collect();
+    for v in &ids {
+        assert_eq!(names(v), all(5));
+        assert_eq!(v.view, ids[0].view);
+    }
+    assert_eq!(ids[3].joined.len(), 3, "n3 sees the other side join");
+}
+
+#[test]
+fn messages_flow_fifo_and_stop_at_the_senders_departure() {
+    let mut net = cluster(3, 5);
+    net.loss = 0.2;
+    for i in 0..50 {
+        net.send(1, 1, i);
+    }
+    net.run_for(ms(3000));
+    let got = |net: &crate::testnet::Net, node: u16| -> Vec<u32> {
+        net.delivered
+            .iter()
+            .filter(|(_, n, _, _)| *n == NodeId(node))
+            .filter_map(|(_, _, _, e)| match e {
+                Event::Message { payload, .. } => Some(*payload),
+                _ => None,
+            })
+            .collect()
+    };
+    let want: Vec<u32> = (0..50).collect();
+    assert_eq!(got(&net, 0), want, "every message once, in order, despite 20% loss");
+    assert_eq!(got(&net, 2), want);
+    net.loss = 0.0;
+    net.send(1, 1, 99);
+    net.unregister(1, 1, LeaveReason::Leave);
+    net.run_for(ms(2000));
+    // The message sent just before the leave may arrive or not, but never
+    // after the receiver saw the sender leave.
+    for node in [0u16, 2] {
+        let mut saw_leave_at: Option<Time> = None;
+        for (t, n, _, e) in &net.delivered {
+            if *n != NodeId(node) {
+                continue;
+            }
+            match e {
+                Event::View(c) if c.left.iter().any(|(m, _)| m.to_string() == "db@n1") => saw_leave_at = Some(*t),
+                Event::Message { from, .. } if from.to_string() == "db@n1" => {
+                    assert!(saw_leave_at.is_none(), "ghost delivery at node {node}")
+                }
+                _ => {}
+            }
+        }
+        assert!(saw_leave_at.is_some());
+    }
+}
+
+#[test]
+fn heartbeat_cost_grows_linearly_with_cluster_size() {
+    let per_interval = |nodes: u16| {
+        let mut net = Net::new(nodes, 9);
+        net.run_for(ms(5000));
+        let before = net.packets;
+        net.run_for(ms(10_000));
+        (net.packets - before) as f64 / 100.0
+    };
+    let small = per_interval(10);
+    let large = per_interval(40);
+    // Star heartbeats: 2(n-1) packets per interval.
+    assert!(small <= 2.0 * 9.0 + 1.0, "10 nodes: {small} packets per interval");
+    assert!(large <= 2.0 * 39.0 + 1.0, "40 nodes: {large} packets per interval");
+    assert!(large / small < 5.0, "cost grows linearly, not quadratically: {small} -> {large}");
+}

@@ -1,0 +1,478 @@
+//! Scenario files: the TOML contract saying which cluster to simulate, which
+//! jobs run on it, which faults to inject at which simulated times, and what
+//! the run is expected to observe.
+//!
+//! This module owns that contract: [`parse`] / [`load`] turn a file into a
+//! validated [`Scenario`], or into a [`ScenarioError`] that names the file,
+//! line and column and renders like a rustc diagnostic. Parsing never panics.
+//! Unknown keys are errors everywhere.
+//!
+//! # Format
+//!
+//! ```toml
+//! name = "work thread panics in an ACK round"   # required
+//! description = "..."                           # optional
+//! seed = 7                                      # optional default seed (>= 0)
+//! duration = "20s"                              # simulated time to run; required, > 0
+//!
+//! [cluster]                       # required
+//! nodes = 5                       # required, 1..=1000; nodes are named n0 .. n4
+//! heartbeat_interval = "100ms"    # default 100ms, > 0
+//! failure_timeout = "1s"          # default 1s, > heartbeat_interval
+//! latency = ["1ms", "10ms"]       # one-way latency range, default 1ms..10ms;
+//!                                 # min <= max < failure_timeout
+//! loss = 0.0                      # packet loss probability in [0, 1), default 0
+//!
+//! [[job]]                         # one or more
+//! name = "db"                     # required, unique, [A-Za-z0-9_-]+; members db@n0, ...
+//! group = "g"                     # required, [A-Za-z0-9_-]+
+//! nodes = ["n0", "n1", "n2"]      # default every node; non-empty, no duplicates
+//! work_threads = 1                # default 1, 1..=64
+//! work_deadline = "1s"            # longest local step before it is a hang; default 1s
+//! protocol = "barrier"            # default (and only) protocol
+//! step_time = "100ms"             # one local step; default 100ms, 0 < step_time < work_deadline
+//!
+//! [[fault]]                       # zero or more; `at` < duration
+//! at = "2s"
+//! kind = "work-thread-panic"
+//! node = "n2"
+//! job = "db"
+//!
+//! [[expect]]                      # zero or more; `[[expectation]]` is an alias
+//! kind = "membership-change"
+//! member = "db@n2"
+//! reason = "fault"                # optional
+//! within = "2s"                   # optional
+//! group = "g"                     # optional
+//! ```
+//!
+//! Fault kinds (`at` and `kind` are always required) and their keys:
+//!
+//! | kind | keys |
+//! |------|------|
+//! | `work-thread-panic`, `work-thread-error`, `work-thread-hang` | `node`, `job`, optional `thread` (default 0, < the job's `work_threads`) |
+//! | `job-kill`, `job-leave`, `job-join` | `node`, `job` (the job must run on that node) |
+//! | `node-crash` | `node`, optional `restart_after` |
+//! | `node-pause` | `node`, `for` |
+//! | `partition` | `sides` (every node in exactly one side, at least 2 non-empty sides), optional `heal_after` |
+//! | `heal` | none |
+//! | `delay` | `latency` (`["5ms", "50ms"]`), optional `nodes`, optional `for` |
+//! | `loss` | `rate` (in [0, 1]), optional `nodes`, optional `for` |
+//!
+//! Expectation kinds:
+//!
+//! | kind | keys |
+//! |------|------|
+//! | `membership-change` | `member` (`"job@node"`), optional `reason` (`fault`, `leave`, `job-lost`, `node-down`), optional `within`, optional `group` |
+//! | `no-membership-change` | optional `group` |
+//! | `final-view` | `group`, `members` (list of `"job@node"`, may be empty) |
+//!
+//! Durations are strings: a non-negative decimal number and a unit among
+//! `ns`, `us`, `ms`, `s`, `m`, `h`, optionally separated by one space
+//! (`"250ms"`, `"1.5s"`, `"2 m"`); see [`parse_duration`].
+
+mod duration;
+mod error;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use duration::{parse_duration, DurationError};
+pub use error::ScenarioError;
+
+/// Parses and validates the scenario in `text`; `file_name` is only used in
+/// error reports.
+pub fn parse(file_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    parse_unnamed(text).map_err(|error| error.in_file(file_name, text))
+}
+
+fn parse_unnamed(text: &str) -> Result<Scenario, ScenarioError> {
+    let deserializer = toml::de::Deserializer::parse(text)
+        .map_err(|error| error::from_toml(&error, text).prefixed("invalid TOML: "))?;
+    let raw = raw::RawScenario::deserialize(deserializer)
+        .map_err(|error| error::from_toml(&error, text))?;
+    validate::validate(raw, text)
+}
+
+/// Reads and parses the scenario file at `path`. A file that cannot be read
+/// (or is not UTF-8) is reported as a [`ScenarioError`] without location.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|io| {
+        ScenarioError::new(format!("cannot read scenario file `{file_name}`: {io}"))
+            .in_file(&file_name, "")
+    })?;
+    parse(&file_name, &text)
+}
+
+/// The name of node `index`: `n0`, `n1`, ...
+pub fn node_name(index: u16) -> String {
+    format!("n{index}")
+}
+
+/// A validated scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Human-readable title.
+    pub name: String,
+    /// Optional longer explanation.
+    pub description: Option<String>,
+    /// Default seed, used when the command line gives none.
+    pub seed: Option<u64>,
+    /// Simulated time to run; greater than zero.
+    pub duration: Duration,
+    /// The simulated cluster.
+    pub cluster: Cluster,
+    /// The jobs, in file order; at least one; names are unique.
+    pub jobs: Vec<Job>,
+    /// Faults sorted by `at`; faults at equal times keep their file order.
+    pub faults: Vec<Fault>,
+    /// Expectations in file order (`[[expect]]` and `[[expectation]]` mixed).
+    pub expectations: Vec<Expectation>,
+}
+
+impl Scenario {
+    /// The job called `name`, if any.
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|job| job.name == name)
+    }
+}
+
+/// `[cluster]`: nodes `n0..n{nodes-1}` and the network between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// Number of nodes, `1..=1000`.
+    pub nodes: u16,
+    /// How often nodes send heartbeats; greater than zero.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a node is considered down; greater than
+    /// `heartbeat_interval` and than the latency maximum.
+    pub failure_timeout: Duration,
+    /// One-way latency range `(min, max)`, `min <= max`.
+    pub latency: (Duration, Duration),
+    /// Packet loss probability in `[0, 1)`.
+    pub loss: f64,
+}
+
+impl Cluster {
+    /// Largest accepted `nodes`.
+    pub const MAX_NODES: u16 = 1000;
+    /// Default `heartbeat_interval`.
+    pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
+    /// Default `failure_timeout`.
+    pub const DEFAULT_FAILURE_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default `latency`.
+    pub const DEFAULT_LATENCY: (Duration, Duration) =
+        (Duration::from_millis(1), Duration::from_millis(10));
+}
+
+/// One `[[job]]`: a job placed on some nodes; its member on node `nK` is
+/// `name@nK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Unique name, `[A-Za-z0-9_-]+`.
+    pub name: String,
+    /// The group the job's members join, `[A-Za-z0-9_-]+`.
+    pub group: String,
+    /// Node indexes the job runs on: non-empty, sorted, no duplicates.
+    pub nodes: Vec<u16>,
+    /// Work threads per member, `1..=64`.
+    pub work_threads: u16,
+    /// Longest local step before it counts as a hang.
+    pub work_deadline: Duration,
+    /// The coordination protocol.
+    pub protocol: Protocol,
+    /// Simulated duration of one local step; `0 < step_time < work_deadline`.
+    pub step_time: Duration,
+}
+
+impl Job {
+    /// Default `work_threads`.
+    pub const DEFAULT_WORK_THREADS: u16 = 1;
+    /// Largest accepted `work_threads`.
+    pub const MAX_WORK_THREADS: u16 = 64;
+    /// Default `work_deadline`.
+    pub const DEFAULT_WORK_DEADLINE: Duration = Duration::from_secs(1);
+    /// Default `step_time`.
+    pub const DEFAULT_STEP_TIME: Duration = Duration::from_millis(100);
+
+    /// Whether the job runs on node `node`.
+    pub fn runs_on(&self, node: u16) -> bool {
+        self.nodes.binary_search(&node).is_ok()
+    }
+
+    /// The job's member on node `node`.
+    pub fn member(&self, node: u16) -> MemberName {
+        MemberName {
+            job: self.name.clone(),
+            node,
+        }
+    }
+}
+
+/// A job's coordination protocol (`protocol = "barrier"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// Members run a local step, then wait in an ACK round for every member.
+    #[default]
+    Barrier,
+}
+
+impl Protocol {
+    /// Every protocol name, as written in files.
+    pub const NAMES: &'static [&'static str] = &["barrier"];
+
+    /// The name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Barrier => "barrier",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "barrier" => Ok(Protocol::Barrier),
+            _ => Err(format!(
+                "unknown protocol `{s}`, expected one of: {}",
+                Protocol::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// One `[[fault]]`: what to inject and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Simulated time since the start; less than the scenario's duration.
+    pub at: Duration,
+    /// What happens.
+    pub kind: FaultKind,
+    /// 1-based line of the fault's table header in the file, for messages.
+    pub line: usize,
+}
+
+/// The faults a scenario can inject. Node fields are node indexes, job
+/// fields job names (validated to exist and run on that node).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// `work-thread-panic`: the work thread panics.
+    WorkThreadPanic { node: u16, job: String, thread: u16 },
+    /// `work-thread-error`: the work thread returns an error.
+    WorkThreadError { node: u16, job: String, thread: u16 },
+    /// `work-thread-hang`: the work thread stops making progress.
+    WorkThreadHang { node: u16, job: String, thread: u16 },
+    /// `job-kill`: the job dies without unregistering.
+    JobKill { node: u16, job: String },
+    /// `job-leave`: the job unregisters gracefully.
+    JobLeave { node: u16, job: String },
+    /// `job-join`: the job registers again.
+    JobJoin { node: u16, job: String },
+    /// `node-crash`: the node stops, optionally restarting later.
+    NodeCrash {
+        node: u16,
+        restart_after: Option<Duration>,
+    },
+    /// `node-pause`: the node freezes for `duration` (key `for`).
+    NodePause { node: u16, duration: Duration },
+    /// `partition`: the network splits into `sides` (each sorted, empty
+    /// sides dropped; every node in exactly one side), optionally healing.
+    Partition {
+        sides: Vec<Vec<u16>>,
+        heal_after: Option<Duration>,
+    },
+    /// `heal`: removes every partition.
+    Heal,
+    /// `delay`: one-way latency becomes the range `latency`, for messages
+    /// involving `nodes` (sorted; `None` = all), for `duration` (key `for`;
+    /// `None` = until the end).
+    Delay {
+        latency: (Duration, Duration),
+        nodes: Option<Vec<u16>>,
+        duration: Option<Duration>,
+    },
+    /// `loss`: packet loss probability becomes `rate` (in `[0, 1]`), for
+    /// messages involving `nodes` (sorted; `None` = all), for `duration`
+    /// (key `for`; `None` = until the end).
+    Loss {
+        rate: f64,
+        nodes: Option<Vec<u16>>,
+        duration: Option<Duration>,
+    },
+}
+
+impl FaultKind {
+    /// Every fault kind name, as written in files.
+    pub const NAMES: &'static [&'static str] = &[
+        "work-thread-panic",
+        "work-thread-error",
+        "work-thread-hang",
+        "job-kill",
+        "job-leave",
+        "job-join",
+        "node-crash",
+        "node-pause",
+        "partition",
+        "heal",
+        "delay",
+        "loss",
+    ];
+
+    /// The kebab-case kind name as written in files (`"work-thread-panic"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::WorkThreadPanic { .. } => "work-thread-panic",
+            FaultKind::WorkThreadError { .. } => "work-thread-error",
+            FaultKind::WorkThreadHang { .. } => "work-thread-hang",
+            FaultKind::JobKill { .. } => "job-kill",
+            FaultKind::JobLeave { .. } => "job-leave",
+            FaultKind::JobJoin { .. } => "job-join",
+            FaultKind::NodeCrash { .. } => "node-crash",
+            FaultKind::NodePause { .. } => "node-pause",
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Delay { .. } => "delay",
+            FaultKind::Loss { .. } => "loss",
+        }
+    }
+}
+
+/// Why a member left a group's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// `fault`: the member reported a local fault (panic, error, hang).
+    Fault,
+    /// `leave`: the job unregistered gracefully.
+    Leave,
+    /// `job-lost`: the job vanished without unregistering.
+    JobLost,
+    /// `node-down`: the member's node stopped answering heartbeats.
+    NodeDown,
+}
+
+impl Reason {
+    /// Every reason name, as written in files.
+    pub const NAMES: &'static [&'static str] = &["fault", "leave", "job-lost", "node-down"];
+
+    /// The name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Fault => "fault",
+            Reason::Leave => "leave",
+            Reason::JobLost => "job-lost",
+            Reason::NodeDown => "node-down",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Reason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fault" => Ok(Reason::Fault),
+            "leave" => Ok(Reason::Leave),
+            "job-lost" => Ok(Reason::JobLost),
+            "node-down" => Ok(Reason::NodeDown),
+            _ => Err(format!(
+                "unknown reason `{s}`, expected one of: {}",
+                Reason::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// A job's member on one node, written `job@nK` (e.g. `db@n2`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberName {
+    /// The job's name.
+    pub job: String,
+    /// The node index.
+    pub node: u16,
+}
+
+impl fmt::Display for MemberName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@n{}", self.job, self.node)
+    }
+}
+
+impl FromStr for MemberName {
+    type Err = String;
+
+    /// Parses `job@nK` syntactically (no check that the job or node exist).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid member name `{s}`: expected `job@node`, like `db@n2`");
+        let (job, node) = s.split_once('@').ok_or_else(invalid)?;
+        if !validate::is_name(job) {
+            return Err(invalid());
+        }
+        let node = validate::parse_node_name(node)
+            .and_then(|index| u16::try_from(index).ok())
+            .ok_or_else(invalid)?;
+        Ok(MemberName {
+            job: job.to_owned(),
+            node,
+        })
+    }
+}
+
+/// One `[[expect]]`: something the run must observe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// `membership-change`: `member` leaves its group's view, optionally for
+    /// `reason`, optionally `within` some time of the fault that caused it,
+    /// optionally checked in `group` (validated to be the member's group).
+    MembershipChange {
+        member: MemberName,
+        reason: Option<Reason>,
+        within: Option<Duration>,
+        group: Option<String>,
+    },
+    /// `no-membership-change`: no view changes (in `group`, or in any group).
+    NoMembershipChange { group: Option<String> },
+    /// `final-view`: at the end, `group`'s view is exactly `members`
+    /// (sorted, no duplicates, each a member of a job in `group`).
+    FinalView {
+        group: String,
+        members: Vec<MemberName>,
+    },
+}
+
+impl Expectation {
+    /// Every expectation kind name, as written in files.
+    pub const NAMES: &'static [&'static str] =
+        &["membership-change", "no-membership-change", "final-view"];
+
+    /// The kebab-case kind name as written in files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Expectation::MembershipChange { .. } => "membership-change",
+            Expectation::NoMembershipChange { .. } => "no-membership-change",
+            Expectation::FinalView { .. } => "final-view",
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! [`ScenarioError`]: one problem in a scenario file, rendered like rustc.
+
+use std::fmt;
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Level, Origin, Renderer, Snippet};
+
+/// A scenario file that could not be read, parsed or validated.
+///
+/// Carries the message, the file name, the file's text and (when the problem
+/// has a location) the byte span it is about. [`Display`](fmt::Display)
+/// renders a rustc-style report without colors:
+///
+/// ```text
+/// error: unknown node `n7`: the cluster has nodes n0..n4
+///   --> scenarios/bad.toml:14:8
+///    |
+/// 14 | node = "n7"
+///    |        ^^^^
+/// ```
+#[derive(Debug, Clone)]
+pub struct ScenarioError {
+    message: String,
+    help: Option<String>,
+    /// Byte span into `source`, already clamped to it (see [`normalize_span`]).
+    span: Option<Range<usize>>,
+    file_name: String,
+    source: String,
+}
+
+impl ScenarioError {
+    /// An error without location or file; see [`ScenarioError::at`] and
+    /// [`ScenarioError::in_file`].
+    pub(super) fn new(message: impl Into<String>) -> Self {
+        ScenarioError {
+            message: message.into(),
+            help: None,
+            span: None,
+            file_name: String::new(),
+            source: String::new(),
+        }
+    }
+
+    /// Sets the byte span the error is about.
+    pub(super) fn at(mut self, span: Range<usize>) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    /// Adds a `= help: ...` line.
+    pub(super) fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Puts `prefix` in front of the message.
+    pub(super) fn prefixed(mut self, prefix: &str) -> Self {
+        self.message.insert_str(0, prefix);
+        self
+    }
+
+    /// Attaches the file the error is about; the span is clamped to `source`.
+    pub(super) fn in_file(mut self, file_name: &str, source: &str) -> Self {
+        self.file_name = file_name.to_owned();
+        self.source = source.to_owned();
+        self.span = self.span.map(|span| normalize_span(source, span));
+        self
+    }
+
+    /// The one-line description of the problem, without location
+    /// (e.g. "unknown node `n7`: the cluster has nodes n0..n4").
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// An optional hint on how to fix it.
+    pub fn help_text(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+
+    /// The file name given to [`parse`](super::parse) (or the path given to
+    /// [`load`](super::load)).
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// The byte range of the offending text in the file, if any.
+    pub fn span(&self) -> Option<Range<usize>> {
+        self.span.clone()
+    }
+
+    /// 1-based line and column (in characters) where the problem starts, if
+    /// it has a location. Matches the `--> file:line:col` of the report.
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        self.span
+            .as_ref()
+            .map(|span| line_col(&self.source, span.start))
+    }
+
+    /// The full report; `color` adds ANSI styling for terminals.
+    pub fn render(&self, color: bool) -> String {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let title = Level::ERROR.primary_title(self.message.as_str());
+        let mut group = match &self.span {
+            Some(span) => title.element(
+                Snippet::source(self.source.as_str())
+                    .path(self.file_name.as_str())
+                    .annotation(AnnotationKind::Primary.span(span.clone())),
+            ),
+            None => title.element(Origin::path(self.file_name.as_str())),
+        };
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        renderer.render(&[group])
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Converts a toml error (syntax, type, unknown key) into a [`ScenarioError`]
+/// at toml's span, rewording serde's "field" as "key".
+pub(super) fn from_toml(error: &toml::de::Error, source: &str) -> ScenarioError {
+    let message = error.message().trim_end();
+    let message = match message.strip_prefix("unknown field") {
+        Some(rest) => format!("unknown key{rest}"),
+        None => message.to_owned(),
+    };
+    let mut result = ScenarioError::new(message);
+    if let Some(span) = error.span() {
+        let text = source.get(span.clone()).unwrap_or("");
+        if result.message.starts_with("unknown key")
+            && ["name", "description", "seed", "duration"].contains(&text)
+        {
+            result = result.help(
+                "top-level keys such as `name` and `duration` must come before the first [table] header",
+            );
+        }
+        if result.message.contains("expected a sequence")
+            && text.starts_with('[')
+            && !text.starts_with("[[")
+        {
+            result = result.help(
+                "jobs, faults and expectations are arrays of tables: write `[[job]]`, `[[fault]]`, `[[expect]]` with double brackets",
+            );
+        }
+        result = result.at(span);
+    }
+    result
+}
+
+/// Makes `span` safe to render and meaningful to show: inside `source`, on
+/// char boundaries, without trailing line breaks, and not starting on a line
+/// break (an empty span at the very end of a file moves onto its last line).
+pub(super) fn normalize_span(source: &str, span: Range<usize>) -> Range<usize> {
+    let len = source.len();
+    let mut start = span.start.min(len);
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, len);
+    while !source.is_char_boundary(end) {
+        end += 1;
+    }
+    let bytes = source.as_bytes();
+    while end > start && matches!(bytes[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    if start == len {
+        while start > 0 && matches!(bytes[start - 1], b'\n' | b'\r') {
+            start -= 1;
+        }
+        end = start;
+    }
+    if start < len && matches!(bytes[start], b'\n' | b'\r') {
+        end = start;
+    }
+    start..end
+}
+
+/// 1-based line and character column of byte `offset` in `source`.
+pub(super) fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        let text = "a = 1\nb = \"é\" x\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, text.find('x').unwrap()), (2, 9));
+        assert_eq!(line_col(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn normalize_span_keeps_spans_renderable() {
+        let text = "abc\ndef\n";
+        assert_eq!(normalize_span(text, 0..3), 0..3);
+        assert_eq!(normalize_span(text, 100..200), 7..7);
+        assert_eq!(normalize_span(text, 8..8), 7..7);
+        assert_eq!(normalize_span(text, 4..8), 4..7);
+        assert_eq!(normalize_span(text, 3..5), 3..3);
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = 2..1;
+        assert_eq!(normalize_span(text, reversed), 2..2);
+        assert_eq!(normalize_span("", 0..5), 0..0);
+        assert_eq!(normalize_span("é", 1..1), 0..2);
+    }
+
+    #[test]
+    fn renders_like_rustc() {
+        let text = "a = 1\nnode = \"n7\"\n";
+        let error = ScenarioError::new("unknown node `n7`: the cluster has nodes n0..n4")
+            .at(13..17)
+            .in_file("scenarios/bad.toml", text);
+        assert_eq!(error.line_col(), Some((2, 8)));
+        let expected = "\
+error: unknown node `n7`: the cluster has nodes n0..n4
+ --> scenarios/bad.toml:2:8
+  |
+2 | node = \"n7\"
+  |        ^^^^";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn renders_without_location() {
+        let error = ScenarioError::new("cannot read the file").help("check the path");
+        let error = error.in_file("x.toml", "");
+        assert_eq!(error.line_col(), None);
+        let rendered = error.to_string();
+        assert!(
+            rendered.starts_with("error: cannot read the file"),
+            "{rendered}"
+        );
+        assert!(rendered.contains("x.toml"), "{rendered}");
+        assert!(rendered.contains("help: check the path"), "{rendered}");
+    }
+}

@@ -1,0 +1,211 @@
+//! The scenario file as written: serde shapes with every key optional and
+//! spanned, so that [`validate`](super::validate) can check semantics and
+//! point at the offending text. Unknown keys are rejected here.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::de::{Deserializer, IgnoredAny, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A spanned optional value, the shape of nearly every key.
+pub(super) type Opt<T> = Option<Spanned<T>>;
+/// A spanned list of spanned items.
+pub(super) type List<T> = Spanned<Vec<Spanned<T>>>;
+
+/// Declares a string newtype whose type errors say what string is expected
+/// (e.g. "invalid type: integer `20`, expected a duration string such as ...").
+macro_rules! text_value {
+    ($(#[$doc:meta])* $name:ident, $expecting:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub(super) struct $name(pub String);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct TextVisitor;
+                impl Visitor<'_> for TextVisitor {
+                    type Value = String;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+                        Ok(v.to_owned())
+                    }
+                }
+                deserializer.deserialize_str(TextVisitor).map($name)
+            }
+        }
+    };
+}
+
+text_value!(
+    /// A duration such as `"250ms"`, parsed later by `parse_duration`.
+    DurationText,
+    "a duration string such as \"250ms\" or \"1.5s\""
+);
+text_value!(
+    /// A node name such as `"n2"`.
+    NodeText,
+    "a node name such as \"n0\""
+);
+text_value!(
+    /// A member name such as `"db@n2"`.
+    MemberText,
+    "a member name such as \"db@n2\""
+);
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    pub name: Opt<String>,
+    pub description: Opt<String>,
+    pub seed: Opt<i64>,
+    pub duration: Opt<DurationText>,
+    pub cluster: Opt<RawCluster>,
+    #[serde(default)]
+    pub job: Vec<Spanned<RawJob>>,
+    #[serde(default)]
+    pub fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<RawExpect>>,
+    /// Alias of `expect`; both may be used, file order is kept.
+    #[serde(default)]
+    pub expectation: Vec<Spanned<RawExpect>>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub nodes: Opt<i64>,
+    pub heartbeat_interval: Opt<DurationText>,
+    pub failure_timeout: Opt<DurationText>,
+    pub latency: Option<List<DurationText>>,
+    pub loss: Opt<f64>,
+}
+
+/// One `[[job]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJob {
+    pub name: Opt<String>,
+    pub group: Opt<String>,
+    pub nodes: Option<List<NodeText>>,
+    pub work_threads: Opt<i64>,
+    pub work_deadline: Opt<DurationText>,
+    pub protocol: Opt<String>,
+    pub step_time: Opt<DurationText>,
+}
+
+/// One `[[fault]]`: the union of every kind's keys; which ones are allowed
+/// depends on `kind` and is checked in validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFault {
+    pub at: Opt<DurationText>,
+    pub kind: Opt<String>,
+    pub node: Opt<NodeText>,
+    pub job: Opt<String>,
+    pub thread: Opt<i64>,
+    pub restart_after: Opt<DurationText>,
+    #[serde(rename = "for")]
+    pub for_: Opt<DurationText>,
+    pub sides: Option<Spanned<Vec<List<NodeText>>>>,
+    pub heal_after: Opt<DurationText>,
+    pub latency: Option<List<DurationText>>,
+    pub nodes: Option<List<NodeText>>,
+    pub rate: Opt<f64>,
+}
+
+impl RawFault {
+    /// The kind-specific keys present in this table with their value spans,
+    /// in file order.
+    pub fn present_keys(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut keys = Vec::new();
+        let mut add = |name: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                keys.push((name, span));
+            }
+        };
+        add("node", self.node.as_ref().map(Spanned::span));
+        add("job", self.job.as_ref().map(Spanned::span));
+        add("thread", self.thread.as_ref().map(Spanned::span));
+        add(
+            "restart_after",
+            self.restart_after.as_ref().map(Spanned::span),
+        );
+        add("for", self.for_.as_ref().map(Spanned::span));
+        add("sides", self.sides.as_ref().map(Spanned::span));
+        add("heal_after", self.heal_after.as_ref().map(Spanned::span));
+        add("latency", self.latency.as_ref().map(Spanned::span));
+        add("nodes", self.nodes.as_ref().map(Spanned::span));
+        add("rate", self.rate.as_ref().map(Spanned::span));
+        keys.sort_by_key(|(_, span)| span.start);
+        keys
+    }
+}
+
+/// One `[[expect]]` (or `[[expectation]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpect {
+    pub kind: Opt<String>,
+    pub member: Opt<MemberText>,
+    pub reason: Opt<String>,
+    pub within: Opt<DurationText>,
+    pub group: Opt<String>,
+    pub members: Option<List<MemberText>>,
+}
+
+impl RawExpect {
+    /// The kind-specific keys present in this table with their value spans,
+    /// in file order.
+    pub fn present_keys(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut keys = Vec::new();
+        let mut add = |name: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                keys.push((name, span));
+            }
+        };
+        add("member", self.member.as_ref().map(Spanned::span));
+        add("reason", self.reason.as_ref().map(Spanned::span));
+        add("within", self.within.as_ref().map(Spanned::span));
+        add("group", self.group.as_ref().map(Spanned::span));
+        add("members", self.members.as_ref().map(Spanned::span));
+        keys.sort_by_key(|(_, span)| span.start);
+        keys
+    }
+}
+
+/// The keys (with their spans) of each entry of the arrays of tables, read
+/// in a second pass only when an error must point at a key rather than at
+/// its value.
+#[derive(Debug, Default, Deserialize)]
+struct RawKeys {
+    #[serde(default)]
+    fault: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
+    #[serde(default)]
+    expect: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
+    #[serde(default)]
+    expectation: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
+}
+
+/// The span of key `key` in entry `index` of the array of tables `array`
+/// (`"fault"`, `"expect"` or `"expectation"`), if it can be found.
+pub(super) fn key_span(source: &str, array: &str, index: usize, key: &str) -> Option<Range<usize>> {
+    let keys: RawKeys = toml::from_str(source).ok()?;
+    let tables = match array {
+        "fault" => &keys.fault,
+        "expect" => &keys.expect,
+        "expectation" => &keys.expectation,
+        _ => return None,
+    };
+    tables
+        .get(index)?
+        .keys()
+        .find(|k| k.get_ref() == key)
+        .map(Spanned::span)
+}

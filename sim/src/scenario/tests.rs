@@ -1,0 +1,995 @@
+//! Tests of the scenario file contract: a full file, defaults, one test per
+//! error class (message and location), and a no-panic sweep over mutated
+//! inputs.
+
+use super::*;
+
+const FULL: &str = r#"# every key and every kind
+name = "work thread panics in an ACK round"
+description = "db@n2's second work thread panics"
+seed = 7
+duration = "20s"
+
+[cluster]
+nodes = 5
+heartbeat_interval = "50ms"
+failure_timeout = "500ms"
+latency = ["2ms", "20ms"]
+loss = 0.01
+
+[[job]]
+name = "db"
+group = "g"
+nodes = ["n2", "n0", "n1"]
+work_threads = 2
+work_deadline = "2s"
+protocol = "barrier"
+step_time = "250ms"
+
+[[job]]
+name = "cache_2"
+group = "g-2"
+
+[[fault]]
+at = "5s"
+kind = "partition"
+sides = [["n3", "n1"], ["n2", "n0", "n4"], []]
+heal_after = "1.5s"
+
+[[fault]]
+at = "2s"
+kind = "work-thread-panic"
+node = "n2"
+job = "db"
+thread = 1
+
+[[fault]]
+at = "2s"
+kind = "work-thread-error"
+node = "n0"
+job = "db"
+
+[[fault]]
+at = "1s"
+kind = "work-thread-hang"
+node = "n1"
+job = "db"
+thread = 0
+
+[[fault]]
+at = "3s"
+kind = "job-kill"
+node = "n4"
+job = "cache_2"
+
+[[fault]]
+at = "3s"
+kind = "job-leave"
+node = "n3"
+job = "cache_2"
+
+[[fault]]
+at = "4s"
+kind = "job-join"
+node = "n3"
+job = "cache_2"
+
+[[fault]]
+at = "6s"
+kind = "node-crash"
+node = "n4"
+restart_after = "2s"
+
+[[fault]]
+at = "6s"
+kind = "node-crash"
+node = "n3"
+
+[[fault]]
+at = "7s"
+kind = "node-pause"
+node = "n1"
+for = "500ms"
+
+[[fault]]
+at = "8s"
+kind = "heal"
+
+[[fault]]
+at = "9s"
+kind = "delay"
+latency = ["5ms", "50ms"]
+nodes = ["n4", "n0"]
+for = "1m"
+
+[[fault]]
+at = "10 s"
+kind = "delay"
+latency = ["1ms", "1ms"]
+
+[[fault]]
+at = "11s"
+kind = "loss"
+rate = 1
+nodes = ["n2"]
+for = "250ms"
+
+[[fault]]
+at = "12s"
+kind = "loss"
+rate = 0.25
+
+[[expect]]
+kind = "membership-change"
+member = "db@n2"
+reason = "fault"
+within = "2s"
+group = "g"
+
+[[expectation]]
+kind = "final-view"
+group = "g"
+members = ["db@n1", "db@n0"]
+
+[[expect]]
+kind = "no-membership-change"
+
+[[expect]]
+kind = "no-membership-change"
+group = "g-2"
+
+[[expect]]
+kind = "membership-change"
+member = "cache_2@n4"
+reason = "job-lost"
+
+[[expect]]
+kind = "final-view"
+group = "g-2"
+members = []
+"#;
+
+/// A small valid file the error tests modify. Its lines:
+///  1 name, 2 duration, 4 [cluster], 5 nodes, 7 [[job]], 8 name, 9 group,
+/// 10 nodes; text appended to it starts on line 11.
+const BASE: &str = r#"name = "base"
+duration = "20s"
+
+[cluster]
+nodes = 5
+
+[[job]]
+name = "db"
+group = "g"
+nodes = ["n0", "n1", "n2"]
+"#;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn parse_ok(text: &str) -> Scenario {
+    match parse("test.toml", text) {
+        Ok(scenario) => scenario,
+        Err(error) => panic!("expected the scenario to parse, got:\n{error}"),
+    }
+}
+
+/// Parses `text`, expecting an error at (`line`, `col`) whose message
+/// contains every string in `needles`; also checks the rendered report.
+#[track_caller]
+fn assert_error(text: &str, (line, col): (usize, usize), needles: &[&str]) -> ScenarioError {
+    let error = match parse("test.toml", text) {
+        Ok(scenario) => panic!("expected an error, got {scenario:#?}"),
+        Err(error) => error,
+    };
+    let rendered = error.to_string();
+    for needle in needles {
+        assert!(
+            error.message().contains(needle),
+            "message should contain `{needle}`:\n{rendered}"
+        );
+    }
+    assert_eq!(
+        error.line_col(),
+        Some((line, col)),
+        "wrong location:\n{rendered}"
+    );
+    assert!(
+        rendered.starts_with(&format!("error: {}", error.message())),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(&format!("--> test.toml:{line}:{col}")),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains('^'),
+        "the report should underline the span:\n{rendered}"
+    );
+    error
+}
+
+fn base_with(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+#[test]
+fn full_file_parses_to_the_expected_scenario() {
+    let scenario = parse_ok(FULL);
+    let fault = |at: Duration, line: usize, kind: FaultKind| Fault { at, kind, line };
+    let member = |job: &str, node: u16| MemberName {
+        job: job.to_owned(),
+        node,
+    };
+    let expected = Scenario {
+        name: "work thread panics in an ACK round".into(),
+        description: Some("db@n2's second work thread panics".into()),
+        seed: Some(7),
+        duration: secs(20),
+        cluster: Cluster {
+            nodes: 5,
+            heartbeat_interval: ms(50),
+            failure_timeout: ms(500),
+            latency: (ms(2), ms(20)),
+            loss: 0.01,
+        },
+        jobs: vec![
+            Job {
+                name: "db".into(),
+                group: "g".into(),
+                nodes: vec![0, 1, 2],
+                work_threads: 2,
+                work_deadline: secs(2),
+                protocol: Protocol::Barrier,
+                step_time: ms(250),
+            },
+            Job {
+                name: "cache_2".into(),
+                group: "g-2".into(),
+                nodes: vec![0, 1, 2, 3, 4],
+                work_threads: 1,
+                work_deadline: secs(1),
+                protocol: Protocol::Barrier,
+                step_time: ms(100),
+            },
+        ],
+        faults: vec![
+            fault(
+                secs(1),
+                46,
+                FaultKind::WorkThreadHang {
+                    node: 1,
+                    job: "db".into(),
+                    thread: 0,
+                },
+            ),
+            fault(
+                secs(2),
+                33,
+                FaultKind::WorkThreadPanic {
+                    node: 2,
+                    job: "db".into(),
+                    thread: 1,
+                },
+            ),
+            fault(
+                secs(2),
+                40,
+                FaultKind::WorkThreadError {
+                    node: 0,
+                    job: "db".into(),
+                    thread: 0,
+                },
+            ),
+            fault(
+                secs(3),
+                53,
+                FaultKind::JobKill {
+                    node: 4,
+                    job: "cache_2".into(),
+                },
+            ),
+            fault(
+                secs(3),
+                59,
+                FaultKind::JobLeave {
+                    node: 3,
+                    job: "cache_2".into(),
+                },
+            ),
+            fault(
+                secs(4),
+                65,
+                FaultKind::JobJoin {
+                    node: 3,
+                    job: "cache_2".into(),
+                },
+            ),
+            fault(
+                secs(5),
+                27,
+                FaultKind::Partition {
+                    sides: vec![vec![1, 3], vec![0, 2, 4]],
+                    heal_after: Some(ms(1500)),
+                },
+            ),
+            fault(
+                secs(6),
+                71,
+                FaultKind::NodeCrash {
+                    node: 4,
+                    restart_after: Some(secs(2)),
+                },
+            ),
+            fault(
+                secs(6),
+                77,
+                FaultKind::NodeCrash {
+                    node: 3,
+                    restart_after: None,
+                },
+            ),
+            fault(
+                secs(7),
+                82,
+                FaultKind::NodePause {
+                    node: 1,
+                    duration: ms(500),
+                },
+            ),
+            fault(secs(8), 88, FaultKind::Heal),
+            fault(
+                secs(9),
+                92,
+                FaultKind::Delay {
+                    latency: (ms(5), ms(50)),
+                    nodes: Some(vec![0, 4]),
+                    duration: Some(secs(60)),
+                },
+            ),
+            fault(
+                secs(10),
+                99,
+                FaultKind::Delay {
+                    latency: (ms(1), ms(1)),
+                    nodes: None,
+                    duration: None,
+                },
+            ),
+            fault(
+                secs(11),
+                104,
+                FaultKind::Loss {
+                    rate: 1.0,
+                    nodes: Some(vec![2]),
+                    duration: Some(ms(250)),
+                },
+            ),
+            fault(
+                secs(12),
+                111,
+                FaultKind::Loss {
+                    rate: 0.25,
+                    nodes: None,
+                    duration: None,
+                },
+            ),
+        ],
+        expectations: vec![
+            Expectation::MembershipChange {
+                member: member("db", 2),
+                reason: Some(Reason::Fault),
+                within: Some(secs(2)),
+                group: Some("g".into()),
+            },
+            Expectation::FinalView {
+                group: "g".into(),
+                members: vec![member("db", 0), member("db", 1)],
+            },
+            Expectation::NoMembershipChange { group: None },
+            Expectation::NoMembershipChange {
+                group: Some("g-2".into()),
+            },
+            Expectation::MembershipChange {
+                member: member("cache_2", 4),
+                reason: Some(Reason::JobLost),
+                within: None,
+                group: None,
+            },
+            Expectation::FinalView {
+                group: "g-2".into(),
+                members: vec![],
+            },
+        ],
+    };
+    assert_eq!(scenario, expected);
+    // Every kind appears, and `name()` gives back what the file said.
+    let mut kinds: Vec<&str> = scenario.faults.iter().map(|f| f.kind.name()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut all = FaultKind::NAMES.to_vec();
+    all.sort_unstable();
+    assert_eq!(kinds, all);
+}
+
+#[test]
+fn defaults_apply() {
+    let scenario = parse_ok(
+        r#"name = "minimal"
+duration = "1m"
+[cluster]
+nodes = 3
+[[job]]
+name = "db"
+group = "g"
+"#,
+    );
+    assert_eq!(scenario.description, None);
+    assert_eq!(scenario.seed, None);
+    assert_eq!(scenario.duration, secs(60));
+    assert_eq!(
+        scenario.cluster,
+        Cluster {
+            nodes: 3,
+            heartbeat_interval: ms(100),
+            failure_timeout: secs(1),
+            latency: (ms(1), ms(10)),
+            loss: 0.0,
+        }
+    );
+    assert_eq!(
+        scenario.jobs,
+        vec![Job {
+            name: "db".into(),
+            group: "g".into(),
+            nodes: vec![0, 1, 2],
+            work_threads: 1,
+            work_deadline: secs(1),
+            protocol: Protocol::Barrier,
+            step_time: ms(100),
+        }]
+    );
+    assert!(scenario.faults.is_empty());
+    assert!(scenario.expectations.is_empty());
+}
+
+#[test]
+fn faults_at_equal_times_keep_file_order() {
+    let mut text = BASE.to_owned();
+    for (at, node) in [("3s", 0), ("1s", 1), ("3s", 2), ("1s", 3), ("3s", 4)] {
+        text.push_str(&format!(
+            "[[fault]]\nat = \"{at}\"\nkind = \"node-crash\"\nnode = \"n{node}\"\n"
+        ));
+    }
+    let nodes: Vec<(Duration, u16)> = parse_ok(&text)
+        .faults
+        .iter()
+        .map(|fault| match fault.kind {
+            FaultKind::NodeCrash { node, .. } => (fault.at, node),
+            ref other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            (secs(1), 1),
+            (secs(1), 3),
+            (secs(3), 0),
+            (secs(3), 2),
+            (secs(3), 4)
+        ]
+    );
+}
+
+#[test]
+fn reason_and_member_strings_round_trip() {
+    for name in Reason::NAMES {
+        let reason: Reason = name.parse().unwrap();
+        assert_eq!(reason.to_string(), *name);
+    }
+    assert!("gone"
+        .parse::<Reason>()
+        .unwrap_err()
+        .contains("fault, leave, job-lost, node-down"));
+    let member: MemberName = "db@n2".parse().unwrap();
+    assert_eq!(
+        member,
+        MemberName {
+            job: "db".into(),
+            node: 2
+        }
+    );
+    assert_eq!(member.to_string(), "db@n2");
+    for bad in [
+        "db-n2",
+        "db@2",
+        "@n2",
+        "db@n02",
+        "db@n",
+        "d b@n1",
+        "db@n99999",
+    ] {
+        assert!(bad.parse::<MemberName>().is_err(), "{bad}");
+    }
+    assert_eq!("barrier".parse::<Protocol>(), Ok(Protocol::Barrier));
+}
+
+// ---- one test per error class ----
+
+#[test]
+fn bad_toml_syntax() {
+    let text = BASE.replace("nodes = 5", "nodes = = 5");
+    assert_error(&text, (5, 9), &["invalid TOML"]);
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let text = format!("bogus = 1\n{BASE}");
+    assert_error(&text, (1, 1), &["unknown key `bogus`"]);
+}
+
+#[test]
+fn unknown_key_in_cluster() {
+    let text = BASE.replace("nodes = 5\n", "nodes = 5\nnode_count = 3\n");
+    assert_error(
+        &text,
+        (6, 1),
+        &["unknown key `node_count`", "heartbeat_interval"],
+    );
+}
+
+#[test]
+fn top_level_key_after_a_table_gets_a_hint() {
+    let text = BASE.replace("duration = \"20s\"\n", "") + "duration = \"20s\"\n";
+    let error = assert_error(&text, (10, 1), &["unknown key `duration`"]);
+    assert!(error
+        .help_text()
+        .unwrap_or("")
+        .contains("before the first [table]"));
+}
+
+#[test]
+fn missing_duration() {
+    let text = BASE.replace("duration = \"20s\"\n", "");
+    let error = assert_error(&text, (1, 1), &["missing required key `duration`"]);
+    assert!(error.to_string().contains("duration = \"20s\""));
+}
+
+#[test]
+fn missing_name() {
+    let text = BASE.replace("name = \"base\"\n", "");
+    assert_error(&text, (1, 1), &["missing required key `name`"]);
+    assert_error("", (1, 1), &["missing required key `name`"]);
+}
+
+#[test]
+fn missing_key_in_a_table_points_at_its_header() {
+    let text = BASE.replace("nodes = 5\n", "loss = 0.1\n");
+    assert_error(
+        &text,
+        (4, 1),
+        &["missing required key `nodes` in [cluster]"],
+    );
+    let text = BASE.replace("group = \"g\"\n", "");
+    assert_error(&text, (7, 1), &["missing required key `group` in [[job]]"]);
+    let text = base_with("[[fault]]\nat = \"1s\"\nkind = \"node-pause\"\nnode = \"n1\"\n");
+    assert_error(
+        &text,
+        (11, 1),
+        &["fault kind `node-pause` requires key `for`"],
+    );
+}
+
+#[test]
+fn node_that_does_not_exist() {
+    let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"node-crash\"\nnode = \"n7\"\n");
+    let error = assert_error(&text, (14, 8), &["unknown node `n7`", "n0..n4"]);
+    let expected = "\
+error: unknown node `n7`: the cluster has nodes n0..n4
+  --> test.toml:14:8
+   |
+14 | node = \"n7\"
+   |        ^^^^";
+    assert_eq!(error.to_string(), expected);
+}
+
+#[test]
+fn malformed_node_name() {
+    let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"node-crash\"\nnode = \"node1\"\n");
+    assert_error(&text, (14, 8), &["invalid node name `node1`", "like `n0`"]);
+}
+
+#[test]
+fn unknown_duration_unit() {
+    let text = BASE.replace("\"20s\"", "\"5 parsecs\"");
+    assert_error(
+        &text,
+        (2, 12),
+        &[
+            "`5 parsecs`",
+            "unknown unit `parsecs`",
+            "ns, us, ms, s, m, h",
+        ],
+    );
+}
+
+#[test]
+fn duration_of_the_wrong_type() {
+    let text = BASE.replace("\"20s\"", "20");
+    assert_error(&text, (2, 12), &["integer `20`", "duration string"]);
+}
+
+#[test]
+fn partition_sides_that_overlap() {
+    let text = base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n1\", \"n2\", \"n3\", \"n4\"]]\n",
+    );
+    assert_error(
+        &text,
+        (14, 25),
+        &["node `n1`", "side 1 and side 2", "exactly one side"],
+    );
+}
+
+#[test]
+fn partition_sides_that_leave_a_node_out() {
+    let text = base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n2\", \"n3\"]]\n",
+    );
+    assert_error(&text, (14, 9), &["node `n4` is not in any side"]);
+}
+
+#[test]
+fn partition_with_a_single_non_empty_side() {
+    let text = base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\", \"n2\", \"n3\", \"n4\"], []]\n",
+    );
+    assert_error(&text, (14, 9), &["at least 2 non-empty sides, found 1"]);
+}
+
+#[test]
+fn fault_at_or_after_the_duration() {
+    let text = base_with("[[fault]]\nat = \"25s\"\nkind = \"heal\"\n");
+    assert_error(
+        &text,
+        (12, 6),
+        &["fault at 25s is after the scenario's duration 20s"],
+    );
+    let text = base_with("[[fault]]\nat = \"20s\"\nkind = \"heal\"\n");
+    assert_error(&text, (12, 6), &["fault at 20s", "end of the scenario"]);
+}
+
+#[test]
+fn negative_loss_rate() {
+    let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"loss\"\nrate = -0.5\n");
+    assert_error(&text, (14, 8), &["loss rate -0.5 is out of range"]);
+    let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"loss\"\nrate = 1.5\n");
+    assert_error(&text, (14, 8), &["loss rate 1.5"]);
+}
+
+#[test]
+fn cluster_loss_out_of_range() {
+    let text = BASE.replace("nodes = 5\n", "nodes = 5\nloss = 1.0\n");
+    assert_error(&text, (6, 8), &["cluster loss 1 is out of range"]);
+}
+
+#[test]
+fn key_not_allowed_for_the_kind() {
+    let text = base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n2\", \"n3\", \"n4\"]]\nrestart_after = \"1s\"\n",
+    );
+    assert_error(
+        &text,
+        (15, 1),
+        &["key `restart_after` is not allowed for kind `partition`; allowed: sides, heal_after"],
+    );
+    let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"heal\"\n  node = \"n1\"\n");
+    assert_error(
+        &text,
+        (14, 3),
+        &["key `node` is not allowed for kind `heal`", "no keys"],
+    );
+    let text = base_with("[[expect]]\nkind = \"no-membership-change\"\nmember = \"db@n1\"\n");
+    assert_error(
+        &text,
+        (13, 1),
+        &["key `member` is not allowed for kind `no-membership-change`; allowed: group"],
+    );
+}
+
+#[test]
+fn unknown_fault_kind_lists_the_valid_ones() {
+    let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"explode\"\n");
+    let needles: Vec<String> = std::iter::once("unknown fault kind `explode`".to_owned())
+        .chain(FaultKind::NAMES.iter().map(|name| name.to_string()))
+        .collect();
+    let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+    assert_error(&text, (13, 8), &needles);
+}
+
+#[test]
+fn unknown_expectation_kind_and_reason() {
+    let text = base_with("[[expect]]\nkind = \"eventually\"\n");
+    assert_error(
+        &text,
+        (12, 8),
+        &["unknown expectation kind `eventually`", "final-view"],
+    );
+    let text = base_with(
+        "[[expect]]\nkind = \"membership-change\"\nmember = \"db@n1\"\nreason = \"gremlins\"\n",
+    );
+    assert_error(&text, (14, 10), &["unknown reason `gremlins`", "job-lost"]);
+}
+
+#[test]
+fn job_referencing_an_unknown_node() {
+    let text = BASE.replace(r#"["n0", "n1", "n2"]"#, r#"["n0", "n1", "n9"]"#);
+    assert_error(&text, (10, 22), &["unknown node `n9`", "n0..n4"]);
+}
+
+#[test]
+fn job_with_a_duplicate_node() {
+    let text = BASE.replace(r#"["n0", "n1", "n2"]"#, r#"["n0", "n1", "n0"]"#);
+    assert_error(&text, (10, 22), &["node `n0` is listed twice"]);
+}
+
+#[test]
+fn duplicate_job_names() {
+    let text = base_with("\n[[job]]\nname = \"db\"\ngroup = \"h\"\n");
+    assert_error(&text, (13, 8), &["duplicate job name `db`", "line 7"]);
+}
+
+#[test]
+fn job_with_an_unknown_protocol() {
+    let text = base_with("protocol = \"paxos\"\n");
+    assert_error(
+        &text,
+        (11, 12),
+        &["unknown protocol `paxos`, expected one of: barrier"],
+    );
+}
+
+#[test]
+fn step_time_must_be_shorter_than_work_deadline() {
+    let text = base_with("work_deadline = \"50ms\"\n");
+    assert_error(
+        &text,
+        (11, 17),
+        &["step_time (100ms, the default)", "work_deadline (50ms)"],
+    );
+}
+
+#[test]
+fn fault_on_a_node_the_job_does_not_run_on() {
+    let text =
+        base_with("[[fault]]\nat = \"2s\"\nkind = \"job-kill\"\nnode = \"n4\"\njob = \"db\"\n");
+    assert_error(
+        &text,
+        (14, 8),
+        &["job `db` does not run on node `n4`", "n0..n2"],
+    );
+    let text =
+        base_with("[[fault]]\nat = \"2s\"\nkind = \"job-kill\"\nnode = \"n1\"\njob = \"web\"\n");
+    assert_error(&text, (15, 7), &["unknown job `web`", "db"]);
+}
+
+#[test]
+fn thread_index_out_of_range() {
+    let text = base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"work-thread-hang\"\nnode = \"n1\"\njob = \"db\"\nthread = 1\n",
+    );
+    assert_error(
+        &text,
+        (16, 10),
+        &["thread 1 is out of range", "job `db` has 1 work thread"],
+    );
+}
+
+#[test]
+fn bad_member_name() {
+    let text = base_with("[[expect]]\nkind = \"membership-change\"\nmember = \"db-n2\"\n");
+    assert_error(
+        &text,
+        (13, 10),
+        &["invalid member name `db-n2`", "job@node"],
+    );
+    let text = base_with("[[expect]]\nkind = \"membership-change\"\nmember = \"db@n4\"\n");
+    assert_error(&text, (13, 10), &["job `db` does not run on node `n4`"]);
+}
+
+#[test]
+fn final_view_member_of_another_group() {
+    let text = base_with(
+        "\n[[job]]\nname = \"web\"\ngroup = \"h\"\n\n[[expectation]]\nkind = \"final-view\"\ngroup = \"g\"\nmembers = [\"db@n0\", \"web@n3\"]\n",
+    );
+    assert_error(&text, (19, 21), &["member `web@n3` is not in group `g`"]);
+}
+
+#[test]
+fn failure_timeout_not_above_heartbeat_interval() {
+    let text = BASE.replace(
+        "nodes = 5\n",
+        "nodes = 5\nheartbeat_interval = \"1s\"\nfailure_timeout = \"1s\"\n",
+    );
+    assert_error(
+        &text,
+        (7, 19),
+        &["failure_timeout (1s) must be longer than heartbeat_interval (1s)"],
+    );
+    // With the default failure_timeout, the heartbeat is the one to blame.
+    let text = BASE.replace("nodes = 5\n", "nodes = 5\nheartbeat_interval = \"2s\"\n");
+    assert_error(&text, (6, 22), &["failure_timeout (1s, the default)"]);
+}
+
+#[test]
+fn latency_must_be_a_range_below_failure_timeout() {
+    let text = BASE.replace("nodes = 5\n", "nodes = 5\nlatency = [\"10ms\", \"1ms\"]\n");
+    assert_error(&text, (6, 11), &["`latency` range is reversed"]);
+    let text = BASE.replace("nodes = 5\n", "nodes = 5\nlatency = [\"1ms\"]\n");
+    assert_error(&text, (6, 11), &["two durations", "found 1 element"]);
+    let text = BASE.replace("nodes = 5\n", "nodes = 5\nlatency = [\"1ms\", \"1s\"]\n");
+    assert_error(
+        &text,
+        (6, 11),
+        &["latency maximum (1s) must be shorter than failure_timeout"],
+    );
+}
+
+#[test]
+fn cluster_size_limits() {
+    let text = BASE.replace("nodes = 5", "nodes = 0");
+    assert_error(&text, (5, 9), &["between 1 and 1000 nodes, got 0"]);
+    let text = BASE.replace("nodes = 5", "nodes = 1001");
+    assert_error(&text, (5, 9), &["got 1001"]);
+}
+
+#[test]
+fn no_jobs_and_no_cluster() {
+    let text = BASE.split("[[job]]").next().unwrap_or_default();
+    assert_error(text, (1, 1), &["no jobs"]);
+    let text = "name = \"x\"\nduration = \"1s\"\n";
+    assert_error(text, (1, 1), &["missing required table [cluster]"]);
+}
+
+#[test]
+fn single_bracket_array_table_gets_a_hint() {
+    let text = BASE.replace("[[job]]", "[job]");
+    let error = match parse("test.toml", &text) {
+        Ok(_) => panic!("should fail"),
+        Err(error) => error,
+    };
+    assert_eq!(error.line_col(), Some((7, 1)), "{error}");
+    assert!(
+        error.help_text().unwrap_or("").contains("[[job]]"),
+        "{error}"
+    );
+}
+
+#[test]
+fn load_reads_files_and_reports_io_errors() {
+    let dir = std::env::temp_dir().join(format!("vigil-scenario-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ok.toml");
+    std::fs::write(&path, BASE).unwrap();
+    assert_eq!(load(&path).unwrap(), parse_ok(BASE));
+
+    let missing = dir.join("missing.toml");
+    let error = load(&missing).unwrap_err();
+    assert_eq!(error.line_col(), None);
+    assert!(
+        error.message().contains("cannot read scenario file"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("missing.toml"), "{error}");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, BASE.replace("nodes = 5", "nodes = 5\nextra = 1")).unwrap();
+    let error = load(&bad).unwrap_err();
+    assert_eq!(error.file_name(), bad.display().to_string());
+    assert_eq!(error.line_col(), Some((6, 1)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- robustness ----
+
+/// A tiny deterministic generator (64-bit LCG, Knuth's constants).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Parses and renders `text`; a panic fails the test naming the input.
+fn never_panics(text: &str) {
+    let outcome = std::panic::catch_unwind(|| match parse("fuzz.toml", text) {
+        Ok(scenario) => format!("{scenario:?}"),
+        Err(error) => {
+            let _ = error.line_col();
+            let _ = error.render(true);
+            error.to_string()
+        }
+    });
+    if outcome.is_err() {
+        panic!("parse panicked on input {text:?}");
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut fixed: Vec<String> = vec![
+        String::new(),
+        "\n".into(),
+        "\u{0}\u{1}\u{7f}".into(),
+        "[[[[[[[[".into(),
+        format!("a = {}", "[".repeat(5000)),
+        format!("{} = 1", vec!["a"; 5000].join(".")),
+        format!("[{}]", vec!["b"; 5000].join(".")),
+        "name = \"x\"\nduration = \"99999999999999999999999999999h\"".into(),
+        "=\"\"\"\n'''".into(),
+        "é = 'é'\n[é]\n[[é]]".into(),
+        "name = 1979-05-27T07:32:00Z".into(),
+        BASE.replace("nodes = 5", "nodes = 9223372036854775807"),
+        BASE.replace("nodes = 5", "nodes = nan"),
+        base_with("[[fault]]\nat = \"0s\"\nkind = \"loss\"\nrate = nan\n"),
+        base_with("[[fault]]\nat = \"0s\"\nkind = \"partition\"\nsides = [[\"n99999999999999999999999\"]]\n"),
+        base_with("[[fault]]\nat = \"0s\"\nkind = \"job-kill\"\nnode = \"n1\"\njob = \"db\"\n[fault.x]\n"),
+        "fault = 3\njob = {}\nexpect = [1, 2]".into(),
+        "\r\n\r\nname = \r\n".into(),
+    ];
+    let mut rng = Lcg(0x5eed);
+    let seeds = [FULL, BASE];
+    let alphabet: Vec<char> = "[]{}\"'=,.\n\r\t #@-_0123456789nsmhé\u{0}abcxyz+:"
+        .chars()
+        .collect();
+    for round in 0..600 {
+        let mut chars: Vec<char> = seeds[round % 2].chars().collect();
+        for _ in 0..1 + rng.below(6) {
+            let at = rng.below(chars.len() + 1);
+            match rng.below(4) {
+                0 if !chars.is_empty() => {
+                    let end = (at + 1 + rng.below(8)).min(chars.len());
+                    chars.drain(at.min(end)..end);
+                }
+                1 if at < chars.len() => {
+                    let end = (at + 1 + rng.below(20)).min(chars.len());
+                    let copy: Vec<char> = chars[at..end].to_vec();
+                    chars.splice(at..at, copy);
+                }
+                _ => chars.insert(at, alphabet[rng.below(alphabet.len())]),
+            }
+        }
+        fixed.push(chars.into_iter().collect());
+    }
+    for _ in 0..100 {
+        let len = rng.below(60);
+        fixed.push(
+            (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect(),
+        );
+    }
+    let mut ok = 0;
+    for text in &fixed {
+        never_panics(text);
+        if parse("fuzz.toml", text).is_ok() {
+            ok += 1;
+        }
+    }
+    // The mutations are mild enough that some inputs stay valid.
+    assert!(ok > 0 && ok < fixed.len(), "{ok} of {} parsed", fixed.len());
+}

@@ -1,0 +1,971 @@
+//! Semantic checks: turns a [`RawScenario`] into a [`Scenario`], applying
+//! defaults and reporting the first problem at the span of the offending
+//! value (or key, or table header for a missing key).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::duration::parse_duration;
+use super::error::{line_col, ScenarioError};
+use super::raw::{
+    key_span, DurationText, List, MemberText, NodeText, Opt, RawCluster, RawExpect, RawFault,
+    RawJob, RawScenario,
+};
+use super::{Cluster, Expectation, Fault, FaultKind, Job, MemberName, Protocol, Reason, Scenario};
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// Where document-level problems (a missing top-level key or table) point.
+const TOP: Range<usize> = 0..0;
+
+/// The keys a fault or expectation kind takes besides `kind` (and `at`).
+struct KindKeys {
+    name: &'static str,
+    required: &'static [&'static str],
+    optional: &'static [&'static str],
+}
+
+impl KindKeys {
+    fn allows(&self, key: &str) -> bool {
+        self.required.contains(&key) || self.optional.contains(&key)
+    }
+
+    fn allowed_list(&self) -> String {
+        let all: Vec<&str> = self.required.iter().chain(self.optional).copied().collect();
+        all.join(", ")
+    }
+}
+
+const FAULT_KEYS: &[KindKeys] = &[
+    KindKeys {
+        name: "work-thread-panic",
+        required: &["node", "job"],
+        optional: &["thread"],
+    },
+    KindKeys {
+        name: "work-thread-error",
+        required: &["node", "job"],
+        optional: &["thread"],
+    },
+    KindKeys {
+        name: "work-thread-hang",
+        required: &["node", "job"],
+        optional: &["thread"],
+    },
+    KindKeys {
+        name: "job-kill",
+        required: &["node", "job"],
+        optional: &[],
+    },
+    KindKeys {
+        name: "job-leave",
+        required: &["node", "job"],
+        optional: &[],
+    },
+    KindKeys {
+        name: "job-join",
+        required: &["node", "job"],
+        optional: &[],
+    },
+    KindKeys {
+        name: "node-crash",
+        required: &["node"],
+        optional: &["restart_after"],
+    },
+    KindKeys {
+        name: "node-pause",
+        required: &["node", "for"],
+        optional: &[],
+    },
+    KindKeys {
+        name: "partition",
+        required: &["sides"],
+        optional: &["heal_after"],
+    },
+    KindKeys {
+        name: "heal",
+        required: &[],
+        optional: &[],
+    },
+    KindKeys {
+        name: "delay",
+        required: &["latency"],
+        optional: &["nodes", "for"],
+    },
+    KindKeys {
+        name: "loss",
+        required: &["rate"],
+        optional: &["nodes", "for"],
+    },
+];
+
+const EXPECT_KEYS: &[KindKeys] = &[
+    KindKeys {
+        name: "membership-change",
+        required: &["member"],
+        optional: &["reason", "within", "group"],
+    },
+    KindKeys {
+        name: "no-membership-change",
+        required: &[],
+        optional: &["group"],
+    },
+    KindKeys {
+        name: "final-view",
+        required: &["group", "members"],
+        optional: &[],
+    },
+];
+
+/// An example line for a key, shown in "missing key" help.
+fn example(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "name" => r#"name = "my scenario""#,
+        "duration" => r#"duration = "20s""#,
+        "nodes" => "nodes = 5",
+        "group" => r#"group = "g""#,
+        "at" => r#"at = "2s""#,
+        "node" => r#"node = "n0""#,
+        "job" => r#"job = "db""#,
+        "for" => r#"for = "1s""#,
+        "sides" => r#"sides = [["n0"], ["n1", "n2"]]"#,
+        "latency" => r#"latency = ["5ms", "50ms"]"#,
+        "rate" => "rate = 0.1",
+        "member" => r#"member = "db@n0""#,
+        "members" => r#"members = ["db@n0", "db@n1"]"#,
+        _ => return None,
+    })
+}
+
+/// `value`, or a "missing required key" error at `header` (the table's
+/// header; `table` is e.g. "[cluster]", empty for the top level).
+fn require<'a, T>(
+    value: &'a Opt<T>,
+    key: &str,
+    table: &str,
+    header: &Range<usize>,
+) -> Result<&'a Spanned<T>> {
+    value.as_ref().ok_or_else(|| {
+        let message = if table.is_empty() {
+            format!("missing required key `{key}`")
+        } else {
+            format!("missing required key `{key}` in {table}")
+        };
+        let mut error = ScenarioError::new(message).at(header.clone());
+        let top_note = if table.is_empty() {
+            " at the top of the file, before the first [table] header"
+        } else {
+            ""
+        };
+        if let Some(example) = example(key) {
+            error = error.help(format!("add it{top_note}, for example: {example}"));
+        }
+        error
+    })
+}
+
+/// Like [`require`], for keys a fault or expectation kind needs.
+fn require_for<'a, T>(
+    value: &'a Opt<T>,
+    key: &str,
+    what: &str,
+    header: &Range<usize>,
+) -> Result<&'a Spanned<T>> {
+    value.as_ref().ok_or_else(|| {
+        let mut error =
+            ScenarioError::new(format!("{what} requires key `{key}`")).at(header.clone());
+        if let Some(example) = example(key) {
+            error = error.help(format!("add it, for example: {example}"));
+        }
+        error
+    })
+}
+
+fn parse_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
+    parse_duration(&value.get_ref().0).map_err(|error| {
+        ScenarioError::new(format!(
+            "invalid duration `{}` for `{key}`: {}",
+            error.input(),
+            error.reason()
+        ))
+        .at(value.span())
+    })
+}
+
+fn opt_dur(value: &Opt<DurationText>, key: &str) -> Result<Option<Duration>> {
+    value.as_ref().map(|v| parse_dur(v, key)).transpose()
+}
+
+fn positive_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
+    let duration = parse_dur(value, key)?;
+    if duration.is_zero() {
+        return Err(ScenarioError::new(format!("`{key}` must be greater than 0")).at(value.span()));
+    }
+    Ok(duration)
+}
+
+/// A `[min, max]` duration range.
+fn dur_range(value: &List<DurationText>, key: &str) -> Result<(Duration, Duration)> {
+    let [min, max] = value.get_ref().as_slice() else {
+        return Err(ScenarioError::new(format!(
+            "`{key}` must be a range of two durations [min, max], found {} element{}",
+            value.get_ref().len(),
+            plural(value.get_ref().len())
+        ))
+        .at(value.span())
+        .help(format!(r#"for example: {key} = ["1ms", "10ms"]"#)));
+    };
+    let (min_d, max_d) = (parse_dur(min, key)?, parse_dur(max, key)?);
+    if min_d > max_d {
+        return Err(ScenarioError::new(format!(
+            "`{key}` range is reversed: its min {min_d:?} is greater than its max {max_d:?}"
+        ))
+        .at(value.span()));
+    }
+    Ok((min_d, max_d))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A duration for messages, noting when it is a default.
+fn shown(duration: Duration, explicit: bool) -> String {
+    if explicit {
+        format!("{duration:?}")
+    } else {
+        format!("{duration:?}, the default")
+    }
+}
+
+/// Whether `s` is a valid job or group name: `[A-Za-z0-9_-]+`.
+pub(super) fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The index in a node name `nK` (no sign, no leading zeros); `u64::MAX`
+/// for indexes too large to represent (they never exist).
+pub(super) fn parse_node_name(s: &str) -> Option<u64> {
+    let digits = s.strip_prefix('n')?;
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
+}
+
+/// Node indexes as text, runs of three or more compressed: `n0..n4, n7`.
+fn fmt_nodes(nodes: &[u16]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < nodes.len() {
+        let mut j = i;
+        while j + 1 < nodes.len() && nodes[j + 1] == nodes[j].saturating_add(1) {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("n{}..n{}", nodes[i], nodes[j]));
+        } else {
+            parts.extend(nodes[i..=j].iter().map(|n| format!("n{n}")));
+        }
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+fn check_name(value: &Spanned<String>, what: &str) -> Result<String> {
+    let name = value.get_ref();
+    if !is_name(name) {
+        return Err(ScenarioError::new(format!(
+            "invalid {what} `{name}`: names may only contain letters, digits, `_` and `-`"
+        ))
+        .at(value.span()));
+    }
+    Ok(name.clone())
+}
+
+/// Reports the first key of `present` that `kind` does not take, at the key
+/// itself when it can be found (`array`/`index` locate the table).
+fn check_allowed_keys(
+    source: &str,
+    array: &str,
+    index: usize,
+    present: Vec<(&'static str, Range<usize>)>,
+    kind: &KindKeys,
+    base_keys: &str,
+) -> Result<()> {
+    for (key, value_span) in present {
+        if kind.allows(key) {
+            continue;
+        }
+        let span = key_span(source, array, index, key).unwrap_or(value_span);
+        let message = if kind.required.is_empty() && kind.optional.is_empty() {
+            format!(
+                "key `{key}` is not allowed for kind `{}`, which takes no keys besides {base_keys}",
+                kind.name
+            )
+        } else {
+            format!(
+                "key `{key}` is not allowed for kind `{}`; allowed: {}",
+                kind.name,
+                kind.allowed_list()
+            )
+        };
+        return Err(ScenarioError::new(message).at(span));
+    }
+    Ok(())
+}
+
+/// Validates the whole file.
+pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
+    let name = require(&raw.name, "name", "", &TOP)?;
+    if name.get_ref().trim().is_empty() {
+        return Err(ScenarioError::new("`name` must not be empty").at(name.span()));
+    }
+    let seed = match &raw.seed {
+        None => None,
+        Some(seed) => Some(u64::try_from(*seed.get_ref()).map_err(|_| {
+            ScenarioError::new(format!("`seed` must be 0 or more, got {}", seed.get_ref()))
+                .at(seed.span())
+        })?),
+    };
+    let duration = positive_dur(require(&raw.duration, "duration", "", &TOP)?, "duration")?;
+    let cluster = match &raw.cluster {
+        Some(cluster) => validate_cluster(cluster)?,
+        None => {
+            return Err(ScenarioError::new("missing required table [cluster]")
+                .at(TOP)
+                .help("add it, for example:\n[cluster]\nnodes = 3"))
+        }
+    };
+
+    let mut ctx = Ctx {
+        source,
+        nodes: cluster.nodes,
+        jobs: Vec::new(),
+    };
+    if raw.job.is_empty() {
+        return Err(
+            ScenarioError::new("the scenario has no jobs; add at least one [[job]]")
+                .at(TOP)
+                .help("for example:\n[[job]]\nname = \"db\"\ngroup = \"g\""),
+        );
+    }
+    let mut job_lines = BTreeMap::new();
+    for job in &raw.job {
+        let validated = ctx.job_table(job)?;
+        let line = line_col(source, job.span().start).0;
+        if let Some(first) = job_lines.insert(validated.name.clone(), line) {
+            let span = job
+                .get_ref()
+                .name
+                .as_ref()
+                .map_or(job.span(), Spanned::span);
+            return Err(ScenarioError::new(format!(
+                "duplicate job name `{}` (already defined by the [[job]] on line {first})",
+                validated.name
+            ))
+            .at(span));
+        }
+        ctx.jobs.push(validated);
+    }
+
+    let mut faults = raw
+        .fault
+        .iter()
+        .enumerate()
+        .map(|(index, fault)| ctx.fault(index, fault, duration))
+        .collect::<Result<Vec<_>>>()?;
+    faults.sort_by_key(|fault| fault.at); // stable: equal times keep file order
+
+    let mut expects: Vec<(&str, usize, &Spanned<RawExpect>)> = raw
+        .expect
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ("expect", i, e))
+        .chain(
+            raw.expectation
+                .iter()
+                .enumerate()
+                .map(|(i, e)| ("expectation", i, e)),
+        )
+        .collect();
+    expects.sort_by_key(|(_, _, e)| e.span().start);
+    let expectations = expects
+        .into_iter()
+        .map(|(array, index, expect)| ctx.expectation(array, index, expect))
+        .collect::<Result<Vec<_>>>()?;
+
+    Ok(Scenario {
+        name: name.get_ref().clone(),
+        description: raw.description.map(Spanned::into_inner),
+        seed,
+        duration,
+        cluster,
+        jobs: ctx.jobs,
+        faults,
+        expectations,
+    })
+}
+
+fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
+    let header = raw.span();
+    let c = raw.get_ref();
+    let nodes_v = require(&c.nodes, "nodes", "[cluster]", &header)?;
+    let nodes = u16::try_from(*nodes_v.get_ref())
+        .ok()
+        .filter(|n| (1..=Cluster::MAX_NODES).contains(n))
+        .ok_or_else(|| {
+            ScenarioError::new(format!(
+                "the cluster must have between 1 and {} nodes, got {}",
+                Cluster::MAX_NODES,
+                nodes_v.get_ref()
+            ))
+            .at(nodes_v.span())
+        })?;
+
+    let heartbeat = match &c.heartbeat_interval {
+        Some(v) => positive_dur(v, "heartbeat_interval")?,
+        None => Cluster::DEFAULT_HEARTBEAT_INTERVAL,
+    };
+    let timeout =
+        opt_dur(&c.failure_timeout, "failure_timeout")?.unwrap_or(Cluster::DEFAULT_FAILURE_TIMEOUT);
+    if timeout <= heartbeat {
+        let span = c
+            .failure_timeout
+            .as_ref()
+            .or(c.heartbeat_interval.as_ref())
+            .map_or(header.clone(), Spanned::span);
+        return Err(ScenarioError::new(format!(
+            "failure_timeout ({}) must be longer than heartbeat_interval ({})",
+            shown(timeout, c.failure_timeout.is_some()),
+            shown(heartbeat, c.heartbeat_interval.is_some()),
+        ))
+        .at(span));
+    }
+
+    let latency = match &c.latency {
+        Some(v) => dur_range(v, "latency")?,
+        None => Cluster::DEFAULT_LATENCY,
+    };
+    if latency.1 >= timeout {
+        let span = c
+            .latency
+            .as_ref()
+            .map(Spanned::span)
+            .or(c.failure_timeout.as_ref().map(Spanned::span))
+            .unwrap_or(header);
+        return Err(ScenarioError::new(format!(
+            "the latency maximum ({}) must be shorter than failure_timeout ({})",
+            shown(latency.1, c.latency.is_some()),
+            shown(timeout, c.failure_timeout.is_some()),
+        ))
+        .at(span));
+    }
+
+    let loss = match &c.loss {
+        None => 0.0,
+        Some(v) => {
+            let loss = *v.get_ref();
+            if !(0.0..1.0).contains(&loss) {
+                return Err(ScenarioError::new(format!(
+                    "cluster loss {loss} is out of range: it must be at least 0 and less than 1"
+                ))
+                .at(v.span()));
+            }
+            loss
+        }
+    };
+
+    Ok(Cluster {
+        nodes,
+        heartbeat_interval: heartbeat,
+        failure_timeout: timeout,
+        latency,
+        loss,
+    })
+}
+
+/// What later checks need: the file, the node count, the jobs so far.
+struct Ctx<'a> {
+    source: &'a str,
+    nodes: u16,
+    jobs: Vec<Job>,
+}
+
+impl Ctx<'_> {
+    fn cluster_nodes(&self) -> String {
+        if self.nodes == 1 {
+            "the cluster has a single node, n0".to_owned()
+        } else {
+            format!("the cluster has nodes n0..n{}", self.nodes - 1)
+        }
+    }
+
+    /// Checks a node name against the cluster; `context` is appended to the
+    /// message (e.g. " in member `db@n9`").
+    fn node_index(&self, name: &str, span: Range<usize>, context: &str) -> Result<u16> {
+        let Some(index) = parse_node_name(name) else {
+            return Err(ScenarioError::new(format!(
+                "invalid node name `{name}`{context}: expected `n` followed by a node index, like `n0`"
+            ))
+            .at(span));
+        };
+        match u16::try_from(index) {
+            Ok(index) if index < self.nodes => Ok(index),
+            _ => Err(ScenarioError::new(format!(
+                "unknown node `{name}`{context}: {}",
+                self.cluster_nodes()
+            ))
+            .at(span)),
+        }
+    }
+
+    fn node(&self, value: &Spanned<NodeText>) -> Result<u16> {
+        self.node_index(&value.get_ref().0, value.span(), "")
+    }
+
+    /// A non-empty list of distinct nodes, sorted.
+    fn node_list(&self, value: &List<NodeText>, key: &str) -> Result<Vec<u16>> {
+        if value.get_ref().is_empty() {
+            return Err(ScenarioError::new(format!(
+                "`{key}` must not be empty (leave it out to mean every node)"
+            ))
+            .at(value.span()));
+        }
+        let mut nodes = Vec::new();
+        for item in value.get_ref() {
+            let node = self.node(item)?;
+            if nodes.contains(&node) {
+                return Err(ScenarioError::new(format!(
+                    "node `{}` is listed twice in `{key}`",
+                    item.get_ref().0
+                ))
+                .at(item.span()));
+            }
+            nodes.push(node);
+        }
+        nodes.sort_unstable();
+        Ok(nodes)
+    }
+
+    fn job_names(&self) -> String {
+        let names: Vec<&str> = self.jobs.iter().map(|job| job.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    fn find_job(&self, name: &str, span: Range<usize>, context: &str) -> Result<&Job> {
+        self.jobs
+            .iter()
+            .find(|job| job.name == name)
+            .ok_or_else(|| {
+                ScenarioError::new(format!(
+                    "unknown job `{name}`{context}: the scenario's jobs are {}",
+                    self.job_names()
+                ))
+                .at(span)
+            })
+    }
+
+    fn check_runs_on(&self, job: &Job, node: u16, span: Range<usize>) -> Result<()> {
+        if job.runs_on(node) {
+            return Ok(());
+        }
+        Err(ScenarioError::new(format!(
+            "job `{}` does not run on node `n{node}` (it runs on {})",
+            job.name,
+            fmt_nodes(&job.nodes)
+        ))
+        .at(span))
+    }
+
+    fn group(&self, value: &Spanned<String>) -> Result<String> {
+        let name = value.get_ref();
+        if self.jobs.iter().any(|job| &job.group == name) {
+            return Ok(name.clone());
+        }
+        let mut groups: Vec<&str> = self.jobs.iter().map(|job| job.group.as_str()).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        Err(ScenarioError::new(format!(
+            "unknown group `{name}`: the scenario's groups are {}",
+            groups.join(", ")
+        ))
+        .at(value.span()))
+    }
+
+    /// A `job@node` member of an existing job on a node it runs on.
+    fn member(&self, value: &Spanned<MemberText>) -> Result<MemberName> {
+        let text = &value.get_ref().0;
+        let span = value.span();
+        let Some((job, node)) = text.split_once('@') else {
+            return Err(ScenarioError::new(format!(
+                "invalid member name `{text}`: expected `job@node`, like `db@n2`"
+            ))
+            .at(span));
+        };
+        let context = format!(" in member `{text}`");
+        let job = self.find_job(job, span.clone(), &context)?;
+        let node = self.node_index(node, span.clone(), &context)?;
+        self.check_runs_on(job, node, span)?;
+        Ok(job.member(node))
+    }
+
+    fn job_table(&self, raw: &Spanned<RawJob>) -> Result<Job> {
+        let header = raw.span();
+        let j = raw.get_ref();
+        let name = check_name(require(&j.name, "name", "[[job]]", &header)?, "job name")?;
+        let group = check_name(
+            require(&j.group, "group", "[[job]]", &header)?,
+            "group name",
+        )?;
+        let nodes = match &j.nodes {
+            Some(list) => self.node_list(list, "nodes")?,
+            None => (0..self.nodes).collect(),
+        };
+        let work_threads = match &j.work_threads {
+            None => Job::DEFAULT_WORK_THREADS,
+            Some(v) => u16::try_from(*v.get_ref())
+                .ok()
+                .filter(|n| (1..=Job::MAX_WORK_THREADS).contains(n))
+                .ok_or_else(|| {
+                    ScenarioError::new(format!(
+                        "`work_threads` must be between 1 and {}, got {}",
+                        Job::MAX_WORK_THREADS,
+                        v.get_ref()
+                    ))
+                    .at(v.span())
+                })?,
+        };
+        let work_deadline = match &j.work_deadline {
+            Some(v) => positive_dur(v, "work_deadline")?,
+            None => Job::DEFAULT_WORK_DEADLINE,
+        };
+        let protocol = match &j.protocol {
+            None => Protocol::default(),
+            Some(v) => v
+                .get_ref()
+                .parse()
+                .map_err(|message: String| ScenarioError::new(message).at(v.span()))?,
+        };
+        let step_time = match &j.step_time {
+            Some(v) => positive_dur(v, "step_time")?,
+            None => Job::DEFAULT_STEP_TIME,
+        };
+        if step_time >= work_deadline {
+            let span = j
+                .step_time
+                .as_ref()
+                .or(j.work_deadline.as_ref())
+                .map_or(header, Spanned::span);
+            return Err(ScenarioError::new(format!(
+                "step_time ({}) must be shorter than work_deadline ({})",
+                shown(step_time, j.step_time.is_some()),
+                shown(work_deadline, j.work_deadline.is_some()),
+            ))
+            .at(span));
+        }
+        Ok(Job {
+            name,
+            group,
+            nodes,
+            work_threads,
+            work_deadline,
+            protocol,
+            step_time,
+        })
+    }
+
+    fn fault(&self, index: usize, raw: &Spanned<RawFault>, duration: Duration) -> Result<Fault> {
+        let header = raw.span();
+        let f = raw.get_ref();
+        let at_v = require(&f.at, "at", "[[fault]]", &header)?;
+        let kind_v = require(&f.kind, "kind", "[[fault]]", &header)
+            .map_err(|e| e.help(format!("kinds: {}", FaultKind::NAMES.join(", "))))?;
+        let kind_name = kind_v.get_ref().as_str();
+        let Some(keys) = FAULT_KEYS.iter().find(|k| k.name == kind_name) else {
+            return Err(ScenarioError::new(format!(
+                "unknown fault kind `{kind_name}`, expected one of: {}",
+                FaultKind::NAMES.join(", ")
+            ))
+            .at(kind_v.span()));
+        };
+        check_allowed_keys(
+            self.source,
+            "fault",
+            index,
+            f.present_keys(),
+            keys,
+            "`at` and `kind`",
+        )?;
+
+        let at = parse_dur(at_v, "at")?;
+        if at >= duration {
+            let message = if at == duration {
+                format!("fault at {at:?} is at the very end of the scenario (duration {duration:?}); faults must happen before the end")
+            } else {
+                format!("fault at {at:?} is after the scenario's duration {duration:?}")
+            };
+            return Err(ScenarioError::new(message).at(at_v.span()));
+        }
+
+        let what = format!("fault kind `{kind_name}`");
+        let need_node = || -> Result<(u16, Range<usize>)> {
+            let v = require_for(&f.node, "node", &what, &header)?;
+            Ok((self.node(v)?, v.span()))
+        };
+        let need_job_on = |node: u16, node_span: Range<usize>| -> Result<&Job> {
+            let v = require_for(&f.job, "job", &what, &header)?;
+            let job = self.find_job(v.get_ref(), v.span(), "")?;
+            self.check_runs_on(job, node, node_span)?;
+            Ok(job)
+        };
+        let opt_nodes = |key| f.nodes.as_ref().map(|v| self.node_list(v, key)).transpose();
+
+        let kind = match kind_name {
+            "work-thread-panic" | "work-thread-error" | "work-thread-hang" => {
+                let (node, node_span) = need_node()?;
+                let job = need_job_on(node, node_span)?;
+                let thread = match &f.thread {
+                    None => 0,
+                    Some(v) => {
+                        let t = *v.get_ref();
+                        u16::try_from(t)
+                            .ok()
+                            .filter(|t| *t < job.work_threads)
+                            .ok_or_else(|| {
+                                let range = if job.work_threads == 1 {
+                                    "1 work thread, so the only valid index is 0".to_owned()
+                                } else {
+                                    format!(
+                                        "{} work threads, numbered 0..={}",
+                                        job.work_threads,
+                                        job.work_threads - 1
+                                    )
+                                };
+                                ScenarioError::new(format!(
+                                    "thread {t} is out of range: job `{}` has {range}",
+                                    job.name
+                                ))
+                                .at(v.span())
+                            })?
+                    }
+                };
+                let job = job.name.clone();
+                match kind_name {
+                    "work-thread-panic" => FaultKind::WorkThreadPanic { node, job, thread },
+                    "work-thread-error" => FaultKind::WorkThreadError { node, job, thread },
+                    _ => FaultKind::WorkThreadHang { node, job, thread },
+                }
+            }
+            "job-kill" | "job-leave" | "job-join" => {
+                let (node, node_span) = need_node()?;
+                let job = need_job_on(node, node_span)?.name.clone();
+                match kind_name {
+                    "job-kill" => FaultKind::JobKill { node, job },
+                    "job-leave" => FaultKind::JobLeave { node, job },
+                    _ => FaultKind::JobJoin { node, job },
+                }
+            }
+            "node-crash" => FaultKind::NodeCrash {
+                node: need_node()?.0,
+                restart_after: opt_dur(&f.restart_after, "restart_after")?,
+            },
+            "node-pause" => {
+                let node = need_node()?.0;
+                let duration = parse_dur(require_for(&f.for_, "for", &what, &header)?, "for")?;
+                FaultKind::NodePause { node, duration }
+            }
+            "partition" => FaultKind::Partition {
+                sides: self.sides(require_for(&f.sides, "sides", &what, &header)?)?,
+                heal_after: opt_dur(&f.heal_after, "heal_after")?,
+            },
+            "heal" => FaultKind::Heal,
+            "delay" => FaultKind::Delay {
+                latency: dur_range(
+                    require_for(&f.latency, "latency", &what, &header)?,
+                    "latency",
+                )?,
+                nodes: opt_nodes("nodes")?,
+                duration: opt_dur(&f.for_, "for")?,
+            },
+            _ => {
+                let rate_v = require_for(&f.rate, "rate", &what, &header)?;
+                let rate = *rate_v.get_ref();
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(ScenarioError::new(format!(
+                        "loss rate {rate} is out of range: it must be between 0 and 1"
+                    ))
+                    .at(rate_v.span()));
+                }
+                FaultKind::Loss {
+                    rate,
+                    nodes: opt_nodes("nodes")?,
+                    duration: opt_dur(&f.for_, "for")?,
+                }
+            }
+        };
+        Ok(Fault {
+            at,
+            kind,
+            line: line_col(self.source, header.start).0,
+        })
+    }
+
+    /// Partition sides: every node in exactly one side, at least two
+    /// non-empty sides. Returns the non-empty sides, each sorted.
+    fn sides(&self, value: &Spanned<Vec<List<NodeText>>>) -> Result<Vec<Vec<u16>>> {
+        let mut side_of: Vec<Option<usize>> = vec![None; usize::from(self.nodes)];
+        let mut sides = Vec::new();
+        for (side_index, side) in value.get_ref().iter().enumerate() {
+            let mut nodes = Vec::new();
+            for item in side.get_ref() {
+                let node = self.node(item)?;
+                let name = &item.get_ref().0;
+                if let Some(previous) = side_of[usize::from(node)] {
+                    let message = if previous == side_index {
+                        format!("node `{name}` is listed twice in side {}", side_index + 1)
+                    } else {
+                        format!(
+                            "node `{name}` is in both side {} and side {}: every node must be in exactly one side",
+                            previous + 1,
+                            side_index + 1
+                        )
+                    };
+                    return Err(ScenarioError::new(message).at(item.span()));
+                }
+                side_of[usize::from(node)] = Some(side_index);
+                nodes.push(node);
+            }
+            if !nodes.is_empty() {
+                nodes.sort_unstable();
+                sides.push(nodes);
+            }
+        }
+        if sides.len() < 2 {
+            return Err(ScenarioError::new(format!(
+                "a partition needs at least 2 non-empty sides, found {}",
+                sides.len()
+            ))
+            .at(value.span())
+            .help(r#"for example: sides = [["n0"], ["n1", "n2"]]"#));
+        }
+        let missing: Vec<u16> = (0..self.nodes)
+            .filter(|&n| side_of[usize::from(n)].is_none())
+            .collect();
+        if !missing.is_empty() {
+            let message = if missing.len() == 1 {
+                format!("node `n{}` is not in any side of the partition", missing[0])
+            } else {
+                format!(
+                    "nodes {} are not in any side of the partition",
+                    fmt_nodes(&missing)
+                )
+            };
+            return Err(ScenarioError::new(message)
+                .at(value.span())
+                .help("every node must be in exactly one side"));
+        }
+        Ok(sides)
+    }
+
+    fn expectation(
+        &self,
+        array: &str,
+        index: usize,
+        raw: &Spanned<RawExpect>,
+    ) -> Result<Expectation> {
+        let header = raw.span();
+        let e = raw.get_ref();
+        let table = format!("[[{array}]]");
+        let kind_v = require(&e.kind, "kind", &table, &header)
+            .map_err(|e| e.help(format!("kinds: {}", Expectation::NAMES.join(", "))))?;
+        let kind_name = kind_v.get_ref().as_str();
+        let Some(keys) = EXPECT_KEYS.iter().find(|k| k.name == kind_name) else {
+            return Err(ScenarioError::new(format!(
+                "unknown expectation kind `{kind_name}`, expected one of: {}",
+                Expectation::NAMES.join(", ")
+            ))
+            .at(kind_v.span()));
+        };
+        check_allowed_keys(self.source, array, index, e.present_keys(), keys, "`kind`")?;
+        let what = format!("expectation kind `{kind_name}`");
+
+        Ok(match kind_name {
+            "membership-change" => {
+                let member = self.member(require_for(&e.member, "member", &what, &header)?)?;
+                let reason = match &e.reason {
+                    None => None,
+                    Some(v) => Some(
+                        v.get_ref()
+                            .parse::<Reason>()
+                            .map_err(|message| ScenarioError::new(message).at(v.span()))?,
+                    ),
+                };
+                let group = match &e.group {
+                    None => None,
+                    Some(v) => {
+                        let group = self.group(v)?;
+                        self.check_member_group(&member, &group, v.span())?;
+                        Some(group)
+                    }
+                };
+                Expectation::MembershipChange {
+                    member,
+                    reason,
+                    within: opt_dur(&e.within, "within")?,
+                    group,
+                }
+            }
+            "no-membership-change" => Expectation::NoMembershipChange {
+                group: e.group.as_ref().map(|v| self.group(v)).transpose()?,
+            },
+            _ => {
+                let group = self.group(require_for(&e.group, "group", &what, &header)?)?;
+                let list = require_for(&e.members, "members", &what, &header)?;
+                let mut members: Vec<MemberName> = Vec::new();
+                for item in list.get_ref() {
+                    let member = self.member(item)?;
+                    self.check_member_group(&member, &group, item.span())?;
+                    if members.contains(&member) {
+                        return Err(ScenarioError::new(format!(
+                            "member `{member}` is listed twice in `members`"
+                        ))
+                        .at(item.span()));
+                    }
+                    members.push(member);
+                }
+                members.sort();
+                Expectation::FinalView { group, members }
+            }
+        })
+    }
+
+    /// Checks that `member`'s job belongs to `group`.
+    fn check_member_group(
+        &self,
+        member: &MemberName,
+        group: &str,
+        span: Range<usize>,
+    ) -> Result<()> {
+        match self.jobs.iter().find(|job| job.name == member.job) {
+            Some(job) if job.group != group => Err(ScenarioError::new(format!(
+                "member `{member}` is not in group `{group}`: job `{}` is in group `{}`",
+                job.name, job.group
+            ))
+            .at(span)),
+            _ => Ok(()),
+        }
+    }
+}
