@@ -1,2 +1,18 @@
-//! sim
+//! vigil's simulator: runs the cluster engine and jobs of `vigil-engine` and
+//! the protocols of `vigil-protocols` on madsim's seeded network and clock,
+//! applies a scenario's faults, and checks what every member saw.
+//!
+//! - [`scenario`]: the scenario file format (a contract).
+//! - [`world`]: one run: madsim runtime, nodes, the fault controller.
+//! - `node`, `job`: a node's engine task and network; a job's main and work threads.
+//! - [`trace`]: what a run recorded, and its hash.
+//! - [`check`]: the checkers, and the scenario's expectations.
+//! - [`report`]: human and JSON output.
+
+pub mod check;
+mod job;
+mod node;
+pub mod report;
 pub mod scenario;
+pub mod trace;
+pub mod world;

@@ -1,0 +1,105 @@
+//! `barrier`: repeated ACK rounds in which every member waits for every
+//! other. The simplest protocol that can wait forever for a departed member,
+//! and so the first one vigil checks.
+
+use crate::{Protocol, Step, StepCtx};
+
+/// Every round, every member ACKs and waits for all others' ACKs.
+#[derive(Clone, Debug, Default)]
+pub struct Barrier {
+    /// Stop after this many rounds (`None`: run until the scenario ends).
+    pub rounds: Option<u64>,
+}
+
+impl Protocol for Barrier {
+    type Ack = ();
+
+    fn name(&self) -> &'static str {
+        "barrier"
+    }
+
+    fn step(&mut self, ctx: StepCtx<'_, ()>) -> Step<()> {
+        match self.rounds {
+            Some(limit) if ctx.round > limit => Step::Done(format!("passed {limit} rounds")),
+            _ => Step::Ack(()),
+        }
+    }
+
+    /// A member that joins has no stake in rounds it missed.
+    fn catch_up(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Next, RoundDriver};
+    use vigil_engine::{Incarnation, LeaveReason, MemberId, MembershipChange, Name, NodeId, ViewId};
+
+    fn m(n: u16) -> MemberId {
+        MemberId { job: Name::new("db"), node: NodeId(n), node_incarnation: Incarnation(1), registration: 1 }
+    }
+    fn view(id: u64, me: u16, members: &[u16], joined: &[u16], left: &[u16]) -> MembershipChange {
+        MembershipChange {
+            group: Name::new("g"),
+            view: ViewId(id),
+            me: m(me),
+            members: members.iter().map(|n| m(*n)).collect(),
+            joined: joined.iter().map(|n| m(*n)).collect(),
+            left: left.iter().map(|n| (m(*n), LeaveReason::Fault)).collect(),
+        }
+    }
+    fn round_of(next: Next) -> u64 {
+        match next {
+            Next::Send { round, .. } => round,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_departure_completes_the_round_that_waited_on_it() {
+        let mut d = RoundDriver::new(Barrier::default(), m(0));
+        d.on_view(&view(1, 0, &[0, 1, 2], &[0, 1, 2], &[]));
+        let r = round_of(d.step());
+        d.on_ack(m(0), r, b"null");
+        d.on_ack(m(1), r, b"null");
+        assert!(!d.round_complete());
+        assert_eq!(d.missing(), vec![m(2)]);
+        assert_eq!(d.on_view(&view(2, 0, &[0, 1], &[], &[2])), None);
+        assert!(d.round_complete(), "db@n2 left: nobody is missing");
+        assert_eq!(round_of(d.step()), 2);
+        assert_eq!(d.rounds_completed(), 1);
+    }
+
+    #[test]
+    fn a_joiner_catches_up_and_gets_our_ack_again() {
+        let mut d = RoundDriver::new(Barrier::default(), m(0));
+        d.on_view(&view(1, 0, &[0, 1], &[0, 1], &[]));
+        for _ in 0..5 {
+            let r = d.round() + 1;
+            d.on_ack(m(1), r, b"null");
+            let r = round_of(d.step());
+            d.on_ack(m(0), r, b"null");
+            assert!(d.round_complete());
+        }
+        let resend = d.on_view(&view(2, 0, &[0, 1, 2], &[2], &[]));
+        assert!(matches!(resend, Some(Next::Send { round: 5, .. })), "{resend:?}");
+        assert!(!d.round_complete(), "the joiner must ACK too");
+        // The joiner itself starts where the others are.
+        let mut j = RoundDriver::new(Barrier::default(), m(2));
+        j.on_view(&view(2, 2, &[0, 1, 2], &[0, 1, 2], &[]));
+        j.on_ack(m(0), 5, b"null");
+        j.on_ack(m(1), 5, b"null");
+        assert_eq!(round_of(j.step()), 5);
+    }
+
+    #[test]
+    fn limited_barrier_finishes() {
+        let mut d = RoundDriver::new(Barrier { rounds: Some(1) }, m(0));
+        d.on_view(&view(1, 0, &[0], &[0], &[]));
+        let r = round_of(d.step());
+        d.on_ack(m(0), r, b"null");
+        assert_eq!(d.step(), Next::Done("passed 1 rounds".into()));
+    }
+}

@@ -1,0 +1,673 @@
+//! The checkers: what must hold in every run, whatever the scenario says,
+//! and the scenario's own expectations. They read only the trace.
+//!
+//! Always checked, each reported by its name:
+//! - `notified`: whenever a member leaves a group, every member that stays
+//!   receives a membership change naming it in `left`, within
+//!   [`vigil_engine::Config::notify_bound`] of the departure.
+//! - `views-agree`: one view id, one member list; a member's view ids only
+//!   grow; a member's view contains itself.
+//! - `no-ghost-delivery`: no member takes a message from a member that is
+//!   not in its current view (in particular, one it saw leave).
+//! - `main-thread-responsive`: a main thread takes every engine event from
+//!   its inbox within [`RESPONSIVE_BOUND`] of the engine queuing it (time
+//!   its node spent paused excepted), also while its work threads hang.
+//! - `acks-complete`: every ACK round of a member that is alive at the end
+//!   completes: all ACKs arrive or the missing senders leave. A round still
+//!   open at the end that began (or outlived the last disruption) more than
+//!   [`round_bound`] before the end is a violation.
+//! - `converged`: when every fault has ended at least [`settle_time`] before
+//!   the end, all live members of a group end in one view that holds exactly
+//!   the live members.
+
+use crate::scenario::{Expectation, FaultKind as SFault, MemberName, Reason, Scenario};
+use crate::trace::{Entry, TraceEvent};
+use crate::world::RunOutput;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use vigil_engine::{Config, Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
+
+/// The longest a main thread may leave an engine event in its inbox.
+pub const RESPONSIVE_BOUND: Dur = Dur::from_millis(5);
+
+/// How long after the last disruption every open ACK round must have ended:
+/// a departure's notification, plus one local step and one round trip.
+pub fn round_bound(cfg: &Config, scenario: &Scenario) -> Dur {
+    let step_max = scenario.jobs.iter().map(|j| Dur::from_std(j.step_time)).max().unwrap_or_default();
+    let deadline_max = scenario.jobs.iter().map(|j| Dur::from_std(j.work_deadline)).max().unwrap_or_default();
+    cfg.notify_bound() + deadline_max + step_max * 2 + cfg.retransmit_timeout() * 2
+}
+
+/// How long before the end every fault must have ended for `converged` to apply:
+/// two notification bounds (a departure and the merge that may follow it)
+/// plus two probe intervals for views to meet again.
+pub fn settle_time(cfg: &Config) -> Dur {
+    cfg.notify_bound() * 2 + cfg.probe_interval() * 2
+}
+
+/// The names of the checks that always run, in report order.
+pub const ALWAYS: &[&str] =
+    &["notified", "views-agree", "no-ghost-delivery", "main-thread-responsive", "acks-complete", "converged"];
+
+/// One failed check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    pub check: String,
+    pub message: String,
+    pub at: Option<Time>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some(t) => write!(f, "[{}] at {:.3}ms: {}", self.check, t.as_millis_f64(), self.message),
+            None => write!(f, "[{}] {}", self.check, self.message),
+        }
+    }
+}
+
+/// How one check fared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckResult {
+    pub name: String,
+    /// `None`: passed. `Some(reason)`: not applicable to this run.
+    pub skipped: Option<String>,
+    pub violations: Vec<Violation>,
+}
+
+/// A member leaving, as the ground truth of the run knows it.
+#[derive(Clone, Debug)]
+struct Departure {
+    member: MemberId,
+    reason: LeaveReason,
+    at: Time,
+    /// When the scenario fault that caused it was applied.
+    fault_at: Time,
+    /// Only observers on these nodes are concerned (a partition's other side).
+    observers_on: Option<BTreeSet<NodeId>>,
+}
+
+/// Everything the checks need, indexed once.
+struct Index<'a> {
+    out: &'a RunOutput,
+    scenario: &'a Scenario,
+    cfg: &'a Config,
+    group_of: BTreeMap<MemberId, Name>,
+    registered_at: BTreeMap<MemberId, Time>,
+    /// Views each observer took, in order.
+    views: BTreeMap<MemberId, Vec<(Time, &'a MembershipChange)>>,
+    departures: Vec<Departure>,
+    /// Node outages (crash to restart, pause to resume), for excusing observers.
+    outages: Vec<(NodeId, Time, Time)>,
+    /// The last moment anything was disrupted (a fault applied or ended).
+    last_disruption: Time,
+    /// Whether a fault is still in effect at the end.
+    unhealed: Vec<String>,
+}
+
+fn t(d: std::time::Duration) -> Time {
+    Time(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl<'a> Index<'a> {
+    fn new(out: &'a RunOutput, scenario: &'a Scenario, cfg: &'a Config) -> Index<'a> {
+        let mut ix = Index {
+            out,
+            scenario,
+            cfg,
+            group_of: BTreeMap::new(),
+            registered_at: BTreeMap::new(),
+            views: BTreeMap::new(),
+            departures: Vec::new(),
+            outages: Vec::new(),
+            last_disruption: Time(0),
+            unhealed: Vec::new(),
+        };
+        ix.index_trace();
+        ix.index_faults();
+        ix
+    }
+
+    fn index_trace(&mut self) {
+        let mut gone: BTreeSet<MemberId> = BTreeSet::new();
+        let entries: &'a [Entry] = &self.out.trace.entries;
+        for e in entries {
+            match &e.event {
+                TraceEvent::Registered { member, group } => {
+                    self.group_of.insert(member.clone(), group.clone());
+                    self.registered_at.insert(member.clone(), e.at);
+                }
+                TraceEvent::View { change } => {
+                    self.group_of.entry(change.me.clone()).or_insert_with(|| change.group.clone());
+                    self.views.entry(change.me.clone()).or_default().push((e.at, change));
+                }
+                TraceEvent::Unregistered { member, reason, fault } => {
+                    if gone.insert(member.clone()) {
+                        let fault_at = self.fault_time_for(member, *reason, fault.is_some(), e.at);
+                        self.departures.push(Departure {
+                            member: member.clone(),
+                            reason: *reason,
+                            at: e.at,
+                            fault_at,
+                            observers_on: None,
+                        });
+                    }
+                }
+                TraceEvent::JobKilled { member: Some(member), .. } => {
+                    if gone.insert(member.clone()) {
+                        self.departures.push(Departure {
+                            member: member.clone(),
+                            reason: LeaveReason::JobLost,
+                            at: e.at,
+                            fault_at: e.at,
+                            observers_on: None,
+                        });
+                    }
+                }
+                TraceEvent::Fault { .. } | TraceEvent::FaultEnd { .. } => self.last_disruption = e.at,
+                _ => {}
+            }
+        }
+    }
+
+    /// When the scenario fault behind an unregister was applied.
+    fn fault_time_for(&self, member: &MemberId, reason: LeaveReason, faulted: bool, at: Time) -> Time {
+        let node = member.node.0;
+        let job = member.job.as_str();
+        let found = self.scenario.faults.iter().rev().find(|f| {
+            t(f.at) <= at
+                && match &f.kind {
+                    SFault::WorkThreadPanic { node: n, job: j, .. }
+                    | SFault::WorkThreadError { node: n, job: j, .. }
+                    | SFault::WorkThreadHang { node: n, job: j, .. } => faulted && *n == node && j == job,
+                    SFault::JobLeave { node: n, job: j } => reason == LeaveReason::Leave && *n == node && j == job,
+                    _ => false,
+                }
+        });
+        found.map_or(at, |f| t(f.at))
+    }
+
+    /// Members alive (registered, not departed) on `node` at time `at`.
+    fn members_on(&self, node: NodeId, at: Time) -> Vec<MemberId> {
+        self.registered_at
+            .iter()
+            .filter(|(m, r)| m.node == node && **r <= at)
+            .filter(|(m, _)| !self.departures.iter().any(|d| d.member == **m && d.at <= at))
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    fn index_faults(&mut self) {
+        let end = self.out.end;
+        let bound = self.cfg.notify_bound();
+        let faults = self.scenario.faults.clone();
+        for (i, f) in faults.iter().enumerate() {
+            let at = t(f.at);
+            match &f.kind {
+                SFault::NodeCrash { node, restart_after } => {
+                    let node = NodeId(*node);
+                    let back = restart_after.map_or(end, |d| at + Dur::from_std(d)).min(end);
+                    self.outages.push((node, at, back));
+                    if restart_after.is_none_or(|d| at + Dur::from_std(d) > end) {
+                        self.unhealed.push(format!("{node} is down"));
+                    }
+                    for m in self.members_on(node, at) {
+                        self.departures.push(Departure {
+                            member: m,
+                            reason: LeaveReason::NodeDown,
+                            at,
+                            fault_at: at,
+                            observers_on: None,
+                        });
+                    }
+                }
+                SFault::NodePause { node, duration } => {
+                    let node = NodeId(*node);
+                    let back = at + Dur::from_std(*duration);
+                    self.outages.push((node, at, back.min(end)));
+                    if back > end {
+                        self.unhealed.push(format!("{node} is paused"));
+                    }
+                    // Only a pause that outlasts the notification bound must
+                    // be reported; a short one must not (no-membership-change).
+                    if Dur::from_std(*duration) >= bound {
+                        for m in self.members_on(node, at) {
+                            self.departures.push(Departure {
+                                member: m,
+                                reason: LeaveReason::NodeDown,
+                                at,
+                                fault_at: at,
+                                observers_on: None,
+                            });
+                        }
+                    }
+                }
+                SFault::Partition { sides, heal_after } => {
+                    let next_change = faults[i + 1..]
+                        .iter()
+                        .find(|g| matches!(g.kind, SFault::Heal | SFault::Partition { .. }))
+                        .map(|g| t(g.at));
+                    let heal = heal_after.map(|d| at + Dur::from_std(d));
+                    let until = [next_change, heal].into_iter().flatten().min();
+                    if until.is_none_or(|u| u > end) {
+                        self.unhealed.push("a partition is in effect".into());
+                    }
+                    let lasts = until.map_or(Dur(u64::MAX), |u| u.saturating_sub(at));
+                    if lasts < bound {
+                        continue;
+                    }
+                    for (si, side) in sides.iter().enumerate() {
+                        let others: BTreeSet<NodeId> = sides
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != si)
+                            .flat_map(|(_, s)| s.iter().map(|n| NodeId(*n)))
+                            .collect();
+                        for n in side {
+                            for m in self.members_on(NodeId(*n), at) {
+                                self.departures.push(Departure {
+                                    member: m,
+                                    reason: LeaveReason::NodeDown,
+                                    at,
+                                    fault_at: at,
+                                    observers_on: Some(others.clone()),
+                                });
+                            }
+                        }
+                    }
+                }
+                SFault::Delay { duration, .. } | SFault::Loss { duration, .. } => {
+                    if duration.is_none_or(|d| at + Dur::from_std(d) > end) {
+                        self.unhealed.push(format!("the {} fault is in effect", f.kind.name()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.departures.sort_by_key(|d| d.at);
+    }
+
+    /// The view `observer` held at `at` (the last one it took by then).
+    fn view_at(&self, observer: &MemberId, at: Time) -> Option<&'a MembershipChange> {
+        let views = self.views.get(observer)?;
+        views.iter().take_while(|(t, _)| *t <= at).last().map(|(_, c)| *c)
+    }
+
+    fn last_view(&self, observer: &MemberId) -> Option<&'a MembershipChange> {
+        self.views.get(observer).and_then(|v| v.last()).map(|(_, c)| *c)
+    }
+
+    /// Whether `observer` itself was gone or its node out during [from, to].
+    fn disrupted(&self, observer: &MemberId, from: Time, to: Time) -> bool {
+        let left = self.departures.iter().any(|d| {
+            d.member == *observer && d.observers_on.is_none() && d.at <= to
+        });
+        let out = self.outages.iter().any(|(n, a, b)| *n == observer.node && *a <= to && *b >= from);
+        left || out
+    }
+
+    /// The observers a departure concerns: they held the member in their
+    /// view when it left, and stayed themselves for the bound.
+    fn observers(&self, d: &Departure, window: Dur) -> Vec<MemberId> {
+        let group = self.group_of.get(&d.member);
+        self.views
+            .keys()
+            .filter(|o| **o != d.member && self.group_of.get(*o) == group)
+            .filter(|o| d.observers_on.as_ref().is_none_or(|nodes| nodes.contains(&o.node)))
+            .filter(|o| self.view_at(o, d.at).is_some_and(|v| v.members.contains(&d.member)))
+            .filter(|o| !self.disrupted(o, d.at, d.at + window))
+            .cloned()
+            .collect()
+    }
+
+    /// When `observer` took a change listing `member` in `left`, in [from, to].
+    fn told(&self, observer: &MemberId, member: &MemberId, from: Time, to: Time) -> Option<(Time, LeaveReason)> {
+        self.views.get(observer)?.iter().find_map(|(t, c)| {
+            if *t < from || *t > to {
+                return None;
+            }
+            c.left.iter().find(|(m, _)| m == member).map(|(_, r)| (*t, *r))
+        })
+    }
+}
+
+fn violation(check: &str, at: Option<Time>, message: String) -> Violation {
+    Violation { check: check.to_string(), message, at }
+}
+
+fn ms(d: Dur) -> String {
+    format!("{:.0}ms", d.as_millis_f64())
+}
+
+fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
+    let bound = ix.cfg.notify_bound();
+    let mut v = Vec::new();
+    for d in &ix.departures {
+        if d.at + bound > ix.out.end {
+            continue; // too close to the end to judge
+        }
+        for o in ix.observers(d, bound) {
+            match ix.told(&o, &d.member, d.at, d.at + bound) {
+                None => v.push(violation(
+                    "notified",
+                    Some(d.at),
+                    format!(
+                        "{} left ({}) but {} got no membership change naming it within {}",
+                        d.member,
+                        d.reason,
+                        o,
+                        ms(bound)
+                    ),
+                )),
+                Some((_, reason)) if reason != d.reason => v.push(violation(
+                    "notified",
+                    Some(d.at),
+                    format!("{} saw {} leave with reason {reason}, expected {}", o, d.member, d.reason),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    v
+}
+
+fn check_views_agree(ix: &Index<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut by_id: BTreeMap<(Name, ViewId), (&MemberId, &Vec<MemberId>)> = BTreeMap::new();
+    for (observer, views) in &ix.views {
+        let mut last: Option<ViewId> = None;
+        for (at, c) in views {
+            if let Some(prev) = last {
+                if c.view <= prev {
+                    v.push(violation(
+                        "views-agree",
+                        Some(*at),
+                        format!("{observer} installed view {} after view {prev}: view ids must grow", c.view),
+                    ));
+                }
+            }
+            last = Some(c.view);
+            if !c.members.contains(&c.me) {
+                v.push(violation("views-agree", Some(*at), format!("{observer}'s view {} lacks itself", c.view)));
+            }
+            match by_id.get(&(c.group.clone(), c.view)) {
+                Some((first, members)) if **members != c.members => v.push(violation(
+                    "views-agree",
+                    Some(*at),
+                    format!(
+                        "view {} of group {}: {first} has {} but {observer} has {}",
+                        c.view,
+                        c.group,
+                        names(members),
+                        names(&c.members)
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    by_id.insert((c.group.clone(), c.view), (observer, &c.members));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn names(members: &[MemberId]) -> String {
+    let n: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+    format!("[{}]", n.join(", "))
+}
+
+fn check_no_ghost(ix: &Index<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut current: BTreeMap<&MemberId, &MembershipChange> = BTreeMap::new();
+    for e in &ix.out.trace.entries {
+        match &e.event {
+            TraceEvent::View { change } => {
+                current.insert(&change.me, change);
+            }
+            TraceEvent::Message { to, from, .. } => {
+                let knows = current.get(to).is_some_and(|c| c.members.contains(from));
+                if !knows {
+                    let saw_leave = ix.views.get(to).is_some_and(|views| {
+                        views.iter().any(|(t, c)| *t <= e.at && c.left.iter().any(|(m, _)| m == from))
+                    });
+                    let what = if saw_leave { "after it saw it leave" } else { "that is not in its view" };
+                    v.push(violation("no-ghost-delivery", Some(e.at), format!("{to} took a message from {from} {what}")));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+fn check_responsive(ix: &Index<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for e in &ix.out.trace.entries {
+        if let TraceEvent::InboxLag { member, lag_ns } = &e.event {
+            let queued = Time(e.at.0.saturating_sub(*lag_ns));
+            let paused = ix.outages.iter().any(|(n, a, b)| *n == member.node && *a <= e.at && *b >= queued);
+            if Dur(*lag_ns) > RESPONSIVE_BOUND && !paused {
+                v.push(violation(
+                    "main-thread-responsive",
+                    Some(e.at),
+                    format!(
+                        "{member}'s main thread took an engine event {} after it was queued (bound {})",
+                        ms(Dur(*lag_ns)),
+                        ms(RESPONSIVE_BOUND)
+                    ),
+                ));
+            }
+        }
+    }
+    v
+}
+
+fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
+    let bound = round_bound(ix.cfg, ix.scenario);
+    let mut open: BTreeMap<(&MemberId, u16), (u64, Time)> = BTreeMap::new();
+    let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
+    for e in &ix.out.trace.entries {
+        match &e.event {
+            TraceEvent::RoundStarted { member, thread, round } => {
+                open.insert((member, *thread), (*round, e.at));
+            }
+            TraceEvent::RoundCompleted { member, thread, round } => {
+                if open.get(&(member, *thread)).is_some_and(|(r, _)| r == round) {
+                    open.remove(&(member, *thread));
+                }
+            }
+            TraceEvent::ProtocolDone { member, thread, .. } => {
+                open.remove(&(member, *thread));
+            }
+            TraceEvent::Message { to, from, thread, round } => {
+                let e = acked.entry((to, *thread)).or_default().entry(from).or_insert(0);
+                *e = (*e).max(*round);
+            }
+            _ => {}
+        }
+    }
+    let mut v = Vec::new();
+    for ((member, thread), (round, since)) in open {
+        if !ix.out.live_members.contains(member) {
+            continue;
+        }
+        let waiting_since = since.max(ix.last_disruption);
+        if ix.out.end.saturating_sub(waiting_since) <= bound {
+            continue;
+        }
+        let missing: Vec<MemberId> = ix
+            .last_view(member)
+            .map(|view| {
+                view.members
+                    .iter()
+                    .filter(|m| {
+                        acked.get(&(member, thread)).and_then(|a| a.get(m)).is_none_or(|r| *r < round)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.push(violation(
+            "acks-complete",
+            Some(since),
+            format!(
+                "{member} thread {thread} waited in round {round} from {:.3}ms to the end for {}",
+                since.as_millis_f64(),
+                names(&missing)
+            ),
+        ));
+    }
+    v
+}
+
+fn check_converged(ix: &Index<'_>) -> Result<Vec<Violation>, String> {
+    if !ix.unhealed.is_empty() {
+        return Err(format!("not every fault has ended: {}", ix.unhealed.join("; ")));
+    }
+    let settle = settle_time(ix.cfg);
+    if ix.last_disruption + settle > ix.out.end {
+        return Err(format!("the last fault ended less than {} before the end", ms(settle)));
+    }
+    let mut by_group: BTreeMap<&Name, Vec<&MemberId>> = BTreeMap::new();
+    for m in &ix.out.live_members {
+        if let Some(g) = ix.group_of.get(m) {
+            by_group.entry(g).or_default().push(m);
+        }
+    }
+    let mut v = Vec::new();
+    for (group, members) in by_group {
+        let live: Vec<MemberId> = members.iter().map(|m| (*m).clone()).collect();
+        for m in &members {
+            match ix.last_view(m) {
+                None => v.push(violation("converged", None, format!("{m} of group {group} never installed a view"))),
+                Some(view) if view.members != live => v.push(violation(
+                    "converged",
+                    None,
+                    format!("{m} ends in view {} {} but the live members of {group} are {}", view.view, names(&view.members), names(&live)),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn member_named(m: &MemberId, name: &MemberName) -> bool {
+    m.job.as_str() == name.job && m.node.0 == name.node
+}
+
+fn reason_of(r: Reason) -> LeaveReason {
+    match r {
+        Reason::Fault => LeaveReason::Fault,
+        Reason::Leave => LeaveReason::Leave,
+        Reason::JobLost => LeaveReason::JobLost,
+        Reason::NodeDown => LeaveReason::NodeDown,
+    }
+}
+
+fn check_expectation(ix: &Index<'_>, exp: &Expectation) -> Vec<Violation> {
+    let check = exp.name();
+    let mut v = Vec::new();
+    match exp {
+        Expectation::MembershipChange { member, reason, within, group } => {
+            let within = within.map_or(ix.cfg.notify_bound(), Dur::from_std);
+            let departure = ix.departures.iter().find(|d| {
+                member_named(&d.member, member)
+                    && group.as_ref().is_none_or(|g| ix.group_of.get(&d.member).is_some_and(|dg| dg.as_str() == g))
+            });
+            let Some(d) = departure else {
+                v.push(violation(check, None, format!("{member} never left its group")));
+                return v;
+            };
+            let observers = ix.observers(d, within.max(ix.cfg.notify_bound()));
+            if observers.is_empty() {
+                v.push(violation(check, Some(d.at), format!("no member stayed to see {member} leave")));
+            }
+            for o in observers {
+                match ix.told(&o, &d.member, d.fault_at, d.fault_at + within) {
+                    None => v.push(violation(
+                        check,
+                        Some(d.fault_at),
+                        format!("{o} got no membership change naming {member} within {} of the fault", ms(within)),
+                    )),
+                    Some((_, r)) if reason.is_some_and(|want| reason_of(want) != r) => v.push(violation(
+                        check,
+                        Some(d.fault_at),
+                        format!("{o} saw {member} leave with reason {r}, expected {}", reason.map_or("", |x| x.name())),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        Expectation::NoMembershipChange { group } => {
+            for (observer, views) in &ix.views {
+                for (at, c) in views {
+                    if group.as_ref().is_some_and(|g| c.group.as_str() != g) || c.left.is_empty() {
+                        continue;
+                    }
+                    v.push(violation(
+                        check,
+                        Some(*at),
+                        format!("{observer} saw {} leave group {}", crate::trace::left_list(&c.left), c.group),
+                    ));
+                }
+            }
+        }
+        Expectation::FinalView { group, members } => {
+            let want: BTreeSet<String> = members.iter().map(|m| m.to_string()).collect();
+            let live: Vec<&MemberId> = ix
+                .out
+                .live_members
+                .iter()
+                .filter(|m| ix.group_of.get(*m).is_some_and(|g| g.as_str() == group))
+                .collect();
+            if live.is_empty() && !want.is_empty() {
+                v.push(violation(check, None, format!("no live member of group {group} at the end")));
+            }
+            for m in live {
+                let have: BTreeSet<String> =
+                    ix.last_view(m).map(|c| c.members.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+                if have != want {
+                    v.push(violation(
+                        check,
+                        None,
+                        format!(
+                            "{m} ends with [{}], expected [{}]",
+                            have.into_iter().collect::<Vec<_>>().join(", "),
+                            want.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Runs every check and every expectation on a finished run.
+pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckResult> {
+    let ix = Index::new(out, scenario, cfg);
+    let result = |name: &str, violations: Vec<Violation>| CheckResult { name: name.into(), skipped: None, violations };
+    let mut results = vec![
+        result("notified", check_notified(&ix)),
+        result("views-agree", check_views_agree(&ix)),
+        result("no-ghost-delivery", check_no_ghost(&ix)),
+        result("main-thread-responsive", check_responsive(&ix)),
+        result("acks-complete", check_acks_complete(&ix)),
+    ];
+    results.push(match check_converged(&ix) {
+        Ok(v) => result("converged", v),
+        Err(why) => CheckResult { name: "converged".into(), skipped: Some(why), violations: vec![] },
+    });
+    for exp in &scenario.expectations {
+        let label = match exp {
+            Expectation::MembershipChange { member, .. } => format!("expect membership-change {member}"),
+            Expectation::NoMembershipChange { group: Some(g) } => format!("expect no-membership-change {g}"),
+            Expectation::NoMembershipChange { group: None } => "expect no-membership-change".to_string(),
+            Expectation::FinalView { group, .. } => format!("expect final-view {group}"),
+        };
+        results.push(result(&label, check_expectation(&ix, exp)));
+    }
+    results
+}

@@ -1,0 +1,319 @@
+//! A job as madsim tasks: one main thread and its work threads.
+//!
+//! The main thread's decisions live in `vigil_engine::job::MainThread`; this
+//! module only moves messages between tasks and queues, and injects the
+//! scenario's work-thread faults.
+//!
+//! Invariant: the main thread awaits nothing but its inbox. Every queue it
+//! writes to is unbounded, so routing never blocks; the watchdog is a timer
+//! task that posts into that same inbox.
+
+use crate::node::EngineIn;
+use crate::trace::TraceEvent;
+use crate::world::World;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::StreamExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use vigil_engine::job::{FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem};
+use vigil_engine::{Dest, Event, Input, LocalKey, MemberId, Name, NodeId, Time};
+use vigil_protocols::{ErasedDriver, Next};
+
+/// The payload of an injected panic; the panic hook keeps it quiet.
+pub const INJECTED_PANIC: &str = "vigil: injected work-thread panic";
+
+/// Inbox lags from this long up are recorded in the trace.
+const INBOX_LAG_TRACED: vigil_engine::Dur = vigil_engine::Dur::from_millis(1);
+
+/// What the main thread takes from its inbox.
+pub enum MainMsg {
+    Engine { event: Event<JobMsg>, queued_at: Time },
+    Signal(MainInput),
+}
+
+/// A fault the controller has armed on a work thread; it strikes at the
+/// thread's next local step.
+pub type FaultFlag = Arc<Mutex<Option<FaultKind>>>;
+
+/// The controller's handle on a running job.
+pub struct JobHandle {
+    pub key: LocalKey,
+    pub inbox: UnboundedSender<MainMsg>,
+    pub main: madsim::task::AbortHandle,
+    pub faults: Vec<FaultFlag>,
+    pub member: Arc<Mutex<Option<MemberId>>>,
+}
+
+/// Aborts the work threads when the main thread ends, however it ends.
+struct AbortOnDrop(Vec<madsim::task::JoinHandle<()>>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Tells the engine the job's connection closed if the main thread dies
+/// without unregistering (a job kill), as a process exit would.
+struct CloseGuard {
+    key: LocalKey,
+    engine: UnboundedSender<EngineIn>,
+    armed: bool,
+}
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.engine.unbounded_send(EngineIn::Local(Input::Closed { key: self.key }));
+        }
+    }
+}
+
+/// Starts job `name` on `node`. Must run on that node.
+pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
+    let shared = &world.nodes[usize::from(node.0)];
+    let mut live = shared.live.lock().expect("live");
+    let Some(engine) = live.engine_tx.clone() else { return };
+    if live.jobs.contains_key(name) {
+        return;
+    }
+    let spec = world.scenario.job(name).expect("jobs started are in the scenario").clone();
+    live.next_key += 1;
+    let key = LocalKey(live.next_key);
+    let (inbox_tx, inbox_rx) = unbounded::<MainMsg>();
+    let faults: Vec<FaultFlag> = (0..spec.work_threads).map(|_| Arc::new(Mutex::new(None))).collect();
+    let member = Arc::new(Mutex::new(None));
+    let ctx = JobCtx {
+        world: world.clone(),
+        node,
+        key,
+        job: Name::new(&spec.name),
+        group: Name::new(&spec.group),
+        engine,
+        inbox_tx: inbox_tx.clone(),
+        work_deadline: spec.work_deadline,
+        step_time: spec.step_time,
+        member: member.clone(),
+    };
+    let main = madsim::task::spawn(main_thread(ctx, inbox_rx, faults.clone(), spec.work_threads));
+    live.jobs.insert(name.to_string(), JobHandle { key, inbox: inbox_tx, main: main.abort_handle(), faults, member });
+}
+
+#[derive(Clone)]
+struct JobCtx {
+    world: Arc<World>,
+    node: NodeId,
+    key: LocalKey,
+    job: Name,
+    group: Name,
+    engine: UnboundedSender<EngineIn>,
+    inbox_tx: UnboundedSender<MainMsg>,
+    work_deadline: std::time::Duration,
+    step_time: std::time::Duration,
+    member: Arc<Mutex<Option<MemberId>>>,
+}
+
+async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults: Vec<FaultFlag>, threads: u16) {
+    let mut guard = CloseGuard { key: ctx.key, engine: ctx.engine.clone(), armed: true };
+    let register = Input::Register { key: ctx.key, job: ctx.job.clone(), group: ctx.group.clone() };
+    let _ = ctx.engine.unbounded_send(EngineIn::Register { input: register, inbox: ctx.inbox_tx.clone() });
+    let mut main = MainThread::new(threads);
+    let mut queues = Vec::new();
+    let mut workers = AbortOnDrop(Vec::new());
+    for (t, flag) in faults.into_iter().enumerate() {
+        let (resp_tx, resp_rx) = unbounded::<WorkItem>();
+        let (work_tx, work_rx) = unbounded::<WorkItem>();
+        queues.push((resp_tx, work_tx));
+        let handle = madsim::task::spawn(work_thread(ctx.clone(), t as u16, flag, resp_rx, work_rx));
+        workers.0.push(handle);
+    }
+    let mut out = Vec::new();
+    while let Some(msg) = inbox.next().await {
+        let now = ctx.world.now();
+        let input = match msg {
+            MainMsg::Engine { event, queued_at } => {
+                let me = main.me().cloned();
+                match &event {
+                    Event::Registered { me } => {
+                        *ctx.member.lock().expect("member") = Some(me.clone());
+                        ctx.world.record(TraceEvent::Registered { member: me.clone(), group: ctx.group.clone() });
+                    }
+                    Event::View(change) => {
+                        *ctx.member.lock().expect("member") = Some(change.me.clone());
+                        ctx.world.record(TraceEvent::View { change: change.clone() });
+                    }
+                    Event::Message { from, payload } => ctx.world.record(TraceEvent::Message {
+                        to: me.clone().expect("registered before any message"),
+                        from: from.clone(),
+                        thread: payload.thread,
+                        round: payload.round,
+                    }),
+                }
+                // Only lags worth a look reach the trace; the check's bound is larger.
+                let lag = now.saturating_sub(queued_at);
+                if lag >= INBOX_LAG_TRACED {
+                    let member = main.me().cloned().or(me);
+                    if let Some(member) = member {
+                        ctx.world.record(TraceEvent::InboxLag { member, lag_ns: lag.0 });
+                    }
+                }
+                MainInput::Engine(event)
+            }
+            MainMsg::Signal(input) => input,
+        };
+        main.step(input, &mut out);
+        for o in out.drain(..) {
+            match o {
+                MainOutput::Route { thread, queue, item } => {
+                    let (resp, work) = &queues[usize::from(thread)];
+                    let q = if queue == Queue::Response { resp } else { work };
+                    let _ = q.unbounded_send(item);
+                }
+                MainOutput::ArmWatchdog { thread, step } => {
+                    let inbox = ctx.inbox_tx.clone();
+                    let deadline = ctx.work_deadline;
+                    madsim::task::spawn(async move {
+                        madsim::time::sleep(deadline).await;
+                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Deadline { thread, step }));
+                    });
+                }
+                MainOutput::Unregister { reason, fault } => {
+                    let _ = ctx.engine.unbounded_send(EngineIn::Local(Input::Unregister { key: ctx.key, reason }));
+                    guard.armed = false;
+                    if let Some(member) = main.me().cloned() {
+                        ctx.world.record(TraceEvent::Unregistered { member, reason, fault });
+                    }
+                    ctx.world.job_gone(ctx.node, ctx.job.as_str(), ctx.key);
+                }
+            }
+        }
+        if main.is_gone() {
+            return; // dropping `workers` stops the work threads
+        }
+    }
+}
+
+async fn work_thread(
+    ctx: JobCtx,
+    thread: u16,
+    fault: FaultFlag,
+    mut resp: UnboundedReceiver<WorkItem>,
+    mut work: UnboundedReceiver<WorkItem>,
+) {
+    let signal = |input: MainInput| {
+        let _ = ctx.inbox_tx.unbounded_send(MainMsg::Signal(input));
+    };
+    let mut driver: Option<Box<dyn ErasedDriver>> = None;
+    let mut step_seq: u64 = 0;
+    // Set when the protocol restarts its round after a view change.
+    let mut force_step = false;
+    // Before its first view, a thread has no round to run: it waits for work.
+    loop {
+        let in_round = match driver.as_deref() {
+            None => None,
+            Some(d) => Some(d.round() > 0 && !d.round_complete() && !force_step),
+        };
+        let item = match in_round {
+            None => match work.next().await {
+                Some(item) => item,
+                None => return,
+            },
+            Some(true) => {
+                // In a round: anything queued for later is looked at first.
+                match work.try_recv() {
+                    Ok(item) => item,
+                    Err(_) => match futures::future::select(resp.next(), work.next()).await {
+                        futures::future::Either::Left((Some(item), _)) => item,
+                        futures::future::Either::Right((Some(item), _)) => item,
+                        _ => return,
+                    },
+                }
+            }
+            Some(false) => {
+                // Between rounds: the local step.
+                force_step = false;
+                step_seq += 1;
+                signal(MainInput::StepStarted { thread, step: step_seq });
+                let me = ctx.member.lock().expect("member").clone().expect("a member runs steps");
+                let injected = fault.lock().expect("fault").take();
+                let next = {
+                    let d = driver.as_mut().expect("driver");
+                    if d.round() > 0 && d.round_complete() {
+                        ctx.world.record(TraceEvent::RoundCompleted { member: me.clone(), thread, round: d.round() });
+                    }
+                    if injected == Some(FaultKind::Hang) {
+                        None
+                    } else {
+                        Some(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            if injected == Some(FaultKind::Panic) {
+                                std::panic::panic_any(INJECTED_PANIC);
+                            }
+                            if injected == Some(FaultKind::Error) {
+                                return Next::Fault("injected work-thread error".into());
+                            }
+                            d.step()
+                        })))
+                    }
+                };
+                let Some(next) = next else {
+                    // A hang: the step never returns; the watchdog notices.
+                    std::future::pending::<()>().await;
+                    return;
+                };
+                madsim::time::sleep(ctx.step_time).await;
+                signal(MainInput::StepFinished { thread, step: step_seq });
+                match next {
+                    Err(_) => {
+                        signal(MainInput::Faulted { thread, kind: FaultKind::Panic });
+                        return;
+                    }
+                    Ok(Next::Fault(_)) => {
+                        signal(MainInput::Faulted { thread, kind: FaultKind::Error });
+                        return;
+                    }
+                    Ok(Next::Done(outcome)) => {
+                        ctx.world.record(TraceEvent::ProtocolDone { member: me, thread, outcome });
+                        std::future::pending::<()>().await;
+                        return;
+                    }
+                    Ok(Next::Restart) => continue,
+                    Ok(Next::Send { round, payload }) => {
+                        ctx.world.record(TraceEvent::RoundStarted { member: me, thread, round });
+                        signal(MainInput::EnteredRound { thread, round });
+                        let msg = JobMsg { thread, round, payload };
+                        let send = Input::Send { key: ctx.key, to: Dest::View, payload: msg };
+                        let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+                    }
+                }
+                continue;
+            }
+        };
+        match item {
+            WorkItem::View(change) => {
+                let d = driver.get_or_insert_with(|| ctx.world.protocol_driver(&ctx.job, change.me.clone()));
+                match d.on_view(&change) {
+                    Some(Next::Send { round, payload }) => {
+                        let msg = JobMsg { thread, round, payload };
+                        let send = Input::Send { key: ctx.key, to: Dest::View, payload: msg };
+                        let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+                    }
+                    Some(Next::Restart) => force_step = true,
+                    Some(Next::Done(outcome)) => {
+                        ctx.world.record(TraceEvent::ProtocolDone { member: change.me.clone(), thread, outcome });
+                        std::future::pending::<()>().await;
+                    }
+                    Some(Next::Fault(_)) => {
+                        signal(MainInput::Faulted { thread, kind: FaultKind::Error });
+                        return;
+                    }
+                    None => {}
+                }
+            }
+            WorkItem::Message { from, msg } => {
+                if let Some(d) = driver.as_mut() {
+                    d.on_ack(from, msg.round, &msg.payload);
+                }
+            }
+        }
+    }
+}

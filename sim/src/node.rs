@@ -1,0 +1,178 @@
+//! One simulated node: its engine task, its network tasks, and the jobs it
+//! hosts. This module translates between madsim and the engine's
+//! `Input`/`Output` enums and makes no membership decisions of its own.
+//!
+//! Invariant: the engine task is the only owner of the engine; everything
+//! reaches it through its inbox, so it handles one input at a time, in
+//! simulation order.
+
+use crate::job;
+use crate::trace::TraceEvent;
+use crate::world::World;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::{FutureExt, StreamExt};
+use madsim::net::Endpoint;
+use madsim::rand::Rng;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use vigil_engine::job::JobMsg;
+use vigil_engine::{Engine, Input, LocalKey, NodeId, Output, Packet, Time};
+
+/// The port every engine listens on, and the tag of its packets.
+const ENGINE_PORT: u16 = 7000;
+const TAG: u64 = 0x76_69_67_69_6c; // "vigil"
+
+pub type EnginePacket = Packet<JobMsg>;
+
+/// What reaches an engine task.
+pub enum EngineIn {
+    Packet { from: NodeId, packet: EnginePacket },
+    /// A job registers; its main thread's inbox comes along.
+    Register { input: Input<JobMsg>, inbox: UnboundedSender<job::MainMsg> },
+    Local(Input<JobMsg>),
+}
+
+pub fn node_ip(node: NodeId) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, (node.0 / 250) as u8, (node.0 % 250) as u8 + 1))
+}
+
+fn ip_node(ip: IpAddr) -> Option<NodeId> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            (o[0] == 10 && o[3] >= 1).then(|| NodeId(u16::from(o[2]) * 250 + u16::from(o[3]) - 1))
+        }
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// The node's boot: runs on the node, again after every restart.
+pub async fn node_main(world: Arc<World>, node: NodeId) {
+    let ep = Arc::new(
+        Endpoint::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT))
+            .await
+            .expect("the engine port is free on a fresh node"),
+    );
+    let (engine_tx, engine_rx) = unbounded::<EngineIn>();
+    let (send_tx, send_rx) = unbounded::<(NodeId, EnginePacket)>();
+    let now = world.now();
+    world.record(TraceEvent::NodeBoot { node });
+    let shared = &world.nodes[usize::from(node.0)];
+    let durable = *shared.disk.lock().expect("disk");
+    let mut out = Vec::new();
+    let engine = Engine::new(world.engine_config.clone(), node, durable, now, &mut out);
+    {
+        let mut live = shared.live.lock().expect("live");
+        live.engine_tx = Some(engine_tx.clone());
+        live.jobs.clear();
+    }
+    madsim::task::spawn(receiver(world.clone(), ep.clone(), engine_tx.clone()));
+    madsim::task::spawn(sender(world.clone(), node, ep, send_rx));
+    let wanted: Vec<String> = shared.wanted.lock().expect("wanted").iter().cloned().collect();
+    for job_name in wanted {
+        job::start(&world, node, &job_name);
+    }
+    engine_task(world, node, engine, out, engine_rx, send_tx).await;
+}
+
+async fn receiver(world: Arc<World>, ep: Arc<Endpoint>, engine_tx: UnboundedSender<EngineIn>) {
+    loop {
+        let Ok((payload, from)) = ep.recv_from_raw(TAG).await else { return };
+        let Some(from) = ip_node(from.ip()) else { continue };
+        let Ok(packet) = payload.downcast::<EnginePacket>() else { continue };
+        world.trace.lock().expect("trace").net.delivered += 1;
+        if engine_tx.unbounded_send(EngineIn::Packet { from, packet: *packet }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends the engine's packets, applying the scenario's loss and extra delay.
+async fn sender(world: Arc<World>, me: NodeId, ep: Arc<Endpoint>, mut rx: UnboundedReceiver<(NodeId, EnginePacket)>) {
+    while let Some((to, packet)) = rx.next().await {
+        world.trace.lock().expect("trace").net.sent += 1;
+        let (loss, delay) = world.link_conditions(me, to);
+        if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
+            continue;
+        }
+        let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
+        match delay {
+            Some((lo, hi)) => {
+                let extra = if hi > lo { madsim::rand::thread_rng().gen_range(lo..=hi) } else { lo };
+                let ep = ep.clone();
+                madsim::task::spawn(async move {
+                    madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
+                    let _ = ep.send_to_raw(addr, TAG, Box::new(packet)).await;
+                });
+            }
+            None => {
+                let _ = ep.send_to_raw(addr, TAG, Box::new(packet)).await;
+            }
+        }
+    }
+}
+
+async fn engine_task(
+    world: Arc<World>,
+    node: NodeId,
+    mut engine: Engine<JobMsg>,
+    mut out: Vec<Output<JobMsg>>,
+    mut inbox: UnboundedReceiver<EngineIn>,
+    send_tx: UnboundedSender<(NodeId, EnginePacket)>,
+) {
+    let mut inboxes: BTreeMap<LocalKey, UnboundedSender<job::MainMsg>> = BTreeMap::new();
+    loop {
+        handle_outputs(&world, node, &mut out, &mut inboxes, &send_tx);
+        let deadline = world.instant(engine.poll_timeout());
+        let input = futures::select_biased! {
+            msg = inbox.next() => match msg {
+                Some(msg) => Some(msg),
+                None => return,
+            },
+            _ = madsim::time::sleep_until(deadline).fuse() => None,
+        };
+        let now = world.now();
+        let input = match input {
+            None => Input::Tick,
+            Some(EngineIn::Packet { from, packet }) => Input::Packet { from, packet },
+            Some(EngineIn::Register { input, inbox }) => {
+                if let Input::Register { key, .. } = &input {
+                    inboxes.insert(*key, inbox);
+                }
+                input
+            }
+            Some(EngineIn::Local(input)) => {
+                if let Input::Unregister { key, .. } | Input::Closed { key } = &input {
+                    inboxes.remove(key);
+                }
+                input
+            }
+        };
+        engine.step(now, input, &mut out);
+    }
+}
+
+fn handle_outputs(
+    world: &World,
+    node: NodeId,
+    out: &mut Vec<Output<JobMsg>>,
+    inboxes: &mut BTreeMap<LocalKey, UnboundedSender<job::MainMsg>>,
+    send_tx: &UnboundedSender<(NodeId, EnginePacket)>,
+) {
+    let now: Time = world.now();
+    for o in out.drain(..) {
+        match o {
+            Output::Send { to, packet } => {
+                let _ = send_tx.unbounded_send((to, packet));
+            }
+            Output::Deliver { key, event } => {
+                if let Some(inbox) = inboxes.get(&key) {
+                    let _ = inbox.unbounded_send(job::MainMsg::Engine { event, queued_at: now });
+                }
+            }
+            Output::Persist(d) => *world.nodes[usize::from(node.0)].disk.lock().expect("disk") = d,
+            Output::NodeView { view, members } => world.record(TraceEvent::NodeView { node, view, members }),
+        }
+    }
+}

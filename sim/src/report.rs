@@ -1,0 +1,234 @@
+//! What a run tells its reader: a readable account for people, one JSON
+//! object for scripts. Both come from the trace and the check results alone,
+//! so the same scenario and seed always print the same thing.
+
+use crate::check::CheckResult;
+use crate::scenario::Scenario;
+use crate::trace::TraceEvent;
+use crate::world::RunOutput;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A finished, checked run.
+pub struct Report<'a> {
+    pub file: &'a str,
+    pub scenario: &'a Scenario,
+    pub out: &'a RunOutput,
+    pub checks: &'a [CheckResult],
+}
+
+impl Report<'_> {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.violations.is_empty())
+    }
+
+    pub fn replay_command(&self) -> String {
+        format!("vigil run {} --seed {}", shell_quote(self.file), self.out.seed)
+    }
+
+    /// Rounds completed per member and work thread.
+    pub fn rounds(&self) -> BTreeMap<(String, u16), u64> {
+        let mut rounds = BTreeMap::new();
+        for e in &self.out.trace.entries {
+            if let TraceEvent::RoundCompleted { member, thread, round } = &e.event {
+                let r = rounds.entry((member.to_string(), *thread)).or_insert(0);
+                *r = (*r).max(*round);
+            }
+        }
+        rounds
+    }
+
+    pub fn json(&self) -> Value {
+        let changes: Vec<Value> = self
+            .out
+            .trace
+            .views()
+            .map(|(at, c)| {
+                json!({
+                    "at_ms": round3(at.as_millis_f64()),
+                    "observer": c.me.to_string(),
+                    "group": c.group.as_str(),
+                    "view": c.view.0,
+                    "members": c.members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                    "joined": c.joined.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                    "left": c.left.iter().map(|(m, r)| json!({"member": m.to_string(), "reason": r.as_str()})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let violations: Vec<Value> = self
+            .checks
+            .iter()
+            .flat_map(|c| c.violations.iter())
+            .map(|v| json!({"check": v.check, "message": v.message, "at_ms": v.at.map(|t| round3(t.as_millis_f64()))}))
+            .collect();
+        let checks: Vec<Value> = self
+            .checks
+            .iter()
+            .map(|c| {
+                let status = match (&c.skipped, c.violations.is_empty()) {
+                    (Some(_), _) => "skipped",
+                    (None, true) => "pass",
+                    (None, false) => "fail",
+                };
+                json!({"name": c.name, "status": status, "violations": c.violations.len(), "note": c.skipped})
+            })
+            .collect();
+        let faults: Vec<Value> = self
+            .out
+            .trace
+            .entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                TraceEvent::Fault { text, .. } => Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text})),
+                TraceEvent::FaultEnd { text } => Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text})),
+                _ => None,
+            })
+            .collect();
+        let rounds: Vec<Value> = self
+            .rounds()
+            .into_iter()
+            .map(|((member, thread), completed)| json!({"member": member, "thread": thread, "completed": completed}))
+            .collect();
+        let net = self.out.trace.net;
+        json!({
+            "scenario": self.scenario.name,
+            "file": self.file,
+            "seed": self.out.seed,
+            "verdict": if self.passed() { "pass" } else { "fail" },
+            "sim_time_ms": round3(self.out.end.as_millis_f64()),
+            "trace_hash": self.out.trace.hash(),
+            "replay": self.replay_command(),
+            "faults": faults,
+            "membership_changes": changes,
+            "rounds": rounds,
+            "checks": checks,
+            "violations": violations,
+            "stats": {
+                "messages_sent": net.sent,
+                "messages_delivered": net.delivered,
+                "messages_dropped": net.sent.saturating_sub(net.delivered),
+            },
+        })
+    }
+
+    pub fn human(&self, color: bool) -> String {
+        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+        let mut s = String::new();
+        let sc = self.scenario;
+        let _ = writeln!(
+            s,
+            "{} — {} · seed {} · {} nodes · {:?} simulated",
+            paint("1", &sc.name),
+            self.file,
+            self.out.seed,
+            sc.cluster.nodes,
+            sc.duration
+        );
+        if let Some(d) = &sc.description {
+            let _ = writeln!(s, "{}", d.trim());
+        }
+        let _ = writeln!(s, "\n{}", paint("1", "faults"));
+        let mut any = false;
+        for e in &self.out.trace.entries {
+            match &e.event {
+                TraceEvent::Fault { text, .. } => {
+                    any = true;
+                    let _ = writeln!(s, "  {:>12}  {text}", at(e.at.as_millis_f64()));
+                }
+                TraceEvent::FaultEnd { text } => {
+                    let _ = writeln!(s, "  {:>12}  {text}", at(e.at.as_millis_f64()));
+                }
+                _ => {}
+            }
+        }
+        if !any {
+            let _ = writeln!(s, "  (none)");
+        }
+        let _ = writeln!(s, "\n{}", paint("1", "membership changes (as each main thread took them)"));
+        for (t, c) in self.out.trace.views() {
+            let mut what = Vec::new();
+            if !c.joined.is_empty() {
+                what.push(format!("joined {}", list(c.joined.iter().map(|m| m.to_string()))));
+            }
+            if !c.left.is_empty() {
+                what.push(format!("left {}", list(c.left.iter().map(|(m, r)| format!("{m} ({r})")))));
+            }
+            let _ = writeln!(
+                s,
+                "  {:>12}  {:<10} {} view {:<5} {}",
+                at(t.as_millis_f64()),
+                c.me.to_string(),
+                c.group,
+                c.view.0,
+                what.join("; ")
+            );
+        }
+        let _ = writeln!(s, "\n{}", paint("1", "ACK rounds completed"));
+        let rounds = self.rounds();
+        if rounds.is_empty() {
+            let _ = writeln!(s, "  (none)");
+        }
+        let mut by_member: BTreeMap<&str, Vec<(u16, u64)>> = BTreeMap::new();
+        for ((m, t), r) in &rounds {
+            by_member.entry(m.as_str()).or_default().push((*t, *r));
+        }
+        for (m, threads) in by_member {
+            let per: Vec<String> = threads.iter().map(|(t, r)| format!("thread {t}: {r}")).collect();
+            let _ = writeln!(s, "  {m:<10} {}", per.join(", "));
+        }
+        let _ = writeln!(s, "\n{}", paint("1", "checks"));
+        for c in self.checks {
+            match (&c.skipped, c.violations.is_empty()) {
+                (Some(why), _) => {
+                    let _ = writeln!(s, "  {}  {} ({why})", paint("2", "skip"), c.name);
+                }
+                (None, true) => {
+                    let _ = writeln!(s, "  {}  {}", paint("32", "pass"), c.name);
+                }
+                (None, false) => {
+                    let _ = writeln!(s, "  {}  {}", paint("31;1", "FAIL"), c.name);
+                    for v in c.violations.iter().take(10) {
+                        let when = v.at.map_or(String::new(), |t| format!("at {}: ", at(t.as_millis_f64())));
+                        let _ = writeln!(s, "          {when}{}", v.message);
+                    }
+                    if c.violations.len() > 10 {
+                        let _ = writeln!(s, "          ... and {} more (see --json)", c.violations.len() - 10);
+                    }
+                }
+            }
+        }
+        let net = self.out.trace.net;
+        let _ = writeln!(
+            s,
+            "\n{} messages sent, {} delivered, {} dropped · trace {}",
+            net.sent,
+            net.delivered,
+            net.sent.saturating_sub(net.delivered),
+            &self.out.trace.hash()[..16]
+        );
+        let verdict = if self.passed() { paint("32;1", "PASS") } else { paint("31;1", "FAIL") };
+        let _ = writeln!(s, "{verdict} · replay: {}", self.replay_command());
+        s
+    }
+}
+
+fn at(ms: f64) -> String {
+    format!("{:.3}s", ms / 1000.0)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn list(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,153 @@
+//! The trace of one run: every fault applied, every view installed, every
+//! event a main thread took from its inbox, every ACK round begun and ended,
+//! each stamped with simulated time.
+//!
+//! Invariant: the trace is the only thing the checkers and reports read, and
+//! it is built in simulation order, so the same scenario and seed give the
+//! same trace, line for line, and the same [`Trace::hash`].
+
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use vigil_engine::job::FaultKind;
+use vigil_engine::{LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
+
+/// One thing that happened, at one simulated time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub at: Time,
+    pub event: TraceEvent,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceEvent {
+    /// The controller applied fault number `index` of the scenario.
+    Fault { index: usize, text: String },
+    /// A fault's effect ended (resume, restart, heal, expiry).
+    FaultEnd { text: String },
+    NodeBoot { node: NodeId },
+    NodeView { node: NodeId, view: ViewId, members: Vec<NodeId> },
+    Registered { member: MemberId, group: Name },
+    /// A main thread unregistered its job.
+    Unregistered { member: MemberId, reason: LeaveReason, fault: Option<(u16, FaultKind)> },
+    /// A job was killed without unregistering.
+    JobKilled { member: Option<MemberId>, node: NodeId, job: Name },
+    /// A main thread took a membership change from its inbox.
+    View { change: MembershipChange },
+    /// A main thread took a member message from its inbox.
+    Message { to: MemberId, from: MemberId, thread: u16, round: u64 },
+    /// A main thread took an engine event `lag` after the engine queued it.
+    InboxLag { member: MemberId, lag_ns: u64 },
+    RoundStarted { member: MemberId, thread: u16, round: u64 },
+    RoundCompleted { member: MemberId, thread: u16, round: u64 },
+    ProtocolDone { member: MemberId, thread: u16, outcome: String },
+}
+
+/// Message counters of the simulated network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    pub sent: u64,
+    pub delivered: u64,
+}
+
+/// Everything one run recorded.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub entries: Vec<Entry>,
+    pub net: NetStats,
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let mut s = String::from("[");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{x}");
+    }
+    s.push(']');
+    s
+}
+
+/// `db@n2 (fault)` for each member that left.
+pub fn left_list(left: &[(MemberId, LeaveReason)]) -> String {
+    let items: Vec<String> = left.iter().map(|(m, r)| format!("{m} ({r})")).collect();
+    list(&items)
+}
+
+impl Entry {
+    /// One readable line, also the unit of the trace hash.
+    pub fn line(&self) -> String {
+        let t = format!("{:>10.3}ms", self.at.as_millis_f64());
+        let what = match &self.event {
+            TraceEvent::Fault { text, .. } => format!("fault      {text}"),
+            TraceEvent::FaultEnd { text } => format!("fault-end  {text}"),
+            TraceEvent::NodeBoot { node } => format!("boot       {node}"),
+            TraceEvent::NodeView { node, view, members } => format!("node-view  {node} view {view} {}", list(members)),
+            TraceEvent::Registered { member, group } => format!("register   {member:?} group {group}"),
+            TraceEvent::Unregistered { member, reason, fault } => match fault {
+                Some((t, k)) => format!("unregister {member:?} {reason} (thread {t} {})", k.as_str()),
+                None => format!("unregister {member:?} {reason}"),
+            },
+            TraceEvent::JobKilled { member, node, job } => match member {
+                Some(m) => format!("killed     {m:?}"),
+                None => format!("killed     {job}@{node} (not running)"),
+            },
+            TraceEvent::View { change } => format!(
+                "view       {:?} group {} view {} members {} joined {} left {}",
+                change.me,
+                change.group,
+                change.view,
+                list(&change.members),
+                list(&change.joined),
+                left_list(&change.left)
+            ),
+            TraceEvent::Message { to, from, thread, round } => {
+                format!("message    {to:?} <- {from:?} thread {thread} round {round}")
+            }
+            TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
+            TraceEvent::RoundStarted { member, thread, round } => {
+                format!("round      {member:?} thread {thread} starts {round}")
+            }
+            TraceEvent::RoundCompleted { member, thread, round } => {
+                format!("round      {member:?} thread {thread} ends {round}")
+            }
+            TraceEvent::ProtocolDone { member, thread, outcome } => {
+                format!("done       {member:?} thread {thread}: {outcome}")
+            }
+        };
+        format!("{t} {what}")
+    }
+}
+
+impl Trace {
+    pub fn push(&mut self, at: Time, event: TraceEvent) {
+        if let Some(last) = self.entries.last() {
+            assert!(last.at <= at, "the trace is written in time order");
+        }
+        self.entries.push(Entry { at, event });
+    }
+
+    /// SHA-256 over every line, in hex: equal hashes, equal runs.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for e in &self.entries {
+            h.update(e.line().as_bytes());
+            h.update(b"\n");
+        }
+        h.update(format!("sent {} delivered {}", self.net.sent, self.net.delivered).as_bytes());
+        let digest = h.finalize();
+        let mut s = String::with_capacity(64);
+        for b in digest.iter() {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
+    }
+
+    /// Every membership change, in the order main threads took them.
+    pub fn views(&self) -> impl Iterator<Item = (Time, &MembershipChange)> {
+        self.entries.iter().filter_map(|e| match &e.event {
+            TraceEvent::View { change } => Some((e.at, change)),
+            _ => None,
+        })
+    }
+}

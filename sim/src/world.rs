@@ -1,0 +1,449 @@
+//! One run of one scenario under one seed: the madsim runtime, the nodes,
+//! and the controller that applies the scenario's faults on schedule.
+//!
+//! Invariant: everything random in a run comes from madsim's generator,
+//! seeded by the run's seed, and every collection whose order can reach the
+//! trace is ordered; so a scenario and a seed always give the same trace.
+
+use crate::job::{self, JobHandle};
+use crate::node::{self, EngineIn};
+use crate::scenario::{FaultKind as ScenarioFault, Protocol, Scenario};
+use crate::trace::{Trace, TraceEvent};
+use futures::channel::mpsc::UnboundedSender;
+use madsim::runtime::{Handle, Runtime};
+use madsim::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+use vigil_engine::job::FaultKind;
+use vigil_engine::{Dur, Durable, LocalKey, MemberId, Name, NodeId, Time};
+use vigil_protocols::{Barrier, ErasedDriver, RoundDriver};
+
+/// Whether a node is running at the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    Up,
+    Crashed,
+    Paused,
+}
+
+/// What a node keeps across its restarts, and the controller's view of it.
+pub struct NodeShared {
+    /// The engine's stable storage.
+    pub disk: Mutex<Durable>,
+    /// The jobs that run here, and start again after a restart.
+    pub wanted: Mutex<BTreeSet<String>>,
+    pub live: Mutex<LiveNode>,
+    pub status: Mutex<NodeStatus>,
+}
+
+/// The node's current life: its engine's inbox and its running jobs.
+#[derive(Default)]
+pub struct LiveNode {
+    pub engine_tx: Option<UnboundedSender<EngineIn>>,
+    pub jobs: BTreeMap<String, JobHandle>,
+    pub next_key: u64,
+}
+
+/// Loss or extra delay on the links that touch `nodes` (all if `None`).
+#[derive(Clone, Debug)]
+struct NetFault {
+    nodes: Option<BTreeSet<NodeId>>,
+    loss: f64,
+    delay_ns: Option<(u64, u64)>,
+    until: Option<Time>,
+}
+
+/// Everything the tasks of one run share.
+pub struct World {
+    pub scenario: Scenario,
+    pub engine_config: vigil_engine::Config,
+    start: Instant,
+    pub trace: Mutex<Trace>,
+    pub nodes: Vec<NodeShared>,
+    net_faults: Mutex<Vec<NetFault>>,
+    clogged: Mutex<BTreeSet<(u16, u16)>>,
+    madsim_ids: Mutex<Vec<madsim::task::NodeId>>,
+}
+
+impl World {
+    pub fn now(&self) -> Time {
+        Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub fn instant(&self, t: Time) -> Instant {
+        self.start + Duration::from_nanos(t.0)
+    }
+
+    pub fn record(&self, event: TraceEvent) {
+        let now = self.now();
+        self.trace.lock().expect("trace").push(now, event);
+    }
+
+    /// Loss probability and extra delay range (ns) for a packet `from -> to` now.
+    pub fn link_conditions(&self, from: NodeId, to: NodeId) -> (f64, Option<(u64, u64)>) {
+        let now = self.now();
+        let mut keep = 1.0 - self.scenario.cluster.loss;
+        let mut delay = None;
+        for f in self.net_faults.lock().expect("net").iter() {
+            if f.until.is_some_and(|u| now >= u) {
+                continue;
+            }
+            if f.nodes.as_ref().is_some_and(|n| !n.contains(&from) && !n.contains(&to)) {
+                continue;
+            }
+            keep *= 1.0 - f.loss;
+            if f.delay_ns.is_some() {
+                delay = f.delay_ns;
+            }
+        }
+        (1.0 - keep, delay)
+    }
+
+    /// The main thread of `job` on `node` (registration `key`) unregistered.
+    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) {
+        let shared = &self.nodes[usize::from(node.0)];
+        let mut live = shared.live.lock().expect("live");
+        if live.jobs.get(job).is_some_and(|h| h.key == key) {
+            live.jobs.remove(job);
+            shared.wanted.lock().expect("wanted").remove(job);
+        }
+    }
+
+    /// A new protocol instance for a work thread of `job`.
+    pub fn protocol_driver(&self, job: &Name, me: MemberId) -> Box<dyn ErasedDriver> {
+        let spec = self.scenario.job(job.as_str()).expect("a scenario job");
+        match spec.protocol {
+            Protocol::Barrier => Box::new(RoundDriver::new(Barrier::default(), me)),
+        }
+    }
+
+    fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
+        self.madsim_ids.lock().expect("ids")[usize::from(node)]
+    }
+}
+
+/// The engine settings a scenario's cluster implies.
+pub fn engine_config(scenario: &Scenario) -> vigil_engine::Config {
+    vigil_engine::Config {
+        nodes: scenario.cluster.nodes,
+        heartbeat_interval: Dur::from_std(scenario.cluster.heartbeat_interval),
+        failure_timeout: Dur::from_std(scenario.cluster.failure_timeout),
+        latency_max: Dur::from_std(scenario.cluster.latency.1),
+    }
+}
+
+/// What a run leaves behind for the checkers and reports.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    pub seed: u64,
+    pub trace: Trace,
+    pub end: Time,
+    pub node_status: Vec<NodeStatus>,
+    /// Members whose job still runs at the end, on a node that is up.
+    pub live_members: BTreeSet<MemberId>,
+}
+
+/// Keeps injected panics out of the terminal; real ones still print.
+fn quiet_injected_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() == Some(&job::INJECTED_PANIC) {
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Runs `scenario` under `seed` to its end.
+pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
+    quiet_injected_panics();
+    let mut config = madsim::Config::default();
+    let (lo, hi) = scenario.cluster.latency;
+    let hi = if hi > lo { hi } else { lo + Duration::from_micros(1) };
+    config.net.send_latency = lo..hi;
+    config.net.packet_loss_rate = 0.0;
+    let rt = Runtime::with_seed_and_config(seed, config);
+    let scenario = scenario.clone();
+    rt.block_on(async move { simulate(scenario, seed).await })
+}
+
+/// The body of a run, inside the madsim runtime. Public so that a test can
+/// hand it to madsim's own determinism check.
+pub async fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
+    let handle = Handle::current();
+    let nodes = (0..scenario.cluster.nodes)
+        .map(|_| NodeShared {
+            disk: Mutex::new(Durable::default()),
+            wanted: Mutex::new(BTreeSet::new()),
+            live: Mutex::new(LiveNode::default()),
+            status: Mutex::new(NodeStatus::Up),
+        })
+        .collect();
+    let world = Arc::new(World {
+        engine_config: engine_config(&scenario),
+        scenario,
+        start: Instant::now(),
+        trace: Mutex::new(Trace::default()),
+        nodes,
+        net_faults: Mutex::new(Vec::new()),
+        clogged: Mutex::new(BTreeSet::new()),
+        madsim_ids: Mutex::new(Vec::new()),
+    });
+    for job in &world.scenario.jobs {
+        for n in &job.nodes {
+            world.nodes[usize::from(*n)].wanted.lock().expect("wanted").insert(job.name.clone());
+        }
+    }
+    for k in 0..world.scenario.cluster.nodes {
+        let w = world.clone();
+        let node = handle
+            .create_node()
+            .name(format!("n{k}"))
+            .ip(node::node_ip(NodeId(k)))
+            .init(move || node::node_main(w.clone(), NodeId(k)))
+            .build();
+        world.madsim_ids.lock().expect("ids").push(node.id());
+    }
+    let faults = world.scenario.faults.clone();
+    for (index, fault) in faults.iter().enumerate() {
+        madsim::time::sleep_until(world.instant(Time(fault.at.as_nanos() as u64))).await;
+        apply(&world, index, &fault.kind);
+    }
+    let end = Time(world.scenario.duration.as_nanos() as u64);
+    madsim::time::sleep_until(world.instant(end)).await;
+
+    let node_status: Vec<NodeStatus> = world.nodes.iter().map(|n| *n.status.lock().expect("status")).collect();
+    let mut live_members = BTreeSet::new();
+    for (k, n) in world.nodes.iter().enumerate() {
+        if node_status[k] != NodeStatus::Up {
+            continue;
+        }
+        for h in n.live.lock().expect("live").jobs.values() {
+            if let Some(m) = h.member.lock().expect("member").clone() {
+                live_members.insert(m);
+            }
+        }
+    }
+    let trace = std::mem::take(&mut *world.trace.lock().expect("trace"));
+    RunOutput { seed, trace, end, node_status, live_members }
+}
+
+fn set_status(world: &World, node: u16, status: NodeStatus) {
+    *world.nodes[usize::from(node)].status.lock().expect("status") = status;
+}
+
+/// Runs `f` after `delay`, in the controller's context.
+fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
+    madsim::task::spawn(async move {
+        madsim::time::sleep(delay).await;
+        f();
+    });
+}
+
+fn heal_all(world: &World) {
+    let net = madsim::net::NetSim::current();
+    let clogged = std::mem::take(&mut *world.clogged.lock().expect("clogged"));
+    for (a, b) in clogged {
+        net.unclog_link(world.madsim_id(a), world.madsim_id(b));
+    }
+}
+
+fn node_name(n: u16) -> String {
+    NodeId(n).to_string()
+}
+
+fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
+    let handle = Handle::current();
+    let mut text = describe(fault);
+    match fault {
+        ScenarioFault::WorkThreadPanic { node, job, thread }
+        | ScenarioFault::WorkThreadError { node, job, thread }
+        | ScenarioFault::WorkThreadHang { node, job, thread } => {
+            let kind = match fault {
+                ScenarioFault::WorkThreadPanic { .. } => FaultKind::Panic,
+                ScenarioFault::WorkThreadError { .. } => FaultKind::Error,
+                _ => FaultKind::Hang,
+            };
+            let live = world.nodes[usize::from(*node)].live.lock().expect("live");
+            match live.jobs.get(job) {
+                Some(h) => *h.faults[usize::from(*thread)].lock().expect("flag") = Some(kind),
+                None => text.push_str(" (no effect: the job is not running)"),
+            }
+        }
+        ScenarioFault::JobKill { node, job } => {
+            let shared = &world.nodes[usize::from(*node)];
+            shared.wanted.lock().expect("wanted").remove(job);
+            let handle = shared.live.lock().expect("live").jobs.remove(job);
+            let member = handle.as_ref().and_then(|h| h.member.lock().expect("member").clone());
+            if let Some(h) = handle {
+                h.main.abort();
+            }
+            world.record(TraceEvent::JobKilled { member, node: NodeId(*node), job: Name::new(job) });
+        }
+        ScenarioFault::JobLeave { node, job } => {
+            let shared = &world.nodes[usize::from(*node)];
+            shared.wanted.lock().expect("wanted").remove(job);
+            match shared.live.lock().expect("live").jobs.get(job) {
+                Some(h) => {
+                    let _ = h.inbox.unbounded_send(job::MainMsg::Signal(vigil_engine::job::MainInput::Leave));
+                }
+                None => text.push_str(" (no effect: the job is not running)"),
+            }
+        }
+        ScenarioFault::JobJoin { node, job } => {
+            let shared = &world.nodes[usize::from(*node)];
+            shared.wanted.lock().expect("wanted").insert(job.clone());
+            let up = *shared.status.lock().expect("status") == NodeStatus::Up;
+            let running = shared.live.lock().expect("live").jobs.contains_key(job);
+            if running {
+                text.push_str(" (no effect: the job is running)");
+            } else if up {
+                let (w, n, j) = (world.clone(), NodeId(*node), job.clone());
+                if let Some(nh) = handle.get_node(world.madsim_id(*node)) {
+                    nh.spawn(async move { job::start(&w, n, &j) });
+                }
+            } else {
+                text.push_str(" (starts when the node is back)");
+            }
+        }
+        ScenarioFault::NodeCrash { node, restart_after } => {
+            set_status(world, *node, NodeStatus::Crashed);
+            {
+                let mut live = world.nodes[usize::from(*node)].live.lock().expect("live");
+                live.engine_tx = None;
+                live.jobs.clear();
+            }
+            handle.kill(world.madsim_id(*node));
+            if let Some(d) = restart_after {
+                let (w, n) = (world.clone(), *node);
+                after(*d, move || {
+                    set_status(&w, n, NodeStatus::Up);
+                    w.record(TraceEvent::FaultEnd { text: format!("{} restarts", node_name(n)) });
+                    Handle::current().restart(w.madsim_id(n));
+                });
+            }
+        }
+        ScenarioFault::NodePause { node, duration } => {
+            set_status(world, *node, NodeStatus::Paused);
+            handle.pause(world.madsim_id(*node));
+            let (w, n) = (world.clone(), *node);
+            after(*duration, move || {
+                if *w.nodes[usize::from(n)].status.lock().expect("status") == NodeStatus::Paused {
+                    set_status(&w, n, NodeStatus::Up);
+                }
+                w.record(TraceEvent::FaultEnd { text: format!("{} resumes", node_name(n)) });
+                Handle::current().resume(w.madsim_id(n));
+            });
+        }
+        ScenarioFault::Partition { sides, heal_after } => {
+            let net = madsim::net::NetSim::current();
+            let mut clogged = world.clogged.lock().expect("clogged");
+            for (i, a) in sides.iter().enumerate() {
+                for (j, b) in sides.iter().enumerate() {
+                    if i == j {
+                        continue;
+                    }
+                    for x in a {
+                        for y in b {
+                            net.clog_link(world.madsim_id(*x), world.madsim_id(*y));
+                            clogged.insert((*x, *y));
+                        }
+                    }
+                }
+            }
+            if let Some(d) = heal_after {
+                let w = world.clone();
+                after(*d, move || {
+                    heal_all(&w);
+                    w.record(TraceEvent::FaultEnd { text: "partition heals".into() });
+                });
+            }
+        }
+        ScenarioFault::Heal => heal_all(world),
+        ScenarioFault::Delay { latency, nodes, duration } => {
+            let fault = NetFault {
+                nodes: nodes.as_ref().map(|n| n.iter().map(|k| NodeId(*k)).collect()),
+                loss: 0.0,
+                delay_ns: Some((latency.0.as_nanos() as u64, latency.1.as_nanos() as u64)),
+                until: duration.map(|d| world.now() + Dur::from_std(d)),
+            };
+            add_net_fault(world, fault, "delay ends");
+        }
+        ScenarioFault::Loss { rate, nodes, duration } => {
+            let fault = NetFault {
+                nodes: nodes.as_ref().map(|n| n.iter().map(|k| NodeId(*k)).collect()),
+                loss: *rate,
+                delay_ns: None,
+                until: duration.map(|d| world.now() + Dur::from_std(d)),
+            };
+            add_net_fault(world, fault, "loss ends");
+        }
+    }
+    world.record(TraceEvent::Fault { index, text });
+}
+
+fn add_net_fault(world: &Arc<World>, fault: NetFault, end_text: &'static str) {
+    if let Some(until) = fault.until {
+        let w = world.clone();
+        let delay = until.saturating_sub(world.now()).to_std();
+        after(delay, move || w.record(TraceEvent::FaultEnd { text: end_text.into() }));
+    }
+    world.net_faults.lock().expect("net").push(fault);
+}
+
+fn nodes_text(nodes: &[u16]) -> String {
+    nodes.iter().map(|n| node_name(*n)).collect::<Vec<_>>().join(",")
+}
+
+fn dur_text(d: Duration) -> String {
+    format!("{d:?}")
+}
+
+/// One line for a fault, as the report shows it.
+pub fn describe(fault: &ScenarioFault) -> String {
+    match fault {
+        ScenarioFault::WorkThreadPanic { node, job, thread } => {
+            format!("work-thread-panic {job}@{} thread {thread}", node_name(*node))
+        }
+        ScenarioFault::WorkThreadError { node, job, thread } => {
+            format!("work-thread-error {job}@{} thread {thread}", node_name(*node))
+        }
+        ScenarioFault::WorkThreadHang { node, job, thread } => {
+            format!("work-thread-hang {job}@{} thread {thread}", node_name(*node))
+        }
+        ScenarioFault::JobKill { node, job } => format!("job-kill {job}@{}", node_name(*node)),
+        ScenarioFault::JobLeave { node, job } => format!("job-leave {job}@{}", node_name(*node)),
+        ScenarioFault::JobJoin { node, job } => format!("job-join {job}@{}", node_name(*node)),
+        ScenarioFault::NodeCrash { node, restart_after } => match restart_after {
+            Some(d) => format!("node-crash {} (restart after {})", node_name(*node), dur_text(*d)),
+            None => format!("node-crash {}", node_name(*node)),
+        },
+        ScenarioFault::NodePause { node, duration } => {
+            format!("node-pause {} for {}", node_name(*node), dur_text(*duration))
+        }
+        ScenarioFault::Partition { sides, heal_after } => {
+            let sides: Vec<String> = sides.iter().map(|s| format!("{{{}}}", nodes_text(s))).collect();
+            match heal_after {
+                Some(d) => format!("partition {} (heal after {})", sides.join(" | "), dur_text(*d)),
+                None => format!("partition {}", sides.join(" | ")),
+            }
+        }
+        ScenarioFault::Heal => "heal".into(),
+        ScenarioFault::Delay { latency, nodes, duration } => format!(
+            "delay +{}..{} on {}{}",
+            dur_text(latency.0),
+            dur_text(latency.1),
+            nodes.as_ref().map_or("every link".into(), |n| format!("links of {}", nodes_text(n))),
+            duration.map_or(String::new(), |d| format!(" for {}", dur_text(d)))
+        ),
+        ScenarioFault::Loss { rate, nodes, duration } => format!(
+            "loss {rate} on {}{}",
+            nodes.as_ref().map_or("every link".into(), |n| format!("links of {}", nodes_text(n))),
+            duration.map_or(String::new(), |d| format!(" for {}", dur_text(d)))
+        ),
+    }
+}
