@@ -367,9 +367,13 @@ impl<P: Clone> Engine<P> {
             Phase::Normal => {
                 if self.view.leader() == self.me {
                     if let Some(inst) = &self.installing {
-                        // An install in progress owns the timeouts until it ends.
                         at(inst.deadline);
                         at(inst.resend_at);
+                        for (n, h) in &self.heard {
+                            if !inst.acks.contains_key(n) {
+                                at(*h + self.cfg.failure_timeout + Dur(1));
+                            }
+                        }
                     } else {
                         at(self.next_probe);
                         for h in self.heard.values() {
@@ -431,7 +435,20 @@ impl<P: Clone> Engine<P> {
         let old = std::mem::replace(&mut self.view, view);
         self.phase = Phase::Normal;
         self.leader_heard = now;
-        self.heard = self.view.members.keys().filter(|n| **n != self.me).map(|n| (*n, now)).collect();
+        // A member keeps the silence it had in the old view: a new view is no
+        // reason to wait another whole failure timeout for a node that was
+        // already silent.
+        let old_heard = std::mem::take(&mut self.heard);
+        self.heard = self
+            .view
+            .members
+            .iter()
+            .filter(|(n, _)| **n != self.me)
+            .map(|(n, inc)| {
+                let kept = if old.members.get(n) == Some(inc) { old_heard.get(n).copied() } else { None };
+                (*n, kept.unwrap_or(now))
+            })
+            .collect();
         self.next_heartbeat = now;
         let view_id = self.view.id;
         self.links.retain(|node, _| old.members.get(node) == self.view.members.get(node));
@@ -595,10 +612,17 @@ impl<P: Clone> Engine<P> {
         let dead: Vec<NodeId> =
             self.heard.iter().filter(|(_, t)| now.saturating_sub(**t) > timeout).map(|(n, _)| *n).collect();
         if let Some(inst) = &mut self.installing {
-            if now >= inst.deadline {
-                // Install with whoever acknowledged.
-                let members: BTreeMap<NodeId, Incarnation> =
-                    inst.view.members.iter().filter(|(n, _)| inst.acks.contains_key(n)).map(|(n, i)| (*n, *i)).collect();
+            let silent = dead.iter().any(|n| !inst.acks.contains_key(n));
+            if now >= inst.deadline || silent {
+                // Install again without those that neither acknowledged nor
+                // were heard from (at the deadline: all that did not ack).
+                let members: BTreeMap<NodeId, Incarnation> = inst
+                    .view
+                    .members
+                    .iter()
+                    .filter(|(n, _)| inst.acks.contains_key(n) || (now < inst.deadline && !dead.contains(n)))
+                    .map(|(n, i)| (*n, *i))
+                    .collect();
                 self.start_install(now, members, out);
                 return;
             }

@@ -14,6 +14,12 @@ use crate::ids::{LeaveReason, MemberId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// How long the watchdog waits, after a step's deadline passed, to confirm
+/// the step is still running. A node that wakes from a pause fires every
+/// overdue timer at once; the short second look lets a step that finished in
+/// that same instant report it, so frozen time is not mistaken for a hang.
+pub const HANG_CONFIRM: crate::ids::Dur = crate::ids::Dur::from_millis(1);
+
 /// Most work threads one job runs.
 pub const WORK_THREADS_MAX: u16 = 64;
 
@@ -71,8 +77,9 @@ pub enum MainInput {
     /// Work thread `thread` began local step number `step`.
     StepStarted { thread: u16, step: u64 },
     StepFinished { thread: u16, step: u64 },
-    /// The watchdog's timer for step `step` of `thread` fired.
-    Deadline { thread: u16, step: u64 },
+    /// The watchdog's timer for step `step` of `thread` fired. `confirm`
+    /// marks the second, short timer that confirms a hang.
+    Deadline { thread: u16, step: u64, confirm: bool },
     Faulted { thread: u16, kind: FaultKind },
     /// The job is asked to leave its group gracefully.
     Leave,
@@ -84,8 +91,9 @@ pub enum MainOutput {
     Route { thread: u16, queue: Queue, item: WorkItem },
     /// Unregister from the engine, with this reason.
     Unregister { reason: LeaveReason, fault: Option<(u16, FaultKind)> },
-    /// Arm the watchdog: deliver `Deadline { thread, step }` after the work deadline.
-    ArmWatchdog { thread: u16, step: u64 },
+    /// Arm the watchdog: deliver `Deadline { thread, step, confirm }` after
+    /// the work deadline (`confirm: false`) or after [`HANG_CONFIRM`] (`true`).
+    ArmWatchdog { thread: u16, step: u64, confirm: bool },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -143,7 +151,7 @@ impl MainThread {
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.waiting_round = None;
                 slot.running_step = Some(step);
-                out.push(MainOutput::ArmWatchdog { thread, step });
+                out.push(MainOutput::ArmWatchdog { thread, step, confirm: false });
             }
             MainInput::StepFinished { thread, step } => {
                 let slot = &mut self.slots[usize::from(thread)];
@@ -151,9 +159,14 @@ impl MainThread {
                     slot.running_step = None;
                 }
             }
-            MainInput::Deadline { thread, step } => {
-                if self.slots[usize::from(thread)].running_step == Some(step) {
+            MainInput::Deadline { thread, step, confirm } => {
+                if self.slots[usize::from(thread)].running_step != Some(step) {
+                    return;
+                }
+                if confirm {
                     self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
+                } else {
+                    out.push(MainOutput::ArmWatchdog { thread, step, confirm: true });
                 }
             }
             MainInput::Faulted { thread, kind } => {
@@ -219,15 +232,29 @@ mod tests {
     }
 
     #[test]
+    fn a_step_that_ends_between_deadline_and_confirmation_is_no_hang() {
+        // As when a paused node wakes and all its overdue timers fire at once.
+        let mut main = MainThread::new(1);
+        let mut out = vec![];
+        main.step(MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
+        main.step(MainInput::Deadline { thread: 0, step: 1, confirm: false }, &mut out);
+        main.step(MainInput::StepFinished { thread: 0, step: 1 }, &mut out);
+        main.step(MainInput::Deadline { thread: 0, step: 1, confirm: true }, &mut out);
+        assert!(!main.is_gone());
+    }
+
+    #[test]
     fn a_step_past_its_deadline_is_a_hang_fault_and_unregisters_once() {
         let mut main = MainThread::new(1);
         let mut out = vec![];
         main.step(MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
         main.step(MainInput::StepFinished { thread: 0, step: 1 }, &mut out);
-        main.step(MainInput::Deadline { thread: 0, step: 1 }, &mut out);
+        main.step(MainInput::Deadline { thread: 0, step: 1, confirm: false }, &mut out);
         assert!(!main.is_gone(), "a finished step's deadline is no fault");
         main.step(MainInput::StepStarted { thread: 0, step: 2 }, &mut out);
-        main.step(MainInput::Deadline { thread: 0, step: 2 }, &mut out);
+        main.step(MainInput::Deadline { thread: 0, step: 2, confirm: false }, &mut out);
+        assert!(!main.is_gone(), "a hang is confirmed by a second look");
+        main.step(MainInput::Deadline { thread: 0, step: 2, confirm: true }, &mut out);
         main.step(MainInput::Faulted { thread: 0, kind: FaultKind::Panic }, &mut out);
         let unregisters: Vec<_> = out.iter().filter(|o| matches!(o, MainOutput::Unregister { .. })).collect();
         assert_eq!(

@@ -62,8 +62,8 @@ mod tests {
         let mut d = RoundDriver::new(Barrier::default(), m(0));
         d.on_view(&view(1, 0, &[0, 1, 2], &[0, 1, 2], &[]));
         let r = round_of(d.step());
-        d.on_ack(m(0), r, b"null");
-        d.on_ack(m(1), r, b"null");
+        let _ = d.on_ack(m(0), r, b"null");
+        let _ = d.on_ack(m(1), r, b"null");
         assert!(!d.round_complete());
         assert_eq!(d.missing(), vec![m(2)]);
         assert_eq!(d.on_view(&view(2, 0, &[0, 1], &[], &[2])), None);
@@ -78,9 +78,9 @@ mod tests {
         d.on_view(&view(1, 0, &[0, 1], &[0, 1], &[]));
         for _ in 0..5 {
             let r = d.round() + 1;
-            d.on_ack(m(1), r, b"null");
+            let _ = d.on_ack(m(1), r, b"null");
             let r = round_of(d.step());
-            d.on_ack(m(0), r, b"null");
+            let _ = d.on_ack(m(0), r, b"null");
             assert!(d.round_complete());
         }
         let resend = d.on_view(&view(2, 0, &[0, 1, 2], &[2], &[]));
@@ -89,9 +89,23 @@ mod tests {
         // The joiner itself starts where the others are.
         let mut j = RoundDriver::new(Barrier::default(), m(2));
         j.on_view(&view(2, 2, &[0, 1, 2], &[0, 1, 2], &[]));
-        j.on_ack(m(0), 5, b"null");
-        j.on_ack(m(1), 5, b"null");
+        let _ = j.on_ack(m(0), 5, b"null");
+        let _ = j.on_ack(m(1), 5, b"null");
         assert_eq!(round_of(j.step()), 5);
+    }
+
+    #[test]
+    fn an_ack_from_a_member_behind_is_answered_with_ours() {
+        let mut d = RoundDriver::new(Barrier::default(), m(0));
+        d.on_view(&view(1, 0, &[0, 1], &[0, 1], &[]));
+        let _ = d.on_ack(m(1), 1, b"null");
+        let r = round_of(d.step());
+        let _ = d.on_ack(m(0), r, b"null");
+        let _ = d.on_ack(m(1), 2, b"null");
+        assert_eq!(round_of(d.step()), 2);
+        let reply = d.on_ack(m(1), 1, b"null").expect("a reply to the laggard");
+        assert_eq!((reply.0, reply.1), (m(1), 2));
+        assert_eq!(d.on_ack(m(3), 1, b"null"), None, "not to strangers");
     }
 
     #[test]
@@ -99,7 +113,7 @@ mod tests {
         let mut d = RoundDriver::new(Barrier { rounds: Some(1) }, m(0));
         d.on_view(&view(1, 0, &[0], &[0], &[]));
         let r = round_of(d.step());
-        d.on_ack(m(0), r, b"null");
+        let _ = d.on_ack(m(0), r, b"null");
         assert_eq!(d.step(), Next::Done("passed 1 rounds".into()));
     }
 }

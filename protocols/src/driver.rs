@@ -79,18 +79,26 @@ impl<P: Protocol> RoundDriver<P> {
         }
     }
 
-    /// An ACK arrived (the member's own included).
-    pub fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) {
-        if round < self.round || round > self.round + ROUNDS_AHEAD_MAX {
-            return;
+    /// An ACK arrived (the member's own included). If it comes from a
+    /// member of the view that is behind us, the answer is our own current
+    /// ACK, sent to that member alone: it may have missed it while its view
+    /// did not hold us yet, and it cannot finish its round without it.
+    pub fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) -> Option<(MemberId, u64, Arc<[u8]>)> {
+        if round < self.round {
+            let behind = from != self.me && self.view.contains(&from);
+            return behind.then(|| self.my_ack.clone().map(|ack| (from, self.round, ack))).flatten();
+        }
+        if round > self.round + ROUNDS_AHEAD_MAX {
+            return None;
         }
         let Ok(ack) = serde_json::from_slice::<P::Ack>(payload) else {
             self.malformed += 1;
-            return;
+            return None;
         };
         let latest = self.latest.entry(from.clone()).or_insert(0);
         *latest = (*latest).max(round);
         self.acks.entry(round).or_default().insert(from, ack);
+        None
     }
 
     /// Every member of the current view has ACKed this round (or a later one).
@@ -143,7 +151,7 @@ impl<P: Protocol> RoundDriver<P> {
 pub trait ErasedDriver: Send + std::fmt::Debug {
     fn protocol_name(&self) -> &'static str;
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next>;
-    fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]);
+    fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) -> Option<(MemberId, u64, Arc<[u8]>)>;
     fn round_complete(&self) -> bool;
     fn missing(&self) -> Vec<MemberId>;
     fn round(&self) -> u64;
@@ -158,7 +166,7 @@ impl<P: Protocol> ErasedDriver for RoundDriver<P> {
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
         RoundDriver::on_view(self, change)
     }
-    fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) {
+    fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) -> Option<(MemberId, u64, Arc<[u8]>)> {
         RoundDriver::on_ack(self, from, round, payload)
     }
     fn round_complete(&self) -> bool {

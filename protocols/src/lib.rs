@@ -25,9 +25,9 @@
 //!     members: vec![member(0), member(1)], joined: vec![member(0), member(1)], left: vec![],
 //! });
 //! let Next::Send { round, .. } = driver.step() else { panic!() };
-//! driver.on_ack(member(0), round, b"null");
+//! let _ = driver.on_ack(member(0), round, b"null");
 //! assert!(!driver.round_complete(), "db@n1 has not ACKed yet");
-//! driver.on_ack(member(1), round, b"null");
+//! let _ = driver.on_ack(member(1), round, b"null");
 //! assert!(driver.round_complete());
 //! ```
 

@@ -138,6 +138,9 @@ impl<'a> Index<'a> {
                     self.registered_at.insert(member.clone(), e.at);
                 }
                 TraceEvent::View { change } => {
+                    // An excluded node's members come back under new ids
+                    // without registering again: they first show up here.
+                    self.registered_at.entry(change.me.clone()).or_insert(e.at);
                     self.group_of.entry(change.me.clone()).or_insert_with(|| change.group.clone());
                     self.views.entry(change.me.clone()).or_default().push((e.at, change));
                 }
@@ -187,13 +190,20 @@ impl<'a> Index<'a> {
         found.map_or(at, |f| t(f.at))
     }
 
-    /// Members alive (registered, not departed) on `node` at time `at`.
+    /// Members alive on `node` at time `at`: registered, not departed, and
+    /// not since renamed (a newer id of the same job on the same node).
     fn members_on(&self, node: NodeId, at: Time) -> Vec<MemberId> {
-        self.registered_at
-            .iter()
-            .filter(|(m, r)| m.node == node && **r <= at)
-            .filter(|(m, _)| !self.departures.iter().any(|d| d.member == **m && d.at <= at))
-            .map(|(m, _)| m.clone())
+        let mut latest: BTreeMap<&Name, (&MemberId, Time)> = BTreeMap::new();
+        for (m, r) in &self.registered_at {
+            if m.node == node && *r <= at && latest.get(&m.job).is_none_or(|(_, t)| *t <= *r) {
+                latest.insert(&m.job, (m, *r));
+            }
+        }
+        latest
+            .into_values()
+            .map(|(m, _)| m)
+            .filter(|m| !self.departures.iter().any(|d| d.member == **m && d.at <= at))
+            .cloned()
             .collect()
     }
 

@@ -15,7 +15,7 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use vigil_engine::job::{FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem};
+use vigil_engine::job::{FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem, HANG_CONFIRM};
 use vigil_engine::{Dest, Event, Input, LocalKey, MemberId, Name, NodeId, Time};
 use vigil_protocols::{ErasedDriver, Next};
 
@@ -169,12 +169,12 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                     let q = if queue == Queue::Response { resp } else { work };
                     let _ = q.unbounded_send(item);
                 }
-                MainOutput::ArmWatchdog { thread, step } => {
+                MainOutput::ArmWatchdog { thread, step, confirm } => {
                     let inbox = ctx.inbox_tx.clone();
-                    let deadline = ctx.work_deadline;
+                    let wait = if confirm { HANG_CONFIRM.to_std() } else { ctx.work_deadline };
                     madsim::task::spawn(async move {
-                        madsim::time::sleep(deadline).await;
-                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Deadline { thread, step }));
+                        madsim::time::sleep(wait).await;
+                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Deadline { thread, step, confirm }));
                     });
                 }
                 MainOutput::Unregister { reason, fault } => {
@@ -311,7 +311,11 @@ async fn work_thread(
             }
             WorkItem::Message { from, msg } => {
                 if let Some(d) = driver.as_mut() {
-                    d.on_ack(from, msg.round, &msg.payload);
+                    if let Some((to, round, payload)) = d.on_ack(from, msg.round, &msg.payload) {
+                        let msg = JobMsg { thread, round, payload };
+                        let send = Input::Send { key: ctx.key, to: Dest::Member(to), payload: msg };
+                        let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+                    }
                 }
             }
         }
