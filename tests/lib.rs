@@ -1,1 +1,104 @@
-//! Shared helpers for the integration tests.
+//! Helpers for vigil's integration tests: find the example scenarios, run
+//! one under a seed, read the results. Test bodies read given, faults,
+//! expectations; these helpers keep them that short.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use vigil_sim::check::{self, CheckResult};
+use vigil_sim::scenario::{self, Scenario};
+use vigil_sim::world::{self, Mutation, RunOutput};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Every scenario file in `scenarios/`, sorted by name.
+pub fn scenario_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("a readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Loads `scenarios/<name>.toml`.
+pub fn load(name: &str) -> Scenario {
+    let path = root().join("scenarios").join(format!("{name}.toml"));
+    scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Parses a scenario written inline in a test.
+pub fn parse(text: &str) -> Scenario {
+    scenario::parse("inline.toml", text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A finished run and its checks.
+pub struct Checked {
+    pub out: RunOutput,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Checked {
+    /// The names of the checks that found violations.
+    pub fn failed(&self) -> BTreeSet<String> {
+        self.checks
+            .iter()
+            .filter(|c| !c.violations.is_empty())
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Every violation, one per line.
+    pub fn violations(&self) -> String {
+        let v: Vec<String> = self
+            .checks
+            .iter()
+            .flat_map(|c| c.violations.iter())
+            .map(|v| v.to_string())
+            .collect();
+        v.join("\n")
+    }
+
+    /// The membership changes, one line each, as main threads took them.
+    pub fn history(&self) -> String {
+        let mut s = String::new();
+        for (at, c) in self.out.trace.views() {
+            let left: Vec<String> = c.left.iter().map(|(m, r)| format!("{m} ({r})")).collect();
+            let joined: Vec<String> = c.joined.iter().map(|m| m.to_string()).collect();
+            let members: Vec<String> = c.members.iter().map(|m| m.to_string()).collect();
+            s.push_str(&format!(
+                "{:>10.3}ms {} {} view {} [{}] joined [{}] left [{}]\n",
+                at.as_millis_f64(),
+                c.me,
+                c.group,
+                c.view,
+                members.join(", "),
+                joined.join(", "),
+                left.join(", ")
+            ));
+        }
+        s
+    }
+}
+
+/// Runs a scenario under `seed`, with an optional broken variant, and checks it.
+pub fn run(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> Checked {
+    let out = world::run_mutated(scenario, seed, mutation);
+    let checks = check::check(&out, scenario, &world::engine_config(scenario));
+    Checked { out, checks }
+}
+
+/// How many seeds each example scenario runs in `cargo test`:
+/// `VIGIL_SEEDS` (default 20).
+pub fn seeds() -> u64 {
+    std::env::var("VIGIL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}

@@ -1,1 +1,117 @@
+//! Every example scenario passes every check over many seeds, and every run
+//! is deterministic.
 
+use vigil_tests::{load, run, scenario_files, seeds};
+
+/// One test per example, so they run in parallel; `every_example_is_tested`
+/// keeps this list complete.
+const EXAMPLES: &[&str] = &[
+    "delay-loss-no-false-removal",
+    "job-kill",
+    "job-leave-join",
+    "leader-crash",
+    "many-faults",
+    "node-crash-restart",
+    "node-pause",
+    "partition-heal",
+    "quickstart",
+    "two-groups",
+    "work-thread-error",
+    "work-thread-hang",
+];
+
+fn passes_over_seeds(name: &str) {
+    let scenario = load(name);
+    let mut failures = Vec::new();
+    for seed in 1..=seeds() {
+        let checked = run(&scenario, seed, None);
+        if !checked.failed().is_empty() {
+            failures.push(format!(
+                "seed {seed}: {}\n  replay: vigil run scenarios/{name}.toml --seed {seed}",
+                checked.violations()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{name}: {} of {} seeds failed:\n{}",
+        failures.len(),
+        seeds(),
+        failures.join("\n")
+    );
+}
+
+macro_rules! examples {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(#[test] fn $test() { passes_over_seeds($name); })*
+    };
+}
+
+examples! {
+    delay_loss_no_false_removal => "delay-loss-no-false-removal",
+    job_kill => "job-kill",
+    job_leave_join => "job-leave-join",
+    leader_crash => "leader-crash",
+    many_faults => "many-faults",
+    node_crash_restart => "node-crash-restart",
+    node_pause => "node-pause",
+    partition_heal => "partition-heal",
+    quickstart => "quickstart",
+    two_groups => "two-groups",
+    work_thread_error => "work-thread-error",
+    work_thread_hang => "work-thread-hang",
+}
+
+#[test]
+fn every_example_is_tested() {
+    let on_disk: Vec<String> = scenario_files()
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        on_disk, EXAMPLES,
+        "add new scenario files to EXAMPLES and to the examples! list"
+    );
+}
+
+#[test]
+fn same_seed_same_trace_for_every_example() {
+    for name in EXAMPLES {
+        let scenario = load(name);
+        let a = run(&scenario, 3, None);
+        let b = run(&scenario, 3, None);
+        assert_eq!(a.out.trace.hash(), b.out.trace.hash(), "{name}");
+        assert_eq!(a.out.trace.entries, b.out.trace.entries, "{name}");
+    }
+}
+
+#[test]
+fn different_seeds_give_different_runs() {
+    let scenario = load("quickstart");
+    let a = run(&scenario, 1, None);
+    let b = run(&scenario, 2, None);
+    assert_ne!(a.out.trace.hash(), b.out.trace.hash());
+}
+
+/// madsim's own check: it runs the body twice and compares every random draw.
+#[test]
+fn madsim_determinism_check_passes() {
+    fn body() -> impl std::future::Future<Output = vigil_sim::world::RunOutput> {
+        let scenario = vigil_sim::scenario::parse(
+            "many-faults.toml",
+            include_str!("../scenarios/many-faults.toml"),
+        )
+        .expect("a valid scenario");
+        vigil_sim::world::simulate(scenario, 5, None)
+    }
+    let mut config = madsim::Config::default();
+    config.net.send_latency =
+        std::time::Duration::from_millis(1)..std::time::Duration::from_millis(10);
+    let out = madsim::runtime::Runtime::check_determinism(5, config, body);
+    assert!(!out.trace.entries.is_empty());
+}

@@ -45,6 +45,18 @@ pub struct Config {
     /// The longest one-way latency the network normally shows; sets the
     /// retransmission timeout and the gather window.
     pub latency_max: Dur,
+    /// A deliberately broken variant, for showing that checkers bite.
+    pub mutation: Option<EngineMutation>,
+}
+
+/// Deliberately broken variants of the engine. Tests use them to show that
+/// vigil's checkers catch the bugs they exist for; nothing else should.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineMutation {
+    /// View ids from a plain counter (the highest id seen, plus one), the
+    /// pitfall that gives two sides of a partition the same id for different
+    /// member lists.
+    PlainCounterViewIds,
 }
 
 impl Config {
@@ -109,26 +121,51 @@ pub enum Dest {
 pub enum Input<P> {
     /// Time passed; timers are due (see [`Engine::poll_timeout`]).
     Tick,
-    Packet { from: NodeId, packet: Packet<P> },
+    Packet {
+        from: NodeId,
+        packet: Packet<P>,
+    },
     /// A job's main thread joins `group`.
-    Register { key: LocalKey, job: Name, group: Name },
+    Register {
+        key: LocalKey,
+        job: Name,
+        group: Name,
+    },
     /// A job's main thread leaves its group, gracefully or after a fault.
-    Unregister { key: LocalKey, reason: LeaveReason },
+    Unregister {
+        key: LocalKey,
+        reason: LeaveReason,
+    },
     /// A job's connection closed without an unregister: it died.
-    Closed { key: LocalKey },
+    Closed {
+        key: LocalKey,
+    },
     /// A member sends a message through the engine.
-    Send { key: LocalKey, to: Dest, payload: P },
+    Send {
+        key: LocalKey,
+        to: Dest,
+        payload: P,
+    },
 }
 
 /// Everything an engine asks its driver to do or report.
 #[derive(Clone, Debug)]
 pub enum Output<P> {
-    Send { to: NodeId, packet: Packet<P> },
-    Deliver { key: LocalKey, event: Event<P> },
+    Send {
+        to: NodeId,
+        packet: Packet<P>,
+    },
+    Deliver {
+        key: LocalKey,
+        event: Event<P>,
+    },
     /// Write this to stable storage; hand it back to [`Engine::new`] on restart.
     Persist(Durable),
     /// This engine installed a node view (for traces and diagrams).
-    NodeView { view: ViewId, members: Vec<NodeId> },
+    NodeView {
+        view: ViewId,
+        members: Vec<NodeId>,
+    },
 }
 
 /// What a job's main thread receives from its engine.
@@ -166,7 +203,11 @@ pub struct NodeView {
 
 impl NodeView {
     pub fn leader(&self) -> NodeId {
-        *self.members.keys().next().expect("a node view is never empty")
+        *self
+            .members
+            .keys()
+            .next()
+            .expect("a node view is never empty")
     }
     fn has(&self, node: NodeId, inc: Incarnation) -> bool {
         self.members.get(&node) == Some(&inc)
@@ -218,24 +259,54 @@ pub struct Packet<P> {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Body<P> {
-    Heartbeat { view: ViewId, ack: Option<LinkAck> },
+    Heartbeat {
+        view: ViewId,
+        ack: Option<LinkAck>,
+    },
     /// "You are not in my view `view`."
-    NotMember { view: ViewId },
-    Probe { view: NodeView },
-    Gather { view: ViewId, suspects: Vec<NodeId> },
-    Install { view: NodeView },
-    InstallAck { view: ViewId, state: LocalState },
-    Data { to_inc: Incarnation, data: LinkData<LinkMsg<P>>, ack: Option<LinkAck> },
-    Ack { to_inc: Incarnation, ack: LinkAck },
+    NotMember {
+        view: ViewId,
+    },
+    Probe {
+        view: NodeView,
+    },
+    Gather {
+        view: ViewId,
+        suspects: Vec<NodeId>,
+    },
+    Install {
+        view: NodeView,
+    },
+    InstallAck {
+        view: ViewId,
+        state: LocalState,
+    },
+    Data {
+        to_inc: Incarnation,
+        data: LinkData<LinkMsg<P>>,
+        ack: Option<LinkAck>,
+    },
+    Ack {
+        to_inc: Incarnation,
+        ack: LinkAck,
+    },
 }
 
 #[derive(Debug)]
 enum Phase {
     Normal,
     /// Lost the leader; listening for the others that did.
-    Gathering { until: Time, suspects: BTreeSet<NodeId>, heard: BTreeMap<NodeId, Incarnation> },
+    Gathering {
+        until: Time,
+        suspects: BTreeSet<NodeId>,
+        heard: BTreeMap<NodeId, Incarnation>,
+    },
     /// Gathered; waiting for the chosen candidate's install.
-    Awaiting { candidate: NodeId, until: Time, suspects: BTreeSet<NodeId> },
+    Awaiting {
+        candidate: NodeId,
+        until: Time,
+        suspects: BTreeSet<NodeId>,
+    },
 }
 
 #[derive(Debug)]
@@ -295,14 +366,30 @@ impl<P: Clone> Engine<P> {
     /// Boots an engine. `durable` is what it persisted in its previous life
     /// (default on first boot); the engine starts a new incarnation alone in
     /// its own view, and probes the cluster at once.
-    pub fn new(cfg: Config, me: NodeId, durable: Durable, now: Time, out: &mut Vec<Output<P>>) -> Engine<P> {
-        assert!(cfg.nodes > 0 && me.0 < cfg.nodes, "node {me} outside a cluster of {}", cfg.nodes);
+    pub fn new(
+        cfg: Config,
+        me: NodeId,
+        durable: Durable,
+        now: Time,
+        out: &mut Vec<Output<P>>,
+    ) -> Engine<P> {
+        assert!(
+            cfg.nodes > 0 && me.0 < cfg.nodes,
+            "node {me} outside a cluster of {}",
+            cfg.nodes
+        );
         assert!(cfg.failure_timeout > cfg.heartbeat_interval);
-        let durable = Durable { incarnation: Incarnation(durable.incarnation.0 + 1), max_view: durable.max_view };
+        let durable = Durable {
+            incarnation: Incarnation(durable.incarnation.0 + 1),
+            max_view: durable.max_view,
+        };
         let mut engine = Engine {
             me,
             durable,
-            view: NodeView { id: ViewId(0), members: BTreeMap::new() },
+            view: NodeView {
+                id: ViewId(0),
+                members: BTreeMap::new(),
+            },
             phase: Phase::Normal,
             leader_heard: now,
             heard: BTreeMap::new(),
@@ -341,7 +428,10 @@ impl<P: Clone> Engine<P> {
     }
     pub fn stats(&self) -> EngineStats {
         let overflow = self.links.values().map(|l| l.dropped_overflow).sum();
-        EngineStats { link_overflow: overflow, ..self.stats }
+        EngineStats {
+            link_overflow: overflow,
+            ..self.stats
+        }
     }
 
     /// The one entry point: feed an input, collect outputs.
@@ -406,8 +496,12 @@ impl<P: Clone> Engine<P> {
         let n = u64::from(self.cfg.nodes);
         let me = u64::from(self.me.0);
         let floor = self.durable.max_view.0 + 1;
-        let id = floor + (me + n - floor % n) % n;
-        assert!(id >= floor && id % n == me);
+        let id = if self.cfg.mutation == Some(EngineMutation::PlainCounterViewIds) {
+            floor
+        } else {
+            floor + (me + n - floor % n) % n
+        };
+        assert!(id >= floor && (id % n == me || self.cfg.mutation.is_some()));
         self.durable.max_view = ViewId(id);
         out.push(Output::Persist(self.durable));
         ViewId(id)
@@ -419,7 +513,10 @@ impl<P: Clone> Engine<P> {
 
     fn install_singleton(&mut self, now: Time, out: &mut Vec<Output<P>>) {
         let id = self.next_view_id(out);
-        let view = NodeView { id, members: BTreeMap::from([(self.me, self.durable.incarnation)]) };
+        let view = NodeView {
+            id,
+            members: BTreeMap::from([(self.me, self.durable.incarnation)]),
+        };
         self.install(now, view, out);
         self.states = BTreeMap::from([(self.me, self.local_state())]);
         self.groups.clear();
@@ -429,7 +526,10 @@ impl<P: Clone> Engine<P> {
 
     /// Makes `view` this node's view: links follow its members.
     fn install(&mut self, now: Time, view: NodeView, out: &mut Vec<Output<P>>) {
-        assert!(view.has(self.me, self.durable.incarnation), "a node only installs views that hold it");
+        assert!(
+            view.has(self.me, self.durable.incarnation),
+            "a node only installs views that hold it"
+        );
         assert!(view.id > self.view.id, "node view ids only grow");
         self.observe(view.id);
         let old = std::mem::replace(&mut self.view, view);
@@ -445,15 +545,25 @@ impl<P: Clone> Engine<P> {
             .iter()
             .filter(|(n, _)| **n != self.me)
             .map(|(n, inc)| {
-                let kept = if old.members.get(n) == Some(inc) { old_heard.get(n).copied() } else { None };
+                let kept = if old.members.get(n) == Some(inc) {
+                    old_heard.get(n).copied()
+                } else {
+                    None
+                };
                 (*n, kept.unwrap_or(now))
             })
             .collect();
         self.next_heartbeat = now;
         let view_id = self.view.id;
-        self.links.retain(|node, _| old.members.get(node) == self.view.members.get(node));
-        let new_peers: Vec<NodeId> =
-            self.view.members.keys().copied().filter(|n| *n != self.me && !self.links.contains_key(n)).collect();
+        self.links
+            .retain(|node, _| old.members.get(node) == self.view.members.get(node));
+        let new_peers: Vec<NodeId> = self
+            .view
+            .members
+            .keys()
+            .copied()
+            .filter(|n| *n != self.me && !self.links.contains_key(n))
+            .collect();
         for node in new_peers {
             self.link_session += 1;
             // Sessions must grow across this node's lives too: fold in the view id.
@@ -467,15 +577,27 @@ impl<P: Clone> Engine<P> {
             self.states.clear();
             self.groups.clear();
         }
-        out.push(Output::NodeView { view: self.view.id, members: self.view.members.keys().copied().collect() });
+        out.push(Output::NodeView {
+            view: self.view.id,
+            members: self.view.members.keys().copied().collect(),
+        });
     }
 
     /// Leader: propose `members` as the next view.
-    fn start_install(&mut self, now: Time, members: BTreeMap<NodeId, Incarnation>, out: &mut Vec<Output<P>>) {
+    fn start_install(
+        &mut self,
+        now: Time,
+        members: BTreeMap<NodeId, Incarnation>,
+        out: &mut Vec<Output<P>>,
+    ) {
         assert_eq!(members.get(&self.me), Some(&self.durable.incarnation));
         let id = self.next_view_id(out);
         let view = NodeView { id, members };
-        assert_eq!(view.leader(), self.me, "only the lowest node installs a view");
+        assert_eq!(
+            view.leader(),
+            self.me,
+            "only the lowest node installs a view"
+        );
         self.install(now, view.clone(), out);
         let acks = BTreeMap::from([(self.me, self.local_state())]);
         self.installing = Some(Installing {
@@ -494,7 +616,12 @@ impl<P: Clone> Engine<P> {
             if *node != self.me && (all || !inst.acks.contains_key(node)) {
                 out.push(Output::Send {
                     to: *node,
-                    packet: Packet { from_inc: self.durable.incarnation, body: Body::Install { view: inst.view.clone() } },
+                    packet: Packet {
+                        from_inc: self.durable.incarnation,
+                        body: Body::Install {
+                            view: inst.view.clone(),
+                        },
+                    },
                 });
             }
         }
@@ -512,8 +639,11 @@ impl<P: Clone> Engine<P> {
         assert_eq!(inst.view.id, self.view.id);
         self.states = inst.acks;
         self.groups.clear();
-        let reported: Vec<GroupView> =
-            self.states.values().flat_map(|s| s.installed.values().cloned()).collect();
+        let reported: Vec<GroupView> = self
+            .states
+            .values()
+            .flat_map(|s| s.installed.values().cloned())
+            .collect();
         for gv in &reported {
             self.observe(gv.id);
         }
@@ -525,10 +655,20 @@ impl<P: Clone> Engine<P> {
         let heard = BTreeMap::from([(self.me, self.durable.incarnation)]);
         for node in self.view.members.keys() {
             if *node != self.me && !suspects.contains(node) {
-                out.push(self.packet(*node, Body::Gather { view: self.view.id, suspects: suspects.iter().copied().collect() }));
+                out.push(self.packet(
+                    *node,
+                    Body::Gather {
+                        view: self.view.id,
+                        suspects: suspects.iter().copied().collect(),
+                    },
+                ));
             }
         }
-        self.phase = Phase::Gathering { until: now + self.cfg.gather_window(), suspects, heard };
+        self.phase = Phase::Gathering {
+            until: now + self.cfg.gather_window(),
+            suspects,
+            heard,
+        };
     }
 
     fn become_excluded(&mut self, now: Time, out: &mut Vec<Output<P>>) {
@@ -558,15 +698,26 @@ impl<P: Clone> Engine<P> {
             Leader,
         }
         let action = match &mut self.phase {
-            Phase::Gathering { until, suspects, heard } if now >= *until => {
-                let candidate = *heard.keys().find(|n| !suspects.contains(n)).expect("self is heard");
+            Phase::Gathering {
+                until,
+                suspects,
+                heard,
+            } if now >= *until => {
+                let candidate = *heard
+                    .keys()
+                    .find(|n| !suspects.contains(n))
+                    .expect("self is heard");
                 if candidate == self.me {
                     Action::Install(std::mem::take(heard))
                 } else {
                     Action::Await(candidate, std::mem::take(suspects))
                 }
             }
-            Phase::Awaiting { candidate, until, suspects } if now >= *until => {
+            Phase::Awaiting {
+                candidate,
+                until,
+                suspects,
+            } if now >= *until => {
                 let mut suspects = std::mem::take(suspects);
                 suspects.insert(*candidate);
                 Action::Gather(suspects)
@@ -585,7 +736,11 @@ impl<P: Clone> Engine<P> {
             Action::None => {}
             Action::Install(members) => self.start_install(now, members, out),
             Action::Await(candidate, suspects) => {
-                self.phase = Phase::Awaiting { candidate, until: now + self.cfg.failure_timeout, suspects };
+                self.phase = Phase::Awaiting {
+                    candidate,
+                    until: now + self.cfg.failure_timeout,
+                    suspects,
+                };
             }
             Action::Gather(suspects) => self.start_gather(now, suspects, out),
             Action::Leader => self.on_leader_timers(now, out),
@@ -595,13 +750,24 @@ impl<P: Clone> Engine<P> {
             if matches!(self.phase, Phase::Normal) {
                 let leader = self.view.leader();
                 let targets: Vec<NodeId> = if leader == self.me {
-                    self.view.members.keys().copied().filter(|n| *n != self.me).collect()
+                    self.view
+                        .members
+                        .keys()
+                        .copied()
+                        .filter(|n| *n != self.me)
+                        .collect()
                 } else {
                     vec![leader]
                 };
                 for node in targets {
                     let ack = self.take_ack(node);
-                    out.push(self.packet(node, Body::Heartbeat { view: self.view.id, ack }));
+                    out.push(self.packet(
+                        node,
+                        Body::Heartbeat {
+                            view: self.view.id,
+                            ack,
+                        },
+                    ));
                 }
             }
         }
@@ -609,8 +775,12 @@ impl<P: Clone> Engine<P> {
 
     fn on_leader_timers(&mut self, now: Time, out: &mut Vec<Output<P>>) {
         let timeout = self.cfg.failure_timeout;
-        let dead: Vec<NodeId> =
-            self.heard.iter().filter(|(_, t)| now.saturating_sub(**t) > timeout).map(|(n, _)| *n).collect();
+        let dead: Vec<NodeId> = self
+            .heard
+            .iter()
+            .filter(|(_, t)| now.saturating_sub(**t) > timeout)
+            .map(|(n, _)| *n)
+            .collect();
         if let Some(inst) = &mut self.installing {
             let silent = dead.iter().any(|n| !inst.acks.contains_key(n));
             if now >= inst.deadline || silent {
@@ -620,7 +790,9 @@ impl<P: Clone> Engine<P> {
                     .view
                     .members
                     .iter()
-                    .filter(|(n, _)| inst.acks.contains_key(n) || (now < inst.deadline && !dead.contains(n)))
+                    .filter(|(n, _)| {
+                        inst.acks.contains_key(n) || (now < inst.deadline && !dead.contains(n))
+                    })
                     .map(|(n, i)| (*n, *i))
                     .collect();
                 self.start_install(now, members, out);
@@ -652,7 +824,12 @@ impl<P: Clone> Engine<P> {
             for k in 0..self.cfg.nodes {
                 let node = NodeId(k);
                 if !self.view.members.contains_key(&node) {
-                    out.push(self.packet(node, Body::Probe { view: self.view.clone() }));
+                    out.push(self.packet(
+                        node,
+                        Body::Probe {
+                            view: self.view.clone(),
+                        },
+                    ));
                 }
             }
         }
@@ -662,7 +839,13 @@ impl<P: Clone> Engine<P> {
 
     fn packet(&self, _to: NodeId, body: Body<P>) -> Output<P> {
         let to = _to;
-        Output::Send { to, packet: Packet { from_inc: self.durable.incarnation, body } }
+        Output::Send {
+            to,
+            packet: Packet {
+                from_inc: self.durable.incarnation,
+                body,
+            },
+        }
     }
 
     fn on_packet(&mut self, now: Time, from: NodeId, packet: Packet<P>, out: &mut Vec<Output<P>>) {
@@ -706,17 +889,32 @@ impl<P: Clone> Engine<P> {
                     Phase::Gathering { heard, .. } => {
                         if heard.insert(from, inc).is_none() {
                             let me_suspects = Vec::new();
-                            out.push(self.packet(from, Body::Gather { view, suspects: me_suspects }));
+                            out.push(self.packet(
+                                from,
+                                Body::Gather {
+                                    view,
+                                    suspects: me_suspects,
+                                },
+                            ));
                         }
                     }
                     Phase::Awaiting { .. } => {
-                        out.push(self.packet(from, Body::Gather { view, suspects: Vec::new() }));
+                        out.push(self.packet(
+                            from,
+                            Body::Gather {
+                                view,
+                                suspects: Vec::new(),
+                            },
+                        ));
                     }
                     Phase::Normal => {}
                 }
             }
             Body::Install { view } => {
-                if view.id < self.view.id || !view.has(self.me, self.durable.incarnation) || view.leader() != from {
+                if view.id < self.view.id
+                    || !view.has(self.me, self.durable.incarnation)
+                    || view.leader() != from
+                {
                     return;
                 }
                 self.observe(view.id);
@@ -727,7 +925,13 @@ impl<P: Clone> Engine<P> {
                 if self.view.id == view_id && self.view.leader() == from {
                     self.leader_heard = now;
                     let state = self.local_state();
-                    out.push(self.packet(from, Body::InstallAck { view: self.view.id, state }));
+                    out.push(self.packet(
+                        from,
+                        Body::InstallAck {
+                            view: self.view.id,
+                            state,
+                        },
+                    ));
                 }
             }
             Body::InstallAck { view, state } => {
@@ -778,7 +982,9 @@ impl<P: Clone> Engine<P> {
             self.defer_merge_until = now + self.cfg.probe_interval();
             self.merge.clear();
             self.merge_at = None;
-            let probe = Body::Probe { view: self.view.clone() };
+            let probe = Body::Probe {
+                view: self.view.clone(),
+            };
             out.push(self.packet(from, probe));
         }
     }
@@ -798,7 +1004,13 @@ impl<P: Clone> Engine<P> {
                 let groups: BTreeSet<Name> = state
                     .registrations
                     .keys()
-                    .chain(self.states.get(&from).map(|s| s.registrations.keys()).into_iter().flatten())
+                    .chain(
+                        self.states
+                            .get(&from)
+                            .map(|s| s.registrations.keys())
+                            .into_iter()
+                            .flatten(),
+                    )
                     .cloned()
                     .collect();
                 self.states.insert(from, state);
@@ -819,7 +1031,10 @@ impl<P: Clone> Engine<P> {
     fn local_state(&self) -> LocalState {
         let mut registrations: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
         for local in self.locals.values() {
-            registrations.entry(local.group.clone()).or_default().push(local.id.clone());
+            registrations
+                .entry(local.group.clone())
+                .or_default()
+                .push(local.id.clone());
         }
         for ids in registrations.values_mut() {
             ids.sort();
@@ -834,13 +1049,21 @@ impl<P: Clone> Engine<P> {
     /// Leader: issue a new view for every group whose members changed.
     /// After an install, `reported` holds the views the members had, so an
     /// unchanged group keeps its view id instead of getting a new one.
-    fn recompute_groups(&mut self, now: Time, reported: Option<Vec<GroupView>>, out: &mut Vec<Output<P>>) {
+    fn recompute_groups(
+        &mut self,
+        now: Time,
+        reported: Option<Vec<GroupView>>,
+        out: &mut Vec<Output<P>>,
+    ) {
         assert_eq!(self.view.leader(), self.me);
         let mut computed: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
         for (node, state) in &self.states {
             assert!(self.view.members.contains_key(node));
             for (group, ids) in &state.registrations {
-                computed.entry(group.clone()).or_default().extend(ids.iter().cloned());
+                computed
+                    .entry(group.clone())
+                    .or_default()
+                    .extend(ids.iter().cloned());
             }
         }
         for group in self.groups.keys() {
@@ -878,11 +1101,26 @@ impl<P: Clone> Engine<P> {
                 .map(|(_, m, r)| (m.clone(), *r))
                 .collect();
             let id = self.next_view_id(out);
-            let gv = GroupView { group: group.clone(), id, node_view: self.view.id, members, reasons };
+            let gv = GroupView {
+                group: group.clone(),
+                id,
+                node_view: self.view.id,
+                members,
+                reasons,
+            };
             self.groups.insert(group, gv.clone());
-            let peers: Vec<NodeId> = self.view.members.keys().copied().filter(|n| *n != self.me).collect();
+            let peers: Vec<NodeId> = self
+                .view
+                .members
+                .keys()
+                .copied()
+                .filter(|n| *n != self.me)
+                .collect();
             for node in peers {
-                self.links.get_mut(&node).expect("a link to every member").push(LinkMsg::GroupView(gv.clone()));
+                self.links
+                    .get_mut(&node)
+                    .expect("a link to every member")
+                    .push(LinkMsg::GroupView(gv.clone()));
             }
             self.apply_group_view(gv, out);
         }
@@ -902,7 +1140,11 @@ impl<P: Clone> Engine<P> {
                 continue;
             }
             let me = local.id.clone();
-            let prev: Vec<MemberId> = local.view.as_ref().map(|v| v.members.clone()).unwrap_or_default();
+            let prev: Vec<MemberId> = local
+                .view
+                .as_ref()
+                .map(|v| v.members.clone())
+                .unwrap_or_default();
             if let Some(v) = &local.view {
                 assert!(gv.id > v.id, "a member's view ids only grow");
             }
@@ -924,29 +1166,79 @@ impl<P: Clone> Engine<P> {
                 .iter()
                 .filter(|m| gv.members.binary_search(m).is_err() && !same_member(m))
                 .map(|m| {
-                    let reason = gv.reasons.iter().find(|(id, _)| id == m).map_or(LeaveReason::NodeDown, |(_, r)| *r);
+                    let reason = gv
+                        .reasons
+                        .iter()
+                        .find(|(id, _)| id == m)
+                        .map_or(LeaveReason::NodeDown, |(_, r)| *r);
                     (m.clone(), reason)
                 })
                 .collect();
-            assert!(gv.members.contains(&me), "every view a member installs contains itself");
-            let change = MembershipChange { group: gv.group.clone(), view: gv.id, me, members: gv.members.clone(), joined, left };
-            out.push(Output::Deliver { key: *key, event: Event::View(change) });
+            assert!(
+                gv.members.contains(&me),
+                "every view a member installs contains itself"
+            );
+            let change = MembershipChange {
+                group: gv.group.clone(),
+                view: gv.id,
+                me,
+                members: gv.members.clone(),
+                joined,
+                left,
+            };
+            out.push(Output::Deliver {
+                key: *key,
+                event: Event::View(change),
+            });
         }
         self.installed.insert(gv.group.clone(), gv);
     }
 
-    fn on_register(&mut self, now: Time, key: LocalKey, job: Name, group: Name, out: &mut Vec<Output<P>>) {
-        assert!(!self.locals.contains_key(&key), "a local key registers once");
+    fn on_register(
+        &mut self,
+        now: Time,
+        key: LocalKey,
+        job: Name,
+        group: Name,
+        out: &mut Vec<Output<P>>,
+    ) {
+        assert!(
+            !self.locals.contains_key(&key),
+            "a local key registers once"
+        );
         assert!(self.locals.len() < LOCAL_MEMBERS_MAX);
         self.registrations += 1;
-        let id = MemberId { job, node: self.me, node_incarnation: self.durable.incarnation, registration: self.registrations };
-        out.push(Output::Deliver { key, event: Event::Registered { me: id.clone() } });
-        self.locals.insert(key, Local { id, group, view: None });
+        let id = MemberId {
+            job,
+            node: self.me,
+            node_incarnation: self.durable.incarnation,
+            registration: self.registrations,
+        };
+        out.push(Output::Deliver {
+            key,
+            event: Event::Registered { me: id.clone() },
+        });
+        self.locals.insert(
+            key,
+            Local {
+                id,
+                group,
+                view: None,
+            },
+        );
         self.local_state_changed(now, out);
     }
 
-    fn on_departure(&mut self, now: Time, key: LocalKey, reason: LeaveReason, out: &mut Vec<Output<P>>) {
-        let Some(local) = self.locals.remove(&key) else { return };
+    fn on_departure(
+        &mut self,
+        now: Time,
+        key: LocalKey,
+        reason: LeaveReason,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(local) = self.locals.remove(&key) else {
+            return;
+        };
         if self.departed.len() >= DEPARTED_MAX {
             self.departed.pop_front();
         }
@@ -968,14 +1260,26 @@ impl<P: Clone> Engine<P> {
                 self.recompute_groups(now, None, out);
             }
         } else {
-            self.links.get_mut(&leader).expect("a link to the leader").push(LinkMsg::State(state));
+            self.links
+                .get_mut(&leader)
+                .expect("a link to the leader")
+                .push(LinkMsg::State(state));
         }
     }
 
     // ----- member messages -----
 
-    fn on_send(&mut self, _now: Time, key: LocalKey, to: Dest, payload: P, out: &mut Vec<Output<P>>) {
-        let Some(local) = self.locals.get(&key) else { return };
+    fn on_send(
+        &mut self,
+        _now: Time,
+        key: LocalKey,
+        to: Dest,
+        payload: P,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(local) = self.locals.get(&key) else {
+            return;
+        };
         let Some(view) = &local.view else { return };
         let recipients: Vec<MemberId> = match to {
             Dest::View => view.members.clone(),
@@ -993,7 +1297,11 @@ impl<P: Clone> Engine<P> {
             by_node.entry(m.node).or_default().push(m);
         }
         for (node, to) in by_node {
-            let msg = MemberMsg { from: from.clone(), to, payload: payload.clone() };
+            let msg = MemberMsg {
+                from: from.clone(),
+                to,
+                payload: payload.clone(),
+            };
             if node == self.me {
                 self.deliver_member_msg(msg, out);
             } else if let Some(link) = self.links.get_mut(&node) {
@@ -1009,9 +1317,18 @@ impl<P: Clone> Engine<P> {
             if !msg.to.contains(&local.id) {
                 continue;
             }
-            let knows_sender = local.view.as_ref().is_some_and(|v| v.members.binary_search(&msg.from).is_ok());
+            let knows_sender = local
+                .view
+                .as_ref()
+                .is_some_and(|v| v.members.binary_search(&msg.from).is_ok());
             if knows_sender {
-                out.push(Output::Deliver { key: *key, event: Event::Message { from: msg.from.clone(), payload: msg.payload.clone() } });
+                out.push(Output::Deliver {
+                    key: *key,
+                    event: Event::Message {
+                        from: msg.from.clone(),
+                        payload: msg.payload.clone(),
+                    },
+                });
             } else {
                 self.stats.ghost_dropped += 1;
             }
@@ -1031,15 +1348,31 @@ impl<P: Clone> Engine<P> {
         let ack_delay = self.cfg.ack_delay();
         let from_inc = self.durable.incarnation;
         for (node, link) in self.links.iter_mut() {
-            let Some(to_inc) = self.view.members.get(node).copied() else { continue };
-            let data = link.take_new(now).or_else(|| link.take_retransmit(now, rto));
+            let Some(to_inc) = self.view.members.get(node).copied() else {
+                continue;
+            };
+            let data = link
+                .take_new(now)
+                .or_else(|| link.take_retransmit(now, rto));
             if let Some(data) = data {
                 let ack = link.ack();
                 link.ack_sent();
-                out.push(Output::Send { to: *node, packet: Packet { from_inc, body: Body::Data { to_inc, data, ack } } });
+                out.push(Output::Send {
+                    to: *node,
+                    packet: Packet {
+                        from_inc,
+                        body: Body::Data { to_inc, data, ack },
+                    },
+                });
             } else if link.ack_due_at(ack_delay).is_some_and(|t| now >= t) {
                 if let Some(ack) = link.ack() {
-                    out.push(Output::Send { to: *node, packet: Packet { from_inc, body: Body::Ack { to_inc, ack } } });
+                    out.push(Output::Send {
+                        to: *node,
+                        packet: Packet {
+                            from_inc,
+                            body: Body::Ack { to_inc, ack },
+                        },
+                    });
                 }
                 link.ack_sent();
             }

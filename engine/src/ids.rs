@@ -26,7 +26,9 @@ impl fmt::Debug for NodeId {
 
 /// One life of a node's engine: it grows every time the engine boots, and
 /// again when the engine learns that the cluster excluded it.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 pub struct Incarnation(pub u64);
 
 /// A cheap, shared name (a job or a group).
@@ -89,7 +91,9 @@ impl fmt::Debug for MemberId {
 /// the cluster size, and each leader's ids strictly grow (the highest one is
 /// kept durable across restarts). So two leaders never issue the same id,
 /// and a plain integer still reads naturally.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 pub struct ViewId(pub u64);
 
 impl fmt::Display for ViewId {
@@ -99,11 +103,15 @@ impl fmt::Display for ViewId {
 }
 
 /// Simulated or real time, in nanoseconds since an arbitrary origin.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 pub struct Time(pub u64);
 
 /// A span of time in nanoseconds.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 pub struct Dur(pub u64);
 
 impl Dur {

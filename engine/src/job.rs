@@ -73,14 +73,30 @@ impl FaultKind {
 pub enum MainInput {
     Engine(Event<JobMsg>),
     /// Work thread `thread` now waits for the ACKs of `round`.
-    EnteredRound { thread: u16, round: u64 },
+    EnteredRound {
+        thread: u16,
+        round: u64,
+    },
     /// Work thread `thread` began local step number `step`.
-    StepStarted { thread: u16, step: u64 },
-    StepFinished { thread: u16, step: u64 },
+    StepStarted {
+        thread: u16,
+        step: u64,
+    },
+    StepFinished {
+        thread: u16,
+        step: u64,
+    },
     /// The watchdog's timer for step `step` of `thread` fired. `confirm`
     /// marks the second, short timer that confirms a hang.
-    Deadline { thread: u16, step: u64, confirm: bool },
-    Faulted { thread: u16, kind: FaultKind },
+    Deadline {
+        thread: u16,
+        step: u64,
+        confirm: bool,
+    },
+    Faulted {
+        thread: u16,
+        kind: FaultKind,
+    },
     /// The job is asked to leave its group gracefully.
     Leave,
 }
@@ -88,12 +104,23 @@ pub enum MainInput {
 /// What a main thread does about an input.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MainOutput {
-    Route { thread: u16, queue: Queue, item: WorkItem },
+    Route {
+        thread: u16,
+        queue: Queue,
+        item: WorkItem,
+    },
     /// Unregister from the engine, with this reason.
-    Unregister { reason: LeaveReason, fault: Option<(u16, FaultKind)> },
+    Unregister {
+        reason: LeaveReason,
+        fault: Option<(u16, FaultKind)>,
+    },
     /// Arm the watchdog: deliver `Deadline { thread, step, confirm }` after
     /// the work deadline (`confirm: false`) or after [`HANG_CONFIRM`] (`true`).
-    ArmWatchdog { thread: u16, step: u64, confirm: bool },
+    ArmWatchdog {
+        thread: u16,
+        step: u64,
+        confirm: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -114,7 +141,11 @@ pub struct MainThread {
 impl MainThread {
     pub fn new(work_threads: u16) -> MainThread {
         assert!((1..=WORK_THREADS_MAX).contains(&work_threads));
-        MainThread { slots: vec![Slot::default(); usize::from(work_threads)], me: None, gone: false }
+        MainThread {
+            slots: vec![Slot::default(); usize::from(work_threads)],
+            me: None,
+            gone: false,
+        }
     }
 
     pub fn me(&self) -> Option<&MemberId> {
@@ -134,14 +165,32 @@ impl MainThread {
             MainInput::Engine(Event::View(change)) => {
                 self.me = Some(change.me.clone());
                 for (t, slot) in self.slots.iter().enumerate() {
-                    let queue = if slot.waiting_round.is_some() { Queue::Response } else { Queue::Work };
-                    out.push(MainOutput::Route { thread: t as u16, queue, item: WorkItem::View(change.clone()) });
+                    let queue = if slot.waiting_round.is_some() {
+                        Queue::Response
+                    } else {
+                        Queue::Work
+                    };
+                    out.push(MainOutput::Route {
+                        thread: t as u16,
+                        queue,
+                        item: WorkItem::View(change.clone()),
+                    });
                 }
             }
             MainInput::Engine(Event::Message { from, payload }) => {
-                let Some(slot) = self.slots.get(usize::from(payload.thread)) else { return };
-                let queue = if slot.waiting_round == Some(payload.round) { Queue::Response } else { Queue::Work };
-                out.push(MainOutput::Route { thread: payload.thread, queue, item: WorkItem::Message { from, msg: payload } });
+                let Some(slot) = self.slots.get(usize::from(payload.thread)) else {
+                    return;
+                };
+                let queue = if slot.waiting_round == Some(payload.round) {
+                    Queue::Response
+                } else {
+                    Queue::Work
+                };
+                out.push(MainOutput::Route {
+                    thread: payload.thread,
+                    queue,
+                    item: WorkItem::Message { from, msg: payload },
+                });
             }
             MainInput::EnteredRound { thread, round } => {
                 let slot = &mut self.slots[usize::from(thread)];
@@ -151,7 +200,11 @@ impl MainThread {
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.waiting_round = None;
                 slot.running_step = Some(step);
-                out.push(MainOutput::ArmWatchdog { thread, step, confirm: false });
+                out.push(MainOutput::ArmWatchdog {
+                    thread,
+                    step,
+                    confirm: false,
+                });
             }
             MainInput::StepFinished { thread, step } => {
                 let slot = &mut self.slots[usize::from(thread)];
@@ -159,14 +212,22 @@ impl MainThread {
                     slot.running_step = None;
                 }
             }
-            MainInput::Deadline { thread, step, confirm } => {
+            MainInput::Deadline {
+                thread,
+                step,
+                confirm,
+            } => {
                 if self.slots[usize::from(thread)].running_step != Some(step) {
                     return;
                 }
                 if confirm {
                     self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
                 } else {
-                    out.push(MainOutput::ArmWatchdog { thread, step, confirm: true });
+                    out.push(MainOutput::ArmWatchdog {
+                        thread,
+                        step,
+                        confirm: true,
+                    });
                 }
             }
             MainInput::Faulted { thread, kind } => {
@@ -176,7 +237,12 @@ impl MainThread {
         }
     }
 
-    fn unregister(&mut self, reason: LeaveReason, fault: Option<(u16, FaultKind)>, out: &mut Vec<MainOutput>) {
+    fn unregister(
+        &mut self,
+        reason: LeaveReason,
+        fault: Option<(u16, FaultKind)>,
+        out: &mut Vec<MainOutput>,
+    ) {
         assert!(!self.gone);
         self.gone = true;
         out.push(MainOutput::Unregister { reason, fault });
@@ -189,10 +255,22 @@ mod tests {
     use crate::ids::{Incarnation, Name, NodeId, ViewId};
 
     fn member(node: u16) -> MemberId {
-        MemberId { job: Name::new("db"), node: NodeId(node), node_incarnation: Incarnation(1), registration: 1 }
+        MemberId {
+            job: Name::new("db"),
+            node: NodeId(node),
+            node_incarnation: Incarnation(1),
+            registration: 1,
+        }
     }
     fn ack(thread: u16, round: u64) -> MainInput {
-        MainInput::Engine(Event::Message { from: member(1), payload: JobMsg { thread, round, payload: Arc::from([]) } })
+        MainInput::Engine(Event::Message {
+            from: member(1),
+            payload: JobMsg {
+                thread,
+                round,
+                payload: Arc::from([]),
+            },
+        })
     }
     fn queues(out: &[MainOutput]) -> Vec<(u16, Queue)> {
         out.iter()
@@ -207,18 +285,33 @@ mod tests {
     fn reply_to_current_round_goes_to_response_queue_else_work_queue() {
         let mut main = MainThread::new(2);
         let mut out = vec![];
-        main.step(MainInput::EnteredRound { thread: 1, round: 4 }, &mut out);
+        main.step(
+            MainInput::EnteredRound {
+                thread: 1,
+                round: 4,
+            },
+            &mut out,
+        );
         main.step(ack(1, 4), &mut out);
         main.step(ack(1, 5), &mut out);
         main.step(ack(0, 4), &mut out);
-        assert_eq!(queues(&out), vec![(1, Queue::Response), (1, Queue::Work), (0, Queue::Work)]);
+        assert_eq!(
+            queues(&out),
+            vec![(1, Queue::Response), (1, Queue::Work), (0, Queue::Work)]
+        );
     }
 
     #[test]
     fn view_change_reaches_every_thread() {
         let mut main = MainThread::new(2);
         let mut out = vec![];
-        main.step(MainInput::EnteredRound { thread: 0, round: 1 }, &mut out);
+        main.step(
+            MainInput::EnteredRound {
+                thread: 0,
+                round: 1,
+            },
+            &mut out,
+        );
         let change = MembershipChange {
             group: Name::new("g"),
             view: ViewId(3),
@@ -237,9 +330,23 @@ mod tests {
         let mut main = MainThread::new(1);
         let mut out = vec![];
         main.step(MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
-        main.step(MainInput::Deadline { thread: 0, step: 1, confirm: false }, &mut out);
+        main.step(
+            MainInput::Deadline {
+                thread: 0,
+                step: 1,
+                confirm: false,
+            },
+            &mut out,
+        );
         main.step(MainInput::StepFinished { thread: 0, step: 1 }, &mut out);
-        main.step(MainInput::Deadline { thread: 0, step: 1, confirm: true }, &mut out);
+        main.step(
+            MainInput::Deadline {
+                thread: 0,
+                step: 1,
+                confirm: true,
+            },
+            &mut out,
+        );
         assert!(!main.is_gone());
     }
 
@@ -249,17 +356,50 @@ mod tests {
         let mut out = vec![];
         main.step(MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
         main.step(MainInput::StepFinished { thread: 0, step: 1 }, &mut out);
-        main.step(MainInput::Deadline { thread: 0, step: 1, confirm: false }, &mut out);
+        main.step(
+            MainInput::Deadline {
+                thread: 0,
+                step: 1,
+                confirm: false,
+            },
+            &mut out,
+        );
         assert!(!main.is_gone(), "a finished step's deadline is no fault");
         main.step(MainInput::StepStarted { thread: 0, step: 2 }, &mut out);
-        main.step(MainInput::Deadline { thread: 0, step: 2, confirm: false }, &mut out);
+        main.step(
+            MainInput::Deadline {
+                thread: 0,
+                step: 2,
+                confirm: false,
+            },
+            &mut out,
+        );
         assert!(!main.is_gone(), "a hang is confirmed by a second look");
-        main.step(MainInput::Deadline { thread: 0, step: 2, confirm: true }, &mut out);
-        main.step(MainInput::Faulted { thread: 0, kind: FaultKind::Panic }, &mut out);
-        let unregisters: Vec<_> = out.iter().filter(|o| matches!(o, MainOutput::Unregister { .. })).collect();
+        main.step(
+            MainInput::Deadline {
+                thread: 0,
+                step: 2,
+                confirm: true,
+            },
+            &mut out,
+        );
+        main.step(
+            MainInput::Faulted {
+                thread: 0,
+                kind: FaultKind::Panic,
+            },
+            &mut out,
+        );
+        let unregisters: Vec<_> = out
+            .iter()
+            .filter(|o| matches!(o, MainOutput::Unregister { .. }))
+            .collect();
         assert_eq!(
             unregisters,
-            vec![&MainOutput::Unregister { reason: LeaveReason::Fault, fault: Some((0, FaultKind::Hang)) }]
+            vec![&MainOutput::Unregister {
+                reason: LeaveReason::Fault,
+                fault: Some((0, FaultKind::Hang))
+            }]
         );
     }
 }

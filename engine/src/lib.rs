@@ -18,8 +18,8 @@ pub mod job;
 pub mod link;
 
 pub use engine::{
-    Body, Config, Dest, Durable, Engine, EngineStats, Event, GroupView, Input, LocalKey, MembershipChange, NodeView,
-    Output, Packet,
+    Body, Config, Dest, Durable, Engine, EngineMutation, EngineStats, Event, GroupView, Input,
+    LocalKey, MembershipChange, NodeView, Output, Packet,
 };
 pub use ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewId};
 

@@ -93,10 +93,18 @@ impl<M: Clone> Link<M> {
         let start = self.sent_count;
         let end = self.unacked.len().min(start + PACKET_MSGS_MAX);
         let first_seq = self.unacked[start].0;
-        let msgs = self.unacked.range(start..end).map(|(_, m)| m.clone()).collect();
+        let msgs = self
+            .unacked
+            .range(start..end)
+            .map(|(_, m)| m.clone())
+            .collect();
         self.sent_count = end;
         self.last_send_at = now;
-        Some(LinkData { session: self.send_session, first_seq, msgs })
+        Some(LinkData {
+            session: self.send_session,
+            first_seq,
+            msgs,
+        })
     }
 
     /// The oldest unacknowledged messages again, if they have waited `rto`.
@@ -108,7 +116,11 @@ impl<M: Clone> Link<M> {
         let first_seq = self.unacked[0].0;
         let msgs = self.unacked.range(0..end).map(|(_, m)| m.clone()).collect();
         self.last_send_at = now;
-        Some(LinkData { session: self.send_session, first_seq, msgs })
+        Some(LinkData {
+            session: self.send_session,
+            first_seq,
+            msgs,
+        })
     }
 
     /// When this link next needs attention for a retransmission.
@@ -158,8 +170,10 @@ impl<M: Clone> Link<M> {
 
     /// The acknowledgement to piggyback on anything sent to the peer.
     pub fn ack(&self) -> Option<LinkAck> {
-        (self.recv_session != 0 || self.recv_next != 0)
-            .then_some(LinkAck { session: self.recv_session, next: self.recv_next })
+        (self.recv_session != 0 || self.recv_next != 0).then_some(LinkAck {
+            session: self.recv_session,
+            next: self.recv_next,
+        })
     }
 
     /// Called when an ack went out to the peer.
@@ -185,8 +199,16 @@ mod tests {
             tx.push(m);
         }
         let first = tx.take_new(Time(0)).expect("data");
-        let split = LinkData { session: 5, first_seq: 3, msgs: first.msgs[3..].to_vec() };
-        let head = LinkData { session: 5, first_seq: 0, msgs: first.msgs[..3].to_vec() };
+        let split = LinkData {
+            session: 5,
+            first_seq: 3,
+            msgs: first.msgs[3..].to_vec(),
+        };
+        let head = LinkData {
+            session: 5,
+            first_seq: 0,
+            msgs: first.msgs[..3].to_vec(),
+        };
         let mut got = vec![];
         rx.on_data(Time(1), split.clone(), &mut got);
         assert!(got.is_empty(), "nothing before the gap fills");
@@ -202,9 +224,33 @@ mod tests {
     fn older_session_is_dropped_newer_resets() {
         let mut rx: Link<u32> = Link::new(1);
         let mut got = vec![];
-        rx.on_data(Time(0), LinkData { session: 7, first_seq: 0, msgs: vec![1] }, &mut got);
-        rx.on_data(Time(0), LinkData { session: 6, first_seq: 1, msgs: vec![2] }, &mut got);
-        rx.on_data(Time(0), LinkData { session: 9, first_seq: 0, msgs: vec![3] }, &mut got);
+        rx.on_data(
+            Time(0),
+            LinkData {
+                session: 7,
+                first_seq: 0,
+                msgs: vec![1],
+            },
+            &mut got,
+        );
+        rx.on_data(
+            Time(0),
+            LinkData {
+                session: 6,
+                first_seq: 1,
+                msgs: vec![2],
+            },
+            &mut got,
+        );
+        rx.on_data(
+            Time(0),
+            LinkData {
+                session: 9,
+                first_seq: 0,
+                msgs: vec![3],
+            },
+            &mut got,
+        );
         assert_eq!(got, vec![1, 3]);
     }
 
@@ -216,7 +262,10 @@ mod tests {
         assert!(tx.take_retransmit(Time(5), Dur(10)).is_none());
         let again = tx.take_retransmit(Time(10), Dur(10)).expect("retransmit");
         assert_eq!(again.msgs, vec![1]);
-        tx.on_ack(LinkAck { session: 1, next: 1 });
+        tx.on_ack(LinkAck {
+            session: 1,
+            next: 1,
+        });
         assert!(tx.retransmit_at(Dur(10)).is_none());
     }
 }

@@ -1,15 +1,21 @@
 //! A tiny deterministic network for driving engines in unit tests, with no
 //! simulator: an event queue, seeded latencies, crashes and partitions.
 
-use crate::engine::{Config, Dest, Durable, Engine, Event, Input, LocalKey, MembershipChange, Output, Packet};
+use crate::engine::{
+    Config, Dest, Durable, Engine, Event, Input, LocalKey, MembershipChange, Output, Packet,
+};
 use crate::ids::{Dur, LeaveReason, Name, NodeId, Time};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 pub type Payload = u32;
 
 enum Ev {
-    Packet { from: NodeId, to: NodeId, packet: Packet<Payload> },
+    Packet {
+        from: NodeId,
+        to: NodeId,
+        packet: Packet<Payload>,
+    },
     Tick(NodeId),
 }
 
@@ -36,7 +42,13 @@ pub fn ms(x: u64) -> Dur {
 
 impl Net {
     pub fn new(nodes: u16, seed: u64) -> Net {
-        let cfg = Config { nodes, heartbeat_interval: ms(100), failure_timeout: ms(1000), latency_max: ms(10) };
+        let cfg = Config {
+            nodes,
+            heartbeat_interval: ms(100),
+            failure_timeout: ms(1000),
+            latency_max: ms(10),
+            mutation: None,
+        };
         let mut net = Net {
             cfg,
             now: Time(0),
@@ -45,7 +57,9 @@ impl Net {
             queue: BinaryHeap::new(),
             events: BTreeMap::new(),
             seq: 0,
-            rng: seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407),
+            rng: seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
             blocked: BTreeSet::new(),
             loss: 0.0,
             delivered: vec![],
@@ -59,7 +73,10 @@ impl Net {
     }
 
     fn rand(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.rng = self
+            .rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.rng >> 33
     }
 
@@ -98,13 +115,33 @@ impl Net {
     }
 
     pub fn register(&mut self, node: u16, key: u64, job: &str, group: &str) {
-        self.input(NodeId(node), Input::Register { key: LocalKey(key), job: Name::new(job), group: Name::new(group) });
+        self.input(
+            NodeId(node),
+            Input::Register {
+                key: LocalKey(key),
+                job: Name::new(job),
+                group: Name::new(group),
+            },
+        );
     }
     pub fn unregister(&mut self, node: u16, key: u64, reason: LeaveReason) {
-        self.input(NodeId(node), Input::Unregister { key: LocalKey(key), reason });
+        self.input(
+            NodeId(node),
+            Input::Unregister {
+                key: LocalKey(key),
+                reason,
+            },
+        );
     }
     pub fn send(&mut self, node: u16, key: u64, payload: Payload) {
-        self.input(NodeId(node), Input::Send { key: LocalKey(key), to: Dest::View, payload });
+        self.input(
+            NodeId(node),
+            Input::Send {
+                key: LocalKey(key),
+                to: Dest::View,
+                payload,
+            },
+        );
     }
 
     fn push(&mut self, at: Time, ev: Ev) {
@@ -118,12 +155,20 @@ impl Net {
             match o {
                 Output::Send { to, packet } => {
                     self.packets += 1;
-                    let lost = self.loss > 0.0 && (self.rand() % 10_000) as f64 / 10_000.0 < self.loss;
+                    let lost =
+                        self.loss > 0.0 && (self.rand() % 10_000) as f64 / 10_000.0 < self.loss;
                     if self.blocked.contains(&(node, to)) || lost {
                         continue;
                     }
                     let lat = 1_000_000 + self.rand() % 9_000_000;
-                    self.push(self.now + Dur(lat), Ev::Packet { from: node, to, packet });
+                    self.push(
+                        self.now + Dur(lat),
+                        Ev::Packet {
+                            from: node,
+                            to,
+                            packet,
+                        },
+                    );
                 }
                 Output::Deliver { key, event } => self.delivered.push((self.now, node, key, event)),
                 Output::Persist(d) => {
@@ -147,7 +192,10 @@ impl Net {
             self.queue.pop();
             if at == self.now {
                 self.same_instant += 1;
-                assert!(self.same_instant < 100_000, "time stopped at {at:?}: an engine asks for work it never does");
+                assert!(
+                    self.same_instant < 100_000,
+                    "time stopped at {at:?}: an engine asks for work it never does"
+                );
             } else {
                 self.same_instant = 0;
             }
@@ -157,7 +205,11 @@ impl Net {
                 Ev::Packet { from, to, packet } => self.input(to, Input::Packet { from, packet }),
                 Ev::Tick(node) => {
                     // Only act on ticks that are still due (stale ones are dropped).
-                    if self.engines.get(&node).is_some_and(|e| e.poll_timeout() <= self.now) {
+                    if self
+                        .engines
+                        .get(&node)
+                        .is_some_and(|e| e.poll_timeout() <= self.now)
+                    {
                         self.input(node, Input::Tick);
                     }
                 }

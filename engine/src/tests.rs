@@ -34,10 +34,21 @@ fn boot_forms_one_view_with_every_member() {
         assert_eq!(names(&first), all(5), "seed {seed}");
         for k in 0..5 {
             let v = net.last_view(k, u64::from(k)).expect("a view");
-            assert_eq!((v.view, names(&v)), (first.view, names(&first)), "seed {seed} node {k}");
+            assert_eq!(
+                (v.view, names(&v)),
+                (first.view, names(&first)),
+                "seed {seed} node {k}"
+            );
         }
-        let leaders: Vec<_> = net.engines.values().map(|e| e.node_view().leader()).collect();
-        assert!(leaders.iter().all(|l| *l == NodeId(0)), "seed {seed}: {leaders:?}");
+        let leaders: Vec<_> = net
+            .engines
+            .values()
+            .map(|e| e.node_view().leader())
+            .collect();
+        assert!(
+            leaders.iter().all(|l| *l == NodeId(0)),
+            "seed {seed}: {leaders:?}"
+        );
     }
 }
 
@@ -52,7 +63,10 @@ fn a_fault_unregister_reaches_every_survivor_with_its_reason() {
         let (at, last) = views.last().expect("a view");
         assert_eq!(left(last), vec!["db@n2:fault"], "node {k}");
         assert_eq!(names(last), vec!["db@n0", "db@n1", "db@n3", "db@n4"]);
-        assert!(*at >= t0 && at.saturating_sub(t0) < ms(100), "node {k}: {at:?}");
+        assert!(
+            *at >= t0 && at.saturating_sub(t0) < ms(100),
+            "node {k}: {at:?}"
+        );
     }
 }
 
@@ -66,8 +80,16 @@ fn a_crashed_node_is_reported_node_down_also_when_it_was_the_leader() {
         for k in (0..5).filter(|k| *k != victim) {
             let views = net.views(k, u64::from(k));
             let (at, last) = views.last().expect("a view");
-            assert_eq!(left(last), vec![format!("db@n{victim}:node-down")], "victim {victim} node {k}");
-            assert!(at.saturating_sub(t0) <= net.cfg.notify_bound(), "victim {victim}: took {:?}", at.saturating_sub(t0));
+            assert_eq!(
+                left(last),
+                vec![format!("db@n{victim}:node-down")],
+                "victim {victim} node {k}"
+            );
+            assert!(
+                at.saturating_sub(t0) <= net.cfg.notify_bound(),
+                "victim {victim}: took {:?}",
+                at.saturating_sub(t0)
+            );
         }
     }
 }
@@ -84,7 +106,10 @@ fn a_restarted_node_rejoins_under_a_new_incarnation() {
     let v1 = net.last_view(1, 10).expect("view");
     assert_eq!(names(&v0), all(3));
     assert_eq!((v0.view, &v0.members), (v1.view, &v1.members));
-    assert_eq!(v0.joined.iter().map(|m| m.to_string()).collect::<Vec<_>>(), vec!["db@n1"]);
+    assert_eq!(
+        v0.joined.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        vec!["db@n1"]
+    );
 }
 
 #[test]
@@ -97,10 +122,15 @@ fn partition_sides_go_on_alone_then_merge_after_heal() {
     assert_eq!(names(&a), vec!["db@n0", "db@n1", "db@n2"]);
     assert_eq!(names(&b), vec!["db@n3", "db@n4"]);
     assert_ne!(a.view, b.view, "two sides never share a view id");
-    assert_eq!(left(&b), vec!["db@n0:node-down", "db@n1:node-down", "db@n2:node-down"]);
+    assert_eq!(
+        left(&b),
+        vec!["db@n0:node-down", "db@n1:node-down", "db@n2:node-down"]
+    );
     net.blocked.clear();
     net.run_for(ms(5000));
-    let ids: Vec<_> = (0..5u16).map(|k| net.last_view(k, u64::from(k)).expect("view")).collect();
+    let ids: Vec<_> = (0..5u16)
+        .map(|k| net.last_view(k, u64::from(k)).expect("view"))
+        .collect();
     for v in &ids {
         assert_eq!(names(v), all(5));
         assert_eq!(v.view, ids[0].view);
@@ -127,7 +157,11 @@ fn messages_flow_fifo_and_stop_at_the_senders_departure() {
             .collect()
     };
     let want: Vec<u32> = (0..50).collect();
-    assert_eq!(got(&net, 0), want, "every message once, in order, despite 20% loss");
+    assert_eq!(
+        got(&net, 0),
+        want,
+        "every message once, in order, despite 20% loss"
+    );
     assert_eq!(got(&net, 2), want);
     net.loss = 0.0;
     net.send(1, 1, 99);
@@ -142,7 +176,9 @@ fn messages_flow_fifo_and_stop_at_the_senders_departure() {
                 continue;
             }
             match e {
-                Event::View(c) if c.left.iter().any(|(m, _)| m.to_string() == "db@n1") => saw_leave_at = Some(*t),
+                Event::View(c) if c.left.iter().any(|(m, _)| m.to_string() == "db@n1") => {
+                    saw_leave_at = Some(*t)
+                }
                 Event::Message { from, .. } if from.to_string() == "db@n1" => {
                     assert!(saw_leave_at.is_none(), "ghost delivery at node {node}")
                 }
@@ -165,7 +201,16 @@ fn heartbeat_cost_grows_linearly_with_cluster_size() {
     let small = per_interval(10);
     let large = per_interval(40);
     // Star heartbeats: 2(n-1) packets per interval.
-    assert!(small <= 2.0 * 9.0 + 1.0, "10 nodes: {small} packets per interval");
-    assert!(large <= 2.0 * 39.0 + 1.0, "40 nodes: {large} packets per interval");
-    assert!(large / small < 5.0, "cost grows linearly, not quadratically: {small} -> {large}");
+    assert!(
+        small <= 2.0 * 9.0 + 1.0,
+        "10 nodes: {small} packets per interval"
+    );
+    assert!(
+        large <= 2.0 * 39.0 + 1.0,
+        "40 nodes: {large} packets per interval"
+    );
+    assert!(
+        large / small < 5.0,
+        "cost grows linearly, not quadratically: {small} -> {large}"
+    );
 }

@@ -35,10 +35,17 @@ impl Protocol for Barrier {
 mod tests {
     use super::*;
     use crate::{Next, RoundDriver};
-    use vigil_engine::{Incarnation, LeaveReason, MemberId, MembershipChange, Name, NodeId, ViewId};
+    use vigil_engine::{
+        Incarnation, LeaveReason, MemberId, MembershipChange, Name, NodeId, ViewId,
+    };
 
     fn m(n: u16) -> MemberId {
-        MemberId { job: Name::new("db"), node: NodeId(n), node_incarnation: Incarnation(1), registration: 1 }
+        MemberId {
+            job: Name::new("db"),
+            node: NodeId(n),
+            node_incarnation: Incarnation(1),
+            registration: 1,
+        }
     }
     fn view(id: u64, me: u16, members: &[u16], joined: &[u16], left: &[u16]) -> MembershipChange {
         MembershipChange {
@@ -84,7 +91,10 @@ mod tests {
             assert!(d.round_complete());
         }
         let resend = d.on_view(&view(2, 0, &[0, 1, 2], &[2], &[]));
-        assert!(matches!(resend, Some(Next::Send { round: 5, .. })), "{resend:?}");
+        assert!(
+            matches!(resend, Some(Next::Send { round: 5, .. })),
+            "{resend:?}"
+        );
         assert!(!d.round_complete(), "the joiner must ACK too");
         // The joiner itself starts where the others are.
         let mut j = RoundDriver::new(Barrier::default(), m(2));

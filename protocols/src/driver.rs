@@ -59,7 +59,10 @@ impl<P: Protocol> RoundDriver<P> {
 
     /// A membership change: the view this member now waits on.
     pub fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
-        assert!(change.members.contains(&change.me), "a view holds its observer");
+        assert!(
+            change.members.contains(&change.me),
+            "a view holds its observer"
+        );
         self.me = change.me.clone();
         self.view = change.members.clone();
         if self.round == 0 {
@@ -69,7 +72,10 @@ impl<P: Protocol> RoundDriver<P> {
             OnViewChange::Continue => {
                 // Members that just joined never saw our ACK: send it again.
                 let ack = self.my_ack.clone()?;
-                (!change.joined.is_empty()).then_some(Next::Send { round: self.round, payload: ack })
+                (!change.joined.is_empty()).then_some(Next::Send {
+                    round: self.round,
+                    payload: ack,
+                })
             }
             OnViewChange::RestartRound => {
                 self.round -= 1;
@@ -83,10 +89,17 @@ impl<P: Protocol> RoundDriver<P> {
     /// member of the view that is behind us, the answer is our own current
     /// ACK, sent to that member alone: it may have missed it while its view
     /// did not hold us yet, and it cannot finish its round without it.
-    pub fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) -> Option<(MemberId, u64, Arc<[u8]>)> {
+    pub fn on_ack(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)> {
         if round < self.round {
             let behind = from != self.me && self.view.contains(&from);
-            return behind.then(|| self.my_ack.clone().map(|ack| (from, self.round, ack))).flatten();
+            return behind
+                .then(|| self.my_ack.clone().map(|ack| (from, self.round, ack)))
+                .flatten();
         }
         if round > self.round + ROUNDS_AHEAD_MAX {
             return None;
@@ -103,12 +116,20 @@ impl<P: Protocol> RoundDriver<P> {
 
     /// Every member of the current view has ACKed this round (or a later one).
     pub fn round_complete(&self) -> bool {
-        self.round > 0 && self.view.iter().all(|m| self.latest.get(m).is_some_and(|r| *r >= self.round))
+        self.round > 0
+            && self
+                .view
+                .iter()
+                .all(|m| self.latest.get(m).is_some_and(|r| *r >= self.round))
     }
 
     /// The members of the view whose ACK for this round is still missing.
     pub fn missing(&self) -> Vec<MemberId> {
-        self.view.iter().filter(|m| !self.latest.get(*m).is_some_and(|r| *r >= self.round)).cloned().collect()
+        self.view
+            .iter()
+            .filter(|m| !self.latest.get(*m).is_some_and(|r| *r >= self.round))
+            .cloned()
+            .collect()
     }
 
     pub fn round(&self) -> u64 {
@@ -125,20 +146,33 @@ impl<P: Protocol> RoundDriver<P> {
         }
         let mut next = self.round + 1;
         if self.protocol.catch_up() {
-            let others = self.view.iter().filter(|m| **m != self.me).filter_map(|m| self.latest.get(m));
+            let others = self
+                .view
+                .iter()
+                .filter(|m| **m != self.me)
+                .filter_map(|m| self.latest.get(m));
             if let Some(min) = others.min() {
                 next = next.max(*min);
             }
         }
         let prev = self.acks.remove(&self.round).unwrap_or_default();
         self.acks = self.acks.split_off(&next);
-        let step = self.protocol.step(StepCtx { round: next, me: &self.me, view: &self.view, acks: &prev });
+        let step = self.protocol.step(StepCtx {
+            round: next,
+            me: &self.me,
+            view: &self.view,
+            acks: &prev,
+        });
         match step {
             Step::Ack(ack) => {
-                let payload: Arc<[u8]> = serde_json::to_vec(&ack).expect("an ACK serializes").into();
+                let payload: Arc<[u8]> =
+                    serde_json::to_vec(&ack).expect("an ACK serializes").into();
                 self.round = next;
                 self.my_ack = Some(payload.clone());
-                Next::Send { round: next, payload }
+                Next::Send {
+                    round: next,
+                    payload,
+                }
             }
             Step::Done(outcome) => Next::Done(outcome),
             Step::Fault(err) => Next::Fault(err),
@@ -151,7 +185,12 @@ impl<P: Protocol> RoundDriver<P> {
 pub trait ErasedDriver: Send + std::fmt::Debug {
     fn protocol_name(&self) -> &'static str;
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next>;
-    fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) -> Option<(MemberId, u64, Arc<[u8]>)>;
+    fn on_ack(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)>;
     fn round_complete(&self) -> bool;
     fn missing(&self) -> Vec<MemberId>;
     fn round(&self) -> u64;
@@ -166,7 +205,12 @@ impl<P: Protocol> ErasedDriver for RoundDriver<P> {
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
         RoundDriver::on_view(self, change)
     }
-    fn on_ack(&mut self, from: MemberId, round: u64, payload: &[u8]) -> Option<(MemberId, u64, Arc<[u8]>)> {
+    fn on_ack(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)> {
         RoundDriver::on_ack(self, from, round, payload)
     }
     fn round_complete(&self) -> bool {

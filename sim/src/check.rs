@@ -25,7 +25,9 @@ use crate::trace::{Entry, TraceEvent};
 use crate::world::RunOutput;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use vigil_engine::{Config, Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
+use vigil_engine::{
+    Config, Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId,
+};
 
 /// The longest a main thread may leave an engine event in its inbox.
 pub const RESPONSIVE_BOUND: Dur = Dur::from_millis(5);
@@ -33,8 +35,18 @@ pub const RESPONSIVE_BOUND: Dur = Dur::from_millis(5);
 /// How long after the last disruption every open ACK round must have ended:
 /// a departure's notification, plus one local step and one round trip.
 pub fn round_bound(cfg: &Config, scenario: &Scenario) -> Dur {
-    let step_max = scenario.jobs.iter().map(|j| Dur::from_std(j.step_time)).max().unwrap_or_default();
-    let deadline_max = scenario.jobs.iter().map(|j| Dur::from_std(j.work_deadline)).max().unwrap_or_default();
+    let step_max = scenario
+        .jobs
+        .iter()
+        .map(|j| Dur::from_std(j.step_time))
+        .max()
+        .unwrap_or_default();
+    let deadline_max = scenario
+        .jobs
+        .iter()
+        .map(|j| Dur::from_std(j.work_deadline))
+        .max()
+        .unwrap_or_default();
     cfg.notify_bound() + deadline_max + step_max * 2 + cfg.retransmit_timeout() * 2
 }
 
@@ -46,8 +58,14 @@ pub fn settle_time(cfg: &Config) -> Dur {
 }
 
 /// The names of the checks that always run, in report order.
-pub const ALWAYS: &[&str] =
-    &["notified", "views-agree", "no-ghost-delivery", "main-thread-responsive", "acks-complete", "converged"];
+pub const ALWAYS: &[&str] = &[
+    "notified",
+    "views-agree",
+    "no-ghost-delivery",
+    "main-thread-responsive",
+    "acks-complete",
+    "converged",
+];
 
 /// One failed check.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +78,13 @@ pub struct Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.at {
-            Some(t) => write!(f, "[{}] at {:.3}ms: {}", self.check, t.as_millis_f64(), self.message),
+            Some(t) => write!(
+                f,
+                "[{}] at {:.3}ms: {}",
+                self.check,
+                t.as_millis_f64(),
+                self.message
+            ),
             None => write!(f, "[{}] {}", self.check, self.message),
         }
     }
@@ -141,10 +165,19 @@ impl<'a> Index<'a> {
                     // An excluded node's members come back under new ids
                     // without registering again: they first show up here.
                     self.registered_at.entry(change.me.clone()).or_insert(e.at);
-                    self.group_of.entry(change.me.clone()).or_insert_with(|| change.group.clone());
-                    self.views.entry(change.me.clone()).or_default().push((e.at, change));
+                    self.group_of
+                        .entry(change.me.clone())
+                        .or_insert_with(|| change.group.clone());
+                    self.views
+                        .entry(change.me.clone())
+                        .or_default()
+                        .push((e.at, change));
                 }
-                TraceEvent::Unregistered { member, reason, fault } => {
+                TraceEvent::Unregistered {
+                    member,
+                    reason,
+                    fault,
+                } => {
                     if gone.insert(member.clone()) {
                         let fault_at = self.fault_time_for(member, *reason, fault.is_some(), e.at);
                         self.departures.push(Departure {
@@ -156,7 +189,10 @@ impl<'a> Index<'a> {
                         });
                     }
                 }
-                TraceEvent::JobKilled { member: Some(member), .. } => {
+                TraceEvent::JobKilled {
+                    member: Some(member),
+                    ..
+                } => {
                     if gone.insert(member.clone()) {
                         self.departures.push(Departure {
                             member: member.clone(),
@@ -167,23 +203,39 @@ impl<'a> Index<'a> {
                         });
                     }
                 }
-                TraceEvent::Fault { .. } | TraceEvent::FaultEnd { .. } => self.last_disruption = e.at,
+                TraceEvent::Fault { .. } | TraceEvent::FaultEnd { .. } => {
+                    self.last_disruption = e.at
+                }
                 _ => {}
             }
         }
     }
 
     /// When the scenario fault behind an unregister was applied.
-    fn fault_time_for(&self, member: &MemberId, reason: LeaveReason, faulted: bool, at: Time) -> Time {
+    fn fault_time_for(
+        &self,
+        member: &MemberId,
+        reason: LeaveReason,
+        faulted: bool,
+        at: Time,
+    ) -> Time {
         let node = member.node.0;
         let job = member.job.as_str();
         let found = self.scenario.faults.iter().rev().find(|f| {
             t(f.at) <= at
                 && match &f.kind {
-                    SFault::WorkThreadPanic { node: n, job: j, .. }
-                    | SFault::WorkThreadError { node: n, job: j, .. }
-                    | SFault::WorkThreadHang { node: n, job: j, .. } => faulted && *n == node && j == job,
-                    SFault::JobLeave { node: n, job: j } => reason == LeaveReason::Leave && *n == node && j == job,
+                    SFault::WorkThreadPanic {
+                        node: n, job: j, ..
+                    }
+                    | SFault::WorkThreadError {
+                        node: n, job: j, ..
+                    }
+                    | SFault::WorkThreadHang {
+                        node: n, job: j, ..
+                    } => faulted && *n == node && j == job,
+                    SFault::JobLeave { node: n, job: j } => {
+                        reason == LeaveReason::Leave && *n == node && j == job
+                    }
                     _ => false,
                 }
         });
@@ -202,7 +254,12 @@ impl<'a> Index<'a> {
         latest
             .into_values()
             .map(|(m, _)| m)
-            .filter(|m| !self.departures.iter().any(|d| d.member == **m && d.at <= at))
+            .filter(|m| {
+                !self
+                    .departures
+                    .iter()
+                    .any(|d| d.member == **m && d.at <= at)
+            })
             .cloned()
             .collect()
     }
@@ -214,9 +271,14 @@ impl<'a> Index<'a> {
         for (i, f) in faults.iter().enumerate() {
             let at = t(f.at);
             match &f.kind {
-                SFault::NodeCrash { node, restart_after } => {
+                SFault::NodeCrash {
+                    node,
+                    restart_after,
+                } => {
                     let node = NodeId(*node);
-                    let back = restart_after.map_or(end, |d| at + Dur::from_std(d)).min(end);
+                    let back = restart_after
+                        .map_or(end, |d| at + Dur::from_std(d))
+                        .min(end);
                     self.outages.push((node, at, back));
                     if restart_after.is_none_or(|d| at + Dur::from_std(d) > end) {
                         self.unhealed.push(format!("{node} is down"));
@@ -288,7 +350,8 @@ impl<'a> Index<'a> {
                 }
                 SFault::Delay { duration, .. } | SFault::Loss { duration, .. } => {
                     if duration.is_none_or(|d| at + Dur::from_std(d) > end) {
-                        self.unhealed.push(format!("the {} fault is in effect", f.kind.name()));
+                        self.unhealed
+                            .push(format!("the {} fault is in effect", f.kind.name()));
                     }
                 }
                 _ => {}
@@ -300,19 +363,30 @@ impl<'a> Index<'a> {
     /// The view `observer` held at `at` (the last one it took by then).
     fn view_at(&self, observer: &MemberId, at: Time) -> Option<&'a MembershipChange> {
         let views = self.views.get(observer)?;
-        views.iter().take_while(|(t, _)| *t <= at).last().map(|(_, c)| *c)
+        views
+            .iter()
+            .take_while(|(t, _)| *t <= at)
+            .last()
+            .map(|(_, c)| *c)
     }
 
     fn last_view(&self, observer: &MemberId) -> Option<&'a MembershipChange> {
-        self.views.get(observer).and_then(|v| v.last()).map(|(_, c)| *c)
+        self.views
+            .get(observer)
+            .and_then(|v| v.last())
+            .map(|(_, c)| *c)
     }
 
     /// Whether `observer` itself was gone or its node out during [from, to].
     fn disrupted(&self, observer: &MemberId, from: Time, to: Time) -> bool {
-        let left = self.departures.iter().any(|d| {
-            d.member == *observer && d.observers_on.is_none() && d.at <= to
-        });
-        let out = self.outages.iter().any(|(n, a, b)| *n == observer.node && *a <= to && *b >= from);
+        let left = self
+            .departures
+            .iter()
+            .any(|d| d.member == *observer && d.observers_on.is_none() && d.at <= to);
+        let out = self
+            .outages
+            .iter()
+            .any(|(n, a, b)| *n == observer.node && *a <= to && *b >= from);
         left || out
     }
 
@@ -323,26 +397,46 @@ impl<'a> Index<'a> {
         self.views
             .keys()
             .filter(|o| **o != d.member && self.group_of.get(*o) == group)
-            .filter(|o| d.observers_on.as_ref().is_none_or(|nodes| nodes.contains(&o.node)))
-            .filter(|o| self.view_at(o, d.at).is_some_and(|v| v.members.contains(&d.member)))
+            .filter(|o| {
+                d.observers_on
+                    .as_ref()
+                    .is_none_or(|nodes| nodes.contains(&o.node))
+            })
+            .filter(|o| {
+                self.view_at(o, d.at)
+                    .is_some_and(|v| v.members.contains(&d.member))
+            })
             .filter(|o| !self.disrupted(o, d.at, d.at + window))
             .cloned()
             .collect()
     }
 
     /// When `observer` took a change listing `member` in `left`, in [from, to].
-    fn told(&self, observer: &MemberId, member: &MemberId, from: Time, to: Time) -> Option<(Time, LeaveReason)> {
+    fn told(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        from: Time,
+        to: Time,
+    ) -> Option<(Time, LeaveReason)> {
         self.views.get(observer)?.iter().find_map(|(t, c)| {
             if *t < from || *t > to {
                 return None;
             }
-            c.left.iter().find(|(m, _)| m == member).map(|(_, r)| (*t, *r))
+            c.left
+                .iter()
+                .find(|(m, _)| m == member)
+                .map(|(_, r)| (*t, *r))
         })
     }
 }
 
 fn violation(check: &str, at: Option<Time>, message: String) -> Violation {
-    Violation { check: check.to_string(), message, at }
+    Violation {
+        check: check.to_string(),
+        message,
+        at,
+    }
 }
 
 fn ms(d: Dur) -> String {
@@ -372,7 +466,10 @@ fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
                 Some((_, reason)) if reason != d.reason => v.push(violation(
                     "notified",
                     Some(d.at),
-                    format!("{} saw {} leave with reason {reason}, expected {}", o, d.member, d.reason),
+                    format!(
+                        "{} saw {} leave with reason {reason}, expected {}",
+                        o, d.member, d.reason
+                    ),
                 )),
                 Some(_) => {}
             }
@@ -392,13 +489,20 @@ fn check_views_agree(ix: &Index<'_>) -> Vec<Violation> {
                     v.push(violation(
                         "views-agree",
                         Some(*at),
-                        format!("{observer} installed view {} after view {prev}: view ids must grow", c.view),
+                        format!(
+                            "{observer} installed view {} after view {prev}: view ids must grow",
+                            c.view
+                        ),
                     ));
                 }
             }
             last = Some(c.view);
             if !c.members.contains(&c.me) {
-                v.push(violation("views-agree", Some(*at), format!("{observer}'s view {} lacks itself", c.view)));
+                v.push(violation(
+                    "views-agree",
+                    Some(*at),
+                    format!("{observer}'s view {} lacks itself", c.view),
+                ));
             }
             match by_id.get(&(c.group.clone(), c.view)) {
                 Some((first, members)) if **members != c.members => v.push(violation(
@@ -439,10 +543,20 @@ fn check_no_ghost(ix: &Index<'_>) -> Vec<Violation> {
                 let knows = current.get(to).is_some_and(|c| c.members.contains(from));
                 if !knows {
                     let saw_leave = ix.views.get(to).is_some_and(|views| {
-                        views.iter().any(|(t, c)| *t <= e.at && c.left.iter().any(|(m, _)| m == from))
+                        views
+                            .iter()
+                            .any(|(t, c)| *t <= e.at && c.left.iter().any(|(m, _)| m == from))
                     });
-                    let what = if saw_leave { "after it saw it leave" } else { "that is not in its view" };
-                    v.push(violation("no-ghost-delivery", Some(e.at), format!("{to} took a message from {from} {what}")));
+                    let what = if saw_leave {
+                        "after it saw it leave"
+                    } else {
+                        "that is not in its view"
+                    };
+                    v.push(violation(
+                        "no-ghost-delivery",
+                        Some(e.at),
+                        format!("{to} took a message from {from} {what}"),
+                    ));
                 }
             }
             _ => {}
@@ -456,7 +570,10 @@ fn check_responsive(ix: &Index<'_>) -> Vec<Violation> {
     for e in &ix.out.trace.entries {
         if let TraceEvent::InboxLag { member, lag_ns } = &e.event {
             let queued = Time(e.at.0.saturating_sub(*lag_ns));
-            let paused = ix.outages.iter().any(|(n, a, b)| *n == member.node && *a <= e.at && *b >= queued);
+            let paused = ix
+                .outages
+                .iter()
+                .any(|(n, a, b)| *n == member.node && *a <= e.at && *b >= queued);
             if Dur(*lag_ns) > RESPONSIVE_BOUND && !paused {
                 v.push(violation(
                     "main-thread-responsive",
@@ -479,19 +596,39 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
     let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
     for e in &ix.out.trace.entries {
         match &e.event {
-            TraceEvent::RoundStarted { member, thread, round } => {
+            TraceEvent::RoundStarted {
+                member,
+                thread,
+                round,
+            } => {
                 open.insert((member, *thread), (*round, e.at));
             }
-            TraceEvent::RoundCompleted { member, thread, round } => {
-                if open.get(&(member, *thread)).is_some_and(|(r, _)| r == round) {
+            TraceEvent::RoundCompleted {
+                member,
+                thread,
+                round,
+            } => {
+                if open
+                    .get(&(member, *thread))
+                    .is_some_and(|(r, _)| r == round)
+                {
                     open.remove(&(member, *thread));
                 }
             }
             TraceEvent::ProtocolDone { member, thread, .. } => {
                 open.remove(&(member, *thread));
             }
-            TraceEvent::Message { to, from, thread, round } => {
-                let e = acked.entry((to, *thread)).or_default().entry(from).or_insert(0);
+            TraceEvent::Message {
+                to,
+                from,
+                thread,
+                round,
+            } => {
+                let e = acked
+                    .entry((to, *thread))
+                    .or_default()
+                    .entry(from)
+                    .or_insert(0);
                 *e = (*e).max(*round);
             }
             _ => {}
@@ -512,7 +649,10 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
                 view.members
                     .iter()
                     .filter(|m| {
-                        acked.get(&(member, thread)).and_then(|a| a.get(m)).is_none_or(|r| *r < round)
+                        acked
+                            .get(&(member, thread))
+                            .and_then(|a| a.get(m))
+                            .is_none_or(|r| *r < round)
                     })
                     .cloned()
                     .collect()
@@ -533,11 +673,17 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
 
 fn check_converged(ix: &Index<'_>) -> Result<Vec<Violation>, String> {
     if !ix.unhealed.is_empty() {
-        return Err(format!("not every fault has ended: {}", ix.unhealed.join("; ")));
+        return Err(format!(
+            "not every fault has ended: {}",
+            ix.unhealed.join("; ")
+        ));
     }
     let settle = settle_time(ix.cfg);
     if ix.last_disruption + settle > ix.out.end {
-        return Err(format!("the last fault ended less than {} before the end", ms(settle)));
+        return Err(format!(
+            "the last fault ended less than {} before the end",
+            ms(settle)
+        ));
     }
     let mut by_group: BTreeMap<&Name, Vec<&MemberId>> = BTreeMap::new();
     for m in &ix.out.live_members {
@@ -550,11 +696,20 @@ fn check_converged(ix: &Index<'_>) -> Result<Vec<Violation>, String> {
         let live: Vec<MemberId> = members.iter().map(|m| (*m).clone()).collect();
         for m in &members {
             match ix.last_view(m) {
-                None => v.push(violation("converged", None, format!("{m} of group {group} never installed a view"))),
+                None => v.push(violation(
+                    "converged",
+                    None,
+                    format!("{m} of group {group} never installed a view"),
+                )),
                 Some(view) if view.members != live => v.push(violation(
                     "converged",
                     None,
-                    format!("{m} ends in view {} {} but the live members of {group} are {}", view.view, names(&view.members), names(&live)),
+                    format!(
+                        "{m} ends in view {} {} but the live members of {group} are {}",
+                        view.view,
+                        names(&view.members),
+                        names(&live)
+                    ),
                 )),
                 Some(_) => {}
             }
@@ -576,36 +731,60 @@ fn reason_of(r: Reason) -> LeaveReason {
     }
 }
 
-fn check_expectation(ix: &Index<'_>, exp: &Expectation) -> Vec<Violation> {
-    let check = exp.name();
+fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Violation> {
     let mut v = Vec::new();
     match exp {
-        Expectation::MembershipChange { member, reason, within, group } => {
+        Expectation::MembershipChange {
+            member,
+            reason,
+            within,
+            group,
+        } => {
             let within = within.map_or(ix.cfg.notify_bound(), Dur::from_std);
             let departure = ix.departures.iter().find(|d| {
                 member_named(&d.member, member)
-                    && group.as_ref().is_none_or(|g| ix.group_of.get(&d.member).is_some_and(|dg| dg.as_str() == g))
+                    && group.as_ref().is_none_or(|g| {
+                        ix.group_of
+                            .get(&d.member)
+                            .is_some_and(|dg| dg.as_str() == g)
+                    })
             });
             let Some(d) = departure else {
-                v.push(violation(check, None, format!("{member} never left its group")));
+                v.push(violation(
+                    check,
+                    None,
+                    format!("{member} never left its group"),
+                ));
                 return v;
             };
             let observers = ix.observers(d, within.max(ix.cfg.notify_bound()));
             if observers.is_empty() {
-                v.push(violation(check, Some(d.at), format!("no member stayed to see {member} leave")));
+                v.push(violation(
+                    check,
+                    Some(d.at),
+                    format!("no member stayed to see {member} leave"),
+                ));
             }
             for o in observers {
                 match ix.told(&o, &d.member, d.fault_at, d.fault_at + within) {
                     None => v.push(violation(
                         check,
                         Some(d.fault_at),
-                        format!("{o} got no membership change naming {member} within {} of the fault", ms(within)),
+                        format!(
+                            "{o} got no membership change naming {member} within {} of the fault",
+                            ms(within)
+                        ),
                     )),
-                    Some((_, r)) if reason.is_some_and(|want| reason_of(want) != r) => v.push(violation(
-                        check,
-                        Some(d.fault_at),
-                        format!("{o} saw {member} leave with reason {r}, expected {}", reason.map_or("", |x| x.name())),
-                    )),
+                    Some((_, r)) if reason.is_some_and(|want| reason_of(want) != r) => {
+                        v.push(violation(
+                            check,
+                            Some(d.fault_at),
+                            format!(
+                                "{o} saw {member} leave with reason {r}, expected {}",
+                                reason.map_or("", |x| x.name())
+                            ),
+                        ))
+                    }
                     Some(_) => {}
                 }
             }
@@ -619,7 +798,11 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation) -> Vec<Violation> {
                     v.push(violation(
                         check,
                         Some(*at),
-                        format!("{observer} saw {} leave group {}", crate::trace::left_list(&c.left), c.group),
+                        format!(
+                            "{observer} saw {} leave group {}",
+                            crate::trace::left_list(&c.left),
+                            c.group
+                        ),
                     ));
                 }
             }
@@ -633,11 +816,17 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation) -> Vec<Violation> {
                 .filter(|m| ix.group_of.get(*m).is_some_and(|g| g.as_str() == group))
                 .collect();
             if live.is_empty() && !want.is_empty() {
-                v.push(violation(check, None, format!("no live member of group {group} at the end")));
+                v.push(violation(
+                    check,
+                    None,
+                    format!("no live member of group {group} at the end"),
+                ));
             }
             for m in live {
-                let have: BTreeSet<String> =
-                    ix.last_view(m).map(|c| c.members.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+                let have: BTreeSet<String> = ix
+                    .last_view(m)
+                    .map(|c| c.members.iter().map(|x| x.to_string()).collect())
+                    .unwrap_or_default();
                 if have != want {
                     v.push(violation(
                         check,
@@ -658,7 +847,11 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation) -> Vec<Violation> {
 /// Runs every check and every expectation on a finished run.
 pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckResult> {
     let ix = Index::new(out, scenario, cfg);
-    let result = |name: &str, violations: Vec<Violation>| CheckResult { name: name.into(), skipped: None, violations };
+    let result = |name: &str, violations: Vec<Violation>| CheckResult {
+        name: name.into(),
+        skipped: None,
+        violations,
+    };
     let mut results = vec![
         result("notified", check_notified(&ix)),
         result("views-agree", check_views_agree(&ix)),
@@ -668,16 +861,27 @@ pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckRes
     ];
     results.push(match check_converged(&ix) {
         Ok(v) => result("converged", v),
-        Err(why) => CheckResult { name: "converged".into(), skipped: Some(why), violations: vec![] },
+        Err(why) => CheckResult {
+            name: "converged".into(),
+            skipped: Some(why),
+            violations: vec![],
+        },
     });
     for exp in &scenario.expectations {
         let label = match exp {
-            Expectation::MembershipChange { member, .. } => format!("expect membership-change {member}"),
-            Expectation::NoMembershipChange { group: Some(g) } => format!("expect no-membership-change {g}"),
-            Expectation::NoMembershipChange { group: None } => "expect no-membership-change".to_string(),
+            Expectation::MembershipChange { member, .. } => {
+                format!("expect membership-change {member}")
+            }
+            Expectation::NoMembershipChange { group: Some(g) } => {
+                format!("expect no-membership-change {g}")
+            }
+            Expectation::NoMembershipChange { group: None } => {
+                "expect no-membership-change".to_string()
+            }
             Expectation::FinalView { group, .. } => format!("expect final-view {group}"),
         };
-        results.push(result(&label, check_expectation(&ix, exp)));
+        let violations = check_expectation(&ix, exp, &label);
+        results.push(result(&label, violations));
     }
     results
 }

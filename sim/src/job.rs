@@ -10,12 +10,14 @@
 
 use crate::node::EngineIn;
 use crate::trace::TraceEvent;
-use crate::world::World;
+use crate::world::{Mutation, World};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use vigil_engine::job::{FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem, HANG_CONFIRM};
+use vigil_engine::job::{
+    FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem, HANG_CONFIRM,
+};
 use vigil_engine::{Dest, Event, Input, LocalKey, MemberId, Name, NodeId, Time};
 use vigil_protocols::{ErasedDriver, Next};
 
@@ -27,7 +29,10 @@ const INBOX_LAG_TRACED: vigil_engine::Dur = vigil_engine::Dur::from_millis(1);
 
 /// What the main thread takes from its inbox.
 pub enum MainMsg {
-    Engine { event: Event<JobMsg>, queued_at: Time },
+    Engine {
+        event: Event<JobMsg>,
+        queued_at: Time,
+    },
     Signal(MainInput),
 }
 
@@ -64,7 +69,9 @@ struct CloseGuard {
 impl Drop for CloseGuard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.engine.unbounded_send(EngineIn::Local(Input::Closed { key: self.key }));
+            let _ = self
+                .engine
+                .unbounded_send(EngineIn::Local(Input::Closed { key: self.key }));
         }
     }
 }
@@ -73,15 +80,23 @@ impl Drop for CloseGuard {
 pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
     let shared = &world.nodes[usize::from(node.0)];
     let mut live = shared.live.lock().expect("live");
-    let Some(engine) = live.engine_tx.clone() else { return };
+    let Some(engine) = live.engine_tx.clone() else {
+        return;
+    };
     if live.jobs.contains_key(name) {
         return;
     }
-    let spec = world.scenario.job(name).expect("jobs started are in the scenario").clone();
+    let spec = world
+        .scenario
+        .job(name)
+        .expect("jobs started are in the scenario")
+        .clone();
     live.next_key += 1;
     let key = LocalKey(live.next_key);
     let (inbox_tx, inbox_rx) = unbounded::<MainMsg>();
-    let faults: Vec<FaultFlag> = (0..spec.work_threads).map(|_| Arc::new(Mutex::new(None))).collect();
+    let faults: Vec<FaultFlag> = (0..spec.work_threads)
+        .map(|_| Arc::new(Mutex::new(None)))
+        .collect();
     let member = Arc::new(Mutex::new(None));
     let ctx = JobCtx {
         world: world.clone(),
@@ -95,8 +110,22 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         step_time: spec.step_time,
         member: member.clone(),
     };
-    let main = madsim::task::spawn(main_thread(ctx, inbox_rx, faults.clone(), spec.work_threads));
-    live.jobs.insert(name.to_string(), JobHandle { key, inbox: inbox_tx, main: main.abort_handle(), faults, member });
+    let main = madsim::task::spawn(main_thread(
+        ctx,
+        inbox_rx,
+        faults.clone(),
+        spec.work_threads,
+    ));
+    live.jobs.insert(
+        name.to_string(),
+        JobHandle {
+            key,
+            inbox: inbox_tx,
+            main: main.abort_handle(),
+            faults,
+            member,
+        },
+    );
 }
 
 #[derive(Clone)]
@@ -113,10 +142,26 @@ struct JobCtx {
     member: Arc<Mutex<Option<MemberId>>>,
 }
 
-async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults: Vec<FaultFlag>, threads: u16) {
-    let mut guard = CloseGuard { key: ctx.key, engine: ctx.engine.clone(), armed: true };
-    let register = Input::Register { key: ctx.key, job: ctx.job.clone(), group: ctx.group.clone() };
-    let _ = ctx.engine.unbounded_send(EngineIn::Register { input: register, inbox: ctx.inbox_tx.clone() });
+async fn main_thread(
+    ctx: JobCtx,
+    mut inbox: UnboundedReceiver<MainMsg>,
+    faults: Vec<FaultFlag>,
+    threads: u16,
+) {
+    let mut guard = CloseGuard {
+        key: ctx.key,
+        engine: ctx.engine.clone(),
+        armed: true,
+    };
+    let register = Input::Register {
+        key: ctx.key,
+        job: ctx.job.clone(),
+        group: ctx.group.clone(),
+    };
+    let _ = ctx.engine.unbounded_send(EngineIn::Register {
+        input: register,
+        inbox: ctx.inbox_tx.clone(),
+    });
     let mut main = MainThread::new(threads);
     let mut queues = Vec::new();
     let mut workers = AbortOnDrop(Vec::new());
@@ -124,7 +169,8 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
         let (resp_tx, resp_rx) = unbounded::<WorkItem>();
         let (work_tx, work_rx) = unbounded::<WorkItem>();
         queues.push((resp_tx, work_tx));
-        let handle = madsim::task::spawn(work_thread(ctx.clone(), t as u16, flag, resp_rx, work_rx));
+        let handle =
+            madsim::task::spawn(work_thread(ctx.clone(), t as u16, flag, resp_rx, work_rx));
         workers.0.push(handle);
     }
     let mut out = Vec::new();
@@ -132,15 +178,25 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
         let now = ctx.world.now();
         let input = match msg {
             MainMsg::Engine { event, queued_at } => {
+                if ctx.world.mutation == Some(Mutation::DeafToDepartures)
+                    && matches!(&event, Event::View(c) if !c.left.is_empty())
+                {
+                    continue;
+                }
                 let me = main.me().cloned();
                 match &event {
                     Event::Registered { me } => {
                         *ctx.member.lock().expect("member") = Some(me.clone());
-                        ctx.world.record(TraceEvent::Registered { member: me.clone(), group: ctx.group.clone() });
+                        ctx.world.record(TraceEvent::Registered {
+                            member: me.clone(),
+                            group: ctx.group.clone(),
+                        });
                     }
                     Event::View(change) => {
                         *ctx.member.lock().expect("member") = Some(change.me.clone());
-                        ctx.world.record(TraceEvent::View { change: change.clone() });
+                        ctx.world.record(TraceEvent::View {
+                            change: change.clone(),
+                        });
                     }
                     Event::Message { from, payload } => ctx.world.record(TraceEvent::Message {
                         to: me.clone().expect("registered before any message"),
@@ -154,8 +210,14 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                 if lag >= INBOX_LAG_TRACED {
                     let member = main.me().cloned().or(me);
                     if let Some(member) = member {
-                        ctx.world.record(TraceEvent::InboxLag { member, lag_ns: lag.0 });
+                        ctx.world.record(TraceEvent::InboxLag {
+                            member,
+                            lag_ns: lag.0,
+                        });
                     }
+                }
+                if ctx.world.mutation == Some(Mutation::BlockingMain) {
+                    madsim::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
                 MainInput::Engine(event)
             }
@@ -164,24 +226,49 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
         main.step(input, &mut out);
         for o in out.drain(..) {
             match o {
-                MainOutput::Route { thread, queue, item } => {
+                MainOutput::Route {
+                    thread,
+                    queue,
+                    item,
+                } => {
                     let (resp, work) = &queues[usize::from(thread)];
                     let q = if queue == Queue::Response { resp } else { work };
                     let _ = q.unbounded_send(item);
                 }
-                MainOutput::ArmWatchdog { thread, step, confirm } => {
+                MainOutput::ArmWatchdog {
+                    thread,
+                    step,
+                    confirm,
+                } => {
                     let inbox = ctx.inbox_tx.clone();
-                    let wait = if confirm { HANG_CONFIRM.to_std() } else { ctx.work_deadline };
+                    let wait = if confirm {
+                        HANG_CONFIRM.to_std()
+                    } else {
+                        ctx.work_deadline
+                    };
                     madsim::task::spawn(async move {
                         madsim::time::sleep(wait).await;
-                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Deadline { thread, step, confirm }));
+                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Deadline {
+                            thread,
+                            step,
+                            confirm,
+                        }));
                     });
                 }
                 MainOutput::Unregister { reason, fault } => {
-                    let _ = ctx.engine.unbounded_send(EngineIn::Local(Input::Unregister { key: ctx.key, reason }));
+                    let _ = ctx
+                        .engine
+                        .unbounded_send(EngineIn::Local(Input::Unregister {
+                            key: ctx.key,
+                            reason,
+                        }));
                     guard.armed = false;
                     if let Some(member) = main.me().cloned() {
-                        ctx.world.record(TraceEvent::Unregistered { member, reason, fault });
+                        ctx.world.record(TraceEvent::Unregistered {
+                            member,
+                            reason,
+                            fault,
+                        });
                     }
                     ctx.world.job_gone(ctx.node, ctx.job.as_str(), ctx.key);
                 }
@@ -233,13 +320,25 @@ async fn work_thread(
                 // Between rounds: the local step.
                 force_step = false;
                 step_seq += 1;
-                signal(MainInput::StepStarted { thread, step: step_seq });
-                let me = ctx.member.lock().expect("member").clone().expect("a member runs steps");
+                signal(MainInput::StepStarted {
+                    thread,
+                    step: step_seq,
+                });
+                let me = ctx
+                    .member
+                    .lock()
+                    .expect("member")
+                    .clone()
+                    .expect("a member runs steps");
                 let injected = fault.lock().expect("fault").take();
                 let next = {
                     let d = driver.as_mut().expect("driver");
                     if d.round() > 0 && d.round_complete() {
-                        ctx.world.record(TraceEvent::RoundCompleted { member: me.clone(), thread, round: d.round() });
+                        ctx.world.record(TraceEvent::RoundCompleted {
+                            member: me.clone(),
+                            thread,
+                            round: d.round(),
+                        });
                     }
                     if injected == Some(FaultKind::Hang) {
                         None
@@ -261,27 +360,52 @@ async fn work_thread(
                     return;
                 };
                 madsim::time::sleep(ctx.step_time).await;
-                signal(MainInput::StepFinished { thread, step: step_seq });
+                signal(MainInput::StepFinished {
+                    thread,
+                    step: step_seq,
+                });
                 match next {
                     Err(_) => {
-                        signal(MainInput::Faulted { thread, kind: FaultKind::Panic });
+                        signal(MainInput::Faulted {
+                            thread,
+                            kind: FaultKind::Panic,
+                        });
                         return;
                     }
                     Ok(Next::Fault(_)) => {
-                        signal(MainInput::Faulted { thread, kind: FaultKind::Error });
+                        signal(MainInput::Faulted {
+                            thread,
+                            kind: FaultKind::Error,
+                        });
                         return;
                     }
                     Ok(Next::Done(outcome)) => {
-                        ctx.world.record(TraceEvent::ProtocolDone { member: me, thread, outcome });
+                        ctx.world.record(TraceEvent::ProtocolDone {
+                            member: me,
+                            thread,
+                            outcome,
+                        });
                         std::future::pending::<()>().await;
                         return;
                     }
                     Ok(Next::Restart) => continue,
                     Ok(Next::Send { round, payload }) => {
-                        ctx.world.record(TraceEvent::RoundStarted { member: me, thread, round });
+                        ctx.world.record(TraceEvent::RoundStarted {
+                            member: me,
+                            thread,
+                            round,
+                        });
                         signal(MainInput::EnteredRound { thread, round });
-                        let msg = JobMsg { thread, round, payload };
-                        let send = Input::Send { key: ctx.key, to: Dest::View, payload: msg };
+                        let msg = JobMsg {
+                            thread,
+                            round,
+                            payload,
+                        };
+                        let send = Input::Send {
+                            key: ctx.key,
+                            to: Dest::View,
+                            payload: msg,
+                        };
                         let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
                     }
                 }
@@ -290,20 +414,40 @@ async fn work_thread(
         };
         match item {
             WorkItem::View(change) => {
-                let d = driver.get_or_insert_with(|| ctx.world.protocol_driver(&ctx.job, change.me.clone()));
+                if ctx.world.mutation == Some(Mutation::IgnoreDepartures) && !change.left.is_empty()
+                {
+                    continue;
+                }
+                let d = driver
+                    .get_or_insert_with(|| ctx.world.protocol_driver(&ctx.job, change.me.clone()));
                 match d.on_view(&change) {
                     Some(Next::Send { round, payload }) => {
-                        let msg = JobMsg { thread, round, payload };
-                        let send = Input::Send { key: ctx.key, to: Dest::View, payload: msg };
+                        let msg = JobMsg {
+                            thread,
+                            round,
+                            payload,
+                        };
+                        let send = Input::Send {
+                            key: ctx.key,
+                            to: Dest::View,
+                            payload: msg,
+                        };
                         let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
                     }
                     Some(Next::Restart) => force_step = true,
                     Some(Next::Done(outcome)) => {
-                        ctx.world.record(TraceEvent::ProtocolDone { member: change.me.clone(), thread, outcome });
+                        ctx.world.record(TraceEvent::ProtocolDone {
+                            member: change.me.clone(),
+                            thread,
+                            outcome,
+                        });
                         std::future::pending::<()>().await;
                     }
                     Some(Next::Fault(_)) => {
-                        signal(MainInput::Faulted { thread, kind: FaultKind::Error });
+                        signal(MainInput::Faulted {
+                            thread,
+                            kind: FaultKind::Error,
+                        });
                         return;
                     }
                     None => {}
@@ -312,8 +456,16 @@ async fn work_thread(
             WorkItem::Message { from, msg } => {
                 if let Some(d) = driver.as_mut() {
                     if let Some((to, round, payload)) = d.on_ack(from, msg.round, &msg.payload) {
-                        let msg = JobMsg { thread, round, payload };
-                        let send = Input::Send { key: ctx.key, to: Dest::Member(to), payload: msg };
+                        let msg = JobMsg {
+                            thread,
+                            round,
+                            payload,
+                        };
+                        let send = Input::Send {
+                            key: ctx.key,
+                            to: Dest::Member(to),
+                            payload: msg,
+                        };
                         let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
                     }
                 }

@@ -10,6 +10,7 @@
 //! - [`report`]: human and JSON output.
 
 pub mod check;
+pub mod cli;
 mod job;
 mod node;
 pub mod report;

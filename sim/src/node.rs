@@ -8,7 +8,7 @@
 
 use crate::job;
 use crate::trace::TraceEvent;
-use crate::world::World;
+use crate::world::{Mutation, World};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, StreamExt};
 use madsim::net::Endpoint;
@@ -27,14 +27,25 @@ pub type EnginePacket = Packet<JobMsg>;
 
 /// What reaches an engine task.
 pub enum EngineIn {
-    Packet { from: NodeId, packet: EnginePacket },
+    Packet {
+        from: NodeId,
+        packet: EnginePacket,
+    },
     /// A job registers; its main thread's inbox comes along.
-    Register { input: Input<JobMsg>, inbox: UnboundedSender<job::MainMsg> },
+    Register {
+        input: Input<JobMsg>,
+        inbox: UnboundedSender<job::MainMsg>,
+    },
     Local(Input<JobMsg>),
 }
 
 pub fn node_ip(node: NodeId) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, (node.0 / 250) as u8, (node.0 % 250) as u8 + 1))
+    IpAddr::V4(Ipv4Addr::new(
+        10,
+        0,
+        (node.0 / 250) as u8,
+        (node.0 % 250) as u8 + 1,
+    ))
 }
 
 fn ip_node(ip: IpAddr) -> Option<NodeId> {
@@ -50,9 +61,12 @@ fn ip_node(ip: IpAddr) -> Option<NodeId> {
 /// The node's boot: runs on the node, again after every restart.
 pub async fn node_main(world: Arc<World>, node: NodeId) {
     let ep = Arc::new(
-        Endpoint::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENGINE_PORT))
-            .await
-            .expect("the engine port is free on a fresh node"),
+        Endpoint::bind(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ENGINE_PORT,
+        ))
+        .await
+        .expect("the engine port is free on a fresh node"),
     );
     let (engine_tx, engine_rx) = unbounded::<EngineIn>();
     let (send_tx, send_rx) = unbounded::<(NodeId, EnginePacket)>();
@@ -69,7 +83,13 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
     }
     madsim::task::spawn(receiver(world.clone(), ep.clone(), engine_tx.clone()));
     madsim::task::spawn(sender(world.clone(), node, ep, send_rx));
-    let wanted: Vec<String> = shared.wanted.lock().expect("wanted").iter().cloned().collect();
+    let wanted: Vec<String> = shared
+        .wanted
+        .lock()
+        .expect("wanted")
+        .iter()
+        .cloned()
+        .collect();
     for job_name in wanted {
         job::start(&world, node, &job_name);
     }
@@ -78,20 +98,43 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
 
 async fn receiver(world: Arc<World>, ep: Arc<Endpoint>, engine_tx: UnboundedSender<EngineIn>) {
     loop {
-        let Ok((payload, from)) = ep.recv_from_raw(TAG).await else { return };
-        let Some(from) = ip_node(from.ip()) else { continue };
-        let Ok(packet) = payload.downcast::<EnginePacket>() else { continue };
+        let Ok((payload, from)) = ep.recv_from_raw(TAG).await else {
+            return;
+        };
+        let Some(from) = ip_node(from.ip()) else {
+            continue;
+        };
+        let Ok(packet) = payload.downcast::<EnginePacket>() else {
+            continue;
+        };
         world.trace.lock().expect("trace").net.delivered += 1;
-        if engine_tx.unbounded_send(EngineIn::Packet { from, packet: *packet }).is_err() {
+        if engine_tx
+            .unbounded_send(EngineIn::Packet {
+                from,
+                packet: *packet,
+            })
+            .is_err()
+        {
             return;
         }
     }
 }
 
 /// Sends the engine's packets, applying the scenario's loss and extra delay.
-async fn sender(world: Arc<World>, me: NodeId, ep: Arc<Endpoint>, mut rx: UnboundedReceiver<(NodeId, EnginePacket)>) {
+async fn sender(
+    world: Arc<World>,
+    me: NodeId,
+    ep: Arc<Endpoint>,
+    mut rx: UnboundedReceiver<(NodeId, EnginePacket)>,
+) {
     while let Some((to, packet)) = rx.next().await {
         world.trace.lock().expect("trace").net.sent += 1;
+        if world.mutation == Some(Mutation::NoMerge)
+            && matches!(packet.body, vigil_engine::Body::Probe { .. })
+            && world.now() > Time(2_000_000_000)
+        {
+            continue;
+        }
         let (loss, delay) = world.link_conditions(me, to);
         if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
             continue;
@@ -99,7 +142,11 @@ async fn sender(world: Arc<World>, me: NodeId, ep: Arc<Endpoint>, mut rx: Unboun
         let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
         match delay {
             Some((lo, hi)) => {
-                let extra = if hi > lo { madsim::rand::thread_rng().gen_range(lo..=hi) } else { lo };
+                let extra = if hi > lo {
+                    madsim::rand::thread_rng().gen_range(lo..=hi)
+                } else {
+                    lo
+                };
                 let ep = ep.clone();
                 madsim::task::spawn(async move {
                     madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
@@ -167,12 +214,33 @@ fn handle_outputs(
                 let _ = send_tx.unbounded_send((to, packet));
             }
             Output::Deliver { key, event } => {
-                if let Some(inbox) = inboxes.get(&key) {
-                    let _ = inbox.unbounded_send(job::MainMsg::Engine { event, queued_at: now });
+                let Some(inbox) = inboxes.get(&key) else {
+                    continue;
+                };
+                if world.mutation == Some(Mutation::ReorderInbox)
+                    && matches!(event, vigil_engine::Event::Message { .. })
+                {
+                    let inbox = inbox.clone();
+                    madsim::task::spawn(async move {
+                        madsim::time::sleep(std::time::Duration::from_millis(30)).await;
+                        let _ = inbox.unbounded_send(job::MainMsg::Engine {
+                            event,
+                            queued_at: now,
+                        });
+                    });
+                    continue;
                 }
+                let _ = inbox.unbounded_send(job::MainMsg::Engine {
+                    event,
+                    queued_at: now,
+                });
             }
             Output::Persist(d) => *world.nodes[usize::from(node.0)].disk.lock().expect("disk") = d,
-            Output::NodeView { view, members } => world.record(TraceEvent::NodeView { node, view, members }),
+            Output::NodeView { view, members } => world.record(TraceEvent::NodeView {
+                node,
+                view,
+                members,
+            }),
         }
     }
 }

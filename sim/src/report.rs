@@ -24,14 +24,23 @@ impl Report<'_> {
     }
 
     pub fn replay_command(&self) -> String {
-        format!("vigil run {} --seed {}", shell_quote(self.file), self.out.seed)
+        format!(
+            "vigil run {} --seed {}",
+            shell_quote(self.file),
+            self.out.seed
+        )
     }
 
     /// Rounds completed per member and work thread.
     pub fn rounds(&self) -> BTreeMap<(String, u16), u64> {
         let mut rounds = BTreeMap::new();
         for e in &self.out.trace.entries {
-            if let TraceEvent::RoundCompleted { member, thread, round } = &e.event {
+            if let TraceEvent::RoundCompleted {
+                member,
+                thread,
+                round,
+            } = &e.event
+            {
                 let r = rounds.entry((member.to_string(), *thread)).or_insert(0);
                 *r = (*r).max(*round);
             }
@@ -80,8 +89,12 @@ impl Report<'_> {
             .entries
             .iter()
             .filter_map(|e| match &e.event {
-                TraceEvent::Fault { text, .. } => Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text})),
-                TraceEvent::FaultEnd { text } => Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text})),
+                TraceEvent::Fault { text, .. } => {
+                    Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text}))
+                }
+                TraceEvent::FaultEnd { text } => {
+                    Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text}))
+                }
                 _ => None,
             })
             .collect();
@@ -113,7 +126,13 @@ impl Report<'_> {
     }
 
     pub fn human(&self, color: bool) -> String {
-        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
         let mut s = String::new();
         let sc = self.scenario;
         let _ = writeln!(
@@ -145,14 +164,24 @@ impl Report<'_> {
         if !any {
             let _ = writeln!(s, "  (none)");
         }
-        let _ = writeln!(s, "\n{}", paint("1", "membership changes (as each main thread took them)"));
+        let _ = writeln!(
+            s,
+            "\n{}",
+            paint("1", "membership changes (as each main thread took them)")
+        );
         for (t, c) in self.out.trace.views() {
             let mut what = Vec::new();
             if !c.joined.is_empty() {
-                what.push(format!("joined {}", list(c.joined.iter().map(|m| m.to_string()))));
+                what.push(format!(
+                    "joined {}",
+                    list(c.joined.iter().map(|m| m.to_string()))
+                ));
             }
             if !c.left.is_empty() {
-                what.push(format!("left {}", list(c.left.iter().map(|(m, r)| format!("{m} ({r})")))));
+                what.push(format!(
+                    "left {}",
+                    list(c.left.iter().map(|(m, r)| format!("{m} ({r})")))
+                ));
             }
             let _ = writeln!(
                 s,
@@ -174,7 +203,10 @@ impl Report<'_> {
             by_member.entry(m.as_str()).or_default().push((*t, *r));
         }
         for (m, threads) in by_member {
-            let per: Vec<String> = threads.iter().map(|(t, r)| format!("thread {t}: {r}")).collect();
+            let per: Vec<String> = threads
+                .iter()
+                .map(|(t, r)| format!("thread {t}: {r}"))
+                .collect();
             let _ = writeln!(s, "  {m:<10} {}", per.join(", "));
         }
         let _ = writeln!(s, "\n{}", paint("1", "checks"));
@@ -189,11 +221,17 @@ impl Report<'_> {
                 (None, false) => {
                     let _ = writeln!(s, "  {}  {}", paint("31;1", "FAIL"), c.name);
                     for v in c.violations.iter().take(10) {
-                        let when = v.at.map_or(String::new(), |t| format!("at {}: ", at(t.as_millis_f64())));
+                        let when = v
+                            .at
+                            .map_or(String::new(), |t| format!("at {}: ", at(t.as_millis_f64())));
                         let _ = writeln!(s, "          {when}{}", v.message);
                     }
                     if c.violations.len() > 10 {
-                        let _ = writeln!(s, "          ... and {} more (see --json)", c.violations.len() - 10);
+                        let _ = writeln!(
+                            s,
+                            "          ... and {} more (see --json)",
+                            c.violations.len() - 10
+                        );
                     }
                 }
             }
@@ -207,7 +245,11 @@ impl Report<'_> {
             net.sent.saturating_sub(net.delivered),
             &self.out.trace.hash()[..16]
         );
-        let verdict = if self.passed() { paint("32;1", "PASS") } else { paint("31;1", "FAIL") };
+        let verdict = if self.passed() {
+            paint("32;1", "PASS")
+        } else {
+            paint("31;1", "FAIL")
+        };
         let _ = writeln!(s, "{verdict} · replay: {}", self.replay_command());
         s
     }
@@ -226,7 +268,9 @@ fn list(items: impl Iterator<Item = String>) -> String {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))

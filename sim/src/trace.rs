@@ -21,25 +21,69 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TraceEvent {
     /// The controller applied fault number `index` of the scenario.
-    Fault { index: usize, text: String },
+    Fault {
+        index: usize,
+        text: String,
+    },
     /// A fault's effect ended (resume, restart, heal, expiry).
-    FaultEnd { text: String },
-    NodeBoot { node: NodeId },
-    NodeView { node: NodeId, view: ViewId, members: Vec<NodeId> },
-    Registered { member: MemberId, group: Name },
+    FaultEnd {
+        text: String,
+    },
+    NodeBoot {
+        node: NodeId,
+    },
+    NodeView {
+        node: NodeId,
+        view: ViewId,
+        members: Vec<NodeId>,
+    },
+    Registered {
+        member: MemberId,
+        group: Name,
+    },
     /// A main thread unregistered its job.
-    Unregistered { member: MemberId, reason: LeaveReason, fault: Option<(u16, FaultKind)> },
+    Unregistered {
+        member: MemberId,
+        reason: LeaveReason,
+        fault: Option<(u16, FaultKind)>,
+    },
     /// A job was killed without unregistering.
-    JobKilled { member: Option<MemberId>, node: NodeId, job: Name },
+    JobKilled {
+        member: Option<MemberId>,
+        node: NodeId,
+        job: Name,
+    },
     /// A main thread took a membership change from its inbox.
-    View { change: MembershipChange },
+    View {
+        change: MembershipChange,
+    },
     /// A main thread took a member message from its inbox.
-    Message { to: MemberId, from: MemberId, thread: u16, round: u64 },
+    Message {
+        to: MemberId,
+        from: MemberId,
+        thread: u16,
+        round: u64,
+    },
     /// A main thread took an engine event `lag` after the engine queued it.
-    InboxLag { member: MemberId, lag_ns: u64 },
-    RoundStarted { member: MemberId, thread: u16, round: u64 },
-    RoundCompleted { member: MemberId, thread: u16, round: u64 },
-    ProtocolDone { member: MemberId, thread: u16, outcome: String },
+    InboxLag {
+        member: MemberId,
+        lag_ns: u64,
+    },
+    RoundStarted {
+        member: MemberId,
+        thread: u16,
+        round: u64,
+    },
+    RoundCompleted {
+        member: MemberId,
+        thread: u16,
+        round: u64,
+    },
+    ProtocolDone {
+        member: MemberId,
+        thread: u16,
+        outcome: String,
+    },
 }
 
 /// Message counters of the simulated network.
@@ -82,10 +126,22 @@ impl Entry {
             TraceEvent::Fault { text, .. } => format!("fault      {text}"),
             TraceEvent::FaultEnd { text } => format!("fault-end  {text}"),
             TraceEvent::NodeBoot { node } => format!("boot       {node}"),
-            TraceEvent::NodeView { node, view, members } => format!("node-view  {node} view {view} {}", list(members)),
-            TraceEvent::Registered { member, group } => format!("register   {member:?} group {group}"),
-            TraceEvent::Unregistered { member, reason, fault } => match fault {
-                Some((t, k)) => format!("unregister {member:?} {reason} (thread {t} {})", k.as_str()),
+            TraceEvent::NodeView {
+                node,
+                view,
+                members,
+            } => format!("node-view  {node} view {view} {}", list(members)),
+            TraceEvent::Registered { member, group } => {
+                format!("register   {member:?} group {group}")
+            }
+            TraceEvent::Unregistered {
+                member,
+                reason,
+                fault,
+            } => match fault {
+                Some((t, k)) => {
+                    format!("unregister {member:?} {reason} (thread {t} {})", k.as_str())
+                }
                 None => format!("unregister {member:?} {reason}"),
             },
             TraceEvent::JobKilled { member, node, job } => match member {
@@ -101,17 +157,34 @@ impl Entry {
                 list(&change.joined),
                 left_list(&change.left)
             ),
-            TraceEvent::Message { to, from, thread, round } => {
+            TraceEvent::Message {
+                to,
+                from,
+                thread,
+                round,
+            } => {
                 format!("message    {to:?} <- {from:?} thread {thread} round {round}")
             }
             TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
-            TraceEvent::RoundStarted { member, thread, round } => {
+            TraceEvent::RoundStarted {
+                member,
+                thread,
+                round,
+            } => {
                 format!("round      {member:?} thread {thread} starts {round}")
             }
-            TraceEvent::RoundCompleted { member, thread, round } => {
+            TraceEvent::RoundCompleted {
+                member,
+                thread,
+                round,
+            } => {
                 format!("round      {member:?} thread {thread} ends {round}")
             }
-            TraceEvent::ProtocolDone { member, thread, outcome } => {
+            TraceEvent::ProtocolDone {
+                member,
+                thread,
+                outcome,
+            } => {
                 format!("done       {member:?} thread {thread}: {outcome}")
             }
         };

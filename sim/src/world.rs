@@ -19,6 +19,42 @@ use vigil_engine::job::FaultKind;
 use vigil_engine::{Dur, Durable, LocalKey, MemberId, Name, NodeId, Time};
 use vigil_protocols::{Barrier, ErasedDriver, RoundDriver};
 
+/// A deliberately broken variant of the system, to show that each checker
+/// catches the bug it exists for. Never used outside tests and demos.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Main threads drop membership changes that report departures
+    /// (`notified` must catch it).
+    DeafToDepartures,
+    /// Work threads never tell their protocol that members left, so rounds
+    /// wait for them (`acks-complete`).
+    IgnoreDepartures,
+    /// The engine task holds member messages back for 30 ms, so they reach
+    /// main threads after later membership changes (`no-ghost-delivery`).
+    ReorderInbox,
+    /// Main threads do 10 ms of work inline for every engine event
+    /// (`main-thread-responsive`).
+    BlockingMain,
+    /// Leaders' probes are lost after the first two seconds, so views never
+    /// merge after a partition (`converged`).
+    NoMerge,
+    /// Engines number views with a plain counter, so the two sides of a
+    /// partition issue the same view id for different member lists
+    /// (`views-agree`).
+    PlainCounterViewIds,
+}
+
+impl Mutation {
+    pub const ALL: [Mutation; 6] = [
+        Mutation::DeafToDepartures,
+        Mutation::IgnoreDepartures,
+        Mutation::ReorderInbox,
+        Mutation::BlockingMain,
+        Mutation::NoMerge,
+        Mutation::PlainCounterViewIds,
+    ];
+}
+
 /// Whether a node is running at the end of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeStatus {
@@ -57,6 +93,7 @@ struct NetFault {
 /// Everything the tasks of one run share.
 pub struct World {
     pub scenario: Scenario,
+    pub mutation: Option<Mutation>,
     pub engine_config: vigil_engine::Config,
     start: Instant,
     pub trace: Mutex<Trace>,
@@ -89,7 +126,10 @@ impl World {
             if f.until.is_some_and(|u| now >= u) {
                 continue;
             }
-            if f.nodes.as_ref().is_some_and(|n| !n.contains(&from) && !n.contains(&to)) {
+            if f.nodes
+                .as_ref()
+                .is_some_and(|n| !n.contains(&from) && !n.contains(&to))
+            {
                 continue;
             }
             keep *= 1.0 - f.loss;
@@ -130,6 +170,7 @@ pub fn engine_config(scenario: &Scenario) -> vigil_engine::Config {
         heartbeat_interval: Dur::from_std(scenario.cluster.heartbeat_interval),
         failure_timeout: Dur::from_std(scenario.cluster.failure_timeout),
         latency_max: Dur::from_std(scenario.cluster.latency.1),
+        mutation: None,
     }
 }
 
@@ -160,20 +201,29 @@ fn quiet_injected_panics() {
 
 /// Runs `scenario` under `seed` to its end.
 pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
+    run_mutated(scenario, seed, None)
+}
+
+/// Runs `scenario` under `seed` with a deliberately broken variant.
+pub fn run_mutated(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> RunOutput {
     quiet_injected_panics();
     let mut config = madsim::Config::default();
     let (lo, hi) = scenario.cluster.latency;
-    let hi = if hi > lo { hi } else { lo + Duration::from_micros(1) };
+    let hi = if hi > lo {
+        hi
+    } else {
+        lo + Duration::from_micros(1)
+    };
     config.net.send_latency = lo..hi;
     config.net.packet_loss_rate = 0.0;
     let rt = Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    rt.block_on(async move { simulate(scenario, seed).await })
+    rt.block_on(async move { simulate(scenario, seed, mutation).await })
 }
 
 /// The body of a run, inside the madsim runtime. Public so that a test can
 /// hand it to madsim's own determinism check.
-pub async fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
+pub async fn simulate(scenario: Scenario, seed: u64, mutation: Option<Mutation>) -> RunOutput {
     let handle = Handle::current();
     let nodes = (0..scenario.cluster.nodes)
         .map(|_| NodeShared {
@@ -183,9 +233,14 @@ pub async fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
             status: Mutex::new(NodeStatus::Up),
         })
         .collect();
+    let mut engine_cfg = engine_config(&scenario);
+    if mutation == Some(Mutation::PlainCounterViewIds) {
+        engine_cfg.mutation = Some(vigil_engine::EngineMutation::PlainCounterViewIds);
+    }
     let world = Arc::new(World {
-        engine_config: engine_config(&scenario),
+        engine_config: engine_cfg,
         scenario,
+        mutation,
         start: Instant::now(),
         trace: Mutex::new(Trace::default()),
         nodes,
@@ -195,7 +250,11 @@ pub async fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
     });
     for job in &world.scenario.jobs {
         for n in &job.nodes {
-            world.nodes[usize::from(*n)].wanted.lock().expect("wanted").insert(job.name.clone());
+            world.nodes[usize::from(*n)]
+                .wanted
+                .lock()
+                .expect("wanted")
+                .insert(job.name.clone());
         }
     }
     for k in 0..world.scenario.cluster.nodes {
@@ -216,7 +275,11 @@ pub async fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
     let end = Time(world.scenario.duration.as_nanos() as u64);
     madsim::time::sleep_until(world.instant(end)).await;
 
-    let node_status: Vec<NodeStatus> = world.nodes.iter().map(|n| *n.status.lock().expect("status")).collect();
+    let node_status: Vec<NodeStatus> = world
+        .nodes
+        .iter()
+        .map(|n| *n.status.lock().expect("status"))
+        .collect();
     let mut live_members = BTreeSet::new();
     for (k, n) in world.nodes.iter().enumerate() {
         if node_status[k] != NodeStatus::Up {
@@ -229,11 +292,20 @@ pub async fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
         }
     }
     let trace = std::mem::take(&mut *world.trace.lock().expect("trace"));
-    RunOutput { seed, trace, end, node_status, live_members }
+    RunOutput {
+        seed,
+        trace,
+        end,
+        node_status,
+        live_members,
+    }
 }
 
 fn set_status(world: &World, node: u16, status: NodeStatus) {
-    *world.nodes[usize::from(node)].status.lock().expect("status") = status;
+    *world.nodes[usize::from(node)]
+        .status
+        .lock()
+        .expect("status") = status;
 }
 
 /// Runs `f` after `delay`, in the controller's context.
@@ -278,18 +350,26 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             let shared = &world.nodes[usize::from(*node)];
             shared.wanted.lock().expect("wanted").remove(job);
             let handle = shared.live.lock().expect("live").jobs.remove(job);
-            let member = handle.as_ref().and_then(|h| h.member.lock().expect("member").clone());
+            let member = handle
+                .as_ref()
+                .and_then(|h| h.member.lock().expect("member").clone());
             if let Some(h) = handle {
                 h.main.abort();
             }
-            world.record(TraceEvent::JobKilled { member, node: NodeId(*node), job: Name::new(job) });
+            world.record(TraceEvent::JobKilled {
+                member,
+                node: NodeId(*node),
+                job: Name::new(job),
+            });
         }
         ScenarioFault::JobLeave { node, job } => {
             let shared = &world.nodes[usize::from(*node)];
             shared.wanted.lock().expect("wanted").remove(job);
             match shared.live.lock().expect("live").jobs.get(job) {
                 Some(h) => {
-                    let _ = h.inbox.unbounded_send(job::MainMsg::Signal(vigil_engine::job::MainInput::Leave));
+                    let _ = h
+                        .inbox
+                        .unbounded_send(job::MainMsg::Signal(vigil_engine::job::MainInput::Leave));
                 }
                 None => text.push_str(" (no effect: the job is not running)"),
             }
@@ -310,7 +390,10 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 text.push_str(" (starts when the node is back)");
             }
         }
-        ScenarioFault::NodeCrash { node, restart_after } => {
+        ScenarioFault::NodeCrash {
+            node,
+            restart_after,
+        } => {
             set_status(world, *node, NodeStatus::Crashed);
             {
                 let mut live = world.nodes[usize::from(*node)].live.lock().expect("live");
@@ -322,7 +405,9 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 let (w, n) = (world.clone(), *node);
                 after(*d, move || {
                     set_status(&w, n, NodeStatus::Up);
-                    w.record(TraceEvent::FaultEnd { text: format!("{} restarts", node_name(n)) });
+                    w.record(TraceEvent::FaultEnd {
+                        text: format!("{} restarts", node_name(n)),
+                    });
                     Handle::current().restart(w.madsim_id(n));
                 });
             }
@@ -335,7 +420,9 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 if *w.nodes[usize::from(n)].status.lock().expect("status") == NodeStatus::Paused {
                     set_status(&w, n, NodeStatus::Up);
                 }
-                w.record(TraceEvent::FaultEnd { text: format!("{} resumes", node_name(n)) });
+                w.record(TraceEvent::FaultEnd {
+                    text: format!("{} resumes", node_name(n)),
+                });
                 Handle::current().resume(w.madsim_id(n));
             });
         }
@@ -359,23 +446,37 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 let w = world.clone();
                 after(*d, move || {
                     heal_all(&w);
-                    w.record(TraceEvent::FaultEnd { text: "partition heals".into() });
+                    w.record(TraceEvent::FaultEnd {
+                        text: "partition heals".into(),
+                    });
                 });
             }
         }
         ScenarioFault::Heal => heal_all(world),
-        ScenarioFault::Delay { latency, nodes, duration } => {
+        ScenarioFault::Delay {
+            latency,
+            nodes,
+            duration,
+        } => {
             let fault = NetFault {
-                nodes: nodes.as_ref().map(|n| n.iter().map(|k| NodeId(*k)).collect()),
+                nodes: nodes
+                    .as_ref()
+                    .map(|n| n.iter().map(|k| NodeId(*k)).collect()),
                 loss: 0.0,
                 delay_ns: Some((latency.0.as_nanos() as u64, latency.1.as_nanos() as u64)),
                 until: duration.map(|d| world.now() + Dur::from_std(d)),
             };
             add_net_fault(world, fault, "delay ends");
         }
-        ScenarioFault::Loss { rate, nodes, duration } => {
+        ScenarioFault::Loss {
+            rate,
+            nodes,
+            duration,
+        } => {
             let fault = NetFault {
-                nodes: nodes.as_ref().map(|n| n.iter().map(|k| NodeId(*k)).collect()),
+                nodes: nodes
+                    .as_ref()
+                    .map(|n| n.iter().map(|k| NodeId(*k)).collect()),
                 loss: *rate,
                 delay_ns: None,
                 until: duration.map(|d| world.now() + Dur::from_std(d)),
@@ -390,13 +491,21 @@ fn add_net_fault(world: &Arc<World>, fault: NetFault, end_text: &'static str) {
     if let Some(until) = fault.until {
         let w = world.clone();
         let delay = until.saturating_sub(world.now()).to_std();
-        after(delay, move || w.record(TraceEvent::FaultEnd { text: end_text.into() }));
+        after(delay, move || {
+            w.record(TraceEvent::FaultEnd {
+                text: end_text.into(),
+            })
+        });
     }
     world.net_faults.lock().expect("net").push(fault);
 }
 
 fn nodes_text(nodes: &[u16]) -> String {
-    nodes.iter().map(|n| node_name(*n)).collect::<Vec<_>>().join(",")
+    nodes
+        .iter()
+        .map(|n| node_name(*n))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn dur_text(d: Duration) -> String {
@@ -407,42 +516,83 @@ fn dur_text(d: Duration) -> String {
 pub fn describe(fault: &ScenarioFault) -> String {
     match fault {
         ScenarioFault::WorkThreadPanic { node, job, thread } => {
-            format!("work-thread-panic {job}@{} thread {thread}", node_name(*node))
+            format!(
+                "work-thread-panic {job}@{} thread {thread}",
+                node_name(*node)
+            )
         }
         ScenarioFault::WorkThreadError { node, job, thread } => {
-            format!("work-thread-error {job}@{} thread {thread}", node_name(*node))
+            format!(
+                "work-thread-error {job}@{} thread {thread}",
+                node_name(*node)
+            )
         }
         ScenarioFault::WorkThreadHang { node, job, thread } => {
-            format!("work-thread-hang {job}@{} thread {thread}", node_name(*node))
+            format!(
+                "work-thread-hang {job}@{} thread {thread}",
+                node_name(*node)
+            )
         }
         ScenarioFault::JobKill { node, job } => format!("job-kill {job}@{}", node_name(*node)),
         ScenarioFault::JobLeave { node, job } => format!("job-leave {job}@{}", node_name(*node)),
         ScenarioFault::JobJoin { node, job } => format!("job-join {job}@{}", node_name(*node)),
-        ScenarioFault::NodeCrash { node, restart_after } => match restart_after {
-            Some(d) => format!("node-crash {} (restart after {})", node_name(*node), dur_text(*d)),
+        ScenarioFault::NodeCrash {
+            node,
+            restart_after,
+        } => match restart_after {
+            Some(d) => format!(
+                "node-crash {} (restart after {})",
+                node_name(*node),
+                dur_text(*d)
+            ),
             None => format!("node-crash {}", node_name(*node)),
         },
         ScenarioFault::NodePause { node, duration } => {
-            format!("node-pause {} for {}", node_name(*node), dur_text(*duration))
+            format!(
+                "node-pause {} for {}",
+                node_name(*node),
+                dur_text(*duration)
+            )
         }
         ScenarioFault::Partition { sides, heal_after } => {
-            let sides: Vec<String> = sides.iter().map(|s| format!("{{{}}}", nodes_text(s))).collect();
+            let sides: Vec<String> = sides
+                .iter()
+                .map(|s| format!("{{{}}}", nodes_text(s)))
+                .collect();
             match heal_after {
-                Some(d) => format!("partition {} (heal after {})", sides.join(" | "), dur_text(*d)),
+                Some(d) => format!(
+                    "partition {} (heal after {})",
+                    sides.join(" | "),
+                    dur_text(*d)
+                ),
                 None => format!("partition {}", sides.join(" | ")),
             }
         }
         ScenarioFault::Heal => "heal".into(),
-        ScenarioFault::Delay { latency, nodes, duration } => format!(
+        ScenarioFault::Delay {
+            latency,
+            nodes,
+            duration,
+        } => format!(
             "delay +{}..{} on {}{}",
             dur_text(latency.0),
             dur_text(latency.1),
-            nodes.as_ref().map_or("every link".into(), |n| format!("links of {}", nodes_text(n))),
+            nodes.as_ref().map_or("every link".into(), |n| format!(
+                "links of {}",
+                nodes_text(n)
+            )),
             duration.map_or(String::new(), |d| format!(" for {}", dur_text(d)))
         ),
-        ScenarioFault::Loss { rate, nodes, duration } => format!(
+        ScenarioFault::Loss {
+            rate,
+            nodes,
+            duration,
+        } => format!(
             "loss {rate} on {}{}",
-            nodes.as_ref().map_or("every link".into(), |n| format!("links of {}", nodes_text(n))),
+            nodes.as_ref().map_or("every link".into(), |n| format!(
+                "links of {}",
+                nodes_text(n)
+            )),
             duration.map_or(String::new(), |d| format!(" for {}", dur_text(d)))
         ),
     }

@@ -378,6 +378,31 @@ pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
             ))
             .at(span));
         }
+        // One group runs one protocol, with one instance per work thread
+        // index: members that disagree would wait on each other forever.
+        if let Some(other) = ctx.jobs.iter().find(|o| o.group == validated.group) {
+            let j = job.get_ref();
+            if other.protocol != validated.protocol {
+                let span = j.protocol.as_ref().map_or(job.span(), Spanned::span);
+                return Err(ScenarioError::new(format!(
+                    "job `{}` runs protocol `{}` but job `{}` of the same group `{}` runs `{}`: a group runs one protocol",
+                    validated.name,
+                    validated.protocol.name(),
+                    other.name,
+                    validated.group,
+                    other.protocol.name()
+                ))
+                .at(span));
+            }
+            if other.work_threads != validated.work_threads {
+                let span = j.work_threads.as_ref().map_or(job.span(), Spanned::span);
+                return Err(ScenarioError::new(format!(
+                    "job `{}` has {} work threads but job `{}` of the same group `{}` has {}: thread t of each member ACKs thread t of the others, so they must agree",
+                    validated.name, validated.work_threads, other.name, validated.group, other.work_threads
+                ))
+                .at(span));
+            }
+        }
         ctx.jobs.push(validated);
     }
 

@@ -1,0 +1,150 @@
+//! Every checker bites: for each, a deliberately broken variant of the
+//! system that it catches, on a run that passes without the bug. And the
+//! scenario expectations fail when they should.
+
+use vigil_sim::world::Mutation;
+use vigil_tests::{load, parse, run};
+
+/// Given a scenario that passes, the broken variant fails exactly `check`
+/// (among possibly others) on every one of a few seeds.
+fn bites(scenario: &vigil_sim::scenario::Scenario, mutation: Mutation, check: &str) {
+    for seed in 1..=3 {
+        let good = run(scenario, seed, None);
+        assert!(
+            good.failed().is_empty(),
+            "seed {seed} without {mutation:?}: {}",
+            good.violations()
+        );
+        let bad = run(scenario, seed, Some(mutation));
+        assert!(
+            bad.failed().contains(check),
+            "seed {seed}: {mutation:?} should fail `{check}`, failed {:?}:\n{}",
+            bad.failed(),
+            bad.violations()
+        );
+    }
+}
+
+#[test]
+fn notified_catches_main_threads_that_drop_departures() {
+    bites(&load("quickstart"), Mutation::DeafToDepartures, "notified");
+}
+
+#[test]
+fn acks_complete_catches_rounds_that_wait_for_departed_members() {
+    bites(
+        &load("quickstart"),
+        Mutation::IgnoreDepartures,
+        "acks-complete",
+    );
+}
+
+#[test]
+fn no_ghost_delivery_catches_messages_delivered_after_a_leave() {
+    bites(
+        &load("quickstart"),
+        Mutation::ReorderInbox,
+        "no-ghost-delivery",
+    );
+}
+
+#[test]
+fn main_thread_responsive_catches_a_main_thread_that_works_inline() {
+    bites(
+        &load("quickstart"),
+        Mutation::BlockingMain,
+        "main-thread-responsive",
+    );
+}
+
+#[test]
+fn converged_catches_views_that_never_merge() {
+    bites(&load("partition-heal"), Mutation::NoMerge, "converged");
+}
+
+#[test]
+fn views_agree_catches_plain_counter_view_ids_under_partition() {
+    bites(
+        &load("partition-heal"),
+        Mutation::PlainCounterViewIds,
+        "views-agree",
+    );
+}
+
+#[test]
+fn every_mutation_is_covered_above() {
+    // A new Mutation needs a test above; this count keeps that honest.
+    assert_eq!(Mutation::ALL.len(), 6);
+}
+
+const CRASH: &str = r#"
+name = "n2 crashes"
+duration = "15s"
+[cluster]
+nodes = 3
+[[job]]
+name = "db"
+group = "g"
+[[fault]]
+at = "3s"
+kind = "node-crash"
+node = "n2"
+"#;
+
+fn with(expect: &str) -> vigil_sim::scenario::Scenario {
+    parse(&format!("{CRASH}\n[[expect]]\n{expect}"))
+}
+
+#[test]
+fn expectations_pass_when_true() {
+    for expect in [
+        "kind = \"membership-change\"\nmember = \"db@n2\"\nreason = \"node-down\"\nwithin = \"2s\"",
+        "kind = \"final-view\"\ngroup = \"g\"\nmembers = [\"db@n0\", \"db@n1\"]",
+    ] {
+        let checked = run(&with(expect), 1, None);
+        assert!(
+            checked.failed().is_empty(),
+            "{expect}: {}",
+            checked.violations()
+        );
+    }
+}
+
+#[test]
+fn expectations_fail_when_false() {
+    for (expect, check) in [
+        (
+            "kind = \"membership-change\"\nmember = \"db@n2\"\nreason = \"fault\"",
+            "expect membership-change db@n2",
+        ),
+        (
+            "kind = \"membership-change\"\nmember = \"db@n2\"\nwithin = \"500ms\"",
+            "expect membership-change db@n2",
+        ),
+        (
+            "kind = \"membership-change\"\nmember = \"db@n1\"",
+            "expect membership-change db@n1",
+        ),
+        (
+            "kind = \"no-membership-change\"",
+            "expect no-membership-change",
+        ),
+        (
+            "kind = \"final-view\"\ngroup = \"g\"\nmembers = [\"db@n0\", \"db@n1\", \"db@n2\"]",
+            "expect final-view g",
+        ),
+    ] {
+        let checked = run(&with(expect), 1, None);
+        assert!(
+            checked.failed().contains(check),
+            "{expect}: failed {:?}",
+            checked.failed()
+        );
+        assert_eq!(
+            checked.failed().len(),
+            1,
+            "only the expectation fails: {}",
+            checked.violations()
+        );
+    }
+}

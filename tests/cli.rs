@@ -1,0 +1,253 @@
+//! The `vigil run` contract, as a script or CI job sees it: exit status,
+//! one JSON object on stdout, the same output for the same seed, and clear
+//! errors (file, line, column) for bad input.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use vigil_tests::root;
+
+struct Outcome {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+fn vigil(args: &[&str]) -> Outcome {
+    let mut argv = vec!["vigil".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut io = vigil_sim::cli::Io {
+        stdout: &mut out,
+        stderr: &mut err,
+        color_stdout: false,
+        color_stderr: false,
+    };
+    let code = vigil_sim::cli::main_with(&argv, &mut io);
+    Outcome {
+        code,
+        stdout: String::from_utf8(out).expect("utf-8"),
+        stderr: String::from_utf8(err).expect("utf-8"),
+    }
+}
+
+fn example(name: &str) -> String {
+    root().join("scenarios").join(name).display().to_string()
+}
+
+/// Writes `text` to a fresh file in a temporary directory.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("a temp file");
+    path
+}
+
+#[test]
+fn json_is_one_object_with_the_contract_fields() {
+    let o = vigil(&["run", &example("quickstart.toml"), "--json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.trim().lines().count(), 1, "exactly one JSON line");
+    let v: Value = serde_json::from_str(&o.stdout).expect("valid JSON");
+    assert_eq!(v["scenario"], "work thread panics in an ACK round");
+    assert_eq!(v["seed"], 7, "the file's seed is the default");
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["sim_time_ms"], 60000.0);
+    assert_eq!(v["trace_hash"].as_str().expect("a hash").len(), 64);
+    assert!(v["violations"].as_array().expect("violations").is_empty());
+    for key in ["messages_sent", "messages_delivered", "messages_dropped"] {
+        assert!(v["stats"][key].as_u64().is_some(), "stats.{key}");
+    }
+    let changes = v["membership_changes"]
+        .as_array()
+        .expect("membership_changes");
+    let fault: Vec<&Value> = changes
+        .iter()
+        .filter(|c| !c["left"].as_array().expect("left").is_empty())
+        .collect();
+    assert_eq!(fault.len(), 4, "the four survivors each saw db@n2 leave");
+    for c in fault {
+        assert!(c["at_ms"].as_f64().expect("at_ms") > 10_000.0);
+        assert!(c["observer"]
+            .as_str()
+            .expect("observer")
+            .starts_with("db@n"));
+        assert_eq!(c["group"], "g");
+        assert!(c["view"].as_u64().is_some());
+        assert_eq!(c["members"].as_array().expect("members").len(), 4);
+        assert_eq!(c["joined"], serde_json::json!([]));
+        assert_eq!(
+            c["left"],
+            serde_json::json!([{"member": "db@n2", "reason": "fault"}])
+        );
+    }
+}
+
+#[test]
+fn same_file_and_seed_give_the_same_output() {
+    for args in [vec!["--json"], vec![]] {
+        let mut a = vec!["run", "placeholder", "--seed", "4"];
+        let file = example("partition-heal.toml");
+        a[1] = &file;
+        a.extend(args.iter());
+        let first = vigil(&a);
+        let second = vigil(&a);
+        assert_eq!(first.code, 0);
+        assert_eq!(first.stdout, second.stdout);
+    }
+    let other = vigil(&[
+        "run",
+        &example("partition-heal.toml"),
+        "--seed",
+        "5",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&other.stdout).expect("JSON");
+    assert_eq!(v["seed"], 5, "--seed overrides the file");
+}
+
+#[test]
+fn human_account_ends_with_the_verdict_and_the_replay_command() {
+    let file = example("job-kill.toml");
+    let o = vigil(&["run", &file, "--seed", "9"]);
+    assert_eq!(o.code, 0);
+    let last = o.stdout.trim_end().lines().last().expect("a last line");
+    assert!(last.starts_with("PASS"), "{last}");
+    assert!(
+        last.ends_with(&format!("vigil run {file} --seed 9")),
+        "{last}"
+    );
+    for section in [
+        "faults",
+        "membership changes",
+        "ACK rounds completed",
+        "checks",
+        "job-kill db@n3",
+        "left db@n3 (job-lost)",
+    ] {
+        assert!(
+            o.stdout.contains(section),
+            "missing `{section}` in:\n{}",
+            o.stdout
+        );
+    }
+}
+
+#[test]
+fn a_failed_check_exits_1_with_its_violations() {
+    let text = std::fs::read_to_string(example("quickstart.toml"))
+        .expect("quickstart")
+        .replace("reason = \"fault\"", "reason = \"leave\"");
+    let path = temp_file("wrong-reason.toml", &text);
+    let o = vigil(&["run", &path.display().to_string(), "--json"]);
+    assert_eq!(o.code, 1);
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+    assert_eq!(v["verdict"], "fail");
+    let violations = v["violations"].as_array().expect("violations");
+    assert!(!violations.is_empty());
+    assert!(
+        violations
+            .iter()
+            .all(|x| x["check"] == "expect membership-change db@n2"),
+        "{violations:?}"
+    );
+    assert!(violations[0]["message"]
+        .as_str()
+        .expect("message")
+        .contains("expected leave"));
+}
+
+const GOOD: &str = r#"name = "bad input"
+duration = "20s"
+
+[cluster]
+nodes = 5
+
+[[job]]
+name = "db"
+group = "g"
+
+[[fault]]
+at = "2s"
+kind = "node-crash"
+node = "n2"
+"#;
+
+#[test]
+fn bad_input_exits_2_naming_file_line_and_column() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (what, replace this, with this, expected in stderr)
+        ("bad TOML", "nodes = 5", "nodes = = 5", ":5:"),
+        ("unknown key", "nodes = 5", "nodes = 5\nnodez = 5", ":6:1"),
+        ("missing duration", "duration = \"20s\"\n", "", "duration"),
+        ("unknown node", "node = \"n2\"", "node = \"n9\"", ":14:8"),
+        ("bad duration", "at = \"2s\"", "at = \"5 parsecs\"", ":12:6"),
+        (
+            "fault after the end",
+            "at = \"2s\"",
+            "at = \"25s\"",
+            ":12:6",
+        ),
+        (
+            "negative rate",
+            "kind = \"node-crash\"\nnode = \"n2\"",
+            "kind = \"loss\"\nrate = -0.5",
+            ":14:8",
+        ),
+        (
+            "overlapping sides",
+            "kind = \"node-crash\"\nnode = \"n2\"",
+            "kind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n1\", \"n2\", \"n3\", \"n4\"]]",
+            ":14:",
+        ),
+        (
+            "a side leaves a node out",
+            "kind = \"node-crash\"\nnode = \"n2\"",
+            "kind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n2\", \"n3\"]]",
+            "n4",
+        ),
+    ];
+    for (what, from, to, expect) in cases {
+        assert!(GOOD.contains(from), "{what}: the case must change the file");
+        let path = temp_file(
+            &format!("{}.toml", what.replace(' ', "-")),
+            &GOOD.replacen(from, to, 1),
+        );
+        let file = path.display().to_string();
+        let o = vigil(&["run", &file]);
+        assert_eq!(o.code, 2, "{what}: exit status; stderr:\n{}", o.stderr);
+        assert!(o.stdout.is_empty(), "{what}: nothing on stdout");
+        assert!(o.stderr.starts_with("error: "), "{what}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&file),
+            "{what}: names the file:\n{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr.contains(expect),
+            "{what}: expected `{expect}` in:\n{}",
+            o.stderr
+        );
+        assert!(!o.stderr.contains("panicked"), "{what}: {}", o.stderr);
+    }
+    let good = temp_file("good.toml", GOOD);
+    assert_eq!(
+        vigil(&["run", &good.display().to_string()]).code,
+        0,
+        "the base file is valid"
+    );
+}
+
+#[test]
+fn missing_file_and_bad_flags_exit_2() {
+    let o = vigil(&["run", "/no/such/scenario.toml"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("/no/such/scenario.toml"));
+    assert_eq!(vigil(&["run"]).code, 2);
+    assert_eq!(
+        vigil(&["run", &example("quickstart.toml"), "--seed", "minus-one"]).code,
+        2
+    );
+    assert_eq!(vigil(&["frobnicate"]).code, 2);
+    assert_eq!(vigil(&["--help"]).code, 0);
+}
