@@ -127,7 +127,7 @@ impl<P: Protocol> RoundDriver<P> {
     pub fn missing(&self) -> Vec<MemberId> {
         self.view
             .iter()
-            .filter(|m| !self.latest.get(*m).is_some_and(|r| *r >= self.round))
+            .filter(|m| self.latest.get(*m).is_none_or(|r| *r < self.round))
             .cloned()
             .collect()
     }

@@ -177,31 +177,27 @@ impl<'a> Index<'a> {
                     member,
                     reason,
                     fault,
-                } => {
-                    if gone.insert(member.clone()) {
-                        let fault_at = self.fault_time_for(member, *reason, fault.is_some(), e.at);
-                        self.departures.push(Departure {
-                            member: member.clone(),
-                            reason: *reason,
-                            at: e.at,
-                            fault_at,
-                            observers_on: None,
-                        });
-                    }
+                } if gone.insert(member.clone()) => {
+                    let fault_at = self.fault_time_for(member, *reason, fault.is_some(), e.at);
+                    self.departures.push(Departure {
+                        member: member.clone(),
+                        reason: *reason,
+                        at: e.at,
+                        fault_at,
+                        observers_on: None,
+                    });
                 }
                 TraceEvent::JobKilled {
                     member: Some(member),
                     ..
-                } => {
-                    if gone.insert(member.clone()) {
-                        self.departures.push(Departure {
-                            member: member.clone(),
-                            reason: LeaveReason::JobLost,
-                            at: e.at,
-                            fault_at: e.at,
-                            observers_on: None,
-                        });
-                    }
+                } if gone.insert(member.clone()) => {
+                    self.departures.push(Departure {
+                        member: member.clone(),
+                        reason: LeaveReason::JobLost,
+                        at: e.at,
+                        fault_at: e.at,
+                        observers_on: None,
+                    });
                 }
                 TraceEvent::Fault { .. } | TraceEvent::FaultEnd { .. } => {
                     self.last_disruption = e.at
@@ -348,11 +344,11 @@ impl<'a> Index<'a> {
                         }
                     }
                 }
-                SFault::Delay { duration, .. } | SFault::Loss { duration, .. } => {
-                    if duration.is_none_or(|d| at + Dur::from_std(d) > end) {
-                        self.unhealed
-                            .push(format!("the {} fault is in effect", f.kind.name()));
-                    }
+                SFault::Delay { duration, .. } | SFault::Loss { duration, .. }
+                    if duration.is_none_or(|d| at + Dur::from_std(d) > end) =>
+                {
+                    self.unhealed
+                        .push(format!("the {} fault is in effect", f.kind.name()));
                 }
                 _ => {}
             }
@@ -607,13 +603,11 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
                 member,
                 thread,
                 round,
-            } => {
-                if open
-                    .get(&(member, *thread))
-                    .is_some_and(|(r, _)| r == round)
-                {
-                    open.remove(&(member, *thread));
-                }
+            } if open
+                .get(&(member, *thread))
+                .is_some_and(|(r, _)| r == round) =>
+            {
+                open.remove(&(member, *thread));
             }
             TraceEvent::ProtocolDone { member, thread, .. } => {
                 open.remove(&(member, *thread));

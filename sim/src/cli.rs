@@ -7,7 +7,7 @@
 use crate::{check, report::Report, scenario, world};
 use clap::{Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -76,7 +76,7 @@ pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
     }
 }
 
-fn run(file: &PathBuf, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>) -> u8 {
+fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>) -> u8 {
     let scenario = match scenario::load(file) {
         Ok(s) => s,
         Err(e) => {

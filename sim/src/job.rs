@@ -296,10 +296,9 @@ async fn work_thread(
     let mut force_step = false;
     // Before its first view, a thread has no round to run: it waits for work.
     loop {
-        let in_round = match driver.as_deref() {
-            None => None,
-            Some(d) => Some(d.round() > 0 && !d.round_complete() && !force_step),
-        };
+        let in_round = driver
+            .as_deref()
+            .map(|d| d.round() > 0 && !d.round_complete() && !force_step);
         let item = match in_round {
             None => match work.next().await {
                 Some(item) => item,
