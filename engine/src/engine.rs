@@ -32,6 +32,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// Most departures a node remembers, so that a leader can tell why a member
 /// left after a leader change. Oldest are forgotten first.
 pub const DEPARTED_MAX: usize = 1024;
+/// How long messages queued on links wait for company before they are sent:
+/// everything queued within this window travels in one packet per peer.
+pub const FLUSH_DELAY: Dur = Dur(500_000);
+
 /// Most local registrations one engine serves at once.
 pub const LOCAL_MEMBERS_MAX: usize = 4096;
 
@@ -57,6 +61,9 @@ pub enum EngineMutation {
     /// pitfall that gives two sides of a partition the same id for different
     /// member lists.
     PlainCounterViewIds,
+    /// Deliver member messages without checking that the receiver's view
+    /// still holds the sender.
+    SkipGhostFilter,
 }
 
 impl Config {
@@ -64,9 +71,10 @@ impl Config {
     pub fn retransmit_timeout(&self) -> Dur {
         self.ack_delay() + self.latency_max * 2 + Dur::from_millis(10)
     }
-    /// How long a receiver waits for reverse traffic to carry its ack.
+    /// How long a receiver waits for reverse traffic (data or a heartbeat)
+    /// to carry its ack before it sends the ack alone.
     pub fn ack_delay(&self) -> Dur {
-        Dur(self.heartbeat_interval.0 / 2)
+        self.heartbeat_interval * 2
     }
     /// How long gathering nodes listen for each other after losing the leader.
     pub fn gather_window(&self) -> Dur {
@@ -267,8 +275,11 @@ pub enum Body<P> {
     NotMember {
         view: ViewId,
     },
+    /// A leader shows its view to a node outside it; `reply` marks an
+    /// answer to a probe, which is not answered again.
     Probe {
         view: NodeView,
+        reply: bool,
     },
     Gather {
         view: ViewId,
@@ -359,6 +370,10 @@ pub struct Engine<P> {
     installed: BTreeMap<Name, GroupView>,
     links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
     link_session: u64,
+    /// When messages queued on links go out (see [`FLUSH_DELAY`]).
+    flush_at: Option<Time>,
+    /// When each peer last got a link packet from us; it doubles as a heartbeat.
+    data_sent_at: BTreeMap<NodeId, Time>,
     stats: EngineStats,
 }
 
@@ -407,6 +422,8 @@ impl<P: Clone> Engine<P> {
             installed: BTreeMap::new(),
             links: BTreeMap::new(),
             link_session: 0,
+            flush_at: None,
+            data_sent_at: BTreeMap::new(),
             stats: EngineStats::default(),
             cfg,
         };
@@ -477,6 +494,9 @@ impl<P: Clone> Engine<P> {
                     at(self.leader_heard + self.cfg.failure_timeout + Dur(1));
                 }
             }
+        }
+        if let Some(f) = self.flush_at {
+            at(f);
         }
         let rto = self.cfg.retransmit_timeout();
         for link in self.links.values() {
@@ -760,6 +780,14 @@ impl<P: Clone> Engine<P> {
                     vec![leader]
                 };
                 for node in targets {
+                    // Any packet is a heartbeat: skip peers that just got one.
+                    let recent = self
+                        .data_sent_at
+                        .get(&node)
+                        .is_some_and(|t| now.saturating_sub(*t) < self.cfg.heartbeat_interval);
+                    if recent {
+                        continue;
+                    }
                     let ack = self.take_ack(node);
                     out.push(self.packet(
                         node,
@@ -828,6 +856,7 @@ impl<P: Clone> Engine<P> {
                         node,
                         Body::Probe {
                             view: self.view.clone(),
+                            reply: false,
                         },
                     ));
                 }
@@ -880,7 +909,7 @@ impl<P: Clone> Engine<P> {
                     self.heard.insert(from, Time(0));
                 }
             }
-            Body::Probe { view } => self.on_probe(now, from, view, out),
+            Body::Probe { view, reply } => self.on_probe(now, from, view, reply, out),
             Body::Gather { view, .. } => {
                 if view != self.view.id || !self.view.members.contains_key(&from) {
                     return;
@@ -915,6 +944,13 @@ impl<P: Clone> Engine<P> {
                     || !view.has(self.me, self.durable.incarnation)
                     || view.leader() != from
                 {
+                    return;
+                }
+                // Merges are led by the lower leader, so while our leader
+                // lives, an install from a higher one is a rival's race to
+                // absorb us (its probe crossed ours): stay.
+                let leader = self.view.leader();
+                if matches!(self.phase, Phase::Normal) && from != leader && from > leader {
                     return;
                 }
                 self.observe(view.id);
@@ -966,7 +1002,14 @@ impl<P: Clone> Engine<P> {
         }
     }
 
-    fn on_probe(&mut self, now: Time, from: NodeId, view: NodeView, out: &mut Vec<Output<P>>) {
+    fn on_probe(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        view: NodeView,
+        reply: bool,
+        out: &mut Vec<Output<P>>,
+    ) {
         self.observe(view.id);
         if !self.is_leader() || view.members.contains_key(&self.me) || view.leader() != from {
             return;
@@ -977,15 +1020,27 @@ impl<P: Clone> Engine<P> {
                 *e = (*e).max(inc);
             }
             self.merge_at.get_or_insert(now + self.cfg.gather_window());
+            if !reply {
+                // Tell the higher leader about us, so that it leaves the
+                // merge to us instead of racing us for the same nodes.
+                let probe = Body::Probe {
+                    view: self.view.clone(),
+                    reply: true,
+                };
+                out.push(self.packet(from, probe));
+            }
         } else if from < self.me {
             // The lower leader absorbs us; answer so it knows our view.
             self.defer_merge_until = now + self.cfg.probe_interval();
             self.merge.clear();
             self.merge_at = None;
-            let probe = Body::Probe {
-                view: self.view.clone(),
-            };
-            out.push(self.packet(from, probe));
+            if !reply {
+                let probe = Body::Probe {
+                    view: self.view.clone(),
+                    reply: true,
+                };
+                out.push(self.packet(from, probe));
+            }
         }
     }
 
@@ -1121,10 +1176,10 @@ impl<P: Clone> Engine<P> {
                     .get_mut(&node)
                     .expect("a link to every member")
                     .push(LinkMsg::GroupView(gv.clone()));
+                self.flush_at.get_or_insert(now + FLUSH_DELAY);
             }
             self.apply_group_view(gv, out);
         }
-        let _ = now;
     }
 
     /// Hands a group view to the local members it contains.
@@ -1264,6 +1319,7 @@ impl<P: Clone> Engine<P> {
                 .get_mut(&leader)
                 .expect("a link to the leader")
                 .push(LinkMsg::State(state));
+            self.flush_at.get_or_insert(now + FLUSH_DELAY);
         }
     }
 
@@ -1271,7 +1327,7 @@ impl<P: Clone> Engine<P> {
 
     fn on_send(
         &mut self,
-        _now: Time,
+        now: Time,
         key: LocalKey,
         to: Dest,
         payload: P,
@@ -1307,6 +1363,7 @@ impl<P: Clone> Engine<P> {
             } else if let Some(link) = self.links.get_mut(&node) {
                 if self.view.members.get(&node) == Some(&to_inc(&msg)) {
                     link.push(LinkMsg::Member(msg));
+                    self.flush_at.get_or_insert(now + FLUSH_DELAY);
                 }
             }
         }
@@ -1317,10 +1374,11 @@ impl<P: Clone> Engine<P> {
             if !msg.to.contains(&local.id) {
                 continue;
             }
-            let knows_sender = local
-                .view
-                .as_ref()
-                .is_some_and(|v| v.members.binary_search(&msg.from).is_ok());
+            let knows_sender = self.cfg.mutation == Some(EngineMutation::SkipGhostFilter)
+                || local
+                    .view
+                    .as_ref()
+                    .is_some_and(|v| v.members.binary_search(&msg.from).is_ok());
             if knows_sender {
                 out.push(Output::Deliver {
                     key: *key,
@@ -1347,16 +1405,20 @@ impl<P: Clone> Engine<P> {
         let rto = self.cfg.retransmit_timeout();
         let ack_delay = self.cfg.ack_delay();
         let from_inc = self.durable.incarnation;
+        let flush = self.flush_at.is_some_and(|t| now >= t);
+        if flush {
+            self.flush_at = None;
+        }
         for (node, link) in self.links.iter_mut() {
             let Some(to_inc) = self.view.members.get(node).copied() else {
                 continue;
             };
-            let data = link
-                .take_new(now)
-                .or_else(|| link.take_retransmit(now, rto));
+            let fresh = if flush { link.take_new(now) } else { None };
+            let data = fresh.or_else(|| link.take_retransmit(now, rto));
             if let Some(data) = data {
                 let ack = link.ack();
                 link.ack_sent();
+                self.data_sent_at.insert(*node, now);
                 out.push(Output::Send {
                     to: *node,
                     packet: Packet {

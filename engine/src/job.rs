@@ -10,7 +10,7 @@
 //! every work thread, since each may be waiting on a member that just left.
 
 use crate::engine::{Event, MembershipChange};
-use crate::ids::{LeaveReason, MemberId};
+use crate::ids::{Dur, LeaveReason, MemberId, Time};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// the step is still running. A node that wakes from a pause fires every
 /// overdue timer at once; the short second look lets a step that finished in
 /// that same instant report it, so frozen time is not mistaken for a hang.
-pub const HANG_CONFIRM: crate::ids::Dur = crate::ids::Dur::from_millis(1);
+pub const HANG_CONFIRM: Dur = Dur::from_millis(1);
 
 /// Most work threads one job runs.
 pub const WORK_THREADS_MAX: u16 = 64;
@@ -86,12 +86,11 @@ pub enum MainInput {
         thread: u16,
         step: u64,
     },
-    /// The watchdog's timer for step `step` of `thread` fired. `confirm`
-    /// marks the second, short timer that confirms a hang.
-    Deadline {
+    /// A watchdog timer of `thread` fired; `confirm` names the step whose
+    /// hang the (short) second timer confirms.
+    Watchdog {
         thread: u16,
-        step: u64,
-        confirm: bool,
+        confirm: Option<u64>,
     },
     Faulted {
         thread: u16,
@@ -114,35 +113,42 @@ pub enum MainOutput {
         reason: LeaveReason,
         fault: Option<(u16, FaultKind)>,
     },
-    /// Arm the watchdog: deliver `Deadline { thread, step, confirm }` after
-    /// the work deadline (`confirm: false`) or after [`HANG_CONFIRM`] (`true`).
+    /// Deliver `Watchdog { thread, confirm }` to the inbox at time `at`.
     ArmWatchdog {
         thread: u16,
-        step: u64,
-        confirm: bool,
+        at: Time,
+        confirm: Option<u64>,
     },
 }
 
 #[derive(Clone, Debug, Default)]
 struct Slot {
     waiting_round: Option<u64>,
-    running_step: Option<u64>,
+    /// The step running now, and when it started.
+    running_step: Option<(u64, Time)>,
+    /// Whether a (regular) watchdog timer is pending for this thread. One
+    /// timer per thread at a time: it re-arms for whatever step runs when it
+    /// fires, instead of one timer per step.
+    watchdog_armed: bool,
 }
 
 /// The main thread of one job.
 #[derive(Debug)]
 pub struct MainThread {
     slots: Vec<Slot>,
+    work_deadline: Dur,
     me: Option<MemberId>,
     /// Set once the job has unregistered; nothing is routed after that.
     gone: bool,
 }
 
 impl MainThread {
-    pub fn new(work_threads: u16) -> MainThread {
+    pub fn new(work_threads: u16, work_deadline: Dur) -> MainThread {
         assert!((1..=WORK_THREADS_MAX).contains(&work_threads));
+        assert!(work_deadline > HANG_CONFIRM);
         MainThread {
             slots: vec![Slot::default(); usize::from(work_threads)],
+            work_deadline,
             me: None,
             gone: false,
         }
@@ -155,8 +161,8 @@ impl MainThread {
         self.gone
     }
 
-    /// Takes one input; never blocks, never waits.
-    pub fn step(&mut self, input: MainInput, out: &mut Vec<MainOutput>) {
+    /// Takes one input at time `now`; never blocks, never waits.
+    pub fn step(&mut self, now: Time, input: MainInput, out: &mut Vec<MainOutput>) {
         if self.gone {
             return;
         }
@@ -193,41 +199,62 @@ impl MainThread {
                 });
             }
             MainInput::EnteredRound { thread, round } => {
-                let slot = &mut self.slots[usize::from(thread)];
-                slot.waiting_round = Some(round);
+                self.slots[usize::from(thread)].waiting_round = Some(round);
             }
             MainInput::StepStarted { thread, step } => {
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.waiting_round = None;
-                slot.running_step = Some(step);
-                out.push(MainOutput::ArmWatchdog {
-                    thread,
-                    step,
-                    confirm: false,
-                });
+                slot.running_step = Some((step, now));
+                if !slot.watchdog_armed {
+                    slot.watchdog_armed = true;
+                    out.push(MainOutput::ArmWatchdog {
+                        thread,
+                        at: now + self.work_deadline,
+                        confirm: None,
+                    });
+                }
             }
             MainInput::StepFinished { thread, step } => {
                 let slot = &mut self.slots[usize::from(thread)];
-                if slot.running_step == Some(step) {
+                if slot.running_step.is_some_and(|(s, _)| s == step) {
                     slot.running_step = None;
                 }
             }
-            MainInput::Deadline {
+            MainInput::Watchdog {
                 thread,
-                step,
-                confirm,
+                confirm: None,
             } => {
-                if self.slots[usize::from(thread)].running_step != Some(step) {
+                let slot = &mut self.slots[usize::from(thread)];
+                slot.watchdog_armed = false;
+                let Some((step, started)) = slot.running_step else {
                     return;
-                }
-                if confirm {
-                    self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
-                } else {
+                };
+                let due = started + self.work_deadline;
+                if now >= due {
+                    // Past its deadline: confirm with a second, short look.
                     out.push(MainOutput::ArmWatchdog {
                         thread,
-                        step,
-                        confirm: true,
+                        at: now + HANG_CONFIRM,
+                        confirm: Some(step),
                     });
+                } else {
+                    slot.watchdog_armed = true;
+                    out.push(MainOutput::ArmWatchdog {
+                        thread,
+                        at: due,
+                        confirm: None,
+                    });
+                }
+            }
+            MainInput::Watchdog {
+                thread,
+                confirm: Some(step),
+            } => {
+                if self.slots[usize::from(thread)]
+                    .running_step
+                    .is_some_and(|(s, _)| s == step)
+                {
+                    self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
                 }
             }
             MainInput::Faulted { thread, kind } => {
@@ -253,6 +280,9 @@ impl MainThread {
 mod tests {
     use super::*;
     use crate::ids::{Incarnation, Name, NodeId, ViewId};
+
+    const T: Time = Time(0);
+    const DEADLINE: Dur = Dur::from_millis(1000);
 
     fn member(node: u16) -> MemberId {
         MemberId {
@@ -283,18 +313,19 @@ mod tests {
 
     #[test]
     fn reply_to_current_round_goes_to_response_queue_else_work_queue() {
-        let mut main = MainThread::new(2);
+        let mut main = MainThread::new(2, DEADLINE);
         let mut out = vec![];
         main.step(
+            T,
             MainInput::EnteredRound {
                 thread: 1,
                 round: 4,
             },
             &mut out,
         );
-        main.step(ack(1, 4), &mut out);
-        main.step(ack(1, 5), &mut out);
-        main.step(ack(0, 4), &mut out);
+        main.step(T, ack(1, 4), &mut out);
+        main.step(T, ack(1, 5), &mut out);
+        main.step(T, ack(0, 4), &mut out);
         assert_eq!(
             queues(&out),
             vec![(1, Queue::Response), (1, Queue::Work), (0, Queue::Work)]
@@ -303,9 +334,10 @@ mod tests {
 
     #[test]
     fn view_change_reaches_every_thread() {
-        let mut main = MainThread::new(2);
+        let mut main = MainThread::new(2, DEADLINE);
         let mut out = vec![];
         main.step(
+            T,
             MainInput::EnteredRound {
                 thread: 0,
                 round: 1,
@@ -320,30 +352,113 @@ mod tests {
             joined: vec![],
             left: vec![(member(1), LeaveReason::Fault)],
         };
-        main.step(MainInput::Engine(Event::View(change)), &mut out);
+        main.step(T, MainInput::Engine(Event::View(change)), &mut out);
         assert_eq!(queues(&out), vec![(0, Queue::Response), (1, Queue::Work)]);
+    }
+
+    fn at(ms: u64) -> Time {
+        Time(ms * 1_000_000)
+    }
+    fn watchdog(out: &[MainOutput]) -> Vec<(Time, Option<u64>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                MainOutput::ArmWatchdog { at, confirm, .. } => Some((*at, *confirm)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_watchdog_timer_per_thread_follows_the_running_step() {
+        let mut main = MainThread::new(1, DEADLINE);
+        let mut out = vec![];
+        main.step(
+            at(0),
+            MainInput::StepStarted { thread: 0, step: 1 },
+            &mut out,
+        );
+        main.step(
+            at(100),
+            MainInput::StepFinished { thread: 0, step: 1 },
+            &mut out,
+        );
+        main.step(
+            at(200),
+            MainInput::StepStarted { thread: 0, step: 2 },
+            &mut out,
+        );
+        assert_eq!(
+            watchdog(&out),
+            vec![(at(1000), None)],
+            "no second timer while one is pending"
+        );
+        out.clear();
+        main.step(
+            at(1000),
+            MainInput::Watchdog {
+                thread: 0,
+                confirm: None,
+            },
+            &mut out,
+        );
+        assert_eq!(
+            watchdog(&out),
+            vec![(at(1200), None)],
+            "re-armed for step 2's deadline"
+        );
+        out.clear();
+        main.step(
+            at(1200),
+            MainInput::Watchdog {
+                thread: 0,
+                confirm: None,
+            },
+            &mut out,
+        );
+        assert_eq!(
+            watchdog(&out),
+            vec![(at(1201), Some(2))],
+            "step 2 is overdue: confirm"
+        );
+        main.step(
+            at(1201),
+            MainInput::Watchdog {
+                thread: 0,
+                confirm: Some(2),
+            },
+            &mut out,
+        );
+        assert!(main.is_gone());
     }
 
     #[test]
     fn a_step_that_ends_between_deadline_and_confirmation_is_no_hang() {
         // As when a paused node wakes and all its overdue timers fire at once.
-        let mut main = MainThread::new(1);
+        let mut main = MainThread::new(1, DEADLINE);
         let mut out = vec![];
-        main.step(MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
         main.step(
-            MainInput::Deadline {
+            at(0),
+            MainInput::StepStarted { thread: 0, step: 1 },
+            &mut out,
+        );
+        main.step(
+            at(5000),
+            MainInput::Watchdog {
                 thread: 0,
-                step: 1,
-                confirm: false,
+                confirm: None,
             },
             &mut out,
         );
-        main.step(MainInput::StepFinished { thread: 0, step: 1 }, &mut out);
         main.step(
-            MainInput::Deadline {
+            at(5000),
+            MainInput::StepFinished { thread: 0, step: 1 },
+            &mut out,
+        );
+        main.step(
+            at(5001),
+            MainInput::Watchdog {
                 thread: 0,
-                step: 1,
-                confirm: true,
+                confirm: Some(1),
             },
             &mut out,
         );
@@ -351,42 +466,22 @@ mod tests {
     }
 
     #[test]
-    fn a_step_past_its_deadline_is_a_hang_fault_and_unregisters_once() {
-        let mut main = MainThread::new(1);
+    fn faults_unregister_once() {
+        let mut main = MainThread::new(2, DEADLINE);
         let mut out = vec![];
-        main.step(MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
-        main.step(MainInput::StepFinished { thread: 0, step: 1 }, &mut out);
         main.step(
-            MainInput::Deadline {
-                thread: 0,
-                step: 1,
-                confirm: false,
-            },
-            &mut out,
-        );
-        assert!(!main.is_gone(), "a finished step's deadline is no fault");
-        main.step(MainInput::StepStarted { thread: 0, step: 2 }, &mut out);
-        main.step(
-            MainInput::Deadline {
-                thread: 0,
-                step: 2,
-                confirm: false,
-            },
-            &mut out,
-        );
-        assert!(!main.is_gone(), "a hang is confirmed by a second look");
-        main.step(
-            MainInput::Deadline {
-                thread: 0,
-                step: 2,
-                confirm: true,
+            T,
+            MainInput::Faulted {
+                thread: 1,
+                kind: FaultKind::Panic,
             },
             &mut out,
         );
         main.step(
+            T,
             MainInput::Faulted {
                 thread: 0,
-                kind: FaultKind::Panic,
+                kind: FaultKind::Error,
             },
             &mut out,
         );
@@ -398,7 +493,7 @@ mod tests {
             unregisters,
             vec![&MainOutput::Unregister {
                 reason: LeaveReason::Fault,
-                fault: Some((0, FaultKind::Hang))
+                fault: Some((1, FaultKind::Panic))
             }]
         );
     }

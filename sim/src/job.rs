@@ -15,9 +15,7 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use vigil_engine::job::{
-    FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem, HANG_CONFIRM,
-};
+use vigil_engine::job::{FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem};
 use vigil_engine::{Dest, Event, Input, LocalKey, MemberId, Name, NodeId, Time};
 use vigil_protocols::{ErasedDriver, Next};
 
@@ -162,7 +160,7 @@ async fn main_thread(
         input: register,
         inbox: ctx.inbox_tx.clone(),
     });
-    let mut main = MainThread::new(threads);
+    let mut main = MainThread::new(threads, vigil_engine::Dur::from_std(ctx.work_deadline));
     let mut queues = Vec::new();
     let mut workers = AbortOnDrop(Vec::new());
     for (t, flag) in faults.into_iter().enumerate() {
@@ -223,7 +221,7 @@ async fn main_thread(
             }
             MainMsg::Signal(input) => input,
         };
-        main.step(input, &mut out);
+        main.step(now, input, &mut out);
         for o in out.drain(..) {
             match o {
                 MainOutput::Route {
@@ -237,20 +235,15 @@ async fn main_thread(
                 }
                 MainOutput::ArmWatchdog {
                     thread,
-                    step,
+                    at,
                     confirm,
                 } => {
                     let inbox = ctx.inbox_tx.clone();
-                    let wait = if confirm {
-                        HANG_CONFIRM.to_std()
-                    } else {
-                        ctx.work_deadline
-                    };
+                    let when = ctx.world.instant(at);
                     madsim::task::spawn(async move {
-                        madsim::time::sleep(wait).await;
-                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Deadline {
+                        madsim::time::sleep_until(when).await;
+                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Watchdog {
                             thread,
-                            step,
                             confirm,
                         }));
                     });

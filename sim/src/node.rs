@@ -10,6 +10,7 @@ use crate::job;
 use crate::trace::TraceEvent;
 use crate::world::{Mutation, World};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use madsim::net::Endpoint;
 use madsim::rand::Rng;
@@ -96,23 +97,30 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
     engine_task(world, node, engine, out, engine_rx, send_tx).await;
 }
 
+/// How many receives a node keeps outstanding. madsim charges every receive
+/// (and every send) at least 1 ms of simulated time on the task that makes
+/// it; one receive at a time would cap a node at 1,000 packets per
+/// simulated second, far below what a leader of a few hundred nodes gets.
+const RECEIVES_IN_FLIGHT: usize = 64;
+
+async fn receive_one(ep: Arc<Endpoint>) -> Option<(NodeId, EnginePacket)> {
+    let (payload, from) = ep.recv_from_raw(TAG).await.ok()?;
+    let from = ip_node(from.ip())?;
+    let packet = payload.downcast::<EnginePacket>().ok()?;
+    Some((from, *packet))
+}
+
 async fn receiver(world: Arc<World>, ep: Arc<Endpoint>, engine_tx: UnboundedSender<EngineIn>) {
-    loop {
-        let Ok((payload, from)) = ep.recv_from_raw(TAG).await else {
-            return;
-        };
-        let Some(from) = ip_node(from.ip()) else {
-            continue;
-        };
-        let Ok(packet) = payload.downcast::<EnginePacket>() else {
-            continue;
-        };
+    let mut receiving = FuturesUnordered::new();
+    for _ in 0..RECEIVES_IN_FLIGHT {
+        receiving.push(receive_one(ep.clone()));
+    }
+    while let Some(got) = receiving.next().await {
+        receiving.push(receive_one(ep.clone()));
+        let Some((from, packet)) = got else { continue };
         world.trace.lock().expect("trace").net.delivered += 1;
         if engine_tx
-            .unbounded_send(EngineIn::Packet {
-                from,
-                packet: *packet,
-            })
+            .unbounded_send(EngineIn::Packet { from, packet })
             .is_err()
         {
             return;
@@ -120,14 +128,24 @@ async fn receiver(world: Arc<World>, ep: Arc<Endpoint>, engine_tx: UnboundedSend
     }
 }
 
-/// Sends the engine's packets, applying the scenario's loss and extra delay.
+/// Sends the engine's packets, applying the scenario's loss and extra
+/// delay. Sends run concurrently, each costing madsim's 1 ms, so a leader's
+/// heartbeats to every member leave together instead of in a queue.
 async fn sender(
     world: Arc<World>,
     me: NodeId,
     ep: Arc<Endpoint>,
     mut rx: UnboundedReceiver<(NodeId, EnginePacket)>,
 ) {
-    while let Some((to, packet)) = rx.next().await {
+    let mut sending = FuturesUnordered::new();
+    loop {
+        let (to, packet) = futures::select_biased! {
+            next = rx.next() => match next {
+                Some(next) => next,
+                None => return,
+            },
+            () = sending.select_next_some() => continue,
+        };
         world.trace.lock().expect("trace").net.sent += 1;
         if world.mutation == Some(Mutation::NoMerge)
             && matches!(packet.body, vigil_engine::Body::Probe { .. })
@@ -140,23 +158,18 @@ async fn sender(
             continue;
         }
         let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
-        match delay {
-            Some((lo, hi)) => {
-                let extra = if hi > lo {
-                    madsim::rand::thread_rng().gen_range(lo..=hi)
-                } else {
-                    lo
-                };
-                let ep = ep.clone();
-                madsim::task::spawn(async move {
-                    madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
-                    let _ = ep.send_to_raw(addr, TAG, Box::new(packet)).await;
-                });
+        let extra = match delay {
+            Some((lo, hi)) if hi > lo => madsim::rand::thread_rng().gen_range(lo..=hi),
+            Some((lo, _)) => lo,
+            None => 0,
+        };
+        let ep = ep.clone();
+        sending.push(async move {
+            if extra > 0 {
+                madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
             }
-            None => {
-                let _ = ep.send_to_raw(addr, TAG, Box::new(packet)).await;
-            }
-        }
+            let _ = ep.send_to_raw(addr, TAG, Box::new(packet)).await;
+        });
     }
 }
 
@@ -169,15 +182,27 @@ async fn engine_task(
     send_tx: UnboundedSender<(NodeId, EnginePacket)>,
 ) {
     let mut inboxes: BTreeMap<LocalKey, UnboundedSender<job::MainMsg>> = BTreeMap::new();
+    // One timer, replaced only when the engine's deadline moves: most inputs
+    // leave it where it was, and every timer costs the simulator.
+    let mut deadline = world.instant(engine.poll_timeout());
+    let mut timer = Box::pin(madsim::time::sleep_until(deadline).fuse());
     loop {
         handle_outputs(&world, node, &mut out, &mut inboxes, &send_tx);
-        let deadline = world.instant(engine.poll_timeout());
+        let next = world.instant(engine.poll_timeout());
+        if next != deadline {
+            deadline = next;
+            timer = Box::pin(madsim::time::sleep_until(deadline).fuse());
+        }
         let input = futures::select_biased! {
             msg = inbox.next() => match msg {
                 Some(msg) => Some(msg),
                 None => return,
             },
-            _ = madsim::time::sleep_until(deadline).fuse() => None,
+            _ = timer => {
+                // Re-arm at the next deadline after this tick.
+                deadline = world.instant(Time(0));
+                None
+            }
         };
         let now = world.now();
         let input = match input {
@@ -217,19 +242,6 @@ fn handle_outputs(
                 let Some(inbox) = inboxes.get(&key) else {
                     continue;
                 };
-                if world.mutation == Some(Mutation::ReorderInbox)
-                    && matches!(event, vigil_engine::Event::Message { .. })
-                {
-                    let inbox = inbox.clone();
-                    madsim::task::spawn(async move {
-                        madsim::time::sleep(std::time::Duration::from_millis(30)).await;
-                        let _ = inbox.unbounded_send(job::MainMsg::Engine {
-                            event,
-                            queued_at: now,
-                        });
-                    });
-                    continue;
-                }
                 let _ = inbox.unbounded_send(job::MainMsg::Engine {
                     event,
                     queued_at: now,

@@ -29,9 +29,10 @@ pub enum Mutation {
     /// Work threads never tell their protocol that members left, so rounds
     /// wait for them (`acks-complete`).
     IgnoreDepartures,
-    /// The engine task holds member messages back for 30 ms, so they reach
-    /// main threads after later membership changes (`no-ghost-delivery`).
-    ReorderInbox,
+    /// Engines deliver member messages without checking that the sender is
+    /// still in the receiver's view, so a message retransmitted after its
+    /// sender left reaches a member that saw it leave (`no-ghost-delivery`).
+    SkipGhostFilter,
     /// Main threads do 10 ms of work inline for every engine event
     /// (`main-thread-responsive`).
     BlockingMain,
@@ -48,7 +49,7 @@ impl Mutation {
     pub const ALL: [Mutation; 6] = [
         Mutation::DeafToDepartures,
         Mutation::IgnoreDepartures,
-        Mutation::ReorderInbox,
+        Mutation::SkipGhostFilter,
         Mutation::BlockingMain,
         Mutation::NoMerge,
         Mutation::PlainCounterViewIds,
@@ -234,9 +235,13 @@ pub async fn simulate(scenario: Scenario, seed: u64, mutation: Option<Mutation>)
         })
         .collect();
     let mut engine_cfg = engine_config(&scenario);
-    if mutation == Some(Mutation::PlainCounterViewIds) {
-        engine_cfg.mutation = Some(vigil_engine::EngineMutation::PlainCounterViewIds);
-    }
+    engine_cfg.mutation = match mutation {
+        Some(Mutation::PlainCounterViewIds) => {
+            Some(vigil_engine::EngineMutation::PlainCounterViewIds)
+        }
+        Some(Mutation::SkipGhostFilter) => Some(vigil_engine::EngineMutation::SkipGhostFilter),
+        _ => None,
+    };
     let world = Arc::new(World {
         engine_config: engine_cfg,
         scenario,
