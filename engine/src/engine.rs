@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const DEPARTED_MAX: usize = 1024;
 /// How long messages queued on links wait for company before they are sent:
 /// everything queued within this window travels in one packet per peer.
-pub const FLUSH_DELAY: Dur = Dur(500_000);
+pub const FLUSH_DELAY: Dur = Dur(0);
 
 /// Most local registrations one engine serves at once.
 pub const LOCAL_MEMBERS_MAX: usize = 4096;

@@ -36,6 +36,9 @@ pub struct RoundDriver<P: Protocol> {
     latest: BTreeMap<MemberId, u64>,
     completed: u64,
     malformed: u64,
+    /// Whether every member of the view has ACKed `round`: kept up to date
+    /// by every input, since the work thread asks after every message.
+    complete: bool,
 }
 
 impl<P: Protocol> RoundDriver<P> {
@@ -50,6 +53,7 @@ impl<P: Protocol> RoundDriver<P> {
             latest: BTreeMap::new(),
             completed: 0,
             malformed: 0,
+            complete: false,
         }
     }
 
@@ -58,7 +62,7 @@ impl<P: Protocol> RoundDriver<P> {
     }
 
     /// A membership change: the view this member now waits on.
-    pub fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
+    fn on_view_inner(&mut self, change: &MembershipChange) -> Option<Next> {
         assert!(
             change.members.contains(&change.me),
             "a view holds its observer"
@@ -89,7 +93,7 @@ impl<P: Protocol> RoundDriver<P> {
     /// member of the view that is behind us, the answer is our own current
     /// ACK, sent to that member alone: it may have missed it while its view
     /// did not hold us yet, and it cannot finish its round without it.
-    pub fn on_ack(
+    fn on_ack_inner(
         &mut self,
         from: MemberId,
         round: u64,
@@ -114,13 +118,46 @@ impl<P: Protocol> RoundDriver<P> {
         None
     }
 
+    /// A membership change: the view this member now waits on.
+    pub fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
+        let next = self.on_view_inner(change);
+        self.refresh();
+        next
+    }
+
+    /// An ACK arrived (the member's own included). If it comes from a
+    /// member of the view that is behind us, the answer is our own current
+    /// ACK, sent to that member alone: it may have missed it while its view
+    /// did not hold us yet, and it cannot finish its round without it.
+    pub fn on_ack(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)> {
+        let reply = self.on_ack_inner(from, round, payload);
+        self.refresh();
+        reply
+    }
+
+    /// Runs the local step that opens the next round.
+    pub fn step(&mut self) -> Next {
+        let next = self.step_inner();
+        self.refresh();
+        next
+    }
+
     /// Every member of the current view has ACKed this round (or a later one).
     pub fn round_complete(&self) -> bool {
-        self.round > 0
+        self.complete
+    }
+
+    fn refresh(&mut self) {
+        self.complete = self.round > 0
             && self
                 .view
                 .iter()
-                .all(|m| self.latest.get(m).is_some_and(|r| *r >= self.round))
+                .all(|m| self.latest.get(m).is_some_and(|r| *r >= self.round));
     }
 
     /// The members of the view whose ACK for this round is still missing.
@@ -140,7 +177,7 @@ impl<P: Protocol> RoundDriver<P> {
     }
 
     /// Runs the local step that opens the next round.
-    pub fn step(&mut self) -> Next {
+    fn step_inner(&mut self) -> Next {
         if self.round > 0 && self.round_complete() {
             self.completed = self.round;
         }

@@ -16,7 +16,7 @@ use madsim::net::Endpoint;
 use madsim::rand::Rng;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use vigil_engine::job::JobMsg;
 use vigil_engine::{Engine, Input, LocalKey, NodeId, Output, Packet, Time};
 
@@ -49,16 +49,6 @@ pub fn node_ip(node: NodeId) -> IpAddr {
     ))
 }
 
-fn ip_node(ip: IpAddr) -> Option<NodeId> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            (o[0] == 10 && o[3] >= 1).then(|| NodeId(u16::from(o[2]) * 250 + u16::from(o[3]) - 1))
-        }
-        IpAddr::V6(_) => None,
-    }
-}
-
 /// The node's boot: runs on the node, again after every restart.
 pub async fn node_main(world: Arc<World>, node: NodeId) {
     let ep = Arc::new(
@@ -82,7 +72,7 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
         live.engine_tx = Some(engine_tx.clone());
         live.jobs.clear();
     }
-    madsim::task::spawn(receiver(world.clone(), ep.clone(), engine_tx.clone()));
+    install_receiver(&world, node, engine_tx.clone());
     madsim::task::spawn(sender(world.clone(), node, ep, send_rx));
     let wanted: Vec<String> = shared
         .wanted
@@ -97,35 +87,36 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
     engine_task(world, node, engine, out, engine_rx, send_tx).await;
 }
 
-/// How many receives a node keeps outstanding. madsim charges every receive
-/// (and every send) at least 1 ms of simulated time on the task that makes
-/// it; one receive at a time would cap a node at 1,000 packets per
-/// simulated second, far below what a leader of a few hundred nodes gets.
-const RECEIVES_IN_FLIGHT: usize = 64;
-
-async fn receive_one(ep: Arc<Endpoint>) -> Option<(NodeId, EnginePacket)> {
-    let (payload, from) = ep.recv_from_raw(TAG).await.ok()?;
-    let from = ip_node(from.ip())?;
-    let packet = payload.downcast::<EnginePacket>().ok()?;
-    Some((from, *packet))
+/// A packet as it crosses madsim's network. The `Mutex` lets the receiving
+/// hook take the packet out of the shared reference madsim hands it.
+pub struct Wire {
+    from: NodeId,
+    packet: Mutex<Option<EnginePacket>>,
 }
 
-async fn receiver(world: Arc<World>, ep: Arc<Endpoint>, engine_tx: UnboundedSender<EngineIn>) {
-    let mut receiving = FuturesUnordered::new();
-    for _ in 0..RECEIVES_IN_FLIGHT {
-        receiving.push(receive_one(ep.clone()));
-    }
-    while let Some(got) = receiving.next().await {
-        receiving.push(receive_one(ep.clone()));
-        let Some((from, packet)) = got else { continue };
-        world.trace.lock().expect("trace").net.delivered += 1;
-        if engine_tx
-            .unbounded_send(EngineIn::Packet { from, packet })
-            .is_err()
-        {
-            return;
+/// Receives this node's packets the moment madsim delivers them.
+///
+/// madsim charges every receive through an `Endpoint` 1 ms of simulated time
+/// on the receiving task, and reorders a socket's queued messages; a leader
+/// of a few hundred nodes gets more packets than one receiver can take at
+/// that price. madsim's delivery hook (public, meant for intercepting RPC
+/// responses) runs when a packet arrives, at its arrival time; it hands the
+/// packet straight to the engine's inbox and tells madsim not to queue it.
+/// Clogged links and lost packets never reach the hook, and a paused node's
+/// engine finds its inbox full when it resumes, as with a socket.
+fn install_receiver(world: &Arc<World>, node: NodeId, engine_tx: UnboundedSender<EngineIn>) {
+    let w = world.clone();
+    madsim::net::NetSim::current().hook_rpc_rsp::<Wire>(world.madsim_id(node.0), move |wire| {
+        let packet = wire.packet.lock().expect("wire").take();
+        if let Some(packet) = packet {
+            w.trace.lock().expect("trace").net.delivered += 1;
+            let _ = engine_tx.unbounded_send(EngineIn::Packet {
+                from: wire.from,
+                packet,
+            });
         }
-    }
+        false
+    });
 }
 
 /// Sends the engine's packets, applying the scenario's loss and extra
@@ -168,7 +159,13 @@ async fn sender(
             if extra > 0 {
                 madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
             }
-            let _ = ep.send_to_raw(addr, TAG, Box::new(packet)).await;
+            let wire = Wire {
+                from: me,
+                packet: Mutex::new(Some(packet)),
+            };
+            let _ = ep
+                .send_to_raw(addr, TAG, Box::new((wire, bytes::Bytes::new())))
+                .await;
         });
     }
 }

@@ -159,7 +159,7 @@ impl World {
         }
     }
 
-    fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
+    pub(crate) fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
         self.madsim_ids.lock().expect("ids")[usize::from(node)]
     }
 }
