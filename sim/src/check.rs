@@ -260,6 +260,20 @@ impl<'a> Index<'a> {
             .collect()
     }
 
+    /// Every member on `node` leaves at `at`, its node gone for everyone.
+    fn node_down(&mut self, node: NodeId, at: Time) {
+        for member in self.members_on(node, at) {
+            let reason = LeaveReason::NodeDown;
+            self.departures.push(Departure {
+                member,
+                reason,
+                at,
+                fault_at: at,
+                observers_on: None,
+            });
+        }
+    }
+
     fn index_faults(&mut self) {
         let end = self.out.end;
         let bound = self.cfg.notify_bound();
@@ -279,15 +293,7 @@ impl<'a> Index<'a> {
                     if restart_after.is_none_or(|d| at + Dur::from_std(d) > end) {
                         self.unhealed.push(format!("{node} is down"));
                     }
-                    for m in self.members_on(node, at) {
-                        self.departures.push(Departure {
-                            member: m,
-                            reason: LeaveReason::NodeDown,
-                            at,
-                            fault_at: at,
-                            observers_on: None,
-                        });
-                    }
+                    self.node_down(node, at);
                 }
                 SFault::NodePause { node, duration } => {
                     let node = NodeId(*node);
@@ -299,15 +305,7 @@ impl<'a> Index<'a> {
                     // Only a pause that outlasts the notification bound must
                     // be reported; a short one must not (no-membership-change).
                     if Dur::from_std(*duration) >= bound {
-                        for m in self.members_on(node, at) {
-                            self.departures.push(Departure {
-                                member: m,
-                                reason: LeaveReason::NodeDown,
-                                at,
-                                fault_at: at,
-                                observers_on: None,
-                            });
-                        }
+                        self.node_down(node, at);
                     }
                 }
                 SFault::Partition { sides, heal_after } => {

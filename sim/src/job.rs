@@ -273,6 +273,20 @@ async fn main_thread(
     }
 }
 
+/// Sends this work thread's ACK for `round` through the engine.
+fn send_ack(ctx: &JobCtx, thread: u16, round: u64, payload: std::sync::Arc<[u8]>, to: Dest) {
+    let send = Input::Send {
+        key: ctx.key,
+        to,
+        payload: JobMsg {
+            thread,
+            round,
+            payload,
+        },
+    };
+    let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+}
+
 async fn work_thread(
     ctx: JobCtx,
     thread: u16,
@@ -388,17 +402,7 @@ async fn work_thread(
                             round,
                         });
                         signal(MainInput::EnteredRound { thread, round });
-                        let msg = JobMsg {
-                            thread,
-                            round,
-                            payload,
-                        };
-                        let send = Input::Send {
-                            key: ctx.key,
-                            to: Dest::View,
-                            payload: msg,
-                        };
-                        let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+                        send_ack(&ctx, thread, round, payload, Dest::View);
                     }
                 }
                 continue;
@@ -414,17 +418,7 @@ async fn work_thread(
                     .get_or_insert_with(|| ctx.world.protocol_driver(&ctx.job, change.me.clone()));
                 match d.on_view(&change) {
                     Some(Next::Send { round, payload }) => {
-                        let msg = JobMsg {
-                            thread,
-                            round,
-                            payload,
-                        };
-                        let send = Input::Send {
-                            key: ctx.key,
-                            to: Dest::View,
-                            payload: msg,
-                        };
-                        let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+                        send_ack(&ctx, thread, round, payload, Dest::View);
                     }
                     Some(Next::Restart) => force_step = true,
                     Some(Next::Done(outcome)) => {
@@ -448,17 +442,7 @@ async fn work_thread(
             WorkItem::Message { from, msg } => {
                 if let Some(d) = driver.as_mut() {
                     if let Some((to, round, payload)) = d.on_ack(from, msg.round, &msg.payload) {
-                        let msg = JobMsg {
-                            thread,
-                            round,
-                            payload,
-                        };
-                        let send = Input::Send {
-                            key: ctx.key,
-                            to: Dest::Member(to),
-                            payload: msg,
-                        };
-                        let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+                        send_ack(&ctx, thread, round, payload, Dest::Member(to));
                     }
                 }
             }

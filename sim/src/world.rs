@@ -463,46 +463,48 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             nodes,
             duration,
         } => {
-            let fault = NetFault {
-                nodes: nodes
-                    .as_ref()
-                    .map(|n| n.iter().map(|k| NodeId(*k)).collect()),
-                loss: 0.0,
-                delay_ns: Some((latency.0.as_nanos() as u64, latency.1.as_nanos() as u64)),
-                until: duration.map(|d| world.now() + Dur::from_std(d)),
-            };
-            add_net_fault(world, fault, "delay ends");
+            let delay_ns = Some((latency.0.as_nanos() as u64, latency.1.as_nanos() as u64));
+            add_net_fault(world, nodes, 0.0, delay_ns, *duration, "delay ends");
         }
         ScenarioFault::Loss {
             rate,
             nodes,
             duration,
         } => {
-            let fault = NetFault {
-                nodes: nodes
-                    .as_ref()
-                    .map(|n| n.iter().map(|k| NodeId(*k)).collect()),
-                loss: *rate,
-                delay_ns: None,
-                until: duration.map(|d| world.now() + Dur::from_std(d)),
-            };
-            add_net_fault(world, fault, "loss ends");
+            add_net_fault(world, nodes, *rate, None, *duration, "loss ends");
         }
     }
     world.record(TraceEvent::Fault { index, text });
 }
 
-fn add_net_fault(world: &Arc<World>, fault: NetFault, end_text: &'static str) {
-    if let Some(until) = fault.until {
+/// Loss and extra delay on the links touching `nodes` (all if `None`), for
+/// `duration` (for good if `None`).
+fn add_net_fault(
+    world: &Arc<World>,
+    nodes: &Option<Vec<u16>>,
+    loss: f64,
+    delay_ns: Option<(u64, u64)>,
+    duration: Option<Duration>,
+    end_text: &'static str,
+) {
+    let until = duration.map(|d| world.now() + Dur::from_std(d));
+    if let Some(d) = duration {
         let w = world.clone();
-        let delay = until.saturating_sub(world.now()).to_std();
-        after(delay, move || {
+        after(d, move || {
             w.record(TraceEvent::FaultEnd {
                 text: end_text.into(),
             })
         });
     }
-    world.net_faults.lock().expect("net").push(fault);
+    let nodes = nodes
+        .as_ref()
+        .map(|n| n.iter().map(|k| NodeId(*k)).collect());
+    world.net_faults.lock().expect("net").push(NetFault {
+        nodes,
+        loss,
+        delay_ns,
+        until,
+    });
 }
 
 fn nodes_text(nodes: &[u16]) -> String {
