@@ -93,7 +93,7 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
     let key = LocalKey(live.next_key);
     let (inbox_tx, inbox_rx) = unbounded::<MainMsg>();
     let faults: Vec<FaultFlag> = (0..spec.work_threads)
-        .map(|_| Arc::new(Mutex::new(None)))
+        .map(|t| Arc::new(Mutex::new(live.armed.remove(&(name.to_string(), t)))))
         .collect();
     let member = Arc::new(Mutex::new(None));
     let ctx = JobCtx {

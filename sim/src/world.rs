@@ -80,6 +80,9 @@ pub struct LiveNode {
     pub engine_tx: Option<UnboundedSender<EngineIn>>,
     pub jobs: BTreeMap<String, JobHandle>,
     pub next_key: u64,
+    /// Work-thread faults that struck before their job started: the job's
+    /// thread takes them at its first local step.
+    pub armed: BTreeMap<(String, u16), FaultKind>,
 }
 
 /// Loss or extra delay on the links that touch `nodes` (all if `None`).
@@ -274,7 +277,12 @@ pub async fn simulate(scenario: Scenario, seed: u64, mutation: Option<Mutation>)
     }
     let faults = world.scenario.faults.clone();
     for (index, fault) in faults.iter().enumerate() {
-        madsim::time::sleep_until(world.instant(Time(fault.at.as_nanos() as u64))).await;
+        // madsim sleeps at least 1 ms: faults due now (at time 0, or at the
+        // same time as the previous one) must not wait for that.
+        let at = Time(fault.at.as_nanos() as u64);
+        if world.now() < at {
+            madsim::time::sleep_until(world.instant(at)).await;
+        }
         apply(&world, index, &fault.kind);
     }
     let end = Time(world.scenario.duration.as_nanos() as u64);
@@ -345,9 +353,17 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 ScenarioFault::WorkThreadError { .. } => FaultKind::Error,
                 _ => FaultKind::Hang,
             };
-            let live = world.nodes[usize::from(*node)].live.lock().expect("live");
+            let shared = &world.nodes[usize::from(*node)];
+            let mut live = shared.live.lock().expect("live");
+            let up = *shared.status.lock().expect("status") == NodeStatus::Up;
+            let wanted = shared.wanted.lock().expect("wanted").contains(job);
             match live.jobs.get(job) {
                 Some(h) => *h.faults[usize::from(*thread)].lock().expect("flag") = Some(kind),
+                // The node is booting (as at time 0): the job's first step faults.
+                None if up && wanted => {
+                    live.armed.insert((job.clone(), *thread), kind);
+                    text.push_str(" (armed: the job is starting)");
+                }
                 None => text.push_str(" (no effect: the job is not running)"),
             }
         }
@@ -358,8 +374,9 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             let member = handle
                 .as_ref()
                 .and_then(|h| h.member.lock().expect("member").clone());
-            if let Some(h) = handle {
-                h.main.abort();
+            match handle {
+                Some(h) => h.main.abort(),
+                None => text.push_str(" (the job was not running: it stays down)"),
             }
             world.record(TraceEvent::JobKilled {
                 member,
