@@ -107,9 +107,14 @@ fn views_agree_catches_plain_counter_view_ids_under_partition() {
 }
 
 #[test]
+fn notified_catches_wrong_reasons() {
+    bites(&load("quickstart"), Mutation::ForgetReasons, "notified");
+}
+
+#[test]
 fn every_mutation_is_covered_above() {
     // A new Mutation needs a test above; this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 6);
+    assert_eq!(Mutation::ALL.len(), 7);
 }
 
 const CRASH: &str = r#"

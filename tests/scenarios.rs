@@ -7,9 +7,12 @@ use vigil_tests::{load, run, scenario_files, seeds};
 /// keeps this list complete.
 const EXAMPLES: &[&str] = &[
     "delay-loss-no-false-removal",
+    "isolated-leader-panic",
     "job-kill",
     "job-leave-join",
     "leader-crash",
+    "leader-pause",
+    "loss-burst",
     "many-faults",
     "node-crash-restart",
     "node-pause",
@@ -49,9 +52,12 @@ macro_rules! examples {
 
 examples! {
     delay_loss_no_false_removal => "delay-loss-no-false-removal",
+    isolated_leader_panic => "isolated-leader-panic",
     job_kill => "job-kill",
     job_leave_join => "job-leave-join",
     leader_crash => "leader-crash",
+    leader_pause => "leader-pause",
+    loss_burst => "loss-burst",
     many_faults => "many-faults",
     node_crash_restart => "node-crash-restart",
     node_pause => "node-pause",

@@ -64,6 +64,9 @@ pub enum EngineMutation {
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,
+    /// Issue group views without the reasons of departures (so everyone
+    /// reads `node-down`).
+    ForgetReasons,
 }
 
 impl Config {
@@ -311,6 +314,9 @@ enum Phase {
         until: Time,
         suspects: BTreeSet<NodeId>,
         heard: BTreeMap<NodeId, Incarnation>,
+        /// When to ask again the nodes not heard yet: a lost Gather must not
+        /// split the survivors into two views.
+        resend_at: Time,
     },
     /// Gathered; waiting for the chosen candidate's install.
     Awaiting {
@@ -369,6 +375,9 @@ pub struct Engine<P> {
     departed: VecDeque<(Name, MemberId, LeaveReason)>,
     installed: BTreeMap<Name, GroupView>,
     links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
+    /// Links of peers outside the view, by the incarnation they had: at
+    /// most one per node of the cluster.
+    parked: BTreeMap<NodeId, (Incarnation, Link<LinkMsg<P>>)>,
     link_session: u64,
     /// When messages queued on links go out (see [`FLUSH_DELAY`]).
     flush_at: Option<Time>,
@@ -421,6 +430,7 @@ impl<P: Clone> Engine<P> {
             departed: VecDeque::new(),
             installed: BTreeMap::new(),
             links: BTreeMap::new(),
+            parked: BTreeMap::new(),
             link_session: 0,
             flush_at: None,
             data_sent_at: BTreeMap::new(),
@@ -470,7 +480,13 @@ impl<P: Clone> Engine<P> {
         let mut t = self.next_heartbeat;
         let mut at = |x: Time| t = t.min(x);
         match &self.phase {
-            Phase::Gathering { until, .. } | Phase::Awaiting { until, .. } => at(*until),
+            Phase::Gathering {
+                until, resend_at, ..
+            } => {
+                at(*until);
+                at(*resend_at);
+            }
+            Phase::Awaiting { until, .. } => at(*until),
             Phase::Normal => {
                 if self.view.leader() == self.me {
                     if let Some(inst) = &self.installing {
@@ -575,8 +591,22 @@ impl<P: Clone> Engine<P> {
             .collect();
         self.next_heartbeat = now;
         let view_id = self.view.id;
-        self.links
-            .retain(|node, _| old.members.get(node) == self.view.members.get(node));
+        // Links to peers that left (or came back as a new incarnation) are
+        // parked: if the same incarnation returns, its sender may never have
+        // seen us drop it and goes on with its session, so our receiving
+        // half must remember where that session stood.
+        let gone: Vec<NodeId> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|n| old.members.get(n) != self.view.members.get(n))
+            .collect();
+        for node in gone {
+            let link = self.links.remove(&node).expect("a link");
+            if let Some(inc) = old.members.get(&node) {
+                self.parked.insert(node, (*inc, link));
+            }
+        }
         let new_peers: Vec<NodeId> = self
             .view
             .members
@@ -588,7 +618,15 @@ impl<P: Clone> Engine<P> {
             self.link_session += 1;
             // Sessions must grow across this node's lives too: fold in the view id.
             let session = (view_id.0 << 20) | (self.link_session & 0xF_FFFF);
-            self.links.insert(node, Link::new(session));
+            let inc = self.view.members[&node];
+            let link = match self.parked.remove(&node) {
+                Some((parked_inc, mut link)) if parked_inc == inc => {
+                    link.restart_send(session);
+                    link
+                }
+                _ => Link::new(session),
+            };
+            self.links.insert(node, link);
         }
         if self.view.leader() != self.me {
             self.installing = None;
@@ -688,7 +726,12 @@ impl<P: Clone> Engine<P> {
             until: now + self.cfg.gather_window(),
             suspects,
             heard,
+            resend_at: now + self.gather_resend(),
         };
+    }
+
+    fn gather_resend(&self) -> Dur {
+        Dur(self.cfg.heartbeat_interval.0 / 2)
     }
 
     fn become_excluded(&mut self, now: Time, out: &mut Vec<Output<P>>) {
@@ -706,6 +749,7 @@ impl<P: Clone> Engine<P> {
             };
         }
         self.links.clear();
+        self.parked.clear();
         self.install_singleton(now, out);
     }
 
@@ -722,6 +766,7 @@ impl<P: Clone> Engine<P> {
                 until,
                 suspects,
                 heard,
+                ..
             } if now >= *until => {
                 let candidate = *heard
                     .keys()
@@ -732,6 +777,36 @@ impl<P: Clone> Engine<P> {
                 } else {
                     Action::Await(candidate, std::mem::take(suspects))
                 }
+            }
+            Phase::Gathering {
+                suspects,
+                heard,
+                resend_at,
+                ..
+            } if now >= *resend_at => {
+                *resend_at = now + Dur(self.cfg.heartbeat_interval.0 / 2);
+                let missing: Vec<NodeId> = self
+                    .view
+                    .members
+                    .keys()
+                    .copied()
+                    .filter(|n| !heard.contains_key(n) && !suspects.contains(n))
+                    .collect();
+                let suspects: Vec<NodeId> = suspects.iter().copied().collect();
+                for node in missing {
+                    let body = Body::Gather {
+                        view: self.view.id,
+                        suspects: suspects.clone(),
+                    };
+                    out.push(Output::Send {
+                        to: node,
+                        packet: Packet {
+                            from_inc: self.durable.incarnation,
+                            body,
+                        },
+                    });
+                }
+                Action::None
             }
             Phase::Awaiting {
                 candidate,
@@ -1148,6 +1223,7 @@ impl<P: Clone> Engine<P> {
             if members.is_empty() && !self.groups.contains_key(&group) && reported.is_none() {
                 continue;
             }
+            let forget = self.cfg.mutation == Some(EngineMutation::ForgetReasons);
             let reasons: Vec<(MemberId, LeaveReason)> = self
                 .states
                 .values()
@@ -1155,6 +1231,7 @@ impl<P: Clone> Engine<P> {
                 .filter(|(g, m, _)| *g == group && members.binary_search(m).is_err())
                 .map(|(_, m, r)| (m.clone(), *r))
                 .collect();
+            let reasons = if forget { Vec::new() } else { reasons };
             let id = self.next_view_id(out);
             let gv = GroupView {
                 group: group.clone(),

@@ -71,6 +71,17 @@ impl<M: Clone> Link<M> {
         }
     }
 
+    /// Starts a new sending session (the peer came back into our view):
+    /// what was queued for its old membership is dropped; the receiving half
+    /// keeps its place in the peer's session.
+    pub fn restart_send(&mut self, session: u64) {
+        assert!(session > self.send_session, "send sessions only grow");
+        self.send_session = session;
+        self.next_seq = 0;
+        self.unacked.clear();
+        self.sent_count = 0;
+    }
+
     /// Queues a message; `take_new` or `take_retransmit` puts it in a packet.
     pub fn push(&mut self, msg: M) {
         if self.unacked.len() >= LINK_UNACKED_MAX {
@@ -218,6 +229,26 @@ mod tests {
         assert_eq!(got, vec![0, 1, 2, 3, 4, 5]);
         tx.on_ack(rx.ack().expect("ack"));
         assert!(tx.take_retransmit(Time(u64::MAX / 2), Dur(1)).is_none());
+    }
+
+    #[test]
+    fn a_restarted_sender_session_starts_over_and_the_receiver_keeps_its_place() {
+        let mut a: Link<u32> = Link::new(1);
+        let mut b: Link<u32> = Link::new(1);
+        let mut got = vec![];
+        a.push(1);
+        b.on_data(Time(0), a.take_new(Time(0)).expect("data"), &mut got);
+        // b drops a from its view and takes it back; a never noticed and
+        // goes on with its session: b's receiving half must still fit it.
+        b.restart_send(2);
+        a.push(2);
+        b.on_data(Time(1), a.take_new(Time(1)).expect("data"), &mut got);
+        assert_eq!(got, vec![1, 2]);
+        // a restarts its session: b starts over with it.
+        a.restart_send(3);
+        a.push(3);
+        b.on_data(Time(2), a.take_new(Time(2)).expect("data"), &mut got);
+        assert_eq!(got, vec![1, 2, 3]);
     }
 
     #[test]

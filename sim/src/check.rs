@@ -109,6 +109,10 @@ struct Departure {
     fault_at: Time,
     /// Only observers on these nodes are concerned (a partition's other side).
     observers_on: Option<BTreeSet<NodeId>>,
+    /// A pause or partition longer than the failure timeout but shorter than
+    /// the notification bound: the survivors may or may not have seen it as a
+    /// departure. Not judged by `notified`; an expectation may still ask.
+    maybe: bool,
 }
 
 /// Everything the checks need, indexed once.
@@ -127,6 +131,8 @@ struct Index<'a> {
     last_disruption: Time,
     /// Whether a fault is still in effect at the end.
     unhealed: Vec<String>,
+    /// The node views each node installed, in order.
+    node_views: BTreeMap<NodeId, Vec<(Time, &'a [NodeId])>>,
 }
 
 fn t(d: std::time::Duration) -> Time {
@@ -146,6 +152,7 @@ impl<'a> Index<'a> {
             outages: Vec::new(),
             last_disruption: Time(0),
             unhealed: Vec::new(),
+            node_views: BTreeMap::new(),
         };
         ix.index_trace();
         ix.index_faults();
@@ -185,6 +192,7 @@ impl<'a> Index<'a> {
                         at: e.at,
                         fault_at,
                         observers_on: None,
+                        maybe: false,
                     });
                 }
                 TraceEvent::JobKilled {
@@ -197,10 +205,17 @@ impl<'a> Index<'a> {
                         at: e.at,
                         fault_at: e.at,
                         observers_on: None,
+                        maybe: false,
                     });
                 }
                 TraceEvent::Fault { .. } | TraceEvent::FaultEnd { .. } => {
                     self.last_disruption = e.at
+                }
+                TraceEvent::NodeView { node, members, .. } => {
+                    self.node_views
+                        .entry(*node)
+                        .or_default()
+                        .push((e.at, members));
                 }
                 _ => {}
             }
@@ -254,14 +269,14 @@ impl<'a> Index<'a> {
                 !self
                     .departures
                     .iter()
-                    .any(|d| d.member == **m && d.at <= at)
+                    .any(|d| d.member == **m && d.at <= at && !d.maybe)
             })
             .cloned()
             .collect()
     }
 
     /// Every member on `node` leaves at `at`, its node gone for everyone.
-    fn node_down(&mut self, node: NodeId, at: Time) {
+    fn node_down(&mut self, node: NodeId, at: Time, maybe: bool) {
         for member in self.members_on(node, at) {
             let reason = LeaveReason::NodeDown;
             self.departures.push(Departure {
@@ -270,6 +285,7 @@ impl<'a> Index<'a> {
                 at,
                 fault_at: at,
                 observers_on: None,
+                maybe,
             });
         }
     }
@@ -293,7 +309,7 @@ impl<'a> Index<'a> {
                     if restart_after.is_none_or(|d| at + Dur::from_std(d) > end) {
                         self.unhealed.push(format!("{node} is down"));
                     }
-                    self.node_down(node, at);
+                    self.node_down(node, at, false);
                 }
                 SFault::NodePause { node, duration } => {
                     let node = NodeId(*node);
@@ -303,9 +319,11 @@ impl<'a> Index<'a> {
                         self.unhealed.push(format!("{node} is paused"));
                     }
                     // Only a pause that outlasts the notification bound must
-                    // be reported; a short one must not (no-membership-change).
-                    if Dur::from_std(*duration) >= bound {
-                        self.node_down(node, at);
+                    // be reported; one shorter than the failure timeout must
+                    // not; in between, either is right.
+                    let lasts = Dur::from_std(*duration);
+                    if lasts > self.cfg.failure_timeout {
+                        self.node_down(node, at, lasts < bound);
                     }
                 }
                 SFault::Partition { sides, heal_after } => {
@@ -319,9 +337,10 @@ impl<'a> Index<'a> {
                         self.unhealed.push("a partition is in effect".into());
                     }
                     let lasts = until.map_or(Dur(u64::MAX), |u| u.saturating_sub(at));
-                    if lasts < bound {
+                    if lasts <= self.cfg.failure_timeout {
                         continue;
                     }
+                    let maybe = lasts < bound;
                     for (si, side) in sides.iter().enumerate() {
                         let others: BTreeSet<NodeId> = sides
                             .iter()
@@ -337,6 +356,7 @@ impl<'a> Index<'a> {
                                     at,
                                     fault_at: at,
                                     observers_on: Some(others.clone()),
+                                    maybe,
                                 });
                             }
                         }
@@ -376,7 +396,7 @@ impl<'a> Index<'a> {
         let left = self
             .departures
             .iter()
-            .any(|d| d.member == *observer && d.observers_on.is_none() && d.at <= to);
+            .any(|d| d.member == *observer && d.observers_on.is_none() && !d.maybe && d.at <= to);
         let out = self
             .outages
             .iter()
@@ -403,6 +423,32 @@ impl<'a> Index<'a> {
             .filter(|o| !self.disrupted(o, d.at, d.at + window))
             .cloned()
             .collect()
+    }
+
+    /// Whether `observer`'s node lost sight of `member`'s node (a node view
+    /// without it) between the departure and the change that reported it:
+    /// then `node-down` is the truth as the observer's side knew it, even
+    /// when the member really left for another reason.
+    fn lost_sight(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        from: Time,
+        to: Time,
+        reported: LeaveReason,
+    ) -> bool {
+        if reported != LeaveReason::NodeDown {
+            return false;
+        }
+        let Some(views) = self.node_views.get(&observer.node) else {
+            return false;
+        };
+        let held_at_start = views.iter().take_while(|(t, _)| *t <= from).last();
+        let during = views.iter().filter(|(t, _)| *t > from && *t <= to);
+        held_at_start
+            .into_iter()
+            .chain(during)
+            .any(|(_, members)| !members.contains(&member.node))
     }
 
     /// When `observer` took a change listing `member` in `left`, in [from, to].
@@ -441,8 +487,8 @@ fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
     let bound = ix.cfg.notify_bound();
     let mut v = Vec::new();
     for d in &ix.departures {
-        if d.at + bound > ix.out.end {
-            continue; // too close to the end to judge
+        if d.maybe || d.at + bound > ix.out.end {
+            continue; // not sure to be one, or too close to the end to judge
         }
         for o in ix.observers(d, bound) {
             match ix.told(&o, &d.member, d.at, d.at + bound) {
@@ -457,14 +503,18 @@ fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
                         ms(bound)
                     ),
                 )),
-                Some((_, reason)) if reason != d.reason => v.push(violation(
-                    "notified",
-                    Some(d.at),
-                    format!(
-                        "{} saw {} leave with reason {reason}, expected {}",
-                        o, d.member, d.reason
-                    ),
-                )),
+                Some((t, reason))
+                    if reason != d.reason && !ix.lost_sight(&o, &d.member, d.at, t, reason) =>
+                {
+                    v.push(violation(
+                        "notified",
+                        Some(d.at),
+                        format!(
+                            "{} saw {} leave with reason {reason}, expected {}",
+                            o, d.member, d.reason
+                        ),
+                    ))
+                }
                 Some(_) => {}
             }
         }

@@ -39,6 +39,9 @@ pub enum Mutation {
     /// Leaders' probes are lost after the first two seconds, so views never
     /// merge after a partition (`converged`).
     NoMerge,
+    /// Leaders forget why members left, so every departure reads
+    /// `node-down` (`notified`, which also checks reasons).
+    ForgetReasons,
     /// Engines number views with a plain counter, so the two sides of a
     /// partition issue the same view id for different member lists
     /// (`views-agree`).
@@ -46,13 +49,14 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 6] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::DeafToDepartures,
         Mutation::IgnoreDepartures,
         Mutation::SkipGhostFilter,
         Mutation::BlockingMain,
         Mutation::NoMerge,
         Mutation::PlainCounterViewIds,
+        Mutation::ForgetReasons,
     ];
 }
 
@@ -243,6 +247,7 @@ pub async fn simulate(scenario: Scenario, seed: u64, mutation: Option<Mutation>)
             Some(vigil_engine::EngineMutation::PlainCounterViewIds)
         }
         Some(Mutation::SkipGhostFilter) => Some(vigil_engine::EngineMutation::SkipGhostFilter),
+        Some(Mutation::ForgetReasons) => Some(vigil_engine::EngineMutation::ForgetReasons),
         _ => None,
     };
     let world = Arc::new(World {
