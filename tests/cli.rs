@@ -251,3 +251,24 @@ fn missing_file_and_bad_flags_exit_2() {
     assert_eq!(vigil(&["frobnicate"]).code, 2);
     assert_eq!(vigil(&["--help"]).code, 0);
 }
+
+#[test]
+fn json_mode_reports_bad_input_as_one_json_object_too() {
+    let path = temp_file("bad-json.toml", &GOOD.replacen("node = \"n2\"", "node = \"n9\"", 1));
+    let o = vigil(&["run", &path.display().to_string(), "--json"]);
+    assert_eq!(o.code, 2);
+    let v: Value = serde_json::from_str(&o.stdout).expect("one JSON object on stdout");
+    assert_eq!(v["verdict"], "error");
+    assert_eq!((v["error"]["line"].as_u64(), v["error"]["column"].as_u64()), (Some(14), Some(8)));
+    assert!(v["error"]["message"].as_str().expect("message").contains("n9"));
+    assert!(o.stderr.contains(":14:8"), "the human error still goes to stderr");
+}
+
+#[test]
+fn json_with_trace_carries_the_trace_lines() {
+    let o = vigil(&["run", &example("job-kill.toml"), "--json", "--trace"]);
+    assert_eq!(o.code, 0);
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+    let trace = v["trace"].as_array().expect("a trace array");
+    assert!(trace.iter().any(|l| l.as_str().is_some_and(|l| l.contains("killed") && l.contains("db@n3"))));
+}

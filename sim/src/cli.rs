@@ -32,8 +32,9 @@ enum Command {
         /// Print exactly one JSON object on stdout instead of the account.
         #[arg(long)]
         json: bool,
-        /// Also print the whole trace, one line per event.
-        #[arg(long, conflicts_with = "json")]
+        /// Also print the whole trace, one line per event (with --json: a
+        /// `trace` array of those lines).
+        #[arg(long)]
         trace: bool,
     },
 }
@@ -81,6 +82,17 @@ fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>)
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+            if json {
+                // Scripts get their one JSON object even for bad input.
+                let (line, column) = e
+                    .line_col()
+                    .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+                let error = serde_json::json!({
+                    "verdict": "error",
+                    "error": {"message": e.message(), "file": file.display().to_string(), "line": line, "column": column},
+                });
+                let _ = writeln!(io.stdout, "{error}");
+            }
             return 2;
         }
     };
@@ -96,7 +108,12 @@ fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>)
         checks: &checks,
     };
     let written = if json {
-        writeln!(io.stdout, "{}", report.json())
+        let mut value = report.json();
+        if trace {
+            let lines: Vec<String> = out.trace.entries.iter().map(|e| e.line()).collect();
+            value["trace"] = serde_json::json!(lines);
+        }
+        writeln!(io.stdout, "{value}")
     } else {
         let mut text = String::new();
         if trace {

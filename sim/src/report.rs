@@ -183,6 +183,10 @@ impl Report<'_> {
                     list(c.left.iter().map(|(m, r)| format!("{m} ({r})")))
                 ));
             }
+            if what.is_empty() {
+                // An excluded node's members come back under new ids.
+                what.push("same members: renewed as a new incarnation".to_string());
+            }
             let _ = writeln!(
                 s,
                 "  {:>12}  {:<10} {} view {:<5} {}",

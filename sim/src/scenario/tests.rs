@@ -993,3 +993,24 @@ fn garbage_never_panics() {
     // The mutations are mild enough that some inputs stay valid.
     assert!(ok > 0 && ok < fixed.len(), "{ok} of {} parsed", fixed.len());
 }
+
+#[test]
+fn runs_stay_bounded() {
+    let text = BASE.replace("\"20s\"", "\"999999h\"");
+    assert_error(&text, (2, 12), &["at most 24h"]);
+    let text = BASE.replace("nodes = 5", "nodes = 5\nheartbeat_interval = \"1ns\"");
+    assert_error(&text, (6, 22), &["at least 1ms"]);
+}
+
+#[test]
+fn a_pause_lasts() {
+    let text =
+        base_with("[[fault]]\nat = \"1s\"\nkind = \"node-pause\"\nnode = \"n1\"\nfor = \"0s\"\n");
+    assert_error(&text, (15, 7), &["`for` must be greater than 0"]);
+}
+
+#[test]
+fn jobs_of_one_group_agree_on_work_threads() {
+    let text = base_with("[[job]]\nname = \"other\"\ngroup = \"g\"\nwork_threads = 2\n");
+    assert_error(&text, (14, 16), &["work threads", "same group `g`"]);
+}

@@ -199,6 +199,26 @@ fn opt_dur(value: &Opt<DurationText>, key: &str) -> Result<Option<Duration>> {
     value.as_ref().map(|v| parse_dur(v, key)).transpose()
 }
 
+/// The simulator's clock ticks in milliseconds: madsim sleeps at least
+/// 1 ms, so timers below that cannot be honoured.
+const TIMER_MIN: Duration = Duration::from_millis(1);
+
+/// The longest scenario vigil runs: a trace grows with simulated time, and
+/// a run must stay bounded.
+pub const DURATION_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration that a timer will wait: at least [`TIMER_MIN`].
+fn timer_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
+    let duration = positive_dur(value, key)?;
+    if duration < TIMER_MIN {
+        return Err(ScenarioError::new(format!(
+            "`{key}` must be at least 1ms (the simulator's timers tick in milliseconds), got {duration:?}"
+        ))
+        .at(value.span()));
+    }
+    Ok(duration)
+}
+
 fn positive_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
     let duration = parse_dur(value, key)?;
     if duration.is_zero() {
@@ -340,7 +360,14 @@ pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
                 .at(seed.span())
         })?),
     };
-    let duration = positive_dur(require(&raw.duration, "duration", "", &TOP)?, "duration")?;
+    let duration_v = require(&raw.duration, "duration", "", &TOP)?;
+    let duration = timer_dur(duration_v, "duration")?;
+    if duration > DURATION_MAX {
+        return Err(ScenarioError::new(format!(
+            "`duration` must be at most 24h (got {duration:?}): split a longer soak into several scenarios or seeds"
+        ))
+        .at(duration_v.span()));
+    }
     let cluster = match &raw.cluster {
         Some(cluster) => validate_cluster(cluster)?,
         None => {
@@ -461,7 +488,7 @@ fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
         })?;
 
     let heartbeat = match &c.heartbeat_interval {
-        Some(v) => positive_dur(v, "heartbeat_interval")?,
+        Some(v) => timer_dur(v, "heartbeat_interval")?,
         None => Cluster::DEFAULT_HEARTBEAT_INTERVAL,
     };
     let timeout =
@@ -685,7 +712,7 @@ impl Ctx<'_> {
                 .map_err(|message: String| ScenarioError::new(message).at(v.span()))?,
         };
         let step_time = match &j.step_time {
-            Some(v) => positive_dur(v, "step_time")?,
+            Some(v) => timer_dur(v, "step_time")?,
             None => Job::DEFAULT_STEP_TIME,
         };
         if step_time >= work_deadline {
@@ -809,7 +836,7 @@ impl Ctx<'_> {
             },
             "node-pause" => {
                 let node = need_node()?.0;
-                let duration = parse_dur(require_for(&f.for_, "for", &what, &header)?, "for")?;
+                let duration = timer_dur(require_for(&f.for_, "for", &what, &header)?, "for")?;
                 FaultKind::NodePause { node, duration }
             }
             "partition" => FaultKind::Partition {
