@@ -254,14 +254,26 @@ fn missing_file_and_bad_flags_exit_2() {
 
 #[test]
 fn json_mode_reports_bad_input_as_one_json_object_too() {
-    let path = temp_file("bad-json.toml", &GOOD.replacen("node = \"n2\"", "node = \"n9\"", 1));
+    let path = temp_file(
+        "bad-json.toml",
+        &GOOD.replacen("node = \"n2\"", "node = \"n9\"", 1),
+    );
     let o = vigil(&["run", &path.display().to_string(), "--json"]);
     assert_eq!(o.code, 2);
     let v: Value = serde_json::from_str(&o.stdout).expect("one JSON object on stdout");
     assert_eq!(v["verdict"], "error");
-    assert_eq!((v["error"]["line"].as_u64(), v["error"]["column"].as_u64()), (Some(14), Some(8)));
-    assert!(v["error"]["message"].as_str().expect("message").contains("n9"));
-    assert!(o.stderr.contains(":14:8"), "the human error still goes to stderr");
+    assert_eq!(
+        (v["error"]["line"].as_u64(), v["error"]["column"].as_u64()),
+        (Some(14), Some(8))
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("n9"));
+    assert!(
+        o.stderr.contains(":14:8"),
+        "the human error still goes to stderr"
+    );
 }
 
 #[test]
@@ -270,5 +282,26 @@ fn json_with_trace_carries_the_trace_lines() {
     assert_eq!(o.code, 0);
     let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
     let trace = v["trace"].as_array().expect("a trace array");
-    assert!(trace.iter().any(|l| l.as_str().is_some_and(|l| l.contains("killed") && l.contains("db@n3"))));
+    assert!(trace.iter().any(|l| l
+        .as_str()
+        .is_some_and(|l| l.contains("killed") && l.contains("db@n3"))));
+}
+
+#[test]
+fn sweep_runs_many_seeds_and_lists_the_failures_with_replays() {
+    let ok = vigil(&["sweep", &example("job-kill.toml"), "--seeds", "6", "--jobs", "2"]);
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    assert!(ok.stdout.contains("PASS · 6 of 6 seeds passed (seeds 1..=6"), "{}", ok.stdout);
+    let text = std::fs::read_to_string(example("quickstart.toml"))
+        .expect("quickstart")
+        .replace("reason = \"fault\"", "reason = \"leave\"");
+    let path = temp_file("sweep-wrong-reason.toml", &text);
+    let file = path.display().to_string();
+    let bad = vigil(&["sweep", &file, "--seeds", "3", "--from", "10", "--json"]);
+    assert_eq!(bad.code, 1);
+    let v: Value = serde_json::from_str(&bad.stdout).expect("JSON");
+    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64()), (Some(0), Some(3)));
+    let seeds: Vec<u64> = v["failures"].as_array().expect("failures").iter().filter_map(|f| f["seed"].as_u64()).collect();
+    assert_eq!(seeds, vec![10, 11, 12]);
+    assert_eq!(v["failures"][0]["replay"], format!("vigil run {file} --seed 10"));
 }

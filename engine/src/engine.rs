@@ -88,20 +88,24 @@ impl Config {
         self.failure_timeout
     }
     /// The longest a surviving member can wait, after a departure, for the
-    /// membership change that reports it, when at most one leader is lost in
-    /// the process. This is the bound of the `notified` check:
+    /// membership change that reports it, when at most one leader (or one
+    /// unresponsive member of an install) is lost in the process. This is
+    /// the bound of the `notified` check:
     ///
-    /// `2 * failure_timeout + gather_window + 4 * heartbeat_interval + 8 * latency_max`
+    /// `2 * failure_timeout + gather_window + 4 * heartbeat_interval
+    ///  + 8 * latency_max + 2 * retransmit_timeout`
     ///
     /// One `failure_timeout` detects the loss; another covers a new leader
-    /// that itself had to be gathered and installed; the rest is the gather
-    /// window, the install round trip, and the group view's own trip, with
-    /// one retransmission.
+    /// that itself had to be gathered and installed, or an install held up
+    /// by a member that never answers; the rest is the gather window, the
+    /// install round trip, and the group view's own trip, with two
+    /// retransmissions of it when packets are lost.
     pub fn notify_bound(&self) -> Dur {
         self.failure_timeout * 2
             + self.gather_window()
             + self.heartbeat_interval * 4
             + self.latency_max * 8
+            + self.retransmit_timeout() * 2
     }
 }
 

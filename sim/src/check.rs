@@ -783,14 +783,24 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
             group,
         } => {
             let within = within.map_or(ix.cfg.notify_bound(), Dur::from_std);
-            let departure = ix.departures.iter().find(|d| {
-                member_named(&d.member, member)
-                    && group.as_ref().is_none_or(|g| {
-                        ix.group_of
-                            .get(&d.member)
-                            .is_some_and(|dg| dg.as_str() == g)
-                    })
-            });
+            let candidates: Vec<&Departure> = ix
+                .departures
+                .iter()
+                .filter(|d| {
+                    member_named(&d.member, member)
+                        && group.as_ref().is_none_or(|g| {
+                            ix.group_of
+                                .get(&d.member)
+                                .is_some_and(|dg| dg.as_str() == g)
+                        })
+                })
+                .collect();
+            // With a reason, the departure of that kind (a member cut off by
+            // a partition, then faulting, leaves twice); else the first.
+            let departure = reason
+                .and_then(|r| candidates.iter().find(|d| d.reason == reason_of(r)))
+                .or(candidates.first())
+                .copied();
             let Some(d) = departure else {
                 v.push(violation(
                     check,
@@ -817,7 +827,15 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
                             ms(within)
                         ),
                     )),
-                    Some((_, r)) if reason.is_some_and(|want| reason_of(want) != r) => {
+                    // The member must really have left for that reason; an
+                    // observer that had lost sight of its node may say node-down.
+                    Some((t, r))
+                        if reason.is_some_and(|want| {
+                            let want = reason_of(want);
+                            d.reason != want
+                                || (r != want && !ix.lost_sight(&o, &d.member, d.at, t, r))
+                        }) =>
+                    {
                         v.push(violation(
                             check,
                             Some(d.fault_at),

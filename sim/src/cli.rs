@@ -8,6 +8,8 @@ use crate::{check, report::Report, scenario, world};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,23 @@ enum Command {
         /// `trace` array of those lines).
         #[arg(long)]
         trace: bool,
+    },
+    /// Run one scenario file under many seeds; list the seeds that fail.
+    Sweep {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// How many seeds to run.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -74,6 +93,13 @@ pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
             json,
             trace,
         } => run(&file, seed, json, trace, io),
+        Command::Sweep {
+            file,
+            seeds,
+            from,
+            jobs,
+            json,
+        } => sweep(&file, from, seeds, jobs, json, io),
     }
 }
 
@@ -134,4 +160,115 @@ fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>)
     } else {
         1
     }
+}
+
+/// One failing seed of a sweep.
+struct Failure {
+    seed: u64,
+    violations: Vec<check::Violation>,
+}
+
+fn sweep(
+    file: &Path,
+    from: u64,
+    seeds: u64,
+    jobs: Option<usize>,
+    json: bool,
+    io: &mut Io<'_>,
+) -> u8 {
+    let scenario = match scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+            return 2;
+        }
+    };
+    let cfg = world::engine_config(&scenario);
+    let workers = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 64);
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let failures = Mutex::new(Vec::new());
+    let started = std::time::Instant::now();
+    let progress = io.color_stderr; // a terminal: redraw one progress line
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= seeds {
+                    return;
+                }
+                let seed = from.saturating_add(i);
+                let out = world::run(&scenario, seed);
+                let violations: Vec<check::Violation> = check::check(&out, &scenario, &cfg)
+                    .into_iter()
+                    .flat_map(|c| c.violations)
+                    .collect();
+                if !violations.is_empty() {
+                    failures
+                        .lock()
+                        .expect("failures")
+                        .push(Failure { seed, violations });
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        if progress {
+            loop {
+                let n = done.load(Ordering::Relaxed);
+                let failed = failures.lock().expect("failures").len();
+                let _ = write!(io.stderr, "\r{n}/{seeds} seeds, {failed} failed");
+                if n >= seeds {
+                    let _ = writeln!(io.stderr);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    });
+    let mut failures = failures.into_inner().expect("failures");
+    failures.sort_by_key(|f| f.seed);
+    let name = file.display().to_string();
+    let replay = |seed: u64| format!("vigil run {name} --seed {seed}");
+    let passed = seeds - failures.len() as u64;
+    let written = if json {
+        let list: Vec<serde_json::Value> = failures
+            .iter()
+            .map(|f| {
+                let violations: Vec<serde_json::Value> = f
+                    .violations
+                    .iter()
+                    .map(|v| {
+                        let at_ms = v.at.map(|t| t.as_millis_f64());
+                        serde_json::json!({"check": v.check, "message": v.message, "at_ms": at_ms})
+                    })
+                    .collect();
+                serde_json::json!({"seed": f.seed, "replay": replay(f.seed), "violations": violations})
+            })
+            .collect();
+        let value = serde_json::json!({
+            "scenario": scenario.name, "file": name, "first_seed": from, "seeds": seeds,
+            "passed": passed, "failed": failures.len(), "failures": list,
+        });
+        writeln!(io.stdout, "{value}")
+    } else {
+        let mut text = String::new();
+        for f in &failures {
+            text.push_str(&format!("FAIL seed {}\n", f.seed));
+            for v in f.violations.iter().take(3) {
+                text.push_str(&format!("  {v}\n"));
+            }
+            text.push_str(&format!("  replay: {}\n", replay(f.seed)));
+        }
+        let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
+        let last = from.saturating_add(seeds.saturating_sub(1));
+        let wall = started.elapsed().as_secs_f64();
+        text.push_str(&format!("{verdict} · {passed} of {seeds} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}\n"));
+        write!(io.stdout, "{text}")
+    };
+    if written.is_err() {
+        return 2;
+    }
+    u8::from(!failures.is_empty())
 }
