@@ -289,9 +289,21 @@ fn json_with_trace_carries_the_trace_lines() {
 
 #[test]
 fn sweep_runs_many_seeds_and_lists_the_failures_with_replays() {
-    let ok = vigil(&["sweep", &example("job-kill.toml"), "--seeds", "6", "--jobs", "2"]);
+    let ok = vigil(&[
+        "sweep",
+        &example("job-kill.toml"),
+        "--seeds",
+        "6",
+        "--jobs",
+        "2",
+    ]);
     assert_eq!(ok.code, 0, "{}", ok.stdout);
-    assert!(ok.stdout.contains("PASS · 6 of 6 seeds passed (seeds 1..=6"), "{}", ok.stdout);
+    assert!(
+        ok.stdout
+            .contains("PASS · 6 of 6 seeds passed (seeds 1..=6"),
+        "{}",
+        ok.stdout
+    );
     let text = std::fs::read_to_string(example("quickstart.toml"))
         .expect("quickstart")
         .replace("reason = \"fault\"", "reason = \"leave\"");
@@ -300,8 +312,19 @@ fn sweep_runs_many_seeds_and_lists_the_failures_with_replays() {
     let bad = vigil(&["sweep", &file, "--seeds", "3", "--from", "10", "--json"]);
     assert_eq!(bad.code, 1);
     let v: Value = serde_json::from_str(&bad.stdout).expect("JSON");
-    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64()), (Some(0), Some(3)));
-    let seeds: Vec<u64> = v["failures"].as_array().expect("failures").iter().filter_map(|f| f["seed"].as_u64()).collect();
+    assert_eq!(
+        (v["passed"].as_u64(), v["failed"].as_u64()),
+        (Some(0), Some(3))
+    );
+    let seeds: Vec<u64> = v["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .filter_map(|f| f["seed"].as_u64())
+        .collect();
     assert_eq!(seeds, vec![10, 11, 12]);
-    assert_eq!(v["failures"][0]["replay"], format!("vigil run {file} --seed 10"));
+    assert_eq!(
+        v["failures"][0]["replay"],
+        format!("vigil run {file} --seed 10")
+    );
 }

@@ -131,6 +131,9 @@ struct Index<'a> {
     last_disruption: Time,
     /// Whether a fault is still in effect at the end.
     unhealed: Vec<String>,
+    /// Members that first appeared in a view, not by registering: the same
+    /// job on a node that was excluded, back under a new id.
+    renamed: BTreeSet<MemberId>,
     /// The node views each node installed, in order.
     node_views: BTreeMap<NodeId, Vec<(Time, &'a [NodeId])>>,
 }
@@ -153,6 +156,7 @@ impl<'a> Index<'a> {
             last_disruption: Time(0),
             unhealed: Vec::new(),
             node_views: BTreeMap::new(),
+            renamed: BTreeSet::new(),
         };
         ix.index_trace();
         ix.index_faults();
@@ -171,7 +175,10 @@ impl<'a> Index<'a> {
                 TraceEvent::View { change } => {
                     // An excluded node's members come back under new ids
                     // without registering again: they first show up here.
-                    self.registered_at.entry(change.me.clone()).or_insert(e.at);
+                    if !self.registered_at.contains_key(&change.me) {
+                        self.registered_at.insert(change.me.clone(), e.at);
+                        self.renamed.insert(change.me.clone());
+                    }
                     self.group_of
                         .entry(change.me.clone())
                         .or_insert_with(|| change.group.clone());
@@ -404,6 +411,21 @@ impl<'a> Index<'a> {
         left || out
     }
 
+    /// Whether `id`'s node was excluded by `at` and its job goes on under a
+    /// newer id (whose views speak for it from then on).
+    fn superseded(&self, id: &MemberId, at: Time) -> bool {
+        let since = self.registered_at.get(id).copied().unwrap_or_default();
+        self.renamed.iter().any(|r| {
+            r.job == id.job
+                && r.node == id.node
+                && r != id
+                && self
+                    .registered_at
+                    .get(r)
+                    .is_some_and(|t| *t >= since && *t <= at)
+        })
+    }
+
     /// The observers a departure concerns: they held the member in their
     /// view when it left, and stayed themselves for the bound.
     fn observers(&self, d: &Departure, window: Dur) -> Vec<MemberId> {
@@ -420,7 +442,7 @@ impl<'a> Index<'a> {
                 self.view_at(o, d.at)
                     .is_some_and(|v| v.members.contains(&d.member))
             })
-            .filter(|o| !self.disrupted(o, d.at, d.at + window))
+            .filter(|o| !self.disrupted(o, d.at, d.at + window) && !self.superseded(o, d.at))
             .cloned()
             .collect()
     }
@@ -459,7 +481,24 @@ impl<'a> Index<'a> {
         from: Time,
         to: Time,
     ) -> Option<(Time, LeaveReason)> {
-        self.views.get(observer)?.iter().find_map(|(t, c)| {
+        // An observer whose node was excluded goes on under a new id; what
+        // that id is told counts for it.
+        let later = self
+            .registered_at
+            .get(observer)
+            .copied()
+            .unwrap_or_default();
+        let lives = self.views.iter().filter(|(id, _)| {
+            *id == observer
+                || (self.renamed.contains(*id)
+                    && id.job == observer.job
+                    && id.node == observer.node
+                    && self.registered_at.get(*id).is_some_and(|t| *t >= later))
+        });
+        let mut changes: Vec<&(Time, &MembershipChange)> =
+            lives.flat_map(|(_, v)| v.iter()).collect();
+        changes.sort_by_key(|(t, _)| *t);
+        changes.into_iter().find_map(|(t, c)| {
             if *t < from || *t > to {
                 return None;
             }
