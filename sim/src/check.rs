@@ -821,6 +821,7 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
             within,
             group,
         } => {
+            let within_given = within.is_some();
             let within = within.map_or(ix.cfg.notify_bound(), Dur::from_std);
             let candidates: Vec<&Departure> = ix
                 .departures
@@ -857,7 +858,11 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
                 ));
             }
             for o in observers {
-                match ix.told(&o, &d.member, d.fault_at, d.fault_at + within) {
+                // `within` counts from the fault; without it, the bound counts
+                // from the departure itself (a work-thread fault strikes at the
+                // thread's next step, which a stalled round can delay).
+                let since = if within_given { d.fault_at } else { d.at };
+                match ix.told(&o, &d.member, since, since + within) {
                     None => v.push(violation(
                         check,
                         Some(d.fault_at),
