@@ -385,7 +385,7 @@ pub struct Engine<P> {
     link_session: u64,
     /// When messages queued on links go out (see [`FLUSH_DELAY`]).
     flush_at: Option<Time>,
-    /// When each peer last got a link packet from us; it doubles as a heartbeat.
+    /// When each peer last got fresh link data from us; it doubles as a heartbeat.
     data_sent_at: BTreeMap<NodeId, Time>,
     stats: EngineStats,
 }
@@ -1495,11 +1495,16 @@ impl<P: Clone> Engine<P> {
                 continue;
             };
             let fresh = if flush { link.take_new(now) } else { None };
+            // Only fresh data stands in for a heartbeat: retransmissions come
+            // at the retransmission timeout, slower than heartbeats, and
+            // would thin out the very packets that prove we are alive.
+            if fresh.is_some() {
+                self.data_sent_at.insert(*node, now);
+            }
             let data = fresh.or_else(|| link.take_retransmit(now, rto));
             if let Some(data) = data {
                 let ack = link.ack();
                 link.ack_sent();
-                self.data_sent_at.insert(*node, now);
                 out.push(Output::Send {
                     to: *node,
                     packet: Packet {
