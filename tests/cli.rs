@@ -52,7 +52,10 @@ fn json_is_one_object_with_the_contract_fields() {
     assert_eq!(v["scenario"], "work thread panics in an ACK round");
     assert_eq!(v["seed"], 7, "the file's seed is the default");
     assert_eq!(v["verdict"], "pass");
-    assert_eq!(v["sim_time_ms"], 60000.0);
+    assert_eq!(
+        v["sim_time_ms"], 60000,
+        "whole milliseconds print as an integer"
+    );
     assert_eq!(v["trace_hash"].as_str().expect("a hash").len(), 64);
     assert!(v["violations"].as_array().expect("violations").is_empty());
     for key in ["messages_sent", "messages_delivered", "messages_dropped"] {

@@ -854,7 +854,11 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
                 v.push(violation(
                     check,
                     Some(d.at),
-                    format!("no member stayed to see {member} leave"),
+                    format!(
+                        "no member held {member} in its view when it left ({}): it had already left every other \
+                         member's view, or none stayed through its departure",
+                        d.reason
+                    ),
                 ));
             }
             for o in observers {

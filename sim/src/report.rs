@@ -109,7 +109,7 @@ impl Report<'_> {
             "file": self.file,
             "seed": self.out.seed,
             "verdict": if self.passed() { "pass" } else { "fail" },
-            "sim_time_ms": round3(self.out.end.as_millis_f64()),
+            "sim_time_ms": ms_value(self.out.end.as_millis_f64()),
             "trace_hash": self.out.trace.hash(),
             "replay": self.replay_command(),
             "faults": faults,
@@ -261,6 +261,16 @@ impl Report<'_> {
 
 fn at(ms: f64) -> String {
     format!("{:.3}s", ms / 1000.0)
+}
+
+/// Milliseconds as JSON: an integer when whole (`20000`), else to the microsecond.
+fn ms_value(ms: f64) -> Value {
+    let rounded = round3(ms);
+    if rounded.fract() == 0.0 && (0.0..9.0e15).contains(&rounded) {
+        json!(rounded as u64)
+    } else {
+        json!(rounded)
+    }
 }
 
 fn round3(x: f64) -> f64 {
