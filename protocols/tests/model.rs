@@ -132,7 +132,7 @@ proptest! {
             let expected_missing: BTreeSet<u16> = reference
                 .view
                 .iter()
-                .filter(|m| !reference.latest.get(m).is_some_and(|r| *r >= reference.round))
+                .filter(|m| reference.latest.get(m).is_none_or(|r| *r < reference.round))
                 .copied()
                 .collect();
             prop_assert_eq!(missing, expected_missing);
