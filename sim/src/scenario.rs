@@ -77,6 +77,8 @@ mod raw;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod write;
+pub use write::duration_text;
 
 use std::fmt;
 use std::path::Path;

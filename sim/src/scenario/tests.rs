@@ -4,7 +4,7 @@
 
 use super::*;
 
-const FULL: &str = r#"# every key and every kind
+pub(super) const FULL: &str = r#"# every key and every kind
 name = "work thread panics in an ACK round"
 description = "db@n2's second work thread panics"
 seed = 7

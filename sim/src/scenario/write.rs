@@ -1,0 +1,266 @@
+//! Writes a [`Scenario`] back out as a scenario file, so that a scenario
+//! built in code (a generated fault schedule, a shrunk failure) can be saved
+//! and replayed with `vigil run`.
+//!
+//! Invariant: `parse(to_toml(s))` gives back `s` (fault line numbers aside).
+
+use super::{Expectation, FaultKind, Scenario};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// A duration in the largest unit that keeps it exact.
+pub fn duration_text(d: Duration) -> String {
+    let ns = d.as_nanos();
+    for (unit, size) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if ns != 0 && ns.is_multiple_of(size) {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{ns}ns")
+}
+
+fn dur(d: Duration) -> String {
+    quote(&duration_text(d))
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn float(x: f64) -> String {
+    let s = format!("{x}");
+    if s.contains(['.', 'e', 'E']) || !x.is_finite() {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn node(n: u16) -> String {
+    quote(&format!("n{n}"))
+}
+
+fn nodes(ns: &[u16]) -> String {
+    let items: Vec<String> = ns.iter().map(|n| node(*n)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+impl Scenario {
+    /// This scenario as a scenario file.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "name = {}", quote(&self.name));
+        if let Some(d) = &self.description {
+            let _ = writeln!(s, "description = {}", quote(d));
+        }
+        if let Some(seed) = self.seed {
+            let _ = writeln!(s, "seed = {seed}");
+        }
+        let _ = writeln!(s, "duration = {}", dur(self.duration));
+        let c = &self.cluster;
+        let _ = writeln!(s, "\n[cluster]\nnodes = {}", c.nodes);
+        let _ = writeln!(s, "heartbeat_interval = {}", dur(c.heartbeat_interval));
+        let _ = writeln!(s, "failure_timeout = {}", dur(c.failure_timeout));
+        let _ = writeln!(s, "latency = [{}, {}]", dur(c.latency.0), dur(c.latency.1));
+        let _ = writeln!(s, "loss = {}", float(c.loss));
+        for j in &self.jobs {
+            let _ = writeln!(
+                s,
+                "\n[[job]]\nname = {}\ngroup = {}",
+                quote(&j.name),
+                quote(&j.group)
+            );
+            let _ = writeln!(s, "nodes = {}", nodes(&j.nodes));
+            let _ = writeln!(s, "work_threads = {}", j.work_threads);
+            let _ = writeln!(s, "work_deadline = {}", dur(j.work_deadline));
+            let _ = writeln!(s, "protocol = {}", quote(j.protocol.name()));
+            let _ = writeln!(s, "step_time = {}", dur(j.step_time));
+        }
+        for f in &self.faults {
+            let _ = writeln!(
+                s,
+                "\n[[fault]]\nat = {}\nkind = {}",
+                dur(f.at),
+                quote(f.kind.name())
+            );
+            match &f.kind {
+                FaultKind::WorkThreadPanic {
+                    node: n,
+                    job,
+                    thread,
+                }
+                | FaultKind::WorkThreadError {
+                    node: n,
+                    job,
+                    thread,
+                }
+                | FaultKind::WorkThreadHang {
+                    node: n,
+                    job,
+                    thread,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "node = {}\njob = {}\nthread = {thread}",
+                        node(*n),
+                        quote(job)
+                    );
+                }
+                FaultKind::JobKill { node: n, job }
+                | FaultKind::JobLeave { node: n, job }
+                | FaultKind::JobJoin { node: n, job } => {
+                    let _ = writeln!(s, "node = {}\njob = {}", node(*n), quote(job));
+                }
+                FaultKind::NodeCrash {
+                    node: n,
+                    restart_after,
+                } => {
+                    let _ = writeln!(s, "node = {}", node(*n));
+                    if let Some(d) = restart_after {
+                        let _ = writeln!(s, "restart_after = {}", dur(*d));
+                    }
+                }
+                FaultKind::NodePause { node: n, duration } => {
+                    let _ = writeln!(s, "node = {}\nfor = {}", node(*n), dur(*duration));
+                }
+                FaultKind::Partition { sides, heal_after } => {
+                    let sides: Vec<String> = sides.iter().map(|side| nodes(side)).collect();
+                    let _ = writeln!(s, "sides = [{}]", sides.join(", "));
+                    if let Some(d) = heal_after {
+                        let _ = writeln!(s, "heal_after = {}", dur(*d));
+                    }
+                }
+                FaultKind::Heal => {}
+                FaultKind::Delay {
+                    latency,
+                    nodes: ns,
+                    duration,
+                } => {
+                    let _ = writeln!(s, "latency = [{}, {}]", dur(latency.0), dur(latency.1));
+                    if let Some(ns) = ns {
+                        let _ = writeln!(s, "nodes = {}", nodes(ns));
+                    }
+                    if let Some(d) = duration {
+                        let _ = writeln!(s, "for = {}", dur(*d));
+                    }
+                }
+                FaultKind::Loss {
+                    rate,
+                    nodes: ns,
+                    duration,
+                } => {
+                    let _ = writeln!(s, "rate = {}", float(*rate));
+                    if let Some(ns) = ns {
+                        let _ = writeln!(s, "nodes = {}", nodes(ns));
+                    }
+                    if let Some(d) = duration {
+                        let _ = writeln!(s, "for = {}", dur(*d));
+                    }
+                }
+            }
+        }
+        for e in &self.expectations {
+            let _ = writeln!(s, "\n[[expect]]\nkind = {}", quote(e.name()));
+            match e {
+                Expectation::MembershipChange {
+                    member,
+                    reason,
+                    within,
+                    group,
+                } => {
+                    let _ = writeln!(s, "member = {}", quote(&member.to_string()));
+                    if let Some(r) = reason {
+                        let _ = writeln!(s, "reason = {}", quote(r.name()));
+                    }
+                    if let Some(w) = within {
+                        let _ = writeln!(s, "within = {}", dur(*w));
+                    }
+                    if let Some(g) = group {
+                        let _ = writeln!(s, "group = {}", quote(g));
+                    }
+                }
+                Expectation::NoMembershipChange { group } => {
+                    if let Some(g) = group {
+                        let _ = writeln!(s, "group = {}", quote(g));
+                    }
+                }
+                Expectation::FinalView { group, members } => {
+                    let items: Vec<String> =
+                        members.iter().map(|m| quote(&m.to_string())).collect();
+                    let _ = writeln!(
+                        s,
+                        "group = {}\nmembers = [{}]",
+                        quote(group),
+                        items.join(", ")
+                    );
+                }
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    fn without_lines(mut s: Scenario) -> Scenario {
+        for f in &mut s.faults {
+            f.line = 0;
+        }
+        s
+    }
+
+    #[test]
+    fn every_example_scenario_round_trips() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a scenario");
+            let original = parse("original.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+            let written = original.to_toml();
+            let again = parse("written.toml", &written)
+                .unwrap_or_else(|e| panic!("{}:\n{e}\n{written}", path.display()));
+            assert_eq!(
+                without_lines(again),
+                without_lines(original),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 10);
+    }
+
+    #[test]
+    fn every_fault_kind_round_trips() {
+        let text = super::super::tests::FULL;
+        let original = parse("full.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        let again = parse("written.toml", &original.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(without_lines(again), without_lines(original));
+    }
+
+    #[test]
+    fn durations_keep_their_exact_value() {
+        for (d, text) in [
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_nanos(7), "7ns"),
+            (Duration::from_micros(250), "250us"),
+            (Duration::from_secs(7200), "2h"),
+        ] {
+            assert_eq!(duration_text(d), text);
+        }
+    }
+}
