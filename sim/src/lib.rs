@@ -15,5 +15,6 @@ mod job;
 mod node;
 pub mod report;
 pub mod scenario;
+pub mod schedule;
 pub mod trace;
 pub mod world;
