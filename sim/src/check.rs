@@ -276,7 +276,9 @@ impl<'a> Index<'a> {
                 !self
                     .departures
                     .iter()
-                    .any(|d| d.member == **m && d.at <= at && !d.maybe)
+                    // A partition only hides a member from the far side; it
+                    // lives on for its own (and can crash later).
+                    .any(|d| d.member == **m && d.at <= at && !d.maybe && d.observers_on.is_none())
             })
             .cloned()
             .collect()
