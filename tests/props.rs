@@ -8,7 +8,7 @@
 
 use proptest::prelude::*;
 use std::time::Duration;
-use vigil_sim::schedule::{check_run, check_run_with, schedule, with_faults, Bounds};
+use vigil_sim::schedule::{check_run_with, schedule, with_faults, Bounds};
 use vigil_sim::world::Mutation;
 use vigil_tests::parse;
 
@@ -30,8 +30,11 @@ fn cases() -> u32 {
         .unwrap_or(64)
 }
 
-#[test]
-fn barrier_survives_random_fault_schedules() {
+type Outcome = Result<(), proptest::test_runner::TestError<(Vec<vigil_sim::scenario::Fault>, u64)>>;
+
+/// Runs `cases` random schedules (and seeds) of `BASE`, with an optional
+/// broken variant; a fixed proptest seed keeps every run the same.
+fn property(cases: u32, mutation: Option<Mutation>) -> Outcome {
     let base = parse(BASE);
     let bounds = Bounds {
         start: Duration::from_secs(1),
@@ -39,18 +42,22 @@ fn barrier_survives_random_fault_schedules() {
         faults_max: 4,
     };
     let config = ProptestConfig {
-        cases: cases(),
+        cases,
         rng_seed: proptest::test_runner::RngSeed::Fixed(0x7157_2026),
         failure_persistence: None,
         ..ProptestConfig::default()
     };
     let mut runner = proptest::test_runner::TestRunner::new(config);
     let strategy = (schedule(&base, &bounds), 0u64..1_000_000);
-    let result = runner.run(&strategy, |(faults, seed)| {
+    runner.run(&strategy, |(faults, seed)| {
         let scenario = with_faults(&base, faults);
-        check_run(&scenario, seed).map_err(TestCaseError::fail)
-    });
-    if let Err(e) = result {
+        check_run_with(&scenario, seed, mutation).map_err(TestCaseError::fail)
+    })
+}
+
+#[test]
+fn barrier_survives_random_fault_schedules() {
+    if let Err(e) = property(cases(), None) {
         panic!("{e}");
     }
 }
@@ -60,25 +67,7 @@ fn barrier_survives_random_fault_schedules() {
 /// carries the scenario file and the replay command.
 #[test]
 fn a_broken_variant_is_found_and_shrunk_to_a_replayable_scenario() {
-    let base = parse(BASE);
-    let bounds = Bounds {
-        start: Duration::from_secs(1),
-        end: Duration::from_secs(15),
-        faults_max: 4,
-    };
-    let config = ProptestConfig {
-        cases: 64,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7157_2026),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    let mut runner = proptest::test_runner::TestRunner::new(config);
-    let strategy = (schedule(&base, &bounds), 0u64..1_000_000);
-    let result = runner.run(&strategy, |(faults, seed)| {
-        let scenario = with_faults(&base, faults);
-        check_run_with(&scenario, seed, Some(Mutation::DeafToDepartures))
-            .map_err(TestCaseError::fail)
-    });
+    let result = property(64, Some(Mutation::DeafToDepartures));
     let Err(proptest::test_runner::TestError::Fail(reason, (faults, seed))) = result else {
         panic!("the broken variant went unnoticed: {result:?}");
     };

@@ -945,8 +945,7 @@ impl<P: Clone> Engine<P> {
 
     // ----- packets -----
 
-    fn packet(&self, _to: NodeId, body: Body<P>) -> Output<P> {
-        let to = _to;
+    fn packet(&self, to: NodeId, body: Body<P>) -> Output<P> {
         Output::Send {
             to,
             packet: Packet {
@@ -996,12 +995,11 @@ impl<P: Clone> Engine<P> {
                 match &mut self.phase {
                     Phase::Gathering { heard, .. } => {
                         if heard.insert(from, inc).is_none() {
-                            let me_suspects = Vec::new();
                             out.push(self.packet(
                                 from,
                                 Body::Gather {
                                     view,
-                                    suspects: me_suspects,
+                                    suspects: Vec::new(),
                                 },
                             ));
                         }
@@ -1135,21 +1133,8 @@ impl<P: Clone> Engine<P> {
                     }
                     return;
                 }
-                let groups: BTreeSet<Name> = state
-                    .registrations
-                    .keys()
-                    .chain(
-                        self.states
-                            .get(&from)
-                            .map(|s| s.registrations.keys())
-                            .into_iter()
-                            .flatten(),
-                    )
-                    .cloned()
-                    .collect();
                 self.states.insert(from, state);
                 self.recompute_groups(now, None, out);
-                let _ = groups;
             }
             LinkMsg::GroupView(gv) => {
                 if from == self.view.leader() && gv.node_view == self.view.id {
