@@ -112,9 +112,82 @@ fn notified_catches_wrong_reasons() {
 }
 
 #[test]
+fn barrier_order_catches_rounds_passed_before_everyone_reached_them() {
+    // A hung work thread stays in the view until its watchdog fires: the
+    // others must wait for it, not pass it.
+    bites(
+        &load("work-thread-hang"),
+        Mutation::EarlyRound,
+        "barrier-order",
+    );
+}
+
+#[test]
+fn state_agrees_catches_updates_applied_in_different_orders() {
+    bites(
+        &load("group-state"),
+        Mutation::BrokenProtocol,
+        "state-agrees",
+    );
+}
+
+// `atomic-commit` bites too: the broken two-phase commit needs a member to
+// die in the middle of its vote, which the property test in `props.rs`
+// finds and shrinks (`broken_two_phase_commit_is_found_shrunk_and_replayed`).
+
+#[test]
 fn every_mutation_is_covered_above() {
-    // A new Mutation needs a test above; this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 7);
+    // A new Mutation needs a test above (or in props.rs); this count keeps
+    // that honest.
+    assert_eq!(Mutation::ALL.len(), 9);
+}
+
+const TPC: &str = r#"
+name = "2pc"
+duration = "8s"
+[cluster]
+nodes = 3
+[[job]]
+name = "db"
+group = "g"
+protocol = "two-phase-commit"
+transactions = 10
+abort_every = 2
+"#;
+
+#[test]
+fn protocol_outcome_expectations_pass_and_fail() {
+    for (expect, holds) in [
+        ("instance = 0\noutcome = \"commit\"", true),
+        ("instance = 1\noutcome = \"abort\"", true),
+        (
+            "member = \"db@n1\"\ninstance = 1\noutcome = \"abort\"",
+            true,
+        ),
+        ("instance = 1\noutcome = \"commit\"", false),
+        (
+            "member = \"db@n2\"\ninstance = 0\noutcome = \"abort\"",
+            false,
+        ),
+        // Never decided: there are only 10 transactions.
+        ("instance = 10\noutcome = \"commit\"", false),
+    ] {
+        let scenario = parse(&format!(
+            "{TPC}\n[[expect]]\nkind = \"protocol-outcome\"\n{expect}\n"
+        ));
+        let checked = run(&scenario, 1, None);
+        let label = checked
+            .failed()
+            .into_iter()
+            .filter(|c| c.starts_with("expect protocol-outcome"))
+            .count();
+        assert_eq!(label == 0, holds, "{expect}: {}", checked.violations());
+        assert!(
+            checked.failed().iter().all(|c| c.starts_with("expect")),
+            "only the expectation may fail: {}",
+            checked.violations()
+        );
+    }
 }
 
 const CRASH: &str = r#"

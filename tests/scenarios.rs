@@ -7,6 +7,7 @@ use vigil_tests::{load, run, scenario_files, seeds};
 /// keeps this list complete.
 const EXAMPLES: &[&str] = &[
     "delay-loss-no-false-removal",
+    "group-state",
     "isolated-leader-panic",
     "job-kill",
     "job-leave-join",
@@ -20,6 +21,8 @@ const EXAMPLES: &[&str] = &[
     "partition-then-crash",
     "quickstart",
     "two-groups",
+    "two-phase-commit-paused-coordinator",
+    "two-phase-commit",
     "work-thread-error",
     "work-thread-hang",
 ];
@@ -66,6 +69,9 @@ examples! {
     partition_then_crash => "partition-then-crash",
     quickstart => "quickstart",
     two_groups => "two-groups",
+    two_phase_commit => "two-phase-commit",
+    two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
+    group_state => "group-state",
     work_thread_error => "work-thread-error",
     work_thread_hang => "work-thread-hang",
 }
@@ -122,4 +128,39 @@ fn madsim_determinism_check_passes() {
         std::time::Duration::from_millis(1)..std::time::Duration::from_millis(10);
     let out = madsim::runtime::Runtime::check_determinism(5, config, body);
     assert!(!out.trace.entries.is_empty());
+}
+
+/// Every example's faults under each shipped protocol (the files' own
+/// protocol-outcome expectations dropped): `VIGIL_SEEDS / 4` seeds each
+/// (at least 3). The 1000-seed sweeps are in the README.
+fn every_example_under(protocol: &str, options: &[(&str, i64)]) {
+    let mut opts = vigil_sim::protocols::Options::default();
+    for (k, v) in options {
+        opts.0
+            .insert(k.to_string(), vigil_sim::protocols::OptionValue::Int(*v));
+    }
+    let mut failures = Vec::new();
+    for name in EXAMPLES {
+        let mut scenario = vigil_sim::schedule::with_protocol(&load(name), protocol, opts.clone());
+        scenario
+            .expectations
+            .retain(|e| !matches!(e, vigil_sim::scenario::Expectation::ProtocolOutcome { .. }));
+        for seed in 1..=(seeds() / 4).max(3) {
+            let checked = run(&scenario, seed, None);
+            if !checked.failed().is_empty() {
+                failures.push(format!("{name} seed {seed}: {}", checked.violations()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_example_under_two_phase_commit() {
+    every_example_under("two-phase-commit", &[("abort_every", 3)]);
+}
+
+#[test]
+fn every_example_under_group_state() {
+    every_example_under("group-state", &[("keys", 5)]);
 }

@@ -2,7 +2,7 @@
 //! other. The simplest protocol that can wait forever for a departed member,
 //! and so the first one vigil checks.
 
-use crate::{Protocol, Step, StepCtx};
+use crate::{Decision, Protocol, Step, StepCtx};
 
 /// Every round, every member ACKs and waits for all others' ACKs.
 #[derive(Clone, Debug, Default)]
@@ -18,9 +18,14 @@ impl Protocol for Barrier {
         "barrier"
     }
 
-    fn step(&mut self, ctx: StepCtx<'_, ()>) -> Step<()> {
+    fn step(&mut self, mut ctx: StepCtx<'_, ()>) -> Step<()> {
         match self.rounds {
-            Some(limit) if ctx.round > limit => Step::Done(format!("passed {limit} rounds")),
+            Some(limit) if ctx.round > limit => {
+                let mut passed = Decision::new(0, "passed");
+                passed.rounds = limit;
+                ctx.decide(passed);
+                Step::Done(format!("passed {limit} rounds"))
+            }
             _ => Step::Ack(()),
         }
     }
@@ -47,6 +52,14 @@ mod tests {
             registration: 1,
         }
     }
+    fn ack(_round: u64, prev: Option<u64>) -> Vec<u8> {
+        crate::WireAck {
+            ack: (),
+            prev: prev.map(|p| (p, ())),
+        }
+        .encode()
+        .to_vec()
+    }
     fn view(id: u64, me: u16, members: &[u16], joined: &[u16], left: &[u16]) -> MembershipChange {
         MembershipChange {
             group: Name::new("g"),
@@ -69,8 +82,8 @@ mod tests {
         let mut d = RoundDriver::new(Barrier::default(), m(0));
         d.on_view(&view(1, 0, &[0, 1, 2], &[0, 1, 2], &[]));
         let r = round_of(d.step());
-        let _ = d.on_ack(m(0), r, b"null");
-        let _ = d.on_ack(m(1), r, b"null");
+        let _ = d.on_ack(m(0), r, &ack(r, None));
+        let _ = d.on_ack(m(1), r, &ack(r, None));
         assert!(!d.round_complete());
         assert_eq!(d.missing(), vec![m(2)]);
         assert_eq!(d.on_view(&view(2, 0, &[0, 1], &[], &[2])), None);
@@ -85,9 +98,9 @@ mod tests {
         d.on_view(&view(1, 0, &[0, 1], &[0, 1], &[]));
         for _ in 0..5 {
             let r = d.round() + 1;
-            let _ = d.on_ack(m(1), r, b"null");
+            let _ = d.on_ack(m(1), r, &ack(r, None));
             let r = round_of(d.step());
-            let _ = d.on_ack(m(0), r, b"null");
+            let _ = d.on_ack(m(0), r, &ack(r, None));
             assert!(d.round_complete());
         }
         let resend = d.on_view(&view(2, 0, &[0, 1, 2], &[2], &[]));
@@ -99,8 +112,8 @@ mod tests {
         // The joiner itself starts where the others are.
         let mut j = RoundDriver::new(Barrier::default(), m(2));
         j.on_view(&view(2, 2, &[0, 1, 2], &[0, 1, 2], &[]));
-        let _ = j.on_ack(m(0), 5, b"null");
-        let _ = j.on_ack(m(1), 5, b"null");
+        let _ = j.on_ack(m(0), 5, &ack(5, None));
+        let _ = j.on_ack(m(1), 5, &ack(5, None));
         assert_eq!(round_of(j.step()), 5);
     }
 
@@ -108,14 +121,16 @@ mod tests {
     fn an_ack_from_a_member_behind_is_answered_with_ours() {
         let mut d = RoundDriver::new(Barrier::default(), m(0));
         d.on_view(&view(1, 0, &[0, 1], &[0, 1], &[]));
-        let _ = d.on_ack(m(1), 1, b"null");
+        let _ = d.on_ack(m(1), 1, &ack(1, None));
         let r = round_of(d.step());
-        let _ = d.on_ack(m(0), r, b"null");
-        let _ = d.on_ack(m(1), 2, b"null");
+        let _ = d.on_ack(m(0), r, &ack(r, None));
+        let _ = d.on_ack(m(1), 2, &ack(2, None));
         assert_eq!(round_of(d.step()), 2);
-        let reply = d.on_ack(m(1), 1, b"null").expect("a reply to the laggard");
+        let reply = d
+            .on_ack(m(1), 1, &ack(1, None))
+            .expect("a reply to the laggard");
         assert_eq!((reply.0, reply.1), (m(1), 2));
-        assert_eq!(d.on_ack(m(3), 1, b"null"), None, "not to strangers");
+        assert_eq!(d.on_ack(m(3), 1, &ack(1, None)), None, "not to strangers");
     }
 
     #[test]
@@ -123,7 +138,7 @@ mod tests {
         let mut d = RoundDriver::new(Barrier { rounds: Some(1) }, m(0));
         d.on_view(&view(1, 0, &[0], &[0], &[]));
         let r = round_of(d.step());
-        let _ = d.on_ack(m(0), r, b"null");
+        let _ = d.on_ack(m(0), r, &ack(r, None));
         assert_eq!(d.step(), Next::Done("passed 1 rounds".into()));
     }
 }

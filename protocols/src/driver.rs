@@ -1,13 +1,54 @@
 //! [`RoundDriver`]: the ACK-round bookkeeping around one protocol instance.
 
-use crate::{OnViewChange, Protocol, Step, StepCtx};
+use crate::{Decision, OnViewChange, Protocol, Step, StepCtx};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use vigil_engine::{MemberId, MembershipChange};
+use vigil_engine::{MemberId, MembershipChange, ViewId};
 
 /// How many rounds ahead of its own a member buffers ACKs for. A peer
 /// further ahead than this is not waiting for us, so its ACKs can go.
 pub const ROUNDS_AHEAD_MAX: u64 = 1024;
+
+/// A member two or more rounds ahead of us completed a round without us:
+/// we were not in its view then. Its ACK for our round is not waited for
+/// (it may never be sent again).
+pub const HISTORY_ROUNDS: u64 = 2;
+
+/// What goes on the wire for one ACK: the ACK, and the sender's previous
+/// ACK with its round. The previous ACK lets a member that missed it (it
+/// arrived before the receiver's view held the sender, and was dropped)
+/// still read it, and tells it which rounds the sender skipped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "A: Serialize + DeserializeOwned")]
+pub struct WireAck<A> {
+    pub ack: A,
+    #[serde(default)]
+    pub prev: Option<(u64, A)>,
+}
+
+impl<A: Serialize + DeserializeOwned> WireAck<A> {
+    /// The serialized form (JSON).
+    pub fn encode(&self) -> Arc<[u8]> {
+        serde_json::to_vec(self).expect("an ACK serializes").into()
+    }
+    pub fn decode(bytes: &[u8]) -> Option<WireAck<A>> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// A short, stable digest of a group state (64-bit FNV-1a of its JSON, in
+/// hex). JSON objects are ordered by key, so equal states digest equally.
+pub fn digest(state: &serde_json::Value) -> String {
+    let text = state.to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
 
 /// What the work thread does next.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,23 +63,50 @@ pub enum Next {
     Fault(String),
 }
 
+/// A round this member completed, reported by the step that followed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub round: u64,
+    /// The view in which it completed.
+    pub view: ViewId,
+    /// The digest of the group state after the step that read its ACKs.
+    pub state: Option<String>,
+}
+
+/// The ACKs one step read: the round, those of the view, those of members
+/// that left.
+type Read<A> = (u64, BTreeMap<MemberId, A>, BTreeMap<MemberId, A>);
+
 /// Runs one protocol instance in ACK rounds.
 #[derive(Debug)]
 pub struct RoundDriver<P: Protocol> {
     protocol: P,
     me: MemberId,
     view: Vec<MemberId>,
+    view_id: ViewId,
+    /// The view of the previous step.
+    stepped_in: Option<ViewId>,
     /// The round this member is in (0 before the first step).
     round: u64,
-    my_ack: Option<Arc<[u8]>>,
+    /// Our last ACK (round, payload) and its serialized wire form.
+    last_sent: Option<(u64, P::Ack)>,
+    my_wire: Option<Arc<[u8]>>,
     acks: BTreeMap<u64, BTreeMap<MemberId, P::Ack>>,
+    /// The ACKs the last step read, for a restarted round.
+    last_read: Read<P::Ack>,
     /// The highest round each member has ACKed.
     latest: BTreeMap<MemberId, u64>,
+    /// For each member, the rounds its latest ACK says it skipped: the open
+    /// interval between its previous ACK's round and its latest.
+    gap: BTreeMap<MemberId, (u64, u64)>,
     completed: u64,
     malformed: u64,
+    restarting: bool,
     /// Whether every member of the view has ACKed `round`: kept up to date
     /// by every input, since the work thread asks after every message.
     complete: bool,
+    decisions: Vec<Decision>,
+    completion: Option<Completion>,
 }
 
 impl<P: Protocol> RoundDriver<P> {
@@ -47,13 +115,21 @@ impl<P: Protocol> RoundDriver<P> {
             protocol,
             me,
             view: Vec::new(),
+            view_id: ViewId(0),
+            stepped_in: None,
             round: 0,
-            my_ack: None,
+            last_sent: None,
+            my_wire: None,
             acks: BTreeMap::new(),
+            last_read: (0, BTreeMap::new(), BTreeMap::new()),
             latest: BTreeMap::new(),
+            gap: BTreeMap::new(),
             completed: 0,
             malformed: 0,
+            restarting: false,
             complete: false,
+            decisions: Vec::new(),
+            completion: None,
         }
     }
 
@@ -62,6 +138,12 @@ impl<P: Protocol> RoundDriver<P> {
     }
 
     /// A membership change: the view this member now waits on.
+    pub fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
+        let next = self.on_view_inner(change);
+        self.refresh();
+        next
+    }
+
     fn on_view_inner(&mut self, change: &MembershipChange) -> Option<Next> {
         assert!(
             change.members.contains(&change.me),
@@ -69,60 +151,26 @@ impl<P: Protocol> RoundDriver<P> {
         );
         self.me = change.me.clone();
         self.view = change.members.clone();
+        self.view_id = change.view;
         if self.round == 0 {
             return None;
         }
         match self.protocol.on_view_change(change) {
             OnViewChange::Continue => {
                 // Members that just joined never saw our ACK: send it again.
-                let ack = self.my_ack.clone()?;
+                let wire = self.my_wire.clone()?;
                 (!change.joined.is_empty()).then_some(Next::Send {
                     round: self.round,
-                    payload: ack,
+                    payload: wire,
                 })
             }
             OnViewChange::RestartRound => {
                 self.round -= 1;
+                self.restarting = true;
                 Some(Next::Restart)
             }
             OnViewChange::Abort(outcome) => Some(Next::Done(outcome)),
         }
-    }
-
-    /// An ACK arrived (the member's own included). If it comes from a
-    /// member of the view that is behind us, the answer is our own current
-    /// ACK, sent to that member alone: it may have missed it while its view
-    /// did not hold us yet, and it cannot finish its round without it.
-    fn on_ack_inner(
-        &mut self,
-        from: MemberId,
-        round: u64,
-        payload: &[u8],
-    ) -> Option<(MemberId, u64, Arc<[u8]>)> {
-        if round < self.round {
-            let behind = from != self.me && self.view.contains(&from);
-            return behind
-                .then(|| self.my_ack.clone().map(|ack| (from, self.round, ack)))
-                .flatten();
-        }
-        if round > self.round + ROUNDS_AHEAD_MAX {
-            return None;
-        }
-        let Ok(ack) = serde_json::from_slice::<P::Ack>(payload) else {
-            self.malformed += 1;
-            return None;
-        };
-        let latest = self.latest.entry(from.clone()).or_insert(0);
-        *latest = (*latest).max(round);
-        self.acks.entry(round).or_default().insert(from, ack);
-        None
-    }
-
-    /// A membership change: the view this member now waits on.
-    pub fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
-        let next = self.on_view_inner(change);
-        self.refresh();
-        next
     }
 
     /// An ACK arrived (the member's own included). If it comes from a
@@ -140,6 +188,44 @@ impl<P: Protocol> RoundDriver<P> {
         reply
     }
 
+    fn on_ack_inner(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)> {
+        if round < self.round {
+            let behind = from != self.me && self.view.contains(&from);
+            return behind
+                .then(|| self.my_wire.clone().map(|ack| (from, self.round, ack)))
+                .flatten();
+        }
+        if round > self.round + ROUNDS_AHEAD_MAX {
+            return None;
+        }
+        let Some(wire) = WireAck::<P::Ack>::decode(payload) else {
+            self.malformed += 1;
+            return None;
+        };
+        let latest = self.latest.entry(from.clone()).or_insert(0);
+        if round >= *latest {
+            *latest = round;
+            let prev_round = wire.prev.as_ref().map_or(0, |(r, _)| *r);
+            self.gap.insert(from.clone(), (prev_round, round));
+        }
+        if let Some((prev_round, prev)) = wire.prev {
+            if prev_round >= self.round && prev_round < round {
+                self.acks
+                    .entry(prev_round)
+                    .or_default()
+                    .entry(from.clone())
+                    .or_insert(prev);
+            }
+        }
+        self.acks.entry(round).or_default().insert(from, wire.ack);
+        None
+    }
+
     /// Runs the local step that opens the next round.
     pub fn step(&mut self) -> Next {
         let next = self.step_inner();
@@ -147,24 +233,39 @@ impl<P: Protocol> RoundDriver<P> {
         next
     }
 
-    /// Every member of the current view has ACKed this round (or a later one).
+    /// Every member of the current view has ACKed this round (or skipped it).
     pub fn round_complete(&self) -> bool {
         self.complete
     }
 
+    /// Whether `member` no longer owes us an ACK for our round.
+    fn settled(&self, member: &MemberId) -> bool {
+        let r = self.round;
+        if self.acks.get(&r).is_some_and(|a| a.contains_key(member)) {
+            return true;
+        }
+        let latest = self.latest.get(member).copied().unwrap_or(0);
+        if latest >= r + HISTORY_ROUNDS {
+            return true;
+        }
+        // Its latest ACK says it never ACKed our round (it caught up past it).
+        self.gap
+            .get(member)
+            .is_some_and(|(prev, last)| *prev < r && r < *last)
+    }
+
     fn refresh(&mut self) {
-        self.complete = self.round > 0
-            && self
-                .view
-                .iter()
-                .all(|m| self.latest.get(m).is_some_and(|r| *r >= self.round));
+        self.complete = self.round > 0 && self.view.iter().all(|m| self.settled(m));
     }
 
     /// The members of the view whose ACK for this round is still missing.
     pub fn missing(&self) -> Vec<MemberId> {
+        if self.round == 0 {
+            return self.view.clone();
+        }
         self.view
             .iter()
-            .filter(|m| self.latest.get(*m).is_none_or(|r| *r < self.round))
+            .filter(|m| !self.settled(m))
             .cloned()
             .collect()
     }
@@ -172,14 +273,32 @@ impl<P: Protocol> RoundDriver<P> {
     pub fn round(&self) -> u64 {
         self.round
     }
+    /// The view this member is in, as the driver knows it.
+    pub fn view_id(&self) -> ViewId {
+        self.view_id
+    }
     pub fn rounds_completed(&self) -> u64 {
         self.completed
     }
+    /// ACKs that did not decode.
+    pub fn malformed(&self) -> u64 {
+        self.malformed
+    }
+    /// The decisions the protocol made since the last call.
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        std::mem::take(&mut self.decisions)
+    }
+    /// The round the last step completed, if it completed one.
+    pub fn take_completion(&mut self) -> Option<Completion> {
+        self.completion.take()
+    }
 
-    /// Runs the local step that opens the next round.
     fn step_inner(&mut self) -> Next {
-        if self.round > 0 && self.round_complete() {
+        let restarting = std::mem::take(&mut self.restarting);
+        let mut completed = None;
+        if !restarting && self.round > 0 && self.round_complete() {
             self.completed = self.round;
+            completed = Some(self.round);
         }
         let mut next = self.round + 1;
         if self.protocol.catch_up() {
@@ -192,23 +311,49 @@ impl<P: Protocol> RoundDriver<P> {
                 next = next.max(*min);
             }
         }
-        let prev = self.acks.remove(&self.round).unwrap_or_default();
+        if !restarting {
+            let (read, left) = self
+                .acks
+                .remove(&self.round)
+                .unwrap_or_default()
+                .into_iter()
+                .partition(|(m, _)| self.view.contains(m));
+            self.last_read = (self.round, read, left);
+        }
         self.acks = self.acks.split_off(&next);
+        let view_changed = self.stepped_in.is_some_and(|v| v != self.view_id);
+        self.stepped_in = Some(self.view_id);
         let step = self.protocol.step(StepCtx {
             round: next,
             me: &self.me,
             view: &self.view,
-            acks: &prev,
+            view_id: self.view_id,
+            acks: &self.last_read.1,
+            left_acks: &self.last_read.2,
+            acks_round: self.last_read.0,
+            view_changed,
+            decisions: &mut self.decisions,
         });
+        if let Some(round) = completed {
+            self.completion = Some(Completion {
+                round,
+                view: self.view_id,
+                state: self.protocol.group_state().map(|s| digest(&s)),
+            });
+        }
         match step {
             Step::Ack(ack) => {
-                let payload: Arc<[u8]> =
-                    serde_json::to_vec(&ack).expect("an ACK serializes").into();
+                let wire = WireAck {
+                    ack: ack.clone(),
+                    prev: self.last_sent.take(),
+                }
+                .encode();
                 self.round = next;
-                self.my_ack = Some(payload.clone());
+                self.last_sent = Some((next, ack));
+                self.my_wire = Some(wire.clone());
                 Next::Send {
                     round: next,
-                    payload,
+                    payload: wire,
                 }
             }
             Step::Done(outcome) => Next::Done(outcome),
@@ -221,6 +366,7 @@ impl<P: Protocol> RoundDriver<P> {
 /// hold any protocol.
 pub trait ErasedDriver: Send + std::fmt::Debug {
     fn protocol_name(&self) -> &'static str;
+    fn agreement(&self) -> Option<&'static str>;
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next>;
     fn on_ack(
         &mut self,
@@ -231,13 +377,19 @@ pub trait ErasedDriver: Send + std::fmt::Debug {
     fn round_complete(&self) -> bool;
     fn missing(&self) -> Vec<MemberId>;
     fn round(&self) -> u64;
+    fn view_id(&self) -> ViewId;
     fn rounds_completed(&self) -> u64;
     fn step(&mut self) -> Next;
+    fn take_decisions(&mut self) -> Vec<Decision>;
+    fn take_completion(&mut self) -> Option<Completion>;
 }
 
 impl<P: Protocol> ErasedDriver for RoundDriver<P> {
     fn protocol_name(&self) -> &'static str {
         self.protocol.name()
+    }
+    fn agreement(&self) -> Option<&'static str> {
+        self.protocol.agreement()
     }
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
         RoundDriver::on_view(self, change)
@@ -262,7 +414,16 @@ impl<P: Protocol> ErasedDriver for RoundDriver<P> {
     fn rounds_completed(&self) -> u64 {
         RoundDriver::rounds_completed(self)
     }
+    fn view_id(&self) -> ViewId {
+        RoundDriver::view_id(self)
+    }
     fn step(&mut self) -> Next {
         RoundDriver::step(self)
+    }
+    fn take_decisions(&mut self) -> Vec<Decision> {
+        RoundDriver::take_decisions(self)
+    }
+    fn take_completion(&mut self) -> Option<Completion> {
+        RoundDriver::take_completion(self)
     }
 }

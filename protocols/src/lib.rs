@@ -1,58 +1,160 @@
 //! ACK-round protocols for vigil jobs.
 //!
 //! A protocol is a deterministic state machine ([`Protocol`]). A work thread
-//! runs it in rounds: it calls the protocol's local step, which returns this
-//! member's ACK for the round; it sends that ACK to every member of its view;
-//! then it waits until every member of its current view has ACKed the round,
-//! or a membership change has removed the ones missing. Only local work
-//! happens inside a step; all waiting happens between steps, in the work
-//! thread. [`RoundDriver`] holds that bookkeeping, also without IO, so a
-//! protocol can be tested with no simulator at all.
+//! runs it in rounds: it calls the protocol's local step, which reads the
+//! ACKs of the previous round and returns this member's ACK for the next
+//! one; it sends that ACK to every member of its view; then it waits until
+//! every member of its current view has ACKed the round, or a membership
+//! change has removed the ones missing. Only local work happens inside a
+//! step; all waiting happens between steps, in the work thread, so "only
+//! local processing between ACK rounds" holds by construction.
+//! [`RoundDriver`] holds that bookkeeping, also without IO, so a protocol
+//! can be tested with no simulator at all ([`testkit`]).
 //!
-//! Invariant (the patent's promise, kept by [`RoundDriver::round_complete`]):
-//! a round completes exactly when each member of the *current* view has
-//! ACKed it; since every departed member is removed from the view by a
-//! membership change, no round waits for a member that is gone.
+//! Invariants kept by [`RoundDriver`]:
+//! - a round completes exactly when each member of the *current* view has
+//!   ACKed it; since every departed member is removed from the view by a
+//!   membership change, no round waits for a member that is gone;
+//! - the ACKs a step reads are those of the members of the view in which
+//!   the round completed, so two members that complete a round in the same
+//!   view read the same ACKs. A protocol whose next state is a function of
+//!   those ACKs keeps identical group state on every member
+//!   ([`Protocol::group_state`], checked as `state-agrees`).
+//!
+//! # Writing a protocol
 //!
 //! ```
-//! use vigil_protocols::{Barrier, RoundDriver, Next};
+//! use vigil_protocols::{Protocol, Step, StepCtx, RoundDriver, Next, Decision};
 //! use vigil_engine::{MemberId, Name, NodeId, Incarnation, MembershipChange, ViewId};
 //!
+//! /// Every member proposes a number; after each round all members add up
+//! /// the numbers of that round. Group state: the running sum.
+//! #[derive(Debug, Default)]
+//! struct Sum { total: u64 }
+//!
+//! impl Protocol for Sum {
+//!     type Ack = u64;
+//!     fn name(&self) -> &'static str { "sum" }
+//!     fn step(&mut self, mut ctx: StepCtx<'_, u64>) -> Step<u64> {
+//!         self.total += ctx.acks.values().sum::<u64>();
+//!         if ctx.round > 3 {
+//!             ctx.decide(Decision::new(0, format!("total {}", self.total)));
+//!             return Step::Done("summed 3 rounds".into());
+//!         }
+//!         Step::Ack(u64::from(ctx.me.node.0) + 1)
+//!     }
+//!     fn group_state(&self) -> Option<serde_json::Value> {
+//!         Some(self.total.into())
+//!     }
+//! }
+//!
 //! let member = |n| MemberId { job: Name::new("db"), node: NodeId(n), node_incarnation: Incarnation(1), registration: 1 };
-//! let mut driver = RoundDriver::new(Barrier::default(), member(0));
+//! let mut driver = RoundDriver::new(Sum::default(), member(0));
 //! driver.on_view(&MembershipChange {
 //!     group: Name::new("g"), view: ViewId(1), me: member(0),
 //!     members: vec![member(0), member(1)], joined: vec![member(0), member(1)], left: vec![],
 //! });
-//! let Next::Send { round, .. } = driver.step() else { panic!() };
-//! let _ = driver.on_ack(member(0), round, b"null");
+//! let Next::Send { round, payload } = driver.step() else { panic!() };
+//! let _ = driver.on_ack(member(0), round, &payload);
 //! assert!(!driver.round_complete(), "db@n1 has not ACKed yet");
-//! let _ = driver.on_ack(member(1), round, b"null");
-//! assert!(driver.round_complete());
 //! ```
+//!
+//! To run it in vigil scenarios, register it with the simulator
+//! (`vigil_sim::protocols::Registry`); see `examples/` in the repository.
 
 mod barrier;
 mod driver;
+mod group_state;
+pub mod testkit;
+mod two_phase;
 
 pub use barrier::Barrier;
-pub use driver::{ErasedDriver, Next, RoundDriver, ROUNDS_AHEAD_MAX};
+pub use driver::{
+    digest, Completion, ErasedDriver, Next, RoundDriver, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX,
+};
+pub use group_state::{GroupState, StateAck};
+pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use vigil_engine::{MemberId, MembershipChange};
+use vigil_engine::{MemberId, MembershipChange, ViewId};
 
 /// What a local step sees.
 #[derive(Debug)]
 pub struct StepCtx<'a, A> {
     /// The round this step opens (1 for the first).
     pub round: u64,
+    /// This member, as named in the current view.
     pub me: &'a MemberId,
     /// The current view's members, sorted.
     pub view: &'a [MemberId],
-    /// The ACKs gathered in the previous round, by sender (empty before round 1).
+    /// The current view's id.
+    pub view_id: ViewId,
+    /// The ACKs of the round just completed, by sender: those of the members
+    /// of the current view (empty before the first round). A member of the
+    /// view may be missing if it skipped that round (it joined later and
+    /// caught up, or it ran ahead while this member was not in its view).
     pub acks: &'a BTreeMap<MemberId, A>,
+    /// ACKs of the same round from members that have left the view since.
+    /// A protocol that keeps group state must not let them reach it (the
+    /// members left may have sent them to only some of the view); one that
+    /// relays decisions may learn from them.
+    pub left_acks: &'a BTreeMap<MemberId, A>,
+    /// The round whose ACKs `acks` holds (0: none).
+    pub acks_round: u64,
+    /// Whether the view changed since this member's previous step.
+    pub view_changed: bool,
+    decisions: &'a mut Vec<Decision>,
+}
+
+impl<A> StepCtx<'_, A> {
+    /// Records an outcome of this protocol: reported in `protocol_outcomes`,
+    /// matched by `protocol-outcome` expectations, and, for a protocol
+    /// with [`Protocol::agreement`], checked to agree across members.
+    pub fn decide(&mut self, decision: Decision) {
+        self.decisions.push(decision);
+    }
+}
+
+/// One outcome of a protocol: transaction 7 committed, say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Which instance (transaction, update, ...) this decides.
+    pub instance: u64,
+    /// The outcome, such as `"commit"`.
+    pub outcome: String,
+    /// How many ACK rounds the instance took (0: not counted).
+    pub rounds: u64,
+    /// The proposal this decides, when instances with the same number can
+    /// be proposed more than once (two sides of a partition each run their
+    /// own transaction 7). Agreement is checked per instance and proposal.
+    pub proposal: Option<Proposal>,
+}
+
+/// Who proposed an instance, and in which view.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Proposal {
+    pub by: MemberId,
+    pub view: ViewId,
+}
+
+impl std::fmt::Display for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in view {}", self.by, self.view)
+    }
+}
+
+impl Decision {
+    pub fn new(instance: u64, outcome: impl Into<String>) -> Decision {
+        Decision {
+            instance,
+            outcome: outcome.into(),
+            rounds: 0,
+            proposal: None,
+        }
+    }
 }
 
 /// What a local step decides.
@@ -60,9 +162,10 @@ pub struct StepCtx<'a, A> {
 pub enum Step<A> {
     /// Send this ACK for the round and wait for everybody else's.
     Ack(A),
-    /// The protocol is finished with this outcome.
+    /// The protocol is finished with this outcome; the member stops taking
+    /// part in rounds (it still answers members behind it).
     Done(String),
-    /// The step failed: the work thread faults.
+    /// The step failed: the work thread faults and the job leaves its group.
     Fault(String),
 }
 
@@ -72,12 +175,17 @@ pub enum OnViewChange {
     /// Go on with the members left (and wait for new ones to ACK too).
     Continue,
     /// Abandon the round and run the local step again in the new view.
+    /// The re-run sees the same ACKs as the abandoned step did.
     RestartRound,
     /// Stop with this outcome.
     Abort(String),
 }
 
 /// An ACK-round protocol.
+///
+/// The implementation must be deterministic: the same calls in the same
+/// order give the same answers (no clocks, no unseeded randomness, no
+/// `HashMap` iteration reaching an ACK).
 pub trait Protocol: Debug + Send + 'static {
     /// The payload of one member's ACK.
     type Ack: Clone + Debug + Send + Serialize + DeserializeOwned + 'static;
@@ -98,5 +206,19 @@ pub trait Protocol: Debug + Send + 'static {
     /// rounds it missed).
     fn catch_up(&self) -> bool {
         false
+    }
+
+    /// This member's copy of the group state, if the protocol keeps one
+    /// (IBM's US 6,625,639). After every round that the members of a view
+    /// completed in that view, their copies must be identical: vigil checks
+    /// this as `state-agrees`.
+    fn group_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// The name of the check that the decisions of one instance agree across
+    /// members (`"atomic-commit"` for two-phase commit), if they must.
+    fn agreement(&self) -> Option<&'static str> {
+        None
     }
 }

@@ -20,8 +20,14 @@ fn member(n: u16) -> MemberId {
 
 #[derive(Clone, Debug)]
 enum Op {
-    /// An ACK from member `from` for `round` (relative to the driver's round).
-    Ack { from: u16, round_offset: i8 },
+    /// An ACK from member `from` for `round` (relative to the driver's
+    /// round), carrying the sender's previous ACK `prev_back` rounds before
+    /// (none for 0).
+    Ack {
+        from: u16,
+        round_offset: i8,
+        prev_back: u8,
+    },
     /// A view of these members (always with us, member 0).
     View(BTreeSet<u16>),
     /// The work thread runs the next local step (when the round is complete).
@@ -30,29 +36,70 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0u16..5, -2i8..3).prop_map(|(from, round_offset)| Op::Ack { from, round_offset }),
+        6 => (0u16..5, -2i8..3, 0u8..4).prop_map(|(from, round_offset, prev_back)| Op::Ack { from, round_offset, prev_back }),
         1 => proptest::collection::btree_set(1u16..5, 0..4).prop_map(Op::View),
         3 => Just(Op::Step),
     ]
 }
 
-/// The reference: a round is complete when every member of the current view
-/// has ACKed it or a later round.
+/// The reference: a member owes no ACK for our round once we hold its ACK
+/// for that round (sent, or carried as the previous one of a later ACK),
+/// once it is two rounds ahead, or once its latest ACK says it skipped the
+/// round. A round is complete when no member of the view owes one.
 #[derive(Default)]
 struct Reference {
     view: BTreeSet<u16>,
     latest: BTreeMap<u16, u64>,
+    /// Rounds we hold each member's ACK for (at or after our round).
+    held: BTreeMap<u16, BTreeSet<u64>>,
+    /// The rounds each member's latest ACK says it skipped (open interval).
+    gap: BTreeMap<u16, (u64, u64)>,
     round: u64,
 }
 
 impl Reference {
-    fn complete(&self) -> bool {
-        self.round > 0
-            && self
-                .view
-                .iter()
-                .all(|m| self.latest.get(m).is_some_and(|r| *r >= self.round))
+    fn settled(&self, m: u16) -> bool {
+        let r = self.round;
+        let latest = self.latest.get(&m).copied().unwrap_or(0);
+        self.held.get(&m).is_some_and(|h| h.contains(&r))
+            || latest >= r + 2
+            || self.gap.get(&m).is_some_and(|(p, l)| *p < r && r < *l)
     }
+    fn complete(&self) -> bool {
+        self.round > 0 && self.view.iter().all(|m| self.settled(*m))
+    }
+    fn ack(&mut self, from: u16, round: u64, prev: Option<u64>) {
+        if round < self.round {
+            return;
+        }
+        let l = self.latest.entry(from).or_insert(0);
+        if round >= *l {
+            *l = round;
+            self.gap.insert(from, (prev.unwrap_or(0), round));
+        }
+        let held = self.held.entry(from).or_default();
+        held.insert(round);
+        if let Some(p) = prev {
+            if p >= self.round && p < round {
+                held.insert(p);
+            }
+        }
+    }
+    fn stepped(&mut self, round: u64) {
+        self.round = round;
+        for h in self.held.values_mut() {
+            h.retain(|r| *r >= round);
+        }
+    }
+}
+
+fn wire(prev: Option<u64>) -> Vec<u8> {
+    vigil_protocols::WireAck {
+        ack: (),
+        prev: prev.map(|p| (p, ())),
+    }
+    .encode()
+    .to_vec()
 }
 
 proptest! {
@@ -85,13 +132,11 @@ proptest! {
         reference.view = first;
         for op in ops {
             match op {
-                Op::Ack { from, round_offset } => {
+                Op::Ack { from, round_offset, prev_back } => {
                     let round = (reference.round as i64 + i64::from(round_offset)).max(1) as u64;
-                    let reply = driver.on_ack(member(from), round, b"null");
-                    if round >= reference.round {
-                        let l = reference.latest.entry(from).or_insert(0);
-                        *l = (*l).max(round);
-                    }
+                    let prev = (prev_back > 0 && u64::from(prev_back) < round).then(|| round - u64::from(prev_back));
+                    let reply = driver.on_ack(member(from), round, &wire(prev));
+                    reference.ack(from, round, prev);
                     // A member of the view that is behind gets our ACK again.
                     let behind = round < reference.round && from != 0 && reference.view.contains(&from);
                     prop_assert_eq!(reply.is_some(), behind && reference.round > 0);
@@ -123,11 +168,10 @@ proptest! {
                                 .copied();
                             let expected = (reference.round + 1).max(others_min.unwrap_or(0));
                             prop_assert_eq!(round, expected);
-                            reference.round = round;
+                            reference.stepped(round);
                             // Our own ACK comes back through the engine.
-                            let _ = driver.on_ack(me.clone(), round, b"null");
-                            let l = reference.latest.entry(0).or_insert(0);
-                            *l = (*l).max(round);
+                            let _ = driver.on_ack(me.clone(), round, &wire(None));
+                            reference.ack(0, round, None);
                         }
                         other => prop_assert!(false, "barrier only sends: {:?}", other),
                     }
@@ -139,7 +183,7 @@ proptest! {
             let expected_missing: BTreeSet<u16> = reference
                 .view
                 .iter()
-                .filter(|m| reference.latest.get(m).is_none_or(|r| *r < reference.round))
+                .filter(|m| reference.round == 0 || !reference.settled(**m))
                 .copied()
                 .collect();
             prop_assert_eq!(missing, expected_missing);

@@ -685,6 +685,7 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
                 member,
                 thread,
                 round,
+                ..
             } => {
                 open.insert((member, *thread), (*round, e.at));
             }
@@ -692,6 +693,7 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
                 member,
                 thread,
                 round,
+                ..
             } if open
                 .get(&(member, *thread))
                 .is_some_and(|(r, _)| r == round) =>
@@ -750,6 +752,180 @@ fn check_acks_complete(ix: &Index<'_>) -> Vec<Violation> {
                 names(&missing)
             ),
         ));
+    }
+    v
+}
+
+/// `barrier-order`: a member passes round r (starts a later one) only once
+/// every member of its view has reached r. The rounds a member reached are
+/// followed by job and node (a member keeps its rounds when its node comes
+/// back under a new incarnation) and start over when the job registers anew.
+fn check_barrier_order(ix: &Index<'_>) -> Vec<Violation> {
+    // Views agree (checked by `views-agree`), so any observer's copy of a
+    // view tells its members.
+    let mut members_of: BTreeMap<(&Name, ViewId), &MembershipChange> = BTreeMap::new();
+    for (_, change) in ix.out.trace.views() {
+        members_of
+            .entry((&change.group, change.view))
+            .or_insert(change);
+    }
+    let mut reached: BTreeMap<(&str, NodeId, u16), u64> = BTreeMap::new();
+    let mut own: BTreeMap<(&str, NodeId, u16), u64> = BTreeMap::new();
+    let mut gone: BTreeSet<(&str, NodeId)> = BTreeSet::new();
+    let mut v = Vec::new();
+    for e in &ix.out.trace.entries {
+        match &e.event {
+            TraceEvent::Registered { member, .. } => {
+                let key = (member.job.as_str(), member.node);
+                reached.retain(|(j, n, _), _| (*j, *n) != key);
+                own.retain(|(j, n, _), _| (*j, *n) != key);
+                gone.remove(&key);
+            }
+            TraceEvent::Unregistered { member, .. }
+            | TraceEvent::JobKilled {
+                member: Some(member),
+                ..
+            } => {
+                gone.insert((member.job.as_str(), member.node));
+            }
+            TraceEvent::RoundStarted {
+                member,
+                thread,
+                round,
+                view,
+            } => {
+                let key = (member.job.as_str(), member.node, *thread);
+                let passed = own.insert(key, *round).unwrap_or(0);
+                reached.insert(key, *round);
+                if passed == 0 || *round <= passed {
+                    continue;
+                }
+                let Some(view) = ix
+                    .group_of
+                    .get(member)
+                    .and_then(|g| members_of.get(&(g, *view)))
+                else {
+                    continue;
+                };
+                let behind: Vec<String> = view
+                    .members
+                    .iter()
+                    .filter(|m| *m != member)
+                    .filter(|m| !gone.contains(&(m.job.as_str(), m.node)))
+                    .filter(|m| {
+                        reached
+                            .get(&(m.job.as_str(), m.node, *thread))
+                            .is_none_or(|r| *r < passed)
+                    })
+                    .map(|m| {
+                        let r = reached
+                            .get(&(m.job.as_str(), m.node, *thread))
+                            .copied()
+                            .unwrap_or(0);
+                        format!("{m} (round {r})")
+                    })
+                    .collect();
+                if !behind.is_empty() {
+                    v.push(violation(
+                        "barrier-order",
+                        Some(e.at),
+                        format!(
+                            "{member} thread {thread} passed round {passed} (started {round}) before {} of its view {} reached it",
+                            behind.join(", "),
+                            view.view
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// `state-agrees`: members that completed a round in the same view hold
+/// identical group state after it.
+fn check_state_agrees(ix: &Index<'_>) -> Vec<Violation> {
+    type Key<'a> = (&'a Name, u16, u64, ViewId);
+    let mut first: BTreeMap<Key<'_>, (&MemberId, &str)> = BTreeMap::new();
+    let mut v = Vec::new();
+    for e in &ix.out.trace.entries {
+        let TraceEvent::RoundCompleted {
+            member,
+            thread,
+            round,
+            view,
+            state: Some(state),
+        } = &e.event
+        else {
+            continue;
+        };
+        let Some(group) = ix.group_of.get(member) else {
+            continue;
+        };
+        match first.get(&(group, *thread, *round, *view)) {
+            Some((who, theirs)) if *theirs != state.as_str() => v.push(violation(
+                "state-agrees",
+                Some(e.at),
+                format!(
+                    "after round {round} of thread {thread} in view {view} of group {group}, {who} holds state {theirs} but {member} holds {state}"
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                first.insert((group, *thread, *round, *view), (member, state.as_str()));
+            }
+        }
+    }
+    v
+}
+
+/// The protocols' agreement checks (`atomic-commit` for two-phase commit):
+/// no two members decide one instance differently. The outcome `in-doubt`
+/// is not a decision.
+fn check_agreement(ix: &Index<'_>) -> BTreeMap<&'static str, Vec<Violation>> {
+    type Key<'a> = (&'a Name, u16, u64, Option<&'a vigil_protocols::Proposal>);
+    let mut first: BTreeMap<Key<'_>, (&MemberId, &str)> = BTreeMap::new();
+    let mut v: BTreeMap<&'static str, Vec<Violation>> = BTreeMap::new();
+    for e in &ix.out.trace.entries {
+        let TraceEvent::ProtocolOutcome {
+            member,
+            thread,
+            instance,
+            outcome,
+            proposal,
+            agreement: Some(check),
+            ..
+        } = &e.event
+        else {
+            continue;
+        };
+        let found = v.entry(check).or_default();
+        if outcome == vigil_protocols::IN_DOUBT {
+            continue;
+        }
+        let Some(group) = ix.group_of.get(member) else {
+            continue;
+        };
+        let key = (group, *thread, *instance, proposal.as_ref());
+        match first.get(&key) {
+            Some((who, theirs)) if *theirs != outcome.as_str() => {
+                let by = proposal
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" (proposed by {p})"));
+                found.push(violation(
+                    check,
+                    Some(e.at),
+                    format!(
+                        "instance {instance}{by} of group {group}: {who} decided {theirs} but {member} decided {outcome}"
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                first.insert(key, (member, outcome.as_str()));
+            }
+        }
     }
     v
 }
@@ -817,6 +993,53 @@ fn reason_of(r: Reason) -> LeaveReason {
 fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Violation> {
     let mut v = Vec::new();
     match exp {
+        Expectation::ProtocolOutcome {
+            member,
+            protocol,
+            instance,
+            outcome,
+        } => {
+            // The latest outcome each member (job@node, thread) recorded for
+            // the instance.
+            let mut latest: BTreeMap<(String, u16), &str> = BTreeMap::new();
+            for e in &ix.out.trace.entries {
+                if let TraceEvent::ProtocolOutcome {
+                    member: m,
+                    thread,
+                    protocol: p,
+                    instance: i,
+                    outcome: o,
+                    ..
+                } = &e.event
+                {
+                    if p == protocol
+                        && i == instance
+                        && member.as_ref().is_none_or(|n| member_named(m, n))
+                    {
+                        latest.insert((m.to_string(), *thread), o.as_str());
+                    }
+                }
+            }
+            let who = member
+                .as_ref()
+                .map_or("any member".to_string(), |m| m.to_string());
+            if latest.is_empty() {
+                v.push(violation(
+                    check,
+                    None,
+                    format!("{who} never decided instance {instance} of {protocol} (expected {outcome})"),
+                ));
+            }
+            for ((m, thread), o) in latest {
+                if o != outcome {
+                    v.push(violation(
+                        check,
+                        None,
+                        format!("{m} thread {thread} decided instance {instance} of {protocol}: {o}, expected {outcome}"),
+                    ));
+                }
+            }
+        }
         Expectation::MembershipChange {
             member,
             reason,
@@ -968,7 +1191,25 @@ pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckRes
         result("no-ghost-delivery", check_no_ghost(&ix)),
         result("main-thread-responsive", check_responsive(&ix)),
         result("acks-complete", check_acks_complete(&ix)),
+        result("barrier-order", check_barrier_order(&ix)),
     ];
+    let keeps_state = out
+        .trace
+        .entries
+        .iter()
+        .any(|e| matches!(&e.event, TraceEvent::RoundCompleted { state: Some(_), .. }));
+    results.push(if keeps_state {
+        result("state-agrees", check_state_agrees(&ix))
+    } else {
+        CheckResult {
+            name: "state-agrees".into(),
+            skipped: Some("no protocol in this run keeps group state".into()),
+            violations: vec![],
+        }
+    });
+    for (name, violations) in check_agreement(&ix) {
+        results.push(result(name, violations));
+    }
     results.push(match check_converged(&ix) {
         Ok(v) => result("converged", v),
         Err(why) => CheckResult {
@@ -989,6 +1230,15 @@ pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckRes
                 "expect no-membership-change".to_string()
             }
             Expectation::FinalView { group, .. } => format!("expect final-view {group}"),
+            Expectation::ProtocolOutcome {
+                member,
+                protocol,
+                instance,
+                outcome,
+            } => match member {
+                Some(m) => format!("expect protocol-outcome {m} {protocol} {instance} {outcome}"),
+                None => format!("expect protocol-outcome {protocol} {instance} {outcome}"),
+            },
         };
         let violations = check_expectation(&ix, exp, &label);
         results.push(result(&label, violations));

@@ -4,6 +4,8 @@
 //! Exit status: 0 when every check passed, 1 when any failed, 2 for bad
 //! input (an unreadable or malformed scenario, a bad flag).
 
+use crate::protocols::Registry;
+use crate::world::Mutation;
 use crate::{check, report::Report, scenario, world};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -38,6 +40,10 @@ enum Command {
         /// `trace` array of those lines).
         #[arg(long)]
         trace: bool,
+        /// Run a deliberately broken variant of vigil (to replay what a
+        /// checker-bite test found); see `vigil_sim::world::Mutation`.
+        #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
+        mutation: Option<Mutation>,
     },
     /// Run one scenario file under many seeds; list the seeds that fail.
     Sweep {
@@ -55,7 +61,14 @@ enum Command {
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Run a deliberately broken variant of vigil.
+        #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
+        mutation: Option<Mutation>,
     },
+}
+
+fn parse_mutation(s: &str) -> Result<Mutation, String> {
+    s.parse()
 }
 
 /// Where the command writes, and whether it may use color.
@@ -68,6 +81,12 @@ pub struct Io<'a> {
 
 /// Runs the command line `args` (program name first); returns the exit status.
 pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
+    main_with_registry(args, io, Registry::builtin_ref())
+}
+
+/// [`main_with`] with the protocols of `registry`: a user's crate builds its
+/// own `vigil` binary, with its own protocols, from this.
+pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -92,19 +111,29 @@ pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
             seed,
             json,
             trace,
-        } => run(&file, seed, json, trace, io),
+            mutation,
+        } => run(registry, &file, seed, json, trace, mutation, io),
         Command::Sweep {
             file,
             seeds,
             from,
             jobs,
             json,
-        } => sweep(&file, from, seeds, jobs, json, io),
+            mutation,
+        } => sweep(registry, &file, from, seeds, jobs, json, mutation, io),
     }
 }
 
-fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>) -> u8 {
-    let scenario = match scenario::load(file) {
+fn run(
+    registry: &Registry,
+    file: &Path,
+    seed: Option<u64>,
+    json: bool,
+    trace: bool,
+    mutation: Option<Mutation>,
+    io: &mut Io<'_>,
+) -> u8 {
+    let scenario = match scenario::load_with(file, registry) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
@@ -123,7 +152,7 @@ fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>)
         }
     };
     let seed = seed.or(scenario.seed).unwrap_or(0);
-    let out = world::run(&scenario, seed);
+    let out = world::run_with(registry, &scenario, seed, mutation);
     let cfg = world::engine_config(&scenario);
     let checks = check::check(&out, &scenario, &cfg);
     let file_name = file.display().to_string();
@@ -132,6 +161,7 @@ fn run(file: &Path, seed: Option<u64>, json: bool, trace: bool, io: &mut Io<'_>)
         scenario: &scenario,
         out: &out,
         checks: &checks,
+        mutation,
     };
     let written = if json {
         let mut value = report.json();
@@ -168,15 +198,18 @@ struct Failure {
     violations: Vec<check::Violation>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sweep(
+    registry: &Registry,
     file: &Path,
     from: u64,
     seeds: u64,
     jobs: Option<usize>,
     json: bool,
+    mutation: Option<Mutation>,
     io: &mut Io<'_>,
 ) -> u8 {
-    let scenario = match scenario::load(file) {
+    let scenario = match scenario::load_with(file, registry) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
@@ -200,7 +233,7 @@ fn sweep(
                     return;
                 }
                 let seed = from.saturating_add(i);
-                let out = world::run(&scenario, seed);
+                let out = world::run_with(registry, &scenario, seed, mutation);
                 let violations: Vec<check::Violation> = check::check(&out, &scenario, &cfg)
                     .into_iter()
                     .flat_map(|c| c.violations)
@@ -230,7 +263,8 @@ fn sweep(
     let mut failures = failures.into_inner().expect("failures");
     failures.sort_by_key(|f| f.seed);
     let name = file.display().to_string();
-    let replay = |seed: u64| format!("vigil run {name} --seed {seed}");
+    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+    let replay = |seed: u64| format!("vigil run {name} --seed {seed}{flag}");
     let passed = seeds - failures.len() as u64;
     let written = if json {
         let list: Vec<serde_json::Value> = failures

@@ -287,6 +287,31 @@ fn send_ack(ctx: &JobCtx, thread: u16, round: u64, payload: std::sync::Arc<[u8]>
     let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
 }
 
+/// Records the decisions and the completed round of the step just run.
+fn record_step(ctx: &JobCtx, thread: u16, me: &MemberId, d: &mut dyn ErasedDriver) {
+    if let Some(c) = d.take_completion() {
+        ctx.world.record(TraceEvent::RoundCompleted {
+            member: me.clone(),
+            thread,
+            round: c.round,
+            view: c.view,
+            state: c.state,
+        });
+    }
+    for decision in d.take_decisions() {
+        ctx.world.record(TraceEvent::ProtocolOutcome {
+            member: me.clone(),
+            thread,
+            protocol: d.protocol_name(),
+            instance: decision.instance,
+            outcome: decision.outcome,
+            rounds: decision.rounds,
+            proposal: decision.proposal,
+            agreement: d.agreement(),
+        });
+    }
+}
+
 async fn work_thread(
     ctx: JobCtx,
     thread: u16,
@@ -301,11 +326,22 @@ async fn work_thread(
     let mut step_seq: u64 = 0;
     // Set when the protocol restarts its round after a view change.
     let mut force_step = false;
+    // Set when the protocol finished: the thread no longer steps, but still
+    // answers members behind it.
+    let mut finished = false;
+    let early = ctx.world.mutation == Some(Mutation::EarlyRound);
     // Before its first view, a thread has no round to run: it waits for work.
     loop {
-        let in_round = driver
-            .as_deref()
-            .map(|d| d.round() > 0 && !d.round_complete() && !force_step);
+        let in_round = driver.as_deref().map(|d| {
+            // The broken variant: go on when one other member is missing.
+            let early_ok = early && {
+                let missing = d.missing();
+                let me = ctx.member.lock().expect("member").clone();
+                missing.len() == 1 && Some(&missing[0]) != me.as_ref()
+            };
+            let complete = d.round_complete() || early_ok;
+            finished || (d.round() > 0 && !complete && !force_step)
+        });
         let item = match in_round {
             None => match work.next().await {
                 Some(item) => item,
@@ -339,17 +375,10 @@ async fn work_thread(
                 let injected = fault.lock().expect("fault").take();
                 let next = {
                     let d = driver.as_mut().expect("driver");
-                    if d.round() > 0 && d.round_complete() {
-                        ctx.world.record(TraceEvent::RoundCompleted {
-                            member: me.clone(),
-                            thread,
-                            round: d.round(),
-                        });
-                    }
                     if injected == Some(FaultKind::Hang) {
                         None
                     } else {
-                        Some(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        let next = std::panic::catch_unwind(AssertUnwindSafe(|| {
                             if injected == Some(FaultKind::Panic) {
                                 std::panic::panic_any(INJECTED_PANIC);
                             }
@@ -357,7 +386,13 @@ async fn work_thread(
                                 return Next::Fault("injected work-thread error".into());
                             }
                             d.step()
-                        })))
+                        }));
+                        // What the step decided is decided now; a crash
+                        // during the rest of the step cannot undo it.
+                        if next.is_ok() {
+                            record_step(&ctx, thread, &me, d.as_mut());
+                        }
+                        Some(next)
                     }
                 };
                 let Some(next) = next else {
@@ -391,15 +426,16 @@ async fn work_thread(
                             thread,
                             outcome,
                         });
-                        std::future::pending::<()>().await;
-                        return;
+                        finished = true;
                     }
                     Ok(Next::Restart) => continue,
                     Ok(Next::Send { round, payload }) => {
+                        let view = driver.as_deref().expect("driver").view_id();
                         ctx.world.record(TraceEvent::RoundStarted {
                             member: me,
                             thread,
                             round,
+                            view,
                         });
                         signal(MainInput::EnteredRound { thread, round });
                         send_ack(&ctx, thread, round, payload, Dest::View);
@@ -414,9 +450,12 @@ async fn work_thread(
                 {
                     continue;
                 }
-                let d = driver
-                    .get_or_insert_with(|| ctx.world.protocol_driver(&ctx.job, change.me.clone()));
+                let d = driver.get_or_insert_with(|| {
+                    ctx.world
+                        .protocol_driver(&ctx.job, thread, change.me.clone())
+                });
                 match d.on_view(&change) {
+                    _ if finished => {}
                     Some(Next::Send { round, payload }) => {
                         send_ack(&ctx, thread, round, payload, Dest::View);
                     }
@@ -427,7 +466,7 @@ async fn work_thread(
                             thread,
                             outcome,
                         });
-                        std::future::pending::<()>().await;
+                        finished = true;
                     }
                     Some(Next::Fault(_)) => {
                         signal(MainInput::Faulted {

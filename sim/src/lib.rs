@@ -3,6 +3,7 @@
 //! applies a scenario's faults, and checks what every member saw.
 //!
 //! - [`scenario`]: the scenario file format (a contract).
+//! - [`protocols`]: the protocols scenarios can name, and their options.
 //! - [`world`]: one run: madsim runtime, nodes, the fault controller.
 //! - `node`, `job`: a node's engine task and network; a job's main and work threads.
 //! - [`trace`]: what a run recorded, and its hash.
@@ -13,6 +14,7 @@ pub mod check;
 pub mod cli;
 mod job;
 mod node;
+pub mod protocols;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

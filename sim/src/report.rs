@@ -5,7 +5,7 @@
 use crate::check::CheckResult;
 use crate::scenario::Scenario;
 use crate::trace::TraceEvent;
-use crate::world::RunOutput;
+use crate::world::{Mutation, RunOutput};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +16,21 @@ pub struct Report<'a> {
     pub scenario: &'a Scenario,
     pub out: &'a RunOutput,
     pub checks: &'a [CheckResult],
+    /// The deliberately broken variant the run used, if any.
+    pub mutation: Option<Mutation>,
+}
+
+/// The latest outcome of one protocol instance at one member.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeRow {
+    pub member: String,
+    pub thread: u16,
+    pub protocol: &'static str,
+    pub instance: u64,
+    pub outcome: String,
+    pub rounds: u64,
+    /// Who proposed it, and in which view.
+    pub proposal: Option<(String, u64)>,
 }
 
 impl Report<'_> {
@@ -24,11 +39,50 @@ impl Report<'_> {
     }
 
     pub fn replay_command(&self) -> String {
+        let mutation = self
+            .mutation
+            .map_or(String::new(), |m| format!(" --mutation {}", m.name()));
         format!(
-            "vigil run {} --seed {}",
+            "vigil run {} --seed {}{mutation}",
             shell_quote(self.file),
             self.out.seed
         )
+    }
+
+    /// Each member's latest outcome of each protocol instance, in member,
+    /// thread, instance order. A member renamed by a new node incarnation
+    /// keeps its name (`job@node`).
+    pub fn outcomes(&self) -> Vec<OutcomeRow> {
+        type Key = (String, u16, u64, Option<(String, u64)>);
+        let mut rows: BTreeMap<Key, OutcomeRow> = BTreeMap::new();
+        for e in &self.out.trace.entries {
+            if let TraceEvent::ProtocolOutcome {
+                member,
+                thread,
+                protocol,
+                instance,
+                outcome,
+                rounds,
+                proposal,
+                ..
+            } = &e.event
+            {
+                let proposal = proposal.as_ref().map(|p| (p.by.to_string(), p.view.0));
+                rows.insert(
+                    (member.to_string(), *thread, *instance, proposal.clone()),
+                    OutcomeRow {
+                        member: member.to_string(),
+                        thread: *thread,
+                        protocol,
+                        instance: *instance,
+                        outcome: outcome.clone(),
+                        rounds: *rounds,
+                        proposal,
+                    },
+                );
+            }
+        }
+        rows.into_values().collect()
     }
 
     /// Rounds completed per member and work thread.
@@ -39,6 +93,7 @@ impl Report<'_> {
                 member,
                 thread,
                 round,
+                ..
             } = &e.event
             {
                 let r = rounds.entry((member.to_string(), *thread)).or_insert(0);
@@ -103,6 +158,25 @@ impl Report<'_> {
             .into_iter()
             .map(|((member, thread), completed)| json!({"member": member, "thread": thread, "completed": completed}))
             .collect();
+        let outcomes: Vec<Value> = self
+            .outcomes()
+            .into_iter()
+            .map(|o| {
+                let mut v = json!({
+                    "member": o.member,
+                    "protocol": o.protocol,
+                    "instance": o.instance,
+                    "outcome": o.outcome,
+                    "rounds": o.rounds,
+                    "thread": o.thread,
+                });
+                if let Some((by, view)) = o.proposal {
+                    v["proposer"] = json!(by);
+                    v["view"] = json!(view);
+                }
+                v
+            })
+            .collect();
         let net = self.out.trace.net;
         json!({
             "scenario": self.scenario.name,
@@ -115,6 +189,7 @@ impl Report<'_> {
             "faults": faults,
             "membership_changes": changes,
             "rounds": rounds,
+            "protocol_outcomes": outcomes,
             "checks": checks,
             "violations": violations,
             "stats": {
@@ -212,6 +287,22 @@ impl Report<'_> {
                 .map(|(t, r)| format!("thread {t}: {r}"))
                 .collect();
             let _ = writeln!(s, "  {m:<10} {}", per.join(", "));
+        }
+        let outcomes = self.outcomes();
+        if !outcomes.is_empty() {
+            let _ = writeln!(s, "\n{}", paint("1", "protocol outcomes"));
+            let mut by_member: BTreeMap<(&str, u16, &str), BTreeMap<&str, u64>> = BTreeMap::new();
+            for o in &outcomes {
+                *by_member
+                    .entry((o.member.as_str(), o.thread, o.protocol))
+                    .or_default()
+                    .entry(o.outcome.as_str())
+                    .or_insert(0) += 1;
+            }
+            for ((m, t, p), counts) in by_member {
+                let per: Vec<String> = counts.iter().map(|(o, n)| format!("{o} {n}")).collect();
+                let _ = writeln!(s, "  {m:<10} thread {t} {p}: {}", per.join(" · "));
+            }
         }
         let _ = writeln!(s, "\n{}", paint("1", "checks"));
         for c in self.checks {

@@ -87,32 +87,48 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::protocols::{Options, Registry};
+
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
 
 /// Parses and validates the scenario in `text`; `file_name` is only used in
 /// error reports.
 pub fn parse(file_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
-    parse_unnamed(text).map_err(|error| error.in_file(file_name, text))
+    parse_with(file_name, text, Registry::builtin_ref())
 }
 
-fn parse_unnamed(text: &str) -> Result<Scenario, ScenarioError> {
+/// [`parse`], with the protocols of `registry` (a user's own among them).
+pub fn parse_with(
+    file_name: &str,
+    text: &str,
+    registry: &Registry,
+) -> Result<Scenario, ScenarioError> {
+    parse_unnamed(text, registry).map_err(|error| error.in_file(file_name, text))
+}
+
+fn parse_unnamed(text: &str, registry: &Registry) -> Result<Scenario, ScenarioError> {
     let deserializer = toml::de::Deserializer::parse(text)
         .map_err(|error| error::from_toml(&error, text).prefixed("invalid TOML: "))?;
     let raw = raw::RawScenario::deserialize(deserializer)
         .map_err(|error| error::from_toml(&error, text))?;
-    validate::validate(raw, text)
+    validate::validate(raw, text, registry)
 }
 
 /// Reads and parses the scenario file at `path`. A file that cannot be read
 /// (or is not UTF-8) is reported as a [`ScenarioError`] without location.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, Registry::builtin_ref())
+}
+
+/// [`load`], with the protocols of `registry`.
+pub fn load_with(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
     let file_name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|io| {
         ScenarioError::new(format!("cannot read scenario file `{file_name}`: {io}"))
             .in_file(&file_name, "")
     })?;
-    parse(&file_name, &text)
+    parse_with(&file_name, &text, registry)
 }
 
 /// The name of node `index`: `n0`, `n1`, ...
@@ -178,7 +194,7 @@ impl Cluster {
 
 /// One `[[job]]`: a job placed on some nodes; its member on node `nK` is
 /// `name@nK`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Unique name, `[A-Za-z0-9_-]+`.
     pub name: String,
@@ -190,8 +206,11 @@ pub struct Job {
     pub work_threads: u16,
     /// Longest local step before it counts as a hang.
     pub work_deadline: Duration,
-    /// The coordination protocol.
-    pub protocol: Protocol,
+    /// The coordination protocol, by its registered name (`barrier`,
+    /// `two-phase-commit`, `group-state`, or one a user registered).
+    pub protocol: String,
+    /// The protocol's options, as written under the job.
+    pub options: Options,
     /// Simulated duration of one local step; `0 < step_time < work_deadline`.
     pub step_time: Duration,
 }
@@ -216,46 +235,6 @@ impl Job {
         MemberName {
             job: self.name.clone(),
             node,
-        }
-    }
-}
-
-/// A job's coordination protocol (`protocol = "barrier"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Protocol {
-    /// Members run a local step, then wait in an ACK round for every member.
-    #[default]
-    Barrier,
-}
-
-impl Protocol {
-    /// Every protocol name, as written in files.
-    pub const NAMES: &'static [&'static str] = &["barrier"];
-
-    /// The name as written in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Barrier => "barrier",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "barrier" => Ok(Protocol::Barrier),
-            _ => Err(format!(
-                "unknown protocol `{s}`, expected one of: {}",
-                Protocol::NAMES.join(", ")
-            )),
         }
     }
 }
@@ -462,12 +441,24 @@ pub enum Expectation {
         group: String,
         members: Vec<MemberName>,
     },
+    /// `protocol-outcome`: `member` (or, without it, every member that
+    /// decided it) decided `instance` of `protocol` with `outcome`.
+    ProtocolOutcome {
+        member: Option<MemberName>,
+        protocol: String,
+        instance: u64,
+        outcome: String,
+    },
 }
 
 impl Expectation {
     /// Every expectation kind name, as written in files.
-    pub const NAMES: &'static [&'static str] =
-        &["membership-change", "no-membership-change", "final-view"];
+    pub const NAMES: &'static [&'static str] = &[
+        "membership-change",
+        "no-membership-change",
+        "final-view",
+        "protocol-outcome",
+    ];
 
     /// The kebab-case kind name as written in files.
     pub fn name(&self) -> &'static str {
@@ -475,6 +466,7 @@ impl Expectation {
             Expectation::MembershipChange { .. } => "membership-change",
             Expectation::NoMembershipChange { .. } => "no-membership-change",
             Expectation::FinalView { .. } => "final-view",
+            Expectation::ProtocolOutcome { .. } => "protocol-outcome",
         }
     }
 }

@@ -4,9 +4,11 @@
 //! schedule shrinks (fewer faults, earlier, simpler) and is printed as a
 //! scenario file with the `vigil run` command that replays it.
 
+use crate::protocols::{Options, Registry};
 use crate::scenario::{Fault, FaultKind, Scenario};
 use crate::{check, world};
 use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestError, TestRunner};
 use std::time::Duration;
 
 /// Where faults may strike, and how many.
@@ -131,6 +133,17 @@ pub fn with_faults(base: &Scenario, faults: Vec<Fault>) -> Scenario {
     s
 }
 
+/// `base` with every job running `protocol` with `options`: a schedule plus
+/// a protocol make a scenario.
+pub fn with_protocol(base: &Scenario, protocol: &str, options: Options) -> Scenario {
+    let mut s = base.clone();
+    for job in &mut s.jobs {
+        job.protocol = protocol.to_string();
+        job.options = options.clone();
+    }
+    s
+}
+
 /// Runs `scenario` under `seed` and checks it. On failure: the violations,
 /// the scenario as a file, and the command that replays it.
 pub fn check_run(scenario: &Scenario, seed: u64) -> Result<(), String> {
@@ -144,7 +157,17 @@ pub fn check_run_with(
     seed: u64,
     mutation: Option<world::Mutation>,
 ) -> Result<(), String> {
-    let out = world::run_mutated(scenario, seed, mutation);
+    check_run_in(Registry::builtin_ref(), scenario, seed, mutation)
+}
+
+/// [`check_run_with`] with the protocols of `registry`.
+pub fn check_run_in(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<world::Mutation>,
+) -> Result<(), String> {
+    let out = world::run_with(registry, scenario, seed, mutation);
     let checks = check::check(&out, scenario, &world::engine_config(scenario));
     let violations: Vec<String> = checks
         .iter()
@@ -155,10 +178,100 @@ pub fn check_run_with(
     if violations.is_empty() {
         return Ok(());
     }
+    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
     Err(format!(
-        "{} check(s) failed:\n{}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  vigil run failing.toml --seed {seed}\n",
+        "{} check(s) failed:\n{}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  vigil run failing.toml --seed {seed}{flag}\n",
         checks.iter().filter(|c| !c.violations.is_empty()).count(),
         violations.join("\n"),
         scenario.to_toml()
     ))
+}
+
+/// A property test of a scenario's protocol under random fault schedules
+/// and random seeds: every check vigil runs (the protocol's own included)
+/// must hold. On failure proptest shrinks the schedule, and the failure
+/// message carries the minimal schedule as a scenario file and the
+/// `vigil run` command that replays it.
+///
+/// ```no_run
+/// use vigil_sim::schedule::Harness;
+/// let base = vigil_sim::scenario::parse("base.toml", r#"
+/// name = "2pc" duration = "20s"
+/// [cluster]
+/// nodes = 3
+/// [[job]]
+/// name = "db"
+/// group = "g"
+/// protocol = "two-phase-commit"
+/// "#).unwrap();
+/// Harness::new(base).cases(256).run().unwrap_or_else(|e| panic!("{e}"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Harness {
+    pub registry: Registry,
+    pub base: Scenario,
+    pub bounds: Bounds,
+    pub mutation: Option<world::Mutation>,
+    pub config: ProptestConfig,
+}
+
+/// What a failed property run returns: the minimal schedule and its seed.
+pub type HarnessError = TestError<(Vec<Fault>, u64)>;
+
+impl Harness {
+    /// Faults between 1 s and two thirds of the run, at most 4 of them;
+    /// 256 cases from a fixed proptest seed (the same cases every run, so CI
+    /// never flakes), no regression files.
+    pub fn new(base: Scenario) -> Harness {
+        let end = (base.duration * 2 / 3).max(Duration::from_millis(1500));
+        Harness {
+            registry: Registry::builtin_ref().clone(),
+            bounds: Bounds {
+                start: Duration::from_secs(1).min(end / 2),
+                end,
+                faults_max: 4,
+            },
+            base,
+            mutation: None,
+            config: ProptestConfig {
+                cases: 256,
+                rng_seed: proptest::test_runner::RngSeed::Fixed(0x7157_2026),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            },
+        }
+    }
+    /// With the protocols of `registry` (a user's own among them).
+    pub fn registry(mut self, registry: Registry) -> Harness {
+        self.registry = registry;
+        self
+    }
+    pub fn cases(mut self, cases: u32) -> Harness {
+        self.config.cases = cases;
+        self
+    }
+    pub fn bounds(mut self, bounds: Bounds) -> Harness {
+        self.bounds = bounds;
+        self
+    }
+    /// Runs a deliberately broken variant (to show that a property bites).
+    pub fn mutation(mut self, mutation: Option<world::Mutation>) -> Harness {
+        self.mutation = mutation;
+        self
+    }
+    /// The schedules and seeds proptest draws.
+    pub fn strategy(&self) -> BoxedStrategy<(Vec<Fault>, u64)> {
+        (schedule(&self.base, &self.bounds), 0u64..1_000_000).boxed()
+    }
+    /// Checks one schedule under one seed.
+    pub fn check(&self, faults: Vec<Fault>, seed: u64) -> Result<(), TestCaseError> {
+        let scenario = with_faults(&self.base, faults);
+        check_run_in(&self.registry, &scenario, seed, self.mutation).map_err(TestCaseError::fail)
+    }
+    /// Runs the property; `Err` holds the minimal failing schedule and seed,
+    /// and its message the scenario file and replay command.
+    pub fn run(&self) -> Result<(), HarnessError> {
+        let mut runner = TestRunner::new(self.config.clone());
+        runner.run(&self.strategy(), |(faults, seed)| self.check(faults, seed))
+    }
 }

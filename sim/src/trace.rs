@@ -69,15 +69,33 @@ pub enum TraceEvent {
         member: MemberId,
         lag_ns: u64,
     },
+    /// A work thread sent its ACK for `round`, in `view` (its driver's).
     RoundStarted {
         member: MemberId,
         thread: u16,
         round: u64,
+        view: ViewId,
     },
+    /// A work thread completed `round` in `view`; `state` is the digest of
+    /// its group state after the step that read the round's ACKs.
     RoundCompleted {
         member: MemberId,
         thread: u16,
         round: u64,
+        view: ViewId,
+        state: Option<String>,
+    },
+    /// A protocol decided one of its instances.
+    ProtocolOutcome {
+        member: MemberId,
+        thread: u16,
+        protocol: &'static str,
+        instance: u64,
+        outcome: String,
+        rounds: u64,
+        proposal: Option<vigil_protocols::Proposal>,
+        /// The check that decisions of one instance must pass (`atomic-commit`).
+        agreement: Option<&'static str>,
     },
     ProtocolDone {
         member: MemberId,
@@ -170,15 +188,38 @@ impl Entry {
                 member,
                 thread,
                 round,
+                view,
             } => {
-                format!("round      {member:?} thread {thread} starts {round}")
+                format!("round      {member:?} thread {thread} starts {round} in view {view}")
             }
             TraceEvent::RoundCompleted {
                 member,
                 thread,
                 round,
+                view,
+                state,
+            } => match state {
+                Some(state) => format!(
+                    "round      {member:?} thread {thread} ends {round} in view {view} state {state}"
+                ),
+                None => format!("round      {member:?} thread {thread} ends {round} in view {view}"),
+            },
+            TraceEvent::ProtocolOutcome {
+                member,
+                thread,
+                protocol,
+                instance,
+                outcome,
+                rounds,
+                proposal,
+                ..
             } => {
-                format!("round      {member:?} thread {thread} ends {round}")
+                let by = proposal.as_ref().map_or(String::new(), |p| {
+                    format!(" proposed by {:?} in view {}", p.by, p.view)
+                });
+                format!(
+                    "outcome    {member:?} thread {thread} {protocol} instance {instance}{by}: {outcome} after {rounds} rounds"
+                )
             }
             TraceEvent::ProtocolDone {
                 member,

@@ -7,7 +7,8 @@
 
 use crate::job::{self, JobHandle};
 use crate::node::{self, EngineIn};
-use crate::scenario::{FaultKind as ScenarioFault, Protocol, Scenario};
+use crate::protocols::{Registry, Setup};
+use crate::scenario::{FaultKind as ScenarioFault, Scenario};
 use crate::trace::{Trace, TraceEvent};
 use futures::channel::mpsc::UnboundedSender;
 use madsim::runtime::{Handle, Runtime};
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 use vigil_engine::job::FaultKind;
 use vigil_engine::{Dur, Durable, LocalKey, MemberId, Name, NodeId, Time};
-use vigil_protocols::{Barrier, ErasedDriver, RoundDriver};
+use vigil_protocols::ErasedDriver;
 
 /// A deliberately broken variant of the system, to show that each checker
 /// catches the bug it exists for. Never used outside tests and demos.
@@ -46,10 +47,18 @@ pub enum Mutation {
     /// partition issue the same view id for different member lists
     /// (`views-agree`).
     PlainCounterViewIds,
+    /// Work threads finish a round when every member of the view but one
+    /// has ACKed it (`barrier-order`).
+    EarlyRound,
+    /// Protocols run their deliberately broken variant: the two-phase-commit
+    /// coordinator decides with the votes that arrived, not waiting for the
+    /// last one (`atomic-commit`); group-state members apply their own
+    /// update first (`state-agrees`).
+    BrokenProtocol,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 7] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::DeafToDepartures,
         Mutation::IgnoreDepartures,
         Mutation::SkipGhostFilter,
@@ -57,7 +66,40 @@ impl Mutation {
         Mutation::NoMerge,
         Mutation::PlainCounterViewIds,
         Mutation::ForgetReasons,
+        Mutation::EarlyRound,
+        Mutation::BrokenProtocol,
     ];
+
+    /// The kebab-case name (`vigil run --mutation NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::DeafToDepartures => "deaf-to-departures",
+            Mutation::IgnoreDepartures => "ignore-departures",
+            Mutation::SkipGhostFilter => "skip-ghost-filter",
+            Mutation::BlockingMain => "blocking-main",
+            Mutation::NoMerge => "no-merge",
+            Mutation::PlainCounterViewIds => "plain-counter-view-ids",
+            Mutation::ForgetReasons => "forget-reasons",
+            Mutation::EarlyRound => "early-round",
+            Mutation::BrokenProtocol => "broken-protocol",
+        }
+    }
+}
+
+impl std::str::FromStr for Mutation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mutation, String> {
+        Mutation::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown mutation `{s}`, expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
 }
 
 /// Whether a node is running at the end of a run.
@@ -101,6 +143,7 @@ struct NetFault {
 /// Everything the tasks of one run share.
 pub struct World {
     pub scenario: Scenario,
+    pub registry: Registry,
     pub mutation: Option<Mutation>,
     pub engine_config: vigil_engine::Config,
     start: Instant,
@@ -158,12 +201,20 @@ impl World {
         }
     }
 
-    /// A new protocol instance for a work thread of `job`.
-    pub fn protocol_driver(&self, job: &Name, me: MemberId) -> Box<dyn ErasedDriver> {
+    /// A new protocol instance for work thread `thread` of `job`.
+    pub fn protocol_driver(&self, job: &Name, thread: u16, me: MemberId) -> Box<dyn ErasedDriver> {
         let spec = self.scenario.job(job.as_str()).expect("a scenario job");
-        match spec.protocol {
-            Protocol::Barrier => Box::new(RoundDriver::new(Barrier::default(), me)),
-        }
+        let def = self
+            .registry
+            .get(&spec.protocol)
+            .expect("scenarios name registered protocols");
+        let setup = Setup {
+            options: &spec.options,
+            job: &spec.name,
+            thread,
+            broken: self.mutation == Some(Mutation::BrokenProtocol),
+        };
+        def.driver(&setup, me)
     }
 
     pub(crate) fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
@@ -214,6 +265,17 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
 
 /// Runs `scenario` under `seed` with a deliberately broken variant.
 pub fn run_mutated(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> RunOutput {
+    run_with(Registry::builtin_ref(), scenario, seed, mutation)
+}
+
+/// Runs `scenario` under `seed` with the protocols of `registry` (a user's
+/// own among them), optionally with a deliberately broken variant.
+pub fn run_with(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+) -> RunOutput {
     quiet_injected_panics();
     let mut config = madsim::Config::default();
     let (lo, hi) = scenario.cluster.latency;
@@ -226,12 +288,23 @@ pub fn run_mutated(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -
     config.net.packet_loss_rate = 0.0;
     let rt = Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    rt.block_on(async move { simulate(scenario, seed, mutation).await })
+    let registry = registry.clone();
+    rt.block_on(async move { simulate_with(registry, scenario, seed, mutation).await })
 }
 
 /// The body of a run, inside the madsim runtime. Public so that a test can
 /// hand it to madsim's own determinism check.
 pub async fn simulate(scenario: Scenario, seed: u64, mutation: Option<Mutation>) -> RunOutput {
+    simulate_with(Registry::builtin_ref().clone(), scenario, seed, mutation).await
+}
+
+/// [`simulate`] with the protocols of `registry`.
+pub async fn simulate_with(
+    registry: Registry,
+    scenario: Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+) -> RunOutput {
     let handle = Handle::current();
     let nodes = (0..scenario.cluster.nodes)
         .map(|_| NodeShared {
@@ -253,6 +326,7 @@ pub async fn simulate(scenario: Scenario, seed: u64, mutation: Option<Mutation>)
     let world = Arc::new(World {
         engine_config: engine_cfg,
         scenario,
+        registry,
         mutation,
         start: Instant::now(),
         trace: Mutex::new(Trace::default()),

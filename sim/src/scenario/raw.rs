@@ -87,9 +87,9 @@ pub(super) struct RawCluster {
     pub loss: Opt<f64>,
 }
 
-/// One `[[job]]`.
+/// One `[[job]]`. Keys other than these are the protocol's options, read
+/// with their spans by [`job_extras`] and validated against the protocol.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawJob {
     pub name: Opt<String>,
     pub group: Opt<String>,
@@ -158,6 +158,9 @@ pub(super) struct RawExpect {
     pub within: Opt<DurationText>,
     pub group: Opt<String>,
     pub members: Option<List<MemberText>>,
+    pub protocol: Opt<String>,
+    pub instance: Opt<i64>,
+    pub outcome: Opt<String>,
 }
 
 impl RawExpect {
@@ -175,6 +178,9 @@ impl RawExpect {
         add("within", self.within.as_ref().map(Spanned::span));
         add("group", self.group.as_ref().map(Spanned::span));
         add("members", self.members.as_ref().map(Spanned::span));
+        add("protocol", self.protocol.as_ref().map(Spanned::span));
+        add("instance", self.instance.as_ref().map(Spanned::span));
+        add("outcome", self.outcome.as_ref().map(Spanned::span));
         keys.sort_by_key(|(_, span)| span.start);
         keys
     }
@@ -191,6 +197,57 @@ struct RawKeys {
     expect: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
     #[serde(default)]
     expectation: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
+}
+
+/// The keys a `[[job]]` table takes for itself; any other is a protocol option.
+pub(super) const JOB_KEYS: &[&str] = &[
+    "name",
+    "group",
+    "nodes",
+    "work_threads",
+    "work_deadline",
+    "protocol",
+    "step_time",
+];
+
+/// A key of a `[[job]]` table that is not one of [`JOB_KEYS`]: a protocol
+/// option, with the spans of its key and its value.
+#[derive(Debug, Clone)]
+pub(super) struct Extra {
+    pub key: String,
+    pub key_span: Range<usize>,
+    pub value: toml::Value,
+    pub value_span: Range<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawJobKeys {
+    #[serde(default)]
+    job: Vec<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+}
+
+/// The protocol options of every `[[job]]` table, in file order.
+pub(super) fn job_extras(source: &str) -> Vec<Vec<Extra>> {
+    let Ok(keys) = toml::from_str::<RawJobKeys>(source) else {
+        return Vec::new();
+    };
+    keys.job
+        .into_iter()
+        .map(|table| {
+            let mut extras: Vec<Extra> = table
+                .into_iter()
+                .filter(|(k, _)| !JOB_KEYS.contains(&k.get_ref().as_str()))
+                .map(|(k, v)| Extra {
+                    key: k.get_ref().clone(),
+                    key_span: k.span(),
+                    value_span: v.span(),
+                    value: v.into_inner(),
+                })
+                .collect();
+            extras.sort_by_key(|e| e.key_span.start);
+            extras
+        })
+        .collect()
 }
 
 /// The span of key `key` in entry `index` of the array of tables `array`

@@ -3,6 +3,7 @@
 //! inputs.
 
 use super::*;
+use crate::protocols::{OptionValue, Options};
 
 pub(super) const FULL: &str = r#"# every key and every kind
 name = "work thread panics in an ACK round"
@@ -245,7 +246,8 @@ fn full_file_parses_to_the_expected_scenario() {
                 nodes: vec![0, 1, 2],
                 work_threads: 2,
                 work_deadline: secs(2),
-                protocol: Protocol::Barrier,
+                protocol: "barrier".to_string(),
+                options: Options::default(),
                 step_time: ms(250),
             },
             Job {
@@ -254,7 +256,8 @@ fn full_file_parses_to_the_expected_scenario() {
                 nodes: vec![0, 1, 2, 3, 4],
                 work_threads: 1,
                 work_deadline: secs(1),
-                protocol: Protocol::Barrier,
+                protocol: "barrier".to_string(),
+                options: Options::default(),
                 step_time: ms(100),
             },
         ],
@@ -450,7 +453,8 @@ group = "g"
             nodes: vec![0, 1, 2],
             work_threads: 1,
             work_deadline: secs(1),
-            protocol: Protocol::Barrier,
+            protocol: "barrier".to_string(),
+            options: Options::default(),
             step_time: ms(100),
         }]
     );
@@ -516,7 +520,6 @@ fn reason_and_member_strings_round_trip() {
     ] {
         assert!(bad.parse::<MemberName>().is_err(), "{bad}");
     }
-    assert_eq!("barrier".parse::<Protocol>(), Ok(Protocol::Barrier));
 }
 
 // ---- one test per error class ----
@@ -750,7 +753,95 @@ fn job_with_an_unknown_protocol() {
     assert_error(
         &text,
         (11, 12),
-        &["unknown protocol `paxos`, expected one of: barrier"],
+        &["unknown protocol `paxos`, expected one of: barrier, group-state, two-phase-commit"],
+    );
+}
+
+#[test]
+fn protocol_options_are_read_with_their_types() {
+    let text = base_with("protocol = \"two-phase-commit\"\ntransactions = 20\nabort_every = 4\n");
+    let s = parse("t.toml", &text).expect("valid");
+    assert_eq!(s.jobs[0].protocol, "two-phase-commit");
+    assert_eq!(
+        s.jobs[0].options.0.get("transactions"),
+        Some(&OptionValue::Int(20))
+    );
+    assert_eq!(s.jobs[0].options.int("abort_every"), Some(4));
+    // And written back.
+    let again = parse("again.toml", &s.to_toml()).expect("round trip");
+    assert_eq!(again, s);
+}
+
+#[test]
+fn an_option_the_protocol_does_not_take_points_at_its_key() {
+    let text = base_with("protocol = \"two-phase-commit\"\nrounds = 3\n");
+    assert_error(
+        &text,
+        (12, 1),
+        &[
+            "unknown key `rounds` in [[job]]",
+            "not an option of protocol `two-phase-commit`",
+        ],
+    );
+    // An option of the default protocol, barrier, is fine without `protocol`.
+    parse("t.toml", &base_with("rounds = 3\n")).expect("barrier takes rounds");
+    // A misspelled job key is still an error.
+    let text = base_with("work_thread = 2\n");
+    assert_error(&text, (11, 1), &["unknown key `work_thread` in [[job]]"]);
+}
+
+#[test]
+fn an_option_of_the_wrong_type_points_at_its_value() {
+    let text = base_with("protocol = \"two-phase-commit\"\ntransactions = \"20\"\n");
+    assert_error(
+        &text,
+        (12, 16),
+        &["`transactions` (an option of protocol `two-phase-commit`) must be an integer from 1 to 1000000, got the string \"20\""],
+    );
+    let text = base_with("protocol = \"group-state\"\nkeys = 0\n");
+    assert_error(&text, (12, 8), &["`keys`", "must be an integer from 1"]);
+}
+
+#[test]
+fn jobs_of_one_group_must_agree_on_options() {
+    let text = base_with("protocol = \"two-phase-commit\"\ntransactions = 5\n[[job]]\nname = \"web\"\ngroup = \"g\"\nprotocol = \"two-phase-commit\"\n");
+    let e = parse("t.toml", &text).expect_err("disagreeing options");
+    assert!(e.message().contains("other options"), "{}", e.message());
+}
+
+#[test]
+fn protocol_outcome_expectations_need_the_protocol_running() {
+    let tpc = "protocol = \"two-phase-commit\"\n";
+    let ok = base_with(&format!(
+        "{tpc}\n[[expect]]\nkind = \"protocol-outcome\"\ninstance = 3\noutcome = \"commit\"\n"
+    ));
+    let s = parse("t.toml", &ok).expect("valid");
+    assert_eq!(
+        s.expectations.last(),
+        Some(&Expectation::ProtocolOutcome {
+            member: None,
+            protocol: "two-phase-commit".into(),
+            instance: 3,
+            outcome: "commit".into()
+        })
+    );
+    let missing = base_with("\n[[expect]]\nkind = \"protocol-outcome\"\nprotocol = \"two-phase-commit\"\ninstance = 0\noutcome = \"commit\"\n");
+    let e = parse("t.toml", &missing).expect_err("2pc is not running");
+    assert!(
+        e.message()
+            .contains("no job runs protocol `two-phase-commit`"),
+        "{}",
+        e.message()
+    );
+    assert!(e.line_col().is_some());
+    let bad_outcome = base_with(&format!(
+        "{tpc}\n[[expect]]\nkind = \"protocol-outcome\"\ninstance = 0\noutcome = \"comit\"\n"
+    ));
+    let e = parse("t.toml", &bad_outcome).expect_err("no such outcome");
+    assert!(
+        e.message().contains("no outcome `comit`"),
+        "{}",
+        e.message()
     );
 }
 

@@ -11,10 +11,11 @@ use toml::Spanned;
 use super::duration::parse_duration;
 use super::error::{line_col, ScenarioError};
 use super::raw::{
-    key_span, DurationText, List, MemberText, NodeText, Opt, RawCluster, RawExpect, RawFault,
-    RawJob, RawScenario,
+    job_extras, key_span, DurationText, Extra, List, MemberText, NodeText, Opt, RawCluster,
+    RawExpect, RawFault, RawJob, RawScenario, JOB_KEYS,
 };
-use super::{Cluster, Expectation, Fault, FaultKind, Job, MemberName, Protocol, Reason, Scenario};
+use super::{Cluster, Expectation, Fault, FaultKind, Job, MemberName, Reason, Scenario};
+use crate::protocols::{OptionKind, OptionValue, Options, Registry, DEFAULT_PROTOCOL};
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
@@ -117,6 +118,11 @@ const EXPECT_KEYS: &[KindKeys] = &[
         name: "final-view",
         required: &["group", "members"],
         optional: &[],
+    },
+    KindKeys {
+        name: "protocol-outcome",
+        required: &["instance", "outcome"],
+        optional: &["member", "protocol"],
     },
 ];
 
@@ -348,7 +354,19 @@ fn check_allowed_keys(
 }
 
 /// Validates the whole file.
-pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
+pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> Result<Scenario> {
+    let extras = job_extras(source);
+    // A top-level key written after a [[job]] header lands in that job.
+    for extra in extras.iter().flatten() {
+        if ["name", "description", "seed", "duration"].contains(&extra.key.as_str()) {
+            return Err(ScenarioError::new(format!(
+                "unknown key `{}` in [[job]]",
+                extra.key
+            ))
+            .at(extra.key_span.clone())
+            .help("top-level keys such as `name` and `duration` must come before the first [table] header"));
+        }
+    }
     let name = require(&raw.name, "name", "", &TOP)?;
     if name.get_ref().trim().is_empty() {
         return Err(ScenarioError::new("`name` must not be empty").at(name.span()));
@@ -381,6 +399,8 @@ pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
         source,
         nodes: cluster.nodes,
         jobs: Vec::new(),
+        registry,
+        extras,
     };
     if raw.job.is_empty() {
         return Err(
@@ -390,8 +410,8 @@ pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
         );
     }
     let mut job_lines = BTreeMap::new();
-    for job in &raw.job {
-        let validated = ctx.job_table(job)?;
+    for (index, job) in raw.job.iter().enumerate() {
+        let validated = ctx.job_table(index, job)?;
         let line = line_col(source, job.span().start).0;
         if let Some(first) = job_lines.insert(validated.name.clone(), line) {
             let span = job
@@ -414,10 +434,18 @@ pub(super) fn validate(raw: RawScenario, source: &str) -> Result<Scenario> {
                 return Err(ScenarioError::new(format!(
                     "job `{}` runs protocol `{}` but job `{}` of the same group `{}` runs `{}`: a group runs one protocol",
                     validated.name,
-                    validated.protocol.name(),
+                    validated.protocol,
                     other.name,
                     validated.group,
-                    other.protocol.name()
+                    other.protocol
+                ))
+                .at(span));
+            }
+            if other.options != validated.options {
+                let span = j.protocol.as_ref().map_or(job.span(), Spanned::span);
+                return Err(ScenarioError::new(format!(
+                    "job `{}` gives protocol `{}` other options than job `{}` of the same group `{}`: the members of a group must run the same protocol instance",
+                    validated.name, validated.protocol, other.name, validated.group
                 ))
                 .at(span));
             }
@@ -554,6 +582,9 @@ struct Ctx<'a> {
     source: &'a str,
     nodes: u16,
     jobs: Vec<Job>,
+    registry: &'a Registry,
+    /// The protocol options of each `[[job]]` table.
+    extras: Vec<Vec<Extra>>,
 }
 
 impl Ctx<'_> {
@@ -674,7 +705,7 @@ impl Ctx<'_> {
         Ok(job.member(node))
     }
 
-    fn job_table(&self, raw: &Spanned<RawJob>) -> Result<Job> {
+    fn job_table(&self, index: usize, raw: &Spanned<RawJob>) -> Result<Job> {
         let header = raw.span();
         let j = raw.get_ref();
         let name = check_name(require(&j.name, "name", "[[job]]", &header)?, "job name")?;
@@ -705,12 +736,23 @@ impl Ctx<'_> {
             None => Job::DEFAULT_WORK_DEADLINE,
         };
         let protocol = match &j.protocol {
-            None => Protocol::default(),
-            Some(v) => v
-                .get_ref()
-                .parse()
-                .map_err(|message: String| ScenarioError::new(message).at(v.span()))?,
+            None => DEFAULT_PROTOCOL.to_string(),
+            Some(v) => {
+                let name = v.get_ref();
+                if self.registry.get(name).is_none() {
+                    return Err(ScenarioError::new(format!(
+                        "unknown protocol `{name}`, expected one of: {}",
+                        self.registry.names().join(", ")
+                    ))
+                    .at(v.span()));
+                }
+                name.clone()
+            }
         };
+        let options = self.options(
+            &protocol,
+            self.extras.get(index).map_or(&[][..], Vec::as_slice),
+        )?;
         let step_time = match &j.step_time {
             Some(v) => timer_dur(v, "step_time")?,
             None => Job::DEFAULT_STEP_TIME,
@@ -735,8 +777,64 @@ impl Ctx<'_> {
             work_threads,
             work_deadline,
             protocol,
+            options,
             step_time,
         })
+    }
+
+    /// Validates the protocol options of one `[[job]]` against the protocol.
+    fn options(&self, protocol: &str, extras: &[Extra]) -> Result<Options> {
+        let def = self.registry.get(protocol);
+        let mut options = Options::default();
+        for extra in extras {
+            let Some(spec) = def.and_then(|d| d.option(&extra.key)) else {
+                let takes = def
+                    .map(|d| d.options.iter().map(|o| o.key).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let help = if takes.is_empty() {
+                    format!("protocol `{protocol}` takes no options")
+                } else {
+                    format!("protocol `{protocol}` takes: {}", takes.join(", "))
+                };
+                return Err(ScenarioError::new(format!(
+                    "unknown key `{}` in [[job]]: not a job key and not an option of protocol `{protocol}`",
+                    extra.key
+                ))
+                .at(extra.key_span.clone())
+                .help(format!("{help}; job keys: {}", JOB_KEYS.join(", "))));
+            };
+            let value = match (spec.kind, &extra.value) {
+                (OptionKind::Int { min, max }, toml::Value::Integer(v))
+                    if (min..=max).contains(v) =>
+                {
+                    OptionValue::Int(*v)
+                }
+                (OptionKind::Bool, toml::Value::Boolean(v)) => OptionValue::Bool(*v),
+                (OptionKind::Text, toml::Value::String(v)) => OptionValue::Text(v.clone()),
+                (OptionKind::Float { min, max }, toml::Value::Float(v))
+                    if *v >= min && *v <= max =>
+                {
+                    OptionValue::Float(*v)
+                }
+                (OptionKind::Float { min, max }, toml::Value::Integer(v))
+                    if (*v as f64) >= min && (*v as f64) <= max =>
+                {
+                    OptionValue::Float(*v as f64)
+                }
+                (_, other) => {
+                    return Err(ScenarioError::new(format!(
+                        "`{}` (an option of protocol `{protocol}`) must be {}, got {}",
+                        extra.key,
+                        spec.kind,
+                        toml_shown(other)
+                    ))
+                    .at(extra.value_span.clone())
+                    .help(spec.doc.to_string()));
+                }
+            };
+            options.0.insert(extra.key.clone(), value);
+        }
+        Ok(options)
     }
 
     fn fault(&self, index: usize, raw: &Spanned<RawFault>, duration: Duration) -> Result<Fault> {
@@ -983,6 +1081,7 @@ impl Ctx<'_> {
             "no-membership-change" => Expectation::NoMembershipChange {
                 group: e.group.as_ref().map(|v| self.group(v)).transpose()?,
             },
+            "protocol-outcome" => self.protocol_outcome(e, &what, &header)?,
             _ => {
                 let group = self.group(require_for(&e.group, "group", &what, &header)?)?;
                 let list = require_for(&e.members, "members", &what, &header)?;
@@ -1004,6 +1103,93 @@ impl Ctx<'_> {
         })
     }
 
+    /// A `protocol-outcome` expectation: the protocol must be running.
+    fn protocol_outcome(
+        &self,
+        e: &RawExpect,
+        what: &str,
+        header: &Range<usize>,
+    ) -> Result<Expectation> {
+        let instance_v = require_for(&e.instance, "instance", what, header)?;
+        let instance = u64::try_from(*instance_v.get_ref()).map_err(|_| {
+            ScenarioError::new(format!(
+                "`instance` must be 0 or more, got {}",
+                instance_v.get_ref()
+            ))
+            .at(instance_v.span())
+        })?;
+        let outcome_v = require_for(&e.outcome, "outcome", what, header)?;
+        let member = e.member.as_ref().map(|v| self.member(v)).transpose()?;
+        let running: Vec<&str> = {
+            let mut r: Vec<&str> = self.jobs.iter().map(|j| j.protocol.as_str()).collect();
+            r.sort_unstable();
+            r.dedup();
+            r
+        };
+        let protocol = match (&e.protocol, &member) {
+            (Some(v), member) => {
+                let name = v.get_ref();
+                if let Some(m) = member {
+                    let job = self
+                        .jobs
+                        .iter()
+                        .find(|j| j.name == m.job)
+                        .expect("validated member");
+                    if job.protocol != *name {
+                        return Err(ScenarioError::new(format!(
+                            "member `{m}` runs protocol `{}`, not `{name}`",
+                            job.protocol
+                        ))
+                        .at(v.span()));
+                    }
+                } else if !running.contains(&name.as_str()) {
+                    return Err(ScenarioError::new(format!(
+                        "no job runs protocol `{name}`; running: {}",
+                        running.join(", ")
+                    ))
+                    .at(v.span()));
+                }
+                name.clone()
+            }
+            (None, Some(m)) => self
+                .jobs
+                .iter()
+                .find(|j| j.name == m.job)
+                .expect("validated member")
+                .protocol
+                .clone(),
+            (None, None) if running.len() == 1 => running[0].to_string(),
+            (None, None) => {
+                return Err(ScenarioError::new(format!(
+                    "say which protocol: this scenario runs {}",
+                    running.join(", ")
+                ))
+                .at(header.clone())
+                .help("add `protocol = \"...\"` or `member = \"job@nK\"`"));
+            }
+        };
+        let outcome = outcome_v.get_ref().clone();
+        if let Some(allowed) = self
+            .registry
+            .get(&protocol)
+            .and_then(|d| d.outcomes.as_ref())
+        {
+            if !allowed.contains(&outcome) {
+                return Err(ScenarioError::new(format!(
+                    "protocol `{protocol}` has no outcome `{outcome}`, expected one of: {}",
+                    allowed.join(", ")
+                ))
+                .at(outcome_v.span()));
+            }
+        }
+        Ok(Expectation::ProtocolOutcome {
+            member,
+            protocol,
+            instance,
+            outcome,
+        })
+    }
+
     /// Checks that `member`'s job belongs to `group`.
     fn check_member_group(
         &self,
@@ -1019,5 +1205,18 @@ impl Ctx<'_> {
             .at(span)),
             _ => Ok(()),
         }
+    }
+}
+
+/// A TOML value as the user wrote it, for messages.
+fn toml_shown(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("the string {s:?}"),
+        toml::Value::Integer(i) => format!("{i}"),
+        toml::Value::Float(f) => format!("{f}"),
+        toml::Value::Boolean(b) => format!("{b}"),
+        toml::Value::Datetime(d) => format!("the date {d}"),
+        toml::Value::Array(_) => "an array".to_string(),
+        toml::Value::Table(_) => "a table".to_string(),
     }
 }

@@ -79,7 +79,10 @@ impl Scenario {
             let _ = writeln!(s, "nodes = {}", nodes(&j.nodes));
             let _ = writeln!(s, "work_threads = {}", j.work_threads);
             let _ = writeln!(s, "work_deadline = {}", dur(j.work_deadline));
-            let _ = writeln!(s, "protocol = {}", quote(j.protocol.name()));
+            let _ = writeln!(s, "protocol = {}", quote(&j.protocol));
+            for (key, value) in &j.options.0 {
+                let _ = writeln!(s, "{key} = {}", option_value(value));
+            }
             let _ = writeln!(s, "step_time = {}", dur(j.step_time));
         }
         for f in &self.faults {
@@ -190,6 +193,22 @@ impl Scenario {
                         let _ = writeln!(s, "group = {}", quote(g));
                     }
                 }
+                Expectation::ProtocolOutcome {
+                    member,
+                    protocol,
+                    instance,
+                    outcome,
+                } => {
+                    if let Some(m) = member {
+                        let _ = writeln!(s, "member = {}", quote(&m.to_string()));
+                    }
+                    let _ = writeln!(
+                        s,
+                        "protocol = {}\ninstance = {instance}\noutcome = {}",
+                        quote(protocol),
+                        quote(outcome)
+                    );
+                }
                 Expectation::FinalView { group, members } => {
                     let items: Vec<String> =
                         members.iter().map(|m| quote(&m.to_string())).collect();
@@ -203,6 +222,16 @@ impl Scenario {
             }
         }
         s
+    }
+}
+
+fn option_value(value: &crate::protocols::OptionValue) -> String {
+    use crate::protocols::OptionValue;
+    match value {
+        OptionValue::Int(v) => v.to_string(),
+        OptionValue::Bool(v) => v.to_string(),
+        OptionValue::Text(v) => quote(v),
+        OptionValue::Float(v) => float(*v),
     }
 }
 

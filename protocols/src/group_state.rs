@@ -1,0 +1,162 @@
+//! `group-state`: a replicated key-value group state, updated at ACK rounds
+//! (IBM's US 6,625,639).
+//!
+//! Every ACK carries the sender's copy of the state (with its version) and
+//! the updates it proposes. The step after a round, on every member:
+//! 1. adopts the copy with the highest version among the round's ACKs
+//!    (ties: the lowest member's), its own included;
+//! 2. applies every proposed update of the round, in member order, and
+//!    counts one version up.
+//!
+//! The new copy is a function of the round's ACKs alone, and members that
+//! complete a round in the same view read the same ACKs, so their copies are
+//! identical after every round (checked as `state-agrees`). A member that
+//! joins ACKs an empty copy and proposes nothing until it has adopted the
+//! group's copy: it gets the state before it takes part. After a partition
+//! heals, the side with the higher version wins; the other side's updates
+//! since the split are dropped, in one agreed order.
+
+use crate::{Decision, Protocol, Step, StepCtx};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One member's ACK: its copy of the state (version 0 and empty until it
+/// has the group's) and its proposed updates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateAck {
+    pub version: u64,
+    pub state: BTreeMap<String, String>,
+    pub puts: Vec<(String, String)>,
+}
+
+/// A replicated key-value state updated at ACK rounds.
+#[derive(Clone, Debug)]
+pub struct GroupState {
+    /// Stop after the state reaches this version (`None`: until the end).
+    pub updates: Option<u64>,
+    /// How many distinct keys members write (each member writes one key a
+    /// round, chosen from its name and the round).
+    pub keys: u64,
+    /// A deliberately broken variant for showing that `state-agrees`
+    /// bites: members apply their own update first instead of in member
+    /// order.
+    pub own_update_first: bool,
+    version: u64,
+    state: BTreeMap<String, String>,
+    synced: bool,
+}
+
+impl Default for GroupState {
+    fn default() -> Self {
+        GroupState::new(None, 8)
+    }
+}
+
+impl GroupState {
+    pub fn new(updates: Option<u64>, keys: u64) -> GroupState {
+        GroupState {
+            updates,
+            keys: keys.max(1),
+            own_update_first: false,
+            version: 0,
+            state: BTreeMap::new(),
+            synced: false,
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn state(&self) -> &BTreeMap<String, String> {
+        &self.state
+    }
+
+    /// The update a synced member named `member` proposes in `round`.
+    pub fn update_for(&self, member: &str, round: u64) -> (String, String) {
+        let key = format!("k{}", mix(member, round) % self.keys);
+        (key, format!("{member}:{round}"))
+    }
+}
+
+/// A small deterministic mix of a member's name and a round, to spread keys.
+fn mix(text: &str, round: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ (h >> 29)
+}
+
+impl Protocol for GroupState {
+    type Ack = StateAck;
+
+    fn name(&self) -> &'static str {
+        "group-state"
+    }
+
+    fn catch_up(&self) -> bool {
+        true
+    }
+
+    fn group_state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "version": self.version, "state": self.state }))
+    }
+
+    fn step(&mut self, mut ctx: StepCtx<'_, StateAck>) -> Step<StateAck> {
+        if !ctx.acks.is_empty() {
+            // 1. The most advanced copy (the map is in member order, so the
+            //    first maximum is the lowest member's).
+            let base = ctx
+                .acks
+                .values()
+                .fold(None::<&StateAck>, |best, a| match best {
+                    Some(b) if b.version >= a.version => Some(b),
+                    _ => Some(a),
+                })
+                .expect("non-empty");
+            self.version = base.version;
+            self.state = base.state.clone();
+            // 2. This round's updates, in member order.
+            let mut order: Vec<_> = ctx.acks.iter().collect();
+            if self.own_update_first {
+                order.sort_by_key(|(m, _)| *m != ctx.me);
+            }
+            for (_, ack) in order {
+                for (k, v) in &ack.puts {
+                    self.state.insert(k.clone(), v.clone());
+                }
+            }
+            self.version += 1;
+            // The copy is the group's once it came from a synced member
+            // (version above 0) or every member of the view took part.
+            let full = ctx.view.iter().all(|m| ctx.acks.contains_key(m));
+            self.synced |= full || base.version > 0;
+        }
+        if let Some(limit) = self.updates {
+            if self.version >= limit {
+                let digest = crate::digest(&self.group_state().expect("kept"));
+                let mut done = Decision::new(0, format!("version {} state {digest}", self.version));
+                done.rounds = ctx.round.saturating_sub(1);
+                ctx.decide(done);
+                return Step::Done(format!("reached version {}", self.version));
+            }
+        }
+        let puts = if self.synced {
+            vec![self.update_for(&ctx.me.to_string(), ctx.round)]
+        } else {
+            Vec::new()
+        };
+        // A member without the group's copy claims nothing: version 0 never
+        // wins over a synced copy.
+        Step::Ack(StateAck {
+            version: if self.synced { self.version } else { 0 },
+            state: if self.synced {
+                self.state.clone()
+            } else {
+                BTreeMap::new()
+            },
+            puts,
+        })
+    }
+}
