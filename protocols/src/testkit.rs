@@ -55,6 +55,8 @@ struct Member<P: Protocol> {
     started: u64,
 }
 
+/// The ACKs in flight on one link: (round, payload).
+type Queue = VecDeque<(u64, Arc<[u8]>)>;
 /// A link: (from, to).
 type Link = (MemberId, MemberId);
 
@@ -63,7 +65,7 @@ pub struct Group<P: Protocol> {
     make: Box<dyn Fn(&MemberId) -> P>,
     members: BTreeMap<MemberId, Member<P>>,
     departed: BTreeSet<MemberId>,
-    links: BTreeMap<Link, VecDeque<(u64, Arc<[u8]>)>>,
+    links: BTreeMap<Link, Queue>,
     view: Vec<MemberId>,
     view_id: u64,
     next_node: u16,

@@ -300,8 +300,19 @@ impl Report<'_> {
                     .or_insert(0) += 1;
             }
             for ((m, t, p), counts) in by_member {
-                let per: Vec<String> = counts.iter().map(|(o, n)| format!("{o} {n}")).collect();
-                let _ = writeln!(s, "  {m:<10} thread {t} {p}: {}", per.join(" · "));
+                let decided: u64 = counts.values().sum();
+                let per = if counts.len() <= 4 {
+                    let per: Vec<String> = counts.iter().map(|(o, n)| format!("{o} {n}")).collect();
+                    per.join(" · ")
+                } else {
+                    let last = outcomes
+                        .iter()
+                        .filter(|o| o.member == m && o.thread == t)
+                        .max_by_key(|o| o.instance)
+                        .expect("counted");
+                    format!("latest, instance {}: {}", last.instance, last.outcome)
+                };
+                let _ = writeln!(s, "  {m:<10} thread {t} {p}: {decided} decided; {per}");
             }
         }
         let _ = writeln!(s, "\n{}", paint("1", "checks"));
