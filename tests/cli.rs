@@ -331,3 +331,90 @@ fn sweep_runs_many_seeds_and_lists_the_failures_with_replays() {
         format!("vigil run {file} --seed 10")
     );
 }
+
+#[test]
+fn json_reports_protocol_outcomes() {
+    let o = vigil(&["run", &example("two-phase-commit.toml"), "--json"]);
+    assert_eq!(o.code, 0, "{}{}", o.stderr, o.stdout);
+    let v: Value = serde_json::from_str(&o.stdout).expect("valid JSON");
+    let outcomes = v["protocol_outcomes"]
+        .as_array()
+        .expect("protocol_outcomes");
+    assert!(!outcomes.is_empty());
+    for o in outcomes {
+        assert!(o["member"].as_str().expect("member").starts_with("db@n"));
+        assert_eq!(o["protocol"], "two-phase-commit");
+        assert!(o["instance"].as_u64().is_some());
+        assert!(["commit", "abort", "in-doubt"].contains(&o["outcome"].as_str().expect("outcome")));
+        assert!(o["rounds"].as_u64().is_some());
+    }
+    // Transaction 0 commits at db@n1 after its two rounds.
+    let first = outcomes
+        .iter()
+        .find(|o| o["member"] == "db@n1" && o["instance"] == 0)
+        .expect("db@n1 decided transaction 0");
+    assert_eq!(first["outcome"], "commit");
+    assert_eq!(first["rounds"], 2);
+    let names: Vec<&str> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for name in ["barrier-order", "atomic-commit", "state-agrees"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+}
+
+/// Bad protocol input: exit 2 and an error at file:line:column, in both
+/// human and JSON form.
+#[test]
+fn protocol_input_errors_point_at_the_text() {
+    let base = "name = \"t\"\nduration = \"5s\"\n[cluster]\nnodes = 2\n[[job]]\nname = \"db\"\ngroup = \"g\"\n";
+    for (extra, line, col, says) in [
+        ("protocol = \"paxos\"\n", 8, 12, "unknown protocol `paxos`"),
+        (
+            "protocol = \"two-phase-commit\"\ntransactions = \"20\"\n",
+            9,
+            16,
+            "must be an integer",
+        ),
+        (
+            "protocol = \"two-phase-commit\"\ntransactions = true\n",
+            9,
+            16,
+            "must be an integer",
+        ),
+        ("protocol = \"group-state\"\nvotes = 3\n", 9, 1, "unknown key `votes`"),
+        (
+            "[[expect]]\nkind = \"protocol-outcome\"\nprotocol = \"two-phase-commit\"\ninstance = 0\noutcome = \"commit\"\n",
+            10,
+            12,
+            "no job runs protocol `two-phase-commit`",
+        ),
+    ] {
+        let path = temp_file("bad-protocol.toml", &format!("{base}{extra}"));
+        let file = path.display().to_string();
+        let o = vigil(&["run", &file]);
+        assert_eq!(o.code, 2, "{extra}: {}", o.stderr);
+        assert!(o.stderr.contains(says), "{extra}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&format!("{file}:{line}:{col}")),
+            "{extra}: want {line}:{col} in\n{}",
+            o.stderr
+        );
+        let j = vigil(&["run", &file, "--json"]);
+        assert_eq!(j.code, 2);
+        let v: Value = serde_json::from_str(&j.stdout).expect("a JSON error object");
+        assert_eq!(v["verdict"], "error");
+        assert_eq!(v["error"]["line"], line, "{extra}");
+        assert_eq!(v["error"]["column"], col, "{extra}");
+    }
+}
+
+#[test]
+fn an_unknown_mutation_is_bad_input() {
+    let o = vigil(&["run", &example("quickstart.toml"), "--mutation", "nope"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("unknown mutation `nope`"), "{}", o.stderr);
+}

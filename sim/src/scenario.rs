@@ -29,8 +29,9 @@
 //! nodes = ["n0", "n1", "n2"]      # default every node; non-empty, no duplicates
 //! work_threads = 1                # default 1, 1..=64
 //! work_deadline = "1s"            # longest local step before it is a hang; default 1s
-//! protocol = "barrier"            # default (and only) protocol
+//! protocol = "barrier"            # barrier (default), two-phase-commit, group-state
 //! step_time = "100ms"             # one local step; default 100ms, 0 < step_time < work_deadline
+//! transactions = 20               # other keys: the protocol's options (crate::protocols)
 //!
 //! [[fault]]                       # zero or more; `at` < duration
 //! at = "2s"
@@ -66,6 +67,7 @@
 //! | `membership-change` | `member` (`"job@node"`), optional `reason` (`fault`, `leave`, `job-lost`, `node-down`), optional `within`, optional `group` |
 //! | `no-membership-change` | optional `group` |
 //! | `final-view` | `group`, `members` (list of `"job@node"`, may be empty) |
+//! | `protocol-outcome` | `instance`, `outcome`; optional `member`, `protocol` (must be running) |
 //!
 //! Durations are strings: a non-negative decimal number and a unit among
 //! `ns`, `us`, `ms`, `s`, `m`, `h`, optionally separated by one space
