@@ -427,3 +427,159 @@ impl<P: Protocol> ErasedDriver for RoundDriver<P> {
         RoundDriver::take_completion(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OnViewChange;
+    use vigil_engine::{Incarnation, LeaveReason, Name, NodeId};
+
+    fn m(n: u16) -> MemberId {
+        MemberId {
+            job: Name::new("db"),
+            node: NodeId(n),
+            node_incarnation: Incarnation(1),
+            registration: 1,
+        }
+    }
+    fn view(id: u64, members: &[u16], left: &[u16]) -> MembershipChange {
+        MembershipChange {
+            group: Name::new("g"),
+            view: ViewId(id),
+            me: m(0),
+            members: members.iter().map(|n| m(*n)).collect(),
+            joined: if id == 1 {
+                members.iter().map(|n| m(*n)).collect()
+            } else {
+                vec![]
+            },
+            left: left.iter().map(|n| (m(*n), LeaveReason::Fault)).collect(),
+        }
+    }
+    fn wire(v: u64, prev: Option<(u64, u64)>) -> Vec<u8> {
+        WireAck { ack: v, prev }.encode().to_vec()
+    }
+
+    /// Records what each step saw; restarts or aborts on a view change.
+    #[derive(Debug)]
+    struct Probe {
+        on_change: OnViewChange,
+        seen: Vec<(u64, Vec<u64>, Vec<u64>, bool)>,
+    }
+    impl Protocol for Probe {
+        type Ack = u64;
+        fn name(&self) -> &'static str {
+            "probe"
+        }
+        fn step(&mut self, ctx: StepCtx<'_, u64>) -> Step<u64> {
+            let acks = ctx.acks.values().copied().collect();
+            let left = ctx.left_acks.values().copied().collect();
+            self.seen.push((ctx.round, acks, left, ctx.view_changed));
+            Step::Ack(ctx.round * 10 + u64::from(ctx.me.node.0))
+        }
+        fn on_view_change(&mut self, _: &MembershipChange) -> OnViewChange {
+            self.on_change.clone()
+        }
+        fn group_state(&self) -> Option<serde_json::Value> {
+            Some(self.seen.len().into())
+        }
+    }
+
+    fn probe(on_change: OnViewChange) -> RoundDriver<Probe> {
+        let mut d = RoundDriver::new(
+            Probe {
+                on_change,
+                seen: vec![],
+            },
+            m(0),
+        );
+        d.on_view(&view(1, &[0, 1, 2], &[]));
+        d
+    }
+
+    #[test]
+    fn a_restarted_round_runs_the_step_again_with_the_same_acks() {
+        let mut d = probe(OnViewChange::RestartRound);
+        let Next::Send { payload, .. } = d.step() else {
+            panic!()
+        };
+        let _ = d.on_ack(m(0), 1, &payload);
+        let _ = d.on_ack(m(1), 1, &wire(11, None));
+        let _ = d.on_ack(m(2), 1, &wire(12, None));
+        assert!(d.round_complete());
+        assert!(matches!(d.step(), Next::Send { round: 2, .. }));
+        assert_eq!(d.take_completion().map(|c| c.round), Some(1));
+        // db@n2 leaves in the middle of round 2: the protocol restarts it.
+        assert_eq!(d.on_view(&view(2, &[0, 1], &[2])), Some(Next::Restart));
+        assert!(matches!(d.step(), Next::Send { round: 2, .. }));
+        assert_eq!(d.take_completion(), None, "a restart completes nothing");
+        let seen = &d.protocol().seen;
+        assert_eq!(seen[1].0, 2);
+        assert_eq!(seen[2].0, 2, "round 2 again");
+        assert_eq!(
+            (&seen[2].1, &seen[2].2),
+            (&seen[1].1, &seen[1].2),
+            "with the same ACKs"
+        );
+        assert!(seen[2].3, "and it knows the view changed");
+    }
+
+    #[test]
+    fn an_abort_ends_the_protocol_with_its_outcome() {
+        let mut d = probe(OnViewChange::Abort("gave up".into()));
+        let _ = d.step();
+        assert_eq!(
+            d.on_view(&view(2, &[0, 1], &[2])),
+            Some(Next::Done("gave up".into()))
+        );
+    }
+
+    #[test]
+    fn acks_of_members_that_left_are_read_apart() {
+        let mut d = probe(OnViewChange::Continue);
+        let Next::Send { payload, .. } = d.step() else {
+            panic!()
+        };
+        let _ = d.on_ack(m(0), 1, &payload);
+        let _ = d.on_ack(m(1), 1, &wire(11, None));
+        let _ = d.on_ack(m(2), 1, &wire(12, None));
+        assert_eq!(d.on_view(&view(2, &[0, 1], &[2])), None);
+        let _ = d.step();
+        let seen = &d.protocol().seen[1];
+        assert_eq!(seen.1, vec![10, 11], "the view's ACKs");
+        assert_eq!(seen.2, vec![12], "db@n2's, apart");
+        let c = d.take_completion().expect("round 1 completed");
+        assert_eq!((c.round, c.view), (1, ViewId(2)));
+        assert!(c.state.is_some());
+    }
+
+    #[test]
+    fn a_missed_ack_is_read_from_the_next_one() {
+        let mut d = probe(OnViewChange::Continue);
+        let Next::Send { payload, .. } = d.step() else {
+            panic!()
+        };
+        let _ = d.on_ack(m(0), 1, &payload);
+        let _ = d.on_ack(m(1), 1, &wire(11, None));
+        // db@n2's round-1 ACK was lost; its round-2 ACK carries it.
+        let _ = d.on_ack(m(2), 2, &wire(22, Some((1, 12))));
+        assert!(d.round_complete());
+        let _ = d.step();
+        assert_eq!(d.protocol().seen[1].1, vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn a_member_that_skipped_our_round_is_not_waited_for() {
+        let mut d = probe(OnViewChange::Continue);
+        let Next::Send { payload, .. } = d.step() else {
+            panic!()
+        };
+        let _ = d.on_ack(m(0), 1, &payload);
+        let _ = d.on_ack(m(1), 1, &wire(11, None));
+        assert!(!d.round_complete());
+        // db@n2 caught up from round 0 straight to round 2.
+        let _ = d.on_ack(m(2), 2, &wire(22, None));
+        assert!(d.round_complete());
+        assert_eq!(d.missing(), Vec::<MemberId>::new());
+    }
+}
