@@ -8,6 +8,7 @@ use vigil_tests::{load, run, scenario_files, seeds};
 const EXAMPLES: &[&str] = &[
     "delay-loss-no-false-removal",
     "group-state",
+    "group-state-partition",
     "isolated-leader-panic",
     "job-kill",
     "job-leave-join",
@@ -72,6 +73,7 @@ examples! {
     two_phase_commit => "two-phase-commit",
     two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
     group_state => "group-state",
+    group_state_partition => "group-state-partition",
     work_thread_error => "work-thread-error",
     work_thread_hang => "work-thread-hang",
 }
