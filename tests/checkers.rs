@@ -160,6 +160,8 @@ fn protocol_outcome_expectations_pass_and_fail() {
     for (expect, holds) in [
         ("instance = 0\noutcome = \"commit\"", true),
         ("instance = 1\noutcome = \"abort\"", true),
+        ("member = \"all\"\ninstance = 1\noutcome = \"abort\"", true),
+        ("member = \"all\"\ninstance = 2\noutcome = \"abort\"", false),
         (
             "member = \"db@n1\"\ninstance = 1\noutcome = \"abort\"",
             true,

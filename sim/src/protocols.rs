@@ -195,7 +195,7 @@ impl Registry {
             &[OptionSpec {
                 key: "rounds",
                 kind: OptionKind::Int {
-                    min: 1,
+                    min: 0,
                     max: 1_000_000,
                 },
                 default: "until the scenario ends",
@@ -212,7 +212,7 @@ impl Registry {
                 OptionSpec {
                     key: "transactions",
                     kind: OptionKind::Int {
-                        min: 1,
+                        min: 0,
                         max: 1_000_000,
                     },
                     default: "until the scenario ends",
@@ -248,7 +248,7 @@ impl Registry {
                 OptionSpec {
                     key: "updates",
                     kind: OptionKind::Int {
-                        min: 1,
+                        min: 0,
                         max: 1_000_000,
                     },
                     default: "until the scenario ends",

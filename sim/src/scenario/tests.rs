@@ -796,7 +796,7 @@ fn an_option_of_the_wrong_type_points_at_its_value() {
     assert_error(
         &text,
         (12, 16),
-        &["`transactions` (an option of protocol `two-phase-commit`) must be an integer from 1 to 1000000, got the string \"20\""],
+        &["`transactions` (an option of protocol `two-phase-commit`) must be an integer from 0 to 1000000, got the string \"20\""],
     );
     let text = base_with("protocol = \"group-state\"\nkeys = 0\n");
     assert_error(&text, (12, 8), &["`keys`", "must be an integer from 1"]);

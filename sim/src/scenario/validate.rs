@@ -1119,7 +1119,13 @@ impl Ctx<'_> {
             .at(instance_v.span())
         })?;
         let outcome_v = require_for(&e.outcome, "outcome", what, header)?;
-        let member = e.member.as_ref().map(|v| self.member(v)).transpose()?;
+        // `member = "all"` is the same as no `member`.
+        let member = e
+            .member
+            .as_ref()
+            .filter(|v| v.get_ref().0 != "all")
+            .map(|v| self.member(v))
+            .transpose()?;
         let running: Vec<&str> = {
             let mut r: Vec<&str> = self.jobs.iter().map(|j| j.protocol.as_str()).collect();
             r.sort_unstable();
