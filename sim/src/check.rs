@@ -769,24 +769,32 @@ fn check_barrier_order(ix: &Index<'_>) -> Vec<Violation> {
             .entry((&change.group, change.view))
             .or_insert(change);
     }
-    let mut reached: BTreeMap<(&str, NodeId, u16), u64> = BTreeMap::new();
-    let mut own: BTreeMap<(&str, NodeId, u16), u64> = BTreeMap::new();
-    let mut gone: BTreeSet<(&str, NodeId)> = BTreeSet::new();
+    // A member's rounds belong to its lineage: the work thread that started
+    // with a registration and kept its rounds when its node came back under
+    // a new incarnation (a new id, no new registration). A job that
+    // registers again starts a new lineage.
+    let mut lineages = Lineages::default();
+    let mut reached: BTreeMap<(usize, u16), u64> = BTreeMap::new();
+    let mut own: BTreeMap<(usize, u16), u64> = BTreeMap::new();
+    let mut gone: BTreeSet<usize> = BTreeSet::new();
     let mut v = Vec::new();
     for e in &ix.out.trace.entries {
         match &e.event {
             TraceEvent::Registered { member, .. } => {
-                let key = (member.job.as_str(), member.node);
-                reached.retain(|(j, n, _), _| (*j, *n) != key);
-                own.retain(|(j, n, _), _| (*j, *n) != key);
-                gone.remove(&key);
+                lineages.register(member);
+            }
+            TraceEvent::View { change } => {
+                for m in change.members.iter().chain(std::iter::once(&change.me)) {
+                    lineages.of(m);
+                }
             }
             TraceEvent::Unregistered { member, .. }
             | TraceEvent::JobKilled {
                 member: Some(member),
                 ..
             } => {
-                gone.insert((member.job.as_str(), member.node));
+                let l = lineages.of(member);
+                gone.insert(l);
             }
             TraceEvent::RoundStarted {
                 member,
@@ -794,9 +802,9 @@ fn check_barrier_order(ix: &Index<'_>) -> Vec<Violation> {
                 round,
                 view,
             } => {
-                let key = (member.job.as_str(), member.node, *thread);
-                let passed = own.insert(key, *round).unwrap_or(0);
-                reached.insert(key, *round);
+                let me = lineages.of(member);
+                let passed = own.insert((me, *thread), *round).unwrap_or(0);
+                reached.insert((me, *thread), *round);
                 if passed == 0 || *round <= passed {
                     continue;
                 }
@@ -807,24 +815,14 @@ fn check_barrier_order(ix: &Index<'_>) -> Vec<Violation> {
                 else {
                     continue;
                 };
-                let behind: Vec<String> = view
-                    .members
-                    .iter()
-                    .filter(|m| *m != member)
-                    .filter(|m| !gone.contains(&(m.job.as_str(), m.node)))
-                    .filter(|m| {
-                        reached
-                            .get(&(m.job.as_str(), m.node, *thread))
-                            .is_none_or(|r| *r < passed)
-                    })
-                    .map(|m| {
-                        let r = reached
-                            .get(&(m.job.as_str(), m.node, *thread))
-                            .copied()
-                            .unwrap_or(0);
-                        format!("{m} (round {r})")
-                    })
-                    .collect();
+                let mut behind = Vec::new();
+                for m in view.members.iter().filter(|m| *m != member) {
+                    let l = lineages.of(m);
+                    let r = reached.get(&(l, *thread)).copied().unwrap_or(0);
+                    if !gone.contains(&l) && r < passed {
+                        behind.push(format!("{m} (round {r})"));
+                    }
+                }
                 if !behind.is_empty() {
                     v.push(violation(
                         "barrier-order",
@@ -841,6 +839,42 @@ fn check_barrier_order(ix: &Index<'_>) -> Vec<Violation> {
         }
     }
     v
+}
+
+/// Which lineage (registration, followed through renames) each member id
+/// belongs to; see [`check_barrier_order`].
+#[derive(Default)]
+struct Lineages {
+    of: BTreeMap<MemberId, usize>,
+    /// The latest lineage of each job and node.
+    current: BTreeMap<(Name, NodeId), usize>,
+    next: usize,
+}
+
+impl Lineages {
+    fn register(&mut self, member: &MemberId) -> usize {
+        self.next += 1;
+        self.of.insert(member.clone(), self.next);
+        self.current
+            .insert((member.job.clone(), member.node), self.next);
+        self.next
+    }
+
+    /// The lineage of `member`; a new id (a renamed member) joins the latest
+    /// lineage of its job and node, and is remembered there.
+    fn of(&mut self, member: &MemberId) -> usize {
+        if let Some(l) = self.of.get(member) {
+            return *l;
+        }
+        match self.current.get(&(member.job.clone(), member.node)) {
+            Some(l) => {
+                let l = *l;
+                self.of.insert(member.clone(), l);
+                l
+            }
+            None => self.register(member),
+        }
+    }
 }
 
 /// `state-agrees`: members that completed a round in the same view hold
