@@ -123,7 +123,7 @@ fn human_account_ends_with_the_verdict_and_the_replay_command() {
     for section in [
         "faults",
         "membership changes",
-        "ACK rounds completed",
+        "last ACK round completed",
         "checks",
         "job-kill db@n3",
         "left db@n3 (job-lost)",
@@ -348,11 +348,12 @@ fn json_reports_protocol_outcomes() {
         assert!(["commit", "abort", "in-doubt"].contains(&o["outcome"].as_str().expect("outcome")));
         assert!(o["rounds"].as_u64().is_some());
     }
-    // Transaction 0 commits at db@n1 after its two rounds.
+    // Transaction 3 commits at db@n1 after its two rounds.
     let first = outcomes
         .iter()
-        .find(|o| o["member"] == "db@n1" && o["instance"] == 0)
-        .expect("db@n1 decided transaction 0");
+        .find(|o| o["member"] == "db@n1" && o["instance"] == 3)
+        .expect("db@n1 decided transaction 3");
+    assert_eq!(first["proposer"], "db@n0");
     assert_eq!(first["outcome"], "commit");
     assert_eq!(first["rounds"], 2);
     let names: Vec<&str> = v["checks"]

@@ -74,12 +74,16 @@ pub use driver::{
 };
 pub use group_state::{GroupState, StateAck};
 pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT};
+/// The engine's names for members and views, re-exported so that a
+/// protocol crate needs no other vigil dependency.
+pub use vigil_engine::{
+    Incarnation, LeaveReason, MemberId, MembershipChange, Name, NodeId, ViewId,
+};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use vigil_engine::{MemberId, MembershipChange, ViewId};
 
 /// What a local step sees.
 #[derive(Debug)]
@@ -93,7 +97,8 @@ pub struct StepCtx<'a, A> {
     /// The current view's id.
     pub view_id: ViewId,
     /// The ACKs of the round just completed, by sender: those of the members
-    /// of the current view (empty before the first round). A member of the
+    /// of the current view, this member's own included (empty before the
+    /// first round). A member of the
     /// view may be missing if it skipped that round (it joined later and
     /// caught up, or it ran ahead while this member was not in its view).
     pub acks: &'a BTreeMap<MemberId, A>,

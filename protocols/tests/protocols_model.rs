@@ -133,35 +133,41 @@ proptest! {
     }
 }
 
-/// The checkers bite: each deliberately broken variant is caught.
+/// The checkers bite: each deliberately broken variant is caught, by the
+/// check it exists for.
 #[test]
 fn broken_variants_are_caught() {
-    let mut runner = proptest::test_runner::TestRunner::new(config());
-    let ops = proptest::collection::vec(op(true), 0..150);
-    let found = |broken: &dyn Fn(Vec<Op>) -> Vec<String>| {
-        let mut runner = proptest::test_runner::TestRunner::new(config());
-        runner
-            .run(&(1u16..5).prop_flat_map(|_| ops.clone()), |ops| {
-                let v = broken(ops);
-                prop_assert!(v.is_empty(), "{:?}", v);
-                Ok(())
-            })
-            .is_err()
+    let ops = (1u16..5, proptest::collection::vec(op(true), 0..150));
+    let found = |check: &str, broken: &dyn Fn(u16, Vec<Op>) -> Vec<String>| {
+        // A fixed number of cases, whatever PROPTEST_CASES says.
+        let mut config = config();
+        config.cases = 1000;
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let result = runner.run(&ops, |(size, ops)| {
+            let v = broken(size, ops);
+            prop_assert!(v.is_empty(), "{:?}", v);
+            Ok(())
+        });
+        match result {
+            Err(proptest::test_runner::TestError::Fail(reason, _)) => {
+                reason.message().contains(&format!("{check}:"))
+            }
+            _ => false,
+        }
     };
-    let _ = &mut runner;
     assert!(
-        found(&|ops| {
+        found("state-agrees", &|size, ops| {
             let mut p = GroupState::new(Some(10), 4);
             p.own_update_first = true;
-            run(3, ops, move || p.clone()).violations()
+            run(size, ops, move || p.clone()).violations()
         }),
         "state-agrees catches members applying updates in their own order"
     );
     assert!(
-        found(&|ops| {
+        found("atomic-commit", &|size, ops| {
             let mut p = TwoPhaseCommit::new(Some(TXS), 2);
             p.decide_without_missing_votes = true;
-            run(3, ops, move || p.clone()).violations()
+            run(size, ops, move || p.clone()).violations()
         }),
         "atomic-commit catches a coordinator that decides without the last vote"
     );

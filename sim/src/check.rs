@@ -1054,14 +1054,14 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
                     }
                 }
             }
-            let who = member
-                .as_ref()
-                .map_or("any member".to_string(), |m| m.to_string());
             if latest.is_empty() {
+                let who = member
+                    .as_ref()
+                    .map_or("no member".to_string(), |m| format!("{m} never"));
                 v.push(violation(
                     check,
                     None,
-                    format!("{who} never decided instance {instance} of {protocol} (expected {outcome})"),
+                    format!("{who} decided instance {instance} of {protocol} (expected {outcome})"),
                 ));
             }
             for ((m, thread), o) in latest {

@@ -87,6 +87,12 @@ pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
 /// [`main_with`] with the protocols of `registry`: a user's crate builds its
 /// own `vigil` binary, with its own protocols, from this.
 pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry) -> u8 {
+    // Replay commands name the binary that was run: a user's own binary
+    // knows protocols `vigil` does not.
+    let program = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map_or("vigil".to_string(), |n| n.to_string_lossy().into_owned());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -112,7 +118,7 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             json,
             trace,
             mutation,
-        } => run(registry, &file, seed, json, trace, mutation, io),
+        } => run(registry, &program, &file, seed, json, trace, mutation, io),
         Command::Sweep {
             file,
             seeds,
@@ -120,12 +126,16 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             jobs,
             json,
             mutation,
-        } => sweep(registry, &file, from, seeds, jobs, json, mutation, io),
+        } => sweep(
+            registry, &program, &file, from, seeds, jobs, json, mutation, io,
+        ),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     registry: &Registry,
+    program: &str,
     file: &Path,
     seed: Option<u64>,
     json: bool,
@@ -144,7 +154,7 @@ fn run(
                     .map_or((None, None), |(l, c)| (Some(l), Some(c)));
                 let error = serde_json::json!({
                     "verdict": "error",
-                    "error": {"message": e.message(), "file": file.display().to_string(), "line": line, "column": column},
+                    "error": {"message": e.message(), "file": file.display().to_string(), "line": line, "column": column, "help": e.help_text()},
                 });
                 let _ = writeln!(io.stdout, "{error}");
             }
@@ -162,6 +172,7 @@ fn run(
         out: &out,
         checks: &checks,
         mutation,
+        program,
     };
     let written = if json {
         let mut value = report.json();
@@ -201,6 +212,7 @@ struct Failure {
 #[allow(clippy::too_many_arguments)]
 fn sweep(
     registry: &Registry,
+    program: &str,
     file: &Path,
     from: u64,
     seeds: u64,
@@ -264,7 +276,7 @@ fn sweep(
     failures.sort_by_key(|f| f.seed);
     let name = file.display().to_string();
     let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-    let replay = |seed: u64| format!("vigil run {name} --seed {seed}{flag}");
+    let replay = |seed: u64| format!("{program} run {name} --seed {seed}{flag}");
     let passed = seeds - failures.len() as u64;
     let written = if json {
         let list: Vec<serde_json::Value> = failures

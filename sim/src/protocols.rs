@@ -139,6 +139,9 @@ pub struct ProtocolDef {
     pub options: Vec<OptionSpec>,
     /// The outcomes it decides, if it names them (checked in expectations).
     pub outcomes: Option<Vec<String>>,
+    /// The option without which it decides nothing (`rounds` for barrier):
+    /// a `protocol-outcome` expectation needs a job that sets it.
+    pub decides_with: Option<String>,
     make: Factory,
 }
 
@@ -270,6 +273,7 @@ impl Registry {
                 p
             },
         );
+        r.set_decides_with("group-state", "updates");
         r
     }
 
@@ -282,6 +286,13 @@ impl Registry {
         options: &[OptionSpec],
         make: impl Fn(&Setup<'_>) -> P + Send + Sync + 'static,
     ) -> &mut Registry {
+        for o in options {
+            assert!(
+                !crate::scenario::JOB_KEYS.contains(&o.key),
+                "protocol `{name}`: option `{}` is a [[job]] key and could never be set",
+                o.key
+            );
+        }
         let factory: Factory =
             Arc::new(move |setup, me| Box::new(RoundDriver::new(make(setup), me)));
         self.defs.insert(
@@ -291,9 +302,19 @@ impl Registry {
                 summary: summary.to_string(),
                 options: options.to_vec(),
                 outcomes: None,
+                decides_with: None,
                 make: factory,
             },
         );
+        self
+    }
+
+    /// Declares that protocol `name` decides nothing unless option `key` is
+    /// set, so that expectations that could never pass are rejected.
+    pub fn set_decides_with(&mut self, name: &str, key: &str) -> &mut Registry {
+        if let Some(def) = self.defs.get_mut(name) {
+            def.decides_with = Some(key.to_string());
+        }
         self
     }
 

@@ -18,6 +18,9 @@ pub struct Report<'a> {
     pub checks: &'a [CheckResult],
     /// The deliberately broken variant the run used, if any.
     pub mutation: Option<Mutation>,
+    /// The command that replays runs: `vigil`, or a user's own binary with
+    /// its own protocols.
+    pub program: &'a str,
 }
 
 /// The latest outcome of one protocol instance at one member.
@@ -43,7 +46,8 @@ impl Report<'_> {
             .mutation
             .map_or(String::new(), |m| format!(" --mutation {}", m.name()));
         format!(
-            "vigil run {} --seed {}{mutation}",
+            "{} run {} --seed {}{mutation}",
+            self.program,
             shell_quote(self.file),
             self.out.seed
         )
@@ -272,7 +276,7 @@ impl Report<'_> {
                 what.join("; ")
             );
         }
-        let _ = writeln!(s, "\n{}", paint("1", "ACK rounds completed"));
+        let _ = writeln!(s, "\n{}", paint("1", "last ACK round completed"));
         let rounds = self.rounds();
         if rounds.is_empty() {
             let _ = writeln!(s, "  (none)");

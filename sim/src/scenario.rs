@@ -93,6 +93,7 @@ use crate::protocols::{Options, Registry};
 
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
+pub use raw::JOB_KEYS;
 
 /// Parses and validates the scenario in `text`; `file_name` is only used in
 /// error reports.

@@ -167,6 +167,18 @@ pub fn check_run_in(
     seed: u64,
     mutation: Option<world::Mutation>,
 ) -> Result<(), String> {
+    check_run_as("vigil", registry, scenario, seed, mutation)
+}
+
+/// [`check_run_in`], naming `program` (a user's own binary, with its own
+/// protocols) in the replay command.
+pub fn check_run_as(
+    program: &str,
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<world::Mutation>,
+) -> Result<(), String> {
     let out = world::run_with(registry, scenario, seed, mutation);
     let checks = check::check(&out, scenario, &world::engine_config(scenario));
     let violations: Vec<String> = checks
@@ -180,7 +192,7 @@ pub fn check_run_in(
     }
     let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
     Err(format!(
-        "{} check(s) failed:\n{}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  vigil run failing.toml --seed {seed}{flag}\n",
+        "{} check(s) failed:\n{}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {program} run failing.toml --seed {seed}{flag}\n",
         checks.iter().filter(|c| !c.violations.is_empty()).count(),
         violations.join("\n"),
         scenario.to_toml()
@@ -213,6 +225,8 @@ pub struct Harness {
     pub bounds: Bounds,
     pub mutation: Option<world::Mutation>,
     pub config: ProptestConfig,
+    /// The binary the replay command names (default `vigil`).
+    pub program: String,
 }
 
 /// What a failed property run returns: the minimal schedule and its seed.
@@ -233,6 +247,7 @@ impl Harness {
             },
             base,
             mutation: None,
+            program: "vigil".to_string(),
             config: ProptestConfig {
                 cases: 256,
                 rng_seed: proptest::test_runner::RngSeed::Fixed(0x7157_2026),
@@ -244,6 +259,12 @@ impl Harness {
     /// With the protocols of `registry` (a user's own among them).
     pub fn registry(mut self, registry: Registry) -> Harness {
         self.registry = registry;
+        self
+    }
+    /// The binary that replays a failure: your own, if it registers your
+    /// protocols (`cargo run -p my-crate --`, say).
+    pub fn program(mut self, program: &str) -> Harness {
+        self.program = program.to_string();
         self
     }
     pub fn cases(mut self, cases: u32) -> Harness {
@@ -266,11 +287,30 @@ impl Harness {
     /// Checks one schedule under one seed.
     pub fn check(&self, faults: Vec<Fault>, seed: u64) -> Result<(), TestCaseError> {
         let scenario = with_faults(&self.base, faults);
-        check_run_in(&self.registry, &scenario, seed, self.mutation).map_err(TestCaseError::fail)
+        check_run_as(
+            &self.program,
+            &self.registry,
+            &scenario,
+            seed,
+            self.mutation,
+        )
+        .map_err(TestCaseError::fail)
     }
     /// Runs the property; `Err` holds the minimal failing schedule and seed,
     /// and its message the scenario file and replay command.
+    ///
+    /// # Panics
+    /// If a job of the base scenario runs a protocol the harness's registry
+    /// does not know (give yours with [`Harness::registry`]).
     pub fn run(&self) -> Result<(), HarnessError> {
+        for job in &self.base.jobs {
+            assert!(
+                self.registry.get(&job.protocol).is_some(),
+                "job `{}` runs protocol `{}`, which this harness's registry does not know: add `.registry(your_registry)`",
+                job.name,
+                job.protocol
+            );
+        }
         let mut runner = TestRunner::new(self.config.clone());
         runner.run(&self.strategy(), |(faults, seed)| self.check(faults, seed))
     }

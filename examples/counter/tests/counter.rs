@@ -43,7 +43,11 @@ fn counter_survives_random_fault_schedules() {
     .expect("the example parses");
     let mut base = vigil_sim::schedule::with_faults(&base, Vec::new());
     base.duration = std::time::Duration::from_secs(12);
-    if let Err(e) = Harness::new(base).registry(registry()).cases(64).run() {
+    let harness = Harness::new(base)
+        .registry(registry())
+        .program("cargo run -p vigil-example-counter --")
+        .cases(64);
+    if let Err(e) = harness.run() {
         panic!("{e}");
     }
 }

@@ -136,6 +136,11 @@ pub(super) fn from_toml(error: &toml::de::Error, source: &str) -> ScenarioError 
         Some(rest) => format!("unknown key{rest}"),
         None => message.to_owned(),
     };
+    // serde's type names mean nothing to someone writing TOML.
+    let message = message
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected u64", "expected a whole number of 0 or more");
     let mut result = ScenarioError::new(message);
     if let Some(span) = error.span() {
         let text = source.get(span.clone()).unwrap_or("");

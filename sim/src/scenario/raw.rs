@@ -200,7 +200,7 @@ struct RawKeys {
 }
 
 /// The keys a `[[job]]` table takes for itself; any other is a protocol option.
-pub(super) const JOB_KEYS: &[&str] = &[
+pub const JOB_KEYS: &[&str] = &[
     "name",
     "group",
     "nodes",

@@ -806,7 +806,11 @@ fn an_option_of_the_wrong_type_points_at_its_value() {
 fn jobs_of_one_group_must_agree_on_options() {
     let text = base_with("protocol = \"two-phase-commit\"\ntransactions = 5\n[[job]]\nname = \"web\"\ngroup = \"g\"\nprotocol = \"two-phase-commit\"\n");
     let e = parse("t.toml", &text).expect_err("disagreeing options");
-    assert!(e.message().contains("other options"), "{}", e.message());
+    assert!(
+        e.message().contains("job `web` leaves `transactions` unset but job `db` of the same group `g` (line 7) sets `transactions = 5`"),
+        "{}",
+        e.message()
+    );
 }
 
 #[test]

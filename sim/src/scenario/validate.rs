@@ -442,12 +442,39 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
                 .at(span));
             }
             if other.options != validated.options {
-                let span = j.protocol.as_ref().map_or(job.span(), Spanned::span);
+                // Name the first option that differs, and point at it.
+                let keys: std::collections::BTreeSet<&String> = other
+                    .options
+                    .0
+                    .keys()
+                    .chain(validated.options.0.keys())
+                    .collect();
+                let key = keys
+                    .into_iter()
+                    .find(|k| other.options.0.get(*k) != validated.options.0.get(*k))
+                    .expect("the options differ");
+                let shown = |job: &Job| match job.options.0.get(key) {
+                    Some(v) => format!("sets `{key} = {v}`"),
+                    None => format!("leaves `{key}` unset"),
+                };
+                let span = ctx
+                    .extras
+                    .get(index)
+                    .and_then(|e| e.iter().find(|x| x.key == *key))
+                    .map(|x| x.value_span.clone())
+                    .or_else(|| j.protocol.as_ref().map(Spanned::span))
+                    .unwrap_or(job.span());
+                let other_line = job_lines.get(&other.name).copied().unwrap_or(0);
                 return Err(ScenarioError::new(format!(
-                    "job `{}` gives protocol `{}` other options than job `{}` of the same group `{}`: the members of a group must run the same protocol instance",
-                    validated.name, validated.protocol, other.name, validated.group
+                    "job `{}` {} but job `{}` of the same group `{}` (line {other_line}) {}: the members of a group run one protocol with one set of options",
+                    validated.name,
+                    shown(&validated),
+                    other.name,
+                    validated.group,
+                    shown(other)
                 ))
-                .at(span));
+                .at(span)
+                .help("write the same options under every job of the group"));
             }
             if other.work_threads != validated.work_threads {
                 let span = j.work_threads.as_ref().map_or(job.span(), Spanned::span);
