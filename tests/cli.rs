@@ -419,3 +419,63 @@ fn an_unknown_mutation_is_bad_input() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("unknown mutation `nope`"), "{}", o.stderr);
 }
+
+/// A panic inside the simulation (here: a protocol factory that panics) is
+/// a failed run with its replay command, in `run` and in `sweep`; it never
+/// hangs a sweep.
+#[test]
+fn a_panic_in_the_simulation_is_a_failed_run() {
+    let mut registry = vigil_sim::protocols::Registry::builtin();
+    registry.register(
+        "explodes",
+        "panics when made",
+        &[],
+        |_| -> vigil_protocols::Barrier { panic!("boom") },
+    );
+    let path = temp_file(
+        "explodes.toml",
+        "name = \"x\"\nduration = \"2s\"\n[cluster]\nnodes = 2\n[[job]]\nname = \"db\"\ngroup = \"g\"\nprotocol = \"explodes\"\n",
+    );
+    let file = path.display().to_string();
+    let call = |args: &[&str]| {
+        let mut argv = vec!["my-vigil".to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = vigil_sim::cli::main_with_registry(
+            &argv,
+            &mut vigil_sim::cli::Io {
+                stdout: &mut out,
+                stderr: &mut err,
+                color_stdout: false,
+                color_stderr: false,
+            },
+            &registry,
+        );
+        (
+            code,
+            String::from_utf8(out).expect("utf-8"),
+            String::from_utf8(err).expect("utf-8"),
+        )
+    };
+    let (code, _, err) = call(&["run", &file, "--seed", "4"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the simulation panicked"), "{err}");
+    assert!(err.contains("boom"), "{err}");
+    assert!(
+        err.contains(&format!("my-vigil run {file} --seed 4")),
+        "{err}"
+    );
+    let (code, out, _) = call(&["run", &file, "--json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["verdict"], "fail");
+    assert_eq!(v["violations"][0]["check"], "no-panic");
+    let (code, out, _) = call(&["sweep", &file, "--seeds", "3", "--jobs", "2", "--json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["failed"], 3);
+    assert_eq!(
+        v["failures"][0]["replay"],
+        format!("my-vigil run {file} --seed 1")
+    );
+}

@@ -7,6 +7,7 @@ use vigil_tests::{load, run, scenario_files, seeds};
 /// keeps this list complete.
 const EXAMPLES: &[&str] = &[
     "delay-loss-no-false-removal",
+    "gather-suspect-below-candidate",
     "group-state",
     "group-state-partition",
     "isolated-leader-panic",
@@ -74,6 +75,7 @@ examples! {
     two_groups => "two-groups",
     two_phase_commit => "two-phase-commit",
     two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
+    gather_suspect_below_candidate => "gather-suspect-below-candidate",
     group_state => "group-state",
     group_state_partition => "group-state-partition",
     work_thread_error => "work-thread-error",

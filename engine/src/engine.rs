@@ -777,7 +777,13 @@ impl<P: Clone> Engine<P> {
                     .find(|n| !suspects.contains(n))
                     .expect("self is heard");
                 if candidate == self.me {
-                    Action::Install(std::mem::take(heard))
+                    // Every node heard below us is a suspect (we are the
+                    // lowest that is not): it stays out of the view, or it
+                    // would be its leader. It comes back as a new
+                    // incarnation if it is alive.
+                    let mut members = std::mem::take(heard);
+                    members.retain(|n, _| !suspects.contains(n));
+                    Action::Install(members)
                 } else {
                     Action::Await(candidate, std::mem::take(suspects))
                 }

@@ -162,7 +162,26 @@ fn run(
         }
     };
     let seed = seed.or(scenario.seed).unwrap_or(0);
-    let out = world::run_with(registry, &scenario, seed, mutation);
+    let out = match world::run_caught(registry, &scenario, seed, mutation) {
+        Ok(out) => out,
+        Err(panic) => {
+            let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+            let replay = format!("{program} run {} --seed {seed}{flag}", file.display());
+            let _ = writeln!(
+                io.stderr,
+                "error: the simulation panicked (a bug in vigil, or in protocol code outside a step): {panic}\nreplay: {replay}"
+            );
+            if json {
+                let value = serde_json::json!({
+                    "scenario": scenario.name, "file": file.display().to_string(), "seed": seed,
+                    "verdict": "fail", "replay": replay,
+                    "violations": [{"check": "no-panic", "message": panic, "at_ms": null}],
+                });
+                let _ = writeln!(io.stdout, "{value}");
+            }
+            return 1;
+        }
+    };
     let cfg = world::engine_config(&scenario);
     let checks = check::check(&out, &scenario, &cfg);
     let file_name = file.display().to_string();
@@ -245,11 +264,18 @@ fn sweep(
                     return;
                 }
                 let seed = from.saturating_add(i);
-                let out = world::run_with(registry, &scenario, seed, mutation);
-                let violations: Vec<check::Violation> = check::check(&out, &scenario, &cfg)
-                    .into_iter()
-                    .flat_map(|c| c.violations)
-                    .collect();
+                let violations: Vec<check::Violation> =
+                    match world::run_caught(registry, &scenario, seed, mutation) {
+                        Ok(out) => check::check(&out, &scenario, &cfg)
+                            .into_iter()
+                            .flat_map(|c| c.violations)
+                            .collect(),
+                        Err(panic) => vec![check::Violation {
+                            check: "no-panic".into(),
+                            message: format!("the simulation panicked: {panic}"),
+                            at: None,
+                        }],
+                    };
                 if !violations.is_empty() {
                     failures
                         .lock()

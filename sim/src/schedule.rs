@@ -179,7 +179,16 @@ pub fn check_run_as(
     seed: u64,
     mutation: Option<world::Mutation>,
 ) -> Result<(), String> {
-    let out = world::run_with(registry, scenario, seed, mutation);
+    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+    let out = match world::run_caught(registry, scenario, seed, mutation) {
+        Ok(out) => out,
+        Err(panic) => {
+            return Err(format!(
+                "the simulation panicked: {panic}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {program} run failing.toml --seed {seed}{flag}\n",
+                scenario.to_toml()
+            ))
+        }
+    };
     let checks = check::check(&out, scenario, &world::engine_config(scenario));
     let violations: Vec<String> = checks
         .iter()
@@ -190,7 +199,6 @@ pub fn check_run_as(
     if violations.is_empty() {
         return Ok(());
     }
-    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
     Err(format!(
         "{} check(s) failed:\n{}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {program} run failing.toml --seed {seed}{flag}\n",
         checks.iter().filter(|c| !c.violations.is_empty()).count(),

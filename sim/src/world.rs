@@ -258,6 +258,27 @@ fn quiet_injected_panics() {
     });
 }
 
+/// [`run_with`], with a panic inside the simulation (a bug in vigil or in a
+/// protocol's code outside its steps) caught and returned as its message,
+/// so that one bad seed cannot take a sweep down.
+pub fn run_caught(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+) -> Result<RunOutput, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_with(registry, scenario, seed, mutation)
+    }))
+    .map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".to_string())
+    })
+}
+
 /// Runs `scenario` under `seed` to its end.
 pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
     run_mutated(scenario, seed, None)
