@@ -35,6 +35,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How many of its latest decisions each ACK relays.
 const RELAYED: usize = 4;
 
+/// How many transactions back a member remembers (what it voted on, what
+/// it knows): a relay about an older one is too late to matter.
+const REMEMBERED: u64 = 64;
+
 /// The outcome of a member that cannot know the decision.
 pub const IN_DOUBT: &str = "in-doubt";
 
@@ -265,6 +269,12 @@ impl Protocol for TwoPhaseCommit {
         // odd rounds decide it: every member that reads the round number
         // agrees on both.
         let tx = (ctx.round - 2) / 2;
+        // Forget what is too old to matter, so a long run stays cheap.
+        if let Some(floor) = tx.checked_sub(REMEMBERED) {
+            self.known.retain(|(t, _), _| *t >= floor);
+            self.voted.retain(|(t, _), _| *t >= floor);
+            self.recorded.retain(|(t, _)| *t >= floor);
+        }
         if ctx.round % 2 == 1 {
             let msg = match &self.pending {
                 Pending::Deciding { tx, proposal, .. } => TpcMsg::Decide {
