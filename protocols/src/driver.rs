@@ -3,7 +3,7 @@
 use crate::{Decision, OnViewChange, Protocol, Step, StepCtx};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use vigil_engine::{MemberId, MembershipChange, ViewId};
 
@@ -11,21 +11,39 @@ use vigil_engine::{MemberId, MembershipChange, ViewId};
 /// further ahead than this is not waiting for us, so its ACKs can go.
 pub const ROUNDS_AHEAD_MAX: u64 = 1024;
 
-/// A member two or more rounds ahead of us completed a round without us:
-/// we were not in its view then. Its ACK for our round is not waited for
-/// (it may never be sent again).
-pub const HISTORY_ROUNDS: u64 = 2;
+/// How many of its own past ACKs a member keeps, to answer members that
+/// ask about a round they missed.
+pub const HISTORY_ROUNDS: u64 = 1024;
 
-/// What goes on the wire for one ACK: the ACK, and the sender's previous
-/// ACK with its round. The previous ACK lets a member that missed it (it
-/// arrived before the receiver's view held the sender, and was dropped)
-/// still read it, and tells it which rounds the sender skipped.
+/// What goes on the wire for one round of one member: its ACK (or `None`:
+/// "I never ACKed this round", the answer to a member that asked about a
+/// round this one skipped), and its previous ACK with its round. The
+/// previous ACK lets a member that missed it still read it, and tells which
+/// rounds the sender skipped in between.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(bound = "A: Serialize + DeserializeOwned")]
 pub struct WireAck<A> {
-    pub ack: A,
+    pub ack: Sent<A>,
     #[serde(default)]
     pub prev: Option<(u64, A)>,
+    /// An answer to a member that asked (or was behind): never answered in
+    /// turn, so two members cannot keep answering each other.
+    #[serde(default)]
+    pub answer: bool,
+    /// The round the sender is in (an answer is about an earlier one): a
+    /// member that joined catches up to it.
+    #[serde(default)]
+    pub current: u64,
+}
+
+/// What a member sent for a round. (An enum rather than an `Option`: with a
+/// unit ACK type, JSON could not tell `Some(())` from `None`.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "A: Serialize + DeserializeOwned")]
+pub enum Sent<A> {
+    Ack(A),
+    /// It never ACKed that round.
+    Skipped,
 }
 
 impl<A: Serialize + DeserializeOwned> WireAck<A> {
@@ -88,17 +106,20 @@ pub struct RoundDriver<P: Protocol> {
     stepped_in: Option<ViewId>,
     /// The round this member is in (0 before the first step).
     round: u64,
-    /// Our last ACK (round, payload) and its serialized wire form.
-    last_sent: Option<(u64, P::Ack)>,
-    my_wire: Option<Arc<[u8]>>,
+    /// Our own ACKs of the last [`HISTORY_ROUNDS`] rounds, by round.
+    history: BTreeMap<u64, P::Ack>,
     acks: BTreeMap<u64, BTreeMap<MemberId, P::Ack>>,
     /// The ACKs the last step read, for a restarted round.
     last_read: Read<P::Ack>,
     /// The highest round each member has ACKed.
     latest: BTreeMap<MemberId, u64>,
+    /// The highest round each member said it was in.
+    reported: BTreeMap<MemberId, u64>,
     /// For each member, the rounds its latest ACK says it skipped: the open
     /// interval between its previous ACK's round and its latest.
     gap: BTreeMap<MemberId, (u64, u64)>,
+    /// Members that answered, about a round, that they never ACKed it.
+    skipped: BTreeMap<u64, BTreeSet<MemberId>>,
     completed: u64,
     malformed: u64,
     restarting: bool,
@@ -118,12 +139,13 @@ impl<P: Protocol> RoundDriver<P> {
             view_id: ViewId(0),
             stepped_in: None,
             round: 0,
-            last_sent: None,
-            my_wire: None,
+            history: BTreeMap::new(),
             acks: BTreeMap::new(),
             last_read: (0, BTreeMap::new(), BTreeMap::new()),
             latest: BTreeMap::new(),
+            reported: BTreeMap::new(),
             gap: BTreeMap::new(),
+            skipped: BTreeMap::new(),
             completed: 0,
             malformed: 0,
             restarting: false,
@@ -157,9 +179,11 @@ impl<P: Protocol> RoundDriver<P> {
         }
         match self.protocol.on_view_change(change) {
             OnViewChange::Continue => {
-                // Members that just joined never saw our ACK: send it again.
-                let wire = self.my_wire.clone()?;
-                (!change.joined.is_empty()).then_some(Next::Send {
+                // Our current ACK again, sent in the new view: members that
+                // just joined never saw it, and members behind us may only
+                // skip rounds on the word of an ACK sent in their view.
+                let wire = self.current_wire()?;
+                Some(Next::Send {
                     round: self.round,
                     payload: wire,
                 })
@@ -173,10 +197,17 @@ impl<P: Protocol> RoundDriver<P> {
         }
     }
 
-    /// An ACK arrived (the member's own included). If it comes from a
-    /// member of the view that is behind us, the answer is our own current
-    /// ACK, sent to that member alone: it may have missed it while its view
-    /// did not hold us yet, and it cannot finish its round without it.
+    /// An ACK arrived (the member's own included). The answer, if any, goes
+    /// to the sender alone:
+    /// - to a member of the view that is behind us, our ACK for *its* round
+    ///   (or word that we skipped it): it may have missed it while its view
+    ///   did not hold us, and it cannot finish its round without it;
+    /// - to a member of the view that is ahead of us while we still lack its
+    ///   ACK for our round, our current ACK, which it answers in turn.
+    ///
+    /// So a missing ACK is always fetched, never guessed: every member that
+    /// completes a round reads, for each member of its view, that member's
+    /// ACK if it sent one.
     pub fn on_ack(
         &mut self,
         from: MemberId,
@@ -194,19 +225,21 @@ impl<P: Protocol> RoundDriver<P> {
         round: u64,
         payload: &[u8],
     ) -> Option<(MemberId, u64, Arc<[u8]>)> {
-        if round < self.round {
-            let behind = from != self.me && self.view.contains(&from);
-            return behind
-                .then(|| self.my_wire.clone().map(|ack| (from, self.round, ack)))
-                .flatten();
-        }
-        if round > self.round + ROUNDS_AHEAD_MAX {
-            return None;
-        }
         let Some(wire) = WireAck::<P::Ack>::decode(payload) else {
             self.malformed += 1;
             return None;
         };
+        let reported = self.reported.entry(from.clone()).or_insert(0);
+        *reported = (*reported).max(wire.current).max(round);
+        // Answers are never answered: two members cannot keep answering
+        // each other.
+        let peer = from != self.me && self.view.contains(&from) && !wire.answer;
+        if round < self.round {
+            return (peer && !self.history.is_empty()).then(|| (from, round, self.wire_for(round)));
+        }
+        if round > self.round + ROUNDS_AHEAD_MAX {
+            return None;
+        }
         let latest = self.latest.entry(from.clone()).or_insert(0);
         if round >= *latest {
             *latest = round;
@@ -222,8 +255,50 @@ impl<P: Protocol> RoundDriver<P> {
                     .or_insert(prev);
             }
         }
-        self.acks.entry(round).or_default().insert(from, wire.ack);
-        None
+        match wire.ack {
+            Sent::Ack(ack) => {
+                self.acks
+                    .entry(round)
+                    .or_default()
+                    .insert(from.clone(), ack);
+            }
+            Sent::Skipped => {
+                self.skipped.entry(round).or_default().insert(from.clone());
+            }
+        }
+        // Ahead of us, and we still lack its ACK for our round: ask.
+        let ask = peer && round > self.round && self.round > 0 && !self.settled(&from);
+        ask.then(|| (from, self.round, self.wire(self.round, false)))
+    }
+
+    /// Our answer about `round`: our ACK for it (or word that we skipped it).
+    fn wire_for(&self, round: u64) -> Arc<[u8]> {
+        self.wire(round, true)
+    }
+
+    /// Our ACK for `round` as it goes on the wire (or word that we skipped
+    /// it), with the ACK before it.
+    fn wire(&self, round: u64, answer: bool) -> Arc<[u8]> {
+        WireAck {
+            ack: self
+                .history
+                .get(&round)
+                .cloned()
+                .map_or(Sent::Skipped, Sent::Ack),
+            prev: self
+                .history
+                .range(..round)
+                .next_back()
+                .map(|(r, a)| (*r, a.clone())),
+            answer,
+            current: self.round,
+        }
+        .encode()
+    }
+
+    /// Our current ACK as it goes on the wire now.
+    fn current_wire(&self) -> Option<Arc<[u8]>> {
+        (!self.history.is_empty()).then(|| self.wire(self.round, false))
     }
 
     /// Runs the local step that opens the next round.
@@ -238,20 +313,17 @@ impl<P: Protocol> RoundDriver<P> {
         self.complete
     }
 
-    /// Whether `member` no longer owes us an ACK for our round.
+    /// Whether `member` no longer owes us an ACK for our round: we hold it,
+    /// or we know it skipped the round (its answer says so, or its latest
+    /// ACK's previous one is from before our round).
     fn settled(&self, member: &MemberId) -> bool {
         let r = self.round;
-        if self.acks.get(&r).is_some_and(|a| a.contains_key(member)) {
-            return true;
-        }
-        let latest = self.latest.get(member).copied().unwrap_or(0);
-        if latest >= r + HISTORY_ROUNDS {
-            return true;
-        }
-        // Its latest ACK says it never ACKed our round (it caught up past it).
-        self.gap
-            .get(member)
-            .is_some_and(|(prev, last)| *prev < r && r < *last)
+        self.acks.get(&r).is_some_and(|a| a.contains_key(member))
+            || self.skipped.get(&r).is_some_and(|s| s.contains(member))
+            || self
+                .gap
+                .get(member)
+                .is_some_and(|(prev, last)| *prev < r && r < *last)
     }
 
     fn refresh(&mut self) {
@@ -306,7 +378,7 @@ impl<P: Protocol> RoundDriver<P> {
                 .view
                 .iter()
                 .filter(|m| **m != self.me)
-                .filter_map(|m| self.latest.get(m));
+                .filter_map(|m| self.reported.get(m));
             if let Some(min) = others.min() {
                 next = next.max(*min);
             }
@@ -321,6 +393,7 @@ impl<P: Protocol> RoundDriver<P> {
             self.last_read = (self.round, read, left);
         }
         self.acks = self.acks.split_off(&next);
+        self.skipped = self.skipped.split_off(&next);
         let view_changed = self.stepped_in.is_some_and(|v| v != self.view_id);
         self.stepped_in = Some(self.view_id);
         let step = self.protocol.step(StepCtx {
@@ -343,14 +416,12 @@ impl<P: Protocol> RoundDriver<P> {
         }
         match step {
             Step::Ack(ack) => {
-                let wire = WireAck {
-                    ack: ack.clone(),
-                    prev: self.last_sent.take(),
+                self.history.insert(next, ack);
+                if let Some(floor) = next.checked_sub(HISTORY_ROUNDS) {
+                    self.history = self.history.split_off(&floor);
                 }
-                .encode();
                 self.round = next;
-                self.last_sent = Some((next, ack));
-                self.my_wire = Some(wire.clone());
+                let wire = self.wire(next, false);
                 Next::Send {
                     round: next,
                     payload: wire,
@@ -457,7 +528,14 @@ mod tests {
         }
     }
     fn wire(v: u64, prev: Option<(u64, u64)>) -> Vec<u8> {
-        WireAck { ack: v, prev }.encode().to_vec()
+        WireAck {
+            ack: Sent::Ack(v),
+            prev,
+            answer: false,
+            current: 0,
+        }
+        .encode()
+        .to_vec()
     }
 
     /// Records what each step saw; restarts or aborts on a view change.
@@ -543,7 +621,13 @@ mod tests {
         let _ = d.on_ack(m(0), 1, &payload);
         let _ = d.on_ack(m(1), 1, &wire(11, None));
         let _ = d.on_ack(m(2), 1, &wire(12, None));
-        assert_eq!(d.on_view(&view(2, &[0, 1], &[2])), None);
+        assert!(
+            matches!(
+                d.on_view(&view(2, &[0, 1], &[2])),
+                Some(Next::Send { round: 1, .. })
+            ),
+            "our ACK again, in the new view"
+        );
         let _ = d.step();
         let seen = &d.protocol().seen[1];
         assert_eq!(seen.1, vec![10, 11], "the view's ACKs");
@@ -566,6 +650,74 @@ mod tests {
         assert!(d.round_complete());
         let _ = d.step();
         assert_eq!(d.protocol().seen[1].1, vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn a_member_ahead_is_asked_for_the_ack_we_lack_and_answers() {
+        // db@n0 is in round 1 and lost db@n2's round-1 ACK.
+        let mut d = probe(OnViewChange::Continue);
+        let Next::Send { payload, .. } = d.step() else {
+            panic!()
+        };
+        let _ = d.on_ack(m(0), 1, &payload);
+        let _ = d.on_ack(m(1), 1, &wire(11, None));
+        // db@n2 is three rounds ahead (it ran on while we were not in its
+        // view); its ACK says nothing about round 1: ask it.
+        let ask = d.on_ack(m(2), 4, &wire(42, Some((3, 32))));
+        assert!(
+            matches!(ask, Some((ref to, 1, _)) if *to == m(2)),
+            "{ask:?}"
+        );
+        assert!(!d.round_complete(), "not guessed");
+        // Its answer: its round-1 ACK from its history.
+        let mut n2 = RoundDriver::new(
+            Probe {
+                on_change: OnViewChange::Continue,
+                seen: vec![],
+            },
+            m(2),
+        );
+        n2.on_view(&MembershipChange {
+            me: m(2),
+            ..view(1, &[0, 1, 2], &[])
+        });
+        for r in 1..=4 {
+            let Next::Send { payload, .. } = n2.step() else {
+                panic!()
+            };
+            for who in [0, 1, 2] {
+                let _ = n2.on_ack(m(who), r, &payload);
+            }
+        }
+        let (_, round, answer) = n2
+            .on_ack(m(0), 1, &ask.expect("asked").2)
+            .expect("an answer");
+        assert_eq!(round, 1);
+        assert_eq!(d.on_ack(m(2), round, &answer), None);
+        assert!(d.round_complete());
+        let _ = d.step();
+        assert_eq!(d.protocol().seen[1].1, vec![10, 11, 12], "its real ACK");
+    }
+
+    #[test]
+    fn a_member_that_skipped_our_round_says_so() {
+        let mut d = probe(OnViewChange::Continue);
+        let Next::Send { payload, .. } = d.step() else {
+            panic!()
+        };
+        let _ = d.on_ack(m(0), 1, &payload);
+        let _ = d.on_ack(m(1), 1, &wire(11, None));
+        let answer = WireAck::<u64> {
+            ack: Sent::Skipped,
+            prev: None,
+            answer: true,
+            current: 0,
+        }
+        .encode();
+        let _ = d.on_ack(m(2), 1, &answer);
+        assert!(d.round_complete());
+        let _ = d.step();
+        assert_eq!(d.protocol().seen[1].1, vec![10, 11], "nothing from db@n2");
     }
 
     #[test]

@@ -70,7 +70,8 @@ mod two_phase;
 
 pub use barrier::Barrier;
 pub use driver::{
-    digest, Completion, ErasedDriver, Next, RoundDriver, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX,
+    digest, Completion, ErasedDriver, Next, RoundDriver, Sent, WireAck, HISTORY_ROUNDS,
+    ROUNDS_AHEAD_MAX,
 };
 pub use group_state::{GroupState, StateAck};
 pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT};

@@ -455,10 +455,12 @@ async fn work_thread(
                         .protocol_driver(&ctx.job, thread, change.me.clone())
                 });
                 match d.on_view(&change) {
-                    _ if finished => {}
+                    // A finished protocol still resends its last ACK in a
+                    // new view, for the members behind it.
                     Some(Next::Send { round, payload }) => {
                         send_ack(&ctx, thread, round, payload, Dest::View);
                     }
+                    _ if finished => {}
                     Some(Next::Restart) => force_step = true,
                     Some(Next::Done(outcome)) => {
                         ctx.world.record(TraceEvent::ProtocolDone {
