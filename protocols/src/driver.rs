@@ -123,6 +123,13 @@ pub struct RoundDriver<P: Protocol> {
     completed: u64,
     malformed: u64,
     restarting: bool,
+    /// The protocol is done: it will not send another ACK, so it answers
+    /// members in its last round too.
+    finished: bool,
+    /// Members that joined our view and have not heard from us since: our
+    /// ACK may have reached them before their view held us, and been
+    /// dropped. Their first ACK for our round is answered with ours.
+    joined_recently: BTreeSet<MemberId>,
     /// Whether every member of the view has ACKed `round`: kept up to date
     /// by every input, since the work thread asks after every message.
     complete: bool,
@@ -149,6 +156,8 @@ impl<P: Protocol> RoundDriver<P> {
             completed: 0,
             malformed: 0,
             restarting: false,
+            finished: false,
+            joined_recently: BTreeSet::new(),
             complete: false,
             decisions: Vec::new(),
             completion: None,
@@ -174,6 +183,9 @@ impl<P: Protocol> RoundDriver<P> {
         self.me = change.me.clone();
         self.view = change.members.clone();
         self.view_id = change.view;
+        self.joined_recently
+            .extend(change.joined.iter().filter(|m| **m != change.me).cloned());
+        self.joined_recently.retain(|m| change.members.contains(m));
         if self.round == 0 {
             return None;
         }
@@ -193,7 +205,10 @@ impl<P: Protocol> RoundDriver<P> {
                 self.restarting = true;
                 Some(Next::Restart)
             }
-            OnViewChange::Abort(outcome) => Some(Next::Done(outcome)),
+            OnViewChange::Abort(outcome) => {
+                self.finished = true;
+                Some(Next::Done(outcome))
+            }
         }
     }
 
@@ -265,6 +280,11 @@ impl<P: Protocol> RoundDriver<P> {
             Sent::Skipped => {
                 self.skipped.entry(round).or_default().insert(from.clone());
             }
+        }
+        // A member that just joined, in our round: it may have dropped our
+        // ACK before its view held us.
+        if peer && round == self.round && self.joined_recently.remove(&from) {
+            return (!self.history.is_empty()).then(|| (from, round, self.wire_for(round)));
         }
         // Ahead of us, and we still lack its ACK for our round: ask.
         let ask = peer && round > self.round && self.round > 0 && !self.settled(&from);
@@ -427,7 +447,10 @@ impl<P: Protocol> RoundDriver<P> {
                     payload: wire,
                 }
             }
-            Step::Done(outcome) => Next::Done(outcome),
+            Step::Done(outcome) => {
+                self.finished = true;
+                Next::Done(outcome)
+            }
             Step::Fault(err) => Next::Fault(err),
         }
     }

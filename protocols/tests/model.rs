@@ -55,6 +55,9 @@ struct Reference {
     /// The rounds each member's latest ACK says it skipped (open interval).
     gap: BTreeMap<u16, (u64, u64)>,
     round: u64,
+    /// Members that joined our view and have not had our ACK answered to
+    /// them since: their first ACK for our round gets ours.
+    joined_recently: BTreeSet<u16>,
 }
 
 impl Reference {
@@ -129,6 +132,7 @@ proptest! {
             left: prev.difference(members).map(|n| (member(*n), LeaveReason::Fault)).collect(),
         };
         driver.on_view(&change(view_id, &first, &BTreeSet::new()));
+        reference.joined_recently = first.iter().copied().filter(|m| *m != 0).collect();
         reference.view = first;
         for op in ops {
             match op {
@@ -141,11 +145,12 @@ proptest! {
                     // while we lack its ACK for ours: it gets our current one.
                     let behind = round < reference.round && peer;
                     reference.ack(from, round, prev);
-                    let ask = round > reference.round && reference.round > 0 && peer && !reference.settled(from);
-                    prop_assert_eq!(reply.is_some(), behind || ask, "behind {} ask {}", behind, ask);
+                    let joiner = !behind && peer && round == reference.round && reference.round > 0 && reference.joined_recently.remove(&from);
+                    let ask = !joiner && round > reference.round && reference.round > 0 && peer && !reference.settled(from);
+                    prop_assert_eq!(reply.is_some(), behind || joiner || ask, "behind {} joiner {} ask {}", behind, joiner, ask);
                     if let Some((to, r, _)) = &reply {
                         prop_assert_eq!(to, &member(from));
-                        prop_assert_eq!(*r, if behind { round } else { reference.round });
+                        prop_assert_eq!(*r, if behind || joiner { round } else { reference.round });
                     }
 
                 }
@@ -155,6 +160,8 @@ proptest! {
                     view_id += 1;
                     let prev = reference.view.clone();
                     driver.on_view(&change(view_id, &members, &prev));
+                    reference.joined_recently.extend(members.difference(&prev).filter(|m| **m != 0));
+                    reference.joined_recently.retain(|m| members.contains(m));
                     reference.view = members;
                 }
                 Op::Step => {
