@@ -137,6 +137,10 @@ pub struct Decision {
     /// be proposed more than once (two sides of a partition each run their
     /// own transaction 7). Agreement is checked per instance and proposal.
     pub proposal: Option<Proposal>,
+    /// Whether this is a decision the agreement check holds the member to.
+    /// `false` for a provisional word such as two-phase commit's
+    /// `in-doubt`, which a later decision may replace.
+    pub binding: bool,
 }
 
 /// Who proposed an instance, and in which view.
@@ -159,6 +163,7 @@ impl Decision {
             outcome: outcome.into(),
             rounds: 0,
             proposal: None,
+            binding: true,
         }
     }
 }

@@ -105,17 +105,7 @@ impl<P: Protocol> Group<P> {
         let first: Vec<MemberId> = (0..size.max(1)).map(member).collect();
         g.next_node = size.max(1);
         for m in &first {
-            let driver = RoundDriver::new((g.make)(m), m.clone());
-            g.members.insert(
-                m.clone(),
-                Member {
-                    driver,
-                    view: Vec::new(),
-                    pending_views: VecDeque::new(),
-                    done: false,
-                    started: 0,
-                },
-            );
+            g.add_member(m);
         }
         g.change_view(first);
         // Everybody starts from the first view.
@@ -124,6 +114,21 @@ impl<P: Protocol> Group<P> {
             g.install(&m);
         }
         g
+    }
+
+    /// A new member running a fresh instance, with no view yet.
+    fn add_member(&mut self, m: &MemberId) {
+        let driver = RoundDriver::new((self.make)(m), m.clone());
+        self.members.insert(
+            m.clone(),
+            Member {
+                driver,
+                view: Vec::new(),
+                pending_views: VecDeque::new(),
+                done: false,
+                started: 0,
+            },
+        );
     }
 
     fn live(&self) -> Vec<MemberId> {
@@ -301,17 +306,7 @@ impl<P: Protocol> Group<P> {
             Op::Join => {
                 let m = member(self.next_node);
                 self.next_node += 1;
-                let driver = RoundDriver::new((self.make)(&m), m.clone());
-                self.members.insert(
-                    m.clone(),
-                    Member {
-                        driver,
-                        view: Vec::new(),
-                        pending_views: VecDeque::new(),
-                        done: false,
-                        started: 0,
-                    },
-                );
+                self.add_member(&m);
                 let mut members = self.live();
                 members.push(m);
                 members.sort();
@@ -397,7 +392,7 @@ impl<P: Protocol> Group<P> {
             let mut first: BTreeMap<(u64, Option<crate::Proposal>), (MemberId, String)> =
                 BTreeMap::new();
             for (m, d) in &self.decisions {
-                if d.outcome == crate::two_phase::IN_DOUBT {
+                if !d.binding {
                     continue;
                 }
                 let key = (d.instance, d.proposal.clone());

@@ -144,6 +144,7 @@ impl TwoPhaseCommit {
                     outcome: outcome.to_string(),
                     rounds: ctx.round.saturating_sub(*vote_round).max(1),
                     proposal: Some(p.clone()),
+                    binding: true,
                 });
             }
         }
@@ -255,6 +256,7 @@ impl Protocol for TwoPhaseCommit {
                         outcome: IN_DOUBT.to_string(),
                         rounds: ctx.round.saturating_sub(vote_round),
                         proposal: Some(proposal),
+                        binding: false,
                     });
                 }
             }

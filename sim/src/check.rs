@@ -915,8 +915,8 @@ fn check_state_agrees(ix: &Index<'_>) -> Vec<Violation> {
 }
 
 /// The protocols' agreement checks (`atomic-commit` for two-phase commit):
-/// no two members decide one instance differently. The outcome `in-doubt`
-/// is not a decision.
+/// no two members decide one instance differently. Outcomes the protocol
+/// marks as not binding (two-phase commit's `in-doubt`) are not decisions.
 fn check_agreement(ix: &Index<'_>) -> BTreeMap<&'static str, Vec<Violation>> {
     type Key<'a> = (&'a Name, u16, u64, Option<&'a vigil_protocols::Proposal>);
     let mut first: BTreeMap<Key<'_>, (&MemberId, &str)> = BTreeMap::new();
@@ -929,13 +929,14 @@ fn check_agreement(ix: &Index<'_>) -> BTreeMap<&'static str, Vec<Violation>> {
             outcome,
             proposal,
             agreement: Some(check),
+            binding,
             ..
         } = &e.event
         else {
             continue;
         };
         let found = v.entry(check).or_default();
-        if outcome == vigil_protocols::IN_DOUBT {
+        if !binding {
             continue;
         }
         let Some(group) = ix.group_of.get(member) else {

@@ -5,8 +5,9 @@
 //! input (an unreadable or malformed scenario, a bad flag).
 
 use crate::protocols::Registry;
+use crate::report::{self, Report};
 use crate::world::Mutation;
-use crate::{check, report::Report, scenario, world};
+use crate::{check, scenario, world};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -165,8 +166,8 @@ fn run(
     let out = match world::run_caught(registry, &scenario, seed, mutation) {
         Ok(out) => out,
         Err(panic) => {
-            let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-            let replay = format!("{program} run {} --seed {seed}{flag}", file.display());
+            let replay =
+                report::replay_command(program, &file.display().to_string(), seed, mutation);
             let _ = writeln!(
                 io.stderr,
                 "error: the simulation panicked (a bug in vigil, or in protocol code outside a step): {panic}\nreplay: {replay}"
@@ -301,8 +302,7 @@ fn sweep(
     let mut failures = failures.into_inner().expect("failures");
     failures.sort_by_key(|f| f.seed);
     let name = file.display().to_string();
-    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-    let replay = |seed: u64| format!("{program} run {name} --seed {seed}{flag}");
+    let replay = |seed: u64| report::replay_command(program, &name, seed, mutation);
     let passed = seeds - failures.len() as u64;
     let written = if json {
         let list: Vec<serde_json::Value> = failures

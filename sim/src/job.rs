@@ -308,6 +308,7 @@ fn record_step(ctx: &JobCtx, thread: u16, me: &MemberId, d: &mut dyn ErasedDrive
             rounds: decision.rounds,
             proposal: decision.proposal,
             agreement: d.agreement(),
+            binding: decision.binding,
         });
     }
 }

@@ -42,15 +42,7 @@ impl Report<'_> {
     }
 
     pub fn replay_command(&self) -> String {
-        let mutation = self
-            .mutation
-            .map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-        format!(
-            "{} run {} --seed {}{mutation}",
-            self.program,
-            shell_quote(self.file),
-            self.out.seed
-        )
+        replay_command(self.program, self.file, self.out.seed, self.mutation)
     }
 
     /// Each member's latest outcome of each protocol instance, in member,
@@ -385,6 +377,13 @@ fn round3(x: f64) -> f64 {
 
 fn list(items: impl Iterator<Item = String>) -> String {
     items.collect::<Vec<_>>().join(", ")
+}
+
+/// The command that replays `file` under `seed`: `program run FILE --seed N`,
+/// with `--mutation NAME` for a deliberately broken variant.
+pub fn replay_command(program: &str, file: &str, seed: u64, mutation: Option<Mutation>) -> String {
+    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+    format!("{program} run {} --seed {seed}{flag}", shell_quote(file))
 }
 
 fn shell_quote(s: &str) -> String {

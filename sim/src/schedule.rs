@@ -157,21 +157,11 @@ pub fn check_run_with(
     seed: u64,
     mutation: Option<world::Mutation>,
 ) -> Result<(), String> {
-    check_run_in(Registry::builtin_ref(), scenario, seed, mutation)
+    check_run_as("vigil", Registry::builtin_ref(), scenario, seed, mutation)
 }
 
-/// [`check_run_with`] with the protocols of `registry`.
-pub fn check_run_in(
-    registry: &Registry,
-    scenario: &Scenario,
-    seed: u64,
-    mutation: Option<world::Mutation>,
-) -> Result<(), String> {
-    check_run_as("vigil", registry, scenario, seed, mutation)
-}
-
-/// [`check_run_in`], naming `program` (a user's own binary, with its own
-/// protocols) in the replay command.
+/// [`check_run_with`] with the protocols of `registry`, naming `program` (a
+/// user's own binary, with its own protocols) in the replay command.
 pub fn check_run_as(
     program: &str,
     registry: &Registry,
@@ -179,31 +169,30 @@ pub fn check_run_as(
     seed: u64,
     mutation: Option<world::Mutation>,
 ) -> Result<(), String> {
-    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-    let out = match world::run_caught(registry, scenario, seed, mutation) {
-        Ok(out) => out,
-        Err(panic) => {
-            return Err(format!(
-                "the simulation panicked: {panic}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {program} run failing.toml --seed {seed}{flag}\n",
-                scenario.to_toml()
-            ))
+    let problem = match world::run_caught(registry, scenario, seed, mutation) {
+        Err(panic) => format!("the simulation panicked: {panic}"),
+        Ok(out) => {
+            let checks = check::check(&out, scenario, &world::engine_config(scenario));
+            let violations: Vec<String> = checks
+                .iter()
+                .flat_map(|c| c.violations.iter())
+                .take(10)
+                .map(|v| format!("  {v}"))
+                .collect();
+            if violations.is_empty() {
+                return Ok(());
+            }
+            format!(
+                "{} check(s) failed:\n{}",
+                checks.iter().filter(|c| !c.violations.is_empty()).count(),
+                violations.join("\n")
+            )
         }
     };
-    let checks = check::check(&out, scenario, &world::engine_config(scenario));
-    let violations: Vec<String> = checks
-        .iter()
-        .flat_map(|c| c.violations.iter())
-        .take(10)
-        .map(|v| format!("  {v}"))
-        .collect();
-    if violations.is_empty() {
-        return Ok(());
-    }
     Err(format!(
-        "{} check(s) failed:\n{}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {program} run failing.toml --seed {seed}{flag}\n",
-        checks.iter().filter(|c| !c.violations.is_empty()).count(),
-        violations.join("\n"),
-        scenario.to_toml()
+        "{problem}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {}\n",
+        scenario.to_toml(),
+        crate::report::replay_command(program, "failing.toml", seed, mutation)
     ))
 }
 

@@ -96,6 +96,8 @@ pub enum TraceEvent {
         proposal: Option<vigil_protocols::Proposal>,
         /// The check that decisions of one instance must pass (`atomic-commit`).
         agreement: Option<&'static str>,
+        /// Whether the agreement check holds the member to it.
+        binding: bool,
     },
     ProtocolDone {
         member: MemberId,
