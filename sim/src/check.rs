@@ -336,9 +336,12 @@ impl<'a> Index<'a> {
                     }
                 }
                 SFault::Partition { sides, heal_after } => {
+                    // A partition lasts until its own heal or a `heal`
+                    // fault; another partition cuts more links but heals
+                    // only its own (see `world::heal_links`).
                     let next_change = faults[i + 1..]
                         .iter()
-                        .find(|g| matches!(g.kind, SFault::Heal | SFault::Partition { .. }))
+                        .find(|g| matches!(g.kind, SFault::Heal))
                         .map(|g| t(g.at));
                     let heal = heal_after.map(|d| at + Dur::from_std(d));
                     let until = [next_change, heal].into_iter().flatten().min();
@@ -1212,8 +1215,17 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
     v
 }
 
-/// Runs every check and every expectation on a finished run.
+/// Runs every check and every expectation on a finished run. A scenario
+/// with a `[random]` section is judged by the faults the run's seed drew
+/// (a swarm run must pass the scenario it ran, as `runner` does).
 pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckResult> {
+    let drawn;
+    let scenario = if scenario.random.is_some() {
+        drawn = crate::draw::draw(scenario, out.seed, false).0;
+        &drawn
+    } else {
+        scenario
+    };
     let ix = Index::new(out, scenario, cfg);
     let result = |name: &str, violations: Vec<Violation>| CheckResult {
         name: name.into(),

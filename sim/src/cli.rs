@@ -2,17 +2,21 @@
 //! it with arguments and read what it prints.
 //!
 //! Exit status: 0 when every check passed, 1 when any failed, 2 for bad
-//! input (an unreadable or malformed scenario, a bad flag).
+//! input (an unreadable or malformed scenario, a bad flag), 3 when a run is
+//! not deterministic (`--check-determinism`), 130 when `explore` was
+//! interrupted (its summary still prints).
 
+use crate::explore::{self, ItemOptions, Record, SeedRange, Shard, Summary, Target};
 use crate::protocols::Registry;
 use crate::report::{self, Report};
+use crate::runner::{self, Execution, Request};
+use crate::scenario::{self, Scenario};
 use crate::world::Mutation;
-use crate::{check, scenario, world};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +27,23 @@ use std::sync::Mutex;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Flags every command that runs a seed takes.
+#[derive(clap::Args, Clone, Copy)]
+struct RunFlags {
+    /// Swarm testing: per seed, draw which fault kinds of the file's
+    /// `[random]` section (or of a default menu) are on, and their rates.
+    #[arg(long)]
+    swarm: bool,
+    /// Run each seed twice and compare the traces event by event; a
+    /// difference is reported with the events before it (exit status 3).
+    #[arg(long)]
+    check_determinism: bool,
+    /// Run a deliberately broken variant of vigil (to replay what a
+    /// checker-bite test found); see `vigil_sim::world::Mutation`.
+    #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
+    mutation: Option<Mutation>,
 }
 
 #[derive(Subcommand)]
@@ -41,12 +62,88 @@ enum Command {
         /// `trace` array of those lines).
         #[arg(long)]
         trace: bool,
-        /// Run a deliberately broken variant of vigil (to replay what a
-        /// checker-bite test found); see `vigil_sim::world::Mutation`.
-        #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
-        mutation: Option<Mutation>,
+        /// Write the run's concrete fault schedule as a scenario file with
+        /// only [[fault]] entries: it replays the same faults without the
+        /// random draw.
+        #[arg(long, value_name = "OUT")]
+        emit_scenario: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Replay one run with every packet recorded, and write its event trace.
+    Replay {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The seed (default: the file's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the trace as JSON lines to FILE (`-` for stdout, the
+        /// account then goes to stderr). Without it the trace is printed
+        /// as readable lines before the account.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Run scenario files (or folders of them) under a range of seeds on
+    /// every core; group the failures by fingerprint.
+    Explore {
+        /// Scenario files or folders (searched for *.toml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seeds: A..B (B excluded), A..=B, or N for 0..N.
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: SeedRange,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop starting runs after this much wall time ("10m", "90s").
+        #[arg(long, value_parser = parse_budget)]
+        time_budget: Option<Duration>,
+        /// Run only slice K of N of the seed range (1 <= K <= N).
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
+        /// Write one JSON line per run on stdout, then a summary line.
+        #[arg(long)]
+        json: bool,
+        /// Write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Combine the JSON-lines outputs of sharded `explore --json` runs into
+    /// one summary.
+    Merge {
+        /// Files written by `vigil explore --json` (`-` for stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Shrink a failing run to the smallest scenario that fails the same way.
+    Shrink {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The failing seed (default: the file's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the minimal scenario (default: FILE with
+        /// `.min.toml` in place of `.toml`).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Most runs to spend.
+        #[arg(long, default_value_t = 400)]
+        max_runs: u32,
+        #[command(flatten)]
+        flags: RunFlags,
     },
     /// Run one scenario file under many seeds; list the seeds that fail.
+    /// (`explore` does this for many files, with shards and reports.)
     Sweep {
         /// The scenario file (TOML).
         file: PathBuf,
@@ -62,9 +159,8 @@ enum Command {
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
-        /// Run a deliberately broken variant of vigil.
-        #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
-        mutation: Option<Mutation>,
+        #[command(flatten)]
+        flags: RunFlags,
     },
 }
 
@@ -72,11 +168,24 @@ fn parse_mutation(s: &str) -> Result<Mutation, String> {
     s.parse()
 }
 
+fn parse_seeds(s: &str) -> Result<SeedRange, String> {
+    s.parse()
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
+}
+
+fn parse_budget(s: &str) -> Result<Duration, String> {
+    scenario::parse_duration(s).map_err(|e| format!("invalid time budget `{s}`: {}", e.reason()))
+}
+
 /// Where the command writes, and whether it may use color.
 pub struct Io<'a> {
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
     pub color_stdout: bool,
+    /// Also: stderr is a terminal, so `explore` may draw a progress bar.
     pub color_stderr: bool,
 }
 
@@ -112,41 +221,100 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             return code;
         }
     };
+    let ctx = Ctx {
+        registry,
+        program: &program,
+    };
     match cli.command {
         Command::Run {
             file,
             seed,
             json,
             trace,
-            mutation,
-        } => run(registry, &program, &file, seed, json, trace, mutation, io),
+            emit_scenario,
+            flags,
+        } => ctx.run(
+            &file,
+            seed,
+            json,
+            trace,
+            emit_scenario.as_deref(),
+            flags,
+            io,
+        ),
+        Command::Replay {
+            file,
+            seed,
+            trace,
+            flags,
+        } => ctx.replay(&file, seed, trace.as_deref(), flags, io),
+        Command::Explore {
+            paths,
+            seeds,
+            jobs,
+            time_budget,
+            shard,
+            json,
+            junit,
+            flags,
+        } => ctx.explore(
+            &paths,
+            Sweep {
+                seeds,
+                jobs,
+                time_budget,
+                shard,
+                json,
+                junit,
+                flags,
+            },
+            io,
+        ),
+        Command::Merge { files, json, junit } => merge(&files, json, junit.as_deref(), io),
+        Command::Shrink {
+            file,
+            seed,
+            output,
+            max_runs,
+            flags,
+        } => ctx.shrink(&file, seed, output, max_runs, flags, io),
         Command::Sweep {
             file,
             seeds,
             from,
             jobs,
             json,
-            mutation,
-        } => sweep(
-            registry, &program, &file, from, seeds, jobs, json, mutation, io,
-        ),
+            flags,
+        } => ctx.sweep(&file, from, seeds, jobs, json, flags, io),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    registry: &Registry,
-    program: &str,
-    file: &Path,
-    seed: Option<u64>,
+/// What every command shares.
+struct Ctx<'a> {
+    registry: &'a Registry,
+    program: &'a str,
+}
+
+/// `explore`'s settings.
+struct Sweep {
+    seeds: SeedRange,
+    jobs: Option<usize>,
+    time_budget: Option<Duration>,
+    shard: Option<Shard>,
     json: bool,
-    trace: bool,
-    mutation: Option<Mutation>,
-    io: &mut Io<'_>,
-) -> u8 {
-    let scenario = match scenario::load_with(file, registry) {
-        Ok(s) => s,
-        Err(e) => {
+    junit: Option<PathBuf>,
+    flags: RunFlags,
+}
+
+fn workers(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256)
+}
+
+impl Ctx<'_> {
+    /// Loads one scenario file, or reports it (exit status 2).
+    fn load(&self, file: &Path, json: bool, io: &mut Io<'_>) -> Result<Scenario, u8> {
+        scenario::load_with(file, self.registry).map_err(|e| {
             let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
             if json {
                 // Scripts get their one JSON object even for bad input.
@@ -159,188 +327,690 @@ fn run(
                 });
                 let _ = writeln!(io.stdout, "{error}");
             }
-            return 2;
+            2
+        })
+    }
+
+    fn replay_of(&self, file: &Path, seed: u64, flags: RunFlags) -> String {
+        report::replay_command(
+            self.program,
+            &file.display().to_string(),
+            seed,
+            flags.mutation,
+            flags.swarm,
+        )
+    }
+
+    /// Runs one seed (twice with `--check-determinism`).
+    fn execute(
+        &self,
+        scenario: &Scenario,
+        seed: u64,
+        flags: RunFlags,
+        detail: bool,
+    ) -> (Execution, Option<runner::Divergence>) {
+        let req = Request {
+            registry: self.registry,
+            scenario,
+            seed,
+            mutation: flags.mutation,
+            swarm: flags.swarm,
+            detail,
+        };
+        if flags.check_determinism {
+            runner::check_determinism(req)
+        } else {
+            (runner::execute(req), None)
         }
-    };
-    let seed = seed.or(scenario.seed).unwrap_or(0);
-    let out = match world::run_caught(registry, &scenario, seed, mutation) {
-        Ok(out) => out,
-        Err(panic) => {
-            let replay =
-                report::replay_command(program, &file.display().to_string(), seed, mutation);
-            let _ = writeln!(
-                io.stderr,
-                "error: the simulation panicked (a bug in vigil, or in protocol code outside a step): {panic}\nreplay: {replay}"
-            );
-            if json {
-                let value = serde_json::json!({
-                    "scenario": scenario.name, "file": file.display().to_string(), "seed": seed,
-                    "verdict": "fail", "replay": replay,
-                    "violations": [{"check": "no-panic", "message": panic, "at_ms": null}],
-                });
-                let _ = writeln!(io.stdout, "{value}");
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        json: bool,
+        trace: bool,
+        emit: Option<&Path>,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        let scenario = match self.load(file, json, io) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let seed = seed.or(scenario.seed).unwrap_or(0);
+        let (e, divergence) = self.execute(&scenario, seed, flags, false);
+        if let Some(out) = emit {
+            if let Err(code) = self.emit(file, seed, &e, out, io) {
+                return code;
             }
-            return 1;
         }
-    };
-    let cfg = world::engine_config(&scenario);
-    let checks = check::check(&out, &scenario, &cfg);
-    let file_name = file.display().to_string();
-    let report = Report {
-        file: &file_name,
-        scenario: &scenario,
-        out: &out,
-        checks: &checks,
-        mutation,
-        program,
-    };
-    let written = if json {
-        let mut value = report.json();
-        if trace {
-            let lines: Vec<String> = out.trace.entries.iter().map(|e| e.line()).collect();
-            value["trace"] = serde_json::json!(lines);
+        let status = self.account(file, &e, json, trace, flags, io);
+        self.divergence_status(file, seed, divergence, status, io)
+    }
+
+    /// Reports a determinism failure (exit status 3), or keeps `status`.
+    fn divergence_status(
+        &self,
+        file: &Path,
+        seed: u64,
+        divergence: Option<runner::Divergence>,
+        status: u8,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        match divergence {
+            None => status,
+            Some(d) => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: {} under seed {seed} is not deterministic: {d}\nreplay: {}",
+                    file.display(),
+                    self.replay_of(file, seed, flags_with_determinism())
+                );
+                3
+            }
         }
-        writeln!(io.stdout, "{value}")
-    } else {
-        let mut text = String::new();
-        if trace {
-            for e in &out.trace.entries {
-                text.push_str(&e.line());
+    }
+
+    /// Writes the run's concrete schedule as a scenario file.
+    fn emit(
+        &self,
+        file: &Path,
+        seed: u64,
+        e: &Execution,
+        out: &Path,
+        io: &mut Io<'_>,
+    ) -> Result<(), u8> {
+        let mut concrete = e.scenario.clone();
+        concrete.seed = Some(seed);
+        let mut text = format!(
+            "# The concrete fault schedule of {} under seed {seed}{}, written by\n# `{} run --emit-scenario`. It replays the same faults without the random draw.\n\n",
+            file.display(),
+            e.swarm
+                .as_ref()
+                .map_or(String::new(), |s| format!(" (swarm: {})", s.summary())),
+            self.program
+        );
+        text.push_str(&concrete.to_toml());
+        explore::write_atomically(out, &text).map_err(|err| {
+            let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", out.display());
+            2
+        })
+    }
+
+    /// Prints one run's account (or JSON object); its exit status.
+    fn account(
+        &self,
+        file: &Path,
+        e: &Execution,
+        json: bool,
+        trace: bool,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        let replay = self.replay_of(file, e.seed, flags);
+        let out = match &e.out {
+            Ok(out) => out,
+            Err(panic) => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: the simulation panicked (a bug in vigil, or in protocol code outside a step): {panic}\nreplay: {replay}"
+                );
+                if json {
+                    let value = serde_json::json!({
+                        "scenario": e.scenario.name, "file": file.display().to_string(), "seed": e.seed,
+                        "verdict": "fail", "replay": replay,
+                        "violations": [{"check": "no-panic", "message": panic, "at_ms": null}],
+                    });
+                    let _ = writeln!(io.stdout, "{value}");
+                }
+                return 1;
+            }
+        };
+        let file_name = file.display().to_string();
+        let report = Report {
+            file: &file_name,
+            scenario: &e.scenario,
+            out,
+            checks: &e.checks,
+            mutation: flags.mutation,
+            program: self.program,
+            swarm: e.swarm.as_ref(),
+        };
+        let written = if json {
+            let mut value = report.json();
+            if trace {
+                let lines: Vec<String> = out.trace.entries.iter().map(|e| e.line()).collect();
+                value["trace"] = serde_json::json!(lines);
+            }
+            writeln!(io.stdout, "{value}")
+        } else {
+            let mut text = String::new();
+            if trace {
+                for entry in e.trace_with_failures() {
+                    text.push_str(&entry.line());
+                    text.push('\n');
+                }
                 text.push('\n');
             }
-            text.push('\n');
-        }
-        text.push_str(&report.human(io.color_stdout));
-        write!(io.stdout, "{text}")
-    };
-    if written.is_err() {
-        return 2;
-    }
-    if report.passed() {
-        0
-    } else {
-        1
-    }
-}
-
-/// One failing seed of a sweep.
-struct Failure {
-    seed: u64,
-    violations: Vec<check::Violation>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn sweep(
-    registry: &Registry,
-    program: &str,
-    file: &Path,
-    from: u64,
-    seeds: u64,
-    jobs: Option<usize>,
-    json: bool,
-    mutation: Option<Mutation>,
-    io: &mut Io<'_>,
-) -> u8 {
-    let scenario = match scenario::load_with(file, registry) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+            text.push_str(&report.human(io.color_stdout));
+            write!(io.stdout, "{text}")
+        };
+        if written.is_err() {
             return 2;
         }
-    };
-    let cfg = world::engine_config(&scenario);
-    let workers = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, 64);
-    let next = AtomicU64::new(0);
-    let done = AtomicU64::new(0);
-    let failures = Mutex::new(Vec::new());
-    let started = std::time::Instant::now();
-    let progress = io.color_stderr; // a terminal: redraw one progress line
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= seeds {
-                    return;
+        u8::from(!report.passed())
+    }
+
+    fn replay(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        trace: Option<&Path>,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        let scenario = match self.load(file, false, io) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let seed = seed.or(scenario.seed).unwrap_or(0);
+        let (e, divergence) = self.execute(&scenario, seed, flags, true);
+        let status = match trace {
+            None => self.account(file, &e, false, true, flags, io),
+            Some(path) => {
+                let mut lines = String::new();
+                for entry in e.trace_with_failures() {
+                    lines.push_str(&entry.json().to_string());
+                    lines.push('\n');
                 }
-                let seed = from.saturating_add(i);
-                let violations: Vec<check::Violation> =
-                    match world::run_caught(registry, &scenario, seed, mutation) {
-                        Ok(out) => check::check(&out, &scenario, &cfg)
-                            .into_iter()
-                            .flat_map(|c| c.violations)
-                            .collect(),
-                        Err(panic) => vec![check::Violation {
-                            check: "no-panic".into(),
-                            message: format!("the simulation panicked: {panic}"),
-                            at: None,
-                        }],
+                if path == Path::new("-") {
+                    if io.stdout.write_all(lines.as_bytes()).is_err() {
+                        return 2;
+                    }
+                    // The account goes to stderr, out of the JSON's way.
+                    let mut err = Vec::new();
+                    let status = {
+                        let mut sub = Io {
+                            stdout: &mut err,
+                            stderr: &mut *io.stderr,
+                            color_stdout: io.color_stderr,
+                            color_stderr: io.color_stderr,
+                        };
+                        self.account(file, &e, false, false, flags, &mut sub)
                     };
-                if !violations.is_empty() {
-                    failures
-                        .lock()
-                        .expect("failures")
-                        .push(Failure { seed, violations });
+                    let _ = io.stderr.write_all(&err);
+                    status
+                } else {
+                    if let Err(err) = explore::write_atomically(path, &lines) {
+                        let _ =
+                            writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
+                        return 2;
+                    }
+                    let status = self.account(file, &e, false, false, flags, io);
+                    let events = lines.lines().count();
+                    let _ = writeln!(
+                        io.stdout,
+                        "trace: {events} events written to {}",
+                        path.display()
+                    );
+                    status
                 }
-                done.fetch_add(1, Ordering::Relaxed);
-            });
-        }
-        if progress {
-            loop {
-                let n = done.load(Ordering::Relaxed);
-                let failed = failures.lock().expect("failures").len();
-                let _ = write!(io.stderr, "\r{n}/{seeds} seeds, {failed} failed");
-                if n >= seeds {
-                    let _ = writeln!(io.stderr);
-                    break;
+            }
+        };
+        self.divergence_status(file, seed, divergence, status, io)
+    }
+
+    fn explore(&self, paths: &[PathBuf], sweep: Sweep, io: &mut Io<'_>) -> u8 {
+        let targets = match explore::load_targets(paths, self.registry) {
+            Ok(t) => t,
+            Err(problems) => {
+                for p in &problems {
+                    let _ = writeln!(io.stderr, "{p}");
                 }
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                let _ = writeln!(
+                    io.stderr,
+                    "error: {} problem{} with the scenarios; no seed was run",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                return 2;
             }
-        }
-    });
-    let mut failures = failures.into_inner().expect("failures");
-    failures.sort_by_key(|f| f.seed);
-    let name = file.display().to_string();
-    let replay = |seed: u64| report::replay_command(program, &name, seed, mutation);
-    let passed = seeds - failures.len() as u64;
-    let written = if json {
-        let list: Vec<serde_json::Value> = failures
-            .iter()
-            .map(|f| {
-                let violations: Vec<serde_json::Value> = f
-                    .violations
-                    .iter()
-                    .map(|v| {
-                        let at_ms = v.at.map(|t| t.as_millis_f64());
-                        serde_json::json!({"check": v.check, "message": v.message, "at_ms": at_ms})
-                    })
-                    .collect();
-                serde_json::json!({"seed": f.seed, "replay": replay(f.seed), "violations": violations})
-            })
-            .collect();
-        let value = serde_json::json!({
-            "scenario": scenario.name, "file": name, "first_seed": from, "seeds": seeds,
-            "passed": passed, "failed": failures.len(), "failures": list,
-        });
-        writeln!(io.stdout, "{value}")
-    } else {
-        let mut text = String::new();
-        for f in &failures {
-            text.push_str(&format!("FAIL seed {}\n", f.seed));
-            for v in f.violations.iter().take(3) {
-                text.push_str(&format!("  {v}\n"));
+        };
+        let seeds = match sweep.shard {
+            Some(shard) => sweep.seeds.shard(shard),
+            None => sweep.seeds,
+        };
+        let per_seed = targets.len() as u64;
+        let count = seeds.len().saturating_mul(per_seed);
+        let opts = ItemOptions {
+            program: self.program,
+            mutation: sweep.flags.mutation,
+            swarm: sweep.flags.swarm,
+            check_determinism: sweep.flags.check_determinism,
+        };
+        // Seed-major: every scenario gets its first seeds before any gets
+        // many, so a time budget or Ctrl-C leaves an even sample.
+        let item = |i: u64| {
+            let target: &Target = &targets[(i % per_seed) as usize];
+            explore::run_item(self.registry, target, seeds.from + i / per_seed, &opts)
+        };
+        explore::STOP.store(false, Ordering::SeqCst);
+        explore::install_interrupt_handler();
+        let started = Instant::now();
+        let budget = sweep.time_budget;
+        let over_budget = || budget.is_some_and(|b| started.elapsed() >= b);
+        let stop = || explore::STOP.load(Ordering::SeqCst) || over_budget();
+        let bar = progress_bar(count, io.color_stderr);
+        let mut failed = 0u64;
+        let mut write_error = false;
+        let json = sweep.json;
+        let mut tick = |batch: &[Record]| {
+            for r in batch {
+                if !r.passed || r.divergence.is_some() {
+                    failed += 1;
+                }
+                if json && !write_error {
+                    // One whole line per write: an interrupted sweep
+                    // leaves no half-written line.
+                    let line = format!("{}\n", r.json());
+                    write_error =
+                        io.stdout.write_all(line.as_bytes()).is_err() || io.stdout.flush().is_err();
+                }
             }
-            text.push_str(&format!("  replay: {}\n", replay(f.seed)));
+            if let Some(bar) = &bar {
+                bar.inc(batch.len() as u64);
+                bar.set_message(format!("{failed} failed"));
+            }
+        };
+        let records: Vec<Record> =
+            explore::pool(count, workers(sweep.jobs), &item, &stop, &mut tick)
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
-        let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
-        let last = from.saturating_add(seeds.saturating_sub(1));
         let wall = started.elapsed().as_secs_f64();
-        text.push_str(&format!("{verdict} · {passed} of {seeds} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}\n"));
-        write!(io.stdout, "{text}")
+        let interrupted = explore::STOP.load(Ordering::SeqCst);
+        let stopped = if interrupted {
+            Some(format!(
+                "interrupted, {} of {count} runs done",
+                records.len()
+            ))
+        } else if (records.len() as u64) < count {
+            Some(format!(
+                "time budget spent, {} of {count} runs done",
+                records.len()
+            ))
+        } else {
+            None
+        };
+        let summary = Summary::of(&records);
+        let scope = format!(
+            "{} scenario{} × seeds {seeds}{}",
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" },
+            sweep.shard.map_or(String::new(), |s| format!(
+                " (shard {}/{} of {})",
+                s.k, s.n, sweep.seeds
+            ))
+        );
+        if let Some(path) = &sweep.junit {
+            if let Err(err) =
+                explore::write_atomically(path, &explore::junit(&records, "vigil explore"))
+            {
+                let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
+                return 2;
+            }
+        }
+        let human = format!(
+            "{scope}\n{}",
+            summary.human(
+                Some(wall),
+                stopped.as_deref(),
+                if json {
+                    io.color_stderr
+                } else {
+                    io.color_stdout
+                }
+            )
+        );
+        if json {
+            let _ = writeln!(
+                io.stdout,
+                "{}",
+                summary.json(Some(wall), stopped.as_deref())
+            );
+            let _ = write!(io.stderr, "{human}");
+        } else {
+            let _ = write!(io.stdout, "{human}");
+        }
+        if write_error {
+            return 2;
+        }
+        if interrupted {
+            return 130;
+        }
+        summary.status()
+    }
+
+    fn shrink(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        output: Option<PathBuf>,
+        max_runs: u32,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        let scenario = match self.load(file, false, io) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let seed = seed.or(scenario.seed).unwrap_or(0);
+        let (first, _) = self.execute(
+            &scenario,
+            seed,
+            RunFlags {
+                check_determinism: false,
+                ..flags
+            },
+            false,
+        );
+        let Some(target) = first.fingerprint() else {
+            let _ = writeln!(
+                io.stderr,
+                "error: {} passes under seed {seed}: there is no failure to shrink\n  = help: find a failing seed with `{} explore {} --seeds 0..1000`",
+                file.display(),
+                self.program,
+                file.display()
+            );
+            return 2;
+        };
+        let _ = writeln!(
+            io.stderr,
+            "shrinking seed {seed} of {}, which fails with:\n  {target}",
+            file.display()
+        );
+        let mut on_step = |what: &str| {
+            let _ = writeln!(io.stderr, "  - {what}");
+        };
+        let before = first.scenario.clone();
+        let shrunk = crate::shrink::Shrink {
+            registry: self.registry,
+            mutation: flags.mutation,
+            max_runs,
+            on_step: &mut on_step,
+        }
+        .run(before.clone(), seed, &target);
+        let after = &shrunk.scenario;
+        let mut removed = vec![
+            format!(
+                "{} of {} faults",
+                before.faults.len() - after.faults.len(),
+                before.faults.len()
+            ),
+            format!(
+                "{} of {} nodes",
+                before.cluster.nodes - after.cluster.nodes,
+                before.cluster.nodes
+            ),
+            format!(
+                "{} of {} jobs",
+                before.jobs.len() - after.jobs.len(),
+                before.jobs.len()
+            ),
+            format!(
+                "{} of {} expectations",
+                before.expectations.len() - after.expectations.len(),
+                before.expectations.len()
+            ),
+            format!(
+                "duration {} -> {}",
+                scenario::duration_text(before.duration),
+                scenario::duration_text(after.duration)
+            ),
+        ];
+        if scenario.random.is_some() || flags.swarm {
+            removed.push(
+                "the [random] section (its draw for this seed is now [[fault]] entries)".into(),
+            );
+        }
+        let removed = removed.join(", ");
+        let out = output.unwrap_or_else(|| {
+            let name = file
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            file.with_file_name(format!("{name}.min.toml"))
+        });
+        let mut command = format!("{} shrink {} --seed {seed}", self.program, file.display());
+        if flags.swarm {
+            command.push_str(" --swarm");
+        }
+        if let Some(m) = flags.mutation {
+            command.push_str(&format!(" --mutation {}", m.name()));
+        }
+        let text = crate::shrink::shrunk_file(
+            &shrunk,
+            seed,
+            &file.display().to_string(),
+            &command,
+            &removed,
+        );
+        if let Err(err) = explore::write_atomically(&out, &text) {
+            let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", out.display());
+            return 2;
+        }
+        let replay = report::replay_command(
+            self.program,
+            &out.display().to_string(),
+            seed,
+            flags.mutation,
+            false,
+        );
+        let _ = writeln!(
+            io.stdout,
+            "shrunk in {} runs: removed {removed}\nwrote {}\nreplay: {replay}",
+            shrunk.runs,
+            out.display()
+        );
+        0
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sweep(
+        &self,
+        file: &Path,
+        from: u64,
+        seeds: u64,
+        jobs: Option<usize>,
+        json: bool,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        let scenario = match self.load(file, false, io) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let target = Target {
+            file: file.display().to_string(),
+            scenario,
+        };
+        let opts = ItemOptions {
+            program: self.program,
+            mutation: flags.mutation,
+            swarm: flags.swarm,
+            check_determinism: flags.check_determinism,
+        };
+        let started = Instant::now();
+        let item =
+            |i: u64| explore::run_item(self.registry, &target, from.saturating_add(i), &opts);
+        let bar = progress_bar(seeds, io.color_stderr);
+        let mut tick = |batch: &[Record]| {
+            if let Some(bar) = &bar {
+                bar.inc(batch.len() as u64);
+            }
+        };
+        let records: Vec<Record> = explore::pool(seeds, workers(jobs), &item, &|| false, &mut tick)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let failures: Vec<&Record> = records
+            .iter()
+            .filter(|r| !r.passed || r.divergence.is_some())
+            .collect();
+        let name = &target.file;
+        let passed = seeds - failures.len() as u64;
+        let written = if json {
+            let list: Vec<serde_json::Value> = failures
+                .iter()
+                .map(|f| {
+                    let violations: Vec<serde_json::Value> = f
+                        .violations
+                        .iter()
+                        .map(|(c, m, at)| serde_json::json!({"check": c, "message": m, "at_ms": at}))
+                        .collect();
+                    serde_json::json!({"seed": f.seed, "replay": f.replay, "violations": violations})
+                })
+                .collect();
+            let value = serde_json::json!({
+                "scenario": target.scenario.name, "file": name, "first_seed": from, "seeds": seeds,
+                "passed": passed, "failed": failures.len(), "failures": list,
+            });
+            writeln!(io.stdout, "{value}")
+        } else {
+            let mut text = String::new();
+            for f in &failures {
+                text.push_str(&format!("FAIL seed {}\n", f.seed));
+                if let Some(d) = &f.divergence {
+                    text.push_str(&format!("  not deterministic: {d}\n"));
+                }
+                for (check, message, at) in f.violations.iter().take(3) {
+                    match at {
+                        Some(at) => {
+                            text.push_str(&format!("  [{check}] at {at:.3}ms: {message}\n"))
+                        }
+                        None => text.push_str(&format!("  [{check}] {message}\n")),
+                    }
+                }
+                text.push_str(&format!("  replay: {}\n", f.replay));
+            }
+            let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
+            let last = from.saturating_add(seeds.saturating_sub(1));
+            let wall = started.elapsed().as_secs_f64();
+            text.push_str(&format!("{verdict} · {passed} of {seeds} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}\n"));
+            write!(io.stdout, "{text}")
+        };
+        if written.is_err() {
+            return 2;
+        }
+        if records.iter().any(|r| r.divergence.is_some()) {
+            3
+        } else {
+            u8::from(!failures.is_empty())
+        }
+    }
+}
+
+fn flags_with_determinism() -> RunFlags {
+    RunFlags {
+        swarm: false,
+        check_determinism: true,
+        mutation: None,
+    }
+}
+
+/// A progress bar on stderr, only when it is a terminal.
+fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
+    if !terminal || len == 0 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr_with_hz(5),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} runs · {msg} · {per_sec} · {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("0 failed");
+    Some(bar)
+}
+
+fn merge(files: &[PathBuf], json: bool, junit: Option<&Path>, io: &mut Io<'_>) -> u8 {
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let text = if file == Path::new("-") {
+            let mut s = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                Ok(_) => s,
+                Err(e) => {
+                    problems.push(format!("error: cannot read stdin: {e}"));
+                    continue;
+                }
+            }
+        } else {
+            match std::fs::read_to_string(file) {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.push(format!("error: cannot read `{}`: {e}", file.display()));
+                    continue;
+                }
+            }
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let where_ = format!("{}:{}", file.display(), n + 1);
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Err(e) => problems.push(format!("error: {where_}: not a JSON line: {e}")),
+                Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
+                    Some("summary") => {}
+                    Some("run") => match Record::from_json(&v) {
+                        Ok(r) => records.push(r),
+                        Err(e) => problems.push(format!("error: {where_}: {e}")),
+                    },
+                    _ => problems.push(format!(
+                        "error: {where_}: not a line of `vigil explore --json` (no \"type\": \"run\")"
+                    )),
+                },
+            }
+        }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            let _ = writeln!(io.stderr, "{p}");
+        }
+        return 2;
+    }
+    // A seed run in two shards counts once.
+    records.sort_by(|a, b| (&a.file, a.seed).cmp(&(&b.file, b.seed)));
+    records.dedup_by(|a, b| a.file == b.file && a.seed == b.seed);
+    let summary = Summary::of(&records);
+    if let Some(path) = junit {
+        if let Err(err) =
+            explore::write_atomically(path, &explore::junit(&records, "vigil explore"))
+        {
+            let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
+            return 2;
+        }
+    }
+    let written = if json {
+        writeln!(io.stdout, "{}", summary.json(None, None))
+    } else {
+        write!(io.stdout, "{}", summary.human(None, None, io.color_stdout))
     };
     if written.is_err() {
         return 2;
     }
-    u8::from(!failures.is_empty())
+    summary.status()
 }

@@ -401,7 +401,15 @@ async fn work_thread(
                     std::future::pending::<()>().await;
                     return;
                 };
-                madsim::time::sleep(ctx.step_time).await;
+                let mut step_time = ctx.step_time;
+                if ctx.world.mutation == Some(Mutation::UnseededRandom) {
+                    // The bug this mutation plants: randomness outside the seed.
+                    use rand::Rng;
+                    step_time += std::time::Duration::from_nanos(
+                        rand::rngs::OsRng.gen_range(0..1_000_000),
+                    );
+                }
+                madsim::time::sleep(step_time).await;
                 signal(MainInput::StepFinished {
                     thread,
                     step: step_seq,

@@ -11,12 +11,16 @@
 //! - [`report`]: human and JSON output.
 
 pub mod check;
+pub mod draw;
+pub mod explore;
 pub mod cli;
 mod job;
 mod node;
 pub mod protocols;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod schedule;
+pub mod shrink;
 pub mod trace;
 pub mod world;

@@ -91,7 +91,45 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
 /// hook take the packet out of the shared reference madsim hands it.
 pub struct Wire {
     from: NodeId,
+    /// The packet's number and kind, in detailed runs.
+    detail: Option<(u64, String)>,
     packet: Mutex<Option<EnginePacket>>,
+}
+
+/// A packet's kind as traces and diagrams show it: `heartbeat`, `gather`,
+/// `member r3 t0` (a member message of thread 0's round 3), ...
+pub fn packet_label(body: &vigil_engine::Body<vigil_engine::job::JobMsg>) -> String {
+    use vigil_engine::engine::LinkMsg;
+    use vigil_engine::Body;
+    match body {
+        Body::Heartbeat { .. } => "heartbeat".into(),
+        Body::NotMember { .. } => "not-member".into(),
+        Body::Probe { reply: false, .. } => "probe".into(),
+        Body::Probe { reply: true, .. } => "probe-reply".into(),
+        Body::Gather { reply: false, .. } => "gather".into(),
+        Body::Gather { reply: true, .. } => "gather-reply".into(),
+        Body::Install { view } => format!("install {}", view.id),
+        Body::InstallAck { .. } => "install-ack".into(),
+        Body::Ack { .. } => "link-ack".into(),
+        Body::Data { data, .. } => {
+            let parts: Vec<String> = data
+                .msgs
+                .iter()
+                .map(|m| match m {
+                    LinkMsg::State(_) => "state".to_string(),
+                    LinkMsg::GroupView(v) => format!("group-view {}", v.group),
+                    LinkMsg::Member(m) => {
+                        format!("member r{} t{}", m.payload.round, m.payload.thread)
+                    }
+                })
+                .collect();
+            if parts.is_empty() {
+                "data".into()
+            } else {
+                parts.join(", ")
+            }
+        }
+    }
 }
 
 /// Receives this node's packets the moment madsim delivers them.
@@ -110,6 +148,14 @@ fn install_receiver(world: &Arc<World>, node: NodeId, engine_tx: UnboundedSender
         let packet = wire.packet.lock().expect("wire").take();
         if let Some(packet) = packet {
             w.trace.lock().expect("trace").net.delivered += 1;
+            if let Some((id, what)) = &wire.detail {
+                w.record(TraceEvent::Deliver {
+                    from: wire.from,
+                    to: node,
+                    id: *id,
+                    what: what.clone(),
+                });
+            }
             let _ = engine_tx.unbounded_send(EngineIn::Packet {
                 from: wire.from,
                 packet,
@@ -138,15 +184,47 @@ async fn sender(
             () = sending.select_next_some() => continue,
         };
         world.trace.lock().expect("trace").net.sent += 1;
+        let detail = world.detail.then(|| {
+            let id = world.next_packet_id();
+            let what = packet_label(&packet.body);
+            world.record(TraceEvent::Send {
+                from: me,
+                to,
+                id,
+                what: what.clone(),
+            });
+            (id, what)
+        });
+        let dropped = |cause: &'static str| {
+            if let Some((id, what)) = &detail {
+                world.record(TraceEvent::Drop {
+                    from: me,
+                    to,
+                    id: *id,
+                    what: what.clone(),
+                    cause,
+                });
+            }
+        };
         if world.mutation == Some(Mutation::NoMerge)
             && matches!(packet.body, vigil_engine::Body::Probe { .. })
             && world.now() > Time(2_000_000_000)
         {
+            dropped("no-merge");
             continue;
         }
         let (loss, delay) = world.link_conditions(me, to);
         if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
+            dropped("loss");
             continue;
+        }
+        if world.detail {
+            // madsim drops these itself; say so in the trace.
+            if world.is_clogged(me.0, to.0) {
+                dropped("partition");
+            } else if world.node_status(to.0) == crate::world::NodeStatus::Crashed {
+                dropped("node-down");
+            }
         }
         let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
         let extra = match delay {
@@ -161,6 +239,7 @@ async fn sender(
             }
             let wire = Wire {
                 from: me,
+                detail,
                 packet: Mutex::new(Some(packet)),
             };
             let _ = ep

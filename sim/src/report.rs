@@ -21,6 +21,8 @@ pub struct Report<'a> {
     /// The command that replays runs: `vigil`, or a user's own binary with
     /// its own protocols.
     pub program: &'a str,
+    /// What a swarm draw turned on (`--swarm`), if the run used one.
+    pub swarm: Option<&'a crate::draw::Swarm>,
 }
 
 /// The latest outcome of one protocol instance at one member.
@@ -42,7 +44,13 @@ impl Report<'_> {
     }
 
     pub fn replay_command(&self) -> String {
-        replay_command(self.program, self.file, self.out.seed, self.mutation)
+        replay_command(
+            self.program,
+            self.file,
+            self.out.seed,
+            self.mutation,
+            self.swarm.is_some(),
+        )
     }
 
     /// Each member's latest outcome of each protocol instance, in member,
@@ -174,7 +182,7 @@ impl Report<'_> {
             })
             .collect();
         let net = self.out.trace.net;
-        json!({
+        let mut value = json!({
             "scenario": self.scenario.name,
             "file": self.file,
             "seed": self.out.seed,
@@ -193,7 +201,11 @@ impl Report<'_> {
                 "messages_delivered": net.delivered,
                 "messages_dropped": net.sent.saturating_sub(net.delivered),
             },
-        })
+        });
+        if let Some(swarm) = self.swarm {
+            value["swarm"] = swarm.json();
+        }
+        value
     }
 
     pub fn human(&self, color: bool) -> String {
@@ -217,6 +229,9 @@ impl Report<'_> {
         );
         if let Some(d) = &sc.description {
             let _ = writeln!(s, "{}", d.trim());
+        }
+        if let Some(swarm) = self.swarm {
+            let _ = writeln!(s, "swarm: {}", swarm.summary());
         }
         let _ = writeln!(s, "\n{}", paint("1", "faults"));
         let mut any = false;
@@ -380,10 +395,21 @@ fn list(items: impl Iterator<Item = String>) -> String {
 }
 
 /// The command that replays `file` under `seed`: `program run FILE --seed N`,
-/// with `--mutation NAME` for a deliberately broken variant.
-pub fn replay_command(program: &str, file: &str, seed: u64, mutation: Option<Mutation>) -> String {
+/// with `--swarm` for a swarm draw and `--mutation NAME` for a deliberately
+/// broken variant.
+pub fn replay_command(
+    program: &str,
+    file: &str,
+    seed: u64,
+    mutation: Option<Mutation>,
+    swarm: bool,
+) -> String {
+    let swarm = if swarm { " --swarm" } else { "" };
     let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-    format!("{program} run {} --seed {seed}{flag}", shell_quote(file))
+    format!(
+        "{program} run {} --seed {seed}{swarm}{flag}",
+        shell_quote(file)
+    )
 }
 
 fn shell_quote(s: &str) -> String {

@@ -75,6 +75,7 @@
 
 mod duration;
 mod error;
+mod random;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -158,6 +159,9 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Expectations in file order (`[[expect]]` and `[[expectation]]` mixed).
     pub expectations: Vec<Expectation>,
+    /// `[random]`: faults each seed draws for itself, on top of `faults`
+    /// (see [`crate::draw`]).
+    pub random: Option<RandomFaults>,
 }
 
 impl Scenario {
@@ -334,6 +338,135 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Delay { .. } => "delay",
             FaultKind::Loss { .. } => "loss",
+        }
+    }
+}
+
+/// `[random]`: fault kinds with rates or counts and bounds, from which each
+/// seed draws its own concrete schedule ([`crate::draw::draw`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomFaults {
+    /// Random faults strike at or after this time (key `after`, default 0).
+    pub after: Duration,
+    /// ... and before this one (key `before`, default the duration).
+    pub before: Duration,
+    /// One entry per `[random.KIND]` table, in [`RandomFault::NAMES`] order.
+    pub kinds: Vec<RandomKind>,
+}
+
+/// How often a random fault kind strikes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// `count = N` or `count = [min, max]`: that many per run, at uniform times.
+    Count { min: u32, max: u32 },
+    /// `every = "5s"`: a Poisson process with that mean interval, at most
+    /// `max` times (key `max`, default [`Rate::MAX_EVERY`]).
+    Every { mean: Duration, max: u32 },
+}
+
+impl Rate {
+    /// The default cap on an `every` kind's faults per run.
+    pub const MAX_EVERY: u32 = 1000;
+}
+
+/// One `[random.KIND]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomKind {
+    pub rate: Rate,
+    pub fault: RandomFault,
+}
+
+/// What one random fault kind draws, with the bounds of each draw. Ranges
+/// are `(min, max)`, inclusive; node and job lists `None` mean "all".
+#[derive(Debug, Clone, PartialEq)]
+pub enum RandomFault {
+    /// `[random.work-thread]`: a work thread of a member panics, errors or
+    /// hangs (`kinds`, default all three).
+    WorkThread {
+        kinds: Vec<WorkThreadFault>,
+        jobs: Option<Vec<String>>,
+    },
+    /// `[random.job-kill]`: a member's job dies without unregistering.
+    JobKill { jobs: Option<Vec<String>> },
+    /// `[random.node-crash]`: a node crashes, restarting after a drawn
+    /// time if `restart_after` is given.
+    NodeCrash {
+        nodes: Option<Vec<u16>>,
+        restart_after: Option<(Duration, Duration)>,
+    },
+    /// `[random.node-pause]`: a node freezes for a drawn time (`for`).
+    NodePause {
+        nodes: Option<Vec<u16>>,
+        duration: (Duration, Duration),
+    },
+    /// `[random.partition]`: the nodes split into a drawn number of random
+    /// sides, healing after a drawn time.
+    Partition {
+        sides: (u16, u16),
+        heal_after: (Duration, Duration),
+    },
+    /// `[random.delay]`: a latency burst on every link, or on the links of
+    /// one node drawn from `nodes`.
+    Delay {
+        latency: (Duration, Duration),
+        nodes: Option<Vec<u16>>,
+        duration: (Duration, Duration),
+    },
+    /// `[random.loss]`: a loss burst at a drawn rate.
+    Loss {
+        rate: (f64, f64),
+        nodes: Option<Vec<u16>>,
+        duration: (Duration, Duration),
+    },
+}
+
+/// The work-thread faults `[random.work-thread]` draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkThreadFault {
+    Panic,
+    Error,
+    Hang,
+}
+
+impl WorkThreadFault {
+    pub const ALL: [WorkThreadFault; 3] = [
+        WorkThreadFault::Panic,
+        WorkThreadFault::Error,
+        WorkThreadFault::Hang,
+    ];
+
+    /// `panic`, `error` or `hang`, as written in `kinds`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkThreadFault::Panic => "panic",
+            WorkThreadFault::Error => "error",
+            WorkThreadFault::Hang => "hang",
+        }
+    }
+}
+
+impl RandomFault {
+    /// The `[random.KIND]` table names, in the order kinds are drawn.
+    pub const NAMES: &'static [&'static str] = &[
+        "work-thread",
+        "job-kill",
+        "node-crash",
+        "node-pause",
+        "partition",
+        "delay",
+        "loss",
+    ];
+
+    /// This kind's table name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RandomFault::WorkThread { .. } => "work-thread",
+            RandomFault::JobKill { .. } => "job-kill",
+            RandomFault::NodeCrash { .. } => "node-crash",
+            RandomFault::NodePause { .. } => "node-pause",
+            RandomFault::Partition { .. } => "partition",
+            RandomFault::Delay { .. } => "delay",
+            RandomFault::Loss { .. } => "loss",
         }
     }
 }

@@ -192,7 +192,7 @@ pub fn check_run_as(
     Err(format!(
         "{problem}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {}\n",
         scenario.to_toml(),
-        crate::report::replay_command(program, "failing.toml", seed, mutation)
+        crate::report::replay_command(program, "failing.toml", seed, mutation, false)
     ))
 }
 

@@ -104,6 +104,48 @@ pub enum TraceEvent {
         thread: u16,
         outcome: String,
     },
+    /// An engine sent packet `id` (recorded in detailed runs only, as are
+    /// `Deliver` and `Drop`). `what` names the packet's kind.
+    Send {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        what: String,
+    },
+    /// Packet `id` reached its node's engine.
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        what: String,
+    },
+    /// Packet `id` was lost (`cause`: `loss`, `partition` or `node-down`).
+    Drop {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        what: String,
+        cause: &'static str,
+    },
+    /// A check failed here (added to a replay's trace after the run).
+    CheckFailed {
+        check: String,
+        message: String,
+    },
+}
+
+impl TraceEvent {
+    /// Network events, which only detailed runs record; the trace hash
+    /// leaves them out so that it is the same with and without detail.
+    pub fn is_detail(&self) -> bool {
+        matches!(
+            self,
+            TraceEvent::Send { .. }
+                | TraceEvent::Deliver { .. }
+                | TraceEvent::Drop { .. }
+                | TraceEvent::CheckFailed { .. }
+        )
+    }
 }
 
 /// Message counters of the simulated network.
@@ -230,6 +272,22 @@ impl Entry {
             } => {
                 format!("done       {member:?} thread {thread}: {outcome}")
             }
+            TraceEvent::Send { from, to, id, what } => {
+                format!("send       {from} -> {to} #{id} {what}")
+            }
+            TraceEvent::Deliver { from, to, id, what } => {
+                format!("deliver    {from} -> {to} #{id} {what}")
+            }
+            TraceEvent::Drop {
+                from,
+                to,
+                id,
+                what,
+                cause,
+            } => format!("drop       {from} -> {to} #{id} {what} ({cause})"),
+            TraceEvent::CheckFailed { check, message } => {
+                format!("check      {check} failed: {message}")
+            }
         };
         format!("{t} {what}")
     }
@@ -246,7 +304,7 @@ impl Trace {
     /// SHA-256 over every line, in hex: equal hashes, equal runs.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
-        for e in &self.entries {
+        for e in self.entries.iter().filter(|e| !e.event.is_detail()) {
             h.update(e.line().as_bytes());
             h.update(b"\n");
         }
@@ -265,5 +323,182 @@ impl Trace {
             TraceEvent::View { change } => Some((e.at, change)),
             _ => None,
         })
+    }
+}
+
+impl Entry {
+    /// The entry as one JSON object: `t_ns`, `t_ms`, `kind`, `node` (where
+    /// it happened), `member` (whose event it is, if a member's) and the
+    /// event's own fields. The contract of `vigil replay --trace`.
+    pub fn json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let m = |m: &MemberId| m.to_string();
+        let ms: Vec<String>;
+        let (kind, node, member, fields) = match &self.event {
+            TraceEvent::Fault { index, text } => {
+                ("fault", None, None, json!({"index": index, "text": text}))
+            }
+            TraceEvent::FaultEnd { text } => ("fault-end", None, None, json!({"text": text})),
+            TraceEvent::NodeBoot { node } => ("boot", Some(*node), None, json!({})),
+            TraceEvent::NodeView {
+                node,
+                view,
+                members,
+            } => {
+                ms = members.iter().map(|n| n.to_string()).collect();
+                (
+                    "node-view",
+                    Some(*node),
+                    None,
+                    json!({"view": view.0, "members": ms}),
+                )
+            }
+            TraceEvent::Registered { member, group } => (
+                "register",
+                Some(member.node),
+                Some(m(member)),
+                json!({"group": group.as_str()}),
+            ),
+            TraceEvent::Unregistered {
+                member,
+                reason,
+                fault,
+            } => (
+                "unregister",
+                Some(member.node),
+                Some(m(member)),
+                json!({"reason": reason.as_str(), "thread": fault.map(|f| f.0), "fault": fault.map(|f| f.1.as_str())}),
+            ),
+            TraceEvent::JobKilled { member, node, job } => (
+                "job-killed",
+                Some(*node),
+                member.as_ref().map(m),
+                json!({"job": job.as_str()}),
+            ),
+            TraceEvent::View { change } => (
+                "view",
+                Some(change.me.node),
+                Some(m(&change.me)),
+                json!({
+                    "group": change.group.as_str(),
+                    "view": change.view.0,
+                    "members": change.members.iter().map(m).collect::<Vec<_>>(),
+                    "joined": change.joined.iter().map(m).collect::<Vec<_>>(),
+                    "left": change.left.iter().map(|(x, r)| json!({"member": m(x), "reason": r.as_str()})).collect::<Vec<_>>(),
+                }),
+            ),
+            TraceEvent::Message {
+                to,
+                from,
+                thread,
+                round,
+            } => (
+                "message",
+                Some(to.node),
+                Some(m(to)),
+                json!({"from": m(from), "thread": thread, "round": round}),
+            ),
+            TraceEvent::InboxLag { member, lag_ns } => (
+                "inbox-lag",
+                Some(member.node),
+                Some(m(member)),
+                json!({"lag_ns": lag_ns}),
+            ),
+            TraceEvent::RoundStarted {
+                member,
+                thread,
+                round,
+                view,
+            } => (
+                "round-start",
+                Some(member.node),
+                Some(m(member)),
+                json!({"thread": thread, "round": round, "view": view.0}),
+            ),
+            TraceEvent::RoundCompleted {
+                member,
+                thread,
+                round,
+                view,
+                state,
+            } => (
+                "round-end",
+                Some(member.node),
+                Some(m(member)),
+                json!({"thread": thread, "round": round, "view": view.0, "state": state}),
+            ),
+            TraceEvent::ProtocolOutcome {
+                member,
+                thread,
+                protocol,
+                instance,
+                outcome,
+                rounds,
+                proposal,
+                binding,
+                ..
+            } => (
+                "outcome",
+                Some(member.node),
+                Some(m(member)),
+                json!({
+                    "thread": thread, "protocol": protocol, "instance": instance,
+                    "outcome": outcome, "rounds": rounds, "binding": binding,
+                    "proposer": proposal.as_ref().map(|p| m(&p.by)),
+                    "proposal_view": proposal.as_ref().map(|p| p.view.0),
+                }),
+            ),
+            TraceEvent::ProtocolDone {
+                member,
+                thread,
+                outcome,
+            } => (
+                "done",
+                Some(member.node),
+                Some(m(member)),
+                json!({"thread": thread, "outcome": outcome}),
+            ),
+            TraceEvent::Send { from, to, id, what } => (
+                "send",
+                Some(*from),
+                None,
+                json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what}),
+            ),
+            TraceEvent::Deliver { from, to, id, what } => (
+                "deliver",
+                Some(*to),
+                None,
+                json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what}),
+            ),
+            TraceEvent::Drop {
+                from,
+                to,
+                id,
+                what,
+                cause,
+            } => (
+                "drop",
+                Some(*from),
+                None,
+                json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what, "cause": cause}),
+            ),
+            TraceEvent::CheckFailed { check, message } => (
+                "check-failed",
+                None,
+                None,
+                json!({"check": check, "message": message}),
+            ),
+        };
+        let mut v = json!({
+            "t_ns": self.at.0,
+            "t_ms": (self.at.as_millis_f64() * 1000.0).round() / 1000.0,
+            "kind": kind,
+            "node": node.map(|n| n.to_string()),
+            "member": member,
+        });
+        if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
+            obj.extend(extra);
+        }
+        v
     }
 }

@@ -55,10 +55,13 @@ pub enum Mutation {
     /// last one (`atomic-commit`); group-state members apply their own
     /// update first (`state-agrees`).
     BrokenProtocol,
+    /// Work threads add a little jitter from an unseeded generator to each
+    /// local step, so a seed no longer fixes the run (`--check-determinism`).
+    UnseededRandom,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 10] = [
         Mutation::DeafToDepartures,
         Mutation::IgnoreDepartures,
         Mutation::SkipGhostFilter,
@@ -68,6 +71,7 @@ impl Mutation {
         Mutation::ForgetReasons,
         Mutation::EarlyRound,
         Mutation::BrokenProtocol,
+        Mutation::UnseededRandom,
     ];
 
     /// The kebab-case name (`vigil run --mutation NAME`).
@@ -82,6 +86,7 @@ impl Mutation {
             Mutation::ForgetReasons => "forget-reasons",
             Mutation::EarlyRound => "early-round",
             Mutation::BrokenProtocol => "broken-protocol",
+            Mutation::UnseededRandom => "unseeded-random",
         }
     }
 }
@@ -150,8 +155,13 @@ pub struct World {
     pub trace: Mutex<Trace>,
     pub nodes: Vec<NodeShared>,
     net_faults: Mutex<Vec<NetFault>>,
-    clogged: Mutex<BTreeSet<(u16, u16)>>,
+    /// Links cut by partitions, with how many partitions cut each: a
+    /// partition's heal restores only the links no other partition cuts.
+    clogged: Mutex<BTreeMap<(u16, u16), u32>>,
     madsim_ids: Mutex<Vec<madsim::task::NodeId>>,
+    /// Record every packet sent, delivered and dropped (`vigil replay`).
+    pub detail: bool,
+    packets: std::sync::atomic::AtomicU64,
 }
 
 impl World {
@@ -217,6 +227,21 @@ impl World {
         def.driver(&setup, me)
     }
 
+    /// A fresh packet number, in detailed runs.
+    pub(crate) fn next_packet_id(&self) -> u64 {
+        self.packets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a partition cuts the link `from -> to` now.
+    pub(crate) fn is_clogged(&self, from: u16, to: u16) -> bool {
+        self.clogged.lock().expect("clogged").contains_key(&(from, to))
+    }
+
+    pub(crate) fn node_status(&self, node: u16) -> NodeStatus {
+        *self.nodes[usize::from(node)].status.lock().expect("status")
+    }
+
     pub(crate) fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
         self.madsim_ids.lock().expect("ids")[usize::from(node)]
     }
@@ -267,8 +292,19 @@ pub fn run_caught(
     seed: u64,
     mutation: Option<Mutation>,
 ) -> Result<RunOutput, String> {
+    run_caught_detailed(registry, scenario, seed, mutation, false)
+}
+
+/// [`run_caught`], optionally with [`run_detailed`]'s network events.
+pub fn run_caught_detailed(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+    detail: bool,
+) -> Result<RunOutput, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_with(registry, scenario, seed, mutation)
+        run_detailed(registry, scenario, seed, mutation, detail)
     }))
     .map_err(|payload| {
         payload
@@ -297,7 +333,27 @@ pub fn run_with(
     seed: u64,
     mutation: Option<Mutation>,
 ) -> RunOutput {
+    run_detailed(registry, scenario, seed, mutation, false)
+}
+
+/// [`run_with`]; with `detail`, the trace also records every packet sent,
+/// delivered and dropped. A scenario with a `[random]` section runs the
+/// faults its seed draws ([`crate::draw::draw`]).
+pub fn run_detailed(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+    detail: bool,
+) -> RunOutput {
     quiet_injected_panics();
+    let drawn;
+    let scenario = if scenario.random.is_some() {
+        drawn = crate::draw::draw(scenario, seed, false).0;
+        &drawn
+    } else {
+        scenario
+    };
     let mut config = madsim::Config::default();
     let (lo, hi) = scenario.cluster.latency;
     let hi = if hi > lo {
@@ -310,7 +366,7 @@ pub fn run_with(
     let rt = Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
     let registry = registry.clone();
-    rt.block_on(async move { simulate_with(registry, scenario, seed, mutation).await })
+    rt.block_on(async move { simulate_detailed(registry, scenario, seed, mutation, detail).await })
 }
 
 /// The body of a run, inside the madsim runtime. Public so that a test can
@@ -325,6 +381,16 @@ pub async fn simulate_with(
     scenario: Scenario,
     seed: u64,
     mutation: Option<Mutation>,
+) -> RunOutput {
+    simulate_detailed(registry, scenario, seed, mutation, false).await
+}
+
+async fn simulate_detailed(
+    registry: Registry,
+    scenario: Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+    detail: bool,
 ) -> RunOutput {
     let handle = Handle::current();
     let nodes = (0..scenario.cluster.nodes)
@@ -353,8 +419,10 @@ pub async fn simulate_with(
         trace: Mutex::new(Trace::default()),
         nodes,
         net_faults: Mutex::new(Vec::new()),
-        clogged: Mutex::new(BTreeSet::new()),
+        clogged: Mutex::new(BTreeMap::new()),
         madsim_ids: Mutex::new(Vec::new()),
+        detail,
+        packets: std::sync::atomic::AtomicU64::new(0),
     });
     for job in &world.scenario.jobs {
         for n in &job.nodes {
@@ -432,8 +500,23 @@ fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
 fn heal_all(world: &World) {
     let net = madsim::net::NetSim::current();
     let clogged = std::mem::take(&mut *world.clogged.lock().expect("clogged"));
-    for (a, b) in clogged {
+    for (a, b) in clogged.into_keys() {
         net.unclog_link(world.madsim_id(a), world.madsim_id(b));
+    }
+}
+
+/// Ends one partition: restores its links that no other partition cuts.
+fn heal_links(world: &World, links: &[(u16, u16)]) {
+    let net = madsim::net::NetSim::current();
+    let mut clogged = world.clogged.lock().expect("clogged");
+    for link in links {
+        if let Some(count) = clogged.get_mut(link) {
+            *count -= 1;
+            if *count == 0 {
+                clogged.remove(link);
+                net.unclog_link(world.madsim_id(link.0), world.madsim_id(link.1));
+            }
+        }
     }
 }
 
@@ -512,6 +595,12 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 text.push_str(" (starts when the node is back)");
             }
         }
+        ScenarioFault::NodeCrash { node, .. }
+            if world.node_status(*node) == NodeStatus::Crashed =>
+        {
+            // A node that is down cannot crash again; its pending restart stands.
+            text.push_str(" (no effect: the node is down)");
+        }
         ScenarioFault::NodeCrash {
             node,
             restart_after,
@@ -526,6 +615,9 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             if let Some(d) = restart_after {
                 let (w, n) = (world.clone(), *node);
                 after(*d, move || {
+                    if w.node_status(n) != NodeStatus::Crashed {
+                        return; // restarted already
+                    }
                     set_status(&w, n, NodeStatus::Up);
                     w.record(TraceEvent::FaultEnd {
                         text: format!("{} restarts", node_name(n)),
@@ -533,6 +625,12 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                     Handle::current().restart(w.madsim_id(n));
                 });
             }
+        }
+        ScenarioFault::NodePause { node, .. } if world.node_status(*node) != NodeStatus::Up => {
+            text.push_str(match world.node_status(*node) {
+                NodeStatus::Crashed => " (no effect: the node is down)",
+                _ => " (no effect: the node is paused already)",
+            });
         }
         ScenarioFault::NodePause { node, duration } => {
             set_status(world, *node, NodeStatus::Paused);
@@ -550,16 +648,20 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
         }
         ScenarioFault::Partition { sides, heal_after } => {
             let net = madsim::net::NetSim::current();
-            let mut clogged = world.clogged.lock().expect("clogged");
-            for (i, a) in sides.iter().enumerate() {
-                for (j, b) in sides.iter().enumerate() {
-                    if i == j {
-                        continue;
-                    }
-                    for x in a {
-                        for y in b {
-                            net.clog_link(world.madsim_id(*x), world.madsim_id(*y));
-                            clogged.insert((*x, *y));
+            let mut links = Vec::new();
+            {
+                let mut clogged = world.clogged.lock().expect("clogged");
+                for (i, a) in sides.iter().enumerate() {
+                    for (j, b) in sides.iter().enumerate() {
+                        if i == j {
+                            continue;
+                        }
+                        for x in a {
+                            for y in b {
+                                net.clog_link(world.madsim_id(*x), world.madsim_id(*y));
+                                *clogged.entry((*x, *y)).or_insert(0) += 1;
+                                links.push((*x, *y));
+                            }
                         }
                     }
                 }
@@ -567,7 +669,7 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             if let Some(d) = heal_after {
                 let w = world.clone();
                 after(*d, move || {
-                    heal_all(&w);
+                    heal_links(&w, &links);
                     w.record(TraceEvent::FaultEnd {
                         text: "partition heals".into(),
                     });

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    // stderr is not locked: `explore`'s progress bar draws to it too.
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = vigil_sim::cli::Io {
         color_stdout: std::io::stdout().is_terminal(),
         color_stderr: std::io::stderr().is_terminal(),

@@ -74,6 +74,7 @@ pub(super) struct RawScenario {
     /// Alias of `expect`; both may be used, file order is kept.
     #[serde(default)]
     pub expectation: Vec<Spanned<RawExpect>>,
+    pub random: Opt<RawRandom>,
 }
 
 /// `[cluster]`.
@@ -265,4 +266,72 @@ pub(super) fn key_span(source: &str, array: &str, index: usize, key: &str) -> Op
         .keys()
         .find(|k| k.get_ref() == key)
         .map(Spanned::span)
+}
+
+/// `[random]`: fault kinds drawn per seed (see [`super::RandomFaults`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRandom {
+    pub after: Opt<DurationText>,
+    pub before: Opt<DurationText>,
+    #[serde(rename = "work-thread")]
+    pub work_thread: Opt<RawRandomKind>,
+    #[serde(rename = "job-kill")]
+    pub job_kill: Opt<RawRandomKind>,
+    #[serde(rename = "node-crash")]
+    pub node_crash: Opt<RawRandomKind>,
+    #[serde(rename = "node-pause")]
+    pub node_pause: Opt<RawRandomKind>,
+    pub partition: Opt<RawRandomKind>,
+    pub delay: Opt<RawRandomKind>,
+    pub loss: Opt<RawRandomKind>,
+}
+
+/// One `[random.KIND]` table: the union of every kind's keys; which ones a
+/// kind takes is checked in validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRandomKind {
+    pub count: Opt<toml::Value>,
+    pub every: Opt<DurationText>,
+    pub max: Opt<i64>,
+    pub kinds: Option<List<String>>,
+    pub jobs: Option<List<String>>,
+    pub nodes: Option<List<NodeText>>,
+    pub restart_after: Opt<toml::Value>,
+    #[serde(rename = "for")]
+    pub for_: Opt<toml::Value>,
+    pub heal_after: Opt<toml::Value>,
+    pub sides: Opt<toml::Value>,
+    pub latency: Option<List<DurationText>>,
+    pub rate: Opt<toml::Value>,
+}
+
+impl RawRandomKind {
+    /// The keys present in this table with their value spans, in file order.
+    pub fn present_keys(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut keys = Vec::new();
+        let mut add = |name: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                keys.push((name, span));
+            }
+        };
+        add("count", self.count.as_ref().map(Spanned::span));
+        add("every", self.every.as_ref().map(Spanned::span));
+        add("max", self.max.as_ref().map(Spanned::span));
+        add("kinds", self.kinds.as_ref().map(Spanned::span));
+        add("jobs", self.jobs.as_ref().map(Spanned::span));
+        add("nodes", self.nodes.as_ref().map(Spanned::span));
+        add(
+            "restart_after",
+            self.restart_after.as_ref().map(Spanned::span),
+        );
+        add("for", self.for_.as_ref().map(Spanned::span));
+        add("heal_after", self.heal_after.as_ref().map(Spanned::span));
+        add("sides", self.sides.as_ref().map(Spanned::span));
+        add("latency", self.latency.as_ref().map(Spanned::span));
+        add("rate", self.rate.as_ref().map(Spanned::span));
+        keys.sort_by_key(|(_, span)| span.start);
+        keys
+    }
 }

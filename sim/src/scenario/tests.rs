@@ -409,6 +409,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 members: vec![],
             },
         ],
+        random: None,
     };
     assert_eq!(scenario, expected);
     // Every kind appears, and `name()` gives back what the file said.
@@ -1108,4 +1109,88 @@ fn a_pause_lasts() {
 fn jobs_of_one_group_agree_on_work_threads() {
     let text = base_with("[[job]]\nname = \"other\"\ngroup = \"g\"\nwork_threads = 2\n");
     assert_error(&text, (14, 16), &["work threads", "same group `g`"]);
+}
+
+const RANDOM_BASE: &str = "name = \"r\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n";
+
+#[test]
+fn a_random_section_parses_with_defaults() {
+    let text = format!(
+        "{RANDOM_BASE}[random]\n[random.node-crash]\nevery = \"5s\"\nrestart_after = [\"1s\", \"3s\"]\n[random.work-thread]\ncount = 2\n"
+    );
+    let s = parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let r = s.random.expect("a [random] section");
+    assert_eq!(
+        (r.after, r.before),
+        (Duration::ZERO, Duration::from_secs(20))
+    );
+    // Kinds come in the documented order, whatever the file's order.
+    let names: Vec<&str> = r.kinds.iter().map(|k| k.fault.name()).collect();
+    assert_eq!(names, ["work-thread", "node-crash"]);
+    assert_eq!(r.kinds[0].rate, super::Rate::Count { min: 2, max: 2 });
+}
+
+#[test]
+fn random_section_errors_point_at_the_problem() {
+    let cases: &[(&str, (usize, usize), &[&str])] = &[
+        (
+            "[random]\n[random.node-crash]\nevery = \"5s\"\nbogus = 1\n",
+            (11, 1),
+            &["unknown key `bogus`"],
+        ),
+        (
+            "[random]\n[random.meteor]\ncount = 1\n",
+            (9, 9),
+            &["unknown key `meteor`"],
+        ),
+        (
+            "[random]\n[random.node-crash]\ncount = 1\nevery = \"1s\"\n",
+            (11, 9),
+            &["`count` or `every`, not both"],
+        ),
+        (
+            "[random]\n[random.node-crash]\nrestart_after = \"1s\"\n",
+            (9, 1),
+            &["needs `count`"],
+        ),
+        (
+            "[random]\n[random.partition]\ncount = [3, 1]\nheal_after = \"1s\"\n",
+            (10, 9),
+            &["reversed"],
+        ),
+        (
+            "[random]\n[random.partition]\ncount = 1\n",
+            (9, 1),
+            &["heal_after"],
+        ),
+        (
+            "[random]\n[random.work-thread]\ncount = 1\njobs = [\"web\"]\n",
+            (11, 9),
+            &["unknown job `web`"],
+        ),
+        (
+            "[random]\n[random.work-thread]\ncount = 1\nkinds = [\"explode\"]\n",
+            (11, 10),
+            &["unknown work-thread fault `explode`"],
+        ),
+        (
+            "[random]\n[random.node-crash]\ncount = 1\nfor = [\"1s\", \"2s\"]\n",
+            (11, 7),
+            &["`for` is not allowed in [random.node-crash]"],
+        ),
+        (
+            "[random]\n[random.loss]\ncount = 1\nrate = [0.5, 2.0]\nfor = \"1s\"\n",
+            (11, 8),
+            &["between 0 and 1"],
+        ),
+        (
+            "[random]\nafter = \"30s\"\n[random.loss]\ncount = 1\nrate = 0.1\nfor = \"1s\"\n",
+            (9, 9),
+            &["must be earlier than `before`"],
+        ),
+        ("[random]\n", (8, 1), &["names no fault kind"]),
+    ];
+    for (tail, at, needles) in cases {
+        assert_error(&format!("{RANDOM_BASE}{tail}"), *at, needles);
+    }
 }

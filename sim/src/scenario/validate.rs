@@ -148,7 +148,7 @@ fn example(key: &str) -> Option<&'static str> {
 
 /// `value`, or a "missing required key" error at `header` (the table's
 /// header; `table` is e.g. "[cluster]", empty for the top level).
-fn require<'a, T>(
+pub(super) fn require<'a, T>(
     value: &'a Opt<T>,
     key: &str,
     table: &str,
@@ -190,7 +190,7 @@ fn require_for<'a, T>(
     })
 }
 
-fn parse_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
+pub(super) fn parse_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
     parse_duration(&value.get_ref().0).map_err(|error| {
         ScenarioError::new(format!(
             "invalid duration `{}` for `{key}`: {}",
@@ -214,7 +214,7 @@ const TIMER_MIN: Duration = Duration::from_millis(1);
 pub const DURATION_MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// A duration that a timer will wait: at least [`TIMER_MIN`].
-fn timer_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
+pub(super) fn timer_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
     let duration = positive_dur(value, key)?;
     if duration < TIMER_MIN {
         return Err(ScenarioError::new(format!(
@@ -513,6 +513,11 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
         .into_iter()
         .map(|(array, index, expect)| ctx.expectation(array, index, expect))
         .collect::<Result<Vec<_>>>()?;
+    let random = raw
+        .random
+        .as_ref()
+        .map(|r| ctx.random(r, duration))
+        .transpose()?;
 
     Ok(Scenario {
         name: name.get_ref().clone(),
@@ -523,6 +528,7 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
         jobs: ctx.jobs,
         faults,
         expectations,
+        random,
     })
 }
 
@@ -605,10 +611,10 @@ fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
 }
 
 /// What later checks need: the file, the node count, the jobs so far.
-struct Ctx<'a> {
-    source: &'a str,
-    nodes: u16,
-    jobs: Vec<Job>,
+pub(super) struct Ctx<'a> {
+    pub(super) source: &'a str,
+    pub(super) nodes: u16,
+    pub(super) jobs: Vec<Job>,
     registry: &'a Registry,
     /// The protocol options of each `[[job]]` table.
     extras: Vec<Vec<Extra>>,
@@ -647,7 +653,7 @@ impl Ctx<'_> {
     }
 
     /// A non-empty list of distinct nodes, sorted.
-    fn node_list(&self, value: &List<NodeText>, key: &str) -> Result<Vec<u16>> {
+    pub(super) fn node_list(&self, value: &List<NodeText>, key: &str) -> Result<Vec<u16>> {
         if value.get_ref().is_empty() {
             return Err(ScenarioError::new(format!(
                 "`{key}` must not be empty (leave it out to mean every node)"
@@ -675,7 +681,7 @@ impl Ctx<'_> {
         names.join(", ")
     }
 
-    fn find_job(&self, name: &str, span: Range<usize>, context: &str) -> Result<&Job> {
+    pub(super) fn find_job(&self, name: &str, span: Range<usize>, context: &str) -> Result<&Job> {
         self.jobs
             .iter()
             .find(|job| job.name == name)

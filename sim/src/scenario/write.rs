@@ -4,7 +4,7 @@
 //!
 //! Invariant: `parse(to_toml(s))` gives back `s` (fault line numbers aside).
 
-use super::{Expectation, FaultKind, Scenario};
+use super::{Expectation, FaultKind, RandomFault, Rate, Scenario};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -164,6 +164,93 @@ impl Scenario {
                     }
                     if let Some(d) = duration {
                         let _ = writeln!(s, "for = {}", dur(*d));
+                    }
+                }
+            }
+        }
+        if let Some(r) = &self.random {
+            let _ = writeln!(
+                s,
+                "\n[random]\nafter = {}\nbefore = {}",
+                dur(r.after),
+                dur(r.before)
+            );
+            for k in &r.kinds {
+                let _ = writeln!(s, "\n[random.{}]", k.fault.name());
+                match k.rate {
+                    Rate::Count { min, max } => {
+                        let _ = writeln!(s, "count = [{min}, {max}]");
+                    }
+                    Rate::Every { mean, max } => {
+                        let _ = writeln!(s, "every = {}\nmax = {max}", dur(mean));
+                    }
+                }
+                let range = |(a, b): (Duration, Duration)| format!("[{}, {}]", dur(a), dur(b));
+                let list = |items: &[String]| {
+                    let items: Vec<String> = items.iter().map(|j| quote(j)).collect();
+                    format!("[{}]", items.join(", "))
+                };
+                match &k.fault {
+                    RandomFault::WorkThread { kinds, jobs } => {
+                        let kinds: Vec<String> =
+                            kinds.iter().map(|k| k.name().to_string()).collect();
+                        let _ = writeln!(s, "kinds = {}", list(&kinds));
+                        if let Some(jobs) = jobs {
+                            let _ = writeln!(s, "jobs = {}", list(jobs));
+                        }
+                    }
+                    RandomFault::JobKill { jobs } => {
+                        if let Some(jobs) = jobs {
+                            let _ = writeln!(s, "jobs = {}", list(jobs));
+                        }
+                    }
+                    RandomFault::NodeCrash {
+                        nodes: ns,
+                        restart_after,
+                    } => {
+                        if let Some(ns) = ns {
+                            let _ = writeln!(s, "nodes = {}", nodes(ns));
+                        }
+                        if let Some(r) = restart_after {
+                            let _ = writeln!(s, "restart_after = {}", range(*r));
+                        }
+                    }
+                    RandomFault::NodePause { nodes: ns, duration } => {
+                        if let Some(ns) = ns {
+                            let _ = writeln!(s, "nodes = {}", nodes(ns));
+                        }
+                        let _ = writeln!(s, "for = {}", range(*duration));
+                    }
+                    RandomFault::Partition { sides, heal_after } => {
+                        let _ = writeln!(
+                            s,
+                            "sides = [{}, {}]\nheal_after = {}",
+                            sides.0,
+                            sides.1,
+                            range(*heal_after)
+                        );
+                    }
+                    RandomFault::Delay {
+                        latency,
+                        nodes: ns,
+                        duration,
+                    } => {
+                        let _ = writeln!(s, "latency = {}", range(*latency));
+                        if let Some(ns) = ns {
+                            let _ = writeln!(s, "nodes = {}", nodes(ns));
+                        }
+                        let _ = writeln!(s, "for = {}", range(*duration));
+                    }
+                    RandomFault::Loss {
+                        rate,
+                        nodes: ns,
+                        duration,
+                    } => {
+                        let _ = writeln!(s, "rate = [{}, {}]", float(rate.0), float(rate.1));
+                        if let Some(ns) = ns {
+                            let _ = writeln!(s, "nodes = {}", nodes(ns));
+                        }
+                        let _ = writeln!(s, "for = {}", range(*duration));
                     }
                 }
             }

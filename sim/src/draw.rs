@@ -1,0 +1,473 @@
+//! Random faults: each seed draws its own concrete fault schedule from a
+//! scenario's `[random]` section, and with swarm testing also which fault
+//! kinds are on and how often they strike.
+//!
+//! Invariant: a draw depends only on the scenario and the seed, through a
+//! ChaCha generator of its own (not madsim's, so the draw does not shift
+//! when the simulation's use of randomness changes). The result is a plain
+//! scenario whose `[[fault]]` list holds every fault; written out with
+//! [`Scenario::to_toml`], it replays the same faults without this module.
+
+use crate::scenario::{
+    Fault, FaultKind, RandomFault, RandomFaults, RandomKind, Rate, Scenario, WorkThreadFault,
+};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+
+/// Stream numbers, so that the fault draw and the swarm draw of one seed
+/// are independent.
+const FAULT_STREAM: u64 = 0x7669_6769_6c5f_6661; // "vigil_fa"
+const SWARM_STREAM: u64 = 0x7669_6769_6c5f_7377; // "vigil_sw"
+
+fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// What a swarm draw turned on, and at what rates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Swarm {
+    /// The kinds on, with their drawn rates, as `[random]` would say them.
+    pub on: Vec<RandomKind>,
+    /// The kinds drawn off.
+    pub off: Vec<&'static str>,
+}
+
+impl Swarm {
+    /// One line: `node-crash every 7.2s, loss count 0..=2; off: partition`.
+    pub fn summary(&self) -> String {
+        let on: Vec<String> = self
+            .on
+            .iter()
+            .map(|k| format!("{} {}", k.fault.name(), rate_text(k.rate)))
+            .collect();
+        let mut s = on.join(", ");
+        if !self.off.is_empty() {
+            s.push_str(&format!("; off: {}", self.off.join(", ")));
+        }
+        s
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let on: Vec<serde_json::Value> = self
+            .on
+            .iter()
+            .map(|k| serde_json::json!({"kind": k.fault.name(), "rate": rate_text(k.rate)}))
+            .collect();
+        serde_json::json!({"on": on, "off": self.off})
+    }
+}
+
+fn rate_text(rate: Rate) -> String {
+    match rate {
+        Rate::Count { min, max } if min == max => format!("count {min}"),
+        Rate::Count { min, max } => format!("count {min}..={max}"),
+        Rate::Every { mean, .. } => format!("every {}", crate::scenario::duration_text(mean)),
+    }
+}
+
+/// The concrete scenario seed `seed` runs: `scenario` with its `[random]`
+/// section (or, with `swarm`, a swarm draw from it or from
+/// [`default_menu`]) replaced by the faults it drew, merged into the fixed
+/// ones. Without `[random]` and without `swarm`, the scenario itself.
+pub fn draw(scenario: &Scenario, seed: u64, swarm: bool) -> (Scenario, Option<Swarm>) {
+    let mut concrete = scenario.clone();
+    concrete.random = None;
+    let (spec, swarm) = if swarm {
+        let menu = scenario
+            .random
+            .clone()
+            .unwrap_or_else(|| default_menu(scenario));
+        let (spec, drawn) = swarm_draw(&menu, seed);
+        (Some(spec), Some(drawn))
+    } else {
+        (scenario.random.clone(), None)
+    };
+    if let Some(spec) = spec {
+        let mut faults = concrete.faults.clone();
+        faults.extend(draw_faults(scenario, &spec, seed));
+        faults.sort_by_key(|f| f.at); // stable: fixed faults first at equal times
+        concrete.faults = faults;
+    }
+    (concrete, swarm)
+}
+
+/// The fault kinds `--swarm` draws from when a scenario has no `[random]`:
+/// every kind, with bounds scaled to the scenario's timing.
+pub fn default_menu(scenario: &Scenario) -> RandomFaults {
+    let d = scenario.duration;
+    let t = scenario.cluster.failure_timeout;
+    let every = |div: u32| Rate::Every {
+        mean: (d / div).max(Duration::from_millis(1)),
+        max: Rate::MAX_EVERY,
+    };
+    let mut kinds = vec![
+        RandomKind {
+            rate: Rate::Count { min: 0, max: 2 },
+            fault: RandomFault::WorkThread {
+                kinds: WorkThreadFault::ALL.to_vec(),
+                jobs: None,
+            },
+        },
+        RandomKind {
+            rate: Rate::Count { min: 0, max: 1 },
+            fault: RandomFault::JobKill { jobs: None },
+        },
+        RandomKind {
+            rate: every(2),
+            fault: RandomFault::NodeCrash {
+                nodes: None,
+                restart_after: Some((t, t * 3)),
+            },
+        },
+        RandomKind {
+            rate: every(2),
+            fault: RandomFault::NodePause {
+                nodes: None,
+                duration: (Duration::from_millis(100), t * 2),
+            },
+        },
+    ];
+    if scenario.cluster.nodes >= 2 {
+        kinds.push(RandomKind {
+            rate: every(2),
+            fault: RandomFault::Partition {
+                sides: (2, 2),
+                heal_after: (t / 2, t * 4),
+            },
+        });
+    }
+    kinds.push(RandomKind {
+        rate: every(3),
+        fault: RandomFault::Delay {
+            latency: (
+                Duration::from_millis(1),
+                (t / 4).max(Duration::from_millis(1)),
+            ),
+            nodes: None,
+            duration: (t / 2, t * 2),
+        },
+    });
+    kinds.push(RandomKind {
+        rate: every(3),
+        fault: RandomFault::Loss {
+            rate: (0.1, 0.5),
+            nodes: None,
+            duration: (t / 2, t * 2),
+        },
+    });
+    RandomFaults {
+        after: Duration::ZERO,
+        before: d,
+        kinds,
+    }
+}
+
+/// Swarm testing (Groce et al.; TigerBeetle's VOPR): each kind is on with
+/// probability 1/2 (at least one is), a `count` kind's maximum is drawn in
+/// its range, and an `every` kind's mean interval is scaled by 1/2 to 4.
+fn swarm_draw(menu: &RandomFaults, seed: u64) -> (RandomFaults, Swarm) {
+    let mut rng = rng(seed, SWARM_STREAM);
+    let mut on_flags: Vec<bool> = menu.kinds.iter().map(|_| rng.gen_bool(0.5)).collect();
+    if !on_flags.iter().any(|on| *on) {
+        let pick = rng.gen_range(0..on_flags.len());
+        on_flags[pick] = true;
+    }
+    let mut on = Vec::new();
+    let mut off = Vec::new();
+    for (kind, flag) in menu.kinds.iter().zip(on_flags) {
+        if !flag {
+            off.push(kind.fault.name());
+            continue;
+        }
+        let rate = match kind.rate {
+            Rate::Count { min, max } => Rate::Count {
+                min,
+                max: rng.gen_range(min..=max),
+            },
+            Rate::Every { mean, max } => {
+                let factor = 2f64.powf(rng.gen_range(-1.0..=2.0));
+                let ms = (mean.as_secs_f64() * factor * 1000.0).round().max(1.0);
+                Rate::Every {
+                    mean: Duration::from_millis(ms as u64),
+                    max,
+                }
+            }
+        };
+        on.push(RandomKind {
+            rate,
+            fault: kind.fault.clone(),
+        });
+    }
+    let spec = RandomFaults {
+        after: menu.after,
+        before: menu.before,
+        kinds: on.clone(),
+    };
+    (spec, Swarm { on, off })
+}
+
+/// A time in `[lo, hi]`, in whole milliseconds (so written schedules read
+/// well): faults land on the millisecond grid.
+fn ms_in(rng: &mut ChaCha8Rng, (lo, hi): (Duration, Duration)) -> Duration {
+    let (lo, hi) = (lo.as_millis() as u64, hi.as_millis() as u64);
+    Duration::from_millis(if hi > lo { rng.gen_range(lo..=hi) } else { lo })
+        .max(Duration::from_millis(1))
+}
+
+/// The times one kind strikes, in `[after, before)`, sorted.
+fn times(rng: &mut ChaCha8Rng, rate: Rate, after: Duration, before: Duration) -> Vec<Duration> {
+    let (lo, hi) = (after.as_millis() as u64, before.as_millis() as u64);
+    if hi <= lo {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    match rate {
+        Rate::Count { min, max } => {
+            let n = rng.gen_range(min..=max);
+            for _ in 0..n {
+                out.push(Duration::from_millis(rng.gen_range(lo..hi)));
+            }
+            out.sort();
+        }
+        Rate::Every { mean, max } => {
+            let mean_ms = mean.as_secs_f64() * 1000.0;
+            let mut t = lo as f64;
+            while (out.len() as u32) < max {
+                // Exponential gaps: a Poisson process with the mean interval.
+                let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+                t += -u.ln() * mean_ms;
+                if t >= hi as f64 {
+                    break;
+                }
+                out.push(Duration::from_millis(t as u64));
+            }
+        }
+    }
+    out
+}
+
+fn pick<T: Clone>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
+    items[rng.gen_range(0..items.len())].clone()
+}
+
+/// Every fault `spec` draws for `seed`, in kind order then time order.
+fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> Vec<Fault> {
+    let mut rng = rng(seed, FAULT_STREAM);
+    let all_nodes: Vec<u16> = (0..scenario.cluster.nodes).collect();
+    let all_jobs: Vec<String> = scenario.jobs.iter().map(|j| j.name.clone()).collect();
+    let mut faults = Vec::new();
+    for kind in &spec.kinds {
+        for at in times(&mut rng, kind.rate, spec.after, spec.before) {
+            let fault = match &kind.fault {
+                RandomFault::WorkThread { kinds, jobs } => {
+                    let job = pick(&mut rng, jobs.as_deref().unwrap_or(&all_jobs));
+                    let spec = scenario.job(&job).expect("validated job");
+                    let node = pick(&mut rng, &spec.nodes);
+                    let thread = rng.gen_range(0..spec.work_threads);
+                    match pick(&mut rng, kinds) {
+                        WorkThreadFault::Panic => FaultKind::WorkThreadPanic { node, job, thread },
+                        WorkThreadFault::Error => FaultKind::WorkThreadError { node, job, thread },
+                        WorkThreadFault::Hang => FaultKind::WorkThreadHang { node, job, thread },
+                    }
+                }
+                RandomFault::JobKill { jobs } => {
+                    let job = pick(&mut rng, jobs.as_deref().unwrap_or(&all_jobs));
+                    let spec = scenario.job(&job).expect("validated job");
+                    let node = pick(&mut rng, &spec.nodes);
+                    FaultKind::JobKill { node, job }
+                }
+                RandomFault::NodeCrash {
+                    nodes,
+                    restart_after,
+                } => FaultKind::NodeCrash {
+                    node: pick(&mut rng, nodes.as_deref().unwrap_or(&all_nodes)),
+                    restart_after: restart_after.map(|r| ms_in(&mut rng, r)),
+                },
+                RandomFault::NodePause { nodes, duration } => FaultKind::NodePause {
+                    node: pick(&mut rng, nodes.as_deref().unwrap_or(&all_nodes)),
+                    duration: ms_in(&mut rng, *duration),
+                },
+                RandomFault::Partition { sides, heal_after } => {
+                    let n = all_nodes.len() as u16;
+                    let k = rng.gen_range(sides.0..=sides.1).min(n).max(2);
+                    let mut order = all_nodes.clone();
+                    order.shuffle(&mut rng);
+                    let mut split: Vec<Vec<u16>> = vec![Vec::new(); usize::from(k)];
+                    for (i, node) in order.into_iter().enumerate() {
+                        // One node per side first, so that none is empty.
+                        let side = if i < usize::from(k) {
+                            i
+                        } else {
+                            rng.gen_range(0..usize::from(k))
+                        };
+                        split[side].push(node);
+                    }
+                    for side in &mut split {
+                        side.sort_unstable();
+                    }
+                    split.sort();
+                    FaultKind::Partition {
+                        sides: split,
+                        heal_after: Some(ms_in(&mut rng, *heal_after)),
+                    }
+                }
+                RandomFault::Delay {
+                    latency,
+                    nodes,
+                    duration,
+                } => FaultKind::Delay {
+                    latency: *latency,
+                    nodes: nodes.as_ref().map(|ns| vec![pick(&mut rng, ns)]),
+                    duration: Some(ms_in(&mut rng, *duration)),
+                },
+                RandomFault::Loss {
+                    rate,
+                    nodes,
+                    duration,
+                } => {
+                    let r = if rate.1 > rate.0 {
+                        rng.gen_range(rate.0..=rate.1)
+                    } else {
+                        rate.0
+                    };
+                    FaultKind::Loss {
+                        // Three decimals keep written schedules readable.
+                        rate: (r * 1000.0).round() / 1000.0,
+                        nodes: nodes.as_ref().map(|ns| vec![pick(&mut rng, ns)]),
+                        duration: Some(ms_in(&mut rng, *duration)),
+                    }
+                }
+            };
+            faults.push(Fault {
+                at,
+                kind: fault,
+                line: 0,
+            });
+        }
+    }
+    faults
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+
+    const FILE: &str = r#"
+name = "random"
+duration = "20s"
+[cluster]
+nodes = 4
+[[job]]
+name = "db"
+group = "g"
+work_threads = 2
+[[fault]]
+at = "1s"
+kind = "work-thread-panic"
+node = "n0"
+job = "db"
+[random]
+after = "2s"
+before = "18s"
+[random.work-thread]
+count = [1, 3]
+[random.node-crash]
+every = "4s"
+restart_after = ["1s", "3s"]
+[random.partition]
+every = "5s"
+heal_after = ["500ms", "2s"]
+sides = [2, 3]
+[random.loss]
+count = 1
+rate = [0.1, 0.5]
+for = ["1s", "2s"]
+nodes = ["n1", "n2"]
+"#;
+
+    #[test]
+    fn a_seed_draws_the_same_schedule_every_time_and_seeds_differ() {
+        let s = parse("r.toml", FILE).unwrap_or_else(|e| panic!("{e}"));
+        let (a, _) = draw(&s, 7, false);
+        let (b, _) = draw(&s, 7, false);
+        assert_eq!(a, b);
+        let distinct: std::collections::BTreeSet<String> = (0..20)
+            .map(|seed| draw(&s, seed, false).0.to_toml())
+            .collect();
+        assert!(distinct.len() > 15, "{}", distinct.len());
+    }
+
+    #[test]
+    fn drawn_faults_keep_to_their_bounds_and_the_fixed_ones_stay() {
+        let s = parse("r.toml", FILE).unwrap_or_else(|e| panic!("{e}"));
+        for seed in 0..200 {
+            let (c, swarm) = draw(&s, seed, false);
+            assert!(swarm.is_none() && c.random.is_none());
+            assert_eq!(
+                c.faults[0].at,
+                Duration::from_secs(1),
+                "the fixed fault stays"
+            );
+            let mut wt = 0;
+            let mut loss = 0;
+            for f in &c.faults[1..] {
+                assert!(f.at >= Duration::from_secs(2) && f.at < Duration::from_secs(18));
+                match &f.kind {
+                    FaultKind::WorkThreadPanic { thread, .. }
+                    | FaultKind::WorkThreadError { thread, .. }
+                    | FaultKind::WorkThreadHang { thread, .. } => {
+                        wt += 1;
+                        assert!(*thread < 2);
+                    }
+                    FaultKind::NodeCrash { restart_after, .. } => {
+                        let r = restart_after.expect("restarts");
+                        assert!(r >= Duration::from_secs(1) && r <= Duration::from_secs(3));
+                    }
+                    FaultKind::Partition { sides, heal_after } => {
+                        assert!((2..=3).contains(&sides.len()));
+                        assert!(sides.iter().all(|s| !s.is_empty()));
+                        assert_eq!(sides.iter().map(Vec::len).sum::<usize>(), 4);
+                        assert!(heal_after.is_some());
+                    }
+                    FaultKind::Loss { rate, nodes, .. } => {
+                        loss += 1;
+                        assert!((0.1..=0.5).contains(rate));
+                        let n = nodes.as_ref().expect("one node")[0];
+                        assert!(n == 1 || n == 2);
+                    }
+                    other => panic!("not in the spec: {other:?}"),
+                }
+            }
+            assert!((1..=3).contains(&wt), "count [1, 3], got {wt}");
+            assert_eq!(loss, 1);
+            // The concrete schedule is a valid scenario file on its own.
+            let again = parse("c.toml", &c.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(again.faults.len(), c.faults.len());
+        }
+    }
+
+    #[test]
+    fn swarm_turns_kinds_on_and_off_per_seed() {
+        let s = parse("r.toml", FILE).unwrap_or_else(|e| panic!("{e}"));
+        let mut seen_off = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let (_, swarm) = draw(&s, seed, true);
+            let swarm = swarm.expect("a swarm draw");
+            assert!(!swarm.on.is_empty());
+            assert_eq!(swarm.on.len() + swarm.off.len(), 4);
+            seen_off.extend(swarm.off.iter().copied());
+        }
+        assert_eq!(seen_off.len(), 4, "every kind is off for some seed");
+        // Without [random], swarm draws from the default menu.
+        let mut plain = s.clone();
+        plain.random = None;
+        let (c, swarm) = draw(&plain, 3, true);
+        assert!(swarm.is_some());
+        assert!(parse("c.toml", &c.to_toml()).is_ok());
+    }
+}

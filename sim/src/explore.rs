@@ -1,0 +1,699 @@
+//! Many seeds of many scenarios: the work list, the seed range and shard
+//! arithmetic, the per-run record (one JSON line each), and the summary that
+//! groups failures by fingerprint. The summary is built from records alone,
+//! so `vigil merge` of shard outputs gives what one unsharded run gives.
+
+use crate::protocols::Registry;
+use crate::report::replay_command;
+use crate::runner::{self, Execution};
+use crate::scenario::{self, Scenario, ScenarioError};
+use crate::world::Mutation;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A half-open range of seeds `from..to`, never empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl SeedRange {
+    pub fn len(&self) -> u64 {
+        self.to - self.from
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.to == self.from
+    }
+
+    /// Slice `k` (1-based) of `n`: contiguous, sizes differing by at most one.
+    pub fn shard(&self, Shard { k, n }: Shard) -> SeedRange {
+        let len = u128::from(self.len());
+        let at = |i: u64| self.from + (len * u128::from(i) / u128::from(n)) as u64;
+        SeedRange {
+            from: at(k - 1),
+            to: at(k),
+        }
+    }
+}
+
+impl std::fmt::Display for SeedRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.from, self.to)
+    }
+}
+
+impl std::str::FromStr for SeedRange {
+    type Err = String;
+
+    /// `A..B` (B excluded), `A..=B`, or `N` for the first N seeds `0..N`.
+    fn from_str(s: &str) -> Result<SeedRange, String> {
+        let num = |t: &str| {
+            t.trim().parse::<u64>().map_err(|_| {
+                format!("invalid seed range `{s}`: `{t}` is not a seed (a whole number 0 or more)")
+            })
+        };
+        let (from, to) = if let Some((a, b)) = s.split_once("..=") {
+            let (a, b) = (num(a)?, num(b)?);
+            let to = b
+                .checked_add(1)
+                .ok_or_else(|| format!("invalid seed range `{s}`: the end is too large"))?;
+            (a, to)
+        } else if let Some((a, b)) = s.split_once("..") {
+            (num(a)?, num(b)?)
+        } else {
+            (0, num(s)?)
+        };
+        if to <= from {
+            return Err(format!(
+                "invalid seed range `{s}`: it holds no seeds (write A..B with A < B, B excluded, or A..=B)"
+            ));
+        }
+        Ok(SeedRange { from, to })
+    }
+}
+
+/// `K/N`: the K-th (1-based) of N slices of a seed range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = |why: &str| {
+            format!("invalid shard `{s}`: {why} (expected K/N with 1 <= K <= N, such as 3/8)")
+        };
+        let (k, n) = s.split_once('/').ok_or_else(|| bad("no `/`"))?;
+        let k: u64 = k.trim().parse().map_err(|_| bad("K is not a number"))?;
+        let n: u64 = n.trim().parse().map_err(|_| bad("N is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(bad(if k > n {
+                "K is greater than N"
+            } else {
+                "K and N start at 1"
+            }));
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+/// One scenario file to explore.
+pub struct Target {
+    pub file: String,
+    pub scenario: Scenario,
+}
+
+/// Scenario files under `paths` (files as given, folders searched for
+/// `*.toml` recursively, in name order), each parsed. Bad input is every
+/// problem found: unreadable paths, folders without scenarios, files that
+/// do not parse.
+pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target>, Vec<String>> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Err(e) => problems.push(format!("error: cannot read `{}`: {e}", path.display())),
+            Ok(m) if m.is_dir() => {
+                let before = files.len();
+                if let Err(e) = collect_toml(path, &mut files) {
+                    problems.push(format!(
+                        "error: cannot read folder `{}`: {e}",
+                        path.display()
+                    ));
+                } else if files.len() == before {
+                    problems.push(format!(
+                        "error: folder `{}` holds no scenario files (*.toml)",
+                        path.display()
+                    ));
+                }
+            }
+            Ok(_) => files.push(path.clone()),
+        }
+    }
+    let mut targets = Vec::new();
+    for file in files {
+        match scenario::load_with(&file, registry) {
+            Ok(scenario) => targets.push(Target {
+                file: file.display().to_string(),
+                scenario,
+            }),
+            Err(e) => problems.push(render_plain(&e)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(targets)
+    } else {
+        Err(problems)
+    }
+}
+
+fn render_plain(e: &ScenarioError) -> String {
+    e.render(false)
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One run's record: a line of `vigil explore --json`, and all that
+/// `vigil merge` needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub file: String,
+    pub scenario: String,
+    pub seed: u64,
+    pub passed: bool,
+    /// `(check, message, at_ms)` of each violation.
+    pub violations: Vec<(String, String, Option<f64>)>,
+    /// Distinct fingerprints, first is the run's own.
+    pub fingerprints: Vec<String>,
+    pub trace_hash: Option<String>,
+    pub wall_ms: f64,
+    pub replay: String,
+    /// The swarm draw's summary, if swarm testing.
+    pub swarm: Option<Value>,
+    /// Where two runs of the seed differed (`--check-determinism`).
+    pub divergence: Option<String>,
+}
+
+impl Record {
+    pub fn new(
+        file: &str,
+        e: &Execution,
+        program: &str,
+        mutation: Option<Mutation>,
+        swarm: bool,
+    ) -> Record {
+        Record {
+            file: file.to_string(),
+            scenario: e.scenario.name.clone(),
+            seed: e.seed,
+            passed: e.passed(),
+            violations: e
+                .violations
+                .iter()
+                .map(|v| {
+                    (
+                        v.check.clone(),
+                        v.message.clone(),
+                        v.at.map(|t| (t.as_millis_f64() * 1000.0).round() / 1000.0),
+                    )
+                })
+                .collect(),
+            fingerprints: e.fingerprints(),
+            trace_hash: e.trace_hash(),
+            wall_ms: (e.wall.as_secs_f64() * 1e6).round() / 1000.0,
+            replay: replay_command(program, file, e.seed, mutation, swarm),
+            swarm: e.swarm.as_ref().map(|s| s.json()),
+            divergence: None,
+        }
+    }
+
+    pub fn verdict(&self) -> &'static str {
+        if self.divergence.is_some() {
+            "nondeterministic"
+        } else if self.passed {
+            "pass"
+        } else {
+            "fail"
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let violations: Vec<Value> = self
+            .violations
+            .iter()
+            .map(|(c, m, at)| json!({"check": c, "message": m, "at_ms": at}))
+            .collect();
+        let mut v = json!({
+            "type": "run",
+            "scenario": self.scenario,
+            "file": self.file,
+            "seed": self.seed,
+            "verdict": self.verdict(),
+            "violations": violations,
+            "fingerprint": self.fingerprints.first(),
+            "fingerprints": self.fingerprints,
+            "trace_hash": self.trace_hash,
+            "wall_ms": self.wall_ms,
+            "replay": self.replay,
+        });
+        if let Some(s) = &self.swarm {
+            v["swarm"] = s.clone();
+        }
+        if let Some(d) = &self.divergence {
+            v["divergence"] = json!(d);
+        }
+        v
+    }
+
+    /// Reads a line written by [`Record::json`].
+    pub fn from_json(v: &Value) -> Result<Record, String> {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("missing string field `{k}`"))
+        };
+        let verdict = s("verdict")?;
+        let violations = v
+            .get("violations")
+            .and_then(Value::as_array)
+            .ok_or("missing array field `violations`")?
+            .iter()
+            .map(|x| {
+                (
+                    x["check"].as_str().unwrap_or_default().to_string(),
+                    x["message"].as_str().unwrap_or_default().to_string(),
+                    x["at_ms"].as_f64(),
+                )
+            })
+            .collect();
+        let fingerprints = v
+            .get("fingerprints")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Record {
+            file: s("file")?,
+            scenario: s("scenario")?,
+            seed: v
+                .get("seed")
+                .and_then(Value::as_u64)
+                .ok_or("missing number field `seed`")?,
+            passed: verdict == "pass",
+            violations,
+            fingerprints,
+            trace_hash: v["trace_hash"].as_str().map(str::to_string),
+            wall_ms: v["wall_ms"].as_f64().unwrap_or(0.0),
+            replay: s("replay")?,
+            swarm: v.get("swarm").cloned(),
+            divergence: v["divergence"].as_str().map(str::to_string),
+        })
+    }
+}
+
+/// Failures that share a fingerprint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub fingerprint: String,
+    pub count: u64,
+    /// The smallest failing seed, and its file (the first in file order
+    /// among equal seeds).
+    pub seed: u64,
+    pub file: String,
+    pub replay: String,
+    /// The files it failed in, in name order.
+    pub files: Vec<String>,
+}
+
+/// What a sweep found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub runs: u64,
+    pub failed: u64,
+    pub nondeterministic: u64,
+    /// Failure groups, most frequent first (then by fingerprint).
+    pub groups: Vec<Group>,
+    /// Runs that were not deterministic: (file, seed, where they differ).
+    pub divergences: Vec<(String, u64, String)>,
+    /// Summed wall time of the runs, in ms (not the sweep's wall time).
+    pub run_ms: f64,
+}
+
+impl Summary {
+    pub fn of(records: &[Record]) -> Summary {
+        let mut s = Summary::default();
+        let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
+        for r in records {
+            s.runs += 1;
+            s.run_ms += r.wall_ms;
+            if let Some(d) = &r.divergence {
+                s.nondeterministic += 1;
+                s.divergences.push((r.file.clone(), r.seed, d.clone()));
+            }
+            if r.passed {
+                continue;
+            }
+            s.failed += 1;
+            let Some(fp) = r.fingerprints.first() else {
+                continue;
+            };
+            let g = groups.entry(fp).or_insert_with(|| Group {
+                fingerprint: fp.clone(),
+                count: 0,
+                seed: r.seed,
+                file: r.file.clone(),
+                replay: r.replay.clone(),
+                files: Vec::new(),
+            });
+            g.count += 1;
+            if (r.seed, &r.file) < (g.seed, &g.file) {
+                g.seed = r.seed;
+                g.file = r.file.clone();
+                g.replay = r.replay.clone();
+            }
+            if !g.files.contains(&r.file) {
+                g.files.push(r.file.clone());
+                g.files.sort();
+            }
+        }
+        s.groups = groups.into_values().collect();
+        s.groups.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.fingerprint.cmp(&b.fingerprint))
+        });
+        s.divergences.sort();
+        s
+    }
+
+    pub fn passed(&self) -> u64 {
+        self.runs - self.failed
+    }
+
+    /// The summary as one JSON object (`"type": "summary"`).
+    pub fn json(&self, wall_s: Option<f64>, stopped: Option<&str>) -> Value {
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                json!({"fingerprint": g.fingerprint, "count": g.count, "smallest_seed": g.seed,
+                       "file": g.file, "replay": g.replay, "files": g.files})
+            })
+            .collect();
+        let divergences: Vec<Value> = self
+            .divergences
+            .iter()
+            .map(|(f, s, d)| json!({"file": f, "seed": s, "divergence": d}))
+            .collect();
+        let per_second = wall_s.filter(|w| *w > 0.0).map(|w| self.runs as f64 / w);
+        json!({
+            "type": "summary",
+            "runs": self.runs,
+            "passed": self.passed(),
+            "failed": self.failed,
+            "nondeterministic": self.nondeterministic,
+            "groups": groups,
+            "divergences": divergences,
+            "wall_s": wall_s,
+            "runs_per_second": per_second,
+            "stopped": stopped,
+        })
+    }
+
+    /// The summary for people.
+    pub fn human(&self, wall_s: Option<f64>, stopped: Option<&str>, color: bool) -> String {
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut t = String::new();
+        for (file, seed, d) in &self.divergences {
+            let _ = writeln!(
+                t,
+                "{} {file} seed {seed}: {d}",
+                paint("1;31", "NONDETERMINISTIC")
+            );
+        }
+        if !self.groups.is_empty() {
+            let _ = writeln!(
+                t,
+                "{} failure group{}:",
+                self.groups.len(),
+                if self.groups.len() == 1 { "" } else { "s" }
+            );
+        }
+        for g in &self.groups {
+            let files = if g.files.len() == 1 {
+                String::new()
+            } else {
+                format!(" in {} files", g.files.len())
+            };
+            let _ = writeln!(
+                t,
+                "  {} × {}{files}\n    smallest seed {} ({})\n    replay: {}",
+                g.count,
+                paint("1", &g.fingerprint),
+                g.seed,
+                g.file,
+                g.replay
+            );
+        }
+        let verdict = if self.nondeterministic > 0 || self.failed > 0 {
+            paint("1;31", "FAIL")
+        } else {
+            paint("1;32", "PASS")
+        };
+        let speed = wall_s.filter(|w| *w > 0.0).map_or(String::new(), |w| {
+            format!(" in {w:.1}s ({:.1} runs/s)", self.runs as f64 / w)
+        });
+        let nd = if self.nondeterministic > 0 {
+            format!(", {} nondeterministic", self.nondeterministic)
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            t,
+            "{verdict} · {} runs, {} passed, {} failed{nd}{speed}",
+            self.runs,
+            self.passed(),
+            self.failed
+        );
+        if let Some(why) = stopped {
+            let _ = write!(t, " · stopped early: {why}");
+        }
+        t.push('\n');
+        t
+    }
+
+    /// The exit status: 3 nondeterminism, 1 failures, 0 all passed.
+    pub fn status(&self) -> u8 {
+        if self.nondeterministic > 0 {
+            3
+        } else if self.failed > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// A JUnit XML report: one test suite per scenario file, one test case for
+/// its passing seeds together and one for each failing seed.
+pub fn junit(records: &[Record], name: &str) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut by_file: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        by_file.entry(&r.file).or_default().push(r);
+    }
+    let mut report = Report::new(name);
+    for (file, mut runs) in by_file {
+        runs.sort_by_key(|r| r.seed);
+        let mut suite = TestSuite::new(file);
+        let passing: Vec<&&Record> = runs
+            .iter()
+            .filter(|r| r.passed && r.divergence.is_none())
+            .collect();
+        if !passing.is_empty() {
+            let mut case = TestCase::new(
+                format!("{} passing seeds", passing.len()),
+                TestCaseStatus::success(),
+            );
+            case.set_classname(file);
+            let ms: f64 = passing.iter().map(|r| r.wall_ms).sum();
+            case.set_time(std::time::Duration::from_secs_f64(ms / 1000.0));
+            suite.add_test_case(case);
+        }
+        for r in runs.iter().filter(|r| !r.passed || r.divergence.is_some()) {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let (message, body) = match &r.divergence {
+                Some(d) => ("nondeterministic".to_string(), d.clone()),
+                None => {
+                    let fp = r.fingerprints.first().cloned().unwrap_or_default();
+                    let lines: Vec<String> = r
+                        .violations
+                        .iter()
+                        .map(|(c, m, _)| format!("[{c}] {m}"))
+                        .collect();
+                    (fp, lines.join("\n"))
+                }
+            };
+            status.set_message(message);
+            status.set_description(format!("{body}\nreplay: {}", r.replay));
+            let mut case = TestCase::new(format!("seed {}", r.seed), status);
+            case.set_classname(file);
+            case.set_time(std::time::Duration::from_secs_f64(r.wall_ms / 1000.0));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot write the JUnit report: {e} -->"))
+}
+
+/// Writes `text` to `path` whole or not at all: a temporary file beside it,
+/// renamed over it.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Runs one item of a sweep.
+pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOptions<'_>) -> Record {
+    let req = runner::Request {
+        registry,
+        scenario: &target.scenario,
+        seed,
+        mutation: opts.mutation,
+        swarm: opts.swarm,
+        detail: false,
+    };
+    if opts.check_determinism {
+        let (e, divergence) = runner::check_determinism(req);
+        let mut r = Record::new(&target.file, &e, opts.program, opts.mutation, opts.swarm);
+        r.divergence = divergence.map(|d| d.to_string());
+        r
+    } else {
+        let e = runner::execute(req);
+        Record::new(&target.file, &e, opts.program, opts.mutation, opts.swarm)
+    }
+}
+
+/// How every item of a sweep runs.
+pub struct ItemOptions<'a> {
+    pub program: &'a str,
+    pub mutation: Option<Mutation>,
+    pub swarm: bool,
+    pub check_determinism: bool,
+}
+
+/// Set by Ctrl-C: stop handing out runs.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler once per process: the first Ctrl-C sets
+/// [`STOP`] (runs in flight finish, the summary prints), a second one exits
+/// at once with status 130.
+pub fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    });
+}
+
+/// Runs `count` items on `workers` threads, `item(i)` for each `i` in
+/// order of hand-out; `tick` runs on the calling thread about five times a
+/// second and once at the end with what is done so far. Stops handing out
+/// items once `stop()` says so. Returns the finished records in item order.
+pub fn pool(
+    count: u64,
+    workers: usize,
+    item: &(dyn Fn(u64) -> Record + Sync),
+    stop: &(dyn Fn() -> bool + Sync),
+    tick: &mut dyn FnMut(&[Record]),
+) -> Vec<(u64, Record)> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicU64::new(0);
+    let running = AtomicUsize::new(workers);
+    let done: Mutex<Vec<(u64, Record)>> = Mutex::new(Vec::new());
+    let fresh: Mutex<Vec<Record>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    if stop() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= count {
+                        break;
+                    }
+                    let record = item(i);
+                    fresh.lock().expect("fresh").push(record.clone());
+                    done.lock().expect("done").push((i, record));
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        loop {
+            let finished = running.load(Ordering::SeqCst) == 0;
+            let batch = std::mem::take(&mut *fresh.lock().expect("fresh"));
+            tick(&batch);
+            if finished {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let mut done = done.into_inner().expect("done");
+    done.sort_by_key(|(i, _)| *i);
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_parse_and_reject_what_holds_no_seeds() {
+        let r = |s: &str| s.parse::<SeedRange>();
+        assert_eq!(r("10..20"), Ok(SeedRange { from: 10, to: 20 }));
+        assert_eq!(r("10..=20"), Ok(SeedRange { from: 10, to: 21 }));
+        assert_eq!(r("100"), Ok(SeedRange { from: 0, to: 100 }));
+        for bad in ["10..5", "5..5", "0", "a..b", "1..x", "-1..3", ""] {
+            assert!(r(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_cover_the_range_once() {
+        let range = SeedRange { from: 7, to: 107 };
+        for n in 1..=13 {
+            let mut next = range.from;
+            for k in 1..=n {
+                let s = range.shard(Shard { k, n });
+                assert_eq!(s.from, next);
+                next = s.to;
+            }
+            assert_eq!(next, range.to);
+        }
+        for bad in ["3/2", "0/4", "1/0", "x/2", "2", "1/2/3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!("3/8".parse::<Shard>(), Ok(Shard { k: 3, n: 8 }));
+    }
+}

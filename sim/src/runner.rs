@@ -1,0 +1,296 @@
+//! One checked run, as every command needs it: draw the seed's faults, run
+//! the simulation (a panic caught as a failure), check it, and name each
+//! failure by a fingerprint that groups failures with one cause. Also the
+//! determinism check: the same run twice, compared event by event.
+
+use crate::check::{self, CheckResult, Violation};
+use crate::draw::{self, Swarm};
+use crate::protocols::Registry;
+use crate::scenario::Scenario;
+use crate::trace::{Entry, TraceEvent};
+use crate::world::{self, Mutation, RunOutput};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub registry: &'a Registry,
+    pub scenario: &'a Scenario,
+    pub seed: u64,
+    pub mutation: Option<Mutation>,
+    /// Swarm testing: draw which fault kinds are on, and their rates.
+    pub swarm: bool,
+    /// Record every packet in the trace (slower; replays and determinism checks).
+    pub detail: bool,
+}
+
+/// One finished, checked run.
+pub struct Execution {
+    pub seed: u64,
+    /// The scenario as run: the file's, with the faults this seed drew.
+    pub scenario: Scenario,
+    pub swarm: Option<Swarm>,
+    /// The run, or the message of the panic that ended it.
+    pub out: Result<RunOutput, String>,
+    /// Every check's result (none when the run panicked).
+    pub checks: Vec<CheckResult>,
+    /// Every violation, with `no-panic` for a run that panicked.
+    pub violations: Vec<Violation>,
+    pub wall: Duration,
+}
+
+impl Execution {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The distinct fingerprints of this run's violations, in check order.
+    pub fn fingerprints(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in &self.violations {
+            let f = fingerprint(v);
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// The run's fingerprint: its first violation's.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.violations.first().map(fingerprint)
+    }
+
+    pub fn trace_hash(&self) -> Option<String> {
+        self.out.as_ref().ok().map(|o| o.trace.hash())
+    }
+
+    /// The trace with each violation inserted where it was detected.
+    pub fn trace_with_failures(&self) -> Vec<Entry> {
+        let mut entries = self
+            .out
+            .as_ref()
+            .map(|o| o.trace.entries.clone())
+            .unwrap_or_default();
+        for v in &self.violations {
+            let at =
+                v.at.unwrap_or_else(|| self.out.as_ref().map_or(vigil_engine::Time(0), |o| o.end));
+            let i = entries.partition_point(|e| e.at <= at);
+            entries.insert(
+                i,
+                Entry {
+                    at,
+                    event: TraceEvent::CheckFailed {
+                        check: v.check.clone(),
+                        message: v.message.clone(),
+                    },
+                },
+            );
+        }
+        entries
+    }
+}
+
+/// Runs and checks one seed.
+pub fn execute(req: Request<'_>) -> Execution {
+    let started = Instant::now();
+    let (scenario, swarm) = draw::draw(req.scenario, req.seed, req.swarm);
+    let out =
+        world::run_caught_detailed(req.registry, &scenario, req.seed, req.mutation, req.detail);
+    let (checks, violations) = match &out {
+        Ok(run) => {
+            let checks = check::check(run, &scenario, &world::engine_config(&scenario));
+            let violations = checks
+                .iter()
+                .flat_map(|c| c.violations.iter().cloned())
+                .collect();
+            (checks, violations)
+        }
+        Err(panic) => (
+            Vec::new(),
+            vec![Violation {
+                check: "no-panic".into(),
+                message: format!("the simulation panicked: {panic}"),
+                at: None,
+            }],
+        ),
+    };
+    Execution {
+        seed: req.seed,
+        scenario,
+        swarm,
+        out,
+        checks,
+        violations,
+        wall: started.elapsed(),
+    }
+}
+
+/// A violation's fingerprint: its check and its message with the parts
+/// that vary between seeds of one bug (node numbers, view ids, times,
+/// rounds) blanked, so that `db@n2 left (fault) but db@n0 got no
+/// membership change naming it within 2100ms` and the same on other nodes
+/// group together as `notified: db@* left (fault) but db@* got no
+/// membership change naming it within #ms`. What stays: the check, the
+/// jobs (kind of member) and the departure reasons.
+pub fn fingerprint(v: &Violation) -> String {
+    let mut out = String::with_capacity(v.message.len() + v.check.len() + 2);
+    out.push_str(&v.check);
+    out.push_str(": ");
+    let mut chars = v.message.chars().peekable();
+    let mut prev: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if c == 'n'
+            && !prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == '_' || p == '-')
+            && chars.peek().is_some_and(char::is_ascii_digit)
+        {
+            // A node name: `n3`, `db@n3`.
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push_str("n*");
+            prev = Some('*');
+            continue;
+        }
+        if c.is_ascii_digit() && !prev.is_some_and(|p| p.is_ascii_alphabetic() || p == '_') {
+            while chars
+                .peek()
+                .is_some_and(|d| d.is_ascii_digit() || *d == '.')
+            {
+                chars.next();
+            }
+            out.push('#');
+            prev = Some('#');
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
+}
+
+/// Where two runs of one seed first differ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// Index of the first differing event.
+    pub index: usize,
+    /// The events just before it (equal in both runs).
+    pub before: Vec<String>,
+    /// That event in the first run and in the second (`None`: the trace ended).
+    pub first: Option<String>,
+    pub second: Option<String>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "the two runs differ at event {} of the trace:",
+            self.index
+        )?;
+        for line in &self.before {
+            writeln!(f, "    {line}")?;
+        }
+        let show = |e: &Option<String>| e.clone().unwrap_or_else(|| "(the trace ends)".into());
+        writeln!(f, "  first run:  {}", show(&self.first))?;
+        write!(f, "  second run: {}", show(&self.second))
+    }
+}
+
+/// How many equal events [`Divergence::before`] shows.
+const CONTEXT: usize = 5;
+
+/// The first difference between two traces, if any.
+pub fn diverge(a: &[String], b: &[String]) -> Option<Divergence> {
+    let index = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))?;
+    Some(Divergence {
+        index,
+        before: a[index.saturating_sub(CONTEXT)..index].to_vec(),
+        first: a.get(index).cloned(),
+        second: b.get(index).cloned(),
+    })
+}
+
+fn lines(e: &Execution) -> Vec<String> {
+    let mut lines: Vec<String> = e.trace_with_failures().iter().map(Entry::line).collect();
+    if let Err(panic) = &e.out {
+        lines.push(format!("panic: {panic}"));
+    }
+    lines
+}
+
+/// Runs `req` twice with every packet recorded and compares the traces
+/// event by event: the first run and, on a mismatch, where they differ.
+pub fn check_determinism(req: Request<'_>) -> (Execution, Option<Divergence>) {
+    let req = Request {
+        detail: true,
+        ..req
+    };
+    let first = execute(req);
+    let second = execute(req);
+    let divergence = diverge(&lines(&first), &lines(&second));
+    (first, divergence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(check: &str, message: &str) -> Violation {
+        Violation {
+            check: check.into(),
+            message: message.into(),
+            at: None,
+        }
+    }
+
+    #[test]
+    fn fingerprints_blank_nodes_and_numbers_but_keep_jobs_and_reasons() {
+        let a = fingerprint(&v(
+            "notified",
+            "db@n2 left (fault) but db@n0 got no membership change naming it within 2100ms",
+        ));
+        let b = fingerprint(&v(
+            "notified",
+            "db@n14 left (fault) but db@n3 got no membership change naming it within 1900.5ms",
+        ));
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            "notified: db@n* left (fault) but db@n* got no membership change naming it within #ms"
+        );
+        let other_reason = fingerprint(&v(
+            "notified",
+            "db@n2 left (node-down) but db@n0 got no membership change naming it within 2100ms",
+        ));
+        assert_ne!(a, other_reason);
+        let other_job = fingerprint(&v(
+            "notified",
+            "web@n2 left (fault) but web@n0 got no membership change naming it within 2100ms",
+        ));
+        assert_ne!(a, other_job);
+        // Names with digits keep them; words starting with n stay.
+        assert_eq!(
+            fingerprint(&v("x", "job2 on n1 never ran")),
+            "x: job2 on n* never ran"
+        );
+    }
+
+    #[test]
+    fn divergence_points_at_the_first_differing_event() {
+        let a: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
+        let mut b = a.clone();
+        b[7] = "other".into();
+        let d = diverge(&a, &b).expect("they differ");
+        assert_eq!(d.index, 7);
+        assert_eq!(d.before, vec!["e2", "e3", "e4", "e5", "e6"]);
+        assert_eq!(d.second.as_deref(), Some("other"));
+        assert!(diverge(&a, &a).is_none());
+        let d = diverge(&a, &a[..8]).expect("shorter");
+        assert_eq!((d.index, d.second), (8, None));
+    }
+}

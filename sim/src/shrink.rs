@@ -1,0 +1,465 @@
+//! Shrinking a failing run to the smallest scenario that still fails the
+//! same way: fewer faults, expectations, jobs and nodes; earlier and shorter
+//! faults; fewer work threads; a shorter run. Greedy: each pass tries
+//! smaller candidates and keeps the first that still fails with the target
+//! fingerprint, until no pass makes progress or the run budget is spent.
+//!
+//! Invariant: every candidate goes through the scenario writer and parser,
+//! so the result is a valid scenario file, and it holds only `[[fault]]`
+//! entries (the seed's concrete schedule), so it replays without the draw.
+
+use crate::protocols::Registry;
+use crate::runner::{self, Request};
+use crate::scenario::{Expectation, FaultKind, Scenario};
+use crate::world::{self, Mutation};
+use std::time::Duration;
+
+/// What to shrink.
+pub struct Shrink<'a> {
+    pub registry: &'a Registry,
+    pub mutation: Option<Mutation>,
+    /// Most runs to spend (each candidate is one run).
+    pub max_runs: u32,
+    /// Called with each step that kept a smaller scenario.
+    pub on_step: &'a mut dyn FnMut(&str),
+}
+
+/// The result: the smallest failing scenario found, and what was removed.
+pub struct Shrunk {
+    pub scenario: Scenario,
+    pub fingerprint: String,
+    pub steps: Vec<String>,
+    pub runs: u32,
+}
+
+impl Shrink<'_> {
+    /// Shrinks `failing` (a concrete scenario, no `[random]`) that fails
+    /// under `seed` with fingerprint `target`.
+    pub fn run(&mut self, failing: Scenario, seed: u64, target: &str) -> Shrunk {
+        let mut state = State {
+            best: failing,
+            steps: Vec::new(),
+            runs: 0,
+        };
+        loop {
+            let before = state.steps.len();
+            self.pass(&mut state, seed, target, Pass::Faults);
+            self.pass(&mut state, seed, target, Pass::Expectations);
+            self.pass(&mut state, seed, target, Pass::Jobs);
+            self.pass(&mut state, seed, target, Pass::Nodes);
+            self.pass(&mut state, seed, target, Pass::Threads);
+            self.pass(&mut state, seed, target, Pass::Network);
+            self.pass(&mut state, seed, target, Pass::Duration);
+            self.pass(&mut state, seed, target, Pass::Times);
+            if state.steps.len() == before || state.runs >= self.max_runs {
+                break;
+            }
+        }
+        Shrunk {
+            scenario: state.best,
+            fingerprint: target.to_string(),
+            steps: state.steps,
+            runs: state.runs,
+        }
+    }
+
+    fn fails(&self, state: &mut State, candidate: &Scenario, seed: u64, target: &str) -> bool {
+        state.runs += 1;
+        let e = runner::execute(Request {
+            registry: self.registry,
+            scenario: candidate,
+            seed,
+            mutation: self.mutation,
+            swarm: false,
+            detail: false,
+        });
+        e.fingerprints().iter().any(|f| f == target)
+    }
+
+    /// Tries the candidates of one pass against the current best until one
+    /// still fails; repeats the pass while it makes progress.
+    fn pass(&mut self, state: &mut State, seed: u64, target: &str, pass: Pass) {
+        'again: while state.runs < self.max_runs {
+            for (what, candidate) in candidates(&state.best, pass) {
+                if state.runs >= self.max_runs {
+                    return;
+                }
+                let Some(candidate) = valid(&candidate, self.registry) else {
+                    continue;
+                };
+                if candidate == state.best {
+                    continue;
+                }
+                if self.fails(state, &candidate, seed, target) {
+                    (self.on_step)(&what);
+                    state.steps.push(what);
+                    state.best = candidate;
+                    continue 'again;
+                }
+            }
+            return;
+        }
+    }
+}
+
+struct State {
+    best: Scenario,
+    steps: Vec<String>,
+    runs: u32,
+}
+
+#[derive(Clone, Copy)]
+enum Pass {
+    Faults,
+    Expectations,
+    Jobs,
+    Nodes,
+    Threads,
+    Network,
+    Duration,
+    Times,
+}
+
+/// The candidate after a round trip through the file format, if valid.
+fn valid(candidate: &Scenario, registry: &Registry) -> Option<Scenario> {
+    crate::scenario::parse_with("candidate.toml", &candidate.to_toml(), registry).ok()
+}
+
+fn describe_fault(s: &Scenario, i: usize) -> String {
+    let f = &s.faults[i];
+    format!(
+        "{} at {}",
+        world::describe(&f.kind),
+        crate::scenario::duration_text(f.at)
+    )
+}
+
+/// Smaller versions of `s` for one pass, most aggressive first.
+fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
+    let mut out = Vec::new();
+    match pass {
+        Pass::Faults => {
+            let n = s.faults.len();
+            // Halves and quarters first (delta debugging), then one by one.
+            let mut size = n / 2;
+            while size >= 2 {
+                for start in (0..n).step_by(size) {
+                    let end = (start + size).min(n);
+                    let mut c = s.clone();
+                    c.faults.drain(start..end);
+                    out.push((
+                        format!(
+                            "removed {} faults ({}..{} of {n})",
+                            end - start,
+                            start + 1,
+                            end
+                        ),
+                        c,
+                    ));
+                }
+                size /= 2;
+            }
+            for i in 0..n {
+                let mut c = s.clone();
+                c.faults.remove(i);
+                out.push((format!("removed fault {}", describe_fault(s, i)), c));
+            }
+        }
+        Pass::Expectations => {
+            for i in 0..s.expectations.len() {
+                let mut c = s.clone();
+                c.expectations.remove(i);
+                out.push((
+                    format!("removed expectation {}", s.expectations[i].name()),
+                    c,
+                ));
+            }
+        }
+        Pass::Jobs => {
+            if s.jobs.len() > 1 {
+                for job in &s.jobs {
+                    out.push((
+                        format!("removed job {}", job.name),
+                        without_job(s, &job.name),
+                    ));
+                }
+            }
+            // A job on fewer nodes.
+            for job in &s.jobs {
+                if job.nodes.len() > 1 {
+                    for &node in job.nodes.iter().rev() {
+                        let mut c = s.clone();
+                        let j = c.jobs.iter_mut().find(|j| j.name == job.name).expect("job");
+                        j.nodes.retain(|n| *n != node);
+                        c.faults
+                            .retain(|f| fault_job_node(&f.kind) != Some((&job.name, node)));
+                        c.expectations
+                            .retain(|e| !mentions_member(e, &job.name, node));
+                        out.push((format!("removed job {} from n{node}", job.name), c));
+                    }
+                }
+            }
+        }
+        Pass::Nodes => {
+            if s.cluster.nodes > 1 {
+                // Drop the last node; jobs and faults on it go with it.
+                let last = s.cluster.nodes - 1;
+                let mut c = s.clone();
+                c.cluster.nodes = last;
+                for j in &mut c.jobs {
+                    j.nodes.retain(|n| *n != last);
+                }
+                c.jobs.retain(|j| !j.nodes.is_empty());
+                c.faults.retain_mut(|f| drop_node(&mut f.kind, last));
+                c.expectations.retain_mut(|e| drop_node_expect(e, last));
+                out.push((format!("removed node n{last} ({} nodes left)", last), c));
+            }
+        }
+        Pass::Threads => {
+            for (i, job) in s.jobs.iter().enumerate() {
+                if job.work_threads > 1 {
+                    // Every group member must agree; change the whole group.
+                    let mut c = s.clone();
+                    let group = job.group.clone();
+                    for j in &mut c.jobs {
+                        if j.group == group {
+                            j.work_threads = 1;
+                        }
+                    }
+                    let in_group: Vec<String> = c
+                        .jobs
+                        .iter()
+                        .filter(|j| j.group == group)
+                        .map(|j| j.name.clone())
+                        .collect();
+                    for f in &mut c.faults {
+                        set_thread_zero(&mut f.kind, &in_group);
+                    }
+                    out.push((
+                        format!(
+                            "{} work threads -> 1 (group {})",
+                            s.jobs[i].work_threads, group
+                        ),
+                        c,
+                    ));
+                }
+            }
+        }
+        Pass::Network => {
+            if s.cluster.loss > 0.0 {
+                let mut c = s.clone();
+                c.cluster.loss = 0.0;
+                out.push((format!("cluster loss {} -> 0", s.cluster.loss), c));
+            }
+            let (lo, hi) = s.cluster.latency;
+            if hi > lo {
+                let mut c = s.clone();
+                c.cluster.latency = (lo, lo);
+                out.push((format!("latency {lo:?}..{hi:?} -> {lo:?}"), c));
+            }
+        }
+        Pass::Duration => {
+            let floor = s.faults.last().map_or(Duration::from_millis(1), |f| {
+                f.at + Duration::from_millis(1)
+            });
+            let d = s.duration;
+            for cut in [
+                floor.max(d / 4),
+                floor.max(d / 2),
+                floor.max(d - (d - floor.min(d)) / 4),
+            ] {
+                let cut =
+                    Duration::from_millis(cut.as_millis() as u64).max(Duration::from_millis(1));
+                if cut < d {
+                    let mut c = s.clone();
+                    c.duration = cut;
+                    out.push((
+                        format!(
+                            "duration {} -> {}",
+                            crate::scenario::duration_text(d),
+                            crate::scenario::duration_text(cut)
+                        ),
+                        c,
+                    ));
+                }
+            }
+        }
+        Pass::Times => {
+            for i in 0..s.faults.len() {
+                let f = &s.faults[i];
+                let prev = if i == 0 {
+                    Duration::ZERO
+                } else {
+                    s.faults[i - 1].at
+                };
+                if f.at > prev {
+                    let earlier = round_ms(prev + (f.at - prev) / 2);
+                    if earlier < f.at {
+                        let mut c = s.clone();
+                        c.faults[i].at = earlier;
+                        out.push((
+                            format!(
+                                "fault {} earlier, at {}",
+                                world::describe(&f.kind),
+                                crate::scenario::duration_text(earlier)
+                            ),
+                            c,
+                        ));
+                    }
+                }
+                let mut c = s.clone();
+                if shorten(&mut c.faults[i].kind) {
+                    out.push((format!("fault {} shorter", world::describe(&f.kind)), c));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+/// Halves how long a fault lasts; false if it has no length to halve.
+fn shorten(kind: &mut FaultKind) -> bool {
+    let half = |d: &mut Duration| {
+        let h = round_ms(*d / 2);
+        if h >= Duration::from_millis(1) && h < *d {
+            *d = h;
+            true
+        } else {
+            false
+        }
+    };
+    match kind {
+        FaultKind::NodeCrash {
+            restart_after: Some(d),
+            ..
+        }
+        | FaultKind::Partition {
+            heal_after: Some(d),
+            ..
+        }
+        | FaultKind::Delay {
+            duration: Some(d), ..
+        }
+        | FaultKind::Loss {
+            duration: Some(d), ..
+        }
+        | FaultKind::NodePause { duration: d, .. } => half(d),
+        _ => false,
+    }
+}
+
+fn fault_job_node(kind: &FaultKind) -> Option<(&String, u16)> {
+    match kind {
+        FaultKind::WorkThreadPanic { node, job, .. }
+        | FaultKind::WorkThreadError { node, job, .. }
+        | FaultKind::WorkThreadHang { node, job, .. }
+        | FaultKind::JobKill { node, job }
+        | FaultKind::JobLeave { node, job }
+        | FaultKind::JobJoin { node, job } => Some((job, *node)),
+        _ => None,
+    }
+}
+
+fn set_thread_zero(kind: &mut FaultKind, jobs: &[String]) {
+    match kind {
+        FaultKind::WorkThreadPanic { job, thread, .. }
+        | FaultKind::WorkThreadError { job, thread, .. }
+        | FaultKind::WorkThreadHang { job, thread, .. }
+            if jobs.contains(job) =>
+        {
+            *thread = 0;
+        }
+        _ => {}
+    }
+}
+
+fn mentions_member(e: &Expectation, job: &str, node: u16) -> bool {
+    let is = |m: &crate::scenario::MemberName| m.job == job && m.node == node;
+    match e {
+        Expectation::MembershipChange { member, .. } => is(member),
+        Expectation::ProtocolOutcome { member, .. } => member.as_ref().is_some_and(is),
+        Expectation::FinalView { members, .. } => members.iter().any(is),
+        Expectation::NoMembershipChange { .. } => false,
+    }
+}
+
+fn without_job(s: &Scenario, name: &str) -> Scenario {
+    let mut c = s.clone();
+    c.jobs.retain(|j| j.name != name);
+    c.faults
+        .retain(|f| fault_job_node(&f.kind).is_none_or(|(job, _)| job != name));
+    c.expectations.retain(|e| match e {
+        Expectation::MembershipChange { member, .. } => member.job != name,
+        Expectation::ProtocolOutcome { member, .. } => {
+            member.as_ref().is_none_or(|m| m.job != name)
+        }
+        Expectation::FinalView { members, .. } => members.iter().all(|m| m.job != name),
+        Expectation::NoMembershipChange { .. } => true,
+    });
+    c
+}
+
+/// Removes node `last` from a fault; false if the fault no longer makes sense.
+fn drop_node(kind: &mut FaultKind, last: u16) -> bool {
+    match kind {
+        FaultKind::Partition { sides, .. } => {
+            for side in sides.iter_mut() {
+                side.retain(|n| *n != last);
+            }
+            sides.retain(|side| !side.is_empty());
+            sides.len() >= 2
+        }
+        FaultKind::Delay { nodes, .. } | FaultKind::Loss { nodes, .. } => match nodes {
+            Some(ns) => {
+                ns.retain(|n| *n != last);
+                !ns.is_empty()
+            }
+            None => true,
+        },
+        FaultKind::NodeCrash { node, .. } | FaultKind::NodePause { node, .. } => *node != last,
+        FaultKind::Heal => true,
+        other => fault_job_node(other).is_none_or(|(_, n)| n != last),
+    }
+}
+
+fn drop_node_expect(e: &mut Expectation, last: u16) -> bool {
+    match e {
+        Expectation::MembershipChange { member, .. } => member.node != last,
+        Expectation::ProtocolOutcome { member, .. } => {
+            member.as_ref().is_none_or(|m| m.node != last)
+        }
+        Expectation::FinalView { members, .. } => {
+            members.retain(|m| m.node != last);
+            true
+        }
+        Expectation::NoMembershipChange { .. } => true,
+    }
+}
+
+/// The file `vigil shrink` writes: a comment saying where it came from,
+/// then the scenario, with the seed that fails it.
+pub fn shrunk_file(
+    shrunk: &Shrunk,
+    seed: u64,
+    source: &str,
+    command: &str,
+    removed: &str,
+) -> String {
+    let mut s = shrunk.scenario.clone();
+    s.seed = Some(seed);
+    let mut text = String::new();
+    text.push_str(&format!(
+        "# Shrunk by `{command}`\n# from seed {seed} of {source}.\n# It fails with: {}\n",
+        shrunk.fingerprint
+    ));
+    text.push_str(&format!("# Removed: {removed}\n"));
+    text.push_str(&format!(
+        "# Replay: vigil run THIS_FILE (its seed is {seed})\n\n"
+    ));
+    text.push_str(&s.to_toml());
+    text
+}

@@ -1,0 +1,63 @@
+//! Ctrl-C during `vigil explore`: the runs in flight finish, the summary of
+//! what ran prints, and no output is left half-written.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn ctrl_c_stops_explore_cleanly() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("vigil-interrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let junit = dir.join("report.xml");
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(&root)
+        .args([
+            "explore",
+            "scenarios",
+            "--seeds",
+            "0..1000000",
+            "--json",
+            "--junit",
+        ])
+        .arg(&junit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("vigil exits");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a whole JSON line: {e}: {l}")))
+        .collect();
+    let summary = lines.last().expect("a summary");
+    assert_eq!(summary["type"], "summary");
+    assert!(summary["stopped"]
+        .as_str()
+        .expect("why")
+        .starts_with("interrupted"));
+    let runs = lines.iter().filter(|l| l["type"] == "run").count() as u64;
+    assert!(runs > 0, "some runs finished before Ctrl-C");
+    assert_eq!(
+        summary["runs"].as_u64(),
+        Some(runs),
+        "the summary counts what ran"
+    );
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    assert!(stderr.contains("stopped early: interrupted"), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    assert!(xml.trim_end().ends_with("</testsuites>"), "whole: {xml}");
+}

@@ -1,0 +1,612 @@
+//! From many seeds to one minimal failing scenario: `vigil explore`,
+//! `merge`, `replay`, `shrink`, random faults and determinism checks, as a
+//! user drives them.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use vigil_sim::scenario;
+use vigil_tests::root;
+
+struct Outcome {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+fn vigil(args: &[&str]) -> Outcome {
+    let mut argv = vec!["vigil".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut io = vigil_sim::cli::Io {
+        stdout: &mut out,
+        stderr: &mut err,
+        color_stdout: false,
+        color_stderr: false,
+    };
+    let code = vigil_sim::cli::main_with(&argv, &mut io);
+    Outcome {
+        code,
+        stdout: String::from_utf8(out).expect("utf-8"),
+        stderr: String::from_utf8(err).expect("utf-8"),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("vigil-explore-test-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+fn example(name: &str) -> String {
+    root().join("scenarios").join(name).display().to_string()
+}
+
+/// Fails exactly on the seeds whose draw holds a work-thread fault: the
+/// expectation says no member ever leaves.
+const SOMETIMES: &str = r#"
+name = "fails when the draw holds a fault"
+duration = "6s"
+[cluster]
+nodes = 3
+[[job]]
+name = "db"
+group = "g"
+[random]
+after = "1s"
+before = "2s"
+[random.work-thread]
+count = [0, 1]
+kinds = ["panic"]
+[[expect]]
+kind = "no-membership-change"
+group = "g"
+"#;
+
+fn run_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .filter(|v| v["type"] == "run")
+        .collect()
+}
+
+fn summary_line(stdout: &str) -> Value {
+    let last = stdout.lines().last().expect("a summary line");
+    let mut v: Value = serde_json::from_str(last).expect("JSON");
+    assert_eq!(v["type"], "summary");
+    // Wall time differs between sweeps; the rest must not.
+    v["wall_s"] = Value::Null;
+    v["runs_per_second"] = Value::Null;
+    v
+}
+
+#[test]
+fn explore_finds_the_failing_seeds_groups_them_and_replays_each() {
+    let dir = temp_dir("sometimes");
+    let file = dir.join("sometimes.toml");
+    std::fs::write(&file, SOMETIMES).expect("write");
+    let file = file.display().to_string();
+    let o = vigil(&[
+        "explore", &file, "--seeds", "0..40", "--jobs", "2", "--json",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let runs = run_lines(&o.stdout);
+    assert_eq!(runs.len(), 40);
+    // Ground truth: the seeds whose draw has a fault.
+    let s = scenario::parse("s.toml", SOMETIMES).expect("valid");
+    let expected: Vec<u64> = (0..40)
+        .filter(|seed| !vigil_sim::draw::draw(&s, *seed, false).0.faults.is_empty())
+        .collect();
+    assert!(
+        !expected.is_empty() && expected.len() < 40,
+        "some seeds only"
+    );
+    let mut failing: Vec<u64> = runs
+        .iter()
+        .filter(|r| r["verdict"] == "fail")
+        .map(|r| r["seed"].as_u64().expect("seed"))
+        .collect();
+    failing.sort_unstable();
+    assert_eq!(failing, expected);
+    for r in &runs {
+        for key in [
+            "scenario",
+            "file",
+            "seed",
+            "verdict",
+            "violations",
+            "trace_hash",
+            "wall_ms",
+        ] {
+            assert!(!r[key].is_null() || key == "trace_hash", "{key} in {r}");
+        }
+    }
+    let summary = summary_line(&o.stdout);
+    assert_eq!(summary["runs"], 40);
+    assert_eq!(summary["failed"], expected.len());
+    let group = &summary["groups"][0];
+    assert_eq!(group["count"], expected.len());
+    assert_eq!(group["smallest_seed"], expected[0]);
+    assert!(group["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .starts_with("expect no-membership-change"));
+    let replay = format!("vigil run {file} --seed {}", expected[0]);
+    assert_eq!(group["replay"], replay.as_str());
+    // The human summary says the same.
+    assert!(o.stderr.contains(&replay), "{}", o.stderr);
+
+    // Replaying the smallest seed fails with the same fingerprint...
+    let seed = expected[0].to_string();
+    let again = vigil(&["run", &file, "--seed", &seed, "--json"]);
+    assert_eq!(again.code, 1);
+    let v: Value = serde_json::from_str(&again.stdout).expect("JSON");
+    let violation = vigil_sim::check::Violation {
+        check: v["violations"][0]["check"].as_str().expect("check").into(),
+        message: v["violations"][0]["message"].as_str().expect("msg").into(),
+        at: None,
+    };
+    assert_eq!(
+        vigil_sim::runner::fingerprint(&violation),
+        group["fingerprint"].as_str().expect("fp")
+    );
+    // ...and its trace says where the check failed.
+    let trace = dir.join("trace.jsonl");
+    let t = trace.display().to_string();
+    let replayed = vigil(&["replay", &file, "--seed", &seed, "--trace", &t]);
+    assert_eq!(replayed.code, 1, "{}", replayed.stderr);
+    let text = std::fs::read_to_string(&trace).expect("a trace");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    for kind in [
+        "fault",
+        "send",
+        "deliver",
+        "view",
+        "round-start",
+        "round-end",
+        "check-failed",
+    ] {
+        assert!(
+            events.iter().any(|e| e["kind"] == kind),
+            "a {kind} event in the trace"
+        );
+    }
+    let t_ns: Vec<u64> = events
+        .iter()
+        .map(|e| e["t_ns"].as_u64().expect("t_ns"))
+        .collect();
+    assert!(t_ns.windows(2).all(|w| w[0] <= w[1]), "time order");
+    let deliver = events
+        .iter()
+        .find(|e| e["kind"] == "deliver")
+        .expect("a delivery");
+    for key in ["from", "to", "id", "what", "node", "t_ms"] {
+        assert!(!deliver[key].is_null(), "{key} in {deliver}");
+    }
+}
+
+#[test]
+fn sharded_outputs_merged_equal_the_unsharded_sweep() {
+    let dir = temp_dir("shards");
+    let file = dir.join("sometimes.toml");
+    std::fs::write(&file, SOMETIMES).expect("write");
+    let files = [file.display().to_string(), example("job-kill.toml")];
+    let args = [
+        "explore",
+        files[0].as_str(),
+        files[1].as_str(),
+        "--seeds",
+        "3..=20",
+        "--json",
+    ];
+    let whole = vigil(&args);
+    assert_eq!(whole.code, 1);
+    let mut outputs = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let mut sharded = args.to_vec();
+        sharded.extend(["--shard", shard.as_str()]);
+        let o = vigil(&sharded);
+        let path = dir.join(format!("shard-{k}.jsonl"));
+        std::fs::write(&path, &o.stdout).expect("write");
+        outputs.push(path.display().to_string());
+        assert!(run_lines(&o.stdout).len() == 12, "a third of 2 × 18 runs");
+    }
+    let mut merge = vec!["merge"];
+    merge.extend(outputs.iter().map(String::as_str));
+    merge.push("--json");
+    let merged = vigil(&merge);
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    let mut m: Value = serde_json::from_str(merged.stdout.trim()).expect("JSON");
+    m["wall_s"] = Value::Null;
+    m["runs_per_second"] = Value::Null;
+    assert_eq!(m, summary_line(&whole.stdout));
+    // The human form too.
+    merge.pop();
+    let human = vigil(&merge);
+    assert!(human.stdout.contains("36 runs"), "{}", human.stdout);
+    // A file that is not explore output is bad input.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"seed\": 1}\nnot json\n").expect("write");
+    let o = vigil(&["merge", &bad.display().to_string()]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("bad.jsonl:2"), "{}", o.stderr);
+}
+
+#[test]
+fn junit_reports_each_failing_seed_and_the_passing_ones_together() {
+    let dir = temp_dir("junit");
+    let file = dir.join("sometimes.toml");
+    std::fs::write(&file, SOMETIMES).expect("write");
+    let junit = dir.join("report.xml");
+    let o = vigil(&[
+        "explore",
+        &file.display().to_string(),
+        "--seeds",
+        "0..12",
+        "--junit",
+        &junit.display().to_string(),
+    ]);
+    assert_eq!(o.code, 1);
+    let xml = std::fs::read_to_string(&junit).expect("a report");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains("<testsuites"), "{xml}");
+    let failed = o
+        .stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split(" failed").next())
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("the summary counts failures");
+    assert_eq!(xml.matches("<failure").count(), failed, "{xml}");
+    assert!(xml.contains("passing seeds"), "{xml}");
+    assert!(xml.contains("replay: vigil run"), "{xml}");
+    assert!(!dir.join("report.xml.partial").exists());
+}
+
+#[test]
+fn shrink_writes_a_smaller_scenario_that_fails_the_same_way() {
+    let dir = temp_dir("shrink");
+    // Five nodes, a partition and two crashes around the one fault that
+    // matters: the expectation fails only because of the panic.
+    let text = r#"
+name = "noise around one panic"
+duration = "20s"
+[cluster]
+nodes = 5
+loss = 0.05
+[[job]]
+name = "db"
+group = "g"
+work_threads = 2
+[[job]]
+name = "web"
+group = "w"
+[[fault]]
+at = "3s"
+kind = "node-crash"
+node = "n4"
+restart_after = "2s"
+[[fault]]
+at = "6s"
+kind = "partition"
+sides = [["n0", "n1"], ["n2", "n3", "n4"]]
+heal_after = "2s"
+[[fault]]
+at = "11s"
+kind = "work-thread-panic"
+node = "n1"
+job = "web"
+[[fault]]
+at = "13s"
+kind = "node-pause"
+node = "n3"
+for = "1s"
+[[expect]]
+kind = "no-membership-change"
+group = "w"
+"#;
+    let file = dir.join("noisy.toml");
+    std::fs::write(&file, text).expect("write");
+    let file = file.display().to_string();
+    let before = vigil(&["run", &file, "--seed", "2", "--json"]);
+    assert_eq!(before.code, 1);
+    let out = dir.join("minimal.toml");
+    let o = vigil(&[
+        "shrink",
+        &file,
+        "--seed",
+        "2",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("removed"), "{}", o.stdout);
+    let minimal_text = std::fs::read_to_string(&out).expect("written");
+    assert!(
+        minimal_text.starts_with("# Shrunk by `vigil shrink"),
+        "{minimal_text}"
+    );
+    assert!(minimal_text.contains("from seed 2"), "{minimal_text}");
+    assert!(minimal_text.contains("It fails with: expect no-membership-change"));
+    let original = scenario::parse("o.toml", text).expect("valid");
+    let minimal = scenario::parse("m.toml", &minimal_text).expect("the result parses");
+    assert_eq!(minimal.seed, Some(2), "the failing seed is the file's");
+    assert!(minimal.faults.len() < original.faults.len());
+    assert!(minimal.cluster.nodes < original.cluster.nodes);
+    assert!(minimal.duration < original.duration);
+    assert!(minimal.jobs.len() < original.jobs.len(), "job db is noise");
+    assert_eq!(minimal.faults.len(), 1, "only the panic matters");
+    // It replays to the same failure with no flags.
+    let replay = vigil(&["run", &out.display().to_string(), "--json"]);
+    assert_eq!(replay.code, 1);
+    let v: Value = serde_json::from_str(&replay.stdout).expect("JSON");
+    assert_eq!(v["violations"][0]["check"], "expect no-membership-change w");
+    // A passing seed has nothing to shrink.
+    let ok = vigil(&[
+        "shrink",
+        &example("job-kill.toml"),
+        "--seed",
+        "1",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(ok.code, 2);
+    assert!(ok.stderr.contains("no failure to shrink"), "{}", ok.stderr);
+}
+
+#[test]
+fn shrink_turns_a_random_section_into_plain_faults() {
+    let dir = temp_dir("shrink-random");
+    let file = dir.join("sometimes.toml");
+    std::fs::write(&file, SOMETIMES).expect("write");
+    let s = scenario::parse("s.toml", SOMETIMES).expect("valid");
+    let seed = (0..100)
+        .find(|seed| !vigil_sim::draw::draw(&s, *seed, false).0.faults.is_empty())
+        .expect("a failing seed");
+    let out = dir.join("min.toml");
+    let o = vigil(&[
+        "shrink",
+        &file.display().to_string(),
+        "--seed",
+        &seed.to_string(),
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = std::fs::read_to_string(&out).expect("written");
+    assert!(
+        !text.lines().any(|l| l.starts_with("[random")),
+        "no [random] tables: {text}"
+    );
+    let minimal = scenario::parse("m.toml", &text).expect("valid");
+    assert_eq!(minimal.faults.len(), 1);
+    assert_eq!(vigil(&["run", &out.display().to_string()]).code, 1);
+}
+
+#[test]
+fn an_emitted_schedule_replays_the_same_run_without_the_draw() {
+    let dir = temp_dir("emit");
+    let out = dir.join("seed-9.toml");
+    let a = vigil(&[
+        "run",
+        &example("random-faults.toml"),
+        "--seed",
+        "9",
+        "--json",
+        "--emit-scenario",
+        &out.display().to_string(),
+    ]);
+    let text = std::fs::read_to_string(&out).expect("written");
+    assert!(
+        !text.lines().any(|l| l.starts_with("[random")),
+        "only [[fault]] entries: {text}"
+    );
+    assert!(text.contains("[[fault]]"), "{text}");
+    let b = vigil(&["run", &out.display().to_string(), "--json"]);
+    assert_eq!(a.code, b.code);
+    let hash = |o: &Outcome| {
+        let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+        v["trace_hash"].as_str().expect("hash").to_string()
+    };
+    assert_eq!(hash(&a), hash(&b), "the same run, fault for fault");
+    // Swarm runs emit their draw too, and say what it turned on.
+    let swarm = vigil(&[
+        "run",
+        &example("random-faults.toml"),
+        "--seed",
+        "9",
+        "--swarm",
+        "--emit-scenario",
+        &out.display().to_string(),
+    ]);
+    assert!(swarm.stdout.contains("swarm: "), "{}", swarm.stdout);
+    assert!(
+        swarm.stdout.contains("--swarm"),
+        "the replay keeps the flag"
+    );
+    let text = std::fs::read_to_string(&out).expect("written");
+    assert!(text.contains("(swarm: "), "{text}");
+    let b = vigil(&["run", &out.display().to_string()]);
+    assert_eq!(swarm.code, b.code);
+}
+
+#[test]
+fn determinism_holds_for_every_example_and_is_caught_when_broken() {
+    let o = vigil(&[
+        "explore",
+        &root().join("scenarios").display().to_string(),
+        "--seeds",
+        "1",
+        "--check-determinism",
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let runs = run_lines(&o.stdout);
+    assert_eq!(runs.len(), vigil_tests::scenario_files().len());
+    assert!(runs.iter().all(|r| r["verdict"] == "pass"));
+
+    // A run that draws from an unseeded generator is caught, with the
+    // first differing event and the ones before it.
+    let bad = vigil(&[
+        "run",
+        &example("quickstart.toml"),
+        "--check-determinism",
+        "--mutation",
+        "unseeded-random",
+    ]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("is not deterministic"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("first run:"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("second run:"), "{}", bad.stderr);
+    let replay = vigil(&[
+        "replay",
+        &example("quickstart.toml"),
+        "--check-determinism",
+        "--mutation",
+        "unseeded-random",
+        "--trace",
+        &temp_dir("nd").join("t.jsonl").display().to_string(),
+    ]);
+    assert_eq!(replay.code, 3);
+    let swept = vigil(&[
+        "explore",
+        &example("quickstart.toml"),
+        "--seeds",
+        "0..2",
+        "--check-determinism",
+        "--mutation",
+        "unseeded-random",
+        "--json",
+    ]);
+    assert_eq!(swept.code, 3);
+    let runs = run_lines(&swept.stdout);
+    assert!(runs.iter().all(|r| r["verdict"] == "nondeterministic"));
+    assert!(runs[0]["divergence"]
+        .as_str()
+        .expect("where")
+        .contains("differ at event"));
+    // Without the check the same bug goes unnoticed: each run alone passes.
+    let unchecked = vigil(&[
+        "run",
+        &example("quickstart.toml"),
+        "--mutation",
+        "unseeded-random",
+    ]);
+    assert_eq!(unchecked.code, 0);
+}
+
+#[test]
+fn bad_input_is_reported_before_any_seed_runs() {
+    let dir = temp_dir("bad");
+    let good = example("job-kill.toml");
+    for (args, expect) in [
+        (
+            vec!["explore", good.as_str(), "--seeds", "10..5"],
+            "holds no seeds",
+        ),
+        (
+            vec![
+                "explore",
+                good.as_str(),
+                "--seeds",
+                "1..2",
+                "--shard",
+                "3/2",
+            ],
+            "K is greater than N",
+        ),
+        (
+            vec![
+                "explore",
+                good.as_str(),
+                "--seeds",
+                "1..2",
+                "--shard",
+                "0/2",
+            ],
+            "invalid shard",
+        ),
+        (
+            vec!["explore", good.as_str(), "--seeds", "x"],
+            "invalid seed range",
+        ),
+        (
+            vec!["explore", "/no/such/path", "--seeds", "1..2"],
+            "cannot read `/no/such/path`",
+        ),
+        (
+            vec![
+                "explore",
+                good.as_str(),
+                "--seeds",
+                "1..2",
+                "--time-budget",
+                "soon",
+            ],
+            "invalid time budget",
+        ),
+    ] {
+        let o = vigil(&args);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(expect), "{args:?}: {}", o.stderr);
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let o = vigil(&["explore", &empty.display().to_string(), "--seeds", "1..2"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("holds no scenario files"), "{}", o.stderr);
+    // One malformed file among good ones: nothing runs, and the error
+    // names the file and line.
+    let mixed = dir.join("mixed");
+    std::fs::create_dir_all(&mixed).expect("dir");
+    std::fs::copy(&good, mixed.join("a-good.toml")).expect("copy");
+    std::fs::write(
+        mixed.join("b-bad.toml"),
+        "name = \"x\"\nduration = \"2s\"\n[cluster]\nnodes = 2\n[[job]]\nname = \"db\"\ngroup = \"g\"\n[random.node-crash]\nevery = \"1s\"\nbogus = 1\n",
+    )
+    .expect("write");
+    let o = vigil(&[
+        "explore",
+        &mixed.display().to_string(),
+        "--seeds",
+        "1..3",
+        "--json",
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(o.stdout.is_empty(), "no run was made: {}", o.stdout);
+    assert!(o.stderr.contains("b-bad.toml:10"), "{}", o.stderr);
+    assert!(o.stderr.contains("bogus"), "{}", o.stderr);
+}
+
+#[test]
+fn a_time_budget_stops_early_and_still_summarizes() {
+    let o = vigil(&[
+        "explore",
+        &example("job-kill.toml"),
+        "--seeds",
+        "0..100000",
+        "--time-budget",
+        "300ms",
+        "--jobs",
+        "1",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("stopped early: time budget spent"),
+        "{}",
+        o.stdout
+    );
+}
