@@ -6,7 +6,9 @@ use vigil_tests::{load, run, scenario_files, seeds};
 /// One test per example, so they run in parallel; `every_example_is_tested`
 /// keeps this list complete.
 const EXAMPLES: &[&str] = &[
+    "crash-restart-during-install",
     "delay-loss-no-false-removal",
+    "gather-answer-lost",
     "gather-suspect-below-candidate",
     "group-state",
     "group-state-loss-burst",
@@ -25,6 +27,8 @@ const EXAMPLES: &[&str] = &[
     "pause-overlapping-crash-restart",
     "quickstart",
     "random-faults",
+    "rejoin-together-catch-up",
+    "state-overtakes-install-ack",
     "two-groups",
     "two-phase-commit-paused-coordinator",
     "two-phase-commit",
@@ -75,10 +79,14 @@ examples! {
     pause_overlapping_crash_restart => "pause-overlapping-crash-restart",
     quickstart => "quickstart",
     random_faults => "random-faults",
+    rejoin_together_catch_up => "rejoin-together-catch-up",
     two_groups => "two-groups",
     two_phase_commit => "two-phase-commit",
     two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
     gather_suspect_below_candidate => "gather-suspect-below-candidate",
+    gather_answer_lost => "gather-answer-lost",
+    crash_restart_during_install => "crash-restart-during-install",
+    state_overtakes_install_ack => "state-overtakes-install-ack",
     group_state => "group-state",
     group_state_loss_burst => "group-state-loss-burst",
     group_state_partition => "group-state-partition",

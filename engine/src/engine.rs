@@ -244,6 +244,10 @@ pub struct GroupView {
 /// What one node tells its leader about its jobs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalState {
+    /// Which of this incarnation's snapshots this is: they grow. A node's
+    /// state reaches its leader on two channels, its install acks and its
+    /// link, which can overtake each other; the leader keeps the newest.
+    pub version: u64,
     pub registrations: BTreeMap<Name, Vec<MemberId>>,
     pub departed: Vec<(Name, MemberId, LeaveReason)>,
     pub installed: BTreeMap<Name, GroupView>,
@@ -288,9 +292,12 @@ pub enum Body<P> {
         view: NodeView,
         reply: bool,
     },
+    /// A gathering node asks the nodes of `view` which of them are alive;
+    /// `reply` marks an answer, which is not answered again.
     Gather {
         view: ViewId,
         suspects: Vec<NodeId>,
+        reply: bool,
     },
     Install {
         view: NodeView,
@@ -334,6 +341,9 @@ enum Phase {
 struct Installing {
     view: NodeView,
     acks: BTreeMap<NodeId, LocalState>,
+    /// States that came over the link from members that have not acked yet:
+    /// newer than an ack they sent before them, which may still arrive.
+    early: BTreeMap<NodeId, LocalState>,
     deadline: Time,
     resend_at: Time,
 }
@@ -376,6 +386,8 @@ pub struct Engine<P> {
     groups: BTreeMap<Name, GroupView>,
     locals: BTreeMap<LocalKey, Local>,
     registrations: u32,
+    /// The version of the last local state snapshot (see [`LocalState`]).
+    state_version: u64,
     departed: VecDeque<(Name, MemberId, LeaveReason)>,
     installed: BTreeMap<Name, GroupView>,
     links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
@@ -431,6 +443,7 @@ impl<P: Clone> Engine<P> {
             groups: BTreeMap::new(),
             locals: BTreeMap::new(),
             registrations: 0,
+            state_version: 0,
             departed: VecDeque::new(),
             installed: BTreeMap::new(),
             links: BTreeMap::new(),
@@ -665,6 +678,7 @@ impl<P: Clone> Engine<P> {
         self.installing = Some(Installing {
             view,
             acks,
+            early: BTreeMap::new(),
             deadline: now + self.cfg.failure_timeout,
             resend_at: now + self.cfg.retransmit_timeout(),
         });
@@ -722,6 +736,7 @@ impl<P: Clone> Engine<P> {
                     Body::Gather {
                         view: self.view.id,
                         suspects: suspects.iter().copied().collect(),
+                        reply: false,
                     },
                 ));
             }
@@ -807,6 +822,7 @@ impl<P: Clone> Engine<P> {
                     let body = Body::Gather {
                         view: self.view.id,
                         suspects: suspects.clone(),
+                        reply: false,
                     };
                     out.push(Output::Send {
                         to: node,
@@ -964,6 +980,9 @@ impl<P: Clone> Engine<P> {
     fn on_packet(&mut self, now: Time, from: NodeId, packet: Packet<P>, out: &mut Vec<Output<P>>) {
         let inc = packet.from_inc;
         let member = self.view.has(from, inc);
+        if self.view.members.get(&from).is_some_and(|old| *old < inc) {
+            self.on_reincarnated(now, from, out);
+        }
         if member {
             if from == self.view.leader() {
                 self.leader_heard = now;
@@ -994,32 +1013,32 @@ impl<P: Clone> Engine<P> {
                 }
             }
             Body::Probe { view, reply } => self.on_probe(now, from, view, reply, out),
-            Body::Gather { view, .. } => {
+            Body::Gather { view, reply, .. } => {
                 if view != self.view.id || !self.view.members.contains_key(&from) {
                     return;
                 }
+                // Every ask is answered, also by a node that heard the asker
+                // already: the asker asks again only because it has not
+                // heard *us* (our answer was lost), and a node it never
+                // hears is left out of the view it installs. Answers are
+                // never answered, so two nodes cannot keep answering each
+                // other.
+                let answer = Body::Gather {
+                    view,
+                    suspects: Vec::new(),
+                    reply: true,
+                };
                 match &mut self.phase {
                     Phase::Gathering { heard, .. } => {
-                        if heard.insert(from, inc).is_none() {
-                            out.push(self.packet(
-                                from,
-                                Body::Gather {
-                                    view,
-                                    suspects: Vec::new(),
-                                },
-                            ));
+                        heard.insert(from, inc);
+                        if !reply {
+                            out.push(self.packet(from, answer));
                         }
                     }
-                    Phase::Awaiting { .. } => {
-                        out.push(self.packet(
-                            from,
-                            Body::Gather {
-                                view,
-                                suspects: Vec::new(),
-                            },
-                        ));
+                    Phase::Awaiting { .. } if !reply => {
+                        out.push(self.packet(from, answer));
                     }
-                    Phase::Normal => {}
+                    Phase::Awaiting { .. } | Phase::Normal => {}
                 }
             }
             Body::Install { view } => {
@@ -1056,7 +1075,10 @@ impl<P: Clone> Engine<P> {
             Body::InstallAck { view, state } => {
                 if let Some(inst) = &mut self.installing {
                     if inst.view.id == view && inst.view.has(from, inc) {
-                        inst.acks.insert(from, state);
+                        keep_newest(&mut inst.acks, from, state);
+                        if let Some(early) = inst.early.remove(&from) {
+                            keep_newest(&mut inst.acks, from, early);
+                        }
                         self.try_complete_install(now, out);
                     }
                 }
@@ -1082,6 +1104,38 @@ impl<P: Clone> Engine<P> {
                     }
                 }
             }
+        }
+    }
+
+    /// A packet from a newer incarnation of `node` than the one in our view:
+    /// incarnations only grow, and a node starts a new one only once the old
+    /// one is over (it crashed, or learned it was excluded). So the one in
+    /// our view is gone for good and will never answer: waiting a whole
+    /// failure timeout for its silence would only hold up the view (and an
+    /// install, and the group views behind it) that must drop it.
+    fn on_reincarnated(&mut self, now: Time, node: NodeId, out: &mut Vec<Output<P>>) {
+        assert_ne!(node, self.me, "only this engine speaks for this node");
+        if self.view.leader() == self.me {
+            // Silent since forever: the next leader timer removes it (or
+            // restarts an install that waits for its ack); a probe from the
+            // new incarnation merges that one back in.
+            if let Some(h) = self.heard.get_mut(&node) {
+                *h = Time(0);
+            }
+            return;
+        }
+        match &mut self.phase {
+            Phase::Normal if node == self.view.leader() => {
+                // Our leader is gone: gather now.
+                self.start_gather(now, BTreeSet::from([node]), out);
+            }
+            Phase::Awaiting {
+                candidate, until, ..
+            } if *candidate == node => {
+                // The candidate we wait for will never install: move on.
+                *until = (*until).min(now);
+            }
+            _ => {}
         }
     }
 
@@ -1134,13 +1188,22 @@ impl<P: Clone> Engine<P> {
                     return;
                 }
                 if let Some(inst) = &mut self.installing {
-                    if inst.acks.contains_key(&from) {
-                        inst.acks.insert(from, state);
-                    }
+                    // Not yet acked: its ack may still bring an older state
+                    // (install acks and links race), so the newer one is
+                    // kept aside until then rather than dropped: dropped,
+                    // the change it reports (a departure) would never
+                    // reach a group view.
+                    let states = if inst.acks.contains_key(&from) {
+                        &mut inst.acks
+                    } else {
+                        &mut inst.early
+                    };
+                    keep_newest(states, from, state);
                     return;
                 }
-                self.states.insert(from, state);
-                self.recompute_groups(now, None, out);
+                if keep_newest(&mut self.states, from, state) {
+                    self.recompute_groups(now, None, out);
+                }
             }
             LinkMsg::GroupView(gv) => {
                 if from == self.view.leader() && gv.node_view == self.view.id {
@@ -1153,7 +1216,9 @@ impl<P: Clone> Engine<P> {
 
     // ----- groups -----
 
-    fn local_state(&self) -> LocalState {
+    /// A snapshot of the local state, newer than every one before it.
+    fn local_state(&mut self) -> LocalState {
+        self.state_version += 1;
         let mut registrations: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
         for local in self.locals.values() {
             registrations
@@ -1165,6 +1230,7 @@ impl<P: Clone> Engine<P> {
             ids.sort();
         }
         LocalState {
+            version: self.state_version,
             registrations,
             departed: self.departed.iter().cloned().collect(),
             installed: self.installed.clone(),
@@ -1517,6 +1583,19 @@ impl<P: Clone> Engine<P> {
             }
         }
     }
+}
+
+/// Keeps in `states` the newer of its state for `node` and `state`; says
+/// whether `state` was kept.
+fn keep_newest(states: &mut BTreeMap<NodeId, LocalState>, node: NodeId, state: LocalState) -> bool {
+    if states
+        .get(&node)
+        .is_some_and(|s| s.version >= state.version)
+    {
+        return false;
+    }
+    states.insert(node, state);
+    true
 }
 
 fn to_inc<P>(msg: &MemberMsg<P>) -> Incarnation {

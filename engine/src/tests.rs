@@ -113,6 +113,68 @@ fn a_restarted_node_rejoins_under_a_new_incarnation() {
 }
 
 #[test]
+fn a_leader_back_at_once_is_replaced_without_a_timeout() {
+    // The leader n0 crashes and boots again before anyone misses it. Its
+    // new incarnation's probes tell the members that their leader is gone:
+    // they gather at once instead of waiting out a failure timeout.
+    let mut net = cluster(5, 5);
+    net.crash(NodeId(0));
+    net.boot(NodeId(0));
+    net.register(0, 10, "db", "g");
+    let t0 = net.now;
+    net.run_for(ms(900));
+    for k in 1..5u16 {
+        let views = net.views(k, u64::from(k));
+        let (at, change) = views
+            .iter()
+            .find(|(at, c)| *at >= t0 && !c.left.is_empty())
+            .unwrap_or_else(|| panic!("node {k}: no change naming the old db@n0"));
+        assert_eq!(left(change), vec!["db@n0:node-down"], "node {k}");
+        assert!(
+            at.saturating_sub(t0) < net.cfg.failure_timeout,
+            "node {k}: reported {:?} after the crash",
+            at.saturating_sub(t0)
+        );
+    }
+}
+
+#[test]
+fn a_gathering_node_whose_answer_was_lost_still_makes_the_view() {
+    // The leader n0 crashes; the others gather. n2 -> n1 is cut for a
+    // while, so n2's answer to n1 is lost; n1 asks again once the cut ends.
+    // n2 has heard n1 already, yet it must answer: a node n1 never hears is
+    // left out of the view n1 installs. Swept over when the cut ends, up
+    // to the end of n1's gather window (a cut that outlasts it rightly
+    // leaves n2 out: n1 never heard it).
+    for cut_ms in (1000..=1130).step_by(10) {
+        let mut net = cluster(4, 6);
+        net.crash(NodeId(0));
+        net.blocked.insert((NodeId(2), NodeId(1)));
+        net.run_for(ms(cut_ms));
+        net.blocked.clear();
+        net.run_for(ms(3000));
+        for k in 1..4u16 {
+            let v = net.last_view(k, u64::from(k)).expect("a view");
+            assert_eq!(
+                names(&v),
+                vec!["db@n1", "db@n2", "db@n3"],
+                "cut for {cut_ms}ms: node {k}"
+            );
+            let removed = net
+                .views(k, u64::from(k))
+                .iter()
+                .flat_map(|(_, c)| left(c))
+                .filter(|l| l.starts_with("db@n2"))
+                .count();
+            assert_eq!(
+                removed, 0,
+                "cut for {cut_ms}ms: node {k} lost the live db@n2"
+            );
+        }
+    }
+}
+
+#[test]
 fn partition_sides_go_on_alone_then_merge_after_heal() {
     let mut net = cluster(5, 4);
     net.partition(&[&[0, 1, 2], &[3, 4]]);

@@ -107,6 +107,8 @@ struct Departure {
     at: Time,
     /// When the scenario fault that caused it was applied.
     fault_at: Time,
+    /// That fault's index in the scenario, when a node fault caused it.
+    fault: Option<usize>,
     /// Only observers on these nodes are concerned (a partition's other side).
     observers_on: Option<BTreeSet<NodeId>>,
     /// A pause or partition longer than the failure timeout but shorter than
@@ -136,6 +138,10 @@ struct Index<'a> {
     renamed: BTreeSet<MemberId>,
     /// The node views each node installed, in order.
     node_views: BTreeMap<NodeId, Vec<(Time, &'a [NodeId])>>,
+    /// When node and network faults struck or ended (crash, restart, pause,
+    /// resume, partition, heal, the start of loss or delay), with the
+    /// scenario index of each fault; see [`Index::notify_deadline`].
+    disruptions: Vec<(Time, usize)>,
 }
 
 fn t(d: std::time::Duration) -> Time {
@@ -157,6 +163,7 @@ impl<'a> Index<'a> {
             unhealed: Vec::new(),
             node_views: BTreeMap::new(),
             renamed: BTreeSet::new(),
+            disruptions: Vec::new(),
         };
         ix.index_trace();
         ix.index_faults();
@@ -198,6 +205,7 @@ impl<'a> Index<'a> {
                         reason: *reason,
                         at: e.at,
                         fault_at,
+                        fault: None,
                         observers_on: None,
                         maybe: false,
                     });
@@ -211,6 +219,7 @@ impl<'a> Index<'a> {
                         reason: LeaveReason::JobLost,
                         at: e.at,
                         fault_at: e.at,
+                        fault: None,
                         observers_on: None,
                         maybe: false,
                     });
@@ -285,7 +294,7 @@ impl<'a> Index<'a> {
     }
 
     /// Every member on `node` leaves at `at`, its node gone for everyone.
-    fn node_down(&mut self, node: NodeId, at: Time, maybe: bool) {
+    fn node_down(&mut self, node: NodeId, at: Time, maybe: bool, fault: usize) {
         for member in self.members_on(node, at) {
             let reason = LeaveReason::NodeDown;
             self.departures.push(Departure {
@@ -293,6 +302,7 @@ impl<'a> Index<'a> {
                 reason,
                 at,
                 fault_at: at,
+                fault: Some(fault),
                 observers_on: None,
                 maybe,
             });
@@ -305,6 +315,19 @@ impl<'a> Index<'a> {
         let faults = self.scenario.faults.clone();
         for (i, f) in faults.iter().enumerate() {
             let at = t(f.at);
+            let ends = match &f.kind {
+                SFault::NodeCrash { restart_after, .. } => Some(*restart_after),
+                SFault::NodePause { duration, .. } => Some(Some(*duration)),
+                SFault::Partition { heal_after, .. } => Some(*heal_after),
+                SFault::Heal | SFault::Delay { .. } | SFault::Loss { .. } => Some(None),
+                _ => None, // a job's or a work thread's fault: not the nodes'
+            };
+            if let Some(ends) = ends {
+                self.disruptions.push((at, i));
+                if let Some(d) = ends {
+                    self.disruptions.push((at + Dur::from_std(d), i));
+                }
+            }
             match &f.kind {
                 SFault::NodeCrash {
                     node,
@@ -318,7 +341,7 @@ impl<'a> Index<'a> {
                     if restart_after.is_none_or(|d| at + Dur::from_std(d) > end) {
                         self.unhealed.push(format!("{node} is down"));
                     }
-                    self.node_down(node, at, false);
+                    self.node_down(node, at, false, i);
                 }
                 SFault::NodePause { node, duration } => {
                     let node = NodeId(*node);
@@ -332,7 +355,7 @@ impl<'a> Index<'a> {
                     // not; in between, either is right.
                     let lasts = Dur::from_std(*duration);
                     if lasts > self.cfg.failure_timeout {
-                        self.node_down(node, at, lasts < bound);
+                        self.node_down(node, at, lasts < bound, i);
                     }
                 }
                 SFault::Partition { sides, heal_after } => {
@@ -367,6 +390,7 @@ impl<'a> Index<'a> {
                                     reason: LeaveReason::NodeDown,
                                     at,
                                     fault_at: at,
+                                    fault: Some(i),
                                     observers_on: Some(others.clone()),
                                     maybe,
                                 });
@@ -384,6 +408,33 @@ impl<'a> Index<'a> {
             }
         }
         self.departures.sort_by_key(|d| d.at);
+        self.disruptions.sort();
+    }
+
+    /// By when every observer must have been told of departure `d`.
+    ///
+    /// [`Config::notify_bound`] holds when at most one leader (or one
+    /// member of an install) is lost while the departure is reported. A
+    /// node or network fault that strikes (or ends: a restart, a resume or
+    /// a heal makes views merge) while the report is still due can cost
+    /// the membership protocol that much again: a detection, a gather and
+    /// an install that has to start over. No node can tell a crash it must
+    /// wait out from one it need not, so the report is owed within one
+    /// bound of the last such fault instead, the way `acks-complete`
+    /// judges rounds from the last disruption. The departure's own fault
+    /// (a crashed node's restart, say) is covered by the bound itself.
+    fn notify_deadline(&self, d: &Departure) -> Time {
+        let bound = self.cfg.notify_bound();
+        let mut deadline = d.at + bound;
+        for (at, fault) in &self.disruptions {
+            if *at > deadline {
+                break;
+            }
+            if *at > d.at && Some(*fault) != d.fault {
+                deadline = deadline.max(*at + bound);
+            }
+        }
+        deadline
     }
 
     /// The view `observer` held at `at` (the last one it took by then).
@@ -528,14 +579,15 @@ fn ms(d: Dur) -> String {
 }
 
 fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
-    let bound = ix.cfg.notify_bound();
     let mut v = Vec::new();
     for d in &ix.departures {
-        if d.maybe || d.at + bound > ix.out.end {
+        let deadline = ix.notify_deadline(d);
+        if d.maybe || deadline > ix.out.end {
             continue; // not sure to be one, or too close to the end to judge
         }
-        for o in ix.observers(d, bound) {
-            match ix.told(&o, &d.member, d.at, d.at + bound) {
+        let window = deadline.saturating_sub(d.at);
+        for o in ix.observers(d, window) {
+            match ix.told(&o, &d.member, d.at, deadline) {
                 None => v.push(violation(
                     "notified",
                     Some(d.at),
@@ -544,7 +596,7 @@ fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
                         d.member,
                         d.reason,
                         o,
-                        ms(bound)
+                        ms(window)
                     ),
                 )),
                 Some((t, reason))

@@ -405,9 +405,8 @@ async fn work_thread(
                 if ctx.world.mutation == Some(Mutation::UnseededRandom) {
                     // The bug this mutation plants: randomness outside the seed.
                     use rand::Rng;
-                    step_time += std::time::Duration::from_nanos(
-                        rand::rngs::OsRng.gen_range(0..1_000_000),
-                    );
+                    step_time +=
+                        std::time::Duration::from_nanos(rand::rngs::OsRng.gen_range(0..1_000_000));
                 }
                 madsim::time::sleep(step_time).await;
                 signal(MainInput::StepFinished {

@@ -11,9 +11,9 @@
 //! - [`report`]: human and JSON output.
 
 pub mod check;
+pub mod cli;
 pub mod draw;
 pub mod explore;
-pub mod cli;
 mod job;
 mod node;
 pub mod protocols;

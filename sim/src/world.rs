@@ -235,7 +235,10 @@ impl World {
 
     /// Whether a partition cuts the link `from -> to` now.
     pub(crate) fn is_clogged(&self, from: u16, to: u16) -> bool {
-        self.clogged.lock().expect("clogged").contains_key(&(from, to))
+        self.clogged
+            .lock()
+            .expect("clogged")
+            .contains_key(&(from, to))
     }
 
     pub(crate) fn node_status(&self, node: u16) -> NodeStatus {

@@ -215,7 +215,10 @@ impl Scenario {
                             let _ = writeln!(s, "restart_after = {}", range(*r));
                         }
                     }
-                    RandomFault::NodePause { nodes: ns, duration } => {
+                    RandomFault::NodePause {
+                        nodes: ns,
+                        duration,
+                    } => {
                         if let Some(ns) = ns {
                             let _ = writeln!(s, "nodes = {}", nodes(ns));
                         }
