@@ -601,7 +601,11 @@ impl Ctx<'_> {
         let started = Instant::now();
         let budget = sweep.time_budget;
         let over_budget = || budget.is_some_and(|b| started.elapsed() >= b);
-        let stop = || explore::STOP.load(Ordering::SeqCst) || over_budget();
+        // stdout closed (`| head`): nobody reads the rest; stop.
+        let broken = std::sync::atomic::AtomicBool::new(false);
+        let stop = || {
+            explore::STOP.load(Ordering::SeqCst) || over_budget() || broken.load(Ordering::SeqCst)
+        };
         let bar = progress_bar(count, io.color_stderr);
         let mut failed = 0u64;
         let mut write_error = false;
@@ -617,6 +621,9 @@ impl Ctx<'_> {
                     let line = format!("{}\n", r.json());
                     write_error =
                         io.stdout.write_all(line.as_bytes()).is_err() || io.stdout.flush().is_err();
+                    if write_error {
+                        broken.store(true, Ordering::SeqCst);
+                    }
                 }
             }
             if let Some(bar) = &bar {
@@ -637,6 +644,11 @@ impl Ctx<'_> {
         let stopped = if interrupted {
             Some(format!(
                 "interrupted, {} of {count} runs done",
+                records.len()
+            ))
+        } else if broken.load(Ordering::SeqCst) {
+            Some(format!(
+                "stdout was closed, {} of {count} runs done",
                 records.len()
             ))
         } else if (records.len() as u64) < count {
