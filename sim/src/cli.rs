@@ -628,7 +628,8 @@ impl Ctx<'_> {
             }
             if let Some(bar) = &bar {
                 bar.inc(batch.len() as u64);
-                bar.set_message(format!("{failed} failed"));
+                let rate = bar.position() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!("{failed} failed · {rate:.1} runs/s"));
             }
         };
         let records: Vec<Record> =
@@ -947,10 +948,8 @@ fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
         indicatif::ProgressDrawTarget::stderr_with_hz(5),
     );
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} runs · {msg} · {per_sec} · {eta} left",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs · {msg} · {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message("0 failed");
     Some(bar)
