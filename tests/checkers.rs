@@ -33,6 +33,18 @@ fn notified_catches_main_threads_that_drop_departures() {
     bites(&load("quickstart"), Mutation::DeafToDepartures, "notified");
 }
 
+/// Faults that overlap move `notified`'s deadline (the bound holds for one
+/// loss at a time); a member that never hears still fails it.
+#[test]
+fn notified_still_catches_deaf_members_when_faults_overlap() {
+    bites(&load("many-faults"), Mutation::DeafToDepartures, "notified");
+    bites(
+        &load("random-faults"),
+        Mutation::DeafToDepartures,
+        "notified",
+    );
+}
+
 #[test]
 fn acks_complete_catches_rounds_that_wait_for_departed_members() {
     bites(

@@ -4,35 +4,7 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
-use vigil_tests::root;
-
-struct Outcome {
-    code: u8,
-    stdout: String,
-    stderr: String,
-}
-
-fn vigil(args: &[&str]) -> Outcome {
-    let mut argv = vec!["vigil".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = vigil_sim::cli::Io {
-        stdout: &mut out,
-        stderr: &mut err,
-        color_stdout: false,
-        color_stderr: false,
-    };
-    let code = vigil_sim::cli::main_with(&argv, &mut io);
-    Outcome {
-        code,
-        stdout: String::from_utf8(out).expect("utf-8"),
-        stderr: String::from_utf8(err).expect("utf-8"),
-    }
-}
-
-fn example(name: &str) -> String {
-    root().join("scenarios").join(name).display().to_string()
-}
+use vigil_tests::{example, vigil};
 
 /// Writes `text` to a fresh file in a temporary directory.
 fn temp_file(name: &str, text: &str) -> PathBuf {

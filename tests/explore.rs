@@ -5,31 +5,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use vigil_sim::scenario;
-use vigil_tests::root;
-
-struct Outcome {
-    code: u8,
-    stdout: String,
-    stderr: String,
-}
-
-fn vigil(args: &[&str]) -> Outcome {
-    let mut argv = vec!["vigil".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = vigil_sim::cli::Io {
-        stdout: &mut out,
-        stderr: &mut err,
-        color_stdout: false,
-        color_stderr: false,
-    };
-    let code = vigil_sim::cli::main_with(&argv, &mut io);
-    Outcome {
-        code,
-        stdout: String::from_utf8(out).expect("utf-8"),
-        stderr: String::from_utf8(err).expect("utf-8"),
-    }
-}
+use vigil_tests::{example, root, vigil, Outcome};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir()
@@ -38,10 +14,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temp dir");
     dir
-}
-
-fn example(name: &str) -> String {
-    root().join("scenarios").join(name).display().to_string()
 }
 
 /// Fails exactly on the seeds whose draw holds a work-thread fault: the
@@ -65,6 +37,24 @@ kind = "no-membership-change"
 group = "g"
 "#;
 
+/// A fresh temporary folder `name` holding `sometimes.toml` ([`SOMETIMES`]):
+/// the folder and the file's path.
+fn sometimes(name: &str) -> (PathBuf, String) {
+    let dir = temp_dir(name);
+    let file = dir.join("sometimes.toml");
+    std::fs::write(&file, SOMETIMES).expect("write");
+    (dir, file.display().to_string())
+}
+
+/// The seeds in `seeds` that [`SOMETIMES`] fails on: those whose draw holds
+/// a fault (the ground truth, from the draw itself).
+fn sometimes_fails(seeds: std::ops::Range<u64>) -> Vec<u64> {
+    let s = scenario::parse("s.toml", SOMETIMES).expect("valid");
+    seeds
+        .filter(|seed| !vigil_sim::draw::draw(&s, *seed, false).0.faults.is_empty())
+        .collect()
+}
+
 fn run_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -85,21 +75,14 @@ fn summary_line(stdout: &str) -> Value {
 
 #[test]
 fn explore_finds_the_failing_seeds_groups_them_and_replays_each() {
-    let dir = temp_dir("sometimes");
-    let file = dir.join("sometimes.toml");
-    std::fs::write(&file, SOMETIMES).expect("write");
-    let file = file.display().to_string();
+    let (dir, file) = sometimes("sometimes");
     let o = vigil(&[
         "explore", &file, "--seeds", "0..40", "--jobs", "2", "--json",
     ]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     let runs = run_lines(&o.stdout);
     assert_eq!(runs.len(), 40);
-    // Ground truth: the seeds whose draw has a fault.
-    let s = scenario::parse("s.toml", SOMETIMES).expect("valid");
-    let expected: Vec<u64> = (0..40)
-        .filter(|seed| !vigil_sim::draw::draw(&s, *seed, false).0.faults.is_empty())
-        .collect();
+    let expected = sometimes_fails(0..40);
     assert!(
         !expected.is_empty() && expected.len() < 40,
         "some seeds only"
@@ -193,10 +176,8 @@ fn explore_finds_the_failing_seeds_groups_them_and_replays_each() {
 
 #[test]
 fn sharded_outputs_merged_equal_the_unsharded_sweep() {
-    let dir = temp_dir("shards");
-    let file = dir.join("sometimes.toml");
-    std::fs::write(&file, SOMETIMES).expect("write");
-    let files = [file.display().to_string(), example("job-kill.toml")];
+    let (dir, file) = sometimes("shards");
+    let files = [file, example("job-kill.toml")];
     let args = [
         "explore",
         files[0].as_str(),
@@ -241,13 +222,11 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
 
 #[test]
 fn junit_reports_each_failing_seed_and_the_passing_ones_together() {
-    let dir = temp_dir("junit");
-    let file = dir.join("sometimes.toml");
-    std::fs::write(&file, SOMETIMES).expect("write");
+    let (dir, file) = sometimes("junit");
     let junit = dir.join("report.xml");
     let o = vigil(&[
         "explore",
-        &file.display().to_string(),
+        &file,
         "--seeds",
         "0..12",
         "--junit",
@@ -364,17 +343,12 @@ group = "w"
 
 #[test]
 fn shrink_turns_a_random_section_into_plain_faults() {
-    let dir = temp_dir("shrink-random");
-    let file = dir.join("sometimes.toml");
-    std::fs::write(&file, SOMETIMES).expect("write");
-    let s = scenario::parse("s.toml", SOMETIMES).expect("valid");
-    let seed = (0..100)
-        .find(|seed| !vigil_sim::draw::draw(&s, *seed, false).0.faults.is_empty())
-        .expect("a failing seed");
+    let (dir, file) = sometimes("shrink-random");
+    let seed = sometimes_fails(0..100)[0];
     let out = dir.join("min.toml");
     let o = vigil(&[
         "shrink",
-        &file.display().to_string(),
+        &file,
         "--seed",
         &seed.to_string(),
         "-o",
@@ -470,6 +444,11 @@ fn determinism_holds_for_every_example_and_is_caught_when_broken() {
     );
     assert!(bad.stderr.contains("first run:"), "{}", bad.stderr);
     assert!(bad.stderr.contains("second run:"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--seed 7 --mutation unseeded-random"),
+        "the replay keeps the run's flags: {}",
+        bad.stderr
+    );
     let replay = vigil(&[
         "replay",
         &example("quickstart.toml"),

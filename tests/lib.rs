@@ -102,3 +102,35 @@ pub fn seeds() -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
 }
+
+/// What the `vigil` command line printed, and its exit status.
+pub struct Outcome {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `vigil` command line with `args` (no program name), as a user
+/// would, capturing what it prints.
+pub fn vigil(args: &[&str]) -> Outcome {
+    let mut argv = vec!["vigil".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut io = vigil_sim::cli::Io {
+        stdout: &mut out,
+        stderr: &mut err,
+        color_stdout: false,
+        color_stderr: false,
+    };
+    let code = vigil_sim::cli::main_with(&argv, &mut io);
+    Outcome {
+        code,
+        stdout: String::from_utf8(out).expect("utf-8"),
+        stderr: String::from_utf8(err).expect("utf-8"),
+    }
+}
+
+/// The path of `scenarios/<name>` (with its extension), as a string.
+pub fn example(name: &str) -> String {
+    root().join("scenarios").join(name).display().to_string()
+}

@@ -1271,13 +1271,7 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
 /// with a `[random]` section is judged by the faults the run's seed drew
 /// (a swarm run must pass the scenario it ran, as `runner` does).
 pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckResult> {
-    let drawn;
-    let scenario = if scenario.random.is_some() {
-        drawn = crate::draw::draw(scenario, out.seed, false).0;
-        &drawn
-    } else {
-        scenario
-    };
+    let scenario = &*crate::draw::concrete(scenario, out.seed);
     let ix = Index::new(out, scenario, cfg);
     let result = |name: &str, violations: Vec<Violation>| CheckResult {
         name: name.into(),

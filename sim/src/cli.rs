@@ -331,6 +331,19 @@ impl Ctx<'_> {
         })
     }
 
+    /// [`Ctx::load`], and the seed to run: `seed`, else the file's, else 0.
+    fn load_seeded(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        json: bool,
+        io: &mut Io<'_>,
+    ) -> Result<(Scenario, u64), u8> {
+        let scenario = self.load(file, json, io)?;
+        let seed = seed.or(scenario.seed).unwrap_or(0);
+        Ok((scenario, seed))
+    }
+
     fn replay_of(&self, file: &Path, seed: u64, flags: RunFlags) -> String {
         report::replay_command(
             self.program,
@@ -375,11 +388,10 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> u8 {
-        let scenario = match self.load(file, json, io) {
-            Ok(s) => s,
+        let (scenario, seed) = match self.load_seeded(file, seed, json, io) {
+            Ok(loaded) => loaded,
             Err(code) => return code,
         };
-        let seed = seed.or(scenario.seed).unwrap_or(0);
         let (e, divergence) = self.execute(&scenario, seed, flags, false);
         if let Some(out) = emit {
             if let Err(code) = self.emit(file, seed, &e, out, io) {
@@ -387,7 +399,7 @@ impl Ctx<'_> {
             }
         }
         let status = self.account(file, &e, json, trace, flags, io);
-        self.divergence_status(file, seed, divergence, status, io)
+        self.divergence_status(file, seed, divergence, status, flags, io)
     }
 
     /// Reports a determinism failure (exit status 3), or keeps `status`.
@@ -397,6 +409,7 @@ impl Ctx<'_> {
         seed: u64,
         divergence: Option<runner::Divergence>,
         status: u8,
+        flags: RunFlags,
         io: &mut Io<'_>,
     ) -> u8 {
         match divergence {
@@ -406,7 +419,7 @@ impl Ctx<'_> {
                     io.stderr,
                     "error: {} under seed {seed} is not deterministic: {d}\nreplay: {}",
                     file.display(),
-                    self.replay_of(file, seed, flags_with_determinism())
+                    self.replay_of(file, seed, flags)
                 );
                 3
             }
@@ -433,10 +446,7 @@ impl Ctx<'_> {
             self.program
         );
         text.push_str(&concrete.to_toml());
-        explore::write_atomically(out, &text).map_err(|err| {
-            let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", out.display());
-            2
-        })
+        write_file(out, &text, io)
     }
 
     /// Prints one run's account (or JSON object); its exit status.
@@ -511,11 +521,10 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> u8 {
-        let scenario = match self.load(file, false, io) {
-            Ok(s) => s,
+        let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
+            Ok(loaded) => loaded,
             Err(code) => return code,
         };
-        let seed = seed.or(scenario.seed).unwrap_or(0);
         let (e, divergence) = self.execute(&scenario, seed, flags, true);
         let status = match trace {
             None => self.account(file, &e, false, true, flags, io),
@@ -543,10 +552,8 @@ impl Ctx<'_> {
                     let _ = io.stderr.write_all(&err);
                     status
                 } else {
-                    if let Err(err) = explore::write_atomically(path, &lines) {
-                        let _ =
-                            writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
-                        return 2;
+                    if let Err(code) = write_file(path, &lines, io) {
+                        return code;
                     }
                     let status = self.account(file, &e, false, false, flags, io);
                     let events = lines.lines().count();
@@ -559,7 +566,7 @@ impl Ctx<'_> {
                 }
             }
         };
-        self.divergence_status(file, seed, divergence, status, io)
+        self.divergence_status(file, seed, divergence, status, flags, io)
     }
 
     fn explore(&self, paths: &[PathBuf], sweep: Sweep, io: &mut Io<'_>) -> u8 {
@@ -632,11 +639,7 @@ impl Ctx<'_> {
                 bar.set_message(format!("{failed} failed · {rate:.1} runs/s"));
             }
         };
-        let records: Vec<Record> =
-            explore::pool(count, workers(sweep.jobs), &item, &stop, &mut tick)
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect();
+        let records = explore::pool(count, workers(sweep.jobs), &item, &stop, &mut tick);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -671,11 +674,8 @@ impl Ctx<'_> {
             ))
         );
         if let Some(path) = &sweep.junit {
-            if let Err(err) =
-                explore::write_atomically(path, &explore::junit(&records, "vigil explore"))
-            {
-                let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
-                return 2;
+            if let Err(code) = write_file(path, &explore::junit(&records, "vigil explore"), io) {
+                return code;
             }
         }
         let human = format!(
@@ -718,11 +718,10 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> u8 {
-        let scenario = match self.load(file, false, io) {
-            Ok(s) => s,
+        let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
+            Ok(loaded) => loaded,
             Err(code) => return code,
         };
-        let seed = seed.or(scenario.seed).unwrap_or(0);
         let (first, _) = self.execute(
             &scenario,
             seed,
@@ -812,9 +811,8 @@ impl Ctx<'_> {
             &command,
             &removed,
         );
-        if let Err(err) = explore::write_atomically(&out, &text) {
-            let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", out.display());
-            return 2;
+        if let Err(code) = write_file(&out, &text, io) {
+            return code;
         }
         let replay = report::replay_command(
             self.program,
@@ -866,10 +864,7 @@ impl Ctx<'_> {
                 bar.inc(batch.len() as u64);
             }
         };
-        let records: Vec<Record> = explore::pool(seeds, workers(jobs), &item, &|| false, &mut tick)
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
+        let records = explore::pool(seeds, workers(jobs), &item, &|| false, &mut tick);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -930,12 +925,13 @@ impl Ctx<'_> {
     }
 }
 
-fn flags_with_determinism() -> RunFlags {
-    RunFlags {
-        swarm: false,
-        check_determinism: true,
-        mutation: None,
-    }
+/// Writes `text` to `path` whole (see [`explore::write_atomically`]), or
+/// reports why not (exit status 2).
+fn write_file(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), u8> {
+    explore::write_atomically(path, text).map_err(|err| {
+        let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
+        2
+    })
 }
 
 /// A progress bar on stderr, only when it is a terminal.
@@ -1008,11 +1004,8 @@ fn merge(files: &[PathBuf], json: bool, junit: Option<&Path>, io: &mut Io<'_>) -
     records.dedup_by(|a, b| a.file == b.file && a.seed == b.seed);
     let summary = Summary::of(&records);
     if let Some(path) = junit {
-        if let Err(err) =
-            explore::write_atomically(path, &explore::junit(&records, "vigil explore"))
-        {
-            let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
-            return 2;
+        if let Err(code) = write_file(path, &explore::junit(&records, "vigil explore"), io) {
+            return code;
         }
     }
     let written = if json {

@@ -95,6 +95,17 @@ pub fn draw(scenario: &Scenario, seed: u64, swarm: bool) -> (Scenario, Option<Sw
     (concrete, swarm)
 }
 
+/// The scenario seed `seed` runs without swarm testing: `scenario` itself,
+/// or, with a `[random]` section, its draw. For callers that take a file's
+/// scenario as it is ([`crate::world::run_with`], [`crate::check::check`]).
+pub fn concrete(scenario: &Scenario, seed: u64) -> std::borrow::Cow<'_, Scenario> {
+    if scenario.random.is_some() {
+        std::borrow::Cow::Owned(draw(scenario, seed, false).0)
+    } else {
+        std::borrow::Cow::Borrowed(scenario)
+    }
+}
+
 /// The fault kinds `--swarm` draws from when a scenario has no `[random]`:
 /// every kind, with bounds scaled to the scenario's timing.
 pub fn default_menu(scenario: &Scenario) -> RandomFaults {

@@ -6,7 +6,7 @@
 use crate::protocols::Registry;
 use crate::report::replay_command;
 use crate::runner::{self, Execution};
-use crate::scenario::{self, Scenario, ScenarioError};
+use crate::scenario::{self, Scenario};
 use crate::world::Mutation;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -144,7 +144,7 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
                 file: file.display().to_string(),
                 scenario,
             }),
-            Err(e) => problems.push(render_plain(&e)),
+            Err(e) => problems.push(e.render(false)),
         }
     }
     if problems.is_empty() {
@@ -152,10 +152,6 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
     } else {
         Err(problems)
     }
-}
-
-fn render_plain(e: &ScenarioError) -> String {
-    e.render(false)
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -624,7 +620,7 @@ pub fn pool(
     item: &(dyn Fn(u64) -> Record + Sync),
     stop: &(dyn Fn() -> bool + Sync),
     tick: &mut dyn FnMut(&[Record]),
-) -> Vec<(u64, Record)> {
+) -> Vec<Record> {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicU64::new(0);
@@ -661,7 +657,7 @@ pub fn pool(
     });
     let mut done = done.into_inner().expect("done");
     done.sort_by_key(|(i, _)| *i);
-    done
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

@@ -350,13 +350,7 @@ pub fn run_detailed(
     detail: bool,
 ) -> RunOutput {
     quiet_injected_panics();
-    let drawn;
-    let scenario = if scenario.random.is_some() {
-        drawn = crate::draw::draw(scenario, seed, false).0;
-        &drawn
-    } else {
-        scenario
-    };
+    let scenario = &*crate::draw::concrete(scenario, seed);
     let mut config = madsim::Config::default();
     let (lo, hi) = scenario.cluster.latency;
     let hi = if hi > lo {
