@@ -11,6 +11,7 @@ use crate::protocols::Registry;
 use crate::report::{self, Report};
 use crate::runner::{self, Execution, Request};
 use crate::scenario::{self, Scenario};
+use crate::visual;
 use crate::world::Mutation;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -44,6 +45,68 @@ struct RunFlags {
     /// checker-bite test found); see `vigil_sim::world::Mutation`.
     #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
     mutation: Option<Mutation>,
+}
+
+/// What a diagram shows (`replay --svg`, `--perfetto`; `explore --html`).
+#[derive(clap::Args, Clone, Copy, Default)]
+struct PictureFlags {
+    /// Draw from this simulated time on ("2s", "1500ms"; default: the start).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    from: Option<Duration>,
+    /// Draw up to this simulated time (default: the end of the run).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    to: Option<Duration>,
+    /// Leave heartbeats and link acks out (the default over 8 nodes).
+    #[arg(long, conflicts_with = "heartbeats")]
+    no_heartbeats: bool,
+    /// Draw heartbeats and link acks even over 8 nodes.
+    #[arg(long)]
+    heartbeats: bool,
+}
+
+impl PictureFlags {
+    fn heartbeats(self) -> Option<bool> {
+        match (self.heartbeats, self.no_heartbeats) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn svg_options(self) -> visual::svg::Options {
+        let t = |d: Duration| vigil_engine::Time(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        visual::svg::Options {
+            from: self.from.map(t),
+            to: self.to.map(t),
+            heartbeats: self.heartbeats(),
+        }
+    }
+
+    /// The window's problem with a run of `duration`, if any.
+    fn window_problem(self, duration: Duration) -> Option<String> {
+        let show = |d: Duration| format!("{}ms", d.as_millis());
+        match (self.from, self.to) {
+            (Some(a), Some(b)) if a >= b => Some(format!(
+                "--from {} is not before --to {}",
+                show(a),
+                show(b)
+            )),
+            (Some(a), _) if a >= duration => Some(format!(
+                "--from {} is not before the end of the run ({})",
+                show(a),
+                show(duration)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What `replay` writes besides its account.
+struct Outputs<'a> {
+    trace: Option<&'a Path>,
+    svg: Option<&'a Path>,
+    perfetto: Option<&'a Path>,
+    picture: PictureFlags,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +145,15 @@ enum Command {
         /// as readable lines before the account.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
+        /// Draw the run as a space-time diagram (SVG) to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Write the run in the Trace Event Format to FILE, for Perfetto's
+        /// UI (ui.perfetto.dev) or chrome://tracing.
+        #[arg(long, value_name = "FILE")]
+        perfetto: Option<PathBuf>,
+        #[command(flatten)]
+        picture: PictureFlags,
         #[command(flatten)]
         flags: RunFlags,
     },
@@ -176,6 +248,10 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     s.parse()
 }
 
+fn parse_time(s: &str) -> Result<Duration, String> {
+    scenario::parse_duration(s).map_err(|e| format!("invalid time `{s}`: {}", e.reason()))
+}
+
 fn parse_budget(s: &str) -> Result<Duration, String> {
     scenario::parse_duration(s).map_err(|e| format!("invalid time budget `{s}`: {}", e.reason()))
 }
@@ -246,8 +322,22 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             file,
             seed,
             trace,
+            svg,
+            perfetto,
+            picture,
             flags,
-        } => ctx.replay(&file, seed, trace.as_deref(), flags, io),
+        } => ctx.replay(
+            &file,
+            seed,
+            Outputs {
+                trace: trace.as_deref(),
+                svg: svg.as_deref(),
+                perfetto: perfetto.as_deref(),
+                picture,
+            },
+            flags,
+            io,
+        ),
         Command::Explore {
             paths,
             seeds,
@@ -517,7 +607,7 @@ impl Ctx<'_> {
         &self,
         file: &Path,
         seed: Option<u64>,
-        trace: Option<&Path>,
+        outputs: Outputs<'_>,
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> u8 {
@@ -525,48 +615,128 @@ impl Ctx<'_> {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
+        if let Some(problem) = outputs.picture.window_problem(scenario.duration) {
+            let _ = writeln!(io.stderr, "error: {problem}");
+            return 2;
+        }
         let (e, divergence) = self.execute(&scenario, seed, flags, true);
-        let status = match trace {
-            None => self.account(file, &e, false, true, flags, io),
-            Some(path) => {
-                let mut lines = String::new();
-                for entry in e.trace_with_failures() {
-                    lines.push_str(&entry.json().to_string());
-                    lines.push('\n');
-                }
-                if path == Path::new("-") {
-                    if io.stdout.write_all(lines.as_bytes()).is_err() {
-                        return 2;
-                    }
-                    // The account goes to stderr, out of the JSON's way.
-                    let mut err = Vec::new();
-                    let status = {
-                        let mut sub = Io {
-                            stdout: &mut err,
-                            stderr: &mut *io.stderr,
-                            color_stdout: io.color_stderr,
-                            color_stderr: io.color_stderr,
-                        };
-                        self.account(file, &e, false, false, flags, &mut sub)
-                    };
-                    let _ = io.stderr.write_all(&err);
-                    status
-                } else {
-                    if let Err(code) = write_file(path, &lines, io) {
-                        return code;
-                    }
-                    let status = self.account(file, &e, false, false, flags, io);
-                    let events = lines.lines().count();
-                    let _ = writeln!(
-                        io.stdout,
-                        "trace: {events} events written to {}",
-                        path.display()
-                    );
-                    status
-                }
+        let pictures = outputs.svg.is_some() || outputs.perfetto.is_some();
+        let mut written: Vec<String> = Vec::new();
+        if let Some(path) = outputs.trace {
+            let mut lines = String::new();
+            for entry in e.trace_with_failures() {
+                lines.push_str(&entry.json().to_string());
+                lines.push('\n');
             }
+            if path == Path::new("-") {
+                if io.stdout.write_all(lines.as_bytes()).is_err() {
+                    return 2;
+                }
+            } else {
+                if let Err(code) = write_file(path, &lines, io) {
+                    return code;
+                }
+                let events = lines.lines().count();
+                written.push(format!("trace: {events} events written to {}", path.display()));
+            }
+        }
+        if pictures {
+            match self.pictures(file, &e, &outputs, io) {
+                Ok(lines) => written.extend(lines),
+                Err(code) => return code,
+            }
+        }
+        let to_stdout = outputs.trace != Some(Path::new("-"));
+        let status = if to_stdout {
+            // Without any output file, the readable trace comes first.
+            let readable = outputs.trace.is_none() && !pictures;
+            let status = self.account(file, &e, false, readable, flags, io);
+            for line in &written {
+                let _ = writeln!(io.stdout, "{line}");
+            }
+            status
+        } else {
+            // The trace went to stdout: the account goes to stderr.
+            let mut err = Vec::new();
+            let status = {
+                let mut sub = Io {
+                    stdout: &mut err,
+                    stderr: &mut *io.stderr,
+                    color_stdout: io.color_stderr,
+                    color_stderr: io.color_stderr,
+                };
+                self.account(file, &e, false, false, flags, &mut sub)
+            };
+            for line in &written {
+                let _ = writeln!(err, "{line}");
+            }
+            let _ = io.stderr.write_all(&err);
+            status
         };
         self.divergence_status(file, seed, divergence, status, flags, io)
+    }
+
+    /// Writes the diagram and the Perfetto trace `outputs` ask for; one
+    /// line about each.
+    fn pictures(
+        &self,
+        file: &Path,
+        e: &Execution,
+        outputs: &Outputs<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<Vec<String>, u8> {
+        let title = format!(
+            "{} — {} seed {}",
+            e.scenario.name,
+            file.display(),
+            e.seed
+        );
+        let Some(story) = visual::Story::of_execution(&title, e) else {
+            let _ = writeln!(
+                io.stderr,
+                "error: the simulation panicked, so there is no whole run to draw"
+            );
+            return Err(1);
+        };
+        let mut lines = Vec::new();
+        if let Some(path) = outputs.svg {
+            let d = visual::svg::draw(&story, outputs.picture.svg_options());
+            write_file(path, &d.svg, io)?;
+            for note in &d.left_out {
+                lines.push(format!("diagram: left out {note}"));
+            }
+            lines.push(format!(
+                "diagram: {} lanes, {} arrows, {} marks, {:.0}–{:.0} ms{} written to {}",
+                d.lanes,
+                d.arrows,
+                d.marks,
+                d.from.as_millis_f64(),
+                d.to.as_millis_f64(),
+                if d.heartbeats { "" } else { " (no heartbeats)" },
+                path.display()
+            ));
+        }
+        if let Some(path) = outputs.perfetto {
+            let window = outputs.picture.svg_options();
+            let opts = visual::perfetto::Options {
+                from: window.from.unwrap_or(vigil_engine::Time(0)),
+                to: window.to.unwrap_or(story.end),
+                heartbeats: window.heartbeats.unwrap_or(story.nodes.len() <= 8),
+            };
+            let doc = visual::perfetto::export(&story, opts);
+            write_file(path, &doc.json, io)?;
+            lines.push(format!(
+                "perfetto: {} trace events written to {} (open in ui.perfetto.dev){}",
+                doc.events,
+                path.display(),
+                if doc.events > 2_000_000 {
+                    "; that is more than Perfetto's UI loads comfortably: narrow it with --from and --to"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(lines)
     }
 
     fn explore(&self, paths: &[PathBuf], sweep: Sweep, io: &mut Io<'_>) -> u8 {

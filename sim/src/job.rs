@@ -491,6 +491,17 @@ async fn work_thread(
             WorkItem::Message { from, msg } => {
                 if let Some(d) = driver.as_mut() {
                     if let Some((to, round, payload)) = d.on_ack(from, msg.round, &msg.payload) {
+                        if ctx.world.detail {
+                            let me = ctx.member.lock().expect("member").clone();
+                            if let Some(me) = me {
+                                ctx.world.record(TraceEvent::Answer {
+                                    from: me,
+                                    to: to.clone(),
+                                    thread,
+                                    round,
+                                });
+                            }
+                        }
                         send_ack(&ctx, thread, round, payload, Dest::Member(to));
                     }
                 }

@@ -9,6 +9,7 @@
 //! - [`trace`]: what a run recorded, and its hash.
 //! - [`check`]: the checkers, and the scenario's expectations.
 //! - [`report`]: human and JSON output.
+//! - [`visual`]: diagrams of a run (SVG, Perfetto) and the HTML report of a sweep.
 
 pub mod check;
 pub mod cli;
@@ -23,4 +24,5 @@ pub mod scenario;
 pub mod schedule;
 pub mod shrink;
 pub mod trace;
+pub mod visual;
 pub mod world;

@@ -151,7 +151,7 @@ impl Report<'_> {
                 TraceEvent::Fault { text, .. } => {
                     Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text}))
                 }
-                TraceEvent::FaultEnd { text } => {
+                TraceEvent::FaultEnd { text, .. } => {
                     Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text}))
                 }
                 _ => None,
@@ -241,7 +241,7 @@ impl Report<'_> {
                     any = true;
                     let _ = writeln!(s, "  {:>12}  {text}", at(e.at.as_millis_f64()));
                 }
-                TraceEvent::FaultEnd { text } => {
+                TraceEvent::FaultEnd { text, .. } => {
                     let _ = writeln!(s, "  {:>12}  {text}", at(e.at.as_millis_f64()));
                 }
                 _ => {}

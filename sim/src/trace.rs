@@ -25,8 +25,10 @@ pub enum TraceEvent {
         index: usize,
         text: String,
     },
-    /// A fault's effect ended (resume, restart, heal, expiry).
+    /// The effect of fault number `index` ended (resume, restart, heal,
+    /// expiry). The index is not part of the line, nor of the hash.
     FaultEnd {
+        index: usize,
         text: String,
     },
     NodeBoot {
@@ -127,6 +129,14 @@ pub enum TraceEvent {
         what: String,
         cause: &'static str,
     },
+    /// A work thread sent its ACK of an earlier `round` again, to one
+    /// member that was behind or missed it (detailed runs only).
+    Answer {
+        from: MemberId,
+        to: MemberId,
+        thread: u16,
+        round: u64,
+    },
     /// A check failed here (added to a replay's trace after the run).
     CheckFailed {
         check: String,
@@ -143,6 +153,7 @@ impl TraceEvent {
             TraceEvent::Send { .. }
                 | TraceEvent::Deliver { .. }
                 | TraceEvent::Drop { .. }
+                | TraceEvent::Answer { .. }
                 | TraceEvent::CheckFailed { .. }
         )
     }
@@ -186,7 +197,7 @@ impl Entry {
         let t = format!("{:>10.3}ms", self.at.as_millis_f64());
         let what = match &self.event {
             TraceEvent::Fault { text, .. } => format!("fault      {text}"),
-            TraceEvent::FaultEnd { text } => format!("fault-end  {text}"),
+            TraceEvent::FaultEnd { text, .. } => format!("fault-end  {text}"),
             TraceEvent::NodeBoot { node } => format!("boot       {node}"),
             TraceEvent::NodeView {
                 node,
@@ -285,6 +296,12 @@ impl Entry {
                 what,
                 cause,
             } => format!("drop       {from} -> {to} #{id} {what} ({cause})"),
+            TraceEvent::Answer {
+                from,
+                to,
+                thread,
+                round,
+            } => format!("answer     {from:?} -> {to:?} thread {thread} round {round}"),
             TraceEvent::CheckFailed { check, message } => {
                 format!("check      {check} failed: {message}")
             }
@@ -338,7 +355,9 @@ impl Entry {
             TraceEvent::Fault { index, text } => {
                 ("fault", None, None, json!({"index": index, "text": text}))
             }
-            TraceEvent::FaultEnd { text } => ("fault-end", None, None, json!({"text": text})),
+            TraceEvent::FaultEnd { index, text } => {
+                ("fault-end", None, None, json!({"index": index, "text": text}))
+            },
             TraceEvent::NodeBoot { node } => ("boot", Some(*node), None, json!({})),
             TraceEvent::NodeView {
                 node,
@@ -481,6 +500,17 @@ impl Entry {
                 Some(*from),
                 None,
                 json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what, "cause": cause}),
+            ),
+            TraceEvent::Answer {
+                from,
+                to,
+                thread,
+                round,
+            } => (
+                "answer",
+                Some(from.node),
+                Some(m(from)),
+                json!({"to": m(to), "thread": thread, "round": round}),
             ),
             TraceEvent::CheckFailed { check, message } => (
                 "check-failed",

@@ -617,6 +617,7 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                     }
                     set_status(&w, n, NodeStatus::Up);
                     w.record(TraceEvent::FaultEnd {
+                        index,
                         text: format!("{} restarts", node_name(n)),
                     });
                     Handle::current().restart(w.madsim_id(n));
@@ -638,6 +639,7 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                     set_status(&w, n, NodeStatus::Up);
                 }
                 w.record(TraceEvent::FaultEnd {
+                    index,
                     text: format!("{} resumes", node_name(n)),
                 });
                 Handle::current().resume(w.madsim_id(n));
@@ -668,6 +670,7 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 after(*d, move || {
                     heal_links(&w, &links);
                     w.record(TraceEvent::FaultEnd {
+                        index,
                         text: "partition heals".into(),
                     });
                 });
@@ -680,14 +683,14 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             duration,
         } => {
             let delay_ns = Some((latency.0.as_nanos() as u64, latency.1.as_nanos() as u64));
-            add_net_fault(world, nodes, 0.0, delay_ns, *duration, "delay ends");
+            add_net_fault(world, index, nodes, 0.0, delay_ns, *duration, "delay ends");
         }
         ScenarioFault::Loss {
             rate,
             nodes,
             duration,
         } => {
-            add_net_fault(world, nodes, *rate, None, *duration, "loss ends");
+            add_net_fault(world, index, nodes, *rate, None, *duration, "loss ends");
         }
     }
     world.record(TraceEvent::Fault { index, text });
@@ -697,6 +700,7 @@ fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
 /// `duration` (for good if `None`).
 fn add_net_fault(
     world: &Arc<World>,
+    index: usize,
     nodes: &Option<Vec<u16>>,
     loss: f64,
     delay_ns: Option<(u64, u64)>,
@@ -708,6 +712,7 @@ fn add_net_fault(
         let w = world.clone();
         after(d, move || {
             w.record(TraceEvent::FaultEnd {
+                index,
                 text: end_text.into(),
             })
         });

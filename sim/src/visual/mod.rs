@@ -1,0 +1,622 @@
+//! Pictures of a run: what the drawings share.
+//!
+//! [`Story::of`] reads a detailed run's trace once (see
+//! [`crate::runner::Request::detail`]) and pairs what the trace records
+//! separately: a packet's send with its delivery or drop, an ACK's send
+//! (its round's start) with the moment each main thread took it, a fault
+//! with its end. The drawings only lay the story out:
+//!
+//! - [`svg`]: a space-time diagram (`vigil replay --svg`);
+//! - [`perfetto`]: the Trace Event Format (`vigil replay --perfetto`);
+//! - [`html`]: the report of a sweep (`vigil explore --html`).
+
+pub mod html;
+pub mod perfetto;
+pub mod svg;
+
+use crate::scenario::{FaultKind, Scenario};
+use crate::trace::{left_list, Entry, TraceEvent};
+use std::collections::BTreeMap;
+use vigil_engine::{MemberId, Name, NodeId, Time};
+
+/// A member's lane: one per job on a node, through all its registrations.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobLane {
+    pub node: NodeId,
+    pub job: Name,
+}
+
+impl JobLane {
+    pub fn of(m: &MemberId) -> JobLane {
+        JobLane {
+            node: m.node,
+            job: m.job.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobLane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.job, self.node)
+    }
+}
+
+/// Where a mark goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A node's engine.
+    Engine(NodeId),
+    Job(JobLane),
+    /// The whole cluster (a check failure, a cluster-wide fault).
+    All,
+}
+
+/// What became of a packet.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fate {
+    Delivered(Time),
+    Dropped(&'static str),
+    /// Still on its way when the run ended.
+    InFlight,
+}
+
+/// What a packet carries, as far as drawing goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carries {
+    Heartbeat,
+    /// A link-layer acknowledgement (transport chatter, drawn with heartbeats).
+    LinkAck,
+    /// Only member messages: drawn as [`Ack`]s between members instead.
+    Members,
+    /// The engine's membership protocol: probes, gathers, installs, state.
+    Engine,
+}
+
+/// One packet between two engines.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub id: u64,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub what: String,
+    pub sent: Time,
+    pub fate: Fate,
+}
+
+impl Packet {
+    pub fn carries(&self) -> Carries {
+        if self.what == "heartbeat" {
+            Carries::Heartbeat
+        } else if self.what == "link-ack" {
+            Carries::LinkAck
+        } else if self.what.split(", ").all(|p| p.starts_with("member ")) {
+            Carries::Members
+        } else {
+            Carries::Engine
+        }
+    }
+
+    /// Heartbeats and link acks: what `--no-heartbeats` leaves out.
+    pub fn is_chatter(&self) -> bool {
+        matches!(self.carries(), Carries::Heartbeat | Carries::LinkAck)
+    }
+}
+
+/// A member's ACK of a round, from the moment its work thread sent it to
+/// the moment another member's main thread took it.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    pub from: MemberId,
+    pub to: MemberId,
+    pub thread: u16,
+    pub round: u64,
+    pub sent: Time,
+    pub taken: Time,
+    /// Sent again, to this member alone: it was behind, or missed it.
+    pub again: bool,
+}
+
+impl Ack {
+    pub fn label(&self) -> String {
+        let again = if self.again { " again" } else { "" };
+        if self.thread == 0 {
+            format!("ack r{}{again}", self.round)
+        } else {
+            format!("ack r{} t{}{again}", self.round, self.thread)
+        }
+    }
+}
+
+/// What a band over lanes stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BandKind {
+    Crash,
+    Pause,
+    Partition,
+    Delay,
+    Loss,
+}
+
+impl BandKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BandKind::Crash => "crash",
+            BandKind::Pause => "pause",
+            BandKind::Partition => "partition",
+            BandKind::Delay => "delay",
+            BandKind::Loss => "loss",
+        }
+    }
+}
+
+/// A fault that lasts: shaded over the lanes of `nodes` from `from` to `to`.
+#[derive(Clone, Debug)]
+pub struct Band {
+    pub kind: BandKind,
+    /// The nodes whose lanes it covers: the crashed or paused node, the
+    /// side(s) a partition cuts off, the nodes a delay or loss touches.
+    pub nodes: Vec<NodeId>,
+    pub from: Time,
+    pub to: Time,
+    pub text: String,
+}
+
+/// What a mark stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkKind {
+    /// A fault was applied (its text says which).
+    Fault,
+    /// A main thread unregistered its job (after a work-thread fault, or a leave).
+    Unregister,
+    Killed,
+    Register,
+    /// A main thread took a membership change that changed nothing but the view id.
+    View,
+    /// A main thread took a membership change with members joining or leaving.
+    Change,
+    /// A node's engine installed a node view.
+    NodeView,
+    Boot,
+    /// A check failed here.
+    Check,
+    /// A protocol decided.
+    Outcome,
+}
+
+#[derive(Clone, Debug)]
+pub struct Mark {
+    pub at: Time,
+    pub place: Place,
+    pub kind: MarkKind,
+    /// A few words, drawn.
+    pub label: String,
+    /// Everything, shown on hover.
+    pub detail: String,
+}
+
+/// One ACK round of one work thread: from sending its ACK to having all.
+#[derive(Clone, Debug)]
+pub struct Round {
+    pub member: MemberId,
+    pub thread: u16,
+    pub round: u64,
+    pub start: Time,
+    /// When it got every ACK, or its member left, was killed or its node
+    /// crashed; `None`: still waiting when the run ended.
+    pub end: Option<Time>,
+    /// Whether it got every ACK.
+    pub completed: bool,
+}
+
+/// A run, paired up for drawing.
+#[derive(Clone, Debug, Default)]
+pub struct Story {
+    pub title: String,
+    /// Every node, in order.
+    pub nodes: Vec<NodeId>,
+    /// Every job lane, by node, in order.
+    pub jobs: BTreeMap<NodeId, Vec<JobLane>>,
+    /// Work thread numbers seen per job lane.
+    pub threads: BTreeMap<JobLane, Vec<u16>>,
+    pub packets: Vec<Packet>,
+    pub acks: Vec<Ack>,
+    pub bands: Vec<Band>,
+    pub marks: Vec<Mark>,
+    pub rounds: Vec<Round>,
+    pub end: Time,
+}
+
+impl Story {
+    /// The story of a detailed run (see [`crate::runner::Request::detail`]),
+    /// with each check failure marked where it was detected.
+    pub fn of_execution(title: &str, e: &crate::runner::Execution) -> Option<Story> {
+        let out = e.out.as_ref().ok()?;
+        let mut story = Story::of(title, &e.scenario, &out.trace.entries, out.end);
+        for v in &e.violations {
+            story.marks.push(Mark {
+                at: v.at.unwrap_or(out.end),
+                place: Place::All,
+                kind: MarkKind::Check,
+                label: v.check.clone(),
+                detail: format!("{} failed: {}", v.check, v.message),
+            });
+        }
+        Some(story)
+    }
+
+    /// Reads `entries` (a detailed trace) of a run of the concrete
+    /// `scenario` that ended at `end`.
+    pub fn of(title: &str, scenario: &Scenario, entries: &[Entry], end: Time) -> Story {
+        let mut s = Story {
+            title: title.to_string(),
+            nodes: (0..scenario.cluster.nodes).map(NodeId).collect(),
+            end,
+            ..Story::default()
+        };
+        let mut sending: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut acks_sent: BTreeMap<(MemberId, u16, u64), Time> = BTreeMap::new();
+        // An ACK sent again, to one member: (from, to, thread, round).
+        let mut answers: BTreeMap<(MemberId, MemberId, u16, u64), Time> = BTreeMap::new();
+        let mut open_rounds: BTreeMap<(MemberId, u16), usize> = BTreeMap::new();
+        // Fault index -> (band index): ended by its own end or a `heal`.
+        let mut open_bands: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut lanes: BTreeMap<JobLane, Vec<u16>> = BTreeMap::new();
+        for e in entries {
+            let at = e.at;
+            // A member that leaves, is killed or whose node crashes stops
+            // waiting: its open rounds end here, not completed.
+            let gone = match &e.event {
+                TraceEvent::Unregistered { member, .. }
+                | TraceEvent::JobKilled {
+                    member: Some(member),
+                    ..
+                } => Some((member.node, Some(member))),
+                TraceEvent::Fault { index, text } if !text.contains("no effect") => {
+                    match scenario.faults.get(*index).map(|f| &f.kind) {
+                        Some(FaultKind::NodeCrash { node, .. }) => Some((NodeId(*node), None)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some((node, member)) = gone {
+                open_rounds.retain(|(m, _), i| {
+                    let ends = m.node == node && member.is_none_or(|x| x == m);
+                    if ends {
+                        s.rounds[*i].end = Some(at);
+                    }
+                    !ends
+                });
+            }
+            match &e.event {
+                TraceEvent::Send { from, to, id, what } => {
+                    sending.insert(*id, s.packets.len());
+                    s.packets.push(Packet {
+                        id: *id,
+                        from: *from,
+                        to: *to,
+                        what: what.clone(),
+                        sent: at,
+                        fate: Fate::InFlight,
+                    });
+                }
+                TraceEvent::Deliver { id, .. } => {
+                    if let Some(i) = sending.remove(id) {
+                        s.packets[i].fate = Fate::Delivered(at);
+                    }
+                }
+                TraceEvent::Drop { id, cause, .. } => {
+                    if let Some(i) = sending.remove(id) {
+                        s.packets[i].fate = Fate::Dropped(cause);
+                    }
+                }
+                TraceEvent::RoundStarted {
+                    member,
+                    thread,
+                    round,
+                    ..
+                } => {
+                    lanes.entry(JobLane::of(member)).or_default().push(*thread);
+                    acks_sent.insert((member.clone(), *thread, *round), at);
+                    open_rounds.insert((member.clone(), *thread), s.rounds.len());
+                    s.rounds.push(Round {
+                        member: member.clone(),
+                        thread: *thread,
+                        round: *round,
+                        start: at,
+                        end: None,
+                        completed: false,
+                    });
+                }
+                TraceEvent::RoundCompleted { member, thread, .. } => {
+                    if let Some(i) = open_rounds.remove(&(member.clone(), *thread)) {
+                        s.rounds[i].end = Some(at);
+                        s.rounds[i].completed = true;
+                    }
+                }
+                TraceEvent::Message {
+                    to,
+                    from,
+                    thread,
+                    round,
+                } => {
+                    if to != from {
+                        let key = (from.clone(), *thread, *round);
+                        let first = acks_sent.get(&key);
+                        let again = answers.get(&(from.clone(), to.clone(), *thread, *round)).copied();
+                        // The later of the two sends is the one taken.
+                        let resent = again.is_some_and(|a| first.is_none_or(|f| a > *f));
+                        if let Some(sent) = first.copied().max(again) {
+                            s.acks.push(Ack {
+                                from: from.clone(),
+                                to: to.clone(),
+                                thread: *thread,
+                                round: *round,
+                                sent,
+                                taken: at,
+                                again: resent,
+                            });
+                        }
+                    }
+                }
+                TraceEvent::Fault { index, text } => {
+                    let fault = scenario.faults.get(*index);
+                    let (place, band) = fault.map_or((Place::All, None), |f| {
+                        placed(&f.kind, &s.nodes, text)
+                    });
+                    s.marks.push(Mark {
+                        at,
+                        place,
+                        kind: MarkKind::Fault,
+                        label: fault.map_or("fault".into(), |f| f.kind.name().to_string()),
+                        detail: format!("fault {}: {text}", index + 1),
+                    });
+                    if matches!(fault.map(|f| &f.kind), Some(FaultKind::Heal)) {
+                        for (i, b) in std::mem::take(&mut open_bands) {
+                            if s.bands[b].kind == BandKind::Partition {
+                                s.bands[b].to = at;
+                            } else {
+                                open_bands.insert(i, b);
+                            }
+                        }
+                    }
+                    if let Some((kind, nodes)) = band {
+                        open_bands.insert(*index, s.bands.len());
+                        s.bands.push(Band {
+                            kind,
+                            nodes,
+                            from: at,
+                            to: end,
+                            text: text.clone(),
+                        });
+                    }
+                }
+                TraceEvent::FaultEnd { index, text } => {
+                    if let Some(b) = open_bands.remove(index) {
+                        s.bands[b].to = at;
+                        s.bands[b].text = format!("{} ({text})", s.bands[b].text);
+                    }
+                }
+                TraceEvent::NodeBoot { node } => s.marks.push(Mark {
+                    at,
+                    place: Place::Engine(*node),
+                    kind: MarkKind::Boot,
+                    label: "boot".into(),
+                    detail: format!("{node} boots"),
+                }),
+                TraceEvent::NodeView {
+                    node,
+                    view,
+                    members,
+                } => s.marks.push(Mark {
+                    at,
+                    place: Place::Engine(*node),
+                    kind: MarkKind::NodeView,
+                    label: format!("view {view}"),
+                    detail: format!(
+                        "{node} installs node view {view}: {}",
+                        members
+                            .iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+                TraceEvent::Registered { member, group } => {
+                    lanes.entry(JobLane::of(member)).or_default();
+                    s.marks.push(Mark {
+                        at,
+                        place: Place::Job(JobLane::of(member)),
+                        kind: MarkKind::Register,
+                        label: "register".into(),
+                        detail: format!("{member:?} registers in group {group}"),
+                    });
+                }
+                TraceEvent::Unregistered {
+                    member,
+                    reason,
+                    fault,
+                } => s.marks.push(Mark {
+                    at,
+                    place: Place::Job(JobLane::of(member)),
+                    kind: MarkKind::Unregister,
+                    label: match fault {
+                        Some((t, k)) => format!("{} in thread {t}", k.as_str()),
+                        None => format!("unregister ({reason})"),
+                    },
+                    detail: e.line().trim_start().to_string(),
+                }),
+                TraceEvent::JobKilled { member, node, job } => s.marks.push(Mark {
+                    at,
+                    place: Place::Job(JobLane {
+                        node: *node,
+                        job: job.clone(),
+                    }),
+                    kind: MarkKind::Killed,
+                    label: "killed".into(),
+                    detail: match member {
+                        Some(m) => format!("{m:?} is killed"),
+                        None => format!("{job}@{node} is killed (not running)"),
+                    },
+                }),
+                TraceEvent::View { change } => {
+                    let lane = JobLane::of(&change.me);
+                    lanes.entry(lane.clone()).or_default();
+                    let changed = !change.left.is_empty()
+                        || change.joined.iter().any(|m| *m != change.me);
+                    let mut label = format!("v{}", change.view);
+                    for (m, r) in &change.left {
+                        label.push_str(&format!(" −{m} ({r})"));
+                    }
+                    for m in change.joined.iter().filter(|m| **m != change.me) {
+                        label.push_str(&format!(" +{m}"));
+                    }
+                    s.marks.push(Mark {
+                        at,
+                        place: Place::Job(lane),
+                        kind: if changed {
+                            MarkKind::Change
+                        } else {
+                            MarkKind::View
+                        },
+                        label,
+                        detail: format!(
+                            "{:?} takes view {} of group {}: members {}; joined {}; left {}",
+                            change.me,
+                            change.view,
+                            change.group,
+                            change
+                                .members
+                                .iter()
+                                .map(|m| m.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            change
+                                .joined
+                                .iter()
+                                .map(|m| m.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            left_list(&change.left)
+                        ),
+                    });
+                }
+                TraceEvent::ProtocolOutcome {
+                    member,
+                    protocol,
+                    instance,
+                    outcome,
+                    ..
+                } => s.marks.push(Mark {
+                    at,
+                    place: Place::Job(JobLane::of(member)),
+                    kind: MarkKind::Outcome,
+                    label: format!("{outcome}"),
+                    detail: format!("{member:?}: {protocol} instance {instance}: {outcome}"),
+                }),
+                TraceEvent::CheckFailed { check, message } => s.marks.push(Mark {
+                    at,
+                    place: Place::All,
+                    kind: MarkKind::Check,
+                    label: check.clone(),
+                    detail: format!("{check} failed: {message}"),
+                }),
+                TraceEvent::Answer {
+                    from,
+                    to,
+                    thread,
+                    round,
+                } => {
+                    answers.insert((from.clone(), to.clone(), *thread, *round), at);
+                }
+                TraceEvent::ProtocolDone { .. } | TraceEvent::InboxLag { .. } => {}
+            }
+        }
+        for (lane, mut threads) in lanes {
+            threads.sort_unstable();
+            threads.dedup();
+            s.jobs.entry(lane.node).or_default().push(lane.clone());
+            s.threads.insert(lane, threads);
+        }
+        s
+    }
+
+    /// Every job lane, in drawing order.
+    pub fn job_lanes(&self) -> impl Iterator<Item = &JobLane> {
+        self.jobs.values().flatten()
+    }
+}
+
+/// Where fault `kind` is marked, and the band it lays, if it lasts.
+fn placed(
+    kind: &FaultKind,
+    nodes: &[NodeId],
+    text: &str,
+) -> (Place, Option<(BandKind, Vec<NodeId>)>) {
+    let job = |node: &u16, job: &String| {
+        Place::Job(JobLane {
+            node: NodeId(*node),
+            job: Name::new(job),
+        })
+    };
+    let no_effect = text.contains("no effect");
+    let band = |k: BandKind, on: Vec<NodeId>| (!no_effect).then_some((k, on));
+    match kind {
+        FaultKind::WorkThreadPanic { node, job: j, .. }
+        | FaultKind::WorkThreadError { node, job: j, .. }
+        | FaultKind::WorkThreadHang { node, job: j, .. }
+        | FaultKind::JobKill { node, job: j }
+        | FaultKind::JobLeave { node, job: j }
+        | FaultKind::JobJoin { node, job: j } => (job(node, j), None),
+        FaultKind::NodeCrash { node, .. } => (
+            Place::Engine(NodeId(*node)),
+            band(BandKind::Crash, vec![NodeId(*node)]),
+        ),
+        FaultKind::NodePause { node, .. } => (
+            Place::Engine(NodeId(*node)),
+            band(BandKind::Pause, vec![NodeId(*node)]),
+        ),
+        FaultKind::Partition { sides, .. } => {
+            // Shade every side but the largest: the part that is cut off.
+            let largest = sides
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, s)| (s.len(), std::cmp::Reverse(*i)))
+                .map_or(0, |(i, _)| i);
+            let cut = sides
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != largest)
+                .flat_map(|(_, s)| s.iter().map(|n| NodeId(*n)))
+                .collect();
+            (Place::All, band(BandKind::Partition, cut))
+        }
+        FaultKind::Heal => (Place::All, None),
+        FaultKind::Delay { nodes: on, .. } | FaultKind::Loss { nodes: on, .. } => {
+            let k = if matches!(kind, FaultKind::Delay { .. }) {
+                BandKind::Delay
+            } else {
+                BandKind::Loss
+            };
+            let on: Vec<NodeId> = on
+                .as_ref()
+                .map_or(nodes.to_vec(), |v| v.iter().map(|n| NodeId(*n)).collect());
+            (Place::All, band(k, on))
+        }
+    }
+}
+
+/// `&`, `<`, `>` and `"` as XML entities.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
