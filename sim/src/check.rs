@@ -1270,7 +1270,70 @@ fn check_expectation(ix: &Index<'_>, exp: &Expectation, check: &str) -> Vec<Viol
 /// Runs every check and every expectation on a finished run. A scenario
 /// with a `[random]` section is judged by the faults the run's seed drew
 /// (a swarm run must pass the scenario it ran, as `runner` does).
+/// How long one departure took to reach every survivor: from the fault
+/// that caused it (or the departure itself, for a graceful leave) to the
+/// moment the last concerned member took a change naming it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub member: MemberId,
+    /// The reason the survivors were told.
+    pub reason: LeaveReason,
+    pub fault_at: Time,
+    pub last_told: Time,
+    /// How many survivors were told.
+    pub observers: usize,
+}
+
+impl Notice {
+    pub fn latency(&self) -> Dur {
+        self.last_told.saturating_sub(self.fault_at)
+    }
+}
+
+/// Every departure that reached all its survivors in time, with its
+/// latency. Departures that `notified` does not judge (too close to the end,
+/// or not sure to be departures) and those that some survivor never heard
+/// of (a `notified` violation) are left out.
+fn notices(ix: &Index<'_>) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for d in ix.departures.iter().filter(|d| !d.maybe) {
+        let deadline = ix.notify_deadline(d);
+        if deadline > ix.out.end {
+            continue;
+        }
+        let observers = ix.observers(d, deadline.saturating_sub(d.at));
+        if observers.is_empty() {
+            continue;
+        }
+        let told: Option<Vec<(Time, LeaveReason)>> = observers
+            .iter()
+            .map(|o| ix.told(o, &d.member, d.at, deadline))
+            .collect();
+        let Some(told) = told else {
+            continue;
+        };
+        let (last_told, reason) = told.iter().copied().max_by_key(|(t, _)| *t).unwrap_or((d.at, d.reason));
+        out.push(Notice {
+            member: d.member.clone(),
+            reason,
+            fault_at: d.fault_at.min(d.at),
+            last_told,
+            observers: observers.len(),
+        });
+    }
+    out
+}
+
 pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckResult> {
+    check_with_notices(out, scenario, cfg).0
+}
+
+/// [`check`], and the run's [`Notice`]s.
+pub fn check_with_notices(
+    out: &RunOutput,
+    scenario: &Scenario,
+    cfg: &Config,
+) -> (Vec<CheckResult>, Vec<Notice>) {
     let scenario = &*crate::draw::concrete(scenario, out.seed);
     let ix = Index::new(out, scenario, cfg);
     let result = |name: &str, violations: Vec<Violation>| CheckResult {
@@ -1336,5 +1399,6 @@ pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckRes
         let violations = check_expectation(&ix, exp, &label);
         results.push(result(&label, violations));
     }
-    results
+    let notices = notices(&ix);
+    (results, notices)
 }

@@ -181,6 +181,11 @@ enum Command {
         /// Write a JUnit XML report to FILE.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write a self-contained HTML report to FILE: the summary, each
+        /// failure group with a diagram of its smallest seed, and the
+        /// notification latency per departure reason.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         #[command(flatten)]
         flags: RunFlags,
     },
@@ -297,9 +302,23 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             return code;
         }
     };
+    let command = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 { program.as_str() } else { a.as_str() };
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let ctx = Ctx {
         registry,
         program: &program,
+        command: &command,
     };
     match cli.command {
         Command::Run {
@@ -346,6 +365,7 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             shard,
             json,
             junit,
+            html,
             flags,
         } => ctx.explore(
             &paths,
@@ -356,6 +376,7 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
                 shard,
                 json,
                 junit,
+                html,
                 flags,
             },
             io,
@@ -383,6 +404,8 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
 struct Ctx<'a> {
     registry: &'a Registry,
     program: &'a str,
+    /// The whole command line, for reports.
+    command: &'a str,
 }
 
 /// `explore`'s settings.
@@ -393,6 +416,7 @@ struct Sweep {
     shard: Option<Shard>,
     json: bool,
     junit: Option<PathBuf>,
+    html: Option<PathBuf>,
     flags: RunFlags,
 }
 
@@ -676,6 +700,32 @@ impl Ctx<'_> {
         self.divergence_status(file, seed, divergence, status, flags, io)
     }
 
+    /// The diagram of a failure group's smallest seed, replayed with every
+    /// packet recorded: the two seconds before its first failed check and
+    /// half a second after (the whole run if it has no time).
+    fn group_diagram(
+        &self,
+        targets: &[Target],
+        g: &explore::Group,
+        flags: RunFlags,
+    ) -> Result<String, String> {
+        let target = targets
+            .iter()
+            .find(|t| t.file == g.file)
+            .ok_or_else(|| format!("{} is not among the scenarios swept", g.file))?;
+        let (e, _) = self.execute(&target.scenario, g.seed, RunFlags { check_determinism: false, ..flags }, true);
+        let title = format!("{} — {} seed {}", e.scenario.name, g.file, g.seed);
+        let story = visual::Story::of_execution(&title, &e)
+            .ok_or("the simulation panicked, so there is no whole run to draw")?;
+        let at = e.violations.iter().filter_map(|v| v.at).min();
+        let opts = visual::svg::Options {
+            from: at.map(|t| vigil_engine::Time(t.0.saturating_sub(2_000_000_000))),
+            to: at.map(|t| vigil_engine::Time(t.0.saturating_add(500_000_000))),
+            heartbeats: None,
+        };
+        Ok(visual::svg::draw(&story, opts).svg)
+    }
+
     /// Writes the diagram and the Perfetto trace `outputs` ask for; one
     /// line about each.
     fn pictures(
@@ -845,6 +895,25 @@ impl Ctx<'_> {
         );
         if let Some(path) = &sweep.junit {
             if let Err(code) = write_file(path, &explore::junit(&records, "vigil explore"), io) {
+                return code;
+            }
+        }
+        if let Some(path) = &sweep.html {
+            let diagrams: Vec<Result<String, String>> = summary
+                .groups
+                .iter()
+                .map(|g| self.group_diagram(&targets, g, sweep.flags))
+                .collect();
+            let page = visual::html::Page {
+                scope: &scope,
+                command: self.command,
+                summary: &summary,
+                records: &records,
+                wall: Some(wall),
+                stopped: stopped.as_deref(),
+                diagrams: &diagrams,
+            };
+            if let Err(code) = write_file(path, &visual::html::report(&page), io) {
                 return code;
             }
         }

@@ -188,6 +188,9 @@ pub struct Record {
     pub swarm: Option<Value>,
     /// Where two runs of the seed differed (`--check-determinism`).
     pub divergence: Option<String>,
+    /// How long each departure took to reach every survivor, in simulated
+    /// ms: (departure reason, ms). See [`crate::check::Notice`].
+    pub notify_ms: Vec<(String, f64)>,
 }
 
 impl Record {
@@ -220,6 +223,14 @@ impl Record {
             replay: replay_command(program, file, e.seed, mutation, swarm),
             swarm: e.swarm.as_ref().map(|s| s.json()),
             divergence: None,
+            notify_ms: e
+                .notices
+                .iter()
+                .map(|n| {
+                    let ms = (n.latency().as_millis_f64() * 1000.0).round() / 1000.0;
+                    (n.reason.as_str().to_string(), ms)
+                })
+                .collect(),
         }
     }
 
@@ -251,6 +262,7 @@ impl Record {
             "trace_hash": self.trace_hash,
             "wall_ms": self.wall_ms,
             "replay": self.replay,
+            "notify_ms": self.notify_ms.iter().map(|(r, ms)| json!({"reason": r, "ms": ms})).collect::<Vec<_>>(),
         });
         if let Some(s) = &self.swarm {
             v["swarm"] = s.clone();
@@ -307,6 +319,14 @@ impl Record {
             replay: s("replay")?,
             swarm: v.get("swarm").cloned(),
             divergence: v["divergence"].as_str().map(str::to_string),
+            notify_ms: v["notify_ms"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| Some((x["reason"].as_str()?.to_string(), x["ms"].as_f64()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

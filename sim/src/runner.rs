@@ -36,6 +36,8 @@ pub struct Execution {
     pub checks: Vec<CheckResult>,
     /// Every violation, with `no-panic` for a run that panicked.
     pub violations: Vec<Violation>,
+    /// How long each departure took to reach every survivor.
+    pub notices: Vec<check::Notice>,
     pub wall: Duration,
 }
 
@@ -97,14 +99,15 @@ pub fn execute(req: Request<'_>) -> Execution {
     let (scenario, swarm) = draw::draw(req.scenario, req.seed, req.swarm);
     let out =
         world::run_caught_detailed(req.registry, &scenario, req.seed, req.mutation, req.detail);
-    let (checks, violations) = match &out {
+    let (checks, violations, notices) = match &out {
         Ok(run) => {
-            let checks = check::check(run, &scenario, &world::engine_config(&scenario));
+            let (checks, notices) =
+                check::check_with_notices(run, &scenario, &world::engine_config(&scenario));
             let violations = checks
                 .iter()
                 .flat_map(|c| c.violations.iter().cloned())
                 .collect();
-            (checks, violations)
+            (checks, violations, notices)
         }
         Err(panic) => (
             Vec::new(),
@@ -113,6 +116,7 @@ pub fn execute(req: Request<'_>) -> Execution {
                 message: format!("the simulation panicked: {panic}"),
                 at: None,
             }],
+            Vec::new(),
         ),
     };
     Execution {
@@ -122,6 +126,7 @@ pub fn execute(req: Request<'_>) -> Execution {
         out,
         checks,
         violations,
+        notices,
         wall: started.elapsed(),
     }
 }

@@ -56,49 +56,49 @@ const RIGHT: f64 = 40.0;
 const NODE_PAD: f64 = 14.0;
 
 const STYLE: &str = r#"
-text { font-family: ui-sans-serif, system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; fill: #222; }
-.mono { font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace; }
-.title { font-size: 16px; font-weight: 600; }
-.sub { font-size: 11px; fill: #555; }
-.leftout { fill: #b45309; }
-.lane { stroke: #333; stroke-width: 1.2; }
-.engine { stroke: #999; stroke-width: 1; stroke-dasharray: 4 3; }
-.lanelabel { font-size: 11px; font-weight: 600; }
-.enginelabel { font-size: 10px; fill: #777; }
-.nodebox { fill: #f4f6f8; }
-.tick { stroke: #e3e6ea; stroke-width: 1; }
-.ticklabel { font-size: 10px; fill: #666; }
-.ack { stroke: #2563eb; stroke-width: 1; fill: none; }
-.eng { stroke: #7c3aed; stroke-width: 1.1; fill: none; }
-.hb { stroke: #b8bec6; stroke-width: 0.8; fill: none; }
-.lost { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 3 2; fill: none; }
-.cross { stroke: #dc2626; stroke-width: 1.6; fill: none; }
-.msglabel { font-size: 8.5px; fill: #1e3a8a; }
-.englabel { font-size: 8.5px; fill: #5b21b6; }
-.band-crash { fill: #111; fill-opacity: 0.12; }
-.band-pause { fill: #f59e0b; fill-opacity: 0.16; }
-.band-partition { fill: #dc2626; fill-opacity: 0.09; }
-.band-delay { fill: #0891b2; fill-opacity: 0.07; }
-.band-loss { fill: #db2777; fill-opacity: 0.07; }
-.bandlabel { font-size: 10px; fill: #7f1d1d; }
-.fault { fill: #dc2626; stroke: #7f1d1d; stroke-width: 0.8; }
-.faultline { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 6 3; }
-.faultlabel { font-size: 10px; font-weight: 600; fill: #b91c1c; }
-.view { fill: #fff; stroke: #64748b; stroke-width: 1; }
-.viewlabel { font-size: 8.5px; fill: #475569; }
-.change { fill: #f97316; stroke: #9a3412; stroke-width: 1; }
-.changelabel { font-size: 10px; font-weight: 600; fill: #9a3412; }
-.nodeview { fill: #e2e8f0; stroke: #64748b; stroke-width: 0.8; }
-.boot, .register { fill: #16a34a; }
-.unreg { fill: #111; }
-.outcome { fill: #0d9488; }
-.outcomelabel { font-size: 9px; fill: #0f766e; }
-.check { stroke: #b91c1c; stroke-width: 2.2; }
-.checklabel { font-size: 11px; font-weight: 700; fill: #b91c1c; }
-.legend { font-size: 10.5px; }
-.wait { fill: #93c5fd; fill-opacity: 0.7; }
-.stuck { fill: #f59e0b; fill-opacity: 0.8; }
-.faultlabel, .changelabel, .checklabel, .viewlabel, .outcomelabel, .bandlabel { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
+.vd text { font-family: ui-sans-serif, system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; fill: #222; }
+.vd .mono { font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace; }
+.vd .title { font-size: 16px; font-weight: 600; }
+.vd .sub { font-size: 11px; fill: #555; }
+.vd .leftout { fill: #b45309; }
+.vd .lane { stroke: #333; stroke-width: 1.2; }
+.vd .engine { stroke: #999; stroke-width: 1; stroke-dasharray: 4 3; }
+.vd .lanelabel { font-size: 11px; font-weight: 600; }
+.vd .enginelabel { font-size: 10px; fill: #777; }
+.vd .nodebox { fill: #f4f6f8; }
+.vd .tick { stroke: #e3e6ea; stroke-width: 1; }
+.vd .ticklabel { font-size: 10px; fill: #666; }
+.vd .ack { stroke: #2563eb; stroke-width: 1; fill: none; }
+.vd .eng { stroke: #7c3aed; stroke-width: 1.1; fill: none; }
+.vd .hb { stroke: #b8bec6; stroke-width: 0.8; fill: none; }
+.vd .lost { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 3 2; fill: none; }
+.vd .cross { stroke: #dc2626; stroke-width: 1.6; fill: none; }
+.vd .msglabel { font-size: 8.5px; fill: #1e3a8a; }
+.vd .englabel { font-size: 8.5px; fill: #5b21b6; }
+.vd .band-crash { fill: #111; fill-opacity: 0.12; }
+.vd .band-pause { fill: #f59e0b; fill-opacity: 0.16; }
+.vd .band-partition { fill: #dc2626; fill-opacity: 0.09; }
+.vd .band-delay { fill: #0891b2; fill-opacity: 0.07; }
+.vd .band-loss { fill: #db2777; fill-opacity: 0.07; }
+.vd .bandlabel { font-size: 10px; fill: #7f1d1d; }
+.vd .fault { fill: #dc2626; stroke: #7f1d1d; stroke-width: 0.8; }
+.vd .faultline { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 6 3; }
+.vd .faultlabel { font-size: 10px; font-weight: 600; fill: #b91c1c; }
+.vd .view { fill: #fff; stroke: #64748b; stroke-width: 1; }
+.vd .viewlabel { font-size: 8.5px; fill: #475569; }
+.vd .change { fill: #f97316; stroke: #9a3412; stroke-width: 1; }
+.vd .changelabel { font-size: 10px; font-weight: 600; fill: #9a3412; }
+.vd .nodeview { fill: #e2e8f0; stroke: #64748b; stroke-width: 0.8; }
+.vd .boot, .vd .register { fill: #16a34a; }
+.vd .unreg { fill: #111; }
+.vd .outcome { fill: #0d9488; }
+.vd .outcomelabel { font-size: 9px; fill: #0f766e; }
+.vd .check { stroke: #b91c1c; stroke-width: 2.2; }
+.vd .checklabel { font-size: 11px; font-weight: 700; fill: #b91c1c; }
+.vd .legend { font-size: 10.5px; }
+.vd .wait { fill: #93c5fd; fill-opacity: 0.7; }
+.vd .stuck { fill: #f59e0b; fill-opacity: 0.8; }
+.vd .faultlabel, .vd .changelabel, .vd .checklabel, .vd .viewlabel, .vd .outcomelabel, .vd .bandlabel { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 "#;
 
 /// Lays the story out.
@@ -146,7 +146,7 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
     let y = |t: Time| top + (t.0 as f64 - from.0 as f64) / 1e6 * scale;
     let _ = write!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-size="11">
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="vd" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-size="11">
 <style>{STYLE}</style>
 <defs>
 <marker id="a-ack" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#2563eb"/></marker>
@@ -637,7 +637,7 @@ fn legend(out: &mut String, x: f64, y: f64, wrap: f64) {
 }
 
 /// 1, 2 or 5 times a power of ten, at least `min`.
-fn nice_step(min: f64) -> f64 {
+pub(crate) fn nice_step(min: f64) -> f64 {
     let mut p = 10f64.powf(min.max(1e-6).log10().floor());
     loop {
         for m in [1.0, 2.0, 5.0] {
