@@ -27,6 +27,40 @@ pub fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
+/// Every example scenario, by name. The tests that cover each example
+/// (`scenarios.rs`, `snapshots.rs`, `visual.rs`) check that this list is
+/// complete and that they cover all of it.
+pub const EXAMPLES: &[&str] = &[
+    "crash-restart-during-install",
+    "delay-loss-no-false-removal",
+    "gather-answer-lost",
+    "gather-suspect-below-candidate",
+    "group-state",
+    "group-state-loss-burst",
+    "group-state-partition",
+    "isolated-leader-panic",
+    "job-kill",
+    "job-leave-join",
+    "leader-crash",
+    "leader-pause",
+    "loss-burst",
+    "many-faults",
+    "node-crash-restart",
+    "node-pause",
+    "partition-heal",
+    "partition-then-crash",
+    "pause-overlapping-crash-restart",
+    "quickstart",
+    "random-faults",
+    "rejoin-together-catch-up",
+    "state-overtakes-install-ack",
+    "two-groups",
+    "two-phase-commit-paused-coordinator",
+    "two-phase-commit",
+    "work-thread-error",
+    "work-thread-hang",
+];
+
 /// Loads `scenarios/<name>.toml`.
 pub fn load(name: &str) -> Scenario {
     let path = root().join("scenarios").join(format!("{name}.toml"));

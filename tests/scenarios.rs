@@ -1,40 +1,8 @@
 //! Every example scenario passes every check over many seeds, and every run
 //! is deterministic.
 
-use vigil_tests::{load, run, scenario_files, seeds};
+use vigil_tests::{load, run, scenario_files, seeds, EXAMPLES};
 
-/// One test per example, so they run in parallel; `every_example_is_tested`
-/// keeps this list complete.
-const EXAMPLES: &[&str] = &[
-    "crash-restart-during-install",
-    "delay-loss-no-false-removal",
-    "gather-answer-lost",
-    "gather-suspect-below-candidate",
-    "group-state",
-    "group-state-loss-burst",
-    "group-state-partition",
-    "isolated-leader-panic",
-    "job-kill",
-    "job-leave-join",
-    "leader-crash",
-    "leader-pause",
-    "loss-burst",
-    "many-faults",
-    "node-crash-restart",
-    "node-pause",
-    "partition-heal",
-    "partition-then-crash",
-    "pause-overlapping-crash-restart",
-    "quickstart",
-    "random-faults",
-    "rejoin-together-catch-up",
-    "state-overtakes-install-ack",
-    "two-groups",
-    "two-phase-commit-paused-coordinator",
-    "two-phase-commit",
-    "work-thread-error",
-    "work-thread-hang",
-];
 
 fn passes_over_seeds(name: &str) {
     let scenario = load(name);

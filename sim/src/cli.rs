@@ -714,7 +714,7 @@ impl Ctx<'_> {
             .find(|t| t.file == g.file)
             .ok_or_else(|| format!("{} is not among the scenarios swept", g.file))?;
         let (e, _) = self.execute(&target.scenario, g.seed, RunFlags { check_determinism: false, ..flags }, true);
-        let title = format!("{} — {} seed {}", e.scenario.name, g.file, g.seed);
+        let title = visual::title(&e.scenario.name, &g.file, g.seed);
         let story = visual::Story::of_execution(&title, &e)
             .ok_or("the simulation panicked, so there is no whole run to draw")?;
         let at = e.violations.iter().filter_map(|v| v.at).min();
@@ -735,12 +735,7 @@ impl Ctx<'_> {
         outputs: &Outputs<'_>,
         io: &mut Io<'_>,
     ) -> Result<Vec<String>, u8> {
-        let title = format!(
-            "{} — {} seed {}",
-            e.scenario.name,
-            file.display(),
-            e.seed
-        );
+        let title = visual::title(&e.scenario.name, &file.display().to_string(), e.seed);
         let Some(story) = visual::Story::of_execution(&title, e) else {
             let _ = writeln!(
                 io.stderr,

@@ -19,6 +19,11 @@ use crate::trace::{left_list, Entry, TraceEvent};
 use std::collections::BTreeMap;
 use vigil_engine::{MemberId, Name, NodeId, Time};
 
+/// A drawing's title: `<scenario name> — <file> seed <seed>`.
+pub fn title(scenario: &str, file: &str, seed: u64) -> String {
+    format!("{scenario} — {file} seed {seed}")
+}
+
 /// A member's lane: one per job on a node, through all its registrations.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct JobLane {

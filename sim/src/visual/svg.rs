@@ -52,7 +52,7 @@ const MAX_HEIGHT: f64 = 24_000.0;
 /// Pixels per simulated ms when the window is short enough.
 const MAX_SCALE: f64 = 4.0;
 const LEFT: f64 = 86.0;
-const RIGHT: f64 = 40.0;
+const RIGHT: f64 = 150.0;
 const NODE_PAD: f64 = 14.0;
 
 const STYLE: &str = r#"
