@@ -3,7 +3,6 @@
 
 use vigil_tests::{load, run, scenario_files, seeds, EXAMPLES};
 
-
 fn passes_over_seeds(name: &str) {
     let scenario = load(name);
     let mut failures = Vec::new();

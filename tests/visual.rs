@@ -96,7 +96,10 @@ fn check_svg(svg: &str, expected: &BTreeSet<String>) -> Result<Rendered, String>
         return Err(format!("too small: {}x{}", size.width(), size.height()));
     }
     // A strip of the plot, at full resolution.
-    let (w, h) = (size.width().ceil() as u32, 240u32.min((bottom - top) as u32).max(1));
+    let (w, h) = (
+        size.width().ceil() as u32,
+        240u32.min((bottom - top) as u32).max(1),
+    );
     let y0 = top + ((bottom - top) - h as f32) / 2.0;
     let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h).ok_or("no pixmap")?;
     resvg::render(
@@ -106,7 +109,8 @@ fn check_svg(svg: &str, expected: &BTreeSet<String>) -> Result<Rendered, String>
     );
     let dark = |x: u32, y: u32| {
         pixmap.pixel(x, y).is_some_and(|p| {
-            p.alpha() > 0 && (u32::from(p.red()) + u32::from(p.green()) + u32::from(p.blue())) < 3 * 175
+            p.alpha() > 0
+                && (u32::from(p.red()) + u32::from(p.green()) + u32::from(p.blue())) < 3 * 175
         })
     };
     for (lane, x) in &lanes {
@@ -115,7 +119,9 @@ fn check_svg(svg: &str, expected: &BTreeSet<String>) -> Result<Rendered, String>
             .filter(|y| (x.saturating_sub(1)..=x + 1).any(|xx| dark(xx, *y)))
             .count();
         if rows * 2 < h as usize {
-            return Err(format!("lane {lane} is not drawn: dark in {rows} of {h} rows"));
+            return Err(format!(
+                "lane {lane} is not drawn: dark in {rows} of {h} rows"
+            ));
         }
     }
     let inked = pixmap
@@ -169,16 +175,30 @@ fn every_example_draws_a_lane_for_every_member_and_an_arrow_for_every_message() 
             })
             .count();
         if d.left_out.is_empty() {
-            assert_eq!(count_class(&d.svg, "line", "ack"), taken, "{name}: ACK arrows");
+            assert_eq!(
+                count_class(&d.svg, "line", "ack"),
+                taken,
+                "{name}: ACK arrows"
+            );
         }
-        assert_eq!(count_class(&d.svg, "path", "cross"), drops, "{name}: dropped packets");
+        assert_eq!(
+            count_class(&d.svg, "path", "cross"),
+            drops,
+            "{name}: dropped packets"
+        );
         // Engine messages: every one delivered (or still on its way).
         let engine = story
             .packets
             .iter()
-            .filter(|p| p.carries() == visual::Carries::Engine && !matches!(p.fate, Fate::Dropped(_)))
+            .filter(|p| {
+                p.carries() == visual::Carries::Engine && !matches!(p.fate, Fate::Dropped(_))
+            })
             .count();
-        assert_eq!(count_class(&d.svg, "line", "eng"), engine, "{name}: engine messages");
+        assert_eq!(
+            count_class(&d.svg, "line", "eng"),
+            engine,
+            "{name}: engine messages"
+        );
     }
 }
 
@@ -197,14 +217,20 @@ fn the_svg_check_bites() {
     assert!(err.contains("lanes"), "{err}");
 
     // A lane in the markup that is not drawn.
-    let invisible = d.svg.replace(".vd .lane { stroke: #333;", ".vd .lane { stroke: none;");
+    let invisible = d
+        .svg
+        .replace(".vd .lane { stroke: #333;", ".vd .lane { stroke: none;");
     let err = check_svg(&invisible, &members).expect_err("an invisible lane");
     assert!(err.contains("is not drawn"), "{err}");
 
     // Not well-formed, and not self-contained.
     assert!(check_svg(&d.svg[..d.svg.len() / 2], &members).is_err());
-    let linked = d.svg.replace("<style>", "<style>@import url(https://example.com/x.css);");
-    assert!(check_svg(&linked, &members).unwrap_err().contains("self-contained"));
+    let linked = d
+        .svg
+        .replace("<style>", "<style>@import url(https://example.com/x.css);");
+    assert!(check_svg(&linked, &members)
+        .unwrap_err()
+        .contains("self-contained"));
 }
 
 #[test]
@@ -221,9 +247,17 @@ fn a_window_draws_only_its_time_and_50_nodes_stay_readable() {
             heartbeats: Some(false),
         },
     );
-    assert!(part.arrows < whole.arrows / 20, "{} of {}", part.arrows, whole.arrows);
+    assert!(
+        part.arrows < whole.arrows / 20,
+        "{} of {}",
+        part.arrows,
+        whole.arrows
+    );
     assert!(part.svg.contains("membership change") && part.svg.contains("v25 −db@n2 (fault)"));
-    assert!(part.svg.contains("work-thread-panic"), "the fault is marked");
+    assert!(
+        part.svg.contains("work-thread-panic"),
+        "the fault is marked"
+    );
     assert!(!part.svg.contains("heartbeat · sent"), "--no-heartbeats");
     check_svg(&part.svg, &members(&e)).expect("a window is a whole diagram");
 
@@ -273,8 +307,9 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
     let mut thread_names: BTreeSet<(u64, u64)> = BTreeSet::new();
     let mut used: BTreeSet<(u64, u64)> = BTreeSet::new();
     let mut slices: BTreeMap<(u64, u64), Vec<(f64, f64)>> = BTreeMap::new();
-    let mut flows: BTreeMap<u64, (Option<(u64, u64, f64)>, Option<(u64, u64, f64)>)> =
-        BTreeMap::new();
+    // Each flow's begin and end: (pid, tid, ts).
+    type End = Option<(u64, u64, f64)>;
+    let mut flows: BTreeMap<u64, (End, End)> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         let ph = e["ph"].as_str().ok_or(format!("event {i}: no ph"))?;
         e["name"].as_str().ok_or(format!("event {i}: no name"))?;
@@ -289,7 +324,8 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
                 let name = e["args"]["name"].as_str();
                 match e["name"].as_str() {
                     Some("process_name") => {
-                        process_names.insert(pid, name.ok_or("process_name without a name")?.into());
+                        process_names
+                            .insert(pid, name.ok_or("process_name without a name")?.into());
                     }
                     Some("thread_name") => {
                         name.ok_or("thread_name without a name")?;
@@ -299,7 +335,9 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
                 }
             }
             "X" => {
-                let dur = e["dur"].as_f64().ok_or(format!("event {i}: X without dur"))?;
+                let dur = e["dur"]
+                    .as_f64()
+                    .ok_or(format!("event {i}: X without dur"))?;
                 if dur < 0.0 {
                     return Err(format!("event {i}: negative dur"));
                 }
@@ -313,7 +351,9 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
                 used.insert((pid, tid));
             }
             "s" | "f" => {
-                let id = e["id"].as_u64().ok_or(format!("event {i}: flow without id"))?;
+                let id = e["id"]
+                    .as_u64()
+                    .ok_or(format!("event {i}: flow without id"))?;
                 let end = flows.entry(id).or_default();
                 let slot = if ph == "s" { &mut end.0 } else { &mut end.1 };
                 if slot.replace((pid, tid, ts)).is_some() {
@@ -390,9 +430,15 @@ fn every_example_exports_a_valid_trace_event_file() {
             .collect();
         assert!(names.contains("engine"), "{name}");
         for (lane, threads) in &story.threads {
-            assert!(names.contains(format!("{} main", lane.job).as_str()), "{name}");
+            assert!(
+                names.contains(format!("{} main", lane.job).as_str()),
+                "{name}"
+            );
             for t in threads {
-                assert!(names.contains(format!("{} work {t}", lane.job).as_str()), "{name}");
+                assert!(
+                    names.contains(format!("{} work {t}", lane.job).as_str()),
+                    "{name}"
+                );
             }
         }
         // ACK waits and faults are there.
@@ -423,8 +469,13 @@ fn the_trace_event_check_bites() {
     let first = |ph: &str| events.iter().position(|e| e["ph"] == ph).expect("one");
 
     let mut no_ph = events.clone();
-    no_ph[first("X")].as_object_mut().expect("object").remove("ph");
-    assert!(check_trace_events(&with(no_ph), nodes).unwrap_err().contains("no ph"));
+    no_ph[first("X")]
+        .as_object_mut()
+        .expect("object")
+        .remove("ph");
+    assert!(check_trace_events(&with(no_ph), nodes)
+        .unwrap_err()
+        .contains("no ph"));
 
     let mut orphan = events.clone();
     orphan.remove(first("f"));
@@ -470,15 +521,18 @@ fn replay_writes_the_diagram_and_the_trace_event_file() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("diagram: 10 lanes"), "{}", o.stdout);
     assert!(o.stdout.contains("perfetto: "), "{}", o.stdout);
-    assert!(!o.stdout.contains("node-view"), "no readable trace with --svg");
+    assert!(
+        !o.stdout.contains("node-view"),
+        "no readable trace with --svg"
+    );
     let svg = std::fs::read_to_string(&svg_path).expect("the diagram");
     let mut lanes = BTreeSet::new();
     for n in 0..5 {
         lanes.insert(format!("db@n{n}"));
     }
     check_svg(&svg, &lanes).expect("the diagram");
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("the file")).expect("JSON");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("the file"))
+        .expect("JSON");
     check_trace_events(&doc, 5).expect("the trace events");
     // Only the window: nothing before 9.9 s but metadata.
     assert!(doc["traceEvents"]
@@ -489,10 +543,31 @@ fn replay_writes_the_diagram_and_the_trace_event_file() {
         .all(|e| e["ts"].as_f64().expect("ts") + e["dur"].as_f64().unwrap_or(0.0) >= 9_900_000.0));
 
     // Bad windows are bad input.
-    let bad = vigil(&["replay", &example("quickstart.toml"), "--svg", "x.svg", "--from", "5s", "--to", "2s"]);
+    let bad = vigil(&[
+        "replay",
+        &example("quickstart.toml"),
+        "--svg",
+        "x.svg",
+        "--from",
+        "5s",
+        "--to",
+        "2s",
+    ]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("--from 5000ms is not before --to 2000ms"), "{}", bad.stderr);
-    let late = vigil(&["replay", &example("quickstart.toml"), "--svg", "x.svg", "--from", "70s"]);
+    assert!(
+        bad.stderr
+            .contains("--from 5000ms is not before --to 2000ms"),
+        "{}",
+        bad.stderr
+    );
+    let late = vigil(&[
+        "replay",
+        &example("quickstart.toml"),
+        "--svg",
+        "x.svg",
+        "--from",
+        "70s",
+    ]);
     assert_eq!(late.code, 2);
     assert!(late.stderr.contains("end of the run"), "{}", late.stderr);
     let _ = std::fs::remove_dir_all(&dir);
@@ -527,11 +602,18 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
             .split(&format!("<div class=\"group\" id=\"group-{}\">", i + 1))
             .nth(1)
             .ok_or(format!("no section for group {}", i + 1))?;
-        let section = section.split("<div class=\"group\"").next().unwrap_or(section);
+        let section = section
+            .split("<div class=\"group\"")
+            .next()
+            .unwrap_or(section);
         let start = section
             .find("<svg xmlns")
             .ok_or(format!("group {}: no diagram", i + 1))?;
-        let end = section[start..].find("</svg>").ok_or("an unclosed diagram")? + start + 6;
+        let end = section[start..]
+            .find("</svg>")
+            .ok_or("an unclosed diagram")?
+            + start
+            + 6;
         let svg = &section[start..end];
         let doc = roxmltree::Document::parse(svg).map_err(|e| format!("group {}: {e}", i + 1))?;
         for id in doc.descendants().filter_map(|n| n.attribute("id")) {
@@ -545,7 +627,9 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
     let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
     for l in lines.iter().filter(|l| l["type"] == "run") {
         for n in l["notify_ms"].as_array().ok_or("a run without notify_ms")? {
-            *by_reason.entry(n["reason"].as_str().unwrap_or("").into()).or_default() += 1;
+            *by_reason
+                .entry(n["reason"].as_str().unwrap_or("").into())
+                .or_default() += 1;
         }
     }
     for (reason, count) in &by_reason {
@@ -559,21 +643,27 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
             .filter_map(|t| t.rsplit(": ").next()?.parse::<usize>().ok())
             .sum();
         if binned != *count {
-            return Err(format!("the {reason} histogram holds {binned} of {count} departures"));
+            return Err(format!(
+                "the {reason} histogram holds {binned} of {count} departures"
+            ));
         }
     }
     Ok(groups.len())
 }
 
 fn explore_report(args: &[&str]) -> (String, Vec<Value>) {
-    let dir = std::env::temp_dir().join(format!(
-        "vigil-html-{}-{}",
-        std::process::id(),
-        args.len()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("vigil-html-{}-{}", std::process::id(), args.len()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let html = dir.join("report.html");
-    let mut all = vec!["explore", "--json", "--jobs", "2", "--html", html.to_str().expect("utf-8")];
+    let mut all = vec![
+        "explore",
+        "--json",
+        "--jobs",
+        "2",
+        "--html",
+        html.to_str().expect("utf-8"),
+    ];
     all.extend_from_slice(args);
     let o = vigil(&all);
     assert!(o.code <= 1, "{}", o.stderr);
@@ -611,7 +701,55 @@ fn the_html_report_embeds_each_failure_group_with_its_diagram() {
         }
         s
     };
-    assert!(check_report(&stripped, &lines).unwrap_err().contains("no diagram"));
+    assert!(check_report(&stripped, &lines)
+        .unwrap_err()
+        .contains("no diagram"));
+}
+
+#[test]
+fn merge_writes_the_report_from_shards() {
+    let dir = std::env::temp_dir().join(format!("vigil-merge-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let mut lines: Vec<Value> = Vec::new();
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let o = vigil(&[
+            "explore",
+            &example("job-kill.toml"),
+            &example("quickstart.toml"),
+            "--seeds",
+            "0..4",
+            "--shard",
+            &format!("{k}/2"),
+            "--mutation",
+            "deaf-to-departures",
+            "--json",
+        ]);
+        assert_eq!(o.code, 1, "{}", o.stderr);
+        let path = dir.join(format!("shard-{k}.jsonl"));
+        std::fs::write(&path, &o.stdout).expect("write the shard");
+        lines.extend(
+            o.stdout
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+                .filter(|l| l["type"] == "run"),
+        );
+        shards.push(path.display().to_string());
+    }
+    let html = dir.join("merged.html");
+    let o = vigil(&[
+        "merge",
+        &shards[0],
+        &shards[1],
+        "--json",
+        "--html",
+        html.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    lines.push(serde_json::from_str(o.stdout.trim()).expect("the summary"));
+    let text = std::fs::read_to_string(&html).expect("the report");
+    assert!(check_report(&text, &lines).expect("the merged report") >= 2);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -626,12 +764,17 @@ fn the_html_report_has_a_latency_histogram_per_departure_reason() {
     ]);
     assert_eq!(check_report(&html, &lines).expect("the report"), 0);
     for reason in ["fault", "job-lost", "node-down", "leave"] {
-        assert!(html.contains(&format!("id=\"latency-{reason}\"")), "{reason}");
+        assert!(
+            html.contains(&format!("id=\"latency-{reason}\"")),
+            "{reason}"
+        );
     }
     // A histogram that lost a departure is caught.
     let broken = html.replacen(": 1</title>", ": 0</title>", 1);
     assert_ne!(broken, html, "some bin holds one departure");
-    assert!(check_report(&broken, &lines).unwrap_err().contains("histogram holds"));
+    assert!(check_report(&broken, &lines)
+        .unwrap_err()
+        .contains("histogram holds"));
 }
 
 // ---------------------------------------------------------------- README
@@ -667,7 +810,10 @@ fn the_readme_diagram_is_what_the_tool_draws() {
          `VIGIL_BLESS=1 cargo test -p vigil-tests --test visual` and review the picture"
     );
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
-    assert!(readme.contains("docs/quickstart.svg"), "the README shows it");
+    assert!(
+        readme.contains("docs/quickstart.svg"),
+        "the README shows it"
+    );
     assert!(
         readme.contains("--svg docs/quickstart.svg --from 9.95s --to 10.25s"),
         "the README says how it was made"

@@ -1312,7 +1312,11 @@ fn notices(ix: &Index<'_>) -> Vec<Notice> {
         let Some(told) = told else {
             continue;
         };
-        let (last_told, reason) = told.iter().copied().max_by_key(|(t, _)| *t).unwrap_or((d.at, d.reason));
+        let (last_told, reason) = told
+            .iter()
+            .copied()
+            .max_by_key(|(t, _)| *t)
+            .unwrap_or((d.at, d.reason));
         out.push(Notice {
             member: d.member.clone(),
             reason,

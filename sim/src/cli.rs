@@ -86,11 +86,9 @@ impl PictureFlags {
     fn window_problem(self, duration: Duration) -> Option<String> {
         let show = |d: Duration| format!("{}ms", d.as_millis());
         match (self.from, self.to) {
-            (Some(a), Some(b)) if a >= b => Some(format!(
-                "--from {} is not before --to {}",
-                show(a),
-                show(b)
-            )),
+            (Some(a), Some(b)) if a >= b => {
+                Some(format!("--from {} is not before --to {}", show(a), show(b)))
+            }
             (Some(a), _) if a >= duration => Some(format!(
                 "--from {} is not before the end of the run ({})",
                 show(a),
@@ -133,7 +131,8 @@ enum Command {
         #[command(flatten)]
         flags: RunFlags,
     },
-    /// Replay one run with every packet recorded, and write its event trace.
+    /// Replay one run with every packet recorded: write its event trace,
+    /// draw it (--svg), or export it for Perfetto (--perfetto).
     Replay {
         /// The scenario file (TOML).
         file: PathBuf,
@@ -201,6 +200,10 @@ enum Command {
         /// Write a JUnit XML report to FILE.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write the HTML report to FILE (as `explore --html`; each group's
+        /// diagram is drawn if its scenario file can be read from here).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Shrink a failing run to the smallest scenario that fails the same way.
     Shrink {
@@ -381,7 +384,12 @@ pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry)
             },
             io,
         ),
-        Command::Merge { files, json, junit } => merge(&files, json, junit.as_deref(), io),
+        Command::Merge {
+            files,
+            json,
+            junit,
+            html,
+        } => ctx.merge(&files, json, junit.as_deref(), html.as_deref(), io),
         Command::Shrink {
             file,
             seed,
@@ -639,6 +647,17 @@ impl Ctx<'_> {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
+        let p = outputs.picture;
+        if (p.from.is_some() || p.to.is_some() || p.heartbeats || p.no_heartbeats)
+            && outputs.svg.is_none()
+            && outputs.perfetto.is_none()
+        {
+            let _ = writeln!(
+                io.stderr,
+                "error: --from, --to, --heartbeats and --no-heartbeats choose what --svg and --perfetto draw; give one of those"
+            );
+            return 2;
+        }
         if let Some(problem) = outputs.picture.window_problem(scenario.duration) {
             let _ = writeln!(io.stderr, "error: {problem}");
             return 2;
@@ -661,7 +680,10 @@ impl Ctx<'_> {
                     return code;
                 }
                 let events = lines.lines().count();
-                written.push(format!("trace: {events} events written to {}", path.display()));
+                written.push(format!(
+                    "trace: {events} events written to {}",
+                    path.display()
+                ));
             }
         }
         if pictures {
@@ -700,27 +722,73 @@ impl Ctx<'_> {
         self.divergence_status(file, seed, divergence, status, flags, io)
     }
 
+    /// Writes a sweep's HTML report, with the diagram of each failure
+    /// group's smallest seed (the first [`MAX_DIAGRAMS`]); `find` gives the
+    /// scenario and flags to replay a group with.
+    fn html(
+        &self,
+        path: &Path,
+        r: SweepReport<'_>,
+        io: &mut Io<'_>,
+        find: impl Fn(&explore::Group) -> Result<(Scenario, RunFlags), String>,
+    ) -> Result<(), u8> {
+        let groups = &r.summary.groups;
+        if io.color_stderr && !groups.is_empty() {
+            let _ = writeln!(
+                io.stderr,
+                "drawing {} diagram{} for {}",
+                groups.len().min(MAX_DIAGRAMS),
+                if groups.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        let diagrams: Vec<Result<String, String>> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                if i >= MAX_DIAGRAMS {
+                    return Err(format!(
+                        "only the first {MAX_DIAGRAMS} groups are drawn; replay this one with --svg"
+                    ));
+                }
+                let (scenario, flags) = find(g)?;
+                self.group_diagram(&scenario, g, flags)
+            })
+            .collect();
+        let page = visual::html::Page {
+            scope: r.scope,
+            command: self.command,
+            summary: r.summary,
+            records: r.records,
+            wall: r.wall,
+            stopped: r.stopped,
+            diagrams: &diagrams,
+        };
+        write_file(path, &visual::html::report(&page), io)
+    }
+
     /// The diagram of a failure group's smallest seed, replayed with every
-    /// packet recorded: the two seconds before its first failed check and
-    /// half a second after (the whole run if it has no time).
+    /// packet recorded: from half a second before its first failed check
+    /// (where the trouble began: the departure, the fault) to two seconds
+    /// after (what followed, or did not); the whole run if it has no time.
     fn group_diagram(
         &self,
-        targets: &[Target],
+        scenario: &Scenario,
         g: &explore::Group,
         flags: RunFlags,
     ) -> Result<String, String> {
-        let target = targets
-            .iter()
-            .find(|t| t.file == g.file)
-            .ok_or_else(|| format!("{} is not among the scenarios swept", g.file))?;
-        let (e, _) = self.execute(&target.scenario, g.seed, RunFlags { check_determinism: false, ..flags }, true);
+        let flags = RunFlags {
+            check_determinism: false,
+            ..flags
+        };
+        let (e, _) = self.execute(scenario, g.seed, flags, true);
         let title = visual::title(&e.scenario.name, &g.file, g.seed);
         let story = visual::Story::of_execution(&title, &e)
             .ok_or("the simulation panicked, so there is no whole run to draw")?;
         let at = e.violations.iter().filter_map(|v| v.at).min();
         let opts = visual::svg::Options {
-            from: at.map(|t| vigil_engine::Time(t.0.saturating_sub(2_000_000_000))),
-            to: at.map(|t| vigil_engine::Time(t.0.saturating_add(500_000_000))),
+            from: at.map(|t| vigil_engine::Time(t.0.saturating_sub(500_000_000))),
+            to: at.map(|t| vigil_engine::Time(t.0.saturating_add(2_000_000_000))),
             heartbeats: None,
         };
         Ok(visual::svg::draw(&story, opts).svg)
@@ -894,21 +962,21 @@ impl Ctx<'_> {
             }
         }
         if let Some(path) = &sweep.html {
-            let diagrams: Vec<Result<String, String>> = summary
-                .groups
-                .iter()
-                .map(|g| self.group_diagram(&targets, g, sweep.flags))
-                .collect();
-            let page = visual::html::Page {
+            let report = SweepReport {
                 scope: &scope,
-                command: self.command,
                 summary: &summary,
                 records: &records,
                 wall: Some(wall),
                 stopped: stopped.as_deref(),
-                diagrams: &diagrams,
             };
-            if let Err(code) = write_file(path, &visual::html::report(&page), io) {
+            let drawn = self.html(path, report, io, |g| {
+                let target = targets
+                    .iter()
+                    .find(|t| t.file == g.file)
+                    .ok_or_else(|| format!("{} is not among the scenarios swept", g.file))?;
+                Ok((target.scenario.clone(), sweep.flags))
+            });
+            if let Err(code) = drawn {
                 return code;
             }
         }
@@ -1168,6 +1236,33 @@ fn write_file(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), u8> {
     })
 }
 
+/// The run flags a replay command names (`--swarm`, `--mutation NAME`).
+fn flags_of_replay(replay: &str) -> RunFlags {
+    let words: Vec<&str> = replay.split_whitespace().collect();
+    RunFlags {
+        swarm: words.contains(&"--swarm"),
+        check_determinism: false,
+        mutation: words
+            .iter()
+            .position(|w| *w == "--mutation")
+            .and_then(|i| words.get(i + 1))
+            .and_then(|m| m.parse().ok()),
+    }
+}
+
+/// Most diagrams one HTML report draws (each is a replay with every packet).
+const MAX_DIAGRAMS: usize = 12;
+
+/// What a sweep's HTML report shows besides its diagrams.
+#[derive(Clone, Copy)]
+struct SweepReport<'a> {
+    scope: &'a str,
+    summary: &'a Summary,
+    records: &'a [Record],
+    wall: Option<f64>,
+    stopped: Option<&'a str>,
+}
+
 /// A progress bar on stderr, only when it is a terminal.
 fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
     if !terminal || len == 0 {
@@ -1185,34 +1280,42 @@ fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn merge(files: &[PathBuf], json: bool, junit: Option<&Path>, io: &mut Io<'_>) -> u8 {
-    let mut records = Vec::new();
-    let mut problems = Vec::new();
-    for file in files {
-        let text = if file == Path::new("-") {
-            let mut s = String::new();
-            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-                Ok(_) => s,
-                Err(e) => {
-                    problems.push(format!("error: cannot read stdin: {e}"));
+impl Ctx<'_> {
+    fn merge(
+        &self,
+        files: &[PathBuf],
+        json: bool,
+        junit: Option<&Path>,
+        html: Option<&Path>,
+        io: &mut Io<'_>,
+    ) -> u8 {
+        let mut records = Vec::new();
+        let mut problems = Vec::new();
+        for file in files {
+            let text = if file == Path::new("-") {
+                let mut s = String::new();
+                match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                    Ok(_) => s,
+                    Err(e) => {
+                        problems.push(format!("error: cannot read stdin: {e}"));
+                        continue;
+                    }
+                }
+            } else {
+                match std::fs::read_to_string(file) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(format!("error: cannot read `{}`: {e}", file.display()));
+                        continue;
+                    }
+                }
+            };
+            for (n, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
                     continue;
                 }
-            }
-        } else {
-            match std::fs::read_to_string(file) {
-                Ok(s) => s,
-                Err(e) => {
-                    problems.push(format!("error: cannot read `{}`: {e}", file.display()));
-                    continue;
-                }
-            }
-        };
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let where_ = format!("{}:{}", file.display(), n + 1);
-            match serde_json::from_str::<serde_json::Value>(line) {
+                let where_ = format!("{}:{}", file.display(), n + 1);
+                match serde_json::from_str::<serde_json::Value>(line) {
                 Err(e) => problems.push(format!("error: {where_}: not a JSON line: {e}")),
                 Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
                     Some("summary") => {}
@@ -1225,30 +1328,55 @@ fn merge(files: &[PathBuf], json: bool, junit: Option<&Path>, io: &mut Io<'_>) -
                     )),
                 },
             }
+            }
         }
-    }
-    if !problems.is_empty() {
-        for p in &problems {
-            let _ = writeln!(io.stderr, "{p}");
+        if !problems.is_empty() {
+            for p in &problems {
+                let _ = writeln!(io.stderr, "{p}");
+            }
+            return 2;
         }
-        return 2;
-    }
-    // A seed run in two shards counts once.
-    records.sort_by(|a, b| (&a.file, a.seed).cmp(&(&b.file, b.seed)));
-    records.dedup_by(|a, b| a.file == b.file && a.seed == b.seed);
-    let summary = Summary::of(&records);
-    if let Some(path) = junit {
-        if let Err(code) = write_file(path, &explore::junit(&records, "vigil explore"), io) {
-            return code;
+        // A seed run in two shards counts once.
+        records.sort_by(|a, b| (&a.file, a.seed).cmp(&(&b.file, b.seed)));
+        records.dedup_by(|a, b| a.file == b.file && a.seed == b.seed);
+        let summary = Summary::of(&records);
+        if let Some(path) = junit {
+            if let Err(code) = write_file(path, &explore::junit(&records, "vigil explore"), io) {
+                return code;
+            }
         }
+        if let Some(path) = html {
+            let scope = format!(
+                "{} run{} merged from {} file{}",
+                records.len(),
+                if records.len() == 1 { "" } else { "s" },
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            );
+            let report = SweepReport {
+                scope: &scope,
+                summary: &summary,
+                records: &records,
+                wall: None,
+                stopped: None,
+            };
+            let drawn = self.html(path, report, io, |g| {
+                let scenario = scenario::load_with(Path::new(&g.file), self.registry)
+                    .map_err(|e| format!("cannot read {}: {}", g.file, e.message()))?;
+                Ok((scenario, flags_of_replay(&g.replay)))
+            });
+            if let Err(code) = drawn {
+                return code;
+            }
+        }
+        let written = if json {
+            writeln!(io.stdout, "{}", summary.json(None, None))
+        } else {
+            write!(io.stdout, "{}", summary.human(None, None, io.color_stdout))
+        };
+        if written.is_err() {
+            return 2;
+        }
+        summary.status()
     }
-    let written = if json {
-        writeln!(io.stdout, "{}", summary.json(None, None))
-    } else {
-        write!(io.stdout, "{}", summary.human(None, None, io.color_stdout))
-    };
-    if written.is_err() {
-        return 2;
-    }
-    summary.status()
 }

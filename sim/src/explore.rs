@@ -323,7 +323,9 @@ impl Record {
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|x| Some((x["reason"].as_str()?.to_string(), x["ms"].as_f64()?)))
+                        .filter_map(|x| {
+                            Some((x["reason"].as_str()?.to_string(), x["ms"].as_f64()?))
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

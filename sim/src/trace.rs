@@ -355,9 +355,12 @@ impl Entry {
             TraceEvent::Fault { index, text } => {
                 ("fault", None, None, json!({"index": index, "text": text}))
             }
-            TraceEvent::FaultEnd { index, text } => {
-                ("fault-end", None, None, json!({"index": index, "text": text}))
-            },
+            TraceEvent::FaultEnd { index, text } => (
+                "fault-end",
+                None,
+                None,
+                json!({"index": index, "text": text}),
+            ),
             TraceEvent::NodeBoot { node } => ("boot", Some(*node), None, json!({})),
             TraceEvent::NodeView {
                 node,

@@ -74,12 +74,7 @@ pub fn report(page: &Page<'_>) -> String {
         );
     };
     stat(&mut out, "runs", s.runs.to_string(), "");
-    stat(
-        &mut out,
-        "passed",
-        (s.runs - s.failed).to_string(),
-        "pass",
-    );
+    stat(&mut out, "passed", (s.runs - s.failed).to_string(), "pass");
     stat(
         &mut out,
         "failed",
@@ -87,14 +82,19 @@ pub fn report(page: &Page<'_>) -> String {
         if s.failed > 0 { "fail" } else { "" },
     );
     if s.nondeterministic > 0 {
-        stat(&mut out, "nondeterministic", s.nondeterministic.to_string(), "warn");
+        stat(
+            &mut out,
+            "nondeterministic",
+            s.nondeterministic.to_string(),
+            "warn",
+        );
     }
     stat(&mut out, "failure groups", s.groups.len().to_string(), "");
     if let Some(wall) = page.wall {
         stat(&mut out, "seconds", format!("{wall:.1}"), "");
         stat(
             &mut out,
-            "runs per second",
+            "seeds run per second",
             format!("{:.1}", s.runs as f64 / wall.max(1e-3)),
             "",
         );

@@ -348,7 +348,9 @@ impl Story {
                     if to != from {
                         let key = (from.clone(), *thread, *round);
                         let first = acks_sent.get(&key);
-                        let again = answers.get(&(from.clone(), to.clone(), *thread, *round)).copied();
+                        let again = answers
+                            .get(&(from.clone(), to.clone(), *thread, *round))
+                            .copied();
                         // The later of the two sends is the one taken.
                         let resent = again.is_some_and(|a| first.is_none_or(|f| a > *f));
                         if let Some(sent) = first.copied().max(again) {
@@ -366,9 +368,8 @@ impl Story {
                 }
                 TraceEvent::Fault { index, text } => {
                     let fault = scenario.faults.get(*index);
-                    let (place, band) = fault.map_or((Place::All, None), |f| {
-                        placed(&f.kind, &s.nodes, text)
-                    });
+                    let (place, band) =
+                        fault.map_or((Place::All, None), |f| placed(&f.kind, &s.nodes, text));
                     s.marks.push(Mark {
                         at,
                         place,
@@ -467,8 +468,8 @@ impl Story {
                 TraceEvent::View { change } => {
                     let lane = JobLane::of(&change.me);
                     lanes.entry(lane.clone()).or_default();
-                    let changed = !change.left.is_empty()
-                        || change.joined.iter().any(|m| *m != change.me);
+                    let changed =
+                        !change.left.is_empty() || change.joined.iter().any(|m| *m != change.me);
                     let mut label = format!("v{}", change.view);
                     for (m, r) in &change.left {
                         label.push_str(&format!(" −{m} ({r})"));
@@ -516,7 +517,7 @@ impl Story {
                     at,
                     place: Place::Job(JobLane::of(member)),
                     kind: MarkKind::Outcome,
-                    label: format!("{outcome}"),
+                    label: outcome.to_string(),
                     detail: format!("{member:?}: {protocol} instance {instance}: {outcome}"),
                 }),
                 TraceEvent::CheckFailed { check, message } => s.marks.push(Mark {

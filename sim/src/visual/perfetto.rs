@@ -87,9 +87,7 @@ pub fn export(story: &Story, opts: Options) -> Export {
         main: BTreeMap::new(),
         work: BTreeMap::new(),
     };
-    let meta = |name: &str, pid: u64, tid: u64, args: Value| {
-        json!({"name": name, "ph": "M", "pid": pid, "tid": tid, "ts": 0, "args": args})
-    };
+    let meta = |name: &str, pid: u64, tid: u64, args: Value| json!({"name": name, "ph": "M", "pid": pid, "tid": tid, "ts": 0, "args": args});
     ev.push(meta("process_name", 0, 0, json!({"name": "cluster"})));
     ev.push(meta("process_sort_index", 0, 0, json!({"sort_index": 0})));
     for n in &story.nodes {
@@ -107,7 +105,12 @@ pub fn export(story: &Story, opts: Options) -> Export {
                 tid,
                 json!({"name": format!("{} main", lane.job)}),
             ));
-            ev.push(meta("thread_sort_index", p, tid, json!({"sort_index": tid})));
+            ev.push(meta(
+                "thread_sort_index",
+                p,
+                tid,
+                json!({"sort_index": tid}),
+            ));
             tid += 1;
             for t in story.threads.get(lane).into_iter().flatten() {
                 threads.work.insert((lane.clone(), *t), tid);
@@ -117,7 +120,12 @@ pub fn export(story: &Story, opts: Options) -> Export {
                     tid,
                     json!({"name": format!("{} work {t}", lane.job)}),
                 ));
-                ev.push(meta("thread_sort_index", p, tid, json!({"sort_index": tid})));
+                ev.push(meta(
+                    "thread_sort_index",
+                    p,
+                    tid,
+                    json!({"sort_index": tid}),
+                ));
                 tid += 1;
             }
         }
@@ -189,7 +197,8 @@ pub fn export(story: &Story, opts: Options) -> Export {
             Carries::Members => "member-packet",
             Carries::Engine => "engine",
         };
-        let mut args = json!({"id": p.id, "from": p.from.to_string(), "to": p.to.to_string(), "what": p.what});
+        let mut args =
+            json!({"id": p.id, "from": p.from.to_string(), "to": p.to.to_string(), "what": p.what});
         if let Fate::Dropped(cause) = p.fate {
             args["dropped"] = json!(cause);
         }

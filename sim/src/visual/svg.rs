@@ -112,8 +112,13 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
     let within = |a: Time, b: Time| b >= from && a <= to;
     let labels = scale >= 0.8;
     let mut left_out = Vec::new();
-    let window = |from: Time, to: Time| format!("{:.0}–{:.0} ms", from.as_millis_f64(), to.as_millis_f64());
-    let acks_in = story.acks.iter().filter(|a| within(a.sent, a.taken)).count();
+    let window =
+        |from: Time, to: Time| format!("{:.0}–{:.0} ms", from.as_millis_f64(), to.as_millis_f64());
+    let acks_in = story
+        .acks
+        .iter()
+        .filter(|a| within(a.sent, a.taken))
+        .count();
     let draw_acks = acks_in <= ARROW_BUDGET;
     if !draw_acks {
         left_out.push(format!(
@@ -199,14 +204,28 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
         let _ = node;
     }
     for (node, x) in &lanes.engines {
-        lane_label(&mut out, *x, header, &format!("{node}"), "enginelabel", lanes.gap);
+        lane_label(
+            &mut out,
+            *x,
+            header,
+            &format!("{node}"),
+            "enginelabel",
+            lanes.gap,
+        );
         let _ = writeln!(
             out,
             r#"<line class="engine" x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}"><title>{node}'s engine</title></line>"#
         );
     }
     for (lane, x) in &lanes.jobs {
-        lane_label(&mut out, *x, header, &lane.to_string(), "lanelabel", lanes.gap);
+        lane_label(
+            &mut out,
+            *x,
+            header,
+            &lane.to_string(),
+            "lanelabel",
+            lanes.gap,
+        );
         let _ = writeln!(
             out,
             r#"<line class="lane" data-lane="{lane}" x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}"><title>{lane}: main thread and work threads</title></line>"#
@@ -410,7 +429,11 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
             Place::Job(j) => lanes.jobs.get(j).copied(),
             Place::All => None,
         };
-        let title = format!("<title>{:.3} ms · {}</title>", m.at.as_millis_f64(), escape(&m.detail));
+        let title = format!(
+            "<title>{:.3} ms · {}</title>",
+            m.at.as_millis_f64(),
+            escape(&m.detail)
+        );
         let label = escape(&m.label);
         let shape = match (m.kind, x) {
             (MarkKind::Check, _) => format!(
@@ -442,7 +465,11 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
             ),
             (MarkKind::Register | MarkKind::Boot, Some(x)) => format!(
                 r#"<circle class="{}" cx="{x:.1}" cy="{yy:.1}" r="3.5"/>"#,
-                if m.kind == MarkKind::Boot { "boot" } else { "register" }
+                if m.kind == MarkKind::Boot {
+                    "boot"
+                } else {
+                    "register"
+                }
             ),
             (MarkKind::View, Some(x)) => format!(
                 r#"<rect class="view" x="{:.1}" y="{:.1}" width="8" height="6" rx="1.5"/><text class="viewlabel" x="{:.1}" y="{:.1}">{label}</text>"#,
