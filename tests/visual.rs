@@ -652,8 +652,9 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
 }
 
 fn explore_report(args: &[&str]) -> (String, Vec<Value>) {
-    let dir =
-        std::env::temp_dir().join(format!("vigil-html-{}-{}", std::process::id(), args.len()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("vigil-html-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let html = dir.join("report.html");
     let mut all = vec![

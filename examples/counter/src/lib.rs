@@ -51,7 +51,8 @@ impl Protocol for Counter {
             // A checkpoint: those that completed the round in the same view
             // read the same ACKs, so they agree on it.
             let every = self.checkpoint_every.max(1);
-            #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; we support 1.82
+            #[allow(clippy::manual_is_multiple_of)]
+            // is_multiple_of needs Rust 1.87; we support 1.82
             if ctx.round % every == 0 {
                 let total: u64 = self.totals.values().sum();
                 let mut checkpoint = Decision::new(ctx.round / every, format!("total {total}"));
