@@ -57,6 +57,7 @@ pub const EXAMPLES: &[&str] = &[
     "two-groups",
     "two-phase-commit-paused-coordinator",
     "two-phase-commit",
+    "views-in-order-across-queues",
     "work-thread-error",
     "work-thread-hang",
 ];

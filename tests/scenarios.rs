@@ -57,6 +57,7 @@ examples! {
     group_state => "group-state",
     group_state_loss_burst => "group-state-loss-burst",
     group_state_partition => "group-state-partition",
+    views_in_order_across_queues => "views-in-order-across-queues",
     work_thread_error => "work-thread-error",
     work_thread_hang => "work-thread-hang",
 }

@@ -62,6 +62,7 @@ snapshots! {
     two_groups => "two-groups",
     two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
     two_phase_commit => "two-phase-commit",
+    views_in_order_across_queues => "views-in-order-across-queues",
     work_thread_error => "work-thread-error",
     work_thread_hang => "work-thread-hang",
 }

@@ -139,9 +139,12 @@ struct Index<'a> {
     /// The node views each node installed, in order.
     node_views: BTreeMap<NodeId, Vec<(Time, &'a [NodeId])>>,
     /// When node and network faults struck or ended (crash, restart, pause,
-    /// resume, partition, heal, the start of loss or delay), with the
+    /// resume, partition, heal, the start and end of loss or delay), with the
     /// scenario index of each fault; see [`Index::notify_deadline`].
     disruptions: Vec<(Time, usize)>,
+    /// When each loss or delay fault starts and ends (the end of the run
+    /// if it never does).
+    network_faults: Vec<(Time, Time)>,
 }
 
 fn t(d: std::time::Duration) -> Time {
@@ -164,6 +167,7 @@ impl<'a> Index<'a> {
             node_views: BTreeMap::new(),
             renamed: BTreeSet::new(),
             disruptions: Vec::new(),
+            network_faults: Vec::new(),
         };
         ix.index_trace();
         ix.index_faults();
@@ -319,9 +323,18 @@ impl<'a> Index<'a> {
                 SFault::NodeCrash { restart_after, .. } => Some(*restart_after),
                 SFault::NodePause { duration, .. } => Some(Some(*duration)),
                 SFault::Partition { heal_after, .. } => Some(*heal_after),
-                SFault::Heal | SFault::Delay { .. } | SFault::Loss { .. } => Some(None),
+                // A loss or delay counts when it starts and when it ends:
+                // while it lasts the bound is not guaranteed (a 50% loss can
+                // drop every retry), so a departure during it is owed its
+                // notice within the bound after it ends.
+                SFault::Delay { duration, .. } | SFault::Loss { duration, .. } => Some(*duration),
+                SFault::Heal => Some(None),
                 _ => None, // a job's or a work thread's fault: not the nodes'
             };
+            if let SFault::Delay { duration, .. } | SFault::Loss { duration, .. } = &f.kind {
+                let until = duration.map_or(end, |d| at + Dur::from_std(d));
+                self.network_faults.push((at, until));
+            }
             if let Some(ends) = ends {
                 self.disruptions.push((at, i));
                 if let Some(d) = ends {
@@ -423,9 +436,19 @@ impl<'a> Index<'a> {
     /// bound of the last such fault instead, the way `acks-complete`
     /// judges rounds from the last disruption. The departure's own fault
     /// (a crashed node's restart, say) is covered by the bound itself.
+    ///
+    /// Loss and delay are judged the same way, for as long as they last: a
+    /// loss burst in effect when the member leaves (a 50% loss can drop
+    /// every retry of a gather) owes the report within one bound of its
+    /// end.
     fn notify_deadline(&self, d: &Departure) -> Time {
         let bound = self.cfg.notify_bound();
         let mut deadline = d.at + bound;
+        for (start, end) in &self.network_faults {
+            if *start <= d.at && d.at < *end {
+                deadline = deadline.max(*end + bound);
+            }
+        }
         for (at, fault) in &self.disruptions {
             if *at > deadline {
                 break;

@@ -360,96 +360,107 @@ async fn work_thread(
                 }
             }
             Some(false) => {
-                // Between rounds: the local step.
-                force_step = false;
-                step_seq += 1;
-                signal(MainInput::StepStarted {
-                    thread,
-                    step: step_seq,
-                });
-                let me = ctx
-                    .member
-                    .lock()
-                    .expect("member")
-                    .clone()
-                    .expect("a member runs steps");
-                let injected = fault.lock().expect("fault").take();
-                let next = {
-                    let d = driver.as_mut().expect("driver");
-                    if injected == Some(FaultKind::Hang) {
-                        None
-                    } else {
-                        let next = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            if injected == Some(FaultKind::Panic) {
-                                std::panic::panic_any(INJECTED_PANIC);
+                // Items routed while the thread waited in its round come
+                // before the step: a view change among them must be taken
+                // before any view routed during the step, which goes to the
+                // work queue and would otherwise be read first (random-faults
+                // swarm seed 70: a member applied view 155, then the older
+                // 145, and ignored a member that only 155 held).
+                if let Ok(item) = resp.try_recv() {
+                    item
+                } else {
+                    // Between rounds: the local step.
+                    force_step = false;
+                    step_seq += 1;
+                    signal(MainInput::StepStarted {
+                        thread,
+                        step: step_seq,
+                    });
+                    let me = ctx
+                        .member
+                        .lock()
+                        .expect("member")
+                        .clone()
+                        .expect("a member runs steps");
+                    let injected = fault.lock().expect("fault").take();
+                    let next = {
+                        let d = driver.as_mut().expect("driver");
+                        if injected == Some(FaultKind::Hang) {
+                            None
+                        } else {
+                            let next = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                if injected == Some(FaultKind::Panic) {
+                                    std::panic::panic_any(INJECTED_PANIC);
+                                }
+                                if injected == Some(FaultKind::Error) {
+                                    return Next::Fault("injected work-thread error".into());
+                                }
+                                d.step()
+                            }));
+                            // What the step decided is decided now; a crash
+                            // during the rest of the step cannot undo it.
+                            if next.is_ok() {
+                                record_step(&ctx, thread, &me, d.as_mut());
                             }
-                            if injected == Some(FaultKind::Error) {
-                                return Next::Fault("injected work-thread error".into());
-                            }
-                            d.step()
-                        }));
-                        // What the step decided is decided now; a crash
-                        // during the rest of the step cannot undo it.
-                        if next.is_ok() {
-                            record_step(&ctx, thread, &me, d.as_mut());
+                            Some(next)
                         }
-                        Some(next)
-                    }
-                };
-                let Some(next) = next else {
-                    // A hang: the step never returns; the watchdog notices.
-                    std::future::pending::<()>().await;
-                    return;
-                };
-                let mut step_time = ctx.step_time;
-                if ctx.world.mutation == Some(Mutation::UnseededRandom) {
-                    // The bug this mutation plants: randomness outside the seed.
-                    use rand::Rng;
-                    step_time +=
-                        std::time::Duration::from_nanos(rand::rngs::OsRng.gen_range(0..1_000_000));
-                }
-                madsim::time::sleep(step_time).await;
-                signal(MainInput::StepFinished {
-                    thread,
-                    step: step_seq,
-                });
-                match next {
-                    Err(_) => {
-                        signal(MainInput::Faulted {
-                            thread,
-                            kind: FaultKind::Panic,
-                        });
+                    };
+                    let Some(next) = next else {
+                        // A hang: the step never returns; the watchdog notices.
+                        std::future::pending::<()>().await;
                         return;
+                    };
+                    let mut step_time = ctx.step_time;
+                    if ctx.world.mutation == Some(Mutation::UnseededRandom) {
+                        // The bug this mutation plants: randomness outside the seed.
+                        use rand::Rng;
+                        step_time += std::time::Duration::from_nanos(
+                            rand::rngs::OsRng.gen_range(0..1_000_000),
+                        );
                     }
-                    Ok(Next::Fault(_)) => {
-                        signal(MainInput::Faulted {
-                            thread,
-                            kind: FaultKind::Error,
-                        });
-                        return;
+                    madsim::time::sleep(step_time).await;
+                    signal(MainInput::StepFinished {
+                        thread,
+                        step: step_seq,
+                    });
+                    match next {
+                        Err(_) => {
+                            signal(MainInput::Faulted {
+                                thread,
+                                kind: FaultKind::Panic,
+                            });
+                            return;
+                        }
+                        Ok(Next::Fault(_)) => {
+                            signal(MainInput::Faulted {
+                                thread,
+                                kind: FaultKind::Error,
+                            });
+                            return;
+                        }
+                        Ok(Next::Done(outcome)) => {
+                            ctx.world.record(TraceEvent::ProtocolDone {
+                                member: me,
+                                thread,
+                                outcome,
+                            });
+                            finished = true;
+                        }
+                        Ok(Next::Restart) => continue,
+                        Ok(Next::Send { round, payload }) => {
+                            let view = driver.as_deref().expect("driver").view_id();
+                            ctx.world.record(TraceEvent::RoundStarted {
+                                member: me,
+                                thread,
+                                round,
+                                view,
+                            });
+                            signal(MainInput::EnteredRound { thread, round });
+                            send_ack(&ctx, thread, round, payload, Dest::View);
+                        }
                     }
-                    Ok(Next::Done(outcome)) => {
-                        ctx.world.record(TraceEvent::ProtocolDone {
-                            member: me,
-                            thread,
-                            outcome,
-                        });
-                        finished = true;
-                    }
-                    Ok(Next::Restart) => continue,
-                    Ok(Next::Send { round, payload }) => {
-                        let view = driver.as_deref().expect("driver").view_id();
-                        ctx.world.record(TraceEvent::RoundStarted {
-                            member: me,
-                            thread,
-                            round,
-                            view,
-                        });
-                        signal(MainInput::EnteredRound { thread, round });
-                        send_ack(&ctx, thread, round, payload, Dest::View);
-                    }
+                    continue;
                 }
-                continue;
             }
         };
         match item {
