@@ -234,6 +234,39 @@ fn the_svg_check_bites() {
 }
 
 #[test]
+fn a_failing_run_names_every_failed_check_on_its_diagram() {
+    let scenario = load("job-kill");
+    let e = runner::execute(Request {
+        registry: Registry::builtin_ref(),
+        scenario: &scenario,
+        seed: 5,
+        mutation: Some(vigil_sim::world::Mutation::DeafToDepartures),
+        swarm: false,
+        detail: true,
+    });
+    assert!(!e.violations.is_empty(), "the mutation is caught");
+    let d = svg::draw(&story_of("job-kill", &e), svg::Options::default());
+    let doc = roxmltree::Document::parse(&d.svg).expect("well-formed");
+    let labels: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("checklabel"))
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    for v in &e.violations {
+        assert!(
+            labels.iter().any(|l| l
+                .split(" · ")
+                .any(|c| c.trim_start_matches("✗ ").trim_end_matches(" failed") == v.check)),
+            "{} is not named: {labels:?}",
+            v.check
+        );
+    }
+    // One line per moment, not one per violation.
+    let moments: BTreeSet<_> = e.violations.iter().map(|v| v.at).collect();
+    assert_eq!(labels.len(), moments.len(), "{labels:?}");
+}
+
+#[test]
 fn a_window_draws_only_its_time_and_50_nodes_stay_readable() {
     let e = detailed("quickstart");
     let story = story_of("quickstart", &e);
@@ -245,6 +278,7 @@ fn a_window_draws_only_its_time_and_50_nodes_stay_readable() {
             from: t(9_900),
             to: t(10_400),
             heartbeats: Some(false),
+            ..Default::default()
         },
     );
     assert!(
@@ -624,20 +658,39 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
         resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default())
             .map_err(|e| format!("group {}: resvg cannot read its diagram: {e}", i + 1))?;
     }
-    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    // Per reason: departures told in time (binned) and not (counted apart).
+    let mut told: BTreeMap<String, usize> = BTreeMap::new();
+    let mut untold: BTreeMap<String, usize> = BTreeMap::new();
     for l in lines.iter().filter(|l| l["type"] == "run") {
         for n in l["notify_ms"].as_array().ok_or("a run without notify_ms")? {
-            *by_reason
-                .entry(n["reason"].as_str().unwrap_or("").into())
-                .or_default() += 1;
+            let reason = n["reason"].as_str().unwrap_or("").to_string();
+            let counts = if n["ms"].is_null() {
+                &mut untold
+            } else {
+                &mut told
+            };
+            *counts.entry(reason).or_default() += 1;
         }
     }
-    for (reason, count) in &by_reason {
-        let section = html
+    let section = |reason: &str| -> Result<&str, String> {
+        let rest = html
             .split(&format!("<h3 id=\"latency-{reason}\">"))
             .nth(1)
-            .ok_or(format!("no histogram for {reason}"))?;
-        let svg = &section[..section.find("</svg>").ok_or("an unclosed histogram")?];
+            .ok_or(format!("no latency section for {reason}"))?;
+        Ok(rest.split("<h3").next().unwrap_or(rest))
+    };
+    for (reason, count) in &untold {
+        let wanted = format!(
+            "{count} departure{} not told to every survivor in time",
+            if *count == 1 { "" } else { "s" }
+        );
+        if !section(reason)?.contains(&wanted) {
+            return Err(format!("the {reason} section does not say `{wanted}`"));
+        }
+    }
+    for (reason, count) in &told {
+        let part = section(reason)?;
+        let svg = &part[..part.find("</svg>").ok_or("no histogram")?];
         let binned: usize = svg
             .split("</title>")
             .filter_map(|t| t.rsplit(": ").next()?.parse::<usize>().ok())
@@ -690,6 +743,10 @@ fn the_html_report_embeds_each_failure_group_with_its_diagram() {
     ]);
     let groups = check_report(&html, &lines).expect("the report");
     assert!(groups >= 2, "both scenarios fail: {groups} groups");
+    assert!(
+        html.contains("not told to every survivor in time"),
+        "the deaf members' departures"
+    );
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src=\"http"));
 
@@ -797,7 +854,7 @@ fn the_readme_diagram_is_what_the_tool_draws() {
         svg::Options {
             from: t(9_950),
             to: t(10_250),
-            heartbeats: None,
+            ..Default::default()
         },
     );
     let path = root().join("docs").join("quickstart.svg");

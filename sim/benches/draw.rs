@@ -50,6 +50,7 @@ fn main() {
         from: Some(Time(44_000_000_000)),
         to: Some(Time(46_000_000_000)),
         heartbeats: None,
+        max_height: None,
     };
     for (what, opts) in [("whole run", svg::Options::default()), ("44-46 s", window)] {
         let (d, t) = timed(|| svg::draw(&story, opts));

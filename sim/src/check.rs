@@ -1302,21 +1302,22 @@ pub struct Notice {
     /// The reason the survivors were told.
     pub reason: LeaveReason,
     pub fault_at: Time,
-    pub last_told: Time,
-    /// How many survivors were told.
+    /// When the last survivor was told; `None`: some survivor was not told
+    /// in time (a `notified` violation).
+    pub last_told: Option<Time>,
+    /// How many survivors were owed the notice.
     pub observers: usize,
 }
 
 impl Notice {
-    pub fn latency(&self) -> Dur {
-        self.last_told.saturating_sub(self.fault_at)
+    pub fn latency(&self) -> Option<Dur> {
+        self.last_told.map(|t| t.saturating_sub(self.fault_at))
     }
 }
 
-/// Every departure that reached all its survivors in time, with its
-/// latency. Departures that `notified` does not judge (too close to the end,
-/// or not sure to be departures) and those that some survivor never heard
-/// of (a `notified` violation) are left out.
+/// Every departure that `notified` judges, with its latency, or none when
+/// some survivor was not told in time. Departures it does not judge (too
+/// close to the end, or not sure to be departures) are left out.
 fn notices(ix: &Index<'_>) -> Vec<Notice> {
     let mut out = Vec::new();
     for d in ix.departures.iter().filter(|d| !d.maybe) {
@@ -1332,19 +1333,12 @@ fn notices(ix: &Index<'_>) -> Vec<Notice> {
             .iter()
             .map(|o| ix.told(o, &d.member, d.at, deadline))
             .collect();
-        let Some(told) = told else {
-            continue;
-        };
-        let (last_told, reason) = told
-            .iter()
-            .copied()
-            .max_by_key(|(t, _)| *t)
-            .unwrap_or((d.at, d.reason));
+        let last = told.and_then(|t| t.into_iter().max_by_key(|(t, _)| *t));
         out.push(Notice {
             member: d.member.clone(),
-            reason,
+            reason: last.map_or(d.reason, |(_, r)| r),
             fault_at: d.fault_at.min(d.at),
-            last_told,
+            last_told: last.map(|(t, _)| t),
             observers: observers.len(),
         });
     }

@@ -79,6 +79,7 @@ impl PictureFlags {
             from: self.from.map(t),
             to: self.to.map(t),
             heartbeats: self.heartbeats(),
+            max_height: None,
         }
     }
 
@@ -144,11 +145,12 @@ enum Command {
         /// as readable lines before the account.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
-        /// Draw the run as a space-time diagram (SVG) to FILE.
+        /// Draw the run as a space-time diagram (SVG) to FILE (`-` for
+        /// stdout, the account then goes to stderr).
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
-        /// Write the run in the Trace Event Format to FILE, for Perfetto's
-        /// UI (ui.perfetto.dev) or chrome://tracing.
+        /// Write the run in the Trace Event Format to FILE (`-` for
+        /// stdout), for Perfetto's UI (ui.perfetto.dev) or chrome://tracing.
         #[arg(long, value_name = "FILE")]
         perfetto: Option<PathBuf>,
         #[command(flatten)]
@@ -647,6 +649,17 @@ impl Ctx<'_> {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
+        let dashes = [outputs.trace, outputs.svg, outputs.perfetto]
+            .iter()
+            .filter(|p| **p == Some(Path::new("-")))
+            .count();
+        if dashes > 1 {
+            let _ = writeln!(
+                io.stderr,
+                "error: only one of --trace, --svg and --perfetto can write to stdout (`-`)"
+            );
+            return 2;
+        }
         let p = outputs.picture;
         if (p.from.is_some() || p.to.is_some() || p.heartbeats || p.no_heartbeats)
             && outputs.svg.is_none()
@@ -692,7 +705,8 @@ impl Ctx<'_> {
                 Err(code) => return code,
             }
         }
-        let to_stdout = outputs.trace != Some(Path::new("-"));
+        let to_stdout =
+            ![outputs.trace, outputs.svg, outputs.perfetto].contains(&Some(Path::new("-")));
         let status = if to_stdout {
             // Without any output file, the readable trace comes first.
             let readable = outputs.trace.is_none() && !pictures;
@@ -755,6 +769,15 @@ impl Ctx<'_> {
                 self.group_diagram(&scenario, g, flags)
             })
             .collect();
+        for (i, d) in diagrams.iter().enumerate().take(MAX_DIAGRAMS) {
+            if let Err(why) = d {
+                let _ = writeln!(
+                    io.stderr,
+                    "note: no diagram for failure group {}: {why}",
+                    i + 1
+                );
+            }
+        }
         let page = visual::html::Page {
             scope: r.scope,
             command: self.command,
@@ -790,6 +813,8 @@ impl Ctx<'_> {
             from: at.map(|t| vigil_engine::Time(t.0.saturating_sub(500_000_000))),
             to: at.map(|t| vigil_engine::Time(t.0.saturating_add(2_000_000_000))),
             heartbeats: None,
+            // A page, not a poster: about two screens tall.
+            max_height: Some(3_000.0),
         };
         Ok(visual::svg::draw(&story, opts).svg)
     }
@@ -814,7 +839,7 @@ impl Ctx<'_> {
         let mut lines = Vec::new();
         if let Some(path) = outputs.svg {
             let d = visual::svg::draw(&story, outputs.picture.svg_options());
-            write_file(path, &d.svg, io)?;
+            write_out(path, &d.svg, io)?;
             for note in &d.left_out {
                 lines.push(format!("diagram: left out {note}"));
             }
@@ -826,7 +851,7 @@ impl Ctx<'_> {
                 d.from.as_millis_f64(),
                 d.to.as_millis_f64(),
                 if d.heartbeats { "" } else { " (no heartbeats)" },
-                path.display()
+                shown(path)
             ));
         }
         if let Some(path) = outputs.perfetto {
@@ -837,11 +862,11 @@ impl Ctx<'_> {
                 heartbeats: window.heartbeats.unwrap_or(story.nodes.len() <= 8),
             };
             let doc = visual::perfetto::export(&story, opts);
-            write_file(path, &doc.json, io)?;
+            write_out(path, &doc.json, io)?;
             lines.push(format!(
                 "perfetto: {} trace events written to {} (open in ui.perfetto.dev){}",
                 doc.events,
-                path.display(),
+                shown(path),
                 if doc.events > 2_000_000 {
                     "; that is more than Perfetto's UI loads comfortably: narrow it with --from and --to"
                 } else {
@@ -1247,6 +1272,24 @@ fn flags_of_replay(replay: &str) -> RunFlags {
             .position(|w| *w == "--mutation")
             .and_then(|i| words.get(i + 1))
             .and_then(|m| m.parse().ok()),
+    }
+}
+
+/// Writes `text` to `path`, or to stdout for `-`.
+fn write_out(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), u8> {
+    if path == Path::new("-") {
+        io.stdout.write_all(text.as_bytes()).map_err(|_| 2)
+    } else {
+        write_file(path, text, io)
+    }
+}
+
+/// Where [`write_out`] wrote.
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdout".to_string()
+    } else {
+        path.display().to_string()
     }
 }
 

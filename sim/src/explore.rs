@@ -189,8 +189,9 @@ pub struct Record {
     /// Where two runs of the seed differed (`--check-determinism`).
     pub divergence: Option<String>,
     /// How long each departure took to reach every survivor, in simulated
-    /// ms: (departure reason, ms). See [`crate::check::Notice`].
-    pub notify_ms: Vec<(String, f64)>,
+    /// ms: (departure reason, ms; `None` when some survivor was not told in
+    /// time). See [`crate::check::Notice`].
+    pub notify_ms: Vec<(String, Option<f64>)>,
 }
 
 impl Record {
@@ -227,7 +228,9 @@ impl Record {
                 .notices
                 .iter()
                 .map(|n| {
-                    let ms = (n.latency().as_millis_f64() * 1000.0).round() / 1000.0;
+                    let ms = n
+                        .latency()
+                        .map(|d| (d.as_millis_f64() * 1000.0).round() / 1000.0);
                     (n.reason.as_str().to_string(), ms)
                 })
                 .collect(),
@@ -323,9 +326,7 @@ impl Record {
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|x| {
-                            Some((x["reason"].as_str()?.to_string(), x["ms"].as_f64()?))
-                        })
+                        .filter_map(|x| Some((x["reason"].as_str()?.to_string(), x["ms"].as_f64())))
                         .collect()
                 })
                 .unwrap_or_default(),

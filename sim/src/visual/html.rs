@@ -94,7 +94,7 @@ pub fn report(page: &Page<'_>) -> String {
         stat(&mut out, "seconds", format!("{wall:.1}"), "");
         stat(
             &mut out,
-            "seeds run per second",
+            "runs per second",
             format!("{:.1}", s.runs as f64 / wall.max(1e-3)),
             "",
         );
@@ -179,27 +179,47 @@ pub fn report(page: &Page<'_>) -> String {
         out,
         "<h2 id=\"latency\">Notification latency</h2>\n<p class=\"muted\">From the fault that made a member leave to the moment the last surviving member took a membership change naming it, in simulated ms, over every run; one histogram per departure reason.</p>"
     );
-    let mut by_reason: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    // Per reason: the latencies, and how many were never told in time.
+    let mut by_reason: BTreeMap<&str, (Vec<f64>, usize)> = BTreeMap::new();
     for r in page.records {
         for (reason, ms) in &r.notify_ms {
-            by_reason.entry(reason).or_default().push(*ms);
+            let entry = by_reason.entry(reason).or_default();
+            match ms {
+                Some(ms) => entry.0.push(*ms),
+                None => entry.1 += 1,
+            }
         }
     }
     if by_reason.is_empty() {
-        out.push_str("<p>No member left in these runs.</p>\n");
+        out.push_str(
+            "<p>No member left in these runs (or none early enough before the end to judge).</p>\n",
+        );
     }
-    for (reason, mut values) in by_reason {
+    for (reason, (mut values, untold)) in by_reason {
+        let _ = writeln!(out, "<h3 id=\"latency-{0}\">{0}</h3>", escape(reason));
+        let untold = if untold == 0 {
+            String::new()
+        } else {
+            format!(
+                "<span class=\"fail\">{untold} departure{} not told to every survivor in time</span> (the <code>notified</code> failures)",
+                if untold == 1 { "" } else { "s" }
+            )
+        };
+        if values.is_empty() {
+            let _ = writeln!(out, "<p>{untold}</p>");
+            continue;
+        }
         values.sort_by(f64::total_cmp);
         let q = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
         let _ = writeln!(
             out,
-            "<h3 id=\"latency-{reason}\">{reason}</h3>\n<p class=\"muted\">{} departures · min {:.1} · median {:.1} · p99 {:.1} · max {:.1} ms</p>",
+            "<p class=\"muted\">{} departures told · min {:.1} · median {:.1} · p99 {:.1} · max {:.1} ms{}</p>",
             values.len(),
             values[0],
             q(0.5),
             q(0.99),
             values[values.len() - 1],
-            reason = escape(reason),
+            if untold.is_empty() { String::new() } else { format!(" · {untold}") },
         );
         out.push_str(&histogram(&values, reason));
     }

@@ -237,15 +237,26 @@ impl Story {
     pub fn of_execution(title: &str, e: &crate::runner::Execution) -> Option<Story> {
         let out = e.out.as_ref().ok()?;
         let mut story = Story::of(title, &e.scenario, &out.trace.entries, out.end);
+        // One mark per moment: checks that fail at the same time share it,
+        // named in order, each once.
+        let mut at: BTreeMap<Time, (Vec<&str>, Vec<String>)> = BTreeMap::new();
         for v in &e.violations {
+            let (checks, details) = at.entry(v.at.unwrap_or(out.end)).or_default();
+            if !checks.contains(&v.check.as_str()) {
+                checks.push(&v.check);
+            }
+            details.push(format!("{} failed: {}", v.check, v.message));
+        }
+        for (t, (checks, details)) in at {
             story.marks.push(Mark {
-                at: v.at.unwrap_or(out.end),
+                at: t,
                 place: Place::All,
                 kind: MarkKind::Check,
-                label: v.check.clone(),
-                detail: format!("{} failed: {}", v.check, v.message),
+                label: checks.join(" · "),
+                detail: details.join("\n"),
             });
         }
+        story.marks.sort_by_key(|m| m.at);
         Some(story)
     }
 
@@ -262,6 +273,9 @@ impl Story {
         let mut acks_sent: BTreeMap<(MemberId, u16, u64), Time> = BTreeMap::new();
         // An ACK sent again, to one member: (from, to, thread, round).
         let mut answers: BTreeMap<(MemberId, MemberId, u16, u64), Time> = BTreeMap::new();
+        // The send time of the last delivered packet that carried a member
+        // message: (from node, to node, thread, round).
+        let mut carried: BTreeMap<(NodeId, NodeId, u16, u64), Time> = BTreeMap::new();
         let mut open_rounds: BTreeMap<(MemberId, u16), usize> = BTreeMap::new();
         // Fault index -> (band index): ended by its own end or a `heal`.
         let mut open_bands: BTreeMap<usize, usize> = BTreeMap::new();
@@ -307,7 +321,11 @@ impl Story {
                 }
                 TraceEvent::Deliver { id, .. } => {
                     if let Some(i) = sending.remove(id) {
-                        s.packets[i].fate = Fate::Delivered(at);
+                        let p = &mut s.packets[i];
+                        p.fate = Fate::Delivered(at);
+                        for (thread, round) in member_messages(&p.what) {
+                            carried.insert((p.from, p.to, thread, round), p.sent);
+                        }
                     }
                 }
                 TraceEvent::Drop { id, cause, .. } => {
@@ -346,14 +364,23 @@ impl Story {
                     round,
                 } => {
                     if to != from {
-                        let key = (from.clone(), *thread, *round);
-                        let first = acks_sent.get(&key);
-                        let again = answers
+                        let first = acks_sent.get(&(from.clone(), *thread, *round)).copied();
+                        let answer = answers
                             .get(&(from.clone(), to.clone(), *thread, *round))
                             .copied();
-                        // The later of the two sends is the one taken.
-                        let resent = again.is_some_and(|a| first.is_none_or(|f| a > *f));
-                        if let Some(sent) = first.copied().max(again) {
+                        // Sent when the packet that brought it was: an
+                        // engine resends a member message after a loss or
+                        // a view change, a work thread answers one that
+                        // was behind. Members of one node share no packet.
+                        let packet = carried
+                            .get(&(from.node, to.node, *thread, *round))
+                            .copied()
+                            .filter(|p| first.is_none_or(|f| *p >= f));
+                        let sent = packet.or(first.max(answer));
+                        if let Some(sent) = sent {
+                            // Not the round's first sending (a packet leaves
+                            // its node within microseconds of the round's start).
+                            let again = first.is_none_or(|f| sent.0 > f.0 + 1_000_000);
                             s.acks.push(Ack {
                                 from: from.clone(),
                                 to: to.clone(),
@@ -361,7 +388,7 @@ impl Story {
                                 round: *round,
                                 sent,
                                 taken: at,
-                                again: resent,
+                                again,
                             });
                         }
                     }
@@ -397,10 +424,9 @@ impl Story {
                         });
                     }
                 }
-                TraceEvent::FaultEnd { index, text } => {
+                TraceEvent::FaultEnd { index, .. } => {
                     if let Some(b) = open_bands.remove(index) {
                         s.bands[b].to = at;
-                        s.bands[b].text = format!("{} ({text})", s.bands[b].text);
                     }
                 }
                 TraceEvent::NodeBoot { node } => s.marks.push(Mark {
@@ -551,6 +577,16 @@ impl Story {
     pub fn job_lanes(&self) -> impl Iterator<Item = &JobLane> {
         self.jobs.values().flatten()
     }
+}
+
+/// The (thread, round) of each member message a packet's label names
+/// (`member r46 t0, member r47 t0`).
+fn member_messages(what: &str) -> impl Iterator<Item = (u16, u64)> + '_ {
+    what.split(", ").filter_map(|part| {
+        let rest = part.strip_prefix("member r")?;
+        let (round, thread) = rest.split_once(" t")?;
+        Some((thread.parse().ok()?, round.parse().ok()?))
+    })
 }
 
 /// Where fault `kind` is marked, and the band it lays, if it lasts.

@@ -24,6 +24,9 @@ pub struct Options {
     pub to: Option<Time>,
     /// Draw heartbeats and link acks (default: for clusters of up to 8 nodes).
     pub heartbeats: Option<bool>,
+    /// The tallest the plot may be, in pixels (default [`MAX_HEIGHT`]); a
+    /// longer window is drawn at a smaller scale.
+    pub max_height: Option<f64>,
 }
 
 /// A drawing, and what went into it.
@@ -48,7 +51,7 @@ pub struct Drawing {
 pub const ARROW_BUDGET: usize = 60_000;
 
 /// Taller than this, a drawing is scaled down to fit.
-const MAX_HEIGHT: f64 = 24_000.0;
+pub const MAX_HEIGHT: f64 = 24_000.0;
 /// Pixels per simulated ms when the window is short enough.
 const MAX_SCALE: f64 = 4.0;
 const LEFT: f64 = 86.0;
@@ -108,9 +111,11 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
     let heartbeats = opts.heartbeats.unwrap_or(story.nodes.len() <= 8);
     let lanes = Lanes::new(story);
     let span_ms = ((to.0 - from.0) as f64 / 1e6).max(1.0);
-    let scale = (MAX_HEIGHT / span_ms).min(MAX_SCALE);
+    let scale = (opts.max_height.unwrap_or(MAX_HEIGHT) / span_ms).min(MAX_SCALE);
     let within = |a: Time, b: Time| b >= from && a <= to;
     let labels = scale >= 0.8;
+    // Past 8 members, every round's labels would merge into one smear.
+    let ack_labels = labels && story.job_lanes().count() <= 8;
     let mut left_out = Vec::new();
     let window =
         |from: Time, to: Time| format!("{:.0}–{:.0} ms", from.as_millis_f64(), to.as_millis_f64());
@@ -146,7 +151,16 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
     let header = if lanes.gap < 60.0 { 198.0 } else { 170.0 } + 14.0 * left_out.len() as f64;
     let top = header + 8.0;
     let bottom = top + span_ms * scale;
-    let width = (lanes.width + RIGHT).max(760.0);
+    // Room right of the last lane for the labels of its marks.
+    let last = story.job_lanes().last();
+    let overhang = story
+        .marks
+        .iter()
+        .filter(|m| m.at >= from && m.at <= to)
+        .filter(|m| matches!(&m.place, Place::Job(j) if Some(j) == last))
+        .map(|m| m.label.chars().count() as f64 * 6.4 + 24.0)
+        .fold(RIGHT, f64::max);
+    let width = (lanes.width + overhang).max(760.0);
     let height = bottom + 40.0;
     let y = |t: Time| top + (t.0 as f64 - from.0 as f64) / 1e6 * scale;
     let _ = write!(
@@ -339,8 +353,9 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
             if !within(p.sent, p.sent) {
                 continue;
             }
-            // Half way, a little later: where the packet died.
-            let (ys, xm) = (y(p.sent), (x1 + x2) / 2.0);
+            // Most of the way to its destination, a little later: the
+            // packet died on its way there.
+            let (ys, xm) = (y(p.sent), x1 + (x2 - x1) * 0.85);
             let ym = ys + 10.0;
             let _ = writeln!(
                 out,
@@ -385,6 +400,7 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
         );
         arrows += 1;
     }
+    let mut shared: BTreeMap<(i64, i64, i64, i64), usize> = BTreeMap::new();
     for a in story.acks.iter().filter(|_| draw_acks) {
         if !within(a.sent, a.taken) {
             continue;
@@ -405,8 +421,22 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
             a.taken.as_millis_f64(),
             y(a.sent),
             y(a.taken),
-            if labels {
-                along(*x1, y(a.sent), *x2, y(a.taken), &label, "msglabel")
+            if ack_labels {
+                // ACKs that share a path (one packet carried both) take
+                // turns along it, so their labels do not print over each
+                // other.
+                let key = (*x1 as i64, y(a.sent) as i64, *x2 as i64, y(a.taken) as i64);
+                let k = shared.entry(key).or_insert(0usize);
+                *k += 1;
+                along_at(
+                    *x1,
+                    y(a.sent),
+                    *x2,
+                    y(a.taken),
+                    &label,
+                    "msglabel",
+                    0.28 + 0.22 * ((*k - 1) % 3) as f64,
+                )
             } else {
                 String::new()
             }
@@ -578,6 +608,11 @@ fn lane_label(out: &mut String, x: f64, header: f64, text: &str, class: &str, ga
 
 /// A label along the arrow from (x1, y1) to (x2, y2), when there is room.
 fn along(x1: f64, y1: f64, x2: f64, y2: f64, text: &str, class: &str) -> String {
+    along_at(x1, y1, x2, y2, text, class, 0.3)
+}
+
+/// [`along`], centred at `at` (0 to 1) of the way.
+fn along_at(x1: f64, y1: f64, x2: f64, y2: f64, text: &str, class: &str, at: f64) -> String {
     let (dx, dy) = (x2 - x1, y2 - y1);
     let len = (dx * dx + dy * dy).sqrt();
     if len < 48.0 {
@@ -587,7 +622,7 @@ fn along(x1: f64, y1: f64, x2: f64, y2: f64, text: &str, class: &str) -> String 
     if angle.abs() > 90.0 {
         angle -= 180.0f64.copysign(angle);
     }
-    let (mx, my) = (x1 + dx * 0.3, y1 + dy * 0.3);
+    let (mx, my) = (x1 + dx * at, y1 + dy * at);
     format!(
         r#"<text class="{class}" x="{mx:.1}" y="{my:.1}" dy="-2" text-anchor="middle" transform="rotate({angle:.1} {mx:.1} {my:.1})">{}</text>"#,
         escape(text)
@@ -604,7 +639,7 @@ fn bolt(x: f64, y: f64) -> String {
 }
 
 fn legend(out: &mut String, x: f64, y: f64, wrap: f64) {
-    let items: [(&str, String); 11] = [
+    let items: [(&str, String); 12] = [
         (
             "ACK (work thread → main thread)",
             r##"<line class="ack" x1="0" y1="-3" x2="26" y2="3" marker-end="url(#a-ack)"/>"##.into(),
@@ -633,6 +668,10 @@ fn legend(out: &mut String, x: f64, y: f64, wrap: f64) {
         (
             "membership change",
             r##"<rect class="change" x="2" y="-4.5" width="12" height="9" rx="2"/>"##.into(),
+        ),
+        (
+            "node view · boot/register · outcome",
+            r##"<rect class="nodeview" x="1" y="-3.5" width="7" height="7" transform="rotate(45 4.5 0)"/><circle class="register" cx="15" cy="0" r="3.5"/><rect class="outcome" x="21" y="-3" width="6" height="6"/>"##.into(),
         ),
         (
             "check failed",
