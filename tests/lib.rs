@@ -62,6 +62,55 @@ pub const EXAMPLES: &[&str] = &[
     "work-thread-hang",
 ];
 
+/// One `#[test]` per example scenario, each calling `$f(name)` (so they run
+/// in parallel), and a test that the list is [`EXAMPLES`]. Add a new
+/// example to both.
+#[macro_export]
+macro_rules! each_example {
+    ($f:path) => {
+        $crate::each_example!(@ $f;
+            crash_restart_during_install => "crash-restart-during-install",
+            delay_loss_no_false_removal => "delay-loss-no-false-removal",
+            gather_answer_lost => "gather-answer-lost",
+            gather_suspect_below_candidate => "gather-suspect-below-candidate",
+            group_state => "group-state",
+            group_state_loss_burst => "group-state-loss-burst",
+            group_state_partition => "group-state-partition",
+            isolated_leader_panic => "isolated-leader-panic",
+            job_kill => "job-kill",
+            job_leave_join => "job-leave-join",
+            leader_crash => "leader-crash",
+            leader_pause => "leader-pause",
+            loss_burst => "loss-burst",
+            many_faults => "many-faults",
+            node_crash_restart => "node-crash-restart",
+            node_pause => "node-pause",
+            partition_heal => "partition-heal",
+            partition_then_crash => "partition-then-crash",
+            pause_overlapping_crash_restart => "pause-overlapping-crash-restart",
+            quickstart => "quickstart",
+            random_faults => "random-faults",
+            rejoin_together_catch_up => "rejoin-together-catch-up",
+            state_overtakes_install_ack => "state-overtakes-install-ack",
+            two_groups => "two-groups",
+            two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
+            two_phase_commit => "two-phase-commit",
+            views_in_order_across_queues => "views-in-order-across-queues",
+            work_thread_error => "work-thread-error",
+            work_thread_hang => "work-thread-hang",
+        );
+    };
+    (@ $f:path; $($test:ident => $name:literal),* $(,)?) => {
+        $(#[test] fn $test() { $f($name); })*
+
+        #[test]
+        fn every_example_has_a_test() {
+            let listed: Vec<&str> = vec![$($name),*];
+            assert_eq!(listed, $crate::EXAMPLES, "add new examples to each_example! in tests/lib.rs");
+        }
+    };
+}
+
 /// Loads `scenarios/<name>.toml`.
 pub fn load(name: &str) -> Scenario {
     let path = root().join("scenarios").join(format!("{name}.toml"));

@@ -24,43 +24,7 @@ fn passes_over_seeds(name: &str) {
     );
 }
 
-macro_rules! examples {
-    ($($test:ident => $name:literal),* $(,)?) => {
-        $(#[test] fn $test() { passes_over_seeds($name); })*
-    };
-}
-
-examples! {
-    delay_loss_no_false_removal => "delay-loss-no-false-removal",
-    isolated_leader_panic => "isolated-leader-panic",
-    job_kill => "job-kill",
-    job_leave_join => "job-leave-join",
-    leader_crash => "leader-crash",
-    leader_pause => "leader-pause",
-    loss_burst => "loss-burst",
-    many_faults => "many-faults",
-    node_crash_restart => "node-crash-restart",
-    node_pause => "node-pause",
-    partition_heal => "partition-heal",
-    partition_then_crash => "partition-then-crash",
-    pause_overlapping_crash_restart => "pause-overlapping-crash-restart",
-    quickstart => "quickstart",
-    random_faults => "random-faults",
-    rejoin_together_catch_up => "rejoin-together-catch-up",
-    two_groups => "two-groups",
-    two_phase_commit => "two-phase-commit",
-    two_phase_commit_paused_coordinator => "two-phase-commit-paused-coordinator",
-    gather_suspect_below_candidate => "gather-suspect-below-candidate",
-    gather_answer_lost => "gather-answer-lost",
-    crash_restart_during_install => "crash-restart-during-install",
-    state_overtakes_install_ack => "state-overtakes-install-ack",
-    group_state => "group-state",
-    group_state_loss_burst => "group-state-loss-burst",
-    group_state_partition => "group-state-partition",
-    views_in_order_across_queues => "views-in-order-across-queues",
-    work_thread_error => "work-thread-error",
-    work_thread_hang => "work-thread-hang",
-}
+vigil_tests::each_example!(passes_over_seeds);
 
 #[test]
 fn every_example_is_tested() {
@@ -77,7 +41,7 @@ fn every_example_is_tested() {
         EXAMPLES.iter().map(|s| s.to_string()).collect();
     assert_eq!(
         on_disk, listed,
-        "add new scenario files to EXAMPLES and to the examples! list"
+        "add new scenario files to EXAMPLES and to each_example! in tests/lib.rs"
     );
 }
 

@@ -145,17 +145,8 @@ impl Report<'_> {
         let faults: Vec<Value> = self
             .out
             .trace
-            .entries
-            .iter()
-            .filter_map(|e| match &e.event {
-                TraceEvent::Fault { text, .. } => {
-                    Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text}))
-                }
-                TraceEvent::FaultEnd { text, .. } => {
-                    Some(json!({"at_ms": round3(e.at.as_millis_f64()), "fault": text}))
-                }
-                _ => None,
-            })
+            .faults()
+            .map(|(t, text, _)| json!({"at_ms": round3(t.as_millis_f64()), "fault": text}))
             .collect();
         let rounds: Vec<Value> = self
             .rounds()
@@ -235,17 +226,9 @@ impl Report<'_> {
         }
         let _ = writeln!(s, "\n{}", paint("1", "faults"));
         let mut any = false;
-        for e in &self.out.trace.entries {
-            match &e.event {
-                TraceEvent::Fault { text, .. } => {
-                    any = true;
-                    let _ = writeln!(s, "  {:>12}  {text}", at(e.at.as_millis_f64()));
-                }
-                TraceEvent::FaultEnd { text, .. } => {
-                    let _ = writeln!(s, "  {:>12}  {text}", at(e.at.as_millis_f64()));
-                }
-                _ => {}
-            }
+        for (t, text, struck) in self.out.trace.faults() {
+            any |= struck;
+            let _ = writeln!(s, "  {:>12}  {text}", at(t.as_millis_f64()));
         }
         if !any {
             let _ = writeln!(s, "  (none)");

@@ -334,6 +334,15 @@ impl Trace {
         s
     }
 
+    /// Every fault as it struck or ended (`true`: struck), with its text.
+    pub fn faults(&self) -> impl Iterator<Item = (Time, &str, bool)> {
+        self.entries.iter().filter_map(|e| match &e.event {
+            TraceEvent::Fault { text, .. } => Some((e.at, text.as_str(), true)),
+            TraceEvent::FaultEnd { text, .. } => Some((e.at, text.as_str(), false)),
+            _ => None,
+        })
+    }
+
     /// Every membership change, in the order main threads took them.
     pub fn views(&self) -> impl Iterator<Item = (Time, &MembershipChange)> {
         self.entries.iter().filter_map(|e| match &e.event {
