@@ -46,6 +46,56 @@ fn notified_still_catches_deaf_members_when_faults_overlap() {
 }
 
 #[test]
+fn notified_still_catches_deaf_members_under_loss() {
+    // A member leaves during a loss burst: its notice is owed within one
+    // bound of the burst's end, and deaf members never give it.
+    let burst = parse(
+        r#"
+name = "a job is killed during a loss burst"
+duration = "20s"
+[cluster]
+nodes = 5
+[[job]]
+name = "db"
+group = "g"
+[[fault]]
+at = "3s"
+kind = "loss"
+rate = 0.3
+for = "3s"
+[[fault]]
+at = "4s"
+kind = "job-kill"
+node = "n2"
+job = "db"
+"#,
+    );
+    bites(&burst, Mutation::DeafToDepartures, "notified");
+    // A loss that never ends excuses nothing: the plain bound holds.
+    let endless = parse(
+        r#"
+name = "a job is killed under a loss that never ends"
+duration = "20s"
+[cluster]
+nodes = 5
+[[job]]
+name = "db"
+group = "g"
+[[fault]]
+at = "3s"
+kind = "loss"
+rate = 0.05
+[[fault]]
+at = "4s"
+kind = "job-kill"
+node = "n2"
+job = "db"
+"#,
+    );
+    bites(&endless, Mutation::DeafToDepartures, "notified");
+}
+
+#[test]
 fn acks_complete_catches_rounds_that_wait_for_departed_members() {
     bites(
         &load("quickstart"),

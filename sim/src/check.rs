@@ -142,8 +142,7 @@ struct Index<'a> {
     /// resume, partition, heal, the start and end of loss or delay), with the
     /// scenario index of each fault; see [`Index::notify_deadline`].
     disruptions: Vec<(Time, usize)>,
-    /// When each loss or delay fault starts and ends (the end of the run
-    /// if it never does).
+    /// When each loss or delay fault that ends starts and ends.
     network_faults: Vec<(Time, Time)>,
 }
 
@@ -331,9 +330,17 @@ impl<'a> Index<'a> {
                 SFault::Heal => Some(None),
                 _ => None, // a job's or a work thread's fault: not the nodes'
             };
-            if let SFault::Delay { duration, .. } | SFault::Loss { duration, .. } = &f.kind {
-                let until = duration.map_or(end, |d| at + Dur::from_std(d));
-                self.network_faults.push((at, until));
+            // Only a loss or delay that ends excuses a late notice: under
+            // one that lasts to the end, departures keep the plain bound
+            // (or none would ever be judged).
+            if let SFault::Delay {
+                duration: Some(d), ..
+            }
+            | SFault::Loss {
+                duration: Some(d), ..
+            } = &f.kind
+            {
+                self.network_faults.push((at, at + Dur::from_std(*d)));
             }
             if let Some(ends) = ends {
                 self.disruptions.push((at, i));
