@@ -736,17 +736,17 @@ impl Ctx<'_> {
         self.divergence_status(file, seed, divergence, status, flags, io)
     }
 
-    /// Writes a sweep's HTML report, with the diagram of each failure
-    /// group's smallest seed (the first [`MAX_DIAGRAMS`]); `find` gives the
-    /// scenario and flags to replay a group with.
+    /// Writes a sweep's HTML report `page`, with the diagram of each
+    /// failure group's smallest seed drawn in (the first [`MAX_DIAGRAMS`]);
+    /// `find` gives the scenario and flags to replay a group with.
     fn html(
         &self,
         path: &Path,
-        r: SweepReport<'_>,
+        page: visual::html::Page<'_>,
         io: &mut Io<'_>,
         find: impl Fn(&explore::Group) -> Result<(Scenario, RunFlags), String>,
     ) -> Result<(), u8> {
-        let groups = &r.summary.groups;
+        let groups = &page.summary.groups;
         if io.color_stderr && !groups.is_empty() {
             let _ = writeln!(
                 io.stderr,
@@ -779,13 +779,8 @@ impl Ctx<'_> {
             }
         }
         let page = visual::html::Page {
-            scope: r.scope,
-            command: self.command,
-            summary: r.summary,
-            records: r.records,
-            wall: r.wall,
-            stopped: r.stopped,
             diagrams: &diagrams,
+            ..page
         };
         write_file(path, &visual::html::report(&page), io)
     }
@@ -987,12 +982,14 @@ impl Ctx<'_> {
             }
         }
         if let Some(path) = &sweep.html {
-            let report = SweepReport {
+            let report = visual::html::Page {
                 scope: &scope,
+                command: self.command,
                 summary: &summary,
                 records: &records,
                 wall: Some(wall),
                 stopped: stopped.as_deref(),
+                diagrams: &[],
             };
             let drawn = self.html(path, report, io, |g| {
                 let target = targets
@@ -1296,16 +1293,6 @@ fn shown(path: &Path) -> String {
 /// Most diagrams one HTML report draws (each is a replay with every packet).
 const MAX_DIAGRAMS: usize = 12;
 
-/// What a sweep's HTML report shows besides its diagrams.
-#[derive(Clone, Copy)]
-struct SweepReport<'a> {
-    scope: &'a str,
-    summary: &'a Summary,
-    records: &'a [Record],
-    wall: Option<f64>,
-    stopped: Option<&'a str>,
-}
-
 /// A progress bar on stderr, only when it is a terminal.
 fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
     if !terminal || len == 0 {
@@ -1396,12 +1383,14 @@ impl Ctx<'_> {
                 files.len(),
                 if files.len() == 1 { "" } else { "s" }
             );
-            let report = SweepReport {
+            let report = visual::html::Page {
                 scope: &scope,
+                command: self.command,
                 summary: &summary,
                 records: &records,
                 wall: None,
                 stopped: None,
+                diagrams: &[],
             };
             let drawn = self.html(path, report, io, |g| {
                 let scenario = scenario::load_with(Path::new(&g.file), self.registry)
