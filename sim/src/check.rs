@@ -608,16 +608,43 @@ fn ms(d: Dur) -> String {
     format!("{:.0}ms", d.as_millis_f64())
 }
 
-fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
-    let mut v = Vec::new();
-    for d in &ix.departures {
+/// A departure `notified` judges: the observers owed a notice within
+/// `window` of it, and what each was told by then (when, with what reason).
+struct Judged<'a> {
+    d: &'a Departure,
+    window: Dur,
+    told: Vec<(MemberId, Option<(Time, LeaveReason)>)>,
+}
+
+/// Every departure that is sure to be one and whose deadline falls within
+/// the run, with what its observers were told. `notified` judges these and
+/// [`Notice`]s measure them.
+fn judged<'a>(ix: &'a Index<'_>) -> Vec<Judged<'a>> {
+    let mut out = Vec::new();
+    for d in ix.departures.iter().filter(|d| !d.maybe) {
         let deadline = ix.notify_deadline(d);
-        if d.maybe || deadline > ix.out.end {
-            continue; // not sure to be one, or too close to the end to judge
+        if deadline > ix.out.end {
+            continue; // too close to the end to judge
         }
         let window = deadline.saturating_sub(d.at);
-        for o in ix.observers(d, window) {
-            match ix.told(&o, &d.member, d.at, deadline) {
+        let told = ix
+            .observers(d, window)
+            .into_iter()
+            .map(|o| {
+                let t = ix.told(&o, &d.member, d.at, deadline);
+                (o, t)
+            })
+            .collect();
+        out.push(Judged { d, window, told });
+    }
+    out
+}
+
+fn check_notified(ix: &Index<'_>, judged: &[Judged<'_>]) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for Judged { d, window, told } in judged {
+        for (o, t) in told {
+            match t {
                 None => v.push(violation(
                     "notified",
                     Some(d.at),
@@ -626,11 +653,11 @@ fn check_notified(ix: &Index<'_>) -> Vec<Violation> {
                         d.member,
                         d.reason,
                         o,
-                        ms(window)
+                        ms(*window)
                     ),
                 )),
                 Some((t, reason))
-                    if reason != d.reason && !ix.lost_sight(&o, &d.member, d.at, t, reason) =>
+                    if *reason != d.reason && !ix.lost_sight(o, &d.member, d.at, *t, *reason) =>
                 {
                     v.push(violation(
                         "notified",
@@ -1325,31 +1352,22 @@ impl Notice {
 /// Every departure that `notified` judges, with its latency, or none when
 /// some survivor was not told in time. Departures it does not judge (too
 /// close to the end, or not sure to be departures) are left out.
-fn notices(ix: &Index<'_>) -> Vec<Notice> {
-    let mut out = Vec::new();
-    for d in ix.departures.iter().filter(|d| !d.maybe) {
-        let deadline = ix.notify_deadline(d);
-        if deadline > ix.out.end {
-            continue;
-        }
-        let observers = ix.observers(d, deadline.saturating_sub(d.at));
-        if observers.is_empty() {
-            continue;
-        }
-        let told: Option<Vec<(Time, LeaveReason)>> = observers
-            .iter()
-            .map(|o| ix.told(o, &d.member, d.at, deadline))
-            .collect();
-        let last = told.and_then(|t| t.into_iter().max_by_key(|(t, _)| *t));
-        out.push(Notice {
-            member: d.member.clone(),
-            reason: last.map_or(d.reason, |(_, r)| r),
-            fault_at: d.fault_at.min(d.at),
-            last_told: last.map(|(t, _)| t),
-            observers: observers.len(),
-        });
-    }
-    out
+fn notices(judged: &[Judged<'_>]) -> Vec<Notice> {
+    judged
+        .iter()
+        .filter(|j| !j.told.is_empty())
+        .map(|j| {
+            let told: Option<Vec<(Time, LeaveReason)>> = j.told.iter().map(|(_, t)| *t).collect();
+            let last = told.and_then(|t| t.into_iter().max_by_key(|(t, _)| *t));
+            Notice {
+                member: j.d.member.clone(),
+                reason: last.map_or(j.d.reason, |(_, r)| r),
+                fault_at: j.d.fault_at.min(j.d.at),
+                last_told: last.map(|(t, _)| t),
+                observers: j.told.len(),
+            }
+        })
+        .collect()
 }
 
 pub fn check(out: &RunOutput, scenario: &Scenario, cfg: &Config) -> Vec<CheckResult> {
@@ -1364,13 +1382,14 @@ pub fn check_with_notices(
 ) -> (Vec<CheckResult>, Vec<Notice>) {
     let scenario = &*crate::draw::concrete(scenario, out.seed);
     let ix = Index::new(out, scenario, cfg);
+    let judged = judged(&ix);
     let result = |name: &str, violations: Vec<Violation>| CheckResult {
         name: name.into(),
         skipped: None,
         violations,
     };
     let mut results = vec![
-        result("notified", check_notified(&ix)),
+        result("notified", check_notified(&ix, &judged)),
         result("views-agree", check_views_agree(&ix)),
         result("no-ghost-delivery", check_no_ghost(&ix)),
         result("main-thread-responsive", check_responsive(&ix)),
@@ -1427,6 +1446,6 @@ pub fn check_with_notices(
         let violations = check_expectation(&ix, exp, &label);
         results.push(result(&label, violations));
     }
-    let notices = notices(&ix);
+    let notices = notices(&judged);
     (results, notices)
 }
