@@ -119,7 +119,7 @@ pub fn packet_label(body: &vigil_engine::Body<vigil_engine::job::JobMsg>) -> Str
                     LinkMsg::State(_) => "state".to_string(),
                     LinkMsg::GroupView(v) => format!("group-view {}", v.group),
                     LinkMsg::Member(m) => {
-                        format!("member r{} t{}", m.payload.round, m.payload.thread)
+                        crate::trace::member_label(m.payload.round, m.payload.thread)
                     }
                 })
                 .collect();

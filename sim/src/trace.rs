@@ -159,6 +159,22 @@ impl TraceEvent {
     }
 }
 
+/// How a packet's `what` names a member message: thread `thread`'s ACK
+/// of `round` (`member r46 t0`). [`member_messages`] reads it back.
+pub fn member_label(round: u64, thread: u16) -> String {
+    format!("member r{round} t{thread}")
+}
+
+/// The (thread, round) of each member message a packet's `what` names
+/// (`member r46 t0, member r47 t0`), as [`member_label`] wrote them.
+pub fn member_messages(what: &str) -> impl Iterator<Item = (u16, u64)> + '_ {
+    what.split(", ").filter_map(|part| {
+        let rest = part.strip_prefix("member r")?;
+        let (round, thread) = rest.split_once(" t")?;
+        Some((thread.parse().ok()?, round.parse().ok()?))
+    })
+}
+
 /// Message counters of the simulated network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NetStats {
@@ -542,5 +558,18 @@ impl Entry {
             obj.extend(extra);
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_labels_read_back() {
+        let what = format!("state, {}, {}", member_label(46, 0), member_label(7, 3));
+        let read: Vec<(u16, u64)> = member_messages(&what).collect();
+        assert_eq!(read, vec![(0, 46), (3, 7)]);
+        assert_eq!(member_messages("heartbeat").count(), 0);
     }
 }

@@ -15,8 +15,8 @@ pub mod perfetto;
 pub mod svg;
 
 use crate::scenario::{FaultKind, Scenario};
-use crate::trace::{left_list, Entry, TraceEvent};
-use std::collections::BTreeMap;
+use crate::trace::{left_list, member_messages, Entry, TraceEvent};
+use std::collections::{BTreeMap, BTreeSet};
 use vigil_engine::{MemberId, Name, NodeId, Time};
 
 /// A drawing's title: `<scenario name> — <file> seed <seed>`.
@@ -279,7 +279,7 @@ impl Story {
         let mut open_rounds: BTreeMap<(MemberId, u16), usize> = BTreeMap::new();
         // Fault index -> (band index): ended by its own end or a `heal`.
         let mut open_bands: BTreeMap<usize, usize> = BTreeMap::new();
-        let mut lanes: BTreeMap<JobLane, Vec<u16>> = BTreeMap::new();
+        let mut lanes: BTreeMap<JobLane, BTreeSet<u16>> = BTreeMap::new();
         for e in entries {
             let at = e.at;
             // A member that leaves, is killed or whose node crashes stops
@@ -339,7 +339,10 @@ impl Story {
                     round,
                     ..
                 } => {
-                    lanes.entry(JobLane::of(member)).or_default().push(*thread);
+                    lanes
+                        .entry(JobLane::of(member))
+                        .or_default()
+                        .insert(*thread);
                     acks_sent.insert((member.clone(), *thread, *round), at);
                     open_rounds.insert((member.clone(), *thread), s.rounds.len());
                     s.rounds.push(Round {
@@ -564,11 +567,9 @@ impl Story {
                 TraceEvent::ProtocolDone { .. } | TraceEvent::InboxLag { .. } => {}
             }
         }
-        for (lane, mut threads) in lanes {
-            threads.sort_unstable();
-            threads.dedup();
+        for (lane, threads) in lanes {
             s.jobs.entry(lane.node).or_default().push(lane.clone());
-            s.threads.insert(lane, threads);
+            s.threads.insert(lane, threads.into_iter().collect());
         }
         s
     }
@@ -577,16 +578,6 @@ impl Story {
     pub fn job_lanes(&self) -> impl Iterator<Item = &JobLane> {
         self.jobs.values().flatten()
     }
-}
-
-/// The (thread, round) of each member message a packet's label names
-/// (`member r46 t0, member r47 t0`).
-fn member_messages(what: &str) -> impl Iterator<Item = (u16, u64)> + '_ {
-    what.split(", ").filter_map(|part| {
-        let rest = part.strip_prefix("member r")?;
-        let (round, thread) = rest.split_once(" t")?;
-        Some((thread.parse().ok()?, round.parse().ok()?))
-    })
 }
 
 /// Where fault `kind` is marked, and the band it lays, if it lasts.
