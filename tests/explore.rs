@@ -589,3 +589,35 @@ fn a_time_budget_stops_early_and_still_summarizes() {
         o.stdout
     );
 }
+
+/// `notify_ms` is the time from the fault to the last survivor's membership
+/// change naming the member that left, read here straight from the trace.
+#[test]
+fn notify_ms_is_fault_to_last_survivor_told() {
+    let o = vigil(&[
+        "explore",
+        &example("quickstart.toml"),
+        "--seeds",
+        "7..8",
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let run: serde_json::Value =
+        serde_json::from_str(o.stdout.lines().next().expect("a run line")).expect("JSON");
+    let notices = run["notify_ms"].as_array().expect("notify_ms");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["reason"], "fault");
+
+    let checked = vigil_tests::run(&vigil_tests::load("quickstart"), 7, None);
+    let trace = &checked.out.trace;
+    let (fault_at, _, _) = trace.faults().next().expect("the panic");
+    let last_told = trace
+        .views()
+        .filter(|(_, c)| c.left.iter().any(|(m, _)| m.to_string() == "db@n2"))
+        .map(|(t, _)| t)
+        .max()
+        .expect("survivors were told");
+    let expected = (last_told.0 - fault_at.0) as f64 / 1e6;
+    let ms = notices[0]["ms"].as_f64().expect("a latency");
+    assert!((ms - expected).abs() < 0.001, "{ms} vs {expected}");
+}
