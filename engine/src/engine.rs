@@ -49,24 +49,6 @@ pub struct Config {
     /// The longest one-way latency the network normally shows; sets the
     /// retransmission timeout and the gather window.
     pub latency_max: Dur,
-    /// A deliberately broken variant, for showing that checkers bite.
-    pub mutation: Option<EngineMutation>,
-}
-
-/// Deliberately broken variants of the engine. Tests use them to show that
-/// vigil's checkers catch the bugs they exist for; nothing else should.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineMutation {
-    /// View ids from a plain counter (the highest id seen, plus one), the
-    /// pitfall that gives two sides of a partition the same id for different
-    /// member lists.
-    PlainCounterViewIds,
-    /// Deliver member messages without checking that the receiver's view
-    /// still holds the sender.
-    SkipGhostFilter,
-    /// Issue group views without the reasons of departures (so everyone
-    /// reads `node-down`).
-    ForgetReasons,
 }
 
 impl Config {
@@ -400,6 +382,8 @@ pub struct Engine<P> {
     /// When each peer last got fresh link data from us; it doubles as a heartbeat.
     data_sent_at: BTreeMap<NodeId, Time>,
     stats: EngineStats,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
 }
 
 impl<P: Clone> Engine<P> {
@@ -413,6 +397,29 @@ impl<P: Clone> Engine<P> {
         now: Time,
         out: &mut Vec<Output<P>>,
     ) -> Engine<P> {
+        let mut engine = Engine::unbooted(cfg, me, durable, now);
+        engine.install_singleton(now, out);
+        engine
+    }
+
+    /// [`Engine::new`], running a deliberately broken variant from its
+    /// boot on (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn new_mutated(
+        cfg: Config,
+        me: NodeId,
+        durable: Durable,
+        now: Time,
+        out: &mut Vec<Output<P>>,
+        mutation: crate::Mutation,
+    ) -> Engine<P> {
+        let mut engine = Engine::unbooted(cfg, me, durable, now);
+        engine.mutation = Some(mutation);
+        engine.install_singleton(now, out);
+        engine
+    }
+
+    fn unbooted(cfg: Config, me: NodeId, durable: Durable, now: Time) -> Engine<P> {
         assert!(
             cfg.nodes > 0 && me.0 < cfg.nodes,
             "node {me} outside a cluster of {}",
@@ -423,7 +430,7 @@ impl<P: Clone> Engine<P> {
             incarnation: Incarnation(durable.incarnation.0 + 1),
             max_view: durable.max_view,
         };
-        let mut engine = Engine {
+        Engine {
             me,
             durable,
             view: NodeView {
@@ -453,9 +460,9 @@ impl<P: Clone> Engine<P> {
             data_sent_at: BTreeMap::new(),
             stats: EngineStats::default(),
             cfg,
-        };
-        engine.install_singleton(now, out);
-        engine
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
+        }
     }
 
     pub fn me(&self) -> NodeId {
@@ -490,6 +497,11 @@ impl<P: Clone> Engine<P> {
         }
         self.on_timers(now, out);
         self.flush_links(now, out);
+        if mutated!(self, NoMerge) && now > Time(2_000_000_000) {
+            out.retain(|o| {
+                !matches!(o, Output::Send { packet, .. } if matches!(packet.body, Body::Probe { .. }))
+            });
+        }
     }
 
     /// The earliest time at which [`Input::Tick`] has work to do.
@@ -549,12 +561,14 @@ impl<P: Clone> Engine<P> {
         let n = u64::from(self.cfg.nodes);
         let me = u64::from(self.me.0);
         let floor = self.durable.max_view.0 + 1;
-        let id = if self.cfg.mutation == Some(EngineMutation::PlainCounterViewIds) {
-            floor
+        let id = if mutated!(self, PlainCounterViewIds) {
+            floor // the pitfall: no room left for the other leaders' ids
         } else {
-            floor + (me + n - floor % n) % n
+            let id = floor + (me + n - floor % n) % n;
+            assert!(id >= floor);
+            assert_eq!(id % n, me, "a leader issues only its own ids");
+            id
         };
-        assert!(id >= floor && (id % n == me || self.cfg.mutation.is_some()));
         self.durable.max_view = ViewId(id);
         out.push(Output::Persist(self.durable));
         ViewId(id)
@@ -1284,7 +1298,7 @@ impl<P: Clone> Engine<P> {
             if members.is_empty() && !self.groups.contains_key(&group) && reported.is_none() {
                 continue;
             }
-            let forget = self.cfg.mutation == Some(EngineMutation::ForgetReasons);
+            let forget = mutated!(self, ForgetReasons);
             let reasons: Vec<(MemberId, LeaveReason)> = self
                 .states
                 .values()
@@ -1512,7 +1526,7 @@ impl<P: Clone> Engine<P> {
             if !msg.to.contains(&local.id) {
                 continue;
             }
-            let knows_sender = self.cfg.mutation == Some(EngineMutation::SkipGhostFilter)
+            let knows_sender = mutated!(self, SkipGhostFilter)
                 || local
                     .view
                     .as_ref()

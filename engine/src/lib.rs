@@ -9,8 +9,21 @@
 //! - [`ids`]: identities (`NodeId`, `MemberId`, `ViewId`) and time.
 //! - [`link`]: reliable FIFO links over a lossy, reordering network.
 //! - [`engine`]: node liveness, node views, group views, member messages.
-//! - [`job`]: a job's main thread as a router, between the engine and the
-//!   job's work threads.
+//! - [`job`]: a job's main thread, a router between the engine and the
+//!   job's work threads, and its work threads, which run ACK-round
+//!   protocols through the [`job::Rounds`] trait.
+
+/// Whether state machine `$sm` runs the broken variant `$name` (see
+/// [`Mutation`]): always false outside test builds.
+macro_rules! mutated {
+    ($sm:expr, $name:ident) => {{
+        #[cfg(any(test, feature = "mutations"))]
+        let on = $sm.mutation == Some($crate::Mutation::$name);
+        #[cfg(not(any(test, feature = "mutations")))]
+        let on = false;
+        on
+    }};
+}
 
 pub mod engine;
 pub mod ids;
@@ -18,10 +31,14 @@ pub mod job;
 pub mod link;
 
 pub use engine::{
-    Body, Config, Dest, Durable, Engine, EngineMutation, EngineStats, Event, GroupView, Input,
-    LocalKey, MembershipChange, NodeView, Output, Packet,
+    Body, Config, Dest, Durable, Engine, EngineStats, Event, GroupView, Input, LocalKey,
+    MembershipChange, NodeView, Output, Packet,
 };
+#[cfg(any(test, feature = "mutations"))]
+mod mutation;
 pub use ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewId};
+#[cfg(any(test, feature = "mutations"))]
+pub use mutation::Mutation;
 
 #[cfg(test)]
 mod testnet;

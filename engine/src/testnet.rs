@@ -47,7 +47,6 @@ impl Net {
             heartbeat_interval: ms(100),
             failure_timeout: ms(1000),
             latency_max: ms(10),
-            mutation: None,
         };
         let mut net = Net {
             cfg,

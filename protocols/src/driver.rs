@@ -1,10 +1,11 @@
 //! [`RoundDriver`]: the ACK-round bookkeeping around one protocol instance.
 
-use crate::{Decision, OnViewChange, Protocol, Step, StepCtx};
+use crate::{OnViewChange, Protocol, Step, StepCtx};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use vigil_engine::job::{Completion, Decision, Next, Rounds};
 use vigil_engine::{MemberId, MembershipChange, ViewId};
 
 /// How many rounds ahead of its own a member buffers ACKs for. A peer
@@ -68,29 +69,6 @@ pub fn digest(state: &serde_json::Value) -> String {
     format!("{h:016x}")
 }
 
-/// What the work thread does next.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Next {
-    /// Send this (serialized) ACK for `round` to the view.
-    Send { round: u64, payload: Arc<[u8]> },
-    /// Run the local step again (the protocol restarted the round).
-    Restart,
-    /// The protocol finished.
-    Done(String),
-    /// The protocol's step failed.
-    Fault(String),
-}
-
-/// A round this member completed, reported by the step that followed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Completion {
-    pub round: u64,
-    /// The view in which it completed.
-    pub view: ViewId,
-    /// The digest of the group state after the step that read its ACKs.
-    pub state: Option<String>,
-}
-
 /// The ACKs one step read: the round, those of the view, those of members
 /// that left.
 type Read<A> = (u64, BTreeMap<MemberId, A>, BTreeMap<MemberId, A>);
@@ -135,6 +113,8 @@ pub struct RoundDriver<P: Protocol> {
     complete: bool,
     decisions: Vec<Decision>,
     completion: Option<Completion>,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
 }
 
 impl<P: Protocol> RoundDriver<P> {
@@ -161,7 +141,17 @@ impl<P: Protocol> RoundDriver<P> {
             complete: false,
             decisions: Vec::new(),
             completion: None,
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
         }
+    }
+
+    /// Runs a deliberately broken variant of the round machinery or of
+    /// the protocol (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn mutate(&mut self, mutation: crate::Mutation) {
+        self.protocol.mutate(mutation);
+        self.mutation = Some(mutation);
     }
 
     pub fn protocol(&self) -> &P {
@@ -460,29 +450,9 @@ impl<P: Protocol> RoundDriver<P> {
     }
 }
 
-/// A [`RoundDriver`] with its protocol's types erased, so the simulator can
-/// hold any protocol.
-pub trait ErasedDriver: Send + std::fmt::Debug {
-    fn protocol_name(&self) -> &'static str;
-    fn agreement(&self) -> Option<&'static str>;
-    fn on_view(&mut self, change: &MembershipChange) -> Option<Next>;
-    fn on_ack(
-        &mut self,
-        from: MemberId,
-        round: u64,
-        payload: &[u8],
-    ) -> Option<(MemberId, u64, Arc<[u8]>)>;
-    fn round_complete(&self) -> bool;
-    fn missing(&self) -> Vec<MemberId>;
-    fn round(&self) -> u64;
-    fn view_id(&self) -> ViewId;
-    fn rounds_completed(&self) -> u64;
-    fn step(&mut self) -> Next;
-    fn take_decisions(&mut self) -> Vec<Decision>;
-    fn take_completion(&mut self) -> Option<Completion>;
-}
-
-impl<P: Protocol> ErasedDriver for RoundDriver<P> {
+/// The work thread reaches any protocol through the engine's [`Rounds`]
+/// trait, with the protocol's types erased.
+impl<P: Protocol> Rounds for RoundDriver<P> {
     fn protocol_name(&self) -> &'static str {
         self.protocol.name()
     }

@@ -37,10 +37,8 @@ pub struct GroupState {
     /// How many distinct keys members write (each member writes one key a
     /// round, chosen from its name and the round).
     pub keys: u64,
-    /// A deliberately broken variant for showing that `state-agrees`
-    /// bites: members apply their own update first instead of in member
-    /// order.
-    pub own_update_first: bool,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
     version: u64,
     state: BTreeMap<String, String>,
     synced: bool,
@@ -57,7 +55,8 @@ impl GroupState {
         GroupState {
             updates,
             keys: keys.max(1),
-            own_update_first: false,
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
             version: 0,
             state: BTreeMap::new(),
             synced: false,
@@ -89,6 +88,13 @@ fn mix(text: &str, round: u64) -> u64 {
 }
 
 impl Protocol for GroupState {
+    #[cfg(any(test, feature = "mutations"))]
+    fn mutate(&mut self, mutation: crate::Mutation) {
+        if mutation == crate::Mutation::OwnUpdateFirst {
+            self.mutation = Some(mutation);
+        }
+    }
+
     type Ack = StateAck;
 
     fn name(&self) -> &'static str {
@@ -119,7 +125,7 @@ impl Protocol for GroupState {
             self.state = base.state.clone();
             // 2. This round's updates, in member order.
             let mut order: Vec<_> = ctx.acks.iter().collect();
-            if self.own_update_first {
+            if mutated!(self, OwnUpdateFirst) {
                 order.sort_by_key(|(m, _)| *m != ctx.me);
             }
             for (_, ack) in order {

@@ -62,19 +62,36 @@
 //! To run it in vigil scenarios, register it with the simulator
 //! (`vigil_sim::protocols::Registry`); see `examples/` in the repository.
 
+/// Whether `$sm` runs the broken variant `$name` (see [`Mutation`]):
+/// always false outside test builds.
+macro_rules! mutated {
+    ($sm:expr, $name:ident) => {{
+        #[cfg(any(test, feature = "mutations"))]
+        let on = $sm.mutation == Some($crate::Mutation::$name);
+        #[cfg(not(any(test, feature = "mutations")))]
+        let on = false;
+        on
+    }};
+}
+
 mod barrier;
 mod driver;
 mod group_state;
+#[cfg(any(test, feature = "mutations"))]
+mod mutation;
 pub mod testkit;
 mod two_phase;
 
+#[cfg(any(test, feature = "mutations"))]
+pub use mutation::Mutation;
+
 pub use barrier::Barrier;
-pub use driver::{
-    digest, Completion, ErasedDriver, Next, RoundDriver, Sent, WireAck, HISTORY_ROUNDS,
-    ROUNDS_AHEAD_MAX,
-};
+pub use driver::{digest, RoundDriver, Sent, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX};
 pub use group_state::{GroupState, StateAck};
 pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT};
+/// What crosses between a work thread and its protocol, defined by the
+/// engine's job model (so the engine needs no protocol crate).
+pub use vigil_engine::job::{Completion, Decision, Next, Proposal, Rounds};
 /// The engine's names for members and views, re-exported so that a
 /// protocol crate needs no other vigil dependency.
 pub use vigil_engine::{
@@ -82,7 +99,7 @@ pub use vigil_engine::{
 };
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
@@ -121,50 +138,6 @@ impl<A> StepCtx<'_, A> {
     /// with [`Protocol::agreement`], checked to agree across members.
     pub fn decide(&mut self, decision: Decision) {
         self.decisions.push(decision);
-    }
-}
-
-/// One outcome of a protocol: transaction 7 committed, say.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// Which instance (transaction, update, ...) this decides.
-    pub instance: u64,
-    /// The outcome, such as `"commit"`.
-    pub outcome: String,
-    /// How many ACK rounds the instance took (0: not counted).
-    pub rounds: u64,
-    /// The proposal this decides, when instances with the same number can
-    /// be proposed more than once (two sides of a partition each run their
-    /// own transaction 7). Agreement is checked per instance and proposal.
-    pub proposal: Option<Proposal>,
-    /// Whether this is a decision the agreement check holds the member to.
-    /// `false` for a provisional word such as two-phase commit's
-    /// `in-doubt`, which a later decision may replace.
-    pub binding: bool,
-}
-
-/// Who proposed an instance, and in which view.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Proposal {
-    pub by: MemberId,
-    pub view: ViewId,
-}
-
-impl std::fmt::Display for Proposal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} in view {}", self.by, self.view)
-    }
-}
-
-impl Decision {
-    pub fn new(instance: u64, outcome: impl Into<String>) -> Decision {
-        Decision {
-            instance,
-            outcome: outcome.into(),
-            rounds: 0,
-            proposal: None,
-            binding: true,
-        }
     }
 }
 
@@ -232,4 +205,9 @@ pub trait Protocol: Debug + Send + 'static {
     fn agreement(&self) -> Option<&'static str> {
         None
     }
+
+    /// Runs a deliberately broken variant of the protocol, if it has this
+    /// one (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    fn mutate(&mut self, _mutation: Mutation) {}
 }

@@ -91,11 +91,8 @@ pub struct TwoPhaseCommit {
     /// With `k > 0`, the highest member of the view votes no on every
     /// transaction `t` with `t % k == k - 1`.
     pub abort_every: u64,
-    /// A deliberately broken variant for showing that `atomic-commit`
-    /// bites: the coordinator decides with the votes that arrived, without
-    /// waiting for the last one (a member that left before its vote got
-    /// out is simply not counted).
-    pub decide_without_missing_votes: bool,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
     pending: Pending,
     known: BTreeMap<(u64, Proposal), String>,
     /// Transactions this member voted on, with the round of the vote.
@@ -114,7 +111,8 @@ impl TwoPhaseCommit {
         TwoPhaseCommit {
             transactions,
             abort_every,
-            decide_without_missing_votes: false,
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
             pending: Pending::None,
             known: BTreeMap::new(),
             voted: BTreeMap::new(),
@@ -170,6 +168,13 @@ impl TwoPhaseCommit {
 }
 
 impl Protocol for TwoPhaseCommit {
+    #[cfg(any(test, feature = "mutations"))]
+    fn mutate(&mut self, mutation: crate::Mutation) {
+        if mutation == crate::Mutation::DecideWithoutMissingVotes {
+            self.mutation = Some(mutation);
+        }
+    }
+
     type Ack = TpcAck;
 
     fn name(&self) -> &'static str {
@@ -216,8 +221,10 @@ impl Protocol for TwoPhaseCommit {
                         matches!(&ack.msg, TpcMsg::Vote { tx: t, proposal: p, yes: true }
                             if *t == tx && *p == proposal)
                     };
-                    let commit = if self.decide_without_missing_votes {
-                        // Broken: counts the votes that are there.
+                    let commit = if mutated!(self, DecideWithoutMissingVotes) {
+                        // Broken: counts the votes that are there (a member
+                        // that left before its vote got out is simply not
+                        // counted).
                         ctx.acks
                             .values()
                             .chain(ctx.left_acks.values())

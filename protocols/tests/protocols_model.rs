@@ -11,7 +11,7 @@
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vigil_protocols::testkit::{Group, Op};
-use vigil_protocols::{Barrier, GroupState, Protocol, TwoPhaseCommit, IN_DOUBT};
+use vigil_protocols::{Barrier, GroupState, Mutation, Protocol, TwoPhaseCommit, IN_DOUBT};
 
 fn op(faults: bool) -> BoxedStrategy<Op> {
     let quiet = prop_oneof![
@@ -158,7 +158,7 @@ fn broken_variants_are_caught() {
     assert!(
         found("state-agrees", &|size, ops| {
             let mut p = GroupState::new(Some(10), 4);
-            p.own_update_first = true;
+            p.mutate(Mutation::OwnUpdateFirst);
             run(size, ops, move || p.clone()).violations()
         }),
         "state-agrees catches members applying updates in their own order"
@@ -166,7 +166,7 @@ fn broken_variants_are_caught() {
     assert!(
         found("atomic-commit", &|size, ops| {
             let mut p = TwoPhaseCommit::new(Some(TXS), 2);
-            p.decide_without_missing_votes = true;
+            p.mutate(Mutation::DecideWithoutMissingVotes);
             run(size, ops, move || p.clone()).violations()
         }),
         "atomic-commit catches a coordinator that decides without the last vote"

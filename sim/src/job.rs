@@ -8,16 +8,19 @@
 //! writes to is unbounded, so routing never blocks; the watchdog is a timer
 //! task that posts into that same inbox.
 
+use crate::mutation::mutated;
 use crate::node::EngineIn;
 use crate::trace::TraceEvent;
-use crate::world::{Mutation, World};
+use crate::world::World;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use vigil_engine::job::{FaultKind, JobMsg, MainInput, MainOutput, MainThread, Queue, WorkItem};
-use vigil_engine::{Dest, Event, Input, LocalKey, MemberId, Name, NodeId, Time};
-use vigil_protocols::{ErasedDriver, Next};
+use vigil_engine::job::{
+    FaultKind, JobMsg, MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput,
+    WorkItem, WorkOutput, WorkThread,
+};
+use vigil_engine::{Event, Input, LocalKey, MemberId, Name, NodeId, Time};
 
 /// The payload of an injected panic; the panic hook keeps it quiet.
 pub const INJECTED_PANIC: &str = "vigil: injected work-thread panic";
@@ -164,11 +167,11 @@ async fn main_thread(
     let mut queues = Vec::new();
     let mut workers = AbortOnDrop(Vec::new());
     for (t, flag) in faults.into_iter().enumerate() {
-        let (resp_tx, resp_rx) = unbounded::<WorkItem>();
-        let (work_tx, work_rx) = unbounded::<WorkItem>();
-        queues.push((resp_tx, work_tx));
-        let handle =
-            madsim::task::spawn(work_thread(ctx.clone(), t as u16, flag, resp_rx, work_rx));
+        // One channel carries both queues' items, in the order they were
+        // routed: the work thread's machine keeps the two queues.
+        let (routed_tx, routed_rx) = unbounded::<(Queue, WorkItem)>();
+        queues.push(routed_tx);
+        let handle = madsim::task::spawn(work_thread(ctx.clone(), t as u16, flag, routed_rx));
         workers.0.push(handle);
     }
     let mut out = Vec::new();
@@ -176,7 +179,7 @@ async fn main_thread(
         let now = ctx.world.now();
         let input = match msg {
             MainMsg::Engine { event, queued_at } => {
-                if ctx.world.mutation == Some(Mutation::DeafToDepartures)
+                if mutated!(ctx.world.mutation, DeafToDepartures)
                     && matches!(&event, Event::View(c) if !c.left.is_empty())
                 {
                     continue;
@@ -214,7 +217,7 @@ async fn main_thread(
                         });
                     }
                 }
-                if ctx.world.mutation == Some(Mutation::BlockingMain) {
+                if mutated!(ctx.world.mutation, BlockingMain) {
                     madsim::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
                 MainInput::Engine(event)
@@ -229,9 +232,7 @@ async fn main_thread(
                     queue,
                     item,
                 } => {
-                    let (resp, work) = &queues[usize::from(thread)];
-                    let q = if queue == Queue::Response { resp } else { work };
-                    let _ = q.unbounded_send(item);
+                    let _ = queues[usize::from(thread)].unbounded_send((queue, item));
                 }
                 MainOutput::ArmWatchdog {
                     thread,
@@ -273,249 +274,180 @@ async fn main_thread(
     }
 }
 
-/// Sends this work thread's ACK for `round` through the engine.
-fn send_ack(ctx: &JobCtx, thread: u16, round: u64, payload: std::sync::Arc<[u8]>, to: Dest) {
-    let send = Input::Send {
-        key: ctx.key,
-        to,
-        payload: JobMsg {
-            thread,
-            round,
-            payload,
-        },
-    };
-    let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
-}
-
-/// Records the decisions and the completed round of the step just run.
-fn record_step(ctx: &JobCtx, thread: u16, me: &MemberId, d: &mut dyn ErasedDriver) {
-    if let Some(c) = d.take_completion() {
-        ctx.world.record(TraceEvent::RoundCompleted {
-            member: me.clone(),
-            thread,
-            round: c.round,
-            view: c.view,
-            state: c.state,
-        });
-    }
-    for decision in d.take_decisions() {
-        ctx.world.record(TraceEvent::ProtocolOutcome {
-            member: me.clone(),
-            thread,
-            protocol: d.protocol_name(),
-            instance: decision.instance,
-            outcome: decision.outcome,
-            rounds: decision.rounds,
-            proposal: decision.proposal,
-            agreement: d.agreement(),
-            binding: decision.binding,
-        });
-    }
-}
-
+/// A work thread as a task: it moves what the main thread routed into the
+/// [`WorkThread`] state machine, runs the local steps it starts (catching a
+/// panic, injecting the scenario's faults, taking `step_time`), and carries
+/// out what it asks. It decides nothing itself.
 async fn work_thread(
     ctx: JobCtx,
     thread: u16,
     fault: FaultFlag,
-    mut resp: UnboundedReceiver<WorkItem>,
-    mut work: UnboundedReceiver<WorkItem>,
+    mut routed: UnboundedReceiver<(Queue, WorkItem)>,
 ) {
-    let signal = |input: MainInput| {
-        let _ = ctx.inbox_tx.unbounded_send(MainMsg::Signal(input));
+    let make: MakeRounds = {
+        let (world, job) = (ctx.world.clone(), ctx.job.clone());
+        Box::new(move |me| world.protocol_driver(&job, thread, me))
     };
-    let mut driver: Option<Box<dyn ErasedDriver>> = None;
-    let mut step_seq: u64 = 0;
-    // Set when the protocol restarts its round after a view change.
-    let mut force_step = false;
-    // Set when the protocol finished: the thread no longer steps, but still
-    // answers members behind it.
-    let mut finished = false;
-    let early = ctx.world.mutation == Some(Mutation::EarlyRound);
-    // Before its first view, a thread has no round to run: it waits for work.
+    #[allow(unused_mut)]
+    let mut machine = WorkThread::new(thread, make);
+    #[cfg(feature = "mutations")]
+    if let Some(m) = ctx.world.mutation.and_then(|m| m.engine()) {
+        machine.mutate(m);
+    }
+    let mut out = Vec::new();
     loop {
-        let in_round = driver.as_deref().map(|d| {
-            // The broken variant: go on when one other member is missing.
-            let early_ok = early && {
-                let missing = d.missing();
-                let me = ctx.member.lock().expect("member").clone();
-                missing.len() == 1 && Some(&missing[0]) != me.as_ref()
-            };
-            let complete = d.round_complete() || early_ok;
-            finished || (d.round() > 0 && !complete && !force_step)
-        });
-        let item = match in_round {
-            None => match work.next().await {
-                Some(item) => item,
-                None => return,
-            },
-            Some(true) => {
-                // In a round: anything queued for later is looked at first.
-                match work.try_recv() {
-                    Ok(item) => item,
-                    Err(_) => match futures::future::select(resp.next(), work.next()).await {
-                        futures::future::Either::Left((Some(item), _)) => item,
-                        futures::future::Either::Right((Some(item), _)) => item,
-                        _ => return,
-                    },
-                }
+        // Everything routed so far goes into the machine's queues; it
+        // chooses what to take.
+        drain(&mut machine, &mut routed, &mut out);
+        machine.poll(&mut out);
+        let mut start = None;
+        for o in out.drain(..) {
+            match o {
+                WorkOutput::StartStep { step } => start = Some(step),
+                o => carry_out(&ctx, thread, o),
             }
-            Some(false) => {
-                // Items routed while the thread waited in its round come
-                // before the step: a view change among them must be taken
-                // before any view routed during the step, which goes to the
-                // work queue and would otherwise be read first (random-faults
-                // swarm seed 70: a member applied view 155, then the older
-                // 145, and ignored a member that only 155 held).
-                if let Ok(item) = resp.try_recv() {
-                    item
-                } else {
-                    // Between rounds: the local step.
-                    force_step = false;
-                    step_seq += 1;
-                    signal(MainInput::StepStarted {
-                        thread,
-                        step: step_seq,
-                    });
-                    let me = ctx
-                        .member
-                        .lock()
-                        .expect("member")
-                        .clone()
-                        .expect("a member runs steps");
-                    let injected = fault.lock().expect("fault").take();
-                    let next = {
-                        let d = driver.as_mut().expect("driver");
-                        if injected == Some(FaultKind::Hang) {
-                            None
-                        } else {
-                            let next = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                                if injected == Some(FaultKind::Panic) {
-                                    std::panic::panic_any(INJECTED_PANIC);
-                                }
-                                if injected == Some(FaultKind::Error) {
-                                    return Next::Fault("injected work-thread error".into());
-                                }
-                                d.step()
-                            }));
-                            // What the step decided is decided now; a crash
-                            // during the rest of the step cannot undo it.
-                            if next.is_ok() {
-                                record_step(&ctx, thread, &me, d.as_mut());
-                            }
-                            Some(next)
-                        }
-                    };
-                    let Some(next) = next else {
-                        // A hang: the step never returns; the watchdog notices.
-                        std::future::pending::<()>().await;
-                        return;
-                    };
-                    let mut step_time = ctx.step_time;
-                    if ctx.world.mutation == Some(Mutation::UnseededRandom) {
-                        // The bug this mutation plants: randomness outside the seed.
-                        use rand::Rng;
-                        step_time += std::time::Duration::from_nanos(
-                            rand::rngs::OsRng.gen_range(0..1_000_000),
-                        );
-                    }
-                    madsim::time::sleep(step_time).await;
-                    signal(MainInput::StepFinished {
-                        thread,
-                        step: step_seq,
-                    });
-                    match next {
-                        Err(_) => {
-                            signal(MainInput::Faulted {
-                                thread,
-                                kind: FaultKind::Panic,
-                            });
-                            return;
-                        }
-                        Ok(Next::Fault(_)) => {
-                            signal(MainInput::Faulted {
-                                thread,
-                                kind: FaultKind::Error,
-                            });
-                            return;
-                        }
-                        Ok(Next::Done(outcome)) => {
-                            ctx.world.record(TraceEvent::ProtocolDone {
-                                member: me,
-                                thread,
-                                outcome,
-                            });
-                            finished = true;
-                        }
-                        Ok(Next::Restart) => continue,
-                        Ok(Next::Send { round, payload }) => {
-                            let view = driver.as_deref().expect("driver").view_id();
-                            ctx.world.record(TraceEvent::RoundStarted {
-                                member: me,
-                                thread,
-                                round,
-                                view,
-                            });
-                            signal(MainInput::EnteredRound { thread, round });
-                            send_ack(&ctx, thread, round, payload, Dest::View);
-                        }
-                    }
-                    continue;
-                }
-            }
+        }
+        if machine.has_faulted() {
+            return;
+        }
+        if let Some(step) = start {
+            let end = run_step(&ctx, thread, &fault, &mut machine, step).await;
+            drain(&mut machine, &mut routed, &mut out);
+            machine.step(WorkInput::StepEnded { step, end }, &mut out);
+            continue;
+        }
+        // Nothing to take and no step to run: wait for the main thread.
+        let Some((queue, item)) = routed.next().await else {
+            return;
         };
-        match item {
-            WorkItem::View(change) => {
-                if ctx.world.mutation == Some(Mutation::IgnoreDepartures) && !change.left.is_empty()
-                {
-                    continue;
+        machine.step(WorkInput::Routed { queue, item }, &mut out);
+    }
+}
+
+/// Moves everything the main thread routed so far into the machine's queues.
+fn drain(
+    machine: &mut WorkThread,
+    routed: &mut UnboundedReceiver<(Queue, WorkItem)>,
+    out: &mut Vec<WorkOutput>,
+) {
+    while let Ok((queue, item)) = routed.try_recv() {
+        machine.step(WorkInput::Routed { queue, item }, out);
+    }
+}
+
+/// Runs local step `step`: its body (with the scenario's fault, if one is
+/// armed, and a panic caught), then its time. A hang never returns.
+async fn run_step(
+    ctx: &JobCtx,
+    thread: u16,
+    fault: &FaultFlag,
+    machine: &mut WorkThread,
+    step: u64,
+) -> StepEnd {
+    let injected = fault.lock().expect("fault").take();
+    let end = match injected {
+        Some(FaultKind::Hang) => {
+            // The step never returns; the main thread's watchdog notices.
+            std::future::pending::<()>().await;
+            unreachable!("a hung step never returns")
+        }
+        Some(FaultKind::Error) => StepEnd::Errored,
+        Some(FaultKind::Panic) => {
+            let caught = std::panic::catch_unwind(|| std::panic::panic_any(INJECTED_PANIC));
+            assert!(caught.is_err());
+            StepEnd::Panicked
+        }
+        None => {
+            let mut body = Vec::new();
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                machine.step(WorkInput::RunStep { step }, &mut body)
+            }));
+            match ran {
+                Ok(()) => {
+                    // What the step decided is decided now.
+                    for o in body {
+                        carry_out(ctx, thread, o);
+                    }
+                    StepEnd::Ran
                 }
-                let d = driver.get_or_insert_with(|| {
-                    ctx.world
-                        .protocol_driver(&ctx.job, thread, change.me.clone())
-                });
-                match d.on_view(&change) {
-                    // A finished protocol still resends its last ACK in a
-                    // new view, for the members behind it.
-                    Some(Next::Send { round, payload }) => {
-                        send_ack(&ctx, thread, round, payload, Dest::View);
-                    }
-                    _ if finished => {}
-                    Some(Next::Restart) => force_step = true,
-                    Some(Next::Done(outcome)) => {
-                        ctx.world.record(TraceEvent::ProtocolDone {
-                            member: change.me.clone(),
-                            thread,
-                            outcome,
-                        });
-                        finished = true;
-                    }
-                    Some(Next::Fault(_)) => {
-                        signal(MainInput::Faulted {
-                            thread,
-                            kind: FaultKind::Error,
-                        });
-                        return;
-                    }
-                    None => {}
-                }
+                Err(_) => StepEnd::Panicked,
             }
-            WorkItem::Message { from, msg } => {
-                if let Some(d) = driver.as_mut() {
-                    if let Some((to, round, payload)) = d.on_ack(from, msg.round, &msg.payload) {
-                        if ctx.world.detail {
-                            let me = ctx.member.lock().expect("member").clone();
-                            if let Some(me) = me {
-                                ctx.world.record(TraceEvent::Answer {
-                                    from: me,
-                                    to: to.clone(),
-                                    thread,
-                                    round,
-                                });
-                            }
-                        }
-                        send_ack(&ctx, thread, round, payload, Dest::Member(to));
-                    }
-                }
+        }
+    };
+    let mut step_time = ctx.step_time;
+    if mutated!(ctx.world.mutation, UnseededRandom) {
+        // The bug this mutation plants: randomness outside the seed.
+        use rand::Rng;
+        step_time += std::time::Duration::from_nanos(rand::rngs::OsRng.gen_range(0..1_000_000));
+    }
+    madsim::time::sleep(step_time).await;
+    end
+}
+
+/// Does what the work thread asked: signals to the main thread, ACKs to
+/// the engine, and the trace.
+fn carry_out(ctx: &JobCtx, thread: u16, o: WorkOutput) {
+    match o {
+        WorkOutput::Signal(input) => {
+            let _ = ctx.inbox_tx.unbounded_send(MainMsg::Signal(input));
+        }
+        WorkOutput::StartStep { .. } => unreachable!("steps are run by the task"),
+        WorkOutput::Send { to, msg } => {
+            let send = Input::Send {
+                key: ctx.key,
+                to,
+                payload: msg,
+            };
+            let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+        }
+        WorkOutput::RoundStarted {
+            member,
+            round,
+            view,
+        } => ctx.world.record(TraceEvent::RoundStarted {
+            member,
+            thread,
+            round,
+            view,
+        }),
+        WorkOutput::Completed { member, completion } => {
+            ctx.world.record(TraceEvent::RoundCompleted {
+                member,
+                thread,
+                round: completion.round,
+                view: completion.view,
+                state: completion.state,
+            })
+        }
+        WorkOutput::Decided {
+            member,
+            protocol,
+            agreement,
+            decision,
+        } => ctx.world.record(TraceEvent::ProtocolOutcome {
+            member,
+            thread,
+            protocol,
+            instance: decision.instance,
+            outcome: decision.outcome,
+            rounds: decision.rounds,
+            proposal: decision.proposal,
+            agreement,
+            binding: decision.binding,
+        }),
+        WorkOutput::Done { member, outcome } => ctx.world.record(TraceEvent::ProtocolDone {
+            member,
+            thread,
+            outcome,
+        }),
+        WorkOutput::Answered { from, to, round } => {
+            if ctx.world.detail {
+                ctx.world.record(TraceEvent::Answer {
+                    from,
+                    to,
+                    thread,
+                    round,
+                });
             }
         }
     }

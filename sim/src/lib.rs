@@ -16,6 +16,8 @@ pub mod cli;
 pub mod draw;
 pub mod explore;
 mod job;
+#[macro_use]
+pub mod mutation;
 mod node;
 pub mod protocols;
 pub mod report;

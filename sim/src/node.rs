@@ -8,7 +8,7 @@
 
 use crate::job;
 use crate::trace::TraceEvent;
-use crate::world::{Mutation, World};
+use crate::world::World;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -66,7 +66,14 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
     let shared = &world.nodes[usize::from(node.0)];
     let durable = *shared.disk.lock().expect("disk");
     let mut out = Vec::new();
-    let engine = Engine::new(world.engine_config.clone(), node, durable, now, &mut out);
+    let cfg = world.engine_config.clone();
+    #[cfg(feature = "mutations")]
+    let engine = match world.mutation.and_then(|m| m.engine()) {
+        Some(m) => Engine::new_mutated(cfg, node, durable, now, &mut out, m),
+        None => Engine::new(cfg, node, durable, now, &mut out),
+    };
+    #[cfg(not(feature = "mutations"))]
+    let engine = Engine::new(cfg, node, durable, now, &mut out);
     {
         let mut live = shared.live.lock().expect("live");
         live.engine_tx = Some(engine_tx.clone());
@@ -206,13 +213,6 @@ async fn sender(
                 });
             }
         };
-        if world.mutation == Some(Mutation::NoMerge)
-            && matches!(packet.body, vigil_engine::Body::Probe { .. })
-            && world.now() > Time(2_000_000_000)
-        {
-            dropped("no-merge");
-            continue;
-        }
         let (loss, delay) = world.link_conditions(me, to);
         if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
             dropped("loss");

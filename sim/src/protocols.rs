@@ -24,8 +24,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use vigil_engine::job::Rounds;
 use vigil_engine::MemberId;
-use vigil_protocols::{Barrier, ErasedDriver, GroupState, Protocol, RoundDriver, TwoPhaseCommit};
+use vigil_protocols::{Barrier, GroupState, Protocol, RoundDriver, TwoPhaseCommit};
 
 /// The type of an option's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,12 +125,12 @@ pub struct Setup<'a> {
     /// The job's name.
     pub job: &'a str,
     pub thread: u16,
-    /// Build the protocol's deliberately broken variant, if it has one
-    /// (the run's mutation is [`crate::world::Mutation::BrokenProtocol`]).
-    pub broken: bool,
+    /// The run's deliberately broken variant, if any (tests only; see
+    /// [`crate::mutation`]).
+    pub mutation: Option<crate::mutation::Mutation>,
 }
 
-type Factory = Arc<dyn Fn(&Setup<'_>, MemberId) -> Box<dyn ErasedDriver> + Send + Sync>;
+type Factory = Arc<dyn Fn(&Setup<'_>, MemberId) -> Box<dyn Rounds> + Send + Sync>;
 
 /// One registered protocol.
 #[derive(Clone)]
@@ -156,7 +157,7 @@ impl fmt::Debug for ProtocolDef {
 
 impl ProtocolDef {
     /// A driver for one work thread.
-    pub fn driver(&self, setup: &Setup<'_>, me: MemberId) -> Box<dyn ErasedDriver> {
+    pub fn driver(&self, setup: &Setup<'_>, me: MemberId) -> Box<dyn Rounds> {
         (self.make)(setup, me)
     }
     pub fn option(&self, key: &str) -> Option<&OptionSpec> {
@@ -232,12 +233,10 @@ impl Registry {
                 },
             ],
             |s| {
-                let mut p = TwoPhaseCommit::new(
+                TwoPhaseCommit::new(
                     limit(s, "transactions"),
                     limit(s, "abort_every").unwrap_or(0),
-                );
-                p.decide_without_missing_votes = s.broken;
-                p
+                )
             },
         );
         r.set_outcomes(
@@ -267,11 +266,7 @@ impl Registry {
                     doc: "how many distinct keys members write",
                 },
             ],
-            |s| {
-                let mut p = GroupState::new(limit(s, "updates"), limit(s, "keys").unwrap_or(8));
-                p.own_update_first = s.broken;
-                p
-            },
+            |s| GroupState::new(limit(s, "updates"), limit(s, "keys").unwrap_or(8)),
         );
         r.set_decides_with("group-state", "updates");
         r
@@ -293,8 +288,17 @@ impl Registry {
                 o.key
             );
         }
-        let factory: Factory =
-            Arc::new(move |setup, me| Box::new(RoundDriver::new(make(setup), me)));
+        let factory: Factory = Arc::new(move |setup, me| {
+            #[allow(unused_mut)]
+            let mut driver = RoundDriver::new(make(setup), me);
+            #[cfg(feature = "mutations")]
+            if let Some(m) = setup.mutation {
+                for p in m.protocols() {
+                    driver.mutate(*p);
+                }
+            }
+            Box::new(driver)
+        });
         self.defs.insert(
             name.to_string(),
             ProtocolDef {

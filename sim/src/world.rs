@@ -17,95 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 use vigil_engine::job::FaultKind;
+use vigil_engine::job::Rounds;
 use vigil_engine::{Dur, Durable, LocalKey, MemberId, Name, NodeId, Time};
-use vigil_protocols::ErasedDriver;
 
-/// A deliberately broken variant of the system, to show that each checker
-/// catches the bug it exists for. Never used outside tests and demos.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mutation {
-    /// Main threads drop membership changes that report departures
-    /// (`notified` must catch it).
-    DeafToDepartures,
-    /// Work threads never tell their protocol that members left, so rounds
-    /// wait for them (`acks-complete`).
-    IgnoreDepartures,
-    /// Engines deliver member messages without checking that the sender is
-    /// still in the receiver's view, so a message retransmitted after its
-    /// sender left reaches a member that saw it leave (`no-ghost-delivery`).
-    SkipGhostFilter,
-    /// Main threads do 10 ms of work inline for every engine event
-    /// (`main-thread-responsive`).
-    BlockingMain,
-    /// Leaders' probes are lost after the first two seconds, so views never
-    /// merge after a partition (`converged`).
-    NoMerge,
-    /// Leaders forget why members left, so every departure reads
-    /// `node-down` (`notified`, which also checks reasons).
-    ForgetReasons,
-    /// Engines number views with a plain counter, so the two sides of a
-    /// partition issue the same view id for different member lists
-    /// (`views-agree`).
-    PlainCounterViewIds,
-    /// Work threads finish a round when every member of the view but one
-    /// has ACKed it (`barrier-order`).
-    EarlyRound,
-    /// Protocols run their deliberately broken variant: the two-phase-commit
-    /// coordinator decides with the votes that arrived, not waiting for the
-    /// last one (`atomic-commit`); group-state members apply their own
-    /// update first (`state-agrees`).
-    BrokenProtocol,
-    /// Work threads add a little jitter from an unseeded generator to each
-    /// local step, so a seed no longer fixes the run (`--check-determinism`).
-    UnseededRandom,
-}
-
-impl Mutation {
-    pub const ALL: [Mutation; 10] = [
-        Mutation::DeafToDepartures,
-        Mutation::IgnoreDepartures,
-        Mutation::SkipGhostFilter,
-        Mutation::BlockingMain,
-        Mutation::NoMerge,
-        Mutation::PlainCounterViewIds,
-        Mutation::ForgetReasons,
-        Mutation::EarlyRound,
-        Mutation::BrokenProtocol,
-        Mutation::UnseededRandom,
-    ];
-
-    /// The kebab-case name (`vigil run --mutation NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutation::DeafToDepartures => "deaf-to-departures",
-            Mutation::IgnoreDepartures => "ignore-departures",
-            Mutation::SkipGhostFilter => "skip-ghost-filter",
-            Mutation::BlockingMain => "blocking-main",
-            Mutation::NoMerge => "no-merge",
-            Mutation::PlainCounterViewIds => "plain-counter-view-ids",
-            Mutation::ForgetReasons => "forget-reasons",
-            Mutation::EarlyRound => "early-round",
-            Mutation::BrokenProtocol => "broken-protocol",
-            Mutation::UnseededRandom => "unseeded-random",
-        }
-    }
-}
-
-impl std::str::FromStr for Mutation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mutation, String> {
-        Mutation::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "unknown mutation `{s}`, expected one of: {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
+pub use crate::mutation::Mutation;
 
 /// Whether a node is running at the end of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,7 +127,7 @@ impl World {
     }
 
     /// A new protocol instance for work thread `thread` of `job`.
-    pub fn protocol_driver(&self, job: &Name, thread: u16, me: MemberId) -> Box<dyn ErasedDriver> {
+    pub fn protocol_driver(&self, job: &Name, thread: u16, me: MemberId) -> Box<dyn Rounds> {
         let spec = self.scenario.job(job.as_str()).expect("a scenario job");
         let def = self
             .registry
@@ -222,7 +137,7 @@ impl World {
             options: &spec.options,
             job: &spec.name,
             thread,
-            broken: self.mutation == Some(Mutation::BrokenProtocol),
+            mutation: self.mutation,
         };
         def.driver(&setup, me)
     }
@@ -257,7 +172,6 @@ pub fn engine_config(scenario: &Scenario) -> vigil_engine::Config {
         heartbeat_interval: Dur::from_std(scenario.cluster.heartbeat_interval),
         failure_timeout: Dur::from_std(scenario.cluster.failure_timeout),
         latency_max: Dur::from_std(scenario.cluster.latency.1),
-        mutation: None,
     }
 }
 
@@ -398,15 +312,7 @@ async fn simulate_detailed(
             status: Mutex::new(NodeStatus::Up),
         })
         .collect();
-    let mut engine_cfg = engine_config(&scenario);
-    engine_cfg.mutation = match mutation {
-        Some(Mutation::PlainCounterViewIds) => {
-            Some(vigil_engine::EngineMutation::PlainCounterViewIds)
-        }
-        Some(Mutation::SkipGhostFilter) => Some(vigil_engine::EngineMutation::SkipGhostFilter),
-        Some(Mutation::ForgetReasons) => Some(vigil_engine::EngineMutation::ForgetReasons),
-        _ => None,
-    };
+    let engine_cfg = engine_config(&scenario);
     let world = Arc::new(World {
         engine_config: engine_cfg,
         scenario,

@@ -133,6 +133,8 @@ pub fn export(story: &Story, opts: Options) -> Export {
 
     // Work threads: ACK waits and the local steps between them.
     let mut last_end: BTreeMap<(JobLane, u16), Time> = BTreeMap::new();
+    // Each work thread's slices, so that an ACK's flow starts inside one.
+    let mut spans: BTreeMap<(JobLane, u16), Vec<(Time, Time)>> = BTreeMap::new();
     for r in &story.rounds {
         if !within(r.start, r.end.unwrap_or(story.end)) {
             continue;
@@ -152,6 +154,11 @@ pub fn export(story: &Story, opts: Options) -> Export {
             }
         }
         let end = r.end.unwrap_or(story.end);
+        let thread_spans = spans.entry((lane.clone(), r.thread)).or_default();
+        if let Some(prev) = last_end.get(&(lane.clone(), r.thread)) {
+            thread_spans.push((*prev, r.start));
+        }
+        thread_spans.push((r.start, end));
         ev.push(json!({
             "name": format!("ACK wait r{}", r.round), "cat": "round", "ph": "X", "pid": p, "tid": tid,
             "ts": us(r.start), "dur": us(end) - us(r.start),
@@ -176,7 +183,24 @@ pub fn export(story: &Story, opts: Options) -> Export {
             "args": {"from": a.from.to_string(), "round": a.round, "thread": a.thread,
                      "latency_ms": (a.taken.0 - a.sent.0) as f64 / 1e6},
         }));
-        ev.push(json!({"name": name, "cat": "ack", "ph": "s", "id": flow, "pid": pid(a.from.node), "tid": from, "ts": us(a.sent)}));
+        // The packet may leave a moment after its member's last slice
+        // ended (it left its group as the ACK went out): bind the flow to
+        // that slice's end.
+        let sent = spans
+            .get(&(JobLane::of(&a.from), a.thread))
+            .and_then(|s| {
+                let inside = s.iter().any(|(x, y)| *x <= a.sent && a.sent <= *y);
+                (!inside)
+                    .then(|| {
+                        s.iter()
+                            .filter(|(_, y)| *y <= a.sent)
+                            .map(|(_, y)| *y)
+                            .max()
+                    })
+                    .flatten()
+            })
+            .unwrap_or(a.sent);
+        ev.push(json!({"name": name, "cat": "ack", "ph": "s", "id": flow, "pid": pid(a.from.node), "tid": from, "ts": us(sent)}));
         ev.push(json!({"name": name, "cat": "ack", "ph": "f", "bp": "e", "id": flow, "pid": pid(a.to.node), "tid": to, "ts": us(a.taken)}));
     }
 

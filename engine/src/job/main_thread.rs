@@ -9,10 +9,9 @@
 //! is between rounds) goes to its *work* queue. A membership change goes to
 //! every work thread, since each may be waiting on a member that just left.
 
-use crate::engine::{Event, MembershipChange};
+use super::{FaultKind, JobMsg, Queue, WorkItem};
+use crate::engine::Event;
 use crate::ids::{Dur, LeaveReason, MemberId, Time};
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// How long the watchdog waits, after a step's deadline passed, to confirm
 /// the step is still running. A node that wakes from a pause fires every
@@ -23,53 +22,8 @@ pub const HANG_CONFIRM: Dur = Dur::from_millis(1);
 /// Most work threads one job runs.
 pub const WORK_THREADS_MAX: u16 = 64;
 
-/// What job threads send each other through the engine: an ACK (or other
-/// message) of one work thread's protocol instance, for one round.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobMsg {
-    /// Which work thread's protocol instance this belongs to; thread `t` of
-    /// one member talks to thread `t` of the others.
-    pub thread: u16,
-    pub round: u64,
-    /// The protocol's payload, serialized by the protocol layer.
-    pub payload: Arc<[u8]>,
-}
-
-/// Which of a work thread's two queues an item goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Queue {
-    Response,
-    Work,
-}
-
-/// What a work thread receives from its main thread.
-#[derive(Clone, Debug, PartialEq)]
-pub enum WorkItem {
-    View(MembershipChange),
-    Message { from: MemberId, msg: JobMsg },
-}
-
-/// How a work thread faulted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FaultKind {
-    Panic,
-    Error,
-    /// A local step ran past the work deadline.
-    Hang,
-}
-
-impl FaultKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::Panic => "panic",
-            FaultKind::Error => "error",
-            FaultKind::Hang => "hang",
-        }
-    }
-}
-
 /// What a main thread takes from its inbox.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MainInput {
     Engine(Event<JobMsg>),
     /// Work thread `thread` now waits for the ACKs of `round`.
@@ -279,7 +233,9 @@ impl MainThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::MembershipChange;
     use crate::ids::{Incarnation, Name, NodeId, ViewId};
+    use std::sync::Arc;
 
     const T: Time = Time(0);
     const DEADLINE: Dur = Dur::from_millis(1000);

@@ -1,0 +1,71 @@
+//! A job, as deterministic state machines: one [`MainThread`] that takes
+//! everything the engine hands the job and routes it, and one
+//! [`WorkThread`] per work thread that runs a protocol of ACK rounds
+//! (through the [`Rounds`] trait, so this crate knows no protocol).
+//!
+//! The two kinds of thread are driven apart: a driver may run each as its
+//! own task (the madsim driver does, so their interleavings are explored)
+//! or step them all from one loop. They speak only through the driver:
+//! the main thread's [`MainOutput::Route`] becomes a work thread's
+//! [`WorkInput::Routed`], and a work thread's [`WorkOutput::Signal`]
+//! becomes a main thread's input.
+
+mod main_thread;
+mod rounds;
+#[cfg(test)]
+mod tests;
+mod work_thread;
+
+pub use main_thread::{MainInput, MainOutput, MainThread, HANG_CONFIRM, WORK_THREADS_MAX};
+pub use rounds::{Completion, Decision, MakeRounds, Next, Proposal, Rounds};
+pub use work_thread::{StepEnd, WorkInput, WorkOutput, WorkThread, QUEUE_ITEMS_MAX};
+
+use crate::engine::MembershipChange;
+use crate::ids::MemberId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What job threads send each other through the engine: an ACK (or other
+/// message) of one work thread's protocol instance, for one round.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMsg {
+    /// Which work thread's protocol instance this belongs to; thread `t` of
+    /// one member talks to thread `t` of the others.
+    pub thread: u16,
+    pub round: u64,
+    /// The protocol's payload, serialized by the protocol layer.
+    pub payload: Arc<[u8]>,
+}
+
+/// Which of a work thread's two queues an item goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Queue {
+    Response,
+    Work,
+}
+
+/// What a work thread receives from its main thread.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkItem {
+    View(MembershipChange),
+    Message { from: MemberId, msg: JobMsg },
+}
+
+/// How a work thread faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    Panic,
+    Error,
+    /// A local step ran past the work deadline.
+    Hang,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Panic => "panic",
+            FaultKind::Error => "error",
+            FaultKind::Hang => "hang",
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! How a work thread reaches its protocol: the [`Rounds`] trait, and what
+//! crosses it. `vigil-protocols` implements it (its `RoundDriver` around
+//! any `Protocol`); this crate only defines it, so the engine and the job
+//! model depend on no protocol.
+
+use crate::engine::MembershipChange;
+use crate::ids::{MemberId, ViewId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What the work thread does next, as its protocol says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    /// Send this (serialized) ACK for `round` to the view.
+    Send { round: u64, payload: Arc<[u8]> },
+    /// Run the local step again (the protocol restarted the round).
+    Restart,
+    /// The protocol finished.
+    Done(String),
+    /// The protocol's step failed.
+    Fault(String),
+}
+
+/// A round this member completed, reported by the step that followed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub round: u64,
+    /// The view in which it completed.
+    pub view: ViewId,
+    /// The digest of the group state after the step that read its ACKs.
+    pub state: Option<String>,
+}
+
+/// One outcome of a protocol: transaction 7 committed, say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Which instance (transaction, update, ...) this decides.
+    pub instance: u64,
+    /// The outcome, such as `"commit"`.
+    pub outcome: String,
+    /// How many ACK rounds the instance took (0: not counted).
+    pub rounds: u64,
+    /// The proposal this decides, when instances with the same number can
+    /// be proposed more than once (two sides of a partition each run their
+    /// own transaction 7). Agreement is checked per instance and proposal.
+    pub proposal: Option<Proposal>,
+    /// Whether this is a decision the agreement check holds the member to.
+    /// `false` for a provisional word such as two-phase commit's
+    /// `in-doubt`, which a later decision may replace.
+    pub binding: bool,
+}
+
+impl Decision {
+    pub fn new(instance: u64, outcome: impl Into<String>) -> Decision {
+        Decision {
+            instance,
+            outcome: outcome.into(),
+            rounds: 0,
+            proposal: None,
+            binding: true,
+        }
+    }
+}
+
+/// Who proposed an instance, and in which view.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Proposal {
+    pub by: MemberId,
+    pub view: ViewId,
+}
+
+impl std::fmt::Display for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in view {}", self.by, self.view)
+    }
+}
+
+/// One protocol instance in ACK rounds, as a work thread drives it: views
+/// and ACKs in, local steps on demand, ACKs to send out. Implementations
+/// are deterministic (the same calls give the same answers).
+pub trait Rounds: Send + std::fmt::Debug {
+    /// The protocol's name, as scenario files write it.
+    fn protocol_name(&self) -> &'static str;
+    /// The check that decisions of one instance must pass, if any
+    /// (`atomic-commit`).
+    fn agreement(&self) -> Option<&'static str>;
+    /// A membership change: what to do about the round in progress.
+    fn on_view(&mut self, change: &MembershipChange) -> Option<Next>;
+    /// An ACK arrived; the answer, if any, goes to one member:
+    /// (to, round, payload).
+    fn on_ack(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)>;
+    /// Every member of the current view has ACKed the round (or skipped it).
+    fn round_complete(&self) -> bool;
+    /// The members of the view whose ACK for this round is still missing.
+    fn missing(&self) -> Vec<MemberId>;
+    /// The round this member is in (0 before its first step).
+    fn round(&self) -> u64;
+    /// The view this member's rounds run in.
+    fn view_id(&self) -> ViewId;
+    fn rounds_completed(&self) -> u64;
+    /// The local step that opens the next round.
+    fn step(&mut self) -> Next;
+    /// The decisions the protocol made since the last call.
+    fn take_decisions(&mut self) -> Vec<Decision>;
+    /// The round the last step completed, if it completed one.
+    fn take_completion(&mut self) -> Option<Completion>;
+}
+
+/// Makes a work thread's protocol instance once its member is known (at
+/// the thread's first view).
+pub type MakeRounds = Box<dyn FnOnce(MemberId) -> Box<dyn Rounds> + Send>;

@@ -1,0 +1,476 @@
+//! A job's work thread, as a state machine: it takes what its main thread
+//! routed to its two queues, feeds views and ACKs to its protocol, runs
+//! the protocol's local step between ACK rounds, and says what to send.
+//!
+//! The thread does only local work; everything it waits for arrives as an
+//! input. A driver feeds it three things: an item the main thread routed
+//! ([`WorkInput::Routed`]), the body of a local step it asked for
+//! ([`WorkInput::RunStep`], where the driver may catch a panic), and the
+//! end of that step ([`WorkInput::StepEnded`]: it ran, it panicked, it
+//! returned an error). A step that hangs simply never ends; the main
+//! thread's watchdog notices. After each batch of inputs the driver calls
+//! [`WorkThread::poll`], where the thread takes items and starts steps.
+//!
+//! Which item the thread takes next is this machine's rule, not the
+//! driver's:
+//! - before its first view it has no round: it reads only its work queue;
+//! - in a round it reads its work queue first (anything queued for later
+//!   is looked at before the replies it waits for), then its response
+//!   queue;
+//! - between rounds it takes everything left in its response queue before
+//!   it starts the next step. A view routed to the response queue while
+//!   the thread waited must reach the protocol before any view routed
+//!   during the step, which goes to the work queue and would otherwise be
+//!   read first (random-faults swarm seed 70: a member applied view 155,
+//!   then the older 145, and ignored a member that only 155 held);
+//! - a view is never overtaken: nothing routed after it is taken while it
+//!   waits in the other queue. The main thread routes by what it last
+//!   heard from the thread, which can be late: a view routed to the
+//!   response queue just after the step began (the thread's word that it
+//!   left its round still on its way) would otherwise be read after a
+//!   newer view routed to the work queue during the step (found by this
+//!   module's model test).
+//!
+//! The thread numbers items as they are routed, so the driver must feed
+//! them in the order the main thread routed them, across both queues.
+//!
+//! Invariants: at most one local step runs at a time and steps are
+//! numbered from 1 without gaps; nothing is taken from a queue while a
+//! step runs; views reach the protocol in the order the main thread
+//! routed them; once the thread has faulted it takes and sends nothing.
+
+use super::rounds::{MakeRounds, Next, Rounds};
+use super::{FaultKind, JobMsg, MainInput, Queue, WorkItem};
+use crate::engine::{Dest, MembershipChange};
+use crate::ids::{MemberId, ViewId};
+use std::collections::VecDeque;
+
+/// Most items a work thread's queues hold together. A thread this far
+/// behind is not coming back in time: the item that would exceed it is
+/// dropped and the thread reports itself hung, so its job leaves the group
+/// and nobody waits for it.
+pub const QUEUE_ITEMS_MAX: usize = 1 << 16;
+
+/// What a work thread takes.
+#[derive(Clone, Debug)]
+pub enum WorkInput {
+    /// The main thread routed `item` to `queue`.
+    Routed { queue: Queue, item: WorkItem },
+    /// The driver runs the body of local step `step` (the protocol's step),
+    /// as the thread asked with [`WorkOutput::StartStep`]. A driver that
+    /// injects a fault into the step does not send this.
+    RunStep { step: u64 },
+    /// Local step `step` is over.
+    StepEnded { step: u64, end: StepEnd },
+}
+
+/// How a local step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepEnd {
+    /// Its body ran ([`WorkInput::RunStep`]) and returned.
+    Ran,
+    /// It panicked.
+    Panicked,
+    /// It returned an error.
+    Errored,
+}
+
+/// What a work thread asks its driver to do, or reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkOutput {
+    /// Put this into the main thread's inbox.
+    Signal(MainInput),
+    /// Start local step `step`: run its body ([`WorkInput::RunStep`]),
+    /// then, when its time is up, end it ([`WorkInput::StepEnded`]).
+    StartStep { step: u64 },
+    /// Send this message through the engine.
+    Send { to: Dest, msg: JobMsg },
+    /// `member` sent its ACK for `round`, in `view` (its protocol's view).
+    RoundStarted {
+        member: MemberId,
+        round: u64,
+        view: ViewId,
+    },
+    /// The step just run completed a round.
+    Completed {
+        member: MemberId,
+        completion: super::Completion,
+    },
+    /// The step just run decided an instance of the protocol.
+    Decided {
+        member: MemberId,
+        protocol: &'static str,
+        agreement: Option<&'static str>,
+        decision: super::Decision,
+    },
+    /// The protocol finished; the thread steps no more but still answers
+    /// members behind it.
+    Done { member: MemberId, outcome: String },
+    /// An ACK answered a member that asked, or was behind.
+    Answered {
+        from: MemberId,
+        to: MemberId,
+        round: u64,
+    },
+}
+
+/// The step that runs now.
+#[derive(Debug)]
+struct Running {
+    step: u64,
+    /// What its body returned, once [`WorkInput::RunStep`] ran it.
+    next: Option<Next>,
+}
+
+/// One work thread of a job.
+pub struct WorkThread {
+    thread: u16,
+    make: Option<MakeRounds>,
+    /// The protocol instance, made at the thread's first view.
+    rounds: Option<Box<dyn Rounds>>,
+    /// This member, as its latest view names it.
+    me: Option<MemberId>,
+    /// Each queue holds items with the number of their routing.
+    response: VecDeque<(u64, WorkItem)>,
+    work: VecDeque<(u64, WorkItem)>,
+    /// Items routed so far.
+    routed: u64,
+    /// Local steps started so far.
+    steps: u64,
+    running: Option<Running>,
+    /// The protocol restarted its round: step again without waiting.
+    restart: bool,
+    finished: bool,
+    faulted: bool,
+    /// Views handed to the protocol, the latest: they only grow.
+    last_view: Option<ViewId>,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
+}
+
+impl std::fmt::Debug for WorkThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkThread")
+            .field("thread", &self.thread)
+            .field("rounds", &self.rounds)
+            .field("me", &self.me)
+            .field("response", &self.response.len())
+            .field("work", &self.work.len())
+            .field("steps", &self.steps)
+            .field("running", &self.running)
+            .field("finished", &self.finished)
+            .field("faulted", &self.faulted)
+            .finish()
+    }
+}
+
+impl WorkThread {
+    /// Work thread `thread`; `make` makes its protocol instance at its
+    /// first view.
+    pub fn new(thread: u16, make: MakeRounds) -> WorkThread {
+        assert!(thread < super::WORK_THREADS_MAX);
+        WorkThread {
+            thread,
+            make: Some(make),
+            rounds: None,
+            me: None,
+            response: VecDeque::new(),
+            work: VecDeque::new(),
+            routed: 0,
+            steps: 0,
+            running: None,
+            restart: false,
+            finished: false,
+            faulted: false,
+            last_view: None,
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
+        }
+    }
+
+    /// Runs a deliberately broken variant of the thread (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn mutate(&mut self, mutation: crate::Mutation) {
+        self.mutation = Some(mutation);
+    }
+
+    /// The thread faulted: it takes and sends nothing more.
+    pub fn has_faulted(&self) -> bool {
+        self.faulted
+    }
+
+    /// The step running now, if any.
+    pub fn running_step(&self) -> Option<u64> {
+        self.running.as_ref().map(|r| r.step)
+    }
+
+    /// Items waiting in the response queue and in the work queue.
+    pub fn queued(&self) -> (usize, usize) {
+        (self.response.len(), self.work.len())
+    }
+
+    /// Takes one input. An item routed only joins its queue: what the
+    /// thread takes, and when it steps, is up to [`WorkThread::poll`].
+    pub fn step(&mut self, input: WorkInput, out: &mut Vec<WorkOutput>) {
+        if self.faulted {
+            return;
+        }
+        match input {
+            WorkInput::Routed { queue, item } => self.on_routed(queue, item, out),
+            WorkInput::RunStep { step } => self.on_run_step(step, out),
+            WorkInput::StepEnded { step, end } => self.on_step_ended(step, end, out),
+        }
+    }
+
+    /// Does everything the inputs so far allow: takes items from the
+    /// queues, in this machine's order, until a step starts or there is
+    /// nothing left to take. A driver polls after every batch of inputs:
+    /// the thread sees at once everything routed to it by then.
+    pub fn poll(&mut self, out: &mut Vec<WorkOutput>) {
+        self.advance(out);
+    }
+
+    fn on_routed(&mut self, queue: Queue, item: WorkItem, out: &mut Vec<WorkOutput>) {
+        if self.response.len() + self.work.len() >= QUEUE_ITEMS_MAX {
+            self.fault(FaultKind::Hang, out);
+            return;
+        }
+        self.routed += 1;
+        match queue {
+            Queue::Response => self.response.push_back((self.routed, item)),
+            Queue::Work => self.work.push_back((self.routed, item)),
+        }
+    }
+
+    fn on_run_step(&mut self, step: u64, out: &mut Vec<WorkOutput>) {
+        let running = self
+            .running
+            .as_mut()
+            .expect("a step runs only once started");
+        assert_eq!(running.step, step, "the step started is the step run");
+        assert!(running.next.is_none(), "a step's body runs once");
+        let rounds = self
+            .rounds
+            .as_mut()
+            .expect("steps start after the first view");
+        let me = self.me.clone().expect("steps start after the first view");
+        let next = rounds.step();
+        // What the step decided is decided now: a crash later in the step
+        // cannot undo it.
+        if let Some(completion) = rounds.take_completion() {
+            out.push(WorkOutput::Completed {
+                member: me.clone(),
+                completion,
+            });
+        }
+        for decision in rounds.take_decisions() {
+            out.push(WorkOutput::Decided {
+                member: me.clone(),
+                protocol: rounds.protocol_name(),
+                agreement: rounds.agreement(),
+                decision,
+            });
+        }
+        running.next = Some(next);
+    }
+
+    fn on_step_ended(&mut self, step: u64, end: StepEnd, out: &mut Vec<WorkOutput>) {
+        let running = self.running.take().expect("only a started step ends");
+        assert_eq!(running.step, step, "the step that ends is the one running");
+        out.push(WorkOutput::Signal(MainInput::StepFinished {
+            thread: self.thread,
+            step,
+        }));
+        let next = match end {
+            StepEnd::Panicked => return self.fault(FaultKind::Panic, out),
+            StepEnd::Errored => return self.fault(FaultKind::Error, out),
+            StepEnd::Ran => running.next.expect("a step that ran returned"),
+        };
+        let me = self.me.clone().expect("steps start after the first view");
+        match next {
+            Next::Fault(_) => self.fault(FaultKind::Error, out),
+            Next::Done(outcome) => {
+                out.push(WorkOutput::Done {
+                    member: me,
+                    outcome,
+                });
+                self.finished = true;
+            }
+            Next::Restart => {}
+            Next::Send { round, payload } => {
+                let view = self.rounds.as_ref().expect("a protocol").view_id();
+                out.push(WorkOutput::RoundStarted {
+                    member: me,
+                    round,
+                    view,
+                });
+                out.push(WorkOutput::Signal(MainInput::EnteredRound {
+                    thread: self.thread,
+                    round,
+                }));
+                self.send(Dest::View, round, payload, out);
+            }
+        }
+    }
+
+    /// Takes items, in this machine's order, until a step starts or there
+    /// is nothing to take.
+    fn advance(&mut self, out: &mut Vec<WorkOutput>) {
+        while !self.faulted && self.running.is_none() {
+            let Some(rounds) = self.rounds.as_deref() else {
+                // No view yet, so no round: only new work can start one.
+                match self.work.pop_front() {
+                    Some((_, item)) => self.take(item, out),
+                    None => return,
+                }
+                continue;
+            };
+            let waiting = self.finished
+                || (rounds.round() > 0 && !self.round_complete(rounds) && !self.restart);
+            if waiting {
+                match self.pop(Queue::Work).or_else(|| self.pop(Queue::Response)) {
+                    Some(item) => self.take(item, out),
+                    None => return,
+                }
+                continue;
+            }
+            if !self.reads_work_first_after_a_round() {
+                if let Some(item) = self.pop(Queue::Response) {
+                    self.take(item, out);
+                    continue;
+                }
+            }
+            self.start_step(out);
+        }
+    }
+
+    /// The head of `queue`; but if a view routed before it waits in the
+    /// other queue, the other queue's head: a view is never overtaken.
+    fn pop(&mut self, queue: Queue) -> Option<WorkItem> {
+        let (this, other) = match queue {
+            Queue::Response => (&mut self.response, &mut self.work),
+            Queue::Work => (&mut self.work, &mut self.response),
+        };
+        let head = this.front()?.0;
+        let overtaken = mutated!(self, ViewsOvertaken) || mutated!(self, StepBeforeResponses);
+        let view_first = !overtaken
+            && other
+                .iter()
+                .take_while(|(n, _)| *n < head)
+                .any(|(_, item)| matches!(item, WorkItem::View(_)));
+        let from = if view_first { other } else { this };
+        from.pop_front().map(|(_, item)| item)
+    }
+
+    fn round_complete(&self, rounds: &dyn Rounds) -> bool {
+        if mutated!(self, EarlyRound) {
+            // Go on when one other member is missing.
+            let missing = rounds.missing();
+            if missing.len() == 1 && Some(&missing[0]) != self.me.as_ref() {
+                return true;
+            }
+        }
+        rounds.round_complete()
+    }
+
+    /// The bug of random-faults swarm seed 70: between rounds, step before
+    /// the response queue is empty.
+    fn reads_work_first_after_a_round(&self) -> bool {
+        mutated!(self, StepBeforeResponses)
+    }
+
+    fn start_step(&mut self, out: &mut Vec<WorkOutput>) {
+        assert!(self.running.is_none(), "one step at a time");
+        self.restart = false;
+        self.steps += 1;
+        self.running = Some(Running {
+            step: self.steps,
+            next: None,
+        });
+        out.push(WorkOutput::Signal(MainInput::StepStarted {
+            thread: self.thread,
+            step: self.steps,
+        }));
+        out.push(WorkOutput::StartStep { step: self.steps });
+    }
+
+    fn take(&mut self, item: WorkItem, out: &mut Vec<WorkOutput>) {
+        match item {
+            WorkItem::View(change) => self.take_view(change, out),
+            WorkItem::Message { from, msg } => {
+                let Some(rounds) = self.rounds.as_mut() else {
+                    return; // before the first view: nothing to answer with
+                };
+                if let Some((to, round, payload)) = rounds.on_ack(from, msg.round, &msg.payload) {
+                    let me = self.me.clone().expect("a protocol has a member");
+                    out.push(WorkOutput::Answered {
+                        from: me,
+                        to: to.clone(),
+                        round,
+                    });
+                    self.send(Dest::Member(to), round, payload, out);
+                }
+            }
+        }
+    }
+
+    fn take_view(&mut self, change: MembershipChange, out: &mut Vec<WorkOutput>) {
+        if mutated!(self, IgnoreDepartures) && !change.left.is_empty() {
+            return;
+        }
+        assert!(
+            change.members.contains(&change.me),
+            "a view handed to a work thread holds its member"
+        );
+        assert!(
+            self.last_view.is_none_or(|v| v < change.view),
+            "views reach the protocol in the order they were issued"
+        );
+        self.last_view = Some(change.view);
+        self.me = Some(change.me.clone());
+        let rounds = match self.rounds.as_mut() {
+            Some(rounds) => rounds,
+            None => {
+                let make = self.make.take().expect("made once");
+                self.rounds.insert(make(change.me.clone()))
+            }
+        };
+        match rounds.on_view(&change) {
+            // A finished protocol still resends its last ACK in a new view,
+            // for the members behind it.
+            Some(Next::Send { round, payload }) => self.send(Dest::View, round, payload, out),
+            _ if self.finished => {}
+            Some(Next::Restart) => self.restart = true,
+            Some(Next::Done(outcome)) => {
+                out.push(WorkOutput::Done {
+                    member: change.me,
+                    outcome,
+                });
+                self.finished = true;
+            }
+            Some(Next::Fault(_)) => self.fault(FaultKind::Error, out),
+            None => {}
+        }
+    }
+
+    fn send(&self, to: Dest, round: u64, payload: std::sync::Arc<[u8]>, out: &mut Vec<WorkOutput>) {
+        out.push(WorkOutput::Send {
+            to,
+            msg: JobMsg {
+                thread: self.thread,
+                round,
+                payload,
+            },
+        });
+    }
+
+    fn fault(&mut self, kind: FaultKind, out: &mut Vec<WorkOutput>) {
+        assert!(!self.faulted, "a thread faults once");
+        self.faulted = true;
+        self.running = None;
+        out.push(WorkOutput::Signal(MainInput::Faulted {
+            thread: self.thread,
+            kind,
+        }));
+    }
+}

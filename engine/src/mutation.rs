@@ -1,0 +1,38 @@
+//! Deliberately broken variants of the engine and the job threads, so that
+//! tests can show each of vigil's checks catching the bug it exists for,
+//! and each regression scenario failing with its bug put back.
+//!
+//! Compiled only for this crate's own tests and under the `mutations`
+//! feature, which only test builds turn on: no shipped type carries them,
+//! and no production assertion is weakened for them.
+
+/// A broken variant of the engine, a main thread or a work thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// View ids from a plain counter (the highest id seen, plus one), the
+    /// pitfall that gives two sides of a partition the same id for
+    /// different member lists.
+    PlainCounterViewIds,
+    /// Deliver member messages without checking that the receiver's view
+    /// still holds the sender.
+    SkipGhostFilter,
+    /// Issue group views without the reasons of departures (so everyone
+    /// reads `node-down`).
+    ForgetReasons,
+    /// Leaders stop probing the nodes outside their view after the first
+    /// two seconds, so views never merge after a partition.
+    NoMerge,
+    /// Work threads finish a round when every member of the view but one
+    /// has ACKed it.
+    EarlyRound,
+    /// Work threads never tell their protocol that members left, so rounds
+    /// wait for them.
+    IgnoreDepartures,
+    /// The work thread as it was before random-faults swarm seed 70:
+    /// between rounds it starts its step before it has read its response
+    /// queue, and it reads its queues by their own order alone.
+    StepBeforeResponses,
+    /// A work thread reads its queues by their own order alone, so a view
+    /// waiting in one queue can be overtaken by a newer one in the other.
+    ViewsOvertaken,
+}

@@ -1,0 +1,15 @@
+//! Deliberately broken variants of the round machinery and the shipped
+//! protocols, so that tests can show each check catching the bug it exists
+//! for. Compiled only for this crate's own tests and under the
+//! `mutations` feature, which only test builds turn on.
+
+/// A broken variant of a protocol or of the [`crate::RoundDriver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Two-phase commit: the coordinator decides with the votes that
+    /// arrived, without waiting for the last one (`atomic-commit`).
+    DecideWithoutMissingVotes,
+    /// Group state: members apply their own update first instead of in
+    /// member order (`state-agrees`).
+    OwnUpdateFirst,
+}
