@@ -2,7 +2,7 @@
 //! system that it catches, on a run that passes without the bug. And the
 //! scenario expectations fail when they should.
 
-use vigil_sim::world::Mutation;
+use vigil_sim::mutation::Mutation;
 use vigil_tests::{load, parse, run};
 
 /// Given a scenario that passes on every one of a few seeds, the broken

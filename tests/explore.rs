@@ -51,7 +51,12 @@ fn sometimes(name: &str) -> (PathBuf, String) {
 fn sometimes_fails(seeds: std::ops::Range<u64>) -> Vec<u64> {
     let s = scenario::parse("s.toml", SOMETIMES).expect("valid");
     seeds
-        .filter(|seed| !vigil_sim::draw::draw(&s, *seed, false).0.faults.is_empty())
+        .filter(|seed| {
+            !vigil_sim::scenario::draw::draw(&s, *seed, false)
+                .0
+                .faults
+                .is_empty()
+        })
         .collect()
 }
 
@@ -133,7 +138,7 @@ fn explore_finds_the_failing_seeds_groups_them_and_replays_each() {
         at: None,
     };
     assert_eq!(
-        vigil_sim::runner::fingerprint(&violation),
+        vigil_sim::run::fingerprint(&violation),
         group["fingerprint"].as_str().expect("fp")
     );
     // ...and its trace says where the check failed.

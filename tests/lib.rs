@@ -4,9 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use vigil_sim::check::{self, CheckResult};
+use vigil_sim::check::CheckResult;
+use vigil_sim::mutation::Mutation;
+use vigil_sim::run::{self, Request};
+use vigil_sim::runtime::RunOutput;
 use vigil_sim::scenario::{self, Scenario};
-use vigil_sim::world::{self, Mutation, RunOutput};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -173,9 +175,21 @@ impl Checked {
 
 /// Runs a scenario under `seed`, with an optional broken variant, and checks it.
 pub fn run(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> Checked {
-    let out = world::run_mutated(scenario, seed, mutation);
-    let checks = check::check(&out, scenario, &world::engine_config(scenario));
-    Checked { out, checks }
+    let e = run::execute(Request {
+        registry: vigil_sim::protocols::Registry::builtin_ref(),
+        scenario,
+        seed,
+        mutation,
+        swarm: false,
+        detail: false,
+    });
+    let out = e
+        .out
+        .unwrap_or_else(|panic| panic!("seed {seed}: the simulation panicked: {panic}"));
+    Checked {
+        out,
+        checks: e.checks,
+    }
 }
 
 /// How many seeds each example scenario runs in `cargo test`:

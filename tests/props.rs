@@ -7,8 +7,8 @@
 //!
 //! `VIGIL_PROP_CASES` sets the number of cases per property (default 256).
 
-use vigil_sim::schedule::{check_run_with, Harness, HarnessError};
-use vigil_sim::world::Mutation;
+use vigil_sim::mutation::Mutation;
+use vigil_sim::tools::props::{check_run_with, Harness, HarnessError};
 use vigil_tests::parse;
 
 fn cases() -> u32 {

@@ -67,13 +67,13 @@ fn different_seeds_give_different_runs() {
 /// madsim's own check: it runs the body twice and compares every random draw.
 #[test]
 fn madsim_determinism_check_passes() {
-    fn body() -> impl std::future::Future<Output = vigil_sim::world::RunOutput> {
+    fn body() -> impl std::future::Future<Output = vigil_sim::runtime::RunOutput> {
         let scenario = vigil_sim::scenario::parse(
             "many-faults.toml",
             include_str!("../scenarios/many-faults.toml"),
         )
         .expect("a valid scenario");
-        vigil_sim::world::simulate(scenario, 5, None)
+        vigil_sim::runtime::simulate(vigil_sim::runtime::RunConfig::new(&scenario, 5))
     }
     let mut config = madsim::Config::default();
     config.net.send_latency =
@@ -93,7 +93,8 @@ fn every_example_under(protocol: &str, options: &[(&str, i64)]) {
     }
     let mut failures = Vec::new();
     for name in EXAMPLES {
-        let mut scenario = vigil_sim::schedule::with_protocol(&load(name), protocol, opts.clone());
+        let mut scenario =
+            vigil_sim::tools::props::with_protocol(&load(name), protocol, opts.clone());
         scenario
             .expectations
             .retain(|e| !matches!(e, vigil_sim::scenario::Expectation::ProtocolOutcome { .. }));

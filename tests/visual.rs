@@ -10,15 +10,15 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use vigil_sim::protocols::Registry;
-use vigil_sim::runner::{self, Execution, Request};
+use vigil_sim::run::{self, Execution, Request};
+use vigil_sim::tools::visual::{self, perfetto, svg, Fate, Story};
 use vigil_sim::trace::TraceEvent;
-use vigil_sim::visual::{self, perfetto, svg, Fate, Story};
 use vigil_tests::{example, load, root, vigil, EXAMPLES};
 
 /// The example run with every packet recorded, at the file's seed.
 fn detailed(name: &str) -> Execution {
     let scenario = load(name);
-    runner::execute(Request {
+    run::execute(Request {
         registry: Registry::builtin_ref(),
         scenario: &scenario,
         seed: scenario.seed.unwrap_or(0),
@@ -236,11 +236,11 @@ fn the_svg_check_bites() {
 #[test]
 fn a_failing_run_names_every_failed_check_on_its_diagram() {
     let scenario = load("job-kill");
-    let e = runner::execute(Request {
+    let e = run::execute(Request {
         registry: Registry::builtin_ref(),
         scenario: &scenario,
         seed: 5,
-        mutation: Some(vigil_sim::world::Mutation::DeafToDepartures),
+        mutation: Some(vigil_sim::mutation::Mutation::DeafToDepartures),
         swarm: false,
         detail: true,
     });
@@ -311,7 +311,7 @@ fn a_window_draws_only_its_time_and_50_nodes_stay_readable() {
         node = "n7"
         "#,
     );
-    let e = runner::execute(Request {
+    let e = run::execute(Request {
         registry: Registry::builtin_ref(),
         scenario: &big,
         seed: 1,

@@ -11,8 +11,8 @@
 use std::time::Instant;
 use vigil_engine::Time;
 use vigil_sim::protocols::Registry;
-use vigil_sim::runner::{self, Request};
-use vigil_sim::visual::{perfetto, svg, Story};
+use vigil_sim::run::{self, Request};
+use vigil_sim::tools::visual::{perfetto, svg, Story};
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let start = Instant::now();
@@ -24,7 +24,7 @@ fn main() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/draw-50.toml");
     let scenario = vigil_sim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let (e, simulate) = timed(|| {
-        runner::execute(Request {
+        run::execute(Request {
             registry: Registry::builtin_ref(),
             scenario: &scenario,
             seed: 1,

@@ -12,7 +12,20 @@
 
 use std::path::Path;
 use std::time::Instant;
-use vigil_sim::{check, scenario, world};
+use vigil_sim::protocols::Registry;
+use vigil_sim::run::{self, Request};
+use vigil_sim::scenario;
+
+fn execute(s: &scenario::Scenario, seed: u64) -> run::Execution {
+    run::execute(Request {
+        registry: Registry::builtin_ref(),
+        scenario: s,
+        seed,
+        mutation: None,
+        swarm: false,
+        detail: false,
+    })
+}
 
 fn load(path: &str) -> scenario::Scenario {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,17 +36,13 @@ fn load(path: &str) -> scenario::Scenario {
 
 fn quickstart(seeds: u64) {
     let s = load("scenarios/quickstart.toml");
-    let cfg = world::engine_config(&s);
     let start = Instant::now();
     let mut sent = 0;
     let mut failed = 0;
     for seed in 1..=seeds {
-        let out = world::run(&s, seed);
-        sent += out.trace.net.sent;
-        if check::check(&out, &s, &cfg)
-            .iter()
-            .any(|c| !c.violations.is_empty())
-        {
+        let e = execute(&s, seed);
+        sent += e.out.as_ref().map_or(0, |o| o.trace.net.sent);
+        if !e.passed() {
             failed += 1;
         }
     }
@@ -47,15 +56,16 @@ fn quickstart(seeds: u64) {
 
 fn large() {
     let s = load("sim/benches/large-200.toml");
-    let cfg = world::engine_config(&s);
     let start = Instant::now();
-    let out = world::run(&s, 1);
+    let e = execute(&s, 1);
     let ran = start.elapsed().as_secs_f64();
-    let failed: Vec<String> = check::check(&out, &s, &cfg)
-        .into_iter()
+    let failed: Vec<String> = e
+        .checks
+        .iter()
         .filter(|c| !c.violations.is_empty())
-        .map(|c| c.name)
+        .map(|c| c.name.clone())
         .collect();
+    let out = e.out.expect("the large run does not panic");
     let sim = s.duration.as_secs_f64();
     println!(
         "large: 200 nodes, {sim:.0} s simulated in {ran:.2} s wall ({:.2}x real time), {} packets, failed checks: {failed:?}",

@@ -2,29 +2,31 @@
 //! the protocols of `vigil-protocols` on madsim's seeded network and clock,
 //! applies a scenario's faults, and checks what every member saw.
 //!
-//! - [`scenario`]: the scenario file format (a contract).
+//! The crate is in wings, each a folder, each importing only the ones
+//! before it in this list:
+//!
+//! - [`mutation`]: the deliberately broken variants tests use (empty in
+//!   shipped builds).
 //! - [`protocols`]: the protocols scenarios can name, and their options.
-//! - [`world`]: one run: madsim runtime, nodes, the fault controller.
-//! - `node`, `job`: a node's engine task and network; a job's main and work threads.
-//! - [`trace`]: what a run recorded, and its hash.
-//! - [`check`]: the checkers, and the scenario's expectations.
-//! - [`report`]: human and JSON output.
-//! - [`visual`]: diagrams of a run (SVG, Perfetto) and the HTML report of a sweep.
+//! - [`scenario`]: the scenario file format (a contract), its faults, and
+//!   the seeded draw of random faults. No madsim.
+//! - [`trace`]: what a run recorded: the only record that checks, reports
+//!   and pictures read.
+//! - [`runtime`]: the madsim driver: one run, its nodes, its jobs, and the
+//!   controller that applies faults.
+//! - [`check`]: the checks and the scenario's expectations, from the trace.
+//! - [`run`]: one checked run as every command needs it (draw, run,
+//!   check), failure fingerprints, the determinism check.
+//! - [`tools`]: what works over runs: `explore` and `merge`, `shrink`,
+//!   the report, the pictures, the property-test harness.
+//! - [`cli`]: the command line, a file per command.
 
 pub mod check;
 pub mod cli;
-pub mod draw;
-pub mod explore;
-mod job;
-#[macro_use]
 pub mod mutation;
-mod node;
 pub mod protocols;
-pub mod report;
-pub mod runner;
+pub mod run;
+pub mod runtime;
 pub mod scenario;
-pub mod schedule;
-pub mod shrink;
+pub mod tools;
 pub mod trace;
-pub mod visual;
-pub mod world;

@@ -3,7 +3,7 @@
 //! A [`Registry`] maps each `protocol = "..."` name to a factory and to the
 //! options the protocol takes under its `[[job]]` table. vigil's own binary
 //! uses [`Registry::builtin`]; a user's crate registers its own protocols
-//! next to them and runs scenarios with [`crate::world::run_with`],
+//! next to them and runs scenarios with [`crate::runtime::run`],
 //! [`crate::scenario::parse_with`] or [`crate::cli::main_with_registry`],
 //! without touching vigil's code:
 //!
@@ -27,6 +27,18 @@ use std::sync::Arc;
 use vigil_engine::job::Rounds;
 use vigil_engine::MemberId;
 use vigil_protocols::{Barrier, GroupState, Protocol, RoundDriver, TwoPhaseCommit};
+
+/// The keys a `[[job]]` table takes for itself; any other is a protocol
+/// option, so no protocol may take an option of these names.
+pub const JOB_KEYS: &[&str] = &[
+    "name",
+    "group",
+    "nodes",
+    "work_threads",
+    "work_deadline",
+    "protocol",
+    "step_time",
+];
 
 /// The type of an option's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -283,7 +295,7 @@ impl Registry {
     ) -> &mut Registry {
         for o in options {
             assert!(
-                !crate::scenario::JOB_KEYS.contains(&o.key),
+                !JOB_KEYS.contains(&o.key),
                 "protocol `{name}`: option `{}` is a [[job]] key and could never be set",
                 o.key
             );

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use vigil_example_counter::{registry, Counter};
 use vigil_protocols::testkit::{Group, Op};
-use vigil_sim::schedule::Harness;
+use vigil_sim::tools::props::Harness;
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -41,7 +41,7 @@ fn counter_survives_random_fault_schedules() {
         &registry(),
     )
     .expect("the example parses");
-    let mut base = vigil_sim::schedule::with_faults(&base, Vec::new());
+    let mut base = vigil_sim::tools::props::with_faults(&base, Vec::new());
     base.duration = std::time::Duration::from_secs(12);
     let harness = Harness::new(base)
         .registry(registry())

@@ -200,16 +200,7 @@ struct RawKeys {
     expectation: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
 }
 
-/// The keys a `[[job]]` table takes for itself; any other is a protocol option.
-pub const JOB_KEYS: &[&str] = &[
-    "name",
-    "group",
-    "nodes",
-    "work_threads",
-    "work_deadline",
-    "protocol",
-    "step_time",
-];
+pub use crate::protocols::JOB_KEYS;
 
 /// A key of a `[[job]]` table that is not one of [`JOB_KEYS`]: a protocol
 /// option, with the spans of its key and its value.

@@ -4,9 +4,10 @@
 //! schedule shrinks (fewer faults, earlier, simpler) and is printed as a
 //! scenario file with the `vigil run` command that replays it.
 
+use crate::mutation::Mutation;
 use crate::protocols::{Options, Registry};
+use crate::run::{self, Request};
 use crate::scenario::{Fault, FaultKind, Scenario};
-use crate::{check, world};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestError, TestRunner};
 use std::time::Duration;
@@ -155,7 +156,7 @@ pub fn check_run(scenario: &Scenario, seed: u64) -> Result<(), String> {
 pub fn check_run_with(
     scenario: &Scenario,
     seed: u64,
-    mutation: Option<world::Mutation>,
+    mutation: Option<Mutation>,
 ) -> Result<(), String> {
     check_run_as("vigil", Registry::builtin_ref(), scenario, seed, mutation)
 }
@@ -167,32 +168,36 @@ pub fn check_run_as(
     registry: &Registry,
     scenario: &Scenario,
     seed: u64,
-    mutation: Option<world::Mutation>,
+    mutation: Option<Mutation>,
 ) -> Result<(), String> {
-    let problem = match world::run_caught(registry, scenario, seed, mutation) {
-        Err(panic) => format!("the simulation panicked: {panic}"),
-        Ok(out) => {
-            let checks = check::check(&out, scenario, &world::engine_config(scenario));
-            let violations: Vec<String> = checks
-                .iter()
-                .flat_map(|c| c.violations.iter())
-                .take(10)
-                .map(|v| format!("  {v}"))
-                .collect();
-            if violations.is_empty() {
-                return Ok(());
-            }
-            format!(
-                "{} check(s) failed:\n{}",
-                checks.iter().filter(|c| !c.violations.is_empty()).count(),
-                violations.join("\n")
-            )
-        }
-    };
+    let e = run::execute(Request {
+        registry,
+        scenario,
+        seed,
+        mutation,
+        swarm: false,
+        detail: false,
+    });
+    if e.passed() {
+        return Ok(());
+    }
+    let violations: Vec<String> = e
+        .violations
+        .iter()
+        .take(10)
+        .map(|v| format!("  {v}"))
+        .collect();
+    let failed: std::collections::BTreeSet<&str> =
+        e.violations.iter().map(|v| v.check.as_str()).collect();
+    let problem = format!(
+        "{} check(s) failed:\n{}",
+        failed.len(),
+        violations.join("\n")
+    );
     Err(format!(
         "{problem}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {}\n",
         scenario.to_toml(),
-        crate::report::replay_command(program, "failing.toml", seed, mutation, false)
+        crate::tools::report::replay_command(program, "failing.toml", seed, mutation, false)
     ))
 }
 
@@ -203,7 +208,7 @@ pub fn check_run_as(
 /// `vigil run` command that replays it.
 ///
 /// ```no_run
-/// use vigil_sim::schedule::Harness;
+/// use vigil_sim::tools::props::Harness;
 /// let base = vigil_sim::scenario::parse("base.toml", r#"
 /// name = "2pc" duration = "20s"
 /// [cluster]
@@ -220,7 +225,7 @@ pub struct Harness {
     pub registry: Registry,
     pub base: Scenario,
     pub bounds: Bounds,
-    pub mutation: Option<world::Mutation>,
+    pub mutation: Option<Mutation>,
     pub config: ProptestConfig,
     /// The binary the replay command names (default `vigil`).
     pub program: String,
@@ -273,7 +278,7 @@ impl Harness {
         self
     }
     /// Runs a deliberately broken variant (to show that a property bites).
-    pub fn mutation(mut self, mutation: Option<world::Mutation>) -> Harness {
+    pub fn mutation(mut self, mutation: Option<Mutation>) -> Harness {
         self.mutation = mutation;
         self
     }

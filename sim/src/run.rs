@@ -4,12 +4,24 @@
 //! determinism check: the same run twice, compared event by event.
 
 use crate::check::{self, CheckResult, Violation};
-use crate::draw::{self, Swarm};
+use crate::mutation::Mutation;
 use crate::protocols::Registry;
+use crate::runtime::{self, RunConfig, RunOutput};
+use crate::scenario::draw::{self, Swarm};
 use crate::scenario::Scenario;
 use crate::trace::{Entry, TraceEvent};
-use crate::world::{self, Mutation, RunOutput};
 use std::time::{Duration, Instant};
+
+/// How runs ended, worst first wins: the verdict a command reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Every check passed.
+    Pass,
+    /// A check failed, or the simulation panicked.
+    Fail,
+    /// Two runs of one seed differed.
+    Nondeterministic,
+}
 
 /// What to run.
 #[derive(Clone, Copy)]
@@ -97,12 +109,17 @@ impl Execution {
 pub fn execute(req: Request<'_>) -> Execution {
     let started = Instant::now();
     let (scenario, swarm) = draw::draw(req.scenario, req.seed, req.swarm);
-    let out =
-        world::run_caught_detailed(req.registry, &scenario, req.seed, req.mutation, req.detail);
+    let out = runtime::run(&RunConfig {
+        registry: req.registry.clone(),
+        scenario: scenario.clone(),
+        seed: req.seed,
+        mutation: req.mutation,
+        detail: req.detail,
+    });
     let (checks, violations, notices) = match &out {
         Ok(run) => {
             let (checks, notices) =
-                check::check_with_notices(run, &scenario, &world::engine_config(&scenario));
+                check::check_with_notices(run, &scenario, &scenario.engine_config());
             let violations = checks
                 .iter()
                 .flat_map(|c| c.violations.iter().cloned())

@@ -20,9 +20,9 @@
 //!   the end, all live members of a group end in one view that holds exactly
 //!   the live members.
 
+use crate::runtime::RunOutput;
 use crate::scenario::{Expectation, FaultKind as SFault, MemberName, Reason, Scenario};
 use crate::trace::{Entry, TraceEvent};
-use crate::world::RunOutput;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use vigil_engine::{
@@ -1380,7 +1380,7 @@ pub fn check_with_notices(
     scenario: &Scenario,
     cfg: &Config,
 ) -> (Vec<CheckResult>, Vec<Notice>) {
-    let scenario = &*crate::draw::concrete(scenario, out.seed);
+    let scenario = &*crate::scenario::draw::concrete(scenario, out.seed);
     let ix = Index::new(out, scenario, cfg);
     let judged = judged(&ix);
     let result = |name: &str, violations: Vec<Violation>| CheckResult {

@@ -3,9 +3,10 @@
 //! so the same scenario and seed always print the same thing.
 
 use crate::check::CheckResult;
+use crate::mutation::Mutation;
+use crate::runtime::RunOutput;
 use crate::scenario::Scenario;
 use crate::trace::TraceEvent;
-use crate::world::{Mutation, RunOutput};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,7 +23,7 @@ pub struct Report<'a> {
     /// its own protocols.
     pub program: &'a str,
     /// What a swarm draw turned on (`--swarm`), if the run used one.
-    pub swarm: Option<&'a crate::draw::Swarm>,
+    pub swarm: Option<&'a crate::scenario::draw::Swarm>,
 }
 
 /// The latest outcome of one protocol instance at one member.

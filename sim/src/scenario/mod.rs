@@ -73,6 +73,8 @@
 //! `ns`, `us`, `ms`, `s`, `m`, `h`, optionally separated by one space
 //! (`"250ms"`, `"1.5s"`, `"2 m"`); see [`parse_duration`].
 
+mod describe;
+pub mod draw;
 mod duration;
 mod error;
 mod random;
@@ -92,6 +94,7 @@ use serde::Deserialize;
 
 use crate::protocols::{Options, Registry};
 
+pub use describe::describe;
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
 pub use raw::JOB_KEYS;
@@ -160,11 +163,21 @@ pub struct Scenario {
     /// Expectations in file order (`[[expect]]` and `[[expectation]]` mixed).
     pub expectations: Vec<Expectation>,
     /// `[random]`: faults each seed draws for itself, on top of `faults`
-    /// (see [`crate::draw`]).
+    /// (see [`crate::scenario::draw`]).
     pub random: Option<RandomFaults>,
 }
 
 impl Scenario {
+    /// The engine settings the scenario's cluster implies.
+    pub fn engine_config(&self) -> vigil_engine::Config {
+        vigil_engine::Config {
+            nodes: self.cluster.nodes,
+            heartbeat_interval: vigil_engine::Dur::from_std(self.cluster.heartbeat_interval),
+            failure_timeout: vigil_engine::Dur::from_std(self.cluster.failure_timeout),
+            latency_max: vigil_engine::Dur::from_std(self.cluster.latency.1),
+        }
+    }
+
     /// The job called `name`, if any.
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|job| job.name == name)
@@ -343,7 +356,7 @@ impl FaultKind {
 }
 
 /// `[random]`: fault kinds with rates or counts and bounds, from which each
-/// seed draws its own concrete schedule ([`crate::draw::draw`]).
+/// seed draws its own concrete schedule ([`crate::scenario::draw::draw`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RandomFaults {
     /// Random faults strike at or after this time (key `after`, default 0).

@@ -8,10 +8,10 @@
 //! so the result is a valid scenario file, and it holds only `[[fault]]`
 //! entries (the seed's concrete schedule), so it replays without the draw.
 
+use crate::mutation::Mutation;
 use crate::protocols::Registry;
-use crate::runner::{self, Request};
+use crate::run::{self, Request};
 use crate::scenario::{Expectation, FaultKind, Scenario};
-use crate::world::{self, Mutation};
 use std::time::Duration;
 
 /// What to shrink.
@@ -65,7 +65,7 @@ impl Shrink<'_> {
 
     fn fails(&self, state: &mut State, candidate: &Scenario, seed: u64, target: &str) -> bool {
         state.runs += 1;
-        let e = runner::execute(Request {
+        let e = run::execute(Request {
             registry: self.registry,
             scenario: candidate,
             seed,
@@ -129,7 +129,7 @@ fn describe_fault(s: &Scenario, i: usize) -> String {
     let f = &s.faults[i];
     format!(
         "{} at {}",
-        world::describe(&f.kind),
+        crate::scenario::describe(&f.kind),
         crate::scenario::duration_text(f.at)
     )
 }
@@ -300,7 +300,7 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                         out.push((
                             format!(
                                 "fault {} earlier, at {}",
-                                world::describe(&f.kind),
+                                crate::scenario::describe(&f.kind),
                                 crate::scenario::duration_text(earlier)
                             ),
                             c,
@@ -309,7 +309,10 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                 }
                 let mut c = s.clone();
                 if shorten(&mut c.faults[i].kind) {
-                    out.push((format!("fault {} shorter", world::describe(&f.kind)), c));
+                    out.push((
+                        format!("fault {} shorter", crate::scenario::describe(&f.kind)),
+                        c,
+                    ));
                 }
             }
         }

@@ -8,47 +8,25 @@
 //! writes to is unbounded, so routing never blocks; the watchdog is a timer
 //! task that posts into that same inbox.
 
+use super::wires::{EngineIn, FaultFlag, JobHandle, MainMsg};
+use super::world::World;
 use crate::mutation::mutated;
-use crate::node::EngineIn;
 use crate::trace::TraceEvent;
-use crate::world::World;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::{
-    FaultKind, JobMsg, MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput,
-    WorkItem, WorkOutput, WorkThread,
+    FaultKind, MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput, WorkItem,
+    WorkOutput, WorkThread,
 };
-use vigil_engine::{Event, Input, LocalKey, MemberId, Name, NodeId, Time};
+use vigil_engine::{Event, Input, LocalKey, MemberId, Name, NodeId};
 
 /// The payload of an injected panic; the panic hook keeps it quiet.
 pub const INJECTED_PANIC: &str = "vigil: injected work-thread panic";
 
 /// Inbox lags from this long up are recorded in the trace.
 const INBOX_LAG_TRACED: vigil_engine::Dur = vigil_engine::Dur::from_millis(1);
-
-/// What the main thread takes from its inbox.
-pub enum MainMsg {
-    Engine {
-        event: Event<JobMsg>,
-        queued_at: Time,
-    },
-    Signal(MainInput),
-}
-
-/// A fault the controller has armed on a work thread; it strikes at the
-/// thread's next local step.
-pub type FaultFlag = Arc<Mutex<Option<FaultKind>>>;
-
-/// The controller's handle on a running job.
-pub struct JobHandle {
-    pub key: LocalKey,
-    pub inbox: UnboundedSender<MainMsg>,
-    pub main: madsim::task::AbortHandle,
-    pub faults: Vec<FaultFlag>,
-    pub member: Arc<Mutex<Option<MemberId>>>,
-}
 
 /// Aborts the work threads when the main thread ends, however it ends.
 struct AbortOnDrop(Vec<madsim::task::JoinHandle<()>>);

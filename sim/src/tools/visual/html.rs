@@ -4,7 +4,7 @@
 //! reason. No scripts, no external fonts, styles or images.
 
 use super::escape;
-use crate::explore::{Record, Summary};
+use crate::tools::explore::{Record, Summary};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

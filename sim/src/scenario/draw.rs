@@ -97,7 +97,7 @@ pub fn draw(scenario: &Scenario, seed: u64, swarm: bool) -> (Scenario, Option<Sw
 
 /// The scenario seed `seed` runs without swarm testing: `scenario` itself,
 /// or, with a `[random]` section, its draw. For callers that take a file's
-/// scenario as it is ([`crate::world::run_with`], [`crate::check::check`]).
+/// scenario as it is ([`crate::runtime::run`], [`crate::check::check`]).
 pub fn concrete(scenario: &Scenario, seed: u64) -> std::borrow::Cow<'_, Scenario> {
     if scenario.random.is_some() {
         std::borrow::Cow::Owned(draw(scenario, seed, false).0)

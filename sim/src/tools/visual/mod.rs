@@ -1,7 +1,7 @@
 //! Pictures of a run: what the drawings share.
 //!
 //! [`Story::of`] reads a detailed run's trace once (see
-//! [`crate::runner::Request::detail`]) and pairs what the trace records
+//! [`crate::run::Request::detail`]) and pairs what the trace records
 //! separately: a packet's send with its delivery or drop, an ACK's send
 //! (its round's start) with the moment each main thread took it, a fault
 //! with its end. The drawings only lay the story out:
@@ -232,9 +232,9 @@ pub struct Story {
 }
 
 impl Story {
-    /// The story of a detailed run (see [`crate::runner::Request::detail`]),
+    /// The story of a detailed run (see [`crate::run::Request::detail`]),
     /// with each check failure marked where it was detected.
-    pub fn of_execution(title: &str, e: &crate::runner::Execution) -> Option<Story> {
+    pub fn of_execution(title: &str, e: &crate::run::Execution) -> Option<Story> {
         let out = e.out.as_ref().ok()?;
         let mut story = Story::of(title, &e.scenario, &out.trace.entries, out.end);
         // One mark per moment: checks that fail at the same time share it,

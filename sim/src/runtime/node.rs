@@ -6,9 +6,10 @@
 //! reaches it through its inbox, so it handles one input at a time, in
 //! simulation order.
 
-use crate::job;
+use super::job;
+use super::wires::{EngineIn, EnginePacket, MainMsg};
+use super::world::World;
 use crate::trace::TraceEvent;
-use crate::world::World;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -18,27 +19,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::JobMsg;
-use vigil_engine::{Engine, Input, LocalKey, NodeId, Output, Packet, Time};
+use vigil_engine::{Engine, Input, LocalKey, NodeId, Output, Time};
 
 /// The port every engine listens on, and the tag of its packets.
 const ENGINE_PORT: u16 = 7000;
 const TAG: u64 = 0x76_69_67_69_6c; // "vigil"
-
-pub type EnginePacket = Packet<JobMsg>;
-
-/// What reaches an engine task.
-pub enum EngineIn {
-    Packet {
-        from: NodeId,
-        packet: EnginePacket,
-    },
-    /// A job registers; its main thread's inbox comes along.
-    Register {
-        input: Input<JobMsg>,
-        inbox: UnboundedSender<job::MainMsg>,
-    },
-    Local(Input<JobMsg>),
-}
 
 pub fn node_ip(node: NodeId) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(
@@ -222,7 +207,7 @@ async fn sender(
             // madsim drops these itself; say so in the trace.
             if world.is_clogged(me.0, to.0) {
                 dropped("partition");
-            } else if world.node_status(to.0) == crate::world::NodeStatus::Crashed {
+            } else if world.node_status(to.0) == super::world::NodeStatus::Crashed {
                 dropped("node-down");
             }
         }
@@ -257,7 +242,7 @@ async fn engine_task(
     mut inbox: UnboundedReceiver<EngineIn>,
     send_tx: UnboundedSender<(NodeId, EnginePacket)>,
 ) {
-    let mut inboxes: BTreeMap<LocalKey, UnboundedSender<job::MainMsg>> = BTreeMap::new();
+    let mut inboxes: BTreeMap<LocalKey, UnboundedSender<MainMsg>> = BTreeMap::new();
     // One timer, replaced only when the engine's deadline moves: most inputs
     // leave it where it was, and every timer costs the simulator.
     let mut deadline = world.instant(engine.poll_timeout());
@@ -305,7 +290,7 @@ fn handle_outputs(
     world: &World,
     node: NodeId,
     out: &mut Vec<Output<JobMsg>>,
-    inboxes: &mut BTreeMap<LocalKey, UnboundedSender<job::MainMsg>>,
+    inboxes: &mut BTreeMap<LocalKey, UnboundedSender<MainMsg>>,
     send_tx: &UnboundedSender<(NodeId, EnginePacket)>,
 ) {
     let now: Time = world.now();
@@ -318,7 +303,7 @@ fn handle_outputs(
                 let Some(inbox) = inboxes.get(&key) else {
                     continue;
                 };
-                let _ = inbox.unbounded_send(job::MainMsg::Engine {
+                let _ = inbox.unbounded_send(MainMsg::Engine {
                     event,
                     queued_at: now,
                 });

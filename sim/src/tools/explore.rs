@@ -3,11 +3,11 @@
 //! groups failures by fingerprint. The summary is built from records alone,
 //! so `vigil merge` of shard outputs gives what one unsharded run gives.
 
+use crate::mutation::Mutation;
 use crate::protocols::Registry;
-use crate::report::replay_command;
-use crate::runner::{self, Execution};
+use crate::run::{self, Execution, Verdict};
 use crate::scenario::{self, Scenario};
-use crate::world::Mutation;
+use crate::tools::report::replay_command;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -511,14 +511,14 @@ impl Summary {
         t
     }
 
-    /// The exit status: 3 nondeterminism, 1 failures, 0 all passed.
-    pub fn status(&self) -> u8 {
+    /// The sweep's verdict: nondeterminism over failures over a pass.
+    pub fn verdict(&self) -> Verdict {
         if self.nondeterministic > 0 {
-            3
+            Verdict::Nondeterministic
         } else if self.failed > 0 {
-            1
+            Verdict::Fail
         } else {
-            0
+            Verdict::Pass
         }
     }
 }
@@ -589,7 +589,7 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Runs one item of a sweep.
 pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOptions<'_>) -> Record {
-    let req = runner::Request {
+    let req = run::Request {
         registry,
         scenario: &target.scenario,
         seed,
@@ -598,12 +598,12 @@ pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOpti
         detail: false,
     };
     if opts.check_determinism {
-        let (e, divergence) = runner::check_determinism(req);
+        let (e, divergence) = run::check_determinism(req);
         let mut r = Record::new(&target.file, &e, opts.program, opts.mutation, opts.swarm);
         r.divergence = divergence.map(|d| d.to_string());
         r
     } else {
-        let e = runner::execute(req);
+        let e = run::execute(req);
         Record::new(&target.file, &e, opts.program, opts.mutation, opts.swarm)
     }
 }

@@ -1,0 +1,248 @@
+//! `vigil explore PATH...`: many seeds of many files on every core, the
+//! failures grouped by fingerprint; JSON lines, JUnit and an HTML report.
+
+use super::*;
+
+impl Ctx<'_> {
+    pub(super) fn explore(&self, paths: &[PathBuf], sweep: Sweep, io: &mut Io<'_>) -> Exit {
+        let targets = match explore_tool::load_targets(paths, self.registry) {
+            Ok(t) => t,
+            Err(problems) => {
+                for p in &problems {
+                    let _ = writeln!(io.stderr, "{p}");
+                }
+                let _ = writeln!(
+                    io.stderr,
+                    "error: {} problem{} with the scenarios; no seed was run",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                return Exit::BadInput;
+            }
+        };
+        let seeds = match sweep.shard {
+            Some(shard) => sweep.seeds.shard(shard),
+            None => sweep.seeds,
+        };
+        let per_seed = targets.len() as u64;
+        let count = seeds.len().saturating_mul(per_seed);
+        let opts = ItemOptions {
+            program: self.program,
+            mutation: sweep.flags.mutation,
+            swarm: sweep.flags.swarm,
+            check_determinism: sweep.flags.check_determinism,
+        };
+        // Seed-major: every scenario gets its first seeds before any gets
+        // many, so a time budget or Ctrl-C leaves an even sample.
+        let item = |i: u64| {
+            let target: &Target = &targets[(i % per_seed) as usize];
+            explore_tool::run_item(self.registry, target, seeds.from + i / per_seed, &opts)
+        };
+        explore_tool::STOP.store(false, Ordering::SeqCst);
+        explore_tool::install_interrupt_handler();
+        let started = Instant::now();
+        let budget = sweep.time_budget;
+        let over_budget = || budget.is_some_and(|b| started.elapsed() >= b);
+        // stdout closed (`| head`): nobody reads the rest; stop.
+        let broken = std::sync::atomic::AtomicBool::new(false);
+        let stop = || {
+            explore_tool::STOP.load(Ordering::SeqCst)
+                || over_budget()
+                || broken.load(Ordering::SeqCst)
+        };
+        let bar = progress_bar(count, io.color_stderr);
+        let mut failed = 0u64;
+        let mut write_error = false;
+        let json = sweep.json;
+        let mut tick = |batch: &[Record]| {
+            for r in batch {
+                if !r.passed || r.divergence.is_some() {
+                    failed += 1;
+                }
+                if json && !write_error {
+                    // One whole line per write: an interrupted sweep
+                    // leaves no half-written line.
+                    let line = format!("{}\n", r.json());
+                    write_error =
+                        io.stdout.write_all(line.as_bytes()).is_err() || io.stdout.flush().is_err();
+                    if write_error {
+                        broken.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            if let Some(bar) = &bar {
+                bar.inc(batch.len() as u64);
+                let rate = bar.position() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!("{failed} failed · {rate:.1} runs/s"));
+            }
+        };
+        let records = explore_tool::pool(count, workers(sweep.jobs), &item, &stop, &mut tick);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let interrupted = explore_tool::STOP.load(Ordering::SeqCst);
+        let stopped = if interrupted {
+            Some(format!(
+                "interrupted, {} of {count} runs done",
+                records.len()
+            ))
+        } else if broken.load(Ordering::SeqCst) {
+            Some(format!(
+                "stdout was closed, {} of {count} runs done",
+                records.len()
+            ))
+        } else if (records.len() as u64) < count {
+            Some(format!(
+                "time budget spent, {} of {count} runs done",
+                records.len()
+            ))
+        } else {
+            None
+        };
+        let summary = Summary::of(&records);
+        let scope = format!(
+            "{} scenario{} × seeds {seeds}{}",
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" },
+            sweep.shard.map_or(String::new(), |s| format!(
+                " (shard {}/{} of {})",
+                s.k, s.n, sweep.seeds
+            ))
+        );
+        if let Some(path) = &sweep.junit {
+            if let Err(code) = write_file(path, &explore_tool::junit(&records, "vigil explore"), io)
+            {
+                return code;
+            }
+        }
+        if let Some(path) = &sweep.html {
+            let report = visual::html::Page {
+                scope: &scope,
+                command: self.command,
+                summary: &summary,
+                records: &records,
+                wall: Some(wall),
+                stopped: stopped.as_deref(),
+                diagrams: &[],
+            };
+            let drawn = self.html(path, report, io, |g| {
+                let target = targets
+                    .iter()
+                    .find(|t| t.file == g.file)
+                    .ok_or_else(|| format!("{} is not among the scenarios swept", g.file))?;
+                Ok((target.scenario.clone(), sweep.flags))
+            });
+            if let Err(code) = drawn {
+                return code;
+            }
+        }
+        let human = format!(
+            "{scope}\n{}",
+            summary.human(
+                Some(wall),
+                stopped.as_deref(),
+                if json {
+                    io.color_stderr
+                } else {
+                    io.color_stdout
+                }
+            )
+        );
+        if json {
+            let _ = writeln!(
+                io.stdout,
+                "{}",
+                summary.json(Some(wall), stopped.as_deref())
+            );
+            let _ = write!(io.stderr, "{human}");
+        } else {
+            let _ = write!(io.stdout, "{human}");
+        }
+        if write_error {
+            return Exit::BadInput;
+        }
+        if interrupted {
+            return Exit::Interrupted;
+        }
+        Exit::from(summary.verdict())
+    }
+
+    /// Writes a sweep's HTML report `page`, with the diagram of each
+    /// failure group's smallest seed drawn in (the first [`MAX_DIAGRAMS`]);
+    /// `find` gives the scenario and flags to replay a group with.
+    pub(super) fn html(
+        &self,
+        path: &Path,
+        page: visual::html::Page<'_>,
+        io: &mut Io<'_>,
+        find: impl Fn(&explore_tool::Group) -> Result<(Scenario, RunFlags), String>,
+    ) -> Result<(), Exit> {
+        let groups = &page.summary.groups;
+        if io.color_stderr && !groups.is_empty() {
+            let _ = writeln!(
+                io.stderr,
+                "drawing {} diagram{} for {}",
+                groups.len().min(MAX_DIAGRAMS),
+                if groups.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        let diagrams: Vec<Result<String, String>> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                if i >= MAX_DIAGRAMS {
+                    return Err(format!(
+                        "only the first {MAX_DIAGRAMS} groups are drawn; replay this one with --svg"
+                    ));
+                }
+                let (scenario, flags) = find(g)?;
+                self.group_diagram(&scenario, g, flags)
+            })
+            .collect();
+        for (i, d) in diagrams.iter().enumerate().take(MAX_DIAGRAMS) {
+            if let Err(why) = d {
+                let _ = writeln!(
+                    io.stderr,
+                    "note: no diagram for failure group {}: {why}",
+                    i + 1
+                );
+            }
+        }
+        let page = visual::html::Page {
+            diagrams: &diagrams,
+            ..page
+        };
+        write_file(path, &visual::html::report(&page), io)
+    }
+
+    /// The diagram of a failure group's smallest seed, replayed with every
+    /// packet recorded: from half a second before its first failed check
+    /// (where the trouble began: the departure, the fault) to two seconds
+    /// after (what followed, or did not); the whole run if it has no time.
+    pub(super) fn group_diagram(
+        &self,
+        scenario: &Scenario,
+        g: &explore_tool::Group,
+        flags: RunFlags,
+    ) -> Result<String, String> {
+        let flags = RunFlags {
+            check_determinism: false,
+            ..flags
+        };
+        let (e, _) = self.execute(scenario, g.seed, flags, true);
+        let title = visual::title(&e.scenario.name, &g.file, g.seed);
+        let story = visual::Story::of_execution(&title, &e)
+            .ok_or("the simulation panicked, so there is no whole run to draw")?;
+        let at = e.violations.iter().filter_map(|v| v.at).min();
+        let opts = visual::svg::Options {
+            from: at.map(|t| vigil_engine::Time(t.0.saturating_sub(500_000_000))),
+            to: at.map(|t| vigil_engine::Time(t.0.saturating_add(2_000_000_000))),
+            heartbeats: None,
+            // A page, not a poster: about two screens tall.
+            max_height: Some(3_000.0),
+        };
+        Ok(visual::svg::draw(&story, opts).svg)
+    }
+}

@@ -1,0 +1,108 @@
+//! `vigil merge FILE...`: the JSON-lines outputs of sharded `explore`
+//! runs, combined into the summary one sweep would have printed.
+
+use super::*;
+
+impl Ctx<'_> {
+    pub(super) fn merge(
+        &self,
+        files: &[PathBuf],
+        json: bool,
+        junit: Option<&Path>,
+        html: Option<&Path>,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let mut records = Vec::new();
+        let mut problems = Vec::new();
+        for file in files {
+            let text = if file == Path::new("-") {
+                let mut s = String::new();
+                match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                    Ok(_) => s,
+                    Err(e) => {
+                        problems.push(format!("error: cannot read stdin: {e}"));
+                        continue;
+                    }
+                }
+            } else {
+                match std::fs::read_to_string(file) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(format!("error: cannot read `{}`: {e}", file.display()));
+                        continue;
+                    }
+                }
+            };
+            for (n, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let where_ = format!("{}:{}", file.display(), n + 1);
+                match serde_json::from_str::<serde_json::Value>(line) {
+                Err(e) => problems.push(format!("error: {where_}: not a JSON line: {e}")),
+                Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
+                    Some("summary") => {}
+                    Some("run") => match Record::from_json(&v) {
+                        Ok(r) => records.push(r),
+                        Err(e) => problems.push(format!("error: {where_}: {e}")),
+                    },
+                    _ => problems.push(format!(
+                        "error: {where_}: not a line of `vigil explore --json` (no \"type\": \"run\")"
+                    )),
+                },
+            }
+            }
+        }
+        if !problems.is_empty() {
+            for p in &problems {
+                let _ = writeln!(io.stderr, "{p}");
+            }
+            return Exit::BadInput;
+        }
+        // A seed run in two shards counts once.
+        records.sort_by(|a, b| (&a.file, a.seed).cmp(&(&b.file, b.seed)));
+        records.dedup_by(|a, b| a.file == b.file && a.seed == b.seed);
+        let summary = Summary::of(&records);
+        if let Some(path) = junit {
+            if let Err(code) = write_file(path, &explore_tool::junit(&records, "vigil explore"), io)
+            {
+                return code;
+            }
+        }
+        if let Some(path) = html {
+            let scope = format!(
+                "{} run{} merged from {} file{}",
+                records.len(),
+                if records.len() == 1 { "" } else { "s" },
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            );
+            let report = visual::html::Page {
+                scope: &scope,
+                command: self.command,
+                summary: &summary,
+                records: &records,
+                wall: None,
+                stopped: None,
+                diagrams: &[],
+            };
+            let drawn = self.html(path, report, io, |g| {
+                let scenario = scenario::load_with(Path::new(&g.file), self.registry)
+                    .map_err(|e| format!("cannot read {}: {}", g.file, e.message()))?;
+                Ok((scenario, flags_of_replay(&g.replay)))
+            });
+            if let Err(code) = drawn {
+                return code;
+            }
+        }
+        let written = if json {
+            writeln!(io.stdout, "{}", summary.json(None, None))
+        } else {
+            write!(io.stdout, "{}", summary.human(None, None, io.color_stdout))
+        };
+        if written.is_err() {
+            return Exit::BadInput;
+        }
+        Exit::from(summary.verdict())
+    }
+}

@@ -1,0 +1,628 @@
+//! The `vigil` command line, as a library function so that tests can drive
+//! it with arguments and read what it prints. One file per command; this
+//! one parses the arguments, holds what commands share, and defines the
+//! exit status ([`Exit`]).
+
+mod explore;
+mod merge;
+mod replay;
+mod run;
+mod shrink;
+mod sweep;
+
+use crate::mutation::Mutation;
+use crate::protocols::Registry;
+use crate::run::{self as one_run, Execution, Request};
+use crate::scenario::{self, Scenario};
+use crate::tools::explore::{
+    self as explore_tool, ItemOptions, Record, SeedRange, Shard, Summary, Target,
+};
+use crate::tools::report::{self, Report};
+use crate::tools::visual;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Deterministic fault simulation for group membership: no member waits forever for a peer that is gone."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command that runs a seed takes.
+#[derive(clap::Args, Clone, Copy)]
+struct RunFlags {
+    /// Swarm testing: per seed, draw which fault kinds of the file's
+    /// `[random]` section (or of a default menu) are on, and their rates.
+    #[arg(long)]
+    swarm: bool,
+    /// Run each seed twice and compare the traces event by event; a
+    /// difference is reported with the events before it (exit status 3).
+    #[arg(long)]
+    check_determinism: bool,
+    /// Run a deliberately broken variant of vigil (to replay what a
+    /// checker-bite test found); see `vigil_sim::mutation::Mutation` (builds with the `mutations` feature only).
+    #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
+    mutation: Option<Mutation>,
+}
+
+/// What a diagram shows (`replay --svg`, `--perfetto`; `explore --html`).
+#[derive(clap::Args, Clone, Copy, Default)]
+struct PictureFlags {
+    /// Draw from this simulated time on ("2s", "1500ms"; default: the start).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    from: Option<Duration>,
+    /// Draw up to this simulated time (default: the end of the run).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    to: Option<Duration>,
+    /// Leave heartbeats and link acks out (the default over 8 nodes).
+    #[arg(long, conflicts_with = "heartbeats")]
+    no_heartbeats: bool,
+    /// Draw heartbeats and link acks even over 8 nodes.
+    #[arg(long)]
+    heartbeats: bool,
+}
+
+impl PictureFlags {
+    fn heartbeats(self) -> Option<bool> {
+        match (self.heartbeats, self.no_heartbeats) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn svg_options(self) -> visual::svg::Options {
+        let t = |d: Duration| vigil_engine::Time(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        visual::svg::Options {
+            from: self.from.map(t),
+            to: self.to.map(t),
+            heartbeats: self.heartbeats(),
+            max_height: None,
+        }
+    }
+
+    /// The window's problem with a run of `duration`, if any.
+    fn window_problem(self, duration: Duration) -> Option<String> {
+        let show = |d: Duration| format!("{}ms", d.as_millis());
+        match (self.from, self.to) {
+            (Some(a), Some(b)) if a >= b => {
+                Some(format!("--from {} is not before --to {}", show(a), show(b)))
+            }
+            (Some(a), _) if a >= duration => Some(format!(
+                "--from {} is not before the end of the run ({})",
+                show(a),
+                show(duration)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What `replay` writes besides its account.
+struct Outputs<'a> {
+    trace: Option<&'a Path>,
+    svg: Option<&'a Path>,
+    perfetto: Option<&'a Path>,
+    picture: PictureFlags,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario file under one seed and check it.
+    Run {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The seed (default: the file's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print exactly one JSON object on stdout instead of the account.
+        #[arg(long)]
+        json: bool,
+        /// Also print the whole trace, one line per event (with --json: a
+        /// `trace` array of those lines).
+        #[arg(long)]
+        trace: bool,
+        /// Write the run's concrete fault schedule as a scenario file with
+        /// only [[fault]] entries: it replays the same faults without the
+        /// random draw.
+        #[arg(long, value_name = "OUT")]
+        emit_scenario: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Replay one run with every packet recorded: write its event trace,
+    /// draw it (--svg), or export it for Perfetto (--perfetto).
+    Replay {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The seed (default: the file's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the trace as JSON lines to FILE (`-` for stdout, the
+        /// account then goes to stderr). Without it the trace is printed
+        /// as readable lines before the account.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Draw the run as a space-time diagram (SVG) to FILE (`-` for
+        /// stdout, the account then goes to stderr).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Write the run in the Trace Event Format to FILE (`-` for
+        /// stdout), for Perfetto's UI (ui.perfetto.dev) or chrome://tracing.
+        #[arg(long, value_name = "FILE")]
+        perfetto: Option<PathBuf>,
+        #[command(flatten)]
+        picture: PictureFlags,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Run scenario files (or folders of them) under a range of seeds on
+    /// every core; group the failures by fingerprint.
+    Explore {
+        /// Scenario files or folders (searched for *.toml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seeds: A..B (B excluded), A..=B, or N for 0..N.
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: SeedRange,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop starting runs after this much wall time ("10m", "90s").
+        #[arg(long, value_parser = parse_budget)]
+        time_budget: Option<Duration>,
+        /// Run only slice K of N of the seed range (1 <= K <= N).
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
+        /// Write one JSON line per run on stdout, then a summary line.
+        #[arg(long)]
+        json: bool,
+        /// Write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write a self-contained HTML report to FILE: the summary, each
+        /// failure group with a diagram of its smallest seed, and the
+        /// notification latency per departure reason.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Combine the JSON-lines outputs of sharded `explore --json` runs into
+    /// one summary.
+    Merge {
+        /// Files written by `vigil explore --json` (`-` for stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write the HTML report to FILE (as `explore --html`; each group's
+        /// diagram is drawn if its scenario file can be read from here).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Shrink a failing run to the smallest scenario that fails the same way.
+    Shrink {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The failing seed (default: the file's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the minimal scenario (default: FILE with
+        /// `.min.toml` in place of `.toml`).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Most runs to spend.
+        #[arg(long, default_value_t = 400)]
+        max_runs: u32,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Run one scenario file under many seeds; list the seeds that fail.
+    /// (`explore` does this for many files, with shards and reports.)
+    Sweep {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// How many seeds to run.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+}
+
+fn parse_mutation(s: &str) -> Result<Mutation, String> {
+    s.parse()
+}
+
+fn parse_seeds(s: &str) -> Result<SeedRange, String> {
+    s.parse()
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
+}
+
+fn parse_time(s: &str) -> Result<Duration, String> {
+    scenario::parse_duration(s).map_err(|e| format!("invalid time `{s}`: {}", e.reason()))
+}
+
+fn parse_budget(s: &str) -> Result<Duration, String> {
+    scenario::parse_duration(s).map_err(|e| format!("invalid time budget `{s}`: {}", e.reason()))
+}
+
+/// Where the command writes, and whether it may use color.
+pub struct Io<'a> {
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    pub color_stdout: bool,
+    /// Also: stderr is a terminal, so `explore` may draw a progress bar.
+    pub color_stderr: bool,
+}
+
+/// How a command ends: its exit status, a contract scripts rely on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: every check passed (or help was asked for).
+    Pass,
+    /// 1: a check failed, or the simulation panicked.
+    Fail,
+    /// 2: bad input: an unreadable or malformed scenario, a bad flag, an
+    /// output that cannot be written.
+    BadInput,
+    /// 3: a run was not deterministic (`--check-determinism`).
+    Nondeterministic,
+    /// 130: `explore` was interrupted (its summary still prints).
+    Interrupted,
+}
+
+impl Exit {
+    /// The status the process exits with.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Pass => 0,
+            Exit::Fail => 1,
+            Exit::BadInput => 2,
+            Exit::Nondeterministic => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// [`Exit::Pass`] or [`Exit::Fail`].
+    fn passed(passed: bool) -> Exit {
+        if passed {
+            Exit::Pass
+        } else {
+            Exit::Fail
+        }
+    }
+}
+
+impl From<one_run::Verdict> for Exit {
+    fn from(v: one_run::Verdict) -> Exit {
+        match v {
+            one_run::Verdict::Pass => Exit::Pass,
+            one_run::Verdict::Fail => Exit::Fail,
+            one_run::Verdict::Nondeterministic => Exit::Nondeterministic,
+        }
+    }
+}
+
+/// Runs the command line `args` (program name first); returns the exit status.
+pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
+    main_with_registry(args, io, Registry::builtin_ref())
+}
+
+/// [`main_with`] with the protocols of `registry`: a user's crate builds its
+/// own `vigil` binary, with its own protocols, from this.
+pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry) -> u8 {
+    command_line(args, io, registry).code()
+}
+
+fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
+    // Replay commands name the binary that was run: a user's own binary
+    // knows protocols `vigil` does not.
+    let program = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map_or("vigil".to_string(), |n| n.to_string_lossy().into_owned());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Pass
+            };
+            let text = if io.color_stderr {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
+            let out: &mut dyn Write = if e.use_stderr() {
+                &mut *io.stderr
+            } else {
+                &mut *io.stdout
+            };
+            let _ = write!(out, "{text}");
+            return code;
+        }
+    };
+    let command = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 { program.as_str() } else { a.as_str() };
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ctx = Ctx {
+        registry,
+        program: &program,
+        command: &command,
+    };
+    match cli.command {
+        Command::Run {
+            file,
+            seed,
+            json,
+            trace,
+            emit_scenario,
+            flags,
+        } => ctx.run(
+            &file,
+            seed,
+            json,
+            trace,
+            emit_scenario.as_deref(),
+            flags,
+            io,
+        ),
+        Command::Replay {
+            file,
+            seed,
+            trace,
+            svg,
+            perfetto,
+            picture,
+            flags,
+        } => ctx.replay(
+            &file,
+            seed,
+            Outputs {
+                trace: trace.as_deref(),
+                svg: svg.as_deref(),
+                perfetto: perfetto.as_deref(),
+                picture,
+            },
+            flags,
+            io,
+        ),
+        Command::Explore {
+            paths,
+            seeds,
+            jobs,
+            time_budget,
+            shard,
+            json,
+            junit,
+            html,
+            flags,
+        } => ctx.explore(
+            &paths,
+            Sweep {
+                seeds,
+                jobs,
+                time_budget,
+                shard,
+                json,
+                junit,
+                html,
+                flags,
+            },
+            io,
+        ),
+        Command::Merge {
+            files,
+            json,
+            junit,
+            html,
+        } => ctx.merge(&files, json, junit.as_deref(), html.as_deref(), io),
+        Command::Shrink {
+            file,
+            seed,
+            output,
+            max_runs,
+            flags,
+        } => ctx.shrink(&file, seed, output, max_runs, flags, io),
+        Command::Sweep {
+            file,
+            seeds,
+            from,
+            jobs,
+            json,
+            flags,
+        } => ctx.sweep(&file, from, seeds, jobs, json, flags, io),
+    }
+}
+
+/// What every command shares.
+struct Ctx<'a> {
+    registry: &'a Registry,
+    program: &'a str,
+    /// The whole command line, for reports.
+    command: &'a str,
+}
+
+/// `explore`'s settings.
+struct Sweep {
+    seeds: SeedRange,
+    jobs: Option<usize>,
+    time_budget: Option<Duration>,
+    shard: Option<Shard>,
+    json: bool,
+    junit: Option<PathBuf>,
+    html: Option<PathBuf>,
+    flags: RunFlags,
+}
+
+fn workers(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256)
+}
+
+impl Ctx<'_> {
+    /// Loads one scenario file, or reports it (exit status 2).
+    fn load(&self, file: &Path, json: bool, io: &mut Io<'_>) -> Result<Scenario, Exit> {
+        scenario::load_with(file, self.registry).map_err(|e| {
+            let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+            if json {
+                // Scripts get their one JSON object even for bad input.
+                let (line, column) = e
+                    .line_col()
+                    .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+                let error = serde_json::json!({
+                    "verdict": "error",
+                    "error": {"message": e.message(), "file": file.display().to_string(), "line": line, "column": column, "help": e.help_text()},
+                });
+                let _ = writeln!(io.stdout, "{error}");
+            }
+            Exit::BadInput
+        })
+    }
+
+    /// [`Ctx::load`], and the seed to run: `seed`, else the file's, else 0.
+    fn load_seeded(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        json: bool,
+        io: &mut Io<'_>,
+    ) -> Result<(Scenario, u64), Exit> {
+        let scenario = self.load(file, json, io)?;
+        let seed = seed.or(scenario.seed).unwrap_or(0);
+        Ok((scenario, seed))
+    }
+
+    fn replay_of(&self, file: &Path, seed: u64, flags: RunFlags) -> String {
+        report::replay_command(
+            self.program,
+            &file.display().to_string(),
+            seed,
+            flags.mutation,
+            flags.swarm,
+        )
+    }
+
+    /// Runs one seed (twice with `--check-determinism`).
+    fn execute(
+        &self,
+        scenario: &Scenario,
+        seed: u64,
+        flags: RunFlags,
+        detail: bool,
+    ) -> (Execution, Option<one_run::Divergence>) {
+        let req = Request {
+            registry: self.registry,
+            scenario,
+            seed,
+            mutation: flags.mutation,
+            swarm: flags.swarm,
+            detail,
+        };
+        if flags.check_determinism {
+            one_run::check_determinism(req)
+        } else {
+            (one_run::execute(req), None)
+        }
+    }
+}
+
+/// Writes `text` to `path` whole (see [`explore_tool::write_atomically`]), or
+/// reports why not (exit status 2).
+fn write_file(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
+    explore_tool::write_atomically(path, text).map_err(|err| {
+        let _ = writeln!(io.stderr, "error: cannot write `{}`: {err}", path.display());
+        Exit::BadInput
+    })
+}
+
+/// The run flags a replay command names (`--swarm`, `--mutation NAME`).
+fn flags_of_replay(replay: &str) -> RunFlags {
+    let words: Vec<&str> = replay.split_whitespace().collect();
+    RunFlags {
+        swarm: words.contains(&"--swarm"),
+        check_determinism: false,
+        mutation: words
+            .iter()
+            .position(|w| *w == "--mutation")
+            .and_then(|i| words.get(i + 1))
+            .and_then(|m| m.parse().ok()),
+    }
+}
+
+/// Writes `text` to `path`, or to stdout for `-`.
+fn write_out(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
+    if path == Path::new("-") {
+        io.stdout
+            .write_all(text.as_bytes())
+            .map_err(|_| Exit::BadInput)
+    } else {
+        write_file(path, text, io)
+    }
+}
+
+/// Where [`write_out`] wrote.
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdout".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Most diagrams one HTML report draws (each is a replay with every packet).
+const MAX_DIAGRAMS: usize = 12;
+
+/// A progress bar on stderr, only when it is a terminal.
+fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
+    if !terminal || len == 0 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr_with_hz(5),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs · {msg} · {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("0 failed");
+    Some(bar)
+}

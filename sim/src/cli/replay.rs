@@ -1,0 +1,163 @@
+//! `vigil replay FILE`: one seed again with every packet recorded: its
+//! event trace, a space-time diagram (`--svg`), a Perfetto export.
+
+use super::*;
+
+impl Ctx<'_> {
+    pub(super) fn replay(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        outputs: Outputs<'_>,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+        let dashes = [outputs.trace, outputs.svg, outputs.perfetto]
+            .iter()
+            .filter(|p| **p == Some(Path::new("-")))
+            .count();
+        if dashes > 1 {
+            let _ = writeln!(
+                io.stderr,
+                "error: only one of --trace, --svg and --perfetto can write to stdout (`-`)"
+            );
+            return Exit::BadInput;
+        }
+        let p = outputs.picture;
+        if (p.from.is_some() || p.to.is_some() || p.heartbeats || p.no_heartbeats)
+            && outputs.svg.is_none()
+            && outputs.perfetto.is_none()
+        {
+            let _ = writeln!(
+                io.stderr,
+                "error: --from, --to, --heartbeats and --no-heartbeats choose what --svg and --perfetto draw; give one of those"
+            );
+            return Exit::BadInput;
+        }
+        if let Some(problem) = outputs.picture.window_problem(scenario.duration) {
+            let _ = writeln!(io.stderr, "error: {problem}");
+            return Exit::BadInput;
+        }
+        let (e, divergence) = self.execute(&scenario, seed, flags, true);
+        let pictures = outputs.svg.is_some() || outputs.perfetto.is_some();
+        let mut written: Vec<String> = Vec::new();
+        if let Some(path) = outputs.trace {
+            let mut lines = String::new();
+            for entry in e.trace_with_failures() {
+                lines.push_str(&entry.json().to_string());
+                lines.push('\n');
+            }
+            if path == Path::new("-") {
+                if io.stdout.write_all(lines.as_bytes()).is_err() {
+                    return Exit::BadInput;
+                }
+            } else {
+                if let Err(code) = write_file(path, &lines, io) {
+                    return code;
+                }
+                let events = lines.lines().count();
+                written.push(format!(
+                    "trace: {events} events written to {}",
+                    path.display()
+                ));
+            }
+        }
+        if pictures {
+            match self.pictures(file, &e, &outputs, io) {
+                Ok(lines) => written.extend(lines),
+                Err(code) => return code,
+            }
+        }
+        let to_stdout =
+            ![outputs.trace, outputs.svg, outputs.perfetto].contains(&Some(Path::new("-")));
+        let status = if to_stdout {
+            // Without any output file, the readable trace comes first.
+            let readable = outputs.trace.is_none() && !pictures;
+            let status = self.account(file, &e, false, readable, flags, io);
+            for line in &written {
+                let _ = writeln!(io.stdout, "{line}");
+            }
+            status
+        } else {
+            // The trace went to stdout: the account goes to stderr.
+            let mut err = Vec::new();
+            let status = {
+                let mut sub = Io {
+                    stdout: &mut err,
+                    stderr: &mut *io.stderr,
+                    color_stdout: io.color_stderr,
+                    color_stderr: io.color_stderr,
+                };
+                self.account(file, &e, false, false, flags, &mut sub)
+            };
+            for line in &written {
+                let _ = writeln!(err, "{line}");
+            }
+            let _ = io.stderr.write_all(&err);
+            status
+        };
+        self.divergence_status(file, seed, divergence, status, flags, io)
+    }
+
+    /// Writes the diagram and the Perfetto trace `outputs` ask for; one
+    /// line about each.
+    pub(super) fn pictures(
+        &self,
+        file: &Path,
+        e: &Execution,
+        outputs: &Outputs<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<Vec<String>, Exit> {
+        let title = visual::title(&e.scenario.name, &file.display().to_string(), e.seed);
+        let Some(story) = visual::Story::of_execution(&title, e) else {
+            let _ = writeln!(
+                io.stderr,
+                "error: the simulation panicked, so there is no whole run to draw"
+            );
+            return Err(Exit::Fail);
+        };
+        let mut lines = Vec::new();
+        if let Some(path) = outputs.svg {
+            let d = visual::svg::draw(&story, outputs.picture.svg_options());
+            write_out(path, &d.svg, io)?;
+            for note in &d.left_out {
+                lines.push(format!("diagram: left out {note}"));
+            }
+            lines.push(format!(
+                "diagram: {} lanes, {} arrows, {} marks, {:.0}–{:.0} ms{} written to {}",
+                d.lanes,
+                d.arrows,
+                d.marks,
+                d.from.as_millis_f64(),
+                d.to.as_millis_f64(),
+                if d.heartbeats { "" } else { " (no heartbeats)" },
+                shown(path)
+            ));
+        }
+        if let Some(path) = outputs.perfetto {
+            let window = outputs.picture.svg_options();
+            let opts = visual::perfetto::Options {
+                from: window.from.unwrap_or(vigil_engine::Time(0)),
+                to: window.to.unwrap_or(story.end),
+                heartbeats: window.heartbeats.unwrap_or(story.nodes.len() <= 8),
+            };
+            let doc = visual::perfetto::export(&story, opts);
+            write_out(path, &doc.json, io)?;
+            lines.push(format!(
+                "perfetto: {} trace events written to {} (open in ui.perfetto.dev){}",
+                doc.events,
+                shown(path),
+                if doc.events > 2_000_000 {
+                    "; that is more than Perfetto's UI loads comfortably: narrow it with --from and --to"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(lines)
+    }
+}

@@ -1,0 +1,142 @@
+//! `vigil run FILE`: one seed of one scenario, checked, with its account
+//! (or one JSON object), and `--emit-scenario` for its concrete schedule.
+
+use super::*;
+
+impl Ctx<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        json: bool,
+        trace: bool,
+        emit: Option<&Path>,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let (scenario, seed) = match self.load_seeded(file, seed, json, io) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+        let (e, divergence) = self.execute(&scenario, seed, flags, false);
+        if let Some(out) = emit {
+            if let Err(code) = self.emit(file, seed, &e, out, io) {
+                return code;
+            }
+        }
+        let status = self.account(file, &e, json, trace, flags, io);
+        self.divergence_status(file, seed, divergence, status, flags, io)
+    }
+
+    /// Reports a determinism failure (exit status 3), or keeps `status`.
+    pub(super) fn divergence_status(
+        &self,
+        file: &Path,
+        seed: u64,
+        divergence: Option<one_run::Divergence>,
+        status: Exit,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        match divergence {
+            None => status,
+            Some(d) => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: {} under seed {seed} is not deterministic: {d}\nreplay: {}",
+                    file.display(),
+                    self.replay_of(file, seed, flags)
+                );
+                Exit::Nondeterministic
+            }
+        }
+    }
+
+    /// Writes the run's concrete schedule as a scenario file.
+    pub(super) fn emit(
+        &self,
+        file: &Path,
+        seed: u64,
+        e: &Execution,
+        out: &Path,
+        io: &mut Io<'_>,
+    ) -> Result<(), Exit> {
+        let mut concrete = e.scenario.clone();
+        concrete.seed = Some(seed);
+        let mut text = format!(
+            "# The concrete fault schedule of {} under seed {seed}{}, written by\n# `{} run --emit-scenario`. It replays the same faults without the random draw.\n\n",
+            file.display(),
+            e.swarm
+                .as_ref()
+                .map_or(String::new(), |s| format!(" (swarm: {})", s.summary())),
+            self.program
+        );
+        text.push_str(&concrete.to_toml());
+        write_file(out, &text, io)
+    }
+
+    /// Prints one run's account (or JSON object); its exit status.
+    pub(super) fn account(
+        &self,
+        file: &Path,
+        e: &Execution,
+        json: bool,
+        trace: bool,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let replay = self.replay_of(file, e.seed, flags);
+        let out = match &e.out {
+            Ok(out) => out,
+            Err(panic) => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: the simulation panicked (a bug in vigil, or in protocol code outside a step): {panic}\nreplay: {replay}"
+                );
+                if json {
+                    let value = serde_json::json!({
+                        "scenario": e.scenario.name, "file": file.display().to_string(), "seed": e.seed,
+                        "verdict": "fail", "replay": replay,
+                        "violations": [{"check": "no-panic", "message": panic, "at_ms": null}],
+                    });
+                    let _ = writeln!(io.stdout, "{value}");
+                }
+                return Exit::Fail;
+            }
+        };
+        let file_name = file.display().to_string();
+        let report = Report {
+            file: &file_name,
+            scenario: &e.scenario,
+            out,
+            checks: &e.checks,
+            mutation: flags.mutation,
+            program: self.program,
+            swarm: e.swarm.as_ref(),
+        };
+        let written = if json {
+            let mut value = report.json();
+            if trace {
+                let lines: Vec<String> = out.trace.entries.iter().map(|e| e.line()).collect();
+                value["trace"] = serde_json::json!(lines);
+            }
+            writeln!(io.stdout, "{value}")
+        } else {
+            let mut text = String::new();
+            if trace {
+                for entry in e.trace_with_failures() {
+                    text.push_str(&entry.line());
+                    text.push('\n');
+                }
+                text.push('\n');
+            }
+            text.push_str(&report.human(io.color_stdout));
+            write!(io.stdout, "{text}")
+        };
+        if written.is_err() {
+            return Exit::BadInput;
+        }
+        Exit::passed(report.passed())
+    }
+}

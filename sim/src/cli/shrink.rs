@@ -1,0 +1,127 @@
+//! `vigil shrink FILE --seed N`: a failing run shrunk to the smallest
+//! scenario that fails the same way.
+
+use super::*;
+
+impl Ctx<'_> {
+    pub(super) fn shrink(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        output: Option<PathBuf>,
+        max_runs: u32,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+        let (first, _) = self.execute(
+            &scenario,
+            seed,
+            RunFlags {
+                check_determinism: false,
+                ..flags
+            },
+            false,
+        );
+        let Some(target) = first.fingerprint() else {
+            let _ = writeln!(
+                io.stderr,
+                "error: {} passes under seed {seed}: there is no failure to shrink\n  = help: find a failing seed with `{} explore {} --seeds 0..1000`",
+                file.display(),
+                self.program,
+                file.display()
+            );
+            return Exit::BadInput;
+        };
+        let _ = writeln!(
+            io.stderr,
+            "shrinking seed {seed} of {}, which fails with:\n  {target}",
+            file.display()
+        );
+        let mut on_step = |what: &str| {
+            let _ = writeln!(io.stderr, "  - {what}");
+        };
+        let before = first.scenario.clone();
+        let shrunk = crate::tools::shrink::Shrink {
+            registry: self.registry,
+            mutation: flags.mutation,
+            max_runs,
+            on_step: &mut on_step,
+        }
+        .run(before.clone(), seed, &target);
+        let after = &shrunk.scenario;
+        let mut removed = vec![
+            format!(
+                "{} of {} faults",
+                before.faults.len() - after.faults.len(),
+                before.faults.len()
+            ),
+            format!(
+                "{} of {} nodes",
+                before.cluster.nodes - after.cluster.nodes,
+                before.cluster.nodes
+            ),
+            format!(
+                "{} of {} jobs",
+                before.jobs.len() - after.jobs.len(),
+                before.jobs.len()
+            ),
+            format!(
+                "{} of {} expectations",
+                before.expectations.len() - after.expectations.len(),
+                before.expectations.len()
+            ),
+            format!(
+                "duration {} -> {}",
+                scenario::duration_text(before.duration),
+                scenario::duration_text(after.duration)
+            ),
+        ];
+        if scenario.random.is_some() || flags.swarm {
+            removed.push(
+                "the [random] section (its draw for this seed is now [[fault]] entries)".into(),
+            );
+        }
+        let removed = removed.join(", ");
+        let out = output.unwrap_or_else(|| {
+            let name = file
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            file.with_file_name(format!("{name}.min.toml"))
+        });
+        let mut command = format!("{} shrink {} --seed {seed}", self.program, file.display());
+        if flags.swarm {
+            command.push_str(" --swarm");
+        }
+        if let Some(m) = flags.mutation {
+            command.push_str(&format!(" --mutation {}", m.name()));
+        }
+        let text = crate::tools::shrink::shrunk_file(
+            &shrunk,
+            seed,
+            &file.display().to_string(),
+            &command,
+            &removed,
+        );
+        if let Err(code) = write_file(&out, &text, io) {
+            return code;
+        }
+        let replay = report::replay_command(
+            self.program,
+            &out.display().to_string(),
+            seed,
+            flags.mutation,
+            false,
+        );
+        let _ = writeln!(
+            io.stdout,
+            "shrunk in {} runs: removed {removed}\nwrote {}\nreplay: {replay}",
+            shrunk.runs,
+            out.display()
+        );
+        Exit::Pass
+    }
+}

@@ -1,0 +1,99 @@
+//! `vigil sweep FILE`: one scenario under many seeds; the seeds that fail.
+
+use super::*;
+
+impl Ctx<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sweep(
+        &self,
+        file: &Path,
+        from: u64,
+        seeds: u64,
+        jobs: Option<usize>,
+        json: bool,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let scenario = match self.load(file, false, io) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let target = Target {
+            file: file.display().to_string(),
+            scenario,
+        };
+        let opts = ItemOptions {
+            program: self.program,
+            mutation: flags.mutation,
+            swarm: flags.swarm,
+            check_determinism: flags.check_determinism,
+        };
+        let started = Instant::now();
+        let item =
+            |i: u64| explore_tool::run_item(self.registry, &target, from.saturating_add(i), &opts);
+        let bar = progress_bar(seeds, io.color_stderr);
+        let mut tick = |batch: &[Record]| {
+            if let Some(bar) = &bar {
+                bar.inc(batch.len() as u64);
+            }
+        };
+        let records = explore_tool::pool(seeds, workers(jobs), &item, &|| false, &mut tick);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let failures: Vec<&Record> = records
+            .iter()
+            .filter(|r| !r.passed || r.divergence.is_some())
+            .collect();
+        let name = &target.file;
+        let passed = seeds - failures.len() as u64;
+        let written = if json {
+            let list: Vec<serde_json::Value> = failures
+                .iter()
+                .map(|f| {
+                    let violations: Vec<serde_json::Value> = f
+                        .violations
+                        .iter()
+                        .map(|(c, m, at)| serde_json::json!({"check": c, "message": m, "at_ms": at}))
+                        .collect();
+                    serde_json::json!({"seed": f.seed, "replay": f.replay, "violations": violations})
+                })
+                .collect();
+            let value = serde_json::json!({
+                "scenario": target.scenario.name, "file": name, "first_seed": from, "seeds": seeds,
+                "passed": passed, "failed": failures.len(), "failures": list,
+            });
+            writeln!(io.stdout, "{value}")
+        } else {
+            let mut text = String::new();
+            for f in &failures {
+                text.push_str(&format!("FAIL seed {}\n", f.seed));
+                if let Some(d) = &f.divergence {
+                    text.push_str(&format!("  not deterministic: {d}\n"));
+                }
+                for (check, message, at) in f.violations.iter().take(3) {
+                    match at {
+                        Some(at) => {
+                            text.push_str(&format!("  [{check}] at {at:.3}ms: {message}\n"))
+                        }
+                        None => text.push_str(&format!("  [{check}] {message}\n")),
+                    }
+                }
+                text.push_str(&format!("  replay: {}\n", f.replay));
+            }
+            let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
+            let last = from.saturating_add(seeds.saturating_sub(1));
+            let wall = started.elapsed().as_secs_f64();
+            text.push_str(&format!("{verdict} · {passed} of {seeds} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}\n"));
+            write!(io.stdout, "{text}")
+        };
+        if written.is_err() {
+            return Exit::BadInput;
+        }
+        if records.iter().any(|r| r.divergence.is_some()) {
+            Exit::Nondeterministic
+        } else {
+            Exit::passed(failures.is_empty())
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! What the tasks of a run send each other: the engine task's inbox, a
+//! main thread's inbox, and the controller's handle on a running job.
+
+use futures::channel::mpsc::UnboundedSender;
+use std::sync::{Arc, Mutex};
+use vigil_engine::job::{FaultKind, JobMsg, MainInput};
+use vigil_engine::{Event, Input, LocalKey, MemberId, NodeId, Packet, Time};
+
+pub type EnginePacket = Packet<JobMsg>;
+
+/// What reaches an engine task.
+pub enum EngineIn {
+    Packet {
+        from: NodeId,
+        packet: EnginePacket,
+    },
+    /// A job registers; its main thread's inbox comes along.
+    Register {
+        input: Input<JobMsg>,
+        inbox: UnboundedSender<MainMsg>,
+    },
+    Local(Input<JobMsg>),
+}
+
+/// What the main thread takes from its inbox.
+pub enum MainMsg {
+    Engine {
+        event: Event<JobMsg>,
+        queued_at: Time,
+    },
+    Signal(MainInput),
+}
+
+/// A fault the controller has armed on a work thread; it strikes at the
+/// thread's next local step.
+pub type FaultFlag = Arc<Mutex<Option<FaultKind>>>;
+
+/// The controller's handle on a running job.
+pub struct JobHandle {
+    pub key: LocalKey,
+    pub inbox: UnboundedSender<MainMsg>,
+    pub main: madsim::task::AbortHandle,
+    pub faults: Vec<FaultFlag>,
+    pub member: Arc<Mutex<Option<MemberId>>>,
+}

@@ -1,0 +1,160 @@
+//! What the tasks of one run share: the simulated clock's origin, the
+//! trace being written, each node's disk and live state, and the network
+//! conditions the controller sets. The tasks (`node`, `job`) and the
+//! controller (`faults`) read and write it; it imports none of them.
+
+use super::wires::{EngineIn, JobHandle};
+use crate::mutation::Mutation;
+use crate::protocols::{Registry, Setup};
+use crate::scenario::Scenario;
+use crate::trace::{Trace, TraceEvent};
+use futures::channel::mpsc::UnboundedSender;
+use madsim::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use vigil_engine::job::{FaultKind, Rounds};
+use vigil_engine::{Durable, LocalKey, MemberId, Name, NodeId, Time};
+
+/// Whether a node is running at the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    Up,
+    Crashed,
+    Paused,
+}
+
+/// What a node keeps across its restarts, and the controller's view of it.
+pub struct NodeShared {
+    /// The engine's stable storage.
+    pub disk: Mutex<Durable>,
+    /// The jobs that run here, and start again after a restart.
+    pub wanted: Mutex<BTreeSet<String>>,
+    pub live: Mutex<LiveNode>,
+    pub status: Mutex<NodeStatus>,
+}
+
+/// The node's current life: its engine's inbox and its running jobs.
+#[derive(Default)]
+pub struct LiveNode {
+    pub engine_tx: Option<UnboundedSender<EngineIn>>,
+    pub jobs: BTreeMap<String, JobHandle>,
+    pub next_key: u64,
+    /// Work-thread faults that struck before their job started: the job's
+    /// thread takes them at its first local step.
+    pub armed: BTreeMap<(String, u16), FaultKind>,
+}
+
+/// Loss or extra delay on the links that touch `nodes` (all if `None`).
+#[derive(Clone, Debug)]
+pub(super) struct NetFault {
+    pub(super) nodes: Option<BTreeSet<NodeId>>,
+    pub(super) loss: f64,
+    pub(super) delay_ns: Option<(u64, u64)>,
+    pub(super) until: Option<Time>,
+}
+
+/// Everything the tasks of one run share.
+pub struct World {
+    pub scenario: Scenario,
+    pub registry: Registry,
+    pub mutation: Option<Mutation>,
+    pub engine_config: vigil_engine::Config,
+    pub(super) start: Instant,
+    pub trace: Mutex<Trace>,
+    pub nodes: Vec<NodeShared>,
+    pub(super) net_faults: Mutex<Vec<NetFault>>,
+    /// Links cut by partitions, with how many partitions cut each: a
+    /// partition's heal restores only the links no other partition cuts.
+    pub(super) clogged: Mutex<BTreeMap<(u16, u16), u32>>,
+    pub(super) madsim_ids: Mutex<Vec<madsim::task::NodeId>>,
+    /// Record every packet sent, delivered and dropped (`vigil replay`).
+    pub detail: bool,
+    pub(super) packets: std::sync::atomic::AtomicU64,
+}
+
+impl World {
+    pub fn now(&self) -> Time {
+        Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub fn instant(&self, t: Time) -> Instant {
+        self.start + Duration::from_nanos(t.0)
+    }
+
+    pub fn record(&self, event: TraceEvent) {
+        let now = self.now();
+        self.trace.lock().expect("trace").push(now, event);
+    }
+
+    /// Loss probability and extra delay range (ns) for a packet `from -> to` now.
+    pub fn link_conditions(&self, from: NodeId, to: NodeId) -> (f64, Option<(u64, u64)>) {
+        let now = self.now();
+        let mut keep = 1.0 - self.scenario.cluster.loss;
+        let mut delay = None;
+        for f in self.net_faults.lock().expect("net").iter() {
+            if f.until.is_some_and(|u| now >= u) {
+                continue;
+            }
+            if f.nodes
+                .as_ref()
+                .is_some_and(|n| !n.contains(&from) && !n.contains(&to))
+            {
+                continue;
+            }
+            keep *= 1.0 - f.loss;
+            if f.delay_ns.is_some() {
+                delay = f.delay_ns;
+            }
+        }
+        (1.0 - keep, delay)
+    }
+
+    /// The main thread of `job` on `node` (registration `key`) unregistered.
+    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) {
+        let shared = &self.nodes[usize::from(node.0)];
+        let mut live = shared.live.lock().expect("live");
+        if live.jobs.get(job).is_some_and(|h| h.key == key) {
+            live.jobs.remove(job);
+            shared.wanted.lock().expect("wanted").remove(job);
+        }
+    }
+
+    /// A new protocol instance for work thread `thread` of `job`.
+    pub fn protocol_driver(&self, job: &Name, thread: u16, me: MemberId) -> Box<dyn Rounds> {
+        let spec = self.scenario.job(job.as_str()).expect("a scenario job");
+        let def = self
+            .registry
+            .get(&spec.protocol)
+            .expect("scenarios name registered protocols");
+        let setup = Setup {
+            options: &spec.options,
+            job: &spec.name,
+            thread,
+            mutation: self.mutation,
+        };
+        def.driver(&setup, me)
+    }
+
+    /// A fresh packet number, in detailed runs.
+    pub(crate) fn next_packet_id(&self) -> u64 {
+        self.packets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a partition cuts the link `from -> to` now.
+    pub(crate) fn is_clogged(&self, from: u16, to: u16) -> bool {
+        self.clogged
+            .lock()
+            .expect("clogged")
+            .contains_key(&(from, to))
+    }
+
+    pub(crate) fn node_status(&self, node: u16) -> NodeStatus {
+        *self.nodes[usize::from(node)].status.lock().expect("status")
+    }
+
+    pub(crate) fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
+        self.madsim_ids.lock().expect("ids")[usize::from(node)]
+    }
+}
