@@ -196,16 +196,77 @@ fn state_agrees_catches_updates_applied_in_different_orders() {
     );
 }
 
-// `atomic-commit` bites too: the broken two-phase commit needs a member to
-// die in the middle of its vote, which the property test in `props.rs`
-// finds and shrinks (`broken_two_phase_commit_is_found_shrunk_and_replayed`).
+/// Two-phase commit while members fail: votes are cast by members that
+/// leave before the coordinator decides.
+const TPC_CHURN: &str = r#"
+name = "two-phase commit while members fail"
+duration = "20s"
+[cluster]
+nodes = 5
+[[job]]
+name = "db"
+group = "g"
+protocol = "two-phase-commit"
+[[fault]]
+at = "3s"
+kind = "job-kill"
+node = "n3"
+job = "db"
+[[fault]]
+at = "6s"
+kind = "work-thread-panic"
+node = "n4"
+job = "db"
+[[fault]]
+at = "9s"
+kind = "node-crash"
+node = "n2"
+"#;
 
 #[test]
-fn every_mutation_is_covered_above() {
-    // A new Mutation needs a test above (or in props.rs, or, for
-    // `unseeded-random`, in explore.rs's determinism test); this count
-    // keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 10);
+fn atomic_commit_catches_a_commit_whose_voter_left_during_the_vote() {
+    // The broken coordinator counts the votes that are there: a member
+    // that left during the vote took its vote with it (validity), though
+    // nobody left decides otherwise (agreement). The property test in
+    // `props.rs` finds the rarer disagreement too.
+    bites(&parse(TPC_CHURN), Mutation::BrokenProtocol, "atomic-commit");
+}
+
+#[test]
+fn notified_holds_a_fault_to_network_time() {
+    // A main thread that tells its engine of a fault a second late is well
+    // within the failure detector's bound, and far past the bound of a
+    // departure the engine learns from its own job.
+    bites(&load("quickstart"), Mutation::LateUnregister, "notified");
+}
+
+#[test]
+fn notified_takes_the_reason_from_what_the_driver_did() {
+    // The main thread says the hung job left gracefully; it faulted.
+    bites(&load("work-thread-hang"), Mutation::HangAsLeave, "notified");
+}
+
+#[test]
+fn main_thread_responsive_catches_a_main_thread_blocked_until_its_job_leaves() {
+    // What it never took counts: the events left unread when its job ends.
+    bites(
+        &load("job-leave-join"),
+        Mutation::MainBlocksUntilLeave,
+        "main-thread-responsive",
+    );
+}
+
+#[test]
+fn round_views_catches_rounds_run_in_a_stale_view() {
+    bites(&load("quickstart"), Mutation::StaleView, "round-views");
+}
+
+#[test]
+fn every_mutation_is_covered() {
+    // A new Mutation needs a test above (or in props.rs; for
+    // `unseeded-random`, explore.rs's determinism test; for a regression
+    // scenario's bug, regressions.rs); this count keeps that honest.
+    assert_eq!(Mutation::ALL.len(), 16);
 }
 
 const TPC: &str = r#"

@@ -259,7 +259,7 @@ fn json_with_trace_carries_the_trace_lines() {
     let trace = v["trace"].as_array().expect("a trace array");
     assert!(trace.iter().any(|l| l
         .as_str()
-        .is_some_and(|l| l.contains("killed") && l.contains("db@n3"))));
+        .is_some_and(|l| l.contains("fault      job-kill db@n3"))));
 }
 
 #[test]

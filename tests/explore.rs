@@ -614,7 +614,7 @@ fn notify_ms_is_fault_to_last_survivor_told() {
     assert_eq!(notices[0]["reason"], "fault");
 
     let checked = vigil_tests::run(&vigil_tests::load("quickstart"), 7, None);
-    let trace = &checked.out.trace;
+    let trace = &checked.out;
     let (fault_at, _, _) = trace.faults().next().expect("the panic");
     let last_told = trace
         .views()

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use vigil_sim::check::CheckResult;
 use vigil_sim::mutation::Mutation;
 use vigil_sim::run::{self, Request};
-use vigil_sim::runtime::RunOutput;
 use vigil_sim::scenario::{self, Scenario};
+use vigil_sim::trace::Trace;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -126,7 +126,7 @@ pub fn parse(text: &str) -> Scenario {
 
 /// A finished run and its checks.
 pub struct Checked {
-    pub out: RunOutput,
+    pub out: Trace,
     pub checks: Vec<CheckResult>,
 }
 
@@ -154,7 +154,7 @@ impl Checked {
     /// The membership changes, one line each, as main threads took them.
     pub fn history(&self) -> String {
         let mut s = String::new();
-        for (at, c) in self.out.trace.views() {
+        for (at, c) in self.out.views() {
             let left: Vec<String> = c.left.iter().map(|(m, r)| format!("{m} ({r})")).collect();
             let joined: Vec<String> = c.joined.iter().map(|m| m.to_string()).collect();
             let members: Vec<String> = c.members.iter().map(|m| m.to_string()).collect();

@@ -51,8 +51,8 @@ fn same_seed_same_trace_for_every_example() {
         let scenario = load(name);
         let a = run(&scenario, 3, None);
         let b = run(&scenario, 3, None);
-        assert_eq!(a.out.trace.hash(), b.out.trace.hash(), "{name}");
-        assert_eq!(a.out.trace.entries, b.out.trace.entries, "{name}");
+        assert_eq!(a.out.hash(), b.out.hash(), "{name}");
+        assert_eq!(a.out.entries, b.out.entries, "{name}");
     }
 }
 
@@ -61,13 +61,13 @@ fn different_seeds_give_different_runs() {
     let scenario = load("quickstart");
     let a = run(&scenario, 1, None);
     let b = run(&scenario, 2, None);
-    assert_ne!(a.out.trace.hash(), b.out.trace.hash());
+    assert_ne!(a.out.hash(), b.out.hash());
 }
 
 /// madsim's own check: it runs the body twice and compares every random draw.
 #[test]
 fn madsim_determinism_check_passes() {
-    fn body() -> impl std::future::Future<Output = vigil_sim::runtime::RunOutput> {
+    fn body() -> impl std::future::Future<Output = vigil_sim::trace::Trace> {
         let scenario = vigil_sim::scenario::parse(
             "many-faults.toml",
             include_str!("../scenarios/many-faults.toml"),
@@ -79,7 +79,7 @@ fn madsim_determinism_check_passes() {
     config.net.send_latency =
         std::time::Duration::from_millis(1)..std::time::Duration::from_millis(10);
     let out = madsim::runtime::Runtime::check_determinism(5, config, body);
-    assert!(!out.trace.entries.is_empty());
+    assert!(!out.entries.is_empty());
 }
 
 /// Every example's faults under each shipped protocol (the files' own

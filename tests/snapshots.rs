@@ -18,7 +18,6 @@ fn history(name: &str) {
     // The faults as they struck, in the header: the cause beside the effect.
     let faults: Vec<insta::internals::Content> = checked
         .out
-        .trace
         .faults()
         .map(|(t, text, _)| format!("{:>10.3}ms {text}", t.as_millis_f64()))
         .map(insta::internals::Content::String)

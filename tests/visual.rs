@@ -35,8 +35,7 @@ fn story_of(name: &str, e: &Execution) -> Story {
 /// Every member's lane name (`job@node`), read from the trace itself.
 fn members(e: &Execution) -> BTreeSet<String> {
     let out = e.out.as_ref().expect("a whole run");
-    out.trace
-        .entries
+    out.entries
         .iter()
         .filter_map(|x| match &x.event {
             TraceEvent::Registered { member, .. } => Some(member.to_string()),
@@ -158,18 +157,21 @@ fn every_example_draws_a_lane_for_every_member_and_an_arrow_for_every_message() 
         // An arrow for every ACK a main thread took from another member.
         let out = e.out.as_ref().expect("a whole run");
         let taken = out
-            .trace
             .entries
             .iter()
             .filter(|x| matches!(&x.event, TraceEvent::Message { to, from, .. } if to != from))
             .count();
         let drops = out
-            .trace
             .entries
             .iter()
             .filter(|x| match &x.event {
                 TraceEvent::Drop { what, .. } => {
-                    d.heartbeats || (what != "heartbeat" && what != "link-ack")
+                    d.heartbeats
+                        || !matches!(
+                            what,
+                            vigil_sim::trace::PacketKind::Heartbeat
+                                | vigil_sim::trace::PacketKind::LinkAck
+                        )
                 }
                 _ => false,
             })

@@ -25,6 +25,11 @@ pub enum Mutation {
     /// Work threads finish a round when every member of the view but one
     /// has ACKed it.
     EarlyRound,
+    /// Work threads keep their first view for good: a member alone in its
+    /// boot view completes every round by itself.
+    StaleView,
+    /// A main thread unregisters a work thread's hang as a graceful leave.
+    HangAsLeave,
     /// Work threads never tell their protocol that members left, so rounds
     /// wait for them.
     IgnoreDepartures,

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use vigil_engine::job::{Completion, Decision, Next, Rounds};
+use vigil_engine::job::{Completion, Decision, Next, Rounds, Vote};
 use vigil_engine::{MemberId, MembershipChange, ViewId};
 
 /// How many rounds ahead of its own a member buffers ACKs for. A peer
@@ -112,6 +112,7 @@ pub struct RoundDriver<P: Protocol> {
     /// by every input, since the work thread asks after every message.
     complete: bool,
     decisions: Vec<Decision>,
+    votes: Vec<Vote>,
     completion: Option<Completion>,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
@@ -140,6 +141,7 @@ impl<P: Protocol> RoundDriver<P> {
             joined_recently: BTreeSet::new(),
             complete: false,
             decisions: Vec::new(),
+            votes: Vec::new(),
             completion: None,
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
@@ -370,6 +372,10 @@ impl<P: Protocol> RoundDriver<P> {
     pub fn take_decisions(&mut self) -> Vec<Decision> {
         std::mem::take(&mut self.decisions)
     }
+    /// The votes this member cast since the last call.
+    pub fn take_votes(&mut self) -> Vec<Vote> {
+        std::mem::take(&mut self.votes)
+    }
     /// The round the last step completed, if it completed one.
     pub fn take_completion(&mut self) -> Option<Completion> {
         self.completion.take()
@@ -420,6 +426,7 @@ impl<P: Protocol> RoundDriver<P> {
             acks_round: self.last_read.0,
             view_changed,
             decisions: &mut self.decisions,
+            votes: &mut self.votes,
         });
         if let Some(round) = completed {
             self.completion = Some(Completion {
@@ -490,6 +497,9 @@ impl<P: Protocol> Rounds for RoundDriver<P> {
     }
     fn take_decisions(&mut self) -> Vec<Decision> {
         RoundDriver::take_decisions(self)
+    }
+    fn take_votes(&mut self) -> Vec<Vote> {
+        RoundDriver::take_votes(self)
     }
     fn take_completion(&mut self) -> Option<Completion> {
         RoundDriver::take_completion(self)

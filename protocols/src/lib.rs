@@ -91,7 +91,7 @@ pub use group_state::{GroupState, StateAck};
 pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT};
 /// What crosses between a work thread and its protocol, defined by the
 /// engine's job model (so the engine needs no protocol crate).
-pub use vigil_engine::job::{Completion, Decision, Next, Proposal, Rounds};
+pub use vigil_engine::job::{Completion, Decision, Next, Proposal, Rounds, Vote};
 /// The engine's names for members and views, re-exported so that a
 /// protocol crate needs no other vigil dependency.
 pub use vigil_engine::{
@@ -130,6 +130,7 @@ pub struct StepCtx<'a, A> {
     /// Whether the view changed since this member's previous step.
     pub view_changed: bool,
     decisions: &'a mut Vec<Decision>,
+    votes: &'a mut Vec<Vote>,
 }
 
 impl<A> StepCtx<'_, A> {
@@ -138,6 +139,13 @@ impl<A> StepCtx<'_, A> {
     /// with [`Protocol::agreement`], checked to agree across members.
     pub fn decide(&mut self, decision: Decision) {
         self.decisions.push(decision);
+    }
+
+    /// Records this member's vote on an instance: reported in the trace,
+    /// where the agreement check holds a unanimous outcome (a commit) to
+    /// the votes cast for it.
+    pub fn vote(&mut self, vote: Vote) {
+        self.votes.push(vote);
     }
 }
 

@@ -28,7 +28,7 @@
 //! vote, a partition) vote on different proposals: each coordinator decides
 //! only the proposal of its own view, from the votes of that view.
 
-use crate::{Decision, Proposal, Protocol, Step, StepCtx};
+use crate::{Decision, Proposal, Protocol, Step, StepCtx, Vote};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -143,6 +143,7 @@ impl TwoPhaseCommit {
                     rounds: ctx.round.saturating_sub(*vote_round).max(1),
                     proposal: Some(p.clone()),
                     binding: true,
+                    unanimous: outcome == "commit",
                 });
             }
         }
@@ -264,6 +265,7 @@ impl Protocol for TwoPhaseCommit {
                         rounds: ctx.round.saturating_sub(vote_round),
                         proposal: Some(proposal),
                         binding: false,
+                        unanimous: false,
                     });
                 }
             }
@@ -310,6 +312,11 @@ impl Protocol for TwoPhaseCommit {
         if no {
             self.learn(&mut ctx, tx, &proposal, "abort");
         }
+        ctx.vote(Vote {
+            instance: tx,
+            proposal: proposal.clone(),
+            yes: !no,
+        });
         self.pending = Pending::Voted {
             tx,
             proposal: proposal.clone(),

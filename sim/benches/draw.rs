@@ -33,7 +33,7 @@ fn main() {
             detail: true,
         })
     });
-    let events = e.out.as_ref().map_or(0, |o| o.trace.entries.len());
+    let events = e.out.as_ref().map_or(0, |o| o.entries.len());
     println!(
         "simulate: 50 nodes, 60 s simulated, every packet recorded: {simulate:.2} s wall, {events} trace events, {} violations",
         e.violations.len()

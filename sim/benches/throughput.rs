@@ -41,7 +41,7 @@ fn quickstart(seeds: u64) {
     let mut failed = 0;
     for seed in 1..=seeds {
         let e = execute(&s, seed);
-        sent += e.out.as_ref().map_or(0, |o| o.trace.net.sent);
+        sent += e.out.as_ref().map_or(0, |o| o.net.sent);
         if !e.passed() {
             failed += 1;
         }
@@ -70,7 +70,7 @@ fn large() {
     println!(
         "large: 200 nodes, {sim:.0} s simulated in {ran:.2} s wall ({:.2}x real time), {} packets, failed checks: {failed:?}",
         ran / sim,
-        out.trace.net.sent
+        out.net.sent
     );
 }
 

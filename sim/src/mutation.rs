@@ -95,10 +95,34 @@ mod variants {
         /// each local step, so a seed no longer fixes the run
         /// (`--check-determinism`).
         UnseededRandom,
+        /// A main thread tells its engine of its work thread's fault a
+        /// second late, taking events all the while (`notified`, whose
+        /// bound for a departure the engine learns from its own job is
+        /// network time).
+        LateUnregister,
+        /// A main thread that sees a member leave stops taking events, as
+        /// if it waited on a local resource, until its job is asked to
+        /// leave: what it left unread is dropped with the job
+        /// (`main-thread-responsive`).
+        MainBlocksUntilLeave,
+        /// Work threads keep their first view for good: a member alone in
+        /// its boot view completes every round by itself (`round-views`).
+        StaleView,
+        /// A main thread unregisters a work thread's hang as a graceful
+        /// leave (`notified`, which judges reasons by what the driver did).
+        HangAsLeave,
+        /// The checker's own past bug: a partition ends the life of the
+        /// members it hides, for everyone
+        /// (`partition-then-crash.toml`).
+        PartitionEndsLives,
+        /// The checker's own past bug: `barrier-order` follows rounds by
+        /// job and node, not by lineage
+        /// (`pause-overlapping-crash-restart.toml`).
+        RoundsByJobAndNode,
     }
 
     impl Mutation {
-        pub const ALL: [Mutation; 10] = [
+        pub const ALL: [Mutation; 16] = [
             Mutation::DeafToDepartures,
             Mutation::IgnoreDepartures,
             Mutation::SkipGhostFilter,
@@ -109,6 +133,12 @@ mod variants {
             Mutation::EarlyRound,
             Mutation::BrokenProtocol,
             Mutation::UnseededRandom,
+            Mutation::LateUnregister,
+            Mutation::MainBlocksUntilLeave,
+            Mutation::StaleView,
+            Mutation::HangAsLeave,
+            Mutation::PartitionEndsLives,
+            Mutation::RoundsByJobAndNode,
         ];
 
         /// The kebab-case name (`vigil run --mutation NAME`).
@@ -124,6 +154,12 @@ mod variants {
                 Mutation::EarlyRound => "early-round",
                 Mutation::BrokenProtocol => "broken-protocol",
                 Mutation::UnseededRandom => "unseeded-random",
+                Mutation::LateUnregister => "late-unregister",
+                Mutation::MainBlocksUntilLeave => "main-blocks-until-leave",
+                Mutation::StaleView => "stale-view",
+                Mutation::HangAsLeave => "hang-as-leave",
+                Mutation::PartitionEndsLives => "partition-ends-lives",
+                Mutation::RoundsByJobAndNode => "rounds-by-job-and-node",
             }
         }
 
@@ -137,10 +173,16 @@ mod variants {
                 Mutation::ForgetReasons => E::ForgetReasons,
                 Mutation::EarlyRound => E::EarlyRound,
                 Mutation::IgnoreDepartures => E::IgnoreDepartures,
+                Mutation::StaleView => E::StaleView,
+                Mutation::HangAsLeave => E::HangAsLeave,
                 Mutation::DeafToDepartures
                 | Mutation::BlockingMain
                 | Mutation::BrokenProtocol
-                | Mutation::UnseededRandom => return None,
+                | Mutation::UnseededRandom
+                | Mutation::LateUnregister
+                | Mutation::MainBlocksUntilLeave
+                | Mutation::PartitionEndsLives
+                | Mutation::RoundsByJobAndNode => return None,
             })
         }
 

@@ -6,10 +6,10 @@
 use crate::check::{self, CheckResult, Violation};
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
-use crate::runtime::{self, RunConfig, RunOutput};
+use crate::runtime::{self, RunConfig};
 use crate::scenario::draw::{self, Swarm};
 use crate::scenario::Scenario;
-use crate::trace::{Entry, TraceEvent};
+use crate::trace::{Entry, Trace, TraceEvent};
 use std::time::{Duration, Instant};
 
 /// How runs ended, worst first wins: the verdict a command reports.
@@ -43,7 +43,7 @@ pub struct Execution {
     pub scenario: Scenario,
     pub swarm: Option<Swarm>,
     /// The run, or the message of the panic that ended it.
-    pub out: Result<RunOutput, String>,
+    pub out: Result<Trace, String>,
     /// Every check's result (none when the run panicked).
     pub checks: Vec<CheckResult>,
     /// Every violation, with `no-panic` for a run that panicked.
@@ -76,7 +76,7 @@ impl Execution {
     }
 
     pub fn trace_hash(&self) -> Option<String> {
-        self.out.as_ref().ok().map(|o| o.trace.hash())
+        self.out.as_ref().ok().map(|o| o.hash())
     }
 
     /// The trace with each violation inserted where it was detected.
@@ -84,11 +84,14 @@ impl Execution {
         let mut entries = self
             .out
             .as_ref()
-            .map(|o| o.trace.entries.clone())
+            .map(|o| o.entries.clone())
             .unwrap_or_default();
         for v in &self.violations {
-            let at =
-                v.at.unwrap_or_else(|| self.out.as_ref().map_or(vigil_engine::Time(0), |o| o.end));
+            let at = v.at.unwrap_or_else(|| {
+                self.out
+                    .as_ref()
+                    .map_or(vigil_engine::Time(0), |o| o.end.at)
+            });
             let i = entries.partition_point(|e| e.at <= at);
             entries.insert(
                 i,
@@ -118,8 +121,7 @@ pub fn execute(req: Request<'_>) -> Execution {
     });
     let (checks, violations, notices) = match &out {
         Ok(run) => {
-            let (checks, notices) =
-                check::check_with_notices(run, &scenario, &scenario.engine_config());
+            let (checks, notices) = check::check_mutated(run, &scenario.expectations, req.mutation);
             let violations = checks
                 .iter()
                 .flat_map(|c| c.violations.iter().cloned())

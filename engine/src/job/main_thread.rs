@@ -94,6 +94,8 @@ pub struct MainThread {
     me: Option<MemberId>,
     /// Set once the job has unregistered; nothing is routed after that.
     gone: bool,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
 }
 
 impl MainThread {
@@ -105,7 +107,15 @@ impl MainThread {
             work_deadline,
             me: None,
             gone: false,
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
         }
+    }
+
+    /// Runs a deliberately broken variant of the main thread (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn mutate(&mut self, mutation: crate::Mutation) {
+        self.mutation = Some(mutation);
     }
 
     pub fn me(&self) -> Option<&MemberId> {
@@ -208,7 +218,12 @@ impl MainThread {
                     .running_step
                     .is_some_and(|(s, _)| s == step)
                 {
-                    self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
+                    if mutated!(self, HangAsLeave) {
+                        // The broken variant: a hang reads as a graceful leave.
+                        self.unregister(LeaveReason::Leave, None, out);
+                    } else {
+                        self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
+                    }
                 }
             }
             MainInput::Faulted { thread, kind } => {

@@ -17,7 +17,7 @@ mod tests;
 mod work_thread;
 
 pub use main_thread::{MainInput, MainOutput, MainThread, HANG_CONFIRM, WORK_THREADS_MAX};
-pub use rounds::{Completion, Decision, MakeRounds, Next, Proposal, Rounds};
+pub use rounds::{Completion, Decision, MakeRounds, Next, Proposal, Rounds, Vote};
 pub use work_thread::{StepEnd, WorkInput, WorkOutput, WorkThread, QUEUE_ITEMS_MAX};
 
 use crate::engine::MembershipChange;

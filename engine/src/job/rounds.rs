@@ -48,6 +48,10 @@ pub struct Decision {
     /// `false` for a provisional word such as two-phase commit's
     /// `in-doubt`, which a later decision may replace.
     pub binding: bool,
+    /// Whether this outcome needs a yes vote from every member of its
+    /// proposal's view, none of whom left before the proposer decided (a
+    /// commit): the agreement check holds it to that too.
+    pub unanimous: bool,
 }
 
 impl Decision {
@@ -58,8 +62,18 @@ impl Decision {
             rounds: 0,
             proposal: None,
             binding: true,
+            unanimous: false,
         }
     }
+}
+
+/// A member's vote on an instance of its protocol (two-phase commit's yes
+/// or no on a transaction), as the member cast it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vote {
+    pub instance: u64,
+    pub proposal: Proposal,
+    pub yes: bool,
 }
 
 /// Who proposed an instance, and in which view.
@@ -107,6 +121,8 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn step(&mut self) -> Next;
     /// The decisions the protocol made since the last call.
     fn take_decisions(&mut self) -> Vec<Decision>;
+    /// The votes this member cast since the last call.
+    fn take_votes(&mut self) -> Vec<Vote>;
     /// The round the last step completed, if it completed one.
     fn take_completion(&mut self) -> Option<Completion>;
 }

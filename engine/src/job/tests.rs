@@ -145,6 +145,9 @@ impl Rounds for Script {
     fn take_decisions(&mut self) -> Vec<Decision> {
         vec![]
     }
+    fn take_votes(&mut self) -> Vec<Vote> {
+        vec![]
+    }
     fn take_completion(&mut self) -> Option<Completion> {
         None
     }

@@ -103,6 +103,8 @@ pub enum WorkOutput {
         agreement: Option<&'static str>,
         decision: super::Decision,
     },
+    /// The step just run cast a vote.
+    Voted { member: MemberId, vote: super::Vote },
     /// The protocol finished; the thread steps no more but still answers
     /// members behind it.
     Done { member: MemberId, outcome: String },
@@ -199,6 +201,11 @@ impl WorkThread {
         self.faulted
     }
 
+    /// This member, as the thread's latest view names it.
+    pub fn member(&self) -> Option<&MemberId> {
+        self.me.as_ref()
+    }
+
     /// The step running now, if any.
     pub fn running_step(&self) -> Option<u64> {
         self.running.as_ref().map(|r| r.step)
@@ -261,6 +268,12 @@ impl WorkThread {
             out.push(WorkOutput::Completed {
                 member: me.clone(),
                 completion,
+            });
+        }
+        for vote in rounds.take_votes() {
+            out.push(WorkOutput::Voted {
+                member: me.clone(),
+                vote,
             });
         }
         for decision in rounds.take_decisions() {
@@ -416,6 +429,9 @@ impl WorkThread {
 
     fn take_view(&mut self, change: MembershipChange, out: &mut Vec<WorkOutput>) {
         if mutated!(self, IgnoreDepartures) && !change.left.is_empty() {
+            return;
+        }
+        if mutated!(self, StaleView) && self.last_view.is_some() {
             return;
         }
         assert!(

@@ -118,7 +118,7 @@ impl Ctx<'_> {
         let written = if json {
             let mut value = report.json();
             if trace {
-                let lines: Vec<String> = out.trace.entries.iter().map(|e| e.line()).collect();
+                let lines: Vec<String> = out.entries.iter().map(|e| e.line()).collect();
                 value["trace"] = serde_json::json!(lines);
             }
             writeln!(io.stdout, "{value}")

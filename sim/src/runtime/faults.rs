@@ -1,13 +1,14 @@
 //! The controller: applies the scenario's faults on schedule, through
 //! madsim (kill, restart, pause, resume, clogged links) and the shared
-//! world (network conditions, armed work-thread faults, jobs).
+//! world (network conditions, armed work-thread faults, jobs), and records
+//! in the trace what each one did ([`Effect`]): the truth the checks judge
+//! by. It decides nothing about membership.
 
 use super::job;
 use super::wires::MainMsg;
 use super::world::{NetFault, NodeStatus, World};
-use crate::scenario::describe;
-use crate::scenario::FaultKind as ScenarioFault;
-use crate::trace::TraceEvent;
+use crate::scenario::{describe, FaultKind as ScenarioFault};
+use crate::trace::{Effect, NoEffect, TraceEvent};
 use madsim::runtime::Handle;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,41 +30,69 @@ fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
     });
 }
 
-fn heal_all(world: &World) {
-    let net = madsim::net::NetSim::current();
-    let clogged = std::mem::take(&mut *world.clogged.lock().expect("clogged"));
-    for (a, b) in clogged.into_keys() {
-        net.unclog_link(world.madsim_id(a), world.madsim_id(b));
-    }
+fn link(a: u16, b: u16) -> (NodeId, NodeId) {
+    (NodeId(a), NodeId(b))
 }
 
-/// Ends one partition: restores its links that no other partition cuts.
-fn heal_links(world: &World, links: &[(u16, u16)]) {
+/// Restores every cut link; returns them.
+fn heal_all(world: &World) -> Vec<(NodeId, NodeId)> {
+    let net = madsim::net::NetSim::current();
+    let clogged = std::mem::take(&mut *world.clogged.lock().expect("clogged"));
+    let mut restored = Vec::new();
+    for (a, b) in clogged.into_keys() {
+        net.unclog_link(world.madsim_id(a), world.madsim_id(b));
+        restored.push(link(a, b));
+    }
+    restored
+}
+
+/// Ends one partition: restores its links that no other partition cuts;
+/// returns them.
+fn heal_links(world: &World, links: &[(u16, u16)]) -> Vec<(NodeId, NodeId)> {
     let net = madsim::net::NetSim::current();
     let mut clogged = world.clogged.lock().expect("clogged");
-    for link in links {
-        if let Some(count) = clogged.get_mut(link) {
+    let mut restored = Vec::new();
+    for l in links {
+        if let Some(count) = clogged.get_mut(l) {
             *count -= 1;
             if *count == 0 {
-                clogged.remove(link);
-                net.unclog_link(world.madsim_id(link.0), world.madsim_id(link.1));
+                clogged.remove(l);
+                net.unclog_link(world.madsim_id(l.0), world.madsim_id(l.1));
+                restored.push(link(l.0, l.1));
             }
         }
     }
+    restored
 }
 
-fn node_name(n: u16) -> String {
-    NodeId(n).to_string()
-}
-
+/// Applies fault number `index` now and records what it did.
 pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
+    let effect = strike(world, index, fault);
+    world.record(TraceEvent::Fault {
+        index,
+        kind: fault.name(),
+        text: describe(fault),
+        effect,
+    });
+}
+
+/// Records that fault number `index` ended, doing `effect`.
+fn ended(world: &World, index: usize, kind: &'static str, effect: Effect) {
+    world.record(TraceEvent::FaultEnd {
+        index,
+        kind,
+        effect,
+    });
+}
+
+fn strike(world: &Arc<World>, index: usize, fault: &ScenarioFault) -> Effect {
     let handle = Handle::current();
-    let mut text = describe(fault);
+    let kind = fault.name();
     match fault {
         ScenarioFault::WorkThreadPanic { node, job, thread }
         | ScenarioFault::WorkThreadError { node, job, thread }
         | ScenarioFault::WorkThreadHang { node, job, thread } => {
-            let kind = match fault {
+            let fault_kind = match fault {
                 ScenarioFault::WorkThreadPanic { .. } => FaultKind::Panic,
                 ScenarioFault::WorkThreadError { .. } => FaultKind::Error,
                 _ => FaultKind::Hang,
@@ -72,14 +101,26 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             let mut live = shared.live.lock().expect("live");
             let up = *shared.status.lock().expect("status") == NodeStatus::Up;
             let wanted = shared.wanted.lock().expect("wanted").contains(job);
+            let armed = |starting| Effect::Armed {
+                node: NodeId(*node),
+                job: Name::new(job),
+                thread: *thread,
+                kind: fault_kind,
+                starting,
+            };
             match live.jobs.get(job) {
-                Some(h) => *h.faults[usize::from(*thread)].lock().expect("flag") = Some(kind),
+                Some(h) => {
+                    *h.faults[usize::from(*thread)].lock().expect("flag") =
+                        Some((fault_kind, index));
+                    armed(false)
+                }
                 // The node is booting (as at time 0): the job's first step faults.
                 None if up && wanted => {
-                    live.armed.insert((job.clone(), *thread), kind);
-                    text.push_str(" (armed: the job is starting)");
+                    live.armed
+                        .insert((job.clone(), *thread), (fault_kind, index));
+                    armed(true)
                 }
-                None => text.push_str(" (no effect: the job is not running)"),
+                None => Effect::None(NoEffect::JobNotRunning),
             }
         }
         ScenarioFault::JobKill { node, job } => {
@@ -89,15 +130,18 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             let member = handle
                 .as_ref()
                 .and_then(|h| h.member.lock().expect("member").clone());
-            match handle {
-                Some(h) => h.main.abort(),
-                None => text.push_str(" (the job was not running: it stays down)"),
+            if let Some(h) = &handle {
+                if let Some(m) = &member {
+                    world.record_unread(m, &h.pending);
+                }
+                h.main.abort();
             }
-            world.record(TraceEvent::JobKilled {
-                member,
+            Effect::JobKilled {
                 node: NodeId(*node),
                 job: Name::new(job),
-            });
+                running: handle.is_some(),
+                member,
+            }
         }
         ScenarioFault::JobLeave { node, job } => {
             let shared = &world.nodes[usize::from(*node)];
@@ -107,8 +151,13 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                     let _ = h
                         .inbox
                         .unbounded_send(MainMsg::Signal(vigil_engine::job::MainInput::Leave));
+                    Effect::LeaveAsked {
+                        node: NodeId(*node),
+                        job: Name::new(job),
+                        member: h.member.lock().expect("member").clone(),
+                    }
                 }
-                None => text.push_str(" (no effect: the job is not running)"),
+                None => Effect::None(NoEffect::JobNotRunning),
             }
         }
         ScenarioFault::JobJoin { node, job } => {
@@ -117,21 +166,26 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             let up = *shared.status.lock().expect("status") == NodeStatus::Up;
             let running = shared.live.lock().expect("live").jobs.contains_key(job);
             if running {
-                text.push_str(" (no effect: the job is running)");
-            } else if up {
-                let (w, n, j) = (world.clone(), NodeId(*node), job.clone());
-                if let Some(nh) = handle.get_node(world.madsim_id(*node)) {
-                    nh.spawn(async move { job::start(&w, n, &j) });
-                }
+                Effect::None(NoEffect::JobRunning)
             } else {
-                text.push_str(" (starts when the node is back)");
+                if up {
+                    let (w, n, j) = (world.clone(), NodeId(*node), job.clone());
+                    if let Some(nh) = handle.get_node(world.madsim_id(*node)) {
+                        nh.spawn(async move { job::start(&w, n, &j) });
+                    }
+                }
+                Effect::JobStarts {
+                    node: NodeId(*node),
+                    job: Name::new(job),
+                    later: !up,
+                }
             }
         }
         ScenarioFault::NodeCrash { node, .. }
             if world.node_status(*node) == NodeStatus::Crashed =>
         {
             // A node that is down cannot crash again; its pending restart stands.
-            text.push_str(" (no effect: the node is down)");
+            Effect::None(NoEffect::NodeDown)
         }
         ScenarioFault::NodeCrash {
             node,
@@ -141,7 +195,11 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
             {
                 let mut live = world.nodes[usize::from(*node)].live.lock().expect("live");
                 live.engine_tx = None;
-                live.jobs.clear();
+                for h in std::mem::take(&mut live.jobs).into_values() {
+                    if let Some(m) = h.member.lock().expect("member").clone() {
+                        world.record_unread(&m, &h.pending);
+                    }
+                }
             }
             handle.kill(world.madsim_id(*node));
             if let Some(d) = restart_after {
@@ -151,19 +209,19 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                         return; // restarted already
                     }
                     set_status(&w, n, NodeStatus::Up);
-                    w.record(TraceEvent::FaultEnd {
-                        index,
-                        text: format!("{} restarts", node_name(n)),
-                    });
+                    ended(&w, index, kind, Effect::NodeUp { node: NodeId(n) });
                     Handle::current().restart(w.madsim_id(n));
                 });
             }
+            Effect::NodeDown {
+                node: NodeId(*node),
+            }
         }
         ScenarioFault::NodePause { node, .. } if world.node_status(*node) != NodeStatus::Up => {
-            text.push_str(match world.node_status(*node) {
-                NodeStatus::Crashed => " (no effect: the node is down)",
-                _ => " (no effect: the node is paused already)",
-            });
+            Effect::None(match world.node_status(*node) {
+                NodeStatus::Crashed => NoEffect::NodeDown,
+                _ => NoEffect::NodePaused,
+            })
         }
         ScenarioFault::NodePause { node, duration } => {
             set_status(world, *node, NodeStatus::Paused);
@@ -173,12 +231,12 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                 if *w.nodes[usize::from(n)].status.lock().expect("status") == NodeStatus::Paused {
                     set_status(&w, n, NodeStatus::Up);
                 }
-                w.record(TraceEvent::FaultEnd {
-                    index,
-                    text: format!("{} resumes", node_name(n)),
-                });
+                ended(&w, index, kind, Effect::NodeResumed { node: NodeId(n) });
                 Handle::current().resume(w.madsim_id(n));
             });
+            Effect::NodePaused {
+                node: NodeId(*node),
+            }
         }
         ScenarioFault::Partition { sides, heal_after } => {
             let net = madsim::net::NetSim::current();
@@ -200,65 +258,71 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
                     }
                 }
             }
+            let cut = links.iter().map(|(a, b)| link(*a, *b)).collect();
             if let Some(d) = heal_after {
                 let w = world.clone();
                 after(*d, move || {
-                    heal_links(&w, &links);
-                    w.record(TraceEvent::FaultEnd {
-                        index,
-                        text: "partition heals".into(),
-                    });
+                    let restored = heal_links(&w, &links);
+                    ended(&w, index, kind, Effect::LinksRestored { links: restored });
                 });
             }
+            Effect::LinksCut {
+                sides: sides
+                    .iter()
+                    .map(|s| s.iter().map(|n| NodeId(*n)).collect())
+                    .collect(),
+                links: cut,
+            }
         }
-        ScenarioFault::Heal => heal_all(world),
+        ScenarioFault::Heal => Effect::LinksRestored {
+            links: heal_all(world),
+        },
         ScenarioFault::Delay {
             latency,
             nodes,
             duration,
         } => {
-            let delay_ns = Some((latency.0.as_nanos() as u64, latency.1.as_nanos() as u64));
-            add_net_fault(world, index, nodes, 0.0, delay_ns, *duration, "delay ends");
+            let delay = (Dur::from_std(latency.0), Dur::from_std(latency.1));
+            degrade(world, index, kind, nodes, 0.0, Some(delay), *duration)
         }
         ScenarioFault::Loss {
             rate,
             nodes,
             duration,
-        } => {
-            add_net_fault(world, index, nodes, *rate, None, *duration, "loss ends");
-        }
+        } => degrade(world, index, kind, nodes, *rate, None, *duration),
     }
-    world.record(TraceEvent::Fault { index, text });
 }
 
 /// Loss and extra delay on the links touching `nodes` (all if `None`), for
 /// `duration` (for good if `None`).
-fn add_net_fault(
+fn degrade(
     world: &Arc<World>,
     index: usize,
+    kind: &'static str,
     nodes: &Option<Vec<u16>>,
     loss: f64,
-    delay_ns: Option<(u64, u64)>,
+    delay: Option<(Dur, Dur)>,
     duration: Option<Duration>,
-    end_text: &'static str,
-) {
+) -> Effect {
     let until = duration.map(|d| world.now() + Dur::from_std(d));
-    if let Some(d) = duration {
-        let w = world.clone();
-        after(d, move || {
-            w.record(TraceEvent::FaultEnd {
-                index,
-                text: end_text.into(),
-            })
-        });
-    }
-    let nodes = nodes
+    let ids: Option<Vec<NodeId>> = nodes
         .as_ref()
         .map(|n| n.iter().map(|k| NodeId(*k)).collect());
+    if let Some(d) = duration {
+        let (w, on) = (world.clone(), ids.clone());
+        after(d, move || {
+            ended(&w, index, kind, Effect::NetworkRestored { nodes: on });
+        });
+    }
     world.net_faults.lock().expect("net").push(NetFault {
-        nodes,
+        nodes: ids.as_ref().map(|n| n.iter().copied().collect()),
         loss,
-        delay_ns,
+        delay_ns: delay.map(|(lo, hi)| (lo.0, hi.0)),
         until,
     });
+    Effect::NetworkDegraded {
+        nodes: ids,
+        loss,
+        delay,
+    }
 }

@@ -8,7 +8,7 @@
 //! writes to is unbounded, so routing never blocks; the watchdog is a timer
 //! task that posts into that same inbox.
 
-use super::wires::{EngineIn, FaultFlag, JobHandle, MainMsg};
+use super::wires::{EngineIn, FaultFlag, JobHandle, MainMsg, Pending};
 use super::world::World;
 use crate::mutation::mutated;
 use crate::trace::TraceEvent;
@@ -73,6 +73,7 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
     live.next_key += 1;
     let key = LocalKey(live.next_key);
     let (inbox_tx, inbox_rx) = unbounded::<MainMsg>();
+    let pending: Pending = Arc::default();
     let faults: Vec<FaultFlag> = (0..spec.work_threads)
         .map(|t| Arc::new(Mutex::new(live.armed.remove(&(name.to_string(), t)))))
         .collect();
@@ -88,6 +89,7 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         work_deadline: spec.work_deadline,
         step_time: spec.step_time,
         member: member.clone(),
+        pending: pending.clone(),
     };
     let main = madsim::task::spawn(main_thread(
         ctx,
@@ -103,6 +105,7 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
             main: main.abort_handle(),
             faults,
             member,
+            pending,
         },
     );
 }
@@ -119,6 +122,7 @@ struct JobCtx {
     work_deadline: std::time::Duration,
     step_time: std::time::Duration,
     member: Arc<Mutex<Option<MemberId>>>,
+    pending: Pending,
 }
 
 async fn main_thread(
@@ -140,8 +144,14 @@ async fn main_thread(
     let _ = ctx.engine.unbounded_send(EngineIn::Register {
         input: register,
         inbox: ctx.inbox_tx.clone(),
+        pending: ctx.pending.clone(),
     });
+    #[allow(unused_mut)]
     let mut main = MainThread::new(threads, vigil_engine::Dur::from_std(ctx.work_deadline));
+    #[cfg(feature = "mutations")]
+    if let Some(m) = ctx.world.mutation.and_then(|m| m.engine()) {
+        main.mutate(m);
+    }
     let mut queues = Vec::new();
     let mut workers = AbortOnDrop(Vec::new());
     for (t, flag) in faults.into_iter().enumerate() {
@@ -153,10 +163,26 @@ async fn main_thread(
         workers.0.push(handle);
     }
     let mut out = Vec::new();
+    // The broken variant `main-blocks-until-leave`: set once the main
+    // thread blocks; it takes nothing more but the word to leave.
+    let mut blocked = false;
     while let Some(msg) = inbox.next().await {
         let now = ctx.world.now();
+        if blocked && !matches!(msg, MainMsg::Signal(MainInput::Leave)) {
+            continue;
+        }
         let input = match msg {
             MainMsg::Engine { event, queued_at } => {
+                ctx.pending.lock().expect("pending").pop_front();
+                if mutated!(ctx.world.mutation, MainBlocksUntilLeave)
+                    && matches!(&event, Event::View(c) if !c.left.is_empty())
+                {
+                    // It stops taking events, as if waiting on a local
+                    // resource, until its job is asked to leave.
+                    ctx.pending.lock().expect("pending").push_front(queued_at);
+                    blocked = true;
+                    continue;
+                }
                 if mutated!(ctx.world.mutation, DeafToDepartures)
                     && matches!(&event, Event::View(c) if !c.left.is_empty())
                 {
@@ -228,19 +254,34 @@ async fn main_thread(
                     });
                 }
                 MainOutput::Unregister { reason, fault } => {
-                    let _ = ctx
-                        .engine
-                        .unbounded_send(EngineIn::Local(Input::Unregister {
-                            key: ctx.key,
-                            reason,
-                        }));
                     guard.armed = false;
-                    if let Some(member) = main.me().cloned() {
-                        ctx.world.record(TraceEvent::Unregistered {
-                            member,
-                            reason,
-                            fault,
+                    let unregister = EngineIn::Local(Input::Unregister {
+                        key: ctx.key,
+                        reason,
+                    });
+                    let record = main.me().cloned().map(|member| TraceEvent::Unregistered {
+                        member,
+                        reason,
+                        fault,
+                    });
+                    if let Some(member) = main.me() {
+                        ctx.world.record_unread(member, &ctx.pending);
+                    }
+                    if mutated!(ctx.world.mutation, LateUnregister) && fault.is_some() {
+                        // The broken variant: the engine hears a second late.
+                        let (engine, world) = (ctx.engine.clone(), ctx.world.clone());
+                        madsim::task::spawn(async move {
+                            madsim::time::sleep(std::time::Duration::from_secs(1)).await;
+                            let _ = engine.unbounded_send(unregister);
+                            if let Some(record) = record {
+                                world.record(record);
+                            }
                         });
+                    } else {
+                        let _ = ctx.engine.unbounded_send(unregister);
+                        if let Some(record) = record {
+                            ctx.world.record(record);
+                        }
                     }
                     ctx.world.job_gone(ctx.node, ctx.job.as_str(), ctx.key);
                 }
@@ -323,7 +364,20 @@ async fn run_step(
     step: u64,
 ) -> StepEnd {
     let injected = fault.lock().expect("fault").take();
-    let end = match injected {
+    if let Some((kind, index)) = injected {
+        let member = machine
+            .member()
+            .cloned()
+            .expect("steps start after the first view");
+        ctx.world.record(TraceEvent::StepFault {
+            member,
+            thread,
+            step,
+            kind,
+            fault: index,
+        });
+    }
+    let end = match injected.map(|(kind, _)| kind) {
         Some(FaultKind::Hang) => {
             // The step never returns; the main thread's watchdog notices.
             std::future::pending::<()>().await;
@@ -412,6 +466,14 @@ fn carry_out(ctx: &JobCtx, thread: u16, o: WorkOutput) {
             proposal: decision.proposal,
             agreement,
             binding: decision.binding,
+            unanimous: decision.unanimous,
+        }),
+        WorkOutput::Voted { member, vote } => ctx.world.record(TraceEvent::Vote {
+            member,
+            thread,
+            instance: vote.instance,
+            proposal: vote.proposal,
+            yes: vote.yes,
         }),
         WorkOutput::Done { member, outcome } => ctx.world.record(TraceEvent::ProtocolDone {
             member,

@@ -19,19 +19,19 @@ mod node;
 mod wires;
 mod world;
 
+pub use crate::trace::NodeStatus;
 pub use job::INJECTED_PANIC;
-pub use world::NodeStatus;
 
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
 use crate::scenario::Scenario;
-use crate::trace::Trace;
+use crate::trace::{JobInfo, RunEnd, RunInfo, Trace};
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
-use vigil_engine::{Durable, MemberId, NodeId, Time};
+use vigil_engine::{Dur, Durable, Name, NodeId, Time};
 use world::{LiveNode, NodeShared, World};
 
 /// What to run: one concrete scenario (its random faults already drawn,
@@ -77,17 +77,6 @@ impl RunConfig {
     }
 }
 
-/// What a run leaves behind for the checkers and reports.
-#[derive(Clone, Debug)]
-pub struct RunOutput {
-    pub seed: u64,
-    pub trace: Trace,
-    pub end: Time,
-    pub node_status: Vec<NodeStatus>,
-    /// Members whose job still runs at the end, on a node that is up.
-    pub live_members: BTreeSet<MemberId>,
-}
-
 /// Keeps injected panics out of the terminal; real ones still print.
 fn quiet_injected_panics() {
     static HOOK: Once = Once::new();
@@ -106,7 +95,7 @@ fn quiet_injected_panics() {
 /// (a bug in vigil, or in a protocol's code outside its steps) is caught
 /// and returned as its message, so that one bad seed cannot take a sweep
 /// down.
-pub fn run(cfg: &RunConfig) -> Result<RunOutput, String> {
+pub fn run(cfg: &RunConfig) -> Result<Trace, String> {
     quiet_injected_panics();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut config = madsim::Config::default();
@@ -132,7 +121,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutput, String> {
 
 /// The body of a run, inside a madsim runtime (public so that a test can
 /// hand it to madsim's own determinism check).
-pub async fn simulate(cfg: RunConfig) -> RunOutput {
+pub async fn simulate(cfg: RunConfig) -> Trace {
     let RunConfig {
         registry,
         scenario,
@@ -150,13 +139,14 @@ pub async fn simulate(cfg: RunConfig) -> RunOutput {
         })
         .collect();
     let engine_cfg = scenario.engine_config();
+    let info = run_info(&scenario, seed);
     let world = Arc::new(World {
         engine_config: engine_cfg,
         scenario,
         registry,
         mutation,
         start: Instant::now(),
-        trace: Mutex::new(Trace::default()),
+        trace: Mutex::new(Trace::new(info)),
         nodes,
         net_faults: Mutex::new(Vec::new()),
         clogged: Mutex::new(BTreeMap::new()),
@@ -196,28 +186,55 @@ pub async fn simulate(cfg: RunConfig) -> RunOutput {
     let end = Time(world.scenario.duration.as_nanos() as u64);
     madsim::time::sleep_until(world.instant(end)).await;
 
-    let node_status: Vec<NodeStatus> = world
+    let nodes: Vec<NodeStatus> = world
         .nodes
         .iter()
         .map(|n| *n.status.lock().expect("status"))
         .collect();
     let mut live_members = BTreeSet::new();
     for (k, n) in world.nodes.iter().enumerate() {
-        if node_status[k] != NodeStatus::Up {
+        if nodes[k] != NodeStatus::Up {
             continue;
         }
         for h in n.live.lock().expect("live").jobs.values() {
             if let Some(m) = h.member.lock().expect("member").clone() {
+                world.record_unread(&m, &h.pending);
                 live_members.insert(m);
             }
         }
     }
-    let trace = std::mem::take(&mut *world.trace.lock().expect("trace"));
-    RunOutput {
-        seed,
-        trace,
-        end,
-        node_status,
+    let mut trace = std::mem::replace(
+        &mut *world.trace.lock().expect("trace"),
+        Trace::new(run_info(&world.scenario, seed)),
+    );
+    trace.end = RunEnd {
+        at: end,
+        nodes,
         live_members,
+    };
+    trace
+}
+
+/// What the trace says of the run before it starts: the settings the
+/// checks' bounds need.
+fn run_info(scenario: &Scenario, seed: u64) -> RunInfo {
+    RunInfo {
+        scenario: scenario.name.clone(),
+        seed,
+        engine: scenario.engine_config(),
+        loss: scenario.cluster.loss,
+        jobs: scenario
+            .jobs
+            .iter()
+            .map(|j| JobInfo {
+                name: Name::new(&j.name),
+                group: Name::new(&j.group),
+                nodes: j.nodes.iter().map(|n| NodeId(*n)).collect(),
+                work_threads: j.work_threads,
+                step_time: Dur::from_std(j.step_time),
+                work_deadline: Dur::from_std(j.work_deadline),
+            })
+            .collect(),
+        duration: Dur::from_std(scenario.duration),
     }
 }

@@ -7,9 +7,9 @@
 //! simulation order.
 
 use super::job;
-use super::wires::{EngineIn, EnginePacket, MainMsg};
+use super::wires::{EngineIn, EnginePacket, MainMsg, Pending};
 use super::world::World;
-use crate::trace::TraceEvent;
+use crate::trace::{Carried, DropCause, PacketKind, TraceEvent};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -84,43 +84,37 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
 pub struct Wire {
     from: NodeId,
     /// The packet's number and kind, in detailed runs.
-    detail: Option<(u64, String)>,
+    detail: Option<(u64, PacketKind)>,
     packet: Mutex<Option<EnginePacket>>,
 }
 
-/// A packet's kind as traces and diagrams show it: `heartbeat`, `gather`,
-/// `member r3 t0` (a member message of thread 0's round 3), ...
-pub fn packet_label(body: &vigil_engine::Body<vigil_engine::job::JobMsg>) -> String {
+/// A packet's kind, as the trace records it.
+pub fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
     use vigil_engine::engine::LinkMsg;
     use vigil_engine::Body;
     match body {
-        Body::Heartbeat { .. } => "heartbeat".into(),
-        Body::NotMember { .. } => "not-member".into(),
-        Body::Probe { reply: false, .. } => "probe".into(),
-        Body::Probe { reply: true, .. } => "probe-reply".into(),
-        Body::Gather { reply: false, .. } => "gather".into(),
-        Body::Gather { reply: true, .. } => "gather-reply".into(),
-        Body::Install { view } => format!("install {}", view.id),
-        Body::InstallAck { .. } => "install-ack".into(),
-        Body::Ack { .. } => "link-ack".into(),
-        Body::Data { data, .. } => {
-            let parts: Vec<String> = data
-                .msgs
+        Body::Heartbeat { .. } => PacketKind::Heartbeat,
+        Body::NotMember { .. } => PacketKind::NotMember,
+        Body::Probe { reply: false, .. } => PacketKind::Probe,
+        Body::Probe { reply: true, .. } => PacketKind::ProbeReply,
+        Body::Gather { reply: false, .. } => PacketKind::Gather,
+        Body::Gather { reply: true, .. } => PacketKind::GatherReply,
+        Body::Install { view } => PacketKind::Install(view.id),
+        Body::InstallAck { .. } => PacketKind::InstallAck,
+        Body::Ack { .. } => PacketKind::LinkAck,
+        Body::Data { data, .. } => PacketKind::Data(
+            data.msgs
                 .iter()
                 .map(|m| match m {
-                    LinkMsg::State(_) => "state".to_string(),
-                    LinkMsg::GroupView(v) => format!("group-view {}", v.group),
-                    LinkMsg::Member(m) => {
-                        crate::trace::member_label(m.payload.round, m.payload.thread)
-                    }
+                    LinkMsg::State(_) => Carried::State,
+                    LinkMsg::GroupView(v) => Carried::GroupView(v.group.clone()),
+                    LinkMsg::Member(m) => Carried::Member {
+                        thread: m.payload.thread,
+                        round: m.payload.round,
+                    },
                 })
-                .collect();
-            if parts.is_empty() {
-                "data".into()
-            } else {
-                parts.join(", ")
-            }
-        }
+                .collect(),
+        ),
     }
 }
 
@@ -178,7 +172,7 @@ async fn sender(
         world.trace.lock().expect("trace").net.sent += 1;
         let detail = world.detail.then(|| {
             let id = world.next_packet_id();
-            let what = packet_label(&packet.body);
+            let what = packet_kind(&packet.body);
             world.record(TraceEvent::Send {
                 from: me,
                 to,
@@ -187,7 +181,7 @@ async fn sender(
             });
             (id, what)
         });
-        let dropped = |cause: &'static str| {
+        let dropped = |cause: DropCause| {
             if let Some((id, what)) = &detail {
                 world.record(TraceEvent::Drop {
                     from: me,
@@ -200,15 +194,15 @@ async fn sender(
         };
         let (loss, delay) = world.link_conditions(me, to);
         if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
-            dropped("loss");
+            dropped(DropCause::Loss);
             continue;
         }
         if world.detail {
             // madsim drops these itself; say so in the trace.
             if world.is_clogged(me.0, to.0) {
-                dropped("partition");
+                dropped(DropCause::Partition);
             } else if world.node_status(to.0) == super::world::NodeStatus::Crashed {
-                dropped("node-down");
+                dropped(DropCause::NodeDown);
             }
         }
         let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
@@ -242,7 +236,7 @@ async fn engine_task(
     mut inbox: UnboundedReceiver<EngineIn>,
     send_tx: UnboundedSender<(NodeId, EnginePacket)>,
 ) {
-    let mut inboxes: BTreeMap<LocalKey, UnboundedSender<MainMsg>> = BTreeMap::new();
+    let mut inboxes: BTreeMap<LocalKey, (UnboundedSender<MainMsg>, Pending)> = BTreeMap::new();
     // One timer, replaced only when the engine's deadline moves: most inputs
     // leave it where it was, and every timer costs the simulator.
     let mut deadline = world.instant(engine.poll_timeout());
@@ -269,9 +263,13 @@ async fn engine_task(
         let input = match input {
             None => Input::Tick,
             Some(EngineIn::Packet { from, packet }) => Input::Packet { from, packet },
-            Some(EngineIn::Register { input, inbox }) => {
+            Some(EngineIn::Register {
+                input,
+                inbox,
+                pending,
+            }) => {
                 if let Input::Register { key, .. } = &input {
-                    inboxes.insert(*key, inbox);
+                    inboxes.insert(*key, (inbox, pending));
                 }
                 input
             }
@@ -290,7 +288,7 @@ fn handle_outputs(
     world: &World,
     node: NodeId,
     out: &mut Vec<Output<JobMsg>>,
-    inboxes: &mut BTreeMap<LocalKey, UnboundedSender<MainMsg>>,
+    inboxes: &mut BTreeMap<LocalKey, (UnboundedSender<MainMsg>, Pending)>,
     send_tx: &UnboundedSender<(NodeId, EnginePacket)>,
 ) {
     let now: Time = world.now();
@@ -300,13 +298,18 @@ fn handle_outputs(
                 let _ = send_tx.unbounded_send((to, packet));
             }
             Output::Deliver { key, event } => {
-                let Some(inbox) = inboxes.get(&key) else {
+                let Some((inbox, pending)) = inboxes.get(&key) else {
                     continue;
                 };
-                let _ = inbox.unbounded_send(MainMsg::Engine {
-                    event,
-                    queued_at: now,
-                });
+                if inbox
+                    .unbounded_send(MainMsg::Engine {
+                        event,
+                        queued_at: now,
+                    })
+                    .is_ok()
+                {
+                    pending.lock().expect("pending").push_back(now);
+                }
             }
             Output::Persist(d) => *world.nodes[usize::from(node.0)].disk.lock().expect("disk") = d,
             Output::NodeView { view, members } => world.record(TraceEvent::NodeView {

@@ -18,6 +18,7 @@ pub enum EngineIn {
     Register {
         input: Input<JobMsg>,
         inbox: UnboundedSender<MainMsg>,
+        pending: Pending,
     },
     Local(Input<JobMsg>),
 }
@@ -31,9 +32,14 @@ pub enum MainMsg {
     Signal(MainInput),
 }
 
-/// A fault the controller has armed on a work thread; it strikes at the
-/// thread's next local step.
-pub type FaultFlag = Arc<Mutex<Option<FaultKind>>>;
+/// A fault the controller has armed on a work thread, with its number in
+/// the scenario; it strikes at the thread's next local step.
+pub type FaultFlag = Arc<Mutex<Option<(FaultKind, usize)>>>;
+
+/// When each engine event waiting in a main thread's inbox was queued,
+/// oldest first: the engine task pushes, the main thread pops, and what is
+/// left when the job ends was never read.
+pub type Pending = Arc<Mutex<std::collections::VecDeque<Time>>>;
 
 /// The controller's handle on a running job.
 pub struct JobHandle {
@@ -42,4 +48,5 @@ pub struct JobHandle {
     pub main: madsim::task::AbortHandle,
     pub faults: Vec<FaultFlag>,
     pub member: Arc<Mutex<Option<MemberId>>>,
+    pub pending: Pending,
 }

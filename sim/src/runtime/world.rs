@@ -3,10 +3,11 @@
 //! conditions the controller sets. The tasks (`node`, `job`) and the
 //! controller (`faults`) read and write it; it imports none of them.
 
-use super::wires::{EngineIn, JobHandle};
+use super::wires::{EngineIn, JobHandle, Pending};
 use crate::mutation::Mutation;
 use crate::protocols::{Registry, Setup};
 use crate::scenario::Scenario;
+pub use crate::trace::NodeStatus;
 use crate::trace::{Trace, TraceEvent};
 use futures::channel::mpsc::UnboundedSender;
 use madsim::time::Instant;
@@ -15,14 +16,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 use vigil_engine::job::{FaultKind, Rounds};
 use vigil_engine::{Durable, LocalKey, MemberId, Name, NodeId, Time};
-
-/// Whether a node is running at the end of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeStatus {
-    Up,
-    Crashed,
-    Paused,
-}
 
 /// What a node keeps across its restarts, and the controller's view of it.
 pub struct NodeShared {
@@ -40,9 +33,9 @@ pub struct LiveNode {
     pub engine_tx: Option<UnboundedSender<EngineIn>>,
     pub jobs: BTreeMap<String, JobHandle>,
     pub next_key: u64,
-    /// Work-thread faults that struck before their job started: the job's
-    /// thread takes them at its first local step.
-    pub armed: BTreeMap<(String, u16), FaultKind>,
+    /// Work-thread faults that struck before their job started, with the
+    /// fault's number: the job's thread takes them at its first local step.
+    pub armed: BTreeMap<(String, u16), (FaultKind, usize)>,
 }
 
 /// Loss or extra delay on the links that touch `nodes` (all if `None`).
@@ -80,6 +73,19 @@ impl World {
 
     pub fn instant(&self, t: Time) -> Instant {
         self.start + Duration::from_nanos(t.0)
+    }
+
+    /// Records the engine events `member`'s main thread never took, if
+    /// any: its job is ending.
+    pub fn record_unread(&self, member: &MemberId, pending: &Pending) {
+        let pending = pending.lock().expect("pending");
+        if let Some(oldest) = pending.front() {
+            self.record(TraceEvent::InboxUnread {
+                member: member.clone(),
+                count: pending.len() as u64,
+                oldest: *oldest,
+            });
+        }
     }
 
     pub fn record(&self, event: TraceEvent) {

@@ -8,6 +8,7 @@
 //! scenario whose `[[fault]]` list holds every fault; written out with
 //! [`Scenario::to_toml`], it replays the same faults without this module.
 
+pub use crate::scenario::Swarm;
 use crate::scenario::{
     Fault, FaultKind, RandomFault, RandomFaults, RandomKind, Rate, Scenario, WorkThreadFault,
 };
@@ -25,48 +26,6 @@ fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
-}
-
-/// What a swarm draw turned on, and at what rates.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Swarm {
-    /// The kinds on, with their drawn rates, as `[random]` would say them.
-    pub on: Vec<RandomKind>,
-    /// The kinds drawn off.
-    pub off: Vec<&'static str>,
-}
-
-impl Swarm {
-    /// One line: `node-crash every 7.2s, loss count 0..=2; off: partition`.
-    pub fn summary(&self) -> String {
-        let on: Vec<String> = self
-            .on
-            .iter()
-            .map(|k| format!("{} {}", k.fault.name(), rate_text(k.rate)))
-            .collect();
-        let mut s = on.join(", ");
-        if !self.off.is_empty() {
-            s.push_str(&format!("; off: {}", self.off.join(", ")));
-        }
-        s
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        let on: Vec<serde_json::Value> = self
-            .on
-            .iter()
-            .map(|k| serde_json::json!({"kind": k.fault.name(), "rate": rate_text(k.rate)}))
-            .collect();
-        serde_json::json!({"on": on, "off": self.off})
-    }
-}
-
-fn rate_text(rate: Rate) -> String {
-    match rate {
-        Rate::Count { min, max } if min == max => format!("count {min}"),
-        Rate::Count { min, max } => format!("count {min}..={max}"),
-        Rate::Every { mean, .. } => format!("every {}", crate::scenario::duration_text(mean)),
-    }
 }
 
 /// The concrete scenario seed `seed` runs: `scenario` with its `[random]`

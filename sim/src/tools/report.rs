@@ -4,8 +4,8 @@
 
 use crate::check::CheckResult;
 use crate::mutation::Mutation;
-use crate::runtime::RunOutput;
 use crate::scenario::Scenario;
+use crate::trace::Trace;
 use crate::trace::TraceEvent;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 pub struct Report<'a> {
     pub file: &'a str,
     pub scenario: &'a Scenario,
-    pub out: &'a RunOutput,
+    pub out: &'a Trace,
     pub checks: &'a [CheckResult],
     /// The deliberately broken variant the run used, if any.
     pub mutation: Option<Mutation>,
@@ -23,7 +23,7 @@ pub struct Report<'a> {
     /// its own protocols.
     pub program: &'a str,
     /// What a swarm draw turned on (`--swarm`), if the run used one.
-    pub swarm: Option<&'a crate::scenario::draw::Swarm>,
+    pub swarm: Option<&'a crate::scenario::Swarm>,
 }
 
 /// The latest outcome of one protocol instance at one member.
@@ -48,7 +48,7 @@ impl Report<'_> {
         replay_command(
             self.program,
             self.file,
-            self.out.seed,
+            self.out.info.seed,
             self.mutation,
             self.swarm.is_some(),
         )
@@ -60,7 +60,7 @@ impl Report<'_> {
     pub fn outcomes(&self) -> Vec<OutcomeRow> {
         type Key = (String, u16, u64, Option<(String, u64)>);
         let mut rows: BTreeMap<Key, OutcomeRow> = BTreeMap::new();
-        for e in &self.out.trace.entries {
+        for e in &self.out.entries {
             if let TraceEvent::ProtocolOutcome {
                 member,
                 thread,
@@ -93,7 +93,7 @@ impl Report<'_> {
     /// Rounds completed per member and work thread.
     pub fn rounds(&self) -> BTreeMap<(String, u16), u64> {
         let mut rounds = BTreeMap::new();
-        for e in &self.out.trace.entries {
+        for e in &self.out.entries {
             if let TraceEvent::RoundCompleted {
                 member,
                 thread,
@@ -111,7 +111,6 @@ impl Report<'_> {
     pub fn json(&self) -> Value {
         let changes: Vec<Value> = self
             .out
-            .trace
             .views()
             .map(|(at, c)| {
                 json!({
@@ -145,7 +144,6 @@ impl Report<'_> {
             .collect();
         let faults: Vec<Value> = self
             .out
-            .trace
             .faults()
             .map(|(t, text, _)| json!({"at_ms": round3(t.as_millis_f64()), "fault": text}))
             .collect();
@@ -173,14 +171,14 @@ impl Report<'_> {
                 v
             })
             .collect();
-        let net = self.out.trace.net;
+        let net = self.out.net;
         let mut value = json!({
             "scenario": self.scenario.name,
             "file": self.file,
-            "seed": self.out.seed,
+            "seed": self.out.info.seed,
             "verdict": if self.passed() { "pass" } else { "fail" },
-            "sim_time_ms": ms_value(self.out.end.as_millis_f64()),
-            "trace_hash": self.out.trace.hash(),
+            "sim_time_ms": ms_value(self.out.end.at.as_millis_f64()),
+            "trace_hash": self.out.hash(),
             "replay": self.replay_command(),
             "faults": faults,
             "membership_changes": changes,
@@ -215,7 +213,7 @@ impl Report<'_> {
             "{} — {} · seed {} · {} nodes · {:?} simulated",
             paint("1", &sc.name),
             self.file,
-            self.out.seed,
+            self.out.info.seed,
             sc.cluster.nodes,
             sc.duration
         );
@@ -227,7 +225,7 @@ impl Report<'_> {
         }
         let _ = writeln!(s, "\n{}", paint("1", "faults"));
         let mut any = false;
-        for (t, text, struck) in self.out.trace.faults() {
+        for (t, text, struck) in self.out.faults() {
             any |= struck;
             let _ = writeln!(s, "  {:>12}  {text}", at(t.as_millis_f64()));
         }
@@ -239,7 +237,7 @@ impl Report<'_> {
             "\n{}",
             paint("1", "membership changes (as each main thread took them)")
         );
-        for (t, c) in self.out.trace.views() {
+        for (t, c) in self.out.views() {
             let mut what = Vec::new();
             if !c.joined.is_empty() {
                 what.push(format!(
@@ -337,14 +335,14 @@ impl Report<'_> {
                 }
             }
         }
-        let net = self.out.trace.net;
+        let net = self.out.net;
         let _ = writeln!(
             s,
             "\n{} messages sent, {} delivered, {} dropped · trace {}",
             net.sent,
             net.delivered,
             net.sent.saturating_sub(net.delivered),
-            &self.out.trace.hash()[..16]
+            &self.out.hash()[..16]
         );
         let verdict = if self.passed() {
             paint("32;1", "PASS")

@@ -1,15 +1,36 @@
-//! The trace of one run: every fault applied, every view installed, every
-//! event a main thread took from its inbox, every ACK round begun and ended,
-//! each stamped with simulated time.
+//! The trace of one run: the only record of it. Checks, reports and
+//! pictures read it and nothing else: not the runtime, not the scenario's
+//! faults, not the fault draw.
 //!
-//! Invariant: the trace is the only thing the checkers and reports read, and
-//! it is built in simulation order, so the same scenario and seed give the
-//! same trace, line for line, and the same [`Trace::hash`].
+//! It holds what the run was ([`RunInfo`]: the settings the checks' bounds
+//! need), everything that happened in simulation order ([`Entry`]), and how
+//! the run ended ([`RunEnd`]). Two kinds of event live side by side:
+//! - **the truth**, written by the driver about what it did: each fault
+//!   with its [`Effect`] (which links it cut, which nodes went down, paused
+//!   or came back, that it did nothing and why), each fault it injected
+//!   into a work thread's step ([`TraceEvent::StepFault`]), every engine
+//!   event a main thread left unread ([`TraceEvent::InboxUnread`]);
+//! - **what the system did and saw**: views installed and taken, messages
+//!   taken, rounds, decisions, votes, unregistrations.
+//!
+//! The checks judge the second by the first.
+//!
+//! Invariant: the trace is built in simulation order, so the same scenario
+//! and seed give the same trace, line for line, and the same
+//! [`Trace::hash`].
+
+mod json;
+mod text;
+
+pub use text::{end_text, fault_text, left_list};
 
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use vigil_engine::job::FaultKind;
-use vigil_engine::{LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
+use vigil_engine::job::{FaultKind, Proposal};
+use vigil_engine::{
+    Config, Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId,
+};
 
 /// One thing that happened, at one simulated time.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,16 +41,30 @@ pub struct Entry {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TraceEvent {
-    /// The controller applied fault number `index` of the scenario.
+    /// The controller applied fault number `index` of the scenario: a
+    /// fault of kind `kind` (`node-crash`), described by `text`, which did
+    /// what `effect` says.
     Fault {
         index: usize,
+        kind: &'static str,
         text: String,
+        effect: Effect,
     },
-    /// The effect of fault number `index` ended (resume, restart, heal,
-    /// expiry). The index is not part of the line, nor of the hash.
+    /// The effect of fault number `index` (of kind `kind`) ended
+    /// (restart, resume, heal, expiry), doing what `effect` says.
     FaultEnd {
         index: usize,
-        text: String,
+        kind: &'static str,
+        effect: Effect,
+    },
+    /// The driver made local step `step` of a work thread fault, as fault
+    /// number `fault` armed it.
+    StepFault {
+        member: MemberId,
+        thread: u16,
+        step: u64,
+        kind: FaultKind,
+        fault: usize,
     },
     NodeBoot {
         node: NodeId,
@@ -43,17 +78,11 @@ pub enum TraceEvent {
         member: MemberId,
         group: Name,
     },
-    /// A main thread unregistered its job.
+    /// A main thread unregistered its job, with the reason it gave.
     Unregistered {
         member: MemberId,
         reason: LeaveReason,
         fault: Option<(u16, FaultKind)>,
-    },
-    /// A job was killed without unregistering.
-    JobKilled {
-        member: Option<MemberId>,
-        node: NodeId,
-        job: Name,
     },
     /// A main thread took a membership change from its inbox.
     View {
@@ -71,7 +100,15 @@ pub enum TraceEvent {
         member: MemberId,
         lag_ns: u64,
     },
-    /// A work thread sent its ACK for `round`, in `view` (its driver's).
+    /// A job ended (it left, was killed, its node crashed, or the run
+    /// ended) with `count` engine events never taken from its main
+    /// thread's inbox, the oldest queued at `oldest`.
+    InboxUnread {
+        member: MemberId,
+        count: u64,
+        oldest: Time,
+    },
+    /// A work thread sent its ACK for `round`, in `view` (its protocol's).
     RoundStarted {
         member: MemberId,
         thread: u16,
@@ -95,11 +132,22 @@ pub enum TraceEvent {
         instance: u64,
         outcome: String,
         rounds: u64,
-        proposal: Option<vigil_protocols::Proposal>,
+        proposal: Option<Proposal>,
         /// The check that decisions of one instance must pass (`atomic-commit`).
         agreement: Option<&'static str>,
         /// Whether the agreement check holds the member to it.
         binding: bool,
+        /// Whether it needs a yes vote from every member of its proposal's
+        /// view (a commit).
+        unanimous: bool,
+    },
+    /// A member voted on an instance of its protocol.
+    Vote {
+        member: MemberId,
+        thread: u16,
+        instance: u64,
+        proposal: Proposal,
+        yes: bool,
     },
     ProtocolDone {
         member: MemberId,
@@ -107,27 +155,27 @@ pub enum TraceEvent {
         outcome: String,
     },
     /// An engine sent packet `id` (recorded in detailed runs only, as are
-    /// `Deliver` and `Drop`). `what` names the packet's kind.
+    /// `Deliver` and `Drop`).
     Send {
         from: NodeId,
         to: NodeId,
         id: u64,
-        what: String,
+        what: PacketKind,
     },
     /// Packet `id` reached its node's engine.
     Deliver {
         from: NodeId,
         to: NodeId,
         id: u64,
-        what: String,
+        what: PacketKind,
     },
-    /// Packet `id` was lost (`cause`: `loss`, `partition` or `node-down`).
+    /// Packet `id` was lost.
     Drop {
         from: NodeId,
         to: NodeId,
         id: u64,
-        what: String,
-        cause: &'static str,
+        what: PacketKind,
+        cause: DropCause,
     },
     /// A work thread sent its ACK of an earlier `round` again, to one
     /// member that was behind or missed it (detailed runs only).
@@ -159,20 +207,203 @@ impl TraceEvent {
     }
 }
 
-/// How a packet's `what` names a member message: thread `thread`'s ACK
-/// of `round` (`member r46 t0`). [`member_messages`] reads it back.
-pub fn member_label(round: u64, thread: u16) -> String {
-    format!("member r{round} t{thread}")
+/// What a fault did, as the driver carried it out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Nothing: there was nothing to act on.
+    None(NoEffect),
+    /// Work thread `thread` of `job` on `node` will fault at its next local
+    /// step (`starting`: the job is starting, so at its first).
+    Armed {
+        node: NodeId,
+        job: Name,
+        thread: u16,
+        kind: FaultKind,
+        starting: bool,
+    },
+    /// The job was killed (it stays down); `running`: it was running,
+    /// as `member` once it had registered.
+    JobKilled {
+        node: NodeId,
+        job: Name,
+        running: bool,
+        member: Option<MemberId>,
+    },
+    /// The running job was asked to leave its group.
+    LeaveAsked {
+        node: NodeId,
+        job: Name,
+        member: Option<MemberId>,
+    },
+    /// The job starts on its node now, or (`later`) when its node is back.
+    JobStarts {
+        node: NodeId,
+        job: Name,
+        later: bool,
+    },
+    /// The node crashed: it and its jobs are gone.
+    NodeDown { node: NodeId },
+    /// The node restarted (its jobs start again).
+    NodeUp { node: NodeId },
+    /// Every task on the node froze.
+    NodePaused { node: NodeId },
+    /// The node's tasks run again.
+    NodeResumed { node: NodeId },
+    /// Every link between two of `sides` was cut, each direction: `links`.
+    LinksCut {
+        sides: Vec<Vec<NodeId>>,
+        links: Vec<(NodeId, NodeId)>,
+    },
+    /// These links carry packets again (no partition cuts them any more).
+    LinksRestored { links: Vec<(NodeId, NodeId)> },
+    /// Packets on the links that touch `nodes` (every link: `None`) are
+    /// lost with probability `loss` and delayed by `delay`.
+    NetworkDegraded {
+        nodes: Option<Vec<NodeId>>,
+        loss: f64,
+        delay: Option<(Dur, Dur)>,
+    },
+    /// That degradation ended.
+    NetworkRestored { nodes: Option<Vec<NodeId>> },
 }
 
-/// The (thread, round) of each member message a packet's `what` names
-/// (`member r46 t0, member r47 t0`), as [`member_label`] wrote them.
-pub fn member_messages(what: &str) -> impl Iterator<Item = (u16, u64)> + '_ {
-    what.split(", ").filter_map(|part| {
-        let rest = part.strip_prefix("member r")?;
-        let (round, thread) = rest.split_once(" t")?;
-        Some((thread.parse().ok()?, round.parse().ok()?))
-    })
+/// Why a fault did nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoEffect {
+    /// The job it names is not running.
+    JobNotRunning,
+    /// The job it starts is running already.
+    JobRunning,
+    /// The node it names is down.
+    NodeDown,
+    /// The node it pauses is paused already.
+    NodePaused,
+}
+
+impl NoEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoEffect::JobNotRunning => "the job is not running",
+            NoEffect::JobRunning => "the job is running",
+            NoEffect::NodeDown => "the node is down",
+            NoEffect::NodePaused => "the node is paused already",
+        }
+    }
+}
+
+/// What kind of packet crossed the network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PacketKind {
+    Heartbeat,
+    NotMember,
+    Probe,
+    ProbeReply,
+    Gather,
+    GatherReply,
+    Install(ViewId),
+    InstallAck,
+    LinkAck,
+    /// Link data: what each of its messages was.
+    Data(Vec<Carried>),
+}
+
+/// One message a packet's link data carried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Carried {
+    State,
+    GroupView(Name),
+    /// A member message: thread `thread`'s ACK of `round`.
+    Member {
+        thread: u16,
+        round: u64,
+    },
+}
+
+impl PacketKind {
+    /// The (thread, round) of each member message the packet carried.
+    pub fn member_messages(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        let carried: &[Carried] = match self {
+            PacketKind::Data(c) => c,
+            _ => &[],
+        };
+        carried.iter().filter_map(|c| match c {
+            Carried::Member { thread, round } => Some((*thread, *round)),
+            _ => None,
+        })
+    }
+}
+
+/// Why a packet never arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropCause {
+    /// Lost at random (the cluster's loss or a loss fault).
+    Loss,
+    /// A partition cut its link.
+    Partition,
+    /// Its destination was down.
+    NodeDown,
+}
+
+impl DropCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropCause::Loss => "loss",
+            DropCause::Partition => "partition",
+            DropCause::NodeDown => "node-down",
+        }
+    }
+}
+
+/// What ran: the settings the checks' bounds need, nothing of the faults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// The scenario's name.
+    pub scenario: String,
+    pub seed: u64,
+    /// The engine settings every node ran with.
+    pub engine: Config,
+    /// The network's own loss probability, outside any loss fault.
+    pub loss: f64,
+    /// Each job, as it was placed.
+    pub jobs: Vec<JobInfo>,
+    /// How long the run lasted, in simulated time.
+    pub duration: Dur,
+}
+
+/// One job of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobInfo {
+    pub name: Name,
+    pub group: Name,
+    pub nodes: Vec<NodeId>,
+    pub work_threads: u16,
+    pub step_time: Dur,
+    pub work_deadline: Dur,
+}
+
+impl RunInfo {
+    /// The job called `name`.
+    pub fn job(&self, name: &Name) -> Option<&JobInfo> {
+        self.jobs.iter().find(|j| j.name == *name)
+    }
+}
+
+/// Whether a node is running at the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    Up,
+    Crashed,
+    Paused,
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunEnd {
+    pub at: Time,
+    /// Each node's status, by node number.
+    pub nodes: Vec<NodeStatus>,
+    /// Members whose job still runs at the end, on a node that is up.
+    pub live_members: BTreeSet<MemberId>,
 }
 
 /// Message counters of the simulated network.
@@ -183,150 +414,25 @@ pub struct NetStats {
 }
 
 /// Everything one run recorded.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
+    pub info: RunInfo,
     pub entries: Vec<Entry>,
     pub net: NetStats,
-}
-
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    let mut s = String::from("[");
-    for (i, x) in items.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        let _ = write!(s, "{x}");
-    }
-    s.push(']');
-    s
-}
-
-/// `db@n2 (fault)` for each member that left.
-pub fn left_list(left: &[(MemberId, LeaveReason)]) -> String {
-    let items: Vec<String> = left.iter().map(|(m, r)| format!("{m} ({r})")).collect();
-    list(&items)
-}
-
-impl Entry {
-    /// One readable line, also the unit of the trace hash.
-    pub fn line(&self) -> String {
-        let t = format!("{:>10.3}ms", self.at.as_millis_f64());
-        let what = match &self.event {
-            TraceEvent::Fault { text, .. } => format!("fault      {text}"),
-            TraceEvent::FaultEnd { text, .. } => format!("fault-end  {text}"),
-            TraceEvent::NodeBoot { node } => format!("boot       {node}"),
-            TraceEvent::NodeView {
-                node,
-                view,
-                members,
-            } => format!("node-view  {node} view {view} {}", list(members)),
-            TraceEvent::Registered { member, group } => {
-                format!("register   {member:?} group {group}")
-            }
-            TraceEvent::Unregistered {
-                member,
-                reason,
-                fault,
-            } => match fault {
-                Some((t, k)) => {
-                    format!("unregister {member:?} {reason} (thread {t} {})", k.as_str())
-                }
-                None => format!("unregister {member:?} {reason}"),
-            },
-            TraceEvent::JobKilled { member, node, job } => match member {
-                Some(m) => format!("killed     {m:?}"),
-                None => format!("killed     {job}@{node} (not running)"),
-            },
-            TraceEvent::View { change } => format!(
-                "view       {:?} group {} view {} members {} joined {} left {}",
-                change.me,
-                change.group,
-                change.view,
-                list(&change.members),
-                list(&change.joined),
-                left_list(&change.left)
-            ),
-            TraceEvent::Message {
-                to,
-                from,
-                thread,
-                round,
-            } => {
-                format!("message    {to:?} <- {from:?} thread {thread} round {round}")
-            }
-            TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
-            TraceEvent::RoundStarted {
-                member,
-                thread,
-                round,
-                view,
-            } => {
-                format!("round      {member:?} thread {thread} starts {round} in view {view}")
-            }
-            TraceEvent::RoundCompleted {
-                member,
-                thread,
-                round,
-                view,
-                state,
-            } => match state {
-                Some(state) => format!(
-                    "round      {member:?} thread {thread} ends {round} in view {view} state {state}"
-                ),
-                None => format!("round      {member:?} thread {thread} ends {round} in view {view}"),
-            },
-            TraceEvent::ProtocolOutcome {
-                member,
-                thread,
-                protocol,
-                instance,
-                outcome,
-                rounds,
-                proposal,
-                ..
-            } => {
-                let by = proposal.as_ref().map_or(String::new(), |p| {
-                    format!(" proposed by {:?} in view {}", p.by, p.view)
-                });
-                format!(
-                    "outcome    {member:?} thread {thread} {protocol} instance {instance}{by}: {outcome} after {rounds} rounds"
-                )
-            }
-            TraceEvent::ProtocolDone {
-                member,
-                thread,
-                outcome,
-            } => {
-                format!("done       {member:?} thread {thread}: {outcome}")
-            }
-            TraceEvent::Send { from, to, id, what } => {
-                format!("send       {from} -> {to} #{id} {what}")
-            }
-            TraceEvent::Deliver { from, to, id, what } => {
-                format!("deliver    {from} -> {to} #{id} {what}")
-            }
-            TraceEvent::Drop {
-                from,
-                to,
-                id,
-                what,
-                cause,
-            } => format!("drop       {from} -> {to} #{id} {what} ({cause})"),
-            TraceEvent::Answer {
-                from,
-                to,
-                thread,
-                round,
-            } => format!("answer     {from:?} -> {to:?} thread {thread} round {round}"),
-            TraceEvent::CheckFailed { check, message } => {
-                format!("check      {check} failed: {message}")
-            }
-        };
-        format!("{t} {what}")
-    }
+    pub end: RunEnd,
 }
 
 impl Trace {
+    /// An empty trace of a run about to start.
+    pub fn new(info: RunInfo) -> Trace {
+        Trace {
+            info,
+            entries: Vec::new(),
+            net: NetStats::default(),
+            end: RunEnd::default(),
+        }
+    }
+
     pub fn push(&mut self, at: Time, event: TraceEvent) {
         if let Some(last) = self.entries.last() {
             assert!(last.at <= at, "the trace is written in time order");
@@ -350,11 +456,15 @@ impl Trace {
         s
     }
 
-    /// Every fault as it struck or ended (`true`: struck), with its text.
-    pub fn faults(&self) -> impl Iterator<Item = (Time, &str, bool)> {
+    /// Every fault as it struck or ended (`true`: struck), with its line.
+    pub fn faults(&self) -> impl Iterator<Item = (Time, String, bool)> + '_ {
         self.entries.iter().filter_map(|e| match &e.event {
-            TraceEvent::Fault { text, .. } => Some((e.at, text.as_str(), true)),
-            TraceEvent::FaultEnd { text, .. } => Some((e.at, text.as_str(), false)),
+            TraceEvent::Fault { text, effect, .. } => {
+                Some((e.at, text::fault_text(text, effect), true))
+            }
+            TraceEvent::FaultEnd { kind, effect, .. } => {
+                Some((e.at, text::end_text(kind, effect), false))
+            }
             _ => None,
         })
     }
@@ -365,211 +475,5 @@ impl Trace {
             TraceEvent::View { change } => Some((e.at, change)),
             _ => None,
         })
-    }
-}
-
-impl Entry {
-    /// The entry as one JSON object: `t_ns`, `t_ms`, `kind`, `node` (where
-    /// it happened), `member` (whose event it is, if a member's) and the
-    /// event's own fields. The contract of `vigil replay --trace`.
-    pub fn json(&self) -> serde_json::Value {
-        use serde_json::json;
-        let m = |m: &MemberId| m.to_string();
-        let ms: Vec<String>;
-        let (kind, node, member, fields) = match &self.event {
-            TraceEvent::Fault { index, text } => {
-                ("fault", None, None, json!({"index": index, "text": text}))
-            }
-            TraceEvent::FaultEnd { index, text } => (
-                "fault-end",
-                None,
-                None,
-                json!({"index": index, "text": text}),
-            ),
-            TraceEvent::NodeBoot { node } => ("boot", Some(*node), None, json!({})),
-            TraceEvent::NodeView {
-                node,
-                view,
-                members,
-            } => {
-                ms = members.iter().map(|n| n.to_string()).collect();
-                (
-                    "node-view",
-                    Some(*node),
-                    None,
-                    json!({"view": view.0, "members": ms}),
-                )
-            }
-            TraceEvent::Registered { member, group } => (
-                "register",
-                Some(member.node),
-                Some(m(member)),
-                json!({"group": group.as_str()}),
-            ),
-            TraceEvent::Unregistered {
-                member,
-                reason,
-                fault,
-            } => (
-                "unregister",
-                Some(member.node),
-                Some(m(member)),
-                json!({"reason": reason.as_str(), "thread": fault.map(|f| f.0), "fault": fault.map(|f| f.1.as_str())}),
-            ),
-            TraceEvent::JobKilled { member, node, job } => (
-                "job-killed",
-                Some(*node),
-                member.as_ref().map(m),
-                json!({"job": job.as_str()}),
-            ),
-            TraceEvent::View { change } => (
-                "view",
-                Some(change.me.node),
-                Some(m(&change.me)),
-                json!({
-                    "group": change.group.as_str(),
-                    "view": change.view.0,
-                    "members": change.members.iter().map(m).collect::<Vec<_>>(),
-                    "joined": change.joined.iter().map(m).collect::<Vec<_>>(),
-                    "left": change.left.iter().map(|(x, r)| json!({"member": m(x), "reason": r.as_str()})).collect::<Vec<_>>(),
-                }),
-            ),
-            TraceEvent::Message {
-                to,
-                from,
-                thread,
-                round,
-            } => (
-                "message",
-                Some(to.node),
-                Some(m(to)),
-                json!({"from": m(from), "thread": thread, "round": round}),
-            ),
-            TraceEvent::InboxLag { member, lag_ns } => (
-                "inbox-lag",
-                Some(member.node),
-                Some(m(member)),
-                json!({"lag_ns": lag_ns}),
-            ),
-            TraceEvent::RoundStarted {
-                member,
-                thread,
-                round,
-                view,
-            } => (
-                "round-start",
-                Some(member.node),
-                Some(m(member)),
-                json!({"thread": thread, "round": round, "view": view.0}),
-            ),
-            TraceEvent::RoundCompleted {
-                member,
-                thread,
-                round,
-                view,
-                state,
-            } => (
-                "round-end",
-                Some(member.node),
-                Some(m(member)),
-                json!({"thread": thread, "round": round, "view": view.0, "state": state}),
-            ),
-            TraceEvent::ProtocolOutcome {
-                member,
-                thread,
-                protocol,
-                instance,
-                outcome,
-                rounds,
-                proposal,
-                binding,
-                ..
-            } => (
-                "outcome",
-                Some(member.node),
-                Some(m(member)),
-                json!({
-                    "thread": thread, "protocol": protocol, "instance": instance,
-                    "outcome": outcome, "rounds": rounds, "binding": binding,
-                    "proposer": proposal.as_ref().map(|p| m(&p.by)),
-                    "proposal_view": proposal.as_ref().map(|p| p.view.0),
-                }),
-            ),
-            TraceEvent::ProtocolDone {
-                member,
-                thread,
-                outcome,
-            } => (
-                "done",
-                Some(member.node),
-                Some(m(member)),
-                json!({"thread": thread, "outcome": outcome}),
-            ),
-            TraceEvent::Send { from, to, id, what } => (
-                "send",
-                Some(*from),
-                None,
-                json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what}),
-            ),
-            TraceEvent::Deliver { from, to, id, what } => (
-                "deliver",
-                Some(*to),
-                None,
-                json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what}),
-            ),
-            TraceEvent::Drop {
-                from,
-                to,
-                id,
-                what,
-                cause,
-            } => (
-                "drop",
-                Some(*from),
-                None,
-                json!({"from": from.to_string(), "to": to.to_string(), "id": id, "what": what, "cause": cause}),
-            ),
-            TraceEvent::Answer {
-                from,
-                to,
-                thread,
-                round,
-            } => (
-                "answer",
-                Some(from.node),
-                Some(m(from)),
-                json!({"to": m(to), "thread": thread, "round": round}),
-            ),
-            TraceEvent::CheckFailed { check, message } => (
-                "check-failed",
-                None,
-                None,
-                json!({"check": check, "message": message}),
-            ),
-        };
-        let mut v = json!({
-            "t_ns": self.at.0,
-            "t_ms": (self.at.as_millis_f64() * 1000.0).round() / 1000.0,
-            "kind": kind,
-            "node": node.map(|n| n.to_string()),
-            "member": member,
-        });
-        if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
-            obj.extend(extra);
-        }
-        v
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn member_labels_read_back() {
-        let what = format!("state, {}, {}", member_label(46, 0), member_label(7, 3));
-        let read: Vec<(u16, u64)> = member_messages(&what).collect();
-        assert_eq!(read, vec![(0, 46), (3, 7)]);
-        assert_eq!(member_messages("heartbeat").count(), 0);
     }
 }

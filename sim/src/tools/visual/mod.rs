@@ -14,8 +14,7 @@ pub mod html;
 pub mod perfetto;
 pub mod svg;
 
-use crate::scenario::{FaultKind, Scenario};
-use crate::trace::{left_list, member_messages, Entry, TraceEvent};
+use crate::trace::{left_list, Effect, PacketKind, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use vigil_engine::{MemberId, Name, NodeId, Time};
 
@@ -83,21 +82,31 @@ pub struct Packet {
     pub id: u64,
     pub from: NodeId,
     pub to: NodeId,
-    pub what: String,
+    pub what: PacketKind,
     pub sent: Time,
     pub fate: Fate,
 }
 
 impl Packet {
     pub fn carries(&self) -> Carries {
-        if self.what == "heartbeat" {
-            Carries::Heartbeat
-        } else if self.what == "link-ack" {
-            Carries::LinkAck
-        } else if self.what.split(", ").all(|p| p.starts_with("member ")) {
-            Carries::Members
-        } else {
-            Carries::Engine
+        match &self.what {
+            PacketKind::Heartbeat => Carries::Heartbeat,
+            PacketKind::LinkAck => Carries::LinkAck,
+            PacketKind::Data(c)
+                if !c.is_empty()
+                    && c.iter()
+                        .all(|c| matches!(c, crate::trace::Carried::Member { .. })) =>
+            {
+                Carries::Members
+            }
+            PacketKind::NotMember
+            | PacketKind::Probe
+            | PacketKind::ProbeReply
+            | PacketKind::Gather
+            | PacketKind::GatherReply
+            | PacketKind::Install(_)
+            | PacketKind::InstallAck
+            | PacketKind::Data(_) => Carries::Engine,
         }
     }
 
@@ -236,12 +245,12 @@ impl Story {
     /// with each check failure marked where it was detected.
     pub fn of_execution(title: &str, e: &crate::run::Execution) -> Option<Story> {
         let out = e.out.as_ref().ok()?;
-        let mut story = Story::of(title, &e.scenario, &out.trace.entries, out.end);
+        let mut story = Story::of(title, out);
         // One mark per moment: checks that fail at the same time share it,
         // named in order, each once.
         let mut at: BTreeMap<Time, (Vec<&str>, Vec<String>)> = BTreeMap::new();
         for v in &e.violations {
-            let (checks, details) = at.entry(v.at.unwrap_or(out.end)).or_default();
+            let (checks, details) = at.entry(v.at.unwrap_or(out.end.at)).or_default();
             if !checks.contains(&v.check.as_str()) {
                 checks.push(&v.check);
             }
@@ -260,12 +269,12 @@ impl Story {
         Some(story)
     }
 
-    /// Reads `entries` (a detailed trace) of a run of the concrete
-    /// `scenario` that ended at `end`.
-    pub fn of(title: &str, scenario: &Scenario, entries: &[Entry], end: Time) -> Story {
+    /// Reads a detailed trace (see [`crate::run::Request::detail`]).
+    pub fn of(title: &str, trace: &Trace) -> Story {
+        let end = trace.end.at;
         let mut s = Story {
             title: title.to_string(),
-            nodes: (0..scenario.cluster.nodes).map(NodeId).collect(),
+            nodes: (0..trace.info.engine.nodes).map(NodeId).collect(),
             end,
             ..Story::default()
         };
@@ -280,22 +289,24 @@ impl Story {
         // Fault index -> (band index): ended by its own end or a `heal`.
         let mut open_bands: BTreeMap<usize, usize> = BTreeMap::new();
         let mut lanes: BTreeMap<JobLane, BTreeSet<u16>> = BTreeMap::new();
-        for e in entries {
+        for e in &trace.entries {
             let at = e.at;
             // A member that leaves, is killed or whose node crashes stops
             // waiting: its open rounds end here, not completed.
             let gone = match &e.event {
                 TraceEvent::Unregistered { member, .. }
-                | TraceEvent::JobKilled {
-                    member: Some(member),
+                | TraceEvent::Fault {
+                    effect:
+                        Effect::JobKilled {
+                            member: Some(member),
+                            ..
+                        },
                     ..
                 } => Some((member.node, Some(member))),
-                TraceEvent::Fault { index, text } if !text.contains("no effect") => {
-                    match scenario.faults.get(*index).map(|f| &f.kind) {
-                        Some(FaultKind::NodeCrash { node, .. }) => Some((NodeId(*node), None)),
-                        _ => None,
-                    }
-                }
+                TraceEvent::Fault {
+                    effect: Effect::NodeDown { node },
+                    ..
+                } => Some((*node, None)),
                 _ => None,
             };
             if let Some((node, member)) = gone {
@@ -323,14 +334,14 @@ impl Story {
                     if let Some(i) = sending.remove(id) {
                         let p = &mut s.packets[i];
                         p.fate = Fate::Delivered(at);
-                        for (thread, round) in member_messages(&p.what) {
+                        for (thread, round) in p.what.member_messages() {
                             carried.insert((p.from, p.to, thread, round), p.sent);
                         }
                     }
                 }
                 TraceEvent::Drop { id, cause, .. } => {
                     if let Some(i) = sending.remove(id) {
-                        s.packets[i].fate = Fate::Dropped(cause);
+                        s.packets[i].fate = Fate::Dropped(cause.as_str());
                     }
                 }
                 TraceEvent::RoundStarted {
@@ -396,18 +407,41 @@ impl Story {
                         }
                     }
                 }
-                TraceEvent::Fault { index, text } => {
-                    let fault = scenario.faults.get(*index);
-                    let (place, band) =
-                        fault.map_or((Place::All, None), |f| placed(&f.kind, &s.nodes, text));
+                TraceEvent::Fault {
+                    index,
+                    kind,
+                    text,
+                    effect,
+                } => {
+                    let line = crate::trace::fault_text(text, effect);
+                    let (place, band) = placed(kind, effect, &s.nodes);
                     s.marks.push(Mark {
                         at,
                         place,
                         kind: MarkKind::Fault,
-                        label: fault.map_or("fault".into(), |f| f.kind.name().to_string()),
-                        detail: format!("fault {}: {text}", index + 1),
+                        label: kind.to_string(),
+                        detail: format!("fault {}: {line}", index + 1),
                     });
-                    if matches!(fault.map(|f| &f.kind), Some(FaultKind::Heal)) {
+                    if let Effect::JobKilled {
+                        node, job, member, ..
+                    } = effect
+                    {
+                        s.marks.push(Mark {
+                            at,
+                            place: Place::Job(JobLane {
+                                node: *node,
+                                job: job.clone(),
+                            }),
+                            kind: MarkKind::Killed,
+                            label: "killed".into(),
+                            detail: match member {
+                                Some(m) => format!("{m:?} is killed"),
+                                None => format!("{job}@{node} is killed (not running)"),
+                            },
+                        });
+                    }
+                    if matches!(effect, Effect::LinksRestored { .. }) {
+                        // A `heal`: every partition ends.
                         for (i, b) in std::mem::take(&mut open_bands) {
                             if s.bands[b].kind == BandKind::Partition {
                                 s.bands[b].to = at;
@@ -423,7 +457,7 @@ impl Story {
                             nodes,
                             from: at,
                             to: end,
-                            text: text.clone(),
+                            text: line,
                         });
                     }
                 }
@@ -480,19 +514,6 @@ impl Story {
                         None => format!("unregister ({reason})"),
                     },
                     detail: e.line().trim_start().to_string(),
-                }),
-                TraceEvent::JobKilled { member, node, job } => s.marks.push(Mark {
-                    at,
-                    place: Place::Job(JobLane {
-                        node: *node,
-                        job: job.clone(),
-                    }),
-                    kind: MarkKind::Killed,
-                    label: "killed".into(),
-                    detail: match member {
-                        Some(m) => format!("{m:?} is killed"),
-                        None => format!("{job}@{node} is killed (not running)"),
-                    },
                 }),
                 TraceEvent::View { change } => {
                     let lane = JobLane::of(&change.me);
@@ -564,7 +585,11 @@ impl Story {
                 } => {
                     answers.insert((from.clone(), to.clone(), *thread, *round), at);
                 }
-                TraceEvent::ProtocolDone { .. } | TraceEvent::InboxLag { .. } => {}
+                TraceEvent::ProtocolDone { .. }
+                | TraceEvent::InboxLag { .. }
+                | TraceEvent::InboxUnread { .. }
+                | TraceEvent::StepFault { .. }
+                | TraceEvent::Vote { .. } => {}
             }
         }
         for (lane, threads) in lanes {
@@ -580,36 +605,28 @@ impl Story {
     }
 }
 
-/// Where fault `kind` is marked, and the band it lays, if it lasts.
+/// Where a fault of kind `kind` that did `effect` is marked, and the band
+/// it lays over lanes, if it lasts.
 fn placed(
-    kind: &FaultKind,
+    kind: &str,
+    effect: &Effect,
     nodes: &[NodeId],
-    text: &str,
 ) -> (Place, Option<(BandKind, Vec<NodeId>)>) {
-    let job = |node: &u16, job: &String| {
+    let job = |node: &NodeId, job: &Name| {
         Place::Job(JobLane {
-            node: NodeId(*node),
-            job: Name::new(job),
+            node: *node,
+            job: job.clone(),
         })
     };
-    let no_effect = text.contains("no effect");
-    let band = |k: BandKind, on: Vec<NodeId>| (!no_effect).then_some((k, on));
-    match kind {
-        FaultKind::WorkThreadPanic { node, job: j, .. }
-        | FaultKind::WorkThreadError { node, job: j, .. }
-        | FaultKind::WorkThreadHang { node, job: j, .. }
-        | FaultKind::JobKill { node, job: j }
-        | FaultKind::JobLeave { node, job: j }
-        | FaultKind::JobJoin { node, job: j } => (job(node, j), None),
-        FaultKind::NodeCrash { node, .. } => (
-            Place::Engine(NodeId(*node)),
-            band(BandKind::Crash, vec![NodeId(*node)]),
-        ),
-        FaultKind::NodePause { node, .. } => (
-            Place::Engine(NodeId(*node)),
-            band(BandKind::Pause, vec![NodeId(*node)]),
-        ),
-        FaultKind::Partition { sides, .. } => {
+    match effect {
+        Effect::Armed { node, job: j, .. }
+        | Effect::JobKilled { node, job: j, .. }
+        | Effect::LeaveAsked { node, job: j, .. }
+        | Effect::JobStarts { node, job: j, .. } => (job(node, j), None),
+        Effect::NodeDown { node } => (Place::Engine(*node), Some((BandKind::Crash, vec![*node]))),
+        Effect::NodePaused { node } => (Place::Engine(*node), Some((BandKind::Pause, vec![*node]))),
+        Effect::NodeUp { node } | Effect::NodeResumed { node } => (Place::Engine(*node), None),
+        Effect::LinksCut { sides, .. } => {
             // Shade every side but the largest: the part that is cut off.
             let largest = sides
                 .iter()
@@ -620,21 +637,24 @@ fn placed(
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != largest)
-                .flat_map(|(_, s)| s.iter().map(|n| NodeId(*n)))
+                .flat_map(|(_, s)| s.iter().copied())
                 .collect();
-            (Place::All, band(BandKind::Partition, cut))
+            (Place::All, Some((BandKind::Partition, cut)))
         }
-        FaultKind::Heal => (Place::All, None),
-        FaultKind::Delay { nodes: on, .. } | FaultKind::Loss { nodes: on, .. } => {
-            let k = if matches!(kind, FaultKind::Delay { .. }) {
-                BandKind::Delay
-            } else {
+        Effect::NetworkDegraded {
+            nodes: on, loss, ..
+        } => {
+            let k = if *loss > 0.0 {
                 BandKind::Loss
+            } else {
+                BandKind::Delay
             };
-            let on: Vec<NodeId> = on
-                .as_ref()
-                .map_or(nodes.to_vec(), |v| v.iter().map(|n| NodeId(*n)).collect());
-            (Place::All, band(k, on))
+            let on = on.clone().unwrap_or_else(|| nodes.to_vec());
+            (Place::All, Some((k, on)))
+        }
+        Effect::None(_) | Effect::LinksRestored { .. } | Effect::NetworkRestored { .. } => {
+            let _ = kind;
+            (Place::All, None)
         }
     }
 }

@@ -221,8 +221,7 @@ pub fn export(story: &Story, opts: Options) -> Export {
             Carries::Members => "member-packet",
             Carries::Engine => "engine",
         };
-        let mut args =
-            json!({"id": p.id, "from": p.from.to_string(), "to": p.to.to_string(), "what": p.what});
+        let mut args = json!({"id": p.id, "from": p.from.to_string(), "to": p.to.to_string(), "what": p.what.to_string()});
         if let Fate::Dropped(cause) = p.fate {
             args["dropped"] = json!(cause);
         }
@@ -238,8 +237,8 @@ pub fn export(story: &Story, opts: Options) -> Export {
                     "pid": pid(p.to), "tid": threads.engine, "ts": us(at), "dur": 0,
                     "args": {"id": p.id, "from": p.from.to_string(), "latency_ms": (at.0 - p.sent.0) as f64 / 1e6},
                 }));
-                ev.push(json!({"name": p.what, "cat": cat, "ph": "s", "id": flow, "pid": pid(p.from), "tid": threads.engine, "ts": us(p.sent)}));
-                ev.push(json!({"name": p.what, "cat": cat, "ph": "f", "bp": "e", "id": flow, "pid": pid(p.to), "tid": threads.engine, "ts": us(at)}));
+                ev.push(json!({"name": p.what.to_string(), "cat": cat, "ph": "s", "id": flow, "pid": pid(p.from), "tid": threads.engine, "ts": us(p.sent)}));
+                ev.push(json!({"name": p.what.to_string(), "cat": cat, "ph": "f", "bp": "e", "id": flow, "pid": pid(p.to), "tid": threads.engine, "ts": us(at)}));
             }
             Fate::Dropped(cause) => ev.push(json!({
                 "name": format!("dropped ({cause}): {}", p.what), "cat": cat, "ph": "i", "s": "t",

@@ -363,7 +363,7 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
                 p.from,
                 p.to,
                 p.id,
-                escape(&p.what),
+                escape(&p.what.to_string()),
                 p.sent.as_millis_f64(),
                 xm - 3.5,
                 ym - 3.5
@@ -388,12 +388,12 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
             p.from,
             p.to,
             p.id,
-            escape(&p.what),
+            escape(&p.what.to_string()),
             p.sent.as_millis_f64(),
             y(p.sent),
             y(at),
             if labels && class == "eng" {
-                along(*x1, y(p.sent), *x2, y(at), &p.what, "englabel")
+                along(*x1, y(p.sent), *x2, y(at), &p.what.to_string(), "englabel")
             } else {
                 String::new()
             }

@@ -1,0 +1,235 @@
+//! The scenario's own expectations (`[[expect]]`), judged against the
+//! ground truth like the checks.
+
+use super::truth::Truth;
+use super::{ms, violation, Violation};
+use crate::scenario::{Expectation, MemberName, Reason};
+use crate::trace::{left_list, TraceEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use vigil_engine::{Dur, LeaveReason, MemberId};
+
+fn member_named(m: &MemberId, name: &MemberName) -> bool {
+    m.job.as_str() == name.job && m.node.0 == name.node
+}
+
+fn reason_of(r: Reason) -> LeaveReason {
+    match r {
+        Reason::Fault => LeaveReason::Fault,
+        Reason::Leave => LeaveReason::Leave,
+        Reason::JobLost => LeaveReason::JobLost,
+        Reason::NodeDown => LeaveReason::NodeDown,
+    }
+}
+
+/// The name an expectation is reported under.
+pub(super) fn label(exp: &Expectation) -> String {
+    match exp {
+        Expectation::MembershipChange { member, .. } => {
+            format!("expect membership-change {member}")
+        }
+        Expectation::NoMembershipChange { group: Some(g) } => {
+            format!("expect no-membership-change {g}")
+        }
+        Expectation::NoMembershipChange { group: None } => {
+            "expect no-membership-change".to_string()
+        }
+        Expectation::FinalView { group, .. } => format!("expect final-view {group}"),
+        Expectation::ProtocolOutcome {
+            member,
+            protocol,
+            instance,
+            outcome,
+        } => match member {
+            Some(m) => format!("expect protocol-outcome {m} {protocol} {instance} {outcome}"),
+            None => format!("expect protocol-outcome {protocol} {instance} {outcome}"),
+        },
+    }
+}
+
+pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Violation> {
+    let mut v = Vec::new();
+    match exp {
+        Expectation::ProtocolOutcome {
+            member,
+            protocol,
+            instance,
+            outcome,
+        } => {
+            // The latest outcome each member (job@node, thread) recorded for
+            // the instance.
+            let mut latest: BTreeMap<(String, u16), &str> = BTreeMap::new();
+            for e in &ix.trace.entries {
+                if let TraceEvent::ProtocolOutcome {
+                    member: m,
+                    thread,
+                    protocol: p,
+                    instance: i,
+                    outcome: o,
+                    ..
+                } = &e.event
+                {
+                    if p == protocol
+                        && i == instance
+                        && member.as_ref().is_none_or(|n| member_named(m, n))
+                    {
+                        latest.insert((m.to_string(), *thread), o.as_str());
+                    }
+                }
+            }
+            if latest.is_empty() {
+                let who = member
+                    .as_ref()
+                    .map_or("no member".to_string(), |m| format!("{m} never"));
+                v.push(violation(
+                    check,
+                    None,
+                    format!("{who} decided instance {instance} of {protocol} (expected {outcome})"),
+                ));
+            }
+            for ((m, thread), o) in latest {
+                if o != outcome {
+                    v.push(violation(
+                        check,
+                        None,
+                        format!("{m} thread {thread} decided instance {instance} of {protocol}: {o}, expected {outcome}"),
+                    ));
+                }
+            }
+        }
+        Expectation::MembershipChange {
+            member,
+            reason,
+            within,
+            group,
+        } => {
+            let within_given = within.is_some();
+            let within = within.map_or(ix.node_bound(), Dur::from_std);
+            let candidates: Vec<&super::truth::Departure> = ix
+                .departures
+                .iter()
+                .filter(|d| {
+                    member_named(&d.member, member)
+                        && group.as_ref().is_none_or(|g| {
+                            ix.group_of
+                                .get(&d.member)
+                                .is_some_and(|dg| dg.as_str() == g)
+                        })
+                })
+                .collect();
+            // With a reason, the departure of that kind (a member cut off by
+            // a partition, then faulting, leaves twice); else the first.
+            let departure = reason
+                .and_then(|r| candidates.iter().find(|d| d.reason == reason_of(r)))
+                .or(candidates.first())
+                .copied();
+            let Some(d) = departure else {
+                v.push(violation(
+                    check,
+                    None,
+                    format!("{member} never left its group"),
+                ));
+                return v;
+            };
+            let observers = ix.observers(d, within.max(ix.node_bound()));
+            if observers.is_empty() {
+                v.push(violation(
+                    check,
+                    Some(d.at),
+                    format!(
+                        "no member held {member} in its view when it left ({}): it had already left every other \
+                         member's view, or none stayed through its departure",
+                        d.reason
+                    ),
+                ));
+            }
+            for o in observers {
+                // `within` counts from the fault; without it, the bound counts
+                // from the departure itself (a work-thread fault strikes at the
+                // thread's next step, which a stalled round can delay).
+                let since = if within_given { d.fault_at } else { d.at };
+                match ix.told(&o, &d.member, since, since + within) {
+                    None => v.push(violation(
+                        check,
+                        Some(d.fault_at),
+                        format!(
+                            "{o} got no membership change naming {member} within {} of the fault",
+                            ms(within)
+                        ),
+                    )),
+                    // The member must really have left for that reason; an
+                    // observer that had lost sight of its node may say node-down.
+                    Some((t, r))
+                        if reason.is_some_and(|want| {
+                            let want = reason_of(want);
+                            d.reason != want
+                                || (r != want && !ix.lost_sight(&o, &d.member, d.at, t, r))
+                        }) =>
+                    {
+                        v.push(violation(
+                            check,
+                            Some(d.fault_at),
+                            format!(
+                                "{o} saw {member} leave with reason {r}, expected {}",
+                                reason.map_or("", |x| x.name())
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Expectation::NoMembershipChange { group } => {
+            for (observer, views) in &ix.views {
+                for (at, c) in views {
+                    if group.as_ref().is_some_and(|g| c.group.as_str() != g) || c.left.is_empty() {
+                        continue;
+                    }
+                    v.push(violation(
+                        check,
+                        Some(*at),
+                        format!(
+                            "{observer} saw {} leave group {}",
+                            left_list(&c.left),
+                            c.group
+                        ),
+                    ));
+                }
+            }
+        }
+        Expectation::FinalView { group, members } => {
+            let want: BTreeSet<String> = members.iter().map(|m| m.to_string()).collect();
+            let live: Vec<&MemberId> = ix
+                .trace
+                .end
+                .live_members
+                .iter()
+                .filter(|m| ix.group_of.get(*m).is_some_and(|g| g.as_str() == group))
+                .collect();
+            if live.is_empty() && !want.is_empty() {
+                v.push(violation(
+                    check,
+                    None,
+                    format!("no live member of group {group} at the end"),
+                ));
+            }
+            for m in live {
+                let have: BTreeSet<String> = ix
+                    .last_view(m)
+                    .map(|c| c.members.iter().map(|x| x.to_string()).collect())
+                    .unwrap_or_default();
+                if have != want {
+                    v.push(violation(
+                        check,
+                        None,
+                        format!(
+                            "{m} ends with [{}], expected [{}]",
+                            have.into_iter().collect::<Vec<_>>().join(", "),
+                            want.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    v
+}

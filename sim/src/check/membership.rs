@@ -1,0 +1,206 @@
+//! The membership checks: `notified` (every survivor hears of every
+//! departure, with its true reason, in time), `views-agree`,
+//! `no-ghost-delivery` and `converged`.
+
+use super::truth::{Departure, Truth};
+use super::{bounds, ms, names, violation, Violation};
+use crate::trace::TraceEvent;
+use std::collections::BTreeMap;
+use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, Time, ViewId};
+
+/// A departure `notified` judges: the observers owed a notice within
+/// `window` of it, and what each was told by then (when, with what reason).
+pub(super) struct Judged<'a> {
+    pub d: &'a Departure,
+    pub window: Dur,
+    pub told: Vec<(MemberId, Option<(Time, LeaveReason)>)>,
+}
+
+/// Every departure that is sure to be one and whose deadline falls within
+/// the run, with what its observers were told. `notified` judges these and
+/// [`super::Notice`]s measure them.
+pub(super) fn judged<'a>(t: &'a Truth<'_>) -> Vec<Judged<'a>> {
+    let mut out = Vec::new();
+    for d in t.departures.iter().filter(|d| !d.maybe) {
+        let deadline = t.notify_deadline(d);
+        if deadline > t.end() {
+            continue; // too close to the end to judge
+        }
+        let window = deadline.saturating_sub(d.at);
+        let told = t
+            .observers(d, window)
+            .into_iter()
+            .map(|o| {
+                let told = t.told(&o, &d.member, d.at, deadline);
+                (o, told)
+            })
+            .collect();
+        out.push(Judged { d, window, told });
+    }
+    out
+}
+
+pub(super) fn notified(t: &Truth<'_>, judged: &[Judged<'_>]) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for Judged { d, window, told } in judged {
+        for (o, told) in told {
+            match told {
+                None => v.push(violation(
+                    "notified",
+                    Some(d.at),
+                    format!(
+                        "{} left ({}) but {} got no membership change naming it within {}",
+                        d.member,
+                        d.reason,
+                        o,
+                        ms(*window)
+                    ),
+                )),
+                Some((at, reason))
+                    if *reason != d.reason && !t.lost_sight(o, &d.member, d.at, *at, *reason) =>
+                {
+                    v.push(violation(
+                        "notified",
+                        Some(d.at),
+                        format!(
+                            "{} saw {} leave with reason {reason}, expected {}",
+                            o, d.member, d.reason
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    v
+}
+
+pub(super) fn views_agree(t: &Truth<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut by_id: BTreeMap<(Name, ViewId), (&MemberId, &Vec<MemberId>)> = BTreeMap::new();
+    for (observer, views) in &t.views {
+        let mut last: Option<ViewId> = None;
+        for (at, c) in views {
+            if let Some(prev) = last {
+                if c.view <= prev {
+                    v.push(violation(
+                        "views-agree",
+                        Some(*at),
+                        format!(
+                            "{observer} installed view {} after view {prev}: view ids must grow",
+                            c.view
+                        ),
+                    ));
+                }
+            }
+            last = Some(c.view);
+            if !c.members.contains(&c.me) {
+                v.push(violation(
+                    "views-agree",
+                    Some(*at),
+                    format!("{observer}'s view {} lacks itself", c.view),
+                ));
+            }
+            match by_id.get(&(c.group.clone(), c.view)) {
+                Some((first, members)) if **members != c.members => v.push(violation(
+                    "views-agree",
+                    Some(*at),
+                    format!(
+                        "view {} of group {}: {first} has {} but {observer} has {}",
+                        c.view,
+                        c.group,
+                        names(members),
+                        names(&c.members)
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    by_id.insert((c.group.clone(), c.view), (observer, &c.members));
+                }
+            }
+        }
+    }
+    v
+}
+
+pub(super) fn no_ghost(t: &Truth<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut current: BTreeMap<&MemberId, &MembershipChange> = BTreeMap::new();
+    for e in &t.trace.entries {
+        match &e.event {
+            TraceEvent::View { change } => {
+                current.insert(&change.me, change);
+            }
+            TraceEvent::Message { to, from, .. } => {
+                let knows = current.get(to).is_some_and(|c| c.members.contains(from));
+                if !knows {
+                    let saw_leave = t.views.get(to).is_some_and(|views| {
+                        views
+                            .iter()
+                            .any(|(at, c)| *at <= e.at && c.left.iter().any(|(m, _)| m == from))
+                    });
+                    let what = if saw_leave {
+                        "after it saw it leave"
+                    } else {
+                        "that is not in its view"
+                    };
+                    v.push(violation(
+                        "no-ghost-delivery",
+                        Some(e.at),
+                        format!("{to} took a message from {from} {what}"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// `converged`, or why it does not apply to this run.
+pub(super) fn converged(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
+    if !t.unhealed.is_empty() {
+        return Err(format!(
+            "not every fault has ended: {}",
+            t.unhealed.join("; ")
+        ));
+    }
+    let settle = bounds::settle(&t.trace.info.engine);
+    if t.last_disruption + settle > t.end() {
+        return Err(format!(
+            "the last fault ended less than {} before the end",
+            ms(settle)
+        ));
+    }
+    let mut by_group: BTreeMap<&Name, Vec<&MemberId>> = BTreeMap::new();
+    for m in &t.trace.end.live_members {
+        if let Some(g) = t.group_of.get(m) {
+            by_group.entry(g).or_default().push(m);
+        }
+    }
+    let mut v = Vec::new();
+    for (group, members) in by_group {
+        let live: Vec<MemberId> = members.iter().map(|m| (*m).clone()).collect();
+        for m in &members {
+            match t.last_view(m) {
+                None => v.push(violation(
+                    "converged",
+                    None,
+                    format!("{m} of group {group} never installed a view"),
+                )),
+                Some(view) if view.members != live => v.push(violation(
+                    "converged",
+                    None,
+                    format!(
+                        "{m} ends in view {} {} but the live members of {group} are {}",
+                        view.view,
+                        names(&view.members),
+                        names(&live)
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(v)
+}

@@ -1,0 +1,296 @@
+//! The ACK-round checks: `acks-complete` (every round of a live member
+//! ends), `barrier-order` (nobody passes a round before every member of its
+//! view reached it) and `round-views` (rounds run in the member's current
+//! view).
+
+use super::truth::Truth;
+use super::{bounds, ms, names, violation, Violation};
+use crate::mutation::{mutated, Mutation};
+use crate::trace::{Effect, TraceEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use vigil_engine::job::HANG_CONFIRM;
+use vigil_engine::{Dur, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
+
+/// `acks-complete`: every ACK round of a member alive at the end
+/// completes: all ACKs arrive or the missing senders leave. A round still
+/// open at the end that began (or outlived the last disruption) more than
+/// [`bounds::round`] before the end is a violation.
+pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
+    let bound = bounds::round(&t.trace.info);
+    let mut open: BTreeMap<(&MemberId, u16), (u64, Time)> = BTreeMap::new();
+    let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
+    for e in &t.trace.entries {
+        match &e.event {
+            TraceEvent::RoundStarted {
+                member,
+                thread,
+                round,
+                ..
+            } => {
+                open.insert((member, *thread), (*round, e.at));
+            }
+            TraceEvent::RoundCompleted {
+                member,
+                thread,
+                round,
+                ..
+            } if open
+                .get(&(member, *thread))
+                .is_some_and(|(r, _)| r == round) =>
+            {
+                open.remove(&(member, *thread));
+            }
+            TraceEvent::ProtocolDone { member, thread, .. } => {
+                open.remove(&(member, *thread));
+            }
+            TraceEvent::Message {
+                to,
+                from,
+                thread,
+                round,
+            } => {
+                let e = acked
+                    .entry((to, *thread))
+                    .or_default()
+                    .entry(from)
+                    .or_insert(0);
+                *e = (*e).max(*round);
+            }
+            _ => {}
+        }
+    }
+    let mut v = Vec::new();
+    for ((member, thread), (round, since)) in open {
+        if !t.trace.end.live_members.contains(member) {
+            continue;
+        }
+        let waiting_since = since.max(t.last_disruption);
+        if t.end().saturating_sub(waiting_since) <= bound {
+            continue;
+        }
+        let missing: Vec<MemberId> = t
+            .last_view(member)
+            .map(|view| {
+                view.members
+                    .iter()
+                    .filter(|m| {
+                        acked
+                            .get(&(member, thread))
+                            .and_then(|a| a.get(m))
+                            .is_none_or(|r| *r < round)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.push(violation(
+            "acks-complete",
+            Some(since),
+            format!(
+                "{member} thread {thread} waited in round {round} from {:.3}ms to the end for {}",
+                since.as_millis_f64(),
+                names(&missing)
+            ),
+        ));
+    }
+    v
+}
+
+/// `barrier-order`: a member passes round r (starts a later one) only once
+/// every member of its view has reached r. The rounds a member reached
+/// belong to its lineage: the work thread that started with a registration
+/// and kept its rounds when its node came back under a new incarnation (a
+/// new id, no new registration). A job that registers again starts a new
+/// lineage.
+pub(super) fn barrier_order(t: &Truth<'_>, mutation: Option<Mutation>) -> Vec<Violation> {
+    // Views agree (checked by `views-agree`), so any observer's copy of a
+    // view tells its members.
+    let mut members_of: BTreeMap<(&Name, ViewId), &MembershipChange> = BTreeMap::new();
+    for (_, change) in t.trace.views() {
+        members_of
+            .entry((&change.group, change.view))
+            .or_insert(change);
+    }
+    let mut lineages = Lineages {
+        by_job_and_node: mutated!(mutation, RoundsByJobAndNode),
+        ..Lineages::default()
+    };
+    let mut reached: BTreeMap<(usize, u16), u64> = BTreeMap::new();
+    let mut own: BTreeMap<(usize, u16), u64> = BTreeMap::new();
+    let mut gone: BTreeSet<usize> = BTreeSet::new();
+    let mut v = Vec::new();
+    for e in &t.trace.entries {
+        match &e.event {
+            TraceEvent::Registered { member, .. } => {
+                lineages.register(member);
+            }
+            TraceEvent::View { change } => {
+                for m in change.members.iter().chain(std::iter::once(&change.me)) {
+                    lineages.of(m);
+                }
+            }
+            TraceEvent::Unregistered { member, .. }
+            | TraceEvent::Fault {
+                effect:
+                    Effect::JobKilled {
+                        member: Some(member),
+                        ..
+                    },
+                ..
+            } => {
+                let l = lineages.of(member);
+                gone.insert(l);
+            }
+            TraceEvent::RoundStarted {
+                member,
+                thread,
+                round,
+                view,
+            } => {
+                let me = lineages.of(member);
+                let passed = own.insert((me, *thread), *round).unwrap_or(0);
+                reached.insert((me, *thread), *round);
+                if passed == 0 || *round <= passed {
+                    continue;
+                }
+                let Some(view) = t
+                    .group_of
+                    .get(member)
+                    .and_then(|g| members_of.get(&(g, *view)))
+                else {
+                    continue;
+                };
+                let mut behind = Vec::new();
+                for m in view.members.iter().filter(|m| *m != member) {
+                    let l = lineages.of(m);
+                    let r = reached.get(&(l, *thread)).copied().unwrap_or(0);
+                    if !gone.contains(&l) && r < passed {
+                        behind.push(format!("{m} (round {r})"));
+                    }
+                }
+                if !behind.is_empty() {
+                    v.push(violation(
+                        "barrier-order",
+                        Some(e.at),
+                        format!(
+                            "{member} thread {thread} passed round {passed} (started {round}) before {} of its view {} reached it",
+                            behind.join(", "),
+                            view.view
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// Which lineage (registration, followed through renames) each member id
+/// belongs to; see [`barrier_order`].
+#[derive(Default)]
+struct Lineages {
+    of: BTreeMap<MemberId, usize>,
+    /// The latest lineage of each job and node.
+    current: BTreeMap<(Name, NodeId), usize>,
+    next: usize,
+    /// The checker's past bug (`rounds-by-job-and-node`): every id of a
+    /// job and node is its latest registration's.
+    by_job_and_node: bool,
+}
+
+impl Lineages {
+    fn register(&mut self, member: &MemberId) -> usize {
+        self.next += 1;
+        self.of.insert(member.clone(), self.next);
+        self.current
+            .insert((member.job.clone(), member.node), self.next);
+        self.next
+    }
+
+    /// The lineage of `member`; a new id (a renamed member) joins the latest
+    /// lineage of its job and node, and is remembered there.
+    fn of(&mut self, member: &MemberId) -> usize {
+        let latest = self
+            .current
+            .get(&(member.job.clone(), member.node))
+            .copied();
+        if self.by_job_and_node {
+            if let Some(l) = latest {
+                return l;
+            }
+        }
+        if let Some(l) = self.of.get(member) {
+            return *l;
+        }
+        match latest {
+            Some(l) => {
+                self.of.insert(member.clone(), l);
+                l
+            }
+            None => self.register(member),
+        }
+    }
+}
+
+/// `round-views`: every round a member starts runs in the view its main
+/// thread last took, or in the one before while the step that opened the
+/// round was still running when the newer view arrived (a work thread
+/// takes nothing during a step). A member whose rounds run in a view its
+/// main thread left behind longer ago than that is not waiting for the
+/// members it should: a member stuck in its boot view completes every
+/// round alone, and `barrier-order` cannot see it. Time the member's node
+/// spent paused does not count.
+pub(super) fn round_views(t: &Truth<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for e in &t.trace.entries {
+        let TraceEvent::RoundStarted {
+            member,
+            thread,
+            round,
+            view,
+        } = &e.event
+        else {
+            continue;
+        };
+        let Some(views) = t.views.get(member) else {
+            continue;
+        };
+        let Some((taken, current)) = views.iter().take_while(|(at, _)| *at <= e.at).last() else {
+            continue;
+        };
+        if current.view == *view {
+            continue;
+        }
+        let step = t
+            .trace
+            .info
+            .job(&member.job)
+            .map_or(Dur(0), |j| j.step_time);
+        // Time its node spent paused or down does not count: nothing runs.
+        let frozen: u64 = t
+            .outages
+            .iter()
+            .filter(|(n, _, _)| *n == member.node)
+            .map(|(_, a, b)| {
+                let from = (*a).max(*taken);
+                let to = (*b).min(e.at);
+                to.saturating_sub(from).0
+            })
+            .sum();
+        let lag = Dur(e.at.saturating_sub(*taken).0.saturating_sub(frozen));
+        if lag > step + HANG_CONFIRM {
+            v.push(violation(
+                "round-views",
+                Some(e.at),
+                format!(
+                    "{member} thread {thread} started round {round} in view {view}, {} after its main thread took view {} (a step takes {})",
+                    ms(lag),
+                    current.view,
+                    ms(step)
+                ),
+            ));
+        }
+    }
+    v
+}

@@ -1,0 +1,598 @@
+//! Unit tests of the checks, each from a small hand-written trace: given a
+//! cluster, what happened, then what each check must say. Every check is
+//! shown passing on a run that keeps its promise and failing on one that
+//! breaks it.
+
+use super::{bounds, check, CheckResult};
+use crate::trace::{Effect, JobInfo, NodeStatus, RunEnd, RunInfo, Trace, TraceEvent};
+use vigil_engine::job::{FaultKind, Proposal};
+use vigil_engine::{
+    Config, Dur, Incarnation, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId,
+};
+
+fn ms(x: u64) -> Time {
+    Time(x * 1_000_000)
+}
+
+fn m(node: u16) -> MemberId {
+    MemberId {
+        job: Name::new("db"),
+        node: NodeId(node),
+        node_incarnation: Incarnation(1),
+        registration: 1,
+    }
+}
+
+fn cfg(nodes: u16) -> Config {
+    Config {
+        nodes,
+        heartbeat_interval: Dur::from_millis(100),
+        failure_timeout: Dur::from_millis(1000),
+        latency_max: Dur::from_millis(10),
+    }
+}
+
+/// A run of job `db` (group `g`) on `nodes` nodes, built event by event.
+struct Run {
+    trace: Trace,
+}
+
+impl Run {
+    fn new(nodes: u16) -> Run {
+        Run {
+            trace: Trace::new(RunInfo {
+                scenario: "test".into(),
+                seed: 0,
+                engine: cfg(nodes),
+                loss: 0.0,
+                jobs: vec![JobInfo {
+                    name: Name::new("db"),
+                    group: Name::new("g"),
+                    nodes: (0..nodes).map(NodeId).collect(),
+                    work_threads: 1,
+                    step_time: Dur::from_millis(100),
+                    work_deadline: Dur::from_millis(1000),
+                }],
+                duration: Dur::from_millis(60_000),
+            }),
+        }
+    }
+
+    /// Every member registers at 1 ms and takes view `id` of all of them at
+    /// 250 ms: the usual boot.
+    fn booted(nodes: u16, id: u64) -> Run {
+        let mut r = Run::new(nodes);
+        for n in 0..nodes {
+            r.at(1, TraceEvent::NodeBoot { node: NodeId(n) });
+        }
+        for n in 0..nodes {
+            r.at(
+                1,
+                TraceEvent::Registered {
+                    member: m(n),
+                    group: Name::new("g"),
+                },
+            );
+        }
+        let all: Vec<u16> = (0..nodes).collect();
+        for n in 0..nodes {
+            r.view(250, n, id, &all, &[]);
+        }
+        r
+    }
+
+    fn at(&mut self, t: u64, event: TraceEvent) -> &mut Run {
+        self.trace.push(ms(t), event);
+        self
+    }
+
+    /// `observer` takes view `id` of `members`, told that `left` left.
+    fn view(
+        &mut self,
+        t: u64,
+        observer: u16,
+        id: u64,
+        members: &[u16],
+        left: &[(u16, LeaveReason)],
+    ) -> &mut Run {
+        let change = MembershipChange {
+            group: Name::new("g"),
+            view: ViewId(id),
+            me: m(observer),
+            members: members.iter().map(|n| m(*n)).collect(),
+            joined: vec![],
+            left: left.iter().map(|(n, r)| (m(*n), *r)).collect(),
+        };
+        self.at(t, TraceEvent::View { change })
+    }
+
+    fn fault(&mut self, t: u64, index: usize, kind: &'static str, effect: Effect) -> &mut Run {
+        self.at(
+            t,
+            TraceEvent::Fault {
+                index,
+                kind,
+                text: kind.into(),
+                effect,
+            },
+        )
+    }
+
+    /// The run ends at `t` with these members alive and every node up.
+    fn end(&mut self, t: u64, live: &[u16]) -> Vec<CheckResult> {
+        self.trace.end = RunEnd {
+            at: ms(t),
+            nodes: vec![NodeStatus::Up; usize::from(self.trace.info.engine.nodes)],
+            live_members: live.iter().map(|n| m(*n)).collect(),
+        };
+        check(&self.trace, &[]).0
+    }
+}
+
+/// The messages of the checks that failed, `check: message`.
+fn failures(results: &[CheckResult]) -> Vec<String> {
+    results
+        .iter()
+        .flat_map(|c| c.violations.iter())
+        .map(|v| format!("{}: {}", v.check, v.message))
+        .collect()
+}
+
+fn failed(results: &[CheckResult], name: &str) -> bool {
+    results
+        .iter()
+        .any(|c| c.name == name && !c.violations.is_empty())
+}
+
+/// db@n2's work thread panics at 10 s: its step ends (and the job
+/// unregisters) 100 ms later; the survivors are told `told_after` ms after
+/// that, with `reason`.
+fn panic_told(told_after: u64, reason: LeaveReason) -> Vec<CheckResult> {
+    let mut r = Run::booted(4, 20);
+    r.fault(
+        9_950,
+        0,
+        "work-thread-panic",
+        Effect::Armed {
+            node: NodeId(2),
+            job: Name::new("db"),
+            thread: 0,
+            kind: FaultKind::Panic,
+            starting: false,
+        },
+    );
+    r.at(
+        10_000,
+        TraceEvent::StepFault {
+            member: m(2),
+            thread: 0,
+            step: 99,
+            kind: FaultKind::Panic,
+            fault: 0,
+        },
+    );
+    r.at(
+        10_100,
+        TraceEvent::Unregistered {
+            member: m(2),
+            reason: LeaveReason::Fault,
+            fault: Some((0, FaultKind::Panic)),
+        },
+    );
+    for n in [0, 1, 3] {
+        r.view(10_100 + told_after, n, 24, &[0, 1, 3], &[(2, reason)]);
+    }
+    r.end(30_000, &[0, 1, 3])
+}
+
+#[test]
+fn notified_passes_a_fault_told_in_network_time() {
+    let results = panic_told(30, LeaveReason::Fault);
+    assert_eq!(failures(&results), Vec::<String>::new());
+}
+
+#[test]
+fn notified_holds_a_local_departure_to_network_time_not_to_the_failure_detector() {
+    // A second late: well within the node bound (3.16 s), far past the
+    // local one (124 ms without loss).
+    let local = bounds::local(&cfg(4), 0.0);
+    assert!(Dur::from_millis(1000) > local && Dur::from_millis(1000) < bounds::node(&cfg(4)));
+    let results = panic_told(1_000, LeaveReason::Fault);
+    assert!(failed(&results, "notified"), "{:?}", failures(&results));
+    assert!(failures(&results)[0].contains("db@n2 left (fault) but db@n0 got no membership change"));
+}
+
+#[test]
+fn notified_judges_the_reason_by_what_the_driver_did() {
+    // The work thread panicked; the survivors are told it left gracefully.
+    let results = panic_told(30, LeaveReason::Leave);
+    assert!(
+        failures(&results)
+            .iter()
+            .any(|f| f.contains("saw db@n2 leave with reason leave, expected fault")),
+        "{:?}",
+        failures(&results)
+    );
+}
+
+#[test]
+fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
+    let mut r = Run::booted(3, 20);
+    r.at(
+        5_000,
+        TraceEvent::StepFault {
+            member: m(2),
+            thread: 0,
+            step: 40,
+            kind: FaultKind::Hang,
+            fault: 0,
+        },
+    );
+    // The watchdog confirms after the work deadline; the job says `leave`.
+    r.at(
+        6_001,
+        TraceEvent::Unregistered {
+            member: m(2),
+            reason: LeaveReason::Leave,
+            fault: None,
+        },
+    );
+    for n in [0, 1] {
+        r.view(6_030, n, 23, &[0, 1], &[(2, LeaveReason::Leave)]);
+    }
+    let results = r.end(30_000, &[0, 1]);
+    assert!(
+        failures(&results)
+            .iter()
+            .any(|f| f.contains("with reason leave, expected fault")),
+        "{:?}",
+        failures(&results)
+    );
+}
+
+#[test]
+fn a_crash_owes_its_notice_within_the_node_bound() {
+    let crash = |told: Option<u64>| {
+        let mut r = Run::booted(3, 20);
+        r.fault(
+            10_000,
+            0,
+            "node-crash",
+            Effect::NodeDown { node: NodeId(2) },
+        );
+        if let Some(t) = told {
+            for n in [0, 1] {
+                r.view(t, n, 23, &[0, 1], &[(2, LeaveReason::NodeDown)]);
+            }
+        }
+        let mut results = r.end(30_000, &[0, 1]);
+        results.retain(|c| c.name == "notified");
+        results
+    };
+    assert_eq!(failures(&crash(Some(12_500))), Vec::<String>::new());
+    assert!(failed(&crash(None), "notified"));
+}
+
+#[test]
+fn views_agree_catches_one_id_with_two_member_lists() {
+    let mut r = Run::booted(3, 20);
+    r.view(5_000, 0, 23, &[0, 1], &[(2, LeaveReason::NodeDown)]);
+    r.view(5_000, 1, 23, &[0, 1, 2], &[]);
+    let results = r.end(30_000, &[0, 1, 2]);
+    assert!(failures(&results)
+        .iter()
+        .any(|f| f.starts_with("views-agree: view 23 of group g")));
+}
+
+#[test]
+fn no_ghost_delivery_catches_a_message_from_a_member_seen_leaving() {
+    let mut r = Run::booted(3, 20);
+    r.view(5_000, 0, 23, &[0, 1], &[(2, LeaveReason::Fault)]);
+    r.at(
+        5_010,
+        TraceEvent::Message {
+            to: m(0),
+            from: m(2),
+            thread: 0,
+            round: 7,
+        },
+    );
+    let results = r.end(30_000, &[0, 1]);
+    assert!(failures(&results).contains(
+        &"no-ghost-delivery: db@n0 took a message from db@n2 after it saw it leave".to_string()
+    ));
+}
+
+#[test]
+fn main_thread_responsive_counts_events_taken_late_and_events_never_taken() {
+    let mut r = Run::booted(2, 20);
+    r.at(
+        3_000,
+        TraceEvent::InboxLag {
+            member: m(0),
+            lag_ns: 4_000_000,
+        },
+    );
+    assert_eq!(failures(&r.end(30_000, &[0, 1])), Vec::<String>::new());
+    r.at(
+        4_000,
+        TraceEvent::InboxLag {
+            member: m(0),
+            lag_ns: 10_000_000,
+        },
+    );
+    let late = r.end(30_000, &[0, 1]);
+    assert!(failed(&late, "main-thread-responsive"));
+
+    // Blocked until its job left: the events behind the leave were never
+    // taken, and the oldest had waited 2 s.
+    let mut r = Run::booted(2, 20);
+    r.at(
+        7_000,
+        TraceEvent::InboxUnread {
+            member: m(1),
+            count: 40,
+            oldest: ms(5_000),
+        },
+    );
+    let unread = r.end(30_000, &[0]);
+    assert!(
+        failures(&unread).iter().any(|f| f.contains(
+            "db@n1's main thread never took 40 engine event(s), the oldest queued 2000ms before its job ended"
+        )),
+        "{:?}",
+        failures(&unread)
+    );
+}
+
+#[test]
+fn main_thread_responsive_excuses_a_paused_node() {
+    let mut r = Run::booted(2, 20);
+    r.fault(
+        3_000,
+        0,
+        "node-pause",
+        Effect::NodePaused { node: NodeId(1) },
+    );
+    r.at(
+        3_500,
+        TraceEvent::FaultEnd {
+            index: 0,
+            kind: "node-pause",
+            effect: Effect::NodeResumed { node: NodeId(1) },
+        },
+    );
+    r.at(
+        3_501,
+        TraceEvent::InboxLag {
+            member: m(1),
+            lag_ns: 500_000_000,
+        },
+    );
+    assert!(!failed(&r.end(30_000, &[0, 1]), "main-thread-responsive"));
+}
+
+fn round_started(r: &mut Run, t: u64, n: u16, round: u64, view: u64) {
+    r.at(
+        t,
+        TraceEvent::RoundStarted {
+            member: m(n),
+            thread: 0,
+            round,
+            view: ViewId(view),
+        },
+    );
+}
+
+fn round_completed(r: &mut Run, t: u64, n: u16, round: u64, view: u64, state: Option<&str>) {
+    r.at(
+        t,
+        TraceEvent::RoundCompleted {
+            member: m(n),
+            thread: 0,
+            round,
+            view: ViewId(view),
+            state: state.map(str::to_string),
+        },
+    );
+}
+
+#[test]
+fn acks_complete_catches_a_round_left_open_by_a_live_member() {
+    let mut r = Run::booted(2, 20);
+    round_started(&mut r, 1_000, 0, 5, 20);
+    let results = r.end(60_000, &[0, 1]);
+    assert!(failures(&results)
+        .iter()
+        .any(|f| f.starts_with("acks-complete: db@n0 thread 0 waited in round 5")));
+    // Near the end it may still be open.
+    let mut r = Run::booted(2, 20);
+    round_started(&mut r, 59_000, 0, 5, 20);
+    assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
+}
+
+#[test]
+fn barrier_order_catches_a_member_that_passes_a_round_early() {
+    let mut r = Run::booted(2, 20);
+    round_started(&mut r, 1_000, 0, 1, 20);
+    round_started(&mut r, 1_000, 1, 1, 20);
+    round_started(&mut r, 1_100, 0, 2, 20);
+    round_started(&mut r, 1_200, 0, 3, 20); // db@n1 is still in round 1
+    let results = r.end(2_000, &[0, 1]);
+    assert!(
+        failures(&results).iter().any(|f| f.starts_with(
+            "barrier-order: db@n0 thread 0 passed round 2 (started 3) before db@n1 (round 1)"
+        )),
+        "{:?}",
+        failures(&results)
+    );
+}
+
+#[test]
+fn round_views_catches_rounds_run_in_a_view_long_left_behind() {
+    // db@n0 took view 20 at 250 ms; its rounds still run in its boot view 5.
+    let mut r = Run::booted(2, 20);
+    round_started(&mut r, 300, 0, 3, 5);
+    assert!(
+        !failed(&r.end(60_000, &[0, 1]), "round-views"),
+        "within one step"
+    );
+    round_started(&mut r, 1_400, 0, 14, 5);
+    let results = r.end(60_000, &[0, 1]);
+    assert!(
+        failures(&results).contains(
+            &"round-views: db@n0 thread 0 started round 14 in view 5, 1150ms after its main thread took view 20 (a step takes 100ms)".to_string()
+        ),
+        "{:?}",
+        failures(&results)
+    );
+}
+
+#[test]
+fn state_agrees_catches_two_copies_after_one_round_in_one_view() {
+    let mut r = Run::booted(2, 20);
+    round_completed(&mut r, 1_000, 0, 4, 20, Some("aaaa"));
+    round_completed(&mut r, 1_001, 1, 4, 20, Some("bbbb"));
+    let results = r.end(2_000, &[0, 1]);
+    assert!(failed(&results, "state-agrees"));
+    // Another view may hold another copy.
+    let mut r = Run::booted(2, 20);
+    round_completed(&mut r, 1_000, 0, 4, 20, Some("aaaa"));
+    round_completed(&mut r, 1_001, 1, 4, 21, Some("bbbb"));
+    assert!(!failed(&r.end(2_000, &[0, 1]), "state-agrees"));
+}
+
+fn proposal(view: u64) -> Proposal {
+    Proposal {
+        by: m(0),
+        view: ViewId(view),
+    }
+}
+
+fn vote(r: &mut Run, t: u64, n: u16, view: u64, yes: bool) {
+    r.at(
+        t,
+        TraceEvent::Vote {
+            member: m(n),
+            thread: 0,
+            instance: 7,
+            proposal: proposal(view),
+            yes,
+        },
+    );
+}
+
+fn decide(r: &mut Run, t: u64, n: u16, view: u64, outcome: &str) {
+    r.at(
+        t,
+        TraceEvent::ProtocolOutcome {
+            member: m(n),
+            thread: 0,
+            protocol: "two-phase-commit",
+            instance: 7,
+            outcome: outcome.into(),
+            rounds: 2,
+            proposal: Some(proposal(view)),
+            agreement: Some("atomic-commit"),
+            binding: true,
+            unanimous: outcome == "commit",
+        },
+    );
+}
+
+#[test]
+fn atomic_commit_passes_a_commit_with_every_vote() {
+    let mut r = Run::booted(3, 20);
+    for n in 0..3 {
+        vote(&mut r, 1_000, n, 20, true);
+    }
+    for n in 0..3 {
+        decide(&mut r, 1_100, n, 20, "commit");
+    }
+    assert_eq!(failures(&r.end(2_000, &[0, 1, 2])), Vec::<String>::new());
+}
+
+#[test]
+fn atomic_commit_catches_two_decisions_of_one_transaction() {
+    let mut r = Run::booted(3, 20);
+    for n in 0..3 {
+        vote(&mut r, 1_000, n, 20, true);
+    }
+    decide(&mut r, 1_100, 0, 20, "commit");
+    decide(&mut r, 1_100, 1, 20, "abort");
+    assert!(failures(&r.end(2_000, &[0, 1, 2]))
+        .iter()
+        .any(|f| f.contains("db@n0 decided commit but db@n1 decided abort")));
+}
+
+#[test]
+fn atomic_commit_catches_a_commit_without_every_yes_vote() {
+    let mut r = Run::booted(3, 20);
+    vote(&mut r, 1_000, 0, 20, true);
+    vote(&mut r, 1_000, 1, 20, true);
+    decide(&mut r, 1_100, 0, 20, "commit");
+    let results = r.end(2_000, &[0, 1, 2]);
+    assert!(
+        failures(&results)
+            .iter()
+            .any(|f| f.contains("db@n0 decided commit without a yes vote from db@n2")),
+        "{:?}",
+        failures(&results)
+    );
+}
+
+#[test]
+fn atomic_commit_catches_a_commit_after_a_voter_left() {
+    // Everybody voted yes; db@n2 left during the vote, and the coordinator
+    // had seen it go when it committed: the vote went with it.
+    let mut r = Run::booted(3, 20);
+    for n in 0..3 {
+        vote(&mut r, 1_000, n, 20, true);
+    }
+    r.view(1_050, 0, 23, &[0, 1], &[(2, LeaveReason::Fault)]);
+    decide(&mut r, 1_100, 0, 20, "commit");
+    let results = r.end(2_000, &[0, 1]);
+    assert!(
+        failures(&results)
+            .iter()
+            .any(|f| f.contains("db@n0 decided commit but db@n2 left during the vote")),
+        "{:?}",
+        failures(&results)
+    );
+}
+
+#[test]
+fn converged_catches_members_that_end_apart() {
+    let mut r = Run::booted(3, 20);
+    r.view(
+        1_000,
+        2,
+        22,
+        &[2],
+        &[(0, LeaveReason::NodeDown), (1, LeaveReason::NodeDown)],
+    );
+    let results = r.end(60_000, &[0, 1, 2]);
+    assert!(failures(&results)
+        .iter()
+        .any(|f| f.starts_with("converged: db@n2 ends in view 22 [db@n2]")));
+}
+
+#[test]
+fn converged_is_skipped_while_a_fault_lasts() {
+    let mut r = Run::booted(3, 20);
+    r.fault(
+        30_000,
+        0,
+        "partition",
+        Effect::LinksCut {
+            sides: vec![vec![NodeId(0), NodeId(1)], vec![NodeId(2)]],
+            links: vec![(NodeId(0), NodeId(2)), (NodeId(2), NodeId(0))],
+        },
+    );
+    let results = r.end(60_000, &[0, 1, 2]);
+    let converged = results.iter().find(|c| c.name == "converged").unwrap();
+    assert_eq!(
+        converged.skipped.as_deref(),
+        Some("not every fault has ended: a partition is in effect")
+    );
+}

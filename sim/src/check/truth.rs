@@ -1,0 +1,650 @@
+//! The ground truth of a run, indexed once from its trace for every check:
+//! who was in which group, which views each member took, and who left,
+//! when and why, as the driver made it happen.
+//!
+//! Departures come from what the driver did, never from what the system
+//! said about itself: a work-thread fault the driver injected is a `fault`
+//! (whatever reason the job unregistered with, if it did), a job it killed
+//! is `job-lost`, a job it asked to leave is `leave`, a node it crashed,
+//! or paused or cut off for longer than the failure detector allows, is
+//! `node-down`. Only an unregistration nothing the driver did explains (a
+//! protocol's own error) counts with the reason it gave.
+
+use super::bounds;
+use crate::mutation::{mutated, Mutation};
+use crate::trace::{Effect, Trace, TraceEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time};
+
+/// A member leaving, as the driver caused it.
+#[derive(Clone, Debug)]
+pub(super) struct Departure {
+    pub member: MemberId,
+    /// Why it really left.
+    pub reason: LeaveReason,
+    /// When it left: from then on, its notice is owed.
+    pub at: Time,
+    /// When its cause struck (a faulty step's start; else `at`).
+    pub caused: Time,
+    /// When the scenario fault that caused it struck (for an
+    /// expectation's `within`).
+    pub fault_at: Time,
+    /// That fault's number, when a node or network fault caused it.
+    pub fault: Option<usize>,
+    /// Only observers on these nodes are concerned (a partition's far side).
+    pub observers_on: Option<BTreeSet<NodeId>>,
+    /// A pause or partition longer than the failure timeout but shorter than
+    /// the notification bound: the survivors may or may not see it as a
+    /// departure. Not judged by `notified`; an expectation may still ask.
+    pub maybe: bool,
+}
+
+impl Departure {
+    /// Whether its own node's engine learns of it at once.
+    pub fn local(&self) -> bool {
+        self.reason != LeaveReason::NodeDown
+    }
+}
+
+/// Everything the checks need, indexed once.
+pub(super) struct Truth<'a> {
+    pub trace: &'a Trace,
+    pub mutation: Option<Mutation>,
+    pub group_of: BTreeMap<MemberId, Name>,
+    pub registered_at: BTreeMap<MemberId, Time>,
+    /// Views each observer took, in order.
+    pub views: BTreeMap<MemberId, Vec<(Time, &'a MembershipChange)>>,
+    pub departures: Vec<Departure>,
+    /// Node outages (crash to restart, pause to resume), for excusing observers.
+    pub outages: Vec<(NodeId, Time, Time)>,
+    /// The last moment anything was disrupted (a fault struck or ended).
+    pub last_disruption: Time,
+    /// What is still in effect at the end.
+    pub unhealed: Vec<String>,
+    /// Members that first appeared in a view, not by registering: the same
+    /// job on a node that was excluded, back under a new id.
+    pub renamed: BTreeSet<MemberId>,
+    /// The node views each node installed, in order.
+    pub node_views: BTreeMap<NodeId, Vec<(Time, &'a [NodeId])>>,
+    /// When node and network faults struck or ended (crash, restart,
+    /// pause, resume, cut, restore, degradation), with the fault's number;
+    /// and every node's boot. See [`Truth::notify_deadline`].
+    pub disruptions: Vec<(Time, Option<usize>)>,
+    /// When each loss or delay that ends starts and ends.
+    pub network_faults: Vec<(Time, Time)>,
+}
+
+impl<'a> Truth<'a> {
+    pub fn new(trace: &'a Trace, mutation: Option<Mutation>) -> Truth<'a> {
+        let mut t = Truth {
+            trace,
+            mutation,
+            group_of: BTreeMap::new(),
+            registered_at: BTreeMap::new(),
+            views: BTreeMap::new(),
+            departures: Vec::new(),
+            outages: Vec::new(),
+            last_disruption: Time(0),
+            unhealed: Vec::new(),
+            renamed: BTreeSet::new(),
+            node_views: BTreeMap::new(),
+            disruptions: Vec::new(),
+            network_faults: Vec::new(),
+        };
+        t.index_members();
+        t.index_local_departures();
+        t.index_node_faults();
+        t.drop_overtaken_by_crashes();
+        t.departures.sort_by_key(|d| d.at);
+        t.disruptions.sort();
+        t
+    }
+
+    pub fn end(&self) -> Time {
+        self.trace.end.at
+    }
+
+    pub fn node_bound(&self) -> Dur {
+        bounds::node(&self.trace.info.engine)
+    }
+
+    pub fn local_bound(&self) -> Dur {
+        bounds::local(&self.trace.info.engine, self.trace.info.loss)
+    }
+
+    fn index_members(&mut self) {
+        let trace = self.trace;
+        for e in &trace.entries {
+            match &e.event {
+                TraceEvent::Registered { member, group } => {
+                    self.group_of.insert(member.clone(), group.clone());
+                    self.registered_at.insert(member.clone(), e.at);
+                }
+                TraceEvent::View { change } => {
+                    // An excluded node's members come back under new ids
+                    // without registering again: they first show up here.
+                    if !self.registered_at.contains_key(&change.me) {
+                        self.registered_at.insert(change.me.clone(), e.at);
+                        self.renamed.insert(change.me.clone());
+                    }
+                    self.group_of
+                        .entry(change.me.clone())
+                        .or_insert_with(|| change.group.clone());
+                    self.views
+                        .entry(change.me.clone())
+                        .or_default()
+                        .push((e.at, change));
+                }
+                TraceEvent::Fault { .. } | TraceEvent::FaultEnd { .. } => {
+                    self.last_disruption = e.at
+                }
+                TraceEvent::NodeBoot { .. } => self.disruptions.push((e.at, None)),
+                TraceEvent::NodeView { node, members, .. } => {
+                    self.node_views
+                        .entry(*node)
+                        .or_default()
+                        .push((e.at, members));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// When fault number `index` struck.
+    fn fault_time(&self, index: usize) -> Option<Time> {
+        self.trace.entries.iter().find_map(|e| match &e.event {
+            TraceEvent::Fault { index: i, .. } if *i == index => Some(e.at),
+            _ => None,
+        })
+    }
+
+    /// Departures a member's own engine learns of at once: a work-thread
+    /// fault the driver injected, a job it killed or asked to leave, and an
+    /// unregistration nothing it did explains.
+    fn index_local_departures(&mut self) {
+        let trace = self.trace;
+        let mut gone: BTreeSet<&MemberId> = BTreeSet::new();
+        for e in &trace.entries {
+            let (member, reason, at, fault_at) = match &e.event {
+                TraceEvent::StepFault {
+                    member,
+                    kind,
+                    fault,
+                    ..
+                } => {
+                    // The step's fault shows when the step would have ended
+                    // (a panic or an error), or when the main thread's
+                    // watchdog confirms it (a hang).
+                    let job = trace.info.job(&member.job);
+                    let allowance = match kind {
+                        vigil_engine::job::FaultKind::Hang => job.map_or(Dur(0), |j| {
+                            j.work_deadline + vigil_engine::job::HANG_CONFIRM
+                        }),
+                        vigil_engine::job::FaultKind::Panic
+                        | vigil_engine::job::FaultKind::Error => {
+                            job.map_or(Dur(0), |j| j.step_time)
+                        }
+                    };
+                    let fault_at = self.fault_time(*fault).unwrap_or(e.at);
+                    (member, LeaveReason::Fault, e.at + allowance, fault_at)
+                }
+                TraceEvent::Fault {
+                    effect:
+                        Effect::LeaveAsked {
+                            member: Some(member),
+                            ..
+                        },
+                    ..
+                } => (member, LeaveReason::Leave, e.at, e.at),
+                TraceEvent::Fault {
+                    effect:
+                        Effect::JobKilled {
+                            member: Some(member),
+                            ..
+                        },
+                    ..
+                } => (member, LeaveReason::JobLost, e.at, e.at),
+                TraceEvent::Unregistered { member, reason, .. } => (member, *reason, e.at, e.at),
+                _ => continue,
+            };
+            if gone.insert(member) {
+                self.departures.push(Departure {
+                    member: member.clone(),
+                    reason,
+                    at,
+                    caused: e.at,
+                    fault_at,
+                    fault: None,
+                    observers_on: None,
+                    maybe: false,
+                });
+            }
+        }
+    }
+
+    /// Members alive on `node` at time `at`: registered, not departed, and
+    /// not since renamed (a newer id of the same job on the same node).
+    pub fn members_on(&self, node: NodeId, at: Time) -> Vec<MemberId> {
+        let mut latest: BTreeMap<&Name, (&MemberId, Time)> = BTreeMap::new();
+        for (m, r) in &self.registered_at {
+            if m.node == node && *r <= at && latest.get(&m.job).is_none_or(|(_, t)| *t <= *r) {
+                latest.insert(&m.job, (m, *r));
+            }
+        }
+        let hidden_ends_life = mutated!(self.mutation, PartitionEndsLives);
+        latest
+            .into_values()
+            .map(|(m, _)| m)
+            .filter(|m| {
+                !self.departures.iter().any(|d| {
+                    // A partition only hides a member from the far side; it
+                    // lives on for its own (and can crash later).
+                    d.member == **m
+                        && d.at <= at
+                        && !d.maybe
+                        && (d.observers_on.is_none() || hidden_ends_life)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Every member on `node` leaves at `at`, its node gone for everyone.
+    fn node_down(&mut self, node: NodeId, at: Time, maybe: bool, fault: usize) {
+        for member in self.members_on(node, at) {
+            self.departures.push(Departure {
+                member,
+                reason: LeaveReason::NodeDown,
+                at,
+                caused: at,
+                fault_at: at,
+                fault: Some(fault),
+                observers_on: None,
+                maybe,
+            });
+        }
+    }
+
+    /// Departures the failure detector must find, and the disruptions,
+    /// outages and degradations that move deadlines: all from the effects
+    /// the driver recorded.
+    fn index_node_faults(&mut self) {
+        let trace = self.trace;
+        let end = self.end();
+        let bound = self.node_bound();
+        let failure_timeout = trace.info.engine.failure_timeout;
+        // When every partition was healed at once (a `heal` fault).
+        let heals: Vec<Time> = trace
+            .entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                TraceEvent::Fault {
+                    effect: Effect::LinksRestored { .. },
+                    ..
+                } => Some(e.at),
+                _ => None,
+            })
+            .collect();
+        // The end of each fault that lasts, by its number.
+        let mut ends: BTreeMap<usize, Time> = BTreeMap::new();
+        for e in &trace.entries {
+            if let TraceEvent::FaultEnd { index, .. } = &e.event {
+                ends.entry(*index).or_insert(e.at);
+            }
+        }
+        let mut down: BTreeSet<NodeId> = BTreeSet::new();
+        for e in &trace.entries {
+            let (index, effect, struck) = match &e.event {
+                TraceEvent::Fault { index, effect, .. } => (*index, effect, true),
+                TraceEvent::FaultEnd { index, effect, .. } => (*index, effect, false),
+                _ => continue,
+            };
+            let at = e.at;
+            match effect {
+                Effect::NodeDown { node } => {
+                    self.disruptions.push((at, Some(index)));
+                    let back = ends.get(&index).copied().unwrap_or(end).min(end);
+                    self.outages.push((*node, at, back));
+                    down.insert(*node);
+                    self.node_down(*node, at, false, index);
+                }
+                Effect::NodeUp { node } => {
+                    self.disruptions.push((at, Some(index)));
+                    down.remove(node);
+                }
+                Effect::NodePaused { node } => {
+                    self.disruptions.push((at, Some(index)));
+                    let back = ends.get(&index).copied().unwrap_or(end);
+                    self.outages.push((*node, at, back.min(end)));
+                    // Only a pause that outlasts the notification bound must
+                    // be reported; one shorter than the failure timeout must
+                    // not; in between, either is right.
+                    let lasts = back.saturating_sub(at);
+                    if lasts > failure_timeout {
+                        self.node_down(*node, at, lasts < bound, index);
+                    }
+                }
+                Effect::NodeResumed { .. } => self.disruptions.push((at, Some(index))),
+                Effect::LinksCut { sides, .. } if struck => {
+                    self.disruptions.push((at, Some(index)));
+                    // A partition lasts until its own heal or a `heal`;
+                    // another partition may cut more links, but it is
+                    // judged on its own (it heals only its own).
+                    let own = ends.get(&index).copied();
+                    let healed = heals.iter().find(|h| **h > at).copied();
+                    let until = [own, healed].into_iter().flatten().min();
+                    let lasts = until.map_or(Dur(u64::MAX), |u| u.saturating_sub(at));
+                    if lasts <= failure_timeout {
+                        continue;
+                    }
+                    let maybe = lasts < bound;
+                    for (si, side) in sides.iter().enumerate() {
+                        let others: BTreeSet<NodeId> = sides
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != si)
+                            .flat_map(|(_, s)| s.iter().copied())
+                            .collect();
+                        for n in side {
+                            for m in self.members_on(*n, at) {
+                                self.departures.push(Departure {
+                                    member: m,
+                                    reason: LeaveReason::NodeDown,
+                                    at,
+                                    caused: at,
+                                    fault_at: at,
+                                    fault: Some(index),
+                                    observers_on: Some(others.clone()),
+                                    maybe,
+                                });
+                            }
+                        }
+                    }
+                }
+                Effect::LinksCut { .. } | Effect::LinksRestored { .. } => {
+                    self.disruptions.push((at, Some(index)));
+                }
+                Effect::NetworkDegraded { .. } => {
+                    // A loss or delay counts when it starts and when it
+                    // ends: while it lasts the bound is not guaranteed (a
+                    // 50% loss can drop every retry), so a departure during
+                    // it is owed its notice within the bound after it ends.
+                    // Only one that ends excuses a late notice: under one
+                    // that lasts to the end, departures keep the plain bound
+                    // (or none would ever be judged).
+                    self.disruptions.push((at, Some(index)));
+                    if let Some(until) = ends.get(&index) {
+                        self.network_faults.push((at, *until));
+                    }
+                }
+                Effect::NetworkRestored { .. } => self.disruptions.push((at, Some(index))),
+                Effect::None(_)
+                | Effect::Armed { .. }
+                | Effect::JobKilled { .. }
+                | Effect::LeaveAsked { .. }
+                | Effect::JobStarts { .. } => {}
+            }
+        }
+        self.unhealed = self.still_in_effect();
+    }
+
+    /// A faulty step whose node crashed before the fault could show: the
+    /// crash, not the fault, is how the member left.
+    fn drop_overtaken_by_crashes(&mut self) {
+        let crashes: Vec<(NodeId, Time)> = self
+            .trace
+            .entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                TraceEvent::Fault {
+                    effect: Effect::NodeDown { node },
+                    ..
+                } => Some((*node, e.at)),
+                _ => None,
+            })
+            .collect();
+        self.departures.retain(|d| {
+            !(d.local()
+                && crashes
+                    .iter()
+                    .any(|(n, t)| *n == d.member.node && d.caused <= *t && *t < d.at))
+        });
+    }
+
+    /// What is still in effect at the end of the run.
+    fn still_in_effect(&self) -> Vec<String> {
+        let trace = self.trace;
+        let mut unhealed = Vec::new();
+        for (k, status) in trace.end.nodes.iter().enumerate() {
+            match status {
+                crate::trace::NodeStatus::Up => {}
+                crate::trace::NodeStatus::Crashed => unhealed.push(format!("n{k} is down")),
+                crate::trace::NodeStatus::Paused => unhealed.push(format!("n{k} is paused")),
+            }
+        }
+        let mut cut: BTreeSet<(NodeId, NodeId)> = BTreeSet::new();
+        let mut degraded: BTreeMap<usize, &'static str> = BTreeMap::new();
+        for e in &trace.entries {
+            match &e.event {
+                TraceEvent::Fault {
+                    effect: Effect::LinksCut { links, .. },
+                    ..
+                } => cut.extend(links.iter().copied()),
+                TraceEvent::Fault {
+                    effect: Effect::LinksRestored { links },
+                    ..
+                }
+                | TraceEvent::FaultEnd {
+                    effect: Effect::LinksRestored { links },
+                    ..
+                } => {
+                    for l in links {
+                        cut.remove(l);
+                    }
+                }
+                TraceEvent::Fault {
+                    index,
+                    kind,
+                    effect: Effect::NetworkDegraded { .. },
+                    ..
+                } => {
+                    degraded.insert(*index, kind);
+                }
+                TraceEvent::FaultEnd {
+                    index,
+                    effect: Effect::NetworkRestored { .. },
+                    ..
+                } => {
+                    degraded.remove(index);
+                }
+                _ => {}
+            }
+        }
+        if !cut.is_empty() {
+            unhealed.push("a partition is in effect".into());
+        }
+        for kind in degraded.values() {
+            unhealed.push(format!("the {kind} fault is in effect"));
+        }
+        unhealed
+    }
+
+    /// By when every observer must have been told of departure `d`.
+    ///
+    /// A local departure (`fault`, `leave`, `job-lost`) is owed within the
+    /// local bound, unless the cluster itself was in flux shortly before
+    /// (a node fault, a boot, a heal within one node bound): then a view
+    /// change may be under way that the notice has to wait for, and the
+    /// node bound applies. A `node-down` departure is owed within the node
+    /// bound.
+    ///
+    /// Either bound holds when at most one leader (or one member of an
+    /// install) is lost while the departure is reported. A node or network
+    /// fault that strikes (or ends: a restart, a resume or a heal makes
+    /// views merge) while the report is still due can cost the membership
+    /// protocol that much again: a detection, a gather and an install that
+    /// has to start over. No node can tell a crash it must wait out from
+    /// one it need not, so the report is owed within one node bound of the
+    /// last such fault instead, the way `acks-complete` judges rounds from
+    /// the last disruption. The departure's own fault (a crashed node's
+    /// restart, say) is covered by the bound itself.
+    ///
+    /// Loss and delay are judged the same way, for as long as they last: a
+    /// loss burst in effect when the member leaves owes the report within
+    /// one bound of its end.
+    pub fn notify_deadline(&self, d: &Departure) -> Time {
+        let node_bound = self.node_bound();
+        let settled = !self
+            .disruptions
+            .iter()
+            .any(|(t, _)| *t <= d.at && d.at.saturating_sub(*t) < node_bound);
+        let bound = if d.local() && settled {
+            self.local_bound()
+        } else {
+            node_bound
+        };
+        let mut deadline = d.at + bound;
+        for (start, end) in &self.network_faults {
+            if *start <= d.at && d.at < *end {
+                deadline = deadline.max(*end + bound);
+            }
+        }
+        for (at, fault) in &self.disruptions {
+            if *at > deadline {
+                break;
+            }
+            if *at > d.at && (fault.is_none() || *fault != d.fault) {
+                deadline = deadline.max(*at + node_bound);
+            }
+        }
+        deadline
+    }
+
+    /// The view `observer` held at `at` (the last one it took by then).
+    pub fn view_at(&self, observer: &MemberId, at: Time) -> Option<&'a MembershipChange> {
+        let views = self.views.get(observer)?;
+        views
+            .iter()
+            .take_while(|(t, _)| *t <= at)
+            .last()
+            .map(|(_, c)| *c)
+    }
+
+    pub fn last_view(&self, observer: &MemberId) -> Option<&'a MembershipChange> {
+        self.views
+            .get(observer)
+            .and_then(|v| v.last())
+            .map(|(_, c)| *c)
+    }
+
+    /// Whether `observer` itself was gone or its node out during [from, to].
+    fn disrupted(&self, observer: &MemberId, from: Time, to: Time) -> bool {
+        let left = self
+            .departures
+            .iter()
+            .any(|d| d.member == *observer && d.observers_on.is_none() && !d.maybe && d.at <= to);
+        let out = self
+            .outages
+            .iter()
+            .any(|(n, a, b)| *n == observer.node && *a <= to && *b >= from);
+        left || out
+    }
+
+    /// Whether `id`'s node was excluded by `at` and its job goes on under a
+    /// newer id (whose views speak for it from then on).
+    fn superseded(&self, id: &MemberId, at: Time) -> bool {
+        let since = self.registered_at.get(id).copied().unwrap_or_default();
+        self.renamed.iter().any(|r| {
+            r.job == id.job
+                && r.node == id.node
+                && r != id
+                && self
+                    .registered_at
+                    .get(r)
+                    .is_some_and(|t| *t >= since && *t <= at)
+        })
+    }
+
+    /// The observers a departure concerns: they held the member in their
+    /// view when it left, and stayed themselves for `window`.
+    pub fn observers(&self, d: &Departure, window: Dur) -> Vec<MemberId> {
+        let group = self.group_of.get(&d.member);
+        self.views
+            .keys()
+            .filter(|o| **o != d.member && self.group_of.get(*o) == group)
+            .filter(|o| {
+                d.observers_on
+                    .as_ref()
+                    .is_none_or(|nodes| nodes.contains(&o.node))
+            })
+            .filter(|o| {
+                self.view_at(o, d.at)
+                    .is_some_and(|v| v.members.contains(&d.member))
+            })
+            .filter(|o| !self.disrupted(o, d.at, d.at + window) && !self.superseded(o, d.at))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `observer`'s node lost sight of `member`'s node (a node view
+    /// without it) between the departure and the change that reported it:
+    /// then `node-down` is the truth as the observer's side knew it, even
+    /// when the member really left for another reason.
+    pub fn lost_sight(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        from: Time,
+        to: Time,
+        reported: LeaveReason,
+    ) -> bool {
+        if reported != LeaveReason::NodeDown {
+            return false;
+        }
+        let Some(views) = self.node_views.get(&observer.node) else {
+            return false;
+        };
+        let held_at_start = views.iter().take_while(|(t, _)| *t <= from).last();
+        let during = views.iter().filter(|(t, _)| *t > from && *t <= to);
+        held_at_start
+            .into_iter()
+            .chain(during)
+            .any(|(_, members)| !members.contains(&member.node))
+    }
+
+    /// When `observer` took a change listing `member` in `left`, in [from, to].
+    pub fn told(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        from: Time,
+        to: Time,
+    ) -> Option<(Time, LeaveReason)> {
+        // An observer whose node was excluded goes on under a new id; what
+        // that id is told counts for it.
+        let later = self
+            .registered_at
+            .get(observer)
+            .copied()
+            .unwrap_or_default();
+        let lives = self.views.iter().filter(|(id, _)| {
+            *id == observer
+                || (self.renamed.contains(*id)
+                    && id.job == observer.job
+                    && id.node == observer.node
+                    && self.registered_at.get(*id).is_some_and(|t| *t >= later))
+        });
+        let mut changes: Vec<&(Time, &MembershipChange)> =
+            lives.flat_map(|(_, v)| v.iter()).collect();
+        changes.sort_by_key(|(t, _)| *t);
+        changes.into_iter().find_map(|(t, c)| {
+            if *t < from || *t > to {
+                return None;
+            }
+            c.left
+                .iter()
+                .find(|(m, _)| m == member)
+                .map(|(_, r)| (*t, *r))
+        })
+    }
+}
