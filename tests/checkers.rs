@@ -266,7 +266,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 16);
+    assert_eq!(Mutation::ALL.len(), 27);
 }
 
 const TPC: &str = r#"

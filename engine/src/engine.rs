@@ -632,9 +632,10 @@ impl<P: Clone> Engine<P> {
             .copied()
             .filter(|n| old.members.get(n) != self.view.members.get(n))
             .collect();
+        let park = !mutated!(self, DropDepartedLinks);
         for node in gone {
             let link = self.links.remove(&node).expect("a link");
-            if let Some(inc) = old.members.get(&node) {
+            if let Some(inc) = old.members.get(&node).filter(|_| park) {
                 self.parked.insert(node, (*inc, link));
             }
         }
@@ -794,6 +795,8 @@ impl<P: Clone> Engine<P> {
             Gather(BTreeSet<NodeId>),
             Leader,
         }
+        let sent_once = mutated!(self, GatherSentOnce);
+        let suspects_in_view = mutated!(self, SuspectsInView);
         let action = match &mut self.phase {
             Phase::Gathering {
                 until,
@@ -811,7 +814,9 @@ impl<P: Clone> Engine<P> {
                     // would be its leader. It comes back as a new
                     // incarnation if it is alive.
                     let mut members = std::mem::take(heard);
-                    members.retain(|n, _| !suspects.contains(n));
+                    if !suspects_in_view {
+                        members.retain(|n, _| !suspects.contains(n));
+                    }
                     Action::Install(members)
                 } else {
                     Action::Await(candidate, std::mem::take(suspects))
@@ -822,7 +827,7 @@ impl<P: Clone> Engine<P> {
                 heard,
                 resend_at,
                 ..
-            } if now >= *resend_at => {
+            } if now >= *resend_at && !sent_once => {
                 *resend_at = now + Dur(self.cfg.heartbeat_interval.0 / 2);
                 let missing: Vec<NodeId> = self
                     .view
@@ -994,7 +999,9 @@ impl<P: Clone> Engine<P> {
     fn on_packet(&mut self, now: Time, from: NodeId, packet: Packet<P>, out: &mut Vec<Output<P>>) {
         let inc = packet.from_inc;
         let member = self.view.has(from, inc);
-        if self.view.members.get(&from).is_some_and(|old| *old < inc) {
+        if self.view.members.get(&from).is_some_and(|old| *old < inc)
+            && !mutated!(self, IncarnationWaitsOut)
+        {
             self.on_reincarnated(now, from, out);
         }
         if member {
@@ -1042,10 +1049,11 @@ impl<P: Clone> Engine<P> {
                     suspects: Vec::new(),
                     reply: true,
                 };
+                let answered_once = mutated!(self, GatherAnsweredOnce);
                 match &mut self.phase {
                     Phase::Gathering { heard, .. } => {
-                        heard.insert(from, inc);
-                        if !reply {
+                        let first = heard.insert(from, inc).is_none();
+                        if !reply && (first || !answered_once) {
                             out.push(self.packet(from, answer));
                         }
                     }
@@ -1201,13 +1209,18 @@ impl<P: Clone> Engine<P> {
                 if self.view.leader() != self.me {
                     return;
                 }
+                let drop_early = mutated!(self, EarlyStateDropped);
                 if let Some(inst) = &mut self.installing {
                     // Not yet acked: its ack may still bring an older state
                     // (install acks and links race), so the newer one is
                     // kept aside until then rather than dropped: dropped,
                     // the change it reports (a departure) would never
                     // reach a group view.
-                    let states = if inst.acks.contains_key(&from) {
+                    let acked = inst.acks.contains_key(&from);
+                    if !acked && drop_early {
+                        return;
+                    }
+                    let states = if acked {
                         &mut inst.acks
                     } else {
                         &mut inst.early
@@ -1561,6 +1574,7 @@ impl<P: Clone> Engine<P> {
         if flush {
             self.flush_at = None;
         }
+        let retransmits_beat = mutated!(self, RetransmitsAsHeartbeats);
         for (node, link) in self.links.iter_mut() {
             let Some(to_inc) = self.view.members.get(node).copied() else {
                 continue;
@@ -1569,10 +1583,11 @@ impl<P: Clone> Engine<P> {
             // Only fresh data stands in for a heartbeat: retransmissions come
             // at the retransmission timeout, slower than heartbeats, and
             // would thin out the very packets that prove we are alive.
-            if fresh.is_some() {
+            let fresh_sent = fresh.is_some();
+            let data = fresh.or_else(|| link.take_retransmit(now, rto));
+            if fresh_sent || (retransmits_beat && data.is_some()) {
                 self.data_sent_at.insert(*node, now);
             }
-            let data = fresh.or_else(|| link.take_retransmit(now, rto));
             if let Some(data) = data {
                 let ack = link.ack();
                 link.ack_sent();

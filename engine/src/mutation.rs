@@ -28,6 +28,31 @@ pub enum Mutation {
     /// Work threads keep their first view for good: a member alone in its
     /// boot view completes every round by itself.
     StaleView,
+    // The engine's own past bugs, put back for the regression scenarios
+    // that were written for them:
+    /// Retransmissions count as heartbeats, so a stalled link's liveness
+    /// packets thin out to one a retransmission timeout
+    /// (`delay-loss-no-false-removal.toml`).
+    RetransmitsAsHeartbeats,
+    /// A gathering node answers a `Gather` only the first time it hears the
+    /// asker (`gather-answer-lost.toml`).
+    GatherAnsweredOnce,
+    /// A gathering node sends its `Gather` once, never again
+    /// (`isolated-leader-panic.toml`).
+    GatherSentOnce,
+    /// Links of peers that leave the view are dropped, not parked
+    /// (`leader-pause.toml`, `loss-burst.toml`).
+    DropDepartedLinks,
+    /// A packet from a newer incarnation of a node does not end the old one:
+    /// its silence is waited out (`crash-restart-during-install.toml`).
+    IncarnationWaitsOut,
+    /// A leader still installing drops a state that comes over the link
+    /// before the node's install ack (`state-overtakes-install-ack.toml`).
+    EarlyStateDropped,
+    /// A node ending a gather puts every node it heard in the view it
+    /// installs, suspects below it included
+    /// (`gather-suspect-below-candidate.toml`).
+    SuspectsInView,
     /// A main thread unregisters a work thread's hang as a graceful leave.
     HangAsLeave,
     /// Work threads never tell their protocol that members left, so rounds

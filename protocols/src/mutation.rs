@@ -12,4 +12,16 @@ pub enum Mutation {
     /// Group state: members apply their own update first instead of in
     /// member order (`state-agrees`).
     OwnUpdateFirst,
+    // Past bugs, put back for the regression scenarios written for them:
+    /// Two-phase commit names a transaction by its number and coordinator
+    /// alone, not the view of its vote
+    /// (`two-phase-commit-paused-coordinator.toml`).
+    ProposalWithoutView,
+    /// A member that joined catches up with the least advanced member of
+    /// its view, not the most (`rejoin-together-catch-up.toml`).
+    CatchUpWithSlowest,
+    /// A member that lacks a peer's ACK for its round takes the peer's
+    /// later ACK as proof that it skipped the round, instead of asking
+    /// (`group-state-loss-burst.toml`).
+    GuessSkippedAcks,
 }

@@ -171,7 +171,10 @@ impl TwoPhaseCommit {
 impl Protocol for TwoPhaseCommit {
     #[cfg(any(test, feature = "mutations"))]
     fn mutate(&mut self, mutation: crate::Mutation) {
-        if mutation == crate::Mutation::DecideWithoutMissingVotes {
+        if matches!(
+            mutation,
+            crate::Mutation::DecideWithoutMissingVotes | crate::Mutation::ProposalWithoutView
+        ) {
             self.mutation = Some(mutation);
         }
     }
@@ -235,7 +238,7 @@ impl Protocol for TwoPhaseCommit {
                         // Every member of the proposal's view voted yes on
                         // it, and nobody joined or left meanwhile.
                         ctx.acks_round == round
-                            && proposal.view == ctx.view_id
+                            && (proposal.view == ctx.view_id || mutated!(self, ProposalWithoutView))
                             && ctx.left_acks.is_empty()
                             && ctx.view.iter().all(|m| ctx.acks.get(m).is_some_and(is_yes))
                     };
@@ -303,7 +306,11 @@ impl Protocol for TwoPhaseCommit {
         }
         let proposal = Proposal {
             by: ctx.view[0].clone(),
-            view: ctx.view_id,
+            view: if mutated!(self, ProposalWithoutView) {
+                vigil_engine::ViewId(0) // the bug: one coordinator, one transaction t
+            } else {
+                ctx.view_id
+            },
         };
         let no = self.abort_every > 0
             && tx % self.abort_every == self.abort_every - 1

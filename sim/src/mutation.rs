@@ -19,7 +19,7 @@ pub enum Mutation {}
 
 #[cfg(not(feature = "mutations"))]
 impl Mutation {
-    pub const ALL: [Mutation; 0] = [];
+    pub const ALL: &'static [Mutation] = &[];
 
     pub fn name(self) -> &'static str {
         match self {}
@@ -55,143 +55,152 @@ pub(crate) use mutated;
 
 #[cfg(feature = "mutations")]
 mod variants {
-    /// A deliberately broken variant of vigil.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Mutation {
+    /// Declares the broken variants: each with its name on the command line
+    /// and where it breaks vigil.
+    macro_rules! mutations {
+        ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $target:expr,)*) => {
+            /// A deliberately broken variant of vigil.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum Mutation {
+                $($(#[doc = $doc])* $variant,)*
+            }
+
+            impl Mutation {
+                /// Every broken variant.
+                pub const ALL: &'static [Mutation] = &[$(Mutation::$variant,)*];
+
+                /// The kebab-case name (`vigil run --mutation NAME`).
+                pub fn name(self) -> &'static str {
+                    match self {
+                        $(Mutation::$variant => $name,)*
+                    }
+                }
+
+                /// What it breaks.
+                fn target(self) -> Target {
+                    match self {
+                        $(Mutation::$variant => $target,)*
+                    }
+                }
+            }
+        };
+    }
+
+    /// Where a broken variant breaks vigil.
+    enum Target {
+        /// The engine, a main thread or a work thread.
+        Engine(vigil_engine::Mutation),
+        /// The protocols, or the round machinery under them.
+        Protocols(&'static [vigil_protocols::Mutation]),
+        /// The madsim driver itself (a main thread that blocks, randomness
+        /// from outside the seed).
+        Runtime,
+        /// A check (one of the checker's own past bugs).
+        Check,
+    }
+
+    use vigil_engine::Mutation as E;
+    use vigil_protocols::Mutation as P;
+    use Target::{Check, Engine, Protocols, Runtime};
+
+    mutations! {
         /// Main threads drop membership changes that report departures
         /// (`notified` must catch it).
-        DeafToDepartures,
+        DeafToDepartures = "deaf-to-departures" => Runtime,
         /// Work threads never tell their protocol that members left, so
         /// rounds wait for them (`acks-complete`).
-        IgnoreDepartures,
+        IgnoreDepartures = "ignore-departures" => Engine(E::IgnoreDepartures),
         /// Engines deliver member messages without checking that the
-        /// sender is still in the receiver's view, so a message
-        /// retransmitted after its sender left reaches a member that saw it
-        /// leave (`no-ghost-delivery`).
-        SkipGhostFilter,
+        /// sender is still in the receiver's view (`no-ghost-delivery`).
+        SkipGhostFilter = "skip-ghost-filter" => Engine(E::SkipGhostFilter),
         /// Main threads do 10 ms of work inline for every engine event
         /// (`main-thread-responsive`).
-        BlockingMain,
+        BlockingMain = "blocking-main" => Runtime,
         /// Leaders stop probing after the first two seconds, so views
         /// never merge after a partition (`converged`).
-        NoMerge,
-        /// Leaders forget why members left, so every departure reads
-        /// `node-down` (`notified`, which also checks reasons).
-        ForgetReasons,
+        NoMerge = "no-merge" => Engine(E::NoMerge),
         /// Engines number views with a plain counter, so the two sides of
         /// a partition issue the same view id for different member lists
         /// (`views-agree`).
-        PlainCounterViewIds,
+        PlainCounterViewIds = "plain-counter-view-ids" => Engine(E::PlainCounterViewIds),
+        /// Leaders forget why members left, so every departure reads
+        /// `node-down` (`notified`, which also checks reasons).
+        ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),
         /// Work threads finish a round when every member of the view but
         /// one has ACKed it (`barrier-order`).
-        EarlyRound,
-        /// Protocols run their deliberately broken variant: the
-        /// two-phase-commit coordinator decides with the votes that
-        /// arrived, not waiting for the last one (`atomic-commit`);
-        /// group-state members apply their own update first
+        EarlyRound = "early-round" => Engine(E::EarlyRound),
+        /// The two-phase-commit coordinator decides with the votes that
+        /// arrived, not waiting for the last one (`atomic-commit`); the
+        /// group-state member applies its own update first
         /// (`state-agrees`).
-        BrokenProtocol,
+        BrokenProtocol = "broken-protocol" => Protocols(&[P::DecideWithoutMissingVotes, P::OwnUpdateFirst]),
         /// Work threads add a little jitter from an unseeded generator to
-        /// each local step, so a seed no longer fixes the run
-        /// (`--check-determinism`).
-        UnseededRandom,
+        /// each local step (`--check-determinism`).
+        UnseededRandom = "unseeded-random" => Runtime,
         /// A main thread tells its engine of its work thread's fault a
-        /// second late, taking events all the while (`notified`, whose
-        /// bound for a departure the engine learns from its own job is
-        /// network time).
-        LateUnregister,
-        /// A main thread that sees a member leave stops taking events, as
-        /// if it waited on a local resource, until its job is asked to
-        /// leave: what it left unread is dropped with the job
-        /// (`main-thread-responsive`).
-        MainBlocksUntilLeave,
-        /// Work threads keep their first view for good: a member alone in
-        /// its boot view completes every round by itself (`round-views`).
-        StaleView,
-        /// A main thread unregisters a work thread's hang as a graceful
-        /// leave (`notified`, which judges reasons by what the driver did).
-        HangAsLeave,
-        /// The checker's own past bug: a partition ends the life of the
-        /// members it hides, for everyone
-        /// (`partition-then-crash.toml`).
-        PartitionEndsLives,
-        /// The checker's own past bug: `barrier-order` follows rounds by
-        /// job and node, not by lineage
-        /// (`pause-overlapping-crash-restart.toml`).
-        RoundsByJobAndNode,
+        /// second late, taking events all the while (`notified`).
+        LateUnregister = "late-unregister" => Runtime,
+        /// A main thread that sees a member leave stops taking events
+        /// until its job is asked to leave (`main-thread-responsive`).
+        MainBlocksUntilLeave = "main-blocks-until-leave" => Runtime,
+        /// Work threads keep their first view for good (`round-views`).
+        StaleView = "stale-view" => Engine(E::StaleView),
+        /// A main thread unregisters a hang as a graceful leave
+        /// (`notified`, which judges reasons by what the driver did).
+        HangAsLeave = "hang-as-leave" => Engine(E::HangAsLeave),
+        /// The work thread as it was before random-faults swarm seed 70
+        /// (`views-in-order-across-queues.toml`).
+        StepBeforeResponses = "step-before-responses" => Engine(E::StepBeforeResponses),
+        /// Retransmissions count as heartbeats
+        /// (`delay-loss-no-false-removal.toml`).
+        RetransmitsAsHeartbeats = "retransmits-as-heartbeats" => Engine(E::RetransmitsAsHeartbeats),
+        /// A gathering node answers an asker once (`gather-answer-lost.toml`).
+        GatherAnsweredOnce = "gather-answered-once" => Engine(E::GatherAnsweredOnce),
+        /// A gathering node asks once (`isolated-leader-panic.toml`).
+        GatherSentOnce = "gather-sent-once" => Engine(E::GatherSentOnce),
+        /// Links of departed peers are dropped, not parked
+        /// (`leader-pause.toml`, `loss-burst.toml`).
+        DropDepartedLinks = "drop-departed-links" => Engine(E::DropDepartedLinks),
+        /// A newer incarnation does not end the old one
+        /// (`crash-restart-during-install.toml`).
+        IncarnationWaitsOut = "incarnation-waits-out" => Engine(E::IncarnationWaitsOut),
+        /// An installing leader drops a state that overtakes its node's ack
+        /// (`state-overtakes-install-ack.toml`).
+        EarlyStateDropped = "early-state-dropped" => Engine(E::EarlyStateDropped),
+        /// A node ending a gather installs its suspects too
+        /// (`gather-suspect-below-candidate.toml`).
+        SuspectsInView = "suspects-in-view" => Engine(E::SuspectsInView),
+        /// Two-phase commit names a transaction by number and coordinator
+        /// alone (`two-phase-commit-paused-coordinator.toml`).
+        ProposalWithoutView = "proposal-without-view" => Protocols(&[P::ProposalWithoutView]),
+        /// Members that rejoin catch up with the slowest member
+        /// (`rejoin-together-catch-up.toml`).
+        CatchUpWithSlowest = "catch-up-with-slowest" => Protocols(&[P::CatchUpWithSlowest]),
+        /// A missing ACK is guessed skipped from a later one
+        /// (`group-state-loss-burst.toml`).
+        GuessSkippedAcks = "guess-skipped-acks" => Protocols(&[P::GuessSkippedAcks]),
+        /// The checker's past bug: a partition ends the life of the members
+        /// it hides, for everyone (`partition-then-crash.toml`).
+        PartitionEndsLives = "partition-ends-lives" => Check,
+        /// The checker's past bug: `barrier-order` follows rounds by job
+        /// and node (`pause-overlapping-crash-restart.toml`).
+        RoundsByJobAndNode = "rounds-by-job-and-node" => Check,
     }
 
     impl Mutation {
-        pub const ALL: [Mutation; 16] = [
-            Mutation::DeafToDepartures,
-            Mutation::IgnoreDepartures,
-            Mutation::SkipGhostFilter,
-            Mutation::BlockingMain,
-            Mutation::NoMerge,
-            Mutation::PlainCounterViewIds,
-            Mutation::ForgetReasons,
-            Mutation::EarlyRound,
-            Mutation::BrokenProtocol,
-            Mutation::UnseededRandom,
-            Mutation::LateUnregister,
-            Mutation::MainBlocksUntilLeave,
-            Mutation::StaleView,
-            Mutation::HangAsLeave,
-            Mutation::PartitionEndsLives,
-            Mutation::RoundsByJobAndNode,
-        ];
-
-        /// The kebab-case name (`vigil run --mutation NAME`).
-        pub fn name(self) -> &'static str {
-            match self {
-                Mutation::DeafToDepartures => "deaf-to-departures",
-                Mutation::IgnoreDepartures => "ignore-departures",
-                Mutation::SkipGhostFilter => "skip-ghost-filter",
-                Mutation::BlockingMain => "blocking-main",
-                Mutation::NoMerge => "no-merge",
-                Mutation::PlainCounterViewIds => "plain-counter-view-ids",
-                Mutation::ForgetReasons => "forget-reasons",
-                Mutation::EarlyRound => "early-round",
-                Mutation::BrokenProtocol => "broken-protocol",
-                Mutation::UnseededRandom => "unseeded-random",
-                Mutation::LateUnregister => "late-unregister",
-                Mutation::MainBlocksUntilLeave => "main-blocks-until-leave",
-                Mutation::StaleView => "stale-view",
-                Mutation::HangAsLeave => "hang-as-leave",
-                Mutation::PartitionEndsLives => "partition-ends-lives",
-                Mutation::RoundsByJobAndNode => "rounds-by-job-and-node",
-            }
-        }
-
         /// The broken variant of the engine or the job threads this is.
         pub fn engine(self) -> Option<vigil_engine::Mutation> {
-            use vigil_engine::Mutation as E;
-            Some(match self {
-                Mutation::SkipGhostFilter => E::SkipGhostFilter,
-                Mutation::NoMerge => E::NoMerge,
-                Mutation::PlainCounterViewIds => E::PlainCounterViewIds,
-                Mutation::ForgetReasons => E::ForgetReasons,
-                Mutation::EarlyRound => E::EarlyRound,
-                Mutation::IgnoreDepartures => E::IgnoreDepartures,
-                Mutation::StaleView => E::StaleView,
-                Mutation::HangAsLeave => E::HangAsLeave,
-                Mutation::DeafToDepartures
-                | Mutation::BlockingMain
-                | Mutation::BrokenProtocol
-                | Mutation::UnseededRandom
-                | Mutation::LateUnregister
-                | Mutation::MainBlocksUntilLeave
-                | Mutation::PartitionEndsLives
-                | Mutation::RoundsByJobAndNode => return None,
-            })
+            match self.target() {
+                Engine(m) => Some(m),
+                Protocols(_) | Runtime | Check => None,
+            }
         }
 
         /// The broken variants of the protocols this is.
         pub fn protocols(self) -> &'static [vigil_protocols::Mutation] {
-            use vigil_protocols::Mutation as P;
-            match self {
-                Mutation::BrokenProtocol => &[P::DecideWithoutMissingVotes, P::OwnUpdateFirst],
-                _ => &[],
+            match self.target() {
+                Protocols(ms) => ms,
+                Engine(_) | Runtime | Check => &[],
             }
         }
     }
@@ -200,7 +209,8 @@ mod variants {
         type Err = String;
         fn from_str(s: &str) -> Result<Mutation, String> {
             Mutation::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .find(|m| m.name() == s)
                 .ok_or_else(|| {
                     let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();

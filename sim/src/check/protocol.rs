@@ -138,9 +138,13 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
         if !judged.insert((group, *thread, *instance, p)) {
             continue;
         }
+        // A proposal names a view of the group; without it, there is no
+        // telling who had to vote.
+        let Some(view) = members_of.get(&(group, p.view)).copied() else {
+            continue;
+        };
         // Every member of the proposal's view voted yes.
         let voters = yes.get(&(group, *thread, *instance, p));
-        let view = members_of.get(&(group, p.view)).copied().unwrap_or(&[]);
         let missing: Vec<String> = view
             .iter()
             .filter(|m| !voters.is_some_and(|v| v.contains(m)))

@@ -7,7 +7,7 @@
 use super::job;
 use super::wires::MainMsg;
 use super::world::{NetFault, NodeStatus, World};
-use crate::scenario::{describe, FaultKind as ScenarioFault};
+use crate::scenario::{FaultKind as ScenarioFault, JobAction, WorkThreadFault};
 use crate::trace::{Effect, NoEffect, TraceEvent};
 use madsim::runtime::Handle;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub(super) fn apply(world: &Arc<World>, index: usize, fault: &ScenarioFault) {
     world.record(TraceEvent::Fault {
         index,
         kind: fault.name(),
-        text: describe(fault),
+        text: fault.describe(),
         effect,
     });
 }
@@ -85,17 +85,17 @@ fn ended(world: &World, index: usize, kind: &'static str, effect: Effect) {
     });
 }
 
+/// Carries out fault number `index`: one arm per kind, no catch-all, so a
+/// new kind is listed here by the compiler.
 fn strike(world: &Arc<World>, index: usize, fault: &ScenarioFault) -> Effect {
-    let handle = Handle::current();
     let kind = fault.name();
     match fault {
-        ScenarioFault::WorkThreadPanic { node, job, thread }
-        | ScenarioFault::WorkThreadError { node, job, thread }
-        | ScenarioFault::WorkThreadHang { node, job, thread } => {
-            let fault_kind = match fault {
-                ScenarioFault::WorkThreadPanic { .. } => FaultKind::Panic,
-                ScenarioFault::WorkThreadError { .. } => FaultKind::Error,
-                _ => FaultKind::Hang,
+        ScenarioFault::WorkThread(w) => {
+            let (node, job, thread) = (&w.node, &w.job, &w.thread);
+            let fault_kind = match w.fault {
+                WorkThreadFault::Panic => FaultKind::Panic,
+                WorkThreadFault::Error => FaultKind::Error,
+                WorkThreadFault::Hang => FaultKind::Hang,
             };
             let shared = &world.nodes[usize::from(*node)];
             let mut live = shared.live.lock().expect("live");
@@ -123,173 +123,202 @@ fn strike(world: &Arc<World>, index: usize, fault: &ScenarioFault) -> Effect {
                 None => Effect::None(NoEffect::JobNotRunning),
             }
         }
-        ScenarioFault::JobKill { node, job } => {
-            let shared = &world.nodes[usize::from(*node)];
-            shared.wanted.lock().expect("wanted").remove(job);
-            let handle = shared.live.lock().expect("live").jobs.remove(job);
-            let member = handle
-                .as_ref()
-                .and_then(|h| h.member.lock().expect("member").clone());
-            if let Some(h) = &handle {
-                if let Some(m) = &member {
-                    world.record_unread(m, &h.pending);
-                }
-                h.main.abort();
-            }
-            Effect::JobKilled {
-                node: NodeId(*node),
-                job: Name::new(job),
-                running: handle.is_some(),
-                member,
+        ScenarioFault::Job(f) => {
+            let (node, job) = (&f.node, &f.job);
+            match f.action {
+                JobAction::Kill => kill(world, *node, job),
+                JobAction::Leave => leave(world, *node, job),
+                JobAction::Join => join(world, &Handle::current(), *node, job),
             }
         }
-        ScenarioFault::JobLeave { node, job } => {
-            let shared = &world.nodes[usize::from(*node)];
-            shared.wanted.lock().expect("wanted").remove(job);
-            match shared.live.lock().expect("live").jobs.get(job) {
-                Some(h) => {
-                    let _ = h
-                        .inbox
-                        .unbounded_send(MainMsg::Signal(vigil_engine::job::MainInput::Leave));
-                    Effect::LeaveAsked {
-                        node: NodeId(*node),
-                        job: Name::new(job),
-                        member: h.member.lock().expect("member").clone(),
-                    }
-                }
-                None => Effect::None(NoEffect::JobNotRunning),
-            }
-        }
-        ScenarioFault::JobJoin { node, job } => {
-            let shared = &world.nodes[usize::from(*node)];
-            shared.wanted.lock().expect("wanted").insert(job.clone());
-            let up = *shared.status.lock().expect("status") == NodeStatus::Up;
-            let running = shared.live.lock().expect("live").jobs.contains_key(job);
-            if running {
-                Effect::None(NoEffect::JobRunning)
-            } else {
-                if up {
-                    let (w, n, j) = (world.clone(), NodeId(*node), job.clone());
-                    if let Some(nh) = handle.get_node(world.madsim_id(*node)) {
-                        nh.spawn(async move { job::start(&w, n, &j) });
-                    }
-                }
-                Effect::JobStarts {
-                    node: NodeId(*node),
-                    job: Name::new(job),
-                    later: !up,
-                }
-            }
-        }
-        ScenarioFault::NodeCrash { node, .. }
-            if world.node_status(*node) == NodeStatus::Crashed =>
-        {
-            // A node that is down cannot crash again; its pending restart stands.
-            Effect::None(NoEffect::NodeDown)
-        }
-        ScenarioFault::NodeCrash {
-            node,
-            restart_after,
-        } => {
-            set_status(world, *node, NodeStatus::Crashed);
-            {
-                let mut live = world.nodes[usize::from(*node)].live.lock().expect("live");
-                live.engine_tx = None;
-                for h in std::mem::take(&mut live.jobs).into_values() {
-                    if let Some(m) = h.member.lock().expect("member").clone() {
-                        world.record_unread(&m, &h.pending);
-                    }
-                }
-            }
-            handle.kill(world.madsim_id(*node));
-            if let Some(d) = restart_after {
-                let (w, n) = (world.clone(), *node);
-                after(*d, move || {
-                    if w.node_status(n) != NodeStatus::Crashed {
-                        return; // restarted already
-                    }
-                    set_status(&w, n, NodeStatus::Up);
-                    ended(&w, index, kind, Effect::NodeUp { node: NodeId(n) });
-                    Handle::current().restart(w.madsim_id(n));
-                });
-            }
-            Effect::NodeDown {
-                node: NodeId(*node),
-            }
-        }
-        ScenarioFault::NodePause { node, .. } if world.node_status(*node) != NodeStatus::Up => {
-            Effect::None(match world.node_status(*node) {
-                NodeStatus::Crashed => NoEffect::NodeDown,
-                _ => NoEffect::NodePaused,
-            })
-        }
-        ScenarioFault::NodePause { node, duration } => {
-            set_status(world, *node, NodeStatus::Paused);
-            handle.pause(world.madsim_id(*node));
-            let (w, n) = (world.clone(), *node);
-            after(*duration, move || {
-                if *w.nodes[usize::from(n)].status.lock().expect("status") == NodeStatus::Paused {
-                    set_status(&w, n, NodeStatus::Up);
-                }
-                ended(&w, index, kind, Effect::NodeResumed { node: NodeId(n) });
-                Handle::current().resume(w.madsim_id(n));
-            });
-            Effect::NodePaused {
-                node: NodeId(*node),
-            }
-        }
-        ScenarioFault::Partition { sides, heal_after } => {
-            let net = madsim::net::NetSim::current();
-            let mut links = Vec::new();
-            {
-                let mut clogged = world.clogged.lock().expect("clogged");
-                for (i, a) in sides.iter().enumerate() {
-                    for (j, b) in sides.iter().enumerate() {
-                        if i == j {
-                            continue;
-                        }
-                        for x in a {
-                            for y in b {
-                                net.clog_link(world.madsim_id(*x), world.madsim_id(*y));
-                                *clogged.entry((*x, *y)).or_insert(0) += 1;
-                                links.push((*x, *y));
-                            }
-                        }
-                    }
-                }
-            }
-            let cut = links.iter().map(|(a, b)| link(*a, *b)).collect();
-            if let Some(d) = heal_after {
-                let w = world.clone();
-                after(*d, move || {
-                    let restored = heal_links(&w, &links);
-                    ended(&w, index, kind, Effect::LinksRestored { links: restored });
-                });
-            }
-            Effect::LinksCut {
-                sides: sides
-                    .iter()
-                    .map(|s| s.iter().map(|n| NodeId(*n)).collect())
-                    .collect(),
-                links: cut,
-            }
-        }
-        ScenarioFault::Heal => Effect::LinksRestored {
+        ScenarioFault::NodeCrash(c) => crash(world, index, kind, c.node, c.restart_after),
+        ScenarioFault::NodePause(p) => pause(world, index, kind, p.node, p.duration),
+        ScenarioFault::Partition(p) => partition(world, index, kind, &p.sides, p.heal_after),
+        ScenarioFault::Heal(_) => Effect::LinksRestored {
             links: heal_all(world),
         },
-        ScenarioFault::Delay {
-            latency,
-            nodes,
-            duration,
-        } => {
-            let delay = (Dur::from_std(latency.0), Dur::from_std(latency.1));
-            degrade(world, index, kind, nodes, 0.0, Some(delay), *duration)
+        ScenarioFault::Delay(d) => {
+            let delay = (Dur::from_std(d.latency.0), Dur::from_std(d.latency.1));
+            degrade(world, index, kind, &d.nodes, 0.0, Some(delay), d.duration)
         }
-        ScenarioFault::Loss {
-            rate,
-            nodes,
-            duration,
-        } => degrade(world, index, kind, nodes, *rate, None, *duration),
+        ScenarioFault::Loss(l) => degrade(world, index, kind, &l.nodes, l.rate, None, l.duration),
+    }
+}
+
+/// `job-kill`: the job dies without unregistering (and stays down).
+fn kill(world: &World, node: u16, job: &str) -> Effect {
+    let shared = &world.nodes[usize::from(node)];
+    shared.wanted.lock().expect("wanted").remove(job);
+    let handle = shared.live.lock().expect("live").jobs.remove(job);
+    let member = handle
+        .as_ref()
+        .and_then(|h| h.member.lock().expect("member").clone());
+    if let Some(h) = &handle {
+        if let Some(m) = &member {
+            world.record_unread(m, &h.pending);
+        }
+        h.main.abort();
+    }
+    Effect::JobKilled {
+        node: NodeId(node),
+        job: Name::new(job),
+        running: handle.is_some(),
+        member,
+    }
+}
+
+/// `job-leave`: the job is asked to unregister.
+fn leave(world: &World, node: u16, job: &str) -> Effect {
+    let shared = &world.nodes[usize::from(node)];
+    shared.wanted.lock().expect("wanted").remove(job);
+    match shared.live.lock().expect("live").jobs.get(job) {
+        Some(h) => {
+            let _ = h
+                .inbox
+                .unbounded_send(MainMsg::Signal(vigil_engine::job::MainInput::Leave));
+            Effect::LeaveAsked {
+                node: NodeId(node),
+                job: Name::new(job),
+                member: h.member.lock().expect("member").clone(),
+            }
+        }
+        None => Effect::None(NoEffect::JobNotRunning),
+    }
+}
+
+/// `job-join`: the job starts again, now or when its node is back.
+fn join(world: &Arc<World>, handle: &Handle, node: u16, job: &str) -> Effect {
+    let shared = &world.nodes[usize::from(node)];
+    shared
+        .wanted
+        .lock()
+        .expect("wanted")
+        .insert(job.to_string());
+    let up = *shared.status.lock().expect("status") == NodeStatus::Up;
+    let running = shared.live.lock().expect("live").jobs.contains_key(job);
+    if running {
+        return Effect::None(NoEffect::JobRunning);
+    }
+    if up {
+        let (w, n, j) = (world.clone(), NodeId(node), job.to_string());
+        if let Some(nh) = handle.get_node(world.madsim_id(node)) {
+            nh.spawn(async move { job::start(&w, n, &j) });
+        }
+    }
+    Effect::JobStarts {
+        node: NodeId(node),
+        job: Name::new(job),
+        later: !up,
+    }
+}
+
+/// `node-crash`: the node and its jobs die; it restarts after
+/// `restart_after`, if given. A node that is down cannot crash again; its
+/// pending restart stands.
+fn crash(
+    world: &Arc<World>,
+    index: usize,
+    kind: &'static str,
+    node: u16,
+    restart_after: Option<Duration>,
+) -> Effect {
+    if world.node_status(node) == NodeStatus::Crashed {
+        return Effect::None(NoEffect::NodeDown);
+    }
+    set_status(world, node, NodeStatus::Crashed);
+    {
+        let mut live = world.nodes[usize::from(node)].live.lock().expect("live");
+        live.engine_tx = None;
+        for h in std::mem::take(&mut live.jobs).into_values() {
+            if let Some(m) = h.member.lock().expect("member").clone() {
+                world.record_unread(&m, &h.pending);
+            }
+        }
+    }
+    Handle::current().kill(world.madsim_id(node));
+    if let Some(d) = restart_after {
+        let w = world.clone();
+        after(d, move || {
+            if w.node_status(node) != NodeStatus::Crashed {
+                return; // restarted already
+            }
+            set_status(&w, node, NodeStatus::Up);
+            ended(&w, index, kind, Effect::NodeUp { node: NodeId(node) });
+            Handle::current().restart(w.madsim_id(node));
+        });
+    }
+    Effect::NodeDown { node: NodeId(node) }
+}
+
+/// `node-pause`: every task on the node freezes for `duration`. No effect
+/// on a node that is down or paused.
+fn pause(
+    world: &Arc<World>,
+    index: usize,
+    kind: &'static str,
+    node: u16,
+    duration: Duration,
+) -> Effect {
+    match world.node_status(node) {
+        NodeStatus::Up => {}
+        NodeStatus::Crashed => return Effect::None(NoEffect::NodeDown),
+        NodeStatus::Paused => return Effect::None(NoEffect::NodePaused),
+    }
+    set_status(world, node, NodeStatus::Paused);
+    Handle::current().pause(world.madsim_id(node));
+    let w = world.clone();
+    after(duration, move || {
+        if *w.nodes[usize::from(node)].status.lock().expect("status") == NodeStatus::Paused {
+            set_status(&w, node, NodeStatus::Up);
+        }
+        ended(&w, index, kind, Effect::NodeResumed { node: NodeId(node) });
+        Handle::current().resume(w.madsim_id(node));
+    });
+    Effect::NodePaused { node: NodeId(node) }
+}
+
+/// `partition`: cuts every link between two sides, both ways, healing its
+/// own links (those no other partition cuts) after `heal_after`.
+fn partition(
+    world: &Arc<World>,
+    index: usize,
+    kind: &'static str,
+    sides: &[Vec<u16>],
+    heal_after: Option<Duration>,
+) -> Effect {
+    let net = madsim::net::NetSim::current();
+    let mut links = Vec::new();
+    {
+        let mut clogged = world.clogged.lock().expect("clogged");
+        for (i, a) in sides.iter().enumerate() {
+            for (j, b) in sides.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                for x in a {
+                    for y in b {
+                        net.clog_link(world.madsim_id(*x), world.madsim_id(*y));
+                        *clogged.entry((*x, *y)).or_insert(0) += 1;
+                        links.push((*x, *y));
+                    }
+                }
+            }
+        }
+    }
+    let cut = links.iter().map(|(a, b)| link(*a, *b)).collect();
+    if let Some(d) = heal_after {
+        let w = world.clone();
+        after(d, move || {
+            let restored = heal_links(&w, &links);
+            ended(&w, index, kind, Effect::LinksRestored { links: restored });
+        });
+    }
+    Effect::LinksCut {
+        sides: sides
+            .iter()
+            .map(|s| s.iter().map(|n| NodeId(*n)).collect())
+            .collect(),
+        links: cut,
     }
 }
 

@@ -410,6 +410,7 @@ async fn run_step(
     if mutated!(ctx.world.mutation, UnseededRandom) {
         // The bug this mutation plants: randomness outside the seed.
         use rand::Rng;
+        // layout-allow: the planted bug is unseeded randomness.
         step_time += std::time::Duration::from_nanos(rand::rngs::OsRng.gen_range(0..1_000_000));
     }
     madsim::time::sleep(step_time).await;

@@ -7,7 +7,7 @@
 //! simulation order.
 
 use super::job;
-use super::wires::{EngineIn, EnginePacket, MainMsg, Pending};
+use super::wires::{EngineIn, EnginePacket, MainMsg, Pending, MAIN_INBOX_MAX};
 use super::world::World;
 use crate::trace::{Carried, DropCause, PacketKind, TraceEvent};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
@@ -308,7 +308,12 @@ fn handle_outputs(
                     })
                     .is_ok()
                 {
-                    pending.lock().expect("pending").push_back(now);
+                    let mut pending = pending.lock().expect("pending");
+                    assert!(
+                        pending.len() < MAIN_INBOX_MAX,
+                        "the main thread of {key:?} left {MAIN_INBOX_MAX} engine events unread (MAIN_INBOX_MAX)"
+                    );
+                    pending.push_back(now);
                 }
             }
             Output::Persist(d) => *world.nodes[usize::from(node.0)].disk.lock().expect("disk") = d,

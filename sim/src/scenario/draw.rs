@@ -9,9 +9,7 @@
 //! [`Scenario::to_toml`], it replays the same faults without this module.
 
 pub use crate::scenario::Swarm;
-use crate::scenario::{
-    Fault, FaultKind, RandomFault, RandomFaults, RandomKind, Rate, Scenario, WorkThreadFault,
-};
+use crate::scenario::{Fault, RandomFault, RandomFaults, RandomKind, Rate, Scenario};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,73 +64,13 @@ pub fn concrete(scenario: &Scenario, seed: u64) -> std::borrow::Cow<'_, Scenario
 }
 
 /// The fault kinds `--swarm` draws from when a scenario has no `[random]`:
-/// every kind, with bounds scaled to the scenario's timing.
+/// every kind, with bounds scaled to the scenario's timing (each kind's
+/// home says how).
 pub fn default_menu(scenario: &Scenario) -> RandomFaults {
-    let d = scenario.duration;
-    let t = scenario.cluster.failure_timeout;
-    let every = |div: u32| Rate::Every {
-        mean: (d / div).max(Duration::from_millis(1)),
-        max: Rate::MAX_EVERY,
-    };
-    let mut kinds = vec![
-        RandomKind {
-            rate: Rate::Count { min: 0, max: 2 },
-            fault: RandomFault::WorkThread {
-                kinds: WorkThreadFault::ALL.to_vec(),
-                jobs: None,
-            },
-        },
-        RandomKind {
-            rate: Rate::Count { min: 0, max: 1 },
-            fault: RandomFault::JobKill { jobs: None },
-        },
-        RandomKind {
-            rate: every(2),
-            fault: RandomFault::NodeCrash {
-                nodes: None,
-                restart_after: Some((t, t * 3)),
-            },
-        },
-        RandomKind {
-            rate: every(2),
-            fault: RandomFault::NodePause {
-                nodes: None,
-                duration: (Duration::from_millis(100), t * 2),
-            },
-        },
-    ];
-    if scenario.cluster.nodes >= 2 {
-        kinds.push(RandomKind {
-            rate: every(2),
-            fault: RandomFault::Partition {
-                sides: (2, 2),
-                heal_after: (t / 2, t * 4),
-            },
-        });
-    }
-    kinds.push(RandomKind {
-        rate: every(3),
-        fault: RandomFault::Delay {
-            latency: (
-                Duration::from_millis(1),
-                (t / 4).max(Duration::from_millis(1)),
-            ),
-            nodes: None,
-            duration: (t / 2, t * 2),
-        },
-    });
-    kinds.push(RandomKind {
-        rate: every(3),
-        fault: RandomFault::Loss {
-            rate: (0.1, 0.5),
-            nodes: None,
-            duration: (t / 2, t * 2),
-        },
-    });
     RandomFaults {
         after: Duration::ZERO,
-        before: d,
-        kinds,
+        before: scenario.duration,
+        kinds: RandomFault::menu(scenario),
     }
 }
 
@@ -180,14 +118,6 @@ fn swarm_draw(menu: &RandomFaults, seed: u64) -> (RandomFaults, Swarm) {
     (spec, Swarm { on, off })
 }
 
-/// A time in `[lo, hi]`, in whole milliseconds (so written schedules read
-/// well): faults land on the millisecond grid.
-fn ms_in(rng: &mut ChaCha8Rng, (lo, hi): (Duration, Duration)) -> Duration {
-    let (lo, hi) = (lo.as_millis() as u64, hi.as_millis() as u64);
-    Duration::from_millis(if hi > lo { rng.gen_range(lo..=hi) } else { lo })
-        .max(Duration::from_millis(1))
-}
-
 /// The times one kind strikes, in `[after, before)`, sorted.
 fn times(rng: &mut ChaCha8Rng, rate: Rate, after: Duration, before: Duration) -> Vec<Duration> {
     let (lo, hi) = (after.as_millis() as u64, before.as_millis() as u64);
@@ -220,101 +150,83 @@ fn times(rng: &mut ChaCha8Rng, rate: Rate, after: Duration, before: Duration) ->
     out
 }
 
-fn pick<T: Clone>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
-    items[rng.gen_range(0..items.len())].clone()
+/// What a kind's draw uses: the seed's generator and the scenario.
+pub struct Dice<'a> {
+    rng: &'a mut ChaCha8Rng,
+    pub scenario: &'a Scenario,
+}
+
+impl Dice<'_> {
+    /// One of `items`, uniformly.
+    pub fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+        items[self.rng.gen_range(0..items.len())].clone()
+    }
+
+    /// A number in `0..n`. The type matters: the generator draws a `u16`
+    /// and a `usize` differently, and a seed's draw must not change.
+    pub fn below<T>(&mut self, n: T) -> T
+    where
+        T: rand::distributions::uniform::SampleUniform + PartialOrd + From<u8>,
+    {
+        self.rng.gen_range(T::from(0)..n)
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn between(&mut self, lo: u16, hi: u16) -> u16 {
+        self.rng.gen_range(lo..=hi)
+    }
+
+    /// A rate in `[lo, hi]`.
+    pub fn rate_in(&mut self, (lo, hi): (f64, f64)) -> f64 {
+        if hi > lo {
+            self.rng.gen_range(lo..=hi)
+        } else {
+            lo
+        }
+    }
+
+    /// A time in `[lo, hi]`, in whole milliseconds (so written schedules
+    /// read well): faults land on the millisecond grid.
+    pub fn ms_in(&mut self, (lo, hi): (Duration, Duration)) -> Duration {
+        let (lo, hi) = (lo.as_millis() as u64, hi.as_millis() as u64);
+        Duration::from_millis(if hi > lo {
+            self.rng.gen_range(lo..=hi)
+        } else {
+            lo
+        })
+        .max(Duration::from_millis(1))
+    }
+
+    /// `items` in a random order.
+    pub fn shuffled<T>(&mut self, mut items: Vec<T>) -> Vec<T> {
+        items.shuffle(self.rng);
+        items
+    }
+
+    /// Every node of the cluster.
+    pub fn nodes(&self) -> Vec<u16> {
+        (0..self.scenario.cluster.nodes).collect()
+    }
+
+    /// Every job of the scenario.
+    pub fn jobs(&self) -> Vec<String> {
+        self.scenario.jobs.iter().map(|j| j.name.clone()).collect()
+    }
 }
 
 /// Every fault `spec` draws for `seed`, in kind order then time order.
 fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> Vec<Fault> {
     let mut rng = rng(seed, FAULT_STREAM);
-    let all_nodes: Vec<u16> = (0..scenario.cluster.nodes).collect();
-    let all_jobs: Vec<String> = scenario.jobs.iter().map(|j| j.name.clone()).collect();
     let mut faults = Vec::new();
     for kind in &spec.kinds {
         for at in times(&mut rng, kind.rate, spec.after, spec.before) {
-            let fault = match &kind.fault {
-                RandomFault::WorkThread { kinds, jobs } => {
-                    let job = pick(&mut rng, jobs.as_deref().unwrap_or(&all_jobs));
-                    let spec = scenario.job(&job).expect("validated job");
-                    let node = pick(&mut rng, &spec.nodes);
-                    let thread = rng.gen_range(0..spec.work_threads);
-                    match pick(&mut rng, kinds) {
-                        WorkThreadFault::Panic => FaultKind::WorkThreadPanic { node, job, thread },
-                        WorkThreadFault::Error => FaultKind::WorkThreadError { node, job, thread },
-                        WorkThreadFault::Hang => FaultKind::WorkThreadHang { node, job, thread },
-                    }
-                }
-                RandomFault::JobKill { jobs } => {
-                    let job = pick(&mut rng, jobs.as_deref().unwrap_or(&all_jobs));
-                    let spec = scenario.job(&job).expect("validated job");
-                    let node = pick(&mut rng, &spec.nodes);
-                    FaultKind::JobKill { node, job }
-                }
-                RandomFault::NodeCrash {
-                    nodes,
-                    restart_after,
-                } => FaultKind::NodeCrash {
-                    node: pick(&mut rng, nodes.as_deref().unwrap_or(&all_nodes)),
-                    restart_after: restart_after.map(|r| ms_in(&mut rng, r)),
-                },
-                RandomFault::NodePause { nodes, duration } => FaultKind::NodePause {
-                    node: pick(&mut rng, nodes.as_deref().unwrap_or(&all_nodes)),
-                    duration: ms_in(&mut rng, *duration),
-                },
-                RandomFault::Partition { sides, heal_after } => {
-                    let n = all_nodes.len() as u16;
-                    let k = rng.gen_range(sides.0..=sides.1).min(n).max(2);
-                    let mut order = all_nodes.clone();
-                    order.shuffle(&mut rng);
-                    let mut split: Vec<Vec<u16>> = vec![Vec::new(); usize::from(k)];
-                    for (i, node) in order.into_iter().enumerate() {
-                        // One node per side first, so that none is empty.
-                        let side = if i < usize::from(k) {
-                            i
-                        } else {
-                            rng.gen_range(0..usize::from(k))
-                        };
-                        split[side].push(node);
-                    }
-                    for side in &mut split {
-                        side.sort_unstable();
-                    }
-                    split.sort();
-                    FaultKind::Partition {
-                        sides: split,
-                        heal_after: Some(ms_in(&mut rng, *heal_after)),
-                    }
-                }
-                RandomFault::Delay {
-                    latency,
-                    nodes,
-                    duration,
-                } => FaultKind::Delay {
-                    latency: *latency,
-                    nodes: nodes.as_ref().map(|ns| vec![pick(&mut rng, ns)]),
-                    duration: Some(ms_in(&mut rng, *duration)),
-                },
-                RandomFault::Loss {
-                    rate,
-                    nodes,
-                    duration,
-                } => {
-                    let r = if rate.1 > rate.0 {
-                        rng.gen_range(rate.0..=rate.1)
-                    } else {
-                        rate.0
-                    };
-                    FaultKind::Loss {
-                        // Three decimals keep written schedules readable.
-                        rate: (r * 1000.0).round() / 1000.0,
-                        nodes: nodes.as_ref().map(|ns| vec![pick(&mut rng, ns)]),
-                        duration: Some(ms_in(&mut rng, *duration)),
-                    }
-                }
+            let mut dice = Dice {
+                rng: &mut rng,
+                scenario,
             };
             faults.push(Fault {
                 at,
-                kind: fault,
+                kind: kind.fault.draw(&mut dice),
                 line: 0,
             });
         }
@@ -325,7 +237,7 @@ fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> Vec<Fault
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse;
+    use crate::scenario::{parse, FaultKind};
 
     const FILE: &str = r#"
 name = "random"
@@ -388,26 +300,24 @@ nodes = ["n1", "n2"]
             for f in &c.faults[1..] {
                 assert!(f.at >= Duration::from_secs(2) && f.at < Duration::from_secs(18));
                 match &f.kind {
-                    FaultKind::WorkThreadPanic { thread, .. }
-                    | FaultKind::WorkThreadError { thread, .. }
-                    | FaultKind::WorkThreadHang { thread, .. } => {
+                    FaultKind::WorkThread(w) => {
                         wt += 1;
-                        assert!(*thread < 2);
+                        assert!(w.thread < 2);
                     }
-                    FaultKind::NodeCrash { restart_after, .. } => {
-                        let r = restart_after.expect("restarts");
+                    FaultKind::NodeCrash(c) => {
+                        let r = c.restart_after.expect("restarts");
                         assert!(r >= Duration::from_secs(1) && r <= Duration::from_secs(3));
                     }
-                    FaultKind::Partition { sides, heal_after } => {
-                        assert!((2..=3).contains(&sides.len()));
-                        assert!(sides.iter().all(|s| !s.is_empty()));
-                        assert_eq!(sides.iter().map(Vec::len).sum::<usize>(), 4);
-                        assert!(heal_after.is_some());
+                    FaultKind::Partition(p) => {
+                        assert!((2..=3).contains(&p.sides.len()));
+                        assert!(p.sides.iter().all(|s| !s.is_empty()));
+                        assert_eq!(p.sides.iter().map(Vec::len).sum::<usize>(), 4);
+                        assert!(p.heal_after.is_some());
                     }
-                    FaultKind::Loss { rate, nodes, .. } => {
+                    FaultKind::Loss(l) => {
                         loss += 1;
-                        assert!((0.1..=0.5).contains(rate));
-                        let n = nodes.as_ref().expect("one node")[0];
+                        assert!((0.1..=0.5).contains(&l.rate));
+                        let n = l.nodes.as_ref().expect("one node")[0];
                         assert!(n == 1 || n == 2);
                     }
                     other => panic!("not in the spec: {other:?}"),

@@ -73,12 +73,13 @@
 //! `ns`, `us`, `ms`, `s`, `m`, `h`, optionally separated by one space
 //! (`"250ms"`, `"1.5s"`, `"2 m"`); see [`parse_duration`].
 
-mod describe;
 pub mod draw;
 mod duration;
 mod error;
+pub mod faults;
 mod random;
 mod raw;
+mod table;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -94,9 +95,12 @@ use serde::Deserialize;
 
 use crate::protocols::{Options, Registry};
 
-pub use describe::describe;
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
+pub use faults::{
+    Delay, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, Partition,
+    RandomFault, WorkThread, WorkThreadFault,
+};
 pub use raw::JOB_KEYS;
 
 /// Parses and validates the scenario in `text`; `file_name` is only used in
@@ -270,91 +274,6 @@ pub struct Fault {
     pub line: usize,
 }
 
-/// The faults a scenario can inject. Node fields are node indexes, job
-/// fields job names (validated to exist and run on that node).
-#[derive(Debug, Clone, PartialEq)]
-pub enum FaultKind {
-    /// `work-thread-panic`: the work thread panics.
-    WorkThreadPanic { node: u16, job: String, thread: u16 },
-    /// `work-thread-error`: the work thread returns an error.
-    WorkThreadError { node: u16, job: String, thread: u16 },
-    /// `work-thread-hang`: the work thread stops making progress.
-    WorkThreadHang { node: u16, job: String, thread: u16 },
-    /// `job-kill`: the job dies without unregistering.
-    JobKill { node: u16, job: String },
-    /// `job-leave`: the job unregisters gracefully.
-    JobLeave { node: u16, job: String },
-    /// `job-join`: the job registers again.
-    JobJoin { node: u16, job: String },
-    /// `node-crash`: the node stops, optionally restarting later.
-    NodeCrash {
-        node: u16,
-        restart_after: Option<Duration>,
-    },
-    /// `node-pause`: the node freezes for `duration` (key `for`).
-    NodePause { node: u16, duration: Duration },
-    /// `partition`: the network splits into `sides` (each sorted, empty
-    /// sides dropped; every node in exactly one side), optionally healing.
-    Partition {
-        sides: Vec<Vec<u16>>,
-        heal_after: Option<Duration>,
-    },
-    /// `heal`: removes every partition.
-    Heal,
-    /// `delay`: one-way latency becomes the range `latency`, for messages
-    /// involving `nodes` (sorted; `None` = all), for `duration` (key `for`;
-    /// `None` = until the end).
-    Delay {
-        latency: (Duration, Duration),
-        nodes: Option<Vec<u16>>,
-        duration: Option<Duration>,
-    },
-    /// `loss`: packet loss probability becomes `rate` (in `[0, 1]`), for
-    /// messages involving `nodes` (sorted; `None` = all), for `duration`
-    /// (key `for`; `None` = until the end).
-    Loss {
-        rate: f64,
-        nodes: Option<Vec<u16>>,
-        duration: Option<Duration>,
-    },
-}
-
-impl FaultKind {
-    /// Every fault kind name, as written in files.
-    pub const NAMES: &'static [&'static str] = &[
-        "work-thread-panic",
-        "work-thread-error",
-        "work-thread-hang",
-        "job-kill",
-        "job-leave",
-        "job-join",
-        "node-crash",
-        "node-pause",
-        "partition",
-        "heal",
-        "delay",
-        "loss",
-    ];
-
-    /// The kebab-case kind name as written in files (`"work-thread-panic"`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            FaultKind::WorkThreadPanic { .. } => "work-thread-panic",
-            FaultKind::WorkThreadError { .. } => "work-thread-error",
-            FaultKind::WorkThreadHang { .. } => "work-thread-hang",
-            FaultKind::JobKill { .. } => "job-kill",
-            FaultKind::JobLeave { .. } => "job-leave",
-            FaultKind::JobJoin { .. } => "job-join",
-            FaultKind::NodeCrash { .. } => "node-crash",
-            FaultKind::NodePause { .. } => "node-pause",
-            FaultKind::Partition { .. } => "partition",
-            FaultKind::Heal => "heal",
-            FaultKind::Delay { .. } => "delay",
-            FaultKind::Loss { .. } => "loss",
-        }
-    }
-}
-
 /// `[random]`: fault kinds with rates or counts and bounds, from which each
 /// seed draws its own concrete schedule ([`crate::scenario::draw::draw`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -429,101 +348,6 @@ impl Rate {
 pub struct RandomKind {
     pub rate: Rate,
     pub fault: RandomFault,
-}
-
-/// What one random fault kind draws, with the bounds of each draw. Ranges
-/// are `(min, max)`, inclusive; node and job lists `None` mean "all".
-#[derive(Debug, Clone, PartialEq)]
-pub enum RandomFault {
-    /// `[random.work-thread]`: a work thread of a member panics, errors or
-    /// hangs (`kinds`, default all three).
-    WorkThread {
-        kinds: Vec<WorkThreadFault>,
-        jobs: Option<Vec<String>>,
-    },
-    /// `[random.job-kill]`: a member's job dies without unregistering.
-    JobKill { jobs: Option<Vec<String>> },
-    /// `[random.node-crash]`: a node crashes, restarting after a drawn
-    /// time if `restart_after` is given.
-    NodeCrash {
-        nodes: Option<Vec<u16>>,
-        restart_after: Option<(Duration, Duration)>,
-    },
-    /// `[random.node-pause]`: a node freezes for a drawn time (`for`).
-    NodePause {
-        nodes: Option<Vec<u16>>,
-        duration: (Duration, Duration),
-    },
-    /// `[random.partition]`: the nodes split into a drawn number of random
-    /// sides, healing after a drawn time.
-    Partition {
-        sides: (u16, u16),
-        heal_after: (Duration, Duration),
-    },
-    /// `[random.delay]`: a latency burst on every link, or on the links of
-    /// one node drawn from `nodes`.
-    Delay {
-        latency: (Duration, Duration),
-        nodes: Option<Vec<u16>>,
-        duration: (Duration, Duration),
-    },
-    /// `[random.loss]`: a loss burst at a drawn rate.
-    Loss {
-        rate: (f64, f64),
-        nodes: Option<Vec<u16>>,
-        duration: (Duration, Duration),
-    },
-}
-
-/// The work-thread faults `[random.work-thread]` draws from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkThreadFault {
-    Panic,
-    Error,
-    Hang,
-}
-
-impl WorkThreadFault {
-    pub const ALL: [WorkThreadFault; 3] = [
-        WorkThreadFault::Panic,
-        WorkThreadFault::Error,
-        WorkThreadFault::Hang,
-    ];
-
-    /// `panic`, `error` or `hang`, as written in `kinds`.
-    pub fn name(self) -> &'static str {
-        match self {
-            WorkThreadFault::Panic => "panic",
-            WorkThreadFault::Error => "error",
-            WorkThreadFault::Hang => "hang",
-        }
-    }
-}
-
-impl RandomFault {
-    /// The `[random.KIND]` table names, in the order kinds are drawn.
-    pub const NAMES: &'static [&'static str] = &[
-        "work-thread",
-        "job-kill",
-        "node-crash",
-        "node-pause",
-        "partition",
-        "delay",
-        "loss",
-    ];
-
-    /// This kind's table name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            RandomFault::WorkThread { .. } => "work-thread",
-            RandomFault::JobKill { .. } => "job-kill",
-            RandomFault::NodeCrash { .. } => "node-crash",
-            RandomFault::NodePause { .. } => "node-pause",
-            RandomFault::Partition { .. } => "partition",
-            RandomFault::Delay { .. } => "delay",
-            RandomFault::Loss { .. } => "loss",
-        }
-    }
 }
 
 /// Why a member left a group's view.

@@ -68,7 +68,7 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub job: Vec<Spanned<RawJob>>,
     #[serde(default)]
-    pub fault: Vec<Spanned<RawFault>>,
+    pub fault: Vec<Spanned<RawTable>>,
     #[serde(default)]
     pub expect: Vec<Spanned<RawExpect>>,
     /// Alias of `expect`; both may be used, file order is kept.
@@ -101,51 +101,97 @@ pub(super) struct RawJob {
     pub step_time: Opt<DurationText>,
 }
 
-/// One `[[fault]]`: the union of every kind's keys; which ones are allowed
-/// depends on `kind` and is checked in validation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawFault {
-    pub at: Opt<DurationText>,
-    pub kind: Opt<String>,
-    pub node: Opt<NodeText>,
-    pub job: Opt<String>,
-    pub thread: Opt<i64>,
-    pub restart_after: Opt<DurationText>,
-    #[serde(rename = "for")]
-    pub for_: Opt<DurationText>,
-    pub sides: Option<Spanned<Vec<List<NodeText>>>>,
-    pub heal_after: Opt<DurationText>,
-    pub latency: Option<List<DurationText>>,
-    pub nodes: Option<List<NodeText>>,
-    pub rate: Opt<f64>,
+/// One `[[fault]]` or `[random.KIND]` table: its keys in any order, each
+/// value spanned; which keys a kind takes is checked in validation.
+pub(super) type RawTable = BTreeMap<Spanned<String>, Spanned<Val>>;
+
+/// `[random]`: `after`, `before`, and a table per kind.
+pub(super) type RawRandom = RawTable;
+
+/// A table's keys and values in file order.
+pub(super) fn entries(table: &RawTable) -> Vec<super::table::Entry> {
+    let mut all: Vec<super::table::Entry> =
+        table.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    all.sort_by_key(|(k, _)| k.span().start);
+    all
 }
 
-impl RawFault {
-    /// The kind-specific keys present in this table with their value spans,
-    /// in file order.
-    pub fn present_keys(&self) -> Vec<(&'static str, Range<usize>)> {
-        let mut keys = Vec::new();
-        let mut add = |name: &'static str, span: Option<Range<usize>>| {
-            if let Some(span) = span {
-                keys.push((name, span));
+/// A TOML value read so that every part keeps its span: array items and
+/// table keys too (a plain `toml::Value` keeps none), so that an error can
+/// point at the one item that is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Val {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// A date or time, as written.
+    Datetime(String),
+    Array(Vec<Spanned<Val>>),
+    /// A table's keys, in file order.
+    Table(Vec<super::table::Entry>),
+}
+
+impl Val {
+    pub(super) fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub(super) fn as_integer(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Val {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValVisitor;
+        impl<'de> Visitor<'de> for ValVisitor {
+            type Value = Val;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a TOML value")
             }
-        };
-        add("node", self.node.as_ref().map(Spanned::span));
-        add("job", self.job.as_ref().map(Spanned::span));
-        add("thread", self.thread.as_ref().map(Spanned::span));
-        add(
-            "restart_after",
-            self.restart_after.as_ref().map(Spanned::span),
-        );
-        add("for", self.for_.as_ref().map(Spanned::span));
-        add("sides", self.sides.as_ref().map(Spanned::span));
-        add("heal_after", self.heal_after.as_ref().map(Spanned::span));
-        add("latency", self.latency.as_ref().map(Spanned::span));
-        add("nodes", self.nodes.as_ref().map(Spanned::span));
-        add("rate", self.rate.as_ref().map(Spanned::span));
-        keys.sort_by_key(|(_, span)| span.start);
-        keys
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Val, E> {
+                Ok(Val::Str(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Val, E> {
+                Ok(Val::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Val, E> {
+                Ok(i64::try_from(v).map_or(Val::Float(v as f64), Val::Int))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Val, E> {
+                Ok(Val::Float(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Val, E> {
+                Ok(Val::Bool(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Val>>()? {
+                    items.push(item);
+                }
+                Ok(Val::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    // A date is a map of one special key to its text.
+                    if key.get_ref() == "$__toml_private_datetime" {
+                        let text: String = map.next_value()?;
+                        return Ok(Val::Datetime(text));
+                    }
+                    entries.push((key, map.next_value::<Spanned<Val>>()?));
+                }
+                entries.sort_by_key(|(k, _): &super::table::Entry| k.span().start);
+                Ok(Val::Table(entries))
+            }
+        }
+        deserializer.deserialize_any(ValVisitor)
     }
 }
 
@@ -192,8 +238,6 @@ impl RawExpect {
 /// its value.
 #[derive(Debug, Default, Deserialize)]
 struct RawKeys {
-    #[serde(default)]
-    fault: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
     #[serde(default)]
     expect: Vec<BTreeMap<Spanned<String>, IgnoredAny>>,
     #[serde(default)]
@@ -247,7 +291,6 @@ pub(super) fn job_extras(source: &str) -> Vec<Vec<Extra>> {
 pub(super) fn key_span(source: &str, array: &str, index: usize, key: &str) -> Option<Range<usize>> {
     let keys: RawKeys = toml::from_str(source).ok()?;
     let tables = match array {
-        "fault" => &keys.fault,
         "expect" => &keys.expect,
         "expectation" => &keys.expectation,
         _ => return None,
@@ -257,72 +300,4 @@ pub(super) fn key_span(source: &str, array: &str, index: usize, key: &str) -> Op
         .keys()
         .find(|k| k.get_ref() == key)
         .map(Spanned::span)
-}
-
-/// `[random]`: fault kinds drawn per seed (see [`super::RandomFaults`]).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRandom {
-    pub after: Opt<DurationText>,
-    pub before: Opt<DurationText>,
-    #[serde(rename = "work-thread")]
-    pub work_thread: Opt<RawRandomKind>,
-    #[serde(rename = "job-kill")]
-    pub job_kill: Opt<RawRandomKind>,
-    #[serde(rename = "node-crash")]
-    pub node_crash: Opt<RawRandomKind>,
-    #[serde(rename = "node-pause")]
-    pub node_pause: Opt<RawRandomKind>,
-    pub partition: Opt<RawRandomKind>,
-    pub delay: Opt<RawRandomKind>,
-    pub loss: Opt<RawRandomKind>,
-}
-
-/// One `[random.KIND]` table: the union of every kind's keys; which ones a
-/// kind takes is checked in validation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRandomKind {
-    pub count: Opt<toml::Value>,
-    pub every: Opt<DurationText>,
-    pub max: Opt<i64>,
-    pub kinds: Option<List<String>>,
-    pub jobs: Option<List<String>>,
-    pub nodes: Option<List<NodeText>>,
-    pub restart_after: Opt<toml::Value>,
-    #[serde(rename = "for")]
-    pub for_: Opt<toml::Value>,
-    pub heal_after: Opt<toml::Value>,
-    pub sides: Opt<toml::Value>,
-    pub latency: Option<List<DurationText>>,
-    pub rate: Opt<toml::Value>,
-}
-
-impl RawRandomKind {
-    /// The keys present in this table with their value spans, in file order.
-    pub fn present_keys(&self) -> Vec<(&'static str, Range<usize>)> {
-        let mut keys = Vec::new();
-        let mut add = |name: &'static str, span: Option<Range<usize>>| {
-            if let Some(span) = span {
-                keys.push((name, span));
-            }
-        };
-        add("count", self.count.as_ref().map(Spanned::span));
-        add("every", self.every.as_ref().map(Spanned::span));
-        add("max", self.max.as_ref().map(Spanned::span));
-        add("kinds", self.kinds.as_ref().map(Spanned::span));
-        add("jobs", self.jobs.as_ref().map(Spanned::span));
-        add("nodes", self.nodes.as_ref().map(Spanned::span));
-        add(
-            "restart_after",
-            self.restart_after.as_ref().map(Spanned::span),
-        );
-        add("for", self.for_.as_ref().map(Spanned::span));
-        add("heal_after", self.heal_after.as_ref().map(Spanned::span));
-        add("sides", self.sides.as_ref().map(Spanned::span));
-        add("latency", self.latency.as_ref().map(Spanned::span));
-        add("rate", self.rate.as_ref().map(Spanned::span));
-        keys.sort_by_key(|(_, span)| span.start);
-        keys
-    }
 }

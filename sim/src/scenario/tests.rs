@@ -265,122 +265,128 @@ fn full_file_parses_to_the_expected_scenario() {
             fault(
                 secs(1),
                 46,
-                FaultKind::WorkThreadHang {
+                FaultKind::WorkThread(super::WorkThread {
+                    fault: super::WorkThreadFault::Hang,
                     node: 1,
                     job: "db".into(),
                     thread: 0,
-                },
+                }),
             ),
             fault(
                 secs(2),
                 33,
-                FaultKind::WorkThreadPanic {
+                FaultKind::WorkThread(super::WorkThread {
+                    fault: super::WorkThreadFault::Panic,
                     node: 2,
                     job: "db".into(),
                     thread: 1,
-                },
+                }),
             ),
             fault(
                 secs(2),
                 40,
-                FaultKind::WorkThreadError {
+                FaultKind::WorkThread(super::WorkThread {
+                    fault: super::WorkThreadFault::Error,
                     node: 0,
                     job: "db".into(),
                     thread: 0,
-                },
+                }),
             ),
             fault(
                 secs(3),
                 53,
-                FaultKind::JobKill {
+                FaultKind::Job(super::JobFault {
+                    action: super::JobAction::Kill,
                     node: 4,
                     job: "cache_2".into(),
-                },
+                }),
             ),
             fault(
                 secs(3),
                 59,
-                FaultKind::JobLeave {
+                FaultKind::Job(super::JobFault {
+                    action: super::JobAction::Leave,
                     node: 3,
                     job: "cache_2".into(),
-                },
+                }),
             ),
             fault(
                 secs(4),
                 65,
-                FaultKind::JobJoin {
+                FaultKind::Job(super::JobFault {
+                    action: super::JobAction::Join,
                     node: 3,
                     job: "cache_2".into(),
-                },
+                }),
             ),
             fault(
                 secs(5),
                 27,
-                FaultKind::Partition {
+                FaultKind::Partition(super::Partition {
                     sides: vec![vec![1, 3], vec![0, 2, 4]],
                     heal_after: Some(ms(1500)),
-                },
+                }),
             ),
             fault(
                 secs(6),
                 71,
-                FaultKind::NodeCrash {
+                FaultKind::NodeCrash(super::NodeCrash {
                     node: 4,
                     restart_after: Some(secs(2)),
-                },
+                }),
             ),
             fault(
                 secs(6),
                 77,
-                FaultKind::NodeCrash {
+                FaultKind::NodeCrash(super::NodeCrash {
                     node: 3,
                     restart_after: None,
-                },
+                }),
             ),
             fault(
                 secs(7),
                 82,
-                FaultKind::NodePause {
+                FaultKind::NodePause(super::NodePause {
                     node: 1,
                     duration: ms(500),
-                },
+                }),
             ),
-            fault(secs(8), 88, FaultKind::Heal),
+            fault(secs(8), 88, FaultKind::Heal(super::Heal)),
             fault(
                 secs(9),
                 92,
-                FaultKind::Delay {
+                FaultKind::Delay(super::Delay {
                     latency: (ms(5), ms(50)),
                     nodes: Some(vec![0, 4]),
                     duration: Some(secs(60)),
-                },
+                }),
             ),
             fault(
                 secs(10),
                 99,
-                FaultKind::Delay {
+                FaultKind::Delay(super::Delay {
                     latency: (ms(1), ms(1)),
                     nodes: None,
                     duration: None,
-                },
+                }),
             ),
             fault(
                 secs(11),
                 104,
-                FaultKind::Loss {
+                FaultKind::Loss(super::Loss {
                     rate: 1.0,
                     nodes: Some(vec![2]),
                     duration: Some(ms(250)),
-                },
+                }),
             ),
             fault(
                 secs(12),
                 111,
-                FaultKind::Loss {
+                FaultKind::Loss(super::Loss {
                     rate: 0.25,
                     nodes: None,
                     duration: None,
-                },
+                }),
             ),
         ],
         expectations: vec![
@@ -475,7 +481,7 @@ fn faults_at_equal_times_keep_file_order() {
         .faults
         .iter()
         .map(|fault| match fault.kind {
-            FaultKind::NodeCrash { node, .. } => (fault.at, node),
+            FaultKind::NodeCrash(ref c) => (fault.at, c.node),
             ref other => panic!("unexpected {other:?}"),
         })
         .collect();
@@ -1175,12 +1181,12 @@ fn random_section_errors_point_at_the_problem() {
         ),
         (
             "[random]\n[random.node-crash]\ncount = 1\nfor = [\"1s\", \"2s\"]\n",
-            (11, 7),
+            (11, 1),
             &["`for` is not allowed in [random.node-crash]"],
         ),
         (
             "[random]\n[random.loss]\ncount = 1\nrate = [0.5, 2.0]\nfor = \"1s\"\n",
-            (11, 8),
+            (11, 14),
             &["between 0 and 1"],
         ),
         (

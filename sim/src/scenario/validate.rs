@@ -11,9 +11,10 @@ use toml::Spanned;
 use super::duration::parse_duration;
 use super::error::{line_col, ScenarioError};
 use super::raw::{
-    job_extras, key_span, DurationText, Extra, List, MemberText, NodeText, Opt, RawCluster,
-    RawExpect, RawFault, RawJob, RawScenario, JOB_KEYS,
+    entries, job_extras, key_span, DurationText, Extra, List, MemberText, NodeText, Opt,
+    RawCluster, RawExpect, RawJob, RawScenario, RawTable, JOB_KEYS,
 };
+use super::table::{text, Entry, Table};
 use super::{Cluster, Expectation, Fault, FaultKind, Job, MemberName, Reason, Scenario};
 use crate::protocols::{OptionKind, OptionValue, Options, Registry, DEFAULT_PROTOCOL};
 
@@ -40,69 +41,6 @@ impl KindKeys {
     }
 }
 
-const FAULT_KEYS: &[KindKeys] = &[
-    KindKeys {
-        name: "work-thread-panic",
-        required: &["node", "job"],
-        optional: &["thread"],
-    },
-    KindKeys {
-        name: "work-thread-error",
-        required: &["node", "job"],
-        optional: &["thread"],
-    },
-    KindKeys {
-        name: "work-thread-hang",
-        required: &["node", "job"],
-        optional: &["thread"],
-    },
-    KindKeys {
-        name: "job-kill",
-        required: &["node", "job"],
-        optional: &[],
-    },
-    KindKeys {
-        name: "job-leave",
-        required: &["node", "job"],
-        optional: &[],
-    },
-    KindKeys {
-        name: "job-join",
-        required: &["node", "job"],
-        optional: &[],
-    },
-    KindKeys {
-        name: "node-crash",
-        required: &["node"],
-        optional: &["restart_after"],
-    },
-    KindKeys {
-        name: "node-pause",
-        required: &["node", "for"],
-        optional: &[],
-    },
-    KindKeys {
-        name: "partition",
-        required: &["sides"],
-        optional: &["heal_after"],
-    },
-    KindKeys {
-        name: "heal",
-        required: &[],
-        optional: &[],
-    },
-    KindKeys {
-        name: "delay",
-        required: &["latency"],
-        optional: &["nodes", "for"],
-    },
-    KindKeys {
-        name: "loss",
-        required: &["rate"],
-        optional: &["nodes", "for"],
-    },
-];
-
 const EXPECT_KEYS: &[KindKeys] = &[
     KindKeys {
         name: "membership-change",
@@ -127,7 +65,7 @@ const EXPECT_KEYS: &[KindKeys] = &[
 ];
 
 /// An example line for a key, shown in "missing key" help.
-fn example(key: &str) -> Option<&'static str> {
+pub(super) fn example(key: &str) -> Option<&'static str> {
     Some(match key {
         "name" => r#"name = "my scenario""#,
         "duration" => r#"duration = "20s""#,
@@ -171,6 +109,20 @@ pub(super) fn require<'a, T>(
         }
         error
     })
+}
+
+/// What a duration's type error says it expected.
+pub(super) const DURATION_EXPECTED: &str = "a duration string such as \"250ms\" or \"1.5s\"";
+
+/// The "missing required key" error of [`require`], for a key read from a
+/// generic table.
+pub(super) fn missing(key: &str, table: &str, header: &Range<usize>) -> ScenarioError {
+    let mut error =
+        ScenarioError::new(format!("missing required key `{key}` in {table}")).at(header.clone());
+    if let Some(example) = example(key) {
+        error = error.help(format!("add it, for example: {example}"));
+    }
+    error
 }
 
 /// Like [`require`], for keys a fault or expectation kind needs.
@@ -234,7 +186,7 @@ fn positive_dur(value: &Spanned<DurationText>, key: &str) -> Result<Duration> {
 }
 
 /// A `[min, max]` duration range.
-fn dur_range(value: &List<DurationText>, key: &str) -> Result<(Duration, Duration)> {
+pub(super) fn dur_range(value: &List<DurationText>, key: &str) -> Result<(Duration, Duration)> {
     let [min, max] = value.get_ref().as_slice() else {
         return Err(ScenarioError::new(format!(
             "`{key}` must be a range of two durations [min, max], found {} element{}",
@@ -491,8 +443,7 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
     let mut faults = raw
         .fault
         .iter()
-        .enumerate()
-        .map(|(index, fault)| ctx.fault(index, fault, duration))
+        .map(|fault| ctx.fault(fault, duration))
         .collect::<Result<Vec<_>>>()?;
     faults.sort_by_key(|fault| fault.at); // stable: equal times keep file order
 
@@ -648,7 +599,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn node(&self, value: &Spanned<NodeText>) -> Result<u16> {
+    pub(super) fn node(&self, value: &Spanned<NodeText>) -> Result<u16> {
         self.node_index(&value.get_ref().0, value.span(), "")
     }
 
@@ -694,7 +645,7 @@ impl Ctx<'_> {
             })
     }
 
-    fn check_runs_on(&self, job: &Job, node: u16, span: Range<usize>) -> Result<()> {
+    pub(super) fn check_runs_on(&self, job: &Job, node: u16, span: Range<usize>) -> Result<()> {
         if job.runs_on(node) {
             return Ok(());
         }
@@ -870,30 +821,46 @@ impl Ctx<'_> {
         Ok(options)
     }
 
-    fn fault(&self, index: usize, raw: &Spanned<RawFault>, duration: Duration) -> Result<Fault> {
+    fn fault(&self, raw: &Spanned<RawTable>, duration: Duration) -> Result<Fault> {
         let header = raw.span();
-        let f = raw.get_ref();
-        let at_v = require(&f.at, "at", "[[fault]]", &header)?;
-        let kind_v = require(&f.kind, "kind", "[[fault]]", &header)
-            .map_err(|e| e.help(format!("kinds: {}", FaultKind::NAMES.join(", "))))?;
-        let kind_name = kind_v.get_ref().as_str();
-        let Some(keys) = FAULT_KEYS.iter().find(|k| k.name == kind_name) else {
+        let entries = entries(raw.get_ref());
+        let value = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(_, v)| v)
+        };
+        let at_v = value("at").ok_or_else(|| missing("at", "[[fault]]", &header))?;
+        let kind_v = value("kind").ok_or_else(|| {
+            missing("kind", "[[fault]]", &header)
+                .help(format!("kinds: {}", FaultKind::NAMES.join(", ")))
+        })?;
+        let kind_name = text(kind_v, "a string")?;
+        let Some(keys) = FaultKind::keys(kind_name) else {
             return Err(ScenarioError::new(format!(
                 "unknown fault kind `{kind_name}`, expected one of: {}",
                 FaultKind::NAMES.join(", ")
             ))
             .at(kind_v.span()));
         };
-        check_allowed_keys(
-            self.source,
-            "fault",
-            index,
-            f.present_keys(),
-            keys,
-            "`at` and `kind`",
-        )?;
+        let own: Vec<Entry> = entries
+            .iter()
+            .filter(|(k, _)| !["at", "kind"].contains(&k.get_ref().as_str()))
+            .cloned()
+            .collect();
+        let table = Table::new(
+            self,
+            format!("fault kind `{kind_name}`"),
+            header.clone(),
+            &own,
+        );
+        table.check_keys(kind_name, keys, "`at` and `kind`")?;
 
-        let at = parse_dur(at_v, "at")?;
+        let at_text = Spanned::new(
+            at_v.span(),
+            DurationText(text(at_v, DURATION_EXPECTED)?.to_owned()),
+        );
+        let at = parse_dur(&at_text, "at")?;
         if at >= duration {
             let message = if at == duration {
                 format!("fault at {at:?} is at the very end of the scenario (duration {duration:?}); faults must happen before the end")
@@ -902,113 +869,16 @@ impl Ctx<'_> {
             };
             return Err(ScenarioError::new(message).at(at_v.span()));
         }
-
-        let what = format!("fault kind `{kind_name}`");
-        let need_node = || -> Result<(u16, Range<usize>)> {
-            let v = require_for(&f.node, "node", &what, &header)?;
-            Ok((self.node(v)?, v.span()))
-        };
-        let need_job_on = |node: u16, node_span: Range<usize>| -> Result<&Job> {
-            let v = require_for(&f.job, "job", &what, &header)?;
-            let job = self.find_job(v.get_ref(), v.span(), "")?;
-            self.check_runs_on(job, node, node_span)?;
-            Ok(job)
-        };
-        let opt_nodes = |key| f.nodes.as_ref().map(|v| self.node_list(v, key)).transpose();
-
-        let kind = match kind_name {
-            "work-thread-panic" | "work-thread-error" | "work-thread-hang" => {
-                let (node, node_span) = need_node()?;
-                let job = need_job_on(node, node_span)?;
-                let thread = match &f.thread {
-                    None => 0,
-                    Some(v) => {
-                        let t = *v.get_ref();
-                        u16::try_from(t)
-                            .ok()
-                            .filter(|t| *t < job.work_threads)
-                            .ok_or_else(|| {
-                                let range = if job.work_threads == 1 {
-                                    "1 work thread, so the only valid index is 0".to_owned()
-                                } else {
-                                    format!(
-                                        "{} work threads, numbered 0..={}",
-                                        job.work_threads,
-                                        job.work_threads - 1
-                                    )
-                                };
-                                ScenarioError::new(format!(
-                                    "thread {t} is out of range: job `{}` has {range}",
-                                    job.name
-                                ))
-                                .at(v.span())
-                            })?
-                    }
-                };
-                let job = job.name.clone();
-                match kind_name {
-                    "work-thread-panic" => FaultKind::WorkThreadPanic { node, job, thread },
-                    "work-thread-error" => FaultKind::WorkThreadError { node, job, thread },
-                    _ => FaultKind::WorkThreadHang { node, job, thread },
-                }
-            }
-            "job-kill" | "job-leave" | "job-join" => {
-                let (node, node_span) = need_node()?;
-                let job = need_job_on(node, node_span)?.name.clone();
-                match kind_name {
-                    "job-kill" => FaultKind::JobKill { node, job },
-                    "job-leave" => FaultKind::JobLeave { node, job },
-                    _ => FaultKind::JobJoin { node, job },
-                }
-            }
-            "node-crash" => FaultKind::NodeCrash {
-                node: need_node()?.0,
-                restart_after: opt_dur(&f.restart_after, "restart_after")?,
-            },
-            "node-pause" => {
-                let node = need_node()?.0;
-                let duration = timer_dur(require_for(&f.for_, "for", &what, &header)?, "for")?;
-                FaultKind::NodePause { node, duration }
-            }
-            "partition" => FaultKind::Partition {
-                sides: self.sides(require_for(&f.sides, "sides", &what, &header)?)?,
-                heal_after: opt_dur(&f.heal_after, "heal_after")?,
-            },
-            "heal" => FaultKind::Heal,
-            "delay" => FaultKind::Delay {
-                latency: dur_range(
-                    require_for(&f.latency, "latency", &what, &header)?,
-                    "latency",
-                )?,
-                nodes: opt_nodes("nodes")?,
-                duration: opt_dur(&f.for_, "for")?,
-            },
-            _ => {
-                let rate_v = require_for(&f.rate, "rate", &what, &header)?;
-                let rate = *rate_v.get_ref();
-                if !(0.0..=1.0).contains(&rate) {
-                    return Err(ScenarioError::new(format!(
-                        "loss rate {rate} is out of range: it must be between 0 and 1"
-                    ))
-                    .at(rate_v.span()));
-                }
-                FaultKind::Loss {
-                    rate,
-                    nodes: opt_nodes("nodes")?,
-                    duration: opt_dur(&f.for_, "for")?,
-                }
-            }
-        };
         Ok(Fault {
             at,
-            kind,
+            kind: FaultKind::parse(kind_name, &table)?,
             line: line_col(self.source, header.start).0,
         })
     }
 
     /// Partition sides: every node in exactly one side, at least two
     /// non-empty sides. Returns the non-empty sides, each sorted.
-    fn sides(&self, value: &Spanned<Vec<List<NodeText>>>) -> Result<Vec<Vec<u16>>> {
+    pub(super) fn sides(&self, value: &Spanned<Vec<List<NodeText>>>) -> Result<Vec<Vec<u16>>> {
         let mut side_of: Vec<Option<usize>> = vec![None; usize::from(self.nodes)];
         let mut sides = Vec::new();
         for (side_index, side) in value.get_ref().iter().enumerate() {

@@ -4,7 +4,8 @@
 //!
 //! Invariant: `parse(to_toml(s))` gives back `s` (fault line numbers aside).
 
-use super::{Expectation, FaultKind, RandomFault, Rate, Scenario};
+use super::faults::Writer;
+use super::{Expectation, Rate, Scenario};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -92,81 +93,9 @@ impl Scenario {
                 dur(f.at),
                 quote(f.kind.name())
             );
-            match &f.kind {
-                FaultKind::WorkThreadPanic {
-                    node: n,
-                    job,
-                    thread,
-                }
-                | FaultKind::WorkThreadError {
-                    node: n,
-                    job,
-                    thread,
-                }
-                | FaultKind::WorkThreadHang {
-                    node: n,
-                    job,
-                    thread,
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "node = {}\njob = {}\nthread = {thread}",
-                        node(*n),
-                        quote(job)
-                    );
-                }
-                FaultKind::JobKill { node: n, job }
-                | FaultKind::JobLeave { node: n, job }
-                | FaultKind::JobJoin { node: n, job } => {
-                    let _ = writeln!(s, "node = {}\njob = {}", node(*n), quote(job));
-                }
-                FaultKind::NodeCrash {
-                    node: n,
-                    restart_after,
-                } => {
-                    let _ = writeln!(s, "node = {}", node(*n));
-                    if let Some(d) = restart_after {
-                        let _ = writeln!(s, "restart_after = {}", dur(*d));
-                    }
-                }
-                FaultKind::NodePause { node: n, duration } => {
-                    let _ = writeln!(s, "node = {}\nfor = {}", node(*n), dur(*duration));
-                }
-                FaultKind::Partition { sides, heal_after } => {
-                    let sides: Vec<String> = sides.iter().map(|side| nodes(side)).collect();
-                    let _ = writeln!(s, "sides = [{}]", sides.join(", "));
-                    if let Some(d) = heal_after {
-                        let _ = writeln!(s, "heal_after = {}", dur(*d));
-                    }
-                }
-                FaultKind::Heal => {}
-                FaultKind::Delay {
-                    latency,
-                    nodes: ns,
-                    duration,
-                } => {
-                    let _ = writeln!(s, "latency = [{}, {}]", dur(latency.0), dur(latency.1));
-                    if let Some(ns) = ns {
-                        let _ = writeln!(s, "nodes = {}", nodes(ns));
-                    }
-                    if let Some(d) = duration {
-                        let _ = writeln!(s, "for = {}", dur(*d));
-                    }
-                }
-                FaultKind::Loss {
-                    rate,
-                    nodes: ns,
-                    duration,
-                } => {
-                    let _ = writeln!(s, "rate = {}", float(*rate));
-                    if let Some(ns) = ns {
-                        let _ = writeln!(s, "nodes = {}", nodes(ns));
-                    }
-                    if let Some(d) = duration {
-                        let _ = writeln!(s, "for = {}", dur(*d));
-                    }
-                }
-            }
+            let mut w = Writer::default();
+            f.kind.write(&mut w);
+            s.push_str(&w.text);
         }
         if let Some(r) = &self.random {
             let _ = writeln!(
@@ -185,77 +114,9 @@ impl Scenario {
                         let _ = writeln!(s, "every = {}\nmax = {max}", dur(mean));
                     }
                 }
-                let range = |(a, b): (Duration, Duration)| format!("[{}, {}]", dur(a), dur(b));
-                let list = |items: &[String]| {
-                    let items: Vec<String> = items.iter().map(|j| quote(j)).collect();
-                    format!("[{}]", items.join(", "))
-                };
-                match &k.fault {
-                    RandomFault::WorkThread { kinds, jobs } => {
-                        let kinds: Vec<String> =
-                            kinds.iter().map(|k| k.name().to_string()).collect();
-                        let _ = writeln!(s, "kinds = {}", list(&kinds));
-                        if let Some(jobs) = jobs {
-                            let _ = writeln!(s, "jobs = {}", list(jobs));
-                        }
-                    }
-                    RandomFault::JobKill { jobs } => {
-                        if let Some(jobs) = jobs {
-                            let _ = writeln!(s, "jobs = {}", list(jobs));
-                        }
-                    }
-                    RandomFault::NodeCrash {
-                        nodes: ns,
-                        restart_after,
-                    } => {
-                        if let Some(ns) = ns {
-                            let _ = writeln!(s, "nodes = {}", nodes(ns));
-                        }
-                        if let Some(r) = restart_after {
-                            let _ = writeln!(s, "restart_after = {}", range(*r));
-                        }
-                    }
-                    RandomFault::NodePause {
-                        nodes: ns,
-                        duration,
-                    } => {
-                        if let Some(ns) = ns {
-                            let _ = writeln!(s, "nodes = {}", nodes(ns));
-                        }
-                        let _ = writeln!(s, "for = {}", range(*duration));
-                    }
-                    RandomFault::Partition { sides, heal_after } => {
-                        let _ = writeln!(
-                            s,
-                            "sides = [{}, {}]\nheal_after = {}",
-                            sides.0,
-                            sides.1,
-                            range(*heal_after)
-                        );
-                    }
-                    RandomFault::Delay {
-                        latency,
-                        nodes: ns,
-                        duration,
-                    } => {
-                        let _ = writeln!(s, "latency = {}", range(*latency));
-                        if let Some(ns) = ns {
-                            let _ = writeln!(s, "nodes = {}", nodes(ns));
-                        }
-                        let _ = writeln!(s, "for = {}", range(*duration));
-                    }
-                    RandomFault::Loss {
-                        rate,
-                        nodes: ns,
-                        duration,
-                    } => {
-                        let _ = writeln!(s, "rate = [{}, {}]", float(rate.0), float(rate.1));
-                        if let Some(ns) = ns {
-                            let _ = writeln!(s, "nodes = {}", nodes(ns));
-                        }
-                        let _ = writeln!(s, "for = {}", range(*duration));
-                    }
-                }
+                let mut w = Writer::default();
+                k.fault.write(&mut w);
+                s.push_str(&w.text);
             }
         }
         for e in &self.expectations {

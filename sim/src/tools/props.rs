@@ -7,7 +7,10 @@
 use crate::mutation::Mutation;
 use crate::protocols::{Options, Registry};
 use crate::run::{self, Request};
-use crate::scenario::{Fault, FaultKind, Scenario};
+use crate::scenario::{
+    Delay, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, Partition,
+    Scenario, WorkThread, WorkThreadFault,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestError, TestRunner};
 use std::time::Duration;
@@ -25,6 +28,19 @@ pub struct Bounds {
 
 fn ms(lo: u64, hi: u64) -> impl Strategy<Value = Duration> {
     (lo..hi).prop_map(Duration::from_millis)
+}
+
+fn work_thread(fault: WorkThreadFault, node: u16, job: String, thread: u16) -> FaultKind {
+    FaultKind::WorkThread(WorkThread {
+        fault,
+        node,
+        job,
+        thread,
+    })
+}
+
+fn job_fault(action: JobAction, node: u16, job: String) -> FaultKind {
+    FaultKind::Job(JobFault { action, node, job })
 }
 
 /// One fault for `scenario`'s cluster and jobs, at a time within `bounds`.
@@ -46,28 +62,28 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
     let kind = prop_oneof![
         job_on_node
             .clone()
-            .prop_map(|(job, node, thread)| FaultKind::WorkThreadPanic { node, job, thread }),
+            .prop_map(|(job, node, thread)| work_thread(WorkThreadFault::Panic, node, job, thread)),
         job_on_node
             .clone()
-            .prop_map(|(job, node, thread)| FaultKind::WorkThreadError { node, job, thread }),
+            .prop_map(|(job, node, thread)| work_thread(WorkThreadFault::Error, node, job, thread)),
         job_on_node
             .clone()
-            .prop_map(|(job, node, thread)| FaultKind::WorkThreadHang { node, job, thread }),
+            .prop_map(|(job, node, thread)| work_thread(WorkThreadFault::Hang, node, job, thread)),
         job_on_node
             .clone()
-            .prop_map(|(job, node, _)| FaultKind::JobKill { node, job }),
+            .prop_map(|(job, node, _)| job_fault(JobAction::Kill, node, job)),
         job_on_node
             .clone()
-            .prop_map(|(job, node, _)| FaultKind::JobLeave { node, job }),
-        job_on_node.prop_map(|(job, node, _)| FaultKind::JobJoin { node, job }),
+            .prop_map(|(job, node, _)| job_fault(JobAction::Leave, node, job)),
+        job_on_node.prop_map(|(job, node, _)| job_fault(JobAction::Join, node, job)),
         (node.clone(), proptest::option::of(ms(100, 6000))).prop_map(|(node, restart_after)| {
-            FaultKind::NodeCrash {
+            FaultKind::NodeCrash(NodeCrash {
                 node,
                 restart_after,
-            }
+            })
         }),
         (node.clone(), ms(100, 4000))
-            .prop_map(|(node, duration)| FaultKind::NodePause { node, duration }),
+            .prop_map(|(node, duration)| FaultKind::NodePause(NodePause { node, duration })),
         (
             proptest::collection::vec(any::<bool>(), usize::from(nodes)),
             proptest::option::of(ms(200, 6000))
@@ -81,33 +97,33 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
                         .map(|i| i as u16)
                         .collect()
                 };
-                FaultKind::Partition {
+                FaultKind::Partition(Partition {
                     sides: vec![pick(true), pick(false)],
                     heal_after,
-                }
+                })
             }),
-        Just(FaultKind::Heal),
+        Just(FaultKind::Heal(Heal)),
         (
             ms(0, 50),
             ms(0, 100),
             proptest::option::of(proptest::collection::btree_set(node.clone(), 1..3)),
             ms(200, 6000)
         )
-            .prop_map(|(lo, extra, nodes, d)| FaultKind::Delay {
+            .prop_map(|(lo, extra, nodes, d)| FaultKind::Delay(Delay {
                 latency: (lo, lo + extra),
                 nodes: nodes.map(|n| n.into_iter().collect()),
                 duration: Some(d),
-            }),
+            })),
         (
             0.0..0.3f64,
             proptest::option::of(proptest::collection::btree_set(node, 1..3)),
             ms(200, 6000)
         )
-            .prop_map(|(rate, nodes, d)| FaultKind::Loss {
+            .prop_map(|(rate, nodes, d)| FaultKind::Loss(Loss {
                 rate,
                 nodes: nodes.map(|n| n.into_iter().collect()),
                 duration: Some(d)
-            }),
+            })),
     ];
     (at, kind)
         .prop_map(|(at, kind)| Fault { at, kind, line: 0 })

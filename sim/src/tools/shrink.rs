@@ -11,7 +11,7 @@
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
 use crate::run::{self, Request};
-use crate::scenario::{Expectation, FaultKind, Scenario};
+use crate::scenario::{Expectation, Scenario};
 use std::time::Duration;
 
 /// What to shrink.
@@ -129,7 +129,7 @@ fn describe_fault(s: &Scenario, i: usize) -> String {
     let f = &s.faults[i];
     format!(
         "{} at {}",
-        crate::scenario::describe(&f.kind),
+        f.kind.describe(),
         crate::scenario::duration_text(f.at)
     )
 }
@@ -192,7 +192,7 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                         let j = c.jobs.iter_mut().find(|j| j.name == job.name).expect("job");
                         j.nodes.retain(|n| *n != node);
                         c.faults
-                            .retain(|f| fault_job_node(&f.kind) != Some((&job.name, node)));
+                            .retain(|f| f.kind.member() != Some((job.name.as_str(), node)));
                         c.expectations
                             .retain(|e| !mentions_member(e, &job.name, node));
                         out.push((format!("removed job {} from n{node}", job.name), c));
@@ -210,7 +210,14 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                     j.nodes.retain(|n| *n != last);
                 }
                 c.jobs.retain(|j| !j.nodes.is_empty());
-                c.faults.retain_mut(|f| drop_node(&mut f.kind, last));
+                c.faults = c
+                    .faults
+                    .iter()
+                    .filter_map(|f| {
+                        let kind = f.kind.without_node(last)?;
+                        Some(crate::scenario::Fault { kind, ..f.clone() })
+                    })
+                    .collect();
                 c.expectations.retain_mut(|e| drop_node_expect(e, last));
                 out.push((format!("removed node n{last} ({} nodes left)", last), c));
             }
@@ -233,7 +240,7 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                         .map(|j| j.name.clone())
                         .collect();
                     for f in &mut c.faults {
-                        set_thread_zero(&mut f.kind, &in_group);
+                        f.kind = f.kind.with_one_thread(&in_group);
                     }
                     out.push((
                         format!(
@@ -300,19 +307,17 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                         out.push((
                             format!(
                                 "fault {} earlier, at {}",
-                                crate::scenario::describe(&f.kind),
+                                f.kind.describe(),
                                 crate::scenario::duration_text(earlier)
                             ),
                             c,
                         ));
                     }
                 }
-                let mut c = s.clone();
-                if shorten(&mut c.faults[i].kind) {
-                    out.push((
-                        format!("fault {} shorter", crate::scenario::describe(&f.kind)),
-                        c,
-                    ));
+                if let Some(kind) = f.kind.shorter() {
+                    let mut c = s.clone();
+                    c.faults[i].kind = kind;
+                    out.push((format!("fault {} shorter", f.kind.describe()), c));
                 }
             }
         }
@@ -322,62 +327,6 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
 
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
-}
-
-/// Halves how long a fault lasts; false if it has no length to halve.
-fn shorten(kind: &mut FaultKind) -> bool {
-    let half = |d: &mut Duration| {
-        let h = round_ms(*d / 2);
-        if h >= Duration::from_millis(1) && h < *d {
-            *d = h;
-            true
-        } else {
-            false
-        }
-    };
-    match kind {
-        FaultKind::NodeCrash {
-            restart_after: Some(d),
-            ..
-        }
-        | FaultKind::Partition {
-            heal_after: Some(d),
-            ..
-        }
-        | FaultKind::Delay {
-            duration: Some(d), ..
-        }
-        | FaultKind::Loss {
-            duration: Some(d), ..
-        }
-        | FaultKind::NodePause { duration: d, .. } => half(d),
-        _ => false,
-    }
-}
-
-fn fault_job_node(kind: &FaultKind) -> Option<(&String, u16)> {
-    match kind {
-        FaultKind::WorkThreadPanic { node, job, .. }
-        | FaultKind::WorkThreadError { node, job, .. }
-        | FaultKind::WorkThreadHang { node, job, .. }
-        | FaultKind::JobKill { node, job }
-        | FaultKind::JobLeave { node, job }
-        | FaultKind::JobJoin { node, job } => Some((job, *node)),
-        _ => None,
-    }
-}
-
-fn set_thread_zero(kind: &mut FaultKind, jobs: &[String]) {
-    match kind {
-        FaultKind::WorkThreadPanic { job, thread, .. }
-        | FaultKind::WorkThreadError { job, thread, .. }
-        | FaultKind::WorkThreadHang { job, thread, .. }
-            if jobs.contains(job) =>
-        {
-            *thread = 0;
-        }
-        _ => {}
-    }
 }
 
 fn mentions_member(e: &Expectation, job: &str, node: u16) -> bool {
@@ -394,7 +343,7 @@ fn without_job(s: &Scenario, name: &str) -> Scenario {
     let mut c = s.clone();
     c.jobs.retain(|j| j.name != name);
     c.faults
-        .retain(|f| fault_job_node(&f.kind).is_none_or(|(job, _)| job != name));
+        .retain(|f| f.kind.member().is_none_or(|(job, _)| job != name));
     c.expectations.retain(|e| match e {
         Expectation::MembershipChange { member, .. } => member.job != name,
         Expectation::ProtocolOutcome { member, .. } => {
@@ -404,29 +353,6 @@ fn without_job(s: &Scenario, name: &str) -> Scenario {
         Expectation::NoMembershipChange { .. } => true,
     });
     c
-}
-
-/// Removes node `last` from a fault; false if the fault no longer makes sense.
-fn drop_node(kind: &mut FaultKind, last: u16) -> bool {
-    match kind {
-        FaultKind::Partition { sides, .. } => {
-            for side in sides.iter_mut() {
-                side.retain(|n| *n != last);
-            }
-            sides.retain(|side| !side.is_empty());
-            sides.len() >= 2
-        }
-        FaultKind::Delay { nodes, .. } | FaultKind::Loss { nodes, .. } => match nodes {
-            Some(ns) => {
-                ns.retain(|n| *n != last);
-                !ns.is_empty()
-            }
-            None => true,
-        },
-        FaultKind::NodeCrash { node, .. } | FaultKind::NodePause { node, .. } => *node != last,
-        FaultKind::Heal => true,
-        other => fault_job_node(other).is_none_or(|(_, n)| n != last),
-    }
 }
 
 fn drop_node_expect(e: &mut Expectation, last: u16) -> bool {

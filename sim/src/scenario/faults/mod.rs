@@ -1,0 +1,398 @@
+//! Fault kinds, one home each. A kind's file holds everything about it:
+//! its data, the keys of its `[[fault]]` table and their validation, how
+//! it is written back, described and shrunk, and its `[random.KIND]`
+//! table: its keys, how a seed draws it, and what `--swarm` draws without
+//! one. This module lists the kinds: [`FaultKind`] and [`RandomFault`],
+//! with one exhaustive `match` per concern, so that a new kind is a new
+//! file, a variant here, and the arms the compiler asks for (here, and
+//! where the driver applies it: `runtime::faults`).
+//!
+//! The driver records what a fault did as a `trace::Effect`; the checks
+//! and pictures read that, never a kind.
+
+mod crash;
+mod job;
+mod network;
+mod partition;
+mod pause;
+mod work_thread;
+
+pub use crash::{NodeCrash, RandomNodeCrash};
+pub use job::{JobAction, JobFault, RandomJobKill};
+pub use network::{Delay, Loss, RandomDelay, RandomLoss};
+pub use partition::{Heal, Partition, RandomPartition};
+pub use pause::{NodePause, RandomNodePause};
+pub use work_thread::{RandomWorkThread, WorkThread, WorkThreadFault};
+
+use super::draw::Dice;
+use super::error::ScenarioError;
+use super::table::{Keys, Table};
+use super::{RandomKind, Rate, Scenario};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// The faults a scenario can inject. Node fields are node indexes, job
+/// fields job names (validated to exist and run on that node).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// `work-thread-panic`, `work-thread-error`, `work-thread-hang`.
+    WorkThread(WorkThread),
+    /// `job-kill`, `job-leave`, `job-join`.
+    Job(JobFault),
+    /// `node-crash`.
+    NodeCrash(NodeCrash),
+    /// `node-pause`.
+    NodePause(NodePause),
+    /// `partition`.
+    Partition(Partition),
+    /// `heal`.
+    Heal(Heal),
+    /// `delay`.
+    Delay(Delay),
+    /// `loss`.
+    Loss(Loss),
+}
+
+impl FaultKind {
+    /// Every fault kind name, as written in files.
+    pub const NAMES: &'static [&'static str] = &[
+        "work-thread-panic",
+        "work-thread-error",
+        "work-thread-hang",
+        "job-kill",
+        "job-leave",
+        "job-join",
+        NodeCrash::NAME,
+        NodePause::NAME,
+        Partition::NAME,
+        Heal::NAME,
+        Delay::NAME,
+        Loss::NAME,
+    ];
+
+    /// The kebab-case kind name as written in files (`"work-thread-panic"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::WorkThread(f) => f.name(),
+            FaultKind::Job(f) => f.name(),
+            FaultKind::NodeCrash(_) => NodeCrash::NAME,
+            FaultKind::NodePause(_) => NodePause::NAME,
+            FaultKind::Partition(_) => Partition::NAME,
+            FaultKind::Heal(_) => Heal::NAME,
+            FaultKind::Delay(_) => Delay::NAME,
+            FaultKind::Loss(_) => Loss::NAME,
+        }
+    }
+
+    /// The keys kind `name` takes besides `at` and `kind`; `None` for an
+    /// unknown kind.
+    pub(super) fn keys(name: &str) -> Option<Keys> {
+        Some(if WorkThread::NAMES.contains(&name) {
+            WorkThread::KEYS
+        } else if JobFault::NAMES.contains(&name) {
+            JobFault::KEYS
+        } else {
+            match name {
+                NodeCrash::NAME => NodeCrash::KEYS,
+                NodePause::NAME => NodePause::KEYS,
+                Partition::NAME => Partition::KEYS,
+                Heal::NAME => Heal::KEYS,
+                Delay::NAME => Delay::KEYS,
+                Loss::NAME => Loss::KEYS,
+                _ => return None,
+            }
+        })
+    }
+
+    /// Reads a fault of kind `name` (one of [`FaultKind::NAMES`]) from its
+    /// table, whose keys [`FaultKind::keys`] allowed.
+    pub(super) fn parse(name: &str, t: &Table<'_>) -> Result<FaultKind> {
+        if WorkThread::NAMES.contains(&name) {
+            return WorkThread::parse(name, t).map(FaultKind::WorkThread);
+        }
+        if JobFault::NAMES.contains(&name) {
+            return JobFault::parse(name, t).map(FaultKind::Job);
+        }
+        Ok(match name {
+            NodeCrash::NAME => FaultKind::NodeCrash(NodeCrash::parse(t)?),
+            NodePause::NAME => FaultKind::NodePause(NodePause::parse(t)?),
+            Partition::NAME => FaultKind::Partition(Partition::parse(t)?),
+            Heal::NAME => FaultKind::Heal(Heal),
+            Delay::NAME => FaultKind::Delay(Delay::parse(t)?),
+            Loss::NAME => FaultKind::Loss(Loss::parse(t)?),
+            other => unreachable!("an unknown kind has no keys: {other}"),
+        })
+    }
+
+    /// Its keys, as a scenario file writes them (after `at` and `kind`).
+    pub(super) fn write(&self, w: &mut Writer) {
+        match self {
+            FaultKind::WorkThread(f) => f.write(w),
+            FaultKind::Job(f) => f.write(w),
+            FaultKind::NodeCrash(f) => f.write(w),
+            FaultKind::NodePause(f) => f.write(w),
+            FaultKind::Partition(f) => f.write(w),
+            FaultKind::Heal(_) => {}
+            FaultKind::Delay(f) => f.write(w),
+            FaultKind::Loss(f) => f.write(w),
+        }
+    }
+
+    /// One line, as the report and the trace show it.
+    pub fn describe(&self) -> String {
+        match self {
+            FaultKind::WorkThread(f) => f.describe(),
+            FaultKind::Job(f) => f.describe(),
+            FaultKind::NodeCrash(f) => f.describe(),
+            FaultKind::NodePause(f) => f.describe(),
+            FaultKind::Partition(f) => f.describe(),
+            FaultKind::Heal(f) => f.describe(),
+            FaultKind::Delay(f) => f.describe(),
+            FaultKind::Loss(f) => f.describe(),
+        }
+    }
+
+    /// The same fault lasting half as long, for shrinking; `None` if it has
+    /// no length to halve.
+    pub fn shorter(&self) -> Option<FaultKind> {
+        match self {
+            FaultKind::NodeCrash(f) => f.shorter().map(FaultKind::NodeCrash),
+            FaultKind::NodePause(f) => f.shorter().map(FaultKind::NodePause),
+            FaultKind::Partition(f) => f.shorter().map(FaultKind::Partition),
+            FaultKind::Delay(f) => f.shorter().map(FaultKind::Delay),
+            FaultKind::Loss(f) => f.shorter().map(FaultKind::Loss),
+            FaultKind::WorkThread(_) | FaultKind::Job(_) | FaultKind::Heal(_) => None,
+        }
+    }
+
+    /// The member (job, node) the fault strikes, if it strikes one.
+    pub fn member(&self) -> Option<(&str, u16)> {
+        match self {
+            FaultKind::WorkThread(f) => Some((&f.job, f.node)),
+            FaultKind::Job(f) => Some((&f.job, f.node)),
+            FaultKind::NodeCrash(_)
+            | FaultKind::NodePause(_)
+            | FaultKind::Partition(_)
+            | FaultKind::Heal(_)
+            | FaultKind::Delay(_)
+            | FaultKind::Loss(_) => None,
+        }
+    }
+
+    /// The fault in a cluster without its last node `last`; `None` if it
+    /// no longer makes sense there.
+    pub fn without_node(&self, last: u16) -> Option<FaultKind> {
+        match self {
+            FaultKind::NodeCrash(f) => (f.node != last).then(|| self.clone()),
+            FaultKind::NodePause(f) => (f.node != last).then(|| self.clone()),
+            FaultKind::Partition(f) => f.without_node(last).map(FaultKind::Partition),
+            FaultKind::Heal(_) => Some(self.clone()),
+            FaultKind::Delay(f) => f.without_node(last).map(FaultKind::Delay),
+            FaultKind::Loss(f) => f.without_node(last).map(FaultKind::Loss),
+            FaultKind::WorkThread(_) | FaultKind::Job(_) => self
+                .member()
+                .is_none_or(|(_, n)| n != last)
+                .then(|| self.clone()),
+        }
+    }
+
+    /// The fault once the jobs `jobs` run a single work thread.
+    pub fn with_one_thread(&self, jobs: &[String]) -> FaultKind {
+        let mut kind = self.clone();
+        if let FaultKind::WorkThread(f) = &mut kind {
+            f.one_thread(jobs);
+        }
+        kind
+    }
+}
+
+/// What one `[random.KIND]` table draws, with the bounds of each draw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RandomFault {
+    WorkThread(RandomWorkThread),
+    JobKill(RandomJobKill),
+    NodeCrash(RandomNodeCrash),
+    NodePause(RandomNodePause),
+    Partition(RandomPartition),
+    Delay(RandomDelay),
+    Loss(RandomLoss),
+}
+
+impl RandomFault {
+    /// The `[random.KIND]` table names, in the order kinds are drawn.
+    pub const NAMES: &'static [&'static str] = &[
+        RandomWorkThread::NAME,
+        RandomJobKill::NAME,
+        RandomNodeCrash::NAME,
+        RandomNodePause::NAME,
+        RandomPartition::NAME,
+        RandomDelay::NAME,
+        RandomLoss::NAME,
+    ];
+
+    /// This kind's table name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RandomFault::WorkThread(_) => RandomWorkThread::NAME,
+            RandomFault::JobKill(_) => RandomJobKill::NAME,
+            RandomFault::NodeCrash(_) => RandomNodeCrash::NAME,
+            RandomFault::NodePause(_) => RandomNodePause::NAME,
+            RandomFault::Partition(_) => RandomPartition::NAME,
+            RandomFault::Delay(_) => RandomDelay::NAME,
+            RandomFault::Loss(_) => RandomLoss::NAME,
+        }
+    }
+
+    /// The keys `[random.name]` takes besides `count`, `every` and `max`;
+    /// `None` for an unknown kind.
+    pub(super) fn keys(name: &str) -> Option<Keys> {
+        Some(match name {
+            RandomWorkThread::NAME => RandomWorkThread::KEYS,
+            RandomJobKill::NAME => RandomJobKill::KEYS,
+            RandomNodeCrash::NAME => RandomNodeCrash::KEYS,
+            RandomNodePause::NAME => RandomNodePause::KEYS,
+            RandomPartition::NAME => RandomPartition::KEYS,
+            RandomDelay::NAME => RandomDelay::KEYS,
+            RandomLoss::NAME => RandomLoss::KEYS,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn parse(name: &str, t: &Table<'_>) -> Result<RandomFault> {
+        Ok(match name {
+            RandomWorkThread::NAME => RandomFault::WorkThread(RandomWorkThread::parse(t)?),
+            RandomJobKill::NAME => RandomFault::JobKill(RandomJobKill::parse(t)?),
+            RandomNodeCrash::NAME => RandomFault::NodeCrash(RandomNodeCrash::parse(t)?),
+            RandomNodePause::NAME => RandomFault::NodePause(RandomNodePause::parse(t)?),
+            RandomPartition::NAME => RandomFault::Partition(RandomPartition::parse(t)?),
+            RandomDelay::NAME => RandomFault::Delay(RandomDelay::parse(t)?),
+            RandomLoss::NAME => RandomFault::Loss(RandomLoss::parse(t)?),
+            other => unreachable!("an unknown random kind has no keys: {other}"),
+        })
+    }
+
+    pub(super) fn write(&self, w: &mut Writer) {
+        match self {
+            RandomFault::WorkThread(f) => f.write(w),
+            RandomFault::JobKill(f) => f.write(w),
+            RandomFault::NodeCrash(f) => f.write(w),
+            RandomFault::NodePause(f) => f.write(w),
+            RandomFault::Partition(f) => f.write(w),
+            RandomFault::Delay(f) => f.write(w),
+            RandomFault::Loss(f) => f.write(w),
+        }
+    }
+
+    /// One fault of this kind, drawn with `dice`.
+    pub(super) fn draw(&self, dice: &mut Dice<'_>) -> FaultKind {
+        match self {
+            RandomFault::WorkThread(f) => FaultKind::WorkThread(f.draw(dice)),
+            RandomFault::JobKill(f) => FaultKind::Job(f.draw(dice)),
+            RandomFault::NodeCrash(f) => FaultKind::NodeCrash(f.draw(dice)),
+            RandomFault::NodePause(f) => FaultKind::NodePause(f.draw(dice)),
+            RandomFault::Partition(f) => FaultKind::Partition(f.draw(dice)),
+            RandomFault::Delay(f) => FaultKind::Delay(f.draw(dice)),
+            RandomFault::Loss(f) => FaultKind::Loss(f.draw(dice)),
+        }
+    }
+
+    /// Every kind, with rates and bounds scaled to `scenario`'s timing, in
+    /// draw order: what `--swarm` draws from without a `[random]` section.
+    pub(super) fn menu(s: &Scenario) -> Vec<RandomKind> {
+        let kind = |(rate, fault): (Rate, RandomFault)| RandomKind { rate, fault };
+        let mut kinds = vec![
+            kind(on(RandomWorkThread::menu(s), RandomFault::WorkThread)),
+            kind(on(RandomJobKill::menu(s), RandomFault::JobKill)),
+            kind(on(RandomNodeCrash::menu(s), RandomFault::NodeCrash)),
+            kind(on(RandomNodePause::menu(s), RandomFault::NodePause)),
+        ];
+        kinds.extend(RandomPartition::menu(s).map(|m| kind(on(m, RandomFault::Partition))));
+        kinds.push(kind(on(RandomDelay::menu(s), RandomFault::Delay)));
+        kinds.push(kind(on(RandomLoss::menu(s), RandomFault::Loss)));
+        kinds
+    }
+}
+
+fn on<T>((rate, kind): (Rate, T), wrap: impl FnOnce(T) -> RandomFault) -> (Rate, RandomFault) {
+    (rate, wrap(kind))
+}
+
+/// `count = [min, max]` faults per run.
+fn count(min: u32, max: u32) -> Rate {
+    Rate::Count { min, max }
+}
+
+/// A fault every `duration / div` on average.
+fn every(s: &Scenario, div: u32) -> Rate {
+    Rate::Every {
+        mean: (s.duration / div).max(Duration::from_millis(1)),
+        max: Rate::MAX_EVERY,
+    }
+}
+
+/// Half of `d`, on whole milliseconds; `None` if that is not shorter.
+fn half(d: Duration) -> Option<Duration> {
+    let h = Duration::from_millis((d / 2).as_millis() as u64);
+    (h >= Duration::from_millis(1) && h < d).then_some(h)
+}
+
+/// `n0,n2` for messages.
+fn nodes_text(nodes: &[u16]) -> String {
+    let names: Vec<String> = nodes.iter().map(|n| super::node_name(*n)).collect();
+    names.join(",")
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn duration_toml(d: Duration) -> String {
+    quote(&super::duration_text(d))
+}
+
+fn float_toml(x: f64) -> String {
+    let s = format!("{x}");
+    if s.contains(['.', 'e', 'E']) || !x.is_finite() {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn nodes_toml(nodes: &[u16]) -> String {
+    let items: Vec<String> = nodes.iter().map(|n| quote(&super::node_name(*n))).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Writes a kind's keys as TOML lines.
+#[derive(Default)]
+pub(super) struct Writer {
+    pub(super) text: String,
+}
+
+impl Writer {
+    pub(super) fn raw(&mut self, key: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.text, "{key} = {value}");
+    }
+    pub(super) fn text(&mut self, key: &str, value: &str) {
+        self.raw(key, quote(value));
+    }
+    pub(super) fn texts(&mut self, key: &str, values: &[String]) {
+        let items: Vec<String> = values.iter().map(|v| quote(v)).collect();
+        self.raw(key, format!("[{}]", items.join(", ")));
+    }
+    pub(super) fn node(&mut self, key: &str, node: u16) {
+        self.raw(key, quote(&super::node_name(node)));
+    }
+    pub(super) fn nodes(&mut self, key: &str, nodes: &[u16]) {
+        self.raw(key, nodes_toml(nodes));
+    }
+    pub(super) fn duration(&mut self, key: &str, d: Duration) {
+        self.raw(key, duration_toml(d));
+    }
+    pub(super) fn range(&mut self, key: &str, (a, b): (Duration, Duration)) {
+        self.raw(key, format!("[{}, {}]", duration_toml(a), duration_toml(b)));
+    }
+}

@@ -1,0 +1,291 @@
+//! `delay` and `loss`: packets on the links that touch `nodes` (default
+//! every link) are delayed by a latency drawn from a range, or lost with a
+//! probability, for `for` (default to the end). And `[random.delay]`,
+//! `[random.loss]`: bursts of them.
+
+use super::{Dice, Keys, Result, Table, Writer};
+use crate::scenario::error::ScenarioError;
+use crate::scenario::raw::Val;
+use crate::scenario::{Rate, Scenario};
+use std::time::Duration;
+
+/// One-way latency becomes `latency` on the links of `nodes` (`None`:
+/// every link), for `duration` (key `for`; `None`: until the end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delay {
+    pub latency: (Duration, Duration),
+    pub nodes: Option<Vec<u16>>,
+    pub duration: Option<Duration>,
+}
+
+/// Packet loss probability becomes `rate` (in `[0, 1]`) on the links of
+/// `nodes` (`None`: every link), for `duration` (`None`: until the end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loss {
+    pub rate: f64,
+    pub nodes: Option<Vec<u16>>,
+    pub duration: Option<Duration>,
+}
+
+/// `every link` or `links of n1,n2`, and ` for 1s` when it ends.
+fn where_and_how_long(nodes: &Option<Vec<u16>>, duration: Option<Duration>) -> String {
+    format!(
+        "{}{}",
+        nodes.as_ref().map_or("every link".into(), |n| format!(
+            "links of {}",
+            super::nodes_text(n)
+        )),
+        duration.map_or(String::new(), |d| format!(" for {d:?}"))
+    )
+}
+
+fn write_where(w: &mut Writer, nodes: &Option<Vec<u16>>, duration: Option<Duration>) {
+    if let Some(ns) = nodes {
+        w.nodes("nodes", ns);
+    }
+    if let Some(d) = duration {
+        w.duration("for", d);
+    }
+}
+
+/// Without node `last`; `None` if no node of its list is left.
+fn nodes_without(nodes: &Option<Vec<u16>>, last: u16) -> Option<Option<Vec<u16>>> {
+    match nodes {
+        None => Some(None),
+        Some(ns) => {
+            let left: Vec<u16> = ns.iter().copied().filter(|n| *n != last).collect();
+            (!left.is_empty()).then_some(Some(left))
+        }
+    }
+}
+
+impl Delay {
+    pub const NAME: &'static str = "delay";
+    pub(super) const KEYS: Keys = Keys {
+        required: &["latency"],
+        optional: &["nodes", "for"],
+    };
+
+    pub(super) fn parse(t: &Table<'_>) -> Result<Delay> {
+        Ok(Delay {
+            latency: t.duration_pair("latency")?,
+            nodes: t.nodes("nodes")?,
+            duration: t.duration("for")?,
+        })
+    }
+
+    pub(super) fn write(&self, w: &mut Writer) {
+        w.raw(
+            "latency",
+            format!(
+                "[{}, {}]",
+                super::duration_toml(self.latency.0),
+                super::duration_toml(self.latency.1)
+            ),
+        );
+        write_where(w, &self.nodes, self.duration);
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "delay +{:?}..{:?} on {}",
+            self.latency.0,
+            self.latency.1,
+            where_and_how_long(&self.nodes, self.duration)
+        )
+    }
+
+    pub(super) fn shorter(&self) -> Option<Delay> {
+        Some(Delay {
+            duration: Some(super::half(self.duration?)?),
+            ..self.clone()
+        })
+    }
+
+    pub(super) fn without_node(&self, last: u16) -> Option<Delay> {
+        Some(Delay {
+            nodes: nodes_without(&self.nodes, last)?,
+            ..self.clone()
+        })
+    }
+}
+
+impl Loss {
+    pub const NAME: &'static str = "loss";
+    pub(super) const KEYS: Keys = Keys {
+        required: &["rate"],
+        optional: &["nodes", "for"],
+    };
+
+    pub(super) fn parse(t: &Table<'_>) -> Result<Loss> {
+        let rate_v = t.float("rate")?;
+        let rate = *rate_v.get_ref();
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ScenarioError::new(format!(
+                "loss rate {rate} is out of range: it must be between 0 and 1"
+            ))
+            .at(rate_v.span()));
+        }
+        Ok(Loss {
+            rate,
+            nodes: t.nodes("nodes")?,
+            duration: t.duration("for")?,
+        })
+    }
+
+    pub(super) fn write(&self, w: &mut Writer) {
+        w.raw("rate", super::float_toml(self.rate));
+        write_where(w, &self.nodes, self.duration);
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "loss {} on {}",
+            self.rate,
+            where_and_how_long(&self.nodes, self.duration)
+        )
+    }
+
+    pub(super) fn shorter(&self) -> Option<Loss> {
+        Some(Loss {
+            duration: Some(super::half(self.duration?)?),
+            ..self.clone()
+        })
+    }
+
+    pub(super) fn without_node(&self, last: u16) -> Option<Loss> {
+        Some(Loss {
+            nodes: nodes_without(&self.nodes, last)?,
+            ..self.clone()
+        })
+    }
+}
+
+/// `[random.delay]`: a latency burst on every link, or on the links of
+/// one node drawn from `nodes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomDelay {
+    pub latency: (Duration, Duration),
+    pub nodes: Option<Vec<u16>>,
+    pub duration: (Duration, Duration),
+}
+
+/// `[random.loss]`: a loss burst at a drawn rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomLoss {
+    pub rate: (f64, f64),
+    pub nodes: Option<Vec<u16>>,
+    pub duration: (Duration, Duration),
+}
+
+impl RandomDelay {
+    pub const NAME: &'static str = "delay";
+    pub(super) const KEYS: Keys = Keys {
+        required: &["latency", "for"],
+        optional: &["nodes"],
+    };
+
+    pub(super) fn parse(t: &Table<'_>) -> Result<RandomDelay> {
+        let nodes = t.nodes("nodes")?;
+        let latency_v = t.require_in("latency")?;
+        let bad = || {
+            ScenarioError::new("`latency` must be a [min, max] pair")
+                .at(latency_v.span())
+                .help(r#"for example: latency = ["5ms", "50ms"]"#)
+        };
+        let Val::Array(items) = latency_v.get_ref() else {
+            return Err(bad());
+        };
+        if items.len() != 2 {
+            return Err(bad());
+        }
+        let latency = t.duration_pair("latency")?;
+        Ok(RandomDelay {
+            latency,
+            nodes,
+            duration: t.duration_range("for")?,
+        })
+    }
+
+    pub(super) fn write(&self, w: &mut Writer) {
+        w.range("latency", self.latency);
+        if let Some(ns) = &self.nodes {
+            w.nodes("nodes", ns);
+        }
+        w.range("for", self.duration);
+    }
+
+    pub(super) fn draw(&self, d: &mut Dice<'_>) -> Delay {
+        Delay {
+            latency: self.latency,
+            nodes: self.nodes.as_ref().map(|ns| vec![d.pick(ns)]),
+            duration: Some(d.ms_in(self.duration)),
+        }
+    }
+
+    pub(super) fn menu(s: &Scenario) -> (Rate, RandomDelay) {
+        let t = s.cluster.failure_timeout;
+        let kind = RandomDelay {
+            latency: (
+                Duration::from_millis(1),
+                (t / 4).max(Duration::from_millis(1)),
+            ),
+            nodes: None,
+            duration: (t / 2, t * 2),
+        };
+        (super::every(s, 3), kind)
+    }
+}
+
+impl RandomLoss {
+    pub const NAME: &'static str = "loss";
+    pub(super) const KEYS: Keys = Keys {
+        required: &["rate", "for"],
+        optional: &["nodes"],
+    };
+
+    pub(super) fn parse(t: &Table<'_>) -> Result<RandomLoss> {
+        let nodes = t.nodes("nodes")?;
+        let rate = t.rate_range("rate")?;
+        Ok(RandomLoss {
+            rate,
+            nodes,
+            duration: t.duration_range("for")?,
+        })
+    }
+
+    pub(super) fn write(&self, w: &mut Writer) {
+        w.raw(
+            "rate",
+            format!(
+                "[{}, {}]",
+                super::float_toml(self.rate.0),
+                super::float_toml(self.rate.1)
+            ),
+        );
+        if let Some(ns) = &self.nodes {
+            w.nodes("nodes", ns);
+        }
+        w.range("for", self.duration);
+    }
+
+    pub(super) fn draw(&self, d: &mut Dice<'_>) -> Loss {
+        let r = d.rate_in(self.rate);
+        Loss {
+            // Three decimals keep written schedules readable.
+            rate: (r * 1000.0).round() / 1000.0,
+            nodes: self.nodes.as_ref().map(|ns| vec![d.pick(ns)]),
+            duration: Some(d.ms_in(self.duration)),
+        }
+    }
+
+    pub(super) fn menu(s: &Scenario) -> (Rate, RandomLoss) {
+        let t = s.cluster.failure_timeout;
+        let kind = RandomLoss {
+            rate: (0.1, 0.5),
+            nodes: None,
+            duration: (t / 2, t * 2),
+        };
+        (super::every(s, 3), kind)
+    }
+}

@@ -1,0 +1,451 @@
+//! A table whose keys belong to one kind: a `[[fault]]` table (its keys
+//! after `at` and `kind`) or a `[random.KIND]` table. The kind's home reads
+//! its keys through this, with typed accessors that point every error at
+//! the offending value; the table reports keys the kind does not take, at
+//! the key itself, before anything is read.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::ScenarioError;
+use super::raw::{DurationText, NodeText, Val};
+use super::validate::{example, parse_dur, timer_dur, Ctx};
+use super::Job;
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// The keys a kind takes besides the ones every table of its array takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Keys {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
+}
+
+impl Keys {
+    pub const NONE: Keys = Keys {
+        required: &[],
+        optional: &[],
+    };
+
+    fn allows(&self, key: &str) -> bool {
+        self.required.contains(&key) || self.optional.contains(&key)
+    }
+
+    fn list(&self) -> String {
+        let all: Vec<&str> = self.required.iter().chain(self.optional).copied().collect();
+        all.join(", ")
+    }
+}
+
+/// One key of a table as written: its name, where the name is, its value.
+pub(super) type Entry = (Spanned<String>, Spanned<Val>);
+
+/// A kind's table, ready to be read.
+pub struct Table<'a> {
+    pub(super) cx: &'a Ctx<'a>,
+    /// What the table is, for messages: "fault kind `node-crash`".
+    what: String,
+    header: Range<usize>,
+    entries: &'a [Entry],
+}
+
+/// How a TOML value reads in a type error, as serde words it.
+fn unexpected(value: &Val) -> String {
+    match value {
+        Val::Str(s) => format!("string {s:?}"),
+        Val::Int(i) => format!("integer `{i}`"),
+        Val::Float(f) if f.fract() == 0.0 && f.is_finite() => {
+            format!("floating point `{f:.1}`")
+        }
+        Val::Float(f) => format!("floating point `{f}`"),
+        Val::Bool(b) => format!("boolean `{b}`"),
+        Val::Datetime(d) => format!("datetime `{d}`"),
+        Val::Array(_) => "sequence".into(),
+        Val::Table(_) => "map".into(),
+    }
+}
+
+/// A type error at `value`: it is not what `expected` says.
+pub(super) fn type_error(value: &Spanned<Val>, expected: &str) -> ScenarioError {
+    ScenarioError::new(format!(
+        "invalid type: {}, expected {expected}",
+        unexpected(value.get_ref())
+    ))
+    .at(value.span())
+}
+
+/// The string in `value`, or a type error saying what was `expected`.
+pub(super) fn text<'v>(value: &'v Spanned<Val>, expected: &str) -> Result<&'v str> {
+    value
+        .get_ref()
+        .as_str()
+        .ok_or_else(|| type_error(value, expected))
+}
+
+/// The items of the array in `value`, each with its own span.
+pub(super) fn items(value: &Spanned<Val>) -> Result<&[Spanned<Val>]> {
+    match value.get_ref() {
+        Val::Array(items) => Ok(items),
+        _ => Err(type_error(value, "a sequence")),
+    }
+}
+
+const DURATION: &str = "a duration string such as \"250ms\" or \"1.5s\"";
+const NODE: &str = "a node name such as \"n0\"";
+
+/// `value` as a duration string.
+fn duration_text(value: &Spanned<Val>) -> Result<Spanned<DurationText>> {
+    let s = text(value, DURATION)?;
+    Ok(Spanned::new(value.span(), DurationText(s.to_owned())))
+}
+
+/// `value` as a node name.
+fn node_text(value: &Spanned<Val>) -> Result<Spanned<NodeText>> {
+    let s = text(value, NODE)?;
+    Ok(Spanned::new(value.span(), NodeText(s.to_owned())))
+}
+
+impl<'a> Table<'a> {
+    /// The table of a kind; `what` names it in messages.
+    pub(super) fn new(
+        cx: &'a Ctx<'a>,
+        what: String,
+        header: Range<usize>,
+        entries: &'a [Entry],
+    ) -> Table<'a> {
+        Table {
+            cx,
+            what,
+            header,
+            entries,
+        }
+    }
+
+    /// Reports the first key (in file order) the kind does not take, at the
+    /// key: `kind` names the kind, `base` the keys every table takes.
+    pub(super) fn check_keys(&self, kind: &str, keys: Keys, base: &str) -> Result<()> {
+        for (key, _) in self.entries {
+            let name = key.get_ref().as_str();
+            if keys.allows(name) {
+                continue;
+            }
+            let message = if keys.required.is_empty() && keys.optional.is_empty() {
+                format!("key `{name}` is not allowed for kind `{kind}`, which takes no keys besides {base}")
+            } else {
+                format!(
+                    "key `{name}` is not allowed for kind `{kind}`; allowed: {}",
+                    keys.list()
+                )
+            };
+            return Err(ScenarioError::new(message).at(key.span()));
+        }
+        Ok(())
+    }
+
+    /// Reports the first key the `[random.KIND]` table does not take.
+    pub(super) fn check_random_keys(&self, keys: Keys) -> Result<()> {
+        for (key, _) in self.entries {
+            let name = key.get_ref().as_str();
+            if ["count", "every", "max"].contains(&name) || keys.allows(name) {
+                continue;
+            }
+            let mut allowed = vec!["count", "every", "max"];
+            allowed.extend(keys.required);
+            allowed.extend(keys.optional);
+            return Err(ScenarioError::new(format!(
+                "key `{name}` is not allowed in {}; allowed: {}",
+                self.what,
+                allowed.join(", ")
+            ))
+            .at(key.span()));
+        }
+        Ok(())
+    }
+
+    /// Where the table's header is.
+    pub(super) fn header(&self) -> Range<usize> {
+        self.header.clone()
+    }
+
+    /// The value of `key`, if the table has it.
+    pub fn get(&self, key: &str) -> Option<&'a Spanned<Val>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The value of `key`, or "fault kind `x` requires key `key`".
+    pub fn require(&self, key: &str) -> Result<&'a Spanned<Val>> {
+        self.get(key).ok_or_else(|| {
+            let mut error = ScenarioError::new(format!("{} requires key `{key}`", self.what))
+                .at(self.header.clone());
+            if let Some(example) = example(key) {
+                error = error.help(format!("add it, for example: {example}"));
+            }
+            error
+        })
+    }
+
+    /// The error for a table that lacks `key`, as a `[random.KIND]` table
+    /// words it: "missing required key `key` in [random.x]".
+    pub(super) fn require_in(&self, key: &str) -> Result<&'a Spanned<Val>> {
+        self.get(key).ok_or_else(|| {
+            let mut error =
+                ScenarioError::new(format!("missing required key `{key}` in {}", self.what))
+                    .at(self.header.clone());
+            if let Some(example) = example(key) {
+                error = error.help(format!("add it, for example: {example}"));
+            }
+            error
+        })
+    }
+
+    /// A duration, if `key` is there.
+    pub fn duration(&self, key: &str) -> Result<Option<Duration>> {
+        self.get(key)
+            .map(|v| parse_dur(&duration_text(v)?, key))
+            .transpose()
+    }
+
+    /// A duration a timer waits (at least 1 ms): required.
+    pub fn timer(&self, key: &str) -> Result<Duration> {
+        timer_dur(&duration_text(self.require(key)?)?, key)
+    }
+
+    /// A node of the cluster (with where it is written): required.
+    pub fn node(&self, key: &str) -> Result<(u16, Range<usize>)> {
+        let v = self.require(key)?;
+        let node = self.cx.node(&node_text(v)?)?;
+        Ok((node, v.span()))
+    }
+
+    /// A non-empty list of distinct nodes, sorted, if `key` is there.
+    pub fn nodes(&self, key: &str) -> Result<Option<Vec<u16>>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let list = items(v)?
+            .iter()
+            .map(node_text)
+            .collect::<Result<Vec<_>>>()?;
+        self.cx
+            .node_list(&Spanned::new(v.span(), list), key)
+            .map(Some)
+    }
+
+    /// A job that runs on `node` (written at `node_span`): required.
+    pub fn job_on(&self, key: &str, node: u16, node_span: Range<usize>) -> Result<&'a Job> {
+        let v = self.require(key)?;
+        let name = text(v, "a string")?;
+        let job = self.cx.find_job(name, v.span(), "")?;
+        self.cx.check_runs_on(job, node, node_span)?;
+        Ok(job)
+    }
+
+    /// An integer, if `key` is there.
+    pub fn int(&self, key: &str) -> Result<Option<Spanned<i64>>> {
+        self.get(key)
+            .map(|v| match v.get_ref() {
+                Val::Int(i) => Ok(Spanned::new(v.span(), *i)),
+                _ => Err(type_error(v, "i64")),
+            })
+            .transpose()
+    }
+
+    /// A number, required.
+    pub fn float(&self, key: &str) -> Result<Spanned<f64>> {
+        let v = self.require(key)?;
+        match v.get_ref() {
+            Val::Float(f) => Ok(Spanned::new(v.span(), *f)),
+            Val::Int(i) => Ok(Spanned::new(v.span(), *i as f64)),
+            _ => Err(type_error(v, "f64")),
+        }
+    }
+
+    /// A `[min, max]` pair of durations, required.
+    pub fn duration_pair(&self, key: &str) -> Result<(Duration, Duration)> {
+        let v = self.require(key)?;
+        let list = items(v)?
+            .iter()
+            .map(duration_text)
+            .collect::<Result<Vec<_>>>()?;
+        super::validate::dur_range(&Spanned::new(v.span(), list), key)
+    }
+
+    /// Partition sides: required; see [`Ctx::sides`].
+    pub fn sides(&self, key: &str) -> Result<Vec<Vec<u16>>> {
+        let v = self.require(key)?;
+        let sides = items(v)?
+            .iter()
+            .map(|side| {
+                let nodes = items(side)?
+                    .iter()
+                    .map(node_text)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Spanned::new(side.span(), nodes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.cx.sides(&Spanned::new(v.span(), sides))
+    }
+
+    /// A non-empty list of strings, if `key` is there.
+    pub fn strings(&self, key: &str) -> Result<Option<Spanned<Vec<Spanned<String>>>>> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let list = items(v)?
+            .iter()
+            .map(|item| {
+                Ok(Spanned::new(
+                    item.span(),
+                    text(item, "a string")?.to_owned(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Spanned::new(v.span(), list)))
+    }
+
+    /// Existing jobs, if `key` lists them (not empty, duplicates dropped).
+    pub fn jobs(&self, key: &str) -> Result<Option<Vec<String>>> {
+        let Some(list) = self.strings(key)? else {
+            return Ok(None);
+        };
+        if list.get_ref().is_empty() {
+            return Err(ScenarioError::new(format!(
+                "`{key}` must not be empty (leave it out to mean every job)"
+            ))
+            .at(list.span()));
+        }
+        let mut jobs = Vec::new();
+        for item in list.get_ref() {
+            let job = self.cx.find_job(item.get_ref(), item.span(), "")?;
+            if !jobs.contains(&job.name) {
+                jobs.push(job.name.clone());
+            }
+        }
+        Ok(Some(jobs))
+    }
+
+    /// One duration or a `[min, max]` pair of them (each at least 1 ms),
+    /// required.
+    pub fn duration_range(&self, key: &str) -> Result<(Duration, Duration)> {
+        let v = self.require_in(key)?;
+        self.duration_range_of(v, key)
+    }
+
+    /// [`Table::duration_range`], if `key` is there.
+    pub fn opt_duration_range(&self, key: &str) -> Result<Option<(Duration, Duration)>> {
+        self.get(key)
+            .map(|v| self.duration_range_of(v, key))
+            .transpose()
+    }
+
+    fn duration_range_of(&self, value: &Spanned<Val>, key: &str) -> Result<(Duration, Duration)> {
+        let one = |v: &Spanned<Val>| -> Result<Duration> {
+            let Some(text) = v.get_ref().as_str() else {
+                return Err(ScenarioError::new(format!(
+                    "`{key}` must be a duration string or a [min, max] pair of them, such as [\"1s\", \"3s\"]"
+                ))
+                .at(v.span()));
+            };
+            timer_dur(&Spanned::new(v.span(), DurationText(text.to_owned())), key)
+        };
+        let (min, max) = match value.get_ref() {
+            Val::Array(items) if items.len() == 2 => (one(&items[0])?, one(&items[1])?),
+            Val::Array(items) => {
+                return Err(ScenarioError::new(format!(
+                    "`{key}` must be a [min, max] pair, found {} elements",
+                    items.len()
+                ))
+                .at(value.span()))
+            }
+            _ => {
+                let d = one(value)?;
+                (d, d)
+            }
+        };
+        if min > max {
+            return Err(ScenarioError::new(format!(
+                "`{key}` range is reversed: its min {min:?} is greater than its max {max:?}"
+            ))
+            .at(value.span()));
+        }
+        Ok((min, max))
+    }
+
+    /// One integer or a `[min, max]` pair of them, each in `lo..=hi`, if
+    /// `key` is there.
+    pub fn int_range(&self, key: &str, lo: i64, hi: i64) -> Result<Option<(i64, i64)>> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let bad = |span: Range<usize>| {
+            ScenarioError::new(format!(
+                "`{key}` must be an integer or a [min, max] pair of integers, each in {lo}..={hi}"
+            ))
+            .at(span)
+        };
+        let one = |v: &Spanned<Val>| -> Result<i64> {
+            v.get_ref()
+                .as_integer()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(|| bad(v.span()))
+        };
+        let (min, max) = match value.get_ref() {
+            Val::Array(items) if items.len() == 2 => (one(&items[0])?, one(&items[1])?),
+            Val::Array(_) => return Err(bad(value.span())),
+            _ => {
+                let n = one(value)?;
+                (n, n)
+            }
+        };
+        if min > max {
+            return Err(
+                ScenarioError::new(format!("`{key}` range is reversed: {min} > {max}"))
+                    .at(value.span()),
+            );
+        }
+        Ok(Some((min, max)))
+    }
+
+    /// A rate or a `[min, max]` pair of rates, each in `[0, 1]`: required.
+    pub fn rate_range(&self, key: &str) -> Result<(f64, f64)> {
+        let value = self.require_in(key)?;
+        let bad = |span: Range<usize>| {
+            ScenarioError::new(format!(
+                "`{key}` must be a number or a [min, max] pair of numbers, each between 0 and 1"
+            ))
+            .at(span)
+        };
+        let one = |v: &Spanned<Val>| -> Result<f64> {
+            let x = match v.get_ref() {
+                Val::Float(x) => *x,
+                Val::Int(n) => *n as f64,
+                _ => return Err(bad(v.span())),
+            };
+            if (0.0..=1.0).contains(&x) {
+                Ok(x)
+            } else {
+                Err(bad(v.span()))
+            }
+        };
+        let (min, max) = match value.get_ref() {
+            Val::Array(items) if items.len() == 2 => (one(&items[0])?, one(&items[1])?),
+            Val::Array(_) => return Err(bad(value.span())),
+            _ => {
+                let x = one(value)?;
+                (x, x)
+            }
+        };
+        if min > max {
+            return Err(
+                ScenarioError::new(format!("`{key}` range is reversed: {min} > {max}"))
+                    .at(value.span()),
+            );
+        }
+        Ok((min, max))
+    }
+}

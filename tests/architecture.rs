@@ -1,0 +1,202 @@
+//! The layout's rules, checked on the source: what may reach what.
+//!
+//! - The engine and the protocols are sans-IO state machines: no sockets,
+//!   clocks, threads, tasks or unseeded randomness, and no simulator.
+//! - The trace is the only record of a run: the checks, the report and
+//!   the pictures read the trace, never the driver (`crate::runtime`) or
+//!   madsim, so that a trace from any driver can be judged and drawn.
+//! - A run depends on its seed alone: no unseeded randomness anywhere, and
+//!   no hash-ordered collection whose order could reach an output.
+//! - A scenario is data: parsing, validating and drawing faults use no
+//!   simulator either.
+//!
+//! Each rule names the files it covers and the words they must not use in
+//! code (comments are skipped). A line right after a `// layout-allow:`
+//! comment, which says why, is exempt (a deliberately broken variant that
+//! plants the very thing a rule forbids). The last test shows the scan
+//! bites.
+
+use std::path::{Path, PathBuf};
+use vigil_tests::root;
+
+struct Rule {
+    /// Files or folders, from the workspace root.
+    covers: &'static [&'static str],
+    /// Words the code in them must not contain.
+    forbidden: &'static [&'static str],
+    /// Longer words that contain a forbidden one and are fine.
+    allowed: &'static [&'static str],
+    why: &'static str,
+}
+
+const SANS_IO: &[&str] = &[
+    "madsim",
+    "tokio",
+    "std::net",
+    "std::thread",
+    "std::time::Instant",
+    "Instant::now",
+    "SystemTime",
+    "thread_rng",
+    "std::fs",
+    "async fn",
+    ".await",
+];
+
+const RULES: &[Rule] = &[
+    Rule {
+        covers: &["engine/src", "protocols/src"],
+        forbidden: SANS_IO,
+        allowed: &[],
+        why: "the engine and protocols are sans-IO: inputs in, outputs out",
+    },
+    Rule {
+        covers: &[
+            "sim/src/check",
+            "sim/src/trace",
+            "sim/src/tools/report.rs",
+            "sim/src/tools/visual",
+        ],
+        forbidden: &["crate::runtime", "madsim"],
+        allowed: &[],
+        why: "checks, reports and pictures read the trace and nothing else",
+    },
+    Rule {
+        covers: &["engine/src", "protocols/src", "sim/src"],
+        forbidden: &["HashMap", "HashSet", "thread_rng", "rand::random", "OsRng"],
+        // madsim's generator is seeded by the run.
+        allowed: &["madsim::rand::thread_rng"],
+        why: "a run depends on its seed alone: no unseeded randomness, and no hash order that could reach an output (use BTreeMap)",
+    },
+    Rule {
+        covers: &["sim/src/scenario"],
+        forbidden: &["crate::runtime", "madsim", "crate::check"],
+        allowed: &[],
+        why: "a scenario is data; it knows no driver and no check",
+    },
+];
+
+/// Every `.rs` file under `path` (or `path` itself).
+fn rust_files(path: &Path) -> Vec<PathBuf> {
+    if path.is_file() {
+        return vec![path.to_path_buf()];
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).expect("a readable folder") {
+        let path = entry.expect("a readable entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The lines of `source` (numbered from 1) whose code, comments aside,
+/// contains one of `forbidden`, with the word found.
+fn violations(
+    source: &str,
+    forbidden: &[&'static str],
+    allowed: &[&str],
+) -> Vec<(usize, &'static str)> {
+    let mut found = Vec::new();
+    let mut in_block = false;
+    let mut exempt = false;
+    for (n, line) in source.lines().enumerate() {
+        if std::mem::take(&mut exempt) {
+            continue;
+        }
+        if line.trim_start().starts_with("// layout-allow:") {
+            exempt = true;
+            continue;
+        }
+        let mut code = line;
+        if in_block {
+            match code.find("*/") {
+                Some(end) => {
+                    code = &code[end + 2..];
+                    in_block = false;
+                }
+                None => continue,
+            }
+        }
+        if let Some(start) = code.find("/*") {
+            in_block = !code[start..].contains("*/");
+            code = &code[..start];
+        }
+        if let Some(start) = code.find("//") {
+            code = &code[..start];
+        }
+        let mut code = code.to_string();
+        for fine in allowed {
+            code = code.replace(fine, "");
+        }
+        for word in forbidden {
+            if code.contains(word) {
+                found.push((n + 1, *word));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_layout_keeps_its_rules() {
+    let mut broken = Vec::new();
+    for rule in RULES {
+        for cover in rule.covers {
+            let path = root().join(cover);
+            assert!(path.exists(), "{cover} is gone: update RULES");
+            for file in rust_files(&path) {
+                let source = std::fs::read_to_string(&file).expect("readable");
+                for (line, word) in violations(&source, rule.forbidden, rule.allowed) {
+                    let shown = file.strip_prefix(root()).unwrap_or(&file);
+                    broken.push(format!(
+                        "{}:{line}: uses `{word}` ({})",
+                        shown.display(),
+                        rule.why
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "layout rules broken:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_scan_bites_on_code_and_skips_comments() {
+    let source = "\
+//! Driven on madsim by the simulator.
+use std::collections::BTreeMap;
+/* a block comment naming madsim
+   over two lines, tokio */
+fn now() -> u64 { std::time::Instant::now(); 0 } // not madsim
+let x = madsim::time::sleep(d).await;
+let r = madsim::rand::thread_rng().gen(); let s = rand::thread_rng();
+// layout-allow: a planted bug
+let s = rand::thread_rng();
+let t = rand::thread_rng();
+";
+    assert_eq!(
+        violations(source, &["thread_rng"], &["madsim::rand::thread_rng"]),
+        vec![(7, "thread_rng"), (10, "thread_rng")]
+    );
+    assert_eq!(
+        violations(source, SANS_IO, &[]),
+        vec![
+            (5, "std::time::Instant"),
+            (5, "Instant::now"),
+            (6, "madsim"),
+            (6, ".await"),
+            (7, "madsim"),
+            (7, "thread_rng"),
+            (10, "thread_rng"),
+        ]
+    );
+}

@@ -1,0 +1,131 @@
+//! Every regression scenario keeps failing with its bug put back: a file
+//! with a `# postmortem:` comment was written for one bug, and the bug
+//! lives on as a deliberately broken variant (a `Mutation`). Run on the
+//! file's own seed with its bug, the scenario must fail the check that
+//! caught the bug; without it, pass (as `scenarios.rs` checks over many
+//! seeds). A scenario whose timings drift until its bug no longer shows is
+//! a regression test that no longer tests: this file says so.
+
+use vigil_sim::mutation::Mutation;
+use vigil_sim::protocols::Registry;
+use vigil_sim::run::{execute, Request};
+use vigil_tests::{load, scenario_files};
+
+/// Each postmortem scenario, the bug it was written for, and the check
+/// that must catch it.
+const REGRESSIONS: &[(&str, Mutation, &str)] = &[
+    (
+        "views-in-order-across-queues",
+        Mutation::StepBeforeResponses,
+        "no-panic",
+    ),
+    (
+        "partition-then-crash",
+        Mutation::PartitionEndsLives,
+        "notified",
+    ),
+    (
+        "pause-overlapping-crash-restart",
+        Mutation::RoundsByJobAndNode,
+        "barrier-order",
+    ),
+    (
+        "two-phase-commit-paused-coordinator",
+        Mutation::ProposalWithoutView,
+        "atomic-commit",
+    ),
+    (
+        "rejoin-together-catch-up",
+        Mutation::CatchUpWithSlowest,
+        "acks-complete",
+    ),
+    (
+        "group-state-loss-burst",
+        Mutation::GuessSkippedAcks,
+        "state-agrees",
+    ),
+    ("leader-pause", Mutation::DropDepartedLinks, "acks-complete"),
+    ("loss-burst", Mutation::DropDepartedLinks, "acks-complete"),
+    (
+        "crash-restart-during-install",
+        Mutation::IncarnationWaitsOut,
+        "expect membership-change db@n4",
+    ),
+    (
+        "state-overtakes-install-ack",
+        Mutation::EarlyStateDropped,
+        "notified",
+    ),
+    (
+        "gather-answer-lost",
+        Mutation::GatherAnsweredOnce,
+        "expect no-membership-change h",
+    ),
+    (
+        "delay-loss-no-false-removal",
+        Mutation::RetransmitsAsHeartbeats,
+        "expect no-membership-change",
+    ),
+    (
+        "isolated-leader-panic",
+        Mutation::GatherSentOnce,
+        "expect no-membership-change h",
+    ),
+    (
+        "gather-suspect-below-candidate",
+        Mutation::SuspectsInView,
+        "no-panic",
+    ),
+];
+
+/// The checks a run of `name` on its own seed fails, with `mutation`.
+fn failed_checks(name: &str, mutation: Option<Mutation>) -> Vec<String> {
+    let scenario = load(name);
+    let e = execute(Request {
+        registry: Registry::builtin_ref(),
+        scenario: &scenario,
+        seed: scenario.seed.unwrap_or(0),
+        mutation,
+        swarm: false,
+        detail: false,
+    });
+    let mut checks: Vec<String> = e.violations.iter().map(|v| v.check.clone()).collect();
+    checks.dedup();
+    checks
+}
+
+#[test]
+fn every_regression_scenario_fails_with_its_bug_put_back() {
+    for (name, mutation, check) in REGRESSIONS {
+        let failed = failed_checks(name, Some(*mutation));
+        assert!(
+            failed.iter().any(|c| c == check),
+            "{name} with --mutation {} should fail `{check}` on its own seed, failed {failed:?}",
+            mutation.name()
+        );
+        assert_eq!(
+            failed_checks(name, None),
+            Vec::<String>::new(),
+            "{name} passes without its bug"
+        );
+    }
+}
+
+#[test]
+fn every_postmortem_scenario_has_its_bug_listed() {
+    let listed: Vec<&str> = REGRESSIONS.iter().map(|(n, _, _)| *n).collect();
+    for path in scenario_files() {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let name = path
+            .file_stem()
+            .expect("a name")
+            .to_string_lossy()
+            .to_string();
+        if text.contains("# postmortem:") {
+            assert!(
+                listed.contains(&name.as_str()),
+                "{name} has a postmortem but no bug to put back in REGRESSIONS"
+            );
+        }
+    }
+}
