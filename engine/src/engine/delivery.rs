@@ -1,0 +1,180 @@
+//! Delivery: member messages out onto the links and in from them, and the
+//! links flushed into packets. No message is delivered to a member whose
+//! current view lacks its sender.
+
+use super::*;
+
+impl<P: Clone> Engine<P> {
+    pub(super) fn on_link_msg(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        msg: LinkMsg<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        match msg {
+            LinkMsg::State(state) => {
+                if self.view.leader() != self.me {
+                    return;
+                }
+                let drop_early = mutated!(self, EarlyStateDropped);
+                if let Some(inst) = &mut self.installing {
+                    // Not yet acked: its ack may still bring an older state
+                    // (install acks and links race), so the newer one is
+                    // kept aside until then rather than dropped: dropped,
+                    // the change it reports (a departure) would never
+                    // reach a group view.
+                    let acked = inst.acks.contains_key(&from);
+                    if !acked && drop_early {
+                        return;
+                    }
+                    let states = if acked {
+                        &mut inst.acks
+                    } else {
+                        &mut inst.early
+                    };
+                    keep_newest(states, from, state);
+                    return;
+                }
+                if keep_newest(&mut self.states, from, state) {
+                    self.recompute_groups(now, None, out);
+                }
+            }
+            LinkMsg::GroupView(gv) => {
+                if from == self.view.leader() && gv.node_view == self.view.id {
+                    self.apply_group_view(gv, out);
+                }
+            }
+            LinkMsg::Member(m) => self.deliver_member_msg(m, out),
+        }
+    }
+
+    // ----- groups -----
+
+    pub(super) fn on_send(
+        &mut self,
+        now: Time,
+        key: LocalKey,
+        to: Dest,
+        payload: P,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(local) = self.locals.get(&key) else {
+            return;
+        };
+        let Some(view) = &local.view else { return };
+        let recipients: Vec<MemberId> = match to {
+            Dest::View => view.members.clone(),
+            Dest::Member(m) => {
+                if view.members.binary_search(&m).is_ok() {
+                    vec![m]
+                } else {
+                    vec![]
+                }
+            }
+        };
+        let from = local.id.clone();
+        let mut by_node: BTreeMap<NodeId, Vec<MemberId>> = BTreeMap::new();
+        for m in recipients {
+            by_node.entry(m.node).or_default().push(m);
+        }
+        for (node, to) in by_node {
+            let msg = MemberMsg {
+                from: from.clone(),
+                to,
+                payload: payload.clone(),
+            };
+            if node == self.me {
+                self.deliver_member_msg(msg, out);
+            } else if let Some(link) = self.links.get_mut(&node) {
+                if self.view.members.get(&node) == Some(&to_inc(&msg)) {
+                    link.push(LinkMsg::Member(msg));
+                    self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                }
+            }
+        }
+    }
+
+    pub(super) fn deliver_member_msg(&mut self, msg: MemberMsg<P>, out: &mut Vec<Output<P>>) {
+        for (key, local) in &self.locals {
+            if !msg.to.contains(&local.id) {
+                continue;
+            }
+            let knows_sender = mutated!(self, SkipGhostFilter)
+                || local
+                    .view
+                    .as_ref()
+                    .is_some_and(|v| v.members.binary_search(&msg.from).is_ok());
+            if knows_sender {
+                out.push(Output::Deliver {
+                    key: *key,
+                    event: Event::Message {
+                        from: msg.from.clone(),
+                        payload: msg.payload.clone(),
+                    },
+                });
+            } else {
+                self.stats.ghost_dropped += 1;
+            }
+        }
+    }
+
+    // ----- links -----
+
+    pub(super) fn take_ack(&mut self, node: NodeId) -> Option<LinkAck> {
+        let link = self.links.get_mut(&node)?;
+        link.ack_sent();
+        link.ack()
+    }
+
+    pub(super) fn flush_links(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let rto = self.cfg.retransmit_timeout();
+        let ack_delay = self.cfg.ack_delay();
+        let from_inc = self.durable.incarnation;
+        let flush = self.flush_at.is_some_and(|t| now >= t);
+        if flush {
+            self.flush_at = None;
+        }
+        let retransmits_beat = mutated!(self, RetransmitsAsHeartbeats);
+        for (node, link) in self.links.iter_mut() {
+            let Some(to_inc) = self.view.members.get(node).copied() else {
+                continue;
+            };
+            let fresh = if flush { link.take_new(now) } else { None };
+            // Only fresh data stands in for a heartbeat: retransmissions come
+            // at the retransmission timeout, slower than heartbeats, and
+            // would thin out the very packets that prove we are alive.
+            let fresh_sent = fresh.is_some();
+            let data = fresh.or_else(|| link.take_retransmit(now, rto));
+            if fresh_sent || (retransmits_beat && data.is_some()) {
+                self.data_sent_at.insert(*node, now);
+            }
+            if let Some(data) = data {
+                let ack = link.ack();
+                link.ack_sent();
+                out.push(Output::Send {
+                    to: *node,
+                    packet: Packet {
+                        from_inc,
+                        body: Body::Data { to_inc, data, ack },
+                    },
+                });
+            } else if link.ack_due_at(ack_delay).is_some_and(|t| now >= t) {
+                if let Some(ack) = link.ack() {
+                    out.push(Output::Send {
+                        to: *node,
+                        packet: Packet {
+                            from_inc,
+                            body: Body::Ack { to_inc, ack },
+                        },
+                    });
+                }
+                link.ack_sent();
+            }
+        }
+    }
+}
+
+fn to_inc<P>(msg: &MemberMsg<P>) -> Incarnation {
+    msg.to[0].node_incarnation
+}

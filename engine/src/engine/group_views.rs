@@ -1,0 +1,272 @@
+//! Group views: each node reports its local registrations and recent
+//! departures to its leader, and the leader alone issues group views, so
+//! one view id always comes with one member list. A local member is only
+//! handed a view that contains it, with an id above its last.
+
+use super::*;
+
+impl<P: Clone> Engine<P> {
+    /// A snapshot of the local state, newer than every one before it.
+    pub(super) fn local_state(&mut self) -> LocalState {
+        self.state_version += 1;
+        let mut registrations: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
+        for local in self.locals.values() {
+            registrations
+                .entry(local.group.clone())
+                .or_default()
+                .push(local.id.clone());
+        }
+        for ids in registrations.values_mut() {
+            ids.sort();
+        }
+        LocalState {
+            version: self.state_version,
+            registrations,
+            departed: self.departed.iter().cloned().collect(),
+            installed: self.installed.clone(),
+        }
+    }
+
+    /// Leader: issue a new view for every group whose members changed.
+    /// After an install, `reported` holds the views the members had, so an
+    /// unchanged group keeps its view id instead of getting a new one.
+    pub(super) fn recompute_groups(
+        &mut self,
+        now: Time,
+        reported: Option<Vec<GroupView>>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        assert_eq!(self.view.leader(), self.me);
+        let mut computed: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
+        for (node, state) in &self.states {
+            assert!(self.view.members.contains_key(node));
+            for (group, ids) in &state.registrations {
+                computed
+                    .entry(group.clone())
+                    .or_default()
+                    .extend(ids.iter().cloned());
+            }
+        }
+        for group in self.groups.keys() {
+            computed.entry(group.clone()).or_default();
+        }
+        if let Some(rep) = &reported {
+            for gv in rep {
+                computed.entry(gv.group.clone()).or_default();
+            }
+        }
+        for (group, mut members) in computed {
+            members.sort();
+            members.dedup();
+            if let Some(cur) = self.groups.get(&group) {
+                if cur.members == members {
+                    continue;
+                }
+            } else if let Some(rep) = &reported {
+                let mut views = rep.iter().filter(|gv| gv.group == group);
+                if let Some(first) = views.next() {
+                    if first.members == members && views.all(|gv| gv == first) {
+                        self.groups.insert(group, first.clone());
+                        continue;
+                    }
+                }
+            }
+            if members.is_empty() && !self.groups.contains_key(&group) && reported.is_none() {
+                continue;
+            }
+            let forget = mutated!(self, ForgetReasons);
+            let reasons: Vec<(MemberId, LeaveReason)> = self
+                .states
+                .values()
+                .flat_map(|s| s.departed.iter())
+                .filter(|(g, m, _)| *g == group && members.binary_search(m).is_err())
+                .map(|(_, m, r)| (m.clone(), *r))
+                .collect();
+            let reasons = if forget { Vec::new() } else { reasons };
+            let id = self.next_view_id(out);
+            let gv = GroupView {
+                group: group.clone(),
+                id,
+                node_view: self.view.id,
+                members,
+                reasons,
+            };
+            self.groups.insert(group, gv.clone());
+            let peers: Vec<NodeId> = self
+                .view
+                .members
+                .keys()
+                .copied()
+                .filter(|n| *n != self.me)
+                .collect();
+            for node in peers {
+                self.links
+                    .get_mut(&node)
+                    .expect("a link to every member")
+                    .push(LinkMsg::GroupView(gv.clone()));
+                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            }
+            self.apply_group_view(gv, out);
+        }
+    }
+
+    /// Hands a group view to the local members it contains.
+    pub(super) fn apply_group_view(&mut self, gv: GroupView, out: &mut Vec<Output<P>>) {
+        if let Some(old) = self.installed.get(&gv.group) {
+            if gv.id <= old.id {
+                return;
+            }
+        }
+        self.observe(gv.id);
+        for (key, local) in self.locals.iter_mut() {
+            if local.group != gv.group || gv.members.binary_search(&local.id).is_err() {
+                continue;
+            }
+            let me = local.id.clone();
+            let prev: Vec<MemberId> = local
+                .view
+                .as_ref()
+                .map(|v| v.members.clone())
+                .unwrap_or_default();
+            if let Some(v) = &local.view {
+                assert!(gv.id > v.id, "a member's view ids only grow");
+            }
+            let unchanged = local.view.as_ref().is_some_and(|v| v.members == gv.members);
+            local.view = Some(gv.clone());
+            if unchanged {
+                continue;
+            }
+            // The observer's own old identity (after an exclusion) is neither
+            // joined nor left: it is the observer.
+            let same_member = |m: &MemberId| m.job == me.job && m.node == me.node;
+            let joined: Vec<MemberId> = gv
+                .members
+                .iter()
+                .filter(|m| prev.binary_search(m).is_err() && (**m != me || prev.is_empty()))
+                .cloned()
+                .collect();
+            let left: Vec<(MemberId, LeaveReason)> = prev
+                .iter()
+                .filter(|m| gv.members.binary_search(m).is_err() && !same_member(m))
+                .map(|m| {
+                    let reason = gv
+                        .reasons
+                        .iter()
+                        .find(|(id, _)| id == m)
+                        .map_or(LeaveReason::NodeDown, |(_, r)| *r);
+                    (m.clone(), reason)
+                })
+                .collect();
+            assert!(
+                gv.members.contains(&me),
+                "every view a member installs contains itself"
+            );
+            let change = MembershipChange {
+                group: gv.group.clone(),
+                view: gv.id,
+                me,
+                members: gv.members.clone(),
+                joined,
+                left,
+            };
+            out.push(Output::Deliver {
+                key: *key,
+                event: Event::View(change),
+            });
+        }
+        self.installed.insert(gv.group.clone(), gv);
+    }
+
+    pub(super) fn on_register(
+        &mut self,
+        now: Time,
+        key: LocalKey,
+        job: Name,
+        group: Name,
+        out: &mut Vec<Output<P>>,
+    ) {
+        assert!(
+            !self.locals.contains_key(&key),
+            "a local key registers once"
+        );
+        assert!(self.locals.len() < LOCAL_MEMBERS_MAX);
+        self.registrations += 1;
+        let id = MemberId {
+            job,
+            node: self.me,
+            node_incarnation: self.durable.incarnation,
+            registration: self.registrations,
+        };
+        out.push(Output::Deliver {
+            key,
+            event: Event::Registered { me: id.clone() },
+        });
+        self.locals.insert(
+            key,
+            Local {
+                id,
+                group,
+                view: None,
+            },
+        );
+        self.local_state_changed(now, out);
+    }
+
+    pub(super) fn on_departure(
+        &mut self,
+        now: Time,
+        key: LocalKey,
+        reason: LeaveReason,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(local) = self.locals.remove(&key) else {
+            return;
+        };
+        if self.departed.len() >= DEPARTED_MAX {
+            self.departed.pop_front();
+        }
+        self.departed.push_back((local.group, local.id, reason));
+        self.local_state_changed(now, out);
+    }
+
+    pub(super) fn local_state_changed(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        if !matches!(self.phase, Phase::Normal) {
+            return; // the install that ends the gather carries our state
+        }
+        let state = self.local_state();
+        let leader = self.view.leader();
+        if leader == self.me {
+            if let Some(inst) = &mut self.installing {
+                inst.acks.insert(self.me, state);
+            } else {
+                self.states.insert(self.me, state);
+                self.recompute_groups(now, None, out);
+            }
+        } else {
+            self.links
+                .get_mut(&leader)
+                .expect("a link to the leader")
+                .push(LinkMsg::State(state));
+            self.flush_at.get_or_insert(now + FLUSH_DELAY);
+        }
+    }
+
+    // ----- member messages -----
+}
+
+/// Keeps in `states` the newer of its state for `node` and `state`; says
+/// whether `state` was kept.
+pub(super) fn keep_newest(
+    states: &mut BTreeMap<NodeId, LocalState>,
+    node: NodeId,
+    state: LocalState,
+) -> bool {
+    if states
+        .get(&node)
+        .is_some_and(|s| s.version >= state.version)
+    {
+        return false;
+    }
+    states.insert(node, state);
+    true
+}

@@ -1,0 +1,502 @@
+//! The cluster engine of one node: node liveness, node views, group views and
+//! member messaging, as one sans-IO state machine.
+//!
+//! How it works, in brief (ARCHITECTURE.md has the longer story):
+//! - **Node views.** The lowest node of a view is its leader. Members send
+//!   the leader a heartbeat every interval and the leader sends one to each
+//!   member: 2(n-1) packets per interval for the cluster. The leader removes
+//!   a member it has not heard from for `failure_timeout`; members that lose
+//!   the leader *gather*: they exchange `Gather` packets for a short window,
+//!   and the lowest node that answered installs a view of those that did.
+//!   Leaders probe the nodes outside their view once per probe interval;
+//!   when two views meet, the lower leader installs their union (a merge).
+//! - **Group views.** Each node reports its local registrations (and the
+//!   reasons of recent departures) to its leader; the leader alone issues
+//!   group views, so one view id always comes with one member list.
+//! - **Messages** between members travel on reliable FIFO links
+//!   ([`crate::link`]) and are delivered only to a receiver whose current
+//!   group view holds the sender.
+//!
+//! By concern: `node_views.rs` (liveness, gathers, installs, merges),
+//! `group_views.rs` (registrations, departures, the views the leader
+//! issues), `delivery.rs` (member messages and the links), `wire.rs` (the
+//! packets and how one is taken in). This file holds the types every
+//! driver sees and the one entry point, [`Engine::step`].
+//!
+//! Invariants kept here, and asserted where they are cheap:
+//! - A view id is issued once, by one leader, with one member list
+//!   ([`crate::ids::ViewId`] explains why ids never collide).
+//! - A local member is only ever handed a group view that contains it, with
+//!   an id above the last one it was handed.
+//! - No message is delivered to a member whose current view lacks its sender.
+
+use crate::ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewId};
+use crate::link::{Link, LinkAck, LinkData};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+mod delivery;
+mod group_views;
+mod node_views;
+mod wire;
+
+use group_views::keep_newest;
+
+pub use wire::{Body, LinkMsg, LocalState, MemberMsg, Packet};
+
+/// Most departures a node remembers, so that a leader can tell why a member
+/// left after a leader change. Oldest are forgotten first.
+pub const DEPARTED_MAX: usize = 1024;
+/// How long messages queued on links wait for company before they are sent:
+/// everything queued within this window travels in one packet per peer.
+pub const FLUSH_DELAY: Dur = Dur(0);
+
+/// Most local registrations one engine serves at once.
+pub const LOCAL_MEMBERS_MAX: usize = 4096;
+
+/// The settings every engine of a cluster shares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Cluster size: the nodes are `n0 .. n{nodes-1}`.
+    pub nodes: u16,
+    pub heartbeat_interval: Dur,
+    pub failure_timeout: Dur,
+    /// The longest one-way latency the network normally shows; sets the
+    /// retransmission timeout and the gather window.
+    pub latency_max: Dur,
+}
+
+impl Config {
+    /// How long a link waits for an ack before sending again.
+    pub fn retransmit_timeout(&self) -> Dur {
+        self.ack_delay() + self.latency_max * 2 + Dur::from_millis(10)
+    }
+    /// How long a receiver waits for reverse traffic (data or a heartbeat)
+    /// to carry its ack before it sends the ack alone.
+    pub fn ack_delay(&self) -> Dur {
+        self.heartbeat_interval * 2
+    }
+    /// How long gathering nodes listen for each other after losing the leader.
+    pub fn gather_window(&self) -> Dur {
+        self.heartbeat_interval * 2 + self.latency_max * 2
+    }
+    /// How often a leader probes the nodes outside its view.
+    pub fn probe_interval(&self) -> Dur {
+        self.failure_timeout
+    }
+    /// The longest a surviving member can wait, after a departure, for the
+    /// membership change that reports it, when at most one leader (or one
+    /// unresponsive member of an install) is lost in the process. This is
+    /// the bound of the `notified` check:
+    ///
+    /// `2 * failure_timeout + gather_window + 4 * heartbeat_interval
+    ///  + 8 * latency_max + 2 * retransmit_timeout`
+    ///
+    /// One `failure_timeout` detects the loss; another covers a new leader
+    /// that itself had to be gathered and installed, or an install held up
+    /// by a member that never answers; the rest is the gather window, the
+    /// install round trip, and the group view's own trip, with two
+    /// retransmissions of it when packets are lost.
+    pub fn notify_bound(&self) -> Dur {
+        self.failure_timeout * 2
+            + self.gather_window()
+            + self.heartbeat_interval * 4
+            + self.latency_max * 8
+            + self.retransmit_timeout() * 2
+    }
+}
+
+/// What an engine keeps across a crash: a real engine writes it to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durable {
+    pub incarnation: Incarnation,
+    /// The highest view id this node has issued or seen.
+    pub max_view: ViewId,
+}
+
+/// The local handle of a job's registration; chosen by the driver, unique
+/// within one engine's life.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LocalKey(pub u64);
+
+/// Where a member's message goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// One member, which must be in the sender's current view.
+    Member(MemberId),
+    /// Every member of the sender's current view, the sender included.
+    View,
+}
+
+/// Everything that can happen to an engine.
+#[derive(Clone, Debug)]
+pub enum Input<P> {
+    /// Time passed; timers are due (see [`Engine::poll_timeout`]).
+    Tick,
+    Packet {
+        from: NodeId,
+        packet: Packet<P>,
+    },
+    /// A job's main thread joins `group`.
+    Register {
+        key: LocalKey,
+        job: Name,
+        group: Name,
+    },
+    /// A job's main thread leaves its group, gracefully or after a fault.
+    Unregister {
+        key: LocalKey,
+        reason: LeaveReason,
+    },
+    /// A job's connection closed without an unregister: it died.
+    Closed {
+        key: LocalKey,
+    },
+    /// A member sends a message through the engine.
+    Send {
+        key: LocalKey,
+        to: Dest,
+        payload: P,
+    },
+}
+
+/// Everything an engine asks its driver to do or report.
+#[derive(Clone, Debug)]
+pub enum Output<P> {
+    Send {
+        to: NodeId,
+        packet: Packet<P>,
+    },
+    Deliver {
+        key: LocalKey,
+        event: Event<P>,
+    },
+    /// Write this to stable storage; hand it back to [`Engine::new`] on restart.
+    Persist(Durable),
+    /// This engine installed a node view (for traces and diagrams).
+    NodeView {
+        view: ViewId,
+        members: Vec<NodeId>,
+    },
+}
+
+/// What a job's main thread receives from its engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event<P> {
+    /// The registration was accepted under this identity.
+    Registered { me: MemberId },
+    /// A membership change: this member installed a new group view.
+    View(MembershipChange),
+    /// A message from another member (or from itself, for view sends).
+    Message { from: MemberId, payload: P },
+}
+
+/// A membership change as one member sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipChange {
+    pub group: Name,
+    pub view: ViewId,
+    /// The observer, as it is named in this view.
+    pub me: MemberId,
+    /// Every member of the new view, sorted.
+    pub members: Vec<MemberId>,
+    /// Members in this view that were not in the observer's previous one.
+    pub joined: Vec<MemberId>,
+    /// Members of the observer's previous view that are gone, and why.
+    pub left: Vec<(MemberId, LeaveReason)>,
+}
+
+/// A node view: who is in the cluster, as one leader decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub id: ViewId,
+    pub members: BTreeMap<NodeId, Incarnation>,
+}
+
+impl NodeView {
+    pub fn leader(&self) -> NodeId {
+        *self
+            .members
+            .keys()
+            .next()
+            .expect("a node view is never empty")
+    }
+    fn has(&self, node: NodeId, inc: Incarnation) -> bool {
+        self.members.get(&node) == Some(&inc)
+    }
+}
+
+/// A group view as the leader issues it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub group: Name,
+    pub id: ViewId,
+    /// The node view of the leader that issued it.
+    pub node_view: ViewId,
+    pub members: Vec<MemberId>,
+    /// Why members that the leader knows of left (others: `node-down`).
+    pub reasons: Vec<(MemberId, LeaveReason)>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Normal,
+    /// Lost the leader; listening for the others that did.
+    Gathering {
+        until: Time,
+        suspects: BTreeSet<NodeId>,
+        heard: BTreeMap<NodeId, Incarnation>,
+        /// When to ask again the nodes not heard yet: a lost Gather must not
+        /// split the survivors into two views.
+        resend_at: Time,
+    },
+    /// Gathered; waiting for the chosen candidate's install.
+    Awaiting {
+        candidate: NodeId,
+        until: Time,
+        suspects: BTreeSet<NodeId>,
+    },
+}
+
+#[derive(Debug)]
+struct Installing {
+    view: NodeView,
+    acks: BTreeMap<NodeId, LocalState>,
+    /// States that came over the link from members that have not acked yet:
+    /// newer than an ack they sent before them, which may still arrive.
+    early: BTreeMap<NodeId, LocalState>,
+    deadline: Time,
+    resend_at: Time,
+}
+
+#[derive(Debug)]
+struct Local {
+    id: MemberId,
+    group: Name,
+    /// The last group view handed to this member.
+    view: Option<GroupView>,
+}
+
+/// Counters a driver may report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub ghost_dropped: u64,
+    pub link_overflow: u64,
+}
+
+/// The cluster engine of one node.
+#[derive(Debug)]
+pub struct Engine<P> {
+    cfg: Config,
+    me: NodeId,
+    durable: Durable,
+    view: NodeView,
+    phase: Phase,
+    leader_heard: Time,
+    heard: BTreeMap<NodeId, Time>,
+    next_heartbeat: Time,
+    next_probe: Time,
+    /// A lower leader probed us recently: leave merging to it until then.
+    defer_merge_until: Time,
+    installing: Option<Installing>,
+    merge: BTreeMap<NodeId, Incarnation>,
+    merge_at: Option<Time>,
+    /// Leader only: the last state each member node reported.
+    states: BTreeMap<NodeId, LocalState>,
+    /// Leader only: the last view issued (or adopted) per group.
+    groups: BTreeMap<Name, GroupView>,
+    locals: BTreeMap<LocalKey, Local>,
+    registrations: u32,
+    /// The version of the last local state snapshot (see [`LocalState`]).
+    state_version: u64,
+    departed: VecDeque<(Name, MemberId, LeaveReason)>,
+    installed: BTreeMap<Name, GroupView>,
+    links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
+    /// Links of peers outside the view, by the incarnation they had: at
+    /// most one per node of the cluster.
+    parked: BTreeMap<NodeId, (Incarnation, Link<LinkMsg<P>>)>,
+    link_session: u64,
+    /// When messages queued on links go out (see [`FLUSH_DELAY`]).
+    flush_at: Option<Time>,
+    /// When each peer last got fresh link data from us; it doubles as a heartbeat.
+    data_sent_at: BTreeMap<NodeId, Time>,
+    stats: EngineStats,
+    #[cfg(any(test, feature = "mutations"))]
+    mutation: Option<crate::Mutation>,
+}
+
+impl<P: Clone> Engine<P> {
+    /// Boots an engine. `durable` is what it persisted in its previous life
+    /// (default on first boot); the engine starts a new incarnation alone in
+    /// its own view, and probes the cluster at once.
+    pub fn new(
+        cfg: Config,
+        me: NodeId,
+        durable: Durable,
+        now: Time,
+        out: &mut Vec<Output<P>>,
+    ) -> Engine<P> {
+        let mut engine = Engine::unbooted(cfg, me, durable, now);
+        engine.install_singleton(now, out);
+        engine
+    }
+
+    /// [`Engine::new`], running a deliberately broken variant from its
+    /// boot on (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn new_mutated(
+        cfg: Config,
+        me: NodeId,
+        durable: Durable,
+        now: Time,
+        out: &mut Vec<Output<P>>,
+        mutation: crate::Mutation,
+    ) -> Engine<P> {
+        let mut engine = Engine::unbooted(cfg, me, durable, now);
+        engine.mutation = Some(mutation);
+        engine.install_singleton(now, out);
+        engine
+    }
+
+    fn unbooted(cfg: Config, me: NodeId, durable: Durable, now: Time) -> Engine<P> {
+        assert!(
+            cfg.nodes > 0 && me.0 < cfg.nodes,
+            "node {me} outside a cluster of {}",
+            cfg.nodes
+        );
+        assert!(cfg.failure_timeout > cfg.heartbeat_interval);
+        let durable = Durable {
+            incarnation: Incarnation(durable.incarnation.0 + 1),
+            max_view: durable.max_view,
+        };
+        Engine {
+            me,
+            durable,
+            view: NodeView {
+                id: ViewId(0),
+                members: BTreeMap::new(),
+            },
+            phase: Phase::Normal,
+            leader_heard: now,
+            heard: BTreeMap::new(),
+            next_heartbeat: now,
+            next_probe: now,
+            defer_merge_until: now,
+            installing: None,
+            merge: BTreeMap::new(),
+            merge_at: None,
+            states: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            locals: BTreeMap::new(),
+            registrations: 0,
+            state_version: 0,
+            departed: VecDeque::new(),
+            installed: BTreeMap::new(),
+            links: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            link_session: 0,
+            flush_at: None,
+            data_sent_at: BTreeMap::new(),
+            stats: EngineStats::default(),
+            cfg,
+            #[cfg(any(test, feature = "mutations"))]
+            mutation: None,
+        }
+    }
+
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    pub fn node_view(&self) -> &NodeView {
+        &self.view
+    }
+
+    pub fn incarnation(&self) -> Incarnation {
+        self.durable.incarnation
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.view.leader() == self.me && matches!(self.phase, Phase::Normal)
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let overflow = self.links.values().map(|l| l.dropped_overflow).sum();
+        EngineStats {
+            link_overflow: overflow,
+            ..self.stats
+        }
+    }
+
+    /// The one entry point: feed an input, collect outputs.
+    pub fn step(&mut self, now: Time, input: Input<P>, out: &mut Vec<Output<P>>) {
+        match input {
+            Input::Tick => {}
+            Input::Packet { from, packet } => self.on_packet(now, from, packet, out),
+            Input::Register { key, job, group } => self.on_register(now, key, job, group, out),
+            Input::Unregister { key, reason } => self.on_departure(now, key, reason, out),
+            Input::Closed { key } => self.on_departure(now, key, LeaveReason::JobLost, out),
+            Input::Send { key, to, payload } => self.on_send(now, key, to, payload, out),
+        }
+        self.on_timers(now, out);
+        self.flush_links(now, out);
+        if mutated!(self, NoMerge) && now > Time(2_000_000_000) {
+            out.retain(|o| {
+                !matches!(o, Output::Send { packet, .. } if matches!(packet.body, Body::Probe { .. }))
+            });
+        }
+    }
+
+    /// The earliest time at which [`Input::Tick`] has work to do.
+    pub fn poll_timeout(&self) -> Time {
+        let mut t = self.next_heartbeat;
+        let mut at = |x: Time| t = t.min(x);
+        match &self.phase {
+            Phase::Gathering {
+                until, resend_at, ..
+            } => {
+                at(*until);
+                at(*resend_at);
+            }
+            Phase::Awaiting { until, .. } => at(*until),
+            Phase::Normal => {
+                if self.view.leader() == self.me {
+                    if let Some(inst) = &self.installing {
+                        at(inst.deadline);
+                        at(inst.resend_at);
+                        for (n, h) in &self.heard {
+                            if !inst.acks.contains_key(n) {
+                                at(*h + self.cfg.failure_timeout + Dur(1));
+                            }
+                        }
+                    } else {
+                        at(self.next_probe);
+                        for h in self.heard.values() {
+                            at(*h + self.cfg.failure_timeout + Dur(1));
+                        }
+                        if let Some(m) = self.merge_at {
+                            at(m);
+                        }
+                    }
+                } else {
+                    at(self.leader_heard + self.cfg.failure_timeout + Dur(1));
+                }
+            }
+        }
+        if let Some(f) = self.flush_at {
+            at(f);
+        }
+        let rto = self.cfg.retransmit_timeout();
+        for link in self.links.values() {
+            if let Some(r) = link.retransmit_at(rto) {
+                at(r);
+            }
+            if let Some(a) = link.ack_due_at(self.cfg.ack_delay()) {
+                at(a);
+            }
+        }
+        t
+    }
+
+    // ----- node views -----
+}

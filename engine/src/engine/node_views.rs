@@ -1,0 +1,515 @@
+//! Node views: heartbeats and failure detection, gathering after the
+//! leader is lost, installs (and the acks that carry each node's state),
+//! probes and merges, incarnations. The lowest node of a view leads it.
+
+use super::*;
+
+impl<P: Clone> Engine<P> {
+    pub(super) fn next_view_id(&mut self, out: &mut Vec<Output<P>>) -> ViewId {
+        let n = u64::from(self.cfg.nodes);
+        let me = u64::from(self.me.0);
+        let floor = self.durable.max_view.0 + 1;
+        let id = if mutated!(self, PlainCounterViewIds) {
+            floor // the pitfall: no room left for the other leaders' ids
+        } else {
+            let id = floor + (me + n - floor % n) % n;
+            assert!(id >= floor);
+            assert_eq!(id % n, me, "a leader issues only its own ids");
+            id
+        };
+        self.durable.max_view = ViewId(id);
+        out.push(Output::Persist(self.durable));
+        ViewId(id)
+    }
+
+    pub(super) fn observe(&mut self, id: ViewId) {
+        self.durable.max_view = self.durable.max_view.max(id);
+    }
+
+    pub(super) fn install_singleton(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let id = self.next_view_id(out);
+        let view = NodeView {
+            id,
+            members: BTreeMap::from([(self.me, self.durable.incarnation)]),
+        };
+        self.install(now, view, out);
+        self.states = BTreeMap::from([(self.me, self.local_state())]);
+        self.groups.clear();
+        self.recompute_groups(now, None, out);
+        self.next_probe = now;
+    }
+
+    /// Makes `view` this node's view: links follow its members.
+    pub(super) fn install(&mut self, now: Time, view: NodeView, out: &mut Vec<Output<P>>) {
+        assert!(
+            view.has(self.me, self.durable.incarnation),
+            "a node only installs views that hold it"
+        );
+        assert!(view.id > self.view.id, "node view ids only grow");
+        self.observe(view.id);
+        let old = std::mem::replace(&mut self.view, view);
+        self.phase = Phase::Normal;
+        self.leader_heard = now;
+        // A member keeps the silence it had in the old view: a new view is no
+        // reason to wait another whole failure timeout for a node that was
+        // already silent.
+        let old_heard = std::mem::take(&mut self.heard);
+        self.heard = self
+            .view
+            .members
+            .iter()
+            .filter(|(n, _)| **n != self.me)
+            .map(|(n, inc)| {
+                let kept = if old.members.get(n) == Some(inc) {
+                    old_heard.get(n).copied()
+                } else {
+                    None
+                };
+                (*n, kept.unwrap_or(now))
+            })
+            .collect();
+        self.next_heartbeat = now;
+        let view_id = self.view.id;
+        // Links to peers that left (or came back as a new incarnation) are
+        // parked: if the same incarnation returns, its sender may never have
+        // seen us drop it and goes on with its session, so our receiving
+        // half must remember where that session stood.
+        let gone: Vec<NodeId> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|n| old.members.get(n) != self.view.members.get(n))
+            .collect();
+        let park = !mutated!(self, DropDepartedLinks);
+        for node in gone {
+            let link = self.links.remove(&node).expect("a link");
+            if let Some(inc) = old.members.get(&node).filter(|_| park) {
+                self.parked.insert(node, (*inc, link));
+            }
+        }
+        let new_peers: Vec<NodeId> = self
+            .view
+            .members
+            .keys()
+            .copied()
+            .filter(|n| *n != self.me && !self.links.contains_key(n))
+            .collect();
+        for node in new_peers {
+            self.link_session += 1;
+            // Sessions must grow across this node's lives too: fold in the view id.
+            let session = (view_id.0 << 20) | (self.link_session & 0xF_FFFF);
+            let inc = self.view.members[&node];
+            let link = match self.parked.remove(&node) {
+                Some((parked_inc, mut link)) if parked_inc == inc => {
+                    link.restart_send(session);
+                    link
+                }
+                _ => Link::new(session),
+            };
+            self.links.insert(node, link);
+        }
+        if self.view.leader() != self.me {
+            self.installing = None;
+            self.merge.clear();
+            self.merge_at = None;
+            self.states.clear();
+            self.groups.clear();
+        }
+        out.push(Output::NodeView {
+            view: self.view.id,
+            members: self.view.members.keys().copied().collect(),
+        });
+    }
+
+    /// Leader: propose `members` as the next view.
+    pub(super) fn start_install(
+        &mut self,
+        now: Time,
+        members: BTreeMap<NodeId, Incarnation>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        assert_eq!(members.get(&self.me), Some(&self.durable.incarnation));
+        let id = self.next_view_id(out);
+        let view = NodeView { id, members };
+        assert_eq!(
+            view.leader(),
+            self.me,
+            "only the lowest node installs a view"
+        );
+        self.install(now, view.clone(), out);
+        let acks = BTreeMap::from([(self.me, self.local_state())]);
+        self.installing = Some(Installing {
+            view,
+            acks,
+            early: BTreeMap::new(),
+            deadline: now + self.cfg.failure_timeout,
+            resend_at: now + self.cfg.retransmit_timeout(),
+        });
+        self.send_install(out, true);
+        self.try_complete_install(now, out);
+    }
+
+    pub(super) fn send_install(&mut self, out: &mut Vec<Output<P>>, all: bool) {
+        let inst = self.installing.as_ref().expect("installing");
+        for node in inst.view.members.keys() {
+            if *node != self.me && (all || !inst.acks.contains_key(node)) {
+                out.push(Output::Send {
+                    to: *node,
+                    packet: Packet {
+                        from_inc: self.durable.incarnation,
+                        body: Body::Install {
+                            view: inst.view.clone(),
+                        },
+                    },
+                });
+            }
+        }
+    }
+
+    pub(super) fn try_complete_install(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let done = match &self.installing {
+            Some(inst) => inst.view.members.keys().all(|n| inst.acks.contains_key(n)),
+            None => false,
+        };
+        if !done {
+            return;
+        }
+        let inst = self.installing.take().expect("installing");
+        assert_eq!(inst.view.id, self.view.id);
+        self.states = inst.acks;
+        self.groups.clear();
+        let reported: Vec<GroupView> = self
+            .states
+            .values()
+            .flat_map(|s| s.installed.values().cloned())
+            .collect();
+        for gv in &reported {
+            self.observe(gv.id);
+        }
+        self.recompute_groups(now, Some(reported), out);
+        self.next_probe = self.next_probe.min(now + self.cfg.heartbeat_interval);
+    }
+
+    pub(super) fn start_gather(
+        &mut self,
+        now: Time,
+        suspects: BTreeSet<NodeId>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let heard = BTreeMap::from([(self.me, self.durable.incarnation)]);
+        for node in self.view.members.keys() {
+            if *node != self.me && !suspects.contains(node) {
+                out.push(self.packet(
+                    *node,
+                    Body::Gather {
+                        view: self.view.id,
+                        suspects: suspects.iter().copied().collect(),
+                        reply: false,
+                    },
+                ));
+            }
+        }
+        self.phase = Phase::Gathering {
+            until: now + self.cfg.gather_window(),
+            suspects,
+            heard,
+            resend_at: now + self.gather_resend(),
+        };
+    }
+
+    pub(super) fn gather_resend(&self) -> Dur {
+        Dur(self.cfg.heartbeat_interval.0 / 2)
+    }
+
+    pub(super) fn become_excluded(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        // A new incarnation: everything sent in the old life is now stale,
+        // and local members come back under new ids.
+        self.durable.incarnation = Incarnation(self.durable.incarnation.0 + 1);
+        out.push(Output::Persist(self.durable));
+        for local in self.locals.values_mut() {
+            self.registrations += 1;
+            local.id = MemberId {
+                job: local.id.job.clone(),
+                node: self.me,
+                node_incarnation: self.durable.incarnation,
+                registration: self.registrations,
+            };
+        }
+        self.links.clear();
+        self.parked.clear();
+        self.install_singleton(now, out);
+    }
+
+    pub(super) fn on_timers(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        enum Action {
+            None,
+            Install(BTreeMap<NodeId, Incarnation>),
+            Await(NodeId, BTreeSet<NodeId>),
+            Gather(BTreeSet<NodeId>),
+            Leader,
+        }
+        let sent_once = mutated!(self, GatherSentOnce);
+        let suspects_in_view = mutated!(self, SuspectsInView);
+        let action = match &mut self.phase {
+            Phase::Gathering {
+                until,
+                suspects,
+                heard,
+                ..
+            } if now >= *until => {
+                let candidate = *heard
+                    .keys()
+                    .find(|n| !suspects.contains(n))
+                    .expect("self is heard");
+                if candidate == self.me {
+                    // Every node heard below us is a suspect (we are the
+                    // lowest that is not): it stays out of the view, or it
+                    // would be its leader. It comes back as a new
+                    // incarnation if it is alive.
+                    let mut members = std::mem::take(heard);
+                    if !suspects_in_view {
+                        members.retain(|n, _| !suspects.contains(n));
+                    }
+                    Action::Install(members)
+                } else {
+                    Action::Await(candidate, std::mem::take(suspects))
+                }
+            }
+            Phase::Gathering {
+                suspects,
+                heard,
+                resend_at,
+                ..
+            } if now >= *resend_at && !sent_once => {
+                *resend_at = now + Dur(self.cfg.heartbeat_interval.0 / 2);
+                let missing: Vec<NodeId> = self
+                    .view
+                    .members
+                    .keys()
+                    .copied()
+                    .filter(|n| !heard.contains_key(n) && !suspects.contains(n))
+                    .collect();
+                let suspects: Vec<NodeId> = suspects.iter().copied().collect();
+                for node in missing {
+                    let body = Body::Gather {
+                        view: self.view.id,
+                        suspects: suspects.clone(),
+                        reply: false,
+                    };
+                    out.push(Output::Send {
+                        to: node,
+                        packet: Packet {
+                            from_inc: self.durable.incarnation,
+                            body,
+                        },
+                    });
+                }
+                Action::None
+            }
+            Phase::Awaiting {
+                candidate,
+                until,
+                suspects,
+            } if now >= *until => {
+                let mut suspects = std::mem::take(suspects);
+                suspects.insert(*candidate);
+                Action::Gather(suspects)
+            }
+            Phase::Normal if self.view.leader() != self.me => {
+                if now.saturating_sub(self.leader_heard) > self.cfg.failure_timeout {
+                    Action::Gather(BTreeSet::from([self.view.leader()]))
+                } else {
+                    Action::None
+                }
+            }
+            Phase::Normal => Action::Leader,
+            _ => Action::None,
+        };
+        match action {
+            Action::None => {}
+            Action::Install(members) => self.start_install(now, members, out),
+            Action::Await(candidate, suspects) => {
+                self.phase = Phase::Awaiting {
+                    candidate,
+                    until: now + self.cfg.failure_timeout,
+                    suspects,
+                };
+            }
+            Action::Gather(suspects) => self.start_gather(now, suspects, out),
+            Action::Leader => self.on_leader_timers(now, out),
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.cfg.heartbeat_interval;
+            if matches!(self.phase, Phase::Normal) {
+                let leader = self.view.leader();
+                let targets: Vec<NodeId> = if leader == self.me {
+                    self.view
+                        .members
+                        .keys()
+                        .copied()
+                        .filter(|n| *n != self.me)
+                        .collect()
+                } else {
+                    vec![leader]
+                };
+                for node in targets {
+                    // Any packet is a heartbeat: skip peers that just got one.
+                    let recent = self
+                        .data_sent_at
+                        .get(&node)
+                        .is_some_and(|t| now.saturating_sub(*t) < self.cfg.heartbeat_interval);
+                    if recent {
+                        continue;
+                    }
+                    let ack = self.take_ack(node);
+                    out.push(self.packet(
+                        node,
+                        Body::Heartbeat {
+                            view: self.view.id,
+                            ack,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_leader_timers(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let timeout = self.cfg.failure_timeout;
+        let dead: Vec<NodeId> = self
+            .heard
+            .iter()
+            .filter(|(_, t)| now.saturating_sub(**t) > timeout)
+            .map(|(n, _)| *n)
+            .collect();
+        if let Some(inst) = &mut self.installing {
+            let silent = dead.iter().any(|n| !inst.acks.contains_key(n));
+            if now >= inst.deadline || silent {
+                // Install again without those that neither acknowledged nor
+                // were heard from (at the deadline: all that did not ack).
+                let members: BTreeMap<NodeId, Incarnation> = inst
+                    .view
+                    .members
+                    .iter()
+                    .filter(|(n, _)| {
+                        inst.acks.contains_key(n) || (now < inst.deadline && !dead.contains(n))
+                    })
+                    .map(|(n, i)| (*n, *i))
+                    .collect();
+                self.start_install(now, members, out);
+                return;
+            }
+            if now >= inst.resend_at {
+                inst.resend_at = now + self.cfg.retransmit_timeout();
+                self.send_install(out, false);
+            }
+            return;
+        }
+        if !dead.is_empty() || self.merge_at.is_some_and(|t| now >= t) {
+            let mut members = self.view.members.clone();
+            for node in &dead {
+                members.remove(node);
+            }
+            for (node, inc) in std::mem::take(&mut self.merge) {
+                let e = members.entry(node).or_insert(inc);
+                *e = (*e).max(inc);
+            }
+            self.merge_at = None;
+            if members.keys().next() == Some(&self.me) {
+                self.start_install(now, members, out);
+            }
+            return;
+        }
+        if now >= self.next_probe {
+            self.next_probe = now + self.cfg.probe_interval();
+            for k in 0..self.cfg.nodes {
+                let node = NodeId(k);
+                if !self.view.members.contains_key(&node) {
+                    out.push(self.packet(
+                        node,
+                        Body::Probe {
+                            view: self.view.clone(),
+                            reply: false,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
+    // ----- packets -----
+
+    /// A packet from a newer incarnation of `node` than the one in our view:
+    /// incarnations only grow, and a node starts a new one only once the old
+    /// one is over (it crashed, or learned it was excluded). So the one in
+    /// our view is gone for good and will never answer: waiting a whole
+    /// failure timeout for its silence would only hold up the view (and an
+    /// install, and the group views behind it) that must drop it.
+    pub(super) fn on_reincarnated(&mut self, now: Time, node: NodeId, out: &mut Vec<Output<P>>) {
+        assert_ne!(node, self.me, "only this engine speaks for this node");
+        if self.view.leader() == self.me {
+            // Silent since forever: the next leader timer removes it (or
+            // restarts an install that waits for its ack); a probe from the
+            // new incarnation merges that one back in.
+            if let Some(h) = self.heard.get_mut(&node) {
+                *h = Time(0);
+            }
+            return;
+        }
+        match &mut self.phase {
+            Phase::Normal if node == self.view.leader() => {
+                // Our leader is gone: gather now.
+                self.start_gather(now, BTreeSet::from([node]), out);
+            }
+            Phase::Awaiting {
+                candidate, until, ..
+            } if *candidate == node => {
+                // The candidate we wait for will never install: move on.
+                *until = (*until).min(now);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_probe(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        view: NodeView,
+        reply: bool,
+        out: &mut Vec<Output<P>>,
+    ) {
+        self.observe(view.id);
+        if !self.is_leader() || view.members.contains_key(&self.me) || view.leader() != from {
+            return;
+        }
+        if self.me < from && now >= self.defer_merge_until {
+            for (node, inc) in view.members {
+                let e = self.merge.entry(node).or_insert(inc);
+                *e = (*e).max(inc);
+            }
+            self.merge_at.get_or_insert(now + self.cfg.gather_window());
+            if !reply {
+                // Tell the higher leader about us, so that it leaves the
+                // merge to us instead of racing us for the same nodes.
+                let probe = Body::Probe {
+                    view: self.view.clone(),
+                    reply: true,
+                };
+                out.push(self.packet(from, probe));
+            }
+        } else if from < self.me {
+            // The lower leader absorbs us; answer so it knows our view.
+            self.defer_merge_until = now + self.cfg.probe_interval();
+            self.merge.clear();
+            self.merge_at = None;
+            if !reply {
+                let probe = Body::Probe {
+                    view: self.view.clone(),
+                    reply: true,
+                };
+                out.push(self.packet(from, probe));
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The wire: what engines send each other, and how a packet is taken in.
+//! Every packet carries its sender's incarnation; what must arrive reliably
+//! and in order travels as a [`LinkMsg`] on the peer's [`Link`].
+
+use super::*;
+
+impl<P: Clone> Engine<P> {
+    pub(super) fn packet(&self, to: NodeId, body: Body<P>) -> Output<P> {
+        Output::Send {
+            to,
+            packet: Packet {
+                from_inc: self.durable.incarnation,
+                body,
+            },
+        }
+    }
+
+    pub(super) fn on_packet(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        packet: Packet<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let inc = packet.from_inc;
+        let member = self.view.has(from, inc);
+        if self.view.members.get(&from).is_some_and(|old| *old < inc)
+            && !mutated!(self, IncarnationWaitsOut)
+        {
+            self.on_reincarnated(now, from, out);
+        }
+        if member {
+            if from == self.view.leader() {
+                self.leader_heard = now;
+            }
+            if let Some(h) = self.heard.get_mut(&from) {
+                *h = now;
+            }
+        }
+        match packet.body {
+            Body::Heartbeat { view, ack } => {
+                if member {
+                    if let (Some(ack), Some(link)) = (ack, self.links.get_mut(&from)) {
+                        link.on_ack(ack);
+                    }
+                } else if view < self.view.id {
+                    out.push(self.packet(from, Body::NotMember { view: self.view.id }));
+                }
+            }
+            Body::NotMember { view } => {
+                if !member || view <= self.view.id {
+                    return;
+                }
+                if from == self.view.leader() && matches!(self.phase, Phase::Normal) {
+                    self.become_excluded(now, out);
+                } else if self.view.leader() == self.me {
+                    // A member moved on to a newer view: stop waiting for it.
+                    self.heard.insert(from, Time(0));
+                }
+            }
+            Body::Probe { view, reply } => self.on_probe(now, from, view, reply, out),
+            Body::Gather { view, reply, .. } => {
+                if view != self.view.id || !self.view.members.contains_key(&from) {
+                    return;
+                }
+                // Every ask is answered, also by a node that heard the asker
+                // already: the asker asks again only because it has not
+                // heard *us* (our answer was lost), and a node it never
+                // hears is left out of the view it installs. Answers are
+                // never answered, so two nodes cannot keep answering each
+                // other.
+                let answer = Body::Gather {
+                    view,
+                    suspects: Vec::new(),
+                    reply: true,
+                };
+                let answered_once = mutated!(self, GatherAnsweredOnce);
+                match &mut self.phase {
+                    Phase::Gathering { heard, .. } => {
+                        let first = heard.insert(from, inc).is_none();
+                        if !reply && (first || !answered_once) {
+                            out.push(self.packet(from, answer));
+                        }
+                    }
+                    Phase::Awaiting { .. } if !reply => {
+                        out.push(self.packet(from, answer));
+                    }
+                    Phase::Awaiting { .. } | Phase::Normal => {}
+                }
+            }
+            Body::Install { view } => {
+                if view.id < self.view.id
+                    || !view.has(self.me, self.durable.incarnation)
+                    || view.leader() != from
+                {
+                    return;
+                }
+                // Merges are led by the lower leader, so while our leader
+                // lives, an install from a higher one is a rival's race to
+                // absorb us (its probe crossed ours): stay.
+                let leader = self.view.leader();
+                if matches!(self.phase, Phase::Normal) && from != leader && from > leader {
+                    return;
+                }
+                self.observe(view.id);
+                let view_id = view.id;
+                if view.id > self.view.id {
+                    self.install(now, view, out);
+                }
+                if self.view.id == view_id && self.view.leader() == from {
+                    self.leader_heard = now;
+                    let state = self.local_state();
+                    out.push(self.packet(
+                        from,
+                        Body::InstallAck {
+                            view: self.view.id,
+                            state,
+                        },
+                    ));
+                }
+            }
+            Body::InstallAck { view, state } => {
+                if let Some(inst) = &mut self.installing {
+                    if inst.view.id == view && inst.view.has(from, inc) {
+                        keep_newest(&mut inst.acks, from, state);
+                        if let Some(early) = inst.early.remove(&from) {
+                            keep_newest(&mut inst.acks, from, early);
+                        }
+                        self.try_complete_install(now, out);
+                    }
+                }
+            }
+            Body::Data { to_inc, data, ack } => {
+                if !member || to_inc != self.durable.incarnation {
+                    return;
+                }
+                let mut msgs = Vec::new();
+                let link = self.links.get_mut(&from).expect("a link to every member");
+                if let Some(ack) = ack {
+                    link.on_ack(ack);
+                }
+                link.on_data(now, data, &mut msgs);
+                for msg in msgs {
+                    self.on_link_msg(now, from, msg, out);
+                }
+            }
+            Body::Ack { to_inc, ack } => {
+                if member && to_inc == self.durable.incarnation {
+                    if let Some(link) = self.links.get_mut(&from) {
+                        link.on_ack(ack);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one node tells its leader about its jobs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalState {
+    /// Which of this incarnation's snapshots this is: they grow. A node's
+    /// state reaches its leader on two channels, its install acks and its
+    /// link, which can overtake each other; the leader keeps the newest.
+    pub version: u64,
+    pub registrations: BTreeMap<Name, Vec<MemberId>>,
+    pub departed: Vec<(Name, MemberId, LeaveReason)>,
+    pub installed: BTreeMap<Name, GroupView>,
+}
+
+/// A message from one member to others, as it crosses a link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberMsg<P> {
+    pub from: MemberId,
+    pub to: Vec<MemberId>,
+    pub payload: P,
+}
+
+/// What travels reliably between two engines.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum LinkMsg<P> {
+    State(LocalState),
+    GroupView(GroupView),
+    Member(MemberMsg<P>),
+}
+
+/// Engine-to-engine packets. Each carries the sender's incarnation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Packet<P> {
+    pub from_inc: Incarnation,
+    pub body: Body<P>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Body<P> {
+    Heartbeat {
+        view: ViewId,
+        ack: Option<LinkAck>,
+    },
+    /// "You are not in my view `view`."
+    NotMember {
+        view: ViewId,
+    },
+    /// A leader shows its view to a node outside it; `reply` marks an
+    /// answer to a probe, which is not answered again.
+    Probe {
+        view: NodeView,
+        reply: bool,
+    },
+    /// A gathering node asks the nodes of `view` which of them are alive;
+    /// `reply` marks an answer, which is not answered again.
+    Gather {
+        view: ViewId,
+        suspects: Vec<NodeId>,
+        reply: bool,
+    },
+    Install {
+        view: NodeView,
+    },
+    InstallAck {
+        view: ViewId,
+        state: LocalState,
+    },
+    Data {
+        to_inc: Incarnation,
+        data: LinkData<LinkMsg<P>>,
+        ack: Option<LinkAck>,
+    },
+    Ack {
+        to_inc: Incarnation,
+        ack: LinkAck,
+    },
+}
