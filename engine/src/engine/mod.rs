@@ -55,7 +55,7 @@ pub const FLUSH_DELAY: Dur = Dur(0);
 pub const LOCAL_MEMBERS_MAX: usize = 4096;
 
 /// The settings every engine of a cluster shares.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Cluster size: the nodes are `n0 .. n{nodes-1}`.
     pub nodes: u16,

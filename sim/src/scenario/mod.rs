@@ -242,8 +242,8 @@ pub struct Job {
 impl Job {
     /// Default `work_threads`.
     pub const DEFAULT_WORK_THREADS: u16 = 1;
-    /// Largest accepted `work_threads`.
-    pub const MAX_WORK_THREADS: u16 = 64;
+    /// Largest accepted `work_threads`: the most a main thread serves.
+    pub const MAX_WORK_THREADS: u16 = vigil_engine::job::WORK_THREADS_MAX;
     /// Default `work_deadline`.
     pub const DEFAULT_WORK_DEADLINE: Duration = Duration::from_secs(1);
     /// Default `step_time`.

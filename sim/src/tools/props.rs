@@ -333,3 +333,36 @@ impl Harness {
         runner.run(&self.strategy(), |(faults, seed)| self.check(faults, seed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    /// A new fault kind is not covered by the property tests until its
+    /// strategy is here: this fails until it is.
+    #[test]
+    fn every_fault_kind_is_drawn() {
+        let scenario = parse(
+            "s.toml",
+            "name = \"s\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\nwork_threads = 2\n",
+        )
+        .expect("valid");
+        let bounds = Bounds {
+            start: Duration::from_secs(1),
+            end: Duration::from_secs(10),
+            faults_max: 4,
+        };
+        let strategy = fault(&scenario, &bounds);
+        let mut runner = TestRunner::deterministic();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..2000 {
+            let tree = strategy.new_tree(&mut runner).expect("a value");
+            seen.insert(tree.current().kind.name());
+        }
+        let all: std::collections::BTreeSet<&str> = FaultKind::NAMES.iter().copied().collect();
+        assert_eq!(seen, all, "add the new kind's strategy to `fault`");
+    }
+}

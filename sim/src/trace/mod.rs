@@ -24,6 +24,7 @@ mod text;
 
 pub use text::{end_text, fault_text, left_list};
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -33,13 +34,13 @@ use vigil_engine::{
 };
 
 /// One thing that happened, at one simulated time.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
     pub at: Time,
     pub event: TraceEvent,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum TraceEvent {
     /// The controller applied fault number `index` of the scenario: a
     /// fault of kind `kind` (`node-crash`), described by `text`, which did
@@ -208,7 +209,7 @@ impl TraceEvent {
 }
 
 /// What a fault did, as the driver carried it out.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Effect {
     /// Nothing: there was nothing to act on.
     None(NoEffect),
@@ -268,7 +269,7 @@ pub enum Effect {
 }
 
 /// Why a fault did nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum NoEffect {
     /// The job it names is not running.
     JobNotRunning,
@@ -292,7 +293,7 @@ impl NoEffect {
 }
 
 /// What kind of packet crossed the network.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum PacketKind {
     Heartbeat,
     NotMember,
@@ -308,7 +309,7 @@ pub enum PacketKind {
 }
 
 /// One message a packet's link data carried.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Carried {
     State,
     GroupView(Name),
@@ -334,7 +335,7 @@ impl PacketKind {
 }
 
 /// Why a packet never arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum DropCause {
     /// Lost at random (the cluster's loss or a loss fault).
     Loss,
@@ -355,7 +356,7 @@ impl DropCause {
 }
 
 /// What ran: the settings the checks' bounds need, nothing of the faults.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunInfo {
     /// The scenario's name.
     pub scenario: String,
@@ -371,7 +372,7 @@ pub struct RunInfo {
 }
 
 /// One job of the run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobInfo {
     pub name: Name,
     pub group: Name,
@@ -389,7 +390,7 @@ impl RunInfo {
 }
 
 /// Whether a node is running at the end of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum NodeStatus {
     Up,
     Crashed,
@@ -397,7 +398,7 @@ pub enum NodeStatus {
 }
 
 /// How the run ended.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RunEnd {
     pub at: Time,
     /// Each node's status, by node number.
@@ -407,14 +408,14 @@ pub struct RunEnd {
 }
 
 /// Message counters of the simulated network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NetStats {
     pub sent: u64,
     pub delivered: u64,
 }
 
 /// Everything one run recorded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Trace {
     pub info: RunInfo,
     pub entries: Vec<Entry>,
@@ -440,12 +441,17 @@ impl Trace {
         self.entries.push(Entry { at, event });
     }
 
-    /// SHA-256 over every line, in hex: equal hashes, equal runs.
+    /// SHA-256, in hex, over every entry but the packet events only
+    /// detailed runs record (so `replay` and `run` agree), each in a
+    /// compact binary encoding (every field, times to the nanosecond), and
+    /// the packet counts: equal hashes, equal runs.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
+        let mut buf = Vec::with_capacity(256);
         for e in self.entries.iter().filter(|e| !e.event.is_detail()) {
-            h.update(e.line().as_bytes());
-            h.update(b"\n");
+            buf.clear();
+            bincode::serialize_into(&mut buf, e).expect("a trace entry encodes");
+            h.update(&buf);
         }
         h.update(format!("sent {} delivered {}", self.net.sent, self.net.delivered).as_bytes());
         let digest = h.finalize();
