@@ -99,16 +99,6 @@ impl Ctx<'_> {
         if let Some(m) = flags.mutation {
             command.push_str(&format!(" --mutation {}", m.name()));
         }
-        let text = crate::tools::shrink::shrunk_file(
-            &shrunk,
-            seed,
-            &file.display().to_string(),
-            &command,
-            &removed,
-        );
-        if let Err(code) = write_file(&out, &text, io) {
-            return code;
-        }
         let replay = report::replay_command(
             self.program,
             &out.display().to_string(),
@@ -116,6 +106,17 @@ impl Ctx<'_> {
             flags.mutation,
             false,
         );
+        let text = crate::tools::shrink::shrunk_file(
+            &shrunk,
+            seed,
+            &file.display().to_string(),
+            &command,
+            &removed,
+            &replay,
+        );
+        if let Err(code) = write_file(&out, &text, io) {
+            return code;
+        }
         let _ = writeln!(
             io.stdout,
             "shrunk in {} runs: removed {removed}\nwrote {}\nreplay: {replay}",

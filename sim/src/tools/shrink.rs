@@ -369,14 +369,16 @@ fn drop_node_expect(e: &mut Expectation, last: u16) -> bool {
     }
 }
 
-/// The file `vigil shrink` writes: a comment saying where it came from,
-/// then the scenario, with the seed that fails it.
+/// The file `vigil shrink` writes: a comment saying where it came from
+/// and the command that replays it, then the scenario, with the seed that
+/// fails it.
 pub fn shrunk_file(
     shrunk: &Shrunk,
     seed: u64,
     source: &str,
     command: &str,
     removed: &str,
+    replay: &str,
 ) -> String {
     let mut s = shrunk.scenario.clone();
     s.seed = Some(seed);
@@ -386,9 +388,7 @@ pub fn shrunk_file(
         shrunk.fingerprint
     ));
     text.push_str(&format!("# Removed: {removed}\n"));
-    text.push_str(&format!(
-        "# Replay: vigil run THIS_FILE (its seed is {seed})\n\n"
-    ));
+    text.push_str(&format!("# Replay: {replay}\n\n"));
     text.push_str(&s.to_toml());
     text
 }
