@@ -164,6 +164,21 @@ pub fn fingerprint(v: &Violation) -> String {
     let mut chars = v.message.chars().peekable();
     let mut prev: Option<char> = None;
     while let Some(c) = chars.next() {
+        let word_start = !prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == '_');
+        if word_start && c.is_ascii_hexdigit() {
+            // A digest such as a state's `c0ecf4a7d3c8752b`.
+            let word: String = std::iter::once(c)
+                .chain(chars.clone().take_while(char::is_ascii_alphanumeric))
+                .collect();
+            if is_digest(&word) {
+                for _ in 1..word.len() {
+                    chars.next();
+                }
+                out.push('#');
+                prev = Some('#');
+                continue;
+            }
+        }
         if c == 'n'
             && !prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == '_' || p == '-')
             && chars.peek().is_some_and(char::is_ascii_digit)
@@ -191,6 +206,17 @@ pub fn fingerprint(v: &Violation) -> String {
         prev = Some(c);
     }
     out
+}
+
+/// Whether `word` looks like a hex digest: at least 8 lowercase hex
+/// digits, with a letter and a digit among them.
+fn is_digest(word: &str) -> bool {
+    word.len() >= 8
+        && word
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        && word.chars().any(|c| c.is_ascii_digit())
+        && word.chars().any(|c| c.is_ascii_alphabetic())
 }
 
 /// Where two runs of one seed first differ.
@@ -302,6 +328,22 @@ mod tests {
             fingerprint(&v("x", "job2 on n1 never ran")),
             "x: job2 on n* never ran"
         );
+        // State digests differ from seed to seed; words made of a-f stay.
+        let state = |a: &str, b: &str| {
+            fingerprint(&v(
+                "state-agrees",
+                &format!("after round 4 of thread 0 in view 12 of group g, kv@n0 holds state {a} but kv@n2 holds {b}"),
+            ))
+        };
+        assert_eq!(
+            state("c0ecf4a7d3c8752b", "0a1b2c3d4e5f6789"),
+            "state-agrees: after round # of thread # in view # of group g, kv@n* holds state # but kv@n* holds #"
+        );
+        assert_eq!(
+            state("c0ecf4a7d3c8752b", "1f"),
+            state("ffee0011aabb2233", "1f")
+        );
+        assert_eq!(fingerprint(&v("x", "a faded decade")), "x: a faded decade");
     }
 
     #[test]
