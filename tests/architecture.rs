@@ -3,8 +3,9 @@
 //! - The engine and the protocols are sans-IO state machines: no sockets,
 //!   clocks, threads, tasks or unseeded randomness, and no simulator.
 //! - The trace is the only record of a run: the checks, the report and
-//!   the pictures read the trace, never the driver (`crate::runtime`) or
-//!   madsim, so that a trace from any driver can be judged and drawn.
+//!   the pictures read the trace, never the driver (`crate::runtime`),
+//!   madsim or the fault draw, so that a trace from any driver can be
+//!   judged and drawn.
 //! - A run depends on its seed alone: no unseeded randomness anywhere, and
 //!   no hash-ordered collection whose order could reach an output.
 //! - A scenario is data: parsing, validating and drawing faults use no
@@ -57,9 +58,9 @@ const RULES: &[Rule] = &[
             "sim/src/tools/report.rs",
             "sim/src/tools/visual",
         ],
-        forbidden: &["crate::runtime", "madsim"],
+        forbidden: &["crate::runtime", "madsim", "draw::", "Dice", "RandomFault"],
         allowed: &[],
-        why: "checks, reports and pictures read the trace and nothing else",
+        why: "checks, reports and pictures read the trace and nothing else (not the driver, not the fault draw)",
     },
     Rule {
         covers: &["engine/src", "protocols/src", "sim/src"],
@@ -96,11 +97,7 @@ fn rust_files(path: &Path) -> Vec<PathBuf> {
 
 /// The lines of `source` (numbered from 1) whose code, comments aside,
 /// contains one of `forbidden`, with the word found.
-fn violations(
-    source: &str,
-    forbidden: &[&'static str],
-    allowed: &[&str],
-) -> Vec<(usize, &'static str)> {
+fn violations<'w>(source: &str, forbidden: &[&'w str], allowed: &[&str]) -> Vec<(usize, &'w str)> {
     let mut found = Vec::new();
     let mut in_block = false;
     let mut exempt = false;
@@ -199,4 +196,80 @@ let t = rand::thread_rng();
             (10, "thread_rng"),
         ]
     );
+}
+
+/// `sim`'s wings, in the order `sim/src/lib.rs` lists them: each may use
+/// only the ones before it, so there is no import circle between them.
+const WINGS: &[&str] = &[
+    "mutation",
+    "protocols",
+    "scenario",
+    "trace",
+    "runtime",
+    "check",
+    "run",
+    "tools",
+    "cli",
+];
+
+/// The wing a file of `sim/src` belongs to.
+fn wing_of(path: &Path) -> Option<usize> {
+    let rel = path.strip_prefix(root().join("sim/src")).ok()?;
+    let first = rel.components().next()?.as_os_str().to_string_lossy();
+    let name = first.trim_end_matches(".rs");
+    WINGS.iter().position(|w| *w == name)
+}
+
+/// The words by which a file of wing `wing` would use a later wing.
+fn later_wings(wing: usize) -> Vec<String> {
+    let mut words = Vec::new();
+    for w in &WINGS[wing + 1..] {
+        for end in ["::", ";", ",", "}"] {
+            words.push(format!("crate::{w}{end}"));
+        }
+    }
+    // A grouped import could hide a wing from the scan.
+    words.push("use crate::{".to_string());
+    words
+}
+
+#[test]
+fn each_wing_uses_only_the_wings_before_it() {
+    let mut broken = Vec::new();
+    for file in rust_files(&root().join("sim/src")) {
+        let Some(wing) = wing_of(&file) else {
+            continue; // lib.rs, the binary
+        };
+        let words = later_wings(wing);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let source = std::fs::read_to_string(&file).expect("readable");
+        for (line, word) in violations(&source, &words, &[]) {
+            let shown = file.strip_prefix(root()).unwrap_or(&file);
+            broken.push(format!(
+                "{}:{line}: the {} wing uses `{word}`, a later wing",
+                shown.display(),
+                WINGS[wing]
+            ));
+        }
+    }
+    assert!(broken.is_empty(), "import circles:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_wing_scan_bites() {
+    let check = WINGS.iter().position(|w| *w == "check").expect("a wing");
+    let words = later_wings(check);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let source = "\
+use crate::trace::Trace;
+use crate::runtime::World;
+use crate::run;
+use crate::{run, tools};
+let x = crate::cli::main();
+";
+    let found: Vec<usize> = violations(source, &words, &[])
+        .into_iter()
+        .map(|(line, _)| line)
+        .collect();
+    assert_eq!(found, vec![3, 4, 5]);
 }
