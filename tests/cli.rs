@@ -225,6 +225,34 @@ fn missing_file_and_bad_flags_exit_2() {
     );
     assert_eq!(vigil(&["frobnicate"]).code, 2);
     assert_eq!(vigil(&["--help"]).code, 0);
+    // With --json, a bad flag is one JSON object on stdout as well.
+    let o = vigil(&[
+        "run",
+        &example("quickstart.toml"),
+        "--seed",
+        "abc",
+        "--json",
+    ]);
+    assert_eq!(o.code, 2);
+    let v: Value = serde_json::from_str(&o.stdout).expect("one JSON object on stdout");
+    assert_eq!(v["verdict"], "error");
+    assert!(v["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("--seed"));
+    assert_eq!(
+        vigil(&[
+            "explore",
+            &example("quickstart.toml"),
+            "--seeds",
+            "0..2",
+            "--jobs",
+            "0"
+        ])
+        .code,
+        2,
+        "no workers is bad input"
+    );
 }
 
 #[test]

@@ -223,6 +223,15 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     let o = vigil(&["merge", &bad.display().to_string()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("bad.jsonl:2"), "{}", o.stderr);
+    // So is an empty shard output (its explore failed before it ran): it
+    // must not merge as a pass.
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").expect("write");
+    let mut with_empty = merge.clone();
+    with_empty.push(empty.to_str().expect("utf-8"));
+    let o = vigil(&with_empty);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.contains("empty.jsonl"), "{}", o.stderr);
 }
 
 #[test]

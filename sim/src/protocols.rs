@@ -221,6 +221,8 @@ impl Registry {
                 rounds: limit(s, "rounds"),
             },
         );
+        r.set_outcomes("barrier", &["passed"]);
+        r.set_decides_with("barrier", "rounds");
         r.register(
             "two-phase-commit",
             "the lowest member coordinates transactions: a vote round, then a decision round",

@@ -14,7 +14,11 @@ impl Ctx<'_> {
     ) -> Exit {
         let mut records = Vec::new();
         let mut problems = Vec::new();
+        // Why a shard stopped before its last seed, if one did.
+        let mut stopped: Vec<String> = Vec::new();
         for file in files {
+            let (records_before, problems_before) = (records.len(), problems.len());
+            let mut summaries = 0;
             let text = if file == Path::new("-") {
                 let mut s = String::new();
                 match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
@@ -41,7 +45,12 @@ impl Ctx<'_> {
                 match serde_json::from_str::<serde_json::Value>(line) {
                 Err(e) => problems.push(format!("error: {where_}: not a JSON line: {e}")),
                 Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
-                    Some("summary") => {}
+                    Some("summary") => {
+                        summaries += 1;
+                        if let Some(why) = v.get("stopped").and_then(|s| s.as_str()) {
+                            stopped.push(format!("{}: {why}", file.display()));
+                        }
+                    }
                     Some("run") => match Record::from_json(&v) {
                         Ok(r) => records.push(r),
                         Err(e) => problems.push(format!("error: {where_}: {e}")),
@@ -51,6 +60,17 @@ impl Ctx<'_> {
                     )),
                 },
             }
+            }
+            if records.len() == records_before
+                && summaries == 0
+                && problems.len() == problems_before
+            {
+                // An empty shard output is a shard that never ran (its
+                // `explore` failed): merging it as "no runs" would pass.
+                problems.push(format!(
+                    "error: `{}` holds no line of `vigil explore --json`; did that shard fail before it ran?",
+                    file.display()
+                ));
             }
         }
         if !problems.is_empty() {
@@ -83,7 +103,7 @@ impl Ctx<'_> {
                 summary: &summary,
                 records: &records,
                 wall: None,
-                stopped: None,
+                stopped: stopped.first().map(String::as_str),
                 diagrams: &[],
             };
             let drawn = self.html(path, report, io, |g| {
@@ -95,10 +115,15 @@ impl Ctx<'_> {
                 return code;
             }
         }
+        let stopped = (!stopped.is_empty()).then(|| stopped.join("; "));
         let written = if json {
-            writeln!(io.stdout, "{}", summary.json(None, None))
+            writeln!(io.stdout, "{}", summary.json(None, stopped.as_deref()))
         } else {
-            write!(io.stdout, "{}", summary.human(None, None, io.color_stdout))
+            write!(
+                io.stdout,
+                "{}",
+                summary.human(None, stopped.as_deref(), io.color_stdout)
+            )
         };
         if written.is_err() {
             return Exit::BadInput;

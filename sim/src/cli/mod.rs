@@ -173,9 +173,9 @@ enum Command {
         /// Seeds: A..B (B excluded), A..=B, or N for 0..N.
         #[arg(long, value_parser = parse_seeds)]
         seeds: SeedRange,
-        /// Worker threads (default: the machine's cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        /// Worker threads, 1 to 256 (default: the machine's cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: Option<u16>,
         /// Stop starting runs after this much wall time ("10m", "90s").
         #[arg(long, value_parser = parse_budget)]
         time_budget: Option<Duration>,
@@ -241,9 +241,9 @@ enum Command {
         /// The first seed.
         #[arg(long, default_value_t = 1)]
         from: u64,
-        /// Worker threads (default: the machine's cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        /// Worker threads, 1 to 256 (default: the machine's cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: Option<u16>,
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
@@ -355,6 +355,17 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             } else {
                 Exit::Pass
             };
+            if e.use_stderr() && args.iter().any(|a| a == "--json") {
+                // Scripts get their one JSON object even for a bad flag.
+                let rendered = e.to_string();
+                let first = rendered.lines().next().unwrap_or("");
+                let message = first.trim_start_matches("error: ").to_string();
+                let error = serde_json::json!({
+                    "verdict": "error",
+                    "error": {"message": message, "file": null, "line": null, "column": null, "help": null},
+                });
+                let _ = writeln!(io.stdout, "{error}");
+            }
             let text = if io.color_stderr {
                 e.render().ansi().to_string()
             } else {
@@ -483,7 +494,7 @@ struct Ctx<'a> {
 /// `explore`'s settings.
 struct Sweep {
     seeds: SeedRange,
-    jobs: Option<usize>,
+    jobs: Option<u16>,
     time_budget: Option<Duration>,
     shard: Option<Shard>,
     json: bool,
@@ -492,9 +503,12 @@ struct Sweep {
     flags: RunFlags,
 }
 
-fn workers(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, 256)
+fn workers(jobs: Option<u16>) -> usize {
+    jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
+    .clamp(1, 256)
 }
 
 impl Ctx<'_> {

@@ -9,7 +9,7 @@ impl Ctx<'_> {
         file: &Path,
         from: u64,
         seeds: u64,
-        jobs: Option<usize>,
+        jobs: Option<u16>,
         json: bool,
         flags: RunFlags,
         io: &mut Io<'_>,

@@ -282,7 +282,7 @@ pub struct RandomFaults {
     pub after: Duration,
     /// ... and before this one (key `before`, default the duration).
     pub before: Duration,
-    /// One entry per `[random.KIND]` table, in [`RandomFault::NAMES`] order.
+    /// One entry per `[random.KIND]` table, in [`RandomFault::names`] order.
     pub kinds: Vec<RandomKind>,
 }
 

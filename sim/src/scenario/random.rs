@@ -59,8 +59,8 @@ type Result<T> = std::result::Result<T, ScenarioError>;
 /// Every key some `[random.KIND]` table takes.
 fn known_keys() -> Vec<&'static str> {
     let mut keys = vec!["count", "every", "max"];
-    for name in RandomFault::NAMES {
-        let k = RandomFault::keys(name).expect("a kind's own name");
+    for name in RandomFault::names() {
+        let k = RandomFault::spec(name).expect("a kind's own name").keys;
         keys.extend(k.required);
         keys.extend(k.optional);
     }
@@ -97,10 +97,10 @@ impl Ctx<'_> {
             if name == "after" || name == "before" {
                 continue;
             }
-            if RandomFault::keys(name).is_none() {
+            if RandomFault::spec(name).is_none() {
                 let expected: Vec<String> = ["after", "before"]
                     .iter()
-                    .chain(RandomFault::NAMES)
+                    .chain(&RandomFault::names())
                     .map(|k| format!("`{k}`"))
                     .collect();
                 return Err(ScenarioError::new(format!(
@@ -138,7 +138,7 @@ impl Ctx<'_> {
             .at(span));
         }
         let mut kinds = Vec::new();
-        for name in RandomFault::NAMES {
+        for name in RandomFault::names() {
             if let Some((key, v)) = all.iter().find(|(k, _)| k.get_ref() == name) {
                 if let Val::Table(own) = v.get_ref() {
                     kinds.push(self.random_kind(name, key, own)?);
@@ -150,7 +150,7 @@ impl Ctx<'_> {
                 .at(raw.span())
                 .help(format!(
                     "add at least one table among: {}; for example:\n[random.node-crash]\nevery = \"5s\"\nrestart_after = [\"1s\", \"3s\"]",
-                    RandomFault::NAMES
+                    RandomFault::names()
                         .iter()
                         .map(|n| format!("[random.{n}]"))
                         .collect::<Vec<_>>()
@@ -169,7 +169,8 @@ impl Ctx<'_> {
         let header = line_start(self.source, key.span().start)..key.span().end;
         let table_name = format!("[random.{name}]");
         let t = Table::new(self, table_name.clone(), header.clone(), own);
-        let keys = RandomFault::keys(name).expect("a kind's own name");
+        let spec = RandomFault::spec(name).expect("a kind's own name");
+        let keys = spec.keys;
         for (k, _) in own {
             if !known_keys().contains(&k.get_ref().as_str()) {
                 let mut allowed = vec!["count", "every", "max"];
@@ -239,7 +240,7 @@ impl Ctx<'_> {
         };
         Ok(RandomKind {
             rate,
-            fault: RandomFault::parse(name, &t)?,
+            fault: (spec.parse)(&t)?,
         })
     }
 }

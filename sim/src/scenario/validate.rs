@@ -833,13 +833,13 @@ impl Ctx<'_> {
         let at_v = value("at").ok_or_else(|| missing("at", "[[fault]]", &header))?;
         let kind_v = value("kind").ok_or_else(|| {
             missing("kind", "[[fault]]", &header)
-                .help(format!("kinds: {}", FaultKind::NAMES.join(", ")))
+                .help(format!("kinds: {}", FaultKind::names().join(", ")))
         })?;
         let kind_name = text(kind_v, "a string")?;
-        let Some(keys) = FaultKind::keys(kind_name) else {
+        let Some(spec) = FaultKind::spec(kind_name) else {
             return Err(ScenarioError::new(format!(
                 "unknown fault kind `{kind_name}`, expected one of: {}",
-                FaultKind::NAMES.join(", ")
+                FaultKind::names().join(", ")
             ))
             .at(kind_v.span()));
         };
@@ -854,7 +854,7 @@ impl Ctx<'_> {
             header.clone(),
             &own,
         );
-        table.check_keys(kind_name, keys, "`at` and `kind`")?;
+        table.check_keys(kind_name, spec.keys, "`at` and `kind`")?;
 
         let at_text = Spanned::new(
             at_v.span(),
@@ -871,7 +871,7 @@ impl Ctx<'_> {
         }
         Ok(Fault {
             at,
-            kind: FaultKind::parse(kind_name, &table)?,
+            kind: (spec.parse)(&table)?,
             line: line_col(self.source, header.start).0,
         })
     }
@@ -1089,6 +1089,26 @@ impl Ctx<'_> {
                     allowed.join(", ")
                 ))
                 .at(outcome_v.span()));
+            }
+        }
+        // A protocol that decides only once an option bounds it (a barrier
+        // passes after `rounds`) can never meet this expectation without it.
+        if let Some(key) = self
+            .registry
+            .get(&protocol)
+            .and_then(|d| d.decides_with.as_ref())
+        {
+            let deciding = self.jobs.iter().filter(|j| {
+                j.protocol == protocol && member.as_ref().is_none_or(|m| m.job == j.name)
+            });
+            if !deciding.clone().any(|j| j.options.0.contains_key(key)) {
+                let jobs: Vec<&str> = deciding.map(|j| j.name.as_str()).collect();
+                return Err(ScenarioError::new(format!(
+                    "protocol `{protocol}` decides nothing unless its option `{key}` is set, and job {} does not set it: this expectation could never pass",
+                    jobs.iter().map(|j| format!("`{j}`")).collect::<Vec<_>>().join(", ")
+                ))
+                .at(header.clone())
+                .help(format!("add `{key} = N` to the job's [[job]] table")));
             }
         }
         Ok(Expectation::ProtocolOutcome {

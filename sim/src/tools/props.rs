@@ -342,7 +342,9 @@ mod tests {
     use proptest::test_runner::TestRunner;
 
     /// A new fault kind is not covered by the property tests until its
-    /// strategy is here: this fails until it is.
+    /// strategy is here, nor readable until its name meets its parser
+    /// (`scenario::faults`): this fails until both are so. Every kind is
+    /// drawn, written out and read back to the same fault.
     #[test]
     fn every_fault_kind_is_drawn() {
         let scenario = parse(
@@ -359,10 +361,34 @@ mod tests {
         let mut runner = TestRunner::deterministic();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..2000 {
-            let tree = strategy.new_tree(&mut runner).expect("a value");
-            seen.insert(tree.current().kind.name());
+            let fault = strategy.new_tree(&mut runner).expect("a value").current();
+            if seen.insert(fault.kind.name()) {
+                let written = with_faults(&scenario, vec![fault.clone()]).to_toml();
+                let read = parse("s.toml", &written).unwrap_or_else(|e| {
+                    panic!("{} does not read back: {e}\n{written}", fault.kind.name())
+                });
+                assert_eq!(read.faults[0].kind, fault.kind, "{written}");
+            }
         }
-        let all: std::collections::BTreeSet<&str> = FaultKind::NAMES.iter().copied().collect();
+        let all: std::collections::BTreeSet<&str> = FaultKind::names().into_iter().collect();
         assert_eq!(seen, all, "add the new kind's strategy to `fault`");
+    }
+
+    /// Every random kind is on `--swarm`'s default menu, and a `[random]`
+    /// section of all of them writes out and reads back the same.
+    #[test]
+    fn every_random_kind_is_on_the_menu_and_reads_back() {
+        let mut scenario = parse(
+            "s.toml",
+            "name = \"s\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+        )
+        .expect("valid");
+        let menu = crate::scenario::draw::default_menu(&scenario);
+        let names: Vec<&str> = menu.kinds.iter().map(|k| k.fault.name()).collect();
+        assert_eq!(names, crate::scenario::RandomFault::names());
+        scenario.random = Some(menu);
+        let written = scenario.to_toml();
+        let read = parse("s.toml", &written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+        assert_eq!(read.random, scenario.random, "{written}");
     }
 }

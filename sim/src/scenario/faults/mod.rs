@@ -55,22 +55,87 @@ pub enum FaultKind {
     Loss(Loss),
 }
 
+/// How a `[[fault]]` table of one kind is read: the kind's name as
+/// written, the keys it takes besides `at` and `kind`, and its parser.
+/// This table is the only place a name meets its parser: a kind missing
+/// from it cannot be written in a file, and the tests that round-trip
+/// every kind through the writer and the parser fail
+/// (`tools::props::tests::every_fault_kind_is_drawn`).
+pub(super) struct Spec {
+    pub name: &'static str,
+    pub keys: Keys,
+    pub parse: fn(&Table<'_>) -> Result<FaultKind>,
+}
+
+/// One [`Spec`] per kind name, in the order messages list them.
+const SPECS: &[Spec] = &[
+    Spec {
+        name: "work-thread-panic",
+        keys: WorkThread::KEYS,
+        parse: |t| WorkThread::parse("work-thread-panic", t).map(FaultKind::WorkThread),
+    },
+    Spec {
+        name: "work-thread-error",
+        keys: WorkThread::KEYS,
+        parse: |t| WorkThread::parse("work-thread-error", t).map(FaultKind::WorkThread),
+    },
+    Spec {
+        name: "work-thread-hang",
+        keys: WorkThread::KEYS,
+        parse: |t| WorkThread::parse("work-thread-hang", t).map(FaultKind::WorkThread),
+    },
+    Spec {
+        name: "job-kill",
+        keys: JobFault::KEYS,
+        parse: |t| JobFault::parse("job-kill", t).map(FaultKind::Job),
+    },
+    Spec {
+        name: "job-leave",
+        keys: JobFault::KEYS,
+        parse: |t| JobFault::parse("job-leave", t).map(FaultKind::Job),
+    },
+    Spec {
+        name: "job-join",
+        keys: JobFault::KEYS,
+        parse: |t| JobFault::parse("job-join", t).map(FaultKind::Job),
+    },
+    Spec {
+        name: NodeCrash::NAME,
+        keys: NodeCrash::KEYS,
+        parse: |t| NodeCrash::parse(t).map(FaultKind::NodeCrash),
+    },
+    Spec {
+        name: NodePause::NAME,
+        keys: NodePause::KEYS,
+        parse: |t| NodePause::parse(t).map(FaultKind::NodePause),
+    },
+    Spec {
+        name: Partition::NAME,
+        keys: Partition::KEYS,
+        parse: |t| Partition::parse(t).map(FaultKind::Partition),
+    },
+    Spec {
+        name: Heal::NAME,
+        keys: Heal::KEYS,
+        parse: |_| Ok(FaultKind::Heal(Heal)),
+    },
+    Spec {
+        name: Delay::NAME,
+        keys: Delay::KEYS,
+        parse: |t| Delay::parse(t).map(FaultKind::Delay),
+    },
+    Spec {
+        name: Loss::NAME,
+        keys: Loss::KEYS,
+        parse: |t| Loss::parse(t).map(FaultKind::Loss),
+    },
+];
+
 impl FaultKind {
     /// Every fault kind name, as written in files.
-    pub const NAMES: &'static [&'static str] = &[
-        "work-thread-panic",
-        "work-thread-error",
-        "work-thread-hang",
-        "job-kill",
-        "job-leave",
-        "job-join",
-        NodeCrash::NAME,
-        NodePause::NAME,
-        Partition::NAME,
-        Heal::NAME,
-        Delay::NAME,
-        Loss::NAME,
-    ];
+    pub fn names() -> Vec<&'static str> {
+        SPECS.iter().map(|s| s.name).collect()
+    }
 
     /// The kebab-case kind name as written in files (`"work-thread-panic"`).
     pub fn name(&self) -> &'static str {
@@ -86,44 +151,9 @@ impl FaultKind {
         }
     }
 
-    /// The keys kind `name` takes besides `at` and `kind`; `None` for an
-    /// unknown kind.
-    pub(super) fn keys(name: &str) -> Option<Keys> {
-        Some(if WorkThread::NAMES.contains(&name) {
-            WorkThread::KEYS
-        } else if JobFault::NAMES.contains(&name) {
-            JobFault::KEYS
-        } else {
-            match name {
-                NodeCrash::NAME => NodeCrash::KEYS,
-                NodePause::NAME => NodePause::KEYS,
-                Partition::NAME => Partition::KEYS,
-                Heal::NAME => Heal::KEYS,
-                Delay::NAME => Delay::KEYS,
-                Loss::NAME => Loss::KEYS,
-                _ => return None,
-            }
-        })
-    }
-
-    /// Reads a fault of kind `name` (one of [`FaultKind::NAMES`]) from its
-    /// table, whose keys [`FaultKind::keys`] allowed.
-    pub(super) fn parse(name: &str, t: &Table<'_>) -> Result<FaultKind> {
-        if WorkThread::NAMES.contains(&name) {
-            return WorkThread::parse(name, t).map(FaultKind::WorkThread);
-        }
-        if JobFault::NAMES.contains(&name) {
-            return JobFault::parse(name, t).map(FaultKind::Job);
-        }
-        Ok(match name {
-            NodeCrash::NAME => FaultKind::NodeCrash(NodeCrash::parse(t)?),
-            NodePause::NAME => FaultKind::NodePause(NodePause::parse(t)?),
-            Partition::NAME => FaultKind::Partition(Partition::parse(t)?),
-            Heal::NAME => FaultKind::Heal(Heal),
-            Delay::NAME => FaultKind::Delay(Delay::parse(t)?),
-            Loss::NAME => FaultKind::Loss(Loss::parse(t)?),
-            other => unreachable!("an unknown kind has no keys: {other}"),
-        })
+    /// How kind `name` is read; `None` for an unknown kind.
+    pub(super) fn spec(name: &str) -> Option<&'static Spec> {
+        SPECS.iter().find(|s| s.name == name)
     }
 
     /// Its keys, as a scenario file writes them (after `at` and `kind`).
@@ -220,17 +250,70 @@ pub enum RandomFault {
     Loss(RandomLoss),
 }
 
+/// How a `[random.KIND]` table is read, and what `--swarm` draws of the
+/// kind without one: the table's name, the keys it takes besides `count`,
+/// `every` and `max`, its parser, and its default menu entry (`None` where
+/// the kind does not apply, as a partition of one node). As with
+/// [`Spec`], the only place a name meets its parser; the tests round-trip
+/// every kind of the default menu.
+pub(super) struct RandomSpec {
+    pub name: &'static str,
+    pub keys: Keys,
+    pub parse: fn(&Table<'_>) -> Result<RandomFault>,
+    pub menu: fn(&Scenario) -> Option<(Rate, RandomFault)>,
+}
+
+/// One [`RandomSpec`] per kind, in the order kinds are drawn.
+const RANDOM_SPECS: &[RandomSpec] = &[
+    RandomSpec {
+        name: RandomWorkThread::NAME,
+        keys: RandomWorkThread::KEYS,
+        parse: |t| RandomWorkThread::parse(t).map(RandomFault::WorkThread),
+        menu: |s| Some(on(RandomWorkThread::menu(s), RandomFault::WorkThread)),
+    },
+    RandomSpec {
+        name: RandomJobKill::NAME,
+        keys: RandomJobKill::KEYS,
+        parse: |t| RandomJobKill::parse(t).map(RandomFault::JobKill),
+        menu: |s| Some(on(RandomJobKill::menu(s), RandomFault::JobKill)),
+    },
+    RandomSpec {
+        name: RandomNodeCrash::NAME,
+        keys: RandomNodeCrash::KEYS,
+        parse: |t| RandomNodeCrash::parse(t).map(RandomFault::NodeCrash),
+        menu: |s| Some(on(RandomNodeCrash::menu(s), RandomFault::NodeCrash)),
+    },
+    RandomSpec {
+        name: RandomNodePause::NAME,
+        keys: RandomNodePause::KEYS,
+        parse: |t| RandomNodePause::parse(t).map(RandomFault::NodePause),
+        menu: |s| Some(on(RandomNodePause::menu(s), RandomFault::NodePause)),
+    },
+    RandomSpec {
+        name: RandomPartition::NAME,
+        keys: RandomPartition::KEYS,
+        parse: |t| RandomPartition::parse(t).map(RandomFault::Partition),
+        menu: |s| RandomPartition::menu(s).map(|m| on(m, RandomFault::Partition)),
+    },
+    RandomSpec {
+        name: RandomDelay::NAME,
+        keys: RandomDelay::KEYS,
+        parse: |t| RandomDelay::parse(t).map(RandomFault::Delay),
+        menu: |s| Some(on(RandomDelay::menu(s), RandomFault::Delay)),
+    },
+    RandomSpec {
+        name: RandomLoss::NAME,
+        keys: RandomLoss::KEYS,
+        parse: |t| RandomLoss::parse(t).map(RandomFault::Loss),
+        menu: |s| Some(on(RandomLoss::menu(s), RandomFault::Loss)),
+    },
+];
+
 impl RandomFault {
     /// The `[random.KIND]` table names, in the order kinds are drawn.
-    pub const NAMES: &'static [&'static str] = &[
-        RandomWorkThread::NAME,
-        RandomJobKill::NAME,
-        RandomNodeCrash::NAME,
-        RandomNodePause::NAME,
-        RandomPartition::NAME,
-        RandomDelay::NAME,
-        RandomLoss::NAME,
-    ];
+    pub fn names() -> Vec<&'static str> {
+        RANDOM_SPECS.iter().map(|s| s.name).collect()
+    }
 
     /// This kind's table name.
     pub fn name(&self) -> &'static str {
@@ -245,32 +328,9 @@ impl RandomFault {
         }
     }
 
-    /// The keys `[random.name]` takes besides `count`, `every` and `max`;
-    /// `None` for an unknown kind.
-    pub(super) fn keys(name: &str) -> Option<Keys> {
-        Some(match name {
-            RandomWorkThread::NAME => RandomWorkThread::KEYS,
-            RandomJobKill::NAME => RandomJobKill::KEYS,
-            RandomNodeCrash::NAME => RandomNodeCrash::KEYS,
-            RandomNodePause::NAME => RandomNodePause::KEYS,
-            RandomPartition::NAME => RandomPartition::KEYS,
-            RandomDelay::NAME => RandomDelay::KEYS,
-            RandomLoss::NAME => RandomLoss::KEYS,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn parse(name: &str, t: &Table<'_>) -> Result<RandomFault> {
-        Ok(match name {
-            RandomWorkThread::NAME => RandomFault::WorkThread(RandomWorkThread::parse(t)?),
-            RandomJobKill::NAME => RandomFault::JobKill(RandomJobKill::parse(t)?),
-            RandomNodeCrash::NAME => RandomFault::NodeCrash(RandomNodeCrash::parse(t)?),
-            RandomNodePause::NAME => RandomFault::NodePause(RandomNodePause::parse(t)?),
-            RandomPartition::NAME => RandomFault::Partition(RandomPartition::parse(t)?),
-            RandomDelay::NAME => RandomFault::Delay(RandomDelay::parse(t)?),
-            RandomLoss::NAME => RandomFault::Loss(RandomLoss::parse(t)?),
-            other => unreachable!("an unknown random kind has no keys: {other}"),
-        })
+    /// How `[random.name]` is read; `None` for an unknown kind.
+    pub(super) fn spec(name: &str) -> Option<&'static RandomSpec> {
+        RANDOM_SPECS.iter().find(|s| s.name == name)
     }
 
     pub(super) fn write(&self, w: &mut Writer) {
@@ -301,17 +361,11 @@ impl RandomFault {
     /// Every kind, with rates and bounds scaled to `scenario`'s timing, in
     /// draw order: what `--swarm` draws from without a `[random]` section.
     pub(super) fn menu(s: &Scenario) -> Vec<RandomKind> {
-        let kind = |(rate, fault): (Rate, RandomFault)| RandomKind { rate, fault };
-        let mut kinds = vec![
-            kind(on(RandomWorkThread::menu(s), RandomFault::WorkThread)),
-            kind(on(RandomJobKill::menu(s), RandomFault::JobKill)),
-            kind(on(RandomNodeCrash::menu(s), RandomFault::NodeCrash)),
-            kind(on(RandomNodePause::menu(s), RandomFault::NodePause)),
-        ];
-        kinds.extend(RandomPartition::menu(s).map(|m| kind(on(m, RandomFault::Partition))));
-        kinds.push(kind(on(RandomDelay::menu(s), RandomFault::Delay)));
-        kinds.push(kind(on(RandomLoss::menu(s), RandomFault::Loss)));
-        kinds
+        RANDOM_SPECS
+            .iter()
+            .filter_map(|spec| (spec.menu)(s))
+            .map(|(rate, fault)| RandomKind { rate, fault })
+            .collect()
     }
 }
 
