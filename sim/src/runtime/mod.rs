@@ -21,6 +21,7 @@ mod world;
 
 pub use crate::trace::NodeStatus;
 pub use job::INJECTED_PANIC;
+pub use world::live_worlds;
 
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
@@ -153,6 +154,7 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         madsim_ids: Mutex::new(Vec::new()),
         detail,
         packets: std::sync::atomic::AtomicU64::new(0),
+        live: world::Live::new(),
     });
     for job in &world.scenario.jobs {
         for n in &job.nodes {
@@ -212,6 +214,14 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         nodes,
         live_members,
     };
+    // Tasks still pending at the end would outlive the runtime: a madsim
+    // task holds its own waker, so nothing frees it. Killing every node
+    // wakes them all, and yielding lets the executor drop them, so a sweep
+    // runs in constant memory.
+    for id in world.madsim_ids.lock().expect("ids").iter() {
+        handle.kill(*id);
+    }
+    madsim::task::yield_now().await;
     trace
 }
 

@@ -64,6 +64,36 @@ pub struct World {
     /// Record every packet sent, delivered and dropped (`vigil replay`).
     pub detail: bool,
     pub(super) packets: std::sync::atomic::AtomicU64,
+    /// Counts this world among the live ones while it lives.
+    pub(super) live: Live,
+}
+
+/// How many runs' worlds are alive in this process.
+static LIVE_WORLDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A world's place in [`live_worlds`]: counted when made, uncounted when
+/// the world is dropped, which happens only once every task of its run
+/// is gone.
+pub(super) struct Live(());
+
+impl Live {
+    pub(super) fn new() -> Live {
+        LIVE_WORLDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Live(())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE_WORLDS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How many runs' worlds are still alive: after every run has returned,
+/// zero, or a run left tasks behind (and a sweep's memory would grow with
+/// every seed).
+pub fn live_worlds() -> usize {
+    LIVE_WORLDS.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 impl World {
