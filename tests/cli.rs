@@ -3,16 +3,11 @@
 //! errors (file, line, column) for bad input.
 
 use serde_json::Value;
-use std::path::PathBuf;
-use vigil_tests::{example, vigil};
+use vigil_tests::{example, vigil, Scratch};
 
 /// Writes `text` to a fresh file in a temporary directory.
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("a temp file");
-    path
+fn temp_file(name: &str, text: &str) -> Scratch {
+    Scratch::file(name, text)
 }
 
 #[test]

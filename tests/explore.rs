@@ -3,17 +3,13 @@
 //! user drives them.
 
 use serde_json::Value;
-use std::path::PathBuf;
 use vigil_sim::scenario;
-use vigil_tests::{example, root, vigil, Outcome};
+use vigil_tests::{example, root, vigil, Outcome, Scratch};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("vigil-explore-test-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
+/// A fresh temporary folder, removed when the test ends; `_what` names it
+/// for the reader.
+fn temp_dir(_what: &str) -> Scratch {
+    Scratch::dir()
 }
 
 /// Fails exactly on the seeds whose draw holds a work-thread fault: the
@@ -39,7 +35,7 @@ group = "g"
 
 /// A fresh temporary folder `name` holding `sometimes.toml` ([`SOMETIMES`]):
 /// the folder and the file's path.
-fn sometimes(name: &str) -> (PathBuf, String) {
+fn sometimes(name: &str) -> (Scratch, String) {
     let dir = temp_dir(name);
     let file = dir.join("sometimes.toml");
     std::fs::write(&file, SOMETIMES).expect("write");

@@ -10,6 +10,40 @@ use vigil_sim::run::{self, Request};
 use vigil_sim::scenario::{self, Scenario};
 use vigil_sim::trace::Trace;
 
+/// A temporary directory, or a file in one, removed when dropped, so a
+/// test leaves nothing behind however it ends.
+pub struct Scratch {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// An empty temporary directory.
+    pub fn dir() -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-test-")
+            .tempdir()
+            .expect("a temp dir");
+        let path = dir.path().to_path_buf();
+        Scratch { _dir: dir, path }
+    }
+
+    /// A file `name` holding `text`, alone in a temporary directory.
+    pub fn file(name: &str, text: &str) -> Scratch {
+        let dir = Scratch::dir();
+        let path = dir.path.join(name);
+        std::fs::write(&path, text).expect("a temp file");
+        Scratch { path, ..dir }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,9 +7,8 @@ use std::time::Duration;
 #[test]
 fn ctrl_c_stops_explore_cleanly() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::temp_dir().join(format!("vigil-interrupt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    let junit = dir.join("report.xml");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let junit = dir.path().join("report.xml");
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .current_dir(&root)
         .args([

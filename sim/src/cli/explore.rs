@@ -76,31 +76,28 @@ impl Ctx<'_> {
                 bar.set_message(format!("{failed} failed · {rate:.1} runs/s"));
             }
         };
-        let records = explore_tool::pool(count, workers(sweep.jobs), &item, &stop, &mut tick);
+        let kept = explore_tool::pool(count, workers(sweep.jobs), &item, &stop, &mut tick);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
         let wall = started.elapsed().as_secs_f64();
         let interrupted = explore_tool::STOP.load(Ordering::SeqCst);
         let stopped = if interrupted {
-            Some(format!(
-                "interrupted, {} of {count} runs done",
-                records.len()
-            ))
+            Some(format!("interrupted, {} of {count} runs done", kept.runs()))
         } else if broken.load(Ordering::SeqCst) {
             Some(format!(
                 "stdout was closed, {} of {count} runs done",
-                records.len()
+                kept.runs()
             ))
-        } else if (records.len() as u64) < count {
+        } else if kept.runs() < count {
             Some(format!(
                 "time budget spent, {} of {count} runs done",
-                records.len()
+                kept.runs()
             ))
         } else {
             None
         };
-        let summary = Summary::of(&records);
+        let summary = &kept.summary;
         let scope = format!(
             "{} scenario{} × seeds {seeds}{}",
             targets.len(),
@@ -111,8 +108,7 @@ impl Ctx<'_> {
             ))
         );
         if let Some(path) = &sweep.junit {
-            if let Err(code) = write_file(path, &explore_tool::junit(&records, "vigil explore"), io)
-            {
+            if let Err(code) = write_file(path, &explore_tool::junit(&kept, "vigil explore"), io) {
                 return code;
             }
         }
@@ -120,8 +116,8 @@ impl Ctx<'_> {
             let report = visual::html::Page {
                 scope: &scope,
                 command: self.command,
-                summary: &summary,
-                records: &records,
+                summary,
+                kept: &kept,
                 wall: Some(wall),
                 stopped: stopped.as_deref(),
                 diagrams: &[],

@@ -2,6 +2,7 @@
 //! runs, combined into the summary one sweep would have printed.
 
 use super::*;
+use std::collections::BTreeSet;
 
 impl Ctx<'_> {
     pub(super) fn merge(
@@ -12,12 +13,15 @@ impl Ctx<'_> {
         html: Option<&Path>,
         io: &mut Io<'_>,
     ) -> Exit {
-        let mut records = Vec::new();
+        // A seed run in two shards counts once: the first one read.
+        let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
+        let mut kept = Kept::default();
+        let mut records = 0u64;
         let mut problems = Vec::new();
         // Why a shard stopped before its last seed, if one did.
         let mut stopped: Vec<String> = Vec::new();
         for file in files {
-            let (records_before, problems_before) = (records.len(), problems.len());
+            let (records_before, problems_before) = (records, problems.len());
             let mut summaries = 0;
             let text = if file == Path::new("-") {
                 let mut s = String::new();
@@ -52,7 +56,12 @@ impl Ctx<'_> {
                         }
                     }
                     Some("run") => match Record::from_json(&v) {
-                        Ok(r) => records.push(r),
+                        Ok(r) => {
+                            records += 1;
+                            if seen.insert((r.file.clone(), r.seed)) {
+                                kept.add(r);
+                            }
+                        }
                         Err(e) => problems.push(format!("error: {where_}: {e}")),
                     },
                     _ => problems.push(format!(
@@ -61,10 +70,7 @@ impl Ctx<'_> {
                 },
             }
             }
-            if records.len() == records_before
-                && summaries == 0
-                && problems.len() == problems_before
-            {
+            if records == records_before && summaries == 0 && problems.len() == problems_before {
                 // An empty shard output is a shard that never ran (its
                 // `explore` failed): merging it as "no runs" would pass.
                 problems.push(format!(
@@ -79,29 +85,25 @@ impl Ctx<'_> {
             }
             return Exit::BadInput;
         }
-        // A seed run in two shards counts once.
-        records.sort_by(|a, b| (&a.file, a.seed).cmp(&(&b.file, b.seed)));
-        records.dedup_by(|a, b| a.file == b.file && a.seed == b.seed);
-        let summary = Summary::of(&records);
+        let summary = &kept.summary;
         if let Some(path) = junit {
-            if let Err(code) = write_file(path, &explore_tool::junit(&records, "vigil explore"), io)
-            {
+            if let Err(code) = write_file(path, &explore_tool::junit(&kept, "vigil explore"), io) {
                 return code;
             }
         }
         if let Some(path) = html {
             let scope = format!(
                 "{} run{} merged from {} file{}",
-                records.len(),
-                if records.len() == 1 { "" } else { "s" },
+                kept.runs(),
+                if kept.runs() == 1 { "" } else { "s" },
                 files.len(),
                 if files.len() == 1 { "" } else { "s" }
             );
             let report = visual::html::Page {
                 scope: &scope,
                 command: self.command,
-                summary: &summary,
-                records: &records,
+                summary,
+                kept: &kept,
                 wall: None,
                 stopped: stopped.first().map(String::as_str),
                 diagrams: &[],

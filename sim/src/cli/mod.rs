@@ -15,7 +15,7 @@ use crate::protocols::Registry;
 use crate::run::{self as one_run, Execution, Request};
 use crate::scenario::{self, Scenario};
 use crate::tools::explore::{
-    self as explore_tool, ItemOptions, Record, SeedRange, Shard, Summary, Target,
+    self as explore_tool, ItemOptions, Kept, Record, SeedRange, Shard, Target,
 };
 use crate::tools::report::{self, Report};
 use crate::tools::visual;

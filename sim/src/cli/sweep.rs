@@ -37,14 +37,12 @@ impl Ctx<'_> {
                 bar.inc(batch.len() as u64);
             }
         };
-        let records = explore_tool::pool(seeds, workers(jobs), &item, &|| false, &mut tick);
+        let kept = explore_tool::pool(seeds, workers(jobs), &item, &|| false, &mut tick);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let failures: Vec<&Record> = records
-            .iter()
-            .filter(|r| !r.passed || r.divergence.is_some())
-            .collect();
+        let mut failures: Vec<&Record> = kept.failing.iter().collect();
+        failures.sort_by_key(|r| r.seed);
         let name = &target.file;
         let passed = seeds - failures.len() as u64;
         let written = if json {
@@ -90,7 +88,7 @@ impl Ctx<'_> {
         if written.is_err() {
             return Exit::BadInput;
         }
-        if records.iter().any(|r| r.divergence.is_some()) {
+        if kept.summary.nondeterministic > 0 {
             Exit::Nondeterministic
         } else {
             Exit::passed(failures.is_empty())

@@ -154,7 +154,7 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         madsim_ids: Mutex::new(Vec::new()),
         detail,
         packets: std::sync::atomic::AtomicU64::new(0),
-        live: world::Live::new(),
+        _live: world::Live::new(),
     });
     for job in &world.scenario.jobs {
         for n in &job.nodes {

@@ -65,7 +65,7 @@ pub struct World {
     pub detail: bool,
     pub(super) packets: std::sync::atomic::AtomicU64,
     /// Counts this world among the live ones while it lives.
-    pub(super) live: Live,
+    pub(super) _live: Live,
 }
 
 /// How many runs' worlds are alive in this process.

@@ -362,51 +362,134 @@ pub struct Summary {
     pub run_ms: f64,
 }
 
-impl Summary {
-    pub fn of(records: &[Record]) -> Summary {
-        let mut s = Summary::default();
-        let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
-        for r in records {
-            s.runs += 1;
-            s.run_ms += r.wall_ms;
-            if let Some(d) = &r.divergence {
-                s.nondeterministic += 1;
-                s.divergences.push((r.file.clone(), r.seed, d.clone()));
-            }
-            if r.passed {
-                continue;
-            }
-            s.failed += 1;
-            let Some(fp) = r.fingerprints.first() else {
-                continue;
-            };
-            let g = groups.entry(fp).or_insert_with(|| Group {
-                fingerprint: fp.clone(),
-                count: 0,
-                seed: r.seed,
-                file: r.file.clone(),
-                replay: r.replay.clone(),
-                files: Vec::new(),
-            });
-            g.count += 1;
-            if (r.seed, &r.file) < (g.seed, &g.file) {
-                g.seed = r.seed;
-                g.file = r.file.clone();
-                g.replay = r.replay.clone();
-            }
-            if !g.files.contains(&r.file) {
-                g.files.push(r.file.clone());
-                g.files.sort();
+/// Most failing runs a sweep keeps whole for its reports; failures past
+/// it still count in the summary and its groups (each group keeps its
+/// smallest seed), and the JUnit report says how many it leaves out.
+pub const KEPT_FAILURES_MAX: usize = 10_000;
+
+/// What a sweep keeps of its runs, in memory that does not grow with
+/// passing seeds: the summary, built as runs finish; every failing or
+/// nondeterministic run whole (up to [`KEPT_FAILURES_MAX`]); of the
+/// passing runs, per file, how many and how long they took; and every
+/// departure's notification latency, by reason (eight bytes each).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Kept {
+    pub summary: Summary,
+    /// Failing or nondeterministic runs, in the order they were added.
+    pub failing: Vec<Record>,
+    /// Failing runs past [`KEPT_FAILURES_MAX`], counted but not kept.
+    pub failing_dropped: u64,
+    /// Per file: passing runs and their summed wall time in ms.
+    pub passing: BTreeMap<String, (u64, f64)>,
+    /// Per departure reason: each latency in ms, and how many departures
+    /// some survivor was not told of in time.
+    pub notices: BTreeMap<String, (Vec<f64>, u64)>,
+}
+
+impl Kept {
+    /// Keeps what the reports need of `r`.
+    pub fn add(&mut self, r: Record) {
+        for (reason, ms) in &r.notify_ms {
+            let entry = self.notices.entry(reason.clone()).or_default();
+            match ms {
+                Some(ms) => entry.0.push(*ms),
+                None => entry.1 += 1,
             }
         }
-        s.groups = groups.into_values().collect();
-        s.groups.sort_by(|a, b| {
+        self.summary.add(&r);
+        if r.passed && r.divergence.is_none() {
+            let entry = self.passing.entry(r.file.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += r.wall_ms;
+        } else if self.failing.len() < KEPT_FAILURES_MAX {
+            self.failing.push(r);
+        } else {
+            self.failing_dropped += 1;
+        }
+    }
+
+    /// How many runs were added.
+    pub fn runs(&self) -> u64 {
+        self.summary.runs
+    }
+
+    /// The kept failing run of `file` under `seed`, if kept.
+    pub fn failing_run(&self, file: &str, seed: u64) -> Option<&Record> {
+        self.failing
+            .iter()
+            .find(|r| r.file == file && r.seed == seed)
+    }
+}
+
+impl FromIterator<Record> for Kept {
+    fn from_iter<I: IntoIterator<Item = Record>>(records: I) -> Kept {
+        let mut kept = Kept::default();
+        for r in records {
+            kept.add(r);
+        }
+        kept
+    }
+}
+
+impl Summary {
+    /// The summary of `records` (as if added one by one).
+    pub fn of(records: &[Record]) -> Summary {
+        let mut s = Summary::default();
+        for r in records {
+            s.add(r);
+        }
+        s
+    }
+
+    /// Counts run `r` in: its failure joins its group (a new group sorts
+    /// in by count, then fingerprint).
+    pub fn add(&mut self, r: &Record) {
+        self.runs += 1;
+        self.run_ms += r.wall_ms;
+        if let Some(d) = &r.divergence {
+            self.nondeterministic += 1;
+            let at = self
+                .divergences
+                .partition_point(|(f, s, _)| (f.as_str(), *s) < (r.file.as_str(), r.seed));
+            self.divergences
+                .insert(at, (r.file.clone(), r.seed, d.clone()));
+        }
+        if r.passed {
+            return;
+        }
+        self.failed += 1;
+        let Some(fp) = r.fingerprints.first() else {
+            return;
+        };
+        let i = match self.groups.iter().position(|g| &g.fingerprint == fp) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group {
+                    fingerprint: fp.clone(),
+                    count: 0,
+                    seed: r.seed,
+                    file: r.file.clone(),
+                    replay: r.replay.clone(),
+                    files: Vec::new(),
+                });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[i];
+        g.count += 1;
+        if (r.seed, &r.file) < (g.seed, &g.file) {
+            g.seed = r.seed;
+            g.file = r.file.clone();
+            g.replay = r.replay.clone();
+        }
+        if let Err(at) = g.files.binary_search(&r.file) {
+            g.files.insert(at, r.file.clone());
+        }
+        self.groups.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
                 .then(a.fingerprint.cmp(&b.fingerprint))
         });
-        s.divergences.sort();
-        s
     }
 
     pub fn passed(&self) -> u64 {
@@ -525,31 +608,27 @@ impl Summary {
 
 /// A JUnit XML report: one test suite per scenario file, one test case for
 /// its passing seeds together and one for each failing seed.
-pub fn junit(records: &[Record], name: &str) -> String {
+pub fn junit(kept: &Kept, name: &str) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut by_file: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
-    for r in records {
+    for r in &kept.failing {
         by_file.entry(&r.file).or_default().push(r);
     }
+    for file in kept.passing.keys() {
+        by_file.entry(file).or_default();
+    }
     let mut report = Report::new(name);
-    for (file, mut runs) in by_file {
-        runs.sort_by_key(|r| r.seed);
+    for (file, mut failing) in by_file {
+        failing.sort_by_key(|r| r.seed);
         let mut suite = TestSuite::new(file);
-        let passing: Vec<&&Record> = runs
-            .iter()
-            .filter(|r| r.passed && r.divergence.is_none())
-            .collect();
-        if !passing.is_empty() {
-            let mut case = TestCase::new(
-                format!("{} passing seeds", passing.len()),
-                TestCaseStatus::success(),
-            );
+        if let Some((runs, ms)) = kept.passing.get(file) {
+            let mut case =
+                TestCase::new(format!("{runs} passing seeds"), TestCaseStatus::success());
             case.set_classname(file);
-            let ms: f64 = passing.iter().map(|r| r.wall_ms).sum();
             case.set_time(std::time::Duration::from_secs_f64(ms / 1000.0));
             suite.add_test_case(case);
         }
-        for r in runs.iter().filter(|r| !r.passed || r.divergence.is_some()) {
+        for r in failing {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let (message, body) = match &r.divergence {
                 Some(d) => ("nondeterministic".to_string(), d.clone()),
@@ -570,6 +649,16 @@ pub fn junit(records: &[Record], name: &str) -> String {
             case.set_time(std::time::Duration::from_secs_f64(r.wall_ms / 1000.0));
             suite.add_test_case(case);
         }
+        report.add_test_suite(suite);
+    }
+    if kept.failing_dropped > 0 {
+        let mut suite = TestSuite::new("vigil: failures not listed");
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status.set_message(format!(
+            "{} more failing runs past the first {KEPT_FAILURES_MAX} are counted in the summary but not listed",
+            kept.failing_dropped
+        ));
+        suite.add_test_case(TestCase::new("failures not listed", status));
         report.add_test_suite(suite);
     }
     report
@@ -636,20 +725,21 @@ pub fn install_interrupt_handler() {
 /// Runs `count` items on `workers` threads, `item(i)` for each `i` in
 /// order of hand-out; `tick` runs on the calling thread about five times a
 /// second and once at the end with what is done so far. Stops handing out
-/// items once `stop()` says so. Returns the finished records in item order.
+/// items once `stop()` says so. Returns what the sweep keeps of them
+/// ([`Kept`]), each batch added in item order.
 pub fn pool(
     count: u64,
     workers: usize,
     item: &(dyn Fn(u64) -> Record + Sync),
     stop: &(dyn Fn() -> bool + Sync),
     tick: &mut dyn FnMut(&[Record]),
-) -> Vec<Record> {
+) -> Kept {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicU64::new(0);
     let running = AtomicUsize::new(workers);
-    let done: Mutex<Vec<(u64, Record)>> = Mutex::new(Vec::new());
-    let fresh: Mutex<Vec<Record>> = Mutex::new(Vec::new());
+    let fresh: Mutex<Vec<(u64, Record)>> = Mutex::new(Vec::new());
+    let mut kept = Kept::default();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -662,25 +752,27 @@ pub fn pool(
                         break;
                     }
                     let record = item(i);
-                    fresh.lock().expect("fresh").push(record.clone());
-                    done.lock().expect("done").push((i, record));
+                    fresh.lock().expect("fresh").push((i, record));
                 }
                 running.fetch_sub(1, Ordering::SeqCst);
             });
         }
         loop {
             let finished = running.load(Ordering::SeqCst) == 0;
-            let batch = std::mem::take(&mut *fresh.lock().expect("fresh"));
+            let mut batch = std::mem::take(&mut *fresh.lock().expect("fresh"));
+            batch.sort_by_key(|(i, _)| *i);
+            let batch: Vec<Record> = batch.into_iter().map(|(_, r)| r).collect();
             tick(&batch);
+            for r in batch {
+                kept.add(r);
+            }
             if finished {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     });
-    let mut done = done.into_inner().expect("done");
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
+    kept
 }
 
 #[cfg(test)]
@@ -714,5 +806,69 @@ mod tests {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
         assert_eq!("3/8".parse::<Shard>(), Ok(Shard { k: 3, n: 8 }));
+    }
+
+    fn record(file: &str, seed: u64, failure: Option<&str>) -> Record {
+        Record {
+            file: file.into(),
+            scenario: "s".into(),
+            seed,
+            passed: failure.is_none(),
+            violations: failure
+                .map(|f| vec![("notified".to_string(), f.to_string(), None)])
+                .unwrap_or_default(),
+            fingerprints: failure.map(|f| vec![f.to_string()]).unwrap_or_default(),
+            trace_hash: Some("ab".repeat(32)),
+            wall_ms: 10.0,
+            replay: format!("vigil run {file} --seed {seed}"),
+            swarm: None,
+            divergence: None,
+            notify_ms: vec![("fault".into(), Some(120.0)), ("node-down".into(), None)],
+        }
+    }
+
+    /// A sweep's memory must not grow with its passing seeds: of those it
+    /// keeps counts and latencies, never the runs themselves.
+    #[test]
+    fn a_sweep_keeps_its_failures_whole_and_only_counts_of_its_passes() {
+        let mut kept = Kept::default();
+        let mut all = Vec::new();
+        for seed in 0..1000 {
+            let failure = (seed % 100 == 7).then_some("f1");
+            let r = record(
+                if seed % 2 == 0 { "a.toml" } else { "b.toml" },
+                seed,
+                failure,
+            );
+            all.push(r.clone());
+            kept.add(r);
+        }
+        assert_eq!(
+            kept.failing.len(),
+            10,
+            "only the failing runs are kept whole"
+        );
+        assert_eq!(kept.passing["a.toml"].0 + kept.passing["b.toml"].0, 990);
+        assert_eq!(kept.notices["fault"].0.len(), 1000);
+        assert_eq!(kept.notices["node-down"].1, 1000);
+        assert_eq!(kept.summary, Summary::of(&all));
+        assert_eq!(kept.summary.groups[0].seed, 7);
+        assert_eq!(kept.failing_run("b.toml", 107).map(|r| r.seed), Some(107));
+        // JUnit still lists every failing seed and counts the passes.
+        let junit = junit(&kept, "t");
+        assert!(junit.contains("seed 907"), "{junit}");
+        assert!(junit.contains("490 passing seeds"), "{junit}");
+    }
+
+    #[test]
+    fn failures_past_the_bound_are_counted_not_kept() {
+        let mut kept = Kept::default();
+        for seed in 0..(KEPT_FAILURES_MAX as u64 + 5) {
+            kept.add(record("a.toml", seed, Some("f")));
+        }
+        assert_eq!(kept.failing.len(), KEPT_FAILURES_MAX);
+        assert_eq!(kept.failing_dropped, 5);
+        assert_eq!(kept.summary.failed, KEPT_FAILURES_MAX as u64 + 5);
+        assert!(junit(&kept, "t").contains("5 more failing runs"));
     }
 }

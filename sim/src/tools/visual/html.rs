@@ -4,8 +4,7 @@
 //! reason. No scripts, no external fonts, styles or images.
 
 use super::escape;
-use crate::tools::explore::{Record, Summary};
-use std::collections::BTreeMap;
+use crate::tools::explore::{Kept, Summary};
 use std::fmt::Write as _;
 
 /// What the page shows.
@@ -15,7 +14,8 @@ pub struct Page<'a> {
     /// The command line that made it.
     pub command: &'a str,
     pub summary: &'a Summary,
-    pub records: &'a [Record],
+    /// What the sweep kept of its runs: the failing ones, the latencies.
+    pub kept: &'a Kept,
     /// The sweep's wall time, in seconds, if known.
     pub wall: Option<f64>,
     /// Why the sweep stopped early, if it did.
@@ -127,11 +127,7 @@ pub fn report(page: &Page<'_>) -> String {
                 .join(", "),
             replay = escape(&g.replay),
         );
-        if let Some(r) = page
-            .records
-            .iter()
-            .find(|r| r.file == g.file && r.seed == g.seed)
-        {
+        if let Some(r) = page.kept.failing_run(&g.file, g.seed) {
             out.push_str("<ul>\n");
             for (check, message, at) in &r.violations {
                 let at = at.map_or(String::new(), |t| format!(" at {t:.3} ms"));
@@ -180,23 +176,14 @@ pub fn report(page: &Page<'_>) -> String {
         "<h2 id=\"latency\">Notification latency</h2>\n<p class=\"muted\">From the fault that made a member leave to the moment the last surviving member took a membership change naming it, in simulated ms, over every run; one histogram per departure reason.</p>"
     );
     // Per reason: the latencies, and how many were never told in time.
-    let mut by_reason: BTreeMap<&str, (Vec<f64>, usize)> = BTreeMap::new();
-    for r in page.records {
-        for (reason, ms) in &r.notify_ms {
-            let entry = by_reason.entry(reason).or_default();
-            match ms {
-                Some(ms) => entry.0.push(*ms),
-                None => entry.1 += 1,
-            }
-        }
-    }
+    let by_reason = page.kept.notices.clone();
     if by_reason.is_empty() {
         out.push_str(
             "<p>No member left in these runs (or none early enough before the end to judge).</p>\n",
         );
     }
     for (reason, (mut values, untold)) in by_reason {
-        let _ = writeln!(out, "<h3 id=\"latency-{0}\">{0}</h3>", escape(reason));
+        let _ = writeln!(out, "<h3 id=\"latency-{0}\">{0}</h3>", escape(&reason));
         let untold = if untold == 0 {
             String::new()
         } else {
@@ -221,7 +208,7 @@ pub fn report(page: &Page<'_>) -> String {
             values[values.len() - 1],
             if untold.is_empty() { String::new() } else { format!(" · {untold}") },
         );
-        out.push_str(&histogram(&values, reason));
+        out.push_str(&histogram(&values, &reason));
     }
     out.push_str("</body>\n</html>\n");
     out
