@@ -59,7 +59,8 @@ const RULES: &[Rule] = &[
             "sim/src/tools/visual",
         ],
         forbidden: &["crate::runtime", "madsim", "draw::", "Dice", "RandomFault"],
-        allowed: &[],
+        // The name of the default driver, which the trace records.
+        allowed: &["\"madsim\""],
         why: "checks, reports and pictures read the trace and nothing else (not the driver, not the fault draw)",
     },
     Rule {
@@ -68,6 +69,17 @@ const RULES: &[Rule] = &[
         // madsim's generator is seeded by the run.
         allowed: &["madsim::rand::thread_rng"],
         why: "a run depends on its seed alone: no unseeded randomness, and no hash order that could reach an output (use BTreeMap)",
+    },
+    Rule {
+        covers: &[
+            "sim/src/runtime/event_loop",
+            "sim/src/runtime/faults.rs",
+            "sim/src/runtime/net.rs",
+            "sim/src/runtime/threads.rs",
+        ],
+        forbidden: SANS_IO,
+        allowed: &[],
+        why: "the event loop, and what both drivers share (what a fault does, the network's conditions, the threads' records), need no async runtime",
     },
     Rule {
         covers: &["sim/src/scenario"],

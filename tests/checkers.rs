@@ -3,29 +3,32 @@
 //! scenario expectations fail when they should.
 
 use vigil_sim::mutation::Mutation;
-use vigil_tests::{load, parse, run};
+use vigil_sim::trace::Driver;
+use vigil_tests::{load, parse, run, run_on};
 
 /// Given a scenario that passes on every one of a few seeds, the broken
 /// variant fails exactly `check` (among possibly others) on most of them
-/// (a bug that needs a race to show may miss a seed).
+/// (a bug that needs a race to show may miss a seed), on both drivers.
 fn bites(scenario: &vigil_sim::scenario::Scenario, mutation: Mutation, check: &str) {
-    let mut caught = Vec::new();
-    for seed in 1..=5 {
-        let good = run(scenario, seed, None);
-        assert!(
-            good.failed().is_empty(),
-            "seed {seed} without {mutation:?}: {}",
-            good.violations()
-        );
-        let bad = run(scenario, seed, Some(mutation));
-        if bad.failed().contains(check) {
-            caught.push(seed);
+    for driver in Driver::ALL {
+        let mut caught = Vec::new();
+        for seed in 1..=5 {
+            let good = run_on(driver, scenario, seed, None);
+            assert!(
+                good.failed().is_empty(),
+                "{driver}, seed {seed} without {mutation:?}: {}",
+                good.violations()
+            );
+            let bad = run_on(driver, scenario, seed, Some(mutation));
+            if bad.failed().contains(check) {
+                caught.push(seed);
+            }
         }
+        assert!(
+            caught.len() >= 4,
+            "{driver}: {mutation:?} should fail `{check}` on at least 4 of seeds 1..=5, failed on {caught:?}"
+        );
     }
-    assert!(
-        caught.len() >= 4,
-        "{mutation:?} should fail `{check}` on at least 4 of seeds 1..=5, failed on {caught:?}"
-    );
 }
 
 #[test]

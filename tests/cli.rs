@@ -474,3 +474,44 @@ fn a_panic_in_the_simulation_is_a_failed_run() {
         format!("my-vigil run {file} --seed 1")
     );
 }
+
+#[test]
+fn the_event_loop_driver_runs_the_same_scenario_and_says_so() {
+    let o = vigil(&[
+        "run",
+        &example("quickstart.toml"),
+        "--driver",
+        "event-loop",
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).expect("valid JSON");
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["driver"], "event-loop");
+    let replay = v["replay"].as_str().expect("a replay command");
+    assert!(replay.ends_with("--driver event-loop"), "{replay}");
+    // The replay command gives the same run.
+    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    let mut args = args.clone();
+    args.push("--json");
+    let again = vigil(&args);
+    let w: Value = serde_json::from_str(&again.stdout).expect("valid JSON");
+    assert_eq!(w["trace_hash"], v["trace_hash"]);
+    let madsim = vigil(&["run", &example("quickstart.toml"), "--json"]);
+    let m: Value = serde_json::from_str(&madsim.stdout).expect("valid JSON");
+    assert_eq!(m["driver"], "madsim", "madsim is the default");
+    assert_ne!(m["trace_hash"], v["trace_hash"], "the drivers' networks differ");
+}
+
+#[test]
+fn an_unknown_driver_is_bad_input_naming_the_drivers() {
+    let o = vigil(&["run", &example("quickstart.toml"), "--driver", "tokio"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("madsim") && o.stderr.contains("event-loop"),
+        "{}",
+        o.stderr
+    );
+    let help = vigil(&["explore", "--help"]);
+    assert!(help.stdout.contains("event-loop"), "{}", help.stdout);
+}

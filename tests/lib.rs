@@ -8,7 +8,7 @@ use vigil_sim::check::CheckResult;
 use vigil_sim::mutation::Mutation;
 use vigil_sim::run::{self, Request};
 use vigil_sim::scenario::{self, Scenario};
-use vigil_sim::trace::Trace;
+use vigil_sim::trace::{Driver, Trace};
 
 /// A temporary directory, or a file in one, removed when dropped, so a
 /// test leaves nothing behind however it ends.
@@ -209,6 +209,16 @@ impl Checked {
 
 /// Runs a scenario under `seed`, with an optional broken variant, and checks it.
 pub fn run(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> Checked {
+    run_on(Driver::default(), scenario, seed, mutation)
+}
+
+/// [`run`] on `driver`.
+pub fn run_on(
+    driver: Driver,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+) -> Checked {
     let e = run::execute(Request {
         registry: vigil_sim::protocols::Registry::builtin_ref(),
         scenario,
@@ -216,6 +226,7 @@ pub fn run(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> Checke
         mutation,
         swarm: false,
         detail: false,
+        driver,
     });
     let out = e
         .out

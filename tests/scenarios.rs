@@ -1,16 +1,21 @@
 //! Every example scenario passes every check over many seeds, and every run
 //! is deterministic.
 
-use vigil_tests::{load, run, scenario_files, seeds, EXAMPLES};
+use vigil_sim::trace::Driver;
+use vigil_tests::{load, run, run_on, scenario_files, seeds, EXAMPLES};
 
 fn passes_over_seeds(name: &str) {
+    passes_over_seeds_on(Driver::Madsim, name);
+}
+
+fn passes_over_seeds_on(driver: Driver, name: &str) {
     let scenario = load(name);
     let mut failures = Vec::new();
     for seed in 1..=seeds() {
-        let checked = run(&scenario, seed, None);
+        let checked = run_on(driver, &scenario, seed, None);
         if !checked.failed().is_empty() {
             failures.push(format!(
-                "seed {seed}: {}\n  replay: vigil run scenarios/{name}.toml --seed {seed}",
+                "seed {seed}: {}\n  replay: vigil run scenarios/{name}.toml --seed {seed} --driver {driver}",
                 checked.violations()
             ));
         }
@@ -25,6 +30,24 @@ fn passes_over_seeds(name: &str) {
 }
 
 vigil_tests::each_example!(passes_over_seeds);
+
+/// Every example passes on the event loop too, over the same seeds.
+mod event_loop {
+    fn passes_over_seeds(name: &str) {
+        super::passes_over_seeds_on(vigil_sim::trace::Driver::EventLoop, name);
+    }
+    vigil_tests::each_example!(passes_over_seeds);
+
+    #[test]
+    fn same_seed_same_trace_for_every_example() {
+        for name in vigil_tests::EXAMPLES {
+            let scenario = vigil_tests::load(name);
+            let a = vigil_tests::run_on(vigil_sim::trace::Driver::EventLoop, &scenario, 3, None);
+            let b = vigil_tests::run_on(vigil_sim::trace::Driver::EventLoop, &scenario, 3, None);
+            assert_eq!(a.out.entries, b.out.entries, "{name}");
+        }
+    }
+}
 
 #[test]
 fn every_example_is_tested() {

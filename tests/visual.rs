@@ -25,6 +25,7 @@ fn detailed(name: &str) -> Execution {
         mutation: None,
         swarm: false,
         detail: true,
+        driver: Default::default(),
     })
 }
 
@@ -245,6 +246,7 @@ fn a_failing_run_names_every_failed_check_on_its_diagram() {
         mutation: Some(vigil_sim::mutation::Mutation::DeafToDepartures),
         swarm: false,
         detail: true,
+        driver: Default::default(),
     });
     assert!(!e.violations.is_empty(), "the mutation is caught");
     let d = svg::draw(&story_of("job-kill", &e), svg::Options::default());
@@ -320,6 +322,7 @@ fn a_window_draws_only_its_time_and_50_nodes_stay_readable() {
         mutation: None,
         swarm: false,
         detail: true,
+        driver: Default::default(),
     });
     let d = svg::draw(&story_of("fifty", &e), svg::Options::default());
     assert!(!d.heartbeats);

@@ -6,7 +6,7 @@
 use crate::check::{self, CheckResult, Violation};
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
-use crate::runtime::{self, RunConfig};
+use crate::runtime::{self, Driver, RunConfig};
 use crate::scenario::draw::{self, Swarm};
 use crate::scenario::Scenario;
 use crate::trace::{Entry, Trace, TraceEvent};
@@ -34,6 +34,7 @@ pub struct Request<'a> {
     pub swarm: bool,
     /// Record every packet in the trace (slower; replays and determinism checks).
     pub detail: bool,
+    pub driver: Driver,
 }
 
 /// One finished, checked run.
@@ -118,6 +119,7 @@ pub fn execute(req: Request<'_>) -> Execution {
         seed: req.seed,
         mutation: req.mutation,
         detail: req.detail,
+        driver: req.driver,
     });
     let (checks, violations, notices) = match &out {
         Ok(run) => {

@@ -54,6 +54,7 @@ impl Run {
                     work_deadline: Dur::from_millis(1000),
                 }],
                 duration: Dur::from_millis(60_000),
+                driver: Default::default(),
             }),
         }
     }

@@ -31,6 +31,7 @@ impl Ctx<'_> {
             mutation: sweep.flags.mutation,
             swarm: sweep.flags.swarm,
             check_determinism: sweep.flags.check_determinism,
+            driver: sweep.flags.driver,
         };
         // Seed-major: every scenario gets its first seeds before any gets
         // many, so a time budget or Ctrl-C leaves an even sample.

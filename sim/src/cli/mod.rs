@@ -19,6 +19,7 @@ use crate::tools::explore::{
 };
 use crate::tools::report::{self, Report};
 use crate::tools::visual;
+use crate::trace::Driver;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,23 @@ struct RunFlags {
     /// checker-bite test found); see `vigil_sim::mutation::Mutation` (builds with the `mutations` feature only).
     #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
     mutation: Option<Mutation>,
+    /// Which driver steps the state machines: `madsim` (madsim's runtime,
+    /// a task per engine and thread) or `event-loop` (a plain loop with its
+    /// own seeded network: no async, many times faster). Both run the same
+    /// scenarios, faults and checks; a seed's run differs between them.
+    #[arg(
+        long,
+        default_value = "madsim",
+        value_parser = driver_parser(),
+    )]
+    driver: Driver,
+}
+
+/// Parses `--driver`, listing its values in `--help` and in the error.
+fn driver_parser() -> impl clap::builder::TypedValueParser<Value = Driver> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Driver::ALL.map(Driver::name))
+        .map(|name| Driver::parse(&name).expect("a listed driver"))
 }
 
 /// What a diagram shows (`replay --svg`, `--perfetto`; `explore --html`).
@@ -551,6 +569,7 @@ impl Ctx<'_> {
             seed,
             flags.mutation,
             flags.swarm,
+            flags.driver,
         )
     }
 
@@ -569,6 +588,7 @@ impl Ctx<'_> {
             mutation: flags.mutation,
             swarm: flags.swarm,
             detail,
+            driver: flags.driver,
         };
         if flags.check_determinism {
             one_run::check_determinism(req)
@@ -593,6 +613,12 @@ fn flags_of_replay(replay: &str) -> RunFlags {
     RunFlags {
         swarm: words.contains(&"--swarm"),
         check_determinism: false,
+        driver: words
+            .iter()
+            .position(|w| *w == "--driver")
+            .and_then(|i| words.get(i + 1))
+            .and_then(|d| Driver::parse(d))
+            .unwrap_or_default(),
         mutation: words
             .iter()
             .position(|w| *w == "--mutation")

@@ -2,6 +2,7 @@
 //! scenario that fails the same way.
 
 use super::*;
+use crate::trace::Driver;
 
 impl Ctx<'_> {
     pub(super) fn shrink(
@@ -48,6 +49,7 @@ impl Ctx<'_> {
         let shrunk = crate::tools::shrink::Shrink {
             registry: self.registry,
             mutation: flags.mutation,
+            driver: flags.driver,
             max_runs,
             on_step: &mut on_step,
         }
@@ -99,12 +101,16 @@ impl Ctx<'_> {
         if let Some(m) = flags.mutation {
             command.push_str(&format!(" --mutation {}", m.name()));
         }
+        if flags.driver != Driver::default() {
+            command.push_str(&format!(" --driver {}", flags.driver));
+        }
         let replay = report::replay_command(
             self.program,
             &out.display().to_string(),
             seed,
             flags.mutation,
             false,
+            flags.driver,
         );
         let text = crate::tools::shrink::shrunk_file(
             &shrunk,

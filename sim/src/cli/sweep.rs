@@ -27,6 +27,7 @@ impl Ctx<'_> {
             mutation: flags.mutation,
             swarm: flags.swarm,
             check_determinism: flags.check_determinism,
+            driver: flags.driver,
         };
         let started = Instant::now();
         let item =

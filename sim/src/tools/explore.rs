@@ -8,6 +8,7 @@ use crate::protocols::Registry;
 use crate::run::{self, Execution, Verdict};
 use crate::scenario::{self, Scenario};
 use crate::tools::report::replay_command;
+use crate::trace::Driver;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -201,6 +202,7 @@ impl Record {
         program: &str,
         mutation: Option<Mutation>,
         swarm: bool,
+        driver: Driver,
     ) -> Record {
         Record {
             file: file.to_string(),
@@ -221,7 +223,7 @@ impl Record {
             fingerprints: e.fingerprints(),
             trace_hash: e.trace_hash(),
             wall_ms: (e.wall.as_secs_f64() * 1e6).round() / 1000.0,
-            replay: replay_command(program, file, e.seed, mutation, swarm),
+            replay: replay_command(program, file, e.seed, mutation, swarm, driver),
             swarm: e.swarm.as_ref().map(|s| s.json()),
             divergence: None,
             notify_ms: e
@@ -685,15 +687,30 @@ pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOpti
         mutation: opts.mutation,
         swarm: opts.swarm,
         detail: false,
+        driver: opts.driver,
     };
     if opts.check_determinism {
         let (e, divergence) = run::check_determinism(req);
-        let mut r = Record::new(&target.file, &e, opts.program, opts.mutation, opts.swarm);
+        let mut r = Record::new(
+            &target.file,
+            &e,
+            opts.program,
+            opts.mutation,
+            opts.swarm,
+            opts.driver,
+        );
         r.divergence = divergence.map(|d| d.to_string());
         r
     } else {
         let e = run::execute(req);
-        Record::new(&target.file, &e, opts.program, opts.mutation, opts.swarm)
+        Record::new(
+            &target.file,
+            &e,
+            opts.program,
+            opts.mutation,
+            opts.swarm,
+            opts.driver,
+        )
     }
 }
 
@@ -703,6 +720,7 @@ pub struct ItemOptions<'a> {
     pub mutation: Option<Mutation>,
     pub swarm: bool,
     pub check_determinism: bool,
+    pub driver: Driver,
 }
 
 /// Set by Ctrl-C: stop handing out runs.

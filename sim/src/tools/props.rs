@@ -11,6 +11,7 @@ use crate::scenario::{
     Delay, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, Partition,
     Scenario, WorkThread, WorkThreadFault,
 };
+use crate::trace::Driver;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestError, TestRunner};
 use std::time::Duration;
@@ -193,6 +194,7 @@ pub fn check_run_as(
         mutation,
         swarm: false,
         detail: false,
+        driver: Driver::default(),
     });
     if e.passed() {
         return Ok(());
@@ -213,7 +215,14 @@ pub fn check_run_as(
     Err(format!(
         "{problem}\n\n--- save as failing.toml ---\n{}--- then replay with:\n  {}\n",
         scenario.to_toml(),
-        crate::tools::report::replay_command(program, "failing.toml", seed, mutation, false)
+        crate::tools::report::replay_command(
+            program,
+            "failing.toml",
+            seed,
+            mutation,
+            false,
+            Driver::default()
+        )
     ))
 }
 

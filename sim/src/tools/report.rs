@@ -5,6 +5,7 @@
 use crate::check::CheckResult;
 use crate::mutation::Mutation;
 use crate::scenario::Scenario;
+use crate::trace::Driver;
 use crate::trace::Trace;
 use crate::trace::TraceEvent;
 use serde_json::{json, Value};
@@ -51,6 +52,7 @@ impl Report<'_> {
             self.out.info.seed,
             self.mutation,
             self.swarm.is_some(),
+            self.out.info.driver,
         )
     }
 
@@ -176,6 +178,7 @@ impl Report<'_> {
             "scenario": self.scenario.name,
             "file": self.file,
             "seed": self.out.info.seed,
+            "driver": self.out.info.driver.name(),
             "verdict": if self.passed() { "pass" } else { "fail" },
             "sim_time_ms": ms_value(self.out.end.at.as_millis_f64()),
             "trace_hash": self.out.hash(),
@@ -385,11 +388,17 @@ pub fn replay_command(
     seed: u64,
     mutation: Option<Mutation>,
     swarm: bool,
+    driver: Driver,
 ) -> String {
     let swarm = if swarm { " --swarm" } else { "" };
     let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+    let driver = if driver == Driver::default() {
+        String::new()
+    } else {
+        format!(" --driver {driver}")
+    };
     format!(
-        "{program} run {} --seed {seed}{swarm}{flag}",
+        "{program} run {} --seed {seed}{swarm}{flag}{driver}",
         shell_quote(file)
     )
 }

@@ -12,12 +12,14 @@ use crate::mutation::Mutation;
 use crate::protocols::Registry;
 use crate::run::{self, Request};
 use crate::scenario::{Expectation, Scenario};
+use crate::trace::Driver;
 use std::time::Duration;
 
 /// What to shrink.
 pub struct Shrink<'a> {
     pub registry: &'a Registry,
     pub mutation: Option<Mutation>,
+    pub driver: Driver,
     /// Most runs to spend (each candidate is one run).
     pub max_runs: u32,
     /// Called with each step that kept a smaller scenario.
@@ -72,6 +74,7 @@ impl Shrink<'_> {
             mutation: self.mutation,
             swarm: false,
             detail: false,
+            driver: self.driver,
         });
         e.fingerprints().iter().any(|f| f == target)
     }

@@ -355,6 +355,40 @@ impl DropCause {
     }
 }
 
+/// Which driver runs the state machines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    /// madsim's runtime: a task per engine and per thread (the default).
+    #[default]
+    Madsim,
+    /// A plain event loop with its own seeded network: no async, many
+    /// times faster.
+    EventLoop,
+}
+
+impl Driver {
+    pub const ALL: [Driver; 2] = [Driver::Madsim, Driver::EventLoop];
+
+    /// The name the command line and JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Madsim => "madsim",
+            Driver::EventLoop => "event-loop",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Driver> {
+        Driver::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What ran: the settings the checks' bounds need, nothing of the faults.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunInfo {
@@ -369,6 +403,8 @@ pub struct RunInfo {
     pub jobs: Vec<JobInfo>,
     /// How long the run lasted, in simulated time.
     pub duration: Dur,
+    /// Which driver ran it.
+    pub driver: Driver,
 }
 
 /// One job of the run.

@@ -41,14 +41,6 @@ pub type FaultFlag = Arc<Mutex<Option<(FaultKind, usize)>>>;
 /// left when the job ends was never read.
 pub type Pending = Arc<Mutex<std::collections::VecDeque<Time>>>;
 
-/// Most engine events one main thread's inbox holds. The engine never waits
-/// for a main thread (routing must not block it), so the inbox is a queue
-/// without back-pressure; a main thread this far behind has stopped taking
-/// its events (the `main-thread-responsive` check reports far less), so
-/// reaching the bound ends the run as a failure naming it rather than
-/// letting memory grow.
-pub const MAIN_INBOX_MAX: usize = 1 << 16;
-
 /// The controller's handle on a running job.
 pub struct JobHandle {
     pub key: LocalKey,

@@ -3,9 +3,10 @@
 //! conditions the controller sets. The tasks (`node`, `job`) and the
 //! controller (`faults`) read and write it; it imports none of them.
 
+use super::super::net::Net;
 use super::wires::{EngineIn, JobHandle, Pending};
 use crate::mutation::Mutation;
-use crate::protocols::{Registry, Setup};
+use crate::protocols::Registry;
 use crate::scenario::Scenario;
 pub use crate::trace::NodeStatus;
 use crate::trace::{Trace, TraceEvent};
@@ -38,15 +39,6 @@ pub struct LiveNode {
     pub armed: BTreeMap<(String, u16), (FaultKind, usize)>,
 }
 
-/// Loss or extra delay on the links that touch `nodes` (all if `None`).
-#[derive(Clone, Debug)]
-pub(super) struct NetFault {
-    pub(super) nodes: Option<BTreeSet<NodeId>>,
-    pub(super) loss: f64,
-    pub(super) delay_ns: Option<(u64, u64)>,
-    pub(super) until: Option<Time>,
-}
-
 /// Everything the tasks of one run share.
 pub struct World {
     pub scenario: Scenario,
@@ -56,10 +48,8 @@ pub struct World {
     pub(super) start: Instant,
     pub trace: Mutex<Trace>,
     pub nodes: Vec<NodeShared>,
-    pub(super) net_faults: Mutex<Vec<NetFault>>,
-    /// Links cut by partitions, with how many partitions cut each: a
-    /// partition's heal restores only the links no other partition cuts.
-    pub(super) clogged: Mutex<BTreeMap<(u16, u16), u32>>,
+    /// The network's conditions, as the faults set them.
+    pub(super) net: Mutex<Net>,
     pub(super) madsim_ids: Mutex<Vec<madsim::task::NodeId>>,
     /// Record every packet sent, delivered and dropped (`vigil replay`).
     pub detail: bool,
@@ -123,29 +113,6 @@ impl World {
         self.trace.lock().expect("trace").push(now, event);
     }
 
-    /// Loss probability and extra delay range (ns) for a packet `from -> to` now.
-    pub fn link_conditions(&self, from: NodeId, to: NodeId) -> (f64, Option<(u64, u64)>) {
-        let now = self.now();
-        let mut keep = 1.0 - self.scenario.cluster.loss;
-        let mut delay = None;
-        for f in self.net_faults.lock().expect("net").iter() {
-            if f.until.is_some_and(|u| now >= u) {
-                continue;
-            }
-            if f.nodes
-                .as_ref()
-                .is_some_and(|n| !n.contains(&from) && !n.contains(&to))
-            {
-                continue;
-            }
-            keep *= 1.0 - f.loss;
-            if f.delay_ns.is_some() {
-                delay = f.delay_ns;
-            }
-        }
-        (1.0 - keep, delay)
-    }
-
     /// The main thread of `job` on `node` (registration `key`) unregistered.
     pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) {
         let shared = &self.nodes[usize::from(node.0)];
@@ -158,32 +125,20 @@ impl World {
 
     /// A new protocol instance for work thread `thread` of `job`.
     pub fn protocol_driver(&self, job: &Name, thread: u16, me: MemberId) -> Box<dyn Rounds> {
-        let spec = self.scenario.job(job.as_str()).expect("a scenario job");
-        let def = self
-            .registry
-            .get(&spec.protocol)
-            .expect("scenarios name registered protocols");
-        let setup = Setup {
-            options: &spec.options,
-            job: &spec.name,
+        super::super::threads::protocol(
+            &self.registry,
+            &self.scenario,
+            self.mutation,
+            job,
             thread,
-            mutation: self.mutation,
-        };
-        def.driver(&setup, me)
+            me,
+        )
     }
 
     /// A fresh packet number, in detailed runs.
     pub(crate) fn next_packet_id(&self) -> u64 {
         self.packets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Whether a partition cuts the link `from -> to` now.
-    pub(crate) fn is_clogged(&self, from: u16, to: u16) -> bool {
-        self.clogged
-            .lock()
-            .expect("clogged")
-            .contains_key(&(from, to))
     }
 
     pub(crate) fn node_status(&self, node: u16) -> NodeStatus {

@@ -8,25 +8,20 @@
 //! writes to is unbounded, so routing never blocks; the watchdog is a timer
 //! task that posts into that same inbox.
 
+use super::super::threads::{self, Ran, Take};
 use super::wires::{EngineIn, FaultFlag, JobHandle, MainMsg, Pending};
 use super::world::World;
 use crate::mutation::mutated;
 use crate::trace::TraceEvent;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
-use std::panic::AssertUnwindSafe;
+
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::{
-    FaultKind, MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput, WorkItem,
-    WorkOutput, WorkThread,
+    MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput, WorkItem, WorkOutput,
+    WorkThread,
 };
-use vigil_engine::{Event, Input, LocalKey, MemberId, Name, NodeId};
-
-/// The payload of an injected panic; the panic hook keeps it quiet.
-pub const INJECTED_PANIC: &str = "vigil: injected work-thread panic";
-
-/// Inbox lags from this long up are recorded in the trace.
-const INBOX_LAG_TRACED: vigil_engine::Dur = vigil_engine::Dur::from_millis(1);
+use vigil_engine::{Input, LocalKey, MemberId, Name, NodeId};
 
 /// Aborts the work threads when the main thread ends, however it ends.
 struct AbortOnDrop(Vec<madsim::task::JoinHandle<()>>);
@@ -174,45 +169,26 @@ async fn main_thread(
         let input = match msg {
             MainMsg::Engine { event, queued_at } => {
                 ctx.pending.lock().expect("pending").pop_front();
-                if mutated!(ctx.world.mutation, MainBlocksUntilLeave)
-                    && matches!(&event, Event::View(c) if !c.left.is_empty())
-                {
-                    // It stops taking events, as if waiting on a local
-                    // resource, until its job is asked to leave.
-                    ctx.pending.lock().expect("pending").push_front(queued_at);
-                    blocked = true;
-                    continue;
-                }
-                if mutated!(ctx.world.mutation, DeafToDepartures)
-                    && matches!(&event, Event::View(c) if !c.left.is_empty())
-                {
-                    continue;
+                match threads::take(ctx.world.mutation, &event) {
+                    Take::Take => {}
+                    Take::Ignore => continue,
+                    Take::Block => {
+                        // It stops taking events, as if waiting on a local
+                        // resource, until its job is asked to leave.
+                        ctx.pending.lock().expect("pending").push_front(queued_at);
+                        blocked = true;
+                        continue;
+                    }
                 }
                 let me = main.me().cloned();
-                match &event {
-                    Event::Registered { me } => {
-                        *ctx.member.lock().expect("member") = Some(me.clone());
-                        ctx.world.record(TraceEvent::Registered {
-                            member: me.clone(),
-                            group: ctx.group.clone(),
-                        });
-                    }
-                    Event::View(change) => {
-                        *ctx.member.lock().expect("member") = Some(change.me.clone());
-                        ctx.world.record(TraceEvent::View {
-                            change: change.clone(),
-                        });
-                    }
-                    Event::Message { from, payload } => ctx.world.record(TraceEvent::Message {
-                        to: me.clone().expect("registered before any message"),
-                        from: from.clone(),
-                        thread: payload.thread,
-                        round: payload.round,
-                    }),
+                let (record, member) = threads::taken(&event, me.as_ref(), &ctx.group);
+                if let Some(member) = member {
+                    *ctx.member.lock().expect("member") = Some(member);
                 }
+                ctx.world.record(record);
                 // Only lags worth a look reach the trace; the check's bound is larger.
                 let lag = now.saturating_sub(queued_at);
-                if lag >= INBOX_LAG_TRACED {
+                if lag >= threads::INBOX_LAG_TRACED {
                     let member = main.me().cloned().or(me);
                     if let Some(member) = member {
                         ctx.world.record(TraceEvent::InboxLag {
@@ -377,42 +353,21 @@ async fn run_step(
             fault: index,
         });
     }
-    let end = match injected.map(|(kind, _)| kind) {
-        Some(FaultKind::Hang) => {
+    let end = match threads::run_step(machine, step, injected.map(|(kind, _)| kind)) {
+        Ran::Hung => {
             // The step never returns; the main thread's watchdog notices.
             std::future::pending::<()>().await;
             unreachable!("a hung step never returns")
         }
-        Some(FaultKind::Error) => StepEnd::Errored,
-        Some(FaultKind::Panic) => {
-            let caught = std::panic::catch_unwind(|| std::panic::panic_any(INJECTED_PANIC));
-            assert!(caught.is_err());
-            StepEnd::Panicked
-        }
-        None => {
-            let mut body = Vec::new();
-            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                machine.step(WorkInput::RunStep { step }, &mut body)
-            }));
-            match ran {
-                Ok(()) => {
-                    // What the step decided is decided now.
-                    for o in body {
-                        carry_out(ctx, thread, o);
-                    }
-                    StepEnd::Ran
-                }
-                Err(_) => StepEnd::Panicked,
+        Ran::Ended(end, body) => {
+            // What the step decided is decided now.
+            for o in body {
+                carry_out(ctx, thread, o);
             }
+            end
         }
     };
-    let mut step_time = ctx.step_time;
-    if mutated!(ctx.world.mutation, UnseededRandom) {
-        // The bug this mutation plants: randomness outside the seed.
-        use rand::Rng;
-        // layout-allow: the planted bug is unseeded randomness.
-        step_time += std::time::Duration::from_nanos(rand::rngs::OsRng.gen_range(0..1_000_000));
-    }
+    let step_time = threads::step_time(ctx.step_time, ctx.world.mutation);
     madsim::time::sleep(step_time).await;
     end
 }
@@ -433,62 +388,9 @@ fn carry_out(ctx: &JobCtx, thread: u16, o: WorkOutput) {
             };
             let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
         }
-        WorkOutput::RoundStarted {
-            member,
-            round,
-            view,
-        } => ctx.world.record(TraceEvent::RoundStarted {
-            member,
-            thread,
-            round,
-            view,
-        }),
-        WorkOutput::Completed { member, completion } => {
-            ctx.world.record(TraceEvent::RoundCompleted {
-                member,
-                thread,
-                round: completion.round,
-                view: completion.view,
-                state: completion.state,
-            })
-        }
-        WorkOutput::Decided {
-            member,
-            protocol,
-            agreement,
-            decision,
-        } => ctx.world.record(TraceEvent::ProtocolOutcome {
-            member,
-            thread,
-            protocol,
-            instance: decision.instance,
-            outcome: decision.outcome,
-            rounds: decision.rounds,
-            proposal: decision.proposal,
-            agreement,
-            binding: decision.binding,
-            unanimous: decision.unanimous,
-        }),
-        WorkOutput::Voted { member, vote } => ctx.world.record(TraceEvent::Vote {
-            member,
-            thread,
-            instance: vote.instance,
-            proposal: vote.proposal,
-            yes: vote.yes,
-        }),
-        WorkOutput::Done { member, outcome } => ctx.world.record(TraceEvent::ProtocolDone {
-            member,
-            thread,
-            outcome,
-        }),
-        WorkOutput::Answered { from, to, round } => {
-            if ctx.world.detail {
-                ctx.world.record(TraceEvent::Answer {
-                    from,
-                    to,
-                    thread,
-                    round,
-                });
+        o => {
+            if let Some(record) = threads::record(thread, o, ctx.world.detail) {
+                ctx.world.record(record);
             }
         }
     }

@@ -6,10 +6,12 @@
 //! reaches it through its inbox, so it handles one input at a time, in
 //! simulation order.
 
+use super::super::net::packet_kind;
+use super::super::threads::MAIN_INBOX_MAX;
 use super::job;
-use super::wires::{EngineIn, EnginePacket, MainMsg, Pending, MAIN_INBOX_MAX};
+use super::wires::{EngineIn, EnginePacket, MainMsg, Pending};
 use super::world::World;
-use crate::trace::{Carried, DropCause, PacketKind, TraceEvent};
+use crate::trace::{DropCause, PacketKind, TraceEvent};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -88,36 +90,6 @@ pub struct Wire {
     packet: Mutex<Option<EnginePacket>>,
 }
 
-/// A packet's kind, as the trace records it.
-pub fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
-    use vigil_engine::engine::LinkMsg;
-    use vigil_engine::Body;
-    match body {
-        Body::Heartbeat { .. } => PacketKind::Heartbeat,
-        Body::NotMember { .. } => PacketKind::NotMember,
-        Body::Probe { reply: false, .. } => PacketKind::Probe,
-        Body::Probe { reply: true, .. } => PacketKind::ProbeReply,
-        Body::Gather { reply: false, .. } => PacketKind::Gather,
-        Body::Gather { reply: true, .. } => PacketKind::GatherReply,
-        Body::Install { view } => PacketKind::Install(view.id),
-        Body::InstallAck { .. } => PacketKind::InstallAck,
-        Body::Ack { .. } => PacketKind::LinkAck,
-        Body::Data { data, .. } => PacketKind::Data(
-            data.msgs
-                .iter()
-                .map(|m| match m {
-                    LinkMsg::State(_) => Carried::State,
-                    LinkMsg::GroupView(v) => Carried::GroupView(v.group.clone()),
-                    LinkMsg::Member(m) => Carried::Member {
-                        thread: m.payload.thread,
-                        round: m.payload.round,
-                    },
-                })
-                .collect(),
-        ),
-    }
-}
-
 /// Receives this node's packets the moment madsim delivers them.
 ///
 /// madsim charges every receive through an `Endpoint` 1 ms of simulated time
@@ -192,14 +164,18 @@ async fn sender(
                 });
             }
         };
-        let (loss, delay) = world.link_conditions(me, to);
+        let (loss, delay) = world
+            .net
+            .lock()
+            .expect("net")
+            .conditions(world.now(), me, to);
         if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
             dropped(DropCause::Loss);
             continue;
         }
         if world.detail {
             // madsim drops these itself; say so in the trace.
-            if world.is_clogged(me.0, to.0) {
+            if world.net.lock().expect("net").is_clogged(me.0, to.0) {
                 dropped(DropCause::Partition);
             } else if world.node_status(to.0) == super::world::NodeStatus::Crashed {
                 dropped(DropCause::NodeDown);

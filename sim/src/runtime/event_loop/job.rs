@@ -1,0 +1,440 @@
+//! A job on the event loop: its main thread's inbox and machine, and its
+//! work threads' machines, stepped when something reaches them. What a
+//! thread records and how a step runs is [`super::super::threads`]'s; this
+//! file only says when.
+
+use super::super::threads::MAIN_INBOX_MAX;
+use super::super::threads::{self, Ran, Take};
+use super::{Agenda, Local, Sim};
+use crate::mutation::mutated;
+use crate::trace::TraceEvent;
+use std::collections::VecDeque;
+use vigil_engine::job::{
+    FaultKind, MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput, WorkItem,
+    WorkOutput, WorkThread,
+};
+use vigil_engine::{Dur, Event, Input, LocalKey, MemberId, Name, Time};
+
+/// What a main thread takes from its inbox.
+pub(super) enum MainMsg {
+    Engine {
+        event: Event<vigil_engine::job::JobMsg>,
+        queued_at: Time,
+    },
+    Signal(MainInput),
+}
+
+/// One running job.
+pub(super) struct Job {
+    name: String,
+    group: Name,
+    step_time: std::time::Duration,
+    main: MainThread,
+    pub(super) inbox: VecDeque<MainMsg>,
+    /// When each engine event in the inbox was queued, oldest first.
+    pending: VecDeque<Time>,
+    pub(super) member: Option<MemberId>,
+    /// The broken variant `main-blocks-until-leave` has it take nothing
+    /// but the word to leave.
+    blocked: bool,
+    /// The broken variant `blocking-main`: the input it waits to take, and
+    /// when it took it.
+    busy: Option<(Time, MainInput)>,
+    pub(super) workers: Vec<Worker>,
+}
+
+/// One work thread.
+pub(super) struct Worker {
+    machine: WorkThread,
+    routed: VecDeque<(Queue, WorkItem)>,
+    out: Vec<WorkOutput>,
+    /// The fault armed on its next local step, with its number.
+    pub(super) fault: Option<(FaultKind, usize)>,
+    /// The local step under way.
+    running: Option<u64>,
+    /// It faulted, or hung: it takes nothing more.
+    stopped: bool,
+}
+
+impl<A: Agenda> Sim<A> {
+    /// Starts job `name` on `node`, which is up, unless it runs already.
+    pub(super) fn start_job(&mut self, node: u16, name: &str) {
+        let protocols = self.protocols.clone();
+        let spec = protocols
+            .scenario
+            .job(name)
+            .expect("jobs started are in the scenario");
+        let n = &mut self.nodes[usize::from(node)];
+        if n.engine.is_none() || n.names.contains_key(name) {
+            return;
+        }
+        n.next_key += 1;
+        let key = LocalKey(n.next_key);
+        let job_name = Name::new(&spec.name);
+        let workers = (0..spec.work_threads)
+            .map(|t| {
+                let make: MakeRounds = {
+                    let (p, job) = (protocols.clone(), job_name.clone());
+                    Box::new(move |me| {
+                        threads::protocol(&p.registry, &p.scenario, p.mutation, &job, t, me)
+                    })
+                };
+                #[allow(unused_mut)]
+                let mut machine = WorkThread::new(t, make);
+                #[cfg(feature = "mutations")]
+                if let Some(m) = protocols.mutation.and_then(|m| m.engine()) {
+                    machine.mutate(m);
+                }
+                Worker {
+                    machine,
+                    routed: VecDeque::new(),
+                    out: Vec::new(),
+                    fault: n.armed.remove(&(name.to_string(), t)),
+                    running: None,
+                    stopped: false,
+                }
+            })
+            .collect();
+        #[allow(unused_mut)]
+        let mut main = MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline));
+        #[cfg(feature = "mutations")]
+        if let Some(m) = protocols.mutation.and_then(|m| m.engine()) {
+            main.mutate(m);
+        }
+        n.names.insert(name.to_string(), key);
+        n.jobs.insert(
+            key,
+            Job {
+                name: name.to_string(),
+                group: Name::new(&spec.group),
+                step_time: spec.step_time,
+                main,
+                inbox: VecDeque::new(),
+                pending: VecDeque::new(),
+                member: None,
+                blocked: false,
+                busy: None,
+                workers,
+            },
+        );
+        let register = Input::Register {
+            key,
+            job: job_name,
+            group: Name::new(&spec.group),
+        };
+        self.post(node, Local::Engine(register));
+    }
+
+    /// The engine hands `event` to the main thread of registration `key`.
+    pub(super) fn deliver(
+        &mut self,
+        node: u16,
+        key: LocalKey,
+        event: Event<vigil_engine::job::JobMsg>,
+    ) {
+        let n = &mut self.nodes[usize::from(node)];
+        if !n.registered.contains(&key) {
+            return;
+        }
+        let Some(job) = n.jobs.get_mut(&key) else {
+            return;
+        };
+        assert!(
+            job.pending.len() < MAIN_INBOX_MAX,
+            "the main thread of {key:?} left {MAIN_INBOX_MAX} engine events unread (MAIN_INBOX_MAX)"
+        );
+        job.pending.push_back(self.now);
+        job.inbox.push_back(MainMsg::Engine {
+            event,
+            queued_at: self.now,
+        });
+        self.ready.push_back((node, Local::RunMain { key }));
+    }
+
+    /// Records the engine events the main thread of `key` never took.
+    pub(super) fn record_unread(&mut self, node: u16, key: LocalKey) {
+        let job = &self.nodes[usize::from(node)].jobs[&key];
+        if let (Some(member), Some(oldest)) = (&job.member, job.pending.front()) {
+            let event = TraceEvent::InboxUnread {
+                member: member.clone(),
+                count: job.pending.len() as u64,
+                oldest: *oldest,
+            };
+            self.record(event);
+        }
+    }
+
+    /// The main thread takes what its inbox holds, one input at a time.
+    pub(super) fn run_main(&mut self, node: u16, key: LocalKey) {
+        let mutation = self.protocols.mutation;
+        loop {
+            let now = self.now;
+            let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+                return;
+            };
+            if job.busy.is_some() {
+                return;
+            }
+            let Some(msg) = job.inbox.pop_front() else {
+                return;
+            };
+            if job.blocked && !matches!(msg, MainMsg::Signal(MainInput::Leave)) {
+                continue;
+            }
+            let input = match msg {
+                MainMsg::Signal(input) => input,
+                MainMsg::Engine { event, queued_at } => {
+                    job.pending.pop_front();
+                    match threads::take(mutation, &event) {
+                        Take::Take => {}
+                        Take::Ignore => continue,
+                        Take::Block => {
+                            job.pending.push_front(queued_at);
+                            job.blocked = true;
+                            continue;
+                        }
+                    }
+                    let me = job.main.me().cloned();
+                    let (record, member) = threads::taken(&event, me.as_ref(), &job.group);
+                    if let Some(member) = member {
+                        job.member = Some(member);
+                    }
+                    let lag = now.saturating_sub(queued_at);
+                    let lagged = (lag >= threads::INBOX_LAG_TRACED)
+                        .then(|| job.main.me().cloned().or(me))
+                        .flatten();
+                    let input = MainInput::Engine(event);
+                    let blocking = mutated!(mutation, BlockingMain);
+                    if blocking {
+                        job.busy = Some((now, input.clone()));
+                    }
+                    self.record(record);
+                    if let Some(member) = lagged {
+                        self.record(TraceEvent::InboxLag {
+                            member,
+                            lag_ns: lag.0,
+                        });
+                    }
+                    if blocking {
+                        let at = now + Dur::from_millis(10);
+                        self.later(at, node, Local::MainWake { key });
+                        return;
+                    }
+                    input
+                }
+            };
+            self.main_step(node, key, now, input);
+        }
+    }
+
+    /// The main thread of the broken variant `blocking-main` is back.
+    pub(super) fn main_wake(&mut self, node: u16, key: LocalKey) {
+        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            return;
+        };
+        if let Some((took, input)) = job.busy.take() {
+            self.main_step(node, key, took, input);
+            self.run_main(node, key);
+        }
+    }
+
+    /// The main thread's machine takes `input` (taken at `took`).
+    fn main_step(&mut self, node: u16, key: LocalKey, took: Time, input: MainInput) {
+        let mutation = self.protocols.mutation;
+        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            return;
+        };
+        let mut out = Vec::new();
+        job.main.step(took, input, &mut out);
+        for o in out {
+            match o {
+                MainOutput::Route {
+                    thread,
+                    queue,
+                    item,
+                } => {
+                    let job = self.nodes[usize::from(node)]
+                        .jobs
+                        .get_mut(&key)
+                        .expect("the job runs");
+                    job.workers[usize::from(thread)]
+                        .routed
+                        .push_back((queue, item));
+                    self.ready
+                        .push_back((node, Local::RunWorker { key, thread }));
+                }
+                MainOutput::ArmWatchdog {
+                    thread,
+                    at,
+                    confirm,
+                } => {
+                    let msg = MainMsg::Signal(MainInput::Watchdog { thread, confirm });
+                    self.later(at.max(self.now), node, Local::Main { key, msg });
+                }
+                MainOutput::Unregister { reason, fault } => {
+                    let job = &self.nodes[usize::from(node)].jobs[&key];
+                    let name = job.name.clone();
+                    let record = job
+                        .main
+                        .me()
+                        .cloned()
+                        .map(|member| TraceEvent::Unregistered {
+                            member,
+                            reason,
+                            fault,
+                        });
+                    // What the main thread leaves unread, as it leaves.
+                    self.record_unread(node, key);
+                    let input = Input::Unregister { key, reason };
+                    if mutated!(mutation, LateUnregister) && fault.is_some() {
+                        // The broken variant: the engine hears a second late.
+                        let at = self.now + Dur::from_millis(1000);
+                        self.later(at, node, Local::Late { input, record });
+                    } else {
+                        self.ready.push_back((node, Local::Engine(input)));
+                        if let Some(record) = record {
+                            self.record(record);
+                        }
+                    }
+                    let n = &mut self.nodes[usize::from(node)];
+                    if n.names.get(&name) == Some(&key) {
+                        n.names.remove(&name);
+                        n.wanted.remove(&name);
+                    }
+                }
+            }
+        }
+        let n = &mut self.nodes[usize::from(node)];
+        if n.jobs.get(&key).is_some_and(|j| j.main.is_gone()) {
+            // Its work threads end with it.
+            n.jobs.remove(&key);
+        }
+    }
+
+    /// Work thread `thread` takes what was routed to it and starts its next
+    /// local step, if it has one and none is under way.
+    pub(super) fn run_worker(&mut self, node: u16, key: LocalKey, thread: u16) {
+        let mutation = self.protocols.mutation;
+        let detail = self.detail;
+        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            return;
+        };
+        let step_time = job.step_time;
+        let w = &mut job.workers[usize::from(thread)];
+        if w.stopped || w.running.is_some() {
+            return;
+        }
+        while let Some((queue, item)) = w.routed.pop_front() {
+            w.machine
+                .step(WorkInput::Routed { queue, item }, &mut w.out);
+        }
+        w.machine.poll(&mut w.out);
+        let mut start = None;
+        let mut done = Vec::new();
+        for o in w.out.drain(..) {
+            match o {
+                WorkOutput::StartStep { step } => start = Some(step),
+                o => done.push(o),
+            }
+        }
+        let faulted = w.machine.has_faulted();
+        let mut step_fault = None;
+        let mut ran = None;
+        if faulted {
+            w.stopped = true;
+        } else if let Some(step) = start {
+            let injected = w.fault.take();
+            if let Some((kind, index)) = injected {
+                let member = w
+                    .machine
+                    .member()
+                    .cloned()
+                    .expect("steps start after the first view");
+                step_fault = Some(TraceEvent::StepFault {
+                    member,
+                    thread,
+                    step,
+                    kind,
+                    fault: index,
+                });
+            }
+            match threads::run_step(&mut w.machine, step, injected.map(|(kind, _)| kind)) {
+                Ran::Hung => w.stopped = true,
+                Ran::Ended(end, body) => {
+                    w.running = Some(step);
+                    ran = Some((step, end, body));
+                }
+            }
+        }
+        for o in done {
+            self.carry_out(node, key, thread, o, detail);
+        }
+        if let Some(record) = step_fault {
+            self.record(record);
+        }
+        if let Some((step, end, body)) = ran {
+            // What the step decided is decided now; it ends when its time is up.
+            for o in body {
+                self.carry_out(node, key, thread, o, detail);
+            }
+            let at = self.now + Dur::from_std(threads::step_time(step_time, mutation));
+            self.later(
+                at,
+                node,
+                Local::StepEnded {
+                    key,
+                    thread,
+                    step,
+                    end,
+                },
+            );
+        }
+    }
+
+    /// Local step `step` of work thread `thread` is over.
+    pub(super) fn step_ended(
+        &mut self,
+        node: u16,
+        key: LocalKey,
+        thread: u16,
+        step: u64,
+        end: StepEnd,
+    ) {
+        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            return;
+        };
+        let w = &mut job.workers[usize::from(thread)];
+        w.running = None;
+        while let Some((queue, item)) = w.routed.pop_front() {
+            w.machine
+                .step(WorkInput::Routed { queue, item }, &mut w.out);
+        }
+        w.machine
+            .step(WorkInput::StepEnded { step, end }, &mut w.out);
+        self.run_worker(node, key, thread);
+    }
+
+    /// Does what a work thread asked: signals to the main thread, messages
+    /// to the engine, and the trace.
+    fn carry_out(&mut self, node: u16, key: LocalKey, thread: u16, o: WorkOutput, detail: bool) {
+        match o {
+            WorkOutput::Signal(input) => {
+                let msg = MainMsg::Signal(input);
+                self.ready.push_back((node, Local::Main { key, msg }));
+            }
+            WorkOutput::Send { to, msg } => {
+                let send = Input::Send {
+                    key,
+                    to,
+                    payload: msg,
+                };
+                self.ready.push_back((node, Local::Engine(send)));
+            }
+            o => {
+                if let Some(record) = threads::record(thread, o, detail) {
+                    self.record(record);
+                }
+            }
+        }
+    }
+}

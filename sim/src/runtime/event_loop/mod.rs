@@ -1,0 +1,682 @@
+//! The event-loop driver: the same state machines as the madsim driver,
+//! stepped by a plain loop with no async, no tasks and no runtime.
+//!
+//! A run is an [`Agenda`] of timed events (a packet arriving, an engine's
+//! timer, a watchdog, a local step ending, a fault) and a loop that takes
+//! the next one, carries it out, and then everything it set off at that
+//! same instant (the `ready` queue: a main thread taking what its engine
+//! handed it, a work thread taking what was routed to it). Its network is
+//! its own, seeded by the run's seed: each packet is lost with the
+//! conditions' rate, or arrives after a latency drawn from the scenario's
+//! range plus any extra delay a fault adds. What faults do is
+//! [`super::faults`]'s, as for madsim; this file only carries out the
+//! primitives ([`faults::Plant`]).
+//!
+//! Which event comes next is the agenda's choice: [`TimeOrder`] takes them
+//! by time, and in the order they were scheduled among equals. An
+//! exhaustive explorer would bring its own agenda and choose.
+//!
+//! Invariants: time never goes back (an agenda may only hand out events
+//! due at or after the last one); a node that is paused takes nothing (its
+//! events wait, in order, until it resumes); a crashed node's events are
+//! dropped, and its next life starts from its disk alone.
+
+mod job;
+
+use super::faults::{self, Later};
+use super::net::{packet_kind, Net};
+use super::{new_trace, RunConfig};
+use crate::mutation::Mutation;
+use crate::protocols::Registry;
+use crate::scenario::Scenario;
+use crate::trace::{DropCause, NodeStatus, PacketKind, RunEnd, Trace, TraceEvent};
+use job::{Job, MainMsg};
+use rand::{Rng, SeedableRng};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use vigil_engine::job::{FaultKind, JobMsg, StepEnd};
+use vigil_engine::{Dur, Durable, Engine, Input, LocalKey, MemberId, NodeId, Output, Packet, Time};
+
+/// The shortest wait between two ticks of an engine that stays due.
+const TIMER_GRANULARITY: Dur = Dur::from_millis(1);
+
+/// One event waiting on the agenda.
+pub struct Scheduled {
+    /// When it is due.
+    pub at: Time,
+    /// The order it was scheduled in (unique within a run).
+    pub seq: u64,
+    /// The node it happens on, if any (faults happen to the cluster).
+    pub node: Option<NodeId>,
+    what: What,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The events of a run not yet taken, and the choice of which comes next.
+/// The loop hands every event it schedules to [`Agenda::push`] and takes
+/// the next from [`Agenda::pop`], which may choose any event due no later
+/// than every other (the events due at one instant are the choice an
+/// explorer of interleavings makes).
+pub trait Agenda {
+    fn push(&mut self, event: Scheduled);
+    fn pop(&mut self) -> Option<Scheduled>;
+}
+
+/// The default agenda: by time, then in the order scheduled.
+#[derive(Default)]
+pub struct TimeOrder(BinaryHeap<Reverse<Scheduled>>);
+
+impl Agenda for TimeOrder {
+    fn push(&mut self, event: Scheduled) {
+        self.0.push(Reverse(event));
+    }
+    fn pop(&mut self) -> Option<Scheduled> {
+        self.0.pop().map(|Reverse(e)| e)
+    }
+}
+
+/// What an event is.
+enum What {
+    /// The scenario's fault number `index` strikes.
+    Fault(usize),
+    /// A fault's later half (a restart, a resume, a heal).
+    Later(Later),
+    /// Something happens on `node`: in its life `life` only, if given.
+    Node { life: Option<u32>, local: Local },
+}
+
+/// Something that happens on one node.
+enum Local {
+    Boot,
+    Packet {
+        from: NodeId,
+        packet: Packet<JobMsg>,
+        detail: Option<(u64, PacketKind)>,
+    },
+    /// An input for the engine from a job on this node.
+    Engine(Input<JobMsg>),
+    /// The engine's timer, if it is still the current one.
+    Timer {
+        generation: u64,
+    },
+    /// Into a main thread's inbox.
+    Main {
+        key: LocalKey,
+        msg: MainMsg,
+    },
+    /// A main thread takes what its inbox holds.
+    RunMain {
+        key: LocalKey,
+    },
+    /// A main thread is back from its (broken variant's) wait.
+    MainWake {
+        key: LocalKey,
+    },
+    /// A work thread takes what was routed to it.
+    RunWorker {
+        key: LocalKey,
+        thread: u16,
+    },
+    StepEnded {
+        key: LocalKey,
+        thread: u16,
+        step: u64,
+        end: StepEnd,
+    },
+    /// An unregister the broken variant `late-unregister` held back.
+    Late {
+        input: Input<JobMsg>,
+        record: Option<TraceEvent>,
+    },
+}
+
+/// One node: what it keeps across lives, and its current one.
+struct Node {
+    status: NodeStatus,
+    /// Which life this is: a crash ends one, and its events with it.
+    life: u32,
+    disk: Durable,
+    /// The jobs that run here, and start again after a restart.
+    wanted: BTreeSet<String>,
+    engine: Option<Engine<JobMsg>>,
+    /// The engine's timer, and its generation (older timers are void).
+    deadline: Option<Time>,
+    generation: u64,
+    /// When the engine's timer last fired.
+    ticked_at: Option<Time>,
+    jobs: BTreeMap<LocalKey, Job>,
+    /// The running jobs by name.
+    names: BTreeMap<String, LocalKey>,
+    /// The registrations the engine delivers to.
+    registered: BTreeSet<LocalKey>,
+    next_key: u64,
+    /// Work-thread faults that struck before their job started.
+    armed: BTreeMap<(String, u16), (FaultKind, usize)>,
+    /// What happened while it was paused, in order.
+    parked: Vec<Local>,
+}
+
+/// What a run's protocols are made from, shared with the work threads'
+/// protocol factories.
+struct Protocols {
+    registry: Registry,
+    scenario: Scenario,
+    mutation: Option<Mutation>,
+}
+
+/// One run on the event loop.
+struct Sim<A> {
+    now: Time,
+    end: Time,
+    agenda: A,
+    seq: u64,
+    /// What happens at this instant, after the event that set it off.
+    ready: VecDeque<(u16, Local)>,
+    nodes: Vec<Node>,
+    net: Net,
+    latency: (u64, u64),
+    rng: rand_chacha::ChaCha8Rng,
+    trace: Trace,
+    detail: bool,
+    packets: u64,
+    protocols: Arc<Protocols>,
+    engine_config: vigil_engine::Config,
+    /// Reused output buffers.
+    out: Vec<Output<JobMsg>>,
+}
+
+/// Runs `cfg` to its end on the event loop, taking events as `agenda`
+/// chooses.
+pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
+    let scenario = &cfg.scenario;
+    let (lo, hi) = scenario.cluster.latency;
+    let mut sim = Sim {
+        now: Time(0),
+        end: Time(scenario.duration.as_nanos() as u64),
+        agenda,
+        seq: 0,
+        ready: VecDeque::new(),
+        nodes: (0..scenario.cluster.nodes)
+            .map(|_| Node {
+                status: NodeStatus::Up,
+                life: 0,
+                disk: Durable::default(),
+                wanted: BTreeSet::new(),
+                engine: None,
+                deadline: None,
+                generation: 0,
+                ticked_at: None,
+                jobs: BTreeMap::new(),
+                names: BTreeMap::new(),
+                registered: BTreeSet::new(),
+                next_key: 0,
+                armed: BTreeMap::new(),
+                parked: Vec::new(),
+            })
+            .collect(),
+        net: Net::new(scenario.cluster.loss),
+        latency: (lo.as_nanos() as u64, hi.max(lo).as_nanos() as u64),
+        rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
+        trace: new_trace(scenario, cfg.seed, super::Driver::EventLoop),
+        detail: cfg.detail,
+        packets: 0,
+        protocols: Arc::new(Protocols {
+            registry: cfg.registry.clone(),
+            scenario: scenario.clone(),
+            mutation: cfg.mutation,
+        }),
+        engine_config: scenario.engine_config(),
+        out: Vec::new(),
+    };
+    for job in &scenario.jobs {
+        for n in &job.nodes {
+            sim.nodes[usize::from(*n)].wanted.insert(job.name.clone());
+        }
+    }
+    // Faults due at time 0 strike before the nodes boot, as they do under
+    // madsim: a work-thread fault then waits for its job's first step.
+    for (index, fault) in scenario.faults.iter().enumerate() {
+        sim.schedule(Time(fault.at.as_nanos() as u64), None, What::Fault(index));
+    }
+    for node in 0..scenario.cluster.nodes {
+        sim.schedule(
+            Time(0),
+            Some(node),
+            What::Node {
+                life: Some(0),
+                local: Local::Boot,
+            },
+        );
+    }
+    sim.run();
+    sim.finish()
+}
+
+impl<A: Agenda> Sim<A> {
+    fn run(&mut self) {
+        loop {
+            while let Some((node, local)) = self.ready.pop_front() {
+                self.local(node, local);
+            }
+            let Some(event) = self.agenda.pop() else {
+                return;
+            };
+            if event.at >= self.end {
+                return;
+            }
+            assert!(
+                event.at >= self.now,
+                "an agenda handed out an event from the past"
+            );
+            self.now = event.at;
+            match event.what {
+                What::Fault(index) => {
+                    let kind = self.protocols.scenario.faults[index].kind.clone();
+                    faults::apply(self, index, &kind);
+                }
+                What::Later(later) => faults::follow(self, later),
+                What::Node { life, local } => {
+                    let node = event.node.expect("node events name their node").0;
+                    let n = &mut self.nodes[usize::from(node)];
+                    if life.is_some_and(|l| l != n.life) {
+                        continue;
+                    }
+                    match n.status {
+                        NodeStatus::Crashed => {}
+                        NodeStatus::Paused => n.parked.push(local),
+                        NodeStatus::Up => self.local(node, local),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The trace of the run, ended.
+    fn finish(mut self) -> Trace {
+        self.now = self.end;
+        let nodes: Vec<NodeStatus> = self.nodes.iter().map(|n| n.status).collect();
+        let mut live_members = BTreeSet::new();
+        for k in 0..self.nodes.len() {
+            if nodes[k] != NodeStatus::Up {
+                continue;
+            }
+            let names: Vec<LocalKey> = self.nodes[k].names.values().copied().collect();
+            for key in names {
+                if let Some(m) = self.nodes[k].jobs[&key].member.clone() {
+                    self.record_unread(k as u16, key);
+                    live_members.insert(m);
+                }
+            }
+        }
+        self.trace.end = RunEnd {
+            at: self.end,
+            nodes,
+            live_members,
+        };
+        self.trace
+    }
+
+    fn record(&mut self, event: TraceEvent) {
+        self.trace.push(self.now, event);
+    }
+
+    /// Puts `what` on the agenda for `at` (nothing at or past the end).
+    fn schedule(&mut self, at: Time, node: Option<u16>, what: What) {
+        if at >= self.end {
+            return;
+        }
+        self.seq += 1;
+        self.agenda.push(Scheduled {
+            at,
+            seq: self.seq,
+            node: node.map(NodeId),
+            what,
+        });
+    }
+
+    /// `local` happens on `node` later, in this life.
+    fn later(&mut self, at: Time, node: u16, local: Local) {
+        let life = Some(self.nodes[usize::from(node)].life);
+        self.schedule(at, Some(node), What::Node { life, local });
+    }
+
+    /// `local` happens on `node` now, or when it resumes.
+    fn post(&mut self, node: u16, local: Local) {
+        let n = &mut self.nodes[usize::from(node)];
+        match n.status {
+            NodeStatus::Up => self.ready.push_back((node, local)),
+            NodeStatus::Paused => n.parked.push(local),
+            NodeStatus::Crashed => {}
+        }
+    }
+
+    fn local(&mut self, node: u16, local: Local) {
+        match local {
+            Local::Boot => self.boot(node),
+            Local::Packet {
+                from,
+                packet,
+                detail,
+            } => {
+                self.trace.net.delivered += 1;
+                if let Some((id, what)) = detail {
+                    self.record(TraceEvent::Deliver {
+                        from,
+                        to: NodeId(node),
+                        id,
+                        what,
+                    });
+                }
+                self.engine_step(node, Input::Packet { from, packet });
+            }
+            Local::Engine(input) => self.engine_step(node, input),
+            Local::Timer { generation } => {
+                let n = &mut self.nodes[usize::from(node)];
+                if n.generation == generation {
+                    n.deadline = None;
+                    n.ticked_at = Some(self.now);
+                    self.engine_step(node, Input::Tick);
+                }
+            }
+            Local::Main { key, msg } => {
+                if let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) {
+                    job.inbox.push_back(msg);
+                    self.run_main(node, key);
+                }
+            }
+            Local::RunMain { key } => self.run_main(node, key),
+            Local::MainWake { key } => self.main_wake(node, key),
+            Local::RunWorker { key, thread } => self.run_worker(node, key, thread),
+            Local::StepEnded {
+                key,
+                thread,
+                step,
+                end,
+            } => self.step_ended(node, key, thread, step, end),
+            Local::Late { input, record } => {
+                self.engine_step(node, input);
+                if let Some(record) = record {
+                    self.record(record);
+                }
+            }
+        }
+    }
+
+    /// The node boots (again): an engine from its disk, its wanted jobs.
+    fn boot(&mut self, node: u16) {
+        self.record(TraceEvent::NodeBoot { node: NodeId(node) });
+        let cfg = self.engine_config.clone();
+        let n = &mut self.nodes[usize::from(node)];
+        let mut out = std::mem::take(&mut self.out);
+        #[cfg(feature = "mutations")]
+        let engine = match self.protocols.mutation.and_then(|m| m.engine()) {
+            Some(m) => Engine::new_mutated(cfg, NodeId(node), n.disk, self.now, &mut out, m),
+            None => Engine::new(cfg, NodeId(node), n.disk, self.now, &mut out),
+        };
+        #[cfg(not(feature = "mutations"))]
+        let engine = Engine::new(cfg, NodeId(node), n.disk, self.now, &mut out);
+        n.engine = Some(engine);
+        n.deadline = None;
+        n.jobs.clear();
+        n.names.clear();
+        n.registered.clear();
+        let wanted: Vec<String> = n.wanted.iter().cloned().collect();
+        for job in wanted {
+            self.start_job(node, &job);
+        }
+        self.out = out;
+        self.engine_outputs(node);
+    }
+
+    fn engine_step(&mut self, node: u16, input: Input<JobMsg>) {
+        let n = &mut self.nodes[usize::from(node)];
+        let Some(engine) = n.engine.as_mut() else {
+            return;
+        };
+        match &input {
+            Input::Register { key, .. } => {
+                n.registered.insert(*key);
+            }
+            Input::Unregister { key, .. } | Input::Closed { key } => {
+                n.registered.remove(key);
+            }
+            _ => {}
+        }
+        engine.step(self.now, input, &mut self.out);
+        self.engine_outputs(node);
+    }
+
+    /// Carries out what the engine asked, and sets its timer.
+    fn engine_outputs(&mut self, node: u16) {
+        let mut out = std::mem::take(&mut self.out);
+        for o in out.drain(..) {
+            match o {
+                Output::Send { to, packet } => self.send(NodeId(node), to, packet),
+                Output::Deliver { key, event } => self.deliver(node, key, event),
+                Output::Persist(d) => self.nodes[usize::from(node)].disk = d,
+                Output::NodeView { view, members } => self.record(TraceEvent::NodeView {
+                    node: NodeId(node),
+                    view,
+                    members,
+                }),
+            }
+        }
+        self.out = out;
+        let n = &mut self.nodes[usize::from(node)];
+        let Some(engine) = &n.engine else {
+            return;
+        };
+        // A tick that leaves the engine due at once again makes the next
+        // one wait a millisecond (madsim's timer granularity), so an
+        // engine that keeps asking to be woken now cannot stop the clock.
+        let floor = if n.ticked_at == Some(self.now) {
+            self.now + TIMER_GRANULARITY
+        } else {
+            self.now
+        };
+        let next = engine.poll_timeout().max(floor);
+        if n.deadline != Some(next) {
+            n.deadline = Some(next);
+            n.generation += 1;
+            let generation = n.generation;
+            self.later(next, node, Local::Timer { generation });
+        }
+    }
+
+    /// A packet leaves `from`: lost, cut off, or on its way to `to`.
+    fn send(&mut self, from: NodeId, to: NodeId, packet: Packet<JobMsg>) {
+        self.trace.net.sent += 1;
+        let detail = self.detail.then(|| {
+            self.packets += 1;
+            let what = packet_kind(&packet.body);
+            self.record(TraceEvent::Send {
+                from,
+                to,
+                id: self.packets,
+                what: what.clone(),
+            });
+            (self.packets, what)
+        });
+        let (loss, delay) = self.net.conditions(self.now, from, to);
+        let cause = if loss > 0.0 && self.rng.gen_bool(loss.min(1.0)) {
+            Some(DropCause::Loss)
+        } else if self.net.is_clogged(from.0, to.0) {
+            Some(DropCause::Partition)
+        } else if self.nodes[usize::from(to.0)].status == NodeStatus::Crashed {
+            Some(DropCause::NodeDown)
+        } else {
+            None
+        };
+        if let Some(cause) = cause {
+            if let Some((id, what)) = detail {
+                self.record(TraceEvent::Drop {
+                    from,
+                    to,
+                    id,
+                    what,
+                    cause,
+                });
+            }
+            return;
+        }
+        let (lo, hi) = self.latency;
+        let mut at = self.now.0
+            + if hi > lo {
+                self.rng.gen_range(lo..=hi)
+            } else {
+                lo
+            };
+        at += match delay {
+            Some((lo, hi)) if hi > lo => self.rng.gen_range(lo..=hi),
+            Some((lo, _)) => lo,
+            None => 0,
+        };
+        let local = Local::Packet {
+            from,
+            packet,
+            detail,
+        };
+        // Whichever life the node is in when the packet arrives takes it.
+        self.schedule(Time(at), Some(to.0), What::Node { life: None, local });
+    }
+}
+
+impl<A: Agenda> faults::Plant for Sim<A> {
+    fn now(&self) -> Time {
+        self.now
+    }
+
+    fn fault_name(&self, index: usize) -> &'static str {
+        self.protocols.scenario.faults[index].kind.name()
+    }
+
+    fn record(&mut self, event: TraceEvent) {
+        Sim::record(self, event);
+    }
+
+    fn status(&self, node: u16) -> NodeStatus {
+        self.nodes[usize::from(node)].status
+    }
+
+    fn set_status(&mut self, node: u16, status: NodeStatus) {
+        self.nodes[usize::from(node)].status = status;
+    }
+
+    fn net<R>(&mut self, f: impl FnOnce(&mut Net) -> R) -> R {
+        f(&mut self.net)
+    }
+
+    // The network asks `net` about every packet it sends.
+    fn links_cut(&mut self, _links: &[(u16, u16)]) {}
+    fn links_restored(&mut self, _links: &[(u16, u16)]) {}
+
+    fn is_wanted(&self, node: u16, job: &str) -> bool {
+        self.nodes[usize::from(node)].wanted.contains(job)
+    }
+
+    fn set_wanted(&mut self, node: u16, job: &str, wanted: bool) {
+        let set = &mut self.nodes[usize::from(node)].wanted;
+        if wanted {
+            set.insert(job.to_string());
+        } else {
+            set.remove(job);
+        }
+    }
+
+    fn running(&self, node: u16, job: &str) -> Option<Option<MemberId>> {
+        let n = &self.nodes[usize::from(node)];
+        n.names.get(job).map(|key| n.jobs[key].member.clone())
+    }
+
+    fn arm(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
+        let n = &mut self.nodes[usize::from(node)];
+        if let Some(key) = n.names.get(job) {
+            let job = n.jobs.get_mut(key).expect("named jobs run");
+            job.workers[usize::from(thread)].fault = Some((kind, index));
+        }
+    }
+
+    fn arm_at_start(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
+        let n = &mut self.nodes[usize::from(node)];
+        n.armed.insert((job.to_string(), thread), (kind, index));
+    }
+
+    fn kill_job(&mut self, node: u16, job: &str) {
+        let Some(key) = self.nodes[usize::from(node)].names.remove(job) else {
+            return;
+        };
+        self.record_unread(node, key);
+        self.nodes[usize::from(node)].jobs.remove(&key);
+        // Its connection closes, as a process's would.
+        self.post(node, Local::Engine(Input::Closed { key }));
+    }
+
+    fn ask_leave(&mut self, node: u16, job: &str) {
+        if let Some(key) = self.nodes[usize::from(node)].names.get(job).copied() {
+            let msg = MainMsg::Signal(vigil_engine::job::MainInput::Leave);
+            self.post(node, Local::Main { key, msg });
+        }
+    }
+
+    fn start_job(&mut self, node: u16, job: &str) {
+        Sim::start_job(self, node, job);
+    }
+
+    fn crash(&mut self, node: u16) {
+        let keys: Vec<LocalKey> = self.nodes[usize::from(node)]
+            .names
+            .values()
+            .copied()
+            .collect();
+        for key in keys {
+            self.record_unread(node, key);
+        }
+        let n = &mut self.nodes[usize::from(node)];
+        n.life += 1;
+        n.engine = None;
+        n.deadline = None;
+        n.jobs.clear();
+        n.names.clear();
+        n.registered.clear();
+        n.parked.clear();
+    }
+
+    fn restart(&mut self, node: u16) {
+        self.boot(node);
+    }
+
+    // A paused node's events wait in `parked` (see `run`).
+    fn pause(&mut self, _node: u16) {}
+
+    fn resume(&mut self, node: u16) {
+        let n = &mut self.nodes[usize::from(node)];
+        if n.status == NodeStatus::Up {
+            for local in std::mem::take(&mut n.parked) {
+                self.ready.push_back((node, local));
+            }
+        }
+    }
+
+    fn after(&mut self, delay: Duration, then: Later) {
+        let at = self.now + Dur::from_std(delay);
+        self.schedule(at, None, What::Later(then));
+    }
+}

@@ -1,0 +1,151 @@
+//! The madsim driver: one run of one scenario under one seed. It builds a
+//! madsim runtime from the seed, a node per cluster node (`node`: the
+//! engine task and the network; `job`: the main and work threads), and
+//! the controller that applies the scenario's faults on schedule (`plant`:
+//! the primitives [`super::faults`] asks of a driver). It translates
+//! between madsim and the state machines of `vigil-engine` and
+//! `vigil-protocols` and decides nothing itself.
+//!
+//! Layers, without a circle: `world` (shared state) and `wires` (what
+//! tasks send each other) at the bottom; `job` above them; `node` above
+//! `job` (it starts a node's jobs); `plant` and this module on top.
+
+mod job;
+mod node;
+mod plant;
+mod wires;
+mod world;
+
+pub use world::live_worlds;
+
+use super::net::Net;
+use super::{faults, new_trace, RunConfig};
+use crate::trace::{NodeStatus, RunEnd, Trace};
+use madsim::runtime::{Handle, Runtime};
+use madsim::time::Instant;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vigil_engine::{Durable, NodeId, Time};
+use world::{LiveNode, NodeShared, World};
+
+/// Runs `cfg` in a madsim runtime seeded by its seed.
+pub(super) fn run(cfg: &RunConfig) -> Trace {
+    let mut config = madsim::Config::default();
+    let (lo, hi) = cfg.scenario.cluster.latency;
+    let hi = if hi > lo {
+        hi
+    } else {
+        lo + Duration::from_micros(1)
+    };
+    config.net.send_latency = lo..hi;
+    config.net.packet_loss_rate = 0.0;
+    let rt = Runtime::with_seed_and_config(cfg.seed, config);
+    rt.block_on(simulate(cfg.clone()))
+}
+
+/// The body of a run, inside a madsim runtime (public so that a test can
+/// hand it to madsim's own determinism check).
+pub async fn simulate(cfg: RunConfig) -> Trace {
+    let RunConfig {
+        registry,
+        scenario,
+        seed,
+        mutation,
+        detail,
+        driver: _,
+    } = cfg;
+    let handle = Handle::current();
+    let nodes = (0..scenario.cluster.nodes)
+        .map(|_| NodeShared {
+            disk: Mutex::new(Durable::default()),
+            wanted: Mutex::new(BTreeSet::new()),
+            live: Mutex::new(LiveNode::default()),
+            status: Mutex::new(NodeStatus::Up),
+        })
+        .collect();
+    let engine_cfg = scenario.engine_config();
+    let trace = Mutex::new(new_trace(&scenario, seed, super::Driver::Madsim));
+    let net = Mutex::new(Net::new(scenario.cluster.loss));
+    let world = Arc::new(World {
+        engine_config: engine_cfg,
+        scenario,
+        registry,
+        mutation,
+        start: Instant::now(),
+        trace,
+        nodes,
+        net,
+        madsim_ids: Mutex::new(Vec::new()),
+        detail,
+        packets: std::sync::atomic::AtomicU64::new(0),
+        _live: world::Live::new(),
+    });
+    for job in &world.scenario.jobs {
+        for n in &job.nodes {
+            world.nodes[usize::from(*n)]
+                .wanted
+                .lock()
+                .expect("wanted")
+                .insert(job.name.clone());
+        }
+    }
+    for k in 0..world.scenario.cluster.nodes {
+        let w = world.clone();
+        let node = handle
+            .create_node()
+            .name(format!("n{k}"))
+            .ip(node::node_ip(NodeId(k)))
+            .init(move || node::node_main(w.clone(), NodeId(k)))
+            .build();
+        world.madsim_ids.lock().expect("ids").push(node.id());
+    }
+    let faults = world.scenario.faults.clone();
+    for (index, fault) in faults.iter().enumerate() {
+        // madsim sleeps at least 1 ms: faults due now (at time 0, or at the
+        // same time as the previous one) must not wait for that.
+        let at = Time(fault.at.as_nanos() as u64);
+        if world.now() < at {
+            madsim::time::sleep_until(world.instant(at)).await;
+        }
+        faults::apply(&mut plant::Plant(&world), index, &fault.kind);
+    }
+    let end = Time(world.scenario.duration.as_nanos() as u64);
+    madsim::time::sleep_until(world.instant(end)).await;
+
+    let nodes: Vec<NodeStatus> = world
+        .nodes
+        .iter()
+        .map(|n| *n.status.lock().expect("status"))
+        .collect();
+    let mut live_members = BTreeSet::new();
+    for (k, n) in world.nodes.iter().enumerate() {
+        if nodes[k] != NodeStatus::Up {
+            continue;
+        }
+        for h in n.live.lock().expect("live").jobs.values() {
+            if let Some(m) = h.member.lock().expect("member").clone() {
+                world.record_unread(&m, &h.pending);
+                live_members.insert(m);
+            }
+        }
+    }
+    let mut trace = std::mem::replace(
+        &mut *world.trace.lock().expect("trace"),
+        new_trace(&world.scenario, seed, super::Driver::Madsim),
+    );
+    trace.end = RunEnd {
+        at: end,
+        nodes,
+        live_members,
+    };
+    // Tasks still pending at the end would outlive the runtime: a madsim
+    // task holds its own waker, so nothing frees it. Killing every node
+    // wakes them all, and yielding lets the executor drop them, so a sweep
+    // runs in constant memory.
+    for id in world.madsim_ids.lock().expect("ids").iter() {
+        handle.kill(*id);
+    }
+    madsim::task::yield_now().await;
+    trace
+}

@@ -1,0 +1,165 @@
+//! The primitives faults are made of ([`faults::Plant`]), carried out
+//! through madsim (kill, restart, pause, resume, clogged links) and the
+//! shared world (network conditions, armed work-thread faults, jobs). What
+//! each fault does is [`faults`]'s to say, not this file's.
+
+use super::super::faults::{self, Later};
+use super::super::net::Net;
+use super::job;
+use super::wires::MainMsg;
+use super::world::World;
+use crate::trace::{NodeStatus, TraceEvent};
+use madsim::runtime::Handle;
+use std::sync::Arc;
+use std::time::Duration;
+use vigil_engine::job::{FaultKind, MainInput};
+use vigil_engine::{MemberId, NodeId, Time};
+
+/// The madsim driver's world, as faults see it.
+pub(super) struct Plant<'w>(pub(super) &'w Arc<World>);
+
+impl Plant<'_> {
+    fn shared(&self, node: u16) -> &super::world::NodeShared {
+        &self.0.nodes[usize::from(node)]
+    }
+}
+
+impl faults::Plant for Plant<'_> {
+    fn now(&self) -> Time {
+        self.0.now()
+    }
+
+    fn fault_name(&self, index: usize) -> &'static str {
+        self.0.scenario.faults[index].kind.name()
+    }
+
+    fn record(&mut self, event: TraceEvent) {
+        self.0.record(event);
+    }
+
+    fn status(&self, node: u16) -> NodeStatus {
+        self.0.node_status(node)
+    }
+
+    fn set_status(&mut self, node: u16, status: NodeStatus) {
+        *self.shared(node).status.lock().expect("status") = status;
+    }
+
+    fn net<R>(&mut self, f: impl FnOnce(&mut Net) -> R) -> R {
+        f(&mut self.0.net.lock().expect("net"))
+    }
+
+    fn links_cut(&mut self, links: &[(u16, u16)]) {
+        let net = madsim::net::NetSim::current();
+        for (a, b) in links {
+            net.clog_link(self.0.madsim_id(*a), self.0.madsim_id(*b));
+        }
+    }
+
+    fn links_restored(&mut self, links: &[(u16, u16)]) {
+        let net = madsim::net::NetSim::current();
+        for (a, b) in links {
+            net.unclog_link(self.0.madsim_id(*a), self.0.madsim_id(*b));
+        }
+    }
+
+    fn is_wanted(&self, node: u16, job: &str) -> bool {
+        self.shared(node)
+            .wanted
+            .lock()
+            .expect("wanted")
+            .contains(job)
+    }
+
+    fn set_wanted(&mut self, node: u16, job: &str, wanted: bool) {
+        let mut set = self.shared(node).wanted.lock().expect("wanted");
+        if wanted {
+            set.insert(job.to_string());
+        } else {
+            set.remove(job);
+        }
+    }
+
+    fn running(&self, node: u16, job: &str) -> Option<Option<MemberId>> {
+        let live = self.shared(node).live.lock().expect("live");
+        live.jobs
+            .get(job)
+            .map(|h| h.member.lock().expect("member").clone())
+    }
+
+    fn arm(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
+        let live = self.shared(node).live.lock().expect("live");
+        if let Some(h) = live.jobs.get(job) {
+            *h.faults[usize::from(thread)].lock().expect("flag") = Some((kind, index));
+        }
+    }
+
+    fn arm_at_start(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
+        let mut live = self.shared(node).live.lock().expect("live");
+        live.armed.insert((job.to_string(), thread), (kind, index));
+    }
+
+    fn kill_job(&mut self, node: u16, job: &str) {
+        let handle = self
+            .shared(node)
+            .live
+            .lock()
+            .expect("live")
+            .jobs
+            .remove(job);
+        if let Some(h) = handle {
+            if let Some(m) = h.member.lock().expect("member").clone() {
+                self.0.record_unread(&m, &h.pending);
+            }
+            // The main task's close guard tells the engine.
+            h.main.abort();
+        }
+    }
+
+    fn ask_leave(&mut self, node: u16, job: &str) {
+        let live = self.shared(node).live.lock().expect("live");
+        if let Some(h) = live.jobs.get(job) {
+            let _ = h.inbox.unbounded_send(MainMsg::Signal(MainInput::Leave));
+        }
+    }
+
+    fn start_job(&mut self, node: u16, job: &str) {
+        let (w, n, j) = (self.0.clone(), NodeId(node), job.to_string());
+        if let Some(nh) = Handle::current().get_node(self.0.madsim_id(node)) {
+            nh.spawn(async move { job::start(&w, n, &j) });
+        }
+    }
+
+    fn crash(&mut self, node: u16) {
+        {
+            let mut live = self.shared(node).live.lock().expect("live");
+            live.engine_tx = None;
+            for h in std::mem::take(&mut live.jobs).into_values() {
+                if let Some(m) = h.member.lock().expect("member").clone() {
+                    self.0.record_unread(&m, &h.pending);
+                }
+            }
+        }
+        Handle::current().kill(self.0.madsim_id(node));
+    }
+
+    fn restart(&mut self, node: u16) {
+        Handle::current().restart(self.0.madsim_id(node));
+    }
+
+    fn pause(&mut self, node: u16) {
+        Handle::current().pause(self.0.madsim_id(node));
+    }
+
+    fn resume(&mut self, node: u16) {
+        Handle::current().resume(self.0.madsim_id(node));
+    }
+
+    fn after(&mut self, delay: Duration, then: Later) {
+        let world = self.0.clone();
+        madsim::task::spawn(async move {
+            madsim::time::sleep(delay).await;
+            faults::follow(&mut Plant(&world), then);
+        });
+    }
+}

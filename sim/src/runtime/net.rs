@@ -1,0 +1,180 @@
+//! The network's conditions as the scenario's faults set them: which links
+//! partitions cut, and the loss and extra delay on the others. Both drivers
+//! keep one [`Net`] and ask it about every packet, so a fault means the same
+//! on both.
+
+use crate::trace::{Carried, PacketKind};
+use std::collections::{BTreeMap, BTreeSet};
+use vigil_engine::job::JobMsg;
+use vigil_engine::{NodeId, Time};
+
+/// Loss or extra delay on the links that touch `nodes` (all if `None`).
+#[derive(Clone, Debug)]
+pub(super) struct NetFault {
+    pub(super) nodes: Option<BTreeSet<NodeId>>,
+    pub(super) loss: f64,
+    pub(super) delay_ns: Option<(u64, u64)>,
+    pub(super) until: Option<Time>,
+}
+
+/// What the faults did to the network, now.
+#[derive(Debug, Default)]
+pub(super) struct Net {
+    /// The cluster's own loss rate, under every fault.
+    pub(super) base_loss: f64,
+    faults: Vec<NetFault>,
+    /// Links cut by partitions, with how many partitions cut each: a
+    /// partition's heal restores only the links no other partition cuts.
+    clogged: BTreeMap<(u16, u16), u32>,
+}
+
+impl Net {
+    pub(super) fn new(base_loss: f64) -> Net {
+        Net {
+            base_loss,
+            ..Net::default()
+        }
+    }
+
+    pub(super) fn degrade(&mut self, fault: NetFault) {
+        self.faults.push(fault);
+    }
+
+    /// Loss probability and extra delay range (ns) for a packet `from -> to`
+    /// sent at `now`.
+    pub(super) fn conditions(
+        &self,
+        now: Time,
+        from: NodeId,
+        to: NodeId,
+    ) -> (f64, Option<(u64, u64)>) {
+        let mut keep = 1.0 - self.base_loss;
+        let mut delay = None;
+        for f in &self.faults {
+            if f.until.is_some_and(|u| now >= u) {
+                continue;
+            }
+            if f.nodes
+                .as_ref()
+                .is_some_and(|n| !n.contains(&from) && !n.contains(&to))
+            {
+                continue;
+            }
+            keep *= 1.0 - f.loss;
+            if f.delay_ns.is_some() {
+                delay = f.delay_ns;
+            }
+        }
+        (1.0 - keep, delay)
+    }
+
+    /// Whether a partition cuts the link `from -> to` now.
+    pub(super) fn is_clogged(&self, from: u16, to: u16) -> bool {
+        self.clogged.contains_key(&(from, to))
+    }
+
+    /// Cuts every link between two different sides, both ways; returns the
+    /// links, in order.
+    pub(super) fn cut(&mut self, sides: &[Vec<u16>]) -> Vec<(u16, u16)> {
+        let mut links = Vec::new();
+        for (i, a) in sides.iter().enumerate() {
+            for (j, b) in sides.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                for x in a {
+                    for y in b {
+                        *self.clogged.entry((*x, *y)).or_insert(0) += 1;
+                        links.push((*x, *y));
+                    }
+                }
+            }
+        }
+        links
+    }
+
+    /// Ends one partition: restores those of its `links` that no other
+    /// partition cuts; returns them.
+    pub(super) fn heal(&mut self, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
+        let mut restored = Vec::new();
+        for l in links {
+            if let Some(count) = self.clogged.get_mut(l) {
+                *count -= 1;
+                if *count == 0 {
+                    self.clogged.remove(l);
+                    restored.push(*l);
+                }
+            }
+        }
+        restored
+    }
+
+    /// Restores every cut link; returns them.
+    pub(super) fn heal_all(&mut self) -> Vec<(u16, u16)> {
+        std::mem::take(&mut self.clogged).into_keys().collect()
+    }
+}
+
+/// A packet's kind, as the trace records it.
+pub(super) fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
+    use vigil_engine::engine::LinkMsg;
+    use vigil_engine::Body;
+    match body {
+        Body::Heartbeat { .. } => PacketKind::Heartbeat,
+        Body::NotMember { .. } => PacketKind::NotMember,
+        Body::Probe { reply: false, .. } => PacketKind::Probe,
+        Body::Probe { reply: true, .. } => PacketKind::ProbeReply,
+        Body::Gather { reply: false, .. } => PacketKind::Gather,
+        Body::Gather { reply: true, .. } => PacketKind::GatherReply,
+        Body::Install { view } => PacketKind::Install(view.id),
+        Body::InstallAck { .. } => PacketKind::InstallAck,
+        Body::Ack { .. } => PacketKind::LinkAck,
+        Body::Data { data, .. } => PacketKind::Data(
+            data.msgs
+                .iter()
+                .map(|m| match m {
+                    LinkMsg::State(_) => Carried::State,
+                    LinkMsg::GroupView(v) => Carried::GroupView(v.group.clone()),
+                    LinkMsg::Member(m) => Carried::Member {
+                        thread: m.payload.thread,
+                        round: m.payload.round,
+                    },
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_two_partitions_cut_heals_with_the_last() {
+        let mut net = Net::new(0.0);
+        let first = net.cut(&[vec![0], vec![1, 2]]);
+        let second = net.cut(&[vec![0, 1], vec![2]]);
+        assert!(net.is_clogged(0, 2) && net.is_clogged(2, 0));
+        assert_eq!(net.heal(&first), vec![(0, 1), (1, 0)]);
+        assert!(net.is_clogged(0, 2), "the second partition still cuts it");
+        assert_eq!(net.heal(&second).len(), 4);
+        assert!(!net.is_clogged(0, 2));
+    }
+
+    #[test]
+    fn loss_compounds_and_faults_expire() {
+        let mut net = Net::new(0.5);
+        net.degrade(NetFault {
+            nodes: Some([NodeId(1)].into()),
+            loss: 0.5,
+            delay_ns: Some((10, 20)),
+            until: Some(Time(100)),
+        });
+        assert_eq!(
+            net.conditions(Time(0), NodeId(0), NodeId(1)),
+            (0.75, Some((10, 20)))
+        );
+        assert_eq!(net.conditions(Time(0), NodeId(0), NodeId(2)), (0.5, None));
+        assert_eq!(net.conditions(Time(100), NodeId(0), NodeId(1)), (0.5, None));
+    }
+}
