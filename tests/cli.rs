@@ -500,7 +500,10 @@ fn the_event_loop_driver_runs_the_same_scenario_and_says_so() {
     let madsim = vigil(&["run", &example("quickstart.toml"), "--json"]);
     let m: Value = serde_json::from_str(&madsim.stdout).expect("valid JSON");
     assert_eq!(m["driver"], "madsim", "madsim is the default");
-    assert_ne!(m["trace_hash"], v["trace_hash"], "the drivers' networks differ");
+    assert_ne!(
+        m["trace_hash"], v["trace_hash"],
+        "the drivers' networks differ"
+    );
 }
 
 #[test]

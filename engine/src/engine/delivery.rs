@@ -89,6 +89,7 @@ impl<P: Clone> Engine<P> {
             } else if let Some(link) = self.links.get_mut(&node) {
                 if self.view.members.get(&node) == Some(&to_inc(&msg)) {
                     link.push(LinkMsg::Member(msg));
+                    self.busy.insert(node);
                     self.flush_at.get_or_insert(now + FLUSH_DELAY);
                 }
             }
@@ -136,8 +137,13 @@ impl<P: Clone> Engine<P> {
             self.flush_at = None;
         }
         let retransmits_beat = mutated!(self, RetransmitsAsHeartbeats);
-        for (node, link) in self.links.iter_mut() {
+        for node in std::mem::take(&mut self.busy) {
+            let Some(link) = self.links.get_mut(&node) else {
+                continue;
+            };
+            let node = &node;
             let Some(to_inc) = self.view.members.get(node).copied() else {
+                self.busy.insert(*node);
                 continue;
             };
             let fresh = if flush { link.take_new(now) } else { None };
@@ -170,6 +176,12 @@ impl<P: Clone> Engine<P> {
                     });
                 }
                 link.ack_sent();
+            }
+            let idle = !link.has_unsent()
+                && link.retransmit_at(rto).is_none()
+                && link.ack_due_at(ack_delay).is_none();
+            if !idle {
+                self.busy.insert(*node);
             }
         }
     }

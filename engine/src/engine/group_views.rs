@@ -104,6 +104,7 @@ impl<P: Clone> Engine<P> {
                     .get_mut(&node)
                     .expect("a link to every member")
                     .push(LinkMsg::GroupView(gv.clone()));
+                self.busy.insert(node);
                 self.flush_at.get_or_insert(now + FLUSH_DELAY);
             }
             self.apply_group_view(gv, out);
@@ -247,6 +248,7 @@ impl<P: Clone> Engine<P> {
                 .get_mut(&leader)
                 .expect("a link to the leader")
                 .push(LinkMsg::State(state));
+            self.busy.insert(leader);
             self.flush_at.get_or_insert(now + FLUSH_DELAY);
         }
     }

@@ -37,6 +37,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 mod delivery;
 mod group_views;
+mod heard;
 mod node_views;
 mod wire;
 
@@ -293,7 +294,7 @@ pub struct Engine<P> {
     view: NodeView,
     phase: Phase,
     leader_heard: Time,
-    heard: BTreeMap<NodeId, Time>,
+    heard: heard::Heard,
     next_heartbeat: Time,
     next_probe: Time,
     /// A lower leader probed us recently: leave merging to it until then.
@@ -312,6 +313,11 @@ pub struct Engine<P> {
     departed: VecDeque<(Name, MemberId, LeaveReason)>,
     installed: BTreeMap<Name, GroupView>,
     links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
+    /// The links that may have something to send, resend or acknowledge:
+    /// the only ones a step looks at, so that a leader's step does not
+    /// grow with its view. A link joins when a message is queued on it or
+    /// data arrives on it, and leaves once it is idle.
+    busy: BTreeSet<NodeId>,
     /// Links of peers outside the view, by the incarnation they had: at
     /// most one per node of the cluster.
     parked: BTreeMap<NodeId, (Incarnation, Link<LinkMsg<P>>)>,
@@ -378,7 +384,7 @@ impl<P: Clone> Engine<P> {
             },
             phase: Phase::Normal,
             leader_heard: now,
-            heard: BTreeMap::new(),
+            heard: heard::Heard::default(),
             next_heartbeat: now,
             next_probe: now,
             defer_merge_until: now,
@@ -393,6 +399,7 @@ impl<P: Clone> Engine<P> {
             departed: VecDeque::new(),
             installed: BTreeMap::new(),
             links: BTreeMap::new(),
+            busy: BTreeSet::new(),
             parked: BTreeMap::new(),
             link_session: 0,
             flush_at: None,
@@ -464,15 +471,18 @@ impl<P: Clone> Engine<P> {
                     if let Some(inst) = &self.installing {
                         at(inst.deadline);
                         at(inst.resend_at);
-                        for (n, h) in &self.heard {
-                            if !inst.acks.contains_key(n) {
-                                at(*h + self.cfg.failure_timeout + Dur(1));
-                            }
+                        // The longest silent of those that have not acked.
+                        if let Some((h, _)) = self
+                            .heard
+                            .by_time()
+                            .find(|(_, n)| !inst.acks.contains_key(n))
+                        {
+                            at(h + self.cfg.failure_timeout + Dur(1));
                         }
                     } else {
                         at(self.next_probe);
-                        for h in self.heard.values() {
-                            at(*h + self.cfg.failure_timeout + Dur(1));
+                        if let Some((h, _)) = self.heard.by_time().next() {
+                            at(h + self.cfg.failure_timeout + Dur(1));
                         }
                         if let Some(m) = self.merge_at {
                             at(m);
@@ -487,7 +497,7 @@ impl<P: Clone> Engine<P> {
             at(f);
         }
         let rto = self.cfg.retransmit_timeout();
-        for link in self.links.values() {
+        for link in self.busy.iter().filter_map(|n| self.links.get(n)) {
             if let Some(r) = link.retransmit_at(rto) {
                 at(r);
             }

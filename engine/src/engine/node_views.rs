@@ -54,20 +54,17 @@ impl<P: Clone> Engine<P> {
         // reason to wait another whole failure timeout for a node that was
         // already silent.
         let old_heard = std::mem::take(&mut self.heard);
-        self.heard = self
-            .view
-            .members
-            .iter()
-            .filter(|(n, _)| **n != self.me)
-            .map(|(n, inc)| {
-                let kept = if old.members.get(n) == Some(inc) {
-                    old_heard.get(n).copied()
-                } else {
-                    None
-                };
-                (*n, kept.unwrap_or(now))
-            })
-            .collect();
+        for (n, inc) in &self.view.members {
+            if *n == self.me {
+                continue;
+            }
+            let kept = if old.members.get(n) == Some(inc) {
+                old_heard.get(*n)
+            } else {
+                None
+            };
+            self.heard.set(*n, kept.unwrap_or(now));
+        }
         self.next_heartbeat = now;
         let view_id = self.view.id;
         // Links to peers that left (or came back as a new incarnation) are
@@ -83,6 +80,7 @@ impl<P: Clone> Engine<P> {
         let park = !mutated!(self, DropDepartedLinks);
         for node in gone {
             let link = self.links.remove(&node).expect("a link");
+            self.busy.remove(&node);
             if let Some(inc) = old.members.get(&node).filter(|_| park) {
                 self.parked.insert(node, (*inc, link));
             }
@@ -102,6 +100,7 @@ impl<P: Clone> Engine<P> {
             let link = match self.parked.remove(&node) {
                 Some((parked_inc, mut link)) if parked_inc == inc => {
                     link.restart_send(session);
+                    self.busy.insert(node);
                     link
                 }
                 _ => Link::new(session),
@@ -236,6 +235,7 @@ impl<P: Clone> Engine<P> {
             };
         }
         self.links.clear();
+        self.busy.clear();
         self.parked.clear();
         self.install_singleton(now, out);
     }
@@ -376,12 +376,7 @@ impl<P: Clone> Engine<P> {
 
     pub(super) fn on_leader_timers(&mut self, now: Time, out: &mut Vec<Output<P>>) {
         let timeout = self.cfg.failure_timeout;
-        let dead: Vec<NodeId> = self
-            .heard
-            .iter()
-            .filter(|(_, t)| now.saturating_sub(**t) > timeout)
-            .map(|(n, _)| *n)
-            .collect();
+        let dead: Vec<NodeId> = self.heard.silent(now, timeout);
         if let Some(inst) = &mut self.installing {
             let silent = dead.iter().any(|n| !inst.acks.contains_key(n));
             if now >= inst.deadline || silent {
@@ -451,9 +446,7 @@ impl<P: Clone> Engine<P> {
             // Silent since forever: the next leader timer removes it (or
             // restarts an install that waits for its ack); a probe from the
             // new incarnation merges that one back in.
-            if let Some(h) = self.heard.get_mut(&node) {
-                *h = Time(0);
-            }
+            self.heard.touch(node, Time(0));
             return;
         }
         match &mut self.phase {

@@ -33,9 +33,7 @@ impl<P: Clone> Engine<P> {
             if from == self.view.leader() {
                 self.leader_heard = now;
             }
-            if let Some(h) = self.heard.get_mut(&from) {
-                *h = now;
-            }
+            self.heard.touch(from, now);
         }
         match packet.body {
             Body::Heartbeat { view, ack } => {
@@ -55,7 +53,7 @@ impl<P: Clone> Engine<P> {
                     self.become_excluded(now, out);
                 } else if self.view.leader() == self.me {
                     // A member moved on to a newer view: stop waiting for it.
-                    self.heard.insert(from, Time(0));
+                    self.heard.set(from, Time(0));
                 }
             }
             Body::Probe { view, reply } => self.on_probe(now, from, view, reply, out),
@@ -140,6 +138,7 @@ impl<P: Clone> Engine<P> {
                     link.on_ack(ack);
                 }
                 link.on_data(now, data, &mut msgs);
+                self.busy.insert(from);
                 for msg in msgs {
                     self.on_link_msg(now, from, msg, out);
                 }
