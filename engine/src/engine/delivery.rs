@@ -86,9 +86,9 @@ impl<P: Clone> Engine<P> {
             };
             if node == self.me {
                 self.deliver_member_msg(msg, out);
-            } else if let Some(link) = self.links.get_mut(&node) {
-                if self.view.members.get(&node) == Some(&to_inc(&msg)) {
-                    link.push(LinkMsg::Member(msg));
+            } else if self.view.members.get(&node) == Some(&to_inc(&msg)) {
+                {
+                    self.link_to(node).push(LinkMsg::Member(msg));
                     self.busy.insert(node);
                     self.flush_at.get_or_insert(now + FLUSH_DELAY);
                 }
@@ -121,6 +121,24 @@ impl<P: Clone> Engine<P> {
     }
 
     // ----- links -----
+
+    /// A fresh link session: sessions grow across this node's views and
+    /// lives (the view id is folded in).
+    pub(super) fn next_link_session(&mut self) -> u64 {
+        self.link_session += 1;
+        (self.view.id.0 << 20) | (self.link_session & 0xF_FFFF)
+    }
+
+    /// The link to `node`, a member of the view, made on first use.
+    pub(super) fn link_to(&mut self, node: NodeId) -> &mut Link<LinkMsg<P>> {
+        if !self.links.contains_key(&node) {
+            let session = self.next_link_session();
+            // A parked link of another incarnation is of no more use.
+            self.parked.remove(&node);
+            self.links.insert(node, Link::new(session));
+        }
+        self.links.get_mut(&node).expect("just made")
+    }
 
     pub(super) fn take_ack(&mut self, node: NodeId) -> Option<LinkAck> {
         let link = self.links.get_mut(&node)?;

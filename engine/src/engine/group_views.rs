@@ -100,10 +100,7 @@ impl<P: Clone> Engine<P> {
                 .filter(|n| *n != self.me)
                 .collect();
             for node in peers {
-                self.links
-                    .get_mut(&node)
-                    .expect("a link to every member")
-                    .push(LinkMsg::GroupView(gv.clone()));
+                self.link_to(node).push(LinkMsg::GroupView(gv.clone()));
                 self.busy.insert(node);
                 self.flush_at.get_or_insert(now + FLUSH_DELAY);
             }
@@ -244,10 +241,7 @@ impl<P: Clone> Engine<P> {
                 self.recompute_groups(now, None, out);
             }
         } else {
-            self.links
-                .get_mut(&leader)
-                .expect("a link to the leader")
-                .push(LinkMsg::State(state));
+            self.link_to(leader).push(LinkMsg::State(state));
             self.busy.insert(leader);
             self.flush_at.get_or_insert(now + FLUSH_DELAY);
         }

@@ -8,8 +8,9 @@
 //!   a member it has not heard from for `failure_timeout`; members that lose
 //!   the leader *gather*: they exchange `Gather` packets for a short window,
 //!   and the lowest node that answered installs a view of those that did.
-//!   Leaders probe the nodes outside their view once per probe interval;
-//!   when two views meet, the lower leader installs their union (a merge).
+//!   Leaders probe outside their view once per probe interval, a few nodes
+//!   a round (see `probe_targets`); when two views meet, the lower leader
+//!   installs their union (a merge).
 //! - **Group views.** Each node reports its local registrations (and the
 //!   reasons of recent departures) to its leader; the leader alone issues
 //!   group views, so one view id always comes with one member list.
@@ -34,6 +35,7 @@ use crate::ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, Vi
 use crate::link::{Link, LinkAck, LinkData};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 mod delivery;
 mod group_views;
@@ -51,6 +53,10 @@ pub const DEPARTED_MAX: usize = 1024;
 /// How long messages queued on links wait for company before they are sent:
 /// everything queued within this window travels in one packet per peer.
 pub const FLUSH_DELAY: Dur = Dur(0);
+
+/// For how many probe rounds a node that left a probe unanswered is passed
+/// over as "the lowest node that answers".
+pub const PROBE_SILENCE_KEPT: u32 = 8;
 
 /// Most local registrations one engine serves at once.
 pub const LOCAL_MEMBERS_MAX: usize = 4096;
@@ -211,7 +217,9 @@ pub struct MembershipChange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     pub id: ViewId,
-    pub members: BTreeMap<NodeId, Incarnation>,
+    /// Shared, not copied: a view goes to every member in its install and
+    /// is kept by each, and a cluster of n nodes must not pay n² for that.
+    pub members: Arc<BTreeMap<NodeId, Incarnation>>,
 }
 
 impl NodeView {
@@ -297,6 +305,13 @@ pub struct Engine<P> {
     heard: heard::Heard,
     next_heartbeat: Time,
     next_probe: Time,
+    /// Who was probed in the last round and has not answered yet.
+    probed: BTreeSet<NodeId>,
+    /// Who left a probe unanswered, and when that was noticed (forgotten
+    /// after [`PROBE_SILENCE_KEPT`] rounds).
+    probe_silent: BTreeMap<NodeId, Time>,
+    /// Walks the nodes outside the view, one a round.
+    probe_cursor: usize,
     /// A lower leader probed us recently: leave merging to it until then.
     defer_merge_until: Time,
     installing: Option<Installing>,
@@ -380,13 +395,16 @@ impl<P: Clone> Engine<P> {
             durable,
             view: NodeView {
                 id: ViewId(0),
-                members: BTreeMap::new(),
+                members: Arc::default(),
             },
             phase: Phase::Normal,
             leader_heard: now,
             heard: heard::Heard::default(),
             next_heartbeat: now,
             next_probe: now,
+            probed: BTreeSet::new(),
+            probe_silent: BTreeMap::new(),
+            probe_cursor: 0,
             defer_merge_until: now,
             installing: None,
             merge: BTreeMap::new(),

@@ -30,7 +30,7 @@ impl<P: Clone> Engine<P> {
         let id = self.next_view_id(out);
         let view = NodeView {
             id,
-            members: BTreeMap::from([(self.me, self.durable.incarnation)]),
+            members: Arc::new(BTreeMap::from([(self.me, self.durable.incarnation)])),
         };
         self.install(now, view, out);
         self.states = BTreeMap::from([(self.me, self.local_state())]);
@@ -53,8 +53,10 @@ impl<P: Clone> Engine<P> {
         // A member keeps the silence it had in the old view: a new view is no
         // reason to wait another whole failure timeout for a node that was
         // already silent.
+        // Only a leader listens for every member.
         let old_heard = std::mem::take(&mut self.heard);
-        for (n, inc) in &self.view.members {
+        let leads = self.view.leader() == self.me;
+        for (n, inc) in self.view.members.iter().filter(|_| leads) {
             if *n == self.me {
                 continue;
             }
@@ -85,28 +87,26 @@ impl<P: Clone> Engine<P> {
                 self.parked.insert(node, (*inc, link));
             }
         }
-        let new_peers: Vec<NodeId> = self
-            .view
-            .members
-            .keys()
-            .copied()
-            .filter(|n| *n != self.me && !self.links.contains_key(n))
+        // A parked link whose peer is back, as the same incarnation, goes
+        // on where it stood; other links are made on first use
+        // (`link_to`), so a node keeps links only to the peers it talks to
+        // (its leader, its group members), not to every node of the view.
+        let back: Vec<NodeId> = self
+            .parked
+            .iter()
+            .filter(|(n, (inc, _))| {
+                self.view.members.get(n) == Some(inc) && !self.links.contains_key(n)
+            })
+            .map(|(n, _)| *n)
             .collect();
-        for node in new_peers {
-            self.link_session += 1;
-            // Sessions must grow across this node's lives too: fold in the view id.
-            let session = (view_id.0 << 20) | (self.link_session & 0xF_FFFF);
-            let inc = self.view.members[&node];
-            let link = match self.parked.remove(&node) {
-                Some((parked_inc, mut link)) if parked_inc == inc => {
-                    link.restart_send(session);
-                    self.busy.insert(node);
-                    link
-                }
-                _ => Link::new(session),
-            };
+        for node in back {
+            let session = self.next_link_session();
+            let (_, mut link) = self.parked.remove(&node).expect("parked");
+            link.restart_send(session);
+            self.busy.insert(node);
             self.links.insert(node, link);
         }
+        let _ = view_id;
         if self.view.leader() != self.me {
             self.installing = None;
             self.merge.clear();
@@ -129,7 +129,10 @@ impl<P: Clone> Engine<P> {
     ) {
         assert_eq!(members.get(&self.me), Some(&self.durable.incarnation));
         let id = self.next_view_id(out);
-        let view = NodeView { id, members };
+        let view = NodeView {
+            id,
+            members: Arc::new(members),
+        };
         assert_eq!(
             view.leader(),
             self.me,
@@ -401,7 +404,7 @@ impl<P: Clone> Engine<P> {
             return;
         }
         if !dead.is_empty() || self.merge_at.is_some_and(|t| now >= t) {
-            let mut members = self.view.members.clone();
+            let mut members = (*self.view.members).clone();
             for node in &dead {
                 members.remove(node);
             }
@@ -417,19 +420,53 @@ impl<P: Clone> Engine<P> {
         }
         if now >= self.next_probe {
             self.next_probe = now + self.cfg.probe_interval();
-            for k in 0..self.cfg.nodes {
-                let node = NodeId(k);
-                if !self.view.members.contains_key(&node) {
-                    out.push(self.packet(
-                        node,
-                        Body::Probe {
-                            view: self.view.clone(),
-                            reply: false,
-                        },
-                    ));
-                }
+            for node in self.probe_targets(now) {
+                out.push(self.packet(
+                    node,
+                    Body::Probe {
+                        view: self.view.clone(),
+                        reply: false,
+                    },
+                ));
             }
         }
+    }
+
+    /// Whom a leader probes this round: at most three nodes outside its
+    /// view, so that probing costs a cluster O(n) packets a round, not
+    /// O(n²) (n singletons at boot would otherwise probe each other).
+    ///
+    /// - The lowest node outside the view: it leads the lowest other view
+    ///   if it is alive (a lower member of that view would be lower still),
+    ///   and whichever of the two leaders is lower absorbs the other. After
+    ///   a partition heals, this is the probe that merges.
+    /// - The lowest outside node that has not left a probe unanswered in
+    ///   the last [`PROBE_SILENCE_KEPT`] rounds: while the lowest ones are
+    ///   down, the next that answers.
+    /// - One more, walking all outside nodes in turn: views whose leaders
+    ///   are not the lowest still meet.
+    fn probe_targets(&mut self, now: Time) -> BTreeSet<NodeId> {
+        for node in std::mem::take(&mut self.probed) {
+            self.probe_silent.insert(node, now);
+        }
+        let kept = self.cfg.probe_interval() * u64::from(PROBE_SILENCE_KEPT);
+        self.probe_silent
+            .retain(|_, since| now.saturating_sub(*since) < kept);
+        let outside: Vec<NodeId> = (0..self.cfg.nodes)
+            .map(NodeId)
+            .filter(|n| !self.view.members.contains_key(n))
+            .collect();
+        let mut targets = BTreeSet::new();
+        if let Some(lowest) = outside.first() {
+            targets.insert(*lowest);
+            if let Some(answers) = outside.iter().find(|n| !self.probe_silent.contains_key(n)) {
+                targets.insert(*answers);
+            }
+            self.probe_cursor = (self.probe_cursor + 1) % outside.len();
+            targets.insert(outside[self.probe_cursor]);
+        }
+        self.probed = targets.clone();
+        targets
     }
 
     // ----- packets -----
@@ -473,11 +510,14 @@ impl<P: Clone> Engine<P> {
         out: &mut Vec<Output<P>>,
     ) {
         self.observe(view.id);
+        // It answers probes (or probes us): not silent.
+        self.probed.remove(&from);
+        self.probe_silent.remove(&from);
         if !self.is_leader() || view.members.contains_key(&self.me) || view.leader() != from {
             return;
         }
         if self.me < from && now >= self.defer_merge_until {
-            for (node, inc) in view.members {
+            for (&node, &inc) in view.members.iter() {
                 let e = self.merge.entry(node).or_insert(inc);
                 *e = (*e).max(inc);
             }

@@ -133,7 +133,7 @@ impl<P: Clone> Engine<P> {
                     return;
                 }
                 let mut msgs = Vec::new();
-                let link = self.links.get_mut(&from).expect("a link to every member");
+                let link = self.link_to(from);
                 if let Some(ack) = ack {
                     link.on_ack(ack);
                 }

@@ -206,7 +206,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Largest accepted `nodes`.
-    pub const MAX_NODES: u16 = 1000;
+    pub const MAX_NODES: u16 = 10_000;
     /// Default `heartbeat_interval`.
     pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
     /// Default `failure_timeout`.

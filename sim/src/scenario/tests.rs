@@ -963,9 +963,9 @@ fn latency_must_be_a_range_below_failure_timeout() {
 #[test]
 fn cluster_size_limits() {
     let text = BASE.replace("nodes = 5", "nodes = 0");
-    assert_error(&text, (5, 9), &["between 1 and 1000 nodes, got 0"]);
-    let text = BASE.replace("nodes = 5", "nodes = 1001");
-    assert_error(&text, (5, 9), &["got 1001"]);
+    assert_error(&text, (5, 9), &["between 1 and 10000 nodes, got 0"]);
+    let text = BASE.replace("nodes = 5", "nodes = 10001");
+    assert_error(&text, (5, 9), &["got 10001"]);
 }
 
 #[test]

@@ -187,6 +187,25 @@ pub fn check_run_as(
     seed: u64,
     mutation: Option<Mutation>,
 ) -> Result<(), String> {
+    check_run_on(
+        Driver::default(),
+        program,
+        registry,
+        scenario,
+        seed,
+        mutation,
+    )
+}
+
+/// [`check_run_as`] on `driver`.
+pub fn check_run_on(
+    driver: Driver,
+    program: &str,
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    mutation: Option<Mutation>,
+) -> Result<(), String> {
     let e = run::execute(Request {
         registry,
         scenario,
@@ -194,7 +213,7 @@ pub fn check_run_as(
         mutation,
         swarm: false,
         detail: false,
-        driver: Driver::default(),
+        driver,
     });
     if e.passed() {
         return Ok(());
@@ -221,7 +240,7 @@ pub fn check_run_as(
             seed,
             mutation,
             false,
-            Driver::default()
+            driver
         )
     ))
 }
@@ -254,6 +273,8 @@ pub struct Harness {
     pub config: ProptestConfig,
     /// The binary the replay command names (default `vigil`).
     pub program: String,
+    /// The driver every case runs on (default madsim).
+    pub driver: Driver,
 }
 
 /// What a failed property run returns: the minimal schedule and its seed.
@@ -275,6 +296,7 @@ impl Harness {
             base,
             mutation: None,
             program: "vigil".to_string(),
+            driver: Driver::default(),
             config: ProptestConfig {
                 cases: 256,
                 rng_seed: proptest::test_runner::RngSeed::Fixed(0x7157_2026),
@@ -292,6 +314,13 @@ impl Harness {
     /// protocols (`cargo run -p my-crate --`, say).
     pub fn program(mut self, program: &str) -> Harness {
         self.program = program.to_string();
+        self
+    }
+    /// Runs every case on `driver`: on the event loop, a fault that does
+    /// nothing leaves the rest of the run as it was, so schedules shrink
+    /// further (under madsim every timer draws on the scheduler).
+    pub fn driver(mut self, driver: Driver) -> Harness {
+        self.driver = driver;
         self
     }
     pub fn cases(mut self, cases: u32) -> Harness {
@@ -314,7 +343,8 @@ impl Harness {
     /// Checks one schedule under one seed.
     pub fn check(&self, faults: Vec<Fault>, seed: u64) -> Result<(), TestCaseError> {
         let scenario = with_faults(&self.base, faults);
-        check_run_as(
+        check_run_on(
+            self.driver,
             &self.program,
             &self.registry,
             &scenario,

@@ -1,0 +1,339 @@
+//! How fast vigil is against the runtime it is built on, in figures printed
+//! by one run (not a timed test). Every figure is a ratio measured in the
+//! same run, so the machine's swings cancel out.
+//!
+//! ```text
+//! cargo bench -p vigil-sim --bench speed             # seeds, barrier, scale
+//! cargo bench -p vigil-sim --bench speed -- seeds    # one section
+//! cargo bench -p vigil-sim --bench speed -- memory   # explore's peak memory, 100 vs 10,000 seeds (minutes)
+//! ```
+//!
+//! - `seeds`: `vigil explore scenarios/quickstart.toml --jobs 1` on each
+//!   driver, in seeds per wall second, against a bare madsim program: 5
+//!   nodes heartbeating all-to-all every 100 ms for 60 simulated seconds.
+//! - `barrier`: a barrier group on all of 100 nodes for 10 simulated
+//!   seconds, wall time per delivered packet, against bare madsim moving
+//!   packets all-to-all among 100 nodes.
+//! - `scale`: heartbeats only (a 10-member group, a panic, a crash) on 100
+//!   to 800 nodes for 10 simulated seconds, on each driver: wall time,
+//!   packets, peak memory, and the 800/400 ratios; then 1,000 nodes for 60
+//!   seconds and 5,000 nodes for 10, on the event loop.
+//! - `memory`: the peak memory of `vigil explore scenarios/quickstart.toml`
+//!   over 100 seeds and over 10,000.
+//!
+//! Runs whose memory is reported run in a child process of this benchmark
+//! (the peak of a process is its `VmHWM`).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `vigil` with `args`, in this process; returns the wall time.
+fn vigil(args: &[&str]) -> f64 {
+    let mut argv = vec!["vigil".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    let code = vigil_sim::cli::main_with(
+        &argv,
+        &mut vigil_sim::cli::Io {
+            stdout: &mut out,
+            stderr: &mut err,
+            color_stdout: false,
+            color_stderr: false,
+        },
+    );
+    let wall = start.elapsed().as_secs_f64();
+    assert_eq!(
+        code,
+        0,
+        "vigil {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+    wall
+}
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A bare madsim program: `nodes` nodes, each sending a small packet to
+/// every other every 100 ms for `secs` simulated seconds. Returns the
+/// packets delivered.
+fn bare_madsim(seed: u64, nodes: u16, secs: u64) -> u64 {
+    let delivered = Arc::new(AtomicU64::new(0));
+    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let count = delivered.clone();
+    rt.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        let ip = |k: u16| std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8 + 1);
+        for k in 0..nodes {
+            let count = count.clone();
+            handle
+                .create_node()
+                .ip(ip(k).into())
+                .init(move || {
+                    let count = count.clone();
+                    async move {
+                        let ep = Arc::new(
+                            madsim::net::Endpoint::bind("0.0.0.0:7000")
+                                .await
+                                .expect("bind"),
+                        );
+                        let rx = ep.clone();
+                        madsim::task::spawn(async move {
+                            let mut buf = [0u8; 64];
+                            while rx.recv_from(1, &mut buf).await.is_ok() {
+                                count.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                        loop {
+                            for j in (0..nodes).filter(|j| *j != k) {
+                                let to = std::net::SocketAddr::new(ip(j).into(), 7000);
+                                let ep = ep.clone();
+                                madsim::task::spawn(async move {
+                                    let _ = ep.send_to(to, 1, b"heartbeat").await;
+                                });
+                            }
+                            madsim::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                })
+                .build();
+        }
+        madsim::time::sleep(Duration::from_secs(secs)).await;
+    });
+    delivered.load(Ordering::Relaxed)
+}
+
+fn seeds() {
+    let quickstart = root().join("scenarios/quickstart.toml");
+    let file = quickstart.to_str().expect("utf-8");
+    let bare_seeds = 50;
+    let start = Instant::now();
+    for seed in 0..bare_seeds {
+        bare_madsim(seed, 5, 60);
+    }
+    let bare = bare_seeds as f64 / start.elapsed().as_secs_f64();
+    let run = |driver: &str, seeds: u64| {
+        let range = format!("0..{seeds}");
+        let wall = vigil(&[
+            "explore", file, "--seeds", &range, "--jobs", "1", "--driver", driver, "--json",
+        ]);
+        seeds as f64 / wall
+    };
+    let madsim = run("madsim", 100);
+    let event_loop = run("event-loop", 500);
+    println!("seeds: one core, seeds per wall second");
+    println!("  bare madsim, 5 nodes heartbeating all-to-all, 60 s: {bare:8.1}");
+    println!(
+        "  vigil explore quickstart --jobs 1 (madsim):       {madsim:8.1}  ({:.2}x bare madsim)",
+        madsim / bare
+    );
+    println!(
+        "  vigil explore quickstart --jobs 1 --driver event-loop: {event_loop:8.1}  ({:.2}x bare madsim, {:.2}x the madsim driver)",
+        event_loop / bare,
+        event_loop / madsim
+    );
+}
+
+/// The text of a scenario: `nodes` nodes for `secs` simulated seconds, a
+/// job `db` of group `g` on `members` of them (all if `None`), and faults.
+fn scenario(nodes: u16, secs: u64, members: Option<u16>, faults: &str) -> String {
+    let on = members.map_or(String::new(), |m| {
+        let names: Vec<String> = (0..m).map(|k| format!("\"n{k}\"")).collect();
+        format!("nodes = [{}]\n", names.join(", "))
+    });
+    format!(
+        "name = \"{nodes} nodes\"\nduration = \"{secs}s\"\n[cluster]\nnodes = {nodes}\n[[job]]\nname = \"db\"\ngroup = \"g\"\n{on}{faults}"
+    )
+}
+
+/// Heartbeats on every node, a 10-member group, a panic and a crash.
+fn heartbeats(nodes: u16, secs: u64) -> String {
+    let faults = format!(
+        "[[fault]]\nat = \"3s\"\nkind = \"work-thread-panic\"\nnode = \"n3\"\njob = \"db\"\n[[fault]]\nat = \"5s\"\nkind = \"node-crash\"\nnode = \"n{}\"\n",
+        nodes - 1
+    );
+    scenario(nodes, secs, Some(10), &faults)
+}
+
+/// What one run in a child process reports.
+struct Child {
+    wall: f64,
+    packets: u64,
+    peak_mb: f64,
+}
+
+/// Runs `text` as a scenario on `driver` in a child process.
+fn child(text: &str, driver: &str) -> Child {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(std::env::current_exe().expect("this benchmark"))
+        .args(["one", path.to_str().expect("utf-8"), driver])
+        .output()
+        .expect("the child runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        fields.len() == 3,
+        "child: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Child {
+        wall: fields[0],
+        packets: fields[1] as u64,
+        peak_mb: fields[2],
+    }
+}
+
+/// This process's peak resident memory, in MB.
+fn peak_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The child's side: run one scenario file, print wall, packets and peak.
+fn one(file: &str, driver: &str) {
+    let scenario = vigil_sim::scenario::load(std::path::Path::new(file)).expect("a scenario");
+    let cfg = vigil_sim::runtime::RunConfig::new(&scenario, 1)
+        .driver(vigil_sim::runtime::Driver::parse(driver).expect("a driver"));
+    let start = Instant::now();
+    let trace = vigil_sim::runtime::run(&cfg).expect("no panic");
+    let (checks, _) = vigil_sim::check::check(&trace, &scenario.expectations);
+    let wall = start.elapsed().as_secs_f64();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.violations.is_empty())
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{file} on {driver} failed {failed:?}");
+    println!("{wall:.3} {} {:.1}", trace.net.delivered, peak_mb());
+}
+
+fn barrier() {
+    let bare_secs = 2;
+    let start = Instant::now();
+    let bare_packets = bare_madsim(1, 100, bare_secs);
+    let bare = start.elapsed().as_secs_f64() * 1e9 / bare_packets as f64;
+    println!("barrier: a barrier group on all of 100 nodes, 10 simulated seconds");
+    println!("  bare madsim, 100 nodes all-to-all: {bare_packets} packets, {bare:.0} ns a packet");
+    let text = scenario(100, 10, None, "");
+    for driver in ["madsim", "event-loop"] {
+        let c = child(&text, driver);
+        let per = c.wall * 1e9 / c.packets as f64;
+        println!(
+            "  vigil ({driver}): {} packets delivered in {:.2} s, {per:.0} ns a packet ({:.2}x bare madsim), peak {:.0} MB",
+            c.packets,
+            c.wall,
+            per / bare,
+            c.peak_mb
+        );
+    }
+}
+
+fn scale() {
+    println!("scale: heartbeats only (a 10-member group, a panic, a crash), 10 simulated seconds");
+    for driver in ["madsim", "event-loop"] {
+        let mut by_nodes = Vec::new();
+        for nodes in [100u16, 200, 400, 800] {
+            let c = child(&heartbeats(nodes, 10), driver);
+            println!(
+                "  {driver:>10} {nodes:>5} nodes: {:7.2} s wall, {:>9} packets, peak {:6.0} MB",
+                c.wall, c.packets, c.peak_mb
+            );
+            by_nodes.push(c);
+        }
+        let (a, b) = (&by_nodes[2], &by_nodes[3]);
+        println!(
+            "  {driver:>10} 800/400: wall {:.2}, packets {:.2}, memory {:.2}",
+            b.wall / a.wall,
+            b.packets as f64 / a.packets as f64,
+            b.peak_mb / a.peak_mb
+        );
+    }
+    for (nodes, secs) in [(1000u16, 60u64), (5000, 10)] {
+        let c = child(&heartbeats(nodes, secs), "event-loop");
+        println!(
+            "  event-loop {nodes} nodes, {secs} s: {:.2} s wall ({:.2}x real time), {} packets, peak {:.0} MB",
+            c.wall,
+            c.wall / secs as f64,
+            c.packets,
+            c.peak_mb
+        );
+    }
+}
+
+/// The child's side of `memory`: explore the quickstart over `seeds` seeds.
+fn explore_peak(seeds: &str) {
+    let quickstart = root().join("scenarios/quickstart.toml");
+    let range = format!("0..{seeds}");
+    let wall = vigil(&[
+        "explore",
+        quickstart.to_str().expect("utf-8"),
+        "--seeds",
+        &range,
+        "--json",
+    ]);
+    println!("{wall:.3} {seeds} {:.1}", peak_mb());
+}
+
+fn memory() {
+    println!(
+        "memory: peak of vigil explore scenarios/quickstart.toml (default driver, every core)"
+    );
+    let mut peaks = Vec::new();
+    for seeds in ["100", "10000"] {
+        let out = Command::new(std::env::current_exe().expect("this benchmark"))
+            .args(["explore-peak", seeds])
+            .output()
+            .expect("the child runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let f: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(f.len(), 3, "{text}{}", String::from_utf8_lossy(&out.stderr));
+        println!("  {seeds:>6} seeds: peak {:.1} MB ({:.0} s)", f[2], f[0]);
+        peaks.push(f[2]);
+    }
+    println!("  10,000 / 100: {:.2}", peaks[1] / peaks[0]);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    match args.first().map(String::as_str) {
+        Some("one") => return one(&args[1], &args[2]),
+        Some("explore-peak") => return explore_peak(&args[1]),
+        _ => {}
+    }
+    let all = args.is_empty();
+    let wants = |s: &str| all || args.iter().any(|a| a == s);
+    if wants("seeds") {
+        seeds();
+    }
+    if wants("barrier") {
+        barrier();
+    }
+    if wants("scale") {
+        scale();
+    }
+    if args.iter().any(|a| a == "memory") {
+        memory();
+    }
+}
