@@ -89,7 +89,7 @@ impl<P: Clone> Engine<P> {
             } else if self.view.members.get(&node) == Some(&to_inc(&msg)) {
                 {
                     self.link_to(node).push(LinkMsg::Member(msg));
-                    self.busy.insert(node);
+                    self.link_changed(node);
                     self.flush_at.get_or_insert(now + FLUSH_DELAY);
                 }
             }
@@ -143,7 +143,39 @@ impl<P: Clone> Engine<P> {
     pub(super) fn take_ack(&mut self, node: NodeId) -> Option<LinkAck> {
         let link = self.links.get_mut(&node)?;
         link.ack_sent();
-        link.ack()
+        let ack = link.ack();
+        self.link_changed(node);
+        ack
+    }
+
+    /// Files link `node` (if there is one) under what it needs next: the
+    /// next flush if it holds messages not sent yet, and the time of its
+    /// next resend or standalone ack.
+    pub(super) fn link_changed(&mut self, node: NodeId) {
+        let (unsent, due) = match self.links.get(&node) {
+            Some(link) => {
+                let resend = link.retransmit_at(self.cfg.retransmit_timeout());
+                let ack = link.ack_due_at(self.cfg.ack_delay());
+                let due = match (resend, ack) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (link.has_unsent(), due)
+            }
+            None => (false, None),
+        };
+        if unsent {
+            self.unsent.insert(node);
+        } else {
+            self.unsent.remove(&node);
+        }
+        if let Some(old) = self.link_due_at.remove(&node) {
+            self.link_due.remove(&(old, node));
+        }
+        if let Some(due) = due {
+            self.link_due_at.insert(node, due);
+            self.link_due.insert((due, node));
+        }
     }
 
     pub(super) fn flush_links(&mut self, now: Time, out: &mut Vec<Output<P>>) {
@@ -155,13 +187,28 @@ impl<P: Clone> Engine<P> {
             self.flush_at = None;
         }
         let retransmits_beat = mutated!(self, RetransmitsAsHeartbeats);
-        for node in std::mem::take(&mut self.busy) {
+        // The links to look at: those with new messages (at a flush) and
+        // those due, in node order.
+        let mut todo = if flush {
+            std::mem::take(&mut self.unsent)
+        } else {
+            BTreeSet::new()
+        };
+        while let Some(&(due, node)) = self.link_due.first() {
+            if due > now {
+                break;
+            }
+            self.link_due.pop_first();
+            self.link_due_at.remove(&node);
+            todo.insert(node);
+        }
+        for node in todo {
             let Some(link) = self.links.get_mut(&node) else {
                 continue;
             };
             let node = &node;
             let Some(to_inc) = self.view.members.get(node).copied() else {
-                self.busy.insert(*node);
+                self.link_changed(*node);
                 continue;
             };
             let fresh = if flush { link.take_new(now) } else { None };
@@ -195,12 +242,7 @@ impl<P: Clone> Engine<P> {
                 }
                 link.ack_sent();
             }
-            let idle = !link.has_unsent()
-                && link.retransmit_at(rto).is_none()
-                && link.ack_due_at(ack_delay).is_none();
-            if !idle {
-                self.busy.insert(*node);
-            }
+            self.link_changed(*node);
         }
     }
 }

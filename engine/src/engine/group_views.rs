@@ -101,7 +101,7 @@ impl<P: Clone> Engine<P> {
                 .collect();
             for node in peers {
                 self.link_to(node).push(LinkMsg::GroupView(gv.clone()));
-                self.busy.insert(node);
+                self.link_changed(node);
                 self.flush_at.get_or_insert(now + FLUSH_DELAY);
             }
             self.apply_group_view(gv, out);
@@ -242,7 +242,7 @@ impl<P: Clone> Engine<P> {
             }
         } else {
             self.link_to(leader).push(LinkMsg::State(state));
-            self.busy.insert(leader);
+            self.link_changed(leader);
             self.flush_at.get_or_insert(now + FLUSH_DELAY);
         }
     }

@@ -328,11 +328,14 @@ pub struct Engine<P> {
     departed: VecDeque<(Name, MemberId, LeaveReason)>,
     installed: BTreeMap<Name, GroupView>,
     links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
-    /// The links that may have something to send, resend or acknowledge:
-    /// the only ones a step looks at, so that a leader's step does not
-    /// grow with its view. A link joins when a message is queued on it or
-    /// data arrives on it, and leaves once it is idle.
-    busy: BTreeSet<NodeId>,
+    /// The links with messages not sent yet: they go at the next flush.
+    unsent: BTreeSet<NodeId>,
+    /// When each link next needs a resend or a standalone ack, by time and
+    /// by node: a step looks only at the links due, so that neither it nor
+    /// [`Engine::poll_timeout`] grows with the number of peers. Kept by
+    /// [`Engine::link_changed`] after whatever changes a link.
+    link_due: BTreeSet<(Time, NodeId)>,
+    link_due_at: BTreeMap<NodeId, Time>,
     /// Links of peers outside the view, by the incarnation they had: at
     /// most one per node of the cluster.
     parked: BTreeMap<NodeId, (Incarnation, Link<LinkMsg<P>>)>,
@@ -417,7 +420,9 @@ impl<P: Clone> Engine<P> {
             departed: VecDeque::new(),
             installed: BTreeMap::new(),
             links: BTreeMap::new(),
-            busy: BTreeSet::new(),
+            unsent: BTreeSet::new(),
+            link_due: BTreeSet::new(),
+            link_due_at: BTreeMap::new(),
             parked: BTreeMap::new(),
             link_session: 0,
             flush_at: None,
@@ -514,14 +519,8 @@ impl<P: Clone> Engine<P> {
         if let Some(f) = self.flush_at {
             at(f);
         }
-        let rto = self.cfg.retransmit_timeout();
-        for link in self.busy.iter().filter_map(|n| self.links.get(n)) {
-            if let Some(r) = link.retransmit_at(rto) {
-                at(r);
-            }
-            if let Some(a) = link.ack_due_at(self.cfg.ack_delay()) {
-                at(a);
-            }
+        if let Some((due, _)) = self.link_due.first() {
+            at(*due);
         }
         t
     }

@@ -82,7 +82,7 @@ impl<P: Clone> Engine<P> {
         let park = !mutated!(self, DropDepartedLinks);
         for node in gone {
             let link = self.links.remove(&node).expect("a link");
-            self.busy.remove(&node);
+            self.link_changed(node);
             if let Some(inc) = old.members.get(&node).filter(|_| park) {
                 self.parked.insert(node, (*inc, link));
             }
@@ -103,8 +103,8 @@ impl<P: Clone> Engine<P> {
             let session = self.next_link_session();
             let (_, mut link) = self.parked.remove(&node).expect("parked");
             link.restart_send(session);
-            self.busy.insert(node);
             self.links.insert(node, link);
+            self.link_changed(node);
         }
         let _ = view_id;
         if self.view.leader() != self.me {
@@ -238,7 +238,9 @@ impl<P: Clone> Engine<P> {
             };
         }
         self.links.clear();
-        self.busy.clear();
+        self.unsent.clear();
+        self.link_due.clear();
+        self.link_due_at.clear();
         self.parked.clear();
         self.install_singleton(now, out);
     }

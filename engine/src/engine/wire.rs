@@ -40,6 +40,7 @@ impl<P: Clone> Engine<P> {
                 if member {
                     if let (Some(ack), Some(link)) = (ack, self.links.get_mut(&from)) {
                         link.on_ack(ack);
+                        self.link_changed(from);
                     }
                 } else if view < self.view.id {
                     out.push(self.packet(from, Body::NotMember { view: self.view.id }));
@@ -138,7 +139,7 @@ impl<P: Clone> Engine<P> {
                     link.on_ack(ack);
                 }
                 link.on_data(now, data, &mut msgs);
-                self.busy.insert(from);
+                self.link_changed(from);
                 for msg in msgs {
                     self.on_link_msg(now, from, msg, out);
                 }
@@ -147,6 +148,7 @@ impl<P: Clone> Engine<P> {
                 if member && to_inc == self.durable.incarnation {
                     if let Some(link) = self.links.get_mut(&from) {
                         link.on_ack(ack);
+                        self.link_changed(from);
                     }
                 }
             }
