@@ -3,7 +3,7 @@
 //! same run, so the machine's swings cancel out.
 //!
 //! ```text
-//! cargo bench -p vigil-sim --bench speed             # seeds, barrier, scale
+//! cargo bench -p vigil-sim --bench speed             # seeds, barrier, scale, large
 //! cargo bench -p vigil-sim --bench speed -- seeds    # one section
 //! cargo bench -p vigil-sim --bench speed -- memory   # explore's peak memory, 100 vs 10,000 seeds (minutes)
 //! ```
@@ -18,6 +18,9 @@
 //!   to 800 nodes for 10 simulated seconds, on each driver: wall time,
 //!   packets, peak memory, and the 800/400 ratios; then 1,000 nodes for 60
 //!   seconds and 5,000 nodes for 10, on the event loop.
+//! - `large`: `sim/benches/large-200.toml` (200 nodes with heartbeats for
+//!   60 simulated seconds, two groups on 30 of them, a panic, a crash with
+//!   restart, a pause) on each driver: wall time against simulated time.
 //! - `memory`: the peak memory of `vigil explore scenarios/quickstart.toml`
 //!   over 100 seeds and over 10,000.
 //!
@@ -173,6 +176,11 @@ fn child(text: &str, driver: &str) -> Child {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("s.toml");
     std::fs::write(&path, text).expect("write");
+    child_file(&path, driver)
+}
+
+/// Runs the scenario file `path` on `driver` in a child process.
+fn child_file(path: &std::path::Path, driver: &str) -> Child {
     let out = Command::new(std::env::current_exe().expect("this benchmark"))
         .args(["one", path.to_str().expect("utf-8"), driver])
         .output()
@@ -264,12 +272,32 @@ fn scale() {
             b.peak_mb / a.peak_mb
         );
     }
-    for (nodes, secs) in [(1000u16, 60u64), (5000, 10)] {
-        let c = child(&heartbeats(nodes, secs), "event-loop");
+    for (nodes, secs, driver) in [
+        (1000u16, 60u64, "madsim"),
+        (1000, 60, "event-loop"),
+        (5000, 10, "madsim"),
+        (5000, 10, "event-loop"),
+    ] {
+        let c = child(&heartbeats(nodes, secs), driver);
         println!(
-            "  event-loop {nodes} nodes, {secs} s: {:.2} s wall ({:.2}x real time), {} packets, peak {:.0} MB",
+            "  {driver:>10} {nodes} nodes, {secs} s: {:.2} s wall ({:.2}x real time), {} packets, peak {:.0} MB",
             c.wall,
             c.wall / secs as f64,
+            c.packets,
+            c.peak_mb
+        );
+    }
+}
+
+fn large() {
+    let file = root().join("sim/benches/large-200.toml");
+    println!("large: sim/benches/large-200.toml, 200 nodes, 60 simulated seconds");
+    for driver in ["madsim", "event-loop"] {
+        let c = child_file(&file, driver);
+        println!(
+            "  {driver:>10}: {:.2} s wall ({:.3}x real time), {} packets, peak {:.0} MB, every check passing",
+            c.wall,
+            c.wall / 60.0,
             c.packets,
             c.peak_mb
         );
@@ -279,14 +307,29 @@ fn scale() {
 /// The child's side of `memory`: explore the quickstart over `seeds` seeds.
 fn explore_peak(seeds: &str) {
     let quickstart = root().join("scenarios/quickstart.toml");
-    let range = format!("0..{seeds}");
-    let wall = vigil(&[
+    let argv: Vec<String> = [
+        "vigil",
         "explore",
         quickstart.to_str().expect("utf-8"),
         "--seeds",
-        &range,
+        &format!("0..{seeds}"),
         "--json",
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
+    // Its output goes where a terminal's would: out of this process.
+    let start = Instant::now();
+    let code = vigil_sim::cli::main_with(
+        &argv,
+        &mut vigil_sim::cli::Io {
+            stdout: &mut std::io::sink(),
+            stderr: &mut std::io::sink(),
+            color_stdout: false,
+            color_stderr: false,
+        },
+    );
+    assert_eq!(code, 0);
+    let wall = start.elapsed().as_secs_f64();
     println!("{wall:.3} {seeds} {:.1}", peak_mb());
 }
 
@@ -332,6 +375,9 @@ fn main() {
     }
     if wants("scale") {
         scale();
+    }
+    if wants("large") {
+        large();
     }
     if args.iter().any(|a| a == "memory") {
         memory();

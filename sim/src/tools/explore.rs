@@ -372,8 +372,9 @@ pub const KEPT_FAILURES_MAX: usize = 10_000;
 /// What a sweep keeps of its runs, in memory that does not grow with
 /// passing seeds: the summary, built as runs finish; every failing or
 /// nondeterministic run whole (up to [`KEPT_FAILURES_MAX`]); of the
-/// passing runs, per file, how many and how long they took; and every
-/// departure's notification latency, by reason (eight bytes each).
+/// passing runs, per file, how many and how long they took; and the
+/// departures' notification latencies, by reason, counted by tenth of a
+/// millisecond ([`Latencies`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Kept {
     pub summary: Summary,
@@ -383,9 +384,57 @@ pub struct Kept {
     pub failing_dropped: u64,
     /// Per file: passing runs and their summed wall time in ms.
     pub passing: BTreeMap<String, (u64, f64)>,
-    /// Per departure reason: each latency in ms, and how many departures
-    /// some survivor was not told of in time.
-    pub notices: BTreeMap<String, (Vec<f64>, u64)>,
+    /// Per departure reason: the latencies, and how many departures some
+    /// survivor was not told of in time.
+    pub notices: BTreeMap<String, Latencies>,
+}
+
+/// Notification latencies of one departure reason, counted by tenth of a
+/// millisecond: their memory is bounded by the range latencies span (a few
+/// notification bounds), not by the number of runs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Latencies {
+    by_tenth: BTreeMap<u64, u64>,
+    count: u64,
+    /// Departures some survivor was not told of in time.
+    pub untold: u64,
+}
+
+impl Latencies {
+    pub fn add(&mut self, ms: f64) {
+        *self
+            .by_tenth
+            .entry((ms * 10.0).round().max(0.0) as u64)
+            .or_default() += 1;
+        self.count += 1;
+    }
+
+    /// How many latencies were added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Each latency (ms, to a tenth) with how many runs saw it, smallest first.
+    pub fn iter(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        self.by_tenth.iter().map(|(t, n)| (*t as f64 / 10.0, *n))
+    }
+
+    /// The latency at quantile `p` (0 is the least, 1 the greatest), as the
+    /// element at rank `round((count - 1) p)` of the sorted latencies.
+    pub fn quantile(&self, p: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((self.count - 1) as f64 * p.clamp(0.0, 1.0)).round() as u64;
+        let mut seen = 0;
+        for (ms, n) in self.iter() {
+            seen += n;
+            if seen > rank {
+                return Some(ms);
+            }
+        }
+        None
+    }
 }
 
 impl Kept {
@@ -394,8 +443,8 @@ impl Kept {
         for (reason, ms) in &r.notify_ms {
             let entry = self.notices.entry(reason.clone()).or_default();
             match ms {
-                Some(ms) => entry.0.push(*ms),
-                None => entry.1 += 1,
+                Some(ms) => entry.add(*ms),
+                None => entry.untold += 1,
             }
         }
         self.summary.add(&r);
@@ -867,8 +916,8 @@ mod tests {
             "only the failing runs are kept whole"
         );
         assert_eq!(kept.passing["a.toml"].0 + kept.passing["b.toml"].0, 990);
-        assert_eq!(kept.notices["fault"].0.len(), 1000);
-        assert_eq!(kept.notices["node-down"].1, 1000);
+        assert_eq!(kept.notices["fault"].count(), 1000);
+        assert_eq!(kept.notices["node-down"].untold, 1000);
         assert_eq!(kept.summary, Summary::of(&all));
         assert_eq!(kept.summary.groups[0].seed, 7);
         assert_eq!(kept.failing_run("b.toml", 107).map(|r| r.seed), Some(107));
@@ -876,6 +925,27 @@ mod tests {
         let junit = junit(&kept, "t");
         assert!(junit.contains("seed 907"), "{junit}");
         assert!(junit.contains("490 passing seeds"), "{junit}");
+    }
+
+    #[test]
+    fn latencies_keep_their_quantiles_in_bounded_memory() {
+        let mut l = Latencies::default();
+        let mut all = Vec::new();
+        for k in 0..20_000u64 {
+            let ms = (k * 7919 % 5000) as f64 / 10.0 + 100.0;
+            l.add(ms);
+            all.push(ms);
+        }
+        all.sort_by(f64::total_cmp);
+        for p in [0.0, 0.25, 0.5, 0.99, 1.0] {
+            let exact = all[((all.len() - 1) as f64 * p).round() as usize];
+            assert_eq!(l.quantile(p), Some(exact), "p{p}");
+        }
+        assert_eq!(l.count(), 20_000);
+        assert!(
+            l.by_tenth.len() <= 5000,
+            "one entry per distinct tenth of a ms"
+        );
     }
 
     #[test]

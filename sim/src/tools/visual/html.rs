@@ -4,7 +4,7 @@
 //! reason. No scripts, no external fonts, styles or images.
 
 use super::escape;
-use crate::tools::explore::{Kept, Summary};
+use crate::tools::explore::{Kept, Latencies, Summary};
 use std::fmt::Write as _;
 
 /// What the page shows.
@@ -182,7 +182,8 @@ pub fn report(page: &Page<'_>) -> String {
             "<p>No member left in these runs (or none early enough before the end to judge).</p>\n",
         );
     }
-    for (reason, (mut values, untold)) in by_reason {
+    for (reason, latencies) in by_reason {
+        let untold = latencies.untold;
         let _ = writeln!(out, "<h3 id=\"latency-{0}\">{0}</h3>", escape(&reason));
         let untold = if untold == 0 {
             String::new()
@@ -192,38 +193,38 @@ pub fn report(page: &Page<'_>) -> String {
                 if untold == 1 { "" } else { "s" }
             )
         };
-        if values.is_empty() {
+        if latencies.count() == 0 {
             let _ = writeln!(out, "<p>{untold}</p>");
             continue;
         }
-        values.sort_by(f64::total_cmp);
-        let q = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
+        let q = |p: f64| latencies.quantile(p).unwrap_or_default();
         let _ = writeln!(
             out,
             "<p class=\"muted\">{} departures told · min {:.1} · median {:.1} · p99 {:.1} · max {:.1} ms{}</p>",
-            values.len(),
-            values[0],
+            latencies.count(),
+            q(0.0),
             q(0.5),
             q(0.99),
-            values[values.len() - 1],
+            q(1.0),
             if untold.is_empty() { String::new() } else { format!(" · {untold}") },
         );
-        out.push_str(&histogram(&values, &reason));
+        out.push_str(&histogram(&latencies, &reason));
     }
     out.push_str("</body>\n</html>\n");
     out
 }
 
 /// A bar chart of `values` (sorted) in round-numbered bins, as inline SVG.
-fn histogram(values: &[f64], reason: &str) -> String {
-    let (lo, hi) = (values[0], values[values.len() - 1]);
+fn histogram(latencies: &Latencies, reason: &str) -> String {
+    let lo = latencies.quantile(0.0).unwrap_or_default();
+    let hi = latencies.quantile(1.0).unwrap_or_default();
     let width = super::svg::nice_step(((hi - lo) / 24.0).max(1.0));
     let first = (lo / width).floor() * width;
     let bins = (((hi - first) / width).floor() as usize + 1).max(1);
     let mut counts = vec![0usize; bins];
-    for v in values {
+    for (v, n) in latencies.iter() {
         let i = (((v - first) / width).floor() as usize).min(bins - 1);
-        counts[i] += 1;
+        counts[i] += n as usize;
     }
     let max = counts.iter().copied().max().unwrap_or(1).max(1);
     let (w, h, left, bottom) = (720.0, 180.0, 48.0, 34.0);
