@@ -31,6 +31,7 @@ fn main() {
             mutation: None,
             swarm: false,
             detail: true,
+            driver: Default::default(),
         })
     });
     let events = e.out.as_ref().map_or(0, |o| o.entries.len());

@@ -94,45 +94,45 @@ fn link(l: &(u16, u16)) -> (NodeId, NodeId) {
 
 /// Carries out what fault number `index` left for later, and records it.
 pub(super) fn follow(plant: &mut impl Plant, later: Later) {
-    let (index, effect) = match later {
+    // A node that comes back (restarted: true; resumed: false) does so
+    // once the end is recorded.
+    let (index, effect, back) = match later {
         Later::Restart { index, node } => {
             if plant.status(node) != NodeStatus::Crashed {
                 return; // restarted already
             }
             plant.set_status(node, NodeStatus::Up);
-            plant.record(TraceEvent::FaultEnd {
+            (
                 index,
-                kind: plant.fault_name(index),
-                effect: Effect::NodeUp { node: NodeId(node) },
-            });
-            plant.restart(node);
-            return;
+                Effect::NodeUp { node: NodeId(node) },
+                Some((node, true)),
+            )
         }
         Later::Resume { index, node } => {
             if plant.status(node) == NodeStatus::Paused {
                 plant.set_status(node, NodeStatus::Up);
             }
-            plant.record(TraceEvent::FaultEnd {
-                index,
-                kind: plant.fault_name(index),
-                effect: Effect::NodeResumed { node: NodeId(node) },
-            });
-            plant.resume(node);
-            return;
+            let effect = Effect::NodeResumed { node: NodeId(node) };
+            (index, effect, Some((node, false)))
         }
         Later::Heal { index, links } => {
             let restored = plant.net(|net| net.heal(&links));
             plant.links_restored(&restored);
             let links = restored.iter().map(link).collect();
-            (index, Effect::LinksRestored { links })
+            (index, Effect::LinksRestored { links }, None)
         }
-        Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }),
+        Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }, None),
     };
     plant.record(TraceEvent::FaultEnd {
         index,
         kind: plant.fault_name(index),
         effect,
     });
+    match back {
+        Some((node, true)) => plant.restart(node),
+        Some((node, false)) => plant.resume(node),
+        None => {}
+    }
 }
 
 /// Carries out fault number `index`: one arm per kind, no catch-all, so a

@@ -738,29 +738,21 @@ pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOpti
         detail: false,
         driver: opts.driver,
     };
-    if opts.check_determinism {
-        let (e, divergence) = run::check_determinism(req);
-        let mut r = Record::new(
-            &target.file,
-            &e,
-            opts.program,
-            opts.mutation,
-            opts.swarm,
-            opts.driver,
-        );
-        r.divergence = divergence.map(|d| d.to_string());
-        r
+    let (e, divergence) = if opts.check_determinism {
+        run::check_determinism(req)
     } else {
-        let e = run::execute(req);
-        Record::new(
-            &target.file,
-            &e,
-            opts.program,
-            opts.mutation,
-            opts.swarm,
-            opts.driver,
-        )
-    }
+        (run::execute(req), None)
+    };
+    let mut r = Record::new(
+        &target.file,
+        &e,
+        opts.program,
+        opts.mutation,
+        opts.swarm,
+        opts.driver,
+    );
+    r.divergence = divergence.map(|d| d.to_string());
+    r
 }
 
 /// How every item of a sweep runs.
