@@ -362,8 +362,8 @@ pub enum Driver {
     /// madsim's runtime: a task per engine and per thread (the default).
     #[default]
     Madsim,
-    /// A plain event loop with its own seeded network: no async, many
-    /// times faster.
+    /// A plain event loop with its own seeded network: no async, and
+    /// faster (about twice on small clusters, four to six times on large).
     EventLoop,
 }
 
