@@ -153,7 +153,9 @@ impl<A: Agenda> Sim<A> {
 
     /// Records the engine events the main thread of `key` never took.
     pub(super) fn record_unread(&mut self, node: u16, key: LocalKey) {
-        let job = &self.nodes[usize::from(node)].jobs[&key];
+        let Some(job) = self.nodes[usize::from(node)].jobs.get(&key) else {
+            return;
+        };
         if let (Some(member), Some(oldest)) = (&job.member, job.pending.front()) {
             let event = TraceEvent::InboxUnread {
                 member: member.clone(),

@@ -339,7 +339,8 @@ impl<A: Agenda> Sim<A> {
             }
             let names: Vec<LocalKey> = self.nodes[k].names.values().copied().collect();
             for key in names {
-                if let Some(m) = self.nodes[k].jobs[&key].member.clone() {
+                let member = self.nodes[k].jobs.get(&key).and_then(|j| j.member.clone());
+                if let Some(m) = member {
                     self.record_unread(k as u16, key);
                     live_members.insert(m);
                 }
@@ -622,7 +623,8 @@ impl<A: Agenda> faults::Plant for Sim<A> {
 
     fn running(&self, node: u16, job: &str) -> Option<Option<MemberId>> {
         let n = &self.nodes[usize::from(node)];
-        n.names.get(job).map(|key| n.jobs[key].member.clone())
+        let job = n.names.get(job).and_then(|key| n.jobs.get(key))?;
+        Some(job.member.clone())
     }
 
     fn arm(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
