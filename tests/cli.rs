@@ -435,22 +435,8 @@ fn a_panic_in_the_simulation_is_a_failed_run() {
     let call = |args: &[&str]| {
         let mut argv = vec!["my-vigil".to_string()];
         argv.extend(args.iter().map(|a| a.to_string()));
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = vigil_sim::cli::main_with_registry(
-            &argv,
-            &mut vigil_sim::cli::Io {
-                stdout: &mut out,
-                stderr: &mut err,
-                color_stdout: false,
-                color_stderr: false,
-            },
-            &registry,
-        );
-        (
-            code,
-            String::from_utf8(out).expect("utf-8"),
-            String::from_utf8(err).expect("utf-8"),
-        )
+        let c = vigil_sim::cli::capture(&argv, &registry);
+        (c.code, c.stdout, c.stderr)
     };
     let (code, _, err) = call(&["run", &file, "--seed", "4"]);
     assert_eq!(code, 1);

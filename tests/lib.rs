@@ -258,18 +258,11 @@ pub struct Outcome {
 pub fn vigil(args: &[&str]) -> Outcome {
     let mut argv = vec!["vigil".to_string()];
     argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = vigil_sim::cli::Io {
-        stdout: &mut out,
-        stderr: &mut err,
-        color_stdout: false,
-        color_stderr: false,
-    };
-    let code = vigil_sim::cli::main_with(&argv, &mut io);
+    let c = vigil_sim::cli::capture(&argv, vigil_sim::protocols::Registry::builtin_ref());
     Outcome {
-        code,
-        stdout: String::from_utf8(out).expect("utf-8"),
-        stderr: String::from_utf8(err).expect("utf-8"),
+        code: c.code,
+        stdout: c.stdout,
+        stderr: c.stderr,
     }
 }
 

@@ -154,18 +154,9 @@ fn broken_two_phase_commit_is_found_shrunk_and_replayed() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = vigil_sim::cli::main_with(
-        &args,
-        &mut vigil_sim::cli::Io {
-            stdout: &mut out,
-            stderr: &mut err,
-            color_stdout: false,
-            color_stderr: false,
-        },
-    );
-    assert_eq!(status, 1, "{}", String::from_utf8_lossy(&err));
-    let report: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let c = vigil_sim::cli::capture(&args, vigil_sim::protocols::Registry::builtin_ref());
+    assert_eq!(c.code, 1, "{}", c.stderr);
+    let report: serde_json::Value = serde_json::from_str(&c.stdout).expect("json");
     let failed: Vec<&str> = report["checks"]
         .as_array()
         .expect("checks")

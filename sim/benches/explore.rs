@@ -22,20 +22,12 @@ fn explore(seeds: u64, jobs: usize) -> (u64, f64) {
         "--json".into(),
     ]
     .to_vec();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
     let start = Instant::now();
-    let code = vigil_sim::cli::main_with(
-        &args,
-        &mut vigil_sim::cli::Io {
-            stdout: &mut out,
-            stderr: &mut err,
-            color_stdout: false,
-            color_stderr: false,
-        },
-    );
+    let c = vigil_sim::cli::capture(&args, vigil_sim::protocols::Registry::builtin_ref());
     let wall = start.elapsed().as_secs_f64();
-    assert!(code <= 1, "{}", String::from_utf8_lossy(&err));
-    let runs = String::from_utf8_lossy(&out)
+    assert!(c.code <= 1, "{}", c.stderr);
+    let runs = c
+        .stdout
         .lines()
         .filter(|l| l.contains("\"type\":\"run\""))
         .count() as u64;

@@ -36,25 +36,16 @@ use std::time::{Duration, Instant};
 fn vigil(args: &[&str]) -> f64 {
     let mut argv = vec!["vigil".to_string()];
     argv.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
     let start = Instant::now();
-    let code = vigil_sim::cli::main_with(
-        &argv,
-        &mut vigil_sim::cli::Io {
-            stdout: &mut out,
-            stderr: &mut err,
-            color_stdout: false,
-            color_stderr: false,
-        },
-    );
+    let c = vigil_sim::cli::capture(&argv, vigil_sim::protocols::Registry::builtin_ref());
     let wall = start.elapsed().as_secs_f64();
     assert_eq!(
-        code,
+        c.code,
         0,
         "vigil {}: {}{}",
         args.join(" "),
-        String::from_utf8_lossy(&out),
-        String::from_utf8_lossy(&err)
+        c.stdout,
+        c.stderr
     );
     wall
 }

@@ -353,6 +353,35 @@ pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
     main_with_registry(args, io, Registry::builtin_ref())
 }
 
+/// What a command line printed, and its exit status.
+pub struct Captured {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the command line `args` (program name first) with the protocols of
+/// `registry`, capturing what it prints: for tests and benchmarks that run
+/// `vigil` in-process.
+pub fn capture(args: &[String], registry: &Registry) -> Captured {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = main_with_registry(
+        args,
+        &mut Io {
+            stdout: &mut out,
+            stderr: &mut err,
+            color_stdout: false,
+            color_stderr: false,
+        },
+        registry,
+    );
+    Captured {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
 /// [`main_with`] with the protocols of `registry`: a user's crate builds its
 /// own `vigil` binary, with its own protocols, from this.
 pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry) -> u8 {
