@@ -26,7 +26,7 @@ mod net;
 mod threads;
 
 pub use crate::trace::{Driver, NodeStatus};
-pub use event_loop::{Agenda, TimeOrder};
+pub use event_loop::{Agenda, Scheduled, TimeOrder};
 pub use madsim_driver::{live_worlds, simulate};
 pub use threads::INJECTED_PANIC;
 
