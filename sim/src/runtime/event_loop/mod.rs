@@ -48,9 +48,17 @@ pub struct Scheduled {
     pub at: Time,
     /// The order it was scheduled in (unique within a run).
     pub seq: u64,
-    /// The node it happens on, if any (faults happen to the cluster).
-    pub node: Option<NodeId>,
     what: What,
+}
+
+impl Scheduled {
+    /// The node it happens on, if any (faults happen to the cluster).
+    pub fn node(&self) -> Option<NodeId> {
+        match &self.what {
+            What::Node { node, .. } => Some(NodeId(*node)),
+            What::Fault(_) | What::Later(_) => None,
+        }
+    }
 }
 
 impl PartialEq for Scheduled {
@@ -119,7 +127,11 @@ enum What {
     /// A fault's later half (a restart, a resume, a heal).
     Later(Later),
     /// Something happens on `node`: in its life `life` only, if given.
-    Node { life: Option<u32>, local: Local },
+    Node {
+        node: u16,
+        life: Option<u32>,
+        local: Local,
+    },
 }
 
 /// Something that happens on one node.
@@ -273,17 +285,15 @@ pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
     // Faults due at time 0 strike before the nodes boot, as they do under
     // madsim: a work-thread fault then waits for its job's first step.
     for (index, fault) in scenario.faults.iter().enumerate() {
-        sim.schedule(Time(fault.at.as_nanos() as u64), None, What::Fault(index));
+        sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
     }
     for node in 0..scenario.cluster.nodes {
-        sim.schedule(
-            Time(0),
-            Some(node),
-            What::Node {
-                life: Some(0),
-                local: Local::Boot,
-            },
-        );
+        let boot = What::Node {
+            node,
+            life: Some(0),
+            local: Local::Boot,
+        };
+        sim.schedule(Time(0), boot);
     }
     sim.run();
     sim.finish()
@@ -312,8 +322,7 @@ impl<A: Agenda> Sim<A> {
                     faults::apply(self, index, &kind);
                 }
                 What::Later(later) => faults::follow(self, later),
-                What::Node { life, local } => {
-                    let node = event.node.expect("node events name their node").0;
+                What::Node { node, life, local } => {
                     let n = &mut self.nodes[usize::from(node)];
                     if life.is_some_and(|l| l != n.life) {
                         continue;
@@ -359,7 +368,7 @@ impl<A: Agenda> Sim<A> {
     }
 
     /// Puts `what` on the agenda for `at` (nothing at or past the end).
-    fn schedule(&mut self, at: Time, node: Option<u16>, what: What) {
+    fn schedule(&mut self, at: Time, what: What) {
         if at >= self.end {
             return;
         }
@@ -367,7 +376,6 @@ impl<A: Agenda> Sim<A> {
         self.agenda.push(Scheduled {
             at,
             seq: self.seq,
-            node: node.map(NodeId),
             what,
         });
     }
@@ -375,7 +383,7 @@ impl<A: Agenda> Sim<A> {
     /// `local` happens on `node` later, in this life.
     fn later(&mut self, at: Time, node: u16, local: Local) {
         let life = Some(self.nodes[usize::from(node)].life);
-        self.schedule(at, Some(node), What::Node { life, local });
+        self.schedule(at, What::Node { node, life, local });
     }
 
     /// `local` happens on `node` now, or when it resumes.
@@ -575,7 +583,8 @@ impl<A: Agenda> Sim<A> {
             detail,
         };
         // Whichever life the node is in when the packet arrives takes it.
-        self.schedule(Time(at), Some(to.0), What::Node { life: None, local });
+        let node = to.0;
+        self.schedule(Time(at), What::Node { node, life: None, local });
     }
 }
 
@@ -698,6 +707,6 @@ impl<A: Agenda> faults::Plant for Sim<A> {
 
     fn after(&mut self, delay: Duration, then: Later) {
         let at = self.now + Dur::from_std(delay);
-        self.schedule(at, None, What::Later(then));
+        self.schedule(at, What::Later(then));
     }
 }
