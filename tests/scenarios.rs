@@ -169,10 +169,6 @@ fn an_agenda_of_ones_own_chooses_among_events_due_together() {
     assert_eq!(a.entries, b.entries, "the same agenda, the same run");
     assert_ne!(a.hash(), default.hash(), "another order, another run");
     let (checks, _) = vigil_sim::check::check(&a, &scenario.expectations);
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| !c.violations.is_empty())
-        .map(|c| c.name.as_str())
-        .collect();
-    assert!(failed.is_empty(), "failed {failed:?}");
+    let checked = vigil_tests::Checked { out: a, checks };
+    assert!(checked.failed().is_empty(), "{}", checked.violations());
 }

@@ -207,19 +207,20 @@ fn peak_mb() -> f64 {
 /// The child's side: run one scenario file, print wall, packets and peak.
 fn one(file: &str, driver: &str) {
     let scenario = vigil_sim::scenario::load(std::path::Path::new(file)).expect("a scenario");
-    let cfg = vigil_sim::runtime::RunConfig::new(&scenario, 1)
-        .driver(vigil_sim::runtime::Driver::parse(driver).expect("a driver"));
     let start = Instant::now();
-    let trace = vigil_sim::runtime::run(&cfg).expect("no panic");
-    let (checks, _) = vigil_sim::check::check(&trace, &scenario.expectations);
+    let e = vigil_sim::run::execute(vigil_sim::run::Request {
+        registry: vigil_sim::protocols::Registry::builtin_ref(),
+        scenario: &scenario,
+        seed: 1,
+        mutation: None,
+        swarm: false,
+        detail: false,
+        driver: vigil_sim::runtime::Driver::parse(driver).expect("a driver"),
+    });
     let wall = start.elapsed().as_secs_f64();
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| !c.violations.is_empty())
-        .map(|c| c.name.as_str())
-        .collect();
-    assert!(failed.is_empty(), "{file} on {driver} failed {failed:?}");
-    println!("{wall:.3} {} {:.1}", trace.net.delivered, peak_mb());
+    assert!(e.passed(), "{file} on {driver}: {:?}", e.violations);
+    let delivered = e.out.map_or(0, |t| t.net.delivered);
+    println!("{wall:.3} {delivered} {:.1}", peak_mb());
 }
 
 fn barrier() {

@@ -584,7 +584,14 @@ impl<A: Agenda> Sim<A> {
         };
         // Whichever life the node is in when the packet arrives takes it.
         let node = to.0;
-        self.schedule(Time(at), What::Node { node, life: None, local });
+        self.schedule(
+            Time(at),
+            What::Node {
+                node,
+                life: None,
+                local,
+            },
+        );
     }
 }
 

@@ -281,7 +281,16 @@ async fn work_thread(
 ) {
     let make: MakeRounds = {
         let (world, job) = (ctx.world.clone(), ctx.job.clone());
-        Box::new(move |me| world.protocol_driver(&job, thread, me))
+        Box::new(move |me| {
+            threads::protocol(
+                &world.registry,
+                &world.scenario,
+                world.mutation,
+                &job,
+                thread,
+                me,
+            )
+        })
     };
     #[allow(unused_mut)]
     let mut machine = WorkThread::new(thread, make);

@@ -15,8 +15,8 @@ use madsim::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
-use vigil_engine::job::{FaultKind, Rounds};
-use vigil_engine::{Durable, LocalKey, MemberId, Name, NodeId, Time};
+use vigil_engine::job::FaultKind;
+use vigil_engine::{Durable, LocalKey, MemberId, NodeId, Time};
 
 /// What a node keeps across its restarts, and the controller's view of it.
 pub struct NodeShared {
@@ -121,18 +121,6 @@ impl World {
             live.jobs.remove(job);
             shared.wanted.lock().expect("wanted").remove(job);
         }
-    }
-
-    /// A new protocol instance for work thread `thread` of `job`.
-    pub fn protocol_driver(&self, job: &Name, thread: u16, me: MemberId) -> Box<dyn Rounds> {
-        super::super::threads::protocol(
-            &self.registry,
-            &self.scenario,
-            self.mutation,
-            job,
-            thread,
-            me,
-        )
     }
 
     /// A fresh packet number, in detailed runs.
