@@ -93,45 +93,40 @@ fn link(l: &(u16, u16)) -> (NodeId, NodeId) {
 }
 
 /// Carries out what fault number `index` left for later, and records it.
-pub(super) fn follow(plant: &mut impl Plant, later: Later) {
-    // A node that comes back (restarted: true; resumed: false) does so
-    // once the end is recorded.
-    let (index, effect, back) = match later {
+pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
+    // A node that comes back does so once the end is recorded.
+    let mut then: Option<(u16, fn(&mut P, u16))> = None;
+    let (index, effect) = match later {
         Later::Restart { index, node } => {
             if plant.status(node) != NodeStatus::Crashed {
                 return; // restarted already
             }
             plant.set_status(node, NodeStatus::Up);
-            (
-                index,
-                Effect::NodeUp { node: NodeId(node) },
-                Some((node, true)),
-            )
+            then = Some((node, P::restart));
+            (index, Effect::NodeUp { node: NodeId(node) })
         }
         Later::Resume { index, node } => {
             if plant.status(node) == NodeStatus::Paused {
                 plant.set_status(node, NodeStatus::Up);
             }
-            let effect = Effect::NodeResumed { node: NodeId(node) };
-            (index, effect, Some((node, false)))
+            then = Some((node, P::resume));
+            (index, Effect::NodeResumed { node: NodeId(node) })
         }
         Later::Heal { index, links } => {
             let restored = plant.net(|net| net.heal(&links));
             plant.links_restored(&restored);
             let links = restored.iter().map(link).collect();
-            (index, Effect::LinksRestored { links }, None)
+            (index, Effect::LinksRestored { links })
         }
-        Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }, None),
+        Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }),
     };
     plant.record(TraceEvent::FaultEnd {
         index,
         kind: plant.fault_name(index),
         effect,
     });
-    match back {
-        Some((node, true)) => plant.restart(node),
-        Some((node, false)) => plant.resume(node),
-        None => {}
+    if let Some((node, back)) = then {
+        back(plant, node);
     }
 }
 
