@@ -5,6 +5,7 @@
 
 mod explore;
 mod merge;
+mod node;
 mod replay;
 mod run;
 mod shrink;
@@ -20,6 +21,7 @@ use crate::tools::explore::{
 use crate::tools::report::{self, Report};
 use crate::tools::visual;
 use crate::trace::Driver;
+use node::RealOutputs;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,8 +156,50 @@ enum Command {
         /// random draw.
         #[arg(long, value_name = "OUT")]
         emit_scenario: Option<PathBuf>,
+        /// Run it for real: one `vigil node` process per node on 127.0.0.1,
+        /// the faults struck at their wall-clock times (a crash is SIGKILL,
+        /// a pause SIGSTOP), the same checks on the merged trace. Takes the
+        /// scenario's duration in real time, and is not deterministic.
+        #[arg(long, conflicts_with_all = ["check_determinism", "mutation"])]
+        real: bool,
+        /// With --real: keep the nodes' files (the cluster file, each
+        /// node's trace and disk) in DIR rather than a temporary directory.
+        #[arg(long, value_name = "DIR", requires = "real")]
+        keep: Option<PathBuf>,
         #[command(flatten)]
         flags: RunFlags,
+    },
+    /// Run one node of a cluster as this process, on a real network: its
+    /// engine over UDP at its address in the cluster file, its jobs' main
+    /// and work threads as OS threads. Commands come on stdin, one a line
+    /// (`help` lists them); each is answered with a JSON line on stdout.
+    Node {
+        /// The cluster file: a scenario file whose [cluster] has
+        /// `addresses`, one "IP:port" per node (its faults are ignored).
+        cluster: PathBuf,
+        /// Which node this process is ("n0").
+        #[arg(long, value_parser = parse_node)]
+        node: u16,
+        /// Write the node's trace here, as JSON lines (default: nK.trace.jsonl).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Keep the engine's incarnation here across restarts.
+        #[arg(long, value_name = "FILE")]
+        disk: Option<PathBuf>,
+        /// The jobs to start, comma-separated (default: every job the file
+        /// places on this node).
+        #[arg(long, value_delimiter = ',')]
+        jobs: Option<Vec<String>>,
+        /// The zero of the trace's clock, in ns since the Unix epoch
+        /// (default: now). Nodes of one run share it.
+        #[arg(long)]
+        epoch_ns: Option<u64>,
+        /// Seeds the node's draws of simulated loss and delay.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print no membership changes on stderr.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Replay one run with every packet recorded: write its event trace,
     /// draw it (--svg), or export it for Perfetto (--perfetto).
@@ -269,6 +313,12 @@ enum Command {
         #[command(flatten)]
         flags: RunFlags,
     },
+}
+
+fn parse_node(s: &str) -> Result<u16, String> {
+    s.strip_prefix('n')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("`{s}` is not a node name such as n0"))
 }
 
 fn parse_mutation(s: &str) -> Result<Mutation, String> {
@@ -453,6 +503,29 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             json,
             trace,
             emit_scenario,
+            real,
+            keep,
+            flags,
+        } if real => ctx.run_real(
+            &file,
+            seed,
+            RealOutputs {
+                json,
+                trace,
+                emit: emit_scenario.as_deref(),
+                keep,
+            },
+            flags,
+            io,
+        ),
+        Command::Run {
+            file,
+            seed,
+            json,
+            trace,
+            emit_scenario,
+            real: _,
+            keep: _,
             flags,
         } => ctx.run(
             &file,
@@ -461,6 +534,28 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             trace,
             emit_scenario.as_deref(),
             flags,
+            io,
+        ),
+        Command::Node {
+            cluster,
+            node,
+            trace,
+            disk,
+            jobs,
+            epoch_ns,
+            seed,
+            quiet,
+        } => ctx.node(
+            &cluster,
+            node::Options {
+                node,
+                trace,
+                disk,
+                jobs,
+                epoch_ns,
+                seed,
+                quiet,
+            },
             io,
         ),
         Command::Replay {

@@ -30,7 +30,7 @@ pub(super) trait Plant {
     fn is_wanted(&self, node: u16, job: &str) -> bool;
     fn set_wanted(&mut self, node: u16, job: &str, wanted: bool);
     /// `Some(member)` if `job` runs on `node` now (`member` once registered).
-    fn running(&self, node: u16, job: &str) -> Option<Option<MemberId>>;
+    fn running(&mut self, node: u16, job: &str) -> Option<Option<MemberId>>;
     /// Arms a fault on a work thread of a running job: its next local step.
     fn arm(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize);
     /// Arms a fault on a work thread of a job that starts with its node.

@@ -23,6 +23,7 @@ mod event_loop;
 mod faults;
 mod madsim_driver;
 mod net;
+pub mod real;
 mod threads;
 
 pub use crate::trace::{Driver, NodeStatus};
@@ -88,7 +89,7 @@ impl RunConfig {
 }
 
 /// Keeps injected panics out of the terminal; real ones still print.
-fn quiet_injected_panics() {
+pub(crate) fn quiet_injected_panics() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -109,6 +110,7 @@ pub fn run(cfg: &RunConfig) -> Result<Trace, String> {
     caught(|| match cfg.driver {
         Driver::Madsim => madsim_driver::run(cfg),
         Driver::EventLoop => event_loop::run(cfg, TimeOrder::default()),
+        Driver::Real => panic!("a real run is not a simulation: it is `real::run_real`'s"),
     })
 }
 

@@ -9,7 +9,7 @@ use vigil_engine::job::JobMsg;
 use vigil_engine::{NodeId, Time};
 
 /// Loss or extra delay on the links that touch `nodes` (all if `None`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct NetFault {
     pub(super) nodes: Option<BTreeSet<NodeId>>,
     pub(super) loss: f64,
@@ -38,6 +38,16 @@ impl Net {
 
     pub(super) fn degrade(&mut self, fault: NetFault) {
         self.faults.push(fault);
+    }
+
+    /// Every loss or delay fault so far, oldest first.
+    pub(super) fn faults(&self) -> &[NetFault] {
+        &self.faults
+    }
+
+    /// Every link a partition cuts now.
+    pub(super) fn clogged(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        self.clogged.keys().copied()
     }
 
     /// Loss probability and extra delay range (ns) for a packet `from -> to`

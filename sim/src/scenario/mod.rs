@@ -202,6 +202,10 @@ pub struct Cluster {
     pub latency: (Duration, Duration),
     /// Packet loss probability in `[0, 1)`.
     pub loss: f64,
+    /// Each node's UDP address, by node number, where `vigil node` runs it
+    /// on a real network (empty: the file is for the simulator only, which
+    /// ignores them).
+    pub addresses: Vec<std::net::SocketAddr>,
 }
 
 impl Cluster {

@@ -86,6 +86,8 @@ pub(super) struct RawCluster {
     pub failure_timeout: Opt<DurationText>,
     pub latency: Option<List<DurationText>>,
     pub loss: Opt<f64>,
+    /// Each node's UDP address, for `vigil node` (the simulator ignores it).
+    pub addresses: Option<List<String>>,
 }
 
 /// One `[[job]]`. Keys other than these are the protocol's options, read

@@ -238,6 +238,7 @@ fn full_file_parses_to_the_expected_scenario() {
             failure_timeout: ms(500),
             latency: (ms(2), ms(20)),
             loss: 0.01,
+            addresses: Vec::new(),
         },
         jobs: vec![
             Job {
@@ -448,6 +449,7 @@ group = "g"
             failure_timeout: secs(1),
             latency: (ms(1), ms(10)),
             loss: 0.0,
+            addresses: Vec::new(),
         }
     );
     assert_eq!(

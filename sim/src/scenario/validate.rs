@@ -552,13 +552,50 @@ fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
         }
     };
 
+    let addresses = match &c.addresses {
+        None => Vec::new(),
+        Some(list) => addresses(list, nodes)?,
+    };
+
     Ok(Cluster {
         nodes,
         heartbeat_interval: heartbeat,
         failure_timeout: timeout,
         latency,
         loss,
+        addresses,
     })
+}
+
+/// `addresses`: one distinct `IP:port` per node, in node order.
+fn addresses(list: &List<String>, nodes: u16) -> Result<Vec<std::net::SocketAddr>> {
+    if list.get_ref().len() != usize::from(nodes) {
+        return Err(ScenarioError::new(format!(
+            "`addresses` must give one address per node: the cluster has {nodes} node{}, the list {}",
+            plural(usize::from(nodes)),
+            list.get_ref().len()
+        ))
+        .at(list.span())
+        .help(r#"for example, for 2 nodes: addresses = ["127.0.0.1:7000", "127.0.0.1:7001"]"#));
+    }
+    let mut out: Vec<std::net::SocketAddr> = Vec::new();
+    for (k, item) in list.get_ref().iter().enumerate() {
+        let addr: std::net::SocketAddr = item.get_ref().parse().map_err(|_| {
+            ScenarioError::new(format!(
+                "`{}` (the address of n{k}) is not an IP address and port such as \"127.0.0.1:7000\"",
+                item.get_ref()
+            ))
+            .at(item.span())
+        })?;
+        if let Some(other) = out.iter().position(|a| *a == addr) {
+            return Err(ScenarioError::new(format!(
+                "n{k} has the address {addr} of n{other}: each node needs its own"
+            ))
+            .at(item.span()));
+        }
+        out.push(addr);
+    }
+    Ok(out)
 }
 
 /// What later checks need: the file, the node count, the jobs so far.

@@ -70,6 +70,10 @@ impl Scenario {
         let _ = writeln!(s, "failure_timeout = {}", dur(c.failure_timeout));
         let _ = writeln!(s, "latency = [{}, {}]", dur(c.latency.0), dur(c.latency.1));
         let _ = writeln!(s, "loss = {}", float(c.loss));
+        if !c.addresses.is_empty() {
+            let list: Vec<String> = c.addresses.iter().map(|a| quote(&a.to_string())).collect();
+            let _ = writeln!(s, "addresses = [{}]", list.join(", "));
+        }
         for j in &self.jobs {
             let _ = writeln!(
                 s,

@@ -352,7 +352,15 @@ impl Report<'_> {
         } else {
             paint("31;1", "FAIL")
         };
-        let _ = writeln!(s, "{verdict} · replay: {}", self.replay_command());
+        if self.out.info.driver == Driver::Real {
+            let _ = writeln!(
+                s,
+                "{verdict} · a real run is not deterministic, so it has no replay; run it again: {}",
+                self.replay_command()
+            );
+        } else {
+            let _ = writeln!(s, "{verdict} · replay: {}", self.replay_command());
+        }
         s
     }
 }
@@ -392,10 +400,10 @@ pub fn replay_command(
 ) -> String {
     let swarm = if swarm { " --swarm" } else { "" };
     let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-    let driver = if driver == Driver::default() {
-        String::new()
-    } else {
-        format!(" --driver {driver}")
+    let driver = match driver {
+        Driver::Madsim => String::new(),
+        Driver::EventLoop => format!(" --driver {driver}"),
+        Driver::Real => " --real".to_string(),
     };
     format!(
         "{program} run {} --seed {seed}{swarm}{flag}{driver}",

@@ -24,7 +24,7 @@ mod text;
 
 pub use text::{end_text, fault_text, left_list};
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -34,20 +34,21 @@ use vigil_engine::{
 };
 
 /// One thing that happened, at one simulated time.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub at: Time,
     pub event: TraceEvent,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum TraceEvent {
     /// The controller applied fault number `index` of the scenario: a
     /// fault of kind `kind` (`node-crash`), described by `text`, which did
     /// what `effect` says.
     Fault {
         index: usize,
-        kind: &'static str,
+        #[serde(deserialize_with = "interned")]
+        kind: StaticName,
         text: String,
         effect: Effect,
     },
@@ -55,7 +56,8 @@ pub enum TraceEvent {
     /// (restart, resume, heal, expiry), doing what `effect` says.
     FaultEnd {
         index: usize,
-        kind: &'static str,
+        #[serde(deserialize_with = "interned")]
+        kind: StaticName,
         effect: Effect,
     },
     /// The driver made local step `step` of a work thread fault, as fault
@@ -129,13 +131,15 @@ pub enum TraceEvent {
     ProtocolOutcome {
         member: MemberId,
         thread: u16,
-        protocol: &'static str,
+        #[serde(deserialize_with = "interned")]
+        protocol: StaticName,
         instance: u64,
         outcome: String,
         rounds: u64,
         proposal: Option<Proposal>,
         /// The check that decisions of one instance must pass (`atomic-commit`).
-        agreement: Option<&'static str>,
+        #[serde(deserialize_with = "interned_opt")]
+        agreement: Option<StaticName>,
         /// Whether the agreement check holds the member to it.
         binding: bool,
         /// Whether it needs a yes vote from every member of its proposal's
@@ -193,6 +197,33 @@ pub enum TraceEvent {
     },
 }
 
+/// A name from a fixed set (a fault kind, a protocol). An alias, so that
+/// serde's derive does not take the field for one borrowed from its input.
+type StaticName = &'static str;
+
+/// A name read back from a trace file (a real node's), as the
+/// `&'static str` a trace holds: each distinct name is kept once, for the
+/// life of the process.
+fn interned<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    Ok(intern(String::deserialize(d)?))
+}
+
+fn intern(name: String) -> &'static str {
+    use std::sync::Mutex;
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.get(name.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+fn interned_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(intern))
+}
+
 impl TraceEvent {
     /// Network events, which only detailed runs record; the trace hash
     /// leaves them out so that it is the same with and without detail.
@@ -209,7 +240,7 @@ impl TraceEvent {
 }
 
 /// What a fault did, as the driver carried it out.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
     /// Nothing: there was nothing to act on.
     None(NoEffect),
@@ -269,7 +300,7 @@ pub enum Effect {
 }
 
 /// Why a fault did nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NoEffect {
     /// The job it names is not running.
     JobNotRunning,
@@ -293,7 +324,7 @@ impl NoEffect {
 }
 
 /// What kind of packet crossed the network.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PacketKind {
     Heartbeat,
     NotMember,
@@ -309,7 +340,7 @@ pub enum PacketKind {
 }
 
 /// One message a packet's link data carried.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Carried {
     State,
     GroupView(Name),
@@ -335,7 +366,7 @@ impl PacketKind {
 }
 
 /// Why a packet never arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DropCause {
     /// Lost at random (the cluster's loss or a loss fault).
     Loss,
@@ -365,9 +396,13 @@ pub enum Driver {
     /// A plain event loop with its own seeded network: no async, and
     /// faster (about twice on small clusters, four to six times on large).
     EventLoop,
+    /// Not a simulation: one `vigil node` process per node on a real
+    /// network and clock (`vigil run --real`). Not deterministic.
+    Real,
 }
 
 impl Driver {
+    /// The simulators (`--driver` takes these).
     pub const ALL: [Driver; 2] = [Driver::Madsim, Driver::EventLoop];
 
     /// The name the command line and JSON use.
@@ -375,6 +410,7 @@ impl Driver {
         match self {
             Driver::Madsim => "madsim",
             Driver::EventLoop => "event-loop",
+            Driver::Real => "real",
         }
     }
 
@@ -426,7 +462,7 @@ impl RunInfo {
 }
 
 /// Whether a node is running at the end of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeStatus {
     Up,
     Crashed,
@@ -444,7 +480,7 @@ pub struct RunEnd {
 }
 
 /// Message counters of the simulated network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetStats {
     pub sent: u64,
     pub delivered: u64,

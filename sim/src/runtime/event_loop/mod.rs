@@ -637,7 +637,7 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         }
     }
 
-    fn running(&self, node: u16, job: &str) -> Option<Option<MemberId>> {
+    fn running(&mut self, node: u16, job: &str) -> Option<Option<MemberId>> {
         let n = &self.nodes[usize::from(node)];
         let job = n.names.get(job).and_then(|key| n.jobs.get(key))?;
         Some(job.member.clone())

@@ -80,7 +80,7 @@ impl faults::Plant for Plant<'_> {
         }
     }
 
-    fn running(&self, node: u16, job: &str) -> Option<Option<MemberId>> {
+    fn running(&mut self, node: u16, job: &str) -> Option<Option<MemberId>> {
         let live = self.shared(node).live.lock().expect("live");
         live.jobs
             .get(job)

@@ -1,0 +1,173 @@
+//! `vigil node` (one node of a cluster as this process) and
+//! `vigil run FILE --real` (the scenario on one such process per node).
+
+use super::*;
+use crate::check;
+use crate::runtime::real::{self, NodeSpec, RealRun};
+use crate::scenario::draw;
+
+/// `vigil node`'s settings besides the cluster file.
+pub(super) struct Options {
+    pub node: u16,
+    pub trace: Option<PathBuf>,
+    pub disk: Option<PathBuf>,
+    pub jobs: Option<Vec<String>>,
+    pub epoch_ns: Option<u64>,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+/// What `run --real` writes.
+pub(super) struct RealOutputs<'a> {
+    pub json: bool,
+    pub trace: bool,
+    pub emit: Option<&'a Path>,
+    pub keep: Option<PathBuf>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn node(&self, cluster: &Path, o: Options, io: &mut Io<'_>) -> Exit {
+        let scenario = match self.load(cluster, false, io) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let problem = if scenario.cluster.addresses.is_empty() {
+            Some(format!(
+                "{}: [cluster] has no `addresses`: a cluster file gives each node's address, for example\n  addresses = [\"127.0.0.1:7000\", \"127.0.0.1:7001\", \"127.0.0.1:7002\"]",
+                cluster.display()
+            ))
+        } else if o.node >= scenario.cluster.nodes {
+            Some(format!(
+                "{}: the cluster has nodes n0..n{}, not n{}",
+                cluster.display(),
+                scenario.cluster.nodes - 1,
+                o.node
+            ))
+        } else {
+            o.jobs.iter().flatten().find(|j| scenario.job(j).is_none()).map(|j| {
+                format!("{}: the cluster file has no job `{j}`", cluster.display())
+            })
+        };
+        if let Some(problem) = problem {
+            let _ = writeln!(io.stderr, "error: {problem}");
+            return Exit::BadInput;
+        }
+        let path = o
+            .trace
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("n{}.trace.jsonl", o.node)));
+        let trace = match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: cannot write {}: {e}", path.display());
+                return Exit::BadInput;
+            }
+        };
+        let spec = NodeSpec {
+            cluster: scenario,
+            node: o.node,
+            jobs: o.jobs.map(|j| j.into_iter().filter(|j| !j.is_empty()).collect()),
+            epoch_ns: o.epoch_ns.unwrap_or_else(real::unix_ns),
+            trace: Box::new(std::io::LineWriter::new(trace)),
+            disk: o.disk,
+            live: !o.quiet,
+            registry: self.registry.clone(),
+            seed: o.seed,
+        };
+        let stdin = std::io::BufReader::new(std::io::stdin());
+        match real::run_node(spec, stdin, Box::new(std::io::stdout())) {
+            Ok(()) => Exit::Pass,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: {e}");
+                Exit::BadInput
+            }
+        }
+    }
+
+    pub(super) fn run_real(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        outputs: RealOutputs<'_>,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let RealOutputs {
+            json,
+            trace,
+            emit,
+            keep,
+        } = outputs;
+        let (scenario, seed) = match self.load_seeded(file, seed, json, io) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+        let refused = if flags.driver != Driver::default() {
+            Some("--real runs real processes, not a simulator: it takes no --driver".to_string())
+        } else {
+            real::refusal(&scenario)
+        };
+        if let Some(why) = refused {
+            let _ = writeln!(io.stderr, "error: {}: {why}", file.display());
+            if json {
+                let error = serde_json::json!({"verdict": "error", "error": {"message": why, "file": file.display().to_string(), "line": null, "column": null, "help": null}});
+                let _ = writeln!(io.stdout, "{error}");
+            }
+            return Exit::BadInput;
+        }
+        let program = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: cannot find this program to start nodes with: {e}");
+                return Exit::BadInput;
+            }
+        };
+        let started = Instant::now();
+        let (scenario, swarm) = draw::draw(&scenario, seed, flags.swarm);
+        if !json {
+            let _ = writeln!(
+                io.stderr,
+                "running {} for real: {} node process(es) on 127.0.0.1 for {:?} (not deterministic)",
+                file.display(),
+                scenario.cluster.nodes,
+                scenario.duration
+            );
+        }
+        let out = real::run_real(&RealRun {
+            scenario: &scenario,
+            seed,
+            program,
+            live: !json,
+            keep,
+        });
+        let out = match out {
+            Ok(trace) => trace,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: the real run failed: {e}");
+                return Exit::Fail;
+            }
+        };
+        let (checks, notices) = check::check_mutated(&out, &scenario.expectations, None);
+        let violations = checks.iter().flat_map(|c| c.violations.iter().cloned()).collect();
+        let e = Execution {
+            seed,
+            scenario,
+            swarm,
+            out: Ok(out),
+            checks,
+            violations,
+            notices,
+            wall: started.elapsed(),
+        };
+        if let Some(out) = emit {
+            if let Err(code) = self.emit(file, seed, &e, out, io) {
+                return code;
+            }
+        }
+        let flags = RunFlags {
+            driver: Driver::Real,
+            ..flags
+        };
+        self.account(file, &e, json, trace, flags, io)
+    }
+}

@@ -1,0 +1,558 @@
+//! `vigil run FILE --real`: one `vigil node` process per node on 127.0.0.1,
+//! the scenario's faults struck at their wall-clock times, and one trace
+//! merged from the nodes' own for the simulator's checks.
+//!
+//! The launcher is a [`Plant`]: [`faults::apply`] decides what each fault
+//! does, as for the simulators, and the launcher carries out its
+//! primitives on processes: a crash is SIGKILL (and a restart a fresh
+//! process on the same disk), a pause SIGSTOP then SIGCONT, a partition,
+//! loss and delay commands to the nodes' packet filters, the rest commands
+//! to the node that runs the job.
+
+use super::super::faults::{self, Later, Plant};
+use super::super::net::Net;
+use super::{unix_ns, Clock, Line, NodeEnd};
+use crate::scenario::Scenario;
+use crate::trace::{Entry, NetStats, NodeStatus, RunEnd, Trace, TraceEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+use vigil_engine::job::FaultKind;
+use vigil_engine::{Dur, MemberId, Time};
+
+/// Most nodes a real run starts on this machine, one process each.
+pub const REAL_NODES_MAX: u16 = 32;
+
+/// How long the launcher waits for a node to answer a question.
+const ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a node has to stop once asked, before it is killed.
+const STOP_WAIT: Duration = Duration::from_secs(3);
+
+/// What to run for real.
+pub struct RealRun<'a> {
+    /// The scenario, its random faults drawn.
+    pub scenario: &'a Scenario,
+    pub seed: u64,
+    /// The `vigil` program that runs each node.
+    pub program: PathBuf,
+    /// Pass each membership change through to stderr as members take it.
+    pub live: bool,
+    /// Keep the nodes' files here (default: a temporary directory).
+    pub keep: Option<PathBuf>,
+}
+
+/// Why `scenario` cannot run on a real network, if it cannot.
+pub fn refusal(scenario: &Scenario) -> Option<String> {
+    if scenario.cluster.nodes > REAL_NODES_MAX {
+        return Some(format!(
+            "a real run starts one process per node on this machine, at most {REAL_NODES_MAX}; this scenario has {} nodes (run it in the simulator, or on several hosts with `vigil node`)",
+            scenario.cluster.nodes
+        ));
+    }
+    None
+}
+
+/// One node's process, and what the launcher knows of it.
+struct Proc {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    replies: Option<Receiver<serde_json::Value>>,
+    status: NodeStatus,
+    /// The jobs that run there (again after a restart).
+    wanted: BTreeSet<String>,
+    /// What it last said of its jobs (asked while it could answer).
+    running: BTreeMap<String, Option<MemberId>>,
+}
+
+struct Launcher<'a> {
+    run: &'a RealRun<'a>,
+    clock: Clock,
+    epoch_ns: u64,
+    dir: PathBuf,
+    cluster_file: PathBuf,
+    procs: Vec<Proc>,
+    net: Net,
+    entries: Vec<Entry>,
+    later: Vec<(Time, u64, Later)>,
+    seq: u64,
+    next_id: u64,
+}
+
+/// Runs the scenario on real processes and returns the merged trace.
+pub fn run_real(run: &RealRun<'_>) -> Result<Trace, String> {
+    let scenario = run.scenario;
+    if let Some(why) = refusal(scenario) {
+        return Err(why);
+    }
+    let temp = match &run.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+            for old in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+                // A kept directory's traces are appended to: start afresh.
+                if old.path().extension().is_some_and(|x| x == "jsonl" || x == "json") {
+                    let _ = std::fs::remove_file(old.path());
+                }
+            }
+            None
+        }
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("vigil-real-")
+                .tempdir()
+                .map_err(|e| format!("cannot make a directory for the run: {e}"))?,
+        ),
+    };
+    let dir = match (&temp, &run.keep) {
+        (Some(t), _) => t.path().to_path_buf(),
+        (None, Some(k)) => k.clone(),
+        (None, None) => unreachable!("one or the other"),
+    };
+    let mut cluster = scenario.clone();
+    cluster.cluster.addresses = free_addresses(scenario.cluster.nodes)?;
+    let cluster_file = dir.join("cluster.toml");
+    std::fs::write(&cluster_file, cluster.to_toml())
+        .map_err(|e| format!("cannot write {}: {e}", cluster_file.display()))?;
+    let epoch_ns = unix_ns();
+    let mut launcher = Launcher {
+        run,
+        clock: Clock::from_epoch(epoch_ns),
+        epoch_ns,
+        dir,
+        cluster_file,
+        procs: (0..scenario.cluster.nodes)
+            .map(|n| Proc {
+                child: None,
+                stdin: None,
+                replies: None,
+                status: NodeStatus::Up,
+                wanted: scenario
+                    .jobs
+                    .iter()
+                    .filter(|j| j.nodes.contains(&n))
+                    .map(|j| j.name.clone())
+                    .collect(),
+                running: BTreeMap::new(),
+            })
+            .collect(),
+        net: Net::new(scenario.cluster.loss),
+        entries: Vec::new(),
+        later: Vec::new(),
+        seq: 0,
+        next_id: 0,
+    };
+    let result = launcher.drive();
+    launcher.stop_all();
+    result?;
+    launcher.merge()
+}
+
+/// `n` free UDP ports on 127.0.0.1, as addresses.
+fn free_addresses(n: u16) -> Result<Vec<SocketAddr>, String> {
+    // Held together while picking, so no two are the same; released just
+    // before the nodes bind them.
+    let sockets: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot find free UDP ports on 127.0.0.1: {e}"))?;
+    sockets
+        .iter()
+        .map(|s| s.local_addr().map_err(|e| e.to_string()))
+        .collect()
+}
+
+impl Launcher<'_> {
+    fn trace_path(&self, node: u16) -> PathBuf {
+        self.dir.join(format!("n{node}.jsonl"))
+    }
+
+    /// Starts node `node`'s process, with the jobs it wants.
+    fn spawn(&mut self, node: u16) -> Result<(), String> {
+        let jobs: Vec<String> = self.procs[usize::from(node)].wanted.iter().cloned().collect();
+        let mut cmd = Command::new(&self.run.program);
+        cmd.arg("node")
+            .arg(&self.cluster_file)
+            .args(["--node", &format!("n{node}")])
+            .arg("--trace")
+            .arg(self.trace_path(node))
+            .arg("--disk")
+            .arg(self.dir.join(format!("n{node}.disk.json")))
+            .args(["--epoch-ns", &self.epoch_ns.to_string()])
+            .args(["--seed", &self.run.seed.to_string()])
+            .args(["--jobs", &jobs.join(",")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if self.run.live {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        if !self.run.live {
+            cmd.arg("--quiet");
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.run.program.display()))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Ok(value) = serde_json::from_str(&line) {
+                    if tx.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let p = &mut self.procs[usize::from(node)];
+        p.stdin = child.stdin.take();
+        p.child = Some(child);
+        p.replies = Some(rx);
+        p.running = p.wanted.iter().map(|j| (j.clone(), None)).collect();
+        Ok(())
+    }
+
+    /// Sends `command` to `node`; its id.
+    fn tell(&mut self, node: u16, command: &str) -> Option<u64> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let stdin = self.procs[usize::from(node)].stdin.as_mut()?;
+        writeln!(stdin, "@{id} {command}").ok()?;
+        stdin.flush().ok()?;
+        Some(id)
+    }
+
+    /// Asks `node`, which is up, and waits for its answer.
+    fn ask(&mut self, node: u16, command: &str) -> Option<serde_json::Value> {
+        let id = self.tell(node, command)?;
+        let replies = self.procs[usize::from(node)].replies.as_ref()?;
+        let deadline = Instant::now() + ANSWER_WAIT;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let reply = replies.recv_timeout(left).ok()?;
+            if reply["id"].as_u64() == Some(id) {
+                return Some(reply);
+            }
+        }
+    }
+
+    /// Strikes the faults at their times, until the scenario's end.
+    fn drive(&mut self) -> Result<(), String> {
+        for node in 0..self.run.scenario.cluster.nodes {
+            self.spawn(node)?;
+        }
+        let end = Time(self.run.scenario.duration.as_nanos() as u64);
+        let mut faults: Vec<(Time, usize)> = self
+            .run
+            .scenario
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (Time(f.at.as_nanos() as u64), i))
+            .collect();
+        faults.sort();
+        let mut faults = faults.into_iter().peekable();
+        loop {
+            let next_fault = faults.peek().map(|(at, _)| *at);
+            let next_later = self.later.iter().map(|(at, seq, _)| (*at, *seq)).min();
+            let next = [next_fault, next_later.map(|(at, _)| at), Some(end)]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("the end is always there");
+            self.sleep_until(next);
+            if next >= end {
+                return Ok(());
+            }
+            // Among events due together, the scenario's faults come first,
+            // as in the simulators (they were scheduled first).
+            if next_fault != Some(next) {
+                let (_, seq) = next_later.expect("a fault's later half is due");
+                let i = self
+                    .later
+                    .iter()
+                    .position(|(_, s, _)| *s == seq)
+                    .expect("it is there");
+                let (_, _, later) = self.later.remove(i);
+                faults::follow(self, later);
+                continue;
+            }
+            let (_, index) = faults.next().expect("a fault is due");
+            let kind = self.run.scenario.faults[index].kind.clone();
+            faults::apply(self, index, &kind);
+        }
+    }
+
+    fn sleep_until(&self, at: Time) {
+        let now = self.clock.now();
+        if at > now {
+            std::thread::sleep(Duration::from_nanos(at.0 - now.0));
+        }
+    }
+
+    /// Ends every process: those up are asked to stop (a paused one is let
+    /// go first), and any still there after a while is killed.
+    fn stop_all(&mut self) {
+        for node in 0..self.procs.len() as u16 {
+            let p = &self.procs[usize::from(node)];
+            if p.status == NodeStatus::Paused {
+                signal(p.child.as_ref(), libc::SIGCONT);
+            }
+            self.tell(node, "quit");
+            self.procs[usize::from(node)].stdin = None;
+        }
+        let deadline = Instant::now() + STOP_WAIT;
+        for p in &mut self.procs {
+            let Some(child) = p.child.as_mut() else { continue };
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+            p.child = None;
+        }
+    }
+
+    /// The run's trace: the launcher's own entries (the faults) and every
+    /// node's, in time order, up to the end.
+    fn merge(&mut self) -> Result<Trace, String> {
+        let scenario = self.run.scenario;
+        let end = Time(scenario.duration.as_nanos() as u64);
+        let mut entries = std::mem::take(&mut self.entries);
+        let mut net = NetStats::default();
+        let mut live_members = BTreeSet::new();
+        for node in 0..scenario.cluster.nodes {
+            let path = self.trace_path(node);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.is_empty() {
+                return Err(format!(
+                    "node n{node} wrote no trace: its process did not start (try `{} node {} --node n{node}` by hand)",
+                    self.run.program.display(),
+                    self.cluster_file.display()
+                ));
+            }
+            let mut last_end: Option<NodeEnd> = None;
+            for (k, line) in text.lines().enumerate() {
+                match serde_json::from_str::<Line>(line) {
+                    Ok(Line::Entry(e)) => {
+                        if e.at < end {
+                            entries.push(e);
+                        }
+                    }
+                    Ok(Line::End { end }) => {
+                        net.sent += end.net.sent;
+                        net.delivered += end.net.delivered;
+                        last_end = Some(end);
+                    }
+                    // A killed node's last line may be cut short.
+                    Err(e) if k + 1 < text.lines().count() => {
+                        return Err(format!("{}:{}: {e}", path.display(), k + 1))
+                    }
+                    Err(_) => {}
+                }
+            }
+            if self.procs[usize::from(node)].status == NodeStatus::Up {
+                live_members.extend(last_end.into_iter().flat_map(|e| e.live_members));
+            }
+        }
+        entries.sort_by_key(|e| e.at);
+        let mut trace = super::super::new_trace(scenario, self.run.seed, super::super::Driver::Real);
+        trace.entries = entries;
+        trace.net = net;
+        trace.end = RunEnd {
+            at: end,
+            nodes: self.procs.iter().map(|p| p.status).collect(),
+            live_members,
+        };
+        Ok(trace)
+    }
+}
+
+fn signal(child: Option<&Child>, signal: libc::c_int) {
+    if let Some(child) = child {
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill(2) on our own child's pid, which we have not
+            // reaped yet (so the pid is still ours).
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+}
+
+fn fault_word(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Panic => "panic",
+        FaultKind::Error => "error",
+        FaultKind::Hang => "hang",
+    }
+}
+
+impl Plant for Launcher<'_> {
+    fn now(&self) -> Time {
+        self.clock.now()
+    }
+
+    fn fault_name(&self, index: usize) -> &'static str {
+        self.run.scenario.faults[index].kind.name()
+    }
+
+    fn record(&mut self, event: TraceEvent) {
+        let at = self.clock.now();
+        self.entries.push(Entry { at, event });
+    }
+
+    fn status(&self, node: u16) -> NodeStatus {
+        self.procs[usize::from(node)].status
+    }
+
+    fn set_status(&mut self, node: u16, status: NodeStatus) {
+        self.procs[usize::from(node)].status = status;
+    }
+
+    fn net<R>(&mut self, f: impl FnOnce(&mut Net) -> R) -> R {
+        let before = self.net.faults().len();
+        let r = f(&mut self.net);
+        let new: Vec<String> = self.net.faults()[before..]
+            .iter()
+            .filter_map(|f| serde_json::to_string(f).ok())
+            .collect();
+        for fault in new {
+            for node in 0..self.procs.len() as u16 {
+                self.tell(node, &format!("net {fault}"));
+            }
+        }
+        r
+    }
+
+    fn links_cut(&mut self, links: &[(u16, u16)]) {
+        for (a, b) in links {
+            self.tell(*a, &format!("cut n{b}"));
+        }
+    }
+
+    fn links_restored(&mut self, links: &[(u16, u16)]) {
+        for (a, b) in links {
+            self.tell(*a, &format!("restore n{b}"));
+        }
+    }
+
+    fn is_wanted(&self, node: u16, job: &str) -> bool {
+        self.procs[usize::from(node)].wanted.contains(job)
+    }
+
+    fn set_wanted(&mut self, node: u16, job: &str, wanted: bool) {
+        let set = &mut self.procs[usize::from(node)].wanted;
+        if wanted {
+            set.insert(job.to_string());
+        } else {
+            set.remove(job);
+        }
+    }
+
+    fn running(&mut self, node: u16, job: &str) -> Option<Option<MemberId>> {
+        let p = &self.procs[usize::from(node)];
+        match p.status {
+            NodeStatus::Crashed => None,
+            // A frozen node cannot answer: what it said last stands.
+            NodeStatus::Paused => p.running.get(job).cloned(),
+            NodeStatus::Up => {
+                let reply = self.ask(node, &format!("running {job}"))?;
+                let known = &mut self.procs[usize::from(node)].running;
+                if reply["running"].as_bool() != Some(true) {
+                    known.remove(job);
+                    return None;
+                }
+                let member: Option<MemberId> = serde_json::from_value(reply["member_id"].clone()).ok().flatten();
+                known.insert(job.to_string(), member.clone());
+                Some(member)
+            }
+        }
+    }
+
+    fn arm(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
+        let word = fault_word(kind);
+        self.tell(node, &format!("{word} {job} {thread} fault={index}"));
+    }
+
+    fn arm_at_start(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
+        self.arm(node, job, thread, kind, index);
+    }
+
+    fn kill_job(&mut self, node: u16, job: &str) {
+        self.procs[usize::from(node)].running.remove(job);
+        self.tell(node, &format!("kill {job}"));
+    }
+
+    fn ask_leave(&mut self, node: u16, job: &str) {
+        self.procs[usize::from(node)].running.remove(job);
+        self.tell(node, &format!("leave {job}"));
+    }
+
+    fn start_job(&mut self, node: u16, job: &str) {
+        self.procs[usize::from(node)]
+            .running
+            .insert(job.to_string(), None);
+        self.tell(node, &format!("join {job}"));
+    }
+
+    fn crash(&mut self, node: u16) {
+        let p = &mut self.procs[usize::from(node)];
+        p.stdin = None;
+        p.replies = None;
+        p.running.clear();
+        if let Some(mut child) = p.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self, node: u16) {
+        if self.spawn(node).is_err() {
+            self.procs[usize::from(node)].status = NodeStatus::Crashed;
+            return;
+        }
+        // What the network does to its links now holds for the new process.
+        let cut: Vec<u16> = self.net.clogged().filter(|(a, _)| *a == node).map(|(_, b)| b).collect();
+        for b in cut {
+            self.tell(node, &format!("cut n{b}"));
+        }
+        let faults: Vec<String> = self
+            .net
+            .faults()
+            .iter()
+            .filter_map(|f| serde_json::to_string(f).ok())
+            .collect();
+        for f in faults {
+            self.tell(node, &format!("net {f}"));
+        }
+    }
+
+    fn pause(&mut self, node: u16) {
+        signal(self.procs[usize::from(node)].child.as_ref(), libc::SIGSTOP);
+    }
+
+    fn resume(&mut self, node: u16) {
+        signal(self.procs[usize::from(node)].child.as_ref(), libc::SIGCONT);
+    }
+
+    fn after(&mut self, delay: Duration, then: Later) {
+        self.seq += 1;
+        let at = self.clock.now() + Dur::from_std(delay);
+        self.later.push((at, self.seq, then));
+    }
+}

@@ -1,0 +1,120 @@
+//! The same node on a real network: `vigil node` runs one node of a cluster
+//! as a process (its engine over UDP, its jobs' main and work threads as
+//! OS threads, the real clock), and `vigil run FILE --real` starts one such
+//! process per node on 127.0.0.1, strikes the scenario's faults at their
+//! wall-clock times, and checks the merged trace with the simulator's
+//! checks.
+//!
+//! Nothing here decides anything about membership: the engine, the main
+//! thread, the work thread and the protocols are the simulator's state
+//! machines, line for line; this driver only carries their outputs to real
+//! sockets, threads and timers. What a fault does is [`super::faults`]'s,
+//! as in the simulator: the launcher is one more [`super::faults::Plant`].
+//!
+//! - `node.rs`: one node process: the engine thread, the packet receiver,
+//!   one thread per main thread and per work thread, the control channel.
+//! - `launch.rs`: `vigil run --real`: processes, faults, the merged trace.
+//! - here: what both sides share: the clock, the trace file's lines and the
+//!   control commands.
+
+mod launch;
+mod node;
+
+pub use launch::{refusal, run_real, RealRun};
+pub use node::{run_node, NodeSpec};
+
+use crate::trace::{Entry, NetStats, TraceEvent};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use vigil_engine::{MemberId, Time};
+
+/// A run's clock: nanoseconds since its epoch (a wall-clock instant every
+/// node of the run shares), read monotonically.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+    /// Where the epoch was when this clock started.
+    offset: u64,
+}
+
+impl Clock {
+    /// A clock whose zero is `epoch_ns` nanoseconds after the Unix epoch.
+    pub fn from_epoch(epoch_ns: u64) -> Clock {
+        Clock {
+            start: Instant::now(),
+            offset: unix_ns().saturating_sub(epoch_ns),
+        }
+    }
+
+    pub fn now(&self) -> Time {
+        Time(self.offset + self.start.elapsed().as_nanos() as u64)
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+pub fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One line of a node's trace file: an entry of the trace, or (last, when
+/// the node is stopped rather than killed) how it ended.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Line {
+    End { end: NodeEnd },
+    Entry(Entry),
+}
+
+/// How one node's life ended, as it wrote it on the way out.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct NodeEnd {
+    pub(super) net: NetStats,
+    /// Its jobs' members, still running as it stopped.
+    pub(super) live_members: Vec<MemberId>,
+}
+
+/// A node's trace file, written a line at a time (a node that is killed
+/// loses nothing it recorded) and in its own time order.
+pub(super) struct TraceFile {
+    clock: Clock,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl TraceFile {
+    pub(super) fn new(clock: Clock, out: Box<dyn Write + Send>) -> TraceFile {
+        TraceFile {
+            clock,
+            out: Mutex::new(out),
+        }
+    }
+
+    pub(super) fn now(&self) -> Time {
+        self.clock.now()
+    }
+
+    /// Records `event` now.
+    pub(super) fn record(&self, event: TraceEvent) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // The time is read under the lock, so the file is in time order.
+        let line = Line::Entry(Entry {
+            at: self.clock.now(),
+            event,
+        });
+        if let Ok(text) = serde_json::to_string(&line) {
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+
+    pub(super) fn end(&self, end: NodeEnd) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(text) = serde_json::to_string(&Line::End { end }) {
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+}
