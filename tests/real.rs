@@ -181,7 +181,7 @@ kind = "membership-change"
 member = "db@n1"
 reason = "node-down"
 within = "4s""#,
-        "10s",
+        "14s",
     ));
     assert_passed(&run, code);
     assert!(!departures(&run, "db@n1", "node-down").is_empty());

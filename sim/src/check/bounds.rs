@@ -19,6 +19,21 @@ use vigil_engine::{Config, Dur};
 /// The longest a main thread may leave an engine event in its inbox.
 pub const RESPONSIVE: Dur = Dur::from_millis(5);
 
+/// The same on a real machine (`vigil run --real`): its scheduler can keep
+/// a runnable thread waiting tens of milliseconds when a few dozen threads
+/// share two cores, which no simulator shows; a main thread that blocks
+/// on its work (a step, a watchdog's wait) is later still.
+pub const RESPONSIVE_REAL: Dur = Dur::from_millis(50);
+
+/// The responsiveness bound of a run on `info`'s driver.
+pub fn responsive(info: &RunInfo) -> Dur {
+    if info.driver == crate::trace::Driver::Real {
+        RESPONSIVE_REAL
+    } else {
+        RESPONSIVE
+    }
+}
+
 /// What madsim charges a packet besides its latency: a send and a receive.
 const HOP_COST: Dur = Dur::from_millis(2);
 

@@ -1,5 +1,6 @@
 //! `main-thread-responsive`: a main thread takes every engine event within
-//! [`bounds::RESPONSIVE`] of the engine queuing it (time its node spent
+//! [`bounds::RESPONSIVE`] of the engine queuing it (on a real network
+//! [`bounds::RESPONSIVE_REAL`]) (time its node spent
 //! paused excepted), also while its work threads hang. An event it never
 //! took counts too: when its job ended (it left, was killed, its node
 //! crashed, or the run ended), the oldest one had waited that long.
@@ -11,6 +12,7 @@ use vigil_engine::{Dur, MemberId, Time};
 
 pub(super) fn check(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
+    let bound = bounds::responsive(&t.trace.info);
     // Whether `member`'s node was paused or down at some time in [from, to].
     let out = |member: &MemberId, from: Time, to: Time| {
         t.outages
@@ -21,14 +23,14 @@ pub(super) fn check(t: &Truth<'_>) -> Vec<Violation> {
         match &e.event {
             TraceEvent::InboxLag { member, lag_ns } => {
                 let queued = Time(e.at.0.saturating_sub(*lag_ns));
-                if Dur(*lag_ns) > bounds::RESPONSIVE && !out(member, queued, e.at) {
+                if Dur(*lag_ns) > bound && !out(member, queued, e.at) {
                     v.push(violation(
                         "main-thread-responsive",
                         Some(e.at),
                         format!(
                             "{member}'s main thread took an engine event {} after it was queued (bound {})",
                             ms(Dur(*lag_ns)),
-                            ms(bounds::RESPONSIVE)
+                            ms(bound)
                         ),
                     ));
                 }
@@ -39,14 +41,14 @@ pub(super) fn check(t: &Truth<'_>) -> Vec<Violation> {
                 oldest,
             } => {
                 let waited = e.at.saturating_sub(*oldest);
-                if waited > bounds::RESPONSIVE && !out(member, *oldest, e.at) {
+                if waited > bound && !out(member, *oldest, e.at) {
                     v.push(violation(
                         "main-thread-responsive",
                         Some(e.at),
                         format!(
                             "{member}'s main thread never took {count} engine event(s), the oldest queued {} before its job ended (bound {})",
                             ms(waited),
-                            ms(bounds::RESPONSIVE)
+                            ms(bound)
                         ),
                     ));
                 }

@@ -347,6 +347,29 @@ fn main_thread_responsive_counts_events_taken_late_and_events_never_taken() {
 }
 
 #[test]
+fn main_thread_responsive_allows_a_real_machine_its_scheduler() {
+    // 30 ms is a main thread that blocked, in a simulator; on a real
+    // machine, a thread the OS kept waiting. 60 ms is too long for either.
+    let lagged = |driver: crate::trace::Driver, lag_ms: u64| {
+        let mut r = Run::booted(2, 20);
+        r.trace.info.driver = driver;
+        r.at(
+            3_000,
+            TraceEvent::InboxLag {
+                member: m(0),
+                lag_ns: lag_ms * 1_000_000,
+            },
+        );
+        failed(&r.end(30_000, &[0, 1]), "main-thread-responsive")
+    };
+    use crate::trace::Driver;
+    assert!(lagged(Driver::Madsim, 30));
+    assert!(lagged(Driver::EventLoop, 30));
+    assert!(!lagged(Driver::Real, 30));
+    assert!(lagged(Driver::Real, 60));
+}
+
+#[test]
 fn main_thread_responsive_excuses_a_paused_node() {
     let mut r = Run::booted(2, 20);
     r.fault(

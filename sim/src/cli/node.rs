@@ -31,6 +31,10 @@ impl Ctx<'_> {
             Ok(s) => s,
             Err(code) => return code,
         };
+        // `--jobs ""` is no job at all (a node that only runs its engine).
+        let jobs: Option<Vec<String>> = o
+            .jobs
+            .map(|j| j.into_iter().filter(|j| !j.is_empty()).collect());
         let problem = if scenario.cluster.addresses.is_empty() {
             Some(format!(
                 "{}: [cluster] has no `addresses`: a cluster file gives each node's address, for example\n  addresses = [\"127.0.0.1:7000\", \"127.0.0.1:7001\", \"127.0.0.1:7002\"]",
@@ -44,7 +48,7 @@ impl Ctx<'_> {
                 o.node
             ))
         } else {
-            o.jobs.iter().flatten().find(|j| scenario.job(j).is_none()).map(|j| {
+            jobs.iter().flatten().find(|j| scenario.job(j).is_none()).map(|j| {
                 format!("{}: the cluster file has no job `{j}`", cluster.display())
             })
         };
@@ -66,7 +70,7 @@ impl Ctx<'_> {
         let spec = NodeSpec {
             cluster: scenario,
             node: o.node,
-            jobs: o.jobs.map(|j| j.into_iter().filter(|j| !j.is_empty()).collect()),
+            jobs,
             epoch_ns: o.epoch_ns.unwrap_or_else(real::unix_ns),
             trace: Box::new(std::io::LineWriter::new(trace)),
             disk: o.disk,

@@ -213,12 +213,17 @@ impl Report<'_> {
         let sc = self.scenario;
         let _ = writeln!(
             s,
-            "{} — {} · seed {} · {} nodes · {:?} simulated",
+            "{} — {} · seed {} · {} nodes · {:?} {}",
             paint("1", &sc.name),
             self.file,
             self.out.info.seed,
             sc.cluster.nodes,
-            sc.duration
+            sc.duration,
+            if self.out.info.driver == Driver::Real {
+                "on a real network"
+            } else {
+                "simulated"
+            }
         );
         if let Some(d) = &sc.description {
             let _ = writeln!(s, "{}", d.trim());
