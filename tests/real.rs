@@ -258,3 +258,136 @@ within = "1s""#,
     assert_eq!((run["verdict"].as_str(), code), (Some("fail"), 1), "{run:#}");
     assert_eq!(departures(&run, "db@n4", "fault").len(), 4);
 }
+
+/// One `vigil node` process run by hand, its stdin and stdout kept.
+struct Node {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    replies: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Node {
+    fn start(cluster: &Path, node: u16, trace: &Path) -> Node {
+        let mut child = Command::new(VIGIL)
+            .arg("node")
+            .arg(cluster)
+            .args(["--node", &format!("n{node}"), "--quiet", "--trace"])
+            .arg(trace)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vigil node starts");
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, replies) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(serde_json::from_str(&line).expect("a JSON reply"));
+            }
+        });
+        Node {
+            child,
+            stdin,
+            replies,
+        }
+    }
+
+    /// Sends `command` and waits (at most 5 s) for its reply.
+    fn ask(&mut self, command: &str) -> Value {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").expect("the node reads its stdin");
+        self.replies
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("no reply to `{command}`"))
+    }
+}
+
+#[test]
+fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
+    let dir = Scratch::dir();
+    // Free ports, held together while picked.
+    let sockets: Vec<std::net::UdpSocket> = (0..3)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("a port"))
+        .collect();
+    let addresses: Vec<String> = sockets
+        .iter()
+        .map(|s| format!("\"{}\"", s.local_addr().expect("bound")))
+        .collect();
+    drop(sockets);
+    let cluster = dir.join("cluster.toml");
+    std::fs::write(
+        &cluster,
+        format!(
+            "name = \"by hand\"\n[cluster]\nnodes = 3\naddresses = [{}]\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+            addresses.join(", ")
+        ),
+    )
+    .expect("the cluster file");
+    let trace = |k: u16| dir.join(format!("n{k}.jsonl"));
+    let mut nodes: Vec<Node> = (0..3).map(|k| Node::start(&cluster, k, &trace(k))).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let running = nodes[0].ask("@7 running db");
+    assert_eq!(running["id"], 7, "{running}");
+    assert_eq!(running["running"], true, "{running}");
+    assert!(running["member"].as_str().is_some_and(|m| m.starts_with("db@n0")), "{running}");
+    let status = nodes[2].ask("status");
+    assert!(status["delivered"].as_u64() > Some(0), "it hears the others: {status}");
+    let bad = nodes[0].ask("@8 reboot everything");
+    assert_eq!((bad["id"].clone(), bad["ok"].clone()), (Value::from(8), Value::from(false)));
+    assert!(bad["error"].as_str().is_some_and(|e| e.contains("unknown command")), "{bad}");
+
+    // A panic on n1: n0's member is told it left with reason `fault`.
+    assert_eq!(nodes[1].ask("panic db")["ok"], true);
+    std::thread::sleep(Duration::from_millis(1500));
+    for node in &mut nodes {
+        assert_eq!(node.ask("quit")["ok"], true);
+    }
+    for node in &mut nodes {
+        let status = node.child.wait().expect("it ends");
+        assert!(status.success(), "{status}");
+    }
+    let text = std::fs::read_to_string(trace(0)).expect("n0's trace");
+    let told = text.lines().any(|l| {
+        l.contains("\"View\"") && l.contains("\"Fault\"") && l.contains("\"node\":1")
+    });
+    assert!(told, "n0's trace has db@n1 leaving with `fault`:\n{text}");
+    assert!(
+        text.lines().last().is_some_and(|l| l.starts_with("{\"end\"")),
+        "a node that quits says how it ended"
+    );
+    assert!(left_behind(&dir).is_empty());
+}
+
+#[test]
+fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
+    let scratch = Scratch::file(
+        "c.toml",
+        "name = \"c\"\n[cluster]\nnodes = 2\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+    );
+    let out = Command::new(VIGIL)
+        .arg("node")
+        .arg(&*scratch)
+        .args(["--node", "n0"])
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("addresses"), "{stderr}");
+
+    let wrong = Scratch::file(
+        "w.toml",
+        "name = \"w\"\n[cluster]\nnodes = 2\naddresses = [\"127.0.0.1:7000\"]\n",
+    );
+    let out = Command::new(VIGIL)
+        .arg("node")
+        .arg(&*wrong)
+        .args(["--node", "n0"])
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("one address per node") && stderr.contains(":4:"), "{stderr}");
+}

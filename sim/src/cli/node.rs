@@ -27,9 +27,12 @@ pub(super) struct RealOutputs<'a> {
 
 impl Ctx<'_> {
     pub(super) fn node(&self, cluster: &Path, o: Options, io: &mut Io<'_>) -> Exit {
-        let scenario = match self.load(cluster, false, io) {
+        let scenario = match scenario::load_cluster_with(cluster, self.registry) {
             Ok(s) => s,
-            Err(code) => return code,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+                return Exit::BadInput;
+            }
         };
         // `--jobs ""` is no job at all (a node that only runs its engine).
         let jobs: Option<Vec<String>> = o

@@ -119,11 +119,33 @@ pub fn parse_with(
 }
 
 fn parse_unnamed(text: &str, registry: &Registry) -> Result<Scenario, ScenarioError> {
+    validate::validate(parse_raw(text)?, text, registry)
+}
+
+fn parse_raw(text: &str) -> Result<raw::RawScenario, ScenarioError> {
     let deserializer = toml::de::Deserializer::parse(text)
         .map_err(|error| error::from_toml(&error, text).prefixed("invalid TOML: "))?;
-    let raw = raw::RawScenario::deserialize(deserializer)
-        .map_err(|error| error::from_toml(&error, text))?;
-    validate::validate(raw, text, registry)
+    raw::RawScenario::deserialize(deserializer).map_err(|error| error::from_toml(&error, text))
+}
+
+/// Reads a cluster file for `vigil node`: a scenario file whose `name` and
+/// `duration` may be left out (a node runs until it is stopped), with the
+/// protocols of `registry`.
+pub fn load_cluster_with(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
+    let file_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|io| {
+        ScenarioError::new(format!("cannot read cluster file `{file_name}`: {io}"))
+            .in_file(&file_name, "")
+    })?;
+    let parsed = parse_raw(&text).and_then(|mut raw| {
+        raw.name
+            .get_or_insert_with(|| toml::Spanned::new(0..0, "cluster".to_string()));
+        raw.duration.get_or_insert_with(|| {
+            toml::Spanned::new(0..0, raw::DurationText("24h".to_string()))
+        });
+        validate::validate(raw, &text, registry)
+    });
+    parsed.map_err(|error| error.in_file(&file_name, &text))
 }
 
 /// Reads and parses the scenario file at `path`. A file that cannot be read

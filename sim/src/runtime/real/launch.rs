@@ -147,8 +147,12 @@ pub fn run_real(run: &RealRun<'_>) -> Result<Trace, String> {
         next_id: 0,
     };
     let result = launcher.drive();
+    let died = launcher.died();
     launcher.stop_all();
     result?;
+    if let Some(died) = died {
+        return Err(died);
+    }
     launcher.merge()
 }
 
@@ -294,6 +298,21 @@ impl Launcher<'_> {
         if at > now {
             std::thread::sleep(Duration::from_nanos(at.0 - now.0));
         }
+    }
+
+    /// A node process that ended by itself before the end (no fault of
+    /// the scenario's killed it): a bug in vigil, or a node that could not
+    /// start (its port taken, say).
+    fn died(&mut self) -> Option<String> {
+        for (node, p) in self.procs.iter_mut().enumerate() {
+            let Some(child) = p.child.as_mut() else { continue };
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(format!(
+                    "node n{node}'s process ended by itself before the end of the run ({status})"
+                ));
+            }
+        }
+        None
     }
 
     /// Ends every process: those up are asked to stop (a paused one is let
