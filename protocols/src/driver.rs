@@ -38,7 +38,8 @@ pub struct WireAck<A> {
 }
 
 /// What a member sent for a round. (An enum rather than an `Option`: with a
-/// unit ACK type, JSON could not tell `Some(())` from `None`.)
+/// unit ACK type, a self-describing format such as JSON could not tell
+/// `Some(())` from `None`.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(bound = "A: Serialize + DeserializeOwned")]
 pub enum Sent<A> {
@@ -48,12 +49,16 @@ pub enum Sent<A> {
 }
 
 impl<A: Serialize + DeserializeOwned> WireAck<A> {
-    /// The serialized form (JSON).
+    /// The serialized form: bincode, compact and cheap to decode (every
+    /// member of a view decodes each ACK). An ACK type must round-trip
+    /// through a format that is not self-describing: plain structs, enums
+    /// and collections do; `#[serde(untagged)]`, `flatten` and
+    /// `serde_json::Value` do not.
     pub fn encode(&self) -> Arc<[u8]> {
-        serde_json::to_vec(self).expect("an ACK serializes").into()
+        bincode::serialize(self).expect("an ACK serializes").into()
     }
     pub fn decode(bytes: &[u8]) -> Option<WireAck<A>> {
-        serde_json::from_slice(bytes).ok()
+        bincode::deserialize(bytes).ok()
     }
 }
 

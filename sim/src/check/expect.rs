@@ -59,15 +59,15 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
             // the instance.
             let mut latest: BTreeMap<(String, u16), &str> = BTreeMap::new();
             for e in &ix.trace.entries {
-                if let TraceEvent::ProtocolOutcome {
-                    member: m,
-                    thread,
-                    protocol: p,
-                    instance: i,
-                    outcome: o,
-                    ..
-                } = &e.event
-                {
+                if let TraceEvent::ProtocolOutcome(outcome) = &e.event {
+                    let crate::trace::Outcome {
+                        member: m,
+                        thread,
+                        protocol: p,
+                        instance: i,
+                        outcome: o,
+                        ..
+                    } = &**outcome;
                     if p == protocol
                         && i == instance
                         && member.as_ref().is_none_or(|n| member_named(m, n))

@@ -92,7 +92,10 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
             }
             continue;
         }
-        let TraceEvent::ProtocolOutcome {
+        let TraceEvent::ProtocolOutcome(o) = &e.event else {
+            continue;
+        };
+        let crate::trace::Outcome {
             member,
             thread,
             instance,
@@ -102,7 +105,7 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
             binding,
             unanimous,
             ..
-        } = &e.event
+        } = &**o
         else {
             continue;
         };

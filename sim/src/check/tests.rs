@@ -104,7 +104,12 @@ impl Run {
             joined: vec![],
             left: left.iter().map(|(n, r)| (m(*n), *r)).collect(),
         };
-        self.at(t, TraceEvent::View { change })
+        self.at(
+            t,
+            TraceEvent::View {
+                change: Box::new(change),
+            },
+        )
     }
 
     fn fault(&mut self, t: u64, index: usize, kind: &'static str, effect: Effect) -> &mut Run {
@@ -509,7 +514,7 @@ fn vote(r: &mut Run, t: u64, n: u16, view: u64, yes: bool) {
 fn decide(r: &mut Run, t: u64, n: u16, view: u64, outcome: &str) {
     r.at(
         t,
-        TraceEvent::ProtocolOutcome {
+        TraceEvent::ProtocolOutcome(Box::new(crate::trace::Outcome {
             member: m(n),
             thread: 0,
             protocol: "two-phase-commit",
@@ -520,7 +525,7 @@ fn decide(r: &mut Run, t: u64, n: u16, view: u64, outcome: &str) {
             agreement: Some("atomic-commit"),
             binding: true,
             unanimous: outcome == "commit",
-        },
+        })),
     );
 }
 

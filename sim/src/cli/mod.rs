@@ -21,8 +21,8 @@ use crate::tools::explore::{
 use crate::tools::report::{self, Report};
 use crate::tools::visual;
 use crate::trace::Driver;
-use node::RealOutputs;
 use clap::{Parser, Subcommand};
+use node::RealOutputs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;

@@ -51,9 +51,10 @@ impl Ctx<'_> {
                 o.node
             ))
         } else {
-            jobs.iter().flatten().find(|j| scenario.job(j).is_none()).map(|j| {
-                format!("{}: the cluster file has no job `{j}`", cluster.display())
-            })
+            jobs.iter()
+                .flatten()
+                .find(|j| scenario.job(j).is_none())
+                .map(|j| format!("{}: the cluster file has no job `{j}`", cluster.display()))
         };
         if let Some(problem) = problem {
             let _ = writeln!(io.stderr, "error: {problem}");
@@ -63,7 +64,11 @@ impl Ctx<'_> {
             .trace
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("n{}.trace.jsonl", o.node)));
-        let trace = match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        let trace = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
             Ok(f) => f,
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: cannot write {}: {e}", path.display());
@@ -125,7 +130,10 @@ impl Ctx<'_> {
         let program = match std::env::current_exe() {
             Ok(p) => p,
             Err(e) => {
-                let _ = writeln!(io.stderr, "error: cannot find this program to start nodes with: {e}");
+                let _ = writeln!(
+                    io.stderr,
+                    "error: cannot find this program to start nodes with: {e}"
+                );
                 return Exit::BadInput;
             }
         };
@@ -155,7 +163,10 @@ impl Ctx<'_> {
             }
         };
         let (checks, notices) = check::check_mutated(&out, &scenario.expectations, None);
-        let violations = checks.iter().flat_map(|c| c.violations.iter().cloned()).collect();
+        let violations = checks
+            .iter()
+            .flat_map(|c| c.violations.iter().cloned())
+            .collect();
         let e = Execution {
             seed,
             scenario,

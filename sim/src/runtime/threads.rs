@@ -5,7 +5,7 @@
 use crate::mutation::{mutated, Mutation};
 use crate::protocols::{Registry, Setup};
 use crate::scenario::Scenario;
-use crate::trace::TraceEvent;
+use crate::trace::{Outcome, TraceEvent};
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use vigil_engine::job::{FaultKind, JobMsg, Rounds, StepEnd, WorkInput, WorkOutput, WorkThread};
@@ -67,7 +67,7 @@ pub(super) fn taken(
         ),
         Event::View(change) => (
             TraceEvent::View {
-                change: change.clone(),
+                change: Box::new(change.clone()),
             },
             Some(change.me.clone()),
         ),
@@ -177,7 +177,7 @@ pub(super) fn record(thread: u16, o: WorkOutput, detail: bool) -> Option<TraceEv
             protocol,
             agreement,
             decision,
-        } => TraceEvent::ProtocolOutcome {
+        } => TraceEvent::ProtocolOutcome(Box::new(Outcome {
             member,
             thread,
             protocol,
@@ -188,7 +188,7 @@ pub(super) fn record(thread: u16, o: WorkOutput, detail: bool) -> Option<TraceEv
             agreement,
             binding: decision.binding,
             unanimous: decision.unanimous,
-        },
+        })),
         WorkOutput::Voted { member, vote } => TraceEvent::Vote {
             member,
             thread,

@@ -140,9 +140,8 @@ pub fn load_cluster_with(path: &Path, registry: &Registry) -> Result<Scenario, S
     let parsed = parse_raw(&text).and_then(|mut raw| {
         raw.name
             .get_or_insert_with(|| toml::Spanned::new(0..0, "cluster".to_string()));
-        raw.duration.get_or_insert_with(|| {
-            toml::Spanned::new(0..0, raw::DurationText("24h".to_string()))
-        });
+        raw.duration
+            .get_or_insert_with(|| toml::Spanned::new(0..0, raw::DurationText("24h".to_string())));
         validate::validate(raw, &text, registry)
     });
     parsed.map_err(|error| error.in_file(&file_name, &text))

@@ -63,17 +63,17 @@ impl Report<'_> {
         type Key = (String, u16, u64, Option<(String, u64)>);
         let mut rows: BTreeMap<Key, OutcomeRow> = BTreeMap::new();
         for e in &self.out.entries {
-            if let TraceEvent::ProtocolOutcome {
-                member,
-                thread,
-                protocol,
-                instance,
-                outcome,
-                rounds,
-                proposal,
-                ..
-            } = &e.event
-            {
+            if let TraceEvent::ProtocolOutcome(o) = &e.event {
+                let crate::trace::Outcome {
+                    member,
+                    thread,
+                    protocol,
+                    instance,
+                    outcome,
+                    rounds,
+                    proposal,
+                    ..
+                } = &**o;
                 let proposal = proposal.as_ref().map(|p| (p.by.to_string(), p.view.0));
                 rows.insert(
                     (member.to_string(), *thread, *instance, proposal.clone()),

@@ -206,28 +206,31 @@ impl Entry {
                 Some(m(member)),
                 json!({"thread": thread, "round": round, "view": view.0, "state": state}),
             ),
-            TraceEvent::ProtocolOutcome {
-                member,
-                thread,
-                protocol,
-                instance,
-                outcome,
-                rounds,
-                proposal,
-                binding,
-                unanimous,
-                ..
-            } => (
-                "outcome",
-                Some(member.node),
-                Some(m(member)),
-                json!({
-                    "thread": thread, "protocol": protocol, "instance": instance,
-                    "outcome": outcome, "rounds": rounds, "binding": binding, "unanimous": unanimous,
-                    "proposer": proposal.as_ref().map(|p| m(&p.by)),
-                    "proposal_view": proposal.as_ref().map(|p| p.view.0),
-                }),
-            ),
+            TraceEvent::ProtocolOutcome(o) => {
+                let super::Outcome {
+                    member,
+                    thread,
+                    protocol,
+                    instance,
+                    outcome,
+                    rounds,
+                    proposal,
+                    binding,
+                    unanimous,
+                    ..
+                } = &**o;
+                (
+                    "outcome",
+                    Some(member.node),
+                    Some(m(member)),
+                    json!({
+                        "thread": thread, "protocol": protocol, "instance": instance,
+                        "outcome": outcome, "rounds": rounds, "binding": binding, "unanimous": unanimous,
+                        "proposer": proposal.as_ref().map(|p| m(&p.by)),
+                        "proposal_view": proposal.as_ref().map(|p| p.view.0),
+                    }),
+                )
+            }
             TraceEvent::ProtocolDone {
                 member,
                 thread,

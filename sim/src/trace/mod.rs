@@ -87,9 +87,11 @@ pub enum TraceEvent {
         reason: LeaveReason,
         fault: Option<(u16, FaultKind)>,
     },
-    /// A main thread took a membership change from its inbox.
+    /// A main thread took a membership change from its inbox. (Boxed, as
+    /// are the other large and rare events, so that an entry stays small:
+    /// a run holds one for everything that happened.)
     View {
-        change: MembershipChange,
+        change: Box<MembershipChange>,
     },
     /// A main thread took a member message from its inbox.
     Message {
@@ -127,25 +129,8 @@ pub enum TraceEvent {
         view: ViewId,
         state: Option<String>,
     },
-    /// A protocol decided one of its instances.
-    ProtocolOutcome {
-        member: MemberId,
-        thread: u16,
-        #[serde(deserialize_with = "interned")]
-        protocol: StaticName,
-        instance: u64,
-        outcome: String,
-        rounds: u64,
-        proposal: Option<Proposal>,
-        /// The check that decisions of one instance must pass (`atomic-commit`).
-        #[serde(deserialize_with = "interned_opt")]
-        agreement: Option<StaticName>,
-        /// Whether the agreement check holds the member to it.
-        binding: bool,
-        /// Whether it needs a yes vote from every member of its proposal's
-        /// view (a commit).
-        unanimous: bool,
-    },
+    /// A protocol decided one of its instances (boxed: it is large and rare).
+    ProtocolOutcome(Box<Outcome>),
     /// A member voted on an instance of its protocol.
     Vote {
         member: MemberId,
@@ -195,6 +180,28 @@ pub enum TraceEvent {
         check: String,
         message: String,
     },
+}
+
+/// What [`TraceEvent::ProtocolOutcome`] says: a member's decision of one
+/// instance of its protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub member: MemberId,
+    pub thread: u16,
+    #[serde(deserialize_with = "interned")]
+    pub protocol: StaticName,
+    pub instance: u64,
+    pub outcome: String,
+    pub rounds: u64,
+    pub proposal: Option<Proposal>,
+    /// The check that decisions of one instance must pass (`atomic-commit`).
+    #[serde(deserialize_with = "interned_opt")]
+    pub agreement: Option<StaticName>,
+    /// Whether the agreement check holds the member to it.
+    pub binding: bool,
+    /// Whether it needs a yes vote from every member of its proposal's
+    /// view (a commit).
+    pub unanimous: bool,
 }
 
 /// A name from a fixed set (a fault kind, a protocol). An alias, so that
@@ -550,8 +557,24 @@ impl Trace {
     /// Every membership change, in the order main threads took them.
     pub fn views(&self) -> impl Iterator<Item = (Time, &MembershipChange)> {
         self.entries.iter().filter_map(|e| match &e.event {
-            TraceEvent::View { change } => Some((e.at, change)),
+            TraceEvent::View { change } => Some((e.at, &**change)),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run holds an entry for everything that happened: large, rare
+    /// events are boxed so that the common ones set the size.
+    #[test]
+    fn an_entry_stays_small() {
+        assert!(
+            std::mem::size_of::<Entry>() <= 120,
+            "an Entry is {} bytes: box the large variant",
+            std::mem::size_of::<Entry>()
+        );
     }
 }

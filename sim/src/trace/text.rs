@@ -191,16 +191,17 @@ impl Entry {
                 ),
                 None => format!("round      {member:?} thread {thread} ends {round} in view {view}"),
             },
-            TraceEvent::ProtocolOutcome {
-                member,
-                thread,
-                protocol,
-                instance,
-                outcome,
-                rounds,
-                proposal,
-                ..
-            } => {
+            TraceEvent::ProtocolOutcome(o) => {
+                let super::Outcome {
+                    member,
+                    thread,
+                    protocol,
+                    instance,
+                    outcome,
+                    rounds,
+                    proposal,
+                    ..
+                } = &**o;
                 let by = proposal.as_ref().map_or(String::new(), |p| {
                     format!(" proposed by {:?} in view {}", p.by, p.view)
                 });

@@ -95,7 +95,11 @@ pub fn run_real(run: &RealRun<'_>) -> Result<Trace, String> {
                 .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
             for old in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
                 // A kept directory's traces are appended to: start afresh.
-                if old.path().extension().is_some_and(|x| x == "jsonl" || x == "json") {
+                if old
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "jsonl" || x == "json")
+                {
                     let _ = std::fs::remove_file(old.path());
                 }
             }
@@ -177,7 +181,11 @@ impl Launcher<'_> {
 
     /// Starts node `node`'s process, with the jobs it wants.
     fn spawn(&mut self, node: u16) -> Result<(), String> {
-        let jobs: Vec<String> = self.procs[usize::from(node)].wanted.iter().cloned().collect();
+        let jobs: Vec<String> = self.procs[usize::from(node)]
+            .wanted
+            .iter()
+            .cloned()
+            .collect();
         let mut cmd = Command::new(&self.run.program);
         cmd.arg("node")
             .arg(&self.cluster_file)
@@ -305,7 +313,9 @@ impl Launcher<'_> {
     /// start (its port taken, say).
     fn died(&mut self) -> Option<String> {
         for (node, p) in self.procs.iter_mut().enumerate() {
-            let Some(child) = p.child.as_mut() else { continue };
+            let Some(child) = p.child.as_mut() else {
+                continue;
+            };
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(format!(
                     "node n{node}'s process ended by itself before the end of the run ({status})"
@@ -328,7 +338,9 @@ impl Launcher<'_> {
         }
         let deadline = Instant::now() + STOP_WAIT;
         for p in &mut self.procs {
-            let Some(child) = p.child.as_mut() else { continue };
+            let Some(child) = p.child.as_mut() else {
+                continue;
+            };
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
@@ -389,7 +401,8 @@ impl Launcher<'_> {
             }
         }
         entries.sort_by_key(|e| e.at);
-        let mut trace = super::super::new_trace(scenario, self.run.seed, super::super::Driver::Real);
+        let mut trace =
+            super::super::new_trace(scenario, self.run.seed, super::super::Driver::Real);
         trace.entries = entries;
         trace.net = net;
         trace.end = RunEnd {
@@ -496,7 +509,9 @@ impl Plant for Launcher<'_> {
                     known.remove(job);
                     return None;
                 }
-                let member: Option<MemberId> = serde_json::from_value(reply["member_id"].clone()).ok().flatten();
+                let member: Option<MemberId> = serde_json::from_value(reply["member_id"].clone())
+                    .ok()
+                    .flatten();
                 known.insert(job.to_string(), member.clone());
                 Some(member)
             }
@@ -546,7 +561,12 @@ impl Plant for Launcher<'_> {
             return;
         }
         // What the network does to its links now holds for the new process.
-        let cut: Vec<u16> = self.net.clogged().filter(|(a, _)| *a == node).map(|(_, b)| b).collect();
+        let cut: Vec<u16> = self
+            .net
+            .clogged()
+            .filter(|(a, _)| *a == node)
+            .map(|(_, b)| b)
+            .collect();
         for b in cut {
             self.tell(node, &format!("cut n{b}"));
         }

@@ -187,7 +187,11 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             .map(|j| j.to_string())
             .ok_or_else(|| format!("`{word}` needs a job name"))
     };
-    let nodes = |list: &[&str]| list.iter().map(|w| node_of(w)).collect::<Result<Vec<_>, _>>();
+    let nodes = |list: &[&str]| {
+        list.iter()
+            .map(|w| node_of(w))
+            .collect::<Result<Vec<_>, _>>()
+    };
     Ok(match *word {
         "panic" | "error" | "hang" => {
             let kind = match *word {
@@ -199,7 +203,10 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             let mut index = None;
             for a in args.iter().skip(1) {
                 if let Some(n) = a.strip_prefix("fault=") {
-                    index = Some(n.parse().map_err(|_| format!("`{a}`: fault=N takes a number"))?);
+                    index = Some(
+                        n.parse()
+                            .map_err(|_| format!("`{a}`: fault=N takes a number"))?,
+                    );
                 } else {
                     thread = a
                         .parse()
@@ -367,7 +374,9 @@ pub fn run_node(
     let receiver = spawn_receiver(&socket, &addresses, to_engine.clone(), stop.clone())?;
     spawn_control(control, to_engine);
 
-    shared.trace.record(TraceEvent::NodeBoot { node: NodeId(me) });
+    shared
+        .trace
+        .record(TraceEvent::NodeBoot { node: NodeId(me) });
     let mut out = Vec::new();
     let now = shared.trace.now();
     let engine = Engine::new(
@@ -599,7 +608,11 @@ impl NodeLoop {
         };
         match delay {
             Some((lo, hi)) => {
-                let extra = if hi > lo { self.rng.gen_range(lo..=hi) } else { lo };
+                let extra = if hi > lo {
+                    self.rng.gen_range(lo..=hi)
+                } else {
+                    lo
+                };
                 self.delayed.push(Delayed {
                     at: Time(now.0 + extra),
                     to,
@@ -708,7 +721,8 @@ impl NodeLoop {
 
     fn command(&mut self, now: Time, command: Command) -> serde_json::Value {
         use serde_json::json;
-        let not_running = |job: &str| json!({"ok": false, "error": format!("job `{job}` is not running here")});
+        let not_running =
+            |job: &str| json!({"ok": false, "error": format!("job `{job}` is not running here")});
         match command {
             Command::Fault {
                 job,
@@ -718,8 +732,12 @@ impl NodeLoop {
             } => {
                 let threads_ = self.shared.cluster.job(&job).map(|j| j.work_threads);
                 match threads_ {
-                    None => json!({"ok": false, "error": format!("the cluster file has no job `{job}`")}),
-                    Some(n) if thread >= n => json!({"ok": false, "error": format!("job `{job}` has {n} work thread(s): no thread {thread}")}),
+                    None => {
+                        json!({"ok": false, "error": format!("the cluster file has no job `{job}`")})
+                    }
+                    Some(n) if thread >= n => {
+                        json!({"ok": false, "error": format!("job `{job}` has {n} work thread(s): no thread {thread}")})
+                    }
                     Some(_) => match self.running(&job) {
                         Some(h) => {
                             let _ = h.workers[usize::from(thread)].send(WorkMsg::Arm(kind, index));
@@ -1059,7 +1077,9 @@ fn work_thread(
         // Steps run one after another while the thread has them.
         loop {
             machine.poll(&mut out);
-            let start = out.iter().position(|o| matches!(o, WorkOutput::StartStep { .. }));
+            let start = out
+                .iter()
+                .position(|o| matches!(o, WorkOutput::StartStep { .. }));
             let step = start.map(|i| match out.remove(i) {
                 WorkOutput::StartStep { step } => step,
                 _ => unreachable!(),

@@ -557,18 +557,15 @@ impl Story {
                         ),
                     });
                 }
-                TraceEvent::ProtocolOutcome {
-                    member,
-                    protocol,
-                    instance,
-                    outcome,
-                    ..
-                } => s.marks.push(Mark {
+                TraceEvent::ProtocolOutcome(o) => s.marks.push(Mark {
                     at,
-                    place: Place::Job(JobLane::of(member)),
+                    place: Place::Job(JobLane::of(&o.member)),
                     kind: MarkKind::Outcome,
-                    label: outcome.to_string(),
-                    detail: format!("{member:?}: {protocol} instance {instance}: {outcome}"),
+                    label: o.outcome.to_string(),
+                    detail: format!(
+                        "{:?}: {} instance {}: {}",
+                        o.member, o.protocol, o.instance, o.outcome
+                    ),
                 }),
                 TraceEvent::CheckFailed { check, message } => s.marks.push(Mark {
                     at,
