@@ -20,6 +20,9 @@ fn run_real(scenario: &str) -> (Value, i32) {
     let scratch = Scratch::file("scenario.toml", scenario);
     let file: &Path = &scratch;
     let keep = file.with_file_name("nodes");
+    // A kept directory may hold the user's own files: they stay.
+    std::fs::create_dir_all(&keep).expect("the keep dir");
+    std::fs::write(keep.join("package.json"), "{}").expect("a file of the user's");
     let mut child = Command::new(VIGIL)
         .arg("run")
         .arg(file)
@@ -44,6 +47,14 @@ fn run_real(scenario: &str) -> (Value, i32) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = child.wait_with_output().expect("output");
+    assert!(
+        keep.join("package.json").exists(),
+        "--keep removed a file it did not write"
+    );
+    assert!(
+        keep.join("n0.jsonl").exists(),
+        "--keep keeps each node's trace"
+    );
     let left = left_behind(&keep);
     kill_left_behind(&keep);
     assert!(left.is_empty(), "processes left behind: {left:?}");
@@ -145,7 +156,11 @@ within = "1s""#,
     ));
     assert_passed(&run, code);
     let told = departures(&run, "db@n2", "fault");
-    assert_eq!(told.len(), 4, "each of the four survivors is told once: {told:#?}");
+    assert_eq!(
+        told.len(),
+        4,
+        "each of the four survivors is told once: {told:#?}"
+    );
 }
 
 #[test]
@@ -190,9 +205,10 @@ within = "4s""#,
     let rejoined = changes.iter().any(|c| {
         c["at_ms"].as_f64().is_some_and(|t| t > 4_500.0)
             && c["observer"] != c["joined"][0]
-            && c["joined"]
-                .as_array()
-                .is_some_and(|j| j.iter().any(|m| m.as_str().is_some_and(|m| m.starts_with("db@n1"))))
+            && c["joined"].as_array().is_some_and(|j| {
+                j.iter()
+                    .any(|m| m.as_str().is_some_and(|m| m.starts_with("db@n1")))
+            })
     });
     assert!(rejoined, "n1 rejoins after its pause: {changes:#?}");
 }
@@ -215,9 +231,9 @@ members = ["db@n0", "db@n1", "db@n2", "db@n3", "db@n4"]"#,
     assert_passed(&run, code);
     // Both sides saw the other go while cut off.
     let changes = run["membership_changes"].as_array().expect("changes");
-    let split = changes
-        .iter()
-        .any(|c| c["members"].as_array().is_some_and(|m| m.len() < 5) && c["at_ms"].as_f64() > Some(2_000.0));
+    let split = changes.iter().any(|c| {
+        c["members"].as_array().is_some_and(|m| m.len() < 5) && c["at_ms"].as_f64() > Some(2_000.0)
+    });
     assert!(split, "the partition split the group: {changes:#?}");
 }
 
@@ -255,7 +271,11 @@ reason = "leave"
 within = "1s""#,
         "4s",
     ));
-    assert_eq!((run["verdict"].as_str(), code), (Some("fail"), 1), "{run:#}");
+    assert_eq!(
+        (run["verdict"].as_str(), code),
+        (Some("fail"), 1),
+        "{run:#}"
+    );
     assert_eq!(departures(&run, "db@n4", "fault").len(), 4);
 }
 
@@ -269,6 +289,7 @@ struct Node {
 impl Node {
     fn start(cluster: &Path, node: u16, trace: &Path) -> Node {
         let mut child = Command::new(VIGIL)
+            .current_dir(cluster.parent().expect("a directory"))
             .arg("node")
             .arg(cluster)
             .args(["--node", &format!("n{node}"), "--quiet", "--trace"])
@@ -283,7 +304,10 @@ impl Node {
         let (tx, replies) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = tx.send(serde_json::from_str(&line).expect("a JSON reply"));
             }
         });
@@ -326,18 +350,64 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     )
     .expect("the cluster file");
     let trace = |k: u16| dir.join(format!("n{k}.jsonl"));
-    let mut nodes: Vec<Node> = (0..3).map(|k| Node::start(&cluster, k, &trace(k))).collect();
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|k| Node::start(&cluster, k, &trace(k)))
+        .collect();
     std::thread::sleep(Duration::from_millis(1500));
 
     let running = nodes[0].ask("@7 running db");
     assert_eq!(running["id"], 7, "{running}");
     assert_eq!(running["running"], true, "{running}");
-    assert!(running["member"].as_str().is_some_and(|m| m.starts_with("db@n0")), "{running}");
+    assert!(
+        running["member"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("db@n0")),
+        "{running}"
+    );
     let status = nodes[2].ask("status");
-    assert!(status["delivered"].as_u64() > Some(0), "it hears the others: {status}");
+    assert!(
+        status["delivered"].as_u64() > Some(0),
+        "it hears the others: {status}"
+    );
     let bad = nodes[0].ask("@8 reboot everything");
-    assert_eq!((bad["id"].clone(), bad["ok"].clone()), (Value::from(8), Value::from(false)));
-    assert!(bad["error"].as_str().is_some_and(|e| e.contains("unknown command")), "{bad}");
+    assert_eq!(
+        (bad["id"].clone(), bad["ok"].clone()),
+        (Value::from(8), Value::from(false))
+    );
+    assert!(
+        bad["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown command")),
+        "{bad}"
+    );
+    let status = nodes[0].ask("@req-a status");
+    assert_eq!(
+        status["id"], "req-a",
+        "an id that is not a number comes back as a string"
+    );
+    assert_eq!(
+        status["nodes"],
+        serde_json::json!(["n0", "n1", "n2"]),
+        "{status}"
+    );
+    assert_eq!(
+        status["jobs"][0]["members"].as_array().map(Vec::len),
+        Some(3),
+        "{status}"
+    );
+    // Every line is answered, a wrong one with why.
+    for wrong in [
+        "",
+        "running nosuchjob",
+        "cut n9",
+        "cut n0",
+        "quit now",
+        "kill",
+    ] {
+        let reply = nodes[0].ask(wrong);
+        assert_eq!(reply["ok"], false, "`{wrong}`: {reply}");
+        assert!(reply["error"].is_string(), "`{wrong}`: {reply}");
+    }
 
     // A panic on n1: n0's member is told it left with reason `fault`.
     assert_eq!(nodes[1].ask("panic db")["ok"], true);
@@ -349,13 +419,19 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         let status = node.child.wait().expect("it ends");
         assert!(status.success(), "{status}");
     }
+    assert!(
+        dir.join("n0.disk.json").exists(),
+        "a node keeps its disk by default"
+    );
     let text = std::fs::read_to_string(trace(0)).expect("n0's trace");
-    let told = text.lines().any(|l| {
-        l.contains("\"View\"") && l.contains("\"Fault\"") && l.contains("\"node\":1")
-    });
+    let told = text
+        .lines()
+        .any(|l| l.contains("\"View\"") && l.contains("\"Fault\"") && l.contains("\"node\":1"));
     assert!(told, "n0's trace has db@n1 leaving with `fault`:\n{text}");
     assert!(
-        text.lines().last().is_some_and(|l| l.starts_with("{\"end\"")),
+        text.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("{\"end\"")),
         "a node that quits says how it ended"
     );
     assert!(left_behind(&dir).is_empty());
@@ -389,5 +465,69 @@ fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
         .expect("vigil runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("one address per node") && stderr.contains(":4:"), "{stderr}");
+    assert!(
+        stderr.contains("one address per node") && stderr.contains(":4:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn keep_names_a_directory() {
+    let scratch = Scratch::file("s.toml", &scenario("", "5s"));
+    let file: &Path = &scratch;
+    let not_a_dir = file.with_file_name("a-file");
+    std::fs::write(&not_a_dir, "mine").expect("a file");
+    let out = Command::new(VIGIL)
+        .arg("run")
+        .arg(file)
+        .args(["--real", "--keep"])
+        .arg(&not_a_dir)
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("takes a directory") && !stderr.contains("running"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&not_a_dir).ok().as_deref(),
+        Some("mine")
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_nodes_and_judges_the_run_so_far() {
+    let scratch = Scratch::file("s.toml", &scenario("", "60s"));
+    let file: &Path = &scratch;
+    let keep = file.with_file_name("nodes");
+    let child = Command::new(VIGIL)
+        .arg("run")
+        .arg(file)
+        .args(["--real", "--json", "--keep"])
+        .arg(&keep)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().expect("it ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "it stops promptly"
+    );
+    let left = left_behind(&keep);
+    kill_left_behind(&keep);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_eq!(out.status.code(), Some(130));
+    let run: Value = serde_json::from_slice(&out.stdout).expect("the run's JSON all the same");
+    assert_eq!(run["driver"], "real");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted at"), "{stderr}");
 }

@@ -183,7 +183,9 @@ enum Command {
         /// Write the node's trace here, as JSON lines (default: nK.trace.jsonl).
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
-        /// Keep the engine's incarnation here across restarts.
+        /// Keep the engine's incarnation here across restarts (default:
+        /// nK.disk.json). A node restarted without it comes back as the
+        /// same incarnation, which its peers cannot tell from the old one.
         #[arg(long, value_name = "FILE")]
         disk: Option<PathBuf>,
         /// The jobs to start, comma-separated (default: every job the file

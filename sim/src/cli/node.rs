@@ -38,12 +38,7 @@ impl Ctx<'_> {
         let jobs: Option<Vec<String>> = o
             .jobs
             .map(|j| j.into_iter().filter(|j| !j.is_empty()).collect());
-        let problem = if scenario.cluster.addresses.is_empty() {
-            Some(format!(
-                "{}: [cluster] has no `addresses`: a cluster file gives each node's address, for example\n  addresses = [\"127.0.0.1:7000\", \"127.0.0.1:7001\", \"127.0.0.1:7002\"]",
-                cluster.display()
-            ))
-        } else if o.node >= scenario.cluster.nodes {
+        let problem = if o.node >= scenario.cluster.nodes {
             Some(format!(
                 "{}: the cluster has nodes n0..n{}, not n{}",
                 cluster.display(),
@@ -81,7 +76,12 @@ impl Ctx<'_> {
             jobs,
             epoch_ns: o.epoch_ns.unwrap_or_else(real::unix_ns),
             trace: Box::new(std::io::LineWriter::new(trace)),
-            disk: o.disk,
+            // Without its disk, a restarted node would come back as the
+            // same incarnation, which its peers cannot tell from the old.
+            disk: Some(
+                o.disk
+                    .unwrap_or_else(|| PathBuf::from(format!("n{}.disk.json", o.node))),
+            ),
             live: !o.quiet,
             registry: self.registry.clone(),
             seed: o.seed,
@@ -116,6 +116,11 @@ impl Ctx<'_> {
         };
         let refused = if flags.driver != Driver::default() {
             Some("--real runs real processes, not a simulator: it takes no --driver".to_string())
+        } else if let Some(dir) = keep.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+            Some(format!(
+                "--keep {}: it is a file; --keep takes a directory",
+                dir.display()
+            ))
         } else {
             real::refusal(&scenario)
         };
@@ -138,6 +143,7 @@ impl Ctx<'_> {
             }
         };
         let started = Instant::now();
+        crate::tools::explore::install_interrupt_handler();
         let (scenario, swarm) = draw::draw(&scenario, seed, flags.swarm);
         if !json {
             let _ = writeln!(
@@ -154,9 +160,11 @@ impl Ctx<'_> {
             program,
             live: !json,
             keep,
+            // The first Ctrl-C stops the nodes and judges the run so far.
+            stop: Some(&crate::tools::explore::STOP),
         });
-        let out = match out {
-            Ok(trace) => trace,
+        let (out, interrupted) = match out {
+            Ok(real) => (real.trace, real.interrupted),
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: the real run failed: {e}");
                 return Exit::Fail;
@@ -186,6 +194,17 @@ impl Ctx<'_> {
             driver: Driver::Real,
             ..flags
         };
-        self.account(file, &e, json, trace, flags, io)
+        let status = self.account(file, &e, json, trace, flags, io);
+        match interrupted {
+            Some(at) => {
+                let _ = writeln!(
+                    io.stderr,
+                    "interrupted at {:.3}s: the nodes were stopped and the run judged up to then",
+                    at.0 as f64 / 1e9
+                );
+                Exit::Interrupted
+            }
+            None => status,
+        }
     }
 }

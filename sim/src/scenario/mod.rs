@@ -142,6 +142,15 @@ pub fn load_cluster_with(path: &Path, registry: &Registry) -> Result<Scenario, S
             .get_or_insert_with(|| toml::Spanned::new(0..0, "cluster".to_string()));
         raw.duration
             .get_or_insert_with(|| toml::Spanned::new(0..0, raw::DurationText("24h".to_string())));
+        if let Some(cluster) = &raw.cluster {
+            if cluster.get_ref().addresses.is_none() {
+                return Err(ScenarioError::new(
+                    "[cluster] has no `addresses`: a cluster file gives each node's address",
+                )
+                .at(cluster.span())
+                .help(r#"for example, for 3 nodes: addresses = ["127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"]"#));
+            }
+        }
         validate::validate(raw, &text, registry)
     });
     parsed.map_err(|error| error.in_file(&file_name, &text))

@@ -17,8 +17,10 @@ use crate::trace::{Entry, NetStats, NodeStatus, RunEnd, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 use vigil_engine::job::FaultKind;
@@ -29,6 +31,9 @@ pub const REAL_NODES_MAX: u16 = 32;
 
 /// How long the launcher waits for a node to answer a question.
 const ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a waiting launcher looks whether it should stop.
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 
 /// How long a node has to stop once asked, before it is killed.
 const STOP_WAIT: Duration = Duration::from_secs(3);
@@ -44,6 +49,8 @@ pub struct RealRun<'a> {
     pub live: bool,
     /// Keep the nodes' files here (default: a temporary directory).
     pub keep: Option<PathBuf>,
+    /// Set (by a Ctrl-C handler, say) to end the run early.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Why `scenario` cannot run on a real network, if it cannot.
@@ -83,8 +90,15 @@ struct Launcher<'a> {
     next_id: u64,
 }
 
+/// A real run's merged trace, and when it was cut short, if it was.
+pub struct RealTrace {
+    pub trace: Trace,
+    pub interrupted: Option<Time>,
+}
+
 /// Runs the scenario on real processes and returns the merged trace.
-pub fn run_real(run: &RealRun<'_>) -> Result<Trace, String> {
+/// [`RealRun::stop`] ends it early: its nodes stopped, its trace up to then.
+pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
     let scenario = run.scenario;
     if let Some(why) = refusal(scenario) {
         return Err(why);
@@ -93,13 +107,11 @@ pub fn run_real(run: &RealRun<'_>) -> Result<Trace, String> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+            // A node appends to its trace and reads its disk: start afresh,
+            // removing the files an earlier run kept here and nothing else.
             for old in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
-                // A kept directory's traces are appended to: start afresh.
-                if old
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "jsonl" || x == "json")
-                {
+                let name = old.file_name().to_string_lossy().into_owned();
+                if is_kept_file(&name) {
                     let _ = std::fs::remove_file(old.path());
                 }
             }
@@ -153,11 +165,27 @@ pub fn run_real(run: &RealRun<'_>) -> Result<Trace, String> {
     let result = launcher.drive();
     let died = launcher.died();
     launcher.stop_all();
-    result?;
+    let interrupted = result?;
     if let Some(died) = died {
         return Err(died);
     }
-    launcher.merge()
+    let end = interrupted.unwrap_or(Time(scenario.duration.as_nanos() as u64));
+    Ok(RealTrace {
+        trace: launcher.merge(end)?,
+        interrupted,
+    })
+}
+
+/// Whether `name` is one of the files a real run keeps: `cluster.toml`,
+/// `nK.jsonl`, `nK.disk.json` (and its `nK.disk.tmp`).
+pub fn is_kept_file(name: &str) -> bool {
+    let node_file = |rest: &str| {
+        rest.strip_prefix('n').is_some_and(|r| {
+            let digits = r.chars().take_while(char::is_ascii_digit).count();
+            digits > 0 && [".jsonl", ".disk.json", ".disk.tmp"].contains(&&r[digits..])
+        })
+    };
+    name == "cluster.toml" || node_file(name)
 }
 
 /// `n` free UDP ports on 127.0.0.1, as addresses.
@@ -197,6 +225,10 @@ impl Launcher<'_> {
             .args(["--epoch-ns", &self.epoch_ns.to_string()])
             .args(["--seed", &self.run.seed.to_string()])
             .args(["--jobs", &jobs.join(",")])
+            // Its own process group: a Ctrl-C at the terminal reaches the
+            // launcher only, which stops the nodes in order. (A launcher
+            // that dies closes their stdin, and they stop.)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(if self.run.live {
@@ -254,8 +286,9 @@ impl Launcher<'_> {
         }
     }
 
-    /// Strikes the faults at their times, until the scenario's end.
-    fn drive(&mut self) -> Result<(), String> {
+    /// Strikes the faults at their times, until the scenario's end (or a
+    /// stop: when it came).
+    fn drive(&mut self) -> Result<Option<Time>, String> {
         for node in 0..self.run.scenario.cluster.nodes {
             self.spawn(node)?;
         }
@@ -278,9 +311,11 @@ impl Launcher<'_> {
                 .flatten()
                 .min()
                 .expect("the end is always there");
-            self.sleep_until(next);
+            if !self.sleep_until(next) {
+                return Ok(Some(self.clock.now()));
+            }
             if next >= end {
-                return Ok(());
+                return Ok(None);
             }
             // Among events due together, the scenario's faults come first,
             // as in the simulators (they were scheduled first).
@@ -301,10 +336,17 @@ impl Launcher<'_> {
         }
     }
 
-    fn sleep_until(&self, at: Time) {
-        let now = self.clock.now();
-        if at > now {
-            std::thread::sleep(Duration::from_nanos(at.0 - now.0));
+    /// Waits until `at`; false if the run was stopped first.
+    fn sleep_until(&self, at: Time) -> bool {
+        loop {
+            if self.run.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return false;
+            }
+            let now = self.clock.now();
+            if at <= now {
+                return true;
+            }
+            std::thread::sleep(Duration::from_nanos(at.0 - now.0).min(INTERRUPT_POLL));
         }
     }
 
@@ -360,9 +402,8 @@ impl Launcher<'_> {
 
     /// The run's trace: the launcher's own entries (the faults) and every
     /// node's, in time order, up to the end.
-    fn merge(&mut self) -> Result<Trace, String> {
+    fn merge(&mut self, end: Time) -> Result<Trace, String> {
         let scenario = self.run.scenario;
-        let end = Time(scenario.duration.as_nanos() as u64);
         let mut entries = std::mem::take(&mut self.entries);
         let mut net = NetStats::default();
         let mut live_members = BTreeSet::new();
@@ -593,5 +634,34 @@ impl Plant for Launcher<'_> {
         self.seq += 1;
         let at = self.clock.now() + Dur::from_std(delay);
         self.later.push((at, self.seq, then));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_kept_file;
+
+    #[test]
+    fn a_kept_directory_loses_only_the_files_a_run_writes() {
+        for name in [
+            "cluster.toml",
+            "n0.jsonl",
+            "n12.jsonl",
+            "n3.disk.json",
+            "n3.disk.tmp",
+        ] {
+            assert!(is_kept_file(name), "{name}");
+        }
+        for name in [
+            "package.json",
+            "results.jsonl",
+            "n.jsonl",
+            "nx.jsonl",
+            "n1.json",
+            "notes.toml",
+            "n1.jsonl.bak",
+        ] {
+            assert!(!is_kept_file(name), "{name}");
+        }
     }
 }

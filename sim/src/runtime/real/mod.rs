@@ -20,7 +20,7 @@
 mod launch;
 mod node;
 
-pub use launch::{refusal, run_real, RealRun};
+pub use launch::{is_kept_file, refusal, run_real, RealRun, RealTrace};
 pub use node::{run_node, NodeSpec};
 
 use crate::trace::{Entry, NetStats, TraceEvent};

@@ -85,7 +85,7 @@ enum ToEngine {
     /// A job's main thread is gone (it unregistered).
     Gone(LocalKey),
     Command {
-        id: Option<u64>,
+        id: Option<serde_json::Value>,
         command: Result<Command, String>,
     },
     /// The control channel closed.
@@ -158,13 +158,17 @@ pub(super) enum Command {
 /// Every command, for `help` and for a line that is none.
 const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., restore nK...|all, loss RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
 
-/// Parses one control line: `(id, command)`.
-pub(super) fn parse_command(line: &str) -> (Option<u64>, Result<Command, String>) {
+/// Parses one control line: `(id, command)`. The id (`@7`, `@req-a`) is
+/// echoed in the reply: as a number if it is one, else as a string.
+pub(super) fn parse_command(line: &str) -> (Option<serde_json::Value>, Result<Command, String>) {
     let mut words: Vec<&str> = line.split_whitespace().collect();
     let mut id = None;
     if let Some(first) = words.first() {
         if let Some(n) = first.strip_prefix('@') {
-            id = n.parse().ok();
+            id = Some(match n.parse::<u64>() {
+                Ok(n) => serde_json::Value::from(n),
+                Err(_) => serde_json::Value::from(n),
+            });
             words.remove(0);
         }
     }
@@ -183,9 +187,24 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
         return Err(format!("an empty command; {usage}"));
     };
     let job = || -> Result<String, String> {
-        args.first()
-            .map(|j| j.to_string())
-            .ok_or_else(|| format!("`{word}` needs a job name"))
+        match args {
+            [job] => Ok(job.to_string()),
+            [] => Err(format!("`{word}` needs a job name")),
+            _ => Err(format!(
+                "`{word}` takes one job name, not `{}`",
+                args.join(" ")
+            )),
+        }
+    };
+    let alone = |command: Command| -> Result<Command, String> {
+        if args.is_empty() {
+            Ok(command)
+        } else {
+            Err(format!(
+                "`{word}` takes nothing more, not `{}`",
+                args.join(" ")
+            ))
+        }
     };
     let nodes = |list: &[&str]| {
         list.iter()
@@ -213,8 +232,13 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
                         .map_err(|_| format!("`{a}` is not a work thread number"))?;
                 }
             }
+            let job = args
+                .first()
+                .filter(|j| !j.contains('='))
+                .map(|j| j.to_string())
+                .ok_or_else(|| format!("`{word}` needs a job name"))?;
             Command::Fault {
-                job: job()?,
+                job,
                 thread,
                 kind,
                 index,
@@ -261,10 +285,10 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             let json = line.split_once("net").map_or("", |(_, rest)| rest.trim());
             Command::Net(serde_json::from_str(json).map_err(|e| format!("`net`: {e}"))?)
         }
-        "clear" => Command::Clear,
-        "status" => Command::Status,
-        "help" => Command::Help,
-        "quit" | "exit" => Command::Quit,
+        "clear" => alone(Command::Clear)?,
+        "status" => alone(Command::Status)?,
+        "help" => alone(Command::Help)?,
+        "quit" | "exit" => alone(Command::Quit)?,
         _ => return Err(format!("unknown command `{}`; {usage}", words.join(" "))),
     })
 }
@@ -274,8 +298,16 @@ struct JobHandle {
     name: String,
     main: Sender<MainMsg>,
     workers: Vec<Sender<WorkMsg>>,
-    member: Arc<Mutex<Option<MemberId>>>,
+    seen: Arc<Mutex<Seen>>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// What a job's main thread has taken so far, for `running` and `status`.
+#[derive(Default)]
+struct Seen {
+    member: Option<MemberId>,
+    /// Its group view: id and members.
+    view: Option<(u64, Vec<MemberId>)>,
 }
 
 /// A packet held back by a delay fault.
@@ -466,9 +498,6 @@ fn spawn_control(control: impl BufRead + Send + 'static, to_engine: Sender<ToEng
     std::thread::spawn(move || {
         for line in control.lines() {
             let Ok(line) = line else { break };
-            if line.trim().is_empty() {
-                continue;
-            }
             let (id, command) = parse_command(&line);
             let quit = matches!(command, Ok(Command::Quit));
             if to_engine.send(ToEngine::Command { id, command }).is_err() || quit {
@@ -533,9 +562,9 @@ impl NodeLoop {
         }
     }
 
-    fn reply(&mut self, id: Option<u64>, mut reply: serde_json::Value) {
+    fn reply(&mut self, id: Option<serde_json::Value>, mut reply: serde_json::Value) {
         if let Some(id) = id {
-            reply["id"] = serde_json::json!(id);
+            reply["id"] = id;
         }
         let _ = writeln!(self.replies, "{reply}");
         let _ = self.replies.flush();
@@ -653,7 +682,7 @@ impl NodeLoop {
             .clone();
         self.next_key += 1;
         let key = LocalKey(self.next_key);
-        let member = Arc::new(Mutex::new(None));
+        let seen = Arc::new(Mutex::new(Seen::default()));
         let (main_tx, main_rx) = channel();
         let mut workers = Vec::new();
         let mut threads_ = Vec::new();
@@ -675,7 +704,7 @@ impl NodeLoop {
             group: Name::new(&spec.group),
             machine: MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline)),
             workers: workers.clone(),
-            member: member.clone(),
+            seen: seen.clone(),
             watchdogs: BTreeMap::new(),
             next_watchdog: 0,
         };
@@ -687,7 +716,7 @@ impl NodeLoop {
                 name: name.to_string(),
                 main: main_tx,
                 workers,
-                member,
+                seen,
                 threads: threads_,
             },
         );
@@ -716,11 +745,56 @@ impl NodeLoop {
     }
 
     fn member_of(job: &JobHandle) -> Option<MemberId> {
-        job.member.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        job.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .member
+            .clone()
+    }
+
+    /// What is wrong with `command` on this node, if anything: a job the
+    /// cluster file does not have, a node it does not have (or this one).
+    fn problem(&self, command: &Command) -> Option<String> {
+        let job = match command {
+            Command::Fault { job, .. }
+            | Command::Kill { job }
+            | Command::Leave { job }
+            | Command::Join { job }
+            | Command::Running { job } => Some(job),
+            _ => None,
+        };
+        if let Some(job) = job {
+            if self.shared.cluster.job(job).is_none() {
+                return Some(format!("the cluster file has no job `{job}`"));
+            }
+        }
+        let peers: &[u16] = match command {
+            Command::Cut { peers } | Command::Loss { peers, .. } | Command::Delay { peers, .. } => {
+                peers
+            }
+            Command::Restore { peers: Some(peers) } => peers,
+            _ => &[],
+        };
+        let nodes = self.shared.cluster.cluster.nodes;
+        peers.iter().find_map(|&n| {
+            if n >= nodes {
+                Some(format!(
+                    "the cluster has nodes n0..n{}, not n{n}",
+                    nodes - 1
+                ))
+            } else if n == self.me.0 {
+                Some(format!("n{n} is this node: name its peers"))
+            } else {
+                None
+            }
+        })
     }
 
     fn command(&mut self, now: Time, command: Command) -> serde_json::Value {
         use serde_json::json;
+        if let Some(problem) = self.problem(&command) {
+            return json!({"ok": false, "error": problem});
+        }
         let not_running =
             |job: &str| json!({"ok": false, "error": format!("job `{job}` is not running here")});
         match command {
@@ -825,9 +899,21 @@ impl NodeLoop {
                 let jobs: Vec<serde_json::Value> = self
                     .jobs
                     .values()
-                    .map(|h| json!({"job": h.name, "member": Self::member_of(h).map(|m| m.to_string())}))
+                    .map(|h| {
+                        let seen = h.seen.lock().unwrap_or_else(|e| e.into_inner());
+                        let (view, members) = match &seen.view {
+                            Some((id, m)) => (Some(*id), m.iter().map(|m| m.to_string()).collect()),
+                            None => (None, Vec::new()),
+                        };
+                        json!({"job": h.name, "member": seen.member.as_ref().map(|m| m.to_string()),
+                               "view": view, "members": members})
+                    })
                     .collect();
+                let view = self.engine.node_view();
+                let nodes: Vec<String> = view.members.keys().map(|n| format!("n{}", n.0)).collect();
                 json!({"ok": true, "node": format!("n{}", self.me.0), "at_ms": now.0 as f64 / 1e6,
+                       "node_view": view.id.0, "nodes": nodes,
+                       "cut": self.cut.iter().map(|n| format!("n{n}")).collect::<Vec<_>>(),
                        "jobs": jobs, "sent": self.stats.sent, "delivered": self.stats.delivered})
             }
             Command::Help => json!({"ok": true, "help": USAGE}),
@@ -861,7 +947,7 @@ struct MainLoop {
     group: Name,
     machine: MainThread,
     workers: Vec<Sender<WorkMsg>>,
-    member: Arc<Mutex<Option<MemberId>>>,
+    seen: Arc<Mutex<Seen>>,
     /// Armed watchdogs, by when they fire.
     watchdogs: BTreeMap<(Time, u64), MainInput>,
     next_watchdog: u64,
@@ -904,8 +990,14 @@ impl MainLoop {
                 MainMsg::Engine { event, queued_at } => {
                     let me = self.machine.me().cloned();
                     let (record, member) = threads::taken(&event, me.as_ref(), &self.group);
-                    if let Some(member) = member {
-                        *self.member.lock().unwrap_or_else(|e| e.into_inner()) = Some(member);
+                    {
+                        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(member) = member {
+                            seen.member = Some(member);
+                        }
+                        if let TraceEvent::View { change } = &record {
+                            seen.view = Some((change.view.0, change.members.clone()));
+                        }
                     }
                     if self.shared.live {
                         if let TraceEvent::View { change } = &record {
