@@ -435,6 +435,27 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         "a node that quits says how it ended"
     );
     assert!(left_behind(&dir).is_empty());
+
+    // `vigil check` merges the three traces and runs the checks on them.
+    let out = Command::new(VIGIL)
+        .arg("check")
+        .arg(&cluster)
+        .args((0..3).map(trace))
+        .arg("--json")
+        .output()
+        .expect("vigil check runs");
+    let run: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_passed(&run, out.status.code().unwrap_or(-1));
+    assert_eq!(departures(&run, "db@n1", "fault").len(), 2, "{run:#}");
+    // One file per node, each once.
+    let out = Command::new(VIGIL)
+        .arg("check")
+        .arg(&cluster)
+        .args([trace(0), trace(0), trace(1)])
+        .output()
+        .expect("vigil check runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both n0's trace"));
 }
 
 #[test]

@@ -169,6 +169,19 @@ enum Command {
         #[command(flatten)]
         flags: RunFlags,
     },
+    /// Check the traces of nodes run by hand (`vigil node`, on one host or
+    /// several): merge them by time and run every check, and the cluster
+    /// file's expectations, on the whole.
+    Check {
+        /// The cluster file the nodes ran with.
+        cluster: PathBuf,
+        /// Each node's trace file (one per node).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// Print exactly one JSON object on stdout instead of the account.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one node of a cluster as this process, on a real network: its
     /// engine over UDP at its address in the cluster file, its jobs' main
     /// and work threads as OS threads. Commands come on stdin, one a line
@@ -538,6 +551,11 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             flags,
             io,
         ),
+        Command::Check {
+            cluster,
+            traces,
+            json,
+        } => ctx.check(&cluster, &traces, json, io),
         Command::Node {
             cluster,
             node,

@@ -96,6 +96,58 @@ impl Ctx<'_> {
         }
     }
 
+    /// `vigil check`: the merged traces of nodes run by hand, checked.
+    pub(super) fn check(
+        &self,
+        cluster: &Path,
+        traces: &[PathBuf],
+        json: bool,
+        io: &mut Io<'_>,
+    ) -> Exit {
+        let scenario = match scenario::load_cluster_with(cluster, self.registry) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+                return Exit::BadInput;
+            }
+        };
+        let out = match real::merge_files(&scenario, traces) {
+            Ok(trace) => trace,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: {e}");
+                if json {
+                    let error = serde_json::json!({"verdict": "error", "error": {"message": e, "file": null, "line": null, "column": null, "help": null}});
+                    let _ = writeln!(io.stdout, "{error}");
+                }
+                return Exit::BadInput;
+            }
+        };
+        let mut scenario = scenario;
+        scenario.duration = Duration::from_nanos(out.end.at.0);
+        let (checks, notices) = check::check_mutated(&out, &scenario.expectations, None);
+        let violations = checks
+            .iter()
+            .flat_map(|c| c.violations.iter().cloned())
+            .collect();
+        let e = Execution {
+            seed: 0,
+            scenario,
+            swarm: None,
+            out: Ok(out),
+            checks,
+            violations,
+            notices,
+            wall: Duration::ZERO,
+        };
+        let flags = RunFlags {
+            swarm: false,
+            check_determinism: false,
+            mutation: None,
+            driver: Driver::Real,
+        };
+        self.account(cluster, &e, json, false, flags, io)
+    }
+
     pub(super) fn run_real(
         &self,
         file: &Path,

@@ -11,7 +11,7 @@
 
 use super::super::faults::{self, Later, Plant};
 use super::super::net::Net;
-use super::{unix_ns, Clock, Line, NodeEnd};
+use super::{read_node_trace, unix_ns, Clock};
 use crate::scenario::Scenario;
 use crate::trace::{Entry, NetStats, NodeStatus, RunEnd, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
@@ -409,50 +409,122 @@ impl Launcher<'_> {
         let mut live_members = BTreeSet::new();
         for node in 0..scenario.cluster.nodes {
             let path = self.trace_path(node);
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            if text.is_empty() {
+            if std::fs::metadata(&path).map_or(true, |m| m.len() == 0) {
                 return Err(format!(
                     "node n{node} wrote no trace: its process did not start (try `{} node {} --node n{node}` by hand)",
                     self.run.program.display(),
                     self.cluster_file.display()
                 ));
             }
-            let mut last_end: Option<NodeEnd> = None;
-            for (k, line) in text.lines().enumerate() {
-                match serde_json::from_str::<Line>(line) {
-                    Ok(Line::Entry(e)) => {
-                        if e.at < end {
-                            entries.push(e);
-                        }
-                    }
-                    Ok(Line::End { end }) => {
-                        net.sent += end.net.sent;
-                        net.delivered += end.net.delivered;
-                        last_end = Some(end);
-                    }
-                    // A killed node's last line may be cut short.
-                    Err(e) if k + 1 < text.lines().count() => {
-                        return Err(format!("{}:{}: {e}", path.display(), k + 1))
-                    }
-                    Err(_) => {}
-                }
-            }
+            let t = read_node_trace(&path)?;
+            entries.extend(t.entries.into_iter().filter(|e| e.at < end));
+            net.sent += t.net.sent;
+            net.delivered += t.net.delivered;
             if self.procs[usize::from(node)].status == NodeStatus::Up {
-                live_members.extend(last_end.into_iter().flat_map(|e| e.live_members));
+                live_members.extend(t.end.into_iter().flat_map(|e| e.live_members));
             }
         }
-        entries.sort_by_key(|e| e.at);
-        let mut trace =
-            super::super::new_trace(scenario, self.run.seed, super::super::Driver::Real);
-        trace.entries = entries;
-        trace.net = net;
-        trace.end = RunEnd {
-            at: end,
-            nodes: self.procs.iter().map(|p| p.status).collect(),
+        let statuses = self.procs.iter().map(|p| p.status).collect();
+        Ok(assemble(
+            scenario,
+            self.run.seed,
+            entries,
+            net,
+            end,
+            statuses,
             live_members,
-        };
-        Ok(trace)
+        ))
     }
+}
+
+/// A trace from the entries of every node (and the launcher's), by time.
+fn assemble(
+    scenario: &Scenario,
+    seed: u64,
+    mut entries: Vec<Entry>,
+    net: NetStats,
+    end: Time,
+    nodes: Vec<NodeStatus>,
+    live_members: BTreeSet<MemberId>,
+) -> Trace {
+    entries.sort_by_key(|e| e.at);
+    let mut trace = super::super::new_trace(scenario, seed, super::super::Driver::Real);
+    trace.entries = entries;
+    trace.net = net;
+    trace.end = RunEnd {
+        at: end,
+        nodes,
+        live_members,
+    };
+    trace
+}
+
+/// One trace from the trace files of every node of `cluster` (`vigil
+/// check`): nodes run by hand, on one host or several, with a shared
+/// `--epoch-ns`. A node whose file ends with how it stopped counts as up
+/// at the end, one whose file does not as crashed; the run ends with the
+/// last entry. Faults struck by hand are not in the trace, so the checks
+/// judge only what the nodes recorded (a work thread's fault, say).
+pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, String> {
+    let nodes = usize::from(cluster.cluster.nodes);
+    let mut read: Vec<Option<(PathBuf, super::NodeTrace)>> = (0..nodes).map(|_| None).collect();
+    for path in files {
+        let t = read_node_trace(path)?;
+        let node = t.entries.iter().find_map(|e| match &e.event {
+            TraceEvent::NodeBoot { node } => Some(usize::from(node.0)),
+            _ => None,
+        });
+        let Some(node) = node else {
+            return Err(format!(
+                "{}: no node boots in it: not a node's trace",
+                path.display()
+            ));
+        };
+        if node >= nodes {
+            return Err(format!(
+                "{}: the trace of n{node}, but the cluster has nodes n0..n{}",
+                path.display(),
+                nodes - 1
+            ));
+        }
+        if let Some((other, _)) = &read[node] {
+            return Err(format!(
+                "{} and {} are both n{node}'s trace",
+                other.display(),
+                path.display()
+            ));
+        }
+        read[node] = Some((path.clone(), t));
+    }
+    let missing: Vec<String> = (0..nodes)
+        .filter(|k| read[*k].is_none())
+        .map(|k| format!("n{k}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "no trace for {}: give one file per node",
+            missing.join(", ")
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut net = NetStats::default();
+    let mut statuses = Vec::new();
+    let mut live_members = BTreeSet::new();
+    for (_, t) in read.into_iter().flatten() {
+        entries.extend(t.entries);
+        net.sent += t.net.sent;
+        net.delivered += t.net.delivered;
+        statuses.push(if t.end.is_some() {
+            NodeStatus::Up
+        } else {
+            NodeStatus::Crashed
+        });
+        live_members.extend(t.end.into_iter().flat_map(|e| e.live_members));
+    }
+    let end = entries.iter().map(|e| e.at).max().unwrap_or(Time(0));
+    let mut run = cluster.clone();
+    run.duration = Duration::from_nanos(end.0);
+    Ok(assemble(&run, 0, entries, net, end, statuses, live_members))
 }
 
 fn signal(child: Option<&Child>, signal: libc::c_int) {

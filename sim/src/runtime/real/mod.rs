@@ -20,7 +20,7 @@
 mod launch;
 mod node;
 
-pub use launch::{is_kept_file, refusal, run_real, RealRun, RealTrace};
+pub use launch::{is_kept_file, merge_files, refusal, run_real, RealRun, RealTrace};
 pub use node::{run_node, NodeSpec};
 
 use crate::trace::{Entry, NetStats, TraceEvent};
@@ -67,6 +67,51 @@ pub fn unix_ns() -> u64 {
 pub(super) enum Line {
     End { end: NodeEnd },
     Entry(Entry),
+}
+
+/// What one node's trace file holds: its entries, and how its last life
+/// ended if it was stopped (not killed).
+pub(super) struct NodeTrace {
+    pub(super) entries: Vec<Entry>,
+    pub(super) end: Option<NodeEnd>,
+    /// Every life's packet counts, summed.
+    pub(super) net: NetStats,
+}
+
+/// Reads one node's trace file. A last line cut short (the node was killed
+/// while writing it) is left out; any other bad line is an error naming it.
+pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let lines = text.lines().count();
+    let mut out = NodeTrace {
+        entries: Vec::new(),
+        end: None,
+        net: NetStats::default(),
+    };
+    for (k, line) in text.lines().enumerate() {
+        match serde_json::from_str::<Line>(line) {
+            Ok(Line::Entry(e)) => {
+                out.entries.push(e);
+                // A later life's entries mean the earlier end was not the last.
+                out.end = None;
+            }
+            Ok(Line::End { end }) => {
+                out.net.sent += end.net.sent;
+                out.net.delivered += end.net.delivered;
+                out.end = Some(end);
+            }
+            Err(e) if k + 1 < lines => {
+                return Err(format!(
+                    "{}:{}: not a line of a node's trace: {e}",
+                    path.display(),
+                    k + 1
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// How one node's life ended, as it wrote it on the way out.
