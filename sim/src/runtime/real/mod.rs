@@ -92,9 +92,11 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
     for (k, line) in text.lines().enumerate() {
         match serde_json::from_str::<Line>(line) {
             Ok(Line::Entry(e)) => {
+                // A later life means the earlier end was not the last.
+                if matches!(e.event, TraceEvent::NodeBoot { .. }) {
+                    out.end = None;
+                }
                 out.entries.push(e);
-                // A later life's entries mean the earlier end was not the last.
-                out.end = None;
             }
             Ok(Line::End { end }) => {
                 out.net.sent += end.net.sent;
@@ -161,5 +163,53 @@ impl TraceFile {
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_engine::NodeId;
+
+    fn line(l: &Line) -> String {
+        serde_json::to_string(l).expect("a line") + "\n"
+    }
+
+    #[test]
+    fn a_node_trace_ends_with_its_last_life() {
+        let boot = || {
+            line(&Line::Entry(Entry {
+                at: Time(1),
+                event: TraceEvent::NodeBoot { node: NodeId(1) },
+            }))
+        };
+        let end = line(&Line::End {
+            end: NodeEnd::default(),
+        });
+        let view = line(&Line::Entry(Entry {
+            at: Time(2),
+            event: TraceEvent::NodeView {
+                node: NodeId(1),
+                view: vigil_engine::ViewId(3),
+                members: vec![NodeId(1)],
+            },
+        }));
+        let dir = tempfile::tempdir().expect("a dir");
+        let path = dir.path().join("n1.jsonl");
+        let read = |text: String| {
+            std::fs::write(&path, text).expect("written");
+            read_node_trace(&path)
+        };
+        // A thread that records after the end does not undo it.
+        let t = read(boot() + &end + &view).expect("it reads");
+        assert!(t.end.is_some());
+        assert_eq!(t.entries.len(), 2);
+        // A new life without an end (it was killed) does.
+        assert!(read(boot() + &end + &boot()).expect("it reads").end.is_none());
+        // A last line cut short by a kill is left out; one in the middle is an error.
+        let cut = &view[..view.len() / 2];
+        assert_eq!(read(boot() + cut).expect("it reads").entries.len(), 1);
+        let err = read(boot() + cut + "\n" + &end).err().expect("an error");
+        assert!(err.contains("n1.jsonl:2:"), "{err}");
     }
 }

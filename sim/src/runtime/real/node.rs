@@ -921,13 +921,10 @@ impl NodeLoop {
         }
     }
 
-    /// The node stops: its jobs end, and its trace says how.
+    /// The node stops: its jobs end, and then its trace says how (so that
+    /// nothing of this life follows the end).
     fn stop(&mut self) {
         let live_members: Vec<MemberId> = self.jobs.values().filter_map(Self::member_of).collect();
-        self.shared.trace.end(NodeEnd {
-            net: self.stats,
-            live_members,
-        });
         for (_, job) in std::mem::take(&mut self.jobs) {
             let _ = job.main.send(MainMsg::Stop);
             for w in &job.workers {
@@ -937,6 +934,10 @@ impl NodeLoop {
                 let _ = t.join();
             }
         }
+        self.shared.trace.end(NodeEnd {
+            net: self.stats,
+            live_members,
+        });
     }
 }
 
