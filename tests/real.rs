@@ -447,6 +447,11 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     let run: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_passed(&run, out.status.code().unwrap_or(-1));
     assert_eq!(departures(&run, "db@n1", "fault").len(), 2, "{run:#}");
+    assert!(
+        run["replay"].is_null(),
+        "nothing can run them again: {}",
+        run["replay"]
+    );
     // One file per node, each once.
     let out = Command::new(VIGIL)
         .arg("check")

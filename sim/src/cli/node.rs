@@ -145,7 +145,7 @@ impl Ctx<'_> {
             mutation: None,
             driver: Driver::Real,
         };
-        self.account(cluster, &e, json, false, flags, io)
+        self.account_of(cluster, &e, (json, false), flags, false, io)
     }
 
     pub(super) fn run_real(

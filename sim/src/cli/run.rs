@@ -86,6 +86,19 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> Exit {
+        self.account_of(file, e, (json, trace), flags, true, io)
+    }
+
+    /// [`Ctx::account`], saying whether a command can run it again.
+    pub(super) fn account_of(
+        &self,
+        file: &Path,
+        e: &Execution,
+        (json, trace): (bool, bool),
+        flags: RunFlags,
+        rerun: bool,
+        io: &mut Io<'_>,
+    ) -> Exit {
         let replay = self.replay_of(file, e.seed, flags);
         let out = match &e.out {
             Ok(out) => out,
@@ -114,6 +127,7 @@ impl Ctx<'_> {
             mutation: flags.mutation,
             program: self.program,
             swarm: e.swarm.as_ref(),
+            rerun,
         };
         let written = if json {
             let mut value = report.json();

@@ -25,6 +25,9 @@ pub struct Report<'a> {
     pub program: &'a str,
     /// What a swarm draw turned on (`--swarm`), if the run used one.
     pub swarm: Option<&'a crate::scenario::Swarm>,
+    /// Whether a command can run it again (not so for traces of nodes run
+    /// by hand, judged by `vigil check`).
+    pub rerun: bool,
 }
 
 /// The latest outcome of one protocol instance at one member.
@@ -182,7 +185,7 @@ impl Report<'_> {
             "verdict": if self.passed() { "pass" } else { "fail" },
             "sim_time_ms": ms_value(self.out.end.at.as_millis_f64()),
             "trace_hash": self.out.hash(),
-            "replay": self.replay_command(),
+            "replay": if self.rerun { json!(self.replay_command()) } else { Value::Null },
             "faults": faults,
             "membership_changes": changes,
             "rounds": rounds,
@@ -357,7 +360,12 @@ impl Report<'_> {
         } else {
             paint("31;1", "FAIL")
         };
-        if self.out.info.driver == Driver::Real {
+        if !self.rerun {
+            let _ = writeln!(
+                s,
+                "{verdict} · judged from the nodes' own traces (a real run has no replay)"
+            );
+        } else if self.out.info.driver == Driver::Real {
             let _ = writeln!(
                 s,
                 "{verdict} · a real run is not deterministic, so it has no replay; run it again: {}",

@@ -205,7 +205,10 @@ mod tests {
         assert!(t.end.is_some());
         assert_eq!(t.entries.len(), 2);
         // A new life without an end (it was killed) does.
-        assert!(read(boot() + &end + &boot()).expect("it reads").end.is_none());
+        assert!(read(boot() + &end + &boot())
+            .expect("it reads")
+            .end
+            .is_none());
         // A last line cut short by a kill is left out; one in the middle is an error.
         let cut = &view[..view.len() / 2];
         assert_eq!(read(boot() + cut).expect("it reads").entries.len(), 1);
