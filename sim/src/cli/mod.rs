@@ -521,36 +521,20 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             real,
             keep,
             flags,
-        } if real => ctx.run_real(
-            &file,
-            seed,
-            RealOutputs {
-                json,
-                trace,
-                emit: emit_scenario.as_deref(),
-                keep,
-            },
-            flags,
-            io,
-        ),
-        Command::Run {
-            file,
-            seed,
-            json,
-            trace,
-            emit_scenario,
-            real: _,
-            keep: _,
-            flags,
-        } => ctx.run(
-            &file,
-            seed,
-            json,
-            trace,
-            emit_scenario.as_deref(),
-            flags,
-            io,
-        ),
+        } => {
+            let emit = emit_scenario.as_deref();
+            if real {
+                let outputs = RealOutputs {
+                    json,
+                    trace,
+                    emit,
+                    keep,
+                };
+                ctx.run_real(&file, seed, outputs, flags, io)
+            } else {
+                ctx.run(&file, seed, json, trace, emit, flags, io)
+            }
+        }
         Command::Check {
             cluster,
             traces,

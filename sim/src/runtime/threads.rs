@@ -9,7 +9,7 @@ use crate::trace::{Outcome, TraceEvent};
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use vigil_engine::job::{FaultKind, JobMsg, Rounds, StepEnd, WorkInput, WorkOutput, WorkThread};
-use vigil_engine::{Dur, Event, MemberId, Name};
+use vigil_engine::{Dur, Event, MemberId, Name, Time};
 
 /// The payload of an injected panic; the panic hook keeps it quiet.
 pub const INJECTED_PANIC: &str = "vigil: injected work-thread panic";
@@ -80,6 +80,43 @@ pub(super) fn taken(
             },
             None,
         ),
+    }
+}
+
+/// What the trace says of an engine event a main thread took `now`,
+/// queued at `queued_at`, if it waited long enough to be worth a look (the
+/// check's bound is larger): `member` is the job's member as it took it.
+pub(super) fn inbox_lag(
+    now: Time,
+    queued_at: Time,
+    member: Option<MemberId>,
+) -> Option<TraceEvent> {
+    let lag = now.saturating_sub(queued_at);
+    (lag >= INBOX_LAG_TRACED).then_some(())?;
+    Some(TraceEvent::InboxLag {
+        member: member?,
+        lag_ns: lag.0,
+    })
+}
+
+/// What the trace says of a fault injected into local step `step` of
+/// work thread `thread` (fault number `index` of the scenario armed it).
+pub(super) fn step_fault(
+    machine: &WorkThread,
+    thread: u16,
+    step: u64,
+    kind: FaultKind,
+    index: usize,
+) -> TraceEvent {
+    TraceEvent::StepFault {
+        member: machine
+            .member()
+            .cloned()
+            .expect("steps start after the first view"),
+        thread,
+        step,
+        kind,
+        fault: index,
     }
 }
 

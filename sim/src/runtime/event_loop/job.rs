@@ -201,21 +201,15 @@ impl<A: Agenda> Sim<A> {
                     if let Some(member) = member {
                         job.member = Some(member);
                     }
-                    let lag = now.saturating_sub(queued_at);
-                    let lagged = (lag >= threads::INBOX_LAG_TRACED)
-                        .then(|| job.main.me().cloned().or(me))
-                        .flatten();
+                    let lagged = threads::inbox_lag(now, queued_at, job.main.me().cloned().or(me));
                     let input = MainInput::Engine(event);
                     let blocking = mutated!(mutation, BlockingMain);
                     if blocking {
                         job.busy = Some((now, input.clone()));
                     }
                     self.record(record);
-                    if let Some(member) = lagged {
-                        self.record(TraceEvent::InboxLag {
-                            member,
-                            lag_ns: lag.0,
-                        });
+                    if let Some(lagged) = lagged {
+                        self.record(lagged);
                     }
                     if blocking {
                         let at = now + Dur::from_millis(10);
@@ -347,18 +341,7 @@ impl<A: Agenda> Sim<A> {
         } else if let Some(step) = start {
             let injected = w.fault.take();
             if let Some((kind, index)) = injected {
-                let member = w
-                    .machine
-                    .member()
-                    .cloned()
-                    .expect("steps start after the first view");
-                step_fault = Some(TraceEvent::StepFault {
-                    member,
-                    thread,
-                    step,
-                    kind,
-                    fault: index,
-                });
+                step_fault = Some(threads::step_fault(&w.machine, thread, step, kind, index));
             }
             match threads::run_step(&mut w.machine, step, injected.map(|(kind, _)| kind)) {
                 Ran::Hung => w.stopped = true,

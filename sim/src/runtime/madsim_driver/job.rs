@@ -186,16 +186,8 @@ async fn main_thread(
                     *ctx.member.lock().expect("member") = Some(member);
                 }
                 ctx.world.record(record);
-                // Only lags worth a look reach the trace; the check's bound is larger.
-                let lag = now.saturating_sub(queued_at);
-                if lag >= threads::INBOX_LAG_TRACED {
-                    let member = main.me().cloned().or(me);
-                    if let Some(member) = member {
-                        ctx.world.record(TraceEvent::InboxLag {
-                            member,
-                            lag_ns: lag.0,
-                        });
-                    }
+                if let Some(lag) = threads::inbox_lag(now, queued_at, main.me().cloned().or(me)) {
+                    ctx.world.record(lag);
                 }
                 if mutated!(ctx.world.mutation, BlockingMain) {
                     madsim::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -350,17 +342,8 @@ async fn run_step(
 ) -> StepEnd {
     let injected = fault.lock().expect("fault").take();
     if let Some((kind, index)) = injected {
-        let member = machine
-            .member()
-            .cloned()
-            .expect("steps start after the first view");
-        ctx.world.record(TraceEvent::StepFault {
-            member,
-            thread,
-            step,
-            kind,
-            fault: index,
-        });
+        ctx.world
+            .record(threads::step_fault(machine, thread, step, kind, index));
     }
     let end = match threads::run_step(machine, step, injected.map(|(kind, _)| kind)) {
         Ran::Hung => {

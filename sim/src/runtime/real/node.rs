@@ -22,7 +22,7 @@
 use super::{Clock, NodeEnd, TraceFile};
 use crate::protocols::Registry;
 use crate::runtime::net::{Net, NetFault};
-use crate::runtime::threads::{self, Ran, INBOX_LAG_TRACED};
+use crate::runtime::threads::{self, Ran};
 use crate::scenario::Scenario;
 use crate::trace::{NetStats, TraceEvent};
 use rand::{Rng, SeedableRng};
@@ -1006,14 +1006,10 @@ impl MainLoop {
                         }
                     }
                     self.shared.trace.record(record);
-                    let lag = now.saturating_sub(queued_at);
-                    if lag >= INBOX_LAG_TRACED {
-                        if let Some(member) = self.machine.me().cloned().or(me) {
-                            self.shared.trace.record(TraceEvent::InboxLag {
-                                member,
-                                lag_ns: lag.0,
-                            });
-                        }
+                    if let Some(lag) =
+                        threads::inbox_lag(now, queued_at, self.machine.me().cloned().or(me))
+                    {
+                        self.shared.trace.record(lag);
                     }
                     MainInput::Engine(event)
                 }
@@ -1184,15 +1180,11 @@ fn work_thread(
             }
             let injected = armed.take();
             if let Some((kind, index)) = injected {
-                if let Some(member) = machine.member().cloned() {
-                    shared.trace.record(TraceEvent::StepFault {
-                        member,
-                        thread,
-                        step,
-                        kind,
-                        fault: index.unwrap_or(usize::MAX),
-                    });
-                }
+                // A fault armed by hand names no fault of a scenario.
+                let index = index.unwrap_or(usize::MAX);
+                shared
+                    .trace
+                    .record(threads::step_fault(&machine, thread, step, kind, index));
             }
             match threads::run_step(&mut machine, step, injected.map(|(k, _)| k)) {
                 Ran::Hung => {
