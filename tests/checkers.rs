@@ -175,6 +175,15 @@ fn views_agree_catches_plain_counter_view_ids_under_partition() {
 }
 
 #[test]
+fn epochs_grow_catches_a_restart_that_forgets_the_view_ids_it_saw() {
+    bites(
+        &load("node-crash-restart"),
+        Mutation::PersistIssuedViewIdsOnly,
+        "epochs-grow",
+    );
+}
+
+#[test]
 fn notified_catches_wrong_reasons() {
     bites(&load("quickstart"), Mutation::ForgetReasons, "notified");
 }
@@ -269,7 +278,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 27);
+    assert_eq!(Mutation::ALL.len(), 28);
 }
 
 const TPC: &str = r#"

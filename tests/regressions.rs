@@ -77,6 +77,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::SuspectsInView,
         "no-panic",
     ),
+    (
+        "restart-epochs",
+        Mutation::PersistIssuedViewIdsOnly,
+        "epochs-grow",
+    ),
 ];
 
 /// The checks a run of `name` on its own seed fails, with `mutation`.

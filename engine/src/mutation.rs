@@ -13,6 +13,10 @@ pub enum Mutation {
     /// pitfall that gives two sides of a partition the same id for
     /// different member lists.
     PlainCounterViewIds,
+    /// Keep on disk only the view ids this node issued, not the higher
+    /// ones it saw, so a restarted node can hand its new members a view id
+    /// lower than its old members saw.
+    PersistIssuedViewIdsOnly,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

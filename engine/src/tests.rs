@@ -113,6 +113,28 @@ fn a_restarted_node_rejoins_under_a_new_incarnation() {
 }
 
 #[test]
+fn a_restarted_node_numbers_its_views_above_every_id_it_saw() {
+    // n6 leads no view, so it has issued only its boot view's ids; its
+    // member has seen the leader's, which are higher.
+    let mut net = cluster(7, 5);
+    let before = net.last_view(6, 6).expect("view").view;
+    net.crash(NodeId(6));
+    net.run_for(ms(3000));
+    net.boot(NodeId(6));
+    net.register(6, 60, "db", "g");
+    net.run_for(ms(4000));
+    let after = net.views(6, 60);
+    assert!(!after.is_empty());
+    for (_, c) in &after {
+        assert!(
+            c.view > before,
+            "view {} after a restart, {before} before",
+            c.view
+        );
+    }
+}
+
+#[test]
 fn a_leader_back_at_once_is_replaced_without_a_timeout() {
     // The leader n0 crashes and boots again before anyone misses it. Its
     // new incarnation's probes tell the members that their leader is gone:

@@ -123,6 +123,10 @@ mod variants {
         /// a partition issue the same view id for different member lists
         /// (`views-agree`).
         PlainCounterViewIds = "plain-counter-view-ids" => Engine(E::PlainCounterViewIds),
+        /// Engines keep on disk only the view ids they issued, so a
+        /// restarted node's views can go back below the ones its old
+        /// members saw (`epochs-grow`).
+        PersistIssuedViewIdsOnly = "persist-issued-view-ids-only" => Engine(E::PersistIssuedViewIdsOnly),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),

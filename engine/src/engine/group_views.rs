@@ -115,7 +115,7 @@ impl<P: Clone> Engine<P> {
                 return;
             }
         }
-        self.observe(gv.id);
+        self.observe(gv.id, out);
         for (key, local) in self.locals.iter_mut() {
             if local.group != gv.group || gv.members.binary_search(&local.id).is_err() {
                 continue;

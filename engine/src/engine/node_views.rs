@@ -22,8 +22,18 @@ impl<P: Clone> Engine<P> {
         ViewId(id)
     }
 
-    pub(super) fn observe(&mut self, id: ViewId) {
-        self.durable.max_view = self.durable.max_view.max(id);
+    /// Raises the floor of the ids this node issues to `id`, and keeps it
+    /// on disk: a node that restarts must not hand its new members a view
+    /// id lower than one its old members saw, or a user who keeps the last
+    /// view id as a fencing epoch sees it go back.
+    pub(super) fn observe(&mut self, id: ViewId, out: &mut Vec<Output<P>>) {
+        if id <= self.durable.max_view {
+            return;
+        }
+        self.durable.max_view = id;
+        if !mutated!(self, PersistIssuedViewIdsOnly) {
+            out.push(Output::Persist(self.durable));
+        }
     }
 
     pub(super) fn install_singleton(&mut self, now: Time, out: &mut Vec<Output<P>>) {
@@ -46,7 +56,7 @@ impl<P: Clone> Engine<P> {
             "a node only installs views that hold it"
         );
         assert!(view.id > self.view.id, "node view ids only grow");
-        self.observe(view.id);
+        self.observe(view.id, out);
         let old = std::mem::replace(&mut self.view, view);
         self.phase = Phase::Normal;
         self.leader_heard = now;
@@ -186,7 +196,7 @@ impl<P: Clone> Engine<P> {
             .flat_map(|s| s.installed.values().cloned())
             .collect();
         for gv in &reported {
-            self.observe(gv.id);
+            self.observe(gv.id, out);
         }
         self.recompute_groups(now, Some(reported), out);
         self.next_probe = self.next_probe.min(now + self.cfg.heartbeat_interval);
@@ -511,7 +521,7 @@ impl<P: Clone> Engine<P> {
         reply: bool,
         out: &mut Vec<Output<P>>,
     ) {
-        self.observe(view.id);
+        self.observe(view.id, out);
         // It answers probes (or probes us): not silent.
         self.probed.remove(&from);
         self.probe_silent.remove(&from);

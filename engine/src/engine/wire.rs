@@ -101,7 +101,7 @@ impl<P: Clone> Engine<P> {
                 if matches!(self.phase, Phase::Normal) && from != leader && from > leader {
                     return;
                 }
-                self.observe(view.id);
+                self.observe(view.id, out);
                 let view_id = view.id;
                 if view.id > self.view.id {
                     self.install(now, view, out);

@@ -6,7 +6,7 @@ use super::truth::{Departure, Truth};
 use super::{bounds, ms, names, violation, Violation};
 use crate::trace::TraceEvent;
 use std::collections::BTreeMap;
-use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, Time, ViewId};
+use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
 
 /// A departure `notified` judges: the observers owed a notice within
 /// `window` of it, and what each was told by then (when, with what reason).
@@ -119,6 +119,43 @@ pub(super) fn views_agree(t: &Truth<'_>) -> Vec<Violation> {
                 }
             }
         }
+    }
+    v
+}
+
+/// `epochs-grow`: the view ids a node's members see grow across the node's
+/// restarts, not only within one member's life, so a user may keep the
+/// last view id as a fencing epoch. One group at a time: each group's
+/// views are a sequence of their own.
+pub(super) fn epochs_grow(t: &Truth<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut seen: Vec<(Time, &MembershipChange)> = t.views.values().flatten().copied().collect();
+    seen.sort_by_key(|(at, c)| (*at, c.me.node_incarnation, c.view));
+    let mut last: BTreeMap<(NodeId, &Name), &MembershipChange> = BTreeMap::new();
+    for (at, c) in seen {
+        match last.get(&(c.me.node, &c.group)) {
+            Some(prev)
+                if prev.me.node_incarnation < c.me.node_incarnation && c.view <= prev.view =>
+            {
+                v.push(violation(
+                    "epochs-grow",
+                    Some(at),
+                    format!(
+                        "{} saw view {} of group {} in incarnation {} after view {} in incarnation {}: \
+                         a restarted node's view ids must keep growing",
+                        c.me.node,
+                        c.view,
+                        c.group,
+                        c.me.node_incarnation.0,
+                        prev.view,
+                        prev.me.node_incarnation.0
+                    ),
+                ));
+            }
+            Some(prev) if prev.view >= c.view => continue,
+            _ => {}
+        }
+        last.insert((c.me.node, &c.group), c);
     }
     v
 }

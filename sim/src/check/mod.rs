@@ -12,6 +12,9 @@
 //!   ([`bounds`]).
 //! - `views-agree`: one view id, one member list; a member's view ids only
 //!   grow; a member's view contains itself.
+//! - `epochs-grow`: the view ids a node's members see keep growing across
+//!   the node's restarts (the engine keeps the highest id it has seen on
+//!   disk), so a view id serves as a fencing epoch.
 //! - `no-ghost-delivery`: no member takes a message from a member that is
 //!   not in its current view.
 //! - `main-thread-responsive` ([`responsive`]): a main thread takes every
@@ -53,6 +56,7 @@ use vigil_engine::{Dur, MemberId, Time};
 pub const ALWAYS: &[&str] = &[
     "notified",
     "views-agree",
+    "epochs-grow",
     "no-ghost-delivery",
     "main-thread-responsive",
     "acks-complete",
@@ -147,6 +151,7 @@ pub fn check_mutated(
     let mut results = vec![
         CheckResult::of("notified", membership::notified(&truth, &judged)),
         CheckResult::of("views-agree", membership::views_agree(&truth)),
+        CheckResult::of("epochs-grow", membership::epochs_grow(&truth)),
         CheckResult::of("no-ghost-delivery", membership::no_ghost(&truth)),
         CheckResult::of("main-thread-responsive", responsive::check(&truth)),
         CheckResult::of("acks-complete", rounds::acks_complete(&truth)),

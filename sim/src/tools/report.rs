@@ -121,6 +121,7 @@ impl Report<'_> {
                 json!({
                     "at_ms": round3(at.as_millis_f64()),
                     "observer": c.me.to_string(),
+                    "incarnation": c.me.node_incarnation.0,
                     "group": c.group.as_str(),
                     "view": c.view.0,
                     "members": c.members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),

@@ -160,6 +160,7 @@ impl Entry {
                 Some(m(&change.me)),
                 json!({
                     "group": change.group.as_str(),
+                    "incarnation": change.me.node_incarnation.0,
                     "view": change.view.0,
                     "members": change.members.iter().map(m).collect::<Vec<_>>(),
                     "joined": change.joined.iter().map(m).collect::<Vec<_>>(),
