@@ -184,6 +184,24 @@ fn epochs_grow_catches_a_restart_that_forgets_the_view_ids_it_saw() {
 }
 
 #[test]
+fn one_primary_catches_a_minority_that_stays_primary() {
+    bites(
+        &load("quorum-partition"),
+        Mutation::MinorityStaysPrimary,
+        "one-primary",
+    );
+}
+
+#[test]
+fn atomic_commit_under_a_quorum_catches_a_minority_that_decides() {
+    bites(
+        &load("quorum-partition"),
+        Mutation::DecideWithoutQuorum,
+        "atomic-commit",
+    );
+}
+
+#[test]
 fn notified_catches_wrong_reasons() {
     bites(&load("quickstart"), Mutation::ForgetReasons, "notified");
 }
@@ -278,7 +296,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 28);
+    assert_eq!(Mutation::ALL.len(), 30);
 }
 
 const TPC: &str = r#"

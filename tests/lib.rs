@@ -87,6 +87,9 @@ pub const EXAMPLES: &[&str] = &[
     "partition-then-crash",
     "pause-overlapping-crash-restart",
     "quickstart",
+    "quorum-go-down",
+    "quorum-partition",
+    "quorum-wait-for-all",
     "random-faults",
     "rejoin-together-catch-up",
     "restart-epochs",
@@ -126,6 +129,9 @@ macro_rules! each_example {
             partition_then_crash => "partition-then-crash",
             pause_overlapping_crash_restart => "pause-overlapping-crash-restart",
             quickstart => "quickstart",
+            quorum_go_down => "quorum-go-down",
+            quorum_partition => "quorum-partition",
+            quorum_wait_for_all => "quorum-wait-for-all",
             random_faults => "random-faults",
             rejoin_together_catch_up => "rejoin-together-catch-up",
             restart_epochs => "restart-epochs",
@@ -195,14 +201,19 @@ impl Checked {
             let joined: Vec<String> = c.joined.iter().map(|m| m.to_string()).collect();
             let members: Vec<String> = c.members.iter().map(|m| m.to_string()).collect();
             s.push_str(&format!(
-                "{:>10.3}ms {} {} view {} [{}] joined [{}] left [{}]\n",
+                "{:>10.3}ms {} {} view {} [{}] joined [{}] left [{}]{}\n",
                 at.as_millis_f64(),
                 c.me,
                 c.group,
                 c.view,
                 members.join(", "),
                 joined.join(", "),
-                left.join(", ")
+                left.join(", "),
+                match c.primary {
+                    None => "",
+                    Some(true) => " primary",
+                    Some(false) => " not primary",
+                }
             ));
         }
         s

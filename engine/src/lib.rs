@@ -32,7 +32,7 @@ pub mod link;
 
 pub use engine::{
     Body, Config, Dest, Durable, Engine, EngineStats, Event, GroupView, Input, LocalKey,
-    MembershipChange, NodeView, Output, Packet,
+    MembershipChange, NodeView, Output, Packet, Quorum,
 };
 #[cfg(any(test, feature = "mutations"))]
 mod mutation;

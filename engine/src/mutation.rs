@@ -17,6 +17,9 @@ pub enum Mutation {
     /// ones it saw, so a restarted node can hand its new members a view id
     /// lower than its old members saw.
     PersistIssuedViewIdsOnly,
+    /// A leader that issued a primary view keeps calling its views primary
+    /// after its side lost the majority.
+    MinorityStaysPrimary,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

@@ -47,6 +47,7 @@ impl Net {
             heartbeat_interval: ms(100),
             failure_timeout: ms(1000),
             latency_max: ms(10),
+            quorum: None,
         };
         let mut net = Net {
             cfg,

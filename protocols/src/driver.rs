@@ -85,6 +85,8 @@ pub struct RoundDriver<P: Protocol> {
     me: MemberId,
     view: Vec<MemberId>,
     view_id: ViewId,
+    /// Whether the current view is primary (`None`: no quorum).
+    primary: Option<bool>,
     /// The view of the previous step.
     stepped_in: Option<ViewId>,
     /// The round this member is in (0 before the first step).
@@ -130,6 +132,7 @@ impl<P: Protocol> RoundDriver<P> {
             me,
             view: Vec::new(),
             view_id: ViewId(0),
+            primary: None,
             stepped_in: None,
             round: 0,
             history: BTreeMap::new(),
@@ -183,6 +186,7 @@ impl<P: Protocol> RoundDriver<P> {
         self.me = change.me.clone();
         self.view = change.members.clone();
         self.view_id = change.view;
+        self.primary = change.primary;
         self.joined_recently
             .extend(change.joined.iter().filter(|m| **m != change.me).cloned());
         self.joined_recently.retain(|m| change.members.contains(m));
@@ -441,6 +445,7 @@ impl<P: Protocol> RoundDriver<P> {
             left_acks: &self.last_read.2,
             acks_round: self.last_read.0,
             view_changed,
+            primary: self.primary,
             decisions: &mut self.decisions,
             votes: &mut self.votes,
         });
@@ -548,6 +553,7 @@ mod tests {
                 vec![]
             },
             left: left.iter().map(|n| (m(*n), LeaveReason::Fault)).collect(),
+            primary: None,
         }
     }
     fn wire(v: u64, prev: Option<(u64, u64)>) -> Vec<u8> {

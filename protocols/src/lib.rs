@@ -52,7 +52,7 @@
 //! let mut driver = RoundDriver::new(Sum::default(), member(0));
 //! driver.on_view(&MembershipChange {
 //!     group: Name::new("g"), view: ViewId(1), me: member(0),
-//!     members: vec![member(0), member(1)], joined: vec![member(0), member(1)], left: vec![],
+//!     members: vec![member(0), member(1)], joined: vec![member(0), member(1)], left: vec![], primary: None,
 //! });
 //! let Next::Send { round, payload } = driver.step() else { panic!() };
 //! let _ = driver.on_ack(member(0), round, &payload);
@@ -88,7 +88,7 @@ pub use mutation::Mutation;
 pub use barrier::Barrier;
 pub use driver::{digest, RoundDriver, Sent, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX};
 pub use group_state::{GroupState, StateAck};
-pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT};
+pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT, NO_QUORUM};
 /// What crosses between a work thread and its protocol, defined by the
 /// engine's job model (so the engine needs no protocol crate).
 pub use vigil_engine::job::{Completion, Decision, Next, Proposal, Rounds, Vote};
@@ -129,6 +129,11 @@ pub struct StepCtx<'a, A> {
     pub acks_round: u64,
     /// Whether the view changed since this member's previous step.
     pub view_changed: bool,
+    /// Whether the current view is primary (see `vigil_engine::Quorum`):
+    /// `None` when the cluster keeps no quorum. A protocol that must not
+    /// decide on a minority side of a partition decides only when this is
+    /// not `Some(false)`.
+    pub primary: Option<bool>,
     decisions: &'a mut Vec<Decision>,
     votes: &'a mut Vec<Vote>,
 }

@@ -9,6 +9,10 @@ pub enum Mutation {
     /// Two-phase commit: the coordinator decides with the votes that
     /// arrived, without waiting for the last one (`atomic-commit`).
     DecideWithoutMissingVotes,
+    /// Two-phase commit votes and decides in a view that is not primary,
+    /// as if the cluster kept no quorum (`atomic-commit`, which with a
+    /// quorum judges each transaction number as one).
+    DecideWithoutQuorum,
     /// Group state: members apply their own update first instead of in
     /// member order (`state-agrees`).
     OwnUpdateFirst,

@@ -42,6 +42,12 @@ const REMEMBERED: u64 = 64;
 /// The outcome of a member that cannot know the decision.
 pub const IN_DOUBT: &str = "in-doubt";
 
+/// The outcome of a transaction whose vote fell in a view that is not
+/// primary (a cluster with a quorum, on the minority side): nobody votes
+/// and nobody decides it, so the majority side's decision of the same
+/// transaction number is the only one.
+pub const NO_QUORUM: &str = "no-quorum";
+
 /// One member's ACK.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TpcAck {
@@ -173,7 +179,9 @@ impl Protocol for TwoPhaseCommit {
     fn mutate(&mut self, mutation: crate::Mutation) {
         if matches!(
             mutation,
-            crate::Mutation::DecideWithoutMissingVotes | crate::Mutation::ProposalWithoutView
+            crate::Mutation::DecideWithoutMissingVotes
+                | crate::Mutation::ProposalWithoutView
+                | crate::Mutation::DecideWithoutQuorum
         ) {
             self.mutation = Some(mutation);
         }
@@ -303,6 +311,21 @@ impl Protocol for TwoPhaseCommit {
         }
         if self.transactions.is_some_and(|limit| tx >= limit) {
             return Step::Done(format!("ran {tx} transactions"));
+        }
+        if ctx.primary == Some(false) && !mutated!(self, DecideWithoutQuorum) {
+            // Not primary: no vote, no decision (see [`NO_QUORUM`]).
+            ctx.decide(Decision {
+                instance: tx,
+                outcome: NO_QUORUM.to_string(),
+                rounds: 1,
+                proposal: Some(Proposal {
+                    by: ctx.view[0].clone(),
+                    view: ctx.view_id,
+                }),
+                binding: false,
+                unanimous: false,
+            });
+            return self.ack(TpcMsg::Idle);
         }
         let proposal = Proposal {
             by: ctx.view[0].clone(),

@@ -127,6 +127,13 @@ mod variants {
         /// restarted node's views can go back below the ones its old
         /// members saw (`epochs-grow`).
         PersistIssuedViewIdsOnly = "persist-issued-view-ids-only" => Engine(E::PersistIssuedViewIdsOnly),
+        /// A leader that issued a primary view calls its views primary
+        /// after its side lost the majority (`one-primary`).
+        MinorityStaysPrimary = "minority-stays-primary" => Engine(E::MinorityStaysPrimary),
+        /// Two-phase commit votes and decides on a side that is not
+        /// primary (`atomic-commit`, judged by transaction number under a
+        /// quorum).
+        DecideWithoutQuorum = "decide-without-quorum" => Protocols(&[P::DecideWithoutQuorum]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),

@@ -255,7 +255,12 @@ impl Registry {
         );
         r.set_outcomes(
             "two-phase-commit",
-            &["commit", "abort", vigil_protocols::IN_DOUBT],
+            &[
+                "commit",
+                "abort",
+                vigil_protocols::IN_DOUBT,
+                vigil_protocols::NO_QUORUM,
+            ],
         );
         r.register(
             "group-state",

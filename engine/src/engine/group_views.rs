@@ -24,7 +24,27 @@ impl<P: Clone> Engine<P> {
             registrations,
             departed: self.departed.iter().cloned().collect(),
             installed: self.installed.clone(),
+            quorate_once: self.quorate_once,
         }
+    }
+
+    /// Leader: whether its node view is primary (`None`: no quorum kept).
+    fn primary(&mut self) -> Option<bool> {
+        let q = self.cfg.quorum.as_ref()?;
+        let votes = q.votes_of(self.view.members.keys());
+        if votes == q.expected() || self.states.values().any(|s| s.quorate_once) {
+            self.quorate_once = true;
+        }
+        let primary = votes >= q.needed() && (self.quorate_once || !q.wait_for_all);
+        #[cfg(any(test, feature = "mutations"))]
+        {
+            if primary {
+                self.led_primary = true;
+            } else if self.led_primary && mutated!(self, MinorityStaysPrimary) {
+                return Some(true); // the bug: once primary, primary for good
+            }
+        }
+        Some(primary)
     }
 
     /// Leader: issue a new view for every group whose members changed.
@@ -55,17 +75,21 @@ impl<P: Clone> Engine<P> {
                 computed.entry(gv.group.clone()).or_default();
             }
         }
+        let primary = self.primary();
         for (group, mut members) in computed {
             members.sort();
             members.dedup();
             if let Some(cur) = self.groups.get(&group) {
-                if cur.members == members {
+                if cur.members == members && cur.primary == primary {
                     continue;
                 }
             } else if let Some(rep) = &reported {
                 let mut views = rep.iter().filter(|gv| gv.group == group);
                 if let Some(first) = views.next() {
-                    if first.members == members && views.all(|gv| gv == first) {
+                    if first.members == members
+                        && first.primary == primary
+                        && views.all(|gv| gv == first)
+                    {
                         self.groups.insert(group, first.clone());
                         continue;
                     }
@@ -90,6 +114,7 @@ impl<P: Clone> Engine<P> {
                 node_view: self.view.id,
                 members,
                 reasons,
+                primary,
             };
             self.groups.insert(group, gv.clone());
             let peers: Vec<NodeId> = self
@@ -116,6 +141,9 @@ impl<P: Clone> Engine<P> {
             }
         }
         self.observe(gv.id, out);
+        if gv.primary == Some(true) {
+            self.quorate_once = true;
+        }
         for (key, local) in self.locals.iter_mut() {
             if local.group != gv.group || gv.members.binary_search(&local.id).is_err() {
                 continue;
@@ -129,7 +157,10 @@ impl<P: Clone> Engine<P> {
             if let Some(v) = &local.view {
                 assert!(gv.id > v.id, "a member's view ids only grow");
             }
-            let unchanged = local.view.as_ref().is_some_and(|v| v.members == gv.members);
+            let unchanged = local
+                .view
+                .as_ref()
+                .is_some_and(|v| v.members == gv.members && v.primary == gv.primary);
             local.view = Some(gv.clone());
             if unchanged {
                 continue;
@@ -166,6 +197,7 @@ impl<P: Clone> Engine<P> {
                 members: gv.members.clone(),
                 joined,
                 left,
+                primary: gv.primary,
             };
             out.push(Output::Deliver {
                 key: *key,

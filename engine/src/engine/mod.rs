@@ -71,6 +71,55 @@ pub struct Config {
     /// The longest one-way latency the network normally shows; sets the
     /// retransmission timeout and the gather window.
     pub latency_max: Dur,
+    /// A primary component (off: `None`). See [`Quorum`].
+    #[serde(default)]
+    pub quorum: Option<Quorum>,
+}
+
+/// A primary component, as Corosync's votequorum keeps one: each node has
+/// votes, and a node view is *primary* when its members hold a majority of
+/// all the votes configured (`expected`), so at most one side of any
+/// partition is primary. The leader that issues a group view says whether
+/// its node view is primary ([`GroupView::primary`], handed on in every
+/// [`MembershipChange`]); a protocol that must not decide on a minority
+/// (two-phase commit) decides only in a primary view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quorum {
+    /// Votes per node, `n0` first.
+    pub votes: Vec<u32>,
+    /// Votequorum's `wait_for_all`: no view is primary until every node
+    /// has been in one view at least once (so two halves that boot apart
+    /// do not both start work); a node learns that it happened from the
+    /// leader that saw it, or from any node that did, in its install ack.
+    pub wait_for_all: bool,
+}
+
+impl Quorum {
+    /// One vote per node, without `wait_for_all`.
+    pub fn majority(nodes: u16) -> Quorum {
+        Quorum {
+            votes: vec![1; usize::from(nodes)],
+            wait_for_all: false,
+        }
+    }
+
+    /// Every vote configured (votequorum's expected votes).
+    pub fn expected(&self) -> u64 {
+        self.votes.iter().map(|v| u64::from(*v)).sum()
+    }
+
+    /// The votes a primary view needs: more than half of [`Quorum::expected`].
+    pub fn needed(&self) -> u64 {
+        self.expected() / 2 + 1
+    }
+
+    /// The votes of these nodes.
+    pub fn votes_of<'a>(&self, nodes: impl IntoIterator<Item = &'a NodeId>) -> u64 {
+        nodes
+            .into_iter()
+            .map(|n| u64::from(self.votes.get(usize::from(n.0)).copied().unwrap_or(0)))
+            .sum()
+    }
 }
 
 impl Config {
@@ -211,6 +260,11 @@ pub struct MembershipChange {
     pub joined: Vec<MemberId>,
     /// Members of the observer's previous view that are gone, and why.
     pub left: Vec<(MemberId, LeaveReason)>,
+    /// Whether this view is primary ([`Quorum`]): `None` when the cluster
+    /// keeps no quorum. A member whose view stops being primary gets a
+    /// change that says so, even if no member joined or left.
+    #[serde(default)]
+    pub primary: Option<bool>,
 }
 
 /// A node view: who is in the cluster, as one leader decided.
@@ -245,6 +299,10 @@ pub struct GroupView {
     pub members: Vec<MemberId>,
     /// Why members that the leader knows of left (others: `node-down`).
     pub reasons: Vec<(MemberId, LeaveReason)>,
+    /// Whether the leader's node view was primary when it issued this
+    /// ([`Quorum`]); `None` without a quorum.
+    #[serde(default)]
+    pub primary: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -344,6 +402,12 @@ pub struct Engine<P> {
     flush_at: Option<Time>,
     /// When each peer last got fresh link data from us; it doubles as a heartbeat.
     data_sent_at: BTreeMap<NodeId, Time>,
+    /// This node knows that every node was once in one view (or quorum
+    /// does not wait for that): see [`Quorum::wait_for_all`].
+    quorate_once: bool,
+    /// Leader only: it issued a primary view (for a broken variant).
+    #[cfg(any(test, feature = "mutations"))]
+    led_primary: bool,
     stats: EngineStats,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
@@ -427,6 +491,9 @@ impl<P: Clone> Engine<P> {
             link_session: 0,
             flush_at: None,
             data_sent_at: BTreeMap::new(),
+            quorate_once: false,
+            #[cfg(any(test, feature = "mutations"))]
+            led_primary: false,
             stats: EngineStats::default(),
             cfg,
             #[cfg(any(test, feature = "mutations"))]

@@ -166,6 +166,9 @@ pub struct LocalState {
     pub registrations: BTreeMap<Name, Vec<MemberId>>,
     pub departed: Vec<(Name, MemberId, LeaveReason)>,
     pub installed: BTreeMap<Name, GroupView>,
+    /// The node knows every node was once in one view ([`super::Quorum`]).
+    #[serde(default)]
+    pub quorate_once: bool,
 }
 
 /// A message from one member to others, as it crosses a link.

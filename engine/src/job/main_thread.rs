@@ -322,6 +322,7 @@ mod tests {
             members: vec![member(0)],
             joined: vec![],
             left: vec![(member(1), LeaveReason::Fault)],
+            primary: None,
         };
         main.step(T, MainInput::Engine(Event::View(change)), &mut out);
         assert_eq!(queues(&out), vec![(0, Queue::Response), (1, Queue::Work)]);

@@ -109,6 +109,7 @@ mod tests {
             heartbeat_interval: Dur::from_millis(100),
             failure_timeout: Dur::from_millis(1000),
             latency_max: Dur::from_millis(10),
+            quorum: None,
         }
     }
 

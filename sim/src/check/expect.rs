@@ -101,6 +101,7 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
             reason,
             within,
             group,
+            primary,
         } => {
             let within_given = within.is_some();
             let within = within.map_or(ix.node_bound(), Dur::from_std);
@@ -176,6 +177,27 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
                     }
                     Some(_) => {}
                 }
+                // The change that named the departure says whether its view
+                // is primary.
+                let named = ix.views.get(&o).and_then(|views| {
+                    views
+                        .iter()
+                        .find(|(at, c)| *at >= d.at && c.left.iter().any(|(m, _)| *m == d.member))
+                });
+                if let (Some(want), Some((at, c))) = (primary, named) {
+                    if c.primary != Some(*want) {
+                        v.push(violation(
+                            check,
+                            Some(*at),
+                            format!(
+                                "{o} saw {member} leave in view {} that is {}, expected {}",
+                                c.view,
+                                primary_word(c.primary),
+                                primary_word(Some(*want))
+                            ),
+                        ));
+                    }
+                }
             }
         }
         Expectation::NoMembershipChange { group } => {
@@ -196,7 +218,11 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
                 }
             }
         }
-        Expectation::FinalView { group, members } => {
+        Expectation::FinalView {
+            group,
+            members,
+            primary,
+        } => {
             let want: BTreeSet<String> = members.iter().map(|m| m.to_string()).collect();
             let live: Vec<&MemberId> = ix
                 .trace
@@ -217,6 +243,20 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
                     .last_view(m)
                     .map(|c| c.members.iter().map(|x| x.to_string()).collect())
                     .unwrap_or_default();
+                if let (Some(want), Some(last)) = (primary, ix.last_view(m)) {
+                    if last.primary != Some(*want) {
+                        v.push(violation(
+                            check,
+                            None,
+                            format!(
+                                "{m} ends in view {} that is {}, expected {}",
+                                last.view,
+                                primary_word(last.primary),
+                                primary_word(Some(*want))
+                            ),
+                        ));
+                    }
+                }
                 if have != want {
                     v.push(violation(
                         check,
@@ -232,4 +272,12 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
         }
     }
     v
+}
+
+fn primary_word(p: Option<bool>) -> &'static str {
+    match p {
+        Some(true) => "primary",
+        Some(false) => "not primary",
+        None => "without a quorum",
+    }
 }

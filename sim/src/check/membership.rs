@@ -160,6 +160,78 @@ pub(super) fn epochs_grow(t: &Truth<'_>) -> Vec<Violation> {
     v
 }
 
+/// `one-primary`, or why it does not apply (the cluster keeps no quorum):
+/// no two primary views of a group with disjoint members are held at the
+/// same time. A view is held from the first moment one of its members
+/// installs it until the last one moves on, leaves or ends with the run.
+pub(super) fn one_primary(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
+    if t.trace.info.engine.quorum.is_none() {
+        return Err("the cluster keeps no quorum".to_string());
+    }
+    // Where a member's life ended (its job left or died, its node
+    // crashed); a partition's far side only lost sight of it.
+    let mut ended: BTreeMap<&MemberId, Time> = BTreeMap::new();
+    for d in t.departures.iter().filter(|d| d.observers_on.is_none()) {
+        let at = ended.entry(&d.member).or_insert(d.at);
+        *at = (*at).min(d.at);
+    }
+    // A job on a node holds one view at a time, also across its identities
+    // (a node that learns it was excluded renames its members): the next
+    // view any of them takes ends the hold of the one before.
+    let mut by_job: BTreeMap<(&Name, NodeId), Vec<(Time, &MembershipChange)>> = BTreeMap::new();
+    for views in t.views.values() {
+        for (at, c) in views {
+            by_job
+                .entry((&c.me.job, c.me.node))
+                .or_default()
+                .push((*at, c));
+        }
+    }
+    // (group, view) -> (first held, last held, members)
+    let mut held: BTreeMap<(&Name, ViewId), (Time, Time, &Vec<MemberId>)> = BTreeMap::new();
+    for views in by_job.values_mut() {
+        views.sort_by_key(|(at, c)| (*at, c.view));
+        for (i, (at, c)) in views.iter().enumerate() {
+            if c.primary != Some(true) {
+                continue;
+            }
+            let end = ended.get(&c.me).copied().unwrap_or(t.end());
+            let until = views
+                .get(i + 1)
+                .map_or(end, |(next, _)| (*next).min(end))
+                .max(*at);
+            let h = held
+                .entry((&c.group, c.view))
+                .or_insert((*at, until, &c.members));
+            h.0 = h.0.min(*at);
+            h.1 = h.1.max(until);
+        }
+    }
+    let mut v = Vec::new();
+    let list: Vec<_> = held.iter().collect();
+    for (i, ((group, a), (a_from, a_to, a_members))) in list.iter().enumerate() {
+        for ((g2, b), (b_from, b_to, b_members)) in &list[i + 1..] {
+            if group != g2 || b_from >= a_to || a_from >= b_to {
+                continue;
+            }
+            if a_members.iter().any(|m| b_members.binary_search(m).is_ok()) {
+                continue;
+            }
+            v.push(violation(
+                "one-primary",
+                Some(*a_from.max(b_from)),
+                format!(
+                    "group {group} had two primary views at once with no member in common: \
+                     view {a} {} and view {b} {}",
+                    names(a_members),
+                    names(b_members)
+                ),
+            ));
+        }
+    }
+    Ok(v)
+}
+
 pub(super) fn no_ghost(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
     let mut current: BTreeMap<&MemberId, &MembershipChange> = BTreeMap::new();

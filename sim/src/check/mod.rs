@@ -26,6 +26,10 @@
 //! - `state-agrees` and the protocols' agreement checks ([`protocol`]):
 //!   copies of group state agree; decisions agree, and a unanimous one (a
 //!   commit) has the votes it needs.
+//! - `one-primary` ([`membership`]; skipped when the cluster keeps no
+//!   quorum): no two primary views of a group with disjoint members are
+//!   held at the same time. Under a quorum, the agreement checks judge a
+//!   transaction by its number alone, across proposals.
 //! - `converged` ([`membership`]): after the last fault, live members end
 //!   in one view.
 //!
@@ -63,6 +67,7 @@ pub const ALWAYS: &[&str] = &[
     "barrier-order",
     "round-views",
     "state-agrees",
+    "one-primary",
     "converged",
 ];
 
@@ -165,6 +170,10 @@ pub fn check_mutated(
     for (name, violations) in protocol::agreement(&truth) {
         results.push(CheckResult::of(name, violations));
     }
+    results.push(match membership::one_primary(&truth) {
+        Ok(v) => CheckResult::of("one-primary", v),
+        Err(why) => CheckResult::skipped("one-primary", why),
+    });
     results.push(match membership::converged(&truth) {
         Ok(v) => CheckResult::of("converged", v),
         Err(why) => CheckResult::skipped("converged", why),

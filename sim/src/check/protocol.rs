@@ -65,6 +65,7 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
     type Key<'a> = (&'a Name, u16, u64, Option<&'a Proposal>);
     let mut first: BTreeMap<Key<'_>, (&MemberId, &str)> = BTreeMap::new();
     let mut v: BTreeMap<&'static str, Vec<Violation>> = BTreeMap::new();
+    let quorum = t.trace.info.engine.quorum.is_some();
     // Yes votes cast, by (group, thread, instance, proposal).
     let mut yes: BTreeMap<(&Name, u16, u64, &Proposal), BTreeSet<&MemberId>> = BTreeMap::new();
     // Unanimous outcomes already judged for validity.
@@ -119,14 +120,22 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
         let by = proposal
             .as_ref()
             .map_or(String::new(), |p| format!(" (proposed by {p})"));
-        let key = (group, *thread, *instance, proposal.as_ref());
+        // Under a quorum only a primary view decides, so one number is one
+        // transaction, whatever view proposed it.
+        let key = (
+            group,
+            *thread,
+            *instance,
+            proposal.as_ref().filter(|_| !quorum),
+        );
         match first.get(&key) {
             Some((who, theirs)) if *theirs != outcome.as_str() => {
                 found.push(violation(
                     check,
                     Some(e.at),
                     format!(
-                        "instance {instance}{by} of group {group}: {who} decided {theirs} but {member} decided {outcome}"
+                        "instance {instance}{by} of group {group}: {who} decided {theirs} but {member} decided {outcome}{}",
+                        if quorum { " (under a quorum only a primary view decides, so one number is one transaction)" } else { "" }
                     ),
                 ));
             }

@@ -29,6 +29,7 @@ fn cfg(nodes: u16) -> Config {
         heartbeat_interval: Dur::from_millis(100),
         failure_timeout: Dur::from_millis(1000),
         latency_max: Dur::from_millis(10),
+        quorum: None,
     }
 }
 
@@ -103,6 +104,7 @@ impl Run {
             members: members.iter().map(|n| m(*n)).collect(),
             joined: vec![],
             left: left.iter().map(|(n, r)| (m(*n), *r)).collect(),
+            primary: None,
         };
         self.at(
             t,

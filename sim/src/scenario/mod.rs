@@ -64,9 +64,9 @@
 //!
 //! | kind | keys |
 //! |------|------|
-//! | `membership-change` | `member` (`"job@node"`), optional `reason` (`fault`, `leave`, `job-lost`, `node-down`), optional `within`, optional `group` |
+//! | `membership-change` | `member` (`"job@node"`), optional `reason` (`fault`, `leave`, `job-lost`, `node-down`), optional `within`, optional `group`, optional `primary` (needs a quorum) |
 //! | `no-membership-change` | optional `group` |
-//! | `final-view` | `group`, `members` (list of `"job@node"`, may be empty) |
+//! | `final-view` | `group`, `members` (list of `"job@node"`, may be empty), optional `primary` (needs a quorum) |
 //! | `protocol-outcome` | `instance`, `outcome`; optional `member`, `protocol` (must be running) |
 //!
 //! Durations are strings: a non-negative decimal number and a unit among
@@ -209,6 +209,7 @@ impl Scenario {
             heartbeat_interval: vigil_engine::Dur::from_std(self.cluster.heartbeat_interval),
             failure_timeout: vigil_engine::Dur::from_std(self.cluster.failure_timeout),
             latency_max: vigil_engine::Dur::from_std(self.cluster.latency.1),
+            quorum: self.cluster.quorum.clone(),
         }
     }
 
@@ -236,6 +237,9 @@ pub struct Cluster {
     /// on a real network (empty: the file is for the simulator only, which
     /// ignores them).
     pub addresses: Vec<std::net::SocketAddr>,
+    /// A primary component (`quorum = "majority"`, with `votes` and
+    /// `wait_for_all`); `None`: every view is just a view.
+    pub quorum: Option<vigil_engine::Quorum>,
 }
 
 impl Cluster {
@@ -481,6 +485,9 @@ pub enum Expectation {
         reason: Option<Reason>,
         within: Option<Duration>,
         group: Option<String>,
+        /// Every observer's change naming the departure says its view is
+        /// (`true`) or is not (`false`) primary (a cluster with a quorum).
+        primary: Option<bool>,
     },
     /// `no-membership-change`: no view changes (in `group`, or in any group).
     NoMembershipChange { group: Option<String> },
@@ -489,6 +496,8 @@ pub enum Expectation {
     FinalView {
         group: String,
         members: Vec<MemberName>,
+        /// The final view is (`true`) or is not (`false`) primary.
+        primary: Option<bool>,
     },
     /// `protocol-outcome`: `member` (or, without it, every member that
     /// decided it) decided `instance` of `protocol` with `outcome`.

@@ -88,6 +88,12 @@ pub(super) struct RawCluster {
     pub loss: Opt<f64>,
     /// Each node's UDP address, for `vigil node` (the simulator ignores it).
     pub addresses: Option<List<String>>,
+    /// `"majority"`: keep a primary component.
+    pub quorum: Opt<String>,
+    /// Votes per node (with `quorum`).
+    pub votes: Option<List<i64>>,
+    /// Votequorum's `wait_for_all` (with `quorum`).
+    pub wait_for_all: Opt<bool>,
 }
 
 /// One `[[job]]`. Keys other than these are the protocol's options, read
@@ -210,6 +216,7 @@ pub(super) struct RawExpect {
     pub protocol: Opt<String>,
     pub instance: Opt<i64>,
     pub outcome: Opt<String>,
+    pub primary: Opt<bool>,
 }
 
 impl RawExpect {
@@ -230,6 +237,7 @@ impl RawExpect {
         add("protocol", self.protocol.as_ref().map(Spanned::span));
         add("instance", self.instance.as_ref().map(Spanned::span));
         add("outcome", self.outcome.as_ref().map(Spanned::span));
+        add("primary", self.primary.as_ref().map(Spanned::span));
         keys.sort_by_key(|(_, span)| span.start);
         keys
     }

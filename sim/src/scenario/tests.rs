@@ -239,6 +239,7 @@ fn full_file_parses_to_the_expected_scenario() {
             latency: (ms(2), ms(20)),
             loss: 0.01,
             addresses: Vec::new(),
+            quorum: None,
         },
         jobs: vec![
             Job {
@@ -396,10 +397,12 @@ fn full_file_parses_to_the_expected_scenario() {
                 reason: Some(Reason::Fault),
                 within: Some(secs(2)),
                 group: Some("g".into()),
+                primary: None,
             },
             Expectation::FinalView {
                 group: "g".into(),
                 members: vec![member("db", 0), member("db", 1)],
+                primary: None,
             },
             Expectation::NoMembershipChange { group: None },
             Expectation::NoMembershipChange {
@@ -410,10 +413,12 @@ fn full_file_parses_to_the_expected_scenario() {
                 reason: Some(Reason::JobLost),
                 within: None,
                 group: None,
+                primary: None,
             },
             Expectation::FinalView {
                 group: "g-2".into(),
                 members: vec![],
+                primary: None,
             },
         ],
         random: None,
@@ -450,6 +455,7 @@ group = "g"
             latency: (ms(1), ms(10)),
             loss: 0.0,
             addresses: Vec::new(),
+            quorum: None,
         }
     );
     assert_eq!(
@@ -709,6 +715,54 @@ fn key_not_allowed_for_the_kind() {
         &text,
         (13, 1),
         &["key `member` is not allowed for kind `no-membership-change`; allowed: group"],
+    );
+}
+
+#[test]
+fn quorum_keys_are_checked() {
+    let q = |extra: &str| BASE.replace("nodes = 5", &format!("nodes = 5\n{extra}"));
+    let ok = parse_ok(&q(
+        "quorum = \"majority\"\nvotes = [2, 1, 1, 1, 0]\nwait_for_all = true",
+    ));
+    let quorum = ok.cluster.quorum.expect("a quorum");
+    assert_eq!((quorum.expected(), quorum.needed()), (5, 3));
+    assert!(quorum.wait_for_all);
+    for (extra, needle) in [
+        ("quorum = \"most\"", "unknown quorum `most`"),
+        (
+            "votes = [1, 1, 1, 1, 1]",
+            "`votes` belongs to a primary component",
+        ),
+        (
+            "wait_for_all = true",
+            "`wait_for_all` belongs to a primary component",
+        ),
+        (
+            "quorum = \"majority\"\nvotes = [1, 1]",
+            "one count per node: the cluster has 5 nodes, the list 2",
+        ),
+        (
+            "quorum = \"majority\"\nvotes = [1, 1, -1, 1, 1]",
+            "n2 has -1 votes",
+        ),
+        (
+            "quorum = \"majority\"\nvotes = [0, 0, 0, 0, 0]",
+            "no view could ever be primary",
+        ),
+        ("quorum = 1", "invalid type"),
+    ] {
+        let err = parse("test.toml", &q(extra)).expect_err(extra).to_string();
+        assert!(err.contains(needle), "{extra}: {err}");
+    }
+    let never = base_with(
+        "[[expect]]\nkind = \"final-view\"\ngroup = \"g\"\nmembers = []\nprimary = true\n",
+    );
+    let err = parse("test.toml", &never)
+        .expect_err("no quorum")
+        .to_string();
+    assert!(
+        err.contains("can never hold: this cluster keeps no quorum"),
+        "{err}"
     );
 }
 

@@ -45,7 +45,7 @@ const EXPECT_KEYS: &[KindKeys] = &[
     KindKeys {
         name: "membership-change",
         required: &["member"],
-        optional: &["reason", "within", "group"],
+        optional: &["reason", "within", "group", "primary"],
     },
     KindKeys {
         name: "no-membership-change",
@@ -55,7 +55,7 @@ const EXPECT_KEYS: &[KindKeys] = &[
     KindKeys {
         name: "final-view",
         required: &["group", "members"],
-        optional: &[],
+        optional: &["primary"],
     },
     KindKeys {
         name: "protocol-outcome",
@@ -350,6 +350,7 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
     let mut ctx = Ctx {
         source,
         nodes: cluster.nodes,
+        quorum: cluster.quorum.is_some(),
         jobs: Vec::new(),
         registry,
         extras,
@@ -557,6 +558,8 @@ fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
         Some(list) => addresses(list, nodes)?,
     };
 
+    let quorum = quorum(c, nodes)?;
+
     Ok(Cluster {
         nodes,
         heartbeat_interval: heartbeat,
@@ -564,7 +567,68 @@ fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
         latency,
         loss,
         addresses,
+        quorum,
     })
+}
+
+/// Most votes one node may have.
+const VOTES_MAX: i64 = 1_000;
+
+/// `quorum`, `votes` and `wait_for_all`.
+fn quorum(c: &RawCluster, nodes: u16) -> Result<Option<vigil_engine::Quorum>> {
+    let Some(kind) = &c.quorum else {
+        let orphan = c
+            .votes
+            .as_ref()
+            .map(|v| ("votes", v.span()))
+            .or(c.wait_for_all.as_ref().map(|v| ("wait_for_all", v.span())));
+        if let Some((key, span)) = orphan {
+            return Err(ScenarioError::new(format!(
+                "`{key}` belongs to a primary component, and this cluster keeps none"
+            ))
+            .at(span)
+            .help(r#"add quorum = "majority" to [cluster]"#));
+        }
+        return Ok(None);
+    };
+    if kind.get_ref() != "majority" {
+        return Err(ScenarioError::new(format!(
+            "unknown quorum `{}`: the one kind is \"majority\" (a view is primary when its nodes hold more than half of all votes)",
+            kind.get_ref()
+        ))
+        .at(kind.span()));
+    }
+    let mut q = vigil_engine::Quorum::majority(nodes);
+    if let Some(list) = &c.votes {
+        if list.get_ref().len() != usize::from(nodes) {
+            return Err(ScenarioError::new(format!(
+                "`votes` must give one count per node: the cluster has {nodes} node{}, the list {}",
+                plural(usize::from(nodes)),
+                list.get_ref().len()
+            ))
+            .at(list.span())
+            .help("for example, for 3 nodes where n0 counts twice: votes = [2, 1, 1]"));
+        }
+        q.votes.clear();
+        for (k, v) in list.get_ref().iter().enumerate() {
+            let n = *v.get_ref();
+            if !(0..=VOTES_MAX).contains(&n) {
+                return Err(ScenarioError::new(format!(
+                    "n{k} has {n} votes: a node has between 0 and {VOTES_MAX}"
+                ))
+                .at(v.span()));
+            }
+            q.votes.push(n as u32);
+        }
+        if q.expected() == 0 {
+            return Err(
+                ScenarioError::new("`votes` are all 0: no view could ever be primary")
+                    .at(list.span()),
+            );
+        }
+    }
+    q.wait_for_all = c.wait_for_all.as_ref().is_some_and(|w| *w.get_ref());
+    Ok(Some(q))
 }
 
 /// `addresses`: one distinct `IP:port` per node, in node order.
@@ -602,6 +666,8 @@ fn addresses(list: &List<String>, nodes: u16) -> Result<Vec<std::net::SocketAddr
 pub(super) struct Ctx<'a> {
     pub(super) source: &'a str,
     pub(super) nodes: u16,
+    /// Whether the cluster keeps a quorum (for `primary` in expectations).
+    pub(super) quorum: bool,
     pub(super) jobs: Vec<Job>,
     registry: &'a Registry,
     /// The protocol options of each `[[job]]` table.
@@ -991,6 +1057,17 @@ impl Ctx<'_> {
         };
         check_allowed_keys(self.source, array, index, e.present_keys(), keys, "`kind`")?;
         let what = format!("expectation kind `{kind_name}`");
+        let primary = match &e.primary {
+            Some(p) if !self.quorum => {
+                return Err(ScenarioError::new(format!(
+                    "`primary = {}` can never hold: this cluster keeps no quorum, so no view is primary or not",
+                    p.get_ref()
+                ))
+                .at(p.span())
+                .help(r#"add quorum = "majority" to [cluster]"#))
+            }
+            p => p.as_ref().map(|p| *p.get_ref()),
+        };
 
         Ok(match kind_name {
             "membership-change" => {
@@ -1016,6 +1093,7 @@ impl Ctx<'_> {
                     reason,
                     within: opt_dur(&e.within, "within")?,
                     group,
+                    primary,
                 }
             }
             "no-membership-change" => Expectation::NoMembershipChange {
@@ -1038,7 +1116,11 @@ impl Ctx<'_> {
                     members.push(member);
                 }
                 members.sort();
-                Expectation::FinalView { group, members }
+                Expectation::FinalView {
+                    group,
+                    members,
+                    primary,
+                }
             }
         })
     }

@@ -74,6 +74,12 @@ impl Scenario {
             let list: Vec<String> = c.addresses.iter().map(|a| quote(&a.to_string())).collect();
             let _ = writeln!(s, "addresses = [{}]", list.join(", "));
         }
+        if let Some(q) = &c.quorum {
+            let _ = writeln!(s, "quorum = \"majority\"");
+            let votes: Vec<String> = q.votes.iter().map(u32::to_string).collect();
+            let _ = writeln!(s, "votes = [{}]", votes.join(", "));
+            let _ = writeln!(s, "wait_for_all = {}", q.wait_for_all);
+        }
         for j in &self.jobs {
             let _ = writeln!(
                 s,
@@ -131,6 +137,7 @@ impl Scenario {
                     reason,
                     within,
                     group,
+                    primary,
                 } => {
                     let _ = writeln!(s, "member = {}", quote(&member.to_string()));
                     if let Some(r) = reason {
@@ -141,6 +148,9 @@ impl Scenario {
                     }
                     if let Some(g) = group {
                         let _ = writeln!(s, "group = {}", quote(g));
+                    }
+                    if let Some(p) = primary {
+                        let _ = writeln!(s, "primary = {p}");
                     }
                 }
                 Expectation::NoMembershipChange { group } => {
@@ -164,7 +174,11 @@ impl Scenario {
                         quote(outcome)
                     );
                 }
-                Expectation::FinalView { group, members } => {
+                Expectation::FinalView {
+                    group,
+                    members,
+                    primary,
+                } => {
                     let items: Vec<String> =
                         members.iter().map(|m| quote(&m.to_string())).collect();
                     let _ = writeln!(
@@ -173,6 +187,9 @@ impl Scenario {
                         quote(group),
                         items.join(", ")
                     );
+                    if let Some(p) = primary {
+                        let _ = writeln!(s, "primary = {p}");
+                    }
                 }
             }
         }

@@ -127,6 +127,7 @@ impl Report<'_> {
                     "members": c.members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
                     "joined": c.joined.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
                     "left": c.left.iter().map(|(m, r)| json!({"member": m.to_string(), "reason": r.as_str()})).collect::<Vec<_>>(),
+                    "primary": c.primary,
                 })
             })
             .collect();
@@ -263,9 +264,19 @@ impl Report<'_> {
                     list(c.left.iter().map(|(m, r)| format!("{m} ({r})")))
                 ));
             }
-            if what.is_empty() {
+            match (what.is_empty(), c.primary) {
+                // Only the primary component changed.
+                (true, Some(true)) => what.push("same members, now primary".to_string()),
+                (true, Some(false)) => what.push("same members, no longer primary".to_string()),
                 // An excluded node's members come back under new ids.
-                what.push("same members: renewed as a new incarnation".to_string());
+                (true, None) => what.push("same members: renewed as a new incarnation".to_string()),
+                (false, _) => {}
+            }
+            let mut what = what.join("; ");
+            match (what.starts_with("same members"), c.primary) {
+                (false, Some(true)) => what.push_str(" · primary"),
+                (false, Some(false)) => what.push_str(" · not primary"),
+                _ => {}
             }
             let _ = writeln!(
                 s,
@@ -274,7 +285,7 @@ impl Report<'_> {
                 c.me.to_string(),
                 c.group,
                 c.view.0,
-                what.join("; ")
+                what
             );
         }
         let _ = writeln!(s, "\n{}", paint("1", "last ACK round completed"));

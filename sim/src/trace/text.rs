@@ -154,13 +154,18 @@ impl Entry {
                 None => format!("unregister {member:?} {reason}"),
             },
             TraceEvent::View { change } => format!(
-                "view       {:?} group {} view {} members {} joined {} left {}",
+                "view       {:?} group {} view {} members {} joined {} left {}{}",
                 change.me,
                 change.group,
                 change.view,
                 list(&change.members),
                 list(&change.joined),
-                left_list(&change.left)
+                left_list(&change.left),
+                match change.primary {
+                    None => "",
+                    Some(true) => " primary",
+                    Some(false) => " not-primary",
+                }
             ),
             TraceEvent::Message {
                 to,
