@@ -41,6 +41,8 @@ pub use ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewI
 pub use mutation::Mutation;
 
 #[cfg(test)]
+mod ordered_tests;
+#[cfg(test)]
 mod testnet;
 #[cfg(test)]
 mod tests;

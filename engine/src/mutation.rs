@@ -20,6 +20,10 @@ pub enum Mutation {
     /// A leader that issued a primary view keeps calling its views primary
     /// after its side lost the majority.
     MinorityStaysPrimary,
+    /// A leader completing an install issues new group views without
+    /// first flushing the ordered messages some survivors lack, so members
+    /// that install the same two views took different messages between.
+    NoOrderedFlush,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

@@ -144,6 +144,18 @@ impl Net {
         );
     }
 
+    /// Member `key` on `node` sends an ordered message to its group.
+    pub fn send_ordered(&mut self, node: u16, key: u64, payload: Payload) {
+        self.input(
+            NodeId(node),
+            Input::Send {
+                key: LocalKey(key),
+                to: Dest::Ordered,
+                payload,
+            },
+        );
+    }
+
     fn push(&mut self, at: Time, ev: Ev) {
         self.seq += 1;
         self.events.insert(self.seq, ev);

@@ -46,6 +46,9 @@ impl<P: Clone> Engine<P> {
                 }
             }
             LinkMsg::Member(m) => self.deliver_member_msg(m, out),
+            LinkMsg::Submit(s) => self.on_submission(now, s, out),
+            LinkMsg::Ordered { msg, stable } => self.on_ordered(from, msg, stable, out),
+            LinkMsg::Delivered { group, view, seq } => self.on_delivered(from, group, view, seq),
         }
     }
 
@@ -59,11 +62,15 @@ impl<P: Clone> Engine<P> {
         payload: P,
         out: &mut Vec<Output<P>>,
     ) {
+        if to == Dest::Ordered {
+            return self.submit(now, key, payload, out);
+        }
         let Some(local) = self.locals.get(&key) else {
             return;
         };
         let Some(view) = &local.view else { return };
         let recipients: Vec<MemberId> = match to {
+            Dest::Ordered => unreachable!("numbered by the leader, above"),
             Dest::View => view.members.clone(),
             Dest::Member(m) => {
                 if view.members.binary_search(&m).is_ok() {
@@ -211,16 +218,28 @@ impl<P: Clone> Engine<P> {
                 self.link_changed(*node);
                 continue;
             };
-            let fresh = if flush { link.take_new(now) } else { None };
+            // Everything queued goes at a flush, a packet per
+            // `PACKET_MSGS_MAX` messages: what a first packet leaves behind
+            // must not wait for the next message to be queued.
+            let mut datas = Vec::new();
+            while flush {
+                let Some(fresh) = link.take_new(now) else {
+                    break;
+                };
+                datas.push(fresh);
+            }
             // Only fresh data stands in for a heartbeat: retransmissions come
             // at the retransmission timeout, slower than heartbeats, and
             // would thin out the very packets that prove we are alive.
-            let fresh_sent = fresh.is_some();
-            let data = fresh.or_else(|| link.take_retransmit(now, rto));
-            if fresh_sent || (retransmits_beat && data.is_some()) {
+            let fresh_sent = !datas.is_empty();
+            if datas.is_empty() {
+                datas.extend(link.take_retransmit(now, rto));
+            }
+            if fresh_sent || (retransmits_beat && !datas.is_empty()) {
                 self.data_sent_at.insert(*node, now);
             }
-            if let Some(data) = data {
+            let sent = !datas.is_empty();
+            for data in datas {
                 let ack = link.ack();
                 link.ack_sent();
                 out.push(Output::Send {
@@ -230,7 +249,8 @@ impl<P: Clone> Engine<P> {
                         body: Body::Data { to_inc, data, ack },
                     },
                 });
-            } else if link.ack_due_at(ack_delay).is_some_and(|t| now >= t) {
+            }
+            if !sent && link.ack_due_at(ack_delay).is_some_and(|t| now >= t) {
                 if let Some(ack) = link.ack() {
                     out.push(Output::Send {
                         to: *node,

@@ -7,7 +7,7 @@ use super::*;
 
 impl<P: Clone> Engine<P> {
     /// A snapshot of the local state, newer than every one before it.
-    pub(super) fn local_state(&mut self) -> LocalState {
+    pub(super) fn local_state(&mut self) -> LocalState<P> {
         self.state_version += 1;
         let mut registrations: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
         for local in self.locals.values() {
@@ -25,6 +25,7 @@ impl<P: Clone> Engine<P> {
             departed: self.departed.iter().cloned().collect(),
             installed: self.installed.clone(),
             quorate_once: self.quorate_once,
+            ordered: self.order_logs.clone(),
         }
     }
 
@@ -204,6 +205,7 @@ impl<P: Clone> Engine<P> {
                 event: Event::View(change),
             });
         }
+        self.new_order_log(&gv.group, gv.id);
         self.installed.insert(gv.group.clone(), gv);
     }
 
@@ -255,6 +257,8 @@ impl<P: Clone> Engine<P> {
         if self.departed.len() >= DEPARTED_MAX {
             self.departed.pop_front();
         }
+        self.pending_submits
+            .retain(|(from, _), _| *from != local.id);
         self.departed.push_back((local.group, local.id, reason));
         self.local_state_changed(now, out);
     }
@@ -284,10 +288,10 @@ impl<P: Clone> Engine<P> {
 
 /// Keeps in `states` the newer of its state for `node` and `state`; says
 /// whether `state` was kept.
-pub(super) fn keep_newest(
-    states: &mut BTreeMap<NodeId, LocalState>,
+pub(super) fn keep_newest<P>(
+    states: &mut BTreeMap<NodeId, LocalState<P>>,
     node: NodeId,
-    state: LocalState,
+    state: LocalState<P>,
 ) -> bool {
     if states
         .get(&node)

@@ -41,10 +41,12 @@ mod delivery;
 mod group_views;
 mod heard;
 mod node_views;
+mod ordered;
 mod wire;
 
 use group_views::keep_newest;
 
+pub use ordered::{OrderLog, OrderedMsg, Submission};
 pub use wire::{Body, LinkMsg, LocalState, MemberMsg, Packet};
 
 /// Most departures a node remembers, so that a leader can tell why a member
@@ -182,6 +184,10 @@ pub enum Dest {
     Member(MemberId),
     /// Every member of the sender's current view, the sender included.
     View,
+    /// Every member of the sender's group, the sender included, in the
+    /// group's one order, shared with its views (see `ordered.rs`): it
+    /// arrives as [`Event::Ordered`], in the view it was numbered in.
+    Ordered,
 }
 
 /// Everything that can happen to an engine.
@@ -245,6 +251,15 @@ pub enum Event<P> {
     View(MembershipChange),
     /// A message from another member (or from itself, for view sends).
     Message { from: MemberId, payload: P },
+    /// An ordered message of the group: every member of view `view` takes
+    /// the view's messages in the same order, `seq` 1, 2, ..., and members
+    /// that install the same next view took the same ones before it.
+    Ordered {
+        from: MemberId,
+        view: ViewId,
+        seq: u64,
+        payload: P,
+    },
 }
 
 /// A membership change as one member sees it.
@@ -326,12 +341,12 @@ enum Phase {
 }
 
 #[derive(Debug)]
-struct Installing {
+struct Installing<P> {
     view: NodeView,
-    acks: BTreeMap<NodeId, LocalState>,
+    acks: BTreeMap<NodeId, LocalState<P>>,
     /// States that came over the link from members that have not acked yet:
     /// newer than an ack they sent before them, which may still arrive.
-    early: BTreeMap<NodeId, LocalState>,
+    early: BTreeMap<NodeId, LocalState<P>>,
     deadline: Time,
     resend_at: Time,
 }
@@ -372,11 +387,11 @@ pub struct Engine<P> {
     probe_cursor: usize,
     /// A lower leader probed us recently: leave merging to it until then.
     defer_merge_until: Time,
-    installing: Option<Installing>,
+    installing: Option<Installing<P>>,
     merge: BTreeMap<NodeId, Incarnation>,
     merge_at: Option<Time>,
     /// Leader only: the last state each member node reported.
-    states: BTreeMap<NodeId, LocalState>,
+    states: BTreeMap<NodeId, LocalState<P>>,
     /// Leader only: the last view issued (or adopted) per group.
     groups: BTreeMap<Name, GroupView>,
     locals: BTreeMap<LocalKey, Local>,
@@ -405,6 +420,20 @@ pub struct Engine<P> {
     /// This node knows that every node was once in one view (or quorum
     /// does not wait for that): see [`Quorum::wait_for_all`].
     quorate_once: bool,
+    /// What this node delivered of each group's ordered messages in its
+    /// current group view (see `ordered.rs`).
+    order_logs: BTreeMap<Name, OrderLog<P>>,
+    /// How far it last told its leader it delivered, by group.
+    delivered_reported: BTreeMap<Name, (ViewId, u64)>,
+    /// Its own members' ordered messages not delivered back yet.
+    pending_submits: BTreeMap<(MemberId, u64), Submission<P>>,
+    next_submission: u64,
+    /// Leader only: submissions that came during an install.
+    held_submits: Vec<Submission<P>>,
+    /// Leader only: numbering each group's current view.
+    sequencers: BTreeMap<Name, ordered::Sequencer>,
+    /// Leader only: the highest submission number taken from each sender.
+    submit_high: BTreeMap<MemberId, u64>,
     /// Leader only: it issued a primary view (for a broken variant).
     #[cfg(any(test, feature = "mutations"))]
     led_primary: bool,
@@ -492,6 +521,13 @@ impl<P: Clone> Engine<P> {
             flush_at: None,
             data_sent_at: BTreeMap::new(),
             quorate_once: false,
+            order_logs: BTreeMap::new(),
+            delivered_reported: BTreeMap::new(),
+            pending_submits: BTreeMap::new(),
+            next_submission: 0,
+            held_submits: Vec::new(),
+            sequencers: BTreeMap::new(),
+            submit_high: BTreeMap::new(),
             #[cfg(any(test, feature = "mutations"))]
             led_primary: false,
             stats: EngineStats::default(),
@@ -499,6 +535,12 @@ impl<P: Clone> Engine<P> {
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
+    }
+
+    /// Runs a deliberately broken variant from now on (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn mutate(&mut self, mutation: crate::Mutation) {
+        self.mutation = Some(mutation);
     }
 
     pub fn me(&self) -> NodeId {

@@ -45,7 +45,9 @@ impl<P: Clone> Engine<P> {
         self.install(now, view, out);
         self.states = BTreeMap::from([(self.me, self.local_state())]);
         self.groups.clear();
+        self.sequencers.clear();
         self.recompute_groups(now, None, out);
+        self.resubmit(now, out);
         self.next_probe = now;
     }
 
@@ -123,6 +125,8 @@ impl<P: Clone> Engine<P> {
             self.merge_at = None;
             self.states.clear();
             self.groups.clear();
+            self.sequencers.clear();
+            self.held_submits.clear();
         }
         out.push(Output::NodeView {
             view: self.view.id,
@@ -198,7 +202,10 @@ impl<P: Clone> Engine<P> {
         for gv in &reported {
             self.observe(gv.id, out);
         }
+        self.flush_ordered(now, out);
         self.recompute_groups(now, Some(reported), out);
+        self.resubmit(now, out);
+        self.sequence_held(now, out);
         self.next_probe = self.next_probe.min(now + self.cfg.heartbeat_interval);
     }
 
@@ -356,6 +363,7 @@ impl<P: Clone> Engine<P> {
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.cfg.heartbeat_interval;
             if matches!(self.phase, Phase::Normal) {
+                self.report_delivered(now);
                 let leader = self.view.leader();
                 let targets: Vec<NodeId> = if leader == self.me {
                     self.view

@@ -105,6 +105,7 @@ impl<P: Clone> Engine<P> {
                 let view_id = view.id;
                 if view.id > self.view.id {
                     self.install(now, view, out);
+                    self.resubmit(now, out);
                 }
                 if self.view.id == view_id && self.view.leader() == from {
                     self.leader_heard = now;
@@ -157,8 +158,8 @@ impl<P: Clone> Engine<P> {
 }
 
 /// What one node tells its leader about its jobs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LocalState {
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LocalState<P> {
     /// Which of this incarnation's snapshots this is: they grow. A node's
     /// state reaches its leader on two channels, its install acks and its
     /// link, which can overtake each other; the leader keeps the newest.
@@ -169,6 +170,10 @@ pub struct LocalState {
     /// The node knows every node was once in one view ([`super::Quorum`]).
     #[serde(default)]
     pub quorate_once: bool,
+    /// What it delivered of each group's ordered messages in its current
+    /// group view and does not know to be stable: a new leader flushes
+    /// from these before it issues new group views.
+    pub ordered: BTreeMap<Name, super::OrderLog<P>>,
 }
 
 /// A message from one member to others, as it crosses a link.
@@ -182,9 +187,23 @@ pub struct MemberMsg<P> {
 /// What travels reliably between two engines.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum LinkMsg<P> {
-    State(LocalState),
+    State(LocalState<P>),
     GroupView(GroupView),
     Member(MemberMsg<P>),
+    /// A member's ordered message, to the sequencer (the leader).
+    Submit(super::Submission<P>),
+    /// A numbered ordered message, from the leader, with the last number
+    /// every node of the view has delivered.
+    Ordered {
+        msg: super::OrderedMsg<P>,
+        stable: u64,
+    },
+    /// How far a node delivered a group's view, to the leader.
+    Delivered {
+        group: Name,
+        view: ViewId,
+        seq: u64,
+    },
 }
 
 /// Engine-to-engine packets. Each carries the sender's incarnation.
@@ -222,7 +241,7 @@ pub enum Body<P> {
     },
     InstallAck {
         view: ViewId,
-        state: LocalState,
+        state: LocalState<P>,
     },
     Data {
         to_inc: Incarnation,

@@ -162,6 +162,8 @@ impl MainThread {
                     item: WorkItem::Message { from, msg: payload },
                 });
             }
+            // Jobs send no ordered messages yet: ordered tasks will.
+            MainInput::Engine(Event::Ordered { .. }) => {}
             MainInput::EnteredRound { thread, round } => {
                 self.slots[usize::from(thread)].waiting_round = Some(round);
             }

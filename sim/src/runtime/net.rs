@@ -149,6 +149,12 @@ pub(super) fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
                         thread: m.payload.thread,
                         round: m.payload.round,
                     },
+                    LinkMsg::Submit(s) => Carried::Submit(s.group.clone()),
+                    LinkMsg::Ordered { msg, .. } => Carried::Ordered {
+                        group: msg.group.clone(),
+                        seq: msg.seq,
+                    },
+                    LinkMsg::Delivered { group, .. } => Carried::Delivered(group.clone()),
                 })
                 .collect(),
         ),

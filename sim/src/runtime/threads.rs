@@ -71,6 +71,17 @@ pub(super) fn taken(
             },
             Some(change.me.clone()),
         ),
+        Event::Ordered {
+            from, view, seq, ..
+        } => (
+            TraceEvent::Ordered {
+                to: me.cloned().expect("registered before any message"),
+                from: from.clone(),
+                view: *view,
+                seq: *seq,
+            },
+            None,
+        ),
         Event::Message { from, payload } => (
             TraceEvent::Message {
                 to: me.cloned().expect("registered before any message"),

@@ -179,6 +179,17 @@ impl Entry {
                 Some(m(to)),
                 json!({"from": m(from), "thread": thread, "round": round}),
             ),
+            TraceEvent::Ordered {
+                to,
+                from,
+                view,
+                seq,
+            } => (
+                "ordered",
+                Some(to.node),
+                Some(m(to)),
+                json!({"from": m(from), "view": view.0, "seq": seq}),
+            ),
             TraceEvent::InboxLag { member, lag_ns } => (
                 "inbox-lag",
                 Some(member.node),

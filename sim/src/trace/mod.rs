@@ -180,6 +180,14 @@ pub enum TraceEvent {
         check: String,
         message: String,
     },
+    /// A main thread took an ordered message of its group: number `seq` of
+    /// view `view`.
+    Ordered {
+        to: MemberId,
+        from: MemberId,
+        view: ViewId,
+        seq: u64,
+    },
 }
 
 /// What [`TraceEvent::ProtocolOutcome`] says: a member's decision of one
@@ -356,6 +364,15 @@ pub enum Carried {
         thread: u16,
         round: u64,
     },
+    /// An ordered message on its way to the sequencer (the leader).
+    Submit(Name),
+    /// An ordered message, numbered `seq` of its group's view.
+    Ordered {
+        group: Name,
+        seq: u64,
+    },
+    /// How far a node delivered a group's ordered messages.
+    Delivered(Name),
 }
 
 impl PacketKind {

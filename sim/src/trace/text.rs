@@ -85,6 +85,9 @@ impl fmt::Display for PacketKind {
                         Carried::Member { thread, round } => {
                             write!(f, "member r{round} t{thread}")?
                         }
+                        Carried::Submit(g) => write!(f, "submit {g}")?,
+                        Carried::Ordered { group, seq } => write!(f, "ordered {group} #{seq}")?,
+                        Carried::Delivered(g) => write!(f, "delivered {g}")?,
                     }
                 }
                 Ok(())
@@ -175,6 +178,12 @@ impl Entry {
             } => {
                 format!("message    {to:?} <- {from:?} thread {thread} round {round}")
             }
+            TraceEvent::Ordered {
+                to,
+                from,
+                view,
+                seq,
+            } => format!("ordered    {to:?} <- {from:?} view {view} #{seq}"),
             TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
             TraceEvent::RoundStarted {
                 member,

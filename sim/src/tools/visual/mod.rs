@@ -584,6 +584,8 @@ impl Story {
                 }
                 TraceEvent::ProtocolDone { .. }
                 | TraceEvent::InboxLag { .. }
+                // Ordered messages are not drawn yet (tasks will be).
+                | TraceEvent::Ordered { .. }
                 | TraceEvent::InboxUnread { .. }
                 | TraceEvent::StepFault { .. }
                 | TraceEvent::Vote { .. } => {}

@@ -1,0 +1,386 @@
+//! Ordered messages (the "ordered message" cluster of US 6,823,512): every
+//! member of a group receives the group's ordered messages in one order,
+//! and views and ordered messages share that order (view synchrony).
+//!
+//! How:
+//! - **One sequencer.** The leader of the node view, which alone issues
+//!   group views, also numbers every group's ordered messages: a member's
+//!   engine sends its [`Submission`] to the leader, which gives it the next
+//!   number of the group's current view and sends it ([`OrderedMsg`]) to
+//!   every node with a member in that view, on the same FIFO links that
+//!   carry its group views. So every node takes views and messages in the
+//!   leader's one order, and holds a prefix of the same sequence.
+//! - **A flush at every leader change.** Each node keeps what it has
+//!   delivered in its current group view and not yet known to be stable
+//!   ([`OrderLog`]), and its install ack carries it. Before the leader that
+//!   completes an install issues any group view, it sends each node the
+//!   messages of its view that another node delivered and it did not. So
+//!   members that install the same two views in a row delivered the same
+//!   messages between them, and a message is only ever delivered in the
+//!   view it was numbered in, which holds its sender.
+//! - **Resubmission.** A node keeps its own members' submissions until it
+//!   delivers them; after every install it sends the ones still pending to
+//!   the (new) leader, which drops those it has numbered already (each
+//!   engine numbers its submissions, and a leader learns the highest
+//!   number of each sender from the messages it numbers or flushes).
+//! - **Stability.** Each node tells its leader, once a heartbeat interval,
+//!   how far it has delivered; the leader sends the minimum over the view's
+//!   nodes with every message, and nodes forget what everybody has.
+
+use super::*;
+
+/// An ordered message, numbered by the sequencer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderedMsg<P> {
+    pub group: Name,
+    /// The group view it was numbered in.
+    pub view: ViewId,
+    /// Its place in that view: 1, 2, ...
+    pub seq: u64,
+    pub from: MemberId,
+    /// The sender's engine's number for the submission.
+    pub id: u64,
+    pub payload: P,
+}
+
+/// A member's ordered message on its way to the sequencer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Submission<P> {
+    pub group: Name,
+    pub from: MemberId,
+    pub id: u64,
+    pub payload: P,
+}
+
+/// What a node delivered of a group's ordered messages in its current
+/// group view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderLog<P> {
+    pub view: ViewId,
+    /// The last `seq` delivered (0: none yet).
+    pub delivered: u64,
+    /// The delivered messages not known to be stable, oldest first.
+    pub unstable: Vec<OrderedMsg<P>>,
+}
+
+/// Leader only: numbering one group's current view.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Sequencer {
+    view: ViewId,
+    next: u64,
+    /// How far each node with a member has delivered in this view.
+    delivered: BTreeMap<NodeId, u64>,
+}
+
+impl<P: Clone> Engine<P> {
+    /// A local member sends an ordered message to its group.
+    pub(super) fn submit(
+        &mut self,
+        now: Time,
+        key: LocalKey,
+        payload: P,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(local) = self.locals.get(&key) else {
+            return;
+        };
+        if local.view.is_none() {
+            return;
+        }
+        self.next_submission += 1;
+        let s = Submission {
+            group: local.group.clone(),
+            from: local.id.clone(),
+            id: self.next_submission,
+            payload,
+        };
+        self.pending_submits
+            .insert((s.from.clone(), s.id), s.clone());
+        self.route_submission(now, s, out);
+    }
+
+    /// Sends a submission to the leader, or numbers it if that is us.
+    fn route_submission(&mut self, now: Time, s: Submission<P>, out: &mut Vec<Output<P>>) {
+        if !matches!(self.phase, Phase::Normal) {
+            return; // sent again after the install that ends this
+        }
+        let leader = self.view.leader();
+        if leader != self.me {
+            self.link_to(leader).push(LinkMsg::Submit(s));
+            self.link_changed(leader);
+            self.flush_at.get_or_insert(now + FLUSH_DELAY);
+        } else if self.installing.is_some() {
+            self.held_submits.push(s);
+        } else {
+            self.sequence(now, s, out);
+        }
+    }
+
+    /// After an install: every own submission not delivered yet goes
+    /// (again) to the leader.
+    pub(super) fn resubmit(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let pending: Vec<Submission<P>> = self.pending_submits.values().cloned().collect();
+        for s in pending {
+            self.route_submission(now, s, out);
+        }
+    }
+
+    /// Leader: a submission came over a link.
+    pub(super) fn on_submission(&mut self, now: Time, s: Submission<P>, out: &mut Vec<Output<P>>) {
+        if self.view.leader() != self.me || !matches!(self.phase, Phase::Normal) {
+            return; // its sender sends it again to its new leader
+        }
+        if self.installing.is_some() {
+            self.held_submits.push(s);
+        } else {
+            self.sequence(now, s, out);
+        }
+    }
+
+    /// Leader: numbers the submissions held during an install.
+    pub(super) fn sequence_held(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        for s in std::mem::take(&mut self.held_submits) {
+            self.sequence(now, s, out);
+        }
+    }
+
+    /// Leader: gives `s` the next number of its group's view and sends it
+    /// to every node with a member in the view.
+    fn sequence(&mut self, now: Time, s: Submission<P>, out: &mut Vec<Output<P>>) {
+        let Some(gv) = self.groups.get(&s.group) else {
+            return;
+        };
+        if gv.members.binary_search(&s.from).is_err() {
+            return; // its sender left: what it sent goes with it
+        }
+        if self.submit_high.get(&s.from).is_some_and(|h| *h >= s.id) {
+            return; // numbered already (a resubmission)
+        }
+        self.submit_high.insert(s.from.clone(), s.id);
+        let view = gv.id;
+        let mut nodes: Vec<NodeId> = gv.members.iter().map(|m| m.node).collect();
+        nodes.dedup();
+        let sq = self.sequencers.entry(s.group.clone()).or_default();
+        if sq.view != view {
+            *sq = Sequencer {
+                view,
+                next: 1,
+                delivered: BTreeMap::new(),
+            };
+        }
+        let msg = OrderedMsg {
+            group: s.group,
+            view,
+            seq: sq.next,
+            from: s.from,
+            id: s.id,
+            payload: s.payload,
+        };
+        sq.next += 1;
+        let stable = self.stable(&msg.group, &nodes);
+        for node in nodes {
+            if node == self.me {
+                self.deliver_ordered(msg.clone(), stable, out);
+            } else {
+                self.link_to(node).push(LinkMsg::Ordered {
+                    msg: msg.clone(),
+                    stable,
+                });
+                self.link_changed(node);
+                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            }
+        }
+    }
+
+    /// Leader: the last `seq` every node of `nodes` has delivered.
+    fn stable(&self, group: &Name, nodes: &[NodeId]) -> u64 {
+        let Some(sq) = self.sequencers.get(group) else {
+            return 0;
+        };
+        nodes
+            .iter()
+            .map(|n| {
+                if *n == self.me {
+                    self.order_logs
+                        .get(group)
+                        .filter(|l| l.view == sq.view)
+                        .map_or(0, |l| l.delivered)
+                } else {
+                    sq.delivered.get(n).copied().unwrap_or(0)
+                }
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// An ordered message from the leader.
+    pub(super) fn on_ordered(
+        &mut self,
+        from: NodeId,
+        msg: OrderedMsg<P>,
+        stable: u64,
+        out: &mut Vec<Output<P>>,
+    ) {
+        if from == self.view.leader() {
+            self.deliver_ordered(msg, stable, out);
+        }
+    }
+
+    /// Delivers `msg` to the local members in the view it was numbered in,
+    /// if it is the next one there.
+    fn deliver_ordered(&mut self, msg: OrderedMsg<P>, stable: u64, out: &mut Vec<Output<P>>) {
+        let Some(log) = self.order_logs.get_mut(&msg.group) else {
+            return;
+        };
+        if log.view != msg.view || msg.seq != log.delivered + 1 {
+            return;
+        }
+        log.delivered = msg.seq;
+        log.unstable.push(msg.clone());
+        let keep_from = log.unstable.partition_point(|m| m.seq <= stable);
+        log.unstable.drain(..keep_from);
+        self.pending_submits.remove(&(msg.from.clone(), msg.id));
+        for (key, local) in &self.locals {
+            if local.group == msg.group && local.view.as_ref().is_some_and(|v| v.id == msg.view) {
+                out.push(Output::Deliver {
+                    key: *key,
+                    event: Event::Ordered {
+                        from: msg.from.clone(),
+                        view: msg.view,
+                        seq: msg.seq,
+                        payload: msg.payload.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// A new group view at this node: its ordered messages start over.
+    pub(super) fn new_order_log(&mut self, group: &Name, view: ViewId) {
+        self.order_logs.insert(
+            group.clone(),
+            OrderLog {
+                view,
+                delivered: 0,
+                unstable: Vec::new(),
+            },
+        );
+    }
+
+    /// Once a heartbeat interval: tell the leader how far we delivered.
+    pub(super) fn report_delivered(&mut self, now: Time) {
+        let leader = self.view.leader();
+        let changed: Vec<(Name, ViewId, u64)> = self
+            .order_logs
+            .iter()
+            .filter(|(g, l)| {
+                l.delivered > 0 && self.delivered_reported.get(*g) != Some(&(l.view, l.delivered))
+            })
+            .map(|(g, l)| (g.clone(), l.view, l.delivered))
+            .collect();
+        for (group, view, seq) in changed {
+            self.delivered_reported.insert(group.clone(), (view, seq));
+            if leader != self.me {
+                self.link_to(leader)
+                    .push(LinkMsg::Delivered { group, view, seq });
+                self.link_changed(leader);
+                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            }
+        }
+    }
+
+    /// Leader: a node says how far it delivered.
+    pub(super) fn on_delivered(&mut self, from: NodeId, group: Name, view: ViewId, seq: u64) {
+        if let Some(sq) = self.sequencers.get_mut(&group) {
+            if sq.view == view {
+                let d = sq.delivered.entry(from).or_insert(0);
+                *d = (*d).max(seq);
+            }
+        }
+    }
+
+    /// Leader, completing an install, before it issues group views: each
+    /// node gets the messages of its group view that another node
+    /// delivered and it did not; a view kept unchanged goes on numbering
+    /// after the last of them.
+    pub(super) fn flush_ordered(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        if mutated!(self, NoOrderedFlush) {
+            self.sequencers.clear();
+            return;
+        }
+        // Per (group, view): every unstable message some node reported.
+        let mut known: BTreeMap<(Name, ViewId), BTreeMap<u64, OrderedMsg<P>>> = BTreeMap::new();
+        let mut reach: BTreeMap<(Name, ViewId), u64> = BTreeMap::new();
+        for state in self.states.values() {
+            for (group, log) in &state.ordered {
+                let key = (group.clone(), log.view);
+                let msgs = known.entry(key.clone()).or_default();
+                for m in &log.unstable {
+                    msgs.entry(m.seq).or_insert_with(|| m.clone());
+                }
+                let r = reach.entry(key).or_insert(0);
+                *r = (*r).max(log.delivered);
+            }
+        }
+        for msgs in known.values() {
+            for m in msgs.values() {
+                let h = self.submit_high.entry(m.from.clone()).or_insert(0);
+                *h = (*h).max(m.id);
+            }
+        }
+        let behind: Vec<(NodeId, Name, ViewId, u64)> = self
+            .states
+            .iter()
+            .flat_map(|(node, state)| {
+                state
+                    .ordered
+                    .iter()
+                    .map(move |(group, log)| (*node, group.clone(), log.view, log.delivered))
+            })
+            .collect();
+        for (node, group, view, delivered) in behind {
+            let key = (group.clone(), view);
+            let upto = reach[&key];
+            for seq in delivered + 1..=upto {
+                let Some(msg) = known[&key].get(&seq).cloned() else {
+                    break; // cannot happen: a node behind holds the rest unstable
+                };
+                if node == self.me {
+                    self.deliver_ordered(msg, 0, out);
+                } else {
+                    self.link_to(node).push(LinkMsg::Ordered { msg, stable: 0 });
+                    self.link_changed(node);
+                    self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                }
+            }
+        }
+        // A view the leader keeps (its members did not change) goes on
+        // from the last number anyone delivered.
+        self.sequencers.clear();
+        for ((group, view), upto) in reach {
+            // What each node had before the flush: a node must not forget a
+            // message that the flush may not have brought to another yet.
+            let delivered = self
+                .states
+                .iter()
+                .filter_map(|(n, s)| {
+                    s.ordered
+                        .get(&group)
+                        .filter(|l| l.view == view)
+                        .map(|l| (*n, l.delivered))
+                })
+                .collect();
+            let sq = Sequencer {
+                view,
+                next: upto + 1,
+                delivered,
+            };
+            match self.sequencers.get(&group) {
+                Some(old) if old.view > view => {}
+                _ => {
+                    self.sequencers.insert(group, sq);
+                }
+            }
+        }
+    }
+}
