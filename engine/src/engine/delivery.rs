@@ -222,11 +222,10 @@ impl<P: Clone> Engine<P> {
             // `PACKET_MSGS_MAX` messages: what a first packet leaves behind
             // must not wait for the next message to be queued.
             let mut datas = Vec::new();
-            while flush {
-                let Some(fresh) = link.take_new(now) else {
-                    break;
-                };
-                datas.push(fresh);
+            if flush {
+                while let Some(fresh) = link.take_new(now) {
+                    datas.push(fresh);
+                }
             }
             // Only fresh data stands in for a heartbeat: retransmissions come
             // at the retransmission timeout, slower than heartbeats, and
