@@ -44,7 +44,11 @@ pub struct Link<M> {
     unacked: VecDeque<(u64, M)>,
     /// How many of `unacked` (from the front) have been sent at least once.
     sent_count: usize,
-    last_send_at: Time,
+    /// When the retransmission clock of the oldest message in flight
+    /// started: its first send, the last ack that made progress, or its
+    /// last resend. New messages do not restart it, or a steady stream
+    /// would hold back the resend of a lost one for good.
+    rto_from: Time,
     recv_session: u64,
     recv_next: u64,
     recv_buffer: BTreeMap<u64, M>,
@@ -62,7 +66,7 @@ impl<M: Clone> Link<M> {
             next_seq: 0,
             unacked: VecDeque::new(),
             sent_count: 0,
-            last_send_at: Time(0),
+            rto_from: Time(0),
             recv_session: 0,
             recv_next: 0,
             recv_buffer: BTreeMap::new(),
@@ -102,6 +106,9 @@ impl<M: Clone> Link<M> {
             return None;
         }
         let start = self.sent_count;
+        if start == 0 {
+            self.rto_from = now;
+        }
         let end = self.unacked.len().min(start + PACKET_MSGS_MAX);
         let first_seq = self.unacked[start].0;
         let msgs = self
@@ -110,7 +117,6 @@ impl<M: Clone> Link<M> {
             .map(|(_, m)| m.clone())
             .collect();
         self.sent_count = end;
-        self.last_send_at = now;
         Some(LinkData {
             session: self.send_session,
             first_seq,
@@ -120,13 +126,13 @@ impl<M: Clone> Link<M> {
 
     /// The oldest unacknowledged messages again, if they have waited `rto`.
     pub fn take_retransmit(&mut self, now: Time, rto: Dur) -> Option<LinkData<M>> {
-        if self.sent_count == 0 || now < self.last_send_at + rto {
+        if self.sent_count == 0 || now < self.rto_from + rto {
             return None;
         }
         let end = self.sent_count.min(PACKET_MSGS_MAX);
         let first_seq = self.unacked[0].0;
         let msgs = self.unacked.range(0..end).map(|(_, m)| m.clone()).collect();
-        self.last_send_at = now;
+        self.rto_from = now;
         Some(LinkData {
             session: self.send_session,
             first_seq,
@@ -136,10 +142,10 @@ impl<M: Clone> Link<M> {
 
     /// When this link next needs attention for a retransmission.
     pub fn retransmit_at(&self, rto: Dur) -> Option<Time> {
-        (self.sent_count > 0).then(|| self.last_send_at + rto)
+        (self.sent_count > 0).then(|| self.rto_from + rto)
     }
 
-    pub fn on_ack(&mut self, ack: LinkAck) {
+    pub fn on_ack(&mut self, now: Time, ack: LinkAck) {
         if ack.session != self.send_session {
             return;
         }
@@ -149,6 +155,7 @@ impl<M: Clone> Link<M> {
             }
             self.unacked.pop_front();
             self.sent_count = self.sent_count.saturating_sub(1);
+            self.rto_from = now; // progress: the clock starts again
         }
         assert!(self.sent_count <= self.unacked.len());
     }
@@ -227,7 +234,7 @@ mod tests {
         rx.on_data(Time(3), head, &mut got);
         rx.on_data(Time(3), split, &mut got);
         assert_eq!(got, vec![0, 1, 2, 3, 4, 5]);
-        tx.on_ack(rx.ack().expect("ack"));
+        tx.on_ack(Time(4), rx.ack().expect("ack"));
         assert!(tx.take_retransmit(Time(u64::MAX / 2), Dur(1)).is_none());
     }
 
@@ -293,10 +300,28 @@ mod tests {
         assert!(tx.take_retransmit(Time(5), Dur(10)).is_none());
         let again = tx.take_retransmit(Time(10), Dur(10)).expect("retransmit");
         assert_eq!(again.msgs, vec![1]);
-        tx.on_ack(LinkAck {
-            session: 1,
-            next: 1,
-        });
+        tx.on_ack(
+            Time(11),
+            LinkAck {
+                session: 1,
+                next: 1,
+            },
+        );
         assert!(tx.retransmit_at(Dur(10)).is_none());
+    }
+
+    #[test]
+    fn a_steady_stream_does_not_hold_back_a_resend() {
+        let mut tx: Link<u32> = Link::new(1);
+        tx.push(1);
+        assert!(tx.take_new(Time(0)).is_some()); // lost
+        for t in 1..=10 {
+            tx.push(t as u32 + 1);
+            assert!(tx.take_new(Time(t)).is_some());
+        }
+        let again = tx
+            .take_retransmit(Time(10), Dur(10))
+            .expect("a resend at 10");
+        assert_eq!(again.msgs[0], 1, "the oldest first");
     }
 }

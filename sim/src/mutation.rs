@@ -134,6 +134,9 @@ mod variants {
         /// primary (`atomic-commit`, judged by transaction number under a
         /// quorum).
         DecideWithoutQuorum = "decide-without-quorum" => Protocols(&[P::DecideWithoutQuorum]),
+        /// A leader completing an install does not flush the ordered
+        /// messages some survivors lack (`view-synchrony`).
+        NoOrderedFlush = "no-ordered-flush" => Engine(E::NoOrderedFlush),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),

@@ -38,6 +38,7 @@ pub const JOB_KEYS: &[&str] = &[
     "work_deadline",
     "protocol",
     "step_time",
+    "ordered_every",
 ];
 
 /// The type of an option's value.

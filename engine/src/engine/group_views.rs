@@ -85,15 +85,22 @@ impl<P: Clone> Engine<P> {
                     continue;
                 }
             } else if let Some(rep) = &reported {
-                let mut views = rep.iter().filter(|gv| gv.group == group);
-                if let Some(first) = views.next() {
-                    if first.members == members
-                        && first.primary == primary
-                        && views.all(|gv| gv == first)
-                    {
-                        self.groups.insert(group, first.clone());
-                        continue;
-                    }
+                // The newest view of the group a node reports: if its
+                // members are still the members, it stands, and the nodes
+                // that had not got it yet get it now (with its ordered
+                // messages), rather than everybody a new id for the same
+                // members.
+                let newest = rep
+                    .iter()
+                    .filter(|gv| gv.group == group)
+                    .max_by_key(|gv| gv.id);
+                if let Some(newest) =
+                    newest.filter(|gv| gv.members == members && gv.primary == primary)
+                {
+                    let newest = newest.clone();
+                    self.catch_up_on(&newest, now, out);
+                    self.groups.insert(group, newest);
+                    continue;
                 }
             }
             if members.is_empty() && !self.groups.contains_key(&group) && reported.is_none() {

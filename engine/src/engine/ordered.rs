@@ -384,3 +384,54 @@ impl<P: Clone> Engine<P> {
         }
     }
 }
+
+impl<P: Clone> Engine<P> {
+    /// Leader, completing an install that keeps group view `gv`: each node
+    /// with a member in it that had not got it yet gets it now, then every
+    /// ordered message numbered in it so far (some node still holds them:
+    /// a node that never reported the view kept them from being stable).
+    pub(super) fn catch_up_on(&mut self, gv: &GroupView, now: Time, out: &mut Vec<Output<P>>) {
+        let mut msgs: BTreeMap<u64, OrderedMsg<P>> = BTreeMap::new();
+        for state in self.states.values() {
+            if let Some(log) = state.ordered.get(&gv.group).filter(|l| l.view == gv.id) {
+                for m in &log.unstable {
+                    msgs.entry(m.seq).or_insert_with(|| m.clone());
+                }
+            }
+        }
+        let mut behind: Vec<NodeId> = self
+            .states
+            .iter()
+            .filter(|(_, s)| s.installed.get(&gv.group).is_none_or(|v| v.id < gv.id))
+            .map(|(n, _)| *n)
+            .filter(|n| gv.members.iter().any(|m| m.node == *n))
+            .collect();
+        behind.dedup();
+        // Stamped with the node view it is handed on in, which a node
+        // takes group views from.
+        let gv = GroupView {
+            node_view: self.view.id,
+            ..gv.clone()
+        };
+        let gv = &gv;
+        for node in behind {
+            if node == self.me {
+                self.apply_group_view(gv.clone(), out);
+                for m in msgs.values() {
+                    self.deliver_ordered(m.clone(), 0, out);
+                }
+            } else {
+                let link = self.link_to(node);
+                link.push(LinkMsg::GroupView(gv.clone()));
+                for m in msgs.values() {
+                    link.push(LinkMsg::Ordered {
+                        msg: m.clone(),
+                        stable: 0,
+                    });
+                }
+                self.link_changed(node);
+                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            }
+        }
+    }
+}

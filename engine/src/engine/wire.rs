@@ -39,7 +39,7 @@ impl<P: Clone> Engine<P> {
             Body::Heartbeat { view, ack } => {
                 if member {
                     if let (Some(ack), Some(link)) = (ack, self.links.get_mut(&from)) {
-                        link.on_ack(ack);
+                        link.on_ack(now, ack);
                         self.link_changed(from);
                     }
                 } else if view < self.view.id {
@@ -137,7 +137,7 @@ impl<P: Clone> Engine<P> {
                 let mut msgs = Vec::new();
                 let link = self.link_to(from);
                 if let Some(ack) = ack {
-                    link.on_ack(ack);
+                    link.on_ack(now, ack);
                 }
                 link.on_data(now, data, &mut msgs);
                 self.link_changed(from);
@@ -148,7 +148,7 @@ impl<P: Clone> Engine<P> {
             Body::Ack { to_inc, ack } => {
                 if member && to_inc == self.durable.incarnation {
                     if let Some(link) = self.links.get_mut(&from) {
-                        link.on_ack(ack);
+                        link.on_ack(now, ack);
                         self.link_changed(from);
                     }
                 }

@@ -10,7 +10,7 @@
 //! every work thread, since each may be waiting on a member that just left.
 
 use super::{FaultKind, JobMsg, Queue, WorkItem};
-use crate::engine::Event;
+use crate::engine::{Dest, Event};
 use crate::ids::{Dur, LeaveReason, MemberId, Time};
 
 /// How long the watchdog waits, after a step's deadline passed, to confirm
@@ -52,6 +52,9 @@ pub enum MainInput {
     },
     /// The job is asked to leave its group gracefully.
     Leave,
+    /// Time for the job's next ordered message (see
+    /// [`MainThread::sending_every`]).
+    SendTick,
 }
 
 /// What a main thread does about an input.
@@ -73,6 +76,11 @@ pub enum MainOutput {
         at: Time,
         confirm: Option<u64>,
     },
+    /// Deliver `input` to the inbox at time `at`.
+    Timer { at: Time, input: MainInput },
+    /// Hand the engine this message for `to` (a local request: it never
+    /// waits).
+    Send { to: Dest, msg: JobMsg },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -94,6 +102,10 @@ pub struct MainThread {
     me: Option<MemberId>,
     /// Set once the job has unregistered; nothing is routed after that.
     gone: bool,
+    /// Send an ordered message to the group this often (Corosync's
+    /// `cpg_mcast_joined` in a loop), numbered from 0 in `JobMsg::round`.
+    send_every: Option<Dur>,
+    sent: u64,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
@@ -107,6 +119,8 @@ impl MainThread {
             work_deadline,
             me: None,
             gone: false,
+            send_every: None,
+            sent: 0,
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
@@ -116,6 +130,14 @@ impl MainThread {
     #[cfg(any(test, feature = "mutations"))]
     pub fn mutate(&mut self, mutation: crate::Mutation) {
         self.mutation = Some(mutation);
+    }
+
+    /// Once registered, the job sends its group an ordered message every
+    /// `every`: traffic whose one order every member must share.
+    pub fn sending_every(mut self, every: Option<Dur>) -> MainThread {
+        assert!(every.is_none_or(|e| e > Dur(0)));
+        self.send_every = every;
+        self
     }
 
     pub fn me(&self) -> Option<&MemberId> {
@@ -131,7 +153,31 @@ impl MainThread {
             return;
         }
         match input {
-            MainInput::Engine(Event::Registered { me }) => self.me = Some(me),
+            MainInput::Engine(Event::Registered { me }) => {
+                self.me = Some(me);
+                if let Some(every) = self.send_every {
+                    out.push(MainOutput::Timer {
+                        at: now + every,
+                        input: MainInput::SendTick,
+                    });
+                }
+            }
+            MainInput::SendTick => {
+                let Some(every) = self.send_every else { return };
+                out.push(MainOutput::Send {
+                    to: Dest::Ordered,
+                    msg: JobMsg {
+                        thread: 0,
+                        round: self.sent,
+                        payload: std::sync::Arc::from([]),
+                    },
+                });
+                self.sent += 1;
+                out.push(MainOutput::Timer {
+                    at: now + every,
+                    input: MainInput::SendTick,
+                });
+            }
             MainInput::Engine(Event::View(change)) => {
                 self.me = Some(change.me.clone());
                 for (t, slot) in self.slots.iter().enumerate() {
@@ -162,7 +208,8 @@ impl MainThread {
                     item: WorkItem::Message { from, msg: payload },
                 });
             }
-            // Jobs send no ordered messages yet: ordered tasks will.
+            // The job's ordered traffic ends here (the driver records what
+            // the main thread took); ordered tasks will be routed on.
             MainInput::Engine(Event::Ordered { .. }) => {}
             MainInput::EnteredRound { thread, round } => {
                 self.slots[usize::from(thread)].waiting_round = Some(round);

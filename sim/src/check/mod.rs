@@ -26,6 +26,11 @@
 //! - `state-agrees` and the protocols' agreement checks ([`protocol`]):
 //!   copies of group state agree; decisions agree, and a unanimous one (a
 //!   commit) has the votes it needs.
+//! - `total-order` and `view-synchrony` ([`ordered`]; skipped in a run
+//!   with no ordered messages): every member takes a view's ordered
+//!   messages in one order, each once; members that install the same two
+//!   views in a row took the same ones in the first; none is taken in a
+//!   view its sender is not in.
 //! - `one-primary` ([`membership`]; skipped when the cluster keeps no
 //!   quorum): no two primary views of a group with disjoint members are
 //!   held at the same time. Under a quorum, the agreement checks judge a
@@ -40,6 +45,7 @@ pub mod bounds;
 mod expect;
 mod latency;
 mod membership;
+mod ordered;
 mod protocol;
 mod responsive;
 mod rounds;
@@ -67,6 +73,8 @@ pub const ALWAYS: &[&str] = &[
     "barrier-order",
     "round-views",
     "state-agrees",
+    "total-order",
+    "view-synchrony",
     "one-primary",
     "converged",
 ];
@@ -169,6 +177,16 @@ pub fn check_mutated(
     });
     for (name, violations) in protocol::agreement(&truth) {
         results.push(CheckResult::of(name, violations));
+    }
+    match ordered::checks(&truth) {
+        Ok((order, sync)) => {
+            results.push(CheckResult::of("total-order", order));
+            results.push(CheckResult::of("view-synchrony", sync));
+        }
+        Err(why) => {
+            results.push(CheckResult::skipped("total-order", why.clone()));
+            results.push(CheckResult::skipped("view-synchrony", why));
+        }
     }
     results.push(match membership::one_primary(&truth) {
         Ok(v) => CheckResult::of("one-primary", v),

@@ -72,13 +72,17 @@ pub(super) fn taken(
             Some(change.me.clone()),
         ),
         Event::Ordered {
-            from, view, seq, ..
+            from,
+            view,
+            seq,
+            payload,
         } => (
             TraceEvent::Ordered {
                 to: me.cloned().expect("registered before any message"),
                 from: from.clone(),
                 view: *view,
                 seq: *seq,
+                n: payload.round,
             },
             None,
         ),

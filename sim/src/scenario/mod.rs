@@ -275,6 +275,9 @@ pub struct Job {
     pub options: Options,
     /// Simulated duration of one local step; `0 < step_time < work_deadline`.
     pub step_time: Duration,
+    /// Each member sends its group an ordered message this often, once
+    /// registered (`None`: never).
+    pub ordered_every: Option<Duration>,
 }
 
 impl Job {

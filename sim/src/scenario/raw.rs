@@ -107,6 +107,7 @@ pub(super) struct RawJob {
     pub work_deadline: Opt<DurationText>,
     pub protocol: Opt<String>,
     pub step_time: Opt<DurationText>,
+    pub ordered_every: Opt<DurationText>,
 }
 
 /// One `[[fault]]` or `[random.KIND]` table: its keys in any order, each

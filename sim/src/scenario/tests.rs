@@ -251,6 +251,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 protocol: "barrier".to_string(),
                 options: Options::default(),
                 step_time: ms(250),
+                ordered_every: None,
             },
             Job {
                 name: "cache_2".into(),
@@ -261,6 +262,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 protocol: "barrier".to_string(),
                 options: Options::default(),
                 step_time: ms(100),
+                ordered_every: None,
             },
         ],
         faults: vec![
@@ -469,6 +471,7 @@ group = "g"
             protocol: "barrier".to_string(),
             options: Options::default(),
             step_time: ms(100),
+            ordered_every: None,
         }]
     );
     assert!(scenario.faults.is_empty());

@@ -857,6 +857,11 @@ impl Ctx<'_> {
             ))
             .at(span));
         }
+        let ordered_every = j
+            .ordered_every
+            .as_ref()
+            .map(|v| timer_dur(v, "ordered_every"))
+            .transpose()?;
         Ok(Job {
             name,
             group,
@@ -866,6 +871,7 @@ impl Ctx<'_> {
             protocol,
             options,
             step_time,
+            ordered_every,
         })
     }
 

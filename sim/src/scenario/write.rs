@@ -95,6 +95,9 @@ impl Scenario {
                 let _ = writeln!(s, "{key} = {}", option_value(value));
             }
             let _ = writeln!(s, "step_time = {}", dur(j.step_time));
+            if let Some(every) = j.ordered_every {
+                let _ = writeln!(s, "ordered_every = {}", dur(every));
+            }
         }
         for f in &self.faults {
             let _ = writeln!(

@@ -184,11 +184,12 @@ impl Entry {
                 from,
                 view,
                 seq,
+                n,
             } => (
                 "ordered",
                 Some(to.node),
                 Some(m(to)),
-                json!({"from": m(from), "view": view.0, "seq": seq}),
+                json!({"from": m(from), "n": n, "view": view.0, "seq": seq}),
             ),
             TraceEvent::InboxLag { member, lag_ns } => (
                 "inbox-lag",

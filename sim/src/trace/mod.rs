@@ -181,12 +181,13 @@ pub enum TraceEvent {
         message: String,
     },
     /// A main thread took an ordered message of its group: number `seq` of
-    /// view `view`.
+    /// view `view`, its sender's message number `n`.
     Ordered {
         to: MemberId,
         from: MemberId,
         view: ViewId,
         seq: u64,
+        n: u64,
     },
 }
 

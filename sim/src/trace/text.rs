@@ -183,7 +183,8 @@ impl Entry {
                 from,
                 view,
                 seq,
-            } => format!("ordered    {to:?} <- {from:?} view {view} #{seq}"),
+                n,
+            } => format!("ordered    {to:?} <- {from:?} n{n} view {view} #{seq}"),
             TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
             TraceEvent::RoundStarted {
                 member,

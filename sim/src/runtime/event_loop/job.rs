@@ -96,7 +96,8 @@ impl<A: Agenda> Sim<A> {
             })
             .collect();
         #[allow(unused_mut)]
-        let mut main = MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline));
+        let mut main = MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline))
+            .sending_every(spec.ordered_every.map(Dur::from_std));
         #[cfg(feature = "mutations")]
         if let Some(m) = protocols.mutation.and_then(|m| m.engine()) {
             main.mutate(m);
@@ -266,6 +267,18 @@ impl<A: Agenda> Sim<A> {
                 } => {
                     let msg = MainMsg::Signal(MainInput::Watchdog { thread, confirm });
                     self.later(at.max(self.now), node, Local::Main { key, msg });
+                }
+                MainOutput::Timer { at, input } => {
+                    let msg = MainMsg::Signal(input);
+                    self.later(at.max(self.now), node, Local::Main { key, msg });
+                }
+                MainOutput::Send { to, msg } => {
+                    let input = Input::Send {
+                        key,
+                        to,
+                        payload: msg,
+                    };
+                    self.ready.push_back((node, Local::Engine(input)));
                 }
                 MainOutput::Unregister { reason, fault } => {
                     let job = &self.nodes[usize::from(node)].jobs[&key];

@@ -83,6 +83,7 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         inbox_tx: inbox_tx.clone(),
         work_deadline: spec.work_deadline,
         step_time: spec.step_time,
+        ordered_every: spec.ordered_every,
         member: member.clone(),
         pending: pending.clone(),
     };
@@ -116,6 +117,7 @@ struct JobCtx {
     inbox_tx: UnboundedSender<MainMsg>,
     work_deadline: std::time::Duration,
     step_time: std::time::Duration,
+    ordered_every: Option<std::time::Duration>,
     member: Arc<Mutex<Option<MemberId>>>,
     pending: Pending,
 }
@@ -142,7 +144,8 @@ async fn main_thread(
         pending: ctx.pending.clone(),
     });
     #[allow(unused_mut)]
-    let mut main = MainThread::new(threads, vigil_engine::Dur::from_std(ctx.work_deadline));
+    let mut main = MainThread::new(threads, vigil_engine::Dur::from_std(ctx.work_deadline))
+        .sending_every(ctx.ordered_every.map(vigil_engine::Dur::from_std));
     #[cfg(feature = "mutations")]
     if let Some(m) = ctx.world.mutation.and_then(|m| m.engine()) {
         main.mutate(m);
@@ -220,6 +223,21 @@ async fn main_thread(
                             confirm,
                         }));
                     });
+                }
+                MainOutput::Timer { at, input } => {
+                    let inbox = ctx.inbox_tx.clone();
+                    let when = ctx.world.instant(at);
+                    madsim::task::spawn(async move {
+                        madsim::time::sleep_until(when).await;
+                        let _ = inbox.unbounded_send(MainMsg::Signal(input));
+                    });
+                }
+                MainOutput::Send { to, msg } => {
+                    let _ = ctx.engine.unbounded_send(EngineIn::Local(Input::Send {
+                        key: ctx.key,
+                        to,
+                        payload: msg,
+                    }));
                 }
                 MainOutput::Unregister { reason, fault } => {
                     guard.armed = false;

@@ -702,7 +702,8 @@ impl NodeLoop {
             key,
             shared: self.shared.clone(),
             group: Name::new(&spec.group),
-            machine: MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline)),
+            machine: MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline))
+                .sending_every(spec.ordered_every.map(Dur::from_std)),
             workers: workers.clone(),
             seen: seen.clone(),
             watchdogs: BTreeMap::new(),
@@ -1043,6 +1044,17 @@ impl MainLoop {
                         (at, self.next_watchdog),
                         MainInput::Watchdog { thread, confirm },
                     );
+                }
+                MainOutput::Timer { at, input } => {
+                    self.next_watchdog += 1;
+                    self.watchdogs.insert((at, self.next_watchdog), input);
+                }
+                MainOutput::Send { to, msg } => {
+                    let _ = self.shared.to_engine.send(ToEngine::Input(Input::Send {
+                        key: self.key,
+                        to,
+                        payload: msg,
+                    }));
                 }
                 MainOutput::Unregister { reason, fault } => {
                     let to_engine = &self.shared.to_engine;
