@@ -148,12 +148,7 @@ fn payloads(net: &Net, node: u16, key: u64) -> Vec<Payload> {
 }
 
 fn cluster(nodes: u16, seed: u64) -> Net {
-    let mut net = Net::new(nodes, seed);
-    for k in 0..nodes {
-        net.register(k, u64::from(k), "db", "g");
-    }
-    net.run_for(ms(3000));
-    net
+    Net::cluster(nodes, seed)
 }
 
 /// Every member sends messages `from..to`, one every `gap_ms`,

@@ -72,6 +72,17 @@ impl Net {
         net
     }
 
+    /// A cluster of `nodes` with job `db` (key = node number) in group `g`
+    /// on each, settled for 3 s.
+    pub fn cluster(nodes: u16, seed: u64) -> Net {
+        let mut net = Net::new(nodes, seed);
+        for k in 0..nodes {
+            net.register(k, u64::from(k), "db", "g");
+        }
+        net.run_for(ms(3000));
+        net
+    }
+
     fn rand(&mut self) -> u64 {
         self.rng = self
             .rng

@@ -12,14 +12,8 @@ fn left(c: &MembershipChange) -> Vec<String> {
     c.left.iter().map(|(m, r)| format!("{m}:{r}")).collect()
 }
 
-/// A cluster of `nodes` with job `db` (key = node number) in group `g` on each.
 fn cluster(nodes: u16, seed: u64) -> Net {
-    let mut net = Net::new(nodes, seed);
-    for k in 0..nodes {
-        net.register(k, u64::from(k), "db", "g");
-    }
-    net.run_for(ms(3000));
-    net
+    Net::cluster(nodes, seed)
 }
 
 fn all(nodes: u16) -> Vec<String> {
