@@ -80,6 +80,19 @@ impl<P: Clone> Engine<P> {
         for (group, mut members) in computed {
             members.sort();
             members.dedup();
+            // The view this one follows: the newest the leader holds or a
+            // node reports that shares a member with it (a view of the
+            // group's empty side of a partition is no one's to follow).
+            let shares =
+                |gv: &GroupView| gv.members.iter().any(|m| members.binary_search(m).is_ok());
+            let prev = self
+                .groups
+                .get(&group)
+                .into_iter()
+                .chain(reported.iter().flatten().filter(|gv| gv.group == group))
+                .filter(|gv| shares(gv))
+                .map(|gv| gv.id)
+                .max();
             if let Some(cur) = self.groups.get(&group) {
                 if cur.members == members && cur.primary == primary {
                     continue;
@@ -123,6 +136,7 @@ impl<P: Clone> Engine<P> {
                 members,
                 reasons,
                 primary,
+                prev,
             };
             self.groups.insert(group, gv.clone());
             let peers: Vec<NodeId> = self
@@ -165,14 +179,21 @@ impl<P: Clone> Engine<P> {
             if let Some(v) = &local.view {
                 assert!(gv.id > v.id, "a member's view ids only grow");
             }
-            let unchanged = local
-                .view
-                .as_ref()
-                .is_some_and(|v| v.members == gv.members && v.primary == gv.primary);
+            // The same members as the view it follows, which this member
+            // holds: no membership change. A member that missed a view in
+            // between is told, even if the members are back as they were.
+            let unchanged = local.view.as_ref().is_some_and(|v| {
+                v.members == gv.members && v.primary == gv.primary && gv.prev == Some(v.id)
+            });
             local.view = Some(gv.clone());
             if unchanged {
+                // Its ordered messages go on numbering in the view it knows.
+                local.offset = local.taken;
                 continue;
             }
+            local.seen = gv.id;
+            local.taken = 0;
+            local.offset = 0;
             // The observer's own old identity (after an exclusion) is neither
             // joined nor left: it is the observer.
             let same_member = |m: &MemberId| m.job == me.job && m.node == me.node;
@@ -246,6 +267,9 @@ impl<P: Clone> Engine<P> {
                 id,
                 group,
                 view: None,
+                seen: ViewId(0),
+                taken: 0,
+                offset: 0,
             },
         );
         self.local_state_changed(now, out);

@@ -254,6 +254,9 @@ pub enum Event<P> {
     /// An ordered message of the group: every member of view `view` takes
     /// the view's messages in the same order, `seq` 1, 2, ..., and members
     /// that install the same next view took the same ones before it.
+    /// `view` is the member's view as it was told of it: a new view id
+    /// with the same members (which brings no membership change) goes on
+    /// with its numbers.
     Ordered {
         from: MemberId,
         view: ViewId,
@@ -318,6 +321,11 @@ pub struct GroupView {
     /// ([`Quorum`]); `None` without a quorum.
     #[serde(default)]
     pub primary: Option<bool>,
+    /// The view of the group this one follows at the leader that issued
+    /// it (`None`: the first). A member that holds it and finds the same
+    /// members here gets no membership change.
+    #[serde(default)]
+    pub prev: Option<ViewId>,
 }
 
 #[derive(Debug)]
@@ -357,6 +365,14 @@ struct Local {
     group: Name,
     /// The last group view handed to this member.
     view: Option<GroupView>,
+    /// The last view it was told of as a membership change (a new view
+    /// with the same members and primacy is not one), and the ordered
+    /// messages it took there: the numbers it sees run on across views it
+    /// was not told of (see `ordered.rs`).
+    seen: ViewId,
+    taken: u64,
+    /// Where the current view's numbers start in `seen`'s.
+    offset: u64,
 }
 
 /// Counters a driver may report.

@@ -240,14 +240,17 @@ impl<P: Clone> Engine<P> {
         let keep_from = log.unstable.partition_point(|m| m.seq <= stable);
         log.unstable.drain(..keep_from);
         self.pending_submits.remove(&(msg.from.clone(), msg.id));
-        for (key, local) in &self.locals {
+        for (key, local) in self.locals.iter_mut() {
             if local.group == msg.group && local.view.as_ref().is_some_and(|v| v.id == msg.view) {
+                // Numbered as the member knows its view: a view it was not
+                // told of (same members) goes on from where it stood.
+                local.taken = local.offset + msg.seq;
                 out.push(Output::Deliver {
                     key: *key,
                     event: Event::Ordered {
                         from: msg.from.clone(),
-                        view: msg.view,
-                        seq: msg.seq,
+                        view: local.seen,
+                        seq: local.taken,
                         payload: msg.payload.clone(),
                     },
                 });

@@ -268,8 +268,9 @@ impl Report<'_> {
                 // Only the primary component changed.
                 (true, Some(true)) => what.push("same members, now primary".to_string()),
                 (true, Some(false)) => what.push("same members, no longer primary".to_string()),
-                // An excluded node's members come back under new ids.
-                (true, None) => what.push("same members: renewed as a new incarnation".to_string()),
+                // A view missed in between (the members are back as they
+                // were), or an excluded node's members back under new ids.
+                (true, None) => what.push("same members, a new view".to_string()),
                 (false, _) => {}
             }
             let mut what = what.join("; ");
