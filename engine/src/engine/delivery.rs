@@ -49,6 +49,9 @@ impl<P: Clone> Engine<P> {
             LinkMsg::Submit(s) => self.on_submission(now, s, out),
             LinkMsg::Ordered { msg, stable } => self.on_ordered(from, msg, stable, out),
             LinkMsg::Delivered { group, view, seq } => self.on_delivered(from, group, view, seq),
+            LinkMsg::Numbered { from: sender, id } => {
+                self.pending_submits.remove(&(sender, id));
+            }
         }
     }
 

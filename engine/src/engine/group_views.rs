@@ -26,6 +26,7 @@ impl<P: Clone> Engine<P> {
             installed: self.installed.clone(),
             quorate_once: self.quorate_once,
             ordered: self.order_logs.clone(),
+            ordered_high: self.current_ordered_high(),
         }
     }
 

@@ -443,11 +443,13 @@ pub struct Engine<P> {
     delivered_reported: BTreeMap<Name, (ViewId, u64)>,
     /// Its own members' ordered messages not delivered back yet.
     pending_submits: BTreeMap<(MemberId, u64), Submission<P>>,
+    /// The highest submission number delivered here from each sender.
+    ordered_high: BTreeMap<MemberId, u64>,
     next_submission: u64,
     /// Leader only: submissions that came during an install.
     held_submits: Vec<Submission<P>>,
     /// Leader only: numbering each group's current view.
-    sequencers: BTreeMap<Name, ordered::Sequencer>,
+    sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
     /// Leader only: the highest submission number taken from each sender.
     submit_high: BTreeMap<MemberId, u64>,
     /// Leader only: it issued a primary view (for a broken variant).
@@ -540,6 +542,7 @@ impl<P: Clone> Engine<P> {
             order_logs: BTreeMap::new(),
             delivered_reported: BTreeMap::new(),
             pending_submits: BTreeMap::new(),
+            ordered_high: BTreeMap::new(),
             next_submission: 0,
             held_submits: Vec::new(),
             sequencers: BTreeMap::new(),

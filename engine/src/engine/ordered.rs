@@ -29,6 +29,9 @@
 
 use super::*;
 
+/// Most senders whose highest delivered submission a node remembers.
+pub const ORDERED_SENDERS_KEPT: usize = 4096;
+
 /// An ordered message, numbered by the sequencer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrderedMsg<P> {
@@ -64,12 +67,26 @@ pub struct OrderLog<P> {
 }
 
 /// Leader only: numbering one group's current view.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Sequencer {
+#[derive(Clone, Debug)]
+pub(super) struct Sequencer<P> {
     view: ViewId,
     next: u64,
     /// How far each node with a member has delivered in this view.
     delivered: BTreeMap<NodeId, u64>,
+    /// What it numbered that is not known to be stable, oldest first: a
+    /// node that gets the view late gets these too.
+    numbered: Vec<OrderedMsg<P>>,
+}
+
+impl<P> Sequencer<P> {
+    fn new(view: ViewId, next: u64) -> Sequencer<P> {
+        Sequencer {
+            view,
+            next,
+            delivered: BTreeMap::new(),
+            numbered: Vec::new(),
+        }
+    }
 }
 
 impl<P: Clone> Engine<P> {
@@ -154,19 +171,30 @@ impl<P: Clone> Engine<P> {
             return; // its sender left: what it sent goes with it
         }
         if self.submit_high.get(&s.from).is_some_and(|h| *h >= s.id) {
-            return; // numbered already (a resubmission)
+            // Numbered already (a resubmission): its sender may forget it.
+            if s.from.node == self.me {
+                self.pending_submits.remove(&(s.from, s.id));
+            } else {
+                let node = s.from.node;
+                self.link_to(node).push(LinkMsg::Numbered {
+                    from: s.from,
+                    id: s.id,
+                });
+                self.link_changed(node);
+                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            }
+            return;
         }
         self.submit_high.insert(s.from.clone(), s.id);
         let view = gv.id;
         let mut nodes: Vec<NodeId> = gv.members.iter().map(|m| m.node).collect();
         nodes.dedup();
-        let sq = self.sequencers.entry(s.group.clone()).or_default();
+        let sq = self
+            .sequencers
+            .entry(s.group.clone())
+            .or_insert_with(|| Sequencer::new(view, 1));
         if sq.view != view {
-            *sq = Sequencer {
-                view,
-                next: 1,
-                delivered: BTreeMap::new(),
-            };
+            *sq = Sequencer::new(view, 1);
         }
         let msg = OrderedMsg {
             group: s.group,
@@ -177,7 +205,12 @@ impl<P: Clone> Engine<P> {
             payload: s.payload,
         };
         sq.next += 1;
+        sq.numbered.push(msg.clone());
         let stable = self.stable(&msg.group, &nodes);
+        if let Some(sq) = self.sequencers.get_mut(&msg.group) {
+            let done = sq.numbered.partition_point(|m| m.seq <= stable);
+            sq.numbered.drain(..done);
+        }
         for node in nodes {
             if node == self.me {
                 self.deliver_ordered(msg.clone(), stable, out);
@@ -240,6 +273,8 @@ impl<P: Clone> Engine<P> {
         let keep_from = log.unstable.partition_point(|m| m.seq <= stable);
         log.unstable.drain(..keep_from);
         self.pending_submits.remove(&(msg.from.clone(), msg.id));
+        let high = self.ordered_high.entry(msg.from.clone()).or_insert(0);
+        *high = (*high).max(msg.id);
         for (key, local) in self.locals.iter_mut() {
             if local.group == msg.group && local.view.as_ref().is_some_and(|v| v.id == msg.view) {
                 // Numbered as the member knows its view: a view it was not
@@ -256,6 +291,16 @@ impl<P: Clone> Engine<P> {
                 });
             }
         }
+    }
+
+    /// The highest submission number delivered here from each sender (a
+    /// sender cut off from this node may come back with a resubmission of
+    /// what this node took), at most [`ORDERED_SENDERS_KEPT`] of them.
+    pub(super) fn current_ordered_high(&mut self) -> BTreeMap<MemberId, u64> {
+        while self.ordered_high.len() > ORDERED_SENDERS_KEPT {
+            self.ordered_high.pop_first();
+        }
+        self.ordered_high.clone()
     }
 
     /// A new group view at this node: its ordered messages start over.
@@ -311,9 +356,17 @@ impl<P: Clone> Engine<P> {
             self.sequencers.clear();
             return;
         }
-        // Per (group, view): every unstable message some node reported.
+        // Per (group, view): every unstable message some node reported, or
+        // this leader numbered (it may not have reached anyone yet).
         let mut known: BTreeMap<(Name, ViewId), BTreeMap<u64, OrderedMsg<P>>> = BTreeMap::new();
         let mut reach: BTreeMap<(Name, ViewId), u64> = BTreeMap::new();
+        let numbering = std::mem::take(&mut self.sequencers);
+        for (group, sq) in &numbering {
+            let msgs = known.entry((group.clone(), sq.view)).or_default();
+            for m in &sq.numbered {
+                msgs.entry(m.seq).or_insert_with(|| m.clone());
+            }
+        }
         for state in self.states.values() {
             for (group, log) in &state.ordered {
                 let key = (group.clone(), log.view);
@@ -331,6 +384,14 @@ impl<P: Clone> Engine<P> {
                 *h = (*h).max(m.id);
             }
         }
+        // What any node took, in any view: a resubmission of it is not
+        // numbered again.
+        for state in self.states.values() {
+            for (from, id) in &state.ordered_high {
+                let h = self.submit_high.entry(from.clone()).or_insert(0);
+                *h = (*h).max(*id);
+            }
+        }
         let behind: Vec<(NodeId, Name, ViewId, u64)> = self
             .states
             .iter()
@@ -343,7 +404,11 @@ impl<P: Clone> Engine<P> {
             .collect();
         for (node, group, view, delivered) in behind {
             let key = (group.clone(), view);
-            let upto = reach[&key];
+            let numbered = numbering
+                .get(&group)
+                .filter(|sq| sq.view == view)
+                .map_or(0, |sq| sq.next - 1);
+            let upto = reach[&key].max(numbered);
             for seq in delivered + 1..=upto {
                 let Some(msg) = known[&key].get(&seq).cloned() else {
                     break; // cannot happen: a node behind holds the rest unstable
@@ -358,7 +423,7 @@ impl<P: Clone> Engine<P> {
             }
         }
         // A view the leader keeps (its members did not change) goes on
-        // from the last number anyone delivered.
+        // from the last number anyone delivered, or this leader gave.
         self.sequencers.clear();
         for ((group, view), upto) in reach {
             // What each node had before the flush: a node must not forget a
@@ -373,17 +438,24 @@ impl<P: Clone> Engine<P> {
                         .map(|l| (*n, l.delivered))
                 })
                 .collect();
-            let sq = Sequencer {
-                view,
-                next: upto + 1,
-                delivered,
-            };
+            let mut sq = Sequencer::new(view, upto + 1);
+            sq.delivered = delivered;
+            sq.numbered = known
+                .get(&(group.clone(), view))
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+            if let Some(own) = numbering.get(&group).filter(|o| o.view == view) {
+                sq.next = sq.next.max(own.next);
+            }
             match self.sequencers.get(&group) {
                 Some(old) if old.view > view => {}
                 _ => {
                     self.sequencers.insert(group, sq);
                 }
             }
+        }
+        for (group, own) in numbering {
+            self.sequencers.entry(group).or_insert(own);
         }
     }
 }
@@ -395,6 +467,11 @@ impl<P: Clone> Engine<P> {
     /// a node that never reported the view kept them from being stable).
     pub(super) fn catch_up_on(&mut self, gv: &GroupView, now: Time, out: &mut Vec<Output<P>>) {
         let mut msgs: BTreeMap<u64, OrderedMsg<P>> = BTreeMap::new();
+        if let Some(sq) = self.sequencers.get(&gv.group).filter(|sq| sq.view == gv.id) {
+            for m in &sq.numbered {
+                msgs.entry(m.seq).or_insert_with(|| m.clone());
+            }
+        }
         for state in self.states.values() {
             if let Some(log) = state.ordered.get(&gv.group).filter(|l| l.view == gv.id) {
                 for m in &log.unstable {

@@ -174,6 +174,10 @@ pub struct LocalState<P> {
     /// group view and does not know to be stable: a new leader flushes
     /// from these before it issues new group views.
     pub ordered: BTreeMap<Name, super::OrderLog<P>>,
+    /// The highest submission number it delivered from each sender, in
+    /// any view: a resubmission of one of them is a message some node took
+    /// already.
+    pub ordered_high: BTreeMap<MemberId, u64>,
 }
 
 /// A message from one member to others, as it crosses a link.
@@ -197,6 +201,12 @@ pub enum LinkMsg<P> {
     Ordered {
         msg: super::OrderedMsg<P>,
         stable: u64,
+    },
+    /// To a sender's node: its submission `id` was numbered already (it
+    /// came again after a view change), so it may forget it.
+    Numbered {
+        from: MemberId,
+        id: u64,
     },
     /// How far a node delivered a group's view, to the leader.
     Delivered {

@@ -155,6 +155,7 @@ pub(super) fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
                         seq: msg.seq,
                     },
                     LinkMsg::Delivered { group, .. } => Carried::Delivered(group.clone()),
+                    LinkMsg::Numbered { .. } => Carried::Numbered,
                 })
                 .collect(),
         ),

@@ -374,6 +374,8 @@ pub enum Carried {
     },
     /// How far a node delivered a group's ordered messages.
     Delivered(Name),
+    /// "Your ordered message was numbered already."
+    Numbered,
 }
 
 impl PacketKind {

@@ -88,6 +88,7 @@ impl fmt::Display for PacketKind {
                         Carried::Submit(g) => write!(f, "submit {g}")?,
                         Carried::Ordered { group, seq } => write!(f, "ordered {group} #{seq}")?,
                         Carried::Delivered(g) => write!(f, "delivered {g}")?,
+                        Carried::Numbered => f.write_str("numbered")?,
                     }
                 }
                 Ok(())
