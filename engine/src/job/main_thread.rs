@@ -70,13 +70,9 @@ pub enum MainOutput {
         reason: LeaveReason,
         fault: Option<(u16, FaultKind)>,
     },
-    /// Deliver `Watchdog { thread, confirm }` to the inbox at time `at`.
-    ArmWatchdog {
-        thread: u16,
-        at: Time,
-        confirm: Option<u64>,
-    },
-    /// Deliver `input` to the inbox at time `at`.
+    /// Deliver `input` to the inbox at time `at`: a watchdog
+    /// ([`MainInput::Watchdog`]) or the next ordered message's turn
+    /// ([`MainInput::SendTick`]).
     Timer { at: Time, input: MainInput },
     /// Hand the engine this message for `to` (a local request: it never
     /// waits).
@@ -220,10 +216,12 @@ impl MainThread {
                 slot.running_step = Some((step, now));
                 if !slot.watchdog_armed {
                     slot.watchdog_armed = true;
-                    out.push(MainOutput::ArmWatchdog {
-                        thread,
+                    out.push(MainOutput::Timer {
                         at: now + self.work_deadline,
-                        confirm: None,
+                        input: MainInput::Watchdog {
+                            thread,
+                            confirm: None,
+                        },
                     });
                 }
             }
@@ -245,17 +243,21 @@ impl MainThread {
                 let due = started + self.work_deadline;
                 if now >= due {
                     // Past its deadline: confirm with a second, short look.
-                    out.push(MainOutput::ArmWatchdog {
-                        thread,
+                    out.push(MainOutput::Timer {
                         at: now + HANG_CONFIRM,
-                        confirm: Some(step),
+                        input: MainInput::Watchdog {
+                            thread,
+                            confirm: Some(step),
+                        },
                     });
                 } else {
                     slot.watchdog_armed = true;
-                    out.push(MainOutput::ArmWatchdog {
-                        thread,
+                    out.push(MainOutput::Timer {
                         at: due,
-                        confirm: None,
+                        input: MainInput::Watchdog {
+                            thread,
+                            confirm: None,
+                        },
                     });
                 }
             }
@@ -383,7 +385,10 @@ mod tests {
     fn watchdog(out: &[MainOutput]) -> Vec<(Time, Option<u64>)> {
         out.iter()
             .filter_map(|o| match o {
-                MainOutput::ArmWatchdog { at, confirm, .. } => Some((*at, *confirm)),
+                MainOutput::Timer {
+                    at,
+                    input: MainInput::Watchdog { confirm, .. },
+                } => Some((*at, *confirm)),
                 _ => None,
             })
             .collect()

@@ -260,14 +260,6 @@ impl<A: Agenda> Sim<A> {
                     self.ready
                         .push_back((node, Local::RunWorker { key, thread }));
                 }
-                MainOutput::ArmWatchdog {
-                    thread,
-                    at,
-                    confirm,
-                } => {
-                    let msg = MainMsg::Signal(MainInput::Watchdog { thread, confirm });
-                    self.later(at.max(self.now), node, Local::Main { key, msg });
-                }
                 MainOutput::Timer { at, input } => {
                     let msg = MainMsg::Signal(input);
                     self.later(at.max(self.now), node, Local::Main { key, msg });

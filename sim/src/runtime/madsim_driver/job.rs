@@ -209,21 +209,6 @@ async fn main_thread(
                 } => {
                     let _ = queues[usize::from(thread)].unbounded_send((queue, item));
                 }
-                MainOutput::ArmWatchdog {
-                    thread,
-                    at,
-                    confirm,
-                } => {
-                    let inbox = ctx.inbox_tx.clone();
-                    let when = ctx.world.instant(at);
-                    madsim::task::spawn(async move {
-                        madsim::time::sleep_until(when).await;
-                        let _ = inbox.unbounded_send(MainMsg::Signal(MainInput::Watchdog {
-                            thread,
-                            confirm,
-                        }));
-                    });
-                }
                 MainOutput::Timer { at, input } => {
                     let inbox = ctx.inbox_tx.clone();
                     let when = ctx.world.instant(at);

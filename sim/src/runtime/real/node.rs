@@ -10,7 +10,7 @@
 //! - the **control reader**: takes commands, one a line, and hands them to
 //!   the engine thread, which answers each with one JSON line;
 //! - per job, a **main thread** ([`MainThread`]): it waits on its inbox
-//!   (with a timeout for its watchdogs) and nothing else, as in the
+//!   (with a timeout for its timers) and nothing else, as in the
 //!   simulation, and routes to its work threads;
 //! - per work thread, a **work thread** ([`WorkThread`]): it runs its
 //!   protocol's local steps (a panic is caught; a hang is a step that
@@ -706,8 +706,8 @@ impl NodeLoop {
                 .sending_every(spec.ordered_every.map(Dur::from_std)),
             workers: workers.clone(),
             seen: seen.clone(),
-            watchdogs: BTreeMap::new(),
-            next_watchdog: 0,
+            timers: BTreeMap::new(),
+            next_timer: 0,
         };
         threads_.push(std::thread::spawn(move || main.run(&main_rx)));
         self.names.insert(name.to_string(), key);
@@ -950,9 +950,9 @@ struct MainLoop {
     machine: MainThread,
     workers: Vec<Sender<WorkMsg>>,
     seen: Arc<Mutex<Seen>>,
-    /// Armed watchdogs, by when they fire.
-    watchdogs: BTreeMap<(Time, u64), MainInput>,
-    next_watchdog: u64,
+    /// Armed timers (watchdogs, the next ordered message), by when they fire.
+    timers: BTreeMap<(Time, u64), MainInput>,
+    next_timer: u64,
 }
 
 impl MainLoop {
@@ -960,7 +960,7 @@ impl MainLoop {
         loop {
             let now = self.shared.trace.now();
             // Watchdogs that are due fire first.
-            while let Some(entry) = self.watchdogs.first_entry() {
+            while let Some(entry) = self.timers.first_entry() {
                 if entry.key().0 > now {
                     break;
                 }
@@ -970,7 +970,7 @@ impl MainLoop {
                 }
             }
             let wait = self
-                .watchdogs
+                .timers
                 .keys()
                 .next()
                 .map(|(at, _)| Duration::from_nanos(at.0.saturating_sub(now.0)));
@@ -1034,20 +1034,9 @@ impl MainLoop {
                 } => {
                     let _ = self.workers[usize::from(thread)].send(WorkMsg::Routed(queue, item));
                 }
-                MainOutput::ArmWatchdog {
-                    thread,
-                    at,
-                    confirm,
-                } => {
-                    self.next_watchdog += 1;
-                    self.watchdogs.insert(
-                        (at, self.next_watchdog),
-                        MainInput::Watchdog { thread, confirm },
-                    );
-                }
                 MainOutput::Timer { at, input } => {
-                    self.next_watchdog += 1;
-                    self.watchdogs.insert((at, self.next_watchdog), input);
+                    self.next_timer += 1;
+                    self.timers.insert((at, self.next_timer), input);
                 }
                 MainOutput::Send { to, msg } => {
                     let _ = self.shared.to_engine.send(ToEngine::Input(Input::Send {
