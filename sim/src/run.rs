@@ -55,6 +55,47 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// A finished run (or the panic that ended it), judged by every check
+    /// and the scenario's expectations: what every command reports on.
+    pub fn judged(
+        seed: u64,
+        scenario: Scenario,
+        swarm: Option<Swarm>,
+        out: Result<Trace, String>,
+        mutation: Option<Mutation>,
+        wall: Duration,
+    ) -> Execution {
+        let (checks, violations, notices) = match &out {
+            Ok(run) => {
+                let (checks, notices) = check::check_mutated(run, &scenario.expectations, mutation);
+                let violations = checks
+                    .iter()
+                    .flat_map(|c| c.violations.iter().cloned())
+                    .collect();
+                (checks, violations, notices)
+            }
+            Err(panic) => (
+                Vec::new(),
+                vec![Violation {
+                    check: "no-panic".into(),
+                    message: format!("the simulation panicked: {panic}"),
+                    at: None,
+                }],
+                Vec::new(),
+            ),
+        };
+        Execution {
+            seed,
+            scenario,
+            swarm,
+            out,
+            checks,
+            violations,
+            notices,
+            wall,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }
@@ -121,35 +162,14 @@ pub fn execute(req: Request<'_>) -> Execution {
         detail: req.detail,
         driver: req.driver,
     });
-    let (checks, violations, notices) = match &out {
-        Ok(run) => {
-            let (checks, notices) = check::check_mutated(run, &scenario.expectations, req.mutation);
-            let violations = checks
-                .iter()
-                .flat_map(|c| c.violations.iter().cloned())
-                .collect();
-            (checks, violations, notices)
-        }
-        Err(panic) => (
-            Vec::new(),
-            vec![Violation {
-                check: "no-panic".into(),
-                message: format!("the simulation panicked: {panic}"),
-                at: None,
-            }],
-            Vec::new(),
-        ),
-    };
-    Execution {
-        seed: req.seed,
+    Execution::judged(
+        req.seed,
         scenario,
         swarm,
         out,
-        checks,
-        violations,
-        notices,
-        wall: started.elapsed(),
-    }
+        req.mutation,
+        started.elapsed(),
+    )
 }
 
 /// A violation's fingerprint: its check and its message with the parts

@@ -2,7 +2,6 @@
 //! `vigil run FILE --real` (the scenario on one such process per node).
 
 use super::*;
-use crate::check;
 use crate::runtime::real::{self, NodeSpec, RealRun};
 use crate::scenario::draw;
 
@@ -124,21 +123,7 @@ impl Ctx<'_> {
         };
         let mut scenario = scenario;
         scenario.duration = Duration::from_nanos(out.end.at.0);
-        let (checks, notices) = check::check_mutated(&out, &scenario.expectations, None);
-        let violations = checks
-            .iter()
-            .flat_map(|c| c.violations.iter().cloned())
-            .collect();
-        let e = Execution {
-            seed: 0,
-            scenario,
-            swarm: None,
-            out: Ok(out),
-            checks,
-            violations,
-            notices,
-            wall: Duration::ZERO,
-        };
+        let e = Execution::judged(0, scenario, None, Ok(out), None, Duration::ZERO);
         let flags = RunFlags {
             swarm: false,
             check_determinism: false,
@@ -222,21 +207,7 @@ impl Ctx<'_> {
                 return Exit::Fail;
             }
         };
-        let (checks, notices) = check::check_mutated(&out, &scenario.expectations, None);
-        let violations = checks
-            .iter()
-            .flat_map(|c| c.violations.iter().cloned())
-            .collect();
-        let e = Execution {
-            seed,
-            scenario,
-            swarm,
-            out: Ok(out),
-            checks,
-            violations,
-            notices,
-            wall: started.elapsed(),
-        };
+        let e = Execution::judged(seed, scenario, swarm, Ok(out), None, started.elapsed());
         if let Some(out) = emit {
             if let Err(code) = self.emit(file, seed, &e, out, io) {
                 return code;
