@@ -3,7 +3,7 @@
 //! crash, a partition and its heal.
 
 use crate::engine::{Event, MembershipChange};
-use crate::ids::{MemberId, NodeId, Time, ViewId};
+use crate::ids::{MemberId, NodeId, ViewId};
 use crate::testnet::{ms, Net, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -299,5 +299,4 @@ fn the_checker_bites_on_a_reordered_member() {
     net.delivered[a].3 = eb;
     net.delivered[b].3 = ea;
     assert!(!violations(&net).is_empty());
-    let _ = Time(0);
 }

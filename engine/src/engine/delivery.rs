@@ -97,11 +97,7 @@ impl<P: Clone> Engine<P> {
             if node == self.me {
                 self.deliver_member_msg(msg, out);
             } else if self.view.members.get(&node) == Some(&to_inc(&msg)) {
-                {
-                    self.link_to(node).push(LinkMsg::Member(msg));
-                    self.link_changed(node);
-                    self.flush_at.get_or_insert(now + FLUSH_DELAY);
-                }
+                self.queue(now, node, LinkMsg::Member(msg));
             }
         }
     }
@@ -140,6 +136,13 @@ impl<P: Clone> Engine<P> {
     }
 
     /// The link to `node`, a member of the view, made on first use.
+    /// Queues `msg` on the link to `node`; it goes at the next flush.
+    pub(super) fn queue(&mut self, now: Time, node: NodeId, msg: LinkMsg<P>) {
+        self.link_to(node).push(msg);
+        self.link_changed(node);
+        self.flush_at.get_or_insert(now + FLUSH_DELAY);
+    }
+
     pub(super) fn link_to(&mut self, node: NodeId) -> &mut Link<LinkMsg<P>> {
         if !self.links.contains_key(&node) {
             let session = self.next_link_session();

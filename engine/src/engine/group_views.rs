@@ -148,9 +148,7 @@ impl<P: Clone> Engine<P> {
                 .filter(|n| *n != self.me)
                 .collect();
             for node in peers {
-                self.link_to(node).push(LinkMsg::GroupView(gv.clone()));
-                self.link_changed(node);
-                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                self.queue(now, node, LinkMsg::GroupView(gv.clone()));
             }
             self.apply_group_view(gv, out);
         }
@@ -309,9 +307,7 @@ impl<P: Clone> Engine<P> {
                 self.recompute_groups(now, None, out);
             }
         } else {
-            self.link_to(leader).push(LinkMsg::State(state));
-            self.link_changed(leader);
-            self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            self.queue(now, leader, LinkMsg::State(state));
         }
     }
 

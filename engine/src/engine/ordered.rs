@@ -123,9 +123,7 @@ impl<P: Clone> Engine<P> {
         }
         let leader = self.view.leader();
         if leader != self.me {
-            self.link_to(leader).push(LinkMsg::Submit(s));
-            self.link_changed(leader);
-            self.flush_at.get_or_insert(now + FLUSH_DELAY);
+            self.queue(now, leader, LinkMsg::Submit(s));
         } else if self.installing.is_some() {
             self.held_submits.push(s);
         } else {
@@ -176,18 +174,23 @@ impl<P: Clone> Engine<P> {
                 self.pending_submits.remove(&(s.from, s.id));
             } else {
                 let node = s.from.node;
-                self.link_to(node).push(LinkMsg::Numbered {
-                    from: s.from,
-                    id: s.id,
-                });
-                self.link_changed(node);
-                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                self.queue(
+                    now,
+                    node,
+                    LinkMsg::Numbered {
+                        from: s.from,
+                        id: s.id,
+                    },
+                );
             }
             return;
         }
         self.submit_high.insert(s.from.clone(), s.id);
         let view = gv.id;
+        // Members sort by job first: a node with two jobs in the group
+        // appears twice, apart.
         let mut nodes: Vec<NodeId> = gv.members.iter().map(|m| m.node).collect();
+        nodes.sort_unstable();
         nodes.dedup();
         let sq = self
             .sequencers
@@ -215,12 +218,14 @@ impl<P: Clone> Engine<P> {
             if node == self.me {
                 self.deliver_ordered(msg.clone(), stable, out);
             } else {
-                self.link_to(node).push(LinkMsg::Ordered {
-                    msg: msg.clone(),
-                    stable,
-                });
-                self.link_changed(node);
-                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                self.queue(
+                    now,
+                    node,
+                    LinkMsg::Ordered {
+                        msg: msg.clone(),
+                        stable,
+                    },
+                );
             }
         }
     }
@@ -329,10 +334,7 @@ impl<P: Clone> Engine<P> {
         for (group, view, seq) in changed {
             self.delivered_reported.insert(group.clone(), (view, seq));
             if leader != self.me {
-                self.link_to(leader)
-                    .push(LinkMsg::Delivered { group, view, seq });
-                self.link_changed(leader);
-                self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                self.queue(now, leader, LinkMsg::Delivered { group, view, seq });
             }
         }
     }
@@ -416,9 +418,7 @@ impl<P: Clone> Engine<P> {
                 if node == self.me {
                     self.deliver_ordered(msg, 0, out);
                 } else {
-                    self.link_to(node).push(LinkMsg::Ordered { msg, stable: 0 });
-                    self.link_changed(node);
-                    self.flush_at.get_or_insert(now + FLUSH_DELAY);
+                    self.queue(now, node, LinkMsg::Ordered { msg, stable: 0 });
                 }
             }
         }
@@ -479,14 +479,13 @@ impl<P: Clone> Engine<P> {
                 }
             }
         }
-        let mut behind: Vec<NodeId> = self
+        let behind: Vec<NodeId> = self
             .states
             .iter()
             .filter(|(_, s)| s.installed.get(&gv.group).is_none_or(|v| v.id < gv.id))
             .map(|(n, _)| *n)
             .filter(|n| gv.members.iter().any(|m| m.node == *n))
             .collect();
-        behind.dedup();
         // Stamped with the node view it is handed on in, which a node
         // takes group views from.
         let gv = GroupView {
@@ -501,16 +500,11 @@ impl<P: Clone> Engine<P> {
                     self.deliver_ordered(m.clone(), 0, out);
                 }
             } else {
-                let link = self.link_to(node);
-                link.push(LinkMsg::GroupView(gv.clone()));
+                self.queue(now, node, LinkMsg::GroupView(gv.clone()));
                 for m in msgs.values() {
-                    link.push(LinkMsg::Ordered {
-                        msg: m.clone(),
-                        stable: 0,
-                    });
+                    let msg = m.clone();
+                    self.queue(now, node, LinkMsg::Ordered { msg, stable: 0 });
                 }
-                self.link_changed(node);
-                self.flush_at.get_or_insert(now + FLUSH_DELAY);
             }
         }
     }
