@@ -191,6 +191,13 @@ fn one_primary_catches_a_minority_that_stays_primary() {
         Mutation::MinorityStaysPrimary,
         "one-primary",
     );
+    // The expectation that the minority's change says `primary = false`
+    // fails too.
+    bites(
+        &load("quorum-partition"),
+        Mutation::MinorityStaysPrimary,
+        "expect membership-change db@n2",
+    );
 }
 
 #[test]

@@ -122,12 +122,10 @@ impl<P: Clone> Engine<P> {
             return; // sent again after the install that ends this
         }
         let leader = self.view.leader();
-        if leader != self.me {
-            self.queue(now, leader, LinkMsg::Submit(s));
-        } else if self.installing.is_some() {
-            self.held_submits.push(s);
+        if leader == self.me {
+            self.on_submission(now, s, out);
         } else {
-            self.sequence(now, s, out);
+            self.queue(now, leader, LinkMsg::Submit(s));
         }
     }
 

@@ -18,7 +18,8 @@ pub(super) fn checks(t: &Truth<'_>) -> Result<(Vec<Violation>, Vec<Violation>), 
     let mut current: BTreeMap<&MemberId, &MembershipChange> = BTreeMap::new();
     // How many ordered messages each member took in its current view.
     let mut taken: BTreeMap<&MemberId, u64> = BTreeMap::new();
-    // (member, view, next view) -> messages taken in the view.
+    // (view, next view) -> the first member seen to go from one to the
+    // other, and the messages it took in the first.
     let mut spans: BTreeMap<(ViewId, ViewId), (&MemberId, u64)> = BTreeMap::new();
     // (group, view, seq) -> (from, n), as the first member took it.
     let mut numbered: BTreeMap<(&Name, ViewId, u64), (&MemberId, u64, &MemberId)> = BTreeMap::new();
