@@ -224,6 +224,38 @@ fn view_synchrony_catches_a_leader_change_without_a_flush() {
 }
 
 #[test]
+fn task_order_catches_a_priority_task_that_waits_its_turn() {
+    bites(&load("tasks"), Mutation::PriorityIgnored, "task-order");
+}
+
+/// A member that picks its next task when it finishes one, by what it holds
+/// then, runs tasks in another order than a member that finished before a
+/// priority task reached it: a race, so it shows on most seeds, not all.
+#[test]
+fn task_order_catches_members_that_choose_at_their_own_boundary() {
+    let scenario = load("tasks-priority-race");
+    for driver in Driver::ALL {
+        let mut caught = Vec::new();
+        for seed in 1..=10 {
+            let good = run_on(driver, &scenario, seed, None);
+            assert!(
+                good.failed().is_empty(),
+                "{driver}, seed {seed}: {}",
+                good.violations()
+            );
+            let bad = run_on(driver, &scenario, seed, Some(Mutation::LocalBoundary));
+            if bad.failed().contains("task-order") {
+                caught.push(seed);
+            }
+        }
+        assert!(
+            caught.len() >= 6,
+            "{driver}: local-boundary should fail `task-order` on at least 6 of seeds 1..=10, failed on {caught:?}"
+        );
+    }
+}
+
+#[test]
 fn notified_catches_wrong_reasons() {
     bites(&load("quickstart"), Mutation::ForgetReasons, "notified");
 }
@@ -318,7 +350,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 31);
+    assert_eq!(Mutation::ALL.len(), 33);
 }
 
 const TPC: &str = r#"

@@ -328,6 +328,50 @@ fn sweep_runs_many_seeds_and_lists_the_failures_with_replays() {
 }
 
 #[test]
+fn json_reports_the_tasks_each_member_ran_in_order() {
+    let o = vigil(&["run", &example("tasks.toml"), "--json"]);
+    assert_eq!(o.code, 0, "{}{}", o.stderr, o.stdout);
+    let v: Value = serde_json::from_str(&o.stdout).expect("valid JSON");
+    let tasks = v["tasks"].as_object().expect("tasks");
+    assert_eq!(tasks.len(), 5, "every member ran tasks");
+    for (member, runs) in tasks {
+        let order: Vec<(u64, bool)> = runs
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|r| (r["task"].as_u64().expect("task"), r["priority"] == true))
+            .collect();
+        // Task 3, a priority task submitted last of the four, runs at the
+        // first boundary, ahead of tasks 1 and 2.
+        assert_eq!(
+            order,
+            vec![(0, false), (3, true), (1, false), (2, false), (4, false)],
+            "{member}"
+        );
+        assert!(runs
+            .as_array()
+            .expect("runs")
+            .iter()
+            .all(|r| r["outcome"].is_string()));
+    }
+    let check = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "task-order")
+        .expect("task-order");
+    assert_eq!(check["status"], "pass");
+    // A task's trace entries say what happened to it.
+    let text = vigil(&["run", &example("tasks.toml")]);
+    assert!(
+        text.stdout.contains("tasks run, in order (‼ priority)"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("0, 3‼, 1, 2, 4"), "{}", text.stdout);
+}
+
+#[test]
 fn json_reports_protocol_outcomes() {
     let o = vigil(&["run", &example("two-phase-commit.toml"), "--json"]);
     assert_eq!(o.code, 0, "{}{}", o.stderr, o.stdout);

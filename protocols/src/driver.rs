@@ -62,6 +62,20 @@ impl<A: Serialize + DeserializeOwned> WireAck<A> {
     }
 }
 
+/// The answer of a member that never took part in an instance (it skipped
+/// a task the group finished without it): "I never ACKed this round", in
+/// the wire form of every ACK type (bincode writes no ACK for
+/// [`Sent::Skipped`] and none for a `prev` of `None`).
+pub fn skipped_answer() -> Arc<[u8]> {
+    WireAck::<()> {
+        ack: Sent::Skipped,
+        prev: None,
+        answer: true,
+        current: 0,
+    }
+    .encode()
+}
+
 /// A short, stable digest of a group state (64-bit FNV-1a of its JSON, in
 /// hex). JSON objects are ordered by key, so equal states digest equally.
 pub fn digest(state: &serde_json::Value) -> String {
@@ -489,6 +503,9 @@ impl<P: Protocol> Rounds for RoundDriver<P> {
     }
     fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
         RoundDriver::on_view(self, change)
+    }
+    fn answer(&self, round: u64) -> Option<Arc<[u8]>> {
+        (self.finished && !self.history.is_empty()).then(|| self.wire_for(round))
     }
     fn on_ack(
         &mut self,

@@ -16,6 +16,12 @@ pub enum Mutation {
     /// Group state: members apply their own update first instead of in
     /// member order (`state-agrees`).
     OwnUpdateFirst,
+    /// Tasks: a priority task waits its turn like any other
+    /// (`task-order`).
+    PriorityIgnored,
+    /// Tasks: a member that finishes a task picks the next from what it
+    /// holds then, not at the group's boundary (`task-order`).
+    LocalBoundary,
     // Past bugs, put back for the regression scenarios written for them:
     /// Two-phase commit names a transaction by its number and coordinator
     /// alone, not the view of its vote

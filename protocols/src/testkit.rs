@@ -199,7 +199,7 @@ impl<P: Protocol> Group<P> {
                 let to = state.view.clone();
                 self.send(m, to, round, payload);
             }
-            Next::Restart => {}
+            Next::Restart | Next::Idle => {}
             Next::Done(_) | Next::Fault(_) => state.done = true,
         }
         let state = self.members.get_mut(m).expect("live");

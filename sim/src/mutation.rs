@@ -137,6 +137,11 @@ mod variants {
         /// A leader completing an install does not flush the ordered
         /// messages some survivors lack (`view-synchrony`).
         NoOrderedFlush = "no-ordered-flush" => Engine(E::NoOrderedFlush),
+        /// A priority task waits its turn like any other.
+        PriorityIgnored = "priority-ignored" => Protocols(&[P::PriorityIgnored]),
+        /// A member picks its next task when it finishes one, from what it
+        /// holds then, instead of at the group's boundary.
+        LocalBoundary = "local-boundary" => Protocols(&[P::LocalBoundary]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),

@@ -26,7 +26,7 @@ use std::fmt;
 use std::sync::Arc;
 use vigil_engine::job::Rounds;
 use vigil_engine::MemberId;
-use vigil_protocols::{Barrier, GroupState, Protocol, RoundDriver, TwoPhaseCommit};
+use vigil_protocols::{Barrier, GroupState, Protocol, RoundDriver, Tasks, TwoPhaseCommit};
 
 /// The keys a `[[job]]` table takes for itself; any other is a protocol
 /// option, so no protocol may take an option of these names.
@@ -40,6 +40,10 @@ pub const JOB_KEYS: &[&str] = &[
     "step_time",
     "ordered_every",
 ];
+
+/// The keys a `[[task]]` table takes for itself; any other is an option of
+/// the task's protocol.
+pub const TASK_KEYS: &[&str] = &["at", "member", "protocol", "priority", "options"];
 
 /// The type of an option's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -138,6 +142,10 @@ pub struct Setup<'a> {
     /// The job's name.
     pub job: &'a str,
     pub thread: u16,
+    /// The tasks submitted to the job's group, for a protocol that runs
+    /// them (`tasks`), and the registry their protocols come from.
+    pub tasks: &'a [TaskDef],
+    pub registry: &'a Registry,
     /// The run's deliberately broken variant, if any (tests only; see
     /// [`crate::mutation`]).
     pub mutation: Option<crate::mutation::Mutation>,
@@ -186,6 +194,49 @@ pub struct Registry {
 
 /// The default protocol of a job.
 pub const DEFAULT_PROTOCOL: &str = "barrier";
+
+/// The protocol of a job whose work thread runs the tasks submitted to its
+/// group (`[[task]]`).
+pub const TASKS_PROTOCOL: &str = "tasks";
+
+/// One task a group's task runner may be handed: its number (the
+/// scenario's `[[task]]` index), protocol and options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskDef {
+    pub id: u32,
+    pub protocol: String,
+    pub options: Options,
+}
+
+/// The task runner of one work thread: it makes each task's protocol
+/// from the registry, with the task's options.
+fn tasks(setup: &Setup<'_>, me: MemberId) -> Box<dyn Rounds> {
+    let mine: BTreeMap<u32, TaskDef> = setup.tasks.iter().map(|t| (t.id, t.clone())).collect();
+    let registry = setup.registry.clone();
+    let (job, thread, mutation) = (setup.job.to_string(), setup.thread, setup.mutation);
+    let make = move |id: u32, me: MemberId| {
+        let task = mine.get(&id)?;
+        let def = registry.get(&task.protocol)?;
+        let setup = Setup {
+            options: &task.options,
+            job: &job,
+            thread,
+            tasks: &[],
+            registry: &registry,
+            mutation,
+        };
+        Some(def.driver(&setup, me))
+    };
+    #[allow(unused_mut)]
+    let mut runner = Tasks::new(me, Box::new(make));
+    #[cfg(feature = "mutations")]
+    if let Some(m) = setup.mutation {
+        for p in m.protocols() {
+            runner.mutate(*p);
+        }
+    }
+    Box::new(runner)
+}
 
 fn limit(setup: &Setup<'_>, key: &str) -> Option<u64> {
     setup.options.int(key).map(|v| v.max(0) as u64)
@@ -289,7 +340,43 @@ impl Registry {
             |s| GroupState::new(limit(s, "updates"), limit(s, "keys").unwrap_or(8)),
         );
         r.set_decides_with("group-state", "updates");
+        r.register_rounds(
+            TASKS_PROTOCOL,
+            "runs the [[task]]s submitted to the group, one after another, in the group's one order; priority tasks first at each task boundary",
+            &[],
+            tasks,
+        );
         r
+    }
+
+    /// Registers `name` as a maker of work-thread machines that are not a
+    /// [`Protocol`] in a [`RoundDriver`] (the task runner).
+    pub fn register_rounds(
+        &mut self,
+        name: &str,
+        summary: &str,
+        options: &[OptionSpec],
+        make: impl Fn(&Setup<'_>, MemberId) -> Box<dyn Rounds> + Send + Sync + 'static,
+    ) -> &mut Registry {
+        for o in options {
+            assert!(
+                !JOB_KEYS.contains(&o.key) && !TASK_KEYS.contains(&o.key),
+                "protocol `{name}`: option `{}` is a [[job]] or [[task]] key and could never be set",
+                o.key
+            );
+        }
+        self.defs.insert(
+            name.to_string(),
+            ProtocolDef {
+                name: name.to_string(),
+                summary: summary.to_string(),
+                options: options.to_vec(),
+                outcomes: None,
+                decides_with: None,
+                make: Arc::new(make),
+            },
+        );
+        self
     }
 
     /// Registers protocol `name`, made by `make` for every work thread.
@@ -301,14 +388,7 @@ impl Registry {
         options: &[OptionSpec],
         make: impl Fn(&Setup<'_>) -> P + Send + Sync + 'static,
     ) -> &mut Registry {
-        for o in options {
-            assert!(
-                !JOB_KEYS.contains(&o.key),
-                "protocol `{name}`: option `{}` is a [[job]] key and could never be set",
-                o.key
-            );
-        }
-        let factory: Factory = Arc::new(move |setup, me| {
+        self.register_rounds(name, summary, options, move |setup, me| {
             #[allow(unused_mut)]
             let mut driver = RoundDriver::new(make(setup), me);
             #[cfg(feature = "mutations")]
@@ -318,19 +398,7 @@ impl Registry {
                 }
             }
             Box::new(driver)
-        });
-        self.defs.insert(
-            name.to_string(),
-            ProtocolDef {
-                name: name.to_string(),
-                summary: summary.to_string(),
-                options: options.to_vec(),
-                outcomes: None,
-                decides_with: None,
-                make: factory,
-            },
-        );
-        self
+        })
     }
 
     /// Declares that protocol `name` decides nothing unless option `key` is

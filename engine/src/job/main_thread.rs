@@ -55,6 +55,10 @@ pub enum MainInput {
     /// Time for the job's next ordered message (see
     /// [`MainThread::sending_every`]).
     SendTick,
+    /// Submit this ordered message to the group: a task handed to the job
+    /// (by the scenario, on the job's behalf). The main thread numbers it
+    /// in `round`, with the job's other ordered messages.
+    Submit(JobMsg),
 }
 
 /// What a main thread does about an input.
@@ -90,6 +94,10 @@ struct Slot {
     watchdog_armed: bool,
 }
 
+fn item_priority(item: &WorkItem) -> bool {
+    matches!(item, WorkItem::Ordered { msg, .. } if msg.priority)
+}
+
 /// The main thread of one job.
 #[derive(Debug)]
 pub struct MainThread {
@@ -102,6 +110,8 @@ pub struct MainThread {
     /// `cpg_mcast_joined` in a loop), numbered from 0 in `JobMsg::round`.
     send_every: Option<Dur>,
     sent: u64,
+    /// The threads that take the group's ordered messages, by index.
+    ordered: Vec<bool>,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
@@ -117,6 +127,7 @@ impl MainThread {
             gone: false,
             send_every: None,
             sent: 0,
+            ordered: vec![false; usize::from(work_threads)],
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
@@ -133,6 +144,14 @@ impl MainThread {
     pub fn sending_every(mut self, every: Option<Dur>) -> MainThread {
         assert!(every.is_none_or(|e| e > Dur(0)));
         self.send_every = every;
+        self
+    }
+
+    /// Work thread `thread` takes the group's ordered messages (it runs
+    /// ordered tasks): they are routed to it, a priority message to both
+    /// of its queues.
+    pub fn taking_ordered(mut self, thread: u16) -> MainThread {
+        self.ordered[usize::from(thread)] = true;
         self
     }
 
@@ -166,6 +185,7 @@ impl MainThread {
                         thread: 0,
                         round: self.sent,
                         payload: std::sync::Arc::from([]),
+                        priority: false,
                     },
                 });
                 self.sent += 1;
@@ -204,9 +224,47 @@ impl MainThread {
                     item: WorkItem::Message { from, msg: payload },
                 });
             }
-            // The job's ordered traffic ends here (the driver records what
-            // the main thread took); ordered tasks will be routed on.
-            MainInput::Engine(Event::Ordered { .. }) => {}
+            // Numbered with the job's other ordered messages: `round` names
+            // a sender's ordered message once.
+            MainInput::Submit(mut msg) => {
+                msg.round = self.sent;
+                self.sent += 1;
+                out.push(MainOutput::Send {
+                    to: Dest::Ordered,
+                    msg,
+                });
+            }
+            // An ordered message goes to the thread it names if that thread
+            // takes them (else its trace entry is all it leaves): a priority
+            // message to both queues, so the thread sees it whether it waits
+            // in a round or is between tasks (US 6,823,512); anything else to
+            // the work queue, in the group's order.
+            MainInput::Engine(Event::Ordered {
+                from,
+                view,
+                seq,
+                payload,
+            }) => {
+                let thread = payload.thread;
+                if !self.ordered.get(usize::from(thread)).is_some_and(|t| *t) {
+                    return;
+                }
+                let item = WorkItem::Ordered {
+                    from,
+                    view,
+                    seq,
+                    msg: payload,
+                };
+                let routed = |queue, item| MainOutput::Route {
+                    thread,
+                    queue,
+                    item,
+                };
+                if item_priority(&item) {
+                    out.push(routed(Queue::Response, item.clone()));
+                }
+                out.push(routed(Queue::Work, item));
+            }
             MainInput::EnteredRound { thread, round } => {
                 self.slots[usize::from(thread)].waiting_round = Some(round);
             }
@@ -321,6 +379,7 @@ mod tests {
                 thread,
                 round,
                 payload: Arc::from([]),
+                priority: false,
             },
         })
     }
@@ -352,6 +411,59 @@ mod tests {
             queues(&out),
             vec![(1, Queue::Response), (1, Queue::Work), (0, Queue::Work)]
         );
+    }
+
+    fn ordered(thread: u16, seq: u64, priority: bool) -> MainInput {
+        MainInput::Engine(Event::Ordered {
+            from: member(1),
+            view: ViewId(3),
+            seq,
+            payload: JobMsg {
+                thread,
+                round: seq,
+                payload: Arc::from([]),
+                priority,
+            },
+        })
+    }
+
+    #[test]
+    fn a_priority_message_goes_to_both_queues_of_a_thread_that_takes_ordered_ones() {
+        let mut main = MainThread::new(2, DEADLINE).taking_ordered(1);
+        let mut out = vec![];
+        main.step(T, ordered(1, 1, false), &mut out);
+        main.step(T, ordered(1, 2, true), &mut out);
+        // Thread 0 takes no ordered messages: its traffic ends here.
+        main.step(T, ordered(0, 3, true), &mut out);
+        assert_eq!(
+            queues(&out),
+            vec![(1, Queue::Work), (1, Queue::Response), (1, Queue::Work)]
+        );
+    }
+
+    #[test]
+    fn a_submitted_task_is_numbered_with_the_jobs_ordered_messages() {
+        let mut main = MainThread::new(1, DEADLINE);
+        let mut out = vec![];
+        let msg = |round| JobMsg {
+            thread: 0,
+            round,
+            payload: Arc::from([7u8]),
+            priority: true,
+        };
+        main.step(T, MainInput::Submit(msg(40)), &mut out);
+        main.step(T, MainInput::Submit(msg(40)), &mut out);
+        let sent: Vec<(u64, bool)> = out
+            .iter()
+            .filter_map(|o| match o {
+                MainOutput::Send {
+                    to: Dest::Ordered,
+                    msg,
+                } => Some((msg.round, msg.priority)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, vec![(0, true), (1, true)]);
     }
 
     #[test]

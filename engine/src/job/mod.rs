@@ -21,7 +21,7 @@ pub use rounds::{Completion, Decision, MakeRounds, Next, Proposal, Rounds, Vote}
 pub use work_thread::{StepEnd, WorkInput, WorkOutput, WorkThread, QUEUE_ITEMS_MAX};
 
 use crate::engine::MembershipChange;
-use crate::ids::MemberId;
+use crate::ids::{MemberId, ViewId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -35,6 +35,11 @@ pub struct JobMsg {
     pub round: u64,
     /// The protocol's payload, serialized by the protocol layer.
     pub payload: Arc<[u8]>,
+    /// A priority message (US 6,823,512): an ordered message the main
+    /// thread routes to both of its thread's queues, so the thread takes
+    /// it at its next task boundary ahead of older tasks.
+    #[serde(default)]
+    pub priority: bool,
 }
 
 /// Which of a work thread's two queues an item goes to.
@@ -48,7 +53,55 @@ pub enum Queue {
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkItem {
     View(MembershipChange),
-    Message { from: MemberId, msg: JobMsg },
+    Message {
+        from: MemberId,
+        msg: JobMsg,
+    },
+    /// An ordered message of the group (see `Dest::Ordered`): number `seq`
+    /// of view `view`, for a thread that takes them
+    /// ([`MainThread::taking_ordered`]).
+    Ordered {
+        from: MemberId,
+        view: ViewId,
+        seq: u64,
+        msg: JobMsg,
+    },
+}
+
+/// What a task-running protocol reports of its tasks (see
+/// [`Rounds::take_task_events`]): the trace records it, and the
+/// `task-order` check reads it. Tasks are named by the number their
+/// submission gave them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "kebab-case")]
+pub enum TaskEvent {
+    /// The task reached the member's queue, in the group's order.
+    Queued { task: u32, priority: bool },
+    /// At a task boundary, the group's order chose it to run next, in
+    /// view `view` (the member's, as its thread took views and ordered
+    /// messages in one order).
+    Chosen {
+        task: u32,
+        priority: bool,
+        view: ViewId,
+    },
+    /// This member began to run it.
+    Started { task: u32 },
+    /// This member will not run it: it ran it already (before a merge), or
+    /// the group finished it before this member could begin it (it joined
+    /// late), so nobody waited for it.
+    Skipped { task: u32 },
+    /// This member stopped running it: the protocol finished with
+    /// `outcome`, or `"abandoned"` when a merge moved the group past it.
+    Finished { task: u32, outcome: String },
+    /// After a view change that added members, the member took the group's
+    /// account of its tasks: `current` chosen last (and still running if
+    /// `open`), `queue` waiting in this order.
+    Adopted {
+        current: Option<u32>,
+        open: bool,
+        queue: Vec<u32>,
+    },
 }
 
 /// How a work thread faulted.

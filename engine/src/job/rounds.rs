@@ -3,6 +3,7 @@
 //! any `Protocol`); this crate only defines it, so the engine and the job
 //! model depend on no protocol.
 
+use super::JobMsg;
 use crate::engine::MembershipChange;
 use crate::ids::{MemberId, ViewId};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,9 @@ pub enum Next {
     Done(String),
     /// The protocol's step failed.
     Fault(String),
+    /// Nothing to do until an ordered message arrives (a task runner
+    /// between tasks): the thread waits, reading its queues.
+    Idle,
 }
 
 /// A round this member completed, reported by the step that followed it.
@@ -121,10 +125,49 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn step(&mut self) -> Next;
     /// The decisions the protocol made since the last call.
     fn take_decisions(&mut self) -> Vec<Decision>;
+    /// The same, each with the name and agreement check of the protocol
+    /// that made it (a task runner runs several).
+    fn take_named_decisions(&mut self) -> Vec<(&'static str, Option<&'static str>, Decision)> {
+        let (name, agreement) = (self.protocol_name(), self.agreement());
+        self.take_decisions()
+            .into_iter()
+            .map(|d| (name, agreement, d))
+            .collect()
+    }
     /// The votes this member cast since the last call.
     fn take_votes(&mut self) -> Vec<Vote>;
     /// The round the last step completed, if it completed one.
     fn take_completion(&mut self) -> Option<Completion>;
+
+    /// An ordered message of the group, for a thread that takes them: the
+    /// thread hands them over in the group's order, between the views
+    /// they were delivered in.
+    fn on_ordered(&mut self, _from: &MemberId, _view: ViewId, _seq: u64, _msg: &JobMsg) {}
+    /// Once the protocol is finished: its ACK for `round` (or word that it
+    /// never sends one), for a member still in the instance that is at or
+    /// past this member's last round (a task runner's member that began a
+    /// task late). `None`: not finished, or nothing to say.
+    fn answer(&self, _round: u64) -> Option<Arc<[u8]>> {
+        None
+    }
+    /// Whether the protocol waits for an ordered message before its next
+    /// step (a task runner with no task to run).
+    fn idle(&self) -> bool {
+        false
+    }
+    /// Answers to send to single members, since the last call: (to,
+    /// round, payload), as [`Rounds::on_ack`] returns one.
+    fn take_answers(&mut self) -> Vec<(MemberId, u64, Arc<[u8]>)> {
+        Vec::new()
+    }
+    /// Ordered messages to submit to the group, since the last call.
+    fn take_submissions(&mut self) -> Vec<Arc<[u8]>> {
+        Vec::new()
+    }
+    /// What happened to tasks since the last call.
+    fn take_task_events(&mut self) -> Vec<super::TaskEvent> {
+        Vec::new()
+    }
 }
 
 /// Makes a work thread's protocol instance once its member is known (at

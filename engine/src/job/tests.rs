@@ -43,6 +43,7 @@ fn tagged_ack(from: u16, round: u64, tag: u64) -> WorkItem {
             thread: 0,
             round,
             payload: Arc::from(tag.to_le_bytes()),
+            priority: false,
         },
     }
 }
@@ -55,6 +56,8 @@ enum Seen {
     Step(u64),
     /// The tag of an ACK's payload (see [`tagged_ack`]).
     Tag(u64),
+    /// An ordered message, by its number.
+    Ordered(u64),
 }
 
 /// A protocol of ACK rounds reduced to its bookkeeping: a round completes
@@ -151,6 +154,9 @@ impl Rounds for Script {
     }
     fn take_completion(&mut self) -> Option<Completion> {
         None
+    }
+    fn on_ordered(&mut self, _from: &MemberId, _view: ViewId, seq: u64, _msg: &JobMsg) {
+        self.log.lock().unwrap().push(Seen::Ordered(seq));
     }
 }
 
@@ -777,4 +783,51 @@ fn model_finds(mutation: crate::Mutation) -> bool {
         }
     });
     found.is_err()
+}
+
+fn ordered(seq: u64, priority: bool) -> WorkItem {
+    WorkItem::Ordered {
+        from: member(1),
+        view: ViewId(1),
+        seq,
+        msg: JobMsg {
+            thread: 0,
+            round: seq,
+            payload: Arc::from([]),
+            priority,
+        },
+    }
+}
+
+#[test]
+fn ordered_messages_reach_the_protocol_once_each_in_their_order() {
+    // A priority message is routed to both queues (US 6,823,512), and the
+    // next ordered message to the work queue after it: the protocol takes
+    // the priority message once, then the next, whichever queue the thread
+    // reads first.
+    for first in [Queue::Response, Queue::Work] {
+        let (mut t, log) = in_round_one();
+        let mut out = vec![];
+        let mut routed = |queue, item| {
+            t.step(WorkInput::Routed { queue, item }, &mut out);
+        };
+        routed(Queue::Work, ordered(1, false));
+        routed(Queue::Response, ordered(2, true));
+        routed(Queue::Work, ordered(2, true));
+        routed(Queue::Work, ordered(3, false));
+        routed(first, ack(1, 1));
+        t.poll(&mut out);
+        let seen: Vec<Seen> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| matches!(s, Seen::Ordered(_)))
+            .cloned()
+            .collect();
+        assert_eq!(
+            seen,
+            vec![Seen::Ordered(1), Seen::Ordered(2), Seen::Ordered(3)],
+            "ACK routed to {first:?}"
+        );
+    }
 }

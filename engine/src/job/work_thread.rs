@@ -29,7 +29,15 @@
 //!   response queue just after the step began (the thread's word that it
 //!   left its round still on its way) would otherwise be read after a
 //!   newer view routed to the work queue during the step (found by this
-//!   module's model test).
+//!   module's model test). Ordered messages (a task runner's) are held
+//!   to the same rule, so views and ordered messages reach the protocol
+//!   in the engine's one order; a priority message, routed to both
+//!   queues, is handed over once, at its first copy;
+//! - a protocol that is idle (a task runner with no task) is not stepped:
+//!   the thread reads its queues until an ordered message gives it work;
+//!   at a task boundary (a step that left the protocol idle) it takes
+//!   everything queued, views and the priority queue included, before it
+//!   begins the next task.
 //!
 //! The thread numbers items as they are routed, so the driver must feed
 //! them in the order the main thread routed them, across both queues.
@@ -40,7 +48,7 @@
 //! routed them; once the thread has faulted it takes and sends nothing.
 
 use super::rounds::{MakeRounds, Next, Rounds};
-use super::{FaultKind, JobMsg, MainInput, Queue, WorkItem};
+use super::{FaultKind, JobMsg, MainInput, Queue, TaskEvent, WorkItem};
 use crate::engine::{Dest, MembershipChange};
 use crate::ids::{MemberId, ViewId};
 use std::collections::VecDeque;
@@ -114,6 +122,8 @@ pub enum WorkOutput {
         to: MemberId,
         round: u64,
     },
+    /// What happened to a task (a task runner's report).
+    Task { member: MemberId, event: TaskEvent },
 }
 
 /// The step that runs now.
@@ -146,6 +156,14 @@ pub struct WorkThread {
     faulted: bool,
     /// Views handed to the protocol, the latest: they only grow.
     last_view: Option<ViewId>,
+    /// The last ordered message handed to the protocol, as (view, number):
+    /// a priority message routed to both queues is handed over once.
+    last_ordered: Option<(ViewId, u64)>,
+    /// Ordered messages this thread submitted.
+    ordered_sent: u64,
+    /// At a task boundary (the protocol went idle): the thread takes
+    /// everything queued before it steps again.
+    boundary: bool,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
@@ -185,6 +203,9 @@ impl WorkThread {
             finished: false,
             faulted: false,
             last_view: None,
+            last_ordered: None,
+            ordered_sent: 0,
+            boundary: false,
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
@@ -276,15 +297,52 @@ impl WorkThread {
                 vote,
             });
         }
-        for decision in rounds.take_decisions() {
+        for (protocol, agreement, decision) in rounds.take_named_decisions() {
             out.push(WorkOutput::Decided {
                 member: me.clone(),
-                protocol: rounds.protocol_name(),
-                agreement: rounds.agreement(),
+                protocol,
+                agreement,
                 decision,
             });
         }
         running.next = Some(next);
+        self.drain(out);
+    }
+
+    /// Sends what the protocol submitted to the group's order and reports
+    /// what happened to its tasks.
+    fn drain(&mut self, out: &mut Vec<WorkOutput>) {
+        let Some(rounds) = self.rounds.as_mut() else {
+            return;
+        };
+        let submissions = rounds.take_submissions();
+        let answers = rounds.take_answers();
+        let events = rounds.take_task_events();
+        if submissions.is_empty() && answers.is_empty() && events.is_empty() {
+            return; // the common case: a protocol that runs no tasks
+        }
+        let me = self.me.clone().expect("a protocol has a member");
+        for event in events {
+            out.push(WorkOutput::Task {
+                member: me.clone(),
+                event,
+            });
+        }
+        for (to, round, payload) in answers {
+            out.push(WorkOutput::Answered {
+                from: me.clone(),
+                to: to.clone(),
+                round,
+            });
+            self.send(Dest::Member(to), round, payload, out);
+        }
+        for payload in submissions {
+            // A sender's ordered messages are numbered once each: the work
+            // thread's apart from its main thread's.
+            self.ordered_sent += 1;
+            let n = (u64::from(self.thread) + 1) << 48 | self.ordered_sent;
+            self.send(Dest::Ordered, n, payload, out);
+        }
     }
 
     fn on_step_ended(&mut self, step: u64, end: StepEnd, out: &mut Vec<WorkOutput>) {
@@ -310,6 +368,8 @@ impl WorkThread {
                 self.finished = true;
             }
             Next::Restart => {}
+            // A task boundary: the thread reads all it holds first.
+            Next::Idle => self.boundary = true,
             Next::Send { round, payload } => {
                 let view = self.rounds.as_ref().expect("a protocol").view_id();
                 out.push(WorkOutput::RoundStarted {
@@ -338,7 +398,15 @@ impl WorkThread {
                 }
                 continue;
             };
+            if self.boundary {
+                match self.pop(Queue::Work).or_else(|| self.pop(Queue::Response)) {
+                    Some(item) => self.take(item, out),
+                    None => self.boundary = false,
+                }
+                continue;
+            }
             let waiting = self.finished
+                || rounds.idle()
                 || (rounds.round() > 0 && !self.round_complete(rounds) && !self.restart);
             if waiting {
                 match self.pop(Queue::Work).or_else(|| self.pop(Queue::Response)) {
@@ -358,7 +426,8 @@ impl WorkThread {
     }
 
     /// The head of `queue`; but if a view routed before it waits in the
-    /// other queue, the other queue's head: a view is never overtaken.
+    /// other queue, the other queue's head: a view (or an ordered message)
+    /// is never overtaken.
     fn pop(&mut self, queue: Queue) -> Option<WorkItem> {
         let (this, other) = match queue {
             Queue::Response => (&mut self.response, &mut self.work),
@@ -370,7 +439,7 @@ impl WorkThread {
             && other
                 .iter()
                 .take_while(|(n, _)| *n < head)
-                .any(|(_, item)| matches!(item, WorkItem::View(_)));
+                .any(|(_, item)| is_barrier(item));
         let from = if view_first { other } else { this };
         from.pop_front().map(|(_, item)| item)
     }
@@ -409,7 +478,26 @@ impl WorkThread {
 
     fn take(&mut self, item: WorkItem, out: &mut Vec<WorkOutput>) {
         match item {
-            WorkItem::View(change) => self.take_view(change, out),
+            WorkItem::View(change) => {
+                self.take_view(change, out);
+                self.drain(out);
+            }
+            WorkItem::Ordered {
+                from,
+                view,
+                seq,
+                msg,
+            } => {
+                if self.last_ordered.is_some_and(|last| last >= (view, seq)) {
+                    return; // the other copy of a priority message
+                }
+                self.last_ordered = Some((view, seq));
+                let Some(rounds) = self.rounds.as_mut() else {
+                    return; // delivered in a view, which came first
+                };
+                rounds.on_ordered(&from, view, seq, &msg);
+                self.drain(out);
+            }
             WorkItem::Message { from, msg } => {
                 let Some(rounds) = self.rounds.as_mut() else {
                     return; // before the first view: nothing to answer with
@@ -423,6 +511,7 @@ impl WorkThread {
                     });
                     self.send(Dest::Member(to), round, payload, out);
                 }
+                self.drain(out);
             }
         }
     }
@@ -465,7 +554,7 @@ impl WorkThread {
                 self.finished = true;
             }
             Some(Next::Fault(_)) => self.fault(FaultKind::Error, out),
-            None => {}
+            Some(Next::Idle) | None => {}
         }
     }
 
@@ -476,6 +565,7 @@ impl WorkThread {
                 thread: self.thread,
                 round,
                 payload,
+                priority: false,
             },
         });
     }
@@ -489,4 +579,10 @@ impl WorkThread {
             kind,
         }));
     }
+}
+
+/// Views and ordered messages: nothing routed after one is taken while it
+/// waits, so they reach the protocol in the one order the engine gave them.
+fn is_barrier(item: &WorkItem) -> bool {
+    matches!(item, WorkItem::View(_) | WorkItem::Ordered { .. })
 }

@@ -31,6 +31,10 @@
 //!   messages in one order, each once; members that install the same two
 //!   views in a row took the same ones in the first; none is taken in a
 //!   view its sender is not in.
+//! - `task-order` ([`tasks`]; skipped in a run with no tasks): members
+//!   run the group's tasks in one order, each once; at every task
+//!   boundary the oldest waiting priority task goes first; no member sits
+//!   idle with tasks waiting.
 //! - `one-primary` ([`membership`]; skipped when the cluster keeps no
 //!   quorum): no two primary views of a group with disjoint members are
 //!   held at the same time. Under a quorum, the agreement checks judge a
@@ -49,6 +53,7 @@ mod ordered;
 mod protocol;
 mod responsive;
 mod rounds;
+mod tasks;
 #[cfg(test)]
 mod tests;
 mod truth;
@@ -75,6 +80,7 @@ pub const ALWAYS: &[&str] = &[
     "state-agrees",
     "total-order",
     "view-synchrony",
+    "task-order",
     "one-primary",
     "converged",
 ];
@@ -188,6 +194,10 @@ pub fn check_mutated(
             results.push(CheckResult::skipped("view-synchrony", why));
         }
     }
+    results.push(match tasks::check(&truth) {
+        Ok(v) => CheckResult::of("task-order", v),
+        Err(why) => CheckResult::skipped("task-order", why),
+    });
     results.push(match membership::one_primary(&truth) {
         Ok(v) => CheckResult::of("one-primary", v),
         Err(why) => CheckResult::skipped("one-primary", why),

@@ -8,7 +8,7 @@ use super::{bounds, ms, names, violation, Violation};
 use crate::mutation::{mutated, Mutation};
 use crate::trace::{Effect, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
-use vigil_engine::job::HANG_CONFIRM;
+use vigil_engine::job::{TaskEvent, HANG_CONFIRM};
 use vigil_engine::{Dur, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
 
 /// `acks-complete`: every ACK round of a member alive at the end
@@ -40,7 +40,12 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
             {
                 open.remove(&(member, *thread));
             }
-            TraceEvent::ProtocolDone { member, thread, .. } => {
+            TraceEvent::ProtocolDone { member, thread, .. }
+            | TraceEvent::Task {
+                member,
+                thread,
+                event: TaskEvent::Finished { .. },
+            } => {
                 open.remove(&(member, *thread));
             }
             TraceEvent::Message {
@@ -141,6 +146,17 @@ pub(super) fn barrier_order(t: &Truth<'_>, mutation: Option<Mutation>) -> Vec<Vi
                 let l = lineages.of(member);
                 gone.insert(l);
             }
+            // A task is a protocol instance of its own: its first round
+            // passes no round of the task before it, which a member that
+            // joined in between never ran.
+            TraceEvent::Task {
+                member,
+                thread,
+                event: TaskEvent::Started { .. },
+            } => {
+                let me = lineages.of(member);
+                own.insert((me, *thread), 0);
+            }
             TraceEvent::RoundStarted {
                 member,
                 thread,
@@ -189,7 +205,7 @@ pub(super) fn barrier_order(t: &Truth<'_>, mutation: Option<Mutation>) -> Vec<Vi
 /// Which lineage (registration, followed through renames) each member id
 /// belongs to; see [`barrier_order`].
 #[derive(Default)]
-struct Lineages {
+pub(super) struct Lineages {
     of: BTreeMap<MemberId, usize>,
     /// The latest lineage of each job and node.
     current: BTreeMap<(Name, NodeId), usize>,
@@ -200,7 +216,7 @@ struct Lineages {
 }
 
 impl Lineages {
-    fn register(&mut self, member: &MemberId) -> usize {
+    pub(super) fn register(&mut self, member: &MemberId) -> usize {
         self.next += 1;
         self.of.insert(member.clone(), self.next);
         self.current
@@ -210,7 +226,7 @@ impl Lineages {
 
     /// The lineage of `member`; a new id (a renamed member) joins the latest
     /// lineage of its job and node, and is remembered there.
-    fn of(&mut self, member: &MemberId) -> usize {
+    pub(super) fn of(&mut self, member: &MemberId) -> usize {
         let latest = self
             .current
             .get(&(member.job.clone(), member.node))

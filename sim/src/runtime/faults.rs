@@ -9,7 +9,7 @@ use super::net::{Net, NetFault};
 use crate::scenario::{FaultKind as ScenarioFault, JobAction, WorkThreadFault};
 use crate::trace::{Effect, NoEffect, NodeStatus, TraceEvent};
 use std::time::Duration;
-use vigil_engine::job::FaultKind;
+use vigil_engine::job::{FaultKind, JobMsg};
 use vigil_engine::{Dur, MemberId, Name, NodeId, Time};
 
 /// The primitives of a driver's world that faults are made of.
@@ -40,6 +40,8 @@ pub(super) trait Plant {
     fn kill_job(&mut self, node: u16, job: &str);
     /// Asks a running job's main thread to leave.
     fn ask_leave(&mut self, node: u16, job: &str);
+    /// Hands a running job's main thread an ordered message to submit.
+    fn submit(&mut self, node: u16, job: &str, msg: JobMsg);
     /// Starts `job` on `node`, which is up.
     fn start_job(&mut self, node: u16, job: &str);
 
@@ -219,6 +221,38 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
         }
         ScenarioFault::Loss(l) => degrade(plant, index, &l.nodes, l.rate, None, l.duration),
     }
+}
+
+/// The scenario's `[[task]]` number `index`: its member's main thread is
+/// handed the task to submit to the group, if the job runs and is
+/// registered; the trace says which.
+pub(super) fn submit_task(plant: &mut impl Plant, index: usize, task: &crate::scenario::Task) {
+    let (node, job) = (task.member.node, task.member.job.as_str());
+    let member = plant.running(node, job).flatten();
+    let id = u32::try_from(index).expect("a scenario holds at most 10,000 tasks");
+    if member.is_some() {
+        let payload = vigil_protocols::TaskMsg::Task {
+            id,
+            priority: task.priority,
+        }
+        .encode();
+        plant.submit(
+            node,
+            job,
+            JobMsg {
+                thread: 0,
+                round: u64::from(id),
+                payload,
+                priority: task.priority,
+            },
+        );
+    }
+    plant.record(TraceEvent::TaskSubmitted {
+        task: id,
+        by: task.member.to_string(),
+        member,
+        priority: task.priority,
+    });
 }
 
 /// `job-kill`: the job dies without unregistering (and stays down).

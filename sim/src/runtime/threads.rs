@@ -3,7 +3,7 @@
 //! events), not in what a thread does.
 
 use crate::mutation::{mutated, Mutation};
-use crate::protocols::{Registry, Setup};
+use crate::protocols::{Registry, Setup, TaskDef};
 use crate::scenario::Scenario;
 use crate::trace::{Outcome, TraceEvent};
 use std::panic::AssertUnwindSafe;
@@ -135,6 +135,20 @@ pub(super) fn step_fault(
     }
 }
 
+/// The main thread of a job as the scenario describes it: it sends an
+/// ordered message every `ordered_every`, and routes the group's ordered
+/// messages to the work thread of a job that runs tasks.
+pub(super) fn main_machine(spec: &crate::scenario::Job) -> vigil_engine::job::MainThread {
+    let main =
+        vigil_engine::job::MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline))
+            .sending_every(spec.ordered_every.map(Dur::from_std));
+    if spec.protocol == crate::scenario::TASKS_PROTOCOL {
+        main.taking_ordered(0)
+    } else {
+        main
+    }
+}
+
 /// A new protocol instance for work thread `thread` of `job`, as member `me`.
 pub(super) fn protocol(
     registry: &Registry,
@@ -148,10 +162,25 @@ pub(super) fn protocol(
     let def = registry
         .get(&spec.protocol)
         .expect("scenarios name registered protocols");
+    // The tasks submitted to the job's group, each by its number.
+    let tasks: Vec<TaskDef> = (scenario.tasks.iter().enumerate())
+        .filter(|(_, t)| {
+            scenario
+                .job(&t.member.job)
+                .is_some_and(|j| j.group == spec.group)
+        })
+        .map(|(i, t)| TaskDef {
+            id: i as u32,
+            protocol: t.protocol.clone(),
+            options: t.options.clone(),
+        })
+        .collect();
     let setup = Setup {
         options: &spec.options,
         job: &spec.name,
         thread,
+        tasks: &tasks,
+        registry,
         mutation,
     };
     def.driver(&setup, me)
@@ -252,6 +281,11 @@ pub(super) fn record(thread: u16, o: WorkOutput, detail: bool) -> Option<TraceEv
             member,
             thread,
             outcome,
+        },
+        WorkOutput::Task { member, event } => TraceEvent::Task {
+            member,
+            thread,
+            event,
         },
         WorkOutput::Answered { from, to, round } => {
             if !detail {

@@ -194,6 +194,8 @@ pub struct Scenario {
     pub jobs: Vec<Job>,
     /// Faults sorted by `at`; faults at equal times keep their file order.
     pub faults: Vec<Fault>,
+    /// `[[task]]`s in file order: task `i` is numbered `i` in the trace.
+    pub tasks: Vec<Task>,
     /// Expectations in file order (`[[expect]]` and `[[expectation]]` mixed).
     pub expectations: Vec<Expectation>,
     /// `[random]`: faults each seed draws for itself, on top of `faults`
@@ -303,6 +305,25 @@ impl Job {
         }
     }
 }
+
+/// One `[[task]]`: at `at`, member `member` submits to its group a task,
+/// an instance of `protocol` with `options`, which every member of the
+/// group runs in the group's one order (see `vigil_protocols::Tasks`). The
+/// member's job runs protocol `tasks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub at: Duration,
+    pub member: MemberName,
+    pub protocol: String,
+    pub options: Options,
+    /// A priority task runs at the next task boundary, ahead of older
+    /// tasks that have not begun (US 6,823,512).
+    pub priority: bool,
+    /// 1-based line of the task's table header in the file.
+    pub line: usize,
+}
+
+pub use crate::protocols::TASKS_PROTOCOL;
 
 /// One `[[fault]]`: what to inject and when.
 #[derive(Debug, Clone, PartialEq)]

@@ -70,6 +70,8 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub fault: Vec<Spanned<RawTable>>,
     #[serde(default)]
+    pub task: Vec<Spanned<RawTable>>,
+    #[serde(default)]
     pub expect: Vec<Spanned<RawExpect>>,
     /// Alias of `expect`; both may be used, file order is kept.
     #[serde(default)]

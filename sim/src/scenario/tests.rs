@@ -393,6 +393,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 }),
             ),
         ],
+        tasks: vec![],
         expectations: vec![
             Expectation::MembershipChange {
                 member: member("db", 2),
@@ -817,7 +818,7 @@ fn job_with_an_unknown_protocol() {
     assert_error(
         &text,
         (11, 12),
-        &["unknown protocol `paxos`, expected one of: barrier, group-state, two-phase-commit"],
+        &["unknown protocol `paxos`, expected one of: barrier, group-state, tasks, two-phase-commit"],
     );
 }
 
@@ -1276,4 +1277,72 @@ fn random_section_errors_point_at_the_problem() {
     for (tail, at, needles) in cases {
         assert_error(&format!("{RANDOM_BASE}{tail}"), *at, needles);
     }
+}
+
+const TASKS_BASE: &str = r#"name = "tasks"
+duration = "20s"
+
+[cluster]
+nodes = 3
+
+[[job]]
+name = "ops"
+group = "g"
+protocol = "tasks"
+
+[[job]]
+name = "db"
+group = "h"
+"#;
+
+#[test]
+fn tasks_parse_with_options_inline_or_as_keys() {
+    let s = parse_ok(&format!(
+        "{TASKS_BASE}\n[[task]]\nat = \"2s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\noptions = {{ rounds = 3 }}\n\n[[task]]\nat = \"3s\"\nmember = \"ops@n2\"\nprotocol = \"two-phase-commit\"\ntransactions = 2\npriority = true\n"
+    ));
+    assert_eq!(s.tasks.len(), 2);
+    let (a, b) = (&s.tasks[0], &s.tasks[1]);
+    assert_eq!(
+        (a.at, a.member.to_string(), a.priority),
+        (secs(2), "ops@n1".to_string(), false)
+    );
+    assert_eq!(a.options.int("rounds"), Some(3));
+    assert_eq!(
+        (b.protocol.as_str(), b.priority),
+        ("two-phase-commit", true)
+    );
+    assert_eq!(b.options.int("transactions"), Some(2));
+}
+
+#[test]
+fn task_errors_point_at_what_is_wrong() {
+    let task = |body: &str| format!("{TASKS_BASE}\n[[task]]\n{body}\n");
+    for (body, needle) in [
+        ("member = \"ops@n1\"\nprotocol = \"barrier\"", "missing required key `at` in [[task]]"),
+        ("at = \"1s\"\nprotocol = \"barrier\"", "missing required key `member` in [[task]]"),
+        ("at = \"1s\"\nmember = \"ops@n1\"", "missing required key `protocol` in [[task]]"),
+        ("at = \"30s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"", "not before the end"),
+        ("at = \"1s\"\nmember = \"db@n1\"\nprotocol = \"barrier\"", "job `db` runs protocol `barrier`, not `tasks`"),
+        ("at = \"1s\"\nmember = \"ops@n7\"\nprotocol = \"barrier\"", "n7"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"dance\"", "unknown task protocol `dance`"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"tasks\"", "unknown task protocol `tasks`"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\npriority = \"yes\"", "expected a boolean"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\nspeed = 3", "unknown key `speed` in [[task]]"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\noptions = { rounds = -2 }", "`rounds` (an option of protocol `barrier`) must be an integer from 0"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\noptions = 3", "a table of the protocol's options"),
+        ("at = \"1s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\noptions = { rounds = 2 }\nrounds = 3", "option `rounds` is given twice"),
+    ] {
+        let err = parse("test.toml", &task(body)).expect_err(body);
+        assert!(err.message().contains(needle), "{body}:\n{err}");
+        assert!(err.to_string().contains("test.toml:"), "{err}");
+    }
+    let threads = TASKS_BASE.replace(
+        "protocol = \"tasks\"",
+        "protocol = \"tasks\"\nwork_threads = 2",
+    );
+    let err = parse("test.toml", &threads).expect_err("two threads");
+    assert!(
+        err.message().contains("a task runner is one work thread"),
+        "{err}"
+    );
 }

@@ -12,11 +12,13 @@ use super::duration::parse_duration;
 use super::error::{line_col, ScenarioError};
 use super::raw::{
     entries, job_extras, key_span, DurationText, Extra, List, MemberText, NodeText, Opt,
-    RawCluster, RawExpect, RawJob, RawScenario, RawTable, JOB_KEYS,
+    RawCluster, RawExpect, RawJob, RawScenario, RawTable, Val, JOB_KEYS,
 };
 use super::table::{text, Entry, Table};
-use super::{Cluster, Expectation, Fault, FaultKind, Job, MemberName, Reason, Scenario};
-use crate::protocols::{OptionKind, OptionValue, Options, Registry, DEFAULT_PROTOCOL};
+use super::{
+    Cluster, Expectation, Fault, FaultKind, Job, MemberName, Reason, Scenario, Task, TASKS_PROTOCOL,
+};
+use crate::protocols::{OptionKind, OptionValue, Options, Registry, DEFAULT_PROTOCOL, TASK_KEYS};
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
@@ -448,6 +450,19 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
         .collect::<Result<Vec<_>>>()?;
     faults.sort_by_key(|fault| fault.at); // stable: equal times keep file order
 
+    let tasks = raw
+        .task
+        .iter()
+        .map(|task| ctx.task(task, duration))
+        .collect::<Result<Vec<_>>>()?;
+    if tasks.len() > TASKS_MAX {
+        return Err(ScenarioError::new(format!(
+            "{} [[task]] tables: at most {TASKS_MAX}",
+            tasks.len()
+        ))
+        .at(raw.task[TASKS_MAX].span()));
+    }
+
     let mut expects: Vec<(&str, usize, &Spanned<RawExpect>)> = raw
         .expect
         .iter()
@@ -479,9 +494,31 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
         cluster,
         jobs: ctx.jobs,
         faults,
+        tasks,
         expectations,
         random,
     })
+}
+
+/// Most `[[task]]` tables a scenario holds.
+const TASKS_MAX: usize = 10_000;
+
+/// A TOML value as the protocol options' reader takes it.
+fn plain(value: &Val) -> toml::Value {
+    match value {
+        Val::Str(s) => toml::Value::String(s.clone()),
+        Val::Int(i) => toml::Value::Integer(*i),
+        Val::Float(f) => toml::Value::Float(*f),
+        Val::Bool(b) => toml::Value::Boolean(*b),
+        Val::Datetime(d) => toml::Value::String(d.clone()),
+        Val::Array(items) => toml::Value::Array(items.iter().map(|v| plain(v.get_ref())).collect()),
+        Val::Table(entries) => toml::Value::Table(
+            entries
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), plain(v.get_ref())))
+                .collect(),
+        ),
+    }
 }
 
 fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
@@ -839,7 +876,19 @@ impl Ctx<'_> {
         let options = self.options(
             &protocol,
             self.extras.get(index).map_or(&[][..], Vec::as_slice),
+            "[[job]]",
         )?;
+        if protocol == TASKS_PROTOCOL && work_threads != 1 {
+            let span = j
+                .work_threads
+                .as_ref()
+                .map_or(header.clone(), Spanned::span);
+            return Err(ScenarioError::new(format!(
+                "job `{name}` runs protocol `tasks` with {work_threads} work threads: a task runner is one work thread"
+            ))
+            .at(span)
+            .help("remove `work_threads`; run more tasks instead"));
+        }
         let step_time = match &j.step_time {
             Some(v) => timer_dur(v, "step_time")?,
             None => Job::DEFAULT_STEP_TIME,
@@ -876,7 +925,7 @@ impl Ctx<'_> {
     }
 
     /// Validates the protocol options of one `[[job]]` against the protocol.
-    fn options(&self, protocol: &str, extras: &[Extra]) -> Result<Options> {
+    fn options(&self, protocol: &str, extras: &[Extra], table: &str) -> Result<Options> {
         let def = self.registry.get(protocol);
         let mut options = Options::default();
         for extra in extras {
@@ -890,11 +939,16 @@ impl Ctx<'_> {
                     format!("protocol `{protocol}` takes: {}", takes.join(", "))
                 };
                 return Err(ScenarioError::new(format!(
-                    "unknown key `{}` in [[job]]: not a job key and not an option of protocol `{protocol}`",
-                    extra.key
+                    "unknown key `{}` in {table}: not a {} key and not an option of protocol `{protocol}`",
+                    extra.key,
+                    if table == "[[job]]" { "job" } else { "task" },
                 ))
                 .at(extra.key_span.clone())
-                .help(format!("{help}; job keys: {}", JOB_KEYS.join(", "))));
+                .help(if table == "[[job]]" {
+                    format!("{help}; job keys: {}", JOB_KEYS.join(", "))
+                } else {
+                    format!("{help}; task keys: {}", TASK_KEYS.join(", "))
+                }));
             };
             let value = match (spec.kind, &extra.value) {
                 (OptionKind::Int { min, max }, toml::Value::Integer(v))
@@ -928,6 +982,126 @@ impl Ctx<'_> {
             options.0.insert(extra.key.clone(), value);
         }
         Ok(options)
+    }
+
+    /// One `[[task]]`: `at`, `member`, `protocol`, `priority`, and the
+    /// protocol's options, in an `options` table or as keys of their own.
+    fn task(&self, raw: &Spanned<RawTable>, duration: Duration) -> Result<Task> {
+        let header = raw.span();
+        let all = entries(raw.get_ref());
+        let value = |key: &str| all.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v);
+        let at_v = value("at").ok_or_else(|| missing("at", "[[task]]", &header))?;
+        let member_v = value("member").ok_or_else(|| missing("member", "[[task]]", &header))?;
+        let protocol_v = value("protocol").ok_or_else(|| {
+            missing("protocol", "[[task]]", &header).help(format!(
+                "a task is an instance of a protocol: {}",
+                self.task_protocols().join(", ")
+            ))
+        })?;
+        let at_text = Spanned::new(
+            at_v.span(),
+            DurationText(text(at_v, DURATION_EXPECTED)?.to_owned()),
+        );
+        let at = parse_dur(&at_text, "at")?;
+        if at >= duration {
+            return Err(ScenarioError::new(format!(
+                "task at {at:?} is not before the end of the scenario (duration {duration:?})"
+            ))
+            .at(at_v.span()));
+        }
+        let member_text = Spanned::new(
+            member_v.span(),
+            MemberText(text(member_v, "a member name such as \"ops@n1\"")?.to_owned()),
+        );
+        let member = self.member(&member_text)?;
+        let job = self
+            .jobs
+            .iter()
+            .find(|j| j.name == member.job)
+            .expect("a member names a job");
+        if job.protocol != TASKS_PROTOCOL {
+            return Err(ScenarioError::new(format!(
+                "member `{member}` cannot take tasks: job `{}` runs protocol `{}`, not `tasks`",
+                job.name, job.protocol
+            ))
+            .at(member_v.span())
+            .help(format!(
+                "set `protocol = \"tasks\"` in the [[job]] named `{}`",
+                job.name
+            )));
+        }
+        let protocol = text(protocol_v, "a protocol name such as \"barrier\"")?;
+        if protocol == TASKS_PROTOCOL || self.registry.get(protocol).is_none() {
+            return Err(ScenarioError::new(format!(
+                "unknown task protocol `{protocol}`, expected one of: {}",
+                self.task_protocols().join(", ")
+            ))
+            .at(protocol_v.span()));
+        }
+        let priority = match value("priority") {
+            None => false,
+            Some(v) => match v.get_ref() {
+                Val::Bool(b) => *b,
+                _ => return Err(super::table::type_error(v, "a boolean")),
+            },
+        };
+        let mut extras: Vec<Extra> = Vec::new();
+        for (key, v) in &all {
+            let name = key.get_ref().as_str();
+            if TASK_KEYS.contains(&name) && name != "options" {
+                continue;
+            }
+            if name == "options" {
+                let Val::Table(inner) = v.get_ref() else {
+                    return Err(super::table::type_error(
+                        v,
+                        "a table of the protocol's options, such as { rounds = 3 }",
+                    ));
+                };
+                for (k, iv) in inner {
+                    extras.push(Extra {
+                        key: k.get_ref().clone(),
+                        key_span: k.span(),
+                        value: plain(iv.get_ref()),
+                        value_span: iv.span(),
+                    });
+                }
+                continue;
+            }
+            extras.push(Extra {
+                key: name.to_string(),
+                key_span: key.span(),
+                value: plain(v.get_ref()),
+                value_span: v.span(),
+            });
+        }
+        for (i, e) in extras.iter().enumerate() {
+            if extras[..i].iter().any(|o| o.key == e.key) {
+                return Err(ScenarioError::new(format!(
+                    "option `{}` is given twice in this [[task]]",
+                    e.key
+                ))
+                .at(e.key_span.clone()));
+            }
+        }
+        let options = self.options(protocol, &extras, "[[task]]")?;
+        Ok(Task {
+            at,
+            member,
+            protocol: protocol.to_string(),
+            options,
+            priority,
+            line: line_col(self.source, header.start).0,
+        })
+    }
+
+    /// The protocols a task can run.
+    fn task_protocols(&self) -> Vec<&str> {
+        self.registry
+            .names()
+            .into_iter()
+            .filter(|n| *n != TASKS_PROTOCOL)
+            .collect()
     }
 
     fn fault(&self, raw: &Spanned<RawTable>, duration: Duration) -> Result<Fault> {

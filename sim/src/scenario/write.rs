@@ -110,6 +110,21 @@ impl Scenario {
             f.kind.write(&mut w);
             s.push_str(&w.text);
         }
+        for t in &self.tasks {
+            let _ = writeln!(
+                s,
+                "\n[[task]]\nat = {}\nmember = {}\nprotocol = {}",
+                dur(t.at),
+                quote(&t.member.to_string()),
+                quote(&t.protocol)
+            );
+            if t.priority {
+                let _ = writeln!(s, "priority = true");
+            }
+            for (key, value) in &t.options.0 {
+                let _ = writeln!(s, "{key} = {}", option_value(value));
+            }
+        }
         if let Some(r) = &self.random {
             let _ = writeln!(
                 s,
@@ -218,6 +233,9 @@ mod tests {
     fn without_lines(mut s: Scenario) -> Scenario {
         for f in &mut s.faults {
             f.line = 0;
+        }
+        for t in &mut s.tasks {
+            t.line = 0;
         }
         s
     }

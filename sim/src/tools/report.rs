@@ -11,6 +11,7 @@ use crate::trace::TraceEvent;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use vigil_engine::job::TaskEvent;
 
 /// A finished, checked run.
 pub struct Report<'a> {
@@ -113,6 +114,43 @@ impl Report<'_> {
         rounds
     }
 
+    /// The tasks each member ran, in the order it began them, with how
+    /// each ended (`None`: still running at the end), and whether it was a
+    /// priority task; members that ran none are left out.
+    pub fn tasks(&self) -> BTreeMap<String, Vec<TaskRun>> {
+        let mut priority: BTreeMap<u32, bool> = BTreeMap::new();
+        let mut runs: BTreeMap<String, Vec<TaskRun>> = BTreeMap::new();
+        for e in &self.out.entries {
+            match &e.event {
+                TraceEvent::TaskSubmitted {
+                    task, priority: p, ..
+                } => {
+                    priority.insert(*task, *p);
+                }
+                TraceEvent::Task { member, event, .. } => match event {
+                    TaskEvent::Started { task } => {
+                        runs.entry(member.to_string()).or_default().push(TaskRun {
+                            task: *task,
+                            priority: priority.get(task).copied().unwrap_or(false),
+                            outcome: None,
+                        })
+                    }
+                    TaskEvent::Finished { task, outcome } => {
+                        if let Some(r) = runs
+                            .get_mut(&member.to_string())
+                            .and_then(|rs| rs.iter_mut().rev().find(|r| r.task == *task))
+                        {
+                            r.outcome = Some(outcome.clone());
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        runs
+    }
+
     pub fn json(&self) -> Value {
         let changes: Vec<Value> = self
             .out
@@ -178,6 +216,17 @@ impl Report<'_> {
                 v
             })
             .collect();
+        let tasks: serde_json::Map<String, Value> = self
+            .tasks()
+            .into_iter()
+            .map(|(m, runs)| {
+                let runs: Vec<Value> = runs
+                    .iter()
+                    .map(|r| json!({"task": r.task, "priority": r.priority, "outcome": r.outcome}))
+                    .collect();
+                (m, Value::from(runs))
+            })
+            .collect();
         let net = self.out.net;
         let mut value = json!({
             "scenario": self.scenario.name,
@@ -192,6 +241,7 @@ impl Report<'_> {
             "membership_changes": changes,
             "rounds": rounds,
             "protocol_outcomes": outcomes,
+            "tasks": tasks,
             "checks": checks,
             "violations": violations,
             "stats": {
@@ -289,6 +339,7 @@ impl Report<'_> {
                 what
             );
         }
+        let tasks = self.tasks();
         let _ = writeln!(s, "\n{}", paint("1", "last ACK round completed"));
         let rounds = self.rounds();
         if rounds.is_empty() {
@@ -299,11 +350,41 @@ impl Report<'_> {
             by_member.entry(m.as_str()).or_default().push((*t, *r));
         }
         for (m, threads) in by_member {
+            let runs_tasks = tasks.contains_key(m);
             let per: Vec<String> = threads
                 .iter()
-                .map(|(t, r)| format!("thread {t}: {r}"))
+                .map(|(t, r)| match runs_tasks {
+                    // A task's round number names the task and its round.
+                    true => format!(
+                        "thread {t}: task {} round {}",
+                        (r >> 30) & 0x3fff,
+                        r & ((1 << 30) - 1)
+                    ),
+                    false => format!("thread {t}: {r}"),
+                })
                 .collect();
             let _ = writeln!(s, "  {m:<10} {}", per.join(", "));
+        }
+        if !tasks.is_empty() {
+            let _ = writeln!(s, "\n{}", paint("1", "tasks run, in order (‼ priority)"));
+            for (m, runs) in &tasks {
+                let list: Vec<String> = runs
+                    .iter()
+                    .map(|r| {
+                        let mut t = r.task.to_string();
+                        if r.priority {
+                            t.push('‼');
+                        }
+                        match r.outcome.as_deref() {
+                            None => t.push_str(" (running)"),
+                            Some("abandoned") => t.push_str(" (abandoned)"),
+                            Some(_) => {}
+                        }
+                        t
+                    })
+                    .collect();
+                let _ = writeln!(s, "  {m:<10} {}", list.join(", "));
+            }
         }
         let outcomes = self.outcomes();
         if !outcomes.is_empty() {
@@ -445,4 +526,13 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// One task as a member ran it (see [`Report::tasks`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRun {
+    pub task: u32,
+    pub priority: bool,
+    /// How it ended; `None`: still running when the run ended.
+    pub outcome: Option<String>,
 }

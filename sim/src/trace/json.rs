@@ -191,6 +191,27 @@ impl Entry {
                 Some(m(to)),
                 json!({"from": m(from), "n": n, "view": view.0, "seq": seq}),
             ),
+            TraceEvent::TaskSubmitted {
+                task,
+                by,
+                member,
+                priority,
+            } => (
+                "task-submitted",
+                member.as_ref().map(|m| m.node),
+                member.as_ref().map(m),
+                json!({"task": task, "by": by, "priority": priority}),
+            ),
+            TraceEvent::Task {
+                member,
+                thread,
+                event,
+            } => (
+                "task",
+                Some(member.node),
+                Some(m(member)),
+                json!({"thread": thread, "event": event}),
+            ),
             TraceEvent::InboxLag { member, lag_ns } => (
                 "inbox-lag",
                 Some(member.node),

@@ -28,7 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use vigil_engine::job::{FaultKind, Proposal};
+use vigil_engine::job::{FaultKind, Proposal, TaskEvent};
 use vigil_engine::{
     Config, Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId,
 };
@@ -188,6 +188,21 @@ pub enum TraceEvent {
         view: ViewId,
         seq: u64,
         n: u64,
+    },
+    /// The scenario's `[[task]]` number `task` was handed to `by`'s main
+    /// thread to submit (`member`: the member it was, `None` if the job was
+    /// not running or not registered, so the task went nowhere).
+    TaskSubmitted {
+        task: u32,
+        by: String,
+        member: Option<MemberId>,
+        priority: bool,
+    },
+    /// A work thread's task runner reported what happened to a task.
+    Task {
+        member: MemberId,
+        thread: u16,
+        event: TaskEvent,
     },
 }
 

@@ -186,6 +186,24 @@ impl Entry {
                 seq,
                 n,
             } => format!("ordered    {to:?} <- {from:?} n{n} view {view} #{seq}"),
+            TraceEvent::TaskSubmitted {
+                task,
+                by,
+                member,
+                priority,
+            } => format!(
+                "submit     task {task}{} by {}",
+                if *priority { " (priority)" } else { "" },
+                match member {
+                    Some(m) => format!("{m:?}"),
+                    None => format!("{by} (not running: the task goes nowhere)"),
+                }
+            ),
+            TraceEvent::Task {
+                member,
+                thread,
+                event,
+            } => format!("task       {member:?} t{thread} {}", task_text(event)),
             TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
             TraceEvent::RoundStarted {
                 member,
@@ -256,5 +274,36 @@ impl Entry {
             }
         };
         format!("{t} {what}")
+    }
+}
+
+/// A task runner's report, as the trace's text says it.
+pub(super) fn task_text(event: &vigil_engine::job::TaskEvent) -> String {
+    use vigil_engine::job::TaskEvent as T;
+    let bang = |p: bool| if p { " (priority)" } else { "" };
+    match event {
+        T::Queued { task, priority } => format!("queued {task}{}", bang(*priority)),
+        T::Chosen {
+            task,
+            priority,
+            view,
+        } => format!("chosen {task}{} in view {view}", bang(*priority)),
+        T::Started { task } => format!("started {task}"),
+        T::Skipped { task } => format!("skipped {task} (ran before, or finished without it)"),
+        T::Finished { task, outcome } => format!("finished {task}: {outcome}"),
+        T::Adopted {
+            current,
+            open,
+            queue,
+        } => format!(
+            "adopted the group's tasks: current {}{}, queue [{}]",
+            current.map_or("none".to_string(), |c| c.to_string()),
+            if *open { " (running)" } else { "" },
+            queue
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

@@ -96,8 +96,7 @@ impl<A: Agenda> Sim<A> {
             })
             .collect();
         #[allow(unused_mut)]
-        let mut main = MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline))
-            .sending_every(spec.ordered_every.map(Dur::from_std));
+        let mut main = threads::main_machine(spec);
         #[cfg(feature = "mutations")]
         if let Some(m) = protocols.mutation.and_then(|m| m.engine()) {
             main.mutate(m);

@@ -56,7 +56,7 @@ impl Scheduled {
     pub fn node(&self) -> Option<NodeId> {
         match &self.what {
             What::Node { node, .. } => Some(NodeId(*node)),
-            What::Fault(_) | What::Later(_) => None,
+            What::Fault(_) | What::Later(_) | What::Task(_) => None,
         }
     }
 }
@@ -124,6 +124,8 @@ impl Agenda for TimeOrder {
 enum What {
     /// The scenario's fault number `index` strikes.
     Fault(usize),
+    /// The scenario's task number `index` is submitted.
+    Task(usize),
     /// A fault's later half (a restart, a resume, a heal).
     Later(Later),
     /// Something happens on `node`: in its life `life` only, if given.
@@ -287,6 +289,9 @@ pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
     for (index, fault) in scenario.faults.iter().enumerate() {
         sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
     }
+    for (index, task) in scenario.tasks.iter().enumerate() {
+        sim.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
+    }
     for node in 0..scenario.cluster.nodes {
         let boot = What::Node {
             node,
@@ -322,6 +327,10 @@ impl<A: Agenda> Sim<A> {
                     faults::apply(self, index, &kind);
                 }
                 What::Later(later) => faults::follow(self, later),
+                What::Task(index) => {
+                    let task = self.protocols.scenario.tasks[index].clone();
+                    faults::submit_task(self, index, &task);
+                }
                 What::Node { node, life, local } => {
                     let n = &mut self.nodes[usize::from(node)];
                     if life.is_some_and(|l| l != n.life) {
@@ -664,6 +673,13 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         self.nodes[usize::from(node)].jobs.remove(&key);
         // Its connection closes, as a process's would.
         self.post(node, Local::Engine(Input::Closed { key }));
+    }
+
+    fn submit(&mut self, node: u16, job: &str, msg: vigil_engine::job::JobMsg) {
+        if let Some(key) = self.nodes[usize::from(node)].names.get(job).copied() {
+            let msg = MainMsg::Signal(vigil_engine::job::MainInput::Submit(msg));
+            self.post(node, Local::Main { key, msg });
+        }
     }
 
     fn ask_leave(&mut self, node: u16, job: &str) {

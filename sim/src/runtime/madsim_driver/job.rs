@@ -18,8 +18,7 @@ use futures::StreamExt;
 
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::{
-    MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput, WorkItem, WorkOutput,
-    WorkThread,
+    MainInput, MainOutput, MakeRounds, Queue, StepEnd, WorkInput, WorkItem, WorkOutput, WorkThread,
 };
 use vigil_engine::{Input, LocalKey, MemberId, Name, NodeId};
 
@@ -81,18 +80,11 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         group: Name::new(&spec.group),
         engine,
         inbox_tx: inbox_tx.clone(),
-        work_deadline: spec.work_deadline,
         step_time: spec.step_time,
-        ordered_every: spec.ordered_every,
         member: member.clone(),
         pending: pending.clone(),
     };
-    let main = madsim::task::spawn(main_thread(
-        ctx,
-        inbox_rx,
-        faults.clone(),
-        spec.work_threads,
-    ));
+    let main = madsim::task::spawn(main_thread(ctx, inbox_rx, faults.clone()));
     live.jobs.insert(
         name.to_string(),
         JobHandle {
@@ -115,19 +107,12 @@ struct JobCtx {
     group: Name,
     engine: UnboundedSender<EngineIn>,
     inbox_tx: UnboundedSender<MainMsg>,
-    work_deadline: std::time::Duration,
     step_time: std::time::Duration,
-    ordered_every: Option<std::time::Duration>,
     member: Arc<Mutex<Option<MemberId>>>,
     pending: Pending,
 }
 
-async fn main_thread(
-    ctx: JobCtx,
-    mut inbox: UnboundedReceiver<MainMsg>,
-    faults: Vec<FaultFlag>,
-    threads: u16,
-) {
+async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults: Vec<FaultFlag>) {
     let mut guard = CloseGuard {
         key: ctx.key,
         engine: ctx.engine.clone(),
@@ -144,8 +129,12 @@ async fn main_thread(
         pending: ctx.pending.clone(),
     });
     #[allow(unused_mut)]
-    let mut main = MainThread::new(threads, vigil_engine::Dur::from_std(ctx.work_deadline))
-        .sending_every(ctx.ordered_every.map(vigil_engine::Dur::from_std));
+    let spec = ctx
+        .world
+        .scenario
+        .job(ctx.job.as_str())
+        .expect("a scenario job");
+    let mut main = super::super::threads::main_machine(spec);
     #[cfg(feature = "mutations")]
     if let Some(m) = ctx.world.mutation.and_then(|m| m.engine()) {
         main.mutate(m);

@@ -100,15 +100,32 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
             .build();
         world.madsim_ids.lock().expect("ids").push(node.id());
     }
-    let faults = world.scenario.faults.clone();
-    for (index, fault) in faults.iter().enumerate() {
+    // Faults and task submissions in time order; at one time, faults
+    // first, each in file order (as the event loop takes them).
+    let mut timeline: Vec<(std::time::Duration, bool, usize)> = (world.scenario.faults.iter())
+        .enumerate()
+        .map(|(i, f)| (f.at, false, i))
+        .chain(
+            (world.scenario.tasks.iter())
+                .enumerate()
+                .map(|(i, t)| (t.at, true, i)),
+        )
+        .collect();
+    timeline.sort();
+    for (at, is_task, index) in timeline {
         // madsim sleeps at least 1 ms: faults due now (at time 0, or at the
         // same time as the previous one) must not wait for that.
-        let at = Time(fault.at.as_nanos() as u64);
+        let at = Time(at.as_nanos() as u64);
         if world.now() < at {
             madsim::time::sleep_until(world.instant(at)).await;
         }
-        faults::apply(&mut plant::Plant(&world), index, &fault.kind);
+        if is_task {
+            let task = world.scenario.tasks[index].clone();
+            faults::submit_task(&mut plant::Plant(&world), index, &task);
+        } else {
+            let kind = world.scenario.faults[index].kind.clone();
+            faults::apply(&mut plant::Plant(&world), index, &kind);
+        }
     }
     let end = Time(world.scenario.duration.as_nanos() as u64);
     madsim::time::sleep_until(world.instant(end)).await;

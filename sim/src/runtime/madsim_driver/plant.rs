@@ -116,6 +116,15 @@ impl faults::Plant for Plant<'_> {
         }
     }
 
+    fn submit(&mut self, node: u16, job: &str, msg: vigil_engine::job::JobMsg) {
+        let live = self.shared(node).live.lock().expect("live");
+        if let Some(h) = live.jobs.get(job) {
+            let _ = h
+                .inbox
+                .unbounded_send(MainMsg::Signal(MainInput::Submit(msg)));
+        }
+    }
+
     fn ask_leave(&mut self, node: u16, job: &str) {
         let live = self.shared(node).live.lock().expect("live");
         if let Some(h) = live.jobs.get(job) {

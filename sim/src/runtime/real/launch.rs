@@ -293,18 +293,20 @@ impl Launcher<'_> {
             self.spawn(node)?;
         }
         let end = Time(self.run.scenario.duration.as_nanos() as u64);
-        let mut faults: Vec<(Time, usize)> = self
-            .run
-            .scenario
-            .faults
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (Time(f.at.as_nanos() as u64), i))
+        // Faults and task submissions in time order; at one time, faults
+        // first (as in the simulators).
+        let scenario = &self.run.scenario;
+        let mut faults: Vec<(Time, bool, usize)> = (scenario.faults.iter().enumerate())
+            .map(|(i, f)| (Time(f.at.as_nanos() as u64), false, i))
+            .chain(
+                (scenario.tasks.iter().enumerate())
+                    .map(|(i, t)| (Time(t.at.as_nanos() as u64), true, i)),
+            )
             .collect();
         faults.sort();
         let mut faults = faults.into_iter().peekable();
         loop {
-            let next_fault = faults.peek().map(|(at, _)| *at);
+            let next_fault = faults.peek().map(|(at, _, _)| *at);
             let next_later = self.later.iter().map(|(at, seq, _)| (*at, *seq)).min();
             let next = [next_fault, next_later.map(|(at, _)| at), Some(end)]
                 .into_iter()
@@ -330,9 +332,14 @@ impl Launcher<'_> {
                 faults::follow(self, later);
                 continue;
             }
-            let (_, index) = faults.next().expect("a fault is due");
-            let kind = self.run.scenario.faults[index].kind.clone();
-            faults::apply(self, index, &kind);
+            let (_, is_task, index) = faults.next().expect("a fault is due");
+            if is_task {
+                let task = self.run.scenario.tasks[index].clone();
+                faults::submit_task(self, index, &task);
+            } else {
+                let kind = self.run.scenario.faults[index].kind.clone();
+                faults::apply(self, index, &kind);
+            }
         }
     }
 
@@ -643,6 +650,11 @@ impl Plant for Launcher<'_> {
     fn kill_job(&mut self, node: u16, job: &str) {
         self.procs[usize::from(node)].running.remove(job);
         self.tell(node, &format!("kill {job}"));
+    }
+
+    fn submit(&mut self, node: u16, job: &str, msg: vigil_engine::job::JobMsg) {
+        let priority = if msg.priority { " priority" } else { "" };
+        self.tell(node, &format!("submit {job} {}{priority}", msg.round));
     }
 
     fn ask_leave(&mut self, node: u16, job: &str) {

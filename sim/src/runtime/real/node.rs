@@ -126,6 +126,13 @@ pub(super) enum Command {
     Kill { job: String },
     /// `leave JOB`: the job is asked to leave its group.
     Leave { job: String },
+    /// `submit JOB TASK [priority]`: the job submits the scenario's task
+    /// number TASK to its group.
+    Submit {
+        job: String,
+        task: u32,
+        priority: bool,
+    },
     /// `join JOB`: the job starts (again).
     Join { job: String },
     /// `running JOB`: whether it runs, and as which member.
@@ -246,6 +253,22 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
         }
         "kill" => Command::Kill { job: job()? },
         "leave" => Command::Leave { job: job()? },
+        "submit" => {
+            let task = args
+                .get(1)
+                .and_then(|t| t.parse::<u32>().ok())
+                .ok_or_else(|| "`submit` needs a job and a task number".to_string())?;
+            let priority = match args.get(2) {
+                None => false,
+                Some(&"priority") => true,
+                Some(other) => return Err(format!("`submit`: expected `priority`, got `{other}`")),
+            };
+            Command::Submit {
+                job: job()?,
+                task,
+                priority,
+            }
+        }
         "join" | "start" => Command::Join { job: job()? },
         "running" => Command::Running { job: job()? },
         "cut" if !args.is_empty() => Command::Cut {
@@ -702,8 +725,7 @@ impl NodeLoop {
             key,
             shared: self.shared.clone(),
             group: Name::new(&spec.group),
-            machine: MainThread::new(spec.work_threads, Dur::from_std(spec.work_deadline))
-                .sending_every(spec.ordered_every.map(Dur::from_std)),
+            machine: super::super::threads::main_machine(&spec),
             workers: workers.clone(),
             seen: seen.clone(),
             timers: BTreeMap::new(),
@@ -760,6 +782,7 @@ impl NodeLoop {
             Command::Fault { job, .. }
             | Command::Kill { job }
             | Command::Leave { job }
+            | Command::Submit { job, .. }
             | Command::Join { job }
             | Command::Running { job } => Some(job),
             _ => None,
@@ -842,6 +865,24 @@ impl NodeLoop {
             Command::Leave { job } => match self.running(&job) {
                 Some(h) => {
                     let _ = h.main.send(MainMsg::Signal(MainInput::Leave));
+                    json!({"ok": true})
+                }
+                None => not_running(&job),
+            },
+            Command::Submit {
+                job,
+                task,
+                priority,
+            } => match self.running(&job) {
+                Some(h) => {
+                    let payload = vigil_protocols::TaskMsg::Task { id: task, priority }.encode();
+                    let msg = vigil_engine::job::JobMsg {
+                        thread: 0,
+                        round: u64::from(task),
+                        payload,
+                        priority,
+                    };
+                    let _ = h.main.send(MainMsg::Signal(MainInput::Submit(msg)));
                     json!({"ok": true})
                 }
                 None => not_running(&job),

@@ -16,6 +16,7 @@ pub mod svg;
 
 use crate::trace::{left_list, Effect, PacketKind, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
+use vigil_engine::job::TaskEvent;
 use vigil_engine::{MemberId, Name, NodeId, Time};
 
 /// A drawing's title: `<scenario name> — <file> seed <seed>`.
@@ -195,6 +196,9 @@ pub enum MarkKind {
     Check,
     /// A protocol decided.
     Outcome,
+    /// A task was submitted, began or ended (a priority task's label
+    /// says so).
+    Task,
 }
 
 #[derive(Clone, Debug)]
@@ -220,6 +224,19 @@ pub struct Round {
     pub end: Option<Time>,
     /// Whether it got every ACK.
     pub completed: bool,
+    /// The task the member ran then, if its thread runs tasks.
+    pub task: Option<u32>,
+}
+
+impl Round {
+    /// The round as people read it: its number, or a task's round and the
+    /// task (a task runner numbers rounds `n << 44 | task << 30 | r`).
+    pub fn label(&self) -> String {
+        match self.task {
+            Some(t) => format!("r{} (task {t})", self.round & ((1 << 30) - 1)),
+            None => format!("r{}", self.round),
+        }
+    }
 }
 
 /// A run, paired up for drawing.
@@ -282,6 +299,10 @@ impl Story {
         let mut acks_sent: BTreeMap<(MemberId, u16, u64), Time> = BTreeMap::new();
         // An ACK sent again, to one member: (from, to, thread, round).
         let mut answers: BTreeMap<(MemberId, MemberId, u16, u64), Time> = BTreeMap::new();
+        // The tasks that are priority messages, as members queued them.
+        let mut priority_of: BTreeSet<u32> = BTreeSet::new();
+        // The task each member runs now.
+        let mut running_task: BTreeMap<MemberId, u32> = BTreeMap::new();
         // The send time of the last delivered packet that carried a member
         // message: (from node, to node, thread, round).
         let mut carried: BTreeMap<(NodeId, NodeId, u16, u64), Time> = BTreeMap::new();
@@ -363,6 +384,7 @@ impl Story {
                         start: at,
                         end: None,
                         completed: false,
+                        task: running_task.get(member).copied(),
                     });
                 }
                 TraceEvent::RoundCompleted { member, thread, .. } => {
@@ -582,9 +604,62 @@ impl Story {
                 } => {
                     answers.insert((from.clone(), to.clone(), *thread, *round), at);
                 }
+                TraceEvent::TaskSubmitted {
+                    task,
+                    by,
+                    member,
+                    priority,
+                } => {
+                    if let Some(member) = member {
+                        s.marks.push(Mark {
+                            at,
+                            place: Place::Job(JobLane::of(member)),
+                            kind: MarkKind::Task,
+                            label: format!("submit t{task}{}", if *priority { " ‼" } else { "" }),
+                            detail: format!(
+                                "{by} submits task {task}{} to its group",
+                                if *priority { " (priority)" } else { "" }
+                            ),
+                        });
+                    }
+                }
+                TraceEvent::Task { member, event, .. } => {
+                    let lane = Place::Job(JobLane::of(member));
+                    let bang = |p: bool| if p { " ‼" } else { "" };
+                    if let TaskEvent::Started { task } = event {
+                        running_task.insert(member.clone(), *task);
+                    }
+                    let drawn = match event {
+                        TaskEvent::Started { task } => Some((
+                            format!("▶ t{task}{}", bang(priority_of.contains(task))),
+                            format!("{member:?} begins task {task}"),
+                        )),
+                        TaskEvent::Finished { task, outcome } => Some((
+                            format!("■ t{task}"),
+                            format!("{member:?} ends task {task}: {outcome}"),
+                        )),
+                        TaskEvent::Queued { task, priority } => {
+                            if *priority {
+                                priority_of.insert(*task);
+                            }
+                            None
+                        }
+                        TaskEvent::Chosen { .. }
+                        | TaskEvent::Skipped { .. }
+                        | TaskEvent::Adopted { .. } => None,
+                    };
+                    if let Some((label, detail)) = drawn {
+                        s.marks.push(Mark {
+                            at,
+                            place: lane,
+                            kind: MarkKind::Task,
+                            label,
+                            detail,
+                        });
+                    }
+                }
                 TraceEvent::ProtocolDone { .. }
                 | TraceEvent::InboxLag { .. }
-                // Ordered messages are not drawn yet (tasks will be).
                 | TraceEvent::Ordered { .. }
                 | TraceEvent::InboxUnread { .. }
                 | TraceEvent::StepFault { .. }

@@ -160,7 +160,7 @@ pub fn export(story: &Story, opts: Options) -> Export {
         }
         thread_spans.push((r.start, end));
         ev.push(json!({
-            "name": format!("ACK wait r{}", r.round), "cat": "round", "ph": "X", "pid": p, "tid": tid,
+            "name": format!("ACK wait {}", r.label()), "cat": "round", "ph": "X", "pid": p, "tid": tid,
             "ts": us(r.start), "dur": us(end) - us(r.start),
             "args": {"member": format!("{:?}", r.member), "round": r.round, "completed": r.completed},
         }));
@@ -274,6 +274,7 @@ pub fn export(story: &Story, opts: Options) -> Export {
             MarkKind::View | MarkKind::Change | MarkKind::NodeView => "view",
             MarkKind::Check => "check",
             MarkKind::Register | MarkKind::Boot | MarkKind::Outcome => "event",
+            MarkKind::Task => "task",
         };
         let (p, tid, scope) = match &m.place {
             Place::All => (0, 0, "g"),

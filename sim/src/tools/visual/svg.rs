@@ -96,6 +96,9 @@ const STYLE: &str = r#"
 .vd .unreg { fill: #111; }
 .vd .outcome { fill: #0d9488; }
 .vd .outcomelabel { font-size: 9px; fill: #0f766e; }
+.vd .task { fill: #6366f1; }
+.vd .task.priority { fill: #db2777; }
+.vd .tasklabel { font-size: 9px; fill: #4338ca; text-anchor: end; paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 .vd .check { stroke: #b91c1c; stroke-width: 2.2; }
 .vd .checklabel { font-size: 11px; font-weight: 700; fill: #b91c1c; }
 .vd .legend { font-size: 10.5px; }
@@ -316,13 +319,16 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
         let (y0, y1) = (y(r.start.max(from)), y(end.min(to)));
         let _ = writeln!(
             out,
-            r#"<rect class="{}" x="{:.1}" y="{y0:.1}" width="4" height="{:.1}"><title>{} thread {} waits for the ACKs of round {}: {:.3}–{}</title></rect>"#,
+            r#"<rect class="{}" x="{:.1}" y="{y0:.1}" width="4" height="{:.1}"><title>{} thread {} waits for the ACKs of {}: {:.3}–{}</title></rect>"#,
             if r.end.is_some() { "wait" } else { "stuck" },
             x + 2.0 + 5.0 * f64::from(r.thread),
             (y1 - y0).max(0.8),
             r.member,
             r.thread,
-            r.round,
+            match r.task {
+                Some(t) => format!("round {} of task {t}", r.round & ((1 << 30) - 1)),
+                None => format!("round {}", r.round),
+            },
             r.start.as_millis_f64(),
             match (r.end, r.completed) {
                 (Some(t), true) => format!("{:.3} ms", t.as_millis_f64()),
@@ -521,6 +527,16 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
                 yy - 3.5,
                 x + 6.0,
                 yy - 3.0
+            ),
+            (MarkKind::Task, Some(x)) => format!(
+                r#"<circle class="{}" cx="{x:.1}" cy="{yy:.1}" r="3.5"/><text class="tasklabel" x="{:.1}" y="{:.1}">{label}</text>"#,
+                if m.label.contains('‼') {
+                    "task priority"
+                } else {
+                    "task"
+                },
+                x - 8.0,
+                yy - 5.0
             ),
             (MarkKind::Outcome, Some(x)) => format!(
                 r#"<rect class="outcome" x="{:.1}" y="{:.1}" width="6" height="6"/><text class="outcomelabel" x="{:.1}" y="{:.1}">{label}</text>"#,

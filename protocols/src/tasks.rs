@@ -1,0 +1,970 @@
+//! `tasks`: a work thread that runs the tasks submitted to its group, one
+//! after another, in one order at every member (US 6,823,512).
+//!
+//! A task is a protocol instance of ACK rounds (three rounds of a barrier,
+//! one two-phase-commit transaction), submitted to the group as an ordered
+//! message (`Dest::Ordered`): the engine's sequencer, the view's leader,
+//! gives every member the group's ordered messages and views in one order.
+//! A *priority* task is also routed by the main thread to the work thread's
+//! response queue, and is taken at the next task boundary ahead of every
+//! older task that has not begun.
+//!
+//! # Boundaries are points in the group's order
+//!
+//! Members finish a task at different times, so "the next task" cannot be
+//! what a member happens to hold when it finishes: a priority task that
+//! reached one member just before its boundary and another just after would
+//! be run in two orders. Instead every boundary is a point of the ordered
+//! stream. A member that finishes task `t` submits `Ready(t)`; the first
+//! `Ready(t)` in the order closes `t`, and at that point every member
+//! chooses the same next task from the same queue: the oldest priority task
+//! if there is one, else the oldest task. With nothing queued the group is
+//! idle and the next task to arrive is chosen where it arrives. A member
+//! still running `t` when the boundary passes runs the chosen task after
+//! it. So every member that runs a set of tasks runs them in one order,
+//! and a priority task runs after every task already begun and before
+//! every older task that had not (the `task-order` check).
+//!
+//! # Joins and merges
+//!
+//! A member that joins has not seen the tasks ordered before it, two
+//! sides of a healed partition each have their own, and a member told of
+//! a view after it missed the one before may lack messages the others
+//! took in it. After every view change each member submits `Want`; at the
+//! first `Want` in
+//! the order every member pauses its choices, buffers what follows and
+//! submits its account of the queue (`State`); once every member of the
+//! view has answered, each adopts the richest account (the most tasks
+//! chosen, then the most known, then the lowest member's), adds the tasks
+//! only the other accounts queued, drops those any side already chose,
+//! and replays what it buffered. A member running a task that the adopted
+//! account does not hold (the other side's) abandons it; a task both sides
+//! chose is closed at the merge. Every member of a view runs the task the
+//! group runs: a member that joined during a task begins it late and
+//! catches up in its ACK rounds, as in any protocol.
+//!
+//! Round `r` of the group's `n`-th task, task `t`, is numbered
+//! `n << 44 | t << 30 | r` on the wire and in the trace, so rounds grow
+//! from task to task within a group's history, and the same number in two
+//! histories (two sides of a partition) names two instances; the task's
+//! instances (transactions) are numbered likewise, so each task's are its
+//! own.
+
+use crate::Rounds;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use vigil_engine::job::{Completion, Decision, JobMsg, Next, TaskEvent, Vote};
+use vigil_engine::{MemberId, MembershipChange, ViewId};
+
+/// Makes the protocol instance of task `id` for member `me` (`None`: no
+/// such task).
+pub type MakeTask = Box<dyn Fn(u32, MemberId) -> Option<Box<dyn Rounds>> + Send>;
+
+/// The ordered messages of the task stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TaskMsg {
+    /// A task submitted to the group.
+    Task { id: u32, priority: bool },
+    /// A member finished the task: the first `Ready` closes it.
+    Ready { id: u32 },
+    /// A member saw new members join its view and asks for accounts.
+    Want,
+    /// A member's account of the queue, answering the `Want` that opened
+    /// the exchange (named by its sender and the sender's number for it);
+    /// `None`: it has none yet, having just joined.
+    State {
+        want: (MemberId, u64),
+        stream: Option<Stream>,
+    },
+}
+
+impl TaskMsg {
+    pub fn encode(&self) -> Arc<[u8]> {
+        bincode::serialize(self)
+            .expect("a task message serializes")
+            .into()
+    }
+    pub fn decode(bytes: &[u8]) -> Option<TaskMsg> {
+        bincode::deserialize(bytes).ok()
+    }
+}
+
+/// The group's task queue as a member holds it: a function of the ordered
+/// stream, so equal at every member at the same point of it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stream {
+    /// Tasks waiting, in the group's order, with their priority.
+    queue: Vec<(u32, bool)>,
+    /// The task chosen last, and its number (1 for the first).
+    current: Option<(u32, u64)>,
+    /// Whether `current` still runs (its boundary has not passed).
+    open: bool,
+    /// Every task ever chosen.
+    chosen: BTreeSet<u32>,
+    /// Every task ever queued.
+    known: BTreeSet<u32>,
+}
+
+impl Stream {
+    fn count(&self) -> u64 {
+        self.current.map_or(0, |(_, n)| n)
+    }
+}
+
+/// An exchange of accounts under way.
+#[derive(Debug)]
+struct Resync {
+    /// The `Want` that opened it.
+    want: (MemberId, u64),
+    /// Who must answer: the view's members when it began.
+    expect: BTreeSet<MemberId>,
+    states: BTreeMap<MemberId, Option<Stream>>,
+    /// What arrived after it began, to replay on the adopted account.
+    buffered: Vec<TaskMsg>,
+}
+
+/// The task this member runs now.
+#[derive(Debug)]
+struct Doing {
+    id: u32,
+    /// Its number in the group's order.
+    number: u64,
+    rounds: Box<dyn Rounds>,
+}
+
+/// How many finished tasks a member keeps, to answer members behind it.
+const KEPT: usize = 4;
+/// How many ACKs a member keeps for tasks it has not begun.
+const EARLY_MAX: usize = 4096;
+
+/// A task instance: the group's number for it and the task.
+type Key = (u64, u32);
+
+/// Bits of a task's own round (or instance) number in the outer one; then
+/// 14 bits of task (at most 10,000 tasks) and 20 of its number.
+const INNER_BITS: u32 = 30;
+const TASK_BITS: u32 = 14;
+
+fn key_of(round: u64) -> Key {
+    (
+        round >> (INNER_BITS + TASK_BITS),
+        ((round >> INNER_BITS) & ((1 << TASK_BITS) - 1)) as u32,
+    )
+}
+fn inner_round(round: u64) -> u64 {
+    round & ((1 << INNER_BITS) - 1)
+}
+/// Round (or instance) `round` of task instance `key`, as the wire and the
+/// trace number it.
+fn outer(key: Key, round: u64) -> u64 {
+    debug_assert!(round < 1 << INNER_BITS && u64::from(key.1) < 1 << TASK_BITS);
+    key.0 << (INNER_BITS + TASK_BITS) | u64::from(key.1) << INNER_BITS | round
+}
+
+/// Runs the tasks of a group, in its order; see the module docs.
+pub struct Tasks {
+    me: MemberId,
+    make: MakeTask,
+    view: Option<MembershipChange>,
+    stream: Stream,
+    /// Whether this member holds an account (it has adopted one).
+    synced: bool,
+    /// From a view change to the end of the exchange it opens, the member
+    /// makes no choice of its own: the stream moves its account on, but
+    /// what it chooses runs only once the accounts agree.
+    paused: bool,
+    resync: Option<Resync>,
+    /// Tasks chosen that this member has yet to run, with their numbers.
+    agenda: VecDeque<(u32, u64)>,
+    doing: Option<Doing>,
+    /// Finished tasks, by number, still answering members behind.
+    done: VecDeque<(Key, Box<dyn Rounds>)>,
+    /// Every task this member began, and their numbers.
+    ran: BTreeSet<u32>,
+    ran_keys: BTreeSet<Key>,
+    /// ACKs for tasks not begun yet, by task number.
+    early: BTreeMap<Key, Vec<(MemberId, u64, Vec<u8>)>>,
+    early_len: usize,
+    submissions: Vec<Arc<[u8]>>,
+    answers: Vec<(MemberId, u64, Arc<[u8]>)>,
+    events: Vec<TaskEvent>,
+    decisions: Vec<(&'static str, Option<&'static str>, Decision)>,
+    votes: Vec<Vote>,
+    completion: Option<Completion>,
+    completed: u64,
+    /// The broken variant `priority-ignored`: tasks in arrival order only.
+    fifo_only: bool,
+    /// The broken variant `local-boundary`: a member chooses when it
+    /// finishes, from what it holds, not at the group's boundary.
+    local_boundary: bool,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks")
+            .field("me", &self.me)
+            .field("stream", &self.stream)
+            .field("synced", &self.synced)
+            .field("agenda", &self.agenda)
+            .field("doing", &self.doing.as_ref().map(|d| (d.id, d.number)))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tasks {
+    pub fn new(me: MemberId, make: MakeTask) -> Tasks {
+        Tasks {
+            me,
+            make,
+            view: None,
+            stream: Stream::default(),
+            synced: false,
+            paused: false,
+            resync: None,
+            agenda: VecDeque::new(),
+            doing: None,
+            done: VecDeque::new(),
+            ran: BTreeSet::new(),
+            ran_keys: BTreeSet::new(),
+            early: BTreeMap::new(),
+            early_len: 0,
+            submissions: Vec::new(),
+            answers: Vec::new(),
+            events: Vec::new(),
+            decisions: Vec::new(),
+            votes: Vec::new(),
+            completion: None,
+            completed: 0,
+            fifo_only: false,
+            local_boundary: false,
+        }
+    }
+
+    /// Runs a deliberately broken variant (tests only).
+    #[cfg(any(test, feature = "mutations"))]
+    pub fn mutate(&mut self, mutation: crate::Mutation) {
+        match mutation {
+            crate::Mutation::PriorityIgnored => self.fifo_only = true,
+            crate::Mutation::LocalBoundary => self.local_boundary = true,
+            _ => {}
+        }
+    }
+
+    fn event(&mut self, event: TaskEvent) {
+        self.events.push(event);
+    }
+
+    fn submit(&mut self, msg: TaskMsg) {
+        self.submissions.push(msg.encode());
+    }
+
+    // ---- the stream: the same at every member at the same point ----
+
+    /// Takes one message of the stream in the group's order. `run` is
+    /// false while an exchange is paused (choices are made, not run).
+    fn apply(&mut self, msg: TaskMsg, run: bool) {
+        match msg {
+            TaskMsg::Task { id, priority } => {
+                if !self.stream.known.insert(id) {
+                    return;
+                }
+                if run {
+                    self.event(TaskEvent::Queued { task: id, priority });
+                }
+                self.stream.queue.push((id, priority));
+                if !self.stream.open && self.may_choose() {
+                    self.choose(run);
+                }
+            }
+            TaskMsg::Ready { id } => {
+                let closes = self.stream.open && self.stream.current.is_some_and(|(c, _)| c == id);
+                if closes && !self.local_boundary {
+                    self.stream.open = false;
+                    if self.may_choose() {
+                        self.choose(run);
+                    }
+                }
+            }
+            TaskMsg::Want | TaskMsg::State { .. } => {}
+        }
+    }
+
+    /// Whether the group may begin a task here: not in a view that is not
+    /// primary (with a quorum, a minority side queues tasks and runs none,
+    /// so two sides of a partition never run tasks in two orders).
+    fn may_choose(&self) -> bool {
+        self.view.as_ref().is_none_or(|v| v.primary != Some(false))
+    }
+
+    /// The boundary passed: the next task, if any waits.
+    fn choose(&mut self, run: bool) {
+        let pick = if self.fifo_only {
+            (!self.stream.queue.is_empty()).then_some(0)
+        } else {
+            let q = &self.stream.queue;
+            q.iter()
+                .position(|(_, p)| *p)
+                .or((!q.is_empty()).then_some(0))
+        };
+        let Some(i) = pick else { return };
+        let (id, priority) = self.stream.queue.remove(i);
+        let number = self.stream.count() + 1;
+        self.stream.current = Some((id, number));
+        self.stream.open = true;
+        self.stream.chosen.insert(id);
+        if run {
+            let view = self.view.as_ref().map_or(ViewId(0), |v| v.view);
+            self.event(TaskEvent::Chosen {
+                task: id,
+                priority,
+                view,
+            });
+            self.agenda.push_back((id, number));
+        }
+    }
+
+    /// One message of the stream; `n` is its sender's number for it.
+    fn on_stream(&mut self, from: &MemberId, n: u64, msg: TaskMsg) {
+        match msg {
+            TaskMsg::Want => {
+                // Every `Want` opens a new exchange, which every member
+                // answers: whether one is already under way could differ
+                // from member to member, never the stream. What was
+                // buffered for an unfinished one moves this member's
+                // account on (nothing of it runs).
+                if let Some(r) = self.resync.take() {
+                    for m in r.buffered {
+                        self.apply(m, false);
+                    }
+                }
+                let expect = self
+                    .view
+                    .as_ref()
+                    .map(|v| v.members.iter().cloned().collect())
+                    .unwrap_or_default();
+                let want = (from.clone(), n);
+                self.resync = Some(Resync {
+                    want: want.clone(),
+                    expect,
+                    states: BTreeMap::new(),
+                    buffered: Vec::new(),
+                });
+                let stream = self.synced.then(|| self.stream.clone());
+                self.submit(TaskMsg::State { want, stream });
+            }
+            TaskMsg::State { want, stream } => {
+                let Some(r) = self.resync.as_mut() else {
+                    return;
+                };
+                if r.want == want && r.expect.contains(from) {
+                    r.states.entry(from.clone()).or_insert(stream);
+                }
+                self.try_adopt();
+            }
+            other => match self.resync.as_mut() {
+                Some(r) => r.buffered.push(other),
+                None => {
+                    self.apply(other, !self.paused);
+                    self.run_next();
+                }
+            },
+        }
+    }
+
+    /// Ends the exchange once every member expected has answered (or left).
+    fn try_adopt(&mut self) {
+        let Some(r) = self.resync.as_ref() else {
+            return;
+        };
+        if !r.expect.iter().all(|m| r.states.contains_key(m)) {
+            return;
+        }
+        let r = self.resync.take().expect("an exchange");
+        let accounts: Vec<(&MemberId, &Stream)> = r
+            .states
+            .iter()
+            .filter_map(|(m, s)| s.as_ref().map(|s| (m, s)))
+            .collect();
+        // The richest account; ties go to the lowest member (the map's
+        // order), since `max_by_key` keeps the last maximum, reversed.
+        let best = accounts
+            .iter()
+            .rev()
+            .max_by_key(|(_, s)| (s.count(), s.known.len()))
+            .map(|(_, s)| (*s).clone())
+            .unwrap_or_default();
+        let mut merged = best.clone();
+        for (_, s) in &accounts {
+            merged.chosen.extend(s.chosen.iter().copied());
+        }
+        for (_, s) in &accounts {
+            for (id, p) in &s.queue {
+                if !merged.known.contains(id) {
+                    merged.queue.push((*id, *p));
+                }
+            }
+            merged.known.extend(s.known.iter().copied());
+        }
+        let chosen = merged.chosen.clone();
+        merged.queue.retain(|(id, _)| !chosen.contains(id));
+        // A task the other side chose too ran there: closed at the merge.
+        let elsewhere = |id: u32| {
+            accounts
+                .iter()
+                .any(|(_, s)| **s != best && s.chosen.contains(&id))
+        };
+        if merged.open && merged.current.is_some_and(|(id, _)| elsewhere(id)) {
+            merged.open = false;
+        }
+        let mine = self.synced && self.stream == best;
+        self.stream = merged;
+        self.synced = true;
+        self.paused = false;
+        if !mine {
+            self.agenda.clear();
+        }
+        // A task this member runs that the adopted account does not run on
+        // is abandoned: the group has moved past it or never had it.
+        let keep = self.doing.as_ref().is_some_and(|d| {
+            mine && (self.stream.open && self.stream.current == Some((d.id, d.number))
+                || self.stream.current.is_some_and(|(_, n)| d.number < n))
+        });
+        if !keep {
+            if let Some(d) = self.doing.take() {
+                self.event(TaskEvent::Finished {
+                    task: d.id,
+                    outcome: "abandoned".into(),
+                });
+            }
+        }
+        self.event(TaskEvent::Adopted {
+            current: self.stream.current.map(|(id, _)| id),
+            open: self.stream.open,
+            queue: self.stream.queue.iter().map(|(id, _)| *id).collect(),
+        });
+        if self.stream.open {
+            let current = self.stream.current.expect("an open task");
+            let doing = self.doing.as_ref().is_some_and(|d| d.number == current.1);
+            if !self.ran.contains(&current.0) && !doing && !self.agenda.contains(&current) {
+                self.agenda.push_back(current);
+            }
+        } else if !self.local_boundary && self.may_choose() {
+            self.choose(true);
+        }
+        for m in r.buffered {
+            self.apply(m, true);
+        }
+        self.settle_early();
+        self.run_next();
+    }
+
+    /// ACKs that came early for tasks the group has since finished without
+    /// this member: it never takes part in them, and says so, so that a
+    /// member still in one does not wait for it.
+    fn settle_early(&mut self) {
+        let passed: Vec<Key> = (self.early.keys())
+            .copied()
+            .filter(|k| self.passed_without_me(*k))
+            .collect();
+        for k in passed {
+            for (from, round, _) in self.early.remove(&k).unwrap_or_default() {
+                self.early_len -= 1;
+                if from != self.me {
+                    self.answers
+                        .push((from, outer(k, round), crate::driver::skipped_answer()));
+                }
+            }
+        }
+    }
+
+    /// Whether task instance `key` is one of this member's group (its
+    /// account chose that task) that is over without this member.
+    fn passed_without_me(&self, key: Key) -> bool {
+        self.passed(key.0)
+            && self.stream.chosen.contains(&key.1)
+            && !self.ran_keys.contains(&key)
+            && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key)
+    }
+
+    /// Whether the group's task number `n` is over: its boundary passed.
+    fn passed(&self, n: u64) -> bool {
+        n < self.stream.count() || (n == self.stream.count() && !self.stream.open)
+    }
+
+    // ---- this member's own running ----
+
+    /// Begins the next task of the agenda if nothing runs.
+    fn run_next(&mut self) {
+        while self.doing.is_none() {
+            let Some((id, number)) = self.agenda.pop_front() else {
+                return;
+            };
+            // A task whose boundary passed before this member began it
+            // did not need it: whoever finished it had every ACK it waited
+            // for without this member's (it joined late, or came back).
+            if self.ran.contains(&id) || self.passed(number) {
+                self.event(TaskEvent::Skipped { task: id });
+                continue;
+            }
+            let Some(mut rounds) = (self.make)(id, self.me.clone()) else {
+                self.event(TaskEvent::Skipped { task: id });
+                continue;
+            };
+            self.ran.insert(id);
+            self.ran_keys.insert((number, id));
+            self.event(TaskEvent::Started { task: id });
+            if let Some(view) = &self.view {
+                let mut fresh = view.clone();
+                fresh.joined = fresh.members.clone();
+                let _ = rounds.on_view(&fresh);
+            }
+            self.settle_early();
+            let early = self.early.remove(&(number, id)).unwrap_or_default();
+            self.early_len -= early.len();
+            self.early.retain(|k, acks| {
+                let keep = k.0 > number;
+                if !keep {
+                    self.early_len -= acks.len();
+                }
+                keep
+            });
+            let mut doing = Doing { id, number, rounds };
+            for (from, round, payload) in early {
+                // Answers to early ACKs go out with the next ones.
+                let _ = doing.rounds.on_ack(from, round, &payload);
+            }
+            self.doing = Some(doing);
+        }
+    }
+
+    /// The running task finished with `outcome`.
+    fn finish(&mut self, outcome: String) {
+        let d = self.doing.take().expect("a task runs");
+        self.event(TaskEvent::Finished {
+            task: d.id,
+            outcome,
+        });
+        self.submit(TaskMsg::Ready { id: d.id });
+        if self.local_boundary && self.stream.current.is_some_and(|(c, _)| c == d.id) {
+            // The broken variant: the member picks its next task itself,
+            // from what it holds when it finishes.
+            self.stream.open = false;
+            self.choose(true);
+        }
+        self.done.push_back(((d.number, d.id), d.rounds));
+        while self.done.len() > KEPT {
+            self.done.pop_front();
+        }
+        self.run_next();
+    }
+
+    fn collect(&mut self) {
+        let Some(d) = self.doing.as_mut() else { return };
+        let name = d.rounds.protocol_name();
+        let agreement = d.rounds.agreement();
+        // Each task's instances are its own: two transaction 0s of two
+        // two-phase-commit tasks are two transactions.
+        for mut decision in d.rounds.take_decisions() {
+            decision.instance = outer((d.number, d.id), decision.instance);
+            self.decisions.push((name, agreement, decision));
+        }
+        for mut vote in d.rounds.take_votes() {
+            vote.instance = outer((d.number, d.id), vote.instance);
+            self.votes.push(vote);
+        }
+        if let Some(mut c) = d.rounds.take_completion() {
+            c.round = outer((d.number, d.id), c.round);
+            self.completion = Some(c);
+            self.completed += 1;
+        }
+    }
+
+    fn outer_next(key: Key, next: Next) -> Next {
+        match next {
+            Next::Send { round, payload } => Next::Send {
+                round: outer(key, round),
+                payload,
+            },
+            other => other,
+        }
+    }
+}
+
+impl Rounds for Tasks {
+    fn protocol_name(&self) -> &'static str {
+        "tasks"
+    }
+
+    fn agreement(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn on_view(&mut self, change: &MembershipChange) -> Option<Next> {
+        self.me = change.me.clone();
+        self.view = Some(change.clone());
+        // Members that left answer no more: the exchange waits for the rest.
+        let adopt = match self.resync.as_mut() {
+            Some(r) => {
+                r.expect.retain(|m| change.members.contains(m));
+                true
+            }
+            None => false,
+        };
+        self.paused = true;
+        // Every view change opens an exchange, not only one that adds
+        // members: a member that missed a view in between is told of the
+        // next one while the others keep theirs, and it may lack ordered
+        // messages they took in the view it missed.
+        self.submit(TaskMsg::Want);
+        if adopt {
+            self.try_adopt();
+        }
+        for (_, done) in self.done.iter_mut() {
+            let _ = done.on_view(change);
+        }
+        let d = self.doing.as_mut()?;
+        let key = (d.number, d.id);
+        match d.rounds.on_view(change) {
+            Some(Next::Done(outcome)) => {
+                self.collect();
+                self.finish(outcome);
+                None
+            }
+            Some(next) => Some(Tasks::outer_next(key, next)),
+            None => None,
+        }
+    }
+
+    fn on_ack(
+        &mut self,
+        from: MemberId,
+        round: u64,
+        payload: &[u8],
+    ) -> Option<(MemberId, u64, Arc<[u8]>)> {
+        let key = key_of(round);
+        let inner = inner_round(round);
+        if let Some(d) = self.doing.as_mut().filter(|d| (d.number, d.id) == key) {
+            let reply = d.rounds.on_ack(from, inner, payload);
+            return reply.map(|(to, r, p)| (to, outer(key, r), p));
+        }
+        if let Some((_, done)) = self.done.iter_mut().find(|(k, _)| *k == key) {
+            // A member that began the task late may be at or past our last
+            // round: the finished instance answers it, so it can finish too.
+            let at_or_past = inner >= done.round() && from != self.me;
+            let reply = match done.on_ack(from.clone(), inner, payload) {
+                None if at_or_past => done.answer(inner).map(|p| (from, inner, p)),
+                reply => reply,
+            };
+            return reply.map(|(to, r, p)| (to, outer(key, r), p));
+        }
+        // A task the group finished before this member could begin it:
+        // say so, so that a member still in it does not wait for us.
+        if self.passed_without_me(key) && from != self.me {
+            return Some((from, round, crate::driver::skipped_answer()));
+        }
+        // Kept, up to a bound, for a task this member may yet begin, or learn
+        // (from the account it adopts next) that the group finished
+        // without it; a number of another history means nothing here yet.
+        if self.early_len < EARLY_MAX {
+            self.early
+                .entry(key)
+                .or_default()
+                .push((from, inner, payload.to_vec()));
+            self.early_len += 1;
+        }
+        None
+    }
+
+    fn round_complete(&self) -> bool {
+        self.doing
+            .as_ref()
+            .is_none_or(|d| d.rounds.round() == 0 || d.rounds.round_complete())
+    }
+
+    fn missing(&self) -> Vec<MemberId> {
+        self.doing
+            .as_ref()
+            .map(|d| d.rounds.missing())
+            .unwrap_or_default()
+    }
+
+    fn round(&self) -> u64 {
+        self.doing
+            .as_ref()
+            .map_or(0, |d| outer((d.number, d.id), d.rounds.round()))
+    }
+
+    fn view_id(&self) -> ViewId {
+        self.view.as_ref().map_or(ViewId(0), |v| v.view)
+    }
+
+    fn rounds_completed(&self) -> u64 {
+        self.completed
+    }
+
+    fn step(&mut self) -> Next {
+        let Some(d) = self.doing.as_mut() else {
+            return Next::Idle;
+        };
+        let key = (d.number, d.id);
+        let next = d.rounds.step();
+        self.collect();
+        match next {
+            Next::Done(outcome) => {
+                self.finish(outcome);
+                Next::Idle
+            }
+            Next::Idle => Next::Idle,
+            other => Tasks::outer_next(key, other),
+        }
+    }
+
+    fn take_decisions(&mut self) -> Vec<Decision> {
+        self.decisions.drain(..).map(|(_, _, d)| d).collect()
+    }
+
+    fn take_named_decisions(&mut self) -> Vec<(&'static str, Option<&'static str>, Decision)> {
+        std::mem::take(&mut self.decisions)
+    }
+
+    fn take_votes(&mut self) -> Vec<Vote> {
+        std::mem::take(&mut self.votes)
+    }
+
+    fn take_completion(&mut self) -> Option<Completion> {
+        self.completion.take()
+    }
+
+    fn on_ordered(&mut self, from: &MemberId, _view: ViewId, _seq: u64, msg: &JobMsg) {
+        if let Some(m) = TaskMsg::decode(&msg.payload) {
+            self.on_stream(from, msg.round, m);
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.doing.is_none()
+    }
+
+    fn take_answers(&mut self) -> Vec<(MemberId, u64, Arc<[u8]>)> {
+        std::mem::take(&mut self.answers)
+    }
+
+    fn take_submissions(&mut self) -> Vec<Arc<[u8]>> {
+        std::mem::take(&mut self.submissions)
+    }
+
+    fn take_task_events(&mut self) -> Vec<TaskEvent> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Barrier, RoundDriver};
+    use vigil_engine::{Incarnation, Name, NodeId};
+
+    fn m(n: u16) -> MemberId {
+        MemberId {
+            job: Name::new("ops"),
+            node: NodeId(n),
+            node_incarnation: Incarnation(1),
+            registration: 1,
+        }
+    }
+
+    fn view(id: u64, me: u16, members: &[u16]) -> MembershipChange {
+        MembershipChange {
+            group: Name::new("g"),
+            view: ViewId(id),
+            me: m(me),
+            members: members.iter().map(|n| m(*n)).collect(),
+            joined: members.iter().map(|n| m(*n)).collect(),
+            left: vec![],
+            primary: None,
+        }
+    }
+
+    fn runner(me: u16) -> Tasks {
+        Tasks::new(
+            m(me),
+            Box::new(|_, me| Some(Box::new(RoundDriver::new(Barrier { rounds: Some(1) }, me)))),
+        )
+    }
+
+    fn msg(from: u16, n: u64, t: &TaskMsg) -> (MemberId, JobMsg) {
+        let job = JobMsg {
+            thread: 0,
+            round: n,
+            payload: t.encode(),
+            priority: false,
+        };
+        (m(from), job)
+    }
+
+    /// Takes the view, then the group's exchange of accounts, as the
+    /// members `members` answer it (all with none: the group is new).
+    fn start(r: &mut Tasks, me: u16, members: &[u16]) {
+        let _ = r.on_view(&view(1, me, members));
+        let want = (m(members[0]), 1);
+        let (from, j) = msg(members[0], 1, &TaskMsg::Want);
+        r.on_ordered(&from, ViewId(1), 1, &j);
+        for (k, n) in members.iter().enumerate() {
+            let state = TaskMsg::State {
+                want: want.clone(),
+                stream: None,
+            };
+            let (from, j) = msg(*n, 2 + k as u64, &state);
+            r.on_ordered(&from, ViewId(1), 2 + k as u64, &j);
+        }
+        r.take_submissions();
+    }
+
+    fn deliver(r: &mut Tasks, from: u16, n: u64, t: TaskMsg) {
+        let (from, j) = msg(from, n, &t);
+        r.on_ordered(&from, ViewId(1), n, &j);
+    }
+
+    fn chosen(r: &mut Tasks) -> Vec<u32> {
+        r.take_task_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                TaskEvent::Chosen { task, .. } => Some(task),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn task(id: u32, priority: bool) -> TaskMsg {
+        TaskMsg::Task { id, priority }
+    }
+
+    #[test]
+    fn a_priority_task_goes_ahead_of_older_tasks_at_the_next_boundary() {
+        let mut r = runner(0);
+        start(&mut r, 0, &[0]);
+        deliver(&mut r, 0, 10, task(0, false));
+        deliver(&mut r, 0, 11, task(1, false));
+        deliver(&mut r, 0, 12, task(2, false));
+        deliver(&mut r, 0, 13, task(3, true));
+        assert_eq!(chosen(&mut r), vec![0], "task 0 began at once");
+        deliver(&mut r, 0, 14, TaskMsg::Ready { id: 0 });
+        assert_eq!(
+            chosen(&mut r),
+            vec![3],
+            "the priority task overtakes 1 and 2"
+        );
+        deliver(&mut r, 0, 15, TaskMsg::Ready { id: 3 });
+        deliver(&mut r, 0, 16, TaskMsg::Ready { id: 1 });
+        assert_eq!(chosen(&mut r), vec![1, 2]);
+    }
+
+    #[test]
+    fn members_choose_at_the_groups_boundary_not_their_own() {
+        // Member 1 finishes task 0 before the priority task reaches it,
+        // member 2 after; both take the stream in one order, in which
+        // member 1's word that it finished comes first.
+        let stream = [
+            (1, task(0, false)),
+            (1, task(1, false)),
+            (1, TaskMsg::Ready { id: 0 }),
+            (2, task(2, true)),
+            (2, TaskMsg::Ready { id: 0 }),
+        ];
+        let mut choices = Vec::new();
+        for me in [1, 2] {
+            let mut r = runner(me);
+            start(&mut r, me, &[1, 2]);
+            for (k, (from, t)) in stream.iter().enumerate() {
+                deliver(&mut r, *from, 20 + k as u64, t.clone());
+            }
+            choices.push(chosen(&mut r));
+        }
+        assert_eq!(choices[0], vec![0, 1], "task 2 came after the boundary");
+        assert_eq!(choices[0], choices[1]);
+    }
+
+    #[test]
+    fn the_broken_variant_chooses_by_its_own_boundary() {
+        // `local-boundary`: a member that finishes picks from what it holds,
+        // so a member that finished after the priority task arrived picks
+        // it, and one that finished before does not.
+        let mut picks = Vec::new();
+        for late in [false, true] {
+            let mut r = runner(1);
+            r.local_boundary = true;
+            start(&mut r, 1, &[1]);
+            deliver(&mut r, 1, 10, task(0, false));
+            deliver(&mut r, 1, 11, task(1, false));
+            if late {
+                deliver(&mut r, 1, 12, task(2, true));
+            }
+            r.take_task_events();
+            // Run task 0 to its end: one round of a barrier, alone.
+            let Next::Send { round, payload } = r.step() else {
+                panic!("task 0 sends its ACK")
+            };
+            let _ = r.on_ack(m(1), round, &payload);
+            assert_eq!(r.step(), Next::Idle);
+            picks.push(chosen(&mut r));
+        }
+        assert_ne!(picks[0], picks[1], "{picks:?}");
+    }
+
+    #[test]
+    fn a_joiner_takes_the_queue_from_the_members_account() {
+        let mut old = runner(0);
+        start(&mut old, 0, &[0]);
+        deliver(&mut old, 0, 10, task(0, false));
+        deliver(&mut old, 0, 11, task(1, false));
+        deliver(&mut old, 0, 12, task(4, true));
+        old.take_task_events();
+        let account = old.stream.clone();
+        // Member 1 joins: both take view 2, the first `Want`, and the two
+        // accounts (member 1 has none).
+        let mut new = runner(1);
+        for r in [&mut old, &mut new] {
+            let me = r.me.node.0;
+            let _ = r.on_view(&view(2, me, &[0, 1]));
+            deliver(r, 1, 30, TaskMsg::Want);
+            let want = (m(1), 30);
+            deliver(
+                r,
+                0,
+                31,
+                TaskMsg::State {
+                    want: want.clone(),
+                    stream: Some(account.clone()),
+                },
+            );
+            deliver(r, 1, 32, TaskMsg::State { want, stream: None });
+        }
+        assert_eq!(old.stream, new.stream);
+        assert_eq!(new.stream.queue, vec![(1, false), (4, true)]);
+        assert_eq!(new.stream.current, Some((0, 1)));
+        // The next boundary picks the same task at both.
+        for r in [&mut old, &mut new] {
+            r.take_task_events();
+            deliver(r, 0, 33, TaskMsg::Ready { id: 0 });
+        }
+        assert_eq!(chosen(&mut old), vec![4]);
+        assert_eq!(chosen(&mut new), vec![4]);
+    }
+
+    #[test]
+    fn round_numbers_name_the_task_and_its_place() {
+        let k = (7, 12);
+        assert_eq!(key_of(outer(k, 5)), k);
+        assert_eq!(inner_round(outer(k, 5)), 5);
+        assert!(
+            outer((7, 1), 9) < outer((8, 0), 1),
+            "rounds grow from task to task"
+        );
+        assert_ne!(
+            outer((7, 1), 1),
+            outer((7, 2), 1),
+            "two histories, two instances"
+        );
+    }
+}
