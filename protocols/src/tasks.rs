@@ -194,8 +194,7 @@ pub struct Tasks {
     doing: Option<Doing>,
     /// Finished tasks, by number, still answering members behind.
     done: VecDeque<(Key, Box<dyn Rounds>)>,
-    /// Every task this member began, and their numbers.
-    ran: BTreeSet<u32>,
+    /// Every task instance this member began.
     ran_keys: BTreeSet<Key>,
     /// ACKs for tasks not begun yet, by task number.
     early: BTreeMap<Key, Vec<(MemberId, u64, Vec<u8>)>>,
@@ -239,7 +238,6 @@ impl Tasks {
             agenda: VecDeque::new(),
             doing: None,
             done: VecDeque::new(),
-            ran: BTreeSet::new(),
             ran_keys: BTreeSet::new(),
             early: BTreeMap::new(),
             early_len: 0,
@@ -460,7 +458,7 @@ impl Tasks {
         if self.stream.open {
             let current = self.stream.current.expect("an open task");
             let doing = self.doing.as_ref().is_some_and(|d| d.number == current.1);
-            if !self.ran.contains(&current.0) && !doing && !self.agenda.contains(&current) {
+            if !self.has_run(current.0) && !doing && !self.agenda.contains(&current) {
                 self.agenda.push_back(current);
             }
         } else if !self.local_boundary && self.may_choose() {
@@ -501,6 +499,11 @@ impl Tasks {
             && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key)
     }
 
+    /// Whether this member began task `id` (under any number).
+    fn has_run(&self, id: u32) -> bool {
+        self.ran_keys.iter().any(|(_, t)| *t == id)
+    }
+
     /// Whether the group's task number `n` is over: its boundary passed.
     fn passed(&self, n: u64) -> bool {
         n < self.stream.count() || (n == self.stream.count() && !self.stream.open)
@@ -517,7 +520,7 @@ impl Tasks {
             // A task whose boundary passed before this member began it
             // did not need it: whoever finished it had every ACK it waited
             // for without this member's (it joined late, or came back).
-            if self.ran.contains(&id) || self.passed(number) {
+            if self.has_run(id) || self.passed(number) {
                 self.event(TaskEvent::Skipped { task: id });
                 continue;
             }
@@ -525,7 +528,6 @@ impl Tasks {
                 self.event(TaskEvent::Skipped { task: id });
                 continue;
             };
-            self.ran.insert(id);
             self.ran_keys.insert((number, id));
             self.event(TaskEvent::Started { task: id });
             if let Some(view) = &self.view {

@@ -94,8 +94,8 @@ pub enum TaskEvent {
     /// This member stopped running it: the protocol finished with
     /// `outcome`, or `"abandoned"` when a merge moved the group past it.
     Finished { task: u32, outcome: String },
-    /// After a view change that added members, the member took the group's
-    /// account of its tasks: `current` chosen last (and still running if
+    /// After a view change, the member took the group's account of its
+    /// tasks, as the members agreed on it: `current` chosen last (and still running if
     /// `open`), `queue` waiting in this order.
     Adopted {
         current: Option<u32>,

@@ -329,12 +329,7 @@ impl WorkThread {
             });
         }
         for (to, round, payload) in answers {
-            out.push(WorkOutput::Answered {
-                from: me.clone(),
-                to: to.clone(),
-                round,
-            });
-            self.send(Dest::Member(to), round, payload, out);
+            self.answer(&me, to, round, payload, out);
         }
         for payload in submissions {
             // A sender's ordered messages are numbered once each: the work
@@ -504,12 +499,7 @@ impl WorkThread {
                 };
                 if let Some((to, round, payload)) = rounds.on_ack(from, msg.round, &msg.payload) {
                     let me = self.me.clone().expect("a protocol has a member");
-                    out.push(WorkOutput::Answered {
-                        from: me,
-                        to: to.clone(),
-                        round,
-                    });
-                    self.send(Dest::Member(to), round, payload, out);
+                    self.answer(&me, to, round, payload, out);
                 }
                 self.drain(out);
             }
@@ -568,6 +558,23 @@ impl WorkThread {
                 priority: false,
             },
         });
+    }
+
+    /// Sends the protocol's answer to one member, and reports it.
+    fn answer(
+        &self,
+        me: &MemberId,
+        to: MemberId,
+        round: u64,
+        payload: std::sync::Arc<[u8]>,
+        out: &mut Vec<WorkOutput>,
+    ) {
+        out.push(WorkOutput::Answered {
+            from: me.clone(),
+            to: to.clone(),
+            round,
+        });
+        self.send(Dest::Member(to), round, payload, out);
     }
 
     fn fault(&mut self, kind: FaultKind, out: &mut Vec<WorkOutput>) {

@@ -627,3 +627,253 @@ fn converged_is_skipped_while_a_fault_lasts() {
         Some("not every fault has ended: a partition is in effect")
     );
 }
+
+fn task(r: &mut Run, t: u64, n: u16, event: vigil_engine::job::TaskEvent) {
+    r.at(
+        t,
+        TraceEvent::Task {
+            member: m(n),
+            thread: 0,
+            event,
+        },
+    );
+}
+
+type TaskAt = (u64, u16, vigil_engine::job::TaskEvent);
+
+/// Two members take task 0, which begins at once (nothing else waits),
+/// then tasks 1 (a priority one) and 2, in view 20, and run them in
+/// `orders` each (task 0 first), choosing at each boundary the task that
+/// order runs next: what each member reports.
+fn task_reports(orders: [&[u32]; 2]) -> Vec<TaskAt> {
+    use vigil_engine::job::TaskEvent as T;
+    let mut v = Vec::new();
+    for (n, order) in orders.iter().enumerate() {
+        let n = n as u16;
+        v.push((
+            1_000,
+            n,
+            T::Queued {
+                task: 0,
+                priority: false,
+            },
+        ));
+        for (k, t) in order.iter().enumerate() {
+            let at = 1_000 + 1_000 * k as u64;
+            let (priority, view) = (*t == 1, ViewId(20));
+            v.push((
+                at,
+                n,
+                T::Chosen {
+                    task: *t,
+                    priority,
+                    view,
+                },
+            ));
+            v.push((at, n, T::Started { task: *t }));
+            if k == 0 {
+                v.push((
+                    1_100,
+                    n,
+                    T::Queued {
+                        task: 1,
+                        priority: true,
+                    },
+                ));
+                v.push((
+                    1_100,
+                    n,
+                    T::Queued {
+                        task: 2,
+                        priority: false,
+                    },
+                ));
+            }
+            v.push((
+                at + 500,
+                n,
+                T::Finished {
+                    task: *t,
+                    outcome: "ok".into(),
+                },
+            ));
+        }
+    }
+    v
+}
+
+/// A run of db@n0 and db@n1 with these task reports (in time order) and
+/// the submissions of tasks 0, 1 (priority) and 2, under a quorum or not.
+fn tasks_run(mut reports: Vec<TaskAt>, quorum: bool) -> Run {
+    let mut r = Run::booted(2, 20);
+    if quorum {
+        r.trace.info.engine.quorum = Some(vigil_engine::Quorum::majority(2));
+    }
+    for (id, p) in [(0, false), (1, true), (2, false)] {
+        r.at(
+            900 + u64::from(id),
+            TraceEvent::TaskSubmitted {
+                task: id,
+                by: "db@n0".into(),
+                member: Some(m(0)),
+                priority: p,
+            },
+        );
+    }
+    reports.sort_by_key(|(t, _, _)| *t);
+    for (t, n, e) in reports {
+        task(&mut r, t, n, e);
+    }
+    r
+}
+
+#[test]
+fn task_order_passes_a_priority_task_run_first_by_every_member() {
+    let mut r = tasks_run(task_reports([&[0, 1, 2], &[0, 1, 2]]), true);
+    let results = r.end(6_000, &[0, 1]);
+    assert!(!failed(&results, "task-order"), "{:?}", failures(&results));
+}
+
+#[test]
+fn task_order_catches_a_priority_task_that_waited_its_turn() {
+    let mut r = tasks_run(task_reports([&[0, 2, 1], &[0, 2, 1]]), true);
+    let f = failures(&r.end(6_000, &[0, 1]));
+    assert!(
+        f.iter().any(|f| {
+            f
+            == "task-order: db@n0 chose task 2 at a task boundary, but priority task 1 was waiting"
+        }),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn task_order_catches_two_choices_after_one_task_in_one_view() {
+    // db@n1 chose 2 after task 0 where db@n0 chose 1 (its choice also
+    // breaks the priority rule, which is reported apart).
+    let mut r = tasks_run(task_reports([&[0, 1, 2], &[0, 2, 1]]), false);
+    let f = failures(&r.end(6_000, &[0, 1]));
+    assert!(
+        f.iter().any(|f| f
+            == "task-order: in view 20, after task 0, db@n0 chose task 1 but db@n1 chose task 2"),
+        "{f:?}"
+    );
+}
+
+/// db@n0 runs 0, 1, 2; db@n1 runs 0, then adopts a queue that puts task 2
+/// before task 1, and runs them so: each member's own choices follow the
+/// rules, the two orders differ.
+fn two_orders() -> Vec<TaskAt> {
+    use vigil_engine::job::TaskEvent as T;
+    let mut v = task_reports([&[0, 1, 2], &[0]]);
+    v.push((
+        2_600,
+        1,
+        T::Adopted {
+            current: Some(0),
+            open: false,
+            queue: vec![2, 1],
+        },
+    ));
+    v.push((3_000, 1, T::Started { task: 2 }));
+    v.push((
+        3_500,
+        1,
+        T::Finished {
+            task: 2,
+            outcome: "ok".into(),
+        },
+    ));
+    v.push((4_000, 1, T::Started { task: 1 }));
+    v.push((
+        4_500,
+        1,
+        T::Finished {
+            task: 1,
+            outcome: "ok".into(),
+        },
+    ));
+    v
+}
+
+#[test]
+fn task_order_under_a_quorum_catches_two_orders_of_the_same_tasks() {
+    let mut r = tasks_run(two_orders(), true);
+    let f = failures(&r.end(6_000, &[0, 1]));
+    assert!(
+        f.iter().any(|f| f
+            == "task-order: db@n1 ran task 2 before task 1, but db@n0 ran task 1 before task 2"),
+        "{f:?}"
+    );
+    // Without a quorum the two sides of a partition may do that.
+    let mut r = tasks_run(two_orders(), false);
+    let results = r.end(6_000, &[0, 1]);
+    assert!(!failed(&results, "task-order"), "{:?}", failures(&results));
+}
+
+#[test]
+fn task_order_catches_a_task_run_twice_and_a_member_idle_with_tasks_waiting() {
+    use vigil_engine::job::TaskEvent as T;
+    let mut v = task_reports([&[0, 1, 2], &[0, 1, 2]]);
+    v.push((5_000, 1, T::Started { task: 1 }));
+    let f = failures(&tasks_run(v, true).end(6_000, &[0, 1]));
+    assert!(
+        f.iter()
+            .any(|f| f == "task-order: db@n1 began task 1 a second time"),
+        "{f:?}"
+    );
+    // db@n1 ran task 0 and then nothing, tasks 1 and 2 waiting, to the end.
+    let mut r = tasks_run(task_reports([&[0, 1, 2], &[0]]), true);
+    let f = failures(&r.end(60_000, &[0, 1]));
+    assert!(
+        f.iter().any(|f| f.starts_with(
+            "task-order: db@n1 sat idle from 1500.000ms to the end with task 1 waiting"
+        )),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_tasks_first_round_passes_no_round_of_the_task_before() {
+    use vigil_engine::job::TaskEvent as T;
+    // db@n0 finished task 0 in round 3 and begins task 1 (rounds numbered
+    // above task 0's) while db@n1, which joined after task 0, starts task 1
+    // only now: no barrier was passed. Without the task boundary, db@n0's
+    // first round of task 1 would pass its round 3 before db@n1 reached it.
+    let mut r = Run::booted(2, 20);
+    round_started(&mut r, 1_000, 0, 3, 20);
+    task(
+        &mut r,
+        1_400,
+        0,
+        T::Finished {
+            task: 0,
+            outcome: "ok".into(),
+        },
+    );
+    task(&mut r, 1_500, 0, T::Started { task: 1 });
+    task(&mut r, 1_500, 1, T::Started { task: 1 });
+    round_started(&mut r, 1_600, 0, 10, 20);
+    round_started(&mut r, 1_600, 1, 10, 20);
+    round_completed(&mut r, 1_700, 0, 10, 20, None);
+    round_completed(&mut r, 1_700, 1, 10, 20, None);
+    let results = r.end(2_000, &[0, 1]);
+    assert!(
+        !failed(&results, "barrier-order"),
+        "{:?}",
+        failures(&results)
+    );
+    // An abandoned task's round ends with it: no ACK is awaited any more.
+    let mut r = Run::booted(2, 20);
+    round_started(&mut r, 1_000, 0, 3, 20);
+    task(
+        &mut r,
+        1_400,
+        0,
+        T::Finished {
+            task: 0,
+            outcome: "abandoned".into(),
+        },
+    );
+    assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
+}
