@@ -76,4 +76,11 @@ pub enum Mutation {
     /// A work thread reads its queues by their own order alone, so a view
     /// waiting in one queue can be overtaken by a newer one in the other.
     ViewsOvertaken,
+    /// A work thread hands both copies of a priority message (routed to
+    /// both queues) to its protocol.
+    PriorityTakenTwice,
+    /// A work thread at a task boundary (its protocol went idle) begins
+    /// the next task as soon as an ordered message wakes its protocol,
+    /// with older items still queued behind it.
+    NoTaskBoundary,
 }

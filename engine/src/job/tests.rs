@@ -1,7 +1,11 @@
 //! The work thread's rules, unit by unit, and a model-based test of a main
 //! thread and a work thread together: random interleavings of engine
-//! events, signals between the threads and the ends of local steps, checked
-//! after every operation against what the patent's queues promise.
+//! events (views, ACKs, ordered messages and priority messages), signals
+//! between the threads and the ends of local steps and tasks, checked after
+//! every operation against what the patent's queues promise: the response
+//! queue, the work queue, and the priority queue of US 6,823,512 (a
+//! priority message routed to both, taken once, at the next task boundary
+//! at the latest).
 
 use super::*;
 use crate::engine::{Dest, Event, MembershipChange};
@@ -58,6 +62,8 @@ enum Seen {
     Tag(u64),
     /// An ordered message, by its number.
     Ordered(u64),
+    /// The protocol went idle: a task boundary.
+    Idle,
 }
 
 /// A protocol of ACK rounds reduced to its bookkeeping: a round completes
@@ -69,6 +75,12 @@ struct Script {
     view_id: ViewId,
     round: u64,
     acks: BTreeMap<u64, BTreeSet<MemberId>>,
+    /// Whether it runs tasks: after every round it goes idle (a task
+    /// boundary) until an ordered message gives it work.
+    tasks: bool,
+    idle: bool,
+    /// The step that followed the last round went idle already.
+    rested: bool,
 }
 
 impl Script {
@@ -79,6 +91,9 @@ impl Script {
             view_id: ViewId(0),
             round: 0,
             acks: BTreeMap::new(),
+            tasks: false,
+            idle: false,
+            rested: false,
         }
     }
 }
@@ -94,7 +109,7 @@ impl Rounds for Script {
         self.log.lock().unwrap().push(Seen::View(change.view.0));
         self.view = change.members.clone();
         self.view_id = change.view;
-        (self.round > 0).then(|| Next::Send {
+        (self.round > 0 && !self.idle).then(|| Next::Send {
             round: self.round,
             payload: Arc::from([]),
         })
@@ -139,6 +154,13 @@ impl Rounds for Script {
         self.round.saturating_sub(1)
     }
     fn step(&mut self) -> Next {
+        if self.tasks && self.round > 0 && !self.rested {
+            self.rested = true;
+            self.idle = true;
+            self.log.lock().unwrap().push(Seen::Idle);
+            return Next::Idle;
+        }
+        self.rested = false;
         self.round += 1;
         self.log.lock().unwrap().push(Seen::Step(self.round));
         Next::Send {
@@ -157,13 +179,29 @@ impl Rounds for Script {
     }
     fn on_ordered(&mut self, _from: &MemberId, _view: ViewId, seq: u64, _msg: &JobMsg) {
         self.log.lock().unwrap().push(Seen::Ordered(seq));
+        self.idle = false;
+    }
+    fn idle(&self) -> bool {
+        self.idle
     }
 }
 
 fn thread_with_log() -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
+    thread_running(false)
+}
+
+/// A work thread whose protocol runs tasks (see [`Script::tasks`]) or not.
+fn thread_running(tasks: bool) -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
-    let thread = WorkThread::new(0, Box::new(move |_| Box::new(Script::new(l))));
+    let thread = WorkThread::new(
+        0,
+        Box::new(move |_| {
+            let mut script = Script::new(l);
+            script.tasks = tasks;
+            Box::new(script)
+        }),
+    );
     (thread, log)
 }
 
@@ -506,6 +544,9 @@ enum Op {
     Wake,
     /// The local step running ends.
     EndStep,
+    /// The engine hands the main thread the group's next ordered message
+    /// (a task), a priority message (US 6,823,512) or not.
+    Ordered { priority: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -515,6 +556,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Signal),
         4 => Just(Op::Wake),
         3 => Just(Op::EndStep),
+        2 => any::<bool>().prop_map(|priority| Op::Ordered { priority }),
     ]
 }
 
@@ -536,16 +578,25 @@ struct Model {
     next_tag: u64,
     /// The round the work thread last entered.
     round: u64,
+    /// Views (`View`) and ordered messages (`Ordered`) in the order the
+    /// main thread took them: the engine's one order.
+    order: Vec<Seen>,
+    next_seq: u64,
+    /// Items routed to the work thread so far (it numbers them from 1).
+    items_routed: u64,
+    /// At a task boundary: the items routed before it, all of which the
+    /// thread must take before it begins the next task.
+    boundary: Option<u64>,
 }
 
 impl Model {
     fn new(mutation: Option<crate::Mutation>) -> Model {
-        let (mut work, log) = thread_with_log();
+        let (mut work, log) = thread_running(true);
         if let Some(m) = mutation {
             work.mutate(m);
         }
         Model {
-            main: MainThread::new(1, Dur::from_millis(1000)),
+            main: MainThread::new(1, Dur::from_millis(1000)).taking_ordered(0),
             work,
             log,
             routed: VecDeque::new(),
@@ -556,6 +607,18 @@ impl Model {
             acks_routed: BTreeMap::new(),
             next_tag: 1,
             round: 0,
+            order: vec![],
+            next_seq: 1,
+            items_routed: 0,
+            boundary: None,
+        }
+    }
+
+    /// Feeds the work thread what the main thread routed, in order.
+    fn feed(&mut self, out: &mut Vec<WorkOutput>) {
+        for (queue, item) in std::mem::take(&mut self.routed) {
+            self.items_routed += 1;
+            self.work.step(WorkInput::Routed { queue, item }, out);
         }
     }
 
@@ -585,6 +648,14 @@ impl Model {
                             "step {step} started with {response} item(s) in the response queue"
                         ));
                     }
+                    if let Some(mark) = self.boundary.take() {
+                        if self.work.oldest_queued().is_some_and(|n| n <= mark) {
+                            return Err(format!(
+                                "step {step} began the next task with item(s) queued \
+                                 before the task boundary still untaken"
+                            ));
+                        }
+                    }
                     self.running = Some(step);
                 }
                 WorkOutput::RoundStarted { round, .. } => self.round = round,
@@ -601,6 +672,7 @@ impl Model {
                 nodes.extend(others.iter().copied());
                 let change = view(self.next_view, &nodes);
                 self.views_taken.push(self.next_view);
+                self.order.push(Seen::View(self.next_view));
                 self.next_view += 1 + u64::from(*others.first().unwrap_or(&0));
                 self.main_takes(MainInput::Engine(Event::View(change)));
             }
@@ -611,6 +683,23 @@ impl Model {
                     self.main_takes(MainInput::Engine(Event::Message { from, payload: msg }));
                 }
             }
+            Op::Ordered { priority } => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.order.push(Seen::Ordered(seq));
+                let view = ViewId(*self.views_taken.last().expect("a view first"));
+                self.main_takes(MainInput::Engine(Event::Ordered {
+                    from: member(1),
+                    view,
+                    seq,
+                    payload: JobMsg {
+                        thread: 0,
+                        round: seq,
+                        payload: Arc::from([]),
+                        priority: *priority,
+                    },
+                }));
+            }
             Op::Signal => {
                 if let Some(s) = self.signals.pop_front() {
                     self.main_takes(s);
@@ -618,20 +707,17 @@ impl Model {
             }
             Op::Wake => {
                 let mut out = vec![];
-                for (queue, item) in self.routed.drain(..) {
-                    self.work.step(WorkInput::Routed { queue, item }, &mut out);
-                }
+                self.feed(&mut out);
                 self.work.poll(&mut out);
                 self.work_outputs(out)?;
             }
             Op::EndStep => {
                 if let Some(step) = self.running.take() {
                     let mut out = vec![];
+                    let idle_before = self.idle_count();
                     self.work.step(WorkInput::RunStep { step }, &mut out);
                     // What was routed during the step is queued when it ends.
-                    for (queue, item) in self.routed.drain(..) {
-                        self.work.step(WorkInput::Routed { queue, item }, &mut out);
-                    }
+                    self.feed(&mut out);
                     self.work.step(
                         WorkInput::StepEnded {
                             step,
@@ -639,12 +725,22 @@ impl Model {
                         },
                         &mut out,
                     );
+                    if self.idle_count() > idle_before {
+                        // The step went idle: a task boundary, with all
+                        // routed so far queued behind it.
+                        self.boundary = Some(self.items_routed);
+                    }
                     self.work.poll(&mut out);
                     self.work_outputs(out)?;
                 }
             }
         }
         self.check()
+    }
+
+    fn idle_count(&self) -> usize {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|s| **s == Seen::Idle).count()
     }
 
     /// What the queues promise, checked against what the protocol saw.
@@ -666,6 +762,20 @@ impl Model {
         }
         if !views.iter().all(|v| self.views_taken.contains(v)) {
             return Err(format!("a view the main thread never took: {views:?}"));
+        }
+        // Views and ordered messages reach the protocol in the engine's one
+        // order, each once (a priority message's two copies included).
+        let barriers: Vec<Seen> = seen
+            .iter()
+            .filter(|s| matches!(s, Seen::View(_) | Seen::Ordered(_)))
+            .cloned()
+            .collect();
+        if !self.order.starts_with(&barriers) {
+            return Err(format!(
+                "views and ordered messages reached the protocol as {barriers:?}, \
+                 the engine's order is {:?}",
+                self.order
+            ));
         }
         // No ACK reaches the protocol twice, and each queue is FIFO: an
         // ACK never reaches it before one routed to the same queue ahead
@@ -706,20 +816,18 @@ impl Model {
                 self.apply(&op)?;
             }
         }
-        let views: Vec<u64> = self
+        let barriers: Vec<Seen> = self
             .log
             .lock()
             .unwrap()
             .iter()
-            .filter_map(|s| match s {
-                Seen::View(v) => Some(*v),
-                _ => None,
-            })
+            .filter(|s| matches!(s, Seen::View(_) | Seen::Ordered(_)))
+            .cloned()
             .collect();
-        if views != self.views_taken {
+        if barriers != self.order {
             return Err(format!(
-                "took views {:?}, the protocol saw {views:?}",
-                self.views_taken
+                "took {:?}, the protocol saw {barriers:?}",
+                self.order
             ));
         }
         Ok(())
@@ -755,6 +863,16 @@ fn the_model_catches_a_thread_that_steps_before_its_responses() {
 #[test]
 fn the_model_catches_a_thread_whose_views_are_overtaken() {
     assert!(model_finds(crate::Mutation::ViewsOvertaken));
+}
+
+#[test]
+fn the_model_catches_a_thread_that_takes_a_priority_message_twice() {
+    assert!(model_finds(crate::Mutation::PriorityTakenTwice));
+}
+
+#[test]
+fn the_model_catches_a_thread_that_begins_a_task_before_its_boundary() {
+    assert!(model_finds(crate::Mutation::NoTaskBoundary));
 }
 
 /// Whether 2000 random schedules find a broken promise in `mutation`.

@@ -237,6 +237,14 @@ impl WorkThread {
         (self.response.len(), self.work.len())
     }
 
+    /// The number of the oldest item queued (items are numbered from 1 as
+    /// they are routed), for the model test.
+    #[cfg(test)]
+    pub(crate) fn oldest_queued(&self) -> Option<u64> {
+        let head = |q: &VecDeque<(u64, WorkItem)>| q.front().map(|(n, _)| *n);
+        [head(&self.response), head(&self.work)].into_iter().flatten().min()
+    }
+
     /// Takes one input. An item routed only joins its queue: what the
     /// thread takes, and when it steps, is up to [`WorkThread::poll`].
     pub fn step(&mut self, input: WorkInput, out: &mut Vec<WorkOutput>) {
@@ -364,7 +372,7 @@ impl WorkThread {
             }
             Next::Restart => {}
             // A task boundary: the thread reads all it holds first.
-            Next::Idle => self.boundary = true,
+            Next::Idle => self.boundary = !mutated!(self, NoTaskBoundary),
             Next::Send { round, payload } => {
                 let view = self.rounds.as_ref().expect("a protocol").view_id();
                 out.push(WorkOutput::RoundStarted {
@@ -483,7 +491,9 @@ impl WorkThread {
                 seq,
                 msg,
             } => {
-                if self.last_ordered.is_some_and(|last| last >= (view, seq)) {
+                if self.last_ordered.is_some_and(|last| last >= (view, seq))
+                    && !mutated!(self, PriorityTakenTwice)
+                {
                     return; // the other copy of a priority message
                 }
                 self.last_ordered = Some((view, seq));
