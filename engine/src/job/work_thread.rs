@@ -242,7 +242,10 @@ impl WorkThread {
     #[cfg(test)]
     pub(crate) fn oldest_queued(&self) -> Option<u64> {
         let head = |q: &VecDeque<(u64, WorkItem)>| q.front().map(|(n, _)| *n);
-        [head(&self.response), head(&self.work)].into_iter().flatten().min()
+        [head(&self.response), head(&self.work)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Takes one input. An item routed only joins its queue: what the

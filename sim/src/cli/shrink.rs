@@ -82,9 +82,19 @@ impl Ctx<'_> {
                 scenario::duration_text(after.duration)
             ),
         ];
+        if !before.tasks.is_empty() {
+            removed.insert(
+                1,
+                format!(
+                    "{} of {} tasks",
+                    before.tasks.len() - after.tasks.len(),
+                    before.tasks.len()
+                ),
+            );
+        }
         if scenario.random.is_some() || flags.swarm {
             removed.push(
-                "the [random] section (its draw for this seed is now [[fault]] entries)".into(),
+                "the [random] section (its draw for this seed is now [[fault]] and [[task]] entries)".into(),
             );
         }
         let removed = removed.join(", ");

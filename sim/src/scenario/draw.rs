@@ -8,8 +8,9 @@
 //! scenario whose `[[fault]]` list holds every fault; written out with
 //! [`Scenario::to_toml`], it replays the same faults without this module.
 
+use crate::scenario::faults::Drawn;
 pub use crate::scenario::Swarm;
-use crate::scenario::{Fault, RandomFault, RandomFaults, RandomKind, Rate, Scenario};
+use crate::scenario::{Fault, RandomFault, RandomFaults, RandomKind, Rate, Scenario, Task};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,10 +45,12 @@ pub fn draw(scenario: &Scenario, seed: u64, swarm: bool) -> (Scenario, Option<Sw
         (scenario.random.clone(), None)
     };
     if let Some(spec) = spec {
-        let mut faults = concrete.faults.clone();
-        faults.extend(draw_faults(scenario, &spec, seed));
-        faults.sort_by_key(|f| f.at); // stable: fixed faults first at equal times
-        concrete.faults = faults;
+        let (faults, tasks) = draw_faults(scenario, &spec, seed);
+        // Stable sorts: fixed faults and tasks first at equal times.
+        concrete.faults.extend(faults);
+        concrete.faults.sort_by_key(|f| f.at);
+        concrete.tasks.extend(tasks);
+        concrete.tasks.sort_by_key(|t| t.at);
     }
     (concrete, swarm)
 }
@@ -185,6 +188,11 @@ impl Dice<'_> {
         }
     }
 
+    /// True with probability `p` (in `[0, 1]`).
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.rng.gen_bool(p.clamp(0.0, 1.0))
+    }
+
     /// A time in `[lo, hi]`, in whole milliseconds (so written schedules
     /// read well): faults land on the millisecond grid.
     pub fn ms_in(&mut self, (lo, hi): (Duration, Duration)) -> Duration {
@@ -214,24 +222,25 @@ impl Dice<'_> {
     }
 }
 
-/// Every fault `spec` draws for `seed`, in kind order then time order.
-fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> Vec<Fault> {
+/// Every fault and task `spec` draws for `seed`, in kind order then time
+/// order.
+fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> (Vec<Fault>, Vec<Task>) {
     let mut rng = rng(seed, FAULT_STREAM);
-    let mut faults = Vec::new();
+    let (mut faults, mut tasks) = (Vec::new(), Vec::new());
     for kind in &spec.kinds {
         for at in times(&mut rng, kind.rate, spec.after, spec.before) {
             let mut dice = Dice {
                 rng: &mut rng,
                 scenario,
             };
-            faults.push(Fault {
-                at,
-                kind: kind.fault.draw(&mut dice),
-                line: 0,
-            });
+            match kind.fault.draw(&mut dice, at) {
+                Drawn::Fault(kind) => faults.push(Fault { at, kind, line: 0 }),
+                Drawn::Task(task) => tasks.push(task),
+                Drawn::Nothing => {}
+            }
         }
     }
-    faults
+    (faults, tasks)
 }
 
 #[cfg(test)]

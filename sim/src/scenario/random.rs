@@ -38,6 +38,9 @@
 //! count = [1, 2]
 //! rate = [0.1, 0.5]              # required: a rate or a [min, max] range in [0, 1]
 //! for = ["500ms", "2s"]          # required; nodes = [...] as for delay
+//!
+//! [random.task]                  # not a fault: tasks at random times
+//! every = "400ms"                # jobs, protocols, priority: see faults/task.rs
 //! ```
 //!
 //! Each range is `[min, max]` (inclusive) or one value for both. Every kind

@@ -329,6 +329,92 @@ impl<'a> Table<'a> {
         Ok(Some(jobs))
     }
 
+    /// The jobs `key` lists, each running tasks (`protocol = "tasks"`);
+    /// `None` if the key is left out, which means every such job, and an
+    /// error if the scenario has none.
+    pub fn task_jobs(&self, key: &str) -> Result<Option<Vec<String>>> {
+        let tasks = super::TASKS_PROTOCOL;
+        let Some(jobs) = self.jobs(key)? else {
+            if !self.cx.jobs.iter().any(|j| j.protocol == tasks) {
+                return Err(ScenarioError::new(format!(
+                    "{} submits tasks, but no job runs them",
+                    self.what
+                ))
+                .at(self.header.clone())
+                .help(format!("set `protocol = \"{tasks}\"` in a [[job]]")));
+            }
+            return Ok(None);
+        };
+        let list = self.get(key).expect("listed");
+        for name in &jobs {
+            let job = self
+                .cx
+                .jobs
+                .iter()
+                .find(|j| &j.name == name)
+                .expect("found");
+            if job.protocol != tasks {
+                let at = items(list)?
+                    .iter()
+                    .find(|i| text(i, "a string").is_ok_and(|t| t == name))
+                    .map_or(list.span(), |i| i.span());
+                return Err(ScenarioError::new(format!(
+                    "job `{name}` cannot take tasks: it runs protocol `{}`, not `{tasks}`",
+                    job.protocol
+                ))
+                .at(at)
+                .help(format!(
+                    "set `protocol = \"{tasks}\"` in the [[job]] named `{name}`"
+                )));
+            }
+        }
+        Ok(Some(jobs))
+    }
+
+    /// The task protocols `key` lists (not empty, each known, not `tasks`
+    /// itself); `None` if it is left out, which means `default`, each of
+    /// which must then be known.
+    pub fn task_protocols(&self, key: &str, default: &[&str]) -> Result<Option<Vec<String>>> {
+        let known = self.cx.task_protocols();
+        let expected = || format!("expected one of: {}", known.join(", "));
+        let Some(list) = self.strings(key)? else {
+            if let Some(missing) = default.iter().find(|p| !known.contains(p)) {
+                return Err(ScenarioError::new(format!(
+                    "{} draws protocol `{missing}` by default, which this build does not have",
+                    self.what
+                ))
+                .at(self.header.clone())
+                .help(format!(
+                    "list the protocols to draw: `{key} = [...]`; {}",
+                    expected()
+                )));
+            }
+            return Ok(None);
+        };
+        if list.get_ref().is_empty() {
+            return Err(ScenarioError::new(format!(
+                "`{key}` must not be empty (leave it out to mean {})",
+                default.join(", ")
+            ))
+            .at(list.span()));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for item in list.get_ref() {
+            let name = item.get_ref();
+            if !known.contains(&name.as_str()) {
+                return Err(ScenarioError::new(format!(
+                    "unknown task protocol `{name}`, {}",
+                    expected()
+                ))
+                .at(item.span()));
+            }
+            if !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// One duration or a `[min, max]` pair of them (each at least 1 ms),
     /// required.
     pub fn duration_range(&self, key: &str) -> Result<(Duration, Duration)> {

@@ -1346,3 +1346,94 @@ fn task_errors_point_at_what_is_wrong() {
         "{err}"
     );
 }
+
+#[test]
+fn random_task_errors_point_at_what_is_wrong() {
+    let random = |body: &str| format!("{TASKS_BASE}\n[random]\n[random.task]\n{body}\n");
+    // Lines: TASKS_BASE is 14 lines, then a blank, [random], [random.task].
+    for (body, at, needle) in [
+        (
+            "count = 2\njobs = [\"db\"]",
+            (19, 9),
+            "job `db` cannot take tasks",
+        ),
+        ("count = 2\njobs = [\"web\"]", (19, 9), "unknown job `web`"),
+        (
+            "count = 2\nprotocols = [\"dance\"]",
+            (19, 14),
+            "unknown task protocol `dance`",
+        ),
+        (
+            "count = 2\nprotocols = [\"tasks\"]",
+            (19, 14),
+            "unknown task protocol `tasks`",
+        ),
+        (
+            "count = 2\nprotocols = []",
+            (19, 13),
+            "`protocols` must not be empty",
+        ),
+        ("count = 2\npriority = 1.5", (19, 12), "between 0 and 1"),
+        ("count = 2\npriority = true", (19, 12), "between 0 and 1"),
+        (
+            "count = 2\nrestart_after = \"1s\"",
+            (19, 1),
+            "key `restart_after` is not allowed in [random.task]",
+        ),
+        ("priority = 0.5", (17, 1), "needs `count`"),
+    ] {
+        let err = assert_error(&random(body), at, &[needle]);
+        assert!(err.to_string().contains("test.toml:"), "{err}");
+    }
+    // No job runs tasks.
+    let plain = TASKS_BASE.replace("protocol = \"tasks\"", "");
+    assert_error(
+        &format!("{plain}\n[random]\n[random.task]\ncount = 1\n"),
+        (17, 1),
+        &["[random.task] submits tasks, but no job runs them"],
+    );
+}
+
+#[test]
+fn random_tasks_draw_members_protocols_and_priority_within_bounds() {
+    let s = parse_ok(&format!(
+        "{TASKS_BASE}\n[random]\nafter = \"2s\"\nbefore = \"10s\"\n[random.task]\ncount = [20, 30]\nprotocols = [\"barrier\", \"two-phase-commit\"]\npriority = 0.5\n\n[[task]]\nat = \"1s\"\nmember = \"ops@n0\"\nprotocol = \"group-state\"\n"
+    ));
+    let mut priority = 0;
+    let mut protocols = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let c = super::draw::concrete(&s, seed);
+        assert_eq!(
+            c.tasks[0].protocol, "group-state",
+            "the fixed task stays first"
+        );
+        assert!((21..=31).contains(&c.tasks.len()), "{}", c.tasks.len());
+        for t in &c.tasks[1..] {
+            assert!(t.at >= secs(2) && t.at < secs(10), "{:?}", t.at);
+            assert_eq!(t.member.job, "ops");
+            protocols.insert(t.protocol.clone());
+            // The shipped protocols get a size, so that each task ends.
+            let size = t.options.int("rounds").or(t.options.int("transactions"));
+            assert!(size.is_some_and(|n| (1..=6).contains(&n)), "{t:?}");
+            priority += usize::from(t.priority);
+        }
+        assert!(
+            c.tasks.windows(2).all(|w| w[0].at <= w[1].at),
+            "sorted by time"
+        );
+        // The draw is a scenario of its own: its tasks round-trip.
+        let again = parse_ok(&c.to_toml());
+        assert_eq!(again.tasks.len(), c.tasks.len());
+        assert_eq!(again.tasks[5].options, c.tasks[5].options);
+    }
+    assert_eq!(protocols.len(), 2);
+    assert!((150..350).contains(&priority), "about half: {priority}");
+    // `--swarm` without [random] draws tasks for a scenario with a tasks
+    // job, and none for one without.
+    let mut plain = s.clone();
+    plain.random = None;
+    let drew = (0..20).any(|seed| super::draw::draw(&plain, seed, true).0.tasks.len() > 1);
+    assert!(drew, "the swarm menu has tasks");
+    let menu = super::draw::default_menu(&parse_ok(BASE));
+    assert!(menu.kinds.iter().all(|k| k.fault.name() != "task"));
+}

@@ -1096,7 +1096,7 @@ impl Ctx<'_> {
     }
 
     /// The protocols a task can run.
-    fn task_protocols(&self) -> Vec<&str> {
+    pub(super) fn task_protocols(&self) -> Vec<&str> {
         self.registry
             .names()
             .into_iter()

@@ -413,13 +413,14 @@ mod tests {
         assert_eq!(seen, all, "add the new kind's strategy to `fault`");
     }
 
-    /// Every random kind is on `--swarm`'s default menu, and a `[random]`
-    /// section of all of them writes out and reads back the same.
+    /// Every random kind is on `--swarm`'s default menu (tasks for a
+    /// scenario with a `tasks` job), and a `[random]` section of all of
+    /// them writes out and reads back the same.
     #[test]
     fn every_random_kind_is_on_the_menu_and_reads_back() {
         let mut scenario = parse(
             "s.toml",
-            "name = \"s\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+            "name = \"s\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n[[job]]\nname = \"ops\"\ngroup = \"t\"\nprotocol = \"tasks\"\n",
         )
         .expect("valid");
         let menu = crate::scenario::draw::default_menu(&scenario);

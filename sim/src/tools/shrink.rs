@@ -1,12 +1,13 @@
 //! Shrinking a failing run to the smallest scenario that still fails the
-//! same way: fewer faults, expectations, jobs and nodes; earlier and shorter
+//! same way: fewer faults, tasks, expectations, jobs and nodes; earlier and shorter
 //! faults; fewer work threads; a shorter run. Greedy: each pass tries
 //! smaller candidates and keeps the first that still fails with the target
 //! fingerprint, until no pass makes progress or the run budget is spent.
 //!
 //! Invariant: every candidate goes through the scenario writer and parser,
 //! so the result is a valid scenario file, and it holds only `[[fault]]`
-//! entries (the seed's concrete schedule), so it replays without the draw.
+//! and `[[task]]` entries (the seed's concrete schedule), so it replays
+//! without the draw.
 
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
@@ -46,6 +47,7 @@ impl Shrink<'_> {
         loop {
             let before = state.steps.len();
             self.pass(&mut state, seed, target, Pass::Faults);
+            self.pass(&mut state, seed, target, Pass::Tasks);
             self.pass(&mut state, seed, target, Pass::Expectations);
             self.pass(&mut state, seed, target, Pass::Jobs);
             self.pass(&mut state, seed, target, Pass::Nodes);
@@ -114,6 +116,7 @@ struct State {
 #[derive(Clone, Copy)]
 enum Pass {
     Faults,
+    Tasks,
     Expectations,
     Jobs,
     Nodes,
@@ -168,6 +171,40 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                 out.push((format!("removed fault {}", describe_fault(s, i)), c));
             }
         }
+        Pass::Tasks => {
+            let n = s.tasks.len();
+            let mut size = n / 2;
+            while size >= 2 {
+                for start in (0..n).step_by(size) {
+                    let end = (start + size).min(n);
+                    let mut c = s.clone();
+                    c.tasks.drain(start..end);
+                    out.push((
+                        format!(
+                            "removed {} tasks ({}..{} of {n})",
+                            end - start,
+                            start + 1,
+                            end
+                        ),
+                        c,
+                    ));
+                }
+                size /= 2;
+            }
+            for i in 0..n {
+                let mut c = s.clone();
+                let t = c.tasks.remove(i);
+                out.push((
+                    format!(
+                        "removed task {} from {} at {}",
+                        t.protocol,
+                        t.member,
+                        crate::scenario::duration_text(t.at)
+                    ),
+                    c,
+                ));
+            }
+        }
         Pass::Expectations => {
             for i in 0..s.expectations.len() {
                 let mut c = s.clone();
@@ -198,6 +235,8 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                             .retain(|f| f.kind.member() != Some((job.name.as_str(), node)));
                         c.expectations
                             .retain(|e| !mentions_member(e, &job.name, node));
+                        c.tasks
+                            .retain(|t| !(t.member.job == job.name && t.member.node == node));
                         out.push((format!("removed job {} from n{node}", job.name), c));
                     }
                 }
@@ -213,6 +252,7 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                     j.nodes.retain(|n| *n != last);
                 }
                 c.jobs.retain(|j| !j.nodes.is_empty());
+                c.tasks.retain(|t| t.member.node != last);
                 c.faults = c
                     .faults
                     .iter()
@@ -283,6 +323,7 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                 if cut < d {
                     let mut c = s.clone();
                     c.duration = cut;
+                    c.tasks.retain(|t| t.at < cut);
                     out.push((
                         format!(
                             "duration {} -> {}",
@@ -345,6 +386,7 @@ fn mentions_member(e: &Expectation, job: &str, node: u16) -> bool {
 fn without_job(s: &Scenario, name: &str) -> Scenario {
     let mut c = s.clone();
     c.jobs.retain(|j| j.name != name);
+    c.tasks.retain(|t| t.member.job != name);
     c.faults
         .retain(|f| f.kind.member().is_none_or(|(job, _)| job != name));
     c.expectations.retain(|e| match e {

@@ -15,6 +15,7 @@ mod job;
 mod network;
 mod partition;
 mod pause;
+mod task;
 mod work_thread;
 
 pub use crash::{NodeCrash, RandomNodeCrash};
@@ -22,12 +23,13 @@ pub use job::{JobAction, JobFault, RandomJobKill};
 pub use network::{Delay, Loss, RandomDelay, RandomLoss};
 pub use partition::{Heal, Partition, RandomPartition};
 pub use pause::{NodePause, RandomNodePause};
+pub use task::RandomTask;
 pub use work_thread::{RandomWorkThread, WorkThread, WorkThreadFault};
 
 use super::draw::Dice;
 use super::error::ScenarioError;
 use super::table::{Keys, Table};
-use super::{RandomKind, Rate, Scenario};
+use super::{RandomKind, Rate, Scenario, Task};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -248,6 +250,17 @@ pub enum RandomFault {
     Partition(RandomPartition),
     Delay(RandomDelay),
     Loss(RandomLoss),
+    /// Not a fault: tasks submitted at random times.
+    Task(RandomTask),
+}
+
+/// What one draw of a `[random.KIND]` table yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drawn {
+    Fault(FaultKind),
+    Task(Task),
+    /// A task with no member left to submit it.
+    Nothing,
 }
 
 /// How a `[random.KIND]` table is read, and what `--swarm` draws of the
@@ -307,6 +320,12 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         parse: |t| RandomLoss::parse(t).map(RandomFault::Loss),
         menu: |s| Some(on(RandomLoss::menu(s), RandomFault::Loss)),
     },
+    RandomSpec {
+        name: RandomTask::NAME,
+        keys: RandomTask::KEYS,
+        parse: |t| RandomTask::parse(t).map(RandomFault::Task),
+        menu: |s| RandomTask::menu(s).map(|m| on(m, RandomFault::Task)),
+    },
 ];
 
 impl RandomFault {
@@ -325,6 +344,7 @@ impl RandomFault {
             RandomFault::Partition(_) => RandomPartition::NAME,
             RandomFault::Delay(_) => RandomDelay::NAME,
             RandomFault::Loss(_) => RandomLoss::NAME,
+            RandomFault::Task(_) => RandomTask::NAME,
         }
     }
 
@@ -342,12 +362,13 @@ impl RandomFault {
             RandomFault::Partition(f) => f.write(w),
             RandomFault::Delay(f) => f.write(w),
             RandomFault::Loss(f) => f.write(w),
+            RandomFault::Task(f) => f.write(w),
         }
     }
 
-    /// One fault of this kind, drawn with `dice`.
-    pub(super) fn draw(&self, dice: &mut Dice<'_>) -> FaultKind {
-        match self {
+    /// One fault (or task) of this kind at `at`, drawn with `dice`.
+    pub(super) fn draw(&self, dice: &mut Dice<'_>, at: Duration) -> Drawn {
+        let fault = match self {
             RandomFault::WorkThread(f) => FaultKind::WorkThread(f.draw(dice)),
             RandomFault::JobKill(f) => FaultKind::Job(f.draw(dice)),
             RandomFault::NodeCrash(f) => FaultKind::NodeCrash(f.draw(dice)),
@@ -355,7 +376,9 @@ impl RandomFault {
             RandomFault::Partition(f) => FaultKind::Partition(f.draw(dice)),
             RandomFault::Delay(f) => FaultKind::Delay(f.draw(dice)),
             RandomFault::Loss(f) => FaultKind::Loss(f.draw(dice)),
-        }
+            RandomFault::Task(f) => return f.draw(dice, at).map_or(Drawn::Nothing, Drawn::Task),
+        };
+        Drawn::Fault(fault)
     }
 
     /// Every kind, with rates and bounds scaled to `scenario`'s timing, in
