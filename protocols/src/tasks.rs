@@ -160,6 +160,13 @@ type Key = (u64, u32);
 const INNER_BITS: u32 = 30;
 const TASK_BITS: u32 = 14;
 
+/// The task instance a round of a task runner belongs to: the group's
+/// task number and the task's id (rounds are numbered
+/// `number << 44 | task << 30 | round`).
+pub fn instance_of(round: u64) -> (u64, u32) {
+    key_of(round)
+}
+
 fn key_of(round: u64) -> Key {
     (
         round >> (INNER_BITS + TASK_BITS),
@@ -196,6 +203,9 @@ pub struct Tasks {
     done: VecDeque<(Key, Box<dyn Rounds>)>,
     /// Every task instance this member began.
     ran_keys: BTreeSet<Key>,
+    /// The instances this member answered "skipped" for (each reported
+    /// once).
+    excused: BTreeSet<Key>,
     /// ACKs for tasks not begun yet, by task number.
     early: BTreeMap<Key, Vec<(MemberId, u64, Vec<u8>)>>,
     early_len: usize,
@@ -239,6 +249,7 @@ impl Tasks {
             doing: None,
             done: VecDeque::new(),
             ran_keys: BTreeSet::new(),
+            excused: BTreeSet::new(),
             early: BTreeMap::new(),
             early_len: 0,
             submissions: Vec::new(),
@@ -483,10 +494,22 @@ impl Tasks {
             for (from, round, _) in self.early.remove(&k).unwrap_or_default() {
                 self.early_len -= 1;
                 if from != self.me {
+                    self.excuse(k);
                     self.answers
                         .push((from, outer(k, round), crate::driver::skipped_answer()));
                 }
             }
+        }
+    }
+
+    /// Records, once, that this member answers "skipped" for instance
+    /// `key`: the trace's word that the member running it need not wait.
+    fn excuse(&mut self, key: Key) {
+        if self.excused.insert(key) {
+            self.event(TaskEvent::Excused {
+                task: key.1,
+                number: key.0,
+            });
         }
     }
 
@@ -677,6 +700,7 @@ impl Rounds for Tasks {
         // A task the group finished before this member could begin it:
         // say so, so that a member still in it does not wait for us.
         if self.passed_without_me(key) && from != self.me {
+            self.excuse(key);
             return Some((from, round, crate::driver::skipped_answer()));
         }
         // Kept, up to a bound, for a task this member may yet begin, or learn
@@ -966,6 +990,41 @@ mod tests {
         }
         assert_eq!(chosen(&mut old), vec![4]);
         assert_eq!(chosen(&mut new), vec![4]);
+        // A member that joins after that boundary was not in task 0 (the
+        // group's task number 1): an ACK of it, from a member still in it,
+        // is answered "skipped", and the member says once that it is
+        // excused.
+        let mut late = runner(2);
+        let _ = late.on_view(&view(3, 2, &[0, 1, 2]));
+        deliver(&mut late, 2, 40, TaskMsg::Want);
+        let want = (m(2), 40);
+        for (k, (from, stream)) in [
+            (0, Some(old.stream.clone())),
+            (1, Some(new.stream.clone())),
+            (2, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let state = TaskMsg::State {
+                want: want.clone(),
+                stream,
+            };
+            deliver(&mut late, from, 41 + k as u64, state);
+        }
+        late.take_task_events();
+        for _ in 0..2 {
+            let reply = late.on_ack(m(0), outer((1, 0), 1), &[]);
+            let (to, round, payload) = reply.expect("an answer");
+            assert_eq!((to, round), (m(0), outer((1, 0), 1)));
+            assert_eq!(payload, crate::driver::skipped_answer());
+        }
+        let excused: Vec<TaskEvent> = late
+            .take_task_events()
+            .into_iter()
+            .filter(|e| matches!(e, TaskEvent::Excused { .. }))
+            .collect();
+        assert_eq!(excused, vec![TaskEvent::Excused { task: 0, number: 1 }]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::trace::{Effect, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use vigil_engine::job::{TaskEvent, HANG_CONFIRM};
 use vigil_engine::{Dur, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
+use vigil_protocols::instance_of;
 
 /// `acks-complete`: every ACK round of a member alive at the end
 /// completes: all ACKs arrive or the missing senders leave. A round still
@@ -123,11 +124,21 @@ pub(super) fn barrier_order(t: &Truth<'_>, mutation: Option<Mutation>) -> Vec<Vi
     let mut reached: BTreeMap<(usize, u16), u64> = BTreeMap::new();
     let mut own: BTreeMap<(usize, u16), u64> = BTreeMap::new();
     let mut gone: BTreeSet<usize> = BTreeSet::new();
+    // Task instances a member told the others it takes no part in.
+    let mut excused: BTreeSet<(usize, u16, (u64, u32))> = BTreeSet::new();
     let mut v = Vec::new();
     for e in &t.trace.entries {
         match &e.event {
             TraceEvent::Registered { member, .. } => {
                 lineages.register(member);
+            }
+            TraceEvent::Task {
+                member,
+                thread,
+                event: TaskEvent::Excused { task, number },
+            } => {
+                let me = lineages.of(member);
+                excused.insert((me, *thread, (*number, *task)));
             }
             TraceEvent::View { change } => {
                 for m in change.members.iter().chain(std::iter::once(&change.me)) {
@@ -180,7 +191,10 @@ pub(super) fn barrier_order(t: &Truth<'_>, mutation: Option<Mutation>) -> Vec<Vi
                 for m in view.members.iter().filter(|m| *m != member) {
                     let l = lineages.of(m);
                     let r = reached.get(&(l, *thread)).copied().unwrap_or(0);
-                    if !gone.contains(&l) && r < passed {
+                    // A task runner's member that answered "skipped" for
+                    // the task instance is not part of it.
+                    let out = excused.contains(&(l, *thread, instance_of(passed)));
+                    if !gone.contains(&l) && r < passed && !out {
                         behind.push(format!("{m} (round {r})"));
                     }
                 }

@@ -141,6 +141,7 @@ pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
                         }
                     }
                     TaskEvent::Skipped { task } => m.waiting.retain(|w| w != task),
+                    TaskEvent::Excused { .. } => {}
                 }
             }
             _ => {}

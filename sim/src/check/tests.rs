@@ -877,3 +877,45 @@ fn a_tasks_first_round_passes_no_round_of_the_task_before() {
     );
     assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
 }
+
+#[test]
+fn barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance() {
+    use vigil_engine::job::TaskEvent as T;
+    // db@n0 runs the group's task number 2, task 7, in rounds numbered
+    // 2 << 44 | 7 << 30 | r; db@n1, which ran task 7 in another history
+    // (the other side of a healed partition), is in the group's task
+    // number 1 and answers "skipped": db@n0 passes round 1 without it.
+    let round = |number: u64, task: u64, r: u64| number << 44 | task << 30 | r;
+    let run = |excused: Option<(u32, u64)>| {
+        let mut r = Run::booted(2, 20);
+        task(&mut r, 900, 0, T::Started { task: 7 });
+        task(&mut r, 900, 1, T::Started { task: 5 });
+        round_started(&mut r, 1_000, 0, round(2, 7, 1), 20);
+        round_started(&mut r, 1_000, 1, round(1, 5, 1), 20);
+        if let Some((task_id, number)) = excused {
+            task(
+                &mut r,
+                1_100,
+                1,
+                T::Excused {
+                    task: task_id,
+                    number,
+                },
+            );
+        }
+        round_started(&mut r, 1_200, 0, round(2, 7, 2), 20);
+        r.end(2_000, &[0, 1])
+    };
+    let results = run(Some((7, 2)));
+    assert!(
+        !failed(&results, "barrier-order"),
+        "{:?}",
+        failures(&results)
+    );
+    // Without the word, or excused from another instance, db@n0 passed a
+    // round db@n1 never reached.
+    for excused in [None, Some((7, 1)), Some((5, 2))] {
+        let results = run(excused);
+        assert!(failed(&results, "barrier-order"), "{excused:?}");
+    }
+}

@@ -357,7 +357,7 @@ impl Report<'_> {
                     // A task's round number names the task and its round.
                     true => format!(
                         "thread {t}: task {} round {}",
-                        (r >> 30) & 0x3fff,
+                        vigil_protocols::instance_of(*r).1,
                         r & ((1 << 30) - 1)
                     ),
                     false => format!("thread {t}: {r}"),

@@ -646,6 +646,7 @@ impl Story {
                         }
                         TaskEvent::Chosen { .. }
                         | TaskEvent::Skipped { .. }
+                        | TaskEvent::Excused { .. }
                         | TaskEvent::Adopted { .. } => None,
                     };
                     if let Some((label, detail)) = drawn {
