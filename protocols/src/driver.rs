@@ -507,6 +507,12 @@ impl<P: Protocol> Rounds for RoundDriver<P> {
     fn answer(&self, round: u64) -> Option<Arc<[u8]>> {
         (self.finished && !self.history.is_empty()).then(|| self.wire_for(round))
     }
+    fn current_ack(&self) -> Option<(u64, Arc<[u8]>)> {
+        (!self.finished && self.round > 0)
+            .then(|| self.current_wire())
+            .flatten()
+            .map(|wire| (self.round, wire))
+    }
     fn on_ack(
         &mut self,
         from: MemberId,

@@ -47,13 +47,17 @@
 //! answered by the members' finished instances (`Rounds::answer`); a member
 //! that arrives after the group finished a task is not needed for it, and
 //! answers a member still in it that it never takes part
-//! (`skipped_answer`). With a quorum only a primary view begins a task, so
-//! the two sides of a partition never run tasks in two orders; without one,
-//! each side runs its own.
+//! (`skipped_answer`), and says so in the trace (`TaskEvent::Excused`: the
+//! `barrier-order` check then lets that member's round pass without it).
+//! So that a member still in a task is answered even when its ACK never
+//! reached a member (sent as a view change made that one a member, before
+//! its node installed the view), it sends its ACK again, once, to a member
+//! it waits for that is heard in a later task (`Tasks::poke`). With a
+//! quorum only a primary view begins a task, so the two sides of a
+//! partition never run tasks in two orders; without one, each side runs its
+//! own.
 //!
-//! What is left (issue 14): under heavy random faults about one run in two
-//! hundred still leaves a member waiting in a task (a lagging member and
-//! one that rejoined), and the engine's primary component can overlap a
+//! What is left (issue 14): the engine's primary component can overlap a
 //! stale primary view for a moment, which is why the fault-heavy example
 //! keeps no quorum.
 //!
@@ -206,6 +210,9 @@ pub struct Tasks {
     /// The instances this member answered "skipped" for (each reported
     /// once).
     excused: BTreeSet<Key>,
+    /// The members this member sent its ACK of a round again (see
+    /// [`Tasks::poke`]), with the round: once each.
+    poked: BTreeSet<(MemberId, u64)>,
     /// ACKs for tasks not begun yet, by task number.
     early: BTreeMap<Key, Vec<(MemberId, u64, Vec<u8>)>>,
     early_len: usize,
@@ -250,6 +257,7 @@ impl Tasks {
             done: VecDeque::new(),
             ran_keys: BTreeSet::new(),
             excused: BTreeSet::new(),
+            poked: BTreeSet::new(),
             early: BTreeMap::new(),
             early_len: 0,
             submissions: Vec::new(),
@@ -502,6 +510,29 @@ impl Tasks {
         }
     }
 
+    /// `from` is in a later task of the group than the one this member
+    /// runs, and this member still waits for its ACK: `from` may never
+    /// have heard ours (sent when a view change made it a member, before
+    /// its own node installed that view, and dropped there as from a
+    /// stranger), so it is sent to `from` once more, and `from` answers
+    /// it: from the instance it finished, or "skipped" (tasks-priority-race
+    /// swarm seed 212: a member waited for ever for a joiner).
+    fn poke(&mut self, from: &MemberId, key: Key) {
+        let Some(d) = self.doing.as_ref() else {
+            return;
+        };
+        if *from == self.me || key.0 <= d.number || !d.rounds.missing().contains(from) {
+            return;
+        }
+        let Some((round, payload)) = d.rounds.current_ack() else {
+            return;
+        };
+        let outer_round = outer((d.number, d.id), round);
+        if self.poked.insert((from.clone(), outer_round)) {
+            self.answers.push((from.clone(), outer_round, payload));
+        }
+    }
+
     /// Records, once, that this member answers "skipped" for instance
     /// `key`: the trace's word that the member running it need not wait.
     fn excuse(&mut self, key: Key) {
@@ -552,6 +583,7 @@ impl Tasks {
                 continue;
             };
             self.ran_keys.insert((number, id));
+            self.poked.clear();
             self.event(TaskEvent::Started { task: id });
             if let Some(view) = &self.view {
                 let mut fresh = view.clone();
@@ -703,6 +735,7 @@ impl Rounds for Tasks {
             self.excuse(key);
             return Some((from, round, crate::driver::skipped_answer()));
         }
+        self.poke(&from, key);
         // Kept, up to a bound, for a task this member may yet begin, or learn
         // (from the account it adopts next) that the group finished
         // without it; a number of another history means nothing here yet.
@@ -1025,6 +1058,30 @@ mod tests {
             .filter(|e| matches!(e, TaskEvent::Excused { .. }))
             .collect();
         assert_eq!(excused, vec![TaskEvent::Excused { task: 0, number: 1 }]);
+    }
+
+    #[test]
+    fn a_member_ahead_that_never_acked_our_round_is_sent_it_again_once() {
+        // Member 0 runs task 0 (the group's task number 1) and waits for
+        // member 1's ACK; member 1 is already in a later task (it never
+        // heard ours): member 0 sends it its ACK again, once.
+        let mut r = runner(0);
+        start(&mut r, 0, &[0, 1]);
+        deliver(&mut r, 0, 10, task(0, false));
+        let Next::Send { round, payload } = r.step() else {
+            panic!("task 0 sends its ACK")
+        };
+        let _ = r.on_ack(m(0), round, &payload);
+        r.take_answers();
+        for _ in 0..2 {
+            assert_eq!(r.on_ack(m(1), outer((2, 5), 1), &payload), None);
+        }
+        let answers = r.take_answers();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!((&answers[0].0, answers[0].1), (&m(1), round));
+        // A member in an earlier task, or one whose ACK came, is not.
+        let _ = r.on_ack(m(1), outer((0, 5), 1), &payload);
+        assert!(r.take_answers().is_empty());
     }
 
     #[test]

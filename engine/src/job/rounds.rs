@@ -150,6 +150,12 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn answer(&self, _round: u64) -> Option<Arc<[u8]>> {
         None
     }
+    /// Its ACK of the round it waits in, as it sent it to the view (round,
+    /// payload), to send again to one member: a task runner's, to a member
+    /// that a view change kept from hearing it. `None`: no round open.
+    fn current_ack(&self) -> Option<(u64, Arc<[u8]>)> {
+        None
+    }
     /// Whether the protocol waits for an ordered message before its next
     /// step (a task runner with no task to run).
     fn idle(&self) -> bool {

@@ -81,6 +81,10 @@ struct Script {
     idle: bool,
     /// The step that followed the last round went idle already.
     rested: bool,
+    /// Whether an ordered message begins a new task at once (a task
+    /// runner that abandons its task for the one the group chose).
+    ordered_starts_task: bool,
+    events: Vec<TaskEvent>,
 }
 
 impl Script {
@@ -94,6 +98,8 @@ impl Script {
             tasks: false,
             idle: false,
             rested: false,
+            ordered_starts_task: false,
+            events: vec![],
         }
     }
 }
@@ -180,6 +186,13 @@ impl Rounds for Script {
     fn on_ordered(&mut self, _from: &MemberId, _view: ViewId, seq: u64, _msg: &JobMsg) {
         self.log.lock().unwrap().push(Seen::Ordered(seq));
         self.idle = false;
+        if self.ordered_starts_task {
+            self.round = 0;
+            self.events.push(TaskEvent::Started { task: seq as u32 });
+        }
+    }
+    fn take_task_events(&mut self) -> Vec<TaskEvent> {
+        std::mem::take(&mut self.events)
     }
     fn idle(&self) -> bool {
         self.idle
@@ -237,7 +250,12 @@ fn finish_step(t: &mut WorkThread, out: &[WorkOutput]) -> Vec<WorkOutput> {
 
 /// A thread in round 1 of view 1 with members n0 and n1, waiting for n1.
 fn in_round_one() -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
-    let (mut t, log) = thread_with_log();
+    in_round_one_of(thread_with_log())
+}
+
+fn in_round_one_of(
+    (mut t, log): (WorkThread, Arc<Mutex<Vec<Seen>>>),
+) -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
     let out = finish_step(&mut t, &out);
     assert!(started(&out).is_none());
@@ -948,5 +966,58 @@ fn ordered_messages_reach_the_protocol_once_each_in_their_order() {
     assert_eq!(
         seen,
         vec![Seen::Ordered(1), Seen::Ordered(2), Seen::Ordered(3)]
+    );
+}
+
+#[test]
+fn a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step() {
+    // tasks.toml swarm seed 173: waiting in a round, the thread takes an
+    // ordered message that makes its protocol abandon the task and begin
+    // another (no round open). A view routed behind it must reach the
+    // protocol before the new task's first step, as at any task boundary.
+    let run = |mutation: Option<crate::Mutation>| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l = log.clone();
+        let mut t = WorkThread::new(
+            0,
+            Box::new(move |_| {
+                let mut script = Script::new(l);
+                script.ordered_starts_task = true;
+                Box::new(script)
+            }),
+        );
+        if let Some(m) = mutation {
+            t.mutate(m);
+        }
+        let (mut t, log) = in_round_one_of((t, log));
+        let mut out = vec![];
+        t.step(
+            WorkInput::Routed {
+                queue: Queue::Work,
+                item: ordered(1, false),
+            },
+            &mut out,
+        );
+        t.step(
+            WorkInput::Routed {
+                queue: Queue::Work,
+                item: WorkItem::View(view(2, &[0, 1])),
+            },
+            &mut out,
+        );
+        t.poll(&mut out);
+        assert!(started(&out).is_some(), "the new task's first step began");
+        let seen = log.lock().unwrap().clone();
+        seen
+    };
+    assert_eq!(
+        run(None),
+        vec![Seen::Ordered(1), Seen::View(2)],
+        "the view reached the protocol before the step"
+    );
+    assert_eq!(
+        run(Some(crate::Mutation::NoTaskBoundary)),
+        vec![Seen::Ordered(1)],
+        "without the boundary the step begins with the view queued"
     );
 }

@@ -334,6 +334,14 @@ impl WorkThread {
         }
         let me = self.me.clone().expect("a protocol has a member");
         for event in events {
+            // A task that begins on an ordered message (not at the end of
+            // a step that left the protocol idle) is a task boundary too:
+            // what is queued, a newer view included, comes before its
+            // first step (tasks.toml swarm seed 173: a task's first step
+            // began with a view queued behind the message that chose it).
+            if matches!(event, TaskEvent::Started { .. }) {
+                self.boundary = !mutated!(self, NoTaskBoundary);
+            }
             out.push(WorkOutput::Task {
                 member: me.clone(),
                 event,
