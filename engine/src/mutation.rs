@@ -24,6 +24,11 @@ pub enum Mutation {
     /// first flushing the ordered messages some survivors lack, so members
     /// that install the same two views took different messages between.
     NoOrderedFlush,
+    /// A node takes a group view only if it is stamped with the node view
+    /// it holds, and drops ordered messages numbered in a group view it
+    /// does not hold yet: a group view that reaches it after its next node
+    /// view, and the messages numbered in it, are lost.
+    StrictGroupViewStamp,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

@@ -137,6 +137,10 @@ mod variants {
         /// A leader completing an install does not flush the ordered
         /// messages some survivors lack (`view-synchrony`).
         NoOrderedFlush = "no-ordered-flush" => Engine(E::NoOrderedFlush),
+        /// Nodes take group views only when stamped with their own node
+        /// view, and drop ordered messages of a group view they do not
+        /// hold yet (`view-synchrony`).
+        StrictGroupViewStamp = "strict-group-view-stamp" => Engine(E::StrictGroupViewStamp),
         /// A priority task waits its turn like any other.
         PriorityIgnored = "priority-ignored" => Protocols(&[P::PriorityIgnored]),
         /// A member picks its next task when it finishes one, from what it

@@ -448,6 +448,10 @@ pub struct Engine<P> {
     next_submission: u64,
     /// Leader only: submissions that came during an install.
     held_submits: Vec<Submission<P>>,
+    /// Group views and ordered messages that came over a link ahead of
+    /// the node view or group view they belong to (see
+    /// `Engine::hold_early`), at most [`ordered::EARLY_LINK_MAX`].
+    early: Vec<(NodeId, LinkMsg<P>)>,
     /// Leader only: numbering each group's current view.
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
     /// Leader only: the highest submission number taken from each sender.
@@ -545,6 +549,7 @@ impl<P: Clone> Engine<P> {
             ordered_high: BTreeMap::new(),
             next_submission: 0,
             held_submits: Vec::new(),
+            early: Vec::new(),
             sequencers: BTreeMap::new(),
             submit_high: BTreeMap::new(),
             #[cfg(any(test, feature = "mutations"))]

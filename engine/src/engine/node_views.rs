@@ -132,6 +132,7 @@ impl<P: Clone> Engine<P> {
             view: self.view.id,
             members: self.view.members.keys().copied().collect(),
         });
+        self.replay_early(out);
     }
 
     /// Leader: propose `members` as the next view.
