@@ -42,7 +42,7 @@ impl<P: Clone> Engine<P> {
             }
             LinkMsg::GroupView(gv) => {
                 if from == self.view.leader() && gv.node_view == self.view.id {
-                    self.apply_group_view(gv, out);
+                    self.apply_group_view(gv, now, out);
                 }
             }
             LinkMsg::Member(m) => self.deliver_member_msg(m, out),

@@ -60,6 +60,7 @@ impl<P: Clone> Engine<P> {
         assert!(view.id > self.view.id, "node view ids only grow");
         self.observe(view.id, out);
         let old = std::mem::replace(&mut self.view, view);
+        self.track_left_behind(now);
         self.phase = Phase::Normal;
         self.leader_heard = now;
         // A member keeps the silence it had in the old view: a new view is no
@@ -270,6 +271,7 @@ impl<P: Clone> Engine<P> {
             Gather(BTreeSet<NodeId>),
             Leader,
         }
+        self.expire_left_behind(now, out);
         let sent_once = mutated!(self, GatherSentOnce);
         let suspects_in_view = mutated!(self, SuspectsInView);
         let action = match &mut self.phase {

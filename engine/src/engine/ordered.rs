@@ -493,7 +493,7 @@ impl<P: Clone> Engine<P> {
         let gv = &gv;
         for node in behind {
             if node == self.me {
-                self.apply_group_view(gv.clone(), out);
+                self.apply_group_view(gv.clone(), now, out);
                 for m in msgs.values() {
                     self.deliver_ordered(m.clone(), 0, out);
                 }
