@@ -53,8 +53,8 @@ impl<P: Clone> Engine<P> {
                 let stamp_ok =
                     gv.node_view == self.view.id || !strict && gv.node_view < self.view.id;
                 if from == self.view.leader() && stamp_ok {
-                    self.apply_group_view(gv, out);
-                    self.replay_early(out);
+                    self.apply_group_view(gv, now, out);
+                    self.replay_early(now, out);
                 } else if gv.node_view > self.view.id && !strict {
                     self.hold_early(from, LinkMsg::GroupView(gv));
                 }

@@ -25,6 +25,19 @@ impl<P: Clone> Engine<P> {
             departed: self.departed.iter().cloned().collect(),
             installed: self.installed.clone(),
             quorate_once: self.quorate_once,
+            left_primary: self
+                .left_primary
+                .values()
+                .filter(|l| !l.behind.is_empty())
+                .cloned()
+                .collect(),
+            left_majority: self
+                .left_majority
+                .values()
+                .filter(|l| !l.behind.is_empty())
+                .cloned()
+                .collect(),
+            vote_held: self.vote_held_until.is_some(),
             ordered: self.order_logs.clone(),
             ordered_high: self.current_ordered_high(),
         }
@@ -33,7 +46,13 @@ impl<P: Clone> Engine<P> {
     /// Leader: whether its node view is primary (`None`: no quorum kept).
     fn primary(&mut self) -> Option<bool> {
         let q = self.cfg.quorum.as_ref()?;
-        let votes = q.votes_of(self.view.members.keys());
+        let whole = q.votes_of(self.view.members.keys()) == q.expected();
+        let votes = q.votes_of(
+            self.view
+                .members
+                .keys()
+                .filter(|n| whole || !self.states.get(n).is_some_and(|s| s.vote_held)),
+        );
         if votes == q.expected() || self.states.values().any(|s| s.quorate_once) {
             self.quorate_once = true;
         }
@@ -47,6 +66,128 @@ impl<P: Clone> Engine<P> {
             }
         }
         Some(primary)
+    }
+
+    /// Leader: whether group `group`'s view of `members` is primary, given
+    /// that its node view is (`primary`). Not while some node of the view
+    /// reports a primary view of the group that it left members of behind
+    /// lately (`LeftPrimary`) and that shares no member with this one, or
+    /// a majority node view it left nodes of behind (`LeftMajority`) where
+    /// this view has no member on the nodes that came along: the
+    /// members behind may still hold theirs, primary, and would then have
+    /// no member in common with ours. This is how a node's vote moves from
+    /// one side of a split to the other without both sides being primary
+    /// at once: the side it left learns of the split (a leader silent for
+    /// `failure_timeout`, a gather, a new view) within the notification
+    /// bound, and the vote counts for a view that excludes them only after
+    /// that bound.
+    fn primary_for(
+        &self,
+        primary: Option<bool>,
+        group: &Name,
+        members: &[MemberId],
+    ) -> Option<bool> {
+        if primary != Some(true) {
+            return primary;
+        }
+        let behind_us = self
+            .states
+            .values()
+            .flat_map(|s| s.left_primary.iter())
+            .filter(|l| l.view.group == *group)
+            .any(|l| {
+                let disjoint = l
+                    .view
+                    .members
+                    .iter()
+                    .all(|m| members.binary_search(m).is_err());
+                let away = l
+                    .view
+                    .members
+                    .iter()
+                    .any(|m| !self.view.members.contains_key(&m.node));
+                disjoint && away
+            });
+        let majority_behind = self
+            .states
+            .values()
+            .flat_map(|s| s.left_majority.iter())
+            .any(|l| {
+                let away = l.nodes.iter().any(|n| !self.view.members.contains_key(n));
+                let with_us = members
+                    .iter()
+                    .any(|m| l.nodes.contains(&m.node) && self.view.members.contains_key(&m.node));
+                away && !with_us
+            });
+        Some(!behind_us && !majority_behind)
+    }
+
+    /// Keeps `left_primary` and `left_majority` after this node installed
+    /// a view: which nodes of each it holds are now outside its node view,
+    /// and since when. A node newly behind restarts the clock, since until
+    /// now this node's view may have kept that node's view alive. A node
+    /// view with a majority is recorded as the last one.
+    pub(super) fn track_left_behind(&mut self, now: Time) {
+        for left in self.left_primary.values_mut() {
+            let behind: BTreeSet<NodeId> = left
+                .view
+                .members
+                .iter()
+                .map(|m| m.node)
+                .filter(|n| !self.view.members.contains_key(n))
+                .collect();
+            if !behind.is_subset(&left.behind) {
+                left.since = now;
+            }
+            left.behind = behind;
+        }
+        let Some(q) = self.cfg.quorum.as_ref() else {
+            return;
+        };
+        for left in self.left_majority.values_mut() {
+            let behind: BTreeSet<NodeId> = left
+                .nodes
+                .iter()
+                .copied()
+                .filter(|n| !self.view.members.contains_key(n))
+                .collect();
+            if !behind.is_subset(&left.behind) {
+                left.since = now;
+            }
+            left.behind = behind;
+        }
+        if q.votes_of(self.view.members.keys()) >= q.needed() {
+            self.left_majority.retain(|_, l| !l.behind.is_empty());
+            self.left_majority.insert(
+                self.view.id,
+                LeftMajority {
+                    view: self.view.id,
+                    nodes: self.view.members.keys().copied().collect(),
+                    behind: BTreeSet::new(),
+                    since: now,
+                },
+            );
+        }
+    }
+
+    /// Forgets the views left behind longer than the notification bound ago
+    /// (their members have learned of the split) and a restart that long
+    /// ago, and tells the leader, which may now call a view primary that it
+    /// held back.
+    pub(super) fn expire_left_behind(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let bound = self.cfg.notify_bound();
+        let before = self.left_primary.len() + self.left_majority.len();
+        self.left_primary
+            .retain(|_, l| l.behind.is_empty() || now < l.since + bound);
+        self.left_majority
+            .retain(|_, l| l.behind.is_empty() || now < l.since + bound);
+        let held = self.vote_held_until.is_some();
+        self.vote_held_until = self.vote_held_until.filter(|t| now < *t);
+        if self.left_primary.len() + self.left_majority.len() != before
+            || held != self.vote_held_until.is_some()
+        {
+            self.local_state_changed(now, out);
+        }
     }
 
     /// Leader: issue a new view for every group whose members changed.
@@ -77,10 +218,11 @@ impl<P: Clone> Engine<P> {
                 computed.entry(gv.group.clone()).or_default();
             }
         }
-        let primary = self.primary();
+        let node_primary = self.primary();
         for (group, mut members) in computed {
             members.sort();
             members.dedup();
+            let primary = self.primary_for(node_primary, &group, &members);
             // The view this one follows: the newest the leader holds or a
             // node reports that shares a member with it (a view of the
             // group's empty side of a partition is no one's to follow).
@@ -150,12 +292,12 @@ impl<P: Clone> Engine<P> {
             for node in peers {
                 self.queue(now, node, LinkMsg::GroupView(gv.clone()));
             }
-            self.apply_group_view(gv, out);
+            self.apply_group_view(gv, now, out);
         }
     }
 
     /// Hands a group view to the local members it contains.
-    pub(super) fn apply_group_view(&mut self, gv: GroupView, out: &mut Vec<Output<P>>) {
+    pub(super) fn apply_group_view(&mut self, gv: GroupView, now: Time, out: &mut Vec<Output<P>>) {
         if let Some(old) = self.installed.get(&gv.group) {
             if gv.id <= old.id {
                 return;
@@ -164,6 +306,23 @@ impl<P: Clone> Engine<P> {
         self.observe(gv.id, out);
         if gv.primary == Some(true) {
             self.quorate_once = true;
+            if self.cfg.quorum.is_some() {
+                // An older primary view of the group whose members are all
+                // in our view is held, if at all, next to us: they get this
+                // one too. One that left members behind stays, until they
+                // have surely moved on.
+                self.left_primary
+                    .retain(|(g, _), l| *g != gv.group || !l.behind.is_empty());
+                self.left_primary.insert(
+                    (gv.group.clone(), gv.id),
+                    LeftPrimary {
+                        view: gv.clone(),
+                        behind: BTreeSet::new(),
+                        since: now,
+                    },
+                );
+                self.track_left_behind(now);
+            }
         }
         for (key, local) in self.locals.iter_mut() {
             if local.group != gv.group || gv.members.binary_search(&local.id).is_err() {

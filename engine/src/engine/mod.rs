@@ -307,6 +307,35 @@ impl NodeView {
     }
 }
 
+/// A primary group view a node installed, and the nodes of its members
+/// that the node's current node view no longer holds. Members there may
+/// still hold that view, primary, until they learn of the split (within
+/// [`Config::notify_bound`]); until then a leader must not call a view of
+/// the group primary that has none of its members, or the two sides of a
+/// partition both hold a primary view. See `Engine::primary_for`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftPrimary {
+    pub view: GroupView,
+    /// The nodes of `view`'s members outside this node's view.
+    pub behind: BTreeSet<NodeId>,
+    /// When the last of `behind` fell out of this node's view.
+    pub since: Time,
+}
+
+/// A node view with a majority of the votes that a node was in, and the
+/// nodes of it that the node's current view no longer holds. Its leader may
+/// have issued primary group views in it that this node never got (it
+/// moved on first), so [`LeftPrimary`] alone does not cover it: a leader
+/// keeps a group view non-primary while a node reports one of these and
+/// the view has no member on the nodes the two views share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftMajority {
+    pub view: ViewId,
+    pub nodes: BTreeSet<NodeId>,
+    pub behind: BTreeSet<NodeId>,
+    pub since: Time,
+}
+
 /// A group view as the leader issues it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupView {
@@ -456,6 +485,17 @@ pub struct Engine<P> {
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
     /// Leader only: the highest submission number taken from each sender.
     submit_high: BTreeMap<MemberId, u64>,
+    /// The last primary view of each group this node installed, and the
+    /// older ones it left members of behind lately (see [`LeftPrimary`]).
+    left_primary: BTreeMap<(Name, ViewId), LeftPrimary>,
+    /// The last node view with a majority of the votes this node was in,
+    /// and older ones it left nodes of behind lately (see [`LeftMajority`]).
+    left_majority: BTreeMap<ViewId, LeftMajority>,
+    /// Restarted: until then its vote makes no view primary that lacks a
+    /// node. Its old life may have been in a majority view whose other
+    /// members still hold it (they learn of the crash within
+    /// [`Config::notify_bound`]), and what it knew of that view is lost.
+    vote_held_until: Option<Time>,
     /// Leader only: it issued a primary view (for a broken variant).
     #[cfg(any(test, feature = "mutations"))]
     led_primary: bool,
@@ -552,6 +592,10 @@ impl<P: Clone> Engine<P> {
             early: Vec::new(),
             sequencers: BTreeMap::new(),
             submit_high: BTreeMap::new(),
+            left_primary: BTreeMap::new(),
+            left_majority: BTreeMap::new(),
+            vote_held_until: (durable.incarnation.0 > 0 && cfg.quorum.is_some())
+                .then(|| now + cfg.notify_bound()),
             #[cfg(any(test, feature = "mutations"))]
             led_primary: false,
             stats: EngineStats::default(),
@@ -648,6 +692,15 @@ impl<P: Clone> Engine<P> {
                     at(self.leader_heard + self.cfg.failure_timeout + Dur(1));
                 }
             }
+        }
+        for left in self.left_primary.values().filter(|l| !l.behind.is_empty()) {
+            at(left.since + self.cfg.notify_bound());
+        }
+        for left in self.left_majority.values().filter(|l| !l.behind.is_empty()) {
+            at(left.since + self.cfg.notify_bound());
+        }
+        if let Some(until) = self.vote_held_until {
+            at(until);
         }
         if let Some(f) = self.flush_at {
             at(f);

@@ -60,6 +60,7 @@ impl<P: Clone> Engine<P> {
         assert!(view.id > self.view.id, "node view ids only grow");
         self.observe(view.id, out);
         let old = std::mem::replace(&mut self.view, view);
+        self.track_left_behind(now);
         self.phase = Phase::Normal;
         self.leader_heard = now;
         // A member keeps the silence it had in the old view: a new view is no
@@ -132,7 +133,7 @@ impl<P: Clone> Engine<P> {
             view: self.view.id,
             members: self.view.members.keys().copied().collect(),
         });
-        self.replay_early(out);
+        self.replay_early(now, out);
     }
 
     /// Leader: propose `members` as the next view.
@@ -271,6 +272,7 @@ impl<P: Clone> Engine<P> {
             Gather(BTreeSet<NodeId>),
             Leader,
         }
+        self.expire_left_behind(now, out);
         let sent_once = mutated!(self, GatherSentOnce);
         let suspects_in_view = mutated!(self, SuspectsInView);
         let action = match &mut self.phase {

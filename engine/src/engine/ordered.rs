@@ -291,7 +291,7 @@ impl<P: Clone> Engine<P> {
 
     /// Takes again, in the order they came, the held messages: after a
     /// node view or a group view is installed, some may now belong.
-    pub(super) fn replay_early(&mut self, out: &mut Vec<Output<P>>) {
+    pub(super) fn replay_early(&mut self, now: Time, out: &mut Vec<Output<P>>) {
         if self.early.is_empty() {
             return;
         }
@@ -301,7 +301,7 @@ impl<P: Clone> Engine<P> {
             match msg {
                 LinkMsg::GroupView(gv) => {
                     if from == self.view.leader() && gv.node_view <= self.view.id {
-                        self.apply_group_view(gv, out);
+                        self.apply_group_view(gv, now, out);
                     } else if gv.node_view > self.view.id {
                         self.hold_early(from, LinkMsg::GroupView(gv));
                     }
@@ -322,7 +322,7 @@ impl<P: Clone> Engine<P> {
         // A group view applied above may let held messages in: once more,
         // while that makes progress.
         if self.early.len() < before && !self.early.is_empty() {
-            self.replay_early(out);
+            self.replay_early(now, out);
         }
     }
 
@@ -557,7 +557,7 @@ impl<P: Clone> Engine<P> {
         let gv = &gv;
         for node in behind {
             if node == self.me {
-                self.apply_group_view(gv.clone(), out);
+                self.apply_group_view(gv.clone(), now, out);
                 for m in msgs.values() {
                     self.deliver_ordered(m.clone(), 0, out);
                 }

@@ -170,6 +170,19 @@ pub struct LocalState<P> {
     /// The node knows every node was once in one view ([`super::Quorum`]).
     #[serde(default)]
     pub quorate_once: bool,
+    /// Primary views this node left members of behind, lately
+    /// ([`super::LeftPrimary`]): the leader keeps views of their groups
+    /// that have none of those members non-primary.
+    #[serde(default)]
+    pub left_primary: Vec<super::LeftPrimary>,
+    /// Majority node views this node left nodes of behind lately
+    /// ([`super::LeftMajority`]).
+    #[serde(default)]
+    pub left_majority: Vec<super::LeftMajority>,
+    /// The node restarted lately: its vote counts only in a view of every
+    /// node (see `Engine::vote_held_until`).
+    #[serde(default)]
+    pub vote_held: bool,
     /// What it delivered of each group's ordered messages in its current
     /// group view and does not know to be stable: a new leader flushes
     /// from these before it issues new group views.
