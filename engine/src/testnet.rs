@@ -14,7 +14,7 @@ enum Ev {
     Packet {
         from: NodeId,
         to: NodeId,
-        packet: Packet<Payload>,
+        packet: Box<Packet<Payload>>,
     },
     Tick(NodeId),
 }
@@ -189,7 +189,7 @@ impl Net {
                         Ev::Packet {
                             from: node,
                             to,
-                            packet,
+                            packet: Box::new(packet),
                         },
                     );
                 }
@@ -225,7 +225,13 @@ impl Net {
             let ev = self.events.remove(&seq).expect("event");
             self.now = at;
             match ev {
-                Ev::Packet { from, to, packet } => self.input(to, Input::Packet { from, packet }),
+                Ev::Packet { from, to, packet } => self.input(
+                    to,
+                    Input::Packet {
+                        from,
+                        packet: *packet,
+                    },
+                ),
                 Ev::Tick(node) => {
                     // Only act on ticks that are still due (stale ones are dropped).
                     if self

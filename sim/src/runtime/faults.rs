@@ -231,21 +231,8 @@ pub(super) fn submit_task(plant: &mut impl Plant, index: usize, task: &crate::sc
     let member = plant.running(node, job).flatten();
     let id = u32::try_from(index).expect("a scenario holds at most 10,000 tasks");
     if member.is_some() {
-        let payload = vigil_protocols::TaskMsg::Task {
-            id,
-            priority: task.priority,
-        }
-        .encode();
-        plant.submit(
-            node,
-            job,
-            JobMsg {
-                thread: 0,
-                round: u64::from(id),
-                payload,
-                priority: task.priority,
-            },
-        );
+        let msg = vigil_protocols::TaskMsg::submission(id, task.priority);
+        plant.submit(node, job, msg);
     }
     plant.record(TraceEvent::TaskSubmitted {
         task: id,

@@ -145,65 +145,30 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
     let mut out = Vec::new();
     match pass {
         Pass::Faults => {
-            let n = s.faults.len();
-            // Halves and quarters first (delta debugging), then one by one.
-            let mut size = n / 2;
-            while size >= 2 {
-                for start in (0..n).step_by(size) {
-                    let end = (start + size).min(n);
-                    let mut c = s.clone();
-                    c.faults.drain(start..end);
-                    out.push((
-                        format!(
-                            "removed {} faults ({}..{} of {n})",
-                            end - start,
-                            start + 1,
-                            end
-                        ),
-                        c,
-                    ));
-                }
-                size /= 2;
-            }
-            for i in 0..n {
-                let mut c = s.clone();
-                c.faults.remove(i);
-                out.push((format!("removed fault {}", describe_fault(s, i)), c));
-            }
+            out = removals(
+                s,
+                s.faults.len(),
+                "fault",
+                |c| &mut c.faults,
+                |i| describe_fault(s, i),
+            )
         }
         Pass::Tasks => {
-            let n = s.tasks.len();
-            let mut size = n / 2;
-            while size >= 2 {
-                for start in (0..n).step_by(size) {
-                    let end = (start + size).min(n);
-                    let mut c = s.clone();
-                    c.tasks.drain(start..end);
-                    out.push((
-                        format!(
-                            "removed {} tasks ({}..{} of {n})",
-                            end - start,
-                            start + 1,
-                            end
-                        ),
-                        c,
-                    ));
-                }
-                size /= 2;
-            }
-            for i in 0..n {
-                let mut c = s.clone();
-                let t = c.tasks.remove(i);
-                out.push((
+            out = removals(
+                s,
+                s.tasks.len(),
+                "task",
+                |c| &mut c.tasks,
+                |i| {
+                    let t = &s.tasks[i];
                     format!(
-                        "removed task {} from {} at {}",
+                        "{} from {} at {}",
                         t.protocol,
                         t.member,
                         crate::scenario::duration_text(t.at)
-                    ),
-                    c,
-                ));
-            }
+                    )
+                },
+            )
         }
         Pass::Expectations => {
             for i in 0..s.expectations.len() {
@@ -365,6 +330,41 @@ fn candidates(s: &Scenario, pass: Pass) -> Vec<(String, Scenario)> {
                 }
             }
         }
+    }
+    out
+}
+
+/// `s` without some of the `n` entries of one list (faults, tasks): halves
+/// and quarters first (delta debugging), then one by one, each candidate
+/// named with `noun` and, alone, with `describe` of its index.
+fn removals<T>(
+    s: &Scenario,
+    n: usize,
+    noun: &str,
+    list: impl Fn(&mut Scenario) -> &mut Vec<T>,
+    describe: impl Fn(usize) -> String,
+) -> Vec<(String, Scenario)> {
+    let mut out = Vec::new();
+    let mut size = n / 2;
+    while size >= 2 {
+        for start in (0..n).step_by(size) {
+            let end = (start + size).min(n);
+            let mut c = s.clone();
+            list(&mut c).drain(start..end);
+            let what = format!(
+                "removed {} {noun}s ({}..{} of {n})",
+                end - start,
+                start + 1,
+                end
+            );
+            out.push((what, c));
+        }
+        size /= 2;
+    }
+    for i in 0..n {
+        let mut c = s.clone();
+        list(&mut c).remove(i);
+        out.push((format!("removed {noun} {}", describe(i)), c));
     }
     out
 }

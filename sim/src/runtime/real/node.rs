@@ -875,13 +875,7 @@ impl NodeLoop {
                 priority,
             } => match self.running(&job) {
                 Some(h) => {
-                    let payload = vigil_protocols::TaskMsg::Task { id: task, priority }.encode();
-                    let msg = vigil_engine::job::JobMsg {
-                        thread: 0,
-                        round: u64::from(task),
-                        payload,
-                        priority,
-                    };
+                    let msg = vigil_protocols::TaskMsg::submission(task, priority);
                     let _ = h.main.send(MainMsg::Signal(MainInput::Submit(msg)));
                     json!({"ok": true})
                 }
