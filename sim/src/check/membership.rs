@@ -57,7 +57,9 @@ pub(super) fn notified(t: &Truth<'_>, judged: &[Judged<'_>]) -> Vec<Violation> {
                     ),
                 )),
                 Some((at, reason))
-                    if *reason != d.reason && !t.lost_sight(o, &d.member, d.at, *at, *reason) =>
+                    if *reason != d.reason
+                        && !t.lost_sight(o, &d.member, d.at, *at, *reason)
+                        && !told_right_at_last(t, d, o, *window) =>
                 {
                     v.push(violation(
                         "notified",
@@ -73,6 +75,14 @@ pub(super) fn notified(t: &Truth<'_>, judged: &[Judged<'_>]) -> Vec<Violation> {
         }
     }
     v
+}
+
+/// Whether `observer`'s last word on `d` in its window, which no later view
+/// undid, gives the true reason: the first one it took may belong to an
+/// older view that reached it late (see [`Truth::told_last`]).
+fn told_right_at_last(t: &Truth<'_>, d: &Departure, observer: &MemberId, window: Dur) -> bool {
+    t.told_last(observer, &d.member, d.at, d.at + window)
+        .is_some_and(|(_, reason)| reason == d.reason)
 }
 
 pub(super) fn views_agree(t: &Truth<'_>) -> Vec<Violation> {

@@ -620,6 +620,33 @@ impl<'a> Truth<'a> {
         from: Time,
         to: Time,
     ) -> Option<(Time, LeaveReason)> {
+        self.told_which(observer, member, from, to, false)
+    }
+
+    /// The departure of `member` that `observer` was told of last in
+    /// `[from, to]` and that no later view of the window undid (see
+    /// [`Truth::told_which`]): the one whose reason `notified` judges when
+    /// the first one's reason differs.
+    pub fn told_last(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        from: Time,
+        to: Time,
+    ) -> Option<(Time, LeaveReason)> {
+        self.told_which(observer, member, from, to, true)
+    }
+
+    /// The first departure of `member` told to `observer` in `[from, to]`,
+    /// or with `last` the last one no later view undid.
+    fn told_which(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        from: Time,
+        to: Time,
+        last: bool,
+    ) -> Option<(Time, LeaveReason)> {
         // An observer whose node was excluded goes on under a new id; what
         // that id is told counts for it.
         let later = self
@@ -637,7 +664,7 @@ impl<'a> Truth<'a> {
         let mut changes: Vec<&(Time, &MembershipChange)> =
             lives.flat_map(|(_, v)| v.iter()).collect();
         changes.sort_by_key(|(t, _)| *t);
-        changes.into_iter().find_map(|(t, c)| {
+        let first = changes.iter().find_map(|(t, c)| {
             if *t < from || *t > to {
                 return None;
             }
@@ -645,6 +672,26 @@ impl<'a> Truth<'a> {
                 .iter()
                 .find(|(m, _)| m == member)
                 .map(|(_, r)| (*t, *r))
-        })
+        });
+        if !last {
+            return first;
+        }
+        // The departure after which the member does not come back in the
+        // window: one that a later view undoes (the member in it again,
+        // under the same id) may be an older view's that reached the
+        // observer late (random-faults swarm seed 1378: a view of a
+        // partition from before a job-kill, then the heal, then the kill).
+        let mut told = None;
+        for (t, c) in changes {
+            if *t < from || *t > to {
+                continue;
+            }
+            if let Some((_, r)) = c.left.iter().find(|(m, _)| m == member) {
+                told = Some((*t, *r));
+            } else if told.is_some() && c.members.contains(member) {
+                told = None;
+            }
+        }
+        told
     }
 }
