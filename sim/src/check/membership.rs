@@ -79,9 +79,9 @@ pub(super) fn notified(t: &Truth<'_>, judged: &[Judged<'_>]) -> Vec<Violation> {
 
 /// Whether `observer`'s last word on `d` in its window, which no later view
 /// undid, gives the true reason: the first one it took may belong to an
-/// older view that reached it late (see [`Truth::told_last`]).
+/// older view that reached it late (see [`Truth::told_which`]).
 fn told_right_at_last(t: &Truth<'_>, d: &Departure, observer: &MemberId, window: Dur) -> bool {
-    t.told_last(observer, &d.member, d.at, d.at + window)
+    t.told_which(observer, &d.member, d.at, d.at + window, true)
         .is_some_and(|(_, reason)| reason == d.reason)
 }
 

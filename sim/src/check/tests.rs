@@ -179,6 +179,15 @@ fn panic_told(told_after: u64, reason: LeaveReason) -> Vec<CheckResult> {
             fault: 0,
         },
     );
+    unregisters_after_a_panic(&mut r);
+    for n in [0, 1, 3] {
+        r.view(10_100 + told_after, n, 24, &[0, 1, 3], &[(2, reason)]);
+    }
+    r.end(30_000, &[0, 1, 3])
+}
+
+/// db@n2's job unregisters at 10.1 s for the panic of its work thread.
+fn unregisters_after_a_panic(r: &mut Run) {
     r.at(
         10_100,
         TraceEvent::Unregistered {
@@ -187,10 +196,6 @@ fn panic_told(told_after: u64, reason: LeaveReason) -> Vec<CheckResult> {
             fault: Some((0, FaultKind::Panic)),
         },
     );
-    for n in [0, 1, 3] {
-        r.view(10_100 + told_after, n, 24, &[0, 1, 3], &[(2, reason)]);
-    }
-    r.end(30_000, &[0, 1, 3])
 }
 
 /// As [`panic_told`], but each survivor first takes, late, a view of a
@@ -199,14 +204,7 @@ fn panic_told(told_after: u64, reason: LeaveReason) -> Vec<CheckResult> {
 /// tells of the fault with reason `last`.
 fn panic_told_after_a_late_view(last: Option<LeaveReason>) -> Vec<CheckResult> {
     let mut r = Run::booted(4, 20);
-    r.at(
-        10_100,
-        TraceEvent::Unregistered {
-            member: m(2),
-            reason: LeaveReason::Fault,
-            fault: Some((0, FaultKind::Panic)),
-        },
-    );
+    unregisters_after_a_panic(&mut r);
     for n in [0, 1, 3] {
         r.view(10_110, n, 22, &[0, 1, 3], &[(2, LeaveReason::NodeDown)]);
         r.view(10_110, n, 23, &[0, 1, 2, 3], &[]);

@@ -623,23 +623,10 @@ impl<'a> Truth<'a> {
         self.told_which(observer, member, from, to, false)
     }
 
-    /// The departure of `member` that `observer` was told of last in
-    /// `[from, to]` and that no later view of the window undid (see
-    /// [`Truth::told_which`]): the one whose reason `notified` judges when
-    /// the first one's reason differs.
-    pub fn told_last(
-        &self,
-        observer: &MemberId,
-        member: &MemberId,
-        from: Time,
-        to: Time,
-    ) -> Option<(Time, LeaveReason)> {
-        self.told_which(observer, member, from, to, true)
-    }
-
     /// The first departure of `member` told to `observer` in `[from, to]`,
-    /// or with `last` the last one no later view undid.
-    fn told_which(
+    /// or with `last` the last one no later view of the window undid: the
+    /// one whose reason `notified` judges when the first one's differs.
+    pub fn told_which(
         &self,
         observer: &MemberId,
         member: &MemberId,
