@@ -89,7 +89,7 @@ pub use mutation::Mutation;
 pub use barrier::Barrier;
 pub use driver::{digest, RoundDriver, Sent, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX};
 pub use group_state::{GroupState, StateAck};
-pub use tasks::{instance_of, MakeTask, Stream, TaskMsg, Tasks};
+pub use tasks::{instance_of, round_in_task, MakeTask, Stream, TaskMsg, Tasks};
 pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT, NO_QUORUM};
 /// What crosses between a work thread and its protocol, defined by the
 /// engine's job model (so the engine needs no protocol crate).

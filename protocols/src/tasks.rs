@@ -183,6 +183,11 @@ pub fn instance_of(round: u64) -> (u64, u32) {
     key_of(round)
 }
 
+/// Which round of its task instance a task runner's round is.
+pub fn round_in_task(round: u64) -> u64 {
+    inner_round(round)
+}
+
 fn key_of(round: u64) -> Key {
     (
         round >> (INNER_BITS + TASK_BITS),

@@ -684,6 +684,15 @@ fn task(r: &mut Run, t: u64, n: u16, event: vigil_engine::job::TaskEvent) {
     );
 }
 
+/// db@n`n` stops running task `id` at `t`, with `outcome`.
+fn finished(r: &mut Run, t: u64, n: u16, id: u32, outcome: &str) {
+    let event = vigil_engine::job::TaskEvent::Finished {
+        task: id,
+        outcome: outcome.into(),
+    };
+    task(r, t, n, event);
+}
+
 type TaskAt = (u64, u16, vigil_engine::job::TaskEvent);
 
 /// Two members take task 0, which begins at once (nothing else waits),
@@ -887,15 +896,7 @@ fn a_tasks_first_round_passes_no_round_of_the_task_before() {
     // first round of task 1 would pass its round 3 before db@n1 reached it.
     let mut r = Run::booted(2, 20);
     round_started(&mut r, 1_000, 0, 3, 20);
-    task(
-        &mut r,
-        1_400,
-        0,
-        T::Finished {
-            task: 0,
-            outcome: "ok".into(),
-        },
-    );
+    finished(&mut r, 1_400, 0, 0, "ok");
     task(&mut r, 1_500, 0, T::Started { task: 1 });
     task(&mut r, 1_500, 1, T::Started { task: 1 });
     round_started(&mut r, 1_600, 0, 10, 20);
@@ -911,15 +912,7 @@ fn a_tasks_first_round_passes_no_round_of_the_task_before() {
     // An abandoned task's round ends with it: no ACK is awaited any more.
     let mut r = Run::booted(2, 20);
     round_started(&mut r, 1_000, 0, 3, 20);
-    task(
-        &mut r,
-        1_400,
-        0,
-        T::Finished {
-            task: 0,
-            outcome: "abandoned".into(),
-        },
-    );
+    finished(&mut r, 1_400, 0, 0, "abandoned");
     assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
 }
 

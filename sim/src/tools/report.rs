@@ -358,7 +358,7 @@ impl Report<'_> {
                     true => format!(
                         "thread {t}: task {} round {}",
                         vigil_protocols::instance_of(*r).1,
-                        r & ((1 << 30) - 1)
+                        vigil_protocols::round_in_task(*r)
                     ),
                     false => format!("thread {t}: {r}"),
                 })

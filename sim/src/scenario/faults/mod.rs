@@ -453,6 +453,10 @@ impl Writer {
     pub(super) fn raw(&mut self, key: &str, value: impl std::fmt::Display) {
         let _ = writeln!(self.text, "{key} = {value}");
     }
+    /// A `[min, max]` pair of rates, as `Table::rate_range` reads it.
+    pub(super) fn rates(&mut self, key: &str, (lo, hi): (f64, f64)) {
+        self.raw(key, format!("[{}, {}]", float_toml(lo), float_toml(hi)));
+    }
     pub(super) fn text(&mut self, key: &str, value: &str) {
         self.raw(key, quote(value));
     }

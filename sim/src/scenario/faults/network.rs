@@ -255,14 +255,7 @@ impl RandomLoss {
     }
 
     pub(super) fn write(&self, w: &mut Writer) {
-        w.raw(
-            "rate",
-            format!(
-                "[{}, {}]",
-                super::float_toml(self.rate.0),
-                super::float_toml(self.rate.1)
-            ),
-        );
+        w.rates("rate", self.rate);
         if let Some(ns) = &self.nodes {
             w.nodes("nodes", ns);
         }

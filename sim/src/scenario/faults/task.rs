@@ -70,14 +70,7 @@ impl RandomTask {
         if let Some(protocols) = &self.protocols {
             w.texts("protocols", protocols);
         }
-        w.raw(
-            "priority",
-            format!(
-                "[{}, {}]",
-                super::float_toml(self.priority.0),
-                super::float_toml(self.priority.1)
-            ),
-        );
+        w.rates("priority", self.priority);
     }
 
     /// One task at `at`: a member of one of the jobs, one of the

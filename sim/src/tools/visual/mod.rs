@@ -233,7 +233,7 @@ impl Round {
     /// task (a task runner numbers rounds `n << 44 | task << 30 | r`).
     pub fn label(&self) -> String {
         match self.task {
-            Some(t) => format!("r{} (task {t})", self.round & ((1 << 30) - 1)),
+            Some(t) => format!("r{} (task {t})", vigil_protocols::round_in_task(self.round)),
             None => format!("r{}", self.round),
         }
     }

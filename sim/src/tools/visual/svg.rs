@@ -326,7 +326,10 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
             r.member,
             r.thread,
             match r.task {
-                Some(t) => format!("round {} of task {t}", r.round & ((1 << 30) - 1)),
+                Some(t) => format!(
+                    "round {} of task {t}",
+                    vigil_protocols::round_in_task(r.round)
+                ),
                 None => format!("round {}", r.round),
             },
             r.start.as_millis_f64(),
