@@ -2,7 +2,7 @@
 //! simulator: an event queue, seeded latencies, crashes and partitions.
 
 use crate::engine::{
-    Config, Dest, Durable, Engine, Event, Input, LocalKey, MembershipChange, Output, Packet,
+    Config, Dest, Durable, Engine, Event, Input, LocalKey, MembershipChange, Output, Packet, Quorum,
 };
 use crate::ids::{Dur, LeaveReason, Name, NodeId, Time};
 use std::cmp::Reverse;
@@ -42,12 +42,16 @@ pub fn ms(x: u64) -> Dur {
 
 impl Net {
     pub fn new(nodes: u16, seed: u64) -> Net {
+        Net::with_quorum(nodes, seed, None)
+    }
+
+    pub fn with_quorum(nodes: u16, seed: u64, quorum: Option<Quorum>) -> Net {
         let cfg = Config {
             nodes,
             heartbeat_interval: ms(100),
             failure_timeout: ms(1000),
             latency_max: ms(10),
-            quorum: None,
+            quorum,
         };
         let mut net = Net {
             cfg,

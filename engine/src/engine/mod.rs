@@ -487,9 +487,15 @@ pub struct Engine<P> {
     submit_high: BTreeMap<MemberId, u64>,
     /// The last primary view of each group this node installed, and the
     /// older ones it left members of behind lately (see [`LeftPrimary`]).
+    /// Its size: one entry per group, plus one per primary view left
+    /// behind within the last notification bound (`expire_left_behind`
+    /// drops the rest); only a view change adds one, so it stays small
+    /// (a test in `engine/src/tests.rs` holds it to that under churn).
     left_primary: BTreeMap<(Name, ViewId), LeftPrimary>,
     /// The last node view with a majority of the votes this node was in,
     /// and older ones it left nodes of behind lately (see [`LeftMajority`]).
+    /// Bounded like `left_primary`: one current entry, plus one per
+    /// majority view left within the last notification bound.
     left_majority: BTreeMap<ViewId, LeftMajority>,
     /// Restarted: until then its vote makes no view primary that lacks a
     /// node. Its old life may have been in a majority view whose other
@@ -621,6 +627,13 @@ impl<P: Clone> Engine<P> {
 
     pub fn incarnation(&self) -> Incarnation {
         self.durable.incarnation
+    }
+
+    /// How many views `left_primary` and `left_majority` hold (a test of
+    /// their bound).
+    #[cfg(test)]
+    pub(crate) fn left_behind_len(&self) -> (usize, usize) {
+        (self.left_primary.len(), self.left_majority.len())
     }
 
     pub fn is_leader(&self) -> bool {
