@@ -401,6 +401,8 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         "running nosuchjob",
         "cut n9",
         "cut n0",
+        "cut-to n0",
+        "cut-to",
         "quit now",
         "kill",
     ] {
@@ -408,6 +410,10 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         assert_eq!(reply["ok"], false, "`{wrong}`: {reply}");
         assert!(reply["error"].is_string(), "`{wrong}`: {reply}");
     }
+
+    // `cut-to` cuts one way only, and `restore` undoes it.
+    assert_eq!(nodes[0].ask("cut-to n2")["cut"], serde_json::json!(["n2"]));
+    assert_eq!(nodes[0].ask("restore n2")["cut"], serde_json::json!([]));
 
     // A panic on n1: n0's member is told it left with reason `fault`.
     assert_eq!(nodes[1].ask("panic db")["ok"], true);

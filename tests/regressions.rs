@@ -82,6 +82,21 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::PersistIssuedViewIdsOnly,
         "epochs-grow",
     ),
+    (
+        "one-way-cuts-ordered",
+        Mutation::KeepAnyLeadersView,
+        "total-order",
+    ),
+    (
+        "one-way-cuts-ordered",
+        Mutation::LateGroupViewFromAnyLead,
+        "total-order",
+    ),
+    (
+        "one-way-cut-dropped",
+        Mutation::ProbeAsHeartbeat,
+        "notified",
+    ),
 ];
 
 /// The checks a run of `name` on its own seed fails, with `mutation`.

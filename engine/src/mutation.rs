@@ -29,6 +29,17 @@ pub enum Mutation {
     /// does not hold yet: a group view that reaches it after its next node
     /// view, and the messages numbered in it, are lost.
     StrictGroupViewStamp,
+    /// A node takes a late group view from its leader even when another
+    /// leader's install came between: the view it went on in since is
+    /// superseded, and the ordered messages of both are delivered.
+    LateGroupViewFromAnyLead,
+    /// A new leader keeps the newest group view its members report, though
+    /// another leader issued it, and catches up every node behind it,
+    /// whatever view that node went on in.
+    KeepAnyLeadersView,
+    /// A member takes its leader's probe (sent because the leader's view
+    /// no longer holds it) as a sign of life, and stays in its old view.
+    ProbeAsHeartbeat,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

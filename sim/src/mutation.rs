@@ -141,6 +141,17 @@ mod variants {
         /// view, and drop ordered messages of a group view they do not
         /// hold yet (`view-synchrony`).
         StrictGroupViewStamp = "strict-group-view-stamp" => Engine(E::StrictGroupViewStamp),
+        /// Nodes take a late group view from their leader even after
+        /// another leader's install came between (`total-order`: a member
+        /// takes its own messages twice).
+        LateGroupViewFromAnyLead = "late-group-view-from-any-lead" => Engine(E::LateGroupViewFromAnyLead),
+        /// New leaders keep a group view another leader issued, and catch
+        /// up nodes that went on in another view (`total-order`: a member
+        /// takes its own messages twice).
+        KeepAnyLeadersView = "keep-any-leaders-view" => Engine(E::KeepAnyLeadersView),
+        /// Members take their leader's merge probe for a heartbeat, and
+        /// stay in a view the leader left without them (`notified`).
+        ProbeAsHeartbeat = "probe-as-heartbeat" => Engine(E::ProbeAsHeartbeat),
         /// A priority task waits its turn like any other.
         PriorityIgnored = "priority-ignored" => Protocols(&[P::PriorityIgnored]),
         /// A member picks its next task when it finishes one, from what it

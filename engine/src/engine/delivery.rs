@@ -51,7 +51,7 @@ impl<P: Clone> Engine<P> {
             LinkMsg::GroupView(gv) => {
                 let strict = mutated!(self, StrictGroupViewStamp);
                 let stamp_ok =
-                    gv.node_view == self.view.id || !strict && gv.node_view < self.view.id;
+                    gv.node_view == self.view.id || !strict && self.issued_late_in_this_lead(&gv);
                 if from == self.view.leader() && stamp_ok {
                     self.apply_group_view(gv, now, out);
                     self.replay_early(now, out);

@@ -246,13 +246,39 @@ impl<P: Clone> Engine<P> {
                 // that had not got it yet get it now (with its ordered
                 // messages), rather than everybody a new id for the same
                 // members.
+                //
+                // Only the view's own issuer keeps it, and only for nodes
+                // that hold the view it follows: another leader that kept
+                // it would go on numbering in it, and a node that took
+                // that would take this one's messages again (a one-way cut:
+                // two leaders went on from one view, and a member took its
+                // own messages twice). Otherwise it gets a new id, and its
+                // holders no membership change.
                 let newest = rep
                     .iter()
                     .filter(|gv| gv.group == group)
                     .max_by_key(|gv| gv.id);
-                if let Some(newest) =
-                    newest.filter(|gv| gv.members == members && gv.primary == primary)
-                {
+                let me = Some((self.me, self.durable.incarnation));
+                let followed = |newest: &GroupView| {
+                    self.states.values().all(|s| {
+                        let Some(gv) = s.installed.get(&group) else {
+                            return true;
+                        };
+                        let shares = gv.members.iter().any(|m| newest.members.contains(m));
+                        gv.id == newest.id
+                            || !shares
+                            || Some(gv.id) == newest.prev
+                                && s.ordered.get(&group).is_none_or(|l| {
+                                    l.view != gv.id || l.delivered <= newest.prev_upto
+                                })
+                    })
+                };
+                let any_lead = mutated!(self, KeepAnyLeadersView);
+                if let Some(newest) = newest.filter(|gv| {
+                    gv.members == members
+                        && gv.primary == primary
+                        && (any_lead || gv.issuer == me && followed(gv))
+                }) {
                     let newest = newest.clone();
                     self.catch_up_on(&newest, now, out);
                     self.groups.insert(group, newest);
@@ -272,6 +298,7 @@ impl<P: Clone> Engine<P> {
                 .collect();
             let reasons = if forget { Vec::new() } else { reasons };
             let id = self.next_view_id(out);
+            let prev_upto = prev.map_or(0, |p| self.numbered_in(&group, p));
             let gv = GroupView {
                 group: group.clone(),
                 id,
@@ -280,6 +307,8 @@ impl<P: Clone> Engine<P> {
                 reasons,
                 primary,
                 prev,
+                issuer: Some((self.me, self.durable.incarnation)),
+                prev_upto,
             };
             self.groups.insert(group, gv.clone());
             let peers: Vec<NodeId> = self

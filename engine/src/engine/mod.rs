@@ -355,6 +355,18 @@ pub struct GroupView {
     /// members here gets no membership change.
     #[serde(default)]
     pub prev: Option<ViewId>,
+    /// The engine that issued it (node and incarnation): only its issuer
+    /// ever numbers ordered messages in it or keeps it across an install
+    /// (`Engine::recompute_groups`), so a view that went on elsewhere
+    /// shows as a new id.
+    #[serde(default)]
+    pub issuer: Option<(NodeId, Incarnation)>,
+    /// How far ordered messages in `prev` were numbered as far as its
+    /// issuer knew: a node that holds `prev` and took more than that went
+    /// on in it after this view was issued, and must not take this one's
+    /// messages too.
+    #[serde(default)]
+    pub prev_upto: u64,
 }
 
 #[derive(Debug)]
@@ -481,6 +493,12 @@ pub struct Engine<P> {
     /// the node view or group view they belong to (see
     /// `Engine::hold_early`), at most [`ordered::EARLY_LINK_MAX`].
     early: Vec<(NodeId, LinkMsg<P>)>,
+    /// The first of the node views this node installed in a row under its
+    /// current node view's leader: a group view that leader issued in one
+    /// of them may still come late and be taken; one from before it may
+    /// not (another leader's install came between, and what this node
+    /// took then superseded it).
+    same_leader_since: ViewId,
     /// Leader only: numbering each group's current view.
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
     /// Leader only: the highest submission number taken from each sender.
@@ -596,6 +614,7 @@ impl<P: Clone> Engine<P> {
             next_submission: 0,
             held_submits: Vec::new(),
             early: Vec::new(),
+            same_leader_since: ViewId(0),
             sequencers: BTreeMap::new(),
             submit_high: BTreeMap::new(),
             left_primary: BTreeMap::new(),

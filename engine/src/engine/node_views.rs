@@ -60,6 +60,9 @@ impl<P: Clone> Engine<P> {
         assert!(view.id > self.view.id, "node view ids only grow");
         self.observe(view.id, out);
         let old = std::mem::replace(&mut self.view, view);
+        if old.members.keys().next() != Some(&self.view.leader()) {
+            self.same_leader_since = self.view.id;
+        }
         self.track_left_behind(now);
         self.phase = Phase::Normal;
         self.leader_heard = now;
@@ -536,6 +539,22 @@ impl<P: Clone> Engine<P> {
         // It answers probes (or probes us): not silent.
         self.probed.remove(&from);
         self.probe_silent.remove(&from);
+        // Our leader probes us as an outsider: it went on without us (we
+        // could not reach it for a while, as under a one-way cut) and now
+        // asks us to merge. Its probes must not pass for its heartbeats, or
+        // we stay in a view it left for as long as it probes: we are out,
+        // as on its `NotMember` (ordered-random-faults.toml seed 254 on the
+        // event loop: a node kept its old view 4.8 s after the cut healed).
+        if from == self.view.leader()
+            && from != self.me
+            && view.id > self.view.id
+            && !view.members.contains_key(&self.me)
+            && matches!(self.phase, Phase::Normal)
+            && !mutated!(self, ProbeAsHeartbeat)
+        {
+            self.become_excluded(now, out);
+            return;
+        }
         if !self.is_leader() || view.members.contains_key(&self.me) || view.leader() != from {
             return;
         }

@@ -277,6 +277,45 @@ impl<P: Clone> Engine<P> {
         }
     }
 
+    /// Leader: how far ordered messages of `group` were numbered in its
+    /// view `view`, as far as this node knows (its own numbering, its own
+    /// log and the logs its members reported).
+    pub(super) fn numbered_in(&self, group: &Name, view: ViewId) -> u64 {
+        let own = self
+            .sequencers
+            .get(group)
+            .filter(|sq| sq.view == view)
+            .map_or(0, |sq| sq.next - 1);
+        self.states
+            .values()
+            .filter_map(|s| s.ordered.get(group))
+            .chain(self.order_logs.get(group))
+            .filter(|l| l.view == view)
+            .map(|l| l.delivered)
+            .fold(own, u64::max)
+    }
+
+    /// Whether this node went on in `gv`'s predecessor past what `gv`'s
+    /// issuer knew of it: then `gv`'s messages must not reach it.
+    pub(super) fn went_on_past(&self, gv: &GroupView) -> bool {
+        self.order_logs
+            .get(&gv.group)
+            .is_some_and(|l| Some(l.view) == gv.prev && l.delivered > gv.prev_upto)
+    }
+
+    /// Whether `gv`, stamped with an earlier node view than this node's,
+    /// still counts: its leader, the one of this node view, issued it in
+    /// a node view it has led ever since this node was in it. After another
+    /// leader's install, what this node took there supersedes it (a one-way
+    /// cut kept the view from a node, which went on in another node view,
+    /// then took it and its ordered messages on the link's retransmission
+    /// and delivered its own messages twice).
+    pub(super) fn issued_late_in_this_lead(&self, gv: &GroupView) -> bool {
+        gv.node_view < self.view.id
+            && (gv.node_view >= self.same_leader_since && !self.went_on_past(gv)
+                || mutated!(self, LateGroupViewFromAnyLead))
+    }
+
     /// Keeps a link message that came ahead of the view it belongs to: a
     /// group view stamped with a node view this node has not installed
     /// (the leader's install packet and its links race), or an ordered
@@ -300,7 +339,9 @@ impl<P: Clone> Engine<P> {
         for (from, msg) in held {
             match msg {
                 LinkMsg::GroupView(gv) => {
-                    if from == self.view.leader() && gv.node_view <= self.view.id {
+                    if from == self.view.leader()
+                        && (gv.node_view == self.view.id || self.issued_late_in_this_lead(&gv))
+                    {
                         self.apply_group_view(gv, now, out);
                     } else if gv.node_view > self.view.id {
                         self.hold_early(from, LinkMsg::GroupView(gv));

@@ -361,7 +361,13 @@ impl<'a> Truth<'a> {
                         }
                     }
                 }
-                Effect::LinksCut { .. } | Effect::LinksRestored { .. } => {
+                // A one-way cut owes no particular departure: either side
+                // may drop the other (or a leader drop either), so only
+                // what every cut owes is judged: no ACK awaited for ever
+                // (`acks-complete`), one view after it heals (`converged`).
+                Effect::LinksCut { .. }
+                | Effect::LinksCutOneWay { .. }
+                | Effect::LinksRestored { .. } => {
                     self.disruptions.push((at, Some(index)));
                 }
                 Effect::NetworkDegraded { .. } => {
@@ -430,6 +436,10 @@ impl<'a> Truth<'a> {
                     effect: Effect::LinksCut { links, .. },
                     ..
                 } => cut.extend(links.iter().copied()),
+                TraceEvent::Fault {
+                    effect: Effect::LinksCutOneWay { from, to },
+                    ..
+                } => cut.extend(Effect::one_way_links(from, to)),
                 TraceEvent::Fault {
                     effect: Effect::LinksRestored { links },
                     ..

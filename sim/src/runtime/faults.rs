@@ -208,6 +208,24 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
                 links: cut,
             }
         }
+        ScenarioFault::OneWayCut(c) => {
+            let links = plant.net(|net| net.cut_links(&c.links()));
+            plant.links_cut(&links);
+            if let Some(d) = c.heal_after {
+                plant.after(
+                    d,
+                    Later::Heal {
+                        index,
+                        links: links.clone(),
+                    },
+                );
+            }
+            let ids = |ns: &[u16]| ns.iter().map(|n| NodeId(*n)).collect();
+            Effect::LinksCutOneWay {
+                from: ids(&c.from),
+                to: ids(&c.to),
+            }
+        }
         ScenarioFault::Heal(_) => {
             let restored = plant.net(|net| net.heal_all());
             plant.links_restored(&restored);

@@ -103,6 +103,15 @@ impl Net {
         links
     }
 
+    /// Cuts the links `links` (one direction each); returns them, in
+    /// order. A one-way cut heals as a partition does ([`Net::heal`]).
+    pub(super) fn cut_links(&mut self, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
+        for l in links {
+            *self.clogged.entry(*l).or_insert(0) += 1;
+        }
+        links.to_vec()
+    }
+
     /// Ends one partition: restores those of its `links` that no other
     /// partition cuts; returns them.
     pub(super) fn heal(&mut self, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
@@ -176,6 +185,21 @@ mod tests {
         assert!(net.is_clogged(0, 2), "the second partition still cuts it");
         assert_eq!(net.heal(&second).len(), 4);
         assert!(!net.is_clogged(0, 2));
+    }
+
+    #[test]
+    fn a_one_way_cut_leaves_the_reverse_link_and_heals_like_a_partition() {
+        let mut net = Net::new(0.0);
+        let one_way = net.cut_links(&[(0, 1), (0, 2)]);
+        assert!(net.is_clogged(0, 1) && !net.is_clogged(1, 0));
+        let both = net.cut(&[vec![0], vec![1, 2]]);
+        assert_eq!(
+            net.heal(&one_way),
+            Vec::<(u16, u16)>::new(),
+            "the partition still cuts them"
+        );
+        assert_eq!(net.heal(&both).len(), 4);
+        assert_eq!(net.clogged().count(), 0);
     }
 
     #[test]

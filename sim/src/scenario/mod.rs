@@ -98,7 +98,7 @@ use crate::protocols::{Options, Registry};
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
 pub use faults::{
-    Delay, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, Partition,
+    Delay, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut, Partition,
     RandomFault, WorkThread, WorkThreadFault,
 };
 pub use raw::JOB_KEYS;

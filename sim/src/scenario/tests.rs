@@ -1437,3 +1437,100 @@ fn random_tasks_draw_members_protocols_and_priority_within_bounds() {
     let menu = super::draw::default_menu(&parse_ok(BASE));
     assert!(menu.kinds.iter().all(|k| k.fault.name() != "task"));
 }
+
+#[test]
+fn one_way_cut_parses_and_points_at_what_is_wrong() {
+    let s = parse_ok(&base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"one-way-cut\"\nfrom = [\"n2\", \"n0\"]\nto = [\"n1\"]\nheal_after = \"3s\"\n",
+    ));
+    let FaultKind::OneWayCut(c) = &s.faults[0].kind else {
+        panic!("{:?}", s.faults[0].kind)
+    };
+    assert_eq!((c.from.clone(), c.to.clone()), (vec![0, 2], vec![1]));
+    assert_eq!(c.links(), vec![(0, 1), (2, 1)]);
+    assert_eq!(c.heal_after, Some(secs(3)));
+    assert_eq!(
+        s.faults[0].kind.describe(),
+        "one-way cut {n0,n2} -> {n1} (heal after 3s)"
+    );
+    // Written back, it reads the same.
+    assert_eq!(parse_ok(&s.to_toml()).faults[0].kind, s.faults[0].kind);
+    let fault = |keys: &str| {
+        base_with(&format!(
+            "[[fault]]\nat = \"2s\"\nkind = \"one-way-cut\"\n{keys}\n"
+        ))
+    };
+    assert_error(
+        &fault("from = [\"n0\", \"n1\"]\nto = [\"n1\"]"),
+        (15, 6),
+        &["node `n1` is in both `from` and `to`"],
+    );
+    assert_error(&fault("from = [\"n0\"]"), (11, 1), &["requires key `to`"]);
+    assert_error(
+        &fault("from = [\"n0\"]\nto = [\"n9\"]"),
+        (15, 7),
+        &["unknown node `n9`"],
+    );
+    assert_error(
+        &fault("from = []\nto = [\"n1\"]"),
+        (14, 8),
+        &["`from` must not be empty"],
+    );
+    assert_error(
+        &fault("from = [\"n0\"]\nto = [\"n1\"]\nsides = []"),
+        (16, 1),
+        &["`sides`"],
+    );
+}
+
+#[test]
+fn random_one_way_cuts_split_the_nodes_in_two_within_bounds() {
+    let s = parse_ok(&base_with(
+        "[random]\n[random.one-way-cut]\ncount = 20\nheal_after = [\"1s\", \"2s\"]\n",
+    ));
+    let mut directions = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let c = super::draw::concrete(&s, seed);
+        assert_eq!(c.faults.len(), 20);
+        for f in &c.faults {
+            let FaultKind::OneWayCut(cut) = &f.kind else {
+                panic!("{:?}", f.kind)
+            };
+            assert!(!cut.from.is_empty() && !cut.to.is_empty());
+            let mut all: Vec<u16> = cut.from.iter().chain(&cut.to).copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, vec![0, 1, 2, 3, 4], "every node on one side: {cut:?}");
+            let h = cut.heal_after.expect("heals");
+            assert!(h >= secs(1) && h <= secs(2));
+            directions.insert(cut.from.len() < cut.to.len());
+        }
+        let kinds = |fs: &[Fault]| {
+            fs.iter()
+                .map(|f| (f.at, f.kind.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&parse_ok(&c.to_toml()).faults), kinds(&c.faults));
+    }
+    assert_eq!(
+        directions.len(),
+        2,
+        "both the smaller and the larger side send"
+    );
+    // With `nodes`, one of them is cut off, one way or the other.
+    let one = parse_ok(&base_with(
+        "[random]\n[random.one-way-cut]\ncount = 10\nheal_after = \"1s\"\nnodes = [\"n3\"]\n",
+    ));
+    for seed in 0..10 {
+        for f in &super::draw::concrete(&one, seed).faults {
+            let FaultKind::OneWayCut(cut) = &f.kind else {
+                panic!("{:?}", f.kind)
+            };
+            assert!(cut.from == [3] || cut.to == [3], "{cut:?}");
+        }
+    }
+    assert_error(
+        "name = \"x\"\nduration = \"5s\"\n[cluster]\nnodes = 1\n[[job]]\nname = \"db\"\ngroup = \"g\"\n[random]\n[random.one-way-cut]\ncount = 1\nheal_after = \"1s\"\n",
+        (9, 1),
+        &["needs at least 2 nodes"],
+    );
+}

@@ -8,8 +8,8 @@ use crate::mutation::Mutation;
 use crate::protocols::{Options, Registry};
 use crate::run::{self, Request};
 use crate::scenario::{
-    Delay, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, Partition,
-    Scenario, WorkThread, WorkThreadFault,
+    Delay, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut,
+    Partition, Scenario, WorkThread, WorkThreadFault,
 };
 use crate::trace::Driver;
 use proptest::prelude::*;
@@ -60,6 +60,20 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
     let job_on_node = proptest::sample::select(jobs).prop_flat_map(|(name, on, threads)| {
         (Just(name), proptest::sample::select(on), 0..threads)
     });
+    // The nodes in two non-empty sets.
+    let split = proptest::collection::vec(any::<bool>(), usize::from(nodes))
+        .prop_filter("two non-empty sides", |side| {
+            side.iter().any(|b| *b) && side.iter().any(|b| !*b)
+        })
+        .prop_map(|side| {
+            let pick = |want: bool| -> Vec<u16> {
+                (0..side.len())
+                    .filter(|i| side[*i] == want)
+                    .map(|i| i as u16)
+                    .collect()
+            };
+            (pick(true), pick(false))
+        });
     let kind = prop_oneof![
         job_on_node
             .clone()
@@ -85,24 +99,19 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
         }),
         (node.clone(), ms(100, 4000))
             .prop_map(|(node, duration)| FaultKind::NodePause(NodePause { node, duration })),
-        (
-            proptest::collection::vec(any::<bool>(), usize::from(nodes)),
-            proptest::option::of(ms(200, 6000))
-        )
-            .prop_filter("two non-empty sides", |(side, _)| side.iter().any(|b| *b)
-                && side.iter().any(|b| !*b))
-            .prop_map(|(side, heal_after)| {
-                let pick = |want: bool| {
-                    (0..side.len())
-                        .filter(|i| side[*i] == want)
-                        .map(|i| i as u16)
-                        .collect()
-                };
-                FaultKind::Partition(Partition {
-                    sides: vec![pick(true), pick(false)],
-                    heal_after,
-                })
-            }),
+        (split.clone(), proptest::option::of(ms(200, 6000))).prop_map(|((a, b), heal_after)| {
+            FaultKind::Partition(Partition {
+                sides: vec![a, b],
+                heal_after,
+            })
+        }),
+        (split, proptest::option::of(ms(200, 6000))).prop_map(|((from, to), heal_after)| {
+            FaultKind::OneWayCut(OneWayCut {
+                from,
+                to,
+                heal_after,
+            })
+        }),
         Just(FaultKind::Heal(Heal)),
         (
             ms(0, 50),

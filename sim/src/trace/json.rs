@@ -45,6 +45,10 @@ fn effect_json(effect: &Effect) -> Value {
         Effect::LinksCut { sides, links: cut } => {
             json!({"kind": "links-cut", "sides": sides.iter().map(|s| nodes(s)).collect::<Vec<_>>(), "links": links(cut)})
         }
+        Effect::LinksCutOneWay { from, to } => {
+            let cut = Effect::one_way_links(from, to);
+            json!({"kind": "links-cut-one-way", "from": nodes(from), "to": nodes(to), "links": links(&cut)})
+        }
         Effect::LinksRestored { links: restored } => {
             json!({"kind": "links-restored", "links": links(restored)})
         }

@@ -317,6 +317,9 @@ pub enum Effect {
         sides: Vec<Vec<NodeId>>,
         links: Vec<(NodeId, NodeId)>,
     },
+    /// The links from every node of `from` to every node of `to` were cut,
+    /// that direction only (see [`Effect::one_way_links`]).
+    LinksCutOneWay { from: Vec<NodeId>, to: Vec<NodeId> },
     /// These links carry packets again (no partition cuts them any more).
     LinksRestored { links: Vec<(NodeId, NodeId)> },
     /// Packets on the links that touch `nodes` (every link: `None`) are
@@ -328,6 +331,15 @@ pub enum Effect {
     },
     /// That degradation ended.
     NetworkRestored { nodes: Option<Vec<NodeId>> },
+}
+
+impl Effect {
+    /// The links a one-way cut from `from` to `to` cuts, `from` first.
+    pub fn one_way_links(from: &[NodeId], to: &[NodeId]) -> Vec<(NodeId, NodeId)> {
+        from.iter()
+            .flat_map(|a| to.iter().map(move |b| (*a, *b)))
+            .collect()
+    }
 }
 
 /// Why a fault did nothing.

@@ -43,6 +43,7 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
         | Effect::NodePaused { .. }
         | Effect::NodeResumed { .. }
         | Effect::LinksCut { .. }
+        | Effect::LinksCutOneWay { .. }
         | Effect::LinksRestored { .. }
         | Effect::NetworkDegraded { .. }
         | Effect::NetworkRestored { .. } => String::new(),
@@ -55,7 +56,7 @@ pub fn end_text(kind: &str, effect: &Effect) -> String {
     match effect {
         Effect::NodeUp { node } => format!("{node} restarts"),
         Effect::NodeResumed { node } => format!("{node} resumes"),
-        Effect::LinksRestored { .. } => "partition heals".into(),
+        Effect::LinksRestored { .. } => format!("{kind} heals"),
         Effect::NetworkRestored { .. } => format!("{kind} ends"),
         other => format!("{kind} ends: {other:?}"),
     }

@@ -593,7 +593,8 @@ impl Plant for Launcher<'_> {
 
     fn links_cut(&mut self, links: &[(u16, u16)]) {
         for (a, b) in links {
-            self.tell(*a, &format!("cut n{b}"));
+            // Dropped where it is sent: a one-way cut leaves `b -> a`.
+            self.tell(*a, &format!("cut-to n{b}"));
         }
     }
 

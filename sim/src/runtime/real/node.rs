@@ -137,8 +137,9 @@ pub(super) enum Command {
     Join { job: String },
     /// `running JOB`: whether it runs, and as which member.
     Running { job: String },
-    /// `cut nK...`: packets to and from these nodes are dropped.
-    Cut { peers: Vec<u16> },
+    /// `cut nK...`: packets to and from these nodes are dropped;
+    /// `cut-to nK...`: only packets to them (`one_way`).
+    Cut { peers: Vec<u16>, one_way: bool },
     /// `restore nK...` or `restore all`.
     Restore { peers: Option<Vec<u16>> },
     /// `loss RATE [nK...]`: packets on the links to these nodes (all: none
@@ -163,7 +164,7 @@ pub(super) enum Command {
 }
 
 /// Every command, for `help` and for a line that is none.
-const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., restore nK...|all, loss RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
+const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, loss RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
 
 /// Parses one control line: `(id, command)`. The id (`@7`, `@req-a`) is
 /// echoed in the reply: as a number if it is one, else as a string.
@@ -273,6 +274,11 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
         "running" => Command::Running { job: job()? },
         "cut" if !args.is_empty() => Command::Cut {
             peers: nodes(args)?,
+            one_way: false,
+        },
+        "cut-to" if !args.is_empty() => Command::Cut {
+            peers: nodes(args)?,
+            one_way: true,
         },
         "restore" if args == ["all"] => Command::Restore { peers: None },
         "restore" if !args.is_empty() => Command::Restore {
@@ -380,7 +386,10 @@ struct NodeLoop {
     next_key: u64,
     /// Faults armed for jobs not started yet.
     armed: BTreeMap<(String, u16), (FaultKind, Option<usize>)>,
+    /// Nodes this one sends nothing to.
     cut: BTreeSet<u16>,
+    /// Nodes whose packets this one drops (`cut`, not `cut-to`).
+    cut_in: BTreeSet<u16>,
     net: Net,
     rng: rand_chacha::ChaCha8Rng,
     delayed: BinaryHeap<Delayed>,
@@ -454,6 +463,7 @@ pub fn run_node(
         next_key: 0,
         armed: BTreeMap::new(),
         cut: BTreeSet::new(),
+        cut_in: BTreeSet::new(),
         net: Net::new(spec.cluster.cluster.loss),
         rng: rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed ^ u64::from(me)),
         delayed: BinaryHeap::new(),
@@ -556,7 +566,7 @@ impl NodeLoop {
             match msg {
                 None => {}
                 Some(ToEngine::Packet { from, packet }) => {
-                    if self.cut.contains(&from.0) {
+                    if self.cut_in.contains(&from.0) {
                         continue;
                     }
                     self.stats.delivered += 1;
@@ -793,9 +803,9 @@ impl NodeLoop {
             }
         }
         let peers: &[u16] = match command {
-            Command::Cut { peers } | Command::Loss { peers, .. } | Command::Delay { peers, .. } => {
-                peers
-            }
+            Command::Cut { peers, .. }
+            | Command::Loss { peers, .. }
+            | Command::Delay { peers, .. } => peers,
             Command::Restore { peers: Some(peers) } => peers,
             _ => &[],
         };
@@ -892,15 +902,22 @@ impl NodeLoop {
                 }
                 None => json!({"ok": true, "running": false}),
             },
-            Command::Cut { peers } => {
-                self.cut.extend(peers);
+            Command::Cut { peers, one_way } => {
+                self.cut.extend(peers.iter().copied());
+                if !one_way {
+                    self.cut_in.extend(peers);
+                }
                 json!({"ok": true, "cut": self.cut.iter().map(|n| format!("n{n}")).collect::<Vec<_>>()})
             }
             Command::Restore { peers } => {
                 match peers {
-                    None => self.cut.clear(),
+                    None => {
+                        self.cut.clear();
+                        self.cut_in.clear();
+                    }
                     Some(p) => p.iter().for_each(|n| {
                         self.cut.remove(n);
+                        self.cut_in.remove(n);
                     }),
                 }
                 json!({"ok": true, "cut": self.cut.iter().map(|n| format!("n{n}")).collect::<Vec<_>>()})

@@ -13,6 +13,7 @@
 mod crash;
 mod job;
 mod network;
+mod one_way;
 mod partition;
 mod pause;
 mod task;
@@ -21,6 +22,7 @@ mod work_thread;
 pub use crash::{NodeCrash, RandomNodeCrash};
 pub use job::{JobAction, JobFault, RandomJobKill};
 pub use network::{Delay, Loss, RandomDelay, RandomLoss};
+pub use one_way::{OneWayCut, RandomOneWayCut};
 pub use partition::{Heal, Partition, RandomPartition};
 pub use pause::{NodePause, RandomNodePause};
 pub use task::RandomTask;
@@ -49,6 +51,8 @@ pub enum FaultKind {
     NodePause(NodePause),
     /// `partition`.
     Partition(Partition),
+    /// `one-way-cut`.
+    OneWayCut(OneWayCut),
     /// `heal`.
     Heal(Heal),
     /// `delay`.
@@ -117,6 +121,11 @@ const SPECS: &[Spec] = &[
         parse: |t| Partition::parse(t).map(FaultKind::Partition),
     },
     Spec {
+        name: OneWayCut::NAME,
+        keys: OneWayCut::KEYS,
+        parse: |t| OneWayCut::parse(t).map(FaultKind::OneWayCut),
+    },
+    Spec {
         name: Heal::NAME,
         keys: Heal::KEYS,
         parse: |_| Ok(FaultKind::Heal(Heal)),
@@ -147,6 +156,7 @@ impl FaultKind {
             FaultKind::NodeCrash(_) => NodeCrash::NAME,
             FaultKind::NodePause(_) => NodePause::NAME,
             FaultKind::Partition(_) => Partition::NAME,
+            FaultKind::OneWayCut(_) => OneWayCut::NAME,
             FaultKind::Heal(_) => Heal::NAME,
             FaultKind::Delay(_) => Delay::NAME,
             FaultKind::Loss(_) => Loss::NAME,
@@ -166,6 +176,7 @@ impl FaultKind {
             FaultKind::NodeCrash(f) => f.write(w),
             FaultKind::NodePause(f) => f.write(w),
             FaultKind::Partition(f) => f.write(w),
+            FaultKind::OneWayCut(f) => f.write(w),
             FaultKind::Heal(_) => {}
             FaultKind::Delay(f) => f.write(w),
             FaultKind::Loss(f) => f.write(w),
@@ -180,6 +191,7 @@ impl FaultKind {
             FaultKind::NodeCrash(f) => f.describe(),
             FaultKind::NodePause(f) => f.describe(),
             FaultKind::Partition(f) => f.describe(),
+            FaultKind::OneWayCut(f) => f.describe(),
             FaultKind::Heal(f) => f.describe(),
             FaultKind::Delay(f) => f.describe(),
             FaultKind::Loss(f) => f.describe(),
@@ -193,6 +205,7 @@ impl FaultKind {
             FaultKind::NodeCrash(f) => f.shorter().map(FaultKind::NodeCrash),
             FaultKind::NodePause(f) => f.shorter().map(FaultKind::NodePause),
             FaultKind::Partition(f) => f.shorter().map(FaultKind::Partition),
+            FaultKind::OneWayCut(f) => f.shorter().map(FaultKind::OneWayCut),
             FaultKind::Delay(f) => f.shorter().map(FaultKind::Delay),
             FaultKind::Loss(f) => f.shorter().map(FaultKind::Loss),
             FaultKind::WorkThread(_) | FaultKind::Job(_) | FaultKind::Heal(_) => None,
@@ -207,6 +220,7 @@ impl FaultKind {
             FaultKind::NodeCrash(_)
             | FaultKind::NodePause(_)
             | FaultKind::Partition(_)
+            | FaultKind::OneWayCut(_)
             | FaultKind::Heal(_)
             | FaultKind::Delay(_)
             | FaultKind::Loss(_) => None,
@@ -220,6 +234,7 @@ impl FaultKind {
             FaultKind::NodeCrash(f) => (f.node != last).then(|| self.clone()),
             FaultKind::NodePause(f) => (f.node != last).then(|| self.clone()),
             FaultKind::Partition(f) => f.without_node(last).map(FaultKind::Partition),
+            FaultKind::OneWayCut(f) => f.without_node(last).map(FaultKind::OneWayCut),
             FaultKind::Heal(_) => Some(self.clone()),
             FaultKind::Delay(f) => f.without_node(last).map(FaultKind::Delay),
             FaultKind::Loss(f) => f.without_node(last).map(FaultKind::Loss),
@@ -248,6 +263,7 @@ pub enum RandomFault {
     NodeCrash(RandomNodeCrash),
     NodePause(RandomNodePause),
     Partition(RandomPartition),
+    OneWayCut(RandomOneWayCut),
     Delay(RandomDelay),
     Loss(RandomLoss),
     /// Not a fault: tasks submitted at random times.
@@ -326,6 +342,12 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         parse: |t| RandomTask::parse(t).map(RandomFault::Task),
         menu: |s| RandomTask::menu(s).map(|m| on(m, RandomFault::Task)),
     },
+    RandomSpec {
+        name: RandomOneWayCut::NAME,
+        keys: RandomOneWayCut::KEYS,
+        parse: |t| RandomOneWayCut::parse(t).map(RandomFault::OneWayCut),
+        menu: |s| RandomOneWayCut::menu(s).map(|m| on(m, RandomFault::OneWayCut)),
+    },
 ];
 
 impl RandomFault {
@@ -342,6 +364,7 @@ impl RandomFault {
             RandomFault::NodeCrash(_) => RandomNodeCrash::NAME,
             RandomFault::NodePause(_) => RandomNodePause::NAME,
             RandomFault::Partition(_) => RandomPartition::NAME,
+            RandomFault::OneWayCut(_) => RandomOneWayCut::NAME,
             RandomFault::Delay(_) => RandomDelay::NAME,
             RandomFault::Loss(_) => RandomLoss::NAME,
             RandomFault::Task(_) => RandomTask::NAME,
@@ -360,6 +383,7 @@ impl RandomFault {
             RandomFault::NodeCrash(f) => f.write(w),
             RandomFault::NodePause(f) => f.write(w),
             RandomFault::Partition(f) => f.write(w),
+            RandomFault::OneWayCut(f) => f.write(w),
             RandomFault::Delay(f) => f.write(w),
             RandomFault::Loss(f) => f.write(w),
             RandomFault::Task(f) => f.write(w),
@@ -374,6 +398,7 @@ impl RandomFault {
             RandomFault::NodeCrash(f) => FaultKind::NodeCrash(f.draw(dice)),
             RandomFault::NodePause(f) => FaultKind::NodePause(f.draw(dice)),
             RandomFault::Partition(f) => FaultKind::Partition(f.draw(dice)),
+            RandomFault::OneWayCut(f) => FaultKind::OneWayCut(f.draw(dice)),
             RandomFault::Delay(f) => FaultKind::Delay(f.draw(dice)),
             RandomFault::Loss(f) => FaultKind::Loss(f.draw(dice)),
             RandomFault::Task(f) => return f.draw(dice, at).map_or(Drawn::Nothing, Drawn::Task),

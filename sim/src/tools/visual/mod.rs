@@ -148,6 +148,8 @@ pub enum BandKind {
     Crash,
     Pause,
     Partition,
+    /// Over the nodes that stop hearing the other side.
+    OneWayCut,
     Delay,
     Loss,
 }
@@ -158,6 +160,7 @@ impl BandKind {
             BandKind::Crash => "crash",
             BandKind::Pause => "pause",
             BandKind::Partition => "partition",
+            BandKind::OneWayCut => "one-way-cut",
             BandKind::Delay => "delay",
             BandKind::Loss => "loss",
         }
@@ -465,7 +468,8 @@ impl Story {
                     if matches!(effect, Effect::LinksRestored { .. }) {
                         // A `heal`: every partition ends.
                         for (i, b) in std::mem::take(&mut open_bands) {
-                            if s.bands[b].kind == BandKind::Partition {
+                            if matches!(s.bands[b].kind, BandKind::Partition | BandKind::OneWayCut)
+                            {
                                 s.bands[b].to = at;
                             } else {
                                 open_bands.insert(i, b);
@@ -716,6 +720,7 @@ fn placed(
                 .collect();
             (Place::All, Some((BandKind::Partition, cut)))
         }
+        Effect::LinksCutOneWay { to, .. } => (Place::All, Some((BandKind::OneWayCut, to.clone()))),
         Effect::NetworkDegraded {
             nodes: on, loss, ..
         } => {

@@ -10,7 +10,7 @@
 //! `<title>`, so a browser shows its details on hover. No scripts, no
 //! external fonts: generic font families only.
 
-use super::{escape, Carries, Fate, JobLane, MarkKind, Place, Story};
+use super::{escape, BandKind, Carries, Fate, JobLane, MarkKind, Place, Story};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use vigil_engine::{NodeId, Time};
@@ -81,6 +81,7 @@ const STYLE: &str = r#"
 .vd .band-crash { fill: #111; fill-opacity: 0.12; }
 .vd .band-pause { fill: #f59e0b; fill-opacity: 0.16; }
 .vd .band-partition { fill: #dc2626; fill-opacity: 0.09; }
+.vd .band-one-way-cut { fill: #ea580c; fill-opacity: 0.12; }
 .vd .band-delay { fill: #0891b2; fill-opacity: 0.07; }
 .vd .band-loss { fill: #db2777; fill-opacity: 0.07; }
 .vd .bandlabel { font-size: 10px; fill: #7f1d1d; }
@@ -301,7 +302,11 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
                 r#"<text class="bandlabel" x="{:.1}" y="{:.1}">{}</text>"#,
                 x0 - NODE_PAD / 2.0 + 3.0,
                 y0.max(top) + 11.0,
-                b.kind.as_str()
+                // A one-way cut says which way: "one-way cut {n0} -> {n1}".
+                match b.kind {
+                    BandKind::OneWayCut => escape(b.text.split(" (").next().unwrap_or(&b.text)),
+                    _ => b.kind.as_str().to_string(),
+                }
             );
         }
     }
@@ -701,8 +706,8 @@ fn legend(out: &mut String, x: f64, y: f64, wrap: f64) {
             r##"<rect class="wait" x="4" y="-7" width="4" height="14"/><rect class="stuck" x="12" y="-7" width="4" height="14"/>"##.into(),
         ),
         (
-            "crash · pause · partition",
-            r##"<rect class="band-crash" x="0" y="-6" width="8" height="12"/><rect class="band-pause" x="9" y="-6" width="8" height="12"/><rect class="band-partition" x="18" y="-6" width="8" height="12"/>"##.into(),
+            "crash · pause · partition · one-way cut",
+            r##"<rect class="band-crash" x="0" y="-6" width="8" height="12"/><rect class="band-pause" x="9" y="-6" width="8" height="12"/><rect class="band-partition" x="18" y="-6" width="8" height="12"/><rect class="band-one-way-cut" x="27" y="-6" width="8" height="12"/>"##.into(),
         ),
     ];
     let (mut cx, mut cy) = (x, y);
