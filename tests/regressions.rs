@@ -84,7 +84,7 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
     ),
     (
         "one-way-cuts-ordered",
-        Mutation::KeepAnyLeadersView,
+        Mutation::KeepForkedView,
         "total-order",
     ),
     (

@@ -33,10 +33,10 @@ pub enum Mutation {
     /// leader's install came between: the view it went on in since is
     /// superseded, and the ordered messages of both are delivered.
     LateGroupViewFromAnyLead,
-    /// A new leader keeps the newest group view its members report, though
-    /// another leader issued it, and catches up every node behind it,
-    /// whatever view that node went on in.
-    KeepAnyLeadersView,
+    /// A leader keeps the newest group view its members report across an
+    /// install and catches up every node behind it, whatever view that
+    /// node went on in.
+    KeepForkedView,
     /// A member takes its leader's probe (sent because the leader's view
     /// no longer holds it) as a sign of life, and stays in its old view.
     ProbeAsHeartbeat,

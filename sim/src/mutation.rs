@@ -145,10 +145,10 @@ mod variants {
         /// another leader's install came between (`total-order`: a member
         /// takes its own messages twice).
         LateGroupViewFromAnyLead = "late-group-view-from-any-lead" => Engine(E::LateGroupViewFromAnyLead),
-        /// New leaders keep a group view another leader issued, and catch
-        /// up nodes that went on in another view (`total-order`: a member
-        /// takes its own messages twice).
-        KeepAnyLeadersView = "keep-any-leaders-view" => Engine(E::KeepAnyLeadersView),
+        /// Leaders keep a group view across an install and catch up nodes
+        /// that went on numbering in the view it follows (`total-order`: a
+        /// member takes its own messages twice).
+        KeepForkedView = "keep-forked-view" => Engine(E::KeepForkedView),
         /// Members take their leader's merge probe for a heartbeat, and
         /// stay in a view the leader left without them (`notified`).
         ProbeAsHeartbeat = "probe-as-heartbeat" => Engine(E::ProbeAsHeartbeat),

@@ -247,37 +247,32 @@ impl<P: Clone> Engine<P> {
                 // messages), rather than everybody a new id for the same
                 // members.
                 //
-                // Only the view's own issuer keeps it, and only for nodes
-                // that hold the view it follows: another leader that kept
-                // it would go on numbering in it, and a node that took
-                // that would take this one's messages again (a one-way cut:
-                // two leaders went on from one view, and a member took its
-                // own messages twice). Otherwise it gets a new id, and its
-                // holders no membership change.
+                // Only if every node with members in the group took its
+                // messages in it, or in the view it follows and no further
+                // than its issuer knew: a node that went on in that one (a
+                // one-way cut kept it from the issuer, and another leader,
+                // or itself, numbered on there) would take some messages
+                // twice. Otherwise it gets a new id, and its holders no
+                // membership change.
                 let newest = rep
                     .iter()
                     .filter(|gv| gv.group == group)
                     .max_by_key(|gv| gv.id);
-                let me = Some((self.me, self.durable.incarnation));
                 let followed = |newest: &GroupView| {
-                    self.states.values().all(|s| {
-                        let Some(gv) = s.installed.get(&group) else {
-                            return true;
-                        };
-                        let shares = gv.members.iter().any(|m| newest.members.contains(m));
-                        gv.id == newest.id
-                            || !shares
-                            || Some(gv.id) == newest.prev
-                                && s.ordered.get(&group).is_none_or(|l| {
-                                    l.view != gv.id || l.delivered <= newest.prev_upto
-                                })
-                    })
+                    self.states
+                        .values()
+                        .filter(|s| s.registrations.get(&group).is_some_and(|r| !r.is_empty()))
+                        .all(|s| {
+                            s.ordered.get(&group).is_none_or(|l| {
+                                l.view == newest.id
+                                    || Some(l.view) == newest.prev
+                                        && l.delivered <= newest.prev_upto
+                            })
+                        })
                 };
-                let any_lead = mutated!(self, KeepAnyLeadersView);
+                let forked = mutated!(self, KeepForkedView);
                 if let Some(newest) = newest.filter(|gv| {
-                    gv.members == members
-                        && gv.primary == primary
-                        && (any_lead || gv.issuer == me && followed(gv))
+                    gv.members == members && gv.primary == primary && (forked || followed(gv))
                 }) {
                     let newest = newest.clone();
                     self.catch_up_on(&newest, now, out);
@@ -307,7 +302,6 @@ impl<P: Clone> Engine<P> {
                 reasons,
                 primary,
                 prev,
-                issuer: Some((self.me, self.durable.incarnation)),
                 prev_upto,
             };
             self.groups.insert(group, gv.clone());

@@ -355,12 +355,6 @@ pub struct GroupView {
     /// members here gets no membership change.
     #[serde(default)]
     pub prev: Option<ViewId>,
-    /// The engine that issued it (node and incarnation): only its issuer
-    /// ever numbers ordered messages in it or keeps it across an install
-    /// (`Engine::recompute_groups`), so a view that went on elsewhere
-    /// shows as a new id.
-    #[serde(default)]
-    pub issuer: Option<(NodeId, Incarnation)>,
     /// How far ordered messages in `prev` were numbered as far as its
     /// issuer knew: a node that holds `prev` and took more than that went
     /// on in it after this view was issued, and must not take this one's
