@@ -288,6 +288,74 @@ fn notified_catches_a_member_that_takes_its_leaders_probes_for_heartbeats() {
     }
 }
 
+/// duplicate.toml on both drivers: a link that hands a message on again
+/// when a copy of its packet arrives is caught by `delivered-once`, and
+/// only the duplicate fault exposes it (without it the run passes).
+#[test]
+fn delivered_once_catches_a_link_that_delivers_duplicates() {
+    let scenario = load("duplicate");
+    let mut calm = scenario.clone();
+    calm.faults.retain(|f| f.kind.name() != "duplicate");
+    assert_eq!(calm.faults.len() + 1, scenario.faults.len());
+    let mutation = Some(Mutation::DuplicatesDelivered);
+    for driver in Driver::ALL {
+        let good = run_on(driver, &scenario, 1, None);
+        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+        let bad = run_on(driver, &scenario, 1, mutation);
+        assert!(
+            bad.failed().contains("delivered-once"),
+            "{driver}: {:?}",
+            bad.failed()
+        );
+        let unexposed = run_on(driver, &calm, 1, mutation);
+        assert!(
+            unexposed.failed().is_empty(),
+            "{driver}: {:?}",
+            unexposed.failed()
+        );
+    }
+}
+
+/// restart-twice.toml: with merges broken (`no-merge`), the restarted
+/// node never comes back into the others' view. `joined` after its second
+/// restart fails, and so does its third entry counted from the boot; of
+/// its departures, the first (judged by `occurrence = 1`) is still seen
+/// while the second (`occurrence = 2`) is not: the key picks which one an
+/// expectation judges.
+#[test]
+fn joined_and_occurrence_catch_a_node_that_never_comes_back() {
+    let scenario = load("restart-twice");
+    for driver in Driver::ALL {
+        let good = run_on(driver, &scenario, 3, None);
+        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+        let mut first = scenario.clone();
+        if let vigil_sim::scenario::Expectation::MembershipChange { occurrence, .. } =
+            &mut first.expectations[0]
+        {
+            *occurrence = Some(1);
+        }
+        let bad = run_on(driver, &first, 3, Some(Mutation::NoMerge));
+        let failed = bad.failed();
+        for check in [
+            "expect joined db@n2",
+            "expect joined db@n2 #3",
+            "expect final-view g",
+        ] {
+            assert!(failed.contains(check), "{driver}: {check}: {failed:?}");
+        }
+        assert!(
+            !failed.contains("expect membership-change db@n2"),
+            "{driver}: the first departure is seen: {failed:?}"
+        );
+        let bad = run_on(driver, &scenario, 3, Some(Mutation::NoMerge));
+        assert!(
+            bad.failed().contains("expect membership-change db@n2 #2"),
+            "{driver}: {:?}",
+            bad.failed()
+        );
+    }
+}
+
 #[test]
 fn task_order_catches_a_priority_task_that_waits_its_turn() {
     bites(&load("tasks"), Mutation::PriorityIgnored, "task-order");
@@ -415,7 +483,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 37);
+    assert_eq!(Mutation::ALL.len(), 39);
 }
 
 const TPC: &str = r#"

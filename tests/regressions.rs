@@ -93,6 +93,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         "total-order",
     ),
     (
+        "ordered-left-tail",
+        Mutation::ForgetLeftTails,
+        "view-synchrony",
+    ),
+    (
         "one-way-cut-dropped",
         Mutation::ProbeAsHeartbeat,
         "notified",

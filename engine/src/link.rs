@@ -55,6 +55,10 @@ pub struct Link<M> {
     /// Set when we received data whose acknowledgement we still owe.
     ack_owed_since: Option<Time>,
     pub dropped_overflow: u64,
+    /// Broken variant `DuplicatesDelivered`: a message that arrives again
+    /// is delivered again.
+    #[cfg(any(test, feature = "mutations"))]
+    pub(crate) redeliver: bool,
 }
 
 impl<M: Clone> Link<M> {
@@ -72,6 +76,8 @@ impl<M: Clone> Link<M> {
             recv_buffer: BTreeMap::new(),
             ack_owed_since: None,
             dropped_overflow: 0,
+            #[cfg(any(test, feature = "mutations"))]
+            redeliver: false,
         }
     }
 
@@ -174,6 +180,10 @@ impl<M: Clone> Link<M> {
         for (i, msg) in data.msgs.into_iter().enumerate() {
             let seq = data.first_seq + i as u64;
             if seq < self.recv_next {
+                #[cfg(any(test, feature = "mutations"))]
+                if self.redeliver {
+                    delivered.push(msg);
+                }
                 continue; // a duplicate: delivered already
             }
             if self.recv_buffer.len() < RECV_BUFFER_MAX || self.recv_buffer.contains_key(&seq) {

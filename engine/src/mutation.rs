@@ -24,6 +24,10 @@ pub enum Mutation {
     /// first flushing the ordered messages some survivors lack, so members
     /// that install the same two views took different messages between.
     NoOrderedFlush,
+    /// A node forgets what it delivered of a group view once it takes the
+    /// next, so a new leader's flush cannot bring a node still at the old
+    /// view's end the rest of it (`ordered-left-tail.toml`).
+    ForgetLeftTails,
     /// A node takes a group view only if it is stamped with the node view
     /// it holds, and drops ordered messages numbered in a group view it
     /// does not hold yet: a group view that reaches it after its next node
@@ -40,6 +44,9 @@ pub enum Mutation {
     /// A member takes its leader's probe (sent because the leader's view
     /// no longer holds it) as a sign of life, and stays in its old view.
     ProbeAsHeartbeat,
+    /// A link delivers a message again when a copy of a packet it took
+    /// arrives (a duplicate, or a retransmission whose ack was lost).
+    DuplicatesDelivered,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

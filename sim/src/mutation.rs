@@ -137,6 +137,13 @@ mod variants {
         /// A leader completing an install does not flush the ordered
         /// messages some survivors lack (`view-synchrony`).
         NoOrderedFlush = "no-ordered-flush" => Engine(E::NoOrderedFlush),
+        /// Nodes forget what they delivered of a group view once they
+        /// take the next, so a new leader cannot flush its tail to a node
+        /// still short of it (`view-synchrony`).
+        ForgetLeftTails = "forget-left-tails" => Engine(E::ForgetLeftTails),
+        /// Links deliver a message again when a copy of its packet
+        /// arrives (a `duplicate` fault's second copy).
+        DuplicatesDelivered = "duplicates-delivered" => Engine(E::DuplicatesDelivered),
         /// Nodes take group views only when stamped with their own node
         /// view, and drop ordered messages of a group view they do not
         /// hold yet (`view-synchrony`).

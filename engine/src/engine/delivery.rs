@@ -98,6 +98,8 @@ impl<P: Clone> Engine<P> {
             }
         };
         let from = local.id.clone();
+        self.member_msgs_sent += 1;
+        let n = self.member_msgs_sent;
         let mut by_node: BTreeMap<NodeId, Vec<MemberId>> = BTreeMap::new();
         for m in recipients {
             by_node.entry(m.node).or_default().push(m);
@@ -105,6 +107,7 @@ impl<P: Clone> Engine<P> {
         for (node, to) in by_node {
             let msg = MemberMsg {
                 from: from.clone(),
+                n,
                 to,
                 payload: payload.clone(),
             };
@@ -131,6 +134,7 @@ impl<P: Clone> Engine<P> {
                     key: *key,
                     event: Event::Message {
                         from: msg.from.clone(),
+                        n: msg.n,
                         payload: msg.payload.clone(),
                     },
                 });
@@ -162,7 +166,13 @@ impl<P: Clone> Engine<P> {
             let session = self.next_link_session();
             // A parked link of another incarnation is of no more use.
             self.parked.remove(&node);
-            self.links.insert(node, Link::new(session));
+            #[allow(unused_mut)]
+            let mut link = Link::new(session);
+            #[cfg(any(test, feature = "mutations"))]
+            {
+                link.redeliver = mutated!(self, DuplicatesDelivered);
+            }
+            self.links.insert(node, link);
         }
         self.links.get_mut(&node).expect("just made")
     }

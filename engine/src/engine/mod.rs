@@ -250,7 +250,9 @@ pub enum Event<P> {
     /// A membership change: this member installed a new group view.
     View(MembershipChange),
     /// A message from another member (or from itself, for view sends).
-    Message { from: MemberId, payload: P },
+    /// `n` is the sending engine's number for the send: a member takes
+    /// each `(from, n)` at most once, whatever the network duplicates.
+    Message { from: MemberId, n: u64, payload: P },
     /// An ordered message of the group: every member of view `view` takes
     /// the view's messages in the same order, `seq` 1, 2, ..., and members
     /// that install the same next view took the same ones before it.
@@ -481,6 +483,8 @@ pub struct Engine<P> {
     /// The highest submission number delivered here from each sender.
     ordered_high: BTreeMap<MemberId, u64>,
     next_submission: u64,
+    /// How many member messages this engine sent: each send's number.
+    member_msgs_sent: u64,
     /// Leader only: submissions that came during an install.
     held_submits: Vec<Submission<P>>,
     /// Group views and ordered messages that came over a link ahead of
@@ -606,6 +610,7 @@ impl<P: Clone> Engine<P> {
             pending_submits: BTreeMap::new(),
             ordered_high: BTreeMap::new(),
             next_submission: 0,
+            member_msgs_sent: 0,
             held_submits: Vec::new(),
             early: Vec::new(),
             same_leader_since: ViewId(0),

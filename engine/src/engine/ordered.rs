@@ -36,6 +36,10 @@ pub const ORDERED_SENDERS_KEPT: usize = 4096;
 /// `Engine::hold_early`).
 pub const EARLY_LINK_MAX: usize = 4096;
 
+/// Most views a node keeps the undelivered-elsewhere tail of, per group,
+/// after it left them (see [`OrderLog::left`]).
+pub const ORDERED_TAILS_KEPT: usize = 8;
+
 /// An ordered message, numbered by the sequencer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrderedMsg<P> {
@@ -68,6 +72,39 @@ pub struct OrderLog<P> {
     pub delivered: u64,
     /// The delivered messages not known to be stable, oldest first.
     pub unstable: Vec<OrderedMsg<P>>,
+    /// The same for the group views this node left while messages of
+    /// theirs were not known to be stable, oldest first, at most
+    /// [`ORDERED_TAILS_KEPT`]. A node behind in such a view may still be
+    /// at its end when a new leader's install resets the links: that
+    /// leader's flush brings it the rest from here (ordered-random-faults
+    /// seed 54: the leader went on to a new group view with the old
+    /// view's last messages still in flight to a node under loss; a
+    /// restarted node took over, and the behind node took the new view
+    /// without them). Dropped once the current view's messages are stable
+    /// somewhere past 0: every node with a member in it took it, after
+    /// the view before (the leader's FIFO link, or a flush that had these).
+    pub left: Vec<OrderTail<P>>,
+}
+
+/// What a node delivered of a group view it left, and does not know to be
+/// stable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderTail<P> {
+    pub view: ViewId,
+    pub delivered: u64,
+    pub unstable: Vec<OrderedMsg<P>>,
+}
+
+impl<P> OrderLog<P> {
+    /// Its current view and the views it left, as (view, delivered,
+    /// unstable).
+    fn views(&self) -> impl Iterator<Item = (ViewId, u64, &[OrderedMsg<P>])> {
+        std::iter::once((self.view, self.delivered, self.unstable.as_slice())).chain(
+            self.left
+                .iter()
+                .map(|t| (t.view, t.delivered, t.unstable.as_slice())),
+        )
+    }
 }
 
 /// Leader only: numbering one group's current view.
@@ -290,8 +327,9 @@ impl<P: Clone> Engine<P> {
             .values()
             .filter_map(|s| s.ordered.get(group))
             .chain(self.order_logs.get(group))
-            .filter(|l| l.view == view)
-            .map(|l| l.delivered)
+            .flat_map(OrderLog::views)
+            .filter(|(v, _, _)| *v == view)
+            .map(|(_, delivered, _)| delivered)
             .fold(own, u64::max)
     }
 
@@ -380,6 +418,9 @@ impl<P: Clone> Engine<P> {
         log.unstable.push(msg.clone());
         let keep_from = log.unstable.partition_point(|m| m.seq <= stable);
         log.unstable.drain(..keep_from);
+        if stable > 0 && !mutated!(self, ForgetLeftTails) {
+            log.left.clear();
+        }
         self.pending_submits.remove(&(msg.from.clone(), msg.id));
         let high = self.ordered_high.entry(msg.from.clone()).or_insert(0);
         *high = (*high).max(msg.id);
@@ -413,12 +454,28 @@ impl<P: Clone> Engine<P> {
 
     /// A new group view at this node: its ordered messages start over.
     pub(super) fn new_order_log(&mut self, group: &Name, view: ViewId) {
+        let mut left = Vec::new();
+        if let Some(old) = self.order_logs.remove(group) {
+            if !mutated!(self, ForgetLeftTails) {
+                left = old.left;
+                if !old.unstable.is_empty() {
+                    left.push(OrderTail {
+                        view: old.view,
+                        delivered: old.delivered,
+                        unstable: old.unstable,
+                    });
+                }
+                let over = left.len().saturating_sub(ORDERED_TAILS_KEPT);
+                left.drain(..over);
+            }
+        }
         self.order_logs.insert(
             group.clone(),
             OrderLog {
                 view,
                 delivered: 0,
                 unstable: Vec::new(),
+                left,
             },
         );
     }
@@ -474,13 +531,15 @@ impl<P: Clone> Engine<P> {
         }
         for state in self.states.values() {
             for (group, log) in &state.ordered {
-                let key = (group.clone(), log.view);
-                let msgs = known.entry(key.clone()).or_default();
-                for m in &log.unstable {
-                    msgs.entry(m.seq).or_insert_with(|| m.clone());
+                for (view, delivered, unstable) in log.views() {
+                    let key = (group.clone(), view);
+                    let msgs = known.entry(key.clone()).or_default();
+                    for m in unstable {
+                        msgs.entry(m.seq).or_insert_with(|| m.clone());
+                    }
+                    let r = reach.entry(key).or_insert(0);
+                    *r = (*r).max(delivered);
                 }
-                let r = reach.entry(key).or_insert(0);
-                *r = (*r).max(log.delivered);
             }
         }
         for msgs in known.values() {

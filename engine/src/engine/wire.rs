@@ -197,6 +197,8 @@ pub struct LocalState<P> {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MemberMsg<P> {
     pub from: MemberId,
+    /// The sending engine's number for this send (see `Event::Message`).
+    pub n: u64,
     pub to: Vec<MemberId>,
     pub payload: P,
 }

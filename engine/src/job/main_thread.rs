@@ -209,7 +209,7 @@ impl MainThread {
                     });
                 }
             }
-            MainInput::Engine(Event::Message { from, payload }) => {
+            MainInput::Engine(Event::Message { from, payload, .. }) => {
                 let Some(slot) = self.slots.get(usize::from(payload.thread)) else {
                     return;
                 };
@@ -375,6 +375,7 @@ mod tests {
     fn ack(thread: u16, round: u64) -> MainInput {
         MainInput::Engine(Event::Message {
             from: member(1),
+            n: 0,
             payload: JobMsg {
                 thread,
                 round,

@@ -698,7 +698,11 @@ impl Model {
                 let round = self.round.saturating_add_signed(i64::from(*offset)).max(1);
                 self.next_tag += 1;
                 if let WorkItem::Message { from, msg } = tagged_ack(*from, round, self.next_tag) {
-                    self.main_takes(MainInput::Engine(Event::Message { from, payload: msg }));
+                    self.main_takes(MainInput::Engine(Event::Message {
+                        from,
+                        n: 0,
+                        payload: msg,
+                    }));
                 }
             }
             Op::Ordered { priority } => {

@@ -49,13 +49,17 @@ impl Protocol for Counter {
                 *self.totals.entry(member.to_string()).or_insert(0) += ack.add;
             }
             // A checkpoint: those that completed the round in the same view
-            // read the same ACKs, so they agree on it.
+            // read the same ACKs, so they agree on it. Numbered by the round
+            // whose ACKs it read (`acks_round`), not the round this step
+            // opens: a member that catches up jumps ahead, and reads an old
+            // round's ACKs in a step that opens a late one.
             let every = self.checkpoint_every.max(1);
+            let after = ctx.acks_round + 1;
             #[allow(clippy::manual_is_multiple_of)]
             // is_multiple_of needs Rust 1.87; we support 1.82
-            if ctx.round % every == 0 {
+            if after % every == 0 {
                 let total: u64 = self.totals.values().sum();
-                let mut checkpoint = Decision::new(ctx.round / every, format!("total {total}"));
+                let mut checkpoint = Decision::new(after / every, format!("total {total}"));
                 let (by, view) = (ctx.view[0].clone(), ctx.view_id);
                 checkpoint.proposal = Some(Proposal { by, view });
                 ctx.decide(checkpoint);

@@ -6,7 +6,7 @@ use super::{ms, violation, Violation};
 use crate::scenario::{Expectation, MemberName, Reason};
 use crate::trace::{left_list, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
-use vigil_engine::{Dur, LeaveReason, MemberId};
+use vigil_engine::{Dur, LeaveReason, MemberId, Time};
 
 fn member_named(m: &MemberId, name: &MemberName) -> bool {
     m.job.as_str() == name.job && m.node.0 == name.node
@@ -24,9 +24,12 @@ fn reason_of(r: Reason) -> LeaveReason {
 /// The name an expectation is reported under.
 pub(super) fn label(exp: &Expectation) -> String {
     match exp {
-        Expectation::MembershipChange { member, .. } => {
-            format!("expect membership-change {member}")
-        }
+        Expectation::MembershipChange {
+            member, occurrence, ..
+        } => match occurrence {
+            Some(n) if *n > 1 => format!("expect membership-change {member} #{n}"),
+            _ => format!("expect membership-change {member}"),
+        },
         Expectation::NoMembershipChange { group: Some(g) } => {
             format!("expect no-membership-change {g}")
         }
@@ -34,6 +37,12 @@ pub(super) fn label(exp: &Expectation) -> String {
             "expect no-membership-change".to_string()
         }
         Expectation::FinalView { group, .. } => format!("expect final-view {group}"),
+        Expectation::Joined {
+            member, occurrence, ..
+        } => match occurrence {
+            Some(n) if *n > 1 => format!("expect joined {member} #{n}"),
+            _ => format!("expect joined {member}"),
+        },
         Expectation::ProtocolOutcome {
             member,
             protocol,
@@ -102,10 +111,11 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
             within,
             group,
             primary,
+            occurrence,
         } => {
             let within_given = within.is_some();
             let within = within.map_or(ix.node_bound(), Dur::from_std);
-            let candidates: Vec<&super::truth::Departure> = ix
+            let mut candidates: Vec<&super::truth::Departure> = ix
                 .departures
                 .iter()
                 .filter(|d| {
@@ -117,18 +127,29 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
                         })
                 })
                 .collect();
-            // With a reason, the departure of that kind (a member cut off by
-            // a partition, then faulting, leaves twice); else the first.
-            let departure = reason
-                .and_then(|r| candidates.iter().find(|d| d.reason == reason_of(r)))
-                .or(candidates.first())
-                .copied();
-            let Some(d) = departure else {
-                v.push(violation(
-                    check,
-                    None,
-                    format!("{member} never left its group"),
-                ));
+            candidates.sort_by_key(|d| d.at);
+            // With a reason, the departures of that kind (a member cut off
+            // by a partition, then faulting, leaves twice); else all; of
+            // them the `occurrence`-th, the first by default.
+            let nth = occurrence.unwrap_or(1) as usize;
+            let of_reason: Vec<&super::truth::Departure> = match reason {
+                Some(r) if candidates.iter().any(|d| d.reason == reason_of(*r)) => candidates
+                    .iter()
+                    .copied()
+                    .filter(|d| d.reason == reason_of(*r))
+                    .collect(),
+                _ => candidates.clone(),
+            };
+            let Some(d) = of_reason.get(nth - 1).copied() else {
+                let message = if of_reason.is_empty() {
+                    format!("{member} never left its group")
+                } else {
+                    format!(
+                        "{member} left its group {} time(s), expected departure #{nth}",
+                        of_reason.len()
+                    )
+                };
+                v.push(violation(check, None, message));
                 return v;
             };
             let observers = ix.observers(d, within.max(ix.node_bound()));
@@ -218,6 +239,7 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
                 }
             }
         }
+        Expectation::Joined { .. } => joined(ix, check, exp, &mut v),
         Expectation::FinalView {
             group,
             members,
@@ -272,6 +294,108 @@ pub(super) fn check(ix: &Truth<'_>, exp: &Expectation, check: &str) -> Vec<Viola
         }
     }
     v
+}
+
+/// `joined`: the `occurrence`-th time `member` entered its group's view at
+/// or after `after`. An entry is a membership change at another member
+/// naming it in `joined` while it was out of the group (later observers
+/// of the same entry, or of a view that skipped one, see the same entry);
+/// a change naming it in `left` takes it out again. A member's own first
+/// view is not an entry (a restarted node forms a view of its own before
+/// it merges), unless no other member ever names it: a group of one.
+fn joined(ix: &Truth<'_>, check: &str, exp: &Expectation, v: &mut Vec<Violation>) {
+    let Expectation::Joined {
+        member,
+        group,
+        after,
+        within,
+        members,
+        occurrence,
+    } = exp
+    else {
+        return;
+    };
+    let (group, members) = (group.as_deref(), members.as_deref());
+    let from = Time(0) + after.map_or(Dur(0), Dur::from_std);
+    let mut inside: BTreeSet<&MemberId> = BTreeSet::new();
+    let mut entries: Vec<(Time, &vigil_engine::MembershipChange, &MemberId)> = Vec::new();
+    let mut own: Vec<(Time, &vigil_engine::MembershipChange, &MemberId)> = Vec::new();
+    for (at, c) in ix.trace.views() {
+        if group.is_some_and(|g| c.group.as_str() != g) {
+            continue;
+        }
+        for (m, _) in &c.left {
+            inside.remove(m);
+        }
+        for j in c.joined.iter().filter(|j| member_named(j, member)) {
+            if *j == c.me {
+                if at >= from {
+                    own.push((at, c, j));
+                }
+            } else if inside.insert(j) && at >= from {
+                entries.push((at, c, j));
+            }
+        }
+    }
+    let named_by_others = ix.trace.views().any(|(_, c)| {
+        !member_named(&c.me, member) && c.members.iter().any(|m| member_named(m, member))
+    });
+    if !named_by_others {
+        entries = own;
+    }
+    let nth = occurrence.unwrap_or(1) as usize;
+    let since = after.map_or(String::new(), |a| {
+        format!(" at or after {}", ms(Dur::from_std(a)))
+    });
+    let Some(&(at, c, me)) = entries.get(nth - 1) else {
+        let message = if entries.is_empty() {
+            format!("{member} never joined its group{since}")
+        } else {
+            format!(
+                "{member} joined its group {} time(s){since}, expected entry #{nth}",
+                entries.len()
+            )
+        };
+        v.push(violation(check, None, message));
+        return;
+    };
+    if let Some(want) = members {
+        let want: BTreeSet<String> = want.iter().map(|m| m.to_string()).collect();
+        let have: BTreeSet<String> = c.members.iter().map(|m| m.to_string()).collect();
+        if have != want {
+            v.push(violation(
+                check,
+                Some(at),
+                format!(
+                    "{me} joined view {} of {} with [{}], expected [{}]",
+                    c.view,
+                    c.group,
+                    have.into_iter().collect::<Vec<_>>().join(", "),
+                    want.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let Some(within) = *within else { return };
+    let deadline = from + Dur::from_std(within);
+    for m in &c.members {
+        let holds = ix.views.get(m).is_some_and(|views| {
+            views
+                .iter()
+                .any(|(t, w)| *t <= deadline && w.view >= c.view && w.members.contains(me))
+        });
+        if !holds {
+            v.push(violation(
+                check,
+                Some(at),
+                format!(
+                    "{m} held no view with {me} within {} of {}",
+                    ms(Dur::from_std(within)),
+                    ms(Dur(from.0))
+                ),
+            ));
+        }
+    }
 }
 
 fn primary_word(p: Option<bool>) -> &'static str {

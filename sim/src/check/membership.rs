@@ -242,6 +242,46 @@ pub(super) fn one_primary(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
     Ok(v)
 }
 
+/// `delivered-once`: a member takes each message another member's engine
+/// sent it at most once (a link delivers every message of a session at
+/// most once, whatever the network duplicates or the link retransmits).
+/// A message is its sender and the sending engine's number for the send;
+/// the numbers grow, and one sender's messages to one member travel one
+/// FIFO link, so each must be above the last one taken from that sender
+/// (which keeps the check's memory to one number per pair of members).
+pub(super) fn delivered_once(t: &Truth<'_>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut last: BTreeMap<(&MemberId, &MemberId), u64> = BTreeMap::new();
+    for e in &t.trace.entries {
+        if let TraceEvent::Message {
+            to,
+            from,
+            n,
+            thread,
+            round,
+        } = &e.event
+        {
+            let before = last.insert((to, from), *n);
+            if let Some(m) = before.filter(|m| *m >= *n) {
+                let what = if m == *n {
+                    "a second time".to_string()
+                } else {
+                    format!("after its message {m}: once more, or out of order")
+                };
+                v.push(violation(
+                    "delivered-once",
+                    Some(e.at),
+                    format!(
+                        "{to} took message {n} from {from} (thread {thread}, round {round}) {what}"
+                    ),
+                ));
+                last.insert((to, from), m);
+            }
+        }
+    }
+    v
+}
+
 pub(super) fn no_ghost(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
     let mut current: BTreeMap<&MemberId, &MembershipChange> = BTreeMap::new();

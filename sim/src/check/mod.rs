@@ -17,6 +17,8 @@
 //!   disk), so a view id serves as a fencing epoch.
 //! - `no-ghost-delivery`: no member takes a message from a member that is
 //!   not in its current view.
+//! - `delivered-once`: no member takes one message twice, whatever the
+//!   network duplicates.
 //! - `main-thread-responsive` ([`responsive`]): a main thread takes every
 //!   engine event within [`bounds::RESPONSIVE`] of the engine queuing it,
 //!   also the ones still unread when its job ended.
@@ -73,6 +75,7 @@ pub const ALWAYS: &[&str] = &[
     "views-agree",
     "epochs-grow",
     "no-ghost-delivery",
+    "delivered-once",
     "main-thread-responsive",
     "acks-complete",
     "barrier-order",
@@ -172,6 +175,7 @@ pub fn check_mutated(
         CheckResult::of("views-agree", membership::views_agree(&truth)),
         CheckResult::of("epochs-grow", membership::epochs_grow(&truth)),
         CheckResult::of("no-ghost-delivery", membership::no_ghost(&truth)),
+        CheckResult::of("delivered-once", membership::delivered_once(&truth)),
         CheckResult::of("main-thread-responsive", responsive::check(&truth)),
         CheckResult::of("acks-complete", rounds::acks_complete(&truth)),
         CheckResult::of("barrier-order", rounds::barrier_order(&truth, mutation)),

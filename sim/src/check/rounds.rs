@@ -54,6 +54,7 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
                 from,
                 thread,
                 round,
+                ..
             } => {
                 let e = acked
                     .entry((to, *thread))

@@ -34,6 +34,7 @@ fn cfg(nodes: u16) -> Config {
 }
 
 /// A run of job `db` (group `g`) on `nodes` nodes, built event by event.
+#[derive(Clone)]
 struct Run {
     trace: Trace,
 }
@@ -346,6 +347,7 @@ fn no_ghost_delivery_catches_a_message_from_a_member_seen_leaving() {
         TraceEvent::Message {
             to: m(0),
             from: m(2),
+            n: 1,
             thread: 0,
             round: 7,
         },
@@ -354,6 +356,38 @@ fn no_ghost_delivery_catches_a_message_from_a_member_seen_leaving() {
     assert!(failures(&results).contains(
         &"no-ghost-delivery: db@n0 took a message from db@n2 after it saw it leave".to_string()
     ));
+}
+
+#[test]
+fn delivered_once_catches_a_message_taken_twice_and_one_out_of_order() {
+    let mut r = Run::booted(3, 20);
+    let msg = |n| TraceEvent::Message {
+        to: m(0),
+        from: m(1),
+        n,
+        thread: 0,
+        round: n,
+    };
+    r.at(5_000, msg(4));
+    r.at(5_010, msg(5));
+    let clean = r.clone().end(30_000, &[0, 1, 2]);
+    assert!(!failures(&clean)
+        .iter()
+        .any(|f| f.starts_with("delivered-once")));
+    r.at(5_020, msg(5));
+    r.at(5_030, msg(3));
+    r.at(5_040, msg(6));
+    let failed: Vec<String> = failures(&r.end(30_000, &[0, 1, 2]))
+        .into_iter()
+        .filter(|f| f.starts_with("delivered-once"))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "delivered-once: db@n0 took message 5 from db@n1 (thread 0, round 5) a second time",
+            "delivered-once: db@n0 took message 3 from db@n1 (thread 0, round 3) after its message 5: once more, or out of order",
+        ]
+    );
 }
 
 #[test]

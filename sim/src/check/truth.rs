@@ -72,6 +72,11 @@ pub(super) struct Truth<'a> {
     pub disruptions: Vec<(Time, Option<usize>)>,
     /// When each loss or delay that ends starts and ends.
     pub network_faults: Vec<(Time, Time)>,
+    /// When each one-way cut starts and heals (the run's end if it never
+    /// does): while one lasts, views can keep changing (the side that
+    /// still hears the other keeps trying to merge), so no departure is
+    /// owed within the local bound.
+    pub one_way_cuts: Vec<(Time, Time)>,
 }
 
 impl<'a> Truth<'a> {
@@ -90,6 +95,7 @@ impl<'a> Truth<'a> {
             node_views: BTreeMap::new(),
             disruptions: Vec::new(),
             network_faults: Vec::new(),
+            one_way_cuts: Vec::new(),
         };
         t.index_members();
         t.index_local_departures();
@@ -293,6 +299,8 @@ impl<'a> Truth<'a> {
             }
         }
         let mut down: BTreeSet<NodeId> = BTreeSet::new();
+        // Faults that only duplicate packets: no bound moves for them.
+        let mut duplicates: BTreeSet<usize> = BTreeSet::new();
         for e in &trace.entries {
             let (index, effect, struck) = match &e.event {
                 TraceEvent::Fault { index, effect, .. } => (*index, effect, true),
@@ -365,10 +373,20 @@ impl<'a> Truth<'a> {
                 // may drop the other (or a leader drop either), so only
                 // what every cut owes is judged: no ACK awaited for ever
                 // (`acks-complete`), one view after it heals (`converged`).
+                Effect::LinksCutOneWay { .. } if struck => {
+                    self.disruptions.push((at, Some(index)));
+                    let heal = heals.iter().copied().find(|h| *h >= at);
+                    let healed = ends.get(&index).copied().into_iter().chain(heal).min();
+                    self.one_way_cuts.push((at, healed.unwrap_or(end)));
+                }
                 Effect::LinksCut { .. }
                 | Effect::LinksCutOneWay { .. }
                 | Effect::LinksRestored { .. } => {
                     self.disruptions.push((at, Some(index)));
+                }
+                Effect::NetworkDegraded { .. } if effect.only_duplicates() => {
+                    // Links drop the second copy; nothing is slower.
+                    duplicates.insert(index);
                 }
                 Effect::NetworkDegraded { .. } => {
                     // A loss or delay counts when it starts and when it
@@ -383,6 +401,7 @@ impl<'a> Truth<'a> {
                         self.network_faults.push((at, *until));
                     }
                 }
+                Effect::NetworkRestored { .. } if duplicates.contains(&index) => {}
                 Effect::NetworkRestored { .. } => self.disruptions.push((at, Some(index))),
                 Effect::None(_)
                 | Effect::Armed { .. }
@@ -455,9 +474,9 @@ impl<'a> Truth<'a> {
                 TraceEvent::Fault {
                     index,
                     kind,
-                    effect: Effect::NetworkDegraded { .. },
+                    effect: effect @ Effect::NetworkDegraded { .. },
                     ..
-                } => {
+                } if !effect.only_duplicates() => {
                     degraded.insert(*index, kind);
                 }
                 TraceEvent::FaultEnd {
@@ -507,7 +526,11 @@ impl<'a> Truth<'a> {
         let settled = !self
             .disruptions
             .iter()
-            .any(|(t, _)| *t <= d.at && d.at.saturating_sub(*t) < node_bound);
+            .any(|(t, _)| *t <= d.at && d.at.saturating_sub(*t) < node_bound)
+            && !self
+                .one_way_cuts
+                .iter()
+                .any(|(from, to)| *from <= d.at && d.at.saturating_sub(*to) < node_bound);
         let bound = if d.local() && settled {
             self.local_bound()
         } else {

@@ -235,9 +235,19 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
         }
         ScenarioFault::Delay(d) => {
             let delay = (Dur::from_std(d.latency.0), Dur::from_std(d.latency.1));
-            degrade(plant, index, &d.nodes, 0.0, Some(delay), d.duration)
+            let how = NetFault::delay((delay.0 .0, delay.1 .0));
+            degrade(plant, index, &d.nodes, how, d.duration)
         }
-        ScenarioFault::Loss(l) => degrade(plant, index, &l.nodes, l.rate, None, l.duration),
+        ScenarioFault::Loss(l) => {
+            degrade(plant, index, &l.nodes, NetFault::loss(l.rate), l.duration)
+        }
+        ScenarioFault::Duplicate(d) => degrade(
+            plant,
+            index,
+            &d.nodes,
+            NetFault::duplicate(d.rate),
+            d.duration,
+        ),
     }
 }
 
@@ -308,14 +318,13 @@ fn join(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
     }
 }
 
-/// Loss and extra delay on the links touching `nodes` (all if `None`), for
-/// `duration` (for good if `None`).
+/// `how` (its loss, delay or duplication) on the links touching `nodes`
+/// (all if `None`), for `duration` (for good if `None`).
 fn degrade(
     plant: &mut impl Plant,
     index: usize,
     nodes: &Option<Vec<u16>>,
-    loss: f64,
-    delay: Option<(Dur, Dur)>,
+    how: NetFault,
     duration: Option<Duration>,
 ) -> Effect {
     let until = duration.map(|d| plant.now() + Dur::from_std(d));
@@ -326,17 +335,18 @@ fn degrade(
         let nodes = ids.clone();
         plant.after(d, Later::NetRestored { index, nodes });
     }
+    let effect = Effect::NetworkDegraded {
+        nodes: ids.clone(),
+        loss: how.loss,
+        delay: how.delay_ns.map(|(lo, hi)| (Dur(lo), Dur(hi))),
+        duplicate: how.duplicate,
+    };
     plant.net(|net| {
         net.degrade(NetFault {
             nodes: ids.as_ref().map(|n| n.iter().copied().collect()),
-            loss,
-            delay_ns: delay.map(|(lo, hi)| (lo.0, hi.0)),
             until,
+            ..how
         })
     });
-    Effect::NetworkDegraded {
-        nodes: ids,
-        loss,
-        delay,
-    }
+    effect
 }

@@ -8,13 +8,63 @@ use std::collections::{BTreeMap, BTreeSet};
 use vigil_engine::job::JobMsg;
 use vigil_engine::{NodeId, Time};
 
-/// Loss or extra delay on the links that touch `nodes` (all if `None`).
+/// Loss, extra delay or duplication on the links that touch `nodes` (all
+/// if `None`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct NetFault {
     pub(super) nodes: Option<BTreeSet<NodeId>>,
     pub(super) loss: f64,
     pub(super) delay_ns: Option<(u64, u64)>,
+    #[serde(default)]
+    pub(super) duplicate: f64,
     pub(super) until: Option<Time>,
+}
+
+impl NetFault {
+    /// Loss `rate` on every link (narrowed and timed by the caller).
+    pub(super) fn loss(rate: f64) -> NetFault {
+        NetFault {
+            loss: rate,
+            ..NetFault::none()
+        }
+    }
+
+    /// Extra delay drawn from `ns`.
+    pub(super) fn delay(ns: (u64, u64)) -> NetFault {
+        NetFault {
+            delay_ns: Some(ns),
+            ..NetFault::none()
+        }
+    }
+
+    /// Packets delivered twice with probability `rate`.
+    pub(super) fn duplicate(rate: f64) -> NetFault {
+        NetFault {
+            duplicate: rate,
+            ..NetFault::none()
+        }
+    }
+
+    fn none() -> NetFault {
+        NetFault {
+            nodes: None,
+            loss: 0.0,
+            delay_ns: None,
+            duplicate: 0.0,
+            until: None,
+        }
+    }
+}
+
+/// What the network does to one packet, as the faults of the moment say.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Conditions {
+    /// The probability it is lost.
+    pub(super) loss: f64,
+    /// Extra delay (ns), drawn from this range.
+    pub(super) delay: Option<(u64, u64)>,
+    /// The probability it also arrives a second time.
+    pub(super) duplicate: f64,
 }
 
 /// What the faults did to the network, now.
@@ -50,15 +100,10 @@ impl Net {
         self.clogged.keys().copied()
     }
 
-    /// Loss probability and extra delay range (ns) for a packet `from -> to`
-    /// sent at `now`.
-    pub(super) fn conditions(
-        &self,
-        now: Time,
-        from: NodeId,
-        to: NodeId,
-    ) -> (f64, Option<(u64, u64)>) {
+    /// What happens to a packet `from -> to` sent at `now`.
+    pub(super) fn conditions(&self, now: Time, from: NodeId, to: NodeId) -> Conditions {
         let mut keep = 1.0 - self.base_loss;
+        let mut single = 1.0;
         let mut delay = None;
         for f in &self.faults {
             if f.until.is_some_and(|u| now >= u) {
@@ -71,11 +116,16 @@ impl Net {
                 continue;
             }
             keep *= 1.0 - f.loss;
+            single *= 1.0 - f.duplicate;
             if f.delay_ns.is_some() {
                 delay = f.delay_ns;
             }
         }
-        (1.0 - keep, delay)
+        Conditions {
+            loss: 1.0 - keep,
+            delay,
+            duplicate: 1.0 - single,
+        }
     }
 
     /// Whether a partition cuts the link `from -> to` now.
@@ -209,13 +259,23 @@ mod tests {
             nodes: Some([NodeId(1)].into()),
             loss: 0.5,
             delay_ns: Some((10, 20)),
+            duplicate: 0.0,
             until: Some(Time(100)),
         });
-        assert_eq!(
-            net.conditions(Time(0), NodeId(0), NodeId(1)),
-            (0.75, Some((10, 20)))
-        );
-        assert_eq!(net.conditions(Time(0), NodeId(0), NodeId(2)), (0.5, None));
-        assert_eq!(net.conditions(Time(100), NodeId(0), NodeId(1)), (0.5, None));
+        net.degrade(NetFault {
+            nodes: Some([NodeId(0)].into()),
+            loss: 0.0,
+            delay_ns: None,
+            duplicate: 0.5,
+            until: None,
+        });
+        let c = |t, a, b| {
+            let c = net.conditions(Time(t), NodeId(a), NodeId(b));
+            (c.loss, c.delay, c.duplicate)
+        };
+        assert_eq!(c(0, 0, 1), (0.75, Some((10, 20)), 0.5));
+        assert_eq!(c(0, 1, 2), (0.75, Some((10, 20)), 0.0));
+        assert_eq!(c(0, 2, 3), (0.5, None, 0.0));
+        assert_eq!(c(100, 0, 1), (0.5, None, 0.5));
     }
 }

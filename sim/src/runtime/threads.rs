@@ -86,10 +86,11 @@ pub(super) fn taken(
             },
             None,
         ),
-        Event::Message { from, payload } => (
+        Event::Message { from, n, payload } => (
             TraceEvent::Message {
                 to: me.cloned().expect("registered before any message"),
                 from: from.clone(),
+                n: *n,
                 thread: payload.thread,
                 round: payload.round,
             },

@@ -64,7 +64,8 @@
 //!
 //! | kind | keys |
 //! |------|------|
-//! | `membership-change` | `member` (`"job@node"`), optional `reason` (`fault`, `leave`, `job-lost`, `node-down`), optional `within`, optional `group`, optional `primary` (needs a quorum) |
+//! | `membership-change` | `member` (`"job@node"`), optional `reason` (`fault`, `leave`, `job-lost`, `node-down`), optional `within`, optional `group`, optional `primary` (needs a quorum), optional `occurrence` (1, 2, ...) |
+//! | `joined` | `member`; optional `group`, `after`, `within`, `members` (holding `member`), `occurrence` |
 //! | `no-membership-change` | optional `group` |
 //! | `final-view` | `group`, `members` (list of `"job@node"`, may be empty), optional `primary` (needs a quorum) |
 //! | `protocol-outcome` | `instance`, `outcome`; optional `member`, `protocol` (must be running) |
@@ -98,8 +99,8 @@ use crate::protocols::{Options, Registry};
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
 pub use faults::{
-    Delay, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut, Partition,
-    RandomFault, WorkThread, WorkThreadFault,
+    Delay, Duplicate, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut,
+    Partition, RandomFault, WorkThread, WorkThreadFault,
 };
 pub use raw::JOB_KEYS;
 
@@ -512,6 +513,24 @@ pub enum Expectation {
         /// Every observer's change naming the departure says its view is
         /// (`true`) or is not (`false`) primary (a cluster with a quorum).
         primary: Option<bool>,
+        /// Which of the member's departures (of `reason`, if given) this
+        /// judges: 1 for the first (the default), 2 for the second, ...
+        occurrence: Option<u32>,
+    },
+    /// `joined`: `member` enters its group's view (registers, or comes
+    /// back after a partition) at or after `after` (default: the start):
+    /// its `occurrence`-th such entry (default the first); every member of
+    /// the view it entered holds a view with it within `within` of
+    /// `after` (default: no limit); with `members`, that view is exactly
+    /// these members.
+    Joined {
+        member: MemberName,
+        group: Option<String>,
+        after: Option<Duration>,
+        within: Option<Duration>,
+        /// Sorted, no duplicates, `member` among them.
+        members: Option<Vec<MemberName>>,
+        occurrence: Option<u32>,
     },
     /// `no-membership-change`: no view changes (in `group`, or in any group).
     NoMembershipChange { group: Option<String> },
@@ -540,6 +559,7 @@ impl Expectation {
         "no-membership-change",
         "final-view",
         "protocol-outcome",
+        "joined",
     ];
 
     /// The kebab-case kind name as written in files.
@@ -549,6 +569,7 @@ impl Expectation {
             Expectation::NoMembershipChange { .. } => "no-membership-change",
             Expectation::FinalView { .. } => "final-view",
             Expectation::ProtocolOutcome { .. } => "protocol-outcome",
+            Expectation::Joined { .. } => "joined",
         }
     }
 }

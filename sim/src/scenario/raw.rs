@@ -220,6 +220,8 @@ pub(super) struct RawExpect {
     pub instance: Opt<i64>,
     pub outcome: Opt<String>,
     pub primary: Opt<bool>,
+    pub occurrence: Opt<i64>,
+    pub after: Opt<DurationText>,
 }
 
 impl RawExpect {
@@ -241,6 +243,8 @@ impl RawExpect {
         add("instance", self.instance.as_ref().map(Spanned::span));
         add("outcome", self.outcome.as_ref().map(Spanned::span));
         add("primary", self.primary.as_ref().map(Spanned::span));
+        add("occurrence", self.occurrence.as_ref().map(Spanned::span));
+        add("after", self.after.as_ref().map(Spanned::span));
         keys.sort_by_key(|(_, span)| span.start);
         keys
     }

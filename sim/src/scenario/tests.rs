@@ -401,6 +401,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 within: Some(secs(2)),
                 group: Some("g".into()),
                 primary: None,
+                occurrence: None,
             },
             Expectation::FinalView {
                 group: "g".into(),
@@ -417,6 +418,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 within: None,
                 group: None,
                 primary: None,
+                occurrence: None,
             },
             Expectation::FinalView {
                 group: "g-2".into(),
@@ -1533,4 +1535,135 @@ fn random_one_way_cuts_split_the_nodes_in_two_within_bounds() {
         (9, 1),
         &["needs at least 2 nodes"],
     );
+}
+
+#[test]
+fn duplicate_parses_draws_and_points_at_what_is_wrong() {
+    let s = parse_ok(&base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"duplicate\"\nrate = 0.25\nnodes = [\"n1\"]\nfor = \"3s\"\n",
+    ));
+    let FaultKind::Duplicate(d) = &s.faults[0].kind else {
+        panic!("{:?}", s.faults[0].kind)
+    };
+    assert_eq!(
+        (d.rate, d.nodes.clone(), d.duration),
+        (0.25, Some(vec![1]), Some(secs(3)))
+    );
+    assert_eq!(
+        s.faults[0].kind.describe(),
+        "duplicate 0.25 on links of n1 for 3s"
+    );
+    assert_eq!(parse_ok(&s.to_toml()).faults[0].kind, s.faults[0].kind);
+    let fault = |keys: &str| {
+        base_with(&format!(
+            "[[fault]]\nat = \"2s\"\nkind = \"duplicate\"\n{keys}\n"
+        ))
+    };
+    assert_error(
+        &fault("rate = 1.5"),
+        (14, 8),
+        &["duplicate rate 1.5 is out of range"],
+    );
+    assert_error(&fault("for = \"1s\""), (11, 1), &["requires key `rate`"]);
+    assert_error(&fault("rate = \"half\""), (14, 8), &["expected f64"]);
+    // [random.duplicate]: bursts at a drawn rate, on every link or on the
+    // links of one node drawn from `nodes`.
+    let r = parse_ok(&base_with(
+        "[random]\n[random.duplicate]\ncount = 10\nrate = [0.2, 0.4]\nfor = [\"1s\", \"2s\"]\nnodes = [\"n2\", \"n3\"]\n",
+    ));
+    for seed in 0..10 {
+        let c = super::draw::concrete(&r, seed);
+        assert_eq!(c.faults.len(), 10);
+        for f in &c.faults {
+            let FaultKind::Duplicate(d) = &f.kind else {
+                panic!("{:?}", f.kind)
+            };
+            assert!((0.2..=0.4).contains(&d.rate), "{d:?}");
+            assert!(
+                d.nodes == Some(vec![2]) || d.nodes == Some(vec![3]),
+                "{d:?}"
+            );
+            let l = d.duration.expect("ends");
+            assert!(l >= secs(1) && l <= secs(2));
+        }
+        let kinds = |fs: &[Fault]| {
+            fs.iter()
+                .map(|f| (f.at, f.kind.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&parse_ok(&c.to_toml()).faults), kinds(&c.faults));
+    }
+    // The swarm's default menu has it.
+    let menu = super::draw::default_menu(&parse_ok(BASE));
+    assert!(menu.kinds.iter().any(|k| k.fault.name() == "duplicate"));
+}
+
+#[test]
+fn joined_and_occurrence_parse_and_refuse_what_can_never_hold() {
+    let member = |job: &str, node: u16| MemberName {
+        job: job.into(),
+        node,
+    };
+    let crash =
+        "[[fault]]\nat = \"2s\"\nkind = \"node-crash\"\nnode = \"n2\"\nrestart_after = \"1s\"\n";
+    let s = parse_ok(&base_with(&format!(
+        "{crash}\n[[expect]]\nkind = \"membership-change\"\nmember = \"db@n2\"\noccurrence = 1\n\n[[expect]]\nkind = \"joined\"\nmember = \"db@n2\"\nafter = \"3s\"\nwithin = \"2s\"\nmembers = [\"db@n2\", \"db@n0\", \"db@n1\"]\noccurrence = 1\n"
+    )));
+    let Expectation::Joined {
+        member: m,
+        after,
+        within,
+        members,
+        occurrence,
+        ..
+    } = &s.expectations[1]
+    else {
+        panic!("{:?}", s.expectations[1])
+    };
+    assert_eq!(m, &member("db", 2));
+    assert_eq!(
+        (*after, *within, *occurrence),
+        (Some(secs(3)), Some(secs(2)), Some(1))
+    );
+    assert_eq!(
+        members.clone().unwrap(),
+        vec![member("db", 0), member("db", 1), member("db", 2)]
+    );
+    assert_eq!(parse_ok(&s.to_toml()).expectations, s.expectations);
+    let expect = |keys: &str| base_with(&format!("{crash}\n[[expect]]\n{keys}\n"));
+    // `[[expect]]` is line 17, its keys 18, 19, 20.
+    assert_error(
+        &expect("kind = \"membership-change\"\nmember = \"db@n2\"\noccurrence = 2"),
+        (20, 14),
+        &["`occurrence = 2` can never hold: only 1 of this scenario's faults can make `db@n2` leave"],
+    );
+    assert_error(
+        &expect("kind = \"membership-change\"\nmember = \"db@n1\"\noccurrence = 1"),
+        (20, 14),
+        &["none of this scenario's faults"],
+    );
+    assert_error(
+        &expect("kind = \"joined\"\nmember = \"db@n2\"\noccurrence = 0"),
+        (20, 14),
+        &["`occurrence` counts from 1"],
+    );
+    assert_error(
+        &expect("kind = \"joined\"\nmember = \"db@n2\"\nmembers = [\"db@n0\"]"),
+        (20, 11),
+        &["`members` can never hold", "holds `db@n2` itself"],
+    );
+    assert_error(
+        &expect("kind = \"joined\"\nmember = \"db@n2\"\nreason = \"fault\""),
+        (20, 1),
+        &["reason"],
+    );
+    assert_error(
+        &expect("kind = \"joined\"\nafter = \"1s\""),
+        (17, 1),
+        &["requires key `member`"],
+    );
+    // With a [random] section, faults are drawn: any occurrence may hold.
+    parse_ok(&base_with(
+        "[random]\n[random.node-crash]\ncount = 3\nrestart_after = \"1s\"\n\n[[expect]]\nkind = \"membership-change\"\nmember = \"db@n2\"\noccurrence = 3\n",
+    ));
 }

@@ -47,7 +47,7 @@ const EXPECT_KEYS: &[KindKeys] = &[
     KindKeys {
         name: "membership-change",
         required: &["member"],
-        optional: &["reason", "within", "group", "primary"],
+        optional: &["reason", "within", "group", "primary", "occurrence"],
     },
     KindKeys {
         name: "no-membership-change",
@@ -63,6 +63,11 @@ const EXPECT_KEYS: &[KindKeys] = &[
         name: "protocol-outcome",
         required: &["instance", "outcome"],
         optional: &["member", "protocol"],
+    },
+    KindKeys {
+        name: "joined",
+        required: &["member"],
+        optional: &["group", "after", "within", "members", "occurrence"],
     },
 ];
 
@@ -478,7 +483,9 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
     expects.sort_by_key(|(_, _, e)| e.span().start);
     let expectations = expects
         .into_iter()
-        .map(|(array, index, expect)| ctx.expectation(array, index, expect))
+        .map(|(array, index, expect)| {
+            ctx.expectation(array, index, expect, &faults, raw.random.is_some())
+        })
         .collect::<Result<Vec<_>>>()?;
     let random = raw
         .random
@@ -1221,6 +1228,8 @@ impl Ctx<'_> {
         array: &str,
         index: usize,
         raw: &Spanned<RawExpect>,
+        faults: &[Fault],
+        random: bool,
     ) -> Result<Expectation> {
         let header = raw.span();
         let e = raw.get_ref();
@@ -1260,20 +1269,55 @@ impl Ctx<'_> {
                             .map_err(|message| ScenarioError::new(message).at(v.span()))?,
                     ),
                 };
-                let group = match &e.group {
-                    None => None,
-                    Some(v) => {
-                        let group = self.group(v)?;
-                        self.check_member_group(&member, &group, v.span())?;
-                        Some(group)
+                let group = self.member_group(&member, &e.group)?;
+                let occurrence = occurrence(&e.occurrence)?;
+                if let (Some(n), Some(v), false) = (occurrence, &e.occurrence, random) {
+                    let can = faults
+                        .iter()
+                        .filter(|f| can_leave(&f.kind, &member))
+                        .count();
+                    if n as usize > can {
+                        return Err(ScenarioError::new(format!(
+                            "`occurrence = {n}` can never hold: {} of this scenario's faults can make `{member}` leave",
+                            if can == 0 { "none".to_string() } else { format!("only {can}") }
+                        ))
+                        .at(v.span()));
                     }
-                };
+                }
                 Expectation::MembershipChange {
                     member,
                     reason,
                     within: opt_dur(&e.within, "within")?,
                     group,
                     primary,
+                    occurrence,
+                }
+            }
+            "joined" => {
+                let member = self.member(require_for(&e.member, "member", &what, &header)?)?;
+                let group = self.member_group(&member, &e.group)?;
+                let members = match &e.members {
+                    None => None,
+                    Some(list) => {
+                        let own = self.jobs.iter().find(|j| j.name == member.job);
+                        let members = self.member_list(list, own.map(|j| j.group.as_str()))?;
+                        if !members.contains(&member) {
+                            return Err(ScenarioError::new(format!(
+                                "`members` can never hold: the view `{member}` joins holds `{member}` itself"
+                            ))
+                            .at(list.span())
+                            .help(format!("add \"{member}\" to `members`")));
+                        }
+                        Some(members)
+                    }
+                };
+                Expectation::Joined {
+                    member,
+                    group,
+                    after: opt_dur(&e.after, "after")?,
+                    within: opt_dur(&e.within, "within")?,
+                    members,
+                    occurrence: occurrence(&e.occurrence)?,
                 }
             }
             "no-membership-change" => Expectation::NoMembershipChange {
@@ -1283,19 +1327,7 @@ impl Ctx<'_> {
             _ => {
                 let group = self.group(require_for(&e.group, "group", &what, &header)?)?;
                 let list = require_for(&e.members, "members", &what, &header)?;
-                let mut members: Vec<MemberName> = Vec::new();
-                for item in list.get_ref() {
-                    let member = self.member(item)?;
-                    self.check_member_group(&member, &group, item.span())?;
-                    if members.contains(&member) {
-                        return Err(ScenarioError::new(format!(
-                            "member `{member}` is listed twice in `members`"
-                        ))
-                        .at(item.span()));
-                    }
-                    members.push(member);
-                }
-                members.sort();
+                let members = self.member_list(list, Some(&group))?;
                 Expectation::FinalView {
                     group,
                     members,
@@ -1418,6 +1450,40 @@ impl Ctx<'_> {
         })
     }
 
+    /// An optional `group` key of an expectation about `member`: its job
+    /// must be in it.
+    fn member_group(&self, member: &MemberName, group: &Opt<String>) -> Result<Option<String>> {
+        let Some(v) = group else { return Ok(None) };
+        let group = self.group(v)?;
+        self.check_member_group(member, &group, v.span())?;
+        Ok(Some(group))
+    }
+
+    /// A `members` list: each a member of `group` (when known), none
+    /// twice; sorted.
+    fn member_list(
+        &self,
+        list: &Spanned<Vec<Spanned<MemberText>>>,
+        group: Option<&str>,
+    ) -> Result<Vec<MemberName>> {
+        let mut members: Vec<MemberName> = Vec::new();
+        for item in list.get_ref() {
+            let member = self.member(item)?;
+            if let Some(group) = group {
+                self.check_member_group(&member, group, item.span())?;
+            }
+            if members.contains(&member) {
+                return Err(ScenarioError::new(format!(
+                    "member `{member}` is listed twice in `members`"
+                ))
+                .at(item.span()));
+            }
+            members.push(member);
+        }
+        members.sort();
+        Ok(members)
+    }
+
     /// Checks that `member`'s job belongs to `group`.
     fn check_member_group(
         &self,
@@ -1433,6 +1499,38 @@ impl Ctx<'_> {
             .at(span)),
             _ => Ok(()),
         }
+    }
+}
+
+/// An `occurrence` key: 1 or more.
+fn occurrence(value: &Opt<i64>) -> Result<Option<u32>> {
+    let Some(v) = value else { return Ok(None) };
+    match u32::try_from(*v.get_ref()) {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(ScenarioError::new(format!(
+            "`occurrence` counts from 1 (the first), got {}",
+            v.get_ref()
+        ))
+        .at(v.span())),
+    }
+}
+
+/// Whether `fault` can make `member` leave its group: it strikes the
+/// member's job or node, or cuts its node off (a partition cuts every
+/// node off from some other). A one-way cut, loss, delay or duplication
+/// owes no departure.
+fn can_leave(fault: &FaultKind, member: &MemberName) -> bool {
+    match fault {
+        FaultKind::WorkThread(f) => f.node == member.node && f.job == member.job,
+        FaultKind::Job(f) => f.node == member.node && f.job == member.job,
+        FaultKind::NodeCrash(f) => f.node == member.node,
+        FaultKind::NodePause(f) => f.node == member.node,
+        FaultKind::Partition(_) => true,
+        FaultKind::OneWayCut(_)
+        | FaultKind::Heal(_)
+        | FaultKind::Delay(_)
+        | FaultKind::Loss(_)
+        | FaultKind::Duplicate(_) => false,
     }
 }
 

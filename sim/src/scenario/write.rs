@@ -156,6 +156,7 @@ impl Scenario {
                     within,
                     group,
                     primary,
+                    occurrence,
                 } => {
                     let _ = writeln!(s, "member = {}", quote(&member.to_string()));
                     if let Some(r) = reason {
@@ -169,6 +170,35 @@ impl Scenario {
                     }
                     if let Some(p) = primary {
                         let _ = writeln!(s, "primary = {p}");
+                    }
+                    if let Some(n) = occurrence {
+                        let _ = writeln!(s, "occurrence = {n}");
+                    }
+                }
+                Expectation::Joined {
+                    member,
+                    group,
+                    after,
+                    within,
+                    members,
+                    occurrence,
+                } => {
+                    let _ = writeln!(s, "member = {}", quote(&member.to_string()));
+                    if let Some(g) = group {
+                        let _ = writeln!(s, "group = {}", quote(g));
+                    }
+                    if let Some(a) = after {
+                        let _ = writeln!(s, "after = {}", dur(*a));
+                    }
+                    if let Some(w) = within {
+                        let _ = writeln!(s, "within = {}", dur(*w));
+                    }
+                    if let Some(ms) = members {
+                        let items: Vec<String> = ms.iter().map(|m| quote(&m.to_string())).collect();
+                        let _ = writeln!(s, "members = [{}]", items.join(", "));
+                    }
+                    if let Some(n) = occurrence {
+                        let _ = writeln!(s, "occurrence = {n}");
                     }
                 }
                 Expectation::NoMembershipChange { group } => {

@@ -8,8 +8,8 @@ use crate::mutation::Mutation;
 use crate::protocols::{Options, Registry};
 use crate::run::{self, Request};
 use crate::scenario::{
-    Delay, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut,
-    Partition, Scenario, WorkThread, WorkThreadFault,
+    Delay, Duplicate, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause,
+    OneWayCut, Partition, Scenario, WorkThread, WorkThreadFault,
 };
 use crate::trace::Driver;
 use proptest::prelude::*;
@@ -126,10 +126,20 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
             })),
         (
             0.0..0.3f64,
-            proptest::option::of(proptest::collection::btree_set(node, 1..3)),
+            proptest::option::of(proptest::collection::btree_set(node.clone(), 1..3)),
             ms(200, 6000)
         )
             .prop_map(|(rate, nodes, d)| FaultKind::Loss(Loss {
+                rate,
+                nodes: nodes.map(|n| n.into_iter().collect()),
+                duration: Some(d)
+            })),
+        (
+            0.0..0.6f64,
+            proptest::option::of(proptest::collection::btree_set(node, 1..3)),
+            ms(200, 6000)
+        )
+            .prop_map(|(rate, nodes, d)| FaultKind::Duplicate(Duplicate {
                 rate,
                 nodes: nodes.map(|n| n.into_iter().collect()),
                 duration: Some(d)

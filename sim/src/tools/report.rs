@@ -247,7 +247,8 @@ impl Report<'_> {
             "stats": {
                 "messages_sent": net.sent,
                 "messages_delivered": net.delivered,
-                "messages_dropped": net.sent.saturating_sub(net.delivered),
+                "messages_dropped": net.dropped(),
+                "messages_duplicated": net.duplicated,
             },
         });
         if let Some(swarm) = self.swarm {
@@ -443,10 +444,15 @@ impl Report<'_> {
         let net = self.out.net;
         let _ = writeln!(
             s,
-            "\n{} messages sent, {} delivered, {} dropped · trace {}",
+            "\n{} messages sent, {} delivered, {} dropped{} · trace {}",
             net.sent,
             net.delivered,
-            net.sent.saturating_sub(net.delivered),
+            net.dropped(),
+            if net.duplicated > 0 {
+                format!(", {} duplicated", net.duplicated)
+            } else {
+                String::new()
+            },
             &self.out.hash()[..16]
         );
         let verdict = if self.passed() {

@@ -377,6 +377,9 @@ fn mentions_member(e: &Expectation, job: &str, node: u16) -> bool {
     let is = |m: &crate::scenario::MemberName| m.job == job && m.node == node;
     match e {
         Expectation::MembershipChange { member, .. } => is(member),
+        Expectation::Joined {
+            member, members, ..
+        } => is(member) || members.iter().flatten().any(is),
         Expectation::ProtocolOutcome { member, .. } => member.as_ref().is_some_and(is),
         Expectation::FinalView { members, .. } => members.iter().any(is),
         Expectation::NoMembershipChange { .. } => false,
@@ -391,6 +394,9 @@ fn without_job(s: &Scenario, name: &str) -> Scenario {
         .retain(|f| f.kind.member().is_none_or(|(job, _)| job != name));
     c.expectations.retain(|e| match e {
         Expectation::MembershipChange { member, .. } => member.job != name,
+        Expectation::Joined {
+            member, members, ..
+        } => member.job != name && members.iter().flatten().all(|m| m.job != name),
         Expectation::ProtocolOutcome { member, .. } => {
             member.as_ref().is_none_or(|m| m.job != name)
         }
@@ -403,6 +409,9 @@ fn without_job(s: &Scenario, name: &str) -> Scenario {
 fn drop_node_expect(e: &mut Expectation, last: u16) -> bool {
     match e {
         Expectation::MembershipChange { member, .. } => member.node != last,
+        Expectation::Joined {
+            member, members, ..
+        } => member.node != last && members.iter().flatten().all(|m| m.node != last),
         Expectation::ProtocolOutcome { member, .. } => {
             member.as_ref().is_none_or(|m| m.node != last)
         }

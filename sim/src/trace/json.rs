@@ -56,8 +56,9 @@ fn effect_json(effect: &Effect) -> Value {
             nodes: on,
             loss,
             delay,
+            duplicate,
         } => {
-            json!({"kind": "network-degraded", "nodes": on.as_ref().map(|n| nodes(n)), "loss": loss, "delay_ms": delay.map(|(a, b)| [a.as_millis_f64(), b.as_millis_f64()])})
+            json!({"kind": "network-degraded", "nodes": on.as_ref().map(|n| nodes(n)), "loss": loss, "delay_ms": delay.map(|(a, b)| [a.as_millis_f64(), b.as_millis_f64()]), "duplicate": duplicate})
         }
         Effect::NetworkRestored { nodes: on } => {
             json!({"kind": "network-restored", "nodes": on.as_ref().map(|n| nodes(n))})
@@ -175,13 +176,14 @@ impl Entry {
             TraceEvent::Message {
                 to,
                 from,
+                n,
                 thread,
                 round,
             } => (
                 "message",
                 Some(to.node),
                 Some(m(to)),
-                json!({"from": m(from), "thread": thread, "round": round}),
+                json!({"from": m(from), "n": n, "thread": thread, "round": round}),
             ),
             TraceEvent::Ordered {
                 to,

@@ -97,6 +97,9 @@ pub enum TraceEvent {
     Message {
         to: MemberId,
         from: MemberId,
+        /// The sending engine's number for the send (`delivered-once`).
+        #[serde(default)]
+        n: u64,
         thread: u16,
         round: u64,
     },
@@ -323,17 +326,27 @@ pub enum Effect {
     /// These links carry packets again (no partition cuts them any more).
     LinksRestored { links: Vec<(NodeId, NodeId)> },
     /// Packets on the links that touch `nodes` (every link: `None`) are
-    /// lost with probability `loss` and delayed by `delay`.
+    /// lost with probability `loss`, delayed by `delay`, and arrive twice
+    /// with probability `duplicate`.
     NetworkDegraded {
         nodes: Option<Vec<NodeId>>,
         loss: f64,
         delay: Option<(Dur, Dur)>,
+        #[serde(default)]
+        duplicate: f64,
     },
     /// That degradation ended.
     NetworkRestored { nodes: Option<Vec<NodeId>> },
 }
 
 impl Effect {
+    /// A network fault that only duplicates packets: it loses and delays
+    /// none, so no departure is late or false for it.
+    pub fn only_duplicates(&self) -> bool {
+        matches!(self, Effect::NetworkDegraded { loss, delay: None, duplicate, .. }
+            if *loss == 0.0 && *duplicate > 0.0)
+    }
+
     /// The links a one-way cut from `from` to `to` cuts, `from` first.
     pub fn one_way_links(from: &[NodeId], to: &[NodeId]) -> Vec<(NodeId, NodeId)> {
         from.iter()
@@ -538,6 +551,17 @@ pub struct RunEnd {
 pub struct NetStats {
     pub sent: u64,
     pub delivered: u64,
+    /// Packets a `duplicate` fault sent a second copy of (each copy that
+    /// arrives counts as delivered).
+    #[serde(default)]
+    pub duplicated: u64,
+}
+
+impl NetStats {
+    /// Packets and copies the network lost.
+    pub fn dropped(&self) -> u64 {
+        (self.sent + self.duplicated).saturating_sub(self.delivered)
+    }
 }
 
 /// Everything one run recorded.
@@ -580,6 +604,9 @@ impl Trace {
             h.update(&buf);
         }
         h.update(format!("sent {} delivered {}", self.net.sent, self.net.delivered).as_bytes());
+        if self.net.duplicated > 0 {
+            h.update(format!(" duplicated {}", self.net.duplicated).as_bytes());
+        }
         let digest = h.finalize();
         let mut s = String::with_capacity(64);
         for b in digest.iter() {

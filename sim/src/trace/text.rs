@@ -177,6 +177,7 @@ impl Entry {
                 from,
                 thread,
                 round,
+                ..
             } => {
                 format!("message    {to:?} <- {from:?} thread {thread} round {round}")
             }

@@ -552,8 +552,8 @@ impl<A: Agenda> Sim<A> {
             });
             (self.packets, what)
         });
-        let (loss, delay) = self.net.conditions(self.now, from, to);
-        let cause = if loss > 0.0 && self.rng.gen_bool(loss.min(1.0)) {
+        let net = self.net.conditions(self.now, from, to);
+        let cause = if net.loss > 0.0 && self.rng.gen_bool(net.loss.min(1.0)) {
             Some(DropCause::Loss)
         } else if self.net.is_clogged(from.0, to.0) {
             Some(DropCause::Partition)
@@ -574,6 +574,25 @@ impl<A: Agenda> Sim<A> {
             }
             return;
         }
+        // A duplicate travels on its own latency: it may come first.
+        let twice = net.duplicate > 0.0 && self.rng.gen_bool(net.duplicate.min(1.0));
+        if twice {
+            self.trace.net.duplicated += 1;
+            self.deliver_later(from, to, packet.clone(), detail.clone(), net.delay);
+        }
+        self.deliver_later(from, to, packet, detail, net.delay);
+    }
+
+    /// Schedules `packet`'s arrival at `to` after the cluster's latency and
+    /// the extra `delay` (ns) a fault adds.
+    fn deliver_later(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        packet: Packet<JobMsg>,
+        detail: Option<(u64, PacketKind)>,
+        delay: Option<(u64, u64)>,
+    ) {
         let (lo, hi) = self.latency;
         let mut at = self.now.0
             + if hi > lo {

@@ -164,12 +164,12 @@ async fn sender(
                 });
             }
         };
-        let (loss, delay) = world
+        let net = world
             .net
             .lock()
             .expect("net")
             .conditions(world.now(), me, to);
-        if loss > 0.0 && madsim::rand::thread_rng().gen_bool(loss.min(1.0)) {
+        if net.loss > 0.0 && madsim::rand::thread_rng().gen_bool(net.loss.min(1.0)) {
             dropped(DropCause::Loss);
             continue;
         }
@@ -181,26 +181,50 @@ async fn sender(
                 dropped(DropCause::NodeDown);
             }
         }
-        let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
-        let extra = match delay {
-            Some((lo, hi)) if hi > lo => madsim::rand::thread_rng().gen_range(lo..=hi),
-            Some((lo, _)) => lo,
-            None => 0,
+        // A duplicate travels on its own latency: it may come first.
+        let twice =
+            net.duplicate > 0.0 && madsim::rand::thread_rng().gen_bool(net.duplicate.min(1.0));
+        let copies = if twice {
+            world.trace.lock().expect("trace").net.duplicated += 1;
+            vec![(packet.clone(), detail.clone()), (packet, detail)]
+        } else {
+            vec![(packet, detail)]
         };
-        let ep = ep.clone();
-        sending.push(async move {
-            if extra > 0 {
-                madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
-            }
-            let wire = Wire {
-                from: me,
-                detail,
-                packet: Mutex::new(Some(packet)),
-            };
-            let _ = ep
-                .send_to_raw(addr, TAG, Box::new((wire, bytes::Bytes::new())))
-                .await;
-        });
+        for (packet, detail) in copies {
+            sending.push(send_one(&ep, me, to, net.delay, packet, detail));
+        }
+    }
+}
+
+/// One packet on its way: the extra delay a fault adds, then madsim's
+/// network.
+fn send_one(
+    ep: &Arc<Endpoint>,
+    me: NodeId,
+    to: NodeId,
+    delay: Option<(u64, u64)>,
+    packet: EnginePacket,
+    detail: Option<(u64, PacketKind)>,
+) -> impl std::future::Future<Output = ()> {
+    let addr = SocketAddr::new(node_ip(to), ENGINE_PORT);
+    let extra = match delay {
+        Some((lo, hi)) if hi > lo => madsim::rand::thread_rng().gen_range(lo..=hi),
+        Some((lo, _)) => lo,
+        None => 0,
+    };
+    let ep = ep.clone();
+    async move {
+        if extra > 0 {
+            madsim::time::sleep(std::time::Duration::from_nanos(extra)).await;
+        }
+        let wire = Wire {
+            from: me,
+            detail,
+            packet: Mutex::new(Some(packet)),
+        };
+        let _ = ep
+            .send_to_raw(addr, TAG, Box::new((wire, bytes::Bytes::new())))
+            .await;
     }
 }
 

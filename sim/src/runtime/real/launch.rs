@@ -427,6 +427,7 @@ impl Launcher<'_> {
             entries.extend(t.entries.into_iter().filter(|e| e.at < end));
             net.sent += t.net.sent;
             net.delivered += t.net.delivered;
+            net.duplicated += t.net.duplicated;
             if self.procs[usize::from(node)].status == NodeStatus::Up {
                 live_members.extend(t.end.into_iter().flat_map(|e| e.live_members));
             }
@@ -521,6 +522,7 @@ pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, Strin
         entries.extend(t.entries);
         net.sent += t.net.sent;
         net.delivered += t.net.delivered;
+        net.duplicated += t.net.duplicated;
         statuses.push(if t.end.is_some() {
             NodeStatus::Up
         } else {

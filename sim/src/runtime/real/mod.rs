@@ -101,6 +101,7 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
             Ok(Line::End { end }) => {
                 out.net.sent += end.net.sent;
                 out.net.delivered += end.net.delivered;
+                out.net.duplicated += end.net.duplicated;
                 out.end = Some(end);
             }
             Err(e) if k + 1 < lines => {

@@ -145,6 +145,9 @@ pub(super) enum Command {
     /// `loss RATE [nK...]`: packets on the links to these nodes (all: none
     /// named) are lost with this probability.
     Loss { rate: f64, peers: Vec<u16> },
+    /// `dup RATE [nK...]`: packets on the links to these nodes (all: none
+    /// named) are sent twice with this probability.
+    Duplicate { rate: f64, peers: Vec<u16> },
     /// `delay MIN MAX [nK...]`: they wait this much longer (`10ms 50ms`).
     Delay {
         lo: Duration,
@@ -164,7 +167,7 @@ pub(super) enum Command {
 }
 
 /// Every command, for `help` and for a line that is none.
-const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, loss RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
+const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
 
 /// Parses one control line: `(id, command)`. The id (`@7`, `@req-a`) is
 /// echoed in the reply: as a number if it is one, else as a string.
@@ -187,6 +190,19 @@ fn node_of(word: &str) -> Result<u16, String> {
     word.strip_prefix('n')
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("`{word}` is not a node name such as n2"))
+}
+
+/// A rate from 0 to 1, the first of `args`.
+fn rate(args: &[&str], command: &str) -> Result<f64, String> {
+    args.first()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("`{command}` takes a rate from 0 to 1"))
+}
+
+/// The links a network command acts on: to `peers`, or every link.
+fn on_links(peers: &[u16]) -> Option<std::collections::BTreeSet<NodeId>> {
+    (!peers.is_empty()).then(|| peers.iter().map(|n| NodeId(*n)).collect())
 }
 
 fn command(words: &[&str], line: &str) -> Result<Command, String> {
@@ -284,17 +300,14 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
         "restore" if !args.is_empty() => Command::Restore {
             peers: Some(nodes(args)?),
         },
-        "loss" => {
-            let rate: f64 = args
-                .first()
-                .and_then(|r| r.parse().ok())
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or("`loss` takes a rate from 0 to 1")?;
-            Command::Loss {
-                rate,
-                peers: nodes(&args[1..])?,
-            }
-        }
+        "loss" => Command::Loss {
+            rate: rate(args, "loss")?,
+            peers: nodes(&args[1..])?,
+        },
+        "dup" => Command::Duplicate {
+            rate: rate(args, "dup")?,
+            peers: nodes(&args[1..])?,
+        },
         "delay" => {
             let d = |w: Option<&&str>| {
                 w.and_then(|w| crate::scenario::parse_duration(w).ok())
@@ -661,13 +674,22 @@ impl NodeLoop {
         if self.cut.contains(&to.0) {
             return;
         }
-        let (loss, delay) = self.net.conditions(now, self.me, to);
-        if loss > 0.0 && self.rng.gen_bool(loss.min(1.0)) {
+        let net = self.net.conditions(now, self.me, to);
+        if net.loss > 0.0 && self.rng.gen_bool(net.loss.min(1.0)) {
             return;
         }
         let Ok(bytes) = bincode::serialize(&(self.me.0, &packet)) else {
             return;
         };
+        if net.duplicate > 0.0 && self.rng.gen_bool(net.duplicate.min(1.0)) {
+            self.stats.duplicated += 1;
+            self.send_bytes(now, to, bytes.clone(), net.delay);
+        }
+        self.send_bytes(now, to, bytes, net.delay);
+    }
+
+    /// Sends now, or after the extra delay a fault adds.
+    fn send_bytes(&mut self, now: Time, to: NodeId, bytes: Vec<u8>, delay: Option<(u64, u64)>) {
         match delay {
             Some((lo, hi)) => {
                 let extra = if hi > lo {
@@ -805,6 +827,7 @@ impl NodeLoop {
         let peers: &[u16] = match command {
             Command::Cut { peers, .. }
             | Command::Loss { peers, .. }
+            | Command::Duplicate { peers, .. }
             | Command::Delay { peers, .. } => peers,
             Command::Restore { peers: Some(peers) } => peers,
             _ => &[],
@@ -924,19 +947,22 @@ impl NodeLoop {
             }
             Command::Loss { rate, peers } => {
                 self.net.degrade(NetFault {
-                    nodes: (!peers.is_empty()).then(|| peers.iter().map(|n| NodeId(*n)).collect()),
-                    loss: rate,
-                    delay_ns: None,
-                    until: None,
+                    nodes: on_links(&peers),
+                    ..NetFault::loss(rate)
+                });
+                json!({"ok": true})
+            }
+            Command::Duplicate { rate, peers } => {
+                self.net.degrade(NetFault {
+                    nodes: on_links(&peers),
+                    ..NetFault::duplicate(rate)
                 });
                 json!({"ok": true})
             }
             Command::Delay { lo, hi, peers } => {
                 self.net.degrade(NetFault {
-                    nodes: (!peers.is_empty()).then(|| peers.iter().map(|n| NodeId(*n)).collect()),
-                    loss: 0.0,
-                    delay_ns: Some((lo.as_nanos() as u64, hi.as_nanos() as u64)),
-                    until: None,
+                    nodes: on_links(&peers),
+                    ..NetFault::delay((lo.as_nanos() as u64, hi.as_nanos() as u64))
                 });
                 json!({"ok": true})
             }

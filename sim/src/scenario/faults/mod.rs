@@ -21,7 +21,7 @@ mod work_thread;
 
 pub use crash::{NodeCrash, RandomNodeCrash};
 pub use job::{JobAction, JobFault, RandomJobKill};
-pub use network::{Delay, Loss, RandomDelay, RandomLoss};
+pub use network::{Delay, Duplicate, LinkRate, Loss, RandomDelay, RandomRate};
 pub use one_way::{OneWayCut, RandomOneWayCut};
 pub use partition::{Heal, Partition, RandomPartition};
 pub use pause::{NodePause, RandomNodePause};
@@ -59,6 +59,8 @@ pub enum FaultKind {
     Delay(Delay),
     /// `loss`.
     Loss(Loss),
+    /// `duplicate`.
+    Duplicate(Duplicate),
 }
 
 /// How a `[[fault]]` table of one kind is read: the kind's name as
@@ -136,9 +138,14 @@ const SPECS: &[Spec] = &[
         parse: |t| Delay::parse(t).map(FaultKind::Delay),
     },
     Spec {
-        name: Loss::NAME,
-        keys: Loss::KEYS,
-        parse: |t| Loss::parse(t).map(FaultKind::Loss),
+        name: LinkRate::LOSS,
+        keys: LinkRate::KEYS,
+        parse: |t| LinkRate::parse(t, LinkRate::LOSS).map(FaultKind::Loss),
+    },
+    Spec {
+        name: LinkRate::DUPLICATE,
+        keys: LinkRate::KEYS,
+        parse: |t| LinkRate::parse(t, LinkRate::DUPLICATE).map(FaultKind::Duplicate),
     },
 ];
 
@@ -159,7 +166,8 @@ impl FaultKind {
             FaultKind::OneWayCut(_) => OneWayCut::NAME,
             FaultKind::Heal(_) => Heal::NAME,
             FaultKind::Delay(_) => Delay::NAME,
-            FaultKind::Loss(_) => Loss::NAME,
+            FaultKind::Loss(_) => LinkRate::LOSS,
+            FaultKind::Duplicate(_) => LinkRate::DUPLICATE,
         }
     }
 
@@ -180,6 +188,7 @@ impl FaultKind {
             FaultKind::Heal(_) => {}
             FaultKind::Delay(f) => f.write(w),
             FaultKind::Loss(f) => f.write(w),
+            FaultKind::Duplicate(f) => f.write(w),
         }
     }
 
@@ -194,7 +203,8 @@ impl FaultKind {
             FaultKind::OneWayCut(f) => f.describe(),
             FaultKind::Heal(f) => f.describe(),
             FaultKind::Delay(f) => f.describe(),
-            FaultKind::Loss(f) => f.describe(),
+            FaultKind::Loss(f) => f.describe(LinkRate::LOSS),
+            FaultKind::Duplicate(f) => f.describe(LinkRate::DUPLICATE),
         }
     }
 
@@ -208,6 +218,7 @@ impl FaultKind {
             FaultKind::OneWayCut(f) => f.shorter().map(FaultKind::OneWayCut),
             FaultKind::Delay(f) => f.shorter().map(FaultKind::Delay),
             FaultKind::Loss(f) => f.shorter().map(FaultKind::Loss),
+            FaultKind::Duplicate(f) => f.shorter().map(FaultKind::Duplicate),
             FaultKind::WorkThread(_) | FaultKind::Job(_) | FaultKind::Heal(_) => None,
         }
     }
@@ -223,7 +234,8 @@ impl FaultKind {
             | FaultKind::OneWayCut(_)
             | FaultKind::Heal(_)
             | FaultKind::Delay(_)
-            | FaultKind::Loss(_) => None,
+            | FaultKind::Loss(_)
+            | FaultKind::Duplicate(_) => None,
         }
     }
 
@@ -238,6 +250,7 @@ impl FaultKind {
             FaultKind::Heal(_) => Some(self.clone()),
             FaultKind::Delay(f) => f.without_node(last).map(FaultKind::Delay),
             FaultKind::Loss(f) => f.without_node(last).map(FaultKind::Loss),
+            FaultKind::Duplicate(f) => f.without_node(last).map(FaultKind::Duplicate),
             FaultKind::WorkThread(_) | FaultKind::Job(_) => self
                 .member()
                 .is_none_or(|(_, n)| n != last)
@@ -265,7 +278,8 @@ pub enum RandomFault {
     Partition(RandomPartition),
     OneWayCut(RandomOneWayCut),
     Delay(RandomDelay),
-    Loss(RandomLoss),
+    Loss(RandomRate),
+    Duplicate(RandomRate),
     /// Not a fault: tasks submitted at random times.
     Task(RandomTask),
 }
@@ -331,10 +345,10 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         menu: |s| Some(on(RandomDelay::menu(s), RandomFault::Delay)),
     },
     RandomSpec {
-        name: RandomLoss::NAME,
-        keys: RandomLoss::KEYS,
-        parse: |t| RandomLoss::parse(t).map(RandomFault::Loss),
-        menu: |s| Some(on(RandomLoss::menu(s), RandomFault::Loss)),
+        name: LinkRate::LOSS,
+        keys: RandomRate::KEYS,
+        parse: |t| RandomRate::parse(t).map(RandomFault::Loss),
+        menu: |s| Some(on(RandomRate::menu(s, 2), RandomFault::Loss)),
     },
     RandomSpec {
         name: RandomTask::NAME,
@@ -347,6 +361,12 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         keys: RandomOneWayCut::KEYS,
         parse: |t| RandomOneWayCut::parse(t).map(RandomFault::OneWayCut),
         menu: |s| RandomOneWayCut::menu(s).map(|m| on(m, RandomFault::OneWayCut)),
+    },
+    RandomSpec {
+        name: LinkRate::DUPLICATE,
+        keys: RandomRate::KEYS,
+        parse: |t| RandomRate::parse(t).map(RandomFault::Duplicate),
+        menu: |s| Some(on(RandomRate::menu(s, 4), RandomFault::Duplicate)),
     },
 ];
 
@@ -366,7 +386,8 @@ impl RandomFault {
             RandomFault::Partition(_) => RandomPartition::NAME,
             RandomFault::OneWayCut(_) => RandomOneWayCut::NAME,
             RandomFault::Delay(_) => RandomDelay::NAME,
-            RandomFault::Loss(_) => RandomLoss::NAME,
+            RandomFault::Loss(_) => LinkRate::LOSS,
+            RandomFault::Duplicate(_) => LinkRate::DUPLICATE,
             RandomFault::Task(_) => RandomTask::NAME,
         }
     }
@@ -386,6 +407,7 @@ impl RandomFault {
             RandomFault::OneWayCut(f) => f.write(w),
             RandomFault::Delay(f) => f.write(w),
             RandomFault::Loss(f) => f.write(w),
+            RandomFault::Duplicate(f) => f.write(w),
             RandomFault::Task(f) => f.write(w),
         }
     }
@@ -401,6 +423,7 @@ impl RandomFault {
             RandomFault::OneWayCut(f) => FaultKind::OneWayCut(f.draw(dice)),
             RandomFault::Delay(f) => FaultKind::Delay(f.draw(dice)),
             RandomFault::Loss(f) => FaultKind::Loss(f.draw(dice)),
+            RandomFault::Duplicate(f) => FaultKind::Duplicate(f.draw(dice)),
             RandomFault::Task(f) => return f.draw(dice, at).map_or(Drawn::Nothing, Drawn::Task),
         };
         Drawn::Fault(fault)

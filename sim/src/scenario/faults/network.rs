@@ -1,7 +1,9 @@
-//! `delay` and `loss`: packets on the links that touch `nodes` (default
-//! every link) are delayed by a latency drawn from a range, or lost with a
-//! probability, for `for` (default to the end). And `[random.delay]`,
-//! `[random.loss]`: bursts of them.
+//! `delay`, `loss` and `duplicate`: packets on the links that touch
+//! `nodes` (default every link) are delayed by a latency drawn from a
+//! range, lost with a probability, or delivered twice with a probability,
+//! for `for` (default to the end). And `[random.delay]`, `[random.loss]`,
+//! `[random.duplicate]`: bursts of them. Loss and duplication take the
+//! same keys and share their types ([`LinkRate`], [`RandomRate`]).
 
 use super::{Dice, Keys, Result, Table, Writer};
 use crate::scenario::error::ScenarioError;
@@ -18,13 +20,34 @@ pub struct Delay {
     pub duration: Option<Duration>,
 }
 
-/// Packet loss probability becomes `rate` (in `[0, 1]`) on the links of
-/// `nodes` (`None`: every link), for `duration` (`None`: until the end).
+/// Packets on the links of `nodes` (`None`: every link) are lost (`loss`)
+/// or reach their node twice (`duplicate`: the copy travels on its own
+/// latency, so it may come first) with probability `rate` (in `[0, 1]`),
+/// for `duration` (key `for`; `None`: until the end). One type for both
+/// kinds: which it is, is the [`super::FaultKind`] variant that holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Loss {
+pub struct LinkRate {
     pub rate: f64,
     pub nodes: Option<Vec<u16>>,
     pub duration: Option<Duration>,
+}
+
+/// `loss`: see [`LinkRate`].
+pub type Loss = LinkRate;
+/// `duplicate`: see [`LinkRate`].
+pub type Duplicate = LinkRate;
+
+/// A probability from a `rate` key: in `[0, 1]`.
+fn probability(t: &Table<'_>, what: &str) -> Result<f64> {
+    let rate_v = t.float("rate")?;
+    let rate = *rate_v.get_ref();
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(ScenarioError::new(format!(
+            "{what} rate {rate} is out of range: it must be between 0 and 1"
+        ))
+        .at(rate_v.span()));
+    }
+    Ok(rate)
 }
 
 /// `every link` or `links of n1,n2`, and ` for 1s` when it ends.
@@ -110,24 +133,20 @@ impl Delay {
     }
 }
 
-impl Loss {
-    pub const NAME: &'static str = "loss";
+impl LinkRate {
+    /// The kind names it is written under.
+    pub const LOSS: &'static str = "loss";
+    pub const DUPLICATE: &'static str = "duplicate";
     pub(super) const KEYS: Keys = Keys {
         required: &["rate"],
         optional: &["nodes", "for"],
     };
 
-    pub(super) fn parse(t: &Table<'_>) -> Result<Loss> {
-        let rate_v = t.float("rate")?;
-        let rate = *rate_v.get_ref();
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(ScenarioError::new(format!(
-                "loss rate {rate} is out of range: it must be between 0 and 1"
-            ))
-            .at(rate_v.span()));
-        }
-        Ok(Loss {
-            rate,
+    /// Reads a `[[fault]]` of kind `kind` ([`LinkRate::LOSS`] or
+    /// [`LinkRate::DUPLICATE`]).
+    pub(super) fn parse(t: &Table<'_>, kind: &str) -> Result<LinkRate> {
+        Ok(LinkRate {
+            rate: probability(t, kind)?,
             nodes: t.nodes("nodes")?,
             duration: t.duration("for")?,
         })
@@ -138,23 +157,24 @@ impl Loss {
         write_where(w, &self.nodes, self.duration);
     }
 
-    pub fn describe(&self) -> String {
+    /// `loss 0.2 on every link for 1s`, with `kind` first.
+    pub fn describe(&self, kind: &str) -> String {
         format!(
-            "loss {} on {}",
+            "{kind} {} on {}",
             self.rate,
             where_and_how_long(&self.nodes, self.duration)
         )
     }
 
-    pub(super) fn shorter(&self) -> Option<Loss> {
-        Some(Loss {
+    pub(super) fn shorter(&self) -> Option<LinkRate> {
+        Some(LinkRate {
             duration: Some(super::half(self.duration?)?),
             ..self.clone()
         })
     }
 
-    pub(super) fn without_node(&self, last: u16) -> Option<Loss> {
-        Some(Loss {
+    pub(super) fn without_node(&self, last: u16) -> Option<LinkRate> {
+        Some(LinkRate {
             nodes: nodes_without(&self.nodes, last)?,
             ..self.clone()
         })
@@ -170,9 +190,10 @@ pub struct RandomDelay {
     pub duration: (Duration, Duration),
 }
 
-/// `[random.loss]`: a loss burst at a drawn rate.
+/// `[random.loss]` and `[random.duplicate]`: bursts at a drawn rate, on
+/// every link or on the links of one node drawn from `nodes`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RandomLoss {
+pub struct RandomRate {
     pub rate: (f64, f64),
     pub nodes: Option<Vec<u16>>,
     pub duration: (Duration, Duration),
@@ -237,17 +258,16 @@ impl RandomDelay {
     }
 }
 
-impl RandomLoss {
-    pub const NAME: &'static str = "loss";
+impl RandomRate {
     pub(super) const KEYS: Keys = Keys {
         required: &["rate", "for"],
         optional: &["nodes"],
     };
 
-    pub(super) fn parse(t: &Table<'_>) -> Result<RandomLoss> {
+    pub(super) fn parse(t: &Table<'_>) -> Result<RandomRate> {
         let nodes = t.nodes("nodes")?;
         let rate = t.rate_range("rate")?;
-        Ok(RandomLoss {
+        Ok(RandomRate {
             rate,
             nodes,
             duration: t.duration_range("for")?,
@@ -262,9 +282,9 @@ impl RandomLoss {
         w.range("for", self.duration);
     }
 
-    pub(super) fn draw(&self, d: &mut Dice<'_>) -> Loss {
+    pub(super) fn draw(&self, d: &mut Dice<'_>) -> LinkRate {
         let r = d.rate_in(self.rate);
-        Loss {
+        LinkRate {
             // Three decimals keep written schedules readable.
             rate: (r * 1000.0).round() / 1000.0,
             nodes: self.nodes.as_ref().map(|ns| vec![d.pick(ns)]),
@@ -272,12 +292,14 @@ impl RandomLoss {
         }
     }
 
-    pub(super) fn menu(s: &Scenario) -> (Rate, RandomLoss) {
+    /// What `--swarm` draws without a table: a rate from 0.1 to 0.5 on
+    /// every link, for half a failure timeout to `longest` of them.
+    pub(super) fn menu(s: &Scenario, longest: u32) -> (Rate, RandomRate) {
         let t = s.cluster.failure_timeout;
-        let kind = RandomLoss {
+        let kind = RandomRate {
             rate: (0.1, 0.5),
             nodes: None,
-            duration: (t / 2, t * 2),
+            duration: (t / 2, t * longest),
         };
         (super::every(s, 3), kind)
     }

@@ -152,6 +152,7 @@ pub enum BandKind {
     OneWayCut,
     Delay,
     Loss,
+    Duplicate,
 }
 
 impl BandKind {
@@ -163,6 +164,7 @@ impl BandKind {
             BandKind::OneWayCut => "one-way-cut",
             BandKind::Delay => "delay",
             BandKind::Loss => "loss",
+            BandKind::Duplicate => "duplicate",
         }
     }
 }
@@ -401,6 +403,7 @@ impl Story {
                     from,
                     thread,
                     round,
+                    ..
                 } => {
                     if to != from {
                         let first = acks_sent.get(&(from.clone(), *thread, *round)).copied();
@@ -722,12 +725,17 @@ fn placed(
         }
         Effect::LinksCutOneWay { to, .. } => (Place::All, Some((BandKind::OneWayCut, to.clone()))),
         Effect::NetworkDegraded {
-            nodes: on, loss, ..
+            nodes: on,
+            loss,
+            delay,
+            ..
         } => {
             let k = if *loss > 0.0 {
                 BandKind::Loss
-            } else {
+            } else if delay.is_some() {
                 BandKind::Delay
+            } else {
+                BandKind::Duplicate
             };
             let on = on.clone().unwrap_or_else(|| nodes.to_vec());
             (Place::All, Some((k, on)))

@@ -84,6 +84,7 @@ const STYLE: &str = r#"
 .vd .band-one-way-cut { fill: #ea580c; fill-opacity: 0.12; }
 .vd .band-delay { fill: #0891b2; fill-opacity: 0.07; }
 .vd .band-loss { fill: #db2777; fill-opacity: 0.07; }
+.vd .band-duplicate { fill: #7c3aed; fill-opacity: 0.07; }
 .vd .bandlabel { font-size: 10px; fill: #7f1d1d; }
 .vd .fault { fill: #dc2626; stroke: #7f1d1d; stroke-width: 0.8; }
 .vd .faultline { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 6 3; }
