@@ -403,6 +403,11 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         "cut n0",
         "cut-to n0",
         "cut-to",
+        "dup",
+        "dup 1.5",
+        "dup half n1",
+        "stop soon",
+        "stop 1s 2s",
         "quit now",
         "kill",
     ] {
@@ -414,10 +419,17 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     // `cut-to` cuts one way only, and `restore` undoes it.
     assert_eq!(nodes[0].ask("cut-to n2")["cut"], serde_json::json!(["n2"]));
     assert_eq!(nodes[0].ask("restore n2")["cut"], serde_json::json!([]));
+    // `dup` duplicates packets on links: the rest of this test runs with
+    // n0's packets duplicated, and the links hand each message on once.
+    assert_eq!(nodes[0].ask("dup 0.5 n1")["ok"], true);
+    assert_eq!(nodes[0].ask("dup 0.3")["ok"], true);
 
     // A panic on n1: n0's member is told it left with reason `fault`.
     assert_eq!(nodes[1].ask("panic db")["ok"], true);
     std::thread::sleep(Duration::from_millis(1500));
+    // A graceful stop of n2: its job leaves first (reason `leave`).
+    assert_eq!(nodes[2].ask("stop")["ok"], true);
+    std::thread::sleep(Duration::from_millis(800));
     for node in &mut nodes {
         assert_eq!(node.ask("quit")["ok"], true);
     }
@@ -434,6 +446,13 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         .lines()
         .any(|l| l.contains("\"View\"") && l.contains("\"Fault\"") && l.contains("\"node\":1"));
     assert!(told, "n0's trace has db@n1 leaving with `fault`:\n{text}");
+    let stopped = text
+        .lines()
+        .any(|l| l.contains("\"View\"") && l.contains("\"Leave\"") && l.contains("\"node\":2"));
+    assert!(
+        stopped,
+        "n0's trace has db@n2 leaving with `leave`:\n{text}"
+    );
     assert!(
         text.lines()
             .last()

@@ -196,6 +196,11 @@ impl<M: Clone> Link<M> {
         }
     }
 
+    /// Whether everything sent was acknowledged.
+    pub fn idle(&self) -> bool {
+        self.unacked.is_empty()
+    }
+
     /// The acknowledgement to piggyback on anything sent to the peer.
     pub fn ack(&self) -> Option<LinkAck> {
         (self.recv_session != 0 || self.recv_next != 0).then_some(LinkAck {

@@ -41,12 +41,25 @@ pub enum Mutation {
     /// install and catches up every node behind it, whatever view that
     /// node went on in.
     KeepForkedView,
+    /// A leader completing an install issues a new group view straight
+    /// after the newest one a node reports, without first handing that
+    /// view (and its messages) to the nodes still in the one it follows
+    /// (`ordered-hidden-view.toml`).
+    NoCatchUpBeforeNewView,
+    /// A leader hands a node the group view after the one it is still in
+    /// although no node of its view holds that one as far as the new
+    /// view's issuer numbered it (`ordered-flush-cut.toml`).
+    JoinShortOfPrevTail,
     /// A member takes its leader's probe (sent because the leader's view
     /// no longer holds it) as a sign of life, and stays in its old view.
     ProbeAsHeartbeat,
     /// A link delivers a message again when a copy of a packet it took
     /// arrives (a duplicate, or a retransmission whose ack was lost).
     DuplicatesDelivered,
+    /// A stopping engine announces its departure at once, without
+    /// waiting for its jobs to leave: the survivors drop the node before
+    /// the jobs' unregistrations reach them, and read `node-down`.
+    StopBeforeJobsLeave,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

@@ -144,6 +144,17 @@ mod variants {
         /// Links deliver a message again when a copy of its packet
         /// arrives (a `duplicate` fault's second copy).
         DuplicatesDelivered = "duplicates-delivered" => Engine(E::DuplicatesDelivered),
+        /// A stopping engine says it is going before its jobs' leaves are
+        /// through: the survivors read `node-down` for them (`notified`).
+        StopBeforeJobsLeave = "stop-before-jobs-leave" => Engine(E::StopBeforeJobsLeave),
+        /// Leaders issue a new group view after the newest one a node
+        /// reports without first catching up the nodes still in the view
+        /// it follows (`view-synchrony`).
+        NoCatchUpBeforeNewView = "no-catch-up-before-new-view" => Engine(E::NoCatchUpBeforeNewView),
+        /// Leaders hand a node a group view although no node can bring
+        /// it to where the view's issuer numbered the view it follows
+        /// (`view-synchrony`).
+        JoinShortOfPrevTail = "join-short-of-prev-tail" => Engine(E::JoinShortOfPrevTail),
         /// Nodes take group views only when stamped with their own node
         /// view, and drop ordered messages of a group view they do not
         /// hold yet (`view-synchrony`).

@@ -258,7 +258,21 @@ impl<P: Clone> Engine<P> {
                     .iter()
                     .filter(|gv| gv.group == group)
                     .max_by_key(|gv| gv.id);
+                //
+                // And a node still in the view it follows is brought to
+                // where its issuer numbered to there only if some node of
+                // this view holds that far (the flush above took every node
+                // to the furthest any holds): else the issuer's flush never
+                // reached it, and no one here can give it the rest
+                // (ordered-random-faults seed 33, event loop: a partition
+                // cut the flush off, and the behind node took the view
+                // from a node that had it, short of the last messages of
+                // the view before that another member took).
+                let short = mutated!(self, JoinShortOfPrevTail);
                 let followed = |newest: &GroupView| {
+                    let prev_held = newest
+                        .prev
+                        .is_some_and(|p| short || self.numbered_in(&group, p) >= newest.prev_upto);
                     self.states
                         .values()
                         .filter(|s| s.registrations.get(&group).is_some_and(|r| !r.is_empty()))
@@ -267,6 +281,7 @@ impl<P: Clone> Engine<P> {
                                 l.view == newest.id
                                     || Some(l.view) == newest.prev
                                         && l.delivered <= newest.prev_upto
+                                        && prev_held
                             })
                         })
                 };
@@ -278,6 +293,21 @@ impl<P: Clone> Engine<P> {
                     self.catch_up_on(&newest, now, out);
                     self.groups.insert(group, newest);
                     continue;
+                }
+                // Its members changed: a new view follows it. The nodes
+                // still in the view it follows get it first, with its
+                // messages, so that every member goes on to the new view
+                // from the same one with the same messages (ordered-random-
+                // faults seed 116, event loop: a leader issued a view of the
+                // same members and numbered in it, then crashed before one
+                // node got it; that node's member, and one that had it, were
+                // told of no change between them, and went on to the next
+                // view with different messages).
+                if let Some(newest) =
+                    newest.filter(|gv| followed(gv) && !mutated!(self, NoCatchUpBeforeNewView))
+                {
+                    let newest = newest.clone();
+                    self.catch_up_on(&newest, now, out);
                 }
             }
             if members.is_empty() && !self.groups.contains_key(&group) && reported.is_none() {

@@ -42,6 +42,7 @@ mod group_views;
 mod heard;
 mod node_views;
 mod ordered;
+mod stop;
 mod wire;
 
 use group_views::keep_newest;
@@ -219,6 +220,15 @@ pub enum Input<P> {
         key: LocalKey,
         to: Dest,
         payload: P,
+    },
+    /// The node is being stopped (Corosync's `service corosync stop`):
+    /// the engine waits, until `by` at the latest, for its jobs to leave
+    /// (their unregistrations acknowledged by its leader), then tells
+    /// every node of its view it is leaving and takes no more inputs, so
+    /// the survivors drop it at once instead of after the failure
+    /// timeout. The driver takes the node down after `by`.
+    Stop {
+        by: Time,
     },
 }
 
@@ -483,6 +493,10 @@ pub struct Engine<P> {
     /// The highest submission number delivered here from each sender.
     ordered_high: BTreeMap<MemberId, u64>,
     next_submission: u64,
+    /// [`Input::Stop`]: stop by then.
+    stopping: Option<Time>,
+    /// It stopped: it takes no more inputs.
+    stopped: bool,
     /// How many member messages this engine sent: each send's number.
     member_msgs_sent: u64,
     /// Leader only: submissions that came during an install.
@@ -610,6 +624,8 @@ impl<P: Clone> Engine<P> {
             pending_submits: BTreeMap::new(),
             ordered_high: BTreeMap::new(),
             next_submission: 0,
+            stopping: None,
+            stopped: false,
             member_msgs_sent: 0,
             held_submits: Vec::new(),
             early: Vec::new(),
@@ -668,6 +684,9 @@ impl<P: Clone> Engine<P> {
 
     /// The one entry point: feed an input, collect outputs.
     pub fn step(&mut self, now: Time, input: Input<P>, out: &mut Vec<Output<P>>) {
+        if self.stopped {
+            return;
+        }
         match input {
             Input::Tick => {}
             Input::Packet { from, packet } => self.on_packet(now, from, packet, out),
@@ -675,6 +694,10 @@ impl<P: Clone> Engine<P> {
             Input::Unregister { key, reason } => self.on_departure(now, key, reason, out),
             Input::Closed { key } => self.on_departure(now, key, LeaveReason::JobLost, out),
             Input::Send { key, to, payload } => self.on_send(now, key, to, payload, out),
+            Input::Stop { by } => self.stopping = Some(self.stopping.map_or(by, |b| b.min(by))),
+        }
+        if self.try_stop(now, out) {
+            return;
         }
         self.on_timers(now, out);
         self.flush_links(now, out);
@@ -687,7 +710,13 @@ impl<P: Clone> Engine<P> {
 
     /// The earliest time at which [`Input::Tick`] has work to do.
     pub fn poll_timeout(&self) -> Time {
+        if self.stopped {
+            return Time(u64::MAX);
+        }
         let mut t = self.next_heartbeat;
+        if let Some(by) = self.stopping {
+            t = t.min(by);
+        }
         let mut at = |x: Time| t = t.min(x);
         match &self.phase {
             Phase::Gathering {

@@ -36,6 +36,11 @@ impl<P: Clone> Engine<P> {
             self.heard.touch(from, now);
         }
         match packet.body {
+            Body::Leaving { .. } => {
+                if member {
+                    self.on_leaving(from);
+                }
+            }
             Body::Heartbeat { view, ack } => {
                 if member {
                     if let (Some(ack), Some(link)) = (ack, self.links.get_mut(&from)) {
@@ -276,5 +281,10 @@ pub enum Body<P> {
     Ack {
         to_inc: Incarnation,
         ack: LinkAck,
+    },
+    /// "I am stopping: drop me now." Sent once to every node of the
+    /// sender's view as its engine stops ([`super::Input::Stop`]).
+    Leaving {
+        view: ViewId,
     },
 }

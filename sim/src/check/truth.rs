@@ -77,6 +77,11 @@ pub(super) struct Truth<'a> {
     /// still hears the other keeps trying to merge), so no departure is
     /// owed within the local bound.
     pub one_way_cuts: Vec<(Time, Time)>,
+    /// Each graceful stop: the node, when it began and when the node went
+    /// down (the run's end if it did not). Until it is down, its engine is
+    /// to get its jobs' leaves through first: an observer that stopped
+    /// seeing the node meanwhile is no excuse for reading `node-down`.
+    pub stops: Vec<(NodeId, Time, Time, usize)>,
 }
 
 impl<'a> Truth<'a> {
@@ -96,6 +101,7 @@ impl<'a> Truth<'a> {
             disruptions: Vec::new(),
             network_faults: Vec::new(),
             one_way_cuts: Vec::new(),
+            stops: Vec::new(),
         };
         t.index_members();
         t.index_local_departures();
@@ -169,7 +175,34 @@ impl<'a> Truth<'a> {
     /// unregistration nothing it did explains.
     fn index_local_departures(&mut self) {
         let trace = self.trace;
-        let mut gone: BTreeSet<&MemberId> = BTreeSet::new();
+        // Each member's departure, by where it is in `departures`: the
+        // first to take effect stands (a hang shows only when the watchdog
+        // confirms it; a leave asked meanwhile, by a node stop say, comes
+        // first: random-faults swarm seed 2876).
+        let mut gone: BTreeMap<&MemberId, usize> = BTreeMap::new();
+        // The members each graceful stop asked to leave: when, until the
+        // node went down, and the stop's number.
+        let mut stopping: BTreeMap<&MemberId, (Time, Time, usize)> = BTreeMap::new();
+        for e in &trace.entries {
+            if let TraceEvent::Fault {
+                index,
+                effect: Effect::NodeStopping { members, .. },
+                ..
+            } = &e.event
+            {
+                let down = trace
+                    .entries
+                    .iter()
+                    .find(|x| {
+                        x.at >= e.at
+                            && matches!(&x.event, TraceEvent::FaultEnd { index: i, .. } if i == index)
+                    })
+                    .map_or(Time(u64::MAX), |x| x.at);
+                for m in members {
+                    stopping.insert(m, (e.at, down, *index));
+                }
+            }
+        }
         for e in &trace.entries {
             let (member, reason, at, fault_at) = match &e.event {
                 TraceEvent::StepFault {
@@ -213,17 +246,33 @@ impl<'a> Truth<'a> {
                 TraceEvent::Unregistered { member, reason, .. } => (member, *reason, e.at, e.at),
                 _ => continue,
             };
-            if gone.insert(member) {
-                self.departures.push(Departure {
-                    member: member.clone(),
-                    reason,
-                    at,
-                    caused: e.at,
-                    fault_at,
-                    fault: None,
-                    observers_on: None,
-                    maybe: false,
-                });
+            // A leave its node's graceful stop asked for is that stop's.
+            let stop = (reason == LeaveReason::Leave)
+                .then(|| stopping.get(member))
+                .flatten()
+                .filter(|(from, to, _)| *from <= e.at && e.at <= *to)
+                .map(|(_, _, index)| *index);
+            let departure = Departure {
+                member: member.clone(),
+                reason,
+                at,
+                caused: e.at,
+                fault_at,
+                fault: stop,
+                observers_on: None,
+                maybe: false,
+            };
+            match gone.get(member) {
+                None => {
+                    gone.insert(member, self.departures.len());
+                    self.departures.push(departure);
+                }
+                // Another cause, sooner: the member's own unregistration
+                // for the same cause only confirms the first.
+                Some(&i) if at < self.departures[i].at && reason != self.departures[i].reason => {
+                    self.departures[i] = departure
+                }
+                Some(_) => {}
             }
         }
     }
@@ -319,6 +368,38 @@ impl<'a> Truth<'a> {
                 Effect::NodeUp { node } => {
                     self.disruptions.push((at, Some(index)));
                     down.remove(node);
+                }
+                // A graceful stop: its jobs' leaves are departures of their
+                // own (`Unregistered`), owed within the local bound.
+                Effect::NodeStopping { node, .. } => {
+                    // A disruption for everyone else (the node's view
+                    // changes at once), not for its own jobs' leaves.
+                    self.disruptions.push((at, Some(index)));
+                    let down = trace
+                        .entries
+                        .iter()
+                        .find(|x| {
+                            x.at >= at
+                                && matches!(&x.event, TraceEvent::FaultEnd { index: i, effect: Effect::NodeStopped { .. }, .. } if *i == index)
+                        })
+                        .map_or(end, |x| x.at);
+                    self.stops.push((*node, at, down, index));
+                }
+                Effect::NodeStopped { node } => {
+                    self.disruptions.push((at, Some(index)));
+                    let back = trace
+                        .entries
+                        .iter()
+                        .find(|x| {
+                            x.at >= at
+                                && matches!(&x.event, TraceEvent::FaultEnd { index: i, effect: Effect::NodeUp { .. }, .. } if *i == index)
+                        })
+                        .map_or(end, |x| x.at)
+                        .min(end);
+                    self.outages.push((*node, at, back));
+                    down.insert(*node);
+                    // Members its jobs did not get out in time go with it.
+                    self.node_down(*node, at, false, index);
                 }
                 Effect::NodePaused { node } => {
                     self.disruptions.push((at, Some(index)));
@@ -523,14 +604,12 @@ impl<'a> Truth<'a> {
     /// one bound of its end.
     pub fn notify_deadline(&self, d: &Departure) -> Time {
         let node_bound = self.node_bound();
-        let settled = !self
-            .disruptions
+        let settled = !self.disruptions.iter().any(|(t, f)| {
+            *t <= d.at && d.at.saturating_sub(*t) < node_bound && (f.is_none() || *f != d.fault)
+        }) && !self
+            .one_way_cuts
             .iter()
-            .any(|(t, _)| *t <= d.at && d.at.saturating_sub(*t) < node_bound)
-            && !self
-                .one_way_cuts
-                .iter()
-                .any(|(from, to)| *from <= d.at && d.at.saturating_sub(*to) < node_bound);
+            .any(|(from, to)| *from <= d.at && d.at.saturating_sub(*to) < node_bound);
         let bound = if d.local() && settled {
             self.local_bound()
         } else {
@@ -623,6 +702,20 @@ impl<'a> Truth<'a> {
     /// without it) between the departure and the change that reported it:
     /// then `node-down` is the truth as the observer's side knew it, even
     /// when the member really left for another reason.
+    /// Whether nothing but fault `own` disrupted the cluster in `[from,
+    /// to)` or one notification bound before it: no other node or network
+    /// fault struck or ended, no loss, delay or one-way cut lasted into it.
+    fn calm(&self, from: Time, to: Time, own: usize) -> bool {
+        let since = Time(from.0.saturating_sub(self.node_bound().0));
+        let overlaps = |(a, b): &(Time, Time)| *a < to && *b > since;
+        !self
+            .disruptions
+            .iter()
+            .any(|(t, f)| *t >= since && *t < to && *f != Some(own))
+            && !self.network_faults.iter().any(overlaps)
+            && !self.one_way_cuts.iter().any(overlaps)
+    }
+
     pub fn lost_sight(
         &self,
         observer: &MemberId,
@@ -637,6 +730,21 @@ impl<'a> Truth<'a> {
         let Some(views) = self.node_views.get(&observer.node) else {
             return false;
         };
+        // During a calm graceful stop, only once the node is down (under
+        // other faults its leaves may not get through in time).
+        let from = self
+            .stops
+            .iter()
+            .find(|(n, start, down, index)| {
+                *n == member.node
+                    && *start <= from
+                    && from < *down
+                    && self.calm(*start, *down, *index)
+            })
+            .map_or(from, |(_, _, down, _)| *down);
+        if from > to {
+            return false;
+        }
         let held_at_start = views.iter().take_while(|(t, _)| *t <= from).last();
         let during = views.iter().filter(|(t, _)| *t > from && *t <= to);
         held_at_start

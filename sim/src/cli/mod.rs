@@ -308,6 +308,17 @@ enum Command {
         #[command(flatten)]
         flags: RunFlags,
     },
+    /// Print the JSON Schema of scenario files, for an editor's TOML
+    /// support (completion, docs on hover, unknown keys and wrong types
+    /// underlined). The repository ships it as schema/scenario.schema.json;
+    /// point a file at it with a first line `#:schema PATH` (Taplo, "Even
+    /// Better TOML"), or map `scenarios/*.toml` to it in the editor's
+    /// settings.
+    Schema {
+        /// Write it to OUT instead of stdout.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Run one scenario file under many seeds; list the seeds that fail.
     /// (`explore` does this for many files, with shards and reports.)
     Sweep {
@@ -627,6 +638,17 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             json,
             flags,
         } => ctx.sweep(&file, from, seeds, jobs, json, flags, io),
+        Command::Schema { output } => {
+            let text = scenario::schema::schema_text(registry);
+            let written = match &output {
+                Some(path) => write_file(path, &text, io),
+                None => {
+                    let _ = io.stdout.write_all(text.as_bytes());
+                    Ok(())
+                }
+            };
+            written.map_or_else(|e| e, |()| Exit::Pass)
+        }
     }
 }
 

@@ -28,6 +28,12 @@ pub(super) trait Plant {
 
     /// Whether `job` runs on `node` (again after a restart, or on a join).
     fn is_wanted(&self, node: u16, job: &str) -> bool;
+    /// The jobs that run on `node` (again after a restart), by name.
+    fn wanted(&self, node: u16) -> Vec<String>;
+    /// The cluster's failure timeout.
+    fn failure_timeout(&self) -> Dur;
+    /// Hands the node's engine [`vigil_engine::Input::Stop`].
+    fn stop_engine(&mut self, node: u16, by: Time);
     fn set_wanted(&mut self, node: u16, job: &str, wanted: bool);
     /// `Some(member)` if `job` runs on `node` now (`member` once registered).
     fn running(&mut self, node: u16, job: &str) -> Option<Option<MemberId>>;
@@ -77,6 +83,20 @@ pub(super) enum Later {
         index: usize,
         nodes: Option<Vec<NodeId>>,
     },
+    /// A stopping node's time is up: it goes down; `jobs` start again
+    /// when it restarts (though they left).
+    Stopped {
+        index: usize,
+        node: u16,
+        restart_after: Option<Duration>,
+        jobs: Vec<String>,
+    },
+}
+
+/// How long a stopping node has, from the stop to going down: its engine
+/// stops as soon as its jobs' leaves are acknowledged, within this.
+pub(super) fn stop_grace(failure_timeout: Dur) -> Dur {
+    Dur(failure_timeout.0 / 2)
 }
 
 /// Applies fault number `index` now and records what it did.
@@ -121,6 +141,25 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             (index, Effect::LinksRestored { links })
         }
         Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }),
+        Later::Stopped {
+            index,
+            node,
+            restart_after,
+            jobs,
+        } => {
+            if plant.status(node) == NodeStatus::Crashed {
+                return; // it crashed meanwhile: that crash stands
+            }
+            for job in &jobs {
+                plant.set_wanted(node, job, true);
+            }
+            plant.set_status(node, NodeStatus::Crashed);
+            plant.crash(node);
+            if let Some(d) = restart_after {
+                plant.after(d, Later::Restart { index, node });
+            }
+            (index, Effect::NodeStopped { node: NodeId(node) })
+        }
     };
     plant.record(TraceEvent::FaultEnd {
         index,
@@ -179,6 +218,40 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
                 plant.after(d, Later::Restart { index, node });
             }
             Effect::NodeDown { node: NodeId(node) }
+        }
+        ScenarioFault::NodeStop(c) => {
+            let node = c.node;
+            match plant.status(node) {
+                NodeStatus::Up => {}
+                NodeStatus::Crashed => return Effect::None(NoEffect::NodeDown),
+                NodeStatus::Paused => return Effect::None(NoEffect::NodePaused),
+            }
+            // Its jobs leave first (they start again on a restart); the
+            // engine goes once their leaves are through.
+            let mut members = Vec::new();
+            let jobs = plant.wanted(node);
+            for job in &jobs {
+                if let Some(member) = plant.running(node, job) {
+                    members.extend(member);
+                    plant.ask_leave(node, job);
+                }
+            }
+            let grace = stop_grace(plant.failure_timeout());
+            plant.stop_engine(node, plant.now() + grace);
+            let restart_after = c.restart_after;
+            plant.after(
+                Duration::from_nanos(grace.0),
+                Later::Stopped {
+                    index,
+                    node,
+                    restart_after,
+                    jobs,
+                },
+            );
+            Effect::NodeStopping {
+                node: NodeId(node),
+                members,
+            }
         }
         ScenarioFault::NodePause(p) => {
             let node = p.node;

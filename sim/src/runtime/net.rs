@@ -191,6 +191,7 @@ pub(super) fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
     match body {
         Body::Heartbeat { .. } => PacketKind::Heartbeat,
         Body::NotMember { .. } => PacketKind::NotMember,
+        Body::Leaving { .. } => PacketKind::Leaving,
         Body::Probe { reply: false, .. } => PacketKind::Probe,
         Body::Probe { reply: true, .. } => PacketKind::ProbeReply,
         Body::Gather { reply: false, .. } => PacketKind::Gather,

@@ -80,6 +80,7 @@ mod error;
 pub mod faults;
 mod random;
 mod raw;
+pub mod schema;
 mod table;
 #[cfg(test)]
 mod tests;

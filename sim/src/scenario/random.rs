@@ -53,19 +53,32 @@ use toml::Spanned;
 use super::error::ScenarioError;
 use super::faults::RandomFault;
 use super::raw::{DurationText, RawRandom, Val};
-use super::table::{text, type_error, Entry, Table};
+use super::table::{text, type_error, Entry, Key, Shape, Table, RANDOM_RATE_KEYS};
 use super::validate::{parse_dur, timer_dur, Ctx, DURATION_EXPECTED};
 use super::{RandomFaults, RandomKind, Rate};
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
+/// The keys `[random]` takes for itself, besides a table per kind.
+pub(super) const SECTION_KEYS: &[Key] = &[
+    Key::new(
+        "after",
+        Shape::Duration,
+        "Draw no fault before this time; default the start.",
+    ),
+    Key::new(
+        "before",
+        Shape::Duration,
+        "Draw no fault after this time; default the duration.",
+    ),
+];
+
 /// Every key some `[random.KIND]` table takes.
 fn known_keys() -> Vec<&'static str> {
-    let mut keys = vec!["count", "every", "max"];
+    let mut keys: Vec<&str> = RANDOM_RATE_KEYS.iter().map(|k| k.name).collect();
     for name in RandomFault::names() {
         let k = RandomFault::spec(name).expect("a kind's own name").keys;
-        keys.extend(k.required);
-        keys.extend(k.optional);
+        keys.extend(k.names());
     }
     keys.sort_unstable();
     keys.dedup();
@@ -97,13 +110,14 @@ impl Ctx<'_> {
         };
         for (key, v) in &all {
             let name = key.get_ref().as_str();
-            if name == "after" || name == "before" {
+            if SECTION_KEYS.iter().any(|k| k.name == name) {
                 continue;
             }
             if RandomFault::spec(name).is_none() {
-                let expected: Vec<String> = ["after", "before"]
+                let expected: Vec<String> = SECTION_KEYS
                     .iter()
-                    .chain(&RandomFault::names())
+                    .map(|k| k.name)
+                    .chain(RandomFault::names())
                     .map(|k| format!("`{k}`"))
                     .collect();
                 return Err(ScenarioError::new(format!(
@@ -171,14 +185,20 @@ impl Ctx<'_> {
         // Errors about the table as a whole point at its header line.
         let header = line_start(self.source, key.span().start)..key.span().end;
         let table_name = format!("[random.{name}]");
-        let t = Table::new(self, table_name.clone(), header.clone(), own);
         let spec = RandomFault::spec(name).expect("a kind's own name");
         let keys = spec.keys;
+        let t = Table::new(
+            self,
+            table_name.clone(),
+            header.clone(),
+            own,
+            keys,
+            RANDOM_RATE_KEYS,
+        );
         for (k, _) in own {
             if !known_keys().contains(&k.get_ref().as_str()) {
-                let mut allowed = vec!["count", "every", "max"];
-                allowed.extend(keys.required);
-                allowed.extend(keys.optional);
+                let mut allowed: Vec<&str> = RANDOM_RATE_KEYS.iter().map(|k| k.name).collect();
+                allowed.extend(keys.names());
                 return Err(ScenarioError::new(format!(
                     "unknown key `{}` in {table_name}; allowed: {}",
                     k.get_ref(),

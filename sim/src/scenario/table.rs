@@ -19,8 +19,76 @@ type Result<T> = std::result::Result<T, ScenarioError>;
 /// The keys a kind takes besides the ones every table of its array takes.
 #[derive(Clone, Copy, Debug)]
 pub struct Keys {
-    pub required: &'static [&'static str],
-    pub optional: &'static [&'static str],
+    pub required: &'static [Key],
+    pub optional: &'static [Key],
+}
+
+/// One key of a kind: its name, the shape of its value and what it means.
+/// The readers below check, in debug builds, that a key is read as the
+/// shape it declares, and `vigil schema` writes the JSON Schema from these
+/// (`scenario::schema`), so the schema and the parser cannot drift apart.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub shape: Shape,
+    pub doc: &'static str,
+}
+
+impl Key {
+    pub const fn new(name: &'static str, shape: Shape, doc: &'static str) -> Key {
+        Key { name, shape, doc }
+    }
+}
+
+/// The shape of a key's value, as a file writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Shape {
+    /// A duration string: `"250ms"`, `"1.5s"`.
+    Duration,
+    /// A `[min, max]` pair of duration strings.
+    DurationPair,
+    /// A duration string or a `[min, max]` pair of them.
+    DurationOrRange,
+    /// A node name: `"n2"`.
+    Node,
+    /// A non-empty list of node names.
+    Nodes,
+    /// A list of lists of node names.
+    Sides,
+    /// A job's name.
+    Job,
+    /// A non-empty list of job names.
+    Jobs,
+    /// A non-empty list of protocol names.
+    Protocols,
+    /// A non-empty list of the names in the slice.
+    OneOf(&'static [&'static str]),
+    /// An integer in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// An integer in `min..=max`, or a `[min, max]` pair of them.
+    IntOrRange { min: i64, max: i64 },
+    /// A number from 0 to 1.
+    Rate,
+    /// A number from 0 to 1, or a `[min, max]` pair of them.
+    RateOrRange,
+    /// A string.
+    Text,
+    /// A list of strings.
+    Texts,
+    /// A name of letters, digits, `_` and `-` (a job, a group).
+    Ident,
+    /// One of the names in the slice.
+    Word(&'static [&'static str]),
+    /// A protocol's name.
+    Protocol,
+    /// A list of integers in `min..=max`.
+    Ints { min: i64, max: i64 },
+    /// `true` or `false`.
+    Bool,
+    /// A member: `"db@n2"`.
+    Member,
+    /// A list of members.
+    Members,
 }
 
 impl Keys {
@@ -29,15 +97,49 @@ impl Keys {
         optional: &[],
     };
 
+    /// Every key, required ones first.
+    pub fn all(&self) -> impl Iterator<Item = &'static Key> {
+        self.required.iter().chain(self.optional)
+    }
+
+    /// Every key's name, required ones first.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        self.all().map(|k| k.name)
+    }
+
     fn allows(&self, key: &str) -> bool {
-        self.required.contains(&key) || self.optional.contains(&key)
+        self.names().any(|k| k == key)
     }
 
     fn list(&self) -> String {
-        let all: Vec<&str> = self.required.iter().chain(self.optional).copied().collect();
-        all.join(", ")
+        self.names().collect::<Vec<_>>().join(", ")
     }
 }
+
+/// The keys every `[random.KIND]` table takes: how often the kind strikes.
+pub const RANDOM_RATE_KEYS: &[Key] = &[
+    Key::new(
+        "count",
+        Shape::IntOrRange {
+            min: 0,
+            max: super::Rate::MAX_EVERY as i64,
+        },
+        "How many faults of the kind a run draws: a number, or a [min, max] range drawn per run. Give `count` or `every`.",
+    ),
+    Key::new(
+        "every",
+        Shape::Duration,
+        "The mean interval between faults of the kind (exponentially distributed). Give `count` or `every`.",
+    ),
+    Key::new(
+        "max",
+        Shape::Int {
+            min: 0,
+            max: super::Rate::MAX_EVERY as i64,
+        },
+        "With `every`: the most faults of the kind a run draws.",
+    ),
+];
 
 /// One key of a table as written: its name, where the name is, its value.
 pub(super) type Entry = (Spanned<String>, Spanned<Val>);
@@ -45,6 +147,10 @@ pub(super) type Entry = (Spanned<String>, Spanned<Val>);
 /// A kind's table, ready to be read.
 pub struct Table<'a> {
     pub(super) cx: &'a Ctx<'a>,
+    /// The keys the kind declares (and those every table of its array
+    /// takes), for the shape check in debug builds.
+    keys: Keys,
+    base: &'static [Key],
     /// What the table is, for messages: "fault kind `node-crash`".
     what: String,
     header: Range<usize>,
@@ -114,9 +220,13 @@ impl<'a> Table<'a> {
         what: String,
         header: Range<usize>,
         entries: &'a [Entry],
+        keys: Keys,
+        base: &'static [Key],
     ) -> Table<'a> {
         Table {
             cx,
+            keys,
+            base,
             what,
             header,
             entries,
@@ -148,12 +258,11 @@ impl<'a> Table<'a> {
     pub(super) fn check_random_keys(&self, keys: Keys) -> Result<()> {
         for (key, _) in self.entries {
             let name = key.get_ref().as_str();
-            if ["count", "every", "max"].contains(&name) || keys.allows(name) {
+            if RANDOM_RATE_KEYS.iter().any(|k| k.name == name) || keys.allows(name) {
                 continue;
             }
-            let mut allowed = vec!["count", "every", "max"];
-            allowed.extend(keys.required);
-            allowed.extend(keys.optional);
+            let mut allowed: Vec<&str> = RANDOM_RATE_KEYS.iter().map(|k| k.name).collect();
+            allowed.extend(keys.names());
             return Err(ScenarioError::new(format!(
                 "key `{name}` is not allowed in {}; allowed: {}",
                 self.what,
@@ -162,6 +271,25 @@ impl<'a> Table<'a> {
             .at(key.span()));
         }
         Ok(())
+    }
+
+    /// Debug builds: `key` is one the kind declares, with `shape`. A reader
+    /// that reads a key as another shape than its declaration (which the
+    /// schema is written from) fails every test that reads it.
+    fn declared(&self, key: &str, shape: Shape) {
+        self.declared_as(key, &format!("{shape:?}"), |s| *s == shape);
+    }
+
+    fn declared_as(&self, key: &str, what: &str, fits: impl Fn(&Shape) -> bool) {
+        if cfg!(debug_assertions) {
+            let found = self.keys.all().chain(self.base).find(|k| k.name == key);
+            assert!(
+                found.is_some_and(|k| fits(&k.shape)),
+                "{}: key `{key}` is read as {what} but declared as {:?}",
+                self.what,
+                found.map(|k| k.shape)
+            );
+        }
     }
 
     /// Where the table's header is.
@@ -205,6 +333,7 @@ impl<'a> Table<'a> {
 
     /// A duration, if `key` is there.
     pub fn duration(&self, key: &str) -> Result<Option<Duration>> {
+        self.declared(key, Shape::Duration);
         self.get(key)
             .map(|v| parse_dur(&duration_text(v)?, key))
             .transpose()
@@ -212,11 +341,13 @@ impl<'a> Table<'a> {
 
     /// A duration a timer waits (at least 1 ms): required.
     pub fn timer(&self, key: &str) -> Result<Duration> {
+        self.declared(key, Shape::Duration);
         timer_dur(&duration_text(self.require(key)?)?, key)
     }
 
     /// A node of the cluster (with where it is written): required.
     pub fn node(&self, key: &str) -> Result<(u16, Range<usize>)> {
+        self.declared(key, Shape::Node);
         let v = self.require(key)?;
         let node = self.cx.node(&node_text(v)?)?;
         Ok((node, v.span()))
@@ -224,6 +355,7 @@ impl<'a> Table<'a> {
 
     /// A non-empty list of distinct nodes, sorted, if `key` is there.
     pub fn nodes(&self, key: &str) -> Result<Option<Vec<u16>>> {
+        self.declared(key, Shape::Nodes);
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
@@ -238,6 +370,7 @@ impl<'a> Table<'a> {
 
     /// A job that runs on `node` (written at `node_span`): required.
     pub fn job_on(&self, key: &str, node: u16, node_span: Range<usize>) -> Result<&'a Job> {
+        self.declared(key, Shape::Job);
         let v = self.require(key)?;
         let name = text(v, "a string")?;
         let job = self.cx.find_job(name, v.span(), "")?;
@@ -247,6 +380,7 @@ impl<'a> Table<'a> {
 
     /// An integer, if `key` is there.
     pub fn int(&self, key: &str) -> Result<Option<Spanned<i64>>> {
+        self.declared_as(key, "an integer", |s| matches!(s, Shape::Int { .. }));
         self.get(key)
             .map(|v| match v.get_ref() {
                 Val::Int(i) => Ok(Spanned::new(v.span(), *i)),
@@ -257,6 +391,7 @@ impl<'a> Table<'a> {
 
     /// A number, required.
     pub fn float(&self, key: &str) -> Result<Spanned<f64>> {
+        self.declared(key, Shape::Rate);
         let v = self.require(key)?;
         match v.get_ref() {
             Val::Float(f) => Ok(Spanned::new(v.span(), *f)),
@@ -267,6 +402,7 @@ impl<'a> Table<'a> {
 
     /// A `[min, max]` pair of durations, required.
     pub fn duration_pair(&self, key: &str) -> Result<(Duration, Duration)> {
+        self.declared(key, Shape::DurationPair);
         let v = self.require(key)?;
         let list = items(v)?
             .iter()
@@ -277,6 +413,7 @@ impl<'a> Table<'a> {
 
     /// Partition sides: required; see [`Ctx::sides`].
     pub fn sides(&self, key: &str) -> Result<Vec<Vec<u16>>> {
+        self.declared(key, Shape::Sides);
         let v = self.require(key)?;
         let sides = items(v)?
             .iter()
@@ -293,6 +430,9 @@ impl<'a> Table<'a> {
 
     /// A non-empty list of strings, if `key` is there.
     pub fn strings(&self, key: &str) -> Result<Option<Spanned<Vec<Spanned<String>>>>> {
+        self.declared_as(key, "a list of strings", |s| {
+            matches!(s, Shape::OneOf(_) | Shape::Jobs | Shape::Protocols)
+        });
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
@@ -310,6 +450,7 @@ impl<'a> Table<'a> {
 
     /// Existing jobs, if `key` lists them (not empty, duplicates dropped).
     pub fn jobs(&self, key: &str) -> Result<Option<Vec<String>>> {
+        self.declared(key, Shape::Jobs);
         let Some(list) = self.strings(key)? else {
             return Ok(None);
         };
@@ -375,6 +516,7 @@ impl<'a> Table<'a> {
     /// itself); `None` if it is left out, which means `default`, each of
     /// which must then be known.
     pub fn task_protocols(&self, key: &str, default: &[&str]) -> Result<Option<Vec<String>>> {
+        self.declared(key, Shape::Protocols);
         let known = self.cx.task_protocols();
         let expected = || format!("expected one of: {}", known.join(", "));
         let Some(list) = self.strings(key)? else {
@@ -418,12 +560,14 @@ impl<'a> Table<'a> {
     /// One duration or a `[min, max]` pair of them (each at least 1 ms),
     /// required.
     pub fn duration_range(&self, key: &str) -> Result<(Duration, Duration)> {
+        self.declared(key, Shape::DurationOrRange);
         let v = self.require_in(key)?;
         self.duration_range_of(v, key)
     }
 
     /// [`Table::duration_range`], if `key` is there.
     pub fn opt_duration_range(&self, key: &str) -> Result<Option<(Duration, Duration)>> {
+        self.declared(key, Shape::DurationOrRange);
         self.get(key)
             .map(|v| self.duration_range_of(v, key))
             .transpose()
@@ -465,6 +609,7 @@ impl<'a> Table<'a> {
     /// One integer or a `[min, max]` pair of them, each in `lo..=hi`, if
     /// `key` is there.
     pub fn int_range(&self, key: &str, lo: i64, hi: i64) -> Result<Option<(i64, i64)>> {
+        self.declared(key, Shape::IntOrRange { min: lo, max: hi });
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
@@ -499,6 +644,7 @@ impl<'a> Table<'a> {
 
     /// A rate or a `[min, max]` pair of rates, each in `[0, 1]`: required.
     pub fn rate_range(&self, key: &str) -> Result<(f64, f64)> {
+        self.declared(key, Shape::RateOrRange);
         let value = self.require_in(key)?;
         let bad = |span: Range<usize>| {
             ScenarioError::new(format!(

@@ -1667,3 +1667,45 @@ fn joined_and_occurrence_parse_and_refuse_what_can_never_hold() {
         "[random]\n[random.node-crash]\ncount = 3\nrestart_after = \"1s\"\n\n[[expect]]\nkind = \"membership-change\"\nmember = \"db@n2\"\noccurrence = 3\n",
     ));
 }
+
+#[test]
+fn node_stop_parses_like_a_crash_and_draws() {
+    let s = parse_ok(&base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"node-stop\"\nnode = \"n1\"\nrestart_after = \"3s\"\n",
+    ));
+    let FaultKind::NodeStop(f) = &s.faults[0].kind else {
+        panic!("{:?}", s.faults[0].kind)
+    };
+    assert_eq!((f.node, f.restart_after), (1, Some(secs(3))));
+    assert_eq!(
+        s.faults[0].kind.describe(),
+        "node-stop n1 (restart after 3s)"
+    );
+    assert_eq!(parse_ok(&s.to_toml()).faults[0].kind, s.faults[0].kind);
+    let fault = |keys: &str| {
+        base_with(&format!(
+            "[[fault]]\nat = \"2s\"\nkind = \"node-stop\"\n{keys}\n"
+        ))
+    };
+    assert_error(&fault("node = \"n9\""), (14, 8), &["unknown node `n9`"]);
+    assert_error(
+        &fault("restart_after = \"1s\""),
+        (11, 1),
+        &["requires key `node`"],
+    );
+    let r = parse_ok(&base_with(
+        "[random]\n[random.node-stop]\ncount = 4\nrestart_after = [\"1s\", \"2s\"]\nnodes = [\"n3\"]\n",
+    ));
+    let c = super::draw::concrete(&r, 7);
+    assert_eq!(c.faults.len(), 4);
+    for f in &c.faults {
+        let FaultKind::NodeStop(stop) = &f.kind else {
+            panic!("{:?}", f.kind)
+        };
+        assert_eq!(stop.node, 3);
+        let back = stop.restart_after.expect("restarts");
+        assert!(back >= secs(1) && back <= secs(2));
+    }
+    let menu = super::draw::default_menu(&parse_ok(BASE));
+    assert!(menu.kinds.iter().any(|k| k.fault.name() == "node-stop"));
+}

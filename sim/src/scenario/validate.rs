@@ -26,10 +26,10 @@ type Result<T> = std::result::Result<T, ScenarioError>;
 const TOP: Range<usize> = 0..0;
 
 /// The keys a fault or expectation kind takes besides `kind` (and `at`).
-struct KindKeys {
-    name: &'static str,
-    required: &'static [&'static str],
-    optional: &'static [&'static str],
+pub(super) struct KindKeys {
+    pub name: &'static str,
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
 }
 
 impl KindKeys {
@@ -43,7 +43,7 @@ impl KindKeys {
     }
 }
 
-const EXPECT_KEYS: &[KindKeys] = &[
+pub(super) const EXPECT_KEYS: &[KindKeys] = &[
     KindKeys {
         name: "membership-change",
         required: &["member"],
@@ -1143,6 +1143,8 @@ impl Ctx<'_> {
             format!("fault kind `{kind_name}`"),
             header.clone(),
             &own,
+            spec.keys,
+            &[],
         );
         table.check_keys(kind_name, spec.keys, "`at` and `kind`")?;
 
@@ -1523,7 +1525,7 @@ fn can_leave(fault: &FaultKind, member: &MemberName) -> bool {
     match fault {
         FaultKind::WorkThread(f) => f.node == member.node && f.job == member.job,
         FaultKind::Job(f) => f.node == member.node && f.job == member.job,
-        FaultKind::NodeCrash(f) => f.node == member.node,
+        FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) => f.node == member.node,
         FaultKind::NodePause(f) => f.node == member.node,
         FaultKind::Partition(_) => true,
         FaultKind::OneWayCut(_)

@@ -97,6 +97,12 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
                 restart_after,
             })
         }),
+        (node.clone(), proptest::option::of(ms(100, 6000))).prop_map(|(node, restart_after)| {
+            FaultKind::NodeStop(NodeCrash {
+                node,
+                restart_after,
+            })
+        }),
         (node.clone(), ms(100, 4000))
             .prop_map(|(node, duration)| FaultKind::NodePause(NodePause { node, duration })),
         (split.clone(), proptest::option::of(ms(200, 6000))).prop_map(|((a, b), heal_after)| {

@@ -39,6 +39,12 @@ fn effect_json(effect: &Effect) -> Value {
             json!({"kind": "job-starts", "node": node.to_string(), "job": job.as_str(), "later": later})
         }
         Effect::NodeDown { node } => json!({"kind": "node-down", "node": node.to_string()}),
+        Effect::NodeStopping { node, members } => json!({
+            "kind": "node-stopping",
+            "node": node.to_string(),
+            "members": members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        }),
+        Effect::NodeStopped { node } => json!({"kind": "node-stopped", "node": node.to_string()}),
         Effect::NodeUp { node } => json!({"kind": "node-up", "node": node.to_string()}),
         Effect::NodePaused { node } => json!({"kind": "node-paused", "node": node.to_string()}),
         Effect::NodeResumed { node } => json!({"kind": "node-resumed", "node": node.to_string()}),

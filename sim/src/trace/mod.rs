@@ -323,6 +323,14 @@ pub enum Effect {
     /// The links from every node of `from` to every node of `to` were cut,
     /// that direction only (see [`Effect::one_way_links`]).
     LinksCutOneWay { from: Vec<NodeId>, to: Vec<NodeId> },
+    /// A graceful stop began: these members of the node's jobs were asked
+    /// to leave, and its engine goes once their leaves are through.
+    NodeStopping {
+        node: NodeId,
+        members: Vec<MemberId>,
+    },
+    /// The stopping node went down.
+    NodeStopped { node: NodeId },
     /// These links carry packets again (no partition cuts them any more).
     LinksRestored { links: Vec<(NodeId, NodeId)> },
     /// Packets on the links that touch `nodes` (every link: `None`) are
@@ -391,6 +399,8 @@ pub enum PacketKind {
     Install(ViewId),
     InstallAck,
     LinkAck,
+    /// "I am stopping."
+    Leaving,
     /// Link data: what each of its messages was.
     Data(Vec<Carried>),
 }

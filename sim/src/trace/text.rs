@@ -39,6 +39,8 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
         | Effect::LeaveAsked { .. }
         | Effect::JobStarts { .. }
         | Effect::NodeDown { .. }
+        | Effect::NodeStopping { .. }
+        | Effect::NodeStopped { .. }
         | Effect::NodeUp { .. }
         | Effect::NodePaused { .. }
         | Effect::NodeResumed { .. }
@@ -55,6 +57,7 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
 pub fn end_text(kind: &str, effect: &Effect) -> String {
     match effect {
         Effect::NodeUp { node } => format!("{node} restarts"),
+        Effect::NodeStopped { node } => format!("{node} stopped: down"),
         Effect::NodeResumed { node } => format!("{node} resumes"),
         Effect::LinksRestored { .. } => format!("{kind} heals"),
         Effect::NetworkRestored { .. } => format!("{kind} ends"),
@@ -74,6 +77,7 @@ impl fmt::Display for PacketKind {
             PacketKind::Install(view) => write!(f, "install {view}"),
             PacketKind::InstallAck => f.write_str("install-ack"),
             PacketKind::LinkAck => f.write_str("link-ack"),
+            PacketKind::Leaving => f.write_str("leaving"),
             PacketKind::Data(carried) if carried.is_empty() => f.write_str("data"),
             PacketKind::Data(carried) => {
                 for (i, c) in carried.iter().enumerate() {

@@ -656,6 +656,22 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         self.nodes[usize::from(node)].wanted.contains(job)
     }
 
+    fn wanted(&self, node: u16) -> Vec<String> {
+        self.nodes[usize::from(node)]
+            .wanted
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn failure_timeout(&self) -> Dur {
+        Dur::from_std(self.protocols.scenario.cluster.failure_timeout)
+    }
+
+    fn stop_engine(&mut self, node: u16, by: Time) {
+        self.post(node, Local::Engine(Input::Stop { by }));
+    }
+
     fn set_wanted(&mut self, node: u16, job: &str, wanted: bool) {
         let set = &mut self.nodes[usize::from(node)].wanted;
         if wanted {

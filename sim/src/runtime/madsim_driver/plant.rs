@@ -63,6 +63,24 @@ impl faults::Plant for Plant<'_> {
         }
     }
 
+    fn wanted(&self, node: u16) -> Vec<String> {
+        let set = self.shared(node).wanted.lock().expect("wanted");
+        set.iter().cloned().collect()
+    }
+
+    fn failure_timeout(&self) -> vigil_engine::Dur {
+        vigil_engine::Dur::from_std(self.0.scenario.cluster.failure_timeout)
+    }
+
+    fn stop_engine(&mut self, node: u16, by: Time) {
+        let live = self.shared(node).live.lock().expect("live");
+        if let Some(tx) = &live.engine_tx {
+            let _ = tx.unbounded_send(super::wires::EngineIn::Local(vigil_engine::Input::Stop {
+                by,
+            }));
+        }
+    }
+
     fn is_wanted(&self, node: u16, job: &str) -> bool {
         self.shared(node)
             .wanted

@@ -606,6 +606,23 @@ impl Plant for Launcher<'_> {
         }
     }
 
+    fn wanted(&self, node: u16) -> Vec<String> {
+        self.procs[usize::from(node)]
+            .wanted
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn failure_timeout(&self) -> Dur {
+        Dur::from_std(self.run.scenario.cluster.failure_timeout)
+    }
+
+    fn stop_engine(&mut self, node: u16, by: Time) {
+        let within = by.saturating_sub(self.now());
+        self.tell(node, &format!("stop {}ms", within.0 / 1_000_000));
+    }
+
     fn is_wanted(&self, node: u16, job: &str) -> bool {
         self.procs[usize::from(node)].wanted.contains(job)
     }

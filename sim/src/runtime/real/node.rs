@@ -126,6 +126,11 @@ pub(super) enum Command {
     Kill { job: String },
     /// `leave JOB`: the job is asked to leave its group.
     Leave { job: String },
+    /// `stop [WITHIN]`: a graceful stop: every job here is asked to leave,
+    /// and the engine tells its view it is going once their leaves are
+    /// through (within WITHIN, default half the failure timeout); then it
+    /// takes no more input (`quit` ends the process).
+    Stop { within: Option<Duration> },
     /// `submit JOB TASK [priority]`: the job submits the scenario's task
     /// number TASK to its group.
     Submit {
@@ -167,7 +172,7 @@ pub(super) enum Command {
 }
 
 /// Every command, for `help` and for a line that is none.
-const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
+const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, stop [WITHIN], loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
 
 /// Parses one control line: `(id, command)`. The id (`@7`, `@req-a`) is
 /// echoed in the reply: as a number if it is one, else as a string.
@@ -328,6 +333,16 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             Command::Net(serde_json::from_str(json).map_err(|e| format!("`net`: {e}"))?)
         }
         "clear" => alone(Command::Clear)?,
+        "stop" => Command::Stop {
+            within: match args {
+                [] => None,
+                [w] => Some(
+                    crate::scenario::parse_duration(w)
+                        .map_err(|_| "`stop` takes a duration, such as `stop 500ms`")?,
+                ),
+                _ => return Err("`stop` takes at most one duration".into()),
+            },
+        },
         "status" => alone(Command::Status)?,
         "help" => alone(Command::Help)?,
         "quit" | "exit" => alone(Command::Quit)?,
@@ -893,6 +908,18 @@ impl NodeLoop {
                 }
                 // Its connection closes, as a process's would.
                 self.step(now, Input::Closed { key });
+                json!({"ok": true})
+            }
+            Command::Stop { within } => {
+                for h in self.jobs.values() {
+                    let _ = h.main.send(MainMsg::Signal(MainInput::Leave));
+                }
+                let ft = self.shared.cluster.cluster.failure_timeout;
+                let within = within.map_or(
+                    super::super::faults::stop_grace(Dur::from_std(ft)),
+                    Dur::from_std,
+                );
+                self.step(now, Input::Stop { by: now + within });
                 json!({"ok": true})
             }
             Command::Leave { job } => match self.running(&job) {

@@ -1,27 +1,45 @@
-//! `node-crash`: the node and its jobs die; with `restart_after`, the node
-//! comes back (a new incarnation) and its jobs start again. A crash of a
-//! node that is down has no effect. And `[random.node-crash]`.
+//! `node-crash` and `node-stop`: the node goes down; with `restart_after`,
+//! it comes back (a new incarnation) and its jobs start again. A crash is
+//! sudden: its jobs die with it and the survivors wait out its silence. A
+//! stop is graceful (Corosync's `service corosync stop`): its jobs are
+//! asked to leave, its engine waits for their leaves to reach its leader
+//! and tells its view it is going, then the node goes down. Either of a
+//! node that is down (or paused, for a stop) has no effect. And
+//! `[random.node-crash]`, `[random.node-stop]`. Both kinds take the same
+//! keys and share their types ([`NodeOut`], [`RandomNodeOut`]).
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::{node_name, Rate, Scenario};
 use std::time::Duration;
 
-/// `node` crashes, restarting after `restart_after` if given.
+/// `node` goes down (crashes or stops), restarting after `restart_after`
+/// if given. Which of the two, is the [`super::FaultKind`] variant that
+/// holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NodeCrash {
+pub struct NodeOut {
     pub node: u16,
     pub restart_after: Option<Duration>,
 }
 
-impl NodeCrash {
-    pub const NAME: &'static str = "node-crash";
+/// `node-crash`: see [`NodeOut`].
+pub type NodeCrash = NodeOut;
+/// `node-stop`: see [`NodeOut`].
+pub type NodeStop = NodeOut;
+
+impl NodeOut {
+    pub const CRASH: &'static str = "node-crash";
+    pub const STOP: &'static str = "node-stop";
     pub(super) const KEYS: Keys = Keys {
-        required: &["node"],
-        optional: &["restart_after"],
+        required: &[Key::new("node", Shape::Node, "The node.")],
+        optional: &[Key::new(
+            "restart_after",
+            Shape::Duration,
+            "Start it again (a new incarnation, its jobs with it) after this long; default: it stays down.",
+        )],
     };
 
-    pub(super) fn parse(t: &Table<'_>) -> Result<NodeCrash> {
-        Ok(NodeCrash {
+    pub(super) fn parse(t: &Table<'_>) -> Result<NodeOut> {
+        Ok(NodeOut {
             node: t.node("node")?.0,
             restart_after: t.duration("restart_after")?,
         })
@@ -34,39 +52,49 @@ impl NodeCrash {
         }
     }
 
-    pub fn describe(&self) -> String {
+    /// `node-crash n2 (restart after 2s)`, with `kind` first.
+    pub fn describe(&self, kind: &str) -> String {
         match self.restart_after {
-            Some(d) => format!("node-crash {} (restart after {d:?})", node_name(self.node)),
-            None => format!("node-crash {}", node_name(self.node)),
+            Some(d) => format!("{kind} {} (restart after {d:?})", node_name(self.node)),
+            None => format!("{kind} {}", node_name(self.node)),
         }
     }
 
-    /// The crash with half the time down; `None` if it stays down.
-    pub(super) fn shorter(&self) -> Option<NodeCrash> {
-        Some(NodeCrash {
+    /// Half the time down; `None` if it stays down.
+    pub(super) fn shorter(&self) -> Option<NodeOut> {
+        Some(NodeOut {
             restart_after: Some(super::half(self.restart_after?)?),
             ..self.clone()
         })
     }
 }
 
-/// `[random.node-crash]`: a node crashes, restarting after a drawn time if
-/// `restart_after` is given.
+/// `[random.node-crash]`, `[random.node-stop]`: a node goes down,
+/// restarting after a drawn time if `restart_after` is given.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RandomNodeCrash {
+pub struct RandomNodeOut {
     pub nodes: Option<Vec<u16>>,
     pub restart_after: Option<(Duration, Duration)>,
 }
 
-impl RandomNodeCrash {
-    pub const NAME: &'static str = "node-crash";
+/// `[random.node-crash]`: see [`RandomNodeOut`].
+pub type RandomNodeCrash = RandomNodeOut;
+
+impl RandomNodeOut {
     pub(super) const KEYS: Keys = Keys {
         required: &[],
-        optional: &["nodes", "restart_after"],
+        optional: &[
+            Key::new("nodes", Shape::Nodes, "The nodes to draw from; default: every node."),
+            Key::new(
+                "restart_after",
+                Shape::DurationOrRange,
+                "Restart each after this long: a duration, or a [min, max] range drawn per fault; default: it stays down.",
+            ),
+        ],
     };
 
-    pub(super) fn parse(t: &Table<'_>) -> Result<RandomNodeCrash> {
-        Ok(RandomNodeCrash {
+    pub(super) fn parse(t: &Table<'_>) -> Result<RandomNodeOut> {
+        Ok(RandomNodeOut {
             nodes: t.nodes("nodes")?,
             restart_after: t.opt_duration_range("restart_after")?,
         })
@@ -81,20 +109,22 @@ impl RandomNodeCrash {
         }
     }
 
-    pub(super) fn draw(&self, d: &mut Dice<'_>) -> NodeCrash {
+    pub(super) fn draw(&self, d: &mut Dice<'_>) -> NodeOut {
         let all = d.nodes();
-        NodeCrash {
+        NodeOut {
             node: d.pick(self.nodes.as_deref().unwrap_or(&all)),
             restart_after: self.restart_after.map(|r| d.ms_in(r)),
         }
     }
 
-    pub(super) fn menu(s: &Scenario) -> (Rate, RandomNodeCrash) {
+    /// What `--swarm` draws without a table: one every `duration / div`
+    /// on average, back after one to three failure timeouts.
+    pub(super) fn menu(s: &Scenario, div: u32) -> (Rate, RandomNodeOut) {
         let t = s.cluster.failure_timeout;
-        let kind = RandomNodeCrash {
+        let kind = RandomNodeOut {
             nodes: None,
             restart_after: Some((t, t * 3)),
         };
-        (super::every(s, 2), kind)
+        (super::every(s, div), kind)
     }
 }

@@ -2,7 +2,7 @@
 //! unregisters gracefully), `job-join` (it starts and registers again); and
 //! `[random.job-kill]`.
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::{node_name, Rate, Scenario};
 
 /// What happens to the job.
@@ -24,7 +24,10 @@ pub struct JobFault {
 impl JobFault {
     pub const NAMES: &'static [&'static str] = &["job-kill", "job-leave", "job-join"];
     pub(super) const KEYS: Keys = Keys {
-        required: &["node", "job"],
+        required: &[
+            Key::new("node", Shape::Node, "The node the job runs on."),
+            Key::new("job", Shape::Job, "The job."),
+        ],
         optional: &[],
     };
 
@@ -73,7 +76,11 @@ impl RandomJobKill {
     pub const NAME: &'static str = "job-kill";
     pub(super) const KEYS: Keys = Keys {
         required: &[],
-        optional: &["jobs"],
+        optional: &[Key::new(
+            "jobs",
+            Shape::Jobs,
+            "The jobs to draw from; default: every job.",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomJobKill> {

@@ -19,7 +19,7 @@ mod pause;
 mod task;
 mod work_thread;
 
-pub use crash::{NodeCrash, RandomNodeCrash};
+pub use crash::{NodeCrash, NodeOut, NodeStop, RandomNodeCrash, RandomNodeOut};
 pub use job::{JobAction, JobFault, RandomJobKill};
 pub use network::{Delay, Duplicate, LinkRate, Loss, RandomDelay, RandomRate};
 pub use one_way::{OneWayCut, RandomOneWayCut};
@@ -30,7 +30,7 @@ pub use work_thread::{RandomWorkThread, WorkThread, WorkThreadFault};
 
 use super::draw::Dice;
 use super::error::ScenarioError;
-use super::table::{Keys, Table};
+use super::table::{Key, Keys, Shape, Table};
 use super::{RandomKind, Rate, Scenario, Task};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -47,6 +47,8 @@ pub enum FaultKind {
     Job(JobFault),
     /// `node-crash`.
     NodeCrash(NodeCrash),
+    /// `node-stop`.
+    NodeStop(NodeStop),
     /// `node-pause`.
     NodePause(NodePause),
     /// `partition`.
@@ -108,9 +110,14 @@ const SPECS: &[Spec] = &[
         parse: |t| JobFault::parse("job-join", t).map(FaultKind::Job),
     },
     Spec {
-        name: NodeCrash::NAME,
-        keys: NodeCrash::KEYS,
-        parse: |t| NodeCrash::parse(t).map(FaultKind::NodeCrash),
+        name: NodeOut::CRASH,
+        keys: NodeOut::KEYS,
+        parse: |t| NodeOut::parse(t).map(FaultKind::NodeCrash),
+    },
+    Spec {
+        name: NodeOut::STOP,
+        keys: NodeOut::KEYS,
+        parse: |t| NodeOut::parse(t).map(FaultKind::NodeStop),
     },
     Spec {
         name: NodePause::NAME,
@@ -160,7 +167,8 @@ impl FaultKind {
         match self {
             FaultKind::WorkThread(f) => f.name(),
             FaultKind::Job(f) => f.name(),
-            FaultKind::NodeCrash(_) => NodeCrash::NAME,
+            FaultKind::NodeCrash(_) => NodeOut::CRASH,
+            FaultKind::NodeStop(_) => NodeOut::STOP,
             FaultKind::NodePause(_) => NodePause::NAME,
             FaultKind::Partition(_) => Partition::NAME,
             FaultKind::OneWayCut(_) => OneWayCut::NAME,
@@ -181,7 +189,7 @@ impl FaultKind {
         match self {
             FaultKind::WorkThread(f) => f.write(w),
             FaultKind::Job(f) => f.write(w),
-            FaultKind::NodeCrash(f) => f.write(w),
+            FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) => f.write(w),
             FaultKind::NodePause(f) => f.write(w),
             FaultKind::Partition(f) => f.write(w),
             FaultKind::OneWayCut(f) => f.write(w),
@@ -197,7 +205,8 @@ impl FaultKind {
         match self {
             FaultKind::WorkThread(f) => f.describe(),
             FaultKind::Job(f) => f.describe(),
-            FaultKind::NodeCrash(f) => f.describe(),
+            FaultKind::NodeCrash(f) => f.describe(NodeOut::CRASH),
+            FaultKind::NodeStop(f) => f.describe(NodeOut::STOP),
             FaultKind::NodePause(f) => f.describe(),
             FaultKind::Partition(f) => f.describe(),
             FaultKind::OneWayCut(f) => f.describe(),
@@ -213,6 +222,7 @@ impl FaultKind {
     pub fn shorter(&self) -> Option<FaultKind> {
         match self {
             FaultKind::NodeCrash(f) => f.shorter().map(FaultKind::NodeCrash),
+            FaultKind::NodeStop(f) => f.shorter().map(FaultKind::NodeStop),
             FaultKind::NodePause(f) => f.shorter().map(FaultKind::NodePause),
             FaultKind::Partition(f) => f.shorter().map(FaultKind::Partition),
             FaultKind::OneWayCut(f) => f.shorter().map(FaultKind::OneWayCut),
@@ -229,6 +239,7 @@ impl FaultKind {
             FaultKind::WorkThread(f) => Some((&f.job, f.node)),
             FaultKind::Job(f) => Some((&f.job, f.node)),
             FaultKind::NodeCrash(_)
+            | FaultKind::NodeStop(_)
             | FaultKind::NodePause(_)
             | FaultKind::Partition(_)
             | FaultKind::OneWayCut(_)
@@ -243,7 +254,9 @@ impl FaultKind {
     /// no longer makes sense there.
     pub fn without_node(&self, last: u16) -> Option<FaultKind> {
         match self {
-            FaultKind::NodeCrash(f) => (f.node != last).then(|| self.clone()),
+            FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) => {
+                (f.node != last).then(|| self.clone())
+            }
             FaultKind::NodePause(f) => (f.node != last).then(|| self.clone()),
             FaultKind::Partition(f) => f.without_node(last).map(FaultKind::Partition),
             FaultKind::OneWayCut(f) => f.without_node(last).map(FaultKind::OneWayCut),
@@ -273,7 +286,8 @@ impl FaultKind {
 pub enum RandomFault {
     WorkThread(RandomWorkThread),
     JobKill(RandomJobKill),
-    NodeCrash(RandomNodeCrash),
+    NodeCrash(RandomNodeOut),
+    NodeStop(RandomNodeOut),
     NodePause(RandomNodePause),
     Partition(RandomPartition),
     OneWayCut(RandomOneWayCut),
@@ -321,10 +335,10 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         menu: |s| Some(on(RandomJobKill::menu(s), RandomFault::JobKill)),
     },
     RandomSpec {
-        name: RandomNodeCrash::NAME,
-        keys: RandomNodeCrash::KEYS,
-        parse: |t| RandomNodeCrash::parse(t).map(RandomFault::NodeCrash),
-        menu: |s| Some(on(RandomNodeCrash::menu(s), RandomFault::NodeCrash)),
+        name: NodeOut::CRASH,
+        keys: RandomNodeOut::KEYS,
+        parse: |t| RandomNodeOut::parse(t).map(RandomFault::NodeCrash),
+        menu: |s| Some(on(RandomNodeOut::menu(s, 2), RandomFault::NodeCrash)),
     },
     RandomSpec {
         name: RandomNodePause::NAME,
@@ -368,6 +382,12 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         parse: |t| RandomRate::parse(t).map(RandomFault::Duplicate),
         menu: |s| Some(on(RandomRate::menu(s, 4), RandomFault::Duplicate)),
     },
+    RandomSpec {
+        name: NodeOut::STOP,
+        keys: RandomNodeOut::KEYS,
+        parse: |t| RandomNodeOut::parse(t).map(RandomFault::NodeStop),
+        menu: |s| Some(on(RandomNodeOut::menu(s, 3), RandomFault::NodeStop)),
+    },
 ];
 
 impl RandomFault {
@@ -381,7 +401,8 @@ impl RandomFault {
         match self {
             RandomFault::WorkThread(_) => RandomWorkThread::NAME,
             RandomFault::JobKill(_) => RandomJobKill::NAME,
-            RandomFault::NodeCrash(_) => RandomNodeCrash::NAME,
+            RandomFault::NodeCrash(_) => NodeOut::CRASH,
+            RandomFault::NodeStop(_) => NodeOut::STOP,
             RandomFault::NodePause(_) => RandomNodePause::NAME,
             RandomFault::Partition(_) => RandomPartition::NAME,
             RandomFault::OneWayCut(_) => RandomOneWayCut::NAME,
@@ -401,7 +422,7 @@ impl RandomFault {
         match self {
             RandomFault::WorkThread(f) => f.write(w),
             RandomFault::JobKill(f) => f.write(w),
-            RandomFault::NodeCrash(f) => f.write(w),
+            RandomFault::NodeCrash(f) | RandomFault::NodeStop(f) => f.write(w),
             RandomFault::NodePause(f) => f.write(w),
             RandomFault::Partition(f) => f.write(w),
             RandomFault::OneWayCut(f) => f.write(w),
@@ -418,6 +439,7 @@ impl RandomFault {
             RandomFault::WorkThread(f) => FaultKind::WorkThread(f.draw(dice)),
             RandomFault::JobKill(f) => FaultKind::Job(f.draw(dice)),
             RandomFault::NodeCrash(f) => FaultKind::NodeCrash(f.draw(dice)),
+            RandomFault::NodeStop(f) => FaultKind::NodeStop(f.draw(dice)),
             RandomFault::NodePause(f) => FaultKind::NodePause(f.draw(dice)),
             RandomFault::Partition(f) => FaultKind::Partition(f.draw(dice)),
             RandomFault::OneWayCut(f) => FaultKind::OneWayCut(f.draw(dice)),

@@ -5,7 +5,7 @@
 //! `[random.duplicate]`: bursts of them. Loss and duplication take the
 //! same keys and share their types ([`LinkRate`], [`RandomRate`]).
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::error::ScenarioError;
 use crate::scenario::raw::Val;
 use crate::scenario::{Rate, Scenario};
@@ -85,8 +85,15 @@ fn nodes_without(nodes: &Option<Vec<u16>>, last: u16) -> Option<Option<Vec<u16>>
 impl Delay {
     pub const NAME: &'static str = "delay";
     pub(super) const KEYS: Keys = Keys {
-        required: &["latency"],
-        optional: &["nodes", "for"],
+        required: &[Key::new(
+            "latency",
+            Shape::DurationPair,
+            "The extra delay, drawn per packet from this [min, max] range.",
+        )],
+        optional: &[
+            Key::new("nodes", Shape::Nodes, "The nodes whose links it touches (every link with one end among them); default: every link."),
+            Key::new("for", Shape::Duration, "How long it lasts; default: to the end of the run."),
+        ],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<Delay> {
@@ -138,8 +145,15 @@ impl LinkRate {
     pub const LOSS: &'static str = "loss";
     pub const DUPLICATE: &'static str = "duplicate";
     pub(super) const KEYS: Keys = Keys {
-        required: &["rate"],
-        optional: &["nodes", "for"],
+        required: &[Key::new(
+            "rate",
+            Shape::Rate,
+            "The probability that a packet is dropped (`loss`) or delivered twice (`duplicate`).",
+        )],
+        optional: &[
+            Key::new("nodes", Shape::Nodes, "The nodes whose links it touches (every link with one end among them); default: every link."),
+            Key::new("for", Shape::Duration, "How long it lasts; default: to the end of the run."),
+        ],
     };
 
     /// Reads a `[[fault]]` of kind `kind` ([`LinkRate::LOSS`] or
@@ -202,8 +216,23 @@ pub struct RandomRate {
 impl RandomDelay {
     pub const NAME: &'static str = "delay";
     pub(super) const KEYS: Keys = Keys {
-        required: &["latency", "for"],
-        optional: &["nodes"],
+        required: &[
+            Key::new(
+                "latency",
+                Shape::DurationPair,
+                "The extra delay, drawn per packet from this [min, max] range.",
+            ),
+            Key::new(
+                "for",
+                Shape::DurationOrRange,
+                "How long each lasts: a duration, or a [min, max] range drawn per fault.",
+            ),
+        ],
+        optional: &[Key::new(
+            "nodes",
+            Shape::Nodes,
+            "Draw the nodes whose links it touches from these; default: every link.",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomDelay> {
@@ -260,8 +289,23 @@ impl RandomDelay {
 
 impl RandomRate {
     pub(super) const KEYS: Keys = Keys {
-        required: &["rate", "for"],
-        optional: &["nodes"],
+        required: &[
+            Key::new(
+                "rate",
+                Shape::RateOrRange,
+                "The probability per packet: a number, or a [min, max] range drawn per fault.",
+            ),
+            Key::new(
+                "for",
+                Shape::DurationOrRange,
+                "How long each lasts: a duration, or a [min, max] range drawn per fault.",
+            ),
+        ],
+        optional: &[Key::new(
+            "nodes",
+            Shape::Nodes,
+            "Draw the nodes whose links it touches from these; default: every link.",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomRate> {

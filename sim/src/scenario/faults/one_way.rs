@@ -4,7 +4,7 @@
 //! asymmetric suspicion: `to` stops hearing `from`, `from` still hears
 //! `to`. And `[random.one-way-cut]`, which draws the two sets.
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::error::ScenarioError;
 use crate::scenario::{Rate, Scenario};
 use std::time::Duration;
@@ -21,8 +21,23 @@ pub struct OneWayCut {
 impl OneWayCut {
     pub const NAME: &'static str = "one-way-cut";
     pub(super) const KEYS: Keys = Keys {
-        required: &["from", "to"],
-        optional: &["heal_after"],
+        required: &[
+            Key::new(
+                "from",
+                Shape::Nodes,
+                "The nodes whose packets are dropped...",
+            ),
+            Key::new(
+                "to",
+                Shape::Nodes,
+                "...on their way to these (disjoint from `from`).",
+            ),
+        ],
+        optional: &[Key::new(
+            "heal_after",
+            Shape::Duration,
+            "Heal it after this long; default: never (or at a `heal`).",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<OneWayCut> {
@@ -103,8 +118,16 @@ pub struct RandomOneWayCut {
 impl RandomOneWayCut {
     pub const NAME: &'static str = "one-way-cut";
     pub(super) const KEYS: Keys = Keys {
-        required: &["heal_after"],
-        optional: &["nodes"],
+        required: &[Key::new(
+            "heal_after",
+            Shape::DurationOrRange,
+            "Heal each after this long: a duration, or a [min, max] range drawn per fault.",
+        )],
+        optional: &[Key::new(
+            "nodes",
+            Shape::Nodes,
+            "Cut one of these off one way; default: split every node in two, one side stops reaching the other.",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomOneWayCut> {

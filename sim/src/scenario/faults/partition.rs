@@ -3,7 +3,7 @@
 //! every partition ends. And `[random.partition]`, which splits the nodes
 //! into random sides.
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::error::ScenarioError;
 use crate::scenario::{Rate, Scenario};
 use std::time::Duration;
@@ -19,8 +19,16 @@ pub struct Partition {
 impl Partition {
     pub const NAME: &'static str = "partition";
     pub(super) const KEYS: Keys = Keys {
-        required: &["sides"],
-        optional: &["heal_after"],
+        required: &[Key::new(
+            "sides",
+            Shape::Sides,
+            "The sides: every node in exactly one, at least two not empty.",
+        )],
+        optional: &[Key::new(
+            "heal_after",
+            Shape::Duration,
+            "Heal it after this long; default: never (or at a `heal`).",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<Partition> {
@@ -95,8 +103,16 @@ pub struct RandomPartition {
 impl RandomPartition {
     pub const NAME: &'static str = "partition";
     pub(super) const KEYS: Keys = Keys {
-        required: &["heal_after"],
-        optional: &["sides"],
+        required: &[Key::new(
+            "heal_after",
+            Shape::DurationOrRange,
+            "Heal each after this long: a duration, or a [min, max] range drawn per fault.",
+        )],
+        optional: &[Key::new(
+            "sides",
+            Shape::Sides,
+            "Always these sides; default: a random split in two.",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomPartition> {

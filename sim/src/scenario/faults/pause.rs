@@ -2,7 +2,7 @@
 //! packets sent to it queue and arrive in a burst. No effect on a node
 //! that is down or paused. And `[random.node-pause]`.
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::{node_name, Rate, Scenario};
 use std::time::Duration;
 
@@ -16,7 +16,10 @@ pub struct NodePause {
 impl NodePause {
     pub const NAME: &'static str = "node-pause";
     pub(super) const KEYS: Keys = Keys {
-        required: &["node", "for"],
+        required: &[
+            Key::new("node", Shape::Node, "The node."),
+            Key::new("for", Shape::Duration, "How long it stays frozen."),
+        ],
         optional: &[],
     };
 
@@ -57,8 +60,16 @@ pub struct RandomNodePause {
 impl RandomNodePause {
     pub const NAME: &'static str = "node-pause";
     pub(super) const KEYS: Keys = Keys {
-        required: &["for"],
-        optional: &["nodes"],
+        required: &[Key::new(
+            "for",
+            Shape::DurationOrRange,
+            "How long each pause lasts: a duration, or a [min, max] range drawn per fault.",
+        )],
+        optional: &[Key::new(
+            "nodes",
+            Shape::Nodes,
+            "The nodes to draw from; default: every node.",
+        )],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomNodePause> {

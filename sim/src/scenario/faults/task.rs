@@ -14,7 +14,7 @@
 //! priority = 0.25                   # the share of priority tasks, or a [min, max] range (default 0.25)
 //! ```
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::protocols::{OptionValue, Options};
 use crate::scenario::{Rate, Scenario, Task, TASKS_PROTOCOL};
 use std::time::Duration;
@@ -35,7 +35,23 @@ impl RandomTask {
     pub const NAME: &'static str = "task";
     pub(super) const KEYS: Keys = Keys {
         required: &[],
-        optional: &["jobs", "protocols", "priority"],
+        optional: &[
+            Key::new(
+                "jobs",
+                Shape::Jobs,
+                "The jobs (each with `protocol = \"tasks\"`) whose members submit; default: every such job.",
+            ),
+            Key::new(
+                "protocols",
+                Shape::Protocols,
+                "The protocols tasks run; default: barrier, two-phase-commit, group-state.",
+            ),
+            Key::new(
+                "priority",
+                Shape::RateOrRange,
+                "The share of priority tasks: a number, or a [min, max] range drawn per run; default 0.25.",
+            ),
+        ],
     };
     /// The share of priority tasks when the table does not say.
     const PRIORITY: f64 = 0.25;

@@ -3,7 +3,7 @@
 //! main thread's watchdog notices after `work_deadline`); and
 //! `[random.work-thread]`, which draws them.
 
-use super::{Dice, Keys, Result, Table, Writer};
+use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::error::ScenarioError;
 use crate::scenario::{node_name, Rate, Scenario};
 
@@ -46,8 +46,18 @@ impl WorkThread {
     pub const NAMES: &'static [&'static str] =
         &["work-thread-panic", "work-thread-error", "work-thread-hang"];
     pub(super) const KEYS: Keys = Keys {
-        required: &["node", "job"],
-        optional: &["thread"],
+        required: &[
+            Key::new("node", Shape::Node, "The node the job runs on."),
+            Key::new("job", Shape::Job, "The job whose work thread faults."),
+        ],
+        optional: &[Key::new(
+            "thread",
+            Shape::Int {
+                min: 0,
+                max: u16::MAX as i64,
+            },
+            "Which work thread (below the job's `work_threads`); default 0.",
+        )],
     };
 
     pub fn name(&self) -> &'static str {
@@ -137,7 +147,18 @@ impl RandomWorkThread {
     pub const NAME: &'static str = "work-thread";
     pub(super) const KEYS: Keys = Keys {
         required: &[],
-        optional: &["kinds", "jobs"],
+        optional: &[
+            Key::new(
+                "kinds",
+                Shape::OneOf(&["panic", "error", "hang"]),
+                "Which faults to draw; default: all three.",
+            ),
+            Key::new(
+                "jobs",
+                Shape::Jobs,
+                "The jobs to draw from; default: every job.",
+            ),
+        ],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomWorkThread> {

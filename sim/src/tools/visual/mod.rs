@@ -107,6 +107,7 @@ impl Packet {
             | PacketKind::GatherReply
             | PacketKind::Install(_)
             | PacketKind::InstallAck
+            | PacketKind::Leaving
             | PacketKind::Data(_) => Carries::Engine,
         }
     }
@@ -146,6 +147,8 @@ impl Ack {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BandKind {
     Crash,
+    /// A graceful stop, until the node goes down.
+    Stop,
     Pause,
     Partition,
     /// Over the nodes that stop hearing the other side.
@@ -159,6 +162,7 @@ impl BandKind {
     pub fn as_str(self) -> &'static str {
         match self {
             BandKind::Crash => "crash",
+            BandKind::Stop => "stop",
             BandKind::Pause => "pause",
             BandKind::Partition => "partition",
             BandKind::OneWayCut => "one-way-cut",
@@ -332,6 +336,10 @@ impl Story {
                 TraceEvent::Fault {
                     effect: Effect::NodeDown { node },
                     ..
+                }
+                | TraceEvent::FaultEnd {
+                    effect: Effect::NodeStopped { node },
+                    ..
                 } => Some((*node, None)),
                 _ => None,
             };
@@ -490,9 +498,20 @@ impl Story {
                         });
                     }
                 }
-                TraceEvent::FaultEnd { index, .. } => {
+                TraceEvent::FaultEnd { index, effect, .. } => {
                     if let Some(b) = open_bands.remove(index) {
                         s.bands[b].to = at;
+                    }
+                    if let Effect::NodeStopped { node } = effect {
+                        // Down from here until it restarts, as after a crash.
+                        open_bands.insert(*index, s.bands.len());
+                        s.bands.push(Band {
+                            kind: BandKind::Crash,
+                            nodes: vec![*node],
+                            from: at,
+                            to: end,
+                            text: format!("{node} stopped"),
+                        });
                     }
                 }
                 TraceEvent::NodeBoot { node } => s.marks.push(Mark {
@@ -707,6 +726,10 @@ fn placed(
         | Effect::JobStarts { node, job: j, .. } => (job(node, j), None),
         Effect::NodeDown { node } => (Place::Engine(*node), Some((BandKind::Crash, vec![*node]))),
         Effect::NodePaused { node } => (Place::Engine(*node), Some((BandKind::Pause, vec![*node]))),
+        Effect::NodeStopping { node, .. } => {
+            (Place::Engine(*node), Some((BandKind::Stop, vec![*node])))
+        }
+        Effect::NodeStopped { node } => (Place::Engine(*node), None),
         Effect::NodeUp { node } | Effect::NodeResumed { node } => (Place::Engine(*node), None),
         Effect::LinksCut { sides, .. } => {
             // Shade every side but the largest: the part that is cut off.

@@ -79,6 +79,7 @@ const STYLE: &str = r#"
 .vd .msglabel { font-size: 8.5px; fill: #1e3a8a; }
 .vd .englabel { font-size: 8.5px; fill: #5b21b6; }
 .vd .band-crash { fill: #111; fill-opacity: 0.12; }
+.vd .band-stop { fill: #16a34a; fill-opacity: 0.12; }
 .vd .band-pause { fill: #f59e0b; fill-opacity: 0.16; }
 .vd .band-partition { fill: #dc2626; fill-opacity: 0.09; }
 .vd .band-one-way-cut { fill: #ea580c; fill-opacity: 0.12; }
