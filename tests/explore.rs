@@ -209,6 +209,12 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     m["wall_s"] = Value::Null;
     m["runs_per_second"] = Value::Null;
     assert_eq!(m, summary_line(&whole.stdout));
+    // Coverage merges too (it is part of the summary compared above).
+    assert!(
+        m["coverage"]["hit"].as_u64().is_some_and(|n| n > 0),
+        "{}",
+        m["coverage"]
+    );
     // The human form too.
     merge.pop();
     let human = vigil(&merge);

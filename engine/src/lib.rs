@@ -29,6 +29,7 @@ pub mod engine;
 pub mod ids;
 pub mod job;
 pub mod link;
+pub mod probe;
 
 pub use engine::{
     Body, Config, Dest, Durable, Engine, EngineStats, Event, GroupView, Input, LocalKey,

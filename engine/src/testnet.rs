@@ -201,7 +201,7 @@ impl Net {
                 Output::Persist(d) => {
                     self.durable.insert(node, d);
                 }
-                Output::NodeView { .. } => {}
+                Output::NodeView { .. } | Output::Probe(_) => {}
             }
         }
         if let Some(e) = self.engines.get(&node) {

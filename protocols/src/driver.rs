@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use vigil_engine::job::{Completion, Decision, Next, Rounds, Vote};
-use vigil_engine::{MemberId, MembershipChange, ViewId};
+use vigil_engine::{probe, MemberId, MembershipChange, ViewId};
 
 /// How many rounds ahead of its own a member buffers ACKs for. A peer
 /// further ahead than this is not waiting for us, so its ACKs can go.
@@ -134,6 +134,7 @@ pub struct RoundDriver<P: Protocol> {
     complete: bool,
     decisions: Vec<Decision>,
     votes: Vec<Vote>,
+    probes: Vec<&'static str>,
     completion: Option<Completion>,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
@@ -164,6 +165,7 @@ impl<P: Protocol> RoundDriver<P> {
             complete: false,
             decisions: Vec::new(),
             votes: Vec::new(),
+            probes: Vec::new(),
             completion: None,
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
@@ -219,6 +221,7 @@ impl<P: Protocol> RoundDriver<P> {
                 })
             }
             OnViewChange::RestartRound => {
+                self.probes.push(probe::ROUND_RESTARTED);
                 self.round -= 1;
                 self.restarting = true;
                 Some(Next::Restart)
@@ -268,7 +271,11 @@ impl<P: Protocol> RoundDriver<P> {
         // each other.
         let peer = from != self.me && self.view.contains(&from) && !wire.answer;
         if round < self.round {
-            return (peer && !self.history.is_empty()).then(|| (from, round, self.wire_for(round)));
+            let answer = peer && !self.history.is_empty();
+            if answer {
+                self.probes.push(probe::ACK_ANSWERED_TO_BEHIND);
+            }
+            return answer.then(|| (from, round, self.wire_for(round)));
         }
         if round > self.round + ROUNDS_AHEAD_MAX {
             return None;
@@ -306,6 +313,9 @@ impl<P: Protocol> RoundDriver<P> {
         }
         // Ahead of us, and we still lack its ACK for our round: ask.
         let ask = peer && round > self.round && self.round > 0 && !self.settled(&from);
+        if ask {
+            self.probes.push(probe::ACK_FETCHED_FROM_AHEAD);
+        }
         ask.then(|| (from, self.round, self.wire(self.round, false)))
     }
 
@@ -434,16 +444,22 @@ impl<P: Protocol> RoundDriver<P> {
                 others.max()
             };
             if let Some(target) = target {
+                if *target > next {
+                    self.probes.push(probe::ROUNDS_SKIPPED_TO_CATCH_UP);
+                }
                 next = next.max(*target);
             }
         }
         if !restarting {
-            let (read, left) = self
+            let (read, left): (BTreeMap<MemberId, P::Ack>, BTreeMap<MemberId, P::Ack>) = self
                 .acks
                 .remove(&self.round)
                 .unwrap_or_default()
                 .into_iter()
                 .partition(|(m, _)| self.view.contains(m));
+            if !left.is_empty() {
+                self.probes.push(probe::LEFT_ACKS_READ);
+            }
             self.last_read = (self.round, read, left);
         }
         self.acks = self.acks.split_off(&next);
@@ -462,6 +478,7 @@ impl<P: Protocol> RoundDriver<P> {
             primary: self.primary,
             decisions: &mut self.decisions,
             votes: &mut self.votes,
+            probes: &mut self.probes,
         });
         if let Some(round) = completed {
             self.completion = Some(Completion {
@@ -547,6 +564,9 @@ impl<P: Protocol> Rounds for RoundDriver<P> {
     }
     fn take_completion(&mut self) -> Option<Completion> {
         RoundDriver::take_completion(self)
+    }
+    fn take_probes(&mut self) -> Vec<&'static str> {
+        std::mem::take(&mut self.probes)
     }
 }
 

@@ -90,6 +90,8 @@ pub use barrier::Barrier;
 pub use driver::{digest, RoundDriver, Sent, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX};
 pub use group_state::{GroupState, StateAck};
 pub use tasks::{instance_of, round_in_task, MakeTask, Stream, TaskMsg, Tasks};
+/// Two-phase commit's coverage probes.
+pub use two_phase::PROBES as TWO_PHASE_PROBES;
 pub use two_phase::{TpcAck, TpcMsg, TwoPhaseCommit, IN_DOUBT, NO_QUORUM};
 /// What crosses between a work thread and its protocol, defined by the
 /// engine's job model (so the engine needs no protocol crate).
@@ -138,6 +140,7 @@ pub struct StepCtx<'a, A> {
     pub primary: Option<bool>,
     decisions: &'a mut Vec<Decision>,
     votes: &'a mut Vec<Vote>,
+    probes: &'a mut Vec<&'static str>,
 }
 
 impl<A> StepCtx<'_, A> {
@@ -153,6 +156,15 @@ impl<A> StepCtx<'_, A> {
     /// the votes cast for it.
     pub fn vote(&mut self, vote: Vote) {
         self.votes.push(vote);
+    }
+
+    /// Marks a rare path this step took: a coverage probe ("sometimes"
+    /// point), which `vigil run` lists and `vigil explore` counts per
+    /// probe, listing the ones no run reached. Declare the protocol's
+    /// probes with `Registry::set_probes` so that a sweep that never hits
+    /// one says so.
+    pub fn sometimes(&mut self, name: &'static str) {
+        self.probes.push(name);
     }
 }
 

@@ -236,6 +236,7 @@ pub struct Tasks {
     submissions: Vec<Arc<[u8]>>,
     answers: Vec<(MemberId, u64, Arc<[u8]>)>,
     events: Vec<TaskEvent>,
+    probes: Vec<&'static str>,
     decisions: Vec<(&'static str, Option<&'static str>, Decision)>,
     votes: Vec<Vote>,
     completion: Option<Completion>,
@@ -280,6 +281,7 @@ impl Tasks {
             submissions: Vec::new(),
             answers: Vec::new(),
             events: Vec::new(),
+            probes: Vec::new(),
             decisions: Vec::new(),
             votes: Vec::new(),
             completion: None,
@@ -356,6 +358,9 @@ impl Tasks {
                 .or((!q.is_empty()).then_some(0))
         };
         let Some(i) = pick else { return };
+        if i > 0 {
+            self.probes.push(vigil_engine::probe::PRIORITY_OVERTOOK);
+        }
         let (id, priority) = self.stream.queue.remove(i);
         let number = self.stream.count() + 1;
         self.stream.current = Some((id, number));
@@ -846,6 +851,17 @@ impl Rounds for Tasks {
 
     fn take_task_events(&mut self) -> Vec<TaskEvent> {
         std::mem::take(&mut self.events)
+    }
+
+    fn take_probes(&mut self) -> Vec<&'static str> {
+        let mut probes = std::mem::take(&mut self.probes);
+        if let Some(d) = self.doing.as_mut() {
+            probes.extend(d.rounds.take_probes());
+        }
+        for (_, rounds) in self.done.iter_mut() {
+            probes.extend(rounds.take_probes());
+        }
+        probes
     }
 }
 

@@ -39,6 +39,25 @@ const RELAYED: usize = 4;
 /// it knows): a relay about an older one is too late to matter.
 const REMEMBERED: u64 = 64;
 
+/// Probe: a member was left in doubt about a transaction.
+pub const PROBE_IN_DOUBT: &str = "2pc-in-doubt";
+/// Probe: a transaction fell in a view that is not primary.
+pub const PROBE_NO_QUORUM: &str = "2pc-no-quorum";
+
+/// The probes two-phase commit declares (`Registry::set_probes`).
+pub const PROBES: &[vigil_engine::probe::ProbeDef] = &[
+    vigil_engine::probe::ProbeDef::new(
+        PROBE_IN_DOUBT,
+        "two-phase-commit",
+        "a member could not learn a transaction's decision: it stays in doubt",
+    ),
+    vigil_engine::probe::ProbeDef::new(
+        PROBE_NO_QUORUM,
+        "two-phase-commit",
+        "a transaction's vote fell in a view that is not primary",
+    ),
+];
+
 /// The outcome of a member that cannot know the decision.
 pub const IN_DOUBT: &str = "in-doubt";
 
@@ -270,6 +289,7 @@ impl Protocol for TwoPhaseCommit {
                 // or was in another view and did not coordinate. Nobody
                 // here guesses; a later relay may still tell.
                 if self.decision(tx, &proposal).is_none() {
+                    ctx.sometimes(PROBE_IN_DOUBT);
                     ctx.decide(Decision {
                         instance: tx,
                         outcome: IN_DOUBT.to_string(),
@@ -314,6 +334,7 @@ impl Protocol for TwoPhaseCommit {
         }
         if ctx.primary == Some(false) && !mutated!(self, DecideWithoutQuorum) {
             // Not primary: no vote, no decision (see [`NO_QUORUM`]).
+            ctx.sometimes(PROBE_NO_QUORUM);
             ctx.decide(Decision {
                 instance: tx,
                 outcome: NO_QUORUM.to_string(),

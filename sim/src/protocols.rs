@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use vigil_engine::job::Rounds;
+/// A coverage probe's declaration (`Registry::set_probes`).
+pub use vigil_engine::probe::ProbeDef;
 use vigil_engine::MemberId;
 use vigil_protocols::{Barrier, GroupState, Protocol, RoundDriver, Tasks, TwoPhaseCommit};
 
@@ -164,6 +166,8 @@ pub struct ProtocolDef {
     /// The option without which it decides nothing (`rounds` for barrier):
     /// a `protocol-outcome` expectation needs a job that sets it.
     pub decides_with: Option<String>,
+    /// The coverage probes it declares (hit with `StepCtx::sometimes`).
+    pub probes: Vec<ProbeDef>,
     make: Factory,
 }
 
@@ -314,6 +318,7 @@ impl Registry {
                 vigil_protocols::NO_QUORUM,
             ],
         );
+        r.set_probes("two-phase-commit", vigil_protocols::TWO_PHASE_PROBES);
         r.register(
             "group-state",
             "a replicated key-value state, updated at every ACK round in one agreed order",
@@ -372,6 +377,7 @@ impl Registry {
                 summary: summary.to_string(),
                 options: options.to_vec(),
                 outcomes: None,
+                probes: Vec::new(),
                 decides_with: None,
                 make: Arc::new(make),
             },
@@ -417,6 +423,29 @@ impl Registry {
             def.outcomes = Some(outcomes.iter().map(|s| s.to_string()).collect());
         }
         self
+    }
+
+    /// Declares the coverage probes protocol `name` may hit
+    /// (`StepCtx::sometimes`): `vigil explore` lists those no run reached.
+    pub fn set_probes(&mut self, name: &str, probes: &[ProbeDef]) -> &mut Registry {
+        if let Some(def) = self.defs.get_mut(name) {
+            def.probes = probes.to_vec();
+        }
+        self
+    }
+
+    /// Every probe a run with these protocols may hit: the built-in ones,
+    /// then each protocol's, in name order.
+    pub fn probes(&self) -> Vec<ProbeDef> {
+        let mut all = vigil_engine::probe::PROBES.to_vec();
+        for def in self.defs.values() {
+            for p in &def.probes {
+                if !all.iter().any(|a| a.name == p.name) {
+                    all.push(*p);
+                }
+            }
+        }
+        all
     }
 
     pub fn get(&self, name: &str) -> Option<&ProtocolDef> {

@@ -31,6 +31,7 @@ impl<P: Clone> Engine<P> {
                     let states = if acked {
                         &mut inst.acks
                     } else {
+                        out.push(Output::Probe(probe::STATE_OVERTOOK_INSTALL_ACK));
                         &mut inst.early
                     };
                     keep_newest(states, from, state);
@@ -53,9 +54,13 @@ impl<P: Clone> Engine<P> {
                 let stamp_ok =
                     gv.node_view == self.view.id || !strict && self.issued_late_in_this_lead(&gv);
                 if from == self.view.leader() && stamp_ok {
+                    if gv.node_view != self.view.id {
+                        out.push(Output::Probe(probe::GROUP_VIEW_TAKEN_LATE));
+                    }
                     self.apply_group_view(gv, now, out);
                     self.replay_early(now, out);
                 } else if gv.node_view > self.view.id && !strict {
+                    out.push(Output::Probe(probe::HELD_AHEAD_OF_ITS_VIEW));
                     self.hold_early(from, LinkMsg::GroupView(gv));
                 }
             }

@@ -290,6 +290,7 @@ impl<P: Clone> Engine<P> {
                     gv.members == members && gv.primary == primary && (forked || followed(gv))
                 }) {
                     let newest = newest.clone();
+                    out.push(Output::Probe(probe::GROUP_VIEW_KEPT));
                     self.catch_up_on(&newest, now, out);
                     self.groups.insert(group, newest);
                     continue;

@@ -33,6 +33,7 @@
 
 use crate::ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewId};
 use crate::link::{Link, LinkAck, LinkData};
+use crate::probe;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -250,6 +251,8 @@ pub enum Output<P> {
         view: ViewId,
         members: Vec<NodeId>,
     },
+    /// This engine took the rare path named (a [`crate::probe`]).
+    Probe(&'static str),
 }
 
 /// What a job's main thread receives from its engine.

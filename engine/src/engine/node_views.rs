@@ -318,6 +318,9 @@ impl<P: Clone> Engine<P> {
                     .filter(|n| !heard.contains_key(n) && !suspects.contains(n))
                     .collect();
                 let suspects: Vec<NodeId> = suspects.iter().copied().collect();
+                if !missing.is_empty() {
+                    out.push(Output::Probe(probe::GATHER_ASKED_AGAIN));
+                }
                 for node in missing {
                     let body = Body::Gather {
                         view: self.view.id,
@@ -420,6 +423,7 @@ impl<P: Clone> Engine<P> {
                     })
                     .map(|(n, i)| (*n, *i))
                     .collect();
+                out.push(Output::Probe(probe::INSTALL_RESTARTED));
                 self.start_install(now, members, out);
                 return;
             }
@@ -433,6 +437,9 @@ impl<P: Clone> Engine<P> {
             let mut members = (*self.view.members).clone();
             for node in &dead {
                 members.remove(node);
+            }
+            if self.merge.len() >= 2 && self.view.members.len() >= 2 {
+                out.push(Output::Probe(probe::VIEWS_MERGED));
             }
             for (node, inc) in std::mem::take(&mut self.merge) {
                 let e = members.entry(node).or_insert(inc);
@@ -505,6 +512,7 @@ impl<P: Clone> Engine<P> {
     /// install, and the group views behind it) that must drop it.
     pub(super) fn on_reincarnated(&mut self, now: Time, node: NodeId, out: &mut Vec<Output<P>>) {
         assert_ne!(node, self.me, "only this engine speaks for this node");
+        out.push(Output::Probe(probe::PEER_REINCARNATED));
         if self.view.leader() == self.me {
             // Silent since forever: the next leader timer removes it (or
             // restarts an install that waits for its ack); a probe from the
@@ -552,6 +560,7 @@ impl<P: Clone> Engine<P> {
             && matches!(self.phase, Phase::Normal)
             && !mutated!(self, ProbeAsHeartbeat)
         {
+            out.push(Output::Probe(probe::DROPPED_LEARNED_FROM_PROBE));
             self.become_excluded(now, out);
             return;
         }

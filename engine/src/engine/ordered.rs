@@ -307,6 +307,7 @@ impl<P: Clone> Engine<P> {
             .is_none_or(|log| log.view < msg.view);
         if ahead {
             if !mutated!(self, StrictGroupViewStamp) {
+                out.push(Output::Probe(probe::HELD_AHEAD_OF_ITS_VIEW));
                 self.hold_early(from, LinkMsg::Ordered { msg, stable });
             }
         } else if from == self.view.leader() {
@@ -573,6 +574,9 @@ impl<P: Clone> Engine<P> {
                 .filter(|sq| sq.view == view)
                 .map_or(0, |sq| sq.next - 1);
             let upto = reach[&key].max(numbered);
+            if upto > delivered {
+                out.push(Output::Probe(probe::ORDERED_FLUSHED));
+            }
             for seq in delivered + 1..=upto {
                 let Some(msg) = known[&key].get(&seq).cloned() else {
                     break; // cannot happen: a node behind holds the rest unstable
@@ -655,6 +659,9 @@ impl<P: Clone> Engine<P> {
             ..gv.clone()
         };
         let gv = &gv;
+        if !behind.is_empty() {
+            out.push(Output::Probe(probe::GROUP_VIEW_CAUGHT_UP));
+        }
         for node in behind {
             if node == self.me {
                 self.apply_group_view(gv.clone(), now, out);

@@ -27,6 +27,7 @@ impl<P: Clone> Engine<P> {
             .copied()
             .filter(|n| *n != self.me)
             .collect();
+        out.push(Output::Probe(probe::STOP_ANNOUNCED));
         for node in others {
             out.push(self.packet(node, Body::Leaving { view }));
         }

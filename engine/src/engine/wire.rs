@@ -108,6 +108,9 @@ impl<P: Clone> Engine<P> {
                 }
                 self.observe(view.id, out);
                 let view_id = view.id;
+                if self.installing.is_some() && view.id > self.view.id {
+                    out.push(Output::Probe(probe::INSTALL_YIELDED));
+                }
                 if view.id > self.view.id {
                     self.install(now, view, out);
                     self.resubmit(now, out);

@@ -81,6 +81,8 @@ pub enum MainOutput {
     /// Hand the engine this message for `to` (a local request: it never
     /// waits).
     Send { to: Dest, msg: JobMsg },
+    /// The main thread took the rare path named (a [`crate::probe`]).
+    Probe(&'static str),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -331,6 +333,7 @@ impl MainThread {
                         // The broken variant: a hang reads as a graceful leave.
                         self.unregister(LeaveReason::Leave, None, out);
                     } else {
+                        out.push(MainOutput::Probe(crate::probe::WATCHDOG_CAUGHT_HANG));
                         self.unregister(LeaveReason::Fault, Some((thread, FaultKind::Hang)), out);
                     }
                 }

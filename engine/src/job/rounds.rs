@@ -174,6 +174,10 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn take_task_events(&mut self) -> Vec<super::TaskEvent> {
         Vec::new()
     }
+    /// The probes ([`crate::probe`]) hit since the last call.
+    fn take_probes(&mut self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// Makes a work thread's protocol instance once its member is known (at

@@ -116,6 +116,11 @@ pub enum WorkOutput {
     /// The protocol finished; the thread steps no more but still answers
     /// members behind it.
     Done { member: MemberId, outcome: String },
+    /// `member`'s protocol took the rare path named (a [`crate::probe`]).
+    Probe {
+        member: MemberId,
+        name: &'static str,
+    },
     /// An ACK answered a member that asked, or was behind.
     Answered {
         from: MemberId,
@@ -326,6 +331,10 @@ impl WorkThread {
         let Some(rounds) = self.rounds.as_mut() else {
             return;
         };
+        for name in rounds.take_probes() {
+            let member = self.me.clone().expect("a protocol has a member");
+            out.push(WorkOutput::Probe { member, name });
+        }
         let submissions = rounds.take_submissions();
         let answers = rounds.take_answers();
         let events = rounds.take_task_events();

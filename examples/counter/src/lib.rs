@@ -6,7 +6,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use vigil_protocols::{Decision, Proposal, Protocol, Step, StepCtx};
-use vigil_sim::protocols::{OptionKind, OptionSpec, Registry};
+use vigil_sim::protocols::{OptionKind, OptionSpec, ProbeDef, Registry};
+
+/// A coverage probe: a member adopted a copy more advanced than its own.
+pub const CAUGHT_UP: &str = "counter-caught-up";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CounterAck {
@@ -42,6 +45,11 @@ impl Protocol for Counter {
 
     fn step(&mut self, mut ctx: StepCtx<'_, CounterAck>) -> Step<CounterAck> {
         if let Some(best) = ctx.acks.values().max_by_key(|a| a.applied) {
+            if best.applied > self.applied {
+                // A rare path worth knowing a sweep reached: this member's
+                // copy was behind (it joined late, or came back).
+                ctx.sometimes(CAUGHT_UP);
+            }
             // `max_by_key` keeps the last maximum: the highest member's.
             self.applied = best.applied + 1;
             self.totals = best.totals.clone();
@@ -100,6 +108,14 @@ pub fn registry() -> Registry {
             doc: "rounds between checkpoints",
         }],
         |setup| Counter::new(setup.options.int("checkpoint_every").unwrap_or(10) as u64),
+    );
+    registry.set_probes(
+        "counter",
+        &[ProbeDef::new(
+            CAUGHT_UP,
+            "counter",
+            "a member adopted a copy of the totals more advanced than its own",
+        )],
     );
     registry
 }

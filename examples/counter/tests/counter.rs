@@ -51,3 +51,42 @@ fn counter_survives_random_fault_schedules() {
         panic!("{e}");
     }
 }
+
+/// A protocol written against the public API declares its own coverage
+/// probe; `vigil run` lists its hits and `vigil explore` knows it.
+#[test]
+fn counter_declares_its_own_probe_and_runs_report_it() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/counter.toml");
+    let args = |extra: &[&str]| {
+        let mut a = vec!["vigil".to_string()];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = vigil_sim::cli::capture(&args(&["run", file]), &registry());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("{} ×", vigil_example_counter::CAUGHT_UP)),
+        "{}",
+        run.stdout
+    );
+    let sweep = vigil_sim::cli::capture(
+        &args(&["explore", file, "--seeds", "0..2", "--json", "--jobs", "1"]),
+        &registry(),
+    );
+    let summary: serde_json::Value = sweep
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("a summary");
+    let row = summary["coverage"]["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .find(|r| r["probe"] == vigil_example_counter::CAUGHT_UP)
+        .cloned()
+        .expect("the counter's probe is declared");
+    assert_eq!(row["at"], "counter");
+    assert!(row["runs"].as_u64().is_some_and(|n| n > 0), "{row}");
+}

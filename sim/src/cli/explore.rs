@@ -77,7 +77,8 @@ impl Ctx<'_> {
                 bar.set_message(format!("{failed} failed · {rate:.1} runs/s"));
             }
         };
-        let kept = explore_tool::pool(count, workers(sweep.jobs), &item, &stop, &mut tick);
+        let mut kept = explore_tool::pool(count, workers(sweep.jobs), &item, &stop, &mut tick);
+        kept.summary.declared = self.registry.probes();
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

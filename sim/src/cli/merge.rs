@@ -85,6 +85,7 @@ impl Ctx<'_> {
             }
             return Exit::BadInput;
         }
+        kept.summary.declared = self.registry.probes();
         let summary = &kept.summary;
         if let Some(path) = junit {
             if let Err(code) = write_file(path, &explore_tool::junit(&kept, "vigil explore"), io) {

@@ -283,6 +283,10 @@ pub(super) fn record(thread: u16, o: WorkOutput, detail: bool) -> Option<TraceEv
             thread,
             outcome,
         },
+        WorkOutput::Probe { member, name } => TraceEvent::Probe {
+            node: member.node,
+            name,
+        },
         WorkOutput::Task { member, event } => TraceEvent::Task {
             member,
             thread,

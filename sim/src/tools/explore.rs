@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use vigil_engine::probe::ProbeDef;
 
 /// A half-open range of seeds `from..to`, never empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +194,8 @@ pub struct Record {
     /// ms: (departure reason, ms; `None` when some survivor was not told in
     /// time). See [`crate::check::Notice`].
     pub notify_ms: Vec<(String, Option<f64>)>,
+    /// How often the run hit each coverage probe, by name.
+    pub probes: Vec<(String, u64)>,
 }
 
 impl Record {
@@ -236,6 +239,12 @@ impl Record {
                     (n.reason.as_str().to_string(), ms)
                 })
                 .collect(),
+            probes: e.out.as_ref().map_or(Vec::new(), |t| {
+                t.probes()
+                    .into_iter()
+                    .map(|(name, n)| (name.to_string(), n))
+                    .collect()
+            }),
         }
     }
 
@@ -268,6 +277,7 @@ impl Record {
             "wall_ms": self.wall_ms,
             "replay": self.replay,
             "notify_ms": self.notify_ms.iter().map(|(r, ms)| json!({"reason": r, "ms": ms})).collect::<Vec<_>>(),
+            "probes": self.probes.iter().map(|(p, n)| (p.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         });
         if let Some(s) = &self.swarm {
             v["swarm"] = s.clone();
@@ -332,6 +342,14 @@ impl Record {
                         .collect()
                 })
                 .unwrap_or_default(),
+            probes: v["probes"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(p, n)| Some((p.clone(), n.as_u64()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -350,6 +368,20 @@ pub struct Group {
     pub files: Vec<String>,
 }
 
+/// How a sweep reached one coverage probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coverage {
+    /// Runs that hit it.
+    pub runs: u64,
+    /// Hits in all.
+    pub hits: u64,
+    /// The smallest seed that hit it, and its file (the first in file
+    /// order among equal seeds), and how to replay that run.
+    pub seed: u64,
+    pub file: String,
+    pub replay: String,
+}
+
 /// What a sweep found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -362,6 +394,11 @@ pub struct Summary {
     pub divergences: Vec<(String, u64, String)>,
     /// Summed wall time of the runs, in ms (not the sweep's wall time).
     pub run_ms: f64,
+    /// Per coverage probe hit, how the runs reached it.
+    pub coverage: BTreeMap<String, Coverage>,
+    /// The probes the runs could hit (the caller's registry's,
+    /// `Registry::probes`): those no run hit are listed as such.
+    pub declared: Vec<ProbeDef>,
 }
 
 /// Most failing runs a sweep keeps whole for its reports; failures past
@@ -497,6 +534,25 @@ impl Summary {
     pub fn add(&mut self, r: &Record) {
         self.runs += 1;
         self.run_ms += r.wall_ms;
+        for (name, n) in &r.probes {
+            let c = self
+                .coverage
+                .entry(name.clone())
+                .or_insert_with(|| Coverage {
+                    runs: 0,
+                    hits: 0,
+                    seed: r.seed,
+                    file: r.file.clone(),
+                    replay: r.replay.clone(),
+                });
+            c.runs += 1;
+            c.hits += n;
+            if (r.seed, &r.file) < (c.seed, &c.file) {
+                c.seed = r.seed;
+                c.file = r.file.clone();
+                c.replay = r.replay.clone();
+            }
+        }
         if let Some(d) = &r.divergence {
             self.nondeterministic += 1;
             let at = self
@@ -574,7 +630,105 @@ impl Summary {
             "wall_s": wall_s,
             "runs_per_second": per_second,
             "stopped": stopped,
+            "coverage": self.coverage_json(),
         })
+    }
+
+    /// The probes in report order: the declared ones in their order, then
+    /// any other a run hit (a protocol that did not declare it), by name.
+    pub fn probe_rows(&self) -> Vec<(String, Option<&str>, Option<&Coverage>)> {
+        let mut rows: Vec<(String, Option<&str>, Option<&Coverage>)> = self
+            .declared
+            .iter()
+            .map(|d| (d.name.to_string(), Some(d.at), self.coverage.get(d.name)))
+            .collect();
+        for (name, c) in &self.coverage {
+            if !self.declared.iter().any(|d| d.name == name) {
+                rows.push((name.clone(), None, Some(c)));
+            }
+        }
+        rows
+    }
+
+    /// `coverage` of the JSON summary: per probe, how many runs hit it and
+    /// the smallest seed that did; the declared probes no run hit.
+    pub fn coverage_json(&self) -> Value {
+        let rows = self.probe_rows();
+        let probes: Vec<Value> = rows
+            .iter()
+            .map(|(name, at, c)| {
+                json!({
+                    "probe": name,
+                    "at": at,
+                    "runs": c.map_or(0, |c| c.runs),
+                    "hits": c.map_or(0, |c| c.hits),
+                    "smallest_seed": c.map(|c| c.seed),
+                    "file": c.map(|c| c.file.clone()),
+                    "replay": c.map(|c| c.replay.clone()),
+                })
+            })
+            .collect();
+        let not_hit: Vec<&str> = rows
+            .iter()
+            .filter(|(_, _, c)| c.is_none())
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        json!({
+            "hit": rows.len() - not_hit.len(),
+            "declared": self.declared.len(),
+            "probes": probes,
+            "not_hit": not_hit,
+        })
+    }
+
+    /// The coverage table for people.
+    pub fn coverage_human(&self) -> String {
+        let rows = self.probe_rows();
+        if rows.is_empty() {
+            return String::new();
+        }
+        let hit = rows.iter().filter(|r| r.2.is_some()).count();
+        let mut t = format!("coverage: {hit} of {} probes hit\n", rows.len());
+        let _ = writeln!(
+            t,
+            "  {:<28} {:>7} {:>9}  smallest seed",
+            "probe", "runs", "hits"
+        );
+        // The file of each smallest seed, when the sweep had several.
+        let files: std::collections::BTreeSet<&str> =
+            self.coverage.values().map(|c| c.file.as_str()).collect();
+        for (name, _, c) in &rows {
+            if let Some(c) = c {
+                let file = if files.len() > 1 {
+                    format!(" ({})", c.file)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    t,
+                    "  {name:<28} {:>7} {:>9}  {}{file}",
+                    c.runs, c.hits, c.seed
+                );
+            }
+        }
+        let never: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.2.is_none())
+            .map(|r| r.0.as_str())
+            .collect();
+        if !never.is_empty() {
+            let mut line = String::from("  never hit:");
+            for (i, name) in never.iter().enumerate() {
+                let sep = if i + 1 < never.len() { "," } else { "" };
+                if line.len() + name.len() + 2 > 78 {
+                    let _ = writeln!(t, "{line}");
+                    line = String::from("   ");
+                }
+                let _ = write!(line, " {name}{sep}");
+            }
+            let _ = writeln!(t, "{line}");
+        }
+        t
     }
 
     /// The summary for people.
@@ -618,6 +772,7 @@ impl Summary {
                 g.replay
             );
         }
+        t.push_str(&self.coverage_human());
         let verdict = if self.nondeterministic > 0 || self.failed > 0 {
             paint("1;31", "FAIL")
         } else {
@@ -883,7 +1038,45 @@ mod tests {
             swarm: None,
             divergence: None,
             notify_ms: vec![("fault".into(), Some(120.0)), ("node-down".into(), None)],
+            probes: if seed & 1 == 0 {
+                vec![("views-merged".into(), 2)]
+            } else {
+                vec![("views-merged".into(), 1), ("round-restarted".into(), 1)]
+            },
         }
+    }
+
+    /// Coverage counts runs and hits per probe, keeps the smallest seed
+    /// whatever order the runs finish in (shards merged in any order),
+    /// lists the declared probes no run hit, and reads back from JSON.
+    #[test]
+    fn coverage_counts_runs_keeps_the_smallest_seed_and_lists_the_misses() {
+        let records: Vec<Record> = [9, 4, 7, 12]
+            .iter()
+            .map(|s| record("a.toml", *s, None))
+            .collect();
+        let mut reversed = records.clone();
+        reversed.reverse();
+        let (a, b) = (Summary::of(&records), Summary::of(&reversed));
+        assert_eq!(a.coverage, b.coverage);
+        let merged = &a.coverage["views-merged"];
+        assert_eq!((merged.runs, merged.hits, merged.seed), (4, 6, 4));
+        assert_eq!(a.coverage["round-restarted"].seed, 7);
+        let mut with_declared = a.clone();
+        with_declared.declared = vigil_engine::probe::PROBES.to_vec();
+        let cov = with_declared.coverage_json();
+        assert_eq!(cov["hit"], 2);
+        let not_hit = cov["not_hit"].as_array().expect("a list");
+        assert_eq!(not_hit.len(), vigil_engine::probe::PROBES.len() - 2);
+        assert!(!not_hit.iter().any(|p| p == "views-merged"));
+        assert!(with_declared
+            .human(None, None, false)
+            .contains("never hit: "));
+        let back: Vec<Record> = records
+            .iter()
+            .map(|r| Record::from_json(&r.json()).expect("reads back"))
+            .collect();
+        assert_eq!(Summary::of(&back).coverage, a.coverage);
     }
 
     /// A sweep's memory must not grow with its passing seeds: of those it

@@ -242,6 +242,7 @@ impl Report<'_> {
             "rounds": rounds,
             "protocol_outcomes": outcomes,
             "tasks": tasks,
+            "probes": self.out.probes(),
             "checks": checks,
             "violations": violations,
             "stats": {
@@ -413,6 +414,27 @@ impl Report<'_> {
                 };
                 let _ = writeln!(s, "  {m:<10} thread {t} {p}: {decided} decided; {per}");
             }
+        }
+        let probes = self.out.probes();
+        if !probes.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n{}",
+                paint("1", "probes hit (rare paths; see `vigil explore`)")
+            );
+            let mut line = String::new();
+            for (name, n) in &probes {
+                let item = format!("{name} ×{n}");
+                if !line.is_empty() && line.chars().count() + item.chars().count() > 72 {
+                    let _ = writeln!(s, "  {line}");
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push_str(" · ");
+                }
+                line.push_str(&item);
+            }
+            let _ = writeln!(s, "  {line}");
         }
         let _ = writeln!(s, "\n{}", paint("1", "checks"));
         for c in self.checks {

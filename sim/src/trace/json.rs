@@ -224,6 +224,9 @@ impl Entry {
                 Some(m(member)),
                 json!({"thread": thread, "event": event}),
             ),
+            TraceEvent::Probe { node, name } => {
+                ("probe", Some(*node), None, json!({"probe": name}))
+            }
             TraceEvent::InboxLag { member, lag_ns } => (
                 "inbox-lag",
                 Some(member.node),

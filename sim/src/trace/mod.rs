@@ -26,7 +26,7 @@ pub use text::{end_text, fault_text, left_list};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use vigil_engine::job::{FaultKind, Proposal, TaskEvent};
 use vigil_engine::{
@@ -206,6 +206,13 @@ pub enum TraceEvent {
         member: MemberId,
         thread: u16,
         event: TaskEvent,
+    },
+    /// A state machine on `node` took the rare path `name`: a coverage
+    /// probe (`vigil_engine::probe`, or a protocol's own).
+    Probe {
+        node: NodeId,
+        #[serde(deserialize_with = "interned")]
+        name: StaticName,
     },
 }
 
@@ -602,13 +609,16 @@ impl Trace {
     }
 
     /// SHA-256, in hex, over every entry but the packet events only
-    /// detailed runs record (so `replay` and `run` agree), each in a
+    /// detailed runs record (so `replay` and `run` agree) and the coverage
+    /// probes (what the run did, not a part of it), each in a
     /// compact binary encoding (every field, times to the nanosecond), and
     /// the packet counts: equal hashes, equal runs.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
         let mut buf = Vec::with_capacity(256);
-        for e in self.entries.iter().filter(|e| !e.event.is_detail()) {
+        let counted =
+            |e: &&Entry| !e.event.is_detail() && !matches!(e.event, TraceEvent::Probe { .. });
+        for e in self.entries.iter().filter(counted) {
             buf.clear();
             bincode::serialize_into(&mut buf, e).expect("a trace entry encodes");
             h.update(&buf);
@@ -636,6 +646,17 @@ impl Trace {
             }
             _ => None,
         })
+    }
+
+    /// How often the run hit each coverage probe.
+    pub fn probes(&self) -> BTreeMap<&'static str, u64> {
+        let mut hits = BTreeMap::new();
+        for e in &self.entries {
+            if let TraceEvent::Probe { name, .. } = e.event {
+                *hits.entry(name).or_insert(0) += 1;
+            }
+        }
+        hits
     }
 
     /// Every membership change, in the order main threads took them.

@@ -211,6 +211,7 @@ impl Entry {
                 event,
             } => format!("task       {member:?} t{thread} {}", task_text(event)),
             TraceEvent::InboxLag { member, lag_ns } => format!("inbox-lag  {member:?} {lag_ns}ns"),
+            TraceEvent::Probe { node, name } => format!("probe      {node} {name}"),
             TraceEvent::RoundStarted {
                 member,
                 thread,

@@ -259,6 +259,10 @@ impl<A: Agenda> Sim<A> {
                     self.ready
                         .push_back((node, Local::RunWorker { key, thread }));
                 }
+                MainOutput::Probe(name) => self.record(TraceEvent::Probe {
+                    node: vigil_engine::NodeId(node),
+                    name,
+                }),
                 MainOutput::Timer { at, input } => {
                     let msg = MainMsg::Signal(input);
                     self.later(at.max(self.now), node, Local::Main { key, msg });

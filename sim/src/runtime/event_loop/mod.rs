@@ -514,6 +514,10 @@ impl<A: Agenda> Sim<A> {
                     view,
                     members,
                 }),
+                Output::Probe(name) => self.record(TraceEvent::Probe {
+                    node: NodeId(node),
+                    name,
+                }),
             }
         }
         self.out = out;

@@ -198,6 +198,12 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                 } => {
                     let _ = queues[usize::from(thread)].unbounded_send((queue, item));
                 }
+                MainOutput::Probe(name) => {
+                    if let Some(member) = main.me() {
+                        let node = member.node;
+                        ctx.world.record(TraceEvent::Probe { node, name });
+                    }
+                }
                 MainOutput::Timer { at, input } => {
                     let inbox = ctx.inbox_tx.clone();
                     let when = ctx.world.instant(at);

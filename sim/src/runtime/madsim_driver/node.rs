@@ -322,6 +322,7 @@ fn handle_outputs(
                 view,
                 members,
             }),
+            Output::Probe(name) => world.record(TraceEvent::Probe { node, name }),
         }
     }
 }

@@ -670,6 +670,10 @@ impl NodeLoop {
                         members,
                     })
                 }
+                Output::Probe(name) => self.shared.trace.record(TraceEvent::Probe {
+                    node: self.me,
+                    name,
+                }),
             }
         }
     }
@@ -1138,6 +1142,12 @@ impl MainLoop {
                     item,
                 } => {
                     let _ = self.workers[usize::from(thread)].send(WorkMsg::Routed(queue, item));
+                }
+                MainOutput::Probe(name) => {
+                    if let Some(member) = self.machine.me() {
+                        let node = member.node;
+                        self.shared.trace.record(TraceEvent::Probe { node, name });
+                    }
                 }
                 MainOutput::Timer { at, input } => {
                     self.next_timer += 1;

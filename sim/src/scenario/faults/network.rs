@@ -213,6 +213,20 @@ pub struct RandomRate {
     pub duration: (Duration, Duration),
 }
 
+/// `for` of a random link fault.
+const RANDOM_FOR: Key = Key::new(
+    "for",
+    Shape::DurationOrRange,
+    "How long each lasts: a duration, or a [min, max] range drawn per fault.",
+);
+
+/// `nodes` of a random link fault.
+const RANDOM_NODES: Key = Key::new(
+    "nodes",
+    Shape::Nodes,
+    "Draw the nodes whose links it touches from these; default: every link.",
+);
+
 impl RandomDelay {
     pub const NAME: &'static str = "delay";
     pub(super) const KEYS: Keys = Keys {
@@ -222,17 +236,9 @@ impl RandomDelay {
                 Shape::DurationPair,
                 "The extra delay, drawn per packet from this [min, max] range.",
             ),
-            Key::new(
-                "for",
-                Shape::DurationOrRange,
-                "How long each lasts: a duration, or a [min, max] range drawn per fault.",
-            ),
+            RANDOM_FOR,
         ],
-        optional: &[Key::new(
-            "nodes",
-            Shape::Nodes,
-            "Draw the nodes whose links it touches from these; default: every link.",
-        )],
+        optional: &[RANDOM_NODES],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomDelay> {
@@ -295,17 +301,9 @@ impl RandomRate {
                 Shape::RateOrRange,
                 "The probability per packet: a number, or a [min, max] range drawn per fault.",
             ),
-            Key::new(
-                "for",
-                Shape::DurationOrRange,
-                "How long each lasts: a duration, or a [min, max] range drawn per fault.",
-            ),
+            RANDOM_FOR,
         ],
-        optional: &[Key::new(
-            "nodes",
-            Shape::Nodes,
-            "Draw the nodes whose links it touches from these; default: every link.",
-        )],
+        optional: &[RANDOM_NODES],
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomRate> {

@@ -110,8 +110,8 @@ impl RandomPartition {
         )],
         optional: &[Key::new(
             "sides",
-            Shape::Sides,
-            "Always these sides; default: a random split in two.",
+            Shape::IntOrRange { min: 2, max: 1000 },
+            "How many sides to split the nodes into: N, or a [min, max] range drawn per fault, at most the node count; default 2.",
         )],
     };
 

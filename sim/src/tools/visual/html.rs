@@ -170,6 +170,42 @@ pub fn report(page: &Page<'_>) -> String {
         out.push_str("</table>\n");
     }
 
+    // Coverage probes.
+    let rows = s.probe_rows();
+    if !rows.is_empty() {
+        let hit = rows.iter().filter(|r| r.2.is_some()).count();
+        let _ = writeln!(
+            out,
+            "<h2 id=\"coverage\">Coverage</h2>\n<p class=\"muted\">{hit} of {} probes hit. A probe marks a rare path in the engine, the main or work thread, the round driver or a protocol; the table says how many runs took it and the smallest seed that did.</p>\n<table>\n<tr><th>probe</th><th>in</th><th>runs</th><th>hits</th><th>smallest seed</th><th>replay</th></tr>",
+            rows.len()
+        );
+        for (name, at, c) in &rows {
+            let at = escape(at.unwrap_or("(undeclared)"));
+            match c {
+                Some(c) => {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td><code>{}</code></td><td>{at}</td><td>{}</td><td>{}</td><td>{} in <code>{}</code></td><td><code>{}</code></td></tr>",
+                        escape(name),
+                        c.runs,
+                        c.hits,
+                        c.seed,
+                        escape(&c.file),
+                        escape(&c.replay)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td><code>{}</code></td><td>{at}</td><td class=\"warn\">0</td><td>0</td><td class=\"warn\">never hit</td><td></td></tr>",
+                        escape(name)
+                    );
+                }
+            }
+        }
+        out.push_str("</table>\n");
+    }
+
     // Notification latency.
     let _ = writeln!(
         out,

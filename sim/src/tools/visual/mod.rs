@@ -687,6 +687,7 @@ impl Story {
                 }
                 TraceEvent::ProtocolDone { .. }
                 | TraceEvent::InboxLag { .. }
+                | TraceEvent::Probe { .. }
                 | TraceEvent::Ordered { .. }
                 | TraceEvent::InboxUnread { .. }
                 | TraceEvent::StepFault { .. }
