@@ -160,6 +160,10 @@ const STRUCTURAL: &[(&str, &str)] = &[
         "[[job]]\nname = \"tx\"\ngroup = \"t\"\nprotocol = \"two-phase-commit\"\ntransactions = \"3\"\n",
     ),
     (
+        "a protocol option past any TOML integer",
+        "[[job]]\nname = \"b\"\ngroup = \"b\"\nrounds = 99999999999999999999\n",
+    ),
+    (
         "work_threads as a string",
         "[[job]]\nname = \"w\"\ngroup = \"w\"\nwork_threads = \"2\"\n",
     ),

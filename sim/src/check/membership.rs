@@ -59,6 +59,7 @@ pub(super) fn notified(t: &Truth<'_>, judged: &[Judged<'_>]) -> Vec<Violation> {
                 Some((at, reason))
                     if *reason != d.reason
                         && !t.lost_sight(o, &d.member, d.at, *at, *reason)
+                        && !t.decided_before(o, &d.member, *at, *reason, d.at)
                         && !told_right_at_last(t, d, o, *window) =>
                 {
                     v.push(violation(

@@ -239,6 +239,78 @@ fn notified_judges_the_departure_that_a_later_view_does_not_undo() {
     );
 }
 
+/// db@n2's work thread panics (its job unregisters at 10.1 s), but a
+/// view naming it gone for `node-down` was issued first: db@n0 takes it at
+/// `first` ms, db@n1 and db@n3 only at 10.2 s.
+fn node_down_decided_at(first: u64) -> Vec<CheckResult> {
+    let mut r = Run::booted(4, 20);
+    let node_down = |r: &mut Run| {
+        r.view(first, 0, 24, &[0, 1, 3], &[(2, LeaveReason::NodeDown)]);
+    };
+    if first < 10_100 {
+        node_down(&mut r);
+        unregisters_after_a_panic(&mut r);
+    } else {
+        unregisters_after_a_panic(&mut r);
+        node_down(&mut r);
+    }
+    for n in [1, 3] {
+        r.view(10_200, n, 24, &[0, 1, 3], &[(2, LeaveReason::NodeDown)]);
+    }
+    r.end(30_000, &[0, 1, 3])
+}
+
+#[test]
+fn notified_takes_a_reason_decided_before_the_departure_took_effect() {
+    // random-faults with a quorum, seed 1086 (pause-then-hang.toml): the
+    // view was decided, and taken by db@n0, before the fault took effect;
+    // db@n1 and db@n3 took it late, and were told the truth as it stood.
+    assert_eq!(
+        failures(&node_down_decided_at(10_050)),
+        Vec::<String>::new()
+    );
+    // Decided after the fault took effect, it is the wrong reason.
+    let late = node_down_decided_at(10_150);
+    assert!(
+        failures(&late)
+            .iter()
+            .any(|f| f.contains("saw db@n2 leave with reason node-down, expected fault")),
+        "{:?}",
+        failures(&late)
+    );
+}
+
+/// db@n2's work thread panics (its job unregisters at 10.1 s); the
+/// survivors are told at 10.2 s that it left `node-down`, and n2 booted
+/// again in between if `rebooted`.
+fn panic_then_reboot(rebooted: bool) -> Vec<CheckResult> {
+    let mut r = Run::booted(4, 20);
+    unregisters_after_a_panic(&mut r);
+    if rebooted {
+        r.at(10_150, TraceEvent::NodeBoot { node: NodeId(2) });
+    }
+    for n in [0, 1, 3] {
+        r.view(10_200, n, 24, &[0, 1, 3], &[(2, LeaveReason::NodeDown)]);
+    }
+    r.end(30_000, &[0, 1, 3])
+}
+
+#[test]
+fn notified_takes_node_down_for_a_member_whose_node_came_back_before_the_news() {
+    // A stop whose leave a one-way cut held back, then a restart before the
+    // failure timeout: the survivors swap the old incarnation for the new
+    // one in one view, and read node-down (found by review, with a quick
+    // restart after `node-stop`).
+    assert_eq!(failures(&panic_then_reboot(true)), Vec::<String>::new());
+    assert!(
+        failures(&panic_then_reboot(false))
+            .iter()
+            .any(|f| f.contains("saw db@n2 leave with reason node-down, expected fault")),
+        "{:?}",
+        failures(&panic_then_reboot(false))
+    );
+}
+
 #[test]
 fn notified_passes_a_fault_told_in_network_time() {
     let results = panic_told(30, LeaveReason::Fault);

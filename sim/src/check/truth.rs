@@ -727,9 +727,6 @@ impl<'a> Truth<'a> {
         if reported != LeaveReason::NodeDown {
             return false;
         }
-        let Some(views) = self.node_views.get(&observer.node) else {
-            return false;
-        };
         // During a calm graceful stop, only once the node is down (under
         // other faults its leaves may not get through in time).
         let from = self
@@ -745,6 +742,21 @@ impl<'a> Truth<'a> {
         if from > to {
             return false;
         }
+        // The member's node came back as a new incarnation before the
+        // observer was told: its old one is gone as if down, and a view
+        // may swap the two without ever lacking the node (a stop whose
+        // leave a one-way cut held back, then a quick restart).
+        let rebooted = self.trace.entries.iter().any(|e| {
+            e.at > from
+                && e.at <= to
+                && matches!(&e.event, TraceEvent::NodeBoot { node } if *node == member.node)
+        });
+        if rebooted {
+            return true;
+        }
+        let Some(views) = self.node_views.get(&observer.node) else {
+            return false;
+        };
         let held_at_start = views.iter().take_while(|(t, _)| *t <= from).last();
         let during = views.iter().filter(|(t, _)| *t > from && *t <= to);
         held_at_start
@@ -821,5 +833,38 @@ impl<'a> Truth<'a> {
             }
         }
         told
+    }
+
+    /// Whether the change that told `observer`, at `at`, that `member` left
+    /// for `reason` was decided before `by`: some member took a view of the
+    /// same id naming that departure by then. A leader that dropped a node
+    /// (a pause past the failure timeout) issued `node-down` for its member
+    /// before the member's own fault (a hang the watchdog confirms later)
+    /// took effect; an observer that took the view late was told the truth
+    /// as it stood when it was decided (random-faults with a quorum, seed
+    /// 1086).
+    pub fn decided_before(
+        &self,
+        observer: &MemberId,
+        member: &MemberId,
+        at: Time,
+        reason: LeaveReason,
+        by: Time,
+    ) -> bool {
+        let Some((group, view)) = self.views.values().flatten().find_map(|(t, c)| {
+            (*t == at
+                && c.me.job == observer.job
+                && c.me.node == observer.node
+                && c.left.iter().any(|(m, r)| m == member && *r == reason))
+            .then(|| (c.group.clone(), c.view))
+        }) else {
+            return false;
+        };
+        self.views.values().flatten().any(|(t, c)| {
+            *t <= by
+                && c.group == group
+                && c.view == view
+                && c.left.iter().any(|(m, r)| m == member && *r == reason)
+        })
     }
 }

@@ -279,12 +279,13 @@ struct RawJobKeys {
     job: Vec<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
 
-/// The protocol options of every `[[job]]` table, in file order.
-pub(super) fn job_extras(source: &str) -> Vec<Vec<Extra>> {
-    let Ok(keys) = toml::from_str::<RawJobKeys>(source) else {
-        return Vec::new();
-    };
-    keys.job
+/// The protocol options of every `[[job]]` table, in file order; an
+/// error for a value TOML reads but a protocol option cannot hold (an
+/// integer past i64), which must not drop every job's options silently.
+pub(super) fn job_extras(source: &str) -> Result<Vec<Vec<Extra>>, toml::de::Error> {
+    let keys = toml::from_str::<RawJobKeys>(source)?;
+    Ok(keys
+        .job
         .into_iter()
         .map(|table| {
             let mut extras: Vec<Extra> = table
@@ -300,7 +301,7 @@ pub(super) fn job_extras(source: &str) -> Vec<Vec<Extra>> {
             extras.sort_by_key(|e| e.key_span.start);
             extras
         })
-        .collect()
+        .collect())
 }
 
 /// The span of key `key` in entry `index` of the array of tables `array`

@@ -314,7 +314,7 @@ fn check_allowed_keys(
 
 /// Validates the whole file.
 pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> Result<Scenario> {
-    let extras = job_extras(source);
+    let extras = job_extras(source).map_err(|e| super::error::from_toml(&e, source))?;
     // A top-level key written after a [[job]] header lands in that job.
     for extra in extras.iter().flatten() {
         if ["name", "description", "seed", "duration"].contains(&extra.key.as_str()) {
