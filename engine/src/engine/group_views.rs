@@ -336,14 +336,7 @@ impl<P: Clone> Engine<P> {
                 prev_upto,
             };
             self.groups.insert(group, gv.clone());
-            let peers: Vec<NodeId> = self
-                .view
-                .members
-                .keys()
-                .copied()
-                .filter(|n| *n != self.me)
-                .collect();
-            for node in peers {
+            for node in self.peers() {
                 self.queue(now, node, LinkMsg::GroupView(gv.clone()));
             }
             self.apply_group_view(gv, now, out);

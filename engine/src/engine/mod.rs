@@ -673,6 +673,16 @@ impl<P: Clone> Engine<P> {
         (self.left_primary.len(), self.left_majority.len())
     }
 
+    /// The other nodes of this node's view.
+    pub(super) fn peers(&self) -> Vec<NodeId> {
+        self.view
+            .members
+            .keys()
+            .copied()
+            .filter(|n| *n != self.me)
+            .collect()
+    }
+
     pub fn is_leader(&self) -> bool {
         self.view.leader() == self.me && matches!(self.phase, Phase::Normal)
     }

@@ -375,12 +375,7 @@ impl<P: Clone> Engine<P> {
                 self.report_delivered(now);
                 let leader = self.view.leader();
                 let targets: Vec<NodeId> = if leader == self.me {
-                    self.view
-                        .members
-                        .keys()
-                        .copied()
-                        .filter(|n| *n != self.me)
-                        .collect()
+                    self.peers()
                 } else {
                     vec![leader]
                 };

@@ -20,15 +20,8 @@ impl<P: Clone> Engine<P> {
         // What the links still hold goes first (an unregistration, say).
         self.flush_links(now, out);
         let view = self.view.id;
-        let others: Vec<NodeId> = self
-            .view
-            .members
-            .keys()
-            .copied()
-            .filter(|n| *n != self.me)
-            .collect();
         out.push(Output::Probe(probe::STOP_ANNOUNCED));
-        for node in others {
+        for node in self.peers() {
             out.push(self.packet(node, Body::Leaving { view }));
         }
         self.stopped = true;
