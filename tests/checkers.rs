@@ -420,6 +420,79 @@ fn notified_catches_a_stop_that_does_not_wait_for_its_jobs() {
     }
 }
 
+/// clock.toml on both drivers: an engine that counts the time its node
+/// was away (its clock stepped ahead) as its peers' silence drops live
+/// members; a watchdog that counts it against the running step reads a
+/// hang. Only a clock fault shows either: no member of the scenario may
+/// leave.
+#[test]
+fn a_clock_that_steps_ahead_catches_absence_read_as_silence_or_hang() {
+    let scenario = load("clock");
+    for driver in Driver::ALL {
+        let good = run_on(driver, &scenario, 5, None);
+        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+        for m in [Mutation::AbsenceAsSilence, Mutation::WatchdogCountsAbsence] {
+            let bad = run_on(driver, &scenario, 5, Some(m));
+            let failed = bad.failed();
+            assert!(
+                failed.contains("expect no-membership-change"),
+                "{driver}, {m:?}: {failed:?}"
+            );
+        }
+    }
+}
+
+/// disk-loss.toml on both drivers: an engine that counts from zero on a
+/// lost disk hands its new members the ids of its first life's and view
+/// ids that go back (`epochs-grow`); two ids name two member lists
+/// (`views-agree`). Only a crash that loses the disk shows it.
+#[test]
+fn epochs_grow_catches_a_lost_disk_counted_from_zero() {
+    let scenario = load("disk-loss");
+    for driver in Driver::ALL {
+        let good = run_on(driver, &scenario, 3, None);
+        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+        let bad = run_on(driver, &scenario, 3, Some(Mutation::BlankDiskTrusted));
+        let failed = bad.failed();
+        assert!(failed.contains("epochs-grow"), "{driver}: {failed:?}");
+        assert!(failed.contains("views-agree"), "{driver}: {failed:?}");
+    }
+    let mut kept = scenario.clone();
+    for f in &mut kept.faults {
+        if let vigil_sim::scenario::FaultKind::NodeCrash(c) = &mut f.kind {
+            c.lose_disk = false;
+        }
+    }
+    let bad = run_on(Driver::EventLoop, &kept, 3, Some(Mutation::BlankDiskTrusted));
+    assert!(bad.failed().is_empty(), "only a lost disk shows it: {:?}", bad.failed());
+}
+
+/// slow-node.toml on both drivers: a watchdog that calls a step hung at
+/// three times its last step's length makes a slow node's jobs leave
+/// though nothing hangs; at full speed the same watchdog passes.
+#[test]
+fn a_slow_node_catches_a_watchdog_that_goes_by_how_long_steps_took() {
+    let scenario = load("slow-node");
+    for driver in Driver::ALL {
+        let good = run_on(driver, &scenario, 4, None);
+        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+        let bad = run_on(driver, &scenario, 4, Some(Mutation::AdaptiveWatchdog));
+        let failed = bad.failed();
+        assert!(
+            failed.contains("expect no-membership-change"),
+            "{driver}: {failed:?}"
+        );
+    }
+    let mut fast = scenario.clone();
+    for f in &mut fast.faults {
+        if let vigil_sim::scenario::FaultKind::NodeSlow(s) = &mut f.kind {
+            s.factor = 1.0;
+        }
+    }
+    let bad = run_on(Driver::EventLoop, &fast, 4, Some(Mutation::AdaptiveWatchdog));
+    assert!(bad.failed().is_empty(), "only slowness shows it: {:?}", bad.failed());
+}
+
 #[test]
 fn task_order_catches_a_priority_task_that_waits_its_turn() {
     bites(&load("tasks"), Mutation::PriorityIgnored, "task-order");
@@ -547,7 +620,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 42);
+    assert_eq!(Mutation::ALL.len(), 46);
 }
 
 const TPC: &str = r#"

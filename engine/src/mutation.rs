@@ -60,6 +60,22 @@ pub enum Mutation {
     /// waiting for its jobs to leave: the survivors drop the node before
     /// the jobs' unregistrations reach them, and read `node-down`.
     StopBeforeJobsLeave,
+    /// Count the time this node was away (paused, its clock jumped ahead)
+    /// as its peers' silence: a leader whose clock jumps past the failure
+    /// timeout drops every member at its next tick.
+    AbsenceAsSilence,
+    /// A watchdog that learns how long its thread's steps take and calls a
+    /// step three times that long hung, whatever `work_deadline` says: a
+    /// slow node's jobs leave though nothing hangs.
+    AdaptiveWatchdog,
+    /// A node that boots from a blank disk counts its incarnation and view
+    /// ids from zero again, as at its first boot: after a disk is lost its
+    /// members reuse ids of its earlier lives and see view ids go back.
+    BlankDiskTrusted,
+    /// A watchdog timer that fires late counts the time the node was away
+    /// against the step it watches: a clock that jumps ahead reads as a
+    /// hang.
+    WatchdogCountsAbsence,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

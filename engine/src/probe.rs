@@ -57,6 +57,13 @@ pub const GROUP_VIEW_CAUGHT_UP: &str = "group-view-caught-up";
 pub const GROUP_VIEW_KEPT: &str = "group-view-kept";
 /// A stopping engine told its view it goes.
 pub const STOP_ANNOUNCED: &str = "stop-announced";
+/// An engine stepped long after its last step (its node was paused, its
+/// clock jumped ahead): the time it was away did not count as its peers'
+/// silence.
+pub const ENGINE_WAS_AWAY: &str = "engine-was-away";
+/// A watchdog fired long past its time (the node was away): the step it
+/// watches got a fresh deadline instead of a hang verdict.
+pub const WATCHDOG_WAS_AWAY: &str = "watchdog-was-away";
 /// A task runner chose a priority task ahead of older tasks waiting.
 pub const PRIORITY_OVERTOOK: &str = "priority-overtook";
 /// The main thread's watchdog caught a hung local step.
@@ -140,6 +147,11 @@ pub const PROBES: &[ProbeDef] = &[
         "a stopping engine told its view it goes",
     ),
     ProbeDef::new(
+        ENGINE_WAS_AWAY,
+        "engine",
+        "an engine stepped long after its last step (a pause, a clock that jumped): its absence was not its peers' silence",
+    ),
+    ProbeDef::new(
         PRIORITY_OVERTOOK,
         "task-runner",
         "a priority task was chosen ahead of older tasks waiting",
@@ -148,6 +160,11 @@ pub const PROBES: &[ProbeDef] = &[
         WATCHDOG_CAUGHT_HANG,
         "main-thread",
         "the watchdog caught a hung local step",
+    ),
+    ProbeDef::new(
+        WATCHDOG_WAS_AWAY,
+        "main-thread",
+        "a watchdog fired long past its time (the node was away): the step got a fresh deadline",
     ),
     ProbeDef::new(
         ACK_FETCHED_FROM_AHEAD,

@@ -98,7 +98,7 @@ impl Net {
     pub fn boot(&mut self, node: NodeId) {
         let mut out = vec![];
         let durable = self.durable.get(&node).copied().unwrap_or_default();
-        let engine = Engine::new(self.cfg.clone(), node, durable, self.now, &mut out);
+        let engine = Engine::new(self.cfg.clone(), node, Some(durable), self.now, &mut out);
         self.engines.insert(node, engine);
         self.handle(node, out);
     }

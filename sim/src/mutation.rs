@@ -147,6 +147,22 @@ mod variants {
         /// A stopping engine says it is going before its jobs' leaves are
         /// through: the survivors read `node-down` for them (`notified`).
         StopBeforeJobsLeave = "stop-before-jobs-leave" => Engine(E::StopBeforeJobsLeave),
+        /// Engines count the time their node was away (a clock that
+        /// jumped ahead, a pause) as their peers' silence, and drop live
+        /// members (`expect no-membership-change` of `clock.toml`).
+        AbsenceAsSilence = "absence-as-silence" => Engine(E::AbsenceAsSilence),
+        /// Main threads call a step hung once it takes three times as long
+        /// as the last one did, so a slow node's jobs leave though nothing
+        /// hangs (`expect no-membership-change` of `slow-node.toml`).
+        AdaptiveWatchdog = "adaptive-watchdog" => Engine(E::AdaptiveWatchdog),
+        /// Engines that boot from a blank disk count from zero again: a
+        /// node that lost its disk reuses member ids and view ids of its
+        /// earlier lives (`epochs-grow`, with `node-crash`'s `lose_disk`).
+        BlankDiskTrusted = "blank-disk-trusted" => Engine(E::BlankDiskTrusted),
+        /// A main thread's watchdog counts the time its node was away
+        /// against the running step, so a clock that jumps ahead reads
+        /// as a hang (`expect no-membership-change` of `clock.toml`).
+        WatchdogCountsAbsence = "watchdog-counts-absence" => Engine(E::WatchdogCountsAbsence),
         /// Leaders issue a new group view after the newest one a node
         /// reports without first catching up the nodes still in the view
         /// it follows (`view-synchrony`).

@@ -32,6 +32,20 @@ impl Heard {
         self.by_node.get(&node).copied()
     }
 
+    /// Every node counts as heard `by` later than it was (at most at
+    /// `now`); one marked to go at the next tick (heard at 0) stays so.
+    pub(super) fn shift(&mut self, by: Dur, now: Time) {
+        let entries: Vec<(NodeId, Time)> = self
+            .by_node
+            .iter()
+            .filter(|(_, t)| t.0 > 0)
+            .map(|(n, t)| (*n, *t))
+            .collect();
+        for (n, t) in entries {
+            self.set(n, (t + by).min(now));
+        }
+    }
+
     /// The nodes silent for longer than `timeout` at `now`, in node order.
     pub(super) fn silent(&self, now: Time, timeout: Dur) -> Vec<NodeId> {
         let mut silent: Vec<NodeId> = self

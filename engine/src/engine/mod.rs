@@ -174,6 +174,47 @@ pub struct Durable {
     pub max_view: ViewId,
 }
 
+impl Durable {
+    /// What a node boots with, from what its disk holds and the time on its
+    /// clock.
+    ///
+    /// A disk that holds nothing (`None`: it was lost, or wiped) cannot say
+    /// how many lives the node had or which view ids it saw, so the clock
+    /// stands in for it, as Cassandra's gossip takes a node's boot time for
+    /// its generation: the incarnation is the boot time in microseconds
+    /// (plus one), and the node issues no view id below the boot time in
+    /// microseconds times the cluster size. A node's clock runs on across
+    /// crashes and never steps back (a machine's clock is not on its data
+    /// disk), and a life lasts at least a microsecond, so the incarnation
+    /// is above every earlier one; and since every view id a cluster issues
+    /// is at most the cluster size above the highest it had issued, the
+    /// floor is above every id issued before, unless the cluster issued
+    /// more than one view per microsecond since its start, which no
+    /// exchange of packets can do. (A real node started without its disk
+    /// file boots so: its first boot included, at no cost.)
+    ///
+    /// `counter_only` is the broken variant `blank-disk-trusted`: a lost
+    /// disk counts from zero again, as a new node's.
+    pub fn boot(disk: Option<Durable>, now: Time, nodes: u16, counter_only: bool) -> Durable {
+        let disk = match disk {
+            Some(d) => Some(d),
+            None if counter_only => Some(Durable::default()),
+            None => None,
+        };
+        if let Some(disk) = disk {
+            return Durable {
+                incarnation: Incarnation(disk.incarnation.0 + 1),
+                max_view: disk.max_view,
+            };
+        }
+        let us = now.0 / 1_000;
+        Durable {
+            incarnation: Incarnation(us + 1),
+            max_view: ViewId(us.saturating_mul(u64::from(nodes))),
+        }
+    }
+}
+
 /// The local handle of a job's registration; chosen by the driver, unique
 /// within one engine's life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -442,6 +483,9 @@ pub struct Engine<P> {
     phase: Phase,
     leader_heard: Time,
     heard: heard::Heard,
+    /// When the engine last stepped: a step long after it means this node
+    /// was away (see `was_away`).
+    last_step: Time,
     next_heartbeat: Time,
     next_probe: Time,
     /// Who was probed in the last round and has not answered yet.
@@ -544,17 +588,20 @@ pub struct Engine<P> {
 }
 
 impl<P: Clone> Engine<P> {
-    /// Boots an engine. `durable` is what it persisted in its previous life
-    /// (default on first boot); the engine starts a new incarnation alone in
-    /// its own view, and probes the cluster at once.
+    /// Boots an engine. `disk` is what it persisted in its previous life
+    /// (`Some(Durable::default())` on the first boot of a new cluster's
+    /// node, as etcd's `initial-cluster-state=new`), or `None` when its
+    /// disk holds nothing, lost with its data (see [`Durable::boot`]); the
+    /// engine starts a new incarnation alone in its own view, and probes
+    /// the cluster at once.
     pub fn new(
         cfg: Config,
         me: NodeId,
-        durable: Durable,
+        disk: Option<Durable>,
         now: Time,
         out: &mut Vec<Output<P>>,
     ) -> Engine<P> {
-        let mut engine = Engine::unbooted(cfg, me, durable, now);
+        let mut engine = Engine::unbooted(cfg, me, disk, now);
         engine.install_singleton(now, out);
         engine
     }
@@ -565,28 +612,29 @@ impl<P: Clone> Engine<P> {
     pub fn new_mutated(
         cfg: Config,
         me: NodeId,
-        durable: Durable,
+        disk: Option<Durable>,
         now: Time,
         out: &mut Vec<Output<P>>,
         mutation: crate::Mutation,
     ) -> Engine<P> {
-        let mut engine = Engine::unbooted(cfg, me, durable, now);
+        let nodes = cfg.nodes;
+        let mut engine = Engine::unbooted(cfg, me, disk, now);
         engine.mutation = Some(mutation);
+        if mutation == crate::Mutation::BlankDiskTrusted {
+            engine.durable = Durable::boot(disk, now, nodes, true);
+        }
         engine.install_singleton(now, out);
         engine
     }
 
-    fn unbooted(cfg: Config, me: NodeId, durable: Durable, now: Time) -> Engine<P> {
+    fn unbooted(cfg: Config, me: NodeId, disk: Option<Durable>, now: Time) -> Engine<P> {
         assert!(
             cfg.nodes > 0 && me.0 < cfg.nodes,
             "node {me} outside a cluster of {}",
             cfg.nodes
         );
         assert!(cfg.failure_timeout > cfg.heartbeat_interval);
-        let durable = Durable {
-            incarnation: Incarnation(durable.incarnation.0 + 1),
-            max_view: durable.max_view,
-        };
+        let durable = Durable::boot(disk, now, cfg.nodes, false);
         Engine {
             me,
             durable,
@@ -597,6 +645,7 @@ impl<P: Clone> Engine<P> {
             phase: Phase::Normal,
             leader_heard: now,
             heard: heard::Heard::default(),
+            last_step: now,
             next_heartbeat: now,
             next_probe: now,
             probed: BTreeSet::new(),
@@ -700,6 +749,7 @@ impl<P: Clone> Engine<P> {
         if self.stopped {
             return;
         }
+        self.was_away(now, out);
         match input {
             Input::Tick => {}
             Input::Packet { from, packet } => self.on_packet(now, from, packet, out),

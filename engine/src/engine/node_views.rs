@@ -267,6 +267,46 @@ impl<P: Clone> Engine<P> {
         self.install_singleton(now, out);
     }
 
+    /// A step long after the last one means this node was away: paused,
+    /// its clock jumped ahead, its host starved it. A running engine steps
+    /// at least every heartbeat interval (its own heartbeat timer), so a gap
+    /// of half a failure timeout is no scheduling jitter. The time it was
+    /// away is not its peers' silence: every silence it measures and every
+    /// deadline it set moves on by that much, so a leader whose clock jumps
+    /// past the failure timeout drops nobody (broken variant
+    /// `absence-as-silence`; `scenarios/clock.toml`), and a peer that did
+    /// go silent meanwhile is found as late, in true time, as if nothing
+    /// had happened here. Deadlines that guard safety rather than
+    /// liveness (a vote held, a view left behind) run on: they may end
+    /// early, never late, which only delays a primary view.
+    pub(super) fn was_away(&mut self, now: Time, out: &mut Vec<Output<P>>) {
+        let gap = now.saturating_sub(self.last_step);
+        self.last_step = now;
+        if gap.0 <= self.cfg.failure_timeout.0 / 2 || mutated!(self, AbsenceAsSilence) {
+            return;
+        }
+        // It was due at least once a heartbeat interval; the rest is away.
+        let away = Dur(gap.0 - self.cfg.heartbeat_interval.0.min(gap.0));
+        let on = |t: &mut Time| *t = (*t + away).min(now);
+        self.heard.shift(away, now);
+        on(&mut self.leader_heard);
+        match &mut self.phase {
+            Phase::Normal => {}
+            Phase::Gathering {
+                until, resend_at, ..
+            } => {
+                on(until);
+                on(resend_at);
+            }
+            Phase::Awaiting { until, .. } => on(until),
+        }
+        if let Some(inst) = &mut self.installing {
+            on(&mut inst.deadline);
+            on(&mut inst.resend_at);
+        }
+        out.push(Output::Probe(crate::probe::ENGINE_WAS_AWAY));
+    }
+
     pub(super) fn on_timers(&mut self, now: Time, out: &mut Vec<Output<P>>) {
         enum Action {
             None,

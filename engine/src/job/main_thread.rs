@@ -94,6 +94,20 @@ struct Slot {
     /// timer per thread at a time: it re-arms for whatever step runs when it
     /// fires, instead of one timer per step.
     watchdog_armed: bool,
+    /// When that timer is due.
+    watchdog_at: Time,
+    /// How long the last step took (for the broken variant
+    /// `adaptive-watchdog`).
+    last_took: Option<Dur>,
+}
+
+/// How long a step of `slot`'s thread may run: `work_deadline` (the broken
+/// variant `adaptive-watchdog`: three times its last step, if shorter).
+fn deadline(work_deadline: Dur, slot: &Slot, adaptive: bool) -> Dur {
+    match slot.last_took {
+        Some(took) if adaptive && took.0 > 0 => Dur(took.0.saturating_mul(3).min(work_deadline.0)),
+        _ => work_deadline,
+    }
 }
 
 fn item_priority(item: &WorkItem) -> bool {
@@ -271,13 +285,16 @@ impl MainThread {
                 self.slots[usize::from(thread)].waiting_round = Some(round);
             }
             MainInput::StepStarted { thread, step } => {
+                let adaptive = self.adaptive();
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.waiting_round = None;
                 slot.running_step = Some((step, now));
+                let deadline = deadline(self.work_deadline, slot, adaptive);
                 if !slot.watchdog_armed {
                     slot.watchdog_armed = true;
+                    slot.watchdog_at = now + deadline;
                     out.push(MainOutput::Timer {
-                        at: now + self.work_deadline,
+                        at: now + deadline,
                         input: MainInput::Watchdog {
                             thread,
                             confirm: None,
@@ -287,20 +304,45 @@ impl MainThread {
             }
             MainInput::StepFinished { thread, step } => {
                 let slot = &mut self.slots[usize::from(thread)];
-                if slot.running_step.is_some_and(|(s, _)| s == step) {
-                    slot.running_step = None;
+                if let Some((s, started)) = slot.running_step {
+                    if s == step {
+                        slot.running_step = None;
+                        slot.last_took = Some(now.saturating_sub(started));
+                    }
                 }
             }
             MainInput::Watchdog {
                 thread,
                 confirm: None,
             } => {
+                let adaptive = self.adaptive();
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.watchdog_armed = false;
                 let Some((step, started)) = slot.running_step else {
                     return;
                 };
-                let due = started + self.work_deadline;
+                // A timer that fires half a deadline late says this node was
+                // away (paused, its clock jumped ahead) for an unknown part
+                // of the step's time: the step gets a fresh deadline from
+                // now rather than a verdict that may be the node's own
+                // absence. A step that really hangs is caught one deadline
+                // later.
+                let late = now.saturating_sub(slot.watchdog_at);
+                if late.0 > self.work_deadline.0 / 2 && !mutated!(self, WatchdogCountsAbsence) {
+                    slot.running_step = Some((step, now));
+                    slot.watchdog_armed = true;
+                    slot.watchdog_at = now + self.work_deadline;
+                    out.push(MainOutput::Probe(crate::probe::WATCHDOG_WAS_AWAY));
+                    out.push(MainOutput::Timer {
+                        at: slot.watchdog_at,
+                        input: MainInput::Watchdog {
+                            thread,
+                            confirm: None,
+                        },
+                    });
+                    return;
+                }
+                let due = started + deadline(self.work_deadline, slot, adaptive);
                 if now >= due {
                     // Past its deadline: confirm with a second, short look.
                     out.push(MainOutput::Timer {
@@ -312,6 +354,7 @@ impl MainThread {
                     });
                 } else {
                     slot.watchdog_armed = true;
+                    slot.watchdog_at = due;
                     out.push(MainOutput::Timer {
                         at: due,
                         input: MainInput::Watchdog {
@@ -343,6 +386,10 @@ impl MainThread {
             }
             MainInput::Leave => self.unregister(LeaveReason::Leave, None, out),
         }
+    }
+
+    fn adaptive(&self) -> bool {
+        mutated!(self, AdaptiveWatchdog)
     }
 
     fn unregister(
@@ -571,6 +618,37 @@ mod tests {
             &mut out,
         );
         assert!(main.is_gone());
+    }
+
+    /// A clock that steps ahead fires the watchdog long past its time: the
+    /// step gets a fresh deadline, and a step that really hangs is caught
+    /// one deadline later. The broken variant reads the step as hung.
+    #[test]
+    fn a_watchdog_that_fires_late_gives_the_step_a_fresh_deadline() {
+        for broken in [false, true] {
+            let mut main = MainThread::new(1, DEADLINE);
+            if broken {
+                main.mutate(crate::Mutation::WatchdogCountsAbsence);
+            }
+            let mut out = vec![];
+            main.step(at(0), MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
+            out.clear();
+            let look = |main: &mut MainThread, t: u64, confirm, out: &mut Vec<MainOutput>| {
+                main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
+            };
+            look(&mut main, 5000, None, &mut out);
+            if broken {
+                assert_eq!(watchdog(&out), vec![(at(5001), Some(1))]);
+                continue;
+            }
+            assert_eq!(watchdog(&out), vec![(at(6000), None)], "a fresh deadline");
+            assert!(out.contains(&MainOutput::Probe(crate::probe::WATCHDOG_WAS_AWAY)));
+            out.clear();
+            look(&mut main, 6000, None, &mut out);
+            assert_eq!(watchdog(&out), vec![(at(6001), Some(1))], "then a hang");
+            look(&mut main, 6001, Some(1), &mut out);
+            assert!(main.is_gone());
+        }
     }
 
     #[test]

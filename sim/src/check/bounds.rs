@@ -57,6 +57,26 @@ pub fn retries(loss: f64) -> u32 {
     needed.saturating_sub(1).min(RETRIES_MAX)
 }
 
+/// `d`, a span the engine or a main thread measures on its own clock, in
+/// true time when the clock runs at `rate_ppm` millionths of true time.
+///
+/// Under drift every bound here stretches this way, counted on the
+/// slowest clock of the run: the failure timeout, the gather window, the
+/// heartbeat interval and the retransmission timeout are all measured by
+/// some node's clock, and a slow clock (rate r < 1) measures each 1/r
+/// times longer in true time; a fast one only shortens them, which the
+/// bound already covers. So a departure is owed its notice within
+/// B / r_min, where B is the bound without drift and r_min the slowest
+/// rate any node's clock ran at in the run (1 if none ran slow). A clock
+/// that steps ahead moves no bound: it is a disruption, as a pause is.
+pub fn stretched(d: Dur, rate_ppm: u32) -> Dur {
+    if rate_ppm >= 1_000_000 {
+        return d;
+    }
+    let t = u128::from(d.0) * 1_000_000 / u128::from(rate_ppm.max(1));
+    Dur(u64::try_from(t).unwrap_or(u64::MAX))
+}
+
 /// The notification bound of a departure that needs the failure detector
 /// (`node-down`).
 pub fn node(cfg: &Config) -> Dur {

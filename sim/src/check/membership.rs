@@ -137,15 +137,24 @@ pub(super) fn views_agree(t: &Truth<'_>) -> Vec<Violation> {
 /// `epochs-grow`: the view ids a node's members see grow across the node's
 /// restarts, not only within one member's life, so a user may keep the
 /// last view id as a fencing epoch. One group at a time: each group's
-/// views are a sequence of their own.
+/// views are a sequence of their own. And a node's incarnations grow: a
+/// member id (job, node, incarnation, registration) names one member in
+/// all of a run, also after a node lost its disk.
 pub(super) fn epochs_grow(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
     let mut seen: Vec<(Time, &MembershipChange)> = t.views.values().flatten().copied().collect();
     seen.sort_by_key(|(at, c)| (*at, c.me.node_incarnation, c.view));
-    let mut last: BTreeMap<(NodeId, &Name), &MembershipChange> = BTreeMap::new();
+    let mut last: BTreeMap<(NodeId, &Name), (Time, &MembershipChange)> = BTreeMap::new();
     for (at, c) in seen {
-        match last.get(&(c.me.node, &c.group)) {
-            Some(prev)
+        match last.get(&(c.me.node, &c.group)).copied() {
+            // After a lost disk, the view-id floor comes from the node's
+            // own clock; one that another node's clock ran ahead of may
+            // fall below the ids that node issued: not judged then.
+            Some((prev_at, prev))
+                if prev.me.node_incarnation < c.me.node_incarnation
+                    && c.view <= prev.view
+                    && t.floor_unsure(c.me.node, prev_at, at) => {}
+            Some((_, prev))
                 if prev.me.node_incarnation < c.me.node_incarnation && c.view <= prev.view =>
             {
                 v.push(violation(
@@ -163,10 +172,22 @@ pub(super) fn epochs_grow(t: &Truth<'_>) -> Vec<Violation> {
                     ),
                 ));
             }
-            Some(prev) if prev.view >= c.view => continue,
+            Some((_, prev)) if c.me.node_incarnation < prev.me.node_incarnation => {
+                v.push(violation(
+                    "epochs-grow",
+                    Some(at),
+                    format!(
+                        "{} was in incarnation {} after incarnation {}: a restarted node's \
+                         incarnation must grow, or its new members take its old members' ids",
+                        c.me.node, c.me.node_incarnation.0, prev.me.node_incarnation.0
+                    ),
+                ));
+                last.insert((c.me.node, &c.group), (at, c));
+            }
+            Some((_, prev)) if prev.view >= c.view => continue,
             _ => {}
         }
-        last.insert((c.me.node, &c.group), c);
+        last.insert((c.me.node, &c.group), (at, c));
     }
     v
 }
@@ -325,7 +346,7 @@ pub(super) fn converged(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
             t.unhealed.join("; ")
         ));
     }
-    let settle = bounds::settle(&t.trace.info.engine);
+    let settle = t.stretched(bounds::settle(&t.trace.info.engine));
     if t.last_disruption + settle > t.end() {
         return Err(format!(
             "the last fault ended less than {} before the end",

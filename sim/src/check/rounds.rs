@@ -17,7 +17,7 @@ use vigil_protocols::instance_of;
 /// open at the end that began (or outlived the last disruption) more than
 /// [`bounds::round`] before the end is a violation.
 pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
-    let bound = bounds::round(&t.trace.info);
+    let bound = t.stretched(bounds::round(&t.trace.info));
     let mut open: BTreeMap<(&MemberId, u16), (u64, Time)> = BTreeMap::new();
     let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
     for e in &t.trace.entries {
@@ -298,6 +298,8 @@ pub(super) fn round_views(t: &Truth<'_>) -> Vec<Violation> {
             .info
             .job(&member.job)
             .map_or(Dur(0), |j| j.step_time);
+        // A slow node's step takes longer (as slow as it ever ran).
+        let step = t.slowed(member.node, step);
         // Time its node spent paused or down does not count: nothing runs.
         let frozen: u64 = t
             .outages

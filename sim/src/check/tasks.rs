@@ -153,7 +153,7 @@ pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
     if t.trace.info.engine.quorum.is_some() {
         one_order(&members, &mut v);
     }
-    let bound = bounds::round(&t.trace.info);
+    let bound = t.stretched(bounds::round(&t.trace.info));
     for m in members.values() {
         let Some(member) = m.id else { continue };
         if !t.trace.end.live_members.contains(member) || m.running.is_some() {

@@ -384,7 +384,10 @@ fn a_crash_owes_its_notice_within_the_node_bound() {
             10_000,
             0,
             "node-crash",
-            Effect::NodeDown { node: NodeId(2) },
+            Effect::NodeDown {
+                node: NodeId(2),
+                disk_lost: false,
+            },
         );
         if let Some(t) = told {
             for n in [0, 1] {
@@ -397,6 +400,46 @@ fn a_crash_owes_its_notice_within_the_node_bound() {
     };
     assert_eq!(failures(&crash(Some(12_500))), Vec::<String>::new());
     assert!(failed(&crash(None), "notified"));
+}
+
+/// Under drift the node bound stretches by the slowest clock's rate: a
+/// notice 1.5 bounds after a crash is late on true clocks, on time when
+/// some node's clock ran at half speed.
+#[test]
+fn a_slow_clock_stretches_the_node_bound() {
+    let bound = super::bounds::node(&cfg(3)).0 / 1_000_000;
+    let crash = |slow: bool| {
+        let mut r = Run::booted(3, 20);
+        if slow {
+            r.fault(
+                5_000,
+                0,
+                "clock",
+                Effect::Clock {
+                    node: NodeId(0),
+                    offset: Dur(0),
+                    rate_ppm: 500_000,
+                },
+            );
+        }
+        r.fault(
+            10_000,
+            1,
+            "node-crash",
+            Effect::NodeDown {
+                node: NodeId(2),
+                disk_lost: false,
+            },
+        );
+        for n in [0, 1] {
+            r.view(10_000 + bound * 3 / 2, n, 23, &[0, 1], &[(2, LeaveReason::NodeDown)]);
+        }
+        let mut results = r.end(40_000, &[0, 1]);
+        results.retain(|c| c.name == "notified");
+        results
+    };
+    assert_eq!(failures(&crash(true)), Vec::<String>::new());
+    assert!(failed(&crash(false), "notified"));
 }
 
 #[test]

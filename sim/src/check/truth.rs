@@ -82,6 +82,16 @@ pub(super) struct Truth<'a> {
     /// to get its jobs' leaves through first: an observer that stopped
     /// seeing the node meanwhile is no excuse for reading `node-down`.
     pub stops: Vec<(NodeId, Time, Time, usize)>,
+    /// The slowest rate each node's clock ran at during the run, in
+    /// millionths of true time (only nodes a clock fault slowed).
+    pub slowest: BTreeMap<NodeId, u32>,
+    /// The most each node was slowed (`node-slow`), in thousandths.
+    pub slowed: BTreeMap<NodeId, u32>,
+    /// When a node's clock was first set ahead of true time (a step, or a
+    /// rate above 1), by node.
+    pub ahead_since: BTreeMap<NodeId, Time>,
+    /// Each crash that lost its node's disk: the node and when.
+    pub disks_lost: Vec<(NodeId, Time)>,
 }
 
 impl<'a> Truth<'a> {
@@ -102,7 +112,12 @@ impl<'a> Truth<'a> {
             network_faults: Vec::new(),
             one_way_cuts: Vec::new(),
             stops: Vec::new(),
+            slowest: BTreeMap::new(),
+            slowed: BTreeMap::new(),
+            ahead_since: BTreeMap::new(),
+            disks_lost: Vec::new(),
         };
+        t.index_clocks();
         t.index_members();
         t.index_local_departures();
         t.index_node_faults();
@@ -116,12 +131,74 @@ impl<'a> Truth<'a> {
         self.trace.end.at
     }
 
+    /// [`bounds::node`], on the slowest clock of the run.
     pub fn node_bound(&self) -> Dur {
-        bounds::node(&self.trace.info.engine)
+        self.stretched(bounds::node(&self.trace.info.engine))
     }
 
+    /// [`bounds::local`], on the slowest clock of the run.
     pub fn local_bound(&self) -> Dur {
-        bounds::local(&self.trace.info.engine, self.trace.info.loss)
+        self.stretched(bounds::local(&self.trace.info.engine, self.trace.info.loss))
+    }
+
+    /// `d` counted on the slowest clock of the run: see
+    /// [`bounds::stretched`].
+    pub fn stretched(&self, d: Dur) -> Dur {
+        let slowest = self.slowest.values().copied().min().unwrap_or(1_000_000);
+        bounds::stretched(d, slowest)
+    }
+
+    /// `d`, a span of local work on `node`, as slow as the node ever ran.
+    pub fn slowed(&self, node: NodeId, d: Dur) -> Dur {
+        let f = self.slowed.get(&node).copied().unwrap_or(1000).max(1000);
+        Dur(u64::try_from(u128::from(d.0) * u128::from(f) / 1000).unwrap_or(u64::MAX))
+    }
+
+    /// Whether `node` lost its disk in `(from, to]` while another node's
+    /// clock had been set ahead: then a view-id floor from its own clock
+    /// may fall below ids the other issued (see `Durable::boot`).
+    pub fn floor_unsure(&self, node: NodeId, from: Time, to: Time) -> bool {
+        self.disks_lost.iter().any(|(n, at)| {
+            *n == node
+                && *at > from
+                && *at <= to
+                && self.ahead_since.iter().any(|(o, since)| *o != node && *since <= *at)
+        })
+    }
+
+    /// The slowest rate each node's clock ran at (a fault that set a rate
+    /// ran it so until the end, or until a fault's end set it back).
+    fn index_clocks(&mut self) {
+        for e in &self.trace.entries {
+            let effect = match &e.event {
+                TraceEvent::Fault { effect, .. } | TraceEvent::FaultEnd { effect, .. } => effect,
+                _ => continue,
+            };
+            match effect {
+                Effect::Clock {
+                    node,
+                    rate_ppm,
+                    offset,
+                } => {
+                    if *rate_ppm < 1_000_000 {
+                        let slowest = self.slowest.entry(*node).or_insert(*rate_ppm);
+                        *slowest = (*slowest).min(*rate_ppm);
+                    }
+                    if *rate_ppm > 1_000_000 || offset.0 > 0 {
+                        self.ahead_since.entry(*node).or_insert(e.at);
+                    }
+                }
+                Effect::NodeSlowed { node, factor_milli } => {
+                    let most = self.slowed.entry(*node).or_insert(*factor_milli);
+                    *most = (*most).max(*factor_milli);
+                }
+                Effect::NodeDown {
+                    node,
+                    disk_lost: true,
+                } => self.disks_lost.push((*node, e.at)),
+                _ => {}
+            }
+        }
     }
 
     fn index_members(&mut self) {
@@ -215,9 +292,11 @@ impl<'a> Truth<'a> {
                     // (a panic or an error), or when the main thread's
                     // watchdog confirms it (a hang).
                     let job = trace.info.job(&member.job);
+                    // A watchdog counts on its node's clock.
+                    let rate = self.slowest.get(&member.node).copied().unwrap_or(1_000_000);
                     let allowance = match kind {
                         vigil_engine::job::FaultKind::Hang => job.map_or(Dur(0), |j| {
-                            j.work_deadline + vigil_engine::job::HANG_CONFIRM
+                            bounds::stretched(j.work_deadline + vigil_engine::job::HANG_CONFIRM, rate)
                         }),
                         vigil_engine::job::FaultKind::Panic
                         | vigil_engine::job::FaultKind::Error => {
@@ -358,7 +437,7 @@ impl<'a> Truth<'a> {
             };
             let at = e.at;
             match effect {
-                Effect::NodeDown { node } => {
+                Effect::NodeDown { node, .. } => {
                     self.disruptions.push((at, Some(index)));
                     let back = ends.get(&index).copied().unwrap_or(end).min(end);
                     self.outages.push((*node, at, back));
@@ -484,6 +563,25 @@ impl<'a> Truth<'a> {
                 }
                 Effect::NetworkRestored { .. } if duplicates.contains(&index) => {}
                 Effect::NetworkRestored { .. } => self.disruptions.push((at, Some(index))),
+                // A clock that steps ahead: its node's timers all fall due
+                // at once, as after a pause (the engine and the watchdogs
+                // tell it from silence, at the cost of a fresh deadline).
+                // A rate alone moves the bounds instead (`stretched`).
+                Effect::Clock { offset, .. } if offset.0 > 0 => {
+                    self.disruptions.push((at, Some(index)))
+                }
+                Effect::Clock { .. } => {}
+                // A slow node is judged as loss and delay are: while it is
+                // slow its engine's queue may hold a notice back, so a
+                // departure meanwhile is owed within a bound of its end.
+                Effect::NodeSlowed { .. } => {
+                    self.disruptions.push((at, Some(index)));
+                    if struck {
+                        if let Some(until) = ends.get(&index) {
+                            self.network_faults.push((at, *until));
+                        }
+                    }
+                }
                 Effect::None(_)
                 | Effect::Armed { .. }
                 | Effect::JobKilled { .. }
@@ -503,7 +601,7 @@ impl<'a> Truth<'a> {
             .iter()
             .filter_map(|e| match &e.event {
                 TraceEvent::Fault {
-                    effect: Effect::NodeDown { node },
+                    effect: Effect::NodeDown { node, .. },
                     ..
                 } => Some((*node, e.at)),
                 _ => None,

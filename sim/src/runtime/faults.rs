@@ -5,6 +5,7 @@
 //! in the trace what it did ([`Effect`]): the truth the checks judge by. It
 //! decides nothing about membership.
 
+use super::clock::NodeClock;
 use super::net::{Net, NetFault};
 use crate::scenario::{FaultKind as ScenarioFault, JobAction, WorkThreadFault};
 use crate::trace::{Effect, NoEffect, NodeStatus, TraceEvent};
@@ -54,11 +55,25 @@ pub(super) trait Plant {
     /// The node and everything on it stops; what its jobs left unread goes
     /// to the trace.
     fn crash(&mut self, node: u16);
+    /// The node's disk is lost: it boots from a blank one.
+    fn lose_disk(&mut self, node: u16);
     /// The node boots again from its disk and starts its wanted jobs.
     fn restart(&mut self, node: u16);
     /// Every task and timer of the node freezes; packets to it wait.
     fn pause(&mut self, node: u16);
     fn resume(&mut self, node: u16);
+
+    /// How much slower the node runs, in thousandths (1000: at full
+    /// speed), and the fault that made it so.
+    fn slowness(&self, node: u16) -> (u32, Option<usize>);
+    /// The node's work steps take `factor_milli / 1000` times as long and
+    /// its engine spends `factor - 1` ms on each input from now on.
+    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>);
+    /// The node's clock.
+    fn clock(&self, node: u16) -> NodeClock;
+    /// The node's engine and main threads read `clock` from now on (their
+    /// deadlines move with it).
+    fn set_clock(&mut self, node: u16, clock: NodeClock);
 
     /// Calls [`follow`] with `then` once `delay` has passed.
     fn after(&mut self, delay: Duration, then: Later);
@@ -82,6 +97,16 @@ pub(super) enum Later {
     NetRestored {
         index: usize,
         nodes: Option<Vec<NodeId>>,
+    },
+    /// A slow node's time is up (unless a later fault slowed it again).
+    SlowEnds {
+        index: usize,
+        node: u16,
+    },
+    /// A clock fault's rate ends (unless a later one set another).
+    ClockBack {
+        index: usize,
+        node: u16,
     },
     /// A stopping node's time is up: it goes down; `jobs` start again
     /// when it restarts (though they left).
@@ -141,6 +166,30 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             (index, Effect::LinksRestored { links })
         }
         Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }),
+        Later::SlowEnds { index, node } => {
+            if plant.slowness(node).1 == Some(index) {
+                plant.set_slowness(node, 1000, None);
+            }
+            let factor_milli = plant.slowness(node).0;
+            let effect = Effect::NodeSlowed {
+                node: NodeId(node),
+                factor_milli,
+            };
+            (index, effect)
+        }
+        Later::ClockBack { index, node } => {
+            let mut clock = plant.clock(node);
+            if clock.by == Some(index) {
+                clock.set(plant.now(), Dur(0), 1_000_000, None);
+                plant.set_clock(node, clock);
+            }
+            let effect = Effect::Clock {
+                node: NodeId(node),
+                offset: Dur(0),
+                rate_ppm: clock.rate_ppm(),
+            };
+            (index, effect)
+        }
         Later::Stopped {
             index,
             node,
@@ -214,10 +263,16 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
             }
             plant.set_status(node, NodeStatus::Crashed);
             plant.crash(node);
+            if c.lose_disk {
+                plant.lose_disk(node);
+            }
             if let Some(d) = c.restart_after {
                 plant.after(d, Later::Restart { index, node });
             }
-            Effect::NodeDown { node: NodeId(node) }
+            Effect::NodeDown {
+                node: NodeId(node),
+                disk_lost: c.lose_disk,
+            }
         }
         ScenarioFault::NodeStop(c) => {
             let node = c.node;
@@ -251,6 +306,36 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
             Effect::NodeStopping {
                 node: NodeId(node),
                 members,
+            }
+        }
+        // The load is the host's: it stays while the node is down.
+        ScenarioFault::NodeSlow(s) => {
+            let node = s.node;
+            let factor_milli = crate::scenario::slow_milli(s.factor);
+            plant.set_slowness(node, factor_milli, Some(index));
+            if let Some(d) = s.duration {
+                plant.after(d, Later::SlowEnds { index, node });
+            }
+            Effect::NodeSlowed {
+                node: NodeId(node),
+                factor_milli,
+            }
+        }
+        // The clock is the machine's: it runs on while the node is down.
+        ScenarioFault::Clock(c) => {
+            let node = c.node;
+            let rate_ppm = crate::scenario::clock_ppm(c.rate);
+            let offset = Dur::from_std(c.offset);
+            let mut clock = plant.clock(node);
+            clock.set(plant.now(), offset, rate_ppm, Some(index));
+            plant.set_clock(node, clock);
+            if let Some(d) = c.duration {
+                plant.after(d, Later::ClockBack { index, node });
+            }
+            Effect::Clock {
+                node: NodeId(node),
+                offset,
+                rate_ppm,
             }
         }
         ScenarioFault::NodePause(p) => {

@@ -19,6 +19,7 @@
 //! Layers, without a circle: `net` and `threads` at the bottom, `faults`
 //! above them, the two drivers on top, each using only those.
 
+mod clock;
 mod event_loop;
 mod faults;
 mod madsim_driver;

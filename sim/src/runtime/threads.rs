@@ -220,6 +220,19 @@ pub(super) fn run_step(machine: &mut WorkThread, step: u64, injected: Option<Fau
 }
 
 /// How long a local step takes.
+/// How long a node that runs `slow` thousandths slower takes for `d`.
+pub(super) fn slowed(d: Duration, slow: u32) -> Duration {
+    if slow <= 1000 {
+        return d;
+    }
+    Duration::from_nanos((d.as_nanos() * u128::from(slow) / 1000) as u64)
+}
+
+/// What a slow node's engine spends on each input: `factor - 1` ms.
+pub(super) fn engine_cost(slow: u32) -> Duration {
+    Duration::from_micros(u64::from(slow.saturating_sub(1000)))
+}
+
 pub(super) fn step_time(base: Duration, mutation: Option<Mutation>) -> Duration {
     if mutated!(mutation, UnseededRandom) {
         // The bug this mutation plants: randomness outside the seed.

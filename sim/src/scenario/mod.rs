@@ -100,7 +100,7 @@ use crate::protocols::{Options, Registry};
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
 pub use faults::{
-    Delay, Duplicate, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut,
+    clock_ppm, slow_milli, Clock, NodeSlow, CLOCK_RATE_MAX, CLOCK_RATE_MIN, SLOW_FACTOR_MAX, Delay, Duplicate, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut,
     Partition, RandomFault, WorkThread, WorkThreadFault,
 };
 pub use raw::JOB_KEYS;

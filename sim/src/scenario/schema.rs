@@ -291,6 +291,11 @@ fn shape(s: Shape, registry: &Registry) -> Value {
         Shape::IntOrRange { min, max } => json!({ "anyOf": [int(min, max), pair(int(min, max))] }),
         Shape::Rate => rate(),
         Shape::RateOrRange => json!({ "anyOf": [rate(), pair(rate())] }),
+        Shape::Factor { min, max } => json!({ "type": "number", "minimum": min, "maximum": max }),
+        Shape::FactorOrRange { min, max } => {
+            let one = json!({ "type": "number", "minimum": min, "maximum": max });
+            json!({ "anyOf": [one.clone(), pair(one)] })
+        }
         Shape::Text => json!({ "type": "string" }),
         Shape::Texts => json!({ "type": "array", "items": { "type": "string" } }),
         Shape::Bool => json!({ "type": "boolean" }),

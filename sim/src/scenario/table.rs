@@ -71,6 +71,10 @@ pub enum Shape {
     Rate,
     /// A number from 0 to 1, or a `[min, max]` pair of them.
     RateOrRange,
+    /// A number in `[min, max]` (a clock's rate).
+    Factor { min: f64, max: f64 },
+    /// A number in `[min, max]`, or a `[min, max]` pair of them.
+    FactorOrRange { min: f64, max: f64 },
     /// A string.
     Text,
     /// A list of strings.
@@ -389,6 +393,39 @@ impl<'a> Table<'a> {
             .transpose()
     }
 
+    /// `true` or `false`, if `key` is there.
+    pub fn flag(&self, key: &str) -> Result<Option<bool>> {
+        self.declared(key, Shape::Bool);
+        self.get(key)
+            .map(|v| match v.get_ref() {
+                Val::Bool(b) => Ok(*b),
+                _ => Err(type_error(v, "a boolean")),
+            })
+            .transpose()
+    }
+
+    /// A probability in `[0, 1]`, if `key` is there.
+    pub fn chance(&self, key: &str) -> Result<Option<f64>> {
+        self.declared(key, Shape::Rate);
+        self.get(key)
+            .map(|v| {
+                let x = match v.get_ref() {
+                    Val::Float(x) => *x,
+                    Val::Int(n) => *n as f64,
+                    _ => return Err(type_error(v, "f64")),
+                };
+                if (0.0..=1.0).contains(&x) {
+                    Ok(x)
+                } else {
+                    Err(ScenarioError::new(format!(
+                        "`{key}` is a probability: a number from 0 to 1, not {x}"
+                    ))
+                    .at(v.span()))
+                }
+            })
+            .transpose()
+    }
+
     /// A number, required.
     pub fn float(&self, key: &str) -> Result<Spanned<f64>> {
         self.declared(key, Shape::Rate);
@@ -646,6 +683,25 @@ impl<'a> Table<'a> {
         Ok(Some((min, max)))
     }
 
+    /// A number in `[lo, hi]`, if `key` is there.
+    pub fn factor(&self, key: &str, lo: f64, hi: f64) -> Result<Option<f64>> {
+        self.declared_as(key, "a factor", |s| matches!(s, Shape::Factor { .. }));
+        self.get(key)
+            .map(|v| factor_of(v, key, lo, hi, false).map(|(x, _)| x))
+            .transpose()
+    }
+
+    /// A number in `[lo, hi]` or a `[min, max]` pair of them, if `key` is
+    /// there.
+    pub fn factor_range(&self, key: &str, lo: f64, hi: f64) -> Result<Option<(f64, f64)>> {
+        self.declared_as(key, "a factor or range", |s| {
+            matches!(s, Shape::FactorOrRange { .. })
+        });
+        self.get(key)
+            .map(|v| factor_of(v, key, lo, hi, true))
+            .transpose()
+    }
+
     /// A rate or a `[min, max]` pair of rates, each in `[0, 1]`: required.
     pub fn rate_range(&self, key: &str) -> Result<(f64, f64)> {
         self.declared(key, Shape::RateOrRange);
@@ -684,4 +740,41 @@ impl<'a> Table<'a> {
         }
         Ok((min, max))
     }
+}
+
+/// A number in `[lo, hi]` (or, with `pair`, a `[min, max]` pair of them).
+fn factor_of(value: &Spanned<Val>, key: &str, lo: f64, hi: f64, pair: bool) -> Result<(f64, f64)> {
+    let what = if pair {
+        format!("a number or a [min, max] pair of numbers, each from {lo} to {hi}")
+    } else {
+        format!("a number from {lo} to {hi}")
+    };
+    let bad = |span: Range<usize>| ScenarioError::new(format!("`{key}` must be {what}")).at(span);
+    let one = |v: &Spanned<Val>| -> Result<f64> {
+        let x = match v.get_ref() {
+            Val::Float(x) => *x,
+            Val::Int(n) => *n as f64,
+            _ => return Err(bad(v.span())),
+        };
+        if (lo..=hi).contains(&x) {
+            Ok(x)
+        } else {
+            Err(bad(v.span()))
+        }
+    };
+    let (min, max) = match value.get_ref() {
+        Val::Array(items) if pair && items.len() == 2 => (one(&items[0])?, one(&items[1])?),
+        Val::Array(_) => return Err(bad(value.span())),
+        _ => {
+            let x = one(value)?;
+            (x, x)
+        }
+    };
+    if min > max {
+        return Err(
+            ScenarioError::new(format!("`{key}` range is reversed: {min} > {max}"))
+                .at(value.span()),
+        );
+    }
+    Ok((min, max))
 }

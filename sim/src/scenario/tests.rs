@@ -337,6 +337,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 FaultKind::NodeCrash(super::NodeCrash {
                     node: 4,
                     restart_after: Some(secs(2)),
+                    lose_disk: false,
                 }),
             ),
             fault(
@@ -345,6 +346,7 @@ fn full_file_parses_to_the_expected_scenario() {
                 FaultKind::NodeCrash(super::NodeCrash {
                     node: 3,
                     restart_after: None,
+                    lose_disk: false,
                 }),
             ),
             fault(

@@ -1532,7 +1532,11 @@ fn can_leave(fault: &FaultKind, member: &MemberName) -> bool {
         | FaultKind::Heal(_)
         | FaultKind::Delay(_)
         | FaultKind::Loss(_)
-        | FaultKind::Duplicate(_) => false,
+        | FaultKind::Duplicate(_)
+        | FaultKind::Clock(_) => false,
+        // A slow node's step may outlast its deadline: its watchdog then
+        // takes it for a hang, which no scenario can count on.
+        FaultKind::NodeSlow(_) => false,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::mutation::Mutation;
 use crate::protocols::{Options, Registry};
 use crate::run::{self, Request};
 use crate::scenario::{
+    Clock, NodeSlow,
     Delay, Duplicate, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause,
     OneWayCut, Partition, Scenario, WorkThread, WorkThreadFault,
 };
@@ -91,16 +92,20 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
             .clone()
             .prop_map(|(job, node, _)| job_fault(JobAction::Leave, node, job)),
         job_on_node.prop_map(|(job, node, _)| job_fault(JobAction::Join, node, job)),
-        (node.clone(), proptest::option::of(ms(100, 6000))).prop_map(|(node, restart_after)| {
-            FaultKind::NodeCrash(NodeCrash {
-                node,
-                restart_after,
-            })
-        }),
+        (node.clone(), proptest::option::of(ms(100, 6000)), any::<bool>()).prop_map(
+            |(node, restart_after, lose_disk)| {
+                FaultKind::NodeCrash(NodeCrash {
+                    node,
+                    restart_after,
+                    lose_disk,
+                })
+            }
+        ),
         (node.clone(), proptest::option::of(ms(100, 6000))).prop_map(|(node, restart_after)| {
             FaultKind::NodeStop(NodeCrash {
                 node,
                 restart_after,
+                lose_disk: false,
             })
         }),
         (node.clone(), ms(100, 4000))
@@ -150,6 +155,28 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
                 nodes: nodes.map(|n| n.into_iter().collect()),
                 duration: Some(d)
             })),
+        (
+            0..nodes,
+            ms(0, 3000),
+            crate::scenario::CLOCK_RATE_MIN..=crate::scenario::CLOCK_RATE_MAX,
+            proptest::option::of(ms(200, 6000))
+        )
+            .prop_map(|(node, offset, rate, duration)| {
+                let still = offset.is_zero() && crate::scenario::clock_ppm(rate) == 1_000_000;
+                FaultKind::Clock(Clock {
+                    node,
+                    offset: if still { Duration::from_millis(1) } else { offset },
+                    rate,
+                    duration,
+                })
+            }),
+        (0..nodes, 1.0..=8.0f64, proptest::option::of(ms(200, 6000))).prop_map(
+            |(node, factor, duration)| FaultKind::NodeSlow(NodeSlow {
+                node,
+                factor,
+                duration,
+            })
+        ),
     ];
     (at, kind)
         .prop_map(|(at, kind)| Fault { at, kind, line: 0 })

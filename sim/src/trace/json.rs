@@ -38,7 +38,9 @@ fn effect_json(effect: &Effect) -> Value {
         Effect::JobStarts { node, job, later } => {
             json!({"kind": "job-starts", "node": node.to_string(), "job": job.as_str(), "later": later})
         }
-        Effect::NodeDown { node } => json!({"kind": "node-down", "node": node.to_string()}),
+        Effect::NodeDown { node, disk_lost } => {
+            json!({"kind": "node-down", "node": node.to_string(), "disk_lost": disk_lost})
+        }
         Effect::NodeStopping { node, members } => json!({
             "kind": "node-stopping",
             "node": node.to_string(),
@@ -68,6 +70,16 @@ fn effect_json(effect: &Effect) -> Value {
         }
         Effect::NetworkRestored { nodes: on } => {
             json!({"kind": "network-restored", "nodes": on.as_ref().map(|n| nodes(n))})
+        }
+        Effect::NodeSlowed { node, factor_milli } => {
+            json!({"kind": "node-slowed", "node": node.to_string(), "factor": f64::from(*factor_milli) / 1e3})
+        }
+        Effect::Clock {
+            node,
+            offset,
+            rate_ppm,
+        } => {
+            json!({"kind": "clock", "node": node.to_string(), "offset_ms": offset.as_millis_f64(), "rate": f64::from(*rate_ppm) / 1e6})
         }
     }
 }

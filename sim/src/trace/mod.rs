@@ -314,8 +314,13 @@ pub enum Effect {
         job: Name,
         later: bool,
     },
-    /// The node crashed: it and its jobs are gone.
-    NodeDown { node: NodeId },
+    /// The node crashed: it and its jobs are gone (`disk_lost`: and its
+    /// disk, so it restarts from a blank one).
+    NodeDown {
+        node: NodeId,
+        #[serde(default)]
+        disk_lost: bool,
+    },
     /// The node restarted (its jobs start again).
     NodeUp { node: NodeId },
     /// Every task on the node froze.
@@ -352,6 +357,17 @@ pub enum Effect {
     },
     /// That degradation ended.
     NetworkRestored { nodes: Option<Vec<NodeId>> },
+    /// The node runs `factor_milli` thousandths slower from now on (at a
+    /// fault's end: the factor it is back to, 1000 for full speed).
+    NodeSlowed { node: NodeId, factor_milli: u32 },
+    /// The node's clock stepped `offset` ahead and runs at `rate_ppm`
+    /// millionths of true time from now on (at a fault's end: offset 0
+    /// and the rate it is back to).
+    Clock {
+        node: NodeId,
+        offset: Dur,
+        rate_ppm: u32,
+    },
 }
 
 impl Effect {

@@ -48,7 +48,9 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
         | Effect::LinksCutOneWay { .. }
         | Effect::LinksRestored { .. }
         | Effect::NetworkDegraded { .. }
-        | Effect::NetworkRestored { .. } => String::new(),
+        | Effect::NetworkRestored { .. }
+        | Effect::Clock { .. }
+        | Effect::NodeSlowed { .. } => String::new(),
     };
     format!("{description}{note}")
 }
@@ -61,6 +63,12 @@ pub fn end_text(kind: &str, effect: &Effect) -> String {
         Effect::NodeResumed { node } => format!("{node} resumes"),
         Effect::LinksRestored { .. } => format!("{kind} heals"),
         Effect::NetworkRestored { .. } => format!("{kind} ends"),
+        Effect::NodeSlowed { node, factor_milli } => {
+            format!("{kind} of {node} ends: it runs at {}x", f64::from(*factor_milli) / 1e3)
+        }
+        Effect::Clock { node, rate_ppm, .. } => {
+            format!("{kind} of {node} ends: it runs at {}x", f64::from(*rate_ppm) / 1e6)
+        }
         other => format!("{kind} ends: {other:?}"),
     }
 }

@@ -223,6 +223,16 @@ impl<A: Agenda> Sim<A> {
         }
     }
 
+    /// A main thread's timer for `at` on its node's clock.
+    pub(super) fn main_timer(&mut self, node: u16, key: LocalKey, at: Time, input: MainInput) {
+        let n = &mut self.nodes[usize::from(node)];
+        let id = n.next_timer;
+        n.next_timer += 1;
+        n.timers.insert(id, (at, key, input));
+        let due = n.clock.global(at, self.now);
+        self.later(due, node, Local::MainTimer { id });
+    }
+
     /// The main thread of the broken variant `blocking-main` is back.
     pub(super) fn main_wake(&mut self, node: u16, key: LocalKey) {
         let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
@@ -237,10 +247,12 @@ impl<A: Agenda> Sim<A> {
     /// The main thread's machine takes `input` (taken at `took`).
     fn main_step(&mut self, node: u16, key: LocalKey, took: Time, input: MainInput) {
         let mutation = self.protocols.mutation;
+        let mut out = Vec::new();
+        // The main thread reads its node's clock.
+        let took = self.nodes[usize::from(node)].clock.local(took);
         let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
             return;
         };
-        let mut out = Vec::new();
         job.main.step(took, input, &mut out);
         for o in out {
             match o {
@@ -263,10 +275,7 @@ impl<A: Agenda> Sim<A> {
                     node: vigil_engine::NodeId(node),
                     name,
                 }),
-                MainOutput::Timer { at, input } => {
-                    let msg = MainMsg::Signal(input);
-                    self.later(at.max(self.now), node, Local::Main { key, msg });
-                }
+                MainOutput::Timer { at, input } => self.main_timer(node, key, at, input),
                 MainOutput::Send { to, msg } => {
                     let input = Input::Send {
                         key,
@@ -370,7 +379,10 @@ impl<A: Agenda> Sim<A> {
             for o in body {
                 self.carry_out(node, key, thread, o, detail);
             }
-            let at = self.now + Dur::from_std(threads::step_time(step_time, mutation));
+            // A slow node's step takes longer.
+            let slow = self.nodes[usize::from(node)].slow;
+            let took = threads::slowed(threads::step_time(step_time, mutation), slow);
+            let at = self.now + Dur::from_std(took);
             self.later(
                 at,
                 node,

@@ -23,6 +23,8 @@
 
 mod job;
 
+use super::clock::NodeClock;
+use super::threads;
 use super::faults::{self, Later};
 use super::net::{packet_kind, Net};
 use super::{new_trace, RunConfig};
@@ -159,6 +161,13 @@ enum Local {
     RunMain {
         key: LocalKey,
     },
+    /// A slow node's engine takes the next input it holds.
+    Serve,
+    /// A main thread's timer, if it is still set (a clock change sets it
+    /// again under a new number).
+    MainTimer {
+        id: u64,
+    },
     /// A main thread is back from its (broken variant's) wait.
     MainWake {
         key: LocalKey,
@@ -186,7 +195,8 @@ struct Node {
     status: NodeStatus,
     /// Which life this is: a crash ends one, and its events with it.
     life: u32,
-    disk: Durable,
+    /// What its disk holds (`None`: it was lost).
+    disk: Option<Durable>,
     /// The jobs that run here, and start again after a restart.
     wanted: BTreeSet<String>,
     engine: Option<Engine<JobMsg>>,
@@ -205,6 +215,21 @@ struct Node {
     armed: BTreeMap<(String, u16), (FaultKind, usize)>,
     /// What happened while it was paused, in order.
     parked: Vec<Local>,
+    /// Its clock (the machine's: it runs on across crashes).
+    clock: NodeClock,
+    /// Its main threads' timers, by number: when each falls on the
+    /// node's clock, whose it is and what it brings.
+    timers: BTreeMap<u64, (Time, LocalKey, vigil_engine::job::MainInput)>,
+    next_timer: u64,
+    /// How much slower it runs, in thousandths (the host's: it stays
+    /// across crashes), and the fault that made it so.
+    slow: u32,
+    slow_by: Option<usize>,
+    /// A slow node's engine: busy until then, with these inputs waiting
+    /// (a `Serve` is on the agenda while `serving`).
+    busy_until: Time,
+    backlog: VecDeque<Input<JobMsg>>,
+    serving: bool,
 }
 
 /// What a run's protocols are made from, shared with the work threads'
@@ -251,7 +276,7 @@ pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
             .map(|_| Node {
                 status: NodeStatus::Up,
                 life: 0,
-                disk: Durable::default(),
+                disk: Some(Durable::default()),
                 wanted: BTreeSet::new(),
                 engine: None,
                 deadline: None,
@@ -263,6 +288,14 @@ pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
                 next_key: 0,
                 armed: BTreeMap::new(),
                 parked: Vec::new(),
+                clock: NodeClock::TRUE,
+                timers: BTreeMap::new(),
+                next_timer: 0,
+                slow: 1000,
+                slow_by: None,
+                busy_until: Time(0),
+                backlog: VecDeque::new(),
+                serving: false,
             })
             .collect(),
         net: Net::new(scenario.cluster.loss),
@@ -440,6 +473,16 @@ impl<A: Agenda> Sim<A> {
                 }
             }
             Local::RunMain { key } => self.run_main(node, key),
+            Local::Serve => self.serve(node),
+            Local::MainTimer { id } => {
+                if let Some((_, key, input)) = self.nodes[usize::from(node)].timers.remove(&id) {
+                    let msg = MainMsg::Signal(input);
+                    if let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) {
+                        job.inbox.push_back(msg);
+                        self.run_main(node, key);
+                    }
+                }
+            }
             Local::MainWake { key } => self.main_wake(node, key),
             Local::RunWorker { key, thread } => self.run_worker(node, key, thread),
             Local::StepEnded {
@@ -462,14 +505,16 @@ impl<A: Agenda> Sim<A> {
         self.record(TraceEvent::NodeBoot { node: NodeId(node) });
         let cfg = self.engine_config.clone();
         let n = &mut self.nodes[usize::from(node)];
+        let now = n.clock.local(self.now);
+        n.timers.clear();
         let mut out = std::mem::take(&mut self.out);
         #[cfg(feature = "mutations")]
         let engine = match self.protocols.mutation.and_then(|m| m.engine()) {
-            Some(m) => Engine::new_mutated(cfg, NodeId(node), n.disk, self.now, &mut out, m),
-            None => Engine::new(cfg, NodeId(node), n.disk, self.now, &mut out),
+            Some(m) => Engine::new_mutated(cfg, NodeId(node), n.disk, now, &mut out, m),
+            None => Engine::new(cfg, NodeId(node), n.disk, now, &mut out),
         };
         #[cfg(not(feature = "mutations"))]
-        let engine = Engine::new(cfg, NodeId(node), n.disk, self.now, &mut out);
+        let engine = Engine::new(cfg, NodeId(node), n.disk, now, &mut out);
         n.engine = Some(engine);
         n.deadline = None;
         n.jobs.clear();
@@ -483,7 +528,46 @@ impl<A: Agenda> Sim<A> {
         self.engine_outputs(node);
     }
 
+    /// The engine takes `input` now, or, on a slow node, once it is done
+    /// with the inputs before it (`factor - 1` ms each).
     fn engine_step(&mut self, node: u16, input: Input<JobMsg>) {
+        let n = &mut self.nodes[usize::from(node)];
+        if n.engine.is_none() {
+            return;
+        }
+        // What waits goes first, also once the node is at full speed again.
+        if n.slow > 1000 || n.serving {
+            if n.serving || self.now < n.busy_until {
+                n.backlog.push_back(input);
+                if !n.serving {
+                    n.serving = true;
+                    let at = n.busy_until;
+                    self.later(at, node, Local::Serve);
+                }
+                return;
+            }
+            n.busy_until = self.now + Dur::from_std(threads::engine_cost(n.slow));
+        }
+        self.engine_take(node, input);
+    }
+
+    /// A slow node's engine takes the next input it holds.
+    fn serve(&mut self, node: u16) {
+        let n = &mut self.nodes[usize::from(node)];
+        n.serving = false;
+        let Some(input) = n.backlog.pop_front() else {
+            return;
+        };
+        n.busy_until = self.now + Dur::from_std(threads::engine_cost(n.slow));
+        if !n.backlog.is_empty() {
+            n.serving = true;
+            let at = n.busy_until;
+            self.later(at, node, Local::Serve);
+        }
+        self.engine_take(node, input);
+    }
+
+    fn engine_take(&mut self, node: u16, input: Input<JobMsg>) {
         let n = &mut self.nodes[usize::from(node)];
         let Some(engine) = n.engine.as_mut() else {
             return;
@@ -497,7 +581,7 @@ impl<A: Agenda> Sim<A> {
             }
             _ => {}
         }
-        engine.step(self.now, input, &mut self.out);
+        engine.step(n.clock.local(self.now), input, &mut self.out);
         self.engine_outputs(node);
     }
 
@@ -508,7 +592,7 @@ impl<A: Agenda> Sim<A> {
             match o {
                 Output::Send { to, packet } => self.send(NodeId(node), to, packet),
                 Output::Deliver { key, event } => self.deliver(node, key, event),
-                Output::Persist(d) => self.nodes[usize::from(node)].disk = d,
+                Output::Persist(d) => self.nodes[usize::from(node)].disk = Some(d),
                 Output::NodeView { view, members } => self.record(TraceEvent::NodeView {
                     node: NodeId(node),
                     view,
@@ -533,7 +617,7 @@ impl<A: Agenda> Sim<A> {
         } else {
             self.now
         };
-        let next = engine.poll_timeout().max(floor);
+        let next = n.clock.global(engine.poll_timeout(), self.now).max(floor);
         if n.deadline != Some(next) {
             n.deadline = Some(next);
             n.generation += 1;
@@ -673,6 +757,8 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn stop_engine(&mut self, node: u16, by: Time) {
+        // `by` on the node's clock.
+        let by = self.nodes[usize::from(node)].clock.local(self.now) + by.saturating_sub(self.now);
         self.post(node, Local::Engine(Input::Stop { by }));
     }
 
@@ -749,6 +835,14 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         n.names.clear();
         n.registered.clear();
         n.parked.clear();
+        n.timers.clear();
+        n.backlog.clear();
+        n.serving = false;
+        n.busy_until = Time(0);
+    }
+
+    fn lose_disk(&mut self, node: u16) {
+        self.nodes[usize::from(node)].disk = None;
     }
 
     fn restart(&mut self, node: u16) {
@@ -765,6 +859,32 @@ impl<A: Agenda> faults::Plant for Sim<A> {
                 self.ready.push_back((node, local));
             }
         }
+    }
+
+    fn slowness(&self, node: u16) -> (u32, Option<usize>) {
+        let n = &self.nodes[usize::from(node)];
+        (n.slow, n.slow_by)
+    }
+
+    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>) {
+        let n = &mut self.nodes[usize::from(node)];
+        n.slow = factor_milli;
+        n.slow_by = by;
+    }
+
+    fn clock(&self, node: u16) -> NodeClock {
+        self.nodes[usize::from(node)].clock
+    }
+
+    fn set_clock(&mut self, node: u16, clock: NodeClock) {
+        let n = &mut self.nodes[usize::from(node)];
+        n.clock = clock;
+        // Every deadline on the node's clock falls anew.
+        let timers = std::mem::take(&mut n.timers);
+        for (_, (at, key, input)) in timers {
+            self.main_timer(node, key, at, input);
+        }
+        self.engine_outputs(node);
     }
 
     fn after(&mut self, delay: Duration, then: Later) {

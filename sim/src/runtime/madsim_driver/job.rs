@@ -14,7 +14,7 @@ use super::world::World;
 use crate::mutation::mutated;
 use crate::trace::TraceEvent;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::{
@@ -188,7 +188,8 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
             }
             MainMsg::Signal(input) => input,
         };
-        main.step(now, input, &mut out);
+        // The main thread reads its node's clock.
+        main.step(ctx.world.local(ctx.node), input, &mut out);
         for o in out.drain(..) {
             match o {
                 MainOutput::Route {
@@ -206,9 +207,22 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                 }
                 MainOutput::Timer { at, input } => {
                     let inbox = ctx.inbox_tx.clone();
-                    let when = ctx.world.instant(at);
+                    let (world, node) = (ctx.world.clone(), ctx.node);
                     madsim::task::spawn(async move {
-                        madsim::time::sleep_until(when).await;
+                        // A timer on the node's clock: a change of the clock
+                        // sets it again.
+                        loop {
+                            let when = world.deadline(node, at);
+                            if !world.nodes[usize::from(node.0)].clock_faulted {
+                                madsim::time::sleep_until(when).await;
+                                break;
+                            }
+                            let changed = world.clock_changed(node);
+                            futures::select_biased! {
+                                _ = madsim::time::sleep_until(when).fuse() => break,
+                                _ = changed.fuse() => {}
+                            }
+                        }
                         let _ = inbox.unbounded_send(MainMsg::Signal(input));
                     });
                 }
@@ -357,7 +371,9 @@ async fn run_step(
             end
         }
     };
-    let step_time = threads::step_time(ctx.step_time, ctx.world.mutation);
+    // A slow node's step takes longer.
+    let slow = ctx.world.slow(ctx.node);
+    let step_time = threads::slowed(threads::step_time(ctx.step_time, ctx.world.mutation), slow);
     madsim::time::sleep(step_time).await;
     end
 }

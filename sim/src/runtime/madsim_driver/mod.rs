@@ -57,11 +57,18 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
     } = cfg;
     let handle = Handle::current();
     let nodes = (0..scenario.cluster.nodes)
-        .map(|_| NodeShared {
-            disk: Mutex::new(Durable::default()),
+        .map(|k| NodeShared {
+            disk: Mutex::new(Some(Durable::default())),
             wanted: Mutex::new(BTreeSet::new()),
             live: Mutex::new(LiveNode::default()),
             status: Mutex::new(NodeStatus::Up),
+            slow: Mutex::new((1000, None)),
+            clock: Mutex::new(super::clock::NodeClock::TRUE),
+            clock_faulted: scenario
+                .faults
+                .iter()
+                .any(|f| matches!(&f.kind, crate::scenario::FaultKind::Clock(c) if c.node == k)),
+            clock_waiters: Mutex::new(Vec::new()),
         })
         .collect();
     let engine_cfg = scenario.engine_config();

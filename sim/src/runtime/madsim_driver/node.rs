@@ -48,7 +48,7 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
     );
     let (engine_tx, engine_rx) = unbounded::<EngineIn>();
     let (send_tx, send_rx) = unbounded::<(NodeId, EnginePacket)>();
-    let now = world.now();
+    let now = world.local(node);
     world.record(TraceEvent::NodeBoot { node });
     let shared = &world.nodes[usize::from(node.0)];
     let durable = *shared.disk.lock().expect("disk");
@@ -239,11 +239,19 @@ async fn engine_task(
     let mut inboxes: BTreeMap<LocalKey, (UnboundedSender<MainMsg>, Pending)> = BTreeMap::new();
     // One timer, replaced only when the engine's deadline moves: most inputs
     // leave it where it was, and every timer costs the simulator.
-    let mut deadline = world.instant(engine.poll_timeout());
+    let mut deadline = world.deadline(node, engine.poll_timeout());
     let mut timer = Box::pin(madsim::time::sleep_until(deadline).fuse());
+    let mut took = false;
     loop {
         handle_outputs(&world, node, &mut out, &mut inboxes, &send_tx);
-        let next = world.instant(engine.poll_timeout());
+        // A slow node's engine is busy `factor - 1` ms with each input it
+        // took; what arrives meanwhile waits in its inbox.
+        let cost = super::super::threads::engine_cost(world.slow(node));
+        if took && !cost.is_zero() {
+            madsim::time::sleep(cost).await;
+        }
+        took = true;
+        let next = world.deadline(node, engine.poll_timeout());
         if next != deadline {
             deadline = next;
             timer = Box::pin(madsim::time::sleep_until(deadline).fuse());
@@ -259,8 +267,12 @@ async fn engine_task(
                 None
             }
         };
-        let now = world.now();
+        let now = world.local(node);
         let input = match input {
+            Some(EngineIn::Clock) => {
+                took = false;
+                continue;
+            }
             None => Input::Tick,
             Some(EngineIn::Packet { from, packet }) => Input::Packet { from, packet },
             Some(EngineIn::Register {
@@ -316,7 +328,9 @@ fn handle_outputs(
                     pending.push_back(now);
                 }
             }
-            Output::Persist(d) => *world.nodes[usize::from(node.0)].disk.lock().expect("disk") = d,
+            Output::Persist(d) => {
+                *world.nodes[usize::from(node.0)].disk.lock().expect("disk") = Some(d)
+            }
             Output::NodeView { view, members } => world.record(TraceEvent::NodeView {
                 node,
                 view,

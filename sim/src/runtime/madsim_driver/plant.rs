@@ -68,11 +68,40 @@ impl faults::Plant for Plant<'_> {
         set.iter().cloned().collect()
     }
 
+    fn slowness(&self, node: u16) -> (u32, Option<usize>) {
+        *self.shared(node).slow.lock().expect("slow")
+    }
+
+    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>) {
+        *self.shared(node).slow.lock().expect("slow") = (factor_milli, by);
+    }
+
+    fn clock(&self, node: u16) -> super::super::clock::NodeClock {
+        *self.shared(node).clock.lock().expect("clock")
+    }
+
+    fn set_clock(&mut self, node: u16, clock: super::super::clock::NodeClock) {
+        let shared = self.shared(node);
+        *shared.clock.lock().expect("clock") = clock;
+        if let Some(tx) = &shared.live.lock().expect("live").engine_tx {
+            let _ = tx.unbounded_send(super::wires::EngineIn::Clock);
+        }
+        for waiter in shared.clock_waiters.lock().expect("waiters").drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn lose_disk(&mut self, node: u16) {
+        *self.shared(node).disk.lock().expect("disk") = None;
+    }
+
     fn failure_timeout(&self) -> vigil_engine::Dur {
         vigil_engine::Dur::from_std(self.0.scenario.cluster.failure_timeout)
     }
 
     fn stop_engine(&mut self, node: u16, by: Time) {
+        // `by` on the node's clock.
+        let by = self.0.local(NodeId(node)) + by.saturating_sub(self.0.now());
         let live = self.shared(node).live.lock().expect("live");
         if let Some(tx) = &live.engine_tx {
             let _ = tx.unbounded_send(super::wires::EngineIn::Local(vigil_engine::Input::Stop {

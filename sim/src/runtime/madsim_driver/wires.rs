@@ -21,6 +21,8 @@ pub enum EngineIn {
         pending: Pending,
     },
     Local(Input<JobMsg>),
+    /// The node's clock was set: the engine's deadline falls anew.
+    Clock,
 }
 
 /// What the main thread takes from its inbox.

@@ -3,6 +3,7 @@
 //! conditions the controller sets. The tasks (`node`, `job`) and the
 //! controller (`faults`) read and write it; it imports none of them.
 
+use super::super::clock::NodeClock;
 use super::super::net::Net;
 use super::wires::{EngineIn, JobHandle, Pending};
 use crate::mutation::Mutation;
@@ -20,12 +21,22 @@ use vigil_engine::{Durable, LocalKey, MemberId, NodeId, Time};
 
 /// What a node keeps across its restarts, and the controller's view of it.
 pub struct NodeShared {
-    /// The engine's stable storage.
-    pub disk: Mutex<Durable>,
+    /// The engine's stable storage (`None`: it was lost).
+    pub disk: Mutex<Option<Durable>>,
     /// The jobs that run here, and start again after a restart.
     pub wanted: Mutex<BTreeSet<String>>,
     pub live: Mutex<LiveNode>,
     pub status: Mutex<NodeStatus>,
+    /// How much slower the node runs, in thousandths, and the fault that
+    /// made it so (the host's load: it stays across crashes).
+    pub slow: Mutex<(u32, Option<usize>)>,
+    /// The machine's clock: it runs on across crashes.
+    pub clock: Mutex<NodeClock>,
+    /// Whether a fault of the run sets this node's clock (only then do
+    /// its main threads' timers listen for a change).
+    pub clock_faulted: bool,
+    /// Timers waiting on this node's clock, told when it changes.
+    pub clock_waiters: Mutex<Vec<futures::channel::oneshot::Sender<()>>>,
 }
 
 /// The node's current life: its engine's inbox and its running jobs.
@@ -93,6 +104,40 @@ impl World {
 
     pub fn instant(&self, t: Time) -> Instant {
         self.start + Duration::from_nanos(t.0)
+    }
+
+    /// How much slower `node` runs, in thousandths (1000: full speed).
+    pub fn slow(&self, node: NodeId) -> u32 {
+        self.nodes[usize::from(node.0)].slow.lock().expect("slow").0
+    }
+
+    /// What `node`'s clock reads now.
+    pub fn local(&self, node: NodeId) -> Time {
+        let clock = *self.nodes[usize::from(node.0)].clock.lock().expect("clock");
+        clock.local(self.now())
+    }
+
+    /// When `local` on `node`'s clock falls, as madsim's instant.
+    pub fn deadline(&self, node: NodeId, local: Time) -> Instant {
+        if local.0 == u64::MAX {
+            return self.instant(local);
+        }
+        // Not clamped to now: madsim fires a timer set in the past as it
+        // always did.
+        let clock = *self.nodes[usize::from(node.0)].clock.lock().expect("clock");
+        self.instant(clock.global(local, Time(0)))
+    }
+
+    /// Resolves when `node`'s clock is set again.
+    pub fn clock_changed(&self, node: NodeId) -> futures::channel::oneshot::Receiver<()> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let mut waiters = self.nodes[usize::from(node.0)]
+            .clock_waiters
+            .lock()
+            .expect("waiters");
+        waiters.retain(|w| !w.is_canceled());
+        waiters.push(tx);
+        rx
     }
 
     /// Records the engine events `member`'s main thread never took, if

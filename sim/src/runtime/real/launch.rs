@@ -79,6 +79,10 @@ struct Proc {
 struct Launcher<'a> {
     run: &'a RealRun<'a>,
     clock: Clock,
+    /// How much slower each node runs, and the fault that made it so.
+    slow: Vec<(u32, Option<usize>)>,
+    /// Each node's clock, as the clock faults set it.
+    clocks: Vec<crate::runtime::clock::NodeClock>,
     epoch_ns: u64,
     dir: PathBuf,
     cluster_file: PathBuf,
@@ -138,6 +142,8 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
     let mut launcher = Launcher {
         run,
         clock: Clock::from_epoch(epoch_ns),
+        slow: vec![(1000, None); usize::from(run.scenario.cluster.nodes)],
+        clocks: vec![crate::runtime::clock::NodeClock::TRUE; usize::from(run.scenario.cluster.nodes)],
         epoch_ns,
         dir,
         cluster_file,
@@ -612,6 +618,37 @@ impl Plant for Launcher<'_> {
             .iter()
             .cloned()
             .collect()
+    }
+
+    fn slowness(&self, node: u16) -> (u32, Option<usize>) {
+        self.slow[usize::from(node)]
+    }
+
+    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>) {
+        self.slow[usize::from(node)] = (factor_milli, by);
+        let factor = f64::from(factor_milli) / 1e3;
+        self.tell(node, &format!("slow {factor}"));
+    }
+
+    fn clock(&self, node: u16) -> crate::runtime::clock::NodeClock {
+        self.clocks[usize::from(node)]
+    }
+
+    /// The node's process keeps its own clock: it is told the step and the
+    /// rate, from its own now. A restarted process keeps true time.
+    fn set_clock(&mut self, node: u16, clock: crate::runtime::clock::NodeClock) {
+        let old = self.clocks[usize::from(node)];
+        let now = self.now();
+        let offset = clock.local(now).saturating_sub(old.local(now));
+        self.clocks[usize::from(node)] = clock;
+        let rate = f64::from(clock.rate_ppm()) / 1e6;
+        self.tell(node, &format!("clock {}ns {rate}", offset.0));
+    }
+
+    /// The node's disk file goes (the process is down already).
+    fn lose_disk(&mut self, node: u16) {
+        let _ = std::fs::remove_file(self.dir.join(format!("n{node}.disk.json")));
+        let _ = std::fs::remove_file(self.dir.join(format!("n{node}.disk.tmp")));
     }
 
     fn failure_timeout(&self) -> Dur {

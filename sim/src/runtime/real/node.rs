@@ -20,6 +20,7 @@
 //! Channels never block a sender, so no thread waits on another's progress.
 
 use super::{Clock, NodeEnd, TraceFile};
+use crate::runtime::clock::NodeClock;
 use crate::protocols::Registry;
 use crate::runtime::net::{Net, NetFault};
 use crate::runtime::threads::{self, Ran};
@@ -101,6 +102,8 @@ enum MainMsg {
     Signal(MainInput),
     /// The job ends (it was killed, or the node stops).
     Stop,
+    /// The node's clock was set: the timers fall anew.
+    Clock,
 }
 
 /// What a work thread takes.
@@ -114,6 +117,12 @@ enum WorkMsg {
 /// A control command, as a line reads: `[@ID] WORD ARGS...`.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Command {
+    /// `slow FACTOR`: the node's work steps take FACTOR times as long and
+    /// its engine spends FACTOR - 1 ms on each input (1: full speed).
+    Slow { factor_milli: u32 },
+    /// `clock OFFSET RATE`: the node's clock steps `OFFSET` ahead and runs
+    /// at `RATE` times true time from now.
+    Clock { offset: Duration, rate_ppm: u32 },
     /// `panic|error|hang JOB [THREAD] [fault=N]`: the job's work thread
     /// faults at its next local step.
     Fault {
@@ -172,7 +181,7 @@ pub(super) enum Command {
 }
 
 /// Every command, for `help` and for a line that is none.
-const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, stop [WITHIN], loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
+const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, stop [WITHIN], clock OFFSET RATE, slow FACTOR, loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
 
 /// Parses one control line: `(id, command)`. The id (`@7`, `@req-a`) is
 /// echoed in the reply: as a number if it is one, else as a string.
@@ -333,6 +342,36 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             Command::Net(serde_json::from_str(json).map_err(|e| format!("`net`: {e}"))?)
         }
         "clear" => alone(Command::Clear)?,
+        "slow" => {
+            let max = crate::scenario::SLOW_FACTOR_MAX;
+            let bad = || format!("`slow` takes a factor from 1 to {max}, such as `slow 4`");
+            let [factor] = args else {
+                return Err(bad());
+            };
+            let factor: f64 = factor.parse().map_err(|_| bad())?;
+            if !(1.0..=max).contains(&factor) {
+                return Err(bad());
+            }
+            Command::Slow {
+                factor_milli: crate::scenario::slow_milli(factor),
+            }
+        }
+        "clock" => {
+            let (lo, hi) = (crate::scenario::CLOCK_RATE_MIN, crate::scenario::CLOCK_RATE_MAX);
+            let bad = || format!("`clock` takes an offset and a rate from {lo} to {hi}, such as `clock 2s 1.05`");
+            let [offset, rate] = args else {
+                return Err(bad());
+            };
+            let offset = crate::scenario::parse_duration(offset).map_err(|_| bad())?;
+            let rate: f64 = rate.parse().map_err(|_| bad())?;
+            if !(lo..=hi).contains(&rate) {
+                return Err(bad());
+            }
+            Command::Clock {
+                offset,
+                rate_ppm: crate::scenario::clock_ppm(rate),
+            }
+        }
         "stop" => Command::Stop {
             within: match args {
                 [] => None,
@@ -396,8 +435,28 @@ struct Shared {
     registry: Registry,
     cluster: Scenario,
     trace: TraceFile,
+    /// The node's own clock, over the trace's true one: what the engine and
+    /// the main threads read (the `clock` command sets it).
+    clock: Mutex<NodeClock>,
+    /// How much slower the node runs, in thousandths (`slow`).
+    slow: std::sync::atomic::AtomicU32,
     to_engine: Sender<ToEngine>,
     live: bool,
+}
+
+impl Shared {
+    /// What the node's clock reads at true time `now`.
+    fn local(&self, now: Time) -> Time {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).local(now)
+    }
+
+    /// When `local` on the node's clock falls, in true time.
+    fn deadline(&self, local: Time, now: Time) -> Time {
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .global(local, now)
+    }
 }
 
 /// The engine thread's state.
@@ -445,13 +504,15 @@ pub fn run_node(
     };
     let socket = UdpSocket::bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?;
     let disk = spec.disk.clone();
-    let durable: Durable = match &disk {
+    // No disk file (a new node, a lost disk, or none given): the engine
+    // takes its incarnation and view-id floor from its clock.
+    let durable: Option<Durable> = match &disk {
         Some(path) if path.exists() => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            Some(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
         }
-        _ => Durable::default(),
+        _ => None,
     };
     let clock = Clock::from_epoch(spec.epoch_ns);
     let (to_engine, from_all) = channel();
@@ -459,6 +520,8 @@ pub fn run_node(
         registry: spec.registry.clone(),
         cluster: spec.cluster.clone(),
         trace: TraceFile::new(clock, spec.trace),
+        clock: Mutex::new(NodeClock::TRUE),
+        slow: std::sync::atomic::AtomicU32::new(1000),
         to_engine: to_engine.clone(),
         live: spec.live,
     });
@@ -470,7 +533,7 @@ pub fn run_node(
         .trace
         .record(TraceEvent::NodeBoot { node: NodeId(me) });
     let mut out = Vec::new();
-    let now = shared.trace.now();
+    let now = shared.local(shared.trace.now());
     let engine = Engine::new(
         spec.cluster.engine_config(),
         NodeId(me),
@@ -580,7 +643,7 @@ impl NodeLoop {
             } else {
                 now
             };
-            let mut deadline = self.engine.poll_timeout().max(floor);
+            let mut deadline = self.shared.deadline(self.engine.poll_timeout(), now).max(floor);
             if let Some(d) = self.delayed.peek() {
                 deadline = deadline.min(d.at);
             }
@@ -616,7 +679,7 @@ impl NodeLoop {
                 Some(ToEngine::Closed) => return,
             }
             let now = self.shared.trace.now();
-            if now >= self.engine.poll_timeout() && self.ticked_at != Some(now) {
+            if self.shared.local(now) >= self.engine.poll_timeout() && self.ticked_at != Some(now) {
                 self.ticked_at = Some(now);
                 self.step(now, Input::Tick);
             }
@@ -641,8 +704,14 @@ impl NodeLoop {
             }
             _ => {}
         }
-        self.engine.step(now, input, &mut self.out);
+        let local = self.shared.local(now);
+        self.engine.step(local, input, &mut self.out);
         self.outputs(now);
+        // A slow node's engine is busy a while with each input.
+        let cost = threads::engine_cost(self.shared.slow.load(Ordering::Relaxed));
+        if !cost.is_zero() {
+            std::thread::sleep(cost);
+        }
     }
 
     /// Carries out what the engine asked.
@@ -914,6 +983,21 @@ impl NodeLoop {
                 self.step(now, Input::Closed { key });
                 json!({"ok": true})
             }
+            Command::Slow { factor_milli } => {
+                self.shared.slow.store(factor_milli, Ordering::Relaxed);
+                json!({"ok": true})
+            }
+            Command::Clock { offset, rate_ppm } => {
+                self.shared
+                    .clock
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set(now, Dur::from_std(offset), rate_ppm, None);
+                for h in self.jobs.values() {
+                    let _ = h.main.send(MainMsg::Clock);
+                }
+                json!({"ok": true})
+            }
             Command::Stop { within } => {
                 for h in self.jobs.values() {
                     let _ = h.main.send(MainMsg::Signal(MainInput::Leave));
@@ -923,7 +1007,8 @@ impl NodeLoop {
                     super::super::faults::stop_grace(Dur::from_std(ft)),
                     Dur::from_std,
                 );
-                self.step(now, Input::Stop { by: now + within });
+                let by = self.shared.local(now) + within;
+                self.step(now, Input::Stop { by });
                 json!({"ok": true})
             }
             Command::Leave { job } => match self.running(&job) {
@@ -1068,9 +1153,10 @@ impl MainLoop {
     fn run(mut self, inbox: &Receiver<MainMsg>) {
         loop {
             let now = self.shared.trace.now();
+            let local = self.shared.local(now);
             // Watchdogs that are due fire first.
             while let Some(entry) = self.timers.first_entry() {
-                if entry.key().0 > now {
+                if entry.key().0 > local {
                     break;
                 }
                 let input = entry.remove();
@@ -1082,7 +1168,7 @@ impl MainLoop {
                 .timers
                 .keys()
                 .next()
-                .map(|(at, _)| Duration::from_nanos(at.0.saturating_sub(now.0)));
+                .map(|(at, _)| Duration::from_nanos(self.shared.deadline(*at, now).0.saturating_sub(now.0)));
             let msg = match wait {
                 Some(wait) => match inbox.recv_timeout(wait) {
                     Ok(msg) => msg,
@@ -1097,6 +1183,7 @@ impl MainLoop {
             let now = self.shared.trace.now();
             let input = match msg {
                 MainMsg::Stop => return,
+                MainMsg::Clock => continue,
                 MainMsg::Signal(input) => input,
                 MainMsg::Engine { event, queued_at } => {
                     let me = self.machine.me().cloned();
@@ -1133,7 +1220,8 @@ impl MainLoop {
     /// The machine takes `input`; whether the job is gone.
     fn take(&mut self, now: Time, input: MainInput) -> bool {
         let mut out = Vec::new();
-        self.machine.step(now, input, &mut out);
+        let local = self.shared.local(now);
+        self.machine.step(local, input, &mut out);
         for o in out {
             match o {
                 MainOutput::Route {
@@ -1315,7 +1403,8 @@ fn work_thread(
                 }
                 Ran::Ended(end, mut body) => {
                     carry(&mut body);
-                    std::thread::sleep(step_time);
+                    let slow = shared.slow.load(Ordering::Relaxed);
+                    std::thread::sleep(threads::slowed(step_time, slow));
                     let mut keep = true;
                     while let Ok(msg) = rx.try_recv() {
                         keep &= take_work(msg, &mut machine, &mut out, &mut armed);

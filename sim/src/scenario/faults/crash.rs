@@ -6,11 +6,19 @@
 //! and tells its view it is going, then the node goes down. Either of a
 //! node that is down (or paused, for a stop) has no effect. And
 //! `[random.node-crash]`, `[random.node-stop]`. Both kinds take the same
-//! keys and share their types ([`NodeOut`], [`RandomNodeOut`]).
+//! keys and share their types ([`NodeOut`], [`RandomNodeOut`]), but for
+//! `lose_disk`, which only a crash takes: the node restarts from a blank
+//! disk (see `vigil_engine::Durable::boot` for what it keeps then).
 
 use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::{node_name, Rate, Scenario};
 use std::time::Duration;
+
+const RESTART_AFTER: Key = Key::new(
+    "restart_after",
+    Shape::Duration,
+    "Start it again (a new incarnation, its jobs with it) after this long; default: it stays down.",
+);
 
 /// `node` goes down (crashes or stops), restarting after `restart_after`
 /// if given. Which of the two, is the [`super::FaultKind`] variant that
@@ -19,6 +27,8 @@ use std::time::Duration;
 pub struct NodeOut {
     pub node: u16,
     pub restart_after: Option<Duration>,
+    /// A crash that loses the node's disk: it restarts from a blank one.
+    pub lose_disk: bool,
 }
 
 /// `node-crash`: see [`NodeOut`].
@@ -31,17 +41,26 @@ impl NodeOut {
     pub const STOP: &'static str = "node-stop";
     pub(super) const KEYS: Keys = Keys {
         required: &[Key::new("node", Shape::Node, "The node.")],
-        optional: &[Key::new(
-            "restart_after",
-            Shape::Duration,
-            "Start it again (a new incarnation, its jobs with it) after this long; default: it stays down.",
-        )],
+        optional: &[RESTART_AFTER],
+    };
+    pub(super) const CRASH_KEYS: Keys = Keys {
+        required: &[Key::new("node", Shape::Node, "The node.")],
+        optional: &[
+            RESTART_AFTER,
+            Key::new(
+                "lose_disk",
+                Shape::Bool,
+                "The node's disk is lost with it: it restarts from a blank one (its incarnation and view ids then come from its clock); default false.",
+            ),
+        ],
     };
 
-    pub(super) fn parse(t: &Table<'_>) -> Result<NodeOut> {
+    /// A `node-crash` table (`crash`) or a `node-stop` one.
+    pub(super) fn parse(t: &Table<'_>, crash: bool) -> Result<NodeOut> {
         Ok(NodeOut {
             node: t.node("node")?.0,
             restart_after: t.duration("restart_after")?,
+            lose_disk: crash && t.flag("lose_disk")?.unwrap_or(false),
         })
     }
 
@@ -50,12 +69,17 @@ impl NodeOut {
         if let Some(d) = self.restart_after {
             w.duration("restart_after", d);
         }
+        if self.lose_disk {
+            w.raw("lose_disk", true);
+        }
     }
 
     /// `node-crash n2 (restart after 2s)`, with `kind` first.
     pub fn describe(&self, kind: &str) -> String {
+        let disk = if self.lose_disk { ", disk lost" } else { "" };
         match self.restart_after {
-            Some(d) => format!("{kind} {} (restart after {d:?})", node_name(self.node)),
+            Some(d) => format!("{kind} {} (restart after {d:?}{disk})", node_name(self.node)),
+            None if self.lose_disk => format!("{kind} {} (disk lost)", node_name(self.node)),
             None => format!("{kind} {}", node_name(self.node)),
         }
     }
@@ -75,6 +99,8 @@ impl NodeOut {
 pub struct RandomNodeOut {
     pub nodes: Option<Vec<u16>>,
     pub restart_after: Option<(Duration, Duration)>,
+    /// The chance a crash loses the node's disk (crashes only).
+    pub lose_disk: Option<f64>,
 }
 
 /// `[random.node-crash]`: see [`RandomNodeOut`].
@@ -93,10 +119,29 @@ impl RandomNodeOut {
         ],
     };
 
-    pub(super) fn parse(t: &Table<'_>) -> Result<RandomNodeOut> {
+    pub(super) const CRASH_KEYS: Keys = Keys {
+        required: &[],
+        optional: &[
+            Key::new("nodes", Shape::Nodes, "The nodes to draw from; default: every node."),
+            Key::new(
+                "restart_after",
+                Shape::DurationOrRange,
+                "Restart each after this long: a duration, or a [min, max] range drawn per fault; default: it stays down.",
+            ),
+            Key::new(
+                "lose_disk",
+                Shape::Rate,
+                "The chance each crash loses the node's disk (it restarts from a blank one); default 0.",
+            ),
+        ],
+    };
+
+    /// A `[random.node-crash]` table (`crash`) or a `[random.node-stop]`.
+    pub(super) fn parse(t: &Table<'_>, crash: bool) -> Result<RandomNodeOut> {
         Ok(RandomNodeOut {
             nodes: t.nodes("nodes")?,
             restart_after: t.opt_duration_range("restart_after")?,
+            lose_disk: if crash { t.chance("lose_disk")? } else { None },
         })
     }
 
@@ -107,6 +152,9 @@ impl RandomNodeOut {
         if let Some(r) = self.restart_after {
             w.range("restart_after", r);
         }
+        if let Some(p) = self.lose_disk {
+            w.raw("lose_disk", super::float_toml(p));
+        }
     }
 
     pub(super) fn draw(&self, d: &mut Dice<'_>) -> NodeOut {
@@ -114,6 +162,7 @@ impl RandomNodeOut {
         NodeOut {
             node: d.pick(self.nodes.as_deref().unwrap_or(&all)),
             restart_after: self.restart_after.map(|r| d.ms_in(r)),
+            lose_disk: self.lose_disk.is_some_and(|p| d.chance(p)),
         }
     }
 
@@ -124,6 +173,7 @@ impl RandomNodeOut {
         let kind = RandomNodeOut {
             nodes: None,
             restart_after: Some((t, t * 3)),
+            lose_disk: None,
         };
         (super::every(s, div), kind)
     }

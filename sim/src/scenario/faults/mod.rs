@@ -10,21 +10,25 @@
 //! The driver records what a fault did as a `trace::Effect`; the checks
 //! and pictures read that, never a kind.
 
+mod clock;
 mod crash;
 mod job;
 mod network;
 mod one_way;
 mod partition;
 mod pause;
+mod slow;
 mod task;
 mod work_thread;
 
+pub use clock::{ppm as clock_ppm, Clock, RandomClock, RATE_MAX as CLOCK_RATE_MAX, RATE_MIN as CLOCK_RATE_MIN};
 pub use crash::{NodeCrash, NodeOut, NodeStop, RandomNodeCrash, RandomNodeOut};
 pub use job::{JobAction, JobFault, RandomJobKill};
 pub use network::{Delay, Duplicate, LinkRate, Loss, RandomDelay, RandomRate};
 pub use one_way::{OneWayCut, RandomOneWayCut};
 pub use partition::{Heal, Partition, RandomPartition};
 pub use pause::{NodePause, RandomNodePause};
+pub use slow::{milli as slow_milli, NodeSlow, RandomNodeSlow, FACTOR_MAX as SLOW_FACTOR_MAX};
 pub use task::RandomTask;
 pub use work_thread::{RandomWorkThread, WorkThread, WorkThreadFault};
 
@@ -63,6 +67,10 @@ pub enum FaultKind {
     Loss(Loss),
     /// `duplicate`.
     Duplicate(Duplicate),
+    /// `clock`.
+    Clock(Clock),
+    /// `node-slow`.
+    NodeSlow(NodeSlow),
 }
 
 /// How a `[[fault]]` table of one kind is read: the kind's name as
@@ -111,13 +119,13 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         name: NodeOut::CRASH,
-        keys: NodeOut::KEYS,
-        parse: |t| NodeOut::parse(t).map(FaultKind::NodeCrash),
+        keys: NodeOut::CRASH_KEYS,
+        parse: |t| NodeOut::parse(t, true).map(FaultKind::NodeCrash),
     },
     Spec {
         name: NodeOut::STOP,
         keys: NodeOut::KEYS,
-        parse: |t| NodeOut::parse(t).map(FaultKind::NodeStop),
+        parse: |t| NodeOut::parse(t, false).map(FaultKind::NodeStop),
     },
     Spec {
         name: NodePause::NAME,
@@ -154,6 +162,16 @@ const SPECS: &[Spec] = &[
         keys: LinkRate::KEYS,
         parse: |t| LinkRate::parse(t, LinkRate::DUPLICATE).map(FaultKind::Duplicate),
     },
+    Spec {
+        name: Clock::NAME,
+        keys: Clock::KEYS,
+        parse: |t| Clock::parse(t).map(FaultKind::Clock),
+    },
+    Spec {
+        name: NodeSlow::NAME,
+        keys: NodeSlow::KEYS,
+        parse: |t| NodeSlow::parse(t).map(FaultKind::NodeSlow),
+    },
 ];
 
 impl FaultKind {
@@ -176,6 +194,8 @@ impl FaultKind {
             FaultKind::Delay(_) => Delay::NAME,
             FaultKind::Loss(_) => LinkRate::LOSS,
             FaultKind::Duplicate(_) => LinkRate::DUPLICATE,
+            FaultKind::Clock(_) => Clock::NAME,
+            FaultKind::NodeSlow(_) => NodeSlow::NAME,
         }
     }
 
@@ -197,6 +217,8 @@ impl FaultKind {
             FaultKind::Delay(f) => f.write(w),
             FaultKind::Loss(f) => f.write(w),
             FaultKind::Duplicate(f) => f.write(w),
+            FaultKind::Clock(f) => f.write(w),
+            FaultKind::NodeSlow(f) => f.write(w),
         }
     }
 
@@ -214,6 +236,8 @@ impl FaultKind {
             FaultKind::Delay(f) => f.describe(),
             FaultKind::Loss(f) => f.describe(LinkRate::LOSS),
             FaultKind::Duplicate(f) => f.describe(LinkRate::DUPLICATE),
+            FaultKind::Clock(f) => f.describe(),
+            FaultKind::NodeSlow(f) => f.describe(),
         }
     }
 
@@ -229,6 +253,8 @@ impl FaultKind {
             FaultKind::Delay(f) => f.shorter().map(FaultKind::Delay),
             FaultKind::Loss(f) => f.shorter().map(FaultKind::Loss),
             FaultKind::Duplicate(f) => f.shorter().map(FaultKind::Duplicate),
+            FaultKind::Clock(f) => f.shorter().map(FaultKind::Clock),
+            FaultKind::NodeSlow(f) => f.shorter().map(FaultKind::NodeSlow),
             FaultKind::WorkThread(_) | FaultKind::Job(_) | FaultKind::Heal(_) => None,
         }
     }
@@ -246,7 +272,9 @@ impl FaultKind {
             | FaultKind::Heal(_)
             | FaultKind::Delay(_)
             | FaultKind::Loss(_)
-            | FaultKind::Duplicate(_) => None,
+            | FaultKind::Duplicate(_)
+            | FaultKind::Clock(_)
+            | FaultKind::NodeSlow(_) => None,
         }
     }
 
@@ -258,6 +286,8 @@ impl FaultKind {
                 (f.node != last).then(|| self.clone())
             }
             FaultKind::NodePause(f) => (f.node != last).then(|| self.clone()),
+            FaultKind::Clock(f) => (f.node != last).then(|| self.clone()),
+            FaultKind::NodeSlow(f) => (f.node != last).then(|| self.clone()),
             FaultKind::Partition(f) => f.without_node(last).map(FaultKind::Partition),
             FaultKind::OneWayCut(f) => f.without_node(last).map(FaultKind::OneWayCut),
             FaultKind::Heal(_) => Some(self.clone()),
@@ -294,6 +324,8 @@ pub enum RandomFault {
     Delay(RandomDelay),
     Loss(RandomRate),
     Duplicate(RandomRate),
+    Clock(RandomClock),
+    NodeSlow(RandomNodeSlow),
     /// Not a fault: tasks submitted at random times.
     Task(RandomTask),
 }
@@ -336,9 +368,13 @@ const RANDOM_SPECS: &[RandomSpec] = &[
     },
     RandomSpec {
         name: NodeOut::CRASH,
-        keys: RandomNodeOut::KEYS,
-        parse: |t| RandomNodeOut::parse(t).map(RandomFault::NodeCrash),
-        menu: |s| Some(on(RandomNodeOut::menu(s, 2), RandomFault::NodeCrash)),
+        keys: RandomNodeOut::CRASH_KEYS,
+        parse: |t| RandomNodeOut::parse(t, true).map(RandomFault::NodeCrash),
+        menu: |s| {
+            let (rate, mut kind) = RandomNodeOut::menu(s, 2);
+            kind.lose_disk = Some(0.3);
+            Some((rate, RandomFault::NodeCrash(kind)))
+        },
     },
     RandomSpec {
         name: RandomNodePause::NAME,
@@ -385,8 +421,20 @@ const RANDOM_SPECS: &[RandomSpec] = &[
     RandomSpec {
         name: NodeOut::STOP,
         keys: RandomNodeOut::KEYS,
-        parse: |t| RandomNodeOut::parse(t).map(RandomFault::NodeStop),
+        parse: |t| RandomNodeOut::parse(t, false).map(RandomFault::NodeStop),
         menu: |s| Some(on(RandomNodeOut::menu(s, 3), RandomFault::NodeStop)),
+    },
+    RandomSpec {
+        name: RandomClock::NAME,
+        keys: RandomClock::KEYS,
+        parse: |t| RandomClock::parse(t).map(RandomFault::Clock),
+        menu: |s| Some(on(RandomClock::menu(s), RandomFault::Clock)),
+    },
+    RandomSpec {
+        name: RandomNodeSlow::NAME,
+        keys: RandomNodeSlow::KEYS,
+        parse: |t| RandomNodeSlow::parse(t).map(RandomFault::NodeSlow),
+        menu: |s| Some(on(RandomNodeSlow::menu(s), RandomFault::NodeSlow)),
     },
 ];
 
@@ -409,6 +457,8 @@ impl RandomFault {
             RandomFault::Delay(_) => RandomDelay::NAME,
             RandomFault::Loss(_) => LinkRate::LOSS,
             RandomFault::Duplicate(_) => LinkRate::DUPLICATE,
+            RandomFault::Clock(_) => RandomClock::NAME,
+            RandomFault::NodeSlow(_) => RandomNodeSlow::NAME,
             RandomFault::Task(_) => RandomTask::NAME,
         }
     }
@@ -429,6 +479,8 @@ impl RandomFault {
             RandomFault::Delay(f) => f.write(w),
             RandomFault::Loss(f) => f.write(w),
             RandomFault::Duplicate(f) => f.write(w),
+            RandomFault::Clock(f) => f.write(w),
+            RandomFault::NodeSlow(f) => f.write(w),
             RandomFault::Task(f) => f.write(w),
         }
     }
@@ -446,6 +498,8 @@ impl RandomFault {
             RandomFault::Delay(f) => FaultKind::Delay(f.draw(dice)),
             RandomFault::Loss(f) => FaultKind::Loss(f.draw(dice)),
             RandomFault::Duplicate(f) => FaultKind::Duplicate(f.draw(dice)),
+            RandomFault::Clock(f) => FaultKind::Clock(f.draw(dice)),
+            RandomFault::NodeSlow(f) => FaultKind::NodeSlow(f.draw(dice)),
             RandomFault::Task(f) => return f.draw(dice, at).map_or(Drawn::Nothing, Drawn::Task),
         };
         Drawn::Fault(fault)

@@ -156,6 +156,10 @@ pub enum BandKind {
     Delay,
     Loss,
     Duplicate,
+    /// A node's clock runs fast or slow.
+    Clock,
+    /// A node runs slow.
+    Slow,
 }
 
 impl BandKind {
@@ -169,6 +173,8 @@ impl BandKind {
             BandKind::Delay => "delay",
             BandKind::Loss => "loss",
             BandKind::Duplicate => "duplicate",
+            BandKind::Clock => "clock",
+            BandKind::Slow => "slow",
         }
     }
 }
@@ -334,7 +340,7 @@ impl Story {
                     ..
                 } => Some((member.node, Some(member))),
                 TraceEvent::Fault {
-                    effect: Effect::NodeDown { node },
+                    effect: Effect::NodeDown { node, .. },
                     ..
                 }
                 | TraceEvent::FaultEnd {
@@ -725,7 +731,7 @@ fn placed(
         | Effect::JobKilled { node, job: j, .. }
         | Effect::LeaveAsked { node, job: j, .. }
         | Effect::JobStarts { node, job: j, .. } => (job(node, j), None),
-        Effect::NodeDown { node } => (Place::Engine(*node), Some((BandKind::Crash, vec![*node]))),
+        Effect::NodeDown { node, .. } => (Place::Engine(*node), Some((BandKind::Crash, vec![*node]))),
         Effect::NodePaused { node } => (Place::Engine(*node), Some((BandKind::Pause, vec![*node]))),
         Effect::NodeStopping { node, .. } => {
             (Place::Engine(*node), Some((BandKind::Stop, vec![*node])))
@@ -763,6 +769,16 @@ fn placed(
             };
             let on = on.clone().unwrap_or_else(|| nodes.to_vec());
             (Place::All, Some((k, on)))
+        }
+        // A clock that runs off true time is a band over its node; a step
+        // alone is the fault's mark.
+        Effect::NodeSlowed { node, factor_milli } => {
+            let band = (*factor_milli > 1000).then(|| (BandKind::Slow, vec![*node]));
+            (Place::Engine(*node), band)
+        }
+        Effect::Clock { node, rate_ppm, .. } => {
+            let band = (*rate_ppm != 1_000_000).then(|| (BandKind::Clock, vec![*node]));
+            (Place::Engine(*node), band)
         }
         Effect::None(_) | Effect::LinksRestored { .. } | Effect::NetworkRestored { .. } => {
             let _ = kind;

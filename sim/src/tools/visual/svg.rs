@@ -86,6 +86,8 @@ const STYLE: &str = r#"
 .vd .band-delay { fill: #0891b2; fill-opacity: 0.07; }
 .vd .band-loss { fill: #db2777; fill-opacity: 0.07; }
 .vd .band-duplicate { fill: #7c3aed; fill-opacity: 0.07; }
+.vd .band-clock { fill: #65a30d; fill-opacity: 0.10; }
+.vd .band-slow { fill: #64748b; fill-opacity: 0.12; }
 .vd .bandlabel { font-size: 10px; fill: #7f1d1d; }
 .vd .fault { fill: #dc2626; stroke: #7f1d1d; stroke-width: 0.8; }
 .vd .faultline { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 6 3; }
@@ -307,6 +309,16 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
                 // A one-way cut says which way: "one-way cut {n0} -> {n1}".
                 match b.kind {
                     BandKind::OneWayCut => escape(b.text.split(" (").next().unwrap_or(&b.text)),
+                    // "slow 4x": how much slower.
+                    BandKind::Slow => escape(&format!(
+                        "slow {}",
+                        b.text.split(' ').nth(2).unwrap_or("")
+                    )),
+                    // "clock 1.25x": how fast it runs.
+                    BandKind::Clock => escape(&format!(
+                        "clock {}",
+                        b.text.split("runs at ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("")
+                    )),
                     _ => b.kind.as_str().to_string(),
                 }
             );
