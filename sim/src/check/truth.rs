@@ -87,6 +87,8 @@ pub(super) struct Truth<'a> {
     pub slowest: BTreeMap<NodeId, u32>,
     /// The most each node was slowed (`node-slow`), in thousandths.
     pub slowed: BTreeMap<NodeId, u32>,
+    /// How slow each slowed node ran from when, in order.
+    pub slow_changes: BTreeMap<NodeId, Vec<(Time, u32)>>,
     /// When a node's clock was first set ahead of true time (a step, or a
     /// rate above 1), by node.
     pub ahead_since: BTreeMap<NodeId, Time>,
@@ -114,6 +116,7 @@ impl<'a> Truth<'a> {
             stops: Vec::new(),
             slowest: BTreeMap::new(),
             slowed: BTreeMap::new(),
+            slow_changes: BTreeMap::new(),
             ahead_since: BTreeMap::new(),
             disks_lost: Vec::new(),
         };
@@ -146,6 +149,14 @@ impl<'a> Truth<'a> {
     pub fn stretched(&self, d: Dur) -> Dur {
         let slowest = self.slowest.values().copied().min().unwrap_or(1_000_000);
         bounds::stretched(d, slowest)
+    }
+
+    /// How slow `node` ran at `at`, in thousandths (1000: full speed).
+    pub fn slow_at(&self, node: NodeId, at: Time) -> u32 {
+        self.slow_changes
+            .get(&node)
+            .and_then(|c| c.iter().take_while(|(t, _)| *t <= at).last())
+            .map_or(1000, |(_, f)| *f)
     }
 
     /// `d`, a span of local work on `node`, as slow as the node ever ran.
@@ -191,6 +202,10 @@ impl<'a> Truth<'a> {
                 Effect::NodeSlowed { node, factor_milli } => {
                     let most = self.slowed.entry(*node).or_insert(*factor_milli);
                     *most = (*most).max(*factor_milli);
+                    self.slow_changes
+                        .entry(*node)
+                        .or_default()
+                        .push((e.at, *factor_milli));
                 }
                 Effect::NodeDown {
                     node,
@@ -298,9 +313,14 @@ impl<'a> Truth<'a> {
                         vigil_engine::job::FaultKind::Hang => job.map_or(Dur(0), |j| {
                             bounds::stretched(j.work_deadline + vigil_engine::job::HANG_CONFIRM, rate)
                         }),
+                        // A slow node's step ends later (the driver slows a
+                        // step by how slow its node runs when it starts).
                         vigil_engine::job::FaultKind::Panic
                         | vigil_engine::job::FaultKind::Error => {
-                            job.map_or(Dur(0), |j| j.step_time)
+                            let f = u128::from(self.slow_at(member.node, e.at).max(1000));
+                            job.map_or(Dur(0), |j| {
+                                Dur((u128::from(j.step_time.0) * f / 1000) as u64)
+                            })
                         }
                     };
                     let fault_at = self.fault_time(*fault).unwrap_or(e.at);
