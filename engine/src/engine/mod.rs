@@ -207,9 +207,22 @@ impl Durable {
                 max_view: disk.max_view,
             };
         }
+        let clock = Durable::from_clock(now, nodes);
+        Durable {
+            incarnation: Incarnation(clock.incarnation.0 + 1),
+            max_view: clock.max_view,
+        }
+    }
+
+    /// What a clock reading `now` stands in for, on a disk that holds
+    /// nothing: the life before this one had an incarnation no higher than
+    /// `now` in microseconds, and saw no view id above that times `nodes`
+    /// (see [`Durable::boot`]). A real node without its disk file reads
+    /// the host's clock since the Unix epoch for it.
+    pub fn from_clock(now: Time, nodes: u16) -> Durable {
         let us = now.0 / 1_000;
         Durable {
-            incarnation: Incarnation(us + 1),
+            incarnation: Incarnation(us),
             max_view: ViewId(us.saturating_mul(u64::from(nodes))),
         }
     }

@@ -197,8 +197,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
         /// Keep the engine's incarnation here across restarts (default:
-        /// nK.disk.json). A node restarted without it comes back as the
-        /// same incarnation, which its peers cannot tell from the old one.
+        /// nK.disk.json). A node started without it takes its incarnation
+        /// and view-id floor from the host's clock (see README, Lost disks).
         #[arg(long, value_name = "FILE")]
         disk: Option<PathBuf>,
         /// The jobs to start, comma-separated (default: every job the file

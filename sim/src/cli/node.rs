@@ -75,8 +75,8 @@ impl Ctx<'_> {
             jobs,
             epoch_ns: o.epoch_ns.unwrap_or_else(real::unix_ns),
             trace: Box::new(std::io::LineWriter::new(trace)),
-            // Without its disk, a restarted node would come back as the
-            // same incarnation, which its peers cannot tell from the old.
+            // A disk keeps the incarnation and view-id floor; without its
+            // file a node takes both from the host's clock.
             disk: Some(
                 o.disk
                     .unwrap_or_else(|| PathBuf::from(format!("n{}.disk.json", o.node))),

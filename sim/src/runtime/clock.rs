@@ -16,8 +16,6 @@ pub struct NodeClock {
     read: Time,
     /// Millionths of true time per true time: 1,000,000 keeps time.
     rate_ppm: u32,
-    /// The fault whose rate runs it now, if any.
-    pub by: Option<usize>,
 }
 
 impl Default for NodeClock {
@@ -34,7 +32,6 @@ impl NodeClock {
         since: Time(0),
         read: Time(0),
         rate_ppm: ONE,
-        by: None,
     };
 
     pub fn rate_ppm(&self) -> u32 {
@@ -70,12 +67,11 @@ impl NodeClock {
     }
 
     /// From true time `now` on, the clock reads `offset` more than it did
-    /// and runs at `rate_ppm`, set by fault `by`.
-    pub fn set(&mut self, now: Time, offset: Dur, rate_ppm: u32, by: Option<usize>) {
+    /// and runs at `rate_ppm`.
+    pub fn set(&mut self, now: Time, offset: Dur, rate_ppm: u32) {
         self.read = self.local(now) + offset;
         self.since = now;
         self.rate_ppm = rate_ppm.max(1);
-        self.by = by;
     }
 }
 
@@ -94,7 +90,7 @@ mod tests {
     #[test]
     fn a_deadline_falls_when_the_clock_first_reads_it() {
         let mut c = NodeClock::TRUE;
-        c.set(Time(1_000), Dur(0), 1_500_000, Some(0)); // 50% fast from 1 us
+        c.set(Time(1_000), Dur(0), 1_500_000); // 50% fast from 1 us
         assert_eq!(c.local(Time(1_000)), Time(1_000));
         assert_eq!(c.local(Time(3_000)), Time(4_000));
         for local in [1_001u64, 1_002, 1_003, 4_000, 4_001, 999_999_999] {
@@ -102,7 +98,7 @@ mod tests {
             assert!(c.local(g) >= Time(local), "{local}: reads it at {g:?}");
             assert!(c.local(Time(g.0 - 1)) < Time(local), "{local}: not sooner");
         }
-        c.set(Time(3_000), Dur(10_000), 500_000, Some(1)); // steps ahead, runs slow
+        c.set(Time(3_000), Dur(10_000), 500_000); // steps ahead, runs slow
         assert_eq!(c.local(Time(3_000)), Time(14_000));
         assert_eq!(c.local(Time(5_000)), Time(15_000));
         assert_eq!(c.global(Time(15_000), Time(3_000)), Time(5_000));

@@ -63,12 +63,11 @@ pub(super) trait Plant {
     fn pause(&mut self, node: u16);
     fn resume(&mut self, node: u16);
 
-    /// How much slower the node runs, in thousandths (1000: at full
-    /// speed), and the fault that made it so.
-    fn slowness(&self, node: u16) -> (u32, Option<usize>);
+    /// The faults that set a node's clock rate or slowness and still last.
+    fn layers<R>(&mut self, f: impl FnOnce(&mut Layers) -> R) -> R;
     /// The node's work steps take `factor_milli / 1000` times as long and
     /// its engine spends `factor - 1` ms on each input from now on.
-    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>);
+    fn set_slowness(&mut self, node: u16, factor_milli: u32);
     /// The node's clock.
     fn clock(&self, node: u16) -> NodeClock;
     /// The node's engine and main threads read `clock` from now on (their
@@ -77,6 +76,46 @@ pub(super) trait Plant {
 
     /// Calls [`follow`] with `then` once `delay` has passed.
     fn after(&mut self, delay: Duration, then: Later);
+}
+
+/// What a node runs at while faults overlap: each fault that sets a clock's
+/// rate or a node's slowness and still lasts, in the order they struck.
+/// The newest rules; when it ends, the newest one still lasting rules
+/// again (or none: full speed, true rate).
+#[derive(Debug, Default)]
+pub struct Layers {
+    by_node: std::collections::BTreeMap<(u16, Layer), Vec<(usize, u32)>>,
+}
+
+/// What a layer sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    ClockRate,
+    Slowness,
+}
+
+impl Layers {
+    /// Fault `index` sets `value` on `node` from now; what rules now.
+    fn push(&mut self, node: u16, layer: Layer, index: usize, value: u32) -> u32 {
+        let stack = self.by_node.entry((node, layer)).or_default();
+        stack.push((index, value));
+        value
+    }
+
+    /// Fault `index` ends on `node`; what rules now (`plain` if none).
+    fn end(&mut self, node: u16, layer: Layer, index: usize, plain: u32) -> u32 {
+        let stack = self.by_node.entry((node, layer)).or_default();
+        stack.retain(|(i, _)| *i != index);
+        stack.last().map_or(plain, |(_, v)| *v)
+    }
+
+    /// What rules on `node` now (`plain` if nothing).
+    fn top(&self, node: u16, layer: Layer, plain: u32) -> u32 {
+        self.by_node
+            .get(&(node, layer))
+            .and_then(|s| s.last())
+            .map_or(plain, |(_, v)| *v)
+    }
 }
 
 /// What a fault does later, when its time is up.
@@ -167,10 +206,8 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
         }
         Later::NetRestored { index, nodes } => (index, Effect::NetworkRestored { nodes }),
         Later::SlowEnds { index, node } => {
-            if plant.slowness(node).1 == Some(index) {
-                plant.set_slowness(node, 1000, None);
-            }
-            let factor_milli = plant.slowness(node).0;
+            let factor_milli = plant.layers(|l| l.end(node, Layer::Slowness, index, 1000));
+            plant.set_slowness(node, factor_milli);
             let effect = Effect::NodeSlowed {
                 node: NodeId(node),
                 factor_milli,
@@ -178,9 +215,10 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             (index, effect)
         }
         Later::ClockBack { index, node } => {
+            let rate = plant.layers(|l| l.end(node, Layer::ClockRate, index, 1_000_000));
             let mut clock = plant.clock(node);
-            if clock.by == Some(index) {
-                clock.set(plant.now(), Dur(0), 1_000_000, None);
+            if rate != clock.rate_ppm() {
+                clock.set(plant.now(), Dur(0), rate);
                 plant.set_clock(node, clock);
             }
             let effect = Effect::Clock {
@@ -312,7 +350,8 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
         ScenarioFault::NodeSlow(s) => {
             let node = s.node;
             let factor_milli = crate::scenario::slow_milli(s.factor);
-            plant.set_slowness(node, factor_milli, Some(index));
+            plant.layers(|l| l.push(node, Layer::Slowness, index, factor_milli));
+            plant.set_slowness(node, factor_milli);
             if let Some(d) = s.duration {
                 plant.after(d, Later::SlowEnds { index, node });
             }
@@ -324,12 +363,19 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
         // The clock is the machine's: it runs on while the node is down.
         ScenarioFault::Clock(c) => {
             let node = c.node;
-            let rate_ppm = crate::scenario::clock_ppm(c.rate);
             let offset = Dur::from_std(c.offset);
+            // A step alone leaves the rate as it is; a rate rules until it
+            // ends (then the one it overlaid, if that still lasts).
+            let set = crate::scenario::clock_ppm(c.rate);
+            let rate_ppm = if set == 1_000_000 {
+                plant.layers(|l| l.top(node, Layer::ClockRate, 1_000_000))
+            } else {
+                plant.layers(|l| l.push(node, Layer::ClockRate, index, set))
+            };
             let mut clock = plant.clock(node);
-            clock.set(plant.now(), offset, rate_ppm, Some(index));
+            clock.set(plant.now(), offset, rate_ppm);
             plant.set_clock(node, clock);
-            if let Some(d) = c.duration {
+            if let (Some(d), false) = (c.duration, set == 1_000_000) {
                 plant.after(d, Later::ClockBack { index, node });
             }
             Effect::Clock {

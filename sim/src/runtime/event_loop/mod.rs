@@ -224,7 +224,6 @@ struct Node {
     /// How much slower it runs, in thousandths (the host's: it stays
     /// across crashes), and the fault that made it so.
     slow: u32,
-    slow_by: Option<usize>,
     /// A slow node's engine: busy until then, with these inputs waiting
     /// (a `Serve` is on the agenda while `serving`).
     busy_until: Time,
@@ -259,6 +258,8 @@ struct Sim<A> {
     engine_config: vigil_engine::Config,
     /// Reused output buffers.
     out: Vec<Output<JobMsg>>,
+    /// The clock rates and slowness that overlapping faults set.
+    layers: faults::Layers,
 }
 
 /// Runs `cfg` to its end on the event loop, taking events as `agenda`
@@ -292,7 +293,6 @@ pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
                 timers: BTreeMap::new(),
                 next_timer: 0,
                 slow: 1000,
-                slow_by: None,
                 busy_until: Time(0),
                 backlog: VecDeque::new(),
                 serving: false,
@@ -311,6 +311,7 @@ pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
         }),
         engine_config: scenario.engine_config(),
         out: Vec::new(),
+        layers: faults::Layers::default(),
     };
     for job in &scenario.jobs {
         for n in &job.nodes {
@@ -861,15 +862,12 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         }
     }
 
-    fn slowness(&self, node: u16) -> (u32, Option<usize>) {
-        let n = &self.nodes[usize::from(node)];
-        (n.slow, n.slow_by)
+    fn layers<R>(&mut self, f: impl FnOnce(&mut faults::Layers) -> R) -> R {
+        f(&mut self.layers)
     }
 
-    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>) {
-        let n = &mut self.nodes[usize::from(node)];
-        n.slow = factor_milli;
-        n.slow_by = by;
+    fn set_slowness(&mut self, node: u16, factor_milli: u32) {
+        self.nodes[usize::from(node)].slow = factor_milli;
     }
 
     fn clock(&self, node: u16) -> NodeClock {

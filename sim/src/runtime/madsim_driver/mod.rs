@@ -62,7 +62,7 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
             wanted: Mutex::new(BTreeSet::new()),
             live: Mutex::new(LiveNode::default()),
             status: Mutex::new(NodeStatus::Up),
-            slow: Mutex::new((1000, None)),
+            slow: Mutex::new(1000),
             clock: Mutex::new(super::clock::NodeClock::TRUE),
             clock_faulted: scenario
                 .faults
@@ -83,6 +83,7 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         trace,
         nodes,
         net,
+        layers: Mutex::new(Default::default()),
         madsim_ids: Mutex::new(Vec::new()),
         detail,
         packets: std::sync::atomic::AtomicU64::new(0),

@@ -68,12 +68,12 @@ impl faults::Plant for Plant<'_> {
         set.iter().cloned().collect()
     }
 
-    fn slowness(&self, node: u16) -> (u32, Option<usize>) {
-        *self.shared(node).slow.lock().expect("slow")
+    fn layers<R>(&mut self, f: impl FnOnce(&mut faults::Layers) -> R) -> R {
+        f(&mut self.0.layers.lock().expect("layers"))
     }
 
-    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>) {
-        *self.shared(node).slow.lock().expect("slow") = (factor_milli, by);
+    fn set_slowness(&mut self, node: u16, factor_milli: u32) {
+        *self.shared(node).slow.lock().expect("slow") = factor_milli;
     }
 
     fn clock(&self, node: u16) -> super::super::clock::NodeClock {

@@ -27,9 +27,9 @@ pub struct NodeShared {
     pub wanted: Mutex<BTreeSet<String>>,
     pub live: Mutex<LiveNode>,
     pub status: Mutex<NodeStatus>,
-    /// How much slower the node runs, in thousandths, and the fault that
-    /// made it so (the host's load: it stays across crashes).
-    pub slow: Mutex<(u32, Option<usize>)>,
+    /// How much slower the node runs, in thousandths (the host's load: it
+    /// stays across crashes).
+    pub slow: Mutex<u32>,
     /// The machine's clock: it runs on across crashes.
     pub clock: Mutex<NodeClock>,
     /// Whether a fault of the run sets this node's clock (only then do
@@ -61,6 +61,8 @@ pub struct World {
     pub nodes: Vec<NodeShared>,
     /// The network's conditions, as the faults set them.
     pub(super) net: Mutex<Net>,
+    /// The clock rates and slowness that overlapping faults set.
+    pub(super) layers: Mutex<super::super::faults::Layers>,
     pub(super) madsim_ids: Mutex<Vec<madsim::task::NodeId>>,
     /// Record every packet sent, delivered and dropped (`vigil replay`).
     pub detail: bool,
@@ -108,7 +110,7 @@ impl World {
 
     /// How much slower `node` runs, in thousandths (1000: full speed).
     pub fn slow(&self, node: NodeId) -> u32 {
-        self.nodes[usize::from(node.0)].slow.lock().expect("slow").0
+        *self.nodes[usize::from(node.0)].slow.lock().expect("slow")
     }
 
     /// What `node`'s clock reads now.

@@ -79,8 +79,8 @@ struct Proc {
 struct Launcher<'a> {
     run: &'a RealRun<'a>,
     clock: Clock,
-    /// How much slower each node runs, and the fault that made it so.
-    slow: Vec<(u32, Option<usize>)>,
+    /// The clock rates and slowness that overlapping faults set.
+    layers: crate::runtime::faults::Layers,
     /// Each node's clock, as the clock faults set it.
     clocks: Vec<crate::runtime::clock::NodeClock>,
     epoch_ns: u64,
@@ -142,7 +142,7 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
     let mut launcher = Launcher {
         run,
         clock: Clock::from_epoch(epoch_ns),
-        slow: vec![(1000, None); usize::from(run.scenario.cluster.nodes)],
+        layers: Default::default(),
         clocks: vec![crate::runtime::clock::NodeClock::TRUE; usize::from(run.scenario.cluster.nodes)],
         epoch_ns,
         dir,
@@ -620,12 +620,11 @@ impl Plant for Launcher<'_> {
             .collect()
     }
 
-    fn slowness(&self, node: u16) -> (u32, Option<usize>) {
-        self.slow[usize::from(node)]
+    fn layers<R>(&mut self, f: impl FnOnce(&mut crate::runtime::faults::Layers) -> R) -> R {
+        f(&mut self.layers)
     }
 
-    fn set_slowness(&mut self, node: u16, factor_milli: u32, by: Option<usize>) {
-        self.slow[usize::from(node)] = (factor_milli, by);
+    fn set_slowness(&mut self, node: u16, factor_milli: u32) {
         let factor = f64::from(factor_milli) / 1e3;
         self.tell(node, &format!("slow {factor}"));
     }

@@ -505,14 +505,19 @@ pub fn run_node(
     let socket = UdpSocket::bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?;
     let disk = spec.disk.clone();
     // No disk file (a new node, a lost disk, or none given): the engine
-    // takes its incarnation and view-id floor from its clock.
+    // takes its incarnation and view-id floor from the host's clock, in
+    // time since the Unix epoch (the run's own clock starts at each
+    // process's `--epoch-ns`, which need not grow across restarts).
     let durable: Option<Durable> = match &disk {
         Some(path) if path.exists() => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             Some(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
         }
-        _ => None,
+        _ => Some(Durable::from_clock(
+            Time(super::unix_ns()),
+            spec.cluster.cluster.nodes,
+        )),
     };
     let clock = Clock::from_epoch(spec.epoch_ns);
     let (to_engine, from_all) = channel();
@@ -992,7 +997,7 @@ impl NodeLoop {
                     .clock
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .set(now, Dur::from_std(offset), rate_ppm, None);
+                    .set(now, Dur::from_std(offset), rate_ppm);
                 for h in self.jobs.values() {
                     let _ = h.main.send(MainMsg::Clock);
                 }

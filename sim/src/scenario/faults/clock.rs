@@ -67,7 +67,8 @@ impl Clock {
         let (node, span) = t.node("node")?;
         let offset = t.duration("offset")?.unwrap_or_default();
         let rate = t.factor("rate", RATE_MIN, RATE_MAX)?.unwrap_or(1.0);
-        let duration = t.duration("for")?;
+        // A time a fault lasts is at least a millisecond, as a timer's.
+        let duration = t.get("for").map(|_| t.timer("for")).transpose()?;
         if offset.is_zero() && ppm(rate) == 1_000_000 {
             return Err(ScenarioError::new(
                 "a `clock` fault needs an `offset` above 0 or a `rate` other than 1".to_string(),

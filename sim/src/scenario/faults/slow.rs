@@ -49,9 +49,15 @@ impl NodeSlow {
 
     pub(super) fn parse(t: &Table<'_>) -> Result<NodeSlow> {
         let node = t.node("node")?.0;
-        t.require("factor")?;
+        let span = t.require("factor")?.span();
         let factor = t.factor("factor", 1.0, FACTOR_MAX)?.unwrap_or(1.0);
-        let duration = t.duration("for")?;
+        if milli(factor) <= 1000 {
+            return Err(crate::scenario::ScenarioError::new(
+                "a `node-slow` fault needs a `factor` above 1 (1 is full speed)".to_string(),
+            )
+            .at(span));
+        }
+        let duration = t.get("for").map(|_| t.timer("for")).transpose()?;
         Ok(NodeSlow {
             node,
             factor,

@@ -720,8 +720,8 @@ fn legend(out: &mut String, x: f64, y: f64, wrap: f64) {
             r##"<rect class="wait" x="4" y="-7" width="4" height="14"/><rect class="stuck" x="12" y="-7" width="4" height="14"/>"##.into(),
         ),
         (
-            "crash · pause · partition · one-way cut",
-            r##"<rect class="band-crash" x="0" y="-6" width="8" height="12"/><rect class="band-pause" x="9" y="-6" width="8" height="12"/><rect class="band-partition" x="18" y="-6" width="8" height="12"/><rect class="band-one-way-cut" x="27" y="-6" width="8" height="12"/>"##.into(),
+            "crash · pause · partition · one-way cut · slow · clock",
+            r##"<rect class="band-crash" x="0" y="-6" width="4.5" height="12"/><rect class="band-pause" x="5.5" y="-6" width="4.5" height="12"/><rect class="band-partition" x="11" y="-6" width="4.5" height="12"/><rect class="band-one-way-cut" x="16.5" y="-6" width="4.5" height="12"/><rect class="band-slow" x="22" y="-6" width="4.5" height="12"/><rect class="band-clock" x="27.5" y="-6" width="4.5" height="12"/>"##.into(),
         ),
     ];
     let (mut cx, mut cy) = (x, y);
