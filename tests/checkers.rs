@@ -463,8 +463,17 @@ fn epochs_grow_catches_a_lost_disk_counted_from_zero() {
             c.lose_disk = false;
         }
     }
-    let bad = run_on(Driver::EventLoop, &kept, 3, Some(Mutation::BlankDiskTrusted));
-    assert!(bad.failed().is_empty(), "only a lost disk shows it: {:?}", bad.failed());
+    let bad = run_on(
+        Driver::EventLoop,
+        &kept,
+        3,
+        Some(Mutation::BlankDiskTrusted),
+    );
+    assert!(
+        bad.failed().is_empty(),
+        "only a lost disk shows it: {:?}",
+        bad.failed()
+    );
 }
 
 /// slow-node.toml on both drivers: a watchdog that calls a step hung at
@@ -489,8 +498,17 @@ fn a_slow_node_catches_a_watchdog_that_goes_by_how_long_steps_took() {
             s.factor = 1.0;
         }
     }
-    let bad = run_on(Driver::EventLoop, &fast, 4, Some(Mutation::AdaptiveWatchdog));
-    assert!(bad.failed().is_empty(), "only slowness shows it: {:?}", bad.failed());
+    let bad = run_on(
+        Driver::EventLoop,
+        &fast,
+        4,
+        Some(Mutation::AdaptiveWatchdog),
+    );
+    assert!(
+        bad.failed().is_empty(),
+        "only slowness shows it: {:?}",
+        bad.failed()
+    );
 }
 
 #[test]

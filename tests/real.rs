@@ -468,7 +468,9 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         "n0's trace has db@n2 leaving with `leave`:\n{text}"
     );
     assert!(
-        !text.lines().any(|l| l.contains("\"View\"") && l.contains("\"NodeDown\"")),
+        !text
+            .lines()
+            .any(|l| l.contains("\"View\"") && l.contains("\"NodeDown\"")),
         "no node was taken for down (n1's clock):\n{text}"
     );
     assert!(

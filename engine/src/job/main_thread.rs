@@ -631,7 +631,11 @@ mod tests {
                 main.mutate(crate::Mutation::WatchdogCountsAbsence);
             }
             let mut out = vec![];
-            main.step(at(0), MainInput::StepStarted { thread: 0, step: 1 }, &mut out);
+            main.step(
+                at(0),
+                MainInput::StepStarted { thread: 0, step: 1 },
+                &mut out,
+            );
             out.clear();
             let look = |main: &mut MainThread, t: u64, confirm, out: &mut Vec<MainOutput>| {
                 main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)

@@ -432,7 +432,13 @@ fn a_slow_clock_stretches_the_node_bound() {
             },
         );
         for n in [0, 1] {
-            r.view(10_000 + bound * 3 / 2, n, 23, &[0, 1], &[(2, LeaveReason::NodeDown)]);
+            r.view(
+                10_000 + bound * 3 / 2,
+                n,
+                23,
+                &[0, 1],
+                &[(2, LeaveReason::NodeDown)],
+            );
         }
         let mut results = r.end(40_000, &[0, 1]);
         results.retain(|c| c.name == "notified");

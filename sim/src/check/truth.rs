@@ -173,7 +173,10 @@ impl<'a> Truth<'a> {
             *n == node
                 && *at > from
                 && *at <= to
-                && self.ahead_since.iter().any(|(o, since)| *o != node && *since <= *at)
+                && self
+                    .ahead_since
+                    .iter()
+                    .any(|(o, since)| *o != node && *since <= *at)
         })
     }
 
@@ -311,7 +314,10 @@ impl<'a> Truth<'a> {
                     let rate = self.slowest.get(&member.node).copied().unwrap_or(1_000_000);
                     let allowance = match kind {
                         vigil_engine::job::FaultKind::Hang => job.map_or(Dur(0), |j| {
-                            bounds::stretched(j.work_deadline + vigil_engine::job::HANG_CONFIRM, rate)
+                            bounds::stretched(
+                                j.work_deadline + vigil_engine::job::HANG_CONFIRM,
+                                rate,
+                            )
                         }),
                         // A slow node's step ends later (the driver slows a
                         // step by how slow its node runs when it starts).

@@ -84,7 +84,11 @@ mod tests {
         let c = NodeClock::TRUE;
         assert_eq!(c.local(Time(12_345)), Time(12_345));
         assert_eq!(c.global(Time(500), Time(100)), Time(500));
-        assert_eq!(c.global(Time(50), Time(100)), Time(100), "never in the past");
+        assert_eq!(
+            c.global(Time(50), Time(100)),
+            Time(100),
+            "never in the past"
+        );
     }
 
     #[test]

@@ -554,3 +554,30 @@ fn degrade(
     });
     effect
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Layer, Layers};
+
+    /// A short fault over a longer one: when it ends, the longer one rules
+    /// again; when that ends, nothing does.
+    #[test]
+    fn the_newest_lasting_layer_rules_and_its_end_uncovers_the_one_below() {
+        let mut l = Layers::default();
+        assert_eq!(l.top(1, Layer::Slowness, 1000), 1000);
+        assert_eq!(l.push(1, Layer::Slowness, 0, 3000), 3000);
+        assert_eq!(l.push(1, Layer::Slowness, 4, 5000), 5000);
+        assert_eq!(
+            l.top(1, Layer::ClockRate, 1_000_000),
+            1_000_000,
+            "layers apart"
+        );
+        assert_eq!(l.top(2, Layer::Slowness, 1000), 1000, "nodes apart");
+        assert_eq!(l.end(1, Layer::Slowness, 4, 1000), 3000);
+        assert_eq!(l.end(1, Layer::Slowness, 0, 1000), 1000);
+        // An older layer that ends under a newer one leaves the newer.
+        l.push(1, Layer::Slowness, 5, 2000);
+        l.push(1, Layer::Slowness, 6, 4000);
+        assert_eq!(l.end(1, Layer::Slowness, 5, 1000), 4000);
+    }
+}

@@ -100,8 +100,9 @@ use crate::protocols::{Options, Registry};
 pub use duration::{parse_duration, DurationError};
 pub use error::ScenarioError;
 pub use faults::{
-    clock_ppm, slow_milli, Clock, NodeSlow, CLOCK_RATE_MAX, CLOCK_RATE_MIN, SLOW_FACTOR_MAX, Delay, Duplicate, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause, OneWayCut,
-    Partition, RandomFault, WorkThread, WorkThreadFault,
+    clock_ppm, slow_milli, Clock, Delay, Duplicate, FaultKind, Heal, JobAction, JobFault, Loss,
+    NodeCrash, NodePause, NodeSlow, OneWayCut, Partition, RandomFault, WorkThread, WorkThreadFault,
+    CLOCK_RATE_MAX, CLOCK_RATE_MIN, SLOW_FACTOR_MAX,
 };
 pub use raw::JOB_KEYS;
 

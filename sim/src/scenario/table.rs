@@ -706,48 +706,16 @@ impl<'a> Table<'a> {
     pub fn rate_range(&self, key: &str) -> Result<(f64, f64)> {
         self.declared(key, Shape::RateOrRange);
         let value = self.require_in(key)?;
-        let bad = |span: Range<usize>| {
-            ScenarioError::new(format!(
-                "`{key}` must be a number or a [min, max] pair of numbers, each between 0 and 1"
-            ))
-            .at(span)
-        };
-        let one = |v: &Spanned<Val>| -> Result<f64> {
-            let x = match v.get_ref() {
-                Val::Float(x) => *x,
-                Val::Int(n) => *n as f64,
-                _ => return Err(bad(v.span())),
-            };
-            if (0.0..=1.0).contains(&x) {
-                Ok(x)
-            } else {
-                Err(bad(v.span()))
-            }
-        };
-        let (min, max) = match value.get_ref() {
-            Val::Array(items) if items.len() == 2 => (one(&items[0])?, one(&items[1])?),
-            Val::Array(_) => return Err(bad(value.span())),
-            _ => {
-                let x = one(value)?;
-                (x, x)
-            }
-        };
-        if min > max {
-            return Err(
-                ScenarioError::new(format!("`{key}` range is reversed: {min} > {max}"))
-                    .at(value.span()),
-            );
-        }
-        Ok((min, max))
+        factor_of(value, key, 0.0, 1.0, true)
     }
 }
 
 /// A number in `[lo, hi]` (or, with `pair`, a `[min, max]` pair of them).
 fn factor_of(value: &Spanned<Val>, key: &str, lo: f64, hi: f64, pair: bool) -> Result<(f64, f64)> {
     let what = if pair {
-        format!("a number or a [min, max] pair of numbers, each from {lo} to {hi}")
+        format!("a number or a [min, max] pair of numbers, each between {lo} and {hi}")
     } else {
-        format!("a number from {lo} to {hi}")
+        format!("a number between {lo} and {hi}")
     };
     let bad = |span: Range<usize>| ScenarioError::new(format!("`{key}` must be {what}")).at(span);
     let one = |v: &Spanned<Val>| -> Result<f64> {

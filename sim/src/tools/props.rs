@@ -8,9 +8,8 @@ use crate::mutation::Mutation;
 use crate::protocols::{Options, Registry};
 use crate::run::{self, Request};
 use crate::scenario::{
-    Clock, NodeSlow,
-    Delay, Duplicate, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash, NodePause,
-    OneWayCut, Partition, Scenario, WorkThread, WorkThreadFault,
+    Clock, Delay, Duplicate, Fault, FaultKind, Heal, JobAction, JobFault, Loss, NodeCrash,
+    NodePause, NodeSlow, OneWayCut, Partition, Scenario, WorkThread, WorkThreadFault,
 };
 use crate::trace::Driver;
 use proptest::prelude::*;
@@ -92,15 +91,18 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
             .clone()
             .prop_map(|(job, node, _)| job_fault(JobAction::Leave, node, job)),
         job_on_node.prop_map(|(job, node, _)| job_fault(JobAction::Join, node, job)),
-        (node.clone(), proptest::option::of(ms(100, 6000)), any::<bool>()).prop_map(
-            |(node, restart_after, lose_disk)| {
+        (
+            node.clone(),
+            proptest::option::of(ms(100, 6000)),
+            any::<bool>()
+        )
+            .prop_map(|(node, restart_after, lose_disk)| {
                 FaultKind::NodeCrash(NodeCrash {
                     node,
                     restart_after,
                     lose_disk,
                 })
-            }
-        ),
+            }),
         (node.clone(), proptest::option::of(ms(100, 6000))).prop_map(|(node, restart_after)| {
             FaultKind::NodeStop(NodeCrash {
                 node,
@@ -165,7 +167,11 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
                 let still = offset.is_zero() && crate::scenario::clock_ppm(rate) == 1_000_000;
                 FaultKind::Clock(Clock {
                     node,
-                    offset: if still { Duration::from_millis(1) } else { offset },
+                    offset: if still {
+                        Duration::from_millis(1)
+                    } else {
+                        offset
+                    },
                     rate,
                     duration,
                 })

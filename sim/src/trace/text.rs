@@ -64,10 +64,16 @@ pub fn end_text(kind: &str, effect: &Effect) -> String {
         Effect::LinksRestored { .. } => format!("{kind} heals"),
         Effect::NetworkRestored { .. } => format!("{kind} ends"),
         Effect::NodeSlowed { node, factor_milli } => {
-            format!("{kind} of {node} ends: it runs at {}x", f64::from(*factor_milli) / 1e3)
+            format!(
+                "{kind} of {node} ends: it runs at {}x",
+                f64::from(*factor_milli) / 1e3
+            )
         }
         Effect::Clock { node, rate_ppm, .. } => {
-            format!("{kind} of {node} ends: it runs at {}x", f64::from(*rate_ppm) / 1e6)
+            format!(
+                "{kind} of {node} ends: it runs at {}x",
+                f64::from(*rate_ppm) / 1e6
+            )
         }
         other => format!("{kind} ends: {other:?}"),
     }

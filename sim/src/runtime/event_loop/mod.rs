@@ -24,9 +24,9 @@
 mod job;
 
 use super::clock::NodeClock;
-use super::threads;
 use super::faults::{self, Later};
 use super::net::{packet_kind, Net};
+use super::threads;
 use super::{new_trace, RunConfig};
 use crate::mutation::Mutation;
 use crate::protocols::Registry;

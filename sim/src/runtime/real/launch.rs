@@ -143,7 +143,10 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
         run,
         clock: Clock::from_epoch(epoch_ns),
         layers: Default::default(),
-        clocks: vec![crate::runtime::clock::NodeClock::TRUE; usize::from(run.scenario.cluster.nodes)],
+        clocks: vec![
+            crate::runtime::clock::NodeClock::TRUE;
+            usize::from(run.scenario.cluster.nodes)
+        ],
         epoch_ns,
         dir,
         cluster_file,

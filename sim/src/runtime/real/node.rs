@@ -20,8 +20,8 @@
 //! Channels never block a sender, so no thread waits on another's progress.
 
 use super::{Clock, NodeEnd, TraceFile};
-use crate::runtime::clock::NodeClock;
 use crate::protocols::Registry;
+use crate::runtime::clock::NodeClock;
 use crate::runtime::net::{Net, NetFault};
 use crate::runtime::threads::{self, Ran};
 use crate::scenario::Scenario;
@@ -357,8 +357,15 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             }
         }
         "clock" => {
-            let (lo, hi) = (crate::scenario::CLOCK_RATE_MIN, crate::scenario::CLOCK_RATE_MAX);
-            let bad = || format!("`clock` takes an offset and a rate from {lo} to {hi}, such as `clock 2s 1.05`");
+            let (lo, hi) = (
+                crate::scenario::CLOCK_RATE_MIN,
+                crate::scenario::CLOCK_RATE_MAX,
+            );
+            let bad = || {
+                format!(
+                    "`clock` takes an offset and a rate from {lo} to {hi}, such as `clock 2s 1.05`"
+                )
+            };
             let [offset, rate] = args else {
                 return Err(bad());
             };
@@ -447,7 +454,10 @@ struct Shared {
 impl Shared {
     /// What the node's clock reads at true time `now`.
     fn local(&self, now: Time) -> Time {
-        self.clock.lock().unwrap_or_else(|e| e.into_inner()).local(now)
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .local(now)
     }
 
     /// When `local` on the node's clock falls, in true time.
@@ -648,7 +658,10 @@ impl NodeLoop {
             } else {
                 now
             };
-            let mut deadline = self.shared.deadline(self.engine.poll_timeout(), now).max(floor);
+            let mut deadline = self
+                .shared
+                .deadline(self.engine.poll_timeout(), now)
+                .max(floor);
             if let Some(d) = self.delayed.peek() {
                 deadline = deadline.min(d.at);
             }
@@ -1169,11 +1182,9 @@ impl MainLoop {
                     return;
                 }
             }
-            let wait = self
-                .timers
-                .keys()
-                .next()
-                .map(|(at, _)| Duration::from_nanos(self.shared.deadline(*at, now).0.saturating_sub(now.0)));
+            let wait = self.timers.keys().next().map(|(at, _)| {
+                Duration::from_nanos(self.shared.deadline(*at, now).0.saturating_sub(now.0))
+            });
             let msg = match wait {
                 Some(wait) => match inbox.recv_timeout(wait) {
                     Ok(msg) => msg,

@@ -232,7 +232,10 @@ impl RandomClock {
             nodes: None,
             offset: Some((Duration::from_millis(1), s.cluster.failure_timeout * 3)),
             rate: Some((RATE_MIN, RATE_MAX)),
-            duration: Some((Duration::from_secs(1), (s.duration / 2).max(Duration::from_secs(1)))),
+            duration: Some((
+                Duration::from_secs(1),
+                (s.duration / 2).max(Duration::from_secs(1)),
+            )),
         };
         (super::every(s, 2), kind)
     }

@@ -78,7 +78,10 @@ impl NodeOut {
     pub fn describe(&self, kind: &str) -> String {
         let disk = if self.lose_disk { ", disk lost" } else { "" };
         match self.restart_after {
-            Some(d) => format!("{kind} {} (restart after {d:?}{disk})", node_name(self.node)),
+            Some(d) => format!(
+                "{kind} {} (restart after {d:?}{disk})",
+                node_name(self.node)
+            ),
             None if self.lose_disk => format!("{kind} {} (disk lost)", node_name(self.node)),
             None => format!("{kind} {}", node_name(self.node)),
         }
@@ -92,6 +95,17 @@ impl NodeOut {
         })
     }
 }
+
+const RANDOM_NODES: Key = Key::new(
+    "nodes",
+    Shape::Nodes,
+    "The nodes to draw from; default: every node.",
+);
+const RANDOM_RESTART_AFTER: Key = Key::new(
+    "restart_after",
+    Shape::DurationOrRange,
+    "Restart each after this long: a duration, or a [min, max] range drawn per fault; default: it stays down.",
+);
 
 /// `[random.node-crash]`, `[random.node-stop]`: a node goes down,
 /// restarting after a drawn time if `restart_after` is given.
@@ -109,25 +123,14 @@ pub type RandomNodeCrash = RandomNodeOut;
 impl RandomNodeOut {
     pub(super) const KEYS: Keys = Keys {
         required: &[],
-        optional: &[
-            Key::new("nodes", Shape::Nodes, "The nodes to draw from; default: every node."),
-            Key::new(
-                "restart_after",
-                Shape::DurationOrRange,
-                "Restart each after this long: a duration, or a [min, max] range drawn per fault; default: it stays down.",
-            ),
-        ],
+        optional: &[RANDOM_NODES, RANDOM_RESTART_AFTER],
     };
 
     pub(super) const CRASH_KEYS: Keys = Keys {
         required: &[],
         optional: &[
-            Key::new("nodes", Shape::Nodes, "The nodes to draw from; default: every node."),
-            Key::new(
-                "restart_after",
-                Shape::DurationOrRange,
-                "Restart each after this long: a duration, or a [min, max] range drawn per fault; default: it stays down.",
-            ),
+            RANDOM_NODES,
+            RANDOM_RESTART_AFTER,
             Key::new(
                 "lose_disk",
                 Shape::Rate,

@@ -21,7 +21,9 @@ mod slow;
 mod task;
 mod work_thread;
 
-pub use clock::{ppm as clock_ppm, Clock, RandomClock, RATE_MAX as CLOCK_RATE_MAX, RATE_MIN as CLOCK_RATE_MIN};
+pub use clock::{
+    ppm as clock_ppm, Clock, RandomClock, RATE_MAX as CLOCK_RATE_MAX, RATE_MIN as CLOCK_RATE_MIN,
+};
 pub use crash::{NodeCrash, NodeOut, NodeStop, RandomNodeCrash, RandomNodeOut};
 pub use job::{JobAction, JobFault, RandomJobKill};
 pub use network::{Delay, Duplicate, LinkRate, Loss, RandomDelay, RandomRate};

@@ -78,7 +78,8 @@ impl NodeSlow {
             "node-slow {} {}x{}",
             node_name(self.node),
             self.factor,
-            self.duration.map_or(String::new(), |d| format!(" for {d:?}"))
+            self.duration
+                .map_or(String::new(), |d| format!(" for {d:?}"))
         )
     }
 

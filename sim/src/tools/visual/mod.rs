@@ -731,7 +731,9 @@ fn placed(
         | Effect::JobKilled { node, job: j, .. }
         | Effect::LeaveAsked { node, job: j, .. }
         | Effect::JobStarts { node, job: j, .. } => (job(node, j), None),
-        Effect::NodeDown { node, .. } => (Place::Engine(*node), Some((BandKind::Crash, vec![*node]))),
+        Effect::NodeDown { node, .. } => {
+            (Place::Engine(*node), Some((BandKind::Crash, vec![*node])))
+        }
         Effect::NodePaused { node } => (Place::Engine(*node), Some((BandKind::Pause, vec![*node]))),
         Effect::NodeStopping { node, .. } => {
             (Place::Engine(*node), Some((BandKind::Stop, vec![*node])))

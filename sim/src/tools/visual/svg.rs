@@ -310,14 +310,16 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
                 match b.kind {
                     BandKind::OneWayCut => escape(b.text.split(" (").next().unwrap_or(&b.text)),
                     // "slow 4x": how much slower.
-                    BandKind::Slow => escape(&format!(
-                        "slow {}",
-                        b.text.split(' ').nth(2).unwrap_or("")
-                    )),
+                    BandKind::Slow =>
+                        escape(&format!("slow {}", b.text.split(' ').nth(2).unwrap_or(""))),
                     // "clock 1.25x": how fast it runs.
                     BandKind::Clock => escape(&format!(
                         "clock {}",
-                        b.text.split("runs at ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("")
+                        b.text
+                            .split("runs at ")
+                            .nth(1)
+                            .and_then(|r| r.split(' ').next())
+                            .unwrap_or("")
                     )),
                     _ => b.kind.as_str().to_string(),
                 }
