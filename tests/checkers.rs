@@ -511,6 +511,42 @@ fn a_slow_node_catches_a_watchdog_that_goes_by_how_long_steps_took() {
     );
 }
 
+/// engine-crash.toml on both drivers: a main thread that does not hear
+/// its engine die leaves its work threads in their rounds and never
+/// registers again (`engine-lost`); the same variant passes a run whose
+/// node crashes whole instead (only an engine that dies alone shows it).
+#[test]
+fn engine_lost_catches_a_main_thread_deaf_to_its_engine() {
+    let scenario = load("engine-crash");
+    for driver in Driver::ALL {
+        let good = run_on(driver, &scenario, 3, None);
+        assert!(good.failed().is_empty(), "{driver}: {}", good.violations());
+        let bad = run_on(driver, &scenario, 3, Some(Mutation::EngineLossUnseen));
+        let failed = bad.failed();
+        assert!(failed.contains("engine-lost"), "{driver}: {failed:?}");
+        let v = bad.violations();
+        assert!(v.contains("did not let go of its membership"), "{v}");
+        assert!(v.contains("did not register with it"), "{v}");
+    }
+    let mut whole = scenario.clone();
+    for f in &mut whole.faults {
+        if let vigil_sim::scenario::FaultKind::EngineCrash(c) = &f.kind {
+            f.kind = vigil_sim::scenario::FaultKind::NodeCrash(c.clone());
+        }
+    }
+    let bad = run_on(
+        Driver::EventLoop,
+        &whole,
+        3,
+        Some(Mutation::EngineLossUnseen),
+    );
+    assert!(
+        bad.failed().is_empty(),
+        "only an engine crash shows it: {}",
+        bad.violations()
+    );
+}
+
 #[test]
 fn task_order_catches_a_priority_task_that_waits_its_turn() {
     bites(&load("tasks"), Mutation::PriorityIgnored, "task-order");
@@ -638,7 +674,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 46);
+    assert_eq!(Mutation::ALL.len(), 47);
 }
 
 const TPC: &str = r#"

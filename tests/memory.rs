@@ -9,7 +9,7 @@ use vigil_tests::load;
 
 #[test]
 fn nothing_of_a_run_outlives_it() {
-    for name in ["quickstart", "many-faults", "node-pause"] {
+    for name in ["quickstart", "many-faults", "node-pause", "engine-crash"] {
         let scenario = load(name);
         for seed in 0..3 {
             let trace = run(&RunConfig::new(&scenario, seed)).expect("the run");

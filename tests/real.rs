@@ -182,6 +182,41 @@ within = "4s""#,
     assert_eq!(departures(&run, "db@n3", "node-down").len(), 4);
 }
 
+/// A real node's engine dies (the `engine-crash` command) while its job
+/// lives on: the survivors read `node-down`, the job's threads let go of
+/// their rounds, and the job registers again with the next engine (the
+/// `engine-back` command), a new member that the group takes back in.
+#[test]
+fn an_engine_that_dies_alone_leaves_its_job_to_register_again() {
+    let (run, code) = run_real(&scenario(
+        r#"[[fault]]
+at = "3s"
+kind = "engine-crash"
+node = "n2"
+restart_after = "1s"
+
+[[expect]]
+kind = "membership-change"
+member = "db@n2"
+reason = "node-down"
+within = "4s"
+
+[[expect]]
+kind = "final-view"
+group = "g"
+members = ["db@n0", "db@n1", "db@n2", "db@n3", "db@n4"]"#,
+        "10s",
+    ));
+    assert_passed(&run, code);
+    let lost = run["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "engine-lost")
+        .expect("the engine-lost check");
+    assert_eq!(lost["status"], "pass", "{lost:#}");
+}
+
 #[test]
 fn a_node_stopped_past_the_failure_timeout_is_node_down_and_comes_back_new() {
     let (run, code) = run_real(&scenario(

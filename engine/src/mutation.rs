@@ -76,6 +76,10 @@ pub enum Mutation {
     /// against the step it watches: a clock that jumps ahead reads as a
     /// hang.
     WatchdogCountsAbsence,
+    /// A main thread that does not hear its engine go: its work threads
+    /// keep waiting in the rounds they were in, and the job never
+    /// registers with the restarted engine.
+    EngineLossUnseen,
     /// Deliver member messages without checking that the receiver's view
     /// still holds the sender.
     SkipGhostFilter,

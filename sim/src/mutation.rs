@@ -163,6 +163,10 @@ mod variants {
         /// against the running step, so a clock that jumps ahead reads
         /// as a hang (`expect no-membership-change` of `clock.toml`).
         WatchdogCountsAbsence = "watchdog-counts-absence" => Engine(E::WatchdogCountsAbsence),
+        /// A main thread that does not hear its engine crash: its work
+        /// threads keep waiting in their rounds and the job never
+        /// registers again (`engine-lost`, with `engine-crash`).
+        EngineLossUnseen = "engine-loss-unseen" => Engine(E::EngineLossUnseen),
         /// Leaders issue a new group view after the newest one a node
         /// reports without first catching up the nodes still in the view
         /// it follows (`view-synchrony`).

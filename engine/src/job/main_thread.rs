@@ -59,6 +59,11 @@ pub enum MainInput {
     /// (by the scenario, on the job's behalf). The main thread numbers it
     /// in `round`, with the job's other ordered messages.
     Submit(JobMsg),
+    /// The node's engine is gone (the job's connection to it closed) while
+    /// the job lives on: the job is no member of anything now.
+    EngineLost,
+    /// The node's engine is back (a new one, from the node's disk).
+    EngineBack,
 }
 
 /// What a main thread does about an input.
@@ -83,6 +88,10 @@ pub enum MainOutput {
     Send { to: Dest, msg: JobMsg },
     /// The main thread took the rare path named (a [`crate::probe`]).
     Probe(&'static str),
+    /// Register the job with the engine again, in its group: the engine
+    /// it had is gone and a new one is up. (A job's first registration is
+    /// its start's, made by the driver that starts it.)
+    Register,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -122,6 +131,10 @@ pub struct MainThread {
     me: Option<MemberId>,
     /// Set once the job has unregistered; nothing is routed after that.
     gone: bool,
+    /// The engine is gone and the job has not registered with a new one:
+    /// it is in no group, sends nothing and takes no word of its threads'
+    /// rounds.
+    detached: bool,
     /// Send an ordered message to the group this often (Corosync's
     /// `cpg_mcast_joined` in a loop), numbered from 0 in `JobMsg::round`.
     send_every: Option<Dur>,
@@ -141,6 +154,7 @@ impl MainThread {
             work_deadline,
             me: None,
             gone: false,
+            detached: false,
             send_every: None,
             sent: 0,
             ordered: vec![false; usize::from(work_threads)],
@@ -177,6 +191,10 @@ impl MainThread {
     pub fn is_gone(&self) -> bool {
         self.gone
     }
+    /// Its engine is gone and it has not registered with a new one.
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
 
     /// Takes one input at time `now`; never blocks, never waits.
     pub fn step(&mut self, now: Time, input: MainInput, out: &mut Vec<MainOutput>) {
@@ -186,11 +204,37 @@ impl MainThread {
         match input {
             MainInput::Engine(Event::Registered { me }) => {
                 self.me = Some(me);
+                self.detached = false;
                 if let Some(every) = self.send_every {
                     out.push(MainOutput::Timer {
                         at: now + every,
                         input: MainInput::SendTick,
                     });
+                }
+            }
+            // Detached, the job sends nothing; its new registration starts
+            // the ticks again.
+            MainInput::SendTick if self.detached => {}
+            MainInput::Submit(_) if self.detached => {}
+            // A round a thread entered in the membership that is gone: no
+            // ACK of it comes, and the thread leaves it at its next take.
+            MainInput::EnteredRound { .. } if self.detached => {}
+            MainInput::EngineLost if mutated!(self, EngineLossUnseen) => {}
+            MainInput::EngineBack if mutated!(self, EngineLossUnseen) => {}
+            // Every thread learns it at its next take, in a round or
+            // between: it drops its protocol instance, so none waits for
+            // ACKs of a membership that is gone.
+            MainInput::EngineLost => {
+                let member = self.me.take();
+                self.detached = true;
+                self.to_every_thread(&WorkItem::EngineLost { member }, out);
+                for slot in &mut self.slots {
+                    slot.waiting_round = None;
+                }
+            }
+            MainInput::EngineBack => {
+                if self.detached {
+                    out.push(MainOutput::Register);
                 }
             }
             MainInput::SendTick => {
@@ -212,18 +256,7 @@ impl MainThread {
             }
             MainInput::Engine(Event::View(change)) => {
                 self.me = Some(change.me.clone());
-                for (t, slot) in self.slots.iter().enumerate() {
-                    let queue = if slot.waiting_round.is_some() {
-                        Queue::Response
-                    } else {
-                        Queue::Work
-                    };
-                    out.push(MainOutput::Route {
-                        thread: t as u16,
-                        queue,
-                        item: WorkItem::View(change.clone()),
-                    });
-                }
+                self.to_every_thread(&WorkItem::View(change), out);
             }
             MainInput::Engine(Event::Message { from, payload, .. }) => {
                 let Some(slot) = self.slots.get(usize::from(payload.thread)) else {
@@ -385,6 +418,23 @@ impl MainThread {
                 self.unregister(LeaveReason::Fault, Some((thread, kind)), out);
             }
             MainInput::Leave => self.unregister(LeaveReason::Leave, None, out),
+        }
+    }
+
+    /// Routes `item` to every thread: to the response queue of one that
+    /// waits in a round, else to its work queue (as a view goes).
+    fn to_every_thread(&self, item: &WorkItem, out: &mut Vec<MainOutput>) {
+        for (t, slot) in self.slots.iter().enumerate() {
+            let queue = if slot.waiting_round.is_some() {
+                Queue::Response
+            } else {
+                Queue::Work
+            };
+            out.push(MainOutput::Route {
+                thread: t as u16,
+                queue,
+                item: item.clone(),
+            });
         }
     }
 

@@ -66,6 +66,13 @@ pub enum WorkItem {
         seq: u64,
         msg: JobMsg,
     },
+    /// The node's engine is gone (its process died; the job lives on):
+    /// the thread drops its protocol instance, since no ACK of the
+    /// membership it ran in can come now, and begins afresh at the first
+    /// view of the job's next registration. `member` is who the job was.
+    EngineLost {
+        member: Option<MemberId>,
+    },
 }
 
 /// What a task-running protocol reports of its tasks (see

@@ -181,5 +181,6 @@ pub trait Rounds: Send + std::fmt::Debug {
 }
 
 /// Makes a work thread's protocol instance once its member is known (at
-/// the thread's first view).
-pub type MakeRounds = Box<dyn FnOnce(MemberId) -> Box<dyn Rounds> + Send>;
+/// the thread's first view, and again at the first view after its job
+/// registers anew, when its engine came back).
+pub type MakeRounds = Box<dyn Fn(MemberId) -> Box<dyn Rounds> + Send>;

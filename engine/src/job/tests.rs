@@ -14,6 +14,8 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+const T0: Time = Time(0);
+
 fn member(node: u16) -> MemberId {
     MemberId {
         job: Name::new("db"),
@@ -210,7 +212,7 @@ fn thread_running(tasks: bool) -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
     let thread = WorkThread::new(
         0,
         Box::new(move |_| {
-            let mut script = Script::new(l);
+            let mut script = Script::new(l.clone());
             script.tasks = tasks;
             Box::new(script)
         }),
@@ -543,6 +545,178 @@ fn sends_carry_the_thread_and_round() {
         thread: 0,
         round: 1
     })));
+}
+
+/// A view naming this member as `me` (another incarnation than `member(0)`).
+fn view_as(id: u64, me: MemberId, others: &[u16]) -> MembershipChange {
+    let mut members: Vec<MemberId> = others.iter().map(|n| member(*n)).collect();
+    members.push(me.clone());
+    MembershipChange {
+        me,
+        members,
+        ..view(id, &[])
+    }
+}
+
+/// Its engine died while the thread waited in a round: it lets go of the
+/// round, sends nothing more of that membership (not even the ACK of a
+/// step that ends after the word came), and makes a new protocol
+/// instance at the first view of the job's next registration, whichever
+/// queue that view was routed to.
+#[test]
+fn a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh() {
+    let (mut t, log) = in_round_one();
+    let lost = WorkItem::EngineLost {
+        member: Some(member(0)),
+    };
+    let out = route(&mut t, Queue::Response, lost);
+    assert_eq!(
+        out,
+        vec![WorkOutput::Detached {
+            member: member(0),
+            thread: 0,
+            round: Some(1)
+        }]
+    );
+    assert!(t.member().is_none());
+    // An ACK of the old round that was still on its way is nobody's now.
+    let out = route(&mut t, Queue::Response, ack(1, 1));
+    assert!(out.is_empty(), "{out:?}");
+    // The new registration's first view, routed where the main thread's
+    // stale word put it.
+    let again = MemberId {
+        node_incarnation: Incarnation(2),
+        ..member(0)
+    };
+    let out = route(
+        &mut t,
+        Queue::Response,
+        WorkItem::View(view_as(9, again.clone(), &[1])),
+    );
+    assert_eq!(started(&out), Some(2), "a fresh instance steps at once");
+    assert_eq!(t.member(), Some(&again));
+    assert_eq!(
+        log.lock().unwrap().clone(),
+        vec![Seen::View(9)],
+        "the new instance's first view"
+    );
+    // The new instance runs from its first round.
+    let out = finish_step(&mut t, &out);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, WorkOutput::Send { msg, .. } if msg.round == 1)),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_thread_sends_nothing_while_word_of_its_engine_waits() {
+    let (mut t, _) = thread_with_log();
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let step = started(&out).expect("first step");
+    // The word comes while the step runs; the step then ends with an ACK.
+    let mut out = vec![];
+    t.step(
+        WorkInput::Routed {
+            queue: Queue::Work,
+            item: WorkItem::EngineLost {
+                member: Some(member(0)),
+            },
+        },
+        &mut out,
+    );
+    t.step(WorkInput::RunStep { step }, &mut out);
+    t.step(
+        WorkInput::StepEnded {
+            step,
+            end: StepEnd::Ran,
+        },
+        &mut out,
+    );
+    t.poll(&mut out);
+    assert!(
+        !out.iter().any(|o| matches!(o, WorkOutput::Send { .. })),
+        "{out:?}"
+    );
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, WorkOutput::Detached { round: Some(1), .. })));
+}
+
+#[test]
+fn a_main_thread_tells_every_thread_its_engine_died_and_registers_with_the_next() {
+    let mut main =
+        MainThread::new(2, Dur::from_millis(1000)).sending_every(Some(Dur::from_millis(50)));
+    let mut out = vec![];
+    main.step(
+        T0,
+        MainInput::Engine(Event::Registered { me: member(0) }),
+        &mut out,
+    );
+    main.step(
+        T0,
+        MainInput::EnteredRound {
+            thread: 1,
+            round: 4,
+        },
+        &mut out,
+    );
+    out.clear();
+    main.step(T0, MainInput::EngineLost, &mut out);
+    let lost = |thread, queue| MainOutput::Route {
+        thread,
+        queue,
+        item: WorkItem::EngineLost {
+            member: Some(member(0)),
+        },
+    };
+    assert_eq!(out, vec![lost(0, Queue::Work), lost(1, Queue::Response)]);
+    assert!(main.is_detached() && main.me().is_none());
+    // Detached, it sends nothing and keeps no ticking.
+    out.clear();
+    main.step(T0, MainInput::SendTick, &mut out);
+    main.step(
+        T0,
+        MainInput::Submit(JobMsg {
+            thread: 0,
+            round: 0,
+            payload: Arc::from([]),
+            priority: false,
+        }),
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    main.step(T0, MainInput::EngineBack, &mut out);
+    assert_eq!(out, vec![MainOutput::Register]);
+    out.clear();
+    main.step(
+        T0,
+        MainInput::Engine(Event::Registered { me: member(0) }),
+        &mut out,
+    );
+    assert!(!main.is_detached());
+    assert!(matches!(
+        out[..],
+        [MainOutput::Timer {
+            input: MainInput::SendTick,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn the_engine_loss_test_bites_a_main_thread_deaf_to_it() {
+    let mut main = MainThread::new(1, Dur::from_millis(1000));
+    main.mutate(crate::Mutation::EngineLossUnseen);
+    let mut out = vec![];
+    main.step(
+        T0,
+        MainInput::Engine(Event::Registered { me: member(0) }),
+        &mut out,
+    );
+    main.step(T0, MainInput::EngineLost, &mut out);
+    main.step(T0, MainInput::EngineBack, &mut out);
+    assert!(out.is_empty(), "{out:?}");
 }
 
 // ----- the model -----
@@ -985,7 +1159,7 @@ fn a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step
         let mut t = WorkThread::new(
             0,
             Box::new(move |_| {
-                let mut script = Script::new(l);
+                let mut script = Script::new(l.clone());
                 script.ordered_starts_task = true;
                 Box::new(script)
             }),

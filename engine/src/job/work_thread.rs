@@ -129,6 +129,13 @@ pub enum WorkOutput {
     },
     /// What happened to a task (a task runner's report).
     Task { member: MemberId, event: TaskEvent },
+    /// The thread took word that its engine is gone and dropped its
+    /// protocol instance: `round` is the round it was waiting in, if any.
+    Detached {
+        member: MemberId,
+        thread: u16,
+        round: Option<u64>,
+    },
 }
 
 /// The step that runs now.
@@ -142,7 +149,7 @@ struct Running {
 /// One work thread of a job.
 pub struct WorkThread {
     thread: u16,
-    make: Option<MakeRounds>,
+    make: MakeRounds,
     /// The protocol instance, made at the thread's first view.
     rounds: Option<Box<dyn Rounds>>,
     /// This member, as its latest view names it.
@@ -169,6 +176,13 @@ pub struct WorkThread {
     /// At a task boundary (the protocol went idle): the thread takes
     /// everything queued before it steps again.
     boundary: bool,
+    /// Its engine went: the thread waits for the first view of the job's
+    /// next registration, wherever the main thread routed it.
+    detached: bool,
+    /// Word that the engine went waits in a queue: the thread sends
+    /// nothing meanwhile (what it would send belongs to the membership
+    /// that is gone, and a new engine would pass it on as the new member's).
+    lost_queued: u32,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
@@ -196,7 +210,7 @@ impl WorkThread {
         assert!(thread < super::WORK_THREADS_MAX);
         WorkThread {
             thread,
-            make: Some(make),
+            make,
             rounds: None,
             me: None,
             response: VecDeque::new(),
@@ -211,6 +225,8 @@ impl WorkThread {
             last_ordered: None,
             ordered_sent: 0,
             boundary: false,
+            detached: false,
+            lost_queued: 0,
             #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
@@ -280,6 +296,9 @@ impl WorkThread {
             return;
         }
         self.routed += 1;
+        if matches!(item, WorkItem::EngineLost { .. }) {
+            self.lost_queued += 1;
+        }
         match queue {
             Queue::Response => self.response.push_back((self.routed, item)),
             Queue::Work => self.work.push_back((self.routed, item)),
@@ -414,6 +433,15 @@ impl WorkThread {
     fn advance(&mut self, out: &mut Vec<WorkOutput>) {
         while !self.faulted && self.running.is_none() {
             let Some(rounds) = self.rounds.as_deref() else {
+                if self.detached {
+                    // Whichever queue the main thread thought right, the
+                    // next view is the only thing to wait for.
+                    match self.pop(Queue::Work).or_else(|| self.pop(Queue::Response)) {
+                        Some(item) => self.take(item, out),
+                        None => return,
+                    }
+                    continue;
+                }
                 // No view yet, so no round: only new work can start one.
                 match self.work.pop_front() {
                     Some((_, item)) => self.take(item, out),
@@ -501,7 +529,12 @@ impl WorkThread {
 
     fn take(&mut self, item: WorkItem, out: &mut Vec<WorkOutput>) {
         match item {
+            WorkItem::EngineLost { member } => {
+                self.lost_queued -= 1;
+                self.detach(member, out)
+            }
             WorkItem::View(change) => {
+                self.detached = false;
                 self.take_view(change, out);
                 self.drain(out);
             }
@@ -556,8 +589,8 @@ impl WorkThread {
         let rounds = match self.rounds.as_mut() {
             Some(rounds) => rounds,
             None => {
-                let make = self.make.take().expect("made once");
-                self.rounds.insert(make(change.me.clone()))
+                let made = (self.make)(change.me.clone());
+                self.rounds.insert(made)
             }
         };
         match rounds.on_view(&change) {
@@ -578,7 +611,36 @@ impl WorkThread {
         }
     }
 
+    /// The engine is gone: the protocol instance goes with the membership
+    /// it ran in (no ACK of it can come), and the thread starts afresh at
+    /// the job's next first view, as the new member it will be.
+    fn detach(&mut self, member: Option<MemberId>, out: &mut Vec<WorkOutput>) {
+        let waiting = self
+            .rounds
+            .as_deref()
+            .filter(|r| !self.finished && r.round() > 0 && !r.round_complete())
+            .map(|r| r.round());
+        if let Some(member) = member.or_else(|| self.me.clone()) {
+            out.push(WorkOutput::Detached {
+                member,
+                thread: self.thread,
+                round: waiting,
+            });
+        }
+        self.rounds = None;
+        self.me = None;
+        self.last_view = None;
+        self.last_ordered = None;
+        self.restart = false;
+        self.finished = false;
+        self.boundary = false;
+        self.detached = true;
+    }
+
     fn send(&self, to: Dest, round: u64, payload: std::sync::Arc<[u8]>, out: &mut Vec<WorkOutput>) {
+        if self.lost_queued > 0 {
+            return;
+        }
         out.push(WorkOutput::Send {
             to,
             msg: JobMsg {
@@ -621,5 +683,8 @@ impl WorkThread {
 /// Views and ordered messages: nothing routed after one is taken while it
 /// waits, so they reach the protocol in the one order the engine gave them.
 fn is_barrier(item: &WorkItem) -> bool {
-    matches!(item, WorkItem::View(_) | WorkItem::Ordered { .. })
+    matches!(
+        item,
+        WorkItem::View(_) | WorkItem::Ordered { .. } | WorkItem::EngineLost { .. }
+    )
 }

@@ -41,6 +41,11 @@
 //!   quorum): no two primary views of a group with disjoint members are
 //!   held at the same time. Under a quorum, the agreement checks judge a
 //!   transaction by its number alone, across proposals.
+//! - `engine-lost` ([`engine`]; skipped when no engine crashed alone):
+//!   when a node's engine dies and its jobs live on, every work thread of
+//!   its members lets go of the membership that is gone within a local
+//!   step, and every job still running registers again when the engine
+//!   is back.
 //! - `converged` ([`membership`]): after the last fault, live members end
 //!   in one view.
 //!
@@ -48,6 +53,7 @@
 //! group and view, and who left, when and why, as the driver caused it.
 
 pub mod bounds;
+mod engine;
 mod expect;
 mod latency;
 mod membership;
@@ -85,6 +91,7 @@ pub const ALWAYS: &[&str] = &[
     "view-synchrony",
     "task-order",
     "one-primary",
+    "engine-lost",
     "converged",
 ];
 
@@ -205,6 +212,10 @@ pub fn check_mutated(
     results.push(match membership::one_primary(&truth) {
         Ok(v) => CheckResult::of("one-primary", v),
         Err(why) => CheckResult::skipped("one-primary", why),
+    });
+    results.push(match engine::check(&truth) {
+        Ok(v) => CheckResult::of("engine-lost", v),
+        Err(why) => CheckResult::skipped("engine-lost", why),
     });
     results.push(match membership::converged(&truth) {
         Ok(v) => CheckResult::of("converged", v),

@@ -474,6 +474,22 @@ impl<'a> Truth<'a> {
                     self.disruptions.push((at, Some(index)));
                     down.remove(node);
                 }
+                // To the survivors an engine that dies is its node gone:
+                // its members leave (`node-down`, the failure detector's
+                // to find). Its jobs live on, detached (`engine-lost`).
+                Effect::EngineDown { node, .. } => {
+                    self.disruptions.push((at, Some(index)));
+                    // Back with a new engine, or with the node's next boot.
+                    let crashed = trace.entries.iter().find(|x| {
+                        x.at > at
+                            && matches!(&x.event, TraceEvent::Fault { effect: Effect::NodeDown { node: n, .. }, .. } if n == node)
+                    });
+                    let back = ends.get(&index).copied().unwrap_or(end).min(end);
+                    let back = crashed.map_or(back, |x| back.min(x.at));
+                    self.outages.push((*node, at, back));
+                    self.node_down(*node, at, false, index);
+                }
+                Effect::EngineUp { .. } => self.disruptions.push((at, Some(index))),
                 // A graceful stop: its jobs' leaves are departures of their
                 // own (`Unregistered`), owed within the local bound.
                 Effect::NodeStopping { node, .. } => {
@@ -627,7 +643,7 @@ impl<'a> Truth<'a> {
             .iter()
             .filter_map(|e| match &e.event {
                 TraceEvent::Fault {
-                    effect: Effect::NodeDown { node, .. },
+                    effect: Effect::NodeDown { node, .. } | Effect::EngineDown { node, .. },
                     ..
                 } => Some((*node, e.at)),
                 _ => None,

@@ -59,6 +59,16 @@ pub(super) trait Plant {
     fn lose_disk(&mut self, node: u16);
     /// The node boots again from its disk and starts its wanted jobs.
     fn restart(&mut self, node: u16);
+    /// Whether the node's engine is down while the node is up.
+    fn engine_down(&self, node: u16) -> bool;
+    /// The node's engine dies (its state but the disk's is gone) and its
+    /// jobs live on: each main thread is handed `MainInput::EngineLost`.
+    /// The members its jobs were, by then (a job not registered yet has
+    /// none).
+    fn crash_engine(&mut self, node: u16) -> Vec<MemberId>;
+    /// A new engine boots from the node's disk; each job still running is
+    /// handed `MainInput::EngineBack`, and wanted jobs not running start.
+    fn restart_engine(&mut self, node: u16);
     /// Every task and timer of the node freezes; packets to it wait.
     fn pause(&mut self, node: u16);
     fn resume(&mut self, node: u16);
@@ -129,6 +139,10 @@ pub(super) enum Later {
         index: usize,
         node: u16,
     },
+    EngineRestart {
+        index: usize,
+        node: u16,
+    },
     Heal {
         index: usize,
         links: Vec<(u16, u16)>,
@@ -190,6 +204,13 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             plant.set_status(node, NodeStatus::Up);
             then = Some((node, P::restart));
             (index, Effect::NodeUp { node: NodeId(node) })
+        }
+        Later::EngineRestart { index, node } => {
+            if plant.status(node) != NodeStatus::Up || !plant.engine_down(node) {
+                return; // the node crashed meanwhile: it boots whole
+            }
+            then = Some((node, P::restart_engine));
+            (index, Effect::EngineUp { node: NodeId(node) })
         }
         Later::Resume { index, node } => {
             if plant.status(node) == NodeStatus::Paused {
@@ -312,12 +333,24 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
                 disk_lost: c.lose_disk,
             }
         }
+        ScenarioFault::EngineCrash(c) => {
+            let node = c.node;
+            if let Some(why) = not_running(plant, node) {
+                return Effect::None(why);
+            }
+            let members = plant.crash_engine(node);
+            if let Some(d) = c.restart_after {
+                plant.after(d, Later::EngineRestart { index, node });
+            }
+            Effect::EngineDown {
+                node: NodeId(node),
+                members,
+            }
+        }
         ScenarioFault::NodeStop(c) => {
             let node = c.node;
-            match plant.status(node) {
-                NodeStatus::Up => {}
-                NodeStatus::Crashed => return Effect::None(NoEffect::NodeDown),
-                NodeStatus::Paused => return Effect::None(NoEffect::NodePaused),
+            if let Some(why) = not_running(plant, node) {
+                return Effect::None(why);
             }
             // Its jobs leave first (they start again on a restart); the
             // engine goes once their leaves are through.
@@ -386,10 +419,8 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
         }
         ScenarioFault::NodePause(p) => {
             let node = p.node;
-            match plant.status(node) {
-                NodeStatus::Up => {}
-                NodeStatus::Crashed => return Effect::None(NoEffect::NodeDown),
-                NodeStatus::Paused => return Effect::None(NoEffect::NodePaused),
+            if let Some(why) = not_running(plant, node) {
+                return Effect::None(why);
             }
             plant.set_status(node, NodeStatus::Paused);
             plant.pause(node);
@@ -474,6 +505,17 @@ pub(super) fn submit_task(plant: &mut impl Plant, index: usize, task: &crate::sc
     });
 }
 
+/// Why a fault that needs `node` and its engine running has no effect, if
+/// it has none: the node is down or paused, or its engine is down.
+fn not_running(plant: &impl Plant, node: u16) -> Option<NoEffect> {
+    match plant.status(node) {
+        NodeStatus::Up if plant.engine_down(node) => Some(NoEffect::EngineDown),
+        NodeStatus::Up => None,
+        NodeStatus::Crashed => Some(NoEffect::NodeDown),
+        NodeStatus::Paused => Some(NoEffect::NodePaused),
+    }
+}
+
 /// `job-kill`: the job dies without unregistering (and stays down).
 fn kill(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
     plant.set_wanted(node, job, false);
@@ -511,7 +553,8 @@ fn join(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
     if plant.running(node, job).is_some() {
         return Effect::None(NoEffect::JobRunning);
     }
-    let up = plant.status(node) == NodeStatus::Up;
+    // A job starts with its engine: after a restart of either.
+    let up = plant.status(node) == NodeStatus::Up && !plant.engine_down(node);
     if up {
         plant.start_job(node, job);
     }

@@ -136,6 +136,32 @@ pub(super) fn step_fault(
     }
 }
 
+/// What the trace says of a main thread that unregistered its job: who
+/// left and why; or, for a job whose engine was gone (no membership to
+/// leave), that the job ended.
+pub(super) fn unregistered(
+    main: &vigil_engine::job::MainThread,
+    node: vigil_engine::NodeId,
+    job: &vigil_engine::Name,
+    reason: vigil_engine::LeaveReason,
+    fault: Option<(u16, FaultKind)>,
+) -> Option<TraceEvent> {
+    match main.me() {
+        Some(member) => Some(TraceEvent::Unregistered {
+            member: member.clone(),
+            reason,
+            fault,
+        }),
+        None if main.is_detached() => Some(TraceEvent::JobEnded {
+            node,
+            job: job.clone(),
+            reason,
+            fault,
+        }),
+        None => None,
+    }
+}
+
 /// The main thread of a job as the scenario describes it: it sends an
 /// ordered message every `ordered_every`, and routes the group's ordered
 /// messages to the work thread of a job that runs tasks.
@@ -304,6 +330,15 @@ pub(super) fn record(thread: u16, o: WorkOutput, detail: bool) -> Option<TraceEv
             member,
             thread,
             event,
+        },
+        WorkOutput::Detached {
+            member,
+            thread,
+            round,
+        } => TraceEvent::Detached {
+            member,
+            thread,
+            round,
         },
         WorkOutput::Answered { from, to, round } => {
             if !detail {

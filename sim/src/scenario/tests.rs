@@ -1711,3 +1711,48 @@ fn node_stop_parses_like_a_crash_and_draws() {
     let menu = super::draw::default_menu(&parse_ok(BASE));
     assert!(menu.kinds.iter().any(|k| k.fault.name() == "node-stop"));
 }
+
+#[test]
+fn engine_crash_parses_like_a_stop_and_draws() {
+    let s = parse_ok(&base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"engine-crash\"\nnode = \"n1\"\nrestart_after = \"500ms\"\n",
+    ));
+    let FaultKind::EngineCrash(f) = &s.faults[0].kind else {
+        panic!("{:?}", s.faults[0].kind)
+    };
+    assert_eq!(
+        (f.node, f.restart_after),
+        (1, Some(Duration::from_millis(500)))
+    );
+    assert_eq!(
+        s.faults[0].kind.describe(),
+        "engine-crash n1 (restart after 500ms)"
+    );
+    assert_eq!(parse_ok(&s.to_toml()).faults[0].kind, s.faults[0].kind);
+    let fault = |keys: &str| {
+        base_with(&format!(
+            "[[fault]]\nat = \"2s\"\nkind = \"engine-crash\"\n{keys}\n"
+        ))
+    };
+    assert_error(&fault("node = \"n9\""), (14, 8), &["unknown node `n9`"]);
+    assert_error(
+        &fault("node = \"n1\"\nlose_disk = true"),
+        (15, 1),
+        &["key `lose_disk` is not allowed for kind `engine-crash`"],
+    );
+    let r = parse_ok(&base_with(
+        "[random]\n[random.engine-crash]\ncount = 3\nrestart_after = [\"100ms\", \"2s\"]\nnodes = [\"n2\"]\n",
+    ));
+    let c = super::draw::concrete(&r, 7);
+    assert_eq!(c.faults.len(), 3);
+    for f in &c.faults {
+        let FaultKind::EngineCrash(e) = &f.kind else {
+            panic!("{:?}", f.kind)
+        };
+        assert_eq!(e.node, 2);
+        let back = e.restart_after.expect("restarts");
+        assert!(back >= Duration::from_millis(100) && back <= secs(2));
+    }
+    let menu = super::draw::default_menu(&parse_ok(BASE));
+    assert!(menu.kinds.iter().any(|k| k.fault.name() == "engine-crash"));
+}

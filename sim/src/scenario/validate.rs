@@ -1525,7 +1525,9 @@ fn can_leave(fault: &FaultKind, member: &MemberName) -> bool {
     match fault {
         FaultKind::WorkThread(f) => f.node == member.node && f.job == member.job,
         FaultKind::Job(f) => f.node == member.node && f.job == member.job,
-        FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) => f.node == member.node,
+        FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) | FaultKind::EngineCrash(f) => {
+            f.node == member.node
+        }
         FaultKind::NodePause(f) => f.node == member.node,
         FaultKind::Partition(_) => true,
         FaultKind::OneWayCut(_)

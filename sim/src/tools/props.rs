@@ -110,6 +110,13 @@ pub fn fault(scenario: &Scenario, bounds: &Bounds) -> BoxedStrategy<Fault> {
                 lose_disk: false,
             })
         }),
+        (node.clone(), proptest::option::of(ms(1, 4000))).prop_map(|(node, restart_after)| {
+            FaultKind::EngineCrash(NodeCrash {
+                node,
+                restart_after,
+                lose_disk: false,
+            })
+        }),
         (node.clone(), ms(100, 4000))
             .prop_map(|(node, duration)| FaultKind::NodePause(NodePause { node, duration })),
         (split.clone(), proptest::option::of(ms(200, 6000))).prop_map(|((a, b), heal_after)| {

@@ -48,6 +48,12 @@ fn effect_json(effect: &Effect) -> Value {
         }),
         Effect::NodeStopped { node } => json!({"kind": "node-stopped", "node": node.to_string()}),
         Effect::NodeUp { node } => json!({"kind": "node-up", "node": node.to_string()}),
+        Effect::EngineDown { node, members } => json!({
+            "kind": "engine-down",
+            "node": node.to_string(),
+            "members": members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        }),
+        Effect::EngineUp { node } => json!({"kind": "engine-up", "node": node.to_string()}),
         Effect::NodePaused { node } => json!({"kind": "node-paused", "node": node.to_string()}),
         Effect::NodeResumed { node } => json!({"kind": "node-resumed", "node": node.to_string()}),
         Effect::LinksCut { sides, links: cut } => {
@@ -177,6 +183,17 @@ impl Entry {
                 Some(m(member)),
                 json!({"reason": reason.as_str(), "thread": fault.map(|f| f.0), "fault": fault.map(|f| f.1.as_str())}),
             ),
+            TraceEvent::JobEnded {
+                node,
+                job,
+                reason,
+                fault,
+            } => (
+                "job-ended",
+                Some(*node),
+                None,
+                json!({"job": job.as_str(), "reason": reason.as_str(), "thread": fault.map(|f| f.0), "fault": fault.map(|f| f.1.as_str())}),
+            ),
             TraceEvent::View { change } => (
                 "view",
                 Some(change.me.node),
@@ -244,6 +261,16 @@ impl Entry {
                 Some(member.node),
                 Some(m(member)),
                 json!({"lag_ns": lag_ns}),
+            ),
+            TraceEvent::Detached {
+                member,
+                thread,
+                round,
+            } => (
+                "detached",
+                Some(member.node),
+                Some(m(member)),
+                json!({"thread": thread, "round": round}),
             ),
             TraceEvent::RoundStarted {
                 member,

@@ -116,6 +116,21 @@ pub enum TraceEvent {
         count: u64,
         oldest: Time,
     },
+    /// A main thread whose engine was gone (it had no membership to leave)
+    /// ended its job, for `reason`.
+    JobEnded {
+        node: NodeId,
+        job: Name,
+        reason: LeaveReason,
+        fault: Option<(u16, FaultKind)>,
+    },
+    /// A work thread took word that its node's engine is gone and dropped
+    /// its protocol instance; `round`: the round it was waiting in.
+    Detached {
+        member: MemberId,
+        thread: u16,
+        round: Option<u64>,
+    },
     /// A work thread sent its ACK for `round`, in `view` (its protocol's).
     RoundStarted {
         member: MemberId,
@@ -323,6 +338,14 @@ pub enum Effect {
     },
     /// The node restarted (its jobs start again).
     NodeUp { node: NodeId },
+    /// The node's engine died; its jobs live on. `members`: its jobs'
+    /// members then (each job's main thread hears its engine is gone).
+    EngineDown {
+        node: NodeId,
+        members: Vec<MemberId>,
+    },
+    /// The node's engine is back; its jobs still running register again.
+    EngineUp { node: NodeId },
     /// Every task on the node froze.
     NodePaused { node: NodeId },
     /// The node's tasks run again.
@@ -397,6 +420,8 @@ pub enum NoEffect {
     NodeDown,
     /// The node it pauses is paused already.
     NodePaused,
+    /// The node's engine is down (its jobs live on, detached).
+    EngineDown,
 }
 
 impl NoEffect {
@@ -405,6 +430,7 @@ impl NoEffect {
             NoEffect::JobNotRunning => "the job is not running",
             NoEffect::JobRunning => "the job is running",
             NoEffect::NodeDown => "the node is down",
+            NoEffect::EngineDown => "the node's engine is down",
             NoEffect::NodePaused => "the node is paused already",
         }
     }

@@ -42,6 +42,8 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
         | Effect::NodeStopping { .. }
         | Effect::NodeStopped { .. }
         | Effect::NodeUp { .. }
+        | Effect::EngineDown { .. }
+        | Effect::EngineUp { .. }
         | Effect::NodePaused { .. }
         | Effect::NodeResumed { .. }
         | Effect::LinksCut { .. }
@@ -59,6 +61,7 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
 pub fn end_text(kind: &str, effect: &Effect) -> String {
     match effect {
         Effect::NodeUp { node } => format!("{node} restarts"),
+        Effect::EngineUp { node } => format!("{node}'s engine restarts"),
         Effect::NodeStopped { node } => format!("{node} stopped: down"),
         Effect::NodeResumed { node } => format!("{node} resumes"),
         Effect::LinksRestored { .. } => format!("{kind} heals"),
@@ -176,6 +179,17 @@ impl Entry {
                 }
                 None => format!("unregister {member:?} {reason}"),
             },
+            TraceEvent::JobEnded {
+                node,
+                job,
+                reason,
+                fault,
+            } => match fault {
+                Some((t, k)) => {
+                    format!("job-ended  {job}@{node} {reason}, no engine (thread {t} {})", k.as_str())
+                }
+                None => format!("job-ended  {job}@{node} {reason}, no engine"),
+            },
             TraceEvent::View { change } => format!(
                 "view       {:?} group {} view {} members {} joined {} left {}{}",
                 change.me,
@@ -234,6 +248,14 @@ impl Entry {
             } => {
                 format!("round      {member:?} thread {thread} starts {round} in view {view}")
             }
+            TraceEvent::Detached {
+                member,
+                thread,
+                round,
+            } => match round {
+                Some(r) => format!("detached   {member:?} thread {thread} left round {r}: no engine"),
+                None => format!("detached   {member:?} thread {thread}: no engine"),
+            },
             TraceEvent::RoundCompleted {
                 member,
                 thread,

@@ -284,18 +284,26 @@ impl<A: Agenda> Sim<A> {
                     };
                     self.ready.push_back((node, Local::Engine(input)));
                 }
+                MainOutput::Register => {
+                    let job = &self.nodes[usize::from(node)].jobs[&key];
+                    let input = Input::Register {
+                        key,
+                        job: Name::new(&job.name),
+                        group: job.group.clone(),
+                    };
+                    self.ready.push_back((node, Local::Engine(input)));
+                }
                 MainOutput::Unregister { reason, fault } => {
                     let job = &self.nodes[usize::from(node)].jobs[&key];
                     let name = job.name.clone();
-                    let record = job
-                        .main
-                        .me()
-                        .cloned()
-                        .map(|member| TraceEvent::Unregistered {
-                            member,
-                            reason,
-                            fault,
-                        });
+                    let job_name = Name::new(&name);
+                    let record = threads::unregistered(
+                        &job.main,
+                        vigil_engine::NodeId(node),
+                        &job_name,
+                        reason,
+                        fault,
+                    );
                     // What the main thread leaves unread, as it leaves.
                     self.record_unread(node, key);
                     let input = Input::Unregister { key, reason };

@@ -503,30 +503,43 @@ impl<A: Agenda> Sim<A> {
 
     /// The node boots (again): an engine from its disk, its wanted jobs.
     fn boot(&mut self, node: u16) {
+        let n = &mut self.nodes[usize::from(node)];
+        n.timers.clear();
+        n.jobs.clear();
+        n.names.clear();
+        self.new_engine(node);
+        self.start_wanted(node);
+        self.engine_outputs(node);
+    }
+
+    /// Starts the node's wanted jobs that do not run.
+    fn start_wanted(&mut self, node: u16) {
+        let wanted: Vec<String> = self.nodes[usize::from(node)]
+            .wanted
+            .iter()
+            .cloned()
+            .collect();
+        for job in wanted {
+            self.start_job(node, &job);
+        }
+    }
+
+    /// The node's engine boots from its disk (its outputs wait in `out`).
+    fn new_engine(&mut self, node: u16) {
         self.record(TraceEvent::NodeBoot { node: NodeId(node) });
         let cfg = self.engine_config.clone();
         let n = &mut self.nodes[usize::from(node)];
         let now = n.clock.local(self.now);
-        n.timers.clear();
-        let mut out = std::mem::take(&mut self.out);
         #[cfg(feature = "mutations")]
         let engine = match self.protocols.mutation.and_then(|m| m.engine()) {
-            Some(m) => Engine::new_mutated(cfg, NodeId(node), n.disk, now, &mut out, m),
-            None => Engine::new(cfg, NodeId(node), n.disk, now, &mut out),
+            Some(m) => Engine::new_mutated(cfg, NodeId(node), n.disk, now, &mut self.out, m),
+            None => Engine::new(cfg, NodeId(node), n.disk, now, &mut self.out),
         };
         #[cfg(not(feature = "mutations"))]
-        let engine = Engine::new(cfg, NodeId(node), n.disk, now, &mut out);
+        let engine = Engine::new(cfg, NodeId(node), n.disk, now, &mut self.out);
         n.engine = Some(engine);
         n.deadline = None;
-        n.jobs.clear();
-        n.names.clear();
         n.registered.clear();
-        let wanted: Vec<String> = n.wanted.iter().cloned().collect();
-        for job in wanted {
-            self.start_job(node, &job);
-        }
-        self.out = out;
-        self.engine_outputs(node);
     }
 
     /// The engine takes `input` now, or, on a slow node, once it is done
@@ -844,6 +857,47 @@ impl<A: Agenda> faults::Plant for Sim<A> {
 
     fn lose_disk(&mut self, node: u16) {
         self.nodes[usize::from(node)].disk = None;
+    }
+
+    fn engine_down(&self, node: u16) -> bool {
+        let n = &self.nodes[usize::from(node)];
+        n.status == NodeStatus::Up && n.engine.is_none()
+    }
+
+    fn crash_engine(&mut self, node: u16) -> Vec<MemberId> {
+        let n = &mut self.nodes[usize::from(node)];
+        n.engine = None;
+        n.deadline = None;
+        n.generation += 1;
+        n.registered.clear();
+        n.backlog.clear();
+        n.serving = false;
+        n.busy_until = Time(0);
+        // Each job hears its connection close.
+        let mut members = Vec::new();
+        let keys: Vec<LocalKey> = n.jobs.keys().copied().collect();
+        for key in keys {
+            let job = self.nodes[usize::from(node)]
+                .jobs
+                .get_mut(&key)
+                .expect("listed");
+            members.extend(job.member.take());
+            let msg = MainMsg::Signal(vigil_engine::job::MainInput::EngineLost);
+            self.post(node, Local::Main { key, msg });
+        }
+        members
+    }
+
+    fn restart_engine(&mut self, node: u16) {
+        self.new_engine(node);
+        let keys: Vec<LocalKey> = self.nodes[usize::from(node)].jobs.keys().copied().collect();
+        for key in keys {
+            let msg = MainMsg::Signal(vigil_engine::job::MainInput::EngineBack);
+            self.post(node, Local::Main { key, msg });
+        }
+        // Jobs that joined while it was down start now.
+        self.start_wanted(node);
+        self.engine_outputs(node);
     }
 
     fn restart(&mut self, node: u16) {

@@ -36,15 +36,15 @@ impl Drop for AbortOnDrop {
 /// without unregistering (a job kill), as a process exit would.
 struct CloseGuard {
     key: LocalKey,
-    engine: UnboundedSender<EngineIn>,
+    world: Arc<World>,
+    node: NodeId,
     armed: bool,
 }
 impl Drop for CloseGuard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self
-                .engine
-                .unbounded_send(EngineIn::Local(Input::Closed { key: self.key }));
+            let closed = EngineIn::Local(Input::Closed { key: self.key });
+            self.world.to_engine(self.node, closed);
         }
     }
 }
@@ -53,10 +53,7 @@ impl Drop for CloseGuard {
 pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
     let shared = &world.nodes[usize::from(node.0)];
     let mut live = shared.live.lock().expect("live");
-    let Some(engine) = live.engine_tx.clone() else {
-        return;
-    };
-    if live.jobs.contains_key(name) {
+    if live.engine_tx.is_none() || live.jobs.contains_key(name) {
         return;
     }
     let spec = world
@@ -78,7 +75,6 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         key,
         job: Name::new(&spec.name),
         group: Name::new(&spec.group),
-        engine,
         inbox_tx: inbox_tx.clone(),
         step_time: spec.step_time,
         member: member.clone(),
@@ -105,29 +101,41 @@ struct JobCtx {
     key: LocalKey,
     job: Name,
     group: Name,
-    engine: UnboundedSender<EngineIn>,
     inbox_tx: UnboundedSender<MainMsg>,
     step_time: std::time::Duration,
     member: Arc<Mutex<Option<MemberId>>>,
     pending: Pending,
 }
 
+impl JobCtx {
+    /// Hands the node's engine `msg`, if it has one now.
+    fn to_engine(&self, msg: EngineIn) {
+        self.world.to_engine(self.node, msg);
+    }
+
+    /// Registers the job with the node's engine; its inbox comes along.
+    fn register(&self) {
+        let register = Input::Register {
+            key: self.key,
+            job: self.job.clone(),
+            group: self.group.clone(),
+        };
+        self.to_engine(EngineIn::Register {
+            input: register,
+            inbox: self.inbox_tx.clone(),
+            pending: self.pending.clone(),
+        });
+    }
+}
+
 async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults: Vec<FaultFlag>) {
     let mut guard = CloseGuard {
         key: ctx.key,
-        engine: ctx.engine.clone(),
+        world: ctx.world.clone(),
+        node: ctx.node,
         armed: true,
     };
-    let register = Input::Register {
-        key: ctx.key,
-        job: ctx.job.clone(),
-        group: ctx.group.clone(),
-    };
-    let _ = ctx.engine.unbounded_send(EngineIn::Register {
-        input: register,
-        inbox: ctx.inbox_tx.clone(),
-        pending: ctx.pending.clone(),
-    });
+    ctx.register();
     #[allow(unused_mut)]
     let spec = ctx
         .world
@@ -226,39 +234,34 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                         let _ = inbox.unbounded_send(MainMsg::Signal(input));
                     });
                 }
-                MainOutput::Send { to, msg } => {
-                    let _ = ctx.engine.unbounded_send(EngineIn::Local(Input::Send {
-                        key: ctx.key,
-                        to,
-                        payload: msg,
-                    }));
-                }
+                MainOutput::Send { to, msg } => ctx.to_engine(EngineIn::Local(Input::Send {
+                    key: ctx.key,
+                    to,
+                    payload: msg,
+                })),
+                MainOutput::Register => ctx.register(),
                 MainOutput::Unregister { reason, fault } => {
                     guard.armed = false;
                     let unregister = EngineIn::Local(Input::Unregister {
                         key: ctx.key,
                         reason,
                     });
-                    let record = main.me().cloned().map(|member| TraceEvent::Unregistered {
-                        member,
-                        reason,
-                        fault,
-                    });
+                    let record = threads::unregistered(&main, ctx.node, &ctx.job, reason, fault);
                     if let Some(member) = main.me() {
                         ctx.world.record_unread(member, &ctx.pending);
                     }
                     if mutated!(ctx.world.mutation, LateUnregister) && fault.is_some() {
                         // The broken variant: the engine hears a second late.
-                        let (engine, world) = (ctx.engine.clone(), ctx.world.clone());
+                        let (world, node) = (ctx.world.clone(), ctx.node);
                         madsim::task::spawn(async move {
                             madsim::time::sleep(std::time::Duration::from_secs(1)).await;
-                            let _ = engine.unbounded_send(unregister);
+                            world.to_engine(node, unregister);
                             if let Some(record) = record {
                                 world.record(record);
                             }
                         });
                     } else {
-                        let _ = ctx.engine.unbounded_send(unregister);
+                        ctx.to_engine(unregister);
                         if let Some(record) = record {
                             ctx.world.record(record);
                         }
@@ -392,7 +395,7 @@ fn carry_out(ctx: &JobCtx, thread: u16, o: WorkOutput) {
                 to,
                 payload: msg,
             };
-            let _ = ctx.engine.unbounded_send(EngineIn::Local(send));
+            ctx.to_engine(EngineIn::Local(send));
         }
         o => {
             if let Some(record) = threads::record(thread, o, ctx.world.detail) {

@@ -20,7 +20,7 @@ use madsim::rand::Rng;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use vigil_engine::job::JobMsg;
+use vigil_engine::job::{JobMsg, MainInput};
 use vigil_engine::{Engine, Input, LocalKey, NodeId, Output, Time};
 
 /// The port every engine listens on, and the tag of its packets.
@@ -39,15 +39,79 @@ pub fn node_ip(node: NodeId) -> IpAddr {
 /// The node's boot: runs on the node, again after every restart.
 pub async fn node_main(world: Arc<World>, node: NodeId) {
     let ep = Arc::new(
-        Endpoint::bind(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            ENGINE_PORT,
-        ))
-        .await
-        .expect("the engine port is free on a fresh node"),
+        bind()
+            .await
+            .expect("the engine port is free on a fresh node"),
     );
+    let shared = &world.nodes[usize::from(node.0)];
+    shared.live.lock().expect("live").jobs.clear();
+    let engine = boot_engine(&world, node, ep);
+    start_wanted(&world, node);
+    engine.await;
+    // The node lives on when its engine alone crashed (madsim ends a
+    // node's tasks when its first task returns).
+    std::future::pending::<()>().await;
+}
+
+/// A new engine on a node whose engine alone crashed: runs on the node.
+/// Each job still running hears it is back (and registers again).
+pub async fn engine_main(world: Arc<World>, node: NodeId) {
+    let shared = &world.nodes[usize::from(node.0)];
+    let kept = shared.live.lock().expect("live").endpoint.clone();
+    // The old engine's sender may still hold the port; else it is free.
+    let ep = match kept.and_then(|ep| ep.upgrade()) {
+        Some(ep) => ep,
+        None => loop {
+            if let Ok(ep) = bind().await {
+                break Arc::new(ep);
+            }
+            madsim::time::sleep(std::time::Duration::from_millis(1)).await;
+        },
+    };
+    let engine = boot_engine(&world, node, ep);
+    for h in shared.live.lock().expect("live").jobs.values() {
+        let _ = h
+            .inbox
+            .unbounded_send(MainMsg::Signal(MainInput::EngineBack));
+    }
+    start_wanted(&world, node);
+    engine.await;
+}
+
+/// The engine's port.
+async fn bind() -> std::io::Result<Endpoint> {
+    Endpoint::bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        ENGINE_PORT,
+    ))
+    .await
+}
+
+/// Starts the node's wanted jobs that do not run.
+fn start_wanted(world: &Arc<World>, node: NodeId) {
+    let shared = &world.nodes[usize::from(node.0)];
+    let wanted: Vec<String> = shared
+        .wanted
+        .lock()
+        .expect("wanted")
+        .iter()
+        .cloned()
+        .collect();
+    for job_name in wanted {
+        job::start(world, node, &job_name);
+    }
+}
+
+/// Boots the node's engine from its disk, with its receiver and sender;
+/// the engine runs in the future returned, until it ends or crashes.
+fn boot_engine(
+    world: &Arc<World>,
+    node: NodeId,
+    ep: Arc<Endpoint>,
+) -> impl std::future::Future<Output = ()> {
     let (engine_tx, engine_rx) = unbounded::<EngineIn>();
     let (send_tx, send_rx) = unbounded::<(NodeId, EnginePacket)>();
+    let (crash_tx, crash_rx) = futures::channel::oneshot::channel::<()>();
     let now = world.local(node);
     world.record(TraceEvent::NodeBoot { node });
     let shared = &world.nodes[usize::from(node.0)];
@@ -64,21 +128,17 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
     {
         let mut live = shared.live.lock().expect("live");
         live.engine_tx = Some(engine_tx.clone());
-        live.jobs.clear();
+        live.engine_crash = Some(crash_tx);
+        live.endpoint = Some(Arc::downgrade(&ep));
+        live.engine_down = false;
     }
-    install_receiver(&world, node, engine_tx.clone());
+    install_receiver(world, node, engine_tx);
     madsim::task::spawn(sender(world.clone(), node, ep, send_rx));
-    let wanted: Vec<String> = shared
-        .wanted
-        .lock()
-        .expect("wanted")
-        .iter()
-        .cloned()
-        .collect();
-    for job_name in wanted {
-        job::start(&world, node, &job_name);
+    let task = engine_task(world.clone(), node, engine, out, engine_rx, send_tx);
+    async move {
+        // A crash drops the engine where it stands.
+        futures::future::select(crash_rx, Box::pin(task)).await;
     }
-    engine_task(world, node, engine, out, engine_rx, send_tx).await;
 }
 
 /// A packet as it crosses madsim's network. The `Mutex` lets the receiving

@@ -190,6 +190,9 @@ impl faults::Plant for Plant<'_> {
         {
             let mut live = self.shared(node).live.lock().expect("live");
             live.engine_tx = None;
+            live.engine_crash = None;
+            live.endpoint = None;
+            live.engine_down = false;
             for h in std::mem::take(&mut live.jobs).into_values() {
                 if let Some(m) = h.member.lock().expect("member").clone() {
                     self.0.record_unread(&m, &h.pending);
@@ -201,6 +204,35 @@ impl faults::Plant for Plant<'_> {
 
     fn restart(&mut self, node: u16) {
         Handle::current().restart(self.0.madsim_id(node));
+    }
+
+    fn engine_down(&self, node: u16) -> bool {
+        self.shared(node).live.lock().expect("live").engine_down
+    }
+
+    fn crash_engine(&mut self, node: u16) -> Vec<MemberId> {
+        let mut live = self.shared(node).live.lock().expect("live");
+        live.engine_down = true;
+        live.engine_tx = None;
+        if let Some(crash) = live.engine_crash.take() {
+            let _ = crash.send(());
+        }
+        // Each job hears its connection close.
+        let mut members = Vec::new();
+        for h in live.jobs.values() {
+            members.extend(h.member.lock().expect("member").take());
+            let _ = h
+                .inbox
+                .unbounded_send(MainMsg::Signal(MainInput::EngineLost));
+        }
+        members
+    }
+
+    fn restart_engine(&mut self, node: u16) {
+        let (w, n) = (self.0.clone(), NodeId(node));
+        if let Some(nh) = Handle::current().get_node(self.0.madsim_id(node)) {
+            nh.spawn(super::node::engine_main(w, n));
+        }
     }
 
     fn pause(&mut self, node: u16) {

@@ -43,6 +43,14 @@ pub struct NodeShared {
 #[derive(Default)]
 pub struct LiveNode {
     pub engine_tx: Option<UnboundedSender<EngineIn>>,
+    /// Ends the engine task at once (an `engine-crash`).
+    pub engine_crash: Option<futures::channel::oneshot::Sender<()>>,
+    /// The engine's port, while its sender holds it (a strong reference
+    /// here would keep madsim's network, and through its hooks this
+    /// world, alive after the run).
+    pub endpoint: Option<std::sync::Weak<madsim::net::Endpoint>>,
+    /// The engine died and its jobs live on.
+    pub engine_down: bool,
     pub jobs: BTreeMap<String, JobHandle>,
     pub next_key: u64,
     /// Work-thread faults that struck before their job started, with the
@@ -167,6 +175,14 @@ impl World {
         if live.jobs.get(job).is_some_and(|h| h.key == key) {
             live.jobs.remove(job);
             shared.wanted.lock().expect("wanted").remove(job);
+        }
+    }
+
+    /// Hands `msg` to `node`'s engine, if it has one now.
+    pub fn to_engine(&self, node: NodeId, msg: EngineIn) {
+        let live = self.nodes[usize::from(node.0)].live.lock().expect("live");
+        if let Some(tx) = &live.engine_tx {
+            let _ = tx.unbounded_send(msg);
         }
     }
 

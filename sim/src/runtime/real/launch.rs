@@ -74,6 +74,8 @@ struct Proc {
     wanted: BTreeSet<String>,
     /// What it last said of its jobs (asked while it could answer).
     running: BTreeMap<String, Option<MemberId>>,
+    /// Its engine crashed (`engine-crash`) and its jobs live on.
+    engine_down: bool,
 }
 
 struct Launcher<'a> {
@@ -163,6 +165,7 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
                     .map(|j| j.name.clone())
                     .collect(),
                 running: BTreeMap::new(),
+                engine_down: false,
             })
             .collect(),
         net: Net::new(scenario.cluster.loss),
@@ -728,8 +731,44 @@ impl Plant for Launcher<'_> {
         self.tell(node, &format!("join {job}"));
     }
 
+    fn engine_down(&self, node: u16) -> bool {
+        self.procs[usize::from(node)].engine_down
+    }
+
+    fn crash_engine(&mut self, node: u16) -> Vec<MemberId> {
+        let jobs: Vec<String> = self.procs[usize::from(node)]
+            .wanted
+            .iter()
+            .cloned()
+            .collect();
+        let members = jobs
+            .iter()
+            .filter_map(|job| self.running(node, job).flatten())
+            .collect();
+        self.procs[usize::from(node)].engine_down = true;
+        self.tell(node, "engine-crash");
+        members
+    }
+
+    fn restart_engine(&mut self, node: u16) {
+        self.procs[usize::from(node)].engine_down = false;
+        self.tell(node, "engine-back");
+        // Jobs that joined while it was down start now.
+        let jobs: Vec<String> = self.procs[usize::from(node)]
+            .wanted
+            .iter()
+            .cloned()
+            .collect();
+        for job in jobs {
+            if self.running(node, &job).is_none() {
+                self.start_job(node, &job);
+            }
+        }
+    }
+
     fn crash(&mut self, node: u16) {
         let p = &mut self.procs[usize::from(node)];
+        p.engine_down = false;
         p.stdin = None;
         p.replies = None;
         p.running.clear();

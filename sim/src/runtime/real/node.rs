@@ -123,6 +123,12 @@ pub(super) enum Command {
     /// `clock OFFSET RATE`: the node's clock steps `OFFSET` ahead and runs
     /// at `RATE` times true time from now.
     Clock { offset: Duration, rate_ppm: u32 },
+    /// `engine-crash`: the engine dies (its state but the disk file's is
+    /// gone); the jobs live on, each told its engine is lost.
+    EngineCrash,
+    /// `engine-back`: a new engine boots from the disk file; the jobs
+    /// still running register with it.
+    EngineBack,
     /// `panic|error|hang JOB [THREAD] [fault=N]`: the job's work thread
     /// faults at its next local step.
     Fault {
@@ -181,7 +187,7 @@ pub(super) enum Command {
 }
 
 /// Every command, for `help` and for a line that is none.
-const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, stop [WITHIN], clock OFFSET RATE, slow FACTOR, loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
+const USAGE: &str = "commands: panic|error|hang JOB [THREAD] [fault=N], kill JOB, leave JOB, join JOB, running JOB, cut nK..., cut-to nK..., restore nK...|all, stop [WITHIN], clock OFFSET RATE, slow FACTOR, engine-crash, engine-back, loss RATE [nK...], dup RATE [nK...], delay MIN MAX [nK...], clear, status, help, quit";
 
 /// Parses one control line: `(id, command)`. The id (`@7`, `@req-a`) is
 /// echoed in the reply: as a number if it is one, else as a string.
@@ -342,6 +348,8 @@ fn command(words: &[&str], line: &str) -> Result<Command, String> {
             Command::Net(serde_json::from_str(json).map_err(|e| format!("`net`: {e}"))?)
         }
         "clear" => alone(Command::Clear)?,
+        "engine-crash" => alone(Command::EngineCrash)?,
+        "engine-back" => alone(Command::EngineBack)?,
         "slow" => {
             let max = crate::scenario::SLOW_FACTOR_MAX;
             let bad = || format!("`slow` takes a factor from 1 to {max}, such as `slow 4`");
@@ -449,6 +457,8 @@ struct Shared {
     slow: std::sync::atomic::AtomicU32,
     to_engine: Sender<ToEngine>,
     live: bool,
+    /// This node.
+    me: NodeId,
 }
 
 impl Shared {
@@ -473,7 +483,8 @@ impl Shared {
 struct NodeLoop {
     me: NodeId,
     shared: Arc<Shared>,
-    engine: Engine<JobMsg>,
+    /// `None` while the engine is down (`engine-crash`).
+    engine: Option<Engine<JobMsg>>,
     socket: UdpSocket,
     addresses: Vec<SocketAddr>,
     disk: Option<PathBuf>,
@@ -514,21 +525,7 @@ pub fn run_node(
     };
     let socket = UdpSocket::bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?;
     let disk = spec.disk.clone();
-    // No disk file (a new node, a lost disk, or none given): the engine
-    // takes its incarnation and view-id floor from the host's clock, in
-    // time since the Unix epoch (the run's own clock starts at each
-    // process's `--epoch-ns`, which need not grow across restarts).
-    let durable: Option<Durable> = match &disk {
-        Some(path) if path.exists() => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            Some(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
-        }
-        _ => Some(Durable::from_clock(
-            Time(super::unix_ns()),
-            spec.cluster.cluster.nodes,
-        )),
-    };
+    let durable = load_durable(&disk, spec.cluster.cluster.nodes)?;
     let clock = Clock::from_epoch(spec.epoch_ns);
     let (to_engine, from_all) = channel();
     let shared = Arc::new(Shared {
@@ -539,6 +536,7 @@ pub fn run_node(
         slow: std::sync::atomic::AtomicU32::new(1000),
         to_engine: to_engine.clone(),
         live: spec.live,
+        me: NodeId(me),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let receiver = spawn_receiver(&socket, &addresses, to_engine.clone(), stop.clone())?;
@@ -559,7 +557,7 @@ pub fn run_node(
     let mut node = NodeLoop {
         me: NodeId(me),
         shared,
-        engine,
+        engine: Some(engine),
         socket,
         addresses,
         disk,
@@ -597,6 +595,22 @@ pub fn run_node(
     stop.store(true, Ordering::Relaxed);
     let _ = receiver.join();
     Ok(())
+}
+
+/// What the node's disk file holds. No disk file (a new node, a lost
+/// disk, or none given): the engine takes its incarnation and view-id
+/// floor from the host's clock, in time since the Unix epoch (the run's own
+/// clock starts at each process's `--epoch-ns`, which need not grow across
+/// restarts).
+fn load_durable(disk: &Option<PathBuf>, nodes: u16) -> Result<Option<Durable>, String> {
+    Ok(match disk {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Some(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        _ => Some(Durable::from_clock(Time(super::unix_ns()), nodes)),
+    })
 }
 
 fn spawn_receiver(
@@ -658,10 +672,7 @@ impl NodeLoop {
             } else {
                 now
             };
-            let mut deadline = self
-                .shared
-                .deadline(self.engine.poll_timeout(), now)
-                .max(floor);
+            let mut deadline = self.shared.deadline(self.poll_timeout(), now).max(floor);
             if let Some(d) = self.delayed.peek() {
                 deadline = deadline.min(d.at);
             }
@@ -697,7 +708,7 @@ impl NodeLoop {
                 Some(ToEngine::Closed) => return,
             }
             let now = self.shared.trace.now();
-            if self.shared.local(now) >= self.engine.poll_timeout() && self.ticked_at != Some(now) {
+            if self.shared.local(now) >= self.poll_timeout() && self.ticked_at != Some(now) {
                 self.ticked_at = Some(now);
                 self.step(now, Input::Tick);
             }
@@ -712,7 +723,17 @@ impl NodeLoop {
         let _ = self.replies.flush();
     }
 
+    /// When the engine is next due (never, while it is down).
+    fn poll_timeout(&self) -> Time {
+        self.engine
+            .as_ref()
+            .map_or(Time(u64::MAX), |e| e.poll_timeout())
+    }
+
     fn step(&mut self, now: Time, input: Input<JobMsg>) {
+        let Some(engine) = self.engine.as_mut() else {
+            return; // no engine: what reaches it is lost
+        };
         match &input {
             Input::Register { key, .. } => {
                 self.registered.insert(*key);
@@ -723,7 +744,7 @@ impl NodeLoop {
             _ => {}
         }
         let local = self.shared.local(now);
-        self.engine.step(local, input, &mut self.out);
+        engine.step(local, input, &mut self.out);
         self.outputs(now);
         // A slow node's engine is busy a while with each input.
         let cost = threads::engine_cost(self.shared.slow.load(Ordering::Relaxed));
@@ -862,6 +883,7 @@ impl NodeLoop {
         let main = MainLoop {
             key,
             shared: self.shared.clone(),
+            job: Name::new(&spec.name),
             group: Name::new(&spec.group),
             machine: super::super::threads::main_machine(&spec),
             workers: workers.clone(),
@@ -881,6 +903,13 @@ impl NodeLoop {
                 threads: threads_,
             },
         );
+        if self.engine.is_none() {
+            // No engine to register with: the job waits for the next one.
+            if let Some(h) = self.jobs.get(&key) {
+                let _ = h.main.send(MainMsg::Signal(MainInput::EngineLost));
+            }
+            return Ok(());
+        }
         let now = self.shared.trace.now();
         let register = Input::Register {
             key,
@@ -1104,6 +1133,38 @@ impl NodeLoop {
                 self.net.degrade(fault);
                 json!({"ok": true})
             }
+            Command::EngineCrash => {
+                if self.engine.take().is_none() {
+                    return json!({"ok": false, "error": "the engine is down already"});
+                }
+                self.registered.clear();
+                // Each job hears its connection close.
+                for h in self.jobs.values() {
+                    h.seen.lock().unwrap_or_else(|e| e.into_inner()).member = None;
+                    let _ = h.main.send(MainMsg::Signal(MainInput::EngineLost));
+                }
+                json!({"ok": true})
+            }
+            Command::EngineBack => {
+                if self.engine.is_some() {
+                    return json!({"ok": false, "error": "the engine is up"});
+                }
+                let durable = match load_durable(&self.disk, self.shared.cluster.cluster.nodes) {
+                    Ok(d) => d,
+                    Err(e) => return json!({"ok": false, "error": e}),
+                };
+                self.shared
+                    .trace
+                    .record(TraceEvent::NodeBoot { node: self.me });
+                let local = self.shared.local(now);
+                let cfg = self.shared.cluster.engine_config();
+                self.engine = Some(Engine::new(cfg, self.me, durable, local, &mut self.out));
+                self.outputs(now);
+                for h in self.jobs.values() {
+                    let _ = h.main.send(MainMsg::Signal(MainInput::EngineBack));
+                }
+                json!({"ok": true})
+            }
             Command::Clear => {
                 self.net = Net::new(self.shared.cluster.cluster.loss);
                 json!({"ok": true})
@@ -1122,10 +1183,17 @@ impl NodeLoop {
                                "view": view, "members": members})
                     })
                     .collect();
-                let view = self.engine.node_view();
-                let nodes: Vec<String> = view.members.keys().map(|n| format!("n{}", n.0)).collect();
+                let (view_id, nodes) = match &self.engine {
+                    Some(engine) => {
+                        let view = engine.node_view();
+                        let nodes: Vec<String> =
+                            view.members.keys().map(|n| format!("n{}", n.0)).collect();
+                        (Some(view.id.0), nodes)
+                    }
+                    None => (None, Vec::new()),
+                };
                 json!({"ok": true, "node": format!("n{}", self.me.0), "at_ms": now.0 as f64 / 1e6,
-                       "node_view": view.id.0, "nodes": nodes,
+                       "node_view": view_id, "nodes": nodes, "engine": self.engine.is_some(),
                        "cut": self.cut.iter().map(|n| format!("n{n}")).collect::<Vec<_>>(),
                        "jobs": jobs, "sent": self.stats.sent, "delivered": self.stats.delivered})
             }
@@ -1158,6 +1226,7 @@ impl NodeLoop {
 struct MainLoop {
     key: LocalKey,
     shared: Arc<Shared>,
+    job: Name,
     group: Name,
     machine: MainThread,
     workers: Vec<Sender<WorkMsg>>,
@@ -1264,18 +1333,24 @@ impl MainLoop {
                         payload: msg,
                     }));
                 }
+                MainOutput::Register => {
+                    let _ = self.shared.to_engine.send(ToEngine::Input(Input::Register {
+                        key: self.key,
+                        job: self.job.clone(),
+                        group: self.group.clone(),
+                    }));
+                }
                 MainOutput::Unregister { reason, fault } => {
                     let to_engine = &self.shared.to_engine;
                     let _ = to_engine.send(ToEngine::Input(Input::Unregister {
                         key: self.key,
                         reason,
                     }));
-                    if let Some(member) = self.machine.me().cloned() {
-                        self.shared.trace.record(TraceEvent::Unregistered {
-                            member,
-                            reason,
-                            fault,
-                        });
+                    let node = self.shared.me;
+                    if let Some(record) =
+                        threads::unregistered(&self.machine, node, &self.job, reason, fault)
+                    {
+                        self.shared.trace.record(record);
                     }
                 }
             }

@@ -9,6 +9,15 @@
 //! keys and share their types ([`NodeOut`], [`RandomNodeOut`]), but for
 //! `lose_disk`, which only a crash takes: the node restarts from a blank
 //! disk (see `vigil_engine::Durable::boot` for what it keeps then).
+//!
+//! `engine-crash` (and `[random.engine-crash]`) takes the same keys as a
+//! stop: only the node's engine process dies, its jobs live on. Each job's
+//! main thread hears its connection close and tells its work threads, which
+//! drop the protocol instances of the membership that is gone; the
+//! survivors see the node's members leave as after a crash (`node-down`,
+//! after the failure timeout); when the engine is back (a new incarnation,
+//! from the node's disk) every job still running registers again, a new
+//! member. The `engine-lost` check judges the jobs' side.
 
 use super::{Dice, Key, Keys, Result, Shape, Table, Writer};
 use crate::scenario::{node_name, Rate, Scenario};
@@ -39,6 +48,15 @@ pub type NodeStop = NodeOut;
 impl NodeOut {
     pub const CRASH: &'static str = "node-crash";
     pub const STOP: &'static str = "node-stop";
+    pub const ENGINE: &'static str = "engine-crash";
+    pub(super) const ENGINE_KEYS: Keys = Keys {
+        required: &[Key::new("node", Shape::Node, "The node whose engine dies.")],
+        optional: &[Key::new(
+            "restart_after",
+            Shape::Duration,
+            "Start the engine again (a new incarnation; the jobs still running register with it) after this long; default: it stays down.",
+        )],
+    };
     pub(super) const KEYS: Keys = Keys {
         required: &[Key::new("node", Shape::Node, "The node.")],
         optional: &[RESTART_AFTER],
@@ -135,6 +153,18 @@ impl RandomNodeOut {
                 "lose_disk",
                 Shape::Rate,
                 "The chance each crash loses the node's disk (it restarts from a blank one); default 0.",
+            ),
+        ],
+    };
+
+    pub(super) const ENGINE_KEYS: Keys = Keys {
+        required: &[],
+        optional: &[
+            RANDOM_NODES,
+            Key::new(
+                "restart_after",
+                Shape::DurationOrRange,
+                "Start each engine again after this long: a duration, or a [min, max] range drawn per fault; default: it stays down.",
             ),
         ],
     };

@@ -55,6 +55,8 @@ pub enum FaultKind {
     NodeCrash(NodeCrash),
     /// `node-stop`.
     NodeStop(NodeStop),
+    /// `engine-crash`.
+    EngineCrash(NodeOut),
     /// `node-pause`.
     NodePause(NodePause),
     /// `partition`.
@@ -130,6 +132,11 @@ const SPECS: &[Spec] = &[
         parse: |t| NodeOut::parse(t, false).map(FaultKind::NodeStop),
     },
     Spec {
+        name: NodeOut::ENGINE,
+        keys: NodeOut::ENGINE_KEYS,
+        parse: |t| NodeOut::parse(t, false).map(FaultKind::EngineCrash),
+    },
+    Spec {
         name: NodePause::NAME,
         keys: NodePause::KEYS,
         parse: |t| NodePause::parse(t).map(FaultKind::NodePause),
@@ -189,6 +196,7 @@ impl FaultKind {
             FaultKind::Job(f) => f.name(),
             FaultKind::NodeCrash(_) => NodeOut::CRASH,
             FaultKind::NodeStop(_) => NodeOut::STOP,
+            FaultKind::EngineCrash(_) => NodeOut::ENGINE,
             FaultKind::NodePause(_) => NodePause::NAME,
             FaultKind::Partition(_) => Partition::NAME,
             FaultKind::OneWayCut(_) => OneWayCut::NAME,
@@ -211,7 +219,9 @@ impl FaultKind {
         match self {
             FaultKind::WorkThread(f) => f.write(w),
             FaultKind::Job(f) => f.write(w),
-            FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) => f.write(w),
+            FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) | FaultKind::EngineCrash(f) => {
+                f.write(w)
+            }
             FaultKind::NodePause(f) => f.write(w),
             FaultKind::Partition(f) => f.write(w),
             FaultKind::OneWayCut(f) => f.write(w),
@@ -231,6 +241,7 @@ impl FaultKind {
             FaultKind::Job(f) => f.describe(),
             FaultKind::NodeCrash(f) => f.describe(NodeOut::CRASH),
             FaultKind::NodeStop(f) => f.describe(NodeOut::STOP),
+            FaultKind::EngineCrash(f) => f.describe(NodeOut::ENGINE),
             FaultKind::NodePause(f) => f.describe(),
             FaultKind::Partition(f) => f.describe(),
             FaultKind::OneWayCut(f) => f.describe(),
@@ -249,6 +260,7 @@ impl FaultKind {
         match self {
             FaultKind::NodeCrash(f) => f.shorter().map(FaultKind::NodeCrash),
             FaultKind::NodeStop(f) => f.shorter().map(FaultKind::NodeStop),
+            FaultKind::EngineCrash(f) => f.shorter().map(FaultKind::EngineCrash),
             FaultKind::NodePause(f) => f.shorter().map(FaultKind::NodePause),
             FaultKind::Partition(f) => f.shorter().map(FaultKind::Partition),
             FaultKind::OneWayCut(f) => f.shorter().map(FaultKind::OneWayCut),
@@ -268,6 +280,7 @@ impl FaultKind {
             FaultKind::Job(f) => Some((&f.job, f.node)),
             FaultKind::NodeCrash(_)
             | FaultKind::NodeStop(_)
+            | FaultKind::EngineCrash(_)
             | FaultKind::NodePause(_)
             | FaultKind::Partition(_)
             | FaultKind::OneWayCut(_)
@@ -284,7 +297,7 @@ impl FaultKind {
     /// no longer makes sense there.
     pub fn without_node(&self, last: u16) -> Option<FaultKind> {
         match self {
-            FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) => {
+            FaultKind::NodeCrash(f) | FaultKind::NodeStop(f) | FaultKind::EngineCrash(f) => {
                 (f.node != last).then(|| self.clone())
             }
             FaultKind::NodePause(f) => (f.node != last).then(|| self.clone()),
@@ -320,6 +333,7 @@ pub enum RandomFault {
     JobKill(RandomJobKill),
     NodeCrash(RandomNodeOut),
     NodeStop(RandomNodeOut),
+    EngineCrash(RandomNodeOut),
     NodePause(RandomNodePause),
     Partition(RandomPartition),
     OneWayCut(RandomOneWayCut),
@@ -427,6 +441,12 @@ const RANDOM_SPECS: &[RandomSpec] = &[
         menu: |s| Some(on(RandomNodeOut::menu(s, 3), RandomFault::NodeStop)),
     },
     RandomSpec {
+        name: NodeOut::ENGINE,
+        keys: RandomNodeOut::ENGINE_KEYS,
+        parse: |t| RandomNodeOut::parse(t, false).map(RandomFault::EngineCrash),
+        menu: |s| Some(on(RandomNodeOut::menu(s, 3), RandomFault::EngineCrash)),
+    },
+    RandomSpec {
         name: RandomClock::NAME,
         keys: RandomClock::KEYS,
         parse: |t| RandomClock::parse(t).map(RandomFault::Clock),
@@ -453,6 +473,7 @@ impl RandomFault {
             RandomFault::JobKill(_) => RandomJobKill::NAME,
             RandomFault::NodeCrash(_) => NodeOut::CRASH,
             RandomFault::NodeStop(_) => NodeOut::STOP,
+            RandomFault::EngineCrash(_) => NodeOut::ENGINE,
             RandomFault::NodePause(_) => RandomNodePause::NAME,
             RandomFault::Partition(_) => RandomPartition::NAME,
             RandomFault::OneWayCut(_) => RandomOneWayCut::NAME,
@@ -474,7 +495,9 @@ impl RandomFault {
         match self {
             RandomFault::WorkThread(f) => f.write(w),
             RandomFault::JobKill(f) => f.write(w),
-            RandomFault::NodeCrash(f) | RandomFault::NodeStop(f) => f.write(w),
+            RandomFault::NodeCrash(f) | RandomFault::NodeStop(f) | RandomFault::EngineCrash(f) => {
+                f.write(w)
+            }
             RandomFault::NodePause(f) => f.write(w),
             RandomFault::Partition(f) => f.write(w),
             RandomFault::OneWayCut(f) => f.write(w),
@@ -494,6 +517,7 @@ impl RandomFault {
             RandomFault::JobKill(f) => FaultKind::Job(f.draw(dice)),
             RandomFault::NodeCrash(f) => FaultKind::NodeCrash(f.draw(dice)),
             RandomFault::NodeStop(f) => FaultKind::NodeStop(f.draw(dice)),
+            RandomFault::EngineCrash(f) => FaultKind::EngineCrash(f.draw(dice)),
             RandomFault::NodePause(f) => FaultKind::NodePause(f.draw(dice)),
             RandomFault::Partition(f) => FaultKind::Partition(f.draw(dice)),
             RandomFault::OneWayCut(f) => FaultKind::OneWayCut(f.draw(dice)),

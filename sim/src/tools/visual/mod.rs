@@ -160,6 +160,8 @@ pub enum BandKind {
     Clock,
     /// A node runs slow.
     Slow,
+    /// A node's engine is down; its jobs live on.
+    EngineDown,
 }
 
 impl BandKind {
@@ -175,6 +177,7 @@ impl BandKind {
             BandKind::Duplicate => "duplicate",
             BandKind::Clock => "clock",
             BandKind::Slow => "slow",
+            BandKind::EngineDown => "engine-down",
         }
     }
 }
@@ -331,6 +334,7 @@ impl Story {
             // waiting: its open rounds end here, not completed.
             let gone = match &e.event {
                 TraceEvent::Unregistered { member, .. }
+                | TraceEvent::Detached { member, .. }
                 | TraceEvent::Fault {
                     effect:
                         Effect::JobKilled {
@@ -569,6 +573,14 @@ impl Story {
                     },
                     detail: e.line().trim_start().to_string(),
                 }),
+                // A thread that dropped its round when its engine went.
+                TraceEvent::Detached { member, thread, .. } => s.marks.push(Mark {
+                    at,
+                    place: Place::Job(JobLane::of(member)),
+                    kind: MarkKind::Unregister,
+                    label: format!("no engine: thread {thread} detached"),
+                    detail: e.line().trim_start().to_string(),
+                }),
                 TraceEvent::View { change } => {
                     let lane = JobLane::of(&change.me);
                     lanes.entry(lane.clone()).or_default();
@@ -691,6 +703,16 @@ impl Story {
                         });
                     }
                 }
+                TraceEvent::JobEnded { node, job, .. } => s.marks.push(Mark {
+                    at,
+                    place: Place::Job(JobLane {
+                        node: *node,
+                        job: job.clone(),
+                    }),
+                    kind: MarkKind::Unregister,
+                    label: "ended (no engine)".into(),
+                    detail: e.line().trim_start().to_string(),
+                }),
                 TraceEvent::ProtocolDone { .. }
                 | TraceEvent::InboxLag { .. }
                 | TraceEvent::Probe { .. }
@@ -739,6 +761,11 @@ fn placed(
             (Place::Engine(*node), Some((BandKind::Stop, vec![*node])))
         }
         Effect::NodeStopped { node } => (Place::Engine(*node), None),
+        Effect::EngineDown { node, .. } => (
+            Place::Engine(*node),
+            Some((BandKind::EngineDown, vec![*node])),
+        ),
+        Effect::EngineUp { node } => (Place::Engine(*node), None),
         Effect::NodeUp { node } | Effect::NodeResumed { node } => (Place::Engine(*node), None),
         Effect::LinksCut { sides, .. } => {
             // Shade every side but the largest: the part that is cut off.

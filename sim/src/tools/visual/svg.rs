@@ -88,6 +88,7 @@ const STYLE: &str = r#"
 .vd .band-duplicate { fill: #7c3aed; fill-opacity: 0.07; }
 .vd .band-clock { fill: #65a30d; fill-opacity: 0.10; }
 .vd .band-slow { fill: #64748b; fill-opacity: 0.12; }
+.vd .band-engine-down { fill: #0f172a; fill-opacity: 0.06; stroke: #0f172a; stroke-opacity: 0.3; stroke-dasharray: 3 3; }
 .vd .bandlabel { font-size: 10px; fill: #7f1d1d; }
 .vd .fault { fill: #dc2626; stroke: #7f1d1d; stroke-width: 0.8; }
 .vd .faultline { stroke: #dc2626; stroke-width: 1; stroke-dasharray: 6 3; }
@@ -321,6 +322,7 @@ pub fn draw(story: &Story, opts: Options) -> Drawing {
                             .and_then(|r| r.split(' ').next())
                             .unwrap_or("")
                     )),
+                    BandKind::EngineDown => "engine down".to_string(),
                     _ => b.kind.as_str().to_string(),
                 }
             );

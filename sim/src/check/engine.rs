@@ -1,0 +1,149 @@
+//! `engine-lost` (skipped in a run where no engine crashed alone): what
+//! the jobs on a node see when its engine dies and they live on
+//! (`engine-crash`). The survivors' side is `notified`'s: the node's
+//! members leave, `node-down`.
+//!
+//! - **Nobody waits for a membership that is gone.** Every work thread of
+//!   every member the dead engine served lets go of its protocol instance
+//!   (`Detached`, with the round it was waiting in) within one local step
+//!   of the crash: the step under way ends, then the thread takes the word
+//!   its main thread routed ([`detach_bound`]). Its job may end first
+//!   instead (a fault, a kill, a leave, its node's crash).
+//! - **A job still running when its engine is back registers with it**, a
+//!   new member of the same job on the same node, within the node bound of
+//!   the engine's restart.
+//!
+//! A step slowed past its `work_deadline` is a hang as far as its watchdog
+//! can tell, and ends its job; a member on such a node is not judged.
+
+use super::truth::Truth;
+use super::{bounds, ms, violation, Violation};
+use crate::trace::{Effect, TraceEvent};
+use vigil_engine::{Dur, MemberId, NodeId, Time};
+
+const CHECK: &str = "engine-lost";
+
+/// How long a work thread of `member` may take to let go of its round
+/// after its engine died: a local step of its job (as slow as its node
+/// ever ran) and the main thread's turn, twice over.
+fn detach_bound(t: &Truth<'_>, member: &MemberId) -> Option<Dur> {
+    let job = t.trace.info.job(&member.job)?;
+    let step = t.slowed(member.node, job.step_time);
+    if step >= job.work_deadline {
+        return None; // its watchdog may read the step as a hang
+    }
+    Some(step + bounds::responsive(&t.trace.info) * 2)
+}
+
+/// Whether `member`'s job ended by `by`: one of its steps faulted, it
+/// unregistered (or ended with no engine to unregister from: its
+/// watchdog, say, read a step as hung), was killed or asked to leave, or
+/// its node crashed after `since`.
+fn job_ended(t: &Truth<'_>, member: &MemberId, since: Time, by: Time) -> bool {
+    let job = &member.job;
+    t.trace
+        .entries
+        .iter()
+        .take_while(|e| e.at <= by)
+        .any(|e| match &e.event {
+            TraceEvent::StepFault { member: m, .. }
+            | TraceEvent::Unregistered { member: m, .. } => m.node == member.node && m.job == *job,
+            TraceEvent::JobEnded { node, job: j, .. } => *node == member.node && j == job,
+            TraceEvent::Fault { effect, .. } => match effect {
+                Effect::JobKilled { node, job: j, .. }
+                | Effect::LeaveAsked { node, job: j, .. } => {
+                    *node == member.node && j == job && e.at >= since
+                }
+                Effect::NodeDown { node, .. } => *node == member.node && e.at >= since,
+                _ => false,
+            },
+            _ => false,
+        })
+}
+
+pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
+    let trace = t.trace;
+    let crashes: Vec<(usize, Time, NodeId, &[MemberId])> = trace
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            TraceEvent::Fault {
+                index,
+                effect: Effect::EngineDown { node, members },
+                ..
+            } => Some((*index, e.at, *node, members.as_slice())),
+            _ => None,
+        })
+        .collect();
+    if crashes.is_empty() {
+        return Err("no engine crashed alone".into());
+    }
+    let end = t.end();
+    let mut v = Vec::new();
+    for (index, at, node, members) in crashes {
+        for member in members {
+            // Every thread lets go of the membership that is gone.
+            let threads = trace.info.job(&member.job).map_or(0, |j| j.work_threads);
+            if let Some(bound) = detach_bound(t, member) {
+                let by = at + bound;
+                if by <= end && !job_ended(t, member, at, by) {
+                    for thread in 0..threads {
+                        let detached = trace.entries.iter().any(|e| {
+                            e.at >= at
+                                && e.at <= by
+                                && matches!(&e.event, TraceEvent::Detached { member: m, thread: th, .. }
+                                    if m == member && *th == thread)
+                        });
+                        if !detached {
+                            v.push(violation(
+                                CHECK,
+                                Some(at),
+                                format!(
+                                    "{node}'s engine died, and thread {thread} of {member:?} did not let go of its membership within {} (it may wait for ACKs that cannot come)",
+                                    ms(bound)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            // A job still running when the engine is back registers again.
+            let back = trace.entries.iter().find(|e| {
+                e.at >= at
+                    && matches!(&e.event, TraceEvent::FaultEnd { index: i, effect: Effect::EngineUp { .. }, .. } if *i == index)
+            });
+            let Some(back) = back.map(|e| e.at) else {
+                continue;
+            };
+            // Time its node spent paused meanwhile does not count.
+            let paused: Dur = t
+                .outages
+                .iter()
+                .filter(|(n, from, _)| *n == node && *from >= back)
+                .map(|(_, from, to)| to.saturating_sub(*from))
+                .fold(Dur(0), |a, b| a + b);
+            let by = back + t.node_bound() + paused;
+            if by > end || job_ended(t, member, at, by) {
+                continue;
+            }
+            let registered = trace.entries.iter().any(|e| {
+                e.at >= back
+                    && e.at <= by
+                    && matches!(&e.event, TraceEvent::Registered { member: m, .. }
+                        if m.node == node && m.job == member.job)
+            });
+            if !registered {
+                v.push(violation(
+                    CHECK,
+                    Some(back),
+                    format!(
+                        "{node}'s engine came back, and {}@{node} (member {member:?} before) did not register with it within {}",
+                        member.job,
+                        ms(t.node_bound())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(v)
+}
