@@ -192,25 +192,11 @@ impl Durable {
     /// more than one view per microsecond since its start, which no
     /// exchange of packets can do. (A real node started without its disk
     /// file boots so: its first boot included, at no cost.)
-    ///
-    /// `counter_only` is the broken variant `blank-disk-trusted`: a lost
-    /// disk counts from zero again, as a new node's.
-    pub fn boot(disk: Option<Durable>, now: Time, nodes: u16, counter_only: bool) -> Durable {
-        let disk = match disk {
-            Some(d) => Some(d),
-            None if counter_only => Some(Durable::default()),
-            None => None,
-        };
-        if let Some(disk) = disk {
-            return Durable {
-                incarnation: Incarnation(disk.incarnation.0 + 1),
-                max_view: disk.max_view,
-            };
-        }
-        let clock = Durable::from_clock(now, nodes);
+    pub fn boot(disk: Option<Durable>, now: Time, nodes: u16) -> Durable {
+        let last = disk.unwrap_or_else(|| Durable::from_clock(now, nodes));
         Durable {
-            incarnation: Incarnation(clock.incarnation.0 + 1),
-            max_view: clock.max_view,
+            incarnation: Incarnation(last.incarnation.0 + 1),
+            max_view: last.max_view,
         }
     }
 
@@ -634,7 +620,8 @@ impl<P: Clone> Engine<P> {
         let mut engine = Engine::unbooted(cfg, me, disk, now);
         engine.mutation = Some(mutation);
         if mutation == crate::Mutation::BlankDiskTrusted {
-            engine.durable = Durable::boot(disk, now, nodes, true);
+            // A lost disk counts from zero again, as a new node's.
+            engine.durable = Durable::boot(disk.or(Some(Durable::default())), now, nodes);
         }
         engine.install_singleton(now, out);
         engine
@@ -647,7 +634,7 @@ impl<P: Clone> Engine<P> {
             cfg.nodes
         );
         assert!(cfg.failure_timeout > cfg.heartbeat_interval);
-        let durable = Durable::boot(disk, now, cfg.nodes, false);
+        let durable = Durable::boot(disk, now, cfg.nodes);
         Engine {
             me,
             durable,

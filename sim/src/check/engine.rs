@@ -35,10 +35,11 @@ fn detach_bound(t: &Truth<'_>, member: &MemberId) -> Option<Dur> {
     Some(step + bounds::responsive(&t.trace.info) * 2)
 }
 
-/// Whether `member`'s job ended by `by`: one of its steps faulted, it
-/// unregistered (or ended with no engine to unregister from: its
-/// watchdog, say, read a step as hung), was killed or asked to leave, or
-/// its node crashed after `since`.
+/// Whether `member`'s job ended by `by`: `member` faulted in a step or
+/// unregistered (before its main thread heard the engine go), or after
+/// `since` the job ended with no engine to unregister from (its watchdog,
+/// say, read a step as hung), was killed or asked to leave, or its node
+/// crashed.
 fn job_ended(t: &Truth<'_>, member: &MemberId, since: Time, by: Time) -> bool {
     let job = &member.job;
     t.trace
@@ -47,8 +48,10 @@ fn job_ended(t: &Truth<'_>, member: &MemberId, since: Time, by: Time) -> bool {
         .take_while(|e| e.at <= by)
         .any(|e| match &e.event {
             TraceEvent::StepFault { member: m, .. }
-            | TraceEvent::Unregistered { member: m, .. } => m.node == member.node && m.job == *job,
-            TraceEvent::JobEnded { node, job: j, .. } => *node == member.node && j == job,
+            | TraceEvent::Unregistered { member: m, .. } => m == member,
+            TraceEvent::JobEnded { node, job: j, .. } => {
+                *node == member.node && j == job && e.at >= since
+            }
             TraceEvent::Fault { effect, .. } => match effect {
                 Effect::JobKilled { node, job: j, .. }
                 | Effect::LeaveAsked { node, job: j, .. } => {
