@@ -476,6 +476,49 @@ fn epochs_grow_catches_a_lost_disk_counted_from_zero() {
     );
 }
 
+/// lost-disk-skew.toml on both drivers: an engine that boots from a blank
+/// disk and issues its members views at once, from its clock's floor,
+/// hands n2's new member a view id below its old member's (another node's
+/// clock ran ahead); one that holds them until it knows its peers' ids
+/// passes. Without the clock ahead (disk-loss.toml) the variant passes:
+/// only the two faults together show it. And `epochs-grow` excuses a node
+/// only when it could not have learned: cut off from every peer at its
+/// boot, the held engine issues its floor after a failure timeout alone
+/// and passes, while the unheld one, issuing at once, still fails.
+#[test]
+fn epochs_grow_catches_a_blank_boot_that_trusts_its_clock() {
+    let scenario = load("lost-disk-skew");
+    let text =
+        std::fs::read_to_string(vigil_tests::root().join("scenarios/lost-disk-skew.toml")).unwrap();
+    let alone = parse(&text.replace(
+        "[[expect]]\nkind = \"joined\"\nmember = \"db@n2\"\nafter = \"11s\"",
+        "[[fault]]\nat = \"9s\"\nkind = \"partition\"\n\
+         sides = [[\"n2\"], [\"n0\", \"n1\", \"n3\"]]\nheal_after = \"6s\"\n\n\
+         [[expect]]\nkind = \"joined\"\nmember = \"db@n2\"\nafter = \"15s\"",
+    ));
+    assert_eq!(alone.faults.len(), 4, "the partition went in");
+    for driver in Driver::ALL {
+        for s in [&scenario, &alone] {
+            let good = run_on(driver, s, 1, None);
+            assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+            let bad = run_on(driver, s, 1, Some(Mutation::BlankBootUnheld));
+            let failed = bad.failed();
+            assert!(failed.contains("epochs-grow"), "{driver}: {failed:?}");
+        }
+        let bad = run_on(
+            driver,
+            &load("disk-loss"),
+            3,
+            Some(Mutation::BlankBootUnheld),
+        );
+        assert!(
+            bad.failed().is_empty(),
+            "{driver}: only a clock ahead shows it: {:?}",
+            bad.failed()
+        );
+    }
+}
+
 /// slow-node.toml on both drivers: a watchdog that calls a step hung at
 /// three times its last step's length makes a slow node's jobs leave
 /// though nothing hangs; at full speed the same watchdog passes.
@@ -674,7 +717,7 @@ fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
     // `unseeded-random`, explore.rs's determinism test; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 47);
+    assert_eq!(Mutation::ALL.len(), 48);
 }
 
 const TPC: &str = r#"

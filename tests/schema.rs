@@ -152,6 +152,14 @@ const STRUCTURAL: &[(&str, &str)] = &[
     ),
     ("an unknown [random] kind", "[random.meteor]\nevery = \"5s\"\n"),
     (
+        "a clock fault with neither offset nor rate",
+        "[[fault]]\nat = \"2s\"\nkind = \"clock\"\nnode = \"n1\"\nfor = \"1s\"\n",
+    ),
+    (
+        "a [random] clock with neither offset nor rate",
+        "[random.clock]\nevery = \"5s\"\nnodes = [\"n1\"]\n",
+    ),
+    (
         "a protocol option of another protocol",
         "[[job]]\nname = \"tx\"\ngroup = \"t\"\nprotocol = \"barrier\"\ntransactions = 3\n",
     ),
@@ -178,6 +186,8 @@ const ACCEPTED: &[&str] = &[
     "[[expect]]\nkind = \"membership-change\"\nmember = \"db@n1\"\nreason = \"fault\"\n[[fault]]\nat = \"2s\"\nkind = \"node-crash\"\nnode = \"n1\"\n",
     "[random.node-crash]\nevery = \"5s\"\nnodes = [\"n1\"]\nrestart_after = [\"1s\", \"2s\"]\n",
     "[[job]]\nname = \"tx\"\ngroup = \"t\"\nprotocol = \"two-phase-commit\"\ntransactions = 3\n",
+    "[[fault]]\nat = \"2s\"\nkind = \"clock\"\nnode = \"n1\"\nrate = 1.5\nfor = \"1s\"\n",
+    "[random.clock]\nevery = \"5s\"\noffset = \"1s\"\n",
 ];
 
 #[test]

@@ -72,6 +72,11 @@ pub enum Mutation {
     /// ids from zero again, as at its first boot: after a disk is lost its
     /// members reuse ids of its earlier lives and see view ids go back.
     BlankDiskTrusted,
+    /// A node that boots from a blank disk issues its members group views
+    /// at once, from the floor its clock gives, without waiting to learn
+    /// its peers' view ids: with a peer's clock ahead of its own, its
+    /// members see view ids go back.
+    BlankBootUnheld,
     /// A watchdog timer that fires late counts the time the node was away
     /// against the step it watches: a clock that jumps ahead reads as a
     /// hang.

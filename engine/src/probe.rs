@@ -42,6 +42,9 @@ pub const STATE_OVERTOOK_INSTALL_ACK: &str = "state-overtook-install-ack";
 /// A packet came from a newer incarnation of a node in the view: it
 /// restarted (or was excluded) and came back.
 pub const PEER_REINCARNATED: &str = "peer-reincarnated";
+/// A node booted from a blank disk held its members' group views until
+/// it knew its peers' view ids (or heard none for a failure timeout).
+pub const BLANK_BOOT_HELD: &str = "blank-boot-held";
 /// A member learned from its leader's probe that it was dropped.
 pub const DROPPED_LEARNED_FROM_PROBE: &str = "dropped-learned-from-probe";
 /// A link message came ahead of the view it belongs to and was held.
@@ -110,6 +113,11 @@ pub const PROBES: &[ProbeDef] = &[
         PEER_REINCARNATED,
         "engine",
         "a node of the view came back as a new incarnation",
+    ),
+    ProbeDef::new(
+        BLANK_BOOT_HELD,
+        "engine",
+        "a node that lost its disk held its members' views until it knew its peers' view ids",
     ),
     ProbeDef::new(
         DROPPED_LEARNED_FROM_PROBE,

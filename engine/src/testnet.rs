@@ -103,6 +103,15 @@ impl Net {
         self.handle(node, out);
     }
 
+    /// Boots `node` from a blank disk: what it persisted is lost.
+    pub fn boot_blank(&mut self, node: NodeId) {
+        self.durable.remove(&node);
+        let mut out = vec![];
+        let engine = Engine::new(self.cfg.clone(), node, None, self.now, &mut out);
+        self.engines.insert(node, engine);
+        self.handle(node, out);
+    }
+
     pub fn crash(&mut self, node: NodeId) {
         self.engines.remove(&node);
     }

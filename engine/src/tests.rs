@@ -128,6 +128,48 @@ fn a_restarted_node_numbers_its_views_above_every_id_it_saw() {
     }
 }
 
+/// A node booted from a blank disk takes its floor of view ids from its
+/// clock, which a peer's may have run ahead of: it hands its members no
+/// view until it is in a view with a peer (its leader then numbers views
+/// above every id the view's nodes knew), or no peer answered for a
+/// failure timeout.
+#[test]
+fn a_blank_disk_holds_its_members_views_until_it_knows_its_peers_ids() {
+    // n2 crashes, and comes back (cut off from its peers or not) from a
+    // blank disk or a kept one: its member's first view, and when.
+    let first_view = |alone: bool, blank: bool| {
+        let mut net = cluster(3, 7);
+        net.crash(NodeId(2));
+        net.run_for(ms(3000));
+        if alone {
+            net.partition(&[&[2], &[0, 1]]);
+        }
+        let boot = net.now;
+        if blank {
+            net.boot_blank(NodeId(2));
+        } else {
+            net.boot(NodeId(2));
+        }
+        net.register(2, 20, "db", "g");
+        net.run_for(ms(4000));
+        let (at, first) = net.views(2, 20).swap_remove(0);
+        (
+            at.saturating_sub(boot),
+            names(&first),
+            net.cfg.failure_timeout,
+        )
+    };
+    let (_, members, _) = first_view(false, true);
+    assert_eq!(members, all(3), "its first view holds its peers");
+    // Alone: the hold ends after a failure timeout.
+    let (took, members, failure_timeout) = first_view(true, true);
+    assert_eq!(members, vec!["db@n2"]);
+    assert!(took >= failure_timeout, "held {took:?}");
+    // A disk that holds the last life's values is trusted at once.
+    let (took, _, _) = first_view(true, false);
+    assert!(took < ms(100), "took {took:?}");
+}
+
 #[test]
 fn a_leader_back_at_once_is_replaced_without_a_timeout() {
     // The leader n0 crashes and boots again before anyone misses it. Its

@@ -159,6 +159,10 @@ mod variants {
         /// node that lost its disk reuses member ids and view ids of its
         /// earlier lives (`epochs-grow`, with `node-crash`'s `lose_disk`).
         BlankDiskTrusted = "blank-disk-trusted" => Engine(E::BlankDiskTrusted),
+        /// Engines that boot from a blank disk issue their members views at
+        /// once, from their clock's floor, without learning their peers'
+        /// view ids first (`epochs-grow` of `lost-disk-skew.toml`).
+        BlankBootUnheld = "blank-boot-unheld" => Engine(E::BlankBootUnheld),
         /// A main thread's watchdog counts the time its node was away
         /// against the running step, so a clock that jumps ahead reads
         /// as a hang (`expect no-membership-change` of `clock.toml`).

@@ -38,6 +38,7 @@ impl<P: Clone> Engine<P> {
                 .cloned()
                 .collect(),
             vote_held: self.vote_held_until.is_some(),
+            max_view: self.durable.max_view,
             ordered: self.order_logs.clone(),
             ordered_high: self.current_ordered_high(),
         }
@@ -183,8 +184,11 @@ impl<P: Clone> Engine<P> {
             .retain(|_, l| l.behind.is_empty() || now < l.since + bound);
         let held = self.vote_held_until.is_some();
         self.vote_held_until = self.vote_held_until.filter(|t| now < *t);
+        let floor_unsure = self.floor_unsure_until.is_some();
+        self.floor_unsure_until = self.floor_unsure_until.filter(|t| now < *t);
         if self.left_primary.len() + self.left_majority.len() != before
             || held != self.vote_held_until.is_some()
+            || floor_unsure != self.floor_unsure_until.is_some()
         {
             self.local_state_changed(now, out);
         }
@@ -200,6 +204,23 @@ impl<P: Clone> Engine<P> {
         out: &mut Vec<Output<P>>,
     ) {
         assert_eq!(self.view.leader(), self.me);
+        // Every view id a node of the view knew: the views issued below
+        // come after them all.
+        if let Some(max) = self.states.values().map(|s| s.max_view).max() {
+            self.observe(max, out);
+        }
+        if self.view.members.len() > 1 {
+            self.floor_unsure_until = None;
+        } else if self
+            .floor_unsure_until
+            .is_some_and(|t| now < t && !mutated!(self, BlankBootUnheld))
+        {
+            // A blank disk's floor, from the clock: hold every view of the
+            // node's members until a peer's view ids are known, or none
+            // answered for a failure timeout (see `Durable::boot`).
+            out.push(Output::Probe(probe::BLANK_BOOT_HELD));
+            return;
+        }
         let mut computed: BTreeMap<Name, Vec<MemberId>> = BTreeMap::new();
         for (node, state) in &self.states {
             assert!(self.view.members.contains_key(node));

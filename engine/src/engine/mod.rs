@@ -190,8 +190,12 @@ impl Durable {
     /// is at most the cluster size above the highest it had issued, the
     /// floor is above every id issued before, unless the cluster issued
     /// more than one view per microsecond since its start, which no
-    /// exchange of packets can do. (A real node started without its disk
-    /// file boots so: its first boot included, at no cost.)
+    /// exchange of packets can do, or another node's clock ran ahead of
+    /// this one's (its own floor from the clock was higher). For that
+    /// case the engine does not hand its members views from this floor
+    /// until it knows its peers' ids: see `Engine::floor_unsure_until`.
+    /// (A real node started without its disk file boots so, its first
+    /// boot included.)
     pub fn boot(disk: Option<Durable>, now: Time, nodes: u16) -> Durable {
         let last = disk.unwrap_or_else(|| Durable::from_clock(now, nodes));
         Durable {
@@ -578,6 +582,10 @@ pub struct Engine<P> {
     /// members still hold it (they learn of the crash within
     /// [`Config::notify_bound`]), and what it knew of that view is lost.
     vote_held_until: Option<Time>,
+    /// Booted from a blank disk: until a view with a peer, or this time,
+    /// the node's floor of view ids is its clock's guess, and it issues
+    /// its members no group view.
+    floor_unsure_until: Option<Time>,
     /// Leader only: it issued a primary view (for a broken variant).
     #[cfg(any(test, feature = "mutations"))]
     led_primary: bool,
@@ -622,6 +630,7 @@ impl<P: Clone> Engine<P> {
         if mutation == crate::Mutation::BlankDiskTrusted {
             // A lost disk counts from zero again, as a new node's.
             engine.durable = Durable::boot(disk.or(Some(Durable::default())), now, nodes);
+            engine.floor_unsure_until = None;
         }
         engine.install_singleton(now, out);
         engine
@@ -686,6 +695,7 @@ impl<P: Clone> Engine<P> {
             submit_high: BTreeMap::new(),
             left_primary: BTreeMap::new(),
             left_majority: BTreeMap::new(),
+            floor_unsure_until: disk.is_none().then(|| now + cfg.failure_timeout),
             vote_held_until: (durable.incarnation.0 > 0 && cfg.quorum.is_some())
                 .then(|| now + cfg.notify_bound()),
             #[cfg(any(test, feature = "mutations"))]
@@ -823,6 +833,9 @@ impl<P: Clone> Engine<P> {
             at(left.since + self.cfg.notify_bound());
         }
         if let Some(until) = self.vote_held_until {
+            at(until);
+        }
+        if let Some(until) = self.floor_unsure_until {
             at(until);
         }
         if let Some(f) = self.flush_at {

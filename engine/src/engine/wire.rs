@@ -191,6 +191,11 @@ pub struct LocalState<P> {
     /// node (see `Engine::vote_held_until`).
     #[serde(default)]
     pub vote_held: bool,
+    /// The highest view id the node issued or saw ([`super::Durable`]):
+    /// a leader issues group views above every one its view's nodes knew,
+    /// so a node that lost its disk learns its floor from its peers.
+    #[serde(default)]
+    pub max_view: super::ViewId,
     /// What it delivered of each group's ordered messages in its current
     /// group view and does not know to be stable: a new leader flushes
     /// from these before it issues new group views.

@@ -250,6 +250,31 @@ fn finish_step(t: &mut WorkThread, out: &[WorkOutput]) -> Vec<WorkOutput> {
     next
 }
 
+/// `items` routed to the work queue while step `step` runs; then the step
+/// runs and ends, and the thread takes what it may.
+fn routed_during_step(t: &mut WorkThread, step: u64, items: Vec<WorkItem>) -> Vec<WorkOutput> {
+    let mut out = vec![];
+    for item in items {
+        t.step(
+            WorkInput::Routed {
+                queue: Queue::Work,
+                item,
+            },
+            &mut out,
+        );
+    }
+    t.step(WorkInput::RunStep { step }, &mut out);
+    t.step(
+        WorkInput::StepEnded {
+            step,
+            end: StepEnd::Ran,
+        },
+        &mut out,
+    );
+    t.poll(&mut out);
+    out
+}
+
 /// A thread in round 1 of view 1 with members n0 and n1, waiting for n1.
 fn in_round_one() -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
     in_round_one_of(thread_with_log())
@@ -609,31 +634,52 @@ fn a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh() {
     );
 }
 
+/// Its engine died during a step, and the next registration's first two
+/// views came before the step ended: the fresh instance takes both before
+/// its first step, rather than step in a view already gone
+/// (random-faults seed 384, round-views).
+#[test]
+fn a_fresh_instance_takes_every_view_queued_before_its_first_step() {
+    let (mut t, log) = thread_with_log();
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let step = started(&out).expect("first step");
+    let again = MemberId {
+        node_incarnation: Incarnation(2),
+        ..member(0)
+    };
+    let out = routed_during_step(
+        &mut t,
+        step,
+        vec![
+            WorkItem::EngineLost {
+                member: Some(member(0)),
+            },
+            WorkItem::View(view_as(9, again.clone(), &[])),
+            WorkItem::View(view_as(10, again.clone(), &[1])),
+        ],
+    );
+    assert!(started(&out).is_some(), "{out:?}");
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(
+        seen[seen.len() - 2..].to_vec(),
+        vec![Seen::View(9), Seen::View(10)],
+        "both views before the first step: {seen:?}"
+    );
+}
+
 #[test]
 fn a_thread_sends_nothing_while_word_of_its_engine_waits() {
     let (mut t, _) = thread_with_log();
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
     let step = started(&out).expect("first step");
     // The word comes while the step runs; the step then ends with an ACK.
-    let mut out = vec![];
-    t.step(
-        WorkInput::Routed {
-            queue: Queue::Work,
-            item: WorkItem::EngineLost {
-                member: Some(member(0)),
-            },
-        },
-        &mut out,
+    let out = routed_during_step(
+        &mut t,
+        step,
+        vec![WorkItem::EngineLost {
+            member: Some(member(0)),
+        }],
     );
-    t.step(WorkInput::RunStep { step }, &mut out);
-    t.step(
-        WorkInput::StepEnded {
-            step,
-            end: StepEnd::Ran,
-        },
-        &mut out,
-    );
-    t.poll(&mut out);
     assert!(
         !out.iter().any(|o| matches!(o, WorkOutput::Send { .. })),
         "{out:?}"

@@ -535,7 +535,13 @@ impl WorkThread {
             }
             WorkItem::View(change) => {
                 self.detached = false;
+                let fresh = self.rounds.is_none();
                 self.take_view(change, out);
+                // A new instance's first view is a task boundary: what was
+                // queued behind it (a newer view) comes before its first
+                // step (random-faults seed 384: a thread back from a lost
+                // engine stepped in a view its main thread had left).
+                self.boundary |= fresh && self.rounds.is_some();
                 self.drain(out);
             }
             WorkItem::Ordered {

@@ -14,7 +14,7 @@ use super::bounds;
 use crate::mutation::{mutated, Mutation};
 use crate::trace::{Effect, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
-use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time};
+use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
 
 /// A member leaving, as the driver caused it.
 #[derive(Clone, Debug)]
@@ -167,7 +167,8 @@ impl<'a> Truth<'a> {
 
     /// Whether `node` lost its disk in `(from, to]` while another node's
     /// clock had been set ahead: then a view-id floor from its own clock
-    /// may fall below ids the other issued (see `Durable::boot`).
+    /// may fall below ids the other issued (see `Durable::boot`), unless
+    /// it learned them from its peers (see `floor_unlearnable`).
     pub fn floor_unsure(&self, node: NodeId, from: Time, to: Time) -> bool {
         self.disks_lost.iter().any(|(n, at)| {
             *n == node
@@ -177,6 +178,59 @@ impl<'a> Truth<'a> {
                     .ahead_since
                     .iter()
                     .any(|(o, since)| *o != node && *since <= *at)
+        })
+    }
+
+    /// Whether `node`, booted from a blank disk, could not have learned by
+    /// `at` a view id as high as `id` from its peers: none of the nodes in
+    /// its node view at `at` knew one (by what the trace shows of them), or
+    /// it was alone, and no peer had answered for a failure timeout since
+    /// its boot (the engine holds its members' views that long).
+    pub fn floor_unlearnable(&self, node: NodeId, id: ViewId, at: Time) -> bool {
+        let entries = &self.trace.entries;
+        let upto = entries.partition_point(|e| e.at <= at);
+        let boot = entries[..upto]
+            .iter()
+            .rev()
+            .find(|e| matches!(&e.event, TraceEvent::NodeBoot { node: n } if *n == node))
+            .map_or(Time(0), |e| e.at);
+        let view = entries[..upto].iter().rev().find_map(|e| match &e.event {
+            TraceEvent::NodeView {
+                node: n, members, ..
+            } if *n == node && e.at >= boot => Some(members),
+            _ => None,
+        });
+        let Some(members) = view else { return true };
+        if members.iter().all(|m| *m == node) {
+            let ft = self.trace.info.engine.failure_timeout;
+            // A clock set ahead ends the hold early in true time.
+            let clock_ahead = self.ahead_since.get(&node).is_some_and(|t| *t <= at);
+            return clock_ahead || at >= boot + ft;
+        }
+        members
+            .iter()
+            .filter(|m| **m != node)
+            .all(|k| !self.knew(*k, id, at))
+    }
+
+    /// Whether the trace shows `node` knowing a view id of at least `id`
+    /// by `at`, since it last lost its disk: it installed such a node
+    /// view, or one of its members saw such a group view.
+    fn knew(&self, node: NodeId, id: ViewId, at: Time) -> bool {
+        let since = self
+            .disks_lost
+            .iter()
+            .filter(|(n, t)| *n == node && *t <= at)
+            .map(|(_, t)| *t)
+            .max();
+        self.trace.entries.iter().any(|e| {
+            e.at <= at
+                && since.is_none_or(|s| e.at > s)
+                && match &e.event {
+                    TraceEvent::NodeView { node: n, view, .. } => *n == node && *view >= id,
+                    TraceEvent::View { change } => change.me.node == node && change.view >= id,
+                    _ => false,
+                }
         })
     }
 

@@ -423,7 +423,9 @@ fn fault() -> Value {
             spec.keys,
             Registry::builtin_ref(),
         );
-        cases.push(when("kind", name, closed(props, required)));
+        let mut then = closed(props, required);
+        needs_one_of(&mut then, spec.keys);
+        cases.push(when("kind", name, then));
     }
     json!({
         "type": "object",
@@ -434,6 +436,18 @@ fn fault() -> Value {
         "required": ["at", "kind"],
         "allOf": cases,
     })
+}
+
+/// A table of `keys` gives at least one of their `any_of`.
+fn needs_one_of(table: &mut Value, keys: Keys) {
+    if !keys.any_of.is_empty() {
+        let each: Vec<Value> = keys
+            .any_of
+            .iter()
+            .map(|k| json!({ "required": [k] }))
+            .collect();
+        table["anyOf"] = Value::Array(each);
+    }
 }
 
 fn add_keys(
@@ -548,6 +562,7 @@ fn random(registry: &Registry) -> Value {
         add_keys(&mut own, &mut required, spec.keys, registry);
         let mut table = closed(own, required);
         table["oneOf"] = json!([{ "required": ["count"] }, { "required": ["every"] }]);
+        needs_one_of(&mut table, spec.keys);
         props.insert(
             name.into(),
             described(table, &format!("[random.{name}]: how often, and its keys.")),

@@ -21,6 +21,9 @@ type Result<T> = std::result::Result<T, ScenarioError>;
 pub struct Keys {
     pub required: &'static [Key],
     pub optional: &'static [Key],
+    /// Optional keys of which the table must give at least one (none: no
+    /// such rule).
+    pub any_of: &'static [&'static str],
 }
 
 /// One key of a kind: its name, the shape of its value and what it means.
@@ -97,6 +100,7 @@ pub enum Shape {
 
 impl Keys {
     pub const NONE: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[],
     };

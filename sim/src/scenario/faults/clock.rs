@@ -40,6 +40,7 @@ pub fn ppm(rate: f64) -> u32 {
 impl Clock {
     pub const NAME: &'static str = "clock";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &["offset", "rate"],
         required: &[Key::new("node", Shape::Node, "The node whose clock it is.")],
         optional: &[
             Key::new(
@@ -142,6 +143,7 @@ pub struct RandomClock {
 impl RandomClock {
     pub const NAME: &'static str = "clock";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &["offset", "rate"],
         required: &[],
         optional: &[
             Key::new(

@@ -50,6 +50,7 @@ impl NodeOut {
     pub const STOP: &'static str = "node-stop";
     pub const ENGINE: &'static str = "engine-crash";
     pub(super) const ENGINE_KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new("node", Shape::Node, "The node whose engine dies.")],
         optional: &[Key::new(
             "restart_after",
@@ -58,10 +59,12 @@ impl NodeOut {
         )],
     };
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new("node", Shape::Node, "The node.")],
         optional: &[RESTART_AFTER],
     };
     pub(super) const CRASH_KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new("node", Shape::Node, "The node.")],
         optional: &[
             RESTART_AFTER,
@@ -140,11 +143,13 @@ pub type RandomNodeCrash = RandomNodeOut;
 
 impl RandomNodeOut {
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[RANDOM_NODES, RANDOM_RESTART_AFTER],
     };
 
     pub(super) const CRASH_KEYS: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[
             RANDOM_NODES,
@@ -158,6 +163,7 @@ impl RandomNodeOut {
     };
 
     pub(super) const ENGINE_KEYS: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[
             RANDOM_NODES,

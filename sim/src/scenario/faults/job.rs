@@ -24,6 +24,7 @@ pub struct JobFault {
 impl JobFault {
     pub const NAMES: &'static [&'static str] = &["job-kill", "job-leave", "job-join"];
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new("node", Shape::Node, "The node the job runs on."),
             Key::new("job", Shape::Job, "The job."),
@@ -75,6 +76,7 @@ pub struct RandomJobKill {
 impl RandomJobKill {
     pub const NAME: &'static str = "job-kill";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[Key::new(
             "jobs",

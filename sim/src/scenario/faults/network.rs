@@ -85,6 +85,7 @@ fn nodes_without(nodes: &Option<Vec<u16>>, last: u16) -> Option<Option<Vec<u16>>
 impl Delay {
     pub const NAME: &'static str = "delay";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new(
             "latency",
             Shape::DurationPair,
@@ -145,6 +146,7 @@ impl LinkRate {
     pub const LOSS: &'static str = "loss";
     pub const DUPLICATE: &'static str = "duplicate";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new(
             "rate",
             Shape::Rate,
@@ -230,6 +232,7 @@ const RANDOM_NODES: Key = Key::new(
 impl RandomDelay {
     pub const NAME: &'static str = "delay";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new(
                 "latency",
@@ -295,6 +298,7 @@ impl RandomDelay {
 
 impl RandomRate {
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new(
                 "rate",

@@ -21,6 +21,7 @@ pub struct OneWayCut {
 impl OneWayCut {
     pub const NAME: &'static str = "one-way-cut";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new(
                 "from",
@@ -118,6 +119,7 @@ pub struct RandomOneWayCut {
 impl RandomOneWayCut {
     pub const NAME: &'static str = "one-way-cut";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new(
             "heal_after",
             Shape::DurationOrRange,

@@ -19,6 +19,7 @@ pub struct Partition {
 impl Partition {
     pub const NAME: &'static str = "partition";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new(
             "sides",
             Shape::Sides,
@@ -103,6 +104,7 @@ pub struct RandomPartition {
 impl RandomPartition {
     pub const NAME: &'static str = "partition";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new(
             "heal_after",
             Shape::DurationOrRange,

@@ -16,6 +16,7 @@ pub struct NodePause {
 impl NodePause {
     pub const NAME: &'static str = "node-pause";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new("node", Shape::Node, "The node."),
             Key::new("for", Shape::Duration, "How long it stays frozen."),
@@ -60,6 +61,7 @@ pub struct RandomNodePause {
 impl RandomNodePause {
     pub const NAME: &'static str = "node-pause";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[Key::new(
             "for",
             Shape::DurationOrRange,

@@ -29,6 +29,7 @@ pub fn milli(factor: f64) -> u32 {
 impl NodeSlow {
     pub const NAME: &'static str = "node-slow";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new("node", Shape::Node, "The node."),
             Key::new(
@@ -103,6 +104,7 @@ pub struct RandomNodeSlow {
 impl RandomNodeSlow {
     pub const NAME: &'static str = "node-slow";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new(
                 "factor",

@@ -34,6 +34,7 @@ pub struct RandomTask {
 impl RandomTask {
     pub const NAME: &'static str = "task";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[
             Key::new(

@@ -46,6 +46,7 @@ impl WorkThread {
     pub const NAMES: &'static [&'static str] =
         &["work-thread-panic", "work-thread-error", "work-thread-hang"];
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[
             Key::new("node", Shape::Node, "The node the job runs on."),
             Key::new("job", Shape::Job, "The job whose work thread faults."),
@@ -146,6 +147,7 @@ pub struct RandomWorkThread {
 impl RandomWorkThread {
     pub const NAME: &'static str = "work-thread";
     pub(super) const KEYS: Keys = Keys {
+        any_of: &[],
         required: &[],
         optional: &[
             Key::new(
