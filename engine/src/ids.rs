@@ -31,13 +31,55 @@ impl fmt::Debug for NodeId {
 )]
 pub struct Incarnation(pub u64);
 
-/// A cheap, shared name (a job or a group).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A cheap, shared name (a job or a group). Compared by its text, but two
+/// copies of one name (the common case: a member id's job, a group) are
+/// equal without reading it.
+#[derive(Clone, Eq, Hash, Serialize, Deserialize)]
 pub struct Name(pub Arc<str>);
 
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Name {
+    /// The name `s`, shared with every other `Name::new(s)` of this thread
+    /// (the names of a run are few: its jobs and groups), so that the
+    /// engines of a simulated cluster compare them without reading them.
     pub fn new(s: &str) -> Name {
-        Name(Arc::from(s))
+        thread_local! {
+            static NAMES: std::cell::RefCell<std::collections::BTreeSet<Arc<str>>> =
+                const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+        }
+        NAMES.with(|names| {
+            let mut names = names.borrow_mut();
+            if let Some(name) = names.get(s) {
+                return Name(name.clone());
+            }
+            // A bound, so that a long-lived process given ever new names
+            // does not keep them all.
+            if names.len() >= 4096 {
+                names.clear();
+            }
+            let name: Arc<str> = Arc::from(s);
+            names.insert(name.clone());
+            Name(name)
+        })
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -186,5 +228,25 @@ impl LeaveReason {
 impl fmt::Display for LeaveReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Name;
+    use std::cmp::Ordering;
+    use std::sync::Arc;
+
+    /// Names compare by their text, shared or not; `Name::new` shares.
+    #[test]
+    fn names_compare_by_text_and_new_shares_them() {
+        let (a, b) = (Name::new("db"), Name::new("db"));
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        let own = Name(Arc::from("db"));
+        assert_eq!(a, own);
+        assert_eq!(a.cmp(&own), Ordering::Equal);
+        assert!(Name::new("a") < Name(Arc::from("b")));
+        assert!(Name(Arc::from("b")) > Name::new("a"));
+        assert_ne!(Name::new("a"), Name::new("b"));
     }
 }

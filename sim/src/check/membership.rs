@@ -117,7 +117,7 @@ pub(super) fn views_agree(t: &Truth<'_>) -> Vec<Violation> {
                     "views-agree",
                     Some(*at),
                     format!(
-                        "view {} of group {}: {first} has {} but {observer} has {}",
+                        "view {} of group {}: {first:?} has {} but {observer:?} has {}",
                         c.view,
                         c.group,
                         names(members),

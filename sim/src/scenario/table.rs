@@ -392,7 +392,7 @@ impl<'a> Table<'a> {
         self.get(key)
             .map(|v| match v.get_ref() {
                 Val::Int(i) => Ok(Spanned::new(v.span(), *i)),
-                _ => Err(type_error(v, "i64")),
+                _ => Err(type_error(v, "an integer")),
             })
             .transpose()
     }
@@ -416,7 +416,7 @@ impl<'a> Table<'a> {
                 let x = match v.get_ref() {
                     Val::Float(x) => *x,
                     Val::Int(n) => *n as f64,
-                    _ => return Err(type_error(v, "f64")),
+                    _ => return Err(type_error(v, "a probability: a number from 0 to 1")),
                 };
                 if (0.0..=1.0).contains(&x) {
                     Ok(x)
@@ -437,7 +437,7 @@ impl<'a> Table<'a> {
         match v.get_ref() {
             Val::Float(f) => Ok(Spanned::new(v.span(), *f)),
             Val::Int(i) => Ok(Spanned::new(v.span(), *i as f64)),
-            _ => Err(type_error(v, "f64")),
+            _ => Err(type_error(v, "a number")),
         }
     }
 

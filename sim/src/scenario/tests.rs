@@ -1567,7 +1567,7 @@ fn duplicate_parses_draws_and_points_at_what_is_wrong() {
         &["duplicate rate 1.5 is out of range"],
     );
     assert_error(&fault("for = \"1s\""), (11, 1), &["requires key `rate`"]);
-    assert_error(&fault("rate = \"half\""), (14, 8), &["expected f64"]);
+    assert_error(&fault("rate = \"half\""), (14, 8), &["expected a number"]);
     // [random.duplicate]: bursts at a drawn rate, on every link or on the
     // links of one node drawn from `nodes`.
     let r = parse_ok(&base_with(
@@ -1710,6 +1710,28 @@ fn node_stop_parses_like_a_crash_and_draws() {
     }
     let menu = super::draw::default_menu(&parse_ok(BASE));
     assert!(menu.kinds.iter().any(|k| k.fault.name() == "node-stop"));
+}
+
+/// A clock fault that changes nothing is refused at the value that does
+/// nothing; a chance of the wrong type says what a chance is.
+#[test]
+fn errors_point_at_the_value_and_say_what_was_expected() {
+    let clock = |keys: &str| {
+        base_with(&format!(
+            "[[fault]]\nat = \"2s\"\nkind = \"clock\"\nnode = \"n1\"\n{keys}\n"
+        ))
+    };
+    assert_error(
+        &clock("offset = \"0s\""),
+        (15, 10),
+        &["needs an `offset` above 0"],
+    );
+    assert_error(&clock("rate = 1.0"), (15, 8), &["or a `rate` other than 1"]);
+    assert_error(
+        &base_with("[random]\n[random.node-crash]\ncount = 2\nlose_disk = true\n"),
+        (14, 13),
+        &["expected a probability: a number from 0 to 1"],
+    );
 }
 
 #[test]

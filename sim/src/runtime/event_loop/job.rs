@@ -122,7 +122,7 @@ impl<A: Agenda> Sim<A> {
             job: job_name,
             group: Name::new(&spec.group),
         };
-        self.post(node, Local::Engine(register));
+        self.post(node, Local::Engine(Box::new(register)));
     }
 
     /// The engine hands `event` to the main thread of registration `key`.
@@ -282,7 +282,7 @@ impl<A: Agenda> Sim<A> {
                         to,
                         payload: msg,
                     };
-                    self.ready.push_back((node, Local::Engine(input)));
+                    self.ready.push_back((node, Local::Engine(Box::new(input))));
                 }
                 MainOutput::Register => {
                     let job = &self.nodes[usize::from(node)].jobs[&key];
@@ -291,7 +291,7 @@ impl<A: Agenda> Sim<A> {
                         job: Name::new(&job.name),
                         group: job.group.clone(),
                     };
-                    self.ready.push_back((node, Local::Engine(input)));
+                    self.ready.push_back((node, Local::Engine(Box::new(input))));
                 }
                 MainOutput::Unregister { reason, fault } => {
                     let job = &self.nodes[usize::from(node)].jobs[&key];
@@ -310,9 +310,9 @@ impl<A: Agenda> Sim<A> {
                     if mutated!(mutation, LateUnregister) && fault.is_some() {
                         // The broken variant: the engine hears a second late.
                         let at = self.now + Dur::from_millis(1000);
-                        self.later(at, node, Local::Late { input, record });
+                        self.later(at, node, Local::Late(Box::new((input, record))));
                     } else {
-                        self.ready.push_back((node, Local::Engine(input)));
+                        self.ready.push_back((node, Local::Engine(Box::new(input))));
                         if let Some(record) = record {
                             self.record(record);
                         }
@@ -433,7 +433,13 @@ impl<A: Agenda> Sim<A> {
         match o {
             WorkOutput::Signal(input) => {
                 let msg = MainMsg::Signal(input);
-                self.ready.push_back((node, Local::Main { key, msg }));
+                self.ready.push_back((
+                    node,
+                    Local::Main {
+                        key,
+                        msg: Box::new(msg),
+                    },
+                ));
             }
             WorkOutput::Send { to, msg } => {
                 let send = Input::Send {
@@ -441,7 +447,7 @@ impl<A: Agenda> Sim<A> {
                     to,
                     payload: msg,
                 };
-                self.ready.push_back((node, Local::Engine(send)));
+                self.ready.push_back((node, Local::Engine(Box::new(send))));
             }
             o => {
                 if let Some(record) = threads::record(thread, o, detail) {

@@ -71,10 +71,15 @@ impl Clock {
         // A time a fault lasts is at least a millisecond, as a timer's.
         let duration = t.get("for").map(|_| t.timer("for")).transpose()?;
         if offset.is_zero() && ppm(rate) == 1_000_000 {
+            // Point at the value that does nothing, if the file gave one.
+            let at = ["offset", "rate"]
+                .iter()
+                .find_map(|k| t.get(k))
+                .map_or(span, |v| v.span());
             return Err(ScenarioError::new(
                 "a `clock` fault needs an `offset` above 0 or a `rate` other than 1".to_string(),
             )
-            .at(span));
+            .at(at));
         }
         Ok(Clock {
             node,
