@@ -32,10 +32,16 @@ impl fmt::Debug for NodeId {
 pub struct Incarnation(pub u64);
 
 /// A cheap, shared name (a job or a group). Compared by its text, but two
-/// copies of one name (the common case: a member id's job, a group) are
-/// equal without reading it.
-#[derive(Clone, Eq, Hash, Serialize, Deserialize)]
+/// clones of one name (the common case, when a driver hands out one per
+/// job and group) are equal without reading it.
+#[derive(Clone, Eq, Serialize, Deserialize)]
 pub struct Name(pub Arc<str>);
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state); // by its text, as it compares
+    }
+}
 
 impl PartialEq for Name {
     fn eq(&self, other: &Name) -> bool {
@@ -58,28 +64,8 @@ impl PartialOrd for Name {
 }
 
 impl Name {
-    /// The name `s`, shared with every other `Name::new(s)` of this thread
-    /// (the names of a run are few: its jobs and groups), so that the
-    /// engines of a simulated cluster compare them without reading them.
     pub fn new(s: &str) -> Name {
-        thread_local! {
-            static NAMES: std::cell::RefCell<std::collections::BTreeSet<Arc<str>>> =
-                const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
-        }
-        NAMES.with(|names| {
-            let mut names = names.borrow_mut();
-            if let Some(name) = names.get(s) {
-                return Name(name.clone());
-            }
-            // A bound, so that a long-lived process given ever new names
-            // does not keep them all.
-            if names.len() >= 4096 {
-                names.clear();
-            }
-            let name: Arc<str> = Arc::from(s);
-            names.insert(name.clone());
-            Name(name)
-        })
+        Name(Arc::from(s))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -237,16 +223,18 @@ mod tests {
     use std::cmp::Ordering;
     use std::sync::Arc;
 
-    /// Names compare by their text, shared or not; `Name::new` shares.
+    /// Names compare by their text, clones of one or not.
     #[test]
-    fn names_compare_by_text_and_new_shares_them() {
-        let (a, b) = (Name::new("db"), Name::new("db"));
+    fn names_compare_by_text_shared_or_not() {
+        let a = Name::new("db");
+        let b = a.clone();
         assert!(Arc::ptr_eq(&a.0, &b.0));
-        let own = Name(Arc::from("db"));
-        assert_eq!(a, own);
-        assert_eq!(a.cmp(&own), Ordering::Equal);
-        assert!(Name::new("a") < Name(Arc::from("b")));
-        assert!(Name(Arc::from("b")) > Name::new("a"));
+        assert_eq!((a == b, a.cmp(&b)), (true, Ordering::Equal));
+        let own = Name::new("db");
+        assert!(!Arc::ptr_eq(&a.0, &own.0));
+        assert_eq!((a == own, a.cmp(&own)), (true, Ordering::Equal));
+        assert!(Name::new("a") < Name::new("b"));
+        assert!(Name::new("b") > Name::new("a"));
         assert_ne!(Name::new("a"), Name::new("b"));
     }
 }

@@ -177,7 +177,10 @@ pub struct WorkThread {
     /// everything queued before it steps again.
     boundary: bool,
     /// Its engine went: the thread waits for the first view of the job's
-    /// next registration, wherever the main thread routed it.
+    /// next registration, wherever the main thread routed it, and drops
+    /// what waits before it (the old instance's). Not the same as having
+    /// no instance yet: before its first view a thread keeps what waits in
+    /// its response queue for that view.
     detached: bool,
     /// Word that the engine went waits in a queue: the thread sends
     /// nothing meanwhile (what it would send belongs to the membership

@@ -118,14 +118,21 @@ pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
             let Some(back) = back.map(|e| e.at) else {
                 continue;
             };
-            // Time its node spent paused meanwhile does not count.
-            let paused: Dur = t
+            // Time its node spent paused meanwhile does not count (only
+            // pauses that begin before the deadline they move).
+            let mut away: Vec<(Time, Time)> = t
                 .outages
                 .iter()
                 .filter(|(n, from, _)| *n == node && *from >= back)
-                .map(|(_, from, to)| to.saturating_sub(*from))
-                .fold(Dur(0), |a, b| a + b);
-            let by = back + t.node_bound() + paused;
+                .map(|(_, from, to)| (*from, *to))
+                .collect();
+            away.sort();
+            let mut by = back + t.node_bound();
+            for (from, to) in away {
+                if from <= by {
+                    by = by + to.saturating_sub(from);
+                }
+            }
             if by > end || job_ended(t, member, at, by) {
                 continue;
             }

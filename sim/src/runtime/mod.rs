@@ -162,3 +162,25 @@ fn run_info(scenario: &Scenario, seed: u64, driver: Driver) -> RunInfo {
 fn new_trace(scenario: &Scenario, seed: u64, driver: Driver) -> Trace {
     Trace::new(run_info(scenario, seed, driver))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drivers take a run's names from its info: one copy per job and
+    /// group, which every node's engine then shares.
+    #[test]
+    fn a_run_has_one_copy_of_each_name() {
+        let scenario = crate::scenario::parse(
+            "s.toml",
+            "name = \"s\"\nduration = \"1s\"\n[cluster]\nnodes = 2\n\
+             [[job]]\nname = \"db\"\ngroup = \"g\"\n",
+        )
+        .unwrap();
+        let info = super::run_info(&scenario, 1, Driver::EventLoop);
+        for s in ["db", "g"] {
+            assert!(std::sync::Arc::ptr_eq(&info.name(s).0, &info.name(s).0));
+        }
+        assert_eq!(info.name("other").as_str(), "other");
+    }
+}

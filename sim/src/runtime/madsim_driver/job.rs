@@ -69,12 +69,16 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         .map(|t| Arc::new(Mutex::new(live.armed.remove(&(name.to_string(), t)))))
         .collect();
     let member = Arc::new(Mutex::new(None));
+    let (job, group) = {
+        let trace = world.trace.lock().expect("trace");
+        (trace.info.name(&spec.name), trace.info.name(&spec.group))
+    };
     let ctx = JobCtx {
         world: world.clone(),
         node,
         key,
-        job: Name::new(&spec.name),
-        group: Name::new(&spec.group),
+        job,
+        group,
         inbox_tx: inbox_tx.clone(),
         step_time: spec.step_time,
         member: member.clone(),
