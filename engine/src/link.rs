@@ -21,14 +21,14 @@ pub const PACKET_MSGS_MAX: usize = 256;
 pub const RECV_BUFFER_MAX: usize = 4096;
 
 /// Acknowledges every message of `session` up to, not including, `next`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct LinkAck {
     pub session: u64,
     pub next: u64,
 }
 
 /// The part of a packet that the link layer owns.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub struct LinkData<M> {
     pub session: u64,
     pub first_seq: u64,
@@ -36,7 +36,7 @@ pub struct LinkData<M> {
 }
 
 /// One direction of sending and one of receiving, towards one peer.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Link<M> {
     send_session: u64,
     next_seq: u64,

@@ -7,7 +7,7 @@
 //! and no production assertion is weakened for them.
 
 /// A broken variant of the engine, a main thread or a work thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mutation {
     /// View ids from a plain counter (the highest id seen, plus one), the
     /// pitfall that gives two sides of a partition the same id for

@@ -11,7 +11,7 @@
 
 /// One probe: its name, the part of vigil it sits in, and the path it
 /// marks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProbeDef {
     pub name: &'static str,
     /// `engine`, `main-thread`, `work-thread`, `round-driver`, or a

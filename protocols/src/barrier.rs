@@ -5,7 +5,7 @@
 use crate::{Decision, Protocol, Step, StepCtx};
 
 /// Every round, every member ACKs and waits for all others' ACKs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Barrier {
     /// Stop after this many rounds (`None`: run until the scenario ends).
     pub rounds: Option<u64>,

@@ -21,7 +21,7 @@ pub const HISTORY_ROUNDS: u64 = 1024;
 /// round this one skipped), and its previous ACK with its round. The
 /// previous ACK lets a member that missed it still read it, and tells which
 /// rounds the sender skipped in between.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 #[serde(bound = "A: Serialize + DeserializeOwned")]
 pub struct WireAck<A> {
     pub ack: Sent<A>,
@@ -40,7 +40,7 @@ pub struct WireAck<A> {
 /// What a member sent for a round. (An enum rather than an `Option`: with a
 /// unit ACK type, a self-describing format such as JSON could not tell
 /// `Some(())` from `None`.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(bound = "A: Serialize + DeserializeOwned")]
 pub enum Sent<A> {
     Ack(A),
@@ -93,7 +93,7 @@ pub fn digest(state: &serde_json::Value) -> String {
 type Read<A> = (u64, BTreeMap<MemberId, A>, BTreeMap<MemberId, A>);
 
 /// Runs one protocol instance in ACK rounds.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct RoundDriver<P: Protocol> {
     protocol: P,
     me: MemberId,
@@ -512,6 +512,12 @@ impl<P: Protocol> RoundDriver<P> {
 /// The work thread reaches any protocol through the engine's [`Rounds`]
 /// trait, with the protocol's types erased.
 impl<P: Protocol> Rounds for RoundDriver<P> {
+    fn clone_box(&self) -> Box<dyn Rounds> {
+        Box::new(self.clone())
+    }
+    fn hash_state(&self, mut state: &mut dyn std::hash::Hasher) {
+        std::hash::Hash::hash(self, &mut state);
+    }
     fn protocol_name(&self) -> &'static str {
         self.protocol.name()
     }
@@ -611,7 +617,7 @@ mod tests {
     }
 
     /// Records what each step saw; restarts or aborts on a view change.
-    #[derive(Debug)]
+    #[derive(Clone, Debug, Hash)]
     struct Probe {
         on_change: OnViewChange,
         seen: Vec<(u64, Vec<u64>, Vec<u64>, bool)>,

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 /// One member's ACK: its copy of the state (version 0 and empty until it
 /// has the group's) and its proposed updates.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct StateAck {
     pub version: u64,
     pub state: BTreeMap<String, String>,
@@ -30,7 +30,7 @@ pub struct StateAck {
 }
 
 /// A replicated key-value state updated at ACK rounds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct GroupState {
     /// Stop after the state reaches this version (`None`: until the end).
     pub updates: Option<u64>,

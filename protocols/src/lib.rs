@@ -29,7 +29,7 @@
 //!
 //! /// Every member proposes a number; after each round all members add up
 //! /// the numbers of that round. Group state: the running sum.
-//! #[derive(Debug, Default)]
+//! #[derive(Clone, Debug, Default, Hash)]
 //! struct Sum { total: u64 }
 //!
 //! impl Protocol for Sum {
@@ -106,6 +106,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::hash::Hash;
 
 /// What a local step sees.
 #[derive(Debug)]
@@ -169,7 +170,7 @@ impl<A> StepCtx<'_, A> {
 }
 
 /// What a local step decides.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum Step<A> {
     /// Send this ACK for the round and wait for everybody else's.
     Ack(A),
@@ -181,7 +182,7 @@ pub enum Step<A> {
 }
 
 /// What a protocol does when the view changes in the middle of a round.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OnViewChange {
     /// Go on with the members left (and wait for new ones to ACK too).
     Continue,
@@ -196,10 +197,12 @@ pub enum OnViewChange {
 ///
 /// The implementation must be deterministic: the same calls in the same
 /// order give the same answers (no clocks, no unseeded randomness, no
-/// `HashMap` iteration reaching an ACK).
-pub trait Protocol: Debug + Send + 'static {
+/// `HashMap` iteration reaching an ACK). It is `Clone` and `Hash` over its
+/// whole state, so that `vigil exhaust` can fork a run and tell the
+/// states it has seen.
+pub trait Protocol: Clone + Debug + Hash + Send + 'static {
     /// The payload of one member's ACK.
-    type Ack: Clone + Debug + Send + Serialize + DeserializeOwned + 'static;
+    type Ack: Clone + Debug + Hash + Send + Serialize + DeserializeOwned + 'static;
 
     /// The name used in scenario files.
     fn name(&self) -> &'static str;

@@ -4,7 +4,7 @@
 //! `mutations` feature, which only test builds turn on.
 
 /// A broken variant of a protocol or of the [`crate::RoundDriver`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mutation {
     /// Two-phase commit: the coordinator decides with the votes that
     /// arrived, without waiting for the last one (`atomic-commit`).

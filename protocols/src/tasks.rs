@@ -78,10 +78,10 @@ use vigil_engine::{MemberId, MembershipChange, ViewId};
 
 /// Makes the protocol instance of task `id` for member `me` (`None`: no
 /// such task).
-pub type MakeTask = Box<dyn Fn(u32, MemberId) -> Option<Box<dyn Rounds>> + Send>;
+pub type MakeTask = Arc<dyn Fn(u32, MemberId) -> Option<Box<dyn Rounds>> + Send + Sync>;
 
 /// The ordered messages of the task stream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hash)]
 pub enum TaskMsg {
     /// A task submitted to the group.
     Task { id: u32, priority: bool },
@@ -122,7 +122,7 @@ impl TaskMsg {
 
 /// The group's task queue as a member holds it: a function of the ordered
 /// stream, so equal at every member at the same point of it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Hash)]
 pub struct Stream {
     /// Tasks waiting, in the group's order, with their priority.
     queue: Vec<(u32, bool)>,
@@ -143,7 +143,7 @@ impl Stream {
 }
 
 /// An exchange of accounts under way.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Resync {
     /// The `Want` that opened it.
     want: (MemberId, u64),
@@ -155,7 +155,7 @@ struct Resync {
 }
 
 /// The task this member runs now.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Doing {
     id: u32,
     /// Its number in the group's order.
@@ -204,7 +204,9 @@ fn outer(key: Key, round: u64) -> u64 {
     key.0 << (INNER_BITS + TASK_BITS) | u64::from(key.1) << INNER_BITS | round
 }
 
-/// Runs the tasks of a group, in its order; see the module docs.
+/// Runs the tasks of a group, in its order; see the module docs. (Its
+/// task factory is shared by its copies and left out of its hash.)
+#[derive(Clone)]
 pub struct Tasks {
     me: MemberId,
     make: MakeTask,
@@ -246,6 +248,42 @@ pub struct Tasks {
     /// The broken variant `local-boundary`: a member chooses when it
     /// finishes, from what it holds, not at the group's boundary.
     local_boundary: bool,
+}
+
+impl std::hash::Hash for Tasks {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Tasks {
+            me,
+            make: _,
+            view,
+            stream,
+            synced,
+            paused,
+            resync,
+            agenda,
+            doing,
+            done,
+            ran_keys,
+            excused,
+            poked,
+            early,
+            early_len,
+            submissions,
+            answers,
+            events,
+            probes,
+            decisions,
+            votes,
+            completion,
+            completed,
+            fifo_only,
+            local_boundary,
+        } = self;
+        (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
+        (done, ran_keys, excused, poked, early, early_len).hash(state);
+        (submissions, answers, events, probes, decisions, votes).hash(state);
+        (completion, completed, fifo_only, local_boundary).hash(state);
+    }
 }
 
 impl std::fmt::Debug for Tasks {
@@ -685,6 +723,12 @@ impl Tasks {
 }
 
 impl Rounds for Tasks {
+    fn clone_box(&self) -> Box<dyn Rounds> {
+        Box::new(self.clone())
+    }
+    fn hash_state(&self, mut state: &mut dyn std::hash::Hasher) {
+        std::hash::Hash::hash(self, &mut state);
+    }
     fn protocol_name(&self) -> &'static str {
         "tasks"
     }
@@ -895,7 +939,7 @@ mod tests {
     fn runner(me: u16) -> Tasks {
         Tasks::new(
             m(me),
-            Box::new(|_, me| Some(Box::new(RoundDriver::new(Barrier { rounds: Some(1) }, me)))),
+            Arc::new(|_, me| Some(Box::new(RoundDriver::new(Barrier { rounds: Some(1) }, me)))),
         )
     }
 

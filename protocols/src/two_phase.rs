@@ -68,14 +68,14 @@ pub const IN_DOUBT: &str = "in-doubt";
 pub const NO_QUORUM: &str = "no-quorum";
 
 /// One member's ACK.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct TpcAck {
     pub msg: TpcMsg,
     /// The latest decisions the sender knows: (transaction, proposal, outcome).
     pub known: Vec<(u64, Proposal, String)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum TpcMsg {
     /// Not voting this round (a member's first round, or one it caught up
     /// into).
@@ -93,7 +93,7 @@ pub enum TpcMsg {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Pending {
     None,
     Voted {
@@ -109,7 +109,7 @@ enum Pending {
 }
 
 /// Two-phase commit over ACK rounds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct TwoPhaseCommit {
     /// Stop after this many transactions (`None`: until the scenario ends).
     pub transactions: Option<u64>,

@@ -232,7 +232,7 @@ fn tasks(setup: &Setup<'_>, me: MemberId) -> Box<dyn Rounds> {
         Some(def.driver(&setup, me))
     };
     #[allow(unused_mut)]
-    let mut runner = Tasks::new(me, Box::new(make));
+    let mut runner = Tasks::new(me, Arc::new(make));
     #[cfg(feature = "mutations")]
     if let Some(m) = setup.mutation {
         for p in m.protocols() {

@@ -6,7 +6,7 @@
 use crate::ids::{Dur, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub(super) struct Heard {
     by_node: BTreeMap<NodeId, Time>,
     by_time: BTreeSet<(Time, NodeId)>,

@@ -66,7 +66,7 @@ pub const PROBE_SILENCE_KEPT: u32 = 8;
 pub const LOCAL_MEMBERS_MAX: usize = 4096;
 
 /// The settings every engine of a cluster shares.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hash)]
 pub struct Config {
     /// Cluster size: the nodes are `n0 .. n{nodes-1}`.
     pub nodes: u16,
@@ -87,7 +87,7 @@ pub struct Config {
 /// its node view is primary ([`GroupView::primary`], handed on in every
 /// [`MembershipChange`]); a protocol that must not decide on a minority
 /// (two-phase commit) decides only in a primary view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct Quorum {
     /// Votes per node, `n0` first.
     pub votes: Vec<u32>,
@@ -167,7 +167,7 @@ impl Config {
 }
 
 /// What an engine keeps across a crash: a real engine writes it to disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct Durable {
     pub incarnation: Incarnation,
     /// The highest view id this node has issued or seen.
@@ -224,7 +224,7 @@ impl Durable {
 pub struct LocalKey(pub u64);
 
 /// Where a member's message goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Dest {
     /// One member, which must be in the sender's current view.
     Member(MemberId),
@@ -237,7 +237,7 @@ pub enum Dest {
 }
 
 /// Everything that can happen to an engine.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum Input<P> {
     /// Time passed; timers are due (see [`Engine::poll_timeout`]).
     Tick,
@@ -278,7 +278,7 @@ pub enum Input<P> {
 }
 
 /// Everything an engine asks its driver to do or report.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum Output<P> {
     Send {
         to: NodeId,
@@ -300,7 +300,7 @@ pub enum Output<P> {
 }
 
 /// What a job's main thread receives from its engine.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum Event<P> {
     /// The registration was accepted under this identity.
     Registered { me: MemberId },
@@ -325,7 +325,7 @@ pub enum Event<P> {
 }
 
 /// A membership change as one member sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct MembershipChange {
     pub group: Name,
     pub view: ViewId,
@@ -345,7 +345,7 @@ pub struct MembershipChange {
 }
 
 /// A node view: who is in the cluster, as one leader decided.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct NodeView {
     pub id: ViewId,
     /// Shared, not copied: a view goes to every member in its install and
@@ -372,7 +372,7 @@ impl NodeView {
 /// [`Config::notify_bound`]); until then a leader must not call a view of
 /// the group primary that has none of its members, or the two sides of a
 /// partition both hold a primary view. See `Engine::primary_for`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct LeftPrimary {
     pub view: GroupView,
     /// The nodes of `view`'s members outside this node's view.
@@ -387,7 +387,7 @@ pub struct LeftPrimary {
 /// moved on first), so [`LeftPrimary`] alone does not cover it: a leader
 /// keeps a group view non-primary while a node reports one of these and
 /// the view has no member on the nodes the two views share.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct LeftMajority {
     pub view: ViewId,
     pub nodes: BTreeSet<NodeId>,
@@ -396,7 +396,7 @@ pub struct LeftMajority {
 }
 
 /// A group view as the leader issues it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct GroupView {
     pub group: Name,
     pub id: ViewId,
@@ -422,7 +422,7 @@ pub struct GroupView {
     pub prev_upto: u64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 enum Phase {
     Normal,
     /// Lost the leader; listening for the others that did.
@@ -442,7 +442,7 @@ enum Phase {
     },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Installing<P> {
     view: NodeView,
     acks: BTreeMap<NodeId, LocalState<P>>,
@@ -453,7 +453,7 @@ struct Installing<P> {
     resend_at: Time,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Local {
     id: MemberId,
     group: Name,
@@ -470,14 +470,14 @@ struct Local {
 }
 
 /// Counters a driver may report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EngineStats {
     pub ghost_dropped: u64,
     pub link_overflow: u64,
 }
 
 /// The cluster engine of one node.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Engine<P> {
     cfg: Config,
     me: NodeId,

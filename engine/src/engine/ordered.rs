@@ -41,7 +41,7 @@ pub const EARLY_LINK_MAX: usize = 4096;
 pub const ORDERED_TAILS_KEPT: usize = 8;
 
 /// An ordered message, numbered by the sequencer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hash)]
 pub struct OrderedMsg<P> {
     pub group: Name,
     /// The group view it was numbered in.
@@ -55,7 +55,7 @@ pub struct OrderedMsg<P> {
 }
 
 /// A member's ordered message on its way to the sequencer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub struct Submission<P> {
     pub group: Name,
     pub from: MemberId,
@@ -65,7 +65,7 @@ pub struct Submission<P> {
 
 /// What a node delivered of a group's ordered messages in its current
 /// group view.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hash)]
 pub struct OrderLog<P> {
     pub view: ViewId,
     /// The last `seq` delivered (0: none yet).
@@ -88,7 +88,7 @@ pub struct OrderLog<P> {
 
 /// What a node delivered of a group view it left, and does not know to be
 /// stable.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hash)]
 pub struct OrderTail<P> {
     pub view: ViewId,
     pub delivered: u64,
@@ -108,7 +108,7 @@ impl<P> OrderLog<P> {
 }
 
 /// Leader only: numbering one group's current view.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Sequencer<P> {
     view: ViewId,
     next: u64,

@@ -166,7 +166,7 @@ impl<P: Clone> Engine<P> {
 }
 
 /// What one node tells its leader about its jobs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub struct LocalState<P> {
     /// Which of this incarnation's snapshots this is: they grow. A node's
     /// state reaches its leader on two channels, its install acks and its
@@ -207,7 +207,7 @@ pub struct LocalState<P> {
 }
 
 /// A message from one member to others, as it crosses a link.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub struct MemberMsg<P> {
     pub from: MemberId,
     /// The sending engine's number for this send (see `Event::Message`).
@@ -217,7 +217,7 @@ pub struct MemberMsg<P> {
 }
 
 /// What travels reliably between two engines.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub enum LinkMsg<P> {
     State(LocalState<P>),
     GroupView(GroupView),
@@ -245,13 +245,13 @@ pub enum LinkMsg<P> {
 }
 
 /// Engine-to-engine packets. Each carries the sender's incarnation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub struct Packet<P> {
     pub from_inc: Incarnation,
     pub body: Body<P>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub enum Body<P> {
     Heartbeat {
         view: ViewId,

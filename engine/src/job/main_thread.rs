@@ -23,7 +23,7 @@ pub const HANG_CONFIRM: Dur = Dur::from_millis(1);
 pub const WORK_THREADS_MAX: u16 = 64;
 
 /// What a main thread takes from its inbox.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum MainInput {
     Engine(Event<JobMsg>),
     /// Work thread `thread` now waits for the ACKs of `round`.
@@ -67,7 +67,7 @@ pub enum MainInput {
 }
 
 /// What a main thread does about an input.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum MainOutput {
     Route {
         thread: u16,
@@ -94,7 +94,7 @@ pub enum MainOutput {
     Register,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct Slot {
     waiting_round: Option<u64>,
     /// The step running now, and when it started.
@@ -124,7 +124,7 @@ fn item_priority(item: &WorkItem) -> bool {
 }
 
 /// The main thread of one job.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct MainThread {
     slots: Vec<Slot>,
     work_deadline: Dur,

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 /// What job threads send each other through the engine: an ACK (or other
 /// message) of one work thread's protocol instance, for one round.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct JobMsg {
     /// Which work thread's protocol instance this belongs to; thread `t` of
     /// one member talks to thread `t` of the others.
@@ -43,14 +43,14 @@ pub struct JobMsg {
 }
 
 /// Which of a work thread's two queues an item goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Queue {
     Response,
     Work,
 }
 
 /// What a work thread receives from its main thread.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum WorkItem {
     View(MembershipChange),
     Message {
@@ -79,7 +79,7 @@ pub enum WorkItem {
 /// [`Rounds::take_task_events`]): the trace records it, and the
 /// `task-order` check reads it. Tasks are named by the number their
 /// submission gave them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(tag = "what", rename_all = "kebab-case")]
 pub enum TaskEvent {
     /// The task reached the member's queue, in the group's order.
@@ -119,7 +119,7 @@ pub enum TaskEvent {
 }
 
 /// How a work thread faulted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum FaultKind {
     Panic,
     Error,

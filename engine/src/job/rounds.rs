@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// What the work thread does next, as its protocol says.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum Next {
     /// Send this (serialized) ACK for `round` to the view.
     Send { round: u64, payload: Arc<[u8]> },
@@ -26,7 +26,7 @@ pub enum Next {
 }
 
 /// A round this member completed, reported by the step that followed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Completion {
     pub round: u64,
     /// The view in which it completed.
@@ -36,7 +36,7 @@ pub struct Completion {
 }
 
 /// One outcome of a protocol: transaction 7 committed, say.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Decision {
     /// Which instance (transaction, update, ...) this decides.
     pub instance: u64,
@@ -73,7 +73,7 @@ impl Decision {
 
 /// A member's vote on an instance of its protocol (two-phase commit's yes
 /// or no on a transaction), as the member cast it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Vote {
     pub instance: u64,
     pub proposal: Proposal,
@@ -178,9 +178,27 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn take_probes(&mut self) -> Vec<&'static str> {
         Vec::new()
     }
+    /// A copy of this instance, in the same state: an exhaustive explorer
+    /// forks a run where it has a choice.
+    fn clone_box(&self) -> Box<dyn Rounds>;
+    /// Feeds its whole state to `state`: an exhaustive explorer tells
+    /// states it has seen by their hash.
+    fn hash_state(&self, state: &mut dyn std::hash::Hasher);
+}
+
+impl std::hash::Hash for dyn Rounds {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hash_state(state);
+    }
+}
+
+impl Clone for Box<dyn Rounds> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
 }
 
 /// Makes a work thread's protocol instance once its member is known (at
 /// the thread's first view, and again at the first view after its job
 /// registers anew, when its engine came back).
-pub type MakeRounds = Box<dyn Fn(MemberId) -> Box<dyn Rounds> + Send>;
+pub type MakeRounds = Arc<dyn Fn(MemberId) -> Box<dyn Rounds> + Send + Sync>;

@@ -70,7 +70,7 @@ enum Seen {
 
 /// A protocol of ACK rounds reduced to its bookkeeping: a round completes
 /// when every member of the view has ACKed it. It logs what it sees.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Script {
     log: Arc<Mutex<Vec<Seen>>>,
     view: Vec<MemberId>,
@@ -107,6 +107,15 @@ impl Script {
 }
 
 impl Rounds for Script {
+    fn clone_box(&self) -> Box<dyn Rounds> {
+        Box::new(self.clone())
+    }
+    fn hash_state(&self, mut state: &mut dyn std::hash::Hasher) {
+        use std::hash::Hash;
+        (&self.view, self.view_id, self.round, &self.acks).hash(&mut state);
+        (self.tasks, self.idle, self.rested, self.ordered_starts_task).hash(&mut state);
+        self.events.hash(&mut state);
+    }
     fn protocol_name(&self) -> &'static str {
         "script"
     }
@@ -211,7 +220,7 @@ fn thread_running(tasks: bool) -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
     let l = log.clone();
     let thread = WorkThread::new(
         0,
-        Box::new(move |_| {
+        Arc::new(move |_| {
             let mut script = Script::new(l.clone());
             script.tasks = tasks;
             Box::new(script)
@@ -1204,7 +1213,7 @@ fn a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step
         let l = log.clone();
         let mut t = WorkThread::new(
             0,
-            Box::new(move |_| {
+            Arc::new(move |_| {
                 let mut script = Script::new(l.clone());
                 script.ordered_starts_task = true;
                 Box::new(script)

@@ -52,6 +52,7 @@ use super::{FaultKind, JobMsg, MainInput, Queue, TaskEvent, WorkItem};
 use crate::engine::{Dest, MembershipChange};
 use crate::ids::{MemberId, ViewId};
 use std::collections::VecDeque;
+use std::hash::Hash;
 
 /// Most items a work thread's queues hold together. A thread this far
 /// behind is not coming back in time: the item that would exceed it is
@@ -60,7 +61,7 @@ use std::collections::VecDeque;
 pub const QUEUE_ITEMS_MAX: usize = 1 << 16;
 
 /// What a work thread takes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum WorkInput {
     /// The main thread routed `item` to `queue`.
     Routed { queue: Queue, item: WorkItem },
@@ -73,7 +74,7 @@ pub enum WorkInput {
 }
 
 /// How a local step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StepEnd {
     /// Its body ran ([`WorkInput::RunStep`]) and returned.
     Ran,
@@ -84,7 +85,7 @@ pub enum StepEnd {
 }
 
 /// What a work thread asks its driver to do, or reports.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum WorkOutput {
     /// Put this into the main thread's inbox.
     Signal(MainInput),
@@ -139,14 +140,16 @@ pub enum WorkOutput {
 }
 
 /// The step that runs now.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Running {
     step: u64,
     /// What its body returned, once [`WorkInput::RunStep`] ran it.
     next: Option<Next>,
 }
 
-/// One work thread of a job.
+/// One work thread of a job. (Its protocol factory is shared by its
+/// copies and left out of its hash: it is the same for the whole run.)
+#[derive(Clone)]
 pub struct WorkThread {
     thread: u16,
     make: MakeRounds,
@@ -188,6 +191,36 @@ pub struct WorkThread {
     lost_queued: u32,
     #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
+}
+
+impl std::hash::Hash for WorkThread {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let WorkThread {
+            thread,
+            make: _,
+            rounds,
+            me,
+            response,
+            work,
+            routed,
+            steps,
+            running,
+            restart,
+            finished,
+            faulted,
+            last_view,
+            last_ordered,
+            ordered_sent,
+            boundary,
+            detached,
+            lost_queued,
+            #[cfg(any(test, feature = "mutations"))]
+                mutation: _,
+        } = self;
+        (thread, rounds, me, response, work, routed, steps, running).hash(state);
+        (restart, finished, faulted, last_view, last_ordered).hash(state);
+        (ordered_sent, boundary, detached, lost_queued).hash(state);
+    }
 }
 
 impl std::fmt::Debug for WorkThread {

@@ -11,14 +11,14 @@ use vigil_sim::protocols::{OptionKind, OptionSpec, ProbeDef, Registry};
 /// A coverage probe: a member adopted a copy more advanced than its own.
 pub const CAUGHT_UP: &str = "counter-caught-up";
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Hash, Serialize, Deserialize)]
 pub struct CounterAck {
     pub applied: u64, // the sender's copy: rounds applied, and the totals
     pub totals: BTreeMap<String, u64>,
     pub add: u64, // its increments this round
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Counter {
     checkpoint_every: u64,
     applied: u64,

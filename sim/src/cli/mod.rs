@@ -3,6 +3,7 @@
 //! one parses the arguments, holds what commands share, and defines the
 //! exit status ([`Exit`]).
 
+mod exhaust;
 mod explore;
 mod merge;
 mod node;
@@ -273,6 +274,20 @@ enum Command {
         html: Option<PathBuf>,
         #[command(flatten)]
         flags: RunFlags,
+    },
+    /// Explore every schedule of a small scenario on the event loop, not a
+    /// sample: every order of the events due at one instant (packets,
+    /// timers, local steps ending; with --threads, each thread's next step)
+    /// and, within a budget, lost or duplicated
+    /// packets and crashed, paused or cut-off nodes. Each complete schedule
+    /// is judged by every check; the failing one with the fewest deviations
+    /// from the plain order is written as a schedule file that `vigil
+    /// replay` runs again and draws.
+    Exhaust {
+        /// The scenario file (TOML), without a [random] section.
+        file: PathBuf,
+        #[command(flatten)]
+        flags: exhaust::ExhaustFlags,
     },
     /// Combine the JSON-lines outputs of sharded `explore --json` runs into
     /// one summary.
@@ -623,6 +638,7 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             junit,
             html,
         } => ctx.merge(&files, json, junit.as_deref(), html.as_deref(), io),
+        Command::Exhaust { file, flags } => ctx.exhaust(&file, flags, io),
         Command::Shrink {
             file,
             seed,

@@ -1,7 +1,10 @@
 //! `vigil replay FILE`: one seed again with every packet recorded: its
-//! event trace, a space-time diagram (`--svg`), a Perfetto export.
+//! event trace, a space-time diagram (`--svg`), a Perfetto export. FILE
+//! may also be a schedule file that `vigil exhaust` wrote: its schedule
+//! runs again, exactly, on the event loop.
 
 use super::*;
+use crate::tools::exhaust::{self as exhaust_tool, ScheduleFile};
 
 impl Ctx<'_> {
     pub(super) fn replay(
@@ -12,9 +15,20 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> Exit {
-        let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
-            Ok(loaded) => loaded,
-            Err(code) => return code,
+        let schedule = if exhaust_tool::is_schedule(file) {
+            match self.load_schedule(file, seed, flags, io) {
+                Ok(s) => Some(s),
+                Err(code) => return code,
+            }
+        } else {
+            None
+        };
+        let (scenario, seed) = match &schedule {
+            Some((scenario, _)) => (scenario.clone(), 0),
+            None => match self.load_seeded(file, seed, false, io) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            },
         };
         let dashes = [outputs.trace, outputs.svg, outputs.perfetto]
             .iter()
@@ -42,7 +56,49 @@ impl Ctx<'_> {
             let _ = writeln!(io.stderr, "error: {problem}");
             return Exit::BadInput;
         }
-        let (e, divergence) = self.execute(&scenario, seed, flags, true);
+        let (e, divergence) = match schedule {
+            Some((_, file_of)) => {
+                let mutation = flags.mutation;
+                match exhaust_tool::replay(
+                    self.registry,
+                    &scenario,
+                    &file_of.search,
+                    &file_of.choices,
+                    mutation,
+                ) {
+                    Ok((e, steps)) => {
+                        let out: &mut dyn Write = if outputs.trace == Some(Path::new("-")) {
+                            &mut *io.stderr
+                        } else {
+                            &mut *io.stdout
+                        };
+                        let _ = writeln!(
+                            out,
+                            "schedule {}: {} moves, {} deviations from the plain order",
+                            file.display(),
+                            steps.len(),
+                            file_of.choices.len()
+                        );
+                        for s in steps.iter().filter(|s| s.instead.is_some()) {
+                            let _ = writeln!(
+                                out,
+                                "  at {:.3} ms, choice point {}: {} (instead of: {})",
+                                s.at_ns as f64 / 1e6,
+                                s.point,
+                                s.what,
+                                s.instead.as_deref().unwrap_or("")
+                            );
+                        }
+                        (e, None)
+                    }
+                    Err(problem) => {
+                        let _ = writeln!(io.stderr, "error: {problem}");
+                        return Exit::BadInput;
+                    }
+                }
+            }
+            None => self.execute(&scenario, seed, flags, true),
+        };
         let pictures = outputs.svg.is_some() || outputs.perfetto.is_some();
         let mut written: Vec<String> = Vec::new();
         if let Some(path) = outputs.trace {
@@ -101,6 +157,41 @@ impl Ctx<'_> {
             status
         };
         self.divergence_status(file, seed, divergence, status, flags, io)
+    }
+
+    /// Reads a schedule file and the scenario it names (its mutation
+    /// too, unless `--mutation` names one).
+    fn load_schedule(
+        &self,
+        file: &Path,
+        seed: Option<u64>,
+        flags: RunFlags,
+        io: &mut Io<'_>,
+    ) -> Result<(Scenario, ScheduleFile), Exit> {
+        let bad = |io: &mut Io<'_>, problem: String| {
+            let _ = writeln!(io.stderr, "error: {problem}");
+            Exit::BadInput
+        };
+        if seed.is_some() || flags.swarm || flags.check_determinism {
+            return Err(bad(
+                io,
+                "a schedule file replays one schedule: --seed, --swarm and --check-determinism do not apply".into(),
+            ));
+        }
+        if flags.driver != Driver::EventLoop && flags.driver != Driver::default() {
+            return Err(bad(io, "a schedule runs on the event loop only".into()));
+        }
+        let schedule = ScheduleFile::read(file).map_err(|p| bad(io, p))?;
+        let scenario_path = schedule.scenario_path(file);
+        let scenario = self.load(&scenario_path, false, io)?;
+        if schedule.mutation.is_some() && flags.mutation.is_none() {
+            let name = schedule.mutation.as_deref().unwrap_or_default();
+            return Err(bad(
+                io,
+                format!("the schedule was found with the broken variant `{name}`: give --mutation {name} (a build with the `mutations` feature)"),
+            ));
+        }
+        Ok((scenario, schedule))
     }
 
     /// Writes the diagram and the Perfetto trace `outputs` ask for; one

@@ -10,7 +10,7 @@
 use vigil_engine::{Dur, Time};
 
 /// One node's clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeClock {
     since: Time,
     read: Time,

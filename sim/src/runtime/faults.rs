@@ -92,13 +92,13 @@ pub(super) trait Plant {
 /// rate or a node's slowness and still lasts, in the order they struck.
 /// The newest rules; when it ends, the newest one still lasting rules
 /// again (or none: full speed, true rate).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Layers {
     by_node: std::collections::BTreeMap<(u16, Layer), Vec<(usize, u32)>>,
 }
 
 /// What a layer sets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Layer {
     ClockRate,
     Slowness,
@@ -129,7 +129,7 @@ impl Layers {
 }
 
 /// What a fault does later, when its time is up.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) enum Later {
     Restart {
         index: usize,

@@ -28,6 +28,7 @@ pub mod real;
 mod threads;
 
 pub use crate::trace::{Driver, NodeStatus};
+pub use event_loop::exhaust;
 pub use event_loop::{Agenda, Scheduled, TimeOrder};
 pub use madsim_driver::{live_worlds, simulate};
 pub use threads::INJECTED_PANIC;

@@ -68,7 +68,7 @@ pub(super) struct Conditions {
 }
 
 /// What the faults did to the network, now.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Net {
     /// The cluster's own loss rate, under every fault.
     pub(super) base_loss: f64,
@@ -126,6 +126,17 @@ impl Net {
             delay,
             duplicate: 1.0 - single,
         }
+    }
+
+    /// Feeds its whole state to `state` (for an exhaustive explorer's
+    /// fingerprint of a run's state).
+    pub(super) fn hash_state(&self, state: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        self.base_loss.to_bits().hash(state);
+        bincode::serialize(&self.faults)
+            .expect("network faults encode")
+            .hash(state);
+        self.clogged.hash(state);
     }
 
     /// Whether a partition cuts the link `from -> to` now.

@@ -4,6 +4,7 @@
 //! a run and the HTML report of a sweep (`visual`), and the property-test
 //! harness over random fault schedules (`props`).
 
+pub mod exhaust;
 pub mod explore;
 pub mod props;
 pub mod report;

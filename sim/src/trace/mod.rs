@@ -437,7 +437,7 @@ impl NoEffect {
 }
 
 /// What kind of packet crossed the network.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Hash, Eq, Serialize, Deserialize)]
 pub enum PacketKind {
     Heartbeat,
     NotMember,
@@ -455,7 +455,7 @@ pub enum PacketKind {
 }
 
 /// One message a packet's link data carried.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Carried {
     State,
     GroupView(Name),
@@ -600,7 +600,7 @@ impl RunInfo {
 }
 
 /// Whether a node is running at the end of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Hash, Eq, Serialize, Deserialize)]
 pub enum NodeStatus {
     Up,
     Crashed,
@@ -618,7 +618,7 @@ pub struct RunEnd {
 }
 
 /// Message counters of the simulated network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NetStats {
     pub sent: u64,
     pub delivered: u64,

@@ -16,6 +16,7 @@ use vigil_engine::job::{
 use vigil_engine::{Dur, Event, Input, LocalKey, MemberId, Name, Time};
 
 /// What a main thread takes from its inbox.
+#[derive(Clone, Debug, Hash)]
 pub(super) enum MainMsg {
     Engine {
         event: Event<vigil_engine::job::JobMsg>,
@@ -25,6 +26,7 @@ pub(super) enum MainMsg {
 }
 
 /// One running job.
+#[derive(Clone, Hash)]
 pub(super) struct Job {
     name: String,
     group: Name,
@@ -44,6 +46,7 @@ pub(super) struct Job {
 }
 
 /// One work thread.
+#[derive(Clone, Hash)]
 pub(super) struct Worker {
     machine: WorkThread,
     routed: VecDeque<(Queue, WorkItem)>,
@@ -54,6 +57,13 @@ pub(super) struct Worker {
     running: Option<u64>,
     /// It faulted, or hung: it takes nothing more.
     stopped: bool,
+}
+
+impl Job {
+    /// The job's name, as the scenario gives it.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl<A: Agenda> Sim<A> {
@@ -75,7 +85,7 @@ impl<A: Agenda> Sim<A> {
             .map(|t| {
                 let make: MakeRounds = {
                     let (p, job) = (protocols.clone(), job_name.clone());
-                    Box::new(move |me| {
+                    std::sync::Arc::new(move |me| {
                         threads::protocol(&p.registry, &p.scenario, p.mutation, &job, t, me)
                     })
                 };
@@ -310,7 +320,11 @@ impl<A: Agenda> Sim<A> {
                     if mutated!(mutation, LateUnregister) && fault.is_some() {
                         // The broken variant: the engine hears a second late.
                         let at = self.now + Dur::from_millis(1000);
-                        self.later(at, node, Local::Late(Box::new((input, record))));
+                        self.later(
+                            at,
+                            node,
+                            Local::Late(Box::new((input, record.map(super::Recorded)))),
+                        );
                     } else {
                         self.ready.push_back((node, Local::Engine(Box::new(input))));
                         if let Some(record) = record {

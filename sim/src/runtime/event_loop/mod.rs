@@ -21,6 +21,7 @@
 //! events wait, in order, until it resumes); a crashed node's events are
 //! dropped, and its next life starts from its disk alone.
 
+pub mod exhaust;
 mod job;
 
 use super::clock::NodeClock;
@@ -45,6 +46,7 @@ use vigil_engine::{Dur, Durable, Engine, Input, LocalKey, MemberId, NodeId, Outp
 const TIMER_GRANULARITY: Dur = Dur::from_millis(1);
 
 /// One event waiting on the agenda.
+#[derive(Clone)]
 pub struct Scheduled {
     /// When it is due.
     pub at: Time,
@@ -123,6 +125,7 @@ impl Agenda for TimeOrder {
 }
 
 /// What an event is.
+#[derive(Clone, Debug, Hash)]
 enum What {
     /// The scenario's fault number `index` strikes.
     Fault(usize),
@@ -139,6 +142,7 @@ enum What {
 }
 
 /// Something that happens on one node.
+#[derive(Clone, Debug, Hash)]
 enum Local {
     Boot,
     /// (Boxed, as are the other large variants: an event moves several
@@ -187,10 +191,24 @@ enum Local {
         end: StepEnd,
     },
     /// An unregister the broken variant `late-unregister` held back.
-    Late(Box<(Input<JobMsg>, Option<TraceEvent>)>),
+    Late(Box<(Input<JobMsg>, Option<Recorded>)>),
+}
+
+/// A trace event an event carries, to record when it happens (hashed by
+/// its encoding: some of its fields are floating point).
+#[derive(Clone, Debug)]
+struct Recorded(TraceEvent);
+
+impl std::hash::Hash for Recorded {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        bincode::serialize(&self.0)
+            .expect("a trace event encodes")
+            .hash(state);
+    }
 }
 
 /// One node: what it keeps across lives, and its current one.
+#[derive(Clone)]
 struct Node {
     status: NodeStatus,
     /// Which life this is: a crash ends one, and its events with it.
@@ -231,6 +249,44 @@ struct Node {
     serving: bool,
 }
 
+impl Node {
+    /// Feeds its state to `state`, for an exhaustive explorer's
+    /// fingerprint: all but the counters that only name its timers (the
+    /// agenda's timers are hashed by what they do), and of when its engine
+    /// last ticked and until when it is busy, only what they mean at `now`.
+    fn hash_state(&self, now: Time, state: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        let Node {
+            status,
+            life,
+            disk,
+            wanted,
+            engine,
+            deadline,
+            generation: _,
+            ticked_at,
+            jobs,
+            names,
+            registered,
+            next_key,
+            armed,
+            parked,
+            clock,
+            timers,
+            next_timer: _,
+            slow,
+            busy_until,
+            backlog,
+            serving,
+        } = self;
+        let ticked_now = *ticked_at == Some(now);
+        (status, life, disk, wanted, engine, deadline, ticked_now).hash(state);
+        (jobs, names, registered, next_key, armed, parked, clock).hash(state);
+        timers.values().for_each(|t| t.hash(state));
+        (slow, (*busy_until).max(now), backlog, serving).hash(state);
+    }
+}
+
 /// What a run's protocols are made from, shared with the work threads'
 /// protocol factories.
 struct Protocols {
@@ -240,6 +296,7 @@ struct Protocols {
 }
 
 /// One run on the event loop.
+#[derive(Clone)]
 struct Sim<A> {
     now: Time,
     end: Time,
@@ -250,6 +307,11 @@ struct Sim<A> {
     nodes: Vec<Node>,
     net: Net,
     latency: (u64, u64),
+    /// Whether the network draws loss, duplication and latency from `rng`.
+    /// An exhaustive explorer's run does not: a packet takes the latency
+    /// range's lower bound (and a delay fault's), and is lost or
+    /// duplicated only as the explorer chooses.
+    draws: bool,
     rng: rand_chacha::ChaCha8Rng,
     trace: Trace,
     detail: bool,
@@ -265,80 +327,88 @@ struct Sim<A> {
 /// Runs `cfg` to its end on the event loop, taking events as `agenda`
 /// chooses.
 pub(super) fn run<A: Agenda>(cfg: &RunConfig, agenda: A) -> Trace {
-    let scenario = &cfg.scenario;
-    let (lo, hi) = scenario.cluster.latency;
-    let mut sim = Sim {
-        now: Time(0),
-        end: Time(scenario.duration.as_nanos() as u64),
-        agenda,
-        seq: 0,
-        ready: VecDeque::new(),
-        nodes: (0..scenario.cluster.nodes)
-            .map(|_| Node {
-                status: NodeStatus::Up,
-                life: 0,
-                disk: Some(Durable::default()),
-                wanted: BTreeSet::new(),
-                engine: None,
-                deadline: None,
-                generation: 0,
-                ticked_at: None,
-                jobs: BTreeMap::new(),
-                names: BTreeMap::new(),
-                registered: BTreeSet::new(),
-                next_key: 0,
-                armed: BTreeMap::new(),
-                parked: Vec::new(),
-                clock: NodeClock::TRUE,
-                timers: BTreeMap::new(),
-                next_timer: 0,
-                slow: 1000,
-                busy_until: Time(0),
-                backlog: VecDeque::new(),
-                serving: false,
-            })
-            .collect(),
-        net: Net::new(scenario.cluster.loss),
-        latency: (lo.as_nanos() as u64, hi.max(lo).as_nanos() as u64),
-        rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
-        trace: new_trace(scenario, cfg.seed, super::Driver::EventLoop),
-        detail: cfg.detail,
-        packets: 0,
-        protocols: Arc::new(Protocols {
-            registry: cfg.registry.clone(),
-            scenario: scenario.clone(),
-            mutation: cfg.mutation,
-        }),
-        engine_config: scenario.engine_config(),
-        out: Vec::new(),
-        layers: faults::Layers::default(),
-    };
-    for job in &scenario.jobs {
-        for n in &job.nodes {
-            sim.nodes[usize::from(*n)].wanted.insert(job.name.clone());
-        }
-    }
-    // Faults due at time 0 strike before the nodes boot, as they do under
-    // madsim: a work-thread fault then waits for its job's first step.
-    for (index, fault) in scenario.faults.iter().enumerate() {
-        sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
-    }
-    for (index, task) in scenario.tasks.iter().enumerate() {
-        sim.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
-    }
-    for node in 0..scenario.cluster.nodes {
-        let boot = What::Node {
-            node,
-            life: Some(0),
-            local: Local::Boot,
-        };
-        sim.schedule(Time(0), boot);
-    }
+    let mut sim = Sim::new(cfg, agenda);
     sim.run();
     sim.finish()
 }
 
 impl<A: Agenda> Sim<A> {
+    /// A run of `cfg` about to start: its nodes' boots, its faults and its
+    /// tasks on `agenda`.
+    fn new(cfg: &RunConfig, agenda: A) -> Sim<A> {
+        let scenario = &cfg.scenario;
+        let (lo, hi) = scenario.cluster.latency;
+        let mut sim = Sim {
+            now: Time(0),
+            end: Time(scenario.duration.as_nanos() as u64),
+            agenda,
+            seq: 0,
+            ready: VecDeque::new(),
+            nodes: (0..scenario.cluster.nodes)
+                .map(|_| Node {
+                    status: NodeStatus::Up,
+                    life: 0,
+                    disk: Some(Durable::default()),
+                    wanted: BTreeSet::new(),
+                    engine: None,
+                    deadline: None,
+                    generation: 0,
+                    ticked_at: None,
+                    jobs: BTreeMap::new(),
+                    names: BTreeMap::new(),
+                    registered: BTreeSet::new(),
+                    next_key: 0,
+                    armed: BTreeMap::new(),
+                    parked: Vec::new(),
+                    clock: NodeClock::TRUE,
+                    timers: BTreeMap::new(),
+                    next_timer: 0,
+                    slow: 1000,
+                    busy_until: Time(0),
+                    backlog: VecDeque::new(),
+                    serving: false,
+                })
+                .collect(),
+            net: Net::new(scenario.cluster.loss),
+            latency: (lo.as_nanos() as u64, hi.max(lo).as_nanos() as u64),
+            draws: true,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
+            trace: new_trace(scenario, cfg.seed, super::Driver::EventLoop),
+            detail: cfg.detail,
+            packets: 0,
+            protocols: Arc::new(Protocols {
+                registry: cfg.registry.clone(),
+                scenario: scenario.clone(),
+                mutation: cfg.mutation,
+            }),
+            engine_config: scenario.engine_config(),
+            out: Vec::new(),
+            layers: faults::Layers::default(),
+        };
+        for job in &scenario.jobs {
+            for n in &job.nodes {
+                sim.nodes[usize::from(*n)].wanted.insert(job.name.clone());
+            }
+        }
+        // Faults due at time 0 strike before the nodes boot, as they do under
+        // madsim: a work-thread fault then waits for its job's first step.
+        for (index, fault) in scenario.faults.iter().enumerate() {
+            sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
+        }
+        for (index, task) in scenario.tasks.iter().enumerate() {
+            sim.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
+        }
+        for node in 0..scenario.cluster.nodes {
+            let boot = What::Node {
+                node,
+                life: Some(0),
+                local: Local::Boot,
+            };
+            sim.schedule(Time(0), boot);
+        }
+        sim
+    }
+
     fn run(&mut self) {
         loop {
             while let Some((node, local)) = self.ready.pop_front() {
@@ -350,31 +420,36 @@ impl<A: Agenda> Sim<A> {
             if event.at >= self.end {
                 return;
             }
-            assert!(
-                event.at >= self.now,
-                "an agenda handed out an event from the past"
-            );
-            self.now = event.at;
-            match event.what {
-                What::Fault(index) => {
-                    let kind = self.protocols.scenario.faults[index].kind.clone();
-                    faults::apply(self, index, &kind);
+            self.take(event);
+        }
+    }
+
+    /// `event` happens now (time moves on to it).
+    fn take(&mut self, event: Scheduled) {
+        assert!(
+            event.at >= self.now,
+            "an agenda handed out an event from the past"
+        );
+        self.now = event.at;
+        match event.what {
+            What::Fault(index) => {
+                let kind = self.protocols.scenario.faults[index].kind.clone();
+                faults::apply(self, index, &kind);
+            }
+            What::Later(later) => faults::follow(self, later),
+            What::Task(index) => {
+                let task = self.protocols.scenario.tasks[index].clone();
+                faults::submit_task(self, index, &task);
+            }
+            What::Node { node, life, local } => {
+                let n = &mut self.nodes[usize::from(node)];
+                if life.is_some_and(|l| l != n.life) {
+                    return;
                 }
-                What::Later(later) => faults::follow(self, later),
-                What::Task(index) => {
-                    let task = self.protocols.scenario.tasks[index].clone();
-                    faults::submit_task(self, index, &task);
-                }
-                What::Node { node, life, local } => {
-                    let n = &mut self.nodes[usize::from(node)];
-                    if life.is_some_and(|l| l != n.life) {
-                        continue;
-                    }
-                    match n.status {
-                        NodeStatus::Crashed => {}
-                        NodeStatus::Paused => n.parked.push(local),
-                        NodeStatus::Up => self.local(node, local),
-                    }
+                match n.status {
+                    NodeStatus::Crashed => {}
+                    NodeStatus::Paused => n.parked.push(local),
+                    NodeStatus::Up => self.local(node, local),
                 }
             }
         }
@@ -501,7 +576,7 @@ impl<A: Agenda> Sim<A> {
             Local::Late(late) => {
                 let (input, record) = *late;
                 self.engine_step(node, input);
-                if let Some(record) = record {
+                if let Some(Recorded(record)) = record {
                     self.record(record);
                 }
             }
@@ -662,7 +737,7 @@ impl<A: Agenda> Sim<A> {
             (self.packets, what)
         });
         let net = self.net.conditions(self.now, from, to);
-        let cause = if net.loss > 0.0 && self.rng.gen_bool(net.loss.min(1.0)) {
+        let cause = if self.draws && net.loss > 0.0 && self.rng.gen_bool(net.loss.min(1.0)) {
             Some(DropCause::Loss)
         } else if self.net.is_clogged(from.0, to.0) {
             Some(DropCause::Partition)
@@ -684,7 +759,7 @@ impl<A: Agenda> Sim<A> {
             return;
         }
         // A duplicate travels on its own latency: it may come first.
-        let twice = net.duplicate > 0.0 && self.rng.gen_bool(net.duplicate.min(1.0));
+        let twice = self.draws && net.duplicate > 0.0 && self.rng.gen_bool(net.duplicate.min(1.0));
         if twice {
             self.trace.net.duplicated += 1;
             self.deliver_later(from, to, packet.clone(), detail.clone(), net.delay);
@@ -704,13 +779,13 @@ impl<A: Agenda> Sim<A> {
     ) {
         let (lo, hi) = self.latency;
         let mut at = self.now.0
-            + if hi > lo {
+            + if self.draws && hi > lo {
                 self.rng.gen_range(lo..=hi)
             } else {
                 lo
             };
         at += match delay {
-            Some((lo, hi)) if hi > lo => self.rng.gen_range(lo..=hi),
+            Some((lo, hi)) if self.draws && hi > lo => self.rng.gen_range(lo..=hi),
             Some((lo, _)) => lo,
             None => 0,
         };

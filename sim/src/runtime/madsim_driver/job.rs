@@ -292,7 +292,7 @@ async fn work_thread(
 ) {
     let make: MakeRounds = {
         let (world, job) = (ctx.world.clone(), ctx.job.clone());
-        Box::new(move |me| {
+        std::sync::Arc::new(move |me| {
             threads::protocol(
                 &world.registry,
                 &world.scenario,

@@ -1420,7 +1420,9 @@ fn work_thread(
 ) {
     let make: MakeRounds = {
         let (registry, cluster, job) = (shared.registry.clone(), shared.cluster.clone(), job);
-        Box::new(move |me| threads::protocol(&registry, &cluster, None, &job, thread, me))
+        std::sync::Arc::new(move |me| {
+            threads::protocol(&registry, &cluster, None, &job, thread, me)
+        })
     };
     let mut machine = WorkThread::new(thread, make);
     let mut armed: Option<(FaultKind, Option<usize>)> = None;

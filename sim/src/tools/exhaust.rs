@@ -1,0 +1,217 @@
+//! `vigil exhaust`'s work over the explorer of `runtime::exhaust`: every
+//! complete schedule judged by the same checks as a seeded run, the
+//! failing schedule kept as a file that `vigil replay` runs again exactly
+//! (and draws), and the figures of the search.
+
+use crate::check::{self, Violation};
+use crate::mutation::Mutation;
+use crate::protocols::Registry;
+use crate::run::Execution;
+use crate::runtime::exhaust::{self, Choice, Limits, Outcome, Search, Stats, Step, Stopped};
+use crate::runtime::{Driver, RunConfig};
+use crate::scenario::Scenario;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a schedule file says it is.
+pub const SCHEDULE_KIND: &str = "vigil-schedule";
+
+/// A failing schedule, as a file: the scenario it ran, the search it was
+/// found under (its choices are numbered in its terms), and the choices
+/// that were not the first option. `vigil replay FILE` runs it again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    /// Always [`SCHEDULE_KIND`].
+    pub kind: String,
+    pub version: u32,
+    /// The scenario file, as given to `vigil exhaust` (a relative path is
+    /// looked up from the working directory, then beside this file).
+    pub scenario: PathBuf,
+    /// The broken variant it was found with, if any (tests).
+    #[serde(default)]
+    pub mutation: Option<String>,
+    pub search: Search,
+    pub choices: Vec<Choice>,
+    /// What the run broke when it was found, for people.
+    #[serde(default)]
+    pub violations: Vec<String>,
+}
+
+impl ScheduleFile {
+    /// Reads a schedule file, or says why not.
+    pub fn read(path: &Path) -> Result<ScheduleFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let file: ScheduleFile = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "`{}` is not a schedule file: {e} (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        if file.kind != SCHEDULE_KIND || file.version != 1 {
+            return Err(format!(
+                "`{}` is not a version 1 schedule file (kind `{}`, version {})",
+                path.display(),
+                file.kind,
+                file.version
+            ));
+        }
+        Ok(file)
+    }
+
+    /// The scenario file it names: from the working directory, else beside
+    /// the schedule file.
+    pub fn scenario_path(&self, schedule: &Path) -> PathBuf {
+        if self.scenario.is_absolute() || self.scenario.exists() {
+            return self.scenario.clone();
+        }
+        let beside = schedule
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.scenario);
+        if beside.exists() {
+            beside
+        } else {
+            self.scenario.clone()
+        }
+    }
+}
+
+/// Whether `path` looks like a schedule file (by its content's kind).
+pub fn is_schedule(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
+}
+
+/// The judge of one complete run: every check, and the scenario's
+/// expectations unless the explorer added a fault (they were written for
+/// the scenario's own faults).
+pub fn judge(
+    trace: &crate::trace::Trace,
+    scenario: &Scenario,
+    added: bool,
+    mutation: Option<Mutation>,
+) -> Vec<Violation> {
+    let expectations = if added {
+        &[][..]
+    } else {
+        &scenario.expectations[..]
+    };
+    let (checks, _) = check::check_mutated(trace, expectations, mutation);
+    checks.into_iter().flat_map(|c| c.violations).collect()
+}
+
+/// Where a search stops besides its [`Limits`], and who hears of it.
+pub struct Watch<'a> {
+    /// Wall time at most.
+    pub time: Option<Duration>,
+    /// Set (by Ctrl-C): stop.
+    pub stop: &'a AtomicBool,
+    /// Hears the figures about once a second, and at the end.
+    pub progress: &'a mut dyn FnMut(&Stats),
+}
+
+/// Explores `scenario` exhaustively under `search` within `limits`.
+pub fn explore(
+    registry: &Registry,
+    scenario: &Scenario,
+    search: &Search,
+    limits: &Limits,
+    mutation: Option<Mutation>,
+    watch: Watch<'_>,
+) -> Outcome<Vec<Violation>> {
+    let cfg = config(registry, scenario, mutation, false);
+    crate::runtime::quiet_injected_panics();
+    let start = Instant::now();
+    let mut heard = Instant::now();
+    exhaust::exhaust(
+        &cfg,
+        search,
+        limits,
+        |trace, added| {
+            let v = judge(&trace, scenario, added, mutation);
+            (!v.is_empty()).then_some(v)
+        },
+        |stats| {
+            stats.elapsed_ms = start.elapsed().as_millis() as u64;
+            if heard.elapsed() >= Duration::from_secs(1) {
+                heard = Instant::now();
+                (watch.progress)(stats);
+            }
+            if watch.stop.load(Ordering::Relaxed) {
+                Some(Stopped::Interrupted)
+            } else if watch.time.is_some_and(|t| start.elapsed() >= t) {
+                Some(Stopped::TimeLimit)
+            } else {
+                None
+            }
+        },
+    )
+}
+
+fn config(
+    registry: &Registry,
+    scenario: &Scenario,
+    mutation: Option<Mutation>,
+    detail: bool,
+) -> RunConfig {
+    RunConfig::new(scenario, 0)
+        .registry(registry)
+        .mutation(mutation)
+        .detail(detail)
+        .driver(Driver::EventLoop)
+}
+
+/// Runs a schedule again with every packet recorded, judged as a run is:
+/// its execution (for the account and the pictures) and its steps.
+pub fn replay(
+    registry: &Registry,
+    scenario: &Scenario,
+    search: &Search,
+    choices: &[Choice],
+    mutation: Option<Mutation>,
+) -> Result<(Execution, Vec<Step>), String> {
+    let cfg = config(registry, scenario, mutation, true);
+    let start = std::time::Instant::now();
+    crate::runtime::quiet_injected_panics();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        exhaust::replay(&cfg, search, choices)
+    }))
+    .map_err(|_| "the run panicked".to_string())??;
+    let (trace, steps, added) = run;
+    let mut explored = exhaust::explored_scenario(&cfg, search);
+    if added {
+        // As in the search: with a fault the explorer added, the
+        // scenario's expectations are not judged.
+        explored.expectations.clear();
+    }
+    let e = Execution::judged(0, explored, None, Ok(trace), mutation, start.elapsed());
+    Ok((e, steps))
+}
+
+/// The process's peak resident memory, in bytes (Linux; 0 elsewhere).
+pub fn peak_memory() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// States per second over `stats`.
+pub fn rate(stats: &Stats) -> f64 {
+    let secs = Duration::from_millis(stats.elapsed_ms).as_secs_f64();
+    if secs > 0.0 {
+        stats.states as f64 / secs
+    } else {
+        0.0
+    }
+}
