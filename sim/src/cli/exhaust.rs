@@ -196,7 +196,7 @@ impl Ctx<'_> {
                 serde_json::json!({
                     "deviations": f.choices.len(),
                     "schedule": written.as_ref().map(|p| p.display().to_string()),
-                    "replay": written.as_ref().map(|p| format!("{} replay {}", self.program, p.display())),
+                    "replay": written.as_ref().map(|p| schedule_replay(self.program, p, args.mutation)),
                     "violations": f.violations.iter().map(|v| serde_json::json!({
                         "check": v.check, "message": v.message, "at_ms": v.at.map(|t| t.as_millis_f64()),
                     })).collect::<Vec<_>>(),
@@ -281,10 +281,9 @@ impl Ctx<'_> {
                     if let Some(p) = &written {
                         let _ = writeln!(
                             io.stdout,
-                            "schedule written to {}\n  replay: {} replay {} --svg {}.svg",
+                            "schedule written to {}\n  replay: {} --svg {}.svg",
                             p.display(),
-                            self.program,
-                            p.display(),
+                            schedule_replay(self.program, p, args.mutation),
                             p.with_extension("").display()
                         );
                     }

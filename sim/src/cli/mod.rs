@@ -765,6 +765,18 @@ impl Ctx<'_> {
     }
 }
 
+/// The command that replays a schedule file.
+fn schedule_replay(program: &str, file: &Path, mutation: Option<Mutation>) -> String {
+    report::replay_command(
+        program,
+        &file.display().to_string(),
+        0,
+        mutation,
+        false,
+        Driver::EventLoop,
+    )
+}
+
 /// Writes `text` to `path` whole (see [`explore_tool::write_atomically`]), or
 /// reports why not (exit status 2).
 fn write_file(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {

@@ -524,7 +524,8 @@ fn list(items: impl Iterator<Item = String>) -> String {
 
 /// The command that replays `file` under `seed`: `program run FILE --seed N`,
 /// with `--swarm` for a swarm draw and `--mutation NAME` for a deliberately
-/// broken variant.
+/// broken variant; for a schedule file that `vigil exhaust` wrote (JSON),
+/// `program replay FILE`.
 pub fn replay_command(
     program: &str,
     file: &str,
@@ -533,8 +534,11 @@ pub fn replay_command(
     swarm: bool,
     driver: Driver,
 ) -> String {
-    let swarm = if swarm { " --swarm" } else { "" };
     let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+    if file.ends_with(".json") {
+        return format!("{program} replay {}{flag}", shell_quote(file));
+    }
+    let swarm = if swarm { " --swarm" } else { "" };
     let driver = match driver {
         Driver::Madsim => String::new(),
         Driver::EventLoop => format!(" --driver {driver}"),
