@@ -89,7 +89,6 @@ impl ExhaustFlags {
             max_deviations: self.max_deviations,
             max_states: self.max_states,
             no_deepening: self.no_deepening,
-            all_failures: false,
         }
     }
 }

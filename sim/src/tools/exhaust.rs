@@ -82,7 +82,8 @@ impl ScheduleFile {
     }
 }
 
-/// Whether `path` looks like a schedule file (by its content's kind).
+/// Whether `path` names a schedule file: `vigil exhaust` writes them as
+/// JSON, scenarios are TOML (its content's `kind` is checked on reading).
 pub fn is_schedule(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "json")
 }

@@ -164,9 +164,6 @@ pub struct Limits {
     /// One level, no bound on deviations: a plain depth-first search
     /// (faster to complete; its first failure may not be the shortest).
     pub no_deepening: bool,
-    /// Finish the level of the first failure, finding every failing
-    /// schedule with as few deviations.
-    pub all_failures: bool,
 }
 
 /// One choice of a schedule that was not the first option: at choice
@@ -922,10 +919,8 @@ pub fn exhaust<V>(
                             choices,
                             violations,
                         });
-                        if !limits.all_failures {
-                            out.stopped = Some(Stopped::Failed);
-                            break 'search;
-                        }
+                        out.stopped = Some(Stopped::Failed);
+                        break 'search;
                     }
                     break;
                 }
@@ -965,10 +960,7 @@ pub fn exhaust<V>(
             out.stats.states - before.0,
             out.stats.schedules - before.1,
         ));
-        if out.stopped.is_some() || !out.failures.is_empty() {
-            if out.stopped.is_none() {
-                out.stopped = Some(Stopped::Failed);
-            }
+        if out.stopped.is_some() {
             break;
         }
         if !cut {
