@@ -715,9 +715,10 @@ fn round_views_catches_rounds_run_in_a_stale_view() {
 #[test]
 fn every_mutation_is_covered() {
     // A new Mutation needs a test above (or in props.rs; for
-    // `unseeded-random`, explore.rs's determinism test; for a regression
+    // `unseeded-random`, explore.rs's determinism test; for
+    // `fingerprint-without-history`, exhaust.rs; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 48);
+    assert_eq!(Mutation::ALL.len(), 49);
 }
 
 const TPC: &str = r#"

@@ -7,6 +7,7 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use vigil_sim::mutation::Mutation;
 use vigil_sim::protocols::Registry;
 use vigil_sim::runtime::exhaust::{Budget, Limits, Search};
@@ -160,6 +161,7 @@ fn each_reduction_switched_off_finds_the_same_violations() {
             restart_after: None,
             pause_for: scenario.cluster.failure_timeout,
             heal_after: None,
+            late_by: Duration::ZERO,
             threads: false,
             por,
             visited,
@@ -190,6 +192,7 @@ fn the_reductions_explore_fewer_states() {
         restart_after: None,
         pause_for: scenario.cluster.failure_timeout,
         heal_after: None,
+        late_by: Duration::ZERO,
         threads: false,
         por: true,
         visited: true,
@@ -240,4 +243,77 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
     let out = vigil(&["replay", bad.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("not a schedule file"), "{}", out.stderr);
+}
+
+/// Every complete schedule's trace, as a multiset of its entries (what
+/// every check reads), over a search within `deviations`.
+fn outcomes(
+    scenario: &vigil_sim::scenario::Scenario,
+    search: &Search,
+    deviations: u32,
+    mutation: Option<Mutation>,
+) -> BTreeSet<Vec<String>> {
+    let cfg = vigil_sim::runtime::RunConfig::new(scenario, 0)
+        .registry(Registry::builtin_ref())
+        .mutation(mutation)
+        .driver(vigil_sim::runtime::Driver::EventLoop);
+    let limits = Limits {
+        max_deviations: Some(deviations),
+        ..Limits::default()
+    };
+    let mut seen = BTreeSet::new();
+    vigil_sim::runtime::exhaust::exhaust(
+        &cfg,
+        search,
+        &limits,
+        |trace, _| {
+            let mut entries: Vec<String> = trace.entries.iter().map(|e| e.line()).collect();
+            entries.sort();
+            seen.insert(entries);
+            None::<()>
+        },
+        |_| None,
+    );
+    seen
+}
+
+/// The visited-states reduction merges two runs only when every machine,
+/// every pending event and what each node recorded agree (up to the order
+/// of messages within one instant): so it reaches every outcome the search
+/// without it reaches, and every check reads the same traces. A fingerprint
+/// that leaves out what nodes recorded merges runs whose members were told
+/// different things, and misses outcomes.
+#[test]
+fn visited_states_reach_every_outcome_the_full_search_reaches() {
+    let scenario = load("exhaust-two-phase-commit");
+    let s = |visited| Search {
+        budget: Budget {
+            crashes: 1,
+            ..Budget::default()
+        },
+        restart_after: None,
+        pause_for: scenario.cluster.failure_timeout,
+        heal_after: None,
+        late_by: Duration::ZERO,
+        threads: false,
+        por: true,
+        visited,
+    };
+    let full = outcomes(&scenario, &s(false), 2, None);
+    let reduced = outcomes(&scenario, &s(true), 2, None);
+    assert!(full.len() > 100, "{} outcomes", full.len());
+    assert_eq!(
+        full.difference(&reduced).count(),
+        0,
+        "of {} outcomes the reduced search missed some",
+        full.len()
+    );
+    let broken = Some(Mutation::FingerprintWithoutHistory);
+    let full = outcomes(&scenario, &s(false), 2, broken);
+    let reduced = outcomes(&scenario, &s(true), 2, broken);
+    assert!(
+        full.difference(&reduced).count() > 0,
+        "a fingerprint without what nodes recorded reached all {} outcomes",
+        full.len()
+    );
 }

@@ -97,11 +97,13 @@ mod variants {
         Runtime,
         /// A check (one of the checker's own past bugs).
         Check,
+        /// The exhaustive explorer's own machinery.
+        Explorer,
     }
 
     use vigil_engine::Mutation as E;
     use vigil_protocols::Mutation as P;
-    use Target::{Check, Engine, Protocols, Runtime};
+    use Target::{Check, Engine, Explorer, Protocols, Runtime};
 
     mutations! {
         /// Main threads drop membership changes that report departures
@@ -261,6 +263,11 @@ mod variants {
         /// The checker's past bug: `barrier-order` follows rounds by job
         /// and node (`pause-overlapping-crash-restart.toml`).
         RoundsByJobAndNode = "rounds-by-job-and-node" => Check,
+        /// The explorer's fingerprint of a state leaves out what each node
+        /// recorded, so two runs whose machines agree but whose members
+        /// were told different things merge (`vigil exhaust`'s visited
+        /// states must find what the search without them finds).
+        FingerprintWithoutHistory = "fingerprint-without-history" => Explorer,
     }
 
     impl Mutation {
@@ -268,7 +275,7 @@ mod variants {
         pub fn engine(self) -> Option<vigil_engine::Mutation> {
             match self.target() {
                 Engine(m) => Some(m),
-                Protocols(_) | Runtime | Check => None,
+                Protocols(_) | Runtime | Check | Explorer => None,
             }
         }
 
@@ -276,7 +283,7 @@ mod variants {
         pub fn protocols(self) -> &'static [vigil_protocols::Mutation] {
             match self.target() {
                 Protocols(ms) => ms,
-                Engine(_) | Runtime | Check => &[],
+                Engine(_) | Runtime | Check | Explorer => &[],
             }
         }
     }

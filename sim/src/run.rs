@@ -287,7 +287,7 @@ pub fn diverge(a: &[String], b: &[String]) -> Option<Divergence> {
     })
 }
 
-fn lines(e: &Execution) -> Vec<String> {
+pub(crate) fn lines(e: &Execution) -> Vec<String> {
     let mut lines: Vec<String> = e.trace_with_failures().iter().map(Entry::line).collect();
     if let Err(panic) = &e.out {
         lines.push(format!("panic: {panic}"));

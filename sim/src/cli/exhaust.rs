@@ -15,6 +15,13 @@ pub(super) struct ExhaustFlags {
     /// Packets the explorer may deliver twice (the copy one latency later).
     #[arg(long, default_value_t = 0, help_heading = "Budget")]
     pub duplicates: u32,
+    /// Packets the explorer may deliver late (by --late-by).
+    #[arg(long, default_value_t = 0, help_heading = "Budget")]
+    pub delays: u32,
+    /// How late a delayed packet arrives (default: the width of the
+    /// scenario's latency range, the slowest packet a seeded run draws).
+    #[arg(long, value_parser = parse_time, value_name = "TIME", help_heading = "Budget")]
+    pub late_by: Option<Duration>,
     /// Nodes the explorer may crash, each at any instant.
     #[arg(long, default_value_t = 0, help_heading = "Budget")]
     pub crashes: u32,
@@ -78,6 +85,7 @@ impl ExhaustFlags {
         Budget {
             drops: self.drops,
             duplicates: self.duplicates,
+            delays: self.delays,
             crashes: self.crashes,
             pauses: self.pauses,
             partitions: self.partitions,
@@ -103,9 +111,22 @@ impl Ctx<'_> {
         if scenario.random.is_some() {
             let _ = writeln!(
                 io.stderr,
-                "error: `{}` has a [random] section, which draws faults per seed; `vigil exhaust` explores the scenario's own faults and the budget given on its command line\n  help: fix one seed's draw as a file with `vigil run {} --seed N --emit-scenario OUT`, or give the budget as --crashes, --partitions, --pauses, --drops, --duplicates",
+                "error: `{}` has a [random] section, which draws faults per seed; `vigil exhaust` explores the scenario's own faults and the budget given on its command line\n  help: fix one seed's draw as a file with `vigil run {} --seed N --emit-scenario OUT`, or give the budget as --crashes, --partitions, --pauses, --drops, --duplicates, --delays",
                 file.display(),
                 file.display()
+            );
+            return Exit::BadInput;
+        }
+        let (lo, hi) = scenario.cluster.latency;
+        let late_by = args.late_by.unwrap_or(hi.saturating_sub(lo));
+        if args.delays > 0 && late_by.is_zero() {
+            let _ = writeln!(
+                io.stderr,
+                "error: --delays {} has nothing to delay by: `{}` has a fixed latency ({:?})\n  help: say how late a delayed packet arrives with --late-by TIME (e.g. --late-by {:?})",
+                args.delays,
+                file.display(),
+                lo,
+                scenario.cluster.heartbeat_interval
             );
             return Exit::BadInput;
         }
@@ -114,6 +135,7 @@ impl Ctx<'_> {
             restart_after: args.restart_after,
             pause_for: args.pause_for.unwrap_or(scenario.cluster.failure_timeout),
             heal_after: args.heal_after,
+            late_by,
             threads: args.threads,
             por: !args.no_por,
             visited: !args.no_visited,
@@ -316,6 +338,7 @@ fn describe_search(file: &Path, search: &Search, limits: &Limits) -> String {
         (b.partitions, "partition"),
         (b.drops, "drop"),
         (b.duplicates, "duplicate"),
+        (b.delays, "delay"),
     ] {
         if n > 0 {
             budget.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));

@@ -66,7 +66,7 @@ impl Ctx<'_> {
                     &file_of.choices,
                     mutation,
                 ) {
-                    Ok((e, steps)) => {
+                    Ok((e, steps, divergence)) => {
                         let out: &mut dyn Write = if outputs.trace == Some(Path::new("-")) {
                             &mut *io.stderr
                         } else {
@@ -89,7 +89,7 @@ impl Ctx<'_> {
                                 s.instead.as_deref().unwrap_or("")
                             );
                         }
-                        (e, None)
+                        (e, divergence)
                     }
                     Err(problem) => {
                         let _ = writeln!(io.stderr, "error: {problem}");

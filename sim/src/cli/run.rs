@@ -42,10 +42,14 @@ impl Ctx<'_> {
         match divergence {
             None => status,
             Some(d) => {
+                let what = if crate::tools::exhaust::is_schedule(file) {
+                    format!("the schedule {}", file.display())
+                } else {
+                    format!("{} under seed {seed}", file.display())
+                };
                 let _ = writeln!(
                     io.stderr,
-                    "error: {} under seed {seed} is not deterministic: {d}\nreplay: {}",
-                    file.display(),
+                    "error: {what} is not deterministic: {d}\nreplay: {}",
                     self.replay_of(file, seed, flags)
                 );
                 Exit::Nondeterministic

@@ -6,7 +6,7 @@
 use crate::check::{self, Violation};
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
-use crate::run::Execution;
+use crate::run::{self, Divergence, Execution};
 use crate::runtime::exhaust::{self, Choice, Limits, Outcome, Search, Stats, Step, Stopped};
 use crate::runtime::{Driver, RunConfig};
 use crate::scenario::Scenario;
@@ -125,6 +125,23 @@ pub fn explore(
     mutation: Option<Mutation>,
     watch: Watch<'_>,
 ) -> Outcome<Vec<Violation>> {
+    // The search forks runs and merges states on the premise that a run is
+    // a function of its choices: first, the plain schedule twice.
+    match replay(registry, scenario, search, &[], mutation) {
+        Ok((_, _, Some(d))) => {
+            return Outcome {
+                stats: Default::default(),
+                levels: Vec::new(),
+                complete: false,
+                stopped: Some(Stopped::Failed),
+                failures: vec![exhaust::Failure {
+                    choices: Vec::new(),
+                    violations: vec![nondeterminism(&d)],
+                }],
+            }
+        }
+        Ok(_) | Err(_) => {}
+    }
     let cfg = config(registry, scenario, mutation, false);
     crate::runtime::quiet_injected_panics();
     let start = Instant::now();
@@ -167,9 +184,44 @@ fn config(
         .driver(Driver::EventLoop)
 }
 
+/// The violation a run that is not a function of its choices reads as.
+fn nondeterminism(d: &Divergence) -> Violation {
+    Violation {
+        check: "determinism".into(),
+        message: format!(
+            "two runs of one schedule differ at trace entry {}: `{}`, then `{}`",
+            d.index,
+            d.first.as_deref().unwrap_or("(the end)"),
+            d.second.as_deref().unwrap_or("(the end)")
+        ),
+        at: None,
+    }
+}
+
 /// Runs a schedule again with every packet recorded, judged as a run is:
-/// its execution (for the account and the pictures) and its steps.
+/// its execution (for the account and the pictures), its steps, and where
+/// a second run of it differed (a run must be a function of its choices).
 pub fn replay(
+    registry: &Registry,
+    scenario: &Scenario,
+    search: &Search,
+    choices: &[Choice],
+    mutation: Option<Mutation>,
+) -> Result<(Execution, Vec<Step>, Option<Divergence>), String> {
+    let (e, steps) = replay_once(registry, scenario, search, choices, mutation)?;
+    let divergence = match replay_once(registry, scenario, search, choices, mutation) {
+        Ok((again, _)) => run::diverge(&run::lines(&e), &run::lines(&again)),
+        Err(problem) => Some(Divergence {
+            index: 0,
+            before: Vec::new(),
+            first: Some("the first run".into()),
+            second: Some(problem),
+        }),
+    };
+    Ok((e, steps, divergence))
+}
+
+fn replay_once(
     registry: &Registry,
     scenario: &Scenario,
     search: &Search,

@@ -12,8 +12,9 @@
 //!   node runs at once, in order, as in a seeded run; with `threads`, the
 //!   actors of a node, its engine, each job's main thread and each work
 //!   thread, interleave too, each keeping its own queue's order);
-//! - within its [`Budget`]: that a packet is lost, or arrives twice (the
-//!   copy one latency later); and, between two instants, that a node
+//! - within its [`Budget`]: that a packet is lost, arrives twice (the
+//!   copy one latency later), or arrives `late_by` late (the latency
+//!   range's width by default: the slowest packet a seeded run draws); and, between two instants, that a node
 //!   crashes (restarting after `restart_after`, if given), pauses for
 //!   `pause_for`, or is cut off from all others (healing after
 //!   `heal_after`, if given).
@@ -91,6 +92,9 @@ pub struct Budget {
     pub drops: u32,
     #[serde(default)]
     pub duplicates: u32,
+    /// Packets the explorer may deliver late, by [`Search::late_by`].
+    #[serde(default)]
+    pub delays: u32,
     #[serde(default)]
     pub crashes: u32,
     #[serde(default)]
@@ -117,6 +121,11 @@ pub struct Search {
     /// `None`).
     #[serde(default, with = "opt_duration")]
     pub heal_after: Option<Duration>,
+    /// How much later than the latency's lower bound a packet the explorer
+    /// delays arrives (on its link, it may overtake none of the earlier
+    /// packets' retransmissions and be overtaken by later packets).
+    #[serde(default, with = "duration")]
+    pub late_by: Duration,
     /// Also interleave the actors of one node (its engine, each job's main
     /// thread, each work thread) within an instant. Without it, what an
     /// event sets off on its node runs at once, in order, as in a seeded
@@ -428,6 +437,8 @@ enum Move {
     Drop((Time, u64)),
     /// That event, a packet, arrives, and a copy one latency later.
     Twice((Time, u64)),
+    /// That event, a packet, arrives `late_by` later.
+    Late((Time, u64)),
     /// Time moves on to the next event.
     Advance,
     /// The explorer adds fault `added[i]`, as time moves on.
@@ -522,6 +533,9 @@ impl World {
         if self.used.duplicates < b.duplicates {
             out.extend(packets.iter().map(|k| Move::Twice(*k)));
         }
+        if self.used.delays < b.delays && !ctx.search.late_by.is_zero() {
+            out.extend(packets.iter().map(|k| Move::Late(*k)));
+        }
         out
     }
 
@@ -539,7 +553,7 @@ impl World {
     fn take(&mut self, ctx: &Ctx, mv: Move) {
         let channel = match mv {
             Move::Ready(i) => Some(self.sim.ready[i].0),
-            Move::Event(k) | Move::Drop(k) | Move::Twice(k) => {
+            Move::Event(k) | Move::Drop(k) | Move::Twice(k) | Move::Late(k) => {
                 self.sim.agenda.events[&k].node().map(|n| n.0)
             }
             Move::Advance | Move::Add(_) => None,
@@ -591,6 +605,12 @@ impl World {
                 let again = Time(event.at.0 + sim.latency.0);
                 sim.schedule(again, event.what.clone());
                 sim.take(event);
+            }
+            Move::Late(k) => {
+                let event = sim.agenda.events.remove(&k).expect("an option");
+                self.used.delays += 1;
+                let late_by = u64::try_from(ctx.search.late_by.as_nanos()).unwrap_or(u64::MAX);
+                sim.schedule(Time(event.at.0.saturating_add(late_by)), event.what);
             }
             Move::Advance => {
                 sim.now = next.expect("an option");
@@ -716,12 +736,14 @@ impl World {
             .collect();
         pending.sort_unstable();
         pending.hash(&mut h);
-        sim.ready.hash(&mut h);
         sim.net.hash_state(&mut h);
+        self.used.hash(&mut h);
+        sim.ready.hash(&mut h);
         sim.layers.hash(&mut h);
         sim.trace.net.hash(&mut h);
-        self.used.hash(&mut h);
-        self.digests.hash(&mut h);
+        if !crate::mutation::mutated!(sim.protocols.mutation, FingerprintWithoutHistory) {
+            self.digests.hash(&mut h);
+        }
         h.finish()
     }
 
@@ -746,6 +768,11 @@ impl World {
             Move::Drop(k) => format!("lose this packet: {}", describe_event(&self.sim, event(&k))),
             Move::Twice(k) => format!(
                 "duplicate this packet: {}",
+                describe_event(&self.sim, event(&k))
+            ),
+            Move::Late(k) => format!(
+                "deliver this packet {:?} late: {}",
+                ctx.search.late_by,
                 describe_event(&self.sim, event(&k))
             ),
             Move::Advance => "time moves on".to_string(),
@@ -1076,6 +1103,7 @@ rounds = 2
             restart_after: None,
             pause_for: Duration::from_millis(200),
             heal_after: None,
+            late_by: Duration::ZERO,
             threads: false,
             por,
             visited: true,
