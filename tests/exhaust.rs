@@ -266,7 +266,8 @@ fn outcomes(
         &cfg,
         search,
         &limits,
-        |trace, _| {
+        |run, _| {
+            let trace = run.expect("no panic");
             let mut entries: Vec<String> = trace.entries.iter().map(|e| e.line()).collect();
             entries.sort();
             seen.insert(entries);
@@ -316,4 +317,351 @@ fn visited_states_reach_every_outcome_the_full_search_reaches() {
         "a fingerprint without what nodes recorded reached all {} outcomes",
         full.len()
     );
+}
+
+/// A broken variant, the scenario and budget `vigil exhaust` finds it in,
+/// and the check its shortest schedule must break.
+struct Case {
+    mutation: &'static str,
+    /// From the repository's root.
+    file: &'static str,
+    budget: &'static [&'static str],
+    check: &'static str,
+}
+
+const fn case(
+    mutation: &'static str,
+    file: &'static str,
+    budget: &'static [&'static str],
+    check: &'static str,
+) -> Case {
+    Case {
+        mutation,
+        file,
+        budget,
+        check,
+    }
+}
+
+/// Every broken variant the checkers and the regression scenarios bite on,
+/// each with the smallest search that finds it. The scenario's own faults
+/// where the budget cannot say them (a clock step, a slow node, a lost
+/// disk, a job leaving, a work thread hanging); a budget where it can.
+const CASES: &[Case] = &[
+    case(
+        "deaf-to-departures",
+        "scenarios/exhaust-barrier.toml",
+        &["--crashes", "1"],
+        "notified",
+    ),
+    case(
+        "ignore-departures",
+        "scenarios/quickstart.toml",
+        &[],
+        "acks-complete",
+    ),
+    case(
+        "blocking-main",
+        "scenarios/quickstart.toml",
+        &[],
+        "main-thread-responsive",
+    ),
+    case(
+        "no-merge",
+        "scenarios/partition-heal.toml",
+        &[],
+        "converged",
+    ),
+    case(
+        "plain-counter-view-ids",
+        "scenarios/exhaust-barrier.toml",
+        &[],
+        "views-agree",
+    ),
+    case(
+        "persist-issued-view-ids-only",
+        "scenarios/node-crash-restart.toml",
+        &[],
+        "epochs-grow",
+    ),
+    case(
+        "minority-stays-primary",
+        "scenarios/quorum-partition.toml",
+        &[],
+        "one-primary",
+    ),
+    case(
+        "stop-before-jobs-leave",
+        "scenarios/node-stop.toml",
+        &[],
+        "notified",
+    ),
+    case(
+        "absence-as-silence",
+        "scenarios/clock.toml",
+        &[],
+        "expect no-membership-change",
+    ),
+    case(
+        "adaptive-watchdog",
+        "scenarios/slow-node.toml",
+        &[],
+        "expect no-membership-change",
+    ),
+    case(
+        "blank-disk-trusted",
+        "scenarios/disk-loss.toml",
+        &[],
+        "epochs-grow",
+    ),
+    case(
+        "blank-boot-unheld",
+        "scenarios/lost-disk-skew.toml",
+        &[],
+        "epochs-grow",
+    ),
+    case(
+        "watchdog-counts-absence",
+        "scenarios/clock.toml",
+        &[],
+        "expect no-membership-change",
+    ),
+    case(
+        "engine-loss-unseen",
+        "scenarios/engine-crash.toml",
+        &[],
+        "engine-lost",
+    ),
+    case(
+        "late-group-view-from-any-lead",
+        "scenarios/one-way-cuts-ordered.toml",
+        &[],
+        "total-order",
+    ),
+    case(
+        "keep-forked-view",
+        "scenarios/one-way-cuts-ordered.toml",
+        &[],
+        "total-order",
+    ),
+    case(
+        "probe-as-heartbeat",
+        "scenarios/one-way-cut-dropped.toml",
+        &[],
+        "notified",
+    ),
+    case(
+        "priority-ignored",
+        "scenarios/tasks.toml",
+        &[],
+        "task-order",
+    ),
+    case(
+        "forget-reasons",
+        "scenarios/quickstart.toml",
+        &[],
+        "notified",
+    ),
+    case(
+        "early-round",
+        "scenarios/work-thread-hang.toml",
+        &[],
+        "barrier-order",
+    ),
+    case(
+        "broken-protocol",
+        "scenarios/group-state.toml",
+        &[],
+        "state-agrees",
+    ),
+    case(
+        "unseeded-random",
+        "scenarios/exhaust-barrier.toml",
+        &[],
+        "determinism",
+    ),
+    case(
+        "late-unregister",
+        "scenarios/quickstart.toml",
+        &[],
+        "notified",
+    ),
+    case(
+        "main-blocks-until-leave",
+        "scenarios/job-leave-join.toml",
+        &[],
+        "main-thread-responsive",
+    ),
+    case(
+        "stale-view",
+        "scenarios/quickstart.toml",
+        &[],
+        "round-views",
+    ),
+    case(
+        "hang-as-leave",
+        "scenarios/work-thread-hang.toml",
+        &[],
+        "notified",
+    ),
+    case(
+        "drop-departed-links",
+        "scenarios/leader-pause.toml",
+        &[],
+        "acks-complete",
+    ),
+    case(
+        "catch-up-with-slowest",
+        "scenarios/rejoin-together-catch-up.toml",
+        &[],
+        "acks-complete",
+    ),
+    case(
+        "partition-ends-lives",
+        "scenarios/partition-then-crash.toml",
+        &[],
+        "notified",
+    ),
+    case(
+        "rounds-by-job-and-node",
+        "scenarios/pause-overlapping-crash-restart.toml",
+        &[],
+        "barrier-order",
+    ),
+    case(
+        "gather-answered-once",
+        "tests/exhaust/gather-lost-packet.toml",
+        LOST_AND_LATE,
+        "expect no-membership-change h",
+    ),
+    case(
+        "gather-sent-once",
+        "tests/exhaust/gather-lost-packet.toml",
+        LOST_AND_LATE,
+        "expect no-membership-change h",
+    ),
+    case(
+        "early-state-dropped",
+        "tests/exhaust/state-before-install-ack.toml",
+        &["--delays", "1", "--late-by", "10ms"],
+        "notified",
+    ),
+    case(
+        "retransmits-as-heartbeats",
+        "tests/exhaust/short-partition.toml",
+        &[],
+        "expect no-membership-change",
+    ),
+    case(
+        "suspects-in-view",
+        "tests/exhaust/late-gather-answer.toml",
+        &["--delays", "1", "--late-by", "350ms"],
+        "no-panic",
+    ),
+    case(
+        "no-ordered-flush",
+        "tests/exhaust/ordered-leader-crash.toml",
+        &["--drops", "1"],
+        "view-synchrony",
+    ),
+    case(
+        "no-catch-up-before-new-view",
+        "tests/exhaust/hidden-group-view.toml",
+        &["--drops", "2"],
+        "view-synchrony",
+    ),
+];
+
+const LOST_AND_LATE: &[&str] = &["--drops", "1", "--delays", "1", "--late-by", "20ms"];
+
+/// Each case: `vigil exhaust` finds the variant with the expected check,
+/// the same search without it finds nothing, and the schedule replays
+/// (failing the same check) and draws.
+fn finds(cases: &[Case]) {
+    let dir = Scratch::dir();
+    let mut missed = Vec::new();
+    for c in cases {
+        let schedule = dir.join(format!("{}.schedule.json", c.mutation));
+        let file = vigil_tests::root().join(c.file).display().to_string();
+        let mut args = vec!["exhaust", &file, "--json", "-o", schedule.to_str().unwrap()];
+        args.extend(c.budget);
+        let mut bad = args.clone();
+        bad.extend(["--mutation", c.mutation]);
+        let out = vigil(&bad);
+        if out.code != 1 {
+            missed.push(format!("{}: exit {}: {}", c.mutation, out.code, out.stdout));
+            continue;
+        }
+        let j = json(&out);
+        let failure = &j["failure"];
+        let checks: BTreeSet<&str> = failure["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["check"].as_str().unwrap())
+            .collect();
+        if !checks.contains(c.check) {
+            missed.push(format!("{}: broke {checks:?}, not {}", c.mutation, c.check));
+            continue;
+        }
+        // Without the bug, the schedules within as many deviations pass.
+        let deviations = failure["deviations"].as_u64().unwrap().to_string();
+        let mut good = args.clone();
+        good.extend(["--max-deviations", &deviations, "--max-states", "100000"]);
+        let clean = vigil(&good);
+        let verdict = json(&clean)["verdict"].clone();
+        if clean.code != 0 || verdict == "fail" {
+            missed.push(format!(
+                "{}: fails without the bug: {}",
+                c.mutation, clean.stdout
+            ));
+            continue;
+        }
+        let svg = dir.join(format!("{}.svg", c.mutation));
+        let replayed = vigil(&[
+            "replay",
+            schedule.to_str().unwrap(),
+            "--mutation",
+            c.mutation,
+            "--svg",
+            svg.to_str().unwrap(),
+        ]);
+        let determinism = c.check == "determinism";
+        let replays = if determinism {
+            replayed.code == 3
+        } else if c.check == "no-panic" {
+            replayed.code == 1 && replayed.stderr.contains("panicked")
+        } else {
+            replayed.code == 1 && replayed.stdout.contains(&format!("FAIL  {}", c.check))
+        };
+        if !replays {
+            missed.push(format!(
+                "{}: the schedule does not replay: exit {}\n{}\n{}",
+                c.mutation, replayed.code, replayed.stdout, replayed.stderr
+            ));
+            continue;
+        }
+        // A run that panicked has no whole run to draw.
+        let drawn = std::fs::read_to_string(&svg).unwrap_or_default();
+        if c.check != "no-panic" && roxmltree::Document::parse(&drawn).is_err() {
+            missed.push(format!("{}: no diagram", c.mutation));
+        }
+    }
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
+}
+
+// In three parts, which run side by side.
+#[test]
+fn broken_variants_are_found_with_schedules_that_replay_and_draw_1() {
+    finds(&CASES[..CASES.len() / 3]);
+}
+
+#[test]
+fn broken_variants_are_found_with_schedules_that_replay_and_draw_2() {
+    finds(&CASES[CASES.len() / 3..2 * CASES.len() / 3]);
+}
+
+#[test]
+fn broken_variants_are_found_with_schedules_that_replay_and_draw_3() {
+    finds(&CASES[2 * CASES.len() / 3..]);
 }

@@ -125,13 +125,16 @@ pub fn run_with_agenda<A: Agenda>(cfg: &RunConfig, agenda: A) -> Result<Trace, S
 /// Runs `body`, returning a panic's message as the error.
 fn caught(body: impl FnOnce() -> Trace) -> Result<Trace, String> {
     quiet_injected_panics();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic without a message".to_string())
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|p| panic_text(&*p))
+}
+
+/// A caught panic's message.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// What the trace says of the run before it starts: the settings the

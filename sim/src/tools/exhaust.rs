@@ -150,8 +150,15 @@ pub fn explore(
         &cfg,
         search,
         limits,
-        |trace, added| {
-            let v = judge(&trace, scenario, added, mutation);
+        |run, added| {
+            let v = match run {
+                Ok(trace) => judge(&trace, scenario, added, mutation),
+                Err(panic) => vec![Violation {
+                    check: "no-panic".into(),
+                    message: format!("the simulation panicked: {panic}"),
+                    at: None,
+                }],
+            };
             (!v.is_empty()).then_some(v)
         },
         |stats| {
@@ -231,18 +238,14 @@ fn replay_once(
     let cfg = config(registry, scenario, mutation, true);
     let start = std::time::Instant::now();
     crate::runtime::quiet_injected_panics();
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        exhaust::replay(&cfg, search, choices)
-    }))
-    .map_err(|_| "the run panicked".to_string())??;
-    let (trace, steps, added) = run;
+    let (run, steps, added) = exhaust::replay(&cfg, search, choices)?;
     let mut explored = exhaust::explored_scenario(&cfg, search);
     if added {
         // As in the search: with a fault the explorer added, the
         // scenario's expectations are not judged.
         explored.expectations.clear();
     }
-    let e = Execution::judged(0, explored, None, Ok(trace), mutation, start.elapsed());
+    let e = Execution::judged(0, explored, None, run, mutation, start.elapsed());
     Ok((e, steps))
 }
 

@@ -793,6 +793,15 @@ impl World {
     }
 }
 
+/// Carries out `mv` on `w`; a panic inside the run (a bug in vigil or in
+/// a protocol) is caught and returned as its message: it ends the schedule
+/// as a failure, not the search.
+fn attempt(w: &mut World, ctx: &Ctx, mv: Move) -> Result<(), String> {
+    crate::runtime::quiet_injected_panics();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.take(ctx, mv)))
+        .map_err(|p| crate::runtime::panic_text(&*p))
+}
+
 fn describe_event<A: Agenda>(sim: &Sim<A>, what: &What) -> String {
     match what {
         What::Node { node, local, .. } => describe_local(sim, *node, local),
@@ -865,7 +874,7 @@ pub fn exhaust<V>(
     cfg: &RunConfig,
     search: &Search,
     limits: &Limits,
-    mut judge: impl FnMut(Trace, bool) -> Option<V>,
+    mut judge: impl FnMut(Result<Trace, String>, bool) -> Option<V>,
     mut control: impl FnMut(&mut Stats) -> Option<Stopped>,
 ) -> Outcome<V> {
     let ctx = Ctx::new(cfg, search);
@@ -884,6 +893,23 @@ pub fn exhaust<V>(
         let before = (out.stats.states, out.stats.schedules);
         let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
         let mut cut = false;
+        // A schedule ended (run to its end, or a panic): judged; a failure
+        // stops the search.
+        macro_rules! ended {
+            ($search:lifetime, $w:expr, $run:expr) => {
+                out.stats.schedules += 1;
+                let added = $w.added;
+                let choices = std::mem::take(&mut $w.choices);
+                if let Some(violations) = judge($run, added) {
+                    out.failures.push(Failure {
+                        choices,
+                        violations,
+                    });
+                    out.stopped = Some(Stopped::Failed);
+                    break $search;
+                }
+            };
+        }
         // Forks: a world at a choice point, its options, the next to take.
         let mut stack: Vec<(World, Vec<Move>, usize)> = Vec::new();
         let mut current = Some(root.clone());
@@ -922,8 +948,11 @@ pub fn exhaust<V>(
                         instead: w.describe(&ctx, first),
                     });
                     w.deviations += 1;
-                    w.take(&ctx, mv);
                     out.stats.moves += 1;
+                    if let Err(panic) = attempt(&mut w, &ctx, mv) {
+                        ended!('search, w, Err(panic));
+                        continue 'search;
+                    }
                     w
                 }
             };
@@ -938,22 +967,15 @@ pub fn exhaust<V>(
                 }
                 let options = w.options(&ctx);
                 if options.is_empty() {
-                    out.stats.schedules += 1;
-                    let added = w.added;
-                    let choices = std::mem::take(&mut w.choices);
-                    if let Some(violations) = judge(w.finish(), added) {
-                        out.failures.push(Failure {
-                            choices,
-                            violations,
-                        });
-                        out.stopped = Some(Stopped::Failed);
-                        break 'search;
-                    }
+                    ended!('search, w, Ok(w.finish()));
                     break;
                 }
                 if options.len() == 1 {
-                    w.take(&ctx, options[0]);
                     out.stats.moves += 1;
+                    if let Err(panic) = attempt(&mut w, &ctx, options[0]) {
+                        ended!('search, w, Err(panic));
+                        break;
+                    }
                     continue;
                 }
                 w.points += 1;
@@ -975,11 +997,21 @@ pub fn exhaust<V>(
                     out.stopped = Some(Stopped::StateLimit);
                     break 'search;
                 }
-                w.share_trace();
-                stack.push((w.clone(), options.clone(), 1));
-                out.stats.frontier = out.stats.frontier.max(stack.len() as u64);
-                w.take(&ctx, options[0]);
+                if w.deviations >= bound {
+                    // No room for another deviation: the other options
+                    // are cut here, without a fork to hold them.
+                    cut = true;
+                    out.stats.cut += 1;
+                } else {
+                    w.share_trace();
+                    stack.push((w.clone(), options.clone(), 1));
+                    out.stats.frontier = out.stats.frontier.max(stack.len() as u64);
+                }
                 out.stats.moves += 1;
+                if let Err(panic) = attempt(&mut w, &ctx, options[0]) {
+                    ended!('search, w, Err(panic));
+                    break;
+                }
             }
         }
         out.levels.push((
@@ -1013,7 +1045,7 @@ pub fn replay(
     cfg: &RunConfig,
     search: &Search,
     choices: &[Choice],
-) -> Result<(Trace, Vec<Step>, bool), String> {
+) -> Result<(Result<Trace, String>, Vec<Step>, bool), String> {
     let ctx = Ctx::new(cfg, search);
     let mut w = ctx.root();
     let mut steps = Vec::new();
@@ -1057,7 +1089,9 @@ pub fn replay(
             what: w.describe(&ctx, mv),
             instead: (take > 0).then(|| w.describe(&ctx, options[0])),
         });
-        w.take(&ctx, mv);
+        if let Err(panic) = attempt(&mut w, &ctx, mv) {
+            return Ok((Err(panic), steps, w.added));
+        }
     }
     if let Some(c) = wanted.next() {
         return Err(format!(
@@ -1066,7 +1100,7 @@ pub fn replay(
         ));
     }
     let added = w.added;
-    Ok((w.finish(), steps, added))
+    Ok((Ok(w.finish()), steps, added))
 }
 
 /// The scenario as the explorer runs it: its own faults, then those the
