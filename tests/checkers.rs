@@ -842,3 +842,36 @@ fn expectations_fail_when_false() {
         );
     }
 }
+
+/// A coordinator that decides and then, at the same instant, takes the
+/// next view decided in the view of its vote: `atomic-commit` judges a
+/// decision by the view its member was in at that entry of the trace, not
+/// by every view taken up to that instant. (Found by `vigil exhaust`: with
+/// fixed latencies, a decision and a view change often fall together.)
+#[test]
+fn atomic_commit_judges_a_decision_by_the_view_it_was_taken_in() {
+    let scenario = parse(
+        r#"
+name = "a decision and a view change in one instant"
+duration = "300ms"
+[cluster]
+nodes = 3
+heartbeat_interval = "25ms"
+failure_timeout = "100ms"
+latency = ["5ms", "5ms"]
+[[job]]
+name = "db"
+group = "g"
+protocol = "two-phase-commit"
+abort_every = 2
+step_time = "20ms"
+work_deadline = "100ms"
+[[fault]]
+at = "65ms"
+kind = "node-crash"
+node = "n0"
+"#,
+    );
+    let e = run_on(Driver::EventLoop, &scenario, 0, None);
+    assert!(e.failed().is_empty(), "{}", e.violations());
+}

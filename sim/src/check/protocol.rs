@@ -77,7 +77,14 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
             .entry((&change.group, change.view))
             .or_insert(&change.members);
     }
+    // The view each member is in, as of the entry at hand: a view taken
+    // at the same instant as a decision but after it does not count.
+    let mut current: BTreeMap<&MemberId, &vigil_engine::MembershipChange> = BTreeMap::new();
     for e in &t.trace.entries {
+        if let TraceEvent::View { change } = &e.event {
+            current.insert(&change.me, change);
+            continue;
+        }
         if let TraceEvent::Vote {
             member,
             thread,
@@ -174,7 +181,7 @@ pub(super) fn agreement(t: &Truth<'_>) -> BTreeMap<&'static str, Vec<Violation>>
         }
         // The proposer decided it in the view the vote began in.
         if *member == p.by {
-            if let Some(now) = t.view_at(member, e.at) {
+            if let Some(now) = current.get(member) {
                 if now.view != p.view {
                     let gone: Vec<String> = view
                         .iter()

@@ -248,7 +248,7 @@ impl Ctx<'_> {
             for (d, st, sc) in &outcome.levels {
                 let _ = writeln!(
                     io.stdout,
-                    "  at most {d} deviation{}: {st} new states, {sc} schedules",
+                    "  at most {d} deviation{}: {st} states, {sc} schedules",
                     if *d == 1 { "" } else { "s" }
                 );
             }
