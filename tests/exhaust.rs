@@ -123,6 +123,23 @@ fn the_same_search_without_the_bug_is_complete_and_passes() {
     assert!(j["states"].as_u64().unwrap() > 1000, "{j}");
 }
 
+/// A search of `scenario` with both reductions and a budget of `crashes`.
+fn plain(scenario: &vigil_sim::scenario::Scenario, crashes: u32) -> Search {
+    Search {
+        budget: Budget {
+            crashes,
+            ..Budget::default()
+        },
+        restart_after: None,
+        pause_for: scenario.cluster.failure_timeout,
+        heal_after: None,
+        late_by: Duration::ZERO,
+        threads: false,
+        por: true,
+        visited: true,
+    }
+}
+
 /// Explores `scenario` under `search`, with at most `deviations`.
 fn search(
     scenario: &vigil_sim::scenario::Scenario,
@@ -154,17 +171,9 @@ fn each_reduction_switched_off_finds_the_same_violations() {
     let mut found = Vec::new();
     for (por, visited) in [(true, true), (false, true), (true, false), (false, false)] {
         let s = Search {
-            budget: Budget {
-                crashes: 1,
-                ..Budget::default()
-            },
-            restart_after: None,
-            pause_for: scenario.cluster.failure_timeout,
-            heal_after: None,
-            late_by: Duration::ZERO,
-            threads: false,
             por,
             visited,
+            ..plain(&scenario, 1)
         };
         let bad = search(&scenario, &s, 2, Some(Mutation::DeafToDepartures));
         let f = bad.failures.first().unwrap_or_else(|| {
@@ -187,16 +196,7 @@ fn each_reduction_switched_off_finds_the_same_violations() {
 #[test]
 fn the_reductions_explore_fewer_states() {
     let scenario = load("exhaust-two-phase-commit");
-    let base = Search {
-        budget: Budget::default(),
-        restart_after: None,
-        pause_for: scenario.cluster.failure_timeout,
-        heal_after: None,
-        late_by: Duration::ZERO,
-        threads: false,
-        por: true,
-        visited: true,
-    };
+    let base = plain(&scenario, 0);
     let reduced = search(&scenario, &base, 2, None);
     let unreduced = search(
         &scenario,
@@ -288,17 +288,8 @@ fn outcomes(
 fn visited_states_reach_every_outcome_the_full_search_reaches() {
     let scenario = load("exhaust-two-phase-commit");
     let s = |visited| Search {
-        budget: Budget {
-            crashes: 1,
-            ..Budget::default()
-        },
-        restart_after: None,
-        pause_for: scenario.cluster.failure_timeout,
-        heal_after: None,
-        late_by: Duration::ZERO,
-        threads: false,
-        por: true,
         visited,
+        ..plain(&scenario, 1)
     };
     let full = outcomes(&scenario, &s(false), 2, None);
     let reduced = outcomes(&scenario, &s(true), 2, None);
