@@ -127,20 +127,17 @@ pub fn explore(
 ) -> Outcome<Vec<Violation>> {
     // The search forks runs and merges states on the premise that a run is
     // a function of its choices: first, the plain schedule twice.
-    match replay(registry, scenario, search, &[], mutation) {
-        Ok((_, _, Some(d))) => {
-            return Outcome {
-                stats: Default::default(),
-                levels: Vec::new(),
-                complete: false,
-                stopped: Some(Stopped::Failed),
-                failures: vec![exhaust::Failure {
-                    choices: Vec::new(),
-                    violations: vec![nondeterminism(&d)],
-                }],
-            }
-        }
-        Ok(_) | Err(_) => {}
+    if let Ok((_, _, Some(d))) = replay(registry, scenario, search, &[], mutation) {
+        return Outcome {
+            stats: Default::default(),
+            levels: Vec::new(),
+            complete: false,
+            stopped: Some(Stopped::Failed),
+            failures: vec![exhaust::Failure {
+                choices: Vec::new(),
+                violations: vec![nondeterminism(&d)],
+            }],
+        };
     }
     let cfg = config(registry, scenario, mutation, false);
     crate::runtime::quiet_injected_panics();

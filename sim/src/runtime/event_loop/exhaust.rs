@@ -1036,16 +1036,16 @@ pub fn exhaust<V>(
     out
 }
 
+/// A replayed schedule: its run (or the panic that ended it), its steps,
+/// and whether the explorer added a fault.
+pub type Replayed = (Result<Trace, String>, Vec<Step>, bool);
+
 /// Runs `cfg`'s scenario along a schedule found under `search`: the first
 /// option at every choice point but those `choices` name. Every step,
 /// with each deviation's alternative, for the report; an error if the
 /// schedule does not fit (another scenario, or another build of vigil).
 /// Also whether the schedule added a fault.
-pub fn replay(
-    cfg: &RunConfig,
-    search: &Search,
-    choices: &[Choice],
-) -> Result<(Result<Trace, String>, Vec<Step>, bool), String> {
+pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Replayed, String> {
     let ctx = Ctx::new(cfg, search);
     let mut w = ctx.root();
     let mut steps = Vec::new();
