@@ -23,6 +23,16 @@ fn json(out: &vigil_tests::Outcome) -> Value {
     })
 }
 
+/// The checks a failure's violations name.
+fn checks_of(failure: &Value) -> BTreeSet<&str> {
+    failure["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["check"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn a_broken_variant_is_found_with_its_shortest_schedule_which_replays_and_draws() {
     let dir = Scratch::dir();
@@ -46,12 +56,7 @@ fn a_broken_variant_is_found_with_its_shortest_schedule_which_replays_and_draws(
     // The plain order passes (level 0), so the shortest has one deviation:
     // the crash.
     assert_eq!(failure["deviations"], 1, "{failure}");
-    let checks: BTreeSet<&str> = failure["violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["check"].as_str().unwrap())
-        .collect();
+    let checks = checks_of(failure);
     assert!(checks.contains("notified"), "{checks:?}");
     let choices = failure["choices"].as_array().unwrap();
     assert!(
@@ -627,12 +632,7 @@ fn finds(cases: &[Case]) {
         }
         let j = json(&out);
         let failure = &j["failure"];
-        let checks: BTreeSet<&str> = failure["violations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["check"].as_str().unwrap())
-            .collect();
+        let checks = checks_of(failure);
         if !checks.contains(c.check) {
             missed.push(format!("{}: broke {checks:?}, not {}", c.mutation, c.check));
             continue;
@@ -663,7 +663,7 @@ fn finds(cases: &[Case]) {
         let replays = if determinism {
             replayed.code == 3
         } else if c.check == "no-panic" {
-            replayed.code == 1 && replayed.stderr.contains("panicked")
+            replayed.code == 1 && replayed.stderr.contains("error: the simulation panicked")
         } else {
             replayed.code == 1 && replayed.stdout.contains(&format!("FAIL  {}", c.check))
         };

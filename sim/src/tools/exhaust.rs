@@ -140,7 +140,6 @@ pub fn explore(
         };
     }
     let cfg = config(registry, scenario, mutation, false);
-    crate::runtime::quiet_injected_panics();
     let start = Instant::now();
     let mut heard = Instant::now();
     exhaust::exhaust(
@@ -234,7 +233,6 @@ fn replay_once(
 ) -> Result<(Execution, Vec<Step>), String> {
     let cfg = config(registry, scenario, mutation, true);
     let start = std::time::Instant::now();
-    crate::runtime::quiet_injected_panics();
     let (run, steps, added) = exhaust::replay(&cfg, search, choices)?;
     let mut explored = exhaust::explored_scenario(&cfg, search);
     if added {

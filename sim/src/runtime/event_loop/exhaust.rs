@@ -14,10 +14,10 @@
 //!   thread, interleave too, each keeping its own queue's order);
 //! - within its [`Budget`]: that a packet is lost, arrives twice (the
 //!   copy one latency later), or arrives `late_by` late (the latency
-//!   range's width by default: the slowest packet a seeded run draws); and, between two instants, that a node
-//!   crashes (restarting after `restart_after`, if given), pauses for
-//!   `pause_for`, or is cut off from all others (healing after
-//!   `heal_after`, if given).
+//!   range's width by default: the slowest packet a seeded run draws);
+//!   and, between two instants, that a node crashes (restarting after
+//!   `restart_after`, if given), pauses for `pause_for`, or is cut off
+//!   from all others (healing after `heal_after`, if given).
 //!
 //! The scenario's own faults strike as written; its loss and duplication
 //! rates are not drawn (the budget stands for them).
@@ -122,8 +122,7 @@ pub struct Search {
     #[serde(default, with = "opt_duration")]
     pub heal_after: Option<Duration>,
     /// How much later than the latency's lower bound a packet the explorer
-    /// delays arrives (on its link, it may overtake none of the earlier
-    /// packets' retransmissions and be overtaken by later packets).
+    /// delays arrives: later packets on its link may overtake it.
     #[serde(default, with = "duration")]
     pub late_by: Duration,
     /// Also interleave the actors of one node (its engine, each job's main
@@ -797,7 +796,6 @@ impl World {
 /// a protocol) is caught and returned as its message: it ends the schedule
 /// as a failure, not the search.
 fn attempt(w: &mut World, ctx: &Ctx, mv: Move) -> Result<(), String> {
-    crate::runtime::quiet_injected_panics();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.take(ctx, mv)))
         .map_err(|p| crate::runtime::panic_text(&*p))
 }
@@ -877,6 +875,8 @@ pub fn exhaust<V>(
     mut judge: impl FnMut(Result<Trace, String>, bool) -> Option<V>,
     mut control: impl FnMut(&mut Stats) -> Option<Stopped>,
 ) -> Outcome<V> {
+    // Injected panics (a scenario's work-thread faults) stay quiet.
+    crate::runtime::quiet_injected_panics();
     let ctx = Ctx::new(cfg, search);
     let root = ctx.root();
     let mut out = Outcome {
@@ -1046,6 +1046,8 @@ pub type Replayed = (Result<Trace, String>, Vec<Step>, bool);
 /// schedule does not fit (another scenario, or another build of vigil).
 /// Also whether the schedule added a fault.
 pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Replayed, String> {
+    // Injected panics (a scenario's work-thread faults) stay quiet.
+    crate::runtime::quiet_injected_panics();
     let ctx = Ctx::new(cfg, search);
     let mut w = ctx.root();
     let mut steps = Vec::new();
