@@ -597,6 +597,24 @@ const CASES: &[Case] = &[
         "no-panic",
     ),
     case(
+        "strict-group-view-stamp",
+        "tests/exhaust/group-view-after-next-install.toml",
+        &["--drops", "2"],
+        "view-synchrony",
+    ),
+    case(
+        "join-short-of-prev-tail",
+        "tests/exhaust/flush-cut-off.toml",
+        &["--drops", "1"],
+        "view-synchrony",
+    ),
+    case(
+        "incarnation-waits-out",
+        "tests/exhaust/install-waits-for-old-incarnation.toml",
+        &["--delays", "1", "--late-by", "1300ms"],
+        "expect membership-change db@n2",
+    ),
+    case(
         "proposal-without-view",
         "tests/exhaust/crash-during-vote.toml",
         &["--crashes", "1"],
