@@ -45,6 +45,10 @@ pub struct Execution {
     pub swarm: Option<Swarm>,
     /// The run, or the message of the panic that ended it.
     pub out: Result<Trace, String>,
+    /// After a panic, the trace up to it where the driver could keep it
+    /// (a schedule replayed on the event loop): enough to draw, not to
+    /// judge.
+    pub cut_short: Option<Trace>,
     /// Every check's result (none when the run panicked).
     pub checks: Vec<CheckResult>,
     /// Every violation, with `no-panic` for a run that panicked.
@@ -89,11 +93,17 @@ impl Execution {
             scenario,
             swarm,
             out,
+            cut_short: None,
             checks,
             violations,
             notices,
             wall,
         }
+    }
+
+    /// The run's trace, or what the driver kept of it before a panic.
+    pub fn kept(&self) -> Option<&Trace> {
+        self.out.as_ref().ok().or(self.cut_short.as_ref())
     }
 
     pub fn passed(&self) -> bool {
@@ -123,17 +133,10 @@ impl Execution {
 
     /// The trace with each violation inserted where it was detected.
     pub fn trace_with_failures(&self) -> Vec<Entry> {
-        let mut entries = self
-            .out
-            .as_ref()
-            .map(|o| o.entries.clone())
-            .unwrap_or_default();
+        let mut entries = self.kept().map(|o| o.entries.clone()).unwrap_or_default();
         for v in &self.violations {
-            let at = v.at.unwrap_or_else(|| {
-                self.out
-                    .as_ref()
-                    .map_or(vigil_engine::Time(0), |o| o.end.at)
-            });
+            let at =
+                v.at.unwrap_or_else(|| self.kept().map_or(vigil_engine::Time(0), |o| o.end.at));
             let i = entries.partition_point(|e| e.at <= at);
             entries.insert(
                 i,

@@ -233,14 +233,20 @@ fn replay_once(
 ) -> Result<(Execution, Vec<Step>), String> {
     let cfg = config(registry, scenario, mutation, true);
     let start = std::time::Instant::now();
-    let (run, steps, added) = exhaust::replay(&cfg, search, choices)?;
+    let exhaust::Replayed {
+        run,
+        cut_short,
+        steps,
+        added,
+    } = exhaust::replay(&cfg, search, choices)?;
     let mut explored = exhaust::explored_scenario(&cfg, search);
     if added {
         // As in the search: with a fault the explorer added, the
         // scenario's expectations are not judged.
         explored.expectations.clear();
     }
-    let e = Execution::judged(0, explored, None, run, mutation, start.elapsed());
+    let mut e = Execution::judged(0, explored, None, run, mutation, start.elapsed());
+    e.cut_short = cut_short;
     Ok((e, steps))
 }
 

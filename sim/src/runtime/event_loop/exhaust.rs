@@ -651,23 +651,14 @@ impl World {
 
     /// The run's trace, ended, with every entry.
     fn finish(self) -> Trace {
-        let mut trace = self.sim.finish();
-        let mut segments = Vec::new();
-        let mut at = self.before.as_deref();
-        while let Some(s) = at {
-            segments.push(s);
-            at = s.parent.as_deref();
-        }
-        if !segments.is_empty() {
-            let tail = std::mem::take(&mut trace.entries);
-            let len = segments.iter().map(|s| s.entries.len()).sum::<usize>() + tail.len();
-            trace.entries.reserve(len);
-            for s in segments.iter().rev() {
-                trace.entries.extend(s.entries.iter().cloned());
-            }
-            trace.entries.extend(tail);
-        }
-        trace
+        let before = self.before;
+        whole(before.as_deref(), self.sim.finish())
+    }
+
+    /// The trace up to a panic inside the last move, with every entry.
+    fn cut_short(self) -> Trace {
+        let before = self.before;
+        whole(before.as_deref(), self.sim.cut_short())
     }
 
     /// Takes off the agenda the events that would do nothing: a timer
@@ -790,6 +781,26 @@ impl World {
             }
         }
     }
+}
+
+/// `trace` with the entries of the segments before it put back in front.
+fn whole(before: Option<&Segment>, mut trace: Trace) -> Trace {
+    let mut segments = Vec::new();
+    let mut at = before;
+    while let Some(s) = at {
+        segments.push(s);
+        at = s.parent.as_deref();
+    }
+    if !segments.is_empty() {
+        let tail = std::mem::take(&mut trace.entries);
+        let len = segments.iter().map(|s| s.entries.len()).sum::<usize>() + tail.len();
+        trace.entries.reserve(len);
+        for s in segments.iter().rev() {
+            trace.entries.extend(s.entries.iter().cloned());
+        }
+        trace.entries.extend(tail);
+    }
+    trace
 }
 
 /// Carries out `mv` on `w`; a panic inside the run (a bug in vigil or in
@@ -1036,9 +1047,17 @@ pub fn exhaust<V>(
     out
 }
 
-/// A replayed schedule: its run (or the panic that ended it), its steps,
-/// and whether the explorer added a fault.
-pub type Replayed = (Result<Trace, String>, Vec<Step>, bool);
+/// A replayed schedule.
+pub struct Replayed {
+    /// The run, or the message of the panic that ended it.
+    pub run: Result<Trace, String>,
+    /// After a panic: the trace up to it, ended at its instant.
+    pub cut_short: Option<Trace>,
+    /// Every step, each deviation with the plain order's alternative.
+    pub steps: Vec<Step>,
+    /// Whether the schedule added a fault.
+    pub added: bool,
+}
 
 /// Runs `cfg`'s scenario along a schedule found under `search`: the first
 /// option at every choice point but those `choices` name. Every step,
@@ -1092,7 +1111,13 @@ pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Re
             instead: (take > 0).then(|| w.describe(&ctx, options[0])),
         });
         if let Err(panic) = attempt(&mut w, &ctx, mv) {
-            return Ok((Err(panic), steps, w.added));
+            let added = w.added;
+            return Ok(Replayed {
+                run: Err(panic),
+                cut_short: Some(w.cut_short()),
+                steps,
+                added,
+            });
         }
     }
     if let Some(c) = wanted.next() {
@@ -1102,7 +1127,12 @@ pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Re
         ));
     }
     let added = w.added;
-    Ok((Ok(w.finish()), steps, added))
+    Ok(Replayed {
+        run: Ok(w.finish()),
+        cut_short: None,
+        steps,
+        added,
+    })
 }
 
 /// The scenario as the explorer runs it: its own faults, then those the

@@ -481,6 +481,18 @@ impl<A: Agenda> Sim<A> {
         self.trace
     }
 
+    /// The trace so far, ended now, without asking the nodes anything
+    /// more: what is left of a run that panicked.
+    fn cut_short(mut self) -> Trace {
+        let nodes = self.nodes.iter().map(|n| n.status).collect();
+        self.trace.end = RunEnd {
+            at: self.now,
+            nodes,
+            live_members: BTreeSet::new(),
+        };
+        self.trace
+    }
+
     fn record(&mut self, event: TraceEvent) {
         self.trace.push(self.now, event);
     }

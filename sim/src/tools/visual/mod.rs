@@ -277,9 +277,11 @@ pub struct Story {
 
 impl Story {
     /// The story of a detailed run (see [`crate::run::Request::detail`]),
-    /// with each check failure marked where it was detected.
+    /// with each check failure marked where it was detected; of a run
+    /// that panicked, what the driver kept of it, with the panic marked
+    /// where it ends (none when it kept nothing).
     pub fn of_execution(title: &str, e: &crate::run::Execution) -> Option<Story> {
-        let out = e.out.as_ref().ok()?;
+        let out = e.kept()?;
         let mut story = Story::of(title, out);
         // One mark per moment: checks that fail at the same time share it,
         // named in order, each once.
