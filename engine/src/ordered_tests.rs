@@ -23,7 +23,7 @@ fn took(net: &Net) -> BTreeMap<(NodeId, u64), Vec<Took>> {
     let mut all: BTreeMap<(NodeId, u64), Vec<Took>> = BTreeMap::new();
     for (_, node, key, e) in &net.delivered {
         let t = match e {
-            Event::View(c) => Took::View(c.clone()),
+            Event::View(c) => Took::View((**c).clone()),
             Event::Ordered {
                 from,
                 view,

@@ -271,7 +271,7 @@ impl Net {
             .iter()
             .filter(|(_, n, k, _)| *n == NodeId(node) && *k == LocalKey(key))
             .filter_map(|(t, _, _, e)| match e {
-                Event::View(c) => Some((*t, c.clone())),
+                Event::View(c) => Some((*t, (**c).clone())),
                 _ => None,
             })
             .collect()

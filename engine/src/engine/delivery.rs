@@ -17,6 +17,7 @@ impl<P: Clone> Engine<P> {
                 if self.view.leader() != self.me {
                     return;
                 }
+                let state = *state;
                 let drop_early = mutated!(self, EarlyStateDropped);
                 if let Some(inst) = &mut self.installing {
                     // Not yet acked: its ack may still bring an older state

@@ -456,7 +456,7 @@ impl<P: Clone> Engine<P> {
             };
             out.push(Output::Deliver {
                 key: *key,
-                event: Event::View(change),
+                event: Event::View(Box::new(change)),
             });
         }
         self.new_order_log(&gv.group, gv.id);
@@ -534,7 +534,7 @@ impl<P: Clone> Engine<P> {
                 self.recompute_groups(now, None, out);
             }
         } else {
-            self.queue(now, leader, LinkMsg::State(state));
+            self.queue(now, leader, LinkMsg::State(Box::new(state)));
         }
     }
 

@@ -304,8 +304,9 @@ pub enum Output<P> {
 pub enum Event<P> {
     /// The registration was accepted under this identity.
     Registered { me: MemberId },
-    /// A membership change: this member installed a new group view.
-    View(MembershipChange),
+    /// A membership change: this member installed a new group view. Boxed:
+    /// it is large and rare, and an event moves through queues.
+    View(Box<MembershipChange>),
     /// A message from another member (or from itself, for view sends).
     /// `n` is the sending engine's number for the send: a member takes
     /// each `(from, n)` at most once, whatever the network duplicates.

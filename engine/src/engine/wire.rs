@@ -122,7 +122,7 @@ impl<P: Clone> Engine<P> {
                         from,
                         Body::InstallAck {
                             view: self.view.id,
-                            state,
+                            state: Box::new(state),
                         },
                     ));
                 }
@@ -130,7 +130,7 @@ impl<P: Clone> Engine<P> {
             Body::InstallAck { view, state } => {
                 if let Some(inst) = &mut self.installing {
                     if inst.view.id == view && inst.view.has(from, inc) {
-                        keep_newest(&mut inst.acks, from, state);
+                        keep_newest(&mut inst.acks, from, *state);
                         if let Some(early) = inst.early.remove(&from) {
                             keep_newest(&mut inst.acks, from, early);
                         }
@@ -219,7 +219,9 @@ pub struct MemberMsg<P> {
 /// What travels reliably between two engines.
 #[derive(Clone, Debug, Serialize, Deserialize, Hash)]
 pub enum LinkMsg<P> {
-    State(LocalState<P>),
+    /// Boxed, as in [`Body::InstallAck`]: links keep and move their
+    /// messages.
+    State(Box<LocalState<P>>),
     GroupView(GroupView),
     Member(MemberMsg<P>),
     /// A member's ordered message, to the sequencer (the leader).
@@ -277,9 +279,11 @@ pub enum Body<P> {
     Install {
         view: NodeView,
     },
+    /// The state is boxed: it is large and rare, and a packet moves
+    /// several times on its way.
     InstallAck {
         view: ViewId,
-        state: LocalState<P>,
+        state: Box<LocalState<P>>,
     },
     Data {
         to_inc: Incarnation,

@@ -256,7 +256,7 @@ impl MainThread {
             }
             MainInput::Engine(Event::View(change)) => {
                 self.me = Some(change.me.clone());
-                self.to_every_thread(&WorkItem::View(change), out);
+                self.to_every_thread(&WorkItem::View(*change), out);
             }
             MainInput::Engine(Event::Message { from, payload, .. }) => {
                 let Some(slot) = self.slots.get(usize::from(payload.thread)) else {
@@ -588,7 +588,11 @@ mod tests {
             left: vec![(member(1), LeaveReason::Fault)],
             primary: None,
         };
-        main.step(T, MainInput::Engine(Event::View(change)), &mut out);
+        main.step(
+            T,
+            MainInput::Engine(Event::View(Box::new(change))),
+            &mut out,
+        );
         assert_eq!(queues(&out), vec![(0, Queue::Response), (1, Queue::Work)]);
     }
 

@@ -921,7 +921,7 @@ impl Model {
                 self.views_taken.push(self.next_view);
                 self.order.push(Seen::View(self.next_view));
                 self.next_view += 1 + u64::from(*others.first().unwrap_or(&0));
-                self.main_takes(MainInput::Engine(Event::View(change)));
+                self.main_takes(MainInput::Engine(Event::View(Box::new(change))));
             }
             Op::Ack { from, offset } => {
                 let round = self.round.saturating_add_signed(i64::from(*offset)).max(1);

@@ -67,7 +67,7 @@ pub(super) fn taken(
         ),
         Event::View(change) => (
             TraceEvent::View {
-                change: Box::new(change.clone()),
+                change: change.clone(),
             },
             Some(change.me.clone()),
         ),
