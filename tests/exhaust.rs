@@ -67,6 +67,15 @@ fn a_broken_variant_is_found_with_its_shortest_schedule_which_replays_and_draws(
         "{choices:?}"
     );
 
+    // It names its scenario relative to itself, so the two move together.
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&schedule).unwrap()).unwrap();
+    let named = std::path::Path::new(file["scenario"].as_str().unwrap());
+    assert!(named.is_relative(), "{named:?}");
+    assert_eq!(
+        dir.join(named).canonicalize().unwrap(),
+        std::path::Path::new(&barrier).canonicalize().unwrap()
+    );
+
     // The schedule runs again, exactly, and breaks the same check; drawn.
     let svg = dir.join("deaf.svg");
     let replayed = vigil(&[
@@ -79,9 +88,7 @@ fn a_broken_variant_is_found_with_its_shortest_schedule_which_replays_and_draws(
     ]);
     assert_eq!(replayed.code, 1, "{}\n{}", replayed.stdout, replayed.stderr);
     assert!(
-        replayed
-            .stdout
-            .contains("1 deviations from the plain order")
+        replayed.stdout.contains("1 deviation from the plain order")
             && replayed.stdout.contains("add: crash"),
         "{}",
         replayed.stdout
@@ -248,6 +255,59 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
     let out = vigil(&["replay", bad.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("not a schedule file"), "{}", out.stderr);
+
+    // Flags that could not take effect are refused before any work, each
+    // with one JSON object for scripts.
+    let barrier = example("exhaust-barrier.toml");
+    let txt = dir.join("out.txt");
+    let nowhere = dir.join("no/such/dir/x.json");
+    for (flags, says) in [
+        (vec!["-o", txt.to_str().unwrap()], "ends in `.json`"),
+        (
+            vec!["-o", nowhere.to_str().unwrap()],
+            "there is no directory",
+        ),
+        (vec!["--late-by", "5ms"], "--late-by tunes --delays"),
+        (
+            vec!["--crashes", "1", "--restart-after", "0s"],
+            "at the instant it strikes",
+        ),
+        (
+            vec!["--no-deepening", "--max-deviations", "1"],
+            "does not apply",
+        ),
+        (vec!["--delays", "1"], "nothing to delay by"),
+    ] {
+        let mut args = vec!["exhaust", barrier.as_str(), "--json"];
+        args.extend(flags.iter().copied());
+        let out = vigil(&args);
+        assert_eq!(out.code, 2, "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{flags:?}: {}", out.stderr);
+        assert_eq!(json(&out)["verdict"], "error", "{flags:?}: {}", out.stdout);
+    }
+
+    // A scenario far too long to explore stops at the time budget while
+    // its plain schedule still runs, and says why.
+    let long = dir.join("long.toml");
+    let text = std::fs::read_to_string(&barrier).unwrap();
+    let text = text
+        .replace("duration = \"2s\"", "duration = \"1h\"")
+        .replace("nodes = 3", "nodes = 20");
+    assert!(
+        text.contains("duration = \"1h\"") && text.contains("nodes = 20"),
+        "the barrier's duration or size moved"
+    );
+    std::fs::write(&long, text).unwrap();
+    let started = std::time::Instant::now();
+    let out = vigil(&["exhaust", long.to_str().unwrap(), "--time-budget", "1s"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        out.stdout
+            .contains("the plain schedule alone did not finish"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Every complete schedule's trace, as a multiset of its entries (what

@@ -108,27 +108,93 @@ impl Ctx<'_> {
             Ok(s) => s,
             Err(code) => return code,
         };
+        // Bad input is refused before any work, in one JSON object too.
+        let refuse = |io: &mut Io<'_>, message: String, help: String| {
+            let _ = writeln!(io.stderr, "error: {message}\n  help: {help}");
+            if args.json {
+                let error = serde_json::json!({
+                    "verdict": "error",
+                    "error": {"message": message, "file": file.display().to_string(), "line": null, "column": null, "help": help},
+                });
+                let _ = writeln!(io.stdout, "{error}");
+            }
+            Exit::BadInput
+        };
         if scenario.random.is_some() {
-            let _ = writeln!(
-                io.stderr,
-                "error: `{}` has a [random] section, which draws faults per seed; `vigil exhaust` explores the scenario's own faults and the budget given on its command line\n  help: fix one seed's draw as a file with `vigil run {} --seed N --emit-scenario OUT`, or give the budget as --crashes, --partitions, --pauses, --drops, --duplicates, --delays",
-                file.display(),
-                file.display()
+            return refuse(
+                io,
+                format!("`{}` has a [random] section, which draws faults per seed; `vigil exhaust` explores the scenario's own faults and the budget given on its command line", file.display()),
+                format!("fix one seed's draw as a file with `vigil run {} --seed N --emit-scenario OUT`, or give the budget as --crashes, --partitions, --pauses, --drops, --duplicates, --delays", file.display()),
             );
-            return Exit::BadInput;
+        }
+        // A flag that tunes a part of the budget that is not given does
+        // nothing: say so rather than record it.
+        for (tuned, flag, part, given) in [
+            (args.late_by.is_some(), "--late-by", "--delays", args.delays),
+            (
+                args.restart_after.is_some(),
+                "--restart-after",
+                "--crashes",
+                args.crashes,
+            ),
+            (
+                args.pause_for.is_some(),
+                "--pause-for",
+                "--pauses",
+                args.pauses,
+            ),
+            (
+                args.heal_after.is_some(),
+                "--heal-after",
+                "--partitions",
+                args.partitions,
+            ),
+        ] {
+            if tuned && given == 0 {
+                return refuse(
+                    io,
+                    format!("{flag} tunes {part}, which is not given: it would do nothing"),
+                    format!("give {part} N as well, or leave {flag} out"),
+                );
+            }
+        }
+        for (value, flag) in [
+            (args.late_by, "--late-by"),
+            (args.restart_after, "--restart-after"),
+            (args.pause_for, "--pause-for"),
+            (args.heal_after, "--heal-after"),
+        ] {
+            if value.is_some_and(|v| v.is_zero()) {
+                return refuse(
+                    io,
+                    format!("{flag} 0 would undo its fault at the instant it strikes"),
+                    format!("give {flag} a time of at least 1ms"),
+                );
+            }
+        }
+        if args.no_deepening && args.max_deviations.is_some() {
+            return refuse(
+                io,
+                "--no-deepening searches every schedule in one pass, whatever its deviations: --max-deviations does not apply".into(),
+                "leave out one of --no-deepening and --max-deviations".into(),
+            );
         }
         let (lo, hi) = scenario.cluster.latency;
         let late_by = args.late_by.unwrap_or(hi.saturating_sub(lo));
         if args.delays > 0 && late_by.is_zero() {
-            let _ = writeln!(
-                io.stderr,
-                "error: --delays {} has nothing to delay by: `{}` has a fixed latency ({:?})\n  help: say how late a delayed packet arrives with --late-by TIME (e.g. --late-by {:?})",
-                args.delays,
-                file.display(),
-                lo,
-                scenario.cluster.heartbeat_interval
+            return refuse(
+                io,
+                format!(
+                    "--delays {} has nothing to delay by: `{}` has a fixed latency ({:?})",
+                    args.delays,
+                    file.display(),
+                    lo
+                ),
+                format!(
+                    "say how late a delayed packet arrives with --late-by TIME (e.g. --late-by {:?})",
+                    scenario.cluster.heartbeat_interval
+                ),
             );
-            return Exit::BadInput;
         }
         let search = Search {
             budget: args.budget(),
@@ -147,6 +213,29 @@ impl Ctx<'_> {
             );
             file.with_file_name(format!("{stem}.schedule.json"))
         });
+        // Where a failure will go is checked now, not after the search.
+        if output.extension().is_none_or(|e| e != "json") {
+            return refuse(
+                io,
+                format!("-o {}: a schedule file ends in `.json` (`vigil replay` tells it from a scenario by that)", output.display()),
+                format!("write it as {}", output.with_extension("json").display()),
+            );
+        }
+        let dir = match output.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return refuse(
+                io,
+                format!(
+                    "-o {}: there is no directory {}",
+                    output.display(),
+                    dir.display()
+                ),
+                "create it first, or write the schedule elsewhere".into(),
+            );
+        }
         let header = describe_search(file, &search, &limits);
         if !args.json {
             let _ = writeln!(io.stdout, "{header}");
@@ -185,7 +274,7 @@ impl Ctx<'_> {
             let schedule = ScheduleFile {
                 kind: SCHEDULE_KIND.to_string(),
                 version: 1,
-                scenario: file.to_path_buf(),
+                scenario: exhaust_tool::scenario_from(&output, file),
                 mutation: args.mutation.map(|m| m.name().to_string()),
                 search: search.clone(),
                 choices: f.choices.clone(),
@@ -211,7 +300,8 @@ impl Ctx<'_> {
             let levels: Vec<serde_json::Value> = outcome
                 .levels
                 .iter()
-                .map(|(d, st, sc)| serde_json::json!({"deviations": d, "states": st, "schedules": sc}))
+                // A depth-first pass has no bound on deviations: null.
+                .map(|(d, st, sc)| serde_json::json!({"deviations": (*d != u32::MAX).then_some(*d), "states": st, "schedules": sc}))
                 .collect();
             let failure_json = failure.map(|f| {
                 serde_json::json!({
@@ -246,10 +336,16 @@ impl Ctx<'_> {
             let _ = writeln!(io.stdout, "{json}");
         } else {
             for (d, st, sc) in &outcome.levels {
+                let level = match *d {
+                    u32::MAX => "depth first, any deviations".to_string(),
+                    1 => "at most 1 deviation".to_string(),
+                    d => format!("at most {d} deviations"),
+                };
                 let _ = writeln!(
                     io.stdout,
-                    "  at most {d} deviation{}: {st} states, {sc} schedules",
-                    if *d == 1 { "" } else { "s" }
+                    "  {level}: {}, {}",
+                    of(*st, "state"),
+                    of(*sc, "schedule")
                 );
             }
             let how = match (outcome.complete, outcome.stopped) {
@@ -266,17 +362,23 @@ impl Ctx<'_> {
             };
             let _ = writeln!(
                 io.stdout,
-                "{how}: {} states ({} reached again), {} schedules, {} moves, depth {}, frontier {}, {:.1} s ({:.0} states/s), peak memory {} MB",
-                s.states,
+                "{how}: {} ({} reached again), {}, {}, depth {}, frontier {}, {:.1} s ({:.0} states/s), peak memory {} MB",
+                of(s.states, "state"),
                 s.revisits,
-                s.schedules,
-                s.moves,
+                of(s.schedules, "schedule"),
+                of(s.moves, "move"),
                 s.depth,
                 s.frontier,
                 s.elapsed_ms as f64 / 1000.0,
                 exhaust_tool::rate(s),
                 peak / (1 << 20)
             );
+            if s.states == 0 && outcome.stopped.is_some() && failure.is_none() {
+                let _ = writeln!(
+                    io.stdout,
+                    "  the plain schedule alone did not finish (it runs twice first, to check that a run is a function of its choices): explore a shorter or smaller scenario"
+                );
+            }
             match failure {
                 Some(f) => {
                     let _ = writeln!(
@@ -288,7 +390,11 @@ impl Ctx<'_> {
                     for v in &f.violations {
                         let _ = writeln!(io.stdout, "  {v}");
                     }
-                    let _ = writeln!(io.stdout, "the deviations:");
+                    if f.choices.is_empty() {
+                        let _ = writeln!(io.stdout, "the deviations: none, the plain order fails");
+                    } else {
+                        let _ = writeln!(io.stdout, "the deviations:");
+                    }
                     for c in &f.choices {
                         let _ = writeln!(
                             io.stdout,
@@ -326,6 +432,11 @@ impl Ctx<'_> {
             _ => Exit::Pass,
         }
     }
+}
+
+/// `n` `what`s, in English.
+fn of(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The search in one line, for the top of the account.
@@ -378,9 +489,13 @@ fn describe_search(file: &Path, search: &Search, limits: &Limits) -> String {
 }
 
 fn progress_line(s: &Stats) -> String {
+    let level = if s.level == u32::MAX {
+        "depth first".to_string()
+    } else {
+        format!("deviations <= {}", s.level)
+    };
     format!(
-        "  deviations <= {}: {} states, {} schedules, depth {}, frontier {}, {:.0} states/s, {:.0} s   ",
-        s.level,
+        "  {level}: {} states, {} schedules, depth {}, frontier {}, {:.0} states/s, {:.0} s   ",
         s.states,
         s.schedules,
         s.depth,

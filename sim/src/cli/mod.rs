@@ -220,7 +220,7 @@ enum Command {
     /// Replay one run with every packet recorded: write its event trace,
     /// draw it (--svg), or export it for Perfetto (--perfetto).
     Replay {
-        /// The scenario file (TOML).
+        /// The scenario file (TOML), or a schedule file (`.json`) that `vigil exhaust` wrote.
         file: PathBuf,
         /// The seed (default: the file's `seed`, else 0).
         #[arg(long)]
@@ -436,6 +436,24 @@ impl From<one_run::Verdict> for Exit {
             one_run::Verdict::Fail => Exit::Fail,
             one_run::Verdict::Nondeterministic => Exit::Nondeterministic,
         }
+    }
+}
+
+/// Keeps a long sweep's memory flat, for a `vigil` process to call first.
+///
+/// glibc's allocator serves a large block (a run's trace, a few MB) from a
+/// fresh mapping, and returns it to the system when freed; but each such
+/// free raises the size it maps from then on, so later runs' traces come
+/// from the heap, whose free pieces are not given back and do not fit the
+/// next run's sizes. `vigil explore scenarios/quickstart.toml` then peaked
+/// at 13.4 MB over 100 seeds and 16.8 MB over 2,000; with the threshold
+/// held at 128 KiB, at 13.4 and 13.6 MB. Elsewhere it does nothing.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of the allocator; it is called
+    // before any thread of this process starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

@@ -74,10 +74,14 @@ impl Ctx<'_> {
                         };
                         let _ = writeln!(
                             out,
-                            "schedule {}: {} moves, {} deviations from the plain order",
+                            "schedule {}: {} moves, {} from the plain order",
                             file.display(),
                             steps.len(),
-                            file_of.choices.len()
+                            match file_of.choices.len() {
+                                0 => "no deviations".to_string(),
+                                1 => "1 deviation".to_string(),
+                                n => format!("{n} deviations"),
+                            }
                         );
                         for s in steps.iter().filter(|s| s.instead.is_some()) {
                             let _ = writeln!(
@@ -183,6 +187,16 @@ impl Ctx<'_> {
         }
         let schedule = ScheduleFile::read(file).map_err(|p| bad(io, p))?;
         let scenario_path = schedule.scenario_path(file);
+        if !scenario_path.exists() {
+            return Err(bad(
+                io,
+                format!(
+                    "the schedule {} names the scenario {}, which is not there (looked beside the schedule and in the current directory)",
+                    file.display(),
+                    schedule.scenario.display()
+                ),
+            ));
+        }
         let scenario = self.load(&scenario_path, false, io)?;
         if schedule.mutation.is_some() && flags.mutation.is_none() {
             let name = schedule.mutation.as_deref().unwrap_or_default();

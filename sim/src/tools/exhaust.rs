@@ -67,19 +67,45 @@ impl ScheduleFile {
     /// The scenario file it names: from the working directory, else beside
     /// the schedule file.
     pub fn scenario_path(&self, schedule: &Path) -> PathBuf {
-        if self.scenario.is_absolute() || self.scenario.exists() {
+        if self.scenario.is_absolute() {
             return self.scenario.clone();
         }
+        // Written relative to the schedule's directory; files of an
+        // earlier vigil relative to where `vigil exhaust` ran.
         let beside = schedule
             .parent()
             .unwrap_or(Path::new("."))
             .join(&self.scenario);
-        if beside.exists() {
+        if beside.exists() || !self.scenario.exists() {
             beside
         } else {
             self.scenario.clone()
         }
     }
+}
+
+/// How a schedule written to `schedule` names `scenario`: relative to the
+/// schedule's directory, so that the two move together and replay from
+/// anywhere (as given, where the path cannot be resolved).
+pub fn scenario_from(schedule: &Path, scenario: &Path) -> PathBuf {
+    let dir = match schedule.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let (Ok(from), Ok(to)) = (dir.canonicalize(), scenario.canonicalize()) else {
+        return scenario.to_path_buf();
+    };
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path = PathBuf::new();
+    for _ in common..from.len() {
+        path.push("..");
+    }
+    for c in &to[common..] {
+        path.push(c);
+    }
+    path
 }
 
 /// Whether `path` names a schedule file: `vigil exhaust` writes them as
@@ -125,22 +151,58 @@ pub fn explore(
     mutation: Option<Mutation>,
     watch: Watch<'_>,
 ) -> Outcome<Vec<Violation>> {
-    // The search forks runs and merges states on the premise that a run is
-    // a function of its choices: first, the plain schedule twice.
-    if let Ok((_, _, Some(d))) = replay(registry, scenario, search, &[], mutation) {
-        return Outcome {
-            stats: Default::default(),
-            levels: Vec::new(),
-            complete: false,
-            stopped: Some(Stopped::Failed),
-            failures: vec![exhaust::Failure {
-                choices: Vec::new(),
-                violations: vec![nondeterminism(&d)],
-            }],
-        };
-    }
-    let cfg = config(registry, scenario, mutation, false);
     let start = Instant::now();
+    let stopped = || {
+        if watch.stop.load(Ordering::Relaxed) {
+            Some(Stopped::Interrupted)
+        } else if watch.time.is_some_and(|t| start.elapsed() >= t) {
+            Some(Stopped::TimeLimit)
+        } else {
+            None
+        }
+    };
+    // The search forks runs and merges states on the premise that a run is
+    // a function of its choices: first, the plain schedule twice (within
+    // the limits: a scenario too long to explore shows it here).
+    let cfg = config(registry, scenario, mutation, false);
+    let mut plain = Vec::new();
+    for _ in 0..2 {
+        match exhaust::replay_until(&cfg, search, &[], false, &mut || stopped().is_some()) {
+            Ok(Some(r)) => plain.push(r.run),
+            Ok(None) => {
+                return Outcome {
+                    stats: Stats {
+                        elapsed_ms: start.elapsed().as_millis() as u64,
+                        ..Default::default()
+                    },
+                    levels: Vec::new(),
+                    complete: false,
+                    stopped: stopped(),
+                    failures: Vec::new(),
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let text = |run: &Result<crate::trace::Trace, String>| match run {
+        Ok(t) => t.entries.iter().map(|e| e.line()).collect::<Vec<_>>(),
+        Err(panic) => vec![format!("panic: {panic}")],
+    };
+    if let [a, b] = &plain[..] {
+        if let Some(d) = run::diverge(&text(a), &text(b)) {
+            return Outcome {
+                stats: Default::default(),
+                levels: Vec::new(),
+                complete: false,
+                stopped: Some(Stopped::Failed),
+                failures: vec![exhaust::Failure {
+                    choices: Vec::new(),
+                    violations: vec![nondeterminism(&d)],
+                }],
+            };
+        }
+    }
+    drop(plain);
     let mut heard = Instant::now();
     exhaust::exhaust(
         &cfg,
@@ -163,13 +225,7 @@ pub fn explore(
                 heard = Instant::now();
                 (watch.progress)(stats);
             }
-            if watch.stop.load(Ordering::Relaxed) {
-                Some(Stopped::Interrupted)
-            } else if watch.time.is_some_and(|t| start.elapsed() >= t) {
-                Some(Stopped::TimeLimit)
-            } else {
-                None
-            }
+            stopped()
         },
     )
 }

@@ -1047,6 +1047,9 @@ pub fn exhaust<V>(
     out
 }
 
+/// How often a replay asks whether to stop, in moves.
+pub const POLL_MOVES: u64 = 1024;
+
 /// A replayed schedule.
 pub struct Replayed {
     /// The run, or the message of the panic that ended it.
@@ -1065,13 +1068,31 @@ pub struct Replayed {
 /// schedule does not fit (another scenario, or another build of vigil).
 /// Also whether the schedule added a fault.
 pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Replayed, String> {
+    replay_until(cfg, search, choices, true, &mut || false).map(|r| r.expect("never stopped"))
+}
+
+/// [`replay`], asking `stop` every [`POLL_MOVES`] moves whether to give up
+/// (then `None`); with `keep_steps` false, the steps are not kept (a long run
+/// would hold a line for every move).
+pub fn replay_until(
+    cfg: &RunConfig,
+    search: &Search,
+    choices: &[Choice],
+    keep_steps: bool,
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Option<Replayed>, String> {
     // Injected panics (a scenario's work-thread faults) stay quiet.
     crate::runtime::quiet_injected_panics();
     let ctx = Ctx::new(cfg, search);
     let mut w = ctx.root();
     let mut steps = Vec::new();
     let mut wanted = choices.iter().peekable();
+    let mut moves = 0u64;
     loop {
+        moves += 1;
+        if moves.is_multiple_of(POLL_MOVES) && stop() {
+            return Ok(None);
+        }
         let options = w.options(&ctx);
         if options.is_empty() {
             break;
@@ -1083,10 +1104,10 @@ pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Re
                 take = c.take as usize;
                 let Some(mv) = options.get(take) else {
                     return Err(format!(
-                        "choice point {} has {} options, not {}: the schedule was found on another scenario or another build",
+                        "choice point {} has options 0 to {}, the schedule takes option {}: it was found on another scenario or another build, or edited",
                         c.point,
-                        options.len(),
-                        take + 1
+                        options.len() - 1,
+                        take
                     ));
                 };
                 let what = w.describe(&ctx, *mv);
@@ -1104,20 +1125,22 @@ pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Re
         } else {
             w.sim.now
         };
-        steps.push(Step {
-            point: if options.len() > 1 { w.points } else { 0 },
-            at_ns: at.0,
-            what: w.describe(&ctx, mv),
-            instead: (take > 0).then(|| w.describe(&ctx, options[0])),
-        });
+        if keep_steps {
+            steps.push(Step {
+                point: if options.len() > 1 { w.points } else { 0 },
+                at_ns: at.0,
+                what: w.describe(&ctx, mv),
+                instead: (take > 0).then(|| w.describe(&ctx, options[0])),
+            });
+        }
         if let Err(panic) = attempt(&mut w, &ctx, mv) {
             let added = w.added;
-            return Ok(Replayed {
+            return Ok(Some(Replayed {
                 run: Err(panic),
                 cut_short: Some(w.cut_short()),
                 steps,
                 added,
-            });
+            }));
         }
     }
     if let Some(c) = wanted.next() {
@@ -1127,12 +1150,12 @@ pub fn replay(cfg: &RunConfig, search: &Search, choices: &[Choice]) -> Result<Re
         ));
     }
     let added = w.added;
-    Ok(Replayed {
+    Ok(Some(Replayed {
         run: Ok(w.finish()),
         cut_short: None,
         steps,
         added,
-    })
+    }))
 }
 
 /// The scenario as the explorer runs it: its own faults, then those the
