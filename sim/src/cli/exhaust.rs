@@ -242,13 +242,21 @@ impl Ctx<'_> {
         }
         explore_tool::install_interrupt_handler();
         let progress_to_terminal = io.color_stderr && !args.json;
-        let mut last_level = None;
+        // Each level's line as it ends (a long search in a CI log shows
+        // its way); the figures so far on a terminal, once a second.
+        let mut shown = 0;
+        let stdout = &mut *io.stdout;
         let mut progress = |stats: &Stats| {
-            if progress_to_terminal {
-                if last_level.is_some_and(|l| l != stats.level) {
-                    eprintln!();
+            if let Some(level) = stats.finished {
+                if progress_to_terminal {
+                    eprint!("\r\x1b[K");
                 }
-                last_level = Some(stats.level);
+                if !args.json {
+                    let _ = writeln!(stdout, "  {}", level_line(level));
+                    let _ = stdout.flush();
+                    shown += 1;
+                }
+            } else if progress_to_terminal {
                 eprint!("\r{}", progress_line(stats));
             }
         };
@@ -265,7 +273,7 @@ impl Ctx<'_> {
             },
         );
         if progress_to_terminal {
-            eprintln!();
+            eprint!("\r\x1b[K");
         }
         let peak = exhaust_tool::peak_memory();
         let failure = outcome.failures.first();
@@ -335,18 +343,8 @@ impl Ctx<'_> {
             });
             let _ = writeln!(io.stdout, "{json}");
         } else {
-            for (d, st, sc) in &outcome.levels {
-                let level = match *d {
-                    u32::MAX => "depth first, any deviations".to_string(),
-                    1 => "at most 1 deviation".to_string(),
-                    d => format!("at most {d} deviations"),
-                };
-                let _ = writeln!(
-                    io.stdout,
-                    "  {level}: {}, {}",
-                    of(*st, "state"),
-                    of(*sc, "schedule")
-                );
+            for level in &outcome.levels[shown.min(outcome.levels.len())..] {
+                let _ = writeln!(io.stdout, "  {}", level_line(*level));
             }
             let how = match (outcome.complete, outcome.stopped) {
                 (true, _) => "complete".to_string(),
@@ -432,6 +430,20 @@ impl Ctx<'_> {
             _ => Exit::Pass,
         }
     }
+}
+
+/// One level of the search: its bound, states and schedules.
+fn level_line((d, states, schedules): (u32, u64, u64)) -> String {
+    let level = match d {
+        u32::MAX => "depth first, any deviations".to_string(),
+        1 => "at most 1 deviation".to_string(),
+        d => format!("at most {d} deviations"),
+    };
+    format!(
+        "{level}: {}, {}",
+        of(states, "state"),
+        of(schedules, "schedule")
+    )
 }
 
 /// `n` `what`s, in English.

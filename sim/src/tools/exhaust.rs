@@ -221,7 +221,7 @@ pub fn explore(
         },
         |stats| {
             stats.elapsed_ms = start.elapsed().as_millis() as u64;
-            if heard.elapsed() >= Duration::from_secs(1) {
+            if stats.finished.is_some() || heard.elapsed() >= Duration::from_secs(1) {
                 heard = Instant::now();
                 (watch.progress)(stats);
             }

@@ -216,6 +216,9 @@ pub struct Stats {
     pub cut: u64,
     /// The deviation bound of the level under way.
     pub level: u32,
+    /// Set for one call of `control`, as a level ends: its bound, states
+    /// and schedules (for an account that prints each level as it ends).
+    pub finished: Option<(u32, u64, u64)>,
     /// Wall time so far (the caller's clock: see [`exhaust`]'s `control`).
     pub elapsed_ms: u64,
 }
@@ -1025,11 +1028,16 @@ pub fn exhaust<V>(
                 }
             }
         }
-        out.levels.push((
+        let level = (
             bound,
             out.stats.states - before.0,
             out.stats.schedules - before.1,
-        ));
+        );
+        out.levels.push(level);
+        // Heard at once; a stop asked for now is taken at the next check.
+        out.stats.finished = Some(level);
+        let _ = control(&mut out.stats);
+        out.stats.finished = None;
         if out.stopped.is_some() {
             break;
         }
