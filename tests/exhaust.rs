@@ -255,6 +255,9 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
     let out = vigil(&["replay", bad.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("not a schedule file"), "{}", out.stderr);
+    let out = vigil(&["exhaust", bad.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("vigil replay"), "{}", out.stderr);
 
     // Flags that could not take effect are refused before any work, each
     // with one JSON object for scripts.

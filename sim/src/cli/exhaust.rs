@@ -56,7 +56,8 @@ pub(super) struct ExhaustFlags {
     /// Explore schedules with at most N deviations from the plain order.
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_deviations: Option<u32>,
-    /// Stop after N distinct states.
+    /// Stop after N states, counted over every level (each level of the
+    /// search by deviations explores again from the start).
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_states: Option<u64>,
     /// Stop after this much wall time ("10m", "90s").
@@ -104,10 +105,6 @@ impl ExhaustFlags {
 impl Ctx<'_> {
     pub(super) fn exhaust(&self, file: &Path, args: ExhaustFlags, io: &mut Io<'_>) -> Exit {
         let limits = args.limits();
-        let scenario = match self.load(file, args.json, io) {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
         // Bad input is refused before any work, in one JSON object too.
         let refuse = |io: &mut Io<'_>, message: String, help: String| {
             let _ = writeln!(io.stderr, "error: {message}\n  help: {help}");
@@ -119,6 +116,17 @@ impl Ctx<'_> {
                 let _ = writeln!(io.stdout, "{error}");
             }
             Exit::BadInput
+        };
+        if exhaust_tool::is_schedule(file) {
+            return refuse(
+                io,
+                format!("`{}` is a schedule file, not a scenario", file.display()),
+                format!("run it again with `vigil replay {}`", file.display()),
+            );
+        }
+        let scenario = match self.load(file, args.json, io) {
+            Ok(s) => s,
+            Err(code) => return code,
         };
         if scenario.random.is_some() {
             return refuse(

@@ -46,12 +46,8 @@ impl ScheduleFile {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let file: ScheduleFile = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "`{}` is not a schedule file: {e} (line {}, column {})",
-                path.display(),
-                e.line(),
-                e.column()
-            )
+            // serde_json says where: "... at line L column C".
+            format!("`{}` is not a schedule file: {e}", path.display())
         })?;
         if file.kind != SCHEDULE_KIND || file.version != 1 {
             return Err(format!(
