@@ -34,7 +34,7 @@ fn nothing_of_a_run_outlives_it() {
 /// glibc otherwise raises its threshold for that at each such free, and
 /// later runs' traces come from a heap that does not shrink. Untuned, a
 /// 1 MB block after a freed 4 MB one comes from the heap (the regression
-/// this test catches); after `tune_allocator` (what `vigil` calls first),
+/// this test catches); after `tune_allocator` (what a sweep calls first),
 /// a block larger than anything the heap holds free (2 MB) comes from a
 /// mapping of its own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

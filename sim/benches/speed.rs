@@ -348,8 +348,6 @@ fn memory() {
 }
 
 fn main() {
-    // As the `vigil` binary does: the figures are those of a user's command.
-    vigil_sim::cli::tune_allocator();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -3,7 +3,6 @@
 //! that runs it).
 
 fn main() -> std::process::ExitCode {
-    vigil_sim::cli::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = vigil_sim::cli::Io {

@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
-    vigil_sim::cli::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     // stderr is not locked: `explore`'s progress bar draws to it too.
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());

@@ -439,7 +439,9 @@ impl From<one_run::Verdict> for Exit {
     }
 }
 
-/// Keeps a long sweep's memory flat, for a `vigil` process to call first.
+/// Keeps a long sweep's memory flat: `explore`, `sweep`, `shrink` and
+/// `exhaust` call it before their first run (it sets a parameter of the
+/// whole process's allocator; one run, or a real node, does without).
 ///
 /// glibc's allocator serves a large block (a run's trace, a few MB) from a
 /// fresh mapping, and returns it to the system when freed; but each such
@@ -450,8 +452,8 @@ impl From<one_run::Verdict> for Exit {
 /// held at 128 KiB, at 13.4 and 13.6 MB. Elsewhere it does nothing.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a parameter of the allocator; it is called
-    // before any thread of this process starts.
+    // SAFETY: mallopt only sets a parameter of the allocator (under its
+    // own lock); it reads and writes no memory of ours.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
@@ -555,6 +557,16 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
         program: &program,
         command: &command,
     };
+    // Commands that run many runs in one process keep its memory flat.
+    if matches!(
+        cli.command,
+        Command::Explore { .. }
+            | Command::Sweep { .. }
+            | Command::Shrink { .. }
+            | Command::Exhaust { .. }
+    ) {
+        tune_allocator();
+    }
     match cli.command {
         Command::Run {
             file,
