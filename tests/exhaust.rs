@@ -842,3 +842,41 @@ fn a_bug_seeds_almost_never_hit_is_found_exhaustively() {
     assert_eq!(j["failure"]["deviations"], 2, "{j}");
     assert!(j["states"].as_u64().unwrap() < 20_000, "{j}");
 }
+
+/// A replay says when what it runs may not be what failed: the scenario
+/// changed since (its hash), or the failure recorded does not recur.
+#[test]
+fn a_replay_warns_when_the_scenario_changed_or_the_failure_did_not_recur() {
+    let dir = Scratch::dir();
+    let scenario = dir.join("short-partition.toml");
+    std::fs::copy(
+        vigil_tests::root().join("tests/exhaust/short-partition.toml"),
+        &scenario,
+    )
+    .unwrap();
+    let schedule = dir.join("short-partition.schedule.json");
+    let file = scenario.to_str().unwrap();
+    let out = vigil(&["exhaust", file, "--drops", "1", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let replay = || vigil(&["replay", schedule.to_str().unwrap()]);
+    let out = replay();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+
+    let mut text = std::fs::read_to_string(&scenario).unwrap();
+    text.push_str("# edited\n");
+    std::fs::write(&scenario, &text).unwrap();
+    let out = replay();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("changed since"), "{}", out.stderr);
+
+    // The plain order of this scenario passes: a schedule of it that
+    // records a failure is one that no longer fails.
+    let mut j: Value = serde_json::from_str(&std::fs::read_to_string(&schedule).unwrap()).unwrap();
+    j["choices"] = serde_json::json!([]);
+    j.as_object_mut().unwrap().remove("scenario_sha256");
+    std::fs::write(&schedule, j.to_string()).unwrap();
+    let out = replay();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("did not recur"), "{}", out.stderr);
+}

@@ -291,6 +291,7 @@ impl Ctx<'_> {
                 kind: SCHEDULE_KIND.to_string(),
                 version: 1,
                 scenario: exhaust_tool::scenario_from(&output, file),
+                scenario_sha256: exhaust_tool::file_sha256(file),
                 mutation: args.mutation.map(|m| m.name().to_string()),
                 search: search.clone(),
                 choices: f.choices.clone(),

@@ -93,6 +93,13 @@ impl Ctx<'_> {
                                 s.instead.as_deref().unwrap_or("")
                             );
                         }
+                        if !file_of.violations.is_empty() && e.passed() {
+                            let _ = writeln!(
+                                io.stderr,
+                                "warning: the failure {} records did not recur: the scenario or vigil changed since it was found",
+                                file.display()
+                            );
+                        }
                         (e, divergence)
                     }
                     Err(problem) => {
@@ -198,6 +205,15 @@ impl Ctx<'_> {
             ));
         }
         let scenario = self.load(&scenario_path, false, io)?;
+        let now = exhaust_tool::file_sha256(&scenario_path);
+        if schedule.scenario_sha256.is_some() && now != schedule.scenario_sha256 {
+            let _ = writeln!(
+                io.stderr,
+                "warning: {} changed since the schedule {} was found in it: the replay may not be the run that failed",
+                scenario_path.display(),
+                file.display()
+            );
+        }
         if schedule.mutation.is_some() && flags.mutation.is_none() {
             let name = schedule.mutation.as_deref().unwrap_or_default();
             return Err(bad(

@@ -27,9 +27,13 @@ pub struct ScheduleFile {
     /// Always [`SCHEDULE_KIND`].
     pub kind: String,
     pub version: u32,
-    /// The scenario file, as given to `vigil exhaust` (a relative path is
-    /// looked up from the working directory, then beside this file).
+    /// The scenario file, relative to this file's directory (in files of
+    /// an earlier vigil, to the directory `vigil exhaust` ran in).
     pub scenario: PathBuf,
+    /// The scenario file's SHA-256 when the schedule was found: a replay
+    /// of a scenario changed since says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_sha256: Option<String>,
     /// The broken variant it was found with, if any (tests).
     #[serde(default)]
     pub mutation: Option<String>,
@@ -78,6 +82,18 @@ impl ScheduleFile {
             self.scenario.clone()
         }
     }
+}
+
+/// The SHA-256 of the file at `path`, in hex (`None` if it cannot be read).
+pub fn file_sha256(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    Some(
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 /// How a schedule written to `schedule` names `scenario`: relative to the
