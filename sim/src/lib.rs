@@ -21,13 +21,6 @@
 //!   the report, the pictures, the property-test harness.
 //! - [`cli`]: the command line, a file per command.
 
-// Without the `mutations` feature every `mutated!` reads `false`, so two
-// of them side by side look alike to clippy.
-#![cfg_attr(
-    not(feature = "mutations"),
-    allow(clippy::eq_op, clippy::ifs_same_cond, clippy::nonminimal_bool)
-)]
-
 pub mod check;
 pub mod cli;
 pub mod mutation;

@@ -46,12 +46,21 @@ macro_rules! mutated {
         #[cfg(not(feature = "mutations"))]
         let on = {
             let _ = &$mutation;
-            false
+            $crate::mutation::not_built(stringify!($name))
         };
         on
     }};
 }
 pub(crate) use mutated;
+
+/// What [`mutated!`] reads without the `mutations` feature: `false`, named
+/// after the variant, so that two reads side by side are not one
+/// expression twice.
+#[cfg(not(feature = "mutations"))]
+#[inline(always)]
+pub(crate) const fn not_built(_variant: &str) -> bool {
+    false
+}
 
 #[cfg(feature = "mutations")]
 mod variants {

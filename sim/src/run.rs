@@ -292,10 +292,24 @@ pub fn diverge(a: &[String], b: &[String]) -> Option<Divergence> {
 
 pub(crate) fn lines(e: &Execution) -> Vec<String> {
     let mut lines: Vec<String> = e.trace_with_failures().iter().map(Entry::line).collect();
-    if let Err(panic) = &e.out {
-        lines.push(format!("panic: {panic}"));
-    }
+    lines.extend(panic_line(&e.out));
     lines
+}
+
+/// A run's lines as [`lines`] has them, without the checks' verdicts:
+/// for comparing runs that are not judged.
+pub(crate) fn run_lines(out: &Result<Trace, String>) -> Vec<String> {
+    let mut lines: Vec<String> = out
+        .iter()
+        .flat_map(|t| &t.entries)
+        .map(Entry::line)
+        .collect();
+    lines.extend(panic_line(out));
+    lines
+}
+
+fn panic_line(out: &Result<Trace, String>) -> Option<String> {
+    out.as_ref().err().map(|panic| format!("panic: {panic}"))
 }
 
 /// Runs `req` twice with every packet recorded and compares the traces

@@ -3,7 +3,7 @@
 //! a schedule file that `vigil replay` runs again and draws.
 
 use super::*;
-use crate::runtime::exhaust::{Budget, Limits, Search, Stats, Stopped};
+use crate::runtime::exhaust::{Budget, Limits, Search, Stats, Stopped, DEPTH_FIRST};
 use crate::tools::exhaust::{self as exhaust_tool, ScheduleFile, SCHEDULE_KIND};
 
 /// What `vigil exhaust` takes past its file.
@@ -109,10 +109,7 @@ impl Ctx<'_> {
         let refuse = |io: &mut Io<'_>, message: String, help: String| {
             let _ = writeln!(io.stderr, "error: {message}\n  help: {help}");
             if args.json {
-                let error = serde_json::json!({
-                    "verdict": "error",
-                    "error": {"message": message, "file": file.display().to_string(), "line": null, "column": null, "help": help},
-                });
+                let error = error_json(&message, Some(file), None, Some(&help));
                 let _ = writeln!(io.stdout, "{error}");
             }
             Exit::BadInput
@@ -222,7 +219,7 @@ impl Ctx<'_> {
             file.with_file_name(format!("{stem}.schedule.json"))
         });
         // Where a failure will go is checked now, not after the search.
-        if output.extension().is_none_or(|e| e != "json") {
+        if !exhaust_tool::is_schedule(&output) {
             return refuse(
                 io,
                 format!("-o {}: a schedule file ends in `.json` (`vigil replay` tells it from a scenario by that)", output.display()),
@@ -251,8 +248,8 @@ impl Ctx<'_> {
         explore_tool::install_interrupt_handler();
         let progress_to_terminal = io.color_stderr && !args.json;
         // Each level's line as it ends (a long search in a CI log shows
-        // its way); the figures so far on a terminal, once a second.
-        let mut shown = 0;
+        // its way; every level ends through here); the figures so far on a
+        // terminal, once a second.
         let stdout = &mut *io.stdout;
         let mut progress = |stats: &Stats| {
             if let Some(level) = stats.finished {
@@ -262,7 +259,6 @@ impl Ctx<'_> {
                 if !args.json {
                     let _ = writeln!(stdout, "  {}", level_line(level));
                     let _ = stdout.flush();
-                    shown += 1;
                 }
             } else if progress_to_terminal {
                 eprint!("\r{}", progress_line(stats));
@@ -318,7 +314,7 @@ impl Ctx<'_> {
                 .levels
                 .iter()
                 // A depth-first pass has no bound on deviations: null.
-                .map(|(d, st, sc)| serde_json::json!({"deviations": (*d != u32::MAX).then_some(*d), "states": st, "schedules": sc}))
+                .map(|(d, st, sc)| serde_json::json!({"deviations": (*d != DEPTH_FIRST).then_some(*d), "states": st, "schedules": sc}))
                 .collect();
             let failure_json = failure.map(|f| {
                 serde_json::json!({
@@ -352,9 +348,6 @@ impl Ctx<'_> {
             });
             let _ = writeln!(io.stdout, "{json}");
         } else {
-            for level in &outcome.levels[shown.min(outcome.levels.len())..] {
-                let _ = writeln!(io.stdout, "  {}", level_line(*level));
-            }
             let how = match (outcome.complete, outcome.stopped) {
                 (true, _) => "complete".to_string(),
                 (false, Some(Stopped::Failed)) => "stopped at the first failure".to_string(),
@@ -444,7 +437,7 @@ impl Ctx<'_> {
 /// One level of the search: its bound, states and schedules.
 fn level_line((d, states, schedules): (u32, u64, u64)) -> String {
     let level = match d {
-        u32::MAX => "depth first, any deviations".to_string(),
+        DEPTH_FIRST => "depth first, any deviations".to_string(),
         1 => "at most 1 deviation".to_string(),
         d => format!("at most {d} deviations"),
     };
@@ -453,11 +446,6 @@ fn level_line((d, states, schedules): (u32, u64, u64)) -> String {
         of(states, "state"),
         of(schedules, "schedule")
     )
-}
-
-/// `n` `what`s, in English.
-fn of(n: u64, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The search in one line, for the top of the account.
@@ -510,7 +498,7 @@ fn describe_search(file: &Path, search: &Search, limits: &Limits) -> String {
 }
 
 fn progress_line(s: &Stats) -> String {
-    let level = if s.level == u32::MAX {
+    let level = if s.level == DEPTH_FIRST {
         "depth first".to_string()
     } else {
         format!("deviations <= {}", s.level)

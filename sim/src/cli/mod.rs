@@ -459,6 +459,31 @@ pub fn tune_allocator() {
     }
 }
 
+/// `n` `what`s, in English.
+fn of(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The one JSON object a command prints for bad input under `--json`:
+/// `{"verdict": "error", "error": {message, file, line, column, help}}`.
+fn error_json(
+    message: &str,
+    file: Option<&Path>,
+    at: Option<(usize, usize)>,
+    help: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "verdict": "error",
+        "error": {
+            "message": message,
+            "file": file.map(|f| f.display().to_string()),
+            "line": at.map(|(l, _)| l),
+            "column": at.map(|(_, c)| c),
+            "help": help,
+        },
+    })
+}
+
 /// Runs the command line `args` (program name first); returns the exit status.
 pub fn main_with(args: &[String], io: &mut Io<'_>) -> u8 {
     main_with_registry(args, io, Registry::builtin_ref())
@@ -518,12 +543,8 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
                 // Scripts get their one JSON object even for a bad flag.
                 let rendered = e.to_string();
                 let first = rendered.lines().next().unwrap_or("");
-                let message = first.trim_start_matches("error: ").to_string();
-                let error = serde_json::json!({
-                    "verdict": "error",
-                    "error": {"message": message, "file": null, "line": null, "column": null, "help": null},
-                });
-                let _ = writeln!(io.stdout, "{error}");
+                let message = first.trim_start_matches("error: ");
+                let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
             }
             let text = if io.color_stderr {
                 e.render().ansi().to_string()
@@ -733,13 +754,7 @@ impl Ctx<'_> {
             let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
             if json {
                 // Scripts get their one JSON object even for bad input.
-                let (line, column) = e
-                    .line_col()
-                    .map_or((None, None), |(l, c)| (Some(l), Some(c)));
-                let error = serde_json::json!({
-                    "verdict": "error",
-                    "error": {"message": e.message(), "file": file.display().to_string(), "line": line, "column": column, "help": e.help_text()},
-                });
+                let error = error_json(e.message(), Some(file), e.line_col(), e.help_text());
                 let _ = writeln!(io.stdout, "{error}");
             }
             Exit::BadInput

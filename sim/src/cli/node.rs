@@ -115,8 +115,7 @@ impl Ctx<'_> {
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: {e}");
                 if json {
-                    let error = serde_json::json!({"verdict": "error", "error": {"message": e, "file": null, "line": null, "column": null, "help": null}});
-                    let _ = writeln!(io.stdout, "{error}");
+                    let _ = writeln!(io.stdout, "{}", error_json(&e, None, None, None));
                 }
                 return Exit::BadInput;
             }
@@ -164,7 +163,7 @@ impl Ctx<'_> {
         if let Some(why) = refused {
             let _ = writeln!(io.stderr, "error: {}: {why}", file.display());
             if json {
-                let error = serde_json::json!({"verdict": "error", "error": {"message": why, "file": file.display().to_string(), "line": null, "column": null, "help": null}});
+                let error = error_json(&why, Some(file), None, None);
                 let _ = writeln!(io.stdout, "{error}");
             }
             return Exit::BadInput;

@@ -77,11 +77,7 @@ impl Ctx<'_> {
                             "schedule {}: {} moves, {} from the plain order",
                             file.display(),
                             steps.len(),
-                            match file_of.choices.len() {
-                                0 => "no deviations".to_string(),
-                                1 => "1 deviation".to_string(),
-                                n => format!("{n} deviations"),
-                            }
+                            of(file_of.choices.len() as u64, "deviation")
                         );
                         for s in steps.iter().filter(|s| s.instead.is_some()) {
                             let _ = writeln!(

@@ -64,8 +64,8 @@ impl ScheduleFile {
         Ok(file)
     }
 
-    /// The scenario file it names: from the working directory, else beside
-    /// the schedule file.
+    /// The scenario file it names: beside the schedule file, else (a file
+    /// of an earlier vigil) from the working directory.
     pub fn scenario_path(&self, schedule: &Path) -> PathBuf {
         if self.scenario.is_absolute() {
             return self.scenario.clone();
@@ -88,12 +88,7 @@ impl ScheduleFile {
 pub fn file_sha256(path: &Path) -> Option<String> {
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).ok()?;
-    Some(
-        Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(crate::trace::hex(&Sha256::digest(&bytes)))
 }
 
 /// How a schedule written to `schedule` names `scenario`: relative to the
@@ -107,17 +102,7 @@ pub fn scenario_from(schedule: &Path, scenario: &Path) -> PathBuf {
     let (Ok(from), Ok(to)) = (dir.canonicalize(), scenario.canonicalize()) else {
         return scenario.to_path_buf();
     };
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut path = PathBuf::new();
-    for _ in common..from.len() {
-        path.push("..");
-    }
-    for c in &to[common..] {
-        path.push(c);
-    }
-    path
+    pathdiff::diff_paths(to, from).unwrap_or_else(|| scenario.to_path_buf())
 }
 
 /// Whether `path` names a schedule file: `vigil exhaust` writes them as
@@ -196,12 +181,8 @@ pub fn explore(
             Err(_) => break,
         }
     }
-    let text = |run: &Result<crate::trace::Trace, String>| match run {
-        Ok(t) => t.entries.iter().map(|e| e.line()).collect::<Vec<_>>(),
-        Err(panic) => vec![format!("panic: {panic}")],
-    };
     if let [a, b] = &plain[..] {
-        if let Some(d) = run::diverge(&text(a), &text(b)) {
+        if let Some(d) = run::diverge(&run::run_lines(a), &run::run_lines(b)) {
             return Outcome {
                 stats: Default::default(),
                 levels: Vec::new(),

@@ -681,12 +681,7 @@ impl Trace {
         if self.net.duplicated > 0 {
             h.update(format!(" duplicated {}", self.net.duplicated).as_bytes());
         }
-        let digest = h.finalize();
-        let mut s = String::with_capacity(64);
-        for b in digest.iter() {
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        hex(&h.finalize())
     }
 
     /// Every fault as it struck or ended (`true`: struck), with its line.
@@ -720,6 +715,15 @@ impl Trace {
             _ => None,
         })
     }
+}
+
+/// `bytes` in lower-case hex (a digest as vigil prints it).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 #[cfg(test)]

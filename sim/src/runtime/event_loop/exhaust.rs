@@ -197,6 +197,9 @@ pub struct Failure<V> {
     pub violations: V,
 }
 
+/// The deviation bound of a depth-first pass (`no_deepening`): none.
+pub const DEPTH_FIRST: u32 = u32::MAX;
+
 /// What a search did, so far.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
@@ -214,10 +217,12 @@ pub struct Stats {
     pub frontier: u64,
     /// Choice points whose other options the deviation bound cut off.
     pub cut: u64,
-    /// The deviation bound of the level under way.
+    /// The deviation bound of the level under way ([`DEPTH_FIRST`] in a
+    /// depth-first pass).
     pub level: u32,
     /// Set for one call of `control`, as a level ends: its bound, states
     /// and schedules (for an account that prints each level as it ends).
+    #[serde(skip)]
     pub finished: Option<(u32, u64, u64)>,
     /// Wall time so far (the caller's clock: see [`exhaust`]'s `control`).
     pub elapsed_ms: u64,
@@ -901,7 +906,7 @@ pub fn exhaust<V>(
         failures: Vec::new(),
     };
     let mut next_control = CONTROL_EVERY;
-    let mut bound = if limits.no_deepening { u32::MAX } else { 0 };
+    let mut bound = if limits.no_deepening { DEPTH_FIRST } else { 0 };
     loop {
         out.stats.level = bound;
         let before = (out.stats.states, out.stats.schedules);

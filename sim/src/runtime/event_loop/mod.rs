@@ -458,10 +458,9 @@ impl<A: Agenda> Sim<A> {
     /// The trace of the run, ended.
     fn finish(mut self) -> Trace {
         self.now = self.end;
-        let nodes: Vec<NodeStatus> = self.nodes.iter().map(|n| n.status).collect();
         let mut live_members = BTreeSet::new();
         for k in 0..self.nodes.len() {
-            if nodes[k] != NodeStatus::Up {
+            if self.nodes[k].status != NodeStatus::Up {
                 continue;
             }
             let names: Vec<LocalKey> = self.nodes[k].names.values().copied().collect();
@@ -473,22 +472,22 @@ impl<A: Agenda> Sim<A> {
                 }
             }
         }
-        self.trace.end = RunEnd {
-            at: self.end,
-            nodes,
-            live_members,
-        };
-        self.trace
+        self.ended(live_members)
     }
 
     /// The trace so far, ended now, without asking the nodes anything
     /// more: what is left of a run that panicked.
-    fn cut_short(mut self) -> Trace {
+    fn cut_short(self) -> Trace {
+        self.ended(BTreeSet::new())
+    }
+
+    /// The trace, ended now with each node's status.
+    fn ended(mut self, live_members: BTreeSet<MemberId>) -> Trace {
         let nodes = self.nodes.iter().map(|n| n.status).collect();
         self.trace.end = RunEnd {
             at: self.now,
             nodes,
-            live_members: BTreeSet::new(),
+            live_members,
         };
         self.trace
     }
