@@ -3,7 +3,7 @@
 //! `tests/probes-hit.txt` was written, so a change that makes a rare path
 //! unreachable is noticed.
 //!
-//! `VIGIL_BLESS=1 cargo test -p vigil-tests --test coverage` rewrites the
+//! `VIGIL_BLESS=1 cargo test -p vigil-tests --test suite coverage::` rewrites the
 //! list after a change that adds probes or reaches new ones (say why in
 //! the commit when one goes).
 

@@ -3,7 +3,7 @@
 //! the parser rejects for a structural reason (an unknown key, a wrong
 //! type, a missing required key) the schema rejects too.
 //!
-//! `VIGIL_BLESS=1 cargo test -p vigil-tests --test schema` rewrites the
+//! `VIGIL_BLESS=1 cargo test -p vigil-tests --test suite schema::` rewrites the
 //! shipped file after a change to the scenario format.
 
 use std::path::{Path, PathBuf};

@@ -878,7 +878,7 @@ fn the_readme_diagram_is_what_the_tool_draws() {
     assert!(
         committed == d.svg,
         "docs/quickstart.svg is not what the tool draws now; redraw it with \
-         `VIGIL_BLESS=1 cargo test -p vigil-tests --test visual` and review the picture"
+         `VIGIL_BLESS=1 cargo test -p vigil-tests --test suite visual::` and review the picture"
     );
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
     assert!(
