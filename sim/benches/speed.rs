@@ -3,7 +3,7 @@
 //! same run, so the machine's swings cancel out.
 //!
 //! ```text
-//! cargo bench -p vigil-sim --bench speed             # seeds, barrier, scale, large
+//! cargo bench -p vigil-sim --bench speed             # seeds, jobs, barrier, scale, large
 //! cargo bench -p vigil-sim --bench speed -- seeds    # one section
 //! cargo bench -p vigil-sim --bench speed -- memory   # explore's peak memory, 100 vs 10,000 seeds (minutes)
 //! ```
@@ -21,6 +21,9 @@
 //! - `large`: `sim/benches/large-200.toml` (200 nodes with heartbeats for
 //!   60 simulated seconds, two groups on 30 of them, a panic, a crash with
 //!   restart, a pause) on each driver: wall time against simulated time.
+//! - `jobs`: `vigil explore scenarios/quickstart.toml` over 200 seeds with
+//!   `--jobs 2` against `--jobs 1`, on each driver: how much a second core
+//!   buys.
 //! - `memory`: the peak memory of `vigil explore scenarios/quickstart.toml`
 //!   over 100 seeds and over 10,000.
 //!
@@ -132,6 +135,26 @@ fn seeds() {
         event_loop / bare,
         event_loop / madsim
     );
+}
+
+/// `--jobs 2` against `--jobs 1` on the quickstart, each driver.
+fn jobs() {
+    let quickstart = root().join("scenarios/quickstart.toml");
+    let file = quickstart.to_str().expect("utf-8");
+    println!("jobs: vigil explore quickstart --seeds 0..200, wall seconds");
+    for driver in ["madsim", "event-loop"] {
+        let wall = |jobs: &str| {
+            vigil(&[
+                "explore", file, "--seeds", "0..200", "--jobs", jobs, "--driver", driver, "--json",
+            ])
+        };
+        let one = wall("1");
+        let two = wall("2");
+        println!(
+            "  {driver:<10}  --jobs 1: {one:6.2}   --jobs 2: {two:6.2}   ({:.2}x)",
+            one / two
+        );
+    }
 }
 
 /// The text of a scenario: `nodes` nodes for `secs` simulated seconds, a
@@ -361,6 +384,9 @@ fn main() {
     let wants = |s: &str| all || args.iter().any(|a| a == s);
     if wants("seeds") {
         seeds();
+    }
+    if wants("jobs") {
+        jobs();
     }
     if wants("barrier") {
         barrier();
