@@ -548,3 +548,23 @@ fn an_unknown_driver_is_bad_input_naming_the_drivers() {
     let help = vigil(&["explore", "--help"]);
     assert!(help.stdout.contains("event-loop"), "{}", help.stdout);
 }
+
+/// The real-network tests' own runner (`vigil_tests::all_at_once`) fails
+/// when a test fails, and runs only what its filters select.
+#[test]
+fn the_all_at_once_runner_reports_a_failing_test() {
+    fn passes() {}
+    fn fails() {
+        panic!("deliberately");
+    }
+    let tests: &[(&str, fn())] = &[("passes", passes), ("fails", fails)];
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(!vigil_tests::run_at_once(&args(&[]), tests));
+    assert!(vigil_tests::run_at_once(&args(&["passes"]), tests));
+    assert!(vigil_tests::run_at_once(&args(&["--skip", "fails"]), tests));
+    assert!(!vigil_tests::run_at_once(
+        &args(&["--exact", "fails"]),
+        tests
+    ));
+    assert!(vigil_tests::run_at_once(&args(&["--exact", "fail"]), tests));
+}

@@ -335,3 +335,108 @@ pub fn vigil(args: &[&str]) -> Outcome {
 pub fn example(name: &str) -> String {
     root().join("scenarios").join(name).display().to_string()
 }
+
+/// `[(name, function)]` for [`all_at_once`], from the functions' names.
+#[macro_export]
+macro_rules! named {
+    ($($test:ident),* $(,)?) => {
+        &[$((stringify!($test), $test as fn())),*]
+    };
+}
+
+/// A test binary's `main` for tests that spend their time waiting on real
+/// time rather than computing (the real-network tests): it starts every
+/// selected test at once, each on a thread named after it, where libtest
+/// would run as many at a time as the machine has cores. It reads the
+/// arguments libtest's users and cargo-nextest pass: name filters,
+/// `--exact`, `--skip NAME`, `--list` (with `--format terse`), `--ignored`
+/// (none are), and ignores the rest (`--nocapture`, `--test-threads N`...).
+pub fn all_at_once(tests: &[(&'static str, fn())]) -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if run_at_once(&args, tests) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(101)
+    }
+}
+
+/// [`all_at_once`] given its arguments: whether every selected test passed.
+pub fn run_at_once(args: &[String], tests: &[(&'static str, fn())]) -> bool {
+    let (mut filters, mut skips) = (Vec::new(), Vec::new());
+    let (mut exact, mut list, mut ignored) = (false, false, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--exact" => exact = true,
+            "--list" => list = true,
+            "--ignored" => ignored = true,
+            "--skip" => skips.extend(it.next().cloned()),
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" | "--shuffle-seed" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => filters.push(a.clone()),
+        }
+    }
+    let matches = |name: &str, pattern: &str| {
+        if exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
+    let chosen: Vec<&(&str, fn())> = tests
+        .iter()
+        .filter(|_| !ignored)
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| matches(name, f)))
+        .filter(|(name, _)| !skips.iter().any(|s| matches(name, s)))
+        .collect();
+    if list {
+        for (name, _) in &chosen {
+            println!("{name}: test");
+        }
+        return true;
+    }
+    println!(
+        "\nrunning {} test{}",
+        chosen.len(),
+        if chosen.len() == 1 { "" } else { "s" }
+    );
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut failed = Vec::new();
+    std::thread::scope(|scope| {
+        for &&(name, test) in &chosen {
+            let tx = tx.clone();
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn_scoped(scope, move || {
+                    let ok = std::panic::catch_unwind(test).is_ok();
+                    let _ = tx.send((name, ok));
+                })
+                .expect("a thread per test");
+        }
+        drop(tx);
+        for (name, ok) in rx {
+            println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+            if !ok {
+                failed.push(name);
+            }
+        }
+    });
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for name in &failed {
+            println!("    {name}");
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        chosen.len() - failed.len(),
+        failed.len(),
+        tests.len() - chosen.len(),
+        started.elapsed().as_secs_f64()
+    );
+    failed.is_empty()
+}

@@ -4,13 +4,32 @@
 //! and checks the merged trace with the simulator's checks. Each test also
 //! makes sure no process it started is left behind.
 //!
-//! These run in real time (about ten seconds each, in parallel).
+//! These run in real time (about ten seconds each) and spend it waiting,
+//! so they all run at once rather than two at a time: the file has its own
+//! `main` (see `vigil_tests::all_at_once`), which takes libtest's filters,
+//! `--exact`, `--skip` and `--list`.
 
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vigil_tests::Scratch;
+
+fn main() -> std::process::ExitCode {
+    vigil_tests::all_at_once(vigil_tests::named![
+        a_work_thread_panic_is_a_fault_every_survivor_hears_of,
+        a_killed_node_is_node_down,
+        an_engine_that_dies_alone_leaves_its_job_to_register_again,
+        a_node_stopped_past_the_failure_timeout_is_node_down_and_comes_back_new,
+        a_partition_that_heals_ends_in_one_view,
+        a_scenario_too_big_for_one_machine_is_refused,
+        a_real_run_fails_when_what_happened_is_not_what_was_expected,
+        nodes_run_by_hand_form_a_cluster_and_answer_their_commands,
+        a_node_without_addresses_is_told_what_a_cluster_file_needs,
+        keep_names_a_directory,
+        ctrl_c_stops_the_nodes_and_judges_the_run_so_far,
+    ])
+}
 
 const VIGIL: &str = env!("CARGO_BIN_EXE_vigil-under-test");
 
@@ -138,7 +157,6 @@ group = "g"
     )
 }
 
-#[test]
 fn a_work_thread_panic_is_a_fault_every_survivor_hears_of() {
     let (run, code) = run_real(&scenario(
         r#"[[fault]]
@@ -163,7 +181,6 @@ within = "1s""#,
     );
 }
 
-#[test]
 fn a_killed_node_is_node_down() {
     let (run, code) = run_real(&scenario(
         r#"[[fault]]
@@ -186,7 +203,6 @@ within = "4s""#,
 /// lives on: the survivors read `node-down`, the job's threads let go of
 /// their rounds, and the job registers again with the next engine (the
 /// `engine-back` command), a new member that the group takes back in.
-#[test]
 fn an_engine_that_dies_alone_leaves_its_job_to_register_again() {
     let (run, code) = run_real(&scenario(
         r#"[[fault]]
@@ -217,7 +233,6 @@ members = ["db@n0", "db@n1", "db@n2", "db@n3", "db@n4"]"#,
     assert_eq!(lost["status"], "pass", "{lost:#}");
 }
 
-#[test]
 fn a_node_stopped_past_the_failure_timeout_is_node_down_and_comes_back_new() {
     let (run, code) = run_real(&scenario(
         r#"[[fault]]
@@ -248,7 +263,6 @@ within = "4s""#,
     assert!(rejoined, "n1 rejoins after its pause: {changes:#?}");
 }
 
-#[test]
 fn a_partition_that_heals_ends_in_one_view() {
     let (run, code) = run_real(&scenario(
         r#"[[fault]]
@@ -272,7 +286,6 @@ members = ["db@n0", "db@n1", "db@n2", "db@n3", "db@n4"]"#,
     assert!(split, "the partition split the group: {changes:#?}");
 }
 
-#[test]
 fn a_scenario_too_big_for_one_machine_is_refused() {
     let scratch = Scratch::file(
         "big.toml",
@@ -289,7 +302,6 @@ fn a_scenario_too_big_for_one_machine_is_refused() {
     assert!(stderr.contains("at most 32"), "{stderr}");
 }
 
-#[test]
 fn a_real_run_fails_when_what_happened_is_not_what_was_expected() {
     // The panic is a `fault`, not a `leave`: the real trace must say so.
     let (run, code) = run_real(&scenario(
@@ -363,7 +375,6 @@ impl Node {
     }
 }
 
-#[test]
 fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     let dir = Scratch::dir();
     // Free ports, held together while picked.
@@ -543,7 +554,6 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("both n0's trace"));
 }
 
-#[test]
 fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
     let scratch = Scratch::file(
         "c.toml",
@@ -577,7 +587,6 @@ fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
     );
 }
 
-#[test]
 fn keep_names_a_directory() {
     let scratch = Scratch::file("s.toml", &scenario("", "5s"));
     let file: &Path = &scratch;
@@ -602,7 +611,6 @@ fn keep_names_a_directory() {
     );
 }
 
-#[test]
 fn ctrl_c_stops_the_nodes_and_judges_the_run_so_far() {
     let scratch = Scratch::file("s.toml", &scenario("", "60s"));
     let file: &Path = &scratch;
