@@ -19,4 +19,5 @@ mod regressions;
 mod scenarios;
 mod schema;
 mod snapshots;
+mod units;
 mod visual;

@@ -136,8 +136,7 @@ fn check_svg(svg: &str, expected: &BTreeSet<String>) -> Result<Rendered, String>
 }
 
 /// Elements of `class` drawn in the plot (the legend's sample excluded).
-fn count_class(svg: &str, element: &str, class: &str) -> usize {
-    let doc = roxmltree::Document::parse(svg).expect("well-formed");
+fn count_class(doc: &roxmltree::Document, element: &str, class: &str) -> usize {
     doc.descendants()
         .filter(|n| n.tag_name().name() == element && n.attribute("class") == Some(class))
         .count()
@@ -155,6 +154,7 @@ fn every_example_draws_a_lane_for_every_member_and_an_arrow_for_every_message() 
         assert_eq!(r.lanes, members.len(), "{name}");
         assert!(r.inked > 1000, "{name}: the plot is blank");
 
+        let doc = roxmltree::Document::parse(&d.svg).expect("well-formed");
         // An arrow for every ACK a main thread took from another member.
         let out = e.out.as_ref().expect("a whole run");
         let taken = out
@@ -179,13 +179,13 @@ fn every_example_draws_a_lane_for_every_member_and_an_arrow_for_every_message() 
             .count();
         if d.left_out.is_empty() {
             assert_eq!(
-                count_class(&d.svg, "line", "ack"),
+                count_class(&doc, "line", "ack"),
                 taken,
                 "{name}: ACK arrows"
             );
         }
         assert_eq!(
-            count_class(&d.svg, "path", "cross"),
+            count_class(&doc, "path", "cross"),
             drops,
             "{name}: dropped packets"
         );
@@ -198,7 +198,7 @@ fn every_example_draws_a_lane_for_every_member_and_an_arrow_for_every_message() 
             })
             .count();
         assert_eq!(
-            count_class(&d.svg, "line", "eng"),
+            count_class(&doc, "line", "eng"),
             engine,
             "{name}: engine messages"
         );

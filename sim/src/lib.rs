@@ -21,6 +21,19 @@
 //!   the report, the pictures, the property-test harness.
 //! - [`cli`]: the command line, a file per command.
 
+/// A module's tests, from the names of its test functions. They reach the
+/// module's private items, so they live beside it; they compile into the
+/// library with the `unit-tests` feature only, and vigil-tests runs them
+/// (`cargo test -p vigil-tests --test suite units::`). Kept out of a
+/// `--cfg test` build, they spare every test build a second compilation
+/// of this crate, which took a fifth of a fresh clone's build.
+#[cfg(feature = "unit-tests")]
+macro_rules! unit_tests {
+    ($($test:ident),* $(,)?) => {
+        pub(crate) const ALL: &[(&str, fn())] = &[$((stringify!($test), $test)),*];
+    };
+}
+
 pub mod check;
 pub mod cli;
 pub mod mutation;
@@ -30,3 +43,28 @@ pub mod runtime;
 pub mod scenario;
 pub mod tools;
 pub mod trace;
+
+/// A module's unit tests: each function's name and the function.
+#[cfg(feature = "unit-tests")]
+#[doc(hidden)]
+pub type UnitTests = &'static [(&'static str, fn())];
+
+/// Every module's unit tests (see `unit_tests!`), by module.
+#[cfg(feature = "unit-tests")]
+#[doc(hidden)]
+pub fn unit_tests() -> Vec<(&'static str, UnitTests)> {
+    let mut all = vec![
+        ("check", check::tests::ALL),
+        ("check::bounds", check::bounds::tests::ALL),
+        ("run", run::tests::ALL),
+        ("scenario::draw", scenario::draw::tests::ALL),
+        ("scenario::schema", scenario::schema::tests::ALL),
+        ("tools::explore", tools::explore::tests::ALL),
+        ("tools::props", tools::props::tests::ALL),
+        ("tools::visual::svg", tools::visual::svg::tests::ALL),
+        ("trace", trace::tests::ALL),
+    ];
+    all.extend(runtime::UNIT_TESTS);
+    all.extend(scenario::UNIT_TESTS);
+    all
+}

@@ -325,8 +325,8 @@ pub fn check_determinism(req: Request<'_>) -> (Execution, Option<Divergence>) {
     (first, divergence)
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
     fn v(check: &str, message: &str) -> Violation {
@@ -337,7 +337,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn fingerprints_blank_nodes_and_numbers_but_keep_jobs_and_reasons() {
         let a = fingerprint(&v(
             "notified",
@@ -385,7 +384,6 @@ mod tests {
         assert_eq!(fingerprint(&v("x", "a faded decade")), "x: a faded decade");
     }
 
-    #[test]
     fn divergence_points_at_the_first_differing_event() {
         let a: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
         let mut b = a.clone();
@@ -398,4 +396,9 @@ mod tests {
         let d = diverge(&a, &a[..8]).expect("shorter");
         assert_eq!((d.index, d.second), (8, None));
     }
+
+    unit_tests![
+        fingerprints_blank_nodes_and_numbers_but_keep_jobs_and_reasons,
+        divergence_points_at_the_first_differing_event,
+    ];
 }

@@ -119,8 +119,8 @@ pub fn settle(cfg: &Config) -> Dur {
     cfg.notify_bound() * 2 + cfg.probe_interval() * 2
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
     fn cfg() -> Config {
@@ -133,7 +133,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn a_lossless_network_owes_a_local_notice_in_network_time() {
         assert_eq!(retries(0.0), 0);
         assert_eq!(local(&cfg(), 0.0), Dur::from_millis(124));
@@ -143,11 +142,15 @@ mod tests {
         );
     }
 
-    #[test]
     fn loss_buys_retransmissions_until_a_miss_is_one_in_a_million() {
         assert_eq!(retries(0.05), 4); // 0.05^5 < 1e-6 <= 0.05^4
         assert_eq!(retries(0.5), 19);
         assert_eq!(retries(1.0), RETRIES_MAX);
         assert!(local(&cfg(), 0.05) > local(&cfg(), 0.0));
     }
+
+    unit_tests![
+        a_lossless_network_owes_a_local_notice_in_network_time,
+        loss_buys_retransmissions_until_a_miss_is_one_in_a_million,
+    ];
 }

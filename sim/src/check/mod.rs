@@ -62,8 +62,8 @@ mod protocol;
 mod responsive;
 mod rounds;
 mod tasks;
-#[cfg(test)]
-mod tests;
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests;
 mod truth;
 
 pub use latency::Notice;

@@ -218,7 +218,6 @@ fn panic_told_after_a_late_view(last: Option<LeaveReason>) -> Vec<CheckResult> {
     r.end(30_000, &[0, 1, 3])
 }
 
-#[test]
 fn notified_judges_the_departure_that_a_later_view_does_not_undo() {
     // random-faults swarm seed 1378: the departure in the late view is
     // undone by the next view (db@n2 is back under its id), so it is not
@@ -260,7 +259,6 @@ fn node_down_decided_at(first: u64) -> Vec<CheckResult> {
     r.end(30_000, &[0, 1, 3])
 }
 
-#[test]
 fn notified_takes_a_reason_decided_before_the_departure_took_effect() {
     // random-faults with a quorum, seed 1086 (pause-then-hang.toml): the
     // view was decided, and taken by db@n0, before the fault took effect;
@@ -295,7 +293,6 @@ fn panic_then_reboot(rebooted: bool) -> Vec<CheckResult> {
     r.end(30_000, &[0, 1, 3])
 }
 
-#[test]
 fn notified_takes_node_down_for_a_member_whose_node_came_back_before_the_news() {
     // A stop whose leave a one-way cut held back, then a restart before the
     // failure timeout: the survivors swap the old incarnation for the new
@@ -311,13 +308,11 @@ fn notified_takes_node_down_for_a_member_whose_node_came_back_before_the_news() 
     );
 }
 
-#[test]
 fn notified_passes_a_fault_told_in_network_time() {
     let results = panic_told(30, LeaveReason::Fault);
     assert_eq!(failures(&results), Vec::<String>::new());
 }
 
-#[test]
 fn notified_holds_a_local_departure_to_network_time_not_to_the_failure_detector() {
     // A second late: well within the node bound (3.16 s), far past the
     // local one (124 ms without loss).
@@ -328,7 +323,6 @@ fn notified_holds_a_local_departure_to_network_time_not_to_the_failure_detector(
     assert!(failures(&results)[0].contains("db@n2 left (fault) but db@n0 got no membership change"));
 }
 
-#[test]
 fn notified_judges_the_reason_by_what_the_driver_did() {
     // The work thread panicked; the survivors are told it left gracefully.
     let results = panic_told(30, LeaveReason::Leave);
@@ -341,7 +335,6 @@ fn notified_judges_the_reason_by_what_the_driver_did() {
     );
 }
 
-#[test]
 fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
     let mut r = Run::booted(3, 20);
     r.at(
@@ -376,7 +369,6 @@ fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
     );
 }
 
-#[test]
 fn a_crash_owes_its_notice_within_the_node_bound() {
     let crash = |told: Option<u64>| {
         let mut r = Run::booted(3, 20);
@@ -405,7 +397,6 @@ fn a_crash_owes_its_notice_within_the_node_bound() {
 /// Under drift the node bound stretches by the slowest clock's rate: a
 /// notice 1.5 bounds after a crash is late on true clocks, on time when
 /// some node's clock ran at half speed.
-#[test]
 fn a_slow_clock_stretches_the_node_bound() {
     let bound = super::bounds::node(&cfg(3)).0 / 1_000_000;
     let crash = |slow: bool| {
@@ -448,7 +439,6 @@ fn a_slow_clock_stretches_the_node_bound() {
     assert!(failed(&crash(false), "notified"));
 }
 
-#[test]
 fn views_agree_catches_one_id_with_two_member_lists() {
     let mut r = Run::booted(3, 20);
     r.view(5_000, 0, 23, &[0, 1], &[(2, LeaveReason::NodeDown)]);
@@ -459,7 +449,6 @@ fn views_agree_catches_one_id_with_two_member_lists() {
         .any(|f| f.starts_with("views-agree: view 23 of group g")));
 }
 
-#[test]
 fn no_ghost_delivery_catches_a_message_from_a_member_seen_leaving() {
     let mut r = Run::booted(3, 20);
     r.view(5_000, 0, 23, &[0, 1], &[(2, LeaveReason::Fault)]);
@@ -479,7 +468,6 @@ fn no_ghost_delivery_catches_a_message_from_a_member_seen_leaving() {
     ));
 }
 
-#[test]
 fn delivered_once_catches_a_message_taken_twice_and_one_out_of_order() {
     let mut r = Run::booted(3, 20);
     let msg = |n| TraceEvent::Message {
@@ -511,7 +499,6 @@ fn delivered_once_catches_a_message_taken_twice_and_one_out_of_order() {
     );
 }
 
-#[test]
 fn main_thread_responsive_counts_events_taken_late_and_events_never_taken() {
     let mut r = Run::booted(2, 20);
     r.at(
@@ -553,7 +540,6 @@ fn main_thread_responsive_counts_events_taken_late_and_events_never_taken() {
     );
 }
 
-#[test]
 fn main_thread_responsive_allows_a_real_machine_its_scheduler() {
     // 30 ms is a main thread that blocked, in a simulator; on a real
     // machine, a thread the OS kept waiting. 60 ms is too long for either.
@@ -576,7 +562,6 @@ fn main_thread_responsive_allows_a_real_machine_its_scheduler() {
     assert!(lagged(Driver::Real, 60));
 }
 
-#[test]
 fn main_thread_responsive_excuses_a_paused_node() {
     let mut r = Run::booted(2, 20);
     r.fault(
@@ -628,7 +613,6 @@ fn round_completed(r: &mut Run, t: u64, n: u16, round: u64, view: u64, state: Op
     );
 }
 
-#[test]
 fn acks_complete_catches_a_round_left_open_by_a_live_member() {
     let mut r = Run::booted(2, 20);
     round_started(&mut r, 1_000, 0, 5, 20);
@@ -642,7 +626,6 @@ fn acks_complete_catches_a_round_left_open_by_a_live_member() {
     assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
 }
 
-#[test]
 fn barrier_order_catches_a_member_that_passes_a_round_early() {
     let mut r = Run::booted(2, 20);
     round_started(&mut r, 1_000, 0, 1, 20);
@@ -659,7 +642,6 @@ fn barrier_order_catches_a_member_that_passes_a_round_early() {
     );
 }
 
-#[test]
 fn round_views_catches_rounds_run_in_a_view_long_left_behind() {
     // db@n0 took view 20 at 250 ms; its rounds still run in its boot view 5.
     let mut r = Run::booted(2, 20);
@@ -679,7 +661,6 @@ fn round_views_catches_rounds_run_in_a_view_long_left_behind() {
     );
 }
 
-#[test]
 fn state_agrees_catches_two_copies_after_one_round_in_one_view() {
     let mut r = Run::booted(2, 20);
     round_completed(&mut r, 1_000, 0, 4, 20, Some("aaaa"));
@@ -731,7 +712,6 @@ fn decide(r: &mut Run, t: u64, n: u16, view: u64, outcome: &str) {
     );
 }
 
-#[test]
 fn atomic_commit_passes_a_commit_with_every_vote() {
     let mut r = Run::booted(3, 20);
     for n in 0..3 {
@@ -743,7 +723,6 @@ fn atomic_commit_passes_a_commit_with_every_vote() {
     assert_eq!(failures(&r.end(2_000, &[0, 1, 2])), Vec::<String>::new());
 }
 
-#[test]
 fn atomic_commit_catches_two_decisions_of_one_transaction() {
     let mut r = Run::booted(3, 20);
     for n in 0..3 {
@@ -756,7 +735,6 @@ fn atomic_commit_catches_two_decisions_of_one_transaction() {
         .any(|f| f.contains("db@n0 decided commit but db@n1 decided abort")));
 }
 
-#[test]
 fn atomic_commit_catches_a_commit_without_every_yes_vote() {
     let mut r = Run::booted(3, 20);
     vote(&mut r, 1_000, 0, 20, true);
@@ -772,7 +750,6 @@ fn atomic_commit_catches_a_commit_without_every_yes_vote() {
     );
 }
 
-#[test]
 fn atomic_commit_catches_a_commit_after_a_voter_left() {
     // Everybody voted yes; db@n2 left during the vote, and the coordinator
     // had seen it go when it committed: the vote went with it.
@@ -792,7 +769,6 @@ fn atomic_commit_catches_a_commit_after_a_voter_left() {
     );
 }
 
-#[test]
 fn converged_catches_members_that_end_apart() {
     let mut r = Run::booted(3, 20);
     r.view(
@@ -808,7 +784,6 @@ fn converged_catches_members_that_end_apart() {
         .any(|f| f.starts_with("converged: db@n2 ends in view 22 [db@n2]")));
 }
 
-#[test]
 fn converged_is_skipped_while_a_fault_lasts() {
     let mut r = Run::booted(3, 20);
     r.fault(
@@ -936,14 +911,12 @@ fn tasks_run(mut reports: Vec<TaskAt>, quorum: bool) -> Run {
     r
 }
 
-#[test]
 fn task_order_passes_a_priority_task_run_first_by_every_member() {
     let mut r = tasks_run(task_reports([&[0, 1, 2], &[0, 1, 2]]), true);
     let results = r.end(6_000, &[0, 1]);
     assert!(!failed(&results, "task-order"), "{:?}", failures(&results));
 }
 
-#[test]
 fn task_order_catches_a_priority_task_that_waited_its_turn() {
     let mut r = tasks_run(task_reports([&[0, 2, 1], &[0, 2, 1]]), true);
     let f = failures(&r.end(6_000, &[0, 1]));
@@ -956,7 +929,6 @@ fn task_order_catches_a_priority_task_that_waited_its_turn() {
     );
 }
 
-#[test]
 fn task_order_catches_two_choices_after_one_task_in_one_view() {
     // db@n1 chose 2 after task 0 where db@n0 chose 1 (its choice also
     // breaks the priority rule, which is reported apart).
@@ -1005,7 +977,6 @@ fn two_orders() -> Vec<TaskAt> {
     v
 }
 
-#[test]
 fn task_order_under_a_quorum_catches_two_orders_of_the_same_tasks() {
     let mut r = tasks_run(two_orders(), true);
     let f = failures(&r.end(6_000, &[0, 1]));
@@ -1020,7 +991,6 @@ fn task_order_under_a_quorum_catches_two_orders_of_the_same_tasks() {
     assert!(!failed(&results, "task-order"), "{:?}", failures(&results));
 }
 
-#[test]
 fn task_order_catches_a_task_run_twice_and_a_member_idle_with_tasks_waiting() {
     use vigil_engine::job::TaskEvent as T;
     let mut v = task_reports([&[0, 1, 2], &[0, 1, 2]]);
@@ -1042,7 +1012,6 @@ fn task_order_catches_a_task_run_twice_and_a_member_idle_with_tasks_waiting() {
     );
 }
 
-#[test]
 fn a_tasks_first_round_passes_no_round_of_the_task_before() {
     use vigil_engine::job::TaskEvent as T;
     // db@n0 finished task 0 in round 3 and begins task 1 (rounds numbered
@@ -1071,7 +1040,6 @@ fn a_tasks_first_round_passes_no_round_of_the_task_before() {
     assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
 }
 
-#[test]
 fn barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance() {
     use vigil_engine::job::TaskEvent as T;
     // db@n0 runs the group's task number 2, task 7, in rounds numbered
@@ -1112,3 +1080,38 @@ fn barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance() {
         assert!(failed(&results, "barrier-order"), "{excused:?}");
     }
 }
+
+unit_tests![
+    notified_judges_the_departure_that_a_later_view_does_not_undo,
+    notified_takes_a_reason_decided_before_the_departure_took_effect,
+    notified_takes_node_down_for_a_member_whose_node_came_back_before_the_news,
+    notified_passes_a_fault_told_in_network_time,
+    notified_holds_a_local_departure_to_network_time_not_to_the_failure_detector,
+    notified_judges_the_reason_by_what_the_driver_did,
+    a_hang_is_a_fault_whatever_the_job_unregistered_with,
+    a_crash_owes_its_notice_within_the_node_bound,
+    a_slow_clock_stretches_the_node_bound,
+    views_agree_catches_one_id_with_two_member_lists,
+    no_ghost_delivery_catches_a_message_from_a_member_seen_leaving,
+    delivered_once_catches_a_message_taken_twice_and_one_out_of_order,
+    main_thread_responsive_counts_events_taken_late_and_events_never_taken,
+    main_thread_responsive_allows_a_real_machine_its_scheduler,
+    main_thread_responsive_excuses_a_paused_node,
+    acks_complete_catches_a_round_left_open_by_a_live_member,
+    barrier_order_catches_a_member_that_passes_a_round_early,
+    round_views_catches_rounds_run_in_a_view_long_left_behind,
+    state_agrees_catches_two_copies_after_one_round_in_one_view,
+    atomic_commit_passes_a_commit_with_every_vote,
+    atomic_commit_catches_two_decisions_of_one_transaction,
+    atomic_commit_catches_a_commit_without_every_yes_vote,
+    atomic_commit_catches_a_commit_after_a_voter_left,
+    converged_catches_members_that_end_apart,
+    converged_is_skipped_while_a_fault_lasts,
+    task_order_passes_a_priority_task_run_first_by_every_member,
+    task_order_catches_a_priority_task_that_waited_its_turn,
+    task_order_catches_two_choices_after_one_task_in_one_view,
+    task_order_under_a_quorum_catches_two_orders_of_the_same_tasks,
+    task_order_catches_a_task_run_twice_and_a_member_idle_with_tasks_waiting,
+    a_tasks_first_round_passes_no_round_of_the_task_before,
+    barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance,
+];

@@ -75,11 +75,10 @@ impl NodeClock {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn a_true_clock_reads_true_time() {
         let c = NodeClock::TRUE;
         assert_eq!(c.local(Time(12_345)), Time(12_345));
@@ -91,7 +90,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn a_deadline_falls_when_the_clock_first_reads_it() {
         let mut c = NodeClock::TRUE;
         c.set(Time(1_000), Dur(0), 1_500_000); // 50% fast from 1 us
@@ -107,4 +105,9 @@ mod tests {
         assert_eq!(c.local(Time(5_000)), Time(15_000));
         assert_eq!(c.global(Time(15_000), Time(3_000)), Time(5_000));
     }
+
+    unit_tests![
+        a_true_clock_reads_true_time,
+        a_deadline_falls_when_the_clock_first_reads_it,
+    ];
 }

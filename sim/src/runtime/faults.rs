@@ -598,13 +598,12 @@ fn degrade(
     effect
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::{Layer, Layers};
 
     /// A short fault over a longer one: when it ends, the longer one rules
     /// again; when that ends, nothing does.
-    #[test]
     fn the_newest_lasting_layer_rules_and_its_end_uncovers_the_one_below() {
         let mut l = Layers::default();
         assert_eq!(l.top(1, Layer::Slowness, 1000), 1000);
@@ -623,4 +622,6 @@ mod tests {
         l.push(1, Layer::Slowness, 6, 4000);
         assert_eq!(l.end(1, Layer::Slowness, 5, 1000), 4000);
     }
+
+    unit_tests![the_newest_lasting_layer_rules_and_its_end_uncovers_the_one_below,];
 }

@@ -33,6 +33,22 @@ pub use event_loop::{Agenda, Scheduled, TimeOrder};
 pub use madsim_driver::{live_worlds, simulate};
 pub use threads::INJECTED_PANIC;
 
+/// This folder's unit tests (see `unit_tests!` in lib.rs).
+#[cfg(feature = "unit-tests")]
+pub(crate) const UNIT_TESTS: &[(&str, crate::UnitTests)] = &[
+    ("runtime", tests::ALL),
+    ("runtime::clock", clock::tests::ALL),
+    ("runtime::event_loop", event_loop::tests::ALL),
+    (
+        "runtime::event_loop::exhaust",
+        event_loop::exhaust::tests::ALL,
+    ),
+    ("runtime::faults", faults::tests::ALL),
+    ("runtime::net", net::tests::ALL),
+    ("runtime::real", real::tests::ALL),
+    ("runtime::real::launch", real::LAUNCH_TESTS),
+];
+
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
 use crate::scenario::Scenario;
@@ -167,13 +183,12 @@ fn new_trace(scenario: &Scenario, seed: u64, driver: Driver) -> Trace {
     Trace::new(run_info(scenario, seed, driver))
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
     /// The drivers take a run's names from its info: one copy per job and
     /// group, which every node's engine then shares.
-    #[test]
     fn a_run_has_one_copy_of_each_name() {
         let scenario = crate::scenario::parse(
             "s.toml",
@@ -187,4 +202,6 @@ mod tests {
         }
         assert_eq!(info.name("other").as_str(), "other");
     }
+
+    unit_tests![a_run_has_one_copy_of_each_name,];
 }

@@ -233,11 +233,10 @@ pub(super) fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn a_link_two_partitions_cut_heals_with_the_last() {
         let mut net = Net::new(0.0);
         let first = net.cut(&[vec![0], vec![1, 2]]);
@@ -249,7 +248,6 @@ mod tests {
         assert!(!net.is_clogged(0, 2));
     }
 
-    #[test]
     fn a_one_way_cut_leaves_the_reverse_link_and_heals_like_a_partition() {
         let mut net = Net::new(0.0);
         let one_way = net.cut_links(&[(0, 1), (0, 2)]);
@@ -264,7 +262,6 @@ mod tests {
         assert_eq!(net.clogged().count(), 0);
     }
 
-    #[test]
     fn loss_compounds_and_faults_expire() {
         let mut net = Net::new(0.5);
         net.degrade(NetFault {
@@ -290,4 +287,10 @@ mod tests {
         assert_eq!(c(0, 2, 3), (0.5, None, 0.0));
         assert_eq!(c(100, 0, 1), (0.5, None, 0.5));
     }
+
+    unit_tests![
+        a_link_two_partitions_cut_heals_with_the_last,
+        a_one_way_cut_leaves_the_reverse_link_and_heals_like_a_partition,
+        loss_compounds_and_faults_expire,
+    ];
 }

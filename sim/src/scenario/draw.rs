@@ -243,8 +243,8 @@ fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> (Vec<Faul
     (faults, tasks)
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
     use crate::scenario::{parse, FaultKind};
 
@@ -281,7 +281,6 @@ for = ["1s", "2s"]
 nodes = ["n1", "n2"]
 "#;
 
-    #[test]
     fn a_seed_draws_the_same_schedule_every_time_and_seeds_differ() {
         let s = parse("r.toml", FILE).unwrap_or_else(|e| panic!("{e}"));
         let (a, _) = draw(&s, 7, false);
@@ -293,7 +292,6 @@ nodes = ["n1", "n2"]
         assert!(distinct.len() > 15, "{}", distinct.len());
     }
 
-    #[test]
     fn drawn_faults_keep_to_their_bounds_and_the_fixed_ones_stay() {
         let s = parse("r.toml", FILE).unwrap_or_else(|e| panic!("{e}"));
         for seed in 0..200 {
@@ -340,7 +338,6 @@ nodes = ["n1", "n2"]
         }
     }
 
-    #[test]
     fn swarm_turns_kinds_on_and_off_per_seed() {
         let s = parse("r.toml", FILE).unwrap_or_else(|e| panic!("{e}"));
         let mut seen_off = std::collections::BTreeSet::new();
@@ -359,4 +356,10 @@ nodes = ["n1", "n2"]
         assert!(swarm.is_some());
         assert!(parse("c.toml", &c.to_toml()).is_ok());
     }
+
+    unit_tests![
+        a_seed_draws_the_same_schedule_every_time_and_seeds_differ,
+        drawn_faults_keep_to_their_bounds_and_the_fixed_ones_stay,
+        swarm_turns_kinds_on_and_off_per_seed,
+    ];
 }

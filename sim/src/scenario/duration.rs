@@ -140,8 +140,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_nanos(nanos))
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
     fn ok(s: &str) -> Duration {
@@ -158,7 +158,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn accepts_every_unit_and_fractions() {
         assert_eq!(ok("250ms"), Duration::from_millis(250));
         assert_eq!(ok("2s"), Duration::from_secs(2));
@@ -175,7 +174,6 @@ mod tests {
         assert_eq!(ok("007s"), Duration::from_secs(7));
     }
 
-    #[test]
     fn rejects_bad_input_with_reasons() {
         assert!(reason("-5s").contains("negative"));
         assert!(reason("5").contains("missing unit"));
@@ -200,7 +198,6 @@ mod tests {
         assert!(reason("5S").contains("unknown unit"));
     }
 
-    #[test]
     fn rejects_unrepresentable_durations() {
         assert!(reason("600000000h").contains("too large"));
         assert!(reason("99999999999999999999999999999999999999999999h").contains("too large"));
@@ -212,7 +209,6 @@ mod tests {
         assert!(reason(&format!("{}ns", u64::MAX as u128 + 1)).contains("too large"));
     }
 
-    #[test]
     fn display_names_the_input() {
         let e = parse_duration("5 parsecs").unwrap_err();
         assert_eq!(
@@ -220,4 +216,11 @@ mod tests {
             "invalid duration `5 parsecs`: unknown unit `parsecs`; expected one of: ns, us, ms, s, m, h"
         );
     }
+
+    unit_tests![
+        accepts_every_unit_and_fractions,
+        rejects_bad_input_with_reasons,
+        rejects_unrepresentable_durations,
+        display_names_the_input,
+    ];
 }

@@ -206,11 +206,10 @@ pub(super) fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn line_col_counts_lines_and_characters() {
         let text = "a = 1\nb = \"é\" x\n";
         assert_eq!(line_col(text, 0), (1, 1));
@@ -219,7 +218,6 @@ mod tests {
         assert_eq!(line_col(text, 1000), (3, 1));
     }
 
-    #[test]
     fn normalize_span_keeps_spans_renderable() {
         let text = "abc\ndef\n";
         assert_eq!(normalize_span(text, 0..3), 0..3);
@@ -234,7 +232,6 @@ mod tests {
         assert_eq!(normalize_span("é", 1..1), 0..2);
     }
 
-    #[test]
     fn renders_like_rustc() {
         let text = "a = 1\nnode = \"n7\"\n";
         let error = ScenarioError::new("unknown node `n7`: the cluster has nodes n0..n4")
@@ -250,7 +247,6 @@ error: unknown node `n7`: the cluster has nodes n0..n4
         assert_eq!(error.to_string(), expected);
     }
 
-    #[test]
     fn renders_without_location() {
         let error = ScenarioError::new("cannot read the file").help("check the path");
         let error = error.in_file("x.toml", "");
@@ -263,4 +259,11 @@ error: unknown node `n7`: the cluster has nodes n0..n4
         assert!(rendered.contains("x.toml"), "{rendered}");
         assert!(rendered.contains("help: check the path"), "{rendered}");
     }
+
+    unit_tests![
+        line_col_counts_lines_and_characters,
+        normalize_span_keeps_spans_renderable,
+        renders_like_rustc,
+        renders_without_location,
+    ];
 }

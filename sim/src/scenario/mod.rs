@@ -82,11 +82,20 @@ mod random;
 mod raw;
 pub mod schema;
 mod table;
-#[cfg(test)]
-mod tests;
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests;
 mod validate;
 mod write;
 pub use write::duration_text;
+
+/// This folder's unit tests (see `unit_tests!` in lib.rs).
+#[cfg(feature = "unit-tests")]
+pub(crate) const UNIT_TESTS: &[(&str, crate::UnitTests)] = &[
+    ("scenario", tests::ALL),
+    ("scenario::duration", duration::tests::ALL),
+    ("scenario::error", error::tests::ALL),
+    ("scenario::write", write::tests::ALL),
+];
 
 use std::fmt;
 use std::path::Path;

@@ -662,11 +662,10 @@ pub fn schema_text(registry: &Registry) -> String {
     text
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn fields_of_reads_the_fields_serde_derives() {
         #[derive(serde::Deserialize)]
         #[allow(dead_code)]
@@ -679,7 +678,6 @@ mod tests {
     }
 
     /// Every field of the raw types has its line, and every line a field.
-    #[test]
     fn every_field_is_documented_and_every_line_is_a_field() {
         let mut used = 0;
         for of in ["scenario", "cluster", "job", "expect"] {
@@ -692,4 +690,9 @@ mod tests {
             "JOB_KEYS is RawJob's fields"
         );
     }
+
+    unit_tests![
+        fields_of_reads_the_fields_serde_derives,
+        every_field_is_documented_and_every_line_is_a_field,
+    ];
 }

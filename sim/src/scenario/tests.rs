@@ -219,7 +219,6 @@ fn base_with(extra: &str) -> String {
     format!("{BASE}{extra}")
 }
 
-#[test]
 fn full_file_parses_to_the_expected_scenario() {
     let scenario = parse_ok(FULL);
     let fault = |at: Duration, line: usize, kind: FaultKind| Fault { at, kind, line };
@@ -438,7 +437,6 @@ fn full_file_parses_to_the_expected_scenario() {
     }
 }
 
-#[test]
 fn defaults_apply() {
     let scenario = parse_ok(
         r#"name = "minimal"
@@ -483,7 +481,6 @@ group = "g"
     assert!(scenario.expectations.is_empty());
 }
 
-#[test]
 fn faults_at_equal_times_keep_file_order() {
     let mut text = BASE.to_owned();
     for (at, node) in [("3s", 0), ("1s", 1), ("3s", 2), ("1s", 3), ("3s", 4)] {
@@ -511,7 +508,6 @@ fn faults_at_equal_times_keep_file_order() {
     );
 }
 
-#[test]
 fn reason_and_member_strings_round_trip() {
     for name in Reason::NAMES {
         let reason: Reason = name.parse().unwrap();
@@ -545,19 +541,16 @@ fn reason_and_member_strings_round_trip() {
 
 // ---- one test per error class ----
 
-#[test]
 fn bad_toml_syntax() {
     let text = BASE.replace("nodes = 5", "nodes = = 5");
     assert_error(&text, (5, 9), &["invalid TOML"]);
 }
 
-#[test]
 fn unknown_top_level_key() {
     let text = format!("bogus = 1\n{BASE}");
     assert_error(&text, (1, 1), &["unknown key `bogus`"]);
 }
 
-#[test]
 fn unknown_key_in_cluster() {
     let text = BASE.replace("nodes = 5\n", "nodes = 5\nnode_count = 3\n");
     assert_error(
@@ -567,7 +560,6 @@ fn unknown_key_in_cluster() {
     );
 }
 
-#[test]
 fn top_level_key_after_a_table_gets_a_hint() {
     let text = BASE.replace("duration = \"20s\"\n", "") + "duration = \"20s\"\n";
     let error = assert_error(&text, (10, 1), &["unknown key `duration`"]);
@@ -577,21 +569,18 @@ fn top_level_key_after_a_table_gets_a_hint() {
         .contains("before the first [table]"));
 }
 
-#[test]
 fn missing_duration() {
     let text = BASE.replace("duration = \"20s\"\n", "");
     let error = assert_error(&text, (1, 1), &["missing required key `duration`"]);
     assert!(error.to_string().contains("duration = \"20s\""));
 }
 
-#[test]
 fn missing_name() {
     let text = BASE.replace("name = \"base\"\n", "");
     assert_error(&text, (1, 1), &["missing required key `name`"]);
     assert_error("", (1, 1), &["missing required key `name`"]);
 }
 
-#[test]
 fn missing_key_in_a_table_points_at_its_header() {
     let text = BASE.replace("nodes = 5\n", "loss = 0.1\n");
     assert_error(
@@ -609,7 +598,6 @@ fn missing_key_in_a_table_points_at_its_header() {
     );
 }
 
-#[test]
 fn node_that_does_not_exist() {
     let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"node-crash\"\nnode = \"n7\"\n");
     let error = assert_error(&text, (14, 8), &["unknown node `n7`", "n0..n4"]);
@@ -622,13 +610,11 @@ error: unknown node `n7`: the cluster has nodes n0..n4
     assert_eq!(error.to_string(), expected);
 }
 
-#[test]
 fn malformed_node_name() {
     let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"node-crash\"\nnode = \"node1\"\n");
     assert_error(&text, (14, 8), &["invalid node name `node1`", "like `n0`"]);
 }
 
-#[test]
 fn unknown_duration_unit() {
     let text = BASE.replace("\"20s\"", "\"5 parsecs\"");
     assert_error(
@@ -642,13 +628,11 @@ fn unknown_duration_unit() {
     );
 }
 
-#[test]
 fn duration_of_the_wrong_type() {
     let text = BASE.replace("\"20s\"", "20");
     assert_error(&text, (2, 12), &["integer `20`", "duration string"]);
 }
 
-#[test]
 fn partition_sides_that_overlap() {
     let text = base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n1\", \"n2\", \"n3\", \"n4\"]]\n",
@@ -660,7 +644,6 @@ fn partition_sides_that_overlap() {
     );
 }
 
-#[test]
 fn partition_sides_that_leave_a_node_out() {
     let text = base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n2\", \"n3\"]]\n",
@@ -668,7 +651,6 @@ fn partition_sides_that_leave_a_node_out() {
     assert_error(&text, (14, 9), &["node `n4` is not in any side"]);
 }
 
-#[test]
 fn partition_with_a_single_non_empty_side() {
     let text = base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\", \"n2\", \"n3\", \"n4\"], []]\n",
@@ -676,7 +658,6 @@ fn partition_with_a_single_non_empty_side() {
     assert_error(&text, (14, 9), &["at least 2 non-empty sides, found 1"]);
 }
 
-#[test]
 fn fault_at_or_after_the_duration() {
     let text = base_with("[[fault]]\nat = \"25s\"\nkind = \"heal\"\n");
     assert_error(
@@ -688,7 +669,6 @@ fn fault_at_or_after_the_duration() {
     assert_error(&text, (12, 6), &["fault at 20s", "end of the scenario"]);
 }
 
-#[test]
 fn negative_loss_rate() {
     let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"loss\"\nrate = -0.5\n");
     assert_error(&text, (14, 8), &["loss rate -0.5 is out of range"]);
@@ -696,13 +676,11 @@ fn negative_loss_rate() {
     assert_error(&text, (14, 8), &["loss rate 1.5"]);
 }
 
-#[test]
 fn cluster_loss_out_of_range() {
     let text = BASE.replace("nodes = 5\n", "nodes = 5\nloss = 1.0\n");
     assert_error(&text, (6, 8), &["cluster loss 1 is out of range"]);
 }
 
-#[test]
 fn key_not_allowed_for_the_kind() {
     let text = base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n1\"], [\"n2\", \"n3\", \"n4\"]]\nrestart_after = \"1s\"\n",
@@ -726,7 +704,6 @@ fn key_not_allowed_for_the_kind() {
     );
 }
 
-#[test]
 fn quorum_keys_are_checked() {
     let q = |extra: &str| BASE.replace("nodes = 5", &format!("nodes = 5\n{extra}"));
     let ok = parse_ok(&q(
@@ -774,7 +751,6 @@ fn quorum_keys_are_checked() {
     );
 }
 
-#[test]
 fn unknown_fault_kind_lists_the_valid_ones() {
     let text = base_with("[[fault]]\nat = \"2s\"\nkind = \"explode\"\n");
     let needles: Vec<String> = std::iter::once("unknown fault kind `explode`".to_owned())
@@ -784,7 +760,6 @@ fn unknown_fault_kind_lists_the_valid_ones() {
     assert_error(&text, (13, 8), &needles);
 }
 
-#[test]
 fn unknown_expectation_kind_and_reason() {
     let text = base_with("[[expect]]\nkind = \"eventually\"\n");
     assert_error(
@@ -798,25 +773,21 @@ fn unknown_expectation_kind_and_reason() {
     assert_error(&text, (14, 10), &["unknown reason `gremlins`", "job-lost"]);
 }
 
-#[test]
 fn job_referencing_an_unknown_node() {
     let text = BASE.replace(r#"["n0", "n1", "n2"]"#, r#"["n0", "n1", "n9"]"#);
     assert_error(&text, (10, 22), &["unknown node `n9`", "n0..n4"]);
 }
 
-#[test]
 fn job_with_a_duplicate_node() {
     let text = BASE.replace(r#"["n0", "n1", "n2"]"#, r#"["n0", "n1", "n0"]"#);
     assert_error(&text, (10, 22), &["node `n0` is listed twice"]);
 }
 
-#[test]
 fn duplicate_job_names() {
     let text = base_with("\n[[job]]\nname = \"db\"\ngroup = \"h\"\n");
     assert_error(&text, (13, 8), &["duplicate job name `db`", "line 7"]);
 }
 
-#[test]
 fn job_with_an_unknown_protocol() {
     let text = base_with("protocol = \"paxos\"\n");
     assert_error(
@@ -826,7 +797,6 @@ fn job_with_an_unknown_protocol() {
     );
 }
 
-#[test]
 fn protocol_options_are_read_with_their_types() {
     let text = base_with("protocol = \"two-phase-commit\"\ntransactions = 20\nabort_every = 4\n");
     let s = parse("t.toml", &text).expect("valid");
@@ -841,7 +811,6 @@ fn protocol_options_are_read_with_their_types() {
     assert_eq!(again, s);
 }
 
-#[test]
 fn an_option_the_protocol_does_not_take_points_at_its_key() {
     let text = base_with("protocol = \"two-phase-commit\"\nrounds = 3\n");
     assert_error(
@@ -859,7 +828,6 @@ fn an_option_the_protocol_does_not_take_points_at_its_key() {
     assert_error(&text, (11, 1), &["unknown key `work_thread` in [[job]]"]);
 }
 
-#[test]
 fn an_option_of_the_wrong_type_points_at_its_value() {
     let text = base_with("protocol = \"two-phase-commit\"\ntransactions = \"20\"\n");
     assert_error(
@@ -871,7 +839,6 @@ fn an_option_of_the_wrong_type_points_at_its_value() {
     assert_error(&text, (12, 8), &["`keys`", "must be an integer from 1"]);
 }
 
-#[test]
 fn jobs_of_one_group_must_agree_on_options() {
     let text = base_with("protocol = \"two-phase-commit\"\ntransactions = 5\n[[job]]\nname = \"web\"\ngroup = \"g\"\nprotocol = \"two-phase-commit\"\n");
     let e = parse("t.toml", &text).expect_err("disagreeing options");
@@ -882,7 +849,6 @@ fn jobs_of_one_group_must_agree_on_options() {
     );
 }
 
-#[test]
 fn protocol_outcome_expectations_need_the_protocol_running() {
     let tpc = "protocol = \"two-phase-commit\"\n";
     let ok = base_with(&format!(
@@ -938,7 +904,6 @@ fn protocol_outcome_expectations_need_the_protocol_running() {
     );
 }
 
-#[test]
 fn step_time_must_be_shorter_than_work_deadline() {
     let text = base_with("work_deadline = \"50ms\"\n");
     assert_error(
@@ -948,7 +913,6 @@ fn step_time_must_be_shorter_than_work_deadline() {
     );
 }
 
-#[test]
 fn fault_on_a_node_the_job_does_not_run_on() {
     let text =
         base_with("[[fault]]\nat = \"2s\"\nkind = \"job-kill\"\nnode = \"n4\"\njob = \"db\"\n");
@@ -962,7 +926,6 @@ fn fault_on_a_node_the_job_does_not_run_on() {
     assert_error(&text, (15, 7), &["unknown job `web`", "db"]);
 }
 
-#[test]
 fn thread_index_out_of_range() {
     let text = base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"work-thread-hang\"\nnode = \"n1\"\njob = \"db\"\nthread = 1\n",
@@ -974,7 +937,6 @@ fn thread_index_out_of_range() {
     );
 }
 
-#[test]
 fn bad_member_name() {
     let text = base_with("[[expect]]\nkind = \"membership-change\"\nmember = \"db-n2\"\n");
     assert_error(
@@ -986,7 +948,6 @@ fn bad_member_name() {
     assert_error(&text, (13, 10), &["job `db` does not run on node `n4`"]);
 }
 
-#[test]
 fn final_view_member_of_another_group() {
     let text = base_with(
         "\n[[job]]\nname = \"web\"\ngroup = \"h\"\n\n[[expectation]]\nkind = \"final-view\"\ngroup = \"g\"\nmembers = [\"db@n0\", \"web@n3\"]\n",
@@ -994,7 +955,6 @@ fn final_view_member_of_another_group() {
     assert_error(&text, (19, 21), &["member `web@n3` is not in group `g`"]);
 }
 
-#[test]
 fn failure_timeout_not_above_heartbeat_interval() {
     let text = BASE.replace(
         "nodes = 5\n",
@@ -1010,7 +970,6 @@ fn failure_timeout_not_above_heartbeat_interval() {
     assert_error(&text, (6, 22), &["failure_timeout (1s, the default)"]);
 }
 
-#[test]
 fn latency_must_be_a_range_below_failure_timeout() {
     let text = BASE.replace("nodes = 5\n", "nodes = 5\nlatency = [\"10ms\", \"1ms\"]\n");
     assert_error(&text, (6, 11), &["`latency` range is reversed"]);
@@ -1024,7 +983,6 @@ fn latency_must_be_a_range_below_failure_timeout() {
     );
 }
 
-#[test]
 fn cluster_size_limits() {
     let text = BASE.replace("nodes = 5", "nodes = 0");
     assert_error(&text, (5, 9), &["between 1 and 10000 nodes, got 0"]);
@@ -1032,7 +990,6 @@ fn cluster_size_limits() {
     assert_error(&text, (5, 9), &["got 10001"]);
 }
 
-#[test]
 fn no_jobs_and_no_cluster() {
     let text = BASE.split("[[job]]").next().unwrap_or_default();
     assert_error(text, (1, 1), &["no jobs"]);
@@ -1040,7 +997,6 @@ fn no_jobs_and_no_cluster() {
     assert_error(text, (1, 1), &["missing required table [cluster]"]);
 }
 
-#[test]
 fn single_bracket_array_table_gets_a_hint() {
     let text = BASE.replace("[[job]]", "[job]");
     let error = match parse("test.toml", &text) {
@@ -1054,7 +1010,6 @@ fn single_bracket_array_table_gets_a_hint() {
     );
 }
 
-#[test]
 fn load_reads_files_and_reports_io_errors() {
     let dir = std::env::temp_dir().join(format!("vigil-scenario-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -1113,7 +1068,6 @@ fn never_panics(text: &str) {
     }
 }
 
-#[test]
 fn garbage_never_panics() {
     let mut fixed: Vec<String> = vec![
         String::new(),
@@ -1178,7 +1132,6 @@ fn garbage_never_panics() {
     assert!(ok > 0 && ok < fixed.len(), "{ok} of {} parsed", fixed.len());
 }
 
-#[test]
 fn runs_stay_bounded() {
     let text = BASE.replace("\"20s\"", "\"999999h\"");
     assert_error(&text, (2, 12), &["at most 24h"]);
@@ -1186,14 +1139,12 @@ fn runs_stay_bounded() {
     assert_error(&text, (6, 22), &["at least 1ms"]);
 }
 
-#[test]
 fn a_pause_lasts() {
     let text =
         base_with("[[fault]]\nat = \"1s\"\nkind = \"node-pause\"\nnode = \"n1\"\nfor = \"0s\"\n");
     assert_error(&text, (15, 7), &["`for` must be greater than 0"]);
 }
 
-#[test]
 fn jobs_of_one_group_agree_on_work_threads() {
     let text = base_with("[[job]]\nname = \"other\"\ngroup = \"g\"\nwork_threads = 2\n");
     assert_error(&text, (14, 16), &["work threads", "same group `g`"]);
@@ -1201,7 +1152,6 @@ fn jobs_of_one_group_agree_on_work_threads() {
 
 const RANDOM_BASE: &str = "name = \"r\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n";
 
-#[test]
 fn a_random_section_parses_with_defaults() {
     let text = format!(
         "{RANDOM_BASE}[random]\n[random.node-crash]\nevery = \"5s\"\nrestart_after = [\"1s\", \"3s\"]\n[random.work-thread]\ncount = 2\n"
@@ -1218,7 +1168,6 @@ fn a_random_section_parses_with_defaults() {
     assert_eq!(r.kinds[0].rate, super::Rate::Count { min: 2, max: 2 });
 }
 
-#[test]
 fn random_section_errors_point_at_the_problem() {
     let cases: &[(&str, (usize, usize), &[&str])] = &[
         (
@@ -1299,7 +1248,6 @@ name = "db"
 group = "h"
 "#;
 
-#[test]
 fn tasks_parse_with_options_inline_or_as_keys() {
     let s = parse_ok(&format!(
         "{TASKS_BASE}\n[[task]]\nat = \"2s\"\nmember = \"ops@n1\"\nprotocol = \"barrier\"\noptions = {{ rounds = 3 }}\n\n[[task]]\nat = \"3s\"\nmember = \"ops@n2\"\nprotocol = \"two-phase-commit\"\ntransactions = 2\npriority = true\n"
@@ -1318,7 +1266,6 @@ fn tasks_parse_with_options_inline_or_as_keys() {
     assert_eq!(b.options.int("transactions"), Some(2));
 }
 
-#[test]
 fn task_errors_point_at_what_is_wrong() {
     let task = |body: &str| format!("{TASKS_BASE}\n[[task]]\n{body}\n");
     for (body, needle) in [
@@ -1351,7 +1298,6 @@ fn task_errors_point_at_what_is_wrong() {
     );
 }
 
-#[test]
 fn random_task_errors_point_at_what_is_wrong() {
     let random = |body: &str| format!("{TASKS_BASE}\n[random]\n[random.task]\n{body}\n");
     // Lines: TASKS_BASE is 14 lines, then a blank, [random], [random.task].
@@ -1398,7 +1344,6 @@ fn random_task_errors_point_at_what_is_wrong() {
     );
 }
 
-#[test]
 fn random_tasks_draw_members_protocols_and_priority_within_bounds() {
     let s = parse_ok(&format!(
         "{TASKS_BASE}\n[random]\nafter = \"2s\"\nbefore = \"10s\"\n[random.task]\ncount = [20, 30]\nprotocols = [\"barrier\", \"two-phase-commit\"]\npriority = 0.5\n\n[[task]]\nat = \"1s\"\nmember = \"ops@n0\"\nprotocol = \"group-state\"\n"
@@ -1442,7 +1387,6 @@ fn random_tasks_draw_members_protocols_and_priority_within_bounds() {
     assert!(menu.kinds.iter().all(|k| k.fault.name() != "task"));
 }
 
-#[test]
 fn one_way_cut_parses_and_points_at_what_is_wrong() {
     let s = parse_ok(&base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"one-way-cut\"\nfrom = [\"n2\", \"n0\"]\nto = [\"n1\"]\nheal_after = \"3s\"\n",
@@ -1487,7 +1431,6 @@ fn one_way_cut_parses_and_points_at_what_is_wrong() {
     );
 }
 
-#[test]
 fn random_one_way_cuts_split_the_nodes_in_two_within_bounds() {
     let s = parse_ok(&base_with(
         "[random]\n[random.one-way-cut]\ncount = 20\nheal_after = [\"1s\", \"2s\"]\n",
@@ -1539,7 +1482,6 @@ fn random_one_way_cuts_split_the_nodes_in_two_within_bounds() {
     );
 }
 
-#[test]
 fn duplicate_parses_draws_and_points_at_what_is_wrong() {
     let s = parse_ok(&base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"duplicate\"\nrate = 0.25\nnodes = [\"n1\"]\nfor = \"3s\"\n",
@@ -1600,7 +1542,6 @@ fn duplicate_parses_draws_and_points_at_what_is_wrong() {
     assert!(menu.kinds.iter().any(|k| k.fault.name() == "duplicate"));
 }
 
-#[test]
 fn joined_and_occurrence_parse_and_refuse_what_can_never_hold() {
     let member = |job: &str, node: u16| MemberName {
         job: job.into(),
@@ -1670,7 +1611,6 @@ fn joined_and_occurrence_parse_and_refuse_what_can_never_hold() {
     ));
 }
 
-#[test]
 fn node_stop_parses_like_a_crash_and_draws() {
     let s = parse_ok(&base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"node-stop\"\nnode = \"n1\"\nrestart_after = \"3s\"\n",
@@ -1714,7 +1654,6 @@ fn node_stop_parses_like_a_crash_and_draws() {
 
 /// A clock fault that changes nothing is refused at the value that does
 /// nothing; a chance of the wrong type says what a chance is.
-#[test]
 fn errors_point_at_the_value_and_say_what_was_expected() {
     let clock = |keys: &str| {
         base_with(&format!(
@@ -1734,7 +1673,6 @@ fn errors_point_at_the_value_and_say_what_was_expected() {
     );
 }
 
-#[test]
 fn engine_crash_parses_like_a_stop_and_draws() {
     let s = parse_ok(&base_with(
         "[[fault]]\nat = \"2s\"\nkind = \"engine-crash\"\nnode = \"n1\"\nrestart_after = \"500ms\"\n",
@@ -1778,3 +1716,68 @@ fn engine_crash_parses_like_a_stop_and_draws() {
     let menu = super::draw::default_menu(&parse_ok(BASE));
     assert!(menu.kinds.iter().any(|k| k.fault.name() == "engine-crash"));
 }
+
+unit_tests![
+    full_file_parses_to_the_expected_scenario,
+    defaults_apply,
+    faults_at_equal_times_keep_file_order,
+    reason_and_member_strings_round_trip,
+    bad_toml_syntax,
+    unknown_top_level_key,
+    unknown_key_in_cluster,
+    top_level_key_after_a_table_gets_a_hint,
+    missing_duration,
+    missing_name,
+    missing_key_in_a_table_points_at_its_header,
+    node_that_does_not_exist,
+    malformed_node_name,
+    unknown_duration_unit,
+    duration_of_the_wrong_type,
+    partition_sides_that_overlap,
+    partition_sides_that_leave_a_node_out,
+    partition_with_a_single_non_empty_side,
+    fault_at_or_after_the_duration,
+    negative_loss_rate,
+    cluster_loss_out_of_range,
+    key_not_allowed_for_the_kind,
+    quorum_keys_are_checked,
+    unknown_fault_kind_lists_the_valid_ones,
+    unknown_expectation_kind_and_reason,
+    job_referencing_an_unknown_node,
+    job_with_a_duplicate_node,
+    duplicate_job_names,
+    job_with_an_unknown_protocol,
+    protocol_options_are_read_with_their_types,
+    an_option_the_protocol_does_not_take_points_at_its_key,
+    an_option_of_the_wrong_type_points_at_its_value,
+    jobs_of_one_group_must_agree_on_options,
+    protocol_outcome_expectations_need_the_protocol_running,
+    step_time_must_be_shorter_than_work_deadline,
+    fault_on_a_node_the_job_does_not_run_on,
+    thread_index_out_of_range,
+    bad_member_name,
+    final_view_member_of_another_group,
+    failure_timeout_not_above_heartbeat_interval,
+    latency_must_be_a_range_below_failure_timeout,
+    cluster_size_limits,
+    no_jobs_and_no_cluster,
+    single_bracket_array_table_gets_a_hint,
+    load_reads_files_and_reports_io_errors,
+    garbage_never_panics,
+    runs_stay_bounded,
+    a_pause_lasts,
+    jobs_of_one_group_agree_on_work_threads,
+    a_random_section_parses_with_defaults,
+    random_section_errors_point_at_the_problem,
+    tasks_parse_with_options_inline_or_as_keys,
+    task_errors_point_at_what_is_wrong,
+    random_task_errors_point_at_what_is_wrong,
+    random_tasks_draw_members_protocols_and_priority_within_bounds,
+    one_way_cut_parses_and_points_at_what_is_wrong,
+    random_one_way_cuts_split_the_nodes_in_two_within_bounds,
+    duplicate_parses_draws_and_points_at_what_is_wrong,
+    joined_and_occurrence_parse_and_refuse_what_can_never_hold,
+    node_stop_parses_like_a_crash_and_draws,
+    errors_point_at_the_value_and_say_what_was_expected,
+    engine_crash_parses_like_a_stop_and_draws,
+];

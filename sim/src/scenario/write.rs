@@ -255,8 +255,8 @@ fn option_value(value: &crate::protocols::OptionValue) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::super::parse;
     use super::*;
 
@@ -270,7 +270,6 @@ mod tests {
         s
     }
 
-    #[test]
     fn every_example_scenario_round_trips() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         let mut seen = 0;
@@ -295,7 +294,6 @@ mod tests {
         assert!(seen >= 10);
     }
 
-    #[test]
     fn every_fault_kind_round_trips() {
         let text = super::super::tests::FULL;
         let original = parse("full.toml", text).unwrap_or_else(|e| panic!("{e}"));
@@ -303,7 +301,6 @@ mod tests {
         assert_eq!(without_lines(again), without_lines(original));
     }
 
-    #[test]
     fn durations_keep_their_exact_value() {
         for (d, text) in [
             (Duration::from_millis(1500), "1500ms"),
@@ -315,4 +312,10 @@ mod tests {
             assert_eq!(duration_text(d), text);
         }
     }
+
+    unit_tests![
+        every_example_scenario_round_trips,
+        every_fault_kind_round_trips,
+        durations_keep_their_exact_value,
+    ];
 }

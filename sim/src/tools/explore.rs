@@ -989,11 +989,10 @@ pub fn pool(
     kept
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn seed_ranges_parse_and_reject_what_holds_no_seeds() {
         let r = |s: &str| s.parse::<SeedRange>();
         assert_eq!(r("10..20"), Ok(SeedRange { from: 10, to: 20 }));
@@ -1004,7 +1003,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn shards_cover_the_range_once() {
         let range = SeedRange { from: 7, to: 107 };
         for n in 1..=13 {
@@ -1049,7 +1047,6 @@ mod tests {
     /// Coverage counts runs and hits per probe, keeps the smallest seed
     /// whatever order the runs finish in (shards merged in any order),
     /// lists the declared probes no run hit, and reads back from JSON.
-    #[test]
     fn coverage_counts_runs_keeps_the_smallest_seed_and_lists_the_misses() {
         let records: Vec<Record> = [9, 4, 7, 12]
             .iter()
@@ -1081,7 +1078,6 @@ mod tests {
 
     /// A sweep's memory must not grow with its passing seeds: of those it
     /// keeps counts and latencies, never the runs themselves.
-    #[test]
     fn a_sweep_keeps_its_failures_whole_and_only_counts_of_its_passes() {
         let mut kept = Kept::default();
         let mut all = Vec::new();
@@ -1112,7 +1108,6 @@ mod tests {
         assert!(junit.contains("490 passing seeds"), "{junit}");
     }
 
-    #[test]
     fn latencies_keep_their_quantiles_in_bounded_memory() {
         let mut l = Latencies::default();
         let mut all = Vec::new();
@@ -1133,7 +1128,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn failures_past_the_bound_are_counted_not_kept() {
         let mut kept = Kept::default();
         for seed in 0..(KEPT_FAILURES_MAX as u64 + 5) {
@@ -1144,4 +1138,13 @@ mod tests {
         assert_eq!(kept.summary.failed, KEPT_FAILURES_MAX as u64 + 5);
         assert!(junit(&kept, "t").contains("5 more failing runs"));
     }
+
+    unit_tests![
+        seed_ranges_parse_and_reject_what_holds_no_seeds,
+        shards_cover_the_range_once,
+        coverage_counts_runs_keeps_the_smallest_seed_and_lists_the_misses,
+        a_sweep_keeps_its_failures_whole_and_only_counts_of_its_passes,
+        latencies_keep_their_quantiles_in_bounded_memory,
+        failures_past_the_bound_are_counted_not_kept,
+    ];
 }

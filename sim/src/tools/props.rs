@@ -438,8 +438,8 @@ impl Harness {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
     use crate::scenario::parse;
     use proptest::strategy::ValueTree;
@@ -449,7 +449,6 @@ mod tests {
     /// strategy is here, nor readable until its name meets its parser
     /// (`scenario::faults`): this fails until both are so. Every kind is
     /// drawn, written out and read back to the same fault.
-    #[test]
     fn every_fault_kind_is_drawn() {
         let scenario = parse(
             "s.toml",
@@ -481,7 +480,6 @@ mod tests {
     /// Every random kind is on `--swarm`'s default menu (tasks for a
     /// scenario with a `tasks` job), and a `[random]` section of all of
     /// them writes out and reads back the same.
-    #[test]
     fn every_random_kind_is_on_the_menu_and_reads_back() {
         let mut scenario = parse(
             "s.toml",
@@ -496,4 +494,9 @@ mod tests {
         let read = parse("s.toml", &written).unwrap_or_else(|e| panic!("{e}\n{written}"));
         assert_eq!(read.random, scenario.random, "{written}");
     }
+
+    unit_tests![
+        every_fault_kind_is_drawn,
+        every_random_kind_is_on_the_menu_and_reads_back,
+    ];
 }

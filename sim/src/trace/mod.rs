@@ -726,13 +726,12 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
     /// A run holds an entry for everything that happened: large, rare
     /// events are boxed so that the common ones set the size.
-    #[test]
     fn an_entry_stays_small() {
         assert!(
             std::mem::size_of::<Entry>() <= 120,
@@ -740,4 +739,6 @@ mod tests {
             std::mem::size_of::<Entry>()
         );
     }
+
+    unit_tests![an_entry_stays_small,];
 }

@@ -1177,8 +1177,8 @@ pub fn explored_scenario(cfg: &RunConfig, search: &Search) -> crate::scenario::S
     Ctx::new(cfg, search).cfg.scenario
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
     fn world(por: bool) -> (Ctx, World) {
@@ -1231,7 +1231,6 @@ rounds = 2
     /// from two members at their leader): the visited-state reduction
     /// merges them. And the order does matter somewhere in the run, or
     /// exploring it would be pointless.
-    #[test]
     fn commuting_orders_reach_one_fingerprint_and_others_do_not() {
         let (ctx, mut w) = world(true);
         let (mut merged, mut apart) = (0, 0);
@@ -1276,7 +1275,6 @@ rounds = 2
 
     /// Within an instant, the nodes' moves are independent: with the
     /// reduction, a choice point offers one node's events only.
-    #[test]
     fn one_node_at_a_time_offers_one_nodes_events() {
         for por in [true, false] {
             let (ctx, mut w) = world(por);
@@ -1303,4 +1301,9 @@ rounds = 2
             }
         }
     }
+
+    unit_tests![
+        commuting_orders_reach_one_fingerprint_and_others_do_not,
+        one_node_at_a_time_offers_one_nodes_events,
+    ];
 }

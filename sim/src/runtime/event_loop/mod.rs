@@ -1062,14 +1062,15 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     /// An event moves several times on its way through the agenda and the
     /// ready queue: its large variants are boxed, so that it moves in a
     /// few words (it was 360 bytes).
-    #[test]
     fn an_event_stays_small() {
         assert!(std::mem::size_of::<super::Scheduled>() <= 96);
         assert!(std::mem::size_of::<super::Local>() <= 64);
     }
+
+    unit_tests![an_event_stays_small,];
 }

@@ -819,11 +819,10 @@ impl Plant for Launcher<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::is_kept_file;
 
-    #[test]
     fn a_kept_directory_loses_only_the_files_a_run_writes() {
         for name in [
             "cluster.toml",
@@ -846,4 +845,6 @@ mod tests {
             assert!(!is_kept_file(name), "{name}");
         }
     }
+
+    unit_tests![a_kept_directory_loses_only_the_files_a_run_writes,];
 }

@@ -20,6 +20,8 @@
 mod launch;
 mod node;
 
+#[cfg(feature = "unit-tests")]
+pub(crate) use launch::tests::ALL as LAUNCH_TESTS;
 pub use launch::{is_kept_file, merge_files, refusal, run_real, RealRun, RealTrace};
 pub use node::{run_node, NodeSpec};
 
@@ -167,8 +169,8 @@ impl TraceFile {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
     use vigil_engine::NodeId;
 
@@ -176,7 +178,6 @@ mod tests {
         serde_json::to_string(l).expect("a line") + "\n"
     }
 
-    #[test]
     fn a_node_trace_ends_with_its_last_life() {
         let boot = || {
             line(&Line::Entry(Entry {
@@ -216,4 +217,6 @@ mod tests {
         let err = read(boot() + cut + "\n" + &end).err().expect("an error");
         assert!(err.contains("n1.jsonl:2:"), "{err}");
     }
+
+    unit_tests![a_node_trace_ends_with_its_last_life,];
 }

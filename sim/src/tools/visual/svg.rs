@@ -766,11 +766,10 @@ fn tick_text(ms: f64, step: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn steps_are_round_numbers() {
         assert_eq!(nice_step(16.0), 20.0);
         assert_eq!(nice_step(64.0), 100.0);
@@ -780,7 +779,6 @@ mod tests {
         assert_eq!(tick_text(0.25, 0.05), "0.25");
     }
 
-    #[test]
     fn labels_read_left_to_right() {
         let s = along(0.0, 0.0, -100.0, 10.0, "ack r1", "msglabel");
         let angle: f64 = s
@@ -791,4 +789,6 @@ mod tests {
             .expect("a rotation");
         assert!(angle.abs() <= 90.0, "{angle}");
     }
+
+    unit_tests![steps_are_round_numbers, labels_read_left_to_right,];
 }
