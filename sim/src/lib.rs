@@ -26,7 +26,10 @@
 /// library with the `unit-tests` feature only, and vigil-tests runs them
 /// (`cargo test -p vigil-tests --test suite units::`). Kept out of a
 /// `--cfg test` build, they spare every test build a second compilation
-/// of this crate, which took a fifth of a fresh clone's build.
+/// of this crate, which took a fifth of a fresh clone's build. Each test
+/// module denies dead code, so a function left out of its list fails the
+/// build, and tests/architecture.rs forbids `#[test]` here (it would never
+/// run).
 #[cfg(feature = "unit-tests")]
 macro_rules! unit_tests {
     ($($test:ident),* $(,)?) => {

@@ -326,6 +326,7 @@ pub fn check_determinism(req: Request<'_>) -> (Execution, Option<Divergence>) {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

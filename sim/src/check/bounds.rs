@@ -120,6 +120,7 @@ pub fn settle(cfg: &Config) -> Dur {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

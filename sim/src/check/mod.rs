@@ -63,6 +63,7 @@ mod responsive;
 mod rounds;
 mod tasks;
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests;
 mod truth;
 

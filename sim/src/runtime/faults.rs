@@ -599,6 +599,7 @@ fn degrade(
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::{Layer, Layers};
 

@@ -184,6 +184,7 @@ fn new_trace(scenario: &Scenario, seed: u64, driver: Driver) -> Trace {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

@@ -234,6 +234,7 @@ pub(super) fn packet_kind(body: &vigil_engine::Body<JobMsg>) -> PacketKind {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

@@ -244,6 +244,7 @@ fn draw_faults(scenario: &Scenario, spec: &RandomFaults, seed: u64) -> (Vec<Faul
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
     use crate::scenario::{parse, FaultKind};

@@ -141,6 +141,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

@@ -207,6 +207,7 @@ pub(super) fn line_col(source: &str, offset: usize) -> (usize, usize) {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

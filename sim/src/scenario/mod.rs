@@ -83,6 +83,7 @@ mod raw;
 pub mod schema;
 mod table;
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests;
 mod validate;
 mod write;

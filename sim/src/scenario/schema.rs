@@ -663,6 +663,7 @@ pub fn schema_text(registry: &Registry) -> String {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

@@ -256,6 +256,7 @@ fn option_value(value: &crate::protocols::OptionValue) -> String {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::super::parse;
     use super::*;

@@ -439,6 +439,7 @@ impl Harness {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
     use crate::scenario::parse;

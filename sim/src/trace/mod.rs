@@ -727,6 +727,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

@@ -1178,6 +1178,7 @@ pub fn explored_scenario(cfg: &RunConfig, search: &Search) -> crate::scenario::S
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 

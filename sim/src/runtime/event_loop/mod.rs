@@ -1063,6 +1063,7 @@ impl<A: Agenda> faults::Plant for Sim<A> {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     /// An event moves several times on its way through the agenda and the
     /// ready queue: its large variants are boxed, so that it moves in a

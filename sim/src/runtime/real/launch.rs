@@ -820,6 +820,7 @@ impl Plant for Launcher<'_> {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::is_kept_file;
 

@@ -170,6 +170,7 @@ impl TraceFile {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
     use vigil_engine::NodeId;

@@ -767,6 +767,7 @@ fn tick_text(ms: f64, step: f64) -> String {
 }
 
 #[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
     use super::*;
 
