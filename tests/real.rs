@@ -333,8 +333,19 @@ struct Node {
     replies: std::sync::mpsc::Receiver<Value>,
 }
 
+impl Drop for Node {
+    /// A node still running when its test is done (or failed) is killed.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Node {
     fn start(cluster: &Path, node: u16, trace: &Path) -> Node {
+        let stderr = std::fs::File::create(trace.with_extension("stderr")).expect("a stderr file");
         let mut child = Command::new(VIGIL)
             .current_dir(cluster.parent().expect("a directory"))
             .arg("node")
@@ -343,7 +354,7 @@ impl Node {
             .arg(trace)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("vigil node starts");
         let stdin = child.stdin.take().expect("piped");
@@ -375,31 +386,65 @@ impl Node {
     }
 }
 
+/// Three `vigil node` processes on free ports of 127.0.0.1, up for 1.5 s.
+/// A port is free when picked and bound by its node a moment later: the
+/// other real tests, running at the same time, may take one between. A
+/// cluster whose node could not bind is started again on new ports.
+fn hand_run_cluster(dir: &Path) -> Vec<Node> {
+    for _attempt in 0..3 {
+        // Free ports, held together while picked.
+        let sockets: Vec<std::net::UdpSocket> = (0..3)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("a port"))
+            .collect();
+        let addresses: Vec<String> = sockets
+            .iter()
+            .map(|s| format!("\"{}\"", s.local_addr().expect("bound")))
+            .collect();
+        drop(sockets);
+        let cluster = dir.join("cluster.toml");
+        std::fs::write(
+            &cluster,
+            format!(
+                "name = \"by hand\"\n[cluster]\nnodes = 3\naddresses = [{}]\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+                addresses.join(", ")
+            ),
+        )
+        .expect("the cluster file");
+        let trace = |k: u16| dir.join(format!("n{k}.jsonl"));
+        let mut nodes: Vec<Node> = (0..3)
+            .map(|k| Node::start(&cluster, k, &trace(k)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut port_taken = false;
+        for (k, node) in (0u16..).zip(nodes.iter_mut()) {
+            if let Some(status) = node.child.try_wait().expect("its status") {
+                let said =
+                    std::fs::read_to_string(trace(k).with_extension("stderr")).unwrap_or_default();
+                assert!(
+                    said.contains("cannot bind"),
+                    "n{k} ended ({status}) before it was asked anything: {said}"
+                );
+                port_taken = true;
+            }
+        }
+        if !port_taken {
+            return nodes;
+        }
+        // Killed, and what they wrote (disks, traces) gone: the next try
+        // starts afresh.
+        drop(nodes);
+        for entry in std::fs::read_dir(dir).expect("the scratch directory") {
+            std::fs::remove_file(entry.expect("an entry").path()).expect("removed");
+        }
+    }
+    panic!("three times, a port picked free was taken before its node bound it");
+}
+
 fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     let dir = Scratch::dir();
-    // Free ports, held together while picked.
-    let sockets: Vec<std::net::UdpSocket> = (0..3)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("a port"))
-        .collect();
-    let addresses: Vec<String> = sockets
-        .iter()
-        .map(|s| format!("\"{}\"", s.local_addr().expect("bound")))
-        .collect();
-    drop(sockets);
-    let cluster = dir.join("cluster.toml");
-    std::fs::write(
-        &cluster,
-        format!(
-            "name = \"by hand\"\n[cluster]\nnodes = 3\naddresses = [{}]\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
-            addresses.join(", ")
-        ),
-    )
-    .expect("the cluster file");
     let trace = |k: u16| dir.join(format!("n{k}.jsonl"));
-    let mut nodes: Vec<Node> = (0..3)
-        .map(|k| Node::start(&cluster, k, &trace(k)))
-        .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut nodes = hand_run_cluster(&dir);
+    let cluster = dir.join("cluster.toml");
 
     let running = nodes[0].ask("@7 running db");
     assert_eq!(running["id"], 7, "{running}");

@@ -212,12 +212,22 @@ impl<P: Clone> Engine<P> {
         } else {
             self.unsent.remove(&node);
         }
-        if let Some(old) = self.link_due_at.remove(&node) {
+        // Most calls leave the link due when it was: nothing to refile.
+        let filed = self.link_due_at.get(&node).copied();
+        if filed == due {
+            return;
+        }
+        if let Some(old) = filed {
             self.link_due.remove(&(old, node));
         }
-        if let Some(due) = due {
-            self.link_due_at.insert(node, due);
-            self.link_due.insert((due, node));
+        match due {
+            Some(due) => {
+                self.link_due_at.insert(node, due);
+                self.link_due.insert((due, node));
+            }
+            None => {
+                self.link_due_at.remove(&node);
+            }
         }
     }
 
