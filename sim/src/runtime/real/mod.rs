@@ -219,5 +219,30 @@ pub(crate) mod tests {
         assert!(err.contains("n1.jsonl:2:"), "{err}");
     }
 
-    unit_tests![a_node_trace_ends_with_its_last_life,];
+    /// A port held a moment while someone picks free ports is waited
+    /// for; one held for good is an error after a second.
+    fn a_node_waits_a_moment_for_its_port() {
+        let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+        let addr = held.local_addr().expect("bound");
+        assert!(
+            std::net::UdpSocket::bind(addr).is_err(),
+            "a second bind of a held port fails at once"
+        );
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        node::bind(addr).expect("bound once the port is free");
+        release.join().expect("released");
+
+        let _kept = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+        let addr = _kept.local_addr().expect("bound");
+        let err = node::bind(addr).expect_err("held for good");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    }
+
+    unit_tests![
+        a_node_trace_ends_with_its_last_life,
+        a_node_waits_a_moment_for_its_port,
+    ];
 }

@@ -507,6 +507,22 @@ struct NodeLoop {
     replies: Box<dyn Write + Send>,
 }
 
+/// The node's socket. A port in use is tried again for a second: whoever
+/// picks free ports (the launcher, a test) holds one for a moment while
+/// picking, and a node restarted at once may find its own port held so.
+pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let mut tries = 0;
+    loop {
+        match UdpSocket::bind(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            bound => return bound,
+        }
+    }
+}
+
 /// Runs one node until its control channel says `quit` or closes:
 /// commands come from `control`, one a line, and each is answered on
 /// `replies` with one JSON line.
@@ -523,7 +539,7 @@ pub fn run_node(
             "the cluster file gives no address for n{me}: its [cluster] needs `addresses`, one per node"
         ));
     };
-    let socket = UdpSocket::bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?;
+    let socket = bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?;
     let disk = spec.disk.clone();
     let durable = load_durable(&disk, spec.cluster.cluster.nodes)?;
     let clock = Clock::from_epoch(spec.epoch_ns);
