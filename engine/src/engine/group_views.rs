@@ -58,7 +58,7 @@ impl<P: Clone> Engine<P> {
             self.quorate_once = true;
         }
         let primary = votes >= q.needed() && (self.quorate_once || !q.wait_for_all);
-        #[cfg(any(test, feature = "mutations"))]
+        #[cfg(any(feature = "unit-tests", feature = "mutations"))]
         {
             if primary {
                 self.led_primary = true;

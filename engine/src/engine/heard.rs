@@ -64,11 +64,10 @@ impl Heard {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
+pub(crate) mod tests {
     use super::*;
-
-    #[test]
     fn the_silent_are_found_in_node_order_and_kept_in_step() {
         let mut h = Heard::default();
         for (n, t) in [(3, 50), (1, 10), (2, 30), (4, 5)] {
@@ -91,4 +90,6 @@ mod tests {
             assert_eq!(h.silent(Time(now), Dur(10)), walk, "at {now}");
         }
     }
+
+    crate::unit_tests![the_silent_are_found_in_node_order_and_kept_in_step,];
 }
