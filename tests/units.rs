@@ -1,20 +1,16 @@
-//! The unit tests of vigil-sim and vigil-engine. They live beside the
-//! private items they test and compile into each library with its
-//! `unit-tests` feature (see `unit_tests!` in sim/src/lib.rs and
-//! engine/src/lib.rs); here each module's run as one test, each function
-//! caught on its own, so that one failure names every function that
-//! failed. `VIGIL_UNIT=name` runs only the functions whose name contains
-//! `name`.
+//! vigil-sim's unit tests. They live beside the private items they test
+//! and compile into the library with its `unit-tests` feature (see
+//! `unit_tests!` in sim/src/lib.rs); here each module's run as one test,
+//! each function caught on its own, so that one failure names every
+//! function that failed. `VIGIL_UNIT=name` runs only the functions whose
+//! name contains `name`.
 
-/// A library's test modules, by name.
-type Listed = Vec<(&'static str, vigil_engine::UnitTests)>;
-
-fn run(listed: fn() -> Listed, module: &str) {
-    let all = listed();
+fn run(module: &str) {
+    let all = vigil_sim::unit_tests();
     let (_, tests) = all
         .iter()
         .find(|(m, _)| *m == module)
-        .unwrap_or_else(|| panic!("the library lists no test module `{module}`"));
+        .unwrap_or_else(|| panic!("vigil_sim::unit_tests() has no module `{module}`"));
     run_each(module, tests);
 }
 
@@ -41,20 +37,20 @@ fn run_each(module: &str, tests: &[(&str, fn())]) {
 }
 
 macro_rules! modules {
-    ($listed:expr, $every:ident: $($test:ident = $module:literal),* $(,)?) => {
+    ($($test:ident = $module:literal),* $(,)?) => {
         $(
             #[test]
             fn $test() {
-                run($listed, $module);
+                run($module);
             }
         )*
 
         /// Every module the library lists is run here, and none twice.
         #[test]
-        fn $every() {
+        fn every_module_is_run() {
             let here: std::collections::BTreeSet<&str> = [$($module),*].into_iter().collect();
             let listed: std::collections::BTreeSet<&str> =
-                ($listed)().into_iter().map(|(m, _)| m).collect();
+                vigil_sim::unit_tests().into_iter().map(|(m, _)| m).collect();
             assert_eq!(here, listed);
             assert_eq!(here.len(), [$($module),*].len());
         }
@@ -62,20 +58,6 @@ macro_rules! modules {
 }
 
 modules![
-    vigil_engine::unit_tests,
-    every_engine_module_is_run:
-    engine_tests = "engine::tests",
-    engine_ordered = "engine::ordered_tests",
-    engine_ids = "engine::ids",
-    engine_link = "engine::link",
-    engine_heard = "engine::engine::heard",
-    engine_job = "engine::job::tests",
-    engine_main_thread = "engine::job::main_thread",
-];
-
-modules![
-    vigil_sim::unit_tests,
-    every_module_is_run:
     check = "check",
     check_bounds = "check::bounds",
     run_ = "run",

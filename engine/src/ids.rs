@@ -217,14 +217,14 @@ impl fmt::Display for LeaveReason {
     }
 }
 
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
-pub(crate) mod tests {
+#[cfg(test)]
+mod tests {
     use super::Name;
     use std::cmp::Ordering;
     use std::sync::Arc;
 
     /// Names compare by their text, clones of one or not.
+    #[test]
     fn names_compare_by_text_shared_or_not() {
         let a = Name::new("db");
         let b = a.clone();
@@ -237,6 +237,4 @@ pub(crate) mod tests {
         assert!(Name::new("b") > Name::new("a"));
         assert_ne!(Name::new("a"), Name::new("b"));
     }
-
-    crate::unit_tests![names_compare_by_text_shared_or_not,];
 }

@@ -17,9 +17,9 @@
 /// [`Mutation`]): always false outside test builds.
 macro_rules! mutated {
     ($sm:expr, $name:ident) => {{
-        #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+        #[cfg(any(test, feature = "mutations"))]
         let on = $sm.mutation == Some($crate::Mutation::$name);
-        #[cfg(not(any(feature = "unit-tests", feature = "mutations")))]
+        #[cfg(not(any(test, feature = "mutations")))]
         let on = $crate::not_built(stringify!($name));
         on
     }};
@@ -27,7 +27,7 @@ macro_rules! mutated {
 
 /// What [`mutated!`] reads outside test builds: `false`, named after the
 /// variant, so that two reads side by side are not one expression twice.
-#[cfg(not(any(feature = "unit-tests", feature = "mutations")))]
+#[cfg(not(any(test, feature = "mutations")))]
 #[inline(always)]
 const fn not_built(_variant: &str) -> bool {
     false
@@ -43,52 +43,15 @@ pub use engine::{
     Body, Config, Dest, Durable, Engine, EngineStats, Event, GroupView, Input, LocalKey,
     MembershipChange, NodeView, Output, Packet, Quorum,
 };
-#[cfg(any(feature = "unit-tests", feature = "mutations"))]
+#[cfg(any(test, feature = "mutations"))]
 mod mutation;
 pub use ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, ViewId};
-#[cfg(any(feature = "unit-tests", feature = "mutations"))]
+#[cfg(any(test, feature = "mutations"))]
 pub use mutation::Mutation;
 
-// The unit tests live beside the private items they test and compile into
-// the library with the `unit-tests` feature (a test build of this crate
-// alone would compile it a second time, as vigil-sim's did); each test
-// module ends with a `unit_tests![...]` list of its functions, and the
-// suite runs them (`cargo test -p vigil-tests --test suite units::engine`).
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
+#[cfg(test)]
 mod ordered_tests;
-#[cfg(feature = "unit-tests")]
+#[cfg(test)]
 mod testnet;
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)]
+#[cfg(test)]
 mod tests;
-
-/// Lists a test module's functions as `ALL`, for [`unit_tests`].
-#[cfg(feature = "unit-tests")]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! unit_tests {
-    ($($test:ident),* $(,)?) => {
-        pub(crate) const ALL: &[(&str, fn())] = &[$((stringify!($test), $test)),*];
-    };
-}
-
-/// A module's unit tests: each function's name and the function.
-#[cfg(feature = "unit-tests")]
-#[doc(hidden)]
-pub type UnitTests = &'static [(&'static str, fn())];
-
-/// Every test module's functions (see `unit_tests!`), by module.
-#[cfg(feature = "unit-tests")]
-#[doc(hidden)]
-pub fn unit_tests() -> Vec<(&'static str, UnitTests)> {
-    vec![
-        ("engine::tests", tests::ALL),
-        ("engine::ordered_tests", ordered_tests::ALL),
-        ("engine::ids", ids::tests::ALL),
-        ("engine::link", link::tests::ALL),
-        ("engine::engine::heard", engine::heard_tests()),
-        ("engine::job::tests", job::tests::ALL),
-        ("engine::job::main_thread", job::main_thread_tests()),
-    ]
-}

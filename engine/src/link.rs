@@ -57,7 +57,7 @@ pub struct Link<M> {
     pub dropped_overflow: u64,
     /// Broken variant `DuplicatesDelivered`: a message that arrives again
     /// is delivered again.
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     pub(crate) redeliver: bool,
 }
 
@@ -76,7 +76,7 @@ impl<M: Clone> Link<M> {
             recv_buffer: BTreeMap::new(),
             ack_owed_since: None,
             dropped_overflow: 0,
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
             redeliver: false,
         }
     }
@@ -180,7 +180,7 @@ impl<M: Clone> Link<M> {
         for (i, msg) in data.msgs.into_iter().enumerate() {
             let seq = data.first_seq + i as u64;
             if seq < self.recv_next {
-                #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+                #[cfg(any(test, feature = "mutations"))]
                 if self.redeliver {
                     delivered.push(msg);
                 }
@@ -220,10 +220,11 @@ impl<M: Clone> Link<M> {
     }
 }
 
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
-pub(crate) mod tests {
+#[cfg(test)]
+mod tests {
     use super::*;
+
+    #[test]
     fn delivers_in_order_once_despite_reorder_and_duplicates() {
         let mut tx: Link<u32> = Link::new(5);
         let mut rx: Link<u32> = Link::new(1);
@@ -251,6 +252,8 @@ pub(crate) mod tests {
         tx.on_ack(Time(4), rx.ack().expect("ack"));
         assert!(tx.take_retransmit(Time(u64::MAX / 2), Dur(1)).is_none());
     }
+
+    #[test]
     fn a_restarted_sender_session_starts_over_and_the_receiver_keeps_its_place() {
         let mut a: Link<u32> = Link::new(1);
         let mut b: Link<u32> = Link::new(1);
@@ -269,6 +272,8 @@ pub(crate) mod tests {
         b.on_data(Time(2), a.take_new(Time(2)).expect("data"), &mut got);
         assert_eq!(got, vec![1, 2, 3]);
     }
+
+    #[test]
     fn older_session_is_dropped_newer_resets() {
         let mut rx: Link<u32> = Link::new(1);
         let mut got = vec![];
@@ -301,6 +306,8 @@ pub(crate) mod tests {
         );
         assert_eq!(got, vec![1, 3]);
     }
+
+    #[test]
     fn retransmits_after_rto_until_acked() {
         let mut tx: Link<u32> = Link::new(1);
         tx.push(1);
@@ -317,6 +324,8 @@ pub(crate) mod tests {
         );
         assert!(tx.retransmit_at(Dur(10)).is_none());
     }
+
+    #[test]
     fn a_steady_stream_does_not_hold_back_a_resend() {
         let mut tx: Link<u32> = Link::new(1);
         tx.push(1);
@@ -330,12 +339,4 @@ pub(crate) mod tests {
             .expect("a resend at 10");
         assert_eq!(again.msgs[0], 1, "the oldest first");
     }
-
-    crate::unit_tests![
-        delivers_in_order_once_despite_reorder_and_duplicates,
-        a_restarted_sender_session_starts_over_and_the_receiver_keeps_its_place,
-        older_session_is_dropped_newer_resets,
-        retransmits_after_rto_until_acked,
-        a_steady_stream_does_not_hold_back_a_resend,
-    ];
 }

@@ -163,6 +163,8 @@ fn traffic(net: &mut Net, senders: &[u16], (from, to): (u32, u32), gap_ms: u64) 
         net.run_for(ms(gap_ms));
     }
 }
+
+#[test]
 fn every_member_takes_every_message_in_one_order() {
     let mut net = cluster(5, 11);
     net.loss = 0.1;
@@ -180,6 +182,8 @@ fn every_member_takes_every_message_in_one_order() {
         );
     }
 }
+
+#[test]
 fn a_leader_crash_keeps_views_and_messages_in_one_order() {
     for seed in 0..20 {
         let mut net = cluster(5, seed);
@@ -218,6 +222,8 @@ fn a_leader_crash_keeps_views_and_messages_in_one_order() {
         }
     }
 }
+
+#[test]
 fn a_partition_and_its_heal_keep_each_side_in_one_order() {
     for seed in 0..10 {
         let mut net = cluster(5, seed);
@@ -245,6 +251,8 @@ fn a_partition_and_its_heal_keep_each_side_in_one_order() {
         }
     }
 }
+
+#[test]
 fn view_synchrony_needs_the_flush() {
     // Without the flush, some seed leaves a survivor with fewer of the
     // crashed leader's messages than another before the next view.
@@ -269,6 +277,8 @@ fn view_synchrony_needs_the_flush() {
         "the checker never saw a survivor miss a flushed message"
     );
 }
+
+#[test]
 fn the_checker_bites_on_a_reordered_member() {
     let mut net = cluster(3, 1);
     traffic(&mut net, &[0, 1, 2], (0, 5), 5);
@@ -290,11 +300,3 @@ fn the_checker_bites_on_a_reordered_member() {
     net.delivered[b].3 = ea;
     assert!(!violations(&net).is_empty());
 }
-
-crate::unit_tests![
-    every_member_takes_every_message_in_one_order,
-    a_leader_crash_keeps_views_and_messages_in_one_order,
-    a_partition_and_its_heal_keep_each_side_in_one_order,
-    view_synchrony_needs_the_flush,
-    the_checker_bites_on_a_reordered_member,
-];

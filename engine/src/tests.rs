@@ -19,6 +19,8 @@ fn cluster(nodes: u16, seed: u64) -> Net {
 fn all(nodes: u16) -> Vec<String> {
     (0..nodes).map(|k| format!("db@n{k}")).collect()
 }
+
+#[test]
 fn boot_forms_one_view_with_every_member() {
     for seed in 0..20 {
         let net = cluster(5, seed);
@@ -43,6 +45,8 @@ fn boot_forms_one_view_with_every_member() {
         );
     }
 }
+
+#[test]
 fn a_fault_unregister_reaches_every_survivor_with_its_reason() {
     let mut net = cluster(5, 1);
     net.unregister(2, 2, LeaveReason::Fault);
@@ -59,6 +63,8 @@ fn a_fault_unregister_reaches_every_survivor_with_its_reason() {
         );
     }
 }
+
+#[test]
 fn a_crashed_node_is_reported_node_down_also_when_it_was_the_leader() {
     for victim in [3u16, 0] {
         let mut net = cluster(5, 2);
@@ -81,6 +87,8 @@ fn a_crashed_node_is_reported_node_down_also_when_it_was_the_leader() {
         }
     }
 }
+
+#[test]
 fn a_restarted_node_rejoins_under_a_new_incarnation() {
     let mut net = cluster(3, 3);
     net.crash(NodeId(1));
@@ -97,6 +105,8 @@ fn a_restarted_node_rejoins_under_a_new_incarnation() {
         vec!["db@n1"]
     );
 }
+
+#[test]
 fn a_restarted_node_numbers_its_views_above_every_id_it_saw() {
     // n6 leads no view, so it has issued only its boot view's ids; its
     // member has seen the leader's, which are higher.
@@ -123,6 +133,7 @@ fn a_restarted_node_numbers_its_views_above_every_id_it_saw() {
 /// view until it is in a view with a peer (its leader then numbers views
 /// above every id the view's nodes knew), or no peer answered for a
 /// failure timeout.
+#[test]
 fn a_blank_disk_holds_its_members_views_until_it_knows_its_peers_ids() {
     // n2 crashes, and comes back (cut off from its peers or not) from a
     // blank disk or a kept one: its member's first view, and when.
@@ -158,6 +169,8 @@ fn a_blank_disk_holds_its_members_views_until_it_knows_its_peers_ids() {
     let (took, _, _) = first_view(true, false);
     assert!(took < ms(100), "took {took:?}");
 }
+
+#[test]
 fn a_leader_back_at_once_is_replaced_without_a_timeout() {
     // The leader n0 crashes and boots again before anyone misses it. Its
     // new incarnation's probes tell the members that their leader is gone:
@@ -182,6 +195,8 @@ fn a_leader_back_at_once_is_replaced_without_a_timeout() {
         );
     }
 }
+
+#[test]
 fn a_gathering_node_whose_answer_was_lost_still_makes_the_view() {
     // The leader n0 crashes; the others gather. n2 -> n1 is cut for a
     // while, so n2's answer to n1 is lost; n1 asks again once the cut ends.
@@ -217,6 +232,8 @@ fn a_gathering_node_whose_answer_was_lost_still_makes_the_view() {
         }
     }
 }
+
+#[test]
 fn partition_sides_go_on_alone_then_merge_after_heal() {
     let mut net = cluster(5, 4);
     net.partition(&[&[0, 1, 2], &[3, 4]]);
@@ -241,6 +258,8 @@ fn partition_sides_go_on_alone_then_merge_after_heal() {
     }
     assert_eq!(ids[3].joined.len(), 3, "n3 sees the other side join");
 }
+
+#[test]
 fn messages_flow_fifo_and_stop_at_the_senders_departure() {
     let mut net = cluster(3, 5);
     net.loss = 0.2;
@@ -290,6 +309,8 @@ fn messages_flow_fifo_and_stop_at_the_senders_departure() {
         assert!(saw_leave_at.is_some());
     }
 }
+
+#[test]
 fn forming_the_first_view_costs_packets_linear_in_cluster_size() {
     // n singletons at boot: each leader probes a few nodes a round, not all
     // of them, so the cluster forms with O(n) packets, not O(n²).
@@ -305,6 +326,8 @@ fn forming_the_first_view_costs_packets_linear_in_cluster_size() {
         large / small
     );
 }
+
+#[test]
 fn heartbeat_cost_grows_linearly_with_cluster_size() {
     let per_interval = |nodes: u16| {
         let mut net = Net::new(nodes, 9);
@@ -329,6 +352,8 @@ fn heartbeat_cost_grows_linearly_with_cluster_size() {
         "cost grows linearly, not quadratically: {small} -> {large}"
     );
 }
+
+#[test]
 fn the_views_left_behind_under_a_quorum_stay_bounded_under_churn() {
     use crate::engine::Quorum;
     let mut net = Net::with_quorum(5, 7, Some(Quorum::majority(5)));
@@ -369,19 +394,3 @@ fn the_views_left_behind_under_a_quorum_stay_bounded_under_churn() {
         assert!(p <= 1 && m <= 1, "{n:?}: {p} primary, {m} majority views");
     }
 }
-
-crate::unit_tests![
-    boot_forms_one_view_with_every_member,
-    a_fault_unregister_reaches_every_survivor_with_its_reason,
-    a_crashed_node_is_reported_node_down_also_when_it_was_the_leader,
-    a_restarted_node_rejoins_under_a_new_incarnation,
-    a_restarted_node_numbers_its_views_above_every_id_it_saw,
-    a_blank_disk_holds_its_members_views_until_it_knows_its_peers_ids,
-    a_leader_back_at_once_is_replaced_without_a_timeout,
-    a_gathering_node_whose_answer_was_lost_still_makes_the_view,
-    partition_sides_go_on_alone_then_merge_after_heal,
-    messages_flow_fifo_and_stop_at_the_senders_departure,
-    forming_the_first_view_costs_packets_linear_in_cluster_size,
-    heartbeat_cost_grows_linearly_with_cluster_size,
-    the_views_left_behind_under_a_quorum_stay_bounded_under_churn,
-];

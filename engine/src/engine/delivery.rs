@@ -174,7 +174,7 @@ impl<P: Clone> Engine<P> {
             self.parked.remove(&node);
             #[allow(unused_mut)]
             let mut link = Link::new(session);
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
             {
                 link.redeliver = mutated!(self, DuplicatesDelivered);
             }

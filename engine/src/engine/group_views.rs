@@ -58,7 +58,7 @@ impl<P: Clone> Engine<P> {
             self.quorate_once = true;
         }
         let primary = votes >= q.needed() && (self.quorate_once || !q.wait_for_all);
-        #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+        #[cfg(any(test, feature = "mutations"))]
         {
             if primary {
                 self.led_primary = true;

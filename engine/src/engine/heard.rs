@@ -64,10 +64,11 @@ impl Heard {
     }
 }
 
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
-pub(crate) mod tests {
+#[cfg(test)]
+mod tests {
     use super::*;
+
+    #[test]
     fn the_silent_are_found_in_node_order_and_kept_in_step() {
         let mut h = Heard::default();
         for (n, t) in [(3, 50), (1, 10), (2, 30), (4, 5)] {
@@ -90,6 +91,4 @@ pub(crate) mod tests {
             assert_eq!(h.silent(Time(now), Dur(10)), walk, "at {now}");
         }
     }
-
-    crate::unit_tests![the_silent_are_found_in_node_order_and_kept_in_step,];
 }

@@ -41,12 +41,6 @@ use std::sync::Arc;
 mod delivery;
 mod group_views;
 mod heard;
-
-/// The by-time index's unit tests (its module is private).
-#[cfg(feature = "unit-tests")]
-pub(crate) fn heard_tests() -> crate::UnitTests {
-    heard::tests::ALL
-}
 mod node_views;
 mod ordered;
 mod stop;
@@ -594,10 +588,10 @@ pub struct Engine<P> {
     /// its members no group view.
     floor_unsure_until: Option<Time>,
     /// Leader only: it issued a primary view (for a broken variant).
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     led_primary: bool,
     stats: EngineStats,
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
 
@@ -622,7 +616,7 @@ impl<P: Clone> Engine<P> {
 
     /// [`Engine::new`], running a deliberately broken variant from its
     /// boot on (tests only).
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     pub fn new_mutated(
         cfg: Config,
         me: NodeId,
@@ -705,17 +699,17 @@ impl<P: Clone> Engine<P> {
             floor_unsure_until: disk.is_none().then(|| now + cfg.failure_timeout),
             vote_held_until: (durable.incarnation.0 > 0 && cfg.quorum.is_some())
                 .then(|| now + cfg.notify_bound()),
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
             led_primary: false,
             stats: EngineStats::default(),
             cfg,
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
     }
 
     /// Runs a deliberately broken variant from now on (tests only).
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     pub fn mutate(&mut self, mutation: crate::Mutation) {
         self.mutation = Some(mutation);
     }
@@ -734,7 +728,7 @@ impl<P: Clone> Engine<P> {
 
     /// How many views `left_primary` and `left_majority` hold (a test of
     /// their bound).
-    #[cfg(feature = "unit-tests")]
+    #[cfg(test)]
     pub(crate) fn left_behind_len(&self) -> (usize, usize) {
         (self.left_primary.len(), self.left_majority.len())
     }

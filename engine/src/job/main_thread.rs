@@ -141,7 +141,7 @@ pub struct MainThread {
     sent: u64,
     /// The threads that take the group's ordered messages, by index.
     ordered: Vec<bool>,
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
 
@@ -158,13 +158,13 @@ impl MainThread {
             send_every: None,
             sent: 0,
             ordered: vec![false; usize::from(work_threads)],
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
     }
 
     /// Runs a deliberately broken variant of the main thread (tests only).
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     pub fn mutate(&mut self, mutation: crate::Mutation) {
         self.mutation = Some(mutation);
     }
@@ -454,9 +454,8 @@ impl MainThread {
     }
 }
 
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
-pub(crate) mod tests {
+#[cfg(test)]
+mod tests {
     use super::*;
     use crate::engine::MembershipChange;
     use crate::ids::{Incarnation, Name, NodeId, ViewId};
@@ -493,6 +492,8 @@ pub(crate) mod tests {
             })
             .collect()
     }
+
+    #[test]
     fn reply_to_current_round_goes_to_response_queue_else_work_queue() {
         let mut main = MainThread::new(2, DEADLINE);
         let mut out = vec![];
@@ -526,6 +527,8 @@ pub(crate) mod tests {
             },
         })
     }
+
+    #[test]
     fn a_priority_message_goes_to_both_queues_of_a_thread_that_takes_ordered_ones() {
         let mut main = MainThread::new(2, DEADLINE).taking_ordered(1);
         let mut out = vec![];
@@ -538,6 +541,8 @@ pub(crate) mod tests {
             vec![(1, Queue::Work), (1, Queue::Response), (1, Queue::Work)]
         );
     }
+
+    #[test]
     fn a_submitted_task_is_numbered_with_the_jobs_ordered_messages() {
         let mut main = MainThread::new(1, DEADLINE);
         let mut out = vec![];
@@ -561,6 +566,8 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(sent, vec![(0, true), (1, true)]);
     }
+
+    #[test]
     fn view_change_reaches_every_thread() {
         let mut main = MainThread::new(2, DEADLINE);
         let mut out = vec![];
@@ -603,6 +610,8 @@ pub(crate) mod tests {
             })
             .collect()
     }
+
+    #[test]
     fn one_watchdog_timer_per_thread_follows_the_running_step() {
         let mut main = MainThread::new(1, DEADLINE);
         let mut out = vec![];
@@ -668,6 +677,7 @@ pub(crate) mod tests {
     /// A clock that steps ahead fires the watchdog long past its time: the
     /// step gets a fresh deadline, and a step that really hangs is caught
     /// one deadline later. The broken variant reads the step as hung.
+    #[test]
     fn a_watchdog_that_fires_late_gives_the_step_a_fresh_deadline() {
         for broken in [false, true] {
             let mut main = MainThread::new(1, DEADLINE);
@@ -698,6 +708,8 @@ pub(crate) mod tests {
             assert!(main.is_gone());
         }
     }
+
+    #[test]
     fn a_step_that_ends_between_deadline_and_confirmation_is_no_hang() {
         // As when a paused node wakes and all its overdue timers fire at once.
         let mut main = MainThread::new(1, DEADLINE);
@@ -730,6 +742,8 @@ pub(crate) mod tests {
         );
         assert!(!main.is_gone());
     }
+
+    #[test]
     fn faults_unregister_once() {
         let mut main = MainThread::new(2, DEADLINE);
         let mut out = vec![];
@@ -761,15 +775,4 @@ pub(crate) mod tests {
             }]
         );
     }
-
-    crate::unit_tests![
-        reply_to_current_round_goes_to_response_queue_else_work_queue,
-        a_priority_message_goes_to_both_queues_of_a_thread_that_takes_ordered_ones,
-        a_submitted_task_is_numbered_with_the_jobs_ordered_messages,
-        view_change_reaches_every_thread,
-        one_watchdog_timer_per_thread_follows_the_running_step,
-        a_watchdog_that_fires_late_gives_the_step_a_fresh_deadline,
-        a_step_that_ends_between_deadline_and_confirmation_is_no_hang,
-        faults_unregister_once,
-    ];
 }

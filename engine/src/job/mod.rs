@@ -12,15 +12,8 @@
 
 mod main_thread;
 mod rounds;
-#[cfg(feature = "unit-tests")]
-#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
-pub(crate) mod tests;
-
-/// The main thread's unit tests (its module is private).
-#[cfg(feature = "unit-tests")]
-pub(crate) fn main_thread_tests() -> crate::UnitTests {
-    main_thread::tests::ALL
-}
+#[cfg(test)]
+mod tests;
 mod work_thread;
 
 pub use main_thread::{MainInput, MainOutput, MainThread, HANG_CONFIRM, WORK_THREADS_MAX};

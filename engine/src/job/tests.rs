@@ -300,6 +300,8 @@ fn in_round_one_of(
     log.lock().unwrap().clear();
     (t, log)
 }
+
+#[test]
 fn before_its_first_view_a_thread_reads_only_its_work_queue() {
     let (mut t, log) = thread_with_log();
     let out = route(&mut t, Queue::Response, ack(1, 1));
@@ -317,6 +319,8 @@ fn before_its_first_view_a_thread_reads_only_its_work_queue() {
         "the view, then what waited in the response queue, then the step"
     );
 }
+
+#[test]
 fn in_a_round_the_work_queue_is_read_first() {
     let (mut t, log) = in_round_one();
     let mut out = vec![];
@@ -342,6 +346,8 @@ fn in_a_round_the_work_queue_is_read_first() {
     );
     assert_eq!(started(&out), Some(2), "then the round is complete");
 }
+
+#[test]
 fn between_rounds_the_response_queue_is_emptied_before_the_step() {
     // The order rule of random-faults swarm seed 70: view 3, routed to the
     // response queue while the thread waited, must reach the protocol
@@ -381,6 +387,8 @@ fn between_rounds_the_response_queue_is_emptied_before_the_step() {
         .collect();
     assert_eq!(views, vec![Seen::View(3), Seen::View(5)]);
 }
+
+#[test]
 fn a_view_is_never_overtaken_by_a_newer_one_in_the_other_queue() {
     // The main thread still thinks the thread waits in round 1 (its word
     // that the step began is on its way): view 3 goes to the response
@@ -413,6 +421,8 @@ fn a_view_is_never_overtaken_by_a_newer_one_in_the_other_queue() {
         .collect();
     assert_eq!(views, vec![Seen::View(3), Seen::View(5)]);
 }
+
+#[test]
 fn the_overtaking_test_bites_a_thread_that_reads_its_queues_apart() {
     let (mut t, _) = in_round_one();
     t.mutate(crate::Mutation::ViewsOvertaken);
@@ -439,6 +449,8 @@ fn the_overtaking_test_bites_a_thread_that_reads_its_queues_apart() {
         "view 5 overtakes view 3: the thread's assertion stops it"
     );
 }
+
+#[test]
 fn the_order_rule_test_bites_a_thread_that_steps_before_its_responses() {
     let (mut t, _) = in_round_one();
     t.mutate(crate::Mutation::StepBeforeResponses);
@@ -471,6 +483,8 @@ fn the_order_rule_test_bites_a_thread_that_steps_before_its_responses() {
         "view 5 overtakes view 3: the thread's assertion stops it"
     );
 }
+
+#[test]
 fn steps_run_one_at_a_time_and_are_numbered_without_gaps() {
     let (mut t, _) = thread_with_log();
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0])));
@@ -482,6 +496,8 @@ fn steps_run_one_at_a_time_and_are_numbered_without_gaps() {
     let out = [out, route(&mut t, Queue::Response, ack(0, 1))].concat();
     assert_eq!(started(&out), Some(2));
 }
+
+#[test]
 fn a_step_that_panics_or_errs_faults_the_thread_once_and_for_all() {
     for (end, kind) in [
         (StepEnd::Panicked, FaultKind::Panic),
@@ -510,6 +526,8 @@ fn a_step_that_panics_or_errs_faults_the_thread_once_and_for_all() {
         );
     }
 }
+
+#[test]
 fn a_thread_that_falls_hopelessly_behind_reports_itself_hung() {
     let (mut t, _) = thread_with_log();
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
@@ -543,6 +561,8 @@ fn a_thread_that_falls_hopelessly_behind_reports_itself_hung() {
         })]
     );
 }
+
+#[test]
 fn sends_carry_the_thread_and_round() {
     let (mut t, _) = thread_with_log();
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
@@ -577,6 +597,7 @@ fn view_as(id: u64, me: MemberId, others: &[u16]) -> MembershipChange {
 /// step that ends after the word came), and makes a new protocol
 /// instance at the first view of the job's next registration, whichever
 /// queue that view was routed to.
+#[test]
 fn a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh() {
     let (mut t, log) = in_round_one();
     let lost = WorkItem::EngineLost {
@@ -626,6 +647,7 @@ fn a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh() {
 /// views came before the step ended: the fresh instance takes both before
 /// its first step, rather than step in a view already gone
 /// (random-faults seed 384, round-views).
+#[test]
 fn a_fresh_instance_takes_every_view_queued_before_its_first_step() {
     let (mut t, log) = thread_with_log();
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
@@ -653,6 +675,8 @@ fn a_fresh_instance_takes_every_view_queued_before_its_first_step() {
         "both views before the first step: {seen:?}"
     );
 }
+
+#[test]
 fn a_thread_sends_nothing_while_word_of_its_engine_waits() {
     let (mut t, _) = thread_with_log();
     let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
@@ -673,6 +697,8 @@ fn a_thread_sends_nothing_while_word_of_its_engine_waits() {
         .iter()
         .any(|o| matches!(o, WorkOutput::Detached { round: Some(1), .. })));
 }
+
+#[test]
 fn a_main_thread_tells_every_thread_its_engine_died_and_registers_with_the_next() {
     let mut main =
         MainThread::new(2, Dur::from_millis(1000)).sending_every(Some(Dur::from_millis(50)));
@@ -732,6 +758,8 @@ fn a_main_thread_tells_every_thread_its_engine_died_and_registers_with_the_next(
         }]
     ));
 }
+
+#[test]
 fn the_engine_loss_test_bites_a_main_thread_deaf_to_it() {
     let mut main = MainThread::new(1, Dur::from_millis(1000));
     main.mutate(crate::Mutation::EngineLossUnseen);
@@ -1069,6 +1097,8 @@ fn run_model(ops: &[Op], mutation: Option<crate::Mutation>) -> Result<(), String
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
     fn main_and_work_thread_keep_the_queues_promises(ops in proptest::collection::vec(op(), 0..60)) {
         prop_assert_eq!(run_model(&ops, None), Ok(()));
     }
@@ -1076,15 +1106,22 @@ proptest! {
 
 /// The model test bites: with the bug of seed 70 put back, it finds a
 /// schedule that breaks a promise (the thread's own assertion counts).
+#[test]
 fn the_model_catches_a_thread_that_steps_before_its_responses() {
     assert!(model_finds(crate::Mutation::StepBeforeResponses));
 }
+
+#[test]
 fn the_model_catches_a_thread_whose_views_are_overtaken() {
     assert!(model_finds(crate::Mutation::ViewsOvertaken));
 }
+
+#[test]
 fn the_model_catches_a_thread_that_takes_a_priority_message_twice() {
     assert!(model_finds(crate::Mutation::PriorityTakenTwice));
 }
+
+#[test]
 fn the_model_catches_a_thread_that_begins_a_task_before_its_boundary() {
     assert!(model_finds(crate::Mutation::NoTaskBoundary));
 }
@@ -1130,6 +1167,8 @@ fn ordered(seq: u64, priority: bool) -> WorkItem {
         },
     }
 }
+
+#[test]
 fn ordered_messages_reach_the_protocol_once_each_in_their_order() {
     // A priority message is routed to both queues (US 6,823,512). With the
     // ACK that ends the round first, the thread goes on between rounds,
@@ -1162,6 +1201,8 @@ fn ordered_messages_reach_the_protocol_once_each_in_their_order() {
         vec![Seen::Ordered(1), Seen::Ordered(2), Seen::Ordered(3)]
     );
 }
+
+#[test]
 fn a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step() {
     // tasks.toml swarm seed 173: waiting in a round, the thread takes an
     // ordered message that makes its protocol abandon the task and begin
@@ -1213,28 +1254,3 @@ fn a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step
         "without the boundary the step begins with the view queued"
     );
 }
-
-crate::unit_tests![
-    before_its_first_view_a_thread_reads_only_its_work_queue,
-    in_a_round_the_work_queue_is_read_first,
-    between_rounds_the_response_queue_is_emptied_before_the_step,
-    a_view_is_never_overtaken_by_a_newer_one_in_the_other_queue,
-    the_overtaking_test_bites_a_thread_that_reads_its_queues_apart,
-    the_order_rule_test_bites_a_thread_that_steps_before_its_responses,
-    steps_run_one_at_a_time_and_are_numbered_without_gaps,
-    a_step_that_panics_or_errs_faults_the_thread_once_and_for_all,
-    a_thread_that_falls_hopelessly_behind_reports_itself_hung,
-    sends_carry_the_thread_and_round,
-    a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh,
-    a_fresh_instance_takes_every_view_queued_before_its_first_step,
-    a_thread_sends_nothing_while_word_of_its_engine_waits,
-    a_main_thread_tells_every_thread_its_engine_died_and_registers_with_the_next,
-    the_engine_loss_test_bites_a_main_thread_deaf_to_it,
-    main_and_work_thread_keep_the_queues_promises,
-    the_model_catches_a_thread_that_steps_before_its_responses,
-    the_model_catches_a_thread_whose_views_are_overtaken,
-    the_model_catches_a_thread_that_takes_a_priority_message_twice,
-    the_model_catches_a_thread_that_begins_a_task_before_its_boundary,
-    ordered_messages_reach_the_protocol_once_each_in_their_order,
-    a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step,
-];

@@ -189,7 +189,7 @@ pub struct WorkThread {
     /// nothing meanwhile (what it would send belongs to the membership
     /// that is gone, and a new engine would pass it on as the new member's).
     lost_queued: u32,
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     mutation: Option<crate::Mutation>,
 }
 
@@ -214,7 +214,7 @@ impl std::hash::Hash for WorkThread {
             boundary,
             detached,
             lost_queued,
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
                 mutation: _,
         } = self;
         (thread, rounds, me, response, work, routed, steps, running).hash(state);
@@ -263,13 +263,13 @@ impl WorkThread {
             boundary: false,
             detached: false,
             lost_queued: 0,
-            #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+            #[cfg(any(test, feature = "mutations"))]
             mutation: None,
         }
     }
 
     /// Runs a deliberately broken variant of the thread (tests only).
-    #[cfg(any(feature = "unit-tests", feature = "mutations"))]
+    #[cfg(any(test, feature = "mutations"))]
     pub fn mutate(&mut self, mutation: crate::Mutation) {
         self.mutation = Some(mutation);
     }
@@ -296,7 +296,7 @@ impl WorkThread {
 
     /// The number of the oldest item queued (items are numbered from 1 as
     /// they are routed), for the model test.
-    #[cfg(feature = "unit-tests")]
+    #[cfg(test)]
     pub(crate) fn oldest_queued(&self) -> Option<u64> {
         let head = |q: &VecDeque<(u64, WorkItem)>| q.front().map(|(n, _)| *n);
         [head(&self.response), head(&self.work)]
