@@ -164,7 +164,8 @@ enum Command {
         #[arg(long, conflicts_with_all = ["check_determinism", "mutation"])]
         real: bool,
         /// With --real: keep the nodes' files (the cluster file, each
-        /// node's trace and disk) in DIR rather than a temporary directory.
+        /// node's trace, disk and stderr) in DIR rather than a temporary
+        /// directory.
         #[arg(long, value_name = "DIR", requires = "real")]
         keep: Option<PathBuf>,
         #[command(flatten)]

@@ -189,12 +189,12 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
 }
 
 /// Whether `name` is one of the files a real run keeps: `cluster.toml`,
-/// `nK.jsonl`, `nK.disk.json` (and its `nK.disk.tmp`).
+/// `nK.jsonl`, `nK.disk.json` (and its `nK.disk.tmp`), `nK.stderr`.
 pub fn is_kept_file(name: &str) -> bool {
     let node_file = |rest: &str| {
         rest.strip_prefix('n').is_some_and(|r| {
             let digits = r.chars().take_while(char::is_ascii_digit).count();
-            digits > 0 && [".jsonl", ".disk.json", ".disk.tmp"].contains(&&r[digits..])
+            digits > 0 && [".jsonl", ".disk.json", ".disk.tmp", ".stderr"].contains(&&r[digits..])
         })
     };
     name == "cluster.toml" || node_file(name)
@@ -217,6 +217,10 @@ fn free_addresses(n: u16) -> Result<Vec<SocketAddr>, String> {
 impl Launcher<'_> {
     fn trace_path(&self, node: u16) -> PathBuf {
         self.dir.join(format!("n{node}.jsonl"))
+    }
+
+    fn stderr_path(&self, node: u16) -> PathBuf {
+        self.dir.join(format!("n{node}.stderr"))
     }
 
     /// Starts node `node`'s process, with the jobs it wants.
@@ -243,10 +247,13 @@ impl Launcher<'_> {
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            // What a node says when it cannot go on (its port taken, say)
+            // is kept, for the error that says it ended.
             .stderr(if self.run.live {
                 Stdio::inherit()
             } else {
-                Stdio::null()
+                std::fs::File::create(self.stderr_path(node))
+                    .map_or_else(|_| Stdio::null(), Stdio::from)
             });
         if !self.run.live {
             cmd.arg("--quiet");
@@ -378,8 +385,16 @@ impl Launcher<'_> {
                 continue;
             };
             if let Ok(Some(status)) = child.try_wait() {
+                let said = std::fs::read_to_string(self.dir.join(format!("n{node}.stderr")))
+                    .unwrap_or_default();
+                let said = said.trim();
+                let said = if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {said}")
+                };
                 return Some(format!(
-                    "node n{node}'s process ended by itself before the end of the run ({status})"
+                    "node n{node}'s process ended by itself before the end of the run ({status}){said}"
                 ));
             }
         }
@@ -831,6 +846,7 @@ pub(crate) mod tests {
             "n12.jsonl",
             "n3.disk.json",
             "n3.disk.tmp",
+            "n3.stderr",
         ] {
             assert!(is_kept_file(name), "{name}");
         }
