@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
         nodes_run_by_hand_form_a_cluster_and_answer_their_commands,
         a_node_without_addresses_is_told_what_a_cluster_file_needs,
         keep_names_a_directory,
+        a_node_that_ends_by_itself_is_quoted,
         ctrl_c_stops_the_nodes_and_judges_the_run_so_far,
     ])
 }
@@ -653,6 +654,37 @@ fn keep_names_a_directory() {
     assert_eq!(
         std::fs::read_to_string(&not_a_dir).ok().as_deref(),
         Some("mine")
+    );
+}
+
+/// A node that cannot go on ends the run, and the error says why in the
+/// node's own words: here n2's disk is a directory it cannot read.
+fn a_node_that_ends_by_itself_is_quoted() {
+    let scratch = Scratch::file("s.toml", &scenario("", "5s"));
+    let file: &Path = &scratch;
+    let keep = file.with_file_name("nodes");
+    std::fs::create_dir_all(keep.join("n2.disk.json")).expect("a directory in the disk's place");
+    let out = Command::new(VIGIL)
+        .arg("run")
+        .arg(file)
+        .args(["--real", "--json", "--keep"])
+        .arg(&keep)
+        .output()
+        .expect("vigil runs");
+    let left = left_behind(&keep);
+    kill_left_behind(&keep);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("node n2's process ended by itself")
+            && stderr.contains("cannot read")
+            && stderr.contains("n2.disk.json"),
+        "{stderr}"
+    );
+    assert!(
+        keep.join("n2.stderr").exists(),
+        "--keep keeps what a node said"
     );
 }
 

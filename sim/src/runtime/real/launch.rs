@@ -380,25 +380,20 @@ impl Launcher<'_> {
     /// the scenario's killed it): a bug in vigil, or a node that could not
     /// start (its port taken, say).
     fn died(&mut self) -> Option<String> {
-        for (node, p) in self.procs.iter_mut().enumerate() {
-            let Some(child) = p.child.as_mut() else {
-                continue;
-            };
-            if let Ok(Some(status)) = child.try_wait() {
-                let said = std::fs::read_to_string(self.dir.join(format!("n{node}.stderr")))
-                    .unwrap_or_default();
-                let said = said.trim();
-                let said = if said.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {said}")
-                };
-                return Some(format!(
-                    "node n{node}'s process ended by itself before the end of the run ({status}){said}"
-                ));
-            }
-        }
-        None
+        let (node, status) = (0u16..).zip(&mut self.procs).find_map(|(node, p)| {
+            let status = p.child.as_mut()?.try_wait().ok()??;
+            Some((node, status))
+        })?;
+        // What it said as it ended, if anything (not with --live: it went
+        // to the terminal).
+        let said = std::fs::read_to_string(self.stderr_path(node)).unwrap_or_default();
+        let said = match said.trim() {
+            "" => String::new(),
+            said => format!(": {said}"),
+        };
+        Some(format!(
+            "node n{node}'s process ended by itself before the end of the run ({status}){said}"
+        ))
     }
 
     /// Ends every process: those up are asked to stop (a paused one is let

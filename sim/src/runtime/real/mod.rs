@@ -235,9 +235,10 @@ pub(crate) mod tests {
         node::bind(addr).expect("bound once the port is free");
         release.join().expect("released");
 
-        let _kept = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
-        let addr = _kept.local_addr().expect("bound");
+        let kept = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+        let addr = kept.local_addr().expect("bound");
         let err = node::bind(addr).expect_err("held for good");
+        drop(kept);
         assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     }
 
