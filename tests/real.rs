@@ -1,6 +1,6 @@
 //! The same node on a real network: `vigil run --real` starts five
-//! `vigil node` processes on 127.0.0.1 (free ports, so these tests run side
-//! by side), strikes the faults with real signals and real packet filters,
+//! `vigil node` processes on 127.0.0.1 (free ports, each held by its run,
+//! so these tests run side by side), strikes the faults with real signals and real packet filters,
 //! and checks the merged trace with the simulator's checks. Each test also
 //! makes sure no process it started is left behind.
 //!
@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
         nodes_run_by_hand_form_a_cluster_and_answer_their_commands,
         a_node_without_addresses_is_told_what_a_cluster_file_needs,
         keep_names_a_directory,
+        a_socket_handed_to_a_node_is_checked,
         a_node_that_ends_by_itself_is_quoted,
         ctrl_c_stops_the_nodes_and_judges_the_run_so_far,
     ])
@@ -37,6 +38,12 @@ const VIGIL: &str = env!("CARGO_BIN_EXE_vigil-under-test");
 /// Runs `scenario` for real, keeping the nodes' files in a directory of
 /// its own; the `run --json` object, and the exit status.
 fn run_real(scenario: &str) -> (Value, i32) {
+    run_real_while(scenario, |_| {})
+}
+
+/// [`run_real`], with `during` called on the kept directory (in a thread
+/// of its own) while the run goes on; a panic in it fails the test.
+fn run_real_while(scenario: &str, during: impl FnOnce(&Path) + Send + 'static) -> (Value, i32) {
     let scratch = Scratch::file("scenario.toml", scenario);
     let file: &Path = &scratch;
     let keep = file.with_file_name("nodes");
@@ -52,6 +59,10 @@ fn run_real(scenario: &str) -> (Value, i32) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("vigil starts");
+    let during = {
+        let keep = keep.clone();
+        std::thread::spawn(move || during(&keep))
+    };
     // Bounded in time: the scenario's length and a margin.
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
@@ -67,6 +78,10 @@ fn run_real(scenario: &str) -> (Value, i32) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = child.wait_with_output().expect("output");
+    if let Err(panic) = during.join() {
+        kill_left_behind(&keep);
+        std::panic::resume_unwind(panic);
+    }
     assert!(
         keep.join("package.json").exists(),
         "--keep removed a file it did not write"
@@ -183,8 +198,9 @@ within = "1s""#,
 }
 
 fn a_killed_node_is_node_down() {
-    let (run, code) = run_real(&scenario(
-        r#"[[fault]]
+    let (run, code) = run_real_while(
+        &scenario(
+            r#"[[fault]]
 at = "3s"
 kind = "node-crash"
 node = "n3"
@@ -194,8 +210,30 @@ kind = "membership-change"
 member = "db@n3"
 reason = "node-down"
 within = "4s""#,
-        "9s",
-    ));
+            "9s",
+        ),
+        // The launcher holds every node's socket for the whole run and
+        // hands it to the node's process, so nothing else can take a
+        // node's port while it is down (a restart would find it taken),
+        // nor between picking the port and the node's start.
+        |keep| {
+            std::thread::sleep(Duration::from_millis(5_000));
+            let cluster = std::fs::read_to_string(keep.join("cluster.toml")).expect("cluster.toml");
+            let addresses: Vec<&str> = cluster
+                .lines()
+                .find_map(|l| l.strip_prefix("addresses = ["))
+                .expect("the cluster file's addresses")
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .collect();
+            let n3 = addresses[3];
+            assert!(
+                std::net::UdpSocket::bind(n3).is_err(),
+                "n3's port {n3} was free while n3 was down: another process could take it"
+            );
+        },
+    );
     assert_passed(&run, code);
     assert_eq!(departures(&run, "db@n3", "node-down").len(), 4);
 }
@@ -629,6 +667,62 @@ fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("one address per node") && stderr.contains(":4:"),
+        "{stderr}"
+    );
+}
+
+/// `vigil node --socket-fd` takes only an open UDP socket bound to the
+/// node's own address, and says what is wrong with any other.
+fn a_socket_handed_to_a_node_is_checked() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let node = |cluster: &Path, fd: i32| {
+        let mut cmd = Command::new(VIGIL);
+        cmd.arg("node")
+            .arg(cluster)
+            .args(["--node", "n0", "--quiet", "--socket-fd", &fd.to_string()])
+            .arg("--trace")
+            .arg(cluster.with_file_name("n0.jsonl"))
+            .arg("--disk")
+            .arg(cluster.with_file_name("n0.disk.json"))
+            .stdin(Stdio::null());
+        cmd
+    };
+    let cluster = Scratch::file(
+        "c.toml",
+        "name = \"c\"\n[cluster]\nnodes = 2\naddresses = [\"127.0.0.1:9\", \"127.0.0.1:10\"]\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+    );
+    // Not open at all; open but not a socket (its stdin, /dev/null).
+    for fd in [987, 0] {
+        let out = node(&cluster, fd).output().expect("vigil runs");
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("--socket-fd {fd}: not an open UDP socket")),
+            "{stderr}"
+        );
+    }
+    // A UDP socket, but bound to another port than n0's.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+    let fd = socket.as_raw_fd();
+    let mut cmd = node(&cluster, fd);
+    // SAFETY: only fcntl(2), async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("vigil runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let bound = socket.local_addr().expect("its address");
+    assert!(
+        stderr.contains(&format!(
+            "bound to {bound}, not to n0's address 127.0.0.1:9"
+        )),
         "{stderr}"
     );
 }

@@ -217,6 +217,12 @@ enum Command {
         /// Print no membership changes on stderr.
         #[arg(long)]
         quiet: bool,
+        /// Use this inherited file descriptor, a UDP socket already bound
+        /// to the node's address, instead of binding the address itself
+        /// (what `vigil run --real` does: it holds every node's port for
+        /// the whole run, so no other process can take one meanwhile).
+        #[arg(long, value_name = "FD")]
+        socket_fd: Option<i32>,
     },
     /// Replay one run with every packet recorded: write its event trace,
     /// draw it (--svg), or export it for Perfetto (--perfetto).
@@ -627,6 +633,7 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             epoch_ns,
             seed,
             quiet,
+            socket_fd,
         } => ctx.node(
             &cluster,
             node::Options {
@@ -637,6 +644,7 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
                 epoch_ns,
                 seed,
                 quiet,
+                socket_fd,
             },
             io,
         ),

@@ -14,6 +14,7 @@ pub(super) struct Options {
     pub epoch_ns: Option<u64>,
     pub seed: u64,
     pub quiet: bool,
+    pub socket_fd: Option<i32>,
 }
 
 /// What `run --real` writes.
@@ -54,6 +55,13 @@ impl Ctx<'_> {
             let _ = writeln!(io.stderr, "error: {problem}");
             return Exit::BadInput;
         }
+        let socket = match o.socket_fd.map(inherited_socket).transpose() {
+            Ok(socket) => socket,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: {e}");
+                return Exit::BadInput;
+            }
+        };
         let path = o
             .trace
             .clone()
@@ -84,6 +92,7 @@ impl Ctx<'_> {
             live: !o.quiet,
             registry: self.registry.clone(),
             seed: o.seed,
+            socket,
         };
         let stdin = std::io::BufReader::new(std::io::stdin());
         match real::run_node(spec, stdin, Box::new(std::io::stdout())) {
@@ -229,4 +238,31 @@ impl Ctx<'_> {
             None => status,
         }
     }
+}
+
+/// The UDP socket at file descriptor `fd`, which this process inherited
+/// (`vigil node --socket-fd`): refused unless it is an open datagram socket.
+fn inherited_socket(fd: i32) -> Result<std::net::UdpSocket, String> {
+    use std::os::fd::FromRawFd;
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `kind`, an int;
+    // on a descriptor that is not open, or not a socket, it fails.
+    let got = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut kind).cast(),
+            &raw mut len,
+        )
+    };
+    if fd < 0 || got != 0 || kind != libc::SOCK_DGRAM {
+        return Err(format!(
+            "--socket-fd {fd}: not an open UDP socket this process inherited"
+        ));
+    }
+    // SAFETY: `fd` is an open datagram socket, inherited for this process
+    // to own; nothing else in it uses the descriptor.
+    Ok(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
 }

@@ -16,7 +16,8 @@ use crate::scenario::Scenario;
 use crate::trace::{Entry, NetStats, NodeStatus, RunEnd, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -88,6 +89,10 @@ struct Launcher<'a> {
     epoch_ns: u64,
     dir: PathBuf,
     cluster_file: PathBuf,
+    /// Each node's socket, bound to its address in the cluster file and
+    /// held for the whole run: a node inherits it, and one restarted
+    /// after a crash finds its port still its own.
+    sockets: Vec<UdpSocket>,
     procs: Vec<Proc>,
     net: Net,
     entries: Vec<Entry>,
@@ -136,7 +141,10 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
         (None, None) => unreachable!("one or the other"),
     };
     let mut cluster = scenario.clone();
-    cluster.cluster.addresses = free_addresses(scenario.cluster.nodes)?;
+    let sockets = bind_ports(scenario.cluster.nodes)?;
+    cluster.cluster.addresses = (sockets.iter())
+        .map(|s| s.local_addr().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     let cluster_file = dir.join("cluster.toml");
     std::fs::write(&cluster_file, cluster.to_toml())
         .map_err(|e| format!("cannot write {}: {e}", cluster_file.display()))?;
@@ -152,6 +160,7 @@ pub fn run_real(run: &RealRun<'_>) -> Result<RealTrace, String> {
         epoch_ns,
         dir,
         cluster_file,
+        sockets,
         procs: (0..scenario.cluster.nodes)
             .map(|n| Proc {
                 child: None,
@@ -200,18 +209,12 @@ pub fn is_kept_file(name: &str) -> bool {
     name == "cluster.toml" || node_file(name)
 }
 
-/// `n` free UDP ports on 127.0.0.1, as addresses.
-fn free_addresses(n: u16) -> Result<Vec<SocketAddr>, String> {
-    // Held together while picking, so no two are the same; released just
-    // before the nodes bind them.
-    let sockets: Vec<UdpSocket> = (0..n)
+/// `n` sockets on free UDP ports of 127.0.0.1, one for each node.
+fn bind_ports(n: u16) -> Result<Vec<UdpSocket>, String> {
+    (0..n)
         .map(|_| UdpSocket::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot find free UDP ports on 127.0.0.1: {e}"))?;
-    sockets
-        .iter()
-        .map(|s| s.local_addr().map_err(|e| e.to_string()))
-        .collect()
+        .map_err(|e| format!("cannot find free UDP ports on 127.0.0.1: {e}"))
 }
 
 impl Launcher<'_> {
@@ -257,6 +260,20 @@ impl Launcher<'_> {
             });
         if !self.run.live {
             cmd.arg("--quiet");
+        }
+        // The node's socket, inherited: the child's copy of the descriptor
+        // stays open across exec (and only the child's).
+        let fd = self.sockets[usize::from(node)].as_raw_fd();
+        cmd.args(["--socket-fd", &fd.to_string()]);
+        // SAFETY: between fork and exec the closure calls only fcntl(2),
+        // which is async-signal-safe, on a descriptor the child has.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
         let mut child = cmd
             .spawn()

@@ -73,6 +73,11 @@ pub struct NodeSpec {
     pub registry: Registry,
     /// Seeds the node's own draws (simulated loss and delay on its links).
     pub seed: u64,
+    /// A socket already bound to the node's address, handed over by
+    /// whoever started the node (`vigil run --real` holds every node's
+    /// port for the whole run, so no other process can take it between
+    /// picking and binding); `None`: bind the address in the cluster file.
+    pub socket: Option<UdpSocket>,
 }
 
 /// Everything that reaches the engine thread.
@@ -523,6 +528,36 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
 }
 
+/// A socket handed over to node `me`, checked to be bound to its address
+/// `addr`, and emptied: what was sent to the port while no process of
+/// this node read it (before it started, while it was crashed) is dropped,
+/// as it would be had the node bound the port itself just now.
+fn handed(socket: UdpSocket, me: u16, addr: SocketAddr) -> Result<UdpSocket, String> {
+    let bound = socket.local_addr().ok();
+    if bound != Some(addr) {
+        return Err(format!(
+            "the socket handed to n{me} is bound to {}, not to n{me}'s address {addr} in the cluster file",
+            bound.map_or_else(|| "nothing".to_string(), |b| b.to_string())
+        ));
+    }
+    let drain = || -> std::io::Result<()> {
+        socket.set_nonblocking(true)?;
+        let mut buf = vec![0u8; DATAGRAM_MAX];
+        loop {
+            match socket.recv_from(&mut buf) {
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // An ICMP error a send drew, reported and consumed.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        socket.set_nonblocking(false)
+    };
+    drain().map_err(|e| format!("cannot read the socket handed to n{me}: {e}"))?;
+    Ok(socket)
+}
+
 /// Runs one node until its control channel says `quit` or closes:
 /// commands come from `control`, one a line, and each is answered on
 /// `replies` with one JSON line.
@@ -539,7 +574,10 @@ pub fn run_node(
             "the cluster file gives no address for n{me}: its [cluster] needs `addresses`, one per node"
         ));
     };
-    let socket = bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?;
+    let socket = match spec.socket {
+        Some(socket) => handed(socket, me, addr)?,
+        None => bind(addr).map_err(|e| format!("cannot bind n{me} to {addr}: {e}"))?,
+    };
     let disk = spec.disk.clone();
     let durable = load_durable(&disk, spec.cluster.cluster.nodes)?;
     let clock = Clock::from_epoch(spec.epoch_ns);
