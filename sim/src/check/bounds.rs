@@ -34,6 +34,19 @@ pub fn responsive(info: &RunInfo) -> Dur {
     }
 }
 
+/// How late the OS may run a runnable thread on `info`'s driver: nothing
+/// in a simulator, which runs every thread when it is due;
+/// [`RESPONSIVE_REAL`] on a real machine. A bound on how soon one thread
+/// acts on what another did (a work thread on its main thread's new view)
+/// allows this much more.
+pub fn scheduling(info: &RunInfo) -> Dur {
+    if info.driver == crate::trace::Driver::Real {
+        RESPONSIVE_REAL
+    } else {
+        Dur(0)
+    }
+}
+
 /// What madsim charges a packet besides its latency: a send and a receive.
 const HOP_COST: Dur = Dur::from_millis(2);
 

@@ -267,13 +267,16 @@ impl Lineages {
 /// `round-views`: every round a member starts runs in the view its main
 /// thread last took, or in the one before while the step that opened the
 /// round was still running when the newer view arrived (a work thread
-/// takes nothing during a step). A member whose rounds run in a view its
+/// takes nothing during a step; on a real machine, also while the OS had
+/// not run it yet: [`bounds::scheduling`]). A member whose rounds run in a view its
 /// main thread left behind longer ago than that is not waiting for the
 /// members it should: a member stuck in its boot view completes every
 /// round alone, and `barrier-order` cannot see it. Time the member's node
 /// spent paused does not count.
 pub(super) fn round_views(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
+    // On a real machine the work thread may be scheduled late.
+    let late = bounds::scheduling(&t.trace.info);
     for e in &t.trace.entries {
         let TraceEvent::RoundStarted {
             member,
@@ -312,7 +315,7 @@ pub(super) fn round_views(t: &Truth<'_>) -> Vec<Violation> {
             })
             .sum();
         let lag = Dur(e.at.saturating_sub(*taken).0.saturating_sub(frozen));
-        if lag > step + HANG_CONFIRM {
+        if lag > step + HANG_CONFIRM + late {
             v.push(violation(
                 "round-views",
                 Some(e.at),

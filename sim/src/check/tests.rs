@@ -661,6 +661,24 @@ fn round_views_catches_rounds_run_in_a_view_long_left_behind() {
     );
 }
 
+fn round_views_allows_a_real_machine_its_scheduler() {
+    // db@n0 took view 20 at 250 ms and a step takes 100 ms; its work thread
+    // starts a round in view 5 at 380 ms (lag 130 ms), or at 420 ms (170).
+    let late = |driver: crate::trace::Driver, at: u64| {
+        let mut r = Run::booted(2, 20);
+        r.trace.info.driver = driver;
+        round_started(&mut r, at, 0, 3, 5);
+        failed(&r.end(60_000, &[0, 1]), "round-views")
+    };
+    use crate::trace::Driver::{Madsim, Real};
+    assert!(
+        late(Madsim, 380),
+        "a simulator runs a thread when it is due"
+    );
+    assert!(!late(Real, 380), "the OS may run it up to 50 ms late");
+    assert!(late(Real, 420), "but no later");
+}
+
 fn state_agrees_catches_two_copies_after_one_round_in_one_view() {
     let mut r = Run::booted(2, 20);
     round_completed(&mut r, 1_000, 0, 4, 20, Some("aaaa"));
@@ -1100,6 +1118,7 @@ unit_tests![
     acks_complete_catches_a_round_left_open_by_a_live_member,
     barrier_order_catches_a_member_that_passes_a_round_early,
     round_views_catches_rounds_run_in_a_view_long_left_behind,
+    round_views_allows_a_real_machine_its_scheduler,
     state_agrees_catches_two_copies_after_one_round_in_one_view,
     atomic_commit_passes_a_commit_with_every_vote,
     atomic_commit_catches_two_decisions_of_one_transaction,
