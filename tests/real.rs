@@ -701,31 +701,37 @@ fn a_socket_handed_to_a_node_is_checked() {
         "name = \"c\"\n[cluster]\nnodes = 2\naddresses = [\"127.0.0.1:9\", \"127.0.0.1:10\"]\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
     );
     // Not open at all; open but not a socket (its stdin, /dev/null).
-    for fd in [987, 0] {
+    for (fd, what) in [(987, "no such open descriptor"), (0, "not a socket")] {
         let out = node(&cluster, fd).output().expect("vigil runs");
         assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains(&format!("--socket-fd {fd}: not an open UDP socket")),
+            stderr.contains(&format!("--socket-fd {fd}: {what}, not an open UDP socket")),
             "{stderr}"
         );
     }
+    let handing = |fd: i32| {
+        let mut cmd = node(&cluster, fd);
+        // SAFETY: only fcntl(2), async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("vigil runs");
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // A socket, but TCP.
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let stderr = handing(tcp.as_raw_fd());
+    assert!(stderr.contains("not a datagram one"), "{stderr}");
     // A UDP socket, but bound to another port than n0's.
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
-    let fd = socket.as_raw_fd();
-    let mut cmd = node(&cluster, fd);
-    // SAFETY: only fcntl(2), async-signal-safe, between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().expect("vigil runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let stderr = handing(socket.as_raw_fd());
     let bound = socket.local_addr().expect("its address");
     assert!(
         stderr.contains(&format!(

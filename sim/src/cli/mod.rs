@@ -221,7 +221,9 @@ enum Command {
         /// to the node's address, instead of binding the address itself
         /// (what `vigil run --real` does: it holds every node's port for
         /// the whole run, so no other process can take one meanwhile).
-        #[arg(long, value_name = "FD")]
+        /// The node takes it over (closing it when it ends) and first drops
+        /// the datagrams already waiting on it.
+        #[arg(long, value_name = "FD", value_parser = clap::value_parser!(i32).range(0..))]
         socket_fd: Option<i32>,
     },
     /// Replay one run with every packet recorded: write its event trace,

@@ -241,9 +241,16 @@ impl Ctx<'_> {
 }
 
 /// The UDP socket at file descriptor `fd`, which this process inherited
-/// (`vigil node --socket-fd`): refused unless it is an open datagram socket.
+/// (`vigil node --socket-fd`), taken over: refused, saying what it is,
+/// unless it is an open datagram socket. It is closed on exec again, so
+/// nothing this process might start inherits it in turn.
 fn inherited_socket(fd: i32) -> Result<std::net::UdpSocket, String> {
     use std::os::fd::FromRawFd;
+    let refuse = |what: &str| {
+        Err(format!(
+            "--socket-fd {fd}: {what}, not an open UDP socket this process inherited"
+        ))
+    };
     let mut kind: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `kind`, an int;
@@ -257,10 +264,19 @@ fn inherited_socket(fd: i32) -> Result<std::net::UdpSocket, String> {
             &raw mut len,
         )
     };
-    if fd < 0 || got != 0 || kind != libc::SOCK_DGRAM {
-        return Err(format!(
-            "--socket-fd {fd}: not an open UDP socket this process inherited"
-        ));
+    if got != 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EBADF) => refuse("no such open descriptor"),
+            Some(libc::ENOTSOCK) => refuse("not a socket"),
+            _ => refuse("unreadable"),
+        };
+    }
+    if kind != libc::SOCK_DGRAM {
+        return refuse("a socket, but not a datagram one (TCP?)");
+    }
+    // SAFETY: fcntl(2) on a descriptor just found open.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
     }
     // SAFETY: `fd` is an open datagram socket, inherited for this process
     // to own; nothing else in it uses the descriptor.

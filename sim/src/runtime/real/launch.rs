@@ -250,8 +250,8 @@ impl Launcher<'_> {
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            // What a node says when it cannot go on (its port taken, say)
-            // is kept, for the error that says it ended.
+            // What a node says when it cannot go on (its disk file
+            // unreadable, say) is kept, for the error that says it ended.
             .stderr(if self.run.live {
                 Stdio::inherit()
             } else {
@@ -395,7 +395,7 @@ impl Launcher<'_> {
 
     /// A node process that ended by itself before the end (no fault of
     /// the scenario's killed it): a bug in vigil, or a node that could not
-    /// start (its port taken, say).
+    /// start (its disk file unreadable, say).
     fn died(&mut self) -> Option<String> {
         let (node, status) = (0u16..).zip(&mut self.procs).find_map(|(node, p)| {
             let status = p.child.as_mut()?.try_wait().ok()??;

@@ -219,8 +219,9 @@ pub(crate) mod tests {
         assert!(err.contains("n1.jsonl:2:"), "{err}");
     }
 
-    /// A port held a moment while someone picks free ports is waited
-    /// for; one held for good is an error after a second.
+    /// A node binding its own port (run by hand) waits for one held a
+    /// moment, while someone picks free ports; one held for good is an
+    /// error after a second.
     fn a_node_waits_a_moment_for_its_port() {
         let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
         let addr = held.local_addr().expect("bound");

@@ -47,6 +47,10 @@ use vigil_engine::{
 /// The largest datagram a node sends or takes.
 const DATAGRAM_MAX: usize = 65_507;
 
+/// The most datagrams a node drops from a socket handed to it (see
+/// `handed`).
+const DRAIN_MAX: usize = 10_000;
+
 /// How often the receiver looks up from its socket to see if it should stop.
 const RECEIVER_POLL: Duration = Duration::from_millis(100);
 
@@ -512,9 +516,10 @@ struct NodeLoop {
     replies: Box<dyn Write + Send>,
 }
 
-/// The node's socket. A port in use is tried again for a second: whoever
-/// picks free ports (the launcher, a test) holds one for a moment while
-/// picking, and a node restarted at once may find its own port held so.
+/// The node's socket, when it binds its address itself (a node run by
+/// hand). A port in use is tried again for a second: whoever picks free
+/// ports for a cluster file (a script, a test) may hold one a moment while
+/// picking, and a node restarted at once may find its port not let go yet.
 pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let mut tries = 0;
     loop {
@@ -540,10 +545,12 @@ fn handed(socket: UdpSocket, me: u16, addr: SocketAddr) -> Result<UdpSocket, Str
             bound.map_or_else(|| "nothing".to_string(), |b| b.to_string())
         ));
     }
+    // At most what a socket's buffer holds: a peer that keeps sending
+    // cannot hold the node's start up.
     let drain = || -> std::io::Result<()> {
         socket.set_nonblocking(true)?;
         let mut buf = vec![0u8; DATAGRAM_MAX];
-        loop {
+        for _ in 0..DRAIN_MAX {
             match socket.recv_from(&mut buf) {
                 Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
