@@ -268,11 +268,11 @@ impl Lineages {
 /// thread last took, or in the one before while the step that opened the
 /// round was still running when the newer view arrived (a work thread
 /// takes nothing during a step; on a real machine, also while the OS had
-/// not run it yet: [`bounds::scheduling`]). A member whose rounds run in a view its
-/// main thread left behind longer ago than that is not waiting for the
-/// members it should: a member stuck in its boot view completes every
-/// round alone, and `barrier-order` cannot see it. Time the member's node
-/// spent paused does not count.
+/// not run it yet: [`bounds::scheduling`]). A member whose rounds run in
+/// a view its main thread left behind longer ago than that is not waiting
+/// for the members it should: a member stuck in its boot view completes
+/// every round alone, and `barrier-order` cannot see it. Time the
+/// member's node spent paused does not count.
 pub(super) fn round_views(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
     // On a real machine the work thread may be scheduled late.
