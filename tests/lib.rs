@@ -346,8 +346,8 @@ macro_rules! named {
 
 /// A test binary's `main` for tests that spend their time waiting on real
 /// time rather than computing (the real-network tests): it starts every
-/// selected test, [`STAGGER`] apart, each on a thread named after it, where libtest
-/// would run as many at a time as the machine has cores. It reads the
+/// selected test, [`STAGGER`] apart, each on a thread named after it,
+/// where libtest would run as many at a time as the machine has cores. It reads the
 /// arguments libtest's users and cargo-nextest pass: name filters,
 /// `--exact`, `--skip NAME`, `--list` (with `--format terse`), `--ignored`
 /// (none are), and ignores the rest (`--nocapture`, `--test-threads N`...).

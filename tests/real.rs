@@ -1,8 +1,9 @@
 //! The same node on a real network: `vigil run --real` starts five
 //! `vigil node` processes on 127.0.0.1 (free ports, each held by its run,
-//! so these tests run side by side), strikes the faults with real signals and real packet filters,
-//! and checks the merged trace with the simulator's checks. Each test also
-//! makes sure no process it started is left behind.
+//! so these tests run side by side), strikes the faults with real signals
+//! and real packet filters, and checks the merged trace with the
+//! simulator's checks. Each test also makes sure no process it started is
+//! left behind.
 //!
 //! These run in real time (about ten seconds each) and spend it waiting,
 //! so they all run together (started 200 ms apart) rather than two at a
@@ -226,16 +227,12 @@ members = ["db@n0", "db@n1", "db@n2", "db@n3", "db@n4"]"#,
         // nor between picking the port and the node's start.
         |keep| {
             std::thread::sleep(Duration::from_millis(5_000));
-            let cluster = std::fs::read_to_string(keep.join("cluster.toml")).expect("cluster.toml");
-            let addresses: Vec<&str> = cluster
-                .lines()
-                .find_map(|l| l.strip_prefix("addresses = ["))
-                .expect("the cluster file's addresses")
-                .split('"')
-                .skip(1)
-                .step_by(2)
-                .collect();
-            let n3 = addresses[3];
+            let cluster = vigil_sim::scenario::load_cluster_with(
+                &keep.join("cluster.toml"),
+                vigil_sim::protocols::Registry::builtin_ref(),
+            )
+            .expect("the run's cluster file");
+            let n3 = cluster.cluster.addresses[3];
             assert!(
                 std::net::UdpSocket::bind(n3).is_err(),
                 "n3's port {n3} was free while n3 was down: another process could take it"
@@ -683,7 +680,6 @@ fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
 /// node's own address, and says what is wrong with any other.
 fn a_socket_handed_to_a_node_is_checked() {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let node = |cluster: &Path, fd: i32| {
         let mut cmd = Command::new(VIGIL);
         cmd.arg("node")
@@ -712,15 +708,7 @@ fn a_socket_handed_to_a_node_is_checked() {
     }
     let handing = |fd: i32| {
         let mut cmd = node(&cluster, fd);
-        // SAFETY: only fcntl(2), async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        vigil_sim::runtime::real::inherit(&mut cmd, fd);
         let out = cmd.output().expect("vigil runs");
         assert_eq!(out.status.code(), Some(2));
         String::from_utf8_lossy(&out.stderr).into_owned()

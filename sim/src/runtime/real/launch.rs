@@ -17,7 +17,7 @@ use crate::trace::{Entry, NetStats, NodeStatus, RunEnd, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -209,6 +209,22 @@ pub fn is_kept_file(name: &str) -> bool {
     name == "cluster.toml" || node_file(name)
 }
 
+/// Lets the process `cmd` starts inherit the descriptor `fd` (for
+/// `vigil node --socket-fd`): the child's copy stays open across exec, and
+/// only the child's, so no other process started meanwhile gets it.
+pub fn inherit(cmd: &mut Command, fd: RawFd) {
+    // SAFETY: between fork and exec the closure calls only fcntl(2), which
+    // is async-signal-safe, on a descriptor the child has.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// `n` sockets on free UDP ports of 127.0.0.1, one for each node.
 fn bind_ports(n: u16) -> Result<Vec<UdpSocket>, String> {
     (0..n)
@@ -261,20 +277,10 @@ impl Launcher<'_> {
         if !self.run.live {
             cmd.arg("--quiet");
         }
-        // The node's socket, inherited: the child's copy of the descriptor
-        // stays open across exec (and only the child's).
+        // The node's socket, inherited.
         let fd = self.sockets[usize::from(node)].as_raw_fd();
         cmd.args(["--socket-fd", &fd.to_string()]);
-        // SAFETY: between fork and exec the closure calls only fcntl(2),
-        // which is async-signal-safe, on a descriptor the child has.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        inherit(&mut cmd, fd);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.run.program.display()))?;
