@@ -13,7 +13,8 @@
 //!   nodes heartbeating all-to-all every 100 ms for 60 simulated seconds.
 //! - `barrier`: a barrier group on all of 100 nodes for 10 simulated
 //!   seconds, wall time per delivered packet, against bare madsim moving
-//!   as many packets (within one 100 ms round) all-to-all among 100 nodes.
+//!   as many packets (within one 100 ms round) all-to-all among 100 nodes,
+//!   in a child process like vigil's runs, before vigil and after.
 //! - `scale`: heartbeats only (a 10-member group, a panic, a crash) on 100
 //!   to 800 nodes for 10 simulated seconds, on each driver: wall time,
 //!   packets, peak memory, and the 800/400 ratios; then 1,000 nodes for 60
@@ -58,9 +59,9 @@ fn root() -> std::path::PathBuf {
 }
 
 /// A bare madsim program: `nodes` nodes, each sending a small packet to
-/// every other every 100 ms for `secs` simulated seconds. Returns the
+/// every other every 100 ms for `span` of simulated time. Returns the
 /// packets delivered.
-fn bare_madsim(seed: u64, nodes: u16, secs: u64) -> u64 {
+fn bare_madsim(seed: u64, nodes: u16, span: Duration) -> u64 {
     let delivered = Arc::new(AtomicU64::new(0));
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let count = delivered.clone();
@@ -101,7 +102,7 @@ fn bare_madsim(seed: u64, nodes: u16, secs: u64) -> u64 {
                 })
                 .build();
         }
-        madsim::time::sleep(Duration::from_secs(secs)).await;
+        madsim::time::sleep(span).await;
     });
     delivered.load(Ordering::Relaxed)
 }
@@ -112,7 +113,7 @@ fn seeds() {
     let bare_seeds = 50;
     let start = Instant::now();
     for seed in 0..bare_seeds {
-        bare_madsim(seed, 5, 60);
+        bare_madsim(seed, 5, Duration::from_secs(60));
     }
     let bare = bare_seeds as f64 / start.elapsed().as_secs_f64();
     let run = |driver: &str, seeds: u64| {
@@ -195,8 +196,13 @@ fn child(text: &str, driver: &str) -> Child {
 
 /// Runs the scenario file `path` on `driver` in a child process.
 fn child_file(path: &std::path::Path, driver: &str) -> Child {
+    child_with(&["one", path.to_str().expect("utf-8"), driver])
+}
+
+/// This benchmark run as a child process with `args`: what it reports.
+fn child_with(args: &[&str]) -> Child {
     let out = Command::new(std::env::current_exe().expect("this benchmark"))
-        .args(["one", path.to_str().expect("utf-8"), driver])
+        .args(args)
         .output()
         .expect("the child runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -246,23 +252,42 @@ fn one(file: &str, driver: &str) {
     println!("{wall:.3} {delivered} {:.1}", peak_mb());
 }
 
+/// The child's side of a bare madsim run: `nodes` all-to-all for `span_ms`
+/// of simulated time; prints wall, packets and peak.
+fn bare_child(nodes: &str, span_ms: &str) {
+    let nodes = nodes.parse().expect("a node count");
+    let span = Duration::from_millis(span_ms.parse().expect("milliseconds"));
+    let start = Instant::now();
+    let packets = bare_madsim(1, nodes, span);
+    let wall = start.elapsed().as_secs_f64();
+    println!("{wall:.3} {packets} {:.1}", peak_mb());
+}
+
 fn barrier() {
     const NODES: u16 = 100;
     println!("barrier: a barrier group on all of {NODES} nodes, 10 simulated seconds");
     let text = scenario(NODES, 10, None, "");
+    // The bare program moves as many packets as vigil delivers (893,933
+    // on madsim: 90 rounds): all-to-all every 100 ms, for as many rounds.
+    // Like vigil, it runs in a fresh child process; and it runs before
+    // vigil and after, their mean the yardstick, so that the machine's
+    // drift during the run weighs on both sides alike.
+    let per_round = u64::from(NODES) * u64::from(NODES - 1);
+    let span_ms = (100 * (893_933 / per_round)).to_string();
+    let bare_run = || child_with(&["bare", &NODES.to_string(), &span_ms]);
+    let per_packet = |c: &Child| c.wall * 1e9 / c.packets as f64;
+    let before = bare_run();
     let runs: Vec<(&str, Child)> = ["madsim", "event-loop"]
         .into_iter()
         .map(|driver| (driver, child(&text, driver)))
         .collect();
-    // The bare program moves as many packets as vigil on madsim delivered:
-    // all-to-all every 100 ms, for as many simulated seconds as that takes.
-    let per_second = u64::from(NODES) * u64::from(NODES - 1) * 10;
-    let bare_secs = ((runs[0].1.packets as f64 / per_second as f64).round() as u64).max(1);
-    let start = Instant::now();
-    let bare_packets = bare_madsim(1, NODES, bare_secs);
-    let bare = start.elapsed().as_secs_f64() * 1e9 / bare_packets as f64;
+    let after = bare_run();
+    let bare = (per_packet(&before) + per_packet(&after)) / 2.0;
     println!(
-        "  bare madsim, {NODES} nodes all-to-all for {bare_secs} s: {bare_packets} packets, {bare:.0} ns a packet"
+        "  bare madsim, {NODES} nodes all-to-all for {span_ms} ms: {} packets, {bare:.0} ns a packet ({:.0} before vigil, {:.0} after)",
+        before.packets,
+        per_packet(&before),
+        per_packet(&after)
     );
     for (driver, c) in &runs {
         let per = c.wall * 1e9 / c.packets as f64;
@@ -386,6 +411,7 @@ fn main() {
         .collect();
     match args.first().map(String::as_str) {
         Some("one") => return one(&args[1], &args[2]),
+        Some("bare") => return bare_child(&args[1], &args[2]),
         Some("explore-peak") => return explore_peak(&args[1]),
         _ => {}
     }
