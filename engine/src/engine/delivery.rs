@@ -155,11 +155,9 @@ impl<P: Clone> Engine<P> {
     /// A fresh link session: sessions grow across this node's views and
     /// lives (the view id is folded in).
     pub(super) fn next_link_session(&mut self) -> u64 {
-        self.link_session += 1;
-        (self.view.id.0 << 20) | (self.link_session & 0xF_FFFF)
+        link_session(&mut self.link_session, self.view.id)
     }
 
-    /// The link to `node`, a member of the view, made on first use.
     /// Queues `msg` on the link to `node`; it goes at the next flush.
     pub(super) fn queue(&mut self, now: Time, node: NodeId, msg: LinkMsg<P>) {
         self.link_to(node).push(msg);
@@ -167,24 +165,43 @@ impl<P: Clone> Engine<P> {
         self.flush_at.get_or_insert(now + FLUSH_DELAY);
     }
 
+    /// The link to `node`, a member of the view, made on first use.
     pub(super) fn link_to(&mut self, node: NodeId) -> &mut Link<LinkMsg<P>> {
-        if !self.links.contains_key(&node) {
-            let session = self.next_link_session();
-            // A parked link of another incarnation is of no more use.
-            self.parked.remove(&node);
-            #[allow(unused_mut)]
-            let mut link = Link::new(session);
-            #[cfg(any(test, feature = "mutations"))]
-            {
-                link.redeliver = mutated!(self, DuplicatesDelivered);
+        #[allow(unused_mut, unused_variables)]
+        let redeliver = mutated!(self, DuplicatesDelivered);
+        match self.links.entry(node) {
+            Entry::Occupied(peer) => &mut peer.into_mut().link,
+            Entry::Vacant(slot) => {
+                // (`next_link_session` on the fields alone: the entry
+                // holds the map.)
+                let session = link_session(&mut self.link_session, self.view.id);
+                // A parked link of another incarnation is of no more use.
+                self.parked.remove(&node);
+                #[allow(unused_mut)]
+                let mut link = Link::new(session);
+                #[cfg(any(test, feature = "mutations"))]
+                {
+                    link.redeliver = redeliver;
+                }
+                &mut slot.insert(Peer::new(link)).link
             }
-            self.links.insert(node, link);
         }
-        self.links.get_mut(&node).expect("just made")
+    }
+
+    /// Takes the link to `node` away, and its place in the indexes.
+    pub(super) fn unlink(&mut self, node: NodeId) -> Option<Link<LinkMsg<P>>> {
+        let peer = self.links.remove(&node)?;
+        if peer.unsent {
+            self.unsent.remove(&node);
+        }
+        if let Some(due) = peer.due {
+            self.link_due.remove(&(due, node));
+        }
+        Some(peer.link)
     }
 
     pub(super) fn take_ack(&mut self, node: NodeId) -> Option<LinkAck> {
-        let link = self.links.get_mut(&node)?;
+        let link = &mut self.links.get_mut(&node)?.link;
         link.ack_sent();
         let ack = link.ack();
         self.link_changed(node);
@@ -195,39 +212,34 @@ impl<P: Clone> Engine<P> {
     /// next flush if it holds messages not sent yet, and the time of its
     /// next resend or standalone ack.
     pub(super) fn link_changed(&mut self, node: NodeId) {
-        let (unsent, due) = match self.links.get(&node) {
-            Some(link) => {
-                let resend = link.retransmit_at(self.cfg.retransmit_timeout());
-                let ack = link.ack_due_at(self.cfg.ack_delay());
-                let due = match (resend, ack) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                (link.has_unsent(), due)
-            }
-            None => (false, None),
+        let Some(peer) = self.links.get_mut(&node) else {
+            return;
         };
-        if unsent {
-            self.unsent.insert(node);
-        } else {
-            self.unsent.remove(&node);
+        let link = &peer.link;
+        let resend = link.retransmit_at(self.cfg.retransmit_timeout());
+        let ack = link.ack_due_at(self.cfg.ack_delay());
+        let due = match (resend, ack) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let unsent = link.has_unsent();
+        if unsent != peer.unsent {
+            peer.unsent = unsent;
+            if unsent {
+                self.unsent.insert(node);
+            } else {
+                self.unsent.remove(&node);
+            }
         }
         // Most calls leave the link due when it was: nothing to refile.
-        let filed = self.link_due_at.get(&node).copied();
-        if filed == due {
+        if peer.due == due {
             return;
         }
-        if let Some(old) = filed {
+        if let Some(old) = std::mem::replace(&mut peer.due, due) {
             self.link_due.remove(&(old, node));
         }
-        match due {
-            Some(due) => {
-                self.link_due_at.insert(node, due);
-                self.link_due.insert((due, node));
-            }
-            None => {
-                self.link_due_at.remove(&node);
-            }
+        if let Some(due) = due {
+            self.link_due.insert((due, node));
         }
     }
 
@@ -242,6 +254,8 @@ impl<P: Clone> Engine<P> {
         let retransmits_beat = mutated!(self, RetransmitsAsHeartbeats);
         // The links to look at: those with new messages (at a flush) and
         // those due, in node order.
+        // Each link taken off an index is told so ([`Peer`]); every one
+        // is filed anew below.
         let mut todo = if flush {
             std::mem::take(&mut self.unsent)
         } else {
@@ -252,13 +266,19 @@ impl<P: Clone> Engine<P> {
                 break;
             }
             self.link_due.pop_first();
-            self.link_due_at.remove(&node);
+            if let Some(peer) = self.links.get_mut(&node) {
+                peer.due = None;
+            }
             todo.insert(node);
         }
         for node in todo {
-            let Some(link) = self.links.get_mut(&node) else {
+            let Some(peer) = self.links.get_mut(&node) else {
                 continue;
             };
+            if flush {
+                peer.unsent = false;
+            }
+            let link = &mut peer.link;
             let node = &node;
             let Some(to_inc) = self.view.members.get(node).copied() else {
                 self.link_changed(*node);
@@ -310,6 +330,12 @@ impl<P: Clone> Engine<P> {
             self.link_changed(*node);
         }
     }
+}
+
+/// Counts a link session and names it: the count with the view id folded in.
+fn link_session(count: &mut u64, view: ViewId) -> u64 {
+    *count += 1;
+    (view.0 << 20) | (*count & 0xF_FFFF)
 }
 
 fn to_inc<P>(msg: &MemberMsg<P>) -> Incarnation {

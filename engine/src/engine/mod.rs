@@ -35,6 +35,7 @@ use crate::ids::{Dur, Incarnation, LeaveReason, MemberId, Name, NodeId, Time, Vi
 use crate::link::{Link, LinkAck, LinkData};
 use crate::probe;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -477,6 +478,27 @@ pub struct EngineStats {
     pub link_overflow: u64,
 }
 
+/// A link to a peer, and where the engine has it filed: in
+/// [`Engine::unsent`] and at which time in [`Engine::link_due`]. Kept with
+/// the link so that refiling it looks up one map, not three.
+#[derive(Clone, Debug, Hash)]
+struct Peer<P> {
+    link: Link<LinkMsg<P>>,
+    unsent: bool,
+    due: Option<Time>,
+}
+
+impl<P> Peer<P> {
+    /// A link not filed anywhere yet (see [`Engine::link_changed`]).
+    fn new(link: Link<LinkMsg<P>>) -> Self {
+        Peer {
+            link,
+            unsent: false,
+            due: None,
+        }
+    }
+}
+
 /// The cluster engine of one node.
 #[derive(Clone, Debug, Hash)]
 pub struct Engine<P> {
@@ -514,15 +536,15 @@ pub struct Engine<P> {
     state_version: u64,
     departed: VecDeque<(Name, MemberId, LeaveReason)>,
     installed: BTreeMap<Name, GroupView>,
-    links: BTreeMap<NodeId, Link<LinkMsg<P>>>,
+    links: BTreeMap<NodeId, Peer<P>>,
     /// The links with messages not sent yet: they go at the next flush.
     unsent: BTreeSet<NodeId>,
     /// When each link next needs a resend or a standalone ack, by time and
     /// by node: a step looks only at the links due, so that neither it nor
     /// [`Engine::poll_timeout`] grows with the number of peers. Kept by
-    /// [`Engine::link_changed`] after whatever changes a link.
+    /// [`Engine::link_changed`] after whatever changes a link; each link
+    /// knows where it is filed ([`Peer`]).
     link_due: BTreeSet<(Time, NodeId)>,
-    link_due_at: BTreeMap<NodeId, Time>,
     /// Links of peers outside the view, by the incarnation they had: at
     /// most one per node of the cluster.
     parked: BTreeMap<NodeId, (Incarnation, Link<LinkMsg<P>>)>,
@@ -675,7 +697,6 @@ impl<P: Clone> Engine<P> {
             links: BTreeMap::new(),
             unsent: BTreeSet::new(),
             link_due: BTreeSet::new(),
-            link_due_at: BTreeMap::new(),
             parked: BTreeMap::new(),
             link_session: 0,
             flush_at: None,
@@ -748,7 +769,7 @@ impl<P: Clone> Engine<P> {
     }
 
     pub fn stats(&self) -> EngineStats {
-        let overflow = self.links.values().map(|l| l.dropped_overflow).sum();
+        let overflow = self.links.values().map(|p| p.link.dropped_overflow).sum();
         EngineStats {
             link_overflow: overflow,
             ..self.stats

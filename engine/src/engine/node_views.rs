@@ -97,8 +97,7 @@ impl<P: Clone> Engine<P> {
             .collect();
         let park = !mutated!(self, DropDepartedLinks);
         for node in gone {
-            let link = self.links.remove(&node).expect("a link");
-            self.link_changed(node);
+            let link = self.unlink(node).expect("a link");
             if let Some(inc) = old.members.get(&node).filter(|_| park) {
                 self.parked.insert(node, (*inc, link));
             }
@@ -119,7 +118,7 @@ impl<P: Clone> Engine<P> {
             let session = self.next_link_session();
             let (_, mut link) = self.parked.remove(&node).expect("parked");
             link.restart_send(session);
-            self.links.insert(node, link);
+            self.links.insert(node, Peer::new(link));
             self.link_changed(node);
         }
         let _ = view_id;
@@ -262,7 +261,6 @@ impl<P: Clone> Engine<P> {
         self.links.clear();
         self.unsent.clear();
         self.link_due.clear();
-        self.link_due_at.clear();
         self.parked.clear();
         self.install_singleton(now, out);
     }

@@ -13,7 +13,7 @@ impl<P: Clone> Engine<P> {
             return false;
         };
         let ready = mutated!(self, StopBeforeJobsLeave)
-            || (self.locals.is_empty() && self.links.values().all(|l| l.idle()));
+            || (self.locals.is_empty() && self.links.values().all(|p| p.link.idle()));
         if !ready && now < by {
             return false;
         }

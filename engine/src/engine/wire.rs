@@ -43,8 +43,8 @@ impl<P: Clone> Engine<P> {
             }
             Body::Heartbeat { view, ack } => {
                 if member {
-                    if let (Some(ack), Some(link)) = (ack, self.links.get_mut(&from)) {
-                        link.on_ack(now, ack);
+                    if let (Some(ack), Some(peer)) = (ack, self.links.get_mut(&from)) {
+                        peer.link.on_ack(now, ack);
                         self.link_changed(from);
                     }
                 } else if view < self.view.id {
@@ -155,8 +155,8 @@ impl<P: Clone> Engine<P> {
             }
             Body::Ack { to_inc, ack } => {
                 if member && to_inc == self.durable.incarnation {
-                    if let Some(link) = self.links.get_mut(&from) {
-                        link.on_ack(now, ack);
+                    if let Some(peer) = self.links.get_mut(&from) {
+                        peer.link.on_ack(now, ack);
                         self.link_changed(from);
                     }
                 }
