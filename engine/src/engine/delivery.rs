@@ -92,36 +92,55 @@ impl<P: Clone> Engine<P> {
             return;
         };
         let Some(view) = &local.view else { return };
-        let recipients: Vec<MemberId> = match to {
+        let members = Arc::clone(&view.members);
+        let recipients: &[MemberId] = match &to {
             Dest::Ordered => unreachable!("numbered by the leader, above"),
-            Dest::View => view.members.clone(),
-            Dest::Member(m) => {
-                if view.members.binary_search(&m).is_ok() {
-                    vec![m]
-                } else {
-                    vec![]
-                }
-            }
+            Dest::View => &members,
+            Dest::Member(m) => match members.binary_search(m) {
+                Ok(i) => std::slice::from_ref(&members[i]),
+                Err(_) => &[],
+            },
         };
         let from = local.id.clone();
         self.member_msgs_sent += 1;
         let n = self.member_msgs_sent;
-        let mut by_node: BTreeMap<NodeId, Vec<MemberId>> = BTreeMap::new();
-        for m in recipients {
-            by_node.entry(m.node).or_default().push(m);
-        }
-        for (node, to) in by_node {
-            let msg = MemberMsg {
-                from: from.clone(),
-                n,
-                to,
-                payload: payload.clone(),
-            };
-            if node == self.me {
-                self.deliver_member_msg(msg, out);
-            } else if self.view.members.get(&node) == Some(&to_inc(&msg)) {
-                self.queue(now, node, LinkMsg::Member(msg));
+        let msg = |to: Vec<MemberId>| MemberMsg {
+            from: from.clone(),
+            n,
+            to,
+            payload: payload.clone(),
+        };
+        // A message per node, in node order. A view's members are sorted
+        // by job first: a group of one job (the common case) is in node
+        // order already, a member a node.
+        if recipients.windows(2).all(|w| w[0].node < w[1].node) {
+            for m in recipients {
+                self.send_member_msg(now, m.node, msg(vec![m.clone()]), out);
             }
+        } else {
+            let mut by_node: BTreeMap<NodeId, Vec<MemberId>> = BTreeMap::new();
+            for m in recipients {
+                by_node.entry(m.node).or_default().push(m.clone());
+            }
+            for (node, to) in by_node {
+                self.send_member_msg(now, node, msg(to), out);
+            }
+        }
+    }
+
+    /// `msg` to its recipients on `node`: delivered here, or queued on the
+    /// link to a node of the view that holds them.
+    fn send_member_msg(
+        &mut self,
+        now: Time,
+        node: NodeId,
+        msg: MemberMsg<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
+        if node == self.me {
+            self.deliver_member_msg(msg, out);
+        } else if self.view.members.get(&node) == Some(&to_inc(&msg)) {
+            self.queue(now, node, LinkMsg::Member(msg));
         }
     }
 

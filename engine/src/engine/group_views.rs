@@ -258,7 +258,7 @@ impl<P: Clone> Engine<P> {
                 .map(|gv| gv.id)
                 .max();
             if let Some(cur) = self.groups.get(&group) {
-                if cur.members == members && cur.primary == primary {
+                if *cur.members == members && cur.primary == primary {
                     continue;
                 }
             } else if let Some(rep) = &reported {
@@ -308,7 +308,7 @@ impl<P: Clone> Engine<P> {
                 };
                 let forked = mutated!(self, KeepForkedView);
                 if let Some(newest) = newest.filter(|gv| {
-                    gv.members == members && gv.primary == primary && (forked || followed(gv))
+                    *gv.members == members && gv.primary == primary && (forked || followed(gv))
                 }) {
                     let newest = newest.clone();
                     out.push(Output::Probe(probe::GROUP_VIEW_KEPT));
@@ -350,7 +350,7 @@ impl<P: Clone> Engine<P> {
                 group: group.clone(),
                 id,
                 node_view: self.view.id,
-                members,
+                members: Arc::new(members),
                 reasons,
                 primary,
                 prev,
@@ -397,7 +397,7 @@ impl<P: Clone> Engine<P> {
                 continue;
             }
             let me = local.id.clone();
-            let prev: Vec<MemberId> = local
+            let prev: Arc<Vec<MemberId>> = local
                 .view
                 .as_ref()
                 .map(|v| v.members.clone())
@@ -449,7 +449,7 @@ impl<P: Clone> Engine<P> {
                 group: gv.group.clone(),
                 view: gv.id,
                 me,
-                members: gv.members.clone(),
+                members: gv.members.to_vec(),
                 joined,
                 left,
                 primary: gv.primary,

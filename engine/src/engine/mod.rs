@@ -404,7 +404,9 @@ pub struct GroupView {
     pub id: ViewId,
     /// The node view of the leader that issued it.
     pub node_view: ViewId,
-    pub members: Vec<MemberId>,
+    /// Sorted; shared, since every member's engine keeps the view and
+    /// every message sent to the view reads it.
+    pub members: Arc<Vec<MemberId>>,
     /// Why members that the leader knows of left (others: `node-down`).
     pub reasons: Vec<(MemberId, LeaveReason)>,
     /// Whether the leader's node view was primary when it issued this
