@@ -92,6 +92,18 @@ pub fn digest(state: &serde_json::Value) -> String {
 /// that left.
 type Read<A> = (u64, BTreeMap<MemberId, A>, BTreeMap<MemberId, A>);
 
+/// What a member's ACKs said of it (see [`RoundDriver::on_ack`]).
+#[derive(Clone, Copy, Debug, Default, Hash)]
+struct Heard {
+    /// The highest round it said it was in.
+    reported: u64,
+    /// The highest round it has ACKed.
+    latest: u64,
+    /// The rounds its latest ACK says it skipped: the open interval
+    /// between its previous ACK's round and its latest.
+    gap: Option<(u64, u64)>,
+}
+
 /// Runs one protocol instance in ACK rounds.
 #[derive(Clone, Debug, Hash)]
 pub struct RoundDriver<P: Protocol> {
@@ -110,13 +122,9 @@ pub struct RoundDriver<P: Protocol> {
     acks: BTreeMap<u64, BTreeMap<MemberId, P::Ack>>,
     /// The ACKs the last step read, for a restarted round.
     last_read: Read<P::Ack>,
-    /// The highest round each member has ACKed.
-    latest: BTreeMap<MemberId, u64>,
-    /// The highest round each member said it was in.
-    reported: BTreeMap<MemberId, u64>,
-    /// For each member, the rounds its latest ACK says it skipped: the open
-    /// interval between its previous ACK's round and its latest.
-    gap: BTreeMap<MemberId, (u64, u64)>,
+    /// What each member's ACKs said of it, in one map, so that an ACK
+    /// looks its sender up once.
+    heard: BTreeMap<MemberId, Heard>,
     /// Members that answered, about a round, that they never ACKed it.
     skipped: BTreeMap<u64, BTreeSet<MemberId>>,
     completed: u64,
@@ -158,9 +166,7 @@ impl<P: Protocol> RoundDriver<P> {
             history: BTreeMap::new(),
             acks: BTreeMap::new(),
             last_read: (0, BTreeMap::new(), BTreeMap::new()),
-            latest: BTreeMap::new(),
-            reported: BTreeMap::new(),
-            gap: BTreeMap::new(),
+            heard: BTreeMap::new(),
             skipped: BTreeMap::new(),
             completed: 0,
             malformed: 0,
@@ -282,11 +288,11 @@ impl<P: Protocol> RoundDriver<P> {
             self.malformed += 1;
             return None;
         };
-        let reported = self.reported.entry(from.clone()).or_insert(0);
-        *reported = (*reported).max(wire.current).max(round);
         // Answers are never answered: two members cannot keep answering
         // each other.
         let peer = from != self.me && self.in_view(&from) && !wire.answer;
+        let heard = self.heard.entry(from.clone()).or_default();
+        heard.reported = heard.reported.max(wire.current).max(round);
         if round < self.round {
             let answer = peer && !self.history.is_empty();
             if answer {
@@ -297,11 +303,10 @@ impl<P: Protocol> RoundDriver<P> {
         if round > self.round + ROUNDS_AHEAD_MAX {
             return None;
         }
-        let latest = self.latest.entry(from.clone()).or_insert(0);
-        if round >= *latest {
-            *latest = round;
+        if round >= heard.latest {
+            heard.latest = round;
             let prev_round = wire.prev.as_ref().map_or(0, |(r, _)| *r);
-            self.gap.insert(from.clone(), (prev_round, round));
+            heard.gap = Some((prev_round, round));
         }
         if let Some((prev_round, prev)) = wire.prev {
             if prev_round >= self.round && prev_round < round {
@@ -383,15 +388,15 @@ impl<P: Protocol> RoundDriver<P> {
     /// ACK's previous one is from before our round).
     fn settled(&self, member: &MemberId) -> bool {
         let r = self.round;
-        if mutated!(self, GuessSkippedAcks) && self.latest.get(member).is_some_and(|l| *l > r) {
+        let heard = self.heard.get(member);
+        if mutated!(self, GuessSkippedAcks) && heard.is_some_and(|h| h.latest > r) {
             return true; // the bug: a later ACK taken for word that it skipped ours
         }
         self.acks.get(&r).is_some_and(|a| a.contains_key(member))
             || self.skipped.get(&r).is_some_and(|s| s.contains(member))
-            || self
-                .gap
-                .get(member)
-                .is_some_and(|(prev, last)| *prev < r && r < *last)
+            || heard
+                .and_then(|h| h.gap)
+                .is_some_and(|(prev, last)| prev < r && r < last)
     }
 
     /// Counts the members that have not settled this round.
@@ -457,7 +462,7 @@ impl<P: Protocol> RoundDriver<P> {
                 .view
                 .iter()
                 .filter(|m| **m != self.me)
-                .filter_map(|m| self.reported.get(m));
+                .filter_map(|m| self.heard.get(m).map(|h| &h.reported));
             // Catch up with the most advanced member: members that rejoin
             // together (a crash of several nodes) would otherwise each
             // wait for the other, crawling one round at a time from round
