@@ -226,6 +226,15 @@ impl<M: Clone> Link<M> {
     pub fn ack_due_at(&self, delay: Dur) -> Option<Time> {
         self.ack_owed_since.map(|t| t + delay)
     }
+
+    /// When the link next needs anything on its own: a resend or a
+    /// standalone ack, whichever comes first.
+    pub fn due_at(&self, rto: Dur, ack_delay: Dur) -> Option<Time> {
+        match (self.retransmit_at(rto), self.ack_due_at(ack_delay)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,7 @@ impl Net {
         let mut out = vec![];
         if let Some(e) = self.engines.get_mut(&node) {
             e.step(self.now, input, &mut out);
+            e.assert_links_filed();
         }
         self.handle(node, out);
     }

@@ -235,12 +235,7 @@ impl<P: Clone> Engine<P> {
             return;
         };
         let link = &peer.link;
-        let resend = link.retransmit_at(self.cfg.retransmit_timeout());
-        let ack = link.ack_due_at(self.cfg.ack_delay());
-        let due = match (resend, ack) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let due = link.due_at(self.cfg.retransmit_timeout(), self.cfg.ack_delay());
         let unsent = link.has_unsent();
         if unsent != peer.unsent {
             peer.unsent = unsent;

@@ -770,6 +770,50 @@ impl<P: Clone> Engine<P> {
         self.view.leader() == self.me && matches!(self.phase, Phase::Normal)
     }
 
+    /// Panics unless every link is filed where it says it is, and where
+    /// what it holds calls for: in [`Engine::unsent`] exactly when it has
+    /// messages not sent yet, in [`Engine::link_due`] at its next resend or
+    /// standalone ack, and no index names a node without a link. Holds
+    /// between steps; the engine tests check it after every step.
+    #[cfg(test)]
+    pub(crate) fn assert_links_filed(&self) {
+        let (rto, ack_delay) = (self.cfg.retransmit_timeout(), self.cfg.ack_delay());
+        for (node, peer) in &self.links {
+            let link = &peer.link;
+            assert_eq!(
+                (peer.unsent, peer.due),
+                (link.has_unsent(), link.due_at(rto, ack_delay)),
+                "{}: the link to {node} is filed under what it no longer holds",
+                self.me
+            );
+            assert_eq!(
+                peer.unsent,
+                self.unsent.contains(node),
+                "{}: unsent {node}",
+                self.me
+            );
+            if let Some(due) = peer.due {
+                assert!(
+                    self.link_due.contains(&(due, *node)),
+                    "{}: due {node}",
+                    self.me
+                );
+            }
+        }
+        let filed_due = self.links.values().filter(|p| p.due.is_some()).count();
+        assert_eq!(
+            filed_due,
+            self.link_due.len(),
+            "{}: stale due entries",
+            self.me
+        );
+        assert!(
+            self.unsent.iter().all(|n| self.links.contains_key(n)),
+            "{}: unsent names a node without a link",
+            self.me
+        );
+    }
+
     pub fn stats(&self) -> EngineStats {
         let overflow = self.links.values().map(|p| p.link.dropped_overflow).sum();
         EngineStats {
