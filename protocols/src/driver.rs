@@ -137,13 +137,12 @@ pub struct RoundDriver<P: Protocol> {
     /// ACK may have reached them before their view held us, and been
     /// dropped. Their first ACK for our round is answered with ours.
     joined_recently: BTreeSet<MemberId>,
-    /// Whether every member of the view has ACKed `round`: kept up to date
-    /// by every input, since the work thread asks after every message.
-    complete: bool,
-    /// How many members of the view have not settled `round` ([`Self::settled`]):
-    /// counted afresh by a view or a step, and kept by each ACK, which can
-    /// only change its sender's standing, so that an ACK costs the same in
-    /// a group of five and of five hundred.
+    /// How many members of the view have not settled `round`
+    /// ([`Self::settled`]): counted afresh by a view or a step, and kept by
+    /// each ACK, which can only change its sender's standing, so that the
+    /// work thread, which asks after every message whether the round is
+    /// complete, gets its answer for the same cost in a group of five and
+    /// of five hundred.
     unsettled: usize,
     decisions: Vec<Decision>,
     votes: Vec<Vote>,
@@ -173,7 +172,6 @@ impl<P: Protocol> RoundDriver<P> {
             restarting: false,
             finished: false,
             joined_recently: BTreeSet::new(),
-            complete: false,
             unsettled: 0,
             decisions: Vec::new(),
             votes: Vec::new(),
@@ -266,7 +264,7 @@ impl<P: Protocol> RoundDriver<P> {
         // Only the sender's standing can change (see `unsettled`).
         let counted = self.in_view(&from);
         let was = counted && self.settled(&from);
-        let reply = self.on_ack_inner(from.clone(), round, payload);
+        let reply = self.on_ack_inner(from.clone(), counted, round, payload);
         if counted {
             match (was, self.settled(&from)) {
                 (false, true) => self.unsettled -= 1,
@@ -274,13 +272,14 @@ impl<P: Protocol> RoundDriver<P> {
                 _ => {}
             }
         }
-        self.complete = self.round > 0 && self.unsettled == 0;
         reply
     }
 
+    /// `on_ack`, `in_view` saying whether `from` is in the view.
     fn on_ack_inner(
         &mut self,
         from: MemberId,
+        in_view: bool,
         round: u64,
         payload: &[u8],
     ) -> Option<(MemberId, u64, Arc<[u8]>)> {
@@ -290,7 +289,7 @@ impl<P: Protocol> RoundDriver<P> {
         };
         // Answers are never answered: two members cannot keep answering
         // each other.
-        let peer = from != self.me && self.in_view(&from) && !wire.answer;
+        let peer = from != self.me && in_view && !wire.answer;
         let heard = self.heard.entry(from.clone()).or_default();
         heard.reported = heard.reported.max(wire.current).max(round);
         if round < self.round {
@@ -380,7 +379,7 @@ impl<P: Protocol> RoundDriver<P> {
 
     /// Every member of the current view has ACKed this round (or skipped it).
     pub fn round_complete(&self) -> bool {
-        self.complete
+        self.round > 0 && self.unsettled == 0
     }
 
     /// Whether `member` no longer owes us an ACK for our round: we hold it,
@@ -402,7 +401,6 @@ impl<P: Protocol> RoundDriver<P> {
     /// Counts the members that have not settled this round.
     fn refresh(&mut self) {
         self.unsettled = self.view.iter().filter(|m| !self.settled(m)).count();
-        self.complete = self.round > 0 && self.unsettled == 0;
     }
 
     /// Whether `member` is in the view (which is sorted).
