@@ -354,11 +354,21 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
     type End = Option<(u64, u64, f64)>;
     let mut flows: BTreeMap<u64, (End, End)> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
-        let ph = e["ph"].as_str().ok_or(format!("event {i}: no ph"))?;
-        e["name"].as_str().ok_or(format!("event {i}: no name"))?;
-        let pid = e["pid"].as_u64().ok_or(format!("event {i}: no pid"))?;
-        let tid = e["tid"].as_u64().ok_or(format!("event {i}: no tid"))?;
-        let ts = e["ts"].as_f64().ok_or(format!("event {i}: no ts"))?;
+        let ph = e["ph"]
+            .as_str()
+            .ok_or_else(|| format!("event {i}: no ph"))?;
+        e["name"]
+            .as_str()
+            .ok_or_else(|| format!("event {i}: no name"))?;
+        let pid = e["pid"]
+            .as_u64()
+            .ok_or_else(|| format!("event {i}: no pid"))?;
+        let tid = e["tid"]
+            .as_u64()
+            .ok_or_else(|| format!("event {i}: no tid"))?;
+        let ts = e["ts"]
+            .as_f64()
+            .ok_or_else(|| format!("event {i}: no ts"))?;
         if ts < 0.0 {
             return Err(format!("event {i}: negative ts"));
         }
@@ -380,7 +390,7 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
             "X" => {
                 let dur = e["dur"]
                     .as_f64()
-                    .ok_or(format!("event {i}: X without dur"))?;
+                    .ok_or_else(|| format!("event {i}: X without dur"))?;
                 if dur < 0.0 {
                     return Err(format!("event {i}: negative dur"));
                 }
@@ -396,7 +406,7 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
             "s" | "f" => {
                 let id = e["id"]
                     .as_u64()
-                    .ok_or(format!("event {i}: flow without id"))?;
+                    .ok_or_else(|| format!("event {i}: flow without id"))?;
                 let end = flows.entry(id).or_default();
                 let slot = if ph == "s" { &mut end.0 } else { &mut end.1 };
                 if slot.replace((pid, tid, ts)).is_some() {
@@ -423,10 +433,26 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
             return Err(format!("no process for n{n}"));
         }
     }
+    // A thread's slices by start, each with the latest end of those that
+    // start no later: some slice holds `ts` exactly when the latest end of
+    // those starting at or before it reaches it.
+    let reach: BTreeMap<(u64, u64), Vec<(f64, f64)>> = slices
+        .into_iter()
+        .map(|(thread, mut s)| {
+            s.sort_by(|x, y| x.0.total_cmp(&y.0));
+            let mut latest = f64::MIN;
+            for x in &mut s {
+                latest = latest.max(x.1);
+                x.1 = latest;
+            }
+            (thread, s)
+        })
+        .collect();
     let inside = |(pid, tid, ts): (u64, u64, f64)| {
-        slices
-            .get(&(pid, tid))
-            .is_some_and(|s| s.iter().any(|(a, b)| *a <= ts && ts <= *b))
+        reach.get(&(pid, tid)).is_some_and(|s| {
+            let starting = s.partition_point(|(a, _)| *a <= ts);
+            starting > 0 && s[starting - 1].1 >= ts
+        })
     };
     for (id, (s, f)) in &flows {
         let (Some(s), Some(f)) = (s, f) else {
@@ -642,7 +668,9 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
     let groups = summary["groups"].as_array().ok_or("no groups")?;
     for (i, g) in groups.iter().enumerate() {
         for key in ["fingerprint", "replay"] {
-            let v = g[key].as_str().ok_or(format!("group without {key}"))?;
+            let v = g[key]
+                .as_str()
+                .ok_or_else(|| format!("group without {key}"))?;
             if !html.contains(&esc(v)) {
                 return Err(format!("group {}: its {key} is missing", i + 1));
             }
@@ -650,14 +678,14 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
         let section = html
             .split(&format!("<div class=\"group\" id=\"group-{}\">", i + 1))
             .nth(1)
-            .ok_or(format!("no section for group {}", i + 1))?;
+            .ok_or_else(|| format!("no section for group {}", i + 1))?;
         let section = section
             .split("<div class=\"group\"")
             .next()
             .unwrap_or(section);
         let start = section
             .find("<svg xmlns")
-            .ok_or(format!("group {}: no diagram", i + 1))?;
+            .ok_or_else(|| format!("group {}: no diagram", i + 1))?;
         let end = section[start..]
             .find("</svg>")
             .ok_or("an unclosed diagram")?
@@ -691,7 +719,7 @@ fn check_report(html: &str, lines: &[Value]) -> Result<usize, String> {
         let rest = html
             .split(&format!("<h3 id=\"latency-{reason}\">"))
             .nth(1)
-            .ok_or(format!("no latency section for {reason}"))?;
+            .ok_or_else(|| format!("no latency section for {reason}"))?;
         Ok(rest.split("<h3").next().unwrap_or(rest))
     };
     for (reason, count) in &untold {
