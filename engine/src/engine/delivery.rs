@@ -301,24 +301,7 @@ impl<P: Clone> Engine<P> {
             // Everything queued goes at a flush, a packet per
             // `PACKET_MSGS_MAX` messages: what a first packet leaves behind
             // must not wait for the next message to be queued.
-            let mut datas = Vec::new();
-            if flush {
-                while let Some(fresh) = link.take_new(now) {
-                    datas.push(fresh);
-                }
-            }
-            // Only fresh data stands in for a heartbeat: retransmissions come
-            // at the retransmission timeout, slower than heartbeats, and
-            // would thin out the very packets that prove we are alive.
-            let fresh_sent = !datas.is_empty();
-            if datas.is_empty() {
-                datas.extend(link.take_retransmit(now, rto));
-            }
-            if fresh_sent || (retransmits_beat && !datas.is_empty()) {
-                self.data_sent_at.insert(*node, now);
-            }
-            let sent = !datas.is_empty();
-            for data in datas {
+            let mut send = |link: &mut Link<LinkMsg<P>>, data| {
                 let ack = link.ack();
                 link.ack_sent();
                 out.push(Output::Send {
@@ -328,6 +311,26 @@ impl<P: Clone> Engine<P> {
                         body: Body::Data { to_inc, data, ack },
                     },
                 });
+            };
+            let mut fresh_sent = false;
+            if flush {
+                while let Some(fresh) = link.take_new(now) {
+                    send(link, fresh);
+                    fresh_sent = true;
+                }
+            }
+            // Only fresh data stands in for a heartbeat: retransmissions come
+            // at the retransmission timeout, slower than heartbeats, and
+            // would thin out the very packets that prove we are alive.
+            let mut sent = fresh_sent;
+            if !fresh_sent {
+                if let Some(again) = link.take_retransmit(now, rto) {
+                    send(link, again);
+                    sent = true;
+                }
+            }
+            if fresh_sent || (retransmits_beat && sent) {
+                self.data_sent_at.insert(*node, now);
             }
             if !sent && link.ack_due_at(ack_delay).is_some_and(|t| now >= t) {
                 if let Some(ack) = link.ack() {

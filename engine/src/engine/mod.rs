@@ -574,6 +574,8 @@ pub struct Engine<P> {
     stopped: bool,
     /// How many member messages this engine sent: each send's number.
     member_msgs_sent: u64,
+    /// A buffer for the messages a data packet makes deliverable, reused.
+    delivered: Vec<LinkMsg<P>>,
     /// Leader only: submissions that came during an install.
     held_submits: Vec<Submission<P>>,
     /// Group views and ordered messages that came over a link ahead of
@@ -712,6 +714,7 @@ impl<P: Clone> Engine<P> {
             stopping: None,
             stopped: false,
             member_msgs_sent: 0,
+            delivered: Vec::new(),
             held_submits: Vec::new(),
             early: Vec::new(),
             same_leader_since: ViewId(0),

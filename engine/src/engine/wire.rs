@@ -142,16 +142,19 @@ impl<P: Clone> Engine<P> {
                 if !member || to_inc != self.durable.incarnation {
                     return;
                 }
-                let mut msgs = Vec::new();
+                // (The engine's buffer, put back below; taking a message
+                // never takes a packet, so none is nested.)
+                let mut msgs = std::mem::take(&mut self.delivered);
                 let link = self.link_to(from);
                 if let Some(ack) = ack {
                     link.on_ack(now, ack);
                 }
                 link.on_data(now, data, &mut msgs);
                 self.link_changed(from);
-                for msg in msgs {
+                for msg in msgs.drain(..) {
                     self.on_link_msg(now, from, msg, out);
                 }
+                self.delivered = msgs;
             }
             Body::Ack { to_inc, ack } => {
                 if member && to_inc == self.durable.incarnation {

@@ -257,14 +257,16 @@ impl<A: Agenda> Sim<A> {
     /// The main thread's machine takes `input` (taken at `took`).
     fn main_step(&mut self, node: u16, key: LocalKey, took: Time, input: MainInput) {
         let mutation = self.protocols.mutation;
-        let mut out = Vec::new();
+        // (A buffer taken from the run, and put back below: a nested step
+        // finds it taken and uses one of its own.)
+        let mut out = std::mem::take(&mut self.main_out);
         // The main thread reads its node's clock.
         let took = self.nodes[usize::from(node)].clock.local(took);
         let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
             return;
         };
         job.main.step(took, input, &mut out);
-        for o in out {
+        for o in out.drain(..) {
             match o {
                 MainOutput::Route {
                     thread,
@@ -339,6 +341,7 @@ impl<A: Agenda> Sim<A> {
                 }
             }
         }
+        self.main_out = out;
         let n = &mut self.nodes[usize::from(node)];
         if n.jobs.get(&key).is_some_and(|j| j.main.is_gone()) {
             // Its work threads end with it.
@@ -359,13 +362,13 @@ impl<A: Agenda> Sim<A> {
         if w.stopped || w.running.is_some() {
             return;
         }
+        let mut done = std::mem::take(&mut self.work_done);
         while let Some((queue, item)) = w.routed.pop_front() {
             w.machine
                 .step(WorkInput::Routed { queue, item }, &mut w.out);
         }
         w.machine.poll(&mut w.out);
         let mut start = None;
-        let mut done = Vec::new();
         for o in w.out.drain(..) {
             match o {
                 WorkOutput::StartStep { step } => start = Some(step),
@@ -390,9 +393,10 @@ impl<A: Agenda> Sim<A> {
                 }
             }
         }
-        for o in done {
+        for o in done.drain(..) {
             self.carry_out(node, key, thread, o, detail);
         }
+        self.work_done = done;
         if let Some(record) = step_fault {
             self.record(record);
         }

@@ -318,8 +318,11 @@ struct Sim<A> {
     packets: u64,
     protocols: Arc<Protocols>,
     engine_config: vigil_engine::Config,
-    /// Reused output buffers.
+    /// Reused output buffers: an engine's, a main thread's, and what a
+    /// work thread did before the step it starts.
     out: Vec<Output<JobMsg>>,
+    main_out: Vec<vigil_engine::job::MainOutput>,
+    work_done: Vec<vigil_engine::job::WorkOutput>,
     /// The clock rates and slowness that overlapping faults set.
     layers: faults::Layers,
 }
@@ -383,6 +386,8 @@ impl<A: Agenda> Sim<A> {
             }),
             engine_config: scenario.engine_config(),
             out: Vec::new(),
+            main_out: Vec::new(),
+            work_done: Vec::new(),
             layers: faults::Layers::default(),
         };
         for job in &scenario.jobs {
