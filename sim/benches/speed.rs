@@ -10,7 +10,9 @@
 //!
 //! - `seeds`: `vigil explore scenarios/quickstart.toml --jobs 1` on each
 //!   driver, in seeds per wall second, against a bare madsim program: 5
-//!   nodes heartbeating all-to-all every 100 ms for 60 simulated seconds.
+//!   nodes heartbeating all-to-all every 100 ms for 60 simulated seconds;
+//!   and a bare event loop moving the same packets (the floor: no engine,
+//!   no jobs, no trace).
 //! - `barrier`: a barrier group on all of 100 nodes for 10 simulated
 //!   seconds, wall time per delivered packet, against bare madsim moving
 //!   as many packets (within one 100 ms round) all-to-all among 100 nodes,
@@ -107,6 +109,45 @@ fn bare_madsim(seed: u64, nodes: u16, span: Duration) -> u64 {
     delivered.load(Ordering::Relaxed)
 }
 
+/// A bare event loop doing what [`bare_madsim`] does: `nodes` nodes, each
+/// sending a small packet to every other every 100 ms for `span`, over a
+/// seeded latency of 1 to 10 ms, events in a heap by time. No engine, no
+/// jobs, no trace: the floor of any simulation of these packets. Returns
+/// the packets delivered.
+fn bare_event_loop(seed: u64, nodes: u16, span: Duration) -> u64 {
+    use rand::{Rng, SeedableRng};
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let end = span.as_nanos() as u64;
+    // (time, sequence, node, kind): kind u16::MAX is a node's tick, any
+    // other a packet from that node.
+    let mut agenda = BinaryHeap::new();
+    let mut seq = 0u64;
+    for k in 0..nodes {
+        agenda.push(Reverse((0u64, seq, k, u16::MAX)));
+        seq += 1;
+    }
+    let mut delivered = 0;
+    while let Some(Reverse((at, _, node, kind))) = agenda.pop() {
+        if at >= end {
+            break;
+        }
+        if kind != u16::MAX {
+            delivered += 1;
+            continue;
+        }
+        for to in (0..nodes).filter(|to| *to != node) {
+            let latency = rng.gen_range(1_000_000..10_000_000u64);
+            agenda.push(Reverse((at + latency, seq, to, node)));
+            seq += 1;
+        }
+        agenda.push(Reverse((at + 100_000_000, seq, node, u16::MAX)));
+        seq += 1;
+    }
+    delivered
+}
+
 fn seeds() {
     let quickstart = root().join("scenarios/quickstart.toml");
     let file = quickstart.to_str().expect("utf-8");
@@ -116,6 +157,15 @@ fn seeds() {
         bare_madsim(seed, 5, Duration::from_secs(60));
     }
     let bare = bare_seeds as f64 / start.elapsed().as_secs_f64();
+    let loop_seeds = 2000;
+    let start = Instant::now();
+    let mut loop_packets = 0;
+    for seed in 0..loop_seeds {
+        loop_packets += bare_event_loop(seed, 5, Duration::from_secs(60));
+    }
+    let loop_wall = start.elapsed().as_secs_f64();
+    let bare_loop = loop_seeds as f64 / loop_wall;
+    let loop_ns = loop_wall * 1e9 / loop_packets as f64;
     let run = |driver: &str, seeds: u64| {
         let range = format!("0..{seeds}");
         let wall = vigil(&[
@@ -127,6 +177,9 @@ fn seeds() {
     let event_loop = run("event-loop", 500);
     println!("seeds: one core, seeds per wall second");
     println!("  bare madsim, 5 nodes heartbeating all-to-all, 60 s: {bare:8.1}");
+    println!(
+        "  bare event loop, the same packets:                 {bare_loop:8.1}  ({loop_ns:.0} ns a packet)"
+    );
     println!(
         "  vigil explore quickstart --jobs 1 (madsim):       {madsim:8.1}  ({:.2}x bare madsim)",
         madsim / bare
