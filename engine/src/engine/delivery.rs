@@ -298,9 +298,6 @@ impl<P: Clone> Engine<P> {
                 self.link_changed(*node);
                 continue;
             };
-            // Everything queued goes at a flush, a packet per
-            // `PACKET_MSGS_MAX` messages: what a first packet leaves behind
-            // must not wait for the next message to be queued.
             let mut send = |link: &mut Link<LinkMsg<P>>, data| {
                 let ack = link.ack();
                 link.ack_sent();
@@ -312,6 +309,9 @@ impl<P: Clone> Engine<P> {
                     },
                 });
             };
+            // Everything queued goes at a flush, a packet per
+            // `PACKET_MSGS_MAX` messages: what a first packet leaves behind
+            // must not wait for the next message to be queued.
             let mut fresh_sent = false;
             if flush {
                 while let Some(fresh) = link.take_new(now) {

@@ -257,14 +257,14 @@ impl<A: Agenda> Sim<A> {
     /// The main thread's machine takes `input` (taken at `took`).
     fn main_step(&mut self, node: u16, key: LocalKey, took: Time, input: MainInput) {
         let mutation = self.protocols.mutation;
-        // (A buffer taken from the run, and put back below: a nested step
-        // finds it taken and uses one of its own.)
-        let mut out = std::mem::take(&mut self.main_out);
         // The main thread reads its node's clock.
         let took = self.nodes[usize::from(node)].clock.local(took);
         let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
             return;
         };
+        // (A buffer taken from the run, and put back below: a nested step
+        // would find it taken and use one of its own.)
+        let mut out = std::mem::take(&mut self.main_out);
         job.main.step(took, input, &mut out);
         for o in out.drain(..) {
             match o {
