@@ -56,6 +56,9 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         driver: _,
     } = cfg;
     let handle = Handle::current();
+    // World::now reads the clock through this while the run lasts; it
+    // goes when the run ends or unwinds.
+    let _clock = world::RunClock::set();
     let nodes = (0..scenario.cluster.nodes)
         .map(|k| NodeShared {
             disk: Mutex::new(Some(Durable::default())),
@@ -80,6 +83,7 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         registry,
         mutation,
         start: Instant::now(),
+        clock_at_start: madsim::time::TimeHandle::current().elapsed(),
         trace,
         nodes,
         net,

@@ -65,6 +65,8 @@ pub struct World {
     pub mutation: Option<Mutation>,
     pub engine_config: vigil_engine::Config,
     pub(super) start: Instant,
+    /// How far madsim's clock had run at `start` (see [`RunClock`]).
+    pub(super) clock_at_start: Duration,
     pub trace: Mutex<Trace>,
     pub nodes: Vec<NodeShared>,
     /// The network's conditions, as the faults set them.
@@ -109,7 +111,13 @@ pub fn live_worlds() -> usize {
 
 impl World {
     pub fn now(&self) -> Time {
-        Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        let since = CLOCK
+            .with(|c| c.borrow().as_ref().map(|clock| clock.elapsed()))
+            .map_or_else(
+                || self.start.elapsed(),
+                |elapsed| elapsed.saturating_sub(self.clock_at_start),
+            );
+        Time(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
     }
 
     pub fn instant(&self, t: Time) -> Instant {
@@ -198,5 +206,33 @@ impl World {
 
     pub(crate) fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
         self.madsim_ids.lock().expect("ids")[usize::from(node)]
+    }
+}
+
+thread_local! {
+    /// The clock of the madsim run on this thread, while it runs.
+    static CLOCK: std::cell::RefCell<Option<madsim::time::TimeHandle>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// madsim's clock, read directly by [`World::now`] while a run lasts.
+/// `Instant::now()` reaches the same clock through madsim's
+/// `clock_gettime` hook, which looks the runtime up again on every call (a
+/// few percent of a run). The handle is kept beside the world, not in it:
+/// a world holding it would hold madsim's timers, whose pending callbacks
+/// hold the world, and no run would ever be freed (`tests/memory.rs`).
+pub(super) struct RunClock;
+
+impl RunClock {
+    /// Keeps the current runtime's clock until dropped (inside the runtime).
+    pub(super) fn set() -> RunClock {
+        CLOCK.with(|c| *c.borrow_mut() = Some(madsim::time::TimeHandle::current()));
+        RunClock
+    }
+}
+
+impl Drop for RunClock {
+    fn drop(&mut self) {
+        CLOCK.with(|c| c.borrow_mut().take());
     }
 }
