@@ -111,12 +111,20 @@ pub fn live_worlds() -> usize {
 
 impl World {
     pub fn now(&self) -> Time {
-        let since = CLOCK
-            .with(|c| c.borrow().as_ref().map(|clock| clock.elapsed()))
-            .map_or_else(
-                || self.start.elapsed(),
-                |elapsed| elapsed.saturating_sub(self.clock_at_start),
-            );
+        let since = match CLOCK.with(|c| c.borrow().as_ref().map(|clock| clock.elapsed())) {
+            Some(elapsed) => {
+                let since = elapsed.saturating_sub(self.clock_at_start);
+                // The shortcut reads the clock `Instant::now()` reads: in
+                // test builds, every reading is checked against it.
+                debug_assert_eq!(
+                    since,
+                    self.start.elapsed(),
+                    "the run's clock and madsim's agree"
+                );
+                since
+            }
+            None => self.start.elapsed(),
+        };
         Time(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
     }
 
