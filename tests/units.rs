@@ -66,6 +66,7 @@ modules![
     runtime_event_loop = "runtime::event_loop",
     runtime_exhaust = "runtime::event_loop::exhaust",
     runtime_faults = "runtime::faults",
+    runtime_madsim_chan = "runtime::madsim_driver::chan",
     runtime_net = "runtime::net",
     runtime_real = "runtime::real",
     runtime_real_launch = "runtime::real::launch",

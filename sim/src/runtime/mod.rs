@@ -44,6 +44,10 @@ pub(crate) const UNIT_TESTS: &[(&str, crate::UnitTests)] = &[
         event_loop::exhaust::tests::ALL,
     ),
     ("runtime::faults", faults::tests::ALL),
+    (
+        "runtime::madsim_driver::chan",
+        madsim_driver::chan::tests::ALL,
+    ),
     ("runtime::net", net::tests::ALL),
     ("runtime::real", real::tests::ALL),
     ("runtime::real::launch", real::LAUNCH_TESTS),

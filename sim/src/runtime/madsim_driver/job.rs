@@ -9,11 +9,11 @@
 //! task that posts into that same inbox.
 
 use super::super::threads::{self, Ran, Take};
+use super::chan::{unbounded, Receiver as UnboundedReceiver, Sender as UnboundedSender};
 use super::wires::{EngineIn, FaultFlag, JobHandle, MainMsg, Pending};
 use super::world::World;
 use crate::mutation::mutated;
 use crate::trace::TraceEvent;
-use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, StreamExt};
 
 use std::sync::{Arc, Mutex};
@@ -345,7 +345,7 @@ fn drain(
     routed: &mut UnboundedReceiver<(Queue, WorkItem)>,
     out: &mut Vec<WorkOutput>,
 ) {
-    while let Ok((queue, item)) = routed.try_recv() {
+    while let Some((queue, item)) = routed.try_recv() {
         machine.step(WorkInput::Routed { queue, item }, out);
     }
 }

@@ -6,10 +6,12 @@
 //! between madsim and the state machines of `vigil-engine` and
 //! `vigil-protocols` and decides nothing itself.
 //!
-//! Layers, without a circle: `world` (shared state) and `wires` (what
-//! tasks send each other) at the bottom; `job` above them; `node` above
+//! Layers, without a circle: `chan` (the channel tasks talk through),
+//! `world` (shared state) and `wires` (what tasks send each other) at the
+//! bottom; `job` above them; `node` above
 //! `job` (it starts a node's jobs); `plant` and this module on top.
 
+pub(super) mod chan;
 mod job;
 mod node;
 mod plant;

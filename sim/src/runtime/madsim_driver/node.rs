@@ -8,11 +8,11 @@
 
 use super::super::net::packet_kind;
 use super::super::threads::MAIN_INBOX_MAX;
+use super::chan::{unbounded, Receiver as UnboundedReceiver, Sender as UnboundedSender};
 use super::job;
 use super::wires::{EngineIn, EnginePacket, MainMsg, Pending};
 use super::world::World;
 use crate::trace::{DropCause, PacketKind, TraceEvent};
-use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use madsim::net::Endpoint;

@@ -1,7 +1,7 @@
 //! What the tasks of a run send each other: the engine task's inbox, a
 //! main thread's inbox, and the controller's handle on a running job.
 
-use futures::channel::mpsc::UnboundedSender;
+use super::chan::Sender as UnboundedSender;
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::{FaultKind, JobMsg, MainInput};
 use vigil_engine::{Event, Input, LocalKey, MemberId, NodeId, Packet, Time};

@@ -5,13 +5,13 @@
 
 use super::super::clock::NodeClock;
 use super::super::net::Net;
+use super::chan::Sender as UnboundedSender;
 use super::wires::{EngineIn, JobHandle, Pending};
 use crate::mutation::Mutation;
 use crate::protocols::Registry;
 use crate::scenario::Scenario;
 pub use crate::trace::NodeStatus;
 use crate::trace::{Trace, TraceEvent};
-use futures::channel::mpsc::UnboundedSender;
 use madsim::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
