@@ -20,8 +20,9 @@
 //! - `scale`: heartbeats only (a 10-member group, a panic, a crash) on 100
 //!   to 800 nodes for 10 simulated seconds, on each driver: wall time (the
 //!   median of five runs, the sizes taking turns), packets, peak memory,
-//!   and the 800/400 ratios; then 1,000 nodes for 60
-//!   seconds and 5,000 nodes for 10, on the event loop.
+//!   and the 800/400 ratios, beside bare madsim's own (a ring of 400 and
+//!   of 800 nodes moving as many packets an interval); then 1,000 nodes
+//!   for 60 seconds and 5,000 nodes for 10, on each driver.
 //! - `large`: `sim/benches/large-200.toml` (200 nodes with heartbeats for
 //!   60 simulated seconds, two groups on 30 of them, a panic, a crash with
 //!   restart, a pause) on each driver: wall time against simulated time.
@@ -38,6 +39,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The allocator the `vigil` binary uses, for vigil's runs here and the
+// bare programs' alike.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `vigil` with `args`, in this process; returns the wall time.
 fn vigil(args: &[&str]) -> f64 {
@@ -93,6 +99,59 @@ fn bare_madsim(seed: u64, nodes: u16, span: Duration) -> u64 {
                         });
                         loop {
                             for j in (0..nodes).filter(|j| *j != k) {
+                                let to = std::net::SocketAddr::new(ip(j).into(), 7000);
+                                let ep = ep.clone();
+                                madsim::task::spawn(async move {
+                                    let _ = ep.send_to(to, 1, b"heartbeat").await;
+                                });
+                            }
+                            madsim::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                })
+                .build();
+        }
+        madsim::time::sleep(span).await;
+    });
+    delivered.load(Ordering::Relaxed)
+}
+
+/// A bare madsim program with as many packets an interval as a cluster's
+/// liveness traffic: `nodes` nodes in a ring, each sending a small packet
+/// to both neighbours every 100 ms for `span` of simulated time (2n
+/// packets an interval; vigil's heartbeats cost 2(n-1), to and from a
+/// leader, but one madsim receiver takes a packet a millisecond, so a
+/// leader could not). Returns the packets delivered.
+fn bare_madsim_ring(seed: u64, nodes: u16, span: Duration) -> u64 {
+    let delivered = Arc::new(AtomicU64::new(0));
+    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let count = delivered.clone();
+    rt.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        let ip = |k: u16| std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8 + 1);
+        for k in 0..nodes {
+            let count = count.clone();
+            handle
+                .create_node()
+                .ip(ip(k).into())
+                .init(move || {
+                    let count = count.clone();
+                    async move {
+                        let ep = Arc::new(
+                            madsim::net::Endpoint::bind("0.0.0.0:7000")
+                                .await
+                                .expect("bind"),
+                        );
+                        let rx = ep.clone();
+                        madsim::task::spawn(async move {
+                            let mut buf = [0u8; 64];
+                            while rx.recv_from(1, &mut buf).await.is_ok() {
+                                count.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                        let peers = [(k + 1) % nodes, (k + nodes - 1) % nodes];
+                        loop {
+                            for &j in &peers {
                                 let to = std::net::SocketAddr::new(ip(j).into(), 7000);
                                 let ep = ep.clone();
                                 madsim::task::spawn(async move {
@@ -308,11 +367,15 @@ fn one(file: &str, driver: &str) {
 
 /// The child's side of a bare madsim run: `nodes` all-to-all for `span_ms`
 /// of simulated time; prints wall, packets and peak.
-fn bare_child(nodes: &str, span_ms: &str) {
+fn bare_child(nodes: &str, span_ms: &str, ring: bool) {
     let nodes = nodes.parse().expect("a node count");
     let span = Duration::from_millis(span_ms.parse().expect("milliseconds"));
     let start = Instant::now();
-    let packets = bare_madsim(1, nodes, span);
+    let packets = if ring {
+        bare_madsim_ring(1, nodes, span)
+    } else {
+        bare_madsim(1, nodes, span)
+    };
     let wall = start.elapsed().as_secs_f64();
     println!("{wall:.3} {packets} {:.1}", peak_mb());
 }
@@ -391,6 +454,27 @@ fn scale() {
             b.peak_mb / a.peak_mb
         );
     }
+    // madsim's own growth: bare madsim moving 2n packets an interval on 400
+    // and 800 nodes, the same way (medians, the sizes taking turns).
+    let mut bare: [Vec<Child>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..TRIES {
+        for (k, nodes) in ["400", "800"].into_iter().enumerate() {
+            bare[k].push(child_with(&["bare-ring", nodes, "10000"]));
+        }
+    }
+    let [a, b] = bare.map(|mut tries| {
+        tries.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        tries.swap_remove(TRIES / 2)
+    });
+    println!(
+        "  bare madsim, a ring of 400 and 800 nodes (2n packets an interval): {:.2} s and {:.2} s wall, {} and {} packets; 800/400: wall {:.2}, packets {:.2}",
+        a.wall,
+        b.wall,
+        a.packets,
+        b.packets,
+        b.wall / a.wall,
+        b.packets as f64 / a.packets as f64
+    );
     for (nodes, secs, driver) in [
         (1000u16, 60u64, "madsim"),
         (1000, 60, "event-loop"),
@@ -481,7 +565,8 @@ fn main() {
         .collect();
     match args.first().map(String::as_str) {
         Some("one") => return one(&args[1], &args[2]),
-        Some("bare") => return bare_child(&args[1], &args[2]),
+        Some("bare") => return bare_child(&args[1], &args[2], false),
+        Some("bare-ring") => return bare_child(&args[1], &args[2], true),
         Some("explore-peak") => return explore_peak(&args[1]),
         _ => {}
     }

@@ -2,6 +2,13 @@
 
 use std::io::IsTerminal;
 
+/// mimalloc rather than glibc's malloc: runs allocate and free small
+/// objects at a high rate (a packet, an engine event), and glibc's malloc
+/// slows as a large run's heap grows. Explore's peak memory stays flat over
+/// seeds with it (tests/memory.rs, the benchmark's `memory` section).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // stderr is not locked: `explore`'s progress bar draws to it too.
