@@ -478,12 +478,14 @@ impl<P: Protocol> RoundDriver<P> {
             }
         }
         if !restarting {
-            let (read, left): (BTreeMap<MemberId, P::Ack>, BTreeMap<MemberId, P::Ack>) = self
-                .acks
-                .remove(&self.round)
-                .unwrap_or_default()
-                .into_iter()
-                .partition(|(m, _)| self.in_view(m));
+            let acks = self.acks.remove(&self.round).unwrap_or_default();
+            // Most rounds hold no ACK from a member that left: keep the map.
+            let (read, left): (BTreeMap<MemberId, P::Ack>, BTreeMap<MemberId, P::Ack>) =
+                if acks.keys().all(|m| self.in_view(m)) {
+                    (acks, BTreeMap::new())
+                } else {
+                    acks.into_iter().partition(|(m, _)| self.in_view(m))
+                };
             if !left.is_empty() {
                 self.probes.push(probe::LEFT_ACKS_READ);
             }
