@@ -105,6 +105,23 @@ fn acks_complete_catches_rounds_that_wait_for_departed_members() {
         Mutation::IgnoreDepartures,
         "acks-complete",
     );
+    // And names whom they wait for: the member that left, no other.
+    let bad = run_on(
+        Driver::Madsim,
+        &load("quickstart"),
+        1,
+        Some(Mutation::IgnoreDepartures),
+    );
+    let waits: Vec<String> = bad
+        .violations()
+        .lines()
+        .filter(|l| l.contains("to the end for"))
+        .map(String::from)
+        .collect();
+    assert!(!waits.is_empty(), "{}", bad.violations());
+    for w in &waits {
+        assert!(w.ends_with("to the end for [db@n2]"), "{w}");
+    }
 }
 
 #[test]

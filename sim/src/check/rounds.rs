@@ -18,17 +18,16 @@ use vigil_protocols::instance_of;
 /// [`bounds::round`] before the end is a violation.
 pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
     let bound = t.stretched(bounds::round(&t.trace.info));
-    let mut open: BTreeMap<(&MemberId, u16), (u64, Time)> = BTreeMap::new();
-    let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
+    let mut open: BTreeMap<(&MemberId, u16), (u64, Time, ViewId)> = BTreeMap::new();
     for e in &t.trace.entries {
         match &e.event {
             TraceEvent::RoundStarted {
                 member,
                 thread,
                 round,
-                ..
+                view,
             } => {
-                open.insert((member, *thread), (*round, e.at));
+                open.insert((member, *thread), (*round, e.at, *view));
             }
             TraceEvent::RoundCompleted {
                 member,
@@ -37,7 +36,7 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
                 ..
             } if open
                 .get(&(member, *thread))
-                .is_some_and(|(r, _)| r == round) =>
+                .is_some_and(|(r, _, _)| r == round) =>
             {
                 open.remove(&(member, *thread));
             }
@@ -49,25 +48,14 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
             } => {
                 open.remove(&(member, *thread));
             }
-            TraceEvent::Message {
-                to,
-                from,
-                thread,
-                round,
-                ..
-            } => {
-                let e = acked
-                    .entry((to, *thread))
-                    .or_default()
-                    .entry(from)
-                    .or_insert(0);
-                *e = (*e).max(*round);
-            }
             _ => {}
         }
     }
     let mut v = Vec::new();
-    for ((member, thread), (round, since)) in open {
+    // The latest round each member heard from each other, read only when
+    // some member waited too long (most runs: none).
+    let mut acked: Option<BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>>> = None;
+    for ((member, thread), (round, since, view)) in open {
         if !t.trace.end.live_members.contains(member) {
             continue;
         }
@@ -75,8 +63,17 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
         if t.end().saturating_sub(waiting_since) <= bound {
             continue;
         }
-        let missing: Vec<MemberId> = t
-            .last_view(member)
+        let acked = acked.get_or_insert_with(|| latest_heard(t));
+        // Whom it waits for: the members of the view its round began in
+        // (its protocol's, which may be older than the last the member
+        // took), else of its last.
+        let round_view = t
+            .views
+            .get(member)
+            .and_then(|views| views.iter().rev().find(|(_, c)| c.view == view))
+            .map(|(_, c)| *c);
+        let missing: Vec<MemberId> = round_view
+            .or_else(|| t.last_view(member))
             .map(|view| {
                 view.members
                     .iter()
@@ -101,6 +98,30 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
         ));
     }
     v
+}
+
+/// For each member and thread, the latest round it took a message of from
+/// each other member.
+fn latest_heard<'a>(t: &Truth<'a>) -> BTreeMap<(&'a MemberId, u16), BTreeMap<&'a MemberId, u64>> {
+    let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
+    for e in &t.trace.entries {
+        if let TraceEvent::Message {
+            to,
+            from,
+            thread,
+            round,
+            ..
+        } = &e.event
+        {
+            let e = acked
+                .entry((to, *thread))
+                .or_default()
+                .entry(from)
+                .or_insert(0);
+            *e = (*e).max(*round);
+        }
+    }
+    acked
 }
 
 /// `barrier-order`: a member passes round r (starts a later one) only once
