@@ -16,7 +16,9 @@
 //! - `barrier`: a barrier group on all of 100 nodes for 10 simulated
 //!   seconds, wall time per delivered packet, against bare madsim moving
 //!   as many packets (within one 100 ms round) all-to-all among 100 nodes,
-//!   in a child process like vigil's runs, before vigil and after.
+//!   in a child process like vigil's runs, before vigil and after; bare
+//!   madsim on mimalloc (vigil's allocator, and this benchmark's) and on
+//!   glibc's malloc (a plain program's).
 //! - `scale`: heartbeats only (a 10-member group, a panic, a crash) on 100
 //!   to 800 nodes for 10 simulated seconds, on each driver: wall time (the
 //!   median of five runs, the sizes taking turns), packets, peak memory,
@@ -35,15 +37,70 @@
 //! Runs whose memory is reported run in a child process of this benchmark
 //! (the peak of a process is its `VmHWM`).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-// The allocator the `vigil` binary uses, for vigil's runs here and the
-// bare programs' alike.
+/// The allocator: mimalloc, the `vigil` binary's, for vigil's runs here
+/// and the bare programs' alike; glibc's malloc in a child started with
+/// `VIGIL_BENCH_ALLOC=system`, for a bare program as a user would build it.
+struct Chosen;
+
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: Chosen = Chosen;
+
+/// 0 not read yet, 1 mimalloc, 2 the system's.
+static CHOICE: AtomicU8 = AtomicU8::new(0);
+
+fn system_malloc() -> bool {
+    let mut c = CHOICE.load(Ordering::Relaxed);
+    if c == 0 {
+        // SAFETY: getenv reads the environment, which this program never
+        // changes, and allocates nothing.
+        let system = unsafe {
+            let v = libc::getenv(c"VIGIL_BENCH_ALLOC".as_ptr());
+            !v.is_null() && std::ffi::CStr::from_ptr(v) == c"system"
+        };
+        c = if system { 2 } else { 1 };
+        CHOICE.store(c, Ordering::Relaxed);
+    }
+    c == 2
+}
+
+// SAFETY: every call goes to one allocator for the whole process (the
+// choice is made at the first allocation and never changes).
+unsafe impl GlobalAlloc for Chosen {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if system_malloc() {
+            unsafe { System.alloc(layout) }
+        } else {
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if system_malloc() {
+            unsafe { System.alloc_zeroed(layout) }
+        } else {
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if system_malloc() {
+            unsafe { System.dealloc(ptr, layout) }
+        } else {
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if system_malloc() {
+            unsafe { System.realloc(ptr, layout, new_size) }
+        } else {
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+}
 
 /// `vigil` with `args`, in this process; returns the wall time.
 fn vigil(args: &[&str]) -> f64 {
@@ -314,8 +371,15 @@ fn child_file(path: &std::path::Path, driver: &str) -> Child {
 
 /// This benchmark run as a child process with `args`: what it reports.
 fn child_with(args: &[&str]) -> Child {
+    child_on(args, "mimalloc")
+}
+
+/// [`child_with`], the child allocating with `alloc` (`mimalloc` or
+/// `system`).
+fn child_on(args: &[&str], alloc: &str) -> Child {
     let out = Command::new(std::env::current_exe().expect("this benchmark"))
         .args(args)
+        .env("VIGIL_BENCH_ALLOC", alloc)
         .output()
         .expect("the child runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -391,28 +455,36 @@ fn barrier() {
     // drift during the run weighs on both sides alike.
     let per_round = u64::from(NODES) * u64::from(NODES - 1);
     let span_ms = (100 * (893_933 / per_round)).to_string();
-    let bare_run = || child_with(&["bare", &NODES.to_string(), &span_ms]);
+    // Bare madsim twice over: on mimalloc, as vigil runs, and on glibc's
+    // malloc, as a plain madsim program runs unless its author changes it
+    // (which slows a run this large: a fifth of it in malloc).
+    let bare_run = |alloc| child_on(&["bare", &NODES.to_string(), &span_ms], alloc);
     let per_packet = |c: &Child| c.wall * 1e9 / c.packets as f64;
-    let before = bare_run();
+    let before = [bare_run("mimalloc"), bare_run("system")];
     let runs: Vec<(&str, Child)> = ["madsim", "event-loop"]
         .into_iter()
         .map(|driver| (driver, child(&text, driver)))
         .collect();
-    let after = bare_run();
-    let bare = (per_packet(&before) + per_packet(&after)) / 2.0;
-    println!(
-        "  bare madsim, {NODES} nodes all-to-all for {span_ms} ms: {} packets, {bare:.0} ns a packet ({:.0} before vigil, {:.0} after)",
-        before.packets,
-        per_packet(&before),
-        per_packet(&after)
-    );
+    let after = [bare_run("mimalloc"), bare_run("system")];
+    let mut bare = [0.0; 2];
+    for (k, alloc) in ["mimalloc", "glibc malloc"].into_iter().enumerate() {
+        bare[k] = (per_packet(&before[k]) + per_packet(&after[k])) / 2.0;
+        println!(
+            "  bare madsim on {alloc}, {NODES} nodes all-to-all for {span_ms} ms: {} packets, {:.0} ns a packet ({:.0} before vigil, {:.0} after)",
+            before[k].packets,
+            bare[k],
+            per_packet(&before[k]),
+            per_packet(&after[k])
+        );
+    }
     for (driver, c) in &runs {
         let per = c.wall * 1e9 / c.packets as f64;
         println!(
-            "  vigil ({driver}): {} packets delivered in {:.2} s, {per:.0} ns a packet ({:.2}x bare madsim), peak {:.0} MB",
+            "  vigil ({driver}): {} packets delivered in {:.2} s, {per:.0} ns a packet ({:.2}x bare madsim on mimalloc, {:.2}x on glibc malloc), peak {:.0} MB",
             c.packets,
             c.wall,
-            per / bare,
+            per / bare[0],
+            per / bare[1],
             c.peak_mb
         );
     }
