@@ -616,6 +616,7 @@ fn memory() {
     for seeds in ["100", "10000"] {
         let out = Command::new(std::env::current_exe().expect("this benchmark"))
             .args(["explore-peak", seeds])
+            .env("VIGIL_BENCH_ALLOC", "mimalloc")
             .output()
             .expect("the child runs");
         let text = String::from_utf8_lossy(&out.stdout).to_string();

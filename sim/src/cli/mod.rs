@@ -458,7 +458,10 @@ impl From<one_run::Verdict> for Exit {
 /// from the heap, whose free pieces are not given back and do not fit the
 /// next run's sizes. `vigil explore scenarios/quickstart.toml` then peaked
 /// at 13.4 MB over 100 seeds and 16.8 MB over 2,000; with the threshold
-/// held at 128 KiB, at 13.4 and 13.6 MB. Elsewhere it does nothing.
+/// held at 128 KiB, at 13.4 and 13.6 MB. Elsewhere it does nothing; nor
+/// does it change the `vigil` binary's own allocations, which go to
+/// mimalloc (`src/bin/vigil.rs`): it serves whoever runs these commands
+/// through the library on glibc's malloc (the tests, `tests/memory.rs`).
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator (under its

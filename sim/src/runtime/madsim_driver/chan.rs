@@ -137,10 +137,13 @@ impl<T> Stream for Receiver<T> {
             self.terminated = true;
             return Poll::Ready(None);
         }
-        match &s.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => s.waker = Some(cx.waker().clone()),
-        }
+        let replaced = match &s.waker {
+            Some(w) if w.will_wake(cx.waker()) => None,
+            _ => s.waker.replace(cx.waker().clone()),
+        };
+        drop(s);
+        // A waker replaced goes outside the lock.
+        drop(replaced);
         Poll::Pending
     }
 }
@@ -186,23 +189,27 @@ pub(crate) mod tests {
     }
 
     /// This channel and `futures::channel::mpsc::unbounded` side by side,
-    /// through one script (`s` a send, `p` a poll, `c` a second sender
-    /// made, `d` a sender dropped, `r` the receiver polled with another
-    /// waker, `x` the receiver dropped): what each poll and send returns
-    /// and how many wake-ups each receiver's task got, step for step.
+    /// through one script (`s` a send, `p` a poll, `r` a poll with another
+    /// task's waker, `t` a `try_recv`, `c` a second sender made, `d` a
+    /// sender dropped, `x` the receiver dropped): what each poll, send and
+    /// `try_recv` returns and how many wake-ups each task got, step for
+    /// step.
     fn wakes_as_futures_unbounded_does() {
         for script in [
             "ppsspppspsssppp",
             "sspppspcdsppdp",
-            "psrspspsdp",
+            "prsprspsdp",
+            "rpsrsppts",
             "pcsdpsdpp",
             "ppxcsdd",
             "pspxsd",
+            "rtsptsptdp",
+            "rxd",
         ] {
             let (count_a, wa) = counter();
             let (count_b, wb) = counter();
-            let (_other_a, other_wa) = counter();
-            let (_other_b, other_wb) = counter();
+            let (other_count_a, other_wa) = counter();
+            let (other_count_b, other_wb) = counter();
             let (tx_a, rx_a) = unbounded::<usize>();
             let (tx_b, rx_b) = futures::channel::mpsc::unbounded::<usize>();
             let (mut rx_a, mut rx_b) = (Some(rx_a), Some(rx_b));
@@ -229,6 +236,11 @@ pub(crate) mod tests {
                             .map(|rx| rx.poll_next_unpin(&mut Context::from_waker(wb)));
                         assert_eq!(a, b, "{script} step {step}");
                     }
+                    't' => {
+                        let a = rx_a.as_mut().map(|rx| rx.try_recv());
+                        let b = rx_b.as_mut().map(|rx| rx.try_recv().ok());
+                        assert_eq!(a, b, "{script} step {step}");
+                    }
                     'c' => {
                         txs_a.push(txs_a[0].clone());
                         txs_b.push(txs_b[0].clone());
@@ -243,14 +255,16 @@ pub(crate) mod tests {
                     }
                     _ => unreachable!(),
                 }
-                let (a, b) = (
-                    count_a.0.load(Ordering::SeqCst),
-                    count_b.0.load(Ordering::SeqCst),
-                );
-                assert_eq!(a, b, "{script} step {step}: wake-ups");
-                wakes = a;
+                for (a, b, task) in [
+                    (&count_a, &count_b, "p"),
+                    (&other_count_a, &other_count_b, "r"),
+                ] {
+                    let (a, b) = (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst));
+                    assert_eq!(a, b, "{script} step {step}: wake-ups of task {task}");
+                }
+                wakes = count_a.0.load(Ordering::SeqCst) + other_count_a.0.load(Ordering::SeqCst);
             }
-            assert!(wakes > 0, "{script} wakes the receiver");
+            assert!(wakes > 0, "{script} wakes a task");
         }
     }
 
