@@ -54,7 +54,7 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
     // The latest round each member heard from each other, read only when
     // some member waited too long (most runs: none).
-    let mut acked: Option<BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>>> = None;
+    let mut acked: Option<Heard<'_>> = None;
     for ((member, thread), (round, since, view)) in open {
         if !t.trace.end.live_members.contains(member) {
             continue;
@@ -102,8 +102,10 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
 
 /// For each member and thread, the latest round it took a message of from
 /// each other member.
-fn latest_heard<'a>(t: &Truth<'a>) -> BTreeMap<(&'a MemberId, u16), BTreeMap<&'a MemberId, u64>> {
-    let mut acked: BTreeMap<(&MemberId, u16), BTreeMap<&MemberId, u64>> = BTreeMap::new();
+type Heard<'a> = BTreeMap<(&'a MemberId, u16), BTreeMap<&'a MemberId, u64>>;
+
+fn latest_heard<'a>(t: &Truth<'a>) -> Heard<'a> {
+    let mut acked: Heard<'a> = BTreeMap::new();
     for e in &t.trace.entries {
         if let TraceEvent::Message {
             to,
