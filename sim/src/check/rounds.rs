@@ -104,6 +104,7 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
 /// each other member.
 type Heard<'a> = BTreeMap<(&'a MemberId, u16), BTreeMap<&'a MemberId, u64>>;
 
+/// [`Heard`], read from the whole trace.
 fn latest_heard<'a>(t: &Truth<'a>) -> Heard<'a> {
     let mut acked: Heard<'a> = BTreeMap::new();
     for e in &t.trace.entries {
