@@ -128,49 +128,9 @@ fn root() -> std::path::PathBuf {
 /// every other every 100 ms for `span` of simulated time. Returns the
 /// packets delivered.
 fn bare_madsim(seed: u64, nodes: u16, span: Duration) -> u64 {
-    let delivered = Arc::new(AtomicU64::new(0));
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    let count = delivered.clone();
-    rt.block_on(async move {
-        let handle = madsim::runtime::Handle::current();
-        let ip = |k: u16| std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8 + 1);
-        for k in 0..nodes {
-            let count = count.clone();
-            handle
-                .create_node()
-                .ip(ip(k).into())
-                .init(move || {
-                    let count = count.clone();
-                    async move {
-                        let ep = Arc::new(
-                            madsim::net::Endpoint::bind("0.0.0.0:7000")
-                                .await
-                                .expect("bind"),
-                        );
-                        let rx = ep.clone();
-                        madsim::task::spawn(async move {
-                            let mut buf = [0u8; 64];
-                            while rx.recv_from(1, &mut buf).await.is_ok() {
-                                count.fetch_add(1, Ordering::Relaxed);
-                            }
-                        });
-                        loop {
-                            for j in (0..nodes).filter(|j| *j != k) {
-                                let to = std::net::SocketAddr::new(ip(j).into(), 7000);
-                                let ep = ep.clone();
-                                madsim::task::spawn(async move {
-                                    let _ = ep.send_to(to, 1, b"heartbeat").await;
-                                });
-                            }
-                            madsim::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                })
-                .build();
-        }
-        madsim::time::sleep(span).await;
-    });
-    delivered.load(Ordering::Relaxed)
+    bare_madsim_to(seed, nodes, span, |k, nodes| {
+        (0..nodes).filter(|j| *j != k).collect()
+    })
 }
 
 /// A bare madsim program with as many packets an interval as a cluster's
@@ -180,6 +140,15 @@ fn bare_madsim(seed: u64, nodes: u16, span: Duration) -> u64 {
 /// leader, but one madsim receiver takes a packet a millisecond, so a
 /// leader could not). Returns the packets delivered.
 fn bare_madsim_ring(seed: u64, nodes: u16, span: Duration) -> u64 {
+    bare_madsim_to(seed, nodes, span, |k, nodes| {
+        vec![(k + 1) % nodes, (k + nodes - 1) % nodes]
+    })
+}
+
+/// `nodes` madsim nodes, node `k` sending a small packet to each of
+/// `peers(k, nodes)` every 100 ms for `span` of simulated time, a task a
+/// send; returns the packets delivered.
+fn bare_madsim_to(seed: u64, nodes: u16, span: Duration, peers: fn(u16, u16) -> Vec<u16>) -> u64 {
     let delivered = Arc::new(AtomicU64::new(0));
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let count = delivered.clone();
@@ -206,7 +175,7 @@ fn bare_madsim_ring(seed: u64, nodes: u16, span: Duration) -> u64 {
                                 count.fetch_add(1, Ordering::Relaxed);
                             }
                         });
-                        let peers = [(k + 1) % nodes, (k + nodes - 1) % nodes];
+                        let peers = peers(k, nodes);
                         loop {
                             for &j in &peers {
                                 let to = std::net::SocketAddr::new(ip(j).into(), 7000);
