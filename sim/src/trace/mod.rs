@@ -697,14 +697,20 @@ impl Trace {
     /// the packet counts: equal hashes, equal runs.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
-        let mut buf = Vec::with_capacity(256);
+        // Entries are encoded into one buffer and hashed a few KB at a
+        // time: the same bytes in the same order as entry by entry.
+        const CHUNK: usize = 8 << 10;
+        let mut buf = Vec::with_capacity(CHUNK + 512);
         let counted =
             |e: &&Entry| !e.event.is_detail() && !matches!(e.event, TraceEvent::Probe { .. });
         for e in self.entries.iter().filter(counted) {
-            buf.clear();
             bincode::serialize_into(&mut buf, e).expect("a trace entry encodes");
-            h.update(&buf);
+            if buf.len() >= CHUNK {
+                h.update(&buf);
+                buf.clear();
+            }
         }
+        h.update(&buf);
         h.update(format!("sent {} delivered {}", self.net.sent, self.net.delivered).as_bytes());
         if self.net.duplicated > 0 {
             h.update(format!(" duplicated {}", self.net.duplicated).as_bytes());
