@@ -208,5 +208,51 @@ pub(crate) mod tests {
         assert_eq!(info.name("other").as_str(), "other");
     }
 
-    unit_tests![a_run_has_one_copy_of_each_name,];
+    /// A trace's hash takes its entries in chunks: it must equal the hash of
+    /// them taken one by one (what it hashed before the chunks, and the
+    /// definition the doc gives), and the last entry, in a chunk of its
+    /// own or not, must count.
+    fn a_trace_hash_is_over_every_entry_in_order() {
+        let scenario = crate::scenario::parse(
+            "s.toml",
+            "name = \"s\"\nduration = \"3s\"\n[cluster]\nnodes = 3\n\
+             [[job]]\nname = \"db\"\ngroup = \"g\"\n",
+        )
+        .unwrap();
+        let cfg = RunConfig::new(&scenario, 1);
+        let mut trace = run(&cfg).expect("the run");
+        let one_by_one = |t: &Trace| {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for e in &t.entries {
+                if !e.event.is_detail()
+                    && !matches!(e.event, crate::trace::TraceEvent::Probe { .. })
+                {
+                    h.update(bincode::serialize(e).expect("encodes"));
+                }
+            }
+            h.update(format!("sent {} delivered {}", t.net.sent, t.net.delivered).as_bytes());
+            crate::trace::hex(&h.finalize())
+        };
+        let encoded: usize = trace
+            .entries
+            .iter()
+            .map(|e| bincode::serialize(e).expect("encodes").len())
+            .sum();
+        assert!(
+            encoded > 3 * (8 << 10),
+            "a trace of several chunks ({encoded} bytes)"
+        );
+        assert_eq!(trace.hash(), one_by_one(&trace));
+        let before = trace.hash();
+        let last = trace.entries.last_mut().expect("entries");
+        last.at = vigil_engine::Time(last.at.0 + 1);
+        assert_ne!(trace.hash(), before, "the last entry counts");
+        assert_eq!(trace.hash(), one_by_one(&trace));
+    }
+
+    unit_tests![
+        a_run_has_one_copy_of_each_name,
+        a_trace_hash_is_over_every_entry_in_order,
+    ];
 }
