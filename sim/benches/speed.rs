@@ -69,36 +69,29 @@ fn system_malloc() -> bool {
     c == 2
 }
 
+/// The allocator this process chose.
+fn chosen() -> &'static dyn GlobalAlloc {
+    if system_malloc() {
+        &System
+    } else {
+        &mimalloc::MiMalloc
+    }
+}
+
 // SAFETY: every call goes to one allocator for the whole process (the
 // choice is made at the first allocation and never changes).
 unsafe impl GlobalAlloc for Chosen {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if system_malloc() {
-            unsafe { System.alloc(layout) }
-        } else {
-            unsafe { mimalloc::MiMalloc.alloc(layout) }
-        }
+        unsafe { chosen().alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if system_malloc() {
-            unsafe { System.alloc_zeroed(layout) }
-        } else {
-            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
-        }
+        unsafe { chosen().alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if system_malloc() {
-            unsafe { System.dealloc(ptr, layout) }
-        } else {
-            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-        }
+        unsafe { chosen().dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if system_malloc() {
-            unsafe { System.realloc(ptr, layout, new_size) }
-        } else {
-            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-        }
+        unsafe { chosen().realloc(ptr, layout, new_size) }
     }
 }
 
