@@ -256,7 +256,7 @@ impl MainThread {
             }
             MainInput::Engine(Event::View(change)) => {
                 self.me = Some(change.me.clone());
-                self.to_every_thread(&WorkItem::View(*change), out);
+                self.to_every_thread(&WorkItem::View(change), out);
             }
             MainInput::Engine(Event::Message { from, payload, .. }) => {
                 let Some(slot) = self.slots.get(usize::from(payload.thread)) else {

@@ -52,7 +52,9 @@ pub enum Queue {
 /// What a work thread receives from its main thread.
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub enum WorkItem {
-    View(MembershipChange),
+    /// (Boxed: a work item moves through two queues, and the rest are a
+    /// few words.)
+    View(Box<MembershipChange>),
     Message {
         from: MemberId,
         msg: JobMsg,

@@ -292,7 +292,7 @@ fn in_round_one() -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
 fn in_round_one_of(
     (mut t, log): (WorkThread, Arc<Mutex<Vec<Seen>>>),
 ) -> (WorkThread, Arc<Mutex<Vec<Seen>>>) {
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
     let out = finish_step(&mut t, &out);
     assert!(started(&out).is_none());
     let out = route(&mut t, Queue::Response, ack(0, 1));
@@ -307,7 +307,7 @@ fn before_its_first_view_a_thread_reads_only_its_work_queue() {
     let out = route(&mut t, Queue::Response, ack(1, 1));
     assert!(out.is_empty());
     assert!(log.lock().unwrap().is_empty());
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
     assert_eq!(
         started(&out),
         Some(1),
@@ -365,7 +365,7 @@ fn between_rounds_the_response_queue_is_emptied_before_the_step() {
     t.step(
         WorkInput::Routed {
             queue: Queue::Response,
-            item: WorkItem::View(view(3, &[0, 1])),
+            item: WorkItem::View(view(3, &[0, 1]).into()),
         },
         &mut out,
     );
@@ -375,7 +375,7 @@ fn between_rounds_the_response_queue_is_emptied_before_the_step() {
         vec![Seen::Ack(1, 1), Seen::Tag(0), Seen::View(3)],
     );
     assert_eq!(started(&out), Some(2), "then the step");
-    let during = route(&mut t, Queue::Work, WorkItem::View(view(5, &[0, 1])));
+    let during = route(&mut t, Queue::Work, WorkItem::View(view(5, &[0, 1]).into()));
     assert!(during.is_empty(), "nothing is taken while the step runs");
     let _ = finish_step(&mut t, &out);
     let views: Vec<Seen> = log
@@ -400,14 +400,14 @@ fn a_view_is_never_overtaken_by_a_newer_one_in_the_other_queue() {
     t.step(
         WorkInput::Routed {
             queue: Queue::Response,
-            item: WorkItem::View(view(3, &[0, 1])),
+            item: WorkItem::View(view(3, &[0, 1]).into()),
         },
         &mut during,
     );
     t.step(
         WorkInput::Routed {
             queue: Queue::Work,
-            item: WorkItem::View(view(5, &[0, 1])),
+            item: WorkItem::View(view(5, &[0, 1]).into()),
         },
         &mut during,
     );
@@ -431,14 +431,14 @@ fn the_overtaking_test_bites_a_thread_that_reads_its_queues_apart() {
     t.step(
         WorkInput::Routed {
             queue: Queue::Response,
-            item: WorkItem::View(view(3, &[0, 1])),
+            item: WorkItem::View(view(3, &[0, 1]).into()),
         },
         &mut during,
     );
     t.step(
         WorkInput::Routed {
             queue: Queue::Work,
-            item: WorkItem::View(view(5, &[0, 1])),
+            item: WorkItem::View(view(5, &[0, 1]).into()),
         },
         &mut during,
     );
@@ -465,7 +465,7 @@ fn the_order_rule_test_bites_a_thread_that_steps_before_its_responses() {
     t.step(
         WorkInput::Routed {
             queue: Queue::Response,
-            item: WorkItem::View(view(3, &[0, 1])),
+            item: WorkItem::View(view(3, &[0, 1]).into()),
         },
         &mut out,
     );
@@ -475,7 +475,7 @@ fn the_order_rule_test_bites_a_thread_that_steps_before_its_responses() {
         (1, 0),
         "the broken thread stepped with view 3 still queued"
     );
-    let _ = route(&mut t, Queue::Work, WorkItem::View(view(5, &[0, 1])));
+    let _ = route(&mut t, Queue::Work, WorkItem::View(view(5, &[0, 1]).into()));
     let ended =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish_step(&mut t, &out)));
     assert!(
@@ -487,7 +487,7 @@ fn the_order_rule_test_bites_a_thread_that_steps_before_its_responses() {
 #[test]
 fn steps_run_one_at_a_time_and_are_numbered_without_gaps() {
     let (mut t, _) = thread_with_log();
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0]).into()));
     assert_eq!(started(&out), Some(1));
     let mut more = vec![];
     t.poll(&mut more);
@@ -504,7 +504,7 @@ fn a_step_that_panics_or_errs_faults_the_thread_once_and_for_all() {
         (StepEnd::Errored, FaultKind::Error),
     ] {
         let (mut t, log) = thread_with_log();
-        let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+        let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
         let step = started(&out).unwrap();
         let mut out = vec![];
         t.step(WorkInput::StepEnded { step, end }, &mut out);
@@ -518,7 +518,7 @@ fn a_step_that_panics_or_errs_faults_the_thread_once_and_for_all() {
         );
         assert!(t.has_faulted());
         let n = log.lock().unwrap().len();
-        assert!(route(&mut t, Queue::Work, WorkItem::View(view(2, &[0]))).is_empty());
+        assert!(route(&mut t, Queue::Work, WorkItem::View(view(2, &[0]).into())).is_empty());
         assert_eq!(
             log.lock().unwrap().len(),
             n,
@@ -530,7 +530,7 @@ fn a_step_that_panics_or_errs_faults_the_thread_once_and_for_all() {
 #[test]
 fn a_thread_that_falls_hopelessly_behind_reports_itself_hung() {
     let (mut t, _) = thread_with_log();
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
     assert!(
         started(&out).is_some(),
         "a step runs: nothing is taken meanwhile"
@@ -565,7 +565,7 @@ fn a_thread_that_falls_hopelessly_behind_reports_itself_hung() {
 #[test]
 fn sends_carry_the_thread_and_round() {
     let (mut t, _) = thread_with_log();
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
     let out = finish_step(&mut t, &out);
     let sends: Vec<_> = out
         .iter()
@@ -625,7 +625,7 @@ fn a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh() {
     let out = route(
         &mut t,
         Queue::Response,
-        WorkItem::View(view_as(9, again.clone(), &[1])),
+        WorkItem::View(view_as(9, again.clone(), &[1]).into()),
     );
     assert_eq!(started(&out), Some(2), "a fresh instance steps at once");
     assert_eq!(t.member(), Some(&again));
@@ -650,7 +650,7 @@ fn a_thread_whose_engine_died_lets_go_of_its_round_and_starts_afresh() {
 #[test]
 fn a_fresh_instance_takes_every_view_queued_before_its_first_step() {
     let (mut t, log) = thread_with_log();
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
     let step = started(&out).expect("first step");
     let again = MemberId {
         node_incarnation: Incarnation(2),
@@ -663,8 +663,8 @@ fn a_fresh_instance_takes_every_view_queued_before_its_first_step() {
             WorkItem::EngineLost {
                 member: Some(member(0)),
             },
-            WorkItem::View(view_as(9, again.clone(), &[])),
-            WorkItem::View(view_as(10, again.clone(), &[1])),
+            WorkItem::View(view_as(9, again.clone(), &[]).into()),
+            WorkItem::View(view_as(10, again.clone(), &[1]).into()),
         ],
     );
     assert!(started(&out).is_some(), "{out:?}");
@@ -679,7 +679,7 @@ fn a_fresh_instance_takes_every_view_queued_before_its_first_step() {
 #[test]
 fn a_thread_sends_nothing_while_word_of_its_engine_waits() {
     let (mut t, _) = thread_with_log();
-    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1])));
+    let out = route(&mut t, Queue::Work, WorkItem::View(view(1, &[0, 1]).into()));
     let step = started(&out).expect("first step");
     // The word comes while the step runs; the step then ends with an ACK.
     let out = routed_during_step(
@@ -1234,7 +1234,7 @@ fn a_task_begun_on_an_ordered_message_takes_what_is_queued_before_its_first_step
         t.step(
             WorkInput::Routed {
                 queue: Queue::Work,
-                item: WorkItem::View(view(2, &[0, 1])),
+                item: WorkItem::View(view(2, &[0, 1]).into()),
             },
             &mut out,
         );

@@ -105,12 +105,13 @@ pub enum WorkOutput {
         member: MemberId,
         completion: super::Completion,
     },
-    /// The step just run decided an instance of the protocol.
+    /// The step just run decided an instance of the protocol. (Boxed:
+    /// rare, and the other outputs are a few words.)
     Decided {
         member: MemberId,
         protocol: &'static str,
         agreement: Option<&'static str>,
-        decision: super::Decision,
+        decision: Box<super::Decision>,
     },
     /// The step just run cast a vote.
     Voted { member: MemberId, vote: super::Vote },
@@ -373,7 +374,7 @@ impl WorkThread {
                 member: me.clone(),
                 protocol,
                 agreement,
-                decision,
+                decision: Box::new(decision),
             });
         }
         running.next = Some(next);
@@ -572,7 +573,7 @@ impl WorkThread {
             WorkItem::View(change) => {
                 self.detached = false;
                 let fresh = self.rounds.is_none();
-                self.take_view(change, out);
+                self.take_view(*change, out);
                 // A new instance's first view is a task boundary: what was
                 // queued behind it (a newer view) comes before its first
                 // step (random-faults seed 384: a thread back from a lost
