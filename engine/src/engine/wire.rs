@@ -215,7 +215,9 @@ pub struct MemberMsg<P> {
     pub from: MemberId,
     /// The sending engine's number for this send (see `Event::Message`).
     pub n: u64,
-    pub to: Vec<MemberId>,
+    /// Shared: a link keeps each message until it is acknowledged and puts
+    /// a copy in each packet that carries it.
+    pub to: Arc<[MemberId]>,
     pub payload: P,
 }
 
