@@ -937,7 +937,7 @@ pub fn install_interrupt_handler() {
 }
 
 /// Runs `count` items on `workers` threads, `item(i)` for each `i` in
-/// order of hand-out; `tick` runs on the calling thread about five times a
+/// order of hand-out; `tick` runs on the calling thread about ten times a
 /// second and once at the end with what is done so far. Stops handing out
 /// items once `stop()` says so. Returns what the sweep keeps of them
 /// ([`Kept`]), each batch added in item order.
@@ -954,6 +954,9 @@ pub fn pool(
     let running = AtomicUsize::new(workers);
     let fresh: Mutex<Vec<(u64, Record)>> = Mutex::new(Vec::new());
     let mut kept = Kept::default();
+    // The last worker to finish wakes this thread, which would otherwise
+    // see the sweep done only at its next tick, up to 100 ms late.
+    let caller = std::thread::current();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -968,7 +971,9 @@ pub fn pool(
                     let record = item(i);
                     fresh.lock().expect("fresh").push((i, record));
                 }
-                running.fetch_sub(1, Ordering::SeqCst);
+                if running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    caller.unpark();
+                }
             });
         }
         loop {
@@ -983,7 +988,7 @@ pub fn pool(
             if finished {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::park_timeout(std::time::Duration::from_millis(100));
         }
     });
     kept
