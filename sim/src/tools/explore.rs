@@ -960,6 +960,10 @@ pub fn pool(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
+                let _out = CountedOut {
+                    running: &running,
+                    caller: &caller,
+                };
                 loop {
                     if stop() {
                         break;
@@ -970,9 +974,6 @@ pub fn pool(
                     }
                     let record = item(i);
                     fresh.lock().expect("fresh").push((i, record));
-                }
-                if running.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    caller.unpark();
                 }
             });
         }
@@ -992,6 +993,27 @@ pub fn pool(
         }
     });
     kept
+}
+
+/// A worker of [`pool`], counted out when it ends, by a panic too: the
+/// calling thread waits for every worker to be counted out, and the scope
+/// then raises the worker's panic (a worker that panicked uncounted left
+/// the caller waiting for ever).
+struct CountedOut<'a> {
+    running: &'a std::sync::atomic::AtomicUsize,
+    caller: &'a std::thread::Thread,
+}
+
+impl Drop for CountedOut<'_> {
+    fn drop(&mut self) {
+        if self
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.caller.unpark();
+        }
+    }
 }
 
 #[cfg(feature = "unit-tests")]
@@ -1145,7 +1167,37 @@ pub(crate) mod tests {
         assert!(junit(&kept, "t").contains("5 more failing runs"));
     }
 
+    /// A run that panics outside the simulation (a checker's bug, say)
+    /// ends the sweep with its panic instead of leaving it waiting for the
+    /// worker that ran it.
+    fn a_panicking_item_ends_the_pool_with_its_panic() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ended = std::panic::catch_unwind(|| {
+                pool(
+                    4,
+                    2,
+                    &|i| {
+                        if i == 1 {
+                            panic!("a checker's bug");
+                        }
+                        record("f.toml", i, None)
+                    },
+                    &|| false,
+                    &mut |_| {},
+                )
+            });
+            let _ = tx.send(ended.is_err());
+        });
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(20)),
+            Ok(true),
+            "the pool ends, raising the worker's panic"
+        );
+    }
+
     unit_tests![
+        a_panicking_item_ends_the_pool_with_its_panic,
         seed_ranges_parse_and_reject_what_holds_no_seeds,
         shards_cover_the_range_once,
         coverage_counts_runs_keeps_the_smallest_seed_and_lists_the_misses,
