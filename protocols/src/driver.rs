@@ -144,10 +144,6 @@ pub struct RoundDriver<P: Protocol> {
     /// complete, gets its answer for the same cost in a group of five and
     /// of five hundred.
     unsettled: usize,
-    /// Which members of the view (in its order) have settled `round`: what
-    /// `unsettled` counts, kept beside it so that an ACK reads its sender's
-    /// standing before it from here instead of from the maps.
-    settled_in_view: Vec<bool>,
     decisions: Vec<Decision>,
     votes: Vec<Vote>,
     probes: Vec<&'static str>,
@@ -177,7 +173,6 @@ impl<P: Protocol> RoundDriver<P> {
             finished: false,
             joined_recently: BTreeSet::new(),
             unsettled: 0,
-            settled_in_view: Vec::new(),
             decisions: Vec::new(),
             votes: Vec::new(),
             probes: Vec::new(),
@@ -267,11 +262,11 @@ impl<P: Protocol> RoundDriver<P> {
         payload: &[u8],
     ) -> Option<(MemberId, u64, Arc<[u8]>)> {
         // Only the sender's standing can change (see `unsettled`).
-        let at = self.view.binary_search(&from).ok();
-        let reply = self.on_ack_inner(from.clone(), at.is_some(), round, payload);
-        if let Some(at) = at {
-            let now = self.settled(&from);
-            match (std::mem::replace(&mut self.settled_in_view[at], now), now) {
+        let counted = self.in_view(&from);
+        let was = counted && self.settled(&from);
+        let reply = self.on_ack_inner(from.clone(), counted, round, payload);
+        if counted {
+            match (was, self.settled(&from)) {
                 (false, true) => self.unsettled -= 1,
                 (true, false) => self.unsettled += 1,
                 _ => {}
@@ -405,11 +400,7 @@ impl<P: Protocol> RoundDriver<P> {
 
     /// Counts the members that have not settled this round.
     fn refresh(&mut self) {
-        let mut settled = std::mem::take(&mut self.settled_in_view);
-        settled.clear();
-        settled.extend(self.view.iter().map(|m| self.settled(m)));
-        self.unsettled = settled.iter().filter(|s| !**s).count();
-        self.settled_in_view = settled;
+        self.unsettled = self.view.iter().filter(|m| !self.settled(m)).count();
     }
 
     /// Whether `member` is in the view (which is sorted).
