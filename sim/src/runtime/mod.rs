@@ -192,16 +192,23 @@ fn new_trace(scenario: &Scenario, seed: u64, driver: Driver) -> Trace {
 pub(crate) mod tests {
     use super::*;
 
+    /// A scenario of `nodes` nodes running job `db` in group `g` for
+    /// `duration`.
+    fn one_job(nodes: u16, duration: &str) -> Scenario {
+        crate::scenario::parse(
+            "s.toml",
+            &format!(
+                "name = \"s\"\nduration = \"{duration}\"\n[cluster]\nnodes = {nodes}\n\
+                 [[job]]\nname = \"db\"\ngroup = \"g\"\n"
+            ),
+        )
+        .expect("the scenario parses")
+    }
+
     /// The drivers take a run's names from its info: one copy per job and
     /// group, which every node's engine then shares.
     fn a_run_has_one_copy_of_each_name() {
-        let scenario = crate::scenario::parse(
-            "s.toml",
-            "name = \"s\"\nduration = \"1s\"\n[cluster]\nnodes = 2\n\
-             [[job]]\nname = \"db\"\ngroup = \"g\"\n",
-        )
-        .unwrap();
-        let info = super::run_info(&scenario, 1, Driver::EventLoop);
+        let info = super::run_info(&one_job(2, "1s"), 1, Driver::EventLoop);
         for s in ["db", "g"] {
             assert!(std::sync::Arc::ptr_eq(&info.name(s).0, &info.name(s).0));
         }
@@ -213,12 +220,7 @@ pub(crate) mod tests {
     /// definition the doc gives), and the last entry, in a chunk of its
     /// own or not, must count.
     fn a_trace_hash_is_over_every_entry_in_order() {
-        let scenario = crate::scenario::parse(
-            "s.toml",
-            "name = \"s\"\nduration = \"3s\"\n[cluster]\nnodes = 3\n\
-             [[job]]\nname = \"db\"\ngroup = \"g\"\n",
-        )
-        .unwrap();
+        let scenario = one_job(3, "3s");
         let cfg = RunConfig::new(&scenario, 1);
         let mut trace = run(&cfg).expect("the run");
         let one_by_one = |t: &Trace| {
