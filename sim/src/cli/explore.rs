@@ -32,6 +32,7 @@ impl Ctx<'_> {
             swarm: sweep.flags.swarm,
             check_determinism: sweep.flags.check_determinism,
             driver: sweep.flags.driver,
+            trace_hash: sweep.json,
         };
         // Seed-major: every scenario gets its first seeds before any gets
         // many, so a time budget or Ctrl-C leaves an even sample.

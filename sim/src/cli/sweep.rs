@@ -28,6 +28,7 @@ impl Ctx<'_> {
             swarm: flags.swarm,
             check_determinism: flags.check_determinism,
             driver: flags.driver,
+            trace_hash: false,
         };
         let started = Instant::now();
         let item =

@@ -183,6 +183,7 @@ pub struct Record {
     pub violations: Vec<(String, String, Option<f64>)>,
     /// Distinct fingerprints, first is the run's own.
     pub fingerprints: Vec<String>,
+    /// The trace's hash, if the sweep asked for it ([`ItemOptions::trace_hash`]).
     pub trace_hash: Option<String>,
     pub wall_ms: f64,
     pub replay: String,
@@ -206,6 +207,7 @@ impl Record {
         mutation: Option<Mutation>,
         swarm: bool,
         driver: Driver,
+        trace_hash: bool,
     ) -> Record {
         Record {
             file: file.to_string(),
@@ -224,7 +226,7 @@ impl Record {
                 })
                 .collect(),
             fingerprints: e.fingerprints(),
-            trace_hash: e.trace_hash(),
+            trace_hash: trace_hash.then(|| e.trace_hash()).flatten(),
             wall_ms: (e.wall.as_secs_f64() * 1e6).round() / 1000.0,
             replay: replay_command(program, file, e.seed, mutation, swarm, driver),
             swarm: e.swarm.as_ref().map(|s| s.json()),
@@ -905,6 +907,7 @@ pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOpti
         opts.mutation,
         opts.swarm,
         opts.driver,
+        opts.trace_hash,
     );
     r.divergence = divergence.map(|d| d.to_string());
     r
@@ -917,6 +920,10 @@ pub struct ItemOptions<'a> {
     pub swarm: bool,
     pub check_determinism: bool,
     pub driver: Driver,
+    /// Whether each record carries its trace's hash: only a sweep that
+    /// writes its records (`--json`) shows it, and hashing a trace is a
+    /// sixteenth of a short run's time.
+    pub trace_hash: bool,
 }
 
 /// Set by Ctrl-C: stop handing out runs.
