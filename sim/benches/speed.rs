@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - `seeds`: `vigil explore scenarios/quickstart.toml --jobs 1` on each
-//!   driver, in seeds per wall second, against a bare madsim program: 5
+//!   driver, as a user types it (without `--json`, which also writes each
+//!   run's record and hashes its trace), in seeds per wall second, against
+//!   a bare madsim program: 5
 //!   nodes heartbeating all-to-all every 100 ms for 60 simulated seconds;
 //!   and a bare event loop moving the same packets (the floor: no engine,
 //!   no jobs, no trace).
@@ -230,12 +232,21 @@ fn bare_event_loop(seed: u64, nodes: u16, span: Duration) -> u64 {
 fn seeds() {
     let quickstart = root().join("scenarios/quickstart.toml");
     let file = quickstart.to_str().expect("utf-8");
+    // The bare program is timed before vigil and after (its rate swung by
+    // a fifth from one run of this section to the next when timed once,
+    // cold, first in the process), after a few seeds that warm the heap.
     let bare_seeds = 50;
-    let start = Instant::now();
-    for seed in 0..bare_seeds {
+    for seed in 0..5 {
         bare_madsim(seed, 5, Duration::from_secs(60));
     }
-    let bare = bare_seeds as f64 / start.elapsed().as_secs_f64();
+    let bare_rate = || {
+        let start = Instant::now();
+        for seed in 0..bare_seeds {
+            bare_madsim(seed, 5, Duration::from_secs(60));
+        }
+        bare_seeds as f64 / start.elapsed().as_secs_f64()
+    };
+    let bare_before = bare_rate();
     let loop_seeds = 2000;
     let start = Instant::now();
     let mut loop_packets = 0;
@@ -248,14 +259,18 @@ fn seeds() {
     let run = |driver: &str, seeds: u64| {
         let range = format!("0..{seeds}");
         let wall = vigil(&[
-            "explore", file, "--seeds", &range, "--jobs", "1", "--driver", driver, "--json",
+            "explore", file, "--seeds", &range, "--jobs", "1", "--driver", driver,
         ]);
         seeds as f64 / wall
     };
     let madsim = run("madsim", 100);
     let event_loop = run("event-loop", 500);
+    let bare_after = bare_rate();
+    let bare = (bare_before + bare_after) / 2.0;
     println!("seeds: one core, seeds per wall second");
-    println!("  bare madsim, 5 nodes heartbeating all-to-all, 60 s: {bare:8.1}");
+    println!(
+        "  bare madsim, 5 nodes heartbeating all-to-all, 60 s: {bare:8.1}  ({bare_before:.1} before vigil, {bare_after:.1} after)"
+    );
     println!(
         "  bare event loop, the same packets:                 {bare_loop:8.1}  ({loop_ns:.0} ns a packet)"
     );
@@ -278,7 +293,7 @@ fn jobs() {
     for driver in ["madsim", "event-loop"] {
         let wall = |jobs: &str| {
             vigil(&[
-                "explore", file, "--seeds", "0..200", "--jobs", jobs, "--driver", driver, "--json",
+                "explore", file, "--seeds", "0..200", "--jobs", jobs, "--driver", driver,
             ])
         };
         let one = wall("1");
