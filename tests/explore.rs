@@ -108,6 +108,21 @@ fn explore_finds_the_failing_seeds_groups_them_and_replays_each() {
             assert!(!r[key].is_null() || key == "trace_hash", "{key} in {r}");
         }
     }
+    // A run that ended carries its trace's hash (`explore` computes it
+    // only for the records `--json` writes): `vigil run`'s for that seed.
+    let passed = runs
+        .iter()
+        .find(|r| r["verdict"] == "pass")
+        .expect("a passing run");
+    let seed = passed["seed"].as_u64().expect("seed").to_string();
+    let one = vigil(&["run", &file, "--seed", &seed, "--json"]);
+    let one: Value = serde_json::from_str(&one.stdout).expect("JSON");
+    assert_eq!(
+        passed["trace_hash"].as_str().map(str::len),
+        Some(64),
+        "{passed}"
+    );
+    assert_eq!(passed["trace_hash"], one["trace_hash"], "seed {seed}");
     let summary = summary_line(&o.stdout);
     assert_eq!(summary["runs"], 40);
     assert_eq!(summary["failed"], expected.len());

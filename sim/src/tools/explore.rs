@@ -226,7 +226,7 @@ impl Record {
                 })
                 .collect(),
             fingerprints: e.fingerprints(),
-            trace_hash: trace_hash.then(|| e.trace_hash()).flatten(),
+            trace_hash: if trace_hash { e.trace_hash() } else { None },
             wall_ms: (e.wall.as_secs_f64() * 1e6).round() / 1000.0,
             replay: replay_command(program, file, e.seed, mutation, swarm, driver),
             swarm: e.swarm.as_ref().map(|s| s.json()),
@@ -920,9 +920,9 @@ pub struct ItemOptions<'a> {
     pub swarm: bool,
     pub check_determinism: bool,
     pub driver: Driver,
-    /// Whether each record carries its trace's hash: only a sweep that
-    /// writes its records (`--json`) shows it, and hashing a trace is a
-    /// sixteenth of a short run's time.
+    /// Whether each record carries its trace's hash: only `vigil explore
+    /// --json` writes it (`vigil sweep` never shows it), and hashing a
+    /// trace took about a twelfth of a quickstart run's time.
     pub trace_hash: bool,
 }
 
