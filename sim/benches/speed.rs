@@ -9,12 +9,12 @@
 //! ```
 //!
 //! - `seeds`: `vigil explore scenarios/quickstart.toml --jobs 1` on each
-//!   driver, as a user types it (without `--json`, which also writes each
-//!   run's record and hashes its trace), in seeds per wall second, against
-//!   a bare madsim program: 5
-//!   nodes heartbeating all-to-all every 100 ms for 60 simulated seconds;
-//!   and a bare event loop moving the same packets (the floor: no engine,
-//!   no jobs, no trace).
+//!   driver (in this process, its output captured; without `--json`,
+//!   which also writes each run's record and hashes its trace), in seeds
+//!   per wall second, against a bare madsim program: 5 nodes heartbeating
+//!   all-to-all every 100 ms for 60 simulated seconds, timed warm, before
+//!   vigil and after, both timings pooled; and a bare event loop moving
+//!   the same packets (the floor: no engine, no jobs, no trace).
 //! - `barrier`: a barrier group on all of 100 nodes for 10 simulated
 //!   seconds, wall time per delivered packet, against bare madsim moving
 //!   as many packets (within one 100 ms round) all-to-all among 100 nodes,
@@ -33,8 +33,9 @@
 //! - `jobs`: `vigil explore scenarios/quickstart.toml` over 200 seeds with
 //!   `--jobs 2` against `--jobs 1`, on each driver: how much a second core
 //!   buys.
-//! - `memory`: the peak memory of `vigil explore scenarios/quickstart.toml`
-//!   over 100 seeds and over 10,000.
+//! - `memory`: the peak memory of `vigil explore scenarios/quickstart.toml
+//!   --json` over 100 seeds and over 10,000 (each run's record written
+//!   out as it ends).
 //!
 //! Runs whose memory is reported run in a child process of this benchmark
 //! (the peak of a process is its `VmHWM`).
@@ -232,21 +233,21 @@ fn bare_event_loop(seed: u64, nodes: u16, span: Duration) -> u64 {
 fn seeds() {
     let quickstart = root().join("scenarios/quickstart.toml");
     let file = quickstart.to_str().expect("utf-8");
-    // The bare program is timed before vigil and after (its rate swung by
-    // a fifth from one run of this section to the next when timed once,
-    // cold, first in the process), after a few seeds that warm the heap.
+    // The bare program is timed before vigil and after (timed once, cold,
+    // first in the process, it read 54 to 75 seeds a second from one run
+    // of this section to the next), after a few seeds that warm the heap.
     let bare_seeds = 50;
     for seed in 0..5 {
         bare_madsim(seed, 5, Duration::from_secs(60));
     }
-    let bare_rate = || {
+    let bare_wall = || {
         let start = Instant::now();
         for seed in 0..bare_seeds {
             bare_madsim(seed, 5, Duration::from_secs(60));
         }
-        bare_seeds as f64 / start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64()
     };
-    let bare_before = bare_rate();
+    let before = bare_wall();
     let loop_seeds = 2000;
     let start = Instant::now();
     let mut loop_packets = 0;
@@ -265,8 +266,10 @@ fn seeds() {
     };
     let madsim = run("madsim", 100);
     let event_loop = run("event-loop", 500);
-    let bare_after = bare_rate();
-    let bare = (bare_before + bare_after) / 2.0;
+    let after = bare_wall();
+    let (bare_before, bare_after) = (bare_seeds as f64 / before, bare_seeds as f64 / after);
+    // Both timings pooled: the seeds over the time they took.
+    let bare = 2.0 * bare_seeds as f64 / (before + after);
     println!("seeds: one core, seeds per wall second");
     println!(
         "  bare madsim, 5 nodes heartbeating all-to-all, 60 s: {bare:8.1}  ({bare_before:.1} before vigil, {bare_after:.1} after)"
