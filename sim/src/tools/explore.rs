@@ -200,15 +200,16 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(
-        file: &str,
-        e: &Execution,
-        program: &str,
-        mutation: Option<Mutation>,
-        swarm: bool,
-        driver: Driver,
-        trace_hash: bool,
-    ) -> Record {
+    /// The record of run `e` of `file`, as a sweep run by `opts` keeps it.
+    pub fn new(file: &str, e: &Execution, opts: &ItemOptions<'_>) -> Record {
+        let ItemOptions {
+            program,
+            mutation,
+            swarm,
+            driver,
+            trace_hash,
+            check_determinism: _,
+        } = *opts;
         Record {
             file: file.to_string(),
             scenario: e.scenario.name.clone(),
@@ -900,15 +901,7 @@ pub fn run_item(registry: &Registry, target: &Target, seed: u64, opts: &ItemOpti
     } else {
         (run::execute(req), None)
     };
-    let mut r = Record::new(
-        &target.file,
-        &e,
-        opts.program,
-        opts.mutation,
-        opts.swarm,
-        opts.driver,
-        opts.trace_hash,
-    );
+    let mut r = Record::new(&target.file, &e, opts);
     r.divergence = divergence.map(|d| d.to_string());
     r
 }
