@@ -14,7 +14,9 @@
 //!   per wall second, against a bare madsim program: 5 nodes heartbeating
 //!   all-to-all every 100 ms for 60 simulated seconds, timed warm, before
 //!   vigil and after, both timings pooled; and a bare event loop moving
-//!   the same packets (the floor: no engine, no jobs, no trace).
+//!   the same packets (the floor: no engine, no jobs, no trace). Then the
+//!   same per delivered packet (vigil's packets counted in runs of their
+//!   own: a quickstart seed delivers fewer than the bare program's).
 //! - `barrier`: a barrier group on all of 100 nodes for 10 simulated
 //!   seconds, wall time per delivered packet, against bare madsim moving
 //!   as many packets (within one 100 ms round) all-to-all among 100 nodes,
@@ -240,10 +242,11 @@ fn seeds() {
     for seed in 0..5 {
         bare_madsim(seed, 5, Duration::from_secs(60));
     }
+    let bare_packets = std::cell::Cell::new(0);
     let bare_wall = || {
         let start = Instant::now();
         for seed in 0..bare_seeds {
-            bare_madsim(seed, 5, Duration::from_secs(60));
+            bare_packets.set(bare_packets.get() + bare_madsim(seed, 5, Duration::from_secs(60)));
         }
         start.elapsed().as_secs_f64()
     };
@@ -267,6 +270,28 @@ fn seeds() {
     let madsim = run("madsim", 100);
     let event_loop = run("event-loop", 500);
     let after = bare_wall();
+    // The packets those seeds delivered (counted in runs of their own,
+    // untimed), for the cost a delivered packet.
+    let scenario = vigil_sim::scenario::load(&quickstart).expect("the quickstart loads");
+    let packets = |driver: &str, seeds: u64| {
+        let driver = vigil_sim::runtime::Driver::parse(driver).expect("a driver");
+        (0..seeds)
+            .map(|seed| {
+                let e = vigil_sim::run::execute(vigil_sim::run::Request {
+                    registry: vigil_sim::protocols::Registry::builtin_ref(),
+                    scenario: &scenario,
+                    seed,
+                    mutation: None,
+                    swarm: false,
+                    detail: false,
+                    driver,
+                });
+                e.out.map_or(0, |t| t.net.delivered)
+            })
+            .sum::<u64>() as f64
+            / seeds as f64
+    };
+    let (madsim_packets, event_loop_packets) = (packets("madsim", 100), packets("event-loop", 500));
     let (bare_before, bare_after) = (bare_seeds as f64 / before, bare_seeds as f64 / after);
     // Both timings pooled: the seeds over the time they took.
     let bare = 2.0 * bare_seeds as f64 / (before + after);
@@ -286,6 +311,23 @@ fn seeds() {
         event_loop / bare,
         event_loop / madsim
     );
+    // Per delivered packet.
+    let bare_packets = bare_packets.get() as f64 / (2 * bare_seeds) as f64;
+    let per = |rate: f64, packets: f64| 1e9 / (rate * packets);
+    let bare_ns = per(bare, bare_packets);
+    println!(
+        "  per delivered packet: bare madsim {bare_ns:.0} ns ({bare_packets:.0} packets a seed)"
+    );
+    for (driver, rate, packets) in [
+        ("madsim", madsim, madsim_packets),
+        ("event-loop", event_loop, event_loop_packets),
+    ] {
+        let ns = per(rate, packets);
+        println!(
+            "    vigil ({driver}): {ns:.0} ns ({packets:.0} packets a seed), {:.2}x bare madsim",
+            ns / bare_ns
+        );
+    }
 }
 
 /// `--jobs 2` against `--jobs 1` on the quickstart, each driver.
