@@ -48,6 +48,37 @@ fn notified_still_catches_deaf_members_when_faults_overlap() {
     );
 }
 
+/// A leave and a kill of one job at one instant: on madsim the kill can
+/// land before the main thread reads the word to leave, and then the job
+/// was lost, not left. The members must be told what happened (before the
+/// fix, `notified` expected `leave` and failed every madsim seed); deaf
+/// members still fail it.
+#[test]
+fn notified_takes_a_kill_before_the_asked_leave_took_effect() {
+    let both = parse(
+        r#"
+name = "a job asked to leave and killed at once"
+duration = "5s"
+[cluster]
+nodes = 3
+[[job]]
+name = "db"
+group = "g"
+[[fault]]
+at = "1s"
+kind = "job-leave"
+node = "n0"
+job = "db"
+[[fault]]
+at = "1s"
+kind = "job-kill"
+node = "n0"
+job = "db"
+"#,
+    );
+    bites(&both, Mutation::DeafToDepartures, "notified");
+}
+
 #[test]
 fn notified_still_catches_deaf_members_under_loss() {
     // A member leaves during a loss burst: its notice is owed within one

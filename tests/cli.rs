@@ -568,3 +568,111 @@ fn the_all_at_once_runner_reports_a_failing_test() {
     ));
     assert!(vigil_tests::run_at_once(&args(&["--exact", "fail"]), tests));
 }
+
+/// The README's set-up section shows what its first command prints (`...`
+/// marks lines it leaves out): every line it shows, in order, as the
+/// quickstart prints it today, its trace hash included.
+#[test]
+fn the_readme_shows_what_the_quickstart_prints() {
+    let readme = std::fs::read_to_string(vigil_tests::root().join("README.md")).expect("README");
+    let after = readme
+        .split("cargo run --release -- run scenarios/quickstart.toml")
+        .nth(1)
+        .expect("the README's first set-up command");
+    let block = after
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the output the README shows under it");
+    let o = vigil(&["run", &example("quickstart.toml")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // The README names the file as a user types it.
+    let out = o
+        .stdout
+        .replace(&example("quickstart.toml"), "scenarios/quickstart.toml");
+    let mut printed = out.lines();
+    for shown in block.lines().filter(|l| l.trim() != "...") {
+        assert!(
+            printed.any(|p| p == shown),
+            "the README shows {shown:?}, which the quickstart no longer prints in that order:\n{out}"
+        );
+    }
+}
+
+/// Inputs at the edges get a clear refusal before any run, not a run whose
+/// result cannot be used: a seed a scenario file cannot hold, a shrunk file
+/// that would overwrite its input or go nowhere, a sweep of no seeds or of
+/// seeds past the largest; and `--json` gets its one object, the missing
+/// argument named.
+#[test]
+fn edge_inputs_are_refused_before_anything_runs() {
+    let dir = Scratch::dir();
+    let quickstart = example("quickstart.toml");
+    let out = dir.join("big.toml").display().to_string();
+    let huge = (i64::MAX as u64 + 1).to_string();
+    let o = vigil(&[
+        "run",
+        &quickstart,
+        "--seed",
+        &huge,
+        "--emit-scenario",
+        &out,
+        "--json",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("does not fit a scenario file"),
+        "{}",
+        o.stderr
+    );
+    let v: Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["verdict"], "error");
+    assert!(!dir.join("big.toml").exists(), "nothing written");
+    // `-` is stdout, before the account (and refused beside `--json`).
+    let o = vigil(&["run", &quickstart, "--emit-scenario", "-"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.starts_with("# The concrete fault schedule"),
+        "{}",
+        o.stdout
+    );
+    assert!(!std::path::Path::new("-").exists(), "no file named `-`");
+    let o = vigil(&["run", &quickstart, "--emit-scenario", "-", "--json"]);
+    assert_eq!(o.code, 2);
+    serde_json::from_str::<Value>(o.stdout.trim()).expect("one JSON object");
+
+    let copy = dir.join("q.toml");
+    std::fs::copy(&quickstart, &copy).expect("copied");
+    let before = std::fs::read_to_string(&copy).expect("read");
+    let copy = copy.display().to_string();
+    for (output, why) in [
+        (copy.as_str(), "which it would overwrite"),
+        ("/no/such/dir/x.toml", "there is no directory"),
+    ] {
+        let o = vigil(&["shrink", &copy, "-o", output]);
+        assert_eq!(o.code, 2, "{output}: {}", o.stderr);
+        assert!(o.stderr.contains(why), "{output}: {}", o.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&copy).expect("read"), before);
+
+    let o = vigil(&["sweep", &quickstart, "--seeds", "0"]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    let o = vigil(&[
+        "sweep",
+        &quickstart,
+        "--seeds",
+        "3",
+        "--from",
+        &u64::MAX.to_string(),
+        "--json",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.contains("past the largest seed"), "{}", o.stderr);
+    serde_json::from_str::<Value>(o.stdout.trim()).expect("one JSON object");
+
+    let o = vigil(&["run", "--json"]);
+    assert_eq!(o.code, 2);
+    let v: Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    let message = v["error"]["message"].as_str().expect("a message");
+    assert!(message.contains("<FILE>"), "{message}");
+}

@@ -249,6 +249,18 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     let o = vigil(&with_empty);
     assert_eq!(o.code, 2, "{}", o.stdout);
     assert!(o.stderr.contains("empty.jsonl"), "{}", o.stderr);
+    // The same seeds under another driver are other runs (one of them may
+    // fail where the other passes); the same output read twice counts once.
+    let mut outputs = Vec::new();
+    for (name, extra) in [("plain", None), ("other", Some("event-loop"))] {
+        let mut args = vec!["explore", files[1].as_str(), "--seeds", "0..2", "--json"];
+        args.extend(extra.map(|d| ["--driver", d]).into_iter().flatten());
+        let path = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&path, vigil(&args).stdout).expect("write");
+        outputs.push(path.display().to_string());
+    }
+    let o = vigil(&["merge", &outputs[0], &outputs[1], &outputs[0]]);
+    assert!(o.stdout.contains("4 runs"), "{}{}", o.stdout, o.stderr);
 }
 
 #[test]
@@ -619,6 +631,19 @@ fn a_time_budget_stops_early_and_still_summarizes() {
         "{}",
         o.stdout
     );
+    // A budget too small for any run still makes the first: a sweep of no
+    // runs would pass having tested nothing.
+    let o = vigil(&[
+        "explore",
+        &example("job-kill.toml"),
+        "--seeds",
+        "0..100",
+        "--time-budget",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(!run_lines(&o.stdout).is_empty(), "{}", o.stdout);
 }
 
 /// `notify_ms` is the time from the fault to the last survivor's membership

@@ -351,10 +351,17 @@ pub(super) fn converged(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
     }
     let settle = t.stretched(bounds::settle(&t.trace.info.engine));
     if t.last_disruption + settle > t.end() {
-        return Err(format!(
-            "the last fault ended less than {} before the end",
-            ms(settle)
-        ));
+        return Err(if t.last_disruption == Time(0) {
+            format!(
+                "the run is shorter than {}: the cluster may still be forming its views",
+                ms(settle)
+            )
+        } else {
+            format!(
+                "the last fault struck or ended less than {} before the end",
+                ms(settle)
+            )
+        });
     }
     let mut by_group: BTreeMap<&Name, Vec<&MemberId>> = BTreeMap::new();
     for m in &t.trace.end.live_members {

@@ -352,7 +352,13 @@ impl<'a> Truth<'a> {
                 }
             }
         }
+        // Members whose unregistration was recorded so far: a leave asked
+        // of a member takes effect only then.
+        let mut unregistered: BTreeSet<&MemberId> = BTreeSet::new();
         for e in &trace.entries {
+            if let TraceEvent::Unregistered { member, .. } = &e.event {
+                unregistered.insert(member);
+            }
             let (member, reason, at, fault_at) = match &e.event {
                 TraceEvent::StepFault {
                     member,
@@ -429,6 +435,16 @@ impl<'a> Truth<'a> {
                 // Another cause, sooner: the member's own unregistration
                 // for the same cause only confirms the first.
                 Some(&i) if at < self.departures[i].at && reason != self.departures[i].reason => {
+                    self.departures[i] = departure
+                }
+                // A leave asked of a job that is killed before its main
+                // thread unregistered (the two at one instant, the word to
+                // leave still in its inbox): the kill is what happened.
+                Some(&i)
+                    if reason == LeaveReason::JobLost
+                        && self.departures[i].reason == LeaveReason::Leave
+                        && !unregistered.contains(member) =>
+                {
                     self.departures[i] = departure
                 }
                 Some(_) => {}

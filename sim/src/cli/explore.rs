@@ -36,15 +36,21 @@ impl Ctx<'_> {
         };
         // Seed-major: every scenario gets its first seeds before any gets
         // many, so a time budget or Ctrl-C leaves an even sample.
+        // However small a time budget, the first run is made: a sweep of
+        // no runs would pass without having tested anything.
+        let ran_one = std::sync::atomic::AtomicBool::new(false);
         let item = |i: u64| {
             let target: &Target = &targets[(i % per_seed) as usize];
-            explore_tool::run_item(self.registry, target, seeds.from + i / per_seed, &opts)
+            let r = explore_tool::run_item(self.registry, target, seeds.from + i / per_seed, &opts);
+            ran_one.store(true, Ordering::SeqCst);
+            r
         };
         explore_tool::STOP.store(false, Ordering::SeqCst);
         explore_tool::install_interrupt_handler();
         let started = Instant::now();
         let budget = sweep.time_budget;
-        let over_budget = || budget.is_some_and(|b| started.elapsed() >= b);
+        let over_budget =
+            || budget.is_some_and(|b| started.elapsed() >= b) && ran_one.load(Ordering::SeqCst);
         // stdout closed (`| head`): nobody reads the rest; stop.
         let broken = std::sync::atomic::AtomicBool::new(false);
         let stop = || {

@@ -13,8 +13,11 @@ impl Ctx<'_> {
         html: Option<&Path>,
         io: &mut Io<'_>,
     ) -> Exit {
-        // A seed run in two shards counts once: the first one read.
-        let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
+        // A run in two shards counts once: the first one read. A run is
+        // its file and seed under its flags (`--swarm`, `--driver`,
+        // `--mutation`, as its replay command names them): the same seed
+        // under other flags is another run.
+        let mut seen: BTreeSet<(String, u64, String)> = BTreeSet::new();
         let mut kept = Kept::default();
         let mut records = 0u64;
         let mut problems = Vec::new();
@@ -58,7 +61,9 @@ impl Ctx<'_> {
                     Some("run") => match Record::from_json(&v) {
                         Ok(r) => {
                             records += 1;
-                            if seen.insert((r.file.clone(), r.seed)) {
+                            let f = flags_of_replay(&r.replay);
+                            let flags = format!("{} {:?} {:?}", f.swarm, f.driver, f.mutation);
+                            if seen.insert((r.file.clone(), r.seed, flags)) {
                                 kept.add(r);
                             }
                         }

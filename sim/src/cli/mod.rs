@@ -154,7 +154,7 @@ enum Command {
         trace: bool,
         /// Write the run's concrete fault schedule as a scenario file with
         /// only [[fault]] entries: it replays the same faults without the
-        /// random draw.
+        /// random draw (`-`: to stdout, before the account).
         #[arg(long, value_name = "OUT")]
         emit_scenario: Option<PathBuf>,
         /// Run it for real: one `vigil node` process per node on 127.0.0.1,
@@ -264,7 +264,8 @@ enum Command {
         /// Worker threads, 1 to 256 (default: the machine's cores).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         jobs: Option<u16>,
-        /// Stop starting runs after this much wall time ("10m", "90s").
+        /// Stop starting runs after this much wall time ("10m", "90s"); the
+        /// first run is made whatever the budget.
         #[arg(long, value_parser = parse_budget)]
         time_budget: Option<Duration>,
         /// Run only slice K of N of the seed range (1 <= K <= N).
@@ -348,8 +349,8 @@ enum Command {
     Sweep {
         /// The scenario file (TOML).
         file: PathBuf,
-        /// How many seeds to run.
-        #[arg(long, default_value_t = 100)]
+        /// How many seeds to run (at least 1).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
         seeds: u64,
         /// The first seed.
         #[arg(long, default_value_t = 1)]
@@ -553,9 +554,16 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             };
             if e.use_stderr() && args.iter().any(|a| a == "--json") {
                 // Scripts get their one JSON object even for a bad flag.
+                // clap's message, up to its usage: its first line and the
+                // lines that go on with it (the missing `<FILE>`, say).
                 let rendered = e.to_string();
-                let first = rendered.lines().next().unwrap_or("");
-                let message = first.trim_start_matches("error: ");
+                let message: Vec<&str> = rendered
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                let message = message.join(" ");
+                let message = message.trim_start_matches("error: ");
                 let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
             }
             let text = if io.color_stderr {
@@ -612,6 +620,12 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             flags,
         } => {
             let emit = emit_scenario.as_deref();
+            if json && emit == Some(Path::new("-")) {
+                let message = "`--emit-scenario -` writes the scenario to stdout, where `--json` writes its object: name a file";
+                let _ = writeln!(io.stderr, "error: {message}");
+                let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
+                return Exit::BadInput;
+            }
             if real {
                 let outputs = RealOutputs {
                     json,

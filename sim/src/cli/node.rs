@@ -161,6 +161,8 @@ impl Ctx<'_> {
         };
         let refused = if flags.driver != Driver::default() {
             Some("--real runs real processes, not a simulator: it takes no --driver".to_string())
+        } else if let Some(Err(why)) = emit.map(|_| super::run::seed_fits_a_file(seed)) {
+            Some(format!("--emit-scenario: {why}"))
         } else if let Some(dir) = keep.as_ref().filter(|d| d.exists() && !d.is_dir()) {
             Some(format!(
                 "--keep {}: it is a file; --keep takes a directory",

@@ -19,9 +19,22 @@ impl Ctx<'_> {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
+        if emit.is_some() {
+            if let Err(message) = seed_fits_a_file(seed) {
+                let _ = writeln!(io.stderr, "error: --emit-scenario: {message}");
+                if json {
+                    let _ = writeln!(io.stdout, "{}", error_json(&message, None, None, None));
+                }
+                return Exit::BadInput;
+            }
+        }
         let (e, divergence) = self.execute(&scenario, seed, flags, false);
         if let Some(out) = emit {
             if let Err(code) = self.emit(file, seed, &e, out, io) {
+                if json {
+                    let message = format!("cannot write `{}`", out.display());
+                    let _ = writeln!(io.stdout, "{}", error_json(&message, None, None, None));
+                }
                 return code;
             }
         }
@@ -77,7 +90,7 @@ impl Ctx<'_> {
             self.program
         );
         text.push_str(&concrete.to_toml());
-        write_file(out, &text, io)
+        write_out(out, &text, io)
     }
 
     /// Prints one run's account (or JSON object); its exit status.
@@ -156,5 +169,18 @@ impl Ctx<'_> {
             return Exit::BadInput;
         }
         Exit::passed(report.passed())
+    }
+}
+
+/// Whether a scenario file can name `seed`: its `seed` is a TOML integer,
+/// at most `i64::MAX`, while `--seed` takes any `u64`.
+pub(super) fn seed_fits_a_file(seed: u64) -> Result<(), String> {
+    if i64::try_from(seed).is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "seed {seed} does not fit a scenario file, whose `seed` is a TOML integer (at most {})",
+            i64::MAX
+        ))
     }
 }

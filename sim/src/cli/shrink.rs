@@ -14,10 +14,46 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> Exit {
+        let out = output.unwrap_or_else(|| {
+            let name = file
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            file.with_file_name(format!("{name}.min.toml"))
+        });
+        // Where the result goes is checked before the runs, not after them.
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let same = |a: &Path, b: &Path| {
+            std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(b).is_ok_and(|b| a == b))
+        };
+        let refused = if !dir.is_dir() {
+            Some(format!("there is no directory {}", dir.display()))
+        } else if same(&out, file) {
+            Some("that is the scenario being shrunk, which it would overwrite".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            let _ = writeln!(
+                io.stderr,
+                "error: -o {}: {why}\n  = help: write the shrunk scenario elsewhere",
+                out.display()
+            );
+            return Exit::BadInput;
+        }
         let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
+        if let Err(message) = super::run::seed_fits_a_file(seed) {
+            let _ = writeln!(
+                io.stderr,
+                "error: {message}: the shrunk scenario could not hold it"
+            );
+            return Exit::BadInput;
+        }
         let (first, _) = self.execute(
             &scenario,
             seed,
@@ -98,12 +134,6 @@ impl Ctx<'_> {
             );
         }
         let removed = removed.join(", ");
-        let out = output.unwrap_or_else(|| {
-            let name = file
-                .file_stem()
-                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-            file.with_file_name(format!("{name}.min.toml"))
-        });
         let mut command = format!("{} shrink {} --seed {seed}", self.program, file.display());
         if flags.swarm {
             command.push_str(" --swarm");

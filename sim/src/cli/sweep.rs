@@ -14,7 +14,18 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> Exit {
-        let scenario = match self.load(file, false, io) {
+        let Some(last) = from.checked_add(seeds - 1) else {
+            let message = format!(
+                "{seeds} seeds from {from} run past the largest seed, {}",
+                u64::MAX
+            );
+            let _ = writeln!(io.stderr, "error: {message}");
+            if json {
+                let _ = writeln!(io.stdout, "{}", error_json(&message, None, None, None));
+            }
+            return Exit::BadInput;
+        };
+        let scenario = match self.load(file, json, io) {
             Ok(s) => s,
             Err(code) => return code,
         };
@@ -31,8 +42,7 @@ impl Ctx<'_> {
             trace_hash: false,
         };
         let started = Instant::now();
-        let item =
-            |i: u64| explore_tool::run_item(self.registry, &target, from.saturating_add(i), &opts);
+        let item = |i: u64| explore_tool::run_item(self.registry, &target, from + i, &opts);
         let bar = progress_bar(seeds, io.color_stderr);
         let mut tick = |batch: &[Record]| {
             if let Some(bar) = &bar {
@@ -82,7 +92,6 @@ impl Ctx<'_> {
                 text.push_str(&format!("  replay: {}\n", f.replay));
             }
             let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
-            let last = from.saturating_add(seeds.saturating_sub(1));
             let wall = started.elapsed().as_secs_f64();
             text.push_str(&format!("{verdict} · {passed} of {seeds} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}\n"));
             write!(io.stdout, "{text}")

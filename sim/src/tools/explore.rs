@@ -10,7 +10,7 @@ use crate::scenario::{self, Scenario};
 use crate::tools::report::replay_command;
 use crate::trace::Driver;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use vigil_engine::probe::ProbeDef;
@@ -113,7 +113,8 @@ pub struct Target {
 }
 
 /// Scenario files under `paths` (files as given, folders searched for
-/// `*.toml` recursively, in name order), each parsed. Bad input is every
+/// `*.toml` recursively, in name order; a file named twice once), each
+/// parsed. Bad input is every
 /// problem found: unreadable paths, folders without scenarios, files that
 /// do not parse.
 pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target>, Vec<String>> {
@@ -139,6 +140,9 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
             Ok(_) => files.push(path.clone()),
         }
     }
+    // A file named twice (itself and within a folder, say) runs once.
+    let mut named = BTreeSet::new();
+    files.retain(|f| named.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     let mut targets = Vec::new();
     for file in files {
         match scenario::load_with(&file, registry) {
@@ -876,13 +880,29 @@ pub fn junit(kept: &Kept, name: &str) -> String {
 }
 
 /// Writes `text` to `path` whole or not at all: a temporary file beside it,
-/// renamed over it.
+/// renamed over it. A symbolic link is written through (the file it names
+/// is replaced, the link kept), and what is not a regular file (a device
+/// such as `/dev/null`, a FIFO, `/dev/fd/1`) is written straight into, as
+/// a shell's `>` would; a temporary file left by a failure is removed.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
+    let target = match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+            return std::fs::write(path, text);
+        }
+        // A link to a regular file: replace the file, not the link.
+        Ok(_) if path.is_symlink() => std::fs::canonicalize(path)?,
+        // A link to nothing yet: create what it names.
+        Err(_) if path.is_symlink() => return std::fs::write(path, text),
+        _ => path.to_path_buf(),
+    };
+    let mut tmp = target.as_os_str().to_owned();
     tmp.push(".partial");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Runs one item of a sweep.
@@ -1196,7 +1216,72 @@ pub(crate) mod tests {
         );
     }
 
+    fn a_written_file_keeps_links_fifos_and_no_leftovers() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (real, link) = (dir.path().join("real.xml"), dir.path().join("link.xml"));
+        std::fs::write(&real, "old").expect("written");
+        std::os::unix::fs::symlink(&real, &link).expect("a link");
+        write_atomically(&link, "new").expect("written through the link");
+        assert!(link.is_symlink(), "the link is kept");
+        assert_eq!(std::fs::read_to_string(&real).expect("read"), "new");
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("later.xml"), &dangling).expect("a link");
+        write_atomically(&dangling, "made").expect("written through the link");
+        assert!(dangling.is_symlink(), "the link is kept");
+        let later = std::fs::read_to_string(dir.path().join("later.xml")).expect("read");
+        assert_eq!(later, "made");
+
+        // A FIFO is written into, as `>` would: a reader gets the text.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("a C string");
+        // SAFETY: `c` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "a FIFO");
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read"))
+        };
+        write_atomically(&fifo, "through").expect("written into the FIFO");
+        assert_eq!(reader.join().expect("the reader"), "through");
+        let kind = std::fs::symlink_metadata(&fifo)
+            .expect("still there")
+            .file_type();
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+            "still a FIFO"
+        );
+
+        // A failure leaves nothing behind.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).expect("a directory");
+        assert!(
+            write_atomically(&sub, "x").is_err(),
+            "a directory is no file"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "dangling",
+                "fifo",
+                "later.xml",
+                "link.xml",
+                "real.xml",
+                "sub"
+            ]
+        );
+    }
+
     unit_tests![
+        a_written_file_keeps_links_fifos_and_no_leftovers,
         a_panicking_item_ends_the_pool_with_its_panic,
         seed_ranges_parse_and_reject_what_holds_no_seeds,
         shards_cover_the_range_once,
