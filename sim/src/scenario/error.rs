@@ -159,6 +159,17 @@ pub(super) fn from_toml(error: &toml::de::Error, source: &str) -> ScenarioError 
                 "jobs, faults and expectations are arrays of tables: write `[[job]]`, `[[fault]]`, `[[expect]]` with double brackets",
             );
         }
+        // `[[cluster]]`, `[[random]]`: a table written as an array of them.
+        if let Some(name) = text
+            .strip_prefix("[[")
+            .and_then(|t| t.strip_suffix("]]"))
+            .map(str::trim)
+            .filter(|n| !["job", "fault", "expect", "task"].contains(n))
+        {
+            result = result.help(format!(
+                "`[{name}]` is one table: write it with single brackets"
+            ));
+        }
         result = result.at(span);
     }
     result

@@ -170,7 +170,8 @@ pub fn load_cluster_with(path: &Path, registry: &Registry) -> Result<Scenario, S
 }
 
 /// Reads and parses the scenario file at `path`. A file that cannot be read
-/// (or is not UTF-8) is reported as a [`ScenarioError`] without location.
+/// is reported as a [`ScenarioError`] without location; one that is not
+/// UTF-8, at its first byte that is not.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     load_with(path, Registry::builtin_ref())
 }
@@ -178,9 +179,19 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// [`load`], with the protocols of `registry`.
 pub fn load_with(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
     let file_name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|io| {
+    let bytes = std::fs::read(path).map_err(|io| {
         ScenarioError::new(format!("cannot read scenario file `{file_name}`: {io}"))
             .in_file(&file_name, "")
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Shown with the bad bytes replaced: the text before them is the
+        // file's, so the span falls on the first one.
+        let at = e.utf8_error().valid_up_to();
+        let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        ScenarioError::new("the scenario file is not UTF-8 text")
+            .at(at..at + char::REPLACEMENT_CHARACTER.len_utf8())
+            .help("save it as UTF-8")
+            .in_file(&file_name, &shown)
     })?;
     parse_with(&file_name, &text, registry)
 }

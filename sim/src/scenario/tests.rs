@@ -1008,6 +1008,19 @@ fn single_bracket_array_table_gets_a_hint() {
         error.help_text().unwrap_or("").contains("[[job]]"),
         "{error}"
     );
+    // And the other way round: one table written as an array of them.
+    let text = BASE.replace("[cluster]", "[[cluster]]");
+    let error = match parse("test.toml", &text) {
+        Ok(_) => panic!("should fail"),
+        Err(error) => error,
+    };
+    assert!(
+        error
+            .help_text()
+            .unwrap_or("")
+            .contains("`[cluster]` is one table"),
+        "{error}"
+    );
 }
 
 fn load_reads_files_and_reports_io_errors() {
@@ -1025,6 +1038,12 @@ fn load_reads_files_and_reports_io_errors() {
         "{error}"
     );
     assert!(error.to_string().contains("missing.toml"), "{error}");
+
+    let latin1 = dir.join("latin1.toml");
+    std::fs::write(&latin1, b"name = \"caf\xe9\"\nduration = \"2s\"\n").unwrap();
+    let error = load(&latin1).unwrap_err();
+    assert_eq!(error.line_col(), Some((1, 12)), "{error}");
+    assert!(error.message().contains("not UTF-8"), "{error}");
 
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, BASE.replace("nodes = 5", "nodes = 5\nextra = 1")).unwrap();
