@@ -257,6 +257,37 @@ fn atomic_commit_under_a_quorum_catches_a_minority_that_decides() {
     );
 }
 
+/// A coordinator paused through its vote (2 s, within a notification
+/// bound of a resume): the other side went on and decided the same numbers
+/// in its primary view; back, the coordinator must not decide its stale
+/// proposal (it aborted it, binding, against the primary side's commit of
+/// that number: every seed failed `atomic-commit` on both drivers before
+/// the fix). The broken variant lets it decide again.
+#[test]
+fn atomic_commit_under_a_quorum_catches_a_stale_coordinator_that_decides() {
+    let paused = vigil_tests::parse(
+        r#"
+name = "quorum 2pc: the coordinator paused through its vote"
+duration = "5125ms"
+[cluster]
+nodes = 3
+latency = ["1ms", "1ms"]
+quorum = "majority"
+[[job]]
+name = "tx"
+group = "g"
+nodes = ["n0", "n1"]
+protocol = "two-phase-commit"
+[[fault]]
+at = "2500ms"
+kind = "node-pause"
+node = "n0"
+for = "2s"
+"#,
+    );
+    bites(&paused, Mutation::DecideWithoutQuorum, "atomic-commit");
+}
+
 #[test]
 fn view_synchrony_catches_a_leader_change_without_a_flush() {
     bites(

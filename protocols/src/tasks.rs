@@ -787,8 +787,11 @@ impl Rounds for Tasks {
         }
         if let Some((_, done)) = self.done.iter_mut().find(|(k, _)| *k == key) {
             // A member that began the task late may be at or past our last
-            // round: the finished instance answers it, so it can finish too.
-            let at_or_past = inner >= done.round() && from != self.me;
+            // round: the finished instance answers it, so it can finish too
+            // (but not an answer: two finished members would keep
+            // answering each other).
+            let at_or_past =
+                inner >= done.round() && from != self.me && !done.is_answer(payload);
             let reply = match done.on_ack(from.clone(), inner, payload) {
                 None if at_or_past => done.answer(inner).map(|p| (from, inner, p)),
                 reply => reply,

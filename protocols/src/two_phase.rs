@@ -269,10 +269,32 @@ impl Protocol for TwoPhaseCommit {
                             && ctx.left_acks.is_empty()
                             && ctx.view.iter().all(|m| ctx.acks.get(m).is_some_and(is_yes))
                     };
-                    let outcome = if commit { "commit" } else { "abort" };
-                    // The decision round opens now and counts as the second.
-                    self.voted.insert((tx, proposal.clone()), round - 1);
-                    self.learn(&mut ctx, tx, &proposal, outcome);
+                    // Under a quorum a number is one transaction across the
+                    // cluster, so the coordinator decides only what its
+                    // primary view settled whole: every member's vote on the
+                    // proposal, in the view it was made in. A coordinator
+                    // that lacks some (it was paused through the vote while
+                    // the primary side went on and decided this number
+                    // itself), or whose view changed or is not primary,
+                    // decides nothing: its abort could contradict that.
+                    let settled = ctx.primary.is_none()
+                        || mutated!(self, DecideWithoutQuorum)
+                        || (ctx.primary == Some(true)
+                            && ctx.acks_round == round
+                            && proposal.view == ctx.view_id
+                            && ctx.left_acks.is_empty()
+                            && ctx.view.iter().all(|m| {
+                                ctx.acks.get(m).is_some_and(|a| {
+                                    matches!(&a.msg, TpcMsg::Vote { tx: t, proposal: p, .. }
+                                        if *t == tx && *p == proposal)
+                                })
+                            }));
+                    if settled {
+                        let outcome = if commit { "commit" } else { "abort" };
+                        // The decision round opens now and counts as the second.
+                        self.voted.insert((tx, proposal.clone()), round - 1);
+                        self.learn(&mut ctx, tx, &proposal, outcome);
+                    }
                 }
                 self.pending = Pending::Deciding {
                     tx,

@@ -150,6 +150,12 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn answer(&self, _round: u64) -> Option<Arc<[u8]>> {
         None
     }
+    /// Whether `payload`, an ACK as it arrived, is itself an answer: those
+    /// are never answered in turn, or two finished members would keep
+    /// answering each other.
+    fn is_answer(&self, _payload: &[u8]) -> bool {
+        false
+    }
     /// Its ACK of the round it waits in, as it sent it to the view (round,
     /// payload), to send again to one member: a task runner's, to a member
     /// that a view change kept from hearing it. `None`: no round open.
