@@ -27,6 +27,13 @@
 //! Members that vote on `t` in different views (a member paused through the
 //! vote, a partition) vote on different proposals: each coordinator decides
 //! only the proposal of its own view, from the votes of that view.
+//!
+//! Under a quorum, where a number is one transaction across the cluster, a
+//! coordinator decides only a vote its primary view settled whole: every
+//! member's vote on the proposal, in the view it was made in. A view change
+//! during the vote leaves the proposal in doubt instead of aborting it: the
+//! coordinator may have been paused through the vote while the primary side
+//! went on and decided the same number.
 
 use crate::{Decision, Proposal, Protocol, Step, StepCtx, Vote};
 use serde::{Deserialize, Serialize};
