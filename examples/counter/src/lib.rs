@@ -63,9 +63,7 @@ impl Protocol for Counter {
             // round's ACKs in a step that opens a late one.
             let every = self.checkpoint_every.max(1);
             let after = ctx.acks_round + 1;
-            #[allow(clippy::manual_is_multiple_of)]
-            // is_multiple_of needs Rust 1.87; we support 1.82
-            if after % every == 0 {
+            if after.is_multiple_of(every) {
                 let total: u64 = self.totals.values().sum();
                 let mut checkpoint = Decision::new(after / every, format!("total {total}"));
                 let (by, view) = (ctx.view[0].clone(), ctx.view_id);
