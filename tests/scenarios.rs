@@ -222,3 +222,49 @@ options = { rounds = 10 }
         }
     }
 }
+
+/// A `job-leave` and a `job-join` of one job at one instant mean the same on
+/// both drivers: the job leaves, then joins again. On madsim the word to
+/// leave waits in the main thread's inbox, so the join found the job still
+/// running and was dropped ("no effect: the job is running"), and the job
+/// never came back (the final-view expectation failed on every seed).
+#[test]
+fn a_leave_and_a_join_at_one_instant_leave_and_join_on_both_drivers() {
+    let scenario = vigil_tests::parse(
+        r#"
+name = "leave then join in one instant"
+duration = "10s"
+[cluster]
+nodes = 3
+[[job]]
+name = "a"
+group = "g"
+[[fault]]
+at = "2s"
+kind = "job-leave"
+node = "n1"
+job = "a"
+[[fault]]
+at = "2s"
+kind = "job-join"
+node = "n1"
+job = "a"
+[[expect]]
+kind = "final-view"
+group = "g"
+members = ["a@n0", "a@n1", "a@n2"]
+"#,
+    );
+    for driver in Driver::ALL {
+        for seed in 0..5 {
+            let c = run_on(driver, &scenario, seed, None);
+            assert!(c.failed().is_empty(), "{driver} {seed}: {}", c.violations());
+            let left = c.out.views().any(|(_, v)| {
+                v.left
+                    .iter()
+                    .any(|(m, r)| m.to_string() == "a@n1" && *r == vigil_engine::LeaveReason::Leave)
+            });
+            assert!(left, "{driver} {seed}: a@n1 left before it came back");
+        }
+    }
+}

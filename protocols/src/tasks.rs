@@ -790,8 +790,7 @@ impl Rounds for Tasks {
             // round: the finished instance answers it, so it can finish too
             // (but not an answer: two finished members would keep
             // answering each other).
-            let at_or_past =
-                inner >= done.round() && from != self.me && !done.is_answer(payload);
+            let at_or_past = inner >= done.round() && from != self.me && !done.is_answer(payload);
             let reply = match done.on_ack(from.clone(), inner, payload) {
                 None if at_or_past => done.answer(inner).map(|p| (from, inner, p)),
                 reply => reply,

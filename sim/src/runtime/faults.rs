@@ -549,8 +549,19 @@ fn leave(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
 
 /// `job-join`: the job starts again, now or when its node is back.
 fn join(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
+    // A running job that is not wanted was asked to leave and has not yet
+    // (madsim: its main thread has the word in its inbox): it starts again
+    // once it has left, as where the leave was taken at once.
+    let leaving = !plant.is_wanted(node, job);
     plant.set_wanted(node, job, true);
     if plant.running(node, job).is_some() {
+        if leaving {
+            return Effect::JobStarts {
+                node: NodeId(node),
+                job: Name::new(job),
+                later: true,
+            };
+        }
         return Effect::None(NoEffect::JobRunning);
     }
     // A job starts with its engine: after a restart of either.

@@ -33,7 +33,9 @@ pub fn fault_text(description: &str, effect: &Effect) -> String {
         Effect::JobKilled { running: false, .. } => {
             " (the job was not running: it stays down)".into()
         }
-        Effect::JobStarts { later: true, .. } => " (starts when the node is back)".into(),
+        Effect::JobStarts { later: true, .. } => {
+            " (starts later: when its node is back, or once it has left)".into()
+        }
         Effect::Armed { .. }
         | Effect::JobKilled { .. }
         | Effect::LeaveAsked { .. }

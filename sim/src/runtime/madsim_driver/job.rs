@@ -270,7 +270,9 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                             ctx.world.record(record);
                         }
                     }
-                    ctx.world.job_gone(ctx.node, ctx.job.as_str(), ctx.key);
+                    if ctx.world.job_gone(ctx.node, ctx.job.as_str(), ctx.key) {
+                        start(&ctx.world, ctx.node, ctx.job.as_str());
+                    }
                 }
             }
         }

@@ -56,6 +56,9 @@ pub struct LiveNode {
     /// Work-thread faults that struck before their job started, with the
     /// fault's number: the job's thread takes them at its first local step.
     pub armed: BTreeMap<(String, u16), (FaultKind, usize)>,
+    /// The jobs (by registration key: one life of a job) a `job-leave`
+    /// asked to leave.
+    pub leaving: BTreeSet<LocalKey>,
 }
 
 /// Everything the tasks of one run share.
@@ -185,13 +188,22 @@ impl World {
     }
 
     /// The main thread of `job` on `node` (registration `key`) unregistered.
-    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) {
+    /// Whether the job is to start again: a `job-leave` asked it to leave,
+    /// and a `job-join` came while the word was on its way.
+    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) -> bool {
         let shared = &self.nodes[usize::from(node.0)];
         let mut live = shared.live.lock().expect("live");
-        if live.jobs.get(job).is_some_and(|h| h.key == key) {
-            live.jobs.remove(job);
-            shared.wanted.lock().expect("wanted").remove(job);
+        if !live.jobs.get(job).is_some_and(|h| h.key == key) {
+            return false;
         }
+        live.jobs.remove(job);
+        let asked = live.leaving.remove(&key);
+        let mut wanted = shared.wanted.lock().expect("wanted");
+        if asked && wanted.contains(job) {
+            return true;
+        }
+        wanted.remove(job);
+        false
     }
 
     /// Hands `msg` to `node`'s engine, if it has one now.
