@@ -193,7 +193,7 @@ impl World {
     pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) -> bool {
         let shared = &self.nodes[usize::from(node.0)];
         let mut live = shared.live.lock().expect("live");
-        if !live.jobs.get(job).is_some_and(|h| h.key == key) {
+        if live.jobs.get(job).is_none_or(|h| h.key != key) {
             return false;
         }
         live.jobs.remove(job);
