@@ -60,3 +60,41 @@ fn ctrl_c_stops_explore_cleanly() {
     let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
     assert!(xml.trim_end().ends_with("</testsuites>"), "whole: {xml}");
 }
+
+/// Ctrl-C during `vigil sweep`: the same, its one JSON object counting the
+/// seeds that ran (it was killed before, with no summary).
+#[test]
+fn ctrl_c_stops_sweep_with_its_summary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(&root)
+        .args([
+            "sweep",
+            "scenarios/quickstart.toml",
+            "--seeds",
+            "1000000",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("vigil exits");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let why = summary["stopped"].as_str().expect("why it stopped");
+    assert!(why.starts_with("interrupted"), "{why}");
+    let passed = summary["passed"].as_u64().expect("passed");
+    assert!(passed > 0 && passed < 1_000_000, "{summary}");
+}

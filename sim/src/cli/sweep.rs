@@ -49,14 +49,22 @@ impl Ctx<'_> {
                 bar.inc(batch.len() as u64);
             }
         };
-        let kept = explore_tool::pool(seeds, workers(jobs), &item, &|| false, &mut tick);
+        // Ctrl-C stops handing out seeds: the runs in flight finish and
+        // the summary of what ran prints (exit status 130).
+        explore_tool::STOP.store(false, std::sync::atomic::Ordering::SeqCst);
+        explore_tool::install_interrupt_handler();
+        let stop = || explore_tool::STOP.load(std::sync::atomic::Ordering::SeqCst);
+        let kept = explore_tool::pool(seeds, workers(jobs), &item, &stop, &mut tick);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        let interrupted = stop();
+        let ran = kept.runs();
+        let stopped = interrupted.then(|| format!("interrupted, {ran} of {seeds} seeds run"));
         let mut failures: Vec<&Record> = kept.failing.iter().collect();
         failures.sort_by_key(|r| r.seed);
         let name = &target.file;
-        let passed = seeds - failures.len() as u64;
+        let passed = ran - failures.len() as u64;
         let written = if json {
             let list: Vec<serde_json::Value> = failures
                 .iter()
@@ -69,10 +77,13 @@ impl Ctx<'_> {
                     serde_json::json!({"seed": f.seed, "replay": f.replay, "violations": violations})
                 })
                 .collect();
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "scenario": target.scenario.name, "file": name, "first_seed": from, "seeds": seeds,
                 "passed": passed, "failed": failures.len(), "failures": list,
             });
+            if let Some(why) = &stopped {
+                value["stopped"] = serde_json::json!(why);
+            }
             writeln!(io.stdout, "{value}")
         } else {
             let mut text = String::new();
@@ -93,13 +104,18 @@ impl Ctx<'_> {
             }
             let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
             let wall = started.elapsed().as_secs_f64();
-            text.push_str(&format!("{verdict} · {passed} of {seeds} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}\n"));
+            let stopped = stopped
+                .as_ref()
+                .map_or(String::new(), |why| format!(" · stopped early: {why}"));
+            text.push_str(&format!("{verdict} · {passed} of {ran} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}{stopped}\n"));
             write!(io.stdout, "{text}")
         };
         if written.is_err() {
             return Exit::BadInput;
         }
-        if kept.summary.nondeterministic > 0 {
+        if interrupted {
+            Exit::Interrupted
+        } else if kept.summary.nondeterministic > 0 {
             Exit::Nondeterministic
         } else {
             Exit::passed(failures.is_empty())
