@@ -645,6 +645,17 @@ fn replay_writes_the_diagram_and_the_trace_event_file() {
     ]);
     assert_eq!(late.code, 2);
     assert!(late.stderr.contains("end of the run"), "{}", late.stderr);
+    // As `--from 0s --to 0s` is, `--to 0s` alone: the window is empty.
+    let empty = vigil(&[
+        "replay",
+        &example("quickstart.toml"),
+        "--svg",
+        "x.svg",
+        "--to",
+        "0s",
+    ]);
+    assert_eq!(empty.code, 2);
+    assert!(empty.stderr.contains("nothing to draw"), "{}", empty.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

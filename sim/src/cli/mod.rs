@@ -123,6 +123,10 @@ impl PictureFlags {
                 show(a),
                 show(duration)
             )),
+            // The window opens at the start: `--to 0s` leaves it empty.
+            (None, Some(b)) if b.is_zero() => {
+                Some("--to 0ms leaves nothing to draw: the run starts at 0ms".to_string())
+            }
             _ => None,
         }
     }
