@@ -1,25 +1,17 @@
-//! Ctrl-C during `vigil explore`: the runs in flight finish, the summary of
-//! what ran prints, and no output is left half-written.
+//! Ctrl-C during `vigil explore` and `vigil sweep`: the runs in flight
+//! finish, the summary of what ran prints, and no output is left
+//! half-written.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-#[test]
-fn ctrl_c_stops_explore_cleanly() {
+/// Runs `vigil ARGS` from the repository's root, sends it SIGINT after 1.5
+/// s, and returns what it printed, once it exited with status 130.
+fn interrupted(args: &[&str]) -> std::process::Output {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let junit = dir.path().join("report.xml");
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .current_dir(&root)
-        .args([
-            "explore",
-            "scenarios",
-            "--seeds",
-            "0..1000000",
-            "--json",
-            "--junit",
-        ])
-        .arg(&junit)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -37,6 +29,23 @@ fn ctrl_c_stops_explore_cleanly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+#[test]
+fn ctrl_c_stops_explore_cleanly() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let junit = dir.path().join("report.xml");
+    let junit_arg = junit.display().to_string();
+    let out = interrupted(&[
+        "explore",
+        "scenarios",
+        "--seeds",
+        "0..1000000",
+        "--json",
+        "--junit",
+        &junit_arg,
+    ]);
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -65,33 +74,13 @@ fn ctrl_c_stops_explore_cleanly() {
 /// seeds that ran (it was killed before, with no summary).
 #[test]
 fn ctrl_c_stops_sweep_with_its_summary() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .current_dir(&root)
-        .args([
-            "sweep",
-            "scenarios/quickstart.toml",
-            "--seeds",
-            "1000000",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil starts");
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let out = child.wait_with_output().expect("vigil exits");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = interrupted(&[
+        "sweep",
+        "scenarios/quickstart.toml",
+        "--seeds",
+        "1000000",
+        "--json",
+    ]);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     let why = summary["stopped"].as_str().expect("why it stopped");
     assert!(why.starts_with("interrupted"), "{why}");
