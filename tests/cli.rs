@@ -640,6 +640,10 @@ fn edge_inputs_are_refused_before_anything_runs() {
     let o = vigil(&["run", &quickstart, "--emit-scenario", "-", "--json"]);
     assert_eq!(o.code, 2);
     serde_json::from_str::<Value>(o.stdout.trim()).expect("one JSON object");
+    let o = vigil(&["run", &quickstart, "--emit-scenario", "/no/such/dir/x.toml"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("there is no directory"), "{}", o.stderr);
+    assert!(o.stdout.is_empty(), "refused before the run: {}", o.stdout);
 
     let copy = dir.join("q.toml");
     std::fs::copy(&quickstart, &copy).expect("copied");

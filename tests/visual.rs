@@ -618,44 +618,22 @@ fn replay_writes_the_diagram_and_the_trace_event_file() {
         .all(|e| e["ts"].as_f64().expect("ts") + e["dur"].as_f64().unwrap_or(0.0) >= 9_900_000.0));
 
     // Bad windows are bad input.
-    let bad = vigil(&[
-        "replay",
-        &example("quickstart.toml"),
-        "--svg",
-        "x.svg",
-        "--from",
-        "5s",
-        "--to",
-        "2s",
-    ]);
-    assert_eq!(bad.code, 2);
-    assert!(
-        bad.stderr
-            .contains("--from 5000ms is not before --to 2000ms"),
-        "{}",
-        bad.stderr
-    );
-    let late = vigil(&[
-        "replay",
-        &example("quickstart.toml"),
-        "--svg",
-        "x.svg",
-        "--from",
-        "70s",
-    ]);
-    assert_eq!(late.code, 2);
-    assert!(late.stderr.contains("end of the run"), "{}", late.stderr);
-    // As `--from 0s --to 0s` is, `--to 0s` alone: the window is empty.
-    let empty = vigil(&[
-        "replay",
-        &example("quickstart.toml"),
-        "--svg",
-        "x.svg",
-        "--to",
-        "0s",
-    ]);
-    assert_eq!(empty.code, 2);
-    assert!(empty.stderr.contains("nothing to draw"), "{}", empty.stderr);
+    let quickstart = example("quickstart.toml");
+    for (window, why) in [
+        (
+            &["--from", "5s", "--to", "2s"][..],
+            "--from 5000ms is not before --to 2000ms",
+        ),
+        (&["--from", "70s"][..], "end of the run"),
+        // As `--from 0s --to 0s` is, `--to 0s` alone: the window is empty.
+        (&["--to", "0s"][..], "nothing to draw"),
+    ] {
+        let mut args = vec!["replay", quickstart.as_str(), "--svg", "x.svg"];
+        args.extend(window);
+        let bad = vigil(&args);
+        assert_eq!(bad.code, 2, "{window:?}");
+        assert!(bad.stderr.contains(why), "{window:?}: {}", bad.stderr);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

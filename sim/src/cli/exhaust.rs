@@ -226,11 +226,7 @@ impl Ctx<'_> {
                 format!("write it as {}", output.with_extension("json").display()),
             );
         }
-        let dir = match output.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.is_dir() {
+        if let Some(dir) = missing_dir(&output) {
             return refuse(
                 io,
                 format!(

@@ -626,9 +626,15 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             let emit = emit_scenario.as_deref();
             if json && emit == Some(Path::new("-")) {
                 let message = "`--emit-scenario -` writes the scenario to stdout, where `--json` writes its object: name a file";
-                let _ = writeln!(io.stderr, "error: {message}");
-                let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
-                return Exit::BadInput;
+                return refuse(io, json, message);
+            }
+            if let Some((out, dir)) = emit.and_then(|out| Some((out, missing_dir(out)?))) {
+                let message = format!(
+                    "--emit-scenario {}: there is no directory {}",
+                    out.display(),
+                    dir.display()
+                );
+                return refuse(io, json, &message);
             }
             if real {
                 let outputs = RealOutputs {
@@ -852,6 +858,29 @@ fn schedule_replay(program: &str, file: &Path, mutation: Option<Mutation>) -> St
         false,
         Driver::EventLoop,
     )
+}
+
+/// Bad input, found before any run: `error: MESSAGE` on stderr and, under
+/// `--json`, the one JSON object on stdout (exit status 2).
+fn refuse(io: &mut Io<'_>, json: bool, message: &str) -> Exit {
+    let _ = writeln!(io.stderr, "error: {message}");
+    if json {
+        let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
+    }
+    Exit::BadInput
+}
+
+/// The directory a file written to `out` would go in, if it is not there
+/// (checked before a long run rather than after it; `-`, stdout, has none).
+fn missing_dir(out: &Path) -> Option<PathBuf> {
+    if out == Path::new("-") {
+        return None;
+    }
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    (!dir.is_dir()).then_some(dir)
 }
 
 /// Writes `text` to `path` whole (see [`explore_tool::write_atomically`]), or

@@ -21,11 +21,7 @@ impl Ctx<'_> {
         };
         if emit.is_some() {
             if let Err(message) = seed_fits_a_file(seed) {
-                let _ = writeln!(io.stderr, "error: --emit-scenario: {message}");
-                if json {
-                    let _ = writeln!(io.stdout, "{}", error_json(&message, None, None, None));
-                }
-                return Exit::BadInput;
+                return refuse(io, json, &format!("--emit-scenario: {message}"));
             }
         }
         let (e, divergence) = self.execute(&scenario, seed, flags, false);

@@ -21,14 +21,10 @@ impl Ctx<'_> {
             file.with_file_name(format!("{name}.min.toml"))
         });
         // Where the result goes is checked before the runs, not after them.
-        let dir = match out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         let same = |a: &Path, b: &Path| {
             std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(b).is_ok_and(|b| a == b))
         };
-        let refused = if !dir.is_dir() {
+        let refused = if let Some(dir) = missing_dir(&out) {
             Some(format!("there is no directory {}", dir.display()))
         } else if same(&out, file) {
             Some("that is the scenario being shrunk, which it would overwrite".to_string())

@@ -19,11 +19,7 @@ impl Ctx<'_> {
                 "{seeds} seeds from {from} run past the largest seed, {}",
                 u64::MAX
             );
-            let _ = writeln!(io.stderr, "error: {message}");
-            if json {
-                let _ = writeln!(io.stdout, "{}", error_json(&message, None, None, None));
-            }
-            return Exit::BadInput;
+            return refuse(io, json, &message);
         };
         let scenario = match self.load(file, json, io) {
             Ok(s) => s,
