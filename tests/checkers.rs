@@ -171,7 +171,7 @@ name = "db"
 group = "g"
 work_threads = 2
 [[fault]]
-at = "3s"
+at = "2s"
 kind = "job-leave"
 node = "n2"
 job = "db"
@@ -400,10 +400,11 @@ fn total_order_catches_group_views_crossed_by_one_way_cuts() {
 #[test]
 fn notified_catches_a_member_that_takes_its_leaders_probes_for_heartbeats() {
     let scenario = load("one-way-cut-dropped");
+    let seed = scenario.seed.expect("the scenario's seed");
     for driver in Driver::ALL {
-        let good = run_on(driver, &scenario, 0, None);
+        let good = run_on(driver, &scenario, seed, None);
         assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
-        let bad = run_on(driver, &scenario, 0, Some(Mutation::ProbeAsHeartbeat));
+        let bad = run_on(driver, &scenario, seed, Some(Mutation::ProbeAsHeartbeat));
         assert!(
             bad.failed().contains("notified"),
             "{driver}: {:?}",

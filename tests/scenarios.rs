@@ -223,6 +223,72 @@ options = { rounds = 10 }
     }
 }
 
+/// Every node boots at 0 s on both drivers, and a fault at 0 s or 1 ms
+/// strikes the booted cluster with the same effect on both. madsim once
+/// booted a node after binding its port (1 ms), so a fault at 0 s or 1 ms
+/// came first there: a `node-pause` delayed the boot, a `node-stop` or an
+/// `engine-crash` found nothing to stop, while the event loop paused,
+/// stopped or said "no effect: the node's engine is down".
+#[test]
+fn faults_at_the_start_strike_a_booted_cluster_on_both_drivers() {
+    use vigil_sim::trace::TraceEvent;
+    let kinds = [
+        "kind = \"node-stop\"\nnode = \"n1\"",
+        "kind = \"node-crash\"\nnode = \"n1\"\nrestart_after = \"2s\"",
+        "kind = \"node-pause\"\nnode = \"n1\"\nfor = \"2s\"",
+        "kind = \"engine-crash\"\nnode = \"n1\"\nrestart_after = \"2s\"",
+        "kind = \"job-kill\"\nnode = \"n1\"\njob = \"db\"",
+        "kind = \"job-leave\"\nnode = \"n1\"\njob = \"db\"",
+        "kind = \"work-thread-panic\"\nnode = \"n1\"\njob = \"db\"",
+    ];
+    for at in ["0s", "1ms"] {
+        for kind in kinds {
+            let scenario = vigil_tests::parse(&format!(
+                "name = \"a fault at the start\"\nduration = \"6s\"\n[cluster]\nnodes = 3\n\
+                 [[job]]\nname = \"db\"\ngroup = \"g\"\n[[fault]]\nat = \"{at}\"\n{kind}\n"
+            ));
+            let mut seen = Vec::new();
+            for driver in Driver::ALL {
+                let c = run_on(driver, &scenario, 1, None);
+                assert!(
+                    c.failed().is_empty(),
+                    "{driver}, {kind} at {at}: {}",
+                    c.violations()
+                );
+                let first_fault = (c.out.entries.iter())
+                    .position(|e| matches!(e.event, TraceEvent::Fault { .. }))
+                    .expect("the fault struck");
+                let boots: Vec<_> = (c.out.entries[..first_fault].iter())
+                    .filter(|e| matches!(e.event, TraceEvent::NodeBoot { .. }))
+                    .map(|e| e.at)
+                    .collect();
+                assert_eq!(
+                    boots.len(),
+                    3,
+                    "{driver}, {kind} at {at}: every node boots first"
+                );
+                assert!(
+                    boots.iter().all(|t| t.as_millis_f64() < 0.01),
+                    "{driver}, {kind} at {at}: the nodes boot at 0 s, not {boots:?}"
+                );
+                let faults: Vec<(String, bool)> = c
+                    .out
+                    .faults()
+                    .map(|(_, text, start)| (text, start))
+                    .collect();
+                seen.push((driver, faults, c.out.end.nodes.clone()));
+            }
+            assert_eq!(
+                (&seen[0].1, &seen[0].2),
+                (&seen[1].1, &seen[1].2),
+                "{kind} at {at}: what the fault did and how the nodes ended, {} against {}",
+                seen[0].0,
+                seen[1].0
+            );
+        }
+    }
+}
+
 /// A `job-leave` and a `job-join` of one job at one instant mean the same on
 /// both drivers: the job leaves, then joins again. On madsim the word to
 /// leave waits in the main thread's inbox, so the join found the job still

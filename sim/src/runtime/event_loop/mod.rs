@@ -395,14 +395,8 @@ impl<A: Agenda> Sim<A> {
                 sim.nodes[usize::from(*n)].wanted.insert(job.name.clone());
             }
         }
-        // Faults due at time 0 strike before the nodes boot, as they do under
-        // madsim: a work-thread fault then waits for its job's first step.
-        for (index, fault) in scenario.faults.iter().enumerate() {
-            sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
-        }
-        for (index, task) in scenario.tasks.iter().enumerate() {
-            sim.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
-        }
+        // Every node boots at time 0, before anything the scenario does at 0
+        // (as under madsim): a fault at 0 s strikes a booted cluster.
         for node in 0..scenario.cluster.nodes {
             let boot = What::Node {
                 node,
@@ -410,6 +404,12 @@ impl<A: Agenda> Sim<A> {
                 local: Local::Boot,
             };
             sim.schedule(Time(0), boot);
+        }
+        for (index, fault) in scenario.faults.iter().enumerate() {
+            sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
+        }
+        for (index, task) in scenario.tasks.iter().enumerate() {
+            sim.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
         }
         sim
     }

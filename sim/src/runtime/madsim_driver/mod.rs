@@ -114,6 +114,11 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
             .build();
         world.madsim_ids.lock().expect("ids").push(node.id());
     }
+    // Every node boots at time 0, before anything the scenario does at 0
+    // (as on the event loop): a fault at 0 s strikes a booted cluster.
+    while (world.nodes.iter()).any(|n| n.live.lock().expect("live").engine_tx.is_none()) {
+        madsim::task::yield_now().await;
+    }
     // Faults and task submissions in time order; at one time, faults
     // first, each in file order (as the event loop takes them).
     let mut timeline: Vec<(std::time::Duration, bool, usize)> = (world.scenario.faults.iter())

@@ -36,16 +36,18 @@ pub fn node_ip(node: NodeId) -> IpAddr {
     ))
 }
 
-/// The node's boot: runs on the node, again after every restart.
+/// The node's boot: runs on the node, again after every restart. It boots
+/// the engine and starts the node's jobs before its first await, so a node
+/// boots at the instant it starts, as on the event loop (the engine's port
+/// is bound by its sender meanwhile).
 pub async fn node_main(world: Arc<World>, node: NodeId) {
-    let ep = Arc::new(
-        bind()
-            .await
-            .expect("the engine port is free on a fresh node"),
-    );
     let shared = &world.nodes[usize::from(node.0)];
-    shared.live.lock().expect("live").jobs.clear();
-    let engine = boot_engine(&world, node, ep);
+    {
+        let mut live = shared.live.lock().expect("live");
+        live.jobs.clear();
+        live.endpoint = None;
+    }
+    let engine = boot_engine(&world, node);
     start_wanted(&world, node);
     engine.await;
     // The node lives on when its engine alone crashed (madsim ends a
@@ -57,8 +59,21 @@ pub async fn node_main(world: Arc<World>, node: NodeId) {
 /// Each job still running hears it is back (and registers again).
 pub async fn engine_main(world: Arc<World>, node: NodeId) {
     let shared = &world.nodes[usize::from(node.0)];
+    let engine = boot_engine(&world, node);
+    for h in shared.live.lock().expect("live").jobs.values() {
+        let _ = h
+            .inbox
+            .unbounded_send(MainMsg::Signal(MainInput::EngineBack));
+    }
+    start_wanted(&world, node);
+    engine.await;
+}
+
+/// The engine's port: the one an old engine's sender still holds, else a
+/// new one once it is free (binding costs madsim's 1 ms).
+async fn endpoint(world: &World, node: NodeId) -> Arc<Endpoint> {
+    let shared = &world.nodes[usize::from(node.0)];
     let kept = shared.live.lock().expect("live").endpoint.clone();
-    // The old engine's sender may still hold the port; else it is free.
     let ep = match kept.and_then(|ep| ep.upgrade()) {
         Some(ep) => ep,
         None => loop {
@@ -68,14 +83,8 @@ pub async fn engine_main(world: Arc<World>, node: NodeId) {
             madsim::time::sleep(std::time::Duration::from_millis(1)).await;
         },
     };
-    let engine = boot_engine(&world, node, ep);
-    for h in shared.live.lock().expect("live").jobs.values() {
-        let _ = h
-            .inbox
-            .unbounded_send(MainMsg::Signal(MainInput::EngineBack));
-    }
-    start_wanted(&world, node);
-    engine.await;
+    shared.live.lock().expect("live").endpoint = Some(Arc::downgrade(&ep));
+    ep
 }
 
 /// The engine's port.
@@ -104,11 +113,7 @@ fn start_wanted(world: &Arc<World>, node: NodeId) {
 
 /// Boots the node's engine from its disk, with its receiver and sender;
 /// the engine runs in the future returned, until it ends or crashes.
-fn boot_engine(
-    world: &Arc<World>,
-    node: NodeId,
-    ep: Arc<Endpoint>,
-) -> impl std::future::Future<Output = ()> {
+fn boot_engine(world: &Arc<World>, node: NodeId) -> impl std::future::Future<Output = ()> {
     let (engine_tx, engine_rx) = unbounded::<EngineIn>();
     let (send_tx, send_rx) = unbounded::<(NodeId, EnginePacket)>();
     let (crash_tx, crash_rx) = futures::channel::oneshot::channel::<()>();
@@ -129,11 +134,10 @@ fn boot_engine(
         let mut live = shared.live.lock().expect("live");
         live.engine_tx = Some(engine_tx.clone());
         live.engine_crash = Some(crash_tx);
-        live.endpoint = Some(Arc::downgrade(&ep));
         live.engine_down = false;
     }
     install_receiver(world, node, engine_tx);
-    madsim::task::spawn(sender(world.clone(), node, ep, send_rx));
+    madsim::task::spawn(sender(world.clone(), node, send_rx));
     let task = engine_task(world.clone(), node, engine, out, engine_rx, send_tx);
     async move {
         // A crash drops the engine where it stands.
@@ -186,12 +190,8 @@ fn install_receiver(world: &Arc<World>, node: NodeId, engine_tx: UnboundedSender
 /// Sends the engine's packets, applying the scenario's loss and extra
 /// delay. Sends run concurrently, each costing madsim's 1 ms, so a leader's
 /// heartbeats to every member leave together instead of in a queue.
-async fn sender(
-    world: Arc<World>,
-    me: NodeId,
-    ep: Arc<Endpoint>,
-    mut rx: UnboundedReceiver<(NodeId, EnginePacket)>,
-) {
+async fn sender(world: Arc<World>, me: NodeId, mut rx: UnboundedReceiver<(NodeId, EnginePacket)>) {
+    let ep = endpoint(&world, me).await;
     let mut sending = FuturesUnordered::new();
     loop {
         let (to, packet) = futures::select_biased! {
