@@ -93,6 +93,7 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         madsim_ids: Mutex::new(Vec::new()),
         detail,
         packets: std::sync::atomic::AtomicU64::new(0),
+        laters: Mutex::new(Default::default()),
         _live: world::Live::new(),
     });
     for job in &world.scenario.jobs {
@@ -120,7 +121,9 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         madsim::task::yield_now().await;
     }
     // Faults and task submissions in time order; at one time, faults
-    // first, each in file order (as the event loop takes them).
+    // first, each in file order, then what earlier faults set for then
+    // (ends, restarts) in the order they were set: as the event loop takes
+    // them.
     let mut timeline: Vec<(std::time::Duration, bool, usize)> = (world.scenario.faults.iter())
         .enumerate()
         .map(|(i, f)| (f.at, false, i))
@@ -131,13 +134,33 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         )
         .collect();
     timeline.sort();
-    for (at, is_task, index) in timeline {
-        // madsim sleeps at least 1 ms: faults due now (at time 0, or at the
+    let mut timeline = timeline.into_iter().peekable();
+    let end = Time(world.scenario.duration.as_nanos() as u64);
+    loop {
+        let next_later = (world.laters.lock().expect("laters").due.keys().next()).map(|k| k.0);
+        let next_fault = timeline.peek().map(|(at, _, _)| Time(at.as_nanos() as u64));
+        let (at, fault) = match (next_fault, next_later) {
+            (Some(f), Some(l)) if f <= l => (f, true),
+            (Some(f), None) => (f, true),
+            (_, Some(l)) => (l, false),
+            (None, None) => break,
+        };
+        if at >= end {
+            break;
+        }
+        // madsim sleeps at least 1 ms: what is due now (at time 0, or at the
         // same time as the previous one) must not wait for that.
-        let at = Time(at.as_nanos() as u64);
         if world.now() < at {
             madsim::time::sleep_until(world.instant(at)).await;
         }
+        world.laters.lock().expect("laters").now = at;
+        if !fault {
+            let later = world.laters.lock().expect("laters").due.pop_first();
+            let (_, later) = later.expect("a later is due");
+            faults::follow(&mut plant::Plant(&world), later);
+            continue;
+        }
+        let (_, is_task, index) = timeline.next().expect("a fault is due");
         if is_task {
             let task = world.scenario.tasks[index].clone();
             faults::submit_task(&mut plant::Plant(&world), index, &task);
@@ -146,7 +169,6 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
             faults::apply(&mut plant::Plant(&world), index, &kind);
         }
     }
-    let end = Time(world.scenario.duration.as_nanos() as u64);
     madsim::time::sleep_until(world.instant(end)).await;
 
     let nodes: Vec<NodeStatus> = world

@@ -13,7 +13,7 @@ use madsim::runtime::Handle;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_engine::job::{FaultKind, MainInput};
-use vigil_engine::{MemberId, NodeId, Time};
+use vigil_engine::{Dur, MemberId, NodeId, Time};
 
 /// The madsim driver's world, as faults see it.
 pub(super) struct Plant<'w>(pub(super) &'w Arc<World>);
@@ -257,10 +257,10 @@ impl faults::Plant for Plant<'_> {
     }
 
     fn after(&mut self, delay: Duration, then: Later) {
-        let world = self.0.clone();
-        madsim::task::spawn(async move {
-            madsim::time::sleep(delay).await;
-            faults::follow(&mut Plant(&world), then);
-        });
+        let mut laters = self.0.laters.lock().expect("laters");
+        let at = laters.now + Dur::from_std(delay);
+        let set = laters.set;
+        laters.set += 1;
+        laters.due.insert((at, set), then);
     }
 }

@@ -80,8 +80,23 @@ pub struct World {
     /// Record every packet sent, delivered and dropped (`vigil replay`).
     pub detail: bool,
     pub(super) packets: std::sync::atomic::AtomicU64,
+    /// What faults do later (an end, a restart), due at exact times.
+    pub(super) laters: Mutex<Laters>,
     /// Counts this world among the live ones while it lives.
     pub(super) _live: Live,
+}
+
+/// The fault ends and restarts to come, each due at the time of the
+/// fault or end that set it plus its delay (not at madsim's clock, which a
+/// task's wake-up moves on by a few nanoseconds), in the order they were
+/// set when due at one time, as on the event loop. Only the controller
+/// task sets and takes them.
+#[derive(Default)]
+pub(super) struct Laters {
+    pub due: BTreeMap<(Time, u64), super::super::faults::Later>,
+    pub set: u64,
+    /// When the fault or end being applied was due.
+    pub now: Time,
 }
 
 /// How many runs' worlds are alive in this process.
