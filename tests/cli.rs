@@ -644,6 +644,12 @@ fn edge_inputs_are_refused_before_anything_runs() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("there is no directory"), "{}", o.stderr);
     assert!(o.stdout.is_empty(), "refused before the run: {}", o.stdout);
+    // `--real` runs no simulator: any `--driver`, the default's name too.
+    for driver in ["madsim", "event-loop"] {
+        let o = vigil(&["run", &quickstart, "--real", "--driver", driver]);
+        assert_eq!(o.code, 2, "{driver}: {}", o.stderr);
+        assert!(o.stderr.contains("takes no --driver"), "{}", o.stderr);
+    }
 
     let copy = dir.join("q.toml");
     std::fs::copy(&quickstart, &copy).expect("copied");

@@ -641,6 +641,22 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         .expect("vigil check runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("both n0's trace"));
+    // A file that is no trace at all is shown at its first line (a torn
+    // last line is forgiven only after good ones: a killed node's).
+    let garbage = dir.join("garbage.jsonl");
+    std::fs::write(&garbage, "not json\n").unwrap();
+    let out = Command::new(VIGIL)
+        .arg("check")
+        .arg(&cluster)
+        .args([garbage.clone(), trace(1), trace(2)])
+        .output()
+        .expect("vigil check runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("garbage.jsonl:1: not a line of a node's trace"),
+        "{stderr}"
+    );
 }
 
 fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {

@@ -31,7 +31,7 @@ impl Ctx<'_> {
             mutation: sweep.flags.mutation,
             swarm: sweep.flags.swarm,
             check_determinism: sweep.flags.check_determinism,
-            driver: sweep.flags.driver,
+            driver: sweep.flags.driver(),
             trace_hash: sweep.json,
         };
         // Seed-major: every scenario gets its first seeds before any gets

@@ -62,7 +62,7 @@ impl Ctx<'_> {
                         Ok(r) => {
                             records += 1;
                             let f = flags_of_replay(&r.replay);
-                            let flags = format!("{} {:?} {:?}", f.swarm, f.driver, f.mutation);
+                            let flags = format!("{} {:?} {:?}", f.swarm, f.driver(), f.mutation);
                             if seen.insert((r.file.clone(), r.seed, flags)) {
                                 kept.add(r);
                             }

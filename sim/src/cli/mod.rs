@@ -55,17 +55,21 @@ struct RunFlags {
     /// checker-bite test found); see `vigil_sim::mutation::Mutation` (builds with the `mutations` feature only).
     #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
     mutation: Option<Mutation>,
-    /// Which driver steps the state machines: `madsim` (madsim's runtime,
-    /// a task per engine and thread) or `event-loop` (a plain loop with its
-    /// own seeded network, no async: about twice as fast on small clusters,
-    /// three to four times on large ones). Both run the same scenarios,
-    /// faults and checks; a seed's run differs between them.
-    #[arg(
-        long,
-        default_value = "madsim",
-        value_parser = driver_parser(),
-    )]
-    driver: Driver,
+    /// Which driver steps the state machines: `madsim` (the default:
+    /// madsim's runtime, a task per engine and thread) or `event-loop` (a
+    /// plain loop with its own seeded network, no async: about twice as
+    /// fast on small clusters, three to four times on large ones). Both run
+    /// the same scenarios, faults and checks; a seed's run differs between
+    /// them.
+    #[arg(long, value_parser = driver_parser())]
+    driver: Option<Driver>,
+}
+
+impl RunFlags {
+    /// The driver `--driver` names, or the default one.
+    fn driver(&self) -> Driver {
+        self.driver.unwrap_or_default()
+    }
 }
 
 /// Parses `--driver`, listing its values in `--help` and in the error.
@@ -819,7 +823,7 @@ impl Ctx<'_> {
             seed,
             flags.mutation,
             flags.swarm,
-            flags.driver,
+            flags.driver(),
         )
     }
 
@@ -838,7 +842,7 @@ impl Ctx<'_> {
             mutation: flags.mutation,
             swarm: flags.swarm,
             detail,
-            driver: flags.driver,
+            driver: flags.driver(),
         };
         if flags.check_determinism {
             one_run::check_determinism(req)
@@ -903,7 +907,7 @@ fn flags_of_replay(replay: &str) -> RunFlags {
             .position(|w| *w == "--driver")
             .and_then(|i| words.get(i + 1))
             .and_then(|d| Driver::parse(d))
-            .unwrap_or_default(),
+            .or(Some(Driver::default())),
         mutation: words
             .iter()
             .position(|w| *w == "--mutation")

@@ -136,7 +136,7 @@ impl Ctx<'_> {
             swarm: false,
             check_determinism: false,
             mutation: None,
-            driver: Driver::Real,
+            driver: Some(Driver::Real),
         };
         self.account_of(cluster, &e, (json, false), flags, false, io)
     }
@@ -159,7 +159,7 @@ impl Ctx<'_> {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
-        let refused = if flags.driver != Driver::default() {
+        let refused = if flags.driver.is_some() {
             Some("--real runs real processes, not a simulator: it takes no --driver".to_string())
         } else if let Some(Err(why)) = emit.map(|_| super::run::seed_fits_a_file(seed)) {
             Some(format!("--emit-scenario: {why}"))
@@ -224,7 +224,7 @@ impl Ctx<'_> {
             }
         }
         let flags = RunFlags {
-            driver: Driver::Real,
+            driver: Some(Driver::Real),
             ..flags
         };
         let status = self.account(file, &e, json, trace, flags, io);

@@ -185,8 +185,11 @@ impl Ctx<'_> {
                 "a schedule file replays one schedule: --seed, --swarm and --check-determinism do not apply".into(),
             ));
         }
-        if flags.driver != Driver::EventLoop && flags.driver != Driver::default() {
-            return Err(bad(io, "a schedule runs on the event loop only".into()));
+        if flags.driver.is_some_and(|d| d != Driver::EventLoop) {
+            return Err(bad(
+                io,
+                "a schedule file replays on the event loop only (its moves are the event loop's choices): drop --driver".into(),
+            ));
         }
         let schedule = ScheduleFile::read(file).map_err(|p| bad(io, p))?;
         let scenario_path = schedule.scenario_path(file);

@@ -81,7 +81,7 @@ impl Ctx<'_> {
         let shrunk = crate::tools::shrink::Shrink {
             registry: self.registry,
             mutation: flags.mutation,
-            driver: flags.driver,
+            driver: flags.driver(),
             max_runs,
             on_step: &mut on_step,
         }
@@ -137,8 +137,8 @@ impl Ctx<'_> {
         if let Some(m) = flags.mutation {
             command.push_str(&format!(" --mutation {}", m.name()));
         }
-        if flags.driver != Driver::default() {
-            command.push_str(&format!(" --driver {}", flags.driver));
+        if flags.driver() != Driver::default() {
+            command.push_str(&format!(" --driver {}", flags.driver()));
         }
         let replay = report::replay_command(
             self.program,
@@ -146,7 +146,7 @@ impl Ctx<'_> {
             seed,
             flags.mutation,
             false,
-            flags.driver,
+            flags.driver(),
         );
         let text = crate::tools::shrink::shrunk_file(
             &shrunk,

@@ -34,7 +34,7 @@ impl Ctx<'_> {
             mutation: flags.mutation,
             swarm: flags.swarm,
             check_determinism: flags.check_determinism,
-            driver: flags.driver,
+            driver: flags.driver(),
             trace_hash: false,
         };
         let started = Instant::now();

@@ -106,7 +106,9 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
                 out.net.duplicated += end.net.duplicated;
                 out.end = Some(end);
             }
-            Err(e) if k + 1 < lines => {
+            // A torn last line is what a killed node leaves; a file with
+            // no good line before it is no node's trace at all.
+            Err(e) if k + 1 < lines || (out.entries.is_empty() && out.end.is_none()) => {
                 return Err(format!(
                     "{}:{}: not a line of a node's trace: {e}",
                     path.display(),
