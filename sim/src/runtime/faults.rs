@@ -95,6 +95,19 @@ pub(super) trait Plant {
 #[derive(Clone, Debug, Default, Hash)]
 pub struct Layers {
     by_node: std::collections::BTreeMap<(u16, Layer), Vec<(usize, u32)>>,
+    /// The fault whose end stands for a node's pause, stop or engine
+    /// outage: an end set by an older one (a pause the node's crash cut
+    /// short, a stop a crash overtook, an engine restart a newer
+    /// engine-crash replaced) does nothing.
+    owners: std::collections::BTreeMap<(u16, Owned), usize>,
+}
+
+/// What of a node a fault's end gives back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Owned {
+    Pause,
+    Stop,
+    Engine,
 }
 
 /// What a layer sets.
@@ -117,6 +130,31 @@ impl Layers {
         let stack = self.by_node.entry((node, layer)).or_default();
         stack.retain(|(i, _)| *i != index);
         stack.last().map_or(plain, |(_, v)| *v)
+    }
+
+    /// Fault `index` now owns `what` of `node`: only its end gives it back.
+    fn own(&mut self, node: u16, what: Owned, index: usize) {
+        self.owners.insert((node, what), index);
+    }
+
+    /// Whether fault `index`'s end still stands for `what` of `node`
+    /// (and, if so, it gives it back: the end is taken).
+    fn end_owned(&mut self, node: u16, what: Owned, index: usize) -> bool {
+        let owns = self.owners.get(&(node, what)) == Some(&index);
+        if owns {
+            self.owners.remove(&(node, what));
+        }
+        owns
+    }
+
+    /// The node went down: what was under way on it (a stop) ends with it.
+    fn crashed(&mut self, node: u16) {
+        self.owners.remove(&(node, Owned::Stop));
+    }
+
+    /// Whether a stop is under way on `node`.
+    fn stopping(&self, node: u16) -> bool {
+        self.owners.contains_key(&(node, Owned::Stop))
     }
 
     /// What rules on `node` now (`plain` if nothing).
@@ -209,18 +247,29 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             if plant.status(node) != NodeStatus::Up || !plant.engine_down(node) {
                 return; // the node crashed meanwhile: it boots whole
             }
+            if !plant.layers(|l| l.end_owned(node, Owned::Engine, index)) {
+                // The engine is down by a newer engine-crash, which says
+                // whether it comes back.
+                return record_end(plant, index, Effect::None(NoEffect::Superseded));
+            }
             then = Some((node, P::restart_engine));
             (index, Effect::EngineUp { node: NodeId(node) })
         }
         Later::Resume { index, node } => {
-            if plant.status(node) == NodeStatus::Paused {
-                plant.set_status(node, NodeStatus::Up);
+            if !plant.layers(|l| l.end_owned(node, Owned::Pause, index)) {
+                // A later pause rules the node (this one's was cut short
+                // by a crash): its own end gives it back.
+                (index, Effect::None(NoEffect::Superseded))
+            } else {
+                if plant.status(node) == NodeStatus::Paused {
+                    plant.set_status(node, NodeStatus::Up);
+                }
+                then = Some((node, P::resume));
+                (index, Effect::NodeResumed { node: NodeId(node) })
             }
-            then = Some((node, P::resume));
-            (index, Effect::NodeResumed { node: NodeId(node) })
         }
         Later::Heal { index, links } => {
-            let restored = plant.net(|net| net.heal(&links));
+            let restored = plant.net(|net| net.heal(index, &links));
             plant.links_restored(&restored);
             let links = restored.iter().map(link).collect();
             (index, Effect::LinksRestored { links })
@@ -255,8 +304,8 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             restart_after,
             jobs,
         } => {
-            if plant.status(node) == NodeStatus::Crashed {
-                return; // it crashed meanwhile: that crash stands
+            if !plant.layers(|l| l.end_owned(node, Owned::Stop, index)) {
+                return; // it crashed meanwhile (and maybe came back): that crash stands
             }
             for job in &jobs {
                 plant.set_wanted(node, job, true);
@@ -269,14 +318,18 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             (index, Effect::NodeStopped { node: NodeId(node) })
         }
     };
+    record_end(plant, index, effect);
+    if let Some((node, back)) = then {
+        back(plant, node);
+    }
+}
+
+fn record_end(plant: &mut impl Plant, index: usize, effect: Effect) {
     plant.record(TraceEvent::FaultEnd {
         index,
         kind: plant.fault_name(index),
         effect,
     });
-    if let Some((node, back)) = then {
-        back(plant, node);
-    }
 }
 
 /// Carries out fault number `index`: one arm per kind, no catch-all, so a
@@ -321,6 +374,7 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
                 return Effect::None(NoEffect::NodeDown);
             }
             plant.set_status(node, NodeStatus::Crashed);
+            plant.layers(|l| l.crashed(node));
             plant.crash(node);
             if c.lose_disk {
                 plant.lose_disk(node);
@@ -339,6 +393,7 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
                 return Effect::None(why);
             }
             let members = plant.crash_engine(node);
+            plant.layers(|l| l.own(node, Owned::Engine, index));
             if let Some(d) = c.restart_after {
                 plant.after(d, Later::EngineRestart { index, node });
             }
@@ -352,6 +407,10 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
             if let Some(why) = not_running(plant, node) {
                 return Effect::None(why);
             }
+            if plant.layers(|l| l.stopping(node)) {
+                return Effect::None(NoEffect::NodeStopping);
+            }
+            plant.layers(|l| l.own(node, Owned::Stop, index));
             // Its jobs leave first (they start again on a restart); the
             // engine goes once their leaves are through.
             let mut members = Vec::new();
@@ -423,12 +482,13 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
                 return Effect::None(why);
             }
             plant.set_status(node, NodeStatus::Paused);
+            plant.layers(|l| l.own(node, Owned::Pause, index));
             plant.pause(node);
             plant.after(p.duration, Later::Resume { index, node });
             Effect::NodePaused { node: NodeId(node) }
         }
         ScenarioFault::Partition(p) => {
-            let links = plant.net(|net| net.cut(&p.sides));
+            let links = plant.net(|net| net.cut(index, &p.sides));
             plant.links_cut(&links);
             let cut = links.iter().map(link).collect();
             if let Some(d) = p.heal_after {
@@ -444,7 +504,7 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
             }
         }
         ScenarioFault::OneWayCut(c) => {
-            let links = plant.net(|net| net.cut_links(&c.links()));
+            let links = plant.net(|net| net.cut_links(index, &c.links()));
             plant.links_cut(&links);
             if let Some(d) = c.heal_after {
                 plant.after(

@@ -73,9 +73,11 @@ pub(super) struct Net {
     /// The cluster's own loss rate, under every fault.
     pub(super) base_loss: f64,
     faults: Vec<NetFault>,
-    /// Links cut by partitions, with how many partitions cut each: a
-    /// partition's heal restores only the links no other partition cuts.
-    clogged: BTreeMap<(u16, u16), u32>,
+    /// Links cut by partitions and one-way cuts, with the faults (by
+    /// number) that cut each: a fault's heal restores only the links no
+    /// other fault still cuts, and a heal that a `heal` fault overtook
+    /// restores nothing a newer fault cut.
+    clogged: BTreeMap<(u16, u16), std::collections::BTreeSet<usize>>,
 }
 
 impl Net {
@@ -146,7 +148,7 @@ impl Net {
 
     /// Cuts every link between two different sides, both ways; returns the
     /// links, in order.
-    pub(super) fn cut(&mut self, sides: &[Vec<u16>]) -> Vec<(u16, u16)> {
+    pub(super) fn cut(&mut self, index: usize, sides: &[Vec<u16>]) -> Vec<(u16, u16)> {
         let mut links = Vec::new();
         for (i, a) in sides.iter().enumerate() {
             for (j, b) in sides.iter().enumerate() {
@@ -155,7 +157,7 @@ impl Net {
                 }
                 for x in a {
                     for y in b {
-                        *self.clogged.entry((*x, *y)).or_insert(0) += 1;
+                        self.clogged.entry((*x, *y)).or_default().insert(index);
                         links.push((*x, *y));
                     }
                 }
@@ -166,21 +168,20 @@ impl Net {
 
     /// Cuts the links `links` (one direction each); returns them, in
     /// order. A one-way cut heals as a partition does ([`Net::heal`]).
-    pub(super) fn cut_links(&mut self, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    pub(super) fn cut_links(&mut self, index: usize, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
         for l in links {
-            *self.clogged.entry(*l).or_insert(0) += 1;
+            self.clogged.entry(*l).or_default().insert(index);
         }
         links.to_vec()
     }
 
-    /// Ends one partition: restores those of its `links` that no other
-    /// partition cuts; returns them.
-    pub(super) fn heal(&mut self, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    /// Ends fault `index`'s cut: restores those of its `links` that no
+    /// other fault cuts; returns them.
+    pub(super) fn heal(&mut self, index: usize, links: &[(u16, u16)]) -> Vec<(u16, u16)> {
         let mut restored = Vec::new();
         for l in links {
-            if let Some(count) = self.clogged.get_mut(l) {
-                *count -= 1;
-                if *count == 0 {
+            if let Some(by) = self.clogged.get_mut(l) {
+                if by.remove(&index) && by.is_empty() {
                     self.clogged.remove(l);
                     restored.push(*l);
                 }
@@ -240,26 +241,37 @@ pub(crate) mod tests {
 
     fn a_link_two_partitions_cut_heals_with_the_last() {
         let mut net = Net::new(0.0);
-        let first = net.cut(&[vec![0], vec![1, 2]]);
-        let second = net.cut(&[vec![0, 1], vec![2]]);
+        let first = net.cut(0, &[vec![0], vec![1, 2]]);
+        let second = net.cut(1, &[vec![0, 1], vec![2]]);
         assert!(net.is_clogged(0, 2) && net.is_clogged(2, 0));
-        assert_eq!(net.heal(&first), vec![(0, 1), (1, 0)]);
+        assert_eq!(net.heal(0, &first), vec![(0, 1), (1, 0)]);
         assert!(net.is_clogged(0, 2), "the second partition still cuts it");
-        assert_eq!(net.heal(&second).len(), 4);
+        assert_eq!(net.heal(1, &second).len(), 4);
         assert!(!net.is_clogged(0, 2));
+    }
+
+    /// A `heal` fault restores every link; the heal a partition had set for
+    /// later then restores nothing a newer cut holds (it lifted it).
+    fn a_heal_overtaken_by_a_heal_all_leaves_a_newer_cut() {
+        let mut net = Net::new(0.0);
+        let old = net.cut(0, &[vec![0], vec![1, 2]]);
+        assert_eq!(net.heal_all().len(), 4);
+        net.cut_links(2, &[(0, 2)]);
+        assert_eq!(net.heal(0, &old), Vec::<(u16, u16)>::new());
+        assert!(net.is_clogged(0, 2), "the newer cut stands");
     }
 
     fn a_one_way_cut_leaves_the_reverse_link_and_heals_like_a_partition() {
         let mut net = Net::new(0.0);
-        let one_way = net.cut_links(&[(0, 1), (0, 2)]);
+        let one_way = net.cut_links(0, &[(0, 1), (0, 2)]);
         assert!(net.is_clogged(0, 1) && !net.is_clogged(1, 0));
-        let both = net.cut(&[vec![0], vec![1, 2]]);
+        let both = net.cut(1, &[vec![0], vec![1, 2]]);
         assert_eq!(
-            net.heal(&one_way),
+            net.heal(0, &one_way),
             Vec::<(u16, u16)>::new(),
             "the partition still cuts them"
         );
-        assert_eq!(net.heal(&both).len(), 4);
+        assert_eq!(net.heal(1, &both).len(), 4);
         assert_eq!(net.clogged().count(), 0);
     }
 
@@ -291,6 +303,7 @@ pub(crate) mod tests {
 
     unit_tests![
         a_link_two_partitions_cut_heals_with_the_last,
+        a_heal_overtaken_by_a_heal_all_leaves_a_newer_cut,
         a_one_way_cut_leaves_the_reverse_link_and_heals_like_a_partition,
         loss_compounds_and_faults_expire,
     ];

@@ -422,6 +422,10 @@ pub enum NoEffect {
     NodePaused,
     /// The node's engine is down (its jobs live on, detached).
     EngineDown,
+    /// The node it stops is stopping already.
+    NodeStopping,
+    /// A newer fault of its kind rules what this end would give back.
+    Superseded,
 }
 
 impl NoEffect {
@@ -432,6 +436,8 @@ impl NoEffect {
             NoEffect::NodeDown => "the node is down",
             NoEffect::EngineDown => "the node's engine is down",
             NoEffect::NodePaused => "the node is paused already",
+            NoEffect::NodeStopping => "the node is stopping already",
+            NoEffect::Superseded => "a newer fault of its kind rules",
         }
     }
 }

@@ -66,6 +66,7 @@ pub fn end_text(kind: &str, effect: &Effect) -> String {
         Effect::EngineUp { node } => format!("{node}'s engine restarts"),
         Effect::NodeStopped { node } => format!("{node} stopped: down"),
         Effect::NodeResumed { node } => format!("{node} resumes"),
+        Effect::None(why) => format!("{kind} ends (no effect: {})", why.as_str()),
         Effect::LinksRestored { .. } => format!("{kind} heals"),
         Effect::NetworkRestored { .. } => format!("{kind} ends"),
         Effect::NodeSlowed { node, factor_milli } => {
