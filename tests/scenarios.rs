@@ -415,6 +415,63 @@ fn an_end_gives_back_only_what_its_own_fault_took() {
     }
 }
 
+/// Faults less than 1 ms apart (times written in µs) strike on time under
+/// madsim too, whose sleeps last at least 1 ms: each was up to 1 ms late,
+/// and one due 1 µs before the end struck after it.
+#[test]
+fn faults_written_in_microseconds_strike_on_time() {
+    let scenario = vigil_tests::parse(
+        r#"
+name = "faults less than a millisecond apart"
+duration = "3s"
+[cluster]
+nodes = 3
+[[job]]
+name = "db"
+group = "g"
+[[fault]]
+at = "1000500us"
+kind = "node-pause"
+node = "n1"
+for = "1500us"
+[[fault]]
+at = "1001ms"
+kind = "node-pause"
+node = "n1"
+for = "1ms"
+[[fault]]
+at = "1002ms"
+kind = "node-crash"
+node = "n1"
+[[fault]]
+at = "2999500us"
+kind = "node-pause"
+node = "n0"
+for = "1ms"
+[[fault]]
+at = "2999999us"
+kind = "node-crash"
+node = "n2"
+"#,
+    );
+    let due = [
+        1_000_500, 1_001_000, 1_002_000, 1_002_000, 2_999_500, 2_999_999,
+    ];
+    for driver in Driver::ALL {
+        let c = run_on(driver, &scenario, 0, None);
+        let struck: Vec<_> = c.out.faults().collect();
+        assert_eq!(struck.len(), due.len(), "{driver}: {struck:?}");
+        for ((at, text, _), us) in struck.iter().zip(due) {
+            // madsim's clock moves on by 50–100 ns a poll: within 1 µs.
+            assert!(
+                (us * 1000..us * 1000 + 1000).contains(&at.0),
+                "{driver}: `{text}` due at {us} µs struck at {} ns",
+                at.0
+            );
+        }
+    }
+}
+
 /// A `job-leave` and a `job-join` of one job at one instant mean the same on
 /// both drivers: the job leaves, then joins again. On madsim the word to
 /// leave waits in the main thread's inbox, so the join found the job still

@@ -149,9 +149,23 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
             break;
         }
         // madsim sleeps at least 1 ms: what is due now (at time 0, or at the
-        // same time as the previous one) must not wait for that.
-        if world.now() < at {
+        // same time as the previous one) must not wait for that, and what is
+        // due less than 1 ms after the previous one (a time written in µs)
+        // must not be late for it (it could even land after the run's end):
+        // the controller yields until then, madsim's clock moving on by its
+        // 50–100 ns a poll and every task running meanwhile, and steps the
+        // last few nanoseconds itself.
+        let previous = world.laters.lock().expect("laters").now;
+        if world.now() < at && at.0 - previous.0 >= 1_000_000 {
             madsim::time::sleep_until(world.instant(at)).await;
+        } else {
+            while world.now().0 + 100 < at.0 {
+                madsim::task::yield_now().await;
+            }
+            let now = world.now();
+            if now < at {
+                madsim::time::advance(Duration::from_nanos(at.0 - now.0));
+            }
         }
         world.laters.lock().expect("laters").now = at;
         if !fault {
