@@ -148,18 +148,27 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         if at >= end {
             break;
         }
-        // madsim sleeps at least 1 ms: what is due now (at time 0, or at the
-        // same time as the previous one) must not wait for that, and what is
-        // due less than 1 ms after the previous one (a time written in µs)
-        // must not be late for it (it could even land after the run's end):
-        // the controller yields until then, madsim's clock moving on by its
-        // 50–100 ns a poll and every task running meanwhile, and steps the
-        // last few nanoseconds itself.
+        // madsim sleeps at least 1 ms, and a sleep ends once the tasks due at
+        // the same moment have run, each moving the clock on by 50–100 ns.
+        // What is due now (at time 0, or with the previous one) must not wait
+        // for the first. What is due less than 1 ms after the previous one,
+        // and a time written off the millisecond (in µs or ns) or in the
+        // run's last millisecond, must not wait for either (it could be up
+        // to 1 ms late, or land after the run's end): the controller sleeps
+        // to `LEAD` before it, or yields until then (every task runs
+        // meanwhile), and steps the rest itself (a timer due in that last
+        // stretch fires at its end). Other faults keep the plain sleep: the
+        // extra polls would move madsim's schedule.
+        const LEAD: u64 = 20_000;
         let previous = world.laters.lock().expect("laters").now;
-        if world.now() < at && at.0 - previous.0 >= 1_000_000 {
+        let exact = at.0 % 1_000_000 != 0 || end.0 - at.0 <= 1_000_000;
+        if world.now() < at && at.0 - previous.0 >= 1_000_000 && !exact {
             madsim::time::sleep_until(world.instant(at)).await;
         } else {
-            while world.now().0 + 100 < at.0 {
+            if world.now().0 + 1_000_000 + LEAD <= at.0 {
+                madsim::time::sleep_until(world.instant(Time(at.0 - LEAD))).await;
+            }
+            while world.now().0 + LEAD < at.0 {
                 madsim::task::yield_now().await;
             }
             let now = world.now();
