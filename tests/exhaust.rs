@@ -106,16 +106,18 @@ fn a_broken_variant_is_found_with_its_shortest_schedule_which_replays_and_draws(
         without.stderr
     );
     // A command that reads scenarios says where a schedule goes.
-    let o = vigil(&["run", schedule.to_str().unwrap()]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stderr.contains("run it again with `vigil replay"),
-        "{}",
-        o.stderr
-    );
+    let path = schedule.to_str().unwrap();
+    for command in [vec!["run", path], vec!["explore", path, "--seeds", "0..2"]] {
+        let o = vigil(&command);
+        assert_eq!(o.code, 2, "{command:?}");
+        assert!(
+            o.stderr.contains("run it again with `vigil replay"),
+            "{command:?}: {}",
+            o.stderr
+        );
+    }
     // A schedule is the event loop's: `--driver madsim` is refused, though
     // madsim is the default elsewhere (it was silently ignored).
-    let path = schedule.to_str().unwrap();
     for (driver, code, says) in [
         ("madsim", 2, "event loop only"),
         ("event-loop", 1, "notified"),

@@ -793,6 +793,7 @@ impl Ctx<'_> {
     /// Loads one scenario file, or reports it (exit status 2).
     fn load(&self, file: &Path, json: bool, io: &mut Io<'_>) -> Result<Scenario, Exit> {
         scenario::load_with(file, self.registry).map_err(|e| {
+            let e = crate::tools::exhaust::hint_schedule(file, e);
             let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
             if json {
                 // Scripts get their one JSON object even for bad input.

@@ -250,10 +250,11 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             if !plant.layers(|l| l.end_owned(node, Owned::Engine, index)) {
                 // The engine is down by a newer engine-crash, which says
                 // whether it comes back.
-                return record_end(plant, index, Effect::None(NoEffect::Superseded));
+                (index, Effect::None(NoEffect::Superseded))
+            } else {
+                then = Some((node, P::restart_engine));
+                (index, Effect::EngineUp { node: NodeId(node) })
             }
-            then = Some((node, P::restart_engine));
-            (index, Effect::EngineUp { node: NodeId(node) })
         }
         Later::Resume { index, node } => {
             if !plant.layers(|l| l.end_owned(node, Owned::Pause, index)) {
@@ -318,18 +319,14 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             (index, Effect::NodeStopped { node: NodeId(node) })
         }
     };
-    record_end(plant, index, effect);
-    if let Some((node, back)) = then {
-        back(plant, node);
-    }
-}
-
-fn record_end(plant: &mut impl Plant, index: usize, effect: Effect) {
     plant.record(TraceEvent::FaultEnd {
         index,
         kind: plant.fault_name(index),
         effect,
     });
+    if let Some((node, back)) = then {
+        back(plant, node);
+    }
 }
 
 /// Carries out fault number `index`: one arm per kind, no catch-all, so a

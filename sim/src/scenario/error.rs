@@ -48,7 +48,7 @@ impl ScenarioError {
     }
 
     /// Adds a `= help: ...` line.
-    pub(super) fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }

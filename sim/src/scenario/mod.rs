@@ -193,17 +193,7 @@ pub fn load_with(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioE
             .help("save it as UTF-8")
             .in_file(&file_name, &shown)
     })?;
-    parse_with(&file_name, &text, registry).map_err(|error| {
-        // A schedule that `vigil exhaust` wrote, handed to a command that
-        // reads scenarios: say where it goes.
-        if text.trim_start().starts_with('{') && text.contains("vigil-schedule") {
-            error.help(format!(
-                "this is a schedule file that `vigil exhaust` wrote: run it again with `vigil replay {file_name}`"
-            ))
-        } else {
-            error
-        }
-    })
+    parse_with(&file_name, &text, registry)
 }
 
 /// The name of node `index`: `n0`, `n1`, ...

@@ -9,7 +9,7 @@ use crate::protocols::Registry;
 use crate::run::{self, Divergence, Execution};
 use crate::runtime::exhaust::{self, Choice, Limits, Outcome, Search, Stats, Step, Stopped};
 use crate::runtime::{Driver, RunConfig};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,6 +109,21 @@ pub fn scenario_from(schedule: &Path, scenario: &Path) -> PathBuf {
 /// JSON, scenarios are TOML (its content's `kind` is checked on reading).
 pub fn is_schedule(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "json")
+}
+
+/// `error`, the scenario file `path` did not parse as, saying where the
+/// file goes if it is a schedule (a command that reads scenarios was
+/// handed what `vigil exhaust` wrote).
+pub fn hint_schedule(path: &Path, error: ScenarioError) -> ScenarioError {
+    if is_schedule(path) {
+        let help = format!(
+            "this is a schedule file that `vigil exhaust` wrote: run it again with `vigil replay {}`",
+            path.display()
+        );
+        error.help(help)
+    } else {
+        error
+    }
 }
 
 /// The judge of one complete run: every check, and the scenario's

@@ -150,7 +150,7 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
                 file: file.display().to_string(),
                 scenario,
             }),
-            Err(e) => problems.push(e.render(false)),
+            Err(e) => problems.push(super::exhaust::hint_schedule(&file, e).render(false)),
         }
     }
     if problems.is_empty() {
