@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 
 /// A node of the cluster. Nodes are numbered from 0 and written `n0`, `n1`, ...
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -31,11 +30,19 @@ impl fmt::Debug for NodeId {
 )]
 pub struct Incarnation(pub u64);
 
-/// A cheap, shared name (a job or a group). Compared by its text, but two
-/// clones of one name (the common case, when a driver hands out one per
-/// job and group) are equal without reading it.
-#[derive(Clone, Eq, Serialize, Deserialize)]
-pub struct Name(pub Arc<str>);
+/// A name (a job or a group), interned: every `Name` of one text shares
+/// one `&'static str`, so that a name is copied, compared for equality
+/// and dropped without touching its text or a reference count. The
+/// message path copies member ids (which hold a job's name) at every hop:
+/// with a shared `Arc<str>` each copy and drop was an atomic operation.
+/// Ordered and hashed by its text, so every order that reaches an output
+/// is the text's.
+///
+/// The texts live for the rest of the process: one copy of each distinct
+/// name a process ever sees (the scenario's jobs and groups, or a real
+/// node's cluster file and peers), a few bytes each.
+#[derive(Copy, Clone, Eq)]
+pub struct Name(&'static str);
 
 impl std::hash::Hash for Name {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -45,15 +52,16 @@ impl std::hash::Hash for Name {
 
 impl PartialEq for Name {
     fn eq(&self, other: &Name) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        // One text, one interned copy.
+        std::ptr::eq(self.0, other.0)
     }
 }
 impl Ord for Name {
     fn cmp(&self, other: &Name) -> std::cmp::Ordering {
-        if Arc::ptr_eq(&self.0, &other.0) {
+        if std::ptr::eq(self.0, other.0) {
             std::cmp::Ordering::Equal
         } else {
-            self.0.cmp(&other.0)
+            self.0.cmp(other.0)
         }
     }
 }
@@ -64,11 +72,43 @@ impl PartialOrd for Name {
 }
 
 impl Name {
+    /// The name with text `s`: the one interned copy of it.
     pub fn new(s: &str) -> Name {
-        Name(Arc::from(s))
+        use std::collections::BTreeSet;
+        use std::sync::Mutex;
+        static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+        // A poisoned lock still holds a consistent set: inserting is the
+        // only change, and it is done or not.
+        let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&text) = texts.get(s) {
+            return Name(text);
+        }
+        let text: &'static str = Box::leak(Box::from(s));
+        texts.insert(text);
+        Name(text)
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Name, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
+                Ok(Name::new(s))
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 impl fmt::Display for Name {
@@ -221,20 +261,19 @@ impl fmt::Display for LeaveReason {
 mod tests {
     use super::Name;
     use std::cmp::Ordering;
-    use std::sync::Arc;
-
-    /// Names compare by their text, clones of one or not.
+    
+    /// Names compare by their text; one text is one interned copy.
     #[test]
-    fn names_compare_by_text_shared_or_not() {
+    fn names_compare_by_text_and_share_one_copy() {
         let a = Name::new("db");
-        let b = a.clone();
-        assert!(Arc::ptr_eq(&a.0, &b.0));
-        assert_eq!((a == b, a.cmp(&b)), (true, Ordering::Equal));
-        let own = Name::new("db");
-        assert!(!Arc::ptr_eq(&a.0, &own.0));
+        let own = Name::new(&String::from("db"));
+        assert!(std::ptr::eq(a.as_str(), own.as_str()));
         assert_eq!((a == own, a.cmp(&own)), (true, Ordering::Equal));
         assert!(Name::new("a") < Name::new("b"));
         assert!(Name::new("b") > Name::new("a"));
+        assert!(Name::new("ab") < Name::new("b"));
         assert_ne!(Name::new("a"), Name::new("b"));
-    }
+        let back: Name = serde_json::from_str("\"db\"").unwrap();
+        assert!(std::ptr::eq(back.as_str(), a.as_str()));
+}
 }
