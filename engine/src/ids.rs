@@ -261,7 +261,7 @@ impl fmt::Display for LeaveReason {
 mod tests {
     use super::Name;
     use std::cmp::Ordering;
-    
+
     /// Names compare by their text; one text is one interned copy.
     #[test]
     fn names_compare_by_text_and_share_one_copy() {
@@ -275,5 +275,5 @@ mod tests {
         assert_ne!(Name::new("a"), Name::new("b"));
         let back: Name = serde_json::from_str("\"db\"").unwrap();
         assert!(std::ptr::eq(back.as_str(), a.as_str()));
-}
+    }
 }

@@ -144,6 +144,10 @@ pub struct RoundDriver<P: Protocol> {
     /// complete, gets its answer for the same cost in a group of five and
     /// of five hundred.
     unsettled: usize,
+    /// Whether each member of the view (by its place in `view`) has
+    /// settled `round`, kept with `unsettled`: an ACK reads its sender's
+    /// standing before it from here rather than asking the maps again.
+    settled_now: Vec<bool>,
     decisions: Vec<Decision>,
     votes: Vec<Vote>,
     probes: Vec<&'static str>,
@@ -173,6 +177,7 @@ impl<P: Protocol> RoundDriver<P> {
             finished: false,
             joined_recently: BTreeSet::new(),
             unsettled: 0,
+            settled_now: Vec::new(),
             decisions: Vec::new(),
             votes: Vec::new(),
             probes: Vec::new(),
@@ -262,11 +267,11 @@ impl<P: Protocol> RoundDriver<P> {
         payload: &[u8],
     ) -> Option<(MemberId, u64, Arc<[u8]>)> {
         // Only the sender's standing can change (see `unsettled`).
-        let counted = self.in_view(&from);
-        let was = counted && self.settled(&from);
-        let reply = self.on_ack_inner(from.clone(), counted, round, payload);
-        if counted {
-            match (was, self.settled(&from)) {
+        let place = self.view.binary_search(&from).ok();
+        let reply = self.on_ack_inner(from.clone(), place.is_some(), round, payload);
+        if let Some(i) = place {
+            let now = self.settled(&from);
+            match (std::mem::replace(&mut self.settled_now[i], now), now) {
                 (false, true) => self.unsettled -= 1,
                 (true, false) => self.unsettled += 1,
                 _ => {}
@@ -400,7 +405,11 @@ impl<P: Protocol> RoundDriver<P> {
 
     /// Counts the members that have not settled this round.
     fn refresh(&mut self) {
-        self.unsettled = self.view.iter().filter(|m| !self.settled(m)).count();
+        let mut now = std::mem::take(&mut self.settled_now);
+        now.clear();
+        now.extend(self.view.iter().map(|m| self.settled(m)));
+        self.unsettled = now.iter().filter(|settled| !**settled).count();
+        self.settled_now = now;
     }
 
     /// Whether `member` is in the view (which is sorted).

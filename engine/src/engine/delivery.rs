@@ -104,7 +104,7 @@ impl<P: Clone> Engine<P> {
         let from = local.id.clone();
         self.member_msgs_sent += 1;
         let n = self.member_msgs_sent;
-        let msg = |to: Arc<[MemberId]>| MemberMsg {
+        let msg = |to: Recipients| MemberMsg {
             from: from.clone(),
             n,
             to,
@@ -115,7 +115,7 @@ impl<P: Clone> Engine<P> {
         // order already, a member a node.
         if recipients.windows(2).all(|w| w[0].node < w[1].node) {
             for m in recipients {
-                self.send_member_msg(now, m.node, msg(Arc::new([m.clone()])), out);
+                self.send_member_msg(now, m.node, msg(Recipients::One(m.clone())), out);
             }
         } else {
             let mut by_node: BTreeMap<NodeId, Vec<MemberId>> = BTreeMap::new();
@@ -123,7 +123,7 @@ impl<P: Clone> Engine<P> {
                 by_node.entry(m.node).or_default().push(m.clone());
             }
             for (node, to) in by_node {
-                self.send_member_msg(now, node, msg(to.into()), out);
+                self.send_member_msg(now, node, msg(Recipients::of(to)), out);
             }
         }
     }

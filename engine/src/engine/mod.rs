@@ -50,7 +50,7 @@ mod wire;
 use group_views::keep_newest;
 
 pub use ordered::{OrderLog, OrderedMsg, Submission};
-pub use wire::{Body, LinkMsg, LocalState, MemberMsg, Packet};
+pub use wire::{Body, LinkMsg, LocalState, MemberMsg, Packet, Recipients};
 
 /// Most departures a node remembers, so that a leader can tell why a member
 /// left after a leader change. Oldest are forgotten first.

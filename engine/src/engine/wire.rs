@@ -215,10 +215,57 @@ pub struct MemberMsg<P> {
     pub from: MemberId,
     /// The sending engine's number for this send (see `Event::Message`).
     pub n: u64,
-    /// Shared: a link keeps each message until it is acknowledged and puts
-    /// a copy in each packet that carries it.
-    pub to: Arc<[MemberId]>,
+    pub to: Recipients,
     pub payload: P,
+}
+
+/// The members a [`MemberMsg`] is for, all on one node. Most messages are
+/// for one member, held inline; several are shared, since a link keeps
+/// each message until it is acknowledged and puts a copy in each packet
+/// that carries it. Either way it reads as a slice, and goes on the wire
+/// as a sequence of members.
+#[derive(Clone, Debug)]
+pub enum Recipients {
+    One(MemberId),
+    Many(Arc<[MemberId]>),
+}
+
+impl Recipients {
+    /// `members`, held as the common case is held.
+    pub fn of(members: Vec<MemberId>) -> Recipients {
+        match <[MemberId; 1]>::try_from(members) {
+            Ok([one]) => Recipients::One(one),
+            Err(many) => Recipients::Many(many.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for Recipients {
+    type Target = [MemberId];
+    fn deref(&self) -> &[MemberId] {
+        match self {
+            Recipients::One(m) => std::slice::from_ref(m),
+            Recipients::Many(ms) => ms,
+        }
+    }
+}
+
+impl std::hash::Hash for Recipients {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state); // as the slice, however it is held
+    }
+}
+
+impl Serialize for Recipients {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipients {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Recipients, D::Error> {
+        Vec::<MemberId>::deserialize(deserializer).map(Recipients::of)
+    }
 }
 
 /// What travels reliably between two engines.
