@@ -41,7 +41,7 @@ pub struct Incarnation(pub u64);
 /// The texts live for the rest of the process: one copy of each distinct
 /// name a process ever sees (the scenario's jobs and groups, or a real
 /// node's cluster file and peers), a few bytes each.
-#[derive(Copy, Clone, Eq)]
+#[derive(Clone, Eq)]
 pub struct Name(&'static str);
 
 impl std::hash::Hash for Name {
@@ -113,12 +113,12 @@ impl<'de> Deserialize<'de> for Name {
 }
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0)
     }
 }
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0)
     }
 }
 

@@ -205,16 +205,6 @@ pub(crate) mod tests {
         .expect("the scenario parses")
     }
 
-    /// The drivers take a run's names from its info: one copy per job and
-    /// group, which every node's engine then shares.
-    fn a_run_has_one_copy_of_each_name() {
-        let info = super::run_info(&one_job(2, "1s"), 1, Driver::EventLoop);
-        for s in ["db", "g"] {
-            assert!(std::sync::Arc::ptr_eq(&info.name(s).0, &info.name(s).0));
-        }
-        assert_eq!(info.name("other").as_str(), "other");
-    }
-
     /// A trace's hash takes its entries in chunks: it must equal the hash of
     /// them taken one by one (what it hashed before the chunks, and the
     /// definition the doc gives), and the last entry, in a chunk of its
@@ -253,8 +243,5 @@ pub(crate) mod tests {
         assert_eq!(trace.hash(), one_by_one(&trace));
     }
 
-    unit_tests![
-        a_run_has_one_copy_of_each_name,
-        a_trace_hash_is_over_every_entry_in_order,
-    ];
+    unit_tests![a_trace_hash_is_over_every_entry_in_order,];
 }

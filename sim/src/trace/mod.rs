@@ -591,18 +591,6 @@ impl RunInfo {
     pub fn job(&self, name: &Name) -> Option<&JobInfo> {
         self.jobs.iter().find(|j| j.name == *name)
     }
-
-    /// The run's one copy of the job or group name `s`: the drivers hand
-    /// the engines these, so that member ids and groups compare without
-    /// reading their text (see `Name`'s `Ord`).
-    pub fn name(&self, s: &str) -> Name {
-        self.jobs
-            .iter()
-            .flat_map(|j| [&j.name, &j.group])
-            .find(|n| n.as_str() == s)
-            .cloned()
-            .unwrap_or_else(|| Name::new(s))
-    }
 }
 
 /// Whether a node is running at the end of a run.

@@ -80,7 +80,7 @@ impl<A: Agenda> Sim<A> {
         }
         n.next_key += 1;
         let key = LocalKey(n.next_key);
-        let job_name = self.trace.info.name(&spec.name);
+        let job_name = Name::new(&spec.name);
         let workers = (0..spec.work_threads)
             .map(|t| {
                 let make: MakeRounds = {
@@ -116,7 +116,7 @@ impl<A: Agenda> Sim<A> {
             key,
             Job {
                 name: name.to_string(),
-                group: self.trace.info.name(&spec.group),
+                group: Name::new(&spec.group),
                 step_time: spec.step_time,
                 main,
                 inbox: VecDeque::new(),
@@ -130,7 +130,7 @@ impl<A: Agenda> Sim<A> {
         let register = Input::Register {
             key,
             job: job_name,
-            group: self.trace.info.name(&spec.group),
+            group: Name::new(&spec.group),
         };
         self.post(node, Local::Engine(Box::new(register)));
     }
@@ -300,7 +300,7 @@ impl<A: Agenda> Sim<A> {
                     let job = &self.nodes[usize::from(node)].jobs[&key];
                     let input = Input::Register {
                         key,
-                        job: self.trace.info.name(&job.name),
+                        job: Name::new(&job.name),
                         group: job.group.clone(),
                     };
                     self.ready.push_back((node, Local::Engine(Box::new(input))));
@@ -308,7 +308,7 @@ impl<A: Agenda> Sim<A> {
                 MainOutput::Unregister { reason, fault } => {
                     let job = &self.nodes[usize::from(node)].jobs[&key];
                     let name = job.name.clone();
-                    let job_name = self.trace.info.name(&name);
+                    let job_name = Name::new(&name);
                     let record = threads::unregistered(
                         &job.main,
                         vigil_engine::NodeId(node),

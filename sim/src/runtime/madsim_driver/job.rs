@@ -69,10 +69,7 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         .map(|t| Arc::new(Mutex::new(live.armed.remove(&(name.to_string(), t)))))
         .collect();
     let member = Arc::new(Mutex::new(None));
-    let (job, group) = {
-        let trace = world.trace.lock().expect("trace");
-        (trace.info.name(&spec.name), trace.info.name(&spec.group))
-    };
+    let (job, group) = (Name::new(&spec.name), Name::new(&spec.group));
     let ctx = JobCtx {
         world: world.clone(),
         node,
