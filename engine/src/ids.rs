@@ -39,8 +39,9 @@ pub struct Incarnation(pub u64);
 /// is the text's.
 ///
 /// The texts live for the rest of the process: one copy of each distinct
-/// name a process ever sees (the scenario's jobs and groups, or a real
-/// node's cluster file and peers), a few bytes each.
+/// name it makes, a few bytes each. A process that reads input from the
+/// network (a real node) calls [`Name::refuse_unknown_input`] once it
+/// knows its names, so that a datagram cannot grow the table.
 #[derive(Clone, Eq)]
 pub struct Name(&'static str);
 
@@ -71,12 +72,16 @@ impl PartialOrd for Name {
     }
 }
 
+/// Every name's text, once.
+static TEXTS: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Set by [`Name::refuse_unknown_input`].
+static ONLY_KNOWN_INPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Name {
     /// The name with text `s`: the one interned copy of it.
     pub fn new(s: &str) -> Name {
-        use std::collections::BTreeSet;
-        use std::sync::Mutex;
-        static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
         // A poisoned lock still holds a consistent set: inserting is the
         // only change, and it is done or not.
         let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
@@ -87,6 +92,23 @@ impl Name {
         texts.insert(text);
         Name(text)
     }
+
+    /// The name with text `s`, if this process has made it already.
+    pub fn known(s: &str) -> Option<Name> {
+        let texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+        texts.get(s).map(|&text| Name(text))
+    }
+
+    /// From now on, a name read through serde (a packet off the wire, a
+    /// file) must be one this process has made: an unknown one fails to
+    /// decode instead of being kept for good. For a process whose input
+    /// comes from the network, once it has made every name it uses (a
+    /// real node: its cluster file's jobs and groups); for the rest of the
+    /// process's life.
+    pub fn refuse_unknown_input() {
+        ONLY_KNOWN_INPUT.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn as_str(&self) -> &'static str {
         self.0
     }
@@ -105,7 +127,11 @@ impl<'de> Deserialize<'de> for Name {
                 f.write_str("a name")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
-                Ok(Name::new(s))
+                if ONLY_KNOWN_INPUT.load(std::sync::atomic::Ordering::Relaxed) {
+                    Name::known(s).ok_or_else(|| E::custom(format!("unknown name {s:?}")))
+                } else {
+                    Ok(Name::new(s))
+                }
             }
         }
         deserializer.deserialize_str(Text)

@@ -224,7 +224,7 @@ pub struct MemberMsg<P> {
 /// each message until it is acknowledged and puts a copy in each packet
 /// that carries it. Either way it reads as a slice, and goes on the wire
 /// as a sequence of members.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Recipients {
     One(MemberId),
     Many(Arc<[MemberId]>),
@@ -247,6 +247,12 @@ impl std::ops::Deref for Recipients {
             Recipients::One(m) => std::slice::from_ref(m),
             Recipients::Many(ms) => ms,
         }
+    }
+}
+
+impl std::fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 

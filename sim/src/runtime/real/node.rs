@@ -599,6 +599,14 @@ pub fn run_node(
         live: spec.live,
         me: NodeId(me),
     });
+    // Every name this node uses comes from its cluster file: made now, the
+    // only ones a packet may carry (a datagram must not grow the table of
+    // names, which lives as long as the process).
+    for job in &spec.cluster.jobs {
+        Name::new(&job.name);
+        Name::new(&job.group);
+    }
+    Name::refuse_unknown_input();
     let stop = Arc::new(AtomicBool::new(false));
     let receiver = spawn_receiver(&socket, &addresses, to_engine.clone(), stop.clone())?;
     spawn_control(control, to_engine);
