@@ -170,6 +170,42 @@ fn a_blank_disk_holds_its_members_views_until_it_knows_its_peers_ids() {
     assert!(took < ms(100), "took {took:?}");
 }
 
+/// A node that crashes while a blank disk's floor is unsure boots from
+/// the disk that life wrote still unsure: it holds its member's views
+/// again, instead of trusting a floor no peer has checked
+/// (`lost-disk-skew.toml --swarm` seed 34: n2 lost its disk, crashed 2 ms
+/// into its new life, came back with that life's disk, and handed its
+/// member a view id below one its old member saw).
+#[test]
+fn a_crash_during_a_blank_disks_hold_keeps_the_hold() {
+    let mut net = cluster(3, 7);
+    net.crash(NodeId(2));
+    net.run_for(ms(3000));
+    net.partition(&[&[2], &[0, 1]]);
+    net.boot_blank(NodeId(2));
+    net.run_for(ms(2));
+    net.crash(NodeId(2));
+    net.run_for(ms(500));
+    let boot = net.now;
+    net.boot(NodeId(2));
+    net.register(2, 20, "db", "g");
+    net.run_for(ms(4000));
+    let (at, _) = net.views(2, 20).swap_remove(0);
+    let took = at.saturating_sub(boot);
+    assert!(took >= net.cfg.failure_timeout, "held {took:?}");
+    // Once the floor is checked, the disk says so: a later crash boots
+    // trusting it.
+    net.crash(NodeId(2));
+    net.run_for(ms(500));
+    let boot = net.now;
+    net.boot(NodeId(2));
+    net.register(2, 21, "db", "g");
+    net.run_for(ms(1000));
+    let (at, _) = net.views(2, 21).swap_remove(0);
+    let took = at.saturating_sub(boot);
+    assert!(took < ms(100), "took {took:?}");
+}
+
 #[test]
 fn a_leader_back_at_once_is_replaced_without_a_timeout() {
     // The leader n0 crashes and boots again before anyone misses it. Its

@@ -186,11 +186,22 @@ impl<P: Clone> Engine<P> {
         self.vote_held_until = self.vote_held_until.filter(|t| now < *t);
         let floor_unsure = self.floor_unsure_until.is_some();
         self.floor_unsure_until = self.floor_unsure_until.filter(|t| now < *t);
+        self.floor_checked(out);
         if self.left_primary.len() + self.left_majority.len() != before
             || held != self.vote_held_until.is_some()
             || floor_unsure != self.floor_unsure_until.is_some()
         {
             self.local_state_changed(now, out);
+        }
+    }
+
+    /// Once a blank disk's floor of view ids is checked (a view with a
+    /// peer) or waited out, the disk says so: a crash before that boots
+    /// from it unsure again ([`Durable::floor_unsure`]).
+    fn floor_checked(&mut self, out: &mut Vec<Output<P>>) {
+        if self.floor_unsure_until.is_none() && self.durable.floor_unsure {
+            self.durable.floor_unsure = false;
+            out.push(Output::Persist(self.durable));
         }
     }
 
@@ -211,6 +222,7 @@ impl<P: Clone> Engine<P> {
         }
         if self.view.members.len() > 1 {
             self.floor_unsure_until = None;
+            self.floor_checked(out);
         } else if self
             .floor_unsure_until
             .is_some_and(|t| now < t && !mutated!(self, BlankBootUnheld))

@@ -173,6 +173,13 @@ pub struct Durable {
     pub incarnation: Incarnation,
     /// The highest view id this node has issued or seen.
     pub max_view: ViewId,
+    /// `max_view` is the clock's guess of a blank disk's boot, not yet
+    /// checked against a peer's ids (see `Engine::floor_unsure_until`): a
+    /// node that crashes before it learns them boots from this disk holding
+    /// its views again, as it did from the blank one. (Absent in a disk
+    /// file written before it: sure.)
+    #[serde(default)]
+    pub floor_unsure: bool,
 }
 
 impl Durable {
@@ -198,10 +205,12 @@ impl Durable {
     /// (A real node started without its disk file boots so, its first
     /// boot included.)
     pub fn boot(disk: Option<Durable>, now: Time, nodes: u16) -> Durable {
+        let blank = disk.is_none();
         let last = disk.unwrap_or_else(|| Durable::from_clock(now, nodes));
         Durable {
             incarnation: Incarnation(last.incarnation.0 + 1),
             max_view: last.max_view,
+            floor_unsure: blank || last.floor_unsure,
         }
     }
 
@@ -215,6 +224,7 @@ impl Durable {
         Durable {
             incarnation: Incarnation(us),
             max_view: ViewId(us.saturating_mul(u64::from(nodes))),
+            floor_unsure: false,
         }
     }
 }
@@ -722,7 +732,7 @@ impl<P: Clone> Engine<P> {
             submit_high: BTreeMap::new(),
             left_primary: BTreeMap::new(),
             left_majority: BTreeMap::new(),
-            floor_unsure_until: disk.is_none().then(|| now + cfg.failure_timeout),
+            floor_unsure_until: durable.floor_unsure.then(|| now + cfg.failure_timeout),
             vote_held_until: (durable.incarnation.0 > 0 && cfg.quorum.is_some())
                 .then(|| now + cfg.notify_bound()),
             #[cfg(any(test, feature = "mutations"))]
