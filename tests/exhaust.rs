@@ -513,6 +513,12 @@ const CASES: &[Case] = &[
         "epochs-grow",
     ),
     case(
+        "blank-hold-forgotten",
+        "scenarios/lost-disk-hold-crash.toml",
+        &[],
+        "epochs-grow",
+    ),
+    case(
         "watchdog-counts-absence",
         "scenarios/clock.toml",
         &[],

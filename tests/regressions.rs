@@ -45,6 +45,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::GuessSkippedAcks,
         "state-agrees",
     ),
+    (
+        "lost-disk-hold-crash",
+        Mutation::BlankHoldForgotten,
+        "epochs-grow",
+    ),
     ("leader-pause", Mutation::DropDepartedLinks, "acks-complete"),
     ("loss-burst", Mutation::DropDepartedLinks, "acks-complete"),
     (

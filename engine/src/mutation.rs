@@ -77,6 +77,10 @@ pub enum Mutation {
     /// its peers' view ids: with a peer's clock ahead of its own, its
     /// members see view ids go back.
     BlankBootUnheld,
+    /// A node that crashes while a blank disk's floor of view ids is still
+    /// unsure boots from the disk that life wrote trusting it: it issues
+    /// its members views at once from a floor no peer checked.
+    BlankHoldForgotten,
     /// A watchdog timer that fires late counts the time the node was away
     /// against the step it watches: a clock that jumps ahead reads as a
     /// hang.

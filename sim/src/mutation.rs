@@ -174,6 +174,11 @@ mod variants {
         /// once, from their clock's floor, without learning their peers'
         /// view ids first (`epochs-grow` of `lost-disk-skew.toml`).
         BlankBootUnheld = "blank-boot-unheld" => Engine(E::BlankBootUnheld),
+        /// Engines that crash while a blank disk's floor is unsure boot
+        /// from the disk that life wrote trusting it, and issue their
+        /// members views below ids they saw before (`epochs-grow` of
+        /// `lost-disk-hold-crash.toml`).
+        BlankHoldForgotten = "blank-hold-forgotten" => Engine(E::BlankHoldForgotten),
         /// A main thread's watchdog counts the time its node was away
         /// against the running step, so a clock that jumps ahead reads
         /// as a hang (`expect no-membership-change` of `clock.toml`).

@@ -664,6 +664,12 @@ impl<P: Clone> Engine<P> {
         let nodes = cfg.nodes;
         let mut engine = Engine::unbooted(cfg, me, disk, now);
         engine.mutation = Some(mutation);
+        if mutation == crate::Mutation::BlankHoldForgotten && disk.is_some() {
+            // The bug: only a blank disk holds; a disk written during a
+            // hold is trusted.
+            engine.durable.floor_unsure = false;
+            engine.floor_unsure_until = None;
+        }
         if mutation == crate::Mutation::BlankDiskTrusted {
             // A lost disk counts from zero again, as a new node's.
             engine.durable = Durable::boot(disk.or(Some(Durable::default())), now, nodes);
