@@ -897,7 +897,8 @@ fn write_file(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
     })
 }
 
-/// The run flags a replay command names (`--swarm`, `--mutation NAME`).
+/// The run flags a replay command names (`--swarm`, `--driver NAME`,
+/// `--mutation NAME`).
 fn flags_of_replay(replay: &str) -> RunFlags {
     let words: Vec<&str> = replay.split_whitespace().collect();
     RunFlags {
@@ -907,8 +908,7 @@ fn flags_of_replay(replay: &str) -> RunFlags {
             .iter()
             .position(|w| *w == "--driver")
             .and_then(|i| words.get(i + 1))
-            .and_then(|d| Driver::parse(d))
-            .or(Some(Driver::default())),
+            .and_then(|d| Driver::parse(d)),
         mutation: words
             .iter()
             .position(|w| *w == "--mutation")
