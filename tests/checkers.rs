@@ -48,9 +48,10 @@ fn notified_still_catches_deaf_members_when_faults_overlap() {
     );
 }
 
-/// A leave and a kill of one job at one instant: on madsim the kill can
-/// land before the main thread reads the word to leave, and then the job
-/// was lost, not left. The members must be told what happened (before the
+/// A leave and a kill of one job at one instant: the kill lands before
+/// the main thread reads the word to leave (on both drivers: the faults
+/// of an instant strike before any node acts), and then the job was lost,
+/// not left. The members must be told what happened (before the
 /// fix, `notified` expected `leave` and failed every madsim seed); deaf
 /// members still fail it.
 #[test]
@@ -158,14 +159,16 @@ fn acks_complete_catches_rounds_that_wait_for_departed_members() {
 #[test]
 fn no_ghost_delivery_catches_messages_delivered_after_a_leave() {
     // Heavy loss: retransmissions keep messages in flight past departures
-    // (0.3 was enough while a link's steady traffic held back its resends).
+    // (0.3 was enough while a link's steady traffic held back its resends;
+    // 0.4 until a join's job started at once on madsim, which moved its
+    // schedule: the bug shows on about 88% of seeds at either rate).
     let churn = parse(
         r#"
 name = "members leave and come back over a lossy network"
 duration = "20s"
 [cluster]
 nodes = 3
-loss = 0.4
+loss = 0.45
 [[job]]
 name = "db"
 group = "g"

@@ -8,7 +8,8 @@
 //! their meaning. What the explorer chooses:
 //!
 //! - within one instant, the order of the events due: packets arriving,
-//!   timers, local steps ending, faults (what an event sets off on its
+//!   timers, local steps ending, and the scenario's faults, which strike
+//!   together, in their order, as one option (what an event sets off on its
 //!   node runs at once, in order, as in a seeded run; with `threads`, the
 //!   actors of a node, its engine, each job's main thread and each work
 //!   thread, interleave too, each keeping its own queue's order);
@@ -82,6 +83,17 @@ impl Agenda for Pending {
     fn pop(&mut self) -> Option<Scheduled> {
         self.events.pop_first().map(|(_, e)| e)
     }
+    fn pop_timeline(&mut self, at: Time) -> Option<Scheduled> {
+        let key = first_on_timeline(&self.events, at)?;
+        self.events.remove(&key)
+    }
+}
+
+/// The key of the first event on the timeline due at `at`.
+fn first_on_timeline(events: &BTreeMap<(Time, u64), Scheduled>, at: Time) -> Option<(Time, u64)> {
+    (events.range((at, 0)..=(at, u64::MAX)))
+        .find(|(_, e)| e.on_timeline())
+        .map(|(k, _)| *k)
 }
 
 /// Faults the explorer may add to a schedule, at most this many of each.
@@ -518,8 +530,12 @@ impl World {
             }
         }
         let now = self.sim.now;
+        // The timeline's events due now strike together, from the first.
+        let timeline = first_on_timeline(&self.sim.agenda.events, now);
         for (key, e) in self.sim.agenda.events.range(..=(now, u64::MAX)) {
-            moves.push((Move::Event(*key), e.node().map(|n| n.0)));
+            if !e.on_timeline() || Some(*key) == timeline {
+                moves.push((Move::Event(*key), e.node().map(|n| n.0)));
+            }
         }
         if ctx.independent && moves.iter().all(|(_, n)| n.is_some()) {
             let lowest = moves.iter().filter_map(|(_, n)| *n).min();

@@ -39,6 +39,10 @@ pub(super) struct Job {
     /// The broken variant `main-blocks-until-leave` has it take nothing
     /// but the word to leave.
     blocked: bool,
+    /// A `job-leave` asked it to leave (not a stop: its job comes back with
+    /// its node); if a `job-join` wants it again by the time it has left,
+    /// it starts again.
+    pub(super) leaving: bool,
     /// The broken variant `blocking-main`: the input it waits to take, and
     /// when it took it.
     busy: Option<(Time, MainInput)>,
@@ -123,6 +127,7 @@ impl<A: Agenda> Sim<A> {
                 pending: VecDeque::new(),
                 member: None,
                 blocked: false,
+                leaving: false,
                 busy: None,
                 workers,
             },
@@ -336,7 +341,14 @@ impl<A: Agenda> Sim<A> {
                     let n = &mut self.nodes[usize::from(node)];
                     if n.names.get(&name) == Some(&key) {
                         n.names.remove(&name);
-                        n.wanted.remove(&name);
+                        let asked = n.jobs.get(&key).is_some_and(|j| j.leaving);
+                        if asked && n.wanted.contains(&name) {
+                            // A join came while the word to leave was on
+                            // its way: the job starts again.
+                            self.start_job(node, &name);
+                        } else {
+                            n.wanted.remove(&name);
+                        }
                     }
                 }
             }

@@ -63,6 +63,13 @@ impl Scheduled {
             What::Fault(_) | What::Later(_) | What::Task(_) => None,
         }
     }
+
+    /// Whether it is on the scenario's timeline: a fault, a task, or a
+    /// fault's later half (an end, a restart), rather than something on
+    /// a node.
+    pub fn on_timeline(&self) -> bool {
+        !matches!(self.what, What::Node { .. })
+    }
 }
 
 impl PartialEq for Scheduled {
@@ -90,16 +97,32 @@ impl Ord for Scheduled {
 pub trait Agenda {
     fn push(&mut self, event: Scheduled);
     fn pop(&mut self) -> Option<Scheduled>;
+    /// The first event [on the timeline](Scheduled::on_timeline) due at
+    /// `at`, in the order scheduled, if any. Once the loop has taken one,
+    /// it takes the rest this way before anything else: what the scenario
+    /// does at one instant (its faults in file order, its tasks, then the
+    /// ends due) all happens before any node acts on the first of it, as
+    /// on madsim, where one task strikes them one after another.
+    fn pop_timeline(&mut self, at: Time) -> Option<Scheduled>;
 }
 
-/// The default agenda: by time, then in the order scheduled. The heap
-/// holds only keys; the events wait in a slab, so sifting moves 24 bytes,
-/// not an event.
+/// The default agenda: by time, then in the order scheduled. The heaps
+/// hold only keys (the timeline's apart, to find the rest of an instant's
+/// at once); the events wait in a slab, so sifting moves 24 bytes, not an
+/// event.
 #[derive(Default)]
 pub struct TimeOrder {
     heap: BinaryHeap<Reverse<(Time, u64, u32)>>,
+    timeline: BinaryHeap<Reverse<(Time, u64, u32)>>,
     slab: Vec<Option<Scheduled>>,
     free: Vec<u32>,
+}
+
+impl TimeOrder {
+    fn take(&mut self, slot: u32) -> Option<Scheduled> {
+        self.free.push(slot);
+        self.slab[slot as usize].take()
+    }
 }
 
 impl Agenda for TimeOrder {
@@ -115,12 +138,31 @@ impl Agenda for TimeOrder {
             }
         };
         let e = self.slab[slot as usize].as_ref().expect("just put");
-        self.heap.push(Reverse((e.at, e.seq, slot)));
+        let key = Reverse((e.at, e.seq, slot));
+        if e.on_timeline() {
+            self.timeline.push(key);
+        } else {
+            self.heap.push(key);
+        }
     }
     fn pop(&mut self) -> Option<Scheduled> {
-        let Reverse((_, _, slot)) = self.heap.pop()?;
-        self.free.push(slot);
-        self.slab[slot as usize].take()
+        // The earlier of the two heads (each heap's head is its least key).
+        let first = match (self.heap.peek(), self.timeline.peek()) {
+            (Some(Reverse(node)), Some(Reverse(timeline))) if node < timeline => &mut self.heap,
+            (Some(_), None) => &mut self.heap,
+            (_, Some(_)) => &mut self.timeline,
+            (None, None) => return None,
+        };
+        let Reverse((_, _, slot)) = first.pop().expect("peeked");
+        self.take(slot)
+    }
+    fn pop_timeline(&mut self, at: Time) -> Option<Scheduled> {
+        let &Reverse((due, _, slot)) = self.timeline.peek()?;
+        if due != at {
+            return None;
+        }
+        self.timeline.pop();
+        self.take(slot)
     }
 }
 
@@ -437,14 +479,12 @@ impl<A: Agenda> Sim<A> {
         );
         self.now = event.at;
         match event.what {
-            What::Fault(index) => {
-                let kind = self.protocols.scenario.faults[index].kind.clone();
-                faults::apply(self, index, &kind);
-            }
-            What::Later(later) => faults::follow(self, later),
-            What::Task(index) => {
-                let task = self.protocols.scenario.tasks[index].clone();
-                faults::submit_task(self, index, &task);
+            What::Fault(_) | What::Task(_) | What::Later(_) => {
+                // The rest of the instant's timeline strikes with it.
+                self.strike(event.what);
+                while let Some(next) = self.agenda.pop_timeline(self.now) {
+                    self.strike(next.what);
+                }
             }
             What::Node { node, life, local } => {
                 let n = &mut self.nodes[usize::from(node)];
@@ -457,6 +497,23 @@ impl<A: Agenda> Sim<A> {
                     NodeStatus::Up => self.local(node, local),
                 }
             }
+        }
+    }
+
+    /// What the scenario does: one of its faults or tasks, or a fault's
+    /// later half.
+    fn strike(&mut self, what: What) {
+        match what {
+            What::Fault(index) => {
+                let kind = self.protocols.scenario.faults[index].kind.clone();
+                faults::apply(self, index, &kind);
+            }
+            What::Later(later) => faults::follow(self, later),
+            What::Task(index) => {
+                let task = self.protocols.scenario.tasks[index].clone();
+                faults::submit_task(self, index, &task);
+            }
+            What::Node { .. } => unreachable!("on a node, not on the timeline"),
         }
     }
 
@@ -926,7 +983,14 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn ask_leave(&mut self, node: u16, job: &str) {
-        if let Some(key) = self.nodes[usize::from(node)].names.get(job).copied() {
+        let n = &mut self.nodes[usize::from(node)];
+        if let Some(key) = n.names.get(job).copied() {
+            // A `job-leave` (the job no longer wanted), not a graceful
+            // stop's leave (the job comes back with its node): a join
+            // before it has left starts it again.
+            if !n.wanted.contains(job) {
+                n.jobs.get_mut(&key).expect("named jobs run").leaving = true;
+            }
             let msg = MainMsg::Signal(vigil_engine::job::MainInput::Leave);
             self.post(
                 node,
@@ -963,6 +1027,9 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         n.backlog.clear();
         n.serving = false;
         n.busy_until = Time(0);
+        // What it set off at this instant dies with it (a fault at the
+        // same instant may have set it off).
+        self.ready.retain(|(at, _)| *at != node);
     }
 
     fn lose_disk(&mut self, node: u16) {
@@ -1027,7 +1094,15 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     // A paused node's events wait in `parked` (see `run`).
-    fn pause(&mut self, _node: u16) {}
+    fn pause(&mut self, node: u16) {
+        // What a fault at the same instant set off on it waits too, first.
+        let (parked, ready): (VecDeque<_>, _) = std::mem::take(&mut self.ready)
+            .into_iter()
+            .partition(|(at, _)| *at == node);
+        self.ready = ready;
+        let n = &mut self.nodes[usize::from(node)];
+        n.parked.extend(parked.into_iter().map(|(_, local)| local));
+    }
 
     fn resume(&mut self, node: u16) {
         let n = &mut self.nodes[usize::from(node)];

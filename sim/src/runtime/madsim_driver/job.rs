@@ -51,6 +51,19 @@ impl Drop for CloseGuard {
 
 /// Starts job `name` on `node`. Must run on that node.
 pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
+    start_on(world, node, name, None);
+}
+
+/// Starts job `name` on `node`, its main thread spawned through `on` if
+/// given (from off the node: a fault's `job-join`, so that the job runs
+/// as soon as the fault has struck, for the next fault at the instant),
+/// or on the node it runs on.
+pub fn start_on(
+    world: &Arc<World>,
+    node: NodeId,
+    name: &str,
+    on: Option<&madsim::runtime::NodeHandle>,
+) {
     let shared = &world.nodes[usize::from(node.0)];
     let mut live = shared.live.lock().expect("live");
     if live.engine_tx.is_none() || live.jobs.contains_key(name) {
@@ -81,7 +94,11 @@ pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
         member: member.clone(),
         pending: pending.clone(),
     };
-    let main = madsim::task::spawn(main_thread(ctx, inbox_rx, faults.clone()));
+    let main = main_thread(ctx, inbox_rx, faults.clone());
+    let main = match on {
+        Some(handle) => handle.spawn(main),
+        None => madsim::task::spawn(main),
+    };
     live.jobs.insert(
         name.to_string(),
         JobHandle {

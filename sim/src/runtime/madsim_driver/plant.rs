@@ -193,9 +193,8 @@ impl faults::Plant for Plant<'_> {
     }
 
     fn start_job(&mut self, node: u16, job: &str) {
-        let (w, n, j) = (self.0.clone(), NodeId(node), job.to_string());
         if let Some(nh) = Handle::current().get_node(self.0.madsim_id(node)) {
-            nh.spawn(async move { job::start(&w, n, &j) });
+            job::start_on(self.0, NodeId(node), job, Some(&nh));
         }
     }
 
