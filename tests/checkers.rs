@@ -525,6 +525,46 @@ fn a_clock_that_steps_ahead_catches_absence_read_as_silence_or_hang() {
     }
 }
 
+/// A clock step shorter than `work_deadline` that lands inside a step:
+/// clock.toml with n4's clock stepping 900 ms ahead instead of 3 s. Its
+/// watchdog's look comes late and tells the absence, so nobody leaves, on
+/// every seed of both drivers; the broken variant reads a hang. (When the
+/// watchdog looked only at the deadline, that look came under half a
+/// deadline late, and the step, 300 ms in plus 900 ms of clock, was taken
+/// for hung: 40 of seeds 0..40 failed on madsim, 11 on the event loop.)
+#[test]
+fn a_clock_step_shorter_than_the_deadline_inside_a_step_is_no_hang() {
+    let text = std::fs::read_to_string(vigil_tests::root().join("scenarios/clock.toml"))
+        .expect("clock.toml");
+    assert!(
+        text.contains("offset = \"3s\""),
+        "clock.toml steps n4 by 3 s"
+    );
+    let scenario = parse(&text.replace("offset = \"3s\"", "offset = \"900ms\""));
+    for driver in Driver::ALL {
+        let mut caught = 0;
+        for seed in 0..10 {
+            let good = run_on(driver, &scenario, seed, None);
+            assert!(
+                good.failed().is_empty(),
+                "{driver} {seed}: {:?}",
+                good.failed()
+            );
+            let bad = run_on(
+                driver,
+                &scenario,
+                seed,
+                Some(Mutation::WatchdogCountsAbsence),
+            );
+            caught += usize::from(bad.failed().contains("expect no-membership-change"));
+        }
+        assert!(
+            caught >= 8,
+            "{driver}: the broken variant read a hang on {caught} of 10 seeds"
+        );
+    }
+}
+
 /// disk-loss.toml on both drivers: an engine that counts from zero on a
 /// lost disk hands its new members the ids of its first life's and view
 /// ids that go back (`epochs-grow`); two ids name two member lists

@@ -146,6 +146,13 @@ pub struct MainThread {
 }
 
 impl MainThread {
+    /// How far apart the watchdog looks at a running step: a quarter of
+    /// its deadline. A look that comes later than that after the one due
+    /// tells the node's own absence.
+    fn look(&self) -> Dur {
+        Dur(self.work_deadline.0 / 4).max(HANG_CONFIRM)
+    }
+
     pub fn new(work_threads: u16, work_deadline: Dur) -> MainThread {
         assert!((1..=WORK_THREADS_MAX).contains(&work_threads));
         assert!(work_deadline > HANG_CONFIRM);
@@ -318,16 +325,16 @@ impl MainThread {
                 self.slots[usize::from(thread)].waiting_round = Some(round);
             }
             MainInput::StepStarted { thread, step } => {
-                let adaptive = self.adaptive();
+                let (adaptive, look) = (self.adaptive(), self.look());
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.waiting_round = None;
                 slot.running_step = Some((step, now));
                 let deadline = deadline(self.work_deadline, slot, adaptive);
                 if !slot.watchdog_armed {
                     slot.watchdog_armed = true;
-                    slot.watchdog_at = now + deadline;
+                    slot.watchdog_at = now + deadline.min(look);
                     out.push(MainOutput::Timer {
-                        at: now + deadline,
+                        at: slot.watchdog_at,
                         input: MainInput::Watchdog {
                             thread,
                             confirm: None,
@@ -348,32 +355,25 @@ impl MainThread {
                 thread,
                 confirm: None,
             } => {
-                let adaptive = self.adaptive();
+                let (adaptive, look) = (self.adaptive(), self.look());
                 let slot = &mut self.slots[usize::from(thread)];
                 slot.watchdog_armed = false;
                 let Some((step, started)) = slot.running_step else {
                     return;
                 };
-                // A timer that fires half a deadline late says this node was
-                // away (paused, its clock jumped ahead) for an unknown part
-                // of the step's time: the step gets a fresh deadline from
-                // now rather than a verdict that may be the node's own
-                // absence. A step that really hangs is caught one deadline
-                // later.
+                // A look that fires more than a look's spacing late says
+                // this node was away (paused, its clock stepped ahead) for
+                // about that long: that time is not the step's, and its
+                // deadline moves on by it. So a clock step or a pause that
+                // lands in a step is not taken for a hang (one that is
+                // shorter than the spacing goes unseen: a verdict still
+                // means the step ran at least 3/4 of its deadline).
                 let late = now.saturating_sub(slot.watchdog_at);
-                if late.0 > self.work_deadline.0 / 2 && !mutated!(self, WatchdogCountsAbsence) {
-                    slot.running_step = Some((step, now));
-                    slot.watchdog_armed = true;
-                    slot.watchdog_at = now + self.work_deadline;
+                let mut started = started;
+                if late > look && !mutated!(self, WatchdogCountsAbsence) {
+                    started = (started + late).min(now);
+                    slot.running_step = Some((step, started));
                     out.push(MainOutput::Probe(crate::probe::WATCHDOG_WAS_AWAY));
-                    out.push(MainOutput::Timer {
-                        at: slot.watchdog_at,
-                        input: MainInput::Watchdog {
-                            thread,
-                            confirm: None,
-                        },
-                    });
-                    return;
                 }
                 let due = started + deadline(self.work_deadline, slot, adaptive);
                 if now >= due {
@@ -387,9 +387,9 @@ impl MainThread {
                     });
                 } else {
                     slot.watchdog_armed = true;
-                    slot.watchdog_at = due;
+                    slot.watchdog_at = due.min(now + look);
                     out.push(MainOutput::Timer {
-                        at: due,
+                        at: slot.watchdog_at,
                         input: MainInput::Watchdog {
                             thread,
                             confirm: None,
@@ -632,23 +632,22 @@ mod tests {
         );
         assert_eq!(
             watchdog(&out),
-            vec![(at(1000), None)],
-            "no second timer while one is pending"
+            vec![(at(250), None)],
+            "the first look, a quarter deadline in, and no second timer while it is pending"
         );
-        out.clear();
-        main.step(
-            at(1000),
-            MainInput::Watchdog {
-                thread: 0,
-                confirm: None,
-            },
-            &mut out,
-        );
-        assert_eq!(
-            watchdog(&out),
-            vec![(at(1200), None)],
-            "re-armed for step 2's deadline"
-        );
+        // Step 2 is looked at every quarter deadline, up to its own.
+        for (now, next) in [(250, 500), (500, 750), (750, 1000), (1000, 1200)] {
+            out.clear();
+            main.step(
+                at(now),
+                MainInput::Watchdog {
+                    thread: 0,
+                    confirm: None,
+                },
+                &mut out,
+            );
+            assert_eq!(watchdog(&out), vec![(at(next), None)], "the look at {now}");
+        }
         out.clear();
         main.step(
             at(1200),
@@ -674,11 +673,12 @@ mod tests {
         assert!(main.is_gone());
     }
 
-    /// A clock that steps ahead fires the watchdog long past its time: the
-    /// step gets a fresh deadline, and a step that really hangs is caught
-    /// one deadline later. The broken variant reads the step as hung.
+    /// A clock that steps ahead (or a pause) fires the watchdog's look long
+    /// past its time: the step's deadline moves on by the absence, and a
+    /// step that really hangs is caught once it has run a deadline without
+    /// it. The broken variant reads the step as hung.
     #[test]
-    fn a_watchdog_that_fires_late_gives_the_step_a_fresh_deadline() {
+    fn a_look_that_fires_late_moves_the_deadline_by_the_absence() {
         for broken in [false, true] {
             let mut main = MainThread::new(1, DEADLINE);
             if broken {
@@ -694,19 +694,61 @@ mod tests {
             let look = |main: &mut MainThread, t: u64, confirm, out: &mut Vec<MainOutput>| {
                 main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
             };
+            // The look due at 250 comes at 5000: the node was away 4,750 ms.
             look(&mut main, 5000, None, &mut out);
             if broken {
                 assert_eq!(watchdog(&out), vec![(at(5001), Some(1))]);
                 continue;
             }
-            assert_eq!(watchdog(&out), vec![(at(6000), None)], "a fresh deadline");
+            assert_eq!(watchdog(&out), vec![(at(5250), None)], "looks go on");
             assert!(out.contains(&MainOutput::Probe(crate::probe::WATCHDOG_WAS_AWAY)));
+            for (now, next) in [(5250, 5500), (5500, 5750)] {
+                out.clear();
+                look(&mut main, now, None, &mut out);
+                assert_eq!(watchdog(&out), vec![(at(next), None)], "the look at {now}");
+            }
             out.clear();
-            look(&mut main, 6000, None, &mut out);
-            assert_eq!(watchdog(&out), vec![(at(6001), Some(1))], "then a hang");
-            look(&mut main, 6001, Some(1), &mut out);
+            look(&mut main, 5750, None, &mut out);
+            assert_eq!(
+                watchdog(&out),
+                vec![(at(5751), Some(1))],
+                "a hang once the step has run a deadline, the absence not counted"
+            );
+            look(&mut main, 5751, Some(1), &mut out);
             assert!(main.is_gone());
         }
+    }
+
+    /// A clock step shorter than the deadline, in the middle of a step,
+    /// is no hang: the look it makes late tells it. (A single look at the
+    /// deadline came 300 ms late, under the half deadline that told an
+    /// absence, and the step, 1.3 s in by its clock, was taken for hung.)
+    #[test]
+    fn a_clock_step_in_a_step_is_no_hang() {
+        let mut main = MainThread::new(1, DEADLINE);
+        let mut out = vec![];
+        main.step(
+            at(0),
+            MainInput::StepStarted { thread: 0, step: 1 },
+            &mut out,
+        );
+        let look = |main: &mut MainThread, t: u64, out: &mut Vec<MainOutput>| {
+            let confirm = None;
+            main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
+        };
+        look(&mut main, 250, &mut out);
+        out.clear();
+        // The clock steps 900 ms ahead at 400: the look due at 500 comes at
+        // 1300 by the clock.
+        look(&mut main, 1300, &mut out);
+        assert_eq!(watchdog(&out), vec![(at(1550), None)], "no verdict");
+        main.step(
+            at(1350),
+            MainInput::StepFinished { thread: 0, step: 1 },
+            &mut out,
+        );
+        look(&mut main, 1550, &mut out);
+        assert!(!main.is_gone());
     }
 
     #[test]
