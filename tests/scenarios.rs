@@ -333,7 +333,7 @@ fn both_drivers_give_drawn_faults_the_same_effects() {
 }
 
 /// An end gives back only what its own fault took, on both drivers: a
-/// pause's end after a crash and a newer pause, an engine restart after
+/// pause's end after a crash cut it short and a newer pause, an engine restart after
 /// the node crashed and a newer engine-crash (without restart), a stop's
 /// going down after the node crashed and came back, a second stop of a
 /// stopping node, a partition's heal after a `heal` and a newer cut. Each
@@ -355,7 +355,7 @@ fn an_end_gives_back_only_what_its_own_fault_took() {
                 "node-crash n2 (restart after 200ms)",
                 "n2 restarts",
                 "node-pause n2 for 500ms",
-                "node-pause ends (no effect: a newer fault of its kind rules)",
+                "node-pause ends (no effect: the node crashed during it)",
                 "n2 resumes",
             ],
         ),
@@ -561,6 +561,34 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// A pause that the node's crash cut short ends with no effect on both
+/// drivers, whether the node is back by its end or still down: its end
+/// said "n1 resumes" of a node that had crashed and restarted meanwhile.
+#[test]
+fn a_pause_a_crash_cut_short_gives_nothing_back() {
+    for restart in ["restart_after = \"500ms\"\n", ""] {
+        let scenario = vigil_tests::parse(&format!(
+            "name = \"a crash in a pause\"\nduration = \"8s\"\n\
+             [cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n\
+             [[fault]]\nat = \"2s\"\nkind = \"node-pause\"\nnode = \"n1\"\nfor = \"3s\"\n\
+             [[fault]]\nat = \"3s\"\nkind = \"node-crash\"\nnode = \"n1\"\n{restart}"
+        ));
+        for driver in Driver::ALL {
+            let c = run_on(driver, &scenario, 0, None);
+            assert!(c.failed().is_empty(), "{driver}: {}", c.violations());
+            let faults: Vec<String> = c.out.faults().map(|(_, text, _)| text).collect();
+            assert!(
+                faults.contains(&"node-pause ends (no effect: the node crashed during it)".into()),
+                "{driver} {restart:?}: {faults:?}"
+            );
+            assert!(
+                !faults.iter().any(|f| f.contains("resumes")),
+                "{driver} {restart:?}: {faults:?}"
+            );
+        }
+    }
 }
 
 /// A `job-leave` and a `job-join` of one job at one instant mean the same on

@@ -100,6 +100,9 @@ pub struct Layers {
     /// short, a stop a crash overtook, an engine restart a newer
     /// engine-crash replaced) does nothing.
     owners: std::collections::BTreeMap<(u16, Owned), usize>,
+    /// The pauses a crash of their node cut short, by fault number: their
+    /// ends give nothing back (the node was up again, or down, already).
+    cut: std::collections::BTreeSet<usize>,
 }
 
 /// What of a node a fault's end gives back.
@@ -147,9 +150,18 @@ impl Layers {
         owns
     }
 
-    /// The node went down: what was under way on it (a stop) ends with it.
+    /// The node went down: what was under way on it (a stop, a pause)
+    /// ends with it.
     fn crashed(&mut self, node: u16) {
         self.owners.remove(&(node, Owned::Stop));
+        if let Some(pause) = self.owners.remove(&(node, Owned::Pause)) {
+            self.cut.insert(pause);
+        }
+    }
+
+    /// Whether a crash cut pause `index` short (and, if so, forgets it).
+    fn cut_by_crash(&mut self, index: usize) -> bool {
+        self.cut.remove(&index)
     }
 
     /// Whether a stop is under way on `node`.
@@ -257,9 +269,11 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
             }
         }
         Later::Resume { index, node } => {
-            if !plant.layers(|l| l.end_owned(node, Owned::Pause, index)) {
-                // A later pause rules the node (this one's was cut short
-                // by a crash): its own end gives it back.
+            if plant.layers(|l| l.cut_by_crash(index)) {
+                // The node crashed in the pause: the crash ended it.
+                (index, Effect::None(NoEffect::CrashedMeanwhile))
+            } else if !plant.layers(|l| l.end_owned(node, Owned::Pause, index)) {
+                // A later pause rules the node: its own end gives it back.
                 (index, Effect::None(NoEffect::Superseded))
             } else {
                 if plant.status(node) == NodeStatus::Paused {
@@ -312,6 +326,7 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
                 plant.set_wanted(node, job, true);
             }
             plant.set_status(node, NodeStatus::Crashed);
+            plant.layers(|l| l.crashed(node));
             plant.crash(node);
             if let Some(d) = restart_after {
                 plant.after(d, Later::Restart { index, node });

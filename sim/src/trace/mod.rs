@@ -426,6 +426,8 @@ pub enum NoEffect {
     NodeStopping,
     /// A newer fault of its kind rules what this end would give back.
     Superseded,
+    /// The node crashed while it lasted: the crash ended it.
+    CrashedMeanwhile,
 }
 
 impl NoEffect {
@@ -438,6 +440,7 @@ impl NoEffect {
             NoEffect::NodePaused => "the node is paused already",
             NoEffect::NodeStopping => "the node is stopping already",
             NoEffect::Superseded => "a newer fault of its kind rules",
+            NoEffect::CrashedMeanwhile => "the node crashed during it",
         }
     }
 }
