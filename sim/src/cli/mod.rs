@@ -58,7 +58,7 @@ struct RunFlags {
     /// Which driver steps the state machines: `madsim` (the default:
     /// madsim's runtime, a task per engine and thread) or `event-loop` (a
     /// plain loop with its own seeded network, no async: about twice as
-    /// fast on small clusters, three to five times on large ones). Both run
+    /// fast on small clusters, about four times on large ones). Both run
     /// the same scenarios, faults and checks; a seed's run differs between
     /// them.
     #[arg(long, value_parser = driver_parser())]
