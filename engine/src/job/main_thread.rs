@@ -611,8 +611,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn one_watchdog_timer_per_thread_follows_the_running_step() {
+    /// A main thread of one work thread whose step 1 started at 0, and
+    /// what it asked.
+    fn step_one_running() -> (MainThread, Vec<MainOutput>) {
         let mut main = MainThread::new(1, DEADLINE);
         let mut out = vec![];
         main.step(
@@ -620,6 +621,12 @@ mod tests {
             MainInput::StepStarted { thread: 0, step: 1 },
             &mut out,
         );
+        (main, out)
+    }
+
+    #[test]
+    fn one_watchdog_timer_per_thread_follows_the_running_step() {
+        let (mut main, mut out) = step_one_running();
         main.step(
             at(100),
             MainInput::StepFinished { thread: 0, step: 1 },
@@ -725,13 +732,7 @@ mod tests {
     /// absence, and the step, 1.3 s in by its clock, was taken for hung.)
     #[test]
     fn a_clock_step_in_a_step_is_no_hang() {
-        let mut main = MainThread::new(1, DEADLINE);
-        let mut out = vec![];
-        main.step(
-            at(0),
-            MainInput::StepStarted { thread: 0, step: 1 },
-            &mut out,
-        );
+        let (mut main, mut out) = step_one_running();
         let look = |main: &mut MainThread, t: u64, out: &mut Vec<MainOutput>| {
             let confirm = None;
             main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
