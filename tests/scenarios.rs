@@ -496,7 +496,7 @@ node = "n2"
 }
 
 /// Faults at one instant strike one after another before any node acts on
-/// the first, on both drivers, so every pair of them on one job (and the
+/// the first, on both drivers, so every pair of them on one job or its node (and the
 /// triples that once differed) means the same on both: each fault's
 /// effect, why each member left, and each member's last view. Before, the
 /// event loop let the job's main thread read the first fault before the
@@ -514,6 +514,7 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
         "node-stop" => "kind = \"node-stop\"\nnode = \"n0\"\nrestart_after = \"2s\"".into(),
         "engine-crash" => "kind = \"engine-crash\"\nnode = \"n0\"\nrestart_after = \"1s\"".into(),
         "node-pause" => "kind = \"node-pause\"\nnode = \"n0\"\nfor = \"500ms\"".into(),
+        "node-crash" => "kind = \"node-crash\"\nnode = \"n0\"\nrestart_after = \"1s\"".into(),
         _ => unreachable!("{name}"),
     };
     let kinds = [
@@ -524,6 +525,7 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
         "node-stop",
         "engine-crash",
         "node-pause",
+        "node-crash",
     ];
     let mut cases: Vec<Vec<&str>> = (kinds.iter())
         .flat_map(|a| kinds.iter().map(move |b| vec![*a, *b]))
@@ -541,8 +543,8 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
             text += &format!("[[fault]]\nat = \"2s\"\n{}\n", kind(name));
         }
         let scenario = vigil_tests::parse(&text);
-        let meaning = |driver| {
-            let c = run_on(driver, &scenario, 0, None);
+        let meaning = |driver, seed| {
+            let c = run_on(driver, &scenario, seed, None);
             let faults: Vec<String> = c.out.faults().map(|(_, text, _)| text).collect();
             let left: std::collections::BTreeSet<String> = (c.out.views())
                 .flat_map(|(_, v)| v.left.iter().map(|(m, r)| format!("{m} {r:?}")))
@@ -553,11 +555,14 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
             }
             (faults, left, last, c.failed())
         };
-        let (madsim, event_loop) = (meaning(Driver::Madsim), meaning(Driver::EventLoop));
-        if madsim != event_loop {
-            differ.push(format!(
-                "{case:?}:\n  madsim     {madsim:?}\n  event loop {event_loop:?}"
-            ));
+        for seed in 0..2 {
+            let madsim = meaning(Driver::Madsim, seed);
+            let event_loop = meaning(Driver::EventLoop, seed);
+            if madsim != event_loop {
+                differ.push(format!(
+                    "{case:?}, seed {seed}:\n  madsim     {madsim:?}\n  event loop {event_loop:?}"
+                ));
+            }
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));

@@ -64,8 +64,8 @@ pub const STOP_ANNOUNCED: &str = "stop-announced";
 /// clock jumped ahead): the time it was away did not count as its peers'
 /// silence.
 pub const ENGINE_WAS_AWAY: &str = "engine-was-away";
-/// A watchdog fired long past its time (the node was away): the step it
-/// watches got a fresh deadline instead of a hang verdict.
+/// A watchdog's look came long past its time (the node was away): the
+/// step it watches does not count the time since the last look.
 pub const WATCHDOG_WAS_AWAY: &str = "watchdog-was-away";
 /// A task runner chose a priority task ahead of older tasks waiting.
 pub const PRIORITY_OVERTOOK: &str = "priority-overtook";
@@ -172,7 +172,7 @@ pub const PROBES: &[ProbeDef] = &[
     ProbeDef::new(
         WATCHDOG_WAS_AWAY,
         "main-thread",
-        "a watchdog fired long past its time (the node was away): the step got a fresh deadline",
+        "a watchdog's look came long past its time (the node was away): the step's deadline moved on",
     ),
     ProbeDef::new(
         ACK_FETCHED_FROM_AHEAD,

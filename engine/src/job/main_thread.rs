@@ -105,6 +105,8 @@ struct Slot {
     watchdog_armed: bool,
     /// When that timer is due.
     watchdog_at: Time,
+    /// When it was set: the watchdog's last look (or the step's start).
+    looked_at: Time,
     /// How long the last step took (for the broken variant
     /// `adaptive-watchdog`).
     last_took: Option<Dur>,
@@ -332,6 +334,7 @@ impl MainThread {
                 let deadline = deadline(self.work_deadline, slot, adaptive);
                 if !slot.watchdog_armed {
                     slot.watchdog_armed = true;
+                    slot.looked_at = now;
                     slot.watchdog_at = now + deadline.min(look);
                     out.push(MainOutput::Timer {
                         at: slot.watchdog_at,
@@ -361,20 +364,23 @@ impl MainThread {
                 let Some((step, started)) = slot.running_step else {
                     return;
                 };
-                // A look that fires more than a look's spacing late says
+                // A look that comes more than a look's spacing late says
                 // this node was away (paused, its clock stepped ahead) for
-                // about that long: that time is not the step's, and its
-                // deadline moves on by it. So a clock step or a pause that
-                // lands in a step is not taken for a hang (one that is
-                // shorter than the spacing goes unseen: a verdict still
-                // means the step ran at least 3/4 of its deadline).
+                // some of the time since its last look, when and how long
+                // unknown: none of that time counts for the step, and its
+                // deadline moves on by all of it. So a clock step or a
+                // pause inside a step is not taken for a hang, and a step
+                // that really hangs is caught at most one spacing later.
+                // (An absence can go unseen if it is shorter than twice the
+                // spacing: a look due soon after it comes late by less.)
                 let late = now.saturating_sub(slot.watchdog_at);
                 let mut started = started;
                 if late > look && !mutated!(self, WatchdogCountsAbsence) {
-                    started = (started + late).min(now);
+                    started = (started + now.saturating_sub(slot.looked_at)).min(now);
                     slot.running_step = Some((step, started));
                     out.push(MainOutput::Probe(crate::probe::WATCHDOG_WAS_AWAY));
                 }
+                slot.looked_at = now;
                 let due = started + deadline(self.work_deadline, slot, adaptive);
                 if now >= due {
                     // Past its deadline: confirm with a second, short look.
@@ -701,7 +707,8 @@ mod tests {
             let look = |main: &mut MainThread, t: u64, confirm, out: &mut Vec<MainOutput>| {
                 main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
             };
-            // The look due at 250 comes at 5000: the node was away 4,750 ms.
+            // The look due at 250 comes at 5000: the node was away for some
+            // of the 5,000 ms since the step began, and none of it counts.
             look(&mut main, 5000, None, &mut out);
             if broken {
                 assert_eq!(watchdog(&out), vec![(at(5001), Some(1))]);
@@ -709,19 +716,19 @@ mod tests {
             }
             assert_eq!(watchdog(&out), vec![(at(5250), None)], "looks go on");
             assert!(out.contains(&MainOutput::Probe(crate::probe::WATCHDOG_WAS_AWAY)));
-            for (now, next) in [(5250, 5500), (5500, 5750)] {
+            for (now, next) in [(5250, 5500), (5500, 5750), (5750, 6000)] {
                 out.clear();
                 look(&mut main, now, None, &mut out);
                 assert_eq!(watchdog(&out), vec![(at(next), None)], "the look at {now}");
             }
             out.clear();
-            look(&mut main, 5750, None, &mut out);
+            look(&mut main, 6000, None, &mut out);
             assert_eq!(
                 watchdog(&out),
-                vec![(at(5751), Some(1))],
+                vec![(at(6001), Some(1))],
                 "a hang once the step has run a deadline, the absence not counted"
             );
-            look(&mut main, 5751, Some(1), &mut out);
+            look(&mut main, 6001, Some(1), &mut out);
             assert!(main.is_gone());
         }
     }
@@ -749,6 +756,33 @@ mod tests {
             &mut out,
         );
         look(&mut main, 1550, &mut out);
+        assert!(!main.is_gone());
+    }
+
+    /// A clock step late in a long step: the look due at the deadline
+    /// comes late, and the whole time since the look before does not
+    /// count (the step is 770 ms in when the clock steps 900 ms ahead;
+    /// counting only the look's lateness, 670 ms, left the step due at
+    /// once, and it was taken for hung).
+    #[test]
+    fn a_clock_step_late_in_a_long_step_is_no_hang() {
+        let (mut main, mut out) = step_one_running();
+        let look = |main: &mut MainThread, t: u64, out: &mut Vec<MainOutput>| {
+            let confirm = None;
+            main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
+        };
+        for t in [250, 500, 750] {
+            look(&mut main, t, &mut out);
+        }
+        out.clear();
+        look(&mut main, 1670, &mut out);
+        assert_eq!(watchdog(&out), vec![(at(1920), None)], "no verdict");
+        main.step(
+            at(1700),
+            MainInput::StepFinished { thread: 0, step: 1 },
+            &mut out,
+        );
+        look(&mut main, 1920, &mut out);
         assert!(!main.is_gone());
     }
 

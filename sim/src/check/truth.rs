@@ -677,7 +677,7 @@ impl<'a> Truth<'a> {
                 Effect::NetworkRestored { .. } => self.disruptions.push((at, Some(index))),
                 // A clock that steps ahead: its node's timers all fall due
                 // at once, as after a pause (the engine and the watchdogs
-                // tell it from silence, at the cost of a fresh deadline).
+                // tell it from silence, at the cost of a later deadline).
                 // A rate alone moves the bounds instead (`stretched`).
                 Effect::Clock { offset, .. } if offset.0 > 0 => {
                     self.disruptions.push((at, Some(index)))

@@ -100,9 +100,10 @@ pub struct Layers {
     /// short, a stop a crash overtook, an engine restart a newer
     /// engine-crash replaced) does nothing.
     owners: std::collections::BTreeMap<(u16, Owned), usize>,
-    /// The pauses a crash of their node cut short, by fault number: their
-    /// ends give nothing back (the node was up again, or down, already).
-    cut: std::collections::BTreeSet<usize>,
+    /// The pauses a crash of their node cut short, by fault number (how
+    /// many: the explorer numbers all it adds to a node alike): their ends
+    /// give nothing back (the node was up again, or down, already).
+    cut: std::collections::BTreeMap<usize, u32>,
 }
 
 /// What of a node a fault's end gives back.
@@ -155,13 +156,20 @@ impl Layers {
     fn crashed(&mut self, node: u16) {
         self.owners.remove(&(node, Owned::Stop));
         if let Some(pause) = self.owners.remove(&(node, Owned::Pause)) {
-            self.cut.insert(pause);
+            *self.cut.entry(pause).or_default() += 1;
         }
     }
 
     /// Whether a crash cut pause `index` short (and, if so, forgets it).
     fn cut_by_crash(&mut self, index: usize) -> bool {
-        self.cut.remove(&index)
+        match self.cut.get_mut(&index) {
+            Some(1) => self.cut.remove(&index).is_some(),
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether a stop is under way on `node`.
@@ -273,7 +281,8 @@ pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
                 // The node crashed in the pause: the crash ended it.
                 (index, Effect::None(NoEffect::CrashedMeanwhile))
             } else if !plant.layers(|l| l.end_owned(node, Owned::Pause, index)) {
-                // A later pause rules the node: its own end gives it back.
+                // Nothing of the node is this pause's to give back (a
+                // crash ends a pause, and only an unpaused node pauses).
                 (index, Effect::None(NoEffect::Superseded))
             } else {
                 if plant.status(node) == NodeStatus::Paused {

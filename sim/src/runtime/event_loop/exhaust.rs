@@ -8,8 +8,9 @@
 //! their meaning. What the explorer chooses:
 //!
 //! - within one instant, the order of the events due: packets arriving,
-//!   timers, local steps ending, and the scenario's faults, which strike
-//!   together, in their order, as one option (what an event sets off on its
+//!   timers, local steps ending, and the scenario's faults, tasks and fault
+//!   ends, those of one instant striking together, in their order, as one
+//!   option (faults the explorer adds strike alone; what an event sets off on its
 //!   node runs at once, in order, as in a seeded run; with `threads`, the
 //!   actors of a node, its engine, each job's main thread and each work
 //!   thread, interleave too, each keeping its own queue's order);

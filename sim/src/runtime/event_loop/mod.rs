@@ -483,6 +483,10 @@ impl<A: Agenda> Sim<A> {
                 // The rest of the instant's timeline strikes with it.
                 self.strike(event.what);
                 while let Some(next) = self.agenda.pop_timeline(self.now) {
+                    assert_eq!(
+                        next.at, self.now,
+                        "an agenda handed out a later timeline event"
+                    );
                     self.strike(next.what);
                 }
             }
