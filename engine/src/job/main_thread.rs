@@ -112,6 +112,20 @@ struct Slot {
     last_took: Option<Dur>,
 }
 
+/// Sets `slot`'s one watchdog timer: the next look at thread `thread`'s
+/// running step, at `at`.
+fn arm_look(slot: &mut Slot, thread: u16, at: Time, out: &mut Vec<MainOutput>) {
+    slot.watchdog_armed = true;
+    slot.watchdog_at = at;
+    out.push(MainOutput::Timer {
+        at,
+        input: MainInput::Watchdog {
+            thread,
+            confirm: None,
+        },
+    });
+}
+
 /// How long a step of `slot`'s thread may run: `work_deadline` (the broken
 /// variant `adaptive-watchdog`: three times its last step, if shorter).
 fn deadline(work_deadline: Dur, slot: &Slot, adaptive: bool) -> Dur {
@@ -333,16 +347,8 @@ impl MainThread {
                 slot.running_step = Some((step, now));
                 let deadline = deadline(self.work_deadline, slot, adaptive);
                 if !slot.watchdog_armed {
-                    slot.watchdog_armed = true;
                     slot.looked_at = now;
-                    slot.watchdog_at = now + deadline.min(look);
-                    out.push(MainOutput::Timer {
-                        at: slot.watchdog_at,
-                        input: MainInput::Watchdog {
-                            thread,
-                            confirm: None,
-                        },
-                    });
+                    arm_look(slot, thread, now + deadline.min(look), out);
                 }
             }
             MainInput::StepFinished { thread, step } => {
@@ -392,15 +398,7 @@ impl MainThread {
                         },
                     });
                 } else {
-                    slot.watchdog_armed = true;
-                    slot.watchdog_at = due.min(now + look);
-                    out.push(MainOutput::Timer {
-                        at: slot.watchdog_at,
-                        input: MainInput::Watchdog {
-                            thread,
-                            confirm: None,
-                        },
-                    });
+                    arm_look(slot, thread, due.min(now + look), out);
                 }
             }
             MainInput::Watchdog {
@@ -630,6 +628,12 @@ mod tests {
         (main, out)
     }
 
+    /// The watchdog of thread 0 looks at `t` (`confirm`: its second look
+    /// at that step).
+    fn look(main: &mut MainThread, t: u64, confirm: Option<u64>, out: &mut Vec<MainOutput>) {
+        main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
+    }
+
     #[test]
     fn one_watchdog_timer_per_thread_follows_the_running_step() {
         let (mut main, mut out) = step_one_running();
@@ -704,9 +708,6 @@ mod tests {
                 &mut out,
             );
             out.clear();
-            let look = |main: &mut MainThread, t: u64, confirm, out: &mut Vec<MainOutput>| {
-                main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
-            };
             // The look due at 250 comes at 5000: the node was away for some
             // of the 5,000 ms since the step began, and none of it counts.
             look(&mut main, 5000, None, &mut out);
@@ -740,22 +741,18 @@ mod tests {
     #[test]
     fn a_clock_step_in_a_step_is_no_hang() {
         let (mut main, mut out) = step_one_running();
-        let look = |main: &mut MainThread, t: u64, out: &mut Vec<MainOutput>| {
-            let confirm = None;
-            main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
-        };
-        look(&mut main, 250, &mut out);
+        look(&mut main, 250, None, &mut out);
         out.clear();
         // The clock steps 900 ms ahead at 400: the look due at 500 comes at
         // 1300 by the clock.
-        look(&mut main, 1300, &mut out);
+        look(&mut main, 1300, None, &mut out);
         assert_eq!(watchdog(&out), vec![(at(1550), None)], "no verdict");
         main.step(
             at(1350),
             MainInput::StepFinished { thread: 0, step: 1 },
             &mut out,
         );
-        look(&mut main, 1550, &mut out);
+        look(&mut main, 1550, None, &mut out);
         assert!(!main.is_gone());
     }
 
@@ -767,22 +764,18 @@ mod tests {
     #[test]
     fn a_clock_step_late_in_a_long_step_is_no_hang() {
         let (mut main, mut out) = step_one_running();
-        let look = |main: &mut MainThread, t: u64, out: &mut Vec<MainOutput>| {
-            let confirm = None;
-            main.step(at(t), MainInput::Watchdog { thread: 0, confirm }, out)
-        };
         for t in [250, 500, 750] {
-            look(&mut main, t, &mut out);
+            look(&mut main, t, None, &mut out);
         }
         out.clear();
-        look(&mut main, 1670, &mut out);
+        look(&mut main, 1670, None, &mut out);
         assert_eq!(watchdog(&out), vec![(at(1920), None)], "no verdict");
         main.step(
             at(1700),
             MainInput::StepFinished { thread: 0, step: 1 },
             &mut out,
         );
-        look(&mut main, 1920, &mut out);
+        look(&mut main, 1920, None, &mut out);
         assert!(!main.is_gone());
     }
 

@@ -68,7 +68,7 @@ impl Scheduled {
     /// fault's later half (an end, a restart), rather than something on
     /// a node.
     pub fn on_timeline(&self) -> bool {
-        !matches!(self.what, What::Node { .. })
+        self.node().is_none()
     }
 }
 
@@ -1033,7 +1033,7 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         n.busy_until = Time(0);
         // What it set off at this instant dies with it (a fault at the
         // same instant may have set it off).
-        self.ready.retain(|(at, _)| *at != node);
+        self.ready.retain(|(on, _)| *on != node);
     }
 
     fn lose_disk(&mut self, node: u16) {
@@ -1102,7 +1102,7 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         // What a fault at the same instant set off on it waits too, first.
         let (parked, ready): (VecDeque<_>, _) = std::mem::take(&mut self.ready)
             .into_iter()
-            .partition(|(at, _)| *at == node);
+            .partition(|(on, _)| *on == node);
         self.ready = ready;
         let n = &mut self.nodes[usize::from(node)];
         n.parked.extend(parked.into_iter().map(|(_, local)| local));

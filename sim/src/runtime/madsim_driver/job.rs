@@ -49,21 +49,13 @@ impl Drop for CloseGuard {
     }
 }
 
-/// Starts job `name` on `node`. Must run on that node.
+/// Starts job `name` on `node` at once, from the node or from off it (a
+/// fault's `job-join`: the job runs as soon as the fault has struck, for
+/// the next fault at the instant). Its main thread is spawned on the node.
 pub fn start(world: &Arc<World>, node: NodeId, name: &str) {
-    start_on(world, node, name, None);
-}
-
-/// Starts job `name` on `node`, its main thread spawned through `on` if
-/// given (from off the node: a fault's `job-join`, so that the job runs
-/// as soon as the fault has struck, for the next fault at the instant),
-/// or on the node it runs on.
-pub fn start_on(
-    world: &Arc<World>,
-    node: NodeId,
-    name: &str,
-    on: Option<&madsim::runtime::NodeHandle>,
-) {
+    let Some(on) = madsim::runtime::Handle::current().get_node(world.madsim_id(node.0)) else {
+        return;
+    };
     let shared = &world.nodes[usize::from(node.0)];
     let mut live = shared.live.lock().expect("live");
     if live.engine_tx.is_none() || live.jobs.contains_key(name) {
@@ -94,11 +86,7 @@ pub fn start_on(
         member: member.clone(),
         pending: pending.clone(),
     };
-    let main = main_thread(ctx, inbox_rx, faults.clone());
-    let main = match on {
-        Some(handle) => handle.spawn(main),
-        None => madsim::task::spawn(main),
-    };
+    let main = on.spawn(main_thread(ctx, inbox_rx, faults.clone()));
     live.jobs.insert(
         name.to_string(),
         JobHandle {

@@ -193,9 +193,7 @@ impl faults::Plant for Plant<'_> {
     }
 
     fn start_job(&mut self, node: u16, job: &str) {
-        if let Some(nh) = Handle::current().get_node(self.0.madsim_id(node)) {
-            job::start_on(self.0, NodeId(node), job, Some(&nh));
-        }
+        job::start(self.0, NodeId(node), job);
     }
 
     fn crash(&mut self, node: u16) {
