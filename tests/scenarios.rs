@@ -1,7 +1,7 @@
 //! Every example scenario passes every check over many seeds, and every run
 //! is deterministic.
 
-use vigil_sim::trace::Driver;
+use vigil_sim::trace::{Driver, TraceEvent};
 use vigil_tests::{load, run, run_on, scenario_files, seeds, EXAMPLES};
 
 fn passes_over_seeds(name: &str) {
@@ -507,6 +507,54 @@ node = "n2"
 /// "the job was not running: it stays down", and then it ran).
 #[test]
 fn faults_at_one_instant_mean_the_same_on_both_drivers() {
+    let mut cases: Vec<Vec<&str>> = (FAULTS_ON_A_JOB.iter())
+        .flat_map(|a| FAULTS_ON_A_JOB.iter().map(move |b| vec![*a, *b]))
+        .collect();
+    cases.push(vec!["job-kill", "job-join", "job-kill"]);
+    cases.push(vec!["job-kill", "job-join", "work-thread-panic"]);
+    cases.push(vec!["job-leave", "job-join", "node-stop"]);
+    let differ = meanings_that_differ(&cases, "2s");
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// A fault at 0 s strikes a cluster that has booted and done nothing yet,
+/// on both drivers, so each one (and each pair) means the same on both:
+/// a work-thread fault hits its job's first step, a `node-crash` lets
+/// nothing the node sent get out. Before, the event loop ran each node's
+/// boot through (its job registered and began its first step, its first
+/// packets left) before the faults at 0 s struck: a work-thread fault hit
+/// step 2 there and step 1 on madsim, and the peers of a node crashed at
+/// 0 s counted it in until its failure timeout.
+#[test]
+fn faults_at_0_s_mean_the_same_on_both_drivers() {
+    let mut cases: Vec<Vec<&str>> = FAULTS_ON_A_JOB.iter().map(|a| vec![*a]).collect();
+    cases.extend(
+        (FAULTS_ON_A_JOB.iter()).flat_map(|a| FAULTS_ON_A_JOB.iter().map(move |b| vec![*a, *b])),
+    );
+    cases.push(vec!["job-leave", "job-join"]);
+    cases.push(vec!["work-thread-panic", "node-pause"]);
+    cases.push(vec!["job-kill", "job-join", "work-thread-panic"]);
+    let differ = meanings_that_differ(&cases, "0s");
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// The fault kinds that strike one job, or its node.
+const FAULTS_ON_A_JOB: [&str; 8] = [
+    "job-leave",
+    "job-kill",
+    "job-join",
+    "work-thread-panic",
+    "node-stop",
+    "engine-crash",
+    "node-pause",
+    "node-crash",
+];
+
+/// Each case (fault kinds, struck in that order on `db` or its node `n0`
+/// at `at`) whose meaning differs between the drivers, on seed 0 or 1:
+/// each fault's effect, the steps faults hit, why each member left, each
+/// member's last view, and the failed checks.
+fn meanings_that_differ(cases: &[Vec<&str>], at: &str) -> Vec<String> {
     let kind = |name: &str| match name {
         "job-leave" | "job-kill" | "job-join" | "work-thread-panic" => {
             format!("kind = \"{name}\"\nnode = \"n0\"\njob = \"db\"")
@@ -517,35 +565,30 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
         "node-crash" => "kind = \"node-crash\"\nnode = \"n0\"\nrestart_after = \"1s\"".into(),
         _ => unreachable!("{name}"),
     };
-    let kinds = [
-        "job-leave",
-        "job-kill",
-        "job-join",
-        "work-thread-panic",
-        "node-stop",
-        "engine-crash",
-        "node-pause",
-        "node-crash",
-    ];
-    let mut cases: Vec<Vec<&str>> = (kinds.iter())
-        .flat_map(|a| kinds.iter().map(move |b| vec![*a, *b]))
-        .collect();
-    cases.push(vec!["job-kill", "job-join", "job-kill"]);
-    cases.push(vec!["job-kill", "job-join", "work-thread-panic"]);
-    cases.push(vec!["job-leave", "job-join", "node-stop"]);
     let mut differ = Vec::new();
-    for case in &cases {
+    for case in cases {
         let mut text = String::from(
             "name = \"faults at once\"\nduration = \"6s\"\n[cluster]\nnodes = 3\n\
              [[job]]\nname = \"db\"\ngroup = \"g\"\n",
         );
         for name in case {
-            text += &format!("[[fault]]\nat = \"2s\"\n{}\n", kind(name));
+            text += &format!("[[fault]]\nat = \"{at}\"\n{}\n", kind(name));
         }
         let scenario = vigil_tests::parse(&text);
         let meaning = |driver, seed| {
             let c = run_on(driver, &scenario, seed, None);
             let faults: Vec<String> = c.out.faults().map(|(_, text, _)| text).collect();
+            let hit: Vec<String> = (c.out.entries.iter())
+                .filter_map(|e| match &e.event {
+                    TraceEvent::StepFault {
+                        member,
+                        thread,
+                        step,
+                        ..
+                    } => Some(format!("{member} thread {thread} step {step}")),
+                    _ => None,
+                })
+                .collect();
             let left: std::collections::BTreeSet<String> = (c.out.views())
                 .flat_map(|(_, v)| v.left.iter().map(|(m, r)| format!("{m} {r:?}")))
                 .collect();
@@ -553,19 +596,19 @@ fn faults_at_one_instant_mean_the_same_on_both_drivers() {
             for (_, v) in c.out.views() {
                 last.insert(v.me.to_string(), format!("{:?}", v.members));
             }
-            (faults, left, last, c.failed())
+            (faults, hit, left, last, c.failed())
         };
         for seed in 0..2 {
             let madsim = meaning(Driver::Madsim, seed);
             let event_loop = meaning(Driver::EventLoop, seed);
             if madsim != event_loop {
                 differ.push(format!(
-                    "{case:?}, seed {seed}:\n  madsim     {madsim:?}\n  event loop {event_loop:?}"
+                    "{case:?} at {at}, seed {seed}:\n  madsim     {madsim:?}\n  event loop {event_loop:?}"
                 ));
             }
         }
     }
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    differ
 }
 
 /// A pause that the node's crash cut short ends with no effect on both

@@ -468,13 +468,16 @@ enum Move {
 /// Which actor of a node takes a ready item: each keeps its own order.
 fn actor(local: &Local) -> (u8, u64, u16) {
     match local {
-        Local::Boot
+        Local::Booted(_)
         | Local::Packet { .. }
         | Local::Engine(_)
         | Local::Timer { .. }
         | Local::Serve
         | Local::Late(_) => (0, 0, 0),
-        Local::Main { key, .. } | Local::RunMain { key } | Local::MainWake { key } => (1, key.0, 0),
+        Local::Main { key, .. }
+        | Local::StartMain { key }
+        | Local::RunMain { key }
+        | Local::MainWake { key } => (1, key.0, 0),
         Local::MainTimer { .. } => (1, u64::MAX, 0),
         Local::RunWorker { key, thread } | Local::StepEnded { key, thread, .. } => {
             (2, key.0, *thread)
@@ -703,7 +706,7 @@ impl World {
                     _ => true,
                 }
             }
-            What::Fault(_) | What::Task(_) | What::Later(_) => true,
+            What::Boot(_) | What::Fault(_) | What::Task(_) | What::Later(_) => true,
         });
     }
 
@@ -776,6 +779,7 @@ impl World {
                     "fault: {}",
                     self.sim.protocols.scenario.faults[*i].kind.describe()
                 ),
+                What::Boot(n) => format!("n{n} boots"),
                 What::Task(i) => format!("task {i} is submitted"),
                 What::Later(l) => format!("a fault's later half: {l:?}"),
                 What::Node { node, local, .. } => describe_local(&self.sim, *node, local),
@@ -839,6 +843,7 @@ fn attempt(w: &mut World, ctx: &Ctx, mv: Move) -> Result<(), String> {
 fn describe_event<A: Agenda>(sim: &Sim<A>, what: &What) -> String {
     match what {
         What::Node { node, local, .. } => describe_local(sim, *node, local),
+        What::Boot(n) => format!("n{n} boots"),
         What::Fault(i) => format!("fault {i}"),
         What::Task(i) => format!("task {i}"),
         What::Later(l) => format!("{l:?}"),
@@ -853,7 +858,7 @@ fn describe_local<A: Agenda>(sim: &Sim<A>, node: u16, local: &Local) -> String {
             .map_or_else(|| format!("job {}", key.0), |j| j.name().to_string())
     };
     match local {
-        Local::Boot => format!("n{node} boots"),
+        Local::Booted(_) => format!("n{node}'s engine sends what it sent as it booted"),
         Local::Packet { from, packet, .. } => {
             format!(
                 "n{node} takes a {} from n{}",
@@ -866,6 +871,7 @@ fn describe_local<A: Agenda>(sim: &Sim<A>, node: u16, local: &Local) -> String {
         Local::Main { key, .. } | Local::RunMain { key } => {
             format!("n{node}: {}'s main thread takes its inbox", job(key))
         }
+        Local::StartMain { key } => format!("n{node}: {}'s main thread starts", job(key)),
         Local::MainTimer { .. } => format!("n{node}: a main thread's timer fires"),
         Local::MainWake { key } => format!("n{node}: {}'s main thread wakes", job(key)),
         Local::Serve => format!("n{node}'s slow engine takes its next input"),

@@ -43,6 +43,9 @@ pub(super) struct Job {
     /// its node); if a `job-join` wants it again by the time it has left,
     /// it starts again.
     pub(super) leaving: bool,
+    /// Its main thread has run: it has registered (a job killed before
+    /// that never reached the engine).
+    pub(super) started: bool,
     /// The broken variant `blocking-main`: the input it waits to take, and
     /// when it took it.
     busy: Option<(Time, MainInput)>,
@@ -128,16 +131,39 @@ impl<A: Agenda> Sim<A> {
                 member: None,
                 blocked: false,
                 leaving: false,
+                started: false,
                 busy: None,
                 workers,
             },
         );
+        // Its main thread registers when it first runs, after what is
+        // struck at this instant (as a task madsim spawns runs later).
+        self.post(node, Local::StartMain { key });
+    }
+
+    /// The main thread of `key` runs for the first time: it registers.
+    pub(super) fn start_main(&mut self, node: u16, key: LocalKey) {
+        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            return; // killed before it ran
+        };
+        job.started = true;
         let register = Input::Register {
             key,
-            job: job_name,
-            group: Name::new(&spec.group),
+            job: Name::new(&job.name),
+            group: job.group.clone(),
         };
-        self.post(node, Local::Engine(Box::new(register)));
+        self.engine_step(node, register);
+    }
+
+    /// Puts `input` in the inbox of the main thread of `key`, which takes
+    /// it when it next runs (a fault's word arrives as it strikes, as in
+    /// madsim's channel).
+    pub(super) fn signal(&mut self, node: u16, key: LocalKey, input: MainInput) {
+        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            return;
+        };
+        job.inbox.push_back(MainMsg::Signal(input));
+        self.post(node, Local::RunMain { key });
     }
 
     /// The engine hands `event` to the main thread of registration `key`.

@@ -60,13 +60,13 @@ impl Scheduled {
     pub fn node(&self) -> Option<NodeId> {
         match &self.what {
             What::Node { node, .. } => Some(NodeId(*node)),
-            What::Fault(_) | What::Later(_) | What::Task(_) => None,
+            What::Boot(_) | What::Fault(_) | What::Later(_) | What::Task(_) => None,
         }
     }
 
-    /// Whether it is on the scenario's timeline: a fault, a task, or a
-    /// fault's later half (an end, a restart), rather than something on
-    /// a node.
+    /// Whether it is on the scenario's timeline: a node's first boot, a
+    /// fault, a task, or a fault's later half (an end, a restart), rather
+    /// than something a node does.
     pub fn on_timeline(&self) -> bool {
         self.node().is_none()
     }
@@ -169,6 +169,9 @@ impl Agenda for TimeOrder {
 /// What an event is.
 #[derive(Clone, Debug, Hash)]
 enum What {
+    /// The node boots, at 0 s: before the faults due then strike, and
+    /// before any node acts on its boot.
+    Boot(u16),
     /// The scenario's fault number `index` strikes.
     Fault(usize),
     /// The scenario's task number `index` is submitted.
@@ -186,7 +189,10 @@ enum What {
 /// Something that happens on one node.
 #[derive(Clone, Debug, Hash)]
 enum Local {
-    Boot,
+    /// What the engine asked for as it booted (its first packets, its
+    /// timer): carried out once the instant's timeline has struck, as
+    /// madsim's engine task does when it first runs.
+    Booted(Box<Vec<Output<JobMsg>>>),
     /// (Boxed, as are the other large variants: an event moves several
     /// times on its way through the agenda and the ready queue, and a
     /// small one moves in a few words.)
@@ -198,34 +204,22 @@ enum Local {
     /// An input for the engine from a job on this node.
     Engine(Box<Input<JobMsg>>),
     /// The engine's timer, if it is still the current one.
-    Timer {
-        generation: u64,
-    },
+    Timer { generation: u64 },
     /// Into a main thread's inbox.
-    Main {
-        key: LocalKey,
-        msg: Box<MainMsg>,
-    },
+    Main { key: LocalKey, msg: Box<MainMsg> },
+    /// A main thread runs for the first time (it registers).
+    StartMain { key: LocalKey },
     /// A main thread takes what its inbox holds.
-    RunMain {
-        key: LocalKey,
-    },
+    RunMain { key: LocalKey },
     /// A slow node's engine takes the next input it holds.
     Serve,
     /// A main thread's timer, if it is still set (a clock change sets it
     /// again under a new number).
-    MainTimer {
-        id: u64,
-    },
+    MainTimer { id: u64 },
     /// A main thread is back from its (broken variant's) wait.
-    MainWake {
-        key: LocalKey,
-    },
+    MainWake { key: LocalKey },
     /// A work thread takes what was routed to it.
-    RunWorker {
-        key: LocalKey,
-        thread: u16,
-    },
+    RunWorker { key: LocalKey, thread: u16 },
     StepEnded {
         key: LocalKey,
         thread: u16,
@@ -437,15 +431,11 @@ impl<A: Agenda> Sim<A> {
                 sim.nodes[usize::from(*n)].wanted.insert(job.name.clone());
             }
         }
-        // Every node boots at time 0, before anything the scenario does at 0
-        // (as under madsim): a fault at 0 s strikes a booted cluster.
+        // Every node boots at time 0, on the timeline before anything the
+        // scenario does at 0 (as under madsim): a fault at 0 s strikes a
+        // booted cluster whose nodes have not acted on their boots yet.
         for node in 0..scenario.cluster.nodes {
-            let boot = What::Node {
-                node,
-                life: Some(0),
-                local: Local::Boot,
-            };
-            sim.schedule(Time(0), boot);
+            sim.schedule(Time(0), What::Boot(node));
         }
         for (index, fault) in scenario.faults.iter().enumerate() {
             sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
@@ -479,7 +469,7 @@ impl<A: Agenda> Sim<A> {
         );
         self.now = event.at;
         match event.what {
-            What::Fault(_) | What::Task(_) | What::Later(_) => {
+            What::Boot(_) | What::Fault(_) | What::Task(_) | What::Later(_) => {
                 // The rest of the instant's timeline strikes with it.
                 self.strike(event.what);
                 while let Some(next) = self.agenda.pop_timeline(self.now) {
@@ -508,6 +498,7 @@ impl<A: Agenda> Sim<A> {
     /// later half.
     fn strike(&mut self, what: What) {
         match what {
+            What::Boot(node) => self.boot(node),
             What::Fault(index) => {
                 let kind = self.protocols.scenario.faults[index].kind.clone();
                 faults::apply(self, index, &kind);
@@ -593,7 +584,10 @@ impl<A: Agenda> Sim<A> {
 
     fn local(&mut self, node: u16, local: Local) {
         match local {
-            Local::Boot => self.boot(node),
+            Local::Booted(out) => {
+                self.out.extend(*out);
+                self.engine_outputs(node);
+            }
             Local::Packet {
                 from,
                 packet,
@@ -631,6 +625,7 @@ impl<A: Agenda> Sim<A> {
                     self.run_main(node, key);
                 }
             }
+            Local::StartMain { key } => self.start_main(node, key),
             Local::RunMain { key } => self.run_main(node, key),
             Local::Serve => self.serve(node),
             Local::MainTimer { id } => {
@@ -661,14 +656,24 @@ impl<A: Agenda> Sim<A> {
     }
 
     /// The node boots (again): an engine from its disk, its wanted jobs.
+    /// Neither acts before the rest of the instant's timeline has struck:
+    /// the engine's first outputs and the jobs' registrations wait in the
+    /// ready queue (so a crash at the same instant lets none of it out).
     fn boot(&mut self, node: u16) {
         let n = &mut self.nodes[usize::from(node)];
         n.timers.clear();
         n.jobs.clear();
         n.names.clear();
         self.new_engine(node);
-        self.start_wanted(node);
+        // Its disk and view are the engine's at once; its packets leave
+        // with the node's first act.
+        let (sends, now): (Vec<_>, Vec<_>) = std::mem::take(&mut self.out)
+            .into_iter()
+            .partition(|o| matches!(o, Output::Send { .. }));
+        self.out = now;
         self.engine_outputs(node);
+        self.post(node, Local::Booted(Box::new(sends)));
+        self.start_wanted(node);
     }
 
     /// Starts the node's wanted jobs that do not run.
@@ -968,21 +973,17 @@ impl<A: Agenda> faults::Plant for Sim<A> {
             return;
         };
         self.record_unread(node, key);
-        self.nodes[usize::from(node)].jobs.remove(&key);
-        // Its connection closes, as a process's would.
-        self.post(node, Local::Engine(Box::new(Input::Closed { key })));
+        let job = self.nodes[usize::from(node)].jobs.remove(&key);
+        // Its connection closes, as a process's would (one that never ran
+        // never opened it).
+        if job.is_some_and(|j| j.started) {
+            self.post(node, Local::Engine(Box::new(Input::Closed { key })));
+        }
     }
 
     fn submit(&mut self, node: u16, job: &str, msg: vigil_engine::job::JobMsg) {
         if let Some(key) = self.nodes[usize::from(node)].names.get(job).copied() {
-            let msg = MainMsg::Signal(vigil_engine::job::MainInput::Submit(msg));
-            self.post(
-                node,
-                Local::Main {
-                    key,
-                    msg: Box::new(msg),
-                },
-            );
+            self.signal(node, key, vigil_engine::job::MainInput::Submit(msg));
         }
     }
 
@@ -995,14 +996,7 @@ impl<A: Agenda> faults::Plant for Sim<A> {
             if !n.wanted.contains(job) {
                 n.jobs.get_mut(&key).expect("named jobs run").leaving = true;
             }
-            let msg = MainMsg::Signal(vigil_engine::job::MainInput::Leave);
-            self.post(
-                node,
-                Local::Main {
-                    key,
-                    msg: Box::new(msg),
-                },
-            );
+            self.signal(node, key, vigil_engine::job::MainInput::Leave);
         }
     }
 
