@@ -189,10 +189,10 @@ enum What {
 /// Something that happens on one node.
 #[derive(Clone, Debug, Hash)]
 enum Local {
-    /// What the engine asked for as it booted (its first packets, its
-    /// timer): carried out once the instant's timeline has struck, as
-    /// madsim's engine task does when it first runs.
-    Booted(Box<Vec<Output<JobMsg>>>),
+    /// The packets the engine sent as it booted: they leave once the
+    /// instant's timeline has struck, as madsim's sender task sends them
+    /// when it first runs.
+    Booted(Vec<Output<JobMsg>>),
     /// (Boxed, as are the other large variants: an event moves several
     /// times on its way through the agenda and the ready queue, and a
     /// small one moves in a few words.)
@@ -585,7 +585,7 @@ impl<A: Agenda> Sim<A> {
     fn local(&mut self, node: u16, local: Local) {
         match local {
             Local::Booted(out) => {
-                self.out.extend(*out);
+                self.out.extend(out);
                 self.engine_outputs(node);
             }
             Local::Packet {
@@ -672,7 +672,7 @@ impl<A: Agenda> Sim<A> {
             .partition(|o| matches!(o, Output::Send { .. }));
         self.out = now;
         self.engine_outputs(node);
-        self.post(node, Local::Booted(Box::new(sends)));
+        self.post(node, Local::Booted(sends));
         self.start_wanted(node);
     }
 
