@@ -51,8 +51,11 @@
 //! `barrier-order` check then lets that member's round pass without it).
 //! So that a member still in a task is answered even when its ACK never
 //! reached a member (sent as a view change made that one a member, before
-//! its node installed the view), it sends its ACK again, once, to a member
-//! it waits for that is heard in a later task (`Tasks::poke`). With a
+//! its node installed the view), it sends its ACK again to a member it
+//! waits for that is heard in a later task (`Tasks::poke`, once), or that
+//! joined its view and speaks in it (`Tasks::poke_joiner`); a member that
+//! ran a task on its own side of a partition skips the group's instance of
+//! it and answers "skipped" too (`Tasks::without_me`). With a
 //! quorum only a primary view begins a task, so the two sides of a
 //! partition never run tasks in two orders; without one, each side runs its
 //! own.
@@ -248,6 +251,9 @@ pub struct Tasks {
     /// The broken variant `local-boundary`: a member chooses when it
     /// finishes, from what it holds, not at the group's boundary.
     local_boundary: bool,
+    /// The broken variant `joiner-left-waiting`: a task run elsewhere is
+    /// not answered, and a joiner is not sent our ACK again when it speaks.
+    joiner_left_waiting: bool,
 }
 
 impl std::hash::Hash for Tasks {
@@ -278,11 +284,13 @@ impl std::hash::Hash for Tasks {
             completed,
             fifo_only,
             local_boundary,
+            joiner_left_waiting,
         } = self;
         (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
         (done, ran_keys, excused, poked, early, early_len).hash(state);
         (submissions, answers, events, probes, decisions, votes).hash(state);
         (completion, completed, fifo_only, local_boundary).hash(state);
+        joiner_left_waiting.hash(state);
     }
 }
 
@@ -326,6 +334,7 @@ impl Tasks {
             completed: 0,
             fifo_only: false,
             local_boundary: false,
+            joiner_left_waiting: false,
         }
     }
 
@@ -335,6 +344,7 @@ impl Tasks {
         match mutation {
             crate::Mutation::PriorityIgnored => self.fifo_only = true,
             crate::Mutation::LocalBoundary => self.local_boundary = true,
+            crate::Mutation::JoinerLeftWaiting => self.joiner_left_waiting = true,
             _ => {}
         }
     }
@@ -550,13 +560,13 @@ impl Tasks {
         self.run_next();
     }
 
-    /// ACKs that came early for tasks the group has since finished without
-    /// this member: it never takes part in them, and says so, so that a
-    /// member still in one does not wait for it.
+    /// ACKs that came early for task instances this member has since
+    /// learned it never takes part in ([`Tasks::without_me`]): it says so,
+    /// so that a member still in one does not wait for it.
     fn settle_early(&mut self) {
         let passed: Vec<Key> = (self.early.keys())
             .copied()
-            .filter(|k| self.passed_without_me(*k))
+            .filter(|k| self.without_me(*k))
             .collect();
         for k in passed {
             for (from, round, _) in self.early.remove(&k).unwrap_or_default() {
@@ -578,17 +588,47 @@ impl Tasks {
     /// it: from the instance it finished, or "skipped" (tasks-priority-race
     /// swarm seed 212: a member waited for ever for a joiner).
     fn poke(&mut self, from: &MemberId, key: Key) {
+        if self.doing.as_ref().is_some_and(|d| key.0 > d.number) {
+            self.send_again(from, true);
+        }
+    }
+
+    /// `from` joined this member's view and speaks in it (an ordered
+    /// message of this view): if this member still waits for its ACK, our
+    /// current one goes to it once more, which it answers, if only with
+    /// "skipped". The ACK sent as the view change made it a member may
+    /// have reached it before its view held us, and been dropped, and a
+    /// member that is in no task of ours is never poked
+    /// (tasks-random-faults swarm seed 874 on the event loop: a member
+    /// waited for ever for a joiner that had run the task on its own side
+    /// of a partition). Sent again at each such message, not once: the
+    /// first may come from before the joiner's view held us (seed 416).
+    fn poke_joiner(&mut self, from: &MemberId, view: ViewId) {
+        if self.joiner_left_waiting {
+            return;
+        }
+        let joined =
+            (self.view.as_ref()).is_some_and(|v| v.view == view && v.joined.contains(from));
+        if joined {
+            self.send_again(from, false);
+        }
+    }
+
+    /// Our current ACK to `from` once more (`once`: only if not sent again
+    /// to it in this round before), if this member runs a task and waits
+    /// for `from`'s ACK.
+    fn send_again(&mut self, from: &MemberId, once: bool) {
         let Some(d) = self.doing.as_ref() else {
             return;
         };
-        if *from == self.me || key.0 <= d.number || !d.rounds.missing().contains(from) {
+        if *from == self.me || !d.rounds.missing().contains(from) {
             return;
         }
         let Some((round, payload)) = d.rounds.current_ack() else {
             return;
         };
         let outer_round = outer((d.number, d.id), round);
-        if self.poked.insert((from.clone(), outer_round)) {
+        if self.poked.insert((from.clone(), outer_round)) || !once {
             self.answers.push((from.clone(), outer_round, payload));
         }
     }
@@ -604,13 +644,20 @@ impl Tasks {
         }
     }
 
-    /// Whether task instance `key` is one of this member's group (its
-    /// account chose that task) that is over without this member.
-    fn passed_without_me(&self, key: Key) -> bool {
-        self.passed(key.0)
-            && self.stream.chosen.contains(&key.1)
-            && !self.ran_keys.contains(&key)
-            && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key)
+    /// Whether this member never takes part in task instance `key`: it is
+    /// one of its group's (its account chose that task) that is over
+    /// without this member, or this member ran that task already, under
+    /// another number (on its side of a partition), and so skips it here
+    /// (`run_next`). Members of its view still in that instance wait for
+    /// it until it says so (tasks-random-faults swarm seed 874 on the
+    /// event loop: a member that ran tasks 91 and 92 alone while paused
+    /// off the group never answered the group's instances of them, and
+    /// the group waited for ever in each).
+    fn without_me(&self, key: Key) -> bool {
+        let not_begun = !self.ran_keys.contains(&key)
+            && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key);
+        let passed = self.passed(key.0) && self.stream.chosen.contains(&key.1);
+        not_begun && (passed || (self.has_run(key.1) && !self.joiner_left_waiting))
     }
 
     /// Whether this member began task `id` (under any number).
@@ -797,9 +844,10 @@ impl Rounds for Tasks {
             };
             return reply.map(|(to, r, p)| (to, outer(key, r), p));
         }
-        // A task the group finished before this member could begin it:
-        // say so, so that a member still in it does not wait for us.
-        if self.passed_without_me(key) && from != self.me {
+        // A task instance this member never takes part in (the group
+        // finished it first, or this member ran the task elsewhere): say
+        // so, so that a member still in it does not wait for us.
+        if self.without_me(key) && from != self.me {
             self.excuse(key);
             return Some((from, round, crate::driver::skipped_answer()));
         }
@@ -877,7 +925,8 @@ impl Rounds for Tasks {
         self.completion.take()
     }
 
-    fn on_ordered(&mut self, from: &MemberId, _view: ViewId, _seq: u64, msg: &JobMsg) {
+    fn on_ordered(&mut self, from: &MemberId, view: ViewId, _seq: u64, msg: &JobMsg) {
+        self.poke_joiner(from, view);
         if let Some(m) = TaskMsg::decode(&msg.payload) {
             self.on_stream(from, msg.round, m);
         }

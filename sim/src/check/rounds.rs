@@ -201,7 +201,14 @@ pub(super) fn barrier_order(t: &Truth<'_>, mutation: Option<Mutation>) -> Vec<Vi
             } => {
                 let me = lineages.of(member);
                 let passed = own.insert((me, *thread), *round).unwrap_or(0);
-                reached.insert((me, *thread), *round);
+                // The highest round it reached: a task runner whose node
+                // came back under a new incarnation alone begins a history
+                // of its own, numbered from 1 again, but it did reach the
+                // rounds it ran before (tasks-random-faults seed 880 on the
+                // event loop: its peers passed a round it had started, and
+                // read as passing it before it got there).
+                let r = reached.entry((me, *thread)).or_insert(0);
+                *r = (*r).max(*round);
                 if passed == 0 || *round <= passed {
                     continue;
                 }

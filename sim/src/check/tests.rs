@@ -1099,6 +1099,49 @@ fn barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance() {
     }
 }
 
+fn barrier_order_counts_the_rounds_a_member_reached_before_its_history_began_again() {
+    use vigil_engine::job::TaskEvent as T;
+    // db@n0 and db@n1 run the group's task number 2, task 7. db@n1 reaches
+    // its round 3, then its node comes back under a new incarnation (a new
+    // id, the same lineage) in a view of its own, and begins a history of
+    // its own: task number 1, rounds numbered below. When db@n0 passes
+    // round 3, db@n1 had reached it; had it not, db@n0 passed it early.
+    let round = |number: u64, task: u64, r: u64| number << 44 | task << 30 | r;
+    let run = |reached: u64| {
+        let mut r = Run::booted(2, 20);
+        task(&mut r, 900, 0, T::Started { task: 7 });
+        task(&mut r, 900, 1, T::Started { task: 7 });
+        for k in 1..=3 {
+            round_started(&mut r, 1_000 + k * 100, 0, round(2, 7, k), 20);
+            if k <= reached {
+                round_started(&mut r, 1_000 + k * 100, 1, round(2, 7, k), 20);
+            }
+        }
+        let renamed = MemberId {
+            node_incarnation: Incarnation(2),
+            ..m(1)
+        };
+        r.at(
+            1_500,
+            TraceEvent::RoundStarted {
+                member: renamed,
+                thread: 0,
+                round: round(1, 3, 1),
+                view: ViewId(20),
+            },
+        );
+        round_started(&mut r, 1_600, 0, round(2, 7, 4), 20);
+        r.end(2_000, &[0, 1])
+    };
+    let results = run(3);
+    assert!(
+        !failed(&results, "barrier-order"),
+        "{:?}",
+        failures(&results)
+    );
+    assert!(failed(&run(2), "barrier-order"));
+}
+
 unit_tests![
     notified_judges_the_departure_that_a_later_view_does_not_undo,
     notified_takes_a_reason_decided_before_the_departure_took_effect,
@@ -1133,4 +1176,5 @@ unit_tests![
     task_order_catches_a_task_run_twice_and_a_member_idle_with_tasks_waiting,
     a_tasks_first_round_passes_no_round_of_the_task_before,
     barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance,
+    barrier_order_counts_the_rounds_a_member_reached_before_its_history_began_again,
 ];
