@@ -34,9 +34,8 @@ pub enum Mutation {
     /// later ACK as proof that it skipped the round, instead of asking
     /// (`group-state-loss-burst.toml`).
     GuessSkippedAcks,
-    /// Tasks: a member that ran a task on its side of a partition, or
-    /// abandoned the group's instance of it, never answers that instance
-    /// again, and a member waits for a
+    /// Tasks: a member that ran a task on its side of a partition never
+    /// answers the group's instance of it, and a member waits for a
     /// joiner's ACK without sending its own again when the joiner speaks
     /// (`tasks-joiner-ran-it.toml`).
     JoinerLeftWaiting,

@@ -229,13 +229,12 @@ pub struct Tasks {
     done: VecDeque<(Key, Box<dyn Rounds>)>,
     /// Every task instance this member began.
     ran_keys: BTreeSet<Key>,
-    /// The instances among them it abandoned on adopting an account.
-    abandoned: BTreeSet<Key>,
     /// The instances this member answered "skipped" for (each reported
     /// once).
     excused: BTreeSet<Key>,
     /// The members this member sent its ACK of a round again (see
-    /// [`Tasks::poke`]), with the round: once each.
+    /// [`Tasks::poke`], once each; [`Tasks::poke_joiner`] sends it again
+    /// at each message of a joiner, uncounted), with the round.
     poked: BTreeSet<(MemberId, u64)>,
     /// ACKs for tasks not begun yet, by task number.
     early: BTreeMap<Key, Vec<(MemberId, u64, Vec<u8>)>>,
@@ -272,7 +271,6 @@ impl std::hash::Hash for Tasks {
             doing,
             done,
             ran_keys,
-            abandoned,
             excused,
             poked,
             early,
@@ -290,7 +288,7 @@ impl std::hash::Hash for Tasks {
             joiner_left_waiting,
         } = self;
         (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
-        (done, ran_keys, abandoned, excused, poked, early, early_len).hash(state);
+        (done, ran_keys, excused, poked, early, early_len).hash(state);
         (submissions, answers, events, probes, decisions, votes).hash(state);
         (completion, completed, fifo_only, local_boundary).hash(state);
         joiner_left_waiting.hash(state);
@@ -323,7 +321,6 @@ impl Tasks {
             doing: None,
             done: VecDeque::new(),
             ran_keys: BTreeSet::new(),
-            abandoned: BTreeSet::new(),
             excused: BTreeSet::new(),
             poked: BTreeSet::new(),
             early: BTreeMap::new(),
@@ -537,7 +534,6 @@ impl Tasks {
         });
         if !keep {
             if let Some(d) = self.doing.take() {
-                self.abandoned.insert((d.number, d.id));
                 self.event(TaskEvent::Finished {
                     task: d.id,
                     outcome: "abandoned".into(),
@@ -633,7 +629,7 @@ impl Tasks {
             return;
         };
         let outer_round = outer((d.number, d.id), round);
-        if self.poked.insert((from.clone(), outer_round)) || !once {
+        if !once || self.poked.insert((from.clone(), outer_round)) {
             self.answers.push((from.clone(), outer_round, payload));
         }
     }
@@ -649,26 +645,24 @@ impl Tasks {
         }
     }
 
-    /// Whether this member never takes part in task instance `key` (again):
-    /// it neither runs it nor holds it finished, and either it is one of
-    /// its group's (its account chose that task) that is over, or this
-    /// member began that task already: under another number (on its side
-    /// of a partition), so it skips it here (`run_next`), or under this
-    /// one, and abandoned it. Members of its view still in that instance
-    /// wait for it until it says so (tasks-random-faults swarm seed 874 on
-    /// the event loop: a member that ran tasks 91 and 92 alone while
-    /// paused off the group never answered the group's instances of them;
-    /// seed 191: a member that abandoned task 17 when it found itself
-    /// alone, and adopted the group's account, in which 17 still ran,
-    /// never answered it; the group waited for ever in each).
+    /// Whether this member never takes part in task instance `key`: it
+    /// neither began it nor runs it, and either it is one of its group's
+    /// (its account chose that task) that is over, or this member ran that
+    /// task already, under another number (on its side of a partition),
+    /// and so skips it here (`run_next`). Members of its view still in
+    /// that instance wait for it until it says so (tasks-random-faults
+    /// swarm seed 874 on the event loop: a member that ran tasks 91 and 92
+    /// alone while paused off the group never answered the group's
+    /// instances of them, and the group waited for ever in each). An
+    /// instance it began and abandoned is not one: it sent ACKs in it, and
+    /// a "skipped" in place of one would give two members of a view two
+    /// readings of a round.
     fn without_me(&self, key: Key) -> bool {
-        let not_here = self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key)
-            && !self.done.iter().any(|(k, _)| *k == key);
+        let not_begun = !self.ran_keys.contains(&key)
+            && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key);
         let passed = self.passed(key.0) && self.stream.chosen.contains(&key.1);
-        let fixed = !self.joiner_left_waiting;
-        let elsewhere = fixed && self.has_run(key.1);
-        let abandoned = fixed && self.abandoned.contains(&key);
-        not_here && (!self.ran_keys.contains(&key) && (passed || elsewhere) || abandoned)
+        let elsewhere = self.has_run(key.1) && !self.joiner_left_waiting;
+        not_begun && (passed || elsewhere)
     }
 
     /// Whether this member began task `id` (under any number).
@@ -858,7 +852,9 @@ impl Rounds for Tasks {
         // A task instance this member never takes part in (the group
         // finished it first, or this member ran the task elsewhere): say
         // so, so that a member still in it does not wait for us.
-        if self.without_me(key) && from != self.me {
+        // (Never to a "skipped": two such members would answer each other.)
+        let answer = *payload == *crate::driver::skipped_answer();
+        if self.without_me(key) && from != self.me && !answer {
             self.excuse(key);
             return Some((from, round, crate::driver::skipped_answer()));
         }

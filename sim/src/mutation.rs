@@ -215,9 +215,8 @@ mod variants {
         /// A member picks its next task when it finishes one, from what it
         /// holds then, instead of at the group's boundary.
         LocalBoundary = "local-boundary" => Protocols(&[P::LocalBoundary]),
-        /// A member that ran a task on its side of a partition, or
-        /// abandoned the group's instance of it, never answers that
-        /// instance again, and a joiner is sent no ACK
+        /// A member that ran a task on its side of a partition never
+        /// answers the group's instance of it, and a joiner is sent no ACK
         /// again when it speaks (`tasks-joiner-ran-it.toml`).
         JoinerLeftWaiting = "joiner-left-waiting" => Protocols(&[P::JoinerLeftWaiting]),
         /// Leaders forget why members left, so every departure reads

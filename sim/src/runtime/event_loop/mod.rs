@@ -665,15 +665,19 @@ impl<A: Agenda> Sim<A> {
         n.jobs.clear();
         n.names.clear();
         self.new_engine(node);
-        // Its disk and view are the engine's at once; its packets leave
-        // with the node's first act.
+        self.booted_outputs(node);
+        self.start_wanted(node);
+    }
+
+    /// What a new engine asked for: its disk and view are its at once; its
+    /// packets leave with the node's first act (`Local::Booted`).
+    fn booted_outputs(&mut self, node: u16) {
         let (sends, now): (Vec<_>, Vec<_>) = std::mem::take(&mut self.out)
             .into_iter()
             .partition(|o| matches!(o, Output::Send { .. }));
         self.out = now;
         self.engine_outputs(node);
         self.post(node, Local::Booted(sends));
-        self.start_wanted(node);
     }
 
     /// Starts the node's wanted jobs that do not run.
@@ -1057,34 +1061,20 @@ impl<A: Agenda> faults::Plant for Sim<A> {
                 .get_mut(&key)
                 .expect("listed");
             members.extend(job.member.take());
-            let msg = MainMsg::Signal(vigil_engine::job::MainInput::EngineLost);
-            self.post(
-                node,
-                Local::Main {
-                    key,
-                    msg: Box::new(msg),
-                },
-            );
+            self.signal(node, key, vigil_engine::job::MainInput::EngineLost);
         }
         members
     }
 
     fn restart_engine(&mut self, node: u16) {
         self.new_engine(node);
+        self.booted_outputs(node);
         let keys: Vec<LocalKey> = self.nodes[usize::from(node)].jobs.keys().copied().collect();
         for key in keys {
-            let msg = MainMsg::Signal(vigil_engine::job::MainInput::EngineBack);
-            self.post(
-                node,
-                Local::Main {
-                    key,
-                    msg: Box::new(msg),
-                },
-            );
+            self.signal(node, key, vigil_engine::job::MainInput::EngineBack);
         }
         // Jobs that joined while it was down start now.
         self.start_wanted(node);
-        self.engine_outputs(node);
     }
 
     fn restart(&mut self, node: u16) {
