@@ -853,10 +853,10 @@ impl Rounds for Tasks {
         // finished it first, or this member ran the task elsewhere): say
         // so, so that a member still in it does not wait for us.
         // (Never to a "skipped": two such members would answer each other.)
-        let answer = *payload == *crate::driver::skipped_answer();
-        if self.without_me(key) && from != self.me && !answer {
+        let skipped = crate::driver::skipped_answer();
+        if self.without_me(key) && from != self.me && *payload != *skipped {
             self.excuse(key);
-            return Some((from, round, crate::driver::skipped_answer()));
+            return Some((from, round, skipped));
         }
         self.poke(&from, key);
         // Kept, up to a bound, for a task this member may yet begin, or learn
@@ -1217,6 +1217,89 @@ mod tests {
         // A member in an earlier task, or one whose ACK came, is not.
         let _ = r.on_ack(m(1), outer((0, 5), 1), &payload);
         assert!(r.take_answers().is_empty());
+    }
+
+    /// Member 0 runs task 0 and waits for member 1, a member of its view
+    /// that joined it: what member 0 answered to each ordered message of
+    /// member 1's in `view` (`broken`: the variant `joiner-left-waiting`).
+    fn answers_to_a_joiner(view: u64, messages: u64, broken: bool) -> Vec<(MemberId, u64)> {
+        let mut r = runner(0);
+        r.joiner_left_waiting = broken;
+        start(&mut r, 0, &[0, 1]);
+        deliver(&mut r, 0, 10, task(0, false));
+        let Next::Send { round, payload } = r.step() else {
+            panic!("task 0 sends its ACK")
+        };
+        let _ = r.on_ack(m(0), round, &payload);
+        r.take_answers();
+        for k in 0..messages {
+            let (from, j) = msg(1, 20 + k, &task(5 + k as u32, false));
+            r.on_ordered(&from, ViewId(view), 20 + k, &j);
+        }
+        let answers = r.take_answers();
+        answers
+            .into_iter()
+            .map(|(to, round, _)| (to, round))
+            .collect()
+    }
+
+    #[test]
+    fn a_joiner_that_speaks_in_the_view_is_sent_our_ack_again_each_time() {
+        // Its first message may come from before its view held us, so
+        // each one brings our ACK again, not only the first.
+        let round = outer((1, 0), 1);
+        assert_eq!(
+            answers_to_a_joiner(1, 2, false),
+            vec![(m(1), round), (m(1), round)]
+        );
+        assert_eq!(answers_to_a_joiner(2, 2, false), vec![], "another view's");
+        assert_eq!(
+            answers_to_a_joiner(1, 2, true),
+            vec![],
+            "the broken variant"
+        );
+    }
+
+    #[test]
+    fn a_resend_to_a_joiner_leaves_the_poke_its_one_resend() {
+        let mut r = runner(0);
+        start(&mut r, 0, &[0, 1]);
+        deliver(&mut r, 0, 10, task(0, false));
+        let Next::Send { round, payload } = r.step() else {
+            panic!("task 0 sends its ACK")
+        };
+        let _ = r.on_ack(m(0), round, &payload);
+        deliver(&mut r, 1, 20, task(5, false));
+        assert_eq!(r.take_answers().len(), 1, "the joiner's resend");
+        let _ = r.on_ack(m(1), outer((2, 5), 1), &payload);
+        assert_eq!(r.take_answers().len(), 1, "the poke's");
+    }
+
+    #[test]
+    fn a_member_that_ran_a_task_elsewhere_answers_skipped_for_the_groups_instance() {
+        // Member 1 ran task 7 as its side's task number 1; the group runs
+        // it as number 2, and member 0 waits in it for member 1.
+        for broken in [false, true] {
+            let mut r = runner(1);
+            r.joiner_left_waiting = broken;
+            start(&mut r, 1, &[0, 1]);
+            r.ran_keys.insert((1, 7));
+            let reply = r.on_ack(m(0), outer((2, 7), 1), &[]);
+            if broken {
+                assert_eq!(reply, None, "the broken variant never answers");
+                continue;
+            }
+            let skipped = crate::driver::skipped_answer();
+            assert_eq!(reply, Some((m(0), outer((2, 7), 1), skipped.clone())));
+            let excused: Vec<TaskEvent> = (r.take_task_events().into_iter())
+                .filter(|e| matches!(e, TaskEvent::Excused { .. }))
+                .collect();
+            assert_eq!(excused, vec![TaskEvent::Excused { task: 7, number: 2 }]);
+            // Its instance under number 1 is its own; a "skipped" is not
+            // answered (two such members would answer each other).
+            assert_eq!(r.on_ack(m(0), outer((2, 7), 1), &skipped), None);
+            assert_eq!(r.on_ack(m(0), outer((1, 7), 1), &[]), None);
+        }
     }
 
     #[test]
