@@ -655,38 +655,17 @@ mod tests {
         // Step 2 is looked at every quarter deadline, up to its own.
         for (now, next) in [(250, 500), (500, 750), (750, 1000), (1000, 1200)] {
             out.clear();
-            main.step(
-                at(now),
-                MainInput::Watchdog {
-                    thread: 0,
-                    confirm: None,
-                },
-                &mut out,
-            );
+            look(&mut main, now, None, &mut out);
             assert_eq!(watchdog(&out), vec![(at(next), None)], "the look at {now}");
         }
         out.clear();
-        main.step(
-            at(1200),
-            MainInput::Watchdog {
-                thread: 0,
-                confirm: None,
-            },
-            &mut out,
-        );
+        look(&mut main, 1200, None, &mut out);
         assert_eq!(
             watchdog(&out),
             vec![(at(1201), Some(2))],
             "step 2 is overdue: confirm"
         );
-        main.step(
-            at(1201),
-            MainInput::Watchdog {
-                thread: 0,
-                confirm: Some(2),
-            },
-            &mut out,
-        );
+        look(&mut main, 1201, Some(2), &mut out);
         assert!(main.is_gone());
     }
 
@@ -697,16 +676,10 @@ mod tests {
     #[test]
     fn a_look_that_fires_late_moves_the_deadline_by_the_absence() {
         for broken in [false, true] {
-            let mut main = MainThread::new(1, DEADLINE);
+            let (mut main, mut out) = step_one_running();
             if broken {
                 main.mutate(crate::Mutation::WatchdogCountsAbsence);
             }
-            let mut out = vec![];
-            main.step(
-                at(0),
-                MainInput::StepStarted { thread: 0, step: 1 },
-                &mut out,
-            );
             out.clear();
             // The look due at 250 comes at 5000: the node was away for some
             // of the 5,000 ms since the step began, and none of it counts.
@@ -734,26 +707,36 @@ mod tests {
         }
     }
 
+    /// Step 1 runs from 0, looked at on time at `looks`; the clock then
+    /// steps ahead, so the next look comes at `late`; the step ends at
+    /// `ends`, and is no hang: the late look gives no verdict, and the look
+    /// after it (a quarter deadline on) finds the step over.
+    fn a_late_look_in_a_step(looks: &[u64], late: u64, ends: u64) {
+        let (mut main, mut out) = step_one_running();
+        for t in looks {
+            look(&mut main, *t, None, &mut out);
+        }
+        out.clear();
+        look(&mut main, late, None, &mut out);
+        assert_eq!(watchdog(&out), vec![(at(late + 250), None)], "no verdict");
+        main.step(
+            at(ends),
+            MainInput::StepFinished { thread: 0, step: 1 },
+            &mut out,
+        );
+        look(&mut main, late + 250, None, &mut out);
+        assert!(!main.is_gone());
+    }
+
     /// A clock step shorter than the deadline, in the middle of a step,
     /// is no hang: the look it makes late tells it. (A single look at the
     /// deadline came 300 ms late, under the half deadline that told an
     /// absence, and the step, 1.3 s in by its clock, was taken for hung.)
     #[test]
     fn a_clock_step_in_a_step_is_no_hang() {
-        let (mut main, mut out) = step_one_running();
-        look(&mut main, 250, None, &mut out);
-        out.clear();
         // The clock steps 900 ms ahead at 400: the look due at 500 comes at
         // 1300 by the clock.
-        look(&mut main, 1300, None, &mut out);
-        assert_eq!(watchdog(&out), vec![(at(1550), None)], "no verdict");
-        main.step(
-            at(1350),
-            MainInput::StepFinished { thread: 0, step: 1 },
-            &mut out,
-        );
-        look(&mut main, 1550, None, &mut out);
-        assert!(!main.is_gone());
+        a_late_look_in_a_step(&[250], 1300, 1350);
     }
 
     /// A clock step late in a long step: the look due at the deadline
@@ -763,20 +746,7 @@ mod tests {
     /// once, and it was taken for hung).
     #[test]
     fn a_clock_step_late_in_a_long_step_is_no_hang() {
-        let (mut main, mut out) = step_one_running();
-        for t in [250, 500, 750] {
-            look(&mut main, t, None, &mut out);
-        }
-        out.clear();
-        look(&mut main, 1670, None, &mut out);
-        assert_eq!(watchdog(&out), vec![(at(1920), None)], "no verdict");
-        main.step(
-            at(1700),
-            MainInput::StepFinished { thread: 0, step: 1 },
-            &mut out,
-        );
-        look(&mut main, 1920, None, &mut out);
-        assert!(!main.is_gone());
+        a_late_look_in_a_step(&[250, 500, 750], 1670, 1700);
     }
 
     #[test]
