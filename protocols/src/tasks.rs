@@ -1195,12 +1195,13 @@ mod tests {
         assert_eq!(excused, vec![TaskEvent::Excused { task: 0, number: 1 }]);
     }
 
-    #[test]
-    fn a_member_ahead_that_never_acked_our_round_is_sent_it_again_once() {
-        // Member 0 runs task 0 (the group's task number 1) and waits for
-        // member 1's ACK; member 1 is already in a later task (it never
-        // heard ours): member 0 sends it its ACK again, once.
+    /// Member 0, of a view of members 0 and 1, runs task 0 (the group's
+    /// task number 1) and waits for member 1's ACK: it, its round and its
+    /// ACK, with nothing answered yet (`broken`: the variant
+    /// `joiner-left-waiting`).
+    fn waiting_for_member_1(broken: bool) -> (Tasks, u64, Arc<[u8]>) {
         let mut r = runner(0);
+        r.joiner_left_waiting = broken;
         start(&mut r, 0, &[0, 1]);
         deliver(&mut r, 0, 10, task(0, false));
         let Next::Send { round, payload } = r.step() else {
@@ -1208,6 +1209,15 @@ mod tests {
         };
         let _ = r.on_ack(m(0), round, &payload);
         r.take_answers();
+        (r, round, payload)
+    }
+
+    #[test]
+    fn a_member_ahead_that_never_acked_our_round_is_sent_it_again_once() {
+        // Member 0 runs task 0 (the group's task number 1) and waits for
+        // member 1's ACK; member 1 is already in a later task (it never
+        // heard ours): member 0 sends it its ACK again, once.
+        let (mut r, round, payload) = waiting_for_member_1(false);
         for _ in 0..2 {
             assert_eq!(r.on_ack(m(1), outer((2, 5), 1), &payload), None);
         }
@@ -1223,15 +1233,7 @@ mod tests {
     /// that joined it: what member 0 answered to each ordered message of
     /// member 1's in `view` (`broken`: the variant `joiner-left-waiting`).
     fn answers_to_a_joiner(view: u64, messages: u64, broken: bool) -> Vec<(MemberId, u64)> {
-        let mut r = runner(0);
-        r.joiner_left_waiting = broken;
-        start(&mut r, 0, &[0, 1]);
-        deliver(&mut r, 0, 10, task(0, false));
-        let Next::Send { round, payload } = r.step() else {
-            panic!("task 0 sends its ACK")
-        };
-        let _ = r.on_ack(m(0), round, &payload);
-        r.take_answers();
+        let (mut r, _, _) = waiting_for_member_1(broken);
         for k in 0..messages {
             let (from, j) = msg(1, 20 + k, &task(5 + k as u32, false));
             r.on_ordered(&from, ViewId(view), 20 + k, &j);
@@ -1262,13 +1264,7 @@ mod tests {
 
     #[test]
     fn a_resend_to_a_joiner_leaves_the_poke_its_one_resend() {
-        let mut r = runner(0);
-        start(&mut r, 0, &[0, 1]);
-        deliver(&mut r, 0, 10, task(0, false));
-        let Next::Send { round, payload } = r.step() else {
-            panic!("task 0 sends its ACK")
-        };
-        let _ = r.on_ack(m(0), round, &payload);
+        let (mut r, _, payload) = waiting_for_member_1(false);
         deliver(&mut r, 1, 20, task(5, false));
         assert_eq!(r.take_answers().len(), 1, "the joiner's resend");
         let _ = r.on_ack(m(1), outer((2, 5), 1), &payload);
