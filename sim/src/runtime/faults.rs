@@ -45,8 +45,11 @@ pub(super) trait Plant {
     /// Ends a running job at once, without unregistering (its connection
     /// closes, as a process's would).
     fn kill_job(&mut self, node: u16, job: &str);
-    /// Asks a running job's main thread to leave.
-    fn ask_leave(&mut self, node: u16, job: &str);
+    /// Asks a running job's main thread to leave; `for_good`: a
+    /// `job-leave` asks (the job is no longer wanted), not a graceful stop
+    /// (the job comes back with its node). The driver keeps `for_good`
+    /// with the running job, for [`job_ended`] when it has left.
+    fn ask_leave(&mut self, node: u16, job: &str, for_good: bool);
     /// Hands a running job's main thread an ordered message to submit.
     fn submit(&mut self, node: u16, job: &str, msg: JobMsg);
     /// Starts `job` on `node`, which is up.
@@ -439,7 +442,7 @@ fn strike(plant: &mut impl Plant, index: usize, fault: &ScenarioFault) -> Effect
             for job in &jobs {
                 if let Some(member) = plant.running(node, job) {
                     members.extend(member);
-                    plant.ask_leave(node, job);
+                    plant.ask_leave(node, job, false);
                 }
             }
             let grace = stop_grace(plant.failure_timeout());
@@ -617,7 +620,7 @@ fn leave(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
     plant.set_wanted(node, job, false);
     match plant.running(node, job) {
         Some(member) => {
-            plant.ask_leave(node, job);
+            plant.ask_leave(node, job, true);
             Effect::LeaveAsked {
                 node: NodeId(node),
                 job: Name::new(job),
@@ -626,6 +629,29 @@ fn leave(plant: &mut impl Plant, node: u16, job: &str) -> Effect {
         }
         None => Effect::None(NoEffect::JobNotRunning),
     }
+}
+
+/// What becomes of a job whose main thread unregistered it and ended (a
+/// work-thread fault, a leave): `asked`, a `job-leave` had asked it to
+/// leave (see [`Plant::ask_leave`]); `wanted`, whether the node wants it
+/// now. A job that ends is no longer wanted, unless a `job-join` came
+/// while the word to leave was on its way: then it starts again at once,
+/// as where the leave was taken before the join ([`join`]).
+pub(super) fn job_ended(asked: bool, wanted: bool) -> JobEnded {
+    if asked && wanted {
+        JobEnded::StartsAgain
+    } else {
+        JobEnded::NotWanted
+    }
+}
+
+/// What [`job_ended`] asks of the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum JobEnded {
+    /// Start the job again on its node, now.
+    StartsAgain,
+    /// The job no longer runs there: not on a restart of its node either.
+    NotWanted,
 }
 
 /// `job-join`: the job starts again, now or when its node is back.

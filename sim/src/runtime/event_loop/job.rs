@@ -3,6 +3,7 @@
 //! thread records and how a step runs is [`super::super::threads`]'s; this
 //! file only says when.
 
+use super::super::faults::{self, JobEnded};
 use super::super::threads::MAIN_INBOX_MAX;
 use super::super::threads::{self, Ran, Take};
 use super::{Agenda, Local, Sim};
@@ -39,9 +40,9 @@ pub(super) struct Job {
     /// The broken variant `main-blocks-until-leave` has it take nothing
     /// but the word to leave.
     blocked: bool,
-    /// A `job-leave` asked it to leave (not a stop: its job comes back with
-    /// its node); if a `job-join` wants it again by the time it has left,
-    /// it starts again.
+    /// A `job-leave` asked it to leave (`for_good` in
+    /// [`faults::Plant::ask_leave`]): what [`faults::job_ended`] decides by
+    /// once it has left.
     pub(super) leaving: bool,
     /// Its main thread has run: it has registered (a job killed before
     /// that never reached the engine).
@@ -368,12 +369,11 @@ impl<A: Agenda> Sim<A> {
                     if n.names.get(&name) == Some(&key) {
                         n.names.remove(&name);
                         let asked = n.jobs.get(&key).is_some_and(|j| j.leaving);
-                        if asked && n.wanted.contains(&name) {
-                            // A join came while the word to leave was on
-                            // its way: the job starts again.
-                            self.start_job(node, &name);
-                        } else {
-                            n.wanted.remove(&name);
+                        match faults::job_ended(asked, n.wanted.contains(&name)) {
+                            JobEnded::StartsAgain => self.start_job(node, &name),
+                            JobEnded::NotWanted => {
+                                n.wanted.remove(&name);
+                            }
                         }
                     }
                 }

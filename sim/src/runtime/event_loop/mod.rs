@@ -991,15 +991,10 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         }
     }
 
-    fn ask_leave(&mut self, node: u16, job: &str) {
+    fn ask_leave(&mut self, node: u16, job: &str, for_good: bool) {
         let n = &mut self.nodes[usize::from(node)];
         if let Some(key) = n.names.get(job).copied() {
-            // A `job-leave` (the job no longer wanted), not a graceful
-            // stop's leave (the job comes back with its node): a join
-            // before it has left starts it again.
-            if !n.wanted.contains(job) {
-                n.jobs.get_mut(&key).expect("named jobs run").leaving = true;
-            }
+            n.jobs.get_mut(&key).expect("named jobs run").leaving |= for_good;
             self.signal(node, key, vigil_engine::job::MainInput::Leave);
         }
     }

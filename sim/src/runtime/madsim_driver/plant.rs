@@ -172,21 +172,12 @@ impl faults::Plant for Plant<'_> {
         }
     }
 
-    fn ask_leave(&mut self, node: u16, job: &str) {
+    fn ask_leave(&mut self, node: u16, job: &str, for_good: bool) {
         let mut live = self.shared(node).live.lock().expect("live");
         if let Some(h) = live.jobs.get(job) {
             let _ = h.inbox.unbounded_send(MainMsg::Signal(MainInput::Leave));
-            // A `job-leave` (the job no longer wanted), not a graceful
-            // stop's leave (the job comes back with its node): a join
-            // before it has left starts it again (`World::job_gone`).
-            let key = h.key;
-            if !self
-                .shared(node)
-                .wanted
-                .lock()
-                .expect("wanted")
-                .contains(job)
-            {
+            if for_good {
+                let key = h.key;
                 live.leaving.insert(key);
             }
         }

@@ -4,6 +4,7 @@
 //! controller (`faults`) read and write it; it imports none of them.
 
 use super::super::clock::NodeClock;
+use super::super::faults::{self, JobEnded};
 use super::super::net::Net;
 use super::chan::Sender as UnboundedSender;
 use super::wires::{EngineIn, JobHandle, Pending};
@@ -203,8 +204,7 @@ impl World {
     }
 
     /// The main thread of `job` on `node` (registration `key`) unregistered.
-    /// Whether the job is to start again: a `job-leave` asked it to leave,
-    /// and a `job-join` came while the word was on its way.
+    /// Whether the job is to start again ([`faults::job_ended`]).
     pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) -> bool {
         let shared = &self.nodes[usize::from(node.0)];
         let mut live = shared.live.lock().expect("live");
@@ -214,11 +214,13 @@ impl World {
         live.jobs.remove(job);
         let asked = live.leaving.remove(&key);
         let mut wanted = shared.wanted.lock().expect("wanted");
-        if asked && wanted.contains(job) {
-            return true;
+        match faults::job_ended(asked, wanted.contains(job)) {
+            JobEnded::StartsAgain => true,
+            JobEnded::NotWanted => {
+                wanted.remove(job);
+                false
+            }
         }
-        wanted.remove(job);
-        false
     }
 
     /// Hands `msg` to `node`'s engine, if it has one now.

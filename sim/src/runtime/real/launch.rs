@@ -752,7 +752,7 @@ impl Plant for Launcher<'_> {
         self.tell(node, &format!("submit {job} {}{priority}", msg.round));
     }
 
-    fn ask_leave(&mut self, node: u16, job: &str) {
+    fn ask_leave(&mut self, node: u16, job: &str, _for_good: bool) {
         self.procs[usize::from(node)].running.remove(job);
         self.tell(node, &format!("leave {job}"));
     }
