@@ -210,12 +210,8 @@ impl<P: Clone> Engine<P> {
     /// Takes the link to `node` away, and its place in the indexes.
     pub(super) fn unlink(&mut self, node: NodeId) -> Option<Link<LinkMsg<P>>> {
         let peer = self.links.remove(&node)?;
-        if peer.unsent {
-            self.unsent.remove(&node);
-        }
-        if let Some(due) = peer.due {
-            self.link_due.remove(&(due, node));
-        }
+        // Its entries in the indexes no longer stand.
+        self.drop_fallen_due();
         Some(peer.link)
     }
 
@@ -240,20 +236,30 @@ impl<P: Clone> Engine<P> {
         if unsent != peer.unsent {
             peer.unsent = unsent;
             if unsent {
-                self.unsent.insert(node);
-            } else {
-                self.unsent.remove(&node);
+                self.unsent.file(node);
             }
         }
         // Most calls leave the link due when it was: nothing to refile.
         if peer.due == due {
             return;
         }
-        if let Some(old) = std::mem::replace(&mut peer.due, due) {
-            self.link_due.remove(&(old, node));
-        }
+        peer.due = due;
         if let Some(due) = due {
-            self.link_due.insert((due, node));
+            self.link_due.file(due, node);
+        }
+        self.drop_fallen_due();
+    }
+
+    /// Drops the due entries at the top of [`Engine::link_due`] that no
+    /// longer stand, so that its first entry does; and starts it again
+    /// from the links when it holds many more entries than links.
+    pub(super) fn drop_fallen_due(&mut self) {
+        let links = &self.links;
+        let stands = |due: Time, node: NodeId| links.get(&node).is_some_and(|p| p.due == Some(due));
+        self.link_due.first(stands);
+        if self.link_due.len() > 2 * links.len() + 16 {
+            let standing = links.iter().filter_map(|(n, p)| p.due.map(|d| (d, *n)));
+            self.link_due.rebuild(standing);
         }
     }
 
@@ -270,21 +276,27 @@ impl<P: Clone> Engine<P> {
         // those due, in node order.
         // Each link taken off an index is told so ([`Peer`]); every one
         // is filed anew below.
-        let mut todo = if flush {
-            std::mem::take(&mut self.unsent)
-        } else {
-            BTreeSet::new()
-        };
-        while let Some(&(due, node)) = self.link_due.first() {
-            if due > now {
-                break;
-            }
-            self.link_due.pop_first();
-            if let Some(peer) = self.links.get_mut(&node) {
-                peer.due = None;
-            }
-            todo.insert(node);
+        let mut todo = Vec::new();
+        if flush {
+            let links = &self.links;
+            let filed = self.unsent.take();
+            todo.extend((filed.into_iter()).filter(|n| links.get(n).is_some_and(|p| p.unsent)));
         }
+        loop {
+            let links = &self.links;
+            let stands =
+                |due: Time, node: NodeId| links.get(&node).is_some_and(|p| p.due == Some(due));
+            match self.link_due.first(stands) {
+                Some((due, node)) if due <= now => {
+                    self.link_due.pop();
+                    self.links.get_mut(&node).expect("it stands").due = None;
+                    todo.push(node);
+                }
+                _ => break,
+            }
+        }
+        todo.sort_unstable();
+        todo.dedup();
         for node in todo {
             let Some(peer) = self.links.get_mut(&node) else {
                 continue;
