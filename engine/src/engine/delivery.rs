@@ -276,28 +276,26 @@ impl<P: Clone> Engine<P> {
         // those due, in node order.
         // Each link taken off an index is told so ([`Peer`]); every one
         // is filed anew below.
-        let mut todo = Vec::new();
+        let mut todo = std::mem::take(&mut self.flush_todo.0);
         if flush {
+            self.unsent.drain_into(&mut todo);
             let links = &self.links;
-            let filed = self.unsent.take();
-            todo.extend((filed.into_iter()).filter(|n| links.get(n).is_some_and(|p| p.unsent)));
+            todo.retain(|n| links.get(n).is_some_and(|p| p.unsent));
         }
-        loop {
-            let links = &self.links;
-            let stands =
-                |due: Time, node: NodeId| links.get(&node).is_some_and(|p| p.due == Some(due));
-            match self.link_due.first(stands) {
-                Some((due, node)) if due <= now => {
-                    self.link_due.pop();
-                    self.links.get_mut(&node).expect("it stands").due = None;
-                    todo.push(node);
-                }
-                _ => break,
+        // The first due entry stands (`drop_fallen_due`); those after it
+        // are looked at as they come first.
+        while let Some((due, node)) = self.link_due.peek() {
+            if due > now {
+                break;
             }
+            self.link_due.pop();
+            self.links.get_mut(&node).expect("it stands").due = None;
+            todo.push(node);
+            self.drop_fallen_due();
         }
         todo.sort_unstable();
         todo.dedup();
-        for node in todo {
+        for &node in &todo {
             let Some(peer) = self.links.get_mut(&node) else {
                 continue;
             };
@@ -358,6 +356,8 @@ impl<P: Clone> Engine<P> {
             }
             self.link_changed(*node);
         }
+        todo.clear();
+        self.flush_todo.0 = todo;
     }
 }
 

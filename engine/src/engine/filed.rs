@@ -21,9 +21,10 @@ impl Unsent {
         self.0.push(node);
     }
 
-    /// Every node filed, emptied out (the caller keeps those that stand).
-    pub(super) fn take(&mut self) -> Vec<NodeId> {
-        std::mem::take(&mut self.0)
+    /// Moves every node filed to `out` (the caller keeps those that
+    /// stand); this keeps its room.
+    pub(super) fn drain_into(&mut self, out: &mut Vec<NodeId>) {
+        out.append(&mut self.0);
     }
 
     pub(super) fn clear(&mut self) {
@@ -39,6 +40,16 @@ impl Unsent {
 impl std::hash::Hash for Unsent {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {
         // Derived from the links (see the module's note).
+    }
+}
+
+/// A list of nodes a step works through, kept for the next step's use.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Scratch(pub(super) Vec<NodeId>);
+
+impl std::hash::Hash for Scratch {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {
+        // Empty between steps.
     }
 }
 

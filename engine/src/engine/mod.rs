@@ -559,6 +559,8 @@ pub struct Engine<P> {
     /// [`Engine::link_changed`] after whatever changes a link; each link
     /// knows where it is filed ([`Peer`]).
     link_due: filed::Due,
+    /// The links a flush works through (empty between steps).
+    flush_todo: filed::Scratch,
     /// Links of peers outside the view, by the incarnation they had: at
     /// most one per node of the cluster.
     parked: BTreeMap<NodeId, (Incarnation, Link<LinkMsg<P>>)>,
@@ -719,6 +721,7 @@ impl<P: Clone> Engine<P> {
             links: BTreeMap::new(),
             unsent: filed::Unsent::default(),
             link_due: filed::Due::default(),
+            flush_todo: filed::Scratch::default(),
             parked: BTreeMap::new(),
             link_session: 0,
             flush_at: None,
