@@ -268,9 +268,18 @@ impl<P: Protocol> RoundDriver<P> {
     ) -> Option<(MemberId, u64, Arc<[u8]>)> {
         // Only the sender's standing can change (see `unsettled`).
         let place = self.view.binary_search(&from).ok();
-        let reply = self.on_ack_inner(from.clone(), place.is_some(), round, payload);
+        let mut acked_now = false;
+        let reply = self.on_ack_inner(
+            from.clone(),
+            place.is_some(),
+            round,
+            payload,
+            &mut acked_now,
+        );
         if let Some(i) = place {
-            let now = self.settled(&from);
+            // Its ACK for our round settles it (the common case: no need
+            // to ask the maps).
+            let now = acked_now || self.settled(&from);
             match (std::mem::replace(&mut self.settled_now[i], now), now) {
                 (false, true) => self.unsettled -= 1,
                 (true, false) => self.unsettled += 1,
@@ -280,13 +289,15 @@ impl<P: Protocol> RoundDriver<P> {
         reply
     }
 
-    /// `on_ack`, `in_view` saying whether `from` is in the view.
+    /// `on_ack`, `in_view` saying whether `from` is in the view; sets
+    /// `acked_now` if it took `from`'s ACK for our round.
     fn on_ack_inner(
         &mut self,
         from: MemberId,
         in_view: bool,
         round: u64,
         payload: &[u8],
+        acked_now: &mut bool,
     ) -> Option<(MemberId, u64, Arc<[u8]>)> {
         let Some(wire) = WireAck::<P::Ack>::decode(payload) else {
             self.malformed += 1;
@@ -327,6 +338,7 @@ impl<P: Protocol> RoundDriver<P> {
                     .entry(round)
                     .or_default()
                     .insert(from.clone(), ack);
+                *acked_now = round == self.round;
             }
             Sent::Skipped => {
                 self.skipped.entry(round).or_default().insert(from.clone());
