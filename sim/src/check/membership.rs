@@ -3,7 +3,7 @@
 //! `no-ghost-delivery` and `converged`.
 
 use super::truth::{Departure, Truth};
-use super::{bounds, ms, names, violation, Violation};
+use super::{bounds, holds, ms, names, violation, Violation};
 use crate::trace::TraceEvent;
 use std::collections::BTreeMap;
 use vigil_engine::{Dur, LeaveReason, MemberId, MembershipChange, Name, NodeId, Time, ViewId};
@@ -316,7 +316,7 @@ pub(super) fn no_ghost(t: &Truth<'_>) -> Vec<Violation> {
                 current.insert(&change.me, change);
             }
             TraceEvent::Message { to, from, .. } => {
-                let knows = current.get(to).is_some_and(|c| c.members.contains(from));
+                let knows = current.get(to).is_some_and(|c| holds(&c.members, from));
                 if !knows {
                     let saw_leave = t.views.get(to).is_some_and(|views| {
                         views

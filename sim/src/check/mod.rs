@@ -154,6 +154,14 @@ fn violation(check: &str, at: Option<Time>, message: String) -> Violation {
     }
 }
 
+/// Whether `members` (a view's, which the engine keeps sorted) holds
+/// `member`. A search, for a check that asks at every message; a walk
+/// where it finds none, so that an engine that left a view unsorted is not
+/// taken at its word.
+fn holds(members: &[MemberId], member: &MemberId) -> bool {
+    members.binary_search(member).is_ok() || members.contains(member)
+}
+
 fn ms(d: Dur) -> String {
     format!("{:.0}ms", d.as_millis_f64())
 }

@@ -6,7 +6,7 @@
 //! with no ordered messages.
 
 use super::truth::Truth;
-use super::{violation, Violation};
+use super::{holds, violation, Violation};
 use crate::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
 use vigil_engine::{MemberId, MembershipChange, Name, ViewId};
@@ -75,7 +75,7 @@ pub(super) fn checks(t: &Truth<'_>) -> Result<(Vec<Violation>, Vec<Violation>), 
                         ),
                     ));
                 }
-                if !c.members.contains(from) {
+                if !holds(&c.members, from) {
                     sync.push(violation(
                         "view-synchrony",
                         Some(e.at),
