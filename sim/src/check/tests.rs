@@ -1142,7 +1142,22 @@ fn barrier_order_counts_the_rounds_a_member_reached_before_its_history_began_aga
     assert!(failed(&run(2), "barrier-order"));
 }
 
+/// A view's members are looked up by a search; a list the engine left
+/// unsorted is walked where the search finds nothing, so a member in it is
+/// never taken for a stranger.
+fn a_view_holds_its_members_sorted_or_not() {
+    let sorted = [m(0), m(1), m(2), m(3)];
+    let unsorted = [m(3), m(0), m(2), m(1)];
+    for list in [&sorted[..], &unsorted[..]] {
+        for k in 0..4 {
+            assert!(super::holds(list, &m(k)), "{list:?} holds {k}");
+        }
+        assert!(!super::holds(list, &m(4)), "{list:?} lacks n4");
+    }
+}
+
 unit_tests![
+    a_view_holds_its_members_sorted_or_not,
     notified_judges_the_departure_that_a_later_view_does_not_undo,
     notified_takes_a_reason_decided_before_the_departure_took_effect,
     notified_takes_node_down_for_a_member_whose_node_came_back_before_the_news,
