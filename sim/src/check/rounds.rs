@@ -66,32 +66,43 @@ pub(super) fn acks_complete(t: &Truth<'_>) -> Vec<Violation> {
         let acked = acked.get_or_insert_with(|| latest_heard(t));
         // Whom it waits for: the members of the view its round began in
         // (its protocol's, which may be older than the last the member
-        // took), else of its last.
+        // took) it has not heard in this round, else those of its last
+        // view (a round that began in one view can wait on the members a
+        // later one brought: every member of the first was heard).
+        let unheard = |view: &vigil_engine::MembershipChange| -> Vec<MemberId> {
+            (view.members.iter())
+                .filter(|m| {
+                    acked
+                        .get(&(member, thread))
+                        .and_then(|a| a.get(m))
+                        .is_none_or(|r| *r < round)
+                })
+                .cloned()
+                .collect()
+        };
         let round_view = t
             .views
             .get(member)
             .and_then(|views| views.iter().rev().find(|(_, c)| c.view == view))
             .map(|(_, c)| *c);
-        let missing: Vec<MemberId> = round_view
-            .or_else(|| t.last_view(member))
-            .map(|view| {
-                view.members
-                    .iter()
-                    .filter(|m| {
-                        acked
-                            .get(&(member, thread))
-                            .and_then(|a| a.get(m))
-                            .is_none_or(|r| *r < round)
-                    })
-                    .cloned()
-                    .collect()
-            })
+        let mut missing = (round_view.or_else(|| t.last_view(member)))
+            .map(unheard)
             .unwrap_or_default();
+        let mut of_last = String::new();
+        if missing.is_empty() && round_view.is_some() {
+            if let Some(last) = t.last_view(member).filter(|c| c.view != view) {
+                missing = unheard(last);
+                of_last = format!(
+                    " (of its last view {}: every member of view {view} was heard in this round)",
+                    last.view
+                );
+            }
+        }
         v.push(violation(
             "acks-complete",
             Some(since),
             format!(
-                "{member} thread {thread} waited in round {round} from {:.3}ms to the end for {}",
+                "{member} thread {thread} waited in round {round} from {:.3}ms to the end for {}{of_last}",
                 since.as_millis_f64(),
                 names(&missing)
             ),

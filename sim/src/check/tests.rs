@@ -626,6 +626,36 @@ fn acks_complete_catches_a_round_left_open_by_a_live_member() {
     assert!(!failed(&r.end(60_000, &[0, 1]), "acks-complete"));
 }
 
+/// A round that began in a view whose members were all heard in it, and
+/// waits on a member a later view brought: the check names that member
+/// and the view, not an empty list.
+fn acks_complete_names_whom_a_round_waits_for_in_a_later_view() {
+    let mut r = Run::booted(3, 20);
+    r.view(500, 0, 25, &[0, 1], &[(2, LeaveReason::Fault)]);
+    round_started(&mut r, 1_000, 0, 5, 25);
+    for from in [0, 1] {
+        r.at(
+            1_010,
+            TraceEvent::Message {
+                to: m(0),
+                from: m(from),
+                n: 1,
+                thread: 0,
+                round: 5,
+            },
+        );
+    }
+    r.view(1_100, 0, 30, &[0, 1, 2], &[]);
+    let results = r.end(60_000, &[0, 1, 2]);
+    assert!(
+        failures(&results).contains(
+            &"acks-complete: db@n0 thread 0 waited in round 5 from 1000.000ms to the end for [db@n2] (of its last view 30: every member of view 25 was heard in this round)".to_string()
+        ),
+        "{:?}",
+        failures(&results)
+    );
+}
+
 fn barrier_order_catches_a_member_that_passes_a_round_early() {
     let mut r = Run::booted(2, 20);
     round_started(&mut r, 1_000, 0, 1, 20);
@@ -1174,6 +1204,7 @@ unit_tests![
     main_thread_responsive_allows_a_real_machine_its_scheduler,
     main_thread_responsive_excuses_a_paused_node,
     acks_complete_catches_a_round_left_open_by_a_live_member,
+    acks_complete_names_whom_a_round_waits_for_in_a_later_view,
     barrier_order_catches_a_member_that_passes_a_round_early,
     round_views_catches_rounds_run_in_a_view_long_left_behind,
     round_views_allows_a_real_machine_its_scheduler,
