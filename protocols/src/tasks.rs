@@ -853,10 +853,12 @@ impl Rounds for Tasks {
         // finished it first, or this member ran the task elsewhere): say
         // so, so that a member still in it does not wait for us.
         // (Never to a "skipped": two such members would answer each other.)
-        let skipped = crate::driver::skipped_answer();
-        if self.without_me(key) && from != self.me && *payload != *skipped {
-            self.excuse(key);
-            return Some((from, round, skipped));
+        if self.without_me(key) && from != self.me {
+            let skipped = crate::driver::skipped_answer();
+            if *payload != *skipped {
+                self.excuse(key);
+                return Some((from, round, skipped));
+            }
         }
         self.poke(&from, key);
         // Kept, up to a bound, for a task this member may yet begin, or learn
