@@ -256,7 +256,7 @@ impl<P: Clone> Engine<P> {
     pub(super) fn drop_fallen_due(&mut self) {
         let links = &self.links;
         let stands = |due: Time, node: NodeId| links.get(&node).is_some_and(|p| p.due == Some(due));
-        self.link_due.first(stands);
+        self.link_due.drop_fallen(stands);
         if self.link_due.len() > 2 * links.len() + 16 {
             let standing = links.iter().filter_map(|(n, p)| p.due.map(|d| (d, *n)));
             self.link_due.rebuild(standing);

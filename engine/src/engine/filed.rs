@@ -56,7 +56,7 @@ impl std::hash::Hash for Scratch {
 /// When each link next needs a resend or a standalone ack: the earliest
 /// first. An entry stands while its link is still due then; the engine
 /// drops those that no longer stand as they reach the top
-/// ([`Due::first`]), so the top always stands.
+/// ([`Due::drop_fallen`]), so the top always stands.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Due(BinaryHeap<Reverse<(Time, NodeId)>>);
 
@@ -65,19 +65,15 @@ impl Due {
         self.0.push(Reverse((due, node)));
     }
 
-    /// The earliest entry that stands, once the entries above it that do
-    /// not (`stands(due, node)` false) are dropped.
-    pub(super) fn first(
-        &mut self,
-        stands: impl Fn(Time, NodeId) -> bool,
-    ) -> Option<(Time, NodeId)> {
+    /// Drops the entries at the top that do not stand (`stands(due, node)`
+    /// false), so that the top, if any, does.
+    pub(super) fn drop_fallen(&mut self, stands: impl Fn(Time, NodeId) -> bool) {
         while let Some(&Reverse((due, node))) = self.0.peek() {
             if stands(due, node) {
-                return Some((due, node));
+                return;
             }
             self.0.pop();
         }
-        None
     }
 
     /// The earliest entry, which stands if the engine dropped those above
