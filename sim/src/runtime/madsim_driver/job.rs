@@ -8,6 +8,7 @@
 //! writes to is unbounded, so routing never blocks; the watchdog is a timer
 //! task that posts into that same inbox.
 
+use super::super::faults::{self, JobEnded};
 use super::super::threads::{self, Ran, Take};
 use super::chan::{unbounded, Receiver as UnboundedReceiver, Sender as UnboundedSender};
 use super::wires::{EngineIn, FaultFlag, JobHandle, MainMsg, Pending};
@@ -272,8 +273,16 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                             ctx.world.record(record);
                         }
                     }
-                    if ctx.world.job_gone(ctx.node, ctx.job.as_str(), ctx.key) {
-                        start(&ctx.world, ctx.node, ctx.job.as_str());
+                    let job = ctx.job.as_str();
+                    if let Some(asked) = ctx.world.job_gone(ctx.node, job, ctx.key) {
+                        let shared = &ctx.world.nodes[usize::from(ctx.node.0)];
+                        let wanted = shared.wanted.lock().expect("wanted").contains(job);
+                        match faults::job_ended(asked, wanted) {
+                            JobEnded::StartsAgain => start(&ctx.world, ctx.node, job),
+                            JobEnded::NotWanted => {
+                                shared.wanted.lock().expect("wanted").remove(job);
+                            }
+                        }
                     }
                 }
             }

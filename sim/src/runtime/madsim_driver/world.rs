@@ -4,7 +4,6 @@
 //! controller (`faults`) read and write it; it imports none of them.
 
 use super::super::clock::NodeClock;
-use super::super::faults::{self, JobEnded};
 use super::super::net::Net;
 use super::chan::Sender as UnboundedSender;
 use super::wires::{EngineIn, JobHandle, Pending};
@@ -203,24 +202,17 @@ impl World {
         self.trace.lock().expect("trace").push(now, event);
     }
 
-    /// The main thread of `job` on `node` (registration `key`) unregistered.
-    /// Whether the job is to start again ([`faults::job_ended`]).
-    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) -> bool {
-        let shared = &self.nodes[usize::from(node.0)];
-        let mut live = shared.live.lock().expect("live");
+    /// The main thread of `job` on `node` (registration `key`) unregistered:
+    /// the job no longer runs there. Whether a `job-leave` had asked it
+    /// to, if this was the job's running registration (for
+    /// [`super::super::faults::job_ended`]).
+    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) -> Option<bool> {
+        let mut live = self.nodes[usize::from(node.0)].live.lock().expect("live");
         if live.jobs.get(job).is_none_or(|h| h.key != key) {
-            return false;
+            return None;
         }
         live.jobs.remove(job);
-        let asked = live.leaving.remove(&key);
-        let mut wanted = shared.wanted.lock().expect("wanted");
-        match faults::job_ended(asked, wanted.contains(job)) {
-            JobEnded::StartsAgain => true,
-            JobEnded::NotWanted => {
-                wanted.remove(job);
-                false
-            }
-        }
+        Some(live.leaving.remove(&key))
     }
 
     /// Hands `msg` to `node`'s engine, if it has one now.
