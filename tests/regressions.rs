@@ -107,6 +107,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::JoinerLeftWaiting,
         "acks-complete",
     ),
+    (
+        "tasks-renamed-member",
+        Mutation::BegunUnderOldName,
+        "acks-complete",
+    ),
 ];
 
 /// The regression scenarios whose seed was chosen on the event loop (the

@@ -39,4 +39,9 @@ pub enum Mutation {
     /// joiner's ACK without sending its own again when the joiner speaks
     /// (`tasks-joiner-ran-it.toml`).
     JoinerLeftWaiting,
+    /// Tasks: a member renamed (its node came back under a new
+    /// incarnation) takes an instance it began under its old name for one
+    /// it began, and never answers the members still in it
+    /// (`tasks-renamed-member.toml`).
+    BegunUnderOldName,
 }

@@ -227,8 +227,10 @@ pub struct Tasks {
     doing: Option<Doing>,
     /// Finished tasks, by number, still answering members behind.
     done: VecDeque<(Key, Box<dyn Rounds>)>,
-    /// Every task instance this member began.
-    ran_keys: BTreeSet<Key>,
+    /// Every task instance this member began, with the id it began it
+    /// under (a node that comes back under a new incarnation renames its
+    /// members, and the task runner runs on).
+    ran_keys: BTreeMap<Key, MemberId>,
     /// The instances this member answered "skipped" for (each reported
     /// once).
     excused: BTreeSet<Key>,
@@ -255,6 +257,9 @@ pub struct Tasks {
     /// The broken variant `joiner-left-waiting`: a task run elsewhere is
     /// not answered, and a joiner is not sent our ACK again when it speaks.
     joiner_left_waiting: bool,
+    /// The broken variant `begun-under-old-name`: an instance begun under
+    /// an earlier id counts as begun under this one.
+    begun_under_old_name: bool,
 }
 
 impl std::hash::Hash for Tasks {
@@ -286,12 +291,13 @@ impl std::hash::Hash for Tasks {
             fifo_only,
             local_boundary,
             joiner_left_waiting,
+            begun_under_old_name,
         } = self;
         (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
         (done, ran_keys, excused, poked, early, early_len).hash(state);
         (submissions, answers, events, probes, decisions, votes).hash(state);
         (completion, completed, fifo_only, local_boundary).hash(state);
-        joiner_left_waiting.hash(state);
+        (joiner_left_waiting, begun_under_old_name).hash(state);
     }
 }
 
@@ -320,7 +326,7 @@ impl Tasks {
             agenda: VecDeque::new(),
             doing: None,
             done: VecDeque::new(),
-            ran_keys: BTreeSet::new(),
+            ran_keys: BTreeMap::new(),
             excused: BTreeSet::new(),
             poked: BTreeSet::new(),
             early: BTreeMap::new(),
@@ -336,6 +342,7 @@ impl Tasks {
             fifo_only: false,
             local_boundary: false,
             joiner_left_waiting: false,
+            begun_under_old_name: false,
         }
     }
 
@@ -346,6 +353,7 @@ impl Tasks {
             crate::Mutation::PriorityIgnored => self.fifo_only = true,
             crate::Mutation::LocalBoundary => self.local_boundary = true,
             crate::Mutation::JoinerLeftWaiting => self.joiner_left_waiting = true,
+            crate::Mutation::BegunUnderOldName => self.begun_under_old_name = true,
             _ => {}
         }
     }
@@ -654,12 +662,20 @@ impl Tasks {
     /// swarm seed 874 on the event loop: a member that ran tasks 91 and 92
     /// alone while paused off the group never answered the group's
     /// instances of them, and the group waited for ever in each). An
-    /// instance it began and abandoned is not one: it sent ACKs in it, and
-    /// a "skipped" in place of one would give two members of a view two
-    /// readings of a round.
+    /// instance it began and abandoned under its present id is not one: it
+    /// sent ACKs in it, and a "skipped" in place of one would give two
+    /// members of a view two readings of a round. One it began under an
+    /// earlier id (its node has since come back under a new incarnation)
+    /// is: the members still in it wait for the new id, which sent nothing
+    /// in it, and the runner runs no task twice (tasks-random-faults seed
+    /// 191: the group waited for ever for a renamed member that had
+    /// abandoned the instance under its old name).
     fn without_me(&self, key: Key) -> bool {
-        let not_begun = !self.ran_keys.contains(&key)
-            && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key);
+        let begun = match self.ran_keys.get(&key) {
+            Some(by) => *by == self.me || self.begun_under_old_name,
+            None => false,
+        };
+        let not_begun = !begun && self.doing.as_ref().is_none_or(|d| (d.number, d.id) != key);
         let passed = self.passed(key.0) && self.stream.chosen.contains(&key.1);
         let elsewhere = self.has_run(key.1) && !self.joiner_left_waiting;
         not_begun && (passed || elsewhere)
@@ -667,7 +683,7 @@ impl Tasks {
 
     /// Whether this member began task `id` (under any number).
     fn has_run(&self, id: u32) -> bool {
-        self.ran_keys.iter().any(|(_, t)| *t == id)
+        self.ran_keys.keys().any(|(_, t)| *t == id)
     }
 
     /// Whether the group's task number `n` is over: its boundary passed.
@@ -694,7 +710,7 @@ impl Tasks {
                 self.event(TaskEvent::Skipped { task: id });
                 continue;
             };
-            self.ran_keys.insert((number, id));
+            self.ran_keys.insert((number, id), self.me.clone());
             self.poked.clear();
             self.event(TaskEvent::Started { task: id });
             if let Some(view) = &self.view {
@@ -1197,6 +1213,48 @@ mod tests {
         assert_eq!(excused, vec![TaskEvent::Excused { task: 0, number: 1 }]);
     }
 
+    /// Member 1 begins task 0 (the group's task number 1) in a view of
+    /// members 0 and 1, then abandons it; `renamed`: its node came back
+    /// under a new incarnation first, and the runner runs on under the new
+    /// id. What it answers to member 0's ACK in that instance.
+    fn answer_in_an_abandoned_instance(renamed: bool, broken: bool) -> Option<Arc<[u8]>> {
+        let mut r = runner(1);
+        r.begun_under_old_name = broken;
+        start(&mut r, 1, &[0, 1]);
+        deliver(&mut r, 0, 10, task(0, false));
+        assert!(r.doing.is_some(), "task 0 runs");
+        if renamed {
+            let mut change = view(2, 1, &[0, 1]);
+            change.me.node_incarnation = Incarnation(2);
+            change.members[1] = change.me.clone();
+            change.joined = vec![change.me.clone()];
+            let _ = r.on_view(&change);
+        }
+        // (As when it adopts an account that does not run the task.)
+        r.doing = None;
+        let round = outer((1, 0), 1);
+        let reply = r.on_ack(m(0), round, &[]);
+        reply.map(|(to, at, payload)| {
+            assert_eq!((to, at), (m(0), round));
+            payload
+        })
+    }
+
+    #[test]
+    fn a_renamed_member_answers_skipped_in_an_instance_it_began_under_its_old_name() {
+        // Under its own name it sent ACKs in the instance: a "skipped"
+        // would give the round two readings. Renamed, the members still
+        // in it wait for the new id, which never sent one there.
+        let skipped = crate::driver::skipped_answer();
+        assert_eq!(answer_in_an_abandoned_instance(false, false), None);
+        assert_eq!(answer_in_an_abandoned_instance(true, false), Some(skipped));
+        assert_eq!(
+            answer_in_an_abandoned_instance(true, true),
+            None,
+            "the broken variant never answers"
+        );
+    }
+
     /// Member 0, of a view of members 0 and 1, runs task 0 (the group's
     /// task number 1) and waits for member 1's ACK: it, its round and its
     /// ACK, with nothing answered yet (`broken`: the variant
@@ -1281,7 +1339,7 @@ mod tests {
             let mut r = runner(1);
             r.joiner_left_waiting = broken;
             start(&mut r, 1, &[0, 1]);
-            r.ran_keys.insert((1, 7));
+            r.ran_keys.insert((1, 7), m(1));
             let reply = r.on_ack(m(0), outer((2, 7), 1), &[]);
             if broken {
                 assert_eq!(reply, None, "the broken variant never answers");

@@ -219,6 +219,10 @@ mod variants {
         /// answers the group's instance of it, and a joiner is sent no ACK
         /// again when it speaks (`tasks-joiner-ran-it.toml`).
         JoinerLeftWaiting = "joiner-left-waiting" => Protocols(&[P::JoinerLeftWaiting]),
+        /// A member renamed by its node's new incarnation never answers
+        /// the members still in a task instance it began under its old
+        /// name (`tasks-renamed-member.toml`).
+        BegunUnderOldName = "begun-under-old-name" => Protocols(&[P::BegunUnderOldName]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),
