@@ -841,7 +841,7 @@ fn every_mutation_is_covered() {
     // `unseeded-random`, explore.rs's determinism test; for
     // `fingerprint-without-history`, exhaust.rs; for a regression
     // scenario's bug, regressions.rs); this count keeps that honest.
-    assert_eq!(Mutation::ALL.len(), 51);
+    assert_eq!(Mutation::ALL.len(), 53);
 }
 
 const TPC: &str = r#"

@@ -108,15 +108,20 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         "acks-complete",
     ),
     (
-        "tasks-renamed-member",
-        Mutation::BegunUnderOldName,
+        "tasks-exchange-across-views",
+        Mutation::AdoptAcrossViews,
+        "task-order",
+    ),
+    (
+        "tasks-abandoned-instance",
+        Mutation::AbandonedSilent,
         "acks-complete",
     ),
 ];
 
 /// The regression scenarios whose seed was chosen on the event loop (the
 /// sweep that found their bug ran there); the others', under madsim.
-const ON_THE_EVENT_LOOP: &[&str] = &["tasks-joiner-ran-it"];
+const ON_THE_EVENT_LOOP: &[&str] = &["tasks-joiner-ran-it", "tasks-abandoned-instance"];
 
 /// A run of `name` on its own seed, with `mutation`.
 fn run_own_seed(name: &str, mutation: Option<Mutation>) -> Execution {

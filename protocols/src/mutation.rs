@@ -39,9 +39,11 @@ pub enum Mutation {
     /// joiner's ACK without sending its own again when the joiner speaks
     /// (`tasks-joiner-ran-it.toml`).
     JoinerLeftWaiting,
-    /// Tasks: a member renamed (its node came back under a new
-    /// incarnation) takes an instance it began under its old name for one
-    /// it began, and never answers the members still in it
-    /// (`tasks-renamed-member.toml`).
-    BegunUnderOldName,
+    /// Tasks: an exchange of accounts opened in one view ends in the next,
+    /// with the members that answered before they left, so members of one
+    /// view choose from two accounts (`tasks-exchange-across-views.toml`).
+    AdoptAcrossViews,
+    /// Tasks: a member that abandons a task instance after it began it
+    /// answers no one in it again (`tasks-abandoned-instance.toml`).
+    AbandonedSilent,
 }

@@ -219,10 +219,13 @@ mod variants {
         /// answers the group's instance of it, and a joiner is sent no ACK
         /// again when it speaks (`tasks-joiner-ran-it.toml`).
         JoinerLeftWaiting = "joiner-left-waiting" => Protocols(&[P::JoinerLeftWaiting]),
-        /// A member renamed by its node's new incarnation never answers
-        /// the members still in a task instance it began under its old
-        /// name (`tasks-renamed-member.toml`).
-        BegunUnderOldName = "begun-under-old-name" => Protocols(&[P::BegunUnderOldName]),
+        /// An exchange of task accounts opened in one view ends in the
+        /// next, and members of one view choose from two accounts
+        /// (`tasks-exchange-across-views.toml`).
+        AdoptAcrossViews = "adopt-across-views" => Protocols(&[P::AdoptAcrossViews]),
+        /// A member that abandons a task instance after it began it never
+        /// answers the members still in it (`tasks-abandoned-instance.toml`).
+        AbandonedSilent = "abandoned-silent" => Protocols(&[P::AbandonedSilent]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),

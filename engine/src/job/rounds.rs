@@ -150,6 +150,13 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn answer(&self, _round: u64) -> Option<Arc<[u8]>> {
         None
     }
+    /// Once the protocol is left unfinished (a task runner abandoned it):
+    /// its ACK for `round` as it sent it, or word that it never sends one,
+    /// so that a member still in the instance has one reading of each
+    /// round from it. `None`: it sent no ACK in the instance.
+    fn left_answer(&self, _round: u64) -> Option<Arc<[u8]>> {
+        None
+    }
     /// Whether `payload`, an ACK as it arrived, is itself an answer: those
     /// are never answered in turn, or two finished members would keep
     /// answering each other.
