@@ -584,7 +584,9 @@ impl<P: Protocol> Rounds for RoundDriver<P> {
         WireAck::<P::Ack>::decode(payload).is_some_and(|w| w.answer)
     }
     fn left_answer(&self, round: u64) -> Option<Arc<[u8]>> {
-        (!self.history.is_empty()).then(|| self.wire_for(round))
+        self.history
+            .contains_key(&round)
+            .then(|| self.wire_for(round))
     }
     fn current_ack(&self) -> Option<(u64, Arc<[u8]>)> {
         (!self.finished && self.round > 0)

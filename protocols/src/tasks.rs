@@ -35,8 +35,9 @@
 //! submits `Want`; every `Want` in the order opens an exchange (a later one
 //! supersedes an unfinished one), which every member answers with its
 //! account of the queue (`State`), buffering what follows. An exchange ends
-//! only in the view it was opened in, where every member takes the same
-//! `Want`s and `State`s in one order. Once every
+//! only in the view it was opened in, so any two members that end one took
+//! the same `Want`s and `State`s, in one order (that view's order, up to
+//! where they end it). Once every
 //! member of the view has answered, each adopts the richest account (the
 //! most tasks chosen, then the most known, then the lowest member's), adds
 //! the tasks only the other accounts queued, drops those any side already
@@ -172,7 +173,8 @@ struct Doing {
     rounds: Box<dyn Rounds>,
 }
 
-/// How many finished tasks a member keeps, to answer members behind it.
+/// How many finished tasks, and how many abandoned ones, a member keeps, to
+/// answer the members still in them.
 const KEPT: usize = 4;
 /// How many ACKs a member keeps for tasks it has not begun.
 const EARLY_MAX: usize = 4096;
@@ -233,9 +235,12 @@ pub struct Tasks {
     doing: Option<Doing>,
     /// Finished tasks, by number, still answering members behind.
     done: VecDeque<(Key, Box<dyn Rounds>)>,
-    /// Instances this member abandoned after it began them under its
-    /// present id, as it left them, still answering members in them.
-    left: VecDeque<(Key, Box<dyn Rounds>)>,
+    /// Instances this member abandoned, as it left them, still answering
+    /// the members in them (the last [`KEPT`]). Keyed as `done` is, by the
+    /// group's number and the task: an instance of another history (the
+    /// other side of a partition) under the same key would be answered
+    /// from this one; no sweep has shown one.
+    abandoned: VecDeque<(Key, Box<dyn Rounds>)>,
     /// Every task instance this member began, with the id it began it
     /// under (a node that comes back under a new incarnation renames its
     /// members, and the task runner runs on).
@@ -292,7 +297,7 @@ impl std::hash::Hash for Tasks {
             agenda,
             doing,
             done,
-            left,
+            abandoned,
             ran_keys,
             excused,
             poked,
@@ -314,7 +319,7 @@ impl std::hash::Hash for Tasks {
             abandoned_silent,
         } = self;
         (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
-        (done, left, ran_keys, excused, poked, early, early_len).hash(state);
+        (done, abandoned, ran_keys, excused, poked, early, early_len).hash(state);
         (submissions, answers, events, probes, decisions, votes).hash(state);
         (completion, completed, fifo_only, local_boundary).hash(state);
         (
@@ -352,7 +357,7 @@ impl Tasks {
             agenda: VecDeque::new(),
             doing: None,
             done: VecDeque::new(),
-            left: VecDeque::new(),
+            abandoned: VecDeque::new(),
             ran_keys: BTreeMap::new(),
             excused: BTreeSet::new(),
             poked: BTreeSet::new(),
@@ -514,9 +519,9 @@ impl Tasks {
     }
 
     /// Ends the exchange once every member expected has answered, in the
-    /// view it was opened in. Every member of that view takes the same
-    /// `Want`s and `State`s in it, in one order, so each ends it at the
-    /// same point of the stream with the same accounts. One opened in an
+    /// view it was opened in: any two members that end it there took the
+    /// same prefix of that view's order, so they end it at the same point
+    /// of the stream with the same accounts. One opened in an
     /// earlier view does not end: the members of this view did not all
     /// take part in it, and the `Want` this member submitted at the view
     /// change opens the one they share. (Ended in the new view, by a member
@@ -588,7 +593,7 @@ impl Tasks {
                     task: d.id,
                     outcome: "abandoned".into(),
                 });
-                self.leave(d);
+                self.keep_abandoned(d);
             }
         }
         self.event(TaskEvent::Adopted {
@@ -707,12 +712,14 @@ impl Tasks {
     /// instances of them, and the group waited for ever in each). An
     /// instance it began and abandoned under its present id is not one: it
     /// sent ACKs in it, and a "skipped" in place of one would give two
-    /// members of a view two readings of a round. One it began under an
-    /// earlier id (its node has since come back under a new incarnation)
-    /// is: the members still in it wait for the new id, which sent nothing
-    /// in it, and the runner runs no task twice (tasks-random-faults seed
-    /// 191: the group waited for ever for a renamed member that had
-    /// abandoned the instance under its old name).
+    /// members of a view two readings of a round. One it abandoned under
+    /// an earlier id (its node has since come back under a new
+    /// incarnation) is: the members still in it wait for the new id, which
+    /// sent nothing in it, and the runner runs no task twice
+    /// (tasks-random-faults seed 191: the group waited for ever for a
+    /// renamed member that had abandoned the instance under its old name).
+    /// (An instance still running at the rename goes on under the new id,
+    /// and counts as begun under it: `on_view`.)
     fn without_me(&self, key: Key) -> bool {
         let begun = match self.ran_keys.get(&key) {
             Some(by) => *by == self.me || self.begun_under_old_name,
@@ -782,13 +789,13 @@ impl Tasks {
 
     /// Keeps an instance this member abandons, to answer the members still
     /// in it (see [`Tasks::on_ack`]).
-    fn leave(&mut self, d: Doing) {
+    fn keep_abandoned(&mut self, d: Doing) {
         if self.abandoned_silent {
             return;
         }
-        self.left.push_back(((d.number, d.id), d.rounds));
-        while self.left.len() > KEPT {
-            self.left.pop_front();
+        self.abandoned.push_back(((d.number, d.id), d.rounds));
+        while self.abandoned.len() > KEPT {
+            self.abandoned.pop_front();
         }
     }
 
@@ -888,6 +895,10 @@ impl Rounds for Tasks {
         }
         let d = self.doing.as_mut()?;
         let key = (d.number, d.id);
+        // A running instance goes on under a new id (its node came back
+        // under a new incarnation), and resends its ACK under it: begun
+        // under it too, from here on.
+        self.ran_keys.insert(key, change.me.clone());
         match d.rounds.on_view(change) {
             Some(Next::Done(outcome)) => {
                 self.collect();
@@ -931,13 +942,13 @@ impl Rounds for Tasks {
         // seed 479 on the event loop: a member that abandoned a task after
         // its first round left one still in it waiting for ever).
         let begun_as_me = self.ran_keys.get(&key) == Some(&self.me);
-        if let Some((_, left)) = (self.left.iter()).find(|(k, _)| *k == key && begun_as_me) {
-            if from == self.me || left.is_answer(payload) {
+        let abandoned = (self.abandoned.iter()).find(|(k, _)| *k == key && begun_as_me);
+        if let Some((_, abandoned)) = abandoned {
+            if from == self.me || abandoned.is_answer(payload) {
                 return None;
             }
-            let reached = inner <= left.round();
-            let answer = left.left_answer(inner);
-            if !reached || answer.is_none() {
+            let answer = abandoned.left_answer(inner);
+            if answer.is_none() {
                 self.excuse(key);
             }
             let answer = answer.unwrap_or_else(crate::driver::skipped_answer);
@@ -1309,7 +1320,7 @@ mod tests {
         };
         assert_eq!(round, outer((1, 0), 1));
         let d = r.doing.take().expect("task 0 runs");
-        r.leave(d);
+        r.keep_abandoned(d);
         r.take_task_events();
         let answers = [1, 2]
             .into_iter()
@@ -1329,13 +1340,15 @@ mod tests {
         // Round 1: the ACK it sent (one reading of the round); round 2,
         // which it never reached: "skipped", and word that it takes no
         // further part in the instance.
+        use crate::driver::{Sent, WireAck};
         let (answers, events) = answers_from_an_abandoned_instance(false);
-        let skipped = crate::driver::skipped_answer();
-        assert!(
-            answers[0].as_ref().is_some_and(|a| *a != skipped),
-            "{answers:?}"
-        );
-        assert!(answers[1].is_some(), "{answers:?}");
+        let read = |a: &Answer| {
+            a.as_ref()
+                .and_then(|a| WireAck::<()>::decode(a))
+                .map(|w| w.ack)
+        };
+        assert_eq!(read(&answers[0]), Some(Sent::Ack(())), "{answers:?}");
+        assert_eq!(answers[1], Some(crate::driver::skipped_answer()));
         assert_eq!(events, vec![TaskEvent::Excused { task: 0, number: 1 }]);
         let (answers, _) = answers_from_an_abandoned_instance(true);
         assert_eq!(
@@ -1390,43 +1403,103 @@ mod tests {
         assert_eq!(before, vec![5], "the broken variant chooses at once");
     }
 
+    /// Member 0, of a view of members 0 and 1, answers an exchange member 1
+    /// opened; member 2 joins; member 1's answer comes in the new view,
+    /// then task 5. The tasks member 0 chose (`broken`: the variant
+    /// `adopt-across-views`).
+    fn choices_when_an_old_exchange_completes_in_a_new_view(broken: bool) -> Vec<u32> {
+        let mut r = runner(0);
+        r.adopt_across_views = broken;
+        start(&mut r, 0, &[0, 1]);
+        deliver(&mut r, 1, 20, TaskMsg::Want);
+        let stream = Some(r.stream.clone());
+        let answer = |stream| TaskMsg::State {
+            want: (m(1), 20),
+            stream,
+        };
+        deliver(&mut r, 0, 21, answer(stream.clone()));
+        let mut change = view(2, 0, &[0, 1, 2]);
+        change.joined = vec![m(2)];
+        let _ = r.on_view(&change);
+        deliver(&mut r, 1, 22, answer(stream));
+        deliver(&mut r, 1, 23, task(5, false));
+        chosen(&mut r)
+    }
+
+    #[test]
+    fn an_exchange_of_the_last_view_does_not_end_in_the_next() {
+        // Every member it waited for answered, but in a view with a joiner
+        // that took no part in it: ended there, member 0 would choose from
+        // an account the joiner does not hold.
+        assert_eq!(
+            choices_when_an_old_exchange_completes_in_a_new_view(false),
+            Vec::<u32>::new()
+        );
+        assert_eq!(
+            choices_when_an_old_exchange_completes_in_a_new_view(true),
+            vec![5],
+            "the broken variant chooses at once"
+        );
+    }
+
+    /// Member 1 of the view of members 0 and 1 under its node's next
+    /// incarnation.
+    fn renamed_view() -> MembershipChange {
+        let mut change = view(2, 1, &[0, 1]);
+        change.me.node_incarnation = Incarnation(2);
+        change.members[1] = change.me.clone();
+        change.joined = vec![change.me.clone()];
+        change
+    }
+
     /// Member 1 begins task 0 (the group's task number 1) in a view of
-    /// members 0 and 1, then abandons it; `renamed`: its node came back
-    /// under a new incarnation first, and the runner runs on under the new
-    /// id. What it answers to member 0's ACK in that instance.
-    fn answer_in_an_abandoned_instance(renamed: bool, broken: bool) -> Option<Arc<[u8]>> {
+    /// members 0 and 1, sends its ACK of round 1 and abandons the task;
+    /// `renamed`: its node comes back under a new incarnation, before it
+    /// abandons the task (`first`) or after. What it answers to member 0's
+    /// ACK of round 1 (`broken`: an instance begun under an earlier id
+    /// counts as begun under this one).
+    fn answer_after_a_rename(renamed: Option<&str>, broken: bool) -> Option<Arc<[u8]>> {
         let mut r = runner(1);
         r.begun_under_old_name = broken;
         start(&mut r, 1, &[0, 1]);
         deliver(&mut r, 0, 10, task(0, false));
-        assert!(r.doing.is_some(), "task 0 runs");
-        if renamed {
-            let mut change = view(2, 1, &[0, 1]);
-            change.me.node_incarnation = Incarnation(2);
-            change.members[1] = change.me.clone();
-            change.joined = vec![change.me.clone()];
-            let _ = r.on_view(&change);
+        let Next::Send { payload, .. } = r.step() else {
+            panic!("task 0 sends its ACK")
+        };
+        if renamed == Some("first") {
+            let _ = r.on_view(&renamed_view());
         }
         // (As when it adopts an account that does not run the task.)
-        r.doing = None;
+        let d = r.doing.take().expect("task 0 runs");
+        r.keep_abandoned(d);
+        if renamed == Some("after") {
+            let _ = r.on_view(&renamed_view());
+        }
         let round = outer((1, 0), 1);
-        let reply = r.on_ack(m(0), round, &[]);
-        reply.map(|(to, at, payload)| {
+        let reply = r.on_ack(m(0), round, &payload);
+        reply.map(|(to, at, answer)| {
             assert_eq!((to, at), (m(0), round));
-            payload
+            answer
         })
     }
 
     #[test]
-    fn a_renamed_member_answers_skipped_in_an_instance_it_began_under_its_old_name() {
-        // Under its own name it sent ACKs in the instance: a "skipped"
-        // would give the round two readings. Renamed, the members still
-        // in it wait for the new id, which never sent one there.
+    fn a_renamed_member_answers_skipped_in_an_instance_it_abandoned_under_its_old_name() {
+        // Under its own name it sent an ACK in the instance and answers
+        // with it; renamed while the task ran, the task went on (and
+        // resent that ACK) under the new name, which answers with it too.
+        // Renamed after it abandoned the task, the members still in it wait
+        // for the new name, which never sent one there: "skipped".
         let skipped = crate::driver::skipped_answer();
-        assert_eq!(answer_in_an_abandoned_instance(false, false), None);
-        assert_eq!(answer_in_an_abandoned_instance(true, false), Some(skipped));
+        let unnamed = answer_after_a_rename(None, false);
+        assert!(
+            unnamed.as_ref().is_some_and(|a| *a != skipped),
+            "{unnamed:?}"
+        );
+        assert_eq!(answer_after_a_rename(Some("first"), false), unnamed);
+        assert_eq!(answer_after_a_rename(Some("after"), false), Some(skipped));
         assert_eq!(
-            answer_in_an_abandoned_instance(true, true),
+            answer_after_a_rename(Some("after"), true),
             None,
             "the broken variant never answers"
         );

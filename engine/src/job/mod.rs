@@ -100,12 +100,13 @@ pub enum TaskEvent {
     /// the group finished it before this member could begin it (it joined
     /// late), so nobody waited for it.
     Skipped { task: u32 },
-    /// This member takes no part in the group's `number`-th task, task
-    /// `task`, and told a member that runs it so (its ACK answered
-    /// "skipped"): the group finished that instance without this member,
-    /// which joined after its boundary or ran the task in another history
-    /// (the other side of a partition). The member running it does not
-    /// wait for this one.
+    /// This member takes no (further) part in the group's `number`-th
+    /// task, task `task`, and told a member that runs it so (its ACK
+    /// answered "skipped"): the group finished that instance without this
+    /// member, which joined after its boundary or ran the task in another
+    /// history (the other side of a partition), or this member abandoned
+    /// it and sends no ACK in it for the round asked or any later. The
+    /// member running it does not wait for this one.
     Excused { task: u32, number: u64 },
     /// This member stopped running it: the protocol finished with
     /// `outcome`, or `"abandoned"` when a merge moved the group past it.

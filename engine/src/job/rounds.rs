@@ -151,9 +151,10 @@ pub trait Rounds: Send + std::fmt::Debug {
         None
     }
     /// Once the protocol is left unfinished (a task runner abandoned it):
-    /// its ACK for `round` as it sent it, or word that it never sends one,
-    /// so that a member still in the instance has one reading of each
-    /// round from it. `None`: it sent no ACK in the instance.
+    /// its ACK for `round` as it sent it, so that a member still in the
+    /// instance has one reading of each round from it. `None`: it holds no
+    /// ACK of that round (it never sent one, or no longer holds it), and
+    /// the task runner answers "skipped".
     fn left_answer(&self, _round: u64) -> Option<Arc<[u8]>> {
         None
     }

@@ -337,7 +337,7 @@ pub(super) fn task_text(event: &vigil_engine::job::TaskEvent) -> String {
         T::Started { task } => format!("started {task}"),
         T::Skipped { task } => format!("skipped {task} (ran before, or finished without it)"),
         T::Excused { task, number } => {
-            format!("excused from {task} (the group's task {number}): finished without it")
+            format!("excused from {task} (the group's task {number}): no further part in it")
         }
         T::Finished { task, outcome } => format!("finished {task}: {outcome}"),
         T::Adopted {
