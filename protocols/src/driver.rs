@@ -583,7 +583,7 @@ impl<P: Protocol> Rounds for RoundDriver<P> {
     fn is_answer(&self, payload: &[u8]) -> bool {
         WireAck::<P::Ack>::decode(payload).is_some_and(|w| w.answer)
     }
-    fn left_answer(&self, round: u64) -> Option<Arc<[u8]>> {
+    fn ack_for(&self, round: u64) -> Option<Arc<[u8]>> {
         self.history
             .contains_key(&round)
             .then(|| self.wire_for(round))

@@ -150,12 +150,11 @@ pub trait Rounds: Send + std::fmt::Debug {
     fn answer(&self, _round: u64) -> Option<Arc<[u8]>> {
         None
     }
-    /// Once the protocol is left unfinished (a task runner abandoned it):
-    /// its ACK for `round` as it sent it, so that a member still in the
-    /// instance has one reading of each round from it. `None`: it holds no
-    /// ACK of that round (it never sent one, or no longer holds it), and
-    /// the task runner answers "skipped".
-    fn left_answer(&self, _round: u64) -> Option<Arc<[u8]>> {
+    /// Its ACK for `round` as it sent it, as an answer, if it holds one
+    /// (`None`: it never sent one, or no longer holds it). A task runner
+    /// that abandoned the instance answers with it, so that a member still
+    /// in the instance has one reading of each round from this one.
+    fn ack_for(&self, _round: u64) -> Option<Arc<[u8]>> {
         None
     }
     /// Whether `payload`, an ACK as it arrived, is itself an answer: those
