@@ -67,6 +67,7 @@ modules![
     runtime_exhaust = "runtime::event_loop::exhaust",
     runtime_faults = "runtime::faults",
     runtime_madsim_chan = "runtime::madsim_driver::chan",
+    runtime_madsim_node = "runtime::madsim_driver::node",
     runtime_net = "runtime::net",
     runtime_real = "runtime::real",
     runtime_real_launch = "runtime::real::launch",

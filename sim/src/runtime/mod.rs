@@ -48,6 +48,10 @@ pub(crate) const UNIT_TESTS: &[(&str, crate::UnitTests)] = &[
         "runtime::madsim_driver::chan",
         madsim_driver::chan::tests::ALL,
     ),
+    (
+        "runtime::madsim_driver::node",
+        madsim_driver::node::tests::ALL,
+    ),
     ("runtime::net", net::tests::ALL),
     ("runtime::real", real::tests::ALL),
     ("runtime::real::launch", real::LAUNCH_TESTS),

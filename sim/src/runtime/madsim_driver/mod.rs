@@ -13,7 +13,7 @@
 
 pub(super) mod chan;
 mod job;
-mod node;
+pub(super) mod node;
 mod plant;
 mod wires;
 mod world;

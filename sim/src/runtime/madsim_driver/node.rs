@@ -244,15 +244,12 @@ async fn sender(world: Arc<World>, me: NodeId, mut rx: UnboundedReceiver<(NodeId
         // A duplicate travels on its own latency: it may come first.
         let twice =
             net.duplicate > 0.0 && madsim::rand::thread_rng().gen_bool(net.duplicate.min(1.0));
-        let copies = if twice {
+        if twice {
             world.trace.lock().expect("trace").net.duplicated += 1;
-            vec![(packet.clone(), detail.clone()), (packet, detail)]
-        } else {
-            vec![(packet, detail)]
-        };
-        for (packet, detail) in copies {
-            sending.push(send_one(&ep, me, to, net.delay, packet, detail));
+            let copy = (packet.clone(), detail.clone());
+            sending.push(send_one(&ep, me, to, net.delay, copy.0, copy.1));
         }
+        sending.push(send_one(&ep, me, to, net.delay, packet, detail));
     }
 }
 
@@ -297,10 +294,10 @@ async fn engine_task(
     send_tx: UnboundedSender<(NodeId, EnginePacket)>,
 ) {
     let mut inboxes: BTreeMap<LocalKey, (UnboundedSender<MainMsg>, Pending)> = BTreeMap::new();
-    // One timer, replaced only when the engine's deadline moves: most inputs
-    // leave it where it was, and every timer costs the simulator.
-    let mut deadline = world.deadline(node, engine.poll_timeout());
-    let mut timer = Box::pin(madsim::time::sleep_until(deadline).fuse());
+    // One alarm, set again only when the engine's deadline moves: most
+    // inputs leave it where it was.
+    let mut deadline = world.due(node, engine.poll_timeout());
+    let mut alarm = Alarm::new(world.instant(deadline));
     let mut took = false;
     loop {
         handle_outputs(&world, node, &mut out, &mut inboxes, &send_tx);
@@ -311,19 +308,19 @@ async fn engine_task(
             madsim::time::sleep(cost).await;
         }
         took = true;
-        let next = world.deadline(node, engine.poll_timeout());
+        let next = world.due(node, engine.poll_timeout());
         if next != deadline {
             deadline = next;
-            timer = Box::pin(madsim::time::sleep_until(deadline).fuse());
+            alarm.set(world.instant(deadline));
         }
         let input = futures::select_biased! {
             msg = inbox.next() => match msg {
                 Some(msg) => Some(msg),
                 None => return,
             },
-            _ = timer => {
+            () = futures::future::poll_fn(|cx| alarm.poll(world.instant(world.now()), cx)).fuse() => {
                 // Re-arm at the next deadline after this tick.
-                deadline = world.instant(Time(0));
+                deadline = Time(0);
                 None
             }
         };
@@ -353,6 +350,61 @@ async fn engine_task(
             }
         };
         engine.step(now, input, &mut out);
+    }
+}
+
+/// The engine's timer. madsim keeps every timer it was asked for until it
+/// is due (it cannot cancel one), and a `Sleep` asks for another each time
+/// it is polled: polled on every input of a busy engine, one left
+/// thousands behind, each waking the engine for nothing when it fell due.
+/// An alarm is a sleep polled only when no timer it asked for is still to
+/// come at or before its deadline: once per deadline, and once more after
+/// a wake-up that came early because the deadline moved later. Its
+/// deadline is the sleep's, which madsim puts at least 1 ms after the
+/// moment it was set.
+struct Alarm {
+    sleep: madsim::time::Sleep,
+    /// Rung since it was last set: it stays quiet until set again.
+    rung: bool,
+    /// When the timer this alarm asked for last falls.
+    asked: Option<madsim::time::Instant>,
+}
+
+impl Alarm {
+    fn new(deadline: madsim::time::Instant) -> Alarm {
+        Alarm {
+            sleep: madsim::time::sleep_until(deadline),
+            rung: false,
+            asked: None,
+        }
+    }
+
+    fn set(&mut self, deadline: madsim::time::Instant) {
+        self.sleep = madsim::time::sleep_until(deadline);
+        self.rung = false;
+    }
+
+    /// Ready once the deadline has come, `now` being madsim's clock.
+    fn poll(
+        &mut self,
+        now: madsim::time::Instant,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.rung {
+            return std::task::Poll::Pending;
+        }
+        let due = self.sleep.deadline();
+        if now >= due {
+            self.rung = true;
+            return std::task::Poll::Ready(());
+        }
+        if !self.asked.is_some_and(|at| now < at && at <= due) {
+            // The sleep asks for its timer, which wakes this task.
+            let first = std::future::Future::poll(std::pin::Pin::new(&mut self.sleep), cx);
+            debug_assert!(first.is_pending(), "the deadline is still to come");
+            self.asked = Some(due);
+        }
+        std::task::Poll::Pending
     }
 }
 
@@ -399,4 +451,65 @@ fn handle_outputs(
             Output::Probe(name) => world.record(TraceEvent::Probe { node, name }),
         }
     }
+}
+
+#[cfg(feature = "unit-tests")]
+#[deny(dead_code)] // a test function left out of `unit_tests!` would never run
+pub(crate) mod tests {
+    use super::Alarm;
+    use madsim::time::Instant;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    use std::time::Duration;
+
+    /// Counts the wake-ups madsim's timers deliver.
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An engine's alarm is polled on every input it takes; madsim cannot
+    /// cancel a timer, so each timer asked for is a wake-up when it falls
+    /// due. Polled a hundred times, moved later before it rang, the alarm
+    /// wakes its task twice: once early (at the deadline it had asked
+    /// for) and once at its deadline. A sleep polled as often asks for a
+    /// hundred timers.
+    fn an_alarm_polled_often_wakes_its_task_once_per_deadline() {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        rt.block_on(async {
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            let start = Instant::now();
+            let mut alarm = Alarm::new(start + Duration::from_millis(10));
+            for _ in 0..50 {
+                assert!(alarm.poll(Instant::now(), &mut cx).is_pending());
+            }
+            alarm.set(start + Duration::from_millis(20));
+            for _ in 0..50 {
+                assert!(alarm.poll(Instant::now(), &mut cx).is_pending());
+            }
+            madsim::time::sleep_until(start + Duration::from_millis(15)).await;
+            assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken at 10 ms");
+            assert!(alarm.poll(Instant::now(), &mut cx).is_pending());
+            madsim::time::sleep_until(start + Duration::from_millis(25)).await;
+            assert_eq!(count.0.load(Ordering::SeqCst), 2, "and at 20 ms");
+            assert!(alarm.poll(Instant::now(), &mut cx).is_ready());
+            assert!(alarm.poll(Instant::now(), &mut cx).is_pending(), "rung once");
+            // A deadline earlier than the one asked for is asked for anew.
+            let now = Instant::now();
+            alarm.set(now + Duration::from_millis(30));
+            assert!(alarm.poll(now, &mut cx).is_pending());
+            alarm.set(now + Duration::from_millis(5));
+            assert!(alarm.poll(now, &mut cx).is_pending());
+            madsim::time::sleep_until(now + Duration::from_millis(6)).await;
+            assert_eq!(count.0.load(Ordering::SeqCst), 3, "at the earlier deadline");
+            assert!(alarm.poll(Instant::now(), &mut cx).is_ready());
+        });
+    }
+
+    unit_tests![an_alarm_polled_often_wakes_its_task_once_per_deadline];
 }
