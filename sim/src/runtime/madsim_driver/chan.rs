@@ -177,13 +177,15 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
 
-    struct Count(AtomicUsize);
+    /// Counts the wake-ups a task gets.
+    pub(crate) struct Count(pub(crate) AtomicUsize);
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    fn counter() -> (Arc<Count>, Waker) {
+    /// A waker that counts its wake-ups, and the count.
+    pub(crate) fn counter() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         (count.clone(), Waker::from(count))
     }

@@ -456,20 +456,12 @@ fn handle_outputs(
 #[cfg(feature = "unit-tests")]
 #[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
+    use super::super::chan::tests::counter;
     use super::Alarm;
     use madsim::time::Instant;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::{Context, Wake, Waker};
+    use std::sync::atomic::Ordering;
+    use std::task::Context;
     use std::time::Duration;
-
-    /// Counts the wake-ups madsim's timers deliver.
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     /// An engine's alarm is polled on every input it takes; madsim cannot
     /// cancel a timer, so each timer asked for is a wake-up when it falls
@@ -480,8 +472,7 @@ pub(crate) mod tests {
     fn an_alarm_polled_often_wakes_its_task_once_per_deadline() {
         let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
         rt.block_on(async {
-            let count = Arc::new(Count(AtomicUsize::new(0)));
-            let waker = Waker::from(count.clone());
+            let (count, waker) = counter();
             let mut cx = Context::from_waker(&waker);
             let start = Instant::now();
             let mut alarm = Alarm::new(start + Duration::from_millis(10));
@@ -498,7 +489,10 @@ pub(crate) mod tests {
             madsim::time::sleep_until(start + Duration::from_millis(25)).await;
             assert_eq!(count.0.load(Ordering::SeqCst), 2, "and at 20 ms");
             assert!(alarm.poll(Instant::now(), &mut cx).is_ready());
-            assert!(alarm.poll(Instant::now(), &mut cx).is_pending(), "rung once");
+            assert!(
+                alarm.poll(Instant::now(), &mut cx).is_pending(),
+                "rung once"
+            );
             // A deadline earlier than the one asked for is asked for anew.
             let now = Instant::now();
             alarm.set(now + Duration::from_millis(30));
