@@ -246,8 +246,14 @@ async fn sender(world: Arc<World>, me: NodeId, mut rx: UnboundedReceiver<(NodeId
             net.duplicate > 0.0 && madsim::rand::thread_rng().gen_bool(net.duplicate.min(1.0));
         if twice {
             world.trace.lock().expect("trace").net.duplicated += 1;
-            let copy = (packet.clone(), detail.clone());
-            sending.push(send_one(&ep, me, to, net.delay, copy.0, copy.1));
+            sending.push(send_one(
+                &ep,
+                me,
+                to,
+                net.delay,
+                packet.clone(),
+                detail.clone(),
+            ));
         }
         sending.push(send_one(&ep, me, to, net.delay, packet, detail));
     }
@@ -296,8 +302,8 @@ async fn engine_task(
     let mut inboxes: BTreeMap<LocalKey, (UnboundedSender<MainMsg>, Pending)> = BTreeMap::new();
     // One alarm, set again only when the engine's deadline moves: most
     // inputs leave it where it was.
-    let mut deadline = world.due(node, engine.poll_timeout());
-    let mut alarm = Alarm::new(world.instant(deadline));
+    let mut deadline = world.deadline(node, engine.poll_timeout());
+    let mut alarm = Alarm::new(deadline);
     let mut took = false;
     loop {
         handle_outputs(&world, node, &mut out, &mut inboxes, &send_tx);
@@ -308,10 +314,10 @@ async fn engine_task(
             madsim::time::sleep(cost).await;
         }
         took = true;
-        let next = world.due(node, engine.poll_timeout());
+        let next = world.deadline(node, engine.poll_timeout());
         if next != deadline {
             deadline = next;
-            alarm.set(world.instant(deadline));
+            alarm.set(deadline);
         }
         let input = futures::select_biased! {
             msg = inbox.next() => match msg {
@@ -320,7 +326,7 @@ async fn engine_task(
             },
             () = futures::future::poll_fn(|cx| alarm.poll(world.instant(world.now()), cx)).fuse() => {
                 // Re-arm at the next deadline after this tick.
-                deadline = Time(0);
+                deadline = world.instant(Time(0));
                 None
             }
         };

@@ -163,18 +163,13 @@ impl World {
 
     /// When `local` on `node`'s clock falls, as madsim's instant.
     pub fn deadline(&self, node: NodeId, local: Time) -> Instant {
-        self.instant(self.due(node, local))
-    }
-
-    /// When `local` on `node`'s clock falls, in the run's time.
-    pub fn due(&self, node: NodeId, local: Time) -> Time {
         if local.0 == u64::MAX {
-            return local;
+            return self.instant(local);
         }
         // Not clamped to now: madsim fires a timer set in the past as it
         // always did.
         let clock = *self.nodes[usize::from(node.0)].clock.lock().expect("clock");
-        clock.global(local, Time(0))
+        self.instant(clock.global(local, Time(0)))
     }
 
     /// Resolves when `node`'s clock is set again.
