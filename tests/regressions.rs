@@ -98,6 +98,16 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         "total-order",
     ),
     (
+        "ordered-taken-over",
+        Mutation::TakenOverViewNumbered,
+        "total-order",
+    ),
+    (
+        "ordered-paused-leader",
+        Mutation::TakenOverViewNumbered,
+        "total-order",
+    ),
+    (
         "one-way-cut-dropped",
         Mutation::ProbeAsHeartbeat,
         "notified",
@@ -121,7 +131,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
 
 /// The regression scenarios whose seed was chosen on the event loop (the
 /// sweep that found their bug ran there); the others', under madsim.
-const ON_THE_EVENT_LOOP: &[&str] = &["tasks-joiner-ran-it", "tasks-abandoned-instance"];
+const ON_THE_EVENT_LOOP: &[&str] = &[
+    "tasks-joiner-ran-it",
+    "tasks-abandoned-instance",
+    "ordered-paused-leader",
+];
 
 /// A run of `name` on its own seed, with `mutation`.
 fn run_own_seed(name: &str, mutation: Option<Mutation>) -> Execution {
@@ -190,7 +204,7 @@ fn every_postmortem_scenario_has_its_bug_listed() {
 
 /// ordered-left-tail.toml on its own seed (madsim): a node behind in a
 /// group view it must leave gets that view's tail from the left tails of
-/// the others and joins the view they took (56). Without the tails
+/// the others and joins the view they took (61). Without the tails
 /// (`forget-left-tails`) view synchrony still holds, since a leader gives a
 /// node a view only if some node of its own holds the view before as far
 /// as the view's issuer numbered it (`ordered-flush-cut.toml`), but the

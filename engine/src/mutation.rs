@@ -46,6 +46,11 @@ pub enum Mutation {
     /// view (and its messages) to the nodes still in the one it follows
     /// (`ordered-hidden-view.toml`).
     NoCatchUpBeforeNewView,
+    /// A leader that takes over a group view another leader issued goes on
+    /// numbering its ordered messages: its issuer, paused or cut off
+    /// rather than gone, numbers on in it too, and two members take
+    /// different messages at one place of the view.
+    TakenOverViewNumbered,
     /// A leader hands a node the group view after the one it is still in
     /// although no node of its view holds that one as far as the new
     /// view's issuer numbered it (`ordered-flush-cut.toml`).

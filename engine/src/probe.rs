@@ -58,6 +58,11 @@ pub const ORDERED_FLUSHED: &str = "ordered-flushed";
 pub const GROUP_VIEW_CAUGHT_UP: &str = "group-view-caught-up";
 /// A leader kept a group view across an install (no new id).
 pub const GROUP_VIEW_KEPT: &str = "group-view-kept";
+/// A leader gave a group view another leader issued, with the same
+/// members, a new id of its own before numbering in it.
+pub const GROUP_VIEW_TAKEN_OVER: &str = "group-view-taken-over";
+/// An ordered message sent before another leader's install was dropped.
+pub const ORDERED_FROM_AN_EARLIER_LEAD: &str = "ordered-from-an-earlier-lead";
 /// A stopping engine told its view it goes.
 pub const STOP_ANNOUNCED: &str = "stop-announced";
 /// An engine stepped long after its last step (its node was paused, its
@@ -148,6 +153,16 @@ pub const PROBES: &[ProbeDef] = &[
         GROUP_VIEW_KEPT,
         "engine",
         "a group view was kept across an install",
+    ),
+    ProbeDef::new(
+        GROUP_VIEW_TAKEN_OVER,
+        "engine",
+        "a leader gave a group view another leader issued a new id of its own",
+    ),
+    ProbeDef::new(
+        ORDERED_FROM_AN_EARLIER_LEAD,
+        "engine",
+        "an ordered message sent before another leader's install was dropped",
     ),
     ProbeDef::new(
         STOP_ANNOUNCED,

@@ -207,6 +207,10 @@ mod variants {
         /// that went on numbering in the view it follows (`total-order`: a
         /// member takes its own messages twice).
         KeepForkedView = "keep-forked-view" => Engine(E::KeepForkedView),
+        /// A leader that takes over a group view another leader issued
+        /// numbers on in it, as its issuer may too (`total-order`: two
+        /// members take different messages at one place of the view).
+        TakenOverViewNumbered = "taken-over-view-numbered" => Engine(E::TakenOverViewNumbered),
         /// Members take their leader's merge probe for a heartbeat, and
         /// stay in a view the leader left without them (`notified`).
         ProbeAsHeartbeat = "probe-as-heartbeat" => Engine(E::ProbeAsHeartbeat),

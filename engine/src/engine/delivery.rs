@@ -67,7 +67,11 @@ impl<P: Clone> Engine<P> {
             }
             LinkMsg::Member(m) => self.deliver_member_msg(m, out),
             LinkMsg::Submit(s) => self.on_submission(now, s, out),
-            LinkMsg::Ordered { msg, stable } => self.on_ordered(from, msg, stable, out),
+            LinkMsg::Ordered {
+                msg,
+                stable,
+                sent_in,
+            } => self.on_ordered(from, msg, stable, sent_in, out),
             LinkMsg::Delivered { group, view, seq } => self.on_delivered(from, group, view, seq),
             LinkMsg::Numbered { from: sender, id } => {
                 self.pending_submits.remove(&(sender, id));

@@ -41,6 +41,11 @@ impl<P: Clone> Engine<P> {
             max_view: self.durable.max_view,
             ordered: self.order_logs.clone(),
             ordered_high: self.current_ordered_high(),
+            submitting: self
+                .pending_submits
+                .values()
+                .map(|s| s.group.clone())
+                .collect(),
         }
     }
 
@@ -269,6 +274,7 @@ impl<P: Clone> Engine<P> {
                 .filter(|gv| shares(gv))
                 .map(|gv| gv.id)
                 .max();
+            let mut renumbers = false;
             if let Some(cur) = self.groups.get(&group) {
                 if *cur.members == members && cur.primary == primary {
                     continue;
@@ -319,9 +325,23 @@ impl<P: Clone> Engine<P> {
                         })
                 };
                 let forked = mutated!(self, KeepForkedView);
-                if let Some(newest) = newest.filter(|gv| {
+                // And only a view this leader numbers. One another leader
+                // issued gets a new id, and its members a membership change
+                // naming no one: its issuer may be paused or cut off rather
+                // than gone, and number on in it (`flush_ordered`), so the
+                // numbering here starts afresh in a view of its own.
+                let any_leader = mutated!(self, TakenOverViewNumbered);
+                let numbers = |gv: &GroupView| any_leader || self.numbers_in(&group, gv.id);
+                let same = |gv: &GroupView| {
                     *gv.members == members && gv.primary == primary && (forked || followed(gv))
-                }) {
+                };
+                let ordered = |gv: &GroupView| self.carries_ordered(&group, gv);
+                renumbers = newest.is_some_and(|gv| same(gv) && !numbers(gv) && ordered(gv));
+                if renumbers {
+                    out.push(Output::Probe(probe::GROUP_VIEW_TAKEN_OVER));
+                }
+                if let Some(newest) = newest.filter(|gv| same(gv) && (numbers(gv) || !ordered(gv)))
+                {
                     let newest = newest.clone();
                     out.push(Output::Probe(probe::GROUP_VIEW_KEPT));
                     self.catch_up_on(&newest, now, out);
@@ -367,7 +387,10 @@ impl<P: Clone> Engine<P> {
                 primary,
                 prev,
                 prev_upto,
+                renumbers,
             };
+            // Its numbering is this leader's alone.
+            self.issued.insert(group.clone(), id);
             self.groups.insert(group, gv.clone());
             for node in self.peers() {
                 self.queue(now, node, LinkMsg::GroupView(gv.clone()));
@@ -421,7 +444,10 @@ impl<P: Clone> Engine<P> {
             // holds: no membership change. A member that missed a view in
             // between is told, even if the members are back as they were.
             let unchanged = local.view.as_ref().is_some_and(|v| {
-                v.members == gv.members && v.primary == gv.primary && gv.prev == Some(v.id)
+                v.members == gv.members
+                    && v.primary == gv.primary
+                    && gv.prev == Some(v.id)
+                    && !gv.renumbers
             });
             local.view = Some(gv.clone());
             if unchanged {

@@ -435,6 +435,12 @@ pub struct GroupView {
     /// messages too.
     #[serde(default)]
     pub prev_upto: u64,
+    /// Issued by a leader that took the view it follows over from the
+    /// leader that issued that one: its ordered messages are numbered
+    /// afresh, so a member is told of it (a membership change naming no
+    /// one) even if its members are those of the view it follows.
+    #[serde(default)]
+    pub renumbers: bool,
 }
 
 #[derive(Clone, Debug, Hash)]
@@ -604,6 +610,10 @@ pub struct Engine<P> {
     same_leader_since: ViewId,
     /// Leader only: numbering each group's current view.
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
+    /// Leader only: the last view of each group it issued, which it alone
+    /// numbers in. A view another leader issued is not kept across an
+    /// install (see `recompute_groups`).
+    issued: BTreeMap<Name, ViewId>,
     /// Leader only: the highest submission number taken from each sender.
     submit_high: BTreeMap<MemberId, u64>,
     /// The last primary view of each group this node installed, and the
@@ -740,6 +750,7 @@ impl<P: Clone> Engine<P> {
             early: Vec::new(),
             same_leader_since: ViewId(0),
             sequencers: BTreeMap::new(),
+            issued: BTreeMap::new(),
             submit_high: BTreeMap::new(),
             left_primary: BTreeMap::new(),
             left_majority: BTreeMap::new(),

@@ -46,6 +46,7 @@ impl<P: Clone> Engine<P> {
         self.states = BTreeMap::from([(self.me, self.local_state())]);
         self.groups.clear();
         self.sequencers.clear();
+        self.issued.clear();
         self.recompute_groups(now, None, out);
         self.resubmit(now, out);
         self.next_probe = now;
@@ -129,6 +130,7 @@ impl<P: Clone> Engine<P> {
             self.states.clear();
             self.groups.clear();
             self.sequencers.clear();
+            self.issued.clear();
             self.held_submits.clear();
         }
         out.push(Output::NodeView {

@@ -263,6 +263,7 @@ impl<P: Clone> Engine<P> {
                     LinkMsg::Ordered {
                         msg: msg.clone(),
                         stable,
+                        sent_in: self.view.id,
                     },
                 );
             }
@@ -296,8 +297,22 @@ impl<P: Clone> Engine<P> {
         from: NodeId,
         msg: OrderedMsg<P>,
         stable: u64,
+        sent_in: ViewId,
         out: &mut Vec<Output<P>>,
     ) {
+        // Sent before another leader's install came between, in a lead
+        // that is over for this node: what it needs of that view came
+        // with the install (the new leader's flush), and the rest went on
+        // in a view after it, which this node may take yet
+        // (ordered-taken-over.toml, seed 954 on the event loop: n0, cut
+        // off from sending, numbered on in view 55 while n1 issued view 61
+        // after it; once db@n2 was in n0's view again, n0's link brought
+        // it the rest of 55, and n0's catch-up then gave it 61 too). As
+        // for group views (`issued_late_in_this_lead`).
+        if sent_in < self.same_leader_since && !mutated!(self, TakenOverViewNumbered) {
+            out.push(Output::Probe(probe::ORDERED_FROM_AN_EARLIER_LEAD));
+            return;
+        }
         // Numbered in a group view this node does not hold yet: its
         // leader sent that view first, on this link, but ahead of the
         // install of the node view it belongs to, so it waits too.
@@ -308,7 +323,14 @@ impl<P: Clone> Engine<P> {
         if ahead {
             if !mutated!(self, StrictGroupViewStamp) {
                 out.push(Output::Probe(probe::HELD_AHEAD_OF_ITS_VIEW));
-                self.hold_early(from, LinkMsg::Ordered { msg, stable });
+                self.hold_early(
+                    from,
+                    LinkMsg::Ordered {
+                        msg,
+                        stable,
+                        sent_in,
+                    },
+                );
             }
         } else if from == self.view.leader() {
             self.deliver_ordered(msg, stable, out);
@@ -332,6 +354,24 @@ impl<P: Clone> Engine<P> {
             .filter(|(v, _, _)| *v == view)
             .map(|(_, delivered, _)| delivered)
             .fold(own, u64::max)
+    }
+
+    /// Leader: whether it numbers `group`'s view `view`: it issued it, or
+    /// numbered in it, and has led since.
+    pub(super) fn numbers_in(&self, group: &Name, view: ViewId) -> bool {
+        self.issued.get(group) == Some(&view)
+            || self.sequencers.get(group).is_some_and(|sq| sq.view == view)
+    }
+
+    /// Leader: whether `group`, in its view `gv`, carries ordered messages:
+    /// some were numbered in `gv`, one of its members had one delivered
+    /// in any view, or a node has one pending for it.
+    pub(super) fn carries_ordered(&self, group: &Name, gv: &GroupView) -> bool {
+        self.numbered_in(group, gv.id) > 0
+            || self.states.values().any(|s| {
+                s.submitting.contains(group)
+                    || gv.members.iter().any(|m| s.ordered_high.contains_key(m))
+            })
     }
 
     /// Whether this node went on in `gv`'s predecessor past what `gv`'s
@@ -386,14 +426,18 @@ impl<P: Clone> Engine<P> {
                         self.hold_early(from, LinkMsg::GroupView(gv));
                     }
                 }
-                LinkMsg::Ordered { msg, stable } => {
+                LinkMsg::Ordered {
+                    msg,
+                    stable,
+                    sent_in,
+                } => {
                     // Older than the group view held now: its view is over.
                     let over = self
                         .order_logs
                         .get(&msg.group)
                         .is_none_or(|log| log.view > msg.view);
                     if !over {
-                        self.on_ordered(from, msg, stable, out);
+                        self.on_ordered(from, msg, stable, sent_in, out);
                     }
                 }
                 _ => {}
@@ -557,6 +601,7 @@ impl<P: Clone> Engine<P> {
                 *h = (*h).max(*id);
             }
         }
+        let any_leader = mutated!(self, TakenOverViewNumbered);
         let behind: Vec<(NodeId, Name, ViewId, u64)> = self
             .states
             .iter()
@@ -567,12 +612,41 @@ impl<P: Clone> Engine<P> {
                     .map(move |(group, log)| (*node, group.clone(), log.view, log.delivered))
             })
             .collect();
-        for (node, group, view, delivered) in behind {
+        // A view of ours that a node here reports a view after, issued by
+        // another leader: its issuer knew ours as far as `prev_upto`, and
+        // a node we took further than that (and than any node here took)
+        // could take neither that view nor, in it, what its issuer
+        // numbered of our messages again (ordered-taken-over.toml, seed
+        // 954 on the event loop: n0, cut off from sending, numbered on in
+        // view 55 while n1 issued view 61 after it at 280; n0's flush took
+        // db@n2 to 430, and its catch-up then gave db@n2 view 61 too).
+        let closed_at = |group: &Name, view: ViewId| {
+            self.states
+                .values()
+                .flat_map(|s| s.installed.values())
+                .filter(|gv| gv.group == *group && gv.prev == Some(view))
+                .map(|gv| gv.prev_upto)
+                .min()
+        };
+        let behind: Vec<(NodeId, Name, ViewId, u64, u64)> = behind
+            .into_iter()
+            .map(|(node, group, view, delivered)| {
+                let own = numbering
+                    .get(&group)
+                    .filter(|sq| sq.view == view)
+                    .map_or(0, |sq| sq.next - 1);
+                let cap = closed_at(&group, view).filter(|_| !any_leader);
+                (
+                    node,
+                    group,
+                    view,
+                    delivered,
+                    cap.map_or(own, |at| own.min(at)),
+                )
+            })
+            .collect();
+        for (node, group, view, delivered, numbered) in behind {
             let key = (group.clone(), view);
-            let numbered = numbering
-                .get(&group)
-                .filter(|sq| sq.view == view)
-                .map_or(0, |sq| sq.next - 1);
             let upto = reach[&key].max(numbered);
             if upto > delivered {
                 out.push(Output::Probe(probe::ORDERED_FLUSHED));
@@ -584,14 +658,32 @@ impl<P: Clone> Engine<P> {
                 if node == self.me {
                     self.deliver_ordered(msg, 0, out);
                 } else {
-                    self.queue(now, node, LinkMsg::Ordered { msg, stable: 0 });
+                    let sent_in = self.view.id;
+                    self.queue(
+                        now,
+                        node,
+                        LinkMsg::Ordered {
+                            msg,
+                            stable: 0,
+                            sent_in,
+                        },
+                    );
                 }
             }
         }
-        // A view the leader keeps (its members did not change) goes on
-        // from the last number anyone delivered, or this leader gave.
+        // A view this leader numbered goes on from the last number anyone
+        // delivered, or it gave. One another leader numbered does not go
+        // on here: that leader may be paused or cut off rather than gone,
+        // and number on in it too (ordered-random-faults seed 1581 on the
+        // event loop: n0 paused while it numbered view 25; n1 took the
+        // view over and numbered its own messages where n0's went, and
+        // once n0 was back the others took n0's). The leader issues such
+        // a group a new view instead (`recompute_groups`).
         self.sequencers.clear();
         for ((group, view), upto) in reach {
+            if !any_leader && numbering.get(&group).is_none_or(|own| own.view != view) {
+                continue;
+            }
             // What each node had before the flush: a node must not forget a
             // message that the flush may not have brought to another yet.
             let delivered = self
@@ -671,8 +763,16 @@ impl<P: Clone> Engine<P> {
             } else {
                 self.queue(now, node, LinkMsg::GroupView(gv.clone()));
                 for m in msgs.values() {
-                    let msg = m.clone();
-                    self.queue(now, node, LinkMsg::Ordered { msg, stable: 0 });
+                    let (msg, sent_in) = (m.clone(), self.view.id);
+                    self.queue(
+                        now,
+                        node,
+                        LinkMsg::Ordered {
+                            msg,
+                            stable: 0,
+                            sent_in,
+                        },
+                    );
                 }
             }
         }

@@ -207,6 +207,11 @@ pub struct LocalState<P> {
     /// any view: a resubmission of one of them is a message some node took
     /// already.
     pub ordered_high: BTreeMap<MemberId, u64>,
+    /// The groups its members have ordered messages pending in (sent, not
+    /// delivered back yet): with `ordered_high`, whether a group carries
+    /// ordered messages at all.
+    #[serde(default)]
+    pub submitting: BTreeSet<Name>,
 }
 
 /// A message from one member to others, as it crosses a link.
@@ -289,6 +294,11 @@ pub enum LinkMsg<P> {
     Ordered {
         msg: super::OrderedMsg<P>,
         stable: u64,
+        /// The node view the leader sent it in: one sent before another
+        /// leader's install that its receiver took part in is not taken
+        /// (see `Engine::on_ordered`).
+        #[serde(default)]
+        sent_in: ViewId,
     },
     /// To a sender's node: its submission `id` was numbered already (it
     /// came again after a view change), so it may forget it.
