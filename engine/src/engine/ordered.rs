@@ -257,15 +257,7 @@ impl<P: Clone> Engine<P> {
             if node == self.me {
                 self.deliver_ordered(msg.clone(), stable, out);
             } else {
-                self.queue(
-                    now,
-                    node,
-                    LinkMsg::Ordered {
-                        msg: msg.clone(),
-                        stable,
-                        sent_in: self.view.id,
-                    },
-                );
+                self.queue_ordered(now, node, msg.clone(), stable);
             }
         }
     }
@@ -335,6 +327,21 @@ impl<P: Clone> Engine<P> {
         } else if from == self.view.leader() {
             self.deliver_ordered(msg, stable, out);
         }
+    }
+
+    /// Queues ordered message `msg` to `node`, stamped with the node view
+    /// it is sent in (see `on_ordered`).
+    fn queue_ordered(&mut self, now: Time, node: NodeId, msg: OrderedMsg<P>, stable: u64) {
+        let sent_in = self.view.id;
+        self.queue(
+            now,
+            node,
+            LinkMsg::Ordered {
+                msg,
+                stable,
+                sent_in,
+            },
+        );
     }
 
     /// Leader: how far ordered messages of `group` were numbered in its
@@ -658,16 +665,7 @@ impl<P: Clone> Engine<P> {
                 if node == self.me {
                     self.deliver_ordered(msg, 0, out);
                 } else {
-                    let sent_in = self.view.id;
-                    self.queue(
-                        now,
-                        node,
-                        LinkMsg::Ordered {
-                            msg,
-                            stable: 0,
-                            sent_in,
-                        },
-                    );
+                    self.queue_ordered(now, node, msg, 0);
                 }
             }
         }
@@ -763,16 +761,7 @@ impl<P: Clone> Engine<P> {
             } else {
                 self.queue(now, node, LinkMsg::GroupView(gv.clone()));
                 for m in msgs.values() {
-                    let (msg, sent_in) = (m.clone(), self.view.id);
-                    self.queue(
-                        now,
-                        node,
-                        LinkMsg::Ordered {
-                            msg,
-                            stable: 0,
-                            sent_in,
-                        },
-                    );
+                    self.queue_ordered(now, node, m.clone(), 0);
                 }
             }
         }
