@@ -31,6 +31,21 @@ fn bites(scenario: &vigil_sim::scenario::Scenario, mutation: Mutation, check: &s
     }
 }
 
+/// `bites` on one seed: on both drivers, `scenario` at `seed` passes every
+/// check, and fails `check` with `mutation`.
+fn bites_at(scenario: &vigil_sim::scenario::Scenario, seed: u64, mutation: Mutation, check: &str) {
+    for driver in Driver::ALL {
+        let good = run_on(driver, scenario, seed, None);
+        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
+        let bad = run_on(driver, scenario, seed, Some(mutation));
+        assert!(
+            bad.failed().contains(check),
+            "{driver}, {mutation:?}: {:?}",
+            bad.failed()
+        );
+    }
+}
+
 #[test]
 fn notified_catches_main_threads_that_drop_departures() {
     bites(&load("quickstart"), Mutation::DeafToDepartures, "notified");
@@ -383,17 +398,8 @@ fn view_synchrony_catches_a_view_taken_short_of_the_tail_before_it() {
 #[test]
 fn total_order_catches_group_views_crossed_by_one_way_cuts() {
     let scenario = load("one-way-cuts-ordered");
-    for driver in Driver::ALL {
-        let good = run_on(driver, &scenario, 329, None);
-        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
-        for mutation in [Mutation::KeepForkedView, Mutation::LateGroupViewFromAnyLead] {
-            let bad = run_on(driver, &scenario, 329, Some(mutation));
-            assert!(
-                bad.failed().contains("total-order"),
-                "{driver}, {mutation:?}: {:?}",
-                bad.failed()
-            );
-        }
+    for mutation in [Mutation::KeepForkedView, Mutation::LateGroupViewFromAnyLead] {
+        bites_at(&scenario, 329, mutation, "total-order");
     }
 }
 
@@ -405,16 +411,12 @@ fn total_order_catches_group_views_crossed_by_one_way_cuts() {
 #[test]
 fn total_order_catches_two_leaders_numbering_one_view() {
     let scenario = load("ordered-paused-leader");
-    for driver in Driver::ALL {
-        let good = run_on(driver, &scenario, 28, None);
-        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
-        let bad = run_on(driver, &scenario, 28, Some(Mutation::TakenOverViewNumbered));
-        assert!(
-            bad.failed().contains("total-order"),
-            "{driver}: {:?}",
-            bad.failed()
-        );
-    }
+    bites_at(
+        &scenario,
+        28,
+        Mutation::TakenOverViewNumbered,
+        "total-order",
+    );
 }
 
 /// one-way-cut-dropped.toml, on its own seed, on both drivers: a member
@@ -424,16 +426,7 @@ fn total_order_catches_two_leaders_numbering_one_view() {
 fn notified_catches_a_member_that_takes_its_leaders_probes_for_heartbeats() {
     let scenario = load("one-way-cut-dropped");
     let seed = scenario.seed.expect("the scenario's seed");
-    for driver in Driver::ALL {
-        let good = run_on(driver, &scenario, seed, None);
-        assert!(good.failed().is_empty(), "{driver}: {:?}", good.failed());
-        let bad = run_on(driver, &scenario, seed, Some(Mutation::ProbeAsHeartbeat));
-        assert!(
-            bad.failed().contains("notified"),
-            "{driver}: {:?}",
-            bad.failed()
-        );
-    }
+    bites_at(&scenario, seed, Mutation::ProbeAsHeartbeat, "notified");
 }
 
 /// duplicate.toml on both drivers: a link that hands a message on again

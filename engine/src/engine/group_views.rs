@@ -340,8 +340,7 @@ impl<P: Clone> Engine<P> {
                 if renumbers {
                     out.push(Output::Probe(probe::GROUP_VIEW_TAKEN_OVER));
                 }
-                if let Some(newest) = newest.filter(|gv| same(gv) && (numbers(gv) || !ordered(gv)))
-                {
+                if let Some(newest) = newest.filter(|gv| same(gv) && !renumbers) {
                     let newest = newest.clone();
                     out.push(Output::Probe(probe::GROUP_VIEW_KEPT));
                     self.catch_up_on(&newest, now, out);
