@@ -127,6 +127,16 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::AbandonedSilent,
         "acks-complete",
     ),
+    (
+        "ordered-unchanged-view",
+        Mutation::NoCatchUpOnUnchanged,
+        "view-synchrony",
+    ),
+    (
+        "tasks-apart-member",
+        Mutation::ApartUnpoked,
+        "acks-complete",
+    ),
 ];
 
 /// The regression scenarios whose seed was chosen on the event loop (the
@@ -134,7 +144,9 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
 const ON_THE_EVENT_LOOP: &[&str] = &[
     "tasks-joiner-ran-it",
     "tasks-abandoned-instance",
+    "tasks-apart-member",
     "ordered-paused-leader",
+    "ordered-unchanged-view",
 ];
 
 /// A run of `name` on its own seed, with `mutation`.

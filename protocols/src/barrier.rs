@@ -70,6 +70,7 @@ mod tests {
             members: members.iter().map(|n| m(*n)).collect(),
             joined: joined.iter().map(|n| m(*n)).collect(),
             left: left.iter().map(|n| (m(*n), LeaveReason::Fault)).collect(),
+            rejoined: vec![],
             primary: None,
         }
     }

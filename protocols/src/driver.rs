@@ -191,9 +191,12 @@ impl<P: Protocol> RoundDriver<P> {
     /// the protocol (tests only).
     #[cfg(any(test, feature = "mutations"))]
     pub fn mutate(&mut self, mutation: crate::Mutation) {
-        use crate::Mutation::{CatchUpWithSlowest, GuessSkippedAcks};
+        use crate::Mutation::{ApartUnpoked, CatchUpWithSlowest, GuessSkippedAcks};
         self.protocol.mutate(mutation);
-        if matches!(mutation, CatchUpWithSlowest | GuessSkippedAcks) {
+        if matches!(
+            mutation,
+            ApartUnpoked | CatchUpWithSlowest | GuessSkippedAcks
+        ) {
             self.mutation = Some(mutation);
         }
     }
@@ -219,8 +222,16 @@ impl<P: Protocol> RoundDriver<P> {
         self.view = change.members.clone();
         self.view_id = change.view;
         self.primary = change.primary;
+        // And members that were apart from us meanwhile, for the same
+        // reason.
+        let apart = if mutated!(self, ApartUnpoked) {
+            &[][..]
+        } else {
+            &change.rejoined[..]
+        };
+        let joined = change.joined.iter().chain(apart);
         self.joined_recently
-            .extend(change.joined.iter().filter(|m| **m != change.me).cloned());
+            .extend(joined.filter(|m| **m != change.me).cloned());
         self.joined_recently.retain(|m| change.members.contains(m));
         if self.round == 0 {
             return None;
@@ -660,6 +671,7 @@ mod tests {
                 vec![]
             },
             left: left.iter().map(|n| (m(*n), LeaveReason::Fault)).collect(),
+            rejoined: vec![],
             primary: None,
         }
     }

@@ -52,7 +52,7 @@
 //! let mut driver = RoundDriver::new(Sum::default(), member(0));
 //! driver.on_view(&MembershipChange {
 //!     group: Name::new("g"), view: ViewId(1), me: member(0),
-//!     members: vec![member(0), member(1)], joined: vec![member(0), member(1)], left: vec![], primary: None,
+//!     members: vec![member(0), member(1)], joined: vec![member(0), member(1)], left: vec![], rejoined: vec![], primary: None,
 //! });
 //! let Next::Send { round, payload } = driver.step() else { panic!() };
 //! let _ = driver.on_ack(member(0), round, &payload);

@@ -46,4 +46,13 @@ pub enum Mutation {
     /// Tasks: a member that abandons a task instance after it began it
     /// answers no one in it again (`tasks-abandoned-instance.toml`).
     AbandonedSilent,
+    /// Tasks: a member that finished the task an adopted account still
+    /// runs waits for another's `Ready` (`tasks-ready-lost.toml`).
+    ReadyOnce,
+    /// Tasks: a member waits for a member of its view that was apart from
+    /// it meanwhile (in a view of its own) without sending its ACK again
+    /// when that member speaks, as it does for a joiner
+    /// (`tasks-abandoned-instance.toml`'s seeds 497 and 801 on the event
+    /// loop).
+    ApartUnpoked,
 }

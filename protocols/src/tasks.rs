@@ -274,6 +274,13 @@ pub struct Tasks {
     /// The broken variant `abandoned-silent`: an instance abandoned after
     /// it began answers no one.
     abandoned_silent: bool,
+    /// The broken variant `ready-once`: a member that finished the task an
+    /// adopted account still runs does not say so again.
+    ready_once: bool,
+    /// The broken variant `apart-unpoked`: a member of the view before
+    /// that was apart from this one meanwhile is not sent our ACK again
+    /// when it speaks, as a joiner is.
+    apart_unpoked: bool,
     /// The broken variant `adopt-across-views`: an exchange ends in a later
     /// view than its own, with the members that answered before they left.
     adopt_across_views: bool,
@@ -317,6 +324,8 @@ impl std::hash::Hash for Tasks {
             begun_under_old_name,
             adopt_across_views,
             abandoned_silent,
+            ready_once,
+            apart_unpoked,
         } = self;
         (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
         (done, abandoned, ran_keys, excused, poked, early, early_len).hash(state);
@@ -324,6 +333,7 @@ impl std::hash::Hash for Tasks {
         (completion, completed).hash(state);
         (fifo_only, local_boundary, joiner_left_waiting).hash(state);
         (begun_under_old_name, adopt_across_views, abandoned_silent).hash(state);
+        (ready_once, apart_unpoked).hash(state);
     }
 }
 
@@ -372,6 +382,8 @@ impl Tasks {
             begun_under_old_name: false,
             adopt_across_views: false,
             abandoned_silent: false,
+            ready_once: false,
+            apart_unpoked: false,
         }
     }
 
@@ -384,6 +396,8 @@ impl Tasks {
             crate::Mutation::JoinerLeftWaiting => self.joiner_left_waiting = true,
             crate::Mutation::AdoptAcrossViews => self.adopt_across_views = true,
             crate::Mutation::AbandonedSilent => self.abandoned_silent = true,
+            crate::Mutation::ReadyOnce => self.ready_once = true,
+            crate::Mutation::ApartUnpoked => self.apart_unpoked = true,
             _ => {}
         }
     }
@@ -602,6 +616,18 @@ impl Tasks {
             if !self.has_run(current.0) && !doing && !self.agenda.contains(&current) {
                 self.agenda.push_back(current);
             }
+            // A task this member finished that the account still runs: its
+            // `Ready` never closed it (submitted under an id its node has
+            // since dropped, or in a view whose leader left first), and no
+            // other member may be left to: it says so again
+            // (tasks-random-faults seed 3735 on the event loop: n4 finished
+            // task 52, its node came back under a new incarnation, and it
+            // adopted its own account, 52 still open, alone; the group
+            // never began another task).
+            let finished = self.done.iter().any(|((_, id), _)| *id == current.0);
+            if finished && !doing && !self.ready_once {
+                self.submit(TaskMsg::Ready { id: current.0 });
+            }
         } else if !self.local_boundary && self.may_choose() {
             self.choose(true);
         }
@@ -659,8 +685,9 @@ impl Tasks {
         if self.joiner_left_waiting {
             return;
         }
-        let joined =
-            (self.view.as_ref()).is_some_and(|v| v.view == view && v.joined.contains(from));
+        let apart = |v: &MembershipChange| !self.apart_unpoked && v.rejoined.contains(from);
+        let joined = (self.view.as_ref())
+            .is_some_and(|v| v.view == view && (v.joined.contains(from) || apart(v)));
         if joined {
             self.send_again(from, false);
         }
@@ -1094,6 +1121,7 @@ mod tests {
             members: members.iter().map(|n| m(*n)).collect(),
             joined: members.iter().map(|n| m(*n)).collect(),
             left: vec![],
+            rejoined: vec![],
             primary: None,
         }
     }
@@ -1573,6 +1601,52 @@ mod tests {
         assert_eq!(r.take_answers().len(), 1, "the joiner's resend");
         let _ = r.on_ack(m(1), outer((2, 5), 1), &payload);
         assert_eq!(r.take_answers().len(), 1, "the poke's");
+    }
+
+    /// Member 0, alone, finishes task 0, and its `Ready` is lost (its node
+    /// came back under a new incarnation first); then a view of its own,
+    /// whose exchange it answers with its account, task 0 still open. What
+    /// it submits then (`broken`: the variant `ready-once`).
+    fn submitted_after_adopting_a_task_it_finished(broken: bool) -> Vec<TaskMsg> {
+        let mut r = runner(0);
+        r.ready_once = broken;
+        start(&mut r, 0, &[0]);
+        deliver(&mut r, 0, 10, task(0, false));
+        assert!(matches!(r.step(), Next::Send { .. }), "task 0 runs");
+        r.finish("passed".into());
+        assert_eq!(decode(r.take_submissions()), vec![TaskMsg::Ready { id: 0 }]);
+        let _ = r.on_view(&view(2, 0, &[0]));
+        assert_eq!(decode(r.take_submissions()), vec![TaskMsg::Want]);
+        let (from, j) = msg(0, 1, &TaskMsg::Want);
+        r.on_ordered(&from, ViewId(2), 1, &j);
+        let answer = TaskMsg::State {
+            want: (m(0), 1),
+            stream: Some(r.stream.clone()),
+        };
+        let (from, j) = msg(0, 2, &answer);
+        r.on_ordered(&from, ViewId(2), 2, &j);
+        assert_eq!(r.stream.current, Some((0, 1)), "the account runs task 0");
+        assert!(r.stream.open);
+        decode(r.take_submissions())
+    }
+
+    fn decode(submissions: Vec<Arc<[u8]>>) -> Vec<TaskMsg> {
+        (submissions.iter())
+            .map(|s| TaskMsg::decode(s).expect("a task message"))
+            .collect()
+    }
+
+    #[test]
+    fn a_member_that_finished_the_task_an_adopted_account_runs_says_so_again() {
+        // Else no member of the view may be left to close it, and the
+        // group never begins another task (`task-order`).
+        let ready = TaskMsg::Ready { id: 0 };
+        let fixed = submitted_after_adopting_a_task_it_finished(false);
+        assert!(fixed.contains(&ready), "{fixed:?}");
+        assert!(
+            !submitted_after_adopting_a_task_it_finished(true).contains(&ready),
+            "the broken variant waits"
+        );
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl<P: Protocol> Group<P> {
                     .filter(|x| !members.contains(x))
                     .map(|x| (x.clone(), LeaveReason::Fault))
                     .collect(),
+                rejoined: vec![],
                 primary: None,
             });
         }

@@ -130,6 +130,7 @@ proptest! {
             members: members.iter().map(|n| member(*n)).collect(),
             joined: members.difference(prev).map(|n| member(*n)).collect(),
             left: prev.difference(members).map(|n| (member(*n), LeaveReason::Fault)).collect(),
+            rejoined: vec![],
             primary: None,
         };
         driver.on_view(&change(view_id, &first, &BTreeSet::new()));

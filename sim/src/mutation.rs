@@ -191,6 +191,11 @@ mod variants {
         /// reports without first catching up the nodes still in the view
         /// it follows (`view-synchrony`).
         NoCatchUpBeforeNewView = "no-catch-up-before-new-view" => Engine(E::NoCatchUpBeforeNewView),
+        /// Leaders leave a node in a group view that another node saw
+        /// followed by one of the same members, and issue their own after
+        /// both: members that saw no change between them took different
+        /// messages (`view-synchrony`).
+        NoCatchUpOnUnchanged = "no-catch-up-on-unchanged" => Engine(E::NoCatchUpOnUnchanged),
         /// Leaders hand a node a group view although no node can bring
         /// it to where the view's issuer numbered the view it follows
         /// (`view-synchrony`).
@@ -230,6 +235,15 @@ mod variants {
         /// A member that abandons a task instance after it began it never
         /// answers the members still in it (`tasks-abandoned-instance.toml`).
         AbandonedSilent = "abandoned-silent" => Protocols(&[P::AbandonedSilent]),
+        /// A member that finished the task an adopted account still runs
+        /// waits for another's word that it is over (`task-order`,
+        /// `tasks-ready-lost.toml`).
+        ReadyOnce = "ready-once" => Protocols(&[P::ReadyOnce]),
+        /// A member waits for a member that was apart from it meanwhile
+        /// without sending its ACK again when that member speaks
+        /// (`acks-complete`, `tasks-abandoned-instance.toml` on the event
+        /// loop).
+        ApartUnpoked = "apart-unpoked" => Protocols(&[P::ApartUnpoked]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),

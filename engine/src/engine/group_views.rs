@@ -275,6 +275,10 @@ impl<P: Clone> Engine<P> {
                 .map(|gv| gv.id)
                 .max();
             let mut renumbers = false;
+            // The view each node with a member goes on from, where this
+            // leader hands it one now (else: the one it reported).
+            let mut handed: BTreeMap<NodeId, ViewId> = BTreeMap::new();
+            let current = self.groups.get(&group).map(|cur| cur.id);
             if let Some(cur) = self.groups.get(&group) {
                 if *cur.members == members && cur.primary == primary {
                     continue;
@@ -293,6 +297,16 @@ impl<P: Clone> Engine<P> {
                 // or itself, numbered on there) would take some messages
                 // twice. Otherwise it gets a new id, and its holders no
                 // membership change.
+                // (Off under two older broken variants too: it would heal
+                // at this install what each one's own rule prevents, a view
+                // hidden from a node, and hide the failure it exists to
+                // show. It has a broken variant of its own.)
+                let off = mutated!(self, NoCatchUpOnUnchanged)
+                    || mutated!(self, NoCatchUpBeforeNewView)
+                    || mutated!(self, StrictGroupViewStamp);
+                if !off {
+                    handed.extend(self.catch_up_unchanged(&group, rep, now, out));
+                }
                 let newest = rep
                     .iter()
                     .filter(|gv| gv.group == group)
@@ -360,7 +374,9 @@ impl<P: Clone> Engine<P> {
                     newest.filter(|gv| followed(gv) && !mutated!(self, NoCatchUpBeforeNewView))
                 {
                     let newest = newest.clone();
-                    self.catch_up_on(&newest, now, out);
+                    for node in self.catch_up_on(&newest, now, out) {
+                        handed.insert(node, newest.id);
+                    }
                 }
             }
             if members.is_empty() && !self.groups.contains_key(&group) && reported.is_none() {
@@ -377,6 +393,23 @@ impl<P: Clone> Engine<P> {
             let reasons = if forget { Vec::new() } else { reasons };
             let id = self.next_view_id(out);
             let prev_upto = prev.map_or(0, |p| self.numbered_in(&group, p));
+            // Where each member comes from, where that is not `prev`: none,
+            // if this leader issued `prev` in its node view (each node got
+            // it on its link, before this one); else, after an install, what
+            // its node reported then or was handed since.
+            let held: Vec<(MemberId, Option<ViewId>)> = if current.is_some() && current == prev {
+                Vec::new()
+            } else {
+                (members.iter())
+                    .filter_map(|m| {
+                        let held = handed.get(&m.node).copied().or_else(|| {
+                            let state = self.states.get(&m.node)?;
+                            Some(state.installed.get(&group)?.id)
+                        });
+                        (held != prev).then(|| (m.clone(), held))
+                    })
+                    .collect()
+            };
             let gv = GroupView {
                 group: group.clone(),
                 id,
@@ -387,6 +420,7 @@ impl<P: Clone> Engine<P> {
                 prev,
                 prev_upto,
                 renumbers,
+                held,
             };
             // Its numbering is this leader's alone.
             self.issued.insert(group.clone(), id);
@@ -436,6 +470,7 @@ impl<P: Clone> Engine<P> {
                 .as_ref()
                 .map(|v| v.members.clone())
                 .unwrap_or_default();
+            let prev_id = local.view.as_ref().map(|v| v.id);
             if let Some(v) = &local.view {
                 assert!(gv.id > v.id, "a member's view ids only grow");
             }
@@ -466,6 +501,17 @@ impl<P: Clone> Engine<P> {
                 .filter(|m| prev.binary_search(m).is_err() && (**m != me || prev.is_empty()))
                 .cloned()
                 .collect();
+            // Members of both views whose node held another view than
+            // this member's previous one: apart from it meanwhile.
+            let held = |m: &MemberId| {
+                (gv.held.binary_search_by(|(h, _)| h.cmp(m))).map_or(gv.prev, |i| gv.held[i].1)
+            };
+            let rejoined: Vec<MemberId> = gv
+                .members
+                .iter()
+                .filter(|m| **m != me && prev.binary_search(m).is_ok() && held(m) != prev_id)
+                .cloned()
+                .collect();
             let left: Vec<(MemberId, LeaveReason)> = prev
                 .iter()
                 .filter(|m| gv.members.binary_search(m).is_err() && !same_member(m))
@@ -489,6 +535,7 @@ impl<P: Clone> Engine<P> {
                 members: gv.members.to_vec(),
                 joined,
                 left,
+                rejoined,
                 primary: gv.primary,
             };
             out.push(Output::Deliver {

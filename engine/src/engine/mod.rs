@@ -350,6 +350,15 @@ pub struct MembershipChange {
     pub joined: Vec<MemberId>,
     /// Members of the observer's previous view that are gone, and why.
     pub left: Vec<(MemberId, LeaveReason)>,
+    /// Members of the observer's previous view and of this one that came
+    /// to this one from another view of the group (as far as the leader
+    /// that issued it knew): they were apart from the observer meanwhile
+    /// (a side of a partition of their own, or a view it missed), so what
+    /// it sent in its previous view may never have reached them, as for a
+    /// member that joined. Sorted; left out of the encoding when empty, so
+    /// that a run without any encodes as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejoined: Vec<MemberId>,
     /// Whether this view is primary ([`Quorum`]): `None` when the cluster
     /// keeps no quorum. A member whose view stops being primary gets a
     /// change that says so, even if no member joined or left.
@@ -441,6 +450,12 @@ pub struct GroupView {
     /// one) even if its members are those of the view it follows.
     #[serde(default)]
     pub renumbers: bool,
+    /// The members whose node held, as far as the issuer knew, a view of
+    /// the group other than `prev` (`None`: no view of it), sorted: a
+    /// member that held another view than its own previous one is told
+    /// they `rejoined` ([`MembershipChange::rejoined`]).
+    #[serde(default)]
+    pub held: Vec<(MemberId, Option<ViewId>)>,
 }
 
 #[derive(Clone, Debug, Hash)]

@@ -590,6 +590,7 @@ mod tests {
             members: vec![member(0)],
             joined: vec![],
             left: vec![(member(1), LeaveReason::Fault)],
+            rejoined: vec![],
             primary: None,
         };
         main.step(

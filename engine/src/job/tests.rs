@@ -33,6 +33,7 @@ fn view(id: u64, nodes: &[u16]) -> MembershipChange {
         members: nodes.iter().map(|n| member(*n)).collect(),
         joined: vec![],
         left: vec![],
+        rejoined: vec![],
         primary: None,
     }
 }

@@ -105,6 +105,7 @@ impl Run {
             members: members.iter().map(|n| m(*n)).collect(),
             joined: vec![],
             left: left.iter().map(|(n, r)| (m(*n), *r)).collect(),
+            rejoined: vec![],
             primary: None,
         };
         self.at(
