@@ -297,10 +297,14 @@ impl<P: Clone> Engine<P> {
                 // or itself, numbered on there) would take some messages
                 // twice. Otherwise it gets a new id, and its holders no
                 // membership change.
-                // (Off under two older broken variants too: it would heal
-                // at this install what each one's own rule prevents, a view
-                // hidden from a node, and hide the failure it exists to
-                // show. It has a broken variant of its own.)
+                //
+                // First, a node still in a view that another node saw
+                // followed by one of the same members gets that one, with
+                // its messages (`catch_up_unchanged`). Off under two older
+                // broken variants too: it would heal at this install what
+                // each one's own rule prevents, a view hidden from a node,
+                // and hide the failure that variant exists to show. It has
+                // a broken variant of its own.
                 let off = mutated!(self, NoCatchUpOnUnchanged)
                     || mutated!(self, NoCatchUpBeforeNewView)
                     || mutated!(self, StrictGroupViewStamp);
