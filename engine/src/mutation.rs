@@ -49,7 +49,7 @@ pub enum Mutation {
     /// A leader completing an install leaves a node in a group view that
     /// another node saw followed by one of the same members (its members
     /// told of no change) where it is, and issues its own view after both
-    /// (`tasks-unchanged-view.toml`).
+    /// (`ordered-unchanged-view.toml`).
     NoCatchUpOnUnchanged,
     /// A leader that takes over a group view another leader issued goes on
     /// numbering its ordered messages: its issuer, paused or cut off

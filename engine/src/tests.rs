@@ -61,6 +61,10 @@ fn a_fault_unregister_reaches_every_survivor_with_its_reason() {
             *at >= t0 && at.saturating_sub(t0) < ms(100),
             "node {k}: {at:?}"
         );
+        // Every survivor came from the view its leader issued before: no
+        // one was apart (a leader reading its nodes' reports from the last
+        // install, older than that view, would name them all).
+        assert!(last.rejoined.is_empty(), "node {k}: {:?}", last.rejoined);
     }
 }
 
@@ -291,6 +295,16 @@ fn partition_sides_go_on_alone_then_merge_after_heal() {
         assert_eq!(v.view, ids[0].view);
     }
     assert_eq!(ids[3].joined.len(), 3, "n3 sees the other side join");
+    for v in &ids {
+        // Each side came from one view: the other side joined, and no
+        // member of the observer's own side was apart from it.
+        assert!(
+            v.rejoined.is_empty(),
+            "{:?} rejoined {:?}",
+            v.me,
+            v.rejoined
+        );
+    }
 }
 
 #[test]

@@ -224,11 +224,7 @@ impl<P: Protocol> RoundDriver<P> {
         self.primary = change.primary;
         // And members that were apart from us meanwhile, for the same
         // reason.
-        let apart = if mutated!(self, ApartUnpoked) {
-            &[][..]
-        } else {
-            &change.rejoined[..]
-        };
+        let apart = (change.rejoined.iter()).filter(|_| !mutated!(self, ApartUnpoked));
         let joined = change.joined.iter().chain(apart);
         self.joined_recently
             .extend(joined.filter(|m| **m != change.me).cloned());

@@ -47,12 +47,12 @@ pub enum Mutation {
     /// answers no one in it again (`tasks-abandoned-instance.toml`).
     AbandonedSilent,
     /// Tasks: a member that finished the task an adopted account still
-    /// runs waits for another's `Ready` (`tasks-ready-lost.toml`).
+    /// runs waits for another's `Ready` (a unit test of `tasks.rs`: no
+    /// sweep reaches it now).
     ReadyOnce,
     /// Tasks: a member waits for a member of its view that was apart from
     /// it meanwhile (in a view of its own) without sending its ACK again
-    /// when that member speaks, as it does for a joiner
-    /// (`tasks-abandoned-instance.toml`'s seeds 497 and 801 on the event
-    /// loop).
+    /// when that member speaks, nor answering its first ACK in the round
+    /// with its own, as it does for a joiner (`tasks-apart-member.toml`).
     ApartUnpoked,
 }

@@ -58,7 +58,9 @@
 //! reached a member (sent as a view change made that one a member, before
 //! its node installed the view), it sends its ACK again to a member it
 //! waits for that is heard in a later task (`Tasks::poke`, once), or that
-//! joined its view and speaks in it (`Tasks::poke_joiner`); a member that
+//! joined its view, or came to it from another view than its own
+//! (`MembershipChange::rejoined`), and speaks in it (`Tasks::poke_joiner`);
+//! a member that
 //! ran a task on its own side of a partition skips the group's instance of
 //! it and answers "skipped" too (`Tasks::without_me`). With a
 //! quorum only a primary view begins a task, so the two sides of a

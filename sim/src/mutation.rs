@@ -236,13 +236,12 @@ mod variants {
         /// answers the members still in it (`tasks-abandoned-instance.toml`).
         AbandonedSilent = "abandoned-silent" => Protocols(&[P::AbandonedSilent]),
         /// A member that finished the task an adopted account still runs
-        /// waits for another's word that it is over (`task-order`,
-        /// `tasks-ready-lost.toml`).
+        /// waits for another's word that it is over (`task-order`; a unit
+        /// test of `protocols/src/tasks.rs` keeps it).
         ReadyOnce = "ready-once" => Protocols(&[P::ReadyOnce]),
         /// A member waits for a member that was apart from it meanwhile
         /// without sending its ACK again when that member speaks
-        /// (`acks-complete`, `tasks-abandoned-instance.toml` on the event
-        /// loop).
+        /// (`acks-complete`, `tasks-apart-member.toml`).
         ApartUnpoked = "apart-unpoked" => Protocols(&[P::ApartUnpoked]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).

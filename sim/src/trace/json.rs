@@ -205,6 +205,7 @@ impl Entry {
                     "members": change.members.iter().map(m).collect::<Vec<_>>(),
                     "joined": change.joined.iter().map(m).collect::<Vec<_>>(),
                     "left": change.left.iter().map(|(x, r)| json!({"member": m(x), "reason": r.as_str()})).collect::<Vec<_>>(),
+                    "rejoined": change.rejoined.iter().map(m).collect::<Vec<_>>(),
                     "primary": change.primary,
                 }),
             ),

@@ -194,13 +194,18 @@ impl Entry {
                 None => format!("job-ended  {job}@{node} {reason}, no engine"),
             },
             TraceEvent::View { change } => format!(
-                "view       {:?} group {} view {} members {} joined {} left {}{}",
+                "view       {:?} group {} view {} members {} joined {} left {}{}{}",
                 change.me,
                 change.group,
                 change.view,
                 list(&change.members),
                 list(&change.joined),
                 left_list(&change.left),
+                if change.rejoined.is_empty() {
+                    String::new()
+                } else {
+                    format!(" rejoined {}", list(&change.rejoined))
+                },
                 match change.primary {
                     None => "",
                     Some(true) => " primary",
