@@ -133,6 +133,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         "view-synchrony",
     ),
     (
+        "ordered-install-overtook",
+        Mutation::OrderedAcrossAnInstall,
+        "view-synchrony",
+    ),
+    (
         "tasks-apart-member",
         Mutation::ApartUnpoked,
         "acks-complete",

@@ -56,6 +56,11 @@ pub enum Mutation {
     /// rather than gone, numbers on in it too, and two members take
     /// different messages at one place of the view.
     TakenOverViewNumbered,
+    /// A node takes an ordered message its leader sent before an install
+    /// the node took part in: its install packet overtook the link, and
+    /// the message goes past where the install's flush ended the view for
+    /// the others (`ordered-install-overtook.toml`).
+    OrderedAcrossAnInstall,
     /// A leader hands a node the group view after the one it is still in
     /// although no node of its view holds that one as far as the new
     /// view's issuer numbered it (`ordered-flush-cut.toml`).

@@ -63,6 +63,9 @@ pub const GROUP_VIEW_KEPT: &str = "group-view-kept";
 pub const GROUP_VIEW_TAKEN_OVER: &str = "group-view-taken-over";
 /// An ordered message sent before another leader's install was dropped.
 pub const ORDERED_FROM_AN_EARLIER_LEAD: &str = "ordered-from-an-earlier-lead";
+/// An ordered message its leader sent before an install this node took
+/// part in was dropped (the install's flush brings what it should have).
+pub const ORDERED_FROM_BEFORE_AN_INSTALL: &str = "ordered-from-before-an-install";
 /// A stopping engine told its view it goes.
 pub const STOP_ANNOUNCED: &str = "stop-announced";
 /// An engine stepped long after its last step (its node was paused, its
@@ -163,6 +166,11 @@ pub const PROBES: &[ProbeDef] = &[
         ORDERED_FROM_AN_EARLIER_LEAD,
         "engine",
         "an ordered message sent before another leader's install was dropped",
+    ),
+    ProbeDef::new(
+        ORDERED_FROM_BEFORE_AN_INSTALL,
+        "engine",
+        "an ordered message sent before an install the node took part in was dropped",
     ),
     ProbeDef::new(
         STOP_ANNOUNCED,

@@ -216,6 +216,10 @@ mod variants {
         /// numbers on in it, as its issuer may too (`total-order`: two
         /// members take different messages at one place of the view).
         TakenOverViewNumbered = "taken-over-view-numbered" => Engine(E::TakenOverViewNumbered),
+        /// Nodes take an ordered message their leader sent before an
+        /// install they took part in, after the install
+        /// (`ordered-install-overtook.toml`, `view-synchrony`).
+        OrderedAcrossAnInstall = "ordered-across-an-install" => Engine(E::OrderedAcrossAnInstall),
         /// Members take their leader's merge probe for a heartbeat, and
         /// stay in a view the leader left without them (`notified`).
         ProbeAsHeartbeat = "probe-as-heartbeat" => Engine(E::ProbeAsHeartbeat),

@@ -623,6 +623,15 @@ pub struct Engine<P> {
     /// not (another leader's install came between, and what this node
     /// took then superseded it).
     same_leader_since: ViewId,
+    /// The group view of each group this node's log was in when it last
+    /// acked its leader's install (the state it acked with counted what
+    /// it took of them), and whether a message of it sent before the
+    /// install came since: the install's flush brings the rest of those
+    /// views, so such a message is not taken, and then neither is a
+    /// newer view sent before the install (see `Engine::on_ordered`).
+    acked_views: BTreeMap<Name, (ViewId, bool)>,
+    /// The node view whose install `acked_views` were taken at.
+    acked_in: ViewId,
     /// Leader only: numbering each group's current view.
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
     /// Leader only: the last view of each group it issued, which it alone
@@ -764,6 +773,8 @@ impl<P: Clone> Engine<P> {
             held_submits: Vec::new(),
             early: Vec::new(),
             same_leader_since: ViewId(0),
+            acked_views: BTreeMap::new(),
+            acked_in: ViewId(0),
             sequencers: BTreeMap::new(),
             issued: BTreeMap::new(),
             submit_high: BTreeMap::new(),

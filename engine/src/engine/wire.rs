@@ -117,6 +117,17 @@ impl<P: Clone> Engine<P> {
                 }
                 if self.view.id == view_id && self.view.leader() == from {
                     self.leader_heard = now;
+                    // (An install acked again keeps what was dropped of
+                    // a view acked from before: the state says no more.)
+                    let before = std::mem::take(&mut self.acked_views);
+                    let again = view_id == self.acked_in;
+                    self.acked_in = view_id;
+                    self.acked_views = (self.order_logs.iter())
+                        .map(|(group, log)| {
+                            let dropped = again && before.get(group) == Some(&(log.view, true));
+                            (group.clone(), (log.view, dropped))
+                        })
+                        .collect();
                     let state = self.local_state();
                     out.push(self.packet(
                         from,
