@@ -630,8 +630,6 @@ pub struct Engine<P> {
     /// views, so such a message is not taken, and then neither is a
     /// newer view sent before the install (see `Engine::on_ordered`).
     acked_views: BTreeMap<Name, (ViewId, bool)>,
-    /// The node view whose install `acked_views` were taken at.
-    acked_in: ViewId,
     /// Leader only: numbering each group's current view.
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,
     /// Leader only: the last view of each group it issued, which it alone
@@ -774,7 +772,6 @@ impl<P: Clone> Engine<P> {
             early: Vec::new(),
             same_leader_since: ViewId(0),
             acked_views: BTreeMap::new(),
-            acked_in: ViewId(0),
             sequencers: BTreeMap::new(),
             issued: BTreeMap::new(),
             submit_high: BTreeMap::new(),

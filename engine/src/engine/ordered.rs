@@ -315,9 +315,9 @@ impl<P: Clone> Engine<P> {
         // --swarm, seed 205 on madsim: n0 numbered view 60 to 168 before
         // a pause; another leader closed 60 at 56; n0, back, flushed
         // db@n4 to 66, which some node had, while its link still brought
-        // db@n1 the rest, to 168). A view the node took after its ack
-        // was not in its state, so the flush did not count on it: its
-        // messages are taken as they come.
+        // db@n1 the rest, to 168). The messages of a view the node took
+        // after its ack are taken as they come (which leaves a gap open:
+        // see ARCHITECTURE.md, ordered messages).
         let acked = (self.acked_views.get_mut(&msg.group)).filter(|(v, _)| *v == msg.view);
         if let Some((_, dropped)) = acked.filter(|_| {
             sent_in < self.view.id
@@ -420,6 +420,7 @@ impl<P: Clone> Engine<P> {
     /// cut kept the view from a node, which went on in another node view,
     /// then took it and its ordered messages on the link's retransmission
     /// and delivered its own messages twice).
+    ///
     /// Nor does a view newer than the one this node acked its last install
     /// from, once a message of that one sent before the install was not
     /// taken (`on_ordered`): the node may be short of where the newer

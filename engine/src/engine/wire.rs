@@ -114,23 +114,22 @@ impl<P: Clone> Engine<P> {
                 if view.id > self.view.id {
                     self.install(now, view, out);
                     self.resubmit(now, out);
+                    // What this ack counts of each group. An install acked
+                    // again (its packet came twice) keeps what the first
+                    // ack recorded: the leader may complete it from that
+                    // one, the second lost or late
+                    // (one-way-cuts-ordered.toml --swarm, seed 77 on
+                    // madsim, with the record rebuilt at every ack: n2
+                    // acked from view 30, took view 44 off the link, acked
+                    // again, then dropped 44's last messages, and the
+                    // flush, from its first ack, brought it only the rest
+                    // of 30).
+                    self.acked_views = (self.order_logs.iter())
+                        .map(|(group, log)| (group.clone(), (log.view, false)))
+                        .collect();
                 }
                 if self.view.id == view_id && self.view.leader() == from {
                     self.leader_heard = now;
-                    // An install acked again (its packet came twice)
-                    // keeps what its first ack recorded: the leader may
-                    // complete it from that ack, the second lost or late
-                    // (one-way-cuts-ordered.toml --swarm, seed 77 on
-                    // madsim, with the views rebuilt here: n2 acked from
-                    // view 30, took view 44 off the link, acked again, then
-                    // dropped 44's last messages, and the flush, from its
-                    // first ack, brought it only the rest of 30).
-                    if view_id != self.acked_in {
-                        self.acked_in = view_id;
-                        self.acked_views = (self.order_logs.iter())
-                            .map(|(group, log)| (group.clone(), (log.view, false)))
-                            .collect();
-                    }
                     let state = self.local_state();
                     out.push(self.packet(
                         from,
