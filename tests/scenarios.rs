@@ -263,7 +263,7 @@ fn faults_at_the_start_strike_a_booted_cluster_on_both_drivers() {
                 let first_fault = (c.out.entries.iter())
                     .position(|e| matches!(e.event, TraceEvent::Fault { .. }))
                     .expect("the fault struck");
-                let boots: Vec<_> = (c.out.entries[..first_fault].iter())
+                let boots: Vec<_> = (c.out.entries.iter().take(first_fault))
                     .filter(|e| matches!(e.event, TraceEvent::NodeBoot { .. }))
                     .map(|e| e.at)
                     .collect();

@@ -81,6 +81,7 @@ modules![
     tools_props = "tools::props",
     tools_svg = "tools::visual::svg",
     trace = "trace",
+    trace_entries = "trace::entries",
 ];
 
 /// A failing unit test fails its module's test, by name.

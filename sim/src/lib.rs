@@ -66,6 +66,7 @@ pub fn unit_tests() -> Vec<(&'static str, UnitTests)> {
         ("tools::props", tools::props::tests::ALL),
         ("tools::visual::svg", tools::visual::svg::tests::ALL),
         ("trace", trace::tests::ALL),
+        ("trace::entries", trace::entries::tests::ALL),
     ];
     all.extend(runtime::UNIT_TESTS);
     all.extend(scenario::UNIT_TESTS);

@@ -133,7 +133,10 @@ impl Execution {
 
     /// The trace with each violation inserted where it was detected.
     pub fn trace_with_failures(&self) -> Vec<Entry> {
-        let mut entries = self.kept().map(|o| o.entries.clone()).unwrap_or_default();
+        let mut entries: Vec<Entry> = self
+            .kept()
+            .map(|o| o.entries.iter().cloned().collect())
+            .unwrap_or_default();
         for v in &self.violations {
             let at =
                 v.at.unwrap_or_else(|| self.kept().map_or(vigil_engine::Time(0), |o| o.end.at));

@@ -189,12 +189,11 @@ impl<'a> Truth<'a> {
     pub fn floor_unlearnable(&self, node: NodeId, id: ViewId, at: Time) -> bool {
         let entries = &self.trace.entries;
         let upto = entries.partition_point(|e| e.at <= at);
-        let boot = entries[..upto]
-            .iter()
-            .rev()
+        let boot = entries
+            .rev_before(upto)
             .find(|e| matches!(&e.event, TraceEvent::NodeBoot { node: n } if *n == node))
             .map_or(Time(0), |e| e.at);
-        let view = entries[..upto].iter().rev().find_map(|e| match &e.event {
+        let view = entries.rev_before(upto).find_map(|e| match &e.event {
             TraceEvent::NodeView {
                 node: n, members, ..
             } if *n == node && e.at >= boot => Some(members),

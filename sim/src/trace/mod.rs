@@ -19,8 +19,11 @@
 //! and seed give the same trace, line for line, and the same
 //! [`Trace::hash`].
 
+pub(crate) mod entries;
 mod json;
 mod text;
+
+pub use entries::Entries;
 
 pub use text::{end_text, fault_text, left_list};
 
@@ -636,37 +639,9 @@ impl NetStats {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Trace {
     pub info: RunInfo,
-    pub entries: Vec<Entry>,
+    pub entries: Entries,
     pub net: NetStats,
     pub end: RunEnd,
-}
-
-impl Drop for Trace {
-    /// Keeps the entry buffer for this thread's next trace (see `SPARE`),
-    /// unless the one kept is as large.
-    fn drop(&mut self) {
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.clear();
-        // (Not while the thread ends and its spare is gone.)
-        let _ = SPARE.try_with(|spare| {
-            let kept = spare.take();
-            spare.set(if kept.capacity() >= entries.capacity() {
-                kept
-            } else {
-                entries
-            });
-        });
-    }
-}
-
-thread_local! {
-    /// The entry buffer of the last trace this thread dropped, emptied, for
-    /// the next trace it makes. A sweep's runs write traces of a few MB one
-    /// after another: grown afresh, each would copy itself at every doubling
-    /// and fault in every page of a new mapping (a tenth of a quickstart
-    /// run); reused, a worker holds one buffer as large as its largest
-    /// trace, and memory stays flat.
-    static SPARE: std::cell::Cell<Vec<Entry>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Trace {
@@ -674,7 +649,7 @@ impl Trace {
     pub fn new(info: RunInfo) -> Trace {
         Trace {
             info,
-            entries: SPARE.try_with(|spare| spare.take()).unwrap_or_default(),
+            entries: Entries::new(),
             net: NetStats::default(),
             end: RunEnd::default(),
         }

@@ -391,7 +391,7 @@ struct World {
 /// Trace entries of a run before one of its forks.
 struct Segment {
     parent: Option<Arc<Segment>>,
-    entries: Vec<crate::trace::Entry>,
+    entries: crate::trace::Entries,
 }
 
 /// What one node recorded, as a digest for the fingerprint: in order,
@@ -657,7 +657,7 @@ impl World {
         }
         self.purge();
         let channel = channel.map_or(ctx.nodes, usize::from);
-        for e in &self.sim.trace.entries[self.digested..] {
+        for e in self.sim.trace.entries.iter_from(self.digested) {
             self.digests[channel].add(e);
         }
         self.digested = self.sim.trace.entries.len();
@@ -822,8 +822,6 @@ fn whole(before: Option<&Segment>, mut trace: Trace) -> Trace {
     }
     if !segments.is_empty() {
         let tail = std::mem::take(&mut trace.entries);
-        let len = segments.iter().map(|s| s.entries.len()).sum::<usize>() + tail.len();
-        trace.entries.reserve(len);
         for s in segments.iter().rev() {
             trace.entries.extend(s.entries.iter().cloned());
         }

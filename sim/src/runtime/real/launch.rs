@@ -502,7 +502,7 @@ fn assemble(
 ) -> Trace {
     entries.sort_by_key(|e| e.at);
     let mut trace = super::super::new_trace(scenario, seed, super::super::Driver::Real);
-    trace.entries = entries;
+    trace.entries = entries.into_iter().collect();
     trace.net = net;
     trace.end = RunEnd {
         at: end,
