@@ -138,6 +138,16 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         "view-synchrony",
     ),
     (
+        "ordered-memberless-flush",
+        Mutation::FlushToAMemberlessNode,
+        "view-synchrony",
+    ),
+    (
+        "ordered-drop-across-installs",
+        Mutation::DropForgottenAtNextInstall,
+        "view-synchrony",
+    ),
+    (
         "tasks-apart-member",
         Mutation::ApartUnpoked,
         "acks-complete",
@@ -152,6 +162,7 @@ const ON_THE_EVENT_LOOP: &[&str] = &[
     "tasks-apart-member",
     "ordered-paused-leader",
     "ordered-unchanged-view",
+    "ordered-memberless-flush",
 ];
 
 /// A run of `name` on its own seed, with `mutation`.

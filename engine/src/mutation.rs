@@ -61,6 +61,16 @@ pub enum Mutation {
     /// the message goes past where the install's flush ended the view for
     /// the others (`ordered-install-overtook.toml`).
     OrderedAcrossAnInstall,
+    /// A node that dropped ordered messages of a group view sent before
+    /// an install forgets it at the next install, still in that view: it
+    /// takes a newer group view sent before both, short of the old view's
+    /// end (`ordered-install-overtook.toml`, `--swarm`).
+    DropForgottenAtNextInstall,
+    /// A leader completing an install flushes each node to the furthest
+    /// any node took a group view, counting nodes whose members left: one
+    /// that numbered on alone brings the others past where another leader
+    /// closed the view (`ordered-install-overtook.toml`, `--swarm`).
+    FlushToAMemberlessNode,
     /// A leader hands a node the group view after the one it is still in
     /// although no node of its view holds that one as far as the new
     /// view's issuer numbered it (`ordered-flush-cut.toml`).

@@ -220,6 +220,14 @@ mod variants {
         /// install they took part in, after the install
         /// (`ordered-install-overtook.toml`, `view-synchrony`).
         OrderedAcrossAnInstall = "ordered-across-an-install" => Engine(E::OrderedAcrossAnInstall),
+        /// A node forgets, at its next install, that it dropped ordered
+        /// messages of the group view it is still in
+        /// (`ordered-install-overtook.toml --swarm`, `view-synchrony`).
+        DropForgottenAtNextInstall = "drop-forgotten-at-next-install" => Engine(E::DropForgottenAtNextInstall),
+        /// A leader's flush brings nodes as far as any node took a group
+        /// view, one whose members left included
+        /// (`ordered-install-overtook.toml --swarm`, `view-synchrony`).
+        FlushToAMemberlessNode = "flush-to-a-memberless-node" => Engine(E::FlushToAMemberlessNode),
         /// Members take their leader's merge probe for a heartbeat, and
         /// stay in a view the leader left without them (`notified`).
         ProbeAsHeartbeat = "probe-as-heartbeat" => Engine(E::ProbeAsHeartbeat),

@@ -637,6 +637,23 @@ impl<P: Clone> Engine<P> {
                 }
             }
         }
+        // How far a node with a member of the group took each view (see
+        // the cap below).
+        let mut members_reach: BTreeMap<(Name, ViewId), u64> = BTreeMap::new();
+        for state in self.states.values() {
+            for (group, log) in &state.ordered {
+                if state
+                    .registrations
+                    .get(group)
+                    .is_some_and(|r| !r.is_empty())
+                {
+                    for (view, delivered, _) in log.views() {
+                        let r = members_reach.entry((group.clone(), view)).or_insert(0);
+                        *r = (*r).max(delivered);
+                    }
+                }
+            }
+        }
         for msgs in known.values() {
             for m in msgs.values() {
                 let h = self.submit_high.entry(m.from.clone()).or_insert(0);
@@ -678,6 +695,21 @@ impl<P: Clone> Engine<P> {
                 .map(|gv| gv.prev_upto)
                 .min()
         };
+        //
+        // The same cap holds for what a node without a member of the group
+        // took (its members left): its issuer numbered on alone, and only
+        // a node with a member that went further counts then
+        // (ordered-install-overtook.toml --swarm, seed 1454 on the event
+        // loop: n0 numbered view 50 to 118 while cut off, and its member
+        // left; n1, leading [n1, n4], closed 50 at 109 and issued 86 after
+        // it. Back as leader, n0 flushed db@n4 to 118, what n0 itself
+        // held, then handed it 86: db@n1 took 109 there, db@n4 118). Under
+        // the cap, what such a node took still counts: it may be where the
+        // view after says the view ends (ordered-flush-cut.toml --swarm,
+        // seed 1160 on the event loop, in a first version that left such
+        // nodes out altogether: db@n4 took view 85 to 2794 and went on to
+        // 95, then left; n2, behind at 2646, was handed 95 short).
+        let memberless = !mutated!(self, FlushToAMemberlessNode);
         let behind: Vec<(NodeId, Name, ViewId, u64, u64)> = behind
             .into_iter()
             .map(|(node, group, view, delivered)| {
@@ -685,19 +717,21 @@ impl<P: Clone> Engine<P> {
                     .get(&group)
                     .filter(|sq| sq.view == view)
                     .map_or(0, |sq| sq.next - 1);
-                let cap = closed_at(&group, view).filter(|_| !any_leader);
-                (
-                    node,
-                    group,
-                    view,
-                    delivered,
-                    cap.map_or(own, |at| own.min(at)),
-                )
+                let key = (group.clone(), view);
+                let any = reach[&key];
+                let upto = match closed_at(&group, view).filter(|_| !any_leader) {
+                    Some(at) if memberless => {
+                        let members = members_reach.get(&key).copied().unwrap_or(0);
+                        own.min(at).max(any.min(at)).max(members)
+                    }
+                    Some(at) => own.min(at).max(any),
+                    None => own.max(any),
+                };
+                (node, group, view, delivered, upto)
             })
             .collect();
-        for (node, group, view, delivered, numbered) in behind {
+        for (node, group, view, delivered, upto) in behind {
             let key = (group.clone(), view);
-            let upto = reach[&key].max(numbered);
             if upto > delivered {
                 out.push(Output::Probe(probe::ORDERED_FLUSHED));
             }

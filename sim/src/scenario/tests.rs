@@ -997,6 +997,32 @@ fn no_jobs_and_no_cluster() {
     assert_error(text, (1, 1), &["missing required table [cluster]"]);
 }
 
+/// A missing name's help shows a name of the table it is missing from.
+fn missing_name_help_fits_its_table() {
+    let text = BASE.replace("name = \"db\"\n", "");
+    let error = match parse("test.toml", &text) {
+        Ok(_) => panic!("should fail"),
+        Err(error) => error,
+    };
+    assert_eq!(error.line_col(), Some((7, 1)), "{error}");
+    assert!(
+        error.help_text().unwrap_or("").contains(r#"name = "db""#),
+        "{error}"
+    );
+    let text = BASE.replace("name = \"base\"\n", "");
+    let error = match parse("test.toml", &text) {
+        Ok(_) => panic!("should fail"),
+        Err(error) => error,
+    };
+    assert!(
+        error
+            .help_text()
+            .unwrap_or("")
+            .contains(r#"name = "my scenario""#),
+        "{error}"
+    );
+}
+
 fn single_bracket_array_table_gets_a_hint() {
     let text = BASE.replace("[[job]]", "[job]");
     let error = match parse("test.toml", &text) {
@@ -1780,6 +1806,7 @@ unit_tests![
     latency_must_be_a_range_below_failure_timeout,
     cluster_size_limits,
     no_jobs_and_no_cluster,
+    missing_name_help_fits_its_table,
     single_bracket_array_table_gets_a_hint,
     load_reads_files_and_reports_io_errors,
     garbage_never_panics,

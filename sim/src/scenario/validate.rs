@@ -91,6 +91,14 @@ pub(super) fn example(key: &str) -> Option<&'static str> {
     })
 }
 
+/// An example line for `key` in `table` (a job's name is not a scenario's).
+fn example_in(key: &str, table: &str) -> Option<&'static str> {
+    match (key, table) {
+        ("name", "[[job]]") => Some(r#"name = "db""#),
+        _ => example(key),
+    }
+}
+
 /// `value`, or a "missing required key" error at `header` (the table's
 /// header; `table` is e.g. "[cluster]", empty for the top level).
 pub(super) fn require<'a, T>(
@@ -111,7 +119,7 @@ pub(super) fn require<'a, T>(
         } else {
             ""
         };
-        if let Some(example) = example(key) {
+        if let Some(example) = example_in(key, table) {
             error = error.help(format!("add it{top_note}, for example: {example}"));
         }
         error
@@ -126,7 +134,7 @@ pub(super) const DURATION_EXPECTED: &str = "a duration string such as \"250ms\" 
 pub(super) fn missing(key: &str, table: &str, header: &Range<usize>) -> ScenarioError {
     let mut error =
         ScenarioError::new(format!("missing required key `{key}` in {table}")).at(header.clone());
-    if let Some(example) = example(key) {
+    if let Some(example) = example_in(key, table) {
         error = error.help(format!("add it, for example: {example}"));
     }
     error
