@@ -624,11 +624,13 @@ pub struct Engine<P> {
     /// took then superseded it).
     same_leader_since: ViewId,
     /// The group view of each group this node's log was in when it last
-    /// acked its leader's install (the state it acked with counted what
-    /// it took of them), and whether a message of it sent before the
-    /// install came since: the install's flush brings the rest of those
-    /// views, so such a message is not taken, and then neither is a
-    /// newer view sent before the install (see `Engine::on_ordered`).
+    /// took an install from its leader (the state it acked with counted
+    /// what it took of them), and whether a message of it sent before an
+    /// install was dropped since it entered that view (a drop stands at
+    /// the next install while the node is still in the view): the
+    /// install's flush brings the rest of those views, so such a message
+    /// is not taken, and then neither is a newer view sent before the
+    /// install (see `Engine::on_ordered`).
     acked_views: BTreeMap<Name, (ViewId, bool)>,
     /// Leader only: numbering each group's current view.
     sequencers: BTreeMap<Name, ordered::Sequencer<P>>,

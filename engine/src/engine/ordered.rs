@@ -624,33 +624,24 @@ impl<P: Clone> Engine<P> {
                 msgs.entry(m.seq).or_insert_with(|| m.clone());
             }
         }
+        // And how far any node took each view, and how far a node with a
+        // member of the group did (see the cap below).
+        let mut members_reach: BTreeMap<(Name, ViewId), u64> = BTreeMap::new();
         for state in self.states.values() {
             for (group, log) in &state.ordered {
+                let member = (state.registrations.get(group)).is_some_and(|r| !r.is_empty());
                 for (view, delivered, unstable) in log.views() {
                     let key = (group.clone(), view);
                     let msgs = known.entry(key.clone()).or_default();
                     for m in unstable {
                         msgs.entry(m.seq).or_insert_with(|| m.clone());
                     }
-                    let r = reach.entry(key).or_insert(0);
-                    *r = (*r).max(delivered);
-                }
-            }
-        }
-        // How far a node with a member of the group took each view (see
-        // the cap below).
-        let mut members_reach: BTreeMap<(Name, ViewId), u64> = BTreeMap::new();
-        for state in self.states.values() {
-            for (group, log) in &state.ordered {
-                if state
-                    .registrations
-                    .get(group)
-                    .is_some_and(|r| !r.is_empty())
-                {
-                    for (view, delivered, _) in log.views() {
-                        let r = members_reach.entry((group.clone(), view)).or_insert(0);
+                    if member {
+                        let r = members_reach.entry(key.clone()).or_insert(0);
                         *r = (*r).max(delivered);
                     }
+                    let r = reach.entry(key).or_insert(0);
+                    *r = (*r).max(delivered);
                 }
             }
         }
@@ -709,7 +700,7 @@ impl<P: Clone> Engine<P> {
         // seed 1160 on the event loop, in a first version that left such
         // nodes out altogether: db@n4 took view 85 to 2794 and went on to
         // 95, then left; n2, behind at 2646, was handed 95 short).
-        let memberless = !mutated!(self, FlushToAMemberlessNode);
+        let cap_memberless = !mutated!(self, FlushToAMemberlessNode);
         let behind: Vec<(NodeId, Name, ViewId, u64, u64)> = behind
             .into_iter()
             .map(|(node, group, view, delivered)| {
@@ -719,13 +710,11 @@ impl<P: Clone> Engine<P> {
                     .map_or(0, |sq| sq.next - 1);
                 let key = (group.clone(), view);
                 let any = reach[&key];
+                let members = members_reach.get(&key).copied().unwrap_or(0);
                 let upto = match closed_at(&group, view).filter(|_| !any_leader) {
-                    Some(at) if memberless => {
-                        let members = members_reach.get(&key).copied().unwrap_or(0);
-                        own.min(at).max(any.min(at)).max(members)
-                    }
-                    Some(at) => own.min(at).max(any),
                     None => own.max(any),
+                    Some(at) if cap_memberless => own.max(any).min(at).max(members),
+                    Some(at) => own.min(at).max(any),
                 };
                 (node, group, view, delivered, upto)
             })

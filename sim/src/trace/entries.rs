@@ -22,7 +22,7 @@ use serde::{Serialize, Serializer};
 /// The first block's capacity, in entries.
 const FIRST_BLOCK: usize = 1 << 10;
 /// The largest block's capacity, in entries (about 2 MB).
-pub const MAX_BLOCK: usize = 1 << 14;
+const MAX_BLOCK: usize = 1 << 14;
 
 #[derive(Default)]
 pub struct Entries {
@@ -131,11 +131,6 @@ impl Entries {
             }
         }
         before
-    }
-
-    /// Takes every entry out, in order, leaving this empty.
-    pub fn take(&mut self) -> Entries {
-        std::mem::take(self)
     }
 }
 
