@@ -152,6 +152,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::ApartUnpoked,
         "acks-complete",
     ),
+    (
+        "tasks-finished-answers",
+        Mutation::FinishedUnexcused,
+        "barrier-order",
+    ),
 ];
 
 /// The regression scenarios whose seed was chosen on the event loop (the
@@ -160,6 +165,7 @@ const ON_THE_EVENT_LOOP: &[&str] = &[
     "tasks-joiner-ran-it",
     "tasks-abandoned-instance",
     "tasks-apart-member",
+    "tasks-finished-answers",
     "ordered-paused-leader",
     "ordered-unchanged-view",
     "ordered-memberless-flush",

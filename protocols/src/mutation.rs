@@ -55,4 +55,8 @@ pub enum Mutation {
     /// when that member speaks, nor answering its first ACK in the round
     /// with its own, as it does for a joiner (`tasks-apart-member.toml`).
     ApartUnpoked,
+    /// Tasks: a member that finished a task instance answers a later round
+    /// of it "skipped" without the trace's word that it takes no further
+    /// part (`tasks-finished-answers.toml`).
+    FinishedUnexcused,
 }

@@ -54,6 +54,10 @@
 //! answers a member still in it that it never takes part
 //! (`skipped_answer`), and says so in the trace (`TaskEvent::Excused`: the
 //! `barrier-order` check then lets that member's round pass without it).
+//! A member that finished a task answers a later round of it "skipped" and
+//! says so too: members that completed its last round in another view
+//! (one left before its ACK reached them all) may read other ACKs there
+//! and need more rounds than it did.
 //! So that a member still in a task is answered even when its ACK never
 //! reached a member (sent as a view change made that one a member, before
 //! its node installed the view), it sends its ACK again to a member it
@@ -283,6 +287,10 @@ pub struct Tasks {
     /// that was apart from this one meanwhile is not sent our ACK again
     /// when it speaks, as a joiner is.
     apart_unpoked: bool,
+    /// The broken variant `finished-unexcused`: a member that finished an
+    /// instance answers its later rounds "skipped" without saying in the
+    /// trace that it takes no further part.
+    finished_unexcused: bool,
     /// The broken variant `adopt-across-views`: an exchange ends in a later
     /// view than its own, with the members that answered before they left.
     adopt_across_views: bool,
@@ -328,6 +336,7 @@ impl std::hash::Hash for Tasks {
             abandoned_silent,
             ready_once,
             apart_unpoked,
+            finished_unexcused,
         } = self;
         (me, view, stream, synced, paused, resync, agenda, doing).hash(state);
         (done, abandoned, ran_keys, excused, poked, early, early_len).hash(state);
@@ -335,7 +344,7 @@ impl std::hash::Hash for Tasks {
         (completion, completed).hash(state);
         (fifo_only, local_boundary, joiner_left_waiting).hash(state);
         (begun_under_old_name, adopt_across_views, abandoned_silent).hash(state);
-        (ready_once, apart_unpoked).hash(state);
+        (ready_once, apart_unpoked, finished_unexcused).hash(state);
     }
 }
 
@@ -386,6 +395,7 @@ impl Tasks {
             abandoned_silent: false,
             ready_once: false,
             apart_unpoked: false,
+            finished_unexcused: false,
         }
     }
 
@@ -400,6 +410,7 @@ impl Tasks {
             crate::Mutation::AbandonedSilent => self.abandoned_silent = true,
             crate::Mutation::ReadyOnce => self.ready_once = true,
             crate::Mutation::ApartUnpoked => self.apart_unpoked = true,
+            crate::Mutation::FinishedUnexcused => self.finished_unexcused = true,
             _ => {}
         }
     }
@@ -952,10 +963,23 @@ impl Rounds for Tasks {
             // (but not an answer: two finished members would keep
             // answering each other).
             let at_or_past = inner >= done.round() && from != self.me && !done.is_answer(payload);
+            let last = done.round();
             let reply = match done.on_ack(from.clone(), inner, payload) {
                 None if at_or_past => done.answer(inner).map(|p| (from, inner, p)),
                 reply => reply,
             };
+            // Past our last round the answer is "skipped": this member
+            // finished the instance and takes no further part in it, and
+            // says so, as a member that never took part does. Members that
+            // completed our last round in another view (a member left
+            // before its ACK reached them all) read other ACKs there and
+            // may need more rounds to finish (tasks-joiner-ran-it swarm
+            // seed 734 on the event loop: three members ran two rounds
+            // more, which this one answered, and read as passing them
+            // before it got there).
+            if reply.as_ref().is_some_and(|(_, r, _)| *r > last) && !self.finished_unexcused {
+                self.excuse(key);
+            }
             return reply.map(|(to, r, p)| (to, outer(key, r), p));
         }
         // An instance this member began under its present id and abandoned

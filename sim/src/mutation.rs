@@ -255,6 +255,11 @@ mod variants {
         /// without sending its ACK again when that member speaks
         /// (`acks-complete`, `tasks-apart-member.toml`).
         ApartUnpoked = "apart-unpoked" => Protocols(&[P::ApartUnpoked]),
+        /// A member that finished a task instance answers the later rounds
+        /// of members still in it without saying that it takes no further
+        /// part, so they read as passing rounds before it reached them
+        /// (`barrier-order`, `tasks-finished-answers.toml`).
+        FinishedUnexcused = "finished-unexcused" => Protocols(&[P::FinishedUnexcused]),
         /// Leaders forget why members left, so every departure reads
         /// `node-down` (`notified`, which also checks reasons).
         ForgetReasons = "forget-reasons" => Engine(E::ForgetReasons),
