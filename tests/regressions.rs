@@ -157,6 +157,11 @@ const REGRESSIONS: &[(&str, Mutation, &str)] = &[
         Mutation::FinishedUnexcused,
         "barrier-order",
     ),
+    (
+        "engine-lost-renamed",
+        Mutation::FaultByExactId,
+        "engine-lost",
+    ),
 ];
 
 /// The regression scenarios whose seed was chosen on the event loop (the
@@ -166,6 +171,7 @@ const ON_THE_EVENT_LOOP: &[&str] = &[
     "tasks-abandoned-instance",
     "tasks-apart-member",
     "tasks-finished-answers",
+    "engine-lost-renamed",
     "ordered-paused-leader",
     "ordered-unchanged-view",
     "ordered-memberless-flush",

@@ -322,6 +322,10 @@ mod variants {
         /// The checker's past bug: `barrier-order` follows rounds by job
         /// and node (`pause-overlapping-crash-restart.toml`).
         RoundsByJobAndNode = "rounds-by-job-and-node" => Check,
+        /// The checker's past bug: `engine-lost` counts a step fault only
+        /// under the member id the dead engine knew, not under the id the
+        /// member had before its node renamed it (`engine-lost-renamed.toml`).
+        FaultByExactId = "fault-by-exact-id" => Check,
         /// The explorer's fingerprint of a state leaves out what each node
         /// recorded, so two runs whose machines agree but whose members
         /// were told different things merge (`vigil exhaust`'s visited

@@ -203,6 +203,10 @@ impl Durable {
     /// this one's (its own floor from the clock was higher). For that
     /// case the engine does not hand its members views from this floor
     /// until it knows its peers' ids: see `Engine::floor_unsure_until`.
+    /// Still open: ids this node issued alone before it lost its disk,
+    /// known to no peer, are above both that floor and its peers' ids when
+    /// a clock ran ahead, and it may issue one of them again (README,
+    /// `lost-disk-skew.toml --swarm` seed 199).
     /// (A real node started without its disk file boots so, its first
     /// boot included.)
     pub fn boot(disk: Option<Durable>, now: Time, nodes: u16) -> Durable {

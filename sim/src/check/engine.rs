@@ -18,6 +18,7 @@
 
 use super::truth::Truth;
 use super::{bounds, ms, violation, Violation};
+use crate::mutation::{mutated, Mutation};
 use crate::trace::{Effect, TraceEvent};
 use vigil_engine::{Dur, MemberId, NodeId, Time};
 
@@ -35,18 +36,41 @@ fn detach_bound(t: &Truth<'_>, member: &MemberId) -> Option<Dur> {
     Some(step + bounds::responsive(&t.trace.info) * 2)
 }
 
-/// Whether `member`'s job ended by `by`: `member` faulted in a step or
-/// unregistered (before its main thread heard the engine go), or after
-/// `since` the job ended with no engine to unregister from (its watchdog,
-/// say, read a step as hung), was killed or asked to leave, or its node
-/// crashed.
-fn job_ended(t: &Truth<'_>, member: &MemberId, since: Time, by: Time) -> bool {
+/// Whether `member`'s job ended by `by`: `member` faulted in a step (under
+/// this id or one it had before its node renamed it) or unregistered
+/// (before its main thread heard the engine go), or after `since` the job
+/// ended with no engine to unregister from (its watchdog, say, read a step
+/// as hung), was killed or asked to leave, or its node crashed.
+fn job_ended(
+    t: &Truth<'_>,
+    member: &MemberId,
+    since: Time,
+    by: Time,
+    mutation: Option<Mutation>,
+) -> bool {
     let job = &member.job;
+    // Its registration: a node that comes back under a new incarnation
+    // renames its members without a new registration, so a step that
+    // faulted under the old id (a hang, read by the watchdog only after
+    // the engine died) is this member's (pause-then-hang swarm seed 632 on
+    // the event loop).
+    let registered = (t.trace.entries.iter())
+        .take_while(|e| e.at <= since)
+        .filter(|e| {
+            matches!(&e.event, TraceEvent::Registered { member: m, .. }
+            if m.job == *job && m.node == member.node)
+        })
+        .last()
+        .map_or(Time(0), |e| e.at);
+    let exact = mutated!(mutation, FaultByExactId);
     t.trace
         .entries
         .iter()
         .take_while(|e| e.at <= by)
         .any(|e| match &e.event {
+            TraceEvent::StepFault { member: m, .. } if !exact => {
+                m.job == *job && m.node == member.node && e.at >= registered
+            }
             TraceEvent::StepFault { member: m, .. }
             | TraceEvent::Unregistered { member: m, .. } => m == member,
             TraceEvent::JobEnded { node, job: j, .. } => {
@@ -64,7 +88,7 @@ fn job_ended(t: &Truth<'_>, member: &MemberId, since: Time, by: Time) -> bool {
         })
 }
 
-pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
+pub(super) fn check(t: &Truth<'_>, mutation: Option<Mutation>) -> Result<Vec<Violation>, String> {
     let trace = t.trace;
     let crashes: Vec<(usize, Time, NodeId, &[MemberId])> = trace
         .entries
@@ -89,7 +113,7 @@ pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
             let threads = trace.info.job(&member.job).map_or(0, |j| j.work_threads);
             if let Some(bound) = detach_bound(t, member) {
                 let by = at + bound;
-                if by <= end && !job_ended(t, member, at, by) {
+                if by <= end && !job_ended(t, member, at, by, mutation) {
                     for thread in 0..threads {
                         let detached = trace.entries.iter().any(|e| {
                             e.at >= at
@@ -133,7 +157,7 @@ pub(super) fn check(t: &Truth<'_>) -> Result<Vec<Violation>, String> {
                     by = by + to.saturating_sub(from);
                 }
             }
-            if by > end || job_ended(t, member, at, by) {
+            if by > end || job_ended(t, member, at, by, mutation) {
                 continue;
             }
             let registered = trace.entries.iter().any(|e| {

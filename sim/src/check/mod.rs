@@ -222,7 +222,7 @@ pub fn check_mutated(
         Ok(v) => CheckResult::of("one-primary", v),
         Err(why) => CheckResult::skipped("one-primary", why),
     });
-    results.push(match engine::check(&truth) {
+    results.push(match engine::check(&truth, mutation) {
         Ok(v) => CheckResult::of("engine-lost", v),
         Err(why) => CheckResult::skipped("engine-lost", why),
     });

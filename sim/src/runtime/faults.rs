@@ -253,10 +253,14 @@ fn link(l: &(u16, u16)) -> (NodeId, NodeId) {
     (NodeId(l.0), NodeId(l.1))
 }
 
+/// What a node does once the end of a fault is recorded: the node, and
+/// the plant's step for it (`Plant::restart` and the like).
+type Then<P> = (u16, fn(&mut P, u16));
+
 /// Carries out what fault number `index` left for later, and records it.
 pub(super) fn follow<P: Plant>(plant: &mut P, later: Later) {
     // A node that comes back does so once the end is recorded.
-    let mut then: Option<(u16, fn(&mut P, u16))> = None;
+    let mut then: Option<Then<P>> = None;
     let (index, effect) = match later {
         Later::Restart { index, node } => {
             if plant.status(node) != NodeStatus::Crashed {

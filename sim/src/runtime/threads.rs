@@ -28,8 +28,8 @@ pub(super) const MAIN_INBOX_MAX: usize = 1 << 16;
 /// What a main thread does with an engine event, before its machine sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Take {
-    /// It takes it.
-    Take,
+    /// It reads it.
+    Read,
     /// It drops it (the broken variant `deaf-to-departures`).
     Ignore,
     /// It stops taking events until its job is asked to leave (the broken
@@ -45,7 +45,7 @@ pub(super) fn take(mutation: Option<Mutation>, event: &Event<JobMsg>) -> Take {
     } else if departure && mutated!(mutation, DeafToDepartures) {
         Take::Ignore
     } else {
-        Take::Take
+        Take::Read
     }
 }
 

@@ -230,7 +230,7 @@ impl<A: Agenda> Sim<A> {
                 MainMsg::Engine { event, queued_at } => {
                     job.pending.pop_front();
                     match threads::take(mutation, &event) {
-                        Take::Take => {}
+                        Take::Read => {}
                         Take::Ignore => continue,
                         Take::Block => {
                             job.pending.push_front(queued_at);

@@ -177,7 +177,7 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
             MainMsg::Engine { event, queued_at } => {
                 ctx.pending.lock().expect("pending").pop_front();
                 match threads::take(ctx.world.mutation, &event) {
-                    Take::Take => {}
+                    Take::Read => {}
                     Take::Ignore => continue,
                     Take::Block => {
                         // It stops taking events, as if waiting on a local
