@@ -962,8 +962,8 @@ impl Rounds for Tasks {
             // round: the finished instance answers it, so it can finish too
             // (but not an answer: two finished members would keep
             // answering each other).
-            let at_or_past = inner >= done.round() && from != self.me && !done.is_answer(payload);
             let last = done.round();
+            let at_or_past = inner >= last && from != self.me && !done.is_answer(payload);
             let reply = match done.on_ack(from.clone(), inner, payload) {
                 None if at_or_past => done.answer(inner).map(|p| (from, inner, p)),
                 reply => reply,
@@ -977,7 +977,10 @@ impl Rounds for Tasks {
             // seed 734 on the event loop: three members ran two rounds
             // more, which this one answered, and read as passing them
             // before it got there).
-            if reply.as_ref().is_some_and(|(_, r, _)| *r > last) && !self.finished_unexcused {
+            let unacked = reply
+                .as_ref()
+                .is_some_and(|(_, r, _)| *r > last && done.ack_for(*r).is_none());
+            if unacked && !self.finished_unexcused {
                 self.excuse(key);
             }
             return reply.map(|(to, r, p)| (to, outer(key, r), p));

@@ -20,6 +20,7 @@ use super::truth::Truth;
 use super::{bounds, ms, violation, Violation};
 use crate::mutation::{mutated, Mutation};
 use crate::trace::{Effect, TraceEvent};
+use vigil_engine::job::FaultKind;
 use vigil_engine::{Dur, MemberId, NodeId, Time};
 
 const CHECK: &str = "engine-lost";
@@ -36,69 +37,100 @@ fn detach_bound(t: &Truth<'_>, member: &MemberId) -> Option<Dur> {
     Some(step + bounds::responsive(&t.trace.info) * 2)
 }
 
-/// Whether `member`'s job ended by `by`: `member` faulted in a step (under
-/// this id or one it had before its node renamed it) or unregistered
-/// (before its main thread heard the engine go), or after `since` the job
-/// ended with no engine to unregister from (its watchdog, say, read a step
-/// as hung), was killed or asked to leave, or its node crashed.
+/// Whether `member`'s job ended by `by`, the engine having died at trace
+/// entry `crash` (at `since`): a step of the job faulted and the job has
+/// not run on since, or `member` unregistered (before its main thread
+/// heard the engine go), or after the crash the job ended with no engine
+/// to unregister from (its watchdog, say, read a step as hung), was killed
+/// or asked to leave, or its node crashed.
+///
+/// A step fault counts under any id of the job on the node: a node that
+/// comes back under a new incarnation renames its members without a new
+/// registration (pause-then-hang swarm seed 632 on the event loop: a hang
+/// struck under the old id, and the watchdog read it only after the
+/// engine died). A panic or an error stands until the job registers
+/// again; a hang until the job ends, since its main thread registers
+/// anew with an engine that comes back while the thread stays hung.
 fn job_ended(
     t: &Truth<'_>,
     member: &MemberId,
+    crash: usize,
     since: Time,
     by: Time,
     mutation: Option<Mutation>,
 ) -> bool {
     let job = &member.job;
-    // Its registration: a node that comes back under a new incarnation
-    // renames its members without a new registration, so a step that
-    // faulted under the old id (a hang, read by the watchdog only after
-    // the engine died) is this member's (pause-then-hang swarm seed 632 on
-    // the event loop).
-    let registered = (t.trace.entries.iter())
-        .take_while(|e| e.at <= since)
-        .filter(|e| {
-            matches!(&e.event, TraceEvent::Registered { member: m, .. }
-            if m.job == *job && m.node == member.node)
-        })
-        .last()
-        .map_or(Time(0), |e| e.at);
+    let ours = |m: &MemberId| m.job == *job && m.node == member.node;
     let exact = mutated!(mutation, FaultByExactId);
-    t.trace
-        .entries
-        .iter()
-        .take_while(|e| e.at <= by)
-        .any(|e| match &e.event {
-            TraceEvent::StepFault { member: m, .. } if !exact => {
-                m.job == *job && m.node == member.node && e.at >= registered
-            }
-            TraceEvent::StepFault { member: m, .. }
-            | TraceEvent::Unregistered { member: m, .. } => m == member,
-            TraceEvent::JobEnded { node, job: j, .. } => {
-                *node == member.node && j == job && e.at >= since
-            }
-            TraceEvent::Fault { effect, .. } => match effect {
-                Effect::JobKilled { node, job: j, .. }
-                | Effect::LeaveAsked { node, job: j, .. } => {
-                    *node == member.node && j == job && e.at >= since
+    // Before the crash: a hang of the job's present life, and a panic or
+    // an error since its last registration.
+    let (mut hung, mut failed) = (false, false);
+    for (i, e) in t.trace.entries.iter().enumerate() {
+        if e.at > by {
+            break;
+        }
+        let after = i > crash;
+        match &e.event {
+            TraceEvent::StepFault { member: m, .. } if exact && m == member => return true,
+            TraceEvent::StepFault {
+                member: m, kind, ..
+            } if !exact && ours(m) => {
+                if after {
+                    return true;
                 }
-                Effect::NodeDown { node, .. } => *node == member.node && e.at >= since,
-                _ => false,
-            },
-            _ => false,
-        })
+                match kind {
+                    FaultKind::Hang => hung = true,
+                    FaultKind::Panic | FaultKind::Error => failed = true,
+                }
+            }
+            TraceEvent::Registered { member: m, .. } if ours(m) && !after => failed = false,
+            TraceEvent::Unregistered { member: m, .. } if m == member => return true,
+            TraceEvent::JobEnded { node, job: j, .. } if *node == member.node && j == job => {
+                if e.at >= since {
+                    return true;
+                }
+                (hung, failed) = (false, false);
+            }
+            TraceEvent::Fault { effect, .. } => {
+                let (ends, asked) = match effect {
+                    Effect::JobKilled { node, job: j, .. } => {
+                        (*node == member.node && j == job, false)
+                    }
+                    Effect::LeaveAsked { node, job: j, .. } => {
+                        (false, *node == member.node && j == job)
+                    }
+                    Effect::NodeDown { node, .. } => (*node == member.node, false),
+                    _ => (false, false),
+                };
+                if (ends || asked) && e.at >= since {
+                    return true;
+                }
+                if ends {
+                    (hung, failed) = (false, false);
+                }
+            }
+            _ => {}
+        }
+        if i == crash && (hung || failed) {
+            return true;
+        }
+    }
+    false
 }
 
 pub(super) fn check(t: &Truth<'_>, mutation: Option<Mutation>) -> Result<Vec<Violation>, String> {
     let trace = t.trace;
-    let crashes: Vec<(usize, Time, NodeId, &[MemberId])> = trace
+    // Each crash: its fault's index, its trace entry, when, where, whom.
+    let crashes: Vec<(usize, usize, Time, NodeId, &[MemberId])> = trace
         .entries
         .iter()
-        .filter_map(|e| match &e.event {
+        .enumerate()
+        .filter_map(|(entry, e)| match &e.event {
             TraceEvent::Fault {
                 index,
                 effect: Effect::EngineDown { node, members },
                 ..
-            } => Some((*index, e.at, *node, members.as_slice())),
+            } => Some((*index, entry, e.at, *node, members.as_slice())),
             _ => None,
         })
         .collect();
@@ -107,13 +139,13 @@ pub(super) fn check(t: &Truth<'_>, mutation: Option<Mutation>) -> Result<Vec<Vio
     }
     let end = t.end();
     let mut v = Vec::new();
-    for (index, at, node, members) in crashes {
+    for (index, entry, at, node, members) in crashes {
         for member in members {
             // Every thread lets go of the membership that is gone.
             let threads = trace.info.job(&member.job).map_or(0, |j| j.work_threads);
             if let Some(bound) = detach_bound(t, member) {
                 let by = at + bound;
-                if by <= end && !job_ended(t, member, at, by, mutation) {
+                if by <= end && !job_ended(t, member, entry, at, by, mutation) {
                     for thread in 0..threads {
                         let detached = trace.entries.iter().any(|e| {
                             e.at >= at
@@ -157,7 +189,7 @@ pub(super) fn check(t: &Truth<'_>, mutation: Option<Mutation>) -> Result<Vec<Vio
                     by = by + to.saturating_sub(from);
                 }
             }
-            if by > end || job_ended(t, member, at, by, mutation) {
+            if by > end || job_ended(t, member, entry, at, by, mutation) {
                 continue;
             }
             let registered = trace.entries.iter().any(|e| {

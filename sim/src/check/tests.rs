@@ -370,6 +370,68 @@ fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
     );
 }
 
+/// db@n2's thread faults (`kind`) at 5 s; n2's engine dies at 5.2 s and is
+/// back at 5.4 s, when the job registers again (a new member id); the
+/// engine dies again at 5.6 s. No thread detaches. The messages of
+/// `engine-lost` about letting go.
+fn fault_then_two_engine_crashes(kind: FaultKind) -> Vec<String> {
+    let mut r = Run::booted(3, 20);
+    r.at(
+        5_000,
+        TraceEvent::StepFault {
+            member: m(2),
+            thread: 0,
+            step: 40,
+            kind,
+            fault: 0,
+        },
+    );
+    let again = MemberId {
+        registration: 2,
+        ..m(2)
+    };
+    let down = |members: Vec<MemberId>| Effect::EngineDown {
+        node: NodeId(2),
+        members,
+    };
+    r.fault(5_200, 1, "engine-crash", down(vec![m(2)]));
+    r.at(
+        5_400,
+        TraceEvent::FaultEnd {
+            index: 1,
+            kind: "engine-crash",
+            effect: Effect::EngineUp { node: NodeId(2) },
+        },
+    );
+    r.at(
+        5_400,
+        TraceEvent::Registered {
+            member: again.clone(),
+            group: Name::new("g"),
+        },
+    );
+    r.fault(5_600, 2, "engine-crash", down(vec![again]));
+    failures(&r.end(30_000, &[0, 1]))
+        .into_iter()
+        .filter(|f| f.starts_with("engine-lost") && f.contains("let go"))
+        .collect()
+}
+
+fn engine_lost_holds_a_hang_for_the_life_of_its_job() {
+    // A hung thread never takes the word that the engine is gone; its
+    // watchdog ends the job. Its main thread registers again meanwhile,
+    // and the hang still excuses the new member.
+    assert_eq!(
+        fault_then_two_engine_crashes(FaultKind::Hang),
+        Vec::<String>::new()
+    );
+    // A panic is behind a job that registered again: its new member's
+    // thread must let go at the second crash, and here it does not.
+    let panicked = fault_then_two_engine_crashes(FaultKind::Panic);
+    assert_eq!(panicked.len(), 1, "{panicked:?}");
+    assert!(panicked[0].contains("db@n2#1.2"), "{panicked:?}");
+}
+
 fn a_crash_owes_its_notice_within_the_node_bound() {
     let crash = |told: Option<u64>| {
         let mut r = Run::booted(3, 20);
@@ -1196,6 +1258,7 @@ unit_tests![
     notified_holds_a_local_departure_to_network_time_not_to_the_failure_detector,
     notified_judges_the_reason_by_what_the_driver_did,
     a_hang_is_a_fault_whatever_the_job_unregistered_with,
+    engine_lost_holds_a_hang_for_the_life_of_its_job,
     a_crash_owes_its_notice_within_the_node_bound,
     a_slow_clock_stretches_the_node_bound,
     views_agree_catches_one_id_with_two_member_lists,
