@@ -336,7 +336,8 @@ fn notified_judges_the_reason_by_what_the_driver_did() {
     );
 }
 
-fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
+/// db@n2's work thread 0 faults (`kind`) in its step 40 at 5 s.
+fn n2_faults_at_5s(kind: FaultKind) -> Run {
     let mut r = Run::booted(3, 20);
     r.at(
         5_000,
@@ -344,10 +345,15 @@ fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
             member: m(2),
             thread: 0,
             step: 40,
-            kind: FaultKind::Hang,
+            kind,
             fault: 0,
         },
     );
+    r
+}
+
+fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
+    let mut r = n2_faults_at_5s(FaultKind::Hang);
     // The watchdog confirms after the work deadline; the job says `leave`.
     r.at(
         6_001,
@@ -375,17 +381,7 @@ fn a_hang_is_a_fault_whatever_the_job_unregistered_with() {
 /// engine dies again at 5.6 s. No thread detaches. The messages of
 /// `engine-lost` about letting go.
 fn fault_then_two_engine_crashes(kind: FaultKind) -> Vec<String> {
-    let mut r = Run::booted(3, 20);
-    r.at(
-        5_000,
-        TraceEvent::StepFault {
-            member: m(2),
-            thread: 0,
-            step: 40,
-            kind,
-            fault: 0,
-        },
-    );
+    let mut r = n2_faults_at_5s(kind);
     let again = MemberId {
         registration: 2,
         ..m(2)
