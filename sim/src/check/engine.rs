@@ -92,20 +92,22 @@ fn job_ended(
                 (hung, failed) = (false, false);
             }
             TraceEvent::Fault { effect, .. } => {
-                let (ends, asked) = match effect {
+                // Whether it strikes this job, and whether it ends the
+                // job's life (a leave asked for does not by itself).
+                let (strikes, ends) = match effect {
                     Effect::JobKilled { node, job: j, .. } => {
-                        (*node == member.node && j == job, false)
+                        (*node == member.node && j == job, true)
                     }
                     Effect::LeaveAsked { node, job: j, .. } => {
-                        (false, *node == member.node && j == job)
+                        (*node == member.node && j == job, false)
                     }
-                    Effect::NodeDown { node, .. } => (*node == member.node, false),
+                    Effect::NodeDown { node, .. } => (*node == member.node, true),
                     _ => (false, false),
                 };
-                if (ends || asked) && e.at >= since {
+                if strikes && e.at >= since {
                     return true;
                 }
-                if ends {
+                if strikes && ends {
                     (hung, failed) = (false, false);
                 }
             }
