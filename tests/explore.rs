@@ -249,6 +249,21 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     let o = vigil(&with_empty);
     assert_eq!(o.code, 2, "{}", o.stdout);
     assert!(o.stderr.contains("empty.jsonl"), "{}", o.stderr);
+    // And a shard cut off before its summary line (killed by a time
+    // limit): the seeds it never reached must not pass unseen.
+    let whole = std::fs::read_to_string(merge[1]).expect("a shard's output");
+    let cut = dir.join("cut.jsonl");
+    let first_two: Vec<&str> = whole.lines().take(2).collect();
+    assert!(first_two.iter().all(|l| l.contains("\"type\":\"run\"")));
+    std::fs::write(&cut, first_two.join("\n") + "\n").expect("write");
+    let o = vigil(&["merge", cut.to_str().expect("utf-8")]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains("cut.jsonl` ends without the summary line"),
+        "{}",
+        o.stderr
+    );
     // The same seeds under another driver are other runs (one of them may
     // fail where the other passes); the same output read twice counts once.
     let mut outputs = Vec::new();

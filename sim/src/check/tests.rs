@@ -1245,6 +1245,80 @@ fn a_view_holds_its_members_sorted_or_not() {
     }
 }
 
+/// `lost-disk-hold-crash.toml --swarm` seed 1003, cut down: n2 issues
+/// view 74 of the group with n3, then loses its disk while n3's clock runs
+/// ahead; booted blank, it is in a view with n0 alone, and n0 (which never
+/// knew 74) issues view 72 to n2's new member. By the time the member took
+/// it, n0 had issued 76 itself; what n0 knew then came after 72 was
+/// issued. `n0_knew_first`: n0 had taken a view of n3's, 75, before.
+fn blank_disk_after_a_view_with_a_peer_out_of_reach(n0_knew_first: bool) -> Vec<CheckResult> {
+    let member = |node: u16, inc: u64| MemberId {
+        node_incarnation: Incarnation(inc),
+        ..m(node)
+    };
+    let group_view = |r: &mut Run, t: u64, id: u64, me: MemberId, members: Vec<MemberId>| {
+        let change = MembershipChange {
+            group: Name::new("g"),
+            view: ViewId(id),
+            me,
+            members,
+            joined: vec![],
+            left: vec![],
+            rejoined: vec![],
+            primary: None,
+        };
+        r.at(
+            t,
+            TraceEvent::View {
+                change: Box::new(change),
+            },
+        );
+    };
+    let node_view = |r: &mut Run, t: u64, node: u16, id: u64, members: &[u16]| {
+        r.at(
+            t,
+            TraceEvent::NodeView {
+                node: NodeId(node),
+                view: ViewId(id),
+                members: members.iter().map(|n| NodeId(*n)).collect(),
+            },
+        );
+    };
+    let mut r = Run::new(4);
+    for n in 0..4 {
+        r.at(0, TraceEvent::NodeBoot { node: NodeId(n) });
+    }
+    let ahead = Effect::Clock {
+        node: NodeId(3),
+        offset: Dur::from_millis(10_000),
+        rate_ppm: 1_000_000,
+    };
+    r.fault(0, 0, "clock", ahead);
+    let (old, new) = (member(2, 3), member(2, 11_000_002));
+    group_view(&mut r, 9_383, 74, old.clone(), vec![old, member(3, 2)]);
+    let lost = Effect::NodeDown {
+        node: NodeId(2),
+        disk_lost: true,
+    };
+    r.fault(10_000, 1, "node-crash", lost);
+    r.at(11_003, TraceEvent::NodeBoot { node: NodeId(2) });
+    if n0_knew_first {
+        node_view(&mut r, 11_100, 0, 75, &[0, 3]);
+    }
+    node_view(&mut r, 11_239, 0, 68, &[0, 2]);
+    node_view(&mut r, 11_344, 2, 68, &[0, 2]);
+    node_view(&mut r, 11_605, 0, 76, &[0, 1, 2, 3]);
+    group_view(&mut r, 11_664, 72, new.clone(), vec![new]);
+    r.end(20_000, &[])
+}
+
+fn epochs_grow_asks_what_a_peer_knew_when_the_view_was_issued() {
+    let excused = blank_disk_after_a_view_with_a_peer_out_of_reach(false);
+    assert!(!failed(&excused, "epochs-grow"), "{:?}", failures(&excused));
+    let caught = blank_disk_after_a_view_with_a_peer_out_of_reach(true);
+    assert!(failed(&caught, "epochs-grow"), "{:?}", failures(&caught));
+}
+
 unit_tests![
     a_view_holds_its_members_sorted_or_not,
     notified_judges_the_departure_that_a_later_view_does_not_undo,
@@ -1283,4 +1357,5 @@ unit_tests![
     a_tasks_first_round_passes_no_round_of_the_task_before,
     barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance,
     barrier_order_counts_the_rounds_a_member_reached_before_its_history_began_again,
+    epochs_grow_asks_what_a_peer_knew_when_the_view_was_issued,
 ];

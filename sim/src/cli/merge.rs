@@ -82,6 +82,19 @@ impl Ctx<'_> {
                     "error: `{}` holds no line of `vigil explore --json`; did that shard fail before it ran?",
                     file.display()
                 ));
+            } else if summaries == 0 && problems.len() == problems_before {
+                // `explore` ends every output with its summary, also when it
+                // is stopped (Ctrl-C, `--time-budget`): an output without
+                // one was cut off (the shard was killed, or its file
+                // truncated), and the seeds it did not reach would pass
+                // unseen.
+                problems.push(format!(
+                    "error: `{}` ends without the summary line of `vigil explore --json` after {} run{}: \
+                     was that shard killed before it finished?",
+                    file.display(),
+                    records - records_before,
+                    if records - records_before == 1 { "" } else { "s" }
+                ));
             }
         }
         if !problems.is_empty() {

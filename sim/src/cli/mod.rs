@@ -57,10 +57,10 @@ struct RunFlags {
     mutation: Option<Mutation>,
     /// Which driver steps the state machines: `madsim` (the default:
     /// madsim's runtime, a task per engine and thread) or `event-loop` (a
-    /// plain loop with its own seeded network, no async: about twice as
-    /// fast on small clusters, about four times on large ones). Both run
-    /// the same scenarios, faults and checks; a seed's run differs between
-    /// them.
+    /// plain loop with its own seeded network, no async: two to three
+    /// times as fast on small clusters, about four times on large ones).
+    /// Both run the same scenarios, faults and checks; a seed's run
+    /// differs between them.
     #[arg(long, value_parser = driver_parser())]
     driver: Option<Driver>,
 }
@@ -160,9 +160,10 @@ enum Command {
         /// `trace` array of those lines).
         #[arg(long)]
         trace: bool,
-        /// Write the run's concrete fault schedule as a scenario file with
-        /// only [[fault]] entries: it replays the same faults without the
-        /// random draw (`-`: to stdout, before the account).
+        /// Write the run's concrete schedule as a scenario file with only
+        /// [[fault]] and [[task]] entries: it replays the same faults and
+        /// tasks without the random draw (`-`: to stdout, before the
+        /// account).
         #[arg(long, value_name = "OUT")]
         emit_scenario: Option<PathBuf>,
         /// Run it for real: one `vigil node` process per node on 127.0.0.1,
@@ -336,7 +337,7 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
         /// Most runs to spend.
-        #[arg(long, default_value_t = 400)]
+        #[arg(long, default_value_t = shrink::DEFAULT_MAX_RUNS)]
         max_runs: u32,
         #[command(flatten)]
         flags: RunFlags,
@@ -357,8 +358,8 @@ enum Command {
     Sweep {
         /// The scenario file (TOML).
         file: PathBuf,
-        /// How many seeds to run (at least 1).
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        /// How many seeds to run (at least 1), from `--from` on.
+        #[arg(long, default_value_t = 100, value_parser = parse_seed_count)]
         seeds: u64,
         /// The first seed.
         #[arg(long, default_value_t = 1)]
@@ -372,6 +373,22 @@ enum Command {
         #[command(flatten)]
         flags: RunFlags,
     },
+}
+
+/// `sweep --seeds`: a count, not `explore`'s range.
+fn parse_seed_count(s: &str) -> Result<u64, String> {
+    if let Some((a, b)) = s.split_once("..") {
+        let b = b.trim_start_matches('=');
+        return Err(format!(
+            "`sweep --seeds` is how many seeds to run, from `--from` on: for seeds {a}..{b} \
+             give `--from {a} --seeds <count>`, or run `vigil explore FILE --seeds {s}`"
+        ));
+    }
+    match s.parse::<u64>() {
+        Ok(0) => Err("at least 1 seed".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a number of seeds: {e}")),
+    }
 }
 
 fn parse_node(s: &str) -> Result<u16, String> {

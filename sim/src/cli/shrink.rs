@@ -4,6 +4,9 @@
 use super::*;
 use crate::trace::Driver;
 
+/// How many runs `vigil shrink` spends unless told (`--max-runs`).
+pub(super) const DEFAULT_MAX_RUNS: u32 = 400;
+
 impl Ctx<'_> {
     pub(super) fn shrink(
         &self,
@@ -140,6 +143,9 @@ impl Ctx<'_> {
         if flags.driver() != Driver::default() {
             command.push_str(&format!(" --driver {}", flags.driver()));
         }
+        if max_runs != DEFAULT_MAX_RUNS {
+            command.push_str(&format!(" --max-runs {max_runs}"));
+        }
         let replay = report::replay_command(
             self.program,
             &out.display().to_string(),
@@ -159,9 +165,14 @@ impl Ctx<'_> {
         if let Err(code) = write_file(&out, &text, io) {
             return code;
         }
+        let limit = if shrunk.out_of_runs {
+            ", all that --max-runs allows (more may shrink it further)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             io.stdout,
-            "shrunk in {} runs: removed {removed}\nwrote {}\nreplay: {replay}",
+            "shrunk in {} runs{limit}: removed {removed}\nwrote {}\nreplay: {replay}",
             shrunk.runs,
             out.display()
         );

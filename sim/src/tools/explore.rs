@@ -62,7 +62,14 @@ impl std::str::FromStr for SeedRange {
             let (a, b) = (num(a)?, num(b)?);
             let to = b
                 .checked_add(1)
-                .ok_or_else(|| format!("invalid seed range `{s}`: the end is too large"))?;
+                .ok_or_else(|| {
+                    format!(
+                        "invalid seed range `{s}`: a range ends below {} (run seed {} with `vigil run FILE --seed {}`)",
+                        u64::MAX,
+                        u64::MAX,
+                        u64::MAX
+                    )
+                })?;
             (a, to)
         } else if let Some((a, b)) = s.split_once("..") {
             (num(a)?, num(b)?)

@@ -33,6 +33,8 @@ pub struct Shrunk {
     pub fingerprint: String,
     pub steps: Vec<String>,
     pub runs: u32,
+    /// It stopped at `max_runs`, not at a scenario no step shrinks further.
+    pub out_of_runs: bool,
 }
 
 impl Shrink<'_> {
@@ -62,6 +64,7 @@ impl Shrink<'_> {
         Shrunk {
             scenario: state.best,
             fingerprint: target.to_string(),
+            out_of_runs: state.runs >= self.max_runs,
             steps: state.steps,
             runs: state.runs,
         }
@@ -442,6 +445,12 @@ pub fn shrunk_file(
         shrunk.fingerprint
     ));
     text.push_str(&format!("# Removed: {removed}\n"));
+    if shrunk.out_of_runs {
+        text.push_str(&format!(
+            "# It ran out of runs ({}): more (`--max-runs`) may shrink it further.\n",
+            shrunk.runs
+        ));
+    }
     text.push_str(&format!("# Replay: {replay}\n\n"));
     text.push_str(&s.to_toml());
     text

@@ -1453,7 +1453,11 @@ fn live_line(now: Time, change: &vigil_engine::MembershipChange) {
     if !left.is_empty() {
         line.push_str(&format!("; left {}", left.join(", ")));
     }
-    eprintln!("{line}");
+    // One write of the whole line: the cluster's node processes share the
+    // terminal, and `eprintln!` writes the text and its newline apart
+    // (stderr is unbuffered), so two nodes' lines could run into one.
+    line.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 /// A work thread takes `msg`; whether it goes on.
