@@ -104,9 +104,11 @@ fn explore_finds_the_failing_seeds_groups_them_and_replays_each() {
             "violations",
             "trace_hash",
             "wall_ms",
+            "driver",
         ] {
             assert!(!r[key].is_null() || key == "trace_hash", "{key} in {r}");
         }
+        assert_eq!(r["driver"], "madsim", "the default driver: {r}");
     }
     // A run that ended carries its trace's hash (`explore` computes it
     // only for the records `--json` writes): `vigil run`'s for that seed.

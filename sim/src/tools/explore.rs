@@ -198,6 +198,8 @@ pub struct Record {
     pub trace_hash: Option<String>,
     pub wall_ms: f64,
     pub replay: String,
+    /// The driver it ran on.
+    pub driver: Driver,
     /// The swarm draw's summary, if swarm testing.
     pub swarm: Option<Value>,
     /// Where two runs of the seed differed (`--check-determinism`).
@@ -241,6 +243,7 @@ impl Record {
             trace_hash: if trace_hash { e.trace_hash() } else { None },
             wall_ms: (e.wall.as_secs_f64() * 1e6).round() / 1000.0,
             replay: replay_command(program, file, e.seed, mutation, swarm, driver),
+            driver,
             swarm: e.swarm.as_ref().map(|s| s.json()),
             divergence: None,
             notify_ms: e
@@ -290,6 +293,7 @@ impl Record {
             "trace_hash": self.trace_hash,
             "wall_ms": self.wall_ms,
             "replay": self.replay,
+            "driver": self.driver.name(),
             "notify_ms": self.notify_ms.iter().map(|(r, ms)| json!({"reason": r, "ms": ms})).collect::<Vec<_>>(),
             "probes": self.probes.iter().map(|(p, n)| (p.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         });
@@ -345,6 +349,16 @@ impl Record {
             fingerprints,
             trace_hash: v["trace_hash"].as_str().map(str::to_string),
             wall_ms: v["wall_ms"].as_f64().unwrap_or(0.0),
+            // (Lines written before the field: the replay names a driver
+            // other than the default.)
+            driver: match v["driver"].as_str() {
+                Some(name) => Driver::parse(name).ok_or(format!("unknown driver `{name}`"))?,
+                None => (Driver::ALL.into_iter())
+                    .find(|d| {
+                        s("replay").is_ok_and(|r| r.contains(&format!("--driver {}", d.name())))
+                    })
+                    .unwrap_or_default(),
+            },
             replay: s("replay")?,
             swarm: v.get("swarm").cloned(),
             divergence: v["divergence"].as_str().map(str::to_string),
@@ -1088,6 +1102,7 @@ pub(crate) mod tests {
             trace_hash: Some("ab".repeat(32)),
             wall_ms: 10.0,
             replay: format!("vigil run {file} --seed {seed}"),
+            driver: Driver::Madsim,
             swarm: None,
             divergence: None,
             notify_ms: vec![("fault".into(), Some(120.0)), ("node-down".into(), None)],
