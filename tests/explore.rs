@@ -253,9 +253,9 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     assert!(o.stderr.contains("empty.jsonl"), "{}", o.stderr);
     // And a shard cut off before its summary line (killed by a time
     // limit): the seeds it never reached must not pass unseen.
-    let whole = std::fs::read_to_string(merge[1]).expect("a shard's output");
+    let shard_one = std::fs::read_to_string(merge[1]).expect("a shard's output");
     let cut = dir.join("cut.jsonl");
-    let first_two: Vec<&str> = whole.lines().take(2).collect();
+    let first_two: Vec<&str> = shard_one.lines().take(2).collect();
     assert!(first_two.iter().all(|l| l.contains("\"type\":\"run\"")));
     std::fs::write(&cut, first_two.join("\n") + "\n").expect("write");
     let o = vigil(&["merge", cut.to_str().expect("utf-8")]);
@@ -263,6 +263,17 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     assert!(
         o.stderr
             .contains("cut.jsonl` ends without the summary line"),
+        "{}",
+        o.stderr
+    );
+    // Nor does one with a whole output appended (`cat cut whole | vigil
+    // merge -`): the summary counts the runs before it.
+    let joined = dir.join("joined.jsonl");
+    std::fs::write(&joined, first_two.join("\n") + "\n" + &shard_one).expect("write");
+    let o = vigil(&["merge", joined.to_str().expect("utf-8")]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(
+        o.stderr.contains("run lines come before it"),
         "{}",
         o.stderr
     );

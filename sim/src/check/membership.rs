@@ -150,13 +150,13 @@ pub(super) fn epochs_grow(t: &Truth<'_>) -> Vec<Violation> {
             // After a lost disk, the view-id floor comes from the node's
             // own clock, and then from its peers; one that another node's
             // clock ran ahead of may fall below the ids that node issued,
-            // if no node it could learn them from was in its view before
-            // the view was issued: not judged then.
+            // if no node of its view knew them when it installed that
+            // view: not judged then.
             Some((prev_at, prev))
                 if prev.me.node_incarnation < c.me.node_incarnation
                     && c.view <= prev.view
                     && t.floor_unsure(c.me.node, prev_at, at)
-                    && t.floor_unlearnable(c.me.node, prev.view, c.view, at) => {}
+                    && t.floor_unlearnable(c.me.node, prev.view, at) => {}
             Some((_, prev))
                 if prev.me.node_incarnation < c.me.node_incarnation && c.view <= prev.view =>
             {

@@ -1245,13 +1245,25 @@ fn a_view_holds_its_members_sorted_or_not() {
     }
 }
 
-/// `lost-disk-hold-crash.toml --swarm` seed 1003, cut down: n2 issues
-/// view 74 of the group with n3, then loses its disk while n3's clock runs
-/// ahead; booted blank, it is in a view with n0 alone, and n0 (which never
-/// knew 74) issues view 72 to n2's new member. By the time the member took
-/// it, n0 had issued 76 itself; what n0 knew then came after 72 was
-/// issued. `n0_knew_first`: n0 had taken a view of n3's, 75, before.
-fn blank_disk_after_a_view_with_a_peer_out_of_reach(n0_knew_first: bool) -> Vec<CheckResult> {
+/// How n2's new life came by its member's lower view id, after n2 issued
+/// view 74 of the group with n3 and then lost its disk while n3's clock
+/// ran ahead.
+#[derive(Clone, Copy)]
+enum LowerIdFrom {
+    /// `lost-disk-hold-crash.toml --swarm` seed 1003, cut down: in a view
+    /// with n0 alone, n0 (which never knew 74) issues view 72 to n2's new
+    /// member; by the time the slow member takes it, n0 has issued 76
+    /// itself, after the group view.
+    AStranger,
+    /// As above, but n0 had taken a view of n3's, 75, before it installed
+    /// the view with n2: it knew, and should have issued above 74.
+    AWitness,
+    /// n2 installs a view with n3, which took 74, and issues its new
+    /// member view 70 itself.
+    ItselfBesideAWitness,
+}
+
+fn blank_disk_after_a_view_with_a_peer(how: LowerIdFrom) -> Vec<CheckResult> {
     let member = |node: u16, inc: u64| MemberId {
         node_incarnation: Incarnation(inc),
         ..m(node)
@@ -1294,29 +1306,42 @@ fn blank_disk_after_a_view_with_a_peer_out_of_reach(n0_knew_first: bool) -> Vec<
         rate_ppm: 1_000_000,
     };
     r.fault(0, 0, "clock", ahead);
-    let (old, new) = (member(2, 3), member(2, 11_000_002));
-    group_view(&mut r, 9_383, 74, old.clone(), vec![old, member(3, 2)]);
+    let (old, new, peer) = (member(2, 3), member(2, 11_000_002), member(3, 2));
+    let both = vec![old.clone(), peer.clone()];
+    group_view(&mut r, 9_383, 74, old, both.clone());
+    group_view(&mut r, 9_388, 74, peer, both);
     let lost = Effect::NodeDown {
         node: NodeId(2),
         disk_lost: true,
     };
     r.fault(10_000, 1, "node-crash", lost);
     r.at(11_003, TraceEvent::NodeBoot { node: NodeId(2) });
-    if n0_knew_first {
-        node_view(&mut r, 11_100, 0, 75, &[0, 3]);
+    match how {
+        LowerIdFrom::AStranger | LowerIdFrom::AWitness => {
+            if matches!(how, LowerIdFrom::AWitness) {
+                node_view(&mut r, 11_100, 0, 75, &[0, 3]);
+            }
+            node_view(&mut r, 11_239, 0, 68, &[0, 2]);
+            node_view(&mut r, 11_344, 2, 68, &[0, 2]);
+            node_view(&mut r, 11_605, 0, 76, &[0, 1, 2, 3]);
+            group_view(&mut r, 11_664, 72, new.clone(), vec![new]);
+        }
+        LowerIdFrom::ItselfBesideAWitness => {
+            node_view(&mut r, 11_100, 2, 70, &[2, 3]);
+            group_view(&mut r, 11_200, 70, new.clone(), vec![new]);
+        }
     }
-    node_view(&mut r, 11_239, 0, 68, &[0, 2]);
-    node_view(&mut r, 11_344, 2, 68, &[0, 2]);
-    node_view(&mut r, 11_605, 0, 76, &[0, 1, 2, 3]);
-    group_view(&mut r, 11_664, 72, new.clone(), vec![new]);
     r.end(20_000, &[])
 }
 
-fn epochs_grow_asks_what_a_peer_knew_when_the_view_was_issued() {
-    let excused = blank_disk_after_a_view_with_a_peer_out_of_reach(false);
+fn epochs_grow_asks_what_a_peer_knew_when_the_view_was_installed() {
+    use LowerIdFrom::*;
+    let excused = blank_disk_after_a_view_with_a_peer(AStranger);
     assert!(!failed(&excused, "epochs-grow"), "{:?}", failures(&excused));
-    let caught = blank_disk_after_a_view_with_a_peer_out_of_reach(true);
-    assert!(failed(&caught, "epochs-grow"), "{:?}", failures(&caught));
+    for how in [AWitness, ItselfBesideAWitness] {
+        let caught = blank_disk_after_a_view_with_a_peer(how);
+        assert!(failed(&caught, "epochs-grow"), "{:?}", failures(&caught));
+    }
 }
 
 unit_tests![
@@ -1357,5 +1382,5 @@ unit_tests![
     a_tasks_first_round_passes_no_round_of_the_task_before,
     barrier_order_lets_a_task_round_pass_a_member_excused_from_that_instance,
     barrier_order_counts_the_rounds_a_member_reached_before_its_history_began_again,
-    epochs_grow_asks_what_a_peer_knew_when_the_view_was_issued,
+    epochs_grow_asks_what_a_peer_knew_when_the_view_was_installed,
 ];

@@ -182,16 +182,17 @@ impl<'a> Truth<'a> {
     }
 
     /// Whether `node`, booted from a blank disk, could not have learned a
-    /// view id as high as `id` from its peers before its member took view
-    /// `took` at `at`: none of the nodes in its node view at `at` knew one
-    /// (by what the trace shows of them) before `took` was issued, or it
-    /// was alone, and no peer had answered for a failure timeout since its
-    /// boot (the engine holds its members' views that long). `took` was
-    /// issued before the first higher id of its issuer (ids are congruent
-    /// to their issuer's node number modulo the cluster size, and each
-    /// issuer's grow): what a node learned after that, the issuer's own
-    /// later ids among it, came too late for it.
-    pub fn floor_unlearnable(&self, node: NodeId, id: ViewId, took: ViewId, at: Time) -> bool {
+    /// view id as high as `id` from its peers before its member took a
+    /// view at `at`: none of the nodes of its node view at `at` knew one
+    /// (by what the trace shows of them) when `node` installed that view,
+    /// or it was alone, and no peer had answered for a failure timeout
+    /// since its boot (the engine holds its members' views that long).
+    /// What the nodes of a view knew at its install is what its leader
+    /// gathered before it issued group views in it; what one learned after
+    /// may reach the leader too late (`lost-disk-hold-crash.toml --swarm`
+    /// seed 1003: the view's other node issued a higher id itself after
+    /// the group view, before the slow member took it).
+    pub fn floor_unlearnable(&self, node: NodeId, id: ViewId, at: Time) -> bool {
         let entries = &self.trace.entries;
         let upto = entries.partition_point(|e| e.at <= at);
         let boot = entries
@@ -201,37 +202,22 @@ impl<'a> Truth<'a> {
         let view = entries.rev_before(upto).find_map(|e| match &e.event {
             TraceEvent::NodeView {
                 node: n, members, ..
-            } if *n == node && e.at >= boot => Some(members),
+            } if *n == node && e.at >= boot => Some((e.at, members)),
             _ => None,
         });
-        let Some(members) = view else { return true };
+        let Some((installed, members)) = view else {
+            return true;
+        };
         if members.iter().all(|m| *m == node) {
             let ft = self.trace.info.engine.failure_timeout;
             // A clock set ahead ends the hold early in true time.
             let clock_ahead = self.ahead_since.get(&node).is_some_and(|t| *t <= at);
             return clock_ahead || at >= boot + ft;
         }
-        let issued_by = self.issued_before_next(took).map_or(at, |t| t.min(at));
         members
             .iter()
             .filter(|m| **m != node)
-            .all(|k| !self.knew(*k, id, issued_by))
-    }
-
-    /// The last instant before the trace first shows a view id above `id`
-    /// that `id`'s issuer issued, if it does: `id` was issued by then.
-    fn issued_before_next(&self, id: ViewId) -> Option<Time> {
-        let nodes = u64::from(self.trace.info.engine.nodes.max(1));
-        let later = |v: &ViewId| v.0 > id.0 && v.0 % nodes == id.0 % nodes;
-        self.trace
-            .entries
-            .iter()
-            .find(|e| match &e.event {
-                TraceEvent::NodeView { view, .. } => later(view),
-                TraceEvent::View { change } => later(&change.view),
-                _ => false,
-            })
-            .map(|e| Time(e.at.0.saturating_sub(1)))
+            .all(|k| !self.knew(*k, id, installed))
     }
 
     /// Whether the trace shows `node` knowing a view id of at least `id`

@@ -116,6 +116,18 @@ impl Ctx<'_> {
                 s.k, s.n, sweep.seeds
             ))
         );
+        // The JSON summary line ends the run lines before any report is
+        // written: a report that cannot be written (or a second Ctrl-C
+        // while the HTML report replays its diagrams) leaves a whole
+        // output behind, which `vigil merge` tells from a cut-off one.
+        if json {
+            let _ = writeln!(
+                io.stdout,
+                "{}",
+                summary.json(Some(wall), stopped.as_deref())
+            );
+            let _ = io.stdout.flush();
+        }
         if let Some(path) = &sweep.junit {
             if let Err(code) = write_file(path, &explore_tool::junit(&kept, "vigil explore"), io) {
                 return code;
@@ -155,11 +167,6 @@ impl Ctx<'_> {
             )
         );
         if json {
-            let _ = writeln!(
-                io.stdout,
-                "{}",
-                summary.json(Some(wall), stopped.as_deref())
-            );
             let _ = write!(io.stderr, "{human}");
         } else {
             let _ = write!(io.stdout, "{human}");

@@ -26,6 +26,11 @@ impl Ctx<'_> {
         for file in files {
             let (records_before, problems_before) = (records, problems.len());
             let mut summaries = 0;
+            // Run lines since the last summary line: each `explore` output
+            // ends with a summary counting its runs, so a file may hold
+            // several outputs one after another, but not runs after the
+            // last summary, nor fewer runs than a summary counts.
+            let mut since_summary = 0u64;
             let text = if file == Path::new("-") {
                 let mut s = String::new();
                 match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
@@ -54,6 +59,15 @@ impl Ctx<'_> {
                 Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
                     Some("summary") => {
                         summaries += 1;
+                        let counted = v.get("runs").and_then(serde_json::Value::as_u64);
+                        if counted.is_some_and(|n| n != since_summary) {
+                            problems.push(format!(
+                                "error: {where_}: this summary counts {} runs, but {since_summary} run lines come before it: \
+                                 was a shard's output cut short and another's appended?",
+                                counted.unwrap_or_default()
+                            ));
+                        }
+                        since_summary = 0;
                         if let Some(why) = v.get("stopped").and_then(|s| s.as_str()) {
                             stopped.push(format!("{}: {why}", file.display()));
                         }
@@ -61,6 +75,7 @@ impl Ctx<'_> {
                     Some("run") => match Record::from_json(&v) {
                         Ok(r) => {
                             records += 1;
+                            since_summary += 1;
                             let f = flags_of_replay(&r.replay);
                             let flags = format!("{} {:?} {:?}", f.swarm, f.driver(), f.mutation);
                             if seen.insert((r.file.clone(), r.seed, flags)) {
@@ -82,7 +97,7 @@ impl Ctx<'_> {
                     "error: `{}` holds no line of `vigil explore --json`; did that shard fail before it ran?",
                     file.display()
                 ));
-            } else if summaries == 0 && problems.len() == problems_before {
+            } else if since_summary > 0 && problems.len() == problems_before {
                 // `explore` ends every output with its summary, also when it
                 // is stopped (Ctrl-C, `--time-budget`): an output without
                 // one was cut off (the shard was killed, or its file
@@ -92,8 +107,8 @@ impl Ctx<'_> {
                     "error: `{}` ends without the summary line of `vigil explore --json` after {} run{}: \
                      was that shard killed before it finished?",
                     file.display(),
-                    records - records_before,
-                    if records - records_before == 1 { "" } else { "s" }
+                    since_summary,
+                    if since_summary == 1 { "" } else { "s" }
                 ));
             }
         }

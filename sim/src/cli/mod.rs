@@ -377,11 +377,10 @@ enum Command {
 
 /// `sweep --seeds`: a count, not `explore`'s range.
 fn parse_seed_count(s: &str) -> Result<u64, String> {
-    if let Some((a, b)) = s.split_once("..") {
-        let b = b.trim_start_matches('=');
+    if s.contains("..") {
         return Err(format!(
-            "`sweep --seeds` is how many seeds to run, from `--from` on: for seeds {a}..{b} \
-             give `--from {a} --seeds <count>`, or run `vigil explore FILE --seeds {s}`"
+            "`sweep --seeds` is how many seeds to run, from `--from` on (`--from A --seeds N` \
+             runs seeds A to A+N-1); for the range `{s}`, run `vigil explore FILE --seeds {s}`"
         ));
     }
     match s.parse::<u64>() {
