@@ -379,6 +379,11 @@ group = "w"
     ]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("removed"), "{}", o.stdout);
+    assert!(
+        !o.stdout.contains("--max-runs"),
+        "it finished: {}",
+        o.stdout
+    );
     let minimal_text = std::fs::read_to_string(&out).expect("written");
     assert!(
         minimal_text.starts_with("# Shrunk by `vigil shrink"),
@@ -399,6 +404,27 @@ group = "w"
     assert_eq!(replay.code, 1);
     let v: Value = serde_json::from_str(&replay.stdout).expect("JSON");
     assert_eq!(v["violations"][0]["check"], "expect no-membership-change w");
+    // Cut short by its budget, it says so, and so does its file.
+    let cut = dir.join("cut.toml");
+    let o = vigil(&[
+        "shrink",
+        &file,
+        "--seed",
+        "2",
+        "--max-runs",
+        "3",
+        "-o",
+        &cut.display().to_string(),
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("all that --max-runs allows"),
+        "{}",
+        o.stdout
+    );
+    let cut_text = std::fs::read_to_string(&cut).expect("written");
+    assert!(cut_text.contains("--max-runs 3`"), "{cut_text}");
+    assert!(cut_text.contains("It ran out of runs"), "{cut_text}");
     // A passing seed has nothing to shrink.
     let ok = vigil(&[
         "shrink",

@@ -45,6 +45,7 @@ impl Shrink<'_> {
             best: failing,
             steps: Vec::new(),
             runs: 0,
+            cut: false,
         };
         loop {
             let before = state.steps.len();
@@ -57,14 +58,18 @@ impl Shrink<'_> {
             self.pass(&mut state, seed, target, Pass::Network);
             self.pass(&mut state, seed, target, Pass::Duration);
             self.pass(&mut state, seed, target, Pass::Times);
-            if state.steps.len() == before || state.runs >= self.max_runs {
+            if state.steps.len() == before {
+                break; // no step shrinks it further (unless a pass was cut)
+            }
+            if state.runs >= self.max_runs {
+                state.cut = true; // another round might have shrunk it
                 break;
             }
         }
         Shrunk {
             scenario: state.best,
             fingerprint: target.to_string(),
-            out_of_runs: state.runs >= self.max_runs,
+            out_of_runs: state.cut,
             steps: state.steps,
             runs: state.runs,
         }
@@ -87,16 +92,17 @@ impl Shrink<'_> {
     /// Tries the candidates of one pass against the current best until one
     /// still fails; repeats the pass while it makes progress.
     fn pass(&mut self, state: &mut State, seed: u64, target: &str, pass: Pass) {
-        'again: while state.runs < self.max_runs {
+        'again: loop {
             for (what, candidate) in candidates(&state.best, pass) {
-                if state.runs >= self.max_runs {
-                    return;
-                }
                 let Some(candidate) = valid(&candidate, self.registry) else {
                     continue;
                 };
                 if candidate == state.best {
                     continue;
+                }
+                if state.runs >= self.max_runs {
+                    state.cut = true; // a candidate left untried
+                    return;
                 }
                 if self.fails(state, &candidate, seed, target) {
                     (self.on_step)(&what);
@@ -114,6 +120,8 @@ struct State {
     best: Scenario,
     steps: Vec<String>,
     runs: u32,
+    /// The budget ended with a candidate untried or a round to go.
+    cut: bool,
 }
 
 #[derive(Clone, Copy)]
