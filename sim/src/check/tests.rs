@@ -98,13 +98,28 @@ impl Run {
         members: &[u16],
         left: &[(u16, LeaveReason)],
     ) -> &mut Run {
+        let members = members.iter().map(|n| m(*n)).collect();
+        let left = left.iter().map(|(n, r)| (m(*n), *r)).collect();
+        self.view_of(t, m(observer), id, members, left)
+    }
+
+    /// `me` (of any incarnation) takes view `id` of `members`, told that
+    /// `left` left.
+    fn view_of(
+        &mut self,
+        t: u64,
+        me: MemberId,
+        id: u64,
+        members: Vec<MemberId>,
+        left: Vec<(MemberId, LeaveReason)>,
+    ) -> &mut Run {
         let change = MembershipChange {
             group: Name::new("g"),
             view: ViewId(id),
-            me: m(observer),
-            members: members.iter().map(|n| m(*n)).collect(),
+            me,
+            members,
             joined: vec![],
-            left: left.iter().map(|(n, r)| (m(*n), *r)).collect(),
+            left,
             rejoined: vec![],
             primary: None,
         };
@@ -1268,24 +1283,6 @@ fn blank_disk_after_a_view_with_a_peer(how: LowerIdFrom) -> Vec<CheckResult> {
         node_incarnation: Incarnation(inc),
         ..m(node)
     };
-    let group_view = |r: &mut Run, t: u64, id: u64, me: MemberId, members: Vec<MemberId>| {
-        let change = MembershipChange {
-            group: Name::new("g"),
-            view: ViewId(id),
-            me,
-            members,
-            joined: vec![],
-            left: vec![],
-            rejoined: vec![],
-            primary: None,
-        };
-        r.at(
-            t,
-            TraceEvent::View {
-                change: Box::new(change),
-            },
-        );
-    };
     let node_view = |r: &mut Run, t: u64, node: u16, id: u64, members: &[u16]| {
         r.at(
             t,
@@ -1308,8 +1305,8 @@ fn blank_disk_after_a_view_with_a_peer(how: LowerIdFrom) -> Vec<CheckResult> {
     r.fault(0, 0, "clock", ahead);
     let (old, new, peer) = (member(2, 3), member(2, 11_000_002), member(3, 2));
     let both = vec![old.clone(), peer.clone()];
-    group_view(&mut r, 9_383, 74, old, both.clone());
-    group_view(&mut r, 9_388, 74, peer, both);
+    r.view_of(9_383, old, 74, both.clone(), vec![]);
+    r.view_of(9_388, peer, 74, both, vec![]);
     let lost = Effect::NodeDown {
         node: NodeId(2),
         disk_lost: true,
@@ -1324,11 +1321,11 @@ fn blank_disk_after_a_view_with_a_peer(how: LowerIdFrom) -> Vec<CheckResult> {
             node_view(&mut r, 11_239, 0, 68, &[0, 2]);
             node_view(&mut r, 11_344, 2, 68, &[0, 2]);
             node_view(&mut r, 11_605, 0, 76, &[0, 1, 2, 3]);
-            group_view(&mut r, 11_664, 72, new.clone(), vec![new]);
+            r.view_of(11_664, new.clone(), 72, vec![new], vec![]);
         }
         LowerIdFrom::ItselfBesideAWitness => {
             node_view(&mut r, 11_100, 2, 70, &[2, 3]);
-            group_view(&mut r, 11_200, 70, new.clone(), vec![new]);
+            r.view_of(11_200, new.clone(), 70, vec![new], vec![]);
         }
     }
     r.end(20_000, &[])

@@ -60,11 +60,10 @@ impl Ctx<'_> {
                     Some("summary") => {
                         summaries += 1;
                         let counted = v.get("runs").and_then(serde_json::Value::as_u64);
-                        if counted.is_some_and(|n| n != since_summary) {
+                        if let Some(n) = counted.filter(|n| *n != since_summary) {
                             problems.push(format!(
-                                "error: {where_}: this summary counts {} runs, but {since_summary} run lines come before it: \
-                                 was a shard's output cut short and another's appended?",
-                                counted.unwrap_or_default()
+                                "error: {where_}: this summary counts {n} runs, but {since_summary} run lines come before it: \
+                                 was a shard's output cut short and another's appended?"
                             ));
                         }
                         since_summary = 0;

@@ -916,20 +916,11 @@ fn write_file(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
 /// The run flags a replay command names (`--swarm`, `--driver NAME`,
 /// `--mutation NAME`).
 fn flags_of_replay(replay: &str) -> RunFlags {
-    let words: Vec<&str> = replay.split_whitespace().collect();
     RunFlags {
-        swarm: words.contains(&"--swarm"),
+        swarm: replay.split_whitespace().any(|w| w == "--swarm"),
         check_determinism: false,
-        driver: words
-            .iter()
-            .position(|w| *w == "--driver")
-            .and_then(|i| words.get(i + 1))
-            .and_then(|d| Driver::parse(d)),
-        mutation: words
-            .iter()
-            .position(|w| *w == "--mutation")
-            .and_then(|i| words.get(i + 1))
-            .and_then(|m| m.parse().ok()),
+        driver: explore_tool::replay_flag(replay, "--driver").and_then(Driver::parse),
+        mutation: explore_tool::replay_flag(replay, "--mutation").and_then(|m| m.parse().ok()),
     }
 }
 

@@ -63,11 +63,9 @@ impl std::str::FromStr for SeedRange {
             let to = b
                 .checked_add(1)
                 .ok_or_else(|| {
+                    let max = u64::MAX;
                     format!(
-                        "invalid seed range `{s}`: a range ends below {} (run seed {} with `vigil run FILE --seed {}`)",
-                        u64::MAX,
-                        u64::MAX,
-                        u64::MAX
+                        "invalid seed range `{s}`: a range ends below {max} (run seed {max} with `vigil run FILE --seed {max}`)"
                     )
                 })?;
             (a, to)
@@ -83,6 +81,14 @@ impl std::str::FromStr for SeedRange {
         }
         Ok(SeedRange { from, to })
     }
+}
+
+/// The value a replay command gives `flag` (`--driver`, `--mutation`), if
+/// it names it.
+pub fn replay_flag<'a>(replay: &'a str, flag: &str) -> Option<&'a str> {
+    let mut words = replay.split_whitespace();
+    words.find(|w| *w == flag)?;
+    words.next()
 }
 
 /// `K/N`: the K-th (1-based) of N slices of a seed range.
@@ -353,10 +359,8 @@ impl Record {
             // other than the default.)
             driver: match v["driver"].as_str() {
                 Some(name) => Driver::parse(name).ok_or(format!("unknown driver `{name}`"))?,
-                None => (Driver::ALL.into_iter())
-                    .find(|d| {
-                        s("replay").is_ok_and(|r| r.contains(&format!("--driver {}", d.name())))
-                    })
+                None => replay_flag(&s("replay")?, "--driver")
+                    .and_then(Driver::parse)
                     .unwrap_or_default(),
             },
             replay: s("replay")?,
@@ -1146,6 +1150,28 @@ pub(crate) mod tests {
         assert_eq!(Summary::of(&back).coverage, a.coverage);
     }
 
+    /// A run line names its driver, and one written before it did reads
+    /// its driver from its replay command.
+    fn a_run_line_reads_back_its_driver_old_or_new() {
+        let mut r = record("a.toml", 3, None);
+        r.driver = Driver::EventLoop;
+        r.replay.push_str(" --driver event-loop");
+        let line = r.json();
+        assert_eq!(line["driver"], "event-loop");
+        let back = |v: &Value| Record::from_json(v).expect("reads back").driver;
+        assert_eq!(back(&line), Driver::EventLoop);
+        let mut old = line.clone();
+        old.as_object_mut().expect("an object").remove("driver");
+        assert_eq!(back(&old), Driver::EventLoop, "from the replay");
+        let plain = record("a.toml", 3, None).json();
+        let mut old = plain.clone();
+        old.as_object_mut().expect("an object").remove("driver");
+        assert_eq!(back(&old), Driver::Madsim, "the default");
+        let mut wrong = plain;
+        wrong["driver"] = Value::from("nowhere");
+        assert!(Record::from_json(&wrong).is_err());
+    }
+
     /// A sweep's memory must not grow with its passing seeds: of those it
     /// keeps counts and latencies, never the runs themselves.
     fn a_sweep_keeps_its_failures_whole_and_only_counts_of_its_passes() {
@@ -1311,5 +1337,6 @@ pub(crate) mod tests {
         a_sweep_keeps_its_failures_whole_and_only_counts_of_its_passes,
         latencies_keep_their_quantiles_in_bounded_memory,
         failures_past_the_bound_are_counted_not_kept,
+        a_run_line_reads_back_its_driver_old_or_new,
     ];
 }
