@@ -169,7 +169,7 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
     // thread blocks; it takes nothing more but the word to leave.
     let mut blocked = false;
     while let Some(msg) = inbox.next().await {
-        let now = ctx.world.now();
+        let mut now = ctx.world.now();
         if blocked && !matches!(msg, MainMsg::Signal(MainInput::Leave)) {
             continue;
         }
@@ -198,13 +198,14 @@ async fn main_thread(ctx: JobCtx, mut inbox: UnboundedReceiver<MainMsg>, faults:
                 }
                 if mutated!(ctx.world.mutation, BlockingMain) {
                     madsim::time::sleep(std::time::Duration::from_millis(10)).await;
+                    now = ctx.world.now();
                 }
                 MainInput::Engine(event)
             }
             MainMsg::Signal(input) => input,
         };
         // The main thread reads its node's clock.
-        main.step(ctx.world.local(ctx.node), input, &mut out);
+        main.step(ctx.world.local_at(ctx.node, now), input, &mut out);
         for o in out.drain(..) {
             match o {
                 MainOutput::Route {

@@ -93,6 +93,8 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         madsim_ids: Mutex::new(Vec::new()),
         detail,
         packets: std::sync::atomic::AtomicU64::new(0),
+        sent: std::sync::atomic::AtomicU64::new(0),
+        delivered: std::sync::atomic::AtomicU64::new(0),
         laters: Mutex::new(Default::default()),
         _live: world::Live::new(),
     });
@@ -215,6 +217,8 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         &mut *world.trace.lock().expect("trace"),
         new_trace(&world.scenario, seed, super::Driver::Madsim),
     );
+    trace.net.sent += world.sent.load(std::sync::atomic::Ordering::Relaxed);
+    trace.net.delivered += (world.delivered).load(std::sync::atomic::Ordering::Relaxed);
     trace.end = RunEnd {
         at: end,
         nodes,

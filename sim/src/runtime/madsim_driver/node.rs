@@ -19,6 +19,7 @@ use madsim::net::Endpoint;
 use madsim::rand::Rng;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use vigil_engine::job::{JobMsg, MainInput};
 use vigil_engine::{Engine, Input, LocalKey, NodeId, Output, Time};
@@ -169,7 +170,7 @@ fn install_receiver(world: &Arc<World>, node: NodeId, engine_tx: UnboundedSender
     madsim::net::NetSim::current().hook_rpc_rsp::<Wire>(world.madsim_id(node.0), move |wire| {
         let packet = wire.packet.lock().expect("wire").take();
         if let Some(packet) = packet {
-            w.trace.lock().expect("trace").net.delivered += 1;
+            w.delivered.fetch_add(1, Ordering::Relaxed);
             if let Some((id, what)) = &wire.detail {
                 w.record(TraceEvent::Deliver {
                     from: wire.from,
@@ -201,7 +202,7 @@ async fn sender(world: Arc<World>, me: NodeId, mut rx: UnboundedReceiver<(NodeId
             },
             () = sending.select_next_some() => continue,
         };
-        world.trace.lock().expect("trace").net.sent += 1;
+        world.sent.fetch_add(1, Ordering::Relaxed);
         let detail = world.detail.then(|| {
             let id = world.next_packet_id();
             let what = packet_kind(&packet.body);
@@ -305,8 +306,11 @@ async fn engine_task(
     let mut deadline = world.deadline(node, engine.poll_timeout());
     let mut alarm = Alarm::new(deadline);
     let mut took = false;
+    // madsim's clock stands still while a task runs: the time of a step
+    // is the time of its outputs.
+    let mut stepped = world.now();
     loop {
-        handle_outputs(&world, node, &mut out, &mut inboxes, &send_tx);
+        handle_outputs(&world, stepped, node, &mut out, &mut inboxes, &send_tx);
         // A slow node's engine is busy `factor - 1` ms with each input it
         // took; what arrives meanwhile waits in its inbox.
         let cost = super::super::threads::engine_cost(world.slow(node));
@@ -330,7 +334,8 @@ async fn engine_task(
                 None
             }
         };
-        let now = world.local(node);
+        stepped = world.now();
+        let now = world.local_at(node, stepped);
         let input = match input {
             Some(EngineIn::Clock) => {
                 took = false;
@@ -416,12 +421,12 @@ impl Alarm {
 
 fn handle_outputs(
     world: &World,
+    now: Time,
     node: NodeId,
     out: &mut Vec<Output<JobMsg>>,
     inboxes: &mut BTreeMap<LocalKey, (UnboundedSender<MainMsg>, Pending)>,
     send_tx: &UnboundedSender<(NodeId, EnginePacket)>,
 ) {
-    let now: Time = world.now();
     for o in out.drain(..) {
         match o {
             Output::Send { to, packet } => {

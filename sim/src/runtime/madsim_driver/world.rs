@@ -80,6 +80,10 @@ pub struct World {
     /// Record every packet sent, delivered and dropped (`vigil replay`).
     pub detail: bool,
     pub(super) packets: std::sync::atomic::AtomicU64,
+    /// Packets sent and delivered: counted here as they go (no lock), and
+    /// added to the trace's counts when the run ends.
+    pub(super) sent: std::sync::atomic::AtomicU64,
+    pub(super) delivered: std::sync::atomic::AtomicU64,
     /// What faults do later (an end, a restart), due at exact times.
     pub(super) laters: Mutex<Laters>,
     /// Counts this world among the live ones while it lives.
@@ -157,8 +161,13 @@ impl World {
 
     /// What `node`'s clock reads now.
     pub fn local(&self, node: NodeId) -> Time {
+        self.local_at(node, self.now())
+    }
+
+    /// What `node`'s clock reads when the run's clock reads `now`.
+    pub fn local_at(&self, node: NodeId, now: Time) -> Time {
         let clock = *self.nodes[usize::from(node.0)].clock.lock().expect("clock");
-        clock.local(self.now())
+        clock.local(now)
     }
 
     /// When `local` on `node`'s clock falls, as madsim's instant.
