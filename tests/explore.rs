@@ -289,6 +289,51 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     }
     let o = vigil(&["merge", &outputs[0], &outputs[1], &outputs[0]]);
     assert!(o.stdout.contains("4 runs"), "{}{}", o.stdout, o.stderr);
+    // The same file spelled another way (`dir/./x.toml`) is the same run.
+    let example = std::path::Path::new(&files[1]);
+    let respelled = example
+        .parent()
+        .expect("a folder")
+        .join(".")
+        .join(example.file_name().expect("a name"));
+    let respelled = respelled.display().to_string();
+    let path = dir.join("respelled.jsonl");
+    let args = ["explore", respelled.as_str(), "--seeds", "0..2", "--json"];
+    std::fs::write(&path, vigil(&args).stdout).expect("write");
+    let o = vigil(&["merge", &outputs[0], &path.display().to_string()]);
+    assert!(o.stdout.contains("2 runs"), "{}{}", o.stdout, o.stderr);
+    // Where the reports go is checked before the runs: no directory, no
+    // runs (and with --json, one error object).
+    let nowhere = dir.join("no-such-folder").join("report.xml");
+    let nowhere = nowhere.display().to_string();
+    for command in ["explore", "merge"] {
+        let mut args = vec![command];
+        if command == "explore" {
+            args.extend([files[1].as_str(), "--seeds", "0..2"]);
+        } else {
+            args.push(outputs[0].as_str());
+        }
+        args.extend(["--junit", nowhere.as_str(), "--json"]);
+        let o = vigil(&args);
+        assert_eq!(o.code, 2, "{command}: {}{}", o.stdout, o.stderr);
+        let error: Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+        assert_eq!(error["verdict"], "error", "{command}");
+        assert!(
+            o.stderr.contains("--junit") && o.stderr.contains("there is no directory"),
+            "{command}: {}",
+            o.stderr
+        );
+    }
+    // A bad scenario under --json is one error object too, listing it.
+    let o = vigil(&["explore", "no-such-file.toml", "--seeds", "0..2", "--json"]);
+    assert_eq!(o.code, 2);
+    let error: Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert!(
+        error["error"]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("no-such-file.toml")),
+        "{error}"
+    );
 }
 
 #[test]
@@ -662,7 +707,12 @@ fn bad_input_is_reported_before_any_seed_runs() {
         "--json",
     ]);
     assert_eq!(o.code, 2);
-    assert!(o.stdout.is_empty(), "no run was made: {}", o.stdout);
+    // No run line: one error object, naming the file and line too.
+    let error: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert_eq!(error["verdict"], "error", "no run was made: {}", o.stdout);
+    assert!(error["error"]["problems"][0]
+        .as_str()
+        .is_some_and(|p| p.contains("b-bad.toml:10")));
     assert!(o.stderr.contains("b-bad.toml:10"), "{}", o.stderr);
     assert!(o.stderr.contains("bogus"), "{}", o.stderr);
 }

@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
         a_real_run_fails_when_what_happened_is_not_what_was_expected,
         nodes_run_by_hand_form_a_cluster_and_answer_their_commands,
         a_node_without_addresses_is_told_what_a_cluster_file_needs,
+        a_node_refuses_a_disk_it_cannot_write_and_check_a_bad_cluster_file,
         keep_names_a_directory,
         a_socket_handed_to_a_node_is_checked,
         a_node_that_ends_by_itself_is_quoted,
@@ -692,6 +693,43 @@ fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {
     );
 }
 
+/// A node whose disk file cannot be written is refused before it starts
+/// (it would run on and lose its incarnation with its next restart), and
+/// `vigil check --json` answers a bad cluster file with one JSON object.
+fn a_node_refuses_a_disk_it_cannot_write_and_check_a_bad_cluster_file() {
+    let scratch = Scratch::file(
+        "c.toml",
+        "name = \"c\"\n[cluster]\nnodes = 2\naddresses = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
+    );
+    let dir = scratch.parent().expect("its folder");
+    let out = Command::new(VIGIL)
+        .arg("node")
+        .arg(&*scratch)
+        .args(["--node", "n0", "--quiet"])
+        .arg("--trace")
+        .arg(dir.join("n0.trace.jsonl"))
+        .arg("--disk")
+        .arg(dir.join("no-such-folder").join("n0.disk.json"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--disk") && stderr.contains("there is no directory"),
+        "{stderr}"
+    );
+
+    let out = Command::new(VIGIL)
+        .args(["check", "no-such-cluster.toml", "n0.trace.jsonl", "--json"])
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let object: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(object["verdict"], "error", "{object}");
+    assert_eq!(object["error"]["file"], "no-such-cluster.toml", "{object}");
+}
+
 /// `vigil node --socket-fd` takes only an open UDP socket bound to the
 /// node's own address, and says what is wrong with any other.
 fn a_socket_handed_to_a_node_is_checked() {
@@ -770,7 +808,7 @@ fn keep_names_a_directory() {
 }
 
 /// A node that cannot go on ends the run, and the error says why in the
-/// node's own words: here n2's disk is a directory it cannot read.
+/// node's own words: here n2's disk is a directory, which it refuses.
 fn a_node_that_ends_by_itself_is_quoted() {
     let scratch = Scratch::file("s.toml", &scenario("", "5s"));
     let file: &Path = &scratch;
@@ -790,7 +828,7 @@ fn a_node_that_ends_by_itself_is_quoted() {
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("node n2's process ended by itself")
-            && stderr.contains("cannot read")
+            && stderr.contains("that is a directory")
             && stderr.contains("n2.disk.json"),
         "{stderr}"
     );

@@ -212,6 +212,42 @@ fn files_the_parser_rejects_for_their_structure_the_schema_rejects_too() {
     }
 }
 
+/// At the edge of each range the parser checks, the schema says what the
+/// parser says: the largest cluster, the most votes, a loss just below 1
+/// are taken by both, one step past them refused by both (the schema once
+/// allowed 1,000 nodes against the parser's 10,000, a million votes
+/// against its 1,000, and a cluster loss of 1).
+#[test]
+fn at_the_edge_of_every_range_the_schema_and_the_parser_agree() {
+    let v = Validator::new(schema(Registry::builtin_ref()));
+    let file = |cluster: &str| {
+        format!("name = \"edge\"\nduration = \"5s\"\n[cluster]\n{cluster}\n[[job]]\nname = \"db\"\ngroup = \"g\"\n")
+    };
+    let max_nodes = vigil_sim::scenario::Cluster::MAX_NODES;
+    let cases = [
+        (format!("nodes = {max_nodes}"), true),
+        (format!("nodes = {}", max_nodes + 1), false),
+        ("nodes = 0".to_string(), false),
+        (
+            "nodes = 3\nquorum = \"majority\"\nvotes = [1000, 1, 0]".to_string(),
+            true,
+        ),
+        (
+            "nodes = 3\nquorum = \"majority\"\nvotes = [1001, 1, 1]".to_string(),
+            false,
+        ),
+        ("nodes = 3\nloss = 0.999".to_string(), true),
+        ("nodes = 3\nloss = 1.0".to_string(), false),
+    ];
+    for (cluster, taken) in cases {
+        let text = file(&cluster);
+        let parser = scenario::parse("edge.toml", &text).is_ok();
+        let schema = v.check(&text).is_ok();
+        assert_eq!(parser, taken, "the parser on `{cluster}`");
+        assert_eq!(schema, taken, "the schema on `{cluster}`");
+    }
+}
+
 /// Every `"additionalProperties": false` in `v`, opened.
 fn open_everything(v: &mut Value) {
     match v {

@@ -5,19 +5,23 @@ use super::*;
 
 impl Ctx<'_> {
     pub(super) fn explore(&self, paths: &[PathBuf], sweep: Sweep, io: &mut Io<'_>) -> Exit {
+        // Where the reports go is checked before the runs, not after them.
+        let outputs = [
+            ("--junit", sweep.junit.as_deref()),
+            ("--html", sweep.html.as_deref()),
+        ];
+        if let Some(message) = first_unwritable(&outputs) {
+            return refuse(io, sweep.json, &format!("{message}; no seed was run"));
+        }
         let targets = match explore_tool::load_targets(paths, self.registry) {
             Ok(t) => t,
             Err(problems) => {
-                for p in &problems {
-                    let _ = writeln!(io.stderr, "{p}");
-                }
-                let _ = writeln!(
-                    io.stderr,
-                    "error: {} problem{} with the scenarios; no seed was run",
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
-                );
-                return Exit::BadInput;
+                return refuse_problems(
+                    io,
+                    sweep.json,
+                    &problems,
+                    "with the scenarios; no seed was run",
+                )
             }
         };
         let seeds = match sweep.shard {

@@ -13,6 +13,10 @@ impl Ctx<'_> {
         html: Option<&Path>,
         io: &mut Io<'_>,
     ) -> Exit {
+        let outputs = [("--junit", junit), ("--html", html)];
+        if let Some(message) = first_unwritable(&outputs) {
+            return refuse(io, json, &format!("{message}; nothing was merged"));
+        }
         // A run in two shards counts once: the first one read. A run is
         // its file and seed under its flags (`--swarm`, `--driver`,
         // `--mutation`, as its replay command names them): the same seed
@@ -77,7 +81,7 @@ impl Ctx<'_> {
                             since_summary += 1;
                             let f = flags_of_replay(&r.replay);
                             let flags = format!("{} {:?} {:?}", f.swarm, f.driver(), f.mutation);
-                            if seen.insert((r.file.clone(), r.seed, flags)) {
+                            if seen.insert((same_file(&r.file), r.seed, flags)) {
                                 kept.add(r);
                             }
                         }
@@ -112,10 +116,7 @@ impl Ctx<'_> {
             }
         }
         if !problems.is_empty() {
-            for p in &problems {
-                let _ = writeln!(io.stderr, "{p}");
-            }
-            return Exit::BadInput;
+            return refuse_problems(io, json, &problems, "with the outputs; nothing was merged");
         }
         kept.summary.declared = self.registry.probes();
         let summary = &kept.summary;
@@ -164,5 +165,20 @@ impl Ctx<'_> {
             return Exit::BadInput;
         }
         Exit::from(summary.verdict())
+    }
+}
+
+/// One name for a scenario file however a shard's command line spelled it
+/// (`s.toml`, `./s.toml`, its absolute path): its canonical path if it is
+/// there to resolve, else the path with its `.` components dropped.
+fn same_file(file: &str) -> String {
+    match std::fs::canonicalize(file) {
+        Ok(path) => path.display().to_string(),
+        Err(_) => Path::new(file)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect::<PathBuf>()
+            .display()
+            .to_string(),
     }
 }

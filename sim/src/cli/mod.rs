@@ -883,12 +883,66 @@ fn schedule_replay(program: &str, file: &Path, mutation: Option<Mutation>) -> St
 
 /// Bad input, found before any run: `error: MESSAGE` on stderr and, under
 /// `--json`, the one JSON object on stdout (exit status 2).
+/// Refuses input with several `problems` (each written out whole on
+/// stderr, and listed in the one JSON object under `--json`), named
+/// `what` in the last line: "N problems `what`".
+fn refuse_problems(io: &mut Io<'_>, json: bool, problems: &[String], what: &str) -> Exit {
+    for p in problems {
+        let _ = writeln!(io.stderr, "{p}");
+    }
+    let message = format!(
+        "{} problem{} {what}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(io.stderr, "error: {message}");
+    if json {
+        let mut object = error_json(&message, None, None, None);
+        object["error"]["problems"] = serde_json::json!(problems);
+        let _ = writeln!(io.stdout, "{object}");
+    }
+    Exit::BadInput
+}
+
 fn refuse(io: &mut Io<'_>, json: bool, message: &str) -> Exit {
     let _ = writeln!(io.stderr, "error: {message}");
     if json {
         let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
     }
     Exit::BadInput
+}
+
+/// Why a report could not be written to `out`, found before the runs
+/// rather than after them: its directory is missing or takes no new file
+/// (a file is made there and removed), or `out` is a directory. `-`,
+/// stdout, is always writable.
+fn unwritable(out: &Path) -> Option<String> {
+    if out == Path::new("-") {
+        return None;
+    }
+    if let Some(dir) = missing_dir(out) {
+        return Some(format!("there is no directory {}", dir.display()));
+    }
+    if out.is_dir() {
+        return Some("that is a directory".to_string());
+    }
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match tempfile::Builder::new().prefix(".vigil-").tempfile_in(dir) {
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot write in {}: {e}", dir.display())),
+    }
+}
+
+/// The first of `outputs` (a flag and the path it names) that could not be
+/// written, as a message.
+fn first_unwritable(outputs: &[(&str, Option<&Path>)]) -> Option<String> {
+    outputs.iter().find_map(|(flag, path)| {
+        let path = (*path)?;
+        unwritable(path).map(|why| format!("{flag} {}: {why}", path.display()))
+    })
 }
 
 /// The directory a file written to `out` would go in, if it is not there

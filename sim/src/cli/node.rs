@@ -77,6 +77,17 @@ impl Ctx<'_> {
                 return Exit::BadInput;
             }
         };
+        let disk = o
+            .disk
+            .unwrap_or_else(|| PathBuf::from(format!("n{}.disk.json", o.node)));
+        if let Some(why) = unwritable(&disk) {
+            let _ = writeln!(
+                io.stderr,
+                "error: --disk {}: {why}\n  = help: the node keeps its incarnation and view-id floor there",
+                disk.display()
+            );
+            return Exit::BadInput;
+        }
         let spec = NodeSpec {
             cluster: scenario,
             node: o.node,
@@ -85,10 +96,7 @@ impl Ctx<'_> {
             trace: Box::new(std::io::LineWriter::new(trace)),
             // A disk keeps the incarnation and view-id floor; without its
             // file a node takes both from the host's clock.
-            disk: Some(
-                o.disk
-                    .unwrap_or_else(|| PathBuf::from(format!("n{}.disk.json", o.node))),
-            ),
+            disk: Some(disk),
             live: !o.quiet,
             registry: self.registry.clone(),
             seed: o.seed,
@@ -116,6 +124,10 @@ impl Ctx<'_> {
             Ok(s) => s,
             Err(e) => {
                 let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+                if json {
+                    let error = error_json(e.message(), Some(cluster), e.line_col(), e.help_text());
+                    let _ = writeln!(io.stdout, "{error}");
+                }
                 return Exit::BadInput;
             }
         };
@@ -168,6 +180,17 @@ impl Ctx<'_> {
                 "--keep {}: it is a file; --keep takes a directory",
                 dir.display()
             ))
+        } else if let Some(why) = keep.as_ref().and_then(|dir| {
+            // The run makes it; made now, a directory that cannot be made
+            // or written in is refused before any node starts.
+            let made = std::fs::create_dir_all(dir);
+            let why = match made {
+                Err(e) => Some(format!("cannot make it: {e}")),
+                Ok(()) => unwritable(&dir.join("n0.trace.jsonl")),
+            };
+            why.map(|why| format!("--keep {}: {why}", dir.display()))
+        }) {
+            Some(why)
         } else {
             real::refusal(&scenario)
         };
@@ -214,6 +237,14 @@ impl Ctx<'_> {
             Ok(real) => (real.trace, real.interrupted),
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: the real run failed: {e}");
+                if json {
+                    let message = format!("the real run failed: {e}");
+                    let _ = writeln!(
+                        io.stdout,
+                        "{}",
+                        error_json(&message, Some(file), None, None)
+                    );
+                }
                 return Exit::Fail;
             }
         };

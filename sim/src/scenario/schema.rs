@@ -127,7 +127,10 @@ pub const FIELDS: &[Field] = &[
     field(
         "cluster",
         "nodes",
-        Shape::Int { min: 1, max: 1000 },
+        Shape::Int {
+            min: 1,
+            max: super::Cluster::MAX_NODES as i64,
+        },
         "How many nodes: they are named n0, n1, ... Required.",
     ),
     field("cluster", "heartbeat_interval", Shape::Duration, "How often nodes send heartbeats; default 100ms."),
@@ -143,7 +146,7 @@ pub const FIELDS: &[Field] = &[
         Shape::DurationPair,
         "One-way packet latency, [min, max]; default [\"1ms\", \"10ms\"].",
     ),
-    field("cluster", "loss", Shape::Rate, "Packet loss probability, below 1; default 0."),
+    field("cluster", "loss", Shape::RateBelowOne, "Packet loss probability, below 1; default 0."),
     field(
         "cluster",
         "addresses",
@@ -159,7 +162,10 @@ pub const FIELDS: &[Field] = &[
     field(
         "cluster",
         "votes",
-        Shape::Ints { min: 0, max: 1_000_000 },
+        Shape::Ints {
+            min: 0,
+            max: super::validate::VOTES_MAX,
+        },
         "With quorum: each node's votes, one per node; default 1 each.",
     ),
     field(
@@ -290,6 +296,7 @@ fn shape(s: Shape, registry: &Registry) -> Value {
         Shape::Ints { min, max } => list(int(min, max)),
         Shape::IntOrRange { min, max } => json!({ "anyOf": [int(min, max), pair(int(min, max))] }),
         Shape::Rate => rate(),
+        Shape::RateBelowOne => json!({ "type": "number", "minimum": 0, "exclusiveMaximum": 1 }),
         Shape::RateOrRange => json!({ "anyOf": [rate(), pair(rate())] }),
         Shape::Factor { min, max } => json!({ "type": "number", "minimum": min, "maximum": max }),
         Shape::FactorOrRange { min, max } => {

@@ -72,6 +72,9 @@ pub enum Shape {
     IntOrRange { min: i64, max: i64 },
     /// A number from 0 to 1.
     Rate,
+    /// A number from 0 up to 1, 1 left out (the cluster's own loss: a
+    /// network that loses every packet is no cluster).
+    RateBelowOne,
     /// A number from 0 to 1, or a `[min, max]` pair of them.
     RateOrRange,
     /// A number in `[min, max]` (a clock's rate).

@@ -624,7 +624,7 @@ fn validate_cluster(raw: &Spanned<RawCluster>) -> Result<Cluster> {
 }
 
 /// Most votes one node may have.
-const VOTES_MAX: i64 = 1_000;
+pub(super) const VOTES_MAX: i64 = 1_000;
 
 /// `quorum`, `votes` and `wait_for_all`.
 fn quorum(c: &RawCluster, nodes: u16) -> Result<Option<vigil_engine::Quorum>> {

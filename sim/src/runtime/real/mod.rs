@@ -94,6 +94,21 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
     for (k, line) in text.lines().enumerate() {
         match serde_json::from_str::<Line>(line) {
             Ok(Line::Entry(e)) => {
+                // A node appends to its trace (a restarted node goes on
+                // where its last life stopped), in its time order, from
+                // its cluster's one epoch: a time that goes back is a
+                // second cluster run, started from another epoch.
+                if let Some(last) = out.entries.last().filter(|last| e.at < last.at) {
+                    return Err(format!(
+                        "{}:{}: the time goes back ({} ns after {} ns): the file holds two runs of the cluster, \
+                         each from its own epoch (a node appends to its trace file); give each run new trace \
+                         files, or start every node of one run with the same --epoch-ns",
+                        path.display(),
+                        k + 1,
+                        e.at.0,
+                        last.at.0
+                    ));
+                }
                 // A later life means the earlier end was not the last.
                 if matches!(e.event, TraceEvent::NodeBoot { .. }) {
                     out.end = None;
@@ -219,6 +234,13 @@ pub(crate) mod tests {
         assert_eq!(read(boot() + cut).expect("it reads").entries.len(), 1);
         let err = read(boot() + cut + "\n" + &end).err().expect("an error");
         assert!(err.contains("n1.jsonl:2:"), "{err}");
+        // A second run of the cluster, from another epoch, appended to the
+        // first: its time goes back, and the file is refused, not merged
+        // (its incarnations would read as going back).
+        let err = read(boot() + &view + &end + &boot())
+            .err()
+            .expect("an error");
+        assert!(err.contains("n1.jsonl:4: the time goes back"), "{err}");
     }
 
     /// A node binding its own port (run by hand) waits for one held a
