@@ -300,8 +300,24 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     let path = dir.join("respelled.jsonl");
     let args = ["explore", respelled.as_str(), "--seeds", "0..2", "--json"];
     std::fs::write(&path, vigil(&args).stdout).expect("write");
-    let o = vigil(&["merge", &outputs[0], &path.display().to_string()]);
+    let junit = dir.join("respelled.xml").display().to_string();
+    let o = vigil(&[
+        "merge",
+        &outputs[0],
+        &path.display().to_string(),
+        "--junit",
+        &junit,
+    ]);
     assert!(o.stdout.contains("2 runs"), "{}{}", o.stdout, o.stderr);
+    let report = std::fs::read_to_string(&junit).expect("the report");
+    assert_eq!(
+        report.matches("<testsuite ").count(),
+        1,
+        "one file, one suite: {report}"
+    );
+    // A device is written straight into: it passes the check.
+    let o = vigil(&["merge", &outputs[0], "--junit", "/dev/null"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
     // Where the reports go is checked before the runs: no directory, no
     // runs (and with --json, one error object).
     let nowhere = dir.join("no-such-folder").join("report.xml");

@@ -336,15 +336,20 @@ fn a_scenario_too_big_for_one_machine_is_refused() {
         "big.toml",
         "name = \"big\"\nduration = \"5s\"\n[cluster]\nnodes = 40\n[[job]]\nname = \"db\"\ngroup = \"g\"\n",
     );
+    // Refused, it makes nothing: not even the folder to keep its files in.
+    let keep = scratch.with_file_name("kept").join("deep");
     let out = Command::new(VIGIL)
         .arg("run")
         .arg(&*scratch)
         .arg("--real")
+        .arg("--keep")
+        .arg(&keep)
         .output()
         .expect("vigil runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at most 32"), "{stderr}");
+    assert!(!scratch.with_file_name("kept").exists(), "--keep made");
 }
 
 fn a_real_run_fails_when_what_happened_is_not_what_was_expected() {

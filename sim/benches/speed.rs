@@ -150,12 +150,8 @@ fn bare_madsim_ring(seed: u64, nodes: u16, span: Duration) -> u64 {
 /// `peers(k, nodes)` every 100 ms for `span` of simulated time, a task a
 /// send; returns the packets delivered.
 fn bare_madsim_to(seed: u64, nodes: u16, span: Duration, peers: fn(u16, u16) -> Vec<u16>) -> u64 {
-    let delivered = Arc::new(AtomicU64::new(0));
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    let count = delivered.clone();
-    rt.block_on(async move {
+    bare_run(seed, span, move |count| {
         let handle = madsim::runtime::Handle::current();
-        let ip = |k: u16| std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8 + 1);
         for k in 0..nodes {
             let count = count.clone();
             handle
@@ -191,9 +187,26 @@ fn bare_madsim_to(seed: u64, nodes: u16, span: Duration, peers: fn(u16, u16) -> 
                 })
                 .build();
         }
+    })
+}
+
+/// A bare program's run: `start` makes its nodes (given the counter of
+/// packets delivered) in a madsim runtime seeded by `seed`, which then runs
+/// for `span` of simulated time. Returns the packets delivered.
+fn bare_run(seed: u64, span: Duration, start: impl FnOnce(Arc<AtomicU64>)) -> u64 {
+    let delivered = Arc::new(AtomicU64::new(0));
+    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let count = delivered.clone();
+    rt.block_on(async move {
+        start(count);
         madsim::time::sleep(span).await;
     });
     delivered.load(Ordering::Relaxed)
+}
+
+/// Node `k`'s address in the bare programs.
+fn ip(k: u16) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8 + 1)
 }
 
 /// What madsim's network costs vigil's madsim driver at the least: the
@@ -207,12 +220,8 @@ fn bare_madsim_to(seed: u64, nodes: u16, span: Duration, peers: fn(u16, u16) -> 
 fn bare_madsim_hooked(seed: u64, nodes: u16, span: Duration) -> u64 {
     use futures::{FutureExt, StreamExt};
     struct Wire(#[allow(dead_code)] u16);
-    let delivered = Arc::new(AtomicU64::new(0));
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    let count = delivered.clone();
-    rt.block_on(async move {
+    bare_run(seed, span, move |count| {
         let handle = madsim::runtime::Handle::current();
-        let ip = |k: u16| std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8 + 1);
         for k in 0..nodes {
             let count = count.clone();
             let node = handle
@@ -248,9 +257,7 @@ fn bare_madsim_hooked(seed: u64, nodes: u16, span: Duration) -> u64 {
                 false
             });
         }
-        madsim::time::sleep(span).await;
-    });
-    delivered.load(Ordering::Relaxed)
+    })
 }
 
 /// A bare event loop doing what [`bare_madsim`] does: `nodes` nodes, each

@@ -21,7 +21,8 @@ impl Ctx<'_> {
         // its file and seed under its flags (`--swarm`, `--driver`,
         // `--mutation`, as its replay command names them): the same seed
         // under other flags is another run.
-        let mut seen: BTreeSet<(String, u64, String)> = BTreeSet::new();
+        let mut seen: BTreeSet<(PathBuf, u64, String)> = BTreeSet::new();
+        let mut spellings: std::collections::BTreeMap<PathBuf, String> = Default::default();
         let mut kept = Kept::default();
         let mut records = 0u64;
         let mut problems = Vec::new();
@@ -81,7 +82,13 @@ impl Ctx<'_> {
                             since_summary += 1;
                             let f = flags_of_replay(&r.replay);
                             let flags = format!("{} {:?} {:?}", f.swarm, f.driver(), f.mutation);
-                            if seen.insert((same_file(&r.file), r.seed, flags)) {
+                            // One file is one file in the reports too,
+                            // under the first spelling read.
+                            let key = explore_tool::file_key(Path::new(&r.file));
+                            let spelled = spellings.entry(key.clone()).or_insert_with(|| r.file.clone());
+                            if seen.insert((key, r.seed, flags)) {
+                                let mut r = r;
+                                r.file = spelled.clone();
                                 kept.add(r);
                             }
                         }
@@ -165,20 +172,5 @@ impl Ctx<'_> {
             return Exit::BadInput;
         }
         Exit::from(summary.verdict())
-    }
-}
-
-/// One name for a scenario file however a shard's command line spelled it
-/// (`s.toml`, `./s.toml`, its absolute path): its canonical path if it is
-/// there to resolve, else the path with its `.` components dropped.
-fn same_file(file: &str) -> String {
-    match std::fs::canonicalize(file) {
-        Ok(path) => path.display().to_string(),
-        Err(_) => Path::new(file)
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect::<PathBuf>()
-            .display()
-            .to_string(),
     }
 }

@@ -881,8 +881,6 @@ fn schedule_replay(program: &str, file: &Path, mutation: Option<Mutation>) -> St
     )
 }
 
-/// Bad input, found before any run: `error: MESSAGE` on stderr and, under
-/// `--json`, the one JSON object on stdout (exit status 2).
 /// Refuses input with several `problems` (each written out whole on
 /// stderr, and listed in the one JSON object under `--json`), named
 /// `what` in the last line: "N problems `what`".
@@ -904,6 +902,8 @@ fn refuse_problems(io: &mut Io<'_>, json: bool, problems: &[String], what: &str)
     Exit::BadInput
 }
 
+/// Bad input, found before any run: `error: MESSAGE` on stderr and, under
+/// `--json`, the one JSON object on stdout (exit status 2).
 fn refuse(io: &mut Io<'_>, json: bool, message: &str) -> Exit {
     let _ = writeln!(io.stderr, "error: {message}");
     if json {
@@ -912,24 +912,33 @@ fn refuse(io: &mut Io<'_>, json: bool, message: &str) -> Exit {
     Exit::BadInput
 }
 
-/// Why a report could not be written to `out`, found before the runs
-/// rather than after them: its directory is missing or takes no new file
-/// (a file is made there and removed), or `out` is a directory. `-`,
-/// stdout, is always writable.
+/// Why a file could not be written to `out` (by
+/// [`explore_tool::write_atomically`]), found before the runs rather than
+/// after them: its directory is missing or takes no new file (a file is
+/// made there and removed), or `out` is a directory. A link is judged by
+/// where it leads; a device or a pipe (`/dev/stdout`, `>(...)`) is
+/// written straight into and passes.
 fn unwritable(out: &Path) -> Option<String> {
-    if out == Path::new("-") {
-        return None;
-    }
-    if let Some(dir) = missing_dir(out) {
-        return Some(format!("there is no directory {}", dir.display()));
-    }
-    if out.is_dir() {
-        return Some("that is a directory".to_string());
+    let out = match std::fs::canonicalize(out) {
+        Ok(target) => target,
+        // A link to nothing yet: the file is made where it points.
+        Err(_) => match std::fs::read_link(out) {
+            Ok(target) => out.parent().map_or(target.clone(), |dir| dir.join(&target)),
+            Err(_) => out.to_path_buf(),
+        },
+    };
+    match std::fs::metadata(&out) {
+        Ok(m) if m.is_dir() => return Some("that is a directory".to_string()),
+        Ok(m) if !m.is_file() => return None,
+        _ => {}
     }
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        return Some(format!("there is no directory {}", dir.display()));
+    }
     match tempfile::Builder::new().prefix(".vigil-").tempfile_in(dir) {
         Ok(_) => None,
         Err(e) => Some(format!("cannot write in {}: {e}", dir.display())),

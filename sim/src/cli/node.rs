@@ -62,6 +62,19 @@ impl Ctx<'_> {
                 return Exit::BadInput;
             }
         };
+        // Checked before the trace file is made: a node refused leaves
+        // nothing behind.
+        let disk = o
+            .disk
+            .unwrap_or_else(|| PathBuf::from(format!("n{}.disk.json", o.node)));
+        if let Some(why) = unwritable(&disk) {
+            let _ = writeln!(
+                io.stderr,
+                "error: --disk {}: {why}\n  = help: the node keeps its incarnation and view-id floor there",
+                disk.display()
+            );
+            return Exit::BadInput;
+        }
         let path = o
             .trace
             .clone()
@@ -77,17 +90,6 @@ impl Ctx<'_> {
                 return Exit::BadInput;
             }
         };
-        let disk = o
-            .disk
-            .unwrap_or_else(|| PathBuf::from(format!("n{}.disk.json", o.node)));
-        if let Some(why) = unwritable(&disk) {
-            let _ = writeln!(
-                io.stderr,
-                "error: --disk {}: {why}\n  = help: the node keeps its incarnation and view-id floor there",
-                disk.display()
-            );
-            return Exit::BadInput;
-        }
         let spec = NodeSpec {
             cluster: scenario,
             node: o.node,
@@ -180,19 +182,12 @@ impl Ctx<'_> {
                 "--keep {}: it is a file; --keep takes a directory",
                 dir.display()
             ))
-        } else if let Some(why) = keep.as_ref().and_then(|dir| {
-            // The run makes it; made now, a directory that cannot be made
-            // or written in is refused before any node starts.
-            let made = std::fs::create_dir_all(dir);
-            let why = match made {
-                Err(e) => Some(format!("cannot make it: {e}")),
-                Ok(()) => unwritable(&dir.join("n0.trace.jsonl")),
-            };
-            why.map(|why| format!("--keep {}: {why}", dir.display()))
-        }) {
+        } else if let Some(why) = real::refusal(&scenario) {
             Some(why)
         } else {
-            real::refusal(&scenario)
+            keep.as_ref().and_then(|dir| {
+                keep_unwritable(dir).map(|why| format!("--keep {}: {why}", dir.display()))
+            })
         };
         if let Some(why) = refused {
             let _ = writeln!(io.stderr, "error: {}: {why}", file.display());
@@ -314,4 +309,23 @@ fn inherited_socket(fd: i32) -> Result<std::net::UdpSocket, String> {
     // SAFETY: `fd` is an open datagram socket, inherited for this process
     // to own; nothing else in it uses the descriptor.
     Ok(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
+}
+
+/// Why the run could not keep its files in `dir` (made, with any folders
+/// above it, when the run starts), found before any node starts and
+/// without making anything: the nearest folder there is must take a new
+/// file.
+fn keep_unwritable(dir: &Path) -> Option<String> {
+    let there = dir
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.exists())?;
+    let there = if there.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        there
+    };
+    if !there.is_dir() {
+        return Some(format!("{} is a file, not a folder", there.display()));
+    }
+    unwritable(&there.join("n0.jsonl"))
 }

@@ -24,12 +24,9 @@ impl Ctx<'_> {
             file.with_file_name(format!("{name}.min.toml"))
         });
         // Where the result goes is checked before the runs, not after them.
-        let same = |a: &Path, b: &Path| {
-            std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(b).is_ok_and(|b| a == b))
-        };
         let refused = if let Some(dir) = missing_dir(&out) {
             Some(format!("there is no directory {}", dir.display()))
-        } else if same(&out, file) {
+        } else if explore_tool::file_key(&out) == explore_tool::file_key(file) {
             Some("that is the scenario being shrunk, which it would overwrite".to_string())
         } else {
             None

@@ -155,7 +155,7 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
     }
     // A file named twice (itself and within a folder, say) runs once.
     let mut named = BTreeSet::new();
-    files.retain(|f| named.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    files.retain(|f| named.insert(file_key(f)));
     let mut targets = Vec::new();
     for file in files {
         match scenario::load_with(&file, registry) {
@@ -909,6 +909,17 @@ pub fn junit(kept: &Kept, name: &str) -> String {
 /// is replaced, the link kept), and what is not a regular file (a device
 /// such as `/dev/null`, a FIFO, `/dev/fd/1`) is written straight into, as
 /// a shell's `>` would; a temporary file left by a failure is removed.
+/// One name for a file however a command line spelled it (`s.toml`,
+/// `./s.toml`, its absolute path, a link to it): its canonical path if it
+/// is there to resolve, else the path without its `.` components.
+pub fn file_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        path.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    })
+}
+
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let target = match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() && !meta.is_dir() => {

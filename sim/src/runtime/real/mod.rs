@@ -100,9 +100,10 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
                 // second cluster run, started from another epoch.
                 if let Some(last) = out.entries.last().filter(|last| e.at < last.at) {
                     return Err(format!(
-                        "{}:{}: the time goes back ({} ns after {} ns): the file holds two runs of the cluster, \
-                         each from its own epoch (a node appends to its trace file); give each run new trace \
-                         files, or start every node of one run with the same --epoch-ns",
+                        "{}:{}: the time goes back ({} ns after {} ns): the file holds lives of the node \
+                         counted from different epochs (a node appends to its trace file): start every \
+                         node of a run, restarts included, with one --epoch-ns, and each run with new \
+                         trace files",
                         path.display(),
                         k + 1,
                         e.at.0,
