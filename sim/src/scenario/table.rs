@@ -350,6 +350,18 @@ impl<'a> Table<'a> {
             .transpose()
     }
 
+    /// A duration above zero, to the nanosecond, if `key` is there (how
+    /// long a network fault lasts: one of no time is no fault).
+    pub fn lasting(&self, key: &str) -> Result<Option<Duration>> {
+        let d = self.duration(key)?;
+        match (d, self.get(key)) {
+            (Some(d), Some(v)) if d.is_zero() => {
+                Err(ScenarioError::new(format!("`{key}` must be greater than 0")).at(v.span()))
+            }
+            _ => Ok(d),
+        }
+    }
+
     /// A duration a timer waits (at least 1 ms): required.
     pub fn timer(&self, key: &str) -> Result<Duration> {
         self.declared(key, Shape::Duration);

@@ -1174,6 +1174,25 @@ fn a_pause_lasts() {
     let text =
         base_with("[[fault]]\nat = \"1s\"\nkind = \"node-pause\"\nnode = \"n1\"\nfor = \"0s\"\n");
     assert_error(&text, (15, 7), &["`for` must be greater than 0"]);
+    // So do the network's faults that take a `for` (a fault of no time is
+    // no fault); without one they last to the end of the run.
+    for (kind, key) in [
+        ("delay", "latency = [\"1ms\", \"5ms\"]"),
+        ("loss", "rate = 0.5"),
+        ("duplicate", "rate = 0.5"),
+    ] {
+        let text = base_with(&format!(
+            "[[fault]]\nat = \"1s\"\nkind = \"{kind}\"\n{key}\nfor = \"0s\"\n"
+        ));
+        assert_error(&text, (15, 7), &["`for` must be greater than 0"]);
+        let lasting = base_with(&format!(
+            "[[fault]]\nat = \"1s\"\nkind = \"{kind}\"\n{key}\n"
+        ));
+        assert!(
+            parse("lasting.toml", &lasting).is_ok(),
+            "{kind} without `for`"
+        );
+    }
 }
 
 fn jobs_of_one_group_agree_on_work_threads() {

@@ -101,7 +101,7 @@ impl Delay {
         Ok(Delay {
             latency: t.duration_pair("latency")?,
             nodes: t.nodes("nodes")?,
-            duration: t.duration("for")?,
+            duration: t.lasting("for")?,
         })
     }
 
@@ -164,7 +164,7 @@ impl LinkRate {
         Ok(LinkRate {
             rate: probability(t, kind)?,
             nodes: t.nodes("nodes")?,
-            duration: t.duration("for")?,
+            duration: t.lasting("for")?,
         })
     }
 
