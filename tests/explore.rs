@@ -315,9 +315,15 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
         1,
         "one file, one suite: {report}"
     );
-    // A device is written straight into: it passes the check.
+    // A device is written straight into: it passes the check. A link is
+    // judged where it leads: one into a missing folder is refused.
     let o = vigil(&["merge", &outputs[0], "--junit", "/dev/null"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
+    let link = dir.join("link.xml");
+    std::os::unix::fs::symlink(dir.join("gone").join("report.xml"), &link).expect("a link");
+    let o = vigil(&["merge", &outputs[0], "--junit", &link.display().to_string()]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.contains("there is no directory"), "{}", o.stderr);
     // Where the reports go is checked before the runs: no directory, no
     // runs (and with --json, one error object).
     let nowhere = dir.join("no-such-folder").join("report.xml");

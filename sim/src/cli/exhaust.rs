@@ -226,14 +226,10 @@ impl Ctx<'_> {
                 format!("write it as {}", output.with_extension("json").display()),
             );
         }
-        if let Some(dir) = missing_dir(&output) {
+        if let Some(why) = unwritable_out(&output) {
             return refuse(
                 io,
-                format!(
-                    "-o {}: there is no directory {}",
-                    output.display(),
-                    dir.display()
-                ),
+                format!("-o {}: {why}", output.display()),
                 "create it first, or write the schedule elsewhere".into(),
             );
         }

@@ -648,12 +648,9 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
                 let message = "`--emit-scenario -` writes the scenario to stdout, where `--json` writes its object: name a file";
                 return refuse(io, json, message);
             }
-            if let Some((out, dir)) = emit.and_then(|out| Some((out, missing_dir(out)?))) {
-                let message = format!(
-                    "--emit-scenario {}: there is no directory {}",
-                    out.display(),
-                    dir.display()
-                );
+            if let Some(message) = emit.and_then(|out| {
+                unwritable_out(out).map(|why| format!("--emit-scenario {}: {why}", out.display()))
+            }) {
                 return refuse(io, json, &message);
             }
             if real {
@@ -810,13 +807,7 @@ impl Ctx<'_> {
     fn load(&self, file: &Path, json: bool, io: &mut Io<'_>) -> Result<Scenario, Exit> {
         scenario::load_with(file, self.registry).map_err(|e| {
             let e = crate::tools::exhaust::hint_schedule(file, e);
-            let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
-            if json {
-                // Scripts get their one JSON object even for bad input.
-                let error = error_json(e.message(), Some(file), e.line_col(), e.help_text());
-                let _ = writeln!(io.stdout, "{error}");
-            }
-            Exit::BadInput
+            bad_file(file, &e, json, io)
         })
     }
 
@@ -879,6 +870,18 @@ fn schedule_replay(program: &str, file: &Path, mutation: Option<Mutation>) -> St
         false,
         Driver::EventLoop,
     )
+}
+
+/// A scenario or cluster file that does not load: the error like a
+/// compiler's on stderr and, under `--json`, the one JSON object (scripts
+/// get it even for bad input) on stdout; exit status 2.
+fn bad_file(file: &Path, e: &scenario::ScenarioError, json: bool, io: &mut Io<'_>) -> Exit {
+    let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
+    if json {
+        let error = error_json(e.message(), Some(file), e.line_col(), e.help_text());
+        let _ = writeln!(io.stdout, "{error}");
+    }
+    Exit::BadInput
 }
 
 /// Refuses input with several `problems` (each written out whole on
@@ -954,17 +957,9 @@ fn first_unwritable(outputs: &[(&str, Option<&Path>)]) -> Option<String> {
     })
 }
 
-/// The directory a file written to `out` would go in, if it is not there
-/// (checked before a long run rather than after it; `-`, stdout, has none).
-fn missing_dir(out: &Path) -> Option<PathBuf> {
-    if out == Path::new("-") {
-        return None;
-    }
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    (!dir.is_dir()).then_some(dir)
+/// [`unwritable`] for an output [`write_out`] writes, where `-` is stdout.
+fn unwritable_out(out: &Path) -> Option<String> {
+    (out != Path::new("-")).then(|| unwritable(out)).flatten()
 }
 
 /// Writes `text` to `path` whole (see [`explore_tool::write_atomically`]), or

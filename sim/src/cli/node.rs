@@ -29,10 +29,7 @@ impl Ctx<'_> {
     pub(super) fn node(&self, cluster: &Path, o: Options, io: &mut Io<'_>) -> Exit {
         let scenario = match scenario::load_cluster_with(cluster, self.registry) {
             Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
-                return Exit::BadInput;
-            }
+            Err(e) => return bad_file(cluster, &e, false, io),
         };
         // `--jobs ""` is no job at all (a node that only runs its engine).
         let jobs: Option<Vec<String>> = o
@@ -124,14 +121,7 @@ impl Ctx<'_> {
     ) -> Exit {
         let scenario = match scenario::load_cluster_with(cluster, self.registry) {
             Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(io.stderr, "{}", e.render(io.color_stderr));
-                if json {
-                    let error = error_json(e.message(), Some(cluster), e.line_col(), e.help_text());
-                    let _ = writeln!(io.stdout, "{error}");
-                }
-                return Exit::BadInput;
-            }
+            Err(e) => return bad_file(cluster, &e, json, io),
         };
         let out = match real::merge_files(&scenario, traces) {
             Ok(trace) => trace,

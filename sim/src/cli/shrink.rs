@@ -24,8 +24,8 @@ impl Ctx<'_> {
             file.with_file_name(format!("{name}.min.toml"))
         });
         // Where the result goes is checked before the runs, not after them.
-        let refused = if let Some(dir) = missing_dir(&out) {
-            Some(format!("there is no directory {}", dir.display()))
+        let refused = if let Some(why) = unwritable_out(&out) {
+            Some(why)
         } else if explore_tool::file_key(&out) == explore_tool::file_key(file) {
             Some("that is the scenario being shrunk, which it would overwrite".to_string())
         } else {
