@@ -9,21 +9,24 @@
 //! `vigil-engine` and `vigil-protocols` and decides nothing itself. What
 //! both share lives here, so that they cannot disagree: what each fault
 //! does (`faults`, over the [`faults::Plant`] each driver implements), the
-//! network's conditions (`net`), and what a job's threads record and how
-//! a step runs (`threads`).
+//! network's conditions (`net`), what a job's threads record and how
+//! a step runs (`threads`), and one node as a synchronous state machine
+//! (`node`, stepped by the event loop through its `Host` trait).
 //!
 //! Invariant: everything random in a run comes from a generator seeded by
 //! the run's seed, and every collection whose order can reach the trace is
 //! ordered; so a scenario, a seed and a driver always give the same trace.
 //!
 //! Layers, without a circle: `net` and `threads` at the bottom, `faults`
-//! above them, the two drivers on top, each using only those.
+//! above them, `node` above those, the drivers on top, each using only
+//! those.
 
 mod clock;
 mod event_loop;
 mod faults;
 mod madsim_driver;
 mod net;
+mod node;
 pub mod real;
 mod threads;
 

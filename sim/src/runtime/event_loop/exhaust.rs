@@ -46,7 +46,8 @@
 
 use super::super::faults;
 use super::super::net::packet_kind;
-use super::{Agenda, Local, Scheduled, Sim, What};
+use super::super::node::Local;
+use super::{Agenda, Scheduled, Sim, What};
 use crate::runtime::RunConfig;
 use crate::scenario::faults::{FaultKind, NodeOut, NodePause, Partition};
 use crate::scenario::Fault;
@@ -350,7 +351,7 @@ impl Ctx {
     /// The run's start, before its first move.
     fn root(&self) -> World {
         let mut sim = Sim::new(&self.cfg, Pending::default());
-        sim.draws = false;
+        sim.stage.draws = false;
         World {
             sim,
             used: Budget::default(),
@@ -488,17 +489,19 @@ fn actor(local: &Local) -> (u8, u64, u16) {
 impl World {
     fn next_due(&self) -> Option<Time> {
         self.sim
+            .stage
             .agenda
             .events
             .keys()
             .next()
             .map(|(at, _)| *at)
-            .filter(|at| *at < self.sim.end)
+            .filter(|at| *at < self.sim.stage.end)
     }
 
     /// Whether the run is mid-instant: something is due now.
     fn busy(&self) -> bool {
-        !self.sim.ready.is_empty() || self.next_due().is_some_and(|at| at <= self.sim.now)
+        !self.sim.stage.ready.is_empty()
+            || self.next_due().is_some_and(|at| at <= self.sim.stage.now)
     }
 
     /// The options here, first the one a plain run would take (empty: the
@@ -518,25 +521,25 @@ impl World {
                     Added::Partition => (self.used.partitions, b.partitions),
                 };
                 let up = self.sim.nodes[usize::from(*node)].status == NodeStatus::Up;
-                if used < of && up && next < self.sim.end {
+                if used < of && up && next < self.sim.stage.end {
                     out.push(Move::Add(i));
                 }
             }
             return out;
         }
-        if !ctx.search.threads && !self.sim.ready.is_empty() {
+        if !ctx.search.threads && !self.sim.stage.ready.is_empty() {
             return vec![Move::Ready(0)];
         }
         let mut seen = BTreeSet::new();
-        for (i, (node, local)) in self.sim.ready.iter().enumerate() {
+        for (i, (node, local)) in self.sim.stage.ready.iter().enumerate() {
             if seen.insert((*node, actor(local))) {
                 moves.push((Move::Ready(i), Some(*node)));
             }
         }
-        let now = self.sim.now;
+        let now = self.sim.stage.now;
         // The timeline's events due now strike together, from the first.
-        let timeline = first_on_timeline(&self.sim.agenda.events, now);
-        for (key, e) in self.sim.agenda.events.range(..=(now, u64::MAX)) {
+        let timeline = first_on_timeline(&self.sim.stage.agenda.events, now);
+        for (key, e) in self.sim.stage.agenda.events.range(..=(now, u64::MAX)) {
             if !e.on_timeline() || Some(*key) == timeline {
                 moves.push((Move::Event(*key), e.node().map(|n| n.0)));
             }
@@ -568,7 +571,7 @@ impl World {
 
     fn is_packet(&self, key: (Time, u64)) -> bool {
         matches!(
-            self.sim.agenda.events.get(&key).map(|e| &e.what),
+            self.sim.stage.agenda.events.get(&key).map(|e| &e.what),
             Some(What::Node {
                 local: Local::Packet { .. },
                 ..
@@ -579,9 +582,9 @@ impl World {
     /// Carries out `mv`, and digests what it recorded.
     fn take(&mut self, ctx: &Ctx, mv: Move) {
         let channel = match mv {
-            Move::Ready(i) => Some(self.sim.ready[i].0),
+            Move::Ready(i) => Some(self.sim.stage.ready[i].0),
             Move::Event(k) | Move::Drop(k) | Move::Twice(k) | Move::Late(k) => {
-                self.sim.agenda.events[&k].node().map(|n| n.0)
+                self.sim.stage.agenda.events[&k].node().map(|n| n.0)
             }
             Move::Advance | Move::Add(_) => None,
         };
@@ -589,21 +592,21 @@ impl World {
         let sim = &mut self.sim;
         match mv {
             Move::Ready(i) => {
-                let (node, local) = sim.ready.remove(i).expect("an option");
+                let (node, local) = sim.stage.ready.remove(i).expect("an option");
                 let n = &mut sim.nodes[usize::from(node)];
                 match n.status {
-                    NodeStatus::Up => sim.local(node, local),
+                    NodeStatus::Up => sim.on(node).local(local),
                     NodeStatus::Paused => n.parked.push(local),
                     NodeStatus::Crashed => {}
                 }
             }
             Move::Event(k) => {
-                let event = sim.agenda.events.remove(&k).expect("an option");
+                let event = sim.stage.agenda.events.remove(&k).expect("an option");
                 sim.take(event);
             }
             Move::Drop(k) => {
-                let event = sim.agenda.events.remove(&k).expect("an option");
-                sim.now = event.at;
+                let event = sim.stage.agenda.events.remove(&k).expect("an option");
+                sim.stage.now = event.at;
                 self.used.drops += 1;
                 if let What::Node {
                     node,
@@ -616,7 +619,7 @@ impl World {
                     ..
                 } = event.what
                 {
-                    sim.record(TraceEvent::Drop {
+                    sim.stage.record(TraceEvent::Drop {
                         from,
                         to: NodeId(node),
                         id,
@@ -626,24 +629,25 @@ impl World {
                 }
             }
             Move::Twice(k) => {
-                let event = sim.agenda.events.remove(&k).expect("an option");
+                let event = sim.stage.agenda.events.remove(&k).expect("an option");
                 self.used.duplicates += 1;
-                sim.trace.net.duplicated += 1;
-                let again = Time(event.at.0 + sim.latency.0);
-                sim.schedule(again, event.what.clone());
+                sim.stage.trace.net.duplicated += 1;
+                let again = Time(event.at.0 + sim.stage.latency.0);
+                sim.stage.schedule(again, event.what.clone());
                 sim.take(event);
             }
             Move::Late(k) => {
-                let event = sim.agenda.events.remove(&k).expect("an option");
+                let event = sim.stage.agenda.events.remove(&k).expect("an option");
                 self.used.delays += 1;
                 let late_by = u64::try_from(ctx.search.late_by.as_nanos()).unwrap_or(u64::MAX);
-                sim.schedule(Time(event.at.0.saturating_add(late_by)), event.what);
+                sim.stage
+                    .schedule(Time(event.at.0.saturating_add(late_by)), event.what);
             }
             Move::Advance => {
-                sim.now = next.expect("an option");
+                sim.stage.now = next.expect("an option");
             }
             Move::Add(i) => {
-                sim.now = next.expect("an option");
+                sim.stage.now = next.expect("an option");
                 let (kind, _, index) = ctx.added[i];
                 match kind {
                     Added::Crash => self.used.crashes += 1,
@@ -651,22 +655,22 @@ impl World {
                     Added::Partition => self.used.partitions += 1,
                 }
                 self.added = true;
-                let fault = self.sim.protocols.scenario.faults[index].kind.clone();
+                let fault = self.sim.kit.protocols.scenario.faults[index].kind.clone();
                 faults::apply(&mut self.sim, index, &fault);
             }
         }
         self.purge();
         let channel = channel.map_or(ctx.nodes, usize::from);
-        for e in self.sim.trace.entries.iter_from(self.digested) {
+        for e in self.sim.stage.trace.entries.iter_from(self.digested) {
             self.digests[channel].add(e);
         }
-        self.digested = self.sim.trace.entries.len();
+        self.digested = self.sim.stage.trace.entries.len();
     }
 
     /// Before a fork: what the trace holds moves to a segment the forks
     /// share, so that a fork copies no entries.
     fn share_trace(&mut self) {
-        let entries = std::mem::take(&mut self.sim.trace.entries);
+        let entries = std::mem::take(&mut self.sim.stage.trace.entries);
         if !entries.is_empty() {
             debug_assert_eq!(self.digested, entries.len(), "digested before a fork");
             self.before = Some(Arc::new(Segment {
@@ -694,7 +698,7 @@ impl World {
     /// in a life of a node that ended. They are no choice.
     fn purge(&mut self) {
         let nodes = &self.sim.nodes;
-        self.sim.agenda.events.retain(|_, e| match &e.what {
+        self.sim.stage.agenda.events.retain(|_, e| match &e.what {
             What::Node { node, life, local } => {
                 let n = &nodes[usize::from(*node)];
                 if life.is_some_and(|l| l != n.life) {
@@ -719,11 +723,12 @@ impl World {
     fn fingerprint(&self) -> u64 {
         let sim = &self.sim;
         let mut h = hasher();
-        sim.now.hash(&mut h);
+        sim.stage.now.hash(&mut h);
         for n in &sim.nodes {
-            n.hash_state(sim.now, &mut h);
+            n.hash_state(sim.stage.now, &mut h);
         }
         let mut pending: Vec<u64> = sim
+            .stage
             .agenda
             .events
             .values()
@@ -754,12 +759,12 @@ impl World {
             .collect();
         pending.sort_unstable();
         pending.hash(&mut h);
-        sim.net.hash_state(&mut h);
+        sim.stage.net.hash_state(&mut h);
         self.used.hash(&mut h);
-        sim.ready.hash(&mut h);
-        sim.layers.hash(&mut h);
-        sim.trace.net.hash(&mut h);
-        if !crate::mutation::mutated!(sim.protocols.mutation, FingerprintWithoutHistory) {
+        sim.stage.ready.hash(&mut h);
+        sim.stage.layers.hash(&mut h);
+        sim.stage.trace.net.hash(&mut h);
+        if !crate::mutation::mutated!(sim.kit.protocols.mutation, FingerprintWithoutHistory) {
             self.digests.hash(&mut h);
         }
         h.finish()
@@ -768,16 +773,16 @@ impl World {
     /// What `mv` does, for people.
     fn describe(&self, ctx: &Ctx, mv: Move) -> String {
         let node_name = |n: u16| format!("n{n}");
-        let event = |k: &(Time, u64)| &self.sim.agenda.events[k].what;
+        let event = |k: &(Time, u64)| &self.sim.stage.agenda.events[k].what;
         match mv {
             Move::Ready(i) => {
-                let (node, local) = &self.sim.ready[i];
+                let (node, local) = &self.sim.stage.ready[i];
                 describe_local(&self.sim, *node, local)
             }
             Move::Event(k) => match event(&k) {
                 What::Fault(i) => format!(
                     "fault: {}",
-                    self.sim.protocols.scenario.faults[*i].kind.describe()
+                    self.sim.kit.protocols.scenario.faults[*i].kind.describe()
                 ),
                 What::Boot(n) => format!("n{n} boots"),
                 What::Task(i) => format!("task {i} is submitted"),
@@ -805,7 +810,9 @@ impl World {
                 format!(
                     "add: {what} {} ({})",
                     node_name(node),
-                    self.sim.protocols.scenario.faults[index].kind.describe()
+                    self.sim.kit.protocols.scenario.faults[index]
+                        .kind
+                        .describe()
                 )
             }
         }
@@ -983,7 +990,10 @@ pub fn exhaust<V>(
                     w.choices.push(Choice {
                         point: w.points,
                         take: i as u32,
-                        at_ns: w.next_due().map_or(w.sim.now, |t| t.max(w.sim.now)).0,
+                        at_ns: w
+                            .next_due()
+                            .map_or(w.sim.stage.now, |t| t.max(w.sim.stage.now))
+                            .0,
                         what: w.describe(&ctx, mv),
                         instead: w.describe(&ctx, first),
                     });
@@ -1155,9 +1165,9 @@ pub fn replay_until(
         }
         let mv = options[take];
         let at = if matches!(mv, Move::Advance | Move::Add(_)) {
-            w.next_due().unwrap_or(w.sim.now)
+            w.next_due().unwrap_or(w.sim.stage.now)
         } else {
-            w.sim.now
+            w.sim.stage.now
         };
         if keep_steps {
             steps.push(Step {
@@ -1309,7 +1319,7 @@ rounds = 2
                 let nodes: BTreeSet<Option<NodeId>> = o
                     .iter()
                     .filter_map(|m| match m {
-                        Move::Event(k) => Some(w.sim.agenda.events[k].node()),
+                        Move::Event(k) => Some(w.sim.stage.agenda.events[k].node()),
                         _ => None,
                     })
                     .collect();

@@ -9,8 +9,9 @@
 //! its own, seeded by the run's seed: each packet is lost with the
 //! conditions' rate, or arrives after a latency drawn from the scenario's
 //! range plus any extra delay a fault adds. What faults do is
-//! [`super::faults`]'s, as for madsim; this file only carries out the
-//! primitives ([`faults::Plant`]).
+//! [`super::faults`]'s, as for madsim, and what a node does with an event
+//! is [`super::node`]'s; this file only hosts the nodes (their [`Host`])
+//! and carries out the primitives ([`faults::Plant`]).
 //!
 //! Which event comes next is the agenda's choice: [`TimeOrder`] takes them
 //! by time, and in the order they were scheduled among equals. An
@@ -22,28 +23,19 @@
 //! dropped, and its next life starts from its disk alone.
 
 pub mod exhaust;
-mod job;
 
 use super::clock::NodeClock;
 use super::faults::{self, Later};
 use super::net::{packet_kind, Net};
-use super::threads;
+use super::node::{Host, Kit, Local, Node, Protocols, Stepper};
 use super::{new_trace, RunConfig};
-use crate::mutation::Mutation;
-use crate::protocols::Registry;
-use crate::scenario::Scenario;
 use crate::trace::{DropCause, NodeStatus, PacketKind, RunEnd, Trace, TraceEvent};
-use job::{Job, MainMsg};
 use rand::{Rng, SeedableRng};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::time::Duration;
-use vigil_engine::job::{FaultKind, JobMsg, StepEnd};
-use vigil_engine::{Dur, Durable, Engine, Input, LocalKey, MemberId, NodeId, Output, Packet, Time};
-
-/// The shortest wait between two ticks of an engine that stays due.
-const TIMER_GRANULARITY: Dur = Dur::from_millis(1);
+use vigil_engine::job::{FaultKind, JobMsg};
+use vigil_engine::{Dur, LocalKey, MemberId, NodeId, Packet, Time};
 
 /// One event waiting on the agenda.
 #[derive(Clone)]
@@ -186,162 +178,27 @@ enum What {
     },
 }
 
-/// Something that happens on one node.
-#[derive(Clone, Debug, Hash)]
-enum Local {
-    /// The packets the engine sent as it booted: they leave once the
-    /// instant's timeline has struck, as madsim's sender task sends them
-    /// when it first runs.
-    Booted(Vec<Output<JobMsg>>),
-    /// (Boxed, as are the other large variants: an event moves several
-    /// times on its way through the agenda and the ready queue, and a
-    /// small one moves in a few words.)
-    Packet {
-        from: NodeId,
-        packet: Box<Packet<JobMsg>>,
-        detail: Option<(u64, PacketKind)>,
-    },
-    /// An input for the engine from a job on this node.
-    Engine(Box<Input<JobMsg>>),
-    /// The engine's timer, if it is still the current one.
-    Timer { generation: u64 },
-    /// Into a main thread's inbox.
-    Main { key: LocalKey, msg: Box<MainMsg> },
-    /// A main thread runs for the first time (it registers).
-    StartMain { key: LocalKey },
-    /// A main thread takes what its inbox holds.
-    RunMain { key: LocalKey },
-    /// A slow node's engine takes the next input it holds.
-    Serve,
-    /// A main thread's timer, if it is still set (a clock change sets it
-    /// again under a new number).
-    MainTimer { id: u64 },
-    /// A main thread is back from its (broken variant's) wait.
-    MainWake { key: LocalKey },
-    /// A work thread takes what was routed to it.
-    RunWorker { key: LocalKey, thread: u16 },
-    StepEnded {
-        key: LocalKey,
-        thread: u16,
-        step: u64,
-        end: StepEnd,
-    },
-    /// An unregister the broken variant `late-unregister` held back.
-    Late(Box<(Input<JobMsg>, Option<Recorded>)>),
-}
-
-/// A trace event an event carries, to record when it happens (hashed by
-/// its encoding: some of its fields are floating point).
-#[derive(Clone, Debug)]
-struct Recorded(TraceEvent);
-
-impl std::hash::Hash for Recorded {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        bincode::serialize(&self.0)
-            .expect("a trace event encodes")
-            .hash(state);
-    }
-}
-
-/// One node: what it keeps across lives, and its current one.
-#[derive(Clone)]
-struct Node {
-    status: NodeStatus,
-    /// Which life this is: a crash ends one, and its events with it.
-    life: u32,
-    /// What its disk holds (`None`: it was lost).
-    disk: Option<Durable>,
-    /// The jobs that run here, and start again after a restart.
-    wanted: BTreeSet<String>,
-    engine: Option<Engine<JobMsg>>,
-    /// The engine's timer, and its generation (older timers are void).
-    deadline: Option<Time>,
-    generation: u64,
-    /// When the engine's timer last fired.
-    ticked_at: Option<Time>,
-    jobs: BTreeMap<LocalKey, Job>,
-    /// The running jobs by name.
-    names: BTreeMap<String, LocalKey>,
-    /// The registrations the engine delivers to.
-    registered: BTreeSet<LocalKey>,
-    next_key: u64,
-    /// Work-thread faults that struck before their job started.
-    armed: BTreeMap<(String, u16), (FaultKind, usize)>,
-    /// What happened while it was paused, in order.
-    parked: Vec<Local>,
-    /// Its clock (the machine's: it runs on across crashes).
-    clock: NodeClock,
-    /// Its main threads' timers, by number: when each falls on the
-    /// node's clock, whose it is and what it brings.
-    timers: BTreeMap<u64, (Time, LocalKey, vigil_engine::job::MainInput)>,
-    next_timer: u64,
-    /// How much slower it runs, in thousandths (the host's: it stays
-    /// across crashes), and the fault that made it so.
-    slow: u32,
-    /// A slow node's engine: busy until then, with these inputs waiting
-    /// (a `Serve` is on the agenda while `serving`).
-    busy_until: Time,
-    backlog: VecDeque<Input<JobMsg>>,
-    serving: bool,
-}
-
-impl Node {
-    /// Feeds its state to `state`, for an exhaustive explorer's
-    /// fingerprint: all but the counters that only name its timers (the
-    /// agenda's timers are hashed by what they do), and of when its engine
-    /// last ticked and until when it is busy, only what they mean at `now`.
-    fn hash_state(&self, now: Time, state: &mut impl std::hash::Hasher) {
-        use std::hash::Hash;
-        let Node {
-            status,
-            life,
-            disk,
-            wanted,
-            engine,
-            deadline,
-            generation: _,
-            ticked_at,
-            jobs,
-            names,
-            registered,
-            next_key,
-            armed,
-            parked,
-            clock,
-            timers,
-            next_timer: _,
-            slow,
-            busy_until,
-            backlog,
-            serving,
-        } = self;
-        let ticked_now = *ticked_at == Some(now);
-        (status, life, disk, wanted, engine, deadline, ticked_now).hash(state);
-        (jobs, names, registered, next_key, armed, parked, clock).hash(state);
-        timers.values().for_each(|t| t.hash(state));
-        (slow, (*busy_until).max(now), backlog, serving).hash(state);
-    }
-}
-
-/// What a run's protocols are made from, shared with the work threads'
-/// protocol factories.
-struct Protocols {
-    registry: Registry,
-    scenario: Scenario,
-    mutation: Option<Mutation>,
-}
-
-/// One run on the event loop.
+/// One run on the event loop: its nodes, and the stage they act on.
 #[derive(Clone)]
 struct Sim<A> {
+    stage: Stage<A>,
+    nodes: Vec<Node>,
+    kit: Kit,
+}
+
+/// What the nodes of a run act on: the time, what is to come, the network
+/// and the trace.
+#[derive(Clone)]
+struct Stage<A> {
     now: Time,
     end: Time,
     agenda: A,
     seq: u64,
     /// What happens at this instant, after the event that set it off.
     ready: VecDeque<(u16, Local)>,
-    nodes: Vec<Node>,
     net: Net,
+    /// Which nodes are down (the network drops what is sent to them).
+    down: Vec<bool>,
     latency: (u64, u64),
     /// Whether the network draws loss, duplication and latency from `rng`.
     /// An exhaustive explorer's run does not: a packet takes the latency
@@ -352,15 +209,37 @@ struct Sim<A> {
     trace: Trace,
     detail: bool,
     packets: u64,
-    protocols: Arc<Protocols>,
-    engine_config: vigil_engine::Config,
-    /// Reused output buffers: an engine's, a main thread's, and what a
-    /// work thread did before the step it starts.
-    out: Vec<Output<JobMsg>>,
-    main_out: Vec<vigil_engine::job::MainOutput>,
-    work_done: Vec<vigil_engine::job::WorkOutput>,
     /// The clock rates and slowness that overlapping faults set.
     layers: faults::Layers,
+}
+
+/// A node's view of the stage: its host while it steps.
+struct At<'a, A> {
+    stage: &'a mut Stage<A>,
+    node: u16,
+    life: u32,
+}
+
+impl<A: Agenda> Host for At<'_, A> {
+    fn now(&self) -> Time {
+        self.stage.now
+    }
+    fn record(&mut self, event: TraceEvent) {
+        self.stage.record(event);
+    }
+    fn later(&mut self, at: Time, local: Local) {
+        let (node, life) = (self.node, Some(self.life));
+        self.stage.schedule(at, What::Node { node, life, local });
+    }
+    fn soon(&mut self, local: Local) {
+        self.stage.ready.push_back((self.node, local));
+    }
+    fn send(&mut self, to: NodeId, packet: Packet<JobMsg>) {
+        self.stage.send(NodeId(self.node), to, packet);
+    }
+    fn delivered(&mut self) {
+        self.stage.trace.net.delivered += 1;
+    }
 }
 
 /// Runs `cfg` to its end on the event loop, taking events as `agenda`
@@ -378,53 +257,31 @@ impl<A: Agenda> Sim<A> {
         let scenario = &cfg.scenario;
         let (lo, hi) = scenario.cluster.latency;
         let mut sim = Sim {
-            now: Time(0),
-            end: Time(scenario.duration.as_nanos() as u64),
-            agenda,
-            seq: 0,
-            ready: VecDeque::new(),
-            nodes: (0..scenario.cluster.nodes)
-                .map(|_| Node {
-                    status: NodeStatus::Up,
-                    life: 0,
-                    disk: Some(Durable::default()),
-                    wanted: BTreeSet::new(),
-                    engine: None,
-                    deadline: None,
-                    generation: 0,
-                    ticked_at: None,
-                    jobs: BTreeMap::new(),
-                    names: BTreeMap::new(),
-                    registered: BTreeSet::new(),
-                    next_key: 0,
-                    armed: BTreeMap::new(),
-                    parked: Vec::new(),
-                    clock: NodeClock::TRUE,
-                    timers: BTreeMap::new(),
-                    next_timer: 0,
-                    slow: 1000,
-                    busy_until: Time(0),
-                    backlog: VecDeque::new(),
-                    serving: false,
-                })
-                .collect(),
-            net: Net::new(scenario.cluster.loss),
-            latency: (lo.as_nanos() as u64, hi.max(lo).as_nanos() as u64),
-            draws: true,
-            rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
-            trace: new_trace(scenario, cfg.seed, super::Driver::EventLoop),
-            detail: cfg.detail,
-            packets: 0,
-            protocols: Arc::new(Protocols {
-                registry: cfg.registry.clone(),
-                scenario: scenario.clone(),
-                mutation: cfg.mutation,
-            }),
-            engine_config: scenario.engine_config(),
-            out: Vec::new(),
-            main_out: Vec::new(),
-            work_done: Vec::new(),
-            layers: faults::Layers::default(),
+            stage: Stage {
+                now: Time(0),
+                end: Time(scenario.duration.as_nanos() as u64),
+                agenda,
+                seq: 0,
+                ready: VecDeque::new(),
+                net: Net::new(scenario.cluster.loss),
+                down: vec![false; usize::from(scenario.cluster.nodes)],
+                latency: (lo.as_nanos() as u64, hi.max(lo).as_nanos() as u64),
+                draws: true,
+                rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
+                trace: new_trace(scenario, cfg.seed, super::Driver::EventLoop),
+                detail: cfg.detail,
+                packets: 0,
+                layers: faults::Layers::default(),
+            },
+            nodes: (0..scenario.cluster.nodes).map(Node::new).collect(),
+            kit: Kit::new(
+                Protocols {
+                    registry: cfg.registry.clone(),
+                    scenario: scenario.clone(),
+                    mutation: cfg.mutation,
+                },
+                cfg.detail,
+            ),
         };
         for job in &scenario.jobs {
             for n in &job.nodes {
@@ -434,27 +291,43 @@ impl<A: Agenda> Sim<A> {
         // Every node boots at time 0, on the timeline before anything the
         // scenario does at 0 (as under madsim): a fault at 0 s strikes a
         // booted cluster whose nodes have not acted on their boots yet.
+        let stage = &mut sim.stage;
         for node in 0..scenario.cluster.nodes {
-            sim.schedule(Time(0), What::Boot(node));
+            stage.schedule(Time(0), What::Boot(node));
         }
         for (index, fault) in scenario.faults.iter().enumerate() {
-            sim.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
+            stage.schedule(Time(fault.at.as_nanos() as u64), What::Fault(index));
         }
         for (index, task) in scenario.tasks.iter().enumerate() {
-            sim.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
+            stage.schedule(Time(task.at.as_nanos() as u64), What::Task(index));
         }
         sim
     }
 
+    /// Node `node`, ready to step.
+    fn on(&mut self, node: u16) -> Stepper<'_, At<'_, A>> {
+        let n = &mut self.nodes[usize::from(node)];
+        let life = n.life;
+        Stepper {
+            node: n,
+            kit: &mut self.kit,
+            host: At {
+                stage: &mut self.stage,
+                node,
+                life,
+            },
+        }
+    }
+
     fn run(&mut self) {
         loop {
-            while let Some((node, local)) = self.ready.pop_front() {
-                self.local(node, local);
+            while let Some((node, local)) = self.stage.ready.pop_front() {
+                self.on(node).local(local);
             }
-            let Some(event) = self.agenda.pop() else {
+            let Some(event) = self.stage.agenda.pop() else {
                 return;
             };
-            if event.at >= self.end {
+            if event.at >= self.stage.end {
                 return;
             }
             self.take(event);
@@ -464,19 +337,17 @@ impl<A: Agenda> Sim<A> {
     /// `event` happens now (time moves on to it).
     fn take(&mut self, event: Scheduled) {
         assert!(
-            event.at >= self.now,
+            event.at >= self.stage.now,
             "an agenda handed out an event from the past"
         );
-        self.now = event.at;
+        self.stage.now = event.at;
         match event.what {
             What::Boot(_) | What::Fault(_) | What::Task(_) | What::Later(_) => {
                 // The rest of the instant's timeline strikes with it.
                 self.strike(event.what);
-                while let Some(next) = self.agenda.pop_timeline(self.now) {
-                    assert_eq!(
-                        next.at, self.now,
-                        "an agenda handed out a later timeline event"
-                    );
+                let now = self.stage.now;
+                while let Some(next) = self.stage.agenda.pop_timeline(now) {
+                    assert_eq!(next.at, now, "an agenda handed out a later timeline event");
                     self.strike(next.what);
                 }
             }
@@ -488,7 +359,7 @@ impl<A: Agenda> Sim<A> {
                 match n.status {
                     NodeStatus::Crashed => {}
                     NodeStatus::Paused => n.parked.push(local),
-                    NodeStatus::Up => self.local(node, local),
+                    NodeStatus::Up => self.on(node).local(local),
                 }
             }
         }
@@ -498,14 +369,14 @@ impl<A: Agenda> Sim<A> {
     /// later half.
     fn strike(&mut self, what: What) {
         match what {
-            What::Boot(node) => self.boot(node),
+            What::Boot(node) => self.on(node).boot(),
             What::Fault(index) => {
-                let kind = self.protocols.scenario.faults[index].kind.clone();
+                let kind = self.kit.protocols.scenario.faults[index].kind.clone();
                 faults::apply(self, index, &kind);
             }
             What::Later(later) => faults::follow(self, later),
             What::Task(index) => {
-                let task = self.protocols.scenario.tasks[index].clone();
+                let task = self.kit.protocols.scenario.tasks[index].clone();
                 faults::submit_task(self, index, &task);
             }
             What::Node { .. } => unreachable!("on a node, not on the timeline"),
@@ -514,7 +385,7 @@ impl<A: Agenda> Sim<A> {
 
     /// The trace of the run, ended.
     fn finish(mut self) -> Trace {
-        self.now = self.end;
+        self.stage.now = self.stage.end;
         let mut live_members = BTreeSet::new();
         for k in 0..self.nodes.len() {
             if self.nodes[k].status != NodeStatus::Up {
@@ -524,7 +395,7 @@ impl<A: Agenda> Sim<A> {
             for key in names {
                 let member = self.nodes[k].jobs.get(&key).and_then(|j| j.member.clone());
                 if let Some(m) = member {
-                    self.record_unread(k as u16, key);
+                    self.on(k as u16).record_unread(key);
                     live_members.insert(m);
                 }
             }
@@ -541,14 +412,16 @@ impl<A: Agenda> Sim<A> {
     /// The trace, ended now with each node's status.
     fn ended(mut self, live_members: BTreeSet<MemberId>) -> Trace {
         let nodes = self.nodes.iter().map(|n| n.status).collect();
-        self.trace.end = RunEnd {
-            at: self.now,
+        self.stage.trace.end = RunEnd {
+            at: self.stage.now,
             nodes,
             live_members,
         };
-        self.trace
+        self.stage.trace
     }
+}
 
+impl<A: Agenda> Stage<A> {
     fn record(&mut self, event: TraceEvent) {
         self.trace.push(self.now, event);
     }
@@ -564,248 +437,6 @@ impl<A: Agenda> Sim<A> {
             seq: self.seq,
             what,
         });
-    }
-
-    /// `local` happens on `node` later, in this life.
-    fn later(&mut self, at: Time, node: u16, local: Local) {
-        let life = Some(self.nodes[usize::from(node)].life);
-        self.schedule(at, What::Node { node, life, local });
-    }
-
-    /// `local` happens on `node` now, or when it resumes.
-    fn post(&mut self, node: u16, local: Local) {
-        let n = &mut self.nodes[usize::from(node)];
-        match n.status {
-            NodeStatus::Up => self.ready.push_back((node, local)),
-            NodeStatus::Paused => n.parked.push(local),
-            NodeStatus::Crashed => {}
-        }
-    }
-
-    fn local(&mut self, node: u16, local: Local) {
-        match local {
-            Local::Booted(out) => {
-                self.out.extend(out);
-                self.engine_outputs(node);
-            }
-            Local::Packet {
-                from,
-                packet,
-                detail,
-            } => {
-                self.trace.net.delivered += 1;
-                if let Some((id, what)) = detail {
-                    self.record(TraceEvent::Deliver {
-                        from,
-                        to: NodeId(node),
-                        id,
-                        what,
-                    });
-                }
-                self.engine_step(
-                    node,
-                    Input::Packet {
-                        from,
-                        packet: *packet,
-                    },
-                );
-            }
-            Local::Engine(input) => self.engine_step(node, *input),
-            Local::Timer { generation } => {
-                let n = &mut self.nodes[usize::from(node)];
-                if n.generation == generation {
-                    n.deadline = None;
-                    n.ticked_at = Some(self.now);
-                    self.engine_step(node, Input::Tick);
-                }
-            }
-            Local::Main { key, msg } => {
-                if let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) {
-                    job.inbox.push_back(*msg);
-                    self.run_main(node, key);
-                }
-            }
-            Local::StartMain { key } => self.start_main(node, key),
-            Local::RunMain { key } => self.run_main(node, key),
-            Local::Serve => self.serve(node),
-            Local::MainTimer { id } => {
-                if let Some((_, key, input)) = self.nodes[usize::from(node)].timers.remove(&id) {
-                    let msg = MainMsg::Signal(input);
-                    if let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) {
-                        job.inbox.push_back(msg);
-                        self.run_main(node, key);
-                    }
-                }
-            }
-            Local::MainWake { key } => self.main_wake(node, key),
-            Local::RunWorker { key, thread } => self.run_worker(node, key, thread),
-            Local::StepEnded {
-                key,
-                thread,
-                step,
-                end,
-            } => self.step_ended(node, key, thread, step, end),
-            Local::Late(late) => {
-                let (input, record) = *late;
-                self.engine_step(node, input);
-                if let Some(Recorded(record)) = record {
-                    self.record(record);
-                }
-            }
-        }
-    }
-
-    /// The node boots (again): an engine from its disk, its wanted jobs.
-    /// Neither acts before the rest of the instant's timeline has struck:
-    /// the engine's first outputs and the jobs' registrations wait in the
-    /// ready queue (so a crash at the same instant lets none of it out).
-    fn boot(&mut self, node: u16) {
-        let n = &mut self.nodes[usize::from(node)];
-        n.timers.clear();
-        n.jobs.clear();
-        n.names.clear();
-        self.new_engine(node);
-        self.booted_outputs(node);
-        self.start_wanted(node);
-    }
-
-    /// What a new engine asked for: its disk and view are its at once; its
-    /// packets leave with the node's first act (`Local::Booted`).
-    fn booted_outputs(&mut self, node: u16) {
-        let (sends, now): (Vec<_>, Vec<_>) = std::mem::take(&mut self.out)
-            .into_iter()
-            .partition(|o| matches!(o, Output::Send { .. }));
-        self.out = now;
-        self.engine_outputs(node);
-        self.post(node, Local::Booted(sends));
-    }
-
-    /// Starts the node's wanted jobs that do not run.
-    fn start_wanted(&mut self, node: u16) {
-        let wanted: Vec<String> = self.nodes[usize::from(node)]
-            .wanted
-            .iter()
-            .cloned()
-            .collect();
-        for job in wanted {
-            self.start_job(node, &job);
-        }
-    }
-
-    /// The node's engine boots from its disk (its outputs wait in `out`).
-    fn new_engine(&mut self, node: u16) {
-        self.record(TraceEvent::NodeBoot { node: NodeId(node) });
-        let cfg = self.engine_config.clone();
-        let n = &mut self.nodes[usize::from(node)];
-        let now = n.clock.local(self.now);
-        #[cfg(feature = "mutations")]
-        let engine = match self.protocols.mutation.and_then(|m| m.engine()) {
-            Some(m) => Engine::new_mutated(cfg, NodeId(node), n.disk, now, &mut self.out, m),
-            None => Engine::new(cfg, NodeId(node), n.disk, now, &mut self.out),
-        };
-        #[cfg(not(feature = "mutations"))]
-        let engine = Engine::new(cfg, NodeId(node), n.disk, now, &mut self.out);
-        n.engine = Some(engine);
-        n.deadline = None;
-        n.registered.clear();
-    }
-
-    /// The engine takes `input` now, or, on a slow node, once it is done
-    /// with the inputs before it (`factor - 1` ms each).
-    fn engine_step(&mut self, node: u16, input: Input<JobMsg>) {
-        let n = &mut self.nodes[usize::from(node)];
-        if n.engine.is_none() {
-            return;
-        }
-        // What waits goes first, also once the node is at full speed again.
-        if n.slow > 1000 || n.serving {
-            if n.serving || self.now < n.busy_until {
-                n.backlog.push_back(input);
-                if !n.serving {
-                    n.serving = true;
-                    let at = n.busy_until;
-                    self.later(at, node, Local::Serve);
-                }
-                return;
-            }
-            n.busy_until = self.now + Dur::from_std(threads::engine_cost(n.slow));
-        }
-        self.engine_take(node, input);
-    }
-
-    /// A slow node's engine takes the next input it holds.
-    fn serve(&mut self, node: u16) {
-        let n = &mut self.nodes[usize::from(node)];
-        n.serving = false;
-        let Some(input) = n.backlog.pop_front() else {
-            return;
-        };
-        n.busy_until = self.now + Dur::from_std(threads::engine_cost(n.slow));
-        if !n.backlog.is_empty() {
-            n.serving = true;
-            let at = n.busy_until;
-            self.later(at, node, Local::Serve);
-        }
-        self.engine_take(node, input);
-    }
-
-    fn engine_take(&mut self, node: u16, input: Input<JobMsg>) {
-        let n = &mut self.nodes[usize::from(node)];
-        let Some(engine) = n.engine.as_mut() else {
-            return;
-        };
-        match &input {
-            Input::Register { key, .. } => {
-                n.registered.insert(*key);
-            }
-            Input::Unregister { key, .. } | Input::Closed { key } => {
-                n.registered.remove(key);
-            }
-            _ => {}
-        }
-        engine.step(n.clock.local(self.now), input, &mut self.out);
-        self.engine_outputs(node);
-    }
-
-    /// Carries out what the engine asked, and sets its timer.
-    fn engine_outputs(&mut self, node: u16) {
-        let mut out = std::mem::take(&mut self.out);
-        for o in out.drain(..) {
-            match o {
-                Output::Send { to, packet } => self.send(NodeId(node), to, packet),
-                Output::Deliver { key, event } => self.deliver(node, key, event),
-                Output::Persist(d) => self.nodes[usize::from(node)].disk = Some(d),
-                Output::NodeView { view, members } => self.record(TraceEvent::NodeView {
-                    node: NodeId(node),
-                    view,
-                    members,
-                }),
-                Output::Probe(name) => self.record(TraceEvent::Probe {
-                    node: NodeId(node),
-                    name,
-                }),
-            }
-        }
-        self.out = out;
-        let n = &mut self.nodes[usize::from(node)];
-        let Some(engine) = &n.engine else {
-            return;
-        };
-        // A tick that leaves the engine due at once again makes the next
-        // one wait a millisecond (madsim's timer granularity), so an
-        // engine that keeps asking to be woken now cannot stop the clock.
-        let floor = if n.ticked_at == Some(self.now) {
-            self.now + TIMER_GRANULARITY
-        } else {
-            self.now
-        };
-        let next = n.clock.global(engine.poll_timeout(), self.now).max(floor);
-        if n.deadline != Some(next) {
-            n.deadline = Some(next);
-            n.generation += 1;
-            let generation = n.generation;
-            self.later(next, node, Local::Timer { generation });
-        }
     }
 
     /// A packet leaves `from`: lost, cut off, or on its way to `to`.
@@ -827,7 +458,7 @@ impl<A: Agenda> Sim<A> {
             Some(DropCause::Loss)
         } else if self.net.is_clogged(from.0, to.0) {
             Some(DropCause::Partition)
-        } else if self.nodes[usize::from(to.0)].status == NodeStatus::Crashed {
+        } else if self.down[usize::from(to.0)] {
             Some(DropCause::NodeDown)
         } else {
             None
@@ -895,15 +526,15 @@ impl<A: Agenda> Sim<A> {
 
 impl<A: Agenda> faults::Plant for Sim<A> {
     fn now(&self) -> Time {
-        self.now
+        self.stage.now
     }
 
     fn fault_name(&self, index: usize) -> &'static str {
-        self.protocols.scenario.faults[index].kind.name()
+        self.kit.protocols.scenario.faults[index].kind.name()
     }
 
     fn record(&mut self, event: TraceEvent) {
-        Sim::record(self, event);
+        self.stage.record(event);
     }
 
     fn status(&self, node: u16) -> NodeStatus {
@@ -912,10 +543,11 @@ impl<A: Agenda> faults::Plant for Sim<A> {
 
     fn set_status(&mut self, node: u16, status: NodeStatus) {
         self.nodes[usize::from(node)].status = status;
+        self.stage.down[usize::from(node)] = status == NodeStatus::Crashed;
     }
 
     fn net<R>(&mut self, f: impl FnOnce(&mut Net) -> R) -> R {
-        f(&mut self.net)
+        f(&mut self.stage.net)
     }
 
     // The network asks `net` about every packet it sends.
@@ -935,36 +567,23 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn failure_timeout(&self) -> Dur {
-        Dur::from_std(self.protocols.scenario.cluster.failure_timeout)
+        Dur::from_std(self.kit.protocols.scenario.cluster.failure_timeout)
     }
 
     fn stop_engine(&mut self, node: u16, by: Time) {
-        // `by` on the node's clock.
-        let by = self.nodes[usize::from(node)].clock.local(self.now) + by.saturating_sub(self.now);
-        self.post(node, Local::Engine(Box::new(Input::Stop { by })));
+        self.on(node).stop_engine(by);
     }
 
     fn set_wanted(&mut self, node: u16, job: &str, wanted: bool) {
-        let set = &mut self.nodes[usize::from(node)].wanted;
-        if wanted {
-            set.insert(job.to_string());
-        } else {
-            set.remove(job);
-        }
+        self.nodes[usize::from(node)].set_wanted(job, wanted);
     }
 
     fn running(&mut self, node: u16, job: &str) -> Option<Option<MemberId>> {
-        let n = &self.nodes[usize::from(node)];
-        let job = n.names.get(job).and_then(|key| n.jobs.get(key))?;
-        Some(job.member.clone())
+        self.nodes[usize::from(node)].running(job)
     }
 
     fn arm(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
-        let n = &mut self.nodes[usize::from(node)];
-        if let Some(key) = n.names.get(job) {
-            let job = n.jobs.get_mut(key).expect("named jobs run");
-            job.workers[usize::from(thread)].fault = Some((kind, index));
-        }
+        self.nodes[usize::from(node)].arm(job, thread, kind, index);
     }
 
     fn arm_at_start(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
@@ -973,60 +592,26 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn kill_job(&mut self, node: u16, job: &str) {
-        let Some(key) = self.nodes[usize::from(node)].names.remove(job) else {
-            return;
-        };
-        self.record_unread(node, key);
-        let job = self.nodes[usize::from(node)].jobs.remove(&key);
-        // Its connection closes, as a process's would (one that never ran
-        // never opened it).
-        if job.is_some_and(|j| j.started) {
-            self.post(node, Local::Engine(Box::new(Input::Closed { key })));
-        }
+        self.on(node).kill_job(job);
     }
 
     fn submit(&mut self, node: u16, job: &str, msg: vigil_engine::job::JobMsg) {
-        if let Some(key) = self.nodes[usize::from(node)].names.get(job).copied() {
-            self.signal(node, key, vigil_engine::job::MainInput::Submit(msg));
-        }
+        self.on(node).submit(job, msg);
     }
 
     fn ask_leave(&mut self, node: u16, job: &str, for_good: bool) {
-        let n = &mut self.nodes[usize::from(node)];
-        if let Some(key) = n.names.get(job).copied() {
-            n.jobs.get_mut(&key).expect("named jobs run").leaving |= for_good;
-            self.signal(node, key, vigil_engine::job::MainInput::Leave);
-        }
+        self.on(node).ask_leave(job, for_good);
     }
 
     fn start_job(&mut self, node: u16, job: &str) {
-        Sim::start_job(self, node, job);
+        self.on(node).start_job(job);
     }
 
     fn crash(&mut self, node: u16) {
-        let keys: Vec<LocalKey> = self.nodes[usize::from(node)]
-            .names
-            .values()
-            .copied()
-            .collect();
-        for key in keys {
-            self.record_unread(node, key);
-        }
-        let n = &mut self.nodes[usize::from(node)];
-        n.life += 1;
-        n.engine = None;
-        n.deadline = None;
-        n.jobs.clear();
-        n.names.clear();
-        n.registered.clear();
-        n.parked.clear();
-        n.timers.clear();
-        n.backlog.clear();
-        n.serving = false;
-        n.busy_until = Time(0);
+        self.on(node).crash();
         // What it set off at this instant dies with it (a fault at the
         // same instant may have set it off).
-        self.ready.retain(|(on, _)| *on != node);
+        self.stage.ready.retain(|(on, _)| *on != node);
     }
 
     fn lose_disk(&mut self, node: u16) {
@@ -1034,55 +619,28 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn engine_down(&self, node: u16) -> bool {
-        let n = &self.nodes[usize::from(node)];
-        n.status == NodeStatus::Up && n.engine.is_none()
+        self.nodes[usize::from(node)].engine_down()
     }
 
     fn crash_engine(&mut self, node: u16) -> Vec<MemberId> {
-        let n = &mut self.nodes[usize::from(node)];
-        n.engine = None;
-        n.deadline = None;
-        n.generation += 1;
-        n.registered.clear();
-        n.backlog.clear();
-        n.serving = false;
-        n.busy_until = Time(0);
-        // Each job hears its connection close.
-        let mut members = Vec::new();
-        let keys: Vec<LocalKey> = n.jobs.keys().copied().collect();
-        for key in keys {
-            let job = self.nodes[usize::from(node)]
-                .jobs
-                .get_mut(&key)
-                .expect("listed");
-            members.extend(job.member.take());
-            self.signal(node, key, vigil_engine::job::MainInput::EngineLost);
-        }
-        members
+        self.on(node).crash_engine()
     }
 
     fn restart_engine(&mut self, node: u16) {
-        self.new_engine(node);
-        self.booted_outputs(node);
-        let keys: Vec<LocalKey> = self.nodes[usize::from(node)].jobs.keys().copied().collect();
-        for key in keys {
-            self.signal(node, key, vigil_engine::job::MainInput::EngineBack);
-        }
-        // Jobs that joined while it was down start now.
-        self.start_wanted(node);
+        self.on(node).restart_engine();
     }
 
     fn restart(&mut self, node: u16) {
-        self.boot(node);
+        self.on(node).boot();
     }
 
     // A paused node's events wait in `parked` (see `run`).
     fn pause(&mut self, node: u16) {
         // What a fault at the same instant set off on it waits too, first.
-        let (parked, ready): (VecDeque<_>, _) = std::mem::take(&mut self.ready)
+        let (parked, ready): (VecDeque<_>, _) = std::mem::take(&mut self.stage.ready)
             .into_iter()
             .partition(|(on, _)| *on == node);
-        self.ready = ready;
+        self.stage.ready = ready;
         let n = &mut self.nodes[usize::from(node)];
         n.parked.extend(parked.into_iter().map(|(_, local)| local));
     }
@@ -1091,13 +649,13 @@ impl<A: Agenda> faults::Plant for Sim<A> {
         let n = &mut self.nodes[usize::from(node)];
         if n.status == NodeStatus::Up {
             for local in std::mem::take(&mut n.parked) {
-                self.ready.push_back((node, local));
+                self.stage.ready.push_back((node, local));
             }
         }
     }
 
     fn layers<R>(&mut self, f: impl FnOnce(&mut faults::Layers) -> R) -> R {
-        f(&mut self.layers)
+        f(&mut self.stage.layers)
     }
 
     fn set_slowness(&mut self, node: u16, factor_milli: u32) {
@@ -1109,19 +667,12 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn set_clock(&mut self, node: u16, clock: NodeClock) {
-        let n = &mut self.nodes[usize::from(node)];
-        n.clock = clock;
-        // Every deadline on the node's clock falls anew.
-        let timers = std::mem::take(&mut n.timers);
-        for (_, (at, key, input)) in timers {
-            self.main_timer(node, key, at, input);
-        }
-        self.engine_outputs(node);
+        self.on(node).set_clock(clock);
     }
 
     fn after(&mut self, delay: Duration, then: Later) {
-        let at = self.now + Dur::from_std(delay);
-        self.schedule(at, What::Later(then));
+        let at = self.stage.now + Dur::from_std(delay);
+        self.stage.schedule(at, What::Later(then));
     }
 }
 

@@ -1,4 +1,4 @@
-//! A job on the event loop: its main thread's inbox and machine, and its
+//! A job on a node: its main thread's inbox and machine, and its
 //! work threads' machines, stepped when something reaches them. What a
 //! thread records and how a step runs is [`super::super::threads`]'s; this
 //! file only says when.
@@ -6,7 +6,7 @@
 use super::super::faults::{self, JobEnded};
 use super::super::threads::MAIN_INBOX_MAX;
 use super::super::threads::{self, Ran, Take};
-use super::{Agenda, Local, Sim};
+use super::{Host, Local, Stepper};
 use crate::mutation::mutated;
 use crate::trace::TraceEvent;
 use std::collections::VecDeque;
@@ -14,11 +14,11 @@ use vigil_engine::job::{
     FaultKind, MainInput, MainOutput, MainThread, MakeRounds, Queue, StepEnd, WorkInput, WorkItem,
     WorkOutput, WorkThread,
 };
-use vigil_engine::{Dur, Event, Input, LocalKey, MemberId, Name, Time};
+use vigil_engine::{Dur, Event, Input, LocalKey, MemberId, Name, NodeId, Time};
 
 /// What a main thread takes from its inbox.
 #[derive(Clone, Debug, Hash)]
-pub(super) enum MainMsg {
+pub(in crate::runtime) enum MainMsg {
     Engine {
         event: Event<vigil_engine::job::JobMsg>,
         queued_at: Time,
@@ -28,39 +28,39 @@ pub(super) enum MainMsg {
 
 /// One running job.
 #[derive(Clone, Hash)]
-pub(super) struct Job {
+pub(in crate::runtime) struct Job {
     name: String,
     group: Name,
     step_time: std::time::Duration,
     main: MainThread,
-    pub(super) inbox: VecDeque<MainMsg>,
+    pub(in crate::runtime) inbox: VecDeque<MainMsg>,
     /// When each engine event in the inbox was queued, oldest first.
     pending: VecDeque<Time>,
-    pub(super) member: Option<MemberId>,
+    pub(in crate::runtime) member: Option<MemberId>,
     /// The broken variant `main-blocks-until-leave` has it take nothing
     /// but the word to leave.
     blocked: bool,
     /// A `job-leave` asked it to leave (`for_good` in
     /// [`faults::Plant::ask_leave`]): what [`faults::job_ended`] decides by
     /// once it has left.
-    pub(super) leaving: bool,
+    pub(in crate::runtime) leaving: bool,
     /// Its main thread has run: it has registered (a job killed before
     /// that never reached the engine).
-    pub(super) started: bool,
+    pub(in crate::runtime) started: bool,
     /// The broken variant `blocking-main`: the input it waits to take, and
     /// when it took it.
     busy: Option<(Time, MainInput)>,
-    pub(super) workers: Vec<Worker>,
+    pub(in crate::runtime) workers: Vec<Worker>,
 }
 
 /// One work thread.
 #[derive(Clone, Hash)]
-pub(super) struct Worker {
+pub(in crate::runtime) struct Worker {
     machine: WorkThread,
     routed: VecDeque<(Queue, WorkItem)>,
     out: Vec<WorkOutput>,
     /// The fault armed on its next local step, with its number.
-    pub(super) fault: Option<(FaultKind, usize)>,
+    pub(in crate::runtime) fault: Option<(FaultKind, usize)>,
     /// The local step under way.
     running: Option<u64>,
     /// It faulted, or hung: it takes nothing more.
@@ -69,20 +69,20 @@ pub(super) struct Worker {
 
 impl Job {
     /// The job's name, as the scenario gives it.
-    pub(super) fn name(&self) -> &str {
+    pub(in crate::runtime) fn name(&self) -> &str {
         &self.name
     }
 }
 
-impl<A: Agenda> Sim<A> {
+impl<H: Host> Stepper<'_, H> {
     /// Starts job `name` on `node`, which is up, unless it runs already.
-    pub(super) fn start_job(&mut self, node: u16, name: &str) {
-        let protocols = self.protocols.clone();
+    pub(in crate::runtime) fn start_job(&mut self, name: &str) {
+        let protocols = self.kit.protocols.clone();
         let spec = protocols
             .scenario
             .job(name)
             .expect("jobs started are in the scenario");
-        let n = &mut self.nodes[usize::from(node)];
+        let n = &mut *self.node;
         if n.engine.is_none() || n.names.contains_key(name) {
             return;
         }
@@ -139,12 +139,12 @@ impl<A: Agenda> Sim<A> {
         );
         // Its main thread registers when it first runs, after what is
         // struck at this instant (as a task madsim spawns runs later).
-        self.post(node, Local::StartMain { key });
+        self.post(Local::StartMain { key });
     }
 
     /// The main thread of `key` runs for the first time: it registers.
-    pub(super) fn start_main(&mut self, node: u16, key: LocalKey) {
-        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+    pub(in crate::runtime) fn start_main(&mut self, key: LocalKey) {
+        let Some(job) = self.node.jobs.get_mut(&key) else {
             return; // killed before it ran
         };
         job.started = true;
@@ -153,28 +153,27 @@ impl<A: Agenda> Sim<A> {
             job: Name::new(&job.name),
             group: job.group.clone(),
         };
-        self.engine_step(node, register);
+        self.engine_step(register);
     }
 
     /// Puts `input` in the inbox of the main thread of `key`, which takes
     /// it when it next runs (a fault's word arrives as it strikes, as in
     /// madsim's channel).
-    pub(super) fn signal(&mut self, node: u16, key: LocalKey, input: MainInput) {
-        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+    pub(in crate::runtime) fn signal(&mut self, key: LocalKey, input: MainInput) {
+        let Some(job) = self.node.jobs.get_mut(&key) else {
             return;
         };
         job.inbox.push_back(MainMsg::Signal(input));
-        self.post(node, Local::RunMain { key });
+        self.post(Local::RunMain { key });
     }
 
     /// The engine hands `event` to the main thread of registration `key`.
-    pub(super) fn deliver(
+    pub(in crate::runtime) fn deliver(
         &mut self,
-        node: u16,
         key: LocalKey,
         event: Event<vigil_engine::job::JobMsg>,
     ) {
-        let n = &mut self.nodes[usize::from(node)];
+        let n = &mut *self.node;
         if !n.registered.contains(&key) {
             return;
         }
@@ -185,17 +184,17 @@ impl<A: Agenda> Sim<A> {
             job.pending.len() < MAIN_INBOX_MAX,
             "the main thread of {key:?} left {MAIN_INBOX_MAX} engine events unread (MAIN_INBOX_MAX)"
         );
-        job.pending.push_back(self.now);
+        job.pending.push_back(self.host.now());
         job.inbox.push_back(MainMsg::Engine {
             event,
-            queued_at: self.now,
+            queued_at: self.host.now(),
         });
-        self.ready.push_back((node, Local::RunMain { key }));
+        self.host.soon(Local::RunMain { key });
     }
 
     /// Records the engine events the main thread of `key` never took.
-    pub(super) fn record_unread(&mut self, node: u16, key: LocalKey) {
-        let Some(job) = self.nodes[usize::from(node)].jobs.get(&key) else {
+    pub(in crate::runtime) fn record_unread(&mut self, key: LocalKey) {
+        let Some(job) = self.node.jobs.get(&key) else {
             return;
         };
         if let (Some(member), Some(oldest)) = (&job.member, job.pending.front()) {
@@ -204,16 +203,16 @@ impl<A: Agenda> Sim<A> {
                 count: job.pending.len() as u64,
                 oldest: *oldest,
             };
-            self.record(event);
+            self.host.record(event);
         }
     }
 
     /// The main thread takes what its inbox holds, one input at a time.
-    pub(super) fn run_main(&mut self, node: u16, key: LocalKey) {
-        let mutation = self.protocols.mutation;
+    pub(in crate::runtime) fn run_main(&mut self, key: LocalKey) {
+        let mutation = self.kit.protocols.mutation;
         loop {
-            let now = self.now;
-            let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+            let now = self.host.now();
+            let Some(job) = self.node.jobs.get_mut(&key) else {
                 return;
             };
             if job.busy.is_some() {
@@ -249,54 +248,54 @@ impl<A: Agenda> Sim<A> {
                     if blocking {
                         job.busy = Some((now, input.clone()));
                     }
-                    self.record(record);
+                    self.host.record(record);
                     if let Some(lagged) = lagged {
-                        self.record(lagged);
+                        self.host.record(lagged);
                     }
                     if blocking {
                         let at = now + Dur::from_millis(10);
-                        self.later(at, node, Local::MainWake { key });
+                        self.host.later(at, Local::MainWake { key });
                         return;
                     }
                     input
                 }
             };
-            self.main_step(node, key, now, input);
+            self.main_step(key, now, input);
         }
     }
 
     /// A main thread's timer for `at` on its node's clock.
-    pub(super) fn main_timer(&mut self, node: u16, key: LocalKey, at: Time, input: MainInput) {
-        let n = &mut self.nodes[usize::from(node)];
+    pub(in crate::runtime) fn main_timer(&mut self, key: LocalKey, at: Time, input: MainInput) {
+        let n = &mut *self.node;
         let id = n.next_timer;
         n.next_timer += 1;
         n.timers.insert(id, (at, key, input));
-        let due = n.clock.global(at, self.now);
-        self.later(due, node, Local::MainTimer { id });
+        let due = n.clock.global(at, self.host.now());
+        self.host.later(due, Local::MainTimer { id });
     }
 
     /// The main thread of the broken variant `blocking-main` is back.
-    pub(super) fn main_wake(&mut self, node: u16, key: LocalKey) {
-        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+    pub(in crate::runtime) fn main_wake(&mut self, key: LocalKey) {
+        let Some(job) = self.node.jobs.get_mut(&key) else {
             return;
         };
         if let Some((took, input)) = job.busy.take() {
-            self.main_step(node, key, took, input);
-            self.run_main(node, key);
+            self.main_step(key, took, input);
+            self.run_main(key);
         }
     }
 
     /// The main thread's machine takes `input` (taken at `took`).
-    fn main_step(&mut self, node: u16, key: LocalKey, took: Time, input: MainInput) {
-        let mutation = self.protocols.mutation;
+    fn main_step(&mut self, key: LocalKey, took: Time, input: MainInput) {
+        let mutation = self.kit.protocols.mutation;
         // The main thread reads its node's clock.
-        let took = self.nodes[usize::from(node)].clock.local(took);
-        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+        let took = self.node.clock.local(took);
+        let Some(job) = self.node.jobs.get_mut(&key) else {
             return;
         };
         // (A buffer taken from the run, and put back below: a nested step
         // would find it taken and use one of its own.)
-        let mut out = std::mem::take(&mut self.main_out);
+        let mut out = std::mem::take(&mut self.kit.main_out);
         job.main.step(took, input, &mut out);
         for o in out.drain(..) {
             match o {
@@ -305,72 +304,67 @@ impl<A: Agenda> Sim<A> {
                     queue,
                     item,
                 } => {
-                    let job = self.nodes[usize::from(node)]
-                        .jobs
-                        .get_mut(&key)
-                        .expect("the job runs");
+                    let job = self.node.jobs.get_mut(&key).expect("the job runs");
                     job.workers[usize::from(thread)]
                         .routed
                         .push_back((queue, item));
-                    self.ready
-                        .push_back((node, Local::RunWorker { key, thread }));
+                    self.host.soon(Local::RunWorker { key, thread });
                 }
-                MainOutput::Probe(name) => self.record(TraceEvent::Probe {
-                    node: vigil_engine::NodeId(node),
+                MainOutput::Probe(name) => self.host.record(TraceEvent::Probe {
+                    node: NodeId(self.node.id),
                     name,
                 }),
-                MainOutput::Timer { at, input } => self.main_timer(node, key, at, input),
+                MainOutput::Timer { at, input } => self.main_timer(key, at, input),
                 MainOutput::Send { to, msg } => {
                     let input = Input::Send {
                         key,
                         to,
                         payload: msg,
                     };
-                    self.ready.push_back((node, Local::Engine(Box::new(input))));
+                    self.host.soon(Local::Engine(Box::new(input)));
                 }
                 MainOutput::Register => {
-                    let job = &self.nodes[usize::from(node)].jobs[&key];
+                    let job = &self.node.jobs[&key];
                     let input = Input::Register {
                         key,
                         job: Name::new(&job.name),
                         group: job.group.clone(),
                     };
-                    self.ready.push_back((node, Local::Engine(Box::new(input))));
+                    self.host.soon(Local::Engine(Box::new(input)));
                 }
                 MainOutput::Unregister { reason, fault } => {
-                    let job = &self.nodes[usize::from(node)].jobs[&key];
+                    let job = &self.node.jobs[&key];
                     let name = job.name.clone();
                     let job_name = Name::new(&name);
                     let record = threads::unregistered(
                         &job.main,
-                        vigil_engine::NodeId(node),
+                        NodeId(self.node.id),
                         &job_name,
                         reason,
                         fault,
                     );
                     // What the main thread leaves unread, as it leaves.
-                    self.record_unread(node, key);
+                    self.record_unread(key);
                     let input = Input::Unregister { key, reason };
                     if mutated!(mutation, LateUnregister) && fault.is_some() {
                         // The broken variant: the engine hears a second late.
-                        let at = self.now + Dur::from_millis(1000);
-                        self.later(
+                        let at = self.host.now() + Dur::from_millis(1000);
+                        self.host.later(
                             at,
-                            node,
                             Local::Late(Box::new((input, record.map(super::Recorded)))),
                         );
                     } else {
-                        self.ready.push_back((node, Local::Engine(Box::new(input))));
+                        self.host.soon(Local::Engine(Box::new(input)));
                         if let Some(record) = record {
-                            self.record(record);
+                            self.host.record(record);
                         }
                     }
-                    let n = &mut self.nodes[usize::from(node)];
+                    let n = &mut *self.node;
                     if n.names.get(&name) == Some(&key) {
                         n.names.remove(&name);
                         let asked = n.jobs.get(&key).is_some_and(|j| j.leaving);
                         match faults::job_ended(asked, n.wanted.contains(&name)) {
-                            JobEnded::StartsAgain => self.start_job(node, &name),
+                            JobEnded::StartsAgain => self.start_job(&name),
                             JobEnded::NotWanted => {
                                 n.wanted.remove(&name);
                             }
@@ -379,8 +373,8 @@ impl<A: Agenda> Sim<A> {
                 }
             }
         }
-        self.main_out = out;
-        let n = &mut self.nodes[usize::from(node)];
+        self.kit.main_out = out;
+        let n = &mut *self.node;
         if n.jobs.get(&key).is_some_and(|j| j.main.is_gone()) {
             // Its work threads end with it.
             n.jobs.remove(&key);
@@ -389,10 +383,10 @@ impl<A: Agenda> Sim<A> {
 
     /// Work thread `thread` takes what was routed to it and starts its next
     /// local step, if it has one and none is under way.
-    pub(super) fn run_worker(&mut self, node: u16, key: LocalKey, thread: u16) {
-        let mutation = self.protocols.mutation;
-        let detail = self.detail;
-        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+    pub(in crate::runtime) fn run_worker(&mut self, key: LocalKey, thread: u16) {
+        let mutation = self.kit.protocols.mutation;
+        let detail = self.kit.detail;
+        let Some(job) = self.node.jobs.get_mut(&key) else {
             return;
         };
         let step_time = job.step_time;
@@ -400,7 +394,7 @@ impl<A: Agenda> Sim<A> {
         if w.stopped || w.running.is_some() {
             return;
         }
-        let mut done = std::mem::take(&mut self.work_done);
+        let mut done = std::mem::take(&mut self.kit.work_done);
         while let Some((queue, item)) = w.routed.pop_front() {
             w.machine
                 .step(WorkInput::Routed { queue, item }, &mut w.out);
@@ -432,24 +426,23 @@ impl<A: Agenda> Sim<A> {
             }
         }
         for o in done.drain(..) {
-            self.carry_out(node, key, thread, o, detail);
+            self.carry_out(key, thread, o, detail);
         }
-        self.work_done = done;
+        self.kit.work_done = done;
         if let Some(record) = step_fault {
-            self.record(record);
+            self.host.record(record);
         }
         if let Some((step, end, body)) = ran {
             // What the step decided is decided now; it ends when its time is up.
             for o in body {
-                self.carry_out(node, key, thread, o, detail);
+                self.carry_out(key, thread, o, detail);
             }
             // A slow node's step takes longer.
-            let slow = self.nodes[usize::from(node)].slow;
+            let slow = self.node.slow;
             let took = threads::slowed(threads::step_time(step_time, mutation), slow);
-            let at = self.now + Dur::from_std(took);
-            self.later(
+            let at = self.host.now() + Dur::from_std(took);
+            self.host.later(
                 at,
-                node,
                 Local::StepEnded {
                     key,
                     thread,
@@ -461,15 +454,14 @@ impl<A: Agenda> Sim<A> {
     }
 
     /// Local step `step` of work thread `thread` is over.
-    pub(super) fn step_ended(
+    pub(in crate::runtime) fn step_ended(
         &mut self,
-        node: u16,
         key: LocalKey,
         thread: u16,
         step: u64,
         end: StepEnd,
     ) {
-        let Some(job) = self.nodes[usize::from(node)].jobs.get_mut(&key) else {
+        let Some(job) = self.node.jobs.get_mut(&key) else {
             return;
         };
         let w = &mut job.workers[usize::from(thread)];
@@ -480,22 +472,19 @@ impl<A: Agenda> Sim<A> {
         }
         w.machine
             .step(WorkInput::StepEnded { step, end }, &mut w.out);
-        self.run_worker(node, key, thread);
+        self.run_worker(key, thread);
     }
 
     /// Does what a work thread asked: signals to the main thread, messages
     /// to the engine, and the trace.
-    fn carry_out(&mut self, node: u16, key: LocalKey, thread: u16, o: WorkOutput, detail: bool) {
+    fn carry_out(&mut self, key: LocalKey, thread: u16, o: WorkOutput, detail: bool) {
         match o {
             WorkOutput::Signal(input) => {
                 let msg = MainMsg::Signal(input);
-                self.ready.push_back((
-                    node,
-                    Local::Main {
-                        key,
-                        msg: Box::new(msg),
-                    },
-                ));
+                self.host.soon(Local::Main {
+                    key,
+                    msg: Box::new(msg),
+                });
             }
             WorkOutput::Send { to, msg } => {
                 let send = Input::Send {
@@ -503,11 +492,11 @@ impl<A: Agenda> Sim<A> {
                     to,
                     payload: msg,
                 };
-                self.ready.push_back((node, Local::Engine(Box::new(send))));
+                self.host.soon(Local::Engine(Box::new(send)));
             }
             o => {
                 if let Some(record) = threads::record(thread, o, detail) {
-                    self.record(record);
+                    self.host.record(record);
                 }
             }
         }
