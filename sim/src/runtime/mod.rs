@@ -48,12 +48,8 @@ pub(crate) const UNIT_TESTS: &[(&str, crate::UnitTests)] = &[
     ),
     ("runtime::faults", faults::tests::ALL),
     (
-        "runtime::madsim_driver::chan",
-        madsim_driver::chan::tests::ALL,
-    ),
-    (
-        "runtime::madsim_driver::node",
-        madsim_driver::node::tests::ALL,
+        "runtime::madsim_driver::host",
+        madsim_driver::host::tests::ALL,
     ),
     ("runtime::net", net::tests::ALL),
     ("runtime::real", real::tests::ALL),

@@ -1,35 +1,32 @@
 //! The madsim driver: one run of one scenario under one seed. It builds a
-//! madsim runtime from the seed, a node per cluster node (`node`: the
-//! engine task and the network; `job`: the main and work threads), and
-//! the controller that applies the scenario's faults on schedule (`plant`:
-//! the primitives [`super::faults`] asks of a driver). It translates
-//! between madsim and the state machines of `vigil-engine` and
-//! `vigil-protocols` and decides nothing itself.
+//! madsim runtime from the seed, a madsim node per cluster node (`host`:
+//! a task stepping the node's state machine, its packets through madsim's
+//! network), and the controller that applies the scenario's faults on
+//! schedule (`plant`: the primitives [`super::faults`] asks of a driver).
+//! It translates between madsim and the node state machines of
+//! [`super::node`] and decides nothing itself.
 //!
-//! Layers, without a circle: `chan` (the channel tasks talk through),
-//! `world` (shared state) and `wires` (what tasks send each other) at the
-//! bottom; `job` above them; `node` above
-//! `job` (it starts a node's jobs); `plant` and this module on top.
+//! Layers, without a circle: `world` (shared state) at the bottom, `host`
+//! above it, `plant` and this module on top.
 
-pub(super) mod chan;
-mod job;
-pub(super) mod node;
+pub(super) mod host;
 mod plant;
-mod wires;
 mod world;
 
 pub use world::live_worlds;
 
 use super::net::Net;
+use super::node::{Kit, Node, Protocols};
 use super::{faults, new_trace, RunConfig};
 use crate::trace::{NodeStatus, RunEnd, Trace};
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::Instant;
 use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use vigil_engine::{Durable, NodeId, Time};
-use world::{LiveNode, NodeShared, World};
+use vigil_engine::{LocalKey, NodeId, Time};
+use world::World;
 
 /// Runs `cfg` in a madsim runtime seeded by its seed.
 pub(super) fn run(cfg: &RunConfig) -> Trace {
@@ -61,29 +58,30 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
     // World::now reads the clock through this while the run lasts; it
     // goes when the run ends or unwinds.
     let _clock = world::RunClock::set();
+    let kit = Kit::new(
+        Protocols {
+            registry,
+            scenario: scenario.clone(),
+            mutation,
+        },
+        detail,
+    );
     let nodes = (0..scenario.cluster.nodes)
-        .map(|k| NodeShared {
-            disk: Mutex::new(Some(Durable::default())),
-            wanted: Mutex::new(BTreeSet::new()),
-            live: Mutex::new(LiveNode::default()),
-            status: Mutex::new(NodeStatus::Up),
-            slow: Mutex::new(1000),
-            clock: Mutex::new(super::clock::NodeClock::TRUE),
-            clock_faulted: scenario
-                .faults
-                .iter()
-                .any(|f| matches!(&f.kind, crate::scenario::FaultKind::Clock(c) if c.node == k)),
-            clock_waiters: Mutex::new(Vec::new()),
+        .map(|k| {
+            let mut node = Node::new(k);
+            for job in scenario.jobs.iter().filter(|j| j.nodes.contains(&k)) {
+                node.wanted.insert(job.name.clone());
+            }
+            Mutex::new(host::Hosted::new(node, kit.clone()))
         })
         .collect();
-    let engine_cfg = scenario.engine_config();
     let trace = Mutex::new(new_trace(&scenario, seed, super::Driver::Madsim));
     let net = Mutex::new(Net::new(scenario.cluster.loss));
     let world = Arc::new(World {
-        engine_config: engine_cfg,
+        down: (0..scenario.cluster.nodes)
+            .map(|_| AtomicBool::new(false))
+            .collect(),
         scenario,
-        registry,
-        mutation,
         start: Instant::now(),
         clock_at_start: madsim::time::TimeHandle::current().elapsed(),
         trace,
@@ -98,29 +96,23 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         laters: Mutex::new(Default::default()),
         _live: world::Live::new(),
     });
-    for job in &world.scenario.jobs {
-        for n in &job.nodes {
-            world.nodes[usize::from(*n)]
-                .wanted
-                .lock()
-                .expect("wanted")
-                .insert(job.name.clone());
-        }
-    }
     for k in 0..world.scenario.cluster.nodes {
         let w = world.clone();
         let node = handle
             .create_node()
             .name(format!("n{k}"))
-            .ip(node::node_ip(NodeId(k)))
-            .init(move || node::node_main(w.clone(), NodeId(k)))
+            .ip(host::node_ip(NodeId(k)))
+            .init(move || host::node_main(w.clone(), NodeId(k)))
             .build();
         world.madsim_ids.lock().expect("ids").push(node.id());
+        host::install_receiver(&world, NodeId(k));
     }
     // Every node boots at time 0, before anything the scenario does at 0
-    // (as on the event loop): a fault at 0 s strikes a booted cluster.
-    while (world.nodes.iter()).any(|n| n.live.lock().expect("live").engine_tx.is_none()) {
-        madsim::task::yield_now().await;
+    // (as on the event loop): a fault at 0 s strikes a booted cluster
+    // whose nodes have not acted on their boots yet.
+    for k in 0..world.scenario.cluster.nodes {
+        let now = world.now();
+        world.node(k).on(&world, now).boot();
     }
     // Faults and task submissions in time order; at one time, faults
     // first, each in file order, then what earlier faults set for then
@@ -196,19 +188,19 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
     }
     madsim::time::sleep_until(world.instant(end)).await;
 
-    let nodes: Vec<NodeStatus> = world
-        .nodes
-        .iter()
-        .map(|n| *n.status.lock().expect("status"))
-        .collect();
     let mut live_members = BTreeSet::new();
-    for (k, n) in world.nodes.iter().enumerate() {
-        if nodes[k] != NodeStatus::Up {
+    let mut nodes = Vec::new();
+    for k in 0..world.scenario.cluster.nodes {
+        let mut h = world.node(k);
+        nodes.push(h.node.status);
+        if h.node.status != NodeStatus::Up {
             continue;
         }
-        for h in n.live.lock().expect("live").jobs.values() {
-            if let Some(m) = h.member.lock().expect("member").clone() {
-                world.record_unread(&m, &h.pending);
+        let keys: Vec<LocalKey> = h.node.names.values().copied().collect();
+        for key in keys {
+            let member = h.node.jobs.get(&key).and_then(|j| j.member.clone());
+            if let Some(m) = member {
+                h.on(&world, end).record_unread(key);
                 live_members.insert(m);
             }
         }

@@ -1,77 +1,30 @@
 //! What the tasks of one run share: the simulated clock's origin, the
-//! trace being written, each node's disk and live state, and the network
-//! conditions the controller sets. The tasks (`node`, `job`) and the
-//! controller (`faults`) read and write it; it imports none of them.
+//! trace being written, each node (in its [`Hosted`] box, which its task
+//! steps and the controller's faults reach into), and the network
+//! conditions the controller sets. It imports neither the node task nor
+//! the controller.
 
-use super::super::clock::NodeClock;
 use super::super::net::Net;
-use super::chan::Sender as UnboundedSender;
-use super::wires::{EngineIn, JobHandle, Pending};
-use crate::mutation::Mutation;
-use crate::protocols::Registry;
-use crate::scenario::Scenario;
-pub use crate::trace::NodeStatus;
+use super::host::Hosted;
 use crate::trace::{Trace, TraceEvent};
 use madsim::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use vigil_engine::job::FaultKind;
-use vigil_engine::{Durable, LocalKey, MemberId, NodeId, Time};
-
-/// What a node keeps across its restarts, and the controller's view of it.
-pub struct NodeShared {
-    /// The engine's stable storage (`None`: it was lost).
-    pub disk: Mutex<Option<Durable>>,
-    /// The jobs that run here, and start again after a restart.
-    pub wanted: Mutex<BTreeSet<String>>,
-    pub live: Mutex<LiveNode>,
-    pub status: Mutex<NodeStatus>,
-    /// How much slower the node runs, in thousandths (the host's load: it
-    /// stays across crashes).
-    pub slow: Mutex<u32>,
-    /// The machine's clock: it runs on across crashes.
-    pub clock: Mutex<NodeClock>,
-    /// Whether a fault of the run sets this node's clock (only then do
-    /// its main threads' timers listen for a change).
-    pub clock_faulted: bool,
-    /// Timers waiting on this node's clock, told when it changes.
-    pub clock_waiters: Mutex<Vec<futures::channel::oneshot::Sender<()>>>,
-}
-
-/// The node's current life: its engine's inbox and its running jobs.
-#[derive(Default)]
-pub struct LiveNode {
-    pub engine_tx: Option<UnboundedSender<EngineIn>>,
-    /// Ends the engine task at once (an `engine-crash`).
-    pub engine_crash: Option<futures::channel::oneshot::Sender<()>>,
-    /// The engine's port, while its sender holds it (a strong reference
-    /// here would keep madsim's network, and through its hooks this
-    /// world, alive after the run).
-    pub endpoint: Option<std::sync::Weak<madsim::net::Endpoint>>,
-    /// The engine died and its jobs live on.
-    pub engine_down: bool,
-    pub jobs: BTreeMap<String, JobHandle>,
-    pub next_key: u64,
-    /// Work-thread faults that struck before their job started, with the
-    /// fault's number: the job's thread takes them at its first local step.
-    pub armed: BTreeMap<(String, u16), (FaultKind, usize)>,
-    /// The jobs (by registration key: one life of a job) a `job-leave`
-    /// asked to leave.
-    pub leaving: BTreeSet<LocalKey>,
-}
+use vigil_engine::Time;
 
 /// Everything the tasks of one run share.
 pub struct World {
-    pub scenario: Scenario,
-    pub registry: Registry,
-    pub mutation: Option<Mutation>,
-    pub engine_config: vigil_engine::Config,
+    pub scenario: crate::scenario::Scenario,
     pub(super) start: Instant,
     /// How far madsim's clock had run at `start` (see [`RunClock`]).
     pub(super) clock_at_start: Duration,
     pub trace: Mutex<Trace>,
-    pub nodes: Vec<NodeShared>,
+    /// Each node, as its task steps it.
+    pub(super) nodes: Vec<Mutex<Hosted>>,
+    /// Which nodes are down (the network drops what is sent to them).
+    pub(super) down: Vec<AtomicBool>,
     /// The network's conditions, as the faults set them.
     pub(super) net: Mutex<Net>,
     /// The clock rates and slowness that overlapping faults set.
@@ -154,92 +107,29 @@ impl World {
         self.start + Duration::from_nanos(t.0)
     }
 
-    /// How much slower `node` runs, in thousandths (1000: full speed).
-    pub fn slow(&self, node: NodeId) -> u32 {
-        *self.nodes[usize::from(node.0)].slow.lock().expect("slow")
-    }
-
-    /// What `node`'s clock reads now.
-    pub fn local(&self, node: NodeId) -> Time {
-        self.local_at(node, self.now())
-    }
-
-    /// What `node`'s clock reads when the run's clock reads `now`.
-    pub fn local_at(&self, node: NodeId, now: Time) -> Time {
-        let clock = *self.nodes[usize::from(node.0)].clock.lock().expect("clock");
-        clock.local(now)
-    }
-
-    /// When `local` on `node`'s clock falls, as madsim's instant.
-    pub fn deadline(&self, node: NodeId, local: Time) -> Instant {
-        if local.0 == u64::MAX {
-            return self.instant(local);
-        }
-        // Not clamped to now: madsim fires a timer set in the past as it
-        // always did.
-        let clock = *self.nodes[usize::from(node.0)].clock.lock().expect("clock");
-        self.instant(clock.global(local, Time(0)))
-    }
-
-    /// Resolves when `node`'s clock is set again.
-    pub fn clock_changed(&self, node: NodeId) -> futures::channel::oneshot::Receiver<()> {
-        let (tx, rx) = futures::channel::oneshot::channel();
-        let mut waiters = self.nodes[usize::from(node.0)]
-            .clock_waiters
+    /// Node `node`, to step or to act on.
+    pub(super) fn node(&self, node: u16) -> MutexGuard<'_, Hosted> {
+        // A panic in a task ends the run; the node is not read after it.
+        self.nodes[usize::from(node)]
             .lock()
-            .expect("waiters");
-        waiters.retain(|w| !w.is_canceled());
-        waiters.push(tx);
-        rx
-    }
-
-    /// Records the engine events `member`'s main thread never took, if
-    /// any: its job is ending.
-    pub fn record_unread(&self, member: &MemberId, pending: &Pending) {
-        let pending = pending.lock().expect("pending");
-        if let Some(oldest) = pending.front() {
-            self.record(TraceEvent::InboxUnread {
-                member: member.clone(),
-                count: pending.len() as u64,
-                oldest: *oldest,
-            });
-        }
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn record(&self, event: TraceEvent) {
-        let now = self.now();
+        self.record_at(self.now(), event);
+    }
+
+    pub fn record_at(&self, now: Time, event: TraceEvent) {
         self.trace.lock().expect("trace").push(now, event);
-    }
-
-    /// The main thread of `job` on `node` (registration `key`) unregistered:
-    /// the job no longer runs there. Whether a `job-leave` had asked it
-    /// to, if this was the job's running registration (for
-    /// [`super::super::faults::job_ended`]).
-    pub fn job_gone(&self, node: NodeId, job: &str, key: LocalKey) -> Option<bool> {
-        let mut live = self.nodes[usize::from(node.0)].live.lock().expect("live");
-        if live.jobs.get(job).is_none_or(|h| h.key != key) {
-            return None;
-        }
-        live.jobs.remove(job);
-        Some(live.leaving.remove(&key))
-    }
-
-    /// Hands `msg` to `node`'s engine, if it has one now.
-    pub fn to_engine(&self, node: NodeId, msg: EngineIn) {
-        let live = self.nodes[usize::from(node.0)].live.lock().expect("live");
-        if let Some(tx) = &live.engine_tx {
-            let _ = tx.unbounded_send(msg);
-        }
     }
 
     /// A fresh packet number, in detailed runs.
     pub(crate) fn next_packet_id(&self) -> u64 {
-        self.packets
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        self.packets.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn node_status(&self, node: u16) -> NodeStatus {
-        *self.nodes[usize::from(node)].status.lock().expect("status")
+    pub(crate) fn is_down(&self, node: u16) -> bool {
+        self.down[usize::from(node)].load(Ordering::Relaxed)
     }
 
     pub(crate) fn madsim_id(&self, node: u16) -> madsim::task::NodeId {
