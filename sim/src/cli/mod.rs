@@ -56,9 +56,9 @@ struct RunFlags {
     #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
     mutation: Option<Mutation>,
     /// Which driver steps the state machines: `madsim` (the default:
-    /// madsim's runtime, a task per engine and thread) or `event-loop` (a
-    /// plain loop with its own seeded network, no async: two to three
-    /// times as fast on small clusters, about four times on large ones).
+    /// madsim's runtime and network, a task per node) or `event-loop` (a
+    /// plain loop with its own seeded network, no async: about twice as
+    /// fast on small clusters, three to four times on large ones).
     /// Both run the same scenarios, faults and checks; a seed's run
     /// differs between them.
     #[arg(long, value_parser = driver_parser())]

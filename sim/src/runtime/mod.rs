@@ -1,7 +1,7 @@
 //! One run of one scenario under one seed, by one of two drivers:
 //!
-//! - `madsim_driver`: madsim's seeded runtime, a madsim node per cluster
-//!   node, a task per engine and per thread (the default);
+//! - `madsim_driver`: madsim's seeded runtime and network, a madsim node
+//!   per cluster node with one task stepping it (the default);
 //! - `event_loop`: a plain loop over an agenda of timed events, with its
 //!   own seeded network model and no async at all (`--driver event-loop`).
 //!
@@ -11,7 +11,7 @@
 //! does (`faults`, over the [`faults::Plant`] each driver implements), the
 //! network's conditions (`net`), what a job's threads record and how
 //! a step runs (`threads`), and one node as a synchronous state machine
-//! (`node`, stepped by the event loop through its `Host` trait).
+//! (`node`, stepped by both drivers through its `Host` trait).
 //!
 //! Invariant: everything random in a run comes from a generator seeded by
 //! the run's seed, and every collection whose order can reach the trace is

@@ -528,7 +528,7 @@ impl DropCause {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Driver {
-    /// madsim's runtime: a task per engine and per thread (the default).
+    /// madsim's runtime and network: a task per node (the default).
     #[default]
     Madsim,
     /// A plain event loop with its own seeded network: no async, and
