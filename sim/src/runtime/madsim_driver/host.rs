@@ -348,7 +348,8 @@ impl NodeTask {
             return;
         }
         if world.detail {
-            // madsim drops these itself; say so in the trace.
+            // madsim drops a clogged link's packets itself, and a node
+            // that is down drops what it is handed; say so in the trace.
             if world.net.lock().expect("net").is_clogged(me.0, to.0) {
                 dropped(DropCause::Partition);
             } else if world.is_down(to.0) {

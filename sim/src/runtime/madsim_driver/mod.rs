@@ -200,7 +200,9 @@ pub async fn simulate(cfg: RunConfig) -> Trace {
         for key in keys {
             let member = h.node.jobs.get(&key).and_then(|j| j.member.clone());
             if let Some(m) = member {
-                h.on(&world, end).record_unread(key);
+                // At madsim's time: the nodes may have acted in the
+                // last millisecond past `end` (madsim's shortest sleep).
+                h.on(&world, world.now()).record_unread(key);
                 live_members.insert(m);
             }
         }

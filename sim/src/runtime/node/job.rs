@@ -138,7 +138,7 @@ impl<H: Host> Stepper<'_, H> {
             },
         );
         // Its main thread registers when it first runs, after what is
-        // struck at this instant (as a task madsim spawns runs later).
+        // struck at this instant.
         self.post(Local::StartMain { key });
     }
 
@@ -157,8 +157,7 @@ impl<H: Host> Stepper<'_, H> {
     }
 
     /// Puts `input` in the inbox of the main thread of `key`, which takes
-    /// it when it next runs (a fault's word arrives as it strikes, as in
-    /// madsim's channel).
+    /// it when it next runs (a fault's word arrives as it strikes).
     pub(in crate::runtime) fn signal(&mut self, key: LocalKey, input: MainInput) {
         let Some(job) = self.node.jobs.get_mut(&key) else {
             return;

@@ -31,8 +31,8 @@ const TIMER_GRANULARITY: Dur = Dur::from_millis(1);
 #[derive(Clone, Debug, Hash)]
 pub(in crate::runtime) enum Local {
     /// The packets the engine sent as it booted: they leave once the
-    /// instant's timeline has struck, as madsim's sender task sends them
-    /// when it first runs.
+    /// instant's timeline has struck (on madsim, once the node's port is
+    /// bound).
     Booted(Vec<Output<JobMsg>>),
     /// (Boxed, as are the other large variants: an event moves several
     /// times on its way through the agenda and the ready queue, and a
