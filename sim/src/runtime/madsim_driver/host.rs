@@ -52,6 +52,10 @@ pub(super) struct Hosted {
     /// What happens at this instant, after what is under way.
     pub(super) ready: VecDeque<Local>,
     outbox: Vec<(NodeId, Packet<JobMsg>)>,
+    /// Packets madsim handed over since the task last ran: taken onto the
+    /// agenda at the task's time (madsim runs its delivery hook before it
+    /// moves its clock to the arrival, so the hook cannot read that time).
+    arrived: Vec<Local>,
     waker: Option<Waker>,
 }
 
@@ -85,8 +89,9 @@ impl Host for MadsimHost<'_> {
     fn send(&mut self, to: NodeId, packet: Packet<JobMsg>) {
         self.outbox.push((to, packet));
     }
-    // Counted as madsim delivers it (`install_receiver`).
-    fn delivered(&mut self) {}
+    fn delivered(&mut self) {
+        self.world.delivered.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Hosted {
@@ -98,6 +103,7 @@ impl Hosted {
             seq: 0,
             ready: VecDeque::new(),
             outbox: Vec::new(),
+            arrived: Vec::new(),
             waker: None,
         }
     }
@@ -111,6 +117,7 @@ impl Hosted {
             seq,
             ready,
             outbox,
+            arrived: _,
             waker: _,
         } = self;
         let life = node.life;
@@ -136,16 +143,19 @@ impl Hosted {
         }
     }
 
-    /// A packet arrives now (taken by whichever life the node is in).
-    fn arrive(&mut self, now: Time, local: Local) {
-        self.seq += 1;
-        self.agenda.insert((now, self.seq), (None, local));
+    /// A packet arrives (taken by whichever life the node is in).
+    fn arrive(&mut self, local: Local) {
+        self.arrived.push(local);
         self.wake();
     }
 
     /// Takes everything due by `now`: what is ready, then the events due,
     /// each followed by what it set off.
     fn step_until(&mut self, world: &World, now: Time) {
+        for local in std::mem::take(&mut self.arrived) {
+            self.seq += 1;
+            self.agenda.insert((now, self.seq), (None, local));
+        }
         loop {
             while let Some(local) = self.ready.pop_front() {
                 self.on(world, now).local(local);
@@ -184,39 +194,25 @@ pub struct Wire {
 /// on the receiving task, and reorders a socket's queued messages; a leader
 /// of a few hundred nodes gets more packets than one receiver can take at
 /// that price. madsim's delivery hook (public, meant for intercepting RPC
-/// responses) runs when a packet arrives, at its arrival time; it puts the
-/// packet straight on the node's agenda and tells madsim not to queue it.
+/// responses) runs when a packet arrives, at its arrival time; it hands the
+/// packet to the node, whose task puts it on its agenda at that time, and
+/// tells madsim not to queue it.
 /// Clogged links and lost packets never reach the hook; a node that is
 /// down drops what does.
 pub(super) fn install_receiver(world: &Arc<World>, node: NodeId) {
     let w = world.clone();
     madsim::net::NetSim::current().hook_rpc_rsp::<Wire>(world.madsim_id(node.0), move |wire| {
         let packet = wire.packet.lock().expect("wire").take();
-        if let Some(packet) = packet {
-            let now = w.now();
-            // A node that is down takes nothing (it drops the packet when
-            // its task runs; the sender's trace says so): not delivered.
-            let up = !w.is_down(node.0);
-            if up {
-                w.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            if let Some((id, what)) = wire.detail.as_ref().filter(|_| up) {
-                w.record_at(
-                    now,
-                    TraceEvent::Deliver {
-                        from: wire.from,
-                        to: node,
-                        id: *id,
-                        what: what.clone(),
-                    },
-                );
-            }
+        // A node that is down drops what reaches it, as on the event loop
+        // (its next life does not take a packet sent to its last).
+        if let Some(packet) = packet.filter(|_| !w.is_down(node.0)) {
+            // Counted and traced as delivered when the node takes it.
             let local = Local::Packet {
                 from: wire.from,
                 packet: Box::new(packet),
-                detail: None,
+                detail: wire.detail.clone(),
             };
-            w.node(node.0).arrive(now, local);
+            w.node(node.0).arrive(local);
         }
         false
     });
@@ -347,14 +343,14 @@ impl NodeTask {
             dropped(DropCause::Loss);
             return;
         }
-        if world.detail {
-            // madsim drops a clogged link's packets itself, and a node
-            // that is down drops what it is handed; say so in the trace.
-            if world.net.lock().expect("net").is_clogged(me.0, to.0) {
-                dropped(DropCause::Partition);
-            } else if world.is_down(to.0) {
-                dropped(DropCause::NodeDown);
-            }
+        if world.detail && world.net.lock().expect("net").is_clogged(me.0, to.0) {
+            // madsim drops these itself; say so in the trace.
+            dropped(DropCause::Partition);
+        } else if world.is_down(to.0) {
+            // As on the event loop: lost, even if the node is back before
+            // it would arrive.
+            dropped(DropCause::NodeDown);
+            return;
         }
         // A duplicate travels on its own latency: it may come first.
         let twice =
