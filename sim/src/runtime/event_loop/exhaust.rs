@@ -593,11 +593,8 @@ impl World {
         match mv {
             Move::Ready(i) => {
                 let (node, local) = sim.stage.ready.remove(i).expect("an option");
-                let n = &mut sim.nodes[usize::from(node)];
-                match n.status {
-                    NodeStatus::Up => sim.on(node).local(local),
-                    NodeStatus::Paused => n.parked.push(local),
-                    NodeStatus::Crashed => {}
+                if let Some(local) = sim.nodes[usize::from(node)].due(None, local) {
+                    sim.on(node).local(local);
                 }
             }
             Move::Event(k) => {

@@ -352,14 +352,8 @@ impl<A: Agenda> Sim<A> {
                 }
             }
             What::Node { node, life, local } => {
-                let n = &mut self.nodes[usize::from(node)];
-                if life.is_some_and(|l| l != n.life) {
-                    return;
-                }
-                match n.status {
-                    NodeStatus::Crashed => {}
-                    NodeStatus::Paused => n.parked.push(local),
-                    NodeStatus::Up => self.on(node).local(local),
+                if let Some(local) = self.nodes[usize::from(node)].due(life, local) {
+                    self.on(node).local(local);
                 }
             }
         }

@@ -11,7 +11,7 @@
 use super::super::net::packet_kind;
 use super::super::node::{Host, Kit, Local, Node, Stepper};
 use super::world::World;
-use crate::trace::{DropCause, NodeStatus, PacketKind, TraceEvent};
+use crate::trace::{DropCause, PacketKind, TraceEvent};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use madsim::net::Endpoint;
@@ -167,13 +167,8 @@ impl Hosted {
                 return;
             }
             let (life, local) = entry.remove();
-            if life.is_some_and(|l| l != self.node.life) {
-                continue;
-            }
-            match self.node.status {
-                NodeStatus::Crashed => {}
-                NodeStatus::Paused => self.node.parked.push(local),
-                NodeStatus::Up => self.on(world, now).local(local),
+            if let Some(local) = self.node.due(life, local) {
+                self.on(world, now).local(local);
             }
         }
     }

@@ -276,6 +276,24 @@ impl Node {
         }
     }
 
+    /// An event of the node falls due (in its life `life` only, if
+    /// given): the node takes it now if it is up, and the event is given
+    /// back; a paused node keeps it for its resume; a crashed node, or a
+    /// later life, drops it. Both simulated drivers ask this alike.
+    pub(in crate::runtime) fn due(&mut self, life: Option<u32>, local: Local) -> Option<Local> {
+        if life.is_some_and(|l| l != self.life) {
+            return None;
+        }
+        match self.status {
+            NodeStatus::Crashed => None,
+            NodeStatus::Paused => {
+                self.parked.push(local);
+                None
+            }
+            NodeStatus::Up => Some(local),
+        }
+    }
+
     /// Whether its engine is down while it is up.
     pub(in crate::runtime) fn engine_down(&self) -> bool {
         self.status == NodeStatus::Up && self.engine.is_none()
