@@ -107,38 +107,40 @@ fn madsim_determinism_check_passes() {
 
 /// Every example's faults under each shipped protocol (the files' own
 /// protocol-outcome expectations dropped): `VIGIL_SEEDS / 4` seeds each
-/// (at least 3). The 1000-seed sweeps are in the README.
-fn every_example_under(protocol: &str, options: &[(&str, i64)]) {
+/// (at least 3), one test per example and protocol. The 1000-seed sweeps
+/// are in the README.
+fn passes_under(name: &str, protocol: &str, options: &[(&str, i64)]) {
     let mut opts = vigil_sim::protocols::Options::default();
     for (k, v) in options {
         opts.0
             .insert(k.to_string(), vigil_sim::protocols::OptionValue::Int(*v));
     }
+    let mut scenario = vigil_sim::tools::props::with_protocol(&load(name), protocol, opts);
+    scenario
+        .expectations
+        .retain(|e| !matches!(e, vigil_sim::scenario::Expectation::ProtocolOutcome { .. }));
     let mut failures = Vec::new();
-    for name in EXAMPLES {
-        let mut scenario =
-            vigil_sim::tools::props::with_protocol(&load(name), protocol, opts.clone());
-        scenario
-            .expectations
-            .retain(|e| !matches!(e, vigil_sim::scenario::Expectation::ProtocolOutcome { .. }));
-        for seed in 1..=(seeds() / 4).max(3) {
-            let checked = run(&scenario, seed, None);
-            if !checked.failed().is_empty() {
-                failures.push(format!("{name} seed {seed}: {}", checked.violations()));
-            }
+    for seed in 1..=(seeds() / 4).max(3) {
+        let checked = run(&scenario, seed, None);
+        if !checked.failed().is_empty() {
+            failures.push(format!("{name} seed {seed}: {}", checked.violations()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
-fn every_example_under_two_phase_commit() {
-    every_example_under("two-phase-commit", &[("abort_every", 3)]);
+mod under_two_phase_commit {
+    fn passes(name: &str) {
+        super::passes_under(name, "two-phase-commit", &[("abort_every", 3)]);
+    }
+    vigil_tests::each_example!(passes);
 }
 
-#[test]
-fn every_example_under_group_state() {
-    every_example_under("group-state", &[("keys", 5)]);
+mod under_group_state {
+    fn passes(name: &str) {
+        super::passes_under(name, "group-state", &[("keys", 5)]);
+    }
+    vigil_tests::each_example!(passes);
 }
 
 /// The event loop's choice of the next event is pluggable: an agenda that

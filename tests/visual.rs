@@ -13,7 +13,7 @@ use vigil_sim::protocols::Registry;
 use vigil_sim::run::{self, Execution, Request};
 use vigil_sim::tools::visual::{self, perfetto, svg, Fate, Story};
 use vigil_sim::trace::TraceEvent;
-use vigil_tests::{example, load, root, vigil, EXAMPLES};
+use vigil_tests::{example, load, root, vigil};
 
 /// The example run with every packet recorded, at the file's seed.
 fn detailed(name: &str) -> Execution {
@@ -143,66 +143,77 @@ fn count_class(doc: &roxmltree::Document, element: &str, class: &str) -> usize {
         - 1
 }
 
-#[test]
-fn every_example_draws_a_lane_for_every_member_and_an_arrow_for_every_message() {
-    for name in EXAMPLES {
-        let e = detailed(name);
-        let story = story_of(name, &e);
-        let d = svg::draw(&story, svg::Options::default());
-        let members = members(&e);
-        let r = check_svg(&d.svg, &members).unwrap_or_else(|err| panic!("{name}: {err}"));
-        assert_eq!(r.lanes, members.len(), "{name}");
-        assert!(r.inked > 1000, "{name}: the plot is blank");
+/// An example's diagram has a lane for every member and an arrow for
+/// every message; its trace event file is valid. Both come from one
+/// detailed run, one test per example (so they run side by side).
+fn draws_and_exports(name: &str) {
+    let e = detailed(name);
+    let story = story_of(name, &e);
+    draws_a_lane_for_every_member_and_an_arrow_for_every_message(name, &e, &story);
+    exports_a_valid_trace_event_file(name, &e, &story);
+}
 
-        let doc = roxmltree::Document::parse(&d.svg).expect("well-formed");
-        // An arrow for every ACK a main thread took from another member.
-        let out = e.out.as_ref().expect("a whole run");
-        let taken = out
-            .entries
-            .iter()
-            .filter(|x| matches!(&x.event, TraceEvent::Message { to, from, .. } if to != from))
-            .count();
-        let drops = out
-            .entries
-            .iter()
-            .filter(|x| match &x.event {
-                TraceEvent::Drop { what, .. } => {
-                    d.heartbeats
-                        || !matches!(
-                            what,
-                            vigil_sim::trace::PacketKind::Heartbeat
-                                | vigil_sim::trace::PacketKind::LinkAck
-                        )
-                }
-                _ => false,
-            })
-            .count();
-        if d.left_out.is_empty() {
-            assert_eq!(
-                count_class(&doc, "line", "ack"),
-                taken,
-                "{name}: ACK arrows"
-            );
-        }
+mod every_example {
+    vigil_tests::each_example!(super::draws_and_exports);
+}
+
+fn draws_a_lane_for_every_member_and_an_arrow_for_every_message(
+    name: &str,
+    e: &Execution,
+    story: &Story,
+) {
+    let d = svg::draw(story, svg::Options::default());
+    let members = members(e);
+    let r = check_svg(&d.svg, &members).unwrap_or_else(|err| panic!("{name}: {err}"));
+    assert_eq!(r.lanes, members.len(), "{name}");
+    assert!(r.inked > 1000, "{name}: the plot is blank");
+
+    let doc = roxmltree::Document::parse(&d.svg).expect("well-formed");
+    // An arrow for every ACK a main thread took from another member.
+    let out = e.out.as_ref().expect("a whole run");
+    let taken = out
+        .entries
+        .iter()
+        .filter(|x| matches!(&x.event, TraceEvent::Message { to, from, .. } if to != from))
+        .count();
+    let drops = out
+        .entries
+        .iter()
+        .filter(|x| match &x.event {
+            TraceEvent::Drop { what, .. } => {
+                d.heartbeats
+                    || !matches!(
+                        what,
+                        vigil_sim::trace::PacketKind::Heartbeat
+                            | vigil_sim::trace::PacketKind::LinkAck
+                    )
+            }
+            _ => false,
+        })
+        .count();
+    if d.left_out.is_empty() {
         assert_eq!(
-            count_class(&doc, "path", "cross"),
-            drops,
-            "{name}: dropped packets"
-        );
-        // Engine messages: every one delivered (or still on its way).
-        let engine = story
-            .packets
-            .iter()
-            .filter(|p| {
-                p.carries() == visual::Carries::Engine && !matches!(p.fate, Fate::Dropped(_))
-            })
-            .count();
-        assert_eq!(
-            count_class(&doc, "line", "eng"),
-            engine,
-            "{name}: engine messages"
+            count_class(&doc, "line", "ack"),
+            taken,
+            "{name}: ACK arrows"
         );
     }
+    assert_eq!(
+        count_class(&doc, "path", "cross"),
+        drops,
+        "{name}: dropped packets"
+    );
+    // Engine messages: every one delivered (or still on its way).
+    let engine = story
+        .packets
+        .iter()
+        .filter(|p| p.carries() == visual::Carries::Engine && !matches!(p.fate, Fate::Dropped(_)))
+        .count();
+    assert_eq!(
+        count_class(&doc, "line", "eng"),
+        engine,
+        "{name}: engine messages"
+    );
 }
 
 #[test]
@@ -471,8 +482,14 @@ fn check_trace_events(doc: &Value, nodes: usize) -> Result<usize, String> {
 fn exported(name: &str) -> (Value, usize, Story) {
     let e = detailed(name);
     let story = story_of(name, &e);
+    let (value, nodes) = export(&e, &story);
+    (value, nodes, story)
+}
+
+/// The trace event file of `story` (of `e`), parsed, and the run's node count.
+fn export(e: &Execution, story: &Story) -> (Value, usize) {
     let doc = perfetto::export(
-        &story,
+        story,
         perfetto::Options {
             from: vigil_engine::Time(0),
             to: story.end,
@@ -480,48 +497,45 @@ fn exported(name: &str) -> (Value, usize, Story) {
         },
     );
     let value: Value = serde_json::from_str(&doc.json).expect("the export is JSON");
-    (value, e.scenario.cluster.nodes.into(), story)
+    (value, e.scenario.cluster.nodes.into())
 }
 
-#[test]
-fn every_example_exports_a_valid_trace_event_file() {
-    for name in EXAMPLES {
-        let (doc, nodes, story) = exported(name);
-        let events = check_trace_events(&doc, nodes).unwrap_or_err_panic(name);
-        assert!(events > 10, "{name}");
-        // A thread per engine, main thread and work thread.
-        let names: BTreeSet<&str> = doc["traceEvents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["name"] == "thread_name")
-            .filter_map(|e| e["args"]["name"].as_str())
-            .collect();
-        assert!(names.contains("engine"), "{name}");
-        for (lane, threads) in &story.threads {
-            assert!(
-                names.contains(format!("{} main", lane.job).as_str()),
-                "{name}"
-            );
-            for t in threads {
-                assert!(
-                    names.contains(format!("{} work {t}", lane.job).as_str()),
-                    "{name}"
-                );
-            }
-        }
-        // ACK waits and faults are there.
-        let events = doc["traceEvents"].as_array().expect("checked above");
-        // (A task runner's rounds say their task: "ACK wait r1 (task 0)".)
+fn exports_a_valid_trace_event_file(name: &str, e: &Execution, story: &Story) {
+    let (doc, nodes) = export(e, story);
+    let events = check_trace_events(&doc, nodes).unwrap_or_err_panic(name);
+    assert!(events > 10, "{name}");
+    // A thread per engine, main thread and work thread.
+    let names: BTreeSet<&str> = doc["traceEvents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(names.contains("engine"), "{name}");
+    for (lane, threads) in &story.threads {
         assert!(
-            events.iter().any(|e| e["name"]
-                .as_str()
-                .is_some_and(|n| n == "ACK wait r1" || n.starts_with("ACK wait r1 (task "))),
+            names.contains(format!("{} main", lane.job).as_str()),
             "{name}"
         );
-        if !load(name).faults.is_empty() {
-            assert!(events.iter().any(|e| e["cat"] == "fault"), "{name}");
+        for t in threads {
+            assert!(
+                names.contains(format!("{} work {t}", lane.job).as_str()),
+                "{name}"
+            );
         }
+    }
+    // ACK waits and faults are there.
+    let events = doc["traceEvents"].as_array().expect("checked above");
+    // (A task runner's rounds say their task: "ACK wait r1 (task 0)".)
+    assert!(
+        events.iter().any(|e| e["name"]
+            .as_str()
+            .is_some_and(|n| n == "ACK wait r1" || n.starts_with("ACK wait r1 (task "))),
+        "{name}"
+    );
+    if !load(name).faults.is_empty() {
+        assert!(events.iter().any(|e| e["cat"] == "fault"), "{name}");
     }
 }
 
