@@ -338,14 +338,23 @@ impl NodeTask {
             dropped(DropCause::Loss);
             return;
         }
-        if world.detail && world.net.lock().expect("net").is_clogged(me.0, to.0) {
-            // madsim drops these itself; say so in the trace.
-            dropped(DropCause::Partition);
-        } else if world.is_down(to.0) {
+        // Whether the link is cut matters only to the record: madsim drops
+        // such packets itself. What is sent must not depend on it, or a
+        // detailed run (`vigil replay`) would draw from madsim's generator
+        // where the plain run did not, and be another run.
+        let cut = world.detail && world.net.lock().expect("net").is_clogged(me.0, to.0);
+        if world.is_down(to.0) {
             // As on the event loop: lost, even if the node is back before
-            // it would arrive.
-            dropped(DropCause::NodeDown);
+            // it would arrive (a cut link's drop is named first, as there).
+            dropped(if cut {
+                DropCause::Partition
+            } else {
+                DropCause::NodeDown
+            });
             return;
+        }
+        if cut {
+            dropped(DropCause::Partition);
         }
         // A duplicate travels on its own latency: it may come first.
         let twice =
