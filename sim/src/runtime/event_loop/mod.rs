@@ -581,8 +581,7 @@ impl<A: Agenda> faults::Plant for Sim<A> {
     }
 
     fn arm_at_start(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
-        let n = &mut self.nodes[usize::from(node)];
-        n.armed.insert((job.to_string(), thread), (kind, index));
+        self.nodes[usize::from(node)].arm_at_start(job, thread, kind, index);
     }
 
     fn kill_job(&mut self, node: u16, job: &str) {

@@ -104,8 +104,10 @@ impl faults::Plant for Plant<'_> {
     }
 
     fn arm_at_start(&mut self, node: u16, job: &str, thread: u16, kind: FaultKind, index: usize) {
-        let armed = &mut self.0.node(node).node.armed;
-        armed.insert((job.to_string(), thread), (kind, index));
+        self.0
+            .node(node)
+            .node
+            .arm_at_start(job, thread, kind, index);
     }
 
     fn kill_job(&mut self, node: u16, job: &str) {

@@ -276,6 +276,18 @@ impl Node {
         }
     }
 
+    /// Arms a fault on a work thread of a job that starts with the node:
+    /// the thread takes it when the job starts.
+    pub(in crate::runtime) fn arm_at_start(
+        &mut self,
+        job: &str,
+        thread: u16,
+        kind: FaultKind,
+        index: usize,
+    ) {
+        self.armed.insert((job.to_string(), thread), (kind, index));
+    }
+
     /// An event of the node falls due (in its life `life` only, if
     /// given): the node takes it now if it is up, and the event is given
     /// back; a paused node keeps it for its resume; a crashed node, or a
