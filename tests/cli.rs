@@ -314,6 +314,7 @@ fn sweep_runs_many_seeds_and_lists_the_failures_with_replays() {
         (v["passed"].as_u64(), v["failed"].as_u64()),
         (Some(0), Some(3))
     );
+    assert_eq!(v["driver"], "madsim", "{v}");
     let seeds: Vec<u64> = v["failures"]
         .as_array()
         .expect("failures")
@@ -503,6 +504,45 @@ fn a_panic_in_the_simulation_is_a_failed_run() {
         v["failures"][0]["replay"],
         format!("my-vigil run {file} --seed 1")
     );
+}
+
+/// A group so large that its ACK rounds take very long is named before
+/// the run (a run says nothing until it ends), on stderr: `--json` still
+/// prints its one object.
+#[test]
+fn a_very_large_group_is_warned_of_before_the_run() {
+    let text = "name = \"w\"\nduration = \"5ms\"\n[cluster]\nnodes = 300\n\
+                [[job]]\nname = \"db\"\ngroup = \"g\"\n";
+    let path = temp_file("large-group.toml", text);
+    let file = path.display().to_string();
+    let says = "group `g` has 300 members: each of its ACK rounds sends about 89700";
+    for args in [
+        vec!["run", file.as_str(), "--driver", "event-loop", "--json"],
+        vec![
+            "explore",
+            file.as_str(),
+            "--seeds",
+            "0..1",
+            "--driver",
+            "event-loop",
+            "--json",
+        ],
+    ] {
+        let o = vigil(&args);
+        assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&format!("warning: {file}: {says}")),
+            "{args:?}: {}",
+            o.stderr
+        );
+        assert!(!o.stdout.contains("warning"), "{args:?}: {}", o.stdout);
+    }
+    let small = std::fs::read_to_string(example("quickstart.toml")).unwrap();
+    let o = vigil(&[
+        "run",
+        &temp_file("small-group.toml", &small).display().to_string(),
+    ]);
+    assert!(!o.stderr.contains("warning"), "{}", o.stderr);
 }
 
 #[test]

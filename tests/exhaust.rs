@@ -281,6 +281,19 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
     let j = json(&out);
     assert_eq!(j["verdict"], "incomplete");
     assert_eq!(j["stopped"], "state-limit");
+    // `--driver event-loop`, which every other command takes, is taken
+    // here too (it is the only driver that can choose).
+    let out = vigil(&[
+        "exhaust",
+        &example("exhaust-barrier.toml"),
+        "--max-states",
+        "50",
+        "--driver",
+        "event-loop",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(json(&out)["stopped"], "state-limit");
 
     let dir = Scratch::dir();
     let bad = dir.join("bad.schedule.json");
@@ -313,6 +326,7 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
             "does not apply",
         ),
         (vec!["--delays", "1"], "nothing to delay by"),
+        (vec!["--driver", "madsim"], "event loop only"),
     ] {
         let mut args = vec!["exhaust", barrier.as_str(), "--json"];
         args.extend(flags.iter().copied());

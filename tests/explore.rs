@@ -503,6 +503,27 @@ group = "w"
     ]);
     assert_eq!(ok.code, 2);
     assert!(ok.stderr.contains("no failure to shrink"), "{}", ok.stderr);
+    assert!(ok.stderr.contains("--seeds 0..1000`"), "{}", ok.stderr);
+    // The sweep it suggests runs as the shrink would have: the same draw
+    // and driver (a madsim seed's failure is not the event loop's).
+    let ok = vigil(&[
+        "shrink",
+        &example("job-kill.toml"),
+        "--seed",
+        "1",
+        "--swarm",
+        "--driver",
+        "event-loop",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(ok.code, 2, "{}", ok.stderr);
+    assert!(
+        ok.stderr
+            .contains("--seeds 0..1000 --swarm --driver event-loop`"),
+        "{}",
+        ok.stderr
+    );
 }
 
 #[test]

@@ -70,6 +70,50 @@ fn ctrl_c_stops_explore_cleanly() {
     assert!(xml.trim_end().ends_with("</testsuites>"), "whole: {xml}");
 }
 
+/// SIGTERM (what `timeout` and CI runners send) stops `vigil explore` as
+/// Ctrl-C does: killed at once before, with no summary. `timeout` sends
+/// it twice at once (to the command, then to its process group), which is
+/// still one stop: here the second comes 20 ms after the first, while a
+/// run of 200 nodes is still in flight (a second signal later than that
+/// would end it at once, as a second Ctrl-C does).
+#[test]
+fn sigterm_twice_at_once_stops_explore_with_its_summary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(&root)
+        .args([
+            "explore",
+            "sim/benches/large-200.toml",
+            "--seeds",
+            "0..1000000",
+            "--driver",
+            "event-loop",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    for pause in [Duration::ZERO, Duration::from_millis(20)] {
+        std::thread::sleep(pause);
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+    let out = child.wait_with_output().expect("vigil exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a summary")).expect("a whole line");
+    assert_eq!(summary["type"], "summary", "{summary}");
+    let why = summary["stopped"].as_str().expect("why it stopped");
+    assert!(why.starts_with("interrupted"), "{why}");
+}
+
 /// Ctrl-C during `vigil sweep`: the same, its one JSON object counting the
 /// seeds that ran (it was killed before, with no summary).
 #[test]

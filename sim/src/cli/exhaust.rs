@@ -79,6 +79,11 @@ pub(super) struct ExhaustFlags {
     /// `mutations` feature only).
     #[arg(long, value_parser = parse_mutation, hide_short_help = true)]
     pub mutation: Option<Mutation>,
+    /// The driver: `event-loop`, the only one that can choose the next
+    /// event instead of drawing it (taken, so that a command line that
+    /// names it for every command works here too).
+    #[arg(long, value_parser = super::driver_parser())]
+    pub driver: Option<Driver>,
 }
 
 impl ExhaustFlags {
@@ -114,6 +119,13 @@ impl Ctx<'_> {
             }
             Exit::BadInput
         };
+        if let Some(driver) = args.driver.filter(|d| *d != Driver::EventLoop) {
+            return refuse(
+                io,
+                format!("`vigil exhaust` explores on the event loop only (it chooses each next event, where {driver} draws it)"),
+                "drop --driver, or give --driver event-loop".into(),
+            );
+        }
         if exhaust_tool::is_schedule(file) {
             return refuse(
                 io,

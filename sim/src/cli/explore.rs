@@ -24,6 +24,9 @@ impl Ctx<'_> {
                 )
             }
         };
+        for target in &targets {
+            warn_cost(&target.file, &target.scenario, io);
+        }
         let seeds = match sweep.shard {
             Some(shard) => sweep.seeds.shard(shard),
             None => sweep.seeds,

@@ -416,6 +416,14 @@ fn parse_budget(s: &str) -> Result<Duration, String> {
     scenario::parse_duration(s).map_err(|e| format!("invalid time budget `{s}`: {}", e.reason()))
 }
 
+/// Warns, on stderr, of what makes a run of `scenario` (from `file`) slow
+/// and memory-hungry before it starts (a run says nothing until it ends).
+fn warn_cost(file: &str, scenario: &Scenario, io: &mut Io<'_>) {
+    for warning in scenario.cost_warnings() {
+        let _ = writeln!(io.stderr, "warning: {file}: {warning}");
+    }
+}
+
 /// Where the command writes, and whether it may use color.
 pub struct Io<'a> {
     pub stdout: &'a mut dyn Write,
@@ -805,10 +813,12 @@ fn workers(jobs: Option<u16>) -> usize {
 impl Ctx<'_> {
     /// Loads one scenario file, or reports it (exit status 2).
     fn load(&self, file: &Path, json: bool, io: &mut Io<'_>) -> Result<Scenario, Exit> {
-        scenario::load_with(file, self.registry).map_err(|e| {
+        let scenario = scenario::load_with(file, self.registry).map_err(|e| {
             let e = crate::tools::exhaust::hint_schedule(file, e);
             bad_file(file, &e, json, io)
-        })
+        })?;
+        warn_cost(&file.display().to_string(), &scenario, io);
+        Ok(scenario)
     }
 
     /// [`Ctx::load`], and the seed to run: `seed`, else the file's, else 0.

@@ -60,9 +60,19 @@ impl Ctx<'_> {
             false,
         );
         let Some(target) = first.fingerprint() else {
+            // The sweep runs as this shrink would: the same draw, variant
+            // and driver (a madsim seed fails on madsim only).
+            let swarm = if flags.swarm { " --swarm" } else { "" };
+            let mutation = flags
+                .mutation
+                .map_or(String::new(), |m| format!(" --mutation {}", m.name()));
+            let driver = match flags.driver() {
+                Driver::Madsim | Driver::Real => String::new(),
+                d @ Driver::EventLoop => format!(" --driver {d}"),
+            };
             let _ = writeln!(
                 io.stderr,
-                "error: {} passes under seed {seed}: there is no failure to shrink\n  = help: find a failing seed with `{} explore {} --seeds 0..1000`",
+                "error: {} passes under seed {seed}: there is no failure to shrink\n  = help: find a failing seed with `{} explore {} --seeds 0..1000{swarm}{mutation}{driver}`",
                 file.display(),
                 self.program,
                 file.display()

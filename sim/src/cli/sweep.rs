@@ -75,7 +75,7 @@ impl Ctx<'_> {
                 .collect();
             let mut value = serde_json::json!({
                 "scenario": target.scenario.name, "file": name, "first_seed": from, "seeds": seeds,
-                "passed": passed, "failed": failures.len(), "failures": list,
+                "driver": opts.driver.name(), "passed": passed, "failed": failures.len(), "failures": list,
             });
             if let Some(why) = &stopped {
                 value["stopped"] = serde_json::json!(why);

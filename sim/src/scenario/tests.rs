@@ -481,6 +481,37 @@ group = "g"
     assert!(scenario.expectations.is_empty());
 }
 
+fn a_group_of_300_members_is_warned_of() {
+    let text = |nodes: u16, second: &str| {
+        format!(
+            "name = \"big\"\nduration = \"1s\"\n[cluster]\nnodes = {nodes}\n\
+             [[job]]\nname = \"a\"\ngroup = \"g\"\nnodes = [{}]\n\
+             [[job]]\nname = \"b\"\ngroup = \"{second}\"\nnodes = [\"n0\"]\n",
+            (1..nodes)
+                .map(|n| format!("\"n{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    // 299 members of `g` on nodes n1.., and one more on n0: one group of
+    // 300, or two of 299 and 1.
+    let warned = parse_ok(&text(300, "g")).cost_warnings();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("group `g` has 300 members"),
+        "{warned:?}"
+    );
+    assert!(
+        warned[0].contains("about 89700 member messages"),
+        "{warned:?}"
+    );
+    assert_eq!(
+        parse_ok(&text(300, "h")).cost_warnings(),
+        Vec::<String>::new()
+    );
+    assert_eq!(parse_ok(BASE).cost_warnings(), Vec::<String>::new());
+}
+
 fn faults_at_equal_times_keep_file_order() {
     let mut text = BASE.to_owned();
     for (at, node) in [("3s", 0), ("1s", 1), ("3s", 2), ("1s", 3), ("3s", 4)] {
@@ -1770,6 +1801,7 @@ fn engine_crash_parses_like_a_stop_and_draws() {
 unit_tests![
     full_file_parses_to_the_expected_scenario,
     defaults_apply,
+    a_group_of_300_members_is_warned_of,
     faults_at_equal_times_keep_file_order,
     reason_and_member_strings_round_trip,
     bad_toml_syntax,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::duration::parse_duration;
-use super::error::{line_col, ScenarioError};
+use super::error::{Lines, ScenarioError};
 use super::raw::{
     entries, job_extras, key_span, DurationText, Extra, List, MemberText, NodeText, Opt,
     RawCluster, RawExpect, RawJob, RawScenario, RawTable, Val, JOB_KEYS,
@@ -364,6 +364,7 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
 
     let mut ctx = Ctx {
         source,
+        lines: Lines::of(source),
         nodes: cluster.nodes,
         quorum: cluster.quorum.is_some(),
         jobs: Vec::new(),
@@ -380,7 +381,7 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
     let mut job_lines = BTreeMap::new();
     for (index, job) in raw.job.iter().enumerate() {
         let validated = ctx.job_table(index, job)?;
-        let line = line_col(source, job.span().start).0;
+        let line = ctx.lines.line(job.span().start);
         if let Some(first) = job_lines.insert(validated.name.clone(), line) {
             let span = job
                 .get_ref()
@@ -717,6 +718,8 @@ fn addresses(list: &List<String>, nodes: u16) -> Result<Vec<std::net::SocketAddr
 /// What later checks need: the file, the node count, the jobs so far.
 pub(super) struct Ctx<'a> {
     pub(super) source: &'a str,
+    /// Where the file's lines start, to name a table's line.
+    lines: Lines,
     pub(super) nodes: u16,
     /// Whether the cluster keeps a quorum (for `primary` in expectations).
     pub(super) quorum: bool,
@@ -1106,7 +1109,7 @@ impl Ctx<'_> {
             protocol: protocol.to_string(),
             options,
             priority,
-            line: line_col(self.source, header.start).0,
+            line: self.lines.line(header.start),
         })
     }
 
@@ -1172,7 +1175,7 @@ impl Ctx<'_> {
         Ok(Fault {
             at,
             kind: (spec.parse)(&table)?,
-            line: line_col(self.source, header.start).0,
+            line: self.lines.line(header.start),
         })
     }
 

@@ -978,19 +978,31 @@ pub struct ItemOptions<'a> {
 /// Set by Ctrl-C: stop handing out runs.
 pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Installs the Ctrl-C handler once per process: the first Ctrl-C sets
-/// [`STOP`] (runs in flight finish, the summary prints), a second one exits
-/// at once with status 130.
+/// Installs the Ctrl-C handler once per process: the first Ctrl-C (or
+/// SIGTERM, or SIGHUP) sets [`STOP`] (runs in flight finish, the summary
+/// prints), a second one exits at once with status 130. A second signal
+/// within [`SIGNALS_AS_ONE`] of the first is the same stop: `timeout`
+/// sends SIGTERM to its command and then to the command's process group,
+/// so the command gets it twice at once.
 pub fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
-            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let first = *FIRST.get_or_init(std::time::Instant::now);
+            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst)
+                && first.elapsed() >= SIGNALS_AS_ONE
+            {
                 std::process::exit(130);
             }
         });
     });
 }
+
+/// How close two signals come to count as one (see
+/// [`install_interrupt_handler`]); a person pressing Ctrl-C twice is
+/// slower.
+pub const SIGNALS_AS_ONE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Runs `count` items on `workers` threads, `item(i)` for each `i` in
 /// order of hand-out; `tick` runs on the calling thread about ten times a
