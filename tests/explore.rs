@@ -707,6 +707,10 @@ fn bad_input_is_reported_before_any_seed_runs() {
             "invalid seed range",
         ),
         (
+            vec!["explore", good.as_str(), "--seeds", "-3..2"],
+            "`-3` is not a seed",
+        ),
+        (
             vec!["explore", "/no/such/path", "--seeds", "1..2"],
             "cannot read `/no/such/path`",
         ),

@@ -268,7 +268,7 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Seeds: A..B (B excluded), A..=B, or N for 0..N.
-        #[arg(long, value_parser = parse_seeds)]
+        #[arg(long, value_parser = parse_seeds, allow_hyphen_values = true)]
         seeds: SeedRange,
         /// Worker threads, 1 to 256 (default: the machine's cores).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -1016,6 +1016,69 @@ fn shown(path: &Path) -> String {
 const MAX_DIAGRAMS: usize = 12;
 
 /// A progress bar on stderr, only when it is a terminal.
+/// Runs `run`, one seed of a scenario of `duration`, with a progress bar
+/// of its simulated time on stderr if that is a terminal (`terminal`) and
+/// the run takes longer than a second: a long run says nothing else until
+/// it ends.
+fn watched<T>(duration: Duration, terminal: bool, run: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !terminal {
+        return run();
+    }
+    /// Ends the watch however the run ends.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            crate::runtime::watch(false);
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let total = duration.as_millis() as u64;
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                let at = crate::runtime::PROGRESS.load(Ordering::Relaxed) / 1_000_000;
+                let at = at.min(total);
+                let message = format!(
+                    "{:.1} s of {:.1} s",
+                    at as f64 / 1e3,
+                    duration.as_secs_f64()
+                );
+                match &bar {
+                    Some(b) => {
+                        b.set_position(at);
+                        b.set_message(message);
+                    }
+                    None if started.elapsed() >= Duration::from_secs(1) => {
+                        let style = indicatif::ProgressStyle::with_template(
+                            "{bar:30} {msg} simulated · {elapsed} · {eta} left",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                        let target = indicatif::ProgressDrawTarget::stderr_with_hz(5);
+                        let b = indicatif::ProgressBar::with_draw_target(Some(total), target)
+                            .with_style(style)
+                            .with_message(message)
+                            .with_position(at)
+                            .with_elapsed(started.elapsed());
+                        bar = Some(b);
+                    }
+                    None => {}
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        crate::runtime::watch(true);
+        let _done = Done(&done);
+        run()
+    })
+}
+
 fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
     if !terminal || len == 0 {
         return None;

@@ -104,7 +104,9 @@ impl Ctx<'_> {
                     }
                 }
             }
-            None => self.execute(&scenario, seed, flags, true),
+            None => watched(scenario.duration, io.color_stderr, || {
+                self.execute(&scenario, seed, flags, true)
+            }),
         };
         let pictures = outputs.svg.is_some() || outputs.perfetto.is_some();
         let mut written: Vec<String> = Vec::new();

@@ -24,7 +24,9 @@ impl Ctx<'_> {
                 return refuse(io, json, &format!("--emit-scenario: {message}"));
             }
         }
-        let (e, divergence) = self.execute(&scenario, seed, flags, false);
+        let (e, divergence) = watched(scenario.duration, io.color_stderr, || {
+            self.execute(&scenario, seed, flags, false)
+        });
         if let Some(out) = emit {
             if let Err(code) = self.emit(file, seed, &e, out, io) {
                 if json {

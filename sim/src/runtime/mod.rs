@@ -63,6 +63,32 @@ use crate::trace::{JobInfo, RunInfo, Trace};
 use std::sync::Once;
 use vigil_engine::{Dur, Name, NodeId};
 
+/// How far in simulated time (ns) the run watched with [`watch`] has come:
+/// for a progress bar on a long `vigil run`. Written by the drivers as
+/// time moves, never read by a run.
+pub static PROGRESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// Whether the run on this thread reports to [`PROGRESS`] (a sweep's
+    /// runs, side by side, do not).
+    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Has the runs on this thread report how far they came to [`PROGRESS`]
+/// (`on`), or stop.
+pub fn watch(on: bool) {
+    PROGRESS.store(0, std::sync::atomic::Ordering::Relaxed);
+    WATCHED.with(|w| w.set(on));
+}
+
+/// A driver's clock reached `now`.
+#[inline]
+fn reached(now: vigil_engine::Time) {
+    if WATCHED.with(std::cell::Cell::get) {
+        PROGRESS.store(now.0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What to run: one concrete scenario (its random faults already drawn,
 /// see [`crate::scenario::draw`]) under one seed.
 #[derive(Clone)]
@@ -246,5 +272,34 @@ pub(crate) mod tests {
         assert_eq!(trace.hash(), one_by_one(&trace));
     }
 
-    unit_tests![a_trace_hash_is_over_every_entry_in_order,];
+    /// A watched run reports how far its simulated time came, on both
+    /// drivers, and reports nothing once unwatched; its trace is the
+    /// unwatched run's.
+    fn a_watched_run_reports_its_simulated_time() {
+        use std::sync::atomic::Ordering;
+        let scenario = one_job(3, "2s");
+        for driver in [Driver::Madsim, Driver::EventLoop] {
+            let cfg = RunConfig {
+                driver,
+                ..RunConfig::new(&scenario, 1)
+            };
+            let plain = run(&cfg).expect("the run").hash();
+            watch(true);
+            let watched = run(&cfg).expect("the run").hash();
+            let reached = PROGRESS.load(Ordering::Relaxed);
+            watch(false);
+            assert_eq!(plain, watched, "{driver}");
+            assert!(
+                (1_900_000_000..=2_000_000_000).contains(&reached),
+                "{driver}: reached {reached} ns of 2 s"
+            );
+            run(&cfg).expect("the run");
+            assert_eq!(PROGRESS.load(Ordering::Relaxed), 0, "{driver}: unwatched");
+        }
+    }
+
+    unit_tests![
+        a_trace_hash_is_over_every_entry_in_order,
+        a_watched_run_reports_its_simulated_time,
+    ];
 }

@@ -341,6 +341,7 @@ impl<A: Agenda> Sim<A> {
             "an agenda handed out an event from the past"
         );
         self.stage.now = event.at;
+        super::reached(event.at);
         match event.what {
             What::Boot(_) | What::Fault(_) | What::Task(_) | What::Later(_) => {
                 // The rest of the instant's timeline strikes with it.

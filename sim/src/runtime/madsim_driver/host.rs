@@ -264,6 +264,7 @@ impl Future for NodeTask {
         loop {
             // madsim's clock stands still while a task runs.
             let now = this.world.now();
+            super::super::reached(now);
             let (sends, next) = {
                 let mut h = this.world.node(this.node.0);
                 if !h.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
