@@ -8,6 +8,13 @@ use std::time::Duration;
 /// Runs `vigil ARGS` from the repository's root, sends it SIGINT after 1.5
 /// s, and returns what it printed, once it exited with status 130.
 fn interrupted(args: &[&str]) -> std::process::Output {
+    signalled(args, &[("-INT", Duration::ZERO)])
+}
+
+/// Runs `vigil ARGS` from the repository's root, sends it each signal
+/// (as `kill` names it) after its pause, the first 1.5 s in, and returns
+/// what it printed, once it exited with status 130.
+fn signalled(args: &[&str], signals: &[(&str, Duration)]) -> std::process::Output {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .current_dir(&root)
@@ -17,11 +24,14 @@ fn interrupted(args: &[&str]) -> std::process::Output {
         .spawn()
         .expect("vigil starts");
     std::thread::sleep(Duration::from_millis(1500));
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
+    for (signal, pause) in signals {
+        std::thread::sleep(*pause);
+        let sent = Command::new("kill")
+            .args([*signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
     let out = child.wait_with_output().expect("vigil exits");
     assert_eq!(
         out.status.code(),
@@ -78,10 +88,8 @@ fn ctrl_c_stops_explore_cleanly() {
 /// would end it at once, as a second Ctrl-C does).
 #[test]
 fn sigterm_twice_at_once_stops_explore_with_its_summary() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .current_dir(&root)
-        .args([
+    let out = signalled(
+        &[
             "explore",
             "sim/benches/large-200.toml",
             "--seeds",
@@ -89,23 +97,12 @@ fn sigterm_twice_at_once_stops_explore_with_its_summary() {
             "--driver",
             "event-loop",
             "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil starts");
-    std::thread::sleep(Duration::from_millis(1500));
-    for pause in [Duration::ZERO, Duration::from_millis(20)] {
-        std::thread::sleep(pause);
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-    }
-    let out = child.wait_with_output().expect("vigil exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+        ],
+        &[
+            ("-TERM", Duration::ZERO),
+            ("-TERM", Duration::from_millis(20)),
+        ],
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let summary: serde_json::Value =
         serde_json::from_str(stdout.lines().last().expect("a summary")).expect("a whole line");
