@@ -356,6 +356,14 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
             .is_some_and(|p| p.contains("no-such-file.toml")),
         "{error}"
     );
+    let detail = &error["error"]["details"][0];
+    assert!(
+        detail["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("cannot read `no-such-file.toml`")),
+        "{detail}"
+    );
+    assert_eq!(detail["line"], Value::Null, "{detail}");
 }
 
 #[test]
@@ -492,6 +500,38 @@ group = "w"
     let cut_text = std::fs::read_to_string(&cut).expect("written");
     assert!(cut_text.contains("--max-runs 3`"), "{cut_text}");
     assert!(cut_text.contains("It ran out of runs"), "{cut_text}");
+    // With --json: one object on stdout, the steps still on stderr.
+    let o = vigil(&[
+        "shrink",
+        &file,
+        "--seed",
+        "2",
+        "--max-runs",
+        "3",
+        "--json",
+        "-o",
+        &cut.display().to_string(),
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).expect("one JSON object");
+    assert_eq!(v["verdict"], "shrunk", "{v}");
+    assert_eq!(v["seed"], 2, "{v}");
+    assert_eq!(v["driver"], "madsim", "{v}");
+    assert_eq!(v["runs"], 3, "{v}");
+    assert_eq!(v["out_of_runs"], true, "{v}");
+    assert_eq!(v["output"], cut.display().to_string(), "{v}");
+    assert_eq!(v["faults"][0], 4, "{v}");
+    assert!(
+        v["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.contains("no-membership-change")),
+        "{v}"
+    );
+    assert!(
+        v["replay"].as_str().is_some_and(|r| r.contains("--seed 2")),
+        "{v}"
+    );
+    assert!(o.stderr.contains("shrinking seed 2"), "{}", o.stderr);
     // A passing seed has nothing to shrink.
     let ok = vigil(&[
         "shrink",
@@ -523,6 +563,25 @@ group = "w"
             .contains("--seeds 0..1000 --swarm --driver event-loop`"),
         "{}",
         ok.stderr
+    );
+    // Under --json, as one error object too.
+    let ok = vigil(&[
+        "shrink",
+        &example("job-kill.toml"),
+        "--seed",
+        "1",
+        "--json",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(ok.code, 2, "{}", ok.stderr);
+    let v: Value = serde_json::from_str(&ok.stdout).expect("one JSON object");
+    assert_eq!(v["verdict"], "error", "{v}");
+    assert!(
+        v["error"]["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("--seeds 0..1000")),
+        "{v}"
     );
 }
 
@@ -760,6 +819,22 @@ fn bad_input_is_reported_before_any_seed_runs() {
     assert!(error["error"]["problems"][0]
         .as_str()
         .is_some_and(|p| p.contains("b-bad.toml:10")));
+    // The same, in parts, for a script: file, line, column, message.
+    let detail = &error["error"]["details"][0];
+    assert!(
+        detail["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("b-bad.toml")),
+        "{detail}"
+    );
+    assert_eq!(detail["line"], 10, "{detail}");
+    assert!(detail["column"].as_u64().is_some(), "{detail}");
+    assert!(
+        detail["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bogus")),
+        "{detail}"
+    );
     assert!(o.stderr.contains("b-bad.toml:10"), "{}", o.stderr);
     assert!(o.stderr.contains("bogus"), "{}", o.stderr);
 }

@@ -123,6 +123,7 @@ impl Ctx<'_> {
             }
         }
         if !problems.is_empty() {
+            let problems: Vec<Problem> = problems.into_iter().map(Problem::plain).collect();
             return refuse_problems(io, json, &problems, "with the outputs; nothing was merged");
         }
         kept.summary.declared = self.registry.probes();

@@ -17,7 +17,7 @@ use crate::protocols::Registry;
 use crate::run::{self as one_run, Execution, Request};
 use crate::scenario::{self, Scenario};
 use crate::tools::explore::{
-    self as explore_tool, ItemOptions, Kept, Record, SeedRange, Shard, Target,
+    self as explore_tool, ItemOptions, Kept, Problem, Record, SeedRange, Shard, Target,
 };
 use crate::tools::report::{self, Report};
 use crate::tools::visual;
@@ -339,6 +339,10 @@ enum Command {
         /// Most runs to spend.
         #[arg(long, default_value_t = shrink::DEFAULT_MAX_RUNS)]
         max_runs: u32,
+        /// Print exactly one JSON object on stdout instead of the account
+        /// (the steps still go to stderr).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         flags: RunFlags,
     },
@@ -758,8 +762,9 @@ fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
             seed,
             output,
             max_runs,
+            json,
             flags,
-        } => ctx.shrink(&file, seed, output, max_runs, flags, io),
+        } => ctx.shrink(&file, seed, output, max_runs, json, flags, io),
         Command::Sweep {
             file,
             seeds,
@@ -897,9 +902,9 @@ fn bad_file(file: &Path, e: &scenario::ScenarioError, json: bool, io: &mut Io<'_
 /// Refuses input with several `problems` (each written out whole on
 /// stderr, and listed in the one JSON object under `--json`), named
 /// `what` in the last line: "N problems `what`".
-fn refuse_problems(io: &mut Io<'_>, json: bool, problems: &[String], what: &str) -> Exit {
+fn refuse_problems(io: &mut Io<'_>, json: bool, problems: &[Problem], what: &str) -> Exit {
     for p in problems {
-        let _ = writeln!(io.stderr, "{p}");
+        let _ = writeln!(io.stderr, "{}", p.text);
     }
     let message = format!(
         "{} problem{} {what}",
@@ -909,7 +914,10 @@ fn refuse_problems(io: &mut Io<'_>, json: bool, problems: &[String], what: &str)
     let _ = writeln!(io.stderr, "error: {message}");
     if json {
         let mut object = error_json(&message, None, None, None);
-        object["error"]["problems"] = serde_json::json!(problems);
+        let texts: Vec<&str> = problems.iter().map(|p| p.text.as_str()).collect();
+        object["error"]["problems"] = serde_json::json!(texts);
+        let details: Vec<serde_json::Value> = problems.iter().map(Problem::json).collect();
+        object["error"]["details"] = serde_json::json!(details);
         let _ = writeln!(io.stdout, "{object}");
     }
     Exit::BadInput

@@ -8,15 +8,29 @@ use crate::trace::Driver;
 pub(super) const DEFAULT_MAX_RUNS: u32 = 400;
 
 impl Ctx<'_> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn shrink(
         &self,
         file: &Path,
         seed: Option<u64>,
         output: Option<PathBuf>,
         max_runs: u32,
+        json: bool,
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> Exit {
+        // Bad input: the error on stderr and, under --json, its object.
+        let refuse = |io: &mut Io<'_>, message: String, help: Option<&str>| {
+            let _ = writeln!(io.stderr, "error: {message}");
+            if let Some(help) = help {
+                let _ = writeln!(io.stderr, "  = help: {help}");
+            }
+            if json {
+                let error = error_json(&message, Some(file), None, help);
+                let _ = writeln!(io.stdout, "{error}");
+            }
+            Exit::BadInput
+        };
         let out = output.unwrap_or_else(|| {
             let name = file
                 .file_stem()
@@ -32,23 +46,19 @@ impl Ctx<'_> {
             None
         };
         if let Some(why) = refused {
-            let _ = writeln!(
-                io.stderr,
-                "error: -o {}: {why}\n  = help: write the shrunk scenario elsewhere",
-                out.display()
+            return refuse(
+                io,
+                format!("-o {}: {why}", out.display()),
+                Some("write the shrunk scenario elsewhere"),
             );
-            return Exit::BadInput;
         }
-        let (scenario, seed) = match self.load_seeded(file, seed, false, io) {
+        let (scenario, seed) = match self.load_seeded(file, seed, json, io) {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
         if let Err(message) = super::run::seed_fits_a_file(seed) {
-            let _ = writeln!(
-                io.stderr,
-                "error: {message}: the shrunk scenario could not hold it"
-            );
-            return Exit::BadInput;
+            let message = format!("{message}: the shrunk scenario could not hold it");
+            return refuse(io, message, None);
         }
         let (first, _) = self.execute(
             &scenario,
@@ -70,14 +80,16 @@ impl Ctx<'_> {
                 Driver::Madsim | Driver::Real => String::new(),
                 d @ Driver::EventLoop => format!(" --driver {d}"),
             };
-            let _ = writeln!(
-                io.stderr,
-                "error: {} passes under seed {seed}: there is no failure to shrink\n  = help: find a failing seed with `{} explore {} --seeds 0..1000{swarm}{mutation}{driver}`",
-                file.display(),
+            let help = format!(
+                "find a failing seed with `{} explore {} --seeds 0..1000{swarm}{mutation}{driver}`",
                 self.program,
                 file.display()
             );
-            return Exit::BadInput;
+            let message = format!(
+                "{} passes under seed {seed}: there is no failure to shrink",
+                file.display()
+            );
+            return refuse(io, message, Some(&help));
         };
         let _ = writeln!(
             io.stderr,
@@ -170,7 +182,30 @@ impl Ctx<'_> {
             &replay,
         );
         if let Err(code) = write_file(&out, &text, io) {
+            if json {
+                let message = format!("cannot write `{}`", out.display());
+                let _ = writeln!(io.stdout, "{}", error_json(&message, None, None, None));
+            }
             return code;
+        }
+        if json {
+            let object = serde_json::json!({
+                "verdict": "shrunk",
+                "file": file.display().to_string(),
+                "seed": seed,
+                "driver": flags.driver().name(),
+                "fingerprint": target.to_string(),
+                "runs": shrunk.runs,
+                "out_of_runs": shrunk.out_of_runs,
+                "output": out.display().to_string(),
+                "removed": removed,
+                "replay": replay,
+                "faults": [before.faults.len(), after.faults.len()],
+                "nodes": [before.cluster.nodes, after.cluster.nodes],
+                "duration_ms": [before.duration.as_millis() as u64, after.duration.as_millis() as u64],
+            });
+            let _ = writeln!(io.stdout, "{object}");
+            return Exit::Pass;
         }
         let limit = if shrunk.out_of_runs {
             ", all that --max-runs allows (more may shrink it further)"

@@ -141,6 +141,14 @@ pub(super) fn from_toml(error: &toml::de::Error, source: &str) -> ScenarioError 
         .replace("expected i64", "expected an integer")
         .replace("expected f64", "expected a number")
         .replace("expected u64", "expected a whole number of 0 or more");
+    // An integer past i64's range is read as an i128 that fits nothing.
+    let message = match message
+        .strip_prefix("invalid type: integer `")
+        .and_then(|rest| rest.split_once("` as i128"))
+    {
+        Some((number, _)) => format!("the number `{number}` is too large for any key"),
+        None => message,
+    };
     let mut result = ScenarioError::new(message);
     if let Some(span) = error.span() {
         let text = source.get(span.clone()).unwrap_or("");

@@ -577,6 +577,16 @@ fn bad_toml_syntax() {
     assert_error(&text, (5, 9), &["invalid TOML"]);
 }
 
+fn a_number_too_large_for_any_key() {
+    let text = BASE.replace("nodes = 5", "nodes = 99999999999999999999");
+    let e = assert_error(
+        &text,
+        (5, 9),
+        &["the number `99999999999999999999` is too large"],
+    );
+    assert!(!e.message().contains("i128"), "{e}");
+}
+
 fn unknown_top_level_key() {
     let text = format!("bogus = 1\n{BASE}");
     assert_error(&text, (1, 1), &["unknown key `bogus`"]);
@@ -1805,6 +1815,7 @@ unit_tests![
     faults_at_equal_times_keep_file_order,
     reason_and_member_strings_round_trip,
     bad_toml_syntax,
+    a_number_too_large_for_any_key,
     unknown_top_level_key,
     unknown_key_in_cluster,
     top_level_key_after_a_table_gets_a_hint,

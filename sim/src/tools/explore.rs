@@ -130,24 +130,75 @@ pub struct Target {
 /// parsed. Bad input is every
 /// problem found: unreadable paths, folders without scenarios, files that
 /// do not parse.
-pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target>, Vec<String>> {
+/// One thing wrong with a sweep's input: its text as written on stderr
+/// (a compiler's report, for a scenario), and, for `--json`, its parts.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub text: String,
+    pub message: String,
+    pub file: Option<String>,
+    /// Line and column, from 1.
+    pub at: Option<(usize, usize)>,
+    pub help: Option<String>,
+}
+
+impl Problem {
+    /// A problem with no place in a file: `text` is `error: MESSAGE`.
+    pub fn plain(text: String) -> Problem {
+        let message = text.strip_prefix("error: ").unwrap_or(&text).to_string();
+        Problem {
+            text,
+            message,
+            file: None,
+            at: None,
+            help: None,
+        }
+    }
+
+    /// Scenario file `file` does not load, for `e`.
+    pub fn scenario(file: &Path, e: &crate::scenario::ScenarioError) -> Problem {
+        Problem {
+            text: e.render(false),
+            message: e.message().to_string(),
+            file: Some(file.display().to_string()),
+            at: e.line_col(),
+            help: e.help_text().map(str::to_string),
+        }
+    }
+
+    /// Its parts, as `--json` lists them under `error.details`.
+    pub fn json(&self) -> Value {
+        serde_json::json!({
+            "message": self.message,
+            "file": self.file,
+            "line": self.at.map(|(l, _)| l),
+            "column": self.at.map(|(_, c)| c),
+            "help": self.help,
+        })
+    }
+}
+
+pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target>, Vec<Problem>> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Err(e) => problems.push(format!("error: cannot read `{}`: {e}", path.display())),
+            Err(e) => problems.push(Problem::plain(format!(
+                "error: cannot read `{}`: {e}",
+                path.display()
+            ))),
             Ok(m) if m.is_dir() => {
                 let before = files.len();
                 if let Err(e) = collect_toml(path, &mut files) {
-                    problems.push(format!(
+                    problems.push(Problem::plain(format!(
                         "error: cannot read folder `{}`: {e}",
                         path.display()
-                    ));
+                    )));
                 } else if files.len() == before {
-                    problems.push(format!(
+                    problems.push(Problem::plain(format!(
                         "error: folder `{}` holds no scenario files (*.toml)",
                         path.display()
-                    ));
+                    )));
                 }
             }
             Ok(_) => files.push(path.clone()),
@@ -163,7 +214,10 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
                 file: file.display().to_string(),
                 scenario,
             }),
-            Err(e) => problems.push(super::exhaust::hint_schedule(&file, e).render(false)),
+            Err(e) => problems.push(Problem::scenario(
+                &file,
+                &super::exhaust::hint_schedule(&file, e),
+            )),
         }
     }
     if problems.is_empty() {
