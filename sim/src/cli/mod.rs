@@ -1023,7 +1023,6 @@ fn shown(path: &Path) -> String {
 /// Most diagrams one HTML report draws (each is a replay with every packet).
 const MAX_DIAGRAMS: usize = 12;
 
-/// A progress bar on stderr, only when it is a terminal.
 /// Runs `run`, one seed of a scenario of `duration`, with a progress bar
 /// of its simulated time on stderr if that is a terminal (`terminal`) and
 /// the run takes longer than a second: a long run says nothing else until
@@ -1087,6 +1086,7 @@ fn watched<T>(duration: Duration, terminal: bool, run: impl FnOnce() -> T) -> T 
     })
 }
 
+/// A progress bar on stderr, only when it is a terminal.
 fn progress_bar(len: u64, terminal: bool) -> Option<indicatif::ProgressBar> {
     if !terminal || len == 0 {
         return None;

@@ -125,11 +125,6 @@ pub struct Target {
     pub scenario: Scenario,
 }
 
-/// Scenario files under `paths` (files as given, folders searched for
-/// `*.toml` recursively, in name order; a file named twice once), each
-/// parsed. Bad input is every
-/// problem found: unreadable paths, folders without scenarios, files that
-/// do not parse.
 /// One thing wrong with a sweep's input: its text as written on stderr
 /// (a compiler's report, for a scenario), and, for `--json`, its parts.
 #[derive(Clone, Debug)]
@@ -178,6 +173,11 @@ impl Problem {
     }
 }
 
+/// Scenario files under `paths` (files as given, folders searched for
+/// `*.toml` recursively, in name order; a file named twice once), each
+/// parsed. Bad input is every
+/// problem found: unreadable paths, folders without scenarios, files that
+/// do not parse.
 pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target>, Vec<Problem>> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
