@@ -481,16 +481,22 @@ group = "w"
     assert_eq!(v["violations"][0]["check"], "expect no-membership-change w");
     // Cut short by its budget, it says so, and so does its file.
     let cut = dir.join("cut.toml");
-    let o = vigil(&[
-        "shrink",
-        &file,
-        "--seed",
-        "2",
-        "--max-runs",
-        "3",
-        "-o",
-        &cut.display().to_string(),
-    ]);
+    let cut_short = |json: &[&str]| {
+        let cut = cut.display().to_string();
+        let mut args = vec![
+            "shrink",
+            &file,
+            "--seed",
+            "2",
+            "--max-runs",
+            "3",
+            "-o",
+            &cut,
+        ];
+        args.extend(json);
+        vigil(&args)
+    };
+    let o = cut_short(&[]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout.contains("all that --max-runs allows"),
@@ -501,17 +507,7 @@ group = "w"
     assert!(cut_text.contains("--max-runs 3`"), "{cut_text}");
     assert!(cut_text.contains("It ran out of runs"), "{cut_text}");
     // With --json: one object on stdout, the steps still on stderr.
-    let o = vigil(&[
-        "shrink",
-        &file,
-        "--seed",
-        "2",
-        "--max-runs",
-        "3",
-        "--json",
-        "-o",
-        &cut.display().to_string(),
-    ]);
+    let o = cut_short(&["--json"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     let v: Value = serde_json::from_str(&o.stdout).expect("one JSON object");
     assert_eq!(v["verdict"], "shrunk", "{v}");
