@@ -529,30 +529,19 @@ group = "w"
     );
     assert!(o.stderr.contains("shrinking seed 2"), "{}", o.stderr);
     // A passing seed has nothing to shrink.
-    let ok = vigil(&[
-        "shrink",
-        &example("job-kill.toml"),
-        "--seed",
-        "1",
-        "-o",
-        &out.display().to_string(),
-    ]);
+    let passing = |flags: &[&str]| {
+        let (job_kill, out) = (example("job-kill.toml"), out.display().to_string());
+        let mut args = vec!["shrink", &job_kill, "--seed", "1", "-o", &out];
+        args.extend(flags);
+        vigil(&args)
+    };
+    let ok = passing(&[]);
     assert_eq!(ok.code, 2);
     assert!(ok.stderr.contains("no failure to shrink"), "{}", ok.stderr);
     assert!(ok.stderr.contains("--seeds 0..1000`"), "{}", ok.stderr);
     // The sweep it suggests runs as the shrink would have: the same draw
     // and driver (a madsim seed's failure is not the event loop's).
-    let ok = vigil(&[
-        "shrink",
-        &example("job-kill.toml"),
-        "--seed",
-        "1",
-        "--swarm",
-        "--driver",
-        "event-loop",
-        "-o",
-        &out.display().to_string(),
-    ]);
+    let ok = passing(&["--swarm", "--driver", "event-loop"]);
     assert_eq!(ok.code, 2, "{}", ok.stderr);
     assert!(
         ok.stderr
@@ -561,15 +550,7 @@ group = "w"
         ok.stderr
     );
     // Under --json, as one error object too.
-    let ok = vigil(&[
-        "shrink",
-        &example("job-kill.toml"),
-        "--seed",
-        "1",
-        "--json",
-        "-o",
-        &out.display().to_string(),
-    ]);
+    let ok = passing(&["--json"]);
     assert_eq!(ok.code, 2, "{}", ok.stderr);
     let v: Value = serde_json::from_str(&ok.stdout).expect("one JSON object");
     assert_eq!(v["verdict"], "error", "{v}");

@@ -112,12 +112,7 @@ impl Ctx<'_> {
         let limits = args.limits();
         // Bad input is refused before any work, in one JSON object too.
         let refuse = |io: &mut Io<'_>, message: String, help: String| {
-            let _ = writeln!(io.stderr, "error: {message}\n  help: {help}");
-            if args.json {
-                let error = error_json(&message, Some(file), None, Some(&help));
-                let _ = writeln!(io.stdout, "{error}");
-            }
-            Exit::BadInput
+            refuse_at(io, args.json, &message, Some(file), Some(&help))
         };
         if let Some(driver) = args.driver.filter(|d| *d != Driver::EventLoop) {
             return refuse(

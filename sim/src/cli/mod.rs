@@ -70,6 +70,23 @@ impl RunFlags {
     fn driver(&self) -> Driver {
         self.driver.unwrap_or_default()
     }
+
+    /// These flags as a command line gives them (` --swarm --mutation M
+    /// --driver D`, each only when it is not the default), for a command
+    /// that runs seeds as this one did.
+    fn named(&self) -> String {
+        let mut named = String::new();
+        if self.swarm {
+            named.push_str(" --swarm");
+        }
+        if let Some(m) = self.mutation {
+            named.push_str(&format!(" --mutation {}", m.name()));
+        }
+        if self.driver() != Driver::default() {
+            named.push_str(&format!(" --driver {}", self.driver()));
+        }
+        named
+    }
 }
 
 /// Parses `--driver`, listing its values in `--help` and in the error.
@@ -926,9 +943,24 @@ fn refuse_problems(io: &mut Io<'_>, json: bool, problems: &[Problem], what: &str
 /// Bad input, found before any run: `error: MESSAGE` on stderr and, under
 /// `--json`, the one JSON object on stdout (exit status 2).
 fn refuse(io: &mut Io<'_>, json: bool, message: &str) -> Exit {
+    refuse_at(io, json, message, None, None)
+}
+
+/// [`refuse`], naming the file the command was given and how to mend it
+/// (`= help: HELP` on stderr, `file` and `help` in the JSON object).
+fn refuse_at(
+    io: &mut Io<'_>,
+    json: bool,
+    message: &str,
+    file: Option<&Path>,
+    help: Option<&str>,
+) -> Exit {
     let _ = writeln!(io.stderr, "error: {message}");
+    if let Some(help) = help {
+        let _ = writeln!(io.stderr, "  = help: {help}");
+    }
     if json {
-        let _ = writeln!(io.stdout, "{}", error_json(message, None, None, None));
+        let _ = writeln!(io.stdout, "{}", error_json(message, file, None, help));
     }
     Exit::BadInput
 }

@@ -2,7 +2,6 @@
 //! scenario that fails the same way.
 
 use super::*;
-use crate::trace::Driver;
 
 /// How many runs `vigil shrink` spends unless told (`--max-runs`).
 pub(super) const DEFAULT_MAX_RUNS: u32 = 400;
@@ -21,15 +20,7 @@ impl Ctx<'_> {
     ) -> Exit {
         // Bad input: the error on stderr and, under --json, its object.
         let refuse = |io: &mut Io<'_>, message: String, help: Option<&str>| {
-            let _ = writeln!(io.stderr, "error: {message}");
-            if let Some(help) = help {
-                let _ = writeln!(io.stderr, "  = help: {help}");
-            }
-            if json {
-                let error = error_json(&message, Some(file), None, help);
-                let _ = writeln!(io.stdout, "{error}");
-            }
-            Exit::BadInput
+            refuse_at(io, json, &message, Some(file), help)
         };
         let out = output.unwrap_or_else(|| {
             let name = file
@@ -72,18 +63,11 @@ impl Ctx<'_> {
         let Some(target) = first.fingerprint() else {
             // The sweep runs as this shrink would: the same draw, variant
             // and driver (a madsim seed fails on madsim only).
-            let swarm = if flags.swarm { " --swarm" } else { "" };
-            let mutation = flags
-                .mutation
-                .map_or(String::new(), |m| format!(" --mutation {}", m.name()));
-            let driver = match flags.driver() {
-                Driver::Madsim | Driver::Real => String::new(),
-                d @ Driver::EventLoop => format!(" --driver {d}"),
-            };
             let help = format!(
-                "find a failing seed with `{} explore {} --seeds 0..1000{swarm}{mutation}{driver}`",
+                "find a failing seed with `{} explore {} --seeds 0..1000{}`",
                 self.program,
-                file.display()
+                file.display(),
+                flags.named()
             );
             let message = format!(
                 "{} passes under seed {seed}: there is no failure to shrink",
@@ -152,16 +136,12 @@ impl Ctx<'_> {
             );
         }
         let removed = removed.join(", ");
-        let mut command = format!("{} shrink {} --seed {seed}", self.program, file.display());
-        if flags.swarm {
-            command.push_str(" --swarm");
-        }
-        if let Some(m) = flags.mutation {
-            command.push_str(&format!(" --mutation {}", m.name()));
-        }
-        if flags.driver() != Driver::default() {
-            command.push_str(&format!(" --driver {}", flags.driver()));
-        }
+        let mut command = format!(
+            "{} shrink {} --seed {seed}{}",
+            self.program,
+            file.display(),
+            flags.named()
+        );
         if max_runs != DEFAULT_MAX_RUNS {
             command.push_str(&format!(" --max-runs {max_runs}"));
         }
