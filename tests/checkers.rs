@@ -957,7 +957,9 @@ fn expectations_fail_when_false() {
             "expect membership-change db@n2",
         ),
         (
-            "kind = \"membership-change\"\nmember = \"db@n1\"",
+            // (A delay on n1's links may make it leave, or the file would
+            // be refused before it ran; this one is too short to.)
+            "kind = \"membership-change\"\nmember = \"db@n1\"\n\n[[fault]]\nat = \"5s\"\nkind = \"delay\"\nlatency = [\"2ms\", \"5ms\"]\nnodes = [\"n1\"]\nfor = \"1s\"",
             "expect membership-change db@n1",
         ),
         (

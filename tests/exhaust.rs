@@ -797,7 +797,12 @@ fn finds(cases: &[Case]) {
         let replays = if determinism {
             replayed.code == 3
         } else if c.check == "no-panic" {
-            replayed.code == 1 && replayed.stderr.contains("error: the simulation panicked")
+            // Reported once, by vigil, with where it struck; not printed
+            // by Rust's panic hook as well (`panicked at`, a backtrace).
+            replayed.code == 1
+                && replayed.stderr.contains("error: the simulation panicked")
+                && replayed.stderr.contains(".rs:")
+                && !replayed.stderr.contains("panicked at")
         } else {
             replayed.code == 1 && replayed.stdout.contains(&format!("FAIL  {}", c.check))
         };

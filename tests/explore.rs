@@ -242,6 +242,23 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     let o = vigil(&["merge", &bad.display().to_string()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("bad.jsonl:2"), "{}", o.stderr);
+    // Its JSON names each problem's file and line, as the message does.
+    let o = vigil(&["merge", &bad.display().to_string(), "--json"]);
+    assert_eq!(o.code, 2);
+    let v: Value = serde_json::from_str(&o.stdout).expect("one JSON object");
+    let details = v["error"]["details"].as_array().expect("details");
+    assert_eq!(details.len(), 2, "{v}");
+    assert!(
+        details
+            .iter()
+            .all(|d| d["file"] == bad.display().to_string()),
+        "{v}"
+    );
+    assert_eq!(
+        (details[0]["line"].clone(), details[1]["line"].clone()),
+        (1.into(), 2.into()),
+        "{v}"
+    );
     // So is an empty shard output (its explore failed before it ran): it
     // must not merge as a pass.
     let empty = dir.join("empty.jsonl");
@@ -680,6 +697,42 @@ fn determinism_holds_for_every_example_and_is_caught_when_broken() {
         &temp_dir("nd").join("t.jsonl").display().to_string(),
     ]);
     assert_eq!(replay.code, 3);
+    // Its JSON says so too, as explore's does: a script reading the object
+    // alone must not take it for a pass.
+    let bad_json = vigil(&[
+        "run",
+        &example("quickstart.toml"),
+        "--check-determinism",
+        "--mutation",
+        "unseeded-random",
+        "--json",
+    ]);
+    assert_eq!(bad_json.code, 3);
+    let v: Value = serde_json::from_str(&bad_json.stdout).expect("one JSON object");
+    assert_eq!(v["verdict"], "nondeterministic", "{v}");
+    assert!(v["divergence"]
+        .as_str()
+        .expect("where")
+        .contains("differ at event"));
+    let sweep = vigil(&[
+        "sweep",
+        &example("quickstart.toml"),
+        "--seeds",
+        "2",
+        "--check-determinism",
+        "--mutation",
+        "unseeded-random",
+        "--json",
+    ]);
+    assert_eq!(sweep.code, 3);
+    let v: Value = serde_json::from_str(&sweep.stdout).expect("one JSON object");
+    assert_eq!(v["nondeterministic"], 2, "{v}");
+    let failure = &v["failures"][0];
+    assert_eq!(failure["verdict"], "nondeterministic", "{v}");
+    assert!(failure["divergence"]
+        .as_str()
+        .expect("where")
+        .contains("differ at event"));
     let swept = vigil(&[
         "explore",
         &example("quickstart.toml"),

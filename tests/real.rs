@@ -874,6 +874,14 @@ fn ctrl_c_stops_the_nodes_and_judges_the_run_so_far() {
     assert_eq!(out.status.code(), Some(130));
     let run: Value = serde_json::from_slice(&out.stdout).expect("the run's JSON all the same");
     assert_eq!(run["driver"], "real");
+    // The JSON says it is a part: judged, but up to the interrupt.
+    assert_eq!(run["verdict"], "interrupted", "{run}");
+    assert!(
+        matches!(run["judged"].as_str(), Some("pass" | "fail")),
+        "{run}"
+    );
+    let at = run["interrupted_at_ms"].as_f64().expect("when");
+    assert!((1000.0..30_000.0).contains(&at), "{run}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("interrupted at"), "{stderr}");
 }

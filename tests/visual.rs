@@ -590,6 +590,82 @@ fn the_trace_event_check_bites() {
         .contains("no thread_name"));
 }
 
+/// A scenario's name is any TOML string: control characters in it, which
+/// XML allows in no form, are drawn as their pictures, so the diagram and
+/// the HTML report stay well-formed.
+#[test]
+fn control_characters_in_a_name_leave_the_pictures_well_formed() {
+    let text = std::fs::read_to_string(example("quickstart.toml"))
+        .expect("the quickstart")
+        .replacen(
+            "name = \"work thread panics in an ACK round\"",
+            "name = \"a \\u0007 bell & <tag>\"",
+            1,
+        )
+        .replacen("duration = \"60s\"", "duration = \"12s\"", 1);
+    assert!(text.contains("\\u0007"), "the name was replaced");
+    let file = vigil_tests::Scratch::file("bell.toml", &text);
+    let dir = file.parent().expect("its folder");
+    let svg_path = dir.join("bell.svg");
+    let o = vigil(&[
+        "replay",
+        file.to_str().expect("utf-8"),
+        "--svg",
+        svg_path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let drawn = std::fs::read_to_string(&svg_path).expect("the diagram");
+    roxmltree::Document::parse(&drawn).expect("a well-formed diagram");
+    assert!(
+        drawn.contains("a \u{2407} bell &amp; &lt;tag&gt;"),
+        "the name, drawn"
+    );
+    let html = dir.join("bell.html");
+    let o = vigil(&[
+        "explore",
+        file.to_str().expect("utf-8"),
+        "--seeds",
+        "1",
+        "--html",
+        html.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let page = std::fs::read_to_string(&html).expect("the report");
+    assert!(
+        !page.contains('\u{7}'),
+        "no raw control character in the report"
+    );
+}
+
+/// A work thread draws nothing while its node is down: n4 crashes at 5 s
+/// and boots again at 8 s, and no slice on its threads covers any of that
+/// time (a step used to run from its last round before the crash to its
+/// next member's first round after).
+#[test]
+fn a_crashed_nodes_threads_draw_nothing_while_it_is_down() {
+    let (doc, _, _) = exported("node-crash-restart");
+    let events = doc["traceEvents"].as_array().expect("events");
+    let n4 = events
+        .iter()
+        .find(|e| e["name"] == "process_name" && e["args"]["name"] == "n4")
+        .map(|e| e["pid"].clone())
+        .expect("a process for n4");
+    let (down, up) = (5_000_000.0, 8_000_000.0);
+    let through: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["pid"] == n4 && e["cat"] != "fault")
+        .filter(|e| {
+            let ts = e["ts"].as_f64().expect("ts");
+            let end = ts + e["dur"].as_f64().expect("dur");
+            ts < up && end > down
+        })
+        .collect();
+    assert!(
+        through.is_empty(),
+        "slices on n4 while it was down: {through:?}"
+    );
+}
+
 #[test]
 fn replay_writes_the_diagram_and_the_trace_event_file() {
     let dir = std::env::temp_dir().join(format!("vigil-visual-{}", std::process::id()));

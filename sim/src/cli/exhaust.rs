@@ -451,16 +451,16 @@ fn level_line((d, states, schedules): (u32, u64, u64)) -> String {
 fn describe_search(file: &Path, search: &Search, limits: &Limits) -> String {
     let b = search.budget;
     let mut budget = Vec::new();
-    for (n, what) in [
-        (b.crashes, "crash"),
-        (b.pauses, "pause"),
-        (b.partitions, "partition"),
-        (b.drops, "drop"),
-        (b.duplicates, "duplicate"),
-        (b.delays, "delay"),
+    for (n, one, many) in [
+        (b.crashes, "crash", "crashes"),
+        (b.pauses, "pause", "pauses"),
+        (b.partitions, "partition", "partitions"),
+        (b.drops, "drop", "drops"),
+        (b.duplicates, "duplicate", "duplicates"),
+        (b.delays, "delay", "delays"),
     ] {
         if n > 0 {
-            budget.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            budget.push(format!("{n} {}", if n == 1 { one } else { many }));
         }
     }
     let budget = if budget.is_empty() {

@@ -41,7 +41,11 @@ impl Ctx<'_> {
                 match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
                     Ok(_) => s,
                     Err(e) => {
-                        problems.push(format!("error: cannot read stdin: {e}"));
+                        problems.push(Problem::in_file(
+                            file,
+                            None,
+                            format!("cannot read stdin: {e}"),
+                        ));
                         continue;
                     }
                 }
@@ -49,7 +53,8 @@ impl Ctx<'_> {
                 match std::fs::read_to_string(file) {
                     Ok(s) => s,
                     Err(e) => {
-                        problems.push(format!("error: cannot read `{}`: {e}", file.display()));
+                        let message = format!("cannot read `{}`: {e}", file.display());
+                        problems.push(Problem::in_file(file, None, message));
                         continue;
                     }
                 }
@@ -58,72 +63,79 @@ impl Ctx<'_> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let where_ = format!("{}:{}", file.display(), n + 1);
+                let at = |message: String| Problem::in_file(file, Some(n + 1), message);
                 match serde_json::from_str::<serde_json::Value>(line) {
-                Err(e) => problems.push(format!("error: {where_}: not a JSON line: {e}")),
-                Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
-                    Some("summary") => {
-                        summaries += 1;
-                        let counted = v.get("runs").and_then(serde_json::Value::as_u64);
-                        if let Some(n) = counted.filter(|n| *n != since_summary) {
-                            problems.push(format!(
-                                "error: {where_}: this summary counts {n} runs, but {since_summary} run lines come before it: \
+                    Err(e) => problems.push(at(format!("not a JSON line: {e}"))),
+                    Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
+                        Some("summary") => {
+                            summaries += 1;
+                            let counted = v.get("runs").and_then(serde_json::Value::as_u64);
+                            if let Some(n) = counted.filter(|n| *n != since_summary) {
+                                problems.push(at(format!(
+                                "this summary counts {n} runs, but {since_summary} run lines come before it: \
                                  was a shard's output cut short and another's appended?"
-                            ));
-                        }
-                        since_summary = 0;
-                        if let Some(why) = v.get("stopped").and_then(|s| s.as_str()) {
-                            stopped.push(format!("{}: {why}", file.display()));
-                        }
-                    }
-                    Some("run") => match Record::from_json(&v) {
-                        Ok(r) => {
-                            records += 1;
-                            since_summary += 1;
-                            let f = flags_of_replay(&r.replay);
-                            let flags = format!("{} {:?} {:?}", f.swarm, f.driver(), f.mutation);
-                            // One file is one file in the reports too,
-                            // under the first spelling read.
-                            let key = explore_tool::file_key(Path::new(&r.file));
-                            let spelled = spellings.entry(key.clone()).or_insert_with(|| r.file.clone());
-                            if seen.insert((key, r.seed, flags)) {
-                                let mut r = r;
-                                r.file = spelled.clone();
-                                kept.add(r);
+                            )));
+                            }
+                            since_summary = 0;
+                            if let Some(why) = v.get("stopped").and_then(|s| s.as_str()) {
+                                stopped.push(format!("{}: {why}", file.display()));
                             }
                         }
-                        Err(e) => problems.push(format!("error: {where_}: {e}")),
+                        Some("run") => match Record::from_json(&v) {
+                            Ok(r) => {
+                                records += 1;
+                                since_summary += 1;
+                                let f = flags_of_replay(&r.replay);
+                                let flags =
+                                    format!("{} {:?} {:?}", f.swarm, f.driver(), f.mutation);
+                                // One file is one file in the reports too,
+                                // under the first spelling read.
+                                let key = explore_tool::file_key(Path::new(&r.file));
+                                let spelled = spellings
+                                    .entry(key.clone())
+                                    .or_insert_with(|| r.file.clone());
+                                if seen.insert((key, r.seed, flags)) {
+                                    let mut r = r;
+                                    r.file = spelled.clone();
+                                    kept.add(r);
+                                }
+                            }
+                            Err(e) => problems.push(at(e)),
+                        },
+                        _ => problems.push(at(
+                            "not a line of `vigil explore --json` (no \"type\": \"run\")"
+                                .to_string(),
+                        )),
                     },
-                    _ => problems.push(format!(
-                        "error: {where_}: not a line of `vigil explore --json` (no \"type\": \"run\")"
-                    )),
-                },
-            }
+                }
             }
             if records == records_before && summaries == 0 && problems.len() == problems_before {
                 // An empty shard output is a shard that never ran (its
                 // `explore` failed): merging it as "no runs" would pass.
-                problems.push(format!(
-                    "error: `{}` holds no line of `vigil explore --json`; did that shard fail before it ran?",
+                problems.push(Problem::in_file(file, None, format!(
+                    "`{}` holds no line of `vigil explore --json`; did that shard fail before it ran?",
                     file.display()
-                ));
+                )));
             } else if since_summary > 0 && problems.len() == problems_before {
                 // `explore` ends every output with its summary, also when it
                 // is stopped (Ctrl-C, `--time-budget`): an output without
                 // one was cut off (the shard was killed, or its file
                 // truncated), and the seeds it did not reach would pass
                 // unseen.
-                problems.push(format!(
-                    "error: `{}` ends without the summary line of `vigil explore --json` after {} run{}: \
+                problems.push(Problem::in_file(
+                    file,
+                    None,
+                    format!(
+                    "`{}` ends without the summary line of `vigil explore --json` after {} run{}: \
                      was that shard killed before it finished?",
                     file.display(),
                     since_summary,
                     if since_summary == 1 { "" } else { "s" }
+                ),
                 ));
             }
         }
         if !problems.is_empty() {
-            let problems: Vec<Problem> = problems.into_iter().map(Problem::plain).collect();
             return refuse_problems(io, json, &problems, "with the outputs; nothing was merged");
         }
         kept.summary.declared = self.registry.probes();

@@ -142,7 +142,7 @@ impl Ctx<'_> {
             mutation: None,
             driver: Some(Driver::Real),
         };
-        self.account_of(cluster, &e, (json, false), flags, false, io)
+        self.account_of(cluster, &e, (json, false), flags, (false, None), io)
     }
 
     pub(super) fn run_real(
@@ -208,6 +208,12 @@ impl Ctx<'_> {
                 scenario.cluster.nodes,
                 scenario.duration
             );
+            if !scenario.cluster.addresses.is_empty() {
+                let _ = writeln!(
+                    io.stderr,
+                    "note: the file's [cluster] addresses are for `vigil node`; this run binds free ports on 127.0.0.1 instead"
+                );
+            }
         }
         let out = real::run_real(&RealRun {
             scenario: &scenario,
@@ -243,7 +249,17 @@ impl Ctx<'_> {
             driver: Some(Driver::Real),
             ..flags
         };
-        let status = self.account(file, &e, json, trace, flags, io);
+        // An interrupted run is judged up to the interrupt: its JSON says
+        // so (`verdict` `interrupted`, what the checks found as `judged`),
+        // so that a script does not take the part for the whole.
+        let cut = |value: &mut serde_json::Value| {
+            if let Some(at) = interrupted {
+                value["judged"] = value["verdict"].clone();
+                value["verdict"] = serde_json::json!("interrupted");
+                value["interrupted_at_ms"] = serde_json::json!(at.0 as f64 / 1e6);
+            }
+        };
+        let status = self.account_of(file, &e, (json, trace), flags, (true, Some(&cut)), io);
         match interrupted {
             Some(at) => {
                 let _ = writeln!(

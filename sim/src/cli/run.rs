@@ -36,7 +36,15 @@ impl Ctx<'_> {
                 return code;
             }
         }
-        let status = self.account(file, &e, json, trace, flags, io);
+        // A second run that differed makes the verdict `nondeterministic`,
+        // as in `explore --json`, with where the runs parted.
+        let diverged = |value: &mut serde_json::Value| {
+            if let Some(d) = &divergence {
+                value["verdict"] = serde_json::json!("nondeterministic");
+                value["divergence"] = serde_json::json!(d.to_string());
+            }
+        };
+        let status = self.account_of(file, &e, (json, trace), flags, (true, Some(&diverged)), io);
         self.divergence_status(file, seed, divergence, status, flags, io)
     }
 
@@ -101,23 +109,34 @@ impl Ctx<'_> {
         flags: RunFlags,
         io: &mut Io<'_>,
     ) -> Exit {
-        self.account_of(file, e, (json, trace), flags, true, io)
+        self.account_of(file, e, (json, trace), flags, (true, None), io)
     }
 
-    /// [`Ctx::account`], saying whether a command can run it again.
+    /// [`Ctx::account`], saying whether a command can run it again, and
+    /// with what the command knows beyond the run written into its JSON
+    /// object (`amend`: a determinism check's divergence, an interrupt).
     pub(super) fn account_of(
         &self,
         file: &Path,
         e: &Execution,
         (json, trace): (bool, bool),
         flags: RunFlags,
-        rerun: bool,
+        (rerun, amend): (bool, Option<Amend<'_>>),
         io: &mut Io<'_>,
     ) -> Exit {
         let replay = self.replay_of(file, e.seed, flags);
         let out = match &e.out {
             Ok(out) => out,
             Err(panic) => {
+                // The trace up to the panic, as far as the driver kept it.
+                if trace && !json && e.kept().is_some() {
+                    let mut text = String::new();
+                    for entry in e.trace_with_failures() {
+                        text.push_str(&entry.line());
+                        text.push('\n');
+                    }
+                    let _ = write!(io.stdout, "{text}");
+                }
                 let _ = writeln!(
                     io.stderr,
                     "error: the simulation panicked (a bug in vigil, or in protocol code outside a step): {panic}\nreplay: {replay}"
@@ -146,6 +165,9 @@ impl Ctx<'_> {
         };
         let written = if json {
             let mut value = report.json();
+            if let Some(amend) = amend {
+                amend(&mut value);
+            }
             if trace {
                 let lines: Vec<String> = out.entries.iter().map(|e| e.line()).collect();
                 value["trace"] = serde_json::json!(lines);
@@ -169,6 +191,10 @@ impl Ctx<'_> {
         Exit::passed(report.passed())
     }
 }
+
+/// What a command writes into a run's JSON object beyond the run itself
+/// (see [`Ctx::account_of`]).
+pub(super) type Amend<'a> = &'a dyn Fn(&mut serde_json::Value);
 
 /// Whether a scenario file can name `seed`: its `seed` is a TOML integer,
 /// at most `i64::MAX`, while `--seed` takes any `u64`.

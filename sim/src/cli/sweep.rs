@@ -70,12 +70,19 @@ impl Ctx<'_> {
                         .iter()
                         .map(|(c, m, at)| serde_json::json!({"check": c, "message": m, "at_ms": at}))
                         .collect();
-                    serde_json::json!({"seed": f.seed, "replay": f.replay, "violations": violations})
+                    let mut failure = serde_json::json!({
+                        "seed": f.seed, "verdict": f.verdict(), "replay": f.replay, "violations": violations,
+                    });
+                    if let Some(d) = &f.divergence {
+                        failure["divergence"] = serde_json::json!(d);
+                    }
+                    failure
                 })
                 .collect();
             let mut value = serde_json::json!({
                 "scenario": target.scenario.name, "file": name, "first_seed": from, "seeds": seeds,
-                "driver": opts.driver.name(), "passed": passed, "failed": failures.len(), "failures": list,
+                "driver": opts.driver.name(), "passed": passed, "failed": failures.len(),
+                "nondeterministic": kept.summary.nondeterministic, "failures": list,
             });
             if let Some(why) = &stopped {
                 value["stopped"] = serde_json::json!(why);

@@ -60,6 +60,7 @@ use crate::mutation::Mutation;
 use crate::protocols::Registry;
 use crate::scenario::Scenario;
 use crate::trace::{JobInfo, RunInfo, Trace};
+use std::cell::Cell;
 use std::sync::Once;
 use vigil_engine::{Dur, Name, NodeId};
 
@@ -139,7 +140,9 @@ impl RunConfig {
     }
 }
 
-/// Keeps injected panics out of the terminal; real ones still print.
+/// Keeps injected panics out of the terminal; a real one is printed by
+/// Rust's hook (with its backtrace, if asked for) unless it strikes inside
+/// [`catch`], which reports it itself (with its place, see [`catch`]).
 pub(crate) fn quiet_injected_panics() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
@@ -148,9 +151,21 @@ pub(crate) fn quiet_injected_panics() {
             if info.payload().downcast_ref::<&str>() == Some(&INJECTED_PANIC) {
                 return;
             }
+            if CATCHING.get() && std::env::var_os("VIGIL_BACKTRACE").is_none() {
+                let place = info.location().map(|l| l.to_string());
+                PLACE.set(place);
+                return;
+            }
             previous(info);
         }));
     });
+}
+
+thread_local! {
+    /// Whether this thread runs inside [`catch`].
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic caught by [`catch`] struck.
+    static PLACE: Cell<Option<String>> = const { Cell::new(None) };
 }
 
 /// Runs the configured scenario to its end. A panic inside the simulation
@@ -158,7 +173,7 @@ pub(crate) fn quiet_injected_panics() {
 /// and returned as its message, so that one bad seed cannot take a sweep
 /// down.
 pub fn run(cfg: &RunConfig) -> Result<Trace, String> {
-    caught(|| match cfg.driver {
+    catch(|| match cfg.driver {
         Driver::Madsim => madsim_driver::run(cfg),
         Driver::EventLoop => event_loop::run(cfg, TimeOrder::default()),
         Driver::Real => panic!("a real run is not a simulation: it is `real::run_real`'s"),
@@ -168,13 +183,24 @@ pub fn run(cfg: &RunConfig) -> Result<Trace, String> {
 /// Runs the configured scenario on the event loop, taking events in the
 /// order `agenda` chooses (an explorer's own, for one): see [`Agenda`].
 pub fn run_with_agenda<A: Agenda>(cfg: &RunConfig, agenda: A) -> Result<Trace, String> {
-    caught(|| event_loop::run(cfg, agenda))
+    catch(|| event_loop::run(cfg, agenda))
 }
 
-/// Runs `body`, returning a panic's message as the error.
-fn caught(body: impl FnOnce() -> Trace) -> Result<Trace, String> {
+/// Runs `body`, returning a panic's message and where it struck as the
+/// error (`boom (at engine/src/job/work_thread.rs:626:9)`). The panic is
+/// not printed: whoever called reports it, once, as a failed run with its
+/// replay command. `VIGIL_BACKTRACE=1` prints it as Rust would (with
+/// `RUST_BACKTRACE`, its backtrace), for a developer chasing it.
+pub(crate) fn catch<T>(body: impl FnOnce() -> T) -> Result<T, String> {
     quiet_injected_panics();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|p| panic_text(&*p))
+    PLACE.set(None);
+    let outer = CATCHING.replace(true);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    CATCHING.set(outer);
+    out.map_err(|p| match PLACE.take() {
+        Some(place) => format!("{} (at {place})", panic_text(&*p)),
+        None => panic_text(&*p),
+    })
 }
 
 /// A caught panic's message.

@@ -31,10 +31,13 @@ pub struct ScenarioError {
 impl ScenarioError {
     /// An error without location or file; see [`ScenarioError::at`] and
     /// [`ScenarioError::in_file`].
+    /// A message that names an unknown word and the ones allowed gets a
+    /// "did you mean" help (see [`did_you_mean`]), unless given its own.
     pub(super) fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
         ScenarioError {
-            message: message.into(),
-            help: None,
+            help: did_you_mean(&message),
+            message,
             span: None,
             file_name: String::new(),
             source: String::new(),
@@ -127,6 +130,71 @@ impl fmt::Display for ScenarioError {
 }
 
 impl std::error::Error for ScenarioError {}
+
+/// The help for a message that names an unknown word (its first
+/// `backticked` word) and the words allowed in its place (the list after
+/// "expected one of" or "allowed:", comma-separated, backticked or not):
+/// `did you mean `node-crash`?` for the allowed word closest to it, if one
+/// is close. Close is: the same once case and `_`/`-` are set aside
+/// (`work_thread_panic`); at most a third of its letters apart, counting a
+/// swap of two as one (`node-crahs`, `restart_afer`); or, failing those,
+/// the allowed words holding it whole (`crash`: `node-crash` or
+/// `engine-crash`); or the longest it starts with (`sec`: `s`).
+pub(super) fn did_you_mean(message: &str) -> Option<String> {
+    let (named, list) = ["expected one of:", "expected one of", "allowed:"]
+        .iter()
+        .find_map(|marker| message.split_once(marker))?;
+    // The word after the last "unknown ..." (`invalid duration `10µs`:
+    // unknown unit `µs``), else the first.
+    let from = named.rfind("unknown ").unwrap_or(0);
+    let (_, rest) = named[from..].split_once('`')?;
+    let (word, _) = rest.split_once('`')?;
+    let allowed: Vec<&str> = list
+        .split(',')
+        .map(|w| w.trim().trim_matches('`').trim_end_matches('.'))
+        .filter(|w| !w.is_empty() && !w.contains(' '))
+        .collect();
+    let plain = |w: &str| w.to_lowercase().replace('_', "-").replace(['µ', 'μ'], "u");
+    let wanted = plain(word);
+    if wanted.is_empty() || allowed.contains(&word) {
+        return None;
+    }
+    let mut many = None;
+    let best = allowed
+        .iter()
+        .find(|a| plain(a) == wanted)
+        .or_else(|| {
+            allowed
+                .iter()
+                .map(|a| (strsim::damerau_levenshtein(&wanted, &plain(a)), a))
+                .filter(|(d, _)| *d <= (wanted.chars().count() / 3).max(1))
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, a)| a)
+        })
+        .or_else(|| {
+            let holding: Vec<&&str> = allowed
+                .iter()
+                .filter(|a| plain(a).split('-').any(|part| part == wanted))
+                .collect();
+            match holding.as_slice() {
+                [one] => Some(*one),
+                // Else the longest it starts with (`sec`: `s`, `msec`: `ms`).
+                [] => allowed
+                    .iter()
+                    .filter(|a| wanted.starts_with(&plain(a)))
+                    .max_by_key(|a| a.len()),
+                more => {
+                    let named: Vec<String> = more.iter().map(|a| format!("`{a}`")).collect();
+                    many = Some(named.join(" or "));
+                    None
+                }
+            }
+        });
+    if let Some(many) = many {
+        return Some(format!("did you mean {many}?"));
+    }
+    Some(format!("did you mean `{}`?", best?))
+}
 
 /// Converts a toml error (syntax, type, unknown key) into a [`ScenarioError`]
 /// at toml's span, rewording serde's "field" as "key".
@@ -309,7 +377,51 @@ error: unknown node `n7`: the cluster has nodes n0..n4
         assert!(rendered.contains("help: check the path"), "{rendered}");
     }
 
+    fn a_misspelt_word_gets_the_closest_allowed_one() {
+        let kinds = "expected one of: work-thread-panic, job-kill, node-crash, engine-crash, heal";
+        let help = |word: &str| did_you_mean(&format!("unknown fault kind `{word}`, {kinds}"));
+        let meant = |word: &str| help(word).map(|h| h.replace("did you mean ", ""));
+        assert_eq!(meant("node-crahs").as_deref(), Some("`node-crash`?"));
+        assert_eq!(
+            meant("work_thread_panic").as_deref(),
+            Some("`work-thread-panic`?")
+        );
+        assert_eq!(meant("Job-Kill").as_deref(), Some("`job-kill`?"));
+        assert_eq!(
+            meant("crash").as_deref(),
+            Some("`node-crash` or `engine-crash`?")
+        );
+        assert_eq!(meant("healing").as_deref(), Some("`heal`?"));
+        // Nothing close: no guess; a word that is allowed: nothing to say.
+        assert_eq!(help("partition"), None);
+        assert_eq!(help("heal"), None);
+        // The unknown word is the one after "unknown", and the list may be
+        // backticked or follow "allowed:".
+        let unit = "invalid duration `10µs` for `duration`: unknown unit `µs`; expected one of: ns, us, ms, s, m, h";
+        assert_eq!(did_you_mean(unit).as_deref(), Some("did you mean `us`?"));
+        let key = "key `restart_afer` is not allowed for kind `node-crash`; allowed: node, restart_after, lose_disk";
+        assert_eq!(
+            did_you_mean(key).as_deref(),
+            Some("did you mean `restart_after`?")
+        );
+        let top = "unknown key `nmae`, expected one of `name`, `description`, `seed`";
+        assert_eq!(did_you_mean(top).as_deref(), Some("did you mean `name`?"));
+        // Without a list of allowed words, there is nothing to pick from.
+        assert_eq!(
+            did_you_mean("unknown node `n7`: the cluster has nodes n0..n4"),
+            None
+        );
+        // A help given to the error replaces the guess.
+        let given = ScenarioError::new("unknown key `nmae`, expected one of `name`").help("mine");
+        assert_eq!(given.help_text(), Some("mine"));
+        assert_eq!(
+            ScenarioError::new(top).help_text(),
+            Some("did you mean `name`?")
+        );
+    }
+
     unit_tests![
+        a_misspelt_word_gets_the_closest_allowed_one,
         lines_name_the_line_line_col_names,
         line_col_counts_lines_and_characters,
         normalize_span_keeps_spans_renderable,

@@ -1696,6 +1696,36 @@ fn joined_and_occurrence_parse_and_refuse_what_can_never_hold() {
         (17, 1),
         &["requires key `member`"],
     );
+    // Without `occurrence`, a change must still be possible: some fault
+    // that may make the member leave (or a lossy network).
+    assert_error(
+        &expect("kind = \"membership-change\"\nmember = \"db@n1\""),
+        (17, 1),
+        &["this expectation can never hold: none of this scenario's faults can make `db@n1` leave"],
+    );
+    parse_ok(&base_with(
+        "[[fault]]\nat = \"2s\"\nkind = \"one-way-cut\"\nfrom = [\"n1\"]\nto = [\"n0\", \"n2\"]\n\n[[expect]]\nkind = \"membership-change\"\nmember = \"db@n1\"\n",
+    ));
+    parse_ok(
+        &base_with("[[expect]]\nkind = \"membership-change\"\nmember = \"db@n1\"\n")
+            .replace("nodes = 5\n", "nodes = 5\nloss = 0.2\n"),
+    );
+    // An `after` past the end, a `within` of nothing.
+    assert_error(
+        &expect("kind = \"joined\"\nmember = \"db@n2\"\nafter = \"20s\""),
+        (20, 9),
+        &["`after = \"20s\"` can never hold: the scenario ends at 20s"],
+    );
+    assert_error(
+        &expect("kind = \"membership-change\"\nmember = \"db@n2\"\nwithin = \"0ms\""),
+        (20, 10),
+        &["`within = \"0ms\"` can never hold"],
+    );
+    assert_error(
+        &expect("kind = \"joined\"\nmember = \"db@n2\"\nwithin = \"0s\""),
+        (20, 10),
+        &["can never hold: a change takes time"],
+    );
     // With a [random] section, faults are drawn: any occurrence may hold.
     parse_ok(&base_with(
         "[random]\n[random.node-crash]\ncount = 3\nrestart_after = \"1s\"\n\n[[expect]]\nkind = \"membership-change\"\nmember = \"db@n2\"\noccurrence = 3\n",

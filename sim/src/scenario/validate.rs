@@ -367,6 +367,8 @@ pub(super) fn validate(raw: RawScenario, source: &str, registry: &Registry) -> R
         lines: Lines::of(source),
         nodes: cluster.nodes,
         quorum: cluster.quorum.is_some(),
+        lossy: cluster.loss > 0.0,
+        duration,
         jobs: Vec::new(),
         registry,
         extras,
@@ -723,6 +725,11 @@ pub(super) struct Ctx<'a> {
     pub(super) nodes: u16,
     /// Whether the cluster keeps a quorum (for `primary` in expectations).
     pub(super) quorum: bool,
+    /// Whether the cluster loses packets (a member may then be taken for
+    /// gone with no fault at all).
+    lossy: bool,
+    /// How long the scenario runs (for `after` in expectations).
+    duration: Duration,
     pub(super) jobs: Vec<Job>,
     registry: &'a Registry,
     /// The protocol options of each `[[job]]` table.
@@ -730,6 +737,20 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// An expectation's `within`: a change takes time to reach a member,
+    /// so none arrives within 0 ms.
+    fn within(&self, value: &Opt<DurationText>) -> Result<Option<Duration>> {
+        let within = opt_dur(value, "within")?;
+        match (within, value) {
+            (Some(d), Some(v)) if d.is_zero() => Err(ScenarioError::new(
+                "`within = \"0ms\"` can never hold: a change takes time to reach a member",
+            )
+            .at(v.span())
+            .help("give the time a notification may take, such as within = \"2s\"")),
+            _ => Ok(within),
+        }
+    }
+
     fn cluster_nodes(&self) -> String {
         if self.nodes == 1 {
             "the cluster has a single node, n0".to_owned()
@@ -1297,10 +1318,22 @@ impl Ctx<'_> {
                         .at(v.span()));
                     }
                 }
+                // Without `occurrence`, some change must name it: only a
+                // fault (or a lossy network) can make a member leave.
+                let may = faults.iter().any(|f| may_leave(&f.kind, &member));
+                if occurrence.is_none() && !random && !self.lossy && !may {
+                    return Err(ScenarioError::new(format!(
+                        "this expectation can never hold: none of this scenario's faults can make `{member}` leave"
+                    ))
+                    .at(header.clone())
+                    .help(format!(
+                        "add a [[fault]] that `{member}` leaves by (a crash, a partition, a work-thread fault, a job kill...), or expect `no-membership-change`"
+                    )));
+                }
                 Expectation::MembershipChange {
                     member,
                     reason,
-                    within: opt_dur(&e.within, "within")?,
+                    within: self.within(&e.within)?,
                     group,
                     primary,
                     occurrence,
@@ -1324,11 +1357,22 @@ impl Ctx<'_> {
                         Some(members)
                     }
                 };
+                let after = opt_dur(&e.after, "after")?;
+                if let (Some(after), Some(v)) = (after, &e.after) {
+                    if after >= self.duration {
+                        return Err(ScenarioError::new(format!(
+                            "`after = {:?}` can never hold: the scenario ends at {:?}",
+                            v.get_ref().0,
+                            self.duration
+                        ))
+                        .at(v.span()));
+                    }
+                }
                 Expectation::Joined {
                     member,
                     group,
-                    after: opt_dur(&e.after, "after")?,
-                    within: opt_dur(&e.within, "within")?,
+                    after,
+                    within: self.within(&e.within)?,
                     members,
                     occurrence: occurrence(&e.occurrence)?,
                 }
@@ -1532,6 +1576,21 @@ fn occurrence(value: &Opt<i64>) -> Result<Option<u32>> {
 /// member's job or node, or cuts its node off (a partition cuts every
 /// node off from some other). A one-way cut, loss, delay or duplication
 /// owes no departure.
+/// Whether `fault` may make `member` leave, though no scenario can count
+/// on it: what [`can_leave`] says, and any fault that delays, loses or
+/// cuts its packets, slows its node or skews its clock.
+fn may_leave(fault: &FaultKind, member: &MemberName) -> bool {
+    can_leave(fault, member)
+        || matches!(
+            fault,
+            FaultKind::OneWayCut(_)
+                | FaultKind::Delay(_)
+                | FaultKind::Loss(_)
+                | FaultKind::Clock(_)
+                | FaultKind::NodeSlow(_)
+        )
+}
+
 fn can_leave(fault: &FaultKind, member: &MemberName) -> bool {
     match fault {
         FaultKind::WorkThread(f) => f.node == member.node && f.job == member.job,

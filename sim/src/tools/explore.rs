@@ -109,10 +109,10 @@ impl std::str::FromStr for Shard {
         let k: u64 = k.trim().parse().map_err(|_| bad("K is not a number"))?;
         let n: u64 = n.trim().parse().map_err(|_| bad("N is not a number"))?;
         if n == 0 || k == 0 || k > n {
-            return Err(bad(if k > n {
-                "K is greater than N"
-            } else {
+            return Err(bad(if n == 0 || k == 0 {
                 "K and N start at 1"
+            } else {
+                "K is greater than N"
             }));
         }
         Ok(Shard { k, n })
@@ -146,6 +146,23 @@ impl Problem {
             message,
             file: None,
             at: None,
+            help: None,
+        }
+    }
+
+    /// A problem with line `line` (from 1) of `file`, if it has one, or
+    /// with the file as a whole: `error: FILE:LINE: MESSAGE`, or `error:
+    /// MESSAGE` (which names the file itself).
+    pub fn in_file(file: &Path, line: Option<usize>, message: String) -> Problem {
+        let text = match line {
+            Some(line) => format!("error: {}:{line}: {message}", file.display()),
+            None => format!("error: {message}"),
+        };
+        Problem {
+            text,
+            message,
+            file: Some(file.display().to_string()),
+            at: line.map(|line| (line, 1)),
             help: None,
         }
     }
@@ -936,7 +953,22 @@ pub fn junit(kept: &Kept, name: &str) -> String {
             };
             status.set_message(message);
             status.set_description(format!("{body}\nreplay: {}", r.replay));
-            let mut case = TestCase::new(format!("seed {}", r.seed), status);
+            // The flags it ran under, beyond its seed (`--swarm`,
+            // `--driver`, `--mutation`): merged shards may hold one seed
+            // under several.
+            let words: Vec<&str> = r.replay.split_whitespace().collect();
+            let flags = words
+                .iter()
+                .position(|w| *w == "--seed")
+                .map_or(String::new(), |i| {
+                    words[(i + 2).min(words.len())..].join(" ")
+                });
+            let name = if flags.is_empty() {
+                format!("seed {}", r.seed)
+            } else {
+                format!("seed {} ({flags})", r.seed)
+            };
+            let mut case = TestCase::new(name, status);
             case.set_classname(file);
             case.set_time(std::time::Duration::from_secs_f64(r.wall_ms / 1000.0));
             suite.add_test_case(case);
@@ -1277,8 +1309,17 @@ pub(crate) mod tests {
         assert_eq!(kept.failing_run("b.toml", 107).map(|r| r.seed), Some(107));
         // JUnit still lists every failing seed and counts the passes.
         let junit = junit(&kept, "t");
-        assert!(junit.contains("seed 907"), "{junit}");
+        assert!(junit.contains("name=\"seed 907\""), "{junit}");
         assert!(junit.contains("490 passing seeds"), "{junit}");
+        // A seed run under other flags (merged shards) says which.
+        let mut mutated = record("a.toml", 907, Some("f1"));
+        mutated.replay.push_str(" --driver event-loop --mutation m");
+        kept.add(mutated);
+        let report = super::junit(&kept, "t");
+        assert!(
+            report.contains("name=\"seed 907 (--driver event-loop --mutation m)\""),
+            "{report}"
+        );
     }
 
     fn latencies_keep_their_quantiles_in_bounded_memory() {

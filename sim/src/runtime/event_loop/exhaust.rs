@@ -838,8 +838,7 @@ fn whole(before: Option<&Segment>, mut trace: Trace) -> Trace {
 /// a protocol) is caught and returned as its message: it ends the schedule
 /// as a failure, not the search.
 fn attempt(w: &mut World, ctx: &Ctx, mv: Move) -> Result<(), String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.take(ctx, mv)))
-        .map_err(|p| crate::runtime::panic_text(&*p))
+    crate::runtime::catch(|| w.take(ctx, mv))
 }
 
 fn describe_event<A: Agenda>(sim: &Sim<A>, what: &What) -> String {

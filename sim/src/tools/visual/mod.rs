@@ -818,7 +818,12 @@ fn placed(
     }
 }
 
-/// `&`, `<`, `>` and `"` as XML entities.
+/// `&`, `<`, `>` and `"` as XML entities; control characters, which XML
+/// 1.0 allows in no form (not even as a character reference), as their
+/// visible pictures (`U+0007` as `␇`), and the two non-characters
+/// `U+FFFE` and `U+FFFF` as `U+FFFD`. Tab, line feed and carriage return
+/// stay: they are XML's white space. (A scenario's name is any TOML
+/// string: a user's `\u0007` must not make the picture unreadable.)
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -827,6 +832,12 @@ pub fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\u{0}'..='\u{1f}' => {
+                out.push(char::from_u32(0x2400 + c as u32).expect("a control picture"))
+            }
+            '\u{7f}' => out.push('\u{2421}'),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             _ => out.push(c),
         }
     }

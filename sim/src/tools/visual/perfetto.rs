@@ -19,7 +19,7 @@
 use super::{Carries, Fate, JobLane, MarkKind, Place, Story};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use vigil_engine::{NodeId, Time};
+use vigil_engine::{MemberId, NodeId, Time};
 
 /// Microseconds, to the nanosecond.
 fn us(t: Time) -> f64 {
@@ -131,8 +131,11 @@ pub fn export(story: &Story, opts: Options) -> Export {
         }
     }
 
-    // Work threads: ACK waits and the local steps between them.
-    let mut last_end: BTreeMap<(JobLane, u16), Time> = BTreeMap::new();
+    // Work threads: ACK waits and the local steps between them. A step is
+    // drawn between two rounds of one member only: a lane's next member
+    // (its node restarted, its job registered again) starts afresh, and
+    // the thread did not step while its node was down.
+    let mut last_end: BTreeMap<(JobLane, u16), (Time, MemberId)> = BTreeMap::new();
     // Each work thread's slices, so that an ACK's flow starts inside one.
     let mut spans: BTreeMap<(JobLane, u16), Vec<(Time, Time)>> = BTreeMap::new();
     for r in &story.rounds {
@@ -144,7 +147,11 @@ pub fn export(story: &Story, opts: Options) -> Export {
             continue;
         };
         let p = pid(r.member.node);
-        if let Some(prev) = last_end.get(&(lane.clone(), r.thread)) {
+        let thread_spans = spans.entry((lane.clone(), r.thread)).or_default();
+        if let Some((prev, _)) = last_end
+            .get(&(lane.clone(), r.thread))
+            .filter(|(_, member)| *member == r.member)
+        {
             if *prev < r.start {
                 ev.push(json!({
                     "name": "step", "cat": "step", "ph": "X", "pid": p, "tid": tid,
@@ -152,19 +159,16 @@ pub fn export(story: &Story, opts: Options) -> Export {
                     "args": {"member": format!("{:?}", r.member)},
                 }));
             }
-        }
-        let end = r.end.unwrap_or(story.end);
-        let thread_spans = spans.entry((lane.clone(), r.thread)).or_default();
-        if let Some(prev) = last_end.get(&(lane.clone(), r.thread)) {
             thread_spans.push((*prev, r.start));
         }
+        let end = r.end.unwrap_or(story.end);
         thread_spans.push((r.start, end));
         ev.push(json!({
             "name": format!("ACK wait {}", r.label()), "cat": "round", "ph": "X", "pid": p, "tid": tid,
             "ts": us(r.start), "dur": us(end) - us(r.start),
             "args": {"member": format!("{:?}", r.member), "round": r.round, "completed": r.completed},
         }));
-        last_end.insert((lane, r.thread), end);
+        last_end.insert((lane, r.thread), (end, r.member.clone()));
     }
 
     // ACKs: out of the work thread, into the main thread.
