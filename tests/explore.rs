@@ -217,6 +217,24 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
         outputs.push(path.display().to_string());
         assert!(run_lines(&o.stdout).len() == 12, "a third of 2 × 18 runs");
     }
+    // A shard past the seeds (more shards than seeds) runs nothing, and
+    // says so.
+    let empty = vigil(&[
+        "explore",
+        &example("quickstart.toml"),
+        "--seeds",
+        "0..2",
+        "--shard",
+        "1/3",
+        "--driver",
+        "event-loop",
+    ]);
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    assert!(
+        empty.stderr.contains("shard 1/3 of seeds 0..2 holds no seed"),
+        "{}",
+        empty.stderr
+    );
     let mut merge = vec!["merge"];
     merge.extend(outputs.iter().map(String::as_str));
     merge.push("--json");
@@ -790,6 +808,17 @@ fn bad_input_is_reported_before_any_seed_runs() {
                 "0/2",
             ],
             "invalid shard",
+        ),
+        (
+            vec![
+                "explore",
+                good.as_str(),
+                "--seeds",
+                "1..2",
+                "--shard",
+                "1/0",
+            ],
+            "K and N start at 1",
         ),
         (
             vec!["explore", good.as_str(), "--seeds", "x"],

@@ -31,6 +31,15 @@ impl Ctx<'_> {
             Some(shard) => sweep.seeds.shard(shard),
             None => sweep.seeds,
         };
+        if let (Some(shard), 0) = (sweep.shard, seeds.len()) {
+            // Legitimate (more shards than seeds), but worth a word: its
+            // PASS is of nothing.
+            let _ = writeln!(
+                io.stderr,
+                "note: shard {}/{} of seeds {} holds no seed: nothing is run",
+                shard.k, shard.n, sweep.seeds
+            );
+        }
         let per_seed = targets.len() as u64;
         let count = seeds.len().saturating_mul(per_seed);
         let opts = ItemOptions {
