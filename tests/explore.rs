@@ -231,7 +231,9 @@ fn sharded_outputs_merged_equal_the_unsharded_sweep() {
     ]);
     assert_eq!(empty.code, 0, "{}", empty.stderr);
     assert!(
-        empty.stderr.contains("shard 1/3 of seeds 0..2 holds no seed"),
+        empty
+            .stderr
+            .contains("shard 1/3 of seeds 0..2 holds no seed"),
         "{}",
         empty.stderr
     );

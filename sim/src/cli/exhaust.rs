@@ -373,10 +373,12 @@ impl Ctx<'_> {
                 peak / (1 << 20)
             );
             if s.states == 0 && outcome.stopped.is_some() && failure.is_none() {
-                let _ = writeln!(
-                    io.stdout,
-                    "  the plain schedule alone did not finish (it runs twice first, to check that a run is a function of its choices): explore a shorter or smaller scenario"
-                );
+                let why = if outcome.began {
+                    "  no state was explored: the budget was spent before the search took its first step"
+                } else {
+                    "  the plain schedule alone did not finish within the budget (it runs twice first, to check that a run is a function of its choices): give it more time, or explore a shorter or smaller scenario"
+                };
+                let _ = writeln!(io.stdout, "{why}");
             }
             match failure {
                 Some(f) => {

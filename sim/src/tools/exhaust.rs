@@ -191,6 +191,7 @@ pub fn explore(
                     complete: false,
                     stopped: stopped(),
                     failures: Vec::new(),
+                    began: false,
                 }
             }
             Err(_) => break,
@@ -207,6 +208,7 @@ pub fn explore(
                     choices: Vec::new(),
                     violations: vec![nondeterminism(&d)],
                 }],
+                began: false,
             };
         }
     }

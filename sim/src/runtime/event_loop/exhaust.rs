@@ -264,6 +264,9 @@ pub struct Outcome<V> {
     pub complete: bool,
     pub stopped: Option<Stopped>,
     pub failures: Vec<Failure<V>>,
+    /// The search began: the plain schedule ran to its end first (a
+    /// scenario too long to explore stops before).
+    pub began: bool,
 }
 
 /// One step of a replayed schedule, for the report.
@@ -928,8 +931,12 @@ pub fn exhaust<V>(
         complete: false,
         stopped: None,
         failures: Vec::new(),
+        began: true,
     };
-    let mut next_control = CONTROL_EVERY;
+    // The first control is at the first move: a budget already spent (a
+    // `--time-budget` of 0, a Ctrl-C during the plain runs) stops the
+    // search before it starts.
+    let mut next_control = 0;
     let mut bound = if limits.no_deepening { DEPTH_FIRST } else { 0 };
     loop {
         out.stats.level = bound;
