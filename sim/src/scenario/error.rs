@@ -31,6 +31,7 @@ pub struct ScenarioError {
 impl ScenarioError {
     /// An error without location or file; see [`ScenarioError::at`] and
     /// [`ScenarioError::in_file`].
+    ///
     /// A message that names an unknown word and the ones allowed gets a
     /// "did you mean" help (see [`did_you_mean`]), unless given its own.
     pub(super) fn new(message: impl Into<String>) -> Self {
@@ -131,21 +132,21 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// The help for a message that names an unknown word (its first
-/// `backticked` word) and the words allowed in its place (the list after
-/// "expected one of" or "allowed:", comma-separated, backticked or not):
-/// `did you mean `node-crash`?` for the allowed word closest to it, if one
-/// is close. Close is: the same once case and `_`/`-` are set aside
+/// The help for a message that names an unknown word (the first
+/// `backticked` word after its last "unknown ", or its first) and the
+/// words allowed in its place (the list after "expected one of" or
+/// "allowed:", comma-separated, backticked or not): "did you mean ...?"
+/// with the allowed words closest to it, if any is close. Close is, in
+/// this order: the same once case and `_`/`-` are set aside
 /// (`work_thread_panic`); at most a third of its letters apart, counting a
-/// swap of two as one (`node-crahs`, `restart_afer`); or, failing those,
-/// the allowed words holding it whole (`crash`: `node-crash` or
-/// `engine-crash`); or the longest it starts with (`sec`: `s`).
+/// swap of two as one (`node-crahs`, `restart_afer`); the allowed words
+/// holding it whole (`crash`: `node-crash` or `engine-crash`); the longest
+/// it starts with (`sec`: `s`).
 pub(super) fn did_you_mean(message: &str) -> Option<String> {
     let (named, list) = ["expected one of:", "expected one of", "allowed:"]
         .iter()
         .find_map(|marker| message.split_once(marker))?;
-    // The word after the last "unknown ..." (`invalid duration `10µs`:
-    // unknown unit `µs``), else the first.
+    // (`invalid duration `10µs`: unknown unit `µs``: the unit.)
     let from = named.rfind("unknown ").unwrap_or(0);
     let (_, rest) = named[from..].split_once('`')?;
     let (word, _) = rest.split_once('`')?;
@@ -159,41 +160,32 @@ pub(super) fn did_you_mean(message: &str) -> Option<String> {
     if wanted.is_empty() || allowed.contains(&word) {
         return None;
     }
-    let mut many = None;
-    let best = allowed
+    let same = allowed.iter().find(|a| plain(a) == wanted);
+    let near = allowed
         .iter()
-        .find(|a| plain(a) == wanted)
-        .or_else(|| {
-            allowed
-                .iter()
-                .map(|a| (strsim::damerau_levenshtein(&wanted, &plain(a)), a))
-                .filter(|(d, _)| *d <= (wanted.chars().count() / 3).max(1))
-                .min_by_key(|(d, _)| *d)
-                .map(|(_, a)| a)
-        })
-        .or_else(|| {
-            let holding: Vec<&&str> = allowed
-                .iter()
-                .filter(|a| plain(a).split('-').any(|part| part == wanted))
-                .collect();
-            match holding.as_slice() {
-                [one] => Some(*one),
-                // Else the longest it starts with (`sec`: `s`, `msec`: `ms`).
-                [] => allowed
-                    .iter()
-                    .filter(|a| wanted.starts_with(&plain(a)))
-                    .max_by_key(|a| a.len()),
-                more => {
-                    let named: Vec<String> = more.iter().map(|a| format!("`{a}`")).collect();
-                    many = Some(named.join(" or "));
-                    None
-                }
-            }
-        });
-    if let Some(many) = many {
-        return Some(format!("did you mean {many}?"));
+        .map(|a| (strsim::damerau_levenshtein(&wanted, &plain(a)), a))
+        .filter(|(d, _)| *d <= (wanted.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a);
+    let holding: Vec<&str> = allowed
+        .iter()
+        .filter(|a| plain(a).split('-').any(|part| part == wanted))
+        .copied()
+        .collect();
+    let prefix = allowed
+        .iter()
+        .filter(|a| wanted.starts_with(&plain(a)))
+        .max_by_key(|a| a.len());
+    let meant: Vec<&str> = match same.or(near) {
+        Some(one) => vec![one],
+        None if !holding.is_empty() => holding,
+        None => prefix.into_iter().copied().collect(),
+    };
+    if meant.is_empty() {
+        return None;
     }
-    Some(format!("did you mean `{}`?", best?))
+    let named: Vec<String> = meant.iter().map(|a| format!("`{a}`")).collect();
+    Some(format!("did you mean {}?", named.join(" or ")))
 }
 
 /// Converts a toml error (syntax, type, unknown key) into a [`ScenarioError`]
