@@ -856,6 +856,20 @@ fn bad_input_is_reported_before_any_seed_runs() {
     let o = vigil(&["explore", &empty.display().to_string(), "--seeds", "1..2"]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("holds no scenario files"), "{}", o.stderr);
+    // Its JSON names the folder as the problem's file.
+    let o = vigil(&[
+        "explore",
+        &empty.display().to_string(),
+        "--seeds",
+        "1..2",
+        "--json",
+    ]);
+    let error: Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert_eq!(
+        error["error"]["details"][0]["file"],
+        empty.display().to_string(),
+        "{error}"
+    );
     // One malformed file among good ones: nothing runs, and the error
     // names the file and line.
     let mixed = dir.join("mixed");

@@ -71,21 +71,11 @@ impl RunFlags {
         self.driver.unwrap_or_default()
     }
 
-    /// These flags as a command line gives them (` --swarm --mutation M
-    /// --driver D`, each only when it is not the default), for a command
-    /// that runs seeds as this one did.
+    /// These flags as a command line gives them, for a command that runs
+    /// seeds as this one did ([`report::run_flags`], as replay commands
+    /// name them).
     fn named(&self) -> String {
-        let mut named = String::new();
-        if self.swarm {
-            named.push_str(" --swarm");
-        }
-        if let Some(m) = self.mutation {
-            named.push_str(&format!(" --mutation {}", m.name()));
-        }
-        if self.driver() != Driver::default() {
-            named.push_str(&format!(" --driver {}", self.driver()));
-        }
-        named
+        report::run_flags(self.mutation, self.swarm, self.driver())
     }
 }
 

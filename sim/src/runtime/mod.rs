@@ -72,7 +72,11 @@ pub static PROGRESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 thread_local! {
     /// Whether the run on this thread reports to [`PROGRESS`] (a sweep's
     /// runs, side by side, do not).
-    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static WATCHED: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread runs inside [`catch`].
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic caught by [`catch`] struck.
+    static PLACE: Cell<Option<String>> = const { Cell::new(None) };
 }
 
 /// Has the runs on this thread report how far they came to [`PROGRESS`]
@@ -85,7 +89,7 @@ pub fn watch(on: bool) {
 /// A driver's clock reached `now`.
 #[inline]
 fn reached(now: vigil_engine::Time) {
-    if WATCHED.with(std::cell::Cell::get) {
+    if WATCHED.get() {
         PROGRESS.store(now.0, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -159,13 +163,6 @@ pub(crate) fn quiet_injected_panics() {
             previous(info);
         }));
     });
-}
-
-thread_local! {
-    /// Whether this thread runs inside [`catch`].
-    static CATCHING: Cell<bool> = const { Cell::new(false) };
-    /// Where the last panic caught by [`catch`] struck.
-    static PLACE: Cell<Option<String>> = const { Cell::new(None) };
 }
 
 /// Runs the configured scenario to its end. A panic inside the simulation

@@ -138,18 +138,6 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with no place in a file: `text` is `error: MESSAGE`.
-    pub fn plain(text: String) -> Problem {
-        let message = text.strip_prefix("error: ").unwrap_or(&text).to_string();
-        Problem {
-            text,
-            message,
-            file: None,
-            at: None,
-            help: None,
-        }
-    }
-
     /// A problem with line `line` (from 1) of `file`, if it has one, or
     /// with the file as a whole: `error: FILE:LINE: MESSAGE`, or `error:
     /// MESSAGE` (which names the file itself).
@@ -200,22 +188,28 @@ pub fn load_targets(paths: &[PathBuf], registry: &Registry) -> Result<Vec<Target
     let mut problems = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Err(e) => problems.push(Problem::plain(format!(
-                "error: cannot read `{}`: {e}",
-                path.display()
-            ))),
+            Err(e) => problems.push(Problem::in_file(
+                path,
+                None,
+                format!("cannot read `{}`: {e}", path.display()),
+            )),
             Ok(m) if m.is_dir() => {
                 let before = files.len();
                 if let Err(e) = collect_toml(path, &mut files) {
-                    problems.push(Problem::plain(format!(
-                        "error: cannot read folder `{}`: {e}",
-                        path.display()
-                    )));
+                    problems.push(Problem::in_file(
+                        path,
+                        None,
+                        format!("cannot read folder `{}`: {e}", path.display()),
+                    ));
                 } else if files.len() == before {
-                    problems.push(Problem::plain(format!(
-                        "error: folder `{}` holds no scenario files (*.toml)",
-                        path.display()
-                    )));
+                    problems.push(Problem::in_file(
+                        path,
+                        None,
+                        format!(
+                            "folder `{}` holds no scenario files (*.toml)",
+                            path.display()
+                        ),
+                    ));
                 }
             }
             Ok(_) => files.push(path.clone()),

@@ -534,20 +534,34 @@ pub fn replay_command(
     swarm: bool,
     driver: Driver,
 ) -> String {
-    let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
     if file.ends_with(".json") {
+        let flag = mutation.map_or(String::new(), |m| format!(" --mutation {}", m.name()));
         return format!("{program} replay {}{flag}", shell_quote(file));
     }
-    let swarm = if swarm { " --swarm" } else { "" };
-    let driver = match driver {
-        Driver::Madsim => String::new(),
-        Driver::EventLoop => format!(" --driver {driver}"),
-        Driver::Real => " --real".to_string(),
-    };
     format!(
-        "{program} run {} --seed {seed}{swarm}{flag}{driver}",
-        shell_quote(file)
+        "{program} run {} --seed {seed}{}",
+        shell_quote(file),
+        run_flags(mutation, swarm, driver)
     )
+}
+
+/// The flags that make a command run seeds as a run did, as a command
+/// line gives them (` --swarm --mutation M --driver D`, each only when it
+/// is not the default; `--real` for a real run).
+pub fn run_flags(mutation: Option<Mutation>, swarm: bool, driver: Driver) -> String {
+    let mut flags = String::new();
+    if swarm {
+        flags.push_str(" --swarm");
+    }
+    if let Some(m) = mutation {
+        flags.push_str(&format!(" --mutation {}", m.name()));
+    }
+    match driver {
+        Driver::Madsim => {}
+        Driver::EventLoop => flags.push_str(&format!(" --driver {driver}")),
+        Driver::Real => flags.push_str(" --real"),
+    }
+    flags
 }
 
 fn shell_quote(s: &str) -> String {
