@@ -663,6 +663,32 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
         stderr.contains("garbage.jsonl:1: not a line of a node's trace"),
         "{stderr}"
     );
+    // And in JSON, as every command gives a bad file's place: in `file`
+    // and `line`, not only inside the message.
+    let out = Command::new(VIGIL)
+        .arg("check")
+        .arg(&cluster)
+        .args([garbage.clone(), trace(1), trace(2)])
+        .arg("--json")
+        .output()
+        .expect("vigil check runs");
+    assert_eq!(out.status.code(), Some(2));
+    let j: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(j["verdict"], "error", "{j}");
+    let error = &j["error"];
+    assert!(
+        error["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("garbage.jsonl")),
+        "{j}"
+    );
+    assert_eq!(error["line"], 1, "{j}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("not a line of a node's trace")),
+        "{j}"
+    );
 }
 
 fn a_node_without_addresses_is_told_what_a_cluster_file_needs() {

@@ -128,7 +128,9 @@ impl Ctx<'_> {
             Err(e) => {
                 let _ = writeln!(io.stderr, "error: {e}");
                 if json {
-                    let _ = writeln!(io.stdout, "{}", error_json(&e, None, None, None));
+                    let at = e.line.map(|line| (line, 1));
+                    let error = error_json(&e.message, e.file.as_deref(), at, None);
+                    let _ = writeln!(io.stdout, "{error}");
                 }
                 return Exit::BadInput;
             }

@@ -11,7 +11,7 @@
 
 use super::super::faults::{self, Later, Plant};
 use super::super::net::Net;
-use super::{read_node_trace, unix_ns, Clock};
+use super::{read_node_trace, unix_ns, Clock, TraceFileError};
 use crate::scenario::Scenario;
 use crate::trace::{Entry, NetStats, NodeStatus, RunEnd, Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
@@ -468,7 +468,7 @@ impl Launcher<'_> {
                     self.cluster_file.display()
                 ));
             }
-            let t = read_node_trace(&path)?;
+            let t = read_node_trace(&path).map_err(|e| e.to_string())?;
             entries.extend(t.entries.into_iter().filter(|e| e.at < end));
             net.sent += t.net.sent;
             net.delivered += t.net.delivered;
@@ -518,7 +518,7 @@ fn assemble(
 /// at the end, one whose file does not as crashed; the run ends with the
 /// last entry. Faults struck by hand are not in the trace, so the checks
 /// judge only what the nodes recorded (a work thread's fault, say).
-pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, String> {
+pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, TraceFileError> {
     let nodes = usize::from(cluster.cluster.nodes);
     let mut read: Vec<Option<(PathBuf, super::NodeTrace)>> = (0..nodes).map(|_| None).collect();
     for path in files {
@@ -527,25 +527,24 @@ pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, Strin
             TraceEvent::NodeBoot { node } => Some(usize::from(node.0)),
             _ => None,
         });
+        let at = |message: String| TraceFileError {
+            file: Some(path.clone()),
+            line: None,
+            message,
+        };
         let Some(node) = node else {
-            return Err(format!(
-                "{}: no node boots in it: not a node's trace",
-                path.display()
-            ));
+            return Err(at("no node boots in it: not a node's trace".to_string()));
         };
         if node >= nodes {
-            return Err(format!(
-                "{}: the trace of n{node}, but the cluster has nodes n0..n{}",
-                path.display(),
+            let why = format!(
+                "the trace of n{node}, but the cluster has nodes n0..n{}",
                 nodes - 1
-            ));
+            );
+            return Err(at(why));
         }
         if let Some((other, _)) = &read[node] {
-            return Err(format!(
-                "{} and {} are both n{node}'s trace",
-                other.display(),
-                path.display()
-            ));
+            let why = format!("it and {} are both n{node}'s trace", other.display());
+            return Err(at(why));
         }
         read[node] = Some((path.clone(), t));
     }
@@ -554,10 +553,14 @@ pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, Strin
         .map(|k| format!("n{k}"))
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "no trace for {}: give one file per node",
-            missing.join(", ")
-        ));
+        return Err(TraceFileError {
+            file: None,
+            line: None,
+            message: format!(
+                "no trace for {}: give one file per node",
+                missing.join(", ")
+            ),
+        });
     }
     let mut entries = Vec::new();
     let mut net = NetStats::default();

@@ -23,6 +23,7 @@ mod node;
 #[cfg(feature = "unit-tests")]
 pub(crate) use launch::tests::ALL as LAUNCH_TESTS;
 pub use launch::{inherit, is_kept_file, merge_files, refusal, run_real, RealRun, RealTrace};
+
 pub use node::{run_node, NodeSpec};
 
 use crate::trace::{Entry, NetStats, TraceEvent};
@@ -80,11 +81,44 @@ pub(super) struct NodeTrace {
     pub(super) net: NetStats,
 }
 
+/// What is wrong with a node's trace file, or with the set of them: the
+/// file and line it is at, when it is at one, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceFileError {
+    pub file: Option<std::path::PathBuf>,
+    /// From 1.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl TraceFileError {
+    fn at(file: &std::path::Path, line: Option<usize>, message: String) -> TraceFileError {
+        let file = Some(file.to_path_buf());
+        TraceFileError {
+            file,
+            line,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for TraceFileError {
+    /// `file:line: message`, as much of the place as there is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            (None, _) => {}
+        }
+        f.write_str(&self.message)
+    }
+}
+
 /// Reads one node's trace file. A last line cut short (the node was killed
 /// while writing it) is left out; any other bad line is an error naming it.
-pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, String> {
+pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, TraceFileError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| TraceFileError::at(path, None, format!("cannot read it: {e}")))?;
     let lines = text.lines().count();
     let mut out = NodeTrace {
         entries: Vec::new(),
@@ -99,16 +133,14 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
                 // its cluster's one epoch: a time that goes back is a
                 // second cluster run, started from another epoch.
                 if let Some(last) = out.entries.last().filter(|last| e.at < last.at) {
-                    return Err(format!(
-                        "{}:{}: the time goes back ({} ns after {} ns): the file holds lives of the node \
+                    let why = format!(
+                        "the time goes back ({} ns after {} ns): the file holds lives of the node \
                          counted from different epochs (a node appends to its trace file): start every \
                          node of a run, restarts included, with one --epoch-ns, and each run with new \
                          trace files",
-                        path.display(),
-                        k + 1,
-                        e.at.0,
-                        last.at.0
-                    ));
+                        e.at.0, last.at.0
+                    );
+                    return Err(TraceFileError::at(path, Some(k + 1), why));
                 }
                 // A later life means the earlier end was not the last.
                 if matches!(e.event, TraceEvent::NodeBoot { .. }) {
@@ -125,11 +157,8 @@ pub(super) fn read_node_trace(path: &std::path::Path) -> Result<NodeTrace, Strin
             // A torn last line is what a killed node leaves; a file with
             // no good line before it is no node's trace at all.
             Err(e) if k + 1 < lines || (out.entries.is_empty() && out.end.is_none()) => {
-                return Err(format!(
-                    "{}:{}: not a line of a node's trace: {e}",
-                    path.display(),
-                    k + 1
-                ))
+                let why = format!("not a line of a node's trace: {e}");
+                return Err(TraceFileError::at(path, Some(k + 1), why));
             }
             Err(_) => {}
         }
@@ -234,14 +263,18 @@ pub(crate) mod tests {
         let cut = &view[..view.len() / 2];
         assert_eq!(read(boot() + cut).expect("it reads").entries.len(), 1);
         let err = read(boot() + cut + "\n" + &end).err().expect("an error");
-        assert!(err.contains("n1.jsonl:2:"), "{err}");
+        assert_eq!((err.file.as_deref(), err.line), (Some(&*path), Some(2)));
+        assert!(err.to_string().contains("n1.jsonl:2: not a line"), "{err}");
         // A second run of the cluster, from another epoch, appended to the
         // first: its time goes back, and the file is refused, not merged
         // (its incarnations would read as going back).
         let err = read(boot() + &view + &end + &boot())
             .err()
             .expect("an error");
-        assert!(err.contains("n1.jsonl:4: the time goes back"), "{err}");
+        assert!(
+            err.to_string().contains("n1.jsonl:4: the time goes back"),
+            "{err}"
+        );
     }
 
     /// A node binding its own port (run by hand) waits for one held a
