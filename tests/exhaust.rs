@@ -326,6 +326,7 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
             "does not apply",
         ),
         (vec!["--delays", "1"], "nothing to delay by"),
+        (vec!["--max-states", "0"], "before the first state"),
         (vec!["--driver", "madsim"], "event loop only"),
     ] {
         let mut args = vec!["exhaust", barrier.as_str(), "--json"];

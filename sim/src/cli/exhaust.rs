@@ -184,6 +184,14 @@ impl Ctx<'_> {
                 );
             }
         }
+        if args.max_states == Some(0) {
+            return refuse(
+                io,
+                "--max-states 0 would stop before the first state: even the plain schedule is one"
+                    .into(),
+                "give --max-states a count of at least 1".into(),
+            );
+        }
         if args.no_deepening && args.max_deviations.is_some() {
             return refuse(
                 io,
