@@ -175,6 +175,22 @@ const STRUCTURAL: &[(&str, &str)] = &[
         "work_threads as a string",
         "[[job]]\nname = \"w\"\ngroup = \"w\"\nwork_threads = \"2\"\n",
     ),
+    (
+        "a node listed twice",
+        "[[job]]\nname = \"w\"\ngroup = \"w\"\nnodes = [\"n1\", \"n1\"]\n",
+    ),
+    (
+        "a node twice in one side",
+        "[[fault]]\nat = \"2s\"\nkind = \"partition\"\nsides = [[\"n0\", \"n0\"], [\"n1\"]]\n",
+    ),
+    (
+        "a member listed twice",
+        "[[expect]]\nkind = \"final-view\"\ngroup = \"g\"\nmembers = [\"db@n1\", \"db@n1\"]\n",
+    ),
+    (
+        "a slow node at full speed",
+        "[[fault]]\nat = \"2s\"\nkind = \"node-slow\"\nnode = \"n1\"\nfactor = 1\n",
+    ),
 ];
 
 /// A file the parser takes, with the same tail shapes as the rejected ones,
@@ -188,6 +204,9 @@ const ACCEPTED: &[&str] = &[
     "[[job]]\nname = \"tx\"\ngroup = \"t\"\nprotocol = \"two-phase-commit\"\ntransactions = 3\n",
     "[[fault]]\nat = \"2s\"\nkind = \"clock\"\nnode = \"n1\"\nrate = 1.5\nfor = \"1s\"\n",
     "[random.clock]\nevery = \"5s\"\noffset = \"1s\"\n",
+    "[[job]]\nname = \"w\"\ngroup = \"w\"\nnodes = [\"n1\", \"n2\"]\n",
+    "[[expect]]\nkind = \"final-view\"\ngroup = \"g\"\nmembers = [\"db@n1\", \"db@n2\"]\n",
+    "[[fault]]\nat = \"2s\"\nkind = \"node-slow\"\nnode = \"n1\"\nfactor = 1.1\n",
 ];
 
 #[test]

@@ -358,9 +358,38 @@ nodes = ["n1", "n2"]
         assert!(parse("c.toml", &c.to_toml()).is_ok());
     }
 
+    /// A drawn slowness is written on the tenth, and a `node-slow` fault
+    /// needs a factor above 1: a range from 1 never draws 1 (the file
+    /// `run --emit-scenario` or `shrink` writes of it would not load),
+    /// and a range that could only draw 1 is refused.
+    fn a_drawn_slowness_is_one_the_loader_takes() {
+        let file = |factor: &str| {
+            format!(
+                "name = \"s\"\nduration = \"20s\"\n[cluster]\nnodes = 3\n[[job]]\nname = \"db\"\ngroup = \"g\"\n\
+                 [random.node-slow]\nevery = \"1s\"\nfactor = {factor}\nfor = [\"1s\", \"2s\"]\n"
+            )
+        };
+        let s = parse("s.toml", &file("[1.0, 1.3]")).unwrap_or_else(|e| panic!("{e}"));
+        let mut least = f64::MAX;
+        for seed in 0..50 {
+            let (c, _) = draw(&s, seed, false);
+            for f in &c.faults {
+                if let FaultKind::NodeSlow(n) = &f.kind {
+                    least = least.min(n.factor);
+                }
+            }
+            parse("c.toml", &c.to_toml()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+        assert_eq!(least, 1.1, "the least draw is the least factor above 1");
+        let refused = parse("s.toml", &file("[1.0, 1.04]")).expect_err("only full speed");
+        assert!(refused.to_string().contains("must reach 1.1"), "{refused}");
+        assert!(parse("s.toml", &file("[1.0, 1.05]")).is_ok());
+    }
+
     unit_tests![
         a_seed_draws_the_same_schedule_every_time_and_seeds_differ,
         drawn_faults_keep_to_their_bounds_and_the_fixed_ones_stay,
         swarm_turns_kinds_on_and_off_per_seed,
+        a_drawn_slowness_is_one_the_loader_takes,
     ];
 }

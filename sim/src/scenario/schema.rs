@@ -108,7 +108,7 @@ const fn section(name: &'static str, doc: &'static str) -> Field {
 /// [`RawCluster`] ("cluster"), [`RawJob`] ("job") and [`RawExpect`]
 /// ("expect").
 pub const FIELDS: &[Field] = &[
-    field("scenario", "name", Shape::Text, "What the scenario shows, in a line. Required."),
+    field("scenario", "name", Shape::Title, "What the scenario shows, in a line. Required."),
     field("scenario", "description", Shape::Text, "More about it."),
     field(
         "scenario",
@@ -269,6 +269,14 @@ fn list(item: Value) -> Value {
     json!({ "type": "array", "items": item, "minItems": 1 })
 }
 
+/// `schema`, an array's, with no item twice.
+fn unique(mut schema: Value) -> Value {
+    if let Value::Object(map) = &mut schema {
+        map.insert("uniqueItems".into(), Value::Bool(true));
+    }
+    schema
+}
+
 fn enum_of(names: &[&str]) -> Value {
     json!({ "type": "string", "enum": names })
 }
@@ -282,9 +290,11 @@ fn shape(s: Shape, registry: &Registry) -> Value {
         Shape::DurationPair => pair(duration()),
         Shape::DurationOrRange => json!({ "anyOf": [duration(), pair(duration())] }),
         Shape::Node => node(),
-        Shape::Nodes => list(node()),
+        // The loader refuses a node or member listed twice.
+        Shape::Nodes => unique(list(node())),
         Shape::Sides => {
-            json!({ "type": "array", "items": { "type": "array", "items": node() }, "minItems": 2 })
+            let side = unique(json!({ "type": "array", "items": node() }));
+            json!({ "type": "array", "items": side, "minItems": 2 })
         }
         Shape::Job | Shape::Ident => json!({ "$ref": "#/definitions/name" }),
         Shape::Jobs => list(json!({ "$ref": "#/definitions/name" })),
@@ -299,15 +309,19 @@ fn shape(s: Shape, registry: &Registry) -> Value {
         Shape::RateBelowOne => json!({ "type": "number", "minimum": 0, "exclusiveMaximum": 1 }),
         Shape::RateOrRange => json!({ "anyOf": [rate(), pair(rate())] }),
         Shape::Factor { min, max } => json!({ "type": "number", "minimum": min, "maximum": max }),
+        Shape::FactorAbove { min, max } => {
+            json!({ "type": "number", "exclusiveMinimum": min, "maximum": max })
+        }
         Shape::FactorOrRange { min, max } => {
             let one = json!({ "type": "number", "minimum": min, "maximum": max });
             json!({ "anyOf": [one.clone(), pair(one)] })
         }
         Shape::Text => json!({ "type": "string" }),
+        Shape::Title => json!({ "type": "string", "minLength": 1 }),
         Shape::Texts => json!({ "type": "array", "items": { "type": "string" } }),
         Shape::Bool => json!({ "type": "boolean" }),
         Shape::Member => member(),
-        Shape::Members => json!({ "type": "array", "items": member() }),
+        Shape::Members => unique(json!({ "type": "array", "items": member() })),
     }
 }
 

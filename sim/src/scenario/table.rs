@@ -79,8 +79,13 @@ pub enum Shape {
     RateOrRange,
     /// A number in `[min, max]` (a clock's rate).
     Factor { min: f64, max: f64 },
+    /// A number above `min`, up to `max` (a slow node's factor: at `min`
+    /// the fault would do nothing).
+    FactorAbove { min: f64, max: f64 },
     /// A number in `[min, max]`, or a `[min, max]` pair of them.
     FactorOrRange { min: f64, max: f64 },
+    /// A string that is not empty (the scenario's name).
+    Title,
     /// A string.
     Text,
     /// A list of strings.
@@ -704,7 +709,9 @@ impl<'a> Table<'a> {
 
     /// A number in `[lo, hi]`, if `key` is there.
     pub fn factor(&self, key: &str, lo: f64, hi: f64) -> Result<Option<f64>> {
-        self.declared_as(key, "a factor", |s| matches!(s, Shape::Factor { .. }));
+        self.declared_as(key, "a factor", |s| {
+            matches!(s, Shape::Factor { .. } | Shape::FactorAbove { .. })
+        });
         self.get(key)
             .map(|v| factor_of(v, key, lo, hi, false).map(|(x, _)| x))
             .transpose()

@@ -21,6 +21,15 @@ pub struct NodeSlow {
     pub duration: Option<Duration>,
 }
 
+/// The least factor a `[random.node-slow]` draws: the least above 1 on
+/// the tenth.
+pub const DRAWN_MIN: f64 = 1.1;
+
+/// `factor` rounded to the tenth.
+fn on_the_tenth(factor: f64) -> f64 {
+    (factor * 10.0).round() / 10.0
+}
+
 /// A factor in thousandths, as the trace keeps it.
 pub fn milli(factor: f64) -> u32 {
     (factor * 1000.0).round() as u32
@@ -34,7 +43,7 @@ impl NodeSlow {
             Key::new("node", Shape::Node, "The node."),
             Key::new(
                 "factor",
-                Shape::Factor {
+                Shape::FactorAbove {
                     min: 1.0,
                     max: FACTOR_MAX,
                 },
@@ -128,12 +137,21 @@ impl RandomNodeSlow {
     };
 
     pub(super) fn parse(t: &Table<'_>) -> Result<RandomNodeSlow> {
-        t.require("factor")?;
+        let span = t.require("factor")?.span();
+        let factor = t
+            .factor_range("factor", 1.0, FACTOR_MAX)?
+            .unwrap_or((1.0, 1.0));
+        // A draw is written on the tenth, and a `node-slow` fault needs a
+        // factor above 1: a range that could only draw 1 slows nothing.
+        if on_the_tenth(factor.1) <= 1.0 {
+            return Err(crate::scenario::ScenarioError::new(format!(
+                "a `node-slow` factor range must reach {DRAWN_MIN} or more: a factor is drawn on the tenth, and 1 is full speed"
+            ))
+            .at(span));
+        }
         Ok(RandomNodeSlow {
             nodes: t.nodes("nodes")?,
-            factor: t
-                .factor_range("factor", 1.0, FACTOR_MAX)?
-                .unwrap_or((1.0, 1.0)),
+            factor,
             duration: t.duration_range("for")?,
         })
     }
@@ -150,8 +168,9 @@ impl RandomNodeSlow {
         let all = d.nodes();
         NodeSlow {
             node: d.pick(self.nodes.as_deref().unwrap_or(&all)),
-            // On the tenth, so written schedules read well.
-            factor: ((d.rate_in(self.factor) * 10.0).round() / 10.0).clamp(1.0, FACTOR_MAX),
+            // On the tenth, so written schedules read well; and above 1,
+            // so that a drawn fault written out is one the loader takes.
+            factor: on_the_tenth(d.rate_in(self.factor)).clamp(DRAWN_MIN, FACTOR_MAX),
             duration: Some(d.ms_in(self.duration)),
         }
     }
