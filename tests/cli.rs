@@ -730,3 +730,32 @@ fn edge_inputs_are_refused_before_anything_runs() {
     let message = v["error"]["message"].as_str().expect("a message");
     assert!(message.contains("<FILE>"), "{message}");
 }
+
+/// A reader that stops reading (`vigil ... | head -1`) is not bad input:
+/// every command that writes to stdout exits 141, as a shell reports a
+/// program SIGPIPE killed, and prints no error. (It exited 2, which a CI
+/// script under `set -o pipefail` would take for a malformed scenario.)
+#[test]
+fn a_closed_stdout_is_its_own_exit_status() {
+    use std::process::{Command, Stdio};
+    let quickstart = example("quickstart.toml");
+    for args in [
+        vec!["run", quickstart.as_str(), "--trace"],
+        vec!["replay", quickstart.as_str()],
+        vec!["replay", quickstart.as_str(), "--trace", "-"],
+        vec!["explore", quickstart.as_str(), "--seeds", "0..50", "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil-under-test"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vigil starts");
+        // Closed before the run's first line is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("vigil ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}

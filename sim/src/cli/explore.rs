@@ -76,20 +76,20 @@ impl Ctx<'_> {
         };
         let bar = progress_bar(count, io.color_stderr);
         let mut failed = 0u64;
-        let mut write_error = false;
+        let mut write_error: Option<std::io::Error> = None;
         let json = sweep.json;
         let mut tick = |batch: &[Record]| {
             for r in batch {
                 if !r.passed || r.divergence.is_some() {
                     failed += 1;
                 }
-                if json && !write_error {
+                if json && write_error.is_none() {
                     // One whole line per write: an interrupted sweep
                     // leaves no half-written line.
                     let line = format!("{}\n", r.json());
-                    write_error =
-                        io.stdout.write_all(line.as_bytes()).is_err() || io.stdout.flush().is_err();
-                    if write_error {
+                    let written = io.stdout.write_all(line.as_bytes());
+                    write_error = written.and_then(|()| io.stdout.flush()).err();
+                    if write_error.is_some() {
                         broken.store(true, Ordering::SeqCst);
                     }
                 }
@@ -187,8 +187,8 @@ impl Ctx<'_> {
         } else {
             let _ = write!(io.stdout, "{human}");
         }
-        if write_error {
-            return Exit::BadInput;
+        if let Some(e) = write_error {
+            return Exit::Pass.unless_unwritten(Err(e), io);
         }
         if interrupted {
             return Exit::Interrupted;

@@ -181,9 +181,6 @@ impl Ctx<'_> {
                 summary.human(None, stopped.as_deref(), io.color_stdout)
             )
         };
-        if written.is_err() {
-            return Exit::BadInput;
-        }
-        Exit::from(summary.verdict())
+        Exit::from(summary.verdict()).unless_unwritten(written, io)
     }
 }

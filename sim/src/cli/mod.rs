@@ -452,12 +452,15 @@ pub enum Exit {
     /// 1: a check failed, or the simulation panicked.
     Fail,
     /// 2: bad input: an unreadable or malformed scenario, a bad flag, an
-    /// output that cannot be written.
+    /// output that cannot be written (stdout closed is its own, below).
     BadInput,
     /// 3: a run was not deterministic (`--check-determinism`).
     Nondeterministic,
     /// 130: `explore` was interrupted (its summary still prints).
     Interrupted,
+    /// 141: stdout was closed before everything was written to it (`|
+    /// head`): what a shell reports for a program that SIGPIPE killed.
+    StdoutClosed,
 }
 
 impl Exit {
@@ -469,6 +472,22 @@ impl Exit {
             Exit::BadInput => 2,
             Exit::Nondeterministic => 3,
             Exit::Interrupted => 130,
+            Exit::StdoutClosed => 141,
+        }
+    }
+
+    /// What a write to stdout makes of `self`, the status the command
+    /// would exit with: a reader that stopped reading (`| head`) is
+    /// [`Exit::StdoutClosed`]; any other failure is reported, and is an
+    /// output that cannot be written.
+    fn unless_unwritten(self, written: std::io::Result<()>, io: &mut Io<'_>) -> Exit {
+        match written {
+            Ok(()) => self,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::StdoutClosed,
+            Err(e) => {
+                let _ = writeln!(io.stderr, "error: cannot write to stdout: {e}");
+                Exit::BadInput
+            }
         }
     }
 
@@ -1025,9 +1044,11 @@ fn flags_of_replay(replay: &str) -> RunFlags {
 /// Writes `text` to `path`, or to stdout for `-`.
 fn write_out(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
     if path == Path::new("-") {
-        io.stdout
-            .write_all(text.as_bytes())
-            .map_err(|_| Exit::BadInput)
+        let written = io.stdout.write_all(text.as_bytes());
+        match Exit::Pass.unless_unwritten(written, io) {
+            Exit::Pass => Ok(()),
+            unwritten => Err(unwritten),
+        }
     } else {
         write_file(path, text, io)
     }

@@ -117,8 +117,11 @@ impl Ctx<'_> {
                 lines.push('\n');
             }
             if path == Path::new("-") {
-                if io.stdout.write_all(lines.as_bytes()).is_err() {
-                    return Exit::BadInput;
+                let written = io.stdout.write_all(lines.as_bytes());
+                if let unwritten @ (Exit::StdoutClosed | Exit::BadInput) =
+                    Exit::Pass.unless_unwritten(written, io)
+                {
+                    return unwritten;
                 }
             } else {
                 if let Err(code) = write_file(path, &lines, io) {

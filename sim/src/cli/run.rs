@@ -185,10 +185,7 @@ impl Ctx<'_> {
             text.push_str(&report.human(io.color_stdout));
             write!(io.stdout, "{text}")
         };
-        if written.is_err() {
-            return Exit::BadInput;
-        }
-        Exit::passed(report.passed())
+        Exit::passed(report.passed()).unless_unwritten(written, io)
     }
 }
 

@@ -113,8 +113,10 @@ impl Ctx<'_> {
             text.push_str(&format!("{verdict} · {passed} of {ran} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}{stopped}\n"));
             write!(io.stdout, "{text}")
         };
-        if written.is_err() {
-            return Exit::BadInput;
+        if let unwritten @ (Exit::StdoutClosed | Exit::BadInput) =
+            Exit::Pass.unless_unwritten(written, io)
+        {
+            return unwritten;
         }
         if interrupted {
             Exit::Interrupted
