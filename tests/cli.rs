@@ -698,6 +698,8 @@ fn edge_inputs_are_refused_before_anything_runs() {
     for (output, why) in [
         (copy.as_str(), "which it would overwrite"),
         ("/no/such/dir/x.toml", "there is no directory"),
+        // Not a file named `-`: elsewhere `-` is stdout.
+        ("-", "not to stdout"),
     ] {
         let o = vigil(&["shrink", &copy, "-o", output]);
         assert_eq!(o.code, 2, "{output}: {}", o.stderr);

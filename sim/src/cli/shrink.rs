@@ -29,7 +29,11 @@ impl Ctx<'_> {
             file.with_file_name(format!("{name}.min.toml"))
         });
         // Where the result goes is checked before the runs, not after them.
-        let refused = if let Some(why) = unwritable_out(&out) {
+        let refused = if out == Path::new("-") {
+            // Its summary and the replay command go to stdout, and the
+            // replay runs the file: a shrunk scenario is kept in one.
+            Some("shrink writes the shrunk scenario to a file, not to stdout (`-`)".to_string())
+        } else if let Some(why) = unwritable_out(&out) {
             Some(why)
         } else if explore_tool::file_key(&out) == explore_tool::file_key(file) {
             Some("that is the scenario being shrunk, which it would overwrite".to_string())
@@ -192,10 +196,13 @@ impl Ctx<'_> {
         } else {
             ""
         };
+        let runs = match shrunk.runs {
+            1 => "1 run".to_string(),
+            n => format!("{n} runs"),
+        };
         let _ = writeln!(
             io.stdout,
-            "shrunk in {} runs{limit}: removed {removed}\nwrote {}\nreplay: {replay}",
-            shrunk.runs,
+            "shrunk in {runs}{limit}: removed {removed}\nwrote {}\nreplay: {replay}",
             out.display()
         );
         Exit::Pass
