@@ -301,6 +301,18 @@ fn what_it_cannot_explore_is_refused_and_limits_stop_it() {
     let out = vigil(&["replay", bad.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("not a schedule file"), "{}", out.stderr);
+    // Where, as for any bad file: `file:line:column:`.
+    assert!(
+        out.stderr.contains("bad.schedule.json:1:"),
+        "{}",
+        out.stderr
+    );
+    // What `explore --json` wrote is not a scenario either, and is told so.
+    let lines = dir.join("runs.jsonl");
+    std::fs::write(&lines, "{\"type\": \"run\"}\n").unwrap();
+    let out = vigil(&["replay", lines.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("JSON lines"), "{}", out.stderr);
     let out = vigil(&["exhaust", bad.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("vigil replay"), "{}", out.stderr);

@@ -50,8 +50,15 @@ impl ScheduleFile {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let file: ScheduleFile = serde_json::from_str(&text).map_err(|e| {
-            // serde_json says where: "... at line L column C".
-            format!("`{}` is not a schedule file: {e}", path.display())
+            // Where, as every other bad file is shown: `file:line:column:`.
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or(&what).to_string();
+            format!(
+                "{}:{}:{}: not a schedule file: {what}",
+                path.display(),
+                e.line().max(1),
+                e.column().max(1)
+            )
         })?;
         if file.kind != SCHEDULE_KIND || file.version != 1 {
             return Err(format!(
@@ -121,6 +128,11 @@ pub fn hint_schedule(path: &Path, error: ScenarioError) -> ScenarioError {
             path.display()
         );
         error.help(help)
+    } else if path.extension().is_some_and(|e| e == "jsonl") {
+        error.help(
+            "this looks like JSON lines (what `explore --json` and `--trace` write), not a scenario: \
+             each run's line has the command that replays it, in `replay`",
+        )
     } else {
         error
     }
