@@ -134,10 +134,12 @@ impl Ctx<'_> {
                 ),
             );
         }
-        if scenario.random.is_some() || flags.swarm {
+        if scenario.random.is_some() {
             removed.push(
                 "the [random] section (its draw for this seed is now [[fault]] and [[task]] entries)".into(),
             );
+        } else if flags.swarm {
+            removed.push("--swarm (its draw for this seed is now [[fault]] entries)".into());
         }
         let removed = removed.join(", ");
         let mut command = format!(
