@@ -831,6 +831,15 @@ fn bad_input_is_reported_before_any_seed_runs() {
             "`-3` is not a seed",
         ),
         (
+            vec![
+                "explore",
+                good.as_str(),
+                "--seeds",
+                "0..18446744073709551616",
+            ],
+            "past the largest seed, 18446744073709551615",
+        ),
+        (
             vec!["explore", "/no/such/path", "--seeds", "1..2"],
             "cannot read `/no/such/path`",
         ),

@@ -54,8 +54,14 @@ impl std::str::FromStr for SeedRange {
     /// `A..B` (B excluded), `A..=B`, or `N` for the first N seeds `0..N`.
     fn from_str(s: &str) -> Result<SeedRange, String> {
         let num = |t: &str| {
-            t.trim().parse::<u64>().map_err(|_| {
-                format!("invalid seed range `{s}`: `{t}` is not a seed (a whole number 0 or more)")
+            t.trim().parse::<u64>().map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow => format!(
+                    "invalid seed range `{s}`: `{t}` is past the largest seed, {}",
+                    u64::MAX
+                ),
+                _ => format!(
+                    "invalid seed range `{s}`: `{t}` is not a seed (a whole number 0 or more)"
+                ),
             })
         };
         let (from, to) = if let Some((a, b)) = s.split_once("..=") {
