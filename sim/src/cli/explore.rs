@@ -187,8 +187,8 @@ impl Ctx<'_> {
         } else {
             let _ = write!(io.stdout, "{human}");
         }
-        if let Some(e) = write_error {
-            return Exit::Pass.unless_unwritten(Err(e), io);
+        if let Some(code) = write_error.and_then(|e| unwritten(Err(e), io)) {
+            return code;
         }
         if interrupted {
             return Exit::Interrupted;

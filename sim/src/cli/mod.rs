@@ -476,19 +476,10 @@ impl Exit {
         }
     }
 
-    /// What a write to stdout makes of `self`, the status the command
-    /// would exit with: a reader that stopped reading (`| head`) is
-    /// [`Exit::StdoutClosed`]; any other failure is reported, and is an
-    /// output that cannot be written.
+    /// `self`, the status the command would exit with, unless its write to
+    /// stdout failed (see [`unwritten`]).
     fn unless_unwritten(self, written: std::io::Result<()>, io: &mut Io<'_>) -> Exit {
-        match written {
-            Ok(()) => self,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::StdoutClosed,
-            Err(e) => {
-                let _ = writeln!(io.stderr, "error: cannot write to stdout: {e}");
-                Exit::BadInput
-            }
-        }
+        unwritten(written, io).unwrap_or(self)
     }
 
     /// [`Exit::Pass`] or [`Exit::Fail`].
@@ -1041,14 +1032,25 @@ fn flags_of_replay(replay: &str) -> RunFlags {
     }
 }
 
+/// What a failed write to stdout exits with, if it failed: a reader that
+/// stopped reading (`| head`) is [`Exit::StdoutClosed`]; any other failure
+/// is reported, and is an output that cannot be written.
+fn unwritten(written: std::io::Result<()>, io: &mut Io<'_>) -> Option<Exit> {
+    match written {
+        Ok(()) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Some(Exit::StdoutClosed),
+        Err(e) => {
+            let _ = writeln!(io.stderr, "error: cannot write to stdout: {e}");
+            Some(Exit::BadInput)
+        }
+    }
+}
+
 /// Writes `text` to `path`, or to stdout for `-`.
 fn write_out(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
     if path == Path::new("-") {
         let written = io.stdout.write_all(text.as_bytes());
-        match Exit::Pass.unless_unwritten(written, io) {
-            Exit::Pass => Ok(()),
-            unwritten => Err(unwritten),
-        }
+        unwritten(written, io).map_or(Ok(()), Err)
     } else {
         write_file(path, text, io)
     }

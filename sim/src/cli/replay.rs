@@ -116,17 +116,10 @@ impl Ctx<'_> {
                 lines.push_str(&entry.json().to_string());
                 lines.push('\n');
             }
-            if path == Path::new("-") {
-                let written = io.stdout.write_all(lines.as_bytes());
-                if let unwritten @ (Exit::StdoutClosed | Exit::BadInput) =
-                    Exit::Pass.unless_unwritten(written, io)
-                {
-                    return unwritten;
-                }
-            } else {
-                if let Err(code) = write_file(path, &lines, io) {
-                    return code;
-                }
+            if let Err(code) = write_out(path, &lines, io) {
+                return code;
+            }
+            if path != Path::new("-") {
                 let events = lines.lines().count();
                 written.push(format!(
                     "trace: {events} events written to {}",

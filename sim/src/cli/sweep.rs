@@ -113,10 +113,8 @@ impl Ctx<'_> {
             text.push_str(&format!("{verdict} · {passed} of {ran} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}{stopped}\n"));
             write!(io.stdout, "{text}")
         };
-        if let unwritten @ (Exit::StdoutClosed | Exit::BadInput) =
-            Exit::Pass.unless_unwritten(written, io)
-        {
-            return unwritten;
+        if let Some(code) = unwritten(written, io) {
+            return code;
         }
         if interrupted {
             Exit::Interrupted
