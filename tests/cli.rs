@@ -734,18 +734,22 @@ fn edge_inputs_are_refused_before_anything_runs() {
 }
 
 /// A reader that stops reading (`vigil ... | head -1`) is not bad input:
-/// every command that writes to stdout exits 141, as a shell reports a
+/// any command that writes to stdout exits 141, as a shell reports a
 /// program SIGPIPE killed, and prints no error. (It exited 2, which a CI
 /// script under `set -o pipefail` would take for a malformed scenario.)
 #[test]
 fn a_closed_stdout_is_its_own_exit_status() {
     use std::process::{Command, Stdio};
     let quickstart = example("quickstart.toml");
+    let exhaust = example("exhaust-barrier.toml");
     for args in [
         vec!["run", quickstart.as_str(), "--trace"],
         vec!["replay", quickstart.as_str()],
         vec!["replay", quickstart.as_str(), "--trace", "-"],
         vec!["explore", quickstart.as_str(), "--seeds", "0..50", "--json"],
+        // A command that does not look at its writes: stdout as every
+        // command writes it keeps the failure (`Watched`).
+        vec!["exhaust", exhaust.as_str(), "--max-states", "50", "--json"],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil-under-test"))
             .args(&args)

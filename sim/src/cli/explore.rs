@@ -76,20 +76,20 @@ impl Ctx<'_> {
         };
         let bar = progress_bar(count, io.color_stderr);
         let mut failed = 0u64;
-        let mut write_error: Option<std::io::Error> = None;
+        let mut write_error = false;
         let json = sweep.json;
         let mut tick = |batch: &[Record]| {
             for r in batch {
                 if !r.passed || r.divergence.is_some() {
                     failed += 1;
                 }
-                if json && write_error.is_none() {
+                if json && !write_error {
                     // One whole line per write: an interrupted sweep
                     // leaves no half-written line.
                     let line = format!("{}\n", r.json());
-                    let written = io.stdout.write_all(line.as_bytes());
-                    write_error = written.and_then(|()| io.stdout.flush()).err();
-                    if write_error.is_some() {
+                    write_error =
+                        io.stdout.write_all(line.as_bytes()).is_err() || io.stdout.flush().is_err();
+                    if write_error {
                         broken.store(true, Ordering::SeqCst);
                     }
                 }
@@ -186,9 +186,6 @@ impl Ctx<'_> {
             let _ = write!(io.stderr, "{human}");
         } else {
             let _ = write!(io.stdout, "{human}");
-        }
-        if let Some(code) = write_error.and_then(|e| unwritten(Err(e), io)) {
-            return code;
         }
         if interrupted {
             return Exit::Interrupted;

@@ -476,12 +476,6 @@ impl Exit {
         }
     }
 
-    /// `self`, the status the command would exit with, unless its write to
-    /// stdout failed (see [`unwritten`]).
-    fn unless_unwritten(self, written: std::io::Result<()>, io: &mut Io<'_>) -> Exit {
-        unwritten(written, io).unwrap_or(self)
-    }
-
     /// [`Exit::Pass`] or [`Exit::Fail`].
     fn passed(passed: bool) -> Exit {
         if passed {
@@ -587,7 +581,62 @@ pub fn capture(args: &[String], registry: &Registry) -> Captured {
 /// [`main_with`] with the protocols of `registry`: a user's crate builds its
 /// own `vigil` binary, with its own protocols, from this.
 pub fn main_with_registry(args: &[String], io: &mut Io<'_>, registry: &Registry) -> u8 {
-    command_line(args, io, registry).code()
+    let mut stdout = Watched {
+        inner: &mut *io.stdout,
+        failed: None,
+    };
+    let exit = command_line(
+        args,
+        &mut Io {
+            stdout: &mut stdout,
+            stderr: &mut *io.stderr,
+            color_stdout: io.color_stdout,
+            color_stderr: io.color_stderr,
+        },
+        registry,
+    );
+    // What is still buffered fails now, if it is to fail.
+    let _ = stdout.flush();
+    match stdout.failed {
+        None => exit,
+        Some((std::io::ErrorKind::BrokenPipe, _)) => Exit::StdoutClosed,
+        Some((_, why)) => {
+            let _ = writeln!(io.stderr, "error: cannot write to stdout: {why}");
+            Exit::BadInput
+        }
+    }
+    .code()
+}
+
+/// stdout as every command writes it: the first write that fails is kept,
+/// so that whatever the command goes on to return, a reader that stopped
+/// reading (`| head`) ends it as [`Exit::StdoutClosed`], and any other
+/// failure is reported and is an output that cannot be written. A command
+/// need not look at what its writes return (`explore` does, to stop
+/// early).
+struct Watched<'a> {
+    inner: &'a mut dyn Write,
+    failed: Option<(std::io::ErrorKind, String)>,
+}
+
+impl Watched<'_> {
+    fn keep<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let (Err(e), None) = (&result, &self.failed) {
+            self.failed = Some((e.kind(), e.to_string()));
+        }
+        result
+    }
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf);
+        self.keep(written)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = self.inner.flush();
+        self.keep(flushed)
+    }
 }
 
 fn command_line(args: &[String], io: &mut Io<'_>, registry: &Registry) -> Exit {
@@ -1032,25 +1081,12 @@ fn flags_of_replay(replay: &str) -> RunFlags {
     }
 }
 
-/// What a failed write to stdout exits with, if it failed: a reader that
-/// stopped reading (`| head`) is [`Exit::StdoutClosed`]; any other failure
-/// is reported, and is an output that cannot be written.
-fn unwritten(written: std::io::Result<()>, io: &mut Io<'_>) -> Option<Exit> {
-    match written {
-        Ok(()) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Some(Exit::StdoutClosed),
-        Err(e) => {
-            let _ = writeln!(io.stderr, "error: cannot write to stdout: {e}");
-            Some(Exit::BadInput)
-        }
-    }
-}
-
-/// Writes `text` to `path`, or to stdout for `-`.
+/// Writes `text` to `path`, or to stdout for `-` (a failure there is
+/// [`Watched`]'s to report).
 fn write_out(path: &Path, text: &str, io: &mut Io<'_>) -> Result<(), Exit> {
     if path == Path::new("-") {
-        let written = io.stdout.write_all(text.as_bytes());
-        unwritten(written, io).map_or(Ok(()), Err)
+        let _ = io.stdout.write_all(text.as_bytes());
+        Ok(())
     } else {
         write_file(path, text, io)
     }

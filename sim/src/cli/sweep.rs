@@ -61,7 +61,8 @@ impl Ctx<'_> {
         failures.sort_by_key(|r| r.seed);
         let name = &target.file;
         let passed = ran - failures.len() as u64;
-        let written = if json {
+        // A failed write is the caller's to report (see `Watched`).
+        let _ = if json {
             let list: Vec<serde_json::Value> = failures
                 .iter()
                 .map(|f| {
@@ -113,9 +114,6 @@ impl Ctx<'_> {
             text.push_str(&format!("{verdict} · {passed} of {ran} seeds passed (seeds {from}..={last}, {wall:.1}s) · {name}{stopped}\n"));
             write!(io.stdout, "{text}")
         };
-        if let Some(code) = unwritten(written, io) {
-            return code;
-        }
         if interrupted {
             Exit::Interrupted
         } else if kept.summary.nondeterministic > 0 {
