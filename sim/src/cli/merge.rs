@@ -71,10 +71,11 @@ impl Ctx<'_> {
                             summaries += 1;
                             let counted = v.get("runs").and_then(serde_json::Value::as_u64);
                             if let Some(n) = counted.filter(|n| *n != since_summary) {
-                                problems.push(at(format!(
-                                "this summary counts {n} runs, but {since_summary} run lines come before it: \
-                                 was a shard's output cut short and another's appended?"
-                            )));
+                                let why = format!(
+                                    "this summary counts {n} runs, but {since_summary} run lines come \
+                                     before it: was a shard's output cut short and another's appended?"
+                                );
+                                problems.push(at(why));
                             }
                             since_summary = 0;
                             if let Some(why) = v.get("stopped").and_then(|s| s.as_str()) {
@@ -112,27 +113,25 @@ impl Ctx<'_> {
             if records == records_before && summaries == 0 && problems.len() == problems_before {
                 // An empty shard output is a shard that never ran (its
                 // `explore` failed): merging it as "no runs" would pass.
-                problems.push(Problem::in_file(file, None, format!(
+                let why = format!(
                     "`{}` holds no line of `vigil explore --json`; did that shard fail before it ran?",
                     file.display()
-                )));
+                );
+                problems.push(Problem::in_file(file, None, why));
             } else if since_summary > 0 && problems.len() == problems_before {
                 // `explore` ends every output with its summary, also when it
                 // is stopped (Ctrl-C, `--time-budget`): an output without
                 // one was cut off (the shard was killed, or its file
                 // truncated), and the seeds it did not reach would pass
                 // unseen.
-                problems.push(Problem::in_file(
-                    file,
-                    None,
-                    format!(
+                let why = format!(
                     "`{}` ends without the summary line of `vigil explore --json` after {} run{}: \
                      was that shard killed before it finished?",
                     file.display(),
                     since_summary,
                     if since_summary == 1 { "" } else { "s" }
-                ),
-                ));
+                );
+                problems.push(Problem::in_file(file, None, why));
             }
         }
         if !problems.is_empty() {

@@ -383,7 +383,10 @@ nodes = ["n1", "n2"]
         assert_eq!(least, 1.1, "the least draw is the least factor above 1");
         let refused = parse("s.toml", &file("[1.0, 1.04]")).expect_err("only full speed");
         assert!(refused.to_string().contains("must reach 1.1"), "{refused}");
-        assert!(parse("s.toml", &file("[1.0, 1.05]")).is_ok());
+        // Every draw of a range short of 1.1 would be 1.1, above the range.
+        let refused = parse("s.toml", &file("[1.0, 1.05]")).expect_err("short of 1.1");
+        assert!(refused.to_string().contains("must reach 1.1"), "{refused}");
+        assert!(parse("s.toml", &file("[1.0, 1.1]")).is_ok());
     }
 
     unit_tests![

@@ -527,11 +527,7 @@ pub fn merge_files(cluster: &Scenario, files: &[PathBuf]) -> Result<Trace, Trace
             TraceEvent::NodeBoot { node } => Some(usize::from(node.0)),
             _ => None,
         });
-        let at = |message: String| TraceFileError {
-            file: Some(path.clone()),
-            line: None,
-            message,
-        };
+        let at = |message: String| TraceFileError::at(path, None, message);
         let Some(node) = node else {
             return Err(at("no node boots in it: not a node's trace".to_string()));
         };

@@ -23,7 +23,6 @@ mod node;
 #[cfg(feature = "unit-tests")]
 pub(crate) use launch::tests::ALL as LAUNCH_TESTS;
 pub use launch::{inherit, is_kept_file, merge_files, refusal, run_real, RealRun, RealTrace};
-
 pub use node::{run_node, NodeSpec};
 
 use crate::trace::{Entry, NetStats, TraceEvent};

@@ -142,8 +142,9 @@ impl RandomNodeSlow {
             .factor_range("factor", 1.0, FACTOR_MAX)?
             .unwrap_or((1.0, 1.0));
         // A draw is written on the tenth, and a `node-slow` fault needs a
-        // factor above 1: a range that could only draw 1 slows nothing.
-        if on_the_tenth(factor.1) <= 1.0 {
+        // factor above 1: a draw is at least DRAWN_MIN, which the range
+        // must reach (or every draw would lie above it).
+        if factor.1 < DRAWN_MIN {
             return Err(crate::scenario::ScenarioError::new(format!(
                 "a `node-slow` factor range must reach {DRAWN_MIN} or more: a factor is drawn on the tenth, and 1 is full speed"
             ))
