@@ -291,7 +291,7 @@ kind = "membership-change"
 member = "db@n1"
 reason = "node-down"
 within = "4s""#,
-        "14s",
+        "10s",
     ));
     assert_passed(&run, code);
     assert!(!departures(&run, "db@n1", "node-down").is_empty());
@@ -320,7 +320,7 @@ heal_after = "3s"
 kind = "final-view"
 group = "g"
 members = ["db@n0", "db@n1", "db@n2", "db@n3", "db@n4"]"#,
-        "12s",
+        "10s",
     ));
     assert_passed(&run, code);
     // Both sides saw the other go while cut off.
