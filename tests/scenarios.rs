@@ -100,8 +100,9 @@ fn madsim_determinism_check_passes() {
 
 /// Every example's faults under each shipped protocol (the files' own
 /// protocol-outcome expectations dropped): `VIGIL_SEEDS / 4` seeds each
-/// (at least 3), one test per example and protocol. The 1000-seed sweeps
-/// are in the README.
+/// (at least 3), odd seeds on madsim and even ones on the event loop, so
+/// each protocol runs every example on both drivers; one test per example
+/// and protocol. The 1000-seed sweeps are in the README.
 fn passes_under(name: &str, protocol: &str, options: &[(&str, i64)]) {
     let mut opts = vigil_sim::protocols::Options::default();
     for (k, v) in options {
@@ -114,9 +115,17 @@ fn passes_under(name: &str, protocol: &str, options: &[(&str, i64)]) {
         .retain(|e| !matches!(e, vigil_sim::scenario::Expectation::ProtocolOutcome { .. }));
     let mut failures = Vec::new();
     for seed in 1..=(seeds() / 4).max(3) {
-        let checked = run(&scenario, seed, None);
+        let driver = if seed % 2 == 1 {
+            Driver::Madsim
+        } else {
+            Driver::EventLoop
+        };
+        let checked = run_on(driver, &scenario, seed, None);
         if !checked.failed().is_empty() {
-            failures.push(format!("{name} seed {seed}: {}", checked.violations()));
+            failures.push(format!(
+                "{name} under {protocol}, seed {seed} on {driver}: {}",
+                checked.violations()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
