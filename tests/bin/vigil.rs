@@ -2,10 +2,6 @@
 //! (`vigil run --real` starts one `vigil node` per node with the program
 //! that runs it).
 
-// The allocator the `vigil` binary runs on.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
