@@ -181,12 +181,21 @@ impl TwoPhaseCommit {
         }
     }
 
+    /// The `RELAYED` latest decisions: newest transaction first, and among
+    /// one transaction's proposals the least first. `known` is ordered by
+    /// (transaction, proposal), so they are among its last entries: walked
+    /// from the end, the ones of the newest transactions up to the one
+    /// that fills the count, that transaction's included whole. (Every
+    /// ACK carries them: collecting and sorting the whole of `known` each
+    /// time was a third of a two-phase-commit run.)
     fn relayed(&self) -> Vec<(u64, Proposal, String)> {
-        let mut latest: Vec<_> = self
-            .known
-            .iter()
-            .map(|((t, p), o)| (*t, p.clone(), o.clone()))
-            .collect();
+        let mut latest: Vec<(u64, Proposal, String)> = Vec::with_capacity(RELAYED + 1);
+        for ((t, p), o) in self.known.iter().rev() {
+            if latest.len() >= RELAYED && latest.last().is_some_and(|l| l.0 != *t) {
+                break;
+            }
+            latest.push((*t, p.clone(), o.clone()));
+        }
         latest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         latest.truncate(RELAYED);
         latest
@@ -407,5 +416,62 @@ impl Protocol for TwoPhaseCommit {
             proposal,
             yes: !no,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_engine::{Incarnation, MemberId, Name, NodeId, ViewId};
+
+    fn proposal(node: u16, view: u64) -> Proposal {
+        Proposal {
+            by: MemberId {
+                job: Name::new("db"),
+                node: NodeId(node),
+                node_incarnation: Incarnation(1),
+                registration: 1,
+            },
+            view: ViewId(view),
+        }
+    }
+
+    /// What `relayed` must give: every known decision, newest transaction
+    /// first and the least proposal first within one, cut to `RELAYED`.
+    fn every_one_sorted(t: &TwoPhaseCommit) -> Vec<(u64, Proposal, String)> {
+        let mut all: Vec<_> = t
+            .known
+            .iter()
+            .map(|((tx, p), o)| (*tx, p.clone(), o.clone()))
+            .collect();
+        all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.truncate(RELAYED);
+        all
+    }
+
+    /// `relayed` walks only the newest entries, and gives what sorting them
+    /// all gives: with one proposal per transaction, with several (a
+    /// transaction split across the count), and with fewer than the count.
+    #[test]
+    fn relayed_is_the_latest_decisions_in_order() {
+        let shapes: &[&[u16]] = &[
+            &[1, 1, 1, 1, 1, 1],
+            &[1, 3, 2, 3, 1],
+            &[5, 5],
+            &[2],
+            &[],
+            &[1, 1, 1, 7],
+        ];
+        for shape in shapes {
+            let mut t = TwoPhaseCommit::default();
+            for (tx, proposals) in shape.iter().enumerate() {
+                for p in 0..*proposals {
+                    let outcome = if p % 2 == 0 { "commit" } else { "abort" };
+                    t.known
+                        .insert((tx as u64, proposal(p * 7 % 5, u64::from(p))), outcome.into());
+                }
+            }
+            assert_eq!(t.relayed(), every_one_sorted(&t), "{shape:?}");
+        }
     }
 }
