@@ -394,9 +394,16 @@ impl Drop for Node {
 }
 
 impl Node {
-    fn start(cluster: &Path, node: u16, trace: &Path) -> Node {
+    /// Starts node `node` as a user would by hand, with mimalloc's
+    /// `MIMALLOC_ARENA_EAGER_COMMIT` set to `lazy` or (`None`) unset.
+    fn start(cluster: &Path, node: u16, trace: &Path, lazy: Option<&str>) -> Node {
         let stderr = std::fs::File::create(trace.with_extension("stderr")).expect("a stderr file");
-        let mut child = Command::new(VIGIL)
+        let mut cmd = Command::new(VIGIL);
+        match lazy {
+            Some(value) => cmd.env(vigil_sim::runtime::real::LAZY_COMMIT, value),
+            None => cmd.env_remove(vigil_sim::runtime::real::LAZY_COMMIT),
+        };
+        let mut child = cmd
             .current_dir(cluster.parent().expect("a directory"))
             .arg("node")
             .arg(cluster)
@@ -462,7 +469,8 @@ fn hand_run_cluster(dir: &Path) -> Vec<Node> {
         .expect("the cluster file");
         let trace = |k: u16| dir.join(format!("n{k}.jsonl"));
         let mut nodes: Vec<Node> = (0..3)
-            .map(|k| Node::start(&cluster, k, &trace(k)))
+            // n0 as a user who set the allocator's variable herself.
+            .map(|k| Node::start(&cluster, k, &trace(k), (k == 0).then_some("1")))
             .collect();
         std::thread::sleep(Duration::from_millis(1500));
         let mut port_taken = false;
@@ -496,6 +504,17 @@ fn nodes_run_by_hand_form_a_cluster_and_answer_their_commands() {
     let mut nodes = hand_run_cluster(&dir);
     let cluster = dir.join("cluster.toml");
 
+    // A node started by hand starts itself again with mimalloc's memory
+    // committed as used, unless the variable was set (n0's "1" stands).
+    for (node, want) in nodes.iter().zip(["1", "0", "0"]) {
+        let environ = std::fs::read(format!("/proc/{}/environ", node.child.id()))
+            .expect("the node's environment");
+        let set = format!("{}={want}", vigil_sim::runtime::real::LAZY_COMMIT);
+        assert!(
+            environ.split(|b| *b == 0).any(|v| v == set.as_bytes()),
+            "the node does not run with {set}"
+        );
+    }
     let running = nodes[0].ask("@7 running db");
     assert_eq!(running["id"], 7, "{running}");
     assert_eq!(running["running"], true, "{running}");

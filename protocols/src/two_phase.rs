@@ -467,8 +467,10 @@ mod tests {
             for (tx, proposals) in shape.iter().enumerate() {
                 for p in 0..*proposals {
                     let outcome = if p % 2 == 0 { "commit" } else { "abort" };
-                    t.known
-                        .insert((tx as u64, proposal(p * 7 % 5, u64::from(p))), outcome.into());
+                    t.known.insert(
+                        (tx as u64, proposal(p * 7 % 5, u64::from(p))),
+                        outcome.into(),
+                    );
                 }
             }
             assert_eq!(t.relayed(), every_one_sorted(&t), "{shape:?}");

@@ -4,6 +4,10 @@
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    // As `vigil` does (this binary runs on glibc's malloc, which ignores
+    // the variable: the real-network tests check that the node runs with it).
+    #[cfg(unix)]
+    vigil_sim::runtime::real::lazy_commit_for_nodes(&args);
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = vigil_sim::cli::Io {
         color_stdout: false,

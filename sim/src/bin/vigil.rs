@@ -13,6 +13,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    #[cfg(unix)]
+    vigil_sim::runtime::real::lazy_commit_for_nodes(&args);
     // stderr is not locked: `explore`'s progress bar draws to it too.
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = vigil_sim::cli::Io {

@@ -250,13 +250,11 @@ impl Launcher<'_> {
             .cloned()
             .collect();
         let mut cmd = Command::new(&self.run.program);
-        // mimalloc, the `vigil` binary's allocator, commits its first arena
-        // eagerly: a dozen clusters' nodes booting at once on 2 cores
-        // stalled their main threads 130 to 470 ms (main-thread-responsive
-        // failed a third of such runs, none with this). A user's own
-        // setting stands.
-        if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
-            cmd.env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
+        // mimalloc's memory committed as used (see
+        // `super::lazy_commit_for_nodes`, which a node would otherwise
+        // start itself again to get). A user's own setting stands.
+        if std::env::var_os(super::LAZY_COMMIT).is_none() {
+            cmd.env(super::LAZY_COMMIT, "0");
         }
         cmd.arg("node")
             .arg(&self.cluster_file)

@@ -215,6 +215,39 @@ impl TraceFile {
     }
 }
 
+/// The environment variable that makes mimalloc commit an arena's memory
+/// as it is used rather than all at once when the arena is made.
+pub const LAZY_COMMIT: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+
+/// For `vigil node`: starts the program again, in place (same process,
+/// arguments, descriptors and standard streams), with [`LAZY_COMMIT`] set
+/// to 0, unless it is set already (a user's own value stands). Call it
+/// first thing in `main`; it returns if there is nothing to do, or if
+/// the program could not be started again (the node then runs as it is).
+///
+/// mimalloc, the `vigil` binary's allocator, commits its first arena when
+/// the process starts, before `main` could set the option: a dozen
+/// clusters' nodes booting at once on 2 cores stalled their main threads
+/// 130 to 470 ms (`main-thread-responsive` failed a third of such runs,
+/// none with the variable set). `vigil run --real` starts its nodes with
+/// it; this covers nodes started by hand, or by a launcher of one's own.
+#[cfg(unix)]
+pub fn lazy_commit_for_nodes(args: &[String]) {
+    use std::os::unix::process::CommandExt;
+    if args.get(1).map(String::as_str) != Some("node") || std::env::var_os(LAZY_COMMIT).is_some() {
+        return;
+    }
+    let Ok(program) = std::env::current_exe() else {
+        return;
+    };
+    let mut again = std::process::Command::new(program);
+    if let Some(arg0) = args.first() {
+        again.arg0(arg0);
+    }
+    // `exec` returns only if it failed.
+    let _ = again.args(&args[1..]).env(LAZY_COMMIT, "0").exec();
+}
+
 #[cfg(feature = "unit-tests")]
 #[deny(dead_code)] // a test function left out of `unit_tests!` would never run
 pub(crate) mod tests {
