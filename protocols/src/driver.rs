@@ -198,13 +198,29 @@ pub fn skipped_answer() -> Arc<[u8]> {
 /// A short, stable digest of a group state (64-bit FNV-1a of its JSON, in
 /// hex). JSON objects are ordered by key, so equal states digest equally.
 pub fn digest(state: &serde_json::Value) -> String {
-    let text = state.to_string();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    digest_of(state)
+}
+
+/// [`digest`] of what `state` serializes to as JSON: the same digest as of
+/// the JSON value it would make, without making it (the text goes
+/// straight into the hash).
+pub fn digest_of(state: &impl Serialize) -> String {
+    struct Fnv(u64);
+    impl std::io::Write for Fnv {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            for b in bytes {
+                self.0 ^= u64::from(*b);
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    format!("{h:016x}")
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    serde_json::to_writer(&mut h, state).expect("a group state writes as JSON");
+    format!("{:016x}", h.0)
 }
 
 /// The ACKs one step read: the round, those of the view, those of members
@@ -665,7 +681,7 @@ impl<P: Protocol> RoundDriver<P> {
             self.completion = Some(Completion {
                 round,
                 view: self.view_id,
-                state: self.protocol.group_state().map(|s| digest(&s)),
+                state: self.protocol.state_digest(),
             });
         }
         match step {

@@ -87,7 +87,7 @@ mod two_phase;
 pub use mutation::Mutation;
 
 pub use barrier::Barrier;
-pub use driver::{digest, RoundDriver, Sent, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX};
+pub use driver::{digest, digest_of, RoundDriver, Sent, WireAck, HISTORY_ROUNDS, ROUNDS_AHEAD_MAX};
 pub use group_state::{GroupState, StateAck};
 pub use tasks::{instance_of, round_in_task, MakeTask, Stream, TaskMsg, Tasks};
 /// Two-phase commit's coverage probes.
@@ -228,6 +228,14 @@ pub trait Protocol: Clone + Debug + Hash + Send + 'static {
     /// this as `state-agrees`.
     fn group_state(&self) -> Option<serde_json::Value> {
         None
+    }
+
+    /// [`digest`] of [`Protocol::group_state`], taken after every round. A
+    /// protocol may give the same digest without building the JSON value
+    /// first (`group-state` does: the value and its text were a tenth of
+    /// a run).
+    fn state_digest(&self) -> Option<String> {
+        self.group_state().map(|s| digest(&s))
     }
 
     /// The name of the check that the decisions of one instance agree across
