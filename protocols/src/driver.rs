@@ -55,10 +55,11 @@ impl<A: Serialize + DeserializeOwned> WireAck<A> {
     /// and collections do; `#[serde(untagged)]`, `flatten` and
     /// `serde_json::Value` do not.
     pub fn encode(&self) -> Arc<[u8]> {
-        bincode::serialize(self).expect("an ACK serializes").into()
-    }
-    pub fn decode(bytes: &[u8]) -> Option<WireAck<A>> {
-        bincode::deserialize(bytes).ok()
+        use bincode::Options;
+        wire_options()
+            .serialize(self)
+            .expect("an ACK serializes")
+            .into()
     }
 
     /// `bytes` read as far as every receiver needs: the ACK, the round of
@@ -103,7 +104,8 @@ impl<A: Serialize + DeserializeOwned> WireAck<A> {
 
 /// A byte slice bincode reads from the front, lending it strings and byte
 /// strings in place as its own slice reader does; what is left of it
-/// after a read is what followed.
+/// after a read is what followed (bincode's reader does not say where it
+/// stopped, and cannot be made outside the crate).
 struct Front<'a>(&'a [u8]);
 
 impl<'a> Front<'a> {
@@ -149,7 +151,8 @@ impl<'a> bincode::BincodeRead<'a> for &mut Front<'a> {
     }
 }
 
-/// bincode's options as `bincode::serialize` uses them.
+/// bincode's options for wire ACKs, both ways (those `bincode::serialize`
+/// uses: fixed-width integers, little-endian).
 fn wire_options() -> impl bincode::Options {
     use bincode::Options;
     bincode::DefaultOptions::new()

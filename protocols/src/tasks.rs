@@ -1406,7 +1406,7 @@ mod tests {
         let (answers, events) = answers_from_an_abandoned_instance(false);
         let read = |a: &Answer| {
             a.as_ref()
-                .and_then(|a| WireAck::<()>::decode(a))
+                .and_then(|a| WireAck::<()>::view(a))
                 .map(|w| w.ack)
         };
         assert_eq!(read(&answers[0]), Some(Sent::Ack(())), "{answers:?}");

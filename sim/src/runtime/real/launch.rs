@@ -249,13 +249,9 @@ impl Launcher<'_> {
             .iter()
             .cloned()
             .collect();
+        // The node sees to mimalloc's setting itself
+        // (`super::lazy_commit_for_nodes`).
         let mut cmd = Command::new(&self.run.program);
-        // mimalloc's memory committed as used (see
-        // `super::lazy_commit_for_nodes`, which a node would otherwise
-        // start itself again to get). A user's own setting stands.
-        if std::env::var_os(super::LAZY_COMMIT).is_none() {
-            cmd.env(super::LAZY_COMMIT, "0");
-        }
         cmd.arg("node")
             .arg(&self.cluster_file)
             .args(["--node", &format!("n{node}")])

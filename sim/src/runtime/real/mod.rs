@@ -229,8 +229,9 @@ pub const LAZY_COMMIT: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
 /// the process starts, before `main` could set the option: a dozen
 /// clusters' nodes booting at once on 2 cores stalled their main threads
 /// 130 to 470 ms (`main-thread-responsive` failed a third of such runs,
-/// none with the variable set). `vigil run --real` starts its nodes with
-/// it; this covers nodes started by hand, or by a launcher of one's own.
+/// none with the variable set). Every node gets it this way: those `vigil
+/// run --real` starts, and those started by hand or by a launcher of
+/// one's own.
 #[cfg(unix)]
 pub fn lazy_commit_for_nodes(args: &[String]) {
     use std::os::unix::process::CommandExt;
