@@ -46,7 +46,7 @@
 
 use super::super::faults;
 use super::super::net::packet_kind;
-use super::super::node::Local;
+use super::super::node::{Local, Node};
 use super::{Agenda, Scheduled, Sim, What};
 use crate::runtime::RunConfig;
 use crate::scenario::faults::{FaultKind, NodeOut, NodePause, Partition};
@@ -88,6 +88,26 @@ impl Agenda for Pending {
     fn pop_timeline(&mut self, at: Time) -> Option<Scheduled> {
         let key = first_on_timeline(&self.events, at)?;
         self.events.remove(&key)
+    }
+}
+
+/// Whether `e` would still do something: not a timer set again since, a
+/// main thread's timer that is gone, or what was due in a life of its node
+/// that ended.
+fn stands(nodes: &[Node], e: &Scheduled) -> bool {
+    match &e.what {
+        What::Node { node, life, local } => {
+            let n = &nodes[usize::from(*node)];
+            if life.is_some_and(|l| l != n.life) {
+                return false;
+            }
+            match local {
+                Local::Timer { generation } => *generation == n.generation,
+                Local::MainTimer { id } => n.timers.contains_key(id),
+                _ => true,
+            }
+        }
+        What::Boot(_) | What::Fault(_) | What::Task(_) | What::Later(_) => true,
     }
 }
 
@@ -592,6 +612,7 @@ impl World {
             Move::Advance | Move::Add(_) => None,
         };
         let next = self.next_due();
+        let stamp = self.stamp();
         let sim = &mut self.sim;
         match mv {
             Move::Ready(i) => {
@@ -659,7 +680,9 @@ impl World {
                 faults::apply(&mut self.sim, index, &fault);
             }
         }
-        self.purge();
+        if self.stamp() != stamp {
+            self.purge();
+        }
         let channel = channel.map_or(ctx.nodes, usize::from);
         for e in self.sim.stage.trace.entries.iter_from(self.digested) {
             self.digests[channel].add(e);
@@ -693,25 +716,26 @@ impl World {
         whole(before.as_deref(), self.sim.cut_short())
     }
 
+    /// What an event on the agenda can fall void by: the nodes' lives,
+    /// their engine timers' generations and their main threads' timers.
+    /// Lives, generations and timer numbers only grow, and a main thread's
+    /// timer goes without a new one only if the count of timers falls: so
+    /// the sums change whenever any of them does. A move that leaves the
+    /// stamp as it was leaves nothing to [purge](World::purge) (what it
+    /// scheduled was current when scheduled, and still is).
+    fn stamp(&self) -> (u64, usize) {
+        self.sim.nodes.iter().fold((0, 0), |(grown, timers), n| {
+            let grown = grown + u64::from(n.life) + n.generation + n.next_timer;
+            (grown, timers + n.timers.len())
+        })
+    }
+
     /// Takes off the agenda the events that would do nothing: a timer
     /// set again since, a main thread's timer that is gone, what was due
     /// in a life of a node that ended. They are no choice.
     fn purge(&mut self) {
         let nodes = &self.sim.nodes;
-        self.sim.stage.agenda.events.retain(|_, e| match &e.what {
-            What::Node { node, life, local } => {
-                let n = &nodes[usize::from(*node)];
-                if life.is_some_and(|l| l != n.life) {
-                    return false;
-                }
-                match local {
-                    Local::Timer { generation } => *generation == n.generation,
-                    Local::MainTimer { id } => n.timers.contains_key(id),
-                    _ => true,
-                }
-            }
-            What::Boot(_) | What::Fault(_) | What::Task(_) | What::Later(_) => true,
-        });
+        self.sim.stage.agenda.events.retain(|_, e| stands(nodes, e));
     }
 
     /// The state's fingerprint: every machine, every pending event (as a
@@ -1337,8 +1361,112 @@ rounds = 2
         }
     }
 
+    /// A move purges the agenda only when the stamp changed: after every
+    /// move of runs that crash and restart nodes and engines, pause them,
+    /// move their clocks and lose, repeat and delay packets (moves drawn
+    /// at random among the options), nothing void is left on the agenda.
+    fn no_void_event_outlives_a_move() {
+        let scenario = crate::scenario::parse(
+            "t.toml",
+            r#"
+name = "t"
+duration = "3s"
+[cluster]
+nodes = 3
+heartbeat_interval = "50ms"
+failure_timeout = "200ms"
+latency = ["5ms", "5ms"]
+[[job]]
+name = "db"
+group = "g"
+step_time = "30ms"
+[[fault]]
+at = "300ms"
+kind = "clock"
+node = "n0"
+offset = "1s"
+[[fault]]
+at = "500ms"
+kind = "clock"
+node = "n1"
+rate = 2.0
+for = "400ms"
+[[fault]]
+at = "1s"
+kind = "node-crash"
+node = "n2"
+restart_after = "300ms"
+[[fault]]
+at = "1.8s"
+kind = "engine-crash"
+node = "n0"
+restart_after = "200ms"
+[[fault]]
+at = "2.3s"
+kind = "node-pause"
+node = "n1"
+for = "300ms"
+"#,
+        )
+        .expect("a scenario");
+        let cfg = RunConfig::new(&scenario, 0).driver(crate::runtime::Driver::EventLoop);
+        let search = Search {
+            budget: Budget {
+                drops: 20,
+                duplicates: 20,
+                delays: 20,
+                crashes: 1,
+                pauses: 1,
+                partitions: 0,
+            },
+            restart_after: Some(Duration::from_millis(100)),
+            pause_for: Duration::from_millis(200),
+            heal_after: None,
+            late_by: Duration::from_millis(7),
+            threads: true,
+            por: false,
+            visited: false,
+        };
+        let ctx = Ctx::new(&cfg, &search);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5);
+        let (mut moves, mut skipped) = (0, 0);
+        for _ in 0..4 {
+            let mut w = ctx.root();
+            loop {
+                let o = w.options(&ctx);
+                if o.is_empty() {
+                    break;
+                }
+                let mv = o[rand::Rng::gen_range(&mut rng, 0..o.len())];
+                let stamp = w.stamp();
+                w.take(&ctx, mv);
+                moves += 1;
+                skipped += usize::from(w.stamp() == stamp);
+                let nodes = &w.sim.nodes;
+                let void = w
+                    .sim
+                    .stage
+                    .agenda
+                    .events
+                    .values()
+                    .find(|e| !stands(nodes, e));
+                assert!(
+                    void.is_none(),
+                    "after move {moves} ({mv:?}): {:?} left on the agenda",
+                    void.map(|e| &e.what)
+                );
+            }
+        }
+        assert!(moves > 2000, "{moves} moves");
+        assert!(
+            skipped * 4 > moves,
+            "only {skipped} of {moves} moves skip the purge"
+        );
+    }
+
     unit_tests![
         commuting_orders_reach_one_fingerprint_and_others_do_not,
         one_node_at_a_time_offers_one_nodes_events,
+        no_void_event_outlives_a_move,
     ];
 }
