@@ -1240,12 +1240,13 @@ pub fn explored_scenario(cfg: &RunConfig, search: &Search) -> crate::scenario::S
 pub(crate) mod tests {
     use super::*;
 
-    fn world(por: bool) -> (Ctx, World) {
-        let scenario = crate::scenario::parse(
-            "t.toml",
+    /// Three nodes running `db` (with `job`'s further keys) for
+    /// `duration`, on a fixed latency, with `faults`.
+    fn three_nodes(duration: &str, job: &str, faults: &str) -> crate::scenario::Scenario {
+        let text = format!(
             r#"
 name = "t"
-duration = "1s"
+duration = "{duration}"
 [cluster]
 nodes = 3
 heartbeat_interval = "50ms"
@@ -1254,10 +1255,14 @@ latency = ["5ms", "5ms"]
 [[job]]
 name = "db"
 group = "g"
-rounds = 2
-"#,
-        )
-        .expect("a scenario");
+{job}
+{faults}"#
+        );
+        crate::scenario::parse("t.toml", &text).expect("a scenario")
+    }
+
+    fn world(por: bool) -> (Ctx, World) {
+        let scenario = three_nodes("1s", "rounds = 2", "");
         let cfg = RunConfig::new(&scenario, 0).driver(crate::runtime::Driver::EventLoop);
         let search = Search {
             budget: Budget::default(),
@@ -1366,20 +1371,10 @@ rounds = 2
     /// move their clocks and lose, repeat and delay packets (moves drawn
     /// at random among the options), nothing void is left on the agenda.
     fn no_void_event_outlives_a_move() {
-        let scenario = crate::scenario::parse(
-            "t.toml",
+        let scenario = three_nodes(
+            "3s",
+            r#"step_time = "30ms""#,
             r#"
-name = "t"
-duration = "3s"
-[cluster]
-nodes = 3
-heartbeat_interval = "50ms"
-failure_timeout = "200ms"
-latency = ["5ms", "5ms"]
-[[job]]
-name = "db"
-group = "g"
-step_time = "30ms"
 [[fault]]
 at = "300ms"
 kind = "clock"
@@ -1407,8 +1402,7 @@ kind = "node-pause"
 node = "n1"
 for = "300ms"
 "#,
-        )
-        .expect("a scenario");
+        );
         let cfg = RunConfig::new(&scenario, 0).driver(crate::runtime::Driver::EventLoop);
         let search = Search {
             budget: Budget {
