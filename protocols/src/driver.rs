@@ -469,14 +469,12 @@ impl<P: Protocol> RoundDriver<P> {
             heard.gap = Some((prev_round, round));
         }
         if let Some((prev_round, _)) = wire.prev {
-            if prev_round >= self.round && prev_round < round {
+            let held = (self.acks.get(&prev_round)).is_some_and(|acks| acks.contains_key(&from));
+            if prev_round >= self.round && prev_round < round && !held {
                 match wire.prev_ack() {
                     Some((_, prev)) => {
-                        self.acks
-                            .entry(prev_round)
-                            .or_default()
-                            .entry(from.clone())
-                            .or_insert(prev);
+                        let acks = self.acks.entry(prev_round).or_default();
+                        acks.insert(from.clone(), prev);
                     }
                     None => self.malformed += 1,
                 }

@@ -87,6 +87,24 @@ fn mix(text: &str, round: u64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// What [`Protocol::group_state`] shows of it. Its fields are in JSON's
+/// key order (a value's object is sorted by key), so that the digest
+/// written straight from it is the digest of the value.
+#[derive(Serialize)]
+struct Shown<'a> {
+    state: &'a BTreeMap<String, String>,
+    version: u64,
+}
+
+impl GroupState {
+    fn shown(&self) -> Shown<'_> {
+        Shown {
+            state: &self.state,
+            version: self.version,
+        }
+    }
+}
+
 impl Protocol for GroupState {
     #[cfg(any(test, feature = "mutations"))]
     fn mutate(&mut self, mutation: crate::Mutation) {
@@ -106,21 +124,12 @@ impl Protocol for GroupState {
     }
 
     fn group_state(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({ "version": self.version, "state": self.state }))
+        Some(serde_json::to_value(self.shown()).expect("a group state is JSON"))
     }
 
-    /// The digest of `group_state`'s JSON, written straight into the hash:
-    /// its object's keys in JSON's sorted order, as the value has them.
+    /// The digest of `group_state`'s JSON, written straight into the hash.
     fn state_digest(&self) -> Option<String> {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            state: &'a BTreeMap<String, String>,
-            version: u64,
-        }
-        Some(crate::digest_of(&Json {
-            state: &self.state,
-            version: self.version,
-        }))
+        Some(crate::digest_of(&self.shown()))
     }
 
     fn step(&mut self, mut ctx: StepCtx<'_, StateAck>) -> Step<StateAck> {
